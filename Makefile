@@ -1,0 +1,136 @@
+# KRTrace build. All output goes to .output/; `make V=1` shows full commands.
+OUTPUT := .output
+BIN := $(OUTPUT)/bin
+CLANG ?= clang
+CC ?= gcc
+BPFTOOL ?= bpftool
+PREFIX ?= /usr/local
+ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+VERSION := 0.1.0
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+CFLAGS ?= -O2 -g
+CFLAGS += $(WARN) -std=gnu11 -D_GNU_SOURCE -DKRT_VERSION='"$(VERSION)"' \
+	  -Iinclude -Isrc -I$(OUTPUT)
+LDLIBS := -lbpf -lelf -lz -lm -lpthread
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ivmlinux -I$(OUTPUT) \
+	      -Wall -Werror -Wno-unused-function
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+# Every src/*.c except the two programs' mains goes into one library.
+MAINS := src/krtrace.c src/krtrace_bpf.c
+LIB_SRCS := $(filter-out $(MAINS),$(wildcard src/*.c))
+LIB_OBJS := $(patsubst src/%.c,$(OUTPUT)/%.o,$(LIB_SRCS))
+LIB := $(OUTPUT)/libkrtrace.a
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+KERNEL_SRCS := $(wildcard tests/kernel/test_*.c)
+KERNEL_BINS := $(patsubst tests/kernel/%.c,$(OUTPUT)/tests/%,$(KERNEL_SRCS))
+SERVICE_SRCS := $(wildcard tests/services/*.c)
+SERVICE_BINS := $(patsubst tests/services/%.c,$(OUTPUT)/services/%,$(SERVICE_SRCS))
+TOOL_SRCS := $(wildcard tests/tools/*.c bench/*.c)
+TOOL_BINS := $(patsubst %.c,$(OUTPUT)/tools/%,$(notdir $(TOOL_SRCS)))
+PROGS := $(BIN)/krtrace $(BIN)/krtrace-bpf
+
+.PHONY: all test unit-test clean install demo vmlinux fuzz asan bench
+all: $(PROGS) $(UNIT_BINS) $(KERNEL_BINS) $(SERVICE_BINS) $(TOOL_BINS)
+
+$(OUTPUT) $(BIN) $(OUTPUT)/tests $(OUTPUT)/services $(OUTPUT)/tools:
+	$(Q)mkdir -p $@
+
+# vmlinux.h is committed so the build needs no kernel headers; regenerate from BTF.
+vmlinux:
+	$(call msg,GEN,vmlinux/vmlinux.h)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c include/*.h vmlinux/vmlinux.h $(wildcard bpf/*.h) | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o | $(OUTPUT)
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+# Objects depend on the skeletons: the loader includes them.
+$(OUTPUT)/%.o: src/%.c $(wildcard src/*.h include/*.h) $(SKELS) | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
+$(BIN)/krtrace: $(OUTPUT)/krtrace.o $(LIB) | $(BIN)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(BIN)/krtrace-bpf: $(OUTPUT)/krtrace_bpf.o $(LIB) | $(BIN)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/tests/%: tests/unit/%.c $(LIB) $(wildcard tests/unit/*.h) | $(OUTPUT)/tests
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(LIB) $(LDLIBS) -lcmocka -o $@
+
+$(OUTPUT)/tests/%: tests/kernel/%.c $(LIB) | $(OUTPUT)/tests
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/kernel $< $(LIB) $(LDLIBS) -lcmocka -o $@
+
+$(OUTPUT)/services/%: tests/services/%.c $(wildcard tests/services/*.h) | $(OUTPUT)/services
+	$(call msg,SERVICE,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/services $< -lpthread -o $@
+
+$(OUTPUT)/tools/%: tests/tools/%.c $(LIB) | $(OUTPUT)/tools
+	$(call msg,TOOL,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -ljson-c -o $@
+
+$(OUTPUT)/tools/%: bench/%.c $(LIB) | $(OUTPUT)/tools
+	$(call msg,BENCH,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+# The test command README names: unit, kernel and integration suites,
+# ending with one line "N passed, N failed".
+test: all
+	$(Q)bash tests/run_all.sh
+
+unit-test: all
+	$(Q)bash tests/run_all.sh unit
+
+# Sanitizer build of the unit tests (separate output dir).
+asan:
+	$(Q)$(MAKE) --no-print-directory OUTPUT=.output-asan CC=clang \
+		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		.output-asan/bin/krtrace $(patsubst $(OUTPUT)/%,.output-asan/%,$(UNIT_BINS))
+
+# libFuzzer target for the report parser.
+fuzz: $(OUTPUT)/fuzz_report_parser
+$(OUTPUT)/fuzz_report_parser: tests/fuzz/fuzz_report_parser.c $(LIB_SRCS) $(SKELS) | $(OUTPUT)
+	$(call msg,FUZZ,$@)
+	$(Q)clang -O1 -g -fsanitize=fuzzer,address,undefined $(filter-out -Werror,$(CFLAGS)) \
+		$< $(filter src/report_parser.c src/ftrace_normalize.c src/addr.c,$(LIB_SRCS)) -o $@
+
+bench: all
+	$(Q)bash bench/run_all.sh
+
+demo:
+	$(Q)bash utils/demo.sh
+
+install: $(PROGS)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 utils/krtrace-capture utils/get-all-pids $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	$(call msg,CLEAN,$(OUTPUT))
+	$(Q)rm -rf $(OUTPUT) .output-asan
+
+.DELETE_ON_ERROR:

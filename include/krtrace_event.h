@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * The normalised event ABI of KRTrace.
+ *
+ * Both sources produce exactly these records: the BPF programs write them
+ * into the ring buffer, and the ftrace-report normaliser builds them from
+ * parsed report lines. The attribution engine consumes nothing else.
+ *
+ * Plain fixed-size types only: this header is included by bpf/*.bpf.c
+ * (after vmlinux.h) and by user space (after <linux/types.h>).
+ */
+#ifndef KRTRACE_EVENT_H
+#define KRTRACE_EVENT_H
+
+#define KRT_COMM_LEN 16
+#define KRT_ABI_VERSION 1
+
+enum krt_event_type {
+	KRT_EV_FORK = 1,	/* a traced thread created a thread or process */
+	KRT_EV_EXIT = 2,	/* a traced thread exited */
+	KRT_EV_SWITCH = 3,	/* sched_switch involving a traced thread */
+	KRT_EV_XFER = 4,	/* one completed socket send or receive */
+	KRT_EV_SOCK_STATE = 5,	/* inet_sock_set_state on a traced socket */
+	KRT_EV_WAKEUP = 6,	/* a traced thread woke another thread */
+	KRT_EV_CPU = 7,		/* on-CPU time aggregated in the kernel */
+	KRT_EV_LOST = 8,	/* the source lost events (ring full, ftrace overrun) */
+	KRT_EV_TYPE_MAX
+};
+
+enum krt_xfer_dir {
+	KRT_DIR_SEND = 1,
+	KRT_DIR_RECV = 2,
+};
+
+enum krt_xfer_flags {
+	KRT_XF_SEQ = 1 << 0,	   /* .seq holds the TCP sequence of the first byte */
+	KRT_XF_TAGGED = 1 << 1,	   /* .trace_id was decided in the kernel */
+	KRT_XF_NO_SYSCALL = 1 << 2, /* inferred from tcp_probe / rcv_space_adjust
+				     * outside a known syscall (writev, readv) */
+	KRT_XF_SAMPLED_OUT = 1 << 3, /* kernel: belongs to an unsampled request */
+};
+
+/* Address families as on Linux (AF_INET, AF_INET6). */
+#define KRT_AF_INET 2
+#define KRT_AF_INET6 10
+
+struct krt_addr {
+	__u8 family;	/* 0 = unknown, KRT_AF_INET, KRT_AF_INET6 */
+	__u8 pad;
+	__u16 port;	/* host byte order */
+	__u8 addr[16];	/* network byte order; IPv4 in addr[0..3] */
+};
+
+/* A TCP connection seen from one socket: local is the socket's own end. */
+struct krt_tuple {
+	struct krt_addr local;
+	struct krt_addr remote;
+};
+
+struct krt_fork {
+	__u32 parent_pid, parent_tid;
+	__u32 child_pid, child_tid;	/* child_pid == child_tid for a process */
+	char child_comm[KRT_COMM_LEN];
+};
+
+struct krt_switch {
+	__u32 prev_tid, prev_pid;	/* pid (tgid) 0 when unknown */
+	__u32 next_tid, next_pid;
+	__s64 prev_state;		/* 0: preempted (still runnable); else blocked */
+	char prev_comm[KRT_COMM_LEN];
+	char next_comm[KRT_COMM_LEN];
+};
+
+struct krt_wakeup {
+	__u32 target_tid, target_pid;
+};
+
+struct krt_xfer {
+	__u8 dir;		/* enum krt_xfer_dir */
+	__u8 flags;		/* enum krt_xfer_flags */
+	__u16 syscall_nr;	/* 0 when inferred without a syscall */
+	__s32 fd;		/* -1 when unknown */
+	__u64 bytes;
+	__u64 seq;		/* KRT_XF_SEQ: send: write_seq before; recv: copied_seq before */
+	__u64 sock_id;		/* socket identity: cookie, else kernel address */
+	__u64 enter_ns;		/* syscall entry (== ts_ns when unknown) */
+	__u32 trace_id;		/* KRT_XF_TAGGED: the kernel's decision */
+	__u32 pad;
+	struct krt_tuple tuple;	/* local end = the calling thread's socket */
+};
+
+struct krt_sock_state {
+	__s32 oldstate, newstate;	/* TCP_* numbers as in the kernel */
+	__u64 sock_id;
+	struct krt_tuple tuple;
+};
+
+struct krt_cpu {
+	__u64 oncpu_ns;		/* time on CPU ending at ts_ns */
+	__u64 runq_ns;		/* run-queue delay (wakeup -> switch-in) */
+	__u32 trace_id;		/* 0 = unattributed */
+	__u32 pad;
+};
+
+struct krt_lost {
+	__u64 count;
+	__u32 reason;		/* source-specific, for the message */
+	__u32 pad;
+};
+
+struct krt_event {
+	__u64 ts_ns;		/* CLOCK_MONOTONIC (the report's own clock on import) */
+	__u32 type;		/* enum krt_event_type */
+	__u32 cpu;
+	__u32 pid;		/* tgid of the current task; 0 when unknown (import) */
+	__u32 tid;		/* thread id of the current task */
+	char comm[KRT_COMM_LEN];
+	union {
+		struct krt_fork fork;
+		struct krt_switch sw;
+		struct krt_wakeup wakeup;
+		struct krt_xfer xfer;
+		struct krt_sock_state state;
+		struct krt_cpu cpu;
+		struct krt_lost lost;
+	};
+};
+
+#endif /* KRTRACE_EVENT_H */

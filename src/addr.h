@@ -1,0 +1,25 @@
+/* Address helpers shared by parsers, engine and writers. */
+#ifndef KRT_ADDR_H
+#define KRT_ADDR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+#include "krtrace_event.h"
+
+/* Big enough for "[ffff:...:ffff]:65535". */
+#define KRT_ADDR_STRLEN 56
+
+/* Parse "1.2.3.4" or an IPv6 literal (no port) into a (port 0). 0 on success. */
+int krt_addr_parse_ip(const char *s, struct krt_addr *a);
+/* "ip:port", IPv6 as "[ip]:port"; "?" for family 0. Returns buf. */
+const char *krt_addr_str(const struct krt_addr *a, char *buf, size_t len);
+/* IP only, no port. */
+const char *krt_ip_str(const struct krt_addr *a, char *buf, size_t len);
+bool krt_addr_eq(const struct krt_addr *a, const struct krt_addr *b);	  /* ip and port */
+bool krt_ip_eq(const struct krt_addr *a, const struct krt_addr *b);	  /* ip only */
+/* Maps an IPv4-mapped IPv6 address (::ffff:a.b.c.d) to plain IPv4 in place. */
+void krt_addr_unmap_v4(struct krt_addr *a);
+__u64 krt_addr_hash(const struct krt_addr *a);
+
+#endif

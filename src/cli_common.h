@@ -1,0 +1,53 @@
+/*
+ * Options shared by krtrace and krtrace-bpf: output formats and files.
+ * Both tools parse their own source options and hand the rest here.
+ */
+#ifndef KRT_CLI_COMMON_H
+#define KRT_CLI_COMMON_H
+
+#include <stdbool.h>
+#include "engine.h"
+#include "writer.h"
+
+#define KRT_MAX_WRITERS 8
+
+struct krt_output_opts {
+	bool verbose_pass;	/* -V */
+	bool raw;		/* -R */
+	bool json;		/* --json */
+	int color;		/* -C: 1 asked; resolved against isatty/NO_COLOR */
+	const char *out_path;	/* -o FILE, NULL = stdout */
+	const char *chrome_path;
+	const char *dot_path;
+	__u64 dot_trace;	/* --trace ID */
+	const char *html_path;
+	const char *otlp_path;
+	const char *otlp_endpoint;
+};
+
+/* Long options for getopt_long, terminated by a zero entry; values >= 0x100. */
+extern const struct option krt_output_long_options[];
+/* Short options handled here: "VRCo:". */
+#define KRT_OUTPUT_SHORT_OPTS "VRCo:"
+/* Help text lines for the shared options. */
+extern const char krt_output_help[];
+
+/* Handles one getopt_long result; returns 1 if consumed, 0 if not ours, -1 on error. */
+int krt_output_opt(struct krt_output_opts *o, int opt, const char *arg);
+
+struct krt_outputs {
+	struct krt_writer *w[KRT_MAX_WRITERS];
+	int n;
+	FILE *main_out;		/* stdout or -o FILE */
+	FILE *verbose_out;	/* where -V goes (main_out), NULL when off */
+	bool color;
+};
+
+/* Opens files and builds the writers; prints "krtrace: FILE: cause" and returns -1 on error. */
+int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, const char *prog);
+/* Engine callback: forwards the trace to every writer. ctx = struct krt_outputs *. */
+void krt_outputs_on_trace(const struct krt_trace *t, void *ctx);
+/* Finishes every writer with the summary and closes files. Returns 0 or -1. */
+int krt_outputs_close(struct krt_outputs *outs, const struct krt_summary *s);
+
+#endif

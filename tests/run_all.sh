@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Runs every test suite and ends with one line "N passed, N failed".
+#
+# Protocol: every suite prints TAP lines ("ok N - name", "not ok N - name").
+# cmocka binaries do so with CMOCKA_MESSAGE_OUTPUT=TAP; shell suites use
+# tests/lib.sh. A suite that cannot run prints "# SKIP reason" and is
+# reported as skipped with its reason; a suite that crashes or exits non-zero
+# without a failing line counts as one failure.
+#
+# Usage: tests/run_all.sh [unit|kernel|integration ...]
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUTPUT:-.output}
+export CMOCKA_MESSAGE_OUTPUT=TAP
+suites=("$@")
+[ ${#suites[@]} -eq 0 ] && suites=(unit kernel integration)
+
+passed=0 failed=0 skipped=()
+run_suite() { # kind name command...
+	local kind=$1 name=$2; shift 2
+	local log rc p f
+	log=$(mktemp)
+	echo "=== [$kind] $name"
+	"$@" >"$log" 2>&1
+	rc=$?
+	p=$(grep -cE '^ok [0-9]+' "$log")
+	f=$(grep -cE '^not ok [0-9]+' "$log")
+	if grep -qE '^# SKIP' "$log" && [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		skipped+=("$kind/$name: $(grep -m1 -E '^# SKIP' "$log" | sed 's/^# SKIP *//')")
+		grep -m1 -E '^# SKIP' "$log"
+	else
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+			echo "not ok - $name exited with status $rc"
+			f=1
+		fi
+		grep -E '^(ok|not ok) ' "$log" | sed 's/^/    /'
+		if [ "$f" -ne 0 ]; then
+			echo "--- output of $name:"
+			tail -n 60 "$log"
+		fi
+	fi
+	passed=$((passed + p)) failed=$((failed + f))
+	rm -f "$log"
+}
+
+for s in "${suites[@]}"; do
+	case $s in
+	unit)
+		for t in "$OUT"/tests/test_*; do
+			[ -x "$t" ] || continue
+			case $(basename "$t") in test_kernel_*) continue ;; esac
+			run_suite unit "$(basename "$t")" "$t"
+		done
+		for t in tests/unit/*.sh; do
+			[ -f "$t" ] && run_suite unit "$(basename "$t")" bash "$t"
+		done
+		;;
+	kernel)
+		for t in "$OUT"/tests/test_kernel_*; do
+			[ -x "$t" ] && run_suite kernel "$(basename "$t")" "$t"
+		done
+		;;
+	integration)
+		for t in tests/integration/*.sh; do
+			[ -f "$t" ] && run_suite integration "$(basename "$t")" bash "$t"
+		done
+		;;
+	esac
+done
+
+for s in "${skipped[@]+"${skipped[@]}"}"; do echo "SKIPPED $s"; done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
