@@ -6,7 +6,7 @@
  * into the ring buffer, and the ftrace-report normaliser builds them from
  * parsed report lines. The attribution engine consumes nothing else.
  *
- * Plain fixed-size types only: this header is included by bpf/*.bpf.c
+ * Plain fixed-size types only: this header is included by the bpf/ programs
  * (after vmlinux.h) and by user space (after <linux/types.h>).
  */
 #ifndef KRTRACE_EVENT_H
@@ -121,7 +121,7 @@ struct krt_event {
 		struct krt_wakeup wakeup;
 		struct krt_xfer xfer;
 		struct krt_sock_state state;
-		struct krt_cpu cpu;
+		struct krt_cpu oncpu;
 		struct krt_lost lost;
 	};
 };

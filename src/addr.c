@@ -1,0 +1,82 @@
+/* Address helpers: parsing, printing and comparing struct krt_addr. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include "addr.h"
+
+int krt_addr_parse_ip(const char *s, struct krt_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, s, a->addr) == 1) {
+		a->family = KRT_AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, a->addr) == 1) {
+		a->family = KRT_AF_INET6;
+		krt_addr_unmap_v4(a);
+		return 0;
+	}
+	return -1;
+}
+
+const char *krt_ip_str(const struct krt_addr *a, char *buf, size_t len)
+{
+	if (a->family == KRT_AF_INET)
+		inet_ntop(AF_INET, a->addr, buf, len);
+	else if (a->family == KRT_AF_INET6)
+		inet_ntop(AF_INET6, a->addr, buf, len);
+	else
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+const char *krt_addr_str(const struct krt_addr *a, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	krt_ip_str(a, ip, sizeof(ip));
+	if (a->family == KRT_AF_INET6)
+		snprintf(buf, len, "[%s]:%u", ip, a->port);
+	else
+		snprintf(buf, len, "%s:%u", ip, a->port);
+	return buf;
+}
+
+static size_t addr_len(const struct krt_addr *a)
+{
+	return a->family == KRT_AF_INET6 ? 16 : 4;
+}
+
+bool krt_ip_eq(const struct krt_addr *a, const struct krt_addr *b)
+{
+	return a->family == b->family && !memcmp(a->addr, b->addr, addr_len(a));
+}
+
+bool krt_addr_eq(const struct krt_addr *a, const struct krt_addr *b)
+{
+	return a->port == b->port && krt_ip_eq(a, b);
+}
+
+void krt_addr_unmap_v4(struct krt_addr *a)
+{
+	static const __u8 prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (a->family != KRT_AF_INET6 || memcmp(a->addr, prefix, sizeof(prefix)))
+		return;
+	memmove(a->addr, a->addr + 12, 4);
+	memset(a->addr + 4, 0, 12);
+	a->family = KRT_AF_INET;
+}
+
+/* FNV-1a over the significant bytes; good enough for hash-table buckets. */
+__u64 krt_addr_hash(const struct krt_addr *a)
+{
+	__u64 h = 0xcbf29ce484222325ULL;
+	size_t i, n = addr_len(a);
+
+	for (i = 0; i < n; i++)
+		h = (h ^ a->addr[i]) * 0x100000001b3ULL;
+	h = (h ^ a->port) * 0x100000001b3ULL;
+	h = (h ^ (a->port >> 8)) * 0x100000001b3ULL;
+	return (h ^ a->family) * 0x100000001b3ULL;
+}
