@@ -80,13 +80,21 @@ struct krt_xfer {
 	__u8 flags;		/* enum krt_xfer_flags */
 	__u16 syscall_nr;	/* 0 when inferred without a syscall */
 	__s32 fd;		/* -1 when unknown */
-	__u64 bytes;
+	__u64 bytes;		/* RECV with KRT_XF_NO_SYSCALL and bytes 0: a receive
+				 * of unknown size (readv) that consumed everything
+				 * queued on the connection */
 	__u64 seq;		/* KRT_XF_SEQ: send: write_seq before; recv: copied_seq before */
 	__u64 sock_id;		/* socket identity: cookie, else kernel address */
 	__u64 enter_ns;		/* syscall entry (== ts_ns when unknown) */
 	__u32 trace_id;		/* KRT_XF_TAGGED: the kernel's decision */
 	__u32 pad;
-	struct krt_tuple tuple;	/* local end = the calling thread's socket */
+	/*
+	 * local end = the socket of the thread in tid. A SEND inferred from a
+	 * tcp_probe that fired in another task's context (backlog processing)
+	 * has tid 0 and local = the sender's end (the probe's daddr:dport): the
+	 * engine finds the sender by address.
+	 */
+	struct krt_tuple tuple;
 };
 
 struct krt_sock_state {
