@@ -7,13 +7,13 @@
 # reported as skipped with its reason; a suite that crashes or exits non-zero
 # without a failing line counts as one failure.
 #
-# Usage: tests/run_all.sh [unit|kernel|integration ...]
+# Usage: tests/run_all.sh [unit|sanitize|kernel|integration ...]
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUTPUT:-.output}
 export CMOCKA_MESSAGE_OUTPUT=TAP
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(unit kernel integration)
+[ ${#suites[@]} -eq 0 ] && suites=(unit sanitize kernel integration)
 
 passed=0 failed=0 skipped=()
 run_suite() { # kind name command...
@@ -54,6 +54,9 @@ for s in "${suites[@]}"; do
 		for t in tests/unit/*.sh; do
 			[ -f "$t" ] && run_suite unit "$(basename "$t")" bash "$t"
 		done
+		;;
+	sanitize)
+		run_suite sanitize sanitizers bash tests/sanitize.sh
 		;;
 	kernel)
 		for t in "$OUT"/tests/test_kernel_*; do
