@@ -9,8 +9,9 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 VERSION := 0.1.0
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+# CFLAGS is the user's knob (make CFLAGS=...); ALL_CFLAGS adds what the build needs.
 CFLAGS ?= -O2 -g
-CFLAGS += $(WARN) -std=gnu11 -D_GNU_SOURCE -DKRT_VERSION='"$(VERSION)"' \
+ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DKRT_VERSION='"$(VERSION)"' \
 	  -Iinclude -Isrc -I$(OUTPUT)
 LDLIBS := -lbpf -lelf -lz -lm -lpthread
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ivmlinux -I$(OUTPUT) \
@@ -63,7 +64,7 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o | $(OUTPUT)
 # Objects depend on the skeletons: the loader includes them.
 $(OUTPUT)/%.o: src/%.c $(wildcard src/*.h include/*.h) $(SKELS) | $(OUTPUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
@@ -71,31 +72,31 @@ $(LIB): $(LIB_OBJS)
 
 $(BIN)/krtrace: $(OUTPUT)/krtrace.o $(LIB) | $(BIN)
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
 $(BIN)/krtrace-bpf: $(OUTPUT)/krtrace_bpf.o $(LIB) | $(BIN)
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
 $(OUTPUT)/tests/%: tests/unit/%.c $(LIB) $(wildcard tests/unit/*.h) | $(OUTPUT)/tests
 	$(call msg,TEST,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(LIB) $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit $< $(LIB) $(LDLIBS) -lcmocka -o $@
 
 $(OUTPUT)/tests/%: tests/kernel/%.c $(LIB) | $(OUTPUT)/tests
 	$(call msg,TEST,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/kernel $< $(LIB) $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/kernel $< $(LIB) $(LDLIBS) -lcmocka -o $@
 
 $(OUTPUT)/services/%: tests/services/%.c $(wildcard tests/services/*.h) | $(OUTPUT)/services
 	$(call msg,SERVICE,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/services $< -lpthread -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/services $< -lpthread -o $@
 
 $(OUTPUT)/tools/%: tests/tools/%.c $(LIB) | $(OUTPUT)/tools
 	$(call msg,TOOL,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -ljson-c -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $< $(LIB) $(LDLIBS) -ljson-c -o $@
 
 $(OUTPUT)/tools/%: bench/%.c $(LIB) | $(OUTPUT)/tools
 	$(call msg,BENCH,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
 # The test command README names: unit, kernel and integration suites,
 # ending with one line "N passed, N failed".
@@ -115,7 +116,7 @@ asan:
 fuzz: $(OUTPUT)/fuzz_report_parser
 $(OUTPUT)/fuzz_report_parser: tests/fuzz/fuzz_report_parser.c $(LIB_SRCS) $(SKELS) | $(OUTPUT)
 	$(call msg,FUZZ,$@)
-	$(Q)clang -O1 -g -fsanitize=fuzzer,address,undefined $(filter-out -Werror,$(CFLAGS)) \
+	$(Q)clang -O1 -g -fsanitize=fuzzer,address,undefined $(filter-out -Werror,$(ALL_CFLAGS)) \
 		$< $(filter src/report_parser.c src/ftrace_normalize.c src/addr.c,$(LIB_SRCS)) -o $@
 
 bench: all
