@@ -41,6 +41,7 @@ struct krt_outputs {
 	FILE *main_out;		/* stdout or -o FILE */
 	FILE *verbose_out;	/* where -V goes (main_out), NULL when off */
 	bool color;
+	bool need_slices;	/* a writer draws timelines: set cfg.keep_slices */
 };
 
 /* Opens files and builds the writers; prints "krtrace: FILE: cause" and returns -1 on error. */
