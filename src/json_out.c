@@ -1,0 +1,208 @@
+/* Streaming JSON emitter: commas, nesting and string escaping. */
+#include <inttypes.h>
+#include <string.h>
+#include "json_out.h"
+
+void krt_json_init(struct krt_json *j, FILE *f)
+{
+	memset(j, 0, sizeof(*j));
+	j->f = f;
+}
+
+/* Called before every value and key: places the comma between items. */
+static void before_item(struct krt_json *j)
+{
+	if (j->after_key) {
+		j->after_key = false;
+		return;
+	}
+	if (j->has_items[j->depth])
+		fputc(',', j->f);
+	j->has_items[j->depth] = true;
+}
+
+static void open_level(struct krt_json *j, char c)
+{
+	before_item(j);
+	fputc(c, j->f);
+	/* Deeper nesting than we ever produce: keep writing, stop tracking. */
+	if (j->depth < KRT_JSON_MAX_DEPTH - 1)
+		j->depth++;
+	j->has_items[j->depth] = false;
+}
+
+static void close_level(struct krt_json *j, char c)
+{
+	fputc(c, j->f);
+	if (j->depth > 0)
+		j->depth--;
+}
+
+void krt_json_obj_begin(struct krt_json *j)
+{
+	open_level(j, '{');
+}
+
+void krt_json_obj_end(struct krt_json *j)
+{
+	close_level(j, '}');
+}
+
+void krt_json_arr_begin(struct krt_json *j)
+{
+	open_level(j, '[');
+}
+
+void krt_json_arr_end(struct krt_json *j)
+{
+	close_level(j, ']');
+}
+
+void krt_json_key(struct krt_json *j, const char *key)
+{
+	before_item(j);
+	krt_json_write_string(j->f, key, strlen(key));
+	fputc(':', j->f);
+	j->after_key = true;
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+static size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	__u32 cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* Reject overlong forms, surrogates and values past U+10FFFF. */
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+void krt_json_write_string(FILE *f, const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, len;
+
+	fputc('"', f);
+	while (i < n) {
+		unsigned char c = s[i];
+
+		switch (c) {
+		case '"':
+			fputs("\\\"", f);
+			break;
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\r':
+			fputs("\\r", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
+		default:
+			if (c < 0x20 || c == 0x7f) {
+				fprintf(f, "\\u%04x", c);
+			} else if (c >= 0x80) {
+				len = utf8_seq_len(s + i, n - i);
+				if (!len) {
+					fputs("\\ufffd", f);
+				} else {
+					fwrite(s + i, 1, len, f);
+					i += len;
+					continue;
+				}
+			} else {
+				fputc(c, f);
+			}
+		}
+		i++;
+	}
+	fputc('"', f);
+}
+
+void krt_json_strn(struct krt_json *j, const char *s, size_t n)
+{
+	before_item(j);
+	krt_json_write_string(j->f, s, n);
+}
+
+void krt_json_str(struct krt_json *j, const char *s)
+{
+	if (!s)
+		s = "";
+	krt_json_strn(j, s, strlen(s));
+}
+
+void krt_json_u64(struct krt_json *j, __u64 v)
+{
+	before_item(j);
+	fprintf(j->f, "%" PRIu64, (uint64_t)v);
+}
+
+void krt_json_i64(struct krt_json *j, long long v)
+{
+	before_item(j);
+	fprintf(j->f, "%lld", v);
+}
+
+void krt_json_bool(struct krt_json *j, bool v)
+{
+	before_item(j);
+	fputs(v ? "true" : "false", j->f);
+}
+
+void krt_json_u64_str(struct krt_json *j, __u64 v)
+{
+	before_item(j);
+	fprintf(j->f, "\"%" PRIu64 "\"", (uint64_t)v);
+}
+
+void krt_json_ns_as_us(struct krt_json *j, __u64 ns)
+{
+	before_item(j);
+	fprintf(j->f, "%" PRIu64 ".%03u", (uint64_t)(ns / 1000), (unsigned)(ns % 1000));
+}
+
+void krt_json_raw(struct krt_json *j, const char *text)
+{
+	before_item(j);
+	fputs(text, j->f);
+}
+
+void krt_json_kv_str(struct krt_json *j, const char *key, const char *s)
+{
+	krt_json_key(j, key);
+	krt_json_str(j, s);
+}
+
+void krt_json_kv_u64(struct krt_json *j, const char *key, __u64 v)
+{
+	krt_json_key(j, key);
+	krt_json_u64(j, v);
+}

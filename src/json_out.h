@@ -1,0 +1,50 @@
+/*
+ * A small streaming JSON emitter (bpftool's json_writer idea): the caller
+ * opens objects and arrays, writes keys and values, and the emitter places
+ * the commas. Strings are escaped; bytes that are not valid UTF-8 become
+ * U+FFFD so the output always parses.
+ */
+#ifndef KRT_JSON_OUT_H
+#define KRT_JSON_OUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <linux/types.h>
+
+#define KRT_JSON_MAX_DEPTH 32
+
+struct krt_json {
+	FILE *f;
+	int depth;
+	bool after_key;				/* next value follows "key": */
+	bool has_items[KRT_JSON_MAX_DEPTH];	/* a comma is due before the next item */
+};
+
+void krt_json_init(struct krt_json *j, FILE *f);
+void krt_json_obj_begin(struct krt_json *j);
+void krt_json_obj_end(struct krt_json *j);
+void krt_json_arr_begin(struct krt_json *j);
+void krt_json_arr_end(struct krt_json *j);
+void krt_json_key(struct krt_json *j, const char *key);
+
+void krt_json_str(struct krt_json *j, const char *s);
+void krt_json_strn(struct krt_json *j, const char *s, size_t n);
+void krt_json_u64(struct krt_json *j, __u64 v);
+void krt_json_i64(struct krt_json *j, long long v);
+void krt_json_bool(struct krt_json *j, bool v);
+/* A 64-bit integer as a decimal string (OTLP/JSON encodes them so). */
+void krt_json_u64_str(struct krt_json *j, __u64 v);
+/* Nanoseconds as microseconds with three decimals (Chrome Trace "ts"). */
+void krt_json_ns_as_us(struct krt_json *j, __u64 ns);
+/* A value already formatted as JSON (a number); written verbatim. */
+void krt_json_raw(struct krt_json *j, const char *text);
+
+/* Key and value in one call. */
+void krt_json_kv_str(struct krt_json *j, const char *key, const char *s);
+void krt_json_kv_u64(struct krt_json *j, const char *key, __u64 v);
+
+/* Writes s (n bytes) as a quoted, escaped JSON string to f. */
+void krt_json_write_string(FILE *f, const char *s, size_t n);
+
+#endif

@@ -1,0 +1,169 @@
+/*
+ * The default human-readable output: per trace a header line, a table of
+ * the threads that worked on it, and its hops in order; then a summary.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include "addr.h"
+#include "writer_util.h"
+
+#define C_BOLD "\033[1m"
+#define C_CYAN "\033[36m"
+#define C_YELLOW "\033[33m"
+#define C_DIM "\033[2m"
+#define C_OFF "\033[0m"
+
+static const char *col(const struct krt_writer *w, const char *code)
+{
+	return w->color ? code : "";
+}
+
+/* Offset of ts from the trace start, 0 when the time is unknown or earlier. */
+static __u64 rel(const struct krt_trace *t, __u64 ts)
+{
+	return ts > t->start_ns ? ts - t->start_ns : 0;
+}
+
+static void print_header(struct krt_writer *w, const struct krt_trace *t)
+{
+	char client[KRT_ADDR_STRLEN], server[KRT_ADDR_STRLEN], who[KRT_NODE_NAME_LEN];
+	char dur[32];
+
+	krt_node_name(t, t->ingress.tid, &t->ingress.client, who, sizeof(who));
+	fprintf(w->out,
+		"%strace %" PRIu64 "%s  ingress %s -> %s by %s%s%s  start %" PRIu64
+		".%06u s  duration %s ms\n",
+		col(w, C_BOLD), (uint64_t)t->id, col(w, C_OFF),
+		krt_addr_str(&t->ingress.client, client, sizeof(client)),
+		krt_addr_str(&t->ingress.server, server, sizeof(server)), col(w, C_CYAN), who,
+		col(w, C_OFF), (uint64_t)(t->start_ns / 1000000000ULL),
+		(unsigned)(t->start_ns / 1000 % 1000000),
+		krt_fmt_ms(t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0, dur, sizeof(dur)));
+}
+
+static void print_threads(struct krt_writer *w, const struct krt_trace *t)
+{
+	char name[KRT_NODE_NAME_LEN], cpu[32], first[32], last[32];
+	size_t i;
+
+	if (!t->n_threads)
+		return;
+	fprintf(w->out, "  %s%-36s %12s %12s %12s%s\n", col(w, C_DIM), "thread", "on-CPU ms",
+		"first ms", "last ms", col(w, C_OFF));
+	for (i = 0; i < t->n_threads; i++) {
+		const struct krt_thread_stat *th = &t->threads[i];
+
+		fprintf(w->out, "  %-36s %12s %12s %12s\n",
+			krt_thread_name(th, name, sizeof(name)),
+			krt_fmt_ms(th->cpu_ns, cpu, sizeof(cpu)),
+			krt_fmt_ms(rel(t, th->first_ns), first, sizeof(first)),
+			krt_fmt_ms(rel(t, th->last_ns), last, sizeof(last)));
+	}
+}
+
+static void print_hops(struct krt_writer *w, const struct krt_trace *t)
+{
+	char from[KRT_NODE_NAME_LEN], to[KRT_NODE_NAME_LEN], at[32], lat[32];
+	size_t i;
+
+	for (i = 0; i < t->n_hops; i++) {
+		const struct krt_hop *h = &t->hops[i];
+
+		krt_node_name(t, h->from_tid, &h->from_addr, from, sizeof(from));
+		krt_node_name(t, h->to_tid, &h->to_addr, to, sizeof(to));
+		if (h->send_ns && h->recv_ns && h->recv_ns >= h->send_ns)
+			krt_fmt_ms(h->recv_ns - h->send_ns, lat, sizeof(lat));
+		else
+			snprintf(lat, sizeof(lat), "-");
+		fprintf(w->out, "  +%s ms  %s -> %s  %" PRIu64 " B  latency %s%s\n",
+			krt_fmt_ms(rel(t, krt_hop_ts(h)), at, sizeof(at)), from, to,
+			(uint64_t)h->bytes, lat, strcmp(lat, "-") ? " ms" : "");
+	}
+}
+
+static int text_trace(struct krt_writer *w, const struct krt_trace *t)
+{
+	print_header(w, t);
+	print_threads(w, t);
+	print_hops(w, t);
+	fputc('\n', w->out);
+	return 0;
+}
+
+static void print_count(struct krt_writer *w, const char *what, __u64 n, bool warn)
+{
+	const char *on = warn && n ? col(w, C_YELLOW) : "";
+	const char *off = warn && n ? col(w, C_OFF) : "";
+
+	fprintf(w->out, "  %-24s %s%" PRIu64 "%s\n", what, on, (uint64_t)n, off);
+}
+
+static int text_finish(struct krt_writer *w, const struct krt_summary *s)
+{
+	const struct krt_source_stats *src = &s->source;
+	char ms[32];
+	bool first = true;
+	__u32 type;
+
+	fprintf(w->out, "%ssummary%s\n", col(w, C_BOLD), col(w, C_OFF));
+	fprintf(w->out, "  %-24s %" PRIu64, "events", (uint64_t)s->events);
+	for (type = 1; type < KRT_EV_TYPE_MAX; type++) {
+		if (!s->events_by_type[type])
+			continue;
+		fprintf(w->out, "%s%s %" PRIu64, first ? "  (" : ", ", krt_event_type_name(type),
+			(uint64_t)s->events_by_type[type]);
+		first = false;
+	}
+	fprintf(w->out, "%s\n", first ? "" : ")");
+	if (src->lines)
+		print_count(w, "lines read", src->lines, false);
+	print_count(w, "malformed lines", src->malformed, true);
+	print_count(w, "unknown events", src->unknown_events, true);
+	print_count(w, "lost events", src->lost_events, true);
+	/* The live source is the only one that reads a ring buffer. */
+	if (src->ring_records || src->ring_drops || src->map_full) {
+		print_count(w, "ring records", src->ring_records, false);
+		print_count(w, "ring drops", src->ring_drops, true);
+		print_count(w, "map full", src->map_full, true);
+	}
+	if (src->sample_rate > 1)
+		fprintf(w->out, "  %-24s 1 in %u requests\n", "sampling", src->sample_rate);
+	fprintf(w->out, "  %-24s %s ms\n", "attributed CPU",
+		krt_fmt_ms(s->attributed_cpu_ns, ms, sizeof(ms)));
+	fprintf(w->out, "  %-24s %s ms\n", "unattributed CPU",
+		krt_fmt_ms(s->unattributed_cpu_ns, ms, sizeof(ms)));
+	print_count(w, "traces", s->traces, false);
+	print_count(w, "hops", s->hops, false);
+	print_count(w, "unmatched recv bytes", s->unmatched_recv_bytes, true);
+	print_count(w, "unmatched send bytes", s->unmatched_send_bytes, true);
+	print_count(w, "untraced peer receives", s->untraced_peer_recvs, false);
+	if (s->duplicate_probes)
+		print_count(w, "duplicate probes", s->duplicate_probes, false);
+	if (s->late_events)
+		print_count(w, "late events", s->late_events, true);
+	if (s->kernel_tag_disagreements)
+		print_count(w, "kernel tag disagreements", s->kernel_tag_disagreements, true);
+	return 0;
+}
+
+static void text_destroy(struct krt_writer *w)
+{
+	krt_writer_free(w);
+}
+
+static const struct krt_writer_ops text_ops = {
+	.name = "text",
+	.trace = text_trace,
+	.finish = text_finish,
+	.destroy = text_destroy,
+};
+
+struct krt_writer *krt_writer_text_new(FILE *out, bool color)
+{
+	struct krt_writer *w = krt_writer_alloc(&text_ops, out, NULL);
+
+	if (w)
+		w->color = color;
+	return w;
+}

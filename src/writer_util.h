@@ -1,0 +1,37 @@
+/* Helpers shared by the output writers: names of nodes, trace copies. */
+#ifndef KRT_WRITER_UTIL_H
+#define KRT_WRITER_UTIL_H
+
+#include <stddef.h>
+#include "engine.h"
+#include "writer.h"
+
+/* Enough for "container/comm[tid]" with the longest container name. */
+#define KRT_NODE_NAME_LEN 128
+
+/* The thread's entry in the trace, NULL when the trace does not list it. */
+const struct krt_thread_stat *krt_trace_thread(const struct krt_trace *t, __u32 tid);
+/* "container/comm[tid]", or "comm[tid]" when the container is unknown. */
+const char *krt_thread_name(const struct krt_thread_stat *th, char *buf, size_t len);
+/* A hop end: the thread's name, "tid N" for an unlisted thread, else the address. */
+const char *krt_node_name(const struct krt_trace *t, __u32 tid, const struct krt_addr *a,
+			  char *buf, size_t len);
+/* When the hop happened: its send time, or its receive time when the send was not seen. */
+static inline __u64 krt_hop_ts(const struct krt_hop *h)
+{
+	return h->send_ns ? h->send_ns : h->recv_ns;
+}
+
+/* A writer with the given ops and private data; NULL on allocation failure. */
+struct krt_writer *krt_writer_alloc(const struct krt_writer_ops *ops, FILE *out, void *priv);
+/* Closes out when owned and frees the writer (not priv). */
+void krt_writer_free(struct krt_writer *w);
+
+/* A deep copy for writers that render at finish; NULL on allocation failure. */
+struct krt_trace *krt_trace_dup(const struct krt_trace *t);
+void krt_trace_free(struct krt_trace *t);
+
+/* Nanoseconds as "1.234" milliseconds. */
+const char *krt_fmt_ms(__u64 ns, char *buf, size_t len);
+
+#endif
