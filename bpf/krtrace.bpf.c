@@ -117,11 +117,12 @@ static __always_inline void read_tuple(struct sock *sk, __u16 family, struct krt
 	t->local.port = BPF_CORE_READ(sk, __sk_common.skc_num);
 	t->remote.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (family == KRT_AF_INET) {
-		BPF_CORE_READ_INTO(t->local.addr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO(t->remote.addr, sk, __sk_common.skc_daddr);
+		/* sizes spelled out: the READ_INTO macros size by *dst (one byte) */
+		bpf_core_read(t->local.addr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(t->remote.addr, 4, &sk->__sk_common.skc_daddr);
 	} else {
-		BPF_CORE_READ_INTO(t->local.addr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(t->remote.addr, sk, __sk_common.skc_v6_daddr);
+		bpf_core_read(t->local.addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(t->remote.addr, 16, &sk->__sk_common.skc_v6_daddr);
 	}
 }
 

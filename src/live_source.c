@@ -1,0 +1,424 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * The live event source: open -> configure -> load -> trace PIDs -> attach
+ * -> poll, every step checked and explained.
+ *
+ * Records reach user space in ring-buffer order, which is reservation
+ * order across CPUs; timestamps taken on different CPUs can be slightly out
+ * of order, so events wait in a short reorder window (sorted by timestamp)
+ * before they go to the engine, which needs non-decreasing time.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include "live_source.h"
+#include "krtrace.skel.h"
+
+#define DEFAULT_REORDER_NS (2ULL * 1000 * 1000)
+#define LOST_REASON_RING_FULL 1
+
+struct pending_event {
+	struct krt_event ev;
+	__u64 arrival;		/* keeps ring order among equal timestamps */
+};
+
+struct krt_live_source {
+	struct krtrace_bpf *skel;
+	struct ring_buffer *rb;
+	__u64 reorder_ns;
+	struct pending_event *pending;
+	size_t n_pending, cap_pending;
+	__u64 arrivals;
+	__u64 max_ts;		/* newest timestamp seen */
+	__u64 last_fed_ts;	/* newest timestamp handed over */
+	__u64 late;		/* arrived behind last_fed_ts: clamped */
+	__u64 malformed;	/* ring samples of the wrong size */
+	__u64 ring_drops_reported;
+	bool out_of_memory;
+};
+
+static bool libbpf_debug;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG && !libbpf_debug)
+		return 0;
+	if (level != LIBBPF_WARN && !libbpf_debug)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+/* Names what the kernel or the user lacks, before libbpf's cryptic errors. */
+static int check_prerequisites(const char *prog)
+{
+	struct btf *vmlinux_btf;
+	int ret = 0;
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		fprintf(stderr, "%s: /sys/kernel/btf/vmlinux: %s: the kernel has no BTF "
+			"(CONFIG_DEBUG_INFO_BTF=y is required for CO-RE)\n", prog, strerror(errno));
+		return -1;
+	}
+	if (geteuid() != 0)
+		fprintf(stderr, "%s: warning: not running as root; loading needs CAP_BPF and "
+			"CAP_PERFMON (or CAP_SYS_ADMIN)\n", prog);
+	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) != 1) {
+		fprintf(stderr, "%s: this kernel has no BPF ring buffer (Linux 5.8+ needed)%s\n",
+			prog, geteuid() ? ", or the probe was denied: run as root" : "");
+		return -1;
+	}
+	vmlinux_btf = btf__load_vmlinux_btf();
+	if (!vmlinux_btf) {
+		fprintf(stderr, "%s: /sys/kernel/btf/vmlinux: cannot parse: %s\n", prog,
+			strerror(errno));
+		return -1;
+	}
+	/*
+	 * The transfer hooks are the sock_send_length/sock_recv_length
+	 * tracepoints (Linux 6.3+): they see every socket send and receive,
+	 * writev/readv included, at one hook per transfer.
+	 */
+	if (btf__find_by_name_kind(vmlinux_btf, "btf_trace_sock_send_length", BTF_KIND_TYPEDEF) < 0 ||
+	    btf__find_by_name_kind(vmlinux_btf, "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF) < 0) {
+		fprintf(stderr, "%s: the kernel lacks the sock_send_length/sock_recv_length "
+			"tracepoints (Linux 6.3+ needed for the live path)\n", prog);
+		ret = -1;
+	}
+	btf__free(vmlinux_btf);
+	return ret;
+}
+
+static int on_ring_record(void *ctx, void *data, size_t size)
+{
+	struct krt_live_source *s = ctx;
+	struct pending_event *p;
+
+	if (size < sizeof(struct krt_event)) {
+		s->malformed++;
+		return 0;
+	}
+	if (s->n_pending == s->cap_pending) {
+		size_t cap = s->cap_pending ? s->cap_pending * 2 : 4096;
+		void *v = realloc(s->pending, cap * sizeof(*s->pending));
+
+		if (!v) {
+			s->out_of_memory = true;
+			return -ENOMEM;
+		}
+		s->pending = v;
+		s->cap_pending = cap;
+	}
+	p = &s->pending[s->n_pending++];
+	memcpy(&p->ev, data, sizeof(p->ev));
+	p->arrival = s->arrivals++;
+	if (p->ev.ts_ns > s->max_ts)
+		s->max_ts = p->ev.ts_ns;
+	return 0;
+}
+
+struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char *prog)
+{
+	struct krt_live_source *s;
+	int err;
+
+	libbpf_debug = o->libbpf_debug;
+	libbpf_set_print(libbpf_print);
+	if (check_prerequisites(prog))
+		return NULL;
+
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		return NULL;
+	}
+	s->reorder_ns = o->reorder_ns ? o->reorder_ns : DEFAULT_REORDER_NS;
+
+	s->skel = krtrace_bpf__open();
+	if (!s->skel) {
+		fprintf(stderr, "%s: cannot open the BPF object: %s\n", prog, strerror(errno));
+		goto fail;
+	}
+	s->skel->rodata->trace_switch = o->trace_switch;
+	s->skel->rodata->trace_wakeup = o->trace_wakeup;
+	if (o->wakeup_bytes)
+		s->skel->rodata->wakeup_bytes = o->wakeup_bytes;
+	if (o->ring_bytes) {
+		err = bpf_map__set_max_entries(s->skel->maps.events, o->ring_bytes);
+		if (err) {
+			fprintf(stderr, "%s: ring size %u: %s\n", prog, o->ring_bytes,
+				strerror(-err));
+			goto fail;
+		}
+	}
+
+	err = krtrace_bpf__load(s->skel);
+	if (err) {
+		fprintf(stderr, "%s: cannot load the BPF programs: %s%s\n", prog, strerror(-err),
+			(err == -EPERM || err == -EACCES) ?
+				" (run as root: CAP_BPF and CAP_PERFMON are needed)" :
+				" (run with -v to see the verifier's log)");
+		goto fail;
+	}
+	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), on_ring_record, s, NULL);
+	if (!s->rb) {
+		fprintf(stderr, "%s: cannot set up the ring buffer: %s\n", prog, strerror(errno));
+		goto fail;
+	}
+	return s;
+fail:
+	krt_live_close(s);
+	return NULL;
+}
+
+int krt_live_trace_tgid(struct krt_live_source *s, __u32 tgid)
+{
+	__u8 one = 1;
+
+	if (bpf_map__update_elem(s->skel->maps.traced_tgids, &tgid, sizeof(tgid), &one,
+				 sizeof(one), BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int krt_live_untrace_tgid(struct krt_live_source *s, __u32 tgid)
+{
+	if (bpf_map__delete_elem(s->skel->maps.traced_tgids, &tgid, sizeof(tgid), 0))
+		return -errno;
+	return 0;
+}
+
+/* Parent pid of a process from /proc/PID/stat (after the comm's ')'). */
+static int read_ppid(__u32 pid, __u32 *ppid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+	unsigned int v;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %u", &v) != 1)
+		return -1;
+	*ppid = v;
+	return 0;
+}
+
+/*
+ * The pid and every existing descendant process; threads share the tgid
+ * so they are covered by their process. Processes created from now on
+ * are added by the kernel side at fork.
+ */
+int krt_live_trace_tree(struct krt_live_source *s, __u32 pid)
+{
+	__u32 *pids = NULL, *parents = NULL;
+	size_t n = 0, cap = 0, i;
+	bool changed = true, *in;
+	struct dirent *de;
+	DIR *d;
+	int err;
+
+	err = krt_live_trace_tgid(s, pid);
+	if (err)
+		return err;
+	d = opendir("/proc");
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char *end;
+		unsigned long v = strtoul(de->d_name, &end, 10);
+		__u32 ppid;
+
+		if (*end || !v || read_ppid(v, &ppid))
+			continue;
+		if (n == cap) {
+			size_t c = cap ? cap * 2 : 1024;
+			void *a = realloc(pids, c * sizeof(*pids));
+			void *b = a ? realloc(parents, c * sizeof(*parents)) : NULL;
+
+			if (a)
+				pids = a;
+			if (!a || !b) {
+				closedir(d);
+				free(pids);
+				free(parents);
+				return -ENOMEM;
+			}
+			parents = b;
+			cap = c;
+		}
+		pids[n] = v;
+		parents[n++] = ppid;
+	}
+	closedir(d);
+
+	/* Mark descendants until nothing changes (process trees are shallow). */
+	in = calloc(n ? n : 1, sizeof(*in));
+	if (!in) {
+		free(pids);
+		free(parents);
+		return -ENOMEM;
+	}
+	while (changed) {
+		changed = false;
+		for (i = 0; i < n; i++) {
+			size_t j;
+
+			if (in[i])
+				continue;
+			if (parents[i] == pid) {
+				in[i] = true;
+				changed = true;
+				continue;
+			}
+			for (j = 0; j < n; j++) {
+				if (in[j] && pids[j] == parents[i]) {
+					in[i] = true;
+					changed = true;
+					break;
+				}
+			}
+		}
+	}
+	for (i = 0; i < n && !err; i++)
+		if (in[i])
+			err = krt_live_trace_tgid(s, pids[i]);
+	free(in);
+	free(pids);
+	free(parents);
+	return err;
+}
+
+int krt_live_attach(struct krt_live_source *s, const char *prog)
+{
+	int err = krtrace_bpf__attach(s->skel);
+
+	if (err) {
+		fprintf(stderr, "%s: cannot attach the BPF programs: %s\n", prog, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int cmp_pending(const void *a, const void *b)
+{
+	const struct pending_event *x = a, *y = b;
+
+	if (x->ev.ts_ns != y->ev.ts_ns)
+		return x->ev.ts_ns < y->ev.ts_ns ? -1 : 1;
+	return x->arrival < y->arrival ? -1 : x->arrival > y->arrival;
+}
+
+static void report_ring_drops(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
+{
+	__u64 drops = s->skel->bss->ring_drops;
+	struct krt_event ev;
+
+	if (drops == s->ring_drops_reported)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.ts_ns = s->last_fed_ts;
+	ev.type = KRT_EV_LOST;
+	ev.lost.count = drops - s->ring_drops_reported;
+	ev.lost.reason = LOST_REASON_RING_FULL;
+	s->ring_drops_reported = drops;
+	cb(&ev, ctx);
+}
+
+/* Hands over pending events up to cutoff_ts, in timestamp order. */
+static int deliver(struct krt_live_source *s, __u64 cutoff_ts, krt_live_event_cb cb, void *ctx)
+{
+	size_t i, n = 0;
+
+	if (s->n_pending > 1)
+		qsort(s->pending, s->n_pending, sizeof(*s->pending), cmp_pending);
+	for (i = 0; i < s->n_pending && s->pending[i].ev.ts_ns <= cutoff_ts; i++) {
+		struct krt_event *ev = &s->pending[i].ev;
+
+		if (ev->ts_ns < s->last_fed_ts) {
+			/* Behind the window: keep the engine's time monotonic. */
+			ev->ts_ns = s->last_fed_ts;
+			s->late++;
+		}
+		s->last_fed_ts = ev->ts_ns;
+		cb(ev, ctx);
+		n++;
+	}
+	if (n) {
+		memmove(s->pending, s->pending + n, (s->n_pending - n) * sizeof(*s->pending));
+		s->n_pending -= n;
+	}
+	report_ring_drops(s, cb, ctx);
+	return n;
+}
+
+int krt_live_poll(struct krt_live_source *s, int timeout_ms, krt_live_event_cb cb, void *ctx)
+{
+	int err;
+
+	err = ring_buffer__poll(s->rb, timeout_ms);
+	if (err == -EINTR)
+		return -EINTR;
+	/*
+	 * Records are submitted without a wake-up until enough data waits, so
+	 * a timed-out poll must still consume what is there.
+	 */
+	if (err >= 0)
+		err = ring_buffer__consume(s->rb);
+	if (s->out_of_memory)
+		return -ENOMEM;
+	if (err < 0 && err != -EINTR)
+		return err;
+	if (s->max_ts < s->reorder_ns)
+		return 0;
+	return deliver(s, s->max_ts - s->reorder_ns, cb, ctx);
+}
+
+int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
+{
+	int err = ring_buffer__consume(s->rb);
+
+	if (err < 0 && err != -EINTR)
+		return err;
+	if (s->out_of_memory)
+		return -ENOMEM;
+	return deliver(s, ~0ULL, cb, ctx);
+}
+
+void krt_live_stats(struct krt_live_source *s, struct krt_source_stats *st)
+{
+	st->ring_drops = s->skel->bss->ring_drops;
+	st->lost_events = s->skel->bss->ring_drops;
+	st->map_full = s->skel->bss->map_full;
+	st->sock_unreadable = s->skel->bss->sock_unreadable;
+	st->ring_records = s->arrivals;
+	st->malformed = s->malformed;
+}
+
+__u64 krt_live_late_events(struct krt_live_source *s)
+{
+	return s->late;
+}
+
+void krt_live_close(struct krt_live_source *s)
+{
+	if (!s)
+		return;
+	ring_buffer__free(s->rb);
+	krtrace_bpf__destroy(s->skel);
+	free(s->pending);
+	free(s);
+}

@@ -1,0 +1,55 @@
+/*
+ * The live event source: loads the BPF programs, keeps the set of traced
+ * processes, and drains the ring buffer as normalised events in timestamp
+ * order (a small reorder window smooths the per-CPU interleaving).
+ */
+#ifndef KRT_LIVE_SOURCE_H
+#define KRT_LIVE_SOURCE_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+#include "krtrace_event.h"
+#include "engine.h"
+
+struct krt_live_source;
+
+struct krt_live_opts {
+	struct krt_addr gateway;	/* family 0: none (tests) */
+	__u32 sample_rate;		/* 0/1 = every request */
+	bool libbpf_debug;		/* -v: libbpf's own messages on stderr */
+	bool trace_switch;		/* sched_switch records */
+	bool trace_wakeup;		/* sched_waking records */
+	__u32 ring_bytes;		/* 0 = default (8 MiB); a power of two */
+	__u64 wakeup_bytes;		/* 0 = default: wake the consumer past this much */
+	__u64 reorder_ns;		/* 0 = default (2 ms) */
+};
+
+typedef void (*krt_live_event_cb)(const struct krt_event *ev, void *ctx);
+
+/*
+ * Checks the prerequisites (root, BTF, tracefs), opens, configures and
+ * loads the programs. Prints a clear error naming what is missing and
+ * returns NULL on failure.
+ */
+struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char *prog);
+/* Traces this process (tgid). 0 or -errno. */
+int krt_live_trace_tgid(struct krt_live_source *s, __u32 tgid);
+/* Traces this process and every existing descendant (walks /proc). */
+int krt_live_trace_tree(struct krt_live_source *s, __u32 pid);
+int krt_live_untrace_tgid(struct krt_live_source *s, __u32 tgid);
+int krt_live_attach(struct krt_live_source *s, const char *prog);
+/*
+ * Waits up to timeout_ms, consumes what the ring holds, and hands every
+ * event older than the reorder window to cb, in timestamp order.
+ * Returns the number of events handed over, or -errno (-EINTR on a signal).
+ */
+int krt_live_poll(struct krt_live_source *s, int timeout_ms, krt_live_event_cb cb, void *ctx);
+/* Consumes everything left and hands over every pending event. */
+int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx);
+/* Loss counters of the kernel side and the loader. */
+void krt_live_stats(struct krt_live_source *s, struct krt_source_stats *st);
+/* Events whose timestamp came too late for the reorder window (clamped). */
+__u64 krt_live_late_events(struct krt_live_source *s);
+void krt_live_close(struct krt_live_source *s);
+
+#endif
