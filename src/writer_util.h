@@ -31,6 +31,9 @@ void krt_writer_free(struct krt_writer *w);
 struct krt_trace *krt_trace_dup(const struct krt_trace *t);
 void krt_trace_free(struct krt_trace *t);
 
+/* One trace's flow as a Graphviz digraph (writer_dot.c; the HTML report uses it too). */
+void krt_dot_write_trace(FILE *f, const struct krt_trace *t);
+
 /* Nanoseconds as "1.234" milliseconds. */
 const char *krt_fmt_ms(__u64 ns, char *buf, size_t len);
 
