@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Import path on the committed real captures (tests/fixtures/*/): runs
+# `krtrace --json` on each and scores it against the capture's ground truth.
+# Every request must be reconstructed exactly, and no trace may be left over.
+# Fixtures: report.txt.gz (trace-cmd report -R text), pids.txt, truth.jsonl,
+# optional gateway (default 172.24.0.1). Made by tests/fixtures/make_fixture.sh.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib.sh
+OUT=${OUTPUT:-.output}
+KRTRACE=$OUT/bin/krtrace
+SCORE=$OUT/tools/krt_score
+[ -x "$KRTRACE" ] || skip_suite "krtrace not built"
+[ -x "$SCORE" ] || skip_suite "krt_score not built"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+n=0
+for dir in tests/fixtures/*/; do
+	[ -f "$dir/report.txt.gz" ] && [ -f "$dir/truth.jsonl" ] && [ -f "$dir/pids.txt" ] || continue
+	name=$(basename "$dir")
+	gw=172.24.0.1
+	[ -f "$dir/gateway" ] && gw=$(cat "$dir/gateway")
+	n=$((n + 1))
+	if zcat "$dir/report.txt.gz" | "$KRTRACE" -i "$dir/pids.txt" -g "$gw" --json \
+		>"$tmp/$name.jsonl" 2>"$tmp/$name.err"; then
+		ok "$name: krtrace --json exits 0"
+	else
+		not_ok "$name: krtrace --json exits 0" "$(head -c 300 "$tmp/$name.err")"
+		continue
+	fi
+	requests=$(grep -c '"svc":"client"' "$dir/truth.jsonl")
+	traces=$(grep -c '"trace_id"' "$tmp/$name.jsonl")
+	check "$name: one trace per request ($traces traces, $requests requests)" \
+		test "$traces" -eq "$requests"
+	if "$SCORE" --truth "$dir/truth.jsonl" --json "$tmp/$name.jsonl" --path import \
+		--min 100 -v >"$tmp/$name.score" 2>"$tmp/$name.score.err"; then
+		ok "$name: every request's flow exact ($(tail -n 1 "$tmp/$name.score"))"
+	else
+		not_ok "$name: every request's flow exact" \
+			"$(cat "$tmp/$name.score"; head -n 20 "$tmp/$name.score.err")"
+	fi
+	summary=$(grep -c '"summary"' "$tmp/$name.jsonl")
+	check "$name: JSON ends with one summary object" test "$summary" -eq 1
+done
+[ "$n" -gt 0 ] || not_ok "fixtures present" "no tests/fixtures/*/report.txt.gz"

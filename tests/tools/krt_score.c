@@ -1,0 +1,600 @@
+/*
+ * krt_score: accuracy of KRTrace's --json traces against the test bed's
+ * ground truth.
+ *
+ * Ground truth (JSON lines, from the test bed): one "client" record per
+ * request (krt_load: id, local ip:port, start/end), one record per request
+ * and service (svc, model, id, tid, io_tid, client, local, calls[] with peer
+ * and local ends, or nginx's "upstream"), and "node" records for servers
+ * that log nothing per request (redis: addr -> tid).
+ *
+ * For every client request the expected edge set is built by following the
+ * calls from the service that received it: nodes are threads ("t:TID") or,
+ * for untraced endpoints and the gateway, addresses ("a:IP"); edges are
+ * ordered pairs (sender, receiver). The request's trace is the one whose
+ * ingress client is the request's local ip:port with the ingress time inside
+ * the request's window. The trace's hops give its edge set.
+ *   exact   edge sets equal and every hop inside the request's time window
+ *   wrong   an edge the request never had, or a hop outside its window
+ *           (stitched to another request)
+ *   missing no trace, or some expected edges absent
+ */
+#include <errno.h>
+#include <dirent.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <json-c/json.h>
+
+#define MAX_CALLS 16
+#define NODE_LEN 64
+#define MAX_EDGES 64
+#define MAX_DEPTH 8
+
+struct call {
+	char peer[64], local[64];
+	int tid;
+	uint64_t start_ns, end_ns;
+};
+
+struct svc_rec {
+	char svc[32], model[32], id[64];
+	int tid, io_tid;
+	char client[64], local[64];
+	uint64_t recv_ns, send_ns;
+	int n_calls;
+	struct call calls[MAX_CALLS];
+};
+
+struct client_rec {
+	char id[64], local[64], peer[64];
+	uint64_t start_ns, end_ns;
+	int status;
+};
+
+struct node_rec {
+	char addr[64];
+	int tid;
+};
+
+struct hop {
+	char from[NODE_LEN], to[NODE_LEN];
+	uint64_t send_ns, recv_ns;
+};
+
+struct trace {
+	uint64_t id;
+	char client[64];
+	uint64_t ingress_ns;
+	int n_hops;
+	struct hop *hops;
+	bool used;
+};
+
+struct edge_set {
+	int n;
+	char from[MAX_EDGES][NODE_LEN], to[MAX_EDGES][NODE_LEN];
+};
+
+#define VEC(T) struct { T *v; size_t n, cap; }
+#define VEC_PUSH(vec, item)                                                         \
+	do {                                                                        \
+		if ((vec).n == (vec).cap) {                                         \
+			(vec).cap = (vec).cap ? (vec).cap * 2 : 64;                 \
+			(vec).v = realloc((vec).v, (vec).cap * sizeof(*(vec).v));   \
+			if (!(vec).v) {                                             \
+				fprintf(stderr, "krt_score: out of memory\n");      \
+				exit(2);                                            \
+			}                                                           \
+		}                                                                   \
+		(vec).v[(vec).n++] = (item);                                        \
+	} while (0)
+
+static VEC(struct svc_rec) svcs;
+static VEC(struct client_rec) clients;
+static VEC(struct node_rec) nodes;
+static VEC(struct trace) traces;
+static const char *prefix = "";
+static uint64_t slack_ns = 2000;	/* report timestamps are truncated to µs */
+static int verbose;
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static int64_t jint(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (json_object_is_type(v, json_type_string))
+		return strtoll(json_object_get_string(v), NULL, 10);
+	return json_object_get_int64(v);
+}
+
+static uint64_t juint(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	return json_object_get_uint64(v);
+}
+
+static void copy(char *dst, size_t len, const char *src)
+{
+	snprintf(dst, len, "%s", src ? src : "");
+}
+
+/* "ip:port" or "[v6]:port" -> "a:ip" (the address node: ports vary). */
+static void addr_node(char *out, size_t len, const char *addr)
+{
+	const char *colon = strrchr(addr, ':');
+	int n = colon ? (int)(colon - addr) : (int)strlen(addr);
+
+	if (addr[0] == '[' && n > 2)
+		snprintf(out, len, "a:%.*s", n - 2, addr + 1);
+	else
+		snprintf(out, len, "a:%.*s", n, addr);
+}
+
+static void parse_truth_obj(struct json_object *o, const char *path, int line)
+{
+	const char *svc = jstr(o, "svc"), *id = jstr(o, "id");
+	struct json_object *calls;
+
+	if (!svc) {
+		fprintf(stderr, "krt_score: %s:%d: no \"svc\" field\n", path, line);
+		exit(2);
+	}
+	if (!strcmp(svc, "node")) {
+		struct node_rec n = { .tid = (int)jint(o, "tid") };
+
+		copy(n.addr, sizeof(n.addr), jstr(o, "addr"));
+		VEC_PUSH(nodes, n);
+		return;
+	}
+	if (!id || strncmp(id, prefix, strlen(prefix)))
+		return;
+	if (!strcmp(svc, "client")) {
+		struct client_rec c = { .start_ns = juint(o, "start_ns"),
+					.end_ns = juint(o, "end_ns"),
+					.status = (int)jint(o, "status") };
+
+		copy(c.id, sizeof(c.id), id);
+		copy(c.local, sizeof(c.local), jstr(o, "local"));
+		copy(c.peer, sizeof(c.peer), jstr(o, "peer"));
+		VEC_PUSH(clients, c);
+		return;
+	}
+	struct svc_rec r = { .tid = (int)jint(o, "tid"), .io_tid = (int)jint(o, "io_tid"),
+			     .recv_ns = juint(o, "recv_ns"), .send_ns = juint(o, "send_ns") };
+
+	copy(r.svc, sizeof(r.svc), svc);
+	copy(r.model, sizeof(r.model), jstr(o, "model"));
+	copy(r.id, sizeof(r.id), id);
+	copy(r.client, sizeof(r.client), jstr(o, "client"));
+	copy(r.local, sizeof(r.local), jstr(o, "local"));
+	if (!r.io_tid)
+		r.io_tid = r.tid;
+	if (json_object_object_get_ex(o, "calls", &calls) &&
+	    json_object_is_type(calls, json_type_array)) {
+		size_t n = json_object_array_length(calls);
+
+		for (size_t i = 0; i < n && r.n_calls < MAX_CALLS; i++) {
+			struct json_object *c = json_object_array_get_idx(calls, i);
+			struct call *k = &r.calls[r.n_calls++];
+
+			copy(k->peer, sizeof(k->peer), jstr(c, "peer"));
+			copy(k->local, sizeof(k->local), jstr(c, "local"));
+			k->tid = (int)jint(c, "tid");
+			k->start_ns = juint(c, "start_ns");
+			k->end_ns = juint(c, "end_ns");
+		}
+	}
+	/* nginx: "$upstream_addr" may list several tries ("a, b"); the last served. */
+	const char *up = jstr(o, "upstream");
+
+	if (up && *up && *up != '-' && r.n_calls < MAX_CALLS) {
+		const char *last = strrchr(up, ' ');
+		struct call *k = &r.calls[r.n_calls++];
+
+		memset(k, 0, sizeof(*k));
+		copy(k->peer, sizeof(k->peer), last ? last + 1 : up);
+	}
+	VEC_PUSH(svcs, r);
+}
+
+typedef void (*line_fn)(struct json_object *o, const char *path, int line);
+
+static void read_jsonl(const char *path, line_fn fn)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	int lineno = 0;
+
+	if (!f) {
+		fprintf(stderr, "krt_score: %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	while (getline(&line, &cap, f) > 0) {
+		struct json_object *o;
+		enum json_tokener_error jerr;
+
+		lineno++;
+		if (line[strspn(line, " \t\r\n")] == 0)
+			continue;
+		o = json_tokener_parse_verbose(line, &jerr);
+		if (!o || !json_object_is_type(o, json_type_object)) {
+			fprintf(stderr, "krt_score: %s:%d: not a JSON object (%s)\n", path, lineno,
+				o ? "wrong type" : json_tokener_error_desc(jerr));
+			exit(2);
+		}
+		fn(o, path, lineno);
+		json_object_put(o);
+	}
+	free(line);
+	fclose(f);
+}
+
+static void load_truth(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		fprintf(stderr, "krt_score: %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	if (S_ISDIR(st.st_mode)) {
+		struct dirent **ents;
+		int n = scandir(path, &ents, NULL, alphasort);
+
+		if (n < 0) {
+			fprintf(stderr, "krt_score: %s: %s\n", path, strerror(errno));
+			exit(2);
+		}
+		for (int i = 0; i < n; i++) {
+			size_t l = strlen(ents[i]->d_name);
+			char full[4096];
+
+			if (l > 6 && !strcmp(ents[i]->d_name + l - 6, ".jsonl")) {
+				snprintf(full, sizeof(full), "%s/%s", path, ents[i]->d_name);
+				read_jsonl(full, parse_truth_obj);
+			}
+			free(ents[i]);
+		}
+		free(ents);
+	} else {
+		read_jsonl(path, parse_truth_obj);
+	}
+}
+
+static void hop_node(char *out, size_t len, struct json_object *h, const char *tid_key,
+		     const char *addr_key)
+{
+	int64_t tid = jint(h, tid_key);
+	const char *addr = jstr(h, addr_key);
+
+	if (tid)
+		snprintf(out, len, "t:%lld", (long long)tid);
+	else
+		addr_node(out, len, addr ? addr : "?");
+}
+
+static void parse_trace_obj(struct json_object *o, const char *path, int line)
+{
+	struct json_object *ingress, *hops;
+	struct trace t = { 0 };
+
+	if (json_object_object_get_ex(o, "summary", &hops))
+		return;
+	if (!json_object_object_get_ex(o, "ingress", &ingress) ||
+	    !json_object_object_get_ex(o, "hops", &hops) ||
+	    !json_object_is_type(hops, json_type_array)) {
+		fprintf(stderr, "krt_score: %s:%d: trace without ingress or hops\n", path, line);
+		exit(2);
+	}
+	t.id = juint(o, "trace_id");
+	copy(t.client, sizeof(t.client), jstr(ingress, "client"));
+	t.ingress_ns = juint(ingress, "ts_ns");
+	t.n_hops = (int)json_object_array_length(hops);
+	t.hops = calloc((size_t)t.n_hops + 1, sizeof(*t.hops));
+	if (!t.hops) {
+		fprintf(stderr, "krt_score: out of memory\n");
+		exit(2);
+	}
+	for (int i = 0; i < t.n_hops; i++) {
+		struct json_object *h = json_object_array_get_idx(hops, (size_t)i);
+
+		hop_node(t.hops[i].from, NODE_LEN, h, "from", "from_addr");
+		hop_node(t.hops[i].to, NODE_LEN, h, "to", "to_addr");
+		t.hops[i].send_ns = juint(h, "send_ns");
+		t.hops[i].recv_ns = juint(h, "recv_ns");
+	}
+	VEC_PUSH(traces, t);
+}
+
+static void edge_add(struct edge_set *s, const char *from, const char *to)
+{
+	for (int i = 0; i < s->n; i++)
+		if (!strcmp(s->from[i], from) && !strcmp(s->to[i], to))
+			return;
+	if (s->n == MAX_EDGES)
+		return;
+	copy(s->from[s->n], NODE_LEN, from);
+	copy(s->to[s->n], NODE_LEN, to);
+	s->n++;
+}
+
+static bool edge_has(const struct edge_set *s, const char *from, const char *to)
+{
+	for (int i = 0; i < s->n; i++)
+		if (!strcmp(s->from[i], from) && !strcmp(s->to[i], to))
+			return true;
+	return false;
+}
+
+/* The service record of request id that received on local (from client, if known). */
+static const struct svc_rec *find_svc(const char *id, const char *local, const char *client)
+{
+	const struct svc_rec *best = NULL;
+
+	for (size_t i = 0; i < svcs.n; i++) {
+		const struct svc_rec *r = &svcs.v[i];
+
+		if (strcmp(r->id, id) || strcmp(r->local, local))
+			continue;
+		if (client && *client && *r->client && !strcmp(r->client, client))
+			return r;
+		if (!best)
+			best = r;
+	}
+	return best;
+}
+
+static const struct node_rec *find_node(const char *addr)
+{
+	for (size_t i = 0; i < nodes.n; i++)
+		if (!strcmp(nodes.v[i].addr, addr))
+			return &nodes.v[i];
+	return NULL;
+}
+
+static void expand(const struct svc_rec *x, const char *id, struct edge_set *s, char *path,
+		   size_t plen, int depth)
+{
+	if (depth > MAX_DEPTH)
+		return;
+	for (int i = 0; i < x->n_calls; i++) {
+		const struct call *c = &x->calls[i];
+		const struct svc_rec *y = find_svc(id, c->peer, c->local);
+		const struct node_rec *nd;
+		char caller[NODE_LEN], callee_in[NODE_LEN], callee_out[NODE_LEN];
+
+		snprintf(caller, sizeof(caller), "t:%d", c->tid ? c->tid : x->tid);
+		if (y) {
+			snprintf(callee_in, sizeof(callee_in), "t:%d", y->io_tid);
+			snprintf(callee_out, sizeof(callee_out), "t:%d", y->tid);
+		} else if ((nd = find_node(c->peer))) {
+			snprintf(callee_in, sizeof(callee_in), "t:%d", nd->tid);
+			copy(callee_out, sizeof(callee_out), callee_in);
+		} else {
+			addr_node(callee_in, sizeof(callee_in), c->peer);
+			copy(callee_out, sizeof(callee_out), callee_in);
+		}
+		edge_add(s, caller, callee_in);
+		edge_add(s, callee_out, caller);
+		if (y) {
+			if (!strstr(path, y->svc) && strlen(path) + strlen(y->svc) + 2 < plen) {
+				strcat(path, ">");
+				strcat(path, y->svc);
+			}
+			expand(y, id, s, path, plen, depth + 1);
+		} else if (nd && !strstr(path, ">node")) {
+			if (strlen(path) + 6 < plen)
+				strcat(path, ">node");
+		}
+	}
+}
+
+struct model_stat {
+	char name[128];
+	long requests, exact, wrong, missing, no_truth;
+};
+
+static VEC(struct model_stat) stats;
+
+static struct model_stat *model_stat(const char *name)
+{
+	struct model_stat m = { 0 };
+
+	for (size_t i = 0; i < stats.n; i++)
+		if (!strcmp(stats.v[i].name, name))
+			return &stats.v[i];
+	copy(m.name, sizeof(m.name), name);
+	VEC_PUSH(stats, m);
+	return &stats.v[stats.n - 1];
+}
+
+static void print_edges(const char *what, const struct edge_set *s)
+{
+	fprintf(stderr, "    %s:", what);
+	for (int i = 0; i < s->n; i++)
+		fprintf(stderr, " %s>%s", s->from[i], s->to[i]);
+	fputc('\n', stderr);
+}
+
+static void score_request(const struct client_rec *c, const char *model_override)
+{
+	struct edge_set want = { 0 }, got = { 0 };
+	char path[128], gw[NODE_LEN], entry_in[NODE_LEN], entry_out[NODE_LEN];
+	const struct svc_rec *entry = find_svc(c->id, c->peer, c->local);
+	struct trace *t = NULL;
+	struct model_stat *ms;
+	uint64_t lo = c->start_ns > slack_ns ? c->start_ns - slack_ns : 0;
+	uint64_t hi = c->end_ns + slack_ns;
+	int outside = 0, extra = 0, absent = 0, candidates = 0;
+
+	if (!entry) {
+		ms = model_stat(model_override ? model_override : "?");
+		ms->requests++;
+		ms->no_truth++;
+		ms->missing++;
+		if (verbose)
+			fprintf(stderr, "%s: no service record received it at %s\n", c->id, c->peer);
+		return;
+	}
+	copy(path, sizeof(path), entry->svc);
+	addr_node(gw, sizeof(gw), c->local);
+	snprintf(entry_in, sizeof(entry_in), "t:%d", entry->io_tid);
+	snprintf(entry_out, sizeof(entry_out), "t:%d", entry->tid);
+	edge_add(&want, gw, entry_in);
+	edge_add(&want, entry_out, gw);
+	expand(entry, c->id, &want, path, sizeof(path), 0);
+	ms = model_stat(model_override ? model_override : path);
+	ms->requests++;
+
+	for (size_t i = 0; i < traces.n; i++) {
+		struct trace *x = &traces.v[i];
+
+		if (strcmp(x->client, c->local) || x->ingress_ns < lo || x->ingress_ns > hi)
+			continue;
+		candidates++;
+		if (!t)
+			t = x;
+	}
+	if (!t) {
+		ms->missing++;
+		if (verbose)
+			fprintf(stderr, "%s: missing (no trace from %s in its window)\n", c->id,
+				c->local);
+		return;
+	}
+	t->used = true;
+	for (int i = 0; i < t->n_hops; i++) {
+		const struct hop *h = &t->hops[i];
+
+		edge_add(&got, h->from, h->to);
+		if ((h->send_ns && (h->send_ns < lo || h->send_ns > hi)) ||
+		    (h->recv_ns && (h->recv_ns < lo || h->recv_ns > hi)))
+			outside++;
+	}
+	for (int i = 0; i < got.n; i++)
+		if (!edge_has(&want, got.from[i], got.to[i]))
+			extra++;
+	for (int i = 0; i < want.n; i++)
+		if (!edge_has(&got, want.from[i], want.to[i]))
+			absent++;
+	if (!extra && !outside && !absent) {
+		ms->exact++;
+		return;
+	}
+	if (extra || outside)
+		ms->wrong++;
+	else
+		ms->missing++;
+	if (verbose) {
+		fprintf(stderr, "%s: %s (trace %llu: %d extra edges, %d absent, %d hops outside "
+			"its window, %d candidate traces)\n",
+			c->id, extra || outside ? "wrong" : "missing", (unsigned long long)t->id,
+			extra, absent, outside, candidates);
+		print_edges("want", &want);
+		print_edges("got ", &got);
+	}
+}
+
+static void usage(int rc)
+{
+	fprintf(rc ? stderr : stdout,
+		"usage: krt_score --truth DIR_OR_FILE [--truth ...] --json KRTRACE.jsonl\n"
+		"                 [--model NAME] [--path NAME] [--min PCT] [--prefix ID_PREFIX]\n"
+		"                 [--slack-us US] [-v]\n"
+		"Scores each ground-truth request (client records of krt_load) against the\n"
+		"trace KRTrace made of it: exact (edge set equal, every hop inside the\n"
+		"request's window), wrong (stitched to another request) or missing.\n"
+		"Prints a table per model and path; exits 1 when a model is below --min %%.\n"
+		"example: krt_score --truth tests/fixtures/chain/truth.jsonl --json out.jsonl --min 100\n");
+	exit(rc);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "truth", required_argument, NULL, 't' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "path", required_argument, NULL, 'p' },
+		{ "min", required_argument, NULL, 'n' },
+		{ "prefix", required_argument, NULL, 'x' },
+		{ "slack-us", required_argument, NULL, 's' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *truths[32], *json = NULL, *model = NULL, *pathname = "import";
+	double min_pct = 0;
+	int n_truths = 0, opt, rc = 0;
+	long total = 0, total_exact = 0, unused = 0;
+
+	while ((opt = getopt_long(argc, argv, "t:j:m:p:n:x:s:vh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 't':
+			if (n_truths == 32)
+				usage(2);
+			truths[n_truths++] = optarg;
+			break;
+		case 'j': json = optarg; break;
+		case 'm': model = optarg; break;
+		case 'p': pathname = optarg; break;
+		case 'n': min_pct = atof(optarg); break;
+		case 'x': prefix = optarg; break;
+		case 's': slack_ns = (uint64_t)atol(optarg) * 1000; break;
+		case 'v': verbose++; break;
+		case 'h': usage(0); break;
+		default: usage(2);
+		}
+	}
+	if (!n_truths || !json || optind != argc)
+		usage(2);
+	for (int i = 0; i < n_truths; i++)
+		load_truth(truths[i]);
+	read_jsonl(json, parse_trace_obj);
+	if (!clients.n) {
+		fprintf(stderr, "krt_score: no client records (svc \"client\") in the truth\n");
+		return 2;
+	}
+	for (size_t i = 0; i < clients.n; i++)
+		score_request(&clients.v[i], model);
+	for (size_t i = 0; i < traces.n; i++)
+		unused += !traces.v[i].used;
+
+	printf("%-28s %-8s %8s %8s %8s %8s %8s\n", "model", "path", "requests", "exact", "wrong",
+	       "missing", "exact%");
+	for (size_t i = 0; i < stats.n; i++) {
+		const struct model_stat *m = &stats.v[i];
+		double pct = m->requests ? 100.0 * (double)m->exact / (double)m->requests : 0;
+
+		printf("%-28s %-8s %8ld %8ld %8ld %8ld %8.1f\n", m->name, pathname, m->requests,
+		       m->exact, m->wrong, m->missing, pct);
+		if (pct < min_pct)
+			rc = 1;
+		total += m->requests;
+		total_exact += m->exact;
+	}
+	printf("# %ld requests, %ld exact, %zu traces, %ld traces matched to no request\n", total,
+	       total_exact, traces.n, unused);
+	if (rc)
+		fprintf(stderr, "krt_score: below --min %.1f%%\n", min_pct);
+	return rc;
+}
