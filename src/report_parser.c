@@ -1,0 +1,1005 @@
+/*
+ * trace-cmd report -R text -> struct krt_report_record.
+ *
+ * Speed matters (captures are hundreds of MB): lines are parsed in place,
+ * with no allocation and no sscanf; the event name is dispatched by length
+ * and memcmp; numbers are parsed by hand. Robustness matters as much: any
+ * byte sequence is either a record, a skipped line or a counted malformed
+ * line, never a crash, and memory use does not depend on the input.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "addr.h"
+#include "report_parser.h"
+
+#define READ_BLOCK (1024 * 1024)
+
+void krt_rp_init(struct krt_report_parser *p, const char *name, FILE *diag)
+{
+	memset(p, 0, sizeof(*p));
+	p->name = name ? name : "<stdin>";
+	p->diag = diag;
+}
+
+const char *krt_rp_kind_name(int kind)
+{
+	static const char *const names[] = {
+		[KRT_RP_SKIP] = "skip",		[KRT_RP_SWITCH] = "sched_switch",
+		[KRT_RP_FORK] = "sched_process_fork", [KRT_RP_EXIT] = "sched_process_exit",
+		[KRT_RP_WAKEUP] = "sched_wakeup", [KRT_RP_SYS_ENTER] = "sys_enter",
+		[KRT_RP_SYS_EXIT] = "sys_exit",	[KRT_RP_SOCK_STATE] = "inet_sock_set_state",
+		[KRT_RP_TCP_PROBE] = "tcp_probe", [KRT_RP_RCV_SPACE] = "tcp_rcv_space_adjust",
+		[KRT_RP_LOST] = "lost",
+	};
+
+	if (kind < 0 || kind > KRT_RP_LOST)
+		return "?";
+	return names[kind];
+}
+
+/* ---- small scanners ------------------------------------------------------ */
+
+static inline bool is_digit(char c)
+{
+	return (unsigned char)(c - '0') < 10;
+}
+
+static inline bool is_ident(char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static inline int hex_val(char c)
+{
+	if (is_digit(c))
+		return c - '0';
+	c |= 0x20;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+#define KEY_IS(k, n, lit) ((n) == sizeof(lit) - 1 && !memcmp((k), (lit), sizeof(lit) - 1))
+
+/* Unsigned decimal or 0x-hex, the whole of [s, s+n); overflow is an error. */
+static bool parse_u64(const char *s, size_t n, __u64 *out)
+{
+	__u64 v = 0;
+	size_t i;
+
+	if (n == 0)
+		return false;
+	if (n > 2 && s[0] == '0' && (s[1] | 0x20) == 'x') {
+		if (n - 2 > 16)
+			return false;
+		for (i = 2; i < n; i++) {
+			int h = hex_val(s[i]);
+
+			if (h < 0)
+				return false;
+			v = (v << 4) | (__u64)h;
+		}
+		*out = v;
+		return true;
+	}
+	if (n > 20)
+		return false;
+	for (i = 0; i < n; i++) {
+		__u64 d;
+
+		if (!is_digit(s[i]))
+			return false;
+		d = (__u64)(s[i] - '0');
+		if (v > (~0ULL - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return true;
+}
+
+/* Signed: "-12", "12", "0xfffffffffffffff5" (two's complement, as the kernel prints). */
+static bool parse_s64(const char *s, size_t n, __s64 *out)
+{
+	__u64 v;
+
+	if (n > 1 && s[0] == '-') {
+		if (!parse_u64(s + 1, n - 1, &v) || v > (1ULL << 63))
+			return false;
+		*out = (__s64)(0 - v);
+		return true;
+	}
+	if (!parse_u64(s, n, &v))
+		return false;
+	*out = (__s64)v;
+	return true;
+}
+
+static bool parse_u32(const char *s, size_t n, __u32 *out)
+{
+	__u64 v;
+
+	if (!parse_u64(s, n, &v) || v > 0xffffffffULL)
+		return false;
+	*out = (__u32)v;
+	return true;
+}
+
+/* A pid field: decimal, non-negative, fits pid_t. */
+static bool parse_pid(const char *s, size_t n, __u32 *out)
+{
+	__s64 v;
+
+	if (!parse_s64(s, n, &v) || v < 0 || v > 0x7fffffff)
+		return false;
+	*out = (__u32)v;
+	return true;
+}
+
+static void copy_comm(char *dst, const char *s, size_t n)
+{
+	if (n > KRT_COMM_LEN - 1)
+		n = KRT_COMM_LEN - 1;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+/*
+ * "ARRAY[7f,00,00,01]" -> bytes. A trailing "..." (trace-cmd shortening the
+ * array) stops the list: *truncated tells. Returns the byte count, -1 when
+ * the text is not an array. An empty value (saddr_v6=) is 0 bytes.
+ */
+static int parse_array(const char *s, size_t n, __u8 *out, int max, bool *truncated)
+{
+	const char *e = s + n;
+	int count = 0;
+
+	*truncated = false;
+	if (n == 0)
+		return 0;
+	if (n < 7 || memcmp(s, "ARRAY[", 6))
+		return -1;
+	s += 6;
+	while (s < e && *s != ']') {
+		int hi, lo;
+
+		if (*s == '.') {
+			*truncated = true;
+			while (s < e && *s == '.')
+				s++;
+			break;
+		}
+		hi = hex_val(*s);
+		if (hi < 0)
+			return -1;
+		s++;
+		lo = s < e ? hex_val(*s) : -1;
+		if (lo >= 0)
+			s++;
+		else
+			lo = hi, hi = 0; /* a single hex digit */
+		if (count < max)
+			out[count] = (__u8)(hi << 4 | lo);
+		count++;
+		if (s < e && *s == ',')
+			s++;
+		while (s < e && *s == ' ') /* report text not passed through sed */
+			s++;
+	}
+	if (s >= e || *s != ']')
+		return -1;
+	return count < max ? count : max;
+}
+
+/* A 4- or 16-byte address field; also tolerates dotted IPv4 (non-raw output). */
+static bool parse_ip_field(const char *s, size_t n, struct krt_addr *a, bool v6)
+{
+	__u8 b[16];
+	bool trunc;
+	int c;
+
+	if (n > 0 && is_digit(s[0])) {
+		char tmp[64];
+
+		if (n >= sizeof(tmp))
+			return false;
+		memcpy(tmp, s, n);
+		tmp[n] = '\0';
+		return krt_addr_parse_ip(tmp, a) == 0;
+	}
+	c = parse_array(s, n, b, 16, &trunc);
+	if (c < 0)
+		return false;
+	if (c == 0)
+		return true; /* empty: family stays as it was */
+	if (!v6 && c >= 4 && !trunc) {
+		a->family = KRT_AF_INET;
+		memcpy(a->addr, b, 4);
+		return true;
+	}
+	if (v6 && c == 16) {
+		a->family = KRT_AF_INET6;
+		memcpy(a->addr, b, 16);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * tcp_probe's saddr/daddr: a struct sockaddr_in/_in6 as bytes (family LE16,
+ * port BE16, then the address). Also accepts the plain 4-byte form.
+ */
+static bool parse_sockaddr_field(const char *s, size_t n, struct krt_addr *a)
+{
+	__u8 b[28];
+	bool trunc;
+	int c = parse_array(s, n, b, 28, &trunc);
+	unsigned int fam;
+
+	if (c < 0)
+		return false;
+	if (c == 4 && !trunc) {
+		a->family = KRT_AF_INET;
+		memcpy(a->addr, b, 4);
+		return true;
+	}
+	if (c < 8)
+		return false;
+	fam = b[0] | (unsigned int)b[1] << 8;
+	if (fam == KRT_AF_INET) {
+		a->family = KRT_AF_INET;
+		a->port = (__u16)(b[2] << 8 | b[3]);
+		memcpy(a->addr, b + 4, 4);
+		return true;
+	}
+	if (fam == KRT_AF_INET6 && c >= 24) {
+		a->family = KRT_AF_INET6;
+		a->port = (__u16)(b[2] << 8 | b[3]);
+		memcpy(a->addr, b + 8, 16);
+		return true;
+	}
+	return false;
+}
+
+static bool parse_family(const char *s, size_t n, __u32 *fam)
+{
+	if (KEY_IS(s, n, "AF_INET")) {
+		*fam = KRT_AF_INET;
+		return true;
+	}
+	if (KEY_IS(s, n, "AF_INET6")) {
+		*fam = KRT_AF_INET6;
+		return true;
+	}
+	return parse_u32(s, n, fam);
+}
+
+static bool parse_tcp_state(const char *s, size_t n, __s32 *st)
+{
+	static const char *const names[] = {
+		NULL,	       "ESTABLISHED", "SYN_SENT",   "SYN_RECV", "FIN_WAIT1",
+		"FIN_WAIT2",   "TIME_WAIT",   "CLOSE",	    "CLOSE_WAIT", "LAST_ACK",
+		"LISTEN",      "CLOSING",     "NEW_SYN_RECV", "BOUND_INACTIVE",
+	};
+	__s64 v;
+	size_t i;
+
+	if (n > 4 && !memcmp(s, "TCP_", 4)) {
+		for (i = 1; i < sizeof(names) / sizeof(names[0]); i++)
+			if (strlen(names[i]) == n - 4 && !memcmp(s + 4, names[i], n - 4)) {
+				*st = (__s32)i;
+				return true;
+			}
+		return false;
+	}
+	if (!parse_s64(s, n, &v) || v < 0 || v > 255)
+		return false;
+	*st = (__s32)v;
+	return true;
+}
+
+/*
+ * prev_state: a number (raw report: the kernel's state bits, 0x100 the
+ * "preempted" flag) or the letters of the formatted report ("S", "R+",
+ * "D|K"). 0 means the task was still runnable.
+ */
+static bool parse_prev_state(const char *s, size_t n, __s64 *st)
+{
+	__s64 v = 0;
+	size_t i;
+
+	if (n > 0 && is_digit(s[0])) {
+		if (!parse_s64(s, n, &v))
+			return false;
+		*st = v & 0xff;
+		return true;
+	}
+	for (i = 0; i < n; i++) {
+		switch (s[i]) {
+		case 'R':
+		case '+':
+		case '|':
+			break;
+		case 'S': v |= 0x1; break;
+		case 'D': v |= 0x2; break;
+		case 'T': v |= 0x4; break;
+		case 't': v |= 0x8; break;
+		case 'X': v |= 0x10; break;
+		case 'Z': v |= 0x20; break;
+		case 'P': v |= 0x40; break;
+		case 'I': v |= 0x80; break;
+		case 'K': case 'W': case 'N': v |= 0x100; break;
+		default:
+			return false;
+		}
+	}
+	if (n == 0)
+		return false;
+	*st = v;
+	return true;
+}
+
+/*
+ * Finds the end of a value that starts at s. Values end at a space that is
+ * followed by the next "key=" (or by the "==>" of a formatted sched_switch);
+ * other spaces belong to the value: comm may contain spaces.
+ */
+static const char *value_end(const char *s, const char *e)
+{
+	for (;;) {
+		const char *sp = memchr(s, ' ', (size_t)(e - s));
+		const char *t;
+
+		if (!sp)
+			return e;
+		t = sp;
+		while (t < e && *t == ' ')
+			t++;
+		if (t == e)
+			return sp;
+		if (*t == '=' && t + 3 <= e && t[1] == '=' && t[2] == '>')
+			return sp;
+		if (is_ident(*t)) {
+			const char *k = t;
+
+			while (k < e && is_ident(*k))
+				k++;
+			if (k < e && *k == '=')
+				return sp;
+		}
+		s = t;
+	}
+}
+
+/* ---- event dispatch ------------------------------------------------------ */
+
+enum field_need {
+	NEED_PREV = 1 << 0,
+	NEED_NEXT = 1 << 1,
+	NEED_PID = 1 << 2,
+	NEED_CHILD = 1 << 3,
+	NEED_FD = 1 << 4,
+	NEED_RET = 1 << 5,
+	NEED_SPORT = 1 << 6,
+	NEED_DPORT = 1 << 7,
+	NEED_SADDR = 1 << 8,
+	NEED_DADDR = 1 << 9,
+	NEED_OLD = 1 << 10,
+	NEED_NEW = 1 << 11,
+};
+
+static int event_kind(const char *s, size_t n, int *sys)
+{
+	*sys = 0;
+	switch (n) {
+	case 9:
+		if (!memcmp(s, "tcp_probe", 9))
+			return KRT_RP_TCP_PROBE;
+		break;
+	case 12:
+		if (!memcmp(s, "sched_switch", 12))
+			return KRT_RP_SWITCH;
+		if (!memcmp(s, "sched_wakeup", 12))
+			return KRT_RP_WAKEUP;
+		if (!memcmp(s, "sched_waking", 12))
+			return KRT_RP_WAKEUP;
+		break;
+	case 18:
+		if (!memcmp(s, "sched_process_fork", 18))
+			return KRT_RP_FORK;
+		if (!memcmp(s, "sched_process_exit", 18))
+			return KRT_RP_EXIT;
+		break;
+	case 19:
+		if (!memcmp(s, "inet_sock_set_state", 19))
+			return KRT_RP_SOCK_STATE;
+		break;
+	case 20:
+		if (!memcmp(s, "tcp_rcv_space_adjust", 20))
+			return KRT_RP_RCV_SPACE;
+		break;
+	}
+	if (n > 8 && !memcmp(s, "sys_e", 5)) {
+		const char *name;
+		size_t nl;
+		int kind;
+
+		if (!memcmp(s, "sys_enter_", 10) && n > 10) {
+			kind = KRT_RP_SYS_ENTER;
+			name = s + 10;
+			nl = n - 10;
+		} else if (!memcmp(s, "sys_exit_", 9)) {
+			kind = KRT_RP_SYS_EXIT;
+			name = s + 9;
+			nl = n - 9;
+		} else {
+			return KRT_RP_SKIP;
+		}
+		if (KEY_IS(name, nl, "read"))
+			*sys = KRT_SYS_READ;
+		else if (KEY_IS(name, nl, "write"))
+			*sys = KRT_SYS_WRITE;
+		else if (KEY_IS(name, nl, "sendto"))
+			*sys = KRT_SYS_SENDTO;
+		else if (KEY_IS(name, nl, "recvfrom"))
+			*sys = KRT_SYS_RECVFROM;
+		else if (KEY_IS(name, nl, "sendmsg"))
+			*sys = KRT_SYS_SENDMSG;
+		else if (KEY_IS(name, nl, "recvmsg"))
+			*sys = KRT_SYS_RECVMSG;
+		else
+			return KRT_RP_SKIP;
+		return kind;
+	}
+	return KRT_RP_SKIP;
+}
+
+static unsigned int required_fields(int kind)
+{
+	switch (kind) {
+	case KRT_RP_SWITCH:
+		return NEED_PREV | NEED_NEXT;
+	case KRT_RP_FORK:
+		return NEED_CHILD;
+	case KRT_RP_WAKEUP:
+		return NEED_PID;
+	case KRT_RP_SYS_ENTER:
+		return NEED_FD;
+	case KRT_RP_SYS_EXIT:
+		return NEED_RET;
+	case KRT_RP_SOCK_STATE:
+		return NEED_OLD | NEED_NEW | NEED_SPORT | NEED_DPORT | NEED_SADDR | NEED_DADDR;
+	case KRT_RP_TCP_PROBE:
+	case KRT_RP_RCV_SPACE:
+		return NEED_SPORT | NEED_DPORT | NEED_SADDR | NEED_DADDR;
+	}
+	return 0;
+}
+
+static const char *missing_name(unsigned int missing)
+{
+	if (missing & NEED_PREV)
+		return "missing field prev_pid";
+	if (missing & NEED_NEXT)
+		return "missing field next_pid";
+	if (missing & NEED_PID)
+		return "missing field pid";
+	if (missing & NEED_CHILD)
+		return "missing field child_pid";
+	if (missing & NEED_FD)
+		return "missing field fd";
+	if (missing & NEED_RET)
+		return "missing field ret";
+	if (missing & (NEED_SPORT | NEED_DPORT))
+		return "missing field sport/dport";
+	if (missing & (NEED_SADDR | NEED_DADDR))
+		return "missing field saddr/daddr";
+	return "missing field oldstate/newstate";
+}
+
+/* Per-line scratch for the addresses whose family is only known at the end. */
+struct addr_scratch {
+	__u32 family;
+	bool have_family;
+	struct krt_addr s4, d4, s6, d6;	/* 4-byte / v6 arrays */
+	bool has_s6, has_d6;
+};
+
+/* Handles one field; returns false when its value is malformed. */
+static bool take_field(struct krt_report_record *r, struct addr_scratch *as, unsigned int *got,
+		       const char *k, size_t kn, const char *v, size_t vn)
+{
+	switch (r->kind) {
+	case KRT_RP_SWITCH:
+		if (KEY_IS(k, kn, "prev_pid")) {
+			*got |= NEED_PREV;
+			return parse_pid(v, vn, &r->prev_pid);
+		}
+		if (KEY_IS(k, kn, "next_pid")) {
+			*got |= NEED_NEXT;
+			return parse_pid(v, vn, &r->next_pid);
+		}
+		if (KEY_IS(k, kn, "prev_state"))
+			return parse_prev_state(v, vn, &r->prev_state);
+		if (KEY_IS(k, kn, "prev_comm"))
+			copy_comm(r->prev_comm, v, vn);
+		else if (KEY_IS(k, kn, "next_comm"))
+			copy_comm(r->next_comm, v, vn);
+		return true;
+	case KRT_RP_FORK:
+		/* Kernels before 6.x print comm/pid, newer parent_comm/parent_pid. */
+		if (KEY_IS(k, kn, "child_pid")) {
+			*got |= NEED_CHILD;
+			return parse_pid(v, vn, &r->child_pid);
+		}
+		if (KEY_IS(k, kn, "child_comm"))
+			copy_comm(r->child_comm, v, vn);
+		else if (KEY_IS(k, kn, "pid") || KEY_IS(k, kn, "parent_pid"))
+			return parse_pid(v, vn, &r->pid);
+		return true;
+	case KRT_RP_EXIT:
+	case KRT_RP_WAKEUP:
+		if (KEY_IS(k, kn, "pid")) {
+			*got |= NEED_PID;
+			return parse_pid(v, vn, &r->pid);
+		}
+		return true;
+	case KRT_RP_SYS_ENTER:
+		if (KEY_IS(k, kn, "fd")) {
+			__u64 fd;
+
+			*got |= NEED_FD;
+			if (!parse_u64(v, vn, &fd))
+				return false;
+			/* The kernel prints the int fd widened: keep its low 32 bits. */
+			r->fd = (__s32)(__u32)fd;
+			return true;
+		}
+		if (KEY_IS(k, kn, "size") || KEY_IS(k, kn, "len") || KEY_IS(k, kn, "count")) {
+			r->has |= KRT_RP_HAS_SIZE;
+			return parse_u64(v, vn, &r->size);
+		}
+		if (KEY_IS(k, kn, "__syscall_nr"))
+			(void)parse_u32(v, vn, &r->syscall_nr); /* informational only */
+		return true;
+	case KRT_RP_SYS_EXIT:
+		if (KEY_IS(k, kn, "ret")) {
+			*got |= NEED_RET;
+			return parse_s64(v, vn, &r->ret);
+		}
+		if (KEY_IS(k, kn, "__syscall_nr"))
+			(void)parse_u32(v, vn, &r->syscall_nr); /* informational only */
+		return true;
+	default:
+		break;
+	}
+
+	/* tcp_probe, tcp_rcv_space_adjust, inet_sock_set_state */
+	switch (kn) {
+	case 5:
+		if (!memcmp(k, "sport", 5)) {
+			__u32 p;
+
+			*got |= NEED_SPORT;
+			if (!parse_u32(v, vn, &p) || p > 0xffff)
+				return false;
+			r->tuple.local.port = (__u16)p;
+			return true;
+		}
+		if (!memcmp(k, "dport", 5)) {
+			__u32 p;
+
+			*got |= NEED_DPORT;
+			if (!parse_u32(v, vn, &p) || p > 0xffff)
+				return false;
+			r->tuple.remote.port = (__u16)p;
+			return true;
+		}
+		if (!memcmp(k, "saddr", 5) || !memcmp(k, "daddr", 5)) {
+			bool src = k[0] == 's';
+			struct krt_addr *a = src ? &as->s4 : &as->d4;
+
+			if (vn == 0)
+				return true; /* daddr= of a listening socket */
+			*got |= src ? NEED_SADDR : NEED_DADDR;
+			if (r->kind == KRT_RP_TCP_PROBE)
+				return parse_sockaddr_field(v, vn, a);
+			return parse_ip_field(v, vn, a, false);
+		}
+		break;
+	case 6:
+		if (!memcmp(k, "family", 6)) {
+			as->have_family = true;
+			return parse_family(v, vn, &as->family);
+		}
+		if (!memcmp(k, "skaddr", 6)) {
+			r->has |= KRT_RP_HAS_SKADDR;
+			return parse_u64(v, vn, &r->skaddr);
+		}
+		break;
+	case 8:
+		if (!memcmp(k, "data_len", 8)) {
+			r->has |= KRT_RP_HAS_DATA_LEN;
+			return parse_u32(v, vn, &r->data_len);
+		}
+		if (!memcmp(k, "oldstate", 8)) {
+			*got |= NEED_OLD;
+			return parse_tcp_state(v, vn, &r->oldstate);
+		}
+		if (!memcmp(k, "newstate", 8)) {
+			*got |= NEED_NEW;
+			return parse_tcp_state(v, vn, &r->newstate);
+		}
+		if (!memcmp(k, "saddr_v6", 8) || !memcmp(k, "daddr_v6", 8)) {
+			bool src = k[0] == 's';
+			struct krt_addr *a = src ? &as->s6 : &as->d6;
+
+			if (vn == 0)
+				return true;
+			if (src)
+				as->has_s6 = true;
+			else
+				as->has_d6 = true;
+			return parse_ip_field(v, vn, a, true);
+		}
+		break;
+	case 11:
+		if (!memcmp(k, "sock_cookie", 11)) {
+			r->has |= KRT_RP_HAS_COOKIE;
+			return parse_u64(v, vn, &r->sock_cookie);
+		}
+		break;
+	}
+	return true;
+}
+
+/* Picks the addresses by family once all fields are read. */
+static bool finish_addresses(struct krt_report_record *r, struct addr_scratch *as, unsigned int *got)
+{
+	__u16 sp = r->tuple.local.port, dp = r->tuple.remote.port;
+	bool want6 = as->have_family && as->family == KRT_AF_INET6;
+
+	if (as->have_family && as->family != KRT_AF_INET && as->family != KRT_AF_INET6)
+		return false;
+	if (r->kind != KRT_RP_TCP_PROBE && want6) {
+		if (!as->has_s6 || !as->has_d6)
+			return false;
+		r->tuple.local = as->s6;
+		r->tuple.remote = as->d6;
+		*got |= NEED_SADDR | NEED_DADDR;
+	} else {
+		r->tuple.local = as->s4;
+		r->tuple.remote = as->d4;
+	}
+	/* The sockaddr form carries ports too; the sport/dport fields win. */
+	if (*got & NEED_SPORT)
+		r->tuple.local.port = sp;
+	else if (r->tuple.local.family)
+		*got |= NEED_SPORT;
+	if (*got & NEED_DPORT)
+		r->tuple.remote.port = dp;
+	else if (r->tuple.remote.family)
+		*got |= NEED_DPORT;
+	/* A listening or unconnected socket has no remote address. */
+	if (r->kind == KRT_RP_SOCK_STATE && !(*got & NEED_DADDR) && r->tuple.local.family) {
+		r->tuple.remote.family = r->tuple.local.family;
+		*got |= NEED_DADDR;
+	}
+	krt_addr_unmap_v4(&r->tuple.local);
+	krt_addr_unmap_v4(&r->tuple.remote);
+	return true;
+}
+
+/* "SECS.FRAC" (micro- or nanoseconds) -> ns. */
+static bool parse_timestamp(const char *s, size_t n, __u64 *ns)
+{
+	__u64 secs = 0, frac = 0;
+	size_t i = 0, digits = 0;
+
+	while (i < n && is_digit(s[i])) {
+		if (secs > 100000000000ULL)
+			return false;
+		secs = secs * 10 + (__u64)(s[i] - '0');
+		i++;
+	}
+	if (i == 0)
+		return false;
+	if (i < n && s[i] == '.') {
+		i++;
+		while (i < n && is_digit(s[i])) {
+			if (digits < 9) {
+				frac = frac * 10 + (__u64)(s[i] - '0');
+				digits++;
+			}
+			i++;
+		}
+	}
+	if (i != n)
+		return false;
+	while (digits < 9) {
+		frac *= 10;
+		digits++;
+	}
+	*ns = secs * 1000000000ULL + frac;
+	return true;
+}
+
+/* Lines that are not events: headers, "CPU n is empty", "[LOST n EVENTS]". */
+static int non_event_line(struct krt_report_parser *p, const char *s, const char *e,
+			  struct krt_report_record *rec)
+{
+	const char *l = memmem(s, (size_t)(e - s), "LOST ", 5);
+
+	if (l) {
+		__u64 n = 0;
+		const char *d = l + 5;
+		const char *q = d;
+
+		while (q < e && is_digit(*q))
+			q++;
+		if (q > d && parse_u64(d, (size_t)(q - d), &n)) {
+			memset(rec, 0, sizeof(*rec));
+			rec->kind = KRT_RP_LOST;
+			rec->lost = n;
+			p->lost_events += n;
+			return 1;
+		}
+	}
+	if ((e - s >= 3 && !strncasecmp(s, "cpu", 3)) || (e - s >= 7 && !memcmp(s, "version", 7)) ||
+	    memmem(s, (size_t)(e - s), "is empty", 8))
+		return 0;
+	p->cause = "no [CPU] column";
+	return -1;
+}
+
+static int malformed(struct krt_report_parser *p, const char *cause)
+{
+	p->cause = cause;
+	p->malformed++;
+	if (p->diag && p->malformed <= KRT_RP_MAX_REPORTED) {
+		fprintf(p->diag, "%s:%llu: %s\n", p->name, (unsigned long long)p->lineno, cause);
+		if (p->malformed == KRT_RP_MAX_REPORTED)
+			fprintf(p->diag, "%s: further malformed lines are only counted\n", p->name);
+	}
+	return -1;
+}
+
+/* Finds " [NNN]" (the CPU column); comm may contain '[' itself. */
+static const char *find_cpu_column(const char *s, const char *e, __u32 *cpu)
+{
+	const char *b = s;
+
+	while ((b = memchr(b, '[', (size_t)(e - b))) != NULL) {
+		const char *d = b + 1;
+		__u32 v = 0;
+
+		while (d < e && is_digit(*d) && d - b < 8)
+			v = v * 10 + (__u32)(*d++ - '0');
+		if (d > b + 1 && d < e && *d == ']' && b > s && b[-1] == ' ') {
+			*cpu = v;
+			return b;
+		}
+		b++;
+	}
+	return NULL;
+}
+
+int krt_rp_parse_line(struct krt_report_parser *p, const char *line, size_t len,
+		      struct krt_report_record *rec)
+{
+	const char *s = line, *e = line + len;
+	const char *b, *ce, *dash, *t, *te, *name;
+	struct addr_scratch as;
+	unsigned int got = 0, need;
+	__u32 cpu = 0;
+	int kind, sys;
+
+	while (e > s && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	while (s < e && (*s == ' ' || *s == '\t'))
+		s++;
+	if (s == e)
+		return 0;
+
+	b = find_cpu_column(s, e, &cpu);
+	if (!b) {
+		int rc = non_event_line(p, s, e, rec);
+
+		return rc < 0 ? malformed(p, p->cause) : rc;
+	}
+
+	/* COMM-TID, maybe followed by "(TGID)"; split at the last '-'. */
+	ce = b;
+	while (ce > s && ce[-1] == ' ')
+		ce--;
+	if (ce > s && ce[-1] == ')') {
+		const char *o = ce - 1;
+
+		while (o > s && *o != '(')
+			o--;
+		if (*o == '(') {
+			ce = o;
+			while (ce > s && ce[-1] == ' ')
+				ce--;
+		}
+	}
+	dash = ce;
+	while (dash > s && dash[-1] != '-')
+		dash--;
+	if (dash == s)
+		return malformed(p, "no COMM-TID before [CPU]");
+
+	/* After the CPU column: optional latency flags, then "SECS.FRAC:". */
+	t = memchr(b, ']', (size_t)(e - b)) + 1;
+	for (int tok = 0;; tok++) {
+		while (t < e && *t == ' ')
+			t++;
+		te = t;
+		while (te < e && *te != ' ')
+			te++;
+		if (te > t && te[-1] == ':' && is_digit(*t))
+			break;
+		if (tok == 2 || te == e)
+			return malformed(p, "no timestamp");
+		t = te;
+	}
+
+	memset(rec, 0, sizeof(*rec));
+	if (!parse_timestamp(t, (size_t)(te - t - 1), &rec->ts_ns))
+		return malformed(p, "bad timestamp");
+	if (!parse_pid(dash, (size_t)(ce - dash), &rec->tid))
+		return malformed(p, "bad TID");
+	rec->cpu = cpu;
+	copy_comm(rec->comm, s, (size_t)(dash - 1 - s));
+
+	/* EVENT: */
+	name = te;
+	while (name < e && *name == ' ')
+		name++;
+	t = name;
+	while (t < e && *t != ':' && *t != ' ')
+		t++;
+	if (t == e || *t != ':' || t == name)
+		return malformed(p, "no event name");
+	kind = event_kind(name, (size_t)(t - name), &sys);
+	if (kind == KRT_RP_SKIP) {
+		p->unknown_events++;
+		return 0;
+	}
+	rec->kind = kind;
+	rec->sys = sys;
+	rec->fd = -1;
+	t++;
+
+	memset(&as, 0, sizeof(as));
+	while (t < e) {
+		const char *k, *ke, *ve;
+
+		while (t < e && *t == ' ')
+			t++;
+		if (t == e)
+			break;
+		k = t;
+		while (t < e && is_ident(*t))
+			t++;
+		ke = t;
+		if (t == e || *t != '=' || ke == k) {
+			/* not a field ("==>"): skip the token */
+			while (t < e && *t != ' ')
+				t++;
+			continue;
+		}
+		t++;
+		ve = value_end(t, e);
+		if (!take_field(rec, &as, &got, k, (size_t)(ke - k), t, (size_t)(ve - t)))
+			return malformed(p, "bad field value");
+		t = ve;
+	}
+
+	if (kind == KRT_RP_TCP_PROBE || kind == KRT_RP_RCV_SPACE || kind == KRT_RP_SOCK_STATE) {
+		if (!finish_addresses(rec, &as, &got))
+			return malformed(p, "bad address family");
+	}
+	if (kind == KRT_RP_EXIT && !(got & NEED_PID)) {
+		rec->pid = rec->tid; /* the exiting task is the current one */
+		got |= NEED_PID;
+	}
+	if (kind == KRT_RP_FORK && !rec->pid)
+		rec->pid = rec->tid;
+	need = required_fields(kind);
+	if ((got & need) != need)
+		return malformed(p, missing_name(need & ~got));
+	p->records++;
+	return 1;
+}
+
+static void handle_line(struct krt_report_parser *p, const char *s, size_t n,
+			krt_rp_record_fn fn, void *ctx)
+{
+	struct krt_report_record rec;
+
+	p->lineno++;
+	p->lines++;
+	if (krt_rp_parse_line(p, s, n, &rec) == 1)
+		fn(&rec, ctx);
+}
+
+void krt_rp_parse_buffer(struct krt_report_parser *p, const char *buf, size_t len,
+			 krt_rp_record_fn fn, void *ctx)
+{
+	const char *s = buf, *e = buf + len;
+
+	p->bytes += len;
+	while (s < e) {
+		const char *nl = memchr(s, '\n', (size_t)(e - s));
+		size_t n = nl ? (size_t)(nl - s) : (size_t)(e - s);
+
+		if (n > KRT_RP_MAX_LINE) {
+			p->lineno++;
+			p->lines++;
+			malformed(p, "line too long");
+		} else {
+			handle_line(p, s, n, fn, ctx);
+		}
+		if (!nl)
+			break;
+		s = nl + 1;
+	}
+}
+
+int krt_rp_read_stream(struct krt_report_parser *p, FILE *f, krt_rp_record_fn fn, void *ctx)
+{
+	/* One block plus room for the partial line carried over from the previous one. */
+	size_t cap = READ_BLOCK + KRT_RP_MAX_LINE;
+	char *buf = malloc(cap);
+	size_t have = 0;	/* bytes in buf not yet parsed */
+	bool skipping = false;	/* inside an over-long line: drop until '\n' */
+	int rc = 0;
+
+	if (!buf)
+		return -1;
+	for (;;) {
+		size_t got = fread(buf + have, 1, cap - have, f);
+		const char *s = buf, *e;
+
+		if (got == 0) {
+			if (ferror(f)) {
+				rc = -1;
+				break;
+			}
+			/* End of input: the last line may lack its newline. */
+			if (have > 0 && !skipping)
+				handle_line(p, buf, have, fn, ctx);
+			break;
+		}
+		p->bytes += got;
+		e = buf + have + got;
+		while (s < e) {
+			const char *nl = memchr(s, '\n', (size_t)(e - s));
+
+			if (!nl)
+				break;
+			if (skipping)
+				skipping = false;
+			else
+				handle_line(p, s, (size_t)(nl - s), fn, ctx);
+			s = nl + 1;
+		}
+		have = (size_t)(e - s);
+		if (skipping) {
+			have = 0; /* still inside the long line: drop it */
+		} else if (have > KRT_RP_MAX_LINE) {
+			p->lineno++;
+			p->lines++;
+			malformed(p, "line too long");
+			skipping = true;
+			have = 0;
+		} else if (have > 0 && s != buf) {
+			memmove(buf, s, have);
+		}
+	}
+	free(buf);
+	return rc;
+}
