@@ -57,7 +57,7 @@ struct client_rec {
 };
 
 struct node_rec {
-	char addr[64];
+	char addr[64], name[32];
 	int tid;
 };
 
@@ -101,6 +101,7 @@ static VEC(struct trace) traces;
 static const char *prefix = "";
 static uint64_t slack_ns = 2000;	/* report timestamps are truncated to µs */
 static int verbose;
+static FILE *emit;	/* --emit-truth: write the ideal trace of each request */
 
 static const char *jstr(struct json_object *o, const char *key)
 {
@@ -161,6 +162,7 @@ static void parse_truth_obj(struct json_object *o, const char *path, int line)
 		struct node_rec n = { .tid = (int)jint(o, "tid") };
 
 		copy(n.addr, sizeof(n.addr), jstr(o, "addr"));
+		copy(n.name, sizeof(n.name), jstr(o, "name") ? jstr(o, "name") : "node");
 		VEC_PUSH(nodes, n);
 		return;
 	}
@@ -401,9 +403,9 @@ static void expand(const struct svc_rec *x, const char *id, struct edge_set *s, 
 				strcat(path, y->svc);
 			}
 			expand(y, id, s, path, plen, depth + 1);
-		} else if (nd && !strstr(path, ">node")) {
-			if (strlen(path) + 6 < plen)
-				strcat(path, ">node");
+		} else if (nd && !strstr(path, nd->name) && strlen(path) + strlen(nd->name) + 2 < plen) {
+			strcat(path, ">");
+			strcat(path, nd->name);
 		}
 	}
 }
@@ -435,6 +437,38 @@ static void print_edges(const char *what, const struct edge_set *s)
 	fputc('\n', stderr);
 }
 
+/* A node as a hop end in the --json schema: tid, or 0 and an address. */
+static void emit_node(const char *node, const char *key)
+{
+	if (node[0] == 't')
+		fprintf(emit, "\"%s\":%s,\"%s_addr\":\"\"", key, node + 2, key);
+	else
+		fprintf(emit, "\"%s\":0,\"%s_addr\":\"%s:0\"", key, key, node + 2);
+}
+
+/* The trace a perfect tracer would print for this request (scorer self-test). */
+static void emit_ideal(const struct client_rec *c, const struct svc_rec *entry,
+		       const struct edge_set *want)
+{
+	static unsigned long long next_id = 1;
+	uint64_t ts = entry->recv_ns ? entry->recv_ns : c->start_ns + 1;
+
+	fprintf(emit,
+		"{\"trace_id\":%llu,\"ingress\":{\"client\":\"%s\",\"server\":\"%s\",\"tid\":%d,"
+		"\"ts_ns\":%llu},\"start_ns\":%llu,\"end_ns\":%llu,\"threads\":[],\"hops\":[",
+		next_id++, c->local, c->peer, entry->io_tid, (unsigned long long)ts,
+		(unsigned long long)ts, (unsigned long long)c->end_ns);
+	for (int i = 0; i < want->n; i++) {
+		fprintf(emit, "%s{", i ? "," : "");
+		emit_node(want->from[i], "from");
+		fputc(',', emit);
+		emit_node(want->to[i], "to");
+		fprintf(emit, ",\"bytes\":1,\"send_ns\":%llu,\"recv_ns\":%llu}",
+			(unsigned long long)ts, (unsigned long long)ts);
+	}
+	fprintf(emit, "]}\n");
+}
+
 static void score_request(const struct client_rec *c, const char *model_override)
 {
 	struct edge_set want = { 0 }, got = { 0 };
@@ -464,6 +498,10 @@ static void score_request(const struct client_rec *c, const char *model_override
 	expand(entry, c->id, &want, path, sizeof(path), 0);
 	ms = model_stat(model_override ? model_override : path);
 	ms->requests++;
+	if (emit) {
+		emit_ideal(c, entry, &want);
+		return;
+	}
 
 	for (size_t i = 0; i < traces.n; i++) {
 		struct trace *x = &traces.v[i];
@@ -520,6 +558,7 @@ static void usage(int rc)
 		"usage: krt_score --truth DIR_OR_FILE [--truth ...] --json KRTRACE.jsonl\n"
 		"                 [--model NAME] [--path NAME] [--min PCT] [--prefix ID_PREFIX]\n"
 		"                 [--slack-us US] [-v]\n"
+		"       krt_score --truth DIR_OR_FILE --emit-truth   (ideal traces, self-test)\n"
 		"Scores each ground-truth request (client records of krt_load) against the\n"
 		"trace KRTrace made of it: exact (edge set equal, every hop inside the\n"
 		"request's window), wrong (stitched to another request) or missing.\n"
@@ -539,6 +578,7 @@ int main(int argc, char **argv)
 		{ "prefix", required_argument, NULL, 'x' },
 		{ "slack-us", required_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "emit-truth", no_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -561,21 +601,25 @@ int main(int argc, char **argv)
 		case 'x': prefix = optarg; break;
 		case 's': slack_ns = (uint64_t)atol(optarg) * 1000; break;
 		case 'v': verbose++; break;
+		case 'E': emit = stdout; break;
 		case 'h': usage(0); break;
 		default: usage(2);
 		}
 	}
-	if (!n_truths || !json || optind != argc)
+	if (!n_truths || (!json && !emit) || optind != argc)
 		usage(2);
 	for (int i = 0; i < n_truths; i++)
 		load_truth(truths[i]);
-	read_jsonl(json, parse_trace_obj);
+	if (json)
+		read_jsonl(json, parse_trace_obj);
 	if (!clients.n) {
 		fprintf(stderr, "krt_score: no client records (svc \"client\") in the truth\n");
 		return 2;
 	}
 	for (size_t i = 0; i < clients.n; i++)
 		score_request(&clients.v[i], model);
+	if (emit)
+		return 0;
 	for (size_t i = 0; i < traces.n; i++)
 		unused += !traces.v[i].used;
 
