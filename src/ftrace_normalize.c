@@ -1,0 +1,987 @@
+/*
+ * Normaliser: parsed ftrace records -> struct krt_event (SPEC §2, §3).
+ *
+ * What the events of the contract tell, and how they are joined:
+ * - sys_enter_X / sys_exit_X of the same thread bracket one syscall; the
+ *   exit's ret is the byte count.
+ * - tcp_rcv_space_adjust fires inside a receive, on the receiving socket:
+ *   local = saddr:sport, remote = daddr:dport. Outside a listed receive
+ *   (readv) it still means "the queue was consumed": a RECV of unknown size.
+ * - tcp_probe fires on the socket that RECEIVES the segment, usually in the
+ *   sender's context inside its send syscall (loopback, veth). So the
+ *   sender's connection is the probe's tuple reversed, and the send is
+ *   emitted at the probe so that it precedes the receiver's RECV. It may also
+ *   fire in the receiver's context (socket backlog processed at release),
+ *   for retransmissions, or for sends through unlisted syscalls (writev).
+ *   Probes with data_len 0 are ACKs and carry nothing.
+ *
+ * fd -> connection is remembered per THREAD. fd numbers are per process,
+ * but an import cannot tell a thread from a process: sched_process_fork
+ * looks the same for both, and two worker processes reuse fd numbers. A
+ * per-thread map is never wrong; its cost is a miss when one thread reads
+ * a socket and another writes it without any tcp event inside the write,
+ * which is counted (unresolved_xfers), never guessed.
+ *
+ * Every table is bounded: caches (endpoints, send debts) are cleared when
+ * full, thread state is refused (and counted) beyond its bound.
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include "addr.h"
+#include "ftrace_normalize.h"
+
+#define MAX_THREADS (1u << 20)
+#define MAX_FDS (1u << 21)
+#define MAX_ENDPOINTS (1u << 20)
+#define MAX_DEBTS (1u << 18)
+/* Threads with a send whose connection is not known yet. */
+#define MAX_UNRESOLVED 128
+
+#define TCP_STATE_CLOSE 7
+
+/* ---- a small open-addressing hash table (linear probing) ----------------- */
+
+struct htab {
+	unsigned char *slots;	/* per slot: used flag, key, value */
+	size_t key_size, val_size, slot_size;
+	size_t cap, n, max;
+};
+
+static bool htab_init(struct htab *h, size_t key_size, size_t val_size, size_t max)
+{
+	h->key_size = key_size;
+	h->val_size = val_size;
+	h->slot_size = (1 + key_size + val_size + 7) & ~(size_t)7;
+	h->cap = 64;
+	h->n = 0;
+	h->max = max;
+	h->slots = calloc(h->cap, h->slot_size);
+	return h->slots != NULL;
+}
+
+static void htab_free(struct htab *h)
+{
+	free(h->slots);
+	h->slots = NULL;
+}
+
+static void htab_clear(struct htab *h)
+{
+	memset(h->slots, 0, h->cap * h->slot_size);
+	h->n = 0;
+}
+
+static __u64 hash_key(const void *key, size_t n)
+{
+	const unsigned char *p = key;
+	__u64 h = 0x9e3779b97f4a7c15ULL ^ n;
+	size_t i;
+
+	for (i = 0; i + 8 <= n; i += 8) {
+		__u64 w;
+
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
+	for (; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	h ^= h >> 29;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 32);
+}
+
+static inline unsigned char *slot_at(const struct htab *h, size_t i)
+{
+	return h->slots + i * h->slot_size;
+}
+
+static void *htab_find(const struct htab *h, const void *key)
+{
+	size_t mask = h->cap - 1, i = hash_key(key, h->key_size) & mask;
+
+	for (;;) {
+		unsigned char *s = slot_at(h, i);
+
+		if (!s[0])
+			return NULL;
+		if (!memcmp(s + 1, key, h->key_size))
+			return s + 1 + h->key_size;
+		i = (i + 1) & mask;
+	}
+}
+
+static bool htab_grow(struct htab *h)
+{
+	struct htab bigger = *h;
+	size_t i;
+
+	bigger.cap = h->cap * 2;
+	bigger.n = 0;
+	bigger.slots = calloc(bigger.cap, h->slot_size);
+	if (!bigger.slots)
+		return false;
+	for (i = 0; i < h->cap; i++) {
+		unsigned char *s = slot_at(h, i);
+		size_t mask = bigger.cap - 1, j;
+
+		if (!s[0])
+			continue;
+		j = hash_key(s + 1, h->key_size) & mask;
+		while (slot_at(&bigger, j)[0])
+			j = (j + 1) & mask;
+		memcpy(slot_at(&bigger, j), s, h->slot_size);
+		bigger.n++;
+	}
+	free(h->slots);
+	*h = bigger;
+	return true;
+}
+
+/* Finds or inserts (value zeroed); NULL when the table is at its bound. */
+static void *htab_get(struct htab *h, const void *key, bool *created)
+{
+	size_t mask, i;
+	void *v = htab_find(h, key);
+
+	if (created)
+		*created = false;
+	if (v)
+		return v;
+	if (h->n >= h->max)
+		return NULL;
+	if ((h->n + 1) * 2 > h->cap && !htab_grow(h))
+		return NULL;
+	mask = h->cap - 1;
+	i = hash_key(key, h->key_size) & mask;
+	while (slot_at(h, i)[0])
+		i = (i + 1) & mask;
+	{
+		unsigned char *s = slot_at(h, i);
+
+		memset(s, 0, h->slot_size);
+		s[0] = 1;
+		memcpy(s + 1, key, h->key_size);
+		h->n++;
+		if (created)
+			*created = true;
+		return s + 1 + h->key_size;
+	}
+}
+
+/* Backward-shift deletion keeps probe chains intact without tombstones. */
+static void htab_del(struct htab *h, const void *key)
+{
+	size_t mask = h->cap - 1, i = hash_key(key, h->key_size) & mask, j;
+
+	for (;;) {
+		unsigned char *s = slot_at(h, i);
+
+		if (!s[0])
+			return;
+		if (!memcmp(s + 1, key, h->key_size))
+			break;
+		i = (i + 1) & mask;
+	}
+	j = i;
+	for (;;) {
+		size_t home;
+		unsigned char *sj;
+
+		j = (j + 1) & mask;
+		sj = slot_at(h, j);
+		if (!sj[0])
+			break;
+		home = hash_key(sj + 1, h->key_size) & mask;
+		/* Move sj back into the hole unless its home lies in (i, j]. */
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			memcpy(slot_at(h, i), sj, h->slot_size);
+			i = j;
+		}
+	}
+	slot_at(h, i)[0] = 0;
+	h->n--;
+}
+
+/* ---- normaliser state ---------------------------------------------------- */
+
+enum tuple_source {
+	TUPLE_NONE = 0,
+	TUPLE_FDMAP,	/* remembered from an earlier transfer on this fd */
+	TUPLE_PROBE,	/* a tcp_probe inside this send */
+	TUPLE_ADJUST,	/* a tcp_rcv_space_adjust inside this receive */
+};
+
+struct nthread {
+	__u8 in_sys;		/* enum krt_rp_sys, 0 = not in a listed syscall */
+	__u8 tuple_src;		/* enum tuple_source */
+	bool probe_nolen;	/* a probe without data_len: bytes known at exit only */
+	bool pending;		/* a finished send whose connection is unknown */
+	bool unresolved;	/* listed in n->unresolved */
+	__u16 syscall_nr;
+	__s32 fd;
+	__u64 enter_ns;
+	__u64 probe_bytes;	/* bytes already emitted from probes in this send */
+	__u64 sock_id;
+	struct krt_tuple tuple;
+	/* the pending send */
+	__s32 p_fd;
+	__u16 p_nr;
+	__u64 p_bytes, p_enter_ns;
+	char comm[KRT_COMM_LEN];
+};
+
+struct fd_key {
+	__u32 tid;
+	__s32 fd;
+};
+
+struct fd_val {
+	struct krt_tuple tuple;
+	__u64 sock_id;
+};
+
+enum endpoint_flags {
+	EP_SENT_SYSCALL = 1 << 0,	/* a listed send syscall sent from this end */
+	EP_SENT_NOSYS = 1 << 1,		/* sends seen only as probes (writev) */
+};
+
+struct endpoint_val {
+	__u32 recv_tid;		/* last traced thread that received on this end */
+	__u32 flags;
+	struct fd_key fd;	/* last fd mapped to a connection with this local end */
+};
+
+struct krt_normalizer {
+	krt_norm_emit_fn emit;
+	void *ctx;
+	struct krt_norm_stats st;
+	__u64 last_ts;
+	struct htab threads;	/* tid -> struct nthread */
+	struct htab fds;	/* (tid, fd) -> struct fd_val */
+	struct htab endpoints;	/* struct krt_addr -> struct endpoint_val */
+	struct htab debts;	/* send direction (struct krt_tuple) -> __u64 bytes */
+	__u32 unresolved[MAX_UNRESOLVED];
+	int n_unresolved;
+};
+
+struct krt_normalizer *krt_norm_new(krt_norm_emit_fn emit, void *ctx)
+{
+	struct krt_normalizer *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	n->emit = emit;
+	n->ctx = ctx;
+	if (!htab_init(&n->threads, sizeof(__u32), sizeof(struct nthread), MAX_THREADS) ||
+	    !htab_init(&n->fds, sizeof(struct fd_key), sizeof(struct fd_val), MAX_FDS) ||
+	    !htab_init(&n->endpoints, sizeof(struct krt_addr), sizeof(struct endpoint_val),
+		       MAX_ENDPOINTS) ||
+	    !htab_init(&n->debts, sizeof(struct krt_tuple), sizeof(__u64), MAX_DEBTS)) {
+		krt_norm_free(n);
+		return NULL;
+	}
+	return n;
+}
+
+void krt_norm_free(struct krt_normalizer *n)
+{
+	if (!n)
+		return;
+	htab_free(&n->threads);
+	htab_free(&n->fds);
+	htab_free(&n->endpoints);
+	htab_free(&n->debts);
+	free(n);
+}
+
+const struct krt_norm_stats *krt_norm_stats(const struct krt_normalizer *n)
+{
+	return &n->st;
+}
+
+/* Keys must have no stray bytes: addresses are compared as raw memory. */
+static struct krt_addr clean_addr(const struct krt_addr *a)
+{
+	struct krt_addr c;
+
+	memset(&c, 0, sizeof(c));
+	c.family = a->family;
+	c.port = a->port;
+	memcpy(c.addr, a->addr, a->family == KRT_AF_INET ? 4 : 16);
+	return c;
+}
+
+static struct krt_tuple reversed(const struct krt_tuple *t)
+{
+	struct krt_tuple r = { .local = t->remote, .remote = t->local };
+
+	return r;
+}
+
+static bool tuple_eq(const struct krt_tuple *a, const struct krt_tuple *b)
+{
+	return krt_addr_eq(&a->local, &b->local) && krt_addr_eq(&a->remote, &b->remote);
+}
+
+static struct nthread *thread_find(struct krt_normalizer *n, __u32 tid)
+{
+	return htab_find(&n->threads, &tid);
+}
+
+static struct nthread *thread_get(struct krt_normalizer *n, __u32 tid)
+{
+	struct nthread *t = htab_get(&n->threads, &tid, NULL);
+
+	if (!t)
+		n->st.table_full++;
+	return t;
+}
+
+static struct endpoint_val *endpoint_find(struct krt_normalizer *n, const struct krt_addr *a)
+{
+	struct krt_addr k = clean_addr(a);
+
+	return htab_find(&n->endpoints, &k);
+}
+
+static struct endpoint_val *endpoint_get(struct krt_normalizer *n, const struct krt_addr *a)
+{
+	struct krt_addr k = clean_addr(a);
+	struct endpoint_val *v = htab_get(&n->endpoints, &k, NULL);
+
+	if (!v) {
+		/* A cache: forgetting old endpoints only costs precision. */
+		n->st.table_full++;
+		htab_clear(&n->endpoints);
+		v = htab_get(&n->endpoints, &k, NULL);
+	}
+	return v;
+}
+
+static __u64 *debt_slot(struct krt_normalizer *n, const struct krt_tuple *t, bool create)
+{
+	struct krt_tuple k = { clean_addr(&t->local), clean_addr(&t->remote) };
+	__u64 *d;
+
+	if (!create)
+		return htab_find(&n->debts, &k);
+	d = htab_get(&n->debts, &k, NULL);
+	if (!d) {
+		n->st.table_full++;
+		htab_clear(&n->debts);
+		d = htab_get(&n->debts, &k, NULL);
+	}
+	return d;
+}
+
+static void debt_add(struct krt_normalizer *n, const struct krt_tuple *t, __u64 bytes)
+{
+	__u64 *d = debt_slot(n, t, true);
+
+	if (d)
+		*d += bytes;
+}
+
+/* Takes up to len bytes of debt; returns true if there was any. */
+static bool debt_take(struct krt_normalizer *n, const struct krt_tuple *t, __u64 len)
+{
+	__u64 *d = debt_slot(n, t, false);
+	struct krt_tuple k;
+
+	if (!d || !*d)
+		return false;
+	if (len && len < *d) {
+		*d -= len;
+		return true;
+	}
+	k.local = clean_addr(&t->local);
+	k.remote = clean_addr(&t->remote);
+	htab_del(&n->debts, &k);
+	return true;
+}
+
+static const struct fd_val *fd_lookup(struct krt_normalizer *n, __u32 tid, __s32 fd)
+{
+	struct fd_key k = { tid, fd };
+
+	if (fd < 0)
+		return NULL;
+	return htab_find(&n->fds, &k);
+}
+
+static void fd_remember(struct krt_normalizer *n, __u32 tid, __s32 fd,
+			const struct krt_tuple *t, __u64 sock_id)
+{
+	struct fd_key k = { tid, fd };
+	struct fd_val *v;
+	struct endpoint_val *ep;
+
+	if (fd < 0)
+		return;
+	v = htab_get(&n->fds, &k, NULL);
+	if (!v) {
+		n->st.table_full++;
+		return;
+	}
+	v->tuple = *t;
+	v->sock_id = sock_id;
+	ep = endpoint_get(n, &t->local);
+	if (ep)
+		ep->fd = k;
+}
+
+static void unresolved_add(struct krt_normalizer *n, __u32 tid, struct nthread *t)
+{
+	if (t->unresolved)
+		return;
+	if (n->n_unresolved == MAX_UNRESOLVED) {
+		/* Drop the oldest: its send stays unresolved (counted at its exit or here). */
+		struct nthread *old = thread_find(n, n->unresolved[0]);
+
+		if (old) {
+			old->unresolved = false;
+			if (old->pending) {
+				old->pending = false;
+				n->st.non_socket_io++;
+			}
+		}
+		memmove(n->unresolved, n->unresolved + 1,
+			(MAX_UNRESOLVED - 1) * sizeof(n->unresolved[0]));
+		n->n_unresolved--;
+	}
+	n->unresolved[n->n_unresolved++] = tid;
+	t->unresolved = true;
+}
+
+static void unresolved_del(struct krt_normalizer *n, __u32 tid, struct nthread *t)
+{
+	int i;
+
+	if (!t->unresolved)
+		return;
+	t->unresolved = false;
+	for (i = 0; i < n->n_unresolved; i++) {
+		if (n->unresolved[i] == tid) {
+			memmove(n->unresolved + i, n->unresolved + i + 1,
+				(size_t)(n->n_unresolved - i - 1) * sizeof(n->unresolved[0]));
+			n->n_unresolved--;
+			return;
+		}
+	}
+}
+
+/* ---- emission ------------------------------------------------------------ */
+
+static void base_event(struct krt_normalizer *n, struct krt_event *ev, __u32 type,
+		       const struct krt_report_record *r)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->type = type;
+	ev->ts_ns = r->ts_ns;
+	if (ev->ts_ns < n->last_ts) {
+		n->st.reordered++;
+		ev->ts_ns = n->last_ts;
+	}
+	n->last_ts = ev->ts_ns;
+	ev->cpu = r->cpu;
+	ev->tid = r->tid;
+	memcpy(ev->comm, r->comm, KRT_COMM_LEN);
+}
+
+static void emit(struct krt_normalizer *n, const struct krt_event *ev)
+{
+	n->st.events++;
+	n->emit(ev, n->ctx);
+}
+
+static void emit_xfer(struct krt_normalizer *n, const struct krt_report_record *r, __u32 tid,
+		      int dir, __u8 flags, __u16 nr, __s32 fd, __u64 bytes, __u64 enter_ns,
+		      const struct krt_tuple *t, __u64 sock_id)
+{
+	struct krt_event ev;
+
+	base_event(n, &ev, KRT_EV_XFER, r);
+	ev.tid = tid;
+	if (tid != r->tid) {
+		/* Emitted on behalf of another thread (backlog): its comm is not known here. */
+		memset(ev.comm, 0, sizeof(ev.comm));
+		if (tid) {
+			struct nthread *o = thread_find(n, tid);
+
+			if (o)
+				memcpy(ev.comm, o->comm, KRT_COMM_LEN);
+		}
+	}
+	ev.xfer.dir = (__u8)dir;
+	ev.xfer.flags = flags;
+	ev.xfer.syscall_nr = nr;
+	ev.xfer.fd = fd;
+	ev.xfer.bytes = bytes;
+	ev.xfer.sock_id = sock_id;
+	ev.xfer.enter_ns = enter_ns && enter_ns <= ev.ts_ns ? enter_ns : ev.ts_ns;
+	ev.xfer.tuple = *t;
+	if (dir == KRT_DIR_SEND && !(flags & KRT_XF_NO_SYSCALL)) {
+		struct endpoint_val *ep = endpoint_get(n, &t->local);
+
+		if (ep)
+			ep->flags |= EP_SENT_SYSCALL;
+	}
+	emit(n, &ev);
+}
+
+static __u64 record_sock_id(const struct krt_report_record *r)
+{
+	if (r->has & KRT_RP_HAS_COOKIE)
+		return r->sock_cookie;
+	if (r->has & KRT_RP_HAS_SKADDR)
+		return r->skaddr;
+	return 0;
+}
+
+/* ---- syscalls ------------------------------------------------------------ */
+
+static void on_sys_enter(struct krt_normalizer *n, const struct krt_report_record *r)
+{
+	struct nthread *t = thread_get(n, r->tid);
+
+	if (!t)
+		return;
+	memcpy(t->comm, r->comm, KRT_COMM_LEN);
+	if (t->in_sys)
+		n->st.unpaired_syscalls++; /* its exit was lost */
+	t->in_sys = (__u8)r->sys;
+	t->syscall_nr = (__u16)r->syscall_nr;
+	t->fd = (__s32)r->fd;
+	t->enter_ns = r->ts_ns;
+	t->probe_bytes = 0;
+	t->probe_nolen = false;
+	t->tuple_src = TUPLE_NONE;
+	t->sock_id = 0;
+	if (krt_rp_sys_is_send(r->sys))
+		unresolved_add(n, r->tid, t);
+}
+
+static void exit_recv(struct krt_normalizer *n, const struct krt_report_record *r,
+		      struct nthread *t)
+{
+	const struct fd_val *fv;
+
+	if (r->ret <= 0)
+		return;
+	if (t->tuple_src == TUPLE_ADJUST) {
+		emit_xfer(n, r, r->tid, KRT_DIR_RECV, 0, t->syscall_nr, t->fd, (__u64)r->ret,
+			  t->enter_ns, &t->tuple, t->sock_id);
+		fd_remember(n, r->tid, t->fd, &t->tuple, t->sock_id);
+		return;
+	}
+	fv = fd_lookup(n, r->tid, t->fd);
+	if (fv) {
+		struct krt_tuple tuple = fv->tuple;
+
+		emit_xfer(n, r, r->tid, KRT_DIR_RECV, 0, t->syscall_nr, t->fd, (__u64)r->ret,
+			  t->enter_ns, &tuple, fv->sock_id);
+		return;
+	}
+	n->st.non_socket_io++;
+}
+
+static void exit_send(struct krt_normalizer *n, const struct krt_report_record *r,
+		      struct nthread *t)
+{
+	__u64 ret = r->ret > 0 ? (__u64)r->ret : 0;
+	const struct fd_val *fv;
+
+	if (t->tuple_src == TUPLE_PROBE) {
+		/* Reconcile: bytes the probes did not show were still sent. */
+		if (ret > t->probe_bytes) {
+			__u64 rest = ret - t->probe_bytes;
+
+			emit_xfer(n, r, r->tid, KRT_DIR_SEND, 0, t->syscall_nr, t->fd, rest,
+				  t->enter_ns, &t->tuple, t->sock_id);
+			/* Their probes, if any, fire later in other contexts. */
+			if (!t->probe_nolen)
+				debt_add(n, &t->tuple, rest);
+		}
+		fd_remember(n, r->tid, t->fd, &t->tuple, t->sock_id);
+		return;
+	}
+	if (!ret)
+		return;
+	fv = t->tuple_src == TUPLE_FDMAP ? NULL : fd_lookup(n, r->tid, t->fd);
+	if (t->tuple_src == TUPLE_FDMAP || fv) {
+		struct krt_tuple tuple = fv ? fv->tuple : t->tuple;
+		__u64 sock_id = fv ? fv->sock_id : t->sock_id;
+
+		/* The receiver's socket was busy: its probe will fire later, elsewhere. */
+		emit_xfer(n, r, r->tid, KRT_DIR_SEND, 0, t->syscall_nr, t->fd, ret, t->enter_ns,
+			  &tuple, sock_id);
+		debt_add(n, &tuple, ret);
+		return;
+	}
+	/*
+	 * No probe and an fd never seen as a socket: a log file or pipe, or a
+	 * socket whose probe comes later in the receiver's context. Keep it
+	 * until such a probe claims it.
+	 */
+	if (t->pending)
+		n->st.non_socket_io++;
+	t->pending = true;
+	t->p_fd = t->fd;
+	t->p_nr = t->syscall_nr;
+	t->p_bytes = ret;
+	t->p_enter_ns = t->enter_ns;
+}
+
+static void on_sys_exit(struct krt_normalizer *n, const struct krt_report_record *r)
+{
+	struct nthread *t = thread_find(n, r->tid);
+
+	if (!t || !t->in_sys || t->in_sys != r->sys) {
+		n->st.unpaired_syscalls++;
+		if (t) {
+			t->in_sys = 0;
+			if (!t->pending)
+				unresolved_del(n, r->tid, t);
+		}
+		return;
+	}
+	if (krt_rp_sys_is_send(t->in_sys))
+		exit_send(n, r, t);
+	else
+		exit_recv(n, r, t);
+	t->in_sys = 0;
+	if (!t->pending)
+		unresolved_del(n, r->tid, t);
+}
+
+/* ---- tcp events ---------------------------------------------------------- */
+
+static void on_rcv_space(struct krt_normalizer *n, const struct krt_report_record *r)
+{
+	struct nthread *t = thread_get(n, r->tid);
+	struct endpoint_val *ep = endpoint_get(n, &r->tuple.local);
+
+	if (ep)
+		ep->recv_tid = r->tid;
+	if (t && t->in_sys && !krt_rp_sys_is_send(t->in_sys)) {
+		t->tuple = r->tuple;
+		t->tuple_src = TUPLE_ADJUST;
+		t->sock_id = record_sock_id(r);
+		return;
+	}
+	/* A receive through an unlisted syscall (readv): it consumed the queue. */
+	emit_xfer(n, r, r->tid, KRT_DIR_RECV, KRT_XF_NO_SYSCALL, 0, -1, 0, r->ts_ns, &r->tuple,
+		  record_sock_id(r));
+}
+
+/*
+ * A data probe that is not the current thread's own send: the receiver's
+ * context (backlog), a retransmission, or a segment of an earlier send.
+ */
+static void probe_elsewhere(struct krt_normalizer *n, const struct krt_report_record *r,
+			    const struct krt_tuple *send, __u64 len, bool has_len)
+{
+	struct endpoint_val *sender_ep;
+	int i;
+
+	/* A segment of a send already emitted from its syscall. */
+	if (debt_take(n, send, len))
+		return;
+
+	/* A send still waiting for its connection: an open syscall or a pending one. */
+	sender_ep = endpoint_find(n, &send->local);
+	for (i = 0; i < n->n_unresolved; i++) {
+		__u32 tid = n->unresolved[i];
+		struct nthread *p = thread_find(n, tid);
+		__s32 fd;
+		const struct fd_val *fv;
+		bool match;
+
+		if (!p)
+			continue;
+		if (p->in_sys && krt_rp_sys_is_send(p->in_sys) && p->tuple_src == TUPLE_NONE)
+			fd = p->fd;
+		else if (p->pending)
+			fd = p->p_fd;
+		else
+			continue;
+		fv = fd_lookup(n, tid, fd);
+		if (fv)
+			match = tuple_eq(&fv->tuple, send);
+		else
+			match = sender_ep && sender_ep->recv_tid == tid;
+		if (!match)
+			continue;
+		if (p->in_sys && krt_rp_sys_is_send(p->in_sys) && p->tuple_src == TUPLE_NONE) {
+			p->tuple = *send;
+			p->tuple_src = TUPLE_PROBE;
+			if (has_len) {
+				emit_xfer(n, r, tid, KRT_DIR_SEND, 0, p->syscall_nr, p->fd, len,
+					  p->enter_ns, send, 0);
+				p->probe_bytes += len;
+			} else {
+				p->probe_nolen = true;
+			}
+			if (!p->pending)
+				unresolved_del(n, tid, p);
+		} else {
+			emit_xfer(n, r, tid, KRT_DIR_SEND, 0, p->p_nr, p->p_fd, p->p_bytes,
+				  p->p_enter_ns, send, 0);
+			fd_remember(n, tid, p->p_fd, send, 0);
+			if (has_len && len < p->p_bytes)
+				debt_add(n, send, p->p_bytes - len);
+			p->pending = false;
+			if (!p->in_sys)
+				unresolved_del(n, tid, p);
+		}
+		return;
+	}
+
+	/*
+	 * A traced sender that never sends through a listed syscall (nginx's
+	 * writev) shows its bytes only as probes: when one fires in the
+	 * receiver's context, the engine finds the sender by its address.
+	 */
+	if (has_len && sender_ep && !(sender_ep->flags & EP_SENT_SYSCALL) &&
+	    (sender_ep->recv_tid || (sender_ep->flags & EP_SENT_NOSYS))) {
+		emit_xfer(n, r, 0, KRT_DIR_SEND, KRT_XF_NO_SYSCALL, 0, -1, len, r->ts_ns, send, 0);
+		return;
+	}
+	n->st.duplicate_probes++;
+}
+
+static void on_probe(struct krt_normalizer *n, const struct krt_report_record *r)
+{
+	bool has_len = r->has & KRT_RP_HAS_DATA_LEN;
+	__u64 len = has_len ? r->data_len : 0;
+	struct krt_tuple send = reversed(&r->tuple);
+	struct endpoint_val *recv_ep;
+	struct nthread *t;
+	bool receiver_here;
+
+	if (has_len && len == 0) {
+		n->st.ack_probes++;
+		return;
+	}
+	t = thread_get(n, r->tid);
+	if (!t)
+		return;
+	memcpy(t->comm, r->comm, KRT_COMM_LEN);
+	recv_ep = endpoint_find(n, &r->tuple.local);
+	receiver_here = recv_ep && recv_ep->recv_tid == r->tid;
+
+	if (t->in_sys && krt_rp_sys_is_send(t->in_sys)) {
+		bool ours;
+
+		if (t->tuple_src == TUPLE_NONE) {
+			const struct fd_val *fv = fd_lookup(n, r->tid, t->fd);
+
+			if (fv) {
+				t->tuple = fv->tuple;
+				t->sock_id = fv->sock_id;
+				t->tuple_src = TUPLE_FDMAP;
+			}
+		}
+		if (t->tuple_src != TUPLE_NONE)
+			ours = tuple_eq(&t->tuple, &send);
+		else
+			ours = !receiver_here;
+		if (ours) {
+			if (t->tuple_src != TUPLE_PROBE && t->tuple_src != TUPLE_FDMAP)
+				t->sock_id = 0; /* the probe names the receiver's socket */
+			t->tuple = send;
+			t->tuple_src = TUPLE_PROBE;
+			unresolved_del(n, r->tid, t);
+			if (t->pending)
+				unresolved_add(n, r->tid, t);
+			if (has_len) {
+				emit_xfer(n, r, r->tid, KRT_DIR_SEND, 0, t->syscall_nr, t->fd, len,
+					  t->enter_ns, &send, t->sock_id);
+				t->probe_bytes += len;
+			} else {
+				t->probe_nolen = true;
+			}
+			return;
+		}
+		probe_elsewhere(n, r, &send, len, has_len);
+		return;
+	}
+	if ((t->in_sys && !krt_rp_sys_is_send(t->in_sys)) || receiver_here) {
+		probe_elsewhere(n, r, &send, len, has_len);
+		return;
+	}
+	/* The current thread sends through an unlisted syscall (writev). */
+	if (debt_take(n, &send, len))
+		return;
+	if (!has_len) {
+		n->st.unresolved_xfers++;
+		return;
+	}
+	{
+		struct endpoint_val *ep = endpoint_get(n, &send.local);
+
+		if (ep)
+			ep->flags |= EP_SENT_NOSYS;
+	}
+	emit_xfer(n, r, r->tid, KRT_DIR_SEND, KRT_XF_NO_SYSCALL, 0, -1, len, r->ts_ns, &send, 0);
+}
+
+static void forget_connection(struct krt_normalizer *n, const struct krt_tuple *t)
+{
+	struct krt_addr k = clean_addr(&t->local);
+	struct endpoint_val *ep = htab_find(&n->endpoints, &k);
+	struct krt_tuple rev = reversed(t);
+
+	if (ep) {
+		const struct fd_val *fv = htab_find(&n->fds, &ep->fd);
+
+		/* The fd may be reused for a file: it is no longer this socket. */
+		if (fv && krt_addr_eq(&fv->tuple.local, &t->local)) {
+			struct fd_key fk = ep->fd;
+
+			htab_del(&n->fds, &fk);
+		}
+		htab_del(&n->endpoints, &k);
+	}
+	debt_take(n, t, 0);
+	debt_take(n, &rev, 0);
+}
+
+static void on_sock_state(struct krt_normalizer *n, const struct krt_report_record *r)
+{
+	struct krt_event ev;
+
+	base_event(n, &ev, KRT_EV_SOCK_STATE, r);
+	ev.state.oldstate = r->oldstate;
+	ev.state.newstate = r->newstate;
+	ev.state.sock_id = r->skaddr;
+	ev.state.tuple = r->tuple;
+	emit(n, &ev);
+	if (r->newstate == TCP_STATE_CLOSE && r->tuple.local.port)
+		forget_connection(n, &r->tuple);
+}
+
+/* ---- scheduler ----------------------------------------------------------- */
+
+static void on_switch(struct krt_normalizer *n, const struct krt_report_record *r)
+{
+	struct krt_event ev;
+
+	base_event(n, &ev, KRT_EV_SWITCH, r);
+	ev.sw.prev_tid = r->prev_pid;
+	ev.sw.next_tid = r->next_pid;
+	ev.sw.prev_state = r->prev_state;
+	memcpy(ev.sw.prev_comm, r->prev_comm, KRT_COMM_LEN);
+	memcpy(ev.sw.next_comm, r->next_comm, KRT_COMM_LEN);
+	emit(n, &ev);
+}
+
+static void on_fork(struct krt_normalizer *n, const struct krt_report_record *r)
+{
+	struct krt_event ev;
+
+	base_event(n, &ev, KRT_EV_FORK, r);
+	ev.fork.parent_tid = r->pid ? r->pid : r->tid;
+	ev.fork.child_tid = r->child_pid;
+	/* Thread or process? sched_process_fork does not say: tgid unknown. */
+	ev.fork.child_pid = 0;
+	memcpy(ev.fork.child_comm, r->child_comm, KRT_COMM_LEN);
+	emit(n, &ev);
+}
+
+static void on_task_exit(struct krt_normalizer *n, const struct krt_report_record *r)
+{
+	struct krt_event ev;
+	__u32 tid = r->pid ? r->pid : r->tid;
+	struct nthread *t = thread_find(n, tid);
+
+	base_event(n, &ev, KRT_EV_EXIT, r);
+	ev.tid = tid;
+	emit(n, &ev);
+	if (t) {
+		if (t->pending)
+			n->st.non_socket_io++;
+		unresolved_del(n, tid, t);
+		htab_del(&n->threads, &tid);
+	}
+}
+
+static void on_wakeup(struct krt_normalizer *n, const struct krt_report_record *r)
+{
+	struct krt_event ev;
+
+	base_event(n, &ev, KRT_EV_WAKEUP, r);
+	ev.wakeup.target_tid = r->pid;
+	emit(n, &ev);
+}
+
+static void on_lost(struct krt_normalizer *n, const struct krt_report_record *r)
+{
+	struct krt_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = KRT_EV_LOST;
+	ev.ts_ns = n->last_ts; /* a LOST line has no time of its own */
+	ev.lost.count = r->lost;
+	emit(n, &ev);
+}
+
+void krt_norm_record(struct krt_normalizer *n, const struct krt_report_record *r)
+{
+	switch (r->kind) {
+	case KRT_RP_SWITCH:
+		on_switch(n, r);
+		break;
+	case KRT_RP_FORK:
+		on_fork(n, r);
+		break;
+	case KRT_RP_EXIT:
+		on_task_exit(n, r);
+		break;
+	case KRT_RP_WAKEUP:
+		on_wakeup(n, r);
+		break;
+	case KRT_RP_SYS_ENTER:
+		on_sys_enter(n, r);
+		break;
+	case KRT_RP_SYS_EXIT:
+		on_sys_exit(n, r);
+		break;
+	case KRT_RP_SOCK_STATE:
+		on_sock_state(n, r);
+		break;
+	case KRT_RP_TCP_PROBE:
+		on_probe(n, r);
+		break;
+	case KRT_RP_RCV_SPACE:
+		on_rcv_space(n, r);
+		break;
+	case KRT_RP_LOST:
+		on_lost(n, r);
+		break;
+	}
+}
+
+void krt_norm_record_cb(const struct krt_report_record *rec, void *ctx)
+{
+	krt_norm_record(ctx, rec);
+}
+
+void krt_norm_finish(struct krt_normalizer *n)
+{
+	int i;
+
+	for (i = 0; i < n->n_unresolved; i++) {
+		struct nthread *t = thread_find(n, n->unresolved[i]);
+
+		if (t && t->pending)
+			n->st.non_socket_io++;
+		if (t) {
+			t->pending = false;
+			t->unresolved = false;
+		}
+	}
+	n->n_unresolved = 0;
+}
