@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -171,6 +172,7 @@ static inline int svc_connect(const char *addr)
 	return -1;
 }
 
+/* Sends everything; on a non-blocking socket waits for room (event loop). */
 static inline int svc_send_all(int fd, const char *buf, size_t len)
 {
 	while (len) {
@@ -178,6 +180,12 @@ static inline int svc_send_all(int fd, const char *buf, size_t len)
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EAGAIN) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+			poll(&pfd, 1, 1000);
+			continue;
+		}
 		if (n <= 0)
 			return -1;
 		buf += n;
