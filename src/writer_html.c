@@ -1,18 +1,485 @@
-/* html writer: placeholder until the real one lands (writes nothing yet). */
+/*
+ * HTML report (--html FILE): one self-contained page, no script and no
+ * external resource: the run's summary, request latency figures, the
+ * slowest traces, and for each of them its thread table, its hops and its
+ * flow graph as inline SVG (Graphviz `dot -Tsvg`, run at generation time;
+ * without Graphviz the page says so).
+ *
+ * Memory stays bounded on endless runs: one small row per trace (up to
+ * MAX_ROWS, then only counted) and full copies of the DETAIL_TRACES slowest.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "addr.h"
 #include "writer_util.h"
+
+#define MAX_ROWS 200000		/* trace rows kept for the latency figures */
+#define DETAIL_TRACES 50	/* slowest traces shown in full */
+#define LISTED_ROWS 1000	/* rows in the "all traces" table */
+#define MAX_SVG (8u << 20)	/* a graph bigger than this is not inlined */
+
+struct trace_row {
+	__u64 id, start_ns, dur_ns, cpu_ns;
+	__u32 n_threads, n_hops;
+	struct krt_addr client, server;
+};
+
+struct html_priv {
+	char *title;
+	struct trace_row *rows;
+	size_t n_rows, cap_rows;
+	__u64 traces, rows_dropped;
+	struct krt_trace *detail[DETAIL_TRACES];	/* unordered */
+	size_t n_detail;
+	int dot_state;		/* 0 unknown, 1 works, -1 missing */
+};
+
+static __u64 duration(const struct krt_trace *t)
+{
+	return t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0;
+}
+
+static void esc(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		case '\'':
+			fputs("&#39;", f);
+			break;
+		default:
+			if ((unsigned char)*s >= 0x20 || *s == '\t')
+				fputc(*s, f);
+		}
+	}
+}
+
+static void keep_row(struct html_priv *p, const struct krt_trace *t)
+{
+	struct trace_row *r;
+	size_t i;
+
+	if (p->n_rows == p->cap_rows) {
+		size_t cap = p->cap_rows ? p->cap_rows * 2 : 256;
+
+		if (cap > MAX_ROWS)
+			cap = MAX_ROWS;
+		r = cap > p->cap_rows ? realloc(p->rows, cap * sizeof(*r)) : NULL;
+		if (!r) {
+			p->rows_dropped++;
+			return;
+		}
+		p->rows = r;
+		p->cap_rows = cap;
+	}
+	r = &p->rows[p->n_rows++];
+	memset(r, 0, sizeof(*r));
+	r->id = t->id;
+	r->start_ns = t->start_ns;
+	r->dur_ns = duration(t);
+	r->n_threads = t->n_threads;
+	r->n_hops = t->n_hops;
+	r->client = t->ingress.client;
+	r->server = t->ingress.server;
+	for (i = 0; i < t->n_threads; i++)
+		r->cpu_ns += t->threads[i].cpu_ns;
+}
+
+/* Keeps a copy of t if it is among the DETAIL_TRACES slowest so far. */
+static void keep_detail(struct html_priv *p, const struct krt_trace *t)
+{
+	size_t i, fastest = 0;
+	struct krt_trace *copy;
+
+	if (p->n_detail == DETAIL_TRACES) {
+		for (i = 1; i < p->n_detail; i++)
+			if (duration(p->detail[i]) < duration(p->detail[fastest]))
+				fastest = i;
+		if (duration(t) <= duration(p->detail[fastest]))
+			return;
+	}
+	copy = krt_trace_dup(t);
+	if (!copy)
+		return;
+	if (p->n_detail == DETAIL_TRACES) {
+		krt_trace_free(p->detail[fastest]);
+		p->detail[fastest] = copy;
+	} else {
+		p->detail[p->n_detail++] = copy;
+	}
+}
 
 static int html_trace(struct krt_writer *w, const struct krt_trace *t)
 {
+	struct html_priv *p = w->priv;
+
+	p->traces++;
+	keep_row(p, t);
+	keep_detail(p, t);
 	return 0;
+}
+
+static int by_duration_desc(const void *a, const void *b)
+{
+	__u64 da = duration(*(struct krt_trace *const *)a), db = duration(*(struct krt_trace *const *)b);
+
+	return da < db ? 1 : da > db ? -1 : 0;
+}
+
+static int by_u64(const void *a, const void *b)
+{
+	__u64 x = *(const __u64 *)a, y = *(const __u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void put_ms_cell(FILE *f, __u64 ns)
+{
+	char ms[32];
+
+	fprintf(f, "<td class=\"n\">%s</td>", krt_fmt_ms(ns, ms, sizeof(ms)));
+}
+
+static void put_style(FILE *f)
+{
+	fputs("<style>\n"
+	      "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:80em}\n"
+	      "table{border-collapse:collapse;margin:0.5em 0 1.5em}\n"
+	      "th,td{border:1px solid #ccc;padding:0.2em 0.6em;text-align:left}\n"
+	      "th{background:#f0f0f0}\n"
+	      "td.n{text-align:right;font-variant-numeric:tabular-nums}\n"
+	      ".warn{color:#a60}\n"
+	      "section.trace{border-top:2px solid #888;margin-top:2em}\n"
+	      ".graph svg{max-width:100%;height:auto}\n"
+	      ".note{color:#666;font-style:italic}\n"
+	      "</style>\n", f);
+}
+
+static void put_count_row(FILE *f, const char *what, __u64 n, bool warn)
+{
+	fprintf(f, "<tr><th>%s</th><td class=\"n%s\">%" PRIu64 "</td></tr>\n", what,
+		warn && n ? " warn" : "", (uint64_t)n);
+}
+
+static void put_summary(FILE *f, const struct html_priv *p, const struct krt_summary *s)
+{
+	const struct krt_source_stats *src = &s->source;
+	char ms[32];
+	__u32 type;
+
+	fputs("<h2 id=\"summary\">Summary</h2>\n<table>\n", f);
+	put_count_row(f, "traces", s->traces ? s->traces : p->traces, false);
+	put_count_row(f, "hops", s->hops, false);
+	put_count_row(f, "events", s->events, false);
+	for (type = 1; type < KRT_EV_TYPE_MAX; type++) {
+		const char *name = krt_event_type_name(type);
+
+		if (!s->events_by_type[type])
+			continue;
+		fputs("<tr><th>&nbsp;&nbsp;", f);
+		esc(f, name ? name : "unknown");
+		fprintf(f, "</th><td class=\"n\">%" PRIu64 "</td></tr>\n",
+			(uint64_t)s->events_by_type[type]);
+	}
+	put_count_row(f, "malformed lines", src->malformed, true);
+	put_count_row(f, "unknown events", src->unknown_events, true);
+	put_count_row(f, "lost events", src->lost_events > s->lost_events ? src->lost_events :
+		      s->lost_events, true);
+	if (src->ring_records || src->ring_drops || src->map_full) {
+		put_count_row(f, "ring drops", src->ring_drops, true);
+		put_count_row(f, "map full", src->map_full, true);
+	}
+	if (src->sample_rate > 1)
+		fprintf(f, "<tr><th>sampling</th><td class=\"n\">1 in %u</td></tr>\n",
+			src->sample_rate);
+	fprintf(f, "<tr><th>attributed CPU</th><td class=\"n\">%s ms</td></tr>\n",
+		krt_fmt_ms(s->attributed_cpu_ns, ms, sizeof(ms)));
+	fprintf(f, "<tr><th>unattributed CPU</th><td class=\"n\">%s ms</td></tr>\n",
+		krt_fmt_ms(s->unattributed_cpu_ns, ms, sizeof(ms)));
+	put_count_row(f, "unmatched received bytes", s->unmatched_recv_bytes, true);
+	put_count_row(f, "unmatched sent bytes", s->unmatched_send_bytes, true);
+	fputs("</table>\n", f);
+}
+
+static void put_latency(FILE *f, const struct html_priv *p)
+{
+	static const struct {
+		const char *name;
+		unsigned permille;
+	} q[] = { { "p50", 500 }, { "p90", 900 }, { "p99", 990 }, { "max", 1000 } };
+	__u64 *d;
+	size_t i, k;
+
+	if (!p->n_rows)
+		return;
+	d = malloc(p->n_rows * sizeof(*d));
+	if (!d)
+		return;
+	for (i = 0; i < p->n_rows; i++)
+		d[i] = p->rows[i].dur_ns;
+	qsort(d, p->n_rows, sizeof(*d), by_u64);
+	fputs("<h2>Request duration</h2>\n<table><tr>", f);
+	for (k = 0; k < sizeof(q) / sizeof(q[0]); k++)
+		fprintf(f, "<th>%s</th>", q[k].name);
+	fputs("</tr><tr>", f);
+	for (k = 0; k < sizeof(q) / sizeof(q[0]); k++) {
+		i = (p->n_rows - 1) * q[k].permille / 1000;
+		put_ms_cell(f, d[i]);
+	}
+	fputs("</tr></table>\n", f);
+	if (p->rows_dropped)
+		fprintf(f, "<p class=\"note\">Figures over the first %zu traces; %" PRIu64
+			" later traces are counted in the summary only.</p>\n",
+			p->n_rows, (uint64_t)p->rows_dropped);
+	free(d);
+}
+
+static void put_row(FILE *f, const struct trace_row *r, bool link)
+{
+	char a[KRT_ADDR_STRLEN], b[KRT_ADDR_STRLEN];
+
+	if (link)
+		fprintf(f, "<tr><td><a href=\"#trace-%" PRIu64 "\">%" PRIu64 "</a></td>",
+			(uint64_t)r->id, (uint64_t)r->id);
+	else
+		fprintf(f, "<tr><td>%" PRIu64 "</td>", (uint64_t)r->id);
+	fputs("<td>", f);
+	esc(f, krt_addr_str(&r->client, a, sizeof(a)));
+	fputs(" &rarr; ", f);
+	esc(f, krt_addr_str(&r->server, b, sizeof(b)));
+	fputs("</td>", f);
+	put_ms_cell(f, r->dur_ns);
+	put_ms_cell(f, r->cpu_ns);
+	fprintf(f, "<td class=\"n\">%u</td><td class=\"n\">%u</td></tr>\n", r->n_threads,
+		r->n_hops);
+}
+
+static void row_of(struct trace_row *r, const struct krt_trace *t)
+{
+	size_t i;
+
+	memset(r, 0, sizeof(*r));
+	r->id = t->id;
+	r->dur_ns = duration(t);
+	r->n_threads = t->n_threads;
+	r->n_hops = t->n_hops;
+	r->client = t->ingress.client;
+	r->server = t->ingress.server;
+	for (i = 0; i < t->n_threads; i++)
+		r->cpu_ns += t->threads[i].cpu_ns;
+}
+
+static const char row_head[] = "<table><tr><th>trace</th><th>ingress</th><th>duration ms</th>"
+			       "<th>on-CPU ms</th><th>threads</th><th>hops</th></tr>\n";
+
+/* Renders t's DOT graph to SVG with Graphviz; NULL when that is not possible. */
+static char *render_svg(struct html_priv *p, const struct krt_trace *t)
+{
+	char path[] = "/tmp/krtrace-dot-XXXXXX", cmd[96];
+	char *svg = NULL, *start;
+	size_t len = 0, cap = 0;
+	FILE *f, *pipe;
+	int fd;
+
+	if (p->dot_state < 0)
+		return NULL;
+	fd = mkstemp(path);
+	if (fd < 0)
+		return NULL;
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		unlink(path);
+		return NULL;
+	}
+	krt_dot_write_trace(f, t);
+	fclose(f);
+	/* path comes from mkstemp: no character the shell would interpret. */
+	snprintf(cmd, sizeof(cmd), "dot -Tsvg %s 2>/dev/null", path);
+	pipe = popen(cmd, "r");
+	if (pipe) {
+		for (;;) {
+			size_t n;
+
+			if (len + 4096 + 1 > cap) {
+				char *g;
+
+				cap = cap ? cap * 2 : 65536;
+				g = cap <= MAX_SVG ? realloc(svg, cap) : NULL;
+				if (!g)
+					break;
+				svg = g;
+			}
+			n = fread(svg + len, 1, cap - len - 1, pipe);
+			if (!n)
+				break;
+			len += n;
+		}
+		if (pclose(pipe) != 0) {
+			free(svg);
+			svg = NULL;
+		}
+	}
+	unlink(path);
+	if (svg) {
+		svg[len] = '\0';
+		/* Inline SVG: drop the XML prolog and doctype, keep <svg ...>...</svg>. */
+		start = strstr(svg, "<svg");
+		if (start && strstr(start, "</svg>")) {
+			memmove(svg, start, strlen(start) + 1);
+			p->dot_state = 1;
+			return svg;
+		}
+		free(svg);
+	}
+	if (!p->dot_state)
+		p->dot_state = -1;
+	return NULL;
+}
+
+static void put_trace_detail(FILE *f, struct html_priv *p, const struct krt_trace *t)
+{
+	char name[KRT_NODE_NAME_LEN], from[KRT_NODE_NAME_LEN], to[KRT_NODE_NAME_LEN];
+	char a[KRT_ADDR_STRLEN], b[KRT_ADDR_STRLEN], ms[32];
+	char *svg;
+	size_t i;
+
+	fprintf(f, "<section class=\"trace\" id=\"trace-%" PRIu64 "\">\n<h3>trace %" PRIu64
+		"</h3>\n<p>ingress ", (uint64_t)t->id, (uint64_t)t->id);
+	esc(f, krt_addr_str(&t->ingress.client, a, sizeof(a)));
+	fputs(" &rarr; ", f);
+	esc(f, krt_addr_str(&t->ingress.server, b, sizeof(b)));
+	fputs(" by ", f);
+	esc(f, krt_node_name(t, t->ingress.tid, &t->ingress.client, name, sizeof(name)));
+	fprintf(f, ", duration %s ms</p>\n", krt_fmt_ms(duration(t), ms, sizeof(ms)));
+
+	fputs("<table><tr><th>thread</th><th>on-CPU ms</th><th>first ms</th><th>last ms</th>"
+	      "</tr>\n", f);
+	for (i = 0; i < t->n_threads; i++) {
+		const struct krt_thread_stat *th = &t->threads[i];
+
+		fputs("<tr><td>", f);
+		esc(f, krt_thread_name(th, name, sizeof(name)));
+		fputs("</td>", f);
+		put_ms_cell(f, th->cpu_ns);
+		put_ms_cell(f, th->first_ns > t->start_ns ? th->first_ns - t->start_ns : 0);
+		put_ms_cell(f, th->last_ns > t->start_ns ? th->last_ns - t->start_ns : 0);
+		fputs("</tr>\n", f);
+	}
+	fputs("</table>\n", f);
+
+	fputs("<table><tr><th>#</th><th>at ms</th><th>from</th><th>to</th><th>bytes</th>"
+	      "<th>latency ms</th></tr>\n", f);
+	for (i = 0; i < t->n_hops; i++) {
+		const struct krt_hop *h = &t->hops[i];
+		__u64 at = krt_hop_ts(h);
+
+		fprintf(f, "<tr><td class=\"n\">%zu</td>", i + 1);
+		put_ms_cell(f, at > t->start_ns ? at - t->start_ns : 0);
+		fputs("<td>", f);
+		esc(f, krt_node_name(t, h->from_tid, &h->from_addr, from, sizeof(from)));
+		fputs("</td><td>", f);
+		esc(f, krt_node_name(t, h->to_tid, &h->to_addr, to, sizeof(to)));
+		fprintf(f, "</td><td class=\"n\">%" PRIu64 "</td>", (uint64_t)h->bytes);
+		if (h->send_ns && h->recv_ns && h->recv_ns >= h->send_ns)
+			put_ms_cell(f, h->recv_ns - h->send_ns);
+		else
+			fputs("<td class=\"n\">-</td>", f);
+		fputs("</tr>\n", f);
+	}
+	fputs("</table>\n", f);
+
+	svg = render_svg(p, t);
+	if (svg) {
+		fprintf(f, "<div class=\"graph\">%s</div>\n", svg);
+		free(svg);
+	} else {
+		fputs("<p class=\"note\">Flow graph not rendered: Graphviz <code>dot</code> is not "
+		      "installed or failed (apt-get install graphviz).</p>\n", f);
+	}
+	fputs("</section>\n", f);
 }
 
 static int html_finish(struct krt_writer *w, const struct krt_summary *s)
 {
+	struct html_priv *p = w->priv;
+	FILE *f = w->out;
+	struct trace_row r;
+	char when[64];
+	time_t now = time(NULL);
+	size_t i;
+
+	qsort(p->detail, p->n_detail, sizeof(p->detail[0]), by_duration_desc);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&now));
+	fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>", f);
+	esc(f, p->title);
+	fputs("</title>\n", f);
+	put_style(f);
+	fputs("</head>\n<body>\n<h1>", f);
+	esc(f, p->title);
+	fprintf(f, "</h1>\n<p class=\"note\">Generated by krtrace %s on %s. Times are "
+		"CLOCK_MONOTONIC; &ldquo;first&rdquo;/&ldquo;last&rdquo; are relative to the "
+		"trace start.</p>\n", KRT_VERSION, when);
+	put_summary(f, p, s);
+	put_latency(f, p);
+
+	fprintf(f, "<h2 id=\"slowest\">Slowest traces</h2>\n");
+	if (!p->n_detail) {
+		fputs("<p>No traces in this run.</p>\n", f);
+	} else {
+		fputs(row_head, f);
+		for (i = 0; i < p->n_detail; i++) {
+			row_of(&r, p->detail[i]);
+			put_row(f, &r, true);
+		}
+		fputs("</table>\n", f);
+	}
+	if (p->n_rows) {
+		fprintf(f, "<details><summary>All traces (%s%zu)</summary>\n",
+			p->n_rows > LISTED_ROWS ? "first " : "",
+			p->n_rows > LISTED_ROWS ? (size_t)LISTED_ROWS : p->n_rows);
+		fputs(row_head, f);
+		for (i = 0; i < p->n_rows && i < LISTED_ROWS; i++)
+			put_row(f, &p->rows[i], false);
+		fputs("</table>\n</details>\n", f);
+	}
+	if (p->n_detail)
+		fprintf(f, "<h2>The %zu slowest traces in detail</h2>\n", p->n_detail);
+	for (i = 0; i < p->n_detail; i++)
+		put_trace_detail(f, p, p->detail[i]);
+	fputs("</body>\n</html>\n", f);
+	if (fflush(f) || ferror(f)) {
+		fprintf(stderr, "krtrace: writing the HTML report: %s\n", strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
 static void html_destroy(struct krt_writer *w)
 {
+	struct html_priv *p = w->priv;
+	size_t i;
+
+	for (i = 0; i < p->n_detail; i++)
+		krt_trace_free(p->detail[i]);
+	free(p->rows);
+	free(p->title);
+	free(p);
 	krt_writer_free(w);
 }
 
@@ -25,5 +492,16 @@ static const struct krt_writer_ops html_ops = {
 
 struct krt_writer *krt_writer_html_new(FILE *out, const char *title)
 {
-	return krt_writer_alloc(&html_ops, out, NULL);
+	struct html_priv *p = calloc(1, sizeof(*p));
+	struct krt_writer *w;
+
+	if (!p)
+		return NULL;
+	p->title = strdup(title ? title : "KRTrace report");
+	w = p->title ? krt_writer_alloc(&html_ops, out, p) : NULL;
+	if (!w) {
+		free(p->title);
+		free(p);
+	}
+	return w;
 }

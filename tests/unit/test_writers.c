@@ -1,0 +1,945 @@
+/*
+ * Output writers: structural checks of every format on a hand-built trace.
+ * `test_writers --emit DIR` writes every format for the sample traces into
+ * DIR, for tests/unit/writers_formats.sh to check with real tools.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "addr.h"
+#include "cli_common.h"
+#include "http_post.h"
+#include "json_out.h"
+#include "writer.h"
+#include "writer_util.h"
+
+#define MS 1000000ULL
+#define T0 (256ULL * 1000000000ULL + 938989000ULL)
+
+static struct krt_addr addr(const char *ip, __u16 port)
+{
+	struct krt_addr a;
+
+	assert_int_equal(krt_addr_parse_ip(ip, &a), 0);
+	a.port = port;
+	return a;
+}
+
+/*
+ * A three-tier request: gateway -> web/nginx[812] -> app/python3[900] ->
+ * redis outside the traced set, and back; plus a thread whose comm and
+ * container hold a quote, to exercise escaping.
+ */
+struct sample {
+	struct krt_trace t;
+	struct krt_thread_stat threads[3];
+	struct krt_hop hops[6];
+	struct krt_slice slices[5];
+};
+
+static void sample_init(struct sample *s, __u64 id, __u64 base)
+{
+	memset(s, 0, sizeof(*s));
+	s->threads[0] = (struct krt_thread_stat){ .tid = 812, .pid = 812, .comm = "nginx",
+						  .container = "web", .cpu_ns = 120000,
+						  .first_ns = base, .last_ns = base + 1200000 };
+	s->threads[1] = (struct krt_thread_stat){ .tid = 900, .pid = 899, .comm = "python3",
+						  .container = "app", .cpu_ns = 800000,
+						  .first_ns = base + 12000, .last_ns = base + 1100000 };
+	s->threads[2] = (struct krt_thread_stat){ .tid = 901, .pid = 899, .comm = "we\"ird\\x",
+						  .container = "app", .cpu_ns = 5000,
+						  .first_ns = base + 500000, .last_ns = base + 510000 };
+	s->hops[0] = (struct krt_hop){ 0, 812, addr("172.24.0.1", 51234), addr("172.24.0.2", 80),
+				       120, 0, base };
+	s->hops[1] = (struct krt_hop){ 812, 900, addr("172.24.0.2", 40000),
+				       addr("172.24.0.3", 8000), 79, base + 10000, base + 20000 };
+	s->hops[2] = (struct krt_hop){ 900, 0, addr("172.24.0.3", 41000), addr("172.24.0.9", 6379),
+				       30, base + 300000, 0 };
+	s->hops[3] = (struct krt_hop){ 0, 900, addr("172.24.0.9", 6379), addr("172.24.0.3", 41000),
+				       12, 0, base + 400000 };
+	s->hops[4] = (struct krt_hop){ 900, 812, addr("172.24.0.3", 8000),
+				       addr("172.24.0.2", 40000), 200, base + 1000000,
+				       base + 1010000 };
+	s->hops[5] = (struct krt_hop){ 812, 0, addr("172.24.0.2", 80), addr("172.24.0.1", 51234),
+				       250, base + 1150000, 0 };
+	s->slices[0] = (struct krt_slice){ 812, base, base + 15000 };
+	s->slices[1] = (struct krt_slice){ 900, base + 18000, base + 310000 };
+	s->slices[2] = (struct krt_slice){ 900, base + 395000, base + 1005000 };
+	s->slices[3] = (struct krt_slice){ 901, base + 500000, base + 505000 };
+	s->slices[4] = (struct krt_slice){ 812, base + 1008000, base + 1200000 };
+	s->t.id = id;
+	s->t.ingress.client = addr("172.24.0.1", 51234);
+	s->t.ingress.server = addr("172.24.0.2", 80);
+	s->t.ingress.tid = 812;
+	s->t.ingress.ts_ns = base;
+	s->t.start_ns = base;
+	s->t.end_ns = base + 1234000;
+	s->t.n_threads = 3;
+	s->t.threads = s->threads;
+	s->t.n_hops = 6;
+	s->t.hops = s->hops;
+	s->t.n_slices = 5;
+	s->t.slices = s->slices;
+}
+
+static void summary_init(struct krt_summary *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	sum->events = 120;
+	sum->events_by_type[KRT_EV_SWITCH] = 80;
+	sum->events_by_type[KRT_EV_XFER] = 40;
+	sum->traces = 2;
+	sum->hops = 12;
+	sum->unattributed_cpu_ns = 4242;
+	sum->source.malformed = 3;
+}
+
+/* Runs a writer over two sample traces and returns what it wrote (caller frees). */
+static char *run_writer(struct krt_writer *(*make)(FILE *), int *finish_ret)
+{
+	struct sample a, b;
+	struct krt_summary sum;
+	struct krt_writer *w;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int r;
+
+	assert_non_null(f);
+	sample_init(&a, 1, T0);
+	sample_init(&b, 2, T0 + 5 * MS);
+	summary_init(&sum);
+	w = make(f);
+	assert_non_null(w);
+	assert_int_equal(w->ops->trace(w, &a.t), 0);
+	assert_int_equal(w->ops->trace(w, &b.t), 0);
+	r = w->ops->finish(w, &sum);
+	if (finish_ret)
+		*finish_ret = r;
+	else
+		assert_int_equal(r, 0);
+	w->ops->destroy(w);
+	fclose(f);
+	return buf;
+}
+
+static struct krt_writer *make_text(FILE *f)
+{
+	return krt_writer_text_new(f, false);
+}
+
+static struct krt_writer *make_text_color(FILE *f)
+{
+	return krt_writer_text_new(f, true);
+}
+
+static struct krt_writer *make_dot_all(FILE *f)
+{
+	return krt_writer_dot_new(f, 0);
+}
+
+static struct krt_writer *make_dot_2(FILE *f)
+{
+	return krt_writer_dot_new(f, 2);
+}
+
+static struct krt_writer *make_dot_99(FILE *f)
+{
+	return krt_writer_dot_new(f, 99);
+}
+
+static struct krt_writer *make_otlp(FILE *f)
+{
+	return krt_writer_otlp_new(f, NULL);
+}
+
+static struct krt_writer *make_html(FILE *f)
+{
+	return krt_writer_html_new(f, "KRTrace <test> & \"report\"");
+}
+
+/* Splits text into lines in place; returns the count. */
+static size_t split_lines(char *text, char **lines, size_t max)
+{
+	size_t n = 0;
+	char *save = NULL, *l;
+
+	for (l = strtok_r(text, "\n", &save); l && n < max; l = strtok_r(NULL, "\n", &save))
+		lines[n++] = l;
+	return n;
+}
+
+static json_object *get(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		fail_msg("missing key \"%s\" in %s", key, json_object_to_json_string(o));
+	return v;
+}
+
+static void assert_keys_exactly(json_object *o, const char *const *keys, size_t n)
+{
+	size_t i;
+
+	assert_true(json_object_is_type(o, json_type_object));
+	assert_int_equal(json_object_object_length(o), n);
+	for (i = 0; i < n; i++)
+		get(o, keys[i]);
+}
+
+/* ---- json_out ---- */
+
+static void test_json_escaping(void **state)
+{
+	static const char nasty[] = "q\"b\\s/\n\t\x01\x7f caf\xc3\xa9 \xff\xfe end";
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct krt_json j;
+	json_object *o, *v;
+
+	krt_json_init(&j, f);
+	krt_json_obj_begin(&j);
+	krt_json_kv_str(&j, "s", nasty);
+	krt_json_key(&j, "a");
+	krt_json_arr_begin(&j);
+	krt_json_u64(&j, 18446744073709551615ULL);
+	krt_json_i64(&j, -5);
+	krt_json_bool(&j, true);
+	krt_json_u64_str(&j, 7);
+	krt_json_ns_as_us(&j, 1234567);
+	krt_json_arr_end(&j);
+	krt_json_obj_end(&j);
+	fclose(f);
+
+	o = json_tokener_parse(buf);
+	assert_non_null(o);
+	v = get(o, "s");
+	/* Valid UTF-8 survives; the invalid bytes become U+FFFD (EF BF BD). */
+	assert_string_equal(json_object_get_string(v),
+			    "q\"b\\s/\n\t\x01\x7f caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd end");
+	v = get(o, "a");
+	assert_int_equal(json_object_array_length(v), 5);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 3)), "7");
+	assert_true(strstr(buf, "1234.567") != NULL);
+	assert_true(strstr(buf, "18446744073709551615") != NULL);
+	json_object_put(o);
+	free(buf);
+}
+
+/* ---- JSON lines: SPEC §4 schema exactly ---- */
+
+static void test_json_lines_schema(void **state)
+{
+	static const char *const trace_keys[] = { "trace_id", "ingress", "start_ns", "end_ns",
+						  "threads", "hops" };
+	static const char *const ingress_keys[] = { "client", "server", "tid", "ts_ns" };
+	static const char *const thread_keys[] = { "tid", "pid", "comm", "container",
+						   "cpu_ns", "first_ns", "last_ns" };
+	static const char *const hop_keys[] = { "from", "from_addr", "to", "to_addr",
+						"bytes", "send_ns", "recv_ns" };
+	char *out = run_writer(krt_writer_json_new, NULL), *lines[16];
+	size_t n = split_lines(out, lines, 16), i;
+	json_object *o, *th, *hops, *sum;
+
+	assert_int_equal(n, 3);
+	for (i = 0; i < 2; i++) {
+		o = json_tokener_parse(lines[i]);
+		assert_non_null(o);
+		assert_keys_exactly(o, trace_keys, 6);
+		assert_int_equal(json_object_get_int64(get(o, "trace_id")), i + 1);
+		assert_keys_exactly(get(o, "ingress"), ingress_keys, 4);
+		assert_string_equal(json_object_get_string(get(get(o, "ingress"), "client")),
+				    "172.24.0.1:51234");
+		assert_int_equal(json_object_get_int64(get(get(o, "ingress"), "tid")), 812);
+		th = get(o, "threads");
+		assert_int_equal(json_object_array_length(th), 3);
+		assert_keys_exactly(json_object_array_get_idx(th, 0), thread_keys, 7);
+		assert_string_equal(json_object_get_string(get(json_object_array_get_idx(th, 2),
+							       "comm")), "we\"ird\\x");
+		assert_string_equal(json_object_get_string(get(json_object_array_get_idx(th, 1),
+							       "container")), "app");
+		hops = get(o, "hops");
+		assert_int_equal(json_object_array_length(hops), 6);
+		assert_keys_exactly(json_object_array_get_idx(hops, 1), hop_keys, 7);
+		assert_int_equal(json_object_get_int64(get(json_object_array_get_idx(hops, 0),
+							   "from")), 0);
+		assert_string_equal(json_object_get_string(get(json_object_array_get_idx(hops, 2),
+							       "to_addr")), "172.24.0.9:6379");
+		/* 64-bit values stay exact. */
+		assert_true((uint64_t)json_object_get_int64(get(o, "start_ns")) ==
+			    T0 + i * 5 * MS);
+		json_object_put(o);
+	}
+	o = json_tokener_parse(lines[2]);
+	assert_non_null(o);
+	assert_int_equal(json_object_object_length(o), 1);
+	sum = get(o, "summary");
+	assert_int_equal(json_object_get_int64(get(sum, "events")), 120);
+	assert_int_equal(json_object_get_int64(get(sum, "malformed")), 3);
+	assert_int_equal(json_object_get_int64(get(sum, "unattributed_cpu_ns")), 4242);
+	assert_int_equal(json_object_get_int64(get(sum, "traces")), 2);
+	get(sum, "lost");
+	get(sum, "ring_drops");
+	get(sum, "map_full");
+	get(sum, "sample_rate");
+	assert_int_equal(json_object_object_length(get(sum, "events_by_type")),
+			 KRT_EV_TYPE_MAX - 1);
+	json_object_put(o);
+	free(out);
+}
+
+/* ---- text ---- */
+
+static void test_text(void **state)
+{
+	char *out = run_writer(make_text, NULL);
+
+	assert_non_null(strstr(out, "trace 1  ingress 172.24.0.1:51234 -> 172.24.0.2:80 by "
+				    "web/nginx[812]  start 256.938989 s  duration 1.234 ms\n"));
+	assert_non_null(strstr(out, "trace 2  ingress"));
+	assert_non_null(strstr(out, "  web/nginx[812] "));
+	assert_non_null(strstr(out, "app/python3[900]"));
+	assert_non_null(strstr(out, "+0.010 ms  web/nginx[812] -> app/python3[900]  79 B  "
+				    "latency 0.010 ms\n"));
+	/* Address nodes for the gateway and for the untraced redis. */
+	assert_non_null(strstr(out, "+0.000 ms  172.24.0.1:51234 -> web/nginx[812]  120 B  "
+				    "latency -\n"));
+	assert_non_null(strstr(out, "app/python3[900] -> 172.24.0.9:6379  30 B"));
+	assert_non_null(strstr(out, "summary\n"));
+	assert_non_null(strstr(out, "malformed lines"));
+	assert_null(strchr(out, '\033'));
+	free(out);
+
+	out = run_writer(make_text_color, NULL);
+	assert_non_null(strchr(out, '\033'));
+	free(out);
+}
+
+/* ---- raw TSV ---- */
+
+static size_t count_fields(const char *line)
+{
+	size_t n = 1;
+
+	for (; *line; line++)
+		n += *line == '\t';
+	return n;
+}
+
+static void test_raw(void **state)
+{
+	char *out = run_writer(krt_writer_raw_new, NULL), *lines[128];
+	size_t n = split_lines(out, lines, 128), i, traces = 0, threads = 0, hops = 0, sums = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!strncmp(lines[i], "trace\t", 6)) {
+			assert_int_equal(count_fields(lines[i]), 10);
+			traces++;
+		} else if (!strncmp(lines[i], "thread\t", 7)) {
+			assert_int_equal(count_fields(lines[i]), 10);
+			threads++;
+		} else if (!strncmp(lines[i], "hop\t", 4)) {
+			assert_int_equal(count_fields(lines[i]), 10);
+			hops++;
+		} else if (!strncmp(lines[i], "summary\t", 8)) {
+			assert_int_equal(count_fields(lines[i]), 3);
+			sums++;
+		} else {
+			fail_msg("unknown record: %s", lines[i]);
+		}
+	}
+	assert_int_equal(traces, 2);
+	assert_int_equal(threads, 6);
+	assert_int_equal(hops, 12);
+	assert_true(sums > 5);
+	assert_string_equal(lines[0], "trace\t1\t256938989000\t256940223000\t1234000\t"
+				      "172.24.0.1:51234\t172.24.0.2:80\t812\t3\t6");
+	assert_string_equal(lines[4], "hop\t1\t1\t0\t172.24.0.1:51234\t812\t172.24.0.2:80\t"
+				      "120\t0\t256938989000");
+	free(out);
+}
+
+/* ---- Chrome trace ---- */
+
+static void test_chrome(void **state)
+{
+	char *out = run_writer(krt_writer_chrome_new, NULL);
+	json_object *o = json_tokener_parse(out), *evs;
+	size_t i, n, x = 0, meta = 0, starts = 0, ends = 0, k;
+	int64_t s_ids[64], f_ids[64];
+
+	assert_non_null(o);
+	evs = get(o, "traceEvents");
+	n = json_object_array_length(evs);
+	assert_true(n > 10);
+	for (i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(evs, i);
+		const char *ph = json_object_get_string(get(e, "ph"));
+
+		get(e, "pid");
+		get(e, "tid");
+		if (!strcmp(ph, "X")) {
+			assert_true(json_object_get_double(get(e, "dur")) >= 0);
+			assert_true(json_object_get_double(get(e, "ts")) > 256000000.0);
+			assert_true(!strncmp(json_object_get_string(get(e, "name")), "trace ", 6));
+			x++;
+		} else if (!strcmp(ph, "M")) {
+			get(get(e, "args"), "name");
+			meta++;
+		} else if (!strcmp(ph, "s")) {
+			s_ids[starts++] = json_object_get_int64(get(e, "id"));
+		} else if (!strcmp(ph, "f")) {
+			assert_string_equal(json_object_get_string(get(e, "bp")), "e");
+			f_ids[ends++] = json_object_get_int64(get(e, "id"));
+		}
+		assert_true(starts < 64 && ends < 64);
+	}
+	assert_int_equal(x, 10);
+	/* Two containers and three threads, each declared once. */
+	assert_int_equal(meta, 5);
+	/* Thread-to-thread hops: 812->900 and 900->812, twice. */
+	assert_int_equal(starts, 4);
+	assert_int_equal(ends, 4);
+	for (i = 0; i < starts; i++) {
+		for (k = 0; k < ends && f_ids[k] != s_ids[i]; k++)
+			;
+		assert_true(k < ends);
+	}
+	json_object_put(o);
+	free(out);
+}
+
+/* A flow must bind inside a slice of its thread even when the hop time is outside. */
+static void test_chrome_anchor_and_no_slices(void **state)
+{
+	struct sample a;
+	struct krt_summary sum;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct krt_writer *w = krt_writer_chrome_new(f);
+	json_object *o, *evs;
+	size_t i, x = 0, s = 0;
+
+	sample_init(&a, 7, T0);
+	a.t.n_slices = 0;	/* live path with CPU aggregated in the kernel */
+	summary_init(&sum);
+	assert_int_equal(w->ops->trace(w, &a.t), 0);
+	assert_int_equal(w->ops->finish(w, &sum), 0);
+	w->ops->destroy(w);
+	fclose(f);
+	o = json_tokener_parse(buf);
+	assert_non_null(o);
+	evs = get(o, "traceEvents");
+	for (i = 0; i < json_object_array_length(evs); i++) {
+		json_object *e = json_object_array_get_idx(evs, i);
+		const char *ph = json_object_get_string(get(e, "ph"));
+
+		x += !strcmp(ph, "X");
+		s += !strcmp(ph, "s");
+	}
+	assert_int_equal(x, 3);	/* one activity span per thread */
+	assert_int_equal(s, 2);
+	json_object_put(o);
+	free(buf);
+}
+
+/* ---- DOT ---- */
+
+static size_t count_str(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (hay = strstr(hay, needle); hay; hay = strstr(hay + 1, needle))
+		n++;
+	return n;
+}
+
+static void test_dot(void **state)
+{
+	char *out = run_writer(make_dot_all, NULL);
+	int r;
+
+	assert_int_equal(count_str(out, "digraph "), 2);
+	assert_int_equal(count_str(out, "{"), count_str(out, "}"));
+	assert_non_null(strstr(out, "subgraph \"cluster_web\""));
+	assert_non_null(strstr(out, "subgraph \"cluster_app\""));
+	assert_non_null(strstr(out, "we\\\"ird\\\\x[901]"));
+	assert_non_null(strstr(out, "\"a172.24.0.9:6379\""));
+	assert_non_null(strstr(out, "\"t812\" -> \"t900\" [label=\"2: 79 B\\n0.010 ms\"]"));
+	assert_int_equal(count_str(out, "\" -> \""), 12);
+	free(out);
+
+	out = run_writer(make_dot_2, NULL);
+	assert_int_equal(count_str(out, "digraph "), 1);
+	assert_non_null(strstr(out, "digraph \"trace 2\""));
+	free(out);
+
+	out = run_writer(make_dot_99, &r);
+	assert_int_equal(r, -1);
+	assert_non_null(strstr(out, "digraph \"no traces\""));
+	free(out);
+}
+
+/* ---- OTLP ---- */
+
+static bool is_hex(const char *s, size_t len)
+{
+	size_t i;
+
+	if (strlen(s) != len)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+			return false;
+	return strspn(s, "0") != len;
+}
+
+static const char *attr_value(json_object *attrs, const char *key, const char *type)
+{
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(attrs); i++) {
+		json_object *a = json_object_array_get_idx(attrs, i);
+
+		if (!strcmp(json_object_get_string(get(a, "key")), key))
+			return json_object_get_string(get(get(a, "value"), type));
+	}
+	return NULL;
+}
+
+/* Checks one TracesData line; returns the number of spans. */
+static size_t check_traces_data(json_object *o, char *trace_id_out)
+{
+	json_object *rs = get(o, "resourceSpans"), *spans_all[16];
+	char span_ids[16][17];
+	size_t i, k, n = 0, roots = 0;
+	const char *trace_id = NULL;
+
+	assert_true(json_object_array_length(rs) >= 1);
+	for (i = 0; i < json_object_array_length(rs); i++) {
+		json_object *r = json_object_array_get_idx(rs, i), *ss, *scope, *spans;
+
+		assert_non_null(attr_value(get(get(r, "resource"), "attributes"), "service.name",
+					   "stringValue"));
+		ss = json_object_array_get_idx(get(r, "scopeSpans"), 0);
+		scope = get(ss, "scope");
+		assert_string_equal(json_object_get_string(get(scope, "name")), "krtrace");
+		get(scope, "version");
+		spans = get(ss, "spans");
+		for (k = 0; k < json_object_array_length(spans); k++) {
+			json_object *sp = json_object_array_get_idx(spans, k);
+			const char *tid = json_object_get_string(get(sp, "traceId"));
+			json_object *st = get(sp, "startTimeUnixNano"), *en = get(sp, "endTimeUnixNano");
+
+			assert_true(is_hex(tid, 32));
+			if (!trace_id)
+				trace_id = tid;
+			assert_string_equal(tid, trace_id);
+			assert_true(is_hex(json_object_get_string(get(sp, "spanId")), 16));
+			assert_true(json_object_is_type(st, json_type_string));
+			assert_true(json_object_is_type(en, json_type_string));
+			assert_true(strtoull(json_object_get_string(en), NULL, 10) >=
+				    strtoull(json_object_get_string(st), NULL, 10));
+			/* Converted to Unix time: after 2020. */
+			assert_true(strtoull(json_object_get_string(st), NULL, 10) >
+				    1577836800ULL * 1000000000ULL);
+			assert_non_null(attr_value(get(sp, "attributes"), "thread.id", "intValue"));
+			assert_non_null(attr_value(get(sp, "attributes"), "krtrace.cpu_ns", "intValue"));
+			assert_true(n < 16);
+			spans_all[n] = sp;
+			strcpy(span_ids[n], json_object_get_string(get(sp, "spanId")));
+			n++;
+		}
+	}
+	/* Exactly one root (kind SERVER); every parent is a span of the same trace. */
+	for (i = 0; i < n; i++) {
+		json_object *parent = NULL;
+
+		if (!json_object_object_get_ex(spans_all[i], "parentSpanId", &parent)) {
+			roots++;
+			assert_int_equal(json_object_get_int(get(spans_all[i], "kind")), 2);
+			continue;
+		}
+		for (k = 0; k < n && strcmp(span_ids[k], json_object_get_string(parent)); k++)
+			;
+		assert_true(k < n && k != i);
+	}
+	assert_int_equal(roots, 1);
+	if (trace_id_out)
+		strcpy(trace_id_out, trace_id);
+	return n;
+}
+
+static void test_otlp_file(void **state)
+{
+	char *out = run_writer(make_otlp, NULL), *lines[8], id1[33], id2[33];
+	size_t n = split_lines(out, lines, 8);
+	json_object *o;
+
+	assert_int_equal(n, 2);
+	o = json_tokener_parse(lines[0]);
+	assert_non_null(o);
+	assert_int_equal(check_traces_data(o, id1), 3);
+	/* Two containers: two resources. */
+	assert_int_equal(json_object_array_length(get(o, "resourceSpans")), 2);
+	assert_non_null(strstr(lines[0], "\"parentSpanId\""));
+	json_object_put(o);
+	o = json_tokener_parse(lines[1]);
+	assert_non_null(o);
+	check_traces_data(o, id2);
+	/* Same run, different traces: same run half, different trace half. */
+	assert_memory_equal(id1, id2, 16);
+	assert_memory_not_equal(id1 + 16, id2 + 16, 16);
+	json_object_put(o);
+	free(out);
+}
+
+/* ---- HTTP POST ---- */
+
+struct listener {
+	int fd;
+	int port;
+	int status;		/* what to answer */
+	int requests;		/* how many to accept */
+	char request[1 << 16];	/* the last request received */
+	size_t len;
+	pthread_t thread;
+};
+
+static void *listen_main(void *arg)
+{
+	struct listener *l = arg;
+	int i;
+
+	for (i = 0; i < l->requests; i++) {
+		int c = accept(l->fd, NULL, NULL);
+		char reply[128];
+		ssize_t n;
+		char *body;
+		size_t want = SIZE_MAX;
+
+		if (c < 0)
+			break;
+		l->len = 0;
+		/* Read the header, then Content-Length bytes of body. */
+		while (l->len < sizeof(l->request) - 1) {
+			n = read(c, l->request + l->len, sizeof(l->request) - 1 - l->len);
+			if (n <= 0)
+				break;
+			l->len += n;
+			l->request[l->len] = '\0';
+			body = strstr(l->request, "\r\n\r\n");
+			if (body && want == SIZE_MAX) {
+				char *cl = strcasestr(l->request, "Content-Length:");
+
+				want = (body + 4 - l->request) + (cl ? strtoul(cl + 15, NULL, 10) : 0);
+			}
+			if (l->len >= want)
+				break;
+		}
+		snprintf(reply, sizeof(reply), "HTTP/1.1 %d X\r\nContent-Length: 0\r\n\r\n",
+			 l->status);
+		if (write(c, reply, strlen(reply)) < 0)
+			perror("write");
+		close(c);
+	}
+	return NULL;
+}
+
+static void listener_start(struct listener *l, int status, int requests)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+
+	memset(l, 0, sizeof(*l));
+	l->status = status;
+	l->requests = requests;
+	l->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(l->fd >= 0);
+	assert_int_equal(bind(l->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(l->fd, 8), 0);
+	assert_int_equal(getsockname(l->fd, (struct sockaddr *)&sa, &sl), 0);
+	l->port = ntohs(sa.sin_port);
+	assert_int_equal(pthread_create(&l->thread, NULL, listen_main, l), 0);
+}
+
+static void listener_stop(struct listener *l)
+{
+	pthread_join(l->thread, NULL);
+	close(l->fd);
+}
+
+static void test_http_url(void **state)
+{
+	struct krt_http_url u;
+
+	assert_int_equal(krt_http_parse_url("http://127.0.0.1:4318/v1/traces", &u), 0);
+	assert_string_equal(u.host, "127.0.0.1");
+	assert_string_equal(u.port, "4318");
+	assert_string_equal(u.path, "/v1/traces");
+	assert_int_equal(krt_http_parse_url("http://collector", &u), 0);
+	assert_string_equal(u.port, "80");
+	assert_string_equal(u.path, "/");
+	assert_int_equal(krt_http_parse_url("http://[::1]:4318/v1/traces", &u), 0);
+	assert_string_equal(u.host, "::1");
+	assert_int_equal(krt_http_parse_url("https://x/v1", &u), -1);
+	assert_int_equal(krt_http_parse_url("http://:80/", &u), -1);
+	assert_int_equal(krt_http_parse_url("http://h:8x/", &u), -1);
+	assert_int_equal(krt_http_parse_url("http://[::1/", &u), -1);
+}
+
+static void test_http_post(void **state)
+{
+	struct listener l;
+	char url[64], err[256];
+	int status;
+
+	listener_start(&l, 200, 1);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/traces", l.port);
+	status = krt_http_post(url, "application/json", "{\"a\":1}", 7, 2000, err, sizeof(err));
+	listener_stop(&l);
+	assert_int_equal(status, 200);
+	assert_true(!strncmp(l.request, "POST /v1/traces HTTP/1.1\r\n", 26));
+	assert_non_null(strstr(l.request, "Content-Type: application/json\r\n"));
+	assert_non_null(strstr(l.request, "Content-Length: 7\r\n"));
+	assert_non_null(strstr(l.request, "\r\n\r\n{\"a\":1}"));
+
+	/* Nobody listening on the (now closed) port: an error naming the cause. */
+	status = krt_http_post(url, "application/json", "{}", 2, 1000, err, sizeof(err));
+	assert_int_equal(status, -1);
+	assert_non_null(strstr(err, "onnection refused"));
+}
+
+static void test_otlp_endpoint(void **state)
+{
+	struct listener l;
+	char url[64], *body;
+	struct krt_writer *w;
+	struct sample a, b;
+	struct krt_summary sum;
+	json_object *o;
+
+	listener_start(&l, 200, 1);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/traces", l.port);
+	w = krt_writer_otlp_new(NULL, url);
+	assert_non_null(w);
+	sample_init(&a, 1, T0);
+	sample_init(&b, 2, T0 + MS);
+	summary_init(&sum);
+	assert_int_equal(w->ops->trace(w, &a.t), 0);
+	assert_int_equal(w->ops->trace(w, &b.t), 0);
+	assert_int_equal(w->ops->finish(w, &sum), 0);
+	w->ops->destroy(w);
+	listener_stop(&l);
+	assert_true(!strncmp(l.request, "POST /v1/traces HTTP/1.1\r\n", 26));
+	body = strstr(l.request, "\r\n\r\n");
+	assert_non_null(body);
+	o = json_tokener_parse(body + 4);
+	assert_non_null(o);
+	/* One batch: both traces, two containers each. */
+	assert_int_equal(json_object_array_length(get(o, "resourceSpans")), 4);
+	json_object_put(o);
+}
+
+static void test_otlp_endpoint_failure_keeps_file(void **state)
+{
+	struct listener l;
+	char url[64], *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct krt_writer *w;
+	struct sample a;
+	struct krt_summary sum;
+
+	/* The collector rejects the batch: reported, the file output stays whole. */
+	listener_start(&l, 400, 1);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/traces", l.port);
+	w = krt_writer_otlp_new(f, url);
+	sample_init(&a, 1, T0);
+	summary_init(&sum);
+	assert_int_equal(w->ops->trace(w, &a.t), 0);
+	assert_int_equal(w->ops->finish(w, &sum), -1);
+	w->ops->destroy(w);
+	listener_stop(&l);
+	fclose(f);
+	assert_int_equal(count_str(buf, "\"resourceSpans\""), 1);
+	free(buf);
+}
+
+/* ---- HTML ---- */
+
+static void test_html(void **state)
+{
+	char *out = run_writer(make_html, NULL);
+
+	assert_true(!strncmp(out, "<!DOCTYPE html>", 15));
+	assert_non_null(strstr(out, "</html>"));
+	assert_non_null(strstr(out, "KRTrace &lt;test&gt; &amp; &quot;report&quot;"));
+	assert_non_null(strstr(out, "web/nginx[812]"));
+	assert_non_null(strstr(out, "we&quot;ird\\x[901]"));
+	/* Self-contained: nothing fetched from elsewhere. */
+	assert_null(strstr(out, "src=\"http"));
+	assert_null(strstr(out, "href=\"http"));
+	assert_null(strstr(out, "<script src"));
+	/* A graph per trace, or the page says why there is none. */
+	assert_true(count_str(out, "<svg") >= 2 || strstr(out, "Graphviz") != NULL);
+	free(out);
+}
+
+/* ---- shared options ---- */
+
+static void test_output_options(void **state)
+{
+	struct krt_output_opts o = { 0 };
+	struct krt_outputs outs;
+	char dir[] = "/tmp/krt-writers-XXXXXX", path[128];
+	int i, found = 0;
+
+	assert_int_equal(krt_output_opt(&o, 'R', NULL), 1);
+	assert_int_equal(krt_output_opt(&o, 'x', NULL), 0);
+	for (i = 0; krt_output_long_options[i].name; i++) {
+		if (!strcmp(krt_output_long_options[i].name, "trace")) {
+			assert_int_equal(krt_output_opt(&o, krt_output_long_options[i].val, "abc"), -1);
+			assert_int_equal(krt_output_opt(&o, krt_output_long_options[i].val, "12"), 1);
+			found++;
+		}
+		if (!strcmp(krt_output_long_options[i].name, "json"))
+			assert_int_equal(krt_output_opt(&o, krt_output_long_options[i].val, NULL), 1);
+	}
+	assert_int_equal(found, 1);
+	assert_int_equal(o.dot_trace, 12);
+	assert_non_null(strstr(krt_output_help, "--chrome"));
+	/* -R with --json, and --trace without --dot, are refused. */
+	assert_int_equal(krt_outputs_open(&outs, &o, "test"), -1);
+	o.raw = false;
+	assert_int_equal(krt_outputs_open(&outs, &o, "test"), -1);
+
+	assert_non_null(mkdtemp(dir));
+	memset(&o, 0, sizeof(o));
+	snprintf(path, sizeof(path), "%s/out.jsonl", dir);
+	o.out_path = strdup(path);
+	snprintf(path, sizeof(path), "%s/t.json", dir);
+	o.chrome_path = strdup(path);
+	o.json = true;
+	o.color = 1;
+	assert_int_equal(krt_outputs_open(&outs, &o, "test"), 0);
+	assert_int_equal(outs.n, 2);
+	assert_true(outs.need_slices);
+	assert_false(outs.color);	/* a file is not a terminal */
+	assert_null(outs.verbose_out);
+	{
+		struct sample a;
+		struct krt_summary sum;
+
+		sample_init(&a, 1, T0);
+		summary_init(&sum);
+		krt_outputs_on_trace(&a.t, &outs);
+		assert_int_equal(krt_outputs_close(&outs, &sum), 0);
+	}
+	snprintf(path, sizeof(path), "%s/t.json", dir);
+	{
+		json_object *j = json_object_from_file(path);
+
+		assert_non_null(j);
+		json_object_put(j);
+	}
+	/* An output file that cannot be created: an error naming it. */
+	o.chrome_path = "/nonexistent-dir/x.json";
+	assert_int_equal(krt_outputs_open(&outs, &o, "test"), -1);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	assert_int_equal(system(path), 0);
+}
+
+/* ---- --emit DIR: every format for the shell suite ---- */
+
+static int emit_all(const char *dir)
+{
+	struct krt_output_opts o = { 0 };
+	struct krt_outputs outs;
+	struct sample a, b;
+	struct krt_summary sum;
+	char p[6][512];
+	const char *endpoint = getenv("KRT_TEST_OTLP_ENDPOINT");
+	int ret;
+
+	snprintf(p[0], sizeof(p[0]), "%s/out.jsonl", dir);
+	snprintf(p[1], sizeof(p[1]), "%s/trace.json", dir);
+	snprintf(p[2], sizeof(p[2]), "%s/flow.dot", dir);
+	snprintf(p[3], sizeof(p[3]), "%s/report.html", dir);
+	snprintf(p[4], sizeof(p[4]), "%s/otlp.jsonl", dir);
+	o.json = true;
+	o.out_path = p[0];
+	o.chrome_path = p[1];
+	o.dot_path = p[2];
+	o.html_path = p[3];
+	o.otlp_path = p[4];
+	o.otlp_endpoint = endpoint && endpoint[0] ? endpoint : NULL;
+	if (krt_outputs_open(&outs, &o, "test_writers"))
+		return 1;
+	sample_init(&a, 1, T0);
+	sample_init(&b, 2, T0 + 3 * MS);
+	b.threads[1].container = "";	/* a thread of unknown container */
+	summary_init(&sum);
+	krt_outputs_on_trace(&a.t, &outs);
+	krt_outputs_on_trace(&b.t, &outs);
+	ret = krt_outputs_close(&outs, &sum);
+	/* The other main formats, each into its own file. */
+	memset(&o, 0, sizeof(o));
+	snprintf(p[5], sizeof(p[5]), "%s/out.tsv", dir);
+	o.raw = true;
+	o.out_path = p[5];
+	if (krt_outputs_open(&outs, &o, "test_writers"))
+		return 1;
+	krt_outputs_on_trace(&a.t, &outs);
+	krt_outputs_on_trace(&b.t, &outs);
+	ret |= krt_outputs_close(&outs, &sum);
+	memset(&o, 0, sizeof(o));
+	snprintf(p[5], sizeof(p[5]), "%s/out.txt", dir);
+	o.out_path = p[5];
+	if (krt_outputs_open(&outs, &o, "test_writers"))
+		return 1;
+	krt_outputs_on_trace(&a.t, &outs);
+	krt_outputs_on_trace(&b.t, &outs);
+	ret |= krt_outputs_close(&outs, &sum);
+	return ret ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_json_escaping),
+		cmocka_unit_test(test_json_lines_schema),
+		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_raw),
+		cmocka_unit_test(test_chrome),
+		cmocka_unit_test(test_chrome_anchor_and_no_slices),
+		cmocka_unit_test(test_dot),
+		cmocka_unit_test(test_otlp_file),
+		cmocka_unit_test(test_http_url),
+		cmocka_unit_test(test_http_post),
+		cmocka_unit_test(test_otlp_endpoint),
+		cmocka_unit_test(test_otlp_endpoint_failure_keeps_file),
+		cmocka_unit_test(test_html),
+		cmocka_unit_test(test_output_options),
+	};
+
+	if (argc == 3 && !strcmp(argv[1], "--emit"))
+		return emit_all(argv[2]);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
