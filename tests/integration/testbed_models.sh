@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Accuracy per server model, both paths, on the live test bed.
+#
+# Brings the test bed up (nginx -> app1 -> redis chain and the four C models
+# -> backend), runs krtrace-bpf and an ftrace capture (utils/krtrace-capture)
+# of the same run at the same time, drives counted requests through every
+# model, imports the capture with krtrace, scores both results against the
+# services' ground truth and compares them with `krtrace compare`.
+# Targets (issue 4): >= 99 % exact on models 1, 3, 4 and the chain, on both
+# paths; model 2 (hand-off through a futex) is measured and printed.
+#
+# Environment: KRT_REQUESTS (per model, 100), KRT_MIN (99).
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib.sh
+OUT=${OUTPUT:-.output}
+need_root
+REQUESTS=${KRT_REQUESTS:-100}
+MIN=${KRT_MIN:-99}
+LOAD=$OUT/tools/krt_load
+SCORE=$OUT/tools/krt_score
+KRTRACE=$OUT/bin/krtrace
+BPF=$OUT/bin/krtrace-bpf
+TB=utils/testbed
+for b in "$LOAD" "$SCORE" "$OUT/services/svc_thread" "$OUT/services/svc_pool" \
+	"$OUT/services/svc_evloop" "$OUT/services/svc_sharedpool"; do
+	[ -x "$b" ] || skip_suite "$b not built"
+done
+command -v nginx >/dev/null && command -v redis-server >/dev/null ||
+	skip_suite "nginx or redis-server not installed"
+command -v trace-cmd >/dev/null || skip_suite "trace-cmd not installed"
+ip link show "${KRT_BRIDGE:-krtbr0}" >/dev/null 2>&1 &&
+	skip_suite "the test bed is in use (bridge ${KRT_BRIDGE:-krtbr0} exists); run utils/testbed down"
+have_live=1
+"$BPF" --version >/dev/null 2>&1 || have_live=0
+have_import=1
+"$KRTRACE" --version >/dev/null 2>&1 || have_import=0
+
+tmp=$(mktemp -d)
+bpf_pid=
+cleanup() {
+	[ -n "$bpf_pid" ] && kill -INT "$bpf_pid" 2>/dev/null && wait "$bpf_pid" 2>/dev/null
+	"$TB" down >/dev/null 2>&1
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+if ! "$TB" up all >"$tmp/up.log" 2>&1; then
+	not_ok "test bed up" "$(tail -n 5 "$tmp/up.log")"
+	exit 1
+fi
+ok "test bed up (chain and four models)"
+STATE=$("$TB" state)
+GW=$("$TB" gateway)
+"$TB" pids >"$tmp/pids.txt"
+run=t$$
+
+if [ $have_live = 1 ]; then
+	"$BPF" --gateway "$GW" -i "$tmp/pids.txt" --json -o "$tmp/live.jsonl" 2>"$tmp/live.err" &
+	bpf_pid=$!
+	for _ in $(seq 1 150); do
+		grep -q "tracing" "$tmp/live.err" 2>/dev/null && break
+		kill -0 "$bpf_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	check "krtrace-bpf attached" grep -q "tracing" "$tmp/live.err"
+else
+	echo "# krtrace-bpf not built: live path not measured"
+fi
+
+# The workload: every model at once, counted requests with ids, keep-alive.
+cat >"$tmp/load.sh" <<EOF
+#!/usr/bin/env bash
+rc=0 pids=()
+for t in nginx m1 m2 m3 m4; do
+	"$LOAD" -s "\$("$TB" addr \$t)" -n $REQUESTS -c 4 -k 10 -g 500 -p "$run-\$t-" \
+		-t "$tmp/client-\$t.jsonl" &
+	pids+=(\$!)
+done
+for p in "\${pids[@]}"; do wait \$p || rc=1; done
+exit \$rc
+EOF
+if utils/krtrace-capture -p "$tmp/pids.txt" -o "$tmp/cap" -- bash "$tmp/load.sh" 2>"$tmp/cap.err"; then
+	ok "workload ran under the ftrace capture ($(grep -h 'krt_load:' "$tmp/cap.err" | awk '{ s += $2 } END { print s + 0 }') requests ok)"
+else
+	not_ok "workload ran under the ftrace capture" "$(tail -n 5 "$tmp/cap.err")"
+fi
+check "capture lost no events" bash -c "! grep -q 'events lost' '$tmp/cap.err'"
+sleep 0.3
+if [ -n "$bpf_pid" ]; then
+	kill -INT "$bpf_pid"
+	wait "$bpf_pid"
+	rc=$?
+	bpf_pid=
+	check "krtrace-bpf ends cleanly on SIGINT (status $rc)" test "$rc" -eq 0
+fi
+
+mkdir -p "$tmp/truth"
+cp "$STATE"/truth/*.jsonl "$tmp/truth/"
+cat "$tmp"/client-*.jsonl >"$tmp/truth/client.jsonl"
+
+score() { # PATHNAME JSON
+	local name=$1 json=$2
+	if "$SCORE" --truth "$tmp/truth" --prefix "$run-" --json "$json" --path "$name" \
+		--min "$MIN" --min-model m2=0 -v >"$tmp/$name.score" 2>"$tmp/$name.score.err"; then
+		sed 's/^/# /' "$tmp/$name.score"
+		ok "$name: >= $MIN % exact on the chain and models 1, 3, 4"
+	else
+		sed 's/^/# /' "$tmp/$name.score"
+		not_ok "$name: >= $MIN % exact on the chain and models 1, 3, 4" \
+			"$(grep 'below' "$tmp/$name.score.err" | tr '\n' ' ')"
+		head -n 30 "$tmp/$name.score.err"
+	fi
+}
+
+if [ $have_import = 1 ]; then
+	if "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" --json "$tmp/cap/report.txt" \
+		>"$tmp/import.jsonl" 2>"$tmp/import.err"; then
+		ok "krtrace imports the capture"
+		score import "$tmp/import.jsonl"
+	else
+		not_ok "krtrace imports the capture" "$(head -n 5 "$tmp/import.err")"
+	fi
+else
+	echo "# krtrace not built: import path not measured"
+fi
+[ $have_live = 1 ] && [ -s "$tmp/live.jsonl" ] && score live "$tmp/live.jsonl"
+
+if [ $have_live = 1 ] && [ $have_import = 1 ] && [ -s "$tmp/live.jsonl" ] && [ -s "$tmp/import.jsonl" ]; then
+	if "$KRTRACE" compare "$tmp/live.jsonl" "$tmp/import.jsonl" >"$tmp/compare.txt" 2>&1; then
+		sed 's/^/# /' "$tmp/compare.txt"
+		ok "krtrace compare: live and import agree"
+	else
+		sed 's/^/# /' "$tmp/compare.txt"
+		not_ok "krtrace compare: live and import agree"
+	fi
+fi
