@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli_common.h"
+#include "writer_util.h"
 
 enum {
 	OPT_JSON = 0x100,
@@ -217,15 +218,19 @@ static void warn_losses(const struct krt_summary *s)
 {
 	const struct krt_source_stats *src = &s->source;
 
-	if (src->lost_events)
+	if (krt_summary_lost(s))
 		fprintf(stderr, "WARNING: %" PRIu64 " events lost by the source: "
-			"traces may be incomplete\n", (uint64_t)src->lost_events);
+			"traces may be incomplete\n", (uint64_t)krt_summary_lost(s));
 	if (src->ring_drops)
 		fprintf(stderr, "WARNING: %" PRIu64 " records dropped, ring buffer full\n",
 			(uint64_t)src->ring_drops);
 	if (src->map_full)
 		fprintf(stderr, "WARNING: %" PRIu64 " BPF map insertions failed, map full\n",
 			(uint64_t)src->map_full);
+	if (s->dropped_segments)
+		fprintf(stderr, "WARNING: %" PRIu64 " send segments dropped by the engine "
+			"(queue cap or idle connection): some hops may be missing\n",
+			(uint64_t)s->dropped_segments);
 }
 
 int krt_outputs_close(struct krt_outputs *outs, const struct krt_summary *s)

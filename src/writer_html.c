@@ -198,8 +198,7 @@ static void put_summary(FILE *f, const struct html_priv *p, const struct krt_sum
 	}
 	put_count_row(f, "malformed lines", src->malformed, true);
 	put_count_row(f, "unknown events", src->unknown_events, true);
-	put_count_row(f, "lost events", src->lost_events > s->lost_events ? src->lost_events :
-		      s->lost_events, true);
+	put_count_row(f, "lost events", krt_summary_lost(s), true);
 	if (src->ring_records || src->ring_drops || src->map_full) {
 		put_count_row(f, "ring drops", src->ring_drops, true);
 		put_count_row(f, "map full", src->map_full, true);

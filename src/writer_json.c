@@ -95,7 +95,7 @@ static int json_finish(struct krt_writer *w, const struct krt_summary *s)
 		krt_json_kv_u64(&j, name ? name : "unknown", s->events_by_type[type]);
 	}
 	krt_json_obj_end(&j);
-	krt_json_kv_u64(&j, "lost", src->lost_events);
+	krt_json_kv_u64(&j, "lost", krt_summary_lost(s));
 	krt_json_kv_u64(&j, "malformed", src->malformed);
 	krt_json_kv_u64(&j, "unknown_events", src->unknown_events);
 	krt_json_kv_u64(&j, "lines", src->lines);
@@ -115,6 +115,8 @@ static int json_finish(struct krt_writer *w, const struct krt_summary *s)
 	krt_json_kv_u64(&j, "untraced_peer_recvs", s->untraced_peer_recvs);
 	krt_json_kv_u64(&j, "duplicate_probes", s->duplicate_probes);
 	krt_json_kv_u64(&j, "late_events", s->late_events);
+	krt_json_kv_u64(&j, "dropped_segments", s->dropped_segments);
+	krt_json_kv_u64(&j, "wakeup_conflicts", s->wakeup_conflicts);
 	krt_json_kv_u64(&j, "kernel_tag_disagreements", s->kernel_tag_disagreements);
 	krt_json_kv_u64(&j, "first_ns", s->first_ns);
 	krt_json_kv_u64(&j, "last_ns", s->last_ns);

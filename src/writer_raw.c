@@ -88,7 +88,7 @@ static int raw_finish(struct krt_writer *w, const struct krt_summary *s)
 	put_summary(w->out, "lines", src->lines);
 	put_summary(w->out, "malformed", src->malformed);
 	put_summary(w->out, "unknown_events", src->unknown_events);
-	put_summary(w->out, "lost", src->lost_events);
+	put_summary(w->out, "lost", krt_summary_lost(s));
 	put_summary(w->out, "ring_records", src->ring_records);
 	put_summary(w->out, "ring_drops", src->ring_drops);
 	put_summary(w->out, "map_full", src->map_full);
@@ -102,6 +102,8 @@ static int raw_finish(struct krt_writer *w, const struct krt_summary *s)
 	put_summary(w->out, "untraced_peer_recvs", s->untraced_peer_recvs);
 	put_summary(w->out, "duplicate_probes", s->duplicate_probes);
 	put_summary(w->out, "late_events", s->late_events);
+	put_summary(w->out, "dropped_segments", s->dropped_segments);
+	put_summary(w->out, "wakeup_conflicts", s->wakeup_conflicts);
 	return 0;
 }
 

@@ -120,7 +120,7 @@ static int text_finish(struct krt_writer *w, const struct krt_summary *s)
 		print_count(w, "lines read", src->lines, false);
 	print_count(w, "malformed lines", src->malformed, true);
 	print_count(w, "unknown events", src->unknown_events, true);
-	print_count(w, "lost events", src->lost_events, true);
+	print_count(w, "lost events", krt_summary_lost(s), true);
 	/* The live source is the only one that reads a ring buffer. */
 	if (src->ring_records || src->ring_drops || src->map_full) {
 		print_count(w, "ring records", src->ring_records, false);
@@ -140,6 +140,10 @@ static int text_finish(struct krt_writer *w, const struct krt_summary *s)
 	print_count(w, "untraced peer receives", s->untraced_peer_recvs, false);
 	if (s->duplicate_probes)
 		print_count(w, "duplicate probes", s->duplicate_probes, false);
+	if (s->dropped_segments)
+		print_count(w, "dropped send segments", s->dropped_segments, true);
+	if (s->wakeup_conflicts)
+		print_count(w, "wakeup conflicts", s->wakeup_conflicts, false);
 	if (s->late_events)
 		print_count(w, "late events", s->late_events, true);
 	if (s->kernel_tag_disagreements)

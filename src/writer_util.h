@@ -34,6 +34,15 @@ void krt_trace_free(struct krt_trace *t);
 /* One trace's flow as a Graphviz digraph (writer_dot.c; the HTML report uses it too). */
 void krt_dot_write_trace(FILE *f, const struct krt_trace *t);
 
+/*
+ * Events lost: the source counts them in its stats and the engine counts the
+ * LOST events it was fed; both may see the same loss, so take the larger.
+ */
+static inline __u64 krt_summary_lost(const struct krt_summary *s)
+{
+	return s->lost_events > s->source.lost_events ? s->lost_events : s->source.lost_events;
+}
+
 /* Nanoseconds as "1.234" milliseconds. */
 const char *krt_fmt_ms(__u64 ns, char *buf, size_t len);
 
