@@ -291,6 +291,7 @@ struct krt_engine {
 	__u64 next_dir_serial;
 	__u64 now;
 	__u64 events_since_maint;
+	__u64 next_maint_ns;	/* event time of the next housekeeping (linger) */
 	__u64 last_dir_prune_ns;
 	char **names;		/* interned container names */
 	size_t n_names;
@@ -1700,6 +1701,8 @@ static void maintenance(struct krt_engine *e)
 	e->events_since_maint = 0;
 	if (!e->cfg.linger_ns)
 		return;
+	/* a quarter of the linger keeps emission close to completion time */
+	e->next_maint_ns = e->now + u64max(e->cfg.linger_ns / 4, 1000);
 	emit_completed(e);
 	if (e->now - e->last_dir_prune_ns >= 1000000000ULL) {
 		e->last_dir_prune_ns = e->now;
@@ -1769,7 +1772,8 @@ void krt_engine_feed(struct krt_engine *e, const struct krt_event *ev)
 	default:
 		break;
 	}
-	if (++e->events_since_maint >= MAINT_EVENTS)
+	if (++e->events_since_maint >= MAINT_EVENTS ||
+	    (e->cfg.linger_ns && e->now >= e->next_maint_ns && e->events_since_maint >= 64))
 		maintenance(e);
 }
 

@@ -1,0 +1,838 @@
+/*
+ * Unit tests of the attribution engine: hand-built event streams for each
+ * rule of SPEC §3 and each hard case, checked hop by hop and nanosecond by
+ * nanosecond.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include "engine_test_helpers.h"
+
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+
+/* The deployment of every test: gateway, web (100), api (200), redis (300). */
+#define WEB 100
+#define API 200
+#define REDIS 300
+
+static struct krt_addr gw(__u16 port)
+{
+	return ip4(172, 24, 0, 1, port);
+}
+
+static struct krt_addr web(__u16 port)
+{
+	return ip4(172, 24, 0, 2, port);
+}
+
+static struct krt_addr api(__u16 port)
+{
+	return ip4(172, 24, 0, 3, port);
+}
+
+static struct krt_addr rds(__u16 port)
+{
+	return ip4(172, 24, 0, 4, port);
+}
+
+static struct krt_addr db(__u16 port)
+{
+	return ip4(10, 9, 9, 9, port);
+}
+
+struct fix {
+	struct krt_pids pids;
+	struct krt_engine_config cfg;
+	struct krt_engine *e;
+	struct collected col;
+	char *vbuf;
+	size_t vlen;
+};
+
+static void add_container(struct krt_pids *p, __u32 pid, const char *name, struct krt_addr ip)
+{
+	struct krt_container c;
+
+	memset(&c, 0, sizeof(c));
+	c.pid = pid;
+	snprintf(c.name, sizeof(c.name), "%s", name);
+	ip.port = 0;
+	c.ip = ip;
+	snprintf(c.hash, sizeof(c.hash), "h%u", pid);
+	assert_int_equal(krt_pids_add(p, &c), 0);
+}
+
+static struct fix *fix_new(void)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	add_container(&f->pids, WEB, "web", web(0));
+	add_container(&f->pids, API, "api", api(0));
+	add_container(&f->pids, REDIS, "redis", rds(0));
+	f->cfg.gateway = gw(0);
+	f->cfg.pids = &f->pids;
+	f->cfg.on_trace = collect_trace;
+	f->cfg.cb_ctx = &f->col;
+	f->cfg.keep_slices = true;
+	f->col.keep = true;
+	return f;
+}
+
+static struct krt_engine *fix_start(struct fix *f)
+{
+	f->e = krt_engine_new(&f->cfg);
+	assert_non_null(f->e);
+	return f->e;
+}
+
+static void fix_free(struct fix *f)
+{
+	krt_engine_free(f->e);
+	collected_free(&f->col);
+	krt_pids_free(&f->pids);
+	free(f->vbuf);
+	free(f);
+}
+
+static void feed(struct fix *f, struct krt_event ev)
+{
+	krt_engine_feed(f->e, &ev);
+}
+
+/* gateway -> web -> api -> web -> gateway, one thread per request. */
+static void test_thread_per_request(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t;
+	const struct krt_hop *h;
+	struct krt_summary *s;
+
+	fix_start(f);
+	feed(f, ev_switch(1000, 0, 0, WEB));
+	feed(f, ev_recv(1100, WEB, web(80), gw(50000), 100));
+	feed(f, ev_send(1200, WEB, web(40000), api(8080), 50));
+	feed(f, ev_switch(1250, WEB, 1, API));
+	feed(f, ev_recv(1300, API, api(8080), web(40000), 50));
+	feed(f, ev_send(1400, API, api(8080), web(40000), 70));
+	feed(f, ev_switch(1450, API, 1, WEB));
+	feed(f, ev_recv(1500, WEB, web(40000), api(8080), 70));
+	feed(f, ev_send(1600, WEB, web(80), gw(50000), 120));
+	feed(f, ev_switch(1700, WEB, 1, 0));
+	/* idle time after the claim ended */
+	feed(f, ev_switch(1800, 0, 0, WEB));
+	feed(f, ev_switch(1900, WEB, 1, 0));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 1);
+	t = &f->col.v[0];
+	assert_int_equal(t->id, 1);
+	assert_true(krt_addr_eq(&t->ingress.client, &(struct krt_addr){ 0 }) == false);
+	assert_true(krt_addr_eq(&t->ingress.client, &(struct krt_addr){ .family = 2, .port = 50000,
+								      .addr = { 172, 24, 0, 1 } }));
+	assert_int_equal(t->ingress.tid, WEB);
+	assert_int_equal(t->ingress.ts_ns, 1100);
+	assert_int_equal(t->start_ns, 1100);
+	assert_int_equal(t->end_ns, 1700);
+
+	assert_int_equal(t->n_hops, 4);
+	h = &t->hops[0];
+	assert_int_equal(h->from_tid, 0);
+	assert_int_equal(h->to_tid, WEB);
+	assert_int_equal(h->bytes, 100);
+	assert_int_equal(h->recv_ns, 1100);
+	assert_int_equal(h->from_addr.port, 50000);
+	h = &t->hops[1];
+	assert_int_equal(h->from_tid, WEB);
+	assert_int_equal(h->to_tid, API);
+	assert_int_equal(h->bytes, 50);
+	assert_int_equal(h->send_ns, 1200);
+	assert_int_equal(h->recv_ns, 1300);
+	assert_int_equal(h->from_addr.port, 40000);
+	assert_int_equal(h->to_addr.port, 8080);
+	h = &t->hops[2];
+	assert_int_equal(h->from_tid, API);
+	assert_int_equal(h->to_tid, WEB);
+	assert_int_equal(h->bytes, 70);
+	assert_int_equal(h->send_ns, 1400);
+	assert_int_equal(h->recv_ns, 1500);
+	h = &t->hops[3];
+	assert_int_equal(h->from_tid, WEB);
+	assert_int_equal(h->to_tid, 0);
+	assert_int_equal(h->bytes, 120);
+	assert_int_equal(h->send_ns, 1600);
+	assert_int_equal(h->recv_ns, 0);
+	assert_int_equal(h->to_addr.port, 50000);
+
+	assert_int_equal(t->n_threads, 2);
+	assert_int_equal(t->threads[0].tid, WEB);	/* sorted by first activity */
+	assert_int_equal(t->threads[0].cpu_ns, 150 + 250);
+	assert_int_equal(trace_tid(t, API)->cpu_ns, 150);	/* from its receive */
+	assert_string_equal(trace_tid(t, WEB)->container, "web");
+	assert_string_equal(trace_tid(t, API)->container, "api");
+	assert_int_equal(trace_tid(t, WEB)->pid, WEB);
+	assert_int_equal(trace_tid(t, API)->first_ns, 1300);
+	assert_int_equal(trace_tid(t, API)->last_ns, 1450);
+
+	s = krt_engine_summary(f->e);
+	assert_int_equal(s->traces, 1);
+	assert_int_equal(s->hops, 4);
+	assert_int_equal(s->events, 12);
+	assert_int_equal(s->events_by_type[KRT_EV_XFER], 6);
+	assert_int_equal(s->events_by_type[KRT_EV_SWITCH], 6);
+	/* before each thread's first receive and after the claim ended */
+	assert_int_equal(s->attributed_cpu_ns, 400 + 150);
+	assert_int_equal(s->unattributed_cpu_ns, 100 + 50 + 100);
+	assert_int_equal(s->unmatched_recv_bytes, 0);
+	assert_int_equal(s->unmatched_send_bytes, 0);
+	assert_int_equal(s->first_ns, 1000);
+	assert_int_equal(s->last_ns, 1900);
+	fix_free(f);
+}
+
+/* Two requests on one keep-alive ingress connection: two traces. */
+static void test_keepalive_ingress(void **state)
+{
+	struct fix *f = fix_new();
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50000), 60));
+	feed(f, ev_recv(110, WEB, web(80), gw(50000), 40));	/* same request, more bytes */
+	feed(f, ev_send(200, WEB, web(80), gw(50000), 10));
+	feed(f, ev_recv(300, WEB, web(80), gw(50000), 70));
+	feed(f, ev_send(400, WEB, web(80), gw(50000), 20));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 2);
+	assert_int_equal(f->col.v[0].id, 1);
+	assert_int_equal(f->col.v[1].id, 2);
+	assert_int_equal(f->col.v[0].ingress.ts_ns, 100);
+	assert_int_equal(f->col.v[1].ingress.ts_ns, 300);
+	assert_int_equal(trace_count_hops(&f->col.v[0], 0, WEB), 2);
+	assert_int_equal(trace_hop(&f->col.v[0], WEB, 0)->bytes, 10);
+	assert_int_equal(trace_hop(&f->col.v[1], 0, WEB)->bytes, 70);
+	assert_int_equal(trace_hop(&f->col.v[1], WEB, 0)->bytes, 20);
+	assert_int_equal(f->col.v[1].n_hops, 2);
+	fix_free(f);
+}
+
+/* One event-loop thread interleaving two requests. */
+static void test_event_loop_interleave(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t1, *t2;
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_send(110, WEB, web(40001), api(8080), 11));	/* upstream for 1 */
+	feed(f, ev_recv(120, WEB, web(80), gw(50002), 20));	/* trace 2 */
+	feed(f, ev_send(130, WEB, web(40002), api(8080), 21));	/* upstream for 2 */
+	feed(f, ev_recv(140, API, api(8080), web(40001), 11));
+	feed(f, ev_send(150, API, api(8080), web(40001), 12));
+	feed(f, ev_recv(160, API, api(8080), web(40002), 21));
+	feed(f, ev_send(170, API, api(8080), web(40002), 22));
+	feed(f, ev_recv(180, WEB, web(40001), api(8080), 12));	/* -> trace 1 */
+	feed(f, ev_send(190, WEB, web(80), gw(50001), 13));
+	feed(f, ev_recv(200, WEB, web(40002), api(8080), 22));	/* -> trace 2 */
+	feed(f, ev_send(210, WEB, web(80), gw(50002), 23));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 2);
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_non_null(t1);
+	assert_non_null(t2);
+	assert_int_equal(trace_hop(t1, WEB, API)->bytes, 11);
+	assert_int_equal(trace_hop(t1, API, WEB)->bytes, 12);
+	assert_int_equal(trace_hop(t1, WEB, 0)->bytes, 13);
+	assert_int_equal(trace_hop(t2, WEB, API)->bytes, 21);
+	assert_int_equal(trace_hop(t2, API, WEB)->bytes, 22);
+	assert_int_equal(trace_hop(t2, WEB, 0)->bytes, 23);
+	assert_int_equal(t1->n_hops, 4);
+	assert_int_equal(t2->n_hops, 4);
+	fix_free(f);
+}
+
+/* Reply sent on the ingress connection while another request is current. */
+static void test_event_loop_reply_tag(void **state)
+{
+	struct fix *f = fix_new();
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_recv(120, WEB, web(80), gw(50002), 20));	/* trace 2, current */
+	feed(f, ev_send(130, WEB, web(80), gw(50001), 15));	/* reply of 1 */
+	feed(f, ev_send(140, WEB, web(80), gw(50002), 25));	/* reply of 2 */
+	krt_engine_flush(f->e);
+	assert_int_equal(trace_hop(collected_id(&f->col, 1), WEB, 0)->bytes, 15);
+	assert_int_equal(trace_hop(collected_id(&f->col, 2), WEB, 0)->bytes, 25);
+	fix_free(f);
+}
+
+/* redis: two clients, two reads, then two writes; each reply keeps its request. */
+static void test_redis_batched_replies(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t1, *t2;
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 on WEB */
+	feed(f, ev_recv(101, API, api(8080), gw(50002), 10));	/* trace 2 on API */
+	feed(f, ev_send(110, WEB, web(40001), rds(6379), 30));	/* GET for 1 */
+	feed(f, ev_send(111, API, api(40002), rds(6379), 31));	/* GET for 2 */
+	feed(f, ev_recv(120, REDIS, rds(6379), web(40001), 30));
+	feed(f, ev_recv(121, REDIS, rds(6379), api(40002), 31));	/* current = 2 */
+	feed(f, ev_send(130, REDIS, rds(6379), web(40001), 40));	/* reply 1 */
+	feed(f, ev_send(131, REDIS, rds(6379), api(40002), 41));	/* reply 2 */
+	feed(f, ev_recv(140, WEB, web(40001), rds(6379), 40));
+	feed(f, ev_recv(141, API, api(40002), rds(6379), 41));
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_int_equal(trace_hop(t1, WEB, REDIS)->bytes, 30);
+	assert_int_equal(trace_hop(t1, REDIS, WEB)->bytes, 40);
+	assert_int_equal(trace_hop(t2, API, REDIS)->bytes, 31);
+	assert_int_equal(trace_hop(t2, REDIS, API)->bytes, 41);
+	assert_null(trace_hop(t1, REDIS, API));
+	assert_null(trace_hop(t2, REDIS, WEB));
+	fix_free(f);
+}
+
+/* nginx connects upstream for A, reads B, then sends A's request. */
+static void test_deferred_send(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t1, *t2;
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_state(105, WEB, web(40010), api(8080), 7, TCP_SYN_SENT));
+	feed(f, ev_recv(110, WEB, web(80), gw(50002), 10));	/* trace 2 current */
+	feed(f, ev_send(120, WEB, web(40010), api(8080), 33));	/* A's request */
+	feed(f, ev_recv(130, API, api(8080), web(40010), 33));
+	feed(f, ev_send(140, API, api(8080), web(40010), 44));
+	feed(f, ev_recv(150, WEB, web(40010), api(8080), 44));
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_int_equal(trace_hop(t1, WEB, API)->bytes, 33);
+	assert_int_equal(trace_hop(t1, API, WEB)->bytes, 44);
+	assert_null(trace_hop(t2, WEB, API));
+	fix_free(f);
+}
+
+/* A pooled keep-alive upstream connection that last carried A now carries B. */
+static void test_pooled_upstream(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t1, *t2;
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_send(110, WEB, web(40020), api(8080), 11));
+	feed(f, ev_recv(120, API, api(8080), web(40020), 11));
+	feed(f, ev_send(130, API, api(8080), web(40020), 12));
+	feed(f, ev_recv(140, WEB, web(40020), api(8080), 12));
+	feed(f, ev_send(150, WEB, web(80), gw(50001), 13));
+	feed(f, ev_recv(200, WEB, web(80), gw(50002), 20));	/* trace 2 */
+	feed(f, ev_send(210, WEB, web(40020), api(8080), 21));	/* same upstream conn */
+	feed(f, ev_recv(220, API, api(8080), web(40020), 21));
+	feed(f, ev_send(230, API, api(8080), web(40020), 22));
+	feed(f, ev_recv(240, WEB, web(40020), api(8080), 22));
+	feed(f, ev_send(250, WEB, web(80), gw(50002), 23));
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_int_equal(t1->n_hops, 4);
+	assert_int_equal(t2->n_hops, 4);
+	assert_int_equal(trace_hop(t2, WEB, API)->bytes, 21);
+	assert_int_equal(trace_hop(t2, API, WEB)->bytes, 22);
+	assert_int_equal(trace_hop(t2, API, WEB)->send_ns, 230);
+	assert_int_equal(trace_hop(t2, API, WEB)->recv_ns, 240);
+	fix_free(f);
+}
+
+/* A database outside the containers: trace unchanged, hops from/to its address. */
+static void test_untraced_db_peer(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t;
+	const struct krt_hop *h;
+	struct krt_summary *s;
+
+	fix_start(f);
+	feed(f, ev_recv(100, API, api(8080), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_send(110, API, api(40030), db(5432), 25));
+	feed(f, ev_recv(120, API, api(40030), db(5432), 200));
+	feed(f, ev_send(130, API, api(8080), gw(50001), 30));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 1);
+	t = &f->col.v[0];
+	h = trace_hop(t, API, 0);
+	assert_non_null(h);
+	assert_int_equal(h->bytes, 25);
+	assert_int_equal(h->to_addr.port, 5432);
+	assert_int_equal(h->recv_ns, 0);
+	h = trace_hop(t, 0, API);
+	assert_non_null(h);
+	/* the first hop from 0 is the ingress; find the database one */
+	assert_int_equal(trace_count_hops(t, 0, API), 2);
+	h = &t->hops[2];
+	assert_int_equal(h->from_tid, 0);
+	assert_int_equal(h->to_tid, API);
+	assert_int_equal(h->from_addr.port, 5432);
+	assert_int_equal(h->bytes, 200);
+	assert_int_equal(h->send_ns, 0);
+	/* the reply still carries trace 1: the database did not change it */
+	assert_int_equal(t->hops[3].from_tid, API);
+	assert_int_equal(t->hops[3].bytes, 30);
+	s = krt_engine_summary(f->e);
+	assert_int_equal(s->untraced_peer_recvs, 1);
+	assert_int_equal(s->unmatched_send_bytes, 0);
+	assert_int_equal(s->unmatched_recv_bytes, 0);
+	fix_free(f);
+}
+
+/* The trace changes in the middle of an on-CPU interval: split there. */
+static void test_cpu_split_mid_interval(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t1, *t2;
+	struct krt_summary *s;
+
+	fix_start(f);
+	feed(f, ev_switch(1000, 0, 0, WEB));
+	feed(f, ev_recv(1300, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_switch(1500, WEB, 1, 0));
+	feed(f, ev_switch(2000, 0, 0, WEB));
+	feed(f, ev_recv(2100, WEB, web(80), gw(50002), 10));	/* trace 2 */
+	feed(f, ev_switch(2400, WEB, 0, 0));
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_int_equal(trace_tid(t1, WEB)->cpu_ns, 300);
+	assert_int_equal(trace_tid(t2, WEB)->cpu_ns, 300);
+	assert_int_equal(trace_tid(t1, WEB)->first_ns, 1300);
+	assert_int_equal(trace_tid(t1, WEB)->last_ns, 2100);
+	assert_int_equal(t1->n_slices, 2);
+	assert_int_equal(t1->slices[0].start_ns, 1300);
+	assert_int_equal(t1->slices[0].end_ns, 1500);
+	assert_int_equal(t1->slices[1].start_ns, 2000);
+	assert_int_equal(t1->slices[1].end_ns, 2100);
+	assert_int_equal(t2->n_slices, 1);
+	assert_int_equal(t2->slices[0].start_ns, 2100);
+	s = krt_engine_summary(f->e);
+	assert_int_equal(s->unattributed_cpu_ns, 300);
+	assert_int_equal(s->attributed_cpu_ns, 600);
+	fix_free(f);
+}
+
+/* Threads with no trace: unattributed. Strangers and swapper: not counted. */
+static void test_unattributed_time(void **state)
+{
+	struct fix *f = fix_new();
+	struct krt_summary *s;
+
+	fix_start(f);
+	feed(f, ev_switch(1000, 0, 0, 999));	/* stranger in */
+	feed(f, ev_switch(1500, 999, 1, WEB));	/* listed thread in */
+	feed(f, ev_switch(1800, WEB, 1, 0));
+	feed(f, ev_switch(1900, 0, 0, 999));
+	feed(f, ev_switch(2900, 999, 0, 0));
+	krt_engine_flush(f->e);
+	s = krt_engine_summary(f->e);
+	assert_int_equal(s->unattributed_cpu_ns, 300);
+	assert_int_equal(s->attributed_cpu_ns, 0);
+	assert_int_equal(s->traces, 0);
+	assert_int_equal(f->col.n, 0);
+	fix_free(f);
+}
+
+/* Claim ends after reply + blocking; preemption does not end it. */
+static void test_claim_end(void **state)
+{
+	struct fix *f = fix_new();
+	struct krt_summary *s;
+
+	fix_start(f);
+	feed(f, ev_switch(1000, 0, 0, WEB));
+	feed(f, ev_recv(1000, WEB, web(80), gw(50001), 10));
+	feed(f, ev_send(1100, WEB, web(80), gw(50001), 10));	/* replied */
+	feed(f, ev_switch(1200, WEB, 0, 0));		/* preempted: still trace 1 */
+	feed(f, ev_switch(1300, 0, 0, WEB));
+	feed(f, ev_switch(1400, WEB, 1, 0));		/* blocked: claim ends */
+	feed(f, ev_switch(2000, 0, 0, WEB));
+	feed(f, ev_switch(2500, WEB, 1, 0));		/* idle polling */
+	krt_engine_flush(f->e);
+	assert_int_equal(f->col.n, 1);
+	assert_int_equal(trace_tid(&f->col.v[0], WEB)->cpu_ns, 300);
+	assert_int_equal(f->col.v[0].end_ns, 1400);
+	s = krt_engine_summary(f->e);
+	assert_int_equal(s->unattributed_cpu_ns, 500);
+	fix_free(f);
+}
+
+/* Blocking before the reply (waiting for upstream) keeps the claim. */
+static void test_claim_kept_while_waiting(void **state)
+{
+	struct fix *f = fix_new();
+
+	fix_start(f);
+	feed(f, ev_switch(1000, 0, 0, WEB));
+	feed(f, ev_recv(1000, WEB, web(80), gw(50001), 10));
+	feed(f, ev_send(1050, WEB, web(40001), api(8080), 10));	/* upstream, not the reply */
+	feed(f, ev_switch(1100, WEB, 1, 0));
+	feed(f, ev_switch(1500, 0, 0, WEB));
+	feed(f, ev_switch(1600, WEB, 1, 0));
+	krt_engine_flush(f->e);
+	assert_int_equal(trace_tid(&f->col.v[0], WEB)->cpu_ns, 200);
+	assert_int_equal(krt_engine_summary(f->e)->unattributed_cpu_ns, 0);
+	fix_free(f);
+}
+
+/* Wakeup hand-off: to a thread without trace; a busy target keeps its own. */
+static void test_wakeup_handoff(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t1, *t2;
+	struct krt_summary *s;
+	const __u32 worker = 101;
+
+	fix_start(f);
+	feed(f, ev_fork(10, WEB, 0, worker));			/* thread pool worker */
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_wakeup(110, WEB, worker));			/* run_in_executor */
+	feed(f, ev_switch(120, 0, 0, worker));
+	feed(f, ev_recv(150, WEB, web(80), gw(50002), 10));	/* trace 2 on the loop */
+	feed(f, ev_wakeup(160, WEB, worker));			/* busy: conflict */
+	feed(f, ev_switch(620, worker, 1, 0));			/* done: claim ends */
+	feed(f, ev_wakeup(700, WEB, worker));			/* now trace 2 */
+	feed(f, ev_switch(710, 0, 0, worker));
+	feed(f, ev_switch(810, worker, 1, 0));
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_non_null(trace_tid(t1, worker));
+	assert_int_equal(trace_tid(t1, worker)->cpu_ns, 500);
+	assert_string_equal(trace_tid(t1, worker)->container, "web");
+	assert_int_equal(trace_tid(t2, worker)->cpu_ns, 100);
+	s = krt_engine_summary(f->e);
+	assert_int_equal(s->wakeup_conflicts, 1);
+	assert_int_equal(s->unattributed_cpu_ns, 0);
+	fix_free(f);
+}
+
+/* Live path: TCP sequence numbers keep two pipelined requests apart. */
+static void test_live_seq_pipelined(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t1, *t2;
+	const __u32 seq0 = 0xffffffc0;	/* wraps inside the second request */
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_seq(ev_send(110, WEB, web(40001), api(8080), 100), seq0));
+	feed(f, ev_recv(120, WEB, web(80), gw(50002), 10));	/* trace 2 */
+	feed(f, ev_seq(ev_send(130, WEB, web(40001), api(8080), 100), seq0 + 100));
+	/* the receiver reads them one by one, out of send order of other events */
+	feed(f, ev_seq(ev_recv(140, API, api(8080), web(40001), 100), seq0));
+	feed(f, ev_seq(ev_send(150, API, api(8080), web(40001), 7), 5000));
+	feed(f, ev_seq(ev_recv(160, API, api(8080), web(40001), 100), seq0 + 100));
+	feed(f, ev_seq(ev_send(170, API, api(8080), web(40001), 8), 5007));
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_int_equal(trace_hop(t1, WEB, API)->bytes, 100);
+	assert_int_equal(trace_hop(t1, WEB, API)->recv_ns, 140);
+	assert_int_equal(trace_hop(t2, WEB, API)->bytes, 100);
+	assert_int_equal(trace_hop(t2, WEB, API)->recv_ns, 160);
+	/* api's replies follow the request read on the connection */
+	assert_int_equal(trace_hop(t1, API, 0)->bytes, 7);
+	assert_int_equal(trace_hop(t2, API, 0)->bytes, 8);
+	assert_int_equal(krt_engine_summary(f->e)->unmatched_recv_bytes, 0);
+	fix_free(f);
+}
+
+/* A receive seen before its send (probe in the receiver's context). */
+static void test_pending_receive(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t;
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_recv(110, API, api(8080), web(40001), 64));	/* bytes not sent yet */
+	feed(f, ev_send(111, WEB, web(40001), api(8080), 64));
+	feed(f, ev_send(120, API, api(8080), web(40001), 5));	/* tagged by pending match */
+	krt_engine_flush(f->e);
+	t = collected_id(&f->col, 1);
+	assert_int_equal(trace_hop(t, WEB, API)->bytes, 64);
+	assert_int_equal(trace_hop(t, WEB, API)->recv_ns, 110);
+	assert_int_equal(trace_hop(t, API, 0)->bytes, 5);
+	assert_int_equal(krt_engine_summary(f->e)->unmatched_recv_bytes, 0);
+	assert_int_equal(krt_engine_summary(f->e)->untraced_peer_recvs, 0);
+	fix_free(f);
+}
+
+/* A send inferred in another task's context: tid 0, found by its local end. */
+static void test_send_by_address(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t;
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));
+	feed(f, ev_send(110, WEB, web(40001), api(8080), 10));
+	feed(f, ev_recv(120, API, api(8080), web(40001), 10));
+	feed(f, ev_send(130, 0, api(8080), web(40001), 90));	/* backlog, receiver's ctx */
+	feed(f, ev_recv(140, WEB, web(40001), api(8080), 90));
+	krt_engine_flush(f->e);
+	t = collected_id(&f->col, 1);
+	assert_int_equal(trace_hop(t, API, WEB)->bytes, 90);
+	fix_free(f);
+}
+
+/* A receive outside any syscall (readv) consumes everything queued. */
+static void test_no_syscall_receive(void **state)
+{
+	struct fix *f = fix_new();
+	struct krt_event ev;
+	const struct krt_trace *t;
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));
+	feed(f, ev_send(110, WEB, web(40001), api(8080), 10));
+	feed(f, ev_send(111, WEB, web(40001), api(8080), 20));
+	ev = ev_recv(120, API, api(8080), web(40001), 0);
+	ev.xfer.flags |= KRT_XF_NO_SYSCALL;
+	feed(f, ev);
+	krt_engine_flush(f->e);
+	t = collected_id(&f->col, 1);
+	assert_int_equal(trace_count_hops(t, WEB, API), 2);
+	assert_non_null(trace_tid(t, API));
+	assert_int_equal(krt_engine_summary(f->e)->unmatched_send_bytes, 0);
+	fix_free(f);
+}
+
+/* Sends a traced endpoint never received are counted; the hop stays to the address. */
+static void test_unmatched_send(void **state)
+{
+	struct fix *f = fix_new();
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));
+	feed(f, ev_send(110, WEB, web(40001), api(8080), 10));
+	krt_engine_flush(f->e);
+	assert_int_equal(krt_engine_summary(f->e)->unmatched_send_bytes, 10);
+	assert_int_equal(trace_hop(&f->col.v[0], WEB, 0)->bytes, 10);
+	fix_free(f);
+}
+
+/* Containers and pids: listed, inherited through fork, and by socket IP. */
+static void test_identity(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t;
+
+	fix_start(f);
+	feed(f, ev_fork(10, WEB, 150, 150));		/* worker process of web */
+	feed(f, ev_recv(100, 150, web(80), gw(50001), 10));
+	feed(f, ev_send(110, 150, web(40001), api(8080), 10));
+	feed(f, ev_recv(120, 777, api(8080), web(40001), 10));	/* not listed: by IP */
+	krt_engine_flush(f->e);
+	t = &f->col.v[0];
+	assert_string_equal(trace_tid(t, 150)->container, "web");
+	assert_int_equal(trace_tid(t, 150)->pid, 150);
+	assert_string_equal(trace_tid(t, 150)->comm, "t");
+	assert_string_equal(trace_tid(t, 777)->container, "api");
+	assert_int_equal(trace_tid(t, 777)->pid, API);
+	fix_free(f);
+}
+
+/* EXIT closes the on-CPU interval and frees the thread. */
+static void test_exit(void **state)
+{
+	struct fix *f = fix_new();
+
+	fix_start(f);
+	feed(f, ev_switch(1000, 0, 0, WEB));
+	feed(f, ev_recv(1000, WEB, web(80), gw(50001), 10));
+	feed(f, ev_exit(1250, WEB));
+	feed(f, ev_switch(1300, WEB, 64, 0));	/* final switch of a dead task */
+	krt_engine_flush(f->e);
+	assert_int_equal(trace_tid(&f->col.v[0], WEB)->cpu_ns, 250);
+	assert_int_equal(krt_engine_summary(f->e)->unattributed_cpu_ns, 0);
+	fix_free(f);
+}
+
+/* Lost events are counted, never silent. */
+static void test_lost_events(void **state)
+{
+	struct fix *f = fix_new();
+	struct krt_summary *s;
+
+	fix_start(f);
+	feed(f, ev_lost(10, 5));
+	feed(f, ev_lost(20, 7));
+	krt_engine_flush(f->e);
+	s = krt_engine_summary(f->e);
+	assert_int_equal(s->lost_events, 12);
+	assert_int_equal(s->events_by_type[KRT_EV_LOST], 2);
+	assert_string_equal(krt_event_type_name(KRT_EV_LOST), "lost");
+	assert_string_equal(krt_event_type_name(KRT_EV_SWITCH), "switch");
+	assert_string_equal(krt_event_type_name(999), "unknown");
+	fix_free(f);
+}
+
+/* Kernel tags: engine traces follow the kernel's ids; disagreements counted. */
+static void test_kernel_tags(void **state)
+{
+	struct fix *f = fix_new();
+	struct krt_event ev;
+	const struct krt_trace *t;
+
+	f->cfg.use_kernel_tags = true;
+	f->cfg.check_kernel_tags = true;
+	fix_start(f);
+	ev = ev_recv(100, WEB, web(80), gw(50001), 10);
+	ev.xfer.flags |= KRT_XF_TAGGED;
+	ev.xfer.trace_id = 77;
+	feed(f, ev);
+	ev = ev_send(110, WEB, web(40001), api(8080), 10);
+	ev.xfer.flags |= KRT_XF_TAGGED;
+	ev.xfer.trace_id = 77;
+	feed(f, ev);
+	ev = ev_recv(120, API, api(8080), web(40001), 10);
+	ev.xfer.flags |= KRT_XF_TAGGED;
+	ev.xfer.trace_id = 78;	/* the kernel says another request */
+	feed(f, ev);
+	krt_engine_flush(f->e);
+	t = collected_id(&f->col, 1);
+	assert_non_null(t);
+	assert_int_equal(t->ingress.tid, WEB);
+	assert_non_null(trace_hop(t, WEB, API));
+	assert_int_equal(krt_engine_summary(f->e)->kernel_tag_disagreements, 1);
+	fix_free(f);
+}
+
+/* -V prints one line per decision. */
+static void test_verbose(void **state)
+{
+	struct fix *f = fix_new();
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+
+	f->cfg.verbose = mem;
+	fix_start(f);
+	feed(f, ev_recv(256938989000ULL, WEB, web(80), gw(51234), 79));
+	feed(f, ev_send(256938990000ULL, WEB, web(80), gw(51234), 120));
+	krt_engine_flush(f->e);
+	fclose(mem);
+	assert_non_null(strstr(buf, "256.938989 t[100] RECV 172.24.0.1:51234 -> 172.24.0.2:80 79 B"
+				    "  => trace 1 (ingress)"));
+	assert_non_null(strstr(buf, "SEND 172.24.0.2:80 -> 172.24.0.1:51234 120 B  tag 1"));
+	free(buf);
+	fix_free(f);
+}
+
+/* Linger: traces leave as the stream goes; 100k requests stay bounded. */
+static void test_linger_bounded(void **state)
+{
+	struct fix *f = fix_new();
+	const __u64 n = 100000, step = 1000000;	/* one request per ms */
+	__u64 i, ts = 1000;
+
+	f->cfg.linger_ns = 10 * step;
+	f->cfg.keep_slices = false;
+	f->col.keep = false;
+	fix_start(f);
+	for (i = 0; i < n; i++) {
+		__u16 port = 32768 + i % 20000;
+
+		feed(f, ev_switch(ts, 0, 0, WEB));
+		feed(f, ev_recv(ts + 10, WEB, web(80), gw(port), 100));
+		feed(f, ev_send(ts + 20, WEB, web(40000 + i % 8), api(8080), 50));
+		feed(f, ev_recv(ts + 30, API, api(8080), web(40000 + i % 8), 50));
+		feed(f, ev_send(ts + 40, API, api(8080), web(40000 + i % 8), 60));
+		feed(f, ev_recv(ts + 50, WEB, web(40000 + i % 8), api(8080), 60));
+		feed(f, ev_send(ts + 60, WEB, web(80), gw(port), 200));
+		feed(f, ev_switch(ts + 70, WEB, 1, 0));
+		ts += step;
+		if (i && i % 10000 == 0) {
+			/* all but the last few (linger + housekeeping period) are out */
+			assert_true(f->col.n + 100 >= i);
+			assert_true(f->col.n <= i);
+		}
+	}
+	krt_engine_flush(f->e);
+	assert_int_equal(f->col.n, n);
+	assert_int_equal(krt_engine_summary(f->e)->traces, n);
+	assert_int_equal(krt_engine_summary(f->e)->late_events, 0);
+	assert_int_equal(krt_engine_summary(f->e)->hops, n * 4);
+	fix_free(f);
+}
+
+/* An event referring to a trace emitted already is counted as late. */
+static void test_late_events(void **state)
+{
+	struct fix *f = fix_new();
+
+	f->cfg.linger_ns = 1000;
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));
+	feed(f, ev_send(110, WEB, web(40001), api(8080), 10));
+	feed(f, ev_send(120, WEB, web(80), gw(50001), 10));
+	feed(f, ev_switch(130, WEB, 1, 0));	/* claim ends */
+	for (__u64 i = 0; i < 5000; i++)	/* time passes: housekeeping runs */
+		feed(f, ev_switch(200000 + i, 0, 0, 0));
+	assert_int_equal(f->col.n, 1);
+	feed(f, ev_recv(300000, API, api(8080), web(40001), 10));
+	krt_engine_flush(f->e);
+	assert_int_equal(krt_engine_summary(f->e)->late_events, 1);
+	fix_free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_thread_per_request),
+		cmocka_unit_test(test_keepalive_ingress),
+		cmocka_unit_test(test_event_loop_interleave),
+		cmocka_unit_test(test_event_loop_reply_tag),
+		cmocka_unit_test(test_redis_batched_replies),
+		cmocka_unit_test(test_deferred_send),
+		cmocka_unit_test(test_pooled_upstream),
+		cmocka_unit_test(test_untraced_db_peer),
+		cmocka_unit_test(test_cpu_split_mid_interval),
+		cmocka_unit_test(test_unattributed_time),
+		cmocka_unit_test(test_claim_end),
+		cmocka_unit_test(test_claim_kept_while_waiting),
+		cmocka_unit_test(test_wakeup_handoff),
+		cmocka_unit_test(test_live_seq_pipelined),
+		cmocka_unit_test(test_pending_receive),
+		cmocka_unit_test(test_send_by_address),
+		cmocka_unit_test(test_no_syscall_receive),
+		cmocka_unit_test(test_unmatched_send),
+		cmocka_unit_test(test_identity),
+		cmocka_unit_test(test_exit),
+		cmocka_unit_test(test_lost_events),
+		cmocka_unit_test(test_kernel_tags),
+		cmocka_unit_test(test_verbose),
+		cmocka_unit_test(test_linger_bounded),
+		cmocka_unit_test(test_late_events),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
