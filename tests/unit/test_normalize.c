@@ -1,0 +1,457 @@
+/*
+ * Unit tests for the ftrace normaliser (src/ftrace_normalize.c): report
+ * lines in, normalised events out, captured through the emit callback.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "addr.h"
+#include "ftrace_normalize.h"
+#include "report_parser.h"
+
+#define MAX_EV 64
+
+static struct krt_event ev[MAX_EV];
+static int n_ev;
+static struct krt_normalizer *N;
+static struct krt_report_parser P;
+
+static void capture(const struct krt_event *e, void *ctx)
+{
+	if (n_ev < MAX_EV)
+		ev[n_ev] = *e;
+	n_ev++;
+}
+
+static int setup(void **state)
+{
+	n_ev = 0;
+	N = krt_norm_new(capture, NULL);
+	krt_rp_init(&P, "t", NULL);
+	return N ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	krt_norm_free(N);
+	return 0;
+}
+
+static void feed(const char *text)
+{
+	krt_rp_parse_buffer(&P, text, strlen(text), krt_norm_record_cb, N);
+	assert_int_equal(P.malformed, 0);
+}
+
+/* Only the XFER events, in order. */
+static int xfers(struct krt_event **out, int max)
+{
+	int i, k = 0;
+
+	for (i = 0; i < n_ev && i < MAX_EV; i++)
+		if (ev[i].type == KRT_EV_XFER && k < max)
+			out[k++] = &ev[i];
+	return k;
+}
+
+static const char *addr(const struct krt_addr *a)
+{
+	static char buf[4][KRT_ADDR_STRLEN];
+	static int i;
+
+	i = (i + 1) % 4;
+	return krt_addr_str(a, buf[i], sizeof(buf[i]));
+}
+
+#define A_CLI "ARRAY[02,00,bd,62,0a,00,00,01,00,...]" /* 10.0.0.1:48482 */
+#define A_SRV "ARRAY[02,00,1f,90,0a,00,00,02,00,...]" /* 10.0.0.2:8080 */
+
+/* A receive whose connection comes from tcp_rcv_space_adjust inside it. */
+static void test_recv_with_adjust(void **state)
+{
+	struct krt_event *x[4];
+
+	feed("srv-20 [001] 1.000100: sys_enter_recvfrom: fd=0x4 ubuf=0x1 size=0x2000\n"
+	     "srv-20 [001] 1.000110: tcp_rcv_space_adjust: skaddr=0x9 sport=8080 dport=48482 "
+	     "family=2 saddr=ARRAY[0a,00,00,02] daddr=ARRAY[0a,00,00,01] saddr_v6= daddr_v6= "
+	     "sock_cookie=7\n"
+	     "srv-20 [001] 1.000120: sys_exit_recvfrom: ret=0x4f\n");
+	assert_int_equal(xfers(x, 4), 1);
+	assert_int_equal(x[0]->xfer.dir, KRT_DIR_RECV);
+	assert_int_equal(x[0]->tid, 20);
+	assert_int_equal(x[0]->pid, 0);
+	assert_string_equal(x[0]->comm, "srv");
+	assert_int_equal(x[0]->xfer.bytes, 79);
+	assert_int_equal(x[0]->xfer.fd, 4);
+	assert_int_equal(x[0]->xfer.flags, 0);
+	assert_int_equal(x[0]->xfer.sock_id, 7);
+	assert_int_equal(x[0]->ts_ns, 1000120000ULL);
+	assert_int_equal(x[0]->xfer.enter_ns, 1000100000ULL);
+	assert_string_equal(addr(&x[0]->xfer.tuple.local), "10.0.0.2:8080");
+	assert_string_equal(addr(&x[0]->xfer.tuple.remote), "10.0.0.1:48482");
+}
+
+/* A send: emitted at its probe (before the receiver's RECV), remainder at exit. */
+static void test_send_with_probe_and_remainder(void **state)
+{
+	struct krt_event *x[4];
+
+	feed("cli-10 [000] 2.000000: sys_enter_sendto: fd=0x5 buff=0x1 len=0x00000100\n"
+	     "cli-10 [000] 2.000010: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=200 sock_cookie=1 skaddr=0x9\n"
+	     /* the ACK coming back to the sender's own socket */
+	     "cli-10 [000] 2.000011: tcp_probe: saddr=" A_CLI " daddr=" A_SRV " sport=48482 "
+	     "dport=8080 family=2 data_len=0 sock_cookie=2 skaddr=0x8\n"
+	     "cli-10 [000] 2.000020: sys_exit_sendto: ret=0x100\n");
+	assert_int_equal(xfers(x, 4), 2);
+	assert_int_equal(x[0]->xfer.dir, KRT_DIR_SEND);
+	assert_int_equal(x[0]->xfer.bytes, 200);
+	assert_int_equal(x[0]->ts_ns, 2000010000ULL);
+	assert_int_equal(x[0]->xfer.enter_ns, 2000000000ULL);
+	assert_string_equal(addr(&x[0]->xfer.tuple.local), "10.0.0.1:48482");
+	assert_string_equal(addr(&x[0]->xfer.tuple.remote), "10.0.0.2:8080");
+	assert_int_equal(x[1]->xfer.bytes, 56);
+	assert_int_equal(x[1]->ts_ns, 2000020000ULL);
+	assert_int_equal(krt_norm_stats(N)->ack_probes, 1);
+
+	/* The rest's probe fires later in the receiver's context: already counted. */
+	feed("srv-20 [001] 2.000100: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=56\n");
+	assert_int_equal(xfers(x, 4), 2);
+	assert_int_equal(krt_norm_stats(N)->duplicate_probes, 0);
+}
+
+/* The receiver was busy: no probe in the send; the fd map gives the connection. */
+static void test_send_without_probe_uses_fd_map(void **state)
+{
+	struct krt_event *x[4];
+
+	feed("cli-10 [000] 2.000000: sys_enter_sendto: fd=0x5 len=0x10\n"
+	     "cli-10 [000] 2.000010: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=16\n"
+	     "cli-10 [000] 2.000020: sys_exit_sendto: ret=0x10\n"
+	     "cli-10 [000] 3.000000: sys_enter_write: fd=0x5 count=0x20\n"
+	     "cli-10 [000] 3.000020: sys_exit_write: ret=0x20\n");
+	assert_int_equal(xfers(x, 4), 2);
+	assert_int_equal(x[1]->xfer.bytes, 32);
+	assert_int_equal(x[1]->ts_ns, 3000020000ULL);
+	assert_string_equal(addr(&x[1]->xfer.tuple.local), "10.0.0.1:48482");
+	/* its probe, later, in the receiver's context: no second send */
+	feed("srv-20 [001] 3.000100: sys_enter_read: fd=0x4 count=0x100\n"
+	     "srv-20 [001] 3.000110: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=32\n"
+	     "srv-20 [001] 3.000120: tcp_rcv_space_adjust: sport=8080 dport=48482 family=2 "
+	     "saddr=ARRAY[0a,00,00,02] daddr=ARRAY[0a,00,00,01]\n"
+	     "srv-20 [001] 3.000130: sys_exit_read: ret=0x20\n");
+	assert_int_equal(xfers(x, 4), 3);
+	assert_int_equal(x[2]->xfer.dir, KRT_DIR_RECV);
+	assert_int_equal(krt_norm_stats(N)->duplicate_probes, 0);
+}
+
+/* A send on an fd never seen before, whose probe fires later in the receiver's context. */
+static void test_pending_send_claimed_by_backlog_probe(void **state)
+{
+	struct krt_event *x[4];
+
+	/* cli-10 received on its end before (so its end is known to be its own) */
+	feed("cli-10 [000] 1.000000: tcp_rcv_space_adjust: sport=48482 dport=8080 family=2 "
+	     "saddr=ARRAY[0a,00,00,01] daddr=ARRAY[0a,00,00,02]\n"
+	     "cli-10 [000] 2.000000: sys_enter_write: fd=0x9 count=0x20\n"
+	     "cli-10 [000] 2.000020: sys_exit_write: ret=0x20\n");
+	assert_int_equal(xfers(x, 4), 1); /* the readv-like RECV only */
+	assert_int_equal(x[0]->xfer.flags, KRT_XF_NO_SYSCALL);
+	assert_int_equal(x[0]->xfer.bytes, 0);
+	feed("srv-20 [001] 2.000100: sys_enter_read: fd=0x4 count=0x100\n"
+	     "srv-20 [001] 2.000110: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=32\n"
+	     "srv-20 [001] 2.000130: sys_exit_read: ret=0x20\n");
+	assert_int_equal(xfers(x, 4), 2);
+	assert_int_equal(x[1]->xfer.dir, KRT_DIR_SEND);
+	assert_int_equal(x[1]->tid, 10);
+	assert_string_equal(x[1]->comm, "cli");
+	assert_int_equal(x[1]->xfer.fd, 9);
+	assert_int_equal(x[1]->xfer.bytes, 32);
+	assert_int_equal(x[1]->xfer.enter_ns, 2000000000ULL);
+	assert_int_equal(x[1]->ts_ns, 2000110000ULL);
+	/* the receiver's read had no adjust and an unknown fd: not a socket read */
+	assert_int_equal(krt_norm_stats(N)->non_socket_io, 1);
+}
+
+/* A probe in the receiver's context matching nothing: retransmission, dropped. */
+static void test_duplicate_probe(void **state)
+{
+	struct krt_event *x[4];
+
+	feed("cli-10 [000] 2.000000: sys_enter_sendto: fd=0x5 len=0x10\n"
+	     "cli-10 [000] 2.000010: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=16\n"
+	     "cli-10 [000] 2.000020: sys_exit_sendto: ret=0x10\n"
+	     "srv-20 [001] 2.000100: sys_enter_recvfrom: fd=0x4 size=0x100\n"
+	     "srv-20 [001] 2.000110: tcp_rcv_space_adjust: sport=8080 dport=48482 family=2 "
+	     "saddr=ARRAY[0a,00,00,02] daddr=ARRAY[0a,00,00,01]\n"
+	     "srv-20 [001] 2.000130: sys_exit_recvfrom: ret=0x10\n"
+	     /* tail-loss probe resending the same 16 bytes, in srv's context */
+	     "srv-20 [001] 2.200000: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=16\n");
+	assert_int_equal(xfers(x, 4), 2);
+	assert_int_equal(krt_norm_stats(N)->duplicate_probes, 1);
+}
+
+/* nginx writev: the probe in the sender's context outside any listed syscall. */
+static void test_unlisted_send_syscall(void **state)
+{
+	struct krt_event *x[4];
+
+	feed("nginx-30 [000] 5.000000: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=300\n");
+	assert_int_equal(xfers(x, 4), 1);
+	assert_int_equal(x[0]->xfer.dir, KRT_DIR_SEND);
+	assert_int_equal(x[0]->tid, 30);
+	assert_int_equal(x[0]->xfer.flags, KRT_XF_NO_SYSCALL);
+	assert_int_equal(x[0]->xfer.fd, -1);
+	assert_int_equal(x[0]->xfer.bytes, 300);
+	assert_string_equal(addr(&x[0]->xfer.tuple.local), "10.0.0.1:48482");
+	/* the next writev's probe fires in the receiver's context (srv owns 8080) */
+	feed("srv-20 [001] 5.000100: tcp_rcv_space_adjust: sport=8080 dport=48482 family=2 "
+	     "saddr=ARRAY[0a,00,00,02] daddr=ARRAY[0a,00,00,01]\n"
+	     "srv-20 [001] 5.000200: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=40\n");
+	assert_int_equal(xfers(x, 4), 3);
+	/* the sender is found by address: tid 0, local = the sender's end */
+	assert_int_equal(x[2]->xfer.dir, KRT_DIR_SEND);
+	assert_int_equal(x[2]->tid, 0);
+	assert_int_equal(x[2]->xfer.bytes, 40);
+	assert_int_equal(x[2]->xfer.flags, KRT_XF_NO_SYSCALL);
+	assert_string_equal(addr(&x[2]->xfer.tuple.local), "10.0.0.1:48482");
+}
+
+/* Inside a send, backlog data for the sender's own socket is not its send. */
+static void test_backlog_probe_inside_send(void **state)
+{
+	struct krt_event *x[4];
+
+	feed("cli-10 [000] 1.000000: sys_enter_recvfrom: fd=0x5 size=0x100\n"
+	     "cli-10 [000] 1.000001: tcp_rcv_space_adjust: sport=48482 dport=8080 family=2 "
+	     "saddr=ARRAY[0a,00,00,01] daddr=ARRAY[0a,00,00,02]\n"
+	     "cli-10 [000] 1.000002: sys_exit_recvfrom: ret=0x1\n"
+	     "srv-20 [001] 1.500000: sys_enter_sendto: fd=0x4 len=0x10\n"
+	     "srv-20 [001] 1.500020: sys_exit_sendto: ret=0x10\n" /* pending: probe comes later */
+	     "cli-10 [000] 2.000000: sys_enter_sendto: fd=0x5 len=0x10\n"
+	     /* srv's 16 bytes, processed from cli's backlog inside cli's send */
+	     "cli-10 [000] 2.000005: tcp_probe: saddr=" A_CLI " daddr=" A_SRV " sport=48482 "
+	     "dport=8080 family=2 data_len=16\n"
+	     "cli-10 [000] 2.000010: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=16\n"
+	     "cli-10 [000] 2.000020: sys_exit_sendto: ret=0x10\n");
+	assert_int_equal(xfers(x, 4), 2);
+	assert_int_equal(x[0]->xfer.dir, KRT_DIR_RECV);
+	assert_int_equal(x[1]->xfer.dir, KRT_DIR_SEND);
+	assert_int_equal(x[1]->tid, 10);
+	assert_string_equal(addr(&x[1]->xfer.tuple.local), "10.0.0.1:48482");
+	/* srv's pending send had no known fd and srv never received on 8080: not claimed */
+	assert_int_equal(krt_norm_stats(N)->duplicate_probes, 1);
+}
+
+/* readv: an adjust outside any listed syscall consumes the queue. */
+static void test_adjust_outside_syscall(void **state)
+{
+	struct krt_event *x[4];
+
+	feed("nginx-30 [000] 5.000000: tcp_rcv_space_adjust: sport=80 dport=5555 family=2 "
+	     "saddr=ARRAY[0a,00,00,02] daddr=ARRAY[0a,00,00,01] sock_cookie=3\n");
+	assert_int_equal(xfers(x, 4), 1);
+	assert_int_equal(x[0]->xfer.dir, KRT_DIR_RECV);
+	assert_int_equal(x[0]->xfer.flags, KRT_XF_NO_SYSCALL);
+	assert_int_equal(x[0]->xfer.bytes, 0);
+	assert_int_equal(x[0]->xfer.fd, -1);
+	assert_int_equal(x[0]->xfer.sock_id, 3);
+}
+
+/* Log files, pipes, failed syscalls: no transfer. */
+static void test_non_socket_and_errors(void **state)
+{
+	struct krt_event *x[4];
+
+	feed("app-7 [000] 1.0: sys_enter_write: fd=0x1 count=0x20\n"
+	     "app-7 [000] 1.1: sys_exit_write: ret=0x20\n"
+	     "app-7 [000] 1.2: sys_enter_read: fd=0x3 count=0x20\n"
+	     "app-7 [000] 1.3: sys_exit_read: ret=0x20\n"
+	     "app-7 [000] 1.4: sys_enter_recvfrom: fd=0x4 size=0x20\n"
+	     "app-7 [000] 1.5: sys_exit_recvfrom: ret=0xfffffffffffffff5\n"
+	     "app-7 [000] 1.6: sys_exit_read: ret=0x5\n" /* no enter */
+	     "app-7 [000] 1.7: sys_enter_write: fd=0x1 count=0x20\n"
+	     "app-7 [000] 1.8: sys_exit_write: ret=0x20\n");
+	krt_norm_finish(N);
+	assert_int_equal(xfers(x, 4), 0);
+	assert_int_equal(krt_norm_stats(N)->non_socket_io, 3);
+	assert_int_equal(krt_norm_stats(N)->unpaired_syscalls, 1);
+}
+
+/* fd numbers are per process: two workers with the same fd stay apart. */
+static void test_fd_map_per_thread(void **state)
+{
+	struct krt_event *x[8];
+
+	feed("w1-40 [000] 1.0: sys_enter_read: fd=0x7 count=0x100\n"
+	     "w1-40 [000] 1.1: tcp_rcv_space_adjust: sport=80 dport=1001 family=2 "
+	     "saddr=ARRAY[0a,00,00,02] daddr=ARRAY[0a,00,00,01]\n"
+	     "w1-40 [000] 1.2: sys_exit_read: ret=0x10\n"
+	     "w2-41 [001] 1.3: sys_enter_read: fd=0x7 count=0x100\n"
+	     "w2-41 [001] 1.4: tcp_rcv_space_adjust: sport=80 dport=1002 family=2 "
+	     "saddr=ARRAY[0a,00,00,02] daddr=ARRAY[0a,00,00,01]\n"
+	     "w2-41 [001] 1.5: sys_exit_read: ret=0x10\n"
+	     "w1-40 [000] 2.0: sys_enter_write: fd=0x7 count=0x10\n"
+	     "w1-40 [000] 2.1: sys_exit_write: ret=0x10\n"
+	     "w2-41 [001] 2.2: sys_enter_write: fd=0x7 count=0x10\n"
+	     "w2-41 [001] 2.3: sys_exit_write: ret=0x10\n");
+	assert_int_equal(xfers(x, 8), 4);
+	assert_string_equal(addr(&x[2]->xfer.tuple.remote), "10.0.0.1:1001");
+	assert_int_equal(x[2]->tid, 40);
+	assert_string_equal(addr(&x[3]->xfer.tuple.remote), "10.0.0.1:1002");
+	assert_int_equal(x[3]->tid, 41);
+}
+
+/* A closed connection's fd may be reused for a file. */
+static void test_close_forgets_fd(void **state)
+{
+	struct krt_event *x[4];
+
+	feed("w1-40 [000] 1.0: sys_enter_read: fd=0x7 count=0x100\n"
+	     "w1-40 [000] 1.1: tcp_rcv_space_adjust: sport=80 dport=1001 family=2 "
+	     "saddr=ARRAY[0a,00,00,02] daddr=ARRAY[0a,00,00,01]\n"
+	     "w1-40 [000] 1.2: sys_exit_read: ret=0x10\n"
+	     "w1-40 [000] 1.3: inet_sock_set_state: skaddr=0x5 oldstate=TCP_LAST_ACK "
+	     "newstate=TCP_CLOSE sport=80 dport=1001 family=2 protocol=6 "
+	     "saddr=ARRAY[0a,00,00,02] daddr=ARRAY[0a,00,00,01] saddr_v6= daddr_v6=\n"
+	     "w1-40 [000] 2.0: sys_enter_write: fd=0x7 count=0x10\n"
+	     "w1-40 [000] 2.1: sys_exit_write: ret=0x10\n");
+	krt_norm_finish(N);
+	assert_int_equal(xfers(x, 4), 1);
+	assert_int_equal(krt_norm_stats(N)->non_socket_io, 1);
+	assert_int_equal(ev[1].type, KRT_EV_SOCK_STATE);
+	assert_int_equal(ev[1].state.oldstate, 9);
+	assert_int_equal(ev[1].state.newstate, 7);
+	assert_int_equal(ev[1].state.sock_id, 5);
+	assert_string_equal(addr(&ev[1].state.tuple.local), "10.0.0.2:80");
+}
+
+static void test_sched_events(void **state)
+{
+	feed("gunicorn-40 [000] 1.000001: sched_process_fork: comm=gunicorn pid=40 "
+	     "child_comm=gunicorn child_pid=41\n"
+	     "gunicorn-40 [000] 1.000002: sched_switch: prev_comm=gunicorn prev_pid=40 "
+	     "prev_prio=120 prev_state=1 next_comm=gunicorn next_pid=41 next_prio=120\n"
+	     "gunicorn-41 [000] 1.000003: sched_wakeup: comm=redis pid=50 prio=120 "
+	     "target_cpu=001\n"
+	     "gunicorn-41 [000] 1.000004: sched_process_exit: comm=gunicorn pid=41 prio=120\n"
+	     "CPU:1 [LOST 12 EVENTS]\n");
+	assert_int_equal(n_ev, 5);
+	assert_int_equal(ev[0].type, KRT_EV_FORK);
+	assert_int_equal(ev[0].tid, 40);
+	assert_int_equal(ev[0].fork.parent_tid, 40);
+	assert_int_equal(ev[0].fork.child_tid, 41);
+	assert_int_equal(ev[0].fork.child_pid, 0);
+	assert_string_equal(ev[0].fork.child_comm, "gunicorn");
+	assert_int_equal(ev[1].type, KRT_EV_SWITCH);
+	assert_int_equal(ev[1].sw.prev_tid, 40);
+	assert_int_equal(ev[1].sw.next_tid, 41);
+	assert_int_equal(ev[1].sw.prev_state, 1);
+	assert_int_equal(ev[1].cpu, 0);
+	assert_int_equal(ev[2].type, KRT_EV_WAKEUP);
+	assert_int_equal(ev[2].tid, 41);
+	assert_int_equal(ev[2].wakeup.target_tid, 50);
+	assert_int_equal(ev[3].type, KRT_EV_EXIT);
+	assert_int_equal(ev[3].tid, 41);
+	assert_int_equal(ev[4].type, KRT_EV_LOST);
+	assert_int_equal(ev[4].lost.count, 12);
+	assert_int_equal(ev[4].ts_ns, ev[3].ts_ns);
+}
+
+/* The engine needs non-decreasing time: a step back is clamped and counted. */
+static void test_time_order_clamped(void **state)
+{
+	feed("a-1 [000] 2.0: sched_wakeup: comm=b pid=2 prio=1 target_cpu=0\n"
+	     "a-1 [001] 1.5: sched_wakeup: comm=b pid=2 prio=1 target_cpu=0\n");
+	assert_int_equal(n_ev, 2);
+	assert_int_equal(ev[1].ts_ns, ev[0].ts_ns);
+	assert_int_equal(krt_norm_stats(N)->reordered, 1);
+}
+
+/* A probe without data_len (older kernels): the send's size comes from ret. */
+static void test_probe_without_data_len(void **state)
+{
+	struct krt_event *x[4];
+
+	feed("cli-10 [000] 2.000000: sys_enter_sendmsg: fd=0x5 msg=0x1 flags=0\n"
+	     "cli-10 [000] 2.000010: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2\n"
+	     "cli-10 [000] 2.000020: sys_exit_sendmsg: ret=0x40\n");
+	assert_int_equal(xfers(x, 4), 1);
+	assert_int_equal(x[0]->xfer.bytes, 64);
+	assert_int_equal(x[0]->ts_ns, 2000020000ULL);
+	assert_string_equal(addr(&x[0]->xfer.tuple.remote), "10.0.0.2:8080");
+}
+
+/* Many threads and connections: tables grow and shrink without losing entries. */
+static void test_many_threads(void **state)
+{
+	char line[512];
+	int i, recvs = 0;
+
+	for (i = 0; i < 5000; i++) {
+		snprintf(line, sizeof(line),
+			 "t-%d [000] 1.%06d: sys_enter_read: fd=0x7 count=0x100\n"
+			 "t-%d [000] 1.%06d: tcp_rcv_space_adjust: sport=80 dport=%d family=2 "
+			 "saddr=ARRAY[0a,00,00,02] daddr=ARRAY[0a,00,00,01]\n"
+			 "t-%d [000] 1.%06d: sys_exit_read: ret=0x10\n",
+			 1000 + i, 3 * i, 1000 + i, 3 * i + 1, 10000 + i, 1000 + i, 3 * i + 2);
+		feed(line);
+	}
+	for (i = 0; i < 5000; i += 2) {
+		snprintf(line, sizeof(line), "t-%d [000] 2.0: sched_process_exit: comm=t pid=%d\n",
+			 1000 + i, 1000 + i);
+		feed(line);
+	}
+	n_ev = 0;
+	for (i = 1; i < 5000; i += 2) {
+		snprintf(line, sizeof(line),
+			 "t-%d [000] 3.0: sys_enter_write: fd=0x7 count=0x10\n"
+			 "t-%d [000] 3.0: sys_exit_write: ret=0x10\n",
+			 1000 + i, 1000 + i);
+		feed(line);
+	}
+	for (i = 0; i < n_ev && i < MAX_EV; i++)
+		recvs += ev[i].type == KRT_EV_XFER;
+	assert_int_equal(n_ev, 2500);
+	assert_int_equal(recvs, MAX_EV);
+	assert_int_equal(krt_norm_stats(N)->table_full, 0);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_recv_with_adjust),
+		T(test_send_with_probe_and_remainder),
+		T(test_send_without_probe_uses_fd_map),
+		T(test_pending_send_claimed_by_backlog_probe),
+		T(test_duplicate_probe),
+		T(test_unlisted_send_syscall),
+		T(test_backlog_probe_inside_send),
+		T(test_adjust_outside_syscall),
+		T(test_non_socket_and_errors),
+		T(test_fd_map_per_thread),
+		T(test_close_forgets_fd),
+		T(test_sched_events),
+		T(test_time_order_clamped),
+		T(test_probe_without_data_len),
+		T(test_many_threads),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
