@@ -13,7 +13,7 @@ set -u
 cd "$(dirname "$0")/.."
 OUT=${OUTPUT:-.output}
 BENCH=$OUT/tools/bench_syscall
-TRACER=$OUT/bin/krtrace-bpf
+TRACER=${TRACER:-$OUT/bin/krtrace-bpf}
 ROUNDS=${1:-3}
 MODES=${2:-pingpong tcpwrite write}
 [ "$(id -u)" -eq 0 ] || { echo "overhead_syscall: needs root" >&2; exit 1; }

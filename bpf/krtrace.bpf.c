@@ -301,7 +301,11 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 
 /*
  * sched_waking runs in the waker's context (sched_wakeup may run on the
- * target's CPU from an IPI), so current really is the waker.
+ * target's CPU from an IPI), so current really is the waker. Only wake-ups
+ * inside one process are hand-offs (queue + futex between threads): a
+ * wake-up of another process comes from socket data processed in softirq
+ * on the sender's stack (an acceptor woken by a SYN), and socket bytes are
+ * already followed by the transfer records.
  */
 SEC("tp_btf/sched_waking")
 int BPF_PROG(krt_waking, struct task_struct *p)
@@ -312,7 +316,7 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 
 	if (!trace_wakeup)
 		return 0;
-	if (!tgid_traced(pid_tgid >> 32) || !tgid_traced(target_tgid))
+	if ((pid_tgid >> 32) != target_tgid || !tgid_traced(target_tgid))
 		return 0;
 	if ((__u32)pid_tgid == (__u32)p->pid)
 		return 0;

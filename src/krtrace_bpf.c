@@ -1,10 +1,429 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
-/* krtrace-bpf: the live path (stub while the loader is being written). */
+/*
+ * krtrace-bpf: the live path. Loads the BPF programs, traces the container
+ * processes (from -i PIDS or discovered on the gateway's subnet), and feeds
+ * the ring buffer into the same attribution engine as krtrace.
+ *
+ * open -> configure -> load -> trace PIDs -> attach -> poll -> drain ->
+ * flush -> summary.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
-#include "krtrace.skel.h"
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "addr.h"
+#include "cli_common.h"
+#include "container_discovery.h"
+#include "engine.h"
+#include "live_source.h"
+#include "pids_file.h"
+
+#define PROG "krtrace-bpf"
+#define POLL_INTERVAL_MS 50
+#define STREAM_LINGER_NS (2ULL * 1000 * 1000 * 1000)
+#define BATCH_LINGER_NS (5ULL * 1000 * 1000 * 1000)
+
+enum {
+	OPT_GATEWAY = 0x200,
+	OPT_STREAM,
+	OPT_LIST_CONTAINERS,
+	OPT_SAMPLE,
+	OPT_RING_MB,
+	OPT_NO_SWITCH,
+	OPT_HELP,
+};
+
+static const struct option own_options[] = {
+	{ "gateway", required_argument, NULL, 'g' },
+	{ "pids", required_argument, NULL, 'i' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "stream", no_argument, NULL, OPT_STREAM },
+	{ "list-containers", no_argument, NULL, OPT_LIST_CONTAINERS },
+	{ "sample", required_argument, NULL, OPT_SAMPLE },
+	{ "ring-mb", required_argument, NULL, OPT_RING_MB },
+	{ "help", no_argument, NULL, 'h' },
+};
+
+struct options {
+	struct krt_addr gateway;
+	bool have_gateway;
+	const char *pids_path;
+	double duration;	/* seconds, 0 = until Ctrl-C */
+	bool libbpf_verbose;
+	bool stream;
+	bool list_containers;
+	__u32 sample_rate;
+	__u32 ring_mb;
+	struct krt_output_opts out;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	/* A second Ctrl-C means: stop now, without the result. */
+	if (stop_requested)
+		_exit(128 + sig);
+	stop_requested = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: " PROG " --gateway IP [-i PIDS] [-d SECONDS] [options]\n"
+		"Traces requests entering containers from the gateway, live, with BPF.\n"
+		"\n"
+		"Source:\n"
+		"  -g, --gateway IP         the container network's gateway (bridge) address\n"
+		"  -i, --pids FILE          PIDs file (PID Name IP Hash); default: discover the\n"
+		"                           processes whose network namespace is on the gateway's subnet\n"
+		"  -d, --duration SECONDS   stop after this long (default: until Ctrl-C)\n"
+		"      --stream             print each trace as soon as it is complete\n"
+		"      --list-containers    print the discovered containers as a PIDs file and exit\n"
+		"      --sample N           keep one request in N, decided in the kernel at ingress\n"
+		"      --ring-mb N          ring buffer size in MiB (power of two, default 8)\n"
+		"  -v, --verbose            show libbpf's messages (verifier log on load errors)\n"
+		"  -h, --help               this text\n"
+		"%s"
+		"\nExamples:\n"
+		"  sudo " PROG " --gateway 172.24.0.1                 # until Ctrl-C, text\n"
+		"  sudo " PROG " -g 172.24.0.1 -d 10 --json -o t.jsonl\n"
+		"  sudo " PROG " -g 172.24.0.1 --list-containers > pids.txt\n"
+		"  sudo " PROG " -g 172.24.0.1 -i pids.txt --stream --chrome t.json\n",
+		krt_output_help);
+}
+
+static int parse_uint(const char *opt, const char *arg, __u32 min, __u32 max, __u32 *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v < min || v > max) {
+		fprintf(stderr, PROG ": %s: '%s' is not a number from %u to %u\n", opt, arg, min,
+			max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	struct option longopts[32];
+	char *end;
+	size_t n = 0, i;
+	int opt, r;
+
+	for (i = 0; i < sizeof(own_options) / sizeof(own_options[0]); i++)
+		longopts[n++] = own_options[i];
+	for (i = 0; krt_output_long_options[i].name && n < 31; i++)
+		longopts[n++] = krt_output_long_options[i];
+	memset(&longopts[n], 0, sizeof(longopts[n]));
+
+	while ((opt = getopt_long(argc, argv, "g:i:d:vh" KRT_OUTPUT_SHORT_OPTS, longopts,
+				  NULL)) != -1) {
+		switch (opt) {
+		case 'g':
+			if (krt_addr_parse_ip(optarg, &o->gateway)) {
+				fprintf(stderr, PROG ": --gateway: '%s' is not an IPv4 or IPv6 "
+					"address\n", optarg);
+				return -1;
+			}
+			o->have_gateway = true;
+			continue;
+		case 'i':
+			o->pids_path = optarg;
+			continue;
+		case 'd':
+			errno = 0;
+			o->duration = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !isfinite(o->duration) ||
+			    o->duration <= 0 || o->duration > 1e7) {
+				fprintf(stderr, PROG ": -d: '%s' is not a positive number of "
+					"seconds\n", optarg);
+				return -1;
+			}
+			continue;
+		case 'v':
+			o->libbpf_verbose = true;
+			continue;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case OPT_STREAM:
+			o->stream = true;
+			continue;
+		case OPT_LIST_CONTAINERS:
+			o->list_containers = true;
+			continue;
+		case OPT_SAMPLE:
+			if (parse_uint("--sample", optarg, 1, 1000000, &o->sample_rate))
+				return -1;
+			continue;
+		case OPT_RING_MB:
+			if (parse_uint("--ring-mb", optarg, 1, 1024, &o->ring_mb))
+				return -1;
+			if (o->ring_mb & (o->ring_mb - 1)) {
+				fprintf(stderr, PROG ": --ring-mb: %u is not a power of two\n",
+					o->ring_mb);
+				return -1;
+			}
+			continue;
+		case '?':
+			fprintf(stderr, "Try '" PROG " --help'.\n");
+			return -1;
+		}
+		r = krt_output_opt(&o->out, opt, optarg);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			fprintf(stderr, PROG ": unexpected option\n");
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, PROG ": unexpected argument '%s'\nTry '" PROG " --help'.\n",
+			argv[optind]);
+		return -1;
+	}
+	if (!o->have_gateway) {
+		fprintf(stderr, PROG ": --gateway IP is required (the container network's "
+			"bridge address, e.g. 172.24.0.1)\nTry '" PROG " --help'.\n");
+		return -1;
+	}
+	return 0;
+}
+
+static void print_container_table(const struct krt_pids *pids, FILE *f)
+{
+	char ip[KRT_ADDR_STRLEN];
+	size_t i;
+
+	fprintf(f, PROG ": %zu container process(es) on the gateway's subnet:\n", pids->n);
+	fprintf(f, "  %-8s %-24s %-16s %s\n", "PID", "CONTAINER", "IP", "ID");
+	for (i = 0; i < pids->n; i++)
+		fprintf(f, "  %-8u %-24s %-16s %.24s\n", pids->v[i].pid, pids->v[i].name,
+			krt_ip_str(&pids->v[i].ip, ip, sizeof(ip)), pids->v[i].hash);
+}
+
+static int load_containers(const struct options *o, struct krt_pids *pids)
+{
+	char err[512];
+	int found;
+
+	if (o->pids_path) {
+		if (krt_pids_load(pids, o->pids_path, err, sizeof(err))) {
+			fprintf(stderr, PROG ": %s\n", err);
+			return -1;
+		}
+		return 0;
+	}
+	found = krt_discover_containers(&o->gateway, NULL, pids, err, sizeof(err));
+	if (found < 0) {
+		char ip[KRT_ADDR_STRLEN];
+
+		fprintf(stderr, PROG ": container discovery for gateway %s: %s\n",
+			krt_ip_str(&o->gateway, ip, sizeof(ip)), err);
+		return -1;
+	}
+	if (!o->list_containers)
+		print_container_table(pids, stderr);
+	return 0;
+}
+
+struct feed_ctx {
+	struct krt_engine *engine;
+};
+
+static void feed_engine(const struct krt_event *ev, void *ctx)
+{
+	struct feed_ctx *f = ctx;
+
+	krt_engine_feed(f->engine, ev);
+}
+
+struct stream_ctx {
+	struct krt_outputs *outs;
+	bool flush;
+};
+
+static void on_trace(const struct krt_trace *t, void *ctx)
+{
+	struct stream_ctx *s = ctx;
+
+	krt_outputs_on_trace(t, s->outs);
+	if (s->flush)
+		fflush(s->outs->main_out);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int trace_containers(struct krt_live_source *src, const struct krt_pids *pids)
+{
+	size_t i, traced = 0;
+
+	for (i = 0; i < pids->n; i++) {
+		int err = krt_live_trace_tree(src, pids->v[i].pid);
+
+		if (err == -ENOENT || err == -ESRCH || kill(pids->v[i].pid, 0)) {
+			fprintf(stderr, PROG ": warning: PID %u (%s) does not exist; skipped\n",
+				pids->v[i].pid, pids->v[i].name);
+			continue;
+		}
+		if (err) {
+			fprintf(stderr, PROG ": cannot trace PID %u: %s\n", pids->v[i].pid,
+				strerror(-err));
+			return -1;
+		}
+		traced++;
+	}
+	if (!traced) {
+		fprintf(stderr, PROG ": none of the %zu listed processes exists: nothing to trace\n",
+			pids->n);
+		return -1;
+	}
+	return 0;
+}
+
+static void warn_losses(const struct krt_source_stats *st, __u64 late)
+{
+	if (st->ring_drops)
+		fprintf(stderr, PROG ": WARNING: %llu records dropped: ring buffer full "
+			"(try --ring-mb)\n", (unsigned long long)st->ring_drops);
+	if (st->map_full)
+		fprintf(stderr, PROG ": WARNING: %llu map insertions failed (map full): "
+			"processes or connections went untracked\n",
+			(unsigned long long)st->map_full);
+	if (st->sock_unreadable)
+		fprintf(stderr, PROG ": WARNING: %llu socket states could not be read\n",
+			(unsigned long long)st->sock_unreadable);
+	if (late)
+		fprintf(stderr, PROG ": WARNING: %llu records arrived behind the reorder window "
+			"(timestamps clamped)\n", (unsigned long long)late);
+}
 
 int main(int argc, char **argv)
 {
-	fprintf(stderr, "krtrace-bpf: live path not built yet\n");
-	return 1;
+	struct options o = { 0 };
+	struct krt_pids pids = { 0 };
+	struct krt_outputs outs;
+	struct krt_engine_config cfg = { 0 };
+	struct krt_engine *engine = NULL;
+	struct krt_live_source *src = NULL;
+	struct krt_live_opts lo = { 0 };
+	struct krt_summary *summary;
+	struct stream_ctx sctx;
+	struct feed_ctx fctx;
+	struct sigaction sa = { .sa_handler = on_signal };
+	bool outs_open = false;
+	double deadline = 0;
+	int ret = 1, n;
+
+	if (parse_options(argc, argv, &o))
+		return 2;
+	if (load_containers(&o, &pids))
+		goto cleanup;
+	if (o.list_containers) {
+		krt_pids_write(&pids, stdout);
+		ret = 0;
+		goto cleanup;
+	}
+	if (!pids.n) {
+		char ip[KRT_ADDR_STRLEN];
+
+		fprintf(stderr, PROG ": no container process found on the subnet of gateway %s "
+			"(use -i PIDS to name them)\n", krt_ip_str(&o.gateway, ip, sizeof(ip)));
+		goto cleanup;
+	}
+
+	lo.gateway = o.gateway;
+	lo.sample_rate = o.sample_rate;
+	lo.libbpf_debug = o.libbpf_verbose;
+	lo.trace_switch = true;
+	lo.trace_wakeup = true;
+	lo.ring_bytes = o.ring_mb << 20;
+	src = krt_live_open(&lo, PROG);
+	if (!src)
+		goto cleanup;
+	if (trace_containers(src, &pids))
+		goto cleanup;
+
+	if (krt_outputs_open(&outs, &o.out, PROG))
+		goto cleanup;
+	outs_open = true;
+	sctx.outs = &outs;
+	sctx.flush = o.stream;
+	cfg.gateway = o.gateway;
+	cfg.gateway.port = 0;
+	cfg.pids = &pids;
+	cfg.verbose = outs.verbose_out;
+	cfg.color = outs.color;
+	/* Complete traces leave memory as they finish, so long runs stay flat. */
+	cfg.linger_ns = o.stream ? STREAM_LINGER_NS : BATCH_LINGER_NS;
+	cfg.keep_slices = outs.need_slices;
+	cfg.on_trace = on_trace;
+	cfg.cb_ctx = &sctx;
+	engine = krt_engine_new(&cfg);
+	if (!engine) {
+		fprintf(stderr, PROG ": cannot create the engine: out of memory\n");
+		goto cleanup;
+	}
+	fctx.engine = engine;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (krt_live_attach(src, PROG))
+		goto cleanup;
+	if (o.duration > 0)
+		deadline = now_s() + o.duration;
+	fprintf(stderr, PROG ": tracing %zu process(es)%s; Ctrl-C to stop\n", pids.n,
+		o.duration > 0 ? " for the given duration" : "");
+
+	while (!stop_requested && (!deadline || now_s() < deadline)) {
+		n = krt_live_poll(src, POLL_INTERVAL_MS, feed_engine, &fctx);
+		if (n == -EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, PROG ": reading the ring buffer: %s\n", strerror(-n));
+			goto cleanup;
+		}
+	}
+	n = krt_live_drain(src, feed_engine, &fctx);
+	if (n < 0)
+		fprintf(stderr, PROG ": draining the ring buffer: %s\n", strerror(-n));
+	krt_engine_flush(engine);
+
+	summary = krt_engine_summary(engine);
+	krt_live_stats(src, &summary->source);
+	summary->source.sample_rate = o.sample_rate;
+	warn_losses(&summary->source, krt_live_late_events(src));
+	outs_open = false;
+	ret = krt_outputs_close(&outs, summary) ? 1 : 0;
+
+cleanup:
+	if (outs_open) {
+		struct krt_summary empty = { 0 };
+
+		krt_outputs_close(&outs, engine ? krt_engine_summary(engine) : &empty);
+	}
+	krt_live_close(src);
+	if (engine)
+		krt_engine_free(engine);
+	krt_pids_free(&pids);
+	return ret;
 }

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Live path end to end: two "containers" (network namespaces on a bridge
+# whose address is the gateway), a two-tier relay chain, krtrace-bpf with
+# container discovery (no PIDs file) traced during a run of counted requests
+# from the root namespace (= from the gateway). Asserts every request's flow.
+#
+# Own names (no clash with utils/testbed): bridge krtlb0, 10.213.0.0/24,
+# namespaces krtlive-front / krtlive-back.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+OUT=${OUTPUT:-.output}
+BIN=$OUT/bin/krtrace-bpf
+SVC=$OUT/services
+BR=krtlb0
+NET=10.213.0
+GW=$NET.1
+NS_FRONT=krtlive-front
+NS_BACK=krtlive-back
+N_SINGLE=20	# requests, one connection each
+N_KEEP=20	# requests, 5 per keep-alive connection
+
+need_root
+[ -x "$BIN" ] || skip_suite "krtrace-bpf not built"
+[ -x "$SVC/live_relay" ] && [ -x "$SVC/live_client" ] || skip_suite "live services not built"
+command -v jq >/dev/null || skip_suite "jq not installed"
+[ -e /sys/kernel/btf/vmlinux ] || skip_suite "kernel without BTF"
+for ns in $NS_FRONT $NS_BACK; do
+	ip netns list | grep -qw "^$ns" && skip_suite "namespace $ns exists (another run?)"
+done
+ip link show $BR >/dev/null 2>&1 && skip_suite "bridge $BR exists (another run?)"
+
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]+"${PIDS[@]}"}"; do wait "$p" 2>/dev/null; done
+	ip link del krtlv2 2>/dev/null
+	ip link del krtlv3 2>/dev/null
+	ip netns del $NS_FRONT 2>/dev/null
+	ip netns del $NS_BACK 2>/dev/null
+	ip link del $BR 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+ip link add $BR type bridge && ip addr add $GW/24 dev $BR && ip link set $BR up || {
+	not_ok "bridge setup"; exit 1; }
+setup_ns() { # NS HOSTNUM
+	ip netns add "$1" &&
+		ip link add krtlv$2 type veth peer name eth0 netns "$1" &&
+		ip link set krtlv$2 master $BR up &&
+		ip -n "$1" addr add $NET.$2/24 dev eth0 &&
+		ip -n "$1" link set eth0 up &&
+		ip -n "$1" link set lo up &&
+		ip -n "$1" route add default via $GW
+}
+for i in 2 3; do ip link show krtlv$i >/dev/null 2>&1 && skip_suite "link krtlv$i exists (another run?)"; done
+setup_ns $NS_FRONT 2 && setup_ns $NS_BACK 3 || { not_ok "namespace setup"; exit 1; }
+
+ip netns exec $NS_BACK "$SVC/live_relay" 9090 &
+PIDS+=($!)
+ip netns exec $NS_FRONT "$SVC/live_relay" 8080 $NET.3:9090 &
+PIDS+=($!)
+for _ in $(seq 50); do
+	"$SVC/live_client" $NET.2 8080 1 >/dev/null 2>&1 && break
+	sleep 0.1
+done
+FRONT_PID=${PIDS[1]} BACK_PID=${PIDS[0]}
+
+# Discovery alone: both relays, named after their ip netns names.
+"$BIN" --gateway $GW --list-containers >"$TMP/containers" 2>"$TMP/containers.err"
+check "list-containers exits 0" [ $? -eq 0 ]
+check "discovery finds the front relay" grep -qE "^$FRONT_PID +$NS_FRONT +$NET.2 " "$TMP/containers"
+check "discovery finds the back relay" grep -qE "^$BACK_PID +$NS_BACK +$NET.3 " "$TMP/containers"
+
+"$BIN" --gateway $GW -d 6 --json -o "$TMP/live.jsonl" 2>"$TMP/live.err" &
+TRACER=$!
+PIDS+=($TRACER)
+# Wait for the programs to be attached before driving requests.
+for _ in $(seq 100); do
+	grep -q "tracing" "$TMP/live.err" 2>/dev/null && break
+	sleep 0.05
+done
+"$SVC/live_client" $NET.2 8080 $N_SINGLE 1 >"$TMP/client1" 2>&1
+check "client: every single-connection request answered" [ $? -eq 0 ]
+"$SVC/live_client" $NET.2 8080 $N_KEEP 5 >"$TMP/client2" 2>&1
+check "client: every keep-alive request answered" [ $? -eq 0 ]
+wait $TRACER
+check "krtrace-bpf exits 0 after -d" [ $? -eq 0 ]
+
+J=$TMP/live.jsonl
+TOTAL=$((N_SINGLE + N_KEEP))
+traces=$(jq -s "[.[] | select(.trace_id != null and (.ingress.client | startswith(\"$GW:\")))] | length" "$J" 2>/dev/null)
+check "one trace per request ($traces of $TOTAL)" [ "${traces:-0}" -eq $TOTAL ]
+
+# Each request: gateway -> front -> back -> front -> gateway, 4 hops between
+# two traced threads (one per tier), with the request's own byte counts.
+exact=$(jq -s --arg gw "$GW:" --argjson fp "$FRONT_PID" --argjson bp "$BACK_PID" '
+	[.[] | select(.trace_id != null) | . as $t
+	 | ($t.threads | map(select(.pid == $fp)) | .[0].tid) as $f
+	 | ($t.threads | map(select(.pid == $bp)) | .[0].tid) as $b
+	 | select($f != null and $b != null)
+	 | select(($t.hops | length) == 4)
+	 | select($t.hops[0].from == 0 and ($t.hops[0].from_addr | startswith($gw)) and $t.hops[0].to == $f)
+	 | select($t.hops[1].from == $f and $t.hops[1].to == $b)
+	 | select($t.hops[2].from == $b and $t.hops[2].to == $f)
+	 | select($t.hops[3].from == $f and $t.hops[3].to == 0 and ($t.hops[3].to_addr | startswith($gw)))
+	 | select($t.hops[0].bytes == $t.hops[1].bytes)
+	] | length' "$J" 2>/dev/null)
+check "every request's flow exact ($exact of $TOTAL)" [ "${exact:-0}" -eq $TOTAL ]
+
+cpu_ok=$(jq -s '[.[] | select(.trace_id != null) | select(all(.threads[]; .cpu_ns > 0))] | length' "$J" 2>/dev/null)
+check "on-CPU time > 0 for every thread of every trace ($cpu_ok of $TOTAL)" [ "${cpu_ok:-0}" -eq $TOTAL ]
+
+lost=$(jq -s '[.[] | select(.summary != null) | .summary.lost // .summary.lost_events // 0] | .[0] // -1' "$J" 2>/dev/null)
+check "summary present, nothing lost (lost=$lost)" [ "${lost:--1}" -eq 0 ]
+check "no WARNING on stderr" bash -c "! grep -q WARNING '$TMP/live.err'"
+
+if [ "${traces:-0}" -ne $TOTAL ] || [ "${exact:-0}" -ne $TOTAL ]; then
+	echo "# stderr of krtrace-bpf:"; sed 's/^/#   /' "$TMP/live.err" | tail -20
+	echo "# first traces:"; head -c 3000 "$J" | sed 's/^/#   /'
+fi
