@@ -100,6 +100,29 @@ static bool parse_u64(const char *s, size_t n, __u64 *out)
 	return true;
 }
 
+/* Hex with or without "0x". */
+static bool parse_hex_u64(const char *s, size_t n, __u64 *out)
+{
+	__u64 v = 0;
+	size_t i;
+
+	if (n > 2 && s[0] == '0' && (s[1] | 0x20) == 'x') {
+		s += 2;
+		n -= 2;
+	}
+	if (n == 0 || n > 16)
+		return false;
+	for (i = 0; i < n; i++) {
+		int h = hex_val(s[i]);
+
+		if (h < 0)
+			return false;
+		v = (v << 4) | (__u64)h;
+	}
+	*out = v;
+	return true;
+}
+
 /* Signed: "-12", "12", "0xfffffffffffffff5" (two's complement, as the kernel prints). */
 static bool parse_s64(const char *s, size_t n, __s64 *out)
 {
@@ -647,8 +670,9 @@ static bool take_field(struct krt_report_record *r, struct addr_scratch *as, uns
 		break;
 	case 11:
 		if (!memcmp(k, "sock_cookie", 11)) {
+			/* printed with %llx: hex without "0x" */
 			r->has |= KRT_RP_HAS_COOKIE;
-			return parse_u64(v, vn, &r->sock_cookie);
+			return parse_hex_u64(v, vn, &r->sock_cookie);
 		}
 		break;
 	}

@@ -107,6 +107,13 @@ static void test_rcv_space_adjust(void **state)
 	assert_true(R.has & KRT_RP_HAS_COOKIE);
 	assert_int_equal(R.sock_cookie, 1);
 	assert_int_equal(R.skaddr, 0xffff88810521c0c0ULL);
+	/* the kernel prints the cookie with %llx (real capture line) */
+	assert_int_equal(parse("      svc_thread-11946 [001]  1366.918019: tcp_rcv_space_adjust:  "
+			       "skaddr=0xffff88810adc9bc0 sport=8080 dport=37306 family=2 "
+			       "saddr=ARRAY[ac,18,00,06] daddr=ARRAY[ac,18,00,01] saddr_v6= "
+			       "daddr_v6= sock_cookie=4b"),
+			 1);
+	assert_int_equal(R.sock_cookie, 0x4b);
 }
 
 static void test_rcv_space_v6_and_old_kernel(void **state)
