@@ -102,11 +102,11 @@ say "summary"
 awk '/^[Ss]ummary/ { s = 1 } s' "$DEMO/traces.txt" | head -n 30
 
 if [ -s "$DEMO/flows.dot" ] && command -v dot >/dev/null; then
-	# One picture: the first trace that went through nginx (the DOT file has one
+	# One picture: the first trace through nginx that reached redis (the DOT file has one
 	# digraph per trace).
 	awk -v a="-> $("$TB" addr nginx) " '/^digraph/ { buf = ""; keep = 0 }
 		{ buf = buf $0 "\n" } /label=/ && index($0, a) { keep = 1 }
-		/^}/ && keep { printf "%s", buf; exit }' "$DEMO/flows.dot" >"$DEMO/flow-nginx.dot"
+		/^}/ && keep && buf ~ /redis/ { printf "%s", buf; exit }' "$DEMO/flows.dot" >"$DEMO/flow-nginx.dot"
 	[ -s "$DEMO/flow-nginx.dot" ] && dot -Tsvg "$DEMO/flow-nginx.dot" -o "$DEMO/flow-nginx.svg" \
 		>/dev/null 2>&1
 fi
