@@ -15,6 +15,17 @@ const struct krt_thread_stat *krt_trace_thread(const struct krt_trace *t, __u32 
 	return NULL;
 }
 
+/*
+ * Task names are chosen by the traced program: control bytes (an escape
+ * sequence aimed at the reader's terminal) are shown as '?'.
+ */
+static void sanitize(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 const char *krt_thread_name(const struct krt_thread_stat *th, char *buf, size_t len)
 {
 	char comm[KRT_COMM_LEN + 1];
@@ -26,6 +37,7 @@ const char *krt_thread_name(const struct krt_thread_stat *th, char *buf, size_t 
 		snprintf(buf, len, "%s/%s[%u]", th->container, comm, th->tid);
 	else
 		snprintf(buf, len, "%s[%u]", comm, th->tid);
+	sanitize(buf);
 	return buf;
 }
 

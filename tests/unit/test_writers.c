@@ -330,6 +330,28 @@ static void test_text(void **state)
 	free(out);
 }
 
+/* A task name is chosen by the traced program: no escape sequence reaches the terminal. */
+static void test_text_sanitizes_comm(void **state)
+{
+	struct sample a;
+	struct krt_summary sum;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct krt_writer *w = krt_writer_text_new(f, false);
+
+	sample_init(&a, 1, T0);
+	memcpy(a.threads[0].comm, "ev\033[2Jil\n", 10);
+	summary_init(&sum);
+	assert_int_equal(w->ops->trace(w, &a.t), 0);
+	assert_int_equal(w->ops->finish(w, &sum), 0);
+	w->ops->destroy(w);
+	fclose(f);
+	assert_null(strchr(buf, '\033'));
+	assert_non_null(strstr(buf, "web/ev?[2Jil?[812]"));
+	free(buf);
+}
+
 /* ---- raw TSV ---- */
 
 static size_t count_fields(const char *line)
@@ -926,6 +948,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_json_escaping),
 		cmocka_unit_test(test_json_lines_schema),
 		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_text_sanitizes_comm),
 		cmocka_unit_test(test_raw),
 		cmocka_unit_test(test_chrome),
 		cmocka_unit_test(test_chrome_anchor_and_no_slices),
