@@ -33,7 +33,12 @@
 #define TCP_SYN_RECV 3
 
 /* Per-direction cap on queued send segments (bounded memory). */
-#define MAX_SEGMENTS 4096
+#define MAX_SEGMENTS 1024
+/*
+ * A segment nobody received for this long (event time) never will be: the
+ * receiver is untraced (a database outside the containers).
+ */
+#define SEGMENT_MAX_AGE_NS (10ULL * 1000000000ULL)
 /* Receives waiting for their send ("pending receive"), per direction. */
 #define MAX_PENDING 8
 /* How long (event time) a pending receive waits for its send. */
@@ -993,6 +998,12 @@ static __u64 seq_unwrap(struct dir *d, __u64 seq)
 
 static void seg_push(struct krt_engine *e, struct dir *d, const struct segment *s)
 {
+	while (d->q_len && seg_at(d, 0)->send_ns + SEGMENT_MAX_AGE_NS < s->send_ns) {
+		seg_drop(e, d, seg_at(d, 0));
+		d->q_head = (d->q_head + 1) % d->q_cap;
+		d->q_len--;
+		e->sum.dropped_segments++;
+	}
 	if (d->q_len == d->q_cap) {
 		if (d->q_cap >= MAX_SEGMENTS) {
 			/* nobody is receiving this direction (untraced peer): drop oldest */
@@ -1251,7 +1262,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 			trace_thread(tr, t, ev->ts_ns, ev->ts_ns);
 	}
 	match_pending(e, d, &s);
-	if (s.used < s.len)
+	/* the gateway's client is never traced: its bytes stay a hop to the address */
+	if (s.used < s.len && !is_gateway(e, &d->dst))
 		seg_push(e, d, &s);
 }
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <malloc.h>
 #include <stdio.h>
 #include "engine_test_helpers.h"
 
@@ -753,6 +754,7 @@ static void test_linger_bounded(void **state)
 	struct fix *f = fix_new();
 	const __u64 n = 100000, step = 1000000;	/* one request per ms */
 	__u64 i, ts = 1000;
+	size_t heap_early = 0;
 
 	f->cfg.linger_ns = 10 * step;
 	f->cfg.keep_slices = false;
@@ -774,6 +776,11 @@ static void test_linger_bounded(void **state)
 			/* all but the last few (linger + housekeeping period) are out */
 			assert_true(f->col.n + 100 >= i);
 			assert_true(f->col.n <= i);
+			/* heap in use stays flat once the working set is built */
+			if (i == 20000)
+				heap_early = mallinfo2().uordblks;
+			else if (i > 20000)
+				assert_true(mallinfo2().uordblks < heap_early + 256 * 1024);
 		}
 	}
 	krt_engine_flush(f->e);
