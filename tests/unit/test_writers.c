@@ -830,7 +830,7 @@ static void test_output_options(void **state)
 {
 	struct krt_output_opts o = { 0 };
 	struct krt_outputs outs;
-	char dir[] = "/tmp/krt-writers-XXXXXX", path[128];
+	char dir[] = "/tmp/krt-writers-XXXXXX", path[128], out_path[128], chrome_path[128];
 	int i, found = 0;
 
 	assert_int_equal(krt_output_opt(&o, 'R', NULL), 1);
@@ -854,10 +854,10 @@ static void test_output_options(void **state)
 
 	assert_non_null(mkdtemp(dir));
 	memset(&o, 0, sizeof(o));
-	snprintf(path, sizeof(path), "%s/out.jsonl", dir);
-	o.out_path = strdup(path);
-	snprintf(path, sizeof(path), "%s/t.json", dir);
-	o.chrome_path = strdup(path);
+	snprintf(out_path, sizeof(out_path), "%s/out.jsonl", dir);
+	o.out_path = out_path;
+	snprintf(chrome_path, sizeof(chrome_path), "%s/t.json", dir);
+	o.chrome_path = chrome_path;
 	o.json = true;
 	o.color = 1;
 	assert_int_equal(krt_outputs_open(&outs, &o, "test"), 0);
