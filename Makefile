@@ -14,7 +14,7 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DKRT_VERSION='"$(VERSION)"' \
 	  -Iinclude -Isrc -I$(OUTPUT)
 LDLIBS := -lbpf -lelf -lz -lm -lpthread -ljson-c
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ivmlinux -I$(OUTPUT) \
+BPF_CFLAGS := -g -O2 -mcpu=v3 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ivmlinux -I$(OUTPUT) \
 	      -Wall -Werror -Wno-unused-function
 
 ifeq ($(V),1)
