@@ -390,12 +390,11 @@ static int otlp_finish(struct krt_writer *w, const struct krt_summary *s)
 
 	if (p->endpoint) {
 		post_batch(w);
-		if (p->unsent_traces) {
-			fprintf(stderr, "krtrace: OTLP endpoint %s: %" PRIu64 " of %" PRIu64
+		/* The run's result is intact (files, main output): warn, do not fail. */
+		if (p->unsent_traces)
+			fprintf(stderr, "WARNING: OTLP endpoint %s: %" PRIu64 " of %" PRIu64
 				" traces not delivered\n", p->endpoint, (uint64_t)p->unsent_traces,
 				(uint64_t)p->traces);
-			ret = -1;
-		}
 	}
 	if (w->out && (fflush(w->out) || ferror(w->out))) {
 		fprintf(stderr, "krtrace: writing the OTLP file: %s\n", strerror(errno));

@@ -796,7 +796,8 @@ static void test_otlp_endpoint_failure_keeps_file(void **state)
 	sample_init(&a, 1, T0);
 	summary_init(&sum);
 	assert_int_equal(w->ops->trace(w, &a.t), 0);
-	assert_int_equal(w->ops->finish(w, &sum), -1);
+	/* Warned about on stderr; the run itself does not fail for it. */
+	assert_int_equal(w->ops->finish(w, &sum), 0);
 	w->ops->destroy(w);
 	listener_stop(&l);
 	fclose(f);
