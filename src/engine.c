@@ -1816,7 +1816,8 @@ void krt_engine_flush(struct krt_engine *e)
 			s->used = s->len;	/* counted once */
 		}
 	}
-	qsort(e->open, e->n_open, sizeof(*e->open), cmp_trace_id);
+	if (e->n_open)
+		qsort(e->open, e->n_open, sizeof(*e->open), cmp_trace_id);
 	for (i = 0; i < e->n_open; i++)
 		trace_emit(e, e->open[i]);
 	e->n_open = 0;
