@@ -70,7 +70,7 @@ workload() {
 }
 
 pictures=(--chrome "$DEMO/trace.json" --dot "$DEMO/flows.dot" --html "$DEMO/report.html")
-if "$OUT/bin/krtrace-bpf" --version >/dev/null 2>&1; then
+if "$OUT/bin/krtrace-bpf" --help >/dev/null 2>&1; then
 	say "live: krtrace-bpf --gateway $GW -i pids.txt (BPF on sched, syscall and tcp tracepoints)"
 	"$OUT/bin/krtrace-bpf" --gateway "$GW" -i "$DEMO/pids.txt" -o "$DEMO/traces.txt" \
 		"${pictures[@]}" 2>"$DEMO/krtrace-bpf.log" &
