@@ -30,12 +30,22 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u64 wakeup_bytes = 256 * 1024;
 const volatile bool trace_switch = true;
 const volatile bool trace_wakeup = true;
+/* Kernel tagging: trace ids decided here travel with the bytes (issue 5). */
+const volatile bool kernel_tags = true;
+const volatile __u32 sample_rate = 0;		/* keep one request in N; 0/1 = all */
+const volatile __u32 gateway_family = 0;
+const volatile __u8 gateway_addr[16] = {};
 
 /* Loss counters, read by the loader at exit (never silent). */
 __u64 ring_drops = 0;
 __u64 map_full = 0;
 __u64 sock_unreadable = 0;
 __u64 records = 0;
+__u64 sampled_out_records = 0;	/* records not emitted: unsampled requests */
+__u64 traces_started = 0;	/* ingress decisions, sampled or not */
+__u64 traces_sampled = 0;
+__u64 conn_inserts = 0, conn_deletes = 0;	/* live entries beyond the size: evicted */
+__u32 next_trace_id = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -49,9 +59,38 @@ struct {
 	__uint(max_entries, 8 * 1024 * 1024);
 } events SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KRT_MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct krt_thread_state);
+} threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KRT_MAX_CONNS);
+	__type(key, __u64);	/* socket cookie */
+	__type(value, struct krt_conn_side);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KRT_MAX_CONNS);
+	__type(key, struct krt_dir_key);
+	__type(value, struct krt_dir_tags);
+} tags SEC(".maps");
+
+static const struct krt_thread_state zero_thread;
+static const struct krt_conn_side zero_conn;
+static const struct krt_dir_tags zero_tags;
+
 static __always_inline bool tgid_traced(__u32 tgid)
 {
-	return bpf_map_lookup_elem(&traced_tgids, &tgid) != NULL;
+	bool traced = bpf_map_lookup_elem(&traced_tgids, &tgid) != NULL;
+
+	/* keep it a scalar: clang would OR two map pointers, which the verifier refuses */
+	asm volatile("" : "+r"(traced));
+	return traced;
 }
 
 static __always_inline struct krt_event *event_reserve(__u32 type)
@@ -126,6 +165,167 @@ static __always_inline void read_tuple(struct sock *sk, __u16 family, struct krt
 	}
 }
 
+static __always_inline struct krt_thread_state *thread_get(__u32 tid)
+{
+	struct krt_thread_state *t = bpf_map_lookup_elem(&threads, &tid);
+
+	if (t)
+		return t;
+	if (bpf_map_update_elem(&threads, &tid, &zero_thread, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&threads, &tid)) {
+		__sync_fetch_and_add(&map_full, 1);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&threads, &tid);
+}
+
+static __always_inline struct krt_conn_side *conn_get(__u64 cookie)
+{
+	struct krt_conn_side *c = bpf_map_lookup_elem(&conns, &cookie);
+
+	if (c)
+		return c;
+	if (bpf_map_update_elem(&conns, &cookie, &zero_conn, BPF_NOEXIST) == 0)
+		__sync_fetch_and_add(&conn_inserts, 1);
+	c = bpf_map_lookup_elem(&conns, &cookie);
+	if (!c)
+		__sync_fetch_and_add(&map_full, 1);
+	return c;
+}
+
+static __always_inline void dir_key(struct krt_dir_key *k, const struct krt_addr *src,
+				    const struct krt_addr *dst)
+{
+	__builtin_memcpy(k->saddr, src->addr, 16);
+	__builtin_memcpy(k->daddr, dst->addr, 16);
+	k->sport = src->port;
+	k->dport = dst->port;
+	k->family = src->family;
+}
+
+static __always_inline bool is_gateway(const struct krt_addr *a)
+{
+	int i;
+
+	if (!gateway_family || a->family != gateway_family)
+		return false;
+	for (i = 0; i < 16; i++) {
+		if (a->family == KRT_AF_INET && i == 4)
+			break;
+		if (a->addr[i] != gateway_addr[i])
+			return false;
+	}
+	return true;
+}
+
+/* A new request at the gateway door: its id, and whether it is sampled. */
+static __always_inline __u32 trace_new(void)
+{
+	__u32 id = (__sync_fetch_and_add(&next_trace_id, 1) + 1) & KRT_TRACE_ID_MASK;
+
+	__sync_fetch_and_add(&traces_started, 1);
+	if (sample_rate > 1 && (id - 1) % sample_rate)
+		return id | KRT_TRACE_SAMPLED_OUT;
+	__sync_fetch_and_add(&traces_sampled, 1);
+	return id;
+}
+
+/*
+ * Receive: the bytes' tag (segment holding the last byte received) becomes
+ * the thread's current trace; a first receive from the gateway starts a
+ * request; bytes from an untraced peer leave the trace unchanged.
+ */
+static __always_inline __u32 tag_receive(__u32 tid, __u64 cookie, const struct krt_tuple *t,
+					 __u32 seq, __u32 len)
+{
+	struct krt_thread_state *th = thread_get(tid);
+	struct krt_conn_side *c = conn_get(cookie);
+	struct krt_dir_tags *dt;
+	struct krt_dir_key k = {};
+	__u32 last = seq + len - 1, trace = 0;
+	int i;
+
+	if (!th || !c)
+		return th ? th->trace : 0;
+	dir_key(&k, &t->remote, &t->local);
+	dt = bpf_map_lookup_elem(&tags, &k);
+	if (dt) {
+		for (i = 0; i < KRT_TAG_SEGS; i++) {
+			struct krt_tag_seg *sg = &dt->seg[i];
+
+			if (sg->len && last - sg->seq < sg->len) {
+				trace = sg->trace;
+				break;
+			}
+		}
+	}
+	if (!trace && is_gateway(&t->remote)) {
+		/* rule 1: first receive since the connection opened or we last sent */
+		if (c->in_request && c->last_recv_trace)
+			trace = c->last_recv_trace;
+		else
+			trace = trace_new();
+	}
+	c->in_request = 1;
+	if (trace) {
+		if (th->trace != trace || th->entry_cookie != cookie) {
+			th->replied = 0;
+			th->entry_cookie = cookie;
+		}
+		th->trace = trace;
+		c->last_recv_trace = trace;
+	}
+	return th->trace;
+}
+
+/*
+ * Send: the tag the bytes carry (SPEC section 3): a reply on a connection
+ * this side accepted belongs to the request read on it; the first send on
+ * a connection this thread opened carries the trace of connect time;
+ * otherwise the thread's current trace.
+ */
+static __always_inline __u32 tag_send(__u32 tid, __u64 cookie, const struct krt_tuple *t,
+				      __u32 seq, __u32 len)
+{
+	struct krt_thread_state *th = thread_get(tid);
+	struct krt_conn_side *c = conn_get(cookie);
+	struct krt_dir_tags *dt;
+	struct krt_dir_key k = {};
+	__u32 trace = 0, slot;
+	bool server;
+
+	if (!th || !c)
+		return th ? th->trace : 0;
+	/* Connections older than the tracer: servers listen on the lower port. */
+	server = c->origin_known ? !c->client : t->local.port < t->remote.port;
+	if (server && c->last_recv_trace)
+		trace = c->last_recv_trace;
+	else if (c->client && !c->sent_any && c->connect_trace)
+		trace = c->connect_trace;
+	else
+		trace = th->trace;
+	c->sent_any = 1;
+	c->in_request = 0;
+	if (th->trace && (th->entry_cookie == cookie || !th->entry_cookie))
+		th->replied = 1;
+
+	dir_key(&k, &t->local, &t->remote);
+	dt = bpf_map_lookup_elem(&tags, &k);
+	if (!dt) {
+		bpf_map_update_elem(&tags, &k, &zero_tags, BPF_NOEXIST);
+		dt = bpf_map_lookup_elem(&tags, &k);
+		if (!dt) {
+			__sync_fetch_and_add(&map_full, 1);
+			return trace;
+		}
+	}
+	slot = dt->next++ % KRT_TAG_SEGS;
+	dt->seg[slot].seq = seq;
+	dt->seg[slot].len = len;
+	dt->seg[slot].trace = trace;
+	return trace;
+}
+
 /*
  * The syscall that led here and its fd, from the task's saved user
  * registers: cheaper than a sys_enter hook on every syscall of the machine.
@@ -163,17 +363,46 @@ static __always_inline void read_syscall(struct krt_xfer *x)
 
 static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 {
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct krt_tuple tuple = {};
 	struct krt_event *e;
 	struct krt_xfer *x;
+	__u32 seq, trace = 0;
+	bool have_seq;
+	__u64 cookie;
 	__u16 family;
-	__u32 seq;
+	int err;
 
 	if (!sk || ret <= 0)
 		return 0;
-	if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
+	if (!tgid_traced(pid_tgid >> 32))
 		return 0;
 	if (!sock_is_tcp(sk, &family))
 		return 0;
+
+	read_tuple(sk, family, &tuple);
+	cookie = bpf_get_socket_cookie(sk);
+	/* The hook runs after the transfer: the sequence moved by ret bytes. */
+	if (dir == KRT_DIR_SEND)
+		err = bpf_core_read(&seq, sizeof(seq), &((struct tcp_sock *)sk)->write_seq);
+	else
+		err = bpf_core_read(&seq, sizeof(seq), &((struct tcp_sock *)sk)->copied_seq);
+	have_seq = !err;
+	if (have_seq)
+		seq -= (__u32)ret;
+	else
+		__sync_fetch_and_add(&sock_unreadable, 1);
+
+	if (kernel_tags && have_seq) {
+		if (dir == KRT_DIR_SEND)
+			trace = tag_send((__u32)pid_tgid, cookie, &tuple, seq, ret);
+		else
+			trace = tag_receive((__u32)pid_tgid, cookie, &tuple, seq, ret);
+		if (trace & KRT_TRACE_SAMPLED_OUT) {
+			__sync_fetch_and_add(&sampled_out_records, 1);
+			return 0;
+		}
+	}
 
 	e = event_reserve(KRT_EV_XFER);
 	if (!e)
@@ -183,24 +412,17 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 	x->dir = dir;
 	x->bytes = ret;
 	x->enter_ns = e->ts_ns;
-	x->sock_id = bpf_get_socket_cookie(sk);
+	x->sock_id = cookie;
 	read_syscall(x);
-	read_tuple(sk, family, &x->tuple);
-	/* The hook runs after the transfer: the sequence moved by ret bytes. */
-	if (dir == KRT_DIR_SEND) {
-		if (bpf_core_read(&seq, sizeof(seq), &((struct tcp_sock *)sk)->write_seq))
-			goto unreadable;
-	} else {
-		if (bpf_core_read(&seq, sizeof(seq), &((struct tcp_sock *)sk)->copied_seq))
-			goto unreadable;
+	x->tuple = tuple;
+	if (have_seq) {
+		x->seq = seq;
+		x->flags |= KRT_XF_SEQ;
 	}
-	x->seq = (__u32)(seq - (__u32)ret);
-	x->flags |= KRT_XF_SEQ;
-	event_submit(e);
-	return 0;
-
-unreadable:
-	__sync_fetch_and_add(&sock_unreadable, 1);
+	if (kernel_tags && have_seq) {
+		x->trace_id = trace;
+		x->flags |= KRT_XF_TAGGED;
+	}
 	event_submit(e);
 	return 0;
 }
@@ -255,6 +477,7 @@ int BPF_PROG(krt_exit, struct task_struct *task)
 
 	if (!tgid_traced(tgid))
 		return 0;
+	bpf_map_delete_elem(&threads, &tid);
 	e = event_reserve(KRT_EV_EXIT);
 	if (e) {
 		e->pid = tgid;
@@ -271,28 +494,62 @@ int BPF_PROG(krt_exit, struct task_struct *task)
 	return 0;
 }
 
+/* The thread's current trace, 0 when it has none or is not known. */
+static __always_inline __u32 thread_trace(__u32 tid)
+{
+	struct krt_thread_state *t = bpf_map_lookup_elem(&threads, &tid);
+
+	return t ? t->trace : 0;
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	__u32 prev_tgid = prev->tgid, next_tgid = next->tgid;
+	__u32 prev_tid = prev->pid, next_tid = next->pid;
+	bool prev_traced = tgid_traced(prev_tgid), next_traced = tgid_traced(next_tgid);
+	bool prev_keep = prev_traced, next_keep = next_traced;
+	struct krt_thread_state *pt;
 	struct krt_event *e;
+	__s64 state;
 
-	if (!trace_switch)
+	if (!prev_traced && !next_traced)
 		return 0;
-	if (!tgid_traced(prev_tgid) && !tgid_traced(next_tgid))
+	/* 0 = preempted and still runnable, as in the sched_switch event. */
+	state = preempt ? 0 : (BPF_CORE_READ(prev, __state) & 0xff) ?: 1;
+	if (kernel_tags) {
+		pt = prev_traced ? bpf_map_lookup_elem(&threads, &prev_tid) : NULL;
+		if (pt && (pt->trace & KRT_TRACE_SAMPLED_OUT))
+			prev_keep = false;
+		if (next_traced && (thread_trace(next_tid) & KRT_TRACE_SAMPLED_OUT))
+			next_keep = false;
+		/*
+		 * Idle is not request time: a thread that answered on its entry
+		 * connection and now blocks is done with the request.
+		 */
+		if (pt && state && pt->replied && pt->trace) {
+			pt->trace = 0;
+			pt->replied = 0;
+			pt->entry_cookie = 0;
+		}
+		if (!prev_keep && !next_keep) {
+			__sync_fetch_and_add(&sampled_out_records, 1);
+			return 0;
+		}
+	}
+	if (!trace_switch)
 		return 0;
 	e = event_reserve(KRT_EV_SWITCH);
 	if (!e)
 		return 0;
 	e->pid = prev_tgid;
-	e->tid = prev->pid;
+	e->tid = prev_tid;
 	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), prev->comm);
-	e->sw.prev_tid = prev->pid;
+	e->sw.prev_tid = prev_tid;
 	e->sw.prev_pid = prev_tgid;
-	e->sw.next_tid = next->pid;
+	e->sw.next_tid = next_tid;
 	e->sw.next_pid = next_tgid;
-	/* 0 = preempted and still runnable, as in the sched_switch event. */
-	e->sw.prev_state = preempt ? 0 : (BPF_CORE_READ(prev, __state) & 0xff) ?: 1;
+	e->sw.prev_state = state;
 	__builtin_memcpy(e->sw.prev_comm, e->comm, sizeof(e->comm));
 	bpf_probe_read_kernel_str(e->sw.next_comm, sizeof(e->sw.next_comm), next->comm);
 	event_submit(e);
@@ -320,6 +577,28 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 		return 0;
 	if ((__u32)pid_tgid == (__u32)p->pid)
 		return 0;
+	if (kernel_tags) {
+		__u32 waker_trace = thread_trace((__u32)pid_tgid), target_tid = p->pid;
+		struct krt_thread_state *t;
+
+		/*
+		 * Hand-off policy: the waker's trace passes to a woken thread
+		 * that has none (never had one, or its claim ended); a thread
+		 * still on another request keeps it.
+		 */
+		if (waker_trace) {
+			t = thread_get(target_tid);
+			if (t && !t->trace) {
+				t->trace = waker_trace;
+				t->replied = 0;
+				t->entry_cookie = 0;
+			}
+		}
+		if (waker_trace & KRT_TRACE_SAMPLED_OUT) {
+			__sync_fetch_and_add(&sampled_out_records, 1);
+			return 0;
+		}
+	}
 	e = event_reserve(KRT_EV_WAKEUP);
 	if (!e)
 		return 0;
@@ -333,21 +612,38 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(krt_sock_state, struct sock *sk, int oldstate, int newstate)
 {
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), cookie;
+	struct krt_conn_side *c;
 	struct krt_event *e;
 	__u16 family;
 
-	if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
+	if (kernel_tags && newstate == KRT_TCP_CLOSE) {
+		/* in any context: the last state change often runs in softirq */
+		cookie = bpf_get_socket_cookie((void *)sk);
+		if (bpf_map_delete_elem(&conns, &cookie) == 0)
+			__sync_fetch_and_add(&conn_deletes, 1);
+	}
+	if (!tgid_traced(pid_tgid >> 32))
 		return 0;
-	if (!sock_is_tcp(sk, &family))
+	if (!sock_is_tcp((struct sock *)sk, &family))
 		return 0;
+	cookie = bpf_get_socket_cookie((void *)sk);
+	if (kernel_tags && newstate == KRT_TCP_SYN_SENT) {
+		c = conn_get(cookie);
+		if (c) {
+			c->client = 1;
+			c->origin_known = 1;
+			c->connect_trace = thread_trace((__u32)pid_tgid);
+		}
+	}
 	e = event_reserve(KRT_EV_SOCK_STATE);
 	if (!e)
 		return 0;
 	event_fill_current(e);
 	e->state.oldstate = oldstate;
 	e->state.newstate = newstate;
-	e->state.sock_id = bpf_get_socket_cookie(sk);
-	read_tuple(sk, family, &e->state.tuple);
+	e->state.sock_id = cookie;
+	read_tuple((struct sock *)sk, family, &e->state.tuple);
 	event_submit(e);
 	return 0;
 }

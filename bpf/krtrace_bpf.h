@@ -6,6 +6,50 @@
 #define KRT_MAX_TRACED_TGIDS 65536
 #define KRT_IPPROTO_TCP 6
 #define KRT_MSG_PEEK 2
+#define KRT_TCP_SYN_SENT 2
+#define KRT_TCP_CLOSE 7
+
+/* Kernel tagging (issue 5): map sizes. LRU maps evict the oldest entries. */
+#define KRT_MAX_THREADS 65536
+#define KRT_MAX_CONNS 65536
+#define KRT_TAG_SEGS 8		/* send segments remembered per connection direction */
+
+/* A kernel trace value: id in the low 31 bits, this bit = not sampled. */
+#define KRT_TRACE_SAMPLED_OUT 0x80000000u
+#define KRT_TRACE_ID_MASK 0x7fffffffu
+
+struct krt_thread_state {
+	__u32 trace;		/* current trace value, 0 = none */
+	__u8 replied;		/* sent on its entry connection since the trace began */
+	__u8 pad[3];
+	__u64 entry_cookie;	/* socket whose receive set the trace; 0 = hand-off */
+};
+
+struct krt_conn_side {
+	__u32 last_recv_trace;	/* trace of the last bytes received on this socket */
+	__u32 connect_trace;	/* trace current when this side connected */
+	__u8 client;		/* this side connected (SYN_SENT seen) */
+	__u8 origin_known;	/* client is reliable (not a pre-existing connection) */
+	__u8 in_request;	/* received since this side last sent */
+	__u8 sent_any;
+};
+
+struct krt_dir_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport, dport;
+	__u32 family;
+};
+
+struct krt_tag_seg {
+	__u32 seq, len, trace, pad;
+};
+
+struct krt_dir_tags {
+	struct krt_tag_seg seg[KRT_TAG_SEGS];
+	__u32 next;
+	__u32 pad;
+};
 
 /* x86-64 syscall numbers of the socket transfers we name in records. */
 #define KRT_NR_read 0

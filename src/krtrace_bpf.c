@@ -34,8 +34,8 @@ enum {
 	OPT_LIST_CONTAINERS,
 	OPT_SAMPLE,
 	OPT_RING_MB,
-	OPT_NO_SWITCH,
-	OPT_HELP,
+	OPT_CHECK_TAGS,
+	OPT_NO_KERNEL_TAGS,
 };
 
 static const struct option own_options[] = {
@@ -47,6 +47,8 @@ static const struct option own_options[] = {
 	{ "list-containers", no_argument, NULL, OPT_LIST_CONTAINERS },
 	{ "sample", required_argument, NULL, OPT_SAMPLE },
 	{ "ring-mb", required_argument, NULL, OPT_RING_MB },
+	{ "check-tags", no_argument, NULL, OPT_CHECK_TAGS },
+	{ "no-kernel-tags", no_argument, NULL, OPT_NO_KERNEL_TAGS },
 	{ "help", no_argument, NULL, 'h' },
 };
 
@@ -60,6 +62,8 @@ struct options {
 	bool list_containers;
 	__u32 sample_rate;
 	__u32 ring_mb;
+	bool check_tags;
+	bool no_kernel_tags;
 	struct krt_output_opts out;
 };
 
@@ -88,6 +92,9 @@ static void usage(FILE *f)
 		"      --list-containers    print the discovered containers as a PIDs file and exit\n"
 		"      --sample N           keep one request in N, decided in the kernel at ingress\n"
 		"      --ring-mb N          ring buffer size in MiB (power of two, default 8)\n"
+		"      --check-tags         attribute with the engine's rules and count where the\n"
+		"                           kernel's trace tags disagree (summary)\n"
+		"      --no-kernel-tags     no tagging in the kernel: the engine's rules only\n"
 		"  -v, --verbose            show libbpf's messages (verifier log on load errors)\n"
 		"  -h, --help               this text\n"
 		"%s"
@@ -177,6 +184,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			continue;
+		case OPT_CHECK_TAGS:
+			o->check_tags = true;
+			continue;
+		case OPT_NO_KERNEL_TAGS:
+			o->no_kernel_tags = true;
+			continue;
 		case '?':
 			fprintf(stderr, "Try '" PROG " --help'.\n");
 			return -1;
@@ -192,6 +205,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 	if (optind < argc) {
 		fprintf(stderr, PROG ": unexpected argument '%s'\nTry '" PROG " --help'.\n",
 			argv[optind]);
+		return -1;
+	}
+	if (o->no_kernel_tags && (o->sample_rate > 1 || o->check_tags)) {
+		fprintf(stderr, PROG ": --sample and --check-tags need the kernel's tags "
+			"(drop --no-kernel-tags)\n");
+		return -1;
+	}
+	if (o->check_tags && o->sample_rate > 1) {
+		fprintf(stderr, PROG ": --check-tags compares every request: not with --sample\n");
 		return -1;
 	}
 	if (!o->have_gateway) {
@@ -316,6 +338,23 @@ static void warn_losses(const struct krt_source_stats *st, __u64 late)
 			"(timestamps clamped)\n", (unsigned long long)late);
 }
 
+static void report_tags(struct krt_live_source *src, __u32 sample_rate)
+{
+	struct krt_live_tag_stats ts;
+
+	krt_live_tag_stats(src, &ts);
+	if (sample_rate > 1)
+		fprintf(stderr, PROG ": sampling 1 in %u: %llu of %llu requests traced, "
+			"%llu records of unsampled requests not emitted\n", sample_rate,
+			(unsigned long long)ts.traces_sampled,
+			(unsigned long long)ts.traces_started,
+			(unsigned long long)ts.sampled_out_records);
+	if (ts.conn_evictions)
+		fprintf(stderr, PROG ": WARNING: about %llu connection states evicted from the "
+			"kernel's map: their tags may be wrong\n",
+			(unsigned long long)ts.conn_evictions);
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
@@ -356,6 +395,7 @@ int main(int argc, char **argv)
 	lo.trace_switch = true;
 	lo.trace_wakeup = true;
 	lo.ring_bytes = o.ring_mb << 20;
+	lo.kernel_tags = !o.no_kernel_tags;
 	src = krt_live_open(&lo, PROG);
 	if (!src)
 		goto cleanup;
@@ -375,6 +415,9 @@ int main(int argc, char **argv)
 	/* Complete traces leave memory as they finish, so long runs stay flat. */
 	cfg.linger_ns = o.stream ? STREAM_LINGER_NS : BATCH_LINGER_NS;
 	cfg.keep_slices = outs.need_slices;
+	/* Kernel ids decide unless asked to check them against the rules. */
+	cfg.use_kernel_tags = !o.no_kernel_tags && !o.check_tags;
+	cfg.check_kernel_tags = o.check_tags;
 	cfg.on_trace = on_trace;
 	cfg.cb_ctx = &sctx;
 	engine = krt_engine_new(&cfg);
@@ -412,6 +455,8 @@ int main(int argc, char **argv)
 	krt_live_stats(src, &summary->source);
 	summary->source.sample_rate = o.sample_rate;
 	warn_losses(&summary->source, krt_live_late_events(src));
+	if (!o.no_kernel_tags)
+		report_tags(src, o.sample_rate);
 	outs_open = false;
 	ret = krt_outputs_close(&outs, summary) ? 1 : 0;
 

@@ -21,6 +21,7 @@
 #include <bpf/libbpf.h>
 #include "live_source.h"
 #include "krtrace.skel.h"
+#include "../bpf/krtrace_bpf.h"
 
 #define DEFAULT_REORDER_NS (2ULL * 1000 * 1000)
 #define LOST_REASON_RING_FULL 1
@@ -147,6 +148,13 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 		goto fail;
 	}
 	s->skel->rodata->trace_switch = o->trace_switch;
+	s->skel->rodata->kernel_tags = o->kernel_tags;
+	s->skel->rodata->sample_rate = o->sample_rate;
+	if (o->gateway.family) {
+		s->skel->rodata->gateway_family = o->gateway.family;
+		memcpy((void *)s->skel->rodata->gateway_addr, o->gateway.addr,
+		       sizeof(o->gateway.addr));
+	}
 	s->skel->rodata->trace_wakeup = o->trace_wakeup;
 	if (o->wakeup_bytes)
 		s->skel->rodata->wakeup_bytes = o->wakeup_bytes;
@@ -162,9 +170,9 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 	err = krtrace_bpf__load(s->skel);
 	if (err) {
 		fprintf(stderr, "%s: cannot load the BPF programs: %s%s\n", prog, strerror(-err),
-			(err == -EPERM || err == -EACCES) ?
+			(err == -EPERM || (err == -EACCES && geteuid())) ?
 				" (run as root: CAP_BPF and CAP_PERFMON are needed)" :
-				" (run with -v to see the verifier's log)");
+				" (the verifier refused a program: run with -v to see its log)");
 		goto fail;
 	}
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), on_ring_record, s, NULL);
@@ -406,6 +414,18 @@ void krt_live_stats(struct krt_live_source *s, struct krt_source_stats *st)
 	st->sock_unreadable = s->skel->bss->sock_unreadable;
 	st->ring_records = s->arrivals;
 	st->malformed = s->malformed;
+	st->sample_rate = s->skel->rodata->sample_rate;
+}
+
+void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st)
+{
+	const struct krtrace_bpf__bss *b = s->skel->bss;
+	__u64 live = b->conn_inserts - b->conn_deletes;
+
+	st->traces_started = b->traces_started;
+	st->traces_sampled = b->traces_sampled;
+	st->sampled_out_records = b->sampled_out_records;
+	st->conn_evictions = live > KRT_MAX_CONNS ? live - KRT_MAX_CONNS : 0;
 }
 
 __u64 krt_live_late_events(struct krt_live_source *s)

@@ -22,6 +22,15 @@ struct krt_live_opts {
 	__u32 ring_bytes;		/* 0 = default (8 MiB); a power of two */
 	__u64 wakeup_bytes;		/* 0 = default: wake the consumer past this much */
 	__u64 reorder_ns;		/* 0 = default (2 ms) */
+	bool kernel_tags;		/* decide trace ids in the kernel (needed to sample) */
+};
+
+/* Kernel tagging and sampling counters. */
+struct krt_live_tag_stats {
+	__u64 traces_started;		/* requests seen at the gateway door */
+	__u64 traces_sampled;		/* of which kept */
+	__u64 sampled_out_records;	/* records not emitted: unsampled requests */
+	__u64 conn_evictions;		/* connection states evicted (estimate) */
 };
 
 typedef void (*krt_live_event_cb)(const struct krt_event *ev, void *ctx);
@@ -48,6 +57,7 @@ int krt_live_poll(struct krt_live_source *s, int timeout_ms, krt_live_event_cb c
 int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx);
 /* Loss counters of the kernel side and the loader. */
 void krt_live_stats(struct krt_live_source *s, struct krt_source_stats *st);
+void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st);
 /* Events whose timestamp came too late for the reorder window (clamped). */
 __u64 krt_live_late_events(struct krt_live_source *s);
 void krt_live_close(struct krt_live_source *s);
