@@ -43,6 +43,8 @@
 #define MAX_PENDING 8
 /* How long (event time) a pending receive waits for its send. */
 #define PENDING_NS 100000000ULL
+/* Requests remembered per connection side for pipelined replies (rule 3a). */
+#define SIDE_REQS 4
 /* Recent (trace, entry direction) pairs remembered per thread (rule 5). */
 #define RECENT_ENTRIES 4
 /* Housekeeping (linger emission, pruning) runs at most this often. */
@@ -259,6 +261,14 @@ struct dir {
 	__u32 side_last_tid;		/* last traced thread that used src */
 	__u64 side_last_recv_trace;	/* trace of the last bytes it received */
 	bool side_received;
+	/*
+	 * Requests received on this side and not yet answered, oldest first
+	 * (pipelining: one read may carry several requests; replies go out in
+	 * request order). side_req_answered: bytes went out for the oldest.
+	 */
+	__u64 side_req[SIDE_REQS];
+	__u8 side_req_n;
+	bool side_req_answered;
 	bool side_in_request;		/* received from gateway, not replied yet */
 	bool side_connect_pending;	/* rule 3b: first send not done yet */
 	__u8 side_role;
@@ -960,6 +970,8 @@ static void dir_reset_data(struct krt_engine *e, struct dir *d)
 	d->seq_init = false;
 	d->side_last_recv_trace = 0;
 	d->side_received = false;
+	d->side_req_n = 0;
+	d->side_req_answered = false;
 	d->side_in_request = false;
 }
 
@@ -1142,6 +1154,8 @@ static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, 
 		trace_thread(tr, to, recv_ns, recv_ns);
 }
 
+static void side_req_received(struct dir *side, __u64 trace);
+
 /* A traced receive learnt the trace of the bytes: rule 2. */
 static void receiver_takes(struct krt_engine *e, struct thread *t, struct dir *d, __u64 trace,
 			   __u64 ts)
@@ -1174,6 +1188,7 @@ static void match_pending(struct krt_engine *e, struct dir *d, struct segment *s
 		s->used = a - s->off;
 		to = thread_find(e, p->to_tid);
 		seg_deliver(e, d, s, b - a, to, p->recv_ns);
+		side_req_received(d->rev, s->trace);
 		if (to && to->recv_count == p->recv_count && s->trace)
 			receiver_takes(e, to, d, s->trace, p->recv_ns);
 		p->len = p->off + p->len - b;
@@ -1181,6 +1196,43 @@ static void match_pending(struct krt_engine *e, struct dir *d, struct segment *s
 		if (!p->len)
 			memmove(&d->pend[0], &d->pend[1], --d->n_pend * sizeof(d->pend[0]));
 	}
+}
+
+/* A request's bytes (trace id) were received on this side. */
+static void side_req_received(struct dir *side, __u64 trace)
+{
+	if (!trace || (side->side_req_n && side->side_req[side->side_req_n - 1] == trace))
+		return;
+	if (side->side_req_n == 1 && side->side_req_answered) {
+		/* the previous request was answered: keep-alive, next request */
+		side->side_req[0] = trace;
+		side->side_req_answered = false;
+		return;
+	}
+	if (side->side_req_n == SIDE_REQS) {
+		memmove(&side->side_req[0], &side->side_req[1],
+			(SIDE_REQS - 1) * sizeof(side->side_req[0]));
+		side->side_req_n--;
+	}
+	side->side_req[side->side_req_n++] = trace;
+}
+
+/*
+ * The request a server's send on this side answers: the oldest one not yet
+ * answered. A request stays the answer while no later one is queued, so a
+ * reply written in several sends keeps its tag.
+ */
+static __u64 side_req_reply(struct dir *side)
+{
+	if (!side->side_req_n)
+		return 0;
+	if (side->side_req_answered && side->side_req_n > 1) {
+		memmove(&side->side_req[0], &side->side_req[1],
+			(side->side_req_n - 1) * sizeof(side->side_req[0]));
+		side->side_req_n--;
+	}
+	side->side_req_answered = true;
+	return side->side_req[0];
 }
 
 static bool side_is_server(const struct dir *side)
@@ -1208,9 +1260,10 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		d->side_last_tid = t->tid;
 		thread_container_by_ip(e, t, &tp->local);
 		/* rule 3 */
-		if (side_is_server(d) && d->side_received && d->side_last_recv_trace) {
-			tag = d->side_last_recv_trace;
-			why = "reply on request conn";
+		if (side_is_server(d) && d->side_received && d->side_req_n) {
+			tag = side_req_reply(d);
+			why = d->side_req_n > 1 ? "reply on request conn, pipelined"
+						: "reply on request conn";
 		} else if (d->side_connect_pending && d->side_connect_tid == t->tid &&
 			   d->side_connect_trace) {
 			tag = d->side_connect_trace;
@@ -1320,6 +1373,7 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 	h.recv_ns = ev->ts_ns;
 	trace_add_hop(tr, &h);
 	receiver_takes(e, t, d, id, ev->ts_ns);
+	side_req_received(side, id);
 	trace_thread(tr, t, ev->ts_ns, ev->ts_ns);
 	if (e->cfg.verbose) {
 		char a[KRT_ADDR_STRLEN], b[KRT_ADDR_STRLEN];
@@ -1389,6 +1443,7 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 			seg_deliver(e, d, s, b - a, t, ev->ts_ns);
 			if (s->trace)
 				tag = s->trace;
+			side_req_received(side, s->trace);
 			covered_to = b;
 		}
 		s->used = b - s->off > s->used ? b - s->off : s->used;

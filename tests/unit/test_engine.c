@@ -304,6 +304,46 @@ static void test_redis_batched_replies(void **state)
 	fix_free(f);
 }
 
+/* Two requests arrive in one read on a pooled connection: replies in order. */
+static void test_pipelined_requests_one_read(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t1, *t2;
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_send(110, WEB, web(40001), api(8080), 80));
+	feed(f, ev_recv(120, WEB, web(80), gw(50002), 10));	/* trace 2 */
+	feed(f, ev_send(130, WEB, web(40001), api(8080), 80));
+	feed(f, ev_recv(140, API, api(8080), web(40001), 160));	/* both at once */
+	feed(f, ev_send(150, API, api(8080), web(40001), 186));	/* reply to 1 */
+	feed(f, ev_send(160, API, api(8080), web(40001), 186));	/* reply to 2 */
+	feed(f, ev_recv(170, WEB, web(40001), api(8080), 186));
+	feed(f, ev_send(175, WEB, web(80), gw(50001), 181));
+	feed(f, ev_recv(180, WEB, web(40001), api(8080), 186));
+	feed(f, ev_send(185, WEB, web(80), gw(50002), 181));
+	/* keep-alive: the next request on the same connection is answered alone */
+	feed(f, ev_recv(200, WEB, web(80), gw(50001), 10));	/* trace 3 */
+	feed(f, ev_send(210, WEB, web(40001), api(8080), 80));
+	feed(f, ev_recv(220, API, api(8080), web(40001), 80));
+	feed(f, ev_send(230, API, api(8080), web(40001), 100));
+	feed(f, ev_send(231, API, api(8080), web(40001), 50));	/* same reply, 2nd part */
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_int_equal(trace_hop(t1, WEB, API)->bytes, 80);
+	assert_int_equal(trace_hop(t2, WEB, API)->bytes, 80);
+	assert_int_equal(trace_hop(t1, API, WEB)->send_ns, 150);
+	assert_int_equal(trace_hop(t1, API, WEB)->recv_ns, 170);
+	assert_int_equal(trace_hop(t2, API, WEB)->send_ns, 160);
+	assert_int_equal(trace_hop(t2, API, WEB)->recv_ns, 180);
+	assert_int_equal(trace_count_hops(t1, API, WEB), 1);
+	assert_int_equal(trace_count_hops(t2, API, WEB), 1);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 3), API, 0), 2);
+	fix_free(f);
+}
+
 /* nginx connects upstream for A, reads B, then sends A's request. */
 static void test_deferred_send(void **state)
 {
@@ -819,6 +859,7 @@ int main(void)
 		cmocka_unit_test(test_event_loop_interleave),
 		cmocka_unit_test(test_event_loop_reply_tag),
 		cmocka_unit_test(test_redis_batched_replies),
+		cmocka_unit_test(test_pipelined_requests_one_read),
 		cmocka_unit_test(test_deferred_send),
 		cmocka_unit_test(test_pooled_upstream),
 		cmocka_unit_test(test_untraced_db_peer),
