@@ -20,7 +20,7 @@ struct dot_priv {
  * A quoted DOT id: quotes and backslashes escaped, a newline becomes DOT's
  * own line break escape, other control bytes are dropped.
  */
-static void put_quoted(FILE *f, const char *s)
+void krt_dot_quote(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -59,9 +59,9 @@ static void put_thread_node(FILE *f, const struct krt_trace *t, const struct krt
 		 krt_fmt_ms(th->cpu_ns, ms, sizeof(ms)),
 		 th->tid == t->ingress.tid ? "\ningress" : "");
 	fputs(indent, f);
-	put_quoted(f, id);
+	krt_dot_quote(f, id);
 	fputs(" [label=", f);
-	put_quoted(f, label);
+	krt_dot_quote(f, label);
 	fputs(th->tid == t->ingress.tid ? ", penwidth=2];\n" : "];\n", f);
 }
 
@@ -94,9 +94,9 @@ static void put_clusters(FILE *f, const struct krt_trace *t)
 		done[n_done++] = c;
 		snprintf(name, sizeof(name), "cluster_%s", c);
 		fputs("  subgraph ", f);
-		put_quoted(f, name);
+		krt_dot_quote(f, name);
 		fputs(" {\n    label=", f);
-		put_quoted(f, c);
+		krt_dot_quote(f, c);
 		fputs(";\n    style=rounded;\n", f);
 		for (k = i; k < t->n_threads; k++) {
 			const char *ck = t->threads[k].container ? t->threads[k].container : "";
@@ -122,9 +122,9 @@ static void put_other_node(FILE *f, const struct krt_trace *t, __u32 tid, const 
 	else
 		krt_addr_str(a, label, sizeof(label));
 	fputs("  ", f);
-	put_quoted(f, id);
+	krt_dot_quote(f, id);
 	fputs(" [label=", f);
-	put_quoted(f, label);
+	krt_dot_quote(f, label);
 	fputs(tid ? "];\n" : ", shape=ellipse, style=dashed];\n", f);
 }
 
@@ -136,13 +136,13 @@ void krt_dot_write_trace(FILE *f, const struct krt_trace *t)
 
 	snprintf(title, sizeof(title), "trace %" PRIu64, (uint64_t)t->id);
 	fputs("digraph ", f);
-	put_quoted(f, title);
+	krt_dot_quote(f, title);
 	fputs(" {\n  rankdir=LR;\n  labelloc=t;\n  label=", f);
 	snprintf(label, sizeof(label), "trace %" PRIu64 "  %s -> %s  %s ms", (uint64_t)t->id,
 		 krt_addr_str(&t->ingress.client, client, sizeof(client)),
 		 krt_addr_str(&t->ingress.server, server, sizeof(server)),
 		 krt_fmt_ms(t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0, ms, sizeof(ms)));
-	put_quoted(f, label);
+	krt_dot_quote(f, label);
 	fputs(";\n  node [shape=box, fontname=\"Helvetica\", fontsize=10];\n"
 	      "  edge [fontname=\"Helvetica\", fontsize=9];\n", f);
 	put_clusters(f, t);
@@ -164,11 +164,11 @@ void krt_dot_write_trace(FILE *f, const struct krt_trace *t)
 		snprintf(label, sizeof(label), "%zu: %" PRIu64 " B%s", i + 1, (uint64_t)h->bytes,
 			 lat);
 		fputs("  ", f);
-		put_quoted(f, from);
+		krt_dot_quote(f, from);
 		fputs(" -> ", f);
-		put_quoted(f, to);
+		krt_dot_quote(f, to);
 		fputs(" [label=", f);
-		put_quoted(f, label);
+		krt_dot_quote(f, label);
 		fputs("];\n", f);
 	}
 	fputs("}\n", f);

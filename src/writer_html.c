@@ -18,9 +18,17 @@
 #include "writer_util.h"
 
 #define MAX_ROWS 200000		/* trace rows kept for the latency figures */
-#define DETAIL_TRACES 50	/* slowest traces shown in full */
+#define DETAIL_TRACES 20	/* slowest traces shown in full */
 #define LISTED_ROWS 1000	/* rows in the "all traces" table */
 #define MAX_SVG (8u << 20)	/* a graph bigger than this is not inlined */
+#define MAX_MAP_EDGES 512	/* service map: distinct (from, to) pairs kept */
+#define MAP_NODE_LEN 80
+
+/* One edge of the service map: all hops between two services, summed. */
+struct map_edge {
+	char from[MAP_NODE_LEN], to[MAP_NODE_LEN];
+	__u64 hops, bytes;
+};
 
 struct trace_row {
 	__u64 id, start_ns, dur_ns, cpu_ns;
@@ -36,7 +44,14 @@ struct html_priv {
 	struct krt_trace *detail[DETAIL_TRACES];	/* unordered */
 	size_t n_detail;
 	int dot_state;		/* 0 unknown, 1 works, -1 missing */
+	struct map_edge *edges;
+	size_t n_edges;
+	__u64 edges_dropped;	/* hops not drawn: edge table full */
 };
+
+static const char no_graphviz[] =
+	"<p class=\"note\">Graph not rendered: Graphviz <code>dot</code> is not installed or "
+	"failed (apt-get install graphviz).</p>\n";
 
 static __u64 duration(const struct krt_trace *t)
 {
@@ -124,6 +139,55 @@ static void keep_detail(struct html_priv *p, const struct krt_trace *t)
 	}
 }
 
+/*
+ * A hop end in the service map: the thread's container; the gateway by its IP
+ * alone (client ports change with every connection); other addresses as they are.
+ */
+static void map_node(const struct krt_trace *t, __u32 tid, const struct krt_addr *a, char *buf,
+		     size_t len)
+{
+	const struct krt_thread_stat *th = tid ? krt_trace_thread(t, tid) : NULL;
+	char ip[KRT_ADDR_STRLEN];
+
+	if (tid) {
+		snprintf(buf, len, "%s", th && th->container && th->container[0] ? th->container :
+			 "(no container)");
+	} else if (krt_ip_eq(a, &t->ingress.client)) {
+		snprintf(buf, len, "gateway %s", krt_ip_str(a, ip, sizeof(ip)));
+	} else {
+		krt_addr_str(a, buf, len);
+	}
+}
+
+static void add_to_map(struct html_priv *p, const struct krt_trace *t)
+{
+	char from[MAP_NODE_LEN], to[MAP_NODE_LEN];
+	size_t i, k;
+
+	for (i = 0; i < t->n_hops; i++) {
+		const struct krt_hop *h = &t->hops[i];
+
+		map_node(t, h->from_tid, &h->from_addr, from, sizeof(from));
+		map_node(t, h->to_tid, &h->to_addr, to, sizeof(to));
+		for (k = 0; k < p->n_edges; k++)
+			if (!strcmp(p->edges[k].from, from) && !strcmp(p->edges[k].to, to))
+				break;
+		if (k == p->n_edges) {
+			if (!p->edges)
+				p->edges = calloc(MAX_MAP_EDGES, sizeof(*p->edges));
+			if (!p->edges || p->n_edges == MAX_MAP_EDGES) {
+				p->edges_dropped++;
+				continue;
+			}
+			memcpy(p->edges[k].from, from, sizeof(from));
+			memcpy(p->edges[k].to, to, sizeof(to));
+			p->n_edges++;
+		}
+		p->edges[k].hops++;
+		p->edges[k].bytes += h->bytes;
+	}
+}
+
 static int html_trace(struct krt_writer *w, const struct krt_trace *t)
 {
 	struct html_priv *p = w->priv;
@@ -131,6 +195,7 @@ static int html_trace(struct krt_writer *w, const struct krt_trace *t)
 	p->traces++;
 	keep_row(p, t);
 	keep_detail(p, t);
+	add_to_map(p, t);
 	return 0;
 }
 
@@ -286,8 +351,8 @@ static void row_of(struct trace_row *r, const struct krt_trace *t)
 static const char row_head[] = "<table><tr><th>trace</th><th>ingress</th><th>duration ms</th>"
 			       "<th>on-CPU ms</th><th>threads</th><th>hops</th></tr>\n";
 
-/* Renders t's DOT graph to SVG with Graphviz; NULL when that is not possible. */
-static char *render_svg(struct html_priv *p, const struct krt_trace *t)
+/* Renders DOT text to SVG with Graphviz; NULL when that is not possible. */
+static char *render_svg(struct html_priv *p, const char *dot)
 {
 	char path[] = "/tmp/krtrace-dot-XXXXXX", cmd[96];
 	char *svg = NULL, *start;
@@ -306,8 +371,11 @@ static char *render_svg(struct html_priv *p, const struct krt_trace *t)
 		unlink(path);
 		return NULL;
 	}
-	krt_dot_write_trace(f, t);
-	fclose(f);
+	fputs(dot, f);
+	if (fclose(f)) {
+		unlink(path);
+		return NULL;
+	}
 	/* path comes from mkstemp: no character the shell would interpret. */
 	snprintf(cmd, sizeof(cmd), "dot -Tsvg %s 2>/dev/null", path);
 	pipe = popen(cmd, "r");
@@ -355,8 +423,9 @@ static void put_trace_detail(FILE *f, struct html_priv *p, const struct krt_trac
 {
 	char name[KRT_NODE_NAME_LEN], from[KRT_NODE_NAME_LEN], to[KRT_NODE_NAME_LEN];
 	char a[KRT_ADDR_STRLEN], b[KRT_ADDR_STRLEN], ms[32];
-	char *svg;
-	size_t i;
+	char *svg, *dot;
+	size_t i, dot_len;
+	FILE *mem;
 
 	fprintf(f, "<section class=\"trace\" id=\"trace-%" PRIu64 "\">\n<h3>trace %" PRIu64
 		"</h3>\n<p>ingress ", (uint64_t)t->id, (uint64_t)t->id);
@@ -403,15 +472,71 @@ static void put_trace_detail(FILE *f, struct html_priv *p, const struct krt_trac
 	}
 	fputs("</table>\n", f);
 
-	svg = render_svg(p, t);
+	svg = NULL;
+	dot = NULL;
+	mem = open_memstream(&dot, &dot_len);
+	if (mem) {
+		krt_dot_write_trace(mem, t);
+		if (!fclose(mem))
+			svg = render_svg(p, dot);
+		free(dot);
+	}
 	if (svg) {
 		fprintf(f, "<div class=\"graph\">%s</div>\n", svg);
 		free(svg);
 	} else {
-		fputs("<p class=\"note\">Flow graph not rendered: Graphviz <code>dot</code> is not "
-		      "installed or failed (apt-get install graphviz).</p>\n", f);
+		fputs(no_graphviz, f);
 	}
 	fputs("</section>\n", f);
+}
+
+/* Every hop of every trace, summed per pair of services: who talks to whom. */
+static void put_service_map(FILE *f, struct html_priv *p)
+{
+	char *dot = NULL, *svg = NULL, label[64];
+	size_t len = 0, i;
+	__u64 max_hops = 1;
+	FILE *mem;
+
+	if (!p->n_edges)
+		return;
+	mem = open_memstream(&dot, &len);
+	if (!mem)
+		return;
+	for (i = 0; i < p->n_edges; i++)
+		if (p->edges[i].hops > max_hops)
+			max_hops = p->edges[i].hops;
+	fputs("digraph \"services\" {\n  rankdir=LR;\n"
+	      "  node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=11];\n"
+	      "  edge [fontname=\"Helvetica\", fontsize=9];\n", mem);
+	for (i = 0; i < p->n_edges; i++) {
+		const struct map_edge *e = &p->edges[i];
+
+		snprintf(label, sizeof(label), "%" PRIu64 " hops\n%" PRIu64 " B", (uint64_t)e->hops,
+			 (uint64_t)e->bytes);
+		fputs("  ", mem);
+		krt_dot_quote(mem, e->from);
+		fputs(" -> ", mem);
+		krt_dot_quote(mem, e->to);
+		fputs(" [label=", mem);
+		krt_dot_quote(mem, label);
+		/* Line width from 1 to 4 by traffic: the busy paths stand out. */
+		fprintf(mem, ", penwidth=%.1f];\n", 1.0 + 3.0 * (double)e->hops / (double)max_hops);
+	}
+	fputs("}\n", mem);
+	if (!fclose(mem))
+		svg = render_svg(p, dot);
+	free(dot);
+	fputs("<h2 id=\"services\">Service map</h2>\n<p class=\"note\">All hops of all traces, "
+	      "summed per pair of containers (the gateway by its address).</p>\n", f);
+	if (svg)
+		fprintf(f, "<div class=\"graph\">%s</div>\n", svg);
+	else
+		fputs(no_graphviz, f);
+	if (p->edges_dropped)
+		fprintf(f, "<p class=\"note\">%" PRIu64 " hops between further pairs not drawn "
+			"(more than %d pairs).</p>\n", (uint64_t)p->edges_dropped, MAX_MAP_EDGES);
+	free(svg);
 }
 
 static int html_finish(struct krt_writer *w, const struct krt_summary *s)
@@ -436,6 +561,7 @@ static int html_finish(struct krt_writer *w, const struct krt_summary *s)
 		"trace start.</p>\n", KRT_VERSION, when);
 	put_summary(f, p, s);
 	put_latency(f, p);
+	put_service_map(f, p);
 
 	fprintf(f, "<h2 id=\"slowest\">Slowest traces</h2>\n");
 	if (!p->n_detail) {
@@ -477,6 +603,7 @@ static void html_destroy(struct krt_writer *w)
 	for (i = 0; i < p->n_detail; i++)
 		krt_trace_free(p->detail[i]);
 	free(p->rows);
+	free(p->edges);
 	free(p->title);
 	free(p);
 	krt_writer_free(w);

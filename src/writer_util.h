@@ -32,6 +32,8 @@ struct krt_trace *krt_trace_dup(const struct krt_trace *t);
 void krt_trace_free(struct krt_trace *t);
 
 /* One trace's flow as a Graphviz digraph (writer_dot.c; the HTML report uses it too). */
+/* A DOT quoted id: quotes and backslashes escaped, newline as DOT's \n. */
+void krt_dot_quote(FILE *f, const char *s);
 void krt_dot_write_trace(FILE *f, const struct krt_trace *t);
 
 /*

@@ -821,7 +821,11 @@ static void test_html(void **state)
 	assert_null(strstr(out, "href=\"http"));
 	assert_null(strstr(out, "<script src"));
 	/* A graph per trace, or the page says why there is none. */
-	assert_true(count_str(out, "<svg") >= 2 || strstr(out, "Graphviz") != NULL);
+	assert_true(count_str(out, "<svg") == 3 || strstr(out, "Graphviz") != NULL);
+	/* The service map sums both traces: 2 hops web -> app, gateway by IP. */
+	assert_non_null(strstr(out, "Service map"));
+	if (count_str(out, "<svg") == 3)
+		assert_non_null(strstr(out, "gateway 172.24.0.1"));
 	free(out);
 }
 
