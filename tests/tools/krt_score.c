@@ -454,6 +454,35 @@ static void print_edges(const char *what, const struct edge_set *s)
 	fputc('\n', stderr);
 }
 
+static int trace_cmp(const void *a, const void *b)
+{
+	const struct trace *x = a, *y = b;
+	int c = strcmp(x->client, y->client);
+
+	if (c)
+		return c;
+	if (x->ingress_ns != y->ingress_ns)
+		return x->ingress_ns < y->ingress_ns ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Index of the first trace with this client and ingress_ns >= lo (binary search). */
+static size_t first_trace_at(const char *client, uint64_t lo)
+{
+	size_t a = 0, b = traces.n;
+
+	while (a < b) {
+		size_t m = a + (b - a) / 2;
+		int c = strcmp(traces.v[m].client, client);
+
+		if (c < 0 || (c == 0 && traces.v[m].ingress_ns < lo))
+			a = m + 1;
+		else
+			b = m;
+	}
+	return a;
+}
+
 /* A node as a hop end in the --json schema: tid, or 0 and an address. */
 static void emit_node(const char *node, const char *key)
 {
@@ -520,11 +549,12 @@ static void score_request(const struct client_rec *c, const char *model_override
 		return;
 	}
 
-	for (size_t i = 0; i < traces.n; i++) {
+	/* traces are sorted by (client, ingress time): find the first in the window */
+	for (size_t i = first_trace_at(c->local, lo); i < traces.n; i++) {
 		struct trace *x = &traces.v[i];
 
-		if (strcmp(x->client, c->local) || x->ingress_ns < lo || x->ingress_ns > hi)
-			continue;
+		if (strcmp(x->client, c->local) || x->ingress_ns > hi)
+			break;
 		candidates++;
 		if (!t)
 			t = x;
@@ -645,6 +675,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "krt_score: no client records (svc \"client\") in the truth\n");
 		return 2;
 	}
+	if (traces.n)
+		qsort(traces.v, traces.n, sizeof(*traces.v), trace_cmp);
 	for (size_t i = 0; i < clients.n; i++)
 		score_request(&clients.v[i], model);
 	if (emit)
