@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <pty.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -893,6 +894,43 @@ static void test_output_options(void **state)
 	assert_int_equal(system(path), 0);
 }
 
+/* -C colours only a terminal, and NO_COLOR always wins. */
+static void test_color_only_on_terminal(void **state)
+{
+	struct krt_output_opts o = { .color = 1 };
+	struct krt_outputs outs;
+	char tty[64];
+	int master, slave;
+	const char *saved = getenv("NO_COLOR");
+
+	assert_int_equal(openpty(&master, &slave, tty, NULL, NULL), 0);
+	o.out_path = tty;
+	unsetenv("NO_COLOR");
+	assert_int_equal(krt_outputs_open(&outs, &o, "test"), 0);
+	assert_true(outs.color);
+	assert_int_equal(krt_outputs_close(&outs, NULL), 0);
+	setenv("NO_COLOR", "1", 1);
+	assert_int_equal(krt_outputs_open(&outs, &o, "test"), 0);
+	assert_false(outs.color);
+	assert_int_equal(krt_outputs_close(&outs, NULL), 0);
+	/* An empty NO_COLOR does not count (no-color.org). */
+	setenv("NO_COLOR", "", 1);
+	assert_int_equal(krt_outputs_open(&outs, &o, "test"), 0);
+	assert_true(outs.color);
+	assert_int_equal(krt_outputs_close(&outs, NULL), 0);
+	/* Not asked for: no colour even on a terminal. */
+	o.color = 0;
+	assert_int_equal(krt_outputs_open(&outs, &o, "test"), 0);
+	assert_false(outs.color);
+	assert_int_equal(krt_outputs_close(&outs, NULL), 0);
+	if (saved)
+		setenv("NO_COLOR", saved, 1);
+	else
+		unsetenv("NO_COLOR");
+	close(slave);
+	close(master);
+}
+
 /* ---- --emit DIR: every format for the shell suite ---- */
 
 static int emit_all(const char *dir)
@@ -965,6 +1003,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_otlp_endpoint_failure_keeps_file),
 		cmocka_unit_test(test_html),
 		cmocka_unit_test(test_output_options),
+		cmocka_unit_test(test_color_only_on_terminal),
 	};
 
 	if (argc == 3 && !strcmp(argv[1], "--emit"))
