@@ -42,9 +42,13 @@
 
 /* ---- a small open-addressing hash table (linear probing) ----------------- */
 
+/* A slot: 8 bytes of "used" flag, the key, then the value, each 8-aligned. */
+#define ALIGN8(x) (((x) + 7) & ~(size_t)7)
+#define SLOT_KEY 8
+
 struct htab {
-	unsigned char *slots;	/* per slot: used flag, key, value */
-	size_t key_size, val_size, slot_size;
+	unsigned char *slots;
+	size_t key_size, val_size, slot_size, val_off;
 	size_t cap, n, max;
 };
 
@@ -52,7 +56,8 @@ static bool htab_init(struct htab *h, size_t key_size, size_t val_size, size_t m
 {
 	h->key_size = key_size;
 	h->val_size = val_size;
-	h->slot_size = (1 + key_size + val_size + 7) & ~(size_t)7;
+	h->val_off = SLOT_KEY + ALIGN8(key_size);
+	h->slot_size = h->val_off + ALIGN8(val_size);
 	h->cap = 64;
 	h->n = 0;
 	h->max = max;
@@ -106,8 +111,8 @@ static void *htab_find(const struct htab *h, const void *key)
 
 		if (!s[0])
 			return NULL;
-		if (!memcmp(s + 1, key, h->key_size))
-			return s + 1 + h->key_size;
+		if (!memcmp(s + SLOT_KEY, key, h->key_size))
+			return s + h->val_off;
 		i = (i + 1) & mask;
 	}
 }
@@ -128,7 +133,7 @@ static bool htab_grow(struct htab *h)
 
 		if (!s[0])
 			continue;
-		j = hash_key(s + 1, h->key_size) & mask;
+		j = hash_key(s + SLOT_KEY, h->key_size) & mask;
 		while (slot_at(&bigger, j)[0])
 			j = (j + 1) & mask;
 		memcpy(slot_at(&bigger, j), s, h->slot_size);
@@ -162,11 +167,11 @@ static void *htab_get(struct htab *h, const void *key, bool *created)
 
 		memset(s, 0, h->slot_size);
 		s[0] = 1;
-		memcpy(s + 1, key, h->key_size);
+		memcpy(s + SLOT_KEY, key, h->key_size);
 		h->n++;
 		if (created)
 			*created = true;
-		return s + 1 + h->key_size;
+		return s + h->val_off;
 	}
 }
 
@@ -180,7 +185,7 @@ static void htab_del(struct htab *h, const void *key)
 
 		if (!s[0])
 			return;
-		if (!memcmp(s + 1, key, h->key_size))
+		if (!memcmp(s + SLOT_KEY, key, h->key_size))
 			break;
 		i = (i + 1) & mask;
 	}
@@ -193,7 +198,7 @@ static void htab_del(struct htab *h, const void *key)
 		sj = slot_at(h, j);
 		if (!sj[0])
 			break;
-		home = hash_key(sj + 1, h->key_size) & mask;
+		home = hash_key(sj + SLOT_KEY, h->key_size) & mask;
 		/* Move sj back into the hole unless its home lies in (i, j]. */
 		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
 			memcpy(slot_at(h, i), sj, h->slot_size);

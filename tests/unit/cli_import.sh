@@ -11,15 +11,18 @@ KRTRACE=$OUT/bin/krtrace
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# Runs krtrace with a 20 s limit and 1 GiB of address space; stdout, stderr
-# and the exit status land in $tmp/out, $tmp/err, $rc.
+# Runs krtrace with a 20 s limit and 1 GiB of address space (not for a
+# sanitizer build: ASan reserves terabytes of shadow address space); stdout,
+# stderr and the exit status land in $tmp/out, $tmp/err, $rc.
+VMEM=1048576
+grep -q __asan_init "$KRTRACE" && VMEM=unlimited
 run() {
-	(ulimit -v 1048576; timeout 20 "$KRTRACE" "$@") >"$tmp/out" 2>"$tmp/err" </dev/null
+	(ulimit -v $VMEM; timeout 20 "$KRTRACE" "$@") >"$tmp/out" 2>"$tmp/err" </dev/null
 	rc=$?
 }
 run_in() { # FILE args...: FILE on stdin
 	local f=$1; shift
-	(ulimit -v 1048576; timeout 20 "$KRTRACE" "$@") >"$tmp/out" 2>"$tmp/err" <"$f"
+	(ulimit -v $VMEM; timeout 20 "$KRTRACE" "$@") >"$tmp/out" 2>"$tmp/err" <"$f"
 	rc=$?
 }
 err_has() { grep -qF -- "$1" "$tmp/err"; }
