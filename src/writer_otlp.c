@@ -38,6 +38,8 @@
 #define POST_TIMEOUT_MS 2000
 #define GIVE_UP_AFTER 3		/* consecutive failed batches: stop posting */
 
+#define MAX_SPAN_EVENTS 128	/* hop events per span; the rest are counted */
+
 #define SPAN_KIND_SERVER 2
 #define SPAN_KIND_CLIENT 3
 
@@ -169,6 +171,55 @@ static void plan_spans(const struct krt_trace *t, struct span_plan *plan)
 	free(reached);
 }
 
+/*
+ * The thread's sends and receives of this trace as span events, so a trace
+ * viewer shows when the bytes left and arrived and from or to whom.
+ */
+static void put_hop_events(struct otlp_priv *p, struct krt_json *j, const struct krt_trace *t,
+			   __u32 tid)
+{
+	char peer[KRT_NODE_NAME_LEN];
+	size_t i, n = 0, dropped = 0;
+
+	krt_json_key(j, "events");
+	krt_json_arr_begin(j);
+	for (i = 0; i < t->n_hops; i++) {
+		const struct krt_hop *h = &t->hops[i];
+		bool out = h->from_tid == tid, in = h->to_tid == tid;
+		__u64 ts;
+
+		if (!out && !in)
+			continue;
+		ts = out ? h->send_ns : h->recv_ns;
+		if (!ts)
+			ts = krt_hop_ts(h);
+		if (n == MAX_SPAN_EVENTS) {
+			dropped++;
+			continue;
+		}
+		n++;
+		krt_json_obj_begin(j);
+		krt_json_key(j, "timeUnixNano");
+		krt_json_u64_str(j, ts + p->offset_ns);
+		krt_json_kv_str(j, "name", out ? "send" : "recv");
+		krt_json_key(j, "attributes");
+		krt_json_arr_begin(j);
+		if (out)
+			krt_node_name(t, h->to_tid, &h->to_addr, peer, sizeof(peer));
+		else
+			krt_node_name(t, h->from_tid, &h->from_addr, peer, sizeof(peer));
+		attr_str(j, "krtrace.peer", peer);
+		attr_int(j, "krtrace.bytes", h->bytes);
+		krt_json_arr_end(j);
+		krt_json_obj_end(j);
+	}
+	krt_json_arr_end(j);
+	if (dropped) {
+		krt_json_key(j, "droppedEventsCount");
+		krt_json_u64(j, dropped);
+	}
+}
+
 static void put_span(struct otlp_priv *p, struct krt_json *j, const struct krt_trace *t,
 		     const struct span_plan *plan, size_t i)
 {
@@ -205,6 +256,7 @@ static void put_span(struct otlp_priv *p, struct krt_json *j, const struct krt_t
 	attr_int(j, "krtrace.bytes_in", plan[i].bytes_in);
 	attr_int(j, "krtrace.bytes_out", plan[i].bytes_out);
 	krt_json_arr_end(j);
+	put_hop_events(p, j, t, th->tid);
 	krt_json_key(j, "status");
 	krt_json_obj_begin(j);
 	krt_json_obj_end(j);

@@ -584,6 +584,22 @@ static size_t check_traces_data(json_object *o, char *trace_id_out)
 				    1577836800ULL * 1000000000ULL);
 			assert_non_null(attr_value(get(sp, "attributes"), "thread.id", "intValue"));
 			assert_non_null(attr_value(get(sp, "attributes"), "krtrace.cpu_ns", "intValue"));
+			/* Sends and receives as span events with Unix times as strings. */
+			{
+				json_object *evs = get(sp, "events");
+				size_t e;
+
+				for (e = 0; e < json_object_array_length(evs); e++) {
+					json_object *ev = json_object_array_get_idx(evs, e);
+					const char *name = json_object_get_string(get(ev, "name"));
+
+					assert_true(!strcmp(name, "send") || !strcmp(name, "recv"));
+					assert_true(json_object_is_type(get(ev, "timeUnixNano"),
+									json_type_string));
+				}
+				if (!strcmp(json_object_get_string(get(sp, "name")), "nginx[812]"))
+					assert_int_equal(json_object_array_length(evs), 4);
+			}
 			assert_true(n < 16);
 			spans_all[n] = sp;
 			strcpy(span_ids[n], json_object_get_string(get(sp, "spanId")));
