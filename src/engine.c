@@ -51,6 +51,8 @@
 #define MAINT_EVENTS 4096
 /* A trace still held by a thread is force-emitted after this much idleness. */
 #define HELD_TRACE_MAX_IDLE_NS (60ULL * 1000000000ULL)
+/* Kernel trace ids are remembered this long after binding (late stragglers). */
+#define KMAP_KEEP_NS (60ULL * 1000000000ULL)
 /* Connection directions idle this long are pruned (with linger only). */
 #define DIR_IDLE_NS (30ULL * 1000000000ULL)
 
@@ -287,6 +289,7 @@ struct trace {
 struct kmap_entry {
 	__u32 kernel_id;
 	__u64 trace_id;
+	__u64 created_ns;
 };
 
 struct listed_slot {
@@ -302,7 +305,6 @@ struct krt_engine {
 	size_t n_open, cap_open;
 	__u64 next_trace_id;
 	__u64 max_emitted_id;
-	__u32 max_kernel_id;
 	__u64 next_dir_serial;
 	__u64 now;
 	__u64 events_since_maint;
@@ -644,16 +646,6 @@ static bool kmap_eq(const void *obj, const void *key)
 	return ((const struct kmap_entry *)obj)->kernel_id == *(const __u32 *)key;
 }
 
-static void kmap_remove(struct krt_engine *e, __u32 kid)
-{
-	struct kmap_entry *k = table_find(&e->kmap, mix64(kid), &kid, kmap_eq);
-
-	if (k) {
-		table_remove(&e->kmap, mix64(kid), k);
-		free(k);
-	}
-}
-
 static void trace_free(struct trace *tr)
 {
 	free(tr->pub.threads);
@@ -679,8 +671,6 @@ static void trace_emit(struct krt_engine *e, struct trace *tr)
 	if (p->id > e->max_emitted_id)
 		e->max_emitted_id = p->id;
 	table_remove(&e->traces, mix64(p->id), tr);
-	if (tr->kernel_id)
-		kmap_remove(e, tr->kernel_id);
 	trace_free(tr);
 }
 
@@ -1046,64 +1036,89 @@ static const char *addr_s(const struct krt_addr *a, char *buf)
 /* ---------------------------------------------------------------------- */
 /* Kernel tags (live)                                                      */
 
+static struct kmap_entry *kmap_find(struct krt_engine *e, __u32 kid)
+{
+	return table_find(&e->kmap, mix64(kid), &kid, kmap_eq);
+}
+
+/* Kernel id kid names engine trace tr from now on. */
+static void kmap_bind(struct krt_engine *e, __u32 kid, struct trace *tr)
+{
+	struct kmap_entry *k;
+
+	if (!kid || tr->kernel_id || kmap_find(e, kid))
+		return;
+	tr->kernel_id = kid;
+	k = xcalloc(1, sizeof(*k));
+	k->kernel_id = kid;
+	k->trace_id = tr->pub.id;
+	k->created_ns = e->now;
+	table_insert(&e->kmap, mix64(kid), k);
+}
+
 /*
- * The engine trace for a kernel-decided trace id. New kernel ids get a new
- * engine trace (use_kernel_tags) or are bound to the trace the rules chose
- * (check_kernel_tags), so later tags can be compared.
+ * use_kernel_tags: the engine trace of a kernel-decided id. An id never
+ * seen (its ingress was lost or sampled differently) gets a trace of its
+ * own, without ingress. Entries outlive their trace for a while, so a
+ * straggler of an emitted trace is counted late, not made a new trace.
  */
-static __u64 kernel_trace(struct krt_engine *e, __u32 kid, __u64 rule_trace, __u64 ts,
-			  bool create)
+static __u64 kernel_trace(struct krt_engine *e, __u32 kid, __u64 ts)
 {
 	struct kmap_entry *k;
 	struct trace *tr;
 
 	if (!kid)
 		return 0;
-	k = table_find(&e->kmap, mix64(kid), &kid, kmap_eq);
+	k = kmap_find(e, kid);
 	if (k)
 		return k->trace_id;
-	if (kid <= e->max_kernel_id && !create) {
-		/* a kernel id we saw before whose trace is gone: emitted */
-		e->sum.late_events++;
-		return 0;
-	}
-	if (kid > e->max_kernel_id)
-		e->max_kernel_id = kid;
-	if (rule_trace) {
-		tr = trace_find(e, rule_trace);
-	} else if (create) {
-		tr = trace_new(e, ts);
-	} else {
-		return 0;
-	}
-	if (!tr || tr->kernel_id)
-		return rule_trace;
-	tr->kernel_id = kid;
-	k = xcalloc(1, sizeof(*k));
-	k->kernel_id = kid;
-	k->trace_id = tr->pub.id;
-	table_insert(&e->kmap, mix64(kid), k);
+	tr = trace_new(e, ts);
+	kmap_bind(e, kid, tr);
 	return tr->pub.id;
 }
 
-/* Apply KRT_XF_TAGGED to the rules' decision. */
+/* Apply KRT_XF_TAGGED to the rules' decision (rule) for a send or receive. */
 static __u64 apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64 rule,
 			      __u64 ts)
 {
-	__u64 k;
+	struct kmap_entry *k;
+	struct trace *tr;
+	__u64 kt;
 
 	if (!(x->flags & KRT_XF_TAGGED) || !(e->cfg.use_kernel_tags || e->cfg.check_kernel_tags))
 		return rule;
 	if (e->cfg.use_kernel_tags) {
-		k = kernel_trace(e, x->trace_id, 0, ts, true);
-		if (e->cfg.check_kernel_tags && k != rule)
+		kt = kernel_trace(e, x->trace_id, ts);
+		if (e->cfg.check_kernel_tags && kt != rule)
 			e->sum.kernel_tag_disagreements++;
-		return k;
+		return kt;
 	}
-	k = kernel_trace(e, x->trace_id, rule, ts, false);
-	if (k != rule)
+	/* check only: the first sight of a kernel id binds it to the rules' trace */
+	k = x->trace_id ? kmap_find(e, x->trace_id) : NULL;
+	if (!k && x->trace_id && rule && (tr = trace_find(e, rule)) && !tr->kernel_id) {
+		kmap_bind(e, x->trace_id, tr);
+		return rule;
+	}
+	kt = k ? k->trace_id : 0;
+	if (kt != rule)
 		e->sum.kernel_tag_disagreements++;
 	return rule;
+}
+
+/* Drop kernel-id entries whose trace was emitted long ago. */
+static void kmap_prune(struct krt_engine *e)
+{
+	struct kmap_entry *k;
+	size_t i;
+
+	table_for_each(&e->kmap, i, k) {
+		if (k->created_ns + KMAP_KEEP_NS < e->now && !trace_find(e, k->trace_id)) {
+			table_remove(&e->kmap, mix64(k->kernel_id), k);
+			free(k);
+		}
+	}
+	if (e->kmap.tombs > e->kmap.cap / 4)
+		table_resize(&e->kmap, e->kmap.cap);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1328,10 +1343,24 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 	const char *why = "same request";
 	struct trace *tr = NULL;
 	struct krt_hop h;
+	__u32 kid = 0;
 	__u64 id = 0;
 
 	if (side->side_in_request)
 		tr = trace_find(e, side->side_last_recv_trace);
+	if (ev->xfer.flags & KRT_XF_TAGGED && e->cfg.use_kernel_tags && ev->xfer.trace_id) {
+		/* the kernel decided whether this is a new request */
+		struct kmap_entry *k = kmap_find(e, ev->xfer.trace_id);
+		struct trace *kt = k ? trace_find(e, k->trace_id) : NULL;
+
+		if (e->cfg.check_kernel_tags && kt != tr)
+			e->sum.kernel_tag_disagreements++;
+		if (k && !kt)
+			e->sum.late_events++;	/* its trace is gone: rules decide */
+		else
+			tr = kt;
+		kid = k ? 0 : ev->xfer.trace_id;
+	}
 	if (!tr) {
 		tr = trace_new(e, ev->ts_ns);
 		tr->pub.ingress.client = d->src;
@@ -1341,28 +1370,11 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 		side->side_in_request = true;
 		why = "ingress";
 	}
+	if (kid)
+		kmap_bind(e, kid, tr);
 	id = tr->pub.id;
-	if (ev->xfer.flags & KRT_XF_TAGGED && (e->cfg.use_kernel_tags || e->cfg.check_kernel_tags)) {
-		__u64 k;
-
-		if (e->cfg.use_kernel_tags) {
-			/* bind the kernel's id to this ingress trace when it is new */
-			struct kmap_entry *ke;
-			__u32 kid = ev->xfer.trace_id;
-
-			ke = table_find(&e->kmap, mix64(kid), &kid, kmap_eq);
-			k = ke ? ke->trace_id : kernel_trace(e, kid, id, ev->ts_ns, true);
-			if (e->cfg.check_kernel_tags && k != id)
-				e->sum.kernel_tag_disagreements++;
-			if (k && k != id && trace_find(e, k)) {
-				id = k;
-				tr = trace_find(e, k);
-				why = "kernel tag";
-			}
-		} else {
-			apply_kernel_tag(e, &ev->xfer, id, ev->ts_ns);
-		}
-	}
+	if (ev->xfer.flags & KRT_XF_TAGGED && !e->cfg.use_kernel_tags)
+		apply_kernel_tag(e, &ev->xfer, id, ev->ts_ns);
 	side->side_role = ROLE_SERVER;
 	side->side_received = true;
 	memset(&h, 0, sizeof(h));
@@ -1686,14 +1698,12 @@ static void on_cpu(struct krt_engine *e, const struct krt_event *ev)
 	struct trace *tr;
 
 	if (c->trace_id) {
-		struct kmap_entry *k;
-		__u32 kid = c->trace_id;
+		struct kmap_entry *k = kmap_find(e, c->trace_id);
 
-		k = table_find(&e->kmap, mix64(kid), &kid, kmap_eq);
 		if (k)
 			id = k->trace_id;
 		else if (e->cfg.use_kernel_tags)
-			id = kernel_trace(e, kid, 0, ev->ts_ns, false);
+			id = kernel_trace(e, c->trace_id, ev->ts_ns);
 		else if (t)
 			id = t->cur;	/* no kernel mapping: the rules' trace */
 	}
@@ -1776,6 +1786,7 @@ static void maintenance(struct krt_engine *e)
 		table_for_each(&e->dirs, i, d)
 			pending_expire(e, d, e->now, false);
 		prune_dirs(e);
+		kmap_prune(e);
 	}
 }
 

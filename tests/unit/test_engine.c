@@ -767,6 +767,78 @@ static void test_kernel_tags(void **state)
 	fix_free(f);
 }
 
+static struct krt_event tagged(struct krt_event ev, __u32 kid)
+{
+	ev.xfer.flags |= KRT_XF_TAGGED;
+	ev.xfer.trace_id = kid;
+	return ev;
+}
+
+/* The kernel decides a new request where the rules see a continuation. */
+static void test_kernel_tags_decide(void **state)
+{
+	struct fix *f = fix_new();
+
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	feed(f, tagged(ev_recv(100, WEB, web(80), gw(50001), 10), 5));
+	feed(f, tagged(ev_recv(110, WEB, web(80), gw(50001), 10), 5));	/* same */
+	feed(f, tagged(ev_recv(120, WEB, web(80), gw(50001), 10), 6));	/* new, says kernel */
+	feed(f, tagged(ev_send(130, WEB, web(40001), api(8080), 10), 6));
+	feed(f, tagged(ev_recv(140, API, api(8080), web(40001), 10), 6));
+	feed(f, tagged(ev_send(150, API, api(8080), web(40001), 10), 5));	/* kernel: 5 */
+	krt_engine_flush(f->e);
+	assert_int_equal(f->col.n, 2);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 1), 0, WEB), 2);
+	assert_int_equal(collected_id(&f->col, 2)->ingress.ts_ns, 120);
+	assert_non_null(trace_hop(collected_id(&f->col, 2), WEB, API));
+	assert_non_null(trace_hop(collected_id(&f->col, 1), API, 0));
+	assert_int_equal(krt_engine_summary(f->e)->kernel_tag_disagreements, 0);
+	fix_free(f);
+}
+
+/* --check-tags alone: the rules decide, disagreements are counted. */
+static void test_kernel_tags_check_only(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t;
+
+	f->cfg.check_kernel_tags = true;
+	fix_start(f);
+	feed(f, tagged(ev_recv(100, WEB, web(80), gw(50001), 10), 5));
+	feed(f, tagged(ev_send(110, WEB, web(40001), api(8080), 10), 5));	/* agrees */
+	feed(f, tagged(ev_recv(120, API, api(8080), web(40001), 10), 9));	/* disagrees */
+	feed(f, tagged(ev_send(130, API, api(8080), web(40001), 10), 0));	/* disagrees */
+	krt_engine_flush(f->e);
+	assert_int_equal(f->col.n, 1);
+	t = &f->col.v[0];
+	assert_non_null(trace_hop(t, WEB, API));
+	assert_non_null(trace_hop(t, API, 0));
+	assert_int_equal(krt_engine_summary(f->e)->kernel_tag_disagreements, 2);
+	fix_free(f);
+}
+
+/* A kernel id whose trace was emitted is late, not a new trace. */
+static void test_kernel_tags_late(void **state)
+{
+	struct fix *f = fix_new();
+
+	f->cfg.use_kernel_tags = true;
+	f->cfg.linger_ns = 1000;
+	fix_start(f);
+	feed(f, tagged(ev_recv(100, WEB, web(80), gw(50001), 10), 5));
+	feed(f, tagged(ev_send(110, WEB, web(80), gw(50001), 10), 5));
+	feed(f, ev_switch(120, WEB, 1, 0));
+	for (__u64 i = 0; i < 5000; i++)
+		feed(f, ev_switch(200000 + i, 0, 0, 0));
+	assert_int_equal(f->col.n, 1);
+	feed(f, tagged(ev_send(300000, WEB, web(40001), api(8080), 10), 5));
+	krt_engine_flush(f->e);
+	assert_int_equal(f->col.n, 1);
+	assert_true(krt_engine_summary(f->e)->late_events >= 1);
+	fix_free(f);
+}
+
 /* -V prints one line per decision. */
 static void test_verbose(void **state)
 {
@@ -877,6 +949,9 @@ int main(void)
 		cmocka_unit_test(test_exit),
 		cmocka_unit_test(test_lost_events),
 		cmocka_unit_test(test_kernel_tags),
+		cmocka_unit_test(test_kernel_tags_decide),
+		cmocka_unit_test(test_kernel_tags_check_only),
+		cmocka_unit_test(test_kernel_tags_late),
 		cmocka_unit_test(test_verbose),
 		cmocka_unit_test(test_linger_bounded),
 		cmocka_unit_test(test_late_events),
