@@ -22,6 +22,7 @@
 
 #define MAX_REPORTED_BAD_LINES 3
 #define MAX_LISTED_UNMATCHED 10
+#define MAX_EXPLAINED_TRACES 20	/* -v: disagreeing traces shown hop by hop */
 
 struct c_hop {
 	__u32 from, to;
@@ -62,7 +63,7 @@ struct c_result {
 
 static const char usage[] =
 	"usage: krtrace compare A.jsonl B.jsonl [--min PCT] [--min-hops PCT]\n"
-	"                       [--tolerance MS] [--json]\n"
+	"                       [--tolerance MS] [--json] [-v]\n"
 	"Matches the traces of two --json results of the same run (for example the\n"
 	"live path and an ftrace import captured at the same time) by ingress\n"
 	"connection and time, and prints traces matched, hops agreeing and the\n"
@@ -71,6 +72,7 @@ static const char usage[] =
 	"  --min-hops PCT   exit 1 when fewer than PCT % of the hops agree\n"
 	"  --tolerance MS   largest ingress time difference of a match (default 5)\n"
 	"  --json           print the comparison as one JSON object\n"
+	"  -v, --verbose    show the hops of disagreeing traces (first 20)\n"
 	"Exit status: 0 agreement, 1 below --min/--min-hops, 2 usage or input error.\n";
 
 static __u64 get_u64(json_object *o, const char *key)
@@ -319,14 +321,12 @@ static int hop_cmp(const void *x, const void *y)
 	return a->to ? 0 : strcmp(a->to_addr, b->to_addr);
 }
 
-/* Size of the multiset intersection of the two traces' hops (sorts them in place). */
-static size_t hops_agreeing(struct c_trace *a, struct c_trace *b)
+/* Size of the multiset intersection of two traces' hops, both sorted by hop_cmp. */
+static size_t hops_agreeing_sorted(const struct c_trace *a, const struct c_trace *b)
 {
 	size_t i = 0, k = 0, n = 0;
 	int c;
 
-	qsort(a->hops, a->n_hops, sizeof(*a->hops), hop_cmp);
-	qsort(b->hops, b->n_hops, sizeof(*b->hops), hop_cmp);
 	while (i < a->n_hops && k < b->n_hops) {
 		c = hop_cmp(&a->hops[i], &b->hops[k]);
 		if (!c) {
@@ -340,6 +340,61 @@ static size_t hops_agreeing(struct c_trace *a, struct c_trace *b)
 		}
 	}
 	return n;
+}
+
+static size_t hops_agreeing(struct c_trace *a, struct c_trace *b)
+{
+	qsort(a->hops, a->n_hops, sizeof(*a->hops), hop_cmp);
+	qsort(b->hops, b->n_hops, sizeof(*b->hops), hop_cmp);
+	return hops_agreeing_sorted(a, b);
+}
+
+static void put_hop_node(__u32 tid, const char *addr)
+{
+	if (tid)
+		printf("[%u]", tid);
+	else
+		printf("%s", addr);
+}
+
+static void put_diff_hop(const char *side, const struct c_hop *h)
+{
+	printf("    only in %s: ", side);
+	put_hop_node(h->from, h->from_addr);
+	printf(" -> ");
+	put_hop_node(h->to, h->to_addr);
+	printf("  %" PRIu64 " B\n", (uint64_t)h->bytes);
+}
+
+/* -v: the hops each side has alone, for matched traces whose flows differ (hops sorted). */
+static void explain_differences(const struct c_file *fa, const struct c_file *fb)
+{
+	size_t i, shown = 0, x, y;
+	int c;
+
+	for (i = 0; i < fa->n && shown < MAX_EXPLAINED_TRACES; i++) {
+		const struct c_trace *a = &fa->v[i], *b;
+
+		if (a->match < 0)
+			continue;
+		b = &fb->v[a->match];
+		if (hops_agreeing_sorted(a, b) == a->n_hops && a->n_hops == b->n_hops)
+			continue;
+		shown++;
+		printf("trace %" PRIu64 " in A / %" PRIu64 " in B: %zu vs %zu hops\n",
+		       (uint64_t)a->id, (uint64_t)b->id, a->n_hops, b->n_hops);
+		for (x = 0, y = 0; x < a->n_hops || y < b->n_hops;) {
+			c = x == a->n_hops ? 1 : y == b->n_hops ? -1 : hop_cmp(&a->hops[x], &b->hops[y]);
+			if (!c) {
+				x++;
+				y++;
+			} else if (c < 0) {
+				put_diff_hop("A", &a->hops[x++]);
+			} else {
+				put_diff_hop("B", &b->hops[y++]);
+			}
+		}
+	}
 }
 
 static int by_double(const void *x, const void *y)
@@ -531,18 +586,19 @@ int krt_compare_main(int argc, char **argv)
 		{ "min-hops", required_argument, NULL, 'H' },
 		{ "tolerance", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct c_file fa = { 0 }, fb = { 0 };
 	struct c_result r;
 	double min_pct = -1, min_hops = -1, tol_ms = 5;
-	bool json = false, pass;
+	bool json = false, verbose = false, pass;
 	char *end;
 	int opt, ret;
 
 	optind = 0;	/* the caller may have run getopt already */
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
 			if (parse_pct("--min", optarg, &min_pct))
@@ -564,6 +620,9 @@ int krt_compare_main(int argc, char **argv)
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'v':
+			verbose = true;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -596,6 +655,8 @@ int krt_compare_main(int argc, char **argv)
 		print_json(&fa, &fb, &r, (__u64)(tol_ms * 1e6), pass);
 	else
 		print_text(&fa, &fb, &r, (__u64)(tol_ms * 1e6));
+	if (verbose && !json)
+		explain_differences(&fa, &fb);
 	if (!pass && !json)
 		printf("FAIL: agreement below --min%s\n", min_hops >= 0 ? "/--min-hops" : "");
 	ret = pass ? 0 : 1;

@@ -167,6 +167,19 @@ static void test_tolerance(void **state)
 	assert_non_null(strstr(out, "only in A: trace 1\n"));
 }
 
+/* -v names the hops that differ (B's trace 11 sent 80 B where A's trace 1 sent 79 B). */
+static void test_verbose(void **state)
+{
+	const char *argv[] = { "compare", "-v", path_of("a.jsonl"), path_of("b.jsonl") };
+
+	assert_int_equal(run(4, argv), 0);
+	assert_non_null(strstr(out, "trace 1 in A / 11 in B: 3 vs 3 hops\n"
+				    "    only in A: [812] -> [900]  79 B\n"
+				    "    only in B: [812] -> [900]  80 B\n"));
+	/* Traces whose flows agree are not listed. */
+	assert_null(strstr(out, "trace 2 in A"));
+}
+
 static void test_bad_input(void **state)
 {
 	FILE *f = fopen(path_of("bad.jsonl"), "w");
@@ -200,6 +213,7 @@ int main(void)
 		cmocka_unit_test(test_identical),
 		cmocka_unit_test(test_mismatch),
 		cmocka_unit_test(test_tolerance),
+		cmocka_unit_test(test_verbose),
 		cmocka_unit_test(test_bad_input),
 	};
 
