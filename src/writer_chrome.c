@@ -169,26 +169,114 @@ static void put_slice(struct chrome_priv *p, const struct krt_trace *t, __u32 pi
 }
 
 /*
+ * Per-trace lookups, so that a trace with many hops and slices costs
+ * O((hops + slices) log slices), not hops x slices.
+ */
+struct tid_pos {
+	__u32 tid;
+	__u32 pos;		/* index in t->threads */
+};
+
+struct trace_index {
+	struct tid_pos *threads;	/* sorted by tid */
+	const struct krt_slice **slices; /* sorted by tid, then start */
+	size_t n_threads, n_slices;
+};
+
+static int by_tid(const void *x, const void *y)
+{
+	const struct tid_pos *a = x, *b = y;
+
+	return a->tid < b->tid ? -1 : a->tid > b->tid;
+}
+
+static int by_tid_start(const void *x, const void *y)
+{
+	const struct krt_slice *a = *(const struct krt_slice *const *)x;
+	const struct krt_slice *b = *(const struct krt_slice *const *)y;
+
+	if (a->tid != b->tid)
+		return a->tid < b->tid ? -1 : 1;
+	return a->start_ns < b->start_ns ? -1 : a->start_ns > b->start_ns;
+}
+
+static int index_build(struct trace_index *ix, const struct krt_trace *t,
+		       const struct krt_slice *slices, size_t n_slices)
+{
+	size_t i;
+
+	ix->n_threads = t->n_threads;
+	ix->n_slices = n_slices;
+	ix->threads = calloc(t->n_threads ? t->n_threads : 1, sizeof(*ix->threads));
+	ix->slices = calloc(n_slices ? n_slices : 1, sizeof(*ix->slices));
+	if (!ix->threads || !ix->slices) {
+		free(ix->threads);
+		free(ix->slices);
+		return -1;
+	}
+	for (i = 0; i < t->n_threads; i++)
+		ix->threads[i] = (struct tid_pos){ t->threads[i].tid, (__u32)i };
+	qsort(ix->threads, ix->n_threads, sizeof(*ix->threads), by_tid);
+	for (i = 0; i < n_slices; i++)
+		ix->slices[i] = &slices[i];
+	qsort(ix->slices, ix->n_slices, sizeof(*ix->slices), by_tid_start);
+	return 0;
+}
+
+static void index_free(struct trace_index *ix)
+{
+	free(ix->threads);
+	free(ix->slices);
+}
+
+/* Position of tid in t->threads, -1 when the trace does not list it. */
+static long index_thread(const struct trace_index *ix, __u32 tid)
+{
+	struct tid_pos key = { tid, 0 }, *hit;
+
+	if (!tid)
+		return -1;
+	hit = bsearch(&key, ix->threads, ix->n_threads, sizeof(key), by_tid);
+	return hit ? (long)hit->pos : -1;
+}
+
+static __u64 clamp_into(const struct krt_slice *s, __u64 ts)
+{
+	__u64 lo = s->start_ns, hi = s->end_ns > s->start_ns ? s->end_ns - 1 : s->start_ns;
+
+	return ts < lo ? lo : ts > hi ? hi : ts;
+}
+
+/*
  * The time inside one of tid's slices nearest to ts, where a flow can bind
  * ("bp":"e" binds to the enclosing slice). Returns false if tid has none.
+ * A thread's slices do not overlap, so the candidates are the last slice
+ * starting at or before ts and the first one starting after it.
  */
-static bool anchor(const struct krt_trace *t, __u32 tid, __u64 ts, __u64 *at)
+static bool anchor(const struct trace_index *ix, __u32 tid, __u64 ts, __u64 *at)
 {
-	__u64 best_dist = UINT64_MAX, lo, hi, x, dist;
-	size_t i;
+	size_t lo = 0, hi = ix->n_slices, mid, k;
+	__u64 best = UINT64_MAX, x, d;
 	bool found = false;
 
-	for (i = 0; i < t->n_slices; i++) {
-		const struct krt_slice *s = &t->slices[i];
+	/* First slice with (tid, start) > (tid, ts). */
+	while (lo < hi) {
+		const struct krt_slice *s;
 
-		if (s->tid != tid)
+		mid = (lo + hi) / 2;
+		s = ix->slices[mid];
+		if (s->tid < tid || (s->tid == tid && s->start_ns <= ts))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (k = lo ? lo - 1 : lo; k <= lo && k < ix->n_slices; k++) {
+		if (ix->slices[k]->tid != tid)
 			continue;
-		lo = s->start_ns;
-		hi = s->end_ns > s->start_ns ? s->end_ns - 1 : s->start_ns;
-		x = ts < lo ? lo : ts > hi ? hi : ts;
-		dist = x > ts ? x - ts : ts - x;
-		if (dist < best_dist) {
-			best_dist = dist;
+		x = clamp_into(ix->slices[k], ts);
+		d = x > ts ? x - ts : ts - x;
+		if (d < best) {
+			best = d;
 			*at = x;
 			found = true;
 		}
@@ -243,26 +331,25 @@ static void put_instant(struct chrome_priv *p, const struct krt_trace *t, __u32 
 	krt_json_obj_end(j);
 }
 
-static void put_hop(struct chrome_priv *p, const struct krt_trace *t, const __u32 *pids,
-		    const struct krt_hop *h)
+static void put_hop(struct chrome_priv *p, const struct krt_trace *t,
+		    const struct trace_index *ix, const __u32 *pids, const struct krt_hop *h)
 {
-	const struct krt_thread_stat *from = h->from_tid ? krt_trace_thread(t, h->from_tid) : NULL;
-	const struct krt_thread_stat *to = h->to_tid ? krt_trace_thread(t, h->to_tid) : NULL;
+	long from = index_thread(ix, h->from_tid), to = index_thread(ix, h->to_tid);
 	__u64 send_ts = h->send_ns ? h->send_ns : h->recv_ns;
 	__u64 recv_ts = h->recv_ns ? h->recv_ns : h->send_ns;
 	__u64 s_at, f_at, id;
 
-	if (from && to) {
-		if (!anchor(t, from->tid, send_ts, &s_at) || !anchor(t, to->tid, recv_ts, &f_at))
+	if (from >= 0 && to >= 0) {
+		if (!anchor(ix, h->from_tid, send_ts, &s_at) || !anchor(ix, h->to_tid, recv_ts, &f_at))
 			return;
 		id = ++p->next_flow_id;
-		put_flow_end(p, "s", id, pids[from - t->threads], from->tid, s_at);
-		put_flow_end(p, "f", id, pids[to - t->threads], to->tid, f_at);
+		put_flow_end(p, "s", id, pids[from], h->from_tid, s_at);
+		put_flow_end(p, "f", id, pids[to], h->to_tid, f_at);
 		p->flows++;
-	} else if (to && !h->from_tid) {
-		put_instant(p, t, pids[to - t->threads], to->tid, recv_ts, "recv", h, &h->from_addr);
-	} else if (from && !h->to_tid) {
-		put_instant(p, t, pids[from - t->threads], from->tid, send_ts, "send", h, &h->to_addr);
+	} else if (to >= 0 && !h->from_tid) {
+		put_instant(p, t, pids[to], h->to_tid, recv_ts, "recv", h, &h->from_addr);
+	} else if (from >= 0 && !h->to_tid) {
+		put_instant(p, t, pids[from], h->from_tid, send_ts, "send", h, &h->to_addr);
 	}
 }
 
@@ -270,48 +357,52 @@ static int chrome_trace(struct krt_writer *w, const struct krt_trace *t)
 {
 	struct chrome_priv *p = w->priv;
 	__u32 *pids = calloc(t->n_threads ? t->n_threads : 1, sizeof(*pids));
-	size_t i;
+	struct krt_slice *spans = NULL;
+	const struct krt_slice *slices = t->slices;
+	size_t n_slices = t->n_slices, i;
+	struct trace_index ix;
+	long pos;
 
 	if (!pids)
 		return -1;
-	start(p);
-	for (i = 0; i < t->n_threads; i++)
-		pids[i] = thread_pid(p, &t->threads[i]);
-	for (i = 0; i < t->n_slices; i++) {
-		const struct krt_slice *s = &t->slices[i];
-		const struct krt_thread_stat *th = krt_trace_thread(t, s->tid);
-
-		if (th)
-			put_slice(p, t, pids[th - t->threads], s->tid, s->start_ns, s->end_ns, "cpu");
-	}
 	/*
 	 * Without on-CPU slices (the live path may aggregate CPU time in the
 	 * kernel), draw each thread's activity span so the trace still shows.
 	 */
-	if (!t->n_slices) {
-		struct krt_trace spans = *t;
-		struct krt_slice *sl = calloc(t->n_threads ? t->n_threads : 1, sizeof(*sl));
-
-		if (!sl) {
+	if (!n_slices && t->n_threads) {
+		spans = calloc(t->n_threads, sizeof(*spans));
+		if (!spans) {
 			free(pids);
 			return -1;
 		}
 		for (i = 0; i < t->n_threads; i++) {
 			const struct krt_thread_stat *th = &t->threads[i];
 
-			sl[i] = (struct krt_slice){ th->tid, th->first_ns,
-						    th->last_ns > th->first_ns ? th->last_ns : th->first_ns + 1 };
-			put_slice(p, t, pids[i], th->tid, sl[i].start_ns, sl[i].end_ns, "activity");
+			spans[i] = (struct krt_slice){ th->tid, th->first_ns,
+						       th->last_ns > th->first_ns ? th->last_ns :
+										    th->first_ns + 1 };
 		}
-		spans.slices = sl;
-		spans.n_slices = t->n_threads;
-		for (i = 0; i < t->n_hops; i++)
-			put_hop(p, &spans, pids, &t->hops[i]);
-		free(sl);
-	} else {
-		for (i = 0; i < t->n_hops; i++)
-			put_hop(p, t, pids, &t->hops[i]);
+		slices = spans;
+		n_slices = t->n_threads;
 	}
+	if (index_build(&ix, t, slices, n_slices)) {
+		free(spans);
+		free(pids);
+		return -1;
+	}
+	start(p);
+	for (i = 0; i < t->n_threads; i++)
+		pids[i] = thread_pid(p, &t->threads[i]);
+	for (i = 0; i < n_slices; i++) {
+		pos = index_thread(&ix, slices[i].tid);
+		if (pos >= 0)
+			put_slice(p, t, pids[pos], slices[i].tid, slices[i].start_ns,
+				  slices[i].end_ns, spans ? "activity" : "cpu");
+	}
+	for (i = 0; i < t->n_hops; i++)
+		put_hop(p, t, &ix, pids, &t->hops[i]);
+	index_free(&ix);
+	free(spans);
 	free(pids);
 	p->traces++;
 	return 0;
