@@ -361,6 +361,46 @@ static __always_inline void read_syscall(struct krt_xfer *x)
 #endif
 }
 
+/* The thread's current trace, 0 when it has none or is not known. */
+static __always_inline __u32 thread_trace(__u32 tid)
+{
+	struct krt_thread_state *t = bpf_map_lookup_elem(&threads, &tid);
+
+	return t ? t->trace : 0;
+}
+
+/*
+ * With sampling, a running thread that moves to an unsampled request
+ * leaves user space's view as if it switched out (its time from now on
+ * belongs to no traced request), and comes back as if it switched in when
+ * it takes a sampled request again.
+ */
+static __always_inline void sampling_switch(__u64 pid_tgid, __u32 trace)
+{
+	__u32 tid = (__u32)pid_tgid;
+	struct krt_thread_state *t = bpf_map_lookup_elem(&threads, &tid);
+	bool out = trace & KRT_TRACE_SAMPLED_OUT;
+	struct krt_event *e;
+
+	if (!t || (out && !t->shown_oncpu) || (!out && t->shown_oncpu))
+		return;
+	e = event_reserve(KRT_EV_SWITCH);
+	if (!e)
+		return;
+	event_fill_current(e);
+	if (out) {
+		e->sw.prev_tid = tid;
+		e->sw.prev_pid = pid_tgid >> 32;
+		__builtin_memcpy(e->sw.prev_comm, e->comm, sizeof(e->comm));
+	} else {
+		e->sw.next_tid = tid;
+		e->sw.next_pid = pid_tgid >> 32;
+		__builtin_memcpy(e->sw.next_comm, e->comm, sizeof(e->comm));
+	}
+	t->shown_oncpu = !out;
+	event_submit(e);
+}
+
 static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -394,10 +434,15 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 		__sync_fetch_and_add(&sock_unreadable, 1);
 
 	if (kernel_tags && have_seq) {
-		if (dir == KRT_DIR_SEND)
+		if (dir == KRT_DIR_SEND) {
 			trace = tag_send((__u32)pid_tgid, cookie, &tuple, seq, ret);
-		else
+		} else {
+			__u32 old = thread_trace((__u32)pid_tgid);
+
 			trace = tag_receive((__u32)pid_tgid, cookie, &tuple, seq, ret);
+			if (sample_rate > 1 && old != trace)
+				sampling_switch(pid_tgid, trace);
+		}
 		if (trace & KRT_TRACE_SAMPLED_OUT) {
 			__sync_fetch_and_add(&sampled_out_records, 1);
 			return 0;
@@ -494,14 +539,6 @@ int BPF_PROG(krt_exit, struct task_struct *task)
 	return 0;
 }
 
-/* The thread's current trace, 0 when it has none or is not known. */
-static __always_inline __u32 thread_trace(__u32 tid)
-{
-	struct krt_thread_state *t = bpf_map_lookup_elem(&threads, &tid);
-
-	return t ? t->trace : 0;
-}
-
 SEC("tp_btf/sched_switch")
 int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
@@ -509,7 +546,7 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 	__u32 prev_tid = prev->pid, next_tid = next->pid;
 	bool prev_traced = tgid_traced(prev_tgid), next_traced = tgid_traced(next_tgid);
 	bool prev_keep = prev_traced, next_keep = next_traced;
-	struct krt_thread_state *pt;
+	struct krt_thread_state *pt = NULL, *nt = NULL;
 	struct krt_event *e;
 	__s64 state;
 
@@ -519,9 +556,15 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 	state = preempt ? 0 : (BPF_CORE_READ(prev, __state) & 0xff) ?: 1;
 	if (kernel_tags) {
 		pt = prev_traced ? bpf_map_lookup_elem(&threads, &prev_tid) : NULL;
-		if (pt && (pt->trace & KRT_TRACE_SAMPLED_OUT))
+		nt = next_traced ? bpf_map_lookup_elem(&threads, &next_tid) : NULL;
+		/*
+		 * Unsampled requests leave no switch records, except the
+		 * switch-out of a thread user space saw switching in (else it
+		 * would count the thread on CPU until its next record).
+		 */
+		if (pt && (pt->trace & KRT_TRACE_SAMPLED_OUT) && !pt->shown_oncpu)
 			prev_keep = false;
-		if (next_traced && (thread_trace(next_tid) & KRT_TRACE_SAMPLED_OUT))
+		if (nt && (nt->trace & KRT_TRACE_SAMPLED_OUT))
 			next_keep = false;
 		/*
 		 * Idle is not request time: a thread that answered on its entry
@@ -536,6 +579,10 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 			__sync_fetch_and_add(&sampled_out_records, 1);
 			return 0;
 		}
+		if (pt)
+			pt->shown_oncpu = 0;
+		if (nt)
+			nt->shown_oncpu = 1;
 	}
 	if (!trace_switch)
 		return 0;
