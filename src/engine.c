@@ -31,6 +31,7 @@
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
 #define TCP_SYN_RECV 3
+#define TCP_LISTEN 10
 
 /* Per-direction cap on queued send segments (bounded memory). */
 #define MAX_SEGMENTS 1024
@@ -51,6 +52,9 @@
 #define MAINT_EVENTS 4096
 /* A trace still held by a thread is force-emitted after this much idleness. */
 #define HELD_TRACE_MAX_IDLE_NS (60ULL * 1000000000ULL)
+/* connect()s whose local port is not known yet, remembered at most. */
+#define MAX_CONNECTS 64
+#define CONNECT_MAX_NS (5ULL * 1000000000ULL)
 /* Kernel trace ids are remembered this long after binding (late stragglers). */
 #define KMAP_KEEP_NS (60ULL * 1000000000ULL)
 /* Connection directions idle this long are pruned (with linger only). */
@@ -259,6 +263,7 @@ struct dir {
 	struct pending_recv pend[MAX_PENDING];
 	__u32 n_pend;
 	__u64 last_ns;
+	__u64 sends;		/* sends seen on this direction */
 	/* State of the socket whose local end is src. */
 	__u32 side_last_tid;		/* last traced thread that used src */
 	__u64 side_last_recv_trace;	/* trace of the last bytes it received */
@@ -292,6 +297,16 @@ struct kmap_entry {
 	__u64 created_ns;
 };
 
+struct pending_connect {
+	__u64 sock_id;
+	struct krt_addr local_ip;	/* port unknown yet */
+	struct krt_addr remote;
+	__u32 tid;
+	__u64 trace;
+	__u64 ts;
+	bool live;
+};
+
 struct listed_slot {
 	__u32 pid;
 	__u32 idx;		/* index in cfg->pids->v */
@@ -315,6 +330,8 @@ struct krt_engine {
 	struct listed_slot *listed;	/* set of listed pids -> container */
 	size_t listed_cap, listed_src_n;
 	const struct krt_pids *listed_src;
+	struct pending_connect connects[MAX_CONNECTS];
+	unsigned int connects_next;
 };
 
 /* ---------------------------------------------------------------------- */
@@ -957,6 +974,7 @@ static void dir_reset_data(struct krt_engine *e, struct dir *d)
 	}
 	pending_expire(e, d, 0, true);
 	d->send_next = d->recv_next = 0;
+	d->sends = 0;
 	d->seq_init = false;
 	d->side_last_recv_trace = 0;
 	d->side_received = false;
@@ -1250,6 +1268,11 @@ static __u64 side_req_reply(struct dir *side)
 	return side->side_req[0];
 }
 
+struct pending_connect;
+static struct pending_connect *connect_find(struct krt_engine *e, __u64 sock_id,
+					    const struct krt_tuple *tp, __u32 tid);
+static void dir_set_connect(struct dir *d, __u32 tid, __u64 trace);
+
 static bool side_is_server(const struct dir *side)
 {
 	if (side->side_role)
@@ -1274,6 +1297,15 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	if (t) {
 		d->side_last_tid = t->tid;
 		thread_container_by_ip(e, t, &tp->local);
+		if (!d->sends && !d->side_connect_pending) {
+			/* first send: its connect() may not have shown the port */
+			struct pending_connect *c = connect_find(e, 0, tp, t->tid);
+
+			if (c) {
+				dir_set_connect(d, c->tid, c->trace);
+				c->live = false;
+			}
+		}
 		/* rule 3 */
 		if (side_is_server(d) && d->side_received && d->side_req_n) {
 			tag = side_req_reply(d);
@@ -1289,6 +1321,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		}
 	}
 	d->side_connect_pending = false;
+	d->sends++;
 	if (x->flags & KRT_XF_TAGGED && (e->cfg.use_kernel_tags || e->cfg.check_kernel_tags)) {
 		__u64 k = apply_kernel_tag(e, x, tag, ev->ts_ns);
 
@@ -1640,10 +1673,71 @@ static void on_wakeup(struct krt_engine *e, const struct krt_event *ev)
 	}
 }
 
+/* Rule 3b: the first send on a connection carries the trace current at connect. */
+static void dir_set_connect(struct dir *d, __u32 tid, __u64 trace)
+{
+	d->side_role = ROLE_CLIENT;
+	d->rev->side_role = ROLE_SERVER;
+	d->side_connect_pending = true;
+	d->side_connect_tid = tid;
+	d->side_connect_trace = trace;
+	d->side_last_tid = tid;
+}
+
+/*
+ * connect() enters SYN_SENT before the local port is chosen (the event shows
+ * sport 0): remember it until the tuple is known (SYN_SENT -> ESTABLISHED,
+ * or the first send of that thread to that peer).
+ */
+static void connect_remember(struct krt_engine *e, const struct krt_sock_state *st,
+			     const struct krt_tuple *tp, struct thread *t, __u64 ts)
+{
+	struct pending_connect *c = &e->connects[e->connects_next];
+
+	e->connects_next = (e->connects_next + 1) % MAX_CONNECTS;
+	c->sock_id = st->sock_id;
+	c->local_ip = tp->local;
+	c->local_ip.port = 0;
+	c->remote = tp->remote;
+	c->tid = t->tid;
+	c->trace = t->cur;
+	c->ts = ts;
+	c->live = true;
+}
+
+/* The oldest remembered connect matching sock_id, or (ip, peer[, tid]). */
+static struct pending_connect *connect_find(struct krt_engine *e, __u64 sock_id,
+					    const struct krt_tuple *tp, __u32 tid)
+{
+	struct pending_connect *best = NULL;
+	unsigned int i;
+
+	for (i = 0; i < MAX_CONNECTS; i++) {
+		struct pending_connect *c = &e->connects[i];
+
+		if (!c->live || c->ts + CONNECT_MAX_NS < e->now) {
+			c->live = false;
+			continue;
+		}
+		if (sock_id && c->sock_id && c->sock_id != sock_id)
+			continue;
+		if (!krt_ip_eq(&c->local_ip, &tp->local) || !krt_addr_eq(&c->remote, &tp->remote))
+			continue;
+		if (tid && c->tid != tid)
+			continue;
+		if (sock_id && c->sock_id == sock_id)
+			return c;	/* the same socket: certain */
+		if (!best || c->ts < best->ts)
+			best = c;
+	}
+	return best;
+}
+
 static void on_sock_state(struct krt_engine *e, const struct krt_event *ev)
 {
 	const struct krt_sock_state *st = &ev->state;
 	struct krt_tuple tp = st->tuple;
+	struct pending_connect *c;
 	struct thread *t;
 	struct dir *d;
 
@@ -1651,25 +1745,37 @@ static void on_sock_state(struct krt_engine *e, const struct krt_event *ev)
 	krt_addr_unmap_v4(&tp.remote);
 	if (!tp.local.family || !tp.remote.family)
 		return;
-	d = conn_get(e, &tp.local, &tp.remote, ev->ts_ns);	/* side = local end */
 	t = thread_touch(e, ev->tid, ev->pid, ev->comm);
+	if (st->newstate == TCP_SYN_SENT && !tp.local.port) {
+		if (t) {
+			connect_remember(e, st, &tp, t, ev->ts_ns);
+			if (e->cfg.verbose) {
+				char b[KRT_ADDR_STRLEN];
+
+				vlog(e, ev->ts_ns, t, t->tid, t->cur, "CONNECT -> %s  trace %llu",
+				     addr_s(&tp.remote, b), (unsigned long long)t->cur);
+			}
+		}
+		return;
+	}
+	if (!tp.local.port || !tp.remote.port)
+		return;
+	d = conn_get(e, &tp.local, &tp.remote, ev->ts_ns);	/* side = local end */
 	switch (st->newstate) {
 	case TCP_SYN_SENT:
+		/* a new connection on this tuple: forget the old one's bytes */
 		dir_reset_data(e, d);
 		dir_reset_data(e, d->rev);
 		d->side_role = ROLE_CLIENT;
 		d->rev->side_role = ROLE_SERVER;
 		if (t) {
-			d->side_connect_pending = true;
-			d->side_connect_tid = t->tid;
-			d->side_connect_trace = t->cur;
-			d->side_last_tid = t->tid;
-			vlog(e, ev->ts_ns, t, t->tid, t->cur, "CONNECT %s trace %llu",
-			     "(SYN_SENT)", (unsigned long long)t->cur);
+			dir_set_connect(d, t->tid, t->cur);
+			vlog(e, ev->ts_ns, t, t->tid, t->cur, "CONNECT (SYN_SENT) trace %llu",
+			     (unsigned long long)t->cur);
 		}
 		break;
 	case TCP_SYN_RECV:
-		if (d->side_role != ROLE_SERVER) {
+		if (st->oldstate == TCP_LISTEN || d->side_role != ROLE_SERVER) {
 			dir_reset_data(e, d);
 			dir_reset_data(e, d->rev);
 		}
@@ -1680,6 +1786,13 @@ static void on_sock_state(struct krt_engine *e, const struct krt_event *ev)
 		if (st->oldstate == TCP_SYN_SENT) {
 			d->side_role = ROLE_CLIENT;
 			d->rev->side_role = ROLE_SERVER;
+			c = connect_find(e, st->sock_id, &tp, 0);
+			if (c && !d->side_connect_pending) {
+				dir_reset_data(e, d);
+				dir_reset_data(e, d->rev);
+				dir_set_connect(d, c->tid, c->trace);
+				c->live = false;
+			}
 		} else if (st->oldstate == TCP_SYN_RECV) {
 			d->side_role = ROLE_SERVER;
 			d->rev->side_role = ROLE_CLIENT;

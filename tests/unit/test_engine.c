@@ -368,6 +368,59 @@ static void test_deferred_send(void **state)
 	fix_free(f);
 }
 
+/*
+ * The real kernel: connect() shows SYN_SENT with local port 0; the port
+ * appears at SYN_SENT -> ESTABLISHED (same socket id). nginx opens two
+ * upstream connections for requests 1 and 2, then sends both requests
+ * after reading request 3.
+ */
+static void test_deferred_send_port_unknown(void **state)
+{
+	struct fix *f = fix_new();
+	struct krt_event ev;
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	ev = ev_state(101, WEB, web(0), api(8080), 7, TCP_SYN_SENT);
+	ev.state.sock_id = 0xa1;
+	feed(f, ev);
+	feed(f, ev_recv(110, WEB, web(80), gw(50002), 10));	/* trace 2 */
+	ev = ev_state(111, WEB, web(0), api(8080), 7, TCP_SYN_SENT);
+	ev.state.sock_id = 0xa2;
+	feed(f, ev);
+	ev = ev_state(112, WEB, web(40012), api(8080), TCP_SYN_SENT, TCP_ESTABLISHED);
+	ev.state.sock_id = 0xa2;	/* the second socket connects first */
+	feed(f, ev);
+	ev = ev_state(113, 0, web(40011), api(8080), TCP_SYN_SENT, TCP_ESTABLISHED);
+	ev.state.sock_id = 0xa1;	/* in softirq context */
+	feed(f, ev);
+	feed(f, ev_recv(120, WEB, web(80), gw(50003), 10));	/* trace 3 */
+	feed(f, ev_send(130, WEB, web(40012), api(8080), 22));	/* request 2 */
+	feed(f, ev_send(131, WEB, web(40011), api(8080), 11));	/* request 1 */
+	feed(f, ev_send(132, WEB, web(40011), api(8080), 5));	/* later: current */
+	krt_engine_flush(f->e);
+	assert_int_equal(trace_hop(collected_id(&f->col, 1), WEB, 0)->bytes, 11);
+	assert_int_equal(trace_hop(collected_id(&f->col, 2), WEB, 0)->bytes, 22);
+	assert_int_equal(trace_hop(collected_id(&f->col, 3), WEB, 0)->bytes, 5);
+	fix_free(f);
+}
+
+/* No ESTABLISHED seen: the first send of the connecting thread to that peer. */
+static void test_deferred_send_first_send(void **state)
+{
+	struct fix *f = fix_new();
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_state(101, WEB, web(0), api(8080), 7, TCP_SYN_SENT));
+	feed(f, ev_recv(110, WEB, web(80), gw(50002), 10));	/* trace 2 */
+	feed(f, ev_send(130, WEB, web(40011), api(8080), 11));
+	krt_engine_flush(f->e);
+	assert_int_equal(trace_hop(collected_id(&f->col, 1), WEB, 0)->bytes, 11);
+	assert_null(trace_hop(collected_id(&f->col, 2), WEB, 0));
+	fix_free(f);
+}
+
 /* A pooled keep-alive upstream connection that last carried A now carries B. */
 static void test_pooled_upstream(void **state)
 {
@@ -933,6 +986,8 @@ int main(void)
 		cmocka_unit_test(test_redis_batched_replies),
 		cmocka_unit_test(test_pipelined_requests_one_read),
 		cmocka_unit_test(test_deferred_send),
+		cmocka_unit_test(test_deferred_send_port_unknown),
+		cmocka_unit_test(test_deferred_send_first_send),
 		cmocka_unit_test(test_pooled_upstream),
 		cmocka_unit_test(test_untraced_db_peer),
 		cmocka_unit_test(test_cpu_split_mid_interval),
