@@ -22,7 +22,11 @@
  * a socket and another writes it without any tcp event inside the write,
  * which is counted (unresolved_xfers), never guessed.
  *
- * Every table is bounded: caches (endpoints, send debts) are cleared when
+ * What is known about a socket is keyed by its connection (local and remote
+ * end), never by the local end alone: every connection accepted by a server
+ * shares the server's address and port.
+ *
+ * Every table is bounded: caches (connections, send debts) are cleared when
  * full, thread state is refused (and counted) beyond its bound.
  */
 #include <stdbool.h>
@@ -33,7 +37,7 @@
 
 #define MAX_THREADS (1u << 20)
 #define MAX_FDS (1u << 21)
-#define MAX_ENDPOINTS (1u << 20)
+#define MAX_CONNS (1u << 20)
 #define MAX_DEBTS (1u << 18)
 /* Threads with a send whose connection is not known yet. */
 #define MAX_UNRESOLVED 128
@@ -247,15 +251,20 @@ struct fd_val {
 	__u64 sock_id;
 };
 
-enum endpoint_flags {
-	EP_SENT_SYSCALL = 1 << 0,	/* a listed send syscall sent from this end */
-	EP_SENT_NOSYS = 1 << 1,		/* sends seen only as probes (writev) */
+enum conn_flags {
+	CONN_SENT_SYSCALL = 1 << 0,	/* a listed send syscall sent on this socket */
+	CONN_SENT_NOSYS = 1 << 1,	/* sends seen only as probes (writev) */
 };
 
-struct endpoint_val {
-	__u32 recv_tid;		/* last traced thread that received on this end */
+#define CONN_FDS 6
+
+/* One socket, seen from its own end: key = its tuple (local = this socket). */
+struct conn_val {
+	__u32 recv_tid;		/* last traced thread that received on it */
 	__u32 flags;
-	struct fd_key fd;	/* last fd mapped to a connection with this local end */
+	/* fd-map entries naming this socket, forgotten when it closes */
+	struct fd_key fds[CONN_FDS];
+	__u32 n_fds;
 };
 
 struct krt_normalizer {
@@ -265,7 +274,7 @@ struct krt_normalizer {
 	__u64 last_ts;
 	struct htab threads;	/* tid -> struct nthread */
 	struct htab fds;	/* (tid, fd) -> struct fd_val */
-	struct htab endpoints;	/* struct krt_addr -> struct endpoint_val */
+	struct htab conns;	/* struct krt_tuple -> struct conn_val */
 	struct htab debts;	/* send direction (struct krt_tuple) -> __u64 bytes */
 	__u32 unresolved[MAX_UNRESOLVED];
 	int n_unresolved;
@@ -281,8 +290,7 @@ struct krt_normalizer *krt_norm_new(krt_norm_emit_fn emit, void *ctx)
 	n->ctx = ctx;
 	if (!htab_init(&n->threads, sizeof(__u32), sizeof(struct nthread), MAX_THREADS) ||
 	    !htab_init(&n->fds, sizeof(struct fd_key), sizeof(struct fd_val), MAX_FDS) ||
-	    !htab_init(&n->endpoints, sizeof(struct krt_addr), sizeof(struct endpoint_val),
-		       MAX_ENDPOINTS) ||
+	    !htab_init(&n->conns, sizeof(struct krt_tuple), sizeof(struct conn_val), MAX_CONNS) ||
 	    !htab_init(&n->debts, sizeof(struct krt_tuple), sizeof(__u64), MAX_DEBTS)) {
 		krt_norm_free(n);
 		return NULL;
@@ -296,7 +304,7 @@ void krt_norm_free(struct krt_normalizer *n)
 		return;
 	htab_free(&n->threads);
 	htab_free(&n->fds);
-	htab_free(&n->endpoints);
+	htab_free(&n->conns);
 	htab_free(&n->debts);
 	free(n);
 }
@@ -344,30 +352,37 @@ static struct nthread *thread_get(struct krt_normalizer *n, __u32 tid)
 	return t;
 }
 
-static struct endpoint_val *endpoint_find(struct krt_normalizer *n, const struct krt_addr *a)
+static struct krt_tuple clean_tuple(const struct krt_tuple *t)
 {
-	struct krt_addr k = clean_addr(a);
+	struct krt_tuple k = { clean_addr(&t->local), clean_addr(&t->remote) };
 
-	return htab_find(&n->endpoints, &k);
+	return k;
 }
 
-static struct endpoint_val *endpoint_get(struct krt_normalizer *n, const struct krt_addr *a)
+static struct conn_val *conn_find(struct krt_normalizer *n, const struct krt_tuple *t)
 {
-	struct krt_addr k = clean_addr(a);
-	struct endpoint_val *v = htab_get(&n->endpoints, &k, NULL);
+	struct krt_tuple k = clean_tuple(t);
+
+	return htab_find(&n->conns, &k);
+}
+
+static struct conn_val *conn_get(struct krt_normalizer *n, const struct krt_tuple *t)
+{
+	struct krt_tuple k = clean_tuple(t);
+	struct conn_val *v = htab_get(&n->conns, &k, NULL);
 
 	if (!v) {
-		/* A cache: forgetting old endpoints only costs precision. */
+		/* A cache: forgetting old connections only costs precision. */
 		n->st.table_full++;
-		htab_clear(&n->endpoints);
-		v = htab_get(&n->endpoints, &k, NULL);
+		htab_clear(&n->conns);
+		v = htab_get(&n->conns, &k, NULL);
 	}
 	return v;
 }
 
 static __u64 *debt_slot(struct krt_normalizer *n, const struct krt_tuple *t, bool create)
 {
-	struct krt_tuple k = { clean_addr(&t->local), clean_addr(&t->remote) };
+	struct krt_tuple k = clean_tuple(t);
 	__u64 *d;
 
 	if (!create)
@@ -421,7 +436,8 @@ static void fd_remember(struct krt_normalizer *n, __u32 tid, __s32 fd,
 {
 	struct fd_key k = { tid, fd };
 	struct fd_val *v;
-	struct endpoint_val *ep;
+	struct conn_val *c;
+	__u32 i;
 
 	if (fd < 0)
 		return;
@@ -432,9 +448,16 @@ static void fd_remember(struct krt_normalizer *n, __u32 tid, __s32 fd,
 	}
 	v->tuple = *t;
 	v->sock_id = sock_id;
-	ep = endpoint_get(n, &t->local);
-	if (ep)
-		ep->fd = k;
+	c = conn_get(n, t);
+	if (!c)
+		return;
+	for (i = 0; i < c->n_fds; i++)
+		if (c->fds[i].tid == tid && c->fds[i].fd == fd)
+			return;
+	if (c->n_fds < CONN_FDS)
+		c->fds[c->n_fds++] = k;
+	else
+		c->fds[tid % CONN_FDS] = k; /* many threads on one socket: keep some */
 }
 
 static void unresolved_add(struct krt_normalizer *n, __u32 tid, struct nthread *t)
@@ -528,10 +551,10 @@ static void emit_xfer(struct krt_normalizer *n, const struct krt_report_record *
 	ev.xfer.enter_ns = enter_ns && enter_ns <= ev.ts_ns ? enter_ns : ev.ts_ns;
 	ev.xfer.tuple = *t;
 	if (dir == KRT_DIR_SEND && !(flags & KRT_XF_NO_SYSCALL)) {
-		struct endpoint_val *ep = endpoint_get(n, &t->local);
+		struct conn_val *c = conn_get(n, t);
 
-		if (ep)
-			ep->flags |= EP_SENT_SYSCALL;
+		if (c)
+			c->flags |= CONN_SENT_SYSCALL;
 	}
 	emit(n, &ev);
 }
@@ -666,10 +689,10 @@ static void on_sys_exit(struct krt_normalizer *n, const struct krt_report_record
 static void on_rcv_space(struct krt_normalizer *n, const struct krt_report_record *r)
 {
 	struct nthread *t = thread_get(n, r->tid);
-	struct endpoint_val *ep = endpoint_get(n, &r->tuple.local);
+	struct conn_val *c = conn_get(n, &r->tuple);
 
-	if (ep)
-		ep->recv_tid = r->tid;
+	if (c)
+		c->recv_tid = r->tid;
 	if (t && t->in_sys && !krt_rp_sys_is_send(t->in_sys)) {
 		t->tuple = r->tuple;
 		t->tuple_src = TUPLE_ADJUST;
@@ -688,7 +711,7 @@ static void on_rcv_space(struct krt_normalizer *n, const struct krt_report_recor
 static void probe_elsewhere(struct krt_normalizer *n, const struct krt_report_record *r,
 			    const struct krt_tuple *send, __u64 len, bool has_len)
 {
-	struct endpoint_val *sender_ep;
+	struct conn_val *sender;
 	int i;
 
 	/* A segment of a send already emitted from its syscall. */
@@ -696,7 +719,7 @@ static void probe_elsewhere(struct krt_normalizer *n, const struct krt_report_re
 		return;
 
 	/* A send still waiting for its connection: an open syscall or a pending one. */
-	sender_ep = endpoint_find(n, &send->local);
+	sender = conn_find(n, send);
 	for (i = 0; i < n->n_unresolved; i++) {
 		__u32 tid = n->unresolved[i];
 		struct nthread *p = thread_find(n, tid);
@@ -716,7 +739,7 @@ static void probe_elsewhere(struct krt_normalizer *n, const struct krt_report_re
 		if (fv)
 			match = tuple_eq(&fv->tuple, send);
 		else
-			match = sender_ep && sender_ep->recv_tid == tid;
+			match = sender && sender->recv_tid == tid;
 		if (!match)
 			continue;
 		if (p->in_sys && krt_rp_sys_is_send(p->in_sys) && p->tuple_src == TUPLE_NONE) {
@@ -749,8 +772,8 @@ static void probe_elsewhere(struct krt_normalizer *n, const struct krt_report_re
 	 * writev) shows its bytes only as probes: when one fires in the
 	 * receiver's context, the engine finds the sender by its address.
 	 */
-	if (has_len && sender_ep && !(sender_ep->flags & EP_SENT_SYSCALL) &&
-	    (sender_ep->recv_tid || (sender_ep->flags & EP_SENT_NOSYS))) {
+	if (has_len && sender && !(sender->flags & CONN_SENT_SYSCALL) &&
+	    (sender->recv_tid || (sender->flags & CONN_SENT_NOSYS))) {
 		emit_xfer(n, r, 0, KRT_DIR_SEND, KRT_XF_NO_SYSCALL, 0, -1, len, r->ts_ns, send, 0);
 		return;
 	}
@@ -762,7 +785,7 @@ static void on_probe(struct krt_normalizer *n, const struct krt_report_record *r
 	bool has_len = r->has & KRT_RP_HAS_DATA_LEN;
 	__u64 len = has_len ? r->data_len : 0;
 	struct krt_tuple send = reversed(&r->tuple);
-	struct endpoint_val *recv_ep;
+	struct conn_val *receiving;
 	struct nthread *t;
 	bool receiver_here;
 
@@ -774,8 +797,8 @@ static void on_probe(struct krt_normalizer *n, const struct krt_report_record *r
 	if (!t)
 		return;
 	memcpy(t->comm, r->comm, KRT_COMM_LEN);
-	recv_ep = endpoint_find(n, &r->tuple.local);
-	receiver_here = recv_ep && recv_ep->recv_tid == r->tid;
+	receiving = conn_find(n, &r->tuple);
+	receiver_here = receiving && receiving->recv_tid == r->tid;
 
 	if (t->in_sys && krt_rp_sys_is_send(t->in_sys)) {
 		bool ours;
@@ -825,30 +848,32 @@ static void on_probe(struct krt_normalizer *n, const struct krt_report_record *r
 		return;
 	}
 	{
-		struct endpoint_val *ep = endpoint_get(n, &send.local);
+		struct conn_val *c = conn_get(n, &send);
 
-		if (ep)
-			ep->flags |= EP_SENT_NOSYS;
+		if (c)
+			c->flags |= CONN_SENT_NOSYS;
 	}
 	emit_xfer(n, r, r->tid, KRT_DIR_SEND, KRT_XF_NO_SYSCALL, 0, -1, len, r->ts_ns, &send, 0);
 }
 
 static void forget_connection(struct krt_normalizer *n, const struct krt_tuple *t)
 {
-	struct krt_addr k = clean_addr(&t->local);
-	struct endpoint_val *ep = htab_find(&n->endpoints, &k);
+	struct krt_tuple k = clean_tuple(t);
+	struct conn_val *c = htab_find(&n->conns, &k);
 	struct krt_tuple rev = reversed(t);
 
-	if (ep) {
-		const struct fd_val *fv = htab_find(&n->fds, &ep->fd);
+	if (c) {
+		__u32 i;
 
-		/* The fd may be reused for a file: it is no longer this socket. */
-		if (fv && krt_addr_eq(&fv->tuple.local, &t->local)) {
-			struct fd_key fk = ep->fd;
+		/* Its fds may be reused for files or other sockets. */
+		for (i = 0; i < c->n_fds; i++) {
+			struct fd_key fk = c->fds[i];
+			const struct fd_val *fv = htab_find(&n->fds, &fk);
 
-			htab_del(&n->fds, &fk);
+			if (fv && tuple_eq(&fv->tuple, t))
+				htab_del(&n->fds, &fk);
 		}
-		htab_del(&n->endpoints, &k);
+		htab_del(&n->conns, &k);
 	}
 	debt_take(n, t, 0);
 	debt_take(n, &rev, 0);
