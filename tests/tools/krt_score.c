@@ -596,6 +596,18 @@ static void score_request(const struct client_rec *c, const char *model_override
 			extra, absent, outside, candidates);
 		print_edges("want", &want);
 		print_edges("got ", &got);
+		for (int i = 0; i < t->n_hops; i++) {
+			const struct hop *h = &t->hops[i];
+
+			if ((h->send_ns && (h->send_ns < lo || h->send_ns > hi)) ||
+			    (h->recv_ns && (h->recv_ns < lo || h->recv_ns > hi)))
+				fprintf(stderr,
+					"    outside: %s>%s send %+.3f ms recv %+.3f ms (window 0 .. %.3f ms)\n",
+					h->from, h->to,
+					h->send_ns ? ((double)h->send_ns - (double)c->start_ns) / 1e6 : 0.0,
+					h->recv_ns ? ((double)h->recv_ns - (double)c->start_ns) / 1e6 : 0.0,
+					(double)(c->end_ns - c->start_ns) / 1e6);
+		}
 	}
 }
 
