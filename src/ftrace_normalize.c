@@ -705,6 +705,20 @@ static void on_rcv_space(struct krt_normalizer *n, const struct krt_report_recor
 }
 
 /*
+ * The thread is known to use this socket through another fd: a write on
+ * this fd (a log file) is not a write to the socket.
+ */
+static bool conn_has_other_fd(const struct conn_val *c, __u32 tid, __s32 fd)
+{
+	__u32 i;
+
+	for (i = 0; i < c->n_fds; i++)
+		if (c->fds[i].tid == tid && c->fds[i].fd != fd)
+			return true;
+	return false;
+}
+
+/*
  * A data probe that is not the current thread's own send: the receiver's
  * context (backlog), a retransmission, or a segment of an earlier send.
  */
@@ -739,7 +753,11 @@ static void probe_elsewhere(struct krt_normalizer *n, const struct krt_report_re
 		if (fv)
 			match = tuple_eq(&fv->tuple, send);
 		else
-			match = sender && sender->recv_tid == tid;
+			match = sender && sender->recv_tid == tid &&
+				!conn_has_other_fd(sender, tid, fd);
+		/* More bytes than the syscall wrote: not its segment. */
+		if (match && has_len && p->pending && !p->in_sys && len > p->p_bytes)
+			match = false;
 		if (!match)
 			continue;
 		if (p->in_sys && krt_rp_sys_is_send(p->in_sys) && p->tuple_src == TUPLE_NONE) {

@@ -202,6 +202,36 @@ static void test_duplicate_probe(void **state)
 	assert_int_equal(krt_norm_stats(N)->duplicate_probes, 1);
 }
 
+/*
+ * Real capture (testbed_all): the backend replies on fd 9 (probe inside),
+ * then writes its log on fd 3 (no probe); the reply is retransmitted later
+ * from a softirq in another thread's context. The log write must not take
+ * the retransmission: the backend is known to use that socket as fd 9.
+ */
+static void test_log_write_not_claimed_by_retransmission(void **state)
+{
+	struct krt_event *x[4];
+
+	feed("be-15919 [000] 1.000000: sys_enter_recvfrom: fd=0x9 size=0x3fff\n"
+	     "be-15919 [000] 1.000001: tcp_rcv_space_adjust: sport=8080 dport=48482 family=2 "
+	     "saddr=ARRAY[0a,00,00,02] daddr=ARRAY[0a,00,00,01]\n"
+	     "be-15919 [000] 1.000002: sys_exit_recvfrom: ret=0x50\n"
+	     "be-15919 [000] 1.000100: sys_enter_sendto: fd=0x9 len=0xba\n"
+	     "be-15919 [000] 1.000101: tcp_probe: saddr=" A_CLI " daddr=" A_SRV " sport=48482 "
+	     "dport=8080 family=2 data_len=186\n"
+	     "be-15919 [000] 1.000102: sys_exit_sendto: ret=0xba\n"
+	     "be-15919 [000] 1.000200: sys_enter_write: fd=0x3 count=0xd3\n"
+	     "be-15919 [000] 1.000201: sys_exit_write: ret=0xd3\n"
+	     "be-15926 [001] 1.006000: sys_enter_recvfrom: fd=0x4 size=0x3fff\n"
+	     "be-15926 [001] 1.006070: tcp_probe: saddr=" A_CLI " daddr=" A_SRV " sport=48482 "
+	     "dport=8080 family=2 data_len=186\n"
+	     "be-15926 [001] 1.006116: sys_exit_recvfrom: ret=0x0\n");
+	krt_norm_finish(N);
+	assert_int_equal(xfers(x, 4), 2);
+	assert_int_equal(krt_norm_stats(N)->duplicate_probes, 1);
+	assert_int_equal(krt_norm_stats(N)->non_socket_io, 1);
+}
+
 /* nginx writev: the probe in the sender's context outside any listed syscall. */
 static void test_unlisted_send_syscall(void **state)
 {
@@ -441,6 +471,7 @@ int main(void)
 		T(test_send_without_probe_uses_fd_map),
 		T(test_pending_send_claimed_by_backlog_probe),
 		T(test_duplicate_probe),
+		T(test_log_write_not_claimed_by_retransmission),
 		T(test_unlisted_send_syscall),
 		T(test_backlog_probe_inside_send),
 		T(test_adjust_outside_syscall),
