@@ -248,7 +248,8 @@ static __always_inline __u32 tag_receive(__u32 tid, __u64 cookie, const struct k
 	if (!th || !c)
 		return th ? th->trace : 0;
 	dir_key(&k, &t->remote, &t->local);
-	dt = bpf_map_lookup_elem(&tags, &k);
+	/* The gateway is outside the application: its bytes carry no tag. */
+	dt = is_gateway(&t->remote) ? NULL : bpf_map_lookup_elem(&tags, &k);
 	if (dt) {
 		for (i = 0; i < KRT_TAG_SEGS; i++) {
 			struct krt_tag_seg *sg = &dt->seg[i];
