@@ -26,8 +26,8 @@
  * end), never by the local end alone: every connection accepted by a server
  * shares the server's address and port.
  *
- * Every table is bounded: caches (connections, send debts) are cleared when
- * full, thread state is refused (and counted) beyond its bound.
+ * Every table is bounded: caches (fds, connections, send debts) are cleared
+ * when full, thread state is refused (and counted) beyond its bound.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -35,10 +35,10 @@
 #include "addr.h"
 #include "ftrace_normalize.h"
 
-#define MAX_THREADS (1u << 20)
-#define MAX_FDS (1u << 21)
-#define MAX_CONNS (1u << 20)
-#define MAX_DEBTS (1u << 18)
+#define MAX_THREADS (1u << 18)
+#define MAX_FDS (1u << 19)
+#define MAX_CONNS (1u << 19)
+#define MAX_DEBTS (1u << 17)
 /* Threads with a send whose connection is not known yet. */
 #define MAX_UNRESOLVED 128
 
@@ -443,8 +443,12 @@ static void fd_remember(struct krt_normalizer *n, __u32 tid, __s32 fd,
 		return;
 	v = htab_get(&n->fds, &k, NULL);
 	if (!v) {
+		/* Full of sockets whose close was never seen: start afresh. */
 		n->st.table_full++;
-		return;
+		htab_clear(&n->fds);
+		v = htab_get(&n->fds, &k, NULL);
+		if (!v)
+			return;
 	}
 	v->tuple = *t;
 	v->sock_id = sock_id;
