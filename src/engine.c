@@ -46,6 +46,8 @@
 #define PENDING_NS 100000000ULL
 /* Requests remembered per connection side for pipelined replies (rule 3a). */
 #define SIDE_REQS 4
+/* Received traces a thread may still hand to a worker (rule 6). */
+#define HANDOFF_MAX 8
 /* Recent (trace, entry direction) pairs remembered per thread (rule 5). */
 #define RECENT_ENTRIES 4
 /* Housekeeping (linger emission, pruning) runs at most this often. */
@@ -228,6 +230,14 @@ struct thread {
 	__u64 recv_count;	/* receives so far (pending receive completion) */
 	struct recent_entry recent[RECENT_ENTRIES];
 	unsigned int recent_next;
+	/*
+	 * Traces this thread received and has neither answered nor handed to
+	 * another thread yet, oldest first: a thread-pool front end reads
+	 * requests A then B, then wakes one worker per request (rule 6).
+	 */
+	__u64 handoff[HANDOFF_MAX];
+	__u8 n_handoff;
+	__u32 feeder;		/* thread that hands this one its requests (pool) */
 	struct krt_addr ip_checked;	/* last local IP tried for the container */
 };
 
@@ -276,6 +286,8 @@ struct dir {
 	__u64 side_req[SIDE_REQS];
 	__u8 side_req_n;
 	bool side_req_answered;
+	bool side_ingress;		/* container end of a gateway connection */
+	__u32 side_ingress_tid;		/* thread that read the request on it */
 	bool side_in_request;		/* received from gateway, not replied yet */
 	bool side_connect_pending;	/* rule 3b: first send not done yet */
 	__u8 side_role;
@@ -289,6 +301,7 @@ struct trace {
 	__u32 holders;		/* threads whose current trace this is */
 	__u32 kernel_id;	/* kernel tag mapped to this trace; 0 none */
 	__u64 last_ns;		/* last activity (event time) */
+	bool answered;		/* a reply went out on its ingress connection */
 };
 
 struct kmap_entry {
@@ -980,6 +993,8 @@ static void dir_reset_data(struct krt_engine *e, struct dir *d)
 	d->side_received = false;
 	d->side_req_n = 0;
 	d->side_req_answered = false;
+	d->side_ingress = false;
+	d->side_ingress_tid = 0;
 	d->side_in_request = false;
 }
 
@@ -1189,12 +1204,50 @@ static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, 
 
 static void side_req_received(struct dir *side, __u64 trace);
 
+static void handoff_remove(struct thread *t, __u64 trace)
+{
+	unsigned int i;
+
+	for (i = 0; i < t->n_handoff; i++) {
+		if (t->handoff[i] == trace) {
+			memmove(&t->handoff[i], &t->handoff[i + 1],
+				(t->n_handoff - i - 1) * sizeof(t->handoff[0]));
+			t->n_handoff--;
+			return;
+		}
+	}
+}
+
+static void handoff_push(struct thread *t, __u64 trace)
+{
+	handoff_remove(t, trace);
+	if (t->n_handoff == HANDOFF_MAX)
+		handoff_remove(t, t->handoff[0]);
+	t->handoff[t->n_handoff++] = trace;
+}
+
+/* The oldest request thread f read and nobody took or answered yet. */
+static __u64 handoff_pick(struct krt_engine *e, struct thread *f)
+{
+	while (f->n_handoff) {
+		__u64 id = f->handoff[0];
+		struct trace *tr = trace_find(e, id);
+
+		handoff_remove(f, id);
+		if (tr && !tr->answered)
+			return id;
+	}
+	return 0;
+}
+
 /* A traced receive learnt the trace of the bytes: rule 2. */
 static void receiver_takes(struct krt_engine *e, struct thread *t, struct dir *d, __u64 trace,
 			   __u64 ts)
 {
 	if (!trace)
 		return;
+	if (trace != t->cur)
+		handoff_push(t, trace);
 	thread_set_trace(e, t, trace, ts);
 	thread_add_entry(t, trace, d->serial);
 	d->rev->side_last_recv_trace = trace;
@@ -1306,6 +1359,24 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 				c->live = false;
 			}
 		}
+		if (t->feeder && (!t->cur || t->replied) && !d->side_ingress &&
+		    !(side_is_server(d) && d->side_received)) {
+			/*
+			 * A pool worker done with its request sends for a new
+			 * one without having slept: it took the next job from
+			 * its feeder's queue without a wakeup (rule 6).
+			 */
+			struct thread *f = thread_find(e, t->feeder);
+			__u64 pick = f ? handoff_pick(e, f) : 0;
+
+			if (pick) {
+				thread_set_trace(e, t, pick, ev->ts_ns);
+				t->wake_claim = true;
+				vlog(e, ev->ts_ns, t, t->tid, pick,
+				     "takes trace %llu from %s[%u] (hand-off, no wakeup)",
+				     (unsigned long long)pick, f->comm, f->tid);
+			}
+		}
 		/* rule 3 */
 		if (side_is_server(d) && d->side_received && d->side_req_n) {
 			tag = side_req_reply(d);
@@ -1331,8 +1402,24 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	}
 	/* the traced side answered: the next gateway receive is a new request */
 	d->side_in_request = false;
-	if (t && t->cur && thread_has_entry(t, t->cur, d->rev->serial))
+	if (t && t->cur && thread_has_entry(t, t->cur, d->rev->serial)) {
 		t->replied = true;
+		handoff_remove(t, t->cur);	/* answered here, not handed off */
+	}
+	if (d->side_ingress && tag) {
+		/* the reply to the client: that request is done */
+		struct trace *done = trace_find(e, tag);
+
+		if (done)
+			done->answered = true;
+		if (t && tag == t->cur) {
+			t->replied = true;
+			handoff_remove(t, tag);
+		}
+		/* another thread answers what this one read: it is fed by it */
+		if (t && d->side_ingress_tid && d->side_ingress_tid != t->tid)
+			t->feeder = d->side_ingress_tid;
+	}
 
 	memset(&s, 0, sizeof(s));
 	s.off = x->flags & KRT_XF_SEQ ? seq_unwrap(d, x->seq) : d->send_next;
@@ -1410,6 +1497,8 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 		apply_kernel_tag(e, &ev->xfer, id, ev->ts_ns);
 	side->side_role = ROLE_SERVER;
 	side->side_received = true;
+	side->side_ingress = true;
+	side->side_ingress_tid = t->tid;
 	memset(&h, 0, sizeof(h));
 	h.to_tid = t->tid;
 	h.from_addr = d->src;
@@ -1635,42 +1724,64 @@ static void on_exit_ev(struct krt_engine *e, const struct krt_event *ev)
 }
 
 /*
- * Rule 6: the waker's trace passes to a target that holds none. A target
- * that already works on a trace keeps it: a wakeup is a weaker signal than
- * bytes received (futexes also wake for locks, timers, unrelated queues),
- * so it never overrides; the overlap is counted as a conflict.
+ * Rule 6: a wakeup passes a trace to a target that holds none (none, or its
+ * claim ended). The trace passed is the oldest one the waker received and
+ * has neither answered nor handed off yet (a thread-pool front end reads
+ * requests A and B, then wakes a worker for each, in order), else the
+ * waker's current trace. A target that already works on a trace keeps it:
+ * a wakeup is a weaker signal than bytes received (futexes also wake for
+ * locks, timers and unrelated queues), so it never overrides; the overlap
+ * is counted as a conflict.
+ *
+ * The waker of a sched_wakeup is not traced by the event itself: ftrace
+ * records wakeups of a traced target from any task (the gateway's client
+ * waking the server), so only a waker already traced can hand off.
  */
 static void on_wakeup(struct krt_engine *e, const struct krt_event *ev)
 {
-	struct thread *waker = thread_touch(e, ev->tid, ev->pid, ev->comm);
+	struct thread *waker = thread_listed_or_known(e, ev->tid, ev->pid, ev->comm);
 	struct thread *target;
+	__u64 pick = 0;
 
-	if (!waker || !waker->cur || ev->wakeup.target_tid == ev->tid)
+	if (!waker || !waker->traced || ev->wakeup.target_tid == ev->tid)
 		return;
 	target = thread_listed_or_known(e, ev->wakeup.target_tid, ev->wakeup.target_pid, NULL);
 	if (!target) {
 		/* same process as a traced waker: a thread we have not seen yet */
-		if (!ev->wakeup.target_pid || ev->wakeup.target_pid != waker->pid)
+		if (!waker->cur || !ev->wakeup.target_pid || ev->wakeup.target_pid != waker->pid)
 			return;
 		target = thread_new(e, ev->wakeup.target_tid, ev->wakeup.target_pid, NULL);
 		target->traced = true;
 		target->container = waker->container;
 	}
-	if (!target->cur) {
-		thread_set_trace(e, target, waker->cur, ev->ts_ns);
-		target->wake_claim = true;
-		if (trace_find(e, waker->cur))
-			trace_thread(trace_find(e, waker->cur), target, ev->ts_ns, ev->ts_ns);
-		vlog(e, ev->ts_ns, waker, waker->tid, waker->cur, "WAKEUP %s[%u] => trace %llu (hand-off)",
-		     target->comm[0] ? target->comm : "?", target->tid,
-		     (unsigned long long)waker->cur);
-	} else if (target->cur != waker->cur) {
-		e->sum.wakeup_conflicts++;
-		vlog(e, ev->ts_ns, waker, waker->tid, waker->cur,
-		     "WAKEUP %s[%u] keeps trace %llu (conflict)",
-		     target->comm[0] ? target->comm : "?", target->tid,
-		     (unsigned long long)target->cur);
+	if (!target->traced)
+		return;
+	if (target->cur) {
+		if (waker->cur && target->cur != waker->cur) {
+			e->sum.wakeup_conflicts++;
+			vlog(e, ev->ts_ns, waker, waker->tid, waker->cur,
+			     "WAKEUP %s[%u] keeps trace %llu (conflict)",
+			     target->comm[0] ? target->comm : "?", target->tid,
+			     (unsigned long long)target->cur);
+		}
+		return;
 	}
+	pick = handoff_pick(e, waker);
+	if (pick)
+		target->feeder = waker->tid;
+	else
+		pick = waker->cur;
+	if (!pick)
+		return;
+	thread_set_trace(e, target, pick, ev->ts_ns);
+	target->wake_claim = true;
+	if (trace_find(e, pick))
+		trace_thread(trace_find(e, pick), target, ev->ts_ns, ev->ts_ns);
+	/* handed over its current request: idle once it blocks (rule 5) */
+	if (pick == waker->cur)
+		waker->replied = true;
+	vlog(e, ev->ts_ns, waker, waker->tid, pick, "WAKEUP %s[%u] => trace %llu (hand-off)",
+	     target->comm[0] ? target->comm : "?", target->tid, (unsigned long long)pick);
 }
 
 /* Rule 3b: the first send on a connection carries the trace current at connect. */

@@ -626,6 +626,42 @@ static void test_wakeup_handoff(void **state)
 	fix_free(f);
 }
 
+/*
+ * Thread pool: the I/O thread reads requests 1 and 2 and wakes a worker for
+ * each, in order; a worker that answered takes the next queued request
+ * without sleeping (no wakeup seen).
+ */
+static void test_pool_handoff_queue(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w2 = 102;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	feed(f, ev_recv(100, io, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_recv(110, io, web(80), gw(50002), 10));	/* trace 2 */
+	feed(f, ev_recv(115, io, web(80), gw(50003), 10));	/* trace 3 */
+	feed(f, ev_wakeup(120, io, w1));			/* -> 1 */
+	feed(f, ev_wakeup(121, io, w2));			/* -> 2 */
+	feed(f, ev_switch(122, io, 1, 0));			/* io idle: claim ends */
+	feed(f, ev_send(130, w1, web(40001), api(8080), 11));
+	feed(f, ev_send(131, w2, web(40002), api(8080), 12));
+	feed(f, ev_recv(140, w1, web(40001), api(8080), 21));	/* from untraced api */
+	feed(f, ev_send(150, w1, web(80), gw(50001), 31));	/* answer 1 */
+	feed(f, ev_send(160, w1, web(40001), api(8080), 13));	/* next job: 3 */
+	feed(f, ev_send(170, w2, web(80), gw(50002), 32));	/* answer 2 */
+	krt_engine_flush(f->e);
+
+	assert_int_equal(trace_hop(collected_id(&f->col, 1), w1, 0)->bytes, 11);
+	assert_int_equal(trace_hop(collected_id(&f->col, 2), w2, 0)->bytes, 12);
+	assert_int_equal(trace_hop(collected_id(&f->col, 3), w1, 0)->bytes, 13);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 1), w1, 0), 2);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 2), w2, 0), 2);
+	assert_int_equal(krt_engine_summary(f->e)->wakeup_conflicts, 0);
+	fix_free(f);
+}
+
 /* Live path: TCP sequence numbers keep two pipelined requests apart. */
 static void test_live_seq_pipelined(void **state)
 {
@@ -995,6 +1031,7 @@ int main(void)
 		cmocka_unit_test(test_claim_end),
 		cmocka_unit_test(test_claim_kept_while_waiting),
 		cmocka_unit_test(test_wakeup_handoff),
+		cmocka_unit_test(test_pool_handoff_queue),
 		cmocka_unit_test(test_live_seq_pipelined),
 		cmocka_unit_test(test_pending_receive),
 		cmocka_unit_test(test_send_by_address),
