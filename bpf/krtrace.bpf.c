@@ -274,6 +274,7 @@ static __always_inline __u32 tag_receive(__u32 tid, __u64 cookie, const struct k
 			th->entry_cookie = cookie;
 		}
 		th->trace = trace;
+		th->handed = 0;
 		c->last_recv_trace = trace;
 	}
 	return th->trace;
@@ -307,8 +308,14 @@ static __always_inline __u32 tag_send(__u32 tid, __u64 cookie, const struct krt_
 		trace = th->trace;
 	c->sent_any = 1;
 	c->in_request = 0;
-	if (th->trace && (th->entry_cookie == cookie || !th->entry_cookie))
+	/*
+	 * Claim end, step one: the thread answered its request, on the
+	 * connection the request came in on, or (a pool worker handed the
+	 * request) as a server reply carrying the thread's trace.
+	 */
+	if (th->trace && (th->entry_cookie == cookie || (server && c->last_recv_trace)))
 		th->replied = 1;
+	th->handed = 0;
 
 	dir_key(&k, &t->local, &t->remote);
 	dt = bpf_map_lookup_elem(&tags, &k);
@@ -571,9 +578,15 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 		 * Idle is not request time: a thread that answered on its entry
 		 * connection and now blocks is done with the request.
 		 */
-		if (pt && state && pt->replied && pt->trace) {
+		if (pt && state && pt->trace && (pt->replied || pt->handed)) {
+			/*
+			 * ... or it was woken with a trace and blocks again having
+			 * sent nothing: another worker took the job (one
+			 * condvar signal, several workers).
+			 */
 			pt->trace = 0;
 			pt->replied = 0;
+			pt->handed = 0;
 			pt->entry_cookie = 0;
 		}
 		if (!prev_keep && !next_keep) {
@@ -639,6 +652,7 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 			if (t && !t->trace) {
 				t->trace = waker_trace;
 				t->replied = 0;
+				t->handed = 1;
 				t->entry_cookie = 0;
 			}
 		}

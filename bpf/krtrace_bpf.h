@@ -22,7 +22,8 @@ struct krt_thread_state {
 	__u32 trace;		/* current trace value, 0 = none */
 	__u8 replied;		/* sent on its entry connection since the trace began */
 	__u8 shown_oncpu;	/* user space saw it switch in: its switch-out is due */
-	__u8 pad[2];
+	__u8 handed;		/* the trace came by a wake-up and nothing was sent since */
+	__u8 pad;
 	__u64 entry_cookie;	/* socket whose receive set the trace; 0 = hand-off */
 };
 
