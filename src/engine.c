@@ -1775,8 +1775,6 @@ static void on_wakeup(struct krt_engine *e, const struct krt_event *ev)
 		return;
 	thread_set_trace(e, target, pick, ev->ts_ns);
 	target->wake_claim = true;
-	if (trace_find(e, pick))
-		trace_thread(trace_find(e, pick), target, ev->ts_ns, ev->ts_ns);
 	/* handed over its current request: idle once it blocks (rule 5) */
 	if (pick == waker->cur)
 		waker->replied = true;
