@@ -1012,6 +1012,97 @@ static void test_late_events(void **state)
 	fix_free(f);
 }
 
+static __u64 rnd_state = 88172645463325252ULL;
+
+static __u64 rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+static struct krt_addr rnd_addr(void)
+{
+	static const __u16 ports[] = { 0, 80, 8080, 6379, 40001, 40002, 50001, 65535 };
+	struct krt_addr a = ip4(172, 24, 0, 1 + rnd() % 5, ports[rnd() % 8]);
+
+	if (rnd() % 50 == 0)
+		a.family = (__u8)(rnd() % 12);	/* unknown or IPv6 with v4 bytes */
+	return a;
+}
+
+/* Garbage streams: random events and fields never crash, hang or leak. */
+static void test_random_events_robust(void **state)
+{
+	for (int round = 0; round < 2; round++) {
+		struct fix *f = fix_new();
+		const __u64 n = 200000;
+		__u64 ts = 1000;
+
+		f->cfg.linger_ns = round ? 50000 : 0;
+		f->cfg.use_kernel_tags = round;
+		f->cfg.check_kernel_tags = true;
+		f->col.keep = false;
+		fix_start(f);
+		for (__u64 i = 0; i < n; i++) {
+			struct krt_event ev;
+			__u32 tid = rnd() % 8 ? 100 + rnd() % 6 : (__u32)rnd();
+			__u64 r = rnd();
+
+			/* mostly forward, sometimes backwards or far ahead */
+			ts += r % 17 == 0 ? -(__u64)(r % 500) : r % 3000;
+			if (r % 1000 == 0)
+				ts += 100000000000ULL;
+			switch (r % 9) {
+			case 0:
+				ev = ev_send(ts, rnd() % 4 ? tid : 0, rnd_addr(), rnd_addr(),
+					     rnd() % 20 ? rnd() % 2000 : rnd());
+				break;
+			case 1:
+			case 2:
+				ev = ev_recv(ts, tid, rnd_addr(), rnd_addr(),
+					     rnd() % 20 ? rnd() % 2000 : rnd());
+				break;
+			case 3:
+				ev = ev_switch(ts, rnd() % 3 ? 100 + rnd() % 6 : 0, (__s64)(rnd() % 3),
+					       rnd() % 3 ? 100 + rnd() % 6 : (__u32)rnd());
+				break;
+			case 4:
+				ev = ev_state(ts, tid, rnd_addr(), rnd_addr(), (int)(rnd() % 12),
+					      (int)(rnd() % 12));
+				ev.state.sock_id = rnd() % 4;
+				break;
+			case 5:
+				ev = ev_wakeup(ts, tid, 100 + rnd() % 8);
+				break;
+			case 6:
+				ev = rnd() % 2 ? ev_fork(ts, tid, 0, 100 + rnd() % 10) : ev_exit(ts, tid);
+				break;
+			case 7:
+				ev = ev_base(ts, KRT_EV_CPU, tid, "t");
+				ev.oncpu.oncpu_ns = rnd() % 100000;
+				ev.oncpu.trace_id = rnd() % 4;
+				break;
+			default:
+				ev = ev_base(ts, (__u32)(rnd() % 12), tid, "t");
+				memset(&ev.xfer, (int)(rnd() & 0xff), sizeof(ev.xfer));
+				break;
+			}
+			if (ev.type == KRT_EV_XFER) {
+				ev.xfer.flags = (__u8)(rnd() % 16);
+				ev.xfer.seq = rnd();
+				ev.xfer.trace_id = rnd() % 6;
+			}
+			krt_engine_feed(f->e, &ev);
+		}
+		krt_engine_flush(f->e);
+		assert_int_equal(krt_engine_summary(f->e)->events, n);
+		assert_int_equal(krt_engine_summary(f->e)->traces, f->col.n);
+		fix_free(f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1047,6 +1138,7 @@ int main(void)
 		cmocka_unit_test(test_verbose),
 		cmocka_unit_test(test_linger_bounded),
 		cmocka_unit_test(test_late_events),
+		cmocka_unit_test(test_random_events_robust),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
