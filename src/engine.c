@@ -1457,7 +1457,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 
 /* Rule 1: a receive from the gateway. */
 static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct thread *t,
-		       struct dir *d, __u64 off, __u64 len)
+		       struct dir *d, __u64 len)
 {
 	struct dir *side = d->rev;
 	const char *why = "same request";
@@ -1516,7 +1516,6 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 		     addr_s(&d->src, a), addr_s(&d->dst, b), (unsigned long long)len,
 		     (unsigned long long)id, why);
 	}
-	(void)off;
 }
 
 static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt_tuple *tp)
@@ -1526,7 +1525,6 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 	struct dir *side = d->rev;
 	struct thread *t;
 	__u64 off, len, end, tag = 0, covered_to;
-	__u64 before;
 	const char *why = "";
 
 	if (ev->tid)
@@ -1555,11 +1553,10 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 	t->recv_count++;
 
 	if (is_gateway(e, &d->src)) {
-		on_ingress(e, ev, t, d, off, len);
+		on_ingress(e, ev, t, d, len);
 		return;
 	}
 
-	before = e->sum.untraced_peer_recvs;
 	/* segments entirely before this receive were never received: drop them */
 	while (d->q_len && seg_at(d, 0)->off + seg_at(d, 0)->len <= off) {
 		seg_drop(e, d, seg_at(d, 0));
@@ -1634,7 +1631,6 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 		     addr_s(&d->src, a), addr_s(&d->dst, b), (unsigned long long)len,
 		     (unsigned long long)t->cur, why);
 	}
-	(void)before;
 }
 
 static void on_xfer(struct krt_engine *e, const struct krt_event *ev)
@@ -1705,9 +1701,11 @@ static void on_fork(struct krt_engine *e, const struct krt_event *ev)
 	child->comm[KRT_COMM_LEN - 1] = 0;
 	if (parent && !child->container[0])
 		child->container = parent->container;
-	if (parent && !child->pid && parent->pid && f->child_pid == 0 && f->child_tid != ptid) {
-		/* import: thread or process is unknown; keep pid unknown (tid) */
-	}
+	/*
+	 * Import: child_pid is 0, a new thread and a new process look the
+	 * same, so the tgid stays unknown (reported as the tid) unless the
+	 * container fallback by IP supplies the listed pid.
+	 */
 }
 
 static void on_exit_ev(struct krt_engine *e, const struct krt_event *ev)
