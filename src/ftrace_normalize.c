@@ -278,6 +278,7 @@ struct krt_normalizer {
 	struct htab debts;	/* send direction (struct krt_tuple) -> __u64 bytes */
 	__u32 unresolved[MAX_UNRESOLVED];
 	int n_unresolved;
+	struct krt_addr gateway;	/* family 0: not known */
 };
 
 struct krt_normalizer *krt_norm_new(krt_norm_emit_fn emit, void *ctx)
@@ -312,6 +313,11 @@ void krt_norm_free(struct krt_normalizer *n)
 const struct krt_norm_stats *krt_norm_stats(const struct krt_normalizer *n)
 {
 	return &n->st;
+}
+
+void krt_norm_set_gateway(struct krt_normalizer *n, const struct krt_addr *gateway)
+{
+	n->gateway = *gateway;
 }
 
 /* Keys must have no stray bytes: addresses are compared as raw memory. */
@@ -802,6 +808,20 @@ static void probe_elsewhere(struct krt_normalizer *n, const struct krt_report_re
 	n->st.duplicate_probes++;
 }
 
+/*
+ * Bytes whose sender cannot be a traced thread: sent from the gateway, or
+ * to a traced socket that has received before from a peer never seen as a
+ * traced socket itself. Their probe in a traced thread's context is socket
+ * backlog processing, never that thread's send.
+ */
+static bool from_untraced_peer(struct krt_normalizer *n, const struct krt_tuple *send,
+			       const struct conn_val *receiving)
+{
+	if (n->gateway.family && krt_ip_eq(&send->local, &n->gateway))
+		return true;
+	return receiving && receiving->recv_tid && !conn_find(n, send);
+}
+
 static void on_probe(struct krt_normalizer *n, const struct krt_report_record *r)
 {
 	bool has_len = r->has & KRT_RP_HAS_DATA_LEN;
@@ -837,7 +857,7 @@ static void on_probe(struct krt_normalizer *n, const struct krt_report_record *r
 		if (t->tuple_src != TUPLE_NONE)
 			ours = tuple_eq(&t->tuple, &send);
 		else
-			ours = !receiver_here;
+			ours = !receiver_here && !from_untraced_peer(n, &send, receiving);
 		if (ours) {
 			if (t->tuple_src != TUPLE_PROBE && t->tuple_src != TUPLE_FDMAP)
 				t->sock_id = 0; /* the probe names the receiver's socket */
@@ -858,7 +878,8 @@ static void on_probe(struct krt_normalizer *n, const struct krt_report_record *r
 		probe_elsewhere(n, r, &send, len, has_len);
 		return;
 	}
-	if ((t->in_sys && !krt_rp_sys_is_send(t->in_sys)) || receiver_here) {
+	if ((t->in_sys && !krt_rp_sys_is_send(t->in_sys)) || receiver_here ||
+	    from_untraced_peer(n, &send, receiving)) {
 		probe_elsewhere(n, r, &send, len, has_len);
 		return;
 	}

@@ -32,6 +32,11 @@ struct krt_norm_stats {
 };
 
 struct krt_normalizer *krt_norm_new(krt_norm_emit_fn emit, void *ctx);
+/*
+ * The gateway's address (port ignored): bytes from it are never a traced
+ * thread's send, whatever context their tcp_probe fires in.
+ */
+void krt_norm_set_gateway(struct krt_normalizer *n, const struct krt_addr *gateway);
 /* Feeds one parsed record; emits zero or more events through the callback. */
 void krt_norm_record(struct krt_normalizer *n, const struct krt_report_record *rec);
 /* End of input: counts what is still open (syscalls without exit, pending sends). */

@@ -260,6 +260,48 @@ static void test_unlisted_send_syscall(void **state)
 	assert_string_equal(addr(&x[2]->xfer.tuple.local), "10.0.0.1:48482");
 }
 
+/*
+ * Request bytes from the gateway's (untraced) client, processed from the
+ * container socket's backlog in a container thread: never that thread's send,
+ * whether or not the socket has received before.
+ */
+static void test_backlog_probe_from_gateway(void **state)
+{
+	struct krt_event *x[4];
+	struct krt_addr gw;
+
+	assert_int_equal(krt_addr_parse_ip("10.0.0.1", &gw), 0);
+	krt_norm_set_gateway(N, &gw);
+	/* first request on a new connection: nothing known about it yet */
+	feed("srv-20 [001] 1.000000: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=79\n");
+	assert_int_equal(xfers(x, 4), 0);
+	assert_int_equal(krt_norm_stats(N)->duplicate_probes, 1);
+	/* inside srv's own send on another connection: not its send either */
+	feed("srv-20 [001] 1.100000: sys_enter_sendto: fd=0x9 len=0x10\n"
+	     "srv-20 [001] 1.100001: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=79\n");
+	assert_int_equal(xfers(x, 4), 0);
+	assert_int_equal(krt_norm_stats(N)->duplicate_probes, 2);
+}
+
+/* Bytes from an untraced peer (no gateway given): known by the receiver only. */
+static void test_backlog_probe_from_untraced_peer(void **state)
+{
+	struct krt_event *x[4];
+
+	feed("srv-20 [001] 1.000000: sys_enter_recvfrom: fd=0x4 size=0x100\n"
+	     "srv-20 [001] 1.000001: tcp_rcv_space_adjust: sport=8080 dport=48482 family=2 "
+	     "saddr=ARRAY[0a,00,00,02] daddr=ARRAY[0a,00,00,01]\n"
+	     "srv-20 [001] 1.000002: sys_exit_recvfrom: ret=0x4f\n"
+	     /* a worker of srv, outside any syscall, runs the backlog */
+	     "srv-21 [000] 2.000000: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=79\n");
+	assert_int_equal(xfers(x, 4), 1);
+	assert_int_equal(x[0]->xfer.dir, KRT_DIR_RECV);
+	assert_int_equal(krt_norm_stats(N)->duplicate_probes, 1);
+}
+
 /* Inside a send, backlog data for the sender's own socket is not its send. */
 static void test_backlog_probe_inside_send(void **state)
 {
@@ -474,6 +516,8 @@ int main(void)
 		T(test_log_write_not_claimed_by_retransmission),
 		T(test_unlisted_send_syscall),
 		T(test_backlog_probe_inside_send),
+		T(test_backlog_probe_from_gateway),
+		T(test_backlog_probe_from_untraced_peer),
 		T(test_adjust_outside_syscall),
 		T(test_non_socket_and_errors),
 		T(test_fd_map_per_thread),
