@@ -1412,13 +1412,18 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 
 		if (done)
 			done->answered = true;
-		if (t && tag == t->cur) {
-			t->replied = true;
-			handoff_remove(t, tag);
-		}
 		/* another thread answers what this one read: it is fed by it */
 		if (t && d->side_ingress_tid && d->side_ingress_tid != t->tid)
 			t->feeder = d->side_ingress_tid;
+		/*
+		 * Answering its own request, or (a pool worker) any request of
+		 * its feeder, ends the job: whatever trace the worker held
+		 * (possibly a wrong guess) is done with once it blocks.
+		 */
+		if (t && (tag == t->cur || (t->feeder && t->feeder == d->side_ingress_tid))) {
+			t->replied = true;
+			handoff_remove(t, tag);
+		}
 	}
 
 	memset(&s, 0, sizeof(s));

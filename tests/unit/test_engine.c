@@ -662,6 +662,35 @@ static void test_pool_handoff_queue(void **state)
 	fix_free(f);
 }
 
+/*
+ * Thread pool without any wakeup event (the original event list): the
+ * worker's first job is unknown, its reply on the I/O thread's connection
+ * reveals who feeds it; its next job is the oldest request not answered.
+ */
+static void test_pool_handoff_no_wakeups(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_recv(100, io, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_recv(110, io, web(80), gw(50002), 10));	/* trace 2 */
+	feed(f, ev_send(130, w1, web(40001), api(8080), 11));	/* unknown job */
+	feed(f, ev_send(150, w1, web(80), gw(50001), 31));	/* answers 1 */
+	feed(f, ev_switch(155, w1, 0, 0));			/* preempted only */
+	feed(f, ev_send(160, w1, web(40001), api(8080), 12));	/* next job: 2 */
+	feed(f, ev_send(170, w1, web(80), gw(50002), 32));	/* answers 2 */
+	feed(f, ev_switch(180, w1, 1, 0));			/* idle */
+	krt_engine_flush(f->e);
+
+	assert_int_equal(trace_hop(collected_id(&f->col, 2), w1, 0)->bytes, 12);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 2), w1, 0), 2);
+	assert_int_equal(trace_hop(collected_id(&f->col, 1), w1, 0)->bytes, 31);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 1), w1, 0), 1);
+	fix_free(f);
+}
+
 /* Live path: TCP sequence numbers keep two pipelined requests apart. */
 static void test_live_seq_pipelined(void **state)
 {
@@ -1123,6 +1152,7 @@ int main(void)
 		cmocka_unit_test(test_claim_kept_while_waiting),
 		cmocka_unit_test(test_wakeup_handoff),
 		cmocka_unit_test(test_pool_handoff_queue),
+		cmocka_unit_test(test_pool_handoff_no_wakeups),
 		cmocka_unit_test(test_live_seq_pipelined),
 		cmocka_unit_test(test_pending_receive),
 		cmocka_unit_test(test_send_by_address),
