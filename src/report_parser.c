@@ -172,7 +172,8 @@ static void copy_comm(char *dst, const char *s, size_t n)
 /*
  * "ARRAY[7f,00,00,01]" -> bytes. A trailing "..." (trace-cmd shortening the
  * array) stops the list: *truncated tells. Returns the byte count, -1 when
- * the text is not an array. An empty value (saddr_v6=) is 0 bytes.
+ * the text is not an array. An empty value (saddr_v6=) is 0 bytes. Stops
+ * after max bytes (the rest of a long array is not even looked at).
  */
 static int parse_array(const char *s, size_t n, __u8 *out, int max, bool *truncated)
 {
@@ -203,9 +204,9 @@ static int parse_array(const char *s, size_t n, __u8 *out, int max, bool *trunca
 			s++;
 		else
 			lo = hi, hi = 0; /* a single hex digit */
-		if (count < max)
-			out[count] = (__u8)(hi << 4 | lo);
-		count++;
+		out[count++] = (__u8)(hi << 4 | lo);
+		if (count == max)
+			return count; /* all the caller wants: the rest is not read */
 		if (s < e && *s == ',')
 			s++;
 		while (s < e && *s == ' ') /* report text not passed through sed */
@@ -213,7 +214,7 @@ static int parse_array(const char *s, size_t n, __u8 *out, int max, bool *trunca
 	}
 	if (s >= e || *s != ']')
 		return -1;
-	return count < max ? count : max;
+	return count;
 }
 
 /* A 4- or 16-byte address field; also tolerates dotted IPv4 (non-raw output). */
@@ -256,13 +257,15 @@ static bool parse_ip_field(const char *s, size_t n, struct krt_addr *a, bool v6)
  */
 static bool parse_sockaddr_field(const char *s, size_t n, struct krt_addr *a)
 {
-	__u8 b[28];
+	__u8 b[24];
 	bool trunc;
-	int c = parse_array(s, n, b, 28, &trunc);
+	int c = parse_array(s, n, b, 8, &trunc); /* family, port, IPv4 address */
 	unsigned int fam;
 
 	if (c < 0)
 		return false;
+	if (c == 8 && (b[0] | (unsigned int)b[1] << 8) == KRT_AF_INET6)
+		c = parse_array(s, n, b, 24, &trunc);
 	if (c == 4 && !trunc) {
 		a->family = KRT_AF_INET;
 		memcpy(a->addr, b, 4);
@@ -369,8 +372,11 @@ static bool parse_prev_state(const char *s, size_t n, __s64 *st)
  * followed by the next "key=" (or by the "==>" of a formatted sched_switch);
  * other spaces belong to the value: comm may contain spaces.
  */
-static const char *value_end(const char *s, const char *e)
+static const char *value_end(const char *s, const char *e, const char **next_key,
+			     const char **next_eq)
 {
+	*next_key = e;
+	*next_eq = NULL;
 	for (;;) {
 		const char *sp = memchr(s, ' ', (size_t)(e - s));
 		const char *t;
@@ -382,15 +388,21 @@ static const char *value_end(const char *s, const char *e)
 			t++;
 		if (t == e)
 			return sp;
-		if (*t == '=' && t + 3 <= e && t[1] == '=' && t[2] == '>')
+		if (*t == '=' && t + 3 <= e && t[1] == '=' && t[2] == '>') {
+			*next_key = t;
 			return sp;
+		}
 		if (is_ident(*t)) {
 			const char *k = t;
 
 			while (k < e && is_ident(*k))
 				k++;
-			if (k < e && *k == '=')
+			if (k < e && *k == '=') {
+				/* hand the key over: the caller does not scan it again */
+				*next_key = t;
+				*next_eq = k;
 				return sp;
+			}
 		}
 		s = t;
 	}
@@ -814,7 +826,7 @@ int krt_rp_parse_line(struct krt_report_parser *p, const char *line, size_t len,
 		      struct krt_report_record *rec)
 {
 	const char *s = line, *e = line + len;
-	const char *b, *ce, *dash, *t, *te, *name;
+	const char *b, *ce, *dash, *t, *te, *name, *next_eq;
 	struct addr_scratch as;
 	unsigned int got = 0, need;
 	__u32 cpu = 0;
@@ -898,28 +910,33 @@ int krt_rp_parse_line(struct krt_report_parser *p, const char *line, size_t len,
 	t++;
 
 	memset(&as, 0, sizeof(as));
+	next_eq = NULL;
 	while (t < e) {
 		const char *k, *ke, *ve;
 
-		while (t < e && *t == ' ')
-			t++;
-		if (t == e)
-			break;
-		k = t;
-		while (t < e && is_ident(*t))
-			t++;
-		ke = t;
-		if (t == e || *t != '=' || ke == k) {
-			/* not a field ("==>"): skip the token */
-			while (t < e && *t != ' ')
+		if (!next_eq) {
+			while (t < e && *t == ' ')
 				t++;
-			continue;
+			if (t == e)
+				break;
+			k = t;
+			while (t < e && is_ident(*t))
+				t++;
+			ke = t;
+			if (t == e || *t != '=' || ke == k) {
+				/* not a field ("==>"): skip the token */
+				while (t < e && *t != ' ')
+					t++;
+				continue;
+			}
+		} else {
+			k = t;
+			ke = next_eq;
 		}
-		t++;
-		ve = value_end(t, e);
-		if (!take_field(rec, &as, &got, k, (size_t)(ke - k), t, (size_t)(ve - t)))
+		t = ke + 1;
+		ve = value_end(t, e, &t, &next_eq);
+		if (!take_field(rec, &as, &got, k, (size_t)(ke - k), ke + 1, (size_t)(ve - ke - 1)))
 			return malformed(p, "bad field value");
-		t = ve;
 	}
 
 	if (kind == KRT_RP_TCP_PROBE || kind == KRT_RP_RCV_SPACE || kind == KRT_RP_SOCK_STATE) {
