@@ -12,6 +12,10 @@
  * tcpwrite: 64-byte write() to a TCP socket drained by another thread.
  * Prints "MODE ns_per_op N" on stdout. The start delay lets a tracer
  * attach to this PID first.
+ *
+ * KRT_BENCH_INPROC=tags|notags loads the live BPF programs in this process
+ * instead (tracing itself, a thread discarding the records): the kernel-side
+ * cost alone, without the engine.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -24,6 +28,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "live_source.h"
 
 #define MSG 64
 
@@ -156,8 +161,29 @@ static double run_write(const char *mode)
 	return (t1 - t0) / iterations;
 }
 
+static volatile int consumer_stop;
+
+static void discard(const struct krt_event *ev, void *ctx)
+{
+	(*(unsigned long *)ctx)++;
+}
+
+static void *consume(void *arg)
+{
+	unsigned long n = 0;
+
+	while (!consumer_stop)
+		krt_live_poll(arg, 50, discard, &n);
+	krt_live_drain(arg, discard, &n);
+	fprintf(stderr, "bench_syscall: %lu records consumed\n", n);
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
+	const char *inproc = getenv("KRT_BENCH_INPROC");
+	struct krt_live_source *src = NULL;
+	pthread_t consumer;
 	double ns;
 
 	if (argc < 3 || argc > 4 || (strcmp(argv[1], "pingpong") && strcmp(argv[1], "write") &&
@@ -173,7 +199,27 @@ int main(int argc, char **argv)
 	}
 	if (argc == 4)
 		usleep(atol(argv[3]) * 1000);
+	if (inproc && *inproc) {
+		struct krt_live_opts o = { .trace_switch = true, .trace_wakeup = true,
+					   .kernel_tags = !strcmp(inproc, "tags") };
+
+		src = krt_live_open(&o, "bench_syscall");
+		if (!src || krt_live_trace_tgid(src, getpid()) ||
+		    krt_live_attach(src, "bench_syscall"))
+			return 1;
+		pthread_create(&consumer, NULL, consume, src);
+	}
 	ns = !strcmp(argv[1], "pingpong") ? run_pingpong() : run_write(argv[1]);
+	if (src) {
+		struct krt_source_stats st = { 0 };
+
+		consumer_stop = 1;
+		pthread_join(consumer, NULL);
+		krt_live_stats(src, &st);
+		fprintf(stderr, "bench_syscall: %llu ring records, %llu dropped\n",
+			(unsigned long long)st.ring_records, (unsigned long long)st.ring_drops);
+		krt_live_close(src);
+	}
 	printf("%s %.1f %ld\n", argv[1], ns, iterations);
 	return 0;
 }

@@ -132,15 +132,20 @@ static __always_inline void event_submit(struct krt_event *e)
 	bpf_ringbuf_submit(e, flags);
 }
 
+/*
+ * tp_btf hands us trusted BTF pointers: plain loads (checked by the
+ * verifier, CO-RE relocated) instead of bpf_probe_read_kernel() calls,
+ * which cost far more per field.
+ */
 static __always_inline bool sock_is_tcp(struct sock *sk, __u16 *family)
 {
-	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 fam = sk->__sk_common.skc_family;
 
 	if (fam != KRT_AF_INET && fam != KRT_AF_INET6)
 		return false;
-	/* sk_protocol became a plain field in 5.6; CO-RE reads both layouts. */
+	/* sk_protocol became a plain field in 5.6; older kernels have a bitfield. */
 	if (bpf_core_field_size(sk->sk_protocol) == sizeof(__u16)) {
-		if (BPF_CORE_READ(sk, sk_protocol) != KRT_IPPROTO_TCP)
+		if (sk->sk_protocol != KRT_IPPROTO_TCP)
 			return false;
 	} else if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != KRT_IPPROTO_TCP) {
 		return false;
@@ -153,15 +158,23 @@ static __always_inline void read_tuple(struct sock *sk, __u16 family, struct krt
 {
 	t->local.family = family;
 	t->remote.family = family;
-	t->local.port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	t->remote.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	t->local.port = sk->__sk_common.skc_num;
+	t->remote.port = bpf_ntohs(sk->__sk_common.skc_dport);
 	if (family == KRT_AF_INET) {
-		/* sizes spelled out: the READ_INTO macros size by *dst (one byte) */
-		bpf_core_read(t->local.addr, 4, &sk->__sk_common.skc_rcv_saddr);
-		bpf_core_read(t->remote.addr, 4, &sk->__sk_common.skc_daddr);
+		__u32 l = sk->__sk_common.skc_rcv_saddr, r = sk->__sk_common.skc_daddr;
+
+		__builtin_memcpy(t->local.addr, &l, 4);
+		__builtin_memcpy(t->remote.addr, &r, 4);
 	} else {
-		bpf_core_read(t->local.addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_core_read(t->remote.addr, 16, &sk->__sk_common.skc_v6_daddr);
+		__u32 i;
+
+		for (i = 0; i < 4; i++) {
+			__u32 l = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[i];
+			__u32 r = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[i];
+
+			__builtin_memcpy(&t->local.addr[i * 4], &l, 4);
+			__builtin_memcpy(&t->remote.addr[i * 4], &r, 4);
+		}
 	}
 }
 
@@ -344,7 +357,7 @@ static __always_inline void read_syscall(struct krt_xfer *x)
 #if defined(__TARGET_ARCH_x86)
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	long nr = BPF_CORE_READ(regs, orig_ax);
+	long nr = regs->orig_ax;
 
 	switch (nr) {
 	case KRT_NR_read:
@@ -358,7 +371,7 @@ static __always_inline void read_syscall(struct krt_xfer *x)
 	case KRT_NR_sendmmsg:
 	case KRT_NR_recvmmsg:
 		x->syscall_nr = nr;
-		x->fd = (__s32)BPF_CORE_READ(regs, di);
+		x->fd = (__s32)regs->di;
 		break;
 	default:
 		/* io_uring, sendfile, splice, kernel sockets: fd unknown */
@@ -415,11 +428,11 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 	struct krt_tuple tuple = {};
 	struct krt_event *e;
 	struct krt_xfer *x;
-	__u32 seq, trace = 0;
+	struct tcp_sock *tp;
+	__u32 seq = 0, trace = 0;
 	bool have_seq;
 	__u64 cookie;
 	__u16 family;
-	int err;
 
 	if (!sk || ret <= 0)
 		return 0;
@@ -431,13 +444,10 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 	read_tuple(sk, family, &tuple);
 	cookie = bpf_get_socket_cookie(sk);
 	/* The hook runs after the transfer: the sequence moved by ret bytes. */
-	if (dir == KRT_DIR_SEND)
-		err = bpf_core_read(&seq, sizeof(seq), &((struct tcp_sock *)sk)->write_seq);
-	else
-		err = bpf_core_read(&seq, sizeof(seq), &((struct tcp_sock *)sk)->copied_seq);
-	have_seq = !err;
-	if (have_seq)
-		seq -= (__u32)ret;
+	tp = bpf_skc_to_tcp_sock(sk);
+	have_seq = tp != NULL;
+	if (tp)
+		seq = (dir == KRT_DIR_SEND ? tp->write_seq : tp->copied_seq) - (__u32)ret;
 	else
 		__sync_fetch_and_add(&sock_unreadable, 1);
 
@@ -561,7 +571,7 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 	if (!prev_traced && !next_traced)
 		return 0;
 	/* 0 = preempted and still runnable, as in the sched_switch event. */
-	state = preempt ? 0 : (BPF_CORE_READ(prev, __state) & 0xff) ?: 1;
+	state = preempt ? 0 : (prev->__state & 0xff) ?: 1;
 	if (kernel_tags) {
 		pt = prev_traced ? bpf_map_lookup_elem(&threads, &prev_tid) : NULL;
 		nt = next_traced ? bpf_map_lookup_elem(&threads, &next_tid) : NULL;
