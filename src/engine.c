@@ -48,6 +48,8 @@
 #define SIDE_REQS 4
 /* Received traces a thread may still hand to a worker (rule 6). */
 #define HANDOFF_MAX 8
+/* Recent wakeup hand-offs remembered per feeder thread. */
+#define HANDED_MAX 4
 /* Recent (trace, entry direction) pairs remembered per thread (rule 5). */
 #define RECENT_ENTRIES 4
 /* Housekeeping (linger emission, pruning) runs at most this often. */
@@ -238,6 +240,13 @@ struct thread {
 	__u64 handoff[HANDOFF_MAX];
 	__u8 n_handoff;
 	__u32 feeder;		/* thread that hands this one its requests (pool) */
+	bool claim_active;	/* sent or received since a wakeup handed cur */
+	/* Recent wakeup hand-offs by this thread (a woken worker may idle). */
+	struct {
+		__u32 tid;
+		__u64 trace;
+	} handed[HANDED_MAX];
+	__u8 handed_next;
 	struct krt_addr ip_checked;	/* last local IP tried for the container */
 };
 
@@ -1226,9 +1235,19 @@ static void handoff_push(struct thread *t, __u64 trace)
 	t->handoff[t->n_handoff++] = trace;
 }
 
-/* The oldest request thread f read and nobody took or answered yet. */
-static __u64 handoff_pick(struct krt_engine *e, struct thread *f)
+static void thread_set_trace(struct krt_engine *e, struct thread *t, __u64 id, __u64 ts);
+
+/*
+ * The oldest request thread f read and nobody took or answered yet. With
+ * none queued, a request f handed by wakeup to a worker that has not
+ * touched it yet: the woken worker lost the race for the queue to the
+ * running thread asking now (taker, not NULL).
+ */
+static __u64 handoff_pick(struct krt_engine *e, struct thread *f, struct thread *taker,
+			  __u64 ts)
 {
+	unsigned int i;
+
 	while (f->n_handoff) {
 		__u64 id = f->handoff[0];
 		struct trace *tr = trace_find(e, id);
@@ -1237,7 +1256,28 @@ static __u64 handoff_pick(struct krt_engine *e, struct thread *f)
 		if (tr && !tr->answered)
 			return id;
 	}
+	for (i = 0; taker && i < HANDED_MAX; i++) {
+		unsigned int k = (f->handed_next + i) % HANDED_MAX;	/* oldest first */
+		struct thread *w;
+		__u64 id = f->handed[k].trace;
+
+		if (!id || f->handed[k].tid == taker->tid)
+			continue;
+		w = thread_find(e, f->handed[k].tid);
+		if (w && w->cur == id && w->wake_claim && !w->claim_active) {
+			f->handed[k].trace = 0;
+			thread_set_trace(e, w, 0, ts);
+			return id;
+		}
+	}
 	return 0;
+}
+
+static void handed_remember(struct thread *f, __u32 tid, __u64 trace)
+{
+	f->handed[f->handed_next].tid = tid;
+	f->handed[f->handed_next].trace = trace;
+	f->handed_next = (f->handed_next + 1) % HANDED_MAX;
 }
 
 /* A traced receive learnt the trace of the bytes: rule 2. */
@@ -1367,7 +1407,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 			 * its feeder's queue without a wakeup (rule 6).
 			 */
 			struct thread *f = thread_find(e, t->feeder);
-			__u64 pick = f ? handoff_pick(e, f) : 0;
+			__u64 pick = f ? handoff_pick(e, f, t, ev->ts_ns) : 0;
 
 			if (pick) {
 				thread_set_trace(e, t, pick, ev->ts_ns);
@@ -1390,6 +1430,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 			tag = t->cur;
 			why = "current";
 		}
+		t->claim_active = true;
 	}
 	d->side_connect_pending = false;
 	d->sends++;
@@ -1556,6 +1597,7 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 	side->side_last_tid = t->tid;
 	thread_container_by_ip(e, t, &tp->local);
 	t->recv_count++;
+	t->claim_active = true;
 
 	if (is_gateway(e, &d->src)) {
 		on_ingress(e, ev, t, d, len);
@@ -1769,15 +1811,18 @@ static void on_wakeup(struct krt_engine *e, const struct krt_event *ev)
 		}
 		return;
 	}
-	pick = handoff_pick(e, waker);
-	if (pick)
+	pick = handoff_pick(e, waker, NULL, ev->ts_ns);
+	if (pick) {
 		target->feeder = waker->tid;
-	else
+		handed_remember(waker, target->tid, pick);
+	} else {
 		pick = waker->cur;
+	}
 	if (!pick)
 		return;
 	thread_set_trace(e, target, pick, ev->ts_ns);
 	target->wake_claim = true;
+	target->claim_active = false;
 	/* handed over its current request: idle once it blocks (rule 5) */
 	if (pick == waker->cur)
 		waker->replied = true;

@@ -691,6 +691,36 @@ static void test_pool_handoff_no_wakeups(void **state)
 	fix_free(f);
 }
 
+/*
+ * A woken worker loses the race for the queue: a running worker that just
+ * answered takes the request first; the woken one finds nothing and sleeps.
+ */
+static void test_pool_handoff_race(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w2 = 102;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	feed(f, ev_recv(100, io, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_wakeup(105, io, w2));			/* w2 -> 1 */
+	feed(f, ev_send(110, w2, web(40002), api(8080), 11));
+	feed(f, ev_recv(120, io, web(80), gw(50002), 10));	/* trace 2 */
+	feed(f, ev_wakeup(125, io, w1));			/* w1 -> 2, for now */
+	feed(f, ev_send(130, w2, web(80), gw(50001), 31));	/* w2 answers 1 */
+	feed(f, ev_send(140, w2, web(40002), api(8080), 12));	/* and takes 2 */
+	feed(f, ev_switch(150, w1, 1, 0));			/* w1: nothing to do */
+	feed(f, ev_send(160, w2, web(80), gw(50002), 32));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(trace_hop(collected_id(&f->col, 1), w2, 0)->bytes, 11);
+	assert_int_equal(trace_hop(collected_id(&f->col, 2), w2, 0)->bytes, 12);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 2), w2, 0), 2);
+	assert_null(trace_tid(collected_id(&f->col, 2), w1));
+	fix_free(f);
+}
+
 /* Live path: TCP sequence numbers keep two pipelined requests apart. */
 static void test_live_seq_pipelined(void **state)
 {
@@ -1153,6 +1183,7 @@ int main(void)
 		cmocka_unit_test(test_wakeup_handoff),
 		cmocka_unit_test(test_pool_handoff_queue),
 		cmocka_unit_test(test_pool_handoff_no_wakeups),
+		cmocka_unit_test(test_pool_handoff_race),
 		cmocka_unit_test(test_live_seq_pipelined),
 		cmocka_unit_test(test_pending_receive),
 		cmocka_unit_test(test_send_by_address),
