@@ -15,16 +15,16 @@
 #include <time.h>
 #include "../tests/unit/engine_test_helpers.h"
 
-#define WINDOW_REQS 4096	/* requests generated once and replayed */
+#define WINDOW_REQS 4096 /* requests generated once and replayed */
 #define WORKERS 8
 #define CLIENTS 256
-#define REQ_NS 20000		/* one request every 20 us of event time */
+#define REQ_NS 20000 /* one request every 20 us of event time */
 
 struct stream {
 	struct krt_event *v;
 	size_t n, cap;
 	bool seq;
-	__u32 seqs[2][WORKERS][2];	/* [web-api, api-redis][worker][dir] */
+	__u32 seqs[2][WORKERS][2]; /* [web-api, api-redis][worker][dir] */
 };
 
 static void push(struct stream *s, struct krt_event ev)
@@ -91,10 +91,10 @@ int main(int argc, char **argv)
 {
 	__u64 requests = 500000, fed = 0, i, round;
 	bool linger = true;
-	struct stream s = { 0 };
-	struct krt_pids pids = { 0 };
+	struct stream s = {0};
+	struct krt_pids pids = {0};
 	struct krt_container c;
-	struct collected col = { 0 };
+	struct collected col = {0};
 	struct krt_engine_config cfg;
 	struct krt_engine *e;
 	struct krt_summary *sum;
@@ -126,7 +126,7 @@ int main(int argc, char **argv)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.gateway = ip4(172, 24, 0, 1, 0);
 	cfg.pids = &pids;
-	cfg.linger_ns = linger ? 2000000 : 0;	/* 2 ms of event time */
+	cfg.linger_ns = linger ? 2000000 : 0; /* 2 ms of event time */
 	cfg.on_trace = collect_trace;
 	cfg.cb_ctx = &col;
 	e = krt_engine_new(&cfg);
@@ -164,10 +164,11 @@ int main(int argc, char **argv)
 	       sum->events / (t1 - t0) / 1e6, sum->traces / (t1 - t0),
 	       linger ? "linger 2 ms" : "no linger", s.seq ? ", seq" : "");
 	if (sum->traces != fed || sum->unmatched_recv_bytes || sum->late_events)
-		printf("bench_engine: WARNING: traces %llu of %llu, unmatched recv %llu, late %llu\n",
-		       (unsigned long long)sum->traces, (unsigned long long)fed,
-		       (unsigned long long)sum->unmatched_recv_bytes,
-		       (unsigned long long)sum->late_events);
+		printf(
+		    "bench_engine: WARNING: traces %llu of %llu, unmatched recv %llu, late %llu\n",
+		    (unsigned long long)sum->traces, (unsigned long long)fed,
+		    (unsigned long long)sum->unmatched_recv_bytes,
+		    (unsigned long long)sum->late_events);
 	krt_engine_free(e);
 	krt_pids_free(&pids);
 	free(s.v);

@@ -129,7 +129,7 @@ static inline struct krt_event ev_lost(__u64 ts, __u64 count)
 struct collected {
 	size_t n, cap;
 	struct krt_trace *v;
-	bool keep;		/* false: only count (benchmarks, big streams) */
+	bool keep; /* false: only count (benchmarks, big streams) */
 };
 
 static inline void collect_trace(const struct krt_trace *tr, void *ctx)

@@ -132,9 +132,10 @@ static void test_thread_per_request(void **state)
 	assert_int_equal(f->col.n, 1);
 	t = &f->col.v[0];
 	assert_int_equal(t->id, 1);
-	assert_true(krt_addr_eq(&t->ingress.client, &(struct krt_addr){ 0 }) == false);
-	assert_true(krt_addr_eq(&t->ingress.client, &(struct krt_addr){ .family = 2, .port = 50000,
-								      .addr = { 172, 24, 0, 1 } }));
+	assert_true(krt_addr_eq(&t->ingress.client, &(struct krt_addr){0}) == false);
+	assert_true(
+	    krt_addr_eq(&t->ingress.client,
+			&(struct krt_addr){.family = 2, .port = 50000, .addr = {172, 24, 0, 1}}));
 	assert_int_equal(t->ingress.tid, WEB);
 	assert_int_equal(t->ingress.ts_ns, 1100);
 	assert_int_equal(t->start_ns, 1100);
@@ -170,9 +171,9 @@ static void test_thread_per_request(void **state)
 	assert_int_equal(h->to_addr.port, 50000);
 
 	assert_int_equal(t->n_threads, 2);
-	assert_int_equal(t->threads[0].tid, WEB);	/* sorted by first activity */
+	assert_int_equal(t->threads[0].tid, WEB); /* sorted by first activity */
 	assert_int_equal(t->threads[0].cpu_ns, 150 + 250);
-	assert_int_equal(trace_tid(t, API)->cpu_ns, 150);	/* from its receive */
+	assert_int_equal(trace_tid(t, API)->cpu_ns, 150); /* from its receive */
 	assert_string_equal(trace_tid(t, WEB)->container, "web");
 	assert_string_equal(trace_tid(t, API)->container, "api");
 	assert_int_equal(trace_tid(t, WEB)->pid, WEB);
@@ -202,7 +203,7 @@ static void test_keepalive_ingress(void **state)
 
 	fix_start(f);
 	feed(f, ev_recv(100, WEB, web(80), gw(50000), 60));
-	feed(f, ev_recv(110, WEB, web(80), gw(50000), 40));	/* same request, more bytes */
+	feed(f, ev_recv(110, WEB, web(80), gw(50000), 40)); /* same request, more bytes */
 	feed(f, ev_send(200, WEB, web(80), gw(50000), 10));
 	feed(f, ev_recv(300, WEB, web(80), gw(50000), 70));
 	feed(f, ev_send(400, WEB, web(80), gw(50000), 20));
@@ -228,17 +229,17 @@ static void test_event_loop_interleave(void **state)
 	const struct krt_trace *t1, *t2;
 
 	fix_start(f);
-	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
-	feed(f, ev_send(110, WEB, web(40001), api(8080), 11));	/* upstream for 1 */
-	feed(f, ev_recv(120, WEB, web(80), gw(50002), 20));	/* trace 2 */
-	feed(f, ev_send(130, WEB, web(40002), api(8080), 21));	/* upstream for 2 */
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));    /* trace 1 */
+	feed(f, ev_send(110, WEB, web(40001), api(8080), 11)); /* upstream for 1 */
+	feed(f, ev_recv(120, WEB, web(80), gw(50002), 20));    /* trace 2 */
+	feed(f, ev_send(130, WEB, web(40002), api(8080), 21)); /* upstream for 2 */
 	feed(f, ev_recv(140, API, api(8080), web(40001), 11));
 	feed(f, ev_send(150, API, api(8080), web(40001), 12));
 	feed(f, ev_recv(160, API, api(8080), web(40002), 21));
 	feed(f, ev_send(170, API, api(8080), web(40002), 22));
-	feed(f, ev_recv(180, WEB, web(40001), api(8080), 12));	/* -> trace 1 */
+	feed(f, ev_recv(180, WEB, web(40001), api(8080), 12)); /* -> trace 1 */
 	feed(f, ev_send(190, WEB, web(80), gw(50001), 13));
-	feed(f, ev_recv(200, WEB, web(40002), api(8080), 22));	/* -> trace 2 */
+	feed(f, ev_recv(200, WEB, web(40002), api(8080), 22)); /* -> trace 2 */
 	feed(f, ev_send(210, WEB, web(80), gw(50002), 23));
 	krt_engine_flush(f->e);
 
@@ -264,10 +265,10 @@ static void test_event_loop_reply_tag(void **state)
 	struct fix *f = fix_new();
 
 	fix_start(f);
-	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
-	feed(f, ev_recv(120, WEB, web(80), gw(50002), 20));	/* trace 2, current */
-	feed(f, ev_send(130, WEB, web(80), gw(50001), 15));	/* reply of 1 */
-	feed(f, ev_send(140, WEB, web(80), gw(50002), 25));	/* reply of 2 */
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_recv(120, WEB, web(80), gw(50002), 20)); /* trace 2, current */
+	feed(f, ev_send(130, WEB, web(80), gw(50001), 15)); /* reply of 1 */
+	feed(f, ev_send(140, WEB, web(80), gw(50002), 25)); /* reply of 2 */
 	krt_engine_flush(f->e);
 	assert_int_equal(trace_hop(collected_id(&f->col, 1), WEB, 0)->bytes, 15);
 	assert_int_equal(trace_hop(collected_id(&f->col, 2), WEB, 0)->bytes, 25);
@@ -281,14 +282,14 @@ static void test_redis_batched_replies(void **state)
 	const struct krt_trace *t1, *t2;
 
 	fix_start(f);
-	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 on WEB */
-	feed(f, ev_recv(101, API, api(8080), gw(50002), 10));	/* trace 2 on API */
-	feed(f, ev_send(110, WEB, web(40001), rds(6379), 30));	/* GET for 1 */
-	feed(f, ev_send(111, API, api(40002), rds(6379), 31));	/* GET for 2 */
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));    /* trace 1 on WEB */
+	feed(f, ev_recv(101, API, api(8080), gw(50002), 10));  /* trace 2 on API */
+	feed(f, ev_send(110, WEB, web(40001), rds(6379), 30)); /* GET for 1 */
+	feed(f, ev_send(111, API, api(40002), rds(6379), 31)); /* GET for 2 */
 	feed(f, ev_recv(120, REDIS, rds(6379), web(40001), 30));
-	feed(f, ev_recv(121, REDIS, rds(6379), api(40002), 31));	/* current = 2 */
-	feed(f, ev_send(130, REDIS, rds(6379), web(40001), 40));	/* reply 1 */
-	feed(f, ev_send(131, REDIS, rds(6379), api(40002), 41));	/* reply 2 */
+	feed(f, ev_recv(121, REDIS, rds(6379), api(40002), 31)); /* current = 2 */
+	feed(f, ev_send(130, REDIS, rds(6379), web(40001), 40)); /* reply 1 */
+	feed(f, ev_send(131, REDIS, rds(6379), api(40002), 41)); /* reply 2 */
 	feed(f, ev_recv(140, WEB, web(40001), rds(6379), 40));
 	feed(f, ev_recv(141, API, api(40002), rds(6379), 41));
 	krt_engine_flush(f->e);
@@ -311,23 +312,23 @@ static void test_pipelined_requests_one_read(void **state)
 	const struct krt_trace *t1, *t2;
 
 	fix_start(f);
-	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* trace 1 */
 	feed(f, ev_send(110, WEB, web(40001), api(8080), 80));
-	feed(f, ev_recv(120, WEB, web(80), gw(50002), 10));	/* trace 2 */
+	feed(f, ev_recv(120, WEB, web(80), gw(50002), 10)); /* trace 2 */
 	feed(f, ev_send(130, WEB, web(40001), api(8080), 80));
-	feed(f, ev_recv(140, API, api(8080), web(40001), 160));	/* both at once */
-	feed(f, ev_send(150, API, api(8080), web(40001), 186));	/* reply to 1 */
-	feed(f, ev_send(160, API, api(8080), web(40001), 186));	/* reply to 2 */
+	feed(f, ev_recv(140, API, api(8080), web(40001), 160)); /* both at once */
+	feed(f, ev_send(150, API, api(8080), web(40001), 186)); /* reply to 1 */
+	feed(f, ev_send(160, API, api(8080), web(40001), 186)); /* reply to 2 */
 	feed(f, ev_recv(170, WEB, web(40001), api(8080), 186));
 	feed(f, ev_send(175, WEB, web(80), gw(50001), 181));
 	feed(f, ev_recv(180, WEB, web(40001), api(8080), 186));
 	feed(f, ev_send(185, WEB, web(80), gw(50002), 181));
 	/* keep-alive: the next request on the same connection is answered alone */
-	feed(f, ev_recv(200, WEB, web(80), gw(50001), 10));	/* trace 3 */
+	feed(f, ev_recv(200, WEB, web(80), gw(50001), 10)); /* trace 3 */
 	feed(f, ev_send(210, WEB, web(40001), api(8080), 80));
 	feed(f, ev_recv(220, API, api(8080), web(40001), 80));
 	feed(f, ev_send(230, API, api(8080), web(40001), 100));
-	feed(f, ev_send(231, API, api(8080), web(40001), 50));	/* same reply, 2nd part */
+	feed(f, ev_send(231, API, api(8080), web(40001), 50)); /* same reply, 2nd part */
 	krt_engine_flush(f->e);
 
 	t1 = collected_id(&f->col, 1);
@@ -351,10 +352,10 @@ static void test_deferred_send(void **state)
 	const struct krt_trace *t1, *t2;
 
 	fix_start(f);
-	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* trace 1 */
 	feed(f, ev_state(105, WEB, web(40010), api(8080), 7, TCP_SYN_SENT));
-	feed(f, ev_recv(110, WEB, web(80), gw(50002), 10));	/* trace 2 current */
-	feed(f, ev_send(120, WEB, web(40010), api(8080), 33));	/* A's request */
+	feed(f, ev_recv(110, WEB, web(80), gw(50002), 10));    /* trace 2 current */
+	feed(f, ev_send(120, WEB, web(40010), api(8080), 33)); /* A's request */
 	feed(f, ev_recv(130, API, api(8080), web(40010), 33));
 	feed(f, ev_send(140, API, api(8080), web(40010), 44));
 	feed(f, ev_recv(150, WEB, web(40010), api(8080), 44));
@@ -380,24 +381,24 @@ static void test_deferred_send_port_unknown(void **state)
 	struct krt_event ev;
 
 	fix_start(f);
-	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* trace 1 */
 	ev = ev_state(101, WEB, web(0), api(8080), 7, TCP_SYN_SENT);
 	ev.state.sock_id = 0xa1;
 	feed(f, ev);
-	feed(f, ev_recv(110, WEB, web(80), gw(50002), 10));	/* trace 2 */
+	feed(f, ev_recv(110, WEB, web(80), gw(50002), 10)); /* trace 2 */
 	ev = ev_state(111, WEB, web(0), api(8080), 7, TCP_SYN_SENT);
 	ev.state.sock_id = 0xa2;
 	feed(f, ev);
 	ev = ev_state(112, WEB, web(40012), api(8080), TCP_SYN_SENT, TCP_ESTABLISHED);
-	ev.state.sock_id = 0xa2;	/* the second socket connects first */
+	ev.state.sock_id = 0xa2; /* the second socket connects first */
 	feed(f, ev);
 	ev = ev_state(113, 0, web(40011), api(8080), TCP_SYN_SENT, TCP_ESTABLISHED);
-	ev.state.sock_id = 0xa1;	/* in softirq context */
+	ev.state.sock_id = 0xa1; /* in softirq context */
 	feed(f, ev);
-	feed(f, ev_recv(120, WEB, web(80), gw(50003), 10));	/* trace 3 */
-	feed(f, ev_send(130, WEB, web(40012), api(8080), 22));	/* request 2 */
-	feed(f, ev_send(131, WEB, web(40011), api(8080), 11));	/* request 1 */
-	feed(f, ev_send(132, WEB, web(40011), api(8080), 5));	/* later: current */
+	feed(f, ev_recv(120, WEB, web(80), gw(50003), 10));    /* trace 3 */
+	feed(f, ev_send(130, WEB, web(40012), api(8080), 22)); /* request 2 */
+	feed(f, ev_send(131, WEB, web(40011), api(8080), 11)); /* request 1 */
+	feed(f, ev_send(132, WEB, web(40011), api(8080), 5));  /* later: current */
 	krt_engine_flush(f->e);
 	assert_int_equal(trace_hop(collected_id(&f->col, 1), WEB, 0)->bytes, 11);
 	assert_int_equal(trace_hop(collected_id(&f->col, 2), WEB, 0)->bytes, 22);
@@ -411,9 +412,9 @@ static void test_deferred_send_first_send(void **state)
 	struct fix *f = fix_new();
 
 	fix_start(f);
-	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* trace 1 */
 	feed(f, ev_state(101, WEB, web(0), api(8080), 7, TCP_SYN_SENT));
-	feed(f, ev_recv(110, WEB, web(80), gw(50002), 10));	/* trace 2 */
+	feed(f, ev_recv(110, WEB, web(80), gw(50002), 10)); /* trace 2 */
 	feed(f, ev_send(130, WEB, web(40011), api(8080), 11));
 	krt_engine_flush(f->e);
 	assert_int_equal(trace_hop(collected_id(&f->col, 1), WEB, 0)->bytes, 11);
@@ -428,14 +429,14 @@ static void test_pooled_upstream(void **state)
 	const struct krt_trace *t1, *t2;
 
 	fix_start(f);
-	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* trace 1 */
 	feed(f, ev_send(110, WEB, web(40020), api(8080), 11));
 	feed(f, ev_recv(120, API, api(8080), web(40020), 11));
 	feed(f, ev_send(130, API, api(8080), web(40020), 12));
 	feed(f, ev_recv(140, WEB, web(40020), api(8080), 12));
 	feed(f, ev_send(150, WEB, web(80), gw(50001), 13));
-	feed(f, ev_recv(200, WEB, web(80), gw(50002), 20));	/* trace 2 */
-	feed(f, ev_send(210, WEB, web(40020), api(8080), 21));	/* same upstream conn */
+	feed(f, ev_recv(200, WEB, web(80), gw(50002), 20));    /* trace 2 */
+	feed(f, ev_send(210, WEB, web(40020), api(8080), 21)); /* same upstream conn */
 	feed(f, ev_recv(220, API, api(8080), web(40020), 21));
 	feed(f, ev_send(230, API, api(8080), web(40020), 22));
 	feed(f, ev_recv(240, WEB, web(40020), api(8080), 22));
@@ -462,7 +463,7 @@ static void test_untraced_db_peer(void **state)
 	struct krt_summary *s;
 
 	fix_start(f);
-	feed(f, ev_recv(100, API, api(8080), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_recv(100, API, api(8080), gw(50001), 10)); /* trace 1 */
 	feed(f, ev_send(110, API, api(40030), db(5432), 25));
 	feed(f, ev_recv(120, API, api(40030), db(5432), 200));
 	feed(f, ev_send(130, API, api(8080), gw(50001), 30));
@@ -504,10 +505,10 @@ static void test_cpu_split_mid_interval(void **state)
 
 	fix_start(f);
 	feed(f, ev_switch(1000, 0, 0, WEB));
-	feed(f, ev_recv(1300, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_recv(1300, WEB, web(80), gw(50001), 10)); /* trace 1 */
 	feed(f, ev_switch(1500, WEB, 1, 0));
 	feed(f, ev_switch(2000, 0, 0, WEB));
-	feed(f, ev_recv(2100, WEB, web(80), gw(50002), 10));	/* trace 2 */
+	feed(f, ev_recv(2100, WEB, web(80), gw(50002), 10)); /* trace 2 */
 	feed(f, ev_switch(2400, WEB, 0, 0));
 	krt_engine_flush(f->e);
 
@@ -537,8 +538,8 @@ static void test_unattributed_time(void **state)
 	struct krt_summary *s;
 
 	fix_start(f);
-	feed(f, ev_switch(1000, 0, 0, 999));	/* stranger in */
-	feed(f, ev_switch(1500, 999, 1, WEB));	/* listed thread in */
+	feed(f, ev_switch(1000, 0, 0, 999));   /* stranger in */
+	feed(f, ev_switch(1500, 999, 1, WEB)); /* listed thread in */
 	feed(f, ev_switch(1800, WEB, 1, 0));
 	feed(f, ev_switch(1900, 0, 0, 999));
 	feed(f, ev_switch(2900, 999, 0, 0));
@@ -560,12 +561,12 @@ static void test_claim_end(void **state)
 	fix_start(f);
 	feed(f, ev_switch(1000, 0, 0, WEB));
 	feed(f, ev_recv(1000, WEB, web(80), gw(50001), 10));
-	feed(f, ev_send(1100, WEB, web(80), gw(50001), 10));	/* replied */
-	feed(f, ev_switch(1200, WEB, 0, 0));		/* preempted: still trace 1 */
+	feed(f, ev_send(1100, WEB, web(80), gw(50001), 10)); /* replied */
+	feed(f, ev_switch(1200, WEB, 0, 0));		     /* preempted: still trace 1 */
 	feed(f, ev_switch(1300, 0, 0, WEB));
-	feed(f, ev_switch(1400, WEB, 1, 0));		/* blocked: claim ends */
+	feed(f, ev_switch(1400, WEB, 1, 0)); /* blocked: claim ends */
 	feed(f, ev_switch(2000, 0, 0, WEB));
-	feed(f, ev_switch(2500, WEB, 1, 0));		/* idle polling */
+	feed(f, ev_switch(2500, WEB, 1, 0)); /* idle polling */
 	krt_engine_flush(f->e);
 	assert_int_equal(f->col.n, 1);
 	assert_int_equal(trace_tid(&f->col.v[0], WEB)->cpu_ns, 300);
@@ -583,7 +584,7 @@ static void test_claim_kept_while_waiting(void **state)
 	fix_start(f);
 	feed(f, ev_switch(1000, 0, 0, WEB));
 	feed(f, ev_recv(1000, WEB, web(80), gw(50001), 10));
-	feed(f, ev_send(1050, WEB, web(40001), api(8080), 10));	/* upstream, not the reply */
+	feed(f, ev_send(1050, WEB, web(40001), api(8080), 10)); /* upstream, not the reply */
 	feed(f, ev_switch(1100, WEB, 1, 0));
 	feed(f, ev_switch(1500, 0, 0, WEB));
 	feed(f, ev_switch(1600, WEB, 1, 0));
@@ -602,14 +603,14 @@ static void test_wakeup_handoff(void **state)
 	const __u32 worker = 101;
 
 	fix_start(f);
-	feed(f, ev_fork(10, WEB, 0, worker));			/* thread pool worker */
-	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
-	feed(f, ev_wakeup(110, WEB, worker));			/* run_in_executor */
+	feed(f, ev_fork(10, WEB, 0, worker));		    /* thread pool worker */
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_wakeup(110, WEB, worker));		    /* run_in_executor */
 	feed(f, ev_switch(120, 0, 0, worker));
-	feed(f, ev_recv(150, WEB, web(80), gw(50002), 10));	/* trace 2 on the loop */
-	feed(f, ev_wakeup(160, WEB, worker));			/* busy: conflict */
-	feed(f, ev_switch(620, worker, 1, 0));			/* done: claim ends */
-	feed(f, ev_wakeup(700, WEB, worker));			/* now trace 2 */
+	feed(f, ev_recv(150, WEB, web(80), gw(50002), 10)); /* trace 2 on the loop */
+	feed(f, ev_wakeup(160, WEB, worker));		    /* busy: conflict */
+	feed(f, ev_switch(620, worker, 1, 0));		    /* done: claim ends */
+	feed(f, ev_wakeup(700, WEB, worker));		    /* now trace 2 */
 	feed(f, ev_switch(710, 0, 0, worker));
 	feed(f, ev_switch(810, worker, 1, 0));
 	krt_engine_flush(f->e);
@@ -639,18 +640,18 @@ static void test_pool_handoff_queue(void **state)
 	fix_start(f);
 	feed(f, ev_fork(10, io, 0, w1));
 	feed(f, ev_fork(11, io, 0, w2));
-	feed(f, ev_recv(100, io, web(80), gw(50001), 10));	/* trace 1 */
-	feed(f, ev_recv(110, io, web(80), gw(50002), 10));	/* trace 2 */
-	feed(f, ev_recv(115, io, web(80), gw(50003), 10));	/* trace 3 */
-	feed(f, ev_wakeup(120, io, w1));			/* -> 1 */
-	feed(f, ev_wakeup(121, io, w2));			/* -> 2 */
-	feed(f, ev_switch(122, io, 1, 0));			/* io idle: claim ends */
+	feed(f, ev_recv(100, io, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_recv(110, io, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_recv(115, io, web(80), gw(50003), 10)); /* trace 3 */
+	feed(f, ev_wakeup(120, io, w1));		   /* -> 1 */
+	feed(f, ev_wakeup(121, io, w2));		   /* -> 2 */
+	feed(f, ev_switch(122, io, 1, 0));		   /* io idle: claim ends */
 	feed(f, ev_send(130, w1, web(40001), api(8080), 11));
 	feed(f, ev_send(131, w2, web(40002), api(8080), 12));
-	feed(f, ev_recv(140, w1, web(40001), api(8080), 21));	/* from untraced api */
-	feed(f, ev_send(150, w1, web(80), gw(50001), 31));	/* answer 1 */
-	feed(f, ev_send(160, w1, web(40001), api(8080), 13));	/* next job: 3 */
-	feed(f, ev_send(170, w2, web(80), gw(50002), 32));	/* answer 2 */
+	feed(f, ev_recv(140, w1, web(40001), api(8080), 21)); /* from untraced api */
+	feed(f, ev_send(150, w1, web(80), gw(50001), 31));    /* answer 1 */
+	feed(f, ev_send(160, w1, web(40001), api(8080), 13)); /* next job: 3 */
+	feed(f, ev_send(170, w2, web(80), gw(50002), 32));    /* answer 2 */
 	krt_engine_flush(f->e);
 
 	assert_int_equal(trace_hop(collected_id(&f->col, 1), w1, 0)->bytes, 11);
@@ -674,14 +675,14 @@ static void test_pool_handoff_no_wakeups(void **state)
 
 	fix_start(f);
 	feed(f, ev_fork(10, io, 0, w1));
-	feed(f, ev_recv(100, io, web(80), gw(50001), 10));	/* trace 1 */
-	feed(f, ev_recv(110, io, web(80), gw(50002), 10));	/* trace 2 */
-	feed(f, ev_send(130, w1, web(40001), api(8080), 11));	/* unknown job */
-	feed(f, ev_send(150, w1, web(80), gw(50001), 31));	/* answers 1 */
-	feed(f, ev_switch(155, w1, 0, 0));			/* preempted only */
-	feed(f, ev_send(160, w1, web(40001), api(8080), 12));	/* next job: 2 */
-	feed(f, ev_send(170, w1, web(80), gw(50002), 32));	/* answers 2 */
-	feed(f, ev_switch(180, w1, 1, 0));			/* idle */
+	feed(f, ev_recv(100, io, web(80), gw(50001), 10));    /* trace 1 */
+	feed(f, ev_recv(110, io, web(80), gw(50002), 10));    /* trace 2 */
+	feed(f, ev_send(130, w1, web(40001), api(8080), 11)); /* unknown job */
+	feed(f, ev_send(150, w1, web(80), gw(50001), 31));    /* answers 1 */
+	feed(f, ev_switch(155, w1, 0, 0));		      /* preempted only */
+	feed(f, ev_send(160, w1, web(40001), api(8080), 12)); /* next job: 2 */
+	feed(f, ev_send(170, w1, web(80), gw(50002), 32));    /* answers 2 */
+	feed(f, ev_switch(180, w1, 1, 0));		      /* idle */
 	krt_engine_flush(f->e);
 
 	assert_int_equal(trace_hop(collected_id(&f->col, 2), w1, 0)->bytes, 12);
@@ -703,14 +704,14 @@ static void test_pool_handoff_race(void **state)
 	fix_start(f);
 	feed(f, ev_fork(10, io, 0, w1));
 	feed(f, ev_fork(11, io, 0, w2));
-	feed(f, ev_recv(100, io, web(80), gw(50001), 10));	/* trace 1 */
-	feed(f, ev_wakeup(105, io, w2));			/* w2 -> 1 */
+	feed(f, ev_recv(100, io, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_wakeup(105, io, w2));		   /* w2 -> 1 */
 	feed(f, ev_send(110, w2, web(40002), api(8080), 11));
-	feed(f, ev_recv(120, io, web(80), gw(50002), 10));	/* trace 2 */
-	feed(f, ev_wakeup(125, io, w1));			/* w1 -> 2, for now */
-	feed(f, ev_send(130, w2, web(80), gw(50001), 31));	/* w2 answers 1 */
-	feed(f, ev_send(140, w2, web(40002), api(8080), 12));	/* and takes 2 */
-	feed(f, ev_switch(150, w1, 1, 0));			/* w1: nothing to do */
+	feed(f, ev_recv(120, io, web(80), gw(50002), 10));    /* trace 2 */
+	feed(f, ev_wakeup(125, io, w1));		      /* w1 -> 2, for now */
+	feed(f, ev_send(130, w2, web(80), gw(50001), 31));    /* w2 answers 1 */
+	feed(f, ev_send(140, w2, web(40002), api(8080), 12)); /* and takes 2 */
+	feed(f, ev_switch(150, w1, 1, 0));		      /* w1: nothing to do */
 	feed(f, ev_send(160, w2, web(80), gw(50002), 32));
 	krt_engine_flush(f->e);
 
@@ -726,12 +727,12 @@ static void test_live_seq_pipelined(void **state)
 {
 	struct fix *f = fix_new();
 	const struct krt_trace *t1, *t2;
-	const __u32 seq0 = 0xffffffc0;	/* wraps inside the second request */
+	const __u32 seq0 = 0xffffffc0; /* wraps inside the second request */
 
 	fix_start(f);
-	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* trace 1 */
 	feed(f, ev_seq(ev_send(110, WEB, web(40001), api(8080), 100), seq0));
-	feed(f, ev_recv(120, WEB, web(80), gw(50002), 10));	/* trace 2 */
+	feed(f, ev_recv(120, WEB, web(80), gw(50002), 10)); /* trace 2 */
 	feed(f, ev_seq(ev_send(130, WEB, web(40001), api(8080), 100), seq0 + 100));
 	/* the receiver reads them one by one, out of send order of other events */
 	feed(f, ev_seq(ev_recv(140, API, api(8080), web(40001), 100), seq0));
@@ -760,10 +761,10 @@ static void test_pending_receive(void **state)
 	const struct krt_trace *t;
 
 	fix_start(f);
-	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
-	feed(f, ev_recv(110, API, api(8080), web(40001), 64));	/* bytes not sent yet */
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));    /* trace 1 */
+	feed(f, ev_recv(110, API, api(8080), web(40001), 64)); /* bytes not sent yet */
 	feed(f, ev_send(111, WEB, web(40001), api(8080), 64));
-	feed(f, ev_send(120, API, api(8080), web(40001), 5));	/* tagged by pending match */
+	feed(f, ev_send(120, API, api(8080), web(40001), 5)); /* tagged by pending match */
 	krt_engine_flush(f->e);
 	t = collected_id(&f->col, 1);
 	assert_int_equal(trace_hop(t, WEB, API)->bytes, 64);
@@ -784,7 +785,7 @@ static void test_send_by_address(void **state)
 	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));
 	feed(f, ev_send(110, WEB, web(40001), api(8080), 10));
 	feed(f, ev_recv(120, API, api(8080), web(40001), 10));
-	feed(f, ev_send(130, 0, api(8080), web(40001), 90));	/* backlog, receiver's ctx */
+	feed(f, ev_send(130, 0, api(8080), web(40001), 90)); /* backlog, receiver's ctx */
 	feed(f, ev_recv(140, WEB, web(40001), api(8080), 90));
 	krt_engine_flush(f->e);
 	t = collected_id(&f->col, 1);
@@ -835,10 +836,10 @@ static void test_identity(void **state)
 	const struct krt_trace *t;
 
 	fix_start(f);
-	feed(f, ev_fork(10, WEB, 150, 150));		/* worker process of web */
+	feed(f, ev_fork(10, WEB, 150, 150)); /* worker process of web */
 	feed(f, ev_recv(100, 150, web(80), gw(50001), 10));
 	feed(f, ev_send(110, 150, web(40001), api(8080), 10));
-	feed(f, ev_recv(120, 777, api(8080), web(40001), 10));	/* not listed: by IP */
+	feed(f, ev_recv(120, 777, api(8080), web(40001), 10)); /* not listed: by IP */
 	krt_engine_flush(f->e);
 	t = &f->col.v[0];
 	assert_string_equal(trace_tid(t, 150)->container, "web");
@@ -858,7 +859,7 @@ static void test_exit(void **state)
 	feed(f, ev_switch(1000, 0, 0, WEB));
 	feed(f, ev_recv(1000, WEB, web(80), gw(50001), 10));
 	feed(f, ev_exit(1250, WEB));
-	feed(f, ev_switch(1300, WEB, 64, 0));	/* final switch of a dead task */
+	feed(f, ev_switch(1300, WEB, 64, 0)); /* final switch of a dead task */
 	krt_engine_flush(f->e);
 	assert_int_equal(trace_tid(&f->col.v[0], WEB)->cpu_ns, 250);
 	assert_int_equal(krt_engine_summary(f->e)->unattributed_cpu_ns, 0);
@@ -904,7 +905,7 @@ static void test_kernel_tags(void **state)
 	feed(f, ev);
 	ev = ev_recv(120, API, api(8080), web(40001), 10);
 	ev.xfer.flags |= KRT_XF_TAGGED;
-	ev.xfer.trace_id = 78;	/* the kernel says another request */
+	ev.xfer.trace_id = 78; /* the kernel says another request */
 	feed(f, ev);
 	krt_engine_flush(f->e);
 	t = collected_id(&f->col, 1);
@@ -930,11 +931,11 @@ static void test_kernel_tags_decide(void **state)
 	f->cfg.use_kernel_tags = true;
 	fix_start(f);
 	feed(f, tagged(ev_recv(100, WEB, web(80), gw(50001), 10), 5));
-	feed(f, tagged(ev_recv(110, WEB, web(80), gw(50001), 10), 5));	/* same */
-	feed(f, tagged(ev_recv(120, WEB, web(80), gw(50001), 10), 6));	/* new, says kernel */
+	feed(f, tagged(ev_recv(110, WEB, web(80), gw(50001), 10), 5)); /* same */
+	feed(f, tagged(ev_recv(120, WEB, web(80), gw(50001), 10), 6)); /* new, says kernel */
 	feed(f, tagged(ev_send(130, WEB, web(40001), api(8080), 10), 6));
 	feed(f, tagged(ev_recv(140, API, api(8080), web(40001), 10), 6));
-	feed(f, tagged(ev_send(150, API, api(8080), web(40001), 10), 5));	/* kernel: 5 */
+	feed(f, tagged(ev_send(150, API, api(8080), web(40001), 10), 5)); /* kernel: 5 */
 	krt_engine_flush(f->e);
 	assert_int_equal(f->col.n, 2);
 	assert_int_equal(trace_count_hops(collected_id(&f->col, 1), 0, WEB), 2);
@@ -954,9 +955,9 @@ static void test_kernel_tags_check_only(void **state)
 	f->cfg.check_kernel_tags = true;
 	fix_start(f);
 	feed(f, tagged(ev_recv(100, WEB, web(80), gw(50001), 10), 5));
-	feed(f, tagged(ev_send(110, WEB, web(40001), api(8080), 10), 5));	/* agrees */
-	feed(f, tagged(ev_recv(120, API, api(8080), web(40001), 10), 9));	/* disagrees */
-	feed(f, tagged(ev_send(130, API, api(8080), web(40001), 10), 0));	/* disagrees */
+	feed(f, tagged(ev_send(110, WEB, web(40001), api(8080), 10), 5)); /* agrees */
+	feed(f, tagged(ev_recv(120, API, api(8080), web(40001), 10), 9)); /* disagrees */
+	feed(f, tagged(ev_send(130, API, api(8080), web(40001), 10), 0)); /* disagrees */
 	krt_engine_flush(f->e);
 	assert_int_equal(f->col.n, 1);
 	t = &f->col.v[0];
@@ -1012,7 +1013,7 @@ static void test_verbose(void **state)
 static void test_linger_bounded(void **state)
 {
 	struct fix *f = fix_new();
-	const __u64 n = 100000, step = 1000000;	/* one request per ms */
+	const __u64 n = 100000, step = 1000000; /* one request per ms */
 	__u64 i, ts = 1000;
 	size_t heap_early = 0;
 
@@ -1061,8 +1062,8 @@ static void test_late_events(void **state)
 	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));
 	feed(f, ev_send(110, WEB, web(40001), api(8080), 10));
 	feed(f, ev_send(120, WEB, web(80), gw(50001), 10));
-	feed(f, ev_switch(130, WEB, 1, 0));	/* claim ends */
-	for (__u64 i = 0; i < 5000; i++)	/* time passes: housekeeping runs */
+	feed(f, ev_switch(130, WEB, 1, 0)); /* claim ends */
+	for (__u64 i = 0; i < 5000; i++)    /* time passes: housekeeping runs */
 		feed(f, ev_switch(200000 + i, 0, 0, 0));
 	assert_int_equal(f->col.n, 1);
 	feed(f, ev_recv(300000, API, api(8080), web(40001), 10));
@@ -1083,11 +1084,11 @@ static __u64 rnd(void)
 
 static struct krt_addr rnd_addr(void)
 {
-	static const __u16 ports[] = { 0, 80, 8080, 6379, 40001, 40002, 50001, 65535 };
+	static const __u16 ports[] = {0, 80, 8080, 6379, 40001, 40002, 50001, 65535};
 	struct krt_addr a = ip4(172, 24, 0, 1 + rnd() % 5, ports[rnd() % 8]);
 
 	if (rnd() % 50 == 0)
-		a.family = (__u8)(rnd() % 12);	/* unknown or IPv6 with v4 bytes */
+		a.family = (__u8)(rnd() % 12); /* unknown or IPv6 with v4 bytes */
 	return a;
 }
 
@@ -1124,7 +1125,8 @@ static void test_random_events_robust(void **state)
 					     rnd() % 20 ? rnd() % 2000 : rnd());
 				break;
 			case 3:
-				ev = ev_switch(ts, rnd() % 3 ? 100 + rnd() % 6 : 0, (__s64)(rnd() % 3),
+				ev = ev_switch(ts, rnd() % 3 ? 100 + rnd() % 6 : 0,
+					       (__s64)(rnd() % 3),
 					       rnd() % 3 ? 100 + rnd() % 6 : (__u32)rnd());
 				break;
 			case 4:
@@ -1136,7 +1138,8 @@ static void test_random_events_robust(void **state)
 				ev = ev_wakeup(ts, tid, 100 + rnd() % 8);
 				break;
 			case 6:
-				ev = rnd() % 2 ? ev_fork(ts, tid, 0, 100 + rnd() % 10) : ev_exit(ts, tid);
+				ev = rnd() % 2 ? ev_fork(ts, tid, 0, 100 + rnd() % 10)
+					       : ev_exit(ts, tid);
 				break;
 			case 7:
 				ev = ev_base(ts, KRT_EV_CPU, tid, "t");
@@ -1165,41 +1168,41 @@ static void test_random_events_robust(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_thread_per_request),
-		cmocka_unit_test(test_keepalive_ingress),
-		cmocka_unit_test(test_event_loop_interleave),
-		cmocka_unit_test(test_event_loop_reply_tag),
-		cmocka_unit_test(test_redis_batched_replies),
-		cmocka_unit_test(test_pipelined_requests_one_read),
-		cmocka_unit_test(test_deferred_send),
-		cmocka_unit_test(test_deferred_send_port_unknown),
-		cmocka_unit_test(test_deferred_send_first_send),
-		cmocka_unit_test(test_pooled_upstream),
-		cmocka_unit_test(test_untraced_db_peer),
-		cmocka_unit_test(test_cpu_split_mid_interval),
-		cmocka_unit_test(test_unattributed_time),
-		cmocka_unit_test(test_claim_end),
-		cmocka_unit_test(test_claim_kept_while_waiting),
-		cmocka_unit_test(test_wakeup_handoff),
-		cmocka_unit_test(test_pool_handoff_queue),
-		cmocka_unit_test(test_pool_handoff_no_wakeups),
-		cmocka_unit_test(test_pool_handoff_race),
-		cmocka_unit_test(test_live_seq_pipelined),
-		cmocka_unit_test(test_pending_receive),
-		cmocka_unit_test(test_send_by_address),
-		cmocka_unit_test(test_no_syscall_receive),
-		cmocka_unit_test(test_unmatched_send),
-		cmocka_unit_test(test_identity),
-		cmocka_unit_test(test_exit),
-		cmocka_unit_test(test_lost_events),
-		cmocka_unit_test(test_kernel_tags),
-		cmocka_unit_test(test_kernel_tags_decide),
-		cmocka_unit_test(test_kernel_tags_check_only),
-		cmocka_unit_test(test_kernel_tags_late),
-		cmocka_unit_test(test_verbose),
-		cmocka_unit_test(test_linger_bounded),
-		cmocka_unit_test(test_late_events),
-		cmocka_unit_test(test_random_events_robust),
+	    cmocka_unit_test(test_thread_per_request),
+	    cmocka_unit_test(test_keepalive_ingress),
+	    cmocka_unit_test(test_event_loop_interleave),
+	    cmocka_unit_test(test_event_loop_reply_tag),
+	    cmocka_unit_test(test_redis_batched_replies),
+	    cmocka_unit_test(test_pipelined_requests_one_read),
+	    cmocka_unit_test(test_deferred_send),
+	    cmocka_unit_test(test_deferred_send_port_unknown),
+	    cmocka_unit_test(test_deferred_send_first_send),
+	    cmocka_unit_test(test_pooled_upstream),
+	    cmocka_unit_test(test_untraced_db_peer),
+	    cmocka_unit_test(test_cpu_split_mid_interval),
+	    cmocka_unit_test(test_unattributed_time),
+	    cmocka_unit_test(test_claim_end),
+	    cmocka_unit_test(test_claim_kept_while_waiting),
+	    cmocka_unit_test(test_wakeup_handoff),
+	    cmocka_unit_test(test_pool_handoff_queue),
+	    cmocka_unit_test(test_pool_handoff_no_wakeups),
+	    cmocka_unit_test(test_pool_handoff_race),
+	    cmocka_unit_test(test_live_seq_pipelined),
+	    cmocka_unit_test(test_pending_receive),
+	    cmocka_unit_test(test_send_by_address),
+	    cmocka_unit_test(test_no_syscall_receive),
+	    cmocka_unit_test(test_unmatched_send),
+	    cmocka_unit_test(test_identity),
+	    cmocka_unit_test(test_exit),
+	    cmocka_unit_test(test_lost_events),
+	    cmocka_unit_test(test_kernel_tags),
+	    cmocka_unit_test(test_kernel_tags_decide),
+	    cmocka_unit_test(test_kernel_tags_check_only),
+	    cmocka_unit_test(test_kernel_tags_late),
+	    cmocka_unit_test(test_verbose),
+	    cmocka_unit_test(test_linger_bounded),
+	    cmocka_unit_test(test_late_events),
+	    cmocka_unit_test(test_random_events_robust),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,865 @@
+/*
+ * Engine connections: byte matching per connection direction (segments,
+ * pending receives, sequence numbers), the request and tagging rules 1-3,
+ * thread-pool hand-off queues, and connect()/socket state.
+ */
+#include "engine_internal.h"
+
+/* ---------------------------------------------------------------------- */
+/* Connection directions                                                   */
+
+struct dir_key {
+	const struct krt_addr *src, *dst;
+};
+
+static bool dir_eq(const void *obj, const void *key)
+{
+	const struct dir *d = obj;
+	const struct dir_key *k = key;
+
+	return krt_addr_eq(&d->src, k->src) && krt_addr_eq(&d->dst, k->dst);
+}
+
+static __u64 dir_hash(const struct krt_addr *src, const struct krt_addr *dst)
+{
+	return mix64(krt_addr_hash(src) * 31 + krt_addr_hash(dst));
+}
+
+static struct dir *dir_alloc(struct krt_engine *e, const struct krt_addr *src,
+			     const struct krt_addr *dst)
+{
+	struct dir *d = eng_xcalloc(1, sizeof(*d));
+
+	d->src = *src;
+	d->dst = *dst;
+	d->hash = dir_hash(src, dst);
+	d->serial = ++e->next_dir_serial;
+	eng_table_insert(&e->dirs, d->hash, d);
+	return d;
+}
+
+/* Direction src -> dst; both directions of the connection are made together. */
+static struct dir *conn_get(struct krt_engine *e, const struct krt_addr *src,
+			    const struct krt_addr *dst, __u64 ts)
+{
+	struct dir_key k = {src, dst};
+	struct dir *d = eng_table_find(&e->dirs, dir_hash(src, dst), &k, dir_eq);
+
+	if (!d) {
+		d = dir_alloc(e, src, dst);
+		d->rev = dir_alloc(e, dst, src);
+		d->rev->rev = d;
+	}
+	d->last_ns = d->rev->last_ns = ts;
+	return d;
+}
+
+struct segment *eng_seg_at(struct dir *d, __u32 i)
+{
+	return &d->q[(d->q_head + i) % d->q_cap];
+}
+
+static __u64 queued_end(const struct dir *d)
+{
+	return d->send_next;
+}
+
+/*
+ * Is addr (the src end of d) a traced endpoint: used by a traced thread, or
+ * an address of a listed container (and not the gateway)?
+ */
+static bool endpoint_traced(struct krt_engine *e, const struct dir *d)
+{
+	size_t n;
+
+	if (eng_is_gateway(e, &d->src))
+		return false;
+	if (d->side_last_tid)
+		return true;
+	return eng_container_by_ip(e, &d->src, &n) != NULL;
+}
+
+/* The unreceived rest of a segment leaves the queue: it stays a hop to an address. */
+void eng_seg_drop(struct krt_engine *e, struct dir *d, struct segment *s)
+{
+	__u64 rest = s->len > s->used ? s->len - s->used : 0;
+
+	if (rest && endpoint_traced(e, d->rev))
+		e->sum.unmatched_send_bytes += rest;
+}
+
+static void pending_drop(struct krt_engine *e, struct dir *d, __u32 i)
+{
+	e->sum.unmatched_recv_bytes += d->pend[i].len;
+	memmove(&d->pend[i], &d->pend[i + 1], (d->n_pend - i - 1) * sizeof(d->pend[0]));
+	d->n_pend--;
+}
+
+/*
+ * A pending receive that waited too long: its send was never seen. Resync
+ * the send offset past it, otherwise every later send would pair with the
+ * receive before it (import offsets are running counts).
+ */
+void eng_pending_expire(struct krt_engine *e, struct dir *d, __u64 now, bool all)
+{
+	while (d->n_pend && (all || d->pend[0].recv_ns + PENDING_NS < now)) {
+		__u64 end = d->pend[0].off + d->pend[0].len;
+
+		if (end > d->send_next)
+			d->send_next = end;
+		pending_drop(e, d, 0);
+	}
+}
+
+/* Forget the data state of a connection that (re)opens on the same tuple. */
+static void dir_reset_data(struct krt_engine *e, struct dir *d)
+{
+	while (d->q_len) {
+		eng_seg_drop(e, d, eng_seg_at(d, 0));
+		d->q_head = (d->q_head + 1) % d->q_cap;
+		d->q_len--;
+	}
+	eng_pending_expire(e, d, 0, true);
+	d->send_next = d->recv_next = 0;
+	d->sends = 0;
+	d->seq_init = false;
+	d->side_last_recv_trace = 0;
+	d->side_received = false;
+	d->side_req_n = 0;
+	d->side_req_answered = false;
+	d->side_ingress = false;
+	d->side_ingress_tid = 0;
+	d->side_in_request = false;
+}
+
+void eng_dir_free_pair(struct krt_engine *e, struct dir *d)
+{
+	struct dir *r = d->rev;
+
+	dir_reset_data(e, d);
+	dir_reset_data(e, r);
+	eng_table_remove(&e->dirs, d->hash, d);
+	eng_table_remove(&e->dirs, r->hash, r);
+	free(d->q);
+	free(r->q);
+	free(d);
+	free(r);
+}
+
+/* Unwrap a 32-bit TCP sequence number to 64 bits near the last one seen. */
+static __u64 seq_unwrap(struct dir *d, __u64 seq)
+{
+	__u32 s = (__u32)seq;
+	__u64 v;
+
+	if (!d->seq_init) {
+		d->seq_init = true;
+		d->seq_ref = (1ULL << 32) + s;
+		/* offsets of this direction now live in sequence space */
+		d->send_next = d->recv_next = d->seq_ref;
+		return d->seq_ref;
+	}
+	v = d->seq_ref + (__s64)(__s32)(s - (__u32)d->seq_ref);
+	if (v > d->seq_ref)
+		d->seq_ref = v;
+	return v;
+}
+
+static void seg_push(struct krt_engine *e, struct dir *d, const struct segment *s)
+{
+	while (d->q_len && eng_seg_at(d, 0)->send_ns + SEGMENT_MAX_AGE_NS < s->send_ns) {
+		eng_seg_drop(e, d, eng_seg_at(d, 0));
+		d->q_head = (d->q_head + 1) % d->q_cap;
+		d->q_len--;
+		e->sum.dropped_segments++;
+	}
+	if (d->q_len == d->q_cap) {
+		if (d->q_cap >= MAX_SEGMENTS) {
+			/* nobody is receiving this direction (untraced peer): drop oldest */
+			eng_seg_drop(e, d, eng_seg_at(d, 0));
+			d->q_head = (d->q_head + 1) % d->q_cap;
+			d->q_len--;
+			e->sum.dropped_segments++;
+		} else {
+			__u32 cap = d->q_cap ? d->q_cap * 2 : 4, i;
+			struct segment *q = eng_xcalloc(cap, sizeof(*q));
+
+			for (i = 0; i < d->q_len; i++)
+				q[i] = *eng_seg_at(d, i);
+			free(d->q);
+			d->q = q;
+			d->q_cap = cap;
+			d->q_head = 0;
+		}
+	}
+	*eng_seg_at(d, d->q_len++) = *s;
+}
+
+static const char *addr_s(const struct krt_addr *a, char *buf)
+{
+	return krt_addr_str(a, buf, KRT_ADDR_STRLEN);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Byte matching                                                           */
+
+/*
+ * k bytes of segment s (sent on d) reach thread to (NULL: unknown
+ * receiver). The send's hop to the address node shrinks by k, or becomes
+ * the thread-to-thread hop when it is consumed whole.
+ */
+static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, __u64 k,
+			struct thread *to, __u64 recv_ns)
+{
+	struct trace *tr;
+	struct krt_hop h;
+
+	s->used += k;
+	tr = s->trace ? eng_trace_live(e, s->trace) : NULL;
+	if (!tr && to && to->cur)
+		tr = eng_trace_find(e, to->cur); /* untagged bytes: receiver's trace */
+	if (!tr)
+		return;
+	if (s->hop != ~0U && eng_trace_find(e, s->trace) == tr && s->hop < tr->pub.n_hops) {
+		struct krt_hop *sh = &tr->pub.hops[s->hop];
+
+		if (sh->to_tid == 0 && sh->recv_ns == 0 && sh->bytes <= k) {
+			sh->to_tid = to ? to->tid : 0;
+			sh->recv_ns = recv_ns;
+			sh->bytes = k;
+			s->hop = ~0U;
+			eng_trace_activity(tr, recv_ns);
+			if (to)
+				eng_trace_thread(tr, to, recv_ns, recv_ns);
+			return;
+		}
+		sh->bytes -= u64min(sh->bytes, k);
+	}
+	memset(&h, 0, sizeof(h));
+	h.from_tid = s->from_tid;
+	h.to_tid = to ? to->tid : 0;
+	h.from_addr = d->src;
+	h.to_addr = d->dst;
+	h.bytes = k;
+	h.send_ns = s->send_ns;
+	h.recv_ns = recv_ns;
+	eng_trace_add_hop(tr, &h);
+	if (to)
+		eng_trace_thread(tr, to, recv_ns, recv_ns);
+}
+
+static void side_req_received(struct dir *side, __u64 trace);
+
+static void handoff_remove(struct thread *t, __u64 trace)
+{
+	unsigned int i;
+
+	for (i = 0; i < t->n_handoff; i++) {
+		if (t->handoff[i] == trace) {
+			memmove(&t->handoff[i], &t->handoff[i + 1],
+				(t->n_handoff - i - 1) * sizeof(t->handoff[0]));
+			t->n_handoff--;
+			return;
+		}
+	}
+}
+
+static void handoff_push(struct thread *t, __u64 trace)
+{
+	handoff_remove(t, trace);
+	if (t->n_handoff == HANDOFF_MAX)
+		handoff_remove(t, t->handoff[0]);
+	t->handoff[t->n_handoff++] = trace;
+}
+
+/*
+ * The oldest request thread f read and nobody took or answered yet. With
+ * none queued, a request f handed by wakeup to a worker that has not
+ * touched it yet: the woken worker lost the race for the queue to the
+ * running thread asking now (taker, not NULL).
+ */
+__u64 eng_handoff_pick(struct krt_engine *e, struct thread *f, struct thread *taker, __u64 ts)
+{
+	unsigned int i;
+
+	while (f->n_handoff) {
+		__u64 id = f->handoff[0];
+		struct trace *tr = eng_trace_find(e, id);
+
+		handoff_remove(f, id);
+		if (tr && !tr->answered)
+			return id;
+	}
+	for (i = 0; taker && i < HANDED_MAX; i++) {
+		unsigned int k = (f->handed_next + i) % HANDED_MAX; /* oldest first */
+		struct thread *w;
+		__u64 id = f->handed[k].trace;
+
+		if (!id || f->handed[k].tid == taker->tid)
+			continue;
+		w = eng_thread_find(e, f->handed[k].tid);
+		if (w && w->cur == id && w->wake_claim && !w->claim_active) {
+			f->handed[k].trace = 0;
+			eng_thread_set_trace(e, w, 0, ts);
+			return id;
+		}
+	}
+	return 0;
+}
+
+void eng_handed_remember(struct thread *f, __u32 tid, __u64 trace)
+{
+	f->handed[f->handed_next].tid = tid;
+	f->handed[f->handed_next].trace = trace;
+	f->handed_next = (f->handed_next + 1) % HANDED_MAX;
+}
+
+/* A traced receive learnt the trace of the bytes: rule 2. */
+static void receiver_takes(struct krt_engine *e, struct thread *t, struct dir *d, __u64 trace,
+			   __u64 ts)
+{
+	if (!trace)
+		return;
+	if (trace != t->cur)
+		handoff_push(t, trace);
+	eng_thread_set_trace(e, t, trace, ts);
+	eng_thread_add_entry(t, trace, d->serial);
+	d->rev->side_last_recv_trace = trace;
+}
+
+/* A send completes receives that were waiting for it. Returns bytes used. */
+static void match_pending(struct krt_engine *e, struct dir *d, struct segment *s)
+{
+	while (d->n_pend && s->used < s->len) {
+		struct pending_recv *p = &d->pend[0];
+		__u64 a = u64max(s->off + s->used, p->off);
+		__u64 b = u64min(s->off + s->len, p->off + p->len);
+		struct thread *to;
+
+		if (b <= a) {
+			if (p->off + p->len <= s->off + s->used) {
+				pending_drop(e, d, 0); /* before this send: lost */
+				continue;
+			}
+			break; /* pending is after this segment */
+		}
+		if (a > p->off)
+			e->sum.unmatched_recv_bytes += a - p->off;
+		s->used = a - s->off;
+		to = eng_thread_find(e, p->to_tid);
+		seg_deliver(e, d, s, b - a, to, p->recv_ns);
+		side_req_received(d->rev, s->trace);
+		if (to && to->recv_count == p->recv_count && s->trace)
+			receiver_takes(e, to, d, s->trace, p->recv_ns);
+		p->len = p->off + p->len - b;
+		p->off = b;
+		if (!p->len)
+			memmove(&d->pend[0], &d->pend[1], --d->n_pend * sizeof(d->pend[0]));
+	}
+}
+
+/* A request's bytes (trace id) were received on this side. */
+static void side_req_received(struct dir *side, __u64 trace)
+{
+	if (!trace || (side->side_req_n && side->side_req[side->side_req_n - 1] == trace))
+		return;
+	if (side->side_req_n == 1 && side->side_req_answered) {
+		/* the previous request was answered: keep-alive, next request */
+		side->side_req[0] = trace;
+		side->side_req_answered = false;
+		return;
+	}
+	if (side->side_req_n == SIDE_REQS) {
+		memmove(&side->side_req[0], &side->side_req[1],
+			(SIDE_REQS - 1) * sizeof(side->side_req[0]));
+		side->side_req_n--;
+	}
+	side->side_req[side->side_req_n++] = trace;
+}
+
+/*
+ * The request a server's send on this side answers: the oldest one not yet
+ * answered. A request stays the answer while no later one is queued, so a
+ * reply written in several sends keeps its tag.
+ */
+static __u64 side_req_reply(struct dir *side)
+{
+	if (!side->side_req_n)
+		return 0;
+	if (side->side_req_answered && side->side_req_n > 1) {
+		memmove(&side->side_req[0], &side->side_req[1],
+			(side->side_req_n - 1) * sizeof(side->side_req[0]));
+		side->side_req_n--;
+	}
+	side->side_req_answered = true;
+	return side->side_req[0];
+}
+
+static struct pending_connect *connect_find(struct krt_engine *e, __u64 sock_id,
+					    const struct krt_tuple *tp, __u32 tid);
+static void dir_set_connect(struct dir *d, __u32 tid, __u64 trace);
+
+static bool side_is_server(const struct dir *side)
+{
+	if (side->side_role)
+		return side->side_role == ROLE_SERVER;
+	return side->src.port < 32768 && side->dst.port >= 32768;
+}
+
+static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt_tuple *tp)
+{
+	const struct krt_xfer *x = &ev->xfer;
+	struct dir *d = conn_get(e, &tp->local, &tp->remote, ev->ts_ns);
+	struct thread *t;
+	struct segment s;
+	struct trace *tr;
+	const char *why = "no trace";
+	__u64 tag = 0;
+
+	if (ev->tid)
+		t = eng_thread_touch(e, ev->tid, ev->pid, ev->comm);
+	else
+		t = eng_thread_find(e, d->side_last_tid); /* probe in another context */
+	if (t) {
+		d->side_last_tid = t->tid;
+		eng_thread_container_by_ip(e, t, &tp->local);
+		if (!d->sends && !d->side_connect_pending) {
+			/* first send: its connect() may not have shown the port */
+			struct pending_connect *c = connect_find(e, 0, tp, t->tid);
+
+			if (c) {
+				dir_set_connect(d, c->tid, c->trace);
+				c->live = false;
+			}
+		}
+		if (t->feeder && (!t->cur || t->replied) && !d->side_ingress &&
+		    !(side_is_server(d) && d->side_received)) {
+			/*
+			 * A pool worker done with its request sends for a new
+			 * one without having slept: it took the next job from
+			 * its feeder's queue without a wakeup (rule 6).
+			 */
+			struct thread *f = eng_thread_find(e, t->feeder);
+			__u64 pick = f ? eng_handoff_pick(e, f, t, ev->ts_ns) : 0;
+
+			if (pick) {
+				eng_thread_set_trace(e, t, pick, ev->ts_ns);
+				t->wake_claim = true;
+				eng_vlog(e, ev->ts_ns, t, t->tid, pick,
+					 "takes trace %llu from %s[%u] (hand-off, no wakeup)",
+					 (unsigned long long)pick, f->comm, f->tid);
+			}
+		}
+		/* rule 3 */
+		if (side_is_server(d) && d->side_received && d->side_req_n) {
+			tag = side_req_reply(d);
+			why = d->side_req_n > 1 ? "reply on request conn, pipelined"
+						: "reply on request conn";
+		} else if (d->side_connect_pending && d->side_connect_tid == t->tid &&
+			   d->side_connect_trace) {
+			tag = d->side_connect_trace;
+			why = "deferred: trace at connect";
+		} else if (t->cur) {
+			tag = t->cur;
+			why = "current";
+		}
+		t->claim_active = true;
+	}
+	d->side_connect_pending = false;
+	d->sends++;
+	if (x->flags & KRT_XF_TAGGED && (e->cfg.use_kernel_tags || e->cfg.check_kernel_tags)) {
+		__u64 k = eng_apply_kernel_tag(e, x, tag, ev->ts_ns);
+
+		if (k != tag)
+			why = "kernel tag";
+		tag = k;
+	}
+	/* the traced side answered: the next gateway receive is a new request */
+	d->side_in_request = false;
+	if (t && t->cur && eng_thread_has_entry(t, t->cur, d->rev->serial)) {
+		t->replied = true;
+		handoff_remove(t, t->cur); /* answered here, not handed off */
+	}
+	if (d->side_ingress && tag) {
+		/* the reply to the client: that request is done */
+		struct trace *done = eng_trace_find(e, tag);
+
+		if (done)
+			done->answered = true;
+		/* another thread answers what this one read: it is fed by it */
+		if (t && d->side_ingress_tid && d->side_ingress_tid != t->tid)
+			t->feeder = d->side_ingress_tid;
+		/*
+		 * Answering its own request, or (a pool worker) any request of
+		 * its feeder, ends the job: whatever trace the worker held
+		 * (possibly a wrong guess) is done with once it blocks.
+		 */
+		if (t && (tag == t->cur || (t->feeder && t->feeder == d->side_ingress_tid))) {
+			t->replied = true;
+			handoff_remove(t, tag);
+		}
+	}
+
+	memset(&s, 0, sizeof(s));
+	s.off = x->flags & KRT_XF_SEQ ? seq_unwrap(d, x->seq) : d->send_next;
+	s.len = x->bytes;
+	s.trace = tag;
+	s.send_ns = ev->ts_ns;
+	s.from_tid = t ? t->tid : 0;
+	s.hop = ~0U;
+	if (s.off + s.len > d->send_next)
+		d->send_next = s.off + s.len;
+
+	if (e->cfg.verbose) {
+		char a[KRT_ADDR_STRLEN], b[KRT_ADDR_STRLEN];
+
+		eng_vlog(e, ev->ts_ns, t, ev->tid, tag, "SEND %s -> %s %llu B  tag %llu (%s)",
+			 addr_s(&d->src, a), addr_s(&d->dst, b), (unsigned long long)s.len,
+			 (unsigned long long)tag, why);
+	}
+	if (!s.len)
+		return;
+	tr = tag ? eng_trace_live(e, tag) : NULL;
+	if (tr) {
+		struct krt_hop h = {.from_tid = s.from_tid,
+				    .from_addr = d->src,
+				    .to_addr = d->dst,
+				    .bytes = s.len,
+				    .send_ns = s.send_ns};
+
+		s.hop = eng_trace_add_hop(tr, &h);
+		if (t)
+			eng_trace_thread(tr, t, ev->ts_ns, ev->ts_ns);
+	}
+	match_pending(e, d, &s);
+	/* the gateway's client is never traced: its bytes stay a hop to the address */
+	if (s.used < s.len && !eng_is_gateway(e, &d->dst))
+		seg_push(e, d, &s);
+}
+
+/* Rule 1: a receive from the gateway. */
+static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct thread *t,
+		       struct dir *d, __u64 len)
+{
+	struct dir *side = d->rev;
+	const char *why = "same request";
+	struct trace *tr = NULL;
+	struct krt_hop h;
+	__u32 kid = 0;
+	__u64 id = 0;
+
+	if (side->side_in_request)
+		tr = eng_trace_find(e, side->side_last_recv_trace);
+	if (ev->xfer.flags & KRT_XF_TAGGED && e->cfg.use_kernel_tags && ev->xfer.trace_id) {
+		/* the kernel decided whether this is a new request */
+		struct kmap_entry *k = eng_kmap_find(e, ev->xfer.trace_id);
+		struct trace *kt = k ? eng_trace_find(e, k->trace_id) : NULL;
+
+		if (e->cfg.check_kernel_tags && kt != tr)
+			e->sum.kernel_tag_disagreements++;
+		if (k && !kt)
+			e->sum.late_events++; /* its trace is gone: rules decide */
+		else
+			tr = kt;
+		kid = k ? 0 : ev->xfer.trace_id;
+	}
+	if (!tr) {
+		tr = eng_trace_new(e, ev->ts_ns);
+		tr->pub.ingress.client = d->src;
+		tr->pub.ingress.server = d->dst;
+		tr->pub.ingress.tid = t->tid;
+		tr->pub.ingress.ts_ns = ev->ts_ns;
+		side->side_in_request = true;
+		why = "ingress";
+	}
+	if (kid)
+		eng_kmap_bind(e, kid, tr);
+	id = tr->pub.id;
+	if (ev->xfer.flags & KRT_XF_TAGGED && !e->cfg.use_kernel_tags)
+		eng_apply_kernel_tag(e, &ev->xfer, id, ev->ts_ns);
+	side->side_role = ROLE_SERVER;
+	side->side_received = true;
+	side->side_ingress = true;
+	side->side_ingress_tid = t->tid;
+	memset(&h, 0, sizeof(h));
+	h.to_tid = t->tid;
+	h.from_addr = d->src;
+	h.to_addr = d->dst;
+	h.bytes = len;
+	h.recv_ns = ev->ts_ns;
+	eng_trace_add_hop(tr, &h);
+	receiver_takes(e, t, d, id, ev->ts_ns);
+	side_req_received(side, id);
+	eng_trace_thread(tr, t, ev->ts_ns, ev->ts_ns);
+	if (e->cfg.verbose) {
+		char a[KRT_ADDR_STRLEN], b[KRT_ADDR_STRLEN];
+
+		eng_vlog(e, ev->ts_ns, t, t->tid, id, "RECV %s -> %s %llu B  => trace %llu (%s)",
+			 addr_s(&d->src, a), addr_s(&d->dst, b), (unsigned long long)len,
+			 (unsigned long long)id, why);
+	}
+}
+
+static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt_tuple *tp)
+{
+	const struct krt_xfer *x = &ev->xfer;
+	struct dir *d = conn_get(e, &tp->remote, &tp->local, ev->ts_ns);
+	struct dir *side = d->rev;
+	struct thread *t;
+	__u64 off, len, end, tag = 0, covered_to;
+	const char *why = "";
+
+	if (ev->tid)
+		t = eng_thread_touch(e, ev->tid, ev->pid, ev->comm);
+	else
+		t = eng_thread_find(e, side->side_last_tid);
+
+	if (x->flags & KRT_XF_NO_SYSCALL && x->bytes == 0) {
+		off = d->recv_next;
+		len = queued_end(d) > off ? queued_end(d) - off : 0;
+	} else if (x->flags & KRT_XF_SEQ) {
+		off = seq_unwrap(d, x->seq);
+		len = x->bytes;
+	} else {
+		off = d->recv_next;
+		len = x->bytes;
+	}
+	end = off + len;
+	if (end > d->recv_next)
+		d->recv_next = end;
+	eng_pending_expire(e, d, ev->ts_ns, false);
+	if (!t)
+		return; /* nobody to attribute to (no context, socket never seen) */
+	side->side_last_tid = t->tid;
+	eng_thread_container_by_ip(e, t, &tp->local);
+	t->recv_count++;
+	t->claim_active = true;
+
+	if (eng_is_gateway(e, &d->src)) {
+		on_ingress(e, ev, t, d, len);
+		return;
+	}
+
+	/* segments entirely before this receive were never received: drop them */
+	while (d->q_len && eng_seg_at(d, 0)->off + eng_seg_at(d, 0)->len <= off) {
+		eng_seg_drop(e, d, eng_seg_at(d, 0));
+		d->q_head = (d->q_head + 1) % d->q_cap;
+		d->q_len--;
+	}
+	covered_to = off;
+	while (d->q_len) {
+		struct segment *s = eng_seg_at(d, 0);
+		__u64 a = u64max(s->off + s->used, off), b = u64min(s->off + s->len, end);
+
+		if (s->off >= end)
+			break;
+		if (b > a) {
+			seg_deliver(e, d, s, b - a, t, ev->ts_ns);
+			if (s->trace)
+				tag = s->trace;
+			side_req_received(side, s->trace);
+			covered_to = b;
+		}
+		s->used = b - s->off > s->used ? b - s->off : s->used;
+		if (s->used < s->len)
+			break;
+		d->q_head = (d->q_head + 1) % d->q_cap;
+		d->q_len--;
+	}
+	if (x->flags & KRT_XF_TAGGED && (e->cfg.use_kernel_tags || e->cfg.check_kernel_tags))
+		tag = eng_apply_kernel_tag(e, x, tag, ev->ts_ns);
+	if (tag) {
+		receiver_takes(e, t, d, tag, ev->ts_ns);
+		why = "bytes' tag";
+	}
+	side->side_received = true;
+
+	/* bytes beyond everything sent so far */
+	if (end > covered_to) {
+		__u64 from = u64max(covered_to, off), excess = end - from;
+
+		if (endpoint_traced(e, d)) {
+			struct pending_recv *p;
+
+			/* the send may still come (probe in the receiver's context) */
+			if (d->n_pend == MAX_PENDING)
+				pending_drop(e, d, 0);
+			p = &d->pend[d->n_pend++];
+			p->off = from;
+			p->len = excess;
+			p->recv_ns = ev->ts_ns;
+			p->recv_count = t->recv_count;
+			p->to_tid = t->tid;
+			why = tag ? "bytes' tag, rest pending" : "pending: send not seen yet";
+		} else {
+			struct trace *tr = eng_trace_find(e, t->cur);
+
+			e->sum.untraced_peer_recvs++;
+			if (tr) {
+				struct krt_hop h = {.to_tid = t->tid,
+						    .from_addr = d->src,
+						    .to_addr = d->dst,
+						    .bytes = excess,
+						    .recv_ns = ev->ts_ns};
+
+				eng_trace_add_hop(tr, &h);
+				eng_trace_thread(tr, t, ev->ts_ns, ev->ts_ns);
+			}
+			if (!tag)
+				why = "untraced peer: trace unchanged";
+		}
+	}
+	if (e->cfg.verbose) {
+		char a[KRT_ADDR_STRLEN], b[KRT_ADDR_STRLEN];
+
+		eng_vlog(e, ev->ts_ns, t, t->tid, t->cur,
+			 "RECV %s -> %s %llu B  => trace %llu (%s)", addr_s(&d->src, a),
+			 addr_s(&d->dst, b), (unsigned long long)len, (unsigned long long)t->cur,
+			 why);
+	}
+}
+
+void eng_on_xfer(struct krt_engine *e, const struct krt_event *ev)
+{
+	struct krt_tuple tp = ev->xfer.tuple;
+
+	krt_addr_unmap_v4(&tp.local);
+	krt_addr_unmap_v4(&tp.remote);
+	if (!tp.local.family || !tp.remote.family)
+		return; /* connection unknown: the source counts these */
+	if (ev->xfer.dir == KRT_DIR_SEND)
+		on_send(e, ev, &tp);
+	else if (ev->xfer.dir == KRT_DIR_RECV)
+		on_recv(e, ev, &tp);
+}
+
+/* Rule 3b: the first send on a connection carries the trace current at connect. */
+static void dir_set_connect(struct dir *d, __u32 tid, __u64 trace)
+{
+	d->side_role = ROLE_CLIENT;
+	d->rev->side_role = ROLE_SERVER;
+	d->side_connect_pending = true;
+	d->side_connect_tid = tid;
+	d->side_connect_trace = trace;
+	d->side_last_tid = tid;
+}
+
+/*
+ * connect() enters SYN_SENT before the local port is chosen (the event shows
+ * sport 0): remember it until the tuple is known (SYN_SENT -> ESTABLISHED,
+ * or the first send of that thread to that peer).
+ */
+static void connect_remember(struct krt_engine *e, const struct krt_sock_state *st,
+			     const struct krt_tuple *tp, struct thread *t, __u64 ts)
+{
+	struct pending_connect *c = &e->connects[e->connects_next];
+
+	e->connects_next = (e->connects_next + 1) % MAX_CONNECTS;
+	c->sock_id = st->sock_id;
+	c->local_ip = tp->local;
+	c->local_ip.port = 0;
+	c->remote = tp->remote;
+	c->tid = t->tid;
+	c->trace = t->cur;
+	c->ts = ts;
+	c->live = true;
+}
+
+/* The oldest remembered connect matching sock_id, or (ip, peer[, tid]). */
+static struct pending_connect *connect_find(struct krt_engine *e, __u64 sock_id,
+					    const struct krt_tuple *tp, __u32 tid)
+{
+	struct pending_connect *best = NULL;
+	unsigned int i;
+
+	for (i = 0; i < MAX_CONNECTS; i++) {
+		struct pending_connect *c = &e->connects[i];
+
+		if (!c->live || c->ts + CONNECT_MAX_NS < e->now) {
+			c->live = false;
+			continue;
+		}
+		if (sock_id && c->sock_id && c->sock_id != sock_id)
+			continue;
+		if (!krt_ip_eq(&c->local_ip, &tp->local) || !krt_addr_eq(&c->remote, &tp->remote))
+			continue;
+		if (tid && c->tid != tid)
+			continue;
+		if (sock_id && c->sock_id == sock_id)
+			return c; /* the same socket: certain */
+		if (!best || c->ts < best->ts)
+			best = c;
+	}
+	return best;
+}
+
+void eng_on_sock_state(struct krt_engine *e, const struct krt_event *ev)
+{
+	const struct krt_sock_state *st = &ev->state;
+	struct krt_tuple tp = st->tuple;
+	struct pending_connect *c;
+	struct thread *t;
+	struct dir *d;
+
+	krt_addr_unmap_v4(&tp.local);
+	krt_addr_unmap_v4(&tp.remote);
+	if (!tp.local.family || !tp.remote.family)
+		return;
+	t = eng_thread_touch(e, ev->tid, ev->pid, ev->comm);
+	if (st->newstate == TCP_SYN_SENT && !tp.local.port) {
+		if (t) {
+			connect_remember(e, st, &tp, t, ev->ts_ns);
+			if (e->cfg.verbose) {
+				char b[KRT_ADDR_STRLEN];
+
+				eng_vlog(e, ev->ts_ns, t, t->tid, t->cur,
+					 "CONNECT -> %s  trace %llu", addr_s(&tp.remote, b),
+					 (unsigned long long)t->cur);
+			}
+		}
+		return;
+	}
+	if (!tp.local.port || !tp.remote.port)
+		return;
+	d = conn_get(e, &tp.local, &tp.remote, ev->ts_ns); /* side = local end */
+	switch (st->newstate) {
+	case TCP_SYN_SENT:
+		/* a new connection on this tuple: forget the old one's bytes */
+		dir_reset_data(e, d);
+		dir_reset_data(e, d->rev);
+		d->side_role = ROLE_CLIENT;
+		d->rev->side_role = ROLE_SERVER;
+		if (t) {
+			dir_set_connect(d, t->tid, t->cur);
+			eng_vlog(e, ev->ts_ns, t, t->tid, t->cur, "CONNECT (SYN_SENT) trace %llu",
+				 (unsigned long long)t->cur);
+		}
+		break;
+	case TCP_SYN_RECV:
+		if (st->oldstate == TCP_LISTEN || d->side_role != ROLE_SERVER) {
+			dir_reset_data(e, d);
+			dir_reset_data(e, d->rev);
+		}
+		d->side_role = ROLE_SERVER;
+		d->rev->side_role = ROLE_CLIENT;
+		break;
+	case TCP_ESTABLISHED:
+		if (st->oldstate == TCP_SYN_SENT) {
+			d->side_role = ROLE_CLIENT;
+			d->rev->side_role = ROLE_SERVER;
+			c = connect_find(e, st->sock_id, &tp, 0);
+			if (c && !d->side_connect_pending) {
+				dir_reset_data(e, d);
+				dir_reset_data(e, d->rev);
+				dir_set_connect(d, c->tid, c->trace);
+				c->live = false;
+			}
+		} else if (st->oldstate == TCP_SYN_RECV) {
+			d->side_role = ROLE_SERVER;
+			d->rev->side_role = ROLE_CLIENT;
+		}
+		break;
+	default:
+		break;
+	}
+}

@@ -1,0 +1,294 @@
+/*
+ * Private to the attribution engine (src/engine*.c): the state its parts
+ * share. Nothing outside the engine includes this; the API is src/engine.h.
+ */
+#ifndef KRT_ENGINE_INTERNAL_H
+#define KRT_ENGINE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "engine.h"
+#include "addr.h"
+
+/* TCP states as in include/net/tcp_states.h. */
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define TCP_LISTEN 10
+
+/* Per-direction cap on queued send segments (bounded memory). */
+#define MAX_SEGMENTS 1024
+/*
+ * A segment nobody received for this long (event time) never will be: the
+ * receiver is untraced (a database outside the containers).
+ */
+#define SEGMENT_MAX_AGE_NS (10ULL * 1000000000ULL)
+/* Receives waiting for their send ("pending receive"), per direction. */
+#define MAX_PENDING 8
+/* How long (event time) a pending receive waits for its send. */
+#define PENDING_NS 100000000ULL
+/* Requests remembered per connection side for pipelined replies (rule 3a). */
+#define SIDE_REQS 4
+/* Received traces a thread may still hand to a worker (rule 6). */
+#define HANDOFF_MAX 8
+/* Recent wakeup hand-offs remembered per feeder thread. */
+#define HANDED_MAX 4
+/* Recent (trace, entry direction) pairs remembered per thread (rule 5). */
+#define RECENT_ENTRIES 4
+/* Housekeeping (linger emission, pruning) runs at most this often. */
+#define MAINT_EVENTS 4096
+/* A trace still held by a thread is force-emitted after this much idleness. */
+#define HELD_TRACE_MAX_IDLE_NS (60ULL * 1000000000ULL)
+/* connect()s whose local port is not known yet, remembered at most. */
+#define MAX_CONNECTS 64
+#define CONNECT_MAX_NS (5ULL * 1000000000ULL)
+/* Kernel trace ids are remembered this long after binding (late stragglers). */
+#define KMAP_KEEP_NS (60ULL * 1000000000ULL)
+/* Connection directions idle this long are pruned (with linger only). */
+#define DIR_IDLE_NS (30ULL * 1000000000ULL)
+
+/* ---------------------------------------------------------------------- */
+/* Open-addressing hash table of object pointers.                          */
+
+struct slot {
+	__u64 hash;
+	void *obj;
+};
+
+struct table {
+	struct slot *slots;
+	size_t cap;   /* power of two */
+	size_t used;  /* live objects */
+	size_t tombs; /* deleted slots */
+};
+
+/* Marks a deleted slot: probing continues past it. */
+extern char eng_tombstone_mark;
+#define TOMBSTONE ((void *)&eng_tombstone_mark)
+
+typedef bool (*table_eq_fn)(const void *obj, const void *key);
+#define table_for_each(tab, i, o)                                                                  \
+	for ((i) = 0; (i) < (tab)->cap; (i)++)                                                     \
+		if (((o) = (tab)->slots[(i)].obj) != NULL && (o) != TOMBSTONE)
+
+static inline __u64 mix64(__u64 x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+static inline __u64 u64max(__u64 a, __u64 b)
+{
+	return a > b ? a : b;
+}
+
+static inline __u64 u64min(__u64 a, __u64 b)
+{
+	return a < b ? a : b;
+}
+
+/* ---------------------------------------------------------------------- */
+/* State                                                                   */
+
+struct recent_entry {
+	__u64 trace;
+	__u64 dir_serial; /* the direction whose receive made trace current */
+};
+
+struct thread {
+	__u32 tid;
+	__u32 pid; /* tgid; 0 = unknown */
+	char comm[KRT_COMM_LEN];
+	const char *container; /* interned; "" when unknown */
+	bool traced;
+	bool oncpu;
+	bool replied;	 /* rule 5: sent on the entry connection of cur */
+	bool wake_claim; /* cur came from a wakeup (rule 6) */
+	__u64 oncpu_since;
+	__u64 cur;	  /* current trace id; 0 = none */
+	__u64 recv_count; /* receives so far (pending receive completion) */
+	struct recent_entry recent[RECENT_ENTRIES];
+	unsigned int recent_next;
+	/*
+	 * Traces this thread received and has neither answered nor handed to
+	 * another thread yet, oldest first: a thread-pool front end reads
+	 * requests A then B, then wakes one worker per request (rule 6).
+	 */
+	__u64 handoff[HANDOFF_MAX];
+	__u8 n_handoff;
+	__u32 feeder;	   /* thread that hands this one its requests (pool) */
+	bool claim_active; /* sent or received since a wakeup handed cur */
+	/* Recent wakeup hand-offs by this thread (a woken worker may idle). */
+	struct {
+		__u32 tid;
+		__u64 trace;
+	} handed[HANDED_MAX];
+	__u8 handed_next;
+	struct krt_addr ip_checked; /* last local IP tried for the container */
+};
+
+struct segment {
+	__u64 off, len;
+	__u64 used; /* bytes consumed from the start */
+	__u64 trace;
+	__u64 send_ns;
+	__u32 from_tid;
+	__u32 hop; /* index of the send's hop in the trace; ~0 = none */
+};
+
+struct pending_recv {
+	__u64 off, len;
+	__u64 recv_ns;
+	__u64 recv_count; /* receiver's recv_count right after this receive */
+	__u32 to_tid;
+};
+
+enum side_role { ROLE_UNKNOWN = 0, ROLE_SERVER, ROLE_CLIENT };
+
+struct dir {
+	struct krt_addr src, dst;
+	__u64 hash;
+	__u64 serial; /* unique, never reused (rule 5 entry lists) */
+	struct dir *rev;
+	__u64 send_next; /* end of the last send (offset space) */
+	__u64 recv_next; /* end of the last receive */
+	__u64 seq_ref;	 /* live: last unwrapped sequence number */
+	bool seq_init;
+	struct segment *q; /* ring of queued send segments */
+	__u32 q_head, q_len, q_cap;
+	struct pending_recv pend[MAX_PENDING];
+	__u32 n_pend;
+	__u64 last_ns;
+	__u64 sends; /* sends seen on this direction */
+	/* State of the socket whose local end is src. */
+	__u32 side_last_tid;	    /* last traced thread that used src */
+	__u64 side_last_recv_trace; /* trace of the last bytes it received */
+	bool side_received;
+	/*
+	 * Requests received on this side and not yet answered, oldest first
+	 * (pipelining: one read may carry several requests; replies go out in
+	 * request order). side_req_answered: bytes went out for the oldest.
+	 */
+	__u64 side_req[SIDE_REQS];
+	__u8 side_req_n;
+	bool side_req_answered;
+	bool side_ingress;	   /* container end of a gateway connection */
+	__u32 side_ingress_tid;	   /* thread that read the request on it */
+	bool side_in_request;	   /* received from gateway, not replied yet */
+	bool side_connect_pending; /* rule 3b: first send not done yet */
+	__u8 side_role;
+	__u32 side_connect_tid;
+	__u64 side_connect_trace;
+};
+
+struct trace {
+	struct krt_trace pub;
+	size_t cap_threads, cap_hops, cap_slices;
+	__u32 holders;	 /* threads whose current trace this is */
+	__u32 kernel_id; /* kernel tag mapped to this trace; 0 none */
+	__u64 last_ns;	 /* last activity (event time) */
+	bool answered;	 /* a reply went out on its ingress connection */
+};
+
+struct kmap_entry {
+	__u32 kernel_id;
+	__u64 trace_id;
+	__u64 created_ns;
+};
+
+struct pending_connect {
+	__u64 sock_id;
+	struct krt_addr local_ip; /* port unknown yet */
+	struct krt_addr remote;
+	__u32 tid;
+	__u64 trace;
+	__u64 ts;
+	bool live;
+};
+
+struct listed_slot {
+	__u32 pid;
+	__u32 idx; /* index in cfg->pids->v */
+};
+
+struct krt_engine {
+	struct krt_engine_config cfg;
+	struct krt_summary sum;
+	struct table threads, dirs, traces, kmap;
+	struct trace **open; /* open traces in id order */
+	size_t n_open, cap_open;
+	__u64 next_trace_id;
+	__u64 max_emitted_id;
+	__u64 next_dir_serial;
+	__u64 now;
+	__u64 events_since_maint;
+	__u64 next_maint_ns; /* event time of the next housekeeping (linger) */
+	__u64 last_dir_prune_ns;
+	char **names; /* interned container names */
+	size_t n_names;
+	struct listed_slot *listed; /* set of listed pids -> container */
+	size_t listed_cap, listed_src_n;
+	const struct krt_pids *listed_src;
+	struct pending_connect connects[MAX_CONNECTS];
+	unsigned int connects_next;
+};
+
+/* engine_util.c: hash tables and allocation */
+void *eng_xcalloc(size_t n, size_t size);
+void *eng_xrealloc(void *p, size_t size);
+void eng_table_init(struct table *t);
+void *eng_table_find(const struct table *t, __u64 hash, const void *key, table_eq_fn eq);
+void eng_table_resize(struct table *t, size_t cap);
+void eng_table_insert(struct table *t, __u64 hash, void *obj);
+void eng_table_remove(struct table *t, __u64 hash, const void *obj);
+void eng_table_free(struct table *t);
+
+/* engine_trace.c: traces (stats, hops, slices, emission) and kernel tags */
+struct trace *eng_trace_find(struct krt_engine *e, __u64 id);
+struct trace *eng_trace_live(struct krt_engine *e, __u64 id);
+struct trace *eng_trace_new(struct krt_engine *e, __u64 ts);
+void eng_trace_activity(struct trace *tr, __u64 ts);
+struct krt_thread_stat *eng_trace_thread(struct trace *tr, const struct thread *t, __u64 first,
+					 __u64 last);
+__u32 eng_trace_add_hop(struct trace *tr, const struct krt_hop *h);
+void eng_trace_add_slice(struct trace *tr, __u32 tid, __u64 start, __u64 end);
+int eng_cmp_u64(__u64 a, __u64 b);
+void eng_trace_free(struct trace *tr);
+void eng_trace_emit(struct krt_engine *e, struct trace *tr);
+struct kmap_entry *eng_kmap_find(struct krt_engine *e, __u32 kid);
+void eng_kmap_bind(struct krt_engine *e, __u32 kid, struct trace *tr);
+__u64 eng_kernel_trace(struct krt_engine *e, __u32 kid, __u64 ts);
+__u64 eng_apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64 rule, __u64 ts);
+void eng_kmap_prune(struct krt_engine *e);
+
+/* engine_conn.c: connections, byte matching, tagging rules 1-3, hand-off queues */
+struct segment *eng_seg_at(struct dir *d, __u32 i);
+void eng_seg_drop(struct krt_engine *e, struct dir *d, struct segment *s);
+void eng_pending_expire(struct krt_engine *e, struct dir *d, __u64 now, bool all);
+void eng_dir_free_pair(struct krt_engine *e, struct dir *d);
+__u64 eng_handoff_pick(struct krt_engine *e, struct thread *f, struct thread *taker, __u64 ts);
+void eng_handed_remember(struct thread *f, __u32 tid, __u64 trace);
+void eng_on_xfer(struct krt_engine *e, const struct krt_event *ev);
+void eng_on_sock_state(struct krt_engine *e, const struct krt_event *ev);
+
+/* engine.c: identity, threads, scheduling, wakeups, housekeeping, API */
+bool eng_is_gateway(const struct krt_engine *e, const struct krt_addr *a);
+const struct krt_container *eng_container_by_ip(struct krt_engine *e, const struct krt_addr *ip,
+						size_t *count);
+void eng_vlog(struct krt_engine *e, __u64 ts, const struct thread *t, __u32 tid, __u64 trace,
+	      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+struct thread *eng_thread_find(struct krt_engine *e, __u32 tid);
+struct thread *eng_thread_touch(struct krt_engine *e, __u32 tid, __u32 pid, const char *comm);
+void eng_thread_container_by_ip(struct krt_engine *e, struct thread *t,
+				const struct krt_addr *local);
+void eng_thread_set_trace(struct krt_engine *e, struct thread *t, __u64 id, __u64 ts);
+void eng_thread_add_entry(struct thread *t, __u64 trace, __u64 dir_serial);
+bool eng_thread_has_entry(const struct thread *t, __u64 trace, __u64 dir_serial);
+
+#endif

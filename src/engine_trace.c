@@ -1,0 +1,309 @@
+/*
+ * Engine traces: per-trace thread stats, hops and slices as they grow, their
+ * emission to the writers, and the map of kernel-decided trace ids (live).
+ */
+#include "engine_internal.h"
+
+/* ---------------------------------------------------------------------- */
+/* Traces                                                                  */
+
+static bool trace_eq(const void *obj, const void *key)
+{
+	return ((const struct trace *)obj)->pub.id == *(const __u64 *)key;
+}
+
+struct trace *eng_trace_find(struct krt_engine *e, __u64 id)
+{
+	if (!id)
+		return NULL;
+	return eng_table_find(&e->traces, mix64(id), &id, trace_eq);
+}
+
+/* Like eng_trace_find, but counts a reference to an already-emitted trace. */
+struct trace *eng_trace_live(struct krt_engine *e, __u64 id)
+{
+	struct trace *tr = eng_trace_find(e, id);
+
+	if (!tr && id)
+		e->sum.late_events++;
+	return tr;
+}
+
+struct trace *eng_trace_new(struct krt_engine *e, __u64 ts)
+{
+	struct trace *tr = eng_xcalloc(1, sizeof(*tr));
+
+	tr->pub.id = ++e->next_trace_id;
+	tr->pub.start_ns = tr->pub.end_ns = ts;
+	tr->last_ns = ts;
+	eng_table_insert(&e->traces, mix64(tr->pub.id), tr);
+	if (e->n_open == e->cap_open) {
+		e->cap_open = e->cap_open ? e->cap_open * 2 : 64;
+		e->open = eng_xrealloc(e->open, e->cap_open * sizeof(*e->open));
+	}
+	e->open[e->n_open++] = tr;
+	return tr;
+}
+
+void eng_trace_activity(struct trace *tr, __u64 ts)
+{
+	if (ts > tr->pub.end_ns)
+		tr->pub.end_ns = ts;
+	if (ts < tr->pub.start_ns)
+		tr->pub.start_ns = ts;
+	if (ts > tr->last_ns)
+		tr->last_ns = ts;
+}
+
+static __u32 thread_pid(const struct thread *t)
+{
+	return t->pid ? t->pid : t->tid;
+}
+
+/* The stats row of thread t in trace tr, created on first activity. */
+struct krt_thread_stat *eng_trace_thread(struct trace *tr, const struct thread *t, __u64 first,
+					 __u64 last)
+{
+	struct krt_thread_stat *st = NULL;
+	size_t i;
+
+	for (i = tr->pub.n_threads; i-- > 0;) {
+		if (tr->pub.threads[i].tid == t->tid) {
+			st = &tr->pub.threads[i];
+			break;
+		}
+	}
+	if (!st) {
+		if (tr->pub.n_threads == tr->cap_threads) {
+			tr->cap_threads = tr->cap_threads ? tr->cap_threads * 2 : 4;
+			tr->pub.threads = eng_xrealloc(tr->pub.threads,
+						       tr->cap_threads * sizeof(*tr->pub.threads));
+		}
+		st = &tr->pub.threads[tr->pub.n_threads++];
+		memset(st, 0, sizeof(*st));
+		st->tid = t->tid;
+		st->first_ns = first;
+		st->last_ns = last;
+	}
+	/* identity may improve over time (container by IP, comm after exec) */
+	st->pid = thread_pid(t);
+	memcpy(st->comm, t->comm, sizeof(st->comm));
+	st->container = t->container;
+	if (first < st->first_ns)
+		st->first_ns = first;
+	if (last > st->last_ns)
+		st->last_ns = last;
+	eng_trace_activity(tr, last);
+	return st;
+}
+
+__u32 eng_trace_add_hop(struct trace *tr, const struct krt_hop *h)
+{
+	if (tr->pub.n_hops == tr->cap_hops) {
+		tr->cap_hops = tr->cap_hops ? tr->cap_hops * 2 : 8;
+		tr->pub.hops = eng_xrealloc(tr->pub.hops, tr->cap_hops * sizeof(*tr->pub.hops));
+	}
+	tr->pub.hops[tr->pub.n_hops] = *h;
+	eng_trace_activity(tr, h->recv_ns ? h->recv_ns : h->send_ns);
+	return (__u32)tr->pub.n_hops++;
+}
+
+void eng_trace_add_slice(struct trace *tr, __u32 tid, __u64 start, __u64 end)
+{
+	struct krt_slice *s;
+
+	if (tr->pub.n_slices == tr->cap_slices) {
+		tr->cap_slices = tr->cap_slices ? tr->cap_slices * 2 : 8;
+		tr->pub.slices =
+		    eng_xrealloc(tr->pub.slices, tr->cap_slices * sizeof(*tr->pub.slices));
+	}
+	s = &tr->pub.slices[tr->pub.n_slices++];
+	s->tid = tid;
+	s->start_ns = start;
+	s->end_ns = end;
+}
+
+/* Stable merge sort: hops and slices keep their order of arrival on ties. */
+typedef int (*cmp_fn)(const void *a, const void *b);
+
+static void merge_sort(void *base, size_t n, size_t size, cmp_fn cmp)
+{
+	char *a = base, *tmp;
+	size_t width, i;
+
+	if (n < 2)
+		return;
+	/* already sorted is the common case: check first */
+	for (i = 1; i < n; i++)
+		if (cmp(a + (i - 1) * size, a + i * size) > 0)
+			break;
+	if (i == n)
+		return;
+	tmp = eng_xcalloc(n, size);
+	for (width = 1; width < n; width *= 2) {
+		for (i = 0; i < n; i += 2 * width) {
+			size_t lo = i, mid = u64min(i + width, n), hi = u64min(i + 2 * width, n);
+			size_t l = lo, r = mid, k = lo;
+
+			while (l < mid && r < hi) {
+				if (cmp(a + r * size, a + l * size) < 0)
+					memcpy(tmp + k++ * size, a + r++ * size, size);
+				else
+					memcpy(tmp + k++ * size, a + l++ * size, size);
+			}
+			memcpy(tmp + k * size, a + l * size, (mid - l) * size);
+			k += mid - l;
+			memcpy(tmp + k * size, a + r * size, (hi - r) * size);
+		}
+		memcpy(a, tmp, n * size);
+	}
+	free(tmp);
+}
+
+int eng_cmp_u64(__u64 a, __u64 b)
+{
+	return a < b ? -1 : a > b;
+}
+
+static int cmp_thread_stat(const void *a, const void *b)
+{
+	return eng_cmp_u64(((const struct krt_thread_stat *)a)->first_ns,
+			   ((const struct krt_thread_stat *)b)->first_ns);
+}
+
+static __u64 hop_key(const struct krt_hop *h)
+{
+	return h->send_ns ? h->send_ns : h->recv_ns;
+}
+
+static int cmp_hop(const void *a, const void *b)
+{
+	return eng_cmp_u64(hop_key(a), hop_key(b));
+}
+
+static int cmp_slice(const void *a, const void *b)
+{
+	return eng_cmp_u64(((const struct krt_slice *)a)->start_ns,
+			   ((const struct krt_slice *)b)->start_ns);
+}
+
+static bool kmap_eq(const void *obj, const void *key)
+{
+	return ((const struct kmap_entry *)obj)->kernel_id == *(const __u32 *)key;
+}
+
+void eng_trace_free(struct trace *tr)
+{
+	free(tr->pub.threads);
+	free(tr->pub.hops);
+	free(tr->pub.slices);
+	free(tr);
+}
+
+/* Hand the trace to the writers and forget it (caller removes it from open[]). */
+void eng_trace_emit(struct krt_engine *e, struct trace *tr)
+{
+	struct krt_trace *p = &tr->pub;
+
+	merge_sort(p->threads, p->n_threads, sizeof(*p->threads), cmp_thread_stat);
+	merge_sort(p->hops, p->n_hops, sizeof(*p->hops), cmp_hop);
+	merge_sort(p->slices, p->n_slices, sizeof(*p->slices), cmp_slice);
+	if (!e->cfg.keep_slices)
+		p->n_slices = 0;
+	e->sum.traces++;
+	e->sum.hops += p->n_hops;
+	if (e->cfg.on_trace)
+		e->cfg.on_trace(p, e->cfg.cb_ctx);
+	if (p->id > e->max_emitted_id)
+		e->max_emitted_id = p->id;
+	eng_table_remove(&e->traces, mix64(p->id), tr);
+	eng_trace_free(tr);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Kernel tags (live)                                                      */
+
+struct kmap_entry *eng_kmap_find(struct krt_engine *e, __u32 kid)
+{
+	return eng_table_find(&e->kmap, mix64(kid), &kid, kmap_eq);
+}
+
+/* Kernel id kid names engine trace tr from now on. */
+void eng_kmap_bind(struct krt_engine *e, __u32 kid, struct trace *tr)
+{
+	struct kmap_entry *k;
+
+	if (!kid || tr->kernel_id || eng_kmap_find(e, kid))
+		return;
+	tr->kernel_id = kid;
+	k = eng_xcalloc(1, sizeof(*k));
+	k->kernel_id = kid;
+	k->trace_id = tr->pub.id;
+	k->created_ns = e->now;
+	eng_table_insert(&e->kmap, mix64(kid), k);
+}
+
+/*
+ * use_kernel_tags: the engine trace of a kernel-decided id. An id never
+ * seen (its ingress was lost or sampled differently) gets a trace of its
+ * own, without ingress. Entries outlive their trace for a while, so a
+ * straggler of an emitted trace is counted late, not made a new trace.
+ */
+__u64 eng_kernel_trace(struct krt_engine *e, __u32 kid, __u64 ts)
+{
+	struct kmap_entry *k;
+	struct trace *tr;
+
+	if (!kid)
+		return 0;
+	k = eng_kmap_find(e, kid);
+	if (k)
+		return k->trace_id;
+	tr = eng_trace_new(e, ts);
+	eng_kmap_bind(e, kid, tr);
+	return tr->pub.id;
+}
+
+/* Apply KRT_XF_TAGGED to the rules' decision (rule) for a send or receive. */
+__u64 eng_apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64 rule, __u64 ts)
+{
+	struct kmap_entry *k;
+	struct trace *tr;
+	__u64 kt;
+
+	if (!(x->flags & KRT_XF_TAGGED) || !(e->cfg.use_kernel_tags || e->cfg.check_kernel_tags))
+		return rule;
+	if (e->cfg.use_kernel_tags) {
+		kt = eng_kernel_trace(e, x->trace_id, ts);
+		if (e->cfg.check_kernel_tags && kt != rule)
+			e->sum.kernel_tag_disagreements++;
+		return kt;
+	}
+	/* check only: the first sight of a kernel id binds it to the rules' trace */
+	k = x->trace_id ? eng_kmap_find(e, x->trace_id) : NULL;
+	if (!k && x->trace_id && rule && (tr = eng_trace_find(e, rule)) && !tr->kernel_id) {
+		eng_kmap_bind(e, x->trace_id, tr);
+		return rule;
+	}
+	kt = k ? k->trace_id : 0;
+	if (kt != rule)
+		e->sum.kernel_tag_disagreements++;
+	return rule;
+}
+
+/* Drop kernel-id entries whose trace was emitted long ago. */
+void eng_kmap_prune(struct krt_engine *e)
+{
+	struct kmap_entry *k;
+	size_t i;
+
+	table_for_each(&e->kmap, i, k)
+	{
+		if (k->created_ns + KMAP_KEEP_NS < e->now && !eng_trace_find(e, k->trace_id)) {
+			eng_table_remove(&e->kmap, mix64(k->kernel_id), k);
+			free(k);
+		}
+	}
+	if (e->kmap.tombs > e->kmap.cap / 4)
+		eng_table_resize(&e->kmap, e->kmap.cap);
+}
