@@ -29,7 +29,9 @@
  * Every table is bounded: caches (fds, connections, send debts) are cleared
  * when full, thread state is refused (and counted) beyond its bound.
  */
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "addr.h"
@@ -279,6 +281,7 @@ struct krt_normalizer {
 	__u32 unresolved[MAX_UNRESOLVED];
 	int n_unresolved;
 	struct krt_addr gateway;	/* family 0: not known */
+	FILE *verbose;			/* -V: the normaliser's own decisions */
 };
 
 struct krt_normalizer *krt_norm_new(krt_norm_emit_fn emit, void *ctx)
@@ -318,6 +321,37 @@ const struct krt_norm_stats *krt_norm_stats(const struct krt_normalizer *n)
 void krt_norm_set_gateway(struct krt_normalizer *n, const struct krt_addr *gateway)
 {
 	n->gateway = *gateway;
+}
+
+void krt_norm_set_verbose(struct krt_normalizer *n, FILE *f)
+{
+	n->verbose = f;
+}
+
+/* One -V line: what the import made of a report line that became no event. */
+__attribute__((format(printf, 3, 4)))
+static void note(struct krt_normalizer *n, const struct krt_report_record *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!n->verbose)
+		return;
+	fprintf(n->verbose, "  %llu.%06llu %s[%u] import: ", (unsigned long long)(r->ts_ns / 1000000000ULL),
+		(unsigned long long)(r->ts_ns % 1000000000ULL / 1000), r->comm, r->tid);
+	va_start(ap, fmt);
+	vfprintf(n->verbose, fmt, ap);
+	va_end(ap);
+	fputc('\n', n->verbose);
+}
+
+/* "S -> R" of a send direction, for notes. */
+static const char *dir_str(const struct krt_tuple *t, char *buf, size_t len)
+{
+	char a[KRT_ADDR_STRLEN], b[KRT_ADDR_STRLEN];
+
+	snprintf(buf, len, "%s -> %s", krt_addr_str(&t->local, a, sizeof(a)),
+		 krt_addr_str(&t->remote, b, sizeof(b)));
+	return buf;
 }
 
 /* Keys must have no stray bytes: addresses are compared as raw memory. */
@@ -520,6 +554,7 @@ static void base_event(struct krt_normalizer *n, struct krt_event *ev, __u32 typ
 	ev->ts_ns = r->ts_ns;
 	if (ev->ts_ns < n->last_ts) {
 		n->st.reordered++;
+		note(n, r, "time goes back: clamped to the previous event's");
 		ev->ts_ns = n->last_ts;
 	}
 	n->last_ts = ev->ts_ns;
@@ -623,6 +658,8 @@ static void exit_recv(struct krt_normalizer *n, const struct krt_report_record *
 		return;
 	}
 	n->st.non_socket_io++;
+	note(n, r, "read of %lld B on fd %d: no TCP event, not a known socket: ignored",
+	     (long long)r->ret, t->fd);
 }
 
 static void exit_send(struct krt_normalizer *n, const struct krt_report_record *r,
@@ -665,6 +702,8 @@ static void exit_send(struct krt_normalizer *n, const struct krt_report_record *
 	 */
 	if (t->pending)
 		n->st.non_socket_io++;
+	note(n, r, "write of %llu B on fd %d: no probe, not a known socket: held until a "
+	     "probe claims it (else a file or pipe)", (unsigned long long)ret, t->fd);
 	t->pending = true;
 	t->p_fd = t->fd;
 	t->p_nr = t->syscall_nr;
@@ -678,6 +717,7 @@ static void on_sys_exit(struct krt_normalizer *n, const struct krt_report_record
 
 	if (!t || !t->in_sys || t->in_sys != r->sys) {
 		n->st.unpaired_syscalls++;
+		note(n, r, "syscall exit without its entry: ignored");
 		if (t) {
 			t->in_sys = 0;
 			if (!t->pending)
@@ -736,6 +776,7 @@ static void probe_elsewhere(struct krt_normalizer *n, const struct krt_report_re
 			    const struct krt_tuple *send, __u64 len, bool has_len)
 {
 	struct conn_val *sender;
+	char dbuf[2 * KRT_ADDR_STRLEN + 8];
 	int i;
 
 	/* A segment of a send already emitted from its syscall. */
@@ -783,6 +824,9 @@ static void probe_elsewhere(struct krt_normalizer *n, const struct krt_report_re
 			if (!p->pending)
 				unresolved_del(n, tid, p);
 		} else {
+			note(n, r, "probe %s: the earlier write of thread %u on fd %d (%llu B)",
+			     dir_str(send, dbuf, sizeof(dbuf)), tid, p->p_fd,
+			     (unsigned long long)p->p_bytes);
 			emit_xfer(n, r, tid, KRT_DIR_SEND, 0, p->p_nr, p->p_fd, p->p_bytes,
 				  p->p_enter_ns, send, 0);
 			fd_remember(n, tid, p->p_fd, send, 0);
@@ -802,10 +846,15 @@ static void probe_elsewhere(struct krt_normalizer *n, const struct krt_report_re
 	 */
 	if (has_len && sender && !(sender->flags & CONN_SENT_SYSCALL) &&
 	    (sender->recv_tid || (sender->flags & CONN_SENT_NOSYS))) {
+		note(n, r, "probe %s %llu B in the receiver's context: a send through an "
+		     "unlisted syscall, sender found by address", dir_str(send, dbuf, sizeof(dbuf)),
+		     (unsigned long long)len);
 		emit_xfer(n, r, 0, KRT_DIR_SEND, KRT_XF_NO_SYSCALL, 0, -1, len, r->ts_ns, send, 0);
 		return;
 	}
 	n->st.duplicate_probes++;
+	note(n, r, "probe %s %llu B matches no send: retransmission or duplicate, dropped",
+	     dir_str(send, dbuf, sizeof(dbuf)), (unsigned long long)len);
 }
 
 /*

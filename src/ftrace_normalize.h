@@ -11,6 +11,7 @@
 #ifndef KRT_FTRACE_NORMALIZE_H
 #define KRT_FTRACE_NORMALIZE_H
 
+#include <stdio.h>
 #include <linux/types.h>
 #include "krtrace_event.h"
 #include "report_parser.h"
@@ -37,6 +38,8 @@ struct krt_normalizer *krt_norm_new(krt_norm_emit_fn emit, void *ctx);
  * thread's send, whatever context their tcp_probe fires in.
  */
 void krt_norm_set_gateway(struct krt_normalizer *n, const struct krt_addr *gateway);
+/* -V: one line per report line the import turned into no event, and why. */
+void krt_norm_set_verbose(struct krt_normalizer *n, FILE *f);
 /* Feeds one parsed record; emits zero or more events through the callback. */
 void krt_norm_record(struct krt_normalizer *n, const struct krt_report_record *rec);
 /* End of input: counts what is still open (syscalls without exit, pending sends). */

@@ -228,6 +228,7 @@ static int run(const struct options *o)
 	}
 
 	krt_norm_set_gateway(norm, &o->gateway);
+	krt_norm_set_verbose(norm, outs.verbose_out);
 	krt_rp_init(&parser, name, stderr);
 	rc = krt_rp_read_stream(&parser, in, krt_norm_record_cb, norm);
 	if (rc) {

@@ -469,6 +469,24 @@ static void test_probe_without_data_len(void **state)
 	assert_string_equal(addr(&x[0]->xfer.tuple.remote), "10.0.0.2:8080");
 }
 
+/* -V: the lines that became no event say why. */
+static void test_verbose_notes(void **state)
+{
+	char out[2048] = "";
+	FILE *f = fmemopen(out, sizeof(out), "w");
+
+	krt_norm_set_verbose(N, f);
+	feed("app-7 [000] 1.000001: sys_enter_read: fd=0x3 count=0x20\n"
+	     "app-7 [000] 1.000002: sys_exit_read: ret=0x20\n"
+	     "srv-20 [001] 2.5: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=16\n"
+	     "app-7 [000] 3.0: sys_exit_write: ret=0x20\n");
+	fclose(f);
+	assert_non_null(strstr(out, "  1.000002 app[7] import: read of 32 B on fd 3: no TCP event"));
+	assert_null(strstr(out, "srv[20]")); /* a probe taken as srv's writev: an event */
+	assert_non_null(strstr(out, "3.000000 app[7] import: syscall exit without its entry"));
+}
+
 /* Many threads and connections: tables grow and shrink without losing entries. */
 static void test_many_threads(void **state)
 {
@@ -525,6 +543,7 @@ int main(void)
 		T(test_sched_events),
 		T(test_time_order_clamped),
 		T(test_probe_without_data_len),
+		T(test_verbose_notes),
 		T(test_many_threads),
 	};
 
