@@ -20,6 +20,11 @@
  * thread-to-thread hop. So bytes nobody traced receives (gateway client, a
  * database outside the containers) still show up as hops to an address
  * node, whenever the trace is emitted.
+ *
+ * Files: engine.c (identity, threads, CPU time, wakeups, housekeeping, the
+ * API), engine_conn.c (connections, byte matching, rules 1-3, hand-off
+ * queues), engine_trace.c (trace assembly and emission, kernel tags),
+ * engine_util.c (hash tables), engine_internal.h (shared state).
  */
 #include <stdarg.h>
 #include "engine_internal.h"
@@ -320,7 +325,7 @@ static void thread_free(struct krt_engine *e, struct thread *t)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Scheduling, process life cycle, socket state                           */
+/* Scheduling, process life cycle, wakeups                                */
 
 static void on_switch(struct krt_engine *e, const struct krt_event *ev)
 {
