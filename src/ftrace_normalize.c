@@ -219,21 +219,21 @@ static void htab_del(struct htab *h, const void *key)
 
 enum tuple_source {
 	TUPLE_NONE = 0,
-	TUPLE_FDMAP,	/* remembered from an earlier transfer on this fd */
-	TUPLE_PROBE,	/* a tcp_probe inside this send */
-	TUPLE_ADJUST,	/* a tcp_rcv_space_adjust inside this receive */
+	TUPLE_FDMAP,  /* remembered from an earlier transfer on this fd */
+	TUPLE_PROBE,  /* a tcp_probe inside this send */
+	TUPLE_ADJUST, /* a tcp_rcv_space_adjust inside this receive */
 };
 
 struct nthread {
-	__u8 in_sys;		/* enum krt_rp_sys, 0 = not in a listed syscall */
-	__u8 tuple_src;		/* enum tuple_source */
-	bool probe_nolen;	/* a probe without data_len: bytes known at exit only */
-	bool pending;		/* a finished send whose connection is unknown */
-	bool unresolved;	/* listed in n->unresolved */
+	__u8 in_sys;	  /* enum krt_rp_sys, 0 = not in a listed syscall */
+	__u8 tuple_src;	  /* enum tuple_source */
+	bool probe_nolen; /* a probe without data_len: bytes known at exit only */
+	bool pending;	  /* a finished send whose connection is unknown */
+	bool unresolved;  /* listed in n->unresolved */
 	__u16 syscall_nr;
 	__s32 fd;
 	__u64 enter_ns;
-	__u64 probe_bytes;	/* bytes already emitted from probes in this send */
+	__u64 probe_bytes; /* bytes already emitted from probes in this send */
 	__u64 sock_id;
 	struct krt_tuple tuple;
 	/* the pending send */
@@ -254,15 +254,15 @@ struct fd_val {
 };
 
 enum conn_flags {
-	CONN_SENT_SYSCALL = 1 << 0,	/* a listed send syscall sent on this socket */
-	CONN_SENT_NOSYS = 1 << 1,	/* sends seen only as probes (writev) */
+	CONN_SENT_SYSCALL = 1 << 0, /* a listed send syscall sent on this socket */
+	CONN_SENT_NOSYS = 1 << 1,   /* sends seen only as probes (writev) */
 };
 
 #define CONN_FDS 6
 
 /* One socket, seen from its own end: key = its tuple (local = this socket). */
 struct conn_val {
-	__u32 recv_tid;		/* last traced thread that received on it */
+	__u32 recv_tid; /* last traced thread that received on it */
 	__u32 flags;
 	/* fd-map entries naming this socket, forgotten when it closes */
 	struct fd_key fds[CONN_FDS];
@@ -274,14 +274,14 @@ struct krt_normalizer {
 	void *ctx;
 	struct krt_norm_stats st;
 	__u64 last_ts;
-	struct htab threads;	/* tid -> struct nthread */
-	struct htab fds;	/* (tid, fd) -> struct fd_val */
-	struct htab conns;	/* struct krt_tuple -> struct conn_val */
-	struct htab debts;	/* send direction (struct krt_tuple) -> __u64 bytes */
+	struct htab threads; /* tid -> struct nthread */
+	struct htab fds;     /* (tid, fd) -> struct fd_val */
+	struct htab conns;   /* struct krt_tuple -> struct conn_val */
+	struct htab debts;   /* send direction (struct krt_tuple) -> __u64 bytes */
 	__u32 unresolved[MAX_UNRESOLVED];
 	int n_unresolved;
-	struct krt_addr gateway;	/* family 0: not known */
-	FILE *verbose;			/* -V: the normaliser's own decisions */
+	struct krt_addr gateway; /* family 0: not known */
+	FILE *verbose;		 /* -V: the normaliser's own decisions */
 };
 
 struct krt_normalizer *krt_norm_new(krt_norm_emit_fn emit, void *ctx)
@@ -329,14 +329,15 @@ void krt_norm_set_verbose(struct krt_normalizer *n, FILE *f)
 }
 
 /* One -V line: what the import made of a report line that became no event. */
-__attribute__((format(printf, 3, 4)))
-static void note(struct krt_normalizer *n, const struct krt_report_record *r, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void
+note(struct krt_normalizer *n, const struct krt_report_record *r, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (!n->verbose)
 		return;
-	fprintf(n->verbose, "  %llu.%06llu %s[%u] import: ", (unsigned long long)(r->ts_ns / 1000000000ULL),
+	fprintf(n->verbose,
+		"  %llu.%06llu %s[%u] import: ", (unsigned long long)(r->ts_ns / 1000000000ULL),
 		(unsigned long long)(r->ts_ns % 1000000000ULL / 1000), r->comm, r->tid);
 	va_start(ap, fmt);
 	vfprintf(n->verbose, fmt, ap);
@@ -368,7 +369,7 @@ static struct krt_addr clean_addr(const struct krt_addr *a)
 
 static struct krt_tuple reversed(const struct krt_tuple *t)
 {
-	struct krt_tuple r = { .local = t->remote, .remote = t->local };
+	struct krt_tuple r = {.local = t->remote, .remote = t->local};
 
 	return r;
 }
@@ -394,7 +395,7 @@ static struct nthread *thread_get(struct krt_normalizer *n, __u32 tid)
 
 static struct krt_tuple clean_tuple(const struct krt_tuple *t)
 {
-	struct krt_tuple k = { clean_addr(&t->local), clean_addr(&t->remote) };
+	struct krt_tuple k = {clean_addr(&t->local), clean_addr(&t->remote)};
 
 	return k;
 }
@@ -464,17 +465,17 @@ static bool debt_take(struct krt_normalizer *n, const struct krt_tuple *t, __u64
 
 static const struct fd_val *fd_lookup(struct krt_normalizer *n, __u32 tid, __s32 fd)
 {
-	struct fd_key k = { tid, fd };
+	struct fd_key k = {tid, fd};
 
 	if (fd < 0)
 		return NULL;
 	return htab_find(&n->fds, &k);
 }
 
-static void fd_remember(struct krt_normalizer *n, __u32 tid, __s32 fd,
-			const struct krt_tuple *t, __u64 sock_id)
+static void fd_remember(struct krt_normalizer *n, __u32 tid, __s32 fd, const struct krt_tuple *t,
+			__u64 sock_id)
 {
-	struct fd_key k = { tid, fd };
+	struct fd_key k = {tid, fd};
 	struct fd_val *v;
 	struct conn_val *c;
 	__u32 i;
@@ -702,8 +703,10 @@ static void exit_send(struct krt_normalizer *n, const struct krt_report_record *
 	 */
 	if (t->pending)
 		n->st.non_socket_io++;
-	note(n, r, "write of %llu B on fd %d: no probe, not a known socket: held until a "
-	     "probe claims it (else a file or pipe)", (unsigned long long)ret, t->fd);
+	note(n, r,
+	     "write of %llu B on fd %d: no probe, not a known socket: held until a "
+	     "probe claims it (else a file or pipe)",
+	     (unsigned long long)ret, t->fd);
 	t->pending = true;
 	t->p_fd = t->fd;
 	t->p_nr = t->syscall_nr;
@@ -846,9 +849,10 @@ static void probe_elsewhere(struct krt_normalizer *n, const struct krt_report_re
 	 */
 	if (has_len && sender && !(sender->flags & CONN_SENT_SYSCALL) &&
 	    (sender->recv_tid || (sender->flags & CONN_SENT_NOSYS))) {
-		note(n, r, "probe %s %llu B in the receiver's context: a send through an "
-		     "unlisted syscall, sender found by address", dir_str(send, dbuf, sizeof(dbuf)),
-		     (unsigned long long)len);
+		note(n, r,
+		     "probe %s %llu B in the receiver's context: a send through an "
+		     "unlisted syscall, sender found by address",
+		     dir_str(send, dbuf, sizeof(dbuf)), (unsigned long long)len);
 		emit_xfer(n, r, 0, KRT_DIR_SEND, KRT_XF_NO_SYSCALL, 0, -1, len, r->ts_ns, send, 0);
 		return;
 	}

@@ -24,12 +24,12 @@ typedef void (*krt_norm_emit_fn)(const struct krt_event *ev, void *ctx);
 struct krt_norm_stats {
 	__u64 events;		/* events emitted */
 	__u64 non_socket_io;	/* read/write on fds never seen as TCP sockets (log files, pipes) */
-	__u64 unresolved_xfers;	/* socket transfers whose connection stayed unknown */
-	__u64 duplicate_probes;	/* tcp_probe matching no send: retransmission or duplicate */
+	__u64 unresolved_xfers; /* socket transfers whose connection stayed unknown */
+	__u64 duplicate_probes; /* tcp_probe matching no send: retransmission or duplicate */
 	__u64 ack_probes;	/* tcp_probe with data_len 0 (pure ACKs): ignored */
 	__u64 unpaired_syscalls; /* sys_exit without its sys_enter, or the reverse */
-	__u64 reordered;	/* timestamps going backwards (clamped to keep order) */
-	__u64 table_full;	/* state dropped because a table reached its bound */
+	__u64 reordered;	 /* timestamps going backwards (clamped to keep order) */
+	__u64 table_full;	 /* state dropped because a table reached its bound */
 };
 
 struct krt_normalizer *krt_norm_new(krt_norm_emit_fn emit, void *ctx);

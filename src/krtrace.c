@@ -34,11 +34,9 @@ enum {
 };
 
 static const struct option own_options[] = {
-	{ "pids", required_argument, NULL, 'i' },
-	{ "gateway", required_argument, NULL, 'g' },
-	{ "stream", no_argument, NULL, OPT_STREAM },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
+    {"pids", required_argument, NULL, 'i'},	 {"gateway", required_argument, NULL, 'g'},
+    {"stream", no_argument, NULL, OPT_STREAM},	 {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
 };
 
 struct options {
@@ -46,39 +44,43 @@ struct options {
 	struct krt_addr gateway;
 	bool have_gateway;
 	bool stream;
-	const char *input;	/* NULL or "-" = stdin */
+	const char *input; /* NULL or "-" = stdin */
 	struct krt_output_opts out;
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: " PROG " -i PIDS -g GATEWAY [options] [FILE|-]\n"
-		"       " PROG " compare A.jsonl B.jsonl [--min PCT]\n"
-		"Reads the text of `trace-cmd report -R` (FILE or stdin) and prints, for every\n"
-		"request that entered the containers from the gateway, the threads that worked\n"
-		"on it, their time, and the flow of bytes between them.\n"
-		"\n"
-		"Input:\n"
-		"  -i, --pids FILE          PIDs file: 'PID Container_Name Container_IP [Hash]' per line\n"
-		"  -g, --gateway IP         the container network's gateway address (e.g. 172.24.0.1)\n"
-		"      --stream             print each trace once it is complete (2 s of trace time\n"
-		"                           without activity) instead of at the end\n"
-		"  -h, --help               this text\n"
-		"      --version            print the version\n"
-		"%s"
-		"\n"
-		"Exit status: 0 ok, 1 unusable input (bad PIDs file, unreadable or empty report),\n"
-		"2 usage error.\n"
-		"\n"
-		"EXAMPLES:\n"
-		"  trace-cmd report -R -i trace.dat | grep -vEi '^cpu' | sed -E 's/,\\s*/,/g' > report.txt\n"
-		"  " PROG " -i pids.txt -g 172.24.0.1 report.txt             # text, per trace\n"
-		"  cat report.txt | " PROG " -i pids.txt -g 172.24.0.1 --json -o traces.jsonl\n"
-		"  " PROG " -i pids.txt -g 172.24.0.1 -V report.txt | less  # decisions, event by event\n"
-		"  " PROG " -i pids.txt -g 172.24.0.1 --chrome t.json --dot t.dot report.txt\n"
-		"  " PROG " compare live.jsonl import.jsonl --min 95\n",
-		krt_output_help);
+	fprintf(
+	    f,
+	    "Usage: " PROG " -i PIDS -g GATEWAY [options] [FILE|-]\n"
+	    "       " PROG " compare A.jsonl B.jsonl [--min PCT]\n"
+	    "Reads the text of `trace-cmd report -R` (FILE or stdin) and prints, for every\n"
+	    "request that entered the containers from the gateway, the threads that worked\n"
+	    "on it, their time, and the flow of bytes between them.\n"
+	    "\n"
+	    "Input:\n"
+	    "  -i, --pids FILE          PIDs file: 'PID Container_Name Container_IP [Hash]' per "
+	    "line\n"
+	    "  -g, --gateway IP         the container network's gateway address (e.g. 172.24.0.1)\n"
+	    "      --stream             print each trace once it is complete (2 s of trace time\n"
+	    "                           without activity) instead of at the end\n"
+	    "  -h, --help               this text\n"
+	    "      --version            print the version\n"
+	    "%s"
+	    "\n"
+	    "Exit status: 0 ok, 1 unusable input (bad PIDs file, unreadable or empty report),\n"
+	    "2 usage error.\n"
+	    "\n"
+	    "EXAMPLES:\n"
+	    "  trace-cmd report -R -i trace.dat | grep -vEi '^cpu' | sed -E 's/,\\s*/,/g' > "
+	    "report.txt\n"
+	    "  " PROG " -i pids.txt -g 172.24.0.1 report.txt             # text, per trace\n"
+	    "  cat report.txt | " PROG " -i pids.txt -g 172.24.0.1 --json -o traces.jsonl\n"
+	    "  " PROG
+	    " -i pids.txt -g 172.24.0.1 -V report.txt | less  # decisions, event by event\n"
+	    "  " PROG " -i pids.txt -g 172.24.0.1 --chrome t.json --dot t.dot report.txt\n"
+	    "  " PROG " compare live.jsonl import.jsonl --min 95\n",
+	    krt_output_help);
 }
 
 /* Returns 0, or the exit status to use. */
@@ -133,18 +135,20 @@ static int parse_options(int argc, char **argv, struct options *o)
 	if (optind < argc)
 		o->input = argv[optind++];
 	if (optind < argc) {
-		fprintf(stderr, PROG ": unexpected argument '%s' (one input file at most)\n"
-			"Try '" PROG " --help'.\n", argv[optind]);
+		fprintf(stderr,
+			PROG ": unexpected argument '%s' (one input file at most)\n"
+			     "Try '" PROG " --help'.\n",
+			argv[optind]);
 		return EXIT_USAGE;
 	}
 	if (!o->have_gateway) {
 		fprintf(stderr, PROG ": --gateway IP is required (the container network's gateway, "
-			"e.g. 172.24.0.1)\nTry '" PROG " --help'.\n");
+				     "e.g. 172.24.0.1)\nTry '" PROG " --help'.\n");
 		return EXIT_USAGE;
 	}
 	if (!o->pids_path) {
 		fprintf(stderr, PROG ": --pids FILE is required (lines 'PID Container_Name "
-			"Container_IP [Hash]')\nTry '" PROG " --help'.\n");
+				     "Container_IP [Hash]')\nTry '" PROG " --help'.\n");
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -161,11 +165,13 @@ static void report_source(const struct krt_report_parser *p, const struct krt_no
 	if (p->malformed)
 		fprintf(stderr, PROG ": %s: %" PRIu64 " malformed line%s skipped%s\n", p->name,
 			(uint64_t)p->malformed, p->malformed == 1 ? "" : "s",
-			p->malformed > KRT_RP_MAX_REPORTED ? " (the first ones are shown above)" :
-							     "");
+			p->malformed > KRT_RP_MAX_REPORTED ? " (the first ones are shown above)"
+							   : "");
 	if (ns->unresolved_xfers)
-		fprintf(stderr, PROG ": %s: %" PRIu64 " socket transfers whose connection "
-			"could not be told\n", p->name, (uint64_t)ns->unresolved_xfers);
+		fprintf(stderr,
+			PROG ": %s: %" PRIu64 " socket transfers whose connection "
+			     "could not be told\n",
+			p->name, (uint64_t)ns->unresolved_xfers);
 	if (ns->reordered)
 		fprintf(stderr, PROG ": %s: %" PRIu64 " events out of time order (clamped)\n",
 			p->name, (uint64_t)ns->reordered);
@@ -176,7 +182,7 @@ static void report_source(const struct krt_report_parser *p, const struct krt_no
 
 static int run(const struct options *o)
 {
-	struct krt_pids pids = { 0 };
+	struct krt_pids pids = {0};
 	struct krt_outputs outs;
 	struct krt_engine_config cfg;
 	struct krt_engine *engine = NULL;
@@ -242,10 +248,13 @@ static int run(const struct options *o)
 		if (parser.bytes == 0)
 			fprintf(stderr, PROG ": %s: empty input, no events\n", name);
 		else
-			fprintf(stderr, PROG ": %s: no events of the contract in %" PRIu64
-				" lines (%" PRIu64 " malformed, %" PRIu64 " unknown events): is it "
-				"the text of `trace-cmd report -R`?\n", name, (uint64_t)parser.lines,
-				(uint64_t)parser.malformed, (uint64_t)parser.unknown_events);
+			fprintf(stderr,
+				PROG ": %s: no events of the contract in %" PRIu64
+				     " lines (%" PRIu64 " malformed, %" PRIu64
+				     " unknown events): is it "
+				     "the text of `trace-cmd report -R`?\n",
+				name, (uint64_t)parser.lines, (uint64_t)parser.malformed,
+				(uint64_t)parser.unknown_events);
 		krt_outputs_close(&outs, NULL);
 		goto out;
 	}

@@ -68,8 +68,7 @@ static void copy_field(char *dst, size_t len, const char *src)
 	snprintf(dst, len, "%s", src);
 }
 
-static int parse_line(char *line, struct krt_container *c, const char **cause,
-		      const char **bad_tok)
+static int parse_line(char *line, struct krt_container *c, const char **cause, const char **bad_tok)
 {
 	char *tok[5];
 	char *save = NULL, *t;
@@ -132,7 +131,8 @@ int krt_pids_parse_stream(struct krt_pids *pids, FILE *f, const char *name, char
 			continue;
 		if (rc < 0) {
 			if (bad)
-				snprintf(err, errlen, "%s:%lu: %s '%.40s'", name, lineno, cause, bad);
+				snprintf(err, errlen, "%s:%lu: %s '%.40s'", name, lineno, cause,
+					 bad);
 			else
 				snprintf(err, errlen, "%s:%lu: %s", name, lineno, cause);
 			return -1;

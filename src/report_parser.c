@@ -26,12 +26,17 @@ void krt_rp_init(struct krt_report_parser *p, const char *name, FILE *diag)
 const char *krt_rp_kind_name(int kind)
 {
 	static const char *const names[] = {
-		[KRT_RP_SKIP] = "skip",		[KRT_RP_SWITCH] = "sched_switch",
-		[KRT_RP_FORK] = "sched_process_fork", [KRT_RP_EXIT] = "sched_process_exit",
-		[KRT_RP_WAKEUP] = "sched_wakeup", [KRT_RP_SYS_ENTER] = "sys_enter",
-		[KRT_RP_SYS_EXIT] = "sys_exit",	[KRT_RP_SOCK_STATE] = "inet_sock_set_state",
-		[KRT_RP_TCP_PROBE] = "tcp_probe", [KRT_RP_RCV_SPACE] = "tcp_rcv_space_adjust",
-		[KRT_RP_LOST] = "lost",
+	    [KRT_RP_SKIP] = "skip",
+	    [KRT_RP_SWITCH] = "sched_switch",
+	    [KRT_RP_FORK] = "sched_process_fork",
+	    [KRT_RP_EXIT] = "sched_process_exit",
+	    [KRT_RP_WAKEUP] = "sched_wakeup",
+	    [KRT_RP_SYS_ENTER] = "sys_enter",
+	    [KRT_RP_SYS_EXIT] = "sys_exit",
+	    [KRT_RP_SOCK_STATE] = "inet_sock_set_state",
+	    [KRT_RP_TCP_PROBE] = "tcp_probe",
+	    [KRT_RP_RCV_SPACE] = "tcp_rcv_space_adjust",
+	    [KRT_RP_LOST] = "lost",
 	};
 
 	if (kind < 0 || kind > KRT_RP_LOST)
@@ -305,9 +310,9 @@ static bool parse_family(const char *s, size_t n, __u32 *fam)
 static bool parse_tcp_state(const char *s, size_t n, __s32 *st)
 {
 	static const char *const names[] = {
-		NULL,	       "ESTABLISHED", "SYN_SENT",   "SYN_RECV", "FIN_WAIT1",
-		"FIN_WAIT2",   "TIME_WAIT",   "CLOSE",	    "CLOSE_WAIT", "LAST_ACK",
-		"LISTEN",      "CLOSING",     "NEW_SYN_RECV", "BOUND_INACTIVE",
+	    NULL,	 "ESTABLISHED", "SYN_SENT",	"SYN_RECV",	  "FIN_WAIT1",
+	    "FIN_WAIT2", "TIME_WAIT",	"CLOSE",	"CLOSE_WAIT",	  "LAST_ACK",
+	    "LISTEN",	 "CLOSING",	"NEW_SYN_RECV", "BOUND_INACTIVE",
 	};
 	__s64 v;
 	size_t i;
@@ -348,15 +353,35 @@ static bool parse_prev_state(const char *s, size_t n, __s64 *st)
 		case '+':
 		case '|':
 			break;
-		case 'S': v |= 0x1; break;
-		case 'D': v |= 0x2; break;
-		case 'T': v |= 0x4; break;
-		case 't': v |= 0x8; break;
-		case 'X': v |= 0x10; break;
-		case 'Z': v |= 0x20; break;
-		case 'P': v |= 0x40; break;
-		case 'I': v |= 0x80; break;
-		case 'K': case 'W': case 'N': v |= 0x100; break;
+		case 'S':
+			v |= 0x1;
+			break;
+		case 'D':
+			v |= 0x2;
+			break;
+		case 'T':
+			v |= 0x4;
+			break;
+		case 't':
+			v |= 0x8;
+			break;
+		case 'X':
+			v |= 0x10;
+			break;
+		case 'Z':
+			v |= 0x20;
+			break;
+		case 'P':
+			v |= 0x40;
+			break;
+		case 'I':
+			v |= 0x80;
+			break;
+		case 'K':
+		case 'W':
+		case 'N':
+			v |= 0x100;
+			break;
 		default:
 			return false;
 		}
@@ -538,7 +563,7 @@ static const char *missing_name(unsigned int missing)
 struct addr_scratch {
 	__u32 family;
 	bool have_family;
-	struct krt_addr s4, d4, s6, d6;	/* 4-byte / v6 arrays */
+	struct krt_addr s4, d4, s6, d6; /* 4-byte / v6 arrays */
 	bool has_s6, has_d6;
 };
 
@@ -692,7 +717,8 @@ static bool take_field(struct krt_report_record *r, struct addr_scratch *as, uns
 }
 
 /* Picks the addresses by family once all fields are read. */
-static bool finish_addresses(struct krt_report_record *r, struct addr_scratch *as, unsigned int *got)
+static bool finish_addresses(struct krt_report_record *r, struct addr_scratch *as,
+			     unsigned int *got)
 {
 	__u16 sp = r->tuple.local.port, dp = r->tuple.remote.port;
 	bool want6 = as->have_family && as->family == KRT_AF_INET6;
@@ -956,8 +982,8 @@ int krt_rp_parse_line(struct krt_report_parser *p, const char *line, size_t len,
 	return 1;
 }
 
-static void handle_line(struct krt_report_parser *p, const char *s, size_t n,
-			krt_rp_record_fn fn, void *ctx)
+static void handle_line(struct krt_report_parser *p, const char *s, size_t n, krt_rp_record_fn fn,
+			void *ctx)
 {
 	struct krt_report_record rec;
 
@@ -995,8 +1021,8 @@ int krt_rp_read_stream(struct krt_report_parser *p, FILE *f, krt_rp_record_fn fn
 	/* One block plus room for the partial line carried over from the previous one. */
 	size_t cap = READ_BLOCK + KRT_RP_MAX_LINE;
 	char *buf = malloc(cap);
-	size_t have = 0;	/* bytes in buf not yet parsed */
-	bool skipping = false;	/* inside an over-long line: drop until '\n' */
+	size_t have = 0;       /* bytes in buf not yet parsed */
+	bool skipping = false; /* inside an over-long line: drop until '\n' */
 	int rc = 0;
 
 	if (!buf)

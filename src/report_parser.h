@@ -22,17 +22,17 @@
 #define KRT_RP_MAX_REPORTED 5
 
 enum krt_rp_kind {
-	KRT_RP_SKIP = 0,	/* blank, header, "CPU n is empty", unknown event */
+	KRT_RP_SKIP = 0, /* blank, header, "CPU n is empty", unknown event */
 	KRT_RP_SWITCH,
 	KRT_RP_FORK,
 	KRT_RP_EXIT,
-	KRT_RP_WAKEUP,		/* sched_wakeup, sched_waking */
+	KRT_RP_WAKEUP, /* sched_wakeup, sched_waking */
 	KRT_RP_SYS_ENTER,
 	KRT_RP_SYS_EXIT,
-	KRT_RP_SOCK_STATE,	/* inet_sock_set_state */
+	KRT_RP_SOCK_STATE, /* inet_sock_set_state */
 	KRT_RP_TCP_PROBE,
-	KRT_RP_RCV_SPACE,	/* tcp_rcv_space_adjust */
-	KRT_RP_LOST,		/* "[LOST n EVENTS]" */
+	KRT_RP_RCV_SPACE, /* tcp_rcv_space_adjust */
+	KRT_RP_LOST,	  /* "[LOST n EVENTS]" */
 };
 
 /* The syscalls of the contract, split by direction. */
@@ -52,31 +52,31 @@ static inline bool krt_rp_sys_is_send(int sys)
 
 /* Presence bits of optional fields. */
 enum krt_rp_has {
-	KRT_RP_HAS_SIZE = 1 << 0,	/* sys_enter: size/len/count */
-	KRT_RP_HAS_DATA_LEN = 1 << 1,	/* tcp_probe: data_len */
-	KRT_RP_HAS_COOKIE = 1 << 2,	/* sock_cookie */
+	KRT_RP_HAS_SIZE = 1 << 0,     /* sys_enter: size/len/count */
+	KRT_RP_HAS_DATA_LEN = 1 << 1, /* tcp_probe: data_len */
+	KRT_RP_HAS_COOKIE = 1 << 2,   /* sock_cookie */
 	KRT_RP_HAS_SKADDR = 1 << 3,
 };
 
 struct krt_report_record {
 	__u64 ts_ns;
-	__u32 tid;		/* the current task */
+	__u32 tid; /* the current task */
 	__u32 cpu;
 	char comm[KRT_COMM_LEN];
-	int kind;		/* enum krt_rp_kind */
-	int sys;		/* enum krt_rp_sys for SYS_ENTER/SYS_EXIT */
-	__u32 has;		/* enum krt_rp_has */
+	int kind;  /* enum krt_rp_kind */
+	int sys;   /* enum krt_rp_sys for SYS_ENTER/SYS_EXIT */
+	__u32 has; /* enum krt_rp_has */
 	/* sched_switch */
 	__u32 prev_pid, next_pid;
-	__s64 prev_state;	/* 0 = runnable (R, R+), else the blocked state bits */
+	__s64 prev_state; /* 0 = runnable (R, R+), else the blocked state bits */
 	char prev_comm[KRT_COMM_LEN], next_comm[KRT_COMM_LEN];
 	/* sched_process_fork (pid = parent), sched_process_exit, sched_wakeup (pid = target) */
 	__u32 pid, child_pid;
 	char child_comm[KRT_COMM_LEN];
 	/* syscalls */
 	__s64 fd;
-	__u64 size;		/* enter: buffer size */
-	__s64 ret;		/* exit: return value (negative errno) */
+	__u64 size; /* enter: buffer size */
+	__s64 ret;  /* exit: return value (negative errno) */
 	__u32 syscall_nr;
 	/* tcp / sock: local = saddr:sport, remote = daddr:dport of the event */
 	struct krt_tuple tuple;
@@ -89,16 +89,16 @@ struct krt_report_record {
 };
 
 struct krt_report_parser {
-	const char *name;	/* file name for messages, "<stdin>" */
-	FILE *diag;		/* where malformed lines are reported; NULL = silent */
+	const char *name; /* file name for messages, "<stdin>" */
+	FILE *diag;	  /* where malformed lines are reported; NULL = silent */
 	__u64 lineno;
 	__u64 lines;
 	__u64 bytes;
 	__u64 malformed;
 	__u64 unknown_events;
 	__u64 lost_events;
-	__u64 records;		/* records of the contract returned */
-	const char *cause;	/* why the last line was malformed */
+	__u64 records;	   /* records of the contract returned */
+	const char *cause; /* why the last line was malformed */
 };
 
 void krt_rp_init(struct krt_report_parser *p, const char *name, FILE *diag);

@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!n)
 		return 0;
 	if (size & 1) { /* half the runs know a gateway (the corpus's) */
-		struct krt_addr gw = { .family = KRT_AF_INET, .addr = { 172, 24, 0, 1 } };
+		struct krt_addr gw = {.family = KRT_AF_INET, .addr = {172, 24, 0, 1}};
 
 		krt_norm_set_gateway(n, &gw);
 	}

@@ -482,7 +482,8 @@ static void test_verbose_notes(void **state)
 	     "dport=48482 family=2 data_len=16\n"
 	     "app-7 [000] 3.0: sys_exit_write: ret=0x20\n");
 	fclose(f);
-	assert_non_null(strstr(out, "  1.000002 app[7] import: read of 32 B on fd 3: no TCP event"));
+	assert_non_null(
+	    strstr(out, "  1.000002 app[7] import: read of 32 B on fd 3: no TCP event"));
 	assert_null(strstr(out, "srv[20]")); /* a probe taken as srv's writev: an event */
 	assert_non_null(strstr(out, "3.000000 app[7] import: syscall exit without its entry"));
 }
@@ -526,25 +527,25 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_recv_with_adjust),
-		T(test_send_with_probe_and_remainder),
-		T(test_send_without_probe_uses_fd_map),
-		T(test_pending_send_claimed_by_backlog_probe),
-		T(test_duplicate_probe),
-		T(test_log_write_not_claimed_by_retransmission),
-		T(test_unlisted_send_syscall),
-		T(test_backlog_probe_inside_send),
-		T(test_backlog_probe_from_gateway),
-		T(test_backlog_probe_from_untraced_peer),
-		T(test_adjust_outside_syscall),
-		T(test_non_socket_and_errors),
-		T(test_fd_map_per_thread),
-		T(test_close_forgets_fd),
-		T(test_sched_events),
-		T(test_time_order_clamped),
-		T(test_probe_without_data_len),
-		T(test_verbose_notes),
-		T(test_many_threads),
+	    T(test_recv_with_adjust),
+	    T(test_send_with_probe_and_remainder),
+	    T(test_send_without_probe_uses_fd_map),
+	    T(test_pending_send_claimed_by_backlog_probe),
+	    T(test_duplicate_probe),
+	    T(test_log_write_not_claimed_by_retransmission),
+	    T(test_unlisted_send_syscall),
+	    T(test_backlog_probe_inside_send),
+	    T(test_backlog_probe_from_gateway),
+	    T(test_backlog_probe_from_untraced_peer),
+	    T(test_adjust_outside_syscall),
+	    T(test_non_socket_and_errors),
+	    T(test_fd_map_per_thread),
+	    T(test_close_forgets_fd),
+	    T(test_sched_events),
+	    T(test_time_order_clamped),
+	    T(test_probe_without_data_len),
+	    T(test_verbose_notes),
+	    T(test_many_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

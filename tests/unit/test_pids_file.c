@@ -66,9 +66,9 @@ static void test_bad_pid(void **state)
 	struct krt_pids p;
 	char err[256];
 
-	assert_int_equal(parse_text(&p, "1 a 10.0.0.1 h\n2 b 10.0.0.2 h\nx c 10.0.0.3 h\n", err,
-				    sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    parse_text(&p, "1 a 10.0.0.1 h\n2 b 10.0.0.2 h\nx c 10.0.0.3 h\n", err, sizeof(err)),
+	    -1);
 	assert_string_equal(err, "pids.txt:3: bad PID 'x'");
 	krt_pids_free(&p);
 
@@ -129,7 +129,7 @@ static void test_long_line(void **state)
 
 static void test_missing_file(void **state)
 {
-	struct krt_pids p = { 0 };
+	struct krt_pids p = {0};
 	char err[256];
 
 	assert_int_equal(krt_pids_load(&p, "/nonexistent/pids.txt", err, sizeof(err)), -1);
@@ -157,10 +157,10 @@ static void test_write_roundtrip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good_file),	  cmocka_unit_test(test_hash_optional),
-		cmocka_unit_test(test_bad_pid),		  cmocka_unit_test(test_bad_ip_and_fields),
-		cmocka_unit_test(test_empty_is_error),	  cmocka_unit_test(test_long_line),
-		cmocka_unit_test(test_missing_file),	  cmocka_unit_test(test_write_roundtrip),
+	    cmocka_unit_test(test_good_file),	   cmocka_unit_test(test_hash_optional),
+	    cmocka_unit_test(test_bad_pid),	   cmocka_unit_test(test_bad_ip_and_fields),
+	    cmocka_unit_test(test_empty_is_error), cmocka_unit_test(test_long_line),
+	    cmocka_unit_test(test_missing_file),   cmocka_unit_test(test_write_roundtrip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -136,21 +136,23 @@ static void test_rcv_space_v6_and_old_kernel(void **state)
 			 1);
 	assert_string_equal(addr(&R.tuple.local), "10.0.0.2:80");
 	/* older kernels: no v6 fields, no cookie; fields in another order */
-	assert_int_equal(parse("srv-9 [000] 3.000000: tcp_rcv_space_adjust: daddr=ARRAY[0a,00,00,01] "
-			       "saddr=ARRAY[0a,00,00,02] dport=5000 sport=80 family=2 skaddr=0x1"),
-			 1);
+	assert_int_equal(
+	    parse("srv-9 [000] 3.000000: tcp_rcv_space_adjust: daddr=ARRAY[0a,00,00,01] "
+		  "saddr=ARRAY[0a,00,00,02] dport=5000 sport=80 family=2 skaddr=0x1"),
+	    1);
 	assert_string_equal(addr(&R.tuple.local), "10.0.0.2:80");
 	assert_string_equal(addr(&R.tuple.remote), "10.0.0.1:5000");
 }
 
 static void test_tcp_probe_sockaddr(void **state)
 {
-	assert_int_equal(parse("   curl-3440  [001]   256.938152: tcp_probe:             "
-			       "saddr=ARRAY[02,00,46,a1,7f,00,00,01,00,...] "
-			       "daddr=ARRAY[02,00,bd,62,7f,00,00,01,00,...] sport=18081 "
-			       "dport=48482 family=2 mark=0 data_len=79 snd_nxt=0x372f3c4e ... "
-			       "sock_cookie=1 skbaddr=0xffff88811b96e0e0 skaddr=0xffff88810521c0c0"),
-			 1);
+	assert_int_equal(
+	    parse("   curl-3440  [001]   256.938152: tcp_probe:             "
+		  "saddr=ARRAY[02,00,46,a1,7f,00,00,01,00,...] "
+		  "daddr=ARRAY[02,00,bd,62,7f,00,00,01,00,...] sport=18081 "
+		  "dport=48482 family=2 mark=0 data_len=79 snd_nxt=0x372f3c4e ... "
+		  "sock_cookie=1 skbaddr=0xffff88811b96e0e0 skaddr=0xffff88810521c0c0"),
+	    1);
 	assert_int_equal(R.kind, KRT_RP_TCP_PROBE);
 	assert_string_equal(R.comm, "curl");
 	assert_string_equal(addr(&R.tuple.local), "127.0.0.1:18081");
@@ -184,10 +186,11 @@ static void test_tcp_probe_v6_sockaddr(void **state)
 	assert_string_equal(addr(&R.tuple.local), "[fd00::2]:80");
 	assert_string_equal(addr(&R.tuple.remote), "[fd00::1]:5000");
 	/* IPv6 sockaddr cut short by "...": the address is unknown -> malformed */
-	assert_int_equal(parse("a-1 [000] 1.0: tcp_probe: saddr=ARRAY[0a,00,00,50,00,00,00,00,fd,...] "
-			       "daddr=ARRAY[0a,00,13,88,00,00,00,00,fd,...] sport=80 dport=5000 "
-			       "family=10 data_len=5"),
-			 -1);
+	assert_int_equal(
+	    parse("a-1 [000] 1.0: tcp_probe: saddr=ARRAY[0a,00,00,50,00,00,00,00,fd,...] "
+		  "daddr=ARRAY[0a,00,13,88,00,00,00,00,fd,...] sport=80 dport=5000 "
+		  "family=10 data_len=5"),
+	    -1);
 }
 
 static void test_sock_state(void **state)
@@ -202,11 +205,12 @@ static void test_sock_state(void **state)
 	assert_int_equal(R.newstate, 2);
 	assert_string_equal(addr(&R.tuple.local), "127.0.0.1:0");
 	/* names instead of numbers; a listening socket has an empty daddr */
-	assert_int_equal(parse("py-1 [000] 1.0: inet_sock_set_state: skaddr=0x1 "
-			       "oldstate=TCP_CLOSE newstate=TCP_LISTEN sport=80 dport=0 "
-			       "family=AF_INET protocol=IPPROTO_TCP saddr=ARRAY[0a,00,00,02] daddr= "
-			       "saddr_v6= daddr_v6="),
-			 1);
+	assert_int_equal(
+	    parse("py-1 [000] 1.0: inet_sock_set_state: skaddr=0x1 "
+		  "oldstate=TCP_CLOSE newstate=TCP_LISTEN sport=80 dport=0 "
+		  "family=AF_INET protocol=IPPROTO_TCP saddr=ARRAY[0a,00,00,02] daddr= "
+		  "saddr_v6= daddr_v6="),
+	    1);
 	assert_int_equal(R.oldstate, 7);
 	assert_int_equal(R.newstate, 10);
 	assert_int_equal(parse("py-1 [000] 1.0: inet_sock_set_state: oldstate=TCP_BOGUS "
@@ -236,10 +240,11 @@ static void test_sched_switch(void **state)
 static void test_sched_switch_letters_and_spaces(void **state)
 {
 	/* formatted report: letters, "==>", comms with spaces and dashes */
-	assert_int_equal(parse("Web Content-12  [001] 5.000001: sched_switch: prev_comm=Web Content "
-			       "prev_pid=12 prev_prio=120 prev_state=R+ ==> next_comm=my-app x "
-			       "next_pid=13 next_prio=120"),
-			 1);
+	assert_int_equal(
+	    parse("Web Content-12  [001] 5.000001: sched_switch: prev_comm=Web Content "
+		  "prev_pid=12 prev_prio=120 prev_state=R+ ==> next_comm=my-app x "
+		  "next_pid=13 next_prio=120"),
+	    1);
 	assert_string_equal(R.comm, "Web Content");
 	assert_int_equal(R.tid, 12);
 	assert_string_equal(R.prev_comm, "Web Content");
@@ -261,9 +266,10 @@ static void test_sched_switch_letters_and_spaces(void **state)
 
 static void test_fork_exit_wakeup(void **state)
 {
-	assert_int_equal(parse("cap.sh-5535 [000] 857.875066: sched_process_fork: parent_comm=cap.sh "
-			       "parent_pid=5535 child_comm=cap.sh child_pid=5537"),
-			 1);
+	assert_int_equal(
+	    parse("cap.sh-5535 [000] 857.875066: sched_process_fork: parent_comm=cap.sh "
+		  "parent_pid=5535 child_comm=cap.sh child_pid=5537"),
+	    1);
 	assert_int_equal(R.kind, KRT_RP_FORK);
 	assert_int_equal(R.pid, 5535);
 	assert_int_equal(R.child_pid, 5537);
@@ -279,20 +285,22 @@ static void test_fork_exit_wakeup(void **state)
 			 1);
 	assert_int_equal(R.kind, KRT_RP_EXIT);
 	assert_int_equal(R.pid, 5539);
-	assert_int_equal(parse("python3-5537 [000] 857.875425: sched_wakeup: comm=migration/0 pid=18 "
-			       "prio=0 target_cpu=000"),
-			 1);
+	assert_int_equal(
+	    parse("python3-5537 [000] 857.875425: sched_wakeup: comm=migration/0 pid=18 "
+		  "prio=0 target_cpu=000"),
+	    1);
 	assert_int_equal(R.kind, KRT_RP_WAKEUP);
 	assert_int_equal(R.pid, 18);
-	assert_int_equal(parse("x-1 [000] 1.0: sched_waking: comm=y pid=19 prio=0 target_cpu=001"), 1);
+	assert_int_equal(parse("x-1 [000] 1.0: sched_waking: comm=y pid=19 prio=0 target_cpu=001"),
+			 1);
 	assert_int_equal(R.kind, KRT_RP_WAKEUP);
 }
 
 static void test_line_variants(void **state)
 {
 	/* a TGID column and latency flags (other trace-cmd versions) */
-	assert_int_equal(parse("  my-app-2-77 (   70) [003] d..2. 12.345678901: sys_exit_read: ret=0x1"),
-			 1);
+	assert_int_equal(
+	    parse("  my-app-2-77 (   70) [003] d..2. 12.345678901: sys_exit_read: ret=0x1"), 1);
 	assert_string_equal(R.comm, "my-app-2");
 	assert_int_equal(R.tid, 77);
 	assert_int_equal(R.cpu, 3);
@@ -335,23 +343,23 @@ static void test_lost_lines(void **state)
 static void test_malformed_lines(void **state)
 {
 	static const char *const bad[] = {
-		"garbage without structure",
-		"a-1 [000] 1.0 sys_exit_read: ret=0x1",		/* no ':' after time */
-		"a-x [000] 1.0: sys_exit_read: ret=0x1",	/* tid not a number */
-		"a1 [000] 1.0: sys_exit_read: ret=0x1",		/* no COMM-TID dash */
-		"a-1 [000] 1.0: sys_exit_read: ret=zz",		/* bad number */
-		"a-1 [000] 1.0: sys_exit_read: __syscall_nr=0",	/* missing ret */
-		"a-1 [000] 1.0: sys_enter_read: buf=0x1",	/* missing fd */
-		"a-1 [000] 1.0: sched_switch: prev_pid=1",	/* missing next_pid */
-		"a-1 [000] 1.0: tcp_probe: sport=1 dport=2",	/* no addresses */
-		"a-1 [000] 1.0: tcp_probe: saddr=ARRAY[02,00 daddr=ARRAY[02] sport=1 dport=2",
-		"a-1 [000] 1.0: tcp_probe: saddr=ARRAY[7f,00,00,01] daddr=ARRAY[7f,00,00,01] "
-		"sport=70000 dport=2",				/* port out of range */
-		"a-1 [000] 1.0: sys_exit_read: ret=0x11111111111111111", /* overflow */
-		"a-1 [000] 1.0: tcp_rcv_space_adjust: sport=1 dport=2 family=10 "
-		"saddr=ARRAY[7f,00,00,01] daddr=ARRAY[7f,00,00,01]", /* v6 without v6 fields */
-		"a-1 [000] 99999999999999999999.0: sys_exit_read: ret=0x1",
-		"a-1 [000] 1.0:",
+	    "garbage without structure",
+	    "a-1 [000] 1.0 sys_exit_read: ret=0x1",	    /* no ':' after time */
+	    "a-x [000] 1.0: sys_exit_read: ret=0x1",	    /* tid not a number */
+	    "a1 [000] 1.0: sys_exit_read: ret=0x1",	    /* no COMM-TID dash */
+	    "a-1 [000] 1.0: sys_exit_read: ret=zz",	    /* bad number */
+	    "a-1 [000] 1.0: sys_exit_read: __syscall_nr=0", /* missing ret */
+	    "a-1 [000] 1.0: sys_enter_read: buf=0x1",	    /* missing fd */
+	    "a-1 [000] 1.0: sched_switch: prev_pid=1",	    /* missing next_pid */
+	    "a-1 [000] 1.0: tcp_probe: sport=1 dport=2",    /* no addresses */
+	    "a-1 [000] 1.0: tcp_probe: saddr=ARRAY[02,00 daddr=ARRAY[02] sport=1 dport=2",
+	    "a-1 [000] 1.0: tcp_probe: saddr=ARRAY[7f,00,00,01] daddr=ARRAY[7f,00,00,01] "
+	    "sport=70000 dport=2",				     /* port out of range */
+	    "a-1 [000] 1.0: sys_exit_read: ret=0x11111111111111111", /* overflow */
+	    "a-1 [000] 1.0: tcp_rcv_space_adjust: sport=1 dport=2 family=10 "
+	    "saddr=ARRAY[7f,00,00,01] daddr=ARRAY[7f,00,00,01]", /* v6 without v6 fields */
+	    "a-1 [000] 99999999999999999999.0: sys_exit_read: ret=0x1",
+	    "a-1 [000] 1.0:",
 	};
 	size_t i;
 
@@ -407,7 +415,8 @@ static void test_diag_first_five(void **state)
 static void test_read_stream(void **state)
 {
 	FILE *f = tmpfile();
-	const char line[] = "some-app-1234 [001] 100.000001: sys_exit_read: __syscall_nr=0 ret=0x3\n";
+	const char line[] =
+	    "some-app-1234 [001] 100.000001: sys_exit_read: __syscall_nr=0 ret=0x3\n";
 	size_t n = (3u << 20) / (sizeof(line) - 1), i;
 	char *longline;
 
@@ -435,25 +444,25 @@ static void test_read_stream(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_sys_enter_recvfrom, setup),
-		cmocka_unit_test_setup(test_sys_enter_size_names, setup),
-		cmocka_unit_test_setup(test_sys_exit_ret, setup),
-		cmocka_unit_test_setup(test_rcv_space_adjust, setup),
-		cmocka_unit_test_setup(test_rcv_space_v6_and_old_kernel, setup),
-		cmocka_unit_test_setup(test_tcp_probe_sockaddr, setup),
-		cmocka_unit_test_setup(test_tcp_probe_full_array_ports_from_sockaddr, setup),
-		cmocka_unit_test_setup(test_tcp_probe_v6_sockaddr, setup),
-		cmocka_unit_test_setup(test_sock_state, setup),
-		cmocka_unit_test_setup(test_sched_switch, setup),
-		cmocka_unit_test_setup(test_sched_switch_letters_and_spaces, setup),
-		cmocka_unit_test_setup(test_fork_exit_wakeup, setup),
-		cmocka_unit_test_setup(test_line_variants, setup),
-		cmocka_unit_test_setup(test_skipped_lines, setup),
-		cmocka_unit_test_setup(test_lost_lines, setup),
-		cmocka_unit_test_setup(test_malformed_lines, setup),
-		cmocka_unit_test_setup(test_not_nul_terminated, setup),
-		cmocka_unit_test_setup(test_diag_first_five, setup),
-		cmocka_unit_test_setup(test_read_stream, setup),
+	    cmocka_unit_test_setup(test_sys_enter_recvfrom, setup),
+	    cmocka_unit_test_setup(test_sys_enter_size_names, setup),
+	    cmocka_unit_test_setup(test_sys_exit_ret, setup),
+	    cmocka_unit_test_setup(test_rcv_space_adjust, setup),
+	    cmocka_unit_test_setup(test_rcv_space_v6_and_old_kernel, setup),
+	    cmocka_unit_test_setup(test_tcp_probe_sockaddr, setup),
+	    cmocka_unit_test_setup(test_tcp_probe_full_array_ports_from_sockaddr, setup),
+	    cmocka_unit_test_setup(test_tcp_probe_v6_sockaddr, setup),
+	    cmocka_unit_test_setup(test_sock_state, setup),
+	    cmocka_unit_test_setup(test_sched_switch, setup),
+	    cmocka_unit_test_setup(test_sched_switch_letters_and_spaces, setup),
+	    cmocka_unit_test_setup(test_fork_exit_wakeup, setup),
+	    cmocka_unit_test_setup(test_line_variants, setup),
+	    cmocka_unit_test_setup(test_skipped_lines, setup),
+	    cmocka_unit_test_setup(test_lost_lines, setup),
+	    cmocka_unit_test_setup(test_malformed_lines, setup),
+	    cmocka_unit_test_setup(test_not_nul_terminated, setup),
+	    cmocka_unit_test_setup(test_diag_first_five, setup),
+	    cmocka_unit_test_setup(test_read_stream, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
