@@ -66,7 +66,7 @@ static void usage(FILE *f)
 	    "                           without activity) instead of at the end\n"
 	    "  -h, --help               this text\n"
 	    "      --version            print the version\n"
-	    "%s"
+	    "\n%s"
 	    "\n"
 	    "Exit status: 0 ok, 1 unusable input (bad PIDs file, unreadable or empty report),\n"
 	    "2 usage error.\n"
