@@ -775,6 +775,40 @@ static void test_pending_receive(void **state)
 	fix_free(f);
 }
 
+/* Live path: a receive that reaches the engine before its send (two CPUs). */
+static void test_live_seq_receive_first(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t;
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_seq(ev_recv(110, API, api(8080), web(40001), 40), 7000));
+	feed(f, ev_seq(ev_send(111, WEB, web(40001), api(8080), 40), 7000));
+	feed(f, ev_seq(ev_send(120, API, api(8080), web(40001), 5), 900));
+	krt_engine_flush(f->e);
+	t = collected_id(&f->col, 1);
+	assert_int_equal(trace_hop(t, WEB, API)->bytes, 40);
+	assert_int_equal(trace_hop(t, WEB, API)->recv_ns, 110);
+	assert_int_equal(trace_hop(t, API, 0)->bytes, 5);
+	assert_int_equal(krt_engine_summary(f->e)->unmatched_recv_bytes, 0);
+	fix_free(f);
+}
+
+/* A trace some thread holds forever is still emitted after a long idle time. */
+static void test_linger_held_trace(void **state)
+{
+	struct fix *f = fix_new();
+
+	f->cfg.linger_ns = 1000000;
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* held, never answered */
+	for (__u64 i = 1; i <= 70; i++)			    /* 70 s of other activity */
+		feed(f, ev_switch(i * 1000000000ULL, 0, 0, 0));
+	assert_int_equal(f->col.n, 1);
+	fix_free(f);
+}
+
 /* A send inferred in another task's context: tid 0, found by its local end. */
 static void test_send_by_address(void **state)
 {
@@ -1189,6 +1223,8 @@ int main(void)
 	    cmocka_unit_test(test_pool_handoff_race),
 	    cmocka_unit_test(test_live_seq_pipelined),
 	    cmocka_unit_test(test_pending_receive),
+	    cmocka_unit_test(test_live_seq_receive_first),
+	    cmocka_unit_test(test_linger_held_trace),
 	    cmocka_unit_test(test_send_by_address),
 	    cmocka_unit_test(test_no_syscall_receive),
 	    cmocka_unit_test(test_unmatched_send),
