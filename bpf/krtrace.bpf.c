@@ -32,6 +32,8 @@ const volatile bool trace_switch = true;
 const volatile bool trace_wakeup = true;
 /* Kernel tagging: trace ids decided here travel with the bytes (issue 5). */
 const volatile bool kernel_tags = true;
+/* Aggregate on-CPU time per (thread, trace) here instead of switch records. */
+const volatile bool cpu_in_kernel = false;
 const volatile __u32 sample_rate = 0;		/* keep one request in N; 0/1 = all */
 const volatile __u32 gateway_family = 0;
 const volatile __u8 gateway_addr[16] = {};
@@ -178,6 +180,64 @@ static __always_inline void read_tuple(struct sock *sk, __u16 family, struct krt
 	}
 }
 
+/* The thread's current trace, 0 when it has none or is not known. */
+static __always_inline __u32 thread_trace(__u32 tid)
+{
+	struct krt_thread_state *t = bpf_map_lookup_elem(&threads, &tid);
+
+	return t ? t->trace : 0;
+}
+
+/*
+ * Sends the thread's gathered on-CPU time for its current trace (called
+ * just before the trace changes, and at exit). A running thread's time is
+ * counted up to now. Time of unsampled requests is dropped like the rest
+ * of their records.
+ */
+static __always_inline void cpu_flush(struct krt_thread_state *t, __u32 tid, __u32 pid,
+				      const char *comm, __u64 now)
+{
+	struct krt_event *e;
+
+	if (t->oncpu_since) {
+		t->acc_oncpu += now - t->oncpu_since;
+		t->oncpu_since = now;
+	}
+	if (!t->acc_oncpu && !t->acc_runq)
+		return;
+	/*
+	 * Time with no trace only adds to the unattributed total: batch it
+	 * (event loops cross "no trace" between every two requests).
+	 */
+	if (!t->trace) {
+		t->acc_idle += t->acc_oncpu;
+		t->acc_oncpu = 0;
+		t->acc_runq = 0;
+		if (t->acc_idle < KRT_IDLE_FLUSH_NS)
+			return;
+		t->acc_oncpu = t->acc_idle;
+		t->acc_idle = 0;
+	}
+	if (t->trace & KRT_TRACE_SAMPLED_OUT) {
+		__sync_fetch_and_add(&sampled_out_records, 1);
+		goto done;
+	}
+	e = event_reserve(KRT_EV_CPU);
+	if (!e)
+		goto done;
+	e->pid = pid;
+	e->tid = tid;
+	if (comm)
+		bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), comm);
+	e->oncpu.oncpu_ns = t->acc_oncpu;
+	e->oncpu.runq_ns = t->acc_runq;
+	e->oncpu.trace_id = t->trace & KRT_TRACE_ID_MASK;
+	event_submit(e);
+done:
+	t->acc_oncpu = 0;
+	t->acc_runq = 0;
+}
+
 static __always_inline struct krt_thread_state *thread_get(__u32 tid)
 {
 	struct krt_thread_state *t = bpf_map_lookup_elem(&threads, &tid);
@@ -248,8 +308,8 @@ static __always_inline __u32 trace_new(void)
  * the thread's current trace; a first receive from the gateway starts a
  * request; bytes from an untraced peer leave the trace unchanged.
  */
-static __always_inline __u32 tag_receive(__u32 tid, __u64 cookie, const struct krt_tuple *t,
-					 __u32 seq, __u32 len)
+static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
+					 const struct krt_tuple *t, __u32 seq, __u32 len)
 {
 	struct krt_thread_state *th = thread_get(tid);
 	struct krt_conn_side *c = conn_get(cookie);
@@ -282,6 +342,8 @@ static __always_inline __u32 tag_receive(__u32 tid, __u64 cookie, const struct k
 	}
 	c->in_request = 1;
 	if (trace) {
+		if (cpu_in_kernel && th->trace != trace)
+			cpu_flush(th, tid, pid, NULL, bpf_ktime_get_ns());
 		if (th->trace != trace || th->entry_cookie != cookie) {
 			th->replied = 0;
 			th->entry_cookie = cookie;
@@ -382,14 +444,6 @@ static __always_inline void read_syscall(struct krt_xfer *x)
 #endif
 }
 
-/* The thread's current trace, 0 when it has none or is not known. */
-static __always_inline __u32 thread_trace(__u32 tid)
-{
-	struct krt_thread_state *t = bpf_map_lookup_elem(&threads, &tid);
-
-	return t ? t->trace : 0;
-}
-
 /*
  * With sampling, a running thread that moves to an unsampled request
  * leaves user space's view as if it switched out (its time from now on
@@ -457,8 +511,9 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 		} else {
 			__u32 old = thread_trace((__u32)pid_tgid);
 
-			trace = tag_receive((__u32)pid_tgid, cookie, &tuple, seq, ret);
-			if (sample_rate > 1 && old != trace)
+			trace = tag_receive((__u32)pid_tgid, pid_tgid >> 32, cookie, &tuple, seq,
+					    ret);
+			if (sample_rate > 1 && !cpu_in_kernel && old != trace)
 				sampling_switch(pid_tgid, trace);
 		}
 		if (trace & KRT_TRACE_SAMPLED_OUT) {
@@ -540,6 +595,12 @@ int BPF_PROG(krt_exit, struct task_struct *task)
 
 	if (!tgid_traced(tgid))
 		return 0;
+	if (cpu_in_kernel) {
+		struct krt_thread_state *t = bpf_map_lookup_elem(&threads, &tid);
+
+		if (t)
+			cpu_flush(t, tid, tgid, task->comm, bpf_ktime_get_ns());
+	}
 	bpf_map_delete_elem(&threads, &tid);
 	e = event_reserve(KRT_EV_EXIT);
 	if (e) {
@@ -588,6 +649,26 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 		 * Idle is not request time: a thread that answered on its entry
 		 * connection and now blocks is done with the request.
 		 */
+		if (cpu_in_kernel) {
+			__u64 now = bpf_ktime_get_ns();
+
+			if (pt && pt->oncpu_since) {
+				pt->acc_oncpu += now - pt->oncpu_since;
+				pt->oncpu_since = 0;
+			}
+			if (next_traced && !nt) {
+				nt = thread_get(next_tid);
+			}
+			if (nt) {
+				nt->oncpu_since = now;
+				if (nt->woken_at) {
+					nt->acc_runq += now - nt->woken_at;
+					nt->woken_at = 0;
+				}
+			}
+			if (pt && state && pt->trace && (pt->replied || pt->handed))
+				cpu_flush(pt, prev_tid, prev_tgid, prev->comm, now);
+		}
 		if (pt && state && pt->trace && (pt->replied || pt->handed)) {
 			/*
 			 * ... or it was woken with a trace and blocks again having
@@ -599,6 +680,8 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 			pt->handed = 0;
 			pt->entry_cookie = 0;
 		}
+		if (cpu_in_kernel)
+			return 0;
 		if (!prev_keep && !next_keep) {
 			__sync_fetch_and_add(&sampled_out_records, 1);
 			return 0;
@@ -642,6 +725,13 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 	__u32 target_tgid = p->tgid;
 	struct krt_event *e;
 
+	if (cpu_in_kernel && tgid_traced(target_tgid)) {
+		__u32 ttid = p->pid;
+		struct krt_thread_state *w = thread_get(ttid);
+
+		if (w)
+			w->woken_at = bpf_ktime_get_ns();
+	}
 	if (!trace_wakeup)
 		return 0;
 	if ((pid_tgid >> 32) != target_tgid || !tgid_traced(target_tgid))
@@ -660,6 +750,9 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 		if (waker_trace) {
 			t = thread_get(target_tid);
 			if (t && !t->trace) {
+				if (cpu_in_kernel)
+					cpu_flush(t, target_tid, target_tgid, p->comm,
+						  bpf_ktime_get_ns());
 				t->trace = waker_trace;
 				t->replied = 0;
 				t->handed = 1;

@@ -12,7 +12,8 @@
 /* Kernel tagging (issue 5): map sizes. LRU maps evict the oldest entries. */
 #define KRT_MAX_THREADS 65536
 #define KRT_MAX_CONNS 65536
-#define KRT_TAG_SEGS 8		/* send segments remembered per connection direction */
+#define KRT_TAG_SEGS 8
+#define KRT_IDLE_FLUSH_NS (50ULL * 1000 * 1000)	/* unattributed CPU: batch size */		/* send segments remembered per connection direction */
 
 /* A kernel trace value: id in the low 31 bits, this bit = not sampled. */
 #define KRT_TRACE_SAMPLED_OUT 0x80000000u
@@ -25,6 +26,12 @@ struct krt_thread_state {
 	__u8 handed;		/* the trace came by a wake-up and nothing was sent since */
 	__u8 pad;
 	__u64 entry_cookie;	/* socket whose receive set the trace; 0 = hand-off */
+	/* --cpu-in-kernel: on-CPU time gathered here, sent when the trace changes */
+	__u64 oncpu_since;	/* switch-in time while on CPU, else 0 */
+	__u64 acc_oncpu;	/* on-CPU ns not yet sent, all for .trace */
+	__u64 acc_runq;		/* run-queue delay ns not yet sent */
+	__u64 woken_at;		/* last wake-up, for the run-queue delay */
+	__u64 acc_idle;		/* on-CPU ns with no trace, sent in larger batches */
 };
 
 struct krt_conn_side {

@@ -35,6 +35,7 @@ enum {
 	OPT_SAMPLE,
 	OPT_RING_MB,
 	OPT_CHECK_TAGS,
+	OPT_CPU_IN_KERNEL,
 	OPT_NO_KERNEL_TAGS,
 };
 
@@ -48,6 +49,7 @@ static const struct option own_options[] = {
 	{ "sample", required_argument, NULL, OPT_SAMPLE },
 	{ "ring-mb", required_argument, NULL, OPT_RING_MB },
 	{ "check-tags", no_argument, NULL, OPT_CHECK_TAGS },
+	{ "cpu-in-kernel", no_argument, NULL, OPT_CPU_IN_KERNEL },
 	{ "no-kernel-tags", no_argument, NULL, OPT_NO_KERNEL_TAGS },
 	{ "help", no_argument, NULL, 'h' },
 };
@@ -64,6 +66,7 @@ struct options {
 	__u32 ring_mb;
 	bool check_tags;
 	bool no_kernel_tags;
+	bool cpu_in_kernel;
 	struct krt_output_opts out;
 };
 
@@ -95,6 +98,8 @@ static void usage(FILE *f)
 		"      --check-tags         attribute with the engine's rules and count where the\n"
 		"                           kernel's trace tags disagree (summary)\n"
 		"      --no-kernel-tags     no tagging in the kernel: the engine's rules only\n"
+		"      --cpu-in-kernel      sum on-CPU time per thread and request in the kernel:\n"
+		"                           one record per trace change instead of one per switch\n"
 		"  -v, --verbose            show libbpf's messages (verifier log on load errors)\n"
 		"  -h, --help               this text\n"
 		"%s"
@@ -190,6 +195,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_NO_KERNEL_TAGS:
 			o->no_kernel_tags = true;
 			continue;
+		case OPT_CPU_IN_KERNEL:
+			o->cpu_in_kernel = true;
+			continue;
 		case '?':
 			fprintf(stderr, "Try '" PROG " --help'.\n");
 			return -1;
@@ -207,8 +215,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			argv[optind]);
 		return -1;
 	}
-	if (o->no_kernel_tags && (o->sample_rate > 1 || o->check_tags)) {
-		fprintf(stderr, PROG ": --sample and --check-tags need the kernel's tags "
+	if (o->no_kernel_tags && (o->sample_rate > 1 || o->check_tags || o->cpu_in_kernel)) {
+		fprintf(stderr, PROG ": --sample, --check-tags and --cpu-in-kernel need the "
+			"kernel's tags "
 			"(drop --no-kernel-tags)\n");
 		return -1;
 	}
@@ -396,6 +405,7 @@ int main(int argc, char **argv)
 	lo.trace_wakeup = true;
 	lo.ring_bytes = o.ring_mb << 20;
 	lo.kernel_tags = !o.no_kernel_tags;
+	lo.cpu_in_kernel = o.cpu_in_kernel;
 	src = krt_live_open(&lo, PROG);
 	if (!src)
 		goto cleanup;

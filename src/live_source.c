@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -149,6 +150,9 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 	}
 	s->skel->rodata->trace_switch = o->trace_switch;
 	s->skel->rodata->kernel_tags = o->kernel_tags;
+	s->skel->rodata->cpu_in_kernel = o->kernel_tags && o->cpu_in_kernel;
+	if (o->kernel_tags && o->cpu_in_kernel)
+		s->skel->rodata->trace_switch = false;
 	s->skel->rodata->sample_rate = o->sample_rate;
 	if (o->gateway.family) {
 		s->skel->rodata->gateway_family = o->gateway.family;
@@ -395,12 +399,60 @@ int krt_live_poll(struct krt_live_source *s, int timeout_ms, krt_live_event_cb c
 	return deliver(s, s->max_ts - s->reorder_ns, cb, ctx);
 }
 
+/*
+ * On-CPU time still gathered in the kernel at the end of the run (threads
+ * whose trace did not change since their last CPU record) becomes one CPU
+ * event per thread, as if the trace changed now.
+ */
+static void collect_leftover_cpu(struct krt_live_source *s)
+{
+	int fd = bpf_map__fd(s->skel->maps.threads);
+	struct krt_thread_state st;
+	__u32 key, next, *prev = NULL;
+	struct krt_event ev;
+	struct timespec now;
+	__u64 now_ns;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	now_ns = now.tv_sec * 1000000000ULL + now.tv_nsec;
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &st))
+			continue;
+		if (st.oncpu_since && now_ns > st.oncpu_since)
+			st.acc_oncpu += now_ns - st.oncpu_since;
+		if (!st.trace) {
+			st.acc_oncpu += st.acc_idle;
+		} else if (st.acc_idle) {
+			memset(&ev, 0, sizeof(ev));
+			ev.ts_ns = now_ns;
+			ev.type = KRT_EV_CPU;
+			ev.tid = key;
+			ev.oncpu.oncpu_ns = st.acc_idle;
+			on_ring_record(s, &ev, sizeof(ev));
+		}
+		if (!st.acc_oncpu || (st.trace & KRT_TRACE_SAMPLED_OUT))
+			continue;
+		memset(&ev, 0, sizeof(ev));
+		ev.ts_ns = now_ns;
+		ev.type = KRT_EV_CPU;
+		ev.tid = key;
+		ev.oncpu.oncpu_ns = st.acc_oncpu;
+		ev.oncpu.runq_ns = st.acc_runq;
+		ev.oncpu.trace_id = st.trace & KRT_TRACE_ID_MASK;
+		on_ring_record(s, &ev, sizeof(ev));
+	}
+}
+
 int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
 {
 	int err = ring_buffer__consume(s->rb);
 
 	if (err < 0 && err != -EINTR)
 		return err;
+	if (s->skel->rodata->cpu_in_kernel)
+		collect_leftover_cpu(s);
 	if (s->out_of_memory)
 		return -ENOMEM;
 	return deliver(s, ~0ULL, cb, ctx);

@@ -23,6 +23,8 @@ struct krt_live_opts {
 	__u64 wakeup_bytes;		/* 0 = default: wake the consumer past this much */
 	__u64 reorder_ns;		/* 0 = default (2 ms) */
 	bool kernel_tags;		/* decide trace ids in the kernel (needed to sample) */
+	bool cpu_in_kernel;		/* KRT_EV_CPU per (thread, trace), no switch records;
+					 * needs kernel_tags */
 };
 
 /* Kernel tagging and sampling counters. */
