@@ -441,6 +441,13 @@ static void on_wakeup(struct krt_engine *e, const struct krt_event *ev)
 		}
 		return;
 	}
+	/*
+	 * A worker known to answer its feeder's clients takes its request
+	 * when it starts (its first send): several woken workers race for
+	 * the queue, and the wakeup order is not the order they dequeue.
+	 */
+	if (target->feeder == waker->tid && target->answers_feeder)
+		return;
 	pick = eng_handoff_pick(e, waker, NULL, ev->ts_ns);
 	if (pick) {
 		target->feeder = waker->tid;

@@ -487,8 +487,10 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		if (done)
 			done->answered = true;
 		/* another thread answers what this one read: it is fed by it */
-		if (t && d->side_ingress_tid && d->side_ingress_tid != t->tid)
+		if (t && d->side_ingress_tid && d->side_ingress_tid != t->tid) {
 			t->feeder = d->side_ingress_tid;
+			t->answers_feeder = true;
+		}
 		/*
 		 * Answering its own request, or (a pool worker) any request of
 		 * its feeder, ends the job: whatever trace the worker held

@@ -122,8 +122,9 @@ struct thread {
 	 */
 	__u64 handoff[HANDOFF_MAX];
 	__u8 n_handoff;
-	__u32 feeder;	   /* thread that hands this one its requests (pool) */
-	bool claim_active; /* sent or received since a wakeup handed cur */
+	__u32 feeder;	     /* thread that hands this one its requests (pool) */
+	bool claim_active;   /* sent or received since a wakeup handed cur */
+	bool answers_feeder; /* has answered a client of its feeder */
 	/* Recent wakeup hand-offs by this thread (a woken worker may idle). */
 	struct {
 		__u32 tid;

@@ -722,6 +722,38 @@ static void test_pool_handoff_race(void **state)
 	fix_free(f);
 }
 
+/*
+ * Workers known to answer the I/O thread's clients take requests in the
+ * order they start, not in the order they were woken.
+ */
+static void test_pool_wakeup_order(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w2 = 102;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	/* warm-up: each worker answers one request; both block */
+	feed(f, ev_recv(20, io, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_recv(21, io, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_send(30, w1, web(80), gw(50001), 30)); /* answers 1 */
+	feed(f, ev_send(31, w2, web(80), gw(50002), 30)); /* answers 2 */
+	feed(f, ev_switch(40, w1, 1, 0));
+	feed(f, ev_switch(41, w2, 1, 0));
+	feed(f, ev_recv(100, io, web(80), gw(50001), 10)); /* trace 3 */
+	feed(f, ev_wakeup(101, io, w1));
+	feed(f, ev_recv(102, io, web(80), gw(50002), 10)); /* trace 4 */
+	feed(f, ev_wakeup(103, io, w2));
+	feed(f, ev_send(110, w2, web(40002), api(8080), 11)); /* w2 starts first: 3 */
+	feed(f, ev_send(111, w1, web(40001), api(8080), 12)); /* then w1: 4 */
+	krt_engine_flush(f->e);
+
+	assert_int_equal(trace_hop(collected_id(&f->col, 3), w2, 0)->bytes, 11);
+	assert_int_equal(trace_hop(collected_id(&f->col, 4), w1, 0)->bytes, 12);
+	fix_free(f);
+}
+
 /* Live path: TCP sequence numbers keep two pipelined requests apart. */
 static void test_live_seq_pipelined(void **state)
 {
@@ -1221,6 +1253,7 @@ int main(void)
 	    cmocka_unit_test(test_pool_handoff_queue),
 	    cmocka_unit_test(test_pool_handoff_no_wakeups),
 	    cmocka_unit_test(test_pool_handoff_race),
+	    cmocka_unit_test(test_pool_wakeup_order),
 	    cmocka_unit_test(test_live_seq_pipelined),
 	    cmocka_unit_test(test_pending_receive),
 	    cmocka_unit_test(test_live_seq_receive_first),
