@@ -118,6 +118,33 @@ lost=$(jq -s '[.[] | select(.summary != null) | .summary.lost // .summary.lost_e
 check "summary present, nothing lost (lost=$lost)" [ "${lost:--1}" -eq 0 ]
 check "no WARNING on stderr" bash -c "! grep -q WARNING '$TMP/live.err'"
 
+# Sampling and in-kernel CPU time: one request in 2 kept at the door, the
+# rest leave no record; the kept ones are complete, with CPU from the kernel.
+"$BIN" --gateway $GW -d 5 --sample 2 --cpu-in-kernel --json -o "$TMP/sampled.jsonl" \
+	2>"$TMP/sampled.err" &
+TRACER=$!
+PIDS+=($TRACER)
+for _ in $(seq 100); do
+	grep -q "tracing" "$TMP/sampled.err" 2>/dev/null && break
+	sleep 0.05
+done
+"$SVC/live_client" $NET.2 8080 $N_SINGLE 1 >/dev/null 2>&1
+check "client under sampling: every request answered" [ $? -eq 0 ]
+wait $TRACER
+check "krtrace-bpf --sample 2 --cpu-in-kernel exits 0" [ $? -eq 0 ]
+S=$TMP/sampled.jsonl
+half=$((N_SINGLE / 2))
+straces=$(jq -s '[.[] | select(.trace_id != null)] | length' "$S" 2>/dev/null)
+check "sampling keeps one request in 2 ($straces of $N_SINGLE)" [ "${straces:-0}" -eq $half ]
+sexact=$(jq -s '[.[] | select(.trace_id != null) | select((.hops | length) == 4)
+	| select(all(.threads[]; .cpu_ns > 0)) | select((.threads | length) == 2)] | length' "$S" 2>/dev/null)
+check "sampled requests complete, CPU time from the kernel ($sexact of $half)" [ "${sexact:-0}" -eq $half ]
+switches=$(jq -s '[.[] | select(.summary != null) | .summary.events_by_type.switch] | .[0] // -1' "$S" 2>/dev/null)
+cpurecs=$(jq -s '[.[] | select(.summary != null) | .summary.events_by_type.cpu] | .[0] // 0' "$S" 2>/dev/null)
+check "no switch records, CPU records instead (switch=$switches cpu=$cpurecs)" \
+	test "${switches:--1}" -eq 0 -a "${cpurecs:-0}" -gt 0
+check "sampling reported on stderr" grep -q "sampling 1 in 2: $half of $N_SINGLE requests traced" "$TMP/sampled.err"
+
 if [ "${traces:-0}" -ne $TOTAL ] || [ "${exact:-0}" -ne $TOTAL ]; then
 	echo "# stderr of krtrace-bpf:"; sed 's/^/#   /' "$TMP/live.err" | tail -20
 	echo "# first traces:"; head -c 3000 "$J" | sed 's/^/#   /'
