@@ -1071,6 +1071,30 @@ static void test_verbose(void **state)
 	assert_non_null(strstr(buf, "256.938989 t[100] RECV 172.24.0.1:51234 -> 172.24.0.2:80 79 B"
 				    "  => trace 1 (ingress)"));
 	assert_non_null(strstr(buf, "SEND 172.24.0.2:80 -> 172.24.0.1:51234 120 B  tag 1"));
+	assert_null(strchr(buf, '\033'));
+	free(buf);
+	fix_free(f);
+}
+
+/* -V -C: coloured, and the claim end is one of the decisions shown. */
+static void test_verbose_color_claim(void **state)
+{
+	struct fix *f = fix_new();
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+
+	f->cfg.verbose = mem;
+	f->cfg.color = true;
+	fix_start(f);
+	feed(f, ev_switch(1000, 0, 0, WEB));
+	feed(f, ev_recv(2000, WEB, web(80), gw(51234), 79));
+	feed(f, ev_send(3000, WEB, web(80), gw(51234), 120));
+	feed(f, ev_switch(4000, WEB, 1, 0));
+	krt_engine_flush(f->e);
+	fclose(mem);
+	assert_non_null(strchr(buf, '\033'));
+	assert_non_null(strstr(buf, "SWITCH out blocked: trace 1 claim ended"));
 	free(buf);
 	fix_free(f);
 }
@@ -1269,6 +1293,7 @@ int main(void)
 	    cmocka_unit_test(test_kernel_tags_check_only),
 	    cmocka_unit_test(test_kernel_tags_late),
 	    cmocka_unit_test(test_verbose),
+	    cmocka_unit_test(test_verbose_color_claim),
 	    cmocka_unit_test(test_linger_bounded),
 	    cmocka_unit_test(test_late_events),
 	    cmocka_unit_test(test_random_events_robust),
