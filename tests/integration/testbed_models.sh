@@ -40,8 +40,24 @@ have_import=1
 
 tmp=$(mktemp -d)
 bpf_pid=
+# SIGINT, as Ctrl-C; returns krtrace-bpf's status, or 124 (killed) if it is
+# still running a minute later: a hang is a failure, never a stuck suite.
+stop_live() {
+	local i
+	kill -INT "$1" 2>/dev/null
+	for i in $(seq 1 600); do
+		if ! kill -0 "$1" 2>/dev/null; then
+			wait "$1"
+			return
+		fi
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 124
+}
 cleanup() {
-	[ -n "$bpf_pid" ] && kill -INT "$bpf_pid" 2>/dev/null && wait "$bpf_pid" 2>/dev/null
+	[ -n "$bpf_pid" ] && stop_live "$bpf_pid"
 	"$TB" down >/dev/null 2>&1
 	if [ -n "${KRT_KEEP:-}" ]; then
 		rm -rf "$KRT_KEEP" && mv "$tmp" "$KRT_KEEP" && echo "# results kept in $KRT_KEEP"
@@ -93,8 +109,7 @@ fi
 check "capture lost no events" bash -c "! grep -q 'events lost' '$tmp/cap.err'"
 sleep 0.3
 if [ -n "$bpf_pid" ]; then
-	kill -INT "$bpf_pid"
-	wait "$bpf_pid"
+	stop_live "$bpf_pid"
 	rc=$?
 	bpf_pid=
 	check "krtrace-bpf ends cleanly on SIGINT (status $rc)" test "$rc" -eq 0
