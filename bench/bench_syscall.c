@@ -15,13 +15,15 @@
  *
  * KRT_BENCH_INPROC=tags|notags loads the live BPF programs in this process
  * instead (tracing itself, a thread discarding the records): the kernel-side
- * cost alone, without the engine.
+ * cost alone, without the engine. tags-noconsume|notags-noconsume: no
+ * consumer during the run (a 256 MiB ring holds it): the BPF programs only.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,21 +202,30 @@ int main(int argc, char **argv)
 	if (argc == 4)
 		usleep(atol(argv[3]) * 1000);
 	if (inproc && *inproc) {
+		/* "...-noconsume": a ring big enough for the whole run, read after it */
+		bool noconsume = strstr(inproc, "noconsume") != NULL;
 		struct krt_live_opts o = { .trace_switch = true, .trace_wakeup = true,
-					   .kernel_tags = !strcmp(inproc, "tags") };
+					   .kernel_tags = !strncmp(inproc, "tags", 4),
+					   .ring_bytes = noconsume ? 256u << 20 : 0 };
 
 		src = krt_live_open(&o, "bench_syscall");
 		if (!src || krt_live_trace_tgid(src, getpid()) ||
 		    krt_live_attach(src, "bench_syscall"))
 			return 1;
-		pthread_create(&consumer, NULL, consume, src);
+		if (noconsume)
+			consumer_stop = 1;	/* consume() drains once, at the end */
+		else
+			pthread_create(&consumer, NULL, consume, src);
 	}
 	ns = !strcmp(argv[1], "pingpong") ? run_pingpong() : run_write(argv[1]);
 	if (src) {
 		struct krt_source_stats st = { 0 };
 
+		if (consumer_stop)
+			consume(src);
 		consumer_stop = 1;
-		pthread_join(consumer, NULL);
+		if (!strstr(inproc, "noconsume"))
+			pthread_join(consumer, NULL);
 		krt_live_stats(src, &st);
 		fprintf(stderr, "bench_syscall: %llu ring records, %llu dropped\n",
 			(unsigned long long)st.ring_records, (unsigned long long)st.ring_drops);
