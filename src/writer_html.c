@@ -22,6 +22,13 @@
 #define LISTED_ROWS 1000	/* rows in the "all traces" table */
 #define MAX_SVG (8u << 20)	/* a graph bigger than this is not inlined */
 #define MAX_MAP_EDGES 512	/* service map: distinct (from, to) pairs kept */
+/*
+ * Graphviz layout time grows fast with the graph: a trace with more hops
+ * than this gets its tables but no picture (the DOT writer still has it),
+ * and every dot run is cut off after DOT_TIMEOUT seconds.
+ */
+#define MAX_GRAPH_HOPS 400
+#define DOT_TIMEOUT "20"
 #define MAP_NODE_LEN 80
 
 /* One edge of the service map: all hops between two services, summed. */
@@ -377,7 +384,7 @@ static char *render_svg(struct html_priv *p, const char *dot)
 		return NULL;
 	}
 	/* path comes from mkstemp: no character the shell would interpret. */
-	snprintf(cmd, sizeof(cmd), "dot -Tsvg %s 2>/dev/null", path);
+	snprintf(cmd, sizeof(cmd), "timeout " DOT_TIMEOUT " dot -Tsvg %s 2>/dev/null", path);
 	pipe = popen(cmd, "r");
 	if (pipe) {
 		for (;;) {
@@ -474,6 +481,12 @@ static void put_trace_detail(FILE *f, struct html_priv *p, const struct krt_trac
 
 	svg = NULL;
 	dot = NULL;
+	if (t->n_hops > MAX_GRAPH_HOPS) {
+		fprintf(f, "<p class=\"note\">Flow graph not drawn: %zu hops is more than %d "
+			"(use --dot FILE --trace %" PRIu64 ").</p>\n</section>\n", t->n_hops,
+			MAX_GRAPH_HOPS, (uint64_t)t->id);
+		return;
+	}
 	mem = open_memstream(&dot, &dot_len);
 	if (mem) {
 		krt_dot_write_trace(mem, t);

@@ -846,6 +846,35 @@ static void test_html(void **state)
 	free(out);
 }
 
+/* A trace too big for Graphviz gets its tables and a note, not a stalled run. */
+static void test_html_big_trace(void **state)
+{
+	struct sample a;
+	struct krt_summary sum;
+	struct krt_hop *hops = calloc(5000, sizeof(*hops));
+	char *buf = NULL;
+	size_t len = 0, i;
+	FILE *f = open_memstream(&buf, &len);
+	struct krt_writer *w = krt_writer_html_new(f, "big");
+
+	assert_non_null(hops);
+	sample_init(&a, 1, T0);
+	for (i = 0; i < 5000; i++)
+		hops[i] = (struct krt_hop){ 812, 900, addr("172.24.0.2", 40000),
+					    addr("172.24.0.3", 8000), 1, T0 + i, T0 + i + 1 };
+	a.t.hops = hops;
+	a.t.n_hops = 5000;
+	summary_init(&sum);
+	assert_int_equal(w->ops->trace(w, &a.t), 0);
+	assert_int_equal(w->ops->finish(w, &sum), 0);
+	w->ops->destroy(w);
+	fclose(f);
+	assert_non_null(strstr(buf, "Flow graph not drawn: 5000 hops"));
+	assert_non_null(strstr(buf, "</html>"));
+	free(buf);
+	free(hops);
+}
+
 /* ---- shared options ---- */
 
 static void test_output_options(void **state)
@@ -1018,6 +1047,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_otlp_endpoint),
 		cmocka_unit_test(test_otlp_endpoint_failure_keeps_file),
 		cmocka_unit_test(test_html),
+		cmocka_unit_test(test_html_big_trace),
 		cmocka_unit_test(test_output_options),
 		cmocka_unit_test(test_color_only_on_terminal),
 	};
