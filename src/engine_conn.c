@@ -406,6 +406,57 @@ static bool side_is_server(const struct dir *side)
 	return side->src.port < 32768 && side->dst.port >= 32768;
 }
 
+/* The thread of t's container that read the last request. */
+static void reader_remember(struct krt_engine *e, struct thread *t)
+{
+	unsigned int i;
+
+	if (!t->container[0])
+		return;
+	for (i = 0; i < e->n_readers; i++) {
+		if (e->readers[i].container == t->container) {
+			e->readers[i].tid = t->tid;
+			return;
+		}
+	}
+	if (e->n_readers < MAX_READERS) {
+		e->readers[e->n_readers].container = t->container;
+		e->readers[e->n_readers++].tid = t->tid;
+	}
+}
+
+/*
+ * A thread with no trace and no known feeder sends for some request: at
+ * the start of a capture, a pool worker's first job. If its container's
+ * request reader holds a request it did nothing with itself (it only
+ * reads and queues), that is the job: the oldest such request.
+ */
+static void orphan_takes(struct krt_engine *e, struct thread *t, __u64 ts)
+{
+	struct thread *f = NULL;
+	unsigned int i;
+
+	for (i = 0; i < e->n_readers && !f; i++)
+		if (e->readers[i].container == t->container && e->readers[i].tid != t->tid)
+			f = eng_thread_find(e, e->readers[i].tid);
+	if (!f)
+		return;
+	for (i = 0; i < f->n_handoff; i++) {
+		__u64 id = f->handoff[i];
+		struct trace *tr = eng_trace_find(e, id);
+
+		if (tr && !tr->answered && !tr->ingress_acted && tr->pub.ingress.tid == f->tid) {
+			handoff_remove(f, id);
+			eng_thread_set_trace(e, t, id, ts);
+			t->wake_claim = true;
+			t->feeder = f->tid;
+			eng_vlog(e, ts, t, t->tid, id, "takes trace %llu from %s[%u] (first job)",
+				 (unsigned long long)id, f->comm, f->tid);
+			return;
+		}
+	}
+}
+
 static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt_tuple *tp)
 {
 	const struct krt_xfer *x = &ev->xfer;
@@ -450,6 +501,9 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 					 (unsigned long long)pick, f->comm, f->tid);
 			}
 		}
+		if (!t->cur && !t->feeder && t->container[0] && !d->side_ingress &&
+		    !(side_is_server(d) && d->side_received))
+			orphan_takes(e, t, ev->ts_ns);
 		/* rule 3 */
 		if (side_is_server(d) && d->side_received && d->side_req_n) {
 			tag = side_req_reply(d);
@@ -522,6 +576,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	if (!s.len)
 		return;
 	tr = tag ? eng_trace_live(e, tag) : NULL;
+	if (tr && t && t->tid == tr->pub.ingress.tid)
+		tr->ingress_acted = true;
 	if (tr) {
 		struct krt_hop h = {.from_tid = s.from_tid,
 				    .from_addr = d->src,
@@ -583,6 +639,7 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 	side->side_received = true;
 	side->side_ingress = true;
 	side->side_ingress_tid = t->tid;
+	reader_remember(e, t);
 	memset(&h, 0, sizeof(h));
 	h.to_tid = t->tid;
 	h.from_addr = d->src;

@@ -33,6 +33,8 @@
 #define SIDE_REQS 4
 /* Received traces a thread may still hand to a worker (rule 6). */
 #define HANDOFF_MAX 8
+/* Containers whose last request reader is remembered (pool warm-up). */
+#define MAX_READERS 64
 /* Recent wakeup hand-offs remembered per feeder thread. */
 #define HANDED_MAX 4
 /* Recent (trace, entry direction) pairs remembered per thread (rule 5). */
@@ -191,10 +193,11 @@ struct dir {
 struct trace {
 	struct krt_trace pub;
 	size_t cap_threads, cap_hops, cap_slices;
-	__u32 holders;	 /* threads whose current trace this is */
-	__u32 kernel_id; /* kernel tag mapped to this trace; 0 none */
-	__u64 last_ns;	 /* last activity (event time) */
-	bool answered;	 /* a reply went out on its ingress connection */
+	__u32 holders;	    /* threads whose current trace this is */
+	__u32 kernel_id;    /* kernel tag mapped to this trace; 0 none */
+	__u64 last_ns;	    /* last activity (event time) */
+	bool answered;	    /* a reply went out on its ingress connection */
+	bool ingress_acted; /* the thread that read it sent for it itself */
 };
 
 struct kmap_entry {
@@ -236,6 +239,12 @@ struct krt_engine {
 	struct listed_slot *listed; /* set of listed pids -> container */
 	size_t listed_cap, listed_src_n;
 	const struct krt_pids *listed_src;
+	/* Per container, the thread that read the last request (pool warm-up). */
+	struct {
+		const char *container;
+		__u32 tid;
+	} readers[MAX_READERS];
+	unsigned int n_readers;
 	struct pending_connect connects[MAX_CONNECTS];
 	unsigned int connects_next;
 };

@@ -664,9 +664,11 @@ static void test_pool_handoff_queue(void **state)
 }
 
 /*
- * Thread pool without any wakeup event (the original event list): the
- * worker's first job is unknown, its reply on the I/O thread's connection
- * reveals who feeds it; its next job is the oldest request not answered.
+ * Thread pool without any wakeup event (the original event list): a
+ * worker with no trace sending for a job takes the oldest request its
+ * container's reader did nothing with itself; its reply on the reader's
+ * connection confirms who feeds it; its next job is the oldest request not
+ * answered.
  */
 static void test_pool_handoff_no_wakeups(void **state)
 {
@@ -677,7 +679,7 @@ static void test_pool_handoff_no_wakeups(void **state)
 	feed(f, ev_fork(10, io, 0, w1));
 	feed(f, ev_recv(100, io, web(80), gw(50001), 10));    /* trace 1 */
 	feed(f, ev_recv(110, io, web(80), gw(50002), 10));    /* trace 2 */
-	feed(f, ev_send(130, w1, web(40001), api(8080), 11)); /* unknown job */
+	feed(f, ev_send(130, w1, web(40001), api(8080), 11)); /* first job: 1 */
 	feed(f, ev_send(150, w1, web(80), gw(50001), 31));    /* answers 1 */
 	feed(f, ev_switch(155, w1, 0, 0));		      /* preempted only */
 	feed(f, ev_send(160, w1, web(40001), api(8080), 12)); /* next job: 2 */
@@ -687,8 +689,25 @@ static void test_pool_handoff_no_wakeups(void **state)
 
 	assert_int_equal(trace_hop(collected_id(&f->col, 2), w1, 0)->bytes, 12);
 	assert_int_equal(trace_count_hops(collected_id(&f->col, 2), w1, 0), 2);
-	assert_int_equal(trace_hop(collected_id(&f->col, 1), w1, 0)->bytes, 31);
-	assert_int_equal(trace_count_hops(collected_id(&f->col, 1), w1, 0), 1);
+	assert_int_equal(trace_hop(collected_id(&f->col, 1), w1, 0)->bytes, 11);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 1), w1, 0), 2);
+	fix_free(f);
+}
+
+/* A reader that sends for its own requests (nginx) is never robbed by an orphan send. */
+static void test_orphan_does_not_steal(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 other = 103;
+
+	fix_start(f);
+	feed(f, ev_fork(10, WEB, 0, other));
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_send(110, WEB, web(40001), api(8080), 11));	/* WEB works on it */
+	feed(f, ev_send(120, other, web(40003), api(8080), 5)); /* unrelated */
+	krt_engine_flush(f->e);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 1), other, 0), 0);
+	assert_int_equal(trace_hop(collected_id(&f->col, 1), WEB, 0)->bytes, 11);
 	fix_free(f);
 }
 
@@ -1276,6 +1295,7 @@ int main(void)
 	    cmocka_unit_test(test_wakeup_handoff),
 	    cmocka_unit_test(test_pool_handoff_queue),
 	    cmocka_unit_test(test_pool_handoff_no_wakeups),
+	    cmocka_unit_test(test_orphan_does_not_steal),
 	    cmocka_unit_test(test_pool_handoff_race),
 	    cmocka_unit_test(test_pool_wakeup_order),
 	    cmocka_unit_test(test_live_seq_pipelined),
