@@ -56,6 +56,7 @@ struct c_pair {
 struct c_result {
 	size_t matched, only_a, only_b, identical;
 	__u64 hops_a, hops_b, hops_agree;
+	__u64 edges_a, edges_b, edges_agree;	/* (from, to) pairs with their total bytes */
 	__u64 cpu_a, cpu_absdiff;
 	double cpu_median_pct;
 	double offset_median_ms;
@@ -342,6 +343,77 @@ static size_t hops_agreeing_sorted(const struct c_trace *a, const struct c_trace
 	return n;
 }
 
+/* The same sender and receiver, bytes aside. */
+static int edge_cmp(const struct c_hop *a, const struct c_hop *b)
+{
+	int c;
+
+	if (a->from != b->from)
+		return a->from < b->from ? -1 : 1;
+	if (a->to != b->to)
+		return a->to < b->to ? -1 : 1;
+	c = a->from ? 0 : strcmp(a->from_addr, b->from_addr);
+	if (c)
+		return c;
+	return a->to ? 0 : strcmp(a->to_addr, b->to_addr);
+}
+
+static int edge_qsort_cmp(const void *x, const void *y)
+{
+	return edge_cmp(x, y);
+}
+
+/*
+ * Hops summed per (sender, receiver) into out (room for n_hops): robust to
+ * the two sources cutting the same bytes into different hops. Returns the
+ * number of edges.
+ */
+static size_t edges_of(const struct c_trace *t, struct c_hop *out)
+{
+	size_t i, n = 0;
+
+	memcpy(out, t->hops, t->n_hops * sizeof(*out));
+	qsort(out, t->n_hops, sizeof(*out), edge_qsort_cmp);
+	for (i = 0; i < t->n_hops; i++) {
+		if (n && !edge_cmp(&out[n - 1], &out[i]))
+			out[n - 1].bytes += out[i].bytes;
+		else
+			out[n++] = out[i];
+	}
+	return n;
+}
+
+/* Edges present on both sides with the same total bytes. */
+static void compare_edges(const struct c_trace *a, const struct c_trace *b, struct c_result *r)
+{
+	struct c_hop *ea = malloc((a->n_hops + 1) * sizeof(*ea));
+	struct c_hop *eb = malloc((b->n_hops + 1) * sizeof(*eb));
+	size_t na, nb, i = 0, k = 0;
+	int c;
+
+	if (!ea || !eb)
+		goto out;
+	na = edges_of(a, ea);
+	nb = edges_of(b, eb);
+	r->edges_a += na;
+	r->edges_b += nb;
+	while (i < na && k < nb) {
+		c = edge_cmp(&ea[i], &eb[k]);
+		if (!c) {
+			r->edges_agree += ea[i].bytes == eb[k].bytes;
+			i++;
+			k++;
+		} else if (c < 0) {
+			i++;
+		} else {
+			k++;
+		}
+	}
+out:
+	free(ea);
+	free(eb);
+}
+
 static size_t hops_agreeing(struct c_trace *a, struct c_trace *b)
 {
 	qsort(a->hops, a->n_hops, sizeof(*a->hops), hop_cmp);
@@ -433,6 +505,7 @@ static int compute(struct c_file *fa, struct c_file *fb, struct c_result *r)
 		}
 		b = &fb->v[a->match];
 		r->matched++;
+		compare_edges(a, b, r);
 		agree = hops_agreeing(a, b);
 		r->hops_a += a->n_hops;
 		r->hops_b += b->n_hops;
@@ -471,6 +544,11 @@ static double hops_pct(const struct c_result *r)
 	return pct(r->hops_agree, r->hops_a > r->hops_b ? r->hops_a : r->hops_b);
 }
 
+static double edges_pct(const struct c_result *r)
+{
+	return pct(r->edges_agree, r->edges_a > r->edges_b ? r->edges_a : r->edges_b);
+}
+
 static void list_unmatched(const struct c_file *f)
 {
 	size_t i, listed = 0, total = 0;
@@ -500,6 +578,9 @@ static void print_text(const struct c_file *fa, const struct c_file *fb,
 	printf("hops agreeing        %" PRIu64 " (%.1f %%)  of %" PRIu64 " in A, %" PRIu64
 	       " in B (matched traces)\n", (uint64_t)r->hops_agree, hops_pct(r),
 	       (uint64_t)r->hops_a, (uint64_t)r->hops_b);
+	printf("edges agreeing       %" PRIu64 " (%.1f %%)  of %" PRIu64 " in A, %" PRIu64
+	       " in B (sender -> receiver pairs with equal total bytes)\n",
+	       (uint64_t)r->edges_agree, edges_pct(r), (uint64_t)r->edges_a, (uint64_t)r->edges_b);
 	printf("identical flows      %zu of %zu matched traces (%.1f %%)\n", r->identical,
 	       r->matched, pct(r->identical, r->matched));
 	printf("CPU time difference  %.1f %% in total (sum |A-B| / sum A), per-trace median "
@@ -554,6 +635,10 @@ static void print_json(const struct c_file *fa, const struct c_file *fb,
 	krt_json_kv_u64(&j, "hops_b", r->hops_b);
 	krt_json_kv_u64(&j, "hops_agree", r->hops_agree);
 	put_pct(&j, "hops_agree_pct", hops_pct(r));
+	krt_json_kv_u64(&j, "edges_a", r->edges_a);
+	krt_json_kv_u64(&j, "edges_b", r->edges_b);
+	krt_json_kv_u64(&j, "edges_agree", r->edges_agree);
+	put_pct(&j, "edges_agree_pct", edges_pct(r));
 	krt_json_kv_u64(&j, "identical_flows", r->identical);
 	krt_json_kv_u64(&j, "cpu_a_ns", r->cpu_a);
 	krt_json_kv_u64(&j, "cpu_absdiff_ns", r->cpu_absdiff);

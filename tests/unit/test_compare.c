@@ -109,6 +109,7 @@ static void test_identical(void **state)
 	assert_int_equal(run(5, argv), 0);
 	assert_non_null(strstr(out, "traces matched       3 (100.0 %)  only in A 0  only in B 0"));
 	assert_non_null(strstr(out, "hops agreeing        9 (100.0 %)"));
+	assert_non_null(strstr(out, "edges agreeing       9 (100.0 %)"));
 	assert_non_null(strstr(out, "identical flows      3 of 3"));
 	assert_non_null(strstr(out, "CPU time difference  0.0 %"));
 }
@@ -146,6 +147,8 @@ static void test_mismatch(void **state)
 	assert_int_equal(json_object_get_int(field(field(o, "b"), "unmatched")), 1);
 	assert_int_equal(json_object_get_int(field(o, "hops_a")), 9);
 	assert_int_equal(json_object_get_int(field(o, "hops_agree")), 8);
+	assert_int_equal(json_object_get_int(field(o, "edges_a")), 9);
+	assert_int_equal(json_object_get_int(field(o, "edges_agree")), 8);
 	assert_int_equal(json_object_get_int(field(o, "identical_flows")), 2);
 	/* |1.0 - 1.1| ms over 3 ms of A. */
 	assert_true(fabs(json_object_get_double(field(o, "cpu_diff_pct")) - 100.0 / 30) < 0.01);
@@ -178,6 +181,39 @@ static void test_verbose(void **state)
 				    "    only in B: [812] -> [900]  80 B\n"));
 	/* Traces whose flows agree are not listed. */
 	assert_null(strstr(out, "trace 2 in A"));
+}
+
+/* The same bytes cut into different hops: hops disagree, the edge agrees. */
+static void test_edges_split(void **state)
+{
+	static const char head[] = "{\"trace_id\":1,\"ingress\":{\"client\":\"172.24.0.1:1\","
+				   "\"server\":\"172.24.0.2:80\",\"tid\":812,\"ts_ns\":1000},"
+				   "\"threads\":[],\"hops\":[";
+	static const char hop[] = "{\"from\":812,\"from_addr\":\"172.24.0.2:4\",\"to\":900,"
+				  "\"to_addr\":\"172.24.0.3:8\",\"bytes\":%d}";
+	FILE *f = fopen(path_of("one.jsonl"), "w");
+	const char *argv[] = { "compare", "--json", path_of("one.jsonl"), path_of("split.jsonl") };
+	json_object *o;
+
+	fprintf(f, "%s", head);
+	fprintf(f, hop, 79);
+	fprintf(f, "]}\n");
+	fclose(f);
+	f = fopen(path_of("split.jsonl"), "w");
+	fprintf(f, "%s", head);
+	fprintf(f, hop, 40);
+	fputc(',', f);
+	fprintf(f, hop, 39);
+	fprintf(f, "]}\n");
+	fclose(f);
+	assert_int_equal(run(4, argv), 0);
+	o = json_tokener_parse(out);
+	assert_non_null(o);
+	assert_int_equal(json_object_get_int(field(o, "matched")), 1);
+	assert_int_equal(json_object_get_int(field(o, "hops_agree")), 0);
+	assert_int_equal(json_object_get_int(field(o, "edges_a")), 1);
+	assert_int_equal(json_object_get_int(field(o, "edges_agree")), 1);
+	json_object_put(o);
 }
 
 static void test_bad_input(void **state)
@@ -214,6 +250,7 @@ int main(void)
 		cmocka_unit_test(test_mismatch),
 		cmocka_unit_test(test_tolerance),
 		cmocka_unit_test(test_verbose),
+		cmocka_unit_test(test_edges_split),
 		cmocka_unit_test(test_bad_input),
 	};
 
