@@ -41,6 +41,7 @@
 #define MAX_FDS (1u << 19)
 #define MAX_CONNS (1u << 19)
 #define MAX_DEBTS (1u << 17)
+#define MAX_PORT_PAIRS (1u << 18)
 /* Threads with a send whose connection is not known yet. */
 #define MAX_UNRESOLVED 128
 
@@ -274,10 +275,11 @@ struct krt_normalizer {
 	void *ctx;
 	struct krt_norm_stats st;
 	__u64 last_ts;
-	struct htab threads; /* tid -> struct nthread */
-	struct htab fds;     /* (tid, fd) -> struct fd_val */
-	struct htab conns;   /* struct krt_tuple -> struct conn_val */
-	struct htab debts;   /* send direction (struct krt_tuple) -> __u64 bytes */
+	struct htab threads;	/* tid -> struct nthread */
+	struct htab fds;	/* (tid, fd) -> struct fd_val */
+	struct htab conns;	/* struct krt_tuple -> struct conn_val */
+	struct htab debts;	/* send direction (struct krt_tuple) -> __u64 bytes */
+	struct htab port_pairs; /* (local port, remote port) -> struct krt_tuple */
 	__u32 unresolved[MAX_UNRESOLVED];
 	int n_unresolved;
 	struct krt_addr gateway; /* family 0: not known */
@@ -295,7 +297,8 @@ struct krt_normalizer *krt_norm_new(krt_norm_emit_fn emit, void *ctx)
 	if (!htab_init(&n->threads, sizeof(__u32), sizeof(struct nthread), MAX_THREADS) ||
 	    !htab_init(&n->fds, sizeof(struct fd_key), sizeof(struct fd_val), MAX_FDS) ||
 	    !htab_init(&n->conns, sizeof(struct krt_tuple), sizeof(struct conn_val), MAX_CONNS) ||
-	    !htab_init(&n->debts, sizeof(struct krt_tuple), sizeof(__u64), MAX_DEBTS)) {
+	    !htab_init(&n->debts, sizeof(struct krt_tuple), sizeof(__u64), MAX_DEBTS) ||
+	    !htab_init(&n->port_pairs, sizeof(__u32), sizeof(struct krt_tuple), MAX_PORT_PAIRS)) {
 		krt_norm_free(n);
 		return NULL;
 	}
@@ -310,6 +313,7 @@ void krt_norm_free(struct krt_normalizer *n)
 	htab_free(&n->fds);
 	htab_free(&n->conns);
 	htab_free(&n->debts);
+	htab_free(&n->port_pairs);
 	free(n);
 }
 
@@ -1054,8 +1058,71 @@ static void on_lost(struct krt_normalizer *n, const struct krt_report_record *r)
 	emit(n, &ev);
 }
 
+static __u32 port_pair(__u16 local, __u16 remote)
+{
+	return (__u32)local << 16 | remote;
+}
+
+/* Remembers the addresses behind a connection's ports, both ways round. */
+static void learn_ports(struct krt_normalizer *n, const struct krt_tuple *t)
+{
+	struct krt_tuple rev = reversed(t);
+	__u32 k1 = port_pair(t->local.port, t->remote.port);
+	__u32 k2 = port_pair(t->remote.port, t->local.port);
+	struct krt_tuple *v;
+
+	if (!t->local.port || !t->remote.port)
+		return;
+	if (n->port_pairs.n + 2 > n->port_pairs.max)
+		htab_clear(&n->port_pairs); /* a cache */
+	v = htab_get(&n->port_pairs, &k1, NULL);
+	if (v)
+		*v = *t;
+	v = htab_get(&n->port_pairs, &k2, NULL);
+	if (v)
+		*v = rev;
+}
+
+/*
+ * trace-cmd prints some IPv6 addresses as empty strings (see
+ * KRT_RP_HAS_ADDR): the ports then name the connection, if it was seen
+ * with its addresses before (the peer's IPv4 view of a dual-stack server).
+ */
+static bool resolve_by_ports(struct krt_normalizer *n, struct krt_report_record *r)
+{
+	__u32 k = port_pair(r->tuple.local.port, r->tuple.remote.port);
+	const struct krt_tuple *t = htab_find(&n->port_pairs, &k);
+
+	if (!t)
+		return false;
+	r->tuple = *t;
+	r->has |= KRT_RP_HAS_ADDR;
+	return true;
+}
+
 void krt_norm_record(struct krt_normalizer *n, const struct krt_report_record *r)
 {
+	struct krt_report_record fixed;
+
+	if (r->kind == KRT_RP_TCP_PROBE || r->kind == KRT_RP_RCV_SPACE ||
+	    r->kind == KRT_RP_SOCK_STATE) {
+		if (r->has & KRT_RP_HAS_ADDR) {
+			if (r->tuple.remote.port)
+				learn_ports(n, &r->tuple);
+		} else {
+			fixed = *r;
+			if (!resolve_by_ports(n, &fixed)) {
+				n->st.no_address++;
+				note(n, r,
+				     "%s %u -> %u: addresses not in the report (IPv6 printed as a "
+				     "string), connection unknown: ignored",
+				     krt_rp_kind_name(r->kind), r->tuple.local.port,
+				     r->tuple.remote.port);
+				return;
+			}
+			r = &fixed;
+		}
+	}
 	switch (r->kind) {
 	case KRT_RP_SWITCH:
 		on_switch(n, r);

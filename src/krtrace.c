@@ -175,6 +175,12 @@ static void report_source(const struct krt_report_parser *p, const struct krt_no
 	if (ns->reordered)
 		fprintf(stderr, PROG ": %s: %" PRIu64 " events out of time order (clamped)\n",
 			p->name, (uint64_t)ns->reordered);
+	if (ns->no_address)
+		fprintf(stderr,
+			PROG ": %s: %" PRIu64 " tcp events without addresses: trace-cmd prints "
+			     "some IPv6 addresses as strings, and these connections were never "
+			     "seen with theirs\n",
+			p->name, (uint64_t)ns->no_address);
 	if (ns->table_full)
 		fprintf(stderr, PROG ": %s: %" PRIu64 " times a state table reached its bound\n",
 			p->name, (uint64_t)ns->table_full);

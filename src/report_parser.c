@@ -560,12 +560,9 @@ static const char *missing_name(unsigned int missing)
 }
 
 /* Per-line scratch for the addresses whose family is only known at the end. */
-struct addr_scratch {
-	__u32 family;
-	bool have_family;
-	struct krt_addr s4, d4, s6, d6; /* 4-byte / v6 arrays */
-	bool has_s6, has_d6;
-};
+#define addr_scratch krt_rp_addr_scratch
+/* Continuation lines of one record, at most (bounded work per record). */
+#define MAX_CONT_LINES 4
 
 /* Handles one field; returns false when its value is malformed. */
 static bool take_field(struct krt_report_record *r, struct addr_scratch *as, unsigned int *got,
@@ -717,6 +714,15 @@ static bool take_field(struct krt_report_record *r, struct addr_scratch *as, uns
 }
 
 /* Picks the addresses by family once all fields are read. */
+/* The 4-byte field of an IPv6 socket: its IPv4 address if v4-mapped, else a placeholder. */
+static bool real_v4(const struct krt_addr *a)
+{
+	static const __u8 loopback4_ipv6[4] = {127, 0, 0, 6}; /* the kernel's LOOPBACK4_IPV6 */
+
+	return a->family == KRT_AF_INET && (a->addr[0] | a->addr[1] | a->addr[2] | a->addr[3]) &&
+	       memcmp(a->addr, loopback4_ipv6, 4);
+}
+
 static bool finish_addresses(struct krt_report_record *r, struct addr_scratch *as,
 			     unsigned int *got)
 {
@@ -726,14 +732,25 @@ static bool finish_addresses(struct krt_report_record *r, struct addr_scratch *a
 	if (as->have_family && as->family != KRT_AF_INET && as->family != KRT_AF_INET6)
 		return false;
 	if (r->kind != KRT_RP_TCP_PROBE && want6) {
-		if (!as->has_s6 || !as->has_d6)
-			return false;
-		r->tuple.local = as->s6;
-		r->tuple.remote = as->d6;
+		if (as->has_s6 && as->has_d6) {
+			r->tuple.local = as->s6;
+			r->tuple.remote = as->d6;
+		} else if (real_v4(&as->s4) && (real_v4(&as->d4) || !(*got & NEED_DADDR))) {
+			/* v4-mapped socket of a dual-stack server: its IPv4 addresses */
+			r->tuple.local = as->s4;
+			r->tuple.remote = as->d4;
+		} else {
+			memset(&r->tuple, 0, sizeof(r->tuple)); /* ports only */
+		}
 		*got |= NEED_SADDR | NEED_DADDR;
 	} else {
 		r->tuple.local = as->s4;
 		r->tuple.remote = as->d4;
+		if (r->kind == KRT_RP_TCP_PROBE && want6 &&
+		    !(r->tuple.local.family && r->tuple.remote.family)) {
+			memset(&r->tuple, 0, sizeof(r->tuple)); /* sockaddr_in6 lost: ports only */
+			*got |= NEED_SADDR | NEED_DADDR;
+		}
 	}
 	/* The sockaddr form carries ports too; the sport/dport fields win. */
 	if (*got & NEED_SPORT)
@@ -751,6 +768,8 @@ static bool finish_addresses(struct krt_report_record *r, struct addr_scratch *a
 	}
 	krt_addr_unmap_v4(&r->tuple.local);
 	krt_addr_unmap_v4(&r->tuple.remote);
+	if (r->tuple.local.family && r->tuple.remote.family)
+		r->has |= KRT_RP_HAS_ADDR;
 	return true;
 }
 
@@ -848,13 +867,117 @@ static const char *find_cpu_column(const char *s, const char *e, __u32 *cpu)
 	return NULL;
 }
 
+static bool is_tcp_kind(int kind)
+{
+	return kind == KRT_RP_TCP_PROBE || kind == KRT_RP_RCV_SPACE || kind == KRT_RP_SOCK_STATE;
+}
+
+/*
+ * The "key=value" fields of [t, e). *cut: the line ends with an empty value,
+ * as when trace-cmd prints a byte array holding "\n" as a string.
+ */
+static bool parse_fields(struct krt_report_record *rec, struct addr_scratch *as, unsigned int *got,
+			 const char *t, const char *e, bool *cut)
+{
+	const char *next_eq = NULL;
+
+	*cut = false;
+	while (t < e) {
+		const char *k, *ke, *ve;
+
+		if (!next_eq) {
+			while (t < e && *t == ' ')
+				t++;
+			if (t == e)
+				break;
+			k = t;
+			while (t < e && is_ident(*t))
+				t++;
+			ke = t;
+			if (t == e || *t != '=' || ke == k) {
+				/* not a field ("==>"): skip the token */
+				while (t < e && *t != ' ')
+					t++;
+				continue;
+			}
+		} else {
+			k = t;
+			ke = next_eq;
+		}
+		t = ke + 1;
+		ve = value_end(t, e, &t, &next_eq);
+		if (!take_field(rec, as, got, k, (size_t)(ke - k), ke + 1, (size_t)(ve - ke - 1)))
+			return false;
+		*cut = ve == ke + 1 && ve == e;
+	}
+	return true;
+}
+
+static int finish_record(struct krt_report_parser *p, struct krt_report_record *rec,
+			 struct addr_scratch *as, unsigned int got)
+{
+	unsigned int need;
+
+	if (is_tcp_kind(rec->kind) && !finish_addresses(rec, as, &got))
+		return malformed(p, "bad address family");
+	if (rec->kind == KRT_RP_EXIT && !(got & NEED_PID)) {
+		rec->pid = rec->tid; /* the exiting task is the current one */
+		got |= NEED_PID;
+	}
+	if (rec->kind == KRT_RP_FORK && !rec->pid)
+		rec->pid = rec->tid;
+	need = required_fields(rec->kind);
+	if ((got & need) != need)
+		return malformed(p, missing_name(need & ~got));
+	p->records++;
+	return 1;
+}
+
+/* The record held across a line break never got its other lines. */
+static void drop_cut_record(struct krt_report_parser *p)
+{
+	__u64 lineno = p->lineno;
+
+	p->cont = false;
+	p->lineno = p->cont_lineno;
+	malformed(p, "record cut by a line break and not continued");
+	p->lineno = lineno;
+}
+
+/* A line that continues the held record: " daddr=", " sport=1 dport=2 ...". */
+static int continue_record(struct krt_report_parser *p, const char *s, const char *e,
+			   struct krt_report_record *rec)
+{
+	bool cut;
+
+	if (!parse_fields(&p->cont_rec, &p->cont_as, &p->cont_got, s, e, &cut)) {
+		p->cont = false;
+		return malformed(p, "bad field value");
+	}
+	if (cut && ++p->cont_lines < MAX_CONT_LINES)
+		return 0;
+	p->cont = false;
+	*rec = p->cont_rec;
+	return finish_record(p, rec, &p->cont_as, p->cont_got);
+}
+
+static bool starts_with_field(const char *s, const char *e)
+{
+	const char *k = s;
+
+	while (k < e && is_ident(*k))
+		k++;
+	return k > s && k < e && *k == '=';
+}
+
 int krt_rp_parse_line(struct krt_report_parser *p, const char *line, size_t len,
 		      struct krt_report_record *rec)
 {
 	const char *s = line, *e = line + len;
-	const char *b, *ce, *dash, *t, *te, *name, *next_eq;
+	const char *b, *ce, *dash, *t, *te, *name;
 	struct addr_scratch as;
-	unsigned int got = 0, need;
+	unsigned int got = 0;
+	bool cut;
 	__u32 cpu = 0;
 	int kind, sys;
 
@@ -866,6 +989,11 @@ int krt_rp_parse_line(struct krt_report_parser *p, const char *line, size_t len,
 		return 0;
 
 	b = find_cpu_column(s, e, &cpu);
+	if (p->cont) {
+		if (!b && line < s && starts_with_field(s, e))
+			return continue_record(p, s, e, rec);
+		drop_cut_record(p);
+	}
 	if (!b) {
 		int rc = non_event_line(p, s, e, rec);
 
@@ -936,50 +1064,20 @@ int krt_rp_parse_line(struct krt_report_parser *p, const char *line, size_t len,
 	t++;
 
 	memset(&as, 0, sizeof(as));
-	next_eq = NULL;
-	while (t < e) {
-		const char *k, *ke, *ve;
-
-		if (!next_eq) {
-			while (t < e && *t == ' ')
-				t++;
-			if (t == e)
-				break;
-			k = t;
-			while (t < e && is_ident(*t))
-				t++;
-			ke = t;
-			if (t == e || *t != '=' || ke == k) {
-				/* not a field ("==>"): skip the token */
-				while (t < e && *t != ' ')
-					t++;
-				continue;
-			}
-		} else {
-			k = t;
-			ke = next_eq;
-		}
-		t = ke + 1;
-		ve = value_end(t, e, &t, &next_eq);
-		if (!take_field(rec, &as, &got, k, (size_t)(ke - k), ke + 1, (size_t)(ve - ke - 1)))
-			return malformed(p, "bad field value");
+	if (!parse_fields(rec, &as, &got, t, e, &cut))
+		return malformed(p, "bad field value");
+	if (cut && kind == KRT_RP_TCP_PROBE &&
+	    (got & required_fields(kind)) != required_fields(kind)) {
+		/* A value printed with a newline in it: the record goes on. */
+		p->cont = true;
+		p->cont_lines = 0;
+		p->cont_got = got;
+		p->cont_lineno = p->lineno;
+		p->cont_rec = *rec;
+		p->cont_as = as;
+		return 0;
 	}
-
-	if (kind == KRT_RP_TCP_PROBE || kind == KRT_RP_RCV_SPACE || kind == KRT_RP_SOCK_STATE) {
-		if (!finish_addresses(rec, &as, &got))
-			return malformed(p, "bad address family");
-	}
-	if (kind == KRT_RP_EXIT && !(got & NEED_PID)) {
-		rec->pid = rec->tid; /* the exiting task is the current one */
-		got |= NEED_PID;
-	}
-	if (kind == KRT_RP_FORK && !rec->pid)
-		rec->pid = rec->tid;
-	need = required_fields(kind);
-	if ((got & need) != need)
-		return malformed(p, missing_name(need & ~got));
-	p->records++;
-	return 1;
+	return finish_record(p, rec, &as, got);
 }
 
 static void handle_line(struct krt_report_parser *p, const char *s, size_t n, krt_rp_record_fn fn,
@@ -1014,6 +1112,8 @@ void krt_rp_parse_buffer(struct krt_report_parser *p, const char *buf, size_t le
 			break;
 		s = nl + 1;
 	}
+	if (p->cont)
+		drop_cut_record(p);
 }
 
 int krt_rp_read_stream(struct krt_report_parser *p, FILE *f, krt_rp_record_fn fn, void *ctx)
@@ -1039,6 +1139,8 @@ int krt_rp_read_stream(struct krt_report_parser *p, FILE *f, krt_rp_record_fn fn
 			/* End of input: the last line may lack its newline. */
 			if (have > 0 && !skipping)
 				handle_line(p, buf, have, fn, ctx);
+			if (p->cont)
+				drop_cut_record(p);
 			break;
 		}
 		p->bytes += got;

@@ -56,6 +56,12 @@ enum krt_rp_has {
 	KRT_RP_HAS_DATA_LEN = 1 << 1, /* tcp_probe: data_len */
 	KRT_RP_HAS_COOKIE = 1 << 2,   /* sock_cookie */
 	KRT_RP_HAS_SKADDR = 1 << 3,
+	/*
+	 * tcp events: the addresses of .tuple are known. Without it only the
+	 * ports are: trace-cmd prints an IPv6 address starting with a zero byte
+	 * (::1, ::ffff:a.b.c.d) as an empty string, and a sockaddr_in6 as "\n".
+	 */
+	KRT_RP_HAS_ADDR = 1 << 4,
 };
 
 struct krt_report_record {
@@ -88,6 +94,14 @@ struct krt_report_record {
 	__u64 lost;
 };
 
+/* The address fields of a record being parsed (the parser's own scratch). */
+struct krt_rp_addr_scratch {
+	__u32 family;
+	bool have_family;
+	struct krt_addr s4, d4, s6, d6; /* 4-byte / v6 arrays */
+	bool has_s6, has_d6;
+};
+
 struct krt_report_parser {
 	const char *name; /* file name for messages, "<stdin>" */
 	FILE *diag;	  /* where malformed lines are reported; NULL = silent */
@@ -99,6 +113,16 @@ struct krt_report_parser {
 	__u64 lost_events;
 	__u64 records;	   /* records of the contract returned */
 	const char *cause; /* why the last line was malformed */
+	/*
+	 * A record cut by a newline inside a field value (a sockaddr_in6
+	 * printed as the string "\n"): its fields go on on the next lines.
+	 */
+	bool cont;
+	int cont_lines;
+	unsigned int cont_got;
+	__u64 cont_lineno;
+	struct krt_report_record cont_rec;
+	struct krt_rp_addr_scratch cont_as;
 };
 
 void krt_rp_init(struct krt_report_parser *p, const char *name, FILE *diag);

@@ -469,6 +469,36 @@ static void test_probe_without_data_len(void **state)
 	assert_string_equal(addr(&x[0]->xfer.tuple.remote), "10.0.0.2:8080");
 }
 
+/*
+ * IPv6 as trace-cmd prints it: a probe whose sockaddr_in6 came out as "\n"
+ * (three lines, no addresses) takes its addresses from the ports of a
+ * connection seen before; with none seen, it is counted and dropped.
+ */
+static void test_probe_without_addresses(void **state)
+{
+	struct krt_event *x[4];
+
+	feed("srv-20 [001] 1.0: sys_enter_recvfrom: fd=0x4 size=0x100\n"
+	     "srv-20 [001] 1.1: tcp_rcv_space_adjust: sport=8080 dport=48482 family=10 "
+	     "saddr=ARRAY[0a,00,00,02] daddr=ARRAY[0a,00,00,01] saddr_v6= daddr_v6=\n"
+	     "srv-20 [001] 1.2: sys_exit_recvfrom: ret=0x10\n"
+	     "srv-20 [001] 2.0: sys_enter_sendto: fd=0x4 len=0x20\n"
+	     "srv-20 [001] 2.1: tcp_probe: saddr=\n"
+	     " daddr=\n"
+	     " sport=48482 dport=8080 family=10 data_len=32\n"
+	     "srv-20 [001] 2.2: sys_exit_sendto: ret=0x20\n"
+	     "cli-10 [000] 3.0: tcp_probe: saddr=\n"
+	     " daddr=\n"
+	     " sport=5555 dport=6666 family=10 data_len=32\n");
+	assert_int_equal(xfers(x, 4), 2);
+	assert_int_equal(x[1]->xfer.dir, KRT_DIR_SEND);
+	assert_int_equal(x[1]->xfer.bytes, 32);
+	assert_int_equal(x[1]->ts_ns, 2100000000ULL); /* at the probe */
+	assert_string_equal(addr(&x[1]->xfer.tuple.local), "10.0.0.2:8080");
+	assert_string_equal(addr(&x[1]->xfer.tuple.remote), "10.0.0.1:48482");
+	assert_int_equal(krt_norm_stats(N)->no_address, 1);
+}
+
 /* -V: the lines that became no event say why. */
 static void test_verbose_notes(void **state)
 {
@@ -544,6 +574,7 @@ int main(void)
 	    T(test_sched_events),
 	    T(test_time_order_clamped),
 	    T(test_probe_without_data_len),
+	    T(test_probe_without_addresses),
 	    T(test_verbose_notes),
 	    T(test_many_threads),
 	};

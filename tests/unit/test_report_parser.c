@@ -13,6 +13,21 @@
 static struct krt_report_parser P;
 static struct krt_report_record R;
 
+static unsigned int n_cb;
+static __u64 sum_ret;
+static int kinds[8], last_kind;
+static struct krt_report_record probe;
+
+static void kinds_cb(const struct krt_report_record *rec, void *ctx)
+{
+	if (n_cb < 8)
+		kinds[n_cb] = rec->kind;
+	if (rec->kind == KRT_RP_TCP_PROBE)
+		probe = *rec;
+	last_kind = rec->kind;
+	n_cb++;
+}
+
 static int parse(const char *line)
 {
 	return krt_rp_parse_line(&P, line, strlen(line), &R);
@@ -142,6 +157,72 @@ static void test_rcv_space_v6_and_old_kernel(void **state)
 	    1);
 	assert_string_equal(addr(&R.tuple.local), "10.0.0.2:80");
 	assert_string_equal(addr(&R.tuple.remote), "10.0.0.1:5000");
+}
+
+/*
+ * Real trace-cmd 3.1.6 output (kernel 6.18) for IPv6 sockets: an address
+ * whose first byte is 0 (::1, ::ffff:a.b.c.d) is printed as an empty string,
+ * and the 4-byte field holds the IPv4 address of a v4-mapped socket or the
+ * kernel's placeholder 127.0.0.6.
+ */
+static void test_ipv6_as_trace_cmd_prints_it(void **state)
+{
+	/* dual-stack server, IPv4 client: the IPv4 addresses */
+	assert_int_equal(parse("node-9 [000] 3.0: tcp_rcv_space_adjust: skaddr=0x1 sport=8080 "
+			       "dport=41000 family=10 saddr=ARRAY[ac,18,00,02] "
+			       "daddr=ARRAY[ac,18,00,01] saddr_v6= daddr_v6= sock_cookie=b57"),
+			 1);
+	assert_true(R.has & KRT_RP_HAS_ADDR);
+	assert_string_equal(addr(&R.tuple.local), "172.24.0.2:8080");
+	assert_string_equal(addr(&R.tuple.remote), "172.24.0.1:41000");
+	/* ::1 <-> ::1: only the ports are known */
+	assert_int_equal(parse("python3-3684  [000]  2478.148178: tcp_rcv_space_adjust:  "
+			       "skaddr=0xffff888102a3e180 sport=18086 dport=60236 family=10 "
+			       "saddr=ARRAY[7f,00,00,06] daddr=ARRAY[7f,00,00,06] saddr_v6= "
+			       "daddr_v6= sock_cookie=b57"),
+			 1);
+	assert_false(R.has & KRT_RP_HAS_ADDR);
+	assert_int_equal(R.tuple.local.port, 18086);
+	assert_int_equal(R.tuple.remote.port, 60236);
+	assert_int_equal(parse("curl-3683  [001]  2478.142603: inet_sock_set_state:   "
+			       "skaddr=0xffff888102a3e180 oldstate=10 newstate=3 sport=18086 "
+			       "dport=60236 family=10 protocol=6 saddr=ARRAY[7f,00,00,06] "
+			       "daddr=ARRAY[7f,00,00,06] saddr_v6= daddr_v6="),
+			 1);
+	assert_false(R.has & KRT_RP_HAS_ADDR);
+	assert_int_equal(R.newstate, 3);
+}
+
+/* A sockaddr_in6 is printed as the string "\n": the record spans three lines. */
+static void test_tcp_probe_cut_by_newline(void **state)
+{
+	const char text[] =
+	    "            curl-3683  [001]  2478.148142: tcp_probe:             saddr=\n"
+	    " daddr=\n"
+	    " sport=18086 dport=60236 family=10 mark=0 data_len=75 snd_nxt=0xa6173e61 "
+	    "snd_una=0xa6173e61 snd_cwnd=10 ssthresh=2147483647 snd_wnd=65536 srtt=19 "
+	    "rcv_wnd=65464 sock_cookie=b57 skbaddr=0xffff888112efcae0 "
+	    "skaddr=0xffff888102a3e180\n"
+	    "            curl-3683  [001]  2478.148172: sys_exit_sendto: ret=0x4b\n"
+	    /* cut, and not continued: counted malformed, the next line still parses */
+	    "            curl-3683  [001]  2478.148173: tcp_probe:             saddr=\n"
+	    "            curl-3683  [001]  2478.148174: sys_exit_sendto: ret=0x4b\n";
+
+	krt_rp_init(&P, "v6.txt", NULL);
+	n_cb = 0;
+	last_kind = 0;
+	krt_rp_parse_buffer(&P, text, strlen(text), kinds_cb, NULL);
+	assert_int_equal(n_cb, 3);
+	assert_int_equal(kinds[0], KRT_RP_TCP_PROBE);
+	assert_int_equal(kinds[1], KRT_RP_SYS_EXIT);
+	assert_int_equal(kinds[2], KRT_RP_SYS_EXIT);
+	assert_int_equal(probe.data_len, 75);
+	assert_int_equal(probe.tuple.local.port, 18086);
+	assert_int_equal(probe.tuple.remote.port, 60236);
+	assert_false(probe.has & KRT_RP_HAS_ADDR);
+	assert_int_equal(probe.ts_ns, 2478148142000ULL);
+	assert_int_equal(probe.tid, 3683);
+	assert_int_equal(P.malformed, 1);
 }
 
 static void test_tcp_probe_sockaddr(void **state)
@@ -356,8 +437,8 @@ static void test_malformed_lines(void **state)
 	    "a-1 [000] 1.0: tcp_probe: saddr=ARRAY[7f,00,00,01] daddr=ARRAY[7f,00,00,01] "
 	    "sport=70000 dport=2",				     /* port out of range */
 	    "a-1 [000] 1.0: sys_exit_read: ret=0x11111111111111111", /* overflow */
-	    "a-1 [000] 1.0: tcp_rcv_space_adjust: sport=1 dport=2 family=10 "
-	    "saddr=ARRAY[7f,00,00,01] daddr=ARRAY[7f,00,00,01]", /* v6 without v6 fields */
+	    "a-1 [000] 1.0: tcp_rcv_space_adjust: sport=1 dport=2 family=99 "
+	    "saddr=ARRAY[7f,00,00,01] daddr=ARRAY[7f,00,00,01]", /* unknown family */
 	    "a-1 [000] 99999999999999999999.0: sys_exit_read: ret=0x1",
 	    "a-1 [000] 1.0:",
 	};
@@ -380,9 +461,6 @@ static void test_not_nul_terminated(void **state)
 	assert_int_equal(krt_rp_parse_line(&P, buf, strlen(buf) - 4, &R), 1);
 	assert_int_equal(R.ret, 16);
 }
-
-static unsigned int n_cb;
-static __u64 sum_ret;
 
 static void count_cb(const struct krt_report_record *rec, void *ctx)
 {
@@ -449,6 +527,8 @@ int main(void)
 	    cmocka_unit_test_setup(test_sys_exit_ret, setup),
 	    cmocka_unit_test_setup(test_rcv_space_adjust, setup),
 	    cmocka_unit_test_setup(test_rcv_space_v6_and_old_kernel, setup),
+	    cmocka_unit_test_setup(test_ipv6_as_trace_cmd_prints_it, setup),
+	    cmocka_unit_test_setup(test_tcp_probe_cut_by_newline, setup),
 	    cmocka_unit_test_setup(test_tcp_probe_sockaddr, setup),
 	    cmocka_unit_test_setup(test_tcp_probe_full_array_ports_from_sockaddr, setup),
 	    cmocka_unit_test_setup(test_tcp_probe_v6_sockaddr, setup),
