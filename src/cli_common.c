@@ -235,13 +235,22 @@ static void warn_losses(const struct krt_summary *s)
 
 int krt_outputs_close(struct krt_outputs *outs, const struct krt_summary *s)
 {
+	static const struct krt_summary none;
 	int i, ret = 0;
 
 	for (i = 0; i < outs->n; i++) {
 		struct krt_writer *w = outs->w[i];
 
-		if (s && w->ops->finish(w, s))
-			ret = -1;
+		/*
+		 * Without a summary (the run failed), the main output gets no
+		 * summary, but files are still completed so that they parse.
+		 */
+		if (s) {
+			if (w->ops->finish(w, s))
+				ret = -1;
+		} else if (w->out != outs->main_out) {
+			w->ops->finish(w, &none);
+		}
 		w->ops->destroy(w);
 	}
 	outs->n = 0;

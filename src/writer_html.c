@@ -431,6 +431,7 @@ static void put_trace_detail(FILE *f, struct html_priv *p, const struct krt_trac
 	char name[KRT_NODE_NAME_LEN], from[KRT_NODE_NAME_LEN], to[KRT_NODE_NAME_LEN];
 	char a[KRT_ADDR_STRLEN], b[KRT_ADDR_STRLEN], ms[32];
 	char *svg, *dot;
+	bool has_runq = false;
 	size_t i, dot_len;
 	FILE *mem;
 
@@ -443,8 +444,10 @@ static void put_trace_detail(FILE *f, struct html_priv *p, const struct krt_trac
 	esc(f, krt_node_name(t, t->ingress.tid, &t->ingress.client, name, sizeof(name)));
 	fprintf(f, ", duration %s ms</p>\n", krt_fmt_ms(duration(t), ms, sizeof(ms)));
 
-	fputs("<table><tr><th>thread</th><th>on-CPU ms</th><th>first ms</th><th>last ms</th>"
-	      "</tr>\n", f);
+	for (i = 0; i < t->n_threads; i++)
+		has_runq |= t->threads[i].runq_ns != 0;
+	fprintf(f, "<table><tr><th>thread</th><th>on-CPU ms</th><th>first ms</th><th>last ms</th>"
+		"%s</tr>\n", has_runq ? "<th>run-queue ms</th>" : "");
 	for (i = 0; i < t->n_threads; i++) {
 		const struct krt_thread_stat *th = &t->threads[i];
 
@@ -454,6 +457,8 @@ static void put_trace_detail(FILE *f, struct html_priv *p, const struct krt_trac
 		put_ms_cell(f, th->cpu_ns);
 		put_ms_cell(f, th->first_ns > t->start_ns ? th->first_ns - t->start_ns : 0);
 		put_ms_cell(f, th->last_ns > t->start_ns ? th->last_ns - t->start_ns : 0);
+		if (has_runq)
+			put_ms_cell(f, th->runq_ns);
 		fputs("</tr>\n", f);
 	}
 	fputs("</table>\n", f);

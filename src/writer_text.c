@@ -44,21 +44,27 @@ static void print_header(struct krt_writer *w, const struct krt_trace *t)
 
 static void print_threads(struct krt_writer *w, const struct krt_trace *t)
 {
-	char name[KRT_NODE_NAME_LEN], cpu[32], first[32], last[32];
+	char name[KRT_NODE_NAME_LEN], cpu[32], first[32], last[32], runq[32];
+	bool has_runq = false;
 	size_t i;
 
 	if (!t->n_threads)
 		return;
-	fprintf(w->out, "  %s%-36s %12s %12s %12s%s\n", col(w, C_DIM), "thread", "on-CPU ms",
-		"first ms", "last ms", col(w, C_OFF));
+	/* Run-queue delay is measured on the live path only: a column when there is one. */
+	for (i = 0; i < t->n_threads; i++)
+		has_runq |= t->threads[i].runq_ns != 0;
+	fprintf(w->out, "  %s%-36s %12s %12s %12s%s%s\n", col(w, C_DIM), "thread", "on-CPU ms",
+		"first ms", "last ms", has_runq ? "  run-queue ms" : "", col(w, C_OFF));
 	for (i = 0; i < t->n_threads; i++) {
 		const struct krt_thread_stat *th = &t->threads[i];
 
-		fprintf(w->out, "  %-36s %12s %12s %12s\n",
-			krt_thread_name(th, name, sizeof(name)),
+		fprintf(w->out, "  %-36s %12s %12s %12s", krt_thread_name(th, name, sizeof(name)),
 			krt_fmt_ms(th->cpu_ns, cpu, sizeof(cpu)),
 			krt_fmt_ms(rel(t, th->first_ns), first, sizeof(first)),
 			krt_fmt_ms(rel(t, th->last_ns), last, sizeof(last)));
+		if (has_runq)
+			fprintf(w->out, " %14s", krt_fmt_ms(th->runq_ns, runq, sizeof(runq)));
+		fputc('\n', w->out);
 	}
 }
 

@@ -324,6 +324,7 @@ static void test_text(void **state)
 	assert_non_null(strstr(out, "summary\n"));
 	assert_non_null(strstr(out, "malformed lines"));
 	assert_null(strchr(out, '\033'));
+	assert_null(strstr(out, "run-queue"));	/* import: no run-queue figures */
 	free(out);
 
 	out = run_writer(make_text_color, NULL);
@@ -350,6 +351,28 @@ static void test_text_sanitizes_comm(void **state)
 	fclose(f);
 	assert_null(strchr(buf, '\033'));
 	assert_non_null(strstr(buf, "web/ev?[2Jil?[812]"));
+	free(buf);
+}
+
+/* Live path: run-queue delay gets its column. */
+static void test_text_runq(void **state)
+{
+	struct sample a;
+	struct krt_summary sum;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct krt_writer *w = krt_writer_text_new(f, false);
+
+	sample_init(&a, 1, T0);
+	a.threads[1].runq_ns = 42000;
+	summary_init(&sum);
+	assert_int_equal(w->ops->trace(w, &a.t), 0);
+	assert_int_equal(w->ops->finish(w, &sum), 0);
+	w->ops->destroy(w);
+	fclose(f);
+	assert_non_null(strstr(buf, "last ms  run-queue ms\n"));
+	assert_non_null(strstr(buf, "0.012        1.100          0.042\n"));
 	free(buf);
 }
 
@@ -939,6 +962,42 @@ static void test_output_options(void **state)
 	assert_int_equal(system(path), 0);
 }
 
+/* A failed run (no summary): files are still completed, the main output gets no summary. */
+static void test_close_without_summary(void **state)
+{
+	struct krt_output_opts o = { .json = true };
+	struct krt_outputs outs;
+	char dir[] = "/tmp/krt-close-XXXXXX", main_path[128], chrome_path[128], cmd[160];
+	struct sample a;
+	json_object *j;
+	FILE *f;
+	char line[8192];
+	int lines = 0;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(main_path, sizeof(main_path), "%s/out.jsonl", dir);
+	snprintf(chrome_path, sizeof(chrome_path), "%s/t.json", dir);
+	o.out_path = main_path;
+	o.chrome_path = chrome_path;
+	assert_int_equal(krt_outputs_open(&outs, &o, "test"), 0);
+	sample_init(&a, 1, T0);
+	krt_outputs_on_trace(&a.t, &outs);
+	assert_int_equal(krt_outputs_close(&outs, NULL), 0);
+	j = json_object_from_file(chrome_path);
+	assert_non_null(j);
+	json_object_put(j);
+	f = fopen(main_path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		assert_null(strstr(line, "\"summary\""));
+		lines++;
+	}
+	fclose(f);
+	assert_int_equal(lines, 1);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* -C colours only a terminal, and NO_COLOR always wins. */
 static void test_color_only_on_terminal(void **state)
 {
@@ -1037,6 +1096,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_json_lines_schema),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_text_sanitizes_comm),
+		cmocka_unit_test(test_text_runq),
 		cmocka_unit_test(test_raw),
 		cmocka_unit_test(test_chrome),
 		cmocka_unit_test(test_chrome_anchor_and_no_slices),
@@ -1050,6 +1110,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_html_big_trace),
 		cmocka_unit_test(test_output_options),
 		cmocka_unit_test(test_color_only_on_terminal),
+		cmocka_unit_test(test_close_without_summary),
 	};
 
 	if (argc == 3 && !strcmp(argv[1], "--emit"))
