@@ -19,8 +19,13 @@
  * but an import cannot tell a thread from a process: sched_process_fork
  * looks the same for both, and two worker processes reuse fd numbers. A
  * per-thread map is never wrong; its cost is a miss when one thread reads
- * a socket and another writes it without any tcp event inside the write,
- * which is counted (unresolved_xfers), never guessed.
+ * a socket and another writes it without any tcp event inside the write:
+ * such a write is held ("pending") until a later probe of the receiver
+ * claims it, else counted with the non-socket I/O, never guessed.
+ *
+ * A send emitted without its probe (fd map, or the reconciled rest of a
+ * large send) leaves a "debt" on its direction: the probes that show up
+ * later, in other contexts, pay it off instead of counting twice.
  *
  * What is known about a socket is keyed by its connection (local and remote
  * end), never by the local end alone: every connection accepted by a server
