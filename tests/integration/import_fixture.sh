@@ -29,6 +29,17 @@ if [ -n "$fx" ] && [ -f "$fx/truth.jsonl" ]; then
 	"$SCORE" --truth "$fx/truth.jsonl" --json "$tmp/bad.jsonl" >"$tmp/bad.score" 2>/dev/null
 	check "scorer: a misdirected hop is counted wrong" \
 		awk 'NR == 2 && $5 == 1 { found = 1 } END { exit !found }' "$tmp/bad.score"
+	# Move the first windowed hop (a downstream call) of the first trace to the
+	# ingress time: still inside the request, outside its call -> wrong.
+	awk 'NR == 1 { match($0, /"ts_ns":[0-9]+/); ts = substr($0, RSTART + 8, RLENGTH - 8)
+		n = split($0, part, "},{")
+		for (i = 1; i <= n; i++) if (part[i] ~ /"send_ns":/ && part[i] !~ "\"send_ns\":" ts ",") {
+			sub(/"send_ns":[0-9]+,"recv_ns":[0-9]+/, "\"send_ns\":" ts ",\"recv_ns\":" ts, part[i]); break }
+		out = part[1]; for (j = 2; j <= n; j++) out = out "},{" part[j]; print out; next } { print }' \
+		"$tmp/ideal.jsonl" >"$tmp/early.jsonl"
+	"$SCORE" --truth "$fx/truth.jsonl" --json "$tmp/early.jsonl" >"$tmp/early.score" 2>/dev/null
+	check "scorer: a hop outside its downstream call's window is counted wrong" \
+		awk 'NR == 2 && $5 == 1 { found = 1 } END { exit !found }' "$tmp/early.score"
 	sed '2d' "$tmp/ideal.jsonl" >"$tmp/lost.jsonl"
 	"$SCORE" --truth "$fx/truth.jsonl" --json "$tmp/lost.jsonl" --min 100 >"$tmp/lost.score" 2>/dev/null
 	rc=$?

@@ -14,7 +14,8 @@
  * ordered pairs (sender, receiver). The request's trace is the one whose
  * ingress client is the request's local ip:port with the ingress time inside
  * the request's window. The trace's hops give its edge set.
- *   exact   edge sets equal and every hop inside the request's time window
+ *   exact   edge sets equal and every hop inside the request's time window (and,
+ *           on the edges of a downstream call, inside that call's window)
  *   wrong   an edge the request never had, or a hop outside its window
  *           (stitched to another request)
  *   missing no trace, or some expected edges absent
@@ -75,9 +76,19 @@ struct trace {
 	bool used;
 };
 
+#define MAX_WINDOWS 8
+
+/*
+ * Expected edges carry the time windows of the downstream calls they belong
+ * to (call start .. reply complete, from the caller's truth): a hop on such an
+ * edge must lie inside one of them, which tells a hop of this request from a
+ * hop of another request between the same two threads.
+ */
 struct edge_set {
 	int n;
 	char from[MAX_EDGES][NODE_LEN], to[MAX_EDGES][NODE_LEN];
+	int n_win[MAX_EDGES];
+	uint64_t win_lo[MAX_EDGES][MAX_WINDOWS], win_hi[MAX_EDGES][MAX_WINDOWS];
 };
 
 #define VEC(T) struct { T *v; size_t n, cap; }
@@ -327,16 +338,37 @@ static void parse_trace_obj(struct json_object *o, const char *path, int line)
 	VEC_PUSH(traces, t);
 }
 
-static void edge_add(struct edge_set *s, const char *from, const char *to)
+static int edge_find(const struct edge_set *s, const char *from, const char *to)
 {
 	for (int i = 0; i < s->n; i++)
 		if (!strcmp(s->from[i], from) && !strcmp(s->to[i], to))
+			return i;
+	return -1;
+}
+
+/* Adds an edge (once); lo..hi != 0 adds a call window to it. */
+static void edge_add_win(struct edge_set *s, const char *from, const char *to, uint64_t lo,
+			 uint64_t hi)
+{
+	int i = edge_find(s, from, to);
+
+	if (i < 0) {
+		if (s->n == MAX_EDGES)
 			return;
-	if (s->n == MAX_EDGES)
-		return;
-	copy(s->from[s->n], NODE_LEN, from);
-	copy(s->to[s->n], NODE_LEN, to);
-	s->n++;
+		i = s->n++;
+		copy(s->from[i], NODE_LEN, from);
+		copy(s->to[i], NODE_LEN, to);
+		s->n_win[i] = 0;
+	}
+	if (lo && hi >= lo && s->n_win[i] < MAX_WINDOWS) {
+		s->win_lo[i][s->n_win[i]] = lo;
+		s->win_hi[i][s->n_win[i]++] = hi;
+	}
+}
+
+static void edge_add(struct edge_set *s, const char *from, const char *to)
+{
+	edge_add_win(s, from, to, 0, 0);
 }
 
 static bool edge_has(const struct edge_set *s, const char *from, const char *to)
@@ -395,8 +427,8 @@ static void expand(const struct svc_rec *x, const char *id, struct edge_set *s, 
 			addr_node(callee_in, sizeof(callee_in), c->peer);
 			copy(callee_out, sizeof(callee_out), callee_in);
 		}
-		edge_add(s, caller, callee_in);
-		edge_add(s, callee_out, caller);
+		edge_add_win(s, caller, callee_in, c->start_ns, c->end_ns);
+		edge_add_win(s, callee_out, caller, c->start_ns, c->end_ns);
 		if (y) {
 			if (!strstr(path, y->svc) && strlen(path) + strlen(y->svc) + 2 < plen) {
 				strcat(path, ">");
@@ -509,10 +541,41 @@ static void emit_ideal(const struct client_rec *c, const struct svc_rec *entry,
 		emit_node(want->from[i], "from");
 		fputc(',', emit);
 		emit_node(want->to[i], "to");
+		/* inside the edge's first call window, else at the ingress time */
+		uint64_t at = want->n_win[i] ? want->win_lo[i][0] : ts;
+
 		fprintf(emit, ",\"bytes\":1,\"send_ns\":%llu,\"recv_ns\":%llu}",
-			(unsigned long long)ts, (unsigned long long)ts);
+			(unsigned long long)at, (unsigned long long)at);
 	}
 	fprintf(emit, "]}\n");
+}
+
+static bool in_range(uint64_t t, uint64_t lo, uint64_t hi)
+{
+	return !t || (t >= lo && t <= hi);
+}
+
+/*
+ * A hop belongs to the request when its times lie inside the request's window
+ * and, on an edge of a downstream call, inside one of that call's windows.
+ */
+static bool hop_in_window(const struct edge_set *want, const struct hop *h, uint64_t lo,
+			  uint64_t hi)
+{
+	int e = edge_find(want, h->from, h->to);
+
+	if (!in_range(h->send_ns, lo, hi) || !in_range(h->recv_ns, lo, hi))
+		return false;
+	if (e < 0 || !want->n_win[e])
+		return true;
+	for (int w = 0; w < want->n_win[e]; w++) {
+		uint64_t wlo = want->win_lo[e][w] > slack_ns ? want->win_lo[e][w] - slack_ns : 0;
+		uint64_t whi = want->win_hi[e][w] + slack_ns;
+
+		if (in_range(h->send_ns, wlo, whi) && in_range(h->recv_ns, wlo, whi))
+			return true;
+	}
+	return false;
 }
 
 static void score_request(const struct client_rec *c, const char *model_override)
@@ -571,8 +634,7 @@ static void score_request(const struct client_rec *c, const char *model_override
 		const struct hop *h = &t->hops[i];
 
 		edge_add(&got, h->from, h->to);
-		if ((h->send_ns && (h->send_ns < lo || h->send_ns > hi)) ||
-		    (h->recv_ns && (h->recv_ns < lo || h->recv_ns > hi)))
+		if (!hop_in_window(&want, h, lo, hi))
 			outside++;
 	}
 	for (int i = 0; i < got.n; i++)
@@ -599,10 +661,9 @@ static void score_request(const struct client_rec *c, const char *model_override
 		for (int i = 0; i < t->n_hops; i++) {
 			const struct hop *h = &t->hops[i];
 
-			if ((h->send_ns && (h->send_ns < lo || h->send_ns > hi)) ||
-			    (h->recv_ns && (h->recv_ns < lo || h->recv_ns > hi)))
+			if (!hop_in_window(&want, h, lo, hi))
 				fprintf(stderr,
-					"    outside: %s>%s send %+.3f ms recv %+.3f ms (window 0 .. %.3f ms)\n",
+					"    outside: %s>%s send %+.3f ms recv %+.3f ms (request 0 .. %.3f ms, or not in its call)\n",
 					h->from, h->to,
 					h->send_ns ? ((double)h->send_ns - (double)c->start_ns) / 1e6 : 0.0,
 					h->recv_ns ? ((double)h->recv_ns - (double)c->start_ns) / 1e6 : 0.0,
