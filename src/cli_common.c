@@ -42,6 +42,7 @@ const char krt_output_help[] =
 	"      --json               JSON lines: one object per trace, then a summary object\n"
 	"  -C, --color              colour the text output (terminal only; NO_COLOR wins)\n"
 	"  -V                       print the first-pass decisions, event by event\n"
+	"                           (on stderr with --json or -R)\n"
 	"      --chrome FILE        Chrome Trace Event JSON (Perfetto UI, chrome://tracing)\n"
 	"      --dot FILE           Graphviz DOT of each trace's flow (dot -Tsvg FILE)\n"
 	"      --trace ID           with --dot: only this trace\n"
@@ -166,7 +167,9 @@ int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, 
 			return -1;
 	}
 	outs->color = color_wanted(o, outs->main_out);
-	outs->verbose_out = o->verbose_pass ? outs->main_out : NULL;
+	/* -V lines between JSON or TSV records would break their readers: stderr then. */
+	if (o->verbose_pass)
+		outs->verbose_out = o->json || o->raw ? stderr : outs->main_out;
 
 	if (o->json)
 		w = krt_writer_json_new(outs->main_out);

@@ -955,6 +955,18 @@ static void test_output_options(void **state)
 		assert_non_null(j);
 		json_object_put(j);
 	}
+	/* -V goes with the text, but not between JSON lines. */
+	{
+		struct krt_output_opts v = { .verbose_pass = true, .json = true };
+
+		assert_int_equal(krt_outputs_open(&outs, &v, "test"), 0);
+		assert_ptr_equal(outs.verbose_out, stderr);
+		assert_int_equal(krt_outputs_close(&outs, NULL), 0);
+		v.json = false;
+		assert_int_equal(krt_outputs_open(&outs, &v, "test"), 0);
+		assert_ptr_equal(outs.verbose_out, stdout);
+		assert_int_equal(krt_outputs_close(&outs, NULL), 0);
+	}
 	/* An output file that cannot be created: an error naming it. */
 	o.chrome_path = "/nonexistent-dir/x.json";
 	assert_int_equal(krt_outputs_open(&outs, &o, "test"), -1);
