@@ -39,7 +39,7 @@ struct krt_outputs {
 	struct krt_writer *w[KRT_MAX_WRITERS];
 	int n;
 	FILE *main_out;		/* stdout or -o FILE */
-	FILE *verbose_out;	/* where -V goes (main_out), NULL when off */
+	FILE *verbose_out;	/* where -V goes (main_out; stderr with --json/-R), NULL when off */
 	bool color;
 	bool need_slices;	/* a writer draws timelines: set cfg.keep_slices */
 };
