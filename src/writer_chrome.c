@@ -285,13 +285,16 @@ static bool anchor(const struct trace_index *ix, __u32 tid, __u64 ts, __u64 *at)
 }
 
 static void put_flow_end(struct chrome_priv *p, const char *ph, __u64 id, __u32 pid, __u32 tid,
-			 __u64 ts)
+			 __u64 ts, __u64 bytes)
 {
 	struct krt_json *j = &p->j;
+	char name[32];
 
+	/* Both ends carry the same name: viewers pair flow events by id and name. */
+	snprintf(name, sizeof(name), "%" PRIu64 " B", (uint64_t)bytes);
 	fputc('\n', j->f);
 	krt_json_obj_begin(j);
-	krt_json_kv_str(j, "name", "hop");
+	krt_json_kv_str(j, "name", name);
 	krt_json_kv_str(j, "cat", "krtrace.flow");
 	krt_json_kv_str(j, "ph", ph);
 	krt_json_kv_u64(j, "id", id);
@@ -343,8 +346,8 @@ static void put_hop(struct chrome_priv *p, const struct krt_trace *t,
 		if (!anchor(ix, h->from_tid, send_ts, &s_at) || !anchor(ix, h->to_tid, recv_ts, &f_at))
 			return;
 		id = ++p->next_flow_id;
-		put_flow_end(p, "s", id, pids[from], h->from_tid, s_at);
-		put_flow_end(p, "f", id, pids[to], h->to_tid, f_at);
+		put_flow_end(p, "s", id, pids[from], h->from_tid, s_at, h->bytes);
+		put_flow_end(p, "f", id, pids[to], h->to_tid, f_at, h->bytes);
 		p->flows++;
 	} else if (to >= 0 && !h->from_tid) {
 		put_instant(p, t, pids[to], h->to_tid, recv_ts, "recv", h, &h->from_addr);
