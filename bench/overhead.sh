@@ -4,7 +4,8 @@
 #   A  no tracing
 #   B  krtrace-bpf (kernel tags, every request)
 #   C  an ftrace capture of the original events (utils/krtrace-capture)
-#   D  krtrace-bpf --sample 10
+#   D  krtrace-bpf --sample 10 (implies --cpu-in-kernel)
+#   E  krtrace-bpf --cpu-in-kernel (optional: CASES="A B C D E")
 # Prints per case: throughput, p50/p99 latency, ratios to A, records per
 # request and drops. The syscall-level figures (untraced write loop with the
 # tracer attached) come from bench/overhead_syscall.sh.
@@ -64,9 +65,10 @@ run_case() {
 		r=$(run_wrk)
 		echo "$r" | awk '{print $1, $2, $3, "-", "-"}'
 		;;
-	B | D)
+	B | D | E)
 		local extra=()
 		[ "$c" = D ] && extra=(--sample 10)
+		[ "$c" = E ] && extra=(--cpu-in-kernel)
 		"$BPF" -g "$GW" -i "$TMP/pids.txt" --json -o "$TMP/live.jsonl" "${extra[@]}" \
 			2>"$TMP/live.err" &
 		tp=$!

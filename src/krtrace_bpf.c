@@ -94,6 +94,7 @@ static void usage(FILE *f)
 		"      --stream             print each trace as soon as it is complete\n"
 		"      --list-containers    print the discovered containers as a PIDs file and exit\n"
 		"      --sample N           keep one request in N, decided in the kernel at ingress\n"
+		"                           (implies --cpu-in-kernel)\n"
 		"      --ring-mb N          ring buffer size in MiB (power of two, default 8)\n"
 		"      --check-tags         attribute with the engine's rules and count where the\n"
 		"                           kernel's trace tags disagree (summary)\n"
@@ -405,7 +406,11 @@ int main(int argc, char **argv)
 	lo.trace_wakeup = true;
 	lo.ring_bytes = o.ring_mb << 20;
 	lo.kernel_tags = !o.no_kernel_tags;
-	lo.cpu_in_kernel = o.cpu_in_kernel;
+	/*
+	 * Sampling drops the switch records of unsampled requests but not of
+	 * idle threads; CPU time summed in the kernel drops both.
+	 */
+	lo.cpu_in_kernel = o.cpu_in_kernel || o.sample_rate > 1;
 	src = krt_live_open(&lo, PROG);
 	if (!src)
 		goto cleanup;
