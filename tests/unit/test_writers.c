@@ -898,6 +898,49 @@ static void test_html_big_trace(void **state)
 	free(hops);
 }
 
+/* A trace with nothing in it (no thread, no hop, unknown addresses): every writer copes. */
+static void test_empty_trace_every_writer(void **state)
+{
+	struct krt_writer *(*const makers[])(FILE *) = {
+		make_text, krt_writer_raw_new, krt_writer_json_new, krt_writer_chrome_new,
+		make_dot_all, make_html, make_otlp,
+	};
+	struct krt_trace t = { .id = 9 };
+	struct krt_summary sum;
+	size_t k;
+
+	memset(&sum, 0, sizeof(sum));
+	for (k = 0; k < sizeof(makers) / sizeof(makers[0]); k++) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		struct krt_writer *w = makers[k](f);
+
+		assert_non_null(w);
+		assert_int_equal(w->ops->trace(w, &t), 0);
+		assert_int_equal(w->ops->finish(w, &sum), 0);
+		w->ops->destroy(w);
+		fclose(f);
+		/* The JSON formats still parse. */
+		if (makers[k] == krt_writer_chrome_new) {
+			json_object *o = json_tokener_parse(buf);
+
+			assert_non_null(o);
+			json_object_put(o);
+		}
+		if (makers[k] == krt_writer_json_new) {
+			json_object *o = json_tokener_parse(buf);
+
+			assert_non_null(o);
+			assert_int_equal(json_object_get_int(get(o, "trace_id")), 9);
+			/* Unknown addresses print as addr.c has them ("?" and the port). */
+			assert_true(!strncmp(json_object_get_string(get(get(o, "ingress"), "client")), "?", 1));
+			json_object_put(o);
+		}
+		free(buf);
+	}
+}
+
 /* ---- shared options ---- */
 
 static void test_output_options(void **state)
@@ -1120,6 +1163,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_otlp_endpoint_failure_keeps_file),
 		cmocka_unit_test(test_html),
 		cmocka_unit_test(test_html_big_trace),
+		cmocka_unit_test(test_empty_trace_every_writer),
 		cmocka_unit_test(test_output_options),
 		cmocka_unit_test(test_color_only_on_terminal),
 		cmocka_unit_test(test_close_without_summary),
