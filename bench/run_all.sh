@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Every benchmark, one after the other (make bench). Figures are ratios
+# measured within one run: the machine is shared and noisy, absolute
+# numbers move from run to run.
+#   engine      bench_engine: synthetic requests through the engine, events/s
+#   import      bench_import.sh: report text -> krtrace, MB/s and ratio to wc -l
+#   syscalls    overhead_syscall.sh: traced/untraced ping-pong and write loops (root)
+#   overhead    overhead.sh: wrk on the test bed, A none / B krtrace-bpf /
+#               C ftrace capture / D krtrace-bpf --sample 10 (root)
+# Usage: bench/run_all.sh [engine|import|syscalls|overhead ...]
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUTPUT:-.output}
+which=("$@")
+[ ${#which[@]} -eq 0 ] && which=(engine import syscalls overhead)
+for b in "${which[@]}"; do
+	echo "===== bench: $b"
+	case $b in
+	engine) "$OUT"/tools/bench_engine 1000000 ;;
+	import) bash bench/bench_import.sh ;;
+	syscalls) bash bench/overhead_syscall.sh ;;
+	overhead) bash bench/overhead.sh ;;
+	*) echo "unknown benchmark '$b'" >&2; exit 2 ;;
+	esac
+done
