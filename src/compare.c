@@ -46,6 +46,7 @@ struct c_file {
 	size_t n, cap;
 	__u64 bad_lines;
 	bool has_summary;
+	__u64 lost, unattributed_cpu_ns;	/* from the summary line: explains gaps */
 };
 
 struct c_pair {
@@ -156,15 +157,18 @@ static int load_file(struct c_file *f)
 		return -1;
 	}
 	while ((len = getline(&line, &cap, in)) > 0) {
-		json_object *o;
+		json_object *o, *sum;
 		struct c_trace t;
 
 		lineno++;
 		if (strspn(line, " \t\r\n") == (size_t)len)
 			continue;
 		o = json_tokener_parse(line);
-		if (o && json_object_object_get_ex(o, "summary", NULL)) {
+		if (o && json_object_object_get_ex(o, "summary", &sum) &&
+		    json_object_is_type(sum, json_type_object)) {
 			f->has_summary = true;
+			f->lost = get_u64(sum, "lost");
+			f->unattributed_cpu_ns = get_u64(sum, "unattributed_cpu_ns");
 			json_object_put(o);
 			continue;
 		}
@@ -567,11 +571,21 @@ static void list_unmatched(const struct c_file *f)
 	printf("%s\n", total > listed ? ", ..." : "");
 }
 
+static void print_side(const char *name, const struct c_file *f)
+{
+	printf("%s: %s  %zu traces", name, f->path, f->n);
+	if (f->has_summary)
+		printf("  (lost events %" PRIu64 ", unattributed CPU %" PRIu64 ".%03u ms)",
+		       (uint64_t)f->lost, (uint64_t)(f->unattributed_cpu_ns / 1000000),
+		       (unsigned)(f->unattributed_cpu_ns / 1000 % 1000));
+	putchar('\n');
+}
+
 static void print_text(const struct c_file *fa, const struct c_file *fb,
 		       const struct c_result *r, __u64 tol_ns)
 {
-	printf("A: %s  %zu traces\n", fa->path, fa->n);
-	printf("B: %s  %zu traces\n", fb->path, fb->n);
+	print_side("A", fa);
+	print_side("B", fb);
 	printf("traces matched       %zu (%.1f %%)  only in A %zu  only in B %zu  "
 	       "(ingress connection, time within %.3f ms)\n", r->matched,
 	       matched_pct(fa, fb, r), r->only_a, r->only_b, tol_ns / 1e6);
@@ -616,6 +630,10 @@ static void put_side(struct krt_json *j, const char *key, const struct c_file *f
 	krt_json_kv_u64(j, "traces", f->n);
 	krt_json_kv_u64(j, "unmatched", only);
 	krt_json_kv_u64(j, "skipped_lines", f->bad_lines);
+	if (f->has_summary) {
+		krt_json_kv_u64(j, "lost", f->lost);
+		krt_json_kv_u64(j, "unattributed_cpu_ns", f->unattributed_cpu_ns);
+	}
 	krt_json_obj_end(j);
 }
 

@@ -107,6 +107,8 @@ static void test_identical(void **state)
 	const char *argv[] = { "compare", path_of("a.jsonl"), path_of("a.jsonl"), "--min", "100" };
 
 	assert_int_equal(run(5, argv), 0);
+	/* The summary line of each file is shown: losses explain missing traces. */
+	assert_non_null(strstr(out, "a.jsonl  3 traces  (lost events 0, unattributed CPU 0.000 ms)\n"));
 	assert_non_null(strstr(out, "traces matched       3 (100.0 %)  only in A 0  only in B 0"));
 	assert_non_null(strstr(out, "hops agreeing        9 (100.0 %)"));
 	assert_non_null(strstr(out, "edges agreeing       9 (100.0 %)"));
