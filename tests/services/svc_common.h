@@ -62,6 +62,15 @@ static inline uint64_t svc_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* CPU time (user + system) of the calling thread. */
+static inline uint64_t svc_thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static inline int svc_gettid(void)
 {
 	return (int)syscall(SYS_gettid);
@@ -339,6 +348,7 @@ struct svc_truth {
 	char client[SVC_ADDR_LEN];	/* peer that sent the request */
 	char local[SVC_ADDR_LEN];	/* our end of that connection */
 	uint64_t recv_ns, send_ns;	/* request's first bytes in; reply sent */
+	uint64_t cpu_ns;		/* CPU time thread tid spent on this request */
 	int n_calls;
 	struct svc_call calls[SVC_MAX_CALLS];
 };
@@ -364,10 +374,10 @@ static inline void svc_truth_write(const struct svc_truth *t)
 	n = snprintf(line, sizeof(line),
 		     "{\"svc\":\"%s\",\"model\":\"%s\",\"id\":\"%s\",\"pid\":%d,\"tid\":%d,"
 		     "\"io_tid\":%d,\"client\":\"%s\",\"local\":\"%s\",\"recv_ns\":%llu,"
-		     "\"send_ns\":%llu,\"calls\":[",
+		     "\"send_ns\":%llu,\"cpu_ns\":%llu,\"calls\":[",
 		     t->svc, t->model, t->id, t->pid, t->tid, t->io_tid ? t->io_tid : t->tid,
 		     t->client, t->local, (unsigned long long)t->recv_ns,
-		     (unsigned long long)t->send_ns);
+		     (unsigned long long)t->send_ns, (unsigned long long)t->cpu_ns);
 	for (int i = 0; i < t->n_calls && n < (int)sizeof(line) - 256; i++) {
 		const struct svc_call *c = &t->calls[i];
 

@@ -39,6 +39,27 @@ static struct upstream *ups[SVC_MAX_DOWN][64];
 static unsigned int rr[SVC_MAX_DOWN];
 static enum kind listen_kind = K_LISTEN;
 
+/*
+ * CPU time per request on a thread that serves them all: each stretch of work
+ * done for one client (from a parsed request or reply to the next wait) is a
+ * segment, added to that request's cpu_ns when the segment ends.
+ */
+static struct client *seg_client;
+static uint64_t seg_cpu0;
+
+static void seg_begin(struct client *cl)
+{
+	seg_client = cl;
+	seg_cpu0 = svc_thread_cpu_ns();
+}
+
+static void seg_end(void)
+{
+	if (seg_client)
+		seg_client->t.cpu_ns += svc_thread_cpu_ns() - seg_cpu0;
+	seg_client = NULL;
+}
+
 static void set_nonblock(int fd)
 {
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -46,6 +67,8 @@ static void set_nonblock(int fd)
 
 static void free_client(struct client *cl)
 {
+	if (seg_client == cl)
+		seg_client = NULL;
 	epoll_ctl(epfd, EPOLL_CTL_DEL, cl->fd, NULL);
 	close(cl->fd);
 	free(cl);
@@ -92,6 +115,7 @@ static void finish(struct client *cl)
 		return;
 	}
 	cl->t.send_ns = svc_now_ns();
+	seg_end();
 	svc_truth_write(&cl->t);
 	handle_client_input(cl);	/* a pipelined request may be waiting */
 }
@@ -144,9 +168,11 @@ static void handle_upstream_input(struct upstream *u)
 			cl = u->pending[u->head];
 			u->head = (u->head + 1) % MAX_PENDING;
 			u->count--;
+			seg_begin(cl);
 			cl->t.calls[cl->t.n_calls++].end_ns = svc_now_ns();
 			cl->next_down++;
 			next_call(cl);
+			seg_end();
 		}
 		if (m < 0)
 			svc_die("bad reply from upstream");
@@ -170,6 +196,7 @@ static void handle_client_input(struct client *cl)
 	if (m == 0)
 		return;
 	svc_rbuf_consume(&cl->rb, (size_t)m);
+	seg_begin(cl);
 	t->svc = opts.name;
 	t->model = "evloop";
 	t->pid = getpid();
@@ -181,6 +208,7 @@ static void handle_client_input(struct client *cl)
 	cl->next_down = 0;
 	svc_busy_us(opts.work_us);
 	next_call(cl);
+	seg_end();
 }
 
 static void client_readable(struct client *cl)

@@ -114,6 +114,7 @@ static void *worker(void *arg)
 		down_fd[i] = -1;
 	for (;;) {
 		struct job *j = dequeue();
+		uint64_t cpu0 = svc_thread_cpu_ns();
 		struct client *cl = j->cl;
 		struct svc_truth t = { .svc = opts.name, .model = "pool" };
 		char reply[2048];
@@ -154,6 +155,7 @@ static void *worker(void *arg)
 			continue;
 		}
 		t.send_ns = svc_now_ns();
+		t.cpu_ns = svc_thread_cpu_ns() - cpu0;	/* the worker's part */
 		svc_truth_write(&t);
 		if (svc_parse_request(cl->rb.data, cl->rb.len, t.id, sizeof(t.id)) > 0)
 			try_dispatch(cl, svc_now_ns());	/* pipelined: next one is here */

@@ -87,6 +87,8 @@ static void *serve_connection(void *arg)
 	for (;;) {
 		struct svc_truth t = { .svc = opts.name, .model = "sharedpool" };
 		char reply[2048];
+		/* blocked time costs no CPU: from here to the reply is this request's */
+		uint64_t cpu0 = svc_thread_cpu_ns();
 		long m = svc_read_msg(fd, rb, t.id, sizeof(t.id), &t.recv_ns);
 		int len;
 
@@ -115,6 +117,7 @@ static void *serve_connection(void *arg)
 		if (svc_send_all(fd, reply, (size_t)len) < 0)
 			break;
 		t.send_ns = svc_now_ns();
+		t.cpu_ns = svc_thread_cpu_ns() - cpu0;
 		svc_truth_write(&t);
 	}
 out:

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <math.h>
 #include <json-c/json.h>
 
 #define MAX_CALLS 16
@@ -47,6 +48,7 @@ struct svc_rec {
 	int tid, io_tid;
 	char client[64], local[64];
 	uint64_t recv_ns, send_ns;
+	uint64_t cpu_ns;		/* CPU time of tid on the request (0 = unknown) */
 	int n_calls;
 	struct call calls[MAX_CALLS];
 };
@@ -73,6 +75,9 @@ struct trace {
 	uint64_t ingress_ns;
 	int n_hops;
 	struct hop *hops;
+	int n_threads;
+	uint32_t *thread_tid;
+	uint64_t *thread_cpu;
 	bool used;
 };
 
@@ -191,7 +196,8 @@ static void parse_truth_obj(struct json_object *o, const char *path, int line)
 		return;
 	}
 	struct svc_rec r = { .tid = (int)jint(o, "tid"), .io_tid = (int)jint(o, "io_tid"),
-			     .recv_ns = juint(o, "recv_ns"), .send_ns = juint(o, "send_ns") };
+			     .recv_ns = juint(o, "recv_ns"), .send_ns = juint(o, "send_ns"),
+			     .cpu_ns = juint(o, "cpu_ns") };
 
 	copy(r.svc, sizeof(r.svc), svc);
 	copy(r.model, sizeof(r.model), jstr(o, "model"));
@@ -307,7 +313,7 @@ static void hop_node(char *out, size_t len, struct json_object *h, const char *t
 
 static void parse_trace_obj(struct json_object *o, const char *path, int line)
 {
-	struct json_object *ingress, *hops;
+	struct json_object *ingress, *hops, *threads;
 	struct trace t = { 0 };
 
 	if (json_object_object_get_ex(o, "summary", &hops))
@@ -321,6 +327,22 @@ static void parse_trace_obj(struct json_object *o, const char *path, int line)
 	t.id = juint(o, "trace_id");
 	copy(t.client, sizeof(t.client), jstr(ingress, "client"));
 	t.ingress_ns = juint(ingress, "ts_ns");
+	if (json_object_object_get_ex(o, "threads", &threads) &&
+	    json_object_is_type(threads, json_type_array)) {
+		t.n_threads = (int)json_object_array_length(threads);
+		t.thread_tid = calloc((size_t)t.n_threads + 1, sizeof(*t.thread_tid));
+		t.thread_cpu = calloc((size_t)t.n_threads + 1, sizeof(*t.thread_cpu));
+		if (!t.thread_tid || !t.thread_cpu) {
+			fprintf(stderr, "krt_score: out of memory\n");
+			exit(2);
+		}
+		for (int i = 0; i < t.n_threads; i++) {
+			struct json_object *th = json_object_array_get_idx(threads, (size_t)i);
+
+			t.thread_tid[i] = (uint32_t)jint(th, "tid");
+			t.thread_cpu[i] = juint(th, "cpu_ns");
+		}
+	}
 	t.n_hops = (int)json_object_array_length(hops);
 	t.hops = calloc((size_t)t.n_hops + 1, sizeof(*t.hops));
 	if (!t.hops) {
@@ -380,14 +402,35 @@ static bool edge_has(const struct edge_set *s, const char *from, const char *to)
 }
 
 /* The service record of request id that received on local (from client, if known). */
+static int svc_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct svc_rec *)a)->id, ((const struct svc_rec *)b)->id);
+}
+
+/* svcs is sorted by id: the index of the first record of this id. */
+static size_t first_svc(const char *id)
+{
+	size_t a = 0, b = svcs.n;
+
+	while (a < b) {
+		size_t m = a + (b - a) / 2;
+
+		if (strcmp(svcs.v[m].id, id) < 0)
+			a = m + 1;
+		else
+			b = m;
+	}
+	return a;
+}
+
 static const struct svc_rec *find_svc(const char *id, const char *local, const char *client)
 {
 	const struct svc_rec *best = NULL;
 
-	for (size_t i = 0; i < svcs.n; i++) {
+	for (size_t i = first_svc(id); i < svcs.n && !strcmp(svcs.v[i].id, id); i++) {
 		const struct svc_rec *r = &svcs.v[i];
 
-		if (strcmp(r->id, id) || strcmp(r->local, local))
+		if (strcmp(r->local, local))
 			continue;
 		if (client && *client && *r->client && !strcmp(r->client, client))
 			return r;
@@ -445,6 +488,11 @@ static void expand(const struct svc_rec *x, const char *id, struct edge_set *s, 
 struct model_stat {
 	char name[128];
 	long requests, exact, wrong, missing, no_truth;
+	/* on-CPU time: truth (services' thread CPU clocks) against the traces */
+	long cpu_threads, cpu_absent;
+	uint64_t cpu_truth, cpu_trace;
+	double *cpu_err;	/* |trace - truth| per (request, thread), µs */
+	size_t n_err, cap_err;
 };
 
 static VEC(struct model_stat) stats;
@@ -550,6 +598,45 @@ static void emit_ideal(const struct client_rec *c, const struct svc_rec *entry,
 	fprintf(emit, "]}\n");
 }
 
+/* Each service record with a CPU figure against the trace's time for that thread. */
+static void compare_cpu(struct model_stat *ms, const char *id, const struct trace *t)
+{
+	for (size_t i = first_svc(id); i < svcs.n && !strcmp(svcs.v[i].id, id); i++) {
+		const struct svc_rec *r = &svcs.v[i];
+		int k;
+
+		if (!r->cpu_ns)
+			continue;
+		for (k = 0; k < t->n_threads; k++)
+			if (t->thread_tid[k] == (uint32_t)r->tid)
+				break;
+		ms->cpu_threads++;
+		if (k == t->n_threads) {
+			ms->cpu_absent++;
+			continue;
+		}
+		ms->cpu_truth += r->cpu_ns;
+		ms->cpu_trace += t->thread_cpu[k];
+		if (ms->n_err == ms->cap_err) {
+			ms->cap_err = ms->cap_err ? ms->cap_err * 2 : 256;
+			ms->cpu_err = realloc(ms->cpu_err, ms->cap_err * sizeof(*ms->cpu_err));
+			if (!ms->cpu_err) {
+				fprintf(stderr, "krt_score: out of memory\n");
+				exit(2);
+			}
+		}
+		ms->cpu_err[ms->n_err++] =
+			fabs((double)t->thread_cpu[k] - (double)r->cpu_ns) / 1000.0;
+	}
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static bool in_range(uint64_t t, uint64_t lo, uint64_t hi)
 {
 	return !t || (t >= lo && t <= hi);
@@ -630,6 +717,7 @@ static void score_request(const struct client_rec *c, const char *model_override
 		return;
 	}
 	t->used = true;
+	compare_cpu(ms, c->id, t);
 	for (int i = 0; i < t->n_hops; i++) {
 		const struct hop *h = &t->hops[i];
 
@@ -669,6 +757,39 @@ static void score_request(const struct client_rec *c, const char *model_override
 					h->recv_ns ? ((double)h->recv_ns - (double)c->start_ns) / 1e6 : 0.0,
 					(double)(c->end_ns - c->start_ns) / 1e6);
 		}
+	}
+}
+
+/*
+ * On-CPU time per thread and request: the services measure their own thread
+ * CPU clock from the request's arrival to the reply; the trace charges
+ * sched_switch intervals. Reported, not asserted (--min is about flows).
+ */
+static void print_cpu_table(const char *pathname)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < stats.n; i++)
+		any |= stats.v[i].cpu_threads > 0;
+	if (!any)
+		return;
+	printf("%-28s %-8s %8s %8s %10s %10s %7s %9s %9s\n", "cpu: model", "path", "threads",
+	       "absent", "truth ms", "trace ms", "ratio", "med |d|us", "p90 |d|us");
+	for (size_t i = 0; i < stats.n; i++) {
+		struct model_stat *m = &stats.v[i];
+		double med = 0, p90 = 0;
+
+		if (!m->cpu_threads)
+			continue;
+		if (m->n_err) {
+			qsort(m->cpu_err, m->n_err, sizeof(*m->cpu_err), dbl_cmp);
+			med = m->cpu_err[m->n_err / 2];
+			p90 = m->cpu_err[(m->n_err * 9) / 10];
+		}
+		printf("%-28s %-8s %8ld %8ld %10.3f %10.3f %7.2f %9.1f %9.1f\n", m->name, pathname,
+		       m->cpu_threads, m->cpu_absent, (double)m->cpu_truth / 1e6,
+		       (double)m->cpu_trace / 1e6,
+		       m->cpu_truth ? (double)m->cpu_trace / (double)m->cpu_truth : 0.0, med, p90);
 	}
 }
 
@@ -750,6 +871,8 @@ int main(int argc, char **argv)
 	}
 	if (traces.n)
 		qsort(traces.v, traces.n, sizeof(*traces.v), trace_cmp);
+	if (svcs.n)
+		qsort(svcs.v, svcs.n, sizeof(*svcs.v), svc_cmp);
 	for (size_t i = 0; i < clients.n; i++)
 		score_request(&clients.v[i], model);
 	if (emit)
@@ -775,5 +898,6 @@ int main(int argc, char **argv)
 	}
 	printf("# %ld requests, %ld exact, %zu traces, %ld traces matched to no request\n", total,
 	       total_exact, traces.n, unused);
+	print_cpu_table(pathname);
 	return rc;
 }
