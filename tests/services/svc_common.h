@@ -85,6 +85,7 @@ static inline void svc_busy_us(unsigned int us)
 	while (svc_now_ns() < end)
 		for (int i = 0; i < 200; i++)
 			x += (unsigned long)i;
+	(void)x;
 }
 
 static inline int svc_parse_addr(const char *s, struct sockaddr_in *sa)
