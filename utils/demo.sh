@@ -59,9 +59,8 @@ GW=$("$TB" gateway)
 # Ends krtrace-bpf like Ctrl-C does; a run that does not finish within a minute
 # is killed and reported (the demo must never hang).
 stop_live() {
-	local i
 	kill -INT "$1" 2>/dev/null
-	for i in $(seq 1 600); do
+	for _ in $(seq 1 600); do
 		kill -0 "$1" 2>/dev/null || { wait "$1"; return; }
 		sleep 0.1
 	done

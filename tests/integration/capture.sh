@@ -47,7 +47,7 @@ snapshot() {
 		options/event-fork; do
 		printf '%s=%s\n' "$f" "$(cat "$T/$f" 2>/dev/null | tr '\n' ' ')"
 	done
-	ls "$T/instances" | grep "^krtrace-" || true
+	find "$T/instances" -mindepth 1 -maxdepth 1 -name "krtrace-*" -printf "%f\n" | sort
 }
 snapshot >"$tmp/before"
 "$CAP" -p "$tmp/pids.txt" -o "$tmp/cap" -- "$OUT/tools/krt_load" -s "127.0.0.1:$port" \

@@ -43,9 +43,8 @@ bpf_pid=
 # SIGINT, as Ctrl-C; returns krtrace-bpf's status, or 124 (killed) if it is
 # still running a minute later: a hang is a failure, never a stuck suite.
 stop_live() {
-	local i
 	kill -INT "$1" 2>/dev/null
-	for i in $(seq 1 600); do
+	for _ in $(seq 1 600); do
 		if ! kill -0 "$1" 2>/dev/null; then
 			wait "$1"
 			return
