@@ -73,6 +73,13 @@ struct krt_source_stats {
 	__u64 ring_records;		/* live: records received */
 	__u64 unresolved_xfers;		/* transfers whose connection stayed unknown */
 	__u32 sample_rate;		/* live: --sample N (0/1 = every request) */
+	/* import: report lines the normaliser turned into no event, and why */
+	__u64 non_socket_io;		/* read/write on fds that are not TCP sockets */
+	__u64 ack_probes;		/* tcp_probe with data_len 0 (pure ACKs) */
+	__u64 unpaired_syscalls;	/* sys_exit without its sys_enter, or the reverse */
+	__u64 no_address;		/* tcp events whose addresses the report lacks */
+	__u64 reordered;		/* timestamps going backwards (clamped) */
+	__u64 table_full;		/* normaliser state dropped at a table bound */
 };
 
 struct krt_summary {
@@ -91,6 +98,12 @@ struct krt_summary {
 	__u64 lost_events;			/* sum of KRT_EV_LOST counts fed */
 	__u64 dropped_segments;			/* send segments dropped: queue cap or idle */
 	__u64 wakeup_conflicts;			/* wakeup target already held another trace */
+	/*
+	 * Connection directions whose byte offsets were re-aligned after lost
+	 * events or a detected misalignment (stale send segments or pending
+	 * receives dropped, a gateway connection's next request split off).
+	 */
+	__u64 resyncs;
 	__u64 first_ns, last_ns;		/* time span of the input */
 	struct krt_source_stats source;
 };
