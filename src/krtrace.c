@@ -274,7 +274,18 @@ static int run(const struct options *o)
 	sum->source.lost_events = parser.lost_events;
 	sum->source.unresolved_xfers = ns->unresolved_xfers;
 	sum->duplicate_probes += ns->duplicate_probes;
+	sum->source.non_socket_io = ns->non_socket_io;
+	sum->source.ack_probes = ns->ack_probes;
+	sum->source.unpaired_syscalls = ns->unpaired_syscalls;
+	sum->source.no_address = ns->no_address;
+	sum->source.reordered = ns->reordered;
+	sum->source.table_full = ns->table_full;
 	report_source(&parser, ns);
+	if (sum->resyncs)
+		fprintf(stderr,
+			PROG ": %s: %" PRIu64 " connection directions re-aligned (lost events or "
+			     "bytes that did not fit): their stale bytes were dropped\n",
+			name, (uint64_t)sum->resyncs);
 	ret = krt_outputs_close(&outs, sum) ? EXIT_INPUT : 0;
 
 out:

@@ -105,6 +105,12 @@ static int json_finish(struct krt_writer *w, const struct krt_summary *s)
 	krt_json_kv_u64(&j, "map_full", src->map_full);
 	krt_json_kv_u64(&j, "sock_unreadable", src->sock_unreadable);
 	krt_json_kv_u64(&j, "unresolved_xfers", src->unresolved_xfers);
+	krt_json_kv_u64(&j, "non_socket_io", src->non_socket_io);
+	krt_json_kv_u64(&j, "ack_probes", src->ack_probes);
+	krt_json_kv_u64(&j, "unpaired_syscalls", src->unpaired_syscalls);
+	krt_json_kv_u64(&j, "no_address", src->no_address);
+	krt_json_kv_u64(&j, "reordered", src->reordered);
+	krt_json_kv_u64(&j, "table_full", src->table_full);
 	krt_json_kv_u64(&j, "sample_rate", src->sample_rate > 1 ? src->sample_rate : 1);
 	krt_json_kv_u64(&j, "traces", s->traces);
 	krt_json_kv_u64(&j, "hops", s->hops);
@@ -117,6 +123,7 @@ static int json_finish(struct krt_writer *w, const struct krt_summary *s)
 	krt_json_kv_u64(&j, "late_events", s->late_events);
 	krt_json_kv_u64(&j, "dropped_segments", s->dropped_segments);
 	krt_json_kv_u64(&j, "wakeup_conflicts", s->wakeup_conflicts);
+	krt_json_kv_u64(&j, "resyncs", s->resyncs);
 	krt_json_kv_u64(&j, "kernel_tag_disagreements", s->kernel_tag_disagreements);
 	krt_json_kv_u64(&j, "first_ns", s->first_ns);
 	krt_json_kv_u64(&j, "last_ns", s->last_ns);

@@ -133,6 +133,19 @@ static int text_finish(struct krt_writer *w, const struct krt_summary *s)
 		print_count(w, "ring drops", src->ring_drops, true);
 		print_count(w, "map full", src->map_full, true);
 	}
+	/* import: report lines that became no event (never silent) */
+	if (src->lines) {
+		print_count(w, "non-socket I/O ignored", src->non_socket_io, false);
+		print_count(w, "ACK-only probes ignored", src->ack_probes, false);
+		print_count(w, "unpaired syscalls", src->unpaired_syscalls, true);
+		print_count(w, "events without address", src->no_address, true);
+		if (src->reordered)
+			print_count(w, "events out of order", src->reordered, true);
+		if (src->table_full)
+			print_count(w, "state table full", src->table_full, true);
+		if (src->unresolved_xfers)
+			print_count(w, "unresolved transfers", src->unresolved_xfers, true);
+	}
 	if (src->sample_rate > 1)
 		fprintf(w->out, "  %-24s 1 in %u requests\n", "sampling", src->sample_rate);
 	fprintf(w->out, "  %-24s %s ms\n", "attributed CPU",
@@ -150,6 +163,8 @@ static int text_finish(struct krt_writer *w, const struct krt_summary *s)
 		print_count(w, "dropped send segments", s->dropped_segments, true);
 	if (s->wakeup_conflicts)
 		print_count(w, "wakeup conflicts", s->wakeup_conflicts, false);
+	if (s->resyncs || krt_summary_lost(s))
+		print_count(w, "connection resyncs", s->resyncs, true);
 	if (s->late_events)
 		print_count(w, "late events", s->late_events, true);
 	if (s->kernel_tag_disagreements)
