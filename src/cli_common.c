@@ -186,8 +186,10 @@ int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, 
 	}
 	if (o->dot_path)
 		ADD_FILE_WRITER(o->dot_path, "DOT", krt_writer_dot_new(f_, o->dot_trace));
-	if (o->html_path)
+	if (o->html_path) {
 		ADD_FILE_WRITER(o->html_path, "HTML", krt_writer_html_new(f_, "KRTrace report"));
+		outs->need_slices = true;	/* the report draws timelines */
+	}
 	if (o->otlp_path)
 		ADD_FILE_WRITER(o->otlp_path, "OTLP",
 				krt_writer_otlp_new(f_, o->otlp_endpoint));

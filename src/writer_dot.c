@@ -137,7 +137,7 @@ void krt_dot_write_trace(FILE *f, const struct krt_trace *t)
 	snprintf(title, sizeof(title), "trace %" PRIu64, (uint64_t)t->id);
 	fputs("digraph ", f);
 	krt_dot_quote(f, title);
-	fputs(" {\n  rankdir=LR;\n  labelloc=t;\n  label=", f);
+	fputs(" {\n  rankdir=LR;\n  labelloc=t;\n  fontname=\"Helvetica\";\n  label=", f);
 	snprintf(label, sizeof(label), "trace %" PRIu64 "  %s -> %s  %s ms", (uint64_t)t->id,
 		 krt_addr_str(&t->ingress.client, client, sizeof(client)),
 		 krt_addr_str(&t->ingress.server, server, sizeof(server)),

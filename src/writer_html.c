@@ -426,6 +426,140 @@ static char *render_svg(struct html_priv *p, const char *dot)
 	return NULL;
 }
 
+/* Timeline geometry (SVG user units = CSS px). */
+#define TL_LABEL_W 230
+#define TL_PLOT_W 700
+#define TL_ROW_H 22
+#define TL_TOP 24
+#define TL_MAX_ROWS 64
+#define TL_MAX_SLICES 20000
+#define TL_MAX_ARROWS 2000
+
+static double tl_x(const struct krt_trace *t, __u64 ts)
+{
+	__u64 span = t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 1;
+
+	if (ts < t->start_ns)
+		ts = t->start_ns;
+	if (ts > t->start_ns + span)
+		ts = t->start_ns + span;
+	return TL_LABEL_W + (double)(ts - t->start_ns) * TL_PLOT_W / (double)span;
+}
+
+/* Row of tid in the timeline, -1 when it has none. */
+static int tl_row(const struct krt_trace *t, __u32 tid, size_t rows)
+{
+	size_t i;
+
+	for (i = 0; tid && i < rows; i++)
+		if (t->threads[i].tid == tid)
+			return (int)i;
+	return -1;
+}
+
+static double tl_y(int row)
+{
+	return TL_TOP + row * TL_ROW_H + TL_ROW_H / 2.0;
+}
+
+/*
+ * A Perfetto-like picture without script: a row per thread, its activity
+ * span (grey) and on-CPU slices (blue) on a shared time axis, hops as red
+ * arrows from sender to receiver, gateway and other addresses as dots.
+ * Hovering shows the figures (SVG <title>).
+ */
+static void put_timeline(FILE *f, const struct krt_trace *t)
+{
+	size_t rows = t->n_threads < TL_MAX_ROWS ? t->n_threads : TL_MAX_ROWS, i, drawn = 0;
+	double height = TL_TOP + rows * TL_ROW_H + 8, x, x2;
+	__u64 span = t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0;
+	char name[KRT_NODE_NAME_LEN], ms[32], ms2[32], peer[KRT_NODE_NAME_LEN];
+	int k, r1, r2;
+
+	if (!rows)
+		return;
+	fprintf(f, "<svg class=\"timeline\" width=\"%d\" height=\"%.0f\" viewBox=\"0 0 %d %.0f\" "
+		"xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" font-family=\"sans-serif\" "
+		"font-size=\"11\">\n", TL_LABEL_W + TL_PLOT_W + 40, height,
+		TL_LABEL_W + TL_PLOT_W + 40, height);
+	fprintf(f, "<defs><marker id=\"arrow-%" PRIu64 "\" viewBox=\"0 0 10 10\" refX=\"10\" "
+		"refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto\">"
+		"<path d=\"M0,0 L10,5 L0,10 z\" fill=\"#c0392b\"/></marker></defs>\n",
+		(uint64_t)t->id);
+	/* Time axis: five ticks, milliseconds from the trace start. */
+	for (k = 0; k <= 4; k++) {
+		x = TL_LABEL_W + TL_PLOT_W * k / 4.0;
+		fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#ddd\"/>"
+			"<text x=\"%.1f\" y=\"14\" text-anchor=\"middle\" fill=\"#666\">%s ms</text>\n",
+			x, TL_TOP - 4, x, height - 4, x, krt_fmt_ms(span * k / 4, ms, sizeof(ms)));
+	}
+	for (i = 0; i < rows; i++) {
+		const struct krt_thread_stat *th = &t->threads[i];
+		double y = TL_TOP + i * TL_ROW_H;
+
+		fprintf(f, "<text x=\"4\" y=\"%.0f\">", y + 15);
+		esc(f, krt_thread_name(th, name, sizeof(name)));
+		fputs("</text>\n", f);
+		x = tl_x(t, th->first_ns);
+		x2 = tl_x(t, th->last_ns);
+		fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"6\" fill=\"#ccc\">"
+			"<title>active %s to %s ms</title></rect>\n", x, y + 8, x2 > x ? x2 - x : 1,
+			krt_fmt_ms(th->first_ns > t->start_ns ? th->first_ns - t->start_ns : 0, ms,
+				   sizeof(ms)),
+			krt_fmt_ms(th->last_ns > t->start_ns ? th->last_ns - t->start_ns : 0, ms2,
+				   sizeof(ms2)));
+	}
+	for (i = 0; i < t->n_slices && drawn < TL_MAX_SLICES; i++) {
+		const struct krt_slice *sl = &t->slices[i];
+
+		r1 = tl_row(t, sl->tid, rows);
+		if (r1 < 0)
+			continue;
+		x = tl_x(t, sl->start_ns);
+		x2 = tl_x(t, sl->end_ns);
+		fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"14\" "
+			"fill=\"#3b7dd8\"><title>on CPU %s ms</title></rect>\n", x,
+			TL_TOP + r1 * TL_ROW_H + 4.0, x2 - x > 1 ? x2 - x : 1,
+			krt_fmt_ms(sl->end_ns > sl->start_ns ? sl->end_ns - sl->start_ns : 0, ms,
+				   sizeof(ms)));
+		drawn++;
+	}
+	for (i = 0, drawn = 0; i < t->n_hops && drawn < TL_MAX_ARROWS; i++) {
+		const struct krt_hop *h = &t->hops[i];
+
+		r1 = tl_row(t, h->from_tid, rows);
+		r2 = tl_row(t, h->to_tid, rows);
+		if (r1 >= 0 && r2 >= 0) {
+			x = tl_x(t, h->send_ns ? h->send_ns : h->recv_ns);
+			x2 = tl_x(t, h->recv_ns ? h->recv_ns : h->send_ns);
+			fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+				"stroke=\"#c0392b\" stroke-width=\"1.5\" marker-end=\"url(#arrow-%" PRIu64
+				")\"><title>%zu: %" PRIu64 " B</title></line>\n", x, tl_y(r1), x2, tl_y(r2),
+				(uint64_t)t->id, i + 1, (uint64_t)h->bytes);
+		} else if (r1 >= 0 || r2 >= 0) {
+			/* One end is an address: a dot on the thread's row. */
+			bool in = r2 >= 0;
+
+			x = tl_x(t, in ? (h->recv_ns ? h->recv_ns : h->send_ns) :
+					 (h->send_ns ? h->send_ns : h->recv_ns));
+			krt_node_name(t, in ? h->from_tid : h->to_tid, in ? &h->from_addr : &h->to_addr,
+				      peer, sizeof(peer));
+			fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"><title>%zu: %"
+				PRIu64 " B %s ", x, tl_y(in ? r2 : r1), in ? "#27ae60" : "#e67e22", i + 1,
+				(uint64_t)h->bytes, in ? "from" : "to");
+			esc(f, peer);
+			fputs("</title></circle>\n", f);
+		} else {
+			continue;
+		}
+		drawn++;
+	}
+	fputs("</svg>\n", f);
+	if (t->n_threads > rows)
+		fprintf(f, "<p class=\"note\">Timeline shows the first %zu of %zu threads.</p>\n",
+			rows, t->n_threads);
+}
+
 static void put_trace_detail(FILE *f, struct html_priv *p, const struct krt_trace *t)
 {
 	char name[KRT_NODE_NAME_LEN], from[KRT_NODE_NAME_LEN], to[KRT_NODE_NAME_LEN];
@@ -443,6 +577,7 @@ static void put_trace_detail(FILE *f, struct html_priv *p, const struct krt_trac
 	fputs(" by ", f);
 	esc(f, krt_node_name(t, t->ingress.tid, &t->ingress.client, name, sizeof(name)));
 	fprintf(f, ", duration %s ms</p>\n", krt_fmt_ms(duration(t), ms, sizeof(ms)));
+	put_timeline(f, t);
 
 	for (i = 0; i < t->n_threads; i++)
 		has_runq |= t->threads[i].runq_ns != 0;

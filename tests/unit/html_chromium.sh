@@ -30,8 +30,8 @@ if grep -q ':CONSOLE' "$dir/dom.log"; then
 else
 	ok "no console messages"
 fi
-check "the DOM holds the service map and one SVG flow graph per trace" \
-	test "$(grep -o "<svg" "$dir/dom.html" | wc -l)" -eq 3
+check "the DOM holds the service map, a timeline and a flow graph per trace" \
+	test "$(grep -o "<svg" "$dir/dom.html" | wc -l)" -eq 5 -a "$(grep -o "<svg class=\"timeline\"" "$dir/dom.html" | wc -l)" -eq 2
 check "the DOM holds the slowest-traces table" grep -q 'Slowest traces' "$dir/dom.html"
 
 chromium_run --window-size=1280,2400 --screenshot="$dir/shot.png" "file://$dir/report.html" \

@@ -861,10 +861,15 @@ static void test_html(void **state)
 	assert_null(strstr(out, "href=\"http"));
 	assert_null(strstr(out, "<script src"));
 	/* A graph per trace, or the page says why there is none. */
-	assert_true(count_str(out, "<svg") == 3 || strstr(out, "Graphviz") != NULL);
+	/* A timeline per trace, drawn without Graphviz: thread rows, slices, hop arrows. */
+	assert_int_equal(count_str(out, "<svg class=\"timeline\""), 2);
+	assert_int_equal(count_str(out, "<title>on CPU "), 10);
+	assert_int_equal(count_str(out, "marker-end=\"url(#arrow-1)\""), 2);
+	assert_int_equal(count_str(out, "<circle "), 8);
+	assert_true(count_str(out, "<svg") == 5 || strstr(out, "Graphviz") != NULL);
 	/* The service map sums both traces: 2 hops web -> app, gateway by IP. */
 	assert_non_null(strstr(out, "Service map"));
-	if (count_str(out, "<svg") == 3)
+	if (count_str(out, "<svg") == 5)
 		assert_non_null(strstr(out, "gateway 172.24.0.1"));
 	free(out);
 }

@@ -86,7 +86,7 @@ else
 	not_ok "DOT: accepted by dot -Tsvg" "graphviz not installed"
 fi
 
-check "HTML: complete page, service map and an inline SVG graph per trace" python3 - "$dir/report.html" <<'PY'
+check "HTML: complete page, service map, a timeline and a flow graph per trace" python3 - "$dir/report.html" <<'PY'
 import sys, html.parser
 text = open(sys.argv[1]).read()
 assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
@@ -99,7 +99,7 @@ class P(html.parser.HTMLParser):
             if k in ("src", "href") and v and "://" in v:
                 self.external.append(v)
 p = P(); p.feed(text); p.close()
-assert p.svg == 3, p.svg  # the service map and one graph per trace
+assert p.svg == 5, p.svg  # the service map, a timeline and a graph per trace
 assert not p.external, p.external
 assert "<script" not in text
 PY
