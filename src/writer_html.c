@@ -284,6 +284,21 @@ static void put_summary(FILE *f, const struct html_priv *p, const struct krt_sum
 		krt_fmt_ms(s->unattributed_cpu_ns, ms, sizeof(ms)));
 	put_count_row(f, "unmatched received bytes", s->unmatched_recv_bytes, true);
 	put_count_row(f, "unmatched sent bytes", s->unmatched_send_bytes, true);
+	if (s->resyncs)
+		put_count_row(f, "connection resyncs", s->resyncs, true);
+	if (s->dropped_segments)
+		put_count_row(f, "dropped send segments", s->dropped_segments, true);
+	/* Import: report lines that became no event, and why (never silent). */
+	if (src->lines) {
+		put_count_row(f, "non-socket I/O ignored", src->non_socket_io, false);
+		put_count_row(f, "ACK-only probes ignored", src->ack_probes, false);
+		put_count_row(f, "unpaired syscalls", src->unpaired_syscalls, true);
+		put_count_row(f, "events without address", src->no_address, true);
+		if (src->reordered)
+			put_count_row(f, "events out of order", src->reordered, true);
+		if (src->table_full)
+			put_count_row(f, "state table full", src->table_full, true);
+	}
 	fputs("</table>\n", f);
 }
 

@@ -92,6 +92,14 @@ static int raw_finish(struct krt_writer *w, const struct krt_summary *s)
 	put_summary(w->out, "ring_records", src->ring_records);
 	put_summary(w->out, "ring_drops", src->ring_drops);
 	put_summary(w->out, "map_full", src->map_full);
+	put_summary(w->out, "sock_unreadable", src->sock_unreadable);
+	put_summary(w->out, "unresolved_xfers", src->unresolved_xfers);
+	put_summary(w->out, "non_socket_io", src->non_socket_io);
+	put_summary(w->out, "ack_probes", src->ack_probes);
+	put_summary(w->out, "unpaired_syscalls", src->unpaired_syscalls);
+	put_summary(w->out, "no_address", src->no_address);
+	put_summary(w->out, "reordered", src->reordered);
+	put_summary(w->out, "table_full", src->table_full);
 	put_summary(w->out, "sample_rate", src->sample_rate > 1 ? src->sample_rate : 1);
 	put_summary(w->out, "traces", s->traces);
 	put_summary(w->out, "hops", s->hops);
@@ -104,6 +112,7 @@ static int raw_finish(struct krt_writer *w, const struct krt_summary *s)
 	put_summary(w->out, "late_events", s->late_events);
 	put_summary(w->out, "dropped_segments", s->dropped_segments);
 	put_summary(w->out, "wakeup_conflicts", s->wakeup_conflicts);
+	put_summary(w->out, "resyncs", s->resyncs);
 	return 0;
 }
 
