@@ -874,6 +874,23 @@ static void test_html(void **state)
 	free(out);
 }
 
+/* Without Graphviz the page says so, and still has its timelines and tables. */
+static void test_html_without_graphviz(void **state)
+{
+	char *path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	char *out;
+
+	setenv("PATH", "/nonexistent", 1);
+	out = run_writer(make_html, NULL);
+	if (path)
+		setenv("PATH", path, 1);
+	free(path);
+	assert_non_null(strstr(out, "Graph not rendered: Graphviz"));
+	assert_int_equal(count_str(out, "<svg"), 2);	/* the two timelines */
+	assert_non_null(strstr(out, "</html>"));
+	free(out);
+}
+
 /* A trace too big for Graphviz gets its tables and a note, not a stalled run. */
 static void test_html_big_trace(void **state)
 {
@@ -1168,6 +1185,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_otlp_endpoint_failure_keeps_file),
 		cmocka_unit_test(test_html),
 		cmocka_unit_test(test_html_big_trace),
+		cmocka_unit_test(test_html_without_graphviz),
 		cmocka_unit_test(test_empty_trace_every_writer),
 		cmocka_unit_test(test_output_options),
 		cmocka_unit_test(test_color_only_on_terminal),
