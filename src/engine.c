@@ -620,6 +620,9 @@ void krt_engine_feed(struct krt_engine *e, const struct krt_event *ev)
 		break;
 	case KRT_EV_LOST:
 		e->sum.lost_events += ev->lost.count;
+		/* every connection's running offsets may be off from here on */
+		e->loss_epoch++;
+		e->loss_ns = ev->ts_ns;
 		if (e->cfg.verbose)
 			eng_vlog(e, ev->ts_ns, NULL, ev->tid, 0, "LOST %llu events",
 				 (unsigned long long)ev->lost.count);

@@ -34,6 +34,7 @@ static struct dir *dir_alloc(struct krt_engine *e, const struct krt_addr *src,
 	d->dst = *dst;
 	d->hash = dir_hash(src, dst);
 	d->serial = ++e->next_dir_serial;
+	d->loss_epoch = e->loss_epoch;
 	eng_table_insert(&e->dirs, d->hash, d);
 	return d;
 }
@@ -122,6 +123,7 @@ static void dir_reset_data(struct krt_engine *e, struct dir *d)
 	eng_pending_expire(e, d, 0, true);
 	d->send_next = d->recv_next = 0;
 	d->sends = 0;
+	d->loss_epoch = e->loss_epoch;
 	d->seq_init = false;
 	d->side_last_recv_trace = 0;
 	d->side_received = false;
@@ -198,6 +200,129 @@ static void seg_push(struct krt_engine *e, struct dir *d, const struct segment *
 static const char *addr_s(const struct krt_addr *a, char *buf)
 {
 	return krt_addr_str(a, buf, KRT_ADDR_STRLEN);
+}
+
+/* When a transfer's syscall began (its event time when unknown). */
+static __u64 xfer_start(const struct krt_event *ev)
+{
+	const struct krt_xfer *x = &ev->xfer;
+
+	return x->enter_ns && x->enter_ns < ev->ts_ns ? x->enter_ns : ev->ts_ns;
+}
+
+/*
+ * Requests the side received before a loss and has not answered: their
+ * replies went out unseen. Forgotten, or the next reply would be charged
+ * to the oldest of them (rule 3a).
+ */
+static void side_req_forget(struct dir *side)
+{
+	side->side_req_n = 0;
+	side->side_req_answered = false;
+}
+
+static void resync_log(struct krt_engine *e, const struct krt_event *ev, const struct dir *d,
+		       const char *what, __u64 bytes)
+{
+	char a[KRT_ADDR_STRLEN], b[KRT_ADDR_STRLEN];
+
+	e->sum.resyncs++;
+	if (e->cfg.verbose)
+		eng_vlog(e, ev->ts_ns, NULL, ev->tid, 0, "RESYNC %s -> %s: %s (%llu B)",
+			 addr_s(&d->src, a), addr_s(&d->dst, b), what, (unsigned long long)bytes);
+}
+
+/*
+ * Pending receives a send on d cannot explain: received before a loss this
+ * send comes after, or before the send's syscall even began. Their own
+ * sends were lost: the send offset moves past them, otherwise this send
+ * would pair with them and every later one with the receive before its own
+ * (import offsets are running counts).
+ */
+static void pending_drop_stale(struct krt_engine *e, struct dir *d, const struct krt_event *ev)
+{
+	__u64 start = xfer_start(ev), bytes = 0;
+
+	while (d->n_pend) {
+		struct pending_recv *p = &d->pend[0];
+
+		if (p->loss_epoch == e->loss_epoch && p->recv_ns + PENDING_CAUSAL_SLACK_NS >= start)
+			break;
+		if (p->off + p->len > d->send_next)
+			d->send_next = p->off + p->len;
+		bytes += p->len;
+		pending_drop(e, d, 0);
+	}
+	if (bytes)
+		resync_log(e, ev, d, "receives without their sends dropped", bytes);
+}
+
+/*
+ * Where a receive of len bytes on d starts. Import offsets are running
+ * byte counts: one lost send or receive shifts every later pairing on the
+ * direction (keep-alive connections pair each request with the one before).
+ * The receive is re-aligned when
+ *  - a loss happened since d was last aligned: it ends where the sends seen
+ *    so far end. What was queued before it was received unseen; what it
+ *    holds beyond the queue was sent unseen (*lost: those bytes, they must
+ *    not wait for a send);
+ *  - it read fewer bytes than were queued well before its syscall began,
+ *    and the newest of those are exactly its size, whole segments: the
+ *    older ones were received unseen (a loss the source did not report).
+ */
+static __u64 recv_align(struct krt_engine *e, struct dir *d, const struct krt_event *ev,
+			__u64 len, __u64 *lost)
+{
+	__u64 off = d->recv_next, queued, avail_end, start;
+	__u32 i;
+
+	*lost = 0;
+	if (d->loss_epoch != e->loss_epoch) {
+		__u64 pend = 0;
+
+		d->loss_epoch = e->loss_epoch;
+		if (d->rev->side_req_n && !d->rev->side_req_answered) {
+			side_req_forget(d->rev);
+			resync_log(e, ev, d->rev, "after lost events: unanswered requests", 0);
+		}
+		for (i = 0; i < d->n_pend; i++)
+			pend += d->pend[i].len;
+		eng_pending_expire(e, d, 0, true);
+		queued = d->send_next > off ? d->send_next - off : 0;
+		if (len < queued) {
+			off = d->send_next - len;
+			resync_log(e, ev, d, "after lost events: older sends dropped", queued - len);
+		} else if (len > queued) {
+			*lost = len - queued;
+			resync_log(e, ev, d, "after lost events: bytes of unseen sends", *lost);
+		} else if (pend) {
+			resync_log(e, ev, d, "after lost events: pending receives dropped", pend);
+		}
+		return off;
+	}
+	start = xfer_start(ev);
+	avail_end = off;
+	for (i = 0; i < d->q_len; i++) {
+		struct segment *s = eng_seg_at(d, i);
+
+		if (s->send_ns + AVAIL_SLACK_NS >= start)
+			break;
+		avail_end = u64max(avail_end, s->off + s->len);
+	}
+	if (avail_end <= off + len)
+		return off;
+	for (i = 0; i < d->q_len; i++) {
+		struct segment *s = eng_seg_at(d, i);
+
+		if (s->off > avail_end - len)
+			break;
+		if (s->off == avail_end - len && !s->used && s->off > off) {
+			resync_log(e, ev, d, "read fewer bytes than queued: older sends dropped",
+				   s->off - off);
+			return s->off;
+		}
+	}
+	return off;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -556,6 +681,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		}
 	}
 
+	if (!(x->flags & KRT_XF_SEQ) && d->n_pend)
+		pending_drop_stale(e, d, ev);
 	memset(&s, 0, sizeof(s));
 	s.off = x->flags & KRT_XF_SEQ ? seq_unwrap(d, x->seq) : d->send_next;
 	s.len = x->bytes;
@@ -606,8 +733,20 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 	__u32 kid = 0;
 	__u64 id = 0;
 
-	if (side->side_in_request)
+	if (side->side_in_request) {
 		tr = eng_trace_find(e, side->side_last_recv_trace);
+		/*
+		 * More bytes of the same request, unless it was worked on since
+		 * (it sent somewhere) or events were lost since: then its reply
+		 * went unseen and this is the next request on the connection.
+		 */
+		if (tr && (tr->pub.n_hops > side->side_ingress_hops ||
+			   (e->loss_epoch && side->side_ingress_ns <= e->loss_ns))) {
+			resync_log(e, ev, d, "reply not seen: new request", len);
+			side_req_forget(side);
+			tr = NULL;
+		}
+	}
 	if (ev->xfer.flags & KRT_XF_TAGGED && e->cfg.use_kernel_tags && ev->xfer.trace_id) {
 		/* the kernel decided whether this is a new request */
 		struct kmap_entry *k = eng_kmap_find(e, ev->xfer.trace_id);
@@ -647,6 +786,8 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 	h.bytes = len;
 	h.recv_ns = ev->ts_ns;
 	eng_trace_add_hop(tr, &h);
+	side->side_ingress_ns = ev->ts_ns;
+	side->side_ingress_hops = tr->pub.n_hops;
 	receiver_takes(e, t, d, id, ev->ts_ns);
 	side_req_received(side, id);
 	eng_trace_thread(tr, t, ev->ts_ns, ev->ts_ns);
@@ -665,7 +806,7 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 	struct dir *d = conn_get(e, &tp->remote, &tp->local, ev->ts_ns);
 	struct dir *side = d->rev;
 	struct thread *t;
-	__u64 off, len, end, tag = 0, covered_to;
+	__u64 off, len, end, tag = 0, covered_to, lost = 0;
 	const char *why = "";
 
 	if (ev->tid)
@@ -680,8 +821,8 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 		off = seq_unwrap(d, x->seq);
 		len = x->bytes;
 	} else {
-		off = d->recv_next;
 		len = x->bytes;
+		off = eng_is_gateway(e, &d->src) ? d->recv_next : recv_align(e, d, ev, len, &lost);
 	}
 	end = off + len;
 	if (end > d->recv_next)
@@ -737,7 +878,13 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 	if (end > covered_to) {
 		__u64 from = u64max(covered_to, off), excess = end - from;
 
-		if (endpoint_traced(e, d)) {
+		if (lost) {
+			/* sent while events were lost: no send will come for them */
+			e->sum.unmatched_recv_bytes += excess;
+			if (end > d->send_next)
+				d->send_next = end;
+			why = tag ? "bytes' tag, rest sent unseen" : "sent unseen (lost events)";
+		} else if (endpoint_traced(e, d)) {
 			struct pending_recv *p;
 
 			/* the send may still come (probe in the receiver's context) */
@@ -749,6 +896,7 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 			p->recv_ns = ev->ts_ns;
 			p->recv_count = t->recv_count;
 			p->to_tid = t->tid;
+			p->loss_epoch = e->loss_epoch;
 			why = tag ? "bytes' tag, rest pending" : "pending: send not seen yet";
 		} else {
 			struct trace *tr = eng_trace_find(e, t->cur);

@@ -39,6 +39,13 @@
 #define HANDED_MAX 4
 /* Recent (trace, entry direction) pairs remembered per thread (rule 5). */
 #define RECENT_ENTRIES 4
+/*
+ * A send whose syscall began this long after a pending receive completed
+ * cannot have carried its bytes: the receive's own send was lost.
+ */
+#define PENDING_CAUSAL_SLACK_NS 200000ULL
+/* Send segments this long older than a receive's syscall were available to it. */
+#define AVAIL_SLACK_NS 200000ULL
 /* Housekeeping (linger emission, pruning) runs at most this often. */
 #define MAINT_EVENTS 4096
 /* A trace still held by a thread is force-emitted after this much idleness. */
@@ -150,6 +157,7 @@ struct pending_recv {
 	__u64 recv_ns;
 	__u64 recv_count; /* receiver's recv_count right after this receive */
 	__u32 to_tid;
+	__u64 loss_epoch; /* the engine's loss epoch when it was received */
 };
 
 enum side_role { ROLE_UNKNOWN = 0, ROLE_SERVER, ROLE_CLIENT };
@@ -169,6 +177,12 @@ struct dir {
 	__u32 n_pend;
 	__u64 last_ns;
 	__u64 sends; /* sends seen on this direction */
+	/*
+	 * The engine's loss epoch this direction's offsets are aligned to: a
+	 * direction older than the last KRT_EV_LOST re-aligns at its next
+	 * receive (its offsets are running counts without sequence numbers).
+	 */
+	__u64 loss_epoch;
 	/* State of the socket whose local end is src. */
 	__u32 side_last_tid;	    /* last traced thread that used src */
 	__u64 side_last_recv_trace; /* trace of the last bytes it received */
@@ -183,6 +197,8 @@ struct dir {
 	bool side_req_answered;
 	bool side_ingress;	   /* container end of a gateway connection */
 	__u32 side_ingress_tid;	   /* thread that read the request on it */
+	__u64 side_ingress_ns;	   /* last receive from the gateway */
+	size_t side_ingress_hops;  /* hops of that request right after it */
 	bool side_in_request;	   /* received from gateway, not replied yet */
 	bool side_connect_pending; /* rule 3b: first send not done yet */
 	__u8 side_role;
@@ -230,6 +246,8 @@ struct krt_engine {
 	__u64 next_trace_id;
 	__u64 max_emitted_id;
 	__u64 next_dir_serial;
+	__u64 loss_epoch; /* KRT_EV_LOST events seen */
+	__u64 loss_ns;	  /* time of the last one */
 	__u64 now;
 	__u64 events_since_maint;
 	__u64 next_maint_ns; /* event time of the next housekeeping (linger) */
