@@ -337,14 +337,24 @@ static int post_batch(struct krt_writer *w)
 	}
 	snprintf(body, len + 1, "%s%.*s]}", head, (int)p->batch_len, p->batch);
 	for (try = 0; try < POST_TRIES; try++) {
+		__u64 t0;
+
 		if (try)
 			usleep(100000u << (try - 1));	/* 100 ms, then 200 ms */
+		t0 = clock_ns(CLOCK_MONOTONIC);
 		status = krt_http_post(p->endpoint, "application/json", body, len, POST_TIMEOUT_MS,
 				       err, sizeof(err));
 		if (status >= 200 && status <= 299)
 			break;
 		/* A 4xx will not get better by asking again. */
 		if (status >= 400 && status <= 499)
+			break;
+		/*
+		 * A collector that let the whole timeout pass is hung, not
+		 * restarting: waiting again would stall the tracer (the live
+		 * path drains its ring buffer on this thread).
+		 */
+		if (clock_ns(CLOCK_MONOTONIC) - t0 >= POST_TIMEOUT_MS * 900000ULL)
 			break;
 	}
 	free(body);
