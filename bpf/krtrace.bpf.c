@@ -82,6 +82,15 @@ struct {
 	__type(value, struct krt_dir_tags);
 } tags SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct krt_dir_key);	/* sender -> receiver */
+	__type(value, struct krt_untagged_recv);
+} untagged SEC(".maps");
+
+__u64 late_tags = 0;	/* receivers tagged by a send that completed after their receive */
+
 static const struct krt_thread_state zero_thread;
 static const struct krt_conn_side zero_conn;
 static const struct krt_dir_tags zero_tags;
@@ -345,6 +354,11 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 			trace = c->last_recv_trace;
 		else
 			trace = trace_new();
+	} else if (!trace) {
+		struct krt_untagged_recv u = { .cookie = cookie, .tid = tid, .seq = seq,
+					       .len = len };
+
+		bpf_map_update_elem(&untagged, &k, &u, BPF_ANY);
 	}
 	c->in_request = 1;
 	if (trace) {
@@ -359,6 +373,36 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		c->last_recv_trace = trace;
 	}
 	return th->trace;
+}
+
+/*
+ * The receiver already read these bytes (its hook ran first, on another
+ * CPU) and found no tag: it takes the trace now, unless it has one since.
+ */
+static __always_inline void late_tag(struct krt_dir_key *k, __u32 seq, __u32 len, __u32 trace)
+{
+	struct krt_untagged_recv *u = bpf_map_lookup_elem(&untagged, k);
+	struct krt_thread_state *th;
+	struct krt_conn_side *c;
+	__u32 last;
+
+	if (!u)
+		return;
+	last = u->seq + u->len - 1;
+	if (last - seq >= len)
+		return;
+	th = bpf_map_lookup_elem(&threads, &u->tid);
+	if (th && !th->trace) {
+		th->trace = trace;
+		th->entry_cookie = u->cookie;
+		th->replied = 0;
+		th->handed = 0;
+	}
+	c = bpf_map_lookup_elem(&conns, &u->cookie);
+	if (c && !c->last_recv_trace)
+		c->last_recv_trace = trace;
+	__sync_fetch_and_add(&late_tags, 1);
+	bpf_map_delete_elem(&untagged, k);
 }
 
 /*
@@ -412,6 +456,8 @@ static __always_inline __u32 tag_send(__u32 tid, __u64 cookie, const struct krt_
 	dt->seg[slot].seq = seq;
 	dt->seg[slot].len = len;
 	dt->seg[slot].trace = trace;
+	if (trace)
+		late_tag(&k, seq, len, trace);
 	return trace;
 }
 

@@ -50,6 +50,18 @@ struct krt_dir_key {
 	__u32 family;
 };
 
+/*
+ * A receive that found no tag: the sender's hook runs after its transfer,
+ * so on another CPU the receiver can read the bytes first. The send that
+ * follows finds this and gives the receiver its tag late.
+ */
+struct krt_untagged_recv {
+	__u64 cookie;		/* receiving socket */
+	__u32 tid;		/* receiving thread */
+	__u32 seq, len;
+	__u32 pad;
+};
+
 struct krt_tag_seg {
 	__u32 seq, len, trace, pad;
 };

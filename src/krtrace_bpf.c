@@ -273,11 +273,38 @@ static int load_containers(const struct options *o, struct krt_pids *pids)
 
 struct feed_ctx {
 	struct krt_engine *engine;
+	FILE *dump;		/* KRT_DUMP_EVENTS=FILE: every event, for debugging */
 };
+
+static void dump_event(FILE *f, const struct krt_event *ev)
+{
+	fprintf(f, "%llu %s cpu=%u pid=%u tid=%u", (unsigned long long)ev->ts_ns,
+		krt_event_type_name(ev->type), ev->cpu, ev->pid, ev->tid);
+	switch (ev->type) {
+	case KRT_EV_XFER:
+		fprintf(f, " dir=%u bytes=%llu seq=%llu trace=%u flags=%#x fd=%d", ev->xfer.dir,
+			(unsigned long long)ev->xfer.bytes, (unsigned long long)ev->xfer.seq,
+			ev->xfer.trace_id, ev->xfer.flags, ev->xfer.fd);
+		break;
+	case KRT_EV_CPU:
+		fprintf(f, " oncpu=%llu runq=%llu trace=%u",
+			(unsigned long long)ev->oncpu.oncpu_ns,
+			(unsigned long long)ev->oncpu.runq_ns, ev->oncpu.trace_id);
+		break;
+	case KRT_EV_SWITCH:
+		fprintf(f, " prev=%u next=%u state=%lld", ev->sw.prev_tid, ev->sw.next_tid,
+			(long long)ev->sw.prev_state);
+		break;
+	}
+	fputc('\n', f);
+}
 
 static void feed_engine(const struct krt_event *ev, void *ctx)
 {
 	struct feed_ctx *f = ctx;
+
+	if (f->dump)
+		dump_event(f->dump, ev);
 
 	krt_engine_feed(f->engine, ev);
 }
@@ -441,6 +468,13 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	fctx.engine = engine;
+	fctx.dump = NULL;
+	if (getenv("KRT_DUMP_EVENTS")) {
+		fctx.dump = fopen(getenv("KRT_DUMP_EVENTS"), "w");
+		if (!fctx.dump)
+			fprintf(stderr, PROG ": %s: %s\n", getenv("KRT_DUMP_EVENTS"),
+				strerror(errno));
+	}
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
@@ -465,6 +499,8 @@ int main(int argc, char **argv)
 	if (n < 0)
 		fprintf(stderr, PROG ": draining the ring buffer: %s\n", strerror(-n));
 	krt_engine_flush(engine);
+	if (fctx.dump)
+		fclose(fctx.dump);
 
 	summary = krt_engine_summary(engine);
 	krt_live_stats(src, &summary->source);
