@@ -34,6 +34,10 @@ const char *krt_addr_str(const struct krt_addr *a, char *buf, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN];
 
+	if (a->family != KRT_AF_INET && a->family != KRT_AF_INET6) {
+		snprintf(buf, len, "?");
+		return buf;
+	}
 	krt_ip_str(a, ip, sizeof(ip));
 	if (a->family == KRT_AF_INET6)
 		snprintf(buf, len, "[%s]:%u", ip, a->port);
