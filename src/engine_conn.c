@@ -630,7 +630,18 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		    !(side_is_server(d) && d->side_received))
 			orphan_takes(e, t, ev->ts_ns);
 		/* rule 3 */
-		if (side_is_server(d) && d->side_received && d->side_req_n) {
+		if (side_is_server(d) && d->side_received && d->side_req_n &&
+		    d->side_req_answered && d->side_reply_epoch != e->loss_epoch) {
+			/*
+			 * The last request was answered before events were lost:
+			 * this replies to one received unseen. No trace is known
+			 * (the thread's current one is the old request's).
+			 */
+			side_req_forget(d);
+			resync_log(e, ev, d, "reply to a request lost with events", x->bytes);
+			why = "reply to an unseen request";
+		} else if (side_is_server(d) && d->side_received && d->side_req_n) {
+			d->side_reply_epoch = e->loss_epoch;
 			tag = side_req_reply(d);
 			why = d->side_req_n > 1 ? "reply on request conn, pipelined"
 						: "reply on request conn";
@@ -815,14 +826,19 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 		t = eng_thread_find(e, side->side_last_tid);
 
 	if (x->flags & KRT_XF_NO_SYSCALL && x->bytes == 0) {
+		/* everything queued: aligned by definition, but a loss still resets */
 		off = d->recv_next;
+		len = queued_end(d) > off ? queued_end(d) - off : 0;
+		if (!eng_is_gateway(e, &d->src) && !d->seq_init)
+			off = recv_align(e, d, ev, len, &lost);
 		len = queued_end(d) > off ? queued_end(d) - off : 0;
 	} else if (x->flags & KRT_XF_SEQ) {
 		off = seq_unwrap(d, x->seq);
 		len = x->bytes;
 	} else {
 		len = x->bytes;
-		off = eng_is_gateway(e, &d->src) ? d->recv_next : recv_align(e, d, ev, len, &lost);
+		off = eng_is_gateway(e, &d->src) || d->seq_init ? d->recv_next
+							   : recv_align(e, d, ev, len, &lost);
 	}
 	end = off + len;
 	if (end > d->recv_next)

@@ -195,6 +195,7 @@ struct dir {
 	__u64 side_req[SIDE_REQS];
 	__u8 side_req_n;
 	bool side_req_answered;
+	__u64 side_reply_epoch;	   /* engine loss epoch at its last reply (rule 3a) */
 	bool side_ingress;	   /* container end of a gateway connection */
 	__u32 side_ingress_tid;	   /* thread that read the request on it */
 	__u64 side_ingress_ns;	   /* last receive from the gateway */
