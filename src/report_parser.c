@@ -807,12 +807,41 @@ static bool parse_timestamp(const char *s, size_t n, __u64 *ns)
 	return true;
 }
 
-/* Lines that are not events: headers, "CPU n is empty", "[LOST n EVENTS]". */
+/* A loss marker: n events lost (at least one when the count is not printed). */
+static int lost_line(struct krt_report_parser *p, struct krt_report_record *rec, __u64 n)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->kind = KRT_RP_LOST;
+	rec->lost = n ? n : 1;
+	p->lost_events += rec->lost;
+	return 1;
+}
+
+/*
+ * Lines that are not events: headers, "CPU n is empty", loss markers: the
+ * kernel's "[LOST n EVENTS]" and trace-cmd report's "CPU:n [m EVENTS
+ * DROPPED]" or "CPU:n [EVENTS DROPPED]" (count unknown). A loss marker is
+ * never a header: losses are counted and shown, never silent.
+ */
 static int non_event_line(struct krt_report_parser *p, const char *s, const char *e,
 			  struct krt_report_record *rec)
 {
 	const char *l = memmem(s, (size_t)(e - s), "LOST ", 5);
+	const char *dr = memmem(s, (size_t)(e - s), "EVENTS DROPPED]", 15);
 
+	if (dr) {
+		const char *q = dr;
+		__u64 n = 0;
+
+		while (q > s && q[-1] == ' ')
+			q--;
+		l = q;
+		while (l > s && is_digit(l[-1]))
+			l--;
+		if (l < q && !parse_u64(l, (size_t)(q - l), &n))
+			n = 0;
+		return lost_line(p, rec, n);
+	}
 	if (l) {
 		__u64 n = 0;
 		const char *d = l + 5;
@@ -820,13 +849,8 @@ static int non_event_line(struct krt_report_parser *p, const char *s, const char
 
 		while (q < e && is_digit(*q))
 			q++;
-		if (q > d && parse_u64(d, (size_t)(q - d), &n)) {
-			memset(rec, 0, sizeof(*rec));
-			rec->kind = KRT_RP_LOST;
-			rec->lost = n;
-			p->lost_events += n;
-			return 1;
-		}
+		if (q > d && parse_u64(d, (size_t)(q - d), &n))
+			return lost_line(p, rec, n);
 	}
 	if ((e - s >= 3 && !strncasecmp(s, "cpu", 3)) || (e - s >= 7 && !memcmp(s, "version", 7)) ||
 	    memmem(s, (size_t)(e - s), "is empty", 8))

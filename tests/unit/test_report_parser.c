@@ -419,6 +419,14 @@ static void test_lost_lines(void **state)
 	assert_int_equal(parse("[LOST 7 EVENTS]"), 1);
 	assert_int_equal(R.lost, 7);
 	assert_int_equal(P.lost_events, 130);
+	/* trace-cmd report's own markers: counted, never taken for headers */
+	assert_int_equal(parse("CPU:7 [204600 EVENTS DROPPED]"), 1);
+	assert_int_equal(R.kind, KRT_RP_LOST);
+	assert_int_equal(R.lost, 204600);
+	assert_int_equal(parse("CPU:0 [EVENTS DROPPED]"), 1);
+	assert_int_equal(R.lost, 1); /* count unknown: at least one */
+	assert_int_equal(P.lost_events, 130 + 204600 + 1);
+	assert_int_equal(P.malformed, 0);
 }
 
 static void test_malformed_lines(void **state)
