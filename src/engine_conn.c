@@ -253,8 +253,18 @@ static void pending_drop_stale(struct krt_engine *e, struct dir *d, const struct
 		bytes += p->len;
 		pending_drop(e, d, 0);
 	}
-	if (bytes)
-		resync_log(e, ev, d, "receives without their sends dropped", bytes);
+	if (!bytes)
+		return;
+	resync_log(e, ev, d, "receives without their sends dropped", bytes);
+	/*
+	 * The lost sends answered the older requests this side received:
+	 * the newest one is what it answers now (rule 3a).
+	 */
+	if (d->side_req_n > 1) {
+		d->side_req[0] = d->side_req[d->side_req_n - 1];
+		d->side_req_n = 1;
+		d->side_req_answered = false;
+	}
 }
 
 /*
@@ -592,6 +602,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	const char *why = "no trace";
 	__u64 tag = 0;
 
+	if (!(x->flags & KRT_XF_SEQ) && d->n_pend)
+		pending_drop_stale(e, d, ev);
 	if (ev->tid)
 		t = eng_thread_touch(e, ev->tid, ev->pid, ev->comm);
 	else
@@ -630,18 +642,23 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		    !(side_is_server(d) && d->side_received))
 			orphan_takes(e, t, ev->ts_ns);
 		/* rule 3 */
-		if (side_is_server(d) && d->side_received && d->side_req_n &&
-		    d->side_req_answered && d->side_reply_epoch != e->loss_epoch) {
+		if (side_is_server(d) && d->side_received && d->side_req_n == 1 &&
+		    d->side_req_answered &&
+		    (d->side_reply_epoch != e->loss_epoch ||
+		     (d->side_recv_ns < d->side_reply_ns &&
+		      d->side_reply_ns + REPLY_GAP_NS < xfer_start(ev)))) {
 			/*
-			 * The last request was answered before events were lost:
-			 * this replies to one received unseen. No trace is known
-			 * (the thread's current one is the old request's).
+			 * The last request was answered before events were lost,
+			 * or long ago with no request seen since: this replies to
+			 * one received unseen. No trace is known (the thread's
+			 * current one is the old request's).
 			 */
 			side_req_forget(d);
-			resync_log(e, ev, d, "reply to a request lost with events", x->bytes);
+			resync_log(e, ev, d, "reply to a request not seen", x->bytes);
 			why = "reply to an unseen request";
 		} else if (side_is_server(d) && d->side_received && d->side_req_n) {
 			d->side_reply_epoch = e->loss_epoch;
+			d->side_reply_ns = ev->ts_ns;
 			tag = side_req_reply(d);
 			why = d->side_req_n > 1 ? "reply on request conn, pipelined"
 						: "reply on request conn";
@@ -692,8 +709,6 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		}
 	}
 
-	if (!(x->flags & KRT_XF_SEQ) && d->n_pend)
-		pending_drop_stale(e, d, ev);
 	memset(&s, 0, sizeof(s));
 	s.off = x->flags & KRT_XF_SEQ ? seq_unwrap(d, x->seq) : d->send_next;
 	s.len = x->bytes;
@@ -847,6 +862,7 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 	if (!t)
 		return; /* nobody to attribute to (no context, socket never seen) */
 	side->side_last_tid = t->tid;
+	side->side_recv_ns = ev->ts_ns;
 	eng_thread_container_by_ip(e, t, &tp->local);
 	t->recv_count++;
 	t->claim_active = true;

@@ -46,6 +46,12 @@
 #define PENDING_CAUSAL_SLACK_NS 200000ULL
 /* Send segments this long older than a receive's syscall were available to it. */
 #define AVAIL_SLACK_NS 200000ULL
+/*
+ * A reply sent this long after the side's last one, with no request seen
+ * in between, answers a request whose bytes were lost (not a reply
+ * written in several sends).
+ */
+#define REPLY_GAP_NS 2000000ULL
 /* Housekeeping (linger emission, pruning) runs at most this often. */
 #define MAINT_EVENTS 4096
 /* A trace still held by a thread is force-emitted after this much idleness. */
@@ -196,6 +202,8 @@ struct dir {
 	__u8 side_req_n;
 	bool side_req_answered;
 	__u64 side_reply_epoch;	   /* engine loss epoch at its last reply (rule 3a) */
+	__u64 side_reply_ns;	   /* time of its last reply send (rule 3a) */
+	__u64 side_recv_ns;	   /* time of its last receive */
 	bool side_ingress;	   /* container end of a gateway connection */
 	__u32 side_ingress_tid;	   /* thread that read the request on it */
 	__u64 side_ingress_ns;	   /* last receive from the gateway */
