@@ -104,6 +104,8 @@ struct krt_summary {
 	 * receives dropped, a gateway connection's next request split off).
 	 */
 	__u64 resyncs;
+	/* misalignments no reported loss explains: events lost unreported */
+	__u64 silent_losses;
 	__u64 first_ns, last_ns;		/* time span of the input */
 	struct krt_source_stats source;
 };
