@@ -221,6 +221,23 @@ static void side_req_forget(struct dir *side)
 	side->side_req_answered = false;
 }
 
+/*
+ * A misalignment no reported loss explains: events were lost silently (the
+ * import format's grep removes trace-cmd's drop markers). Every connection
+ * re-aligns at its next transfer, as after a reported loss.
+ */
+static void silent_loss(struct krt_engine *e, const struct krt_event *ev)
+{
+	if (e->loss_epoch && e->loss_ns + SILENT_LOSS_GAP_NS > ev->ts_ns)
+		return;
+	e->loss_epoch++;
+	e->loss_ns = ev->ts_ns;
+	e->sum.silent_losses++;
+	if (e->cfg.verbose)
+		eng_vlog(e, ev->ts_ns, NULL, ev->tid, 0,
+			 "misaligned bytes, no loss reported: events were lost, re-aligning");
+}
+
 static void resync_log(struct krt_engine *e, const struct krt_event *ev, const struct dir *d,
 		       const char *what, __u64 bytes)
 {
@@ -256,6 +273,7 @@ static void pending_drop_stale(struct krt_engine *e, struct dir *d, const struct
 	if (!bytes)
 		return;
 	resync_log(e, ev, d, "receives without their sends dropped", bytes);
+	silent_loss(e, ev);
 	/*
 	 * The lost sends answered the older requests this side received:
 	 * the newest one is what it answers now (rule 3a).
@@ -329,6 +347,8 @@ static __u64 recv_align(struct krt_engine *e, struct dir *d, const struct krt_ev
 		if (s->off == avail_end - len && !s->used && s->off > off) {
 			resync_log(e, ev, d, "read fewer bytes than queued: older sends dropped",
 				   s->off - off);
+			silent_loss(e, ev);
+			d->loss_epoch = e->loss_epoch; /* aligned now */
 			return s->off;
 		}
 	}
@@ -653,6 +673,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 			 * one received unseen. No trace is known (the thread's
 			 * current one is the old request's).
 			 */
+			if (d->side_reply_epoch == e->loss_epoch)
+				silent_loss(e, ev);
 			side_req_forget(d);
 			resync_log(e, ev, d, "reply to a request not seen", x->bytes);
 			why = "reply to an unseen request";
@@ -768,6 +790,8 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 		 */
 		if (tr && (tr->pub.n_hops > side->side_ingress_hops ||
 			   (e->loss_epoch && side->side_ingress_ns <= e->loss_ns))) {
+			if (tr->pub.n_hops > side->side_ingress_hops)
+				silent_loss(e, ev);
 			resync_log(e, ev, d, "reply not seen: new request", len);
 			side_req_forget(side);
 			tr = NULL;

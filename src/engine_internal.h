@@ -52,6 +52,11 @@
  * written in several sends).
  */
 #define REPLY_GAP_NS 2000000ULL
+/*
+ * A misalignment no reported loss explains starts an implicit loss (every
+ * connection re-aligns), at most once per this much event time.
+ */
+#define SILENT_LOSS_GAP_NS 100000000ULL
 /* Housekeeping (linger emission, pruning) runs at most this often. */
 #define MAINT_EVENTS 4096
 /* A trace still held by a thread is force-emitted after this much idleness. */
