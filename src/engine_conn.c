@@ -673,7 +673,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 			 * one received unseen. No trace is known (the thread's
 			 * current one is the old request's).
 			 */
-			if (d->side_reply_epoch == e->loss_epoch)
+			if (d->side_reply_epoch == e->loss_epoch && !(x->flags & KRT_XF_SEQ))
 				silent_loss(e, ev);
 			side_req_forget(d);
 			resync_log(e, ev, d, "reply to a request not seen", x->bytes);
@@ -790,7 +790,8 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 		 */
 		if (tr && (tr->pub.n_hops > side->side_ingress_hops ||
 			   (e->loss_epoch && side->side_ingress_ns <= e->loss_ns))) {
-			if (tr->pub.n_hops > side->side_ingress_hops)
+			if (tr->pub.n_hops > side->side_ingress_hops &&
+			    !(ev->xfer.flags & KRT_XF_SEQ))
 				silent_loss(e, ev);
 			resync_log(e, ev, d, "reply not seen: new request", len);
 			side_req_forget(side);

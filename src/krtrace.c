@@ -281,6 +281,13 @@ static int run(const struct options *o)
 	sum->source.reordered = ns->reordered;
 	sum->source.table_full = ns->table_full;
 	report_source(&parser, ns);
+	if (sum->silent_losses)
+		fprintf(stderr,
+			PROG ": %s: WARNING: bytes on connections did not match up %" PRIu64
+			     " time%s although no loss was reported: events were lost (the "
+			     "'grep -v ^cpu' of the import format removes trace-cmd's "
+			     "drop markers); traces near the gap may be incomplete\n",
+			name, (uint64_t)sum->silent_losses, sum->silent_losses == 1 ? "" : "s");
 	if (sum->resyncs)
 		fprintf(stderr,
 			PROG ": %s: %" PRIu64 " connection directions re-aligned (lost events or "

@@ -124,6 +124,7 @@ static int json_finish(struct krt_writer *w, const struct krt_summary *s)
 	krt_json_kv_u64(&j, "dropped_segments", s->dropped_segments);
 	krt_json_kv_u64(&j, "wakeup_conflicts", s->wakeup_conflicts);
 	krt_json_kv_u64(&j, "resyncs", s->resyncs);
+	krt_json_kv_u64(&j, "silent_losses", s->silent_losses);
 	krt_json_kv_u64(&j, "kernel_tag_disagreements", s->kernel_tag_disagreements);
 	krt_json_kv_u64(&j, "first_ns", s->first_ns);
 	krt_json_kv_u64(&j, "last_ns", s->last_ns);

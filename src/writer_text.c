@@ -165,6 +165,8 @@ static int text_finish(struct krt_writer *w, const struct krt_summary *s)
 		print_count(w, "wakeup conflicts", s->wakeup_conflicts, false);
 	if (s->resyncs || krt_summary_lost(s))
 		print_count(w, "connection resyncs", s->resyncs, true);
+	if (s->silent_losses)
+		print_count(w, "unreported losses", s->silent_losses, true);
 	if (s->late_events)
 		print_count(w, "late events", s->late_events, true);
 	if (s->kernel_tag_disagreements)
