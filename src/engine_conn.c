@@ -612,6 +612,33 @@ static void orphan_takes(struct krt_engine *e, struct thread *t, __u64 ts)
 	}
 }
 
+/*
+ * A server replies on side d while its thread already works on a newer
+ * request of that side (it sent for it): the older requests before it were
+ * answered unseen (their replies lost), or this reply would answer the
+ * wrong one, and every later one too. Not pipelining: a pipelining server
+ * answers a request before it works on the next.
+ */
+static void side_req_catch_up(struct krt_engine *e, const struct krt_event *ev, struct dir *d,
+			      const struct thread *t)
+{
+	unsigned int next = d->side_req_answered ? 1 : 0, k;
+
+	if (d->side_req_n <= next + 1 || !t->cur || t->last_sent_trace != t->cur)
+		return;
+	for (k = next + 1; k < d->side_req_n; k++)
+		if (d->side_req[k] == t->cur)
+			break;
+	if (k == d->side_req_n)
+		return;
+	memmove(&d->side_req[0], &d->side_req[k], (d->side_req_n - k) * sizeof(d->side_req[0]));
+	d->side_req_n -= k;
+	d->side_req_answered = false;
+	resync_log(e, ev, d, "works on a newer request: older ones answered unseen", 0);
+	if (!(ev->xfer.flags & KRT_XF_SEQ))
+		silent_loss(e, ev);
+}
+
 static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt_tuple *tp)
 {
 	const struct krt_xfer *x = &ev->xfer;
@@ -679,6 +706,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 			resync_log(e, ev, d, "reply to a request not seen", x->bytes);
 			why = "reply to an unseen request";
 		} else if (side_is_server(d) && d->side_received && d->side_req_n) {
+			side_req_catch_up(e, ev, d, t);
 			d->side_reply_epoch = e->loss_epoch;
 			d->side_reply_ns = ev->ts_ns;
 			tag = side_req_reply(d);
@@ -703,6 +731,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 			why = "kernel tag";
 		tag = k;
 	}
+	if (t && tag)
+		t->last_sent_trace = tag;
 	/* the traced side answered: the next gateway receive is a new request */
 	d->side_in_request = false;
 	if (t && t->cur && eng_thread_has_entry(t, t->cur, d->rev->serial)) {
