@@ -324,7 +324,8 @@ static __always_inline __u32 trace_new(void)
  * request; bytes from an untraced peer leave the trace unchanged.
  */
 static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
-					 const struct krt_tuple *t, __u32 seq, __u32 len)
+					 const struct krt_tuple *t, __u32 seq, __u32 len,
+					 bool *decided)
 {
 	struct krt_thread_state *th = thread_get(tid);
 	struct krt_conn_side *c = conn_get(cookie);
@@ -333,8 +334,10 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 	__u32 last = seq + len - 1, trace = 0;
 	int i;
 
-	if (!th || !c)
+	if (!th || !c) {
+		*decided = false;
 		return th ? th->trace : 0;
+	}
 	dir_key(&k, &t->remote, &t->local);
 	/* The gateway is outside the application: its bytes carry no tag. */
 	dt = is_gateway(&t->remote) ? NULL : bpf_map_lookup_elem(&tags, &k);
@@ -361,6 +364,7 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		bpf_map_update_elem(&untagged, &k, &u, BPF_ANY);
 	}
 	c->in_request = 1;
+	*decided = trace != 0;
 	if (trace) {
 		if (cpu_in_kernel && th->trace != trace)
 			cpu_flush(th, tid, pid, NULL, bpf_ktime_get_ns());
@@ -536,7 +540,7 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 	struct krt_xfer *x;
 	struct tcp_sock *tp;
 	__u32 seq = 0, trace = 0;
-	bool have_seq;
+	bool have_seq, decided = true;
 	__u64 cookie;
 	__u16 family;
 
@@ -564,7 +568,7 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 			__u32 old = thread_trace((__u32)pid_tgid);
 
 			trace = tag_receive((__u32)pid_tgid, pid_tgid >> 32, cookie, &tuple, seq,
-					    ret);
+					    ret, &decided);
 			if (sample_rate > 1 && !cpu_in_kernel && old != trace)
 				sampling_switch(pid_tgid, trace);
 		}
@@ -589,7 +593,11 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 		x->seq = seq;
 		x->flags |= KRT_XF_SEQ;
 	}
-	if (kernel_tags && have_seq) {
+	/*
+	 * A receive whose bytes carried no tag (untraced peer, or the sender's
+	 * hook not run yet) was not decided here: the engine's rules decide.
+	 */
+	if (kernel_tags && have_seq && decided) {
 		x->trace_id = trace;
 		x->flags |= KRT_XF_TAGGED;
 	}
@@ -852,6 +860,11 @@ int BPF_PROG(krt_sock_state, struct sock *sk, int oldstate, int newstate)
 			c->origin_known = 1;
 			c->connect_trace = thread_trace((__u32)pid_tgid);
 		}
+	}
+	if (kernel_tags && sample_rate > 1 &&
+	    (thread_trace((__u32)pid_tgid) & KRT_TRACE_SAMPLED_OUT)) {
+		__sync_fetch_and_add(&sampled_out_records, 1);
+		return 0;
 	}
 	e = event_reserve(KRT_EV_SOCK_STATE);
 	if (!e)

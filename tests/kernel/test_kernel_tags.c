@@ -229,7 +229,7 @@ static void test_tag_follows_bytes(void **state)
 /* Bytes from an untraced peer (not the gateway) leave the trace unchanged. */
 static void test_untraced_peer_keeps_trace(void **state)
 {
-	const struct krt_event *in, *from_db;
+	const struct krt_event *in, *from_db, *answer;
 	int gw, srv, db_client, db_server;
 	pid_t child;
 
@@ -246,12 +246,20 @@ static void test_untraced_peer_keeps_trace(void **state)
 	assert_int_equal(write(gw, "req\n", 4), 4);
 	read_n(srv, 4);
 	read_n(db_client, 4);
+	assert_int_equal(write(srv, "ans\n", 4), 4);
+	read_n(gw, 4);
 	drain_from(src);
 	in = find_xfer(KRT_DIR_RECV, srv, 0);
 	from_db = find_xfer(KRT_DIR_RECV, db_client, 0);
+	answer = find_xfer(KRT_DIR_SEND, srv, 0);
 	assert_non_null(in);
 	assert_non_null(from_db);
-	assert_int_equal(from_db->xfer.trace_id, in->xfer.trace_id);
+	assert_non_null(answer);
+	/* untagged bytes: not the kernel's decision, left to the engine's rules */
+	assert_false(from_db->xfer.flags & KRT_XF_TAGGED);
+	/* and the thread kept its request: the answer carries it */
+	assert_true(answer->xfer.flags & KRT_XF_TAGGED);
+	assert_int_equal(answer->xfer.trace_id, in->xfer.trace_id);
 	close(gw);
 	close(srv);
 	close(db_client);
