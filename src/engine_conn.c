@@ -210,6 +210,8 @@ static __u64 xfer_start(const struct krt_event *ev)
 	return x->enter_ns && x->enter_ns < ev->ts_ns ? x->enter_ns : ev->ts_ns;
 }
 
+static bool side_is_server(const struct dir *side);
+
 /*
  * Requests the side received before a loss and has not answered: their
  * replies went out unseen. Forgotten, or the next reply would be charged
@@ -309,7 +311,7 @@ static __u64 recv_align(struct krt_engine *e, struct dir *d, const struct krt_ev
 		__u64 pend = 0;
 
 		d->loss_epoch = e->loss_epoch;
-		if (d->rev->side_req_n && !d->rev->side_req_answered) {
+		if (side_is_server(d->rev) && d->rev->side_req_n && !d->rev->side_req_answered) {
 			side_req_forget(d->rev);
 			resync_log(e, ev, d->rev, "after lost events: unanswered requests", 0);
 		}
@@ -639,6 +641,17 @@ static void side_req_catch_up(struct krt_engine *e, const struct krt_event *ev, 
 		silent_loss(e, ev);
 }
 
+/* Bytes received on d after ns that no seen send explains (yet). */
+static bool pending_since(const struct dir *d, __u64 ns)
+{
+	__u32 i;
+
+	for (i = 0; i < d->n_pend; i++)
+		if (d->pend[i].recv_ns > ns)
+			return true;
+	return false;
+}
+
 static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt_tuple *tp)
 {
 	const struct krt_xfer *x = &ev->xfer;
@@ -693,12 +706,14 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		    d->side_req_answered &&
 		    (d->side_reply_epoch != e->loss_epoch ||
 		     (d->side_recv_ns < d->side_reply_ns &&
-		      d->side_reply_ns + REPLY_GAP_NS < xfer_start(ev)))) {
+		      d->side_reply_ns + REPLY_GAP_NS < xfer_start(ev)) ||
+		     pending_since(d->rev, d->side_reply_ns))) {
 			/*
 			 * The last request was answered before events were lost,
-			 * or long ago with no request seen since: this replies to
-			 * one received unseen. No trace is known (the thread's
-			 * current one is the old request's).
+			 * or long ago with no request seen since, or what came
+			 * since is bytes of a send not seen: this replies to a
+			 * request whose trace is unknown (the thread's current
+			 * one is the old request's).
 			 */
 			if (d->side_reply_epoch == e->loss_epoch && !(x->flags & KRT_XF_SEQ))
 				silent_loss(e, ev);

@@ -970,6 +970,269 @@ static void test_lost_events(void **state)
 	fix_free(f);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Re-alignment after lost events (import offsets are running byte counts) */
+
+#define MS 1000000ULL
+
+/* Which events of one keep-alive request a test drops (lost by the source). */
+enum {
+	LOSE_API_RECV = 1 << 0,	  /* api's receive of web's request */
+	LOSE_API_REPLY = 1 << 1,  /* api's reply send */
+	LOSE_WEB_RECV = 1 << 2,	  /* web's receive of api's reply */
+	LOSE_WEB_SEND = 1 << 3,	  /* web's request send to api */
+	LOSE_GW_REPLY = 1 << 4,	  /* web's reply to the gateway */
+	LOSE_INGRESS = 1 << 5,	  /* web's receive from the gateway */
+};
+
+/*
+ * Request n at t0 on one client connection: gateway -> web -> api (keep-alive
+ * connection, request 40+n bytes, reply 60+n bytes) -> web -> gateway.
+ */
+static void ka_request(struct fix *f, __u64 t0, unsigned int n, unsigned int lose)
+{
+	if (!(lose & LOSE_INGRESS))
+		feed(f, ev_recv(t0, WEB, web(80), gw(50000), 100));
+	if (!(lose & LOSE_WEB_SEND))
+		feed(f, ev_send(t0 + 100000, WEB, web(40000), api(8080), 40 + n));
+	if (!(lose & LOSE_API_RECV))
+		feed(f, ev_recv(t0 + 500000, API, api(8080), web(40000), 40 + n));
+	if (!(lose & LOSE_API_REPLY))
+		feed(f, ev_send(t0 + 600000, API, api(8080), web(40000), 60 + n));
+	if (!(lose & LOSE_WEB_RECV))
+		feed(f, ev_recv(t0 + 1000000, WEB, web(40000), api(8080), 60 + n));
+	if (!(lose & LOSE_GW_REPLY))
+		feed(f, ev_send(t0 + 1100000, WEB, web(80), gw(50000), 200));
+}
+
+/* Request n's trace (by ingress time) carries web -> api -> web, sent and received in it. */
+static void assert_ka_exact(const struct fix *f, __u64 t0, unsigned int n)
+{
+	const struct krt_trace *t = NULL;
+	bool req = false, reply = false;
+	size_t i;
+
+	for (i = 0; i < f->col.n; i++)
+		if (f->col.v[i].ingress.ts_ns == t0)
+			t = &f->col.v[i];
+	assert_non_null(t);
+	for (i = 0; i < t->n_hops; i++) {
+		const struct krt_hop *h = &t->hops[i];
+
+		/* every hop of the request lies inside it */
+		assert_true(h->send_ns == 0 || (h->send_ns >= t0 && h->send_ns < t0 + 2 * MS));
+		assert_true(h->recv_ns == 0 || (h->recv_ns >= t0 && h->recv_ns < t0 + 2 * MS));
+		if (h->from_tid == WEB && h->to_tid == API && h->bytes == 40 + n)
+			req = true;
+		if (h->from_tid == API && h->to_tid == WEB && h->bytes == 60 + n)
+			reply = true;
+	}
+	assert_true(req);
+	assert_true(reply);
+}
+
+/* A clean keep-alive run needs no re-alignment. */
+static void test_resync_none_when_clean(void **state)
+{
+	struct fix *f = fix_new();
+	unsigned int n;
+
+	fix_start(f);
+	for (n = 1; n <= 4; n++)
+		ka_request(f, n * 10 * MS, n, 0);
+	krt_engine_flush(f->e);
+	assert_int_equal(f->col.n, 4);
+	for (n = 1; n <= 4; n++)
+		assert_ka_exact(f, n * 10 * MS, n);
+	assert_int_equal(krt_engine_summary(f->e)->resyncs, 0);
+	assert_int_equal(krt_engine_summary(f->e)->silent_losses, 0);
+	fix_free(f);
+}
+
+/*
+ * Request 2's bytes were sent, then everything until the next request was
+ * lost: without re-alignment api's next receive pairs with request 2's
+ * stale bytes, and every request after with the one before it.
+ */
+static void run_lost_receive(bool marker)
+{
+	struct fix *f = fix_new();
+	struct krt_summary *s;
+	unsigned int n;
+
+	fix_start(f);
+	ka_request(f, 10 * MS, 1, 0);
+	ka_request(f, 20 * MS, 2, LOSE_API_RECV | LOSE_API_REPLY | LOSE_WEB_RECV | LOSE_GW_REPLY);
+	if (marker)
+		feed(f, ev_lost(20 * MS + 200000, 40));
+	for (n = 3; n <= 5; n++)
+		ka_request(f, n * 10 * MS, n, 0);
+	krt_engine_flush(f->e);
+	assert_int_equal(f->col.n, 5);
+	assert_ka_exact(f, 10 * MS, 1);
+	for (n = 3; n <= 5; n++)
+		assert_ka_exact(f, n * 10 * MS, n);
+	s = krt_engine_summary(f->e);
+	assert_true(s->resyncs >= 1);
+	assert_int_equal(s->lost_events, marker ? 40 : 0);
+	assert_int_equal(s->silent_losses, marker ? 0 : 1);
+	fix_free(f);
+}
+
+static void test_resync_lost_receive_marker(void **state)
+{
+	run_lost_receive(true);
+}
+
+static void test_resync_lost_receive_silent(void **state)
+{
+	run_lost_receive(false);
+}
+
+/*
+ * Request 2's send was lost but its receive seen: the receive waits for a
+ * send; the next request's send (begun long after) cannot be it.
+ */
+static void run_lost_send(bool marker)
+{
+	struct fix *f = fix_new();
+	unsigned int n;
+
+	fix_start(f);
+	ka_request(f, 10 * MS, 1, 0);
+	if (marker)
+		feed(f, ev_lost(19 * MS, 1));
+	ka_request(f, 20 * MS, 2, LOSE_WEB_SEND);
+	for (n = 3; n <= 5; n++)
+		ka_request(f, n * 10 * MS, n, 0);
+	krt_engine_flush(f->e);
+	assert_int_equal(f->col.n, 5);
+	assert_ka_exact(f, 10 * MS, 1);
+	for (n = 3; n <= 5; n++)
+		assert_ka_exact(f, n * 10 * MS, n);
+	assert_true(krt_engine_summary(f->e)->resyncs >= 1);
+	fix_free(f);
+}
+
+static void test_resync_lost_send_marker(void **state)
+{
+	run_lost_send(true);
+}
+
+static void test_resync_lost_send_silent(void **state)
+{
+	run_lost_send(false);
+}
+
+/*
+ * The reply to the gateway was lost: the next bytes from the gateway on
+ * that connection are a new request (the old one was worked on), not more
+ * of the old one. With a loss marker, even if it was not worked on.
+ */
+static void test_resync_gateway_reply_lost(void **state)
+{
+	struct fix *f = fix_new();
+	struct krt_summary *s;
+
+	fix_start(f);
+	ka_request(f, 10 * MS, 1, LOSE_GW_REPLY);
+	ka_request(f, 20 * MS, 2, 0);
+	krt_engine_flush(f->e);
+	assert_int_equal(f->col.n, 2);
+	assert_ka_exact(f, 20 * MS, 2);
+	s = krt_engine_summary(f->e);
+	assert_int_equal(s->resyncs, 1);
+	assert_int_equal(s->silent_losses, 1);
+	fix_free(f);
+
+	/* only the ingress was seen before the loss */
+	f = fix_new();
+	fix_start(f);
+	feed(f, ev_recv(10 * MS, WEB, web(80), gw(50000), 100));
+	feed(f, ev_lost(11 * MS, 100));
+	ka_request(f, 20 * MS, 2, 0);
+	krt_engine_flush(f->e);
+	assert_int_equal(f->col.n, 2);
+	assert_ka_exact(f, 20 * MS, 2);
+	fix_free(f);
+
+	/* no loss, nothing done between: the same request, in two reads */
+	f = fix_new();
+	fix_start(f);
+	feed(f, ev_recv(10 * MS, WEB, web(80), gw(50000), 100));
+	feed(f, ev_recv(10 * MS + 50000, WEB, web(80), gw(50000), 100));
+	krt_engine_flush(f->e);
+	assert_int_equal(f->col.n, 1);
+	assert_int_equal(krt_engine_summary(f->e)->resyncs, 0);
+	fix_free(f);
+}
+
+/*
+ * After a loss, a server that had answered its last request sends again:
+ * it answers a request received unseen, not the old one.
+ */
+static void test_resync_reply_after_loss_untagged(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t;
+	bool in_2 = false;
+	size_t i;
+
+	fix_start(f);
+	ka_request(f, 10 * MS, 1, 0);
+	feed(f, ev_lost(19 * MS, 10));
+	ka_request(f, 20 * MS, 2, LOSE_WEB_SEND | LOSE_API_RECV);
+	krt_engine_flush(f->e);
+	assert_int_equal(f->col.n, 2);
+	assert_ka_exact(f, 10 * MS, 1);
+	/* api's 62 B reply is not request 1's: web received it for request 2 */
+	t = f->col.v[0].ingress.ts_ns == 10 * MS ? &f->col.v[0] : &f->col.v[1];
+	for (i = 0; i < t->n_hops; i++)
+		assert_int_not_equal(t->hops[i].bytes, 62);
+	t = t == &f->col.v[0] ? &f->col.v[1] : &f->col.v[0];
+	for (i = 0; i < t->n_hops; i++)
+		if (t->hops[i].from_tid == API && t->hops[i].to_tid == WEB && t->hops[i].bytes == 62)
+			in_2 = true;
+	assert_true(in_2);
+	assert_true(krt_engine_summary(f->e)->resyncs >= 1);
+	fix_free(f);
+}
+
+/*
+ * api's replies to request 2 were lost, request 3 arrives: api works on
+ * request 3 (calls redis for it) and replies. That reply answers request 3,
+ * not the unanswered request 2 (not pipelining: it worked on 3 first).
+ */
+static void test_resync_server_catches_up(void **state)
+{
+	struct fix *f = fix_new();
+	unsigned int n;
+
+	fix_start(f);
+	ka_request(f, 10 * MS, 1, 0);
+	ka_request(f, 20 * MS, 2, LOSE_API_REPLY | LOSE_WEB_RECV | LOSE_GW_REPLY);
+	for (n = 3; n <= 4; n++) {
+		__u64 t0 = n * 10 * MS;
+
+		feed(f, ev_recv(t0, WEB, web(80), gw(50000), 100));
+		feed(f, ev_send(t0 + 100000, WEB, web(40000), api(8080), 40 + n));
+		feed(f, ev_recv(t0 + 200000, API, api(8080), web(40000), 40 + n));
+		feed(f, ev_send(t0 + 300000, API, api(36000), rds(6379), 30));
+		feed(f, ev_recv(t0 + 400000, REDIS, rds(6379), api(36000), 30));
+		feed(f, ev_send(t0 + 450000, REDIS, rds(6379), api(36000), 5));
+		feed(f, ev_recv(t0 + 500000, API, api(36000), rds(6379), 5));
+		feed(f, ev_send(t0 + 600000, API, api(8080), web(40000), 60 + n));
+		feed(f, ev_recv(t0 + 1000000, WEB, web(40000), api(8080), 60 + n));
+		feed(f, ev_send(t0 + 1100000, WEB, web(80), gw(50000), 200));
+	}
+	krt_engine_flush(f->e);
+	assert_int_equal(f->col.n, 4);
+	assert_ka_exact(f, 30 * MS, 3);
+	assert_ka_exact(f, 40 * MS, 4);
+	assert_int_equal(krt_engine_summary(f->e)->silent_losses, 1);
+	fix_free(f);
+}
+
 /* Kernel tags: engine traces follow the kernel's ids; disagreements counted. */
 static void test_kernel_tags(void **state)
 {
@@ -1308,6 +1571,14 @@ int main(void)
 	    cmocka_unit_test(test_identity),
 	    cmocka_unit_test(test_exit),
 	    cmocka_unit_test(test_lost_events),
+	    cmocka_unit_test(test_resync_none_when_clean),
+	    cmocka_unit_test(test_resync_lost_receive_marker),
+	    cmocka_unit_test(test_resync_lost_receive_silent),
+	    cmocka_unit_test(test_resync_lost_send_marker),
+	    cmocka_unit_test(test_resync_lost_send_silent),
+	    cmocka_unit_test(test_resync_gateway_reply_lost),
+	    cmocka_unit_test(test_resync_reply_after_loss_untagged),
+	    cmocka_unit_test(test_resync_server_catches_up),
 	    cmocka_unit_test(test_kernel_tags),
 	    cmocka_unit_test(test_kernel_tags_decide),
 	    cmocka_unit_test(test_kernel_tags_check_only),
