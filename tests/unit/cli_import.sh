@@ -136,6 +136,25 @@ run -i "$tmp/pids.txt" -g 172.24.0.1 "$tmp/lost.txt"
 check "lost events: exit 0 and a WARNING with the count" \
 	bash -c "[ $rc -eq 0 ] && grep -q 'WARNING: 42 events lost' '$tmp/err'"
 
+# trace-cmd report's own drop marker (when not grepped away) counts too.
+{ cat "$tmp/report.txt"; echo "CPU:1 [7 EVENTS DROPPED]"; } >"$tmp/dropped.txt"
+run -i "$tmp/pids.txt" -g 172.24.0.1 --json "$tmp/dropped.txt"
+check "EVENTS DROPPED marker: counted in the summary and warned" \
+	bash -c "[ $rc -eq 0 ] && grep -q '},\"lost\":7,' '$tmp/out' && grep -q 'WARNING: 7 events lost' '$tmp/err'"
+
+# What the import turned into no event is in the summary, not only in -V:
+# the log-file write, a pure-ACK tcp_probe, a sys_exit without its entry.
+{ grep -v sched_switch "$tmp/report.txt"
+  grep tcp_probe "$tmp/report.txt" | sed 's/10.000310/10.000330/; s/data_len=100/data_len=0/'
+  echo '           web-100   [000]  10.000340: sys_exit_recvfrom:     __syscall_nr=45 ret=0x10'
+  grep sched_switch "$tmp/report.txt"; } >"$tmp/skips.txt"
+run -i "$tmp/pids.txt" -g 172.24.0.1 --json "$tmp/skips.txt"
+check "JSON summary: non_socket_io 1, ack_probes 1, unpaired_syscalls 1, no_address 0" \
+	bash -c "[ $rc -eq 0 ] && grep -q '\"non_socket_io\":1,\"ack_probes\":1,\"unpaired_syscalls\":1,\"no_address\":0,' '$tmp/out'"
+run -i "$tmp/pids.txt" -g 172.24.0.1 "$tmp/skips.txt"
+check "text summary: the skipped lines, by cause" \
+	bash -c "grep -qE 'non-socket I/O ignored +1' '$tmp/out' && grep -qE 'ACK-only probes ignored +1' '$tmp/out' && grep -qE 'unpaired syscalls +1' '$tmp/out' && grep -qE 'events without address +0' '$tmp/out'"
+
 # The report without sed (", " separators) parses the same.
 sed -E 's/,/, /g' "$tmp/report.txt" >"$tmp/nosed.txt"
 run -i "$tmp/pids.txt" -g 172.24.0.1 --json "$tmp/nosed.txt"
