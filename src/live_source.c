@@ -69,12 +69,13 @@ static int check_prerequisites(const char *prog)
 			"(CONFIG_DEBUG_INFO_BTF=y is required for CO-RE)\n", prog, strerror(errno));
 		return -1;
 	}
-	if (geteuid() != 0)
-		fprintf(stderr, "%s: warning: not running as root; loading needs CAP_BPF and "
-			"CAP_PERFMON (or CAP_SYS_ADMIN)\n", prog);
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) != 1) {
-		fprintf(stderr, "%s: this kernel has no BPF ring buffer (Linux 5.8+ needed)%s\n",
-			prog, geteuid() ? ", or the probe was denied: run as root" : "");
+		if (geteuid() != 0)
+			fprintf(stderr, "%s: not permitted to load BPF programs: run as root "
+				"(CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN, are needed)\n", prog);
+		else
+			fprintf(stderr, "%s: this kernel has no BPF ring buffer (Linux 5.8+ "
+				"needed)\n", prog);
 		return -1;
 	}
 	vmlinux_btf = btf__load_vmlinux_btf();
