@@ -626,8 +626,9 @@ static void side_req_catch_up(struct krt_engine *e, const struct krt_event *ev, 
 {
 	unsigned int next = d->side_req_answered ? 1 : 0, k;
 
-	if (d->side_req_n <= next + 1 || !t->cur || t->last_sent_trace != t->cur)
-		return;
+	if (ev->xfer.flags & KRT_XF_SEQ || d->side_req_n <= next + 1 || !t->cur ||
+	    t->last_sent_trace != t->cur)
+		return; /* live: every receive is seen unless a loss is reported */
 	for (k = next + 1; k < d->side_req_n; k++)
 		if (d->side_req[k] == t->cur)
 			break;
@@ -637,8 +638,7 @@ static void side_req_catch_up(struct krt_engine *e, const struct krt_event *ev, 
 	d->side_req_n -= k;
 	d->side_req_answered = false;
 	resync_log(e, ev, d, "works on a newer request: older ones answered unseen", 0);
-	if (!(ev->xfer.flags & KRT_XF_SEQ))
-		silent_loss(e, ev);
+	silent_loss(e, ev);
 }
 
 /* Bytes received on d after ns that no seen send explains (yet). */
@@ -705,15 +705,17 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		if (side_is_server(d) && d->side_received && d->side_req_n == 1 &&
 		    d->side_req_answered &&
 		    (d->side_reply_epoch != e->loss_epoch ||
-		     (d->side_recv_ns < d->side_reply_ns &&
-		      d->side_reply_ns + REPLY_GAP_NS < xfer_start(ev)) ||
-		     pending_since(d->rev, d->side_reply_ns))) {
+		     (!(x->flags & KRT_XF_SEQ) &&
+		      ((d->side_recv_ns < d->side_reply_ns &&
+			d->side_reply_ns + REPLY_GAP_NS < xfer_start(ev)) ||
+		       pending_since(d->rev, d->side_reply_ns))))) {
 			/*
 			 * The last request was answered before events were lost,
-			 * or long ago with no request seen since, or what came
-			 * since is bytes of a send not seen: this replies to a
-			 * request whose trace is unknown (the thread's current
-			 * one is the old request's).
+			 * or (import, where losses may go unreported) long ago
+			 * with no request seen since, or what came since is bytes
+			 * of a send not seen: this replies to a request whose
+			 * trace is unknown (the thread's current one is the old
+			 * request's).
 			 */
 			if (d->side_reply_epoch == e->loss_epoch && !(x->flags & KRT_XF_SEQ))
 				silent_loss(e, ev);
@@ -815,6 +817,33 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		seg_push(e, d, &s);
 }
 
+/*
+ * Was the request read on side worked on to its end since: did a traced
+ * peer's reply come back into the container that read it? (A proxy that
+ * streams a request body upstream while reading it sends, but gets no
+ * reply before the body ends.)
+ */
+static bool ingress_answered_downstream(struct krt_engine *e, const struct dir *side,
+					const struct trace *tr)
+{
+	const struct thread *reader = eng_thread_find(e, side->side_ingress_tid);
+	size_t i;
+
+	if (!reader)
+		return false;
+	for (i = side->side_ingress_hops; i < tr->pub.n_hops; i++) {
+		const struct krt_hop *h = &tr->pub.hops[i];
+		const struct thread *to;
+
+		if (!h->from_tid || !h->to_tid || !h->recv_ns)
+			continue;
+		to = eng_thread_find(e, h->to_tid);
+		if (to && (to == reader || (to->container[0] && to->container == reader->container)))
+			return true;
+	}
+	return false;
+}
+
 /* Rule 1: a receive from the gateway. */
 static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct thread *t,
 		       struct dir *d, __u64 len)
@@ -829,14 +858,15 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 	if (side->side_in_request) {
 		tr = eng_trace_find(e, side->side_last_recv_trace);
 		/*
-		 * More bytes of the same request, unless it was worked on since
-		 * (it sent somewhere) or events were lost since: then its reply
-		 * went unseen and this is the next request on the connection.
+		 * More bytes of the same request, unless it was worked on to
+		 * its end since (a downstream reply came back) or events were
+		 * lost since: then its reply went unseen and this is the next
+		 * request on the connection.
 		 */
-		if (tr && (tr->pub.n_hops > side->side_ingress_hops ||
-			   (e->loss_epoch && side->side_ingress_ns <= e->loss_ns))) {
-			if (tr->pub.n_hops > side->side_ingress_hops &&
-			    !(ev->xfer.flags & KRT_XF_SEQ))
+		bool worked = tr && ingress_answered_downstream(e, side, tr);
+
+		if (tr && (worked || (e->loss_epoch && side->side_ingress_ns <= e->loss_ns))) {
+			if (worked && !(ev->xfer.flags & KRT_XF_SEQ))
 				silent_loss(e, ev);
 			resync_log(e, ev, d, "reply not seen: new request", len);
 			side_req_forget(side);
