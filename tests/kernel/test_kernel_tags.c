@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include "live_source.h"
 
@@ -322,6 +323,66 @@ static void test_sampling_one_in_two(void **state)
 	assert_int_equal(krt_live_trace_tgid(src, getpid()), 0);
 }
 
+static void burn_ns(__u64 ns)
+{
+	struct timespec a, b;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	while ((__u64)((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec)) < ns);
+}
+
+/*
+ * --cpu-in-kernel: the time a thread spends on a request is summed in the
+ * kernel and sent as one CPU record for that request when the thread is
+ * done with it (answered and blocked); no switch records at all.
+ */
+static void test_cpu_in_kernel(void **state)
+{
+	struct krt_live_opts o = { .trace_switch = true, .trace_wakeup = true,
+				   .kernel_tags = true, .cpu_in_kernel = true };
+	struct krt_live_source *s;
+	const struct krt_event *in;
+	__u64 on_request = 0;
+	int gw, srv;
+	size_t i;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	assert_int_equal(inet_pton(AF_INET, GATEWAY, o.gateway.addr), 1);
+	o.gateway.family = KRT_AF_INET;
+	s = krt_live_open(&o, "test_kernel_tags");
+	assert_non_null(s);
+	assert_int_equal(krt_live_trace_tgid(s, getpid()), 0);
+	assert_int_equal(krt_live_attach(s, "test_kernel_tags"), 0);
+
+	tcp_pair(GATEWAY, &gw, &srv);
+	drain_from(s);
+	assert_int_equal(write(gw, "req\n", 4), 4);
+	read_n(srv, 4);
+	burn_ns(20 * 1000 * 1000);
+	assert_int_equal(write(srv, "ans\n", 4), 4);
+	usleep(10000);		/* blocks after answering: the request is done */
+	read_n(gw, 4);
+	drain_from(s);
+
+	in = find_xfer(KRT_DIR_RECV, srv, 0);
+	assert_non_null(in);
+	for (i = 0; i < n_got; i++) {
+		assert_int_not_equal(got[i].type, KRT_EV_SWITCH);
+		if (got[i].type == KRT_EV_CPU && got[i].tid == in->tid &&
+		    got[i].oncpu.trace_id == in->xfer.trace_id)
+			on_request += got[i].oncpu.oncpu_ns;
+	}
+	/* at least the 20 ms burnt, and not the whole test's time */
+	assert_true(on_request >= 19 * 1000 * 1000);
+	assert_true(on_request < 200 * 1000 * 1000);
+	close(gw);
+	close(srv);
+	krt_live_close(s);
+	assert_int_equal(krt_live_trace_tgid(src, getpid()), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -329,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_tag_follows_bytes),
 		cmocka_unit_test(test_untraced_peer_keeps_trace),
 		cmocka_unit_test(test_sampling_one_in_two),
+		cmocka_unit_test(test_cpu_in_kernel),
 	};
 
 	if (geteuid() != 0) {
