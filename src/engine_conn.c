@@ -300,8 +300,8 @@ static void pending_drop_stale(struct krt_engine *e, struct dir *d, const struct
  *    and the newest of those are exactly its size, whole segments: the
  *    older ones were received unseen (a loss the source did not report).
  */
-static __u64 recv_align(struct krt_engine *e, struct dir *d, const struct krt_event *ev,
-			__u64 len, __u64 *lost)
+static __u64 recv_align(struct krt_engine *e, struct dir *d, const struct krt_event *ev, __u64 len,
+			__u64 *lost)
 {
 	__u64 off = d->recv_next, queued, avail_end, start;
 	__u32 i;
@@ -321,7 +321,8 @@ static __u64 recv_align(struct krt_engine *e, struct dir *d, const struct krt_ev
 		queued = d->send_next > off ? d->send_next - off : 0;
 		if (len < queued) {
 			off = d->send_next - len;
-			resync_log(e, ev, d, "after lost events: older sends dropped", queued - len);
+			resync_log(e, ev, d, "after lost events: older sends dropped",
+				   queued - len);
 		} else if (len > queued) {
 			*lost = len - queued;
 			resync_log(e, ev, d, "after lost events: bytes of unseen sends", *lost);
@@ -838,7 +839,8 @@ static bool ingress_answered_downstream(struct krt_engine *e, const struct dir *
 		if (!h->from_tid || !h->to_tid || !h->recv_ns)
 			continue;
 		to = eng_thread_find(e, h->to_tid);
-		if (to && (to == reader || (to->container[0] && to->container == reader->container)))
+		if (to &&
+		    (to == reader || (to->container[0] && to->container == reader->container)))
 			return true;
 	}
 	return false;
@@ -953,7 +955,7 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 	} else {
 		len = x->bytes;
 		off = eng_is_gateway(e, &d->src) || d->seq_init ? d->recv_next
-							   : recv_align(e, d, ev, len, &lost);
+								: recv_align(e, d, ev, len, &lost);
 	}
 	end = off + len;
 	if (end > d->recv_next)

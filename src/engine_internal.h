@@ -131,8 +131,8 @@ struct thread {
 	bool replied;	 /* rule 5: sent on the entry connection of cur */
 	bool wake_claim; /* cur came from a wakeup (rule 6) */
 	__u64 oncpu_since;
-	__u64 cur;	  /* current trace id; 0 = none */
-	__u64 recv_count; /* receives so far (pending receive completion) */
+	__u64 cur;	       /* current trace id; 0 = none */
+	__u64 recv_count;      /* receives so far (pending receive completion) */
 	__u64 last_sent_trace; /* tag of its last send with one */
 	struct recent_entry recent[RECENT_ENTRIES];
 	unsigned int recent_next;
