@@ -417,6 +417,10 @@ int main(int argc, char **argv)
 
 	if (parse_options(argc, argv, &o))
 		return 2;
+	/* From here a Ctrl-C ends the run cleanly, even during load and attach. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	if (load_containers(&o, &pids))
 		goto cleanup;
 	if (o.list_containers) {
@@ -488,9 +492,6 @@ int main(int argc, char **argv)
 				strerror(errno));
 	}
 
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	if (krt_live_attach(src, PROG))
 		goto cleanup;
 	if (o.duration > 0)
@@ -498,6 +499,8 @@ int main(int argc, char **argv)
 	fprintf(stderr, PROG ": tracing %zu process(es)%s; Ctrl-C to stop\n", pids.n,
 		o.duration > 0 ? " for the given duration" : "");
 
+	if (stop_requested)
+		fprintf(stderr, PROG ": stopped before tracing began\n");
 	while (!stop_requested && (!deadline || now_s() < deadline)) {
 		n = krt_live_poll(src, POLL_INTERVAL_MS, feed_engine, &fctx);
 		if (n == -EINTR)
