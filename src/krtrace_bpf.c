@@ -412,7 +412,8 @@ int main(int argc, char **argv)
 	struct feed_ctx fctx;
 	struct sigaction sa = { .sa_handler = on_signal };
 	bool outs_open = false;
-	double deadline = 0;
+	double deadline = 0, last_event;
+	bool unflushed = false;
 	int ret = 1, n;
 
 	if (parse_options(argc, argv, &o))
@@ -501,6 +502,7 @@ int main(int argc, char **argv)
 
 	if (stop_requested)
 		fprintf(stderr, PROG ": stopped before tracing began\n");
+	last_event = now_s();
 	while (!stop_requested && (!deadline || now_s() < deadline)) {
 		n = krt_live_poll(src, POLL_INTERVAL_MS, feed_engine, &fctx);
 		if (n == -EINTR)
@@ -508,6 +510,19 @@ int main(int argc, char **argv)
 		if (n < 0) {
 			fprintf(stderr, PROG ": reading the ring buffer: %s\n", strerror(-n));
 			goto cleanup;
+		}
+		if (n > 0) {
+			last_event = now_s();
+			unflushed = true;
+		} else if (o.stream && unflushed &&
+			   now_s() - last_event > 2.0 * STREAM_LINGER_NS / 1e9) {
+			/*
+			 * The engine's linger runs on event time, which stops
+			 * when the traced processes fall quiet: print what is
+			 * open now rather than when the next request comes.
+			 */
+			krt_engine_flush(engine);
+			unflushed = false;
 		}
 	}
 	n = krt_live_drain(src, feed_engine, &fctx);

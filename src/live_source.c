@@ -380,6 +380,8 @@ static int deliver(struct krt_live_source *s, __u64 cutoff_ts, krt_live_event_cb
 
 int krt_live_poll(struct krt_live_source *s, int timeout_ms, krt_live_event_cb cb, void *ctx)
 {
+	struct timespec now;
+	__u64 now_ns;
 	int err;
 
 	err = ring_buffer__poll(s->rb, timeout_ms);
@@ -395,9 +397,16 @@ int krt_live_poll(struct krt_live_source *s, int timeout_ms, krt_live_event_cb c
 		return -ENOMEM;
 	if (err < 0 && err != -EINTR)
 		return err;
-	if (s->max_ts < s->reorder_ns)
+	/*
+	 * Records are committed microseconds after their timestamp: whatever
+	 * is older than the window by the clock (the BPF clock is
+	 * CLOCK_MONOTONIC) is complete, even when nothing new arrives.
+	 */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	now_ns = now.tv_sec * 1000000000ULL + now.tv_nsec;
+	if (now_ns < s->reorder_ns)
 		return 0;
-	return deliver(s, s->max_ts - s->reorder_ns, cb, ctx);
+	return deliver(s, now_ns - s->reorder_ns, cb, ctx);
 }
 
 /*
