@@ -134,4 +134,6 @@ clean:
 	$(call msg,CLEAN,$(OUTPUT))
 	$(Q)rm -rf $(OUTPUT) .output-asan
 
+# Keep the BPF object: the skeleton embeds it, and make would delete it as intermediate.
+.SECONDARY: $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
 .DELETE_ON_ERROR:
