@@ -86,8 +86,9 @@ wrk -t2 -c8 -d2s "http://$("$TB" addr nginx)/req/wrk" 2>&1 | grep -E 'Requests/s
 
 pictures=(--chrome "$DEMO/trace.json" --dot "$DEMO/flows.dot" --html "$DEMO/report.html")
 if "$OUT/bin/krtrace-bpf" --help >/dev/null 2>&1; then
-	say "live: krtrace-bpf --gateway $GW -i pids.txt (BPF on sched, syscall and tcp tracepoints)"
-	"$OUT/bin/krtrace-bpf" --gateway "$GW" -i "$DEMO/pids.txt" -o "$DEMO/traces.txt" \
+	# No PIDs file: krtrace-bpf discovers the containers on the gateway's subnet itself.
+	say "live: krtrace-bpf --gateway $GW (BPF on sched and socket tracepoints; containers discovered)"
+	"$OUT/bin/krtrace-bpf" --gateway "$GW" -o "$DEMO/traces.txt" \
 		"${pictures[@]}" 2>"$DEMO/krtrace-bpf.log" &
 	bpf_pid=$!
 	for _ in $(seq 1 100); do
