@@ -691,8 +691,12 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 
 	if (!prev_traced && !next_traced)
 		return 0;
-	/* 0 = preempted and still runnable, as in the sched_switch event. */
-	state = preempt ? 0 : (prev->__state & 0xff) ?: 1;
+	/*
+	 * 0 = still runnable, as in the sched_switch event: preempted, or
+	 * rescheduled on its way back to user space (preempt is false there,
+	 * the state TASK_RUNNING): not blocked.
+	 */
+	state = preempt ? 0 : (prev->__state & 0xff);
 	if (kernel_tags) {
 		pt = prev_traced ? bpf_map_lookup_elem(&threads, &prev_tid) : NULL;
 		nt = next_traced ? bpf_map_lookup_elem(&threads, &next_tid) : NULL;
