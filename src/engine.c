@@ -291,6 +291,7 @@ void eng_thread_set_trace(struct krt_engine *e, struct thread *t, __u64 id, __u6
 	t->cur = id;
 	t->replied = false;
 	t->wake_claim = false;
+	t->took_job = false;
 }
 
 void eng_thread_add_entry(struct thread *t, __u64 trace, __u64 dir_serial)
@@ -335,6 +336,8 @@ static void on_switch(struct krt_engine *e, const struct krt_event *ev)
 
 	if (prev && prev->traced) {
 		if (prev->oncpu) {
+			if (prev->took_job && ev->ts_ns > prev->oncpu_since)
+				prev->took_cpu_ns += ev->ts_ns - prev->oncpu_since;
 			charge(e, prev, prev->oncpu_since, ev->ts_ns);
 			prev->oncpu = false;
 		}
@@ -344,7 +347,38 @@ static void on_switch(struct krt_engine *e, const struct krt_event *ev)
 		 * work item handed over is done (or waits for something that
 		 * will bring its own trace).
 		 */
-		if (sw->prev_state != 0 && prev->cur && (prev->replied || prev->wake_claim)) {
+		if (prev->cur && prev->took_job && !prev->claim_active &&
+		    prev->took_cpu_ns < DEQUEUE_MAX_NS) {
+			/*
+			 * Took a job and leaves the CPU before it could have
+			 * dequeued: blocked (queue empty, or its lock taken) or
+			 * preempted (often by the next woken worker, which then
+			 * dequeues first). The job is still the queue's oldest;
+			 * a preempted worker takes again when it runs.
+			 */
+			struct thread *f = eng_thread_find(e, prev->feeder);
+			struct trace *tr = eng_trace_find(e, prev->cur);
+
+			if (f && tr && !tr->answered)
+				eng_handoff_return(f, prev->cur);
+			eng_vlog(e, ev->ts_ns, prev, prev->tid, prev->cur,
+				 "SWITCH out %s before using trace %llu (%llu ns on CPU): back to the queue",
+				 sw->prev_state ? "blocked" : "preempted",
+				 (unsigned long long)prev->cur, (unsigned long long)prev->took_cpu_ns);
+			eng_thread_set_trace(e, prev, 0, ev->ts_ns);
+			if (!sw->prev_state)
+				prev->take_on_run = true;
+		}
+		/*
+		 * A worker that ran a while with its job and blocks (another
+		 * lock: malloc's, a log's) is still at work on it.
+		 */
+		if (sw->prev_state != 0 && prev->cur && !prev->replied && prev->took_job &&
+		    prev->took_cpu_ns >= DEQUEUE_MAX_NS) {
+			eng_vlog(e, ev->ts_ns, prev, prev->tid, prev->cur,
+				 "SWITCH out blocked: keeps trace %llu (at work: %llu ns on CPU)",
+				 (unsigned long long)prev->cur, (unsigned long long)prev->took_cpu_ns);
+		} else if (sw->prev_state != 0 && prev->cur && (prev->replied || prev->wake_claim)) {
 			eng_vlog(e, ev->ts_ns, prev, prev->tid, prev->cur,
 				 "SWITCH out blocked: trace %llu claim ended",
 				 (unsigned long long)prev->cur);
@@ -354,6 +388,11 @@ static void on_switch(struct krt_engine *e, const struct krt_event *ev)
 	if (next && next->traced) {
 		next->oncpu = true;
 		next->oncpu_since = ev->ts_ns;
+		if (next->take_on_run) {
+			next->take_on_run = false;
+			if (!next->cur)
+				eng_worker_take(e, next, ev->ts_ns, "runs after a wakeup");
+		}
 	}
 }
 
@@ -431,6 +470,34 @@ static void on_wakeup(struct krt_engine *e, const struct krt_event *ev)
 	}
 	if (!target->traced)
 		return;
+	/*
+	 * A worker that worked on a job without sending anything and blocked
+	 * is between requests when its feeder, with requests queued, wakes it
+	 * (a lock it waited on mid-job is rarely released by the feeder just
+	 * as requests wait in the queue).
+	 */
+	if (target->cur && target->took_job && !target->claim_active && !target->replied &&
+	    !target->oncpu && target->feeder == waker->tid && waker->n_handoff) {
+		eng_vlog(e, ev->ts_ns, target, target->tid, target->cur,
+			 "woken by its feeder with requests queued: done with trace %llu",
+			 (unsigned long long)target->cur);
+		eng_thread_set_trace(e, target, 0, ev->ts_ns);
+	}
+	/*
+	 * A worker known to answer its feeder's clients takes its request
+	 * when it runs: several woken workers race for the queue, and the
+	 * wakeup order is not the order they dequeue; the first to run
+	 * takes the oldest. A sibling worker's wakeup (the queue's lock
+	 * released) lets it retry. The wakeup may come just before the
+	 * worker blocks, still holding its last request: it takes the next
+	 * one when it runs again.
+	 */
+	if (target->feeder && target->answers_feeder &&
+	    (target->feeder == waker->tid || target->feeder == waker->feeder)) {
+		target->take_on_run = true;
+		if (!target->cur || target->replied || (target->took_job && !target->claim_active))
+			return;
+	}
 	if (target->cur) {
 		if (waker->cur && target->cur != waker->cur) {
 			e->sum.wakeup_conflicts++;
@@ -441,20 +508,24 @@ static void on_wakeup(struct krt_engine *e, const struct krt_event *ev)
 		}
 		return;
 	}
-	/*
-	 * A worker known to answer its feeder's clients takes its request
-	 * when it starts (its first send): several woken workers race for
-	 * the queue, and the wakeup order is not the order they dequeue.
-	 */
-	if (target->feeder == waker->tid && target->answers_feeder)
-		return;
-	pick = eng_handoff_pick(e, waker, NULL, ev->ts_ns);
-	if (pick) {
+	if (waker->n_handoff) {
+		/*
+		 * The waker queued requests it read: the woken thread takes
+		 * the oldest when it runs (first job of a pool worker, too).
+		 */
+		unsigned int i;
+
 		target->feeder = waker->tid;
-		eng_handed_remember(waker, target->tid, pick);
-	} else {
-		pick = waker->cur;
+		target->take_on_run = true;
+		for (i = 0; i < waker->n_handoff; i++)
+			if (waker->handoff[i] == waker->cur)
+				waker->replied = true; /* handed its current request */
+		eng_vlog(e, ev->ts_ns, waker, waker->tid, waker->cur,
+			 "WAKEUP %s[%u]: takes the oldest queued request when it runs",
+			 target->comm[0] ? target->comm : "?", target->tid);
+		return;
 	}
+	pick = waker->cur;
 	if (!pick)
 		return;
 	eng_thread_set_trace(e, target, pick, ev->ts_ns);

@@ -465,6 +465,39 @@ __u64 eng_handoff_pick(struct krt_engine *e, struct thread *f, struct thread *ta
 	return 0;
 }
 
+/* A job taken but not used goes back to the head of f's queue. */
+void eng_handoff_return(struct thread *f, __u64 trace)
+{
+	handoff_remove(f, trace);
+	if (f->n_handoff == HANDOFF_MAX)
+		f->n_handoff--; /* the newest falls off */
+	memmove(&f->handoff[1], &f->handoff[0], f->n_handoff * sizeof(f->handoff[0]));
+	f->handoff[0] = trace;
+	f->n_handoff++;
+}
+
+/*
+ * Pool worker t dequeues now (it runs after a wakeup, or goes on right
+ * after a reply): the oldest job of its feeder's queue, tentatively until
+ * it sends (rule 6).
+ */
+bool eng_worker_take(struct krt_engine *e, struct thread *t, __u64 ts, const char *why)
+{
+	struct thread *f = t->feeder ? eng_thread_find(e, t->feeder) : NULL;
+	__u64 pick = f ? eng_handoff_pick(e, f, NULL, ts) : 0;
+
+	if (!pick)
+		return false;
+	eng_thread_set_trace(e, t, pick, ts);
+	t->wake_claim = true;
+	t->claim_active = false;
+	t->took_job = true;
+	t->took_cpu_ns = 0;
+	eng_vlog(e, ts, t, t->tid, pick, "takes trace %llu from %s[%u] (%s)",
+		 (unsigned long long)pick, f->comm, f->tid, why);
+	return true;
+}
+
 void eng_handed_remember(struct thread *f, __u32 tid, __u64 trace)
 {
 	f->handed[f->handed_next].tid = tid;
@@ -661,6 +694,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	struct segment s;
 	struct trace *tr;
 	const char *why = "no trace";
+	bool take_next = false;
 	__u64 tag = 0;
 
 	if (!(x->flags & KRT_XF_SEQ) && d->n_pend)
@@ -777,6 +811,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 			t->replied = true;
 			handoff_remove(t, tag);
 		}
+		/* a worker that does not sleep dequeues right after its reply */
+		take_next = t && t->answers_feeder && t->feeder == d->side_ingress_tid;
 	}
 
 	memset(&s, 0, sizeof(s));
@@ -816,6 +852,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	/* the gateway's client is never traced: its bytes stay a hop to the address */
 	if (s.used < s.len && !eng_is_gateway(e, &d->dst))
 		seg_push(e, d, &s);
+	if (take_next)
+		eng_worker_take(e, t, ev->ts_ns, "next job after its reply");
 }
 
 /*

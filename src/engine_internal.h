@@ -37,6 +37,12 @@
 #define MAX_READERS 64
 /* Recent wakeup hand-offs remembered per feeder thread. */
 #define HANDED_MAX 4
+/*
+ * A pool worker dequeues in a few microseconds on CPU: one that blocks
+ * sooner after taking a job did not get it (queue empty, or its lock
+ * taken); one that ran longer is at work on it.
+ */
+#define DEQUEUE_MAX_NS 30000ULL
 /* Recent (trace, entry direction) pairs remembered per thread (rule 5). */
 #define RECENT_ENTRIES 4
 /*
@@ -146,6 +152,15 @@ struct thread {
 	__u32 feeder;	     /* thread that hands this one its requests (pool) */
 	bool claim_active;   /* sent or received since a wakeup handed cur */
 	bool answers_feeder; /* has answered a client of its feeder */
+	/*
+	 * Woken by its feeder (or a sibling worker): the job is taken when the
+	 * worker runs (take_on_run); cur came from such a take, or from the
+	 * queue right after a reply, and goes back to the queue's head if the
+	 * worker blocks before using it (took_job).
+	 */
+	bool take_on_run;
+	bool took_job;
+	__u64 took_cpu_ns; /* on CPU since it took the job */
 	/* Recent wakeup hand-offs by this thread (a woken worker may idle). */
 	struct {
 		__u32 tid;
@@ -316,6 +331,8 @@ void eng_seg_drop(struct krt_engine *e, struct dir *d, struct segment *s);
 void eng_pending_expire(struct krt_engine *e, struct dir *d, __u64 now, bool all);
 void eng_dir_free_pair(struct krt_engine *e, struct dir *d);
 __u64 eng_handoff_pick(struct krt_engine *e, struct thread *f, struct thread *taker, __u64 ts);
+void eng_handoff_return(struct thread *f, __u64 trace);
+bool eng_worker_take(struct krt_engine *e, struct thread *t, __u64 ts, const char *why);
 void eng_handed_remember(struct thread *f, __u32 tid, __u64 trace);
 void eng_on_xfer(struct krt_engine *e, const struct krt_event *ev);
 void eng_on_sock_state(struct krt_engine *e, const struct krt_event *ev);

@@ -609,16 +609,17 @@ static void test_wakeup_handoff(void **state)
 	feed(f, ev_switch(120, 0, 0, worker));
 	feed(f, ev_recv(150, WEB, web(80), gw(50002), 10)); /* trace 2 on the loop */
 	feed(f, ev_wakeup(160, WEB, worker));		    /* busy: conflict */
-	feed(f, ev_switch(620, worker, 1, 0));		    /* done: claim ends */
-	feed(f, ev_wakeup(700, WEB, worker));		    /* now trace 2 */
-	feed(f, ev_switch(710, 0, 0, worker));
-	feed(f, ev_switch(810, worker, 1, 0));
+	/* 50 us of work: more than a dequeue, so the job was taken */
+	feed(f, ev_switch(50120, worker, 1, 0));	    /* done: claim ends */
+	feed(f, ev_wakeup(50200, WEB, worker));		    /* now trace 2 */
+	feed(f, ev_switch(50210, 0, 0, worker));
+	feed(f, ev_switch(50310, worker, 1, 0));
 	krt_engine_flush(f->e);
 
 	t1 = collected_id(&f->col, 1);
 	t2 = collected_id(&f->col, 2);
 	assert_non_null(trace_tid(t1, worker));
-	assert_int_equal(trace_tid(t1, worker)->cpu_ns, 500);
+	assert_int_equal(trace_tid(t1, worker)->cpu_ns, 50000);
 	assert_string_equal(trace_tid(t1, worker)->container, "web");
 	assert_int_equal(trace_tid(t2, worker)->cpu_ns, 100);
 	s = krt_engine_summary(f->e);
