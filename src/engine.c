@@ -492,10 +492,14 @@ static void on_wakeup(struct krt_engine *e, const struct krt_event *ev)
 	 * worker blocks, still holding its last request: it takes the next
 	 * one when it runs again.
 	 */
-	if (target->feeder && target->answers_feeder &&
-	    (target->feeder == waker->tid || target->feeder == waker->feeder)) {
+	if (target->feeder && (target->feeder == waker->tid || target->feeder == waker->feeder)) {
+		__u64 ran = target->took_cpu_ns;
+
+		if (target->oncpu && ev->ts_ns > target->oncpu_since)
+			ran += ev->ts_ns - target->oncpu_since;
 		target->take_on_run = true;
-		if (!target->cur || target->replied || (target->took_job && !target->claim_active))
+		if (!target->cur || target->replied ||
+		    (target->took_job && !target->claim_active && ran < DEQUEUE_MAX_NS))
 			return;
 	}
 	if (target->cur) {

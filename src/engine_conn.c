@@ -493,6 +493,8 @@ bool eng_worker_take(struct krt_engine *e, struct thread *t, __u64 ts, const cha
 	t->claim_active = false;
 	t->took_job = true;
 	t->took_cpu_ns = 0;
+	t->job_trace = pick;
+	t->job_ts = ts;
 	eng_vlog(e, ts, t, t->tid, pick, "takes trace %llu from %s[%u] (%s)",
 		 (unsigned long long)pick, f->comm, f->tid, why);
 	return true;
@@ -728,6 +730,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 			if (pick) {
 				eng_thread_set_trace(e, t, pick, ev->ts_ns);
 				t->wake_claim = true;
+				t->job_trace = pick;
+				t->job_ts = ev->ts_ns - 1;
 				eng_vlog(e, ev->ts_ns, t, t->tid, pick,
 					 "takes trace %llu from %s[%u] (hand-off, no wakeup)",
 					 (unsigned long long)pick, f->comm, f->tid);
@@ -797,6 +801,15 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 
 		if (done)
 			done->answered = true;
+		/*
+		 * A pool worker's reply names the job it really dequeued: what
+		 * it did since it took another one belongs to this request.
+		 */
+		if (t && t->job_trace && t->job_trace != tag && t->feeder &&
+		    t->feeder == d->side_ingress_tid)
+			eng_trace_move_job(e, t, t->job_trace, tag, t->job_ts);
+		if (t)
+			t->job_trace = 0;
 		/* another thread answers what this one read: it is fed by it */
 		if (t && d->side_ingress_tid && d->side_ingress_tid != t->tid) {
 			t->feeder = d->side_ingress_tid;

@@ -161,6 +161,7 @@ struct thread {
 	bool take_on_run;
 	bool took_job;
 	__u64 took_cpu_ns; /* on CPU since it took the job */
+	__u64 job_trace, job_ts; /* the job it last took from the queue, and when */
 	/* Recent wakeup hand-offs by this thread (a woken worker may idle). */
 	struct {
 		__u32 tid;
@@ -333,6 +334,7 @@ void eng_dir_free_pair(struct krt_engine *e, struct dir *d);
 __u64 eng_handoff_pick(struct krt_engine *e, struct thread *f, struct thread *taker, __u64 ts);
 void eng_handoff_return(struct thread *f, __u64 trace);
 bool eng_worker_take(struct krt_engine *e, struct thread *t, __u64 ts, const char *why);
+void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u64 to, __u64 since);
 void eng_handed_remember(struct thread *f, __u32 tid, __u64 trace);
 void eng_on_xfer(struct krt_engine *e, const struct krt_event *ev);
 void eng_on_sock_state(struct krt_engine *e, const struct krt_event *ev);

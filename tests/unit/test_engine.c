@@ -608,7 +608,7 @@ static void test_wakeup_handoff(void **state)
 	feed(f, ev_wakeup(110, WEB, worker));		    /* run_in_executor */
 	feed(f, ev_switch(120, 0, 0, worker));
 	feed(f, ev_recv(150, WEB, web(80), gw(50002), 10)); /* trace 2 on the loop */
-	feed(f, ev_wakeup(160, WEB, worker));		    /* busy: conflict */
+	feed(f, ev_wakeup(40160, WEB, worker));		    /* busy: conflict */
 	/* 50 us of work: more than a dequeue, so the job was taken */
 	feed(f, ev_switch(50120, worker, 1, 0));	    /* done: claim ends */
 	feed(f, ev_wakeup(50200, WEB, worker));		    /* now trace 2 */
@@ -692,6 +692,123 @@ static void test_pool_handoff_no_wakeups(void **state)
 	assert_int_equal(trace_count_hops(collected_id(&f->col, 2), w1, 0), 2);
 	assert_int_equal(trace_hop(collected_id(&f->col, 1), w1, 0)->bytes, 11);
 	assert_int_equal(trace_count_hops(collected_id(&f->col, 1), w1, 0), 2);
+	fix_free(f);
+}
+
+/*
+ * Thread pool: the worker woken first is not the first to dequeue. Each
+ * worker takes the oldest queued request when it runs, not at its wakeup,
+ * whatever order the workers send in afterwards.
+ */
+static void test_pool_take_when_run(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w2 = 102;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	feed(f, ev_recv(100, io, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_recv(110, io, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_wakeup(120, io, w1));
+	feed(f, ev_wakeup(121, io, w2));
+	feed(f, ev_switch(122, io, 1, 0));
+	feed(f, ev_switch(130, 0, 0, w2)); /* runs first: dequeues 1 */
+	feed(f, ev_switch(140, 0, 0, w1)); /* dequeues 2 */
+	feed(f, ev_send(200, w1, web(40001), api(8080), 11));
+	feed(f, ev_send(210, w2, web(40002), api(8080), 12));
+	feed(f, ev_send(300, w1, web(80), gw(50002), 31));
+	feed(f, ev_send(310, w2, web(80), gw(50001), 32));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(trace_hop(collected_id(&f->col, 1), w2, 0)->bytes, 12);
+	assert_int_equal(trace_hop(collected_id(&f->col, 2), w1, 0)->bytes, 11);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 1), w1, 0), 0);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 2), w2, 0), 0);
+	fix_free(f);
+}
+
+/*
+ * A worker that runs and blocks again within a few microseconds (the
+ * queue's lock was taken) did not dequeue: the request goes back to the
+ * queue's head for the next worker to run; the sibling's wakeup (lock
+ * released) lets the first one take the next request when it runs.
+ */
+static void test_pool_give_back(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w2 = 102;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	feed(f, ev_recv(100, io, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_recv(110, io, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_wakeup(120, io, w2));
+	feed(f, ev_wakeup(121, io, w1));
+	feed(f, ev_switch(122, io, 1, 0));
+	feed(f, ev_switch(1000, 0, 0, w2)); /* takes 1 ... */
+	feed(f, ev_switch(3000, w2, 1, 0)); /* ... blocks on the lock after 2 us */
+	feed(f, ev_switch(3100, 0, 0, w1)); /* takes 1 */
+	feed(f, ev_wakeup(5000, w1, w2));   /* lock released */
+	feed(f, ev_switch(5100, 0, 0, w2)); /* takes 2 */
+	feed(f, ev_send(60000, w1, web(40001), api(8080), 11));
+	feed(f, ev_send(61000, w2, web(40002), api(8080), 12));
+	feed(f, ev_send(70000, w1, web(80), gw(50001), 31));
+	feed(f, ev_send(71000, w2, web(80), gw(50002), 32));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(trace_hop(collected_id(&f->col, 1), w1, 0)->bytes, 11);
+	assert_int_equal(trace_hop(collected_id(&f->col, 2), w2, 0)->bytes, 12);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 1), w2, 0), 0);
+	fix_free(f);
+}
+
+/*
+ * A worker's reply names the request it really dequeued: its calls since
+ * it took the wrong one (and its callee's reply) move to the right trace;
+ * a sibling's hops to the same callee stay where they are.
+ */
+static void test_pool_reply_moves_job(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w2 = 102;
+	const struct krt_trace *t1, *t2;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	feed(f, ev_recv(100, io, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_recv(110, io, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_wakeup(120, io, w1));
+	feed(f, ev_wakeup(121, io, w2));
+	feed(f, ev_switch(122, io, 1, 0));
+	feed(f, ev_switch(130, 0, 0, w1)); /* thought to take 1, really took 2 */
+	feed(f, ev_switch(140, 0, 0, w2));
+	feed(f, ev_send(200, w1, web(40001), api(8080), 11));
+	feed(f, ev_recv(210, API, api(8080), web(40001), 11));
+	feed(f, ev_send(220, API, api(8080), web(40001), 21));
+	feed(f, ev_recv(230, w1, web(40001), api(8080), 21));
+	feed(f, ev_send(240, w2, web(40002), api(8080), 12));
+	feed(f, ev_recv(250, API, api(8080), web(40002), 12));
+	feed(f, ev_send(260, API, api(8080), web(40002), 22));
+	feed(f, ev_recv(270, w2, web(40002), api(8080), 22));
+	feed(f, ev_send(300, w1, web(80), gw(50002), 31)); /* answers 2 */
+	feed(f, ev_send(310, w2, web(80), gw(50001), 32)); /* answers 1 */
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_int_equal(trace_hop(t2, w1, API)->bytes, 11);
+	assert_int_equal(trace_hop(t2, API, w1)->bytes, 21);
+	assert_int_equal(trace_hop(t2, w1, 0)->bytes, 31);
+	assert_int_equal(trace_hop(t1, w2, API)->bytes, 12);
+	assert_int_equal(trace_hop(t1, API, w2)->bytes, 22);
+	assert_int_equal(trace_hop(t1, w2, 0)->bytes, 32);
+	assert_int_equal(trace_count_hops(t1, w1, API), 0);
+	assert_int_equal(trace_count_hops(t2, w2, API), 0);
+	assert_int_equal(t1->n_hops, 4);
+	assert_int_equal(t2->n_hops, 4);
 	fix_free(f);
 }
 
@@ -1571,6 +1688,9 @@ int main(void)
 	    cmocka_unit_test(test_claim_end),
 	    cmocka_unit_test(test_claim_kept_while_waiting),
 	    cmocka_unit_test(test_wakeup_handoff),
+	    cmocka_unit_test(test_pool_take_when_run),
+	    cmocka_unit_test(test_pool_give_back),
+	    cmocka_unit_test(test_pool_reply_moves_job),
 	    cmocka_unit_test(test_pool_handoff_queue),
 	    cmocka_unit_test(test_pool_handoff_no_wakeups),
 	    cmocka_unit_test(test_orphan_does_not_steal),
