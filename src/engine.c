@@ -362,9 +362,11 @@ static void on_switch(struct krt_engine *e, const struct krt_event *ev)
 			if (f && tr && !tr->answered)
 				eng_handoff_return(f, prev->cur);
 			eng_vlog(e, ev->ts_ns, prev, prev->tid, prev->cur,
-				 "SWITCH out %s before using trace %llu (%llu ns on CPU): back to the queue",
+				 "SWITCH out %s before using trace %llu (%llu ns on CPU): back to "
+				 "the queue",
 				 sw->prev_state ? "blocked" : "preempted",
-				 (unsigned long long)prev->cur, (unsigned long long)prev->took_cpu_ns);
+				 (unsigned long long)prev->cur,
+				 (unsigned long long)prev->took_cpu_ns);
 			eng_thread_set_trace(e, prev, 0, ev->ts_ns);
 			if (!sw->prev_state)
 				prev->take_on_run = true;
@@ -377,8 +379,10 @@ static void on_switch(struct krt_engine *e, const struct krt_event *ev)
 		    prev->took_cpu_ns >= DEQUEUE_MAX_NS) {
 			eng_vlog(e, ev->ts_ns, prev, prev->tid, prev->cur,
 				 "SWITCH out blocked: keeps trace %llu (at work: %llu ns on CPU)",
-				 (unsigned long long)prev->cur, (unsigned long long)prev->took_cpu_ns);
-		} else if (sw->prev_state != 0 && prev->cur && (prev->replied || prev->wake_claim)) {
+				 (unsigned long long)prev->cur,
+				 (unsigned long long)prev->took_cpu_ns);
+		} else if (sw->prev_state != 0 && prev->cur &&
+			   (prev->replied || prev->wake_claim)) {
 			eng_vlog(e, ev->ts_ns, prev, prev->tid, prev->cur,
 				 "SWITCH out blocked: trace %llu claim ended",
 				 (unsigned long long)prev->cur);
@@ -438,14 +442,27 @@ static void on_exit_ev(struct krt_engine *e, const struct krt_event *ev)
 }
 
 /*
- * Rule 6: a wakeup passes a trace to a target that holds none (none, or its
- * claim ended). The trace passed is the oldest one the waker received and
- * has neither answered nor handed off yet (a thread-pool front end reads
- * requests A and B, then wakes a worker for each, in order), else the
- * waker's current trace. A target that already works on a trace keeps it:
- * a wakeup is a weaker signal than bytes received (futexes also wake for
- * locks, timers and unrelated queues), so it never overrides; the overlap
- * is counted as a conflict.
+ * Rule 6, hand-off by scheduler causality. A wakeup passes a trace only to
+ * a target between requests (none held, its claim ended, or it answered);
+ * a target at work keeps its trace: a wakeup is a weaker signal than bytes
+ * received (futexes also wake for locks, timers and unrelated queues), so it
+ * never overrides, and the overlap is counted as a conflict.
+ *
+ * Thread pools (a waker that read requests it has neither answered nor
+ * handed on: its queue, oldest first):
+ *  - the woken worker takes the queue's oldest request when it runs, not at
+ *    the wakeup (condvar wakeups go to any worker, and the first to run
+ *    dequeues first); a worker's wakeup by its feeder or a sibling worker
+ *    (the queue's lock released) lets it take again;
+ *  - a worker that answered and goes on without sleeping takes the oldest
+ *    right after its reply;
+ *  - a worker that leaves the CPU within DEQUEUE_MAX_NS of CPU time after a
+ *    take, having sent nothing, did not dequeue (queue empty, lock taken,
+ *    preempted by the next worker): the request goes back to the head;
+ *  - the reply settles it: a worker answering another request than the one
+ *    it was thought to hold moves its work since the take to the answered
+ *    request (eng_trace_move_job).
+ * Without a queue, the waker's current trace passes (run_in_executor).
  *
  * The waker of a sched_wakeup is not traced by the event itself: ftrace
  * records wakeups of a traced target from any task (the gateway's client

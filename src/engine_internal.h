@@ -160,7 +160,7 @@ struct thread {
 	 */
 	bool take_on_run;
 	bool took_job;
-	__u64 took_cpu_ns; /* on CPU since it took the job */
+	__u64 took_cpu_ns;	 /* on CPU since it took the job */
 	__u64 job_trace, job_ts; /* the job it last took from the queue, and when */
 	/* Recent wakeup hand-offs by this thread (a woken worker may idle). */
 	struct {

@@ -152,7 +152,8 @@ void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u6
 			continue;
 		if (h->to_tid && h->to_tid != w->tid) {
 			to_t = eng_thread_find(e, h->to_tid);
-			if (to_t && (to_t->tid == w->feeder || (w->feeder && to_t->feeder == w->feeder)))
+			if (to_t &&
+			    (to_t->tid == w->feeder || (w->feeder && to_t->feeder == w->feeder)))
 				continue; /* a sibling's or the feeder's: not this job's */
 			if (!tid_in(set, n, h->to_tid) && n < 8)
 				set[n++] = h->to_tid;
@@ -189,7 +190,8 @@ void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u6
 			a->pub.threads[j - 1] = a->pub.threads[j];
 		a->pub.n_threads--;
 	}
-	eng_vlog(e, since, w, w->tid, to, "answers trace %llu: its job's %u hops move from trace %llu",
+	eng_vlog(e, since, w, w->tid, to,
+		 "answers trace %llu: its job's %u hops move from trace %llu",
 		 (unsigned long long)to, moved, (unsigned long long)from);
 }
 

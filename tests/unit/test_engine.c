@@ -610,8 +610,8 @@ static void test_wakeup_handoff(void **state)
 	feed(f, ev_recv(150, WEB, web(80), gw(50002), 10)); /* trace 2 on the loop */
 	feed(f, ev_wakeup(40160, WEB, worker));		    /* busy: conflict */
 	/* 50 us of work: more than a dequeue, so the job was taken */
-	feed(f, ev_switch(50120, worker, 1, 0));	    /* done: claim ends */
-	feed(f, ev_wakeup(50200, WEB, worker));		    /* now trace 2 */
+	feed(f, ev_switch(50120, worker, 1, 0)); /* done: claim ends */
+	feed(f, ev_wakeup(50200, WEB, worker));	 /* now trace 2 */
 	feed(f, ev_switch(50210, 0, 0, worker));
 	feed(f, ev_switch(50310, worker, 1, 0));
 	krt_engine_flush(f->e);
@@ -1095,12 +1095,12 @@ static void test_lost_events(void **state)
 
 /* Which events of one keep-alive request a test drops (lost by the source). */
 enum {
-	LOSE_API_RECV = 1 << 0,	  /* api's receive of web's request */
-	LOSE_API_REPLY = 1 << 1,  /* api's reply send */
-	LOSE_WEB_RECV = 1 << 2,	  /* web's receive of api's reply */
-	LOSE_WEB_SEND = 1 << 3,	  /* web's request send to api */
-	LOSE_GW_REPLY = 1 << 4,	  /* web's reply to the gateway */
-	LOSE_INGRESS = 1 << 5,	  /* web's receive from the gateway */
+	LOSE_API_RECV = 1 << 0,	 /* api's receive of web's request */
+	LOSE_API_REPLY = 1 << 1, /* api's reply send */
+	LOSE_WEB_RECV = 1 << 2,	 /* web's receive of api's reply */
+	LOSE_WEB_SEND = 1 << 3,	 /* web's request send to api */
+	LOSE_GW_REPLY = 1 << 4,	 /* web's reply to the gateway */
+	LOSE_INGRESS = 1 << 5,	 /* web's receive from the gateway */
 };
 
 /*
@@ -1323,7 +1323,8 @@ static void test_resync_reply_after_loss_untagged(void **state)
 		assert_int_not_equal(t->hops[i].bytes, 62);
 	t = t == &f->col.v[0] ? &f->col.v[1] : &f->col.v[0];
 	for (i = 0; i < t->n_hops; i++)
-		if (t->hops[i].from_tid == API && t->hops[i].to_tid == WEB && t->hops[i].bytes == 62)
+		if (t->hops[i].from_tid == API && t->hops[i].to_tid == WEB &&
+		    t->hops[i].bytes == 62)
 			in_2 = true;
 	assert_true(in_2);
 	assert_true(krt_engine_summary(f->e)->resyncs >= 1);
