@@ -9,7 +9,7 @@
 # Targets (issue 4): >= 99 % exact on models 1, 3, 4 and the chain, on both
 # paths; model 2 (hand-off through a futex) is measured and printed.
 #
-# Environment: KRT_REQUESTS (per model, 200: one odd request must not decide a 99 % floor), KRT_MIN (99), KRT_MIN_AGREE (95: %
+# Environment: KRT_REQUESTS (per model, 200: one odd request must not decide a 99 % floor), KRT_MIN (99), KRT_MIN_M2_LIVE (95), KRT_MIN_AGREE (95: %
 # of traces matched and of hops agreeing between live and import), KRT_KEEP=DIR
 # (keep the capture, results and truth there).
 cd "$(dirname "$0")/../.." || exit 1
@@ -118,15 +118,20 @@ mkdir -p "$tmp/truth"
 cp "$STATE"/truth/*.jsonl "$tmp/truth/"
 cat "$tmp"/client-*.jsonl >"$tmp/truth/client.jsonl"
 
-score() { # PATHNAME JSON
-	local name=$1 json=$2
+# Model 2 (thread-pool hand-off through a futex) is followed through sched_wakeup and
+# scheduler causality on the live path: measured at 100 % (issue 5 target 99 %); the floor
+# here is lower so that scheduling noise on a shared CI machine cannot fail the run, while
+# a broken hand-off rule (76-89 % before it was fixed) still does. The import path has no
+# wakeup events in the original event list: measured, not asserted.
+score() { # PATHNAME JSON M2_FLOOR
+	local name=$1 json=$2 m2=$3
 	if "$SCORE" --truth "$tmp/truth" --prefix "$run-" --json "$json" --path "$name" \
-		--min "$MIN" --min-model m2=0 -v >"$tmp/$name.score" 2>"$tmp/$name.score.err"; then
+		--min "$MIN" --min-model "m2=$m2" -v >"$tmp/$name.score" 2>"$tmp/$name.score.err"; then
 		sed 's/^/# /' "$tmp/$name.score"
-		ok "$name: >= $MIN % exact on the chain and models 1, 3, 4"
+		ok "$name: >= $MIN % exact on the chain and models 1, 3, 4; model 2 >= $m2 %"
 	else
 		sed 's/^/# /' "$tmp/$name.score"
-		not_ok "$name: >= $MIN % exact on the chain and models 1, 3, 4" \
+		not_ok "$name: >= $MIN % exact on the chain and models 1, 3, 4; model 2 >= $m2 %" \
 			"$(grep 'below' "$tmp/$name.score.err" | tr '\n' ' ')"
 		# the details of the asserted models first (model 2 is only measured)
 		{ grep -v "^$run-m2-" "$tmp/$name.score.err" | grep -v '^    ' | head -n 12
@@ -138,14 +143,14 @@ if [ $have_import = 1 ]; then
 	if "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" --json "$tmp/cap/report.txt" \
 		>"$tmp/import.jsonl" 2>"$tmp/import.err"; then
 		ok "krtrace imports the capture"
-		score import "$tmp/import.jsonl"
+		score import "$tmp/import.jsonl" 0
 	else
 		not_ok "krtrace imports the capture" "$(head -n 5 "$tmp/import.err")"
 	fi
 else
 	echo "# krtrace not built: import path not measured"
 fi
-[ $have_live = 1 ] && [ -s "$tmp/live.jsonl" ] && score live "$tmp/live.jsonl"
+[ $have_live = 1 ] && [ -s "$tmp/live.jsonl" ] && score live "$tmp/live.jsonl" "${KRT_MIN_M2_LIVE:-95}"
 
 if [ $have_live = 1 ] && [ $have_import = 1 ] && [ -s "$tmp/live.jsonl" ] && [ -s "$tmp/import.jsonl" ]; then
 	if "$KRTRACE" compare "$tmp/live.jsonl" "$tmp/import.jsonl" --min "$MIN_AGREE" \
