@@ -2,7 +2,7 @@
 # Request-level overhead of tracing the test bed's nginx -> app -> redis chain
 # under wrk, in alternating rounds of:
 #   A  no tracing
-#   B  krtrace-bpf (kernel tags, every request)
+#   B  krtrace-bpf (default: the engine's rules, no kernel tagging)
 #   C  an ftrace capture of the original events (utils/krtrace-capture)
 #   D  krtrace-bpf --sample 10 (implies --cpu-in-kernel)
 #   E  krtrace-bpf --cpu-in-kernel (optional: CASES="A B C D E")

@@ -3,8 +3,9 @@
  * KRTrace live path, kernel side.
  *
  * Every program starts with the same pre-filter: the current task's tgid
- * must be in traced_tgids, otherwise it returns before touching anything
- * else, so untraced processes pay one hash lookup per hook hit.
+ * must have its bit set in traced_bits, otherwise it returns before touching
+ * anything else, so untraced processes pay one load per hook hit (a plain
+ * global array: no helper call, no hashing).
  *
  * Socket transfers come from tp_btf/sock_send_length and sock_recv_length:
  * they fire once per completed socket send/receive (write, writev, sendto,
@@ -49,12 +50,12 @@ __u64 traces_sampled = 0;
 __u64 conn_inserts = 0, conn_deletes = 0;	/* live entries beyond the size: evicted */
 __u32 next_trace_id = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, KRT_MAX_TRACED_TGIDS);
-	__type(key, __u32);
-	__type(value, __u8);
-} traced_tgids SEC(".maps");
+/*
+ * Traced processes: one bit per tgid, set by the loader (mmapped) and by
+ * the fork hook. PID_MAX_LIMIT on 64-bit is 4M, so every tgid has a bit.
+ */
+#define KRT_PID_LIMIT (1u << 22)
+__u64 traced_bits[KRT_PID_LIMIT / 64] = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -95,13 +96,38 @@ static const struct krt_thread_state zero_thread;
 static const struct krt_conn_side zero_conn;
 static const struct krt_dir_tags zero_tags;
 
+/*
+ * The word's address, bounds-checked after an optimisation barrier: clang
+ * otherwise rebuilds the index from the unchecked register (it knows the
+ * check already bounds it), which the verifier refuses.
+ */
+static __always_inline __u64 *tgid_word(__u32 tgid)
+{
+	__u32 w = tgid / 64;
+
+	asm volatile("" : "+r"(w));
+	if (w >= KRT_PID_LIMIT / 64)
+		return NULL;
+	return &traced_bits[w];
+}
+
 static __always_inline bool tgid_traced(__u32 tgid)
 {
-	bool traced = bpf_map_lookup_elem(&traced_tgids, &tgid) != NULL;
+	__u64 *w = tgid_word(tgid);
 
-	/* keep it a scalar: clang would OR two map pointers, which the verifier refuses */
-	asm volatile("" : "+r"(traced));
-	return traced;
+	return w && ((*w >> (tgid % 64)) & 1);
+}
+
+static __always_inline void tgid_set_traced(__u32 tgid, bool on)
+{
+	__u64 *w = tgid_word(tgid);
+
+	if (!w)
+		return;
+	if (on)
+		__sync_fetch_and_or(w, 1ULL << (tgid % 64));
+	else
+		__sync_fetch_and_and(w, ~(1ULL << (tgid % 64)));
 }
 
 static __always_inline struct krt_event *event_reserve(__u32 type)
@@ -625,14 +651,12 @@ int BPF_PROG(krt_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid = parent->tgid, ctgid = child->tgid;
 	struct krt_event *e;
-	__u8 one = 1;
 
 	if (!tgid_traced(ptgid))
 		return 0;
 	/* A new process (not a thread) of a traced process is traced too. */
-	if (ctgid != ptgid &&
-	    bpf_map_update_elem(&traced_tgids, &ctgid, &one, BPF_ANY))
-		__sync_fetch_and_add(&map_full, 1);
+	if (ctgid != ptgid)
+		tgid_set_traced(ctgid, true);
 
 	e = event_reserve(KRT_EV_FORK);
 	if (!e)
@@ -674,7 +698,7 @@ int BPF_PROG(krt_exit, struct task_struct *task)
 	 * by an unrelated process must not be traced.
 	 */
 	if (tid == tgid)
-		bpf_map_delete_elem(&traced_tgids, &tgid);
+		tgid_set_traced(tgid, false);
 	return 0;
 }
 

@@ -100,9 +100,10 @@ static void usage(FILE *f)
 		"                           (implies --cpu-in-kernel)\n"
 		"      --ring-mb N          ring buffer size in MiB (power of two, default 8)\n"
 		"      --kernel-tags        attribute with the kernel's trace ids (default: the\n"
-		"                           engine's rules decide and the summary counts where the\n"
-		"                           kernel's tags disagree; --sample implies this)\n"
-		"      --check-tags         with --kernel-tags: count disagreements with the rules\n"
+		"                           engine's rules decide and the kernel tags nothing;\n"
+		"                           --sample implies this)\n"
+		"      --check-tags         tag in the kernel too and count disagreements with\n"
+		"                           the rules (debug; costs kernel time per transfer)\n"
 		"      --no-kernel-tags     no tagging in the kernel: the engine's rules only\n"
 		"      --cpu-in-kernel      sum on-CPU time per thread and request in the kernel:\n"
 		"                           one record per trace change instead of one per switch\n"
@@ -448,7 +449,13 @@ int main(int argc, char **argv)
 	lo.trace_switch = true;
 	lo.trace_wakeup = true;
 	lo.ring_bytes = o.ring_mb << 20;
-	lo.kernel_tags = !o.no_kernel_tags;
+	/*
+	 * By default the engine's rules decide, so the kernel's tagging (two
+	 * map updates per transfer, a map delete per socket close machine-wide)
+	 * runs only when something uses its result.
+	 */
+	lo.kernel_tags = !o.no_kernel_tags && (o.kernel_tags || o.check_tags ||
+					       o.sample_rate > 1 || o.cpu_in_kernel);
 	/*
 	 * Sampling drops the switch records of unsampled requests but not of
 	 * idle threads; CPU time summed in the kernel drops both.
@@ -476,12 +483,12 @@ int main(int argc, char **argv)
 	/*
 	 * The engine's rules follow thread-pool hand-offs better than the
 	 * kernel's (measured on the test bed: 76 % vs 19 % on the pool model),
-	 * so they decide by default and the kernel's tags are checked against
-	 * them. Sampling needs the kernel's decisions: unsampled requests
+	 * so they decide by default; the kernel's tags, when on, are checked
+	 * against them. Sampling needs the kernel's decisions: unsampled requests
 	 * leave no records for the rules to work on.
 	 */
-	cfg.use_kernel_tags = !o.no_kernel_tags && (o.kernel_tags || o.sample_rate > 1);
-	cfg.check_kernel_tags = !o.no_kernel_tags && (!cfg.use_kernel_tags || o.check_tags);
+	cfg.use_kernel_tags = lo.kernel_tags && (o.kernel_tags || o.sample_rate > 1);
+	cfg.check_kernel_tags = lo.kernel_tags && (!cfg.use_kernel_tags || o.check_tags);
 	cfg.on_trace = on_trace;
 	cfg.cb_ctx = &sctx;
 	engine = krt_engine_new(&cfg);
@@ -541,7 +548,7 @@ int main(int argc, char **argv)
 	krt_live_stats(src, &summary->source);
 	summary->source.sample_rate = o.sample_rate;
 	warn_losses(&summary->source, krt_live_late_events(src));
-	if (!o.no_kernel_tags)
+	if (lo.kernel_tags)
 		report_tags(src, o.sample_rate);
 	outs_open = false;
 	ret = krt_outputs_close(&outs, summary) ? 1 : 0;

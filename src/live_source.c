@@ -191,20 +191,28 @@ fail:
 	return NULL;
 }
 
+/*
+ * The traced set is a bitmap in the programs' mmapped global data: one
+ * atomic store here, one load per hook hit there (the fork and exit hooks
+ * change it too, hence the atomics).
+ */
 int krt_live_trace_tgid(struct krt_live_source *s, __u32 tgid)
 {
-	__u8 one = 1;
+	__u64 *bits = s->skel->bss->traced_bits;
 
-	if (bpf_map__update_elem(s->skel->maps.traced_tgids, &tgid, sizeof(tgid), &one,
-				 sizeof(one), BPF_ANY))
-		return -errno;
+	if (tgid / 64 >= sizeof(s->skel->bss->traced_bits) / sizeof(*bits))
+		return -ERANGE;
+	__atomic_fetch_or(&bits[tgid / 64], 1ULL << (tgid % 64), __ATOMIC_SEQ_CST);
 	return 0;
 }
 
 int krt_live_untrace_tgid(struct krt_live_source *s, __u32 tgid)
 {
-	if (bpf_map__delete_elem(s->skel->maps.traced_tgids, &tgid, sizeof(tgid), 0))
-		return -errno;
+	__u64 *bits = s->skel->bss->traced_bits;
+
+	if (tgid / 64 >= sizeof(s->skel->bss->traced_bits) / sizeof(*bits))
+		return -ERANGE;
+	__atomic_fetch_and(&bits[tgid / 64], ~(1ULL << (tgid % 64)), __ATOMIC_SEQ_CST);
 	return 0;
 }
 
