@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <sched.h>
 #include <math.h>
 #include <signal.h>
@@ -348,40 +349,86 @@ static void on_trace(const struct krt_trace *t, void *ctx)
 /*
  * The consumer (ring reading, engine, writers) competes for the CPUs with
  * the traced workload: at normal priority it cost the test bed's chain
- * about 5 % of its throughput, at SCHED_IDLE about 2 % (it runs in the
- * idle time the workload leaves). A consumer that falls behind would let
- * the ring fill and drop records, so a poll that brings a large share of
- * the ring raises it to normal priority until the backlog is gone.
+ * about 5 % of its throughput, at SCHED_IDLE less (it runs in the idle
+ * time the workload leaves). A busy machine would starve it and fill the
+ * ring, so a watchdog thread at normal priority, which only sleeps and
+ * counts, raises the reader to normal priority while the unread backlog
+ * passes a quarter of the ring, and lowers it again below a sixteenth.
  */
 struct consumer_priority {
-	bool enabled;
+	struct krt_live_source *src;
+	pid_t reader_tid;
 	bool idle;
-	unsigned long high_mark, low_mark;	/* records per poll */
+	__u64 high_mark, low_mark;	/* unread records */
+	pthread_t thread;
+	bool running;
+	volatile bool stop;
 };
 
-static void consumer_priority_set(struct consumer_priority *p, bool idle)
+#define PRIORITY_CHECK_MS 5
+
+static int reader_set_idle(struct consumer_priority *p, bool idle)
 {
 	struct sched_param sp = { 0 };
 
-	if (!p->enabled || p->idle == idle)
-		return;
-	if (sched_setscheduler(0, idle ? SCHED_IDLE : SCHED_OTHER, &sp)) {
-		fprintf(stderr, PROG ": cannot set the reader's %s priority: %s (keeping it)\n",
+	if (sched_setscheduler(p->reader_tid, idle ? SCHED_IDLE : SCHED_OTHER, &sp)) {
+		fprintf(stderr, PROG ": cannot set the reader's %s priority: %s\n",
 			idle ? "idle" : "normal", strerror(errno));
-		p->enabled = false;
-		return;
+		return -1;
 	}
 	p->idle = idle;
+	return 0;
 }
 
-static void consumer_priority_adapt(struct consumer_priority *p, int records)
+static void *priority_watchdog(void *arg)
 {
-	if (records < 0)
+	struct consumer_priority *p = arg;
+	struct timespec tick = { 0, PRIORITY_CHECK_MS * 1000000L };
+
+	while (!p->stop) {
+		__u64 backlog = krt_live_backlog(p->src);
+
+		if (p->idle && backlog > p->high_mark) {
+			if (reader_set_idle(p, false))
+				break;
+		} else if (!p->idle && backlog < p->low_mark) {
+			if (reader_set_idle(p, true))
+				break;
+		}
+		nanosleep(&tick, NULL);
+	}
+	return NULL;
+}
+
+static void consumer_priority_stop(struct consumer_priority *p)
+{
+	if (!p->running)
 		return;
-	if (p->idle && (unsigned long)records > p->high_mark)
-		consumer_priority_set(p, false);
-	else if (!p->idle && (unsigned long)records < p->low_mark)
-		consumer_priority_set(p, true);
+	p->stop = true;
+	pthread_join(p->thread, NULL);
+	p->running = false;
+	if (p->idle)
+		reader_set_idle(p, false);
+}
+
+/* Starts idle priority with its watchdog; on any failure the reader stays normal. */
+static void consumer_priority_start(struct consumer_priority *p, struct krt_live_source *src,
+				    unsigned int ring_bytes)
+{
+	int err;
+
+	p->src = src;
+	p->reader_tid = gettid();
+	p->high_mark = ring_bytes / (sizeof(struct krt_event) + 8) / 4;
+	p->low_mark = p->high_mark / 4;
+	/* created while the reader is normal: it inherits the normal policy */
+	err = pthread_create(&p->thread, NULL, priority_watchdog, p);
+	if (err) {
+		fprintf(stderr, PROG ": cannot start the priority watchdog: %s\n", strerror(err));
+		return;
+	}
+	/* its first check, backlog empty, lowers the reader to idle */
+	p->running = true;
 }
 
 static double now_s(void)
@@ -564,15 +611,11 @@ int main(int argc, char **argv)
 
 	if (stop_requested)
 		fprintf(stderr, PROG ": stopped before tracing began\n");
-	prio.enabled = !o.normal_priority;
-	prio.high_mark = (lo.ring_bytes ? lo.ring_bytes : DEFAULT_RING_BYTES) /
-			 (sizeof(struct krt_event) + 8) / 4;
-	prio.low_mark = prio.high_mark / 4;
-	consumer_priority_set(&prio, true);
+	if (!o.normal_priority)
+		consumer_priority_start(&prio, src, lo.ring_bytes ? lo.ring_bytes : DEFAULT_RING_BYTES);
 	last_event = now_s();
 	while (!stop_requested && (!deadline || now_s() < deadline)) {
 		n = krt_live_poll(src, POLL_INTERVAL_MS, feed_engine, &fctx);
-		consumer_priority_adapt(&prio, n);
 		if (n == -EINTR)
 			continue;
 		if (n < 0) {
@@ -593,7 +636,7 @@ int main(int argc, char **argv)
 			unflushed = false;
 		}
 	}
-	consumer_priority_set(&prio, false);
+	consumer_priority_stop(&prio);
 	n = krt_live_drain(src, feed_engine, &fctx);
 	if (n < 0)
 		fprintf(stderr, PROG ": draining the ring buffer: %s\n", strerror(-n));
@@ -611,6 +654,7 @@ int main(int argc, char **argv)
 	ret = krt_outputs_close(&outs, summary) ? 1 : 0;
 
 cleanup:
+	consumer_priority_stop(&prio);
 	if (outs_open) {
 		struct krt_summary empty = { 0 };
 

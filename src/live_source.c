@@ -121,7 +121,9 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 	}
 	p = &s->pending[s->n_pending++];
 	memcpy(&p->ev, data, sizeof(p->ev));
-	p->arrival = s->arrivals++;
+	p->arrival = s->arrivals;
+	/* krt_live_backlog() reads it from another thread */
+	__atomic_store_n(&s->arrivals, s->arrivals + 1, __ATOMIC_RELAXED);
 	if (p->ev.ts_ns > s->max_ts)
 		s->max_ts = p->ev.ts_ns;
 	return 0;
@@ -501,6 +503,14 @@ void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st
 __u64 krt_live_late_events(struct krt_live_source *s)
 {
 	return s->late;
+}
+
+__u64 krt_live_backlog(struct krt_live_source *s)
+{
+	__u64 produced = __atomic_load_n(&s->skel->bss->records, __ATOMIC_RELAXED);
+	__u64 read = __atomic_load_n(&s->arrivals, __ATOMIC_RELAXED);
+
+	return produced > read ? produced - read : 0;
 }
 
 void krt_live_close(struct krt_live_source *s)

@@ -62,6 +62,11 @@ void krt_live_stats(struct krt_live_source *s, struct krt_source_stats *st);
 void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st);
 /* Events whose timestamp came too late for the reorder window (clamped). */
 __u64 krt_live_late_events(struct krt_live_source *s);
+/*
+ * Records written to the ring and not read yet (safe to call from another
+ * thread than the reader's).
+ */
+__u64 krt_live_backlog(struct krt_live_source *s);
 void krt_live_close(struct krt_live_source *s);
 
 #endif
