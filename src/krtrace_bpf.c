@@ -41,7 +41,6 @@ enum {
 	OPT_NORMAL_PRIORITY,
 	OPT_KERNEL_TAGS,
 	OPT_CPU_IN_KERNEL,
-	OPT_NO_KERNEL_TAGS,
 };
 
 static const struct option own_options[] = {
@@ -57,7 +56,6 @@ static const struct option own_options[] = {
 	{ "normal-priority", no_argument, NULL, OPT_NORMAL_PRIORITY },
 	{ "kernel-tags", no_argument, NULL, OPT_KERNEL_TAGS },
 	{ "cpu-in-kernel", no_argument, NULL, OPT_CPU_IN_KERNEL },
-	{ "no-kernel-tags", no_argument, NULL, OPT_NO_KERNEL_TAGS },
 	{ "help", no_argument, NULL, 'h' },
 };
 
@@ -73,7 +71,6 @@ struct options {
 	__u32 ring_mb;
 	bool check_tags;
 	bool kernel_tags;
-	bool no_kernel_tags;
 	bool cpu_in_kernel;
 	bool normal_priority;
 	struct krt_output_opts out;
@@ -110,7 +107,6 @@ static void usage(FILE *f)
 		"                           --sample implies this)\n"
 		"      --check-tags         tag in the kernel too and count disagreements with\n"
 		"                           the rules (debug; costs kernel time per transfer)\n"
-		"      --no-kernel-tags     no tagging in the kernel: the engine's rules only\n"
 		"      --normal-priority    read the ring at normal priority (default: idle\n"
 		"                           priority, raised while the ring fills up)\n"
 		"      --cpu-in-kernel      sum on-CPU time per thread and request in the kernel:\n"
@@ -213,9 +209,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_KERNEL_TAGS:
 			o->kernel_tags = true;
 			continue;
-		case OPT_NO_KERNEL_TAGS:
-			o->no_kernel_tags = true;
-			continue;
 		case OPT_CPU_IN_KERNEL:
 			o->cpu_in_kernel = true;
 			continue;
@@ -234,14 +227,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 	if (optind < argc) {
 		fprintf(stderr, PROG ": unexpected argument '%s'\nTry '" PROG " --help'.\n",
 			argv[optind]);
-		return -1;
-	}
-	if (o->no_kernel_tags &&
-	    (o->sample_rate > 1 || o->check_tags || o->cpu_in_kernel || o->kernel_tags)) {
-		fprintf(stderr, PROG ": --sample, --kernel-tags, --check-tags and --cpu-in-kernel "
-			"need the "
-			"kernel's tags "
-			"(drop --no-kernel-tags)\n");
 		return -1;
 	}
 	if (!o->have_gateway) {
@@ -551,8 +536,7 @@ int main(int argc, char **argv)
 	 * map updates per transfer, a map delete per socket close machine-wide)
 	 * runs only when something uses its result.
 	 */
-	lo.kernel_tags = !o.no_kernel_tags && (o.kernel_tags || o.check_tags ||
-					       o.sample_rate > 1 || o.cpu_in_kernel);
+	lo.kernel_tags = o.kernel_tags || o.check_tags || o.sample_rate > 1 || o.cpu_in_kernel;
 	/*
 	 * Sampling drops the switch records of unsampled requests but not of
 	 * idle threads; CPU time summed in the kernel drops both.
