@@ -221,6 +221,12 @@ static __always_inline void read_tuple(struct sock *sk, __u16 family, struct krt
 	}
 }
 
+/* A decision of the kernel: a trace, not a guess (0 = none is a decision too). */
+static __always_inline bool trace_decided(__u32 trace)
+{
+	return !(trace & KRT_TRACE_UNSURE);
+}
+
 /* The thread's current trace, 0 when it has none or is not known. */
 static __always_inline __u32 thread_trace(__u32 tid)
 {
@@ -272,7 +278,7 @@ static __always_inline void cpu_flush(struct krt_thread_state *t, __u32 tid, __u
 		bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), comm);
 	e->oncpu.oncpu_ns = t->acc_oncpu;
 	e->oncpu.runq_ns = t->acc_runq;
-	e->oncpu.trace_id = t->trace & KRT_TRACE_ID_MASK;
+	e->oncpu.trace_id = trace_decided(t->trace) ? t->trace & KRT_TRACE_ID_MASK : 0;
 	event_submit(e);
 done:
 	t->acc_oncpu = 0;
@@ -291,6 +297,93 @@ static __always_inline struct krt_thread_state *thread_get(__u32 tid)
 		return NULL;
 	}
 	return bpf_map_lookup_elem(&threads, &tid);
+}
+
+/*
+ * A record saying thread tid is on CPU from now: user space counts its
+ * time from here (its trace became unsure, or a sampled one while it runs).
+ */
+static __always_inline void switch_in_record(__u32 tid, __u32 pid, const char *comm)
+{
+	struct krt_event *e = event_reserve(KRT_EV_SWITCH);
+
+	if (!e)
+		return;
+	e->pid = pid;
+	e->tid = tid;
+	if (comm)
+		bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), comm);
+	else
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->sw.next_tid = tid;
+	e->sw.next_pid = pid;
+	__builtin_memcpy(e->sw.next_comm, e->comm, sizeof(e->comm));
+	event_submit(e);
+}
+
+/*
+ * Thread t takes a new trace value. With on-CPU time gathered here, the
+ * time so far goes out under the old trace; a thread whose trace becomes
+ * unsure is handed to user space's accounting (switch records) from now.
+ * comm NULL: t is the current task.
+ */
+static __always_inline void thread_set_trace(struct krt_thread_state *t, __u32 tid, __u32 pid,
+					     const char *comm, __u32 trace)
+{
+	if (t->trace == trace)
+		return;
+	if (cpu_in_kernel) {
+		if (!t->shown_oncpu)
+			cpu_flush(t, tid, pid, comm, bpf_ktime_get_ns());
+		if (!trace_decided(trace) && !(trace & KRT_TRACE_SAMPLED_OUT) &&
+		    t->oncpu_since && !t->shown_oncpu) {
+			switch_in_record(tid, pid, comm);
+			t->shown_oncpu = 1;
+			t->oncpu_since = 0;
+		}
+	}
+	t->trace = trace;
+}
+
+/* Server side: a request's trace was received (after the engine's side_req_received). */
+static __always_inline void side_req_received(struct krt_conn_side *c, __u32 trace)
+{
+	__u32 n = c->req_n;
+
+	if (!trace || (n && n <= KRT_SIDE_REQS && c->req[(n - 1) & (KRT_SIDE_REQS - 1)] == trace))
+		return;
+	if (n == 1 && c->req_answered) {
+		/* the previous request was answered: keep-alive, next request */
+		c->req[0] = trace;
+		c->req_answered = 0;
+		return;
+	}
+	if (n >= KRT_SIDE_REQS) {
+		c->req[0] = c->req[1];
+		c->req[1] = c->req[2];
+		c->req[2] = c->req[3];
+		n = KRT_SIDE_REQS - 1;
+	}
+	c->req[n & (KRT_SIDE_REQS - 1)] = trace;
+	c->req_n = n + 1;
+}
+
+/*
+ * The request a server's send answers: the oldest not yet answered; it
+ * stays the answer while no later one is queued (a reply in several sends).
+ */
+static __always_inline __u32 side_req_reply(struct krt_conn_side *c)
+{
+	if (!c->req_n)
+		return 0;
+	if (c->req_answered && c->req_n > 1) {
+		c->req[0] = c->req[1];
+		c->req[1] = c->req[2];
+		c->req[2] = c->req[3];
+		c->req_n--;
+	}
+	c->req_answered = 1;
+	return c->req[0];
 }
 
 static __always_inline struct krt_conn_side *conn_get(__u64 cookie)
@@ -368,12 +461,17 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 	/* The gateway is outside the application: its bytes carry no tag. */
 	dt = is_gateway(&t->remote) ? NULL : bpf_map_lookup_elem(&tags, &k);
 	if (dt) {
+		/* oldest first: pipelined requests read at once queue in order */
 		for (i = 0; i < KRT_TAG_SEGS; i++) {
-			struct krt_tag_seg *sg = &dt->seg[i];
+			struct krt_tag_seg *sg = &dt->seg[(dt->next + i) % KRT_TAG_SEGS];
 
-			if (sg->len && last - sg->seq < sg->len) {
-				trace = sg->trace;
-				break;
+			if (!sg->len || !sg->trace)
+				continue;
+			/* overlaps [seq, last] */
+			if (sg->seq - seq <= last - seq || seq - sg->seq < sg->len) {
+				side_req_received(c, sg->trace);
+				if (last - sg->seq < sg->len)
+					trace = sg->trace;
 			}
 		}
 	}
@@ -384,23 +482,22 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		else
 			trace = trace_new();
 	} else if (!trace) {
-		struct krt_untagged_recv u = { .cookie = cookie, .tid = tid, .seq = seq,
-					       .len = len };
+		struct krt_untagged_recv u = { .cookie = cookie, .tid = tid, .pid = pid,
+					       .seq = seq, .len = len };
 
 		bpf_map_update_elem(&untagged, &k, &u, BPF_ANY);
 	}
 	c->in_request = 1;
-	*decided = trace != 0;
+	*decided = trace && trace_decided(trace);
 	if (trace) {
-		if (cpu_in_kernel && th->trace != trace)
-			cpu_flush(th, tid, pid, NULL, bpf_ktime_get_ns());
 		if (th->trace != trace || th->entry_cookie != cookie) {
 			th->replied = 0;
 			th->entry_cookie = cookie;
 		}
-		th->trace = trace;
+		thread_set_trace(th, tid, pid, NULL, trace);
 		th->handed = 0;
 		c->last_recv_trace = trace;
+		side_req_received(c, trace);
 	}
 	return th->trace;
 }
@@ -423,14 +520,16 @@ static __always_inline void late_tag(struct krt_dir_key *k, __u32 seq, __u32 len
 		return;
 	th = bpf_map_lookup_elem(&threads, &u->tid);
 	if (th && !th->trace) {
-		th->trace = trace;
+		thread_set_trace(th, u->tid, u->pid, NULL, trace);
 		th->entry_cookie = u->cookie;
 		th->replied = 0;
 		th->handed = 0;
 	}
 	c = bpf_map_lookup_elem(&conns, &u->cookie);
-	if (c && !c->last_recv_trace)
+	if (c && !c->last_recv_trace) {
 		c->last_recv_trace = trace;
+		side_req_received(c, trace);
+	}
 	__sync_fetch_and_add(&late_tags, 1);
 	bpf_map_delete_elem(&untagged, k);
 }
@@ -455,7 +554,9 @@ static __always_inline __u32 tag_send(__u32 tid, __u64 cookie, const struct krt_
 		return th ? th->trace : 0;
 	/* Connections older than the tracer: servers listen on the lower port. */
 	server = c->origin_known ? !c->client : t->local.port < t->remote.port;
-	if (server && c->last_recv_trace)
+	if (server && c->req_n)
+		trace = side_req_reply(c);
+	else if (server && c->last_recv_trace)
 		trace = c->last_recv_trace;
 	else if (c->client && !c->sent_any && c->connect_trace)
 		trace = c->connect_trace;
@@ -590,6 +691,8 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 	if (kernel_tags && have_seq) {
 		if (dir == KRT_DIR_SEND) {
 			trace = tag_send((__u32)pid_tgid, cookie, &tuple, seq, ret);
+			/* a guess travels with the bytes; the record lets the engine decide */
+			decided = trace_decided(trace);
 		} else {
 			__u32 old = thread_trace((__u32)pid_tgid);
 
@@ -702,6 +805,93 @@ int BPF_PROG(krt_exit, struct task_struct *task)
 	return 0;
 }
 
+/* The switch record's two sides; a side with tid 0 is not shown. */
+static __always_inline void switch_record(struct task_struct *prev, struct task_struct *next,
+					  bool show_prev, bool show_next, __s64 state)
+{
+	struct krt_event *e = event_reserve(KRT_EV_SWITCH);
+
+	if (!e)
+		return;
+	if (show_prev) {
+		e->pid = prev->tgid;
+		e->tid = prev->pid;
+		bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), prev->comm);
+		e->sw.prev_tid = prev->pid;
+		e->sw.prev_pid = prev->tgid;
+		e->sw.prev_state = state;
+		__builtin_memcpy(e->sw.prev_comm, e->comm, sizeof(e->comm));
+	}
+	if (show_next) {
+		e->sw.next_tid = next->pid;
+		e->sw.next_pid = next->tgid;
+		bpf_probe_read_kernel_str(e->sw.next_comm, sizeof(e->sw.next_comm), next->comm);
+		if (!show_prev) {
+			e->pid = next->tgid;
+			e->tid = next->pid;
+			__builtin_memcpy(e->comm, e->sw.next_comm, sizeof(e->comm));
+		}
+	}
+	event_submit(e);
+}
+
+/*
+ * On-CPU time gathered here (the default): no record at all, except for
+ * threads user space counts itself (their trace is unsure: it sees their
+ * switches, and the switch-out of one it saw switching in).
+ */
+static __always_inline int switch_cpu_in_kernel(struct task_struct *prev, struct task_struct *next,
+						struct krt_thread_state *pt,
+						struct krt_thread_state *nt, __u32 prev_tid,
+						__u32 prev_tgid, __u32 next_tid, bool next_traced,
+						__s64 state)
+{
+	__u64 now = bpf_ktime_get_ns();
+	bool show_prev = false, show_next = false;
+
+	if (pt) {
+		if (pt->shown_oncpu) {
+			show_prev = true;
+			pt->shown_oncpu = 0;
+		} else if (pt->oncpu_since) {
+			pt->acc_oncpu += now - pt->oncpu_since;
+		}
+		pt->oncpu_since = 0;
+		/*
+		 * Idle is not request time: a thread that answered on its entry
+		 * connection and now blocks is done with the request, and so is
+		 * one woken with a trace that blocks again having sent nothing
+		 * (another worker took the job).
+		 */
+		if (state && pt->trace && (pt->replied || pt->handed)) {
+			if (!show_prev)
+				cpu_flush(pt, prev_tid, prev_tgid, prev->comm, now);
+			pt->trace = 0;
+			pt->replied = 0;
+			pt->handed = 0;
+			pt->entry_cookie = 0;
+		}
+	}
+	if (next_traced && !nt)
+		nt = thread_get(next_tid);
+	if (nt) {
+		if (nt->woken_at) {
+			nt->acc_runq += now - nt->woken_at;
+			nt->woken_at = 0;
+		}
+		if (!trace_decided(nt->trace) && !(nt->trace & KRT_TRACE_SAMPLED_OUT)) {
+			show_next = true;
+			nt->shown_oncpu = 1;
+			nt->oncpu_since = 0;
+		} else {
+			nt->oncpu_since = now;
+		}
+	}
+	if (show_prev || show_next)
+		switch_record(prev, next, show_prev, show_next, state);
+	return 0;
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
@@ -733,30 +923,13 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 			prev_keep = false;
 		if (nt && (nt->trace & KRT_TRACE_SAMPLED_OUT))
 			next_keep = false;
+		if (cpu_in_kernel)
+			return switch_cpu_in_kernel(prev, next, pt, nt, prev_tid, prev_tgid,
+						    next_tid, next_traced, state);
 		/*
 		 * Idle is not request time: a thread that answered on its entry
-		 * connection and now blocks is done with the request.
+		 * connection and now blocks is done with the request ...
 		 */
-		if (cpu_in_kernel) {
-			__u64 now = bpf_ktime_get_ns();
-
-			if (pt && pt->oncpu_since) {
-				pt->acc_oncpu += now - pt->oncpu_since;
-				pt->oncpu_since = 0;
-			}
-			if (next_traced && !nt) {
-				nt = thread_get(next_tid);
-			}
-			if (nt) {
-				nt->oncpu_since = now;
-				if (nt->woken_at) {
-					nt->acc_runq += now - nt->woken_at;
-					nt->woken_at = 0;
-				}
-			}
-			if (pt && state && pt->trace && (pt->replied || pt->handed))
-				cpu_flush(pt, prev_tid, prev_tgid, prev->comm, now);
-		}
 		if (pt && state && pt->trace && (pt->replied || pt->handed)) {
 			/*
 			 * ... or it was woken with a trace and blocks again having
@@ -768,8 +941,6 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 			pt->handed = 0;
 			pt->entry_cookie = 0;
 		}
-		if (cpu_in_kernel)
-			return 0;
 		if (!prev_keep && !next_keep) {
 			__sync_fetch_and_add(&sampled_out_records, 1);
 			return 0;
@@ -838,10 +1009,12 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 		if (waker_trace) {
 			t = thread_get(target_tid);
 			if (t && !t->trace) {
-				if (cpu_in_kernel)
-					cpu_flush(t, target_tid, target_tgid, p->comm,
-						  bpf_ktime_get_ns());
-				t->trace = waker_trace;
+				/*
+				 * A guess: several workers wait on one queue and
+				 * the first to run dequeues; the engine decides.
+				 */
+				thread_set_trace(t, target_tid, target_tgid, p->comm,
+						 waker_trace | KRT_TRACE_UNSURE);
 				t->replied = 0;
 				t->handed = 1;
 				t->entry_cookie = 0;

@@ -12,19 +12,27 @@
 /* Kernel tagging (issue 5): map sizes. LRU maps evict the oldest entries. */
 #define KRT_MAX_THREADS 65536
 #define KRT_MAX_CONNS 65536
-#define KRT_TAG_SEGS 8
-#define KRT_IDLE_FLUSH_NS (50ULL * 1000 * 1000)	/* unattributed CPU: batch size */		/* send segments remembered per connection direction */
+#define KRT_TAG_SEGS 8		/* send segments remembered per connection direction */
+#define KRT_IDLE_FLUSH_NS (50ULL * 1000 * 1000)	/* unattributed CPU: batch size */
+#define KRT_SIDE_REQS 4		/* requests queued unanswered on one server side */
 
-/* A kernel trace value: id in the low 31 bits, this bit = not sampled. */
+/*
+ * A kernel trace value: id in the low 30 bits; SAMPLED_OUT = not sampled;
+ * UNSURE = the kernel's guess, not a decision (a thread-pool hand-off: which
+ * queued request a woken worker dequeues is not visible here). Records of
+ * an unsure thread go out untagged, with its context switches, so that the
+ * engine's rules decide for it; bytes it sends carry the doubt along.
+ */
 #define KRT_TRACE_SAMPLED_OUT 0x80000000u
-#define KRT_TRACE_ID_MASK 0x7fffffffu
+#define KRT_TRACE_UNSURE 0x40000000u
+#define KRT_TRACE_ID_MASK 0x3fffffffu
 
 struct krt_thread_state {
 	__u32 trace;		/* current trace value, 0 = none */
 	__u8 replied;		/* sent on its entry connection since the trace began */
 	__u8 shown_oncpu;	/* user space saw it switch in: its switch-out is due */
 	__u8 handed;		/* the trace came by a wake-up and nothing was sent since */
-	__u8 pad;
+	__u8 pad;		/* unused */
 	__u64 entry_cookie;	/* socket whose receive set the trace; 0 = hand-off */
 	/* --cpu-in-kernel: on-CPU time gathered here, sent when the trace changes */
 	__u64 oncpu_since;	/* switch-in time while on CPU, else 0 */
@@ -41,6 +49,11 @@ struct krt_conn_side {
 	__u8 origin_known;	/* client is reliable (not a pre-existing connection) */
 	__u8 in_request;	/* received since this side last sent */
 	__u8 sent_any;
+	/* server side: requests received, oldest first (pipelining, m3) */
+	__u32 req[KRT_SIDE_REQS];
+	__u8 req_n;
+	__u8 req_answered;	/* req[0] was answered (its reply may go on) */
+	__u8 pad[2];
 };
 
 struct krt_dir_key {
@@ -59,7 +72,7 @@ struct krt_untagged_recv {
 	__u64 cookie;		/* receiving socket */
 	__u32 tid;		/* receiving thread */
 	__u32 seq, len;
-	__u32 pad;
+	__u32 pid;
 };
 
 struct krt_tag_seg {

@@ -174,6 +174,14 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 		}
 	}
 
+	{ /* EXPERIMENT */
+		const char *skip = getenv("KRT_SKIP_PROGS");
+		struct bpf_program *bp;
+		if (skip)
+			bpf_object__for_each_program(bp, s->skel->obj)
+				if (strstr(skip, bpf_program__name(bp)))
+					bpf_program__set_autoload(bp, false);
+	}
 	err = krtrace_bpf__load(s->skel);
 	if (err) {
 		fprintf(stderr, "%s: cannot load the BPF programs: %s%s\n", prog, strerror(-err),
