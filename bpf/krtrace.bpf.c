@@ -35,6 +35,8 @@ const volatile bool trace_wakeup = true;
 const volatile bool kernel_tags = true;
 /* Aggregate on-CPU time per (thread, trace) here instead of switch records. */
 const volatile bool cpu_in_kernel = false;
+/* One record per hop: sends to a traced peer ride in the receiver's record. */
+const volatile bool merge_hops = false;
 const volatile __u32 sample_rate = 0;		/* keep one request in N; 0/1 = all */
 const volatile __u32 gateway_family = 0;
 const volatile __u8 gateway_addr[16] = {};
@@ -90,11 +92,29 @@ struct {
 	__type(value, struct krt_untagged_recv);
 } untagged SEC(".maps");
 
-__u64 late_tags = 0;	/* receivers tagged by a send that completed after their receive */
+__u64 late_tags = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KRT_MAX_CONNS);
+	__type(key, struct krt_dir_key);	/* sender -> receiver */
+	__type(value, struct krt_deferred_send);
+} deferred SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct krt_peer_key);
+	__type(value, __u8);
+} peers SEC(".maps");
+
+__u64 hops_merged = 0;		/* receives that carried their send */
+__u64 sends_flushed = 0;	/* waiting sends emitted on their own (no receiver came first) */	/* receivers tagged by a send that completed after their receive */
 
 static const struct krt_thread_state zero_thread;
 static const struct krt_conn_side zero_conn;
 static const struct krt_dir_tags zero_tags;
+static const struct krt_deferred_send zero_deferred;
 
 /*
  * The word's address, bounds-checked after an optimisation barrier: clang
@@ -596,9 +616,9 @@ static __always_inline __u32 tag_send(__u32 tid, __u64 cookie, const struct krt_
  * The syscall that led here and its fd, from the task's saved user
  * registers: cheaper than a sys_enter hook on every syscall of the machine.
  */
-static __always_inline void read_syscall(struct krt_xfer *x)
+static __always_inline void read_syscall_nr(__u16 *nr_out, __s32 *fd_out)
 {
-	x->fd = -1;
+	*fd_out = -1;
 #if defined(__TARGET_ARCH_x86)
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
@@ -615,16 +635,138 @@ static __always_inline void read_syscall(struct krt_xfer *x)
 	case KRT_NR_recvmsg:
 	case KRT_NR_sendmmsg:
 	case KRT_NR_recvmmsg:
-		x->syscall_nr = nr;
-		x->fd = (__s32)regs->di;
+		*nr_out = nr;
+		*fd_out = (__s32)regs->di;
 		break;
 	default:
 		/* io_uring, sendfile, splice, kernel sockets: fd unknown */
 		if (nr >= 0 && nr < 0xffff)
-			x->syscall_nr = nr;
+			*nr_out = nr;
 		break;
 	}
 #endif
+}
+
+static __always_inline void read_syscall(struct krt_xfer *x)
+{
+	read_syscall_nr(&x->syscall_nr, &x->fd);
+}
+
+/* A traced container's address: its receivers will read what is sent there. */
+static __always_inline bool peer_traced(const struct krt_addr *a)
+{
+	struct krt_peer_key k = {};
+
+	__builtin_memcpy(k.addr, a->addr, 16);
+	k.family = a->family;
+	return bpf_map_lookup_elem(&peers, &k) != NULL;
+}
+
+/* A waiting send as a SEND record of its own (direction k: sender -> receiver). */
+static __always_inline void emit_waiting_send(const struct krt_dir_key *k,
+					      const struct krt_xfer_peer *ps)
+{
+	struct krt_event *e = event_reserve(KRT_EV_XFER);
+	struct krt_xfer *x;
+
+	if (!e)
+		return;
+	e->ts_ns = ps->ts_ns;
+	e->cpu = ps->cpu;
+	e->pid = ps->pid;
+	e->tid = ps->tid;
+	__builtin_memcpy(e->comm, ps->comm, sizeof(e->comm));
+	x = &e->xfer;
+	x->dir = KRT_DIR_SEND;
+	x->flags = KRT_XF_SEQ | KRT_XF_TAGGED;
+	x->syscall_nr = ps->syscall_nr;
+	x->fd = ps->fd;
+	x->bytes = ps->bytes;
+	x->seq = ps->seq;
+	x->sock_id = ps->sock_id;
+	x->enter_ns = ps->ts_ns;
+	x->trace_id = ps->trace_id;
+	x->tuple.local.family = k->family;
+	x->tuple.remote.family = k->family;
+	x->tuple.local.port = k->sport;
+	x->tuple.remote.port = k->dport;
+	__builtin_memcpy(x->tuple.local.addr, k->saddr, 16);
+	__builtin_memcpy(x->tuple.remote.addr, k->daddr, 16);
+	__sync_fetch_and_add(&sends_flushed, 1);
+	event_submit(e);
+}
+
+/*
+ * The send waits in the map for its receiver instead of going out now;
+ * a send still waiting there goes out first. False: emit it now (the slot
+ * is being copied by someone else, or the map is full).
+ */
+static __always_inline bool send_wait(const struct krt_dir_key *k, const struct krt_xfer_peer *ps)
+{
+	struct krt_deferred_send *d = bpf_map_lookup_elem(&deferred, k);
+	__u32 old;
+
+	if (!d) {
+		bpf_map_update_elem(&deferred, k, &zero_deferred, BPF_NOEXIST);
+		d = bpf_map_lookup_elem(&deferred, k);
+		if (!d)
+			return false;
+	}
+	old = __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY);
+	if (old == KRT_DEFER_WAITING)
+		emit_waiting_send(k, &d->send);
+	else if (old != KRT_DEFER_EMPTY ||
+		 __sync_val_compare_and_swap(&d->state, KRT_DEFER_EMPTY, KRT_DEFER_BUSY) !=
+			 KRT_DEFER_EMPTY)
+		return false;
+	d->send = *ps;
+	__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_WAITING);
+	return true;
+}
+
+/*
+ * A receive of [seq, seq + len) on direction k: the waiting send it reads
+ * rides in its record (true). One that ends before these bytes was read
+ * unseen (or while its slot was busy): it goes out on its own.
+ */
+static __always_inline bool recv_takes_send(const struct krt_dir_key *k, __u32 seq, __u32 len,
+					    struct krt_xfer_peer *out)
+{
+	struct krt_deferred_send *d = bpf_map_lookup_elem(&deferred, k);
+	__u32 off;
+
+	if (!d || d->state != KRT_DEFER_WAITING ||
+	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) !=
+		    KRT_DEFER_WAITING)
+		return false;
+	off = d->send.seq - seq;	/* where the send starts, from these bytes */
+	if (off < len || seq - d->send.seq < d->send.bytes) {
+		*out = d->send;
+		__sync_fetch_and_add(&hops_merged, 1);
+		__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
+		return true;
+	}
+	if ((__s32)off < 0) {
+		emit_waiting_send(k, &d->send);
+		__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
+		return false;
+	}
+	/* later bytes than these: it keeps waiting */
+	__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_WAITING);
+	return false;
+}
+
+/* Direction k's waiting send goes out now (its connection closes). */
+static __always_inline void flush_waiting(const struct krt_dir_key *k)
+{
+	struct krt_deferred_send *d = bpf_map_lookup_elem(&deferred, k);
+
+	if (!d || d->state != KRT_DEFER_WAITING ||
+	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) !=
+		    KRT_DEFER_WAITING)
+		return;
+	emit_waiting_send(k, &d->send);
+	__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
 }
 
 /*
@@ -667,7 +809,8 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 	struct krt_xfer *x;
 	struct tcp_sock *tp;
 	__u32 seq = 0, trace = 0;
-	bool have_seq, decided = true;
+	bool have_seq, decided = true, got_peer = false;
+	struct krt_xfer_peer peer;
 	__u64 cookie;
 	__u16 family;
 
@@ -707,6 +850,34 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 		}
 	}
 
+	if (merge_hops && have_seq && decided) {
+		struct krt_dir_key k = {};
+
+		if (dir == KRT_DIR_SEND) {
+			if (peer_traced(&tuple.remote)) {
+				struct krt_xfer_peer ps = {};
+				__u64 now = bpf_ktime_get_ns();
+
+				ps.ts_ns = now;
+				ps.sock_id = cookie;
+				ps.tid = (__u32)pid_tgid;
+				ps.pid = pid_tgid >> 32;
+				ps.seq = seq;
+				ps.bytes = ret;
+				ps.trace_id = trace;
+				ps.cpu = bpf_get_smp_processor_id();
+				read_syscall_nr(&ps.syscall_nr, &ps.fd);
+				bpf_get_current_comm(ps.comm, sizeof(ps.comm));
+				dir_key(&k, &tuple.local, &tuple.remote);
+				if (send_wait(&k, &ps))
+					return 0;
+			}
+		} else {
+			dir_key(&k, &tuple.remote, &tuple.local);
+			got_peer = recv_takes_send(&k, seq, ret, &peer);
+		}
+	}
+
 	e = event_reserve(KRT_EV_XFER);
 	if (!e)
 		return 0;
@@ -729,6 +900,10 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 	if (kernel_tags && have_seq && decided) {
 		x->trace_id = trace;
 		x->flags |= KRT_XF_TAGGED;
+	}
+	if (got_peer) {
+		x->peer = peer;
+		x->flags |= KRT_XF_PEER;
 	}
 	event_submit(e);
 	return 0;
@@ -1048,6 +1223,17 @@ int BPF_PROG(krt_sock_state, struct sock *sk, int oldstate, int newstate)
 		cookie = bpf_get_socket_cookie((void *)sk);
 		if (bpf_map_delete_elem(&conns, &cookie) == 0)
 			__sync_fetch_and_add(&conn_deletes, 1);
+		/* sends nobody will read any more go out now */
+		if (merge_hops && sock_is_tcp((struct sock *)sk, &family)) {
+			struct krt_tuple t = {};
+			struct krt_dir_key k = {};
+
+			read_tuple((struct sock *)sk, family, &t);
+			dir_key(&k, &t.local, &t.remote);
+			flush_waiting(&k);
+			dir_key(&k, &t.remote, &t.local);
+			flush_waiting(&k);
+		}
 	}
 	if (!tgid_traced(pid_tgid >> 32))
 		return 0;

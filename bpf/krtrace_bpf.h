@@ -85,6 +85,28 @@ struct krt_dir_tags {
 	__u32 pad;
 };
 
+/*
+ * A send to a traced peer, not emitted yet: the receive that reads it
+ * carries it in its own record (one record per hop instead of two).
+ * state: 0 empty, 1 waiting, 2 taken by someone (sender or receiver)
+ * who is copying it out; the word changes by compare-and-swap only.
+ */
+#define KRT_DEFER_EMPTY 0
+#define KRT_DEFER_WAITING 1
+#define KRT_DEFER_BUSY 2
+
+struct krt_deferred_send {
+	__u32 state;
+	__u32 pad;
+	struct krt_xfer_peer send;
+};
+
+/* A traced peer's address (container IP): sends to it may wait for their receiver. */
+struct krt_peer_key {
+	__u8 addr[16];
+	__u32 family;
+};
+
 /* x86-64 syscall numbers of the socket transfers we name in records. */
 #define KRT_NR_read 0
 #define KRT_NR_write 1

@@ -13,7 +13,7 @@
 #define KRTRACE_EVENT_H
 
 #define KRT_COMM_LEN 16
-#define KRT_ABI_VERSION 1
+#define KRT_ABI_VERSION 2
 
 enum krt_event_type {
 	KRT_EV_FORK = 1,	/* a traced thread created a thread or process */
@@ -38,6 +38,8 @@ enum krt_xfer_flags {
 	KRT_XF_NO_SYSCALL = 1 << 2, /* inferred from tcp_probe / rcv_space_adjust
 				     * outside a known syscall (writev, readv) */
 	KRT_XF_SAMPLED_OUT = 1 << 3, /* kernel: belongs to an unsampled request */
+	KRT_XF_PEER = 1 << 4,	   /* a RECV carrying the send it read (.peer):
+				    * one ring record for both ends of a hop */
 };
 
 /* Address families as on Linux (AF_INET, AF_INET6). */
@@ -75,6 +77,23 @@ struct krt_wakeup {
 	__u32 target_tid, target_pid;
 };
 
+/*
+ * The send a receive read, kept in the kernel until the receiver came
+ * (live path only): the live source turns it back into a SEND event.
+ */
+struct krt_xfer_peer {
+	__u64 ts_ns;		/* when the send completed */
+	__u64 sock_id;		/* the sender's socket */
+	__u32 tid, pid;
+	__u32 seq, bytes;	/* TCP sequence of its first byte, length */
+	__u32 trace_id;		/* the kernel's tag of the sent bytes */
+	__u32 cpu;
+	__s32 fd;
+	__u16 syscall_nr;
+	__u16 pad;
+	char comm[KRT_COMM_LEN];
+};
+
 struct krt_xfer {
 	__u8 dir;		/* enum krt_xfer_dir */
 	__u8 flags;		/* enum krt_xfer_flags */
@@ -95,6 +114,7 @@ struct krt_xfer {
 	 * engine finds the sender by address.
 	 */
 	struct krt_tuple tuple;
+	struct krt_xfer_peer peer;	/* KRT_XF_PEER (RECV): the send it read */
 };
 
 struct krt_sock_state {

@@ -41,6 +41,8 @@ enum {
 	OPT_NORMAL_PRIORITY,
 	OPT_KERNEL_TAGS,
 	OPT_CPU_IN_KERNEL,
+	OPT_RULES,
+	OPT_NO_MERGE,
 };
 
 static const struct option own_options[] = {
@@ -56,6 +58,8 @@ static const struct option own_options[] = {
 	{ "normal-priority", no_argument, NULL, OPT_NORMAL_PRIORITY },
 	{ "kernel-tags", no_argument, NULL, OPT_KERNEL_TAGS },
 	{ "cpu-in-kernel", no_argument, NULL, OPT_CPU_IN_KERNEL },
+	{ "rules", no_argument, NULL, OPT_RULES },
+	{ "no-merge", no_argument, NULL, OPT_NO_MERGE },
 	{ "help", no_argument, NULL, 'h' },
 };
 
@@ -70,8 +74,8 @@ struct options {
 	__u32 sample_rate;
 	__u32 ring_mb;
 	bool check_tags;
-	bool kernel_tags;
-	bool cpu_in_kernel;
+	bool rules;		/* the engine's rules decide, from full records */
+	bool no_merge;		/* one record per transfer */
 	bool normal_priority;
 	struct krt_output_opts out;
 };
@@ -100,17 +104,17 @@ static void usage(FILE *f)
 		"      --stream             print each trace as soon as it is complete\n"
 		"      --list-containers    print the discovered containers as a PIDs file and exit\n"
 		"      --sample N           keep one request in N, decided in the kernel at ingress\n"
-		"                           (implies --cpu-in-kernel)\n"
 		"      --ring-mb N          ring buffer size in MiB (power of two, default 8)\n"
-		"      --kernel-tags        attribute with the kernel's trace ids (default: the\n"
-		"                           engine's rules decide and the kernel tags nothing;\n"
-		"                           --sample implies this)\n"
-		"      --check-tags         tag in the kernel too and count disagreements with\n"
-		"                           the rules (debug; costs kernel time per transfer)\n"
+		"      --check-tags         also run the engine's rules on full records (every\n"
+		"                           context switch) and count where they disagree with\n"
+		"                           the kernel's tags (debug; more records)\n"
+		"      --rules              no tagging in the kernel: one record per transfer and\n"
+		"                           per context switch, the engine's rules decide (as on\n"
+		"                           the import path)\n"
+		"      --no-merge           one record per transfer (by default a send to a traced\n"
+		"                           container rides in its receiver's record)\n"
 		"      --normal-priority    read the ring at normal priority (default: idle\n"
 		"                           priority, raised while the ring fills up)\n"
-		"      --cpu-in-kernel      sum on-CPU time per thread and request in the kernel:\n"
-		"                           one record per trace change instead of one per switch\n"
 		"  -v, --verbose            show libbpf's messages (verifier log on load errors)\n"
 		"  -h, --help               this text\n"
 		"%s"
@@ -207,10 +211,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->normal_priority = true;
 			continue;
 		case OPT_KERNEL_TAGS:
-			o->kernel_tags = true;
-			continue;
 		case OPT_CPU_IN_KERNEL:
-			o->cpu_in_kernel = true;
+			/* the default since kernel tagging follows hand-offs: kept for scripts */
+			continue;
+		case OPT_RULES:
+			o->rules = true;
+			continue;
+		case OPT_NO_MERGE:
+			o->no_merge = true;
 			continue;
 		case '?':
 			fprintf(stderr, "Try '" PROG " --help'.\n");
@@ -227,6 +235,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 	if (optind < argc) {
 		fprintf(stderr, PROG ": unexpected argument '%s'\nTry '" PROG " --help'.\n",
 			argv[optind]);
+		return -1;
+	}
+	if (o->rules && (o->sample_rate > 1 || o->check_tags)) {
+		fprintf(stderr, PROG ": --rules cannot be combined with --sample or --check-tags "
+			"(both need the kernel's tags)\n");
 		return -1;
 	}
 	if (!o->have_gateway) {
@@ -442,6 +455,14 @@ static int trace_containers(struct krt_live_source *src, const struct krt_pids *
 			return -1;
 		}
 		traced++;
+		/* sends to its address may wait in the kernel for their receiver */
+		if (pids->v[i].ip.family) {
+			err = krt_live_add_peer(src, &pids->v[i].ip);
+			if (err)
+				fprintf(stderr, PROG ": warning: %s: its address not registered: %s "
+					"(its hops take two records)\n", pids->v[i].name,
+					strerror(-err));
+		}
 	}
 	if (!traced) {
 		fprintf(stderr, PROG ": none of the %zu listed processes exists: nothing to trace\n",
@@ -468,7 +489,7 @@ static void warn_losses(const struct krt_source_stats *st, __u64 late)
 			"(timestamps clamped)\n", (unsigned long long)late);
 }
 
-static void report_tags(struct krt_live_source *src, __u32 sample_rate)
+static void report_tags(struct krt_live_source *src, __u32 sample_rate, bool verbose)
 {
 	struct krt_live_tag_stats ts;
 
@@ -479,6 +500,10 @@ static void report_tags(struct krt_live_source *src, __u32 sample_rate)
 			(unsigned long long)ts.traces_sampled,
 			(unsigned long long)ts.traces_started,
 			(unsigned long long)ts.sampled_out_records);
+	if (verbose && (ts.hops_merged || ts.sends_flushed))
+		fprintf(stderr, PROG ": %llu hops in one record each, %llu sends to traced "
+			"containers emitted on their own\n", (unsigned long long)ts.hops_merged,
+			(unsigned long long)ts.sends_flushed);
 	if (ts.conn_evictions)
 		fprintf(stderr, PROG ": WARNING: about %llu connection states evicted from the "
 			"kernel's map: their tags may be wrong\n",
@@ -532,16 +557,16 @@ int main(int argc, char **argv)
 	lo.trace_wakeup = true;
 	lo.ring_bytes = o.ring_mb << 20;
 	/*
-	 * By default the engine's rules decide, so the kernel's tagging (two
-	 * map updates per transfer, a map delete per socket close machine-wide)
-	 * runs only when something uses its result.
+	 * By default the kernel decides: trace ids travel with the bytes, on-CPU
+	 * time is summed per thread and request, and a send to a traced
+	 * container rides in its receiver's record. Where the kernel can only
+	 * guess (a pool worker woken through a queue), the thread's records go
+	 * out untagged with its context switches and the engine's rules decide.
+	 * --check-tags keeps every switch record so the rules can check all of it.
 	 */
-	lo.kernel_tags = o.kernel_tags || o.check_tags || o.sample_rate > 1 || o.cpu_in_kernel;
-	/*
-	 * Sampling drops the switch records of unsampled requests but not of
-	 * idle threads; CPU time summed in the kernel drops both.
-	 */
-	lo.cpu_in_kernel = o.cpu_in_kernel || o.sample_rate > 1;
+	lo.kernel_tags = !o.rules;
+	lo.cpu_in_kernel = !o.rules && !o.check_tags;
+	lo.merge_hops = !o.rules && !o.no_merge;
 	src = krt_live_open(&lo, PROG);
 	if (!src)
 		goto cleanup;
@@ -561,15 +586,8 @@ int main(int argc, char **argv)
 	/* Complete traces leave memory as they finish, so long runs stay flat. */
 	cfg.linger_ns = o.stream ? STREAM_LINGER_NS : BATCH_LINGER_NS;
 	cfg.keep_slices = outs.need_slices;
-	/*
-	 * The engine's rules follow thread-pool hand-offs better than the
-	 * kernel's (measured on the test bed: 76 % vs 19 % on the pool model),
-	 * so they decide by default; the kernel's tags, when on, are checked
-	 * against them. Sampling needs the kernel's decisions: unsampled requests
-	 * leave no records for the rules to work on.
-	 */
-	cfg.use_kernel_tags = lo.kernel_tags && (o.kernel_tags || o.sample_rate > 1);
-	cfg.check_kernel_tags = lo.kernel_tags && (!cfg.use_kernel_tags || o.check_tags);
+	cfg.use_kernel_tags = lo.kernel_tags;
+	cfg.check_kernel_tags = o.check_tags;
 	cfg.on_trace = on_trace;
 	cfg.cb_ctx = &sctx;
 	engine = krt_engine_new(&cfg);
@@ -633,7 +651,7 @@ int main(int argc, char **argv)
 	summary->source.sample_rate = o.sample_rate;
 	warn_losses(&summary->source, krt_live_late_events(src));
 	if (lo.kernel_tags)
-		report_tags(src, o.sample_rate);
+		report_tags(src, o.sample_rate, o.libbpf_verbose);
 	outs_open = false;
 	ret = krt_outputs_close(&outs, summary) ? 1 : 0;
 

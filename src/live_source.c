@@ -38,12 +38,14 @@ struct krt_live_source {
 	__u64 reorder_ns;
 	struct pending_event *pending;
 	size_t n_pending, cap_pending;
-	__u64 arrivals;
+	__u64 arrivals;		/* ring records read */
+	__u64 order;		/* events queued: keeps ring order among equal times */
 	__u64 max_ts;		/* newest timestamp seen */
 	__u64 last_fed_ts;	/* newest timestamp handed over */
 	__u64 late;		/* arrived behind last_fed_ts: clamped */
 	__u64 malformed;	/* ring samples of the wrong size */
 	__u64 ring_drops_reported;
+	__u64 sends_at_exit;	/* waiting sends collected at the end */
 	bool out_of_memory;
 };
 
@@ -99,15 +101,10 @@ static int check_prerequisites(const char *prog)
 	return ret;
 }
 
-static int on_ring_record(void *ctx, void *data, size_t size)
+static int queue_event(struct krt_live_source *s, const struct krt_event *ev)
 {
-	struct krt_live_source *s = ctx;
 	struct pending_event *p;
 
-	if (size < sizeof(struct krt_event)) {
-		s->malformed++;
-		return 0;
-	}
 	if (s->n_pending == s->cap_pending) {
 		size_t cap = s->cap_pending ? s->cap_pending * 2 : 4096;
 		void *v = realloc(s->pending, cap * sizeof(*s->pending));
@@ -120,13 +117,63 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 		s->cap_pending = cap;
 	}
 	p = &s->pending[s->n_pending++];
-	memcpy(&p->ev, data, sizeof(p->ev));
-	p->arrival = s->arrivals;
-	/* krt_live_backlog() reads it from another thread */
-	__atomic_store_n(&s->arrivals, s->arrivals + 1, __ATOMIC_RELAXED);
+	p->ev = *ev;
+	p->arrival = s->order++;
 	if (p->ev.ts_ns > s->max_ts)
 		s->max_ts = p->ev.ts_ns;
 	return 0;
+}
+
+/*
+ * The SEND a merged hop record carries, as the sender's own event: the
+ * engine sees the two ends of the hop as two transfers, as on import.
+ */
+static void peer_send_event(const struct krt_event *recv, struct krt_event *ev)
+{
+	const struct krt_xfer_peer *ps = &recv->xfer.peer;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->ts_ns = ps->ts_ns;
+	ev->type = KRT_EV_XFER;
+	ev->cpu = ps->cpu;
+	ev->pid = ps->pid;
+	ev->tid = ps->tid;
+	memcpy(ev->comm, ps->comm, sizeof(ev->comm));
+	ev->xfer.dir = KRT_DIR_SEND;
+	ev->xfer.flags = KRT_XF_SEQ | KRT_XF_TAGGED;
+	ev->xfer.syscall_nr = ps->syscall_nr;
+	ev->xfer.fd = ps->fd;
+	ev->xfer.bytes = ps->bytes;
+	ev->xfer.seq = ps->seq;
+	ev->xfer.sock_id = ps->sock_id;
+	ev->xfer.enter_ns = ps->ts_ns;
+	ev->xfer.trace_id = ps->trace_id;
+	ev->xfer.tuple.local = recv->xfer.tuple.remote;
+	ev->xfer.tuple.remote = recv->xfer.tuple.local;
+}
+
+static int on_ring_record(void *ctx, void *data, size_t size)
+{
+	struct krt_live_source *s = ctx;
+	struct krt_event ev;
+	int err = 0;
+
+	/* krt_live_backlog() reads it from another thread */
+	__atomic_store_n(&s->arrivals, s->arrivals + 1, __ATOMIC_RELAXED);
+	if (size < sizeof(struct krt_event)) {
+		s->malformed++;
+		return 0;
+	}
+	memcpy(&ev, data, sizeof(ev));
+	if (ev.type == KRT_EV_XFER && ev.xfer.flags & KRT_XF_PEER) {
+		struct krt_event send;
+
+		peer_send_event(&ev, &send);
+		err = queue_event(s, &send);
+		ev.xfer.flags &= ~KRT_XF_PEER;
+		memset(&ev.xfer.peer, 0, sizeof(ev.xfer.peer));
+	}
+	return err ? err : queue_event(s, &ev);
 }
 
 struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char *prog)
@@ -163,6 +210,7 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 		       sizeof(o->gateway.addr));
 	}
 	s->skel->rodata->trace_wakeup = o->trace_wakeup;
+	s->skel->rodata->merge_hops = o->kernel_tags && o->cpu_in_kernel && o->merge_hops;
 	if (o->wakeup_bytes)
 		s->skel->rodata->wakeup_bytes = o->wakeup_bytes;
 	if (o->ring_bytes) {
@@ -174,14 +222,6 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 		}
 	}
 
-	{ /* EXPERIMENT */
-		const char *skip = getenv("KRT_SKIP_PROGS");
-		struct bpf_program *bp;
-		if (skip)
-			bpf_object__for_each_program(bp, s->skel->obj)
-				if (strstr(skip, bpf_program__name(bp)))
-					bpf_program__set_autoload(bp, false);
-	}
 	err = krtrace_bpf__load(s->skel);
 	if (err) {
 		fprintf(stderr, "%s: cannot load the BPF programs: %s%s\n", prog, strerror(-err),
@@ -458,7 +498,7 @@ static void collect_leftover_cpu(struct krt_live_source *s)
 			ev.type = KRT_EV_CPU;
 			ev.tid = key;
 			ev.oncpu.oncpu_ns = st.acc_idle;
-			on_ring_record(s, &ev, sizeof(ev));
+			queue_event(s, &ev);
 		}
 		if (!st.acc_oncpu || (st.trace & KRT_TRACE_SAMPLED_OUT))
 			continue;
@@ -469,8 +509,48 @@ static void collect_leftover_cpu(struct krt_live_source *s)
 		ev.oncpu.oncpu_ns = st.acc_oncpu;
 		ev.oncpu.runq_ns = st.acc_runq;
 		ev.oncpu.trace_id = st.trace & KRT_TRACE_ID_MASK;
-		on_ring_record(s, &ev, sizeof(ev));
+		queue_event(s, &ev);
 	}
+}
+
+/* Sends still waiting for a receiver at the end (programs detached): emitted now. */
+static void collect_waiting_sends(struct krt_live_source *s)
+{
+	int fd = bpf_map__fd(s->skel->maps.deferred);
+	struct krt_dir_key key, next, *prev = NULL;
+	struct krt_deferred_send d;
+	struct krt_event recv, ev;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &d) || d.state != KRT_DEFER_WAITING)
+			continue;
+		/* the receiver's view of the direction, as peer_send_event wants */
+		memset(&recv, 0, sizeof(recv));
+		recv.xfer.peer = d.send;
+		recv.xfer.tuple.local.family = recv.xfer.tuple.remote.family = key.family;
+		recv.xfer.tuple.local.port = key.dport;
+		recv.xfer.tuple.remote.port = key.sport;
+		memcpy(recv.xfer.tuple.local.addr, key.daddr, 16);
+		memcpy(recv.xfer.tuple.remote.addr, key.saddr, 16);
+		peer_send_event(&recv, &ev);
+		queue_event(s, &ev);
+		s->sends_at_exit++;
+	}
+}
+
+int krt_live_add_peer(struct krt_live_source *s, const struct krt_addr *a)
+{
+	struct krt_peer_key k;
+	__u8 one = 1;
+
+	memset(&k, 0, sizeof(k));
+	memcpy(k.addr, a->addr, sizeof(k.addr));
+	k.family = a->family;
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.peers), &k, &one, BPF_ANY))
+		return -errno;
+	return 0;
 }
 
 int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
@@ -481,6 +561,8 @@ int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
 		return err;
 	if (s->skel->rodata->cpu_in_kernel)
 		collect_leftover_cpu(s);
+	if (s->skel->rodata->merge_hops)
+		collect_waiting_sends(s);
 	if (s->out_of_memory)
 		return -ENOMEM;
 	return deliver(s, ~0ULL, cb, ctx);
@@ -506,6 +588,8 @@ void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st
 	st->traces_sampled = b->traces_sampled;
 	st->sampled_out_records = b->sampled_out_records;
 	st->conn_evictions = live > KRT_MAX_CONNS ? live - KRT_MAX_CONNS : 0;
+	st->hops_merged = b->hops_merged;
+	st->sends_flushed = b->sends_flushed + s->sends_at_exit;
 }
 
 __u64 krt_live_late_events(struct krt_live_source *s)

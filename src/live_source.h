@@ -25,6 +25,8 @@ struct krt_live_opts {
 	bool kernel_tags;		/* decide trace ids in the kernel (needed to sample) */
 	bool cpu_in_kernel;		/* KRT_EV_CPU per (thread, trace), no switch records;
 					 * needs kernel_tags */
+	bool merge_hops;		/* one record per hop between traced peers;
+					 * needs kernel_tags and cpu_in_kernel */
 };
 
 /* Kernel tagging and sampling counters. */
@@ -33,6 +35,8 @@ struct krt_live_tag_stats {
 	__u64 traces_sampled;		/* of which kept */
 	__u64 sampled_out_records;	/* records not emitted: unsampled requests */
 	__u64 conn_evictions;		/* connection states evicted (estimate) */
+	__u64 hops_merged;		/* receives that carried the send they read */
+	__u64 sends_flushed;		/* sends to a traced peer emitted on their own */
 };
 
 typedef void (*krt_live_event_cb)(const struct krt_event *ev, void *ctx);
@@ -43,6 +47,8 @@ typedef void (*krt_live_event_cb)(const struct krt_event *ev, void *ctx);
  * returns NULL on failure.
  */
 struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char *prog);
+/* A traced container's IP: sends to it wait for their receiver (merge_hops). */
+int krt_live_add_peer(struct krt_live_source *s, const struct krt_addr *a);
 /* Traces this process (tgid). 0 or -errno. */
 int krt_live_trace_tgid(struct krt_live_source *s, __u32 tgid);
 /* Traces this process and every existing descendant (walks /proc). */
