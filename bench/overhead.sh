@@ -1,38 +1,44 @@
 #!/usr/bin/env bash
 # Request-level overhead of tracing the test bed's nginx -> app -> redis chain
-# under wrk. Each round runs every case once, for a few seconds each:
+# under wrk. Every round runs each case once, as a block of REPEAT short wrk
+# runs:
 #   A  no tracing
-#   B  krtrace-bpf (default: the engine's rules, no kernel tagging)
+#   B  krtrace-bpf (its defaults)
 #   C  an ftrace capture of the original events (utils/krtrace-capture)
-#   D  krtrace-bpf --sample 10 (implies --cpu-in-kernel)
+#   D  krtrace-bpf --sample 10
 #   E  krtrace-bpf --cpu-in-kernel (optional: CASES="A B C D E")
 #
-# Why rounds and medians: the baseline alone swings by +-12 % between runs on
-# a shared 2-core VM, far more than the effects to be shown (a few %). So
-# every case's throughput and p99 are divided by those of the A run of the
-# SAME round (a pair of runs seconds apart sees the same machine state), the
-# case order is rotated from round to round (drift favours no case), and the
-# table gives the median of the per-round ratios with their interquartile
-# range and the number of rounds in which the case was slower than A (9/10
-# or 10/10 is a real slowdown even when the median is small; about half is
-# noise). The tracer's start-up (BPF load, attach) and shutdown stay outside
-# the measured window: wrk starts only once the tracer has printed "tracing".
+# Why so many short runs: on this shared 2-core VM one wrk run's throughput
+# is off by 6-9 % at random, and hardly less for a 4 s run than for a 1 s
+# run (a run keeps the placement of its connections and threads it started
+# with), while the effects to show are a few %. So only the number of runs
+# helps: each case's throughput and p99 in a round are the medians of its
+# block's runs, divided by those of the A block of the SAME round (slow drift
+# of the machine cancels), and the case order rotates from round to round
+# (no case always runs first or after the capture). The table gives the
+# median of the per-round ratios, their interquartile range and in how many
+# rounds the case was slower than A (9/10 or 10/10 is a real slowdown even
+# when the median is small; about half is noise). The tracer's start-up
+# (BPF load, attach) and shutdown stay outside the measured window: wrk
+# starts only once the tracer has printed "tracing" (and SETTLE more).
 #
-# Usage: bench/overhead.sh [ROUNDS (10)] [SECONDS per run (3)]
+# Usage: bench/overhead.sh [ROUNDS (10)] [SECONDS per wrk run (1)]
 # Env: the test bed's (KRT_BRIDGE, KRT_NET, KRT_NS_PREFIX, KRT_VETH_PREFIX,
-#      KRT_STATE...; the test bed is brought up and down again if it is not
-#      running), WRK_CONN (4), CASES ("A B C D"), WRK_CPU (CPU wrk is pinned
-#      to; default the last one, "" = not pinned), SETTLE (s between the
-#      tracer's "tracing" and wrk, 0.5), TRACER_TIMEOUT (s, 20),
-#      RESULTS (file: keep the per-run table there).
+#      KRT_STATE...; the test bed is brought up, and down again at the end,
+#      if its nginx is not running), REPEAT (wrk runs per case and round, 3),
+#      WRK_CONN (4), CASES ("A B C D"), WRK_CPU (the CPU wrk is pinned to, so
+#      its placement is the same in every case; default the last CPU, "" =
+#      not pinned), SETTLE (s between "tracing" and wrk, 0.3),
+#      TRACER_TIMEOUT (s, 20), RESULTS (file: keep the per-run table there).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 OUT=${OUTPUT:-.output}
 ROUNDS=${1:-10}
-DUR=${2:-3}
+DUR=${2:-1}
+REPEAT=${REPEAT:-3}
 read -r -a CASE_LIST <<<"${CASES:-A B C D}"
 CONN=${WRK_CONN:-4}
-SETTLE=${SETTLE:-0.5}
+SETTLE=${SETTLE:-0.3}
 TRACER_TIMEOUT=${TRACER_TIMEOUT:-20}
 WRK_CPU=${WRK_CPU-$(($(nproc) - 1))}
 TB=utils/testbed
@@ -43,7 +49,8 @@ command -v wrk >/dev/null || die "wrk not installed"
 command -v jq >/dev/null || die "jq not installed"
 [ -x "$BPF" ] || die "run make first"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "bad ROUNDS '$ROUNDS'"
-[[ $DUR =~ ^[1-9][0-9]*$ ]] || die "bad SECONDS '$DUR' (whole seconds, wrk's -d)"
+[[ $DUR =~ ^[1-9][0-9]*$ ]] || die "bad SECONDS '$DUR' (whole seconds: wrk's -d)"
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "bad REPEAT '$REPEAT'"
 [[ " ${CASE_LIST[*]} " == *" A "* ]] || die "CASES must contain A (the reference)"
 for c in "${CASE_LIST[@]}"; do
 	[[ $c =~ ^[ABCDE]$ ]] || die "unknown case '$c' (A B C D E)"
@@ -57,7 +64,9 @@ if ! $TB status 2>/dev/null | grep -q "^nginx .*running"; then
 	STARTED=1
 fi
 TMP=$(mktemp -d)
+TP=""
 cleanup() {
+	[ -n "$TP" ] && kill -INT "$TP" 2>/dev/null && wait "$TP" 2>/dev/null
 	rm -rf "$TMP"
 	[ "$STARTED" -eq 1 ] && $TB down >&2
 }
@@ -67,6 +76,7 @@ trap 'exit 130' INT TERM
 URL=http://$($TB addr nginx)/req/wrk
 GW=$($TB gateway)
 $TB pids >"$TMP/pids.txt" || die "no PIDs file from the test bed"
+WRK_ARGS="-t1 -c$CONN -d${DUR}s --latency $URL"
 
 # to_ms VALUE_WITH_UNIT
 to_ms() { awk -v v="$1" 'BEGIN{u=v; sub(/[0-9.]+/, "", u); n=v+0;
@@ -75,16 +85,20 @@ to_ms() { awk -v v="$1" 'BEGIN{u=v; sub(/[0-9.]+/, "", u); n=v+0;
 # wrk_result FILE -> "rps p50_ms p99_ms requests" (rps 0: wrk failed)
 wrk_result() {
 	local rps p50 p99 n
-	rps=$(awk '/^Requests\/sec/ {print $2}' "$1")
-	p50=$(to_ms "$(awk '$1=="50%" {print $2}' "$1")")
-	p99=$(to_ms "$(awk '$1=="99%" {print $2}' "$1")")
-	n=$(awk '/requests in/ {print $1}' "$1")
+	rps=$(awk '/^Requests\/sec/ {print $2}' "$1" 2>/dev/null)
+	p50=$(to_ms "$(awk '$1=="50%" {print $2}' "$1" 2>/dev/null)")
+	p99=$(to_ms "$(awk '$1=="99%" {print $2}' "$1" 2>/dev/null)")
+	n=$(awk '/requests in/ {print $1}' "$1" 2>/dev/null)
 	echo "${rps:-0} $p50 $p99 ${n:-0}"
 }
 
-run_wrk() {
-	"${WRK[@]}" -t1 -c"$CONN" -d"${1:-$DUR}s" --latency "$URL" >"$TMP/wrk" 2>&1
-	wrk_result "$TMP/wrk"
+# wrk_block: REPEAT wrk runs, outputs in $TMP/wrk.1..REPEAT
+wrk_block() {
+	local i
+	for i in $(seq "$REPEAT"); do
+		# shellcheck disable=SC2086 # WRK_ARGS: words on purpose
+		"${WRK[@]}" $WRK_ARGS >"$TMP/wrk.$i" 2>&1
+	done
 }
 
 # wait_tracing PID ERRFILE: until the tracer has attached (it prints
@@ -98,12 +112,16 @@ wait_tracing() {
 	done
 }
 
-# run_case CASE -> "rps p50 p99 records_per_request drops" ("0 ..." = failed)
-run_case() {
-	local c=$1 r tp rec drops n
+# run_block ROUND CASE: the case's REPEAT wrk runs; appends one line per run
+# to $TMP/runs ("round case rps p50 p99 requests") and one to $TMP/blocks
+# ("round case records drops"; "-" where the case has none). A block whose
+# tracer or capture failed leaves no runs.
+run_block() {
+	local round=$1 c=$2 rec=- drops=- i
+	rm -f "$TMP"/wrk.*
 	case $c in
 	A)
-		run_wrk | awk '{print $1, $2, $3, "-", "-"}'
+		wrk_block
 		;;
 	B | D | E)
 		local extra=()
@@ -112,41 +130,43 @@ run_case() {
 		rm -f "$TMP/live.jsonl"
 		"$BPF" -g "$GW" -i "$TMP/pids.txt" --json -o "$TMP/live.jsonl" "${extra[@]}" \
 			2>"$TMP/live.err" &
-		tp=$!
-		if ! wait_tracing "$tp" "$TMP/live.err"; then
-			echo "overhead: case $c: the tracer did not start within ${TRACER_TIMEOUT}s:" >&2
+		TP=$!
+		if ! wait_tracing "$TP" "$TMP/live.err"; then
+			echo "overhead: round $round case $c: the tracer did not start within" \
+				"${TRACER_TIMEOUT}s:" >&2
 			tail -5 "$TMP/live.err" >&2
-			kill -INT "$tp" 2>/dev/null
-			wait "$tp" 2>/dev/null
-			echo "0 0 0 - -"
-			return
+		else
+			sleep "$SETTLE"
+			wrk_block
 		fi
-		sleep "$SETTLE"
-		r=$(run_wrk)
-		kill -INT "$tp"
-		wait "$tp"
+		kill -INT "$TP" 2>/dev/null
+		wait "$TP"
+		TP=""
 		grep WARNING "$TMP/live.err" >&2
 		rec=$(tail -1 "$TMP/live.jsonl" 2>/dev/null | jq '.summary.ring_records // 0' 2>/dev/null)
 		drops=$(tail -1 "$TMP/live.jsonl" 2>/dev/null | jq '.summary.ring_drops // 0' 2>/dev/null)
-		n=$(echo "$r" | awk '{print $4}')
-		echo "$r" | awk -v rec="${rec:-0}" -v d="${drops:-0}" -v n="$n" \
-			'{printf "%s %s %s %.1f %s\n", $1, $2, $3, n ? rec / n : 0, d}'
 		;;
 	C)
-		rm -rf "$TMP/cap" "$TMP/wrk"
-		utils/krtrace-capture -p "$TMP/pids.txt" -o "$TMP/cap" -R -- \
-			bash -c "sleep $SETTLE; $(printf '%q ' "${WRK[@]}") -t1 -c$CONN -d${DUR}s --latency $URL >$TMP/wrk 2>&1" \
-			>/dev/null 2>"$TMP/cap.err"
-		[ -s "$TMP/wrk" ] || { tail -5 "$TMP/cap.err" >&2; echo "0 0 0 - -"; return; }
-		r=$(wrk_result "$TMP/wrk")
-		n=$(echo "$r" | awk '{print $4}')
-		# records: events in the per-CPU raw buffers, counted by trace-cmd
-		rec=$(trace-cmd report -i "$TMP/cap/trace.dat" 2>/dev/null | grep -vcEi "^ *cpu")
-		drops=$(awk '/overrun/ {s += $2} END {print s + 0}' "$TMP/cap/stats.txt" 2>/dev/null)
-		echo "$r" | awk -v rec="${rec:-0}" -v n="$n" -v d="${drops:-0}" \
-			'{printf "%s %s %s %.1f %s\n", $1, $2, $3, n ? rec / n : 0, d}'
+		rm -rf "$TMP/cap"
+		# shellcheck disable=SC2016 # expanded by the inner bash
+		utils/krtrace-capture -p "$TMP/pids.txt" -o "$TMP/cap" -R -- bash -c \
+			'sleep "$1"; for i in $(seq "$2"); do "${@:5}" $4 >"$3.$i" 2>&1; done' \
+			capture "$SETTLE" "$REPEAT" "$TMP/wrk" "$WRK_ARGS" "${WRK[@]}" >/dev/null 2>"$TMP/cap.err"
+		if [ -s "$TMP/cap/trace.dat" ]; then
+			# records: events in the per-CPU raw buffers, counted by trace-cmd
+			rec=$(trace-cmd report -i "$TMP/cap/trace.dat" 2>/dev/null | grep -vcEi "^ *cpu")
+			drops=$(awk '/overrun/ {s += $2} END {print s + 0}' "$TMP/cap/stats.txt" 2>/dev/null)
+		else
+			echo "overhead: round $round case C: the capture failed:" >&2
+			tail -5 "$TMP/cap.err" >&2
+		fi
 		;;
 	esac
+	for i in $(seq "$REPEAT"); do
+		[ -s "$TMP/wrk.$i" ] || continue
+		echo "$round $c $(wrk_result "$TMP/wrk.$i")" | awk '$3 > 0' >>"$TMP/runs"
+	done
+	echo "$round $c ${rec:-0} ${drops:-0}" >>"$TMP/blocks"
 }
 
 # spread < numbers -> "n median q1 q3 min max" (quartiles interpolated
@@ -159,52 +179,65 @@ spread() {
 			printf "%d %.4f %.4f %.4f %.4f %.4f\n", NR, q(0.5), q(0.25), q(0.75), x[1], x[NR] }'
 }
 
-echo "overhead: $ROUNDS rounds of ${CASE_LIST[*]}, ${DUR}s each, wrk -c$CONN" \
-	"${WRK_CPU:+pinned to CPU $WRK_CPU }on $URL" >&2
+# median ROUND CASE FIELD: the median of a block's runs (3 rps, 4 p50, 5 p99)
+median() {
+	awk -v r="$1" -v c="$2" -v f="$3" '$1 == r && $2 == c {print $f}' "$TMP/runs" | spread |
+		awk '{print $2}'
+}
+
+echo "overhead: $ROUNDS rounds of ${CASE_LIST[*]}, each $REPEAT wrk runs of ${DUR}s," \
+	"-c$CONN ${WRK_CPU:+pinned to CPU $WRK_CPU }on $URL" >&2
 # One unrecorded run first: the chain's caches, connections and CPU
 # frequency settle, so round 1 is like the others.
-run_wrk 1 >/dev/null
+"${WRK[@]}" -t1 -c"$CONN" -d1s "$URL" >/dev/null 2>&1
 
-: >"$TMP/runs"	# round case rps p50 p99 records/req drops
+: >"$TMP/runs"
+: >"$TMP/blocks"
+: >"$TMP/ratios"	# round case tput_ratio p99_ratio
 ncases=${#CASE_LIST[@]}
 for round in $(seq "$ROUNDS"); do
 	off=$(((round - 1) % ncases))
 	order=("${CASE_LIST[@]:off}" "${CASE_LIST[@]:0:off}")
 	for c in "${order[@]}"; do
-		read -r rps p50 p99 rec drops < <(run_case "$c")
-		printf 'round %d case %s: %8.0f req/s  p50 %7.3f ms  p99 %7.3f ms  records/req %s  drops %s\n' \
-			"$round" "$c" "$rps" "$p50" "$p99" "$rec" "$drops" >&2
-		echo "$round $c $rps $p50 $p99 $rec $drops" >>"$TMP/runs"
-		sleep 0.3
+		run_block "$round" "$c"
+		awk -v r="$round" -v c="$c" '$1 == r && $2 == c {print $3}' "$TMP/runs" |
+			spread | awk -v r="$round" -v c="$c" -v p99="$(median "$round" "$c" 5)" \
+			-v b="$(awk -v r="$round" -v c="$c" '$1 == r && $2 == c {print $3, $4}' "$TMP/blocks")" \
+			'{ split(b, x, " "); printf "round %d case %s: %d runs, median %5.0f req/s (%.0f-%.0f), p99 %.3f ms, records %s, drops %s\n",
+				r, c, $1, $2, $5, $6, p99, x[1], x[2] }' >&2
+		sleep 0.2
 	done
-	# This round's ratios to its own A run (a failed run has no ratio).
-	awk -v r="$round" '$1 == r && $3 > 0 { rps[$2] = $3; p99[$2] = $5; seen[++n] = $2 }
-		END { if (!rps["A"]) { print "round " r ": no A run, no ratios"; exit }
-			s = "round " r " ratios to A (tput p99):"
-			for (i = 1; i <= n; i++) if (seen[i] != "A")
-				s = s sprintf("  %s %.3f %.3f", seen[i], rps[seen[i]] / rps["A"],
-					p99["A"] > 0 ? p99[seen[i]] / p99["A"] : 0)
-			print s }' "$TMP/runs" >&2
+	# This round's ratios to its own A block (a failed block has none).
+	a_rps=$(median "$round" A 3)
+	a_p99=$(median "$round" A 5)
+	line="round $round ratios to A (tput p99):"
+	for c in "${order[@]}"; do
+		[ "$c" = A ] && continue
+		rps=$(median "$round" "$c" 3)
+		p99=$(median "$round" "$c" 5)
+		[ "$a_rps" = - ] || [ "$rps" = - ] && continue
+		r=$(awk -v a="$a_rps" -v b="$rps" -v ap="$a_p99" -v bp="$p99" \
+			'BEGIN {printf "%.4f %.4f", b / a, (ap > 0 ? bp / ap : 0)}')
+		echo "$round $c $r" >>"$TMP/ratios"
+		line="$line  $c $r"
+	done
+	echo "$line" >&2
 done
 [ -n "${RESULTS:-}" ] && cp "$TMP/runs" "$RESULTS"
-
-# Per-round ratios: "round case tput_ratio p99_ratio".
-awk '$3 > 0 { rps[$1, $2] = $3; p99[$1, $2] = $5; if (!($1 in r)) { r[$1]; order[++nr] = $1 } }
-	END { for (i = 1; i <= nr; i++) { k = order[i]; if (!rps[k, "A"]) continue
-		for (kc in rps) { split(kc, p, SUBSEP); if (p[1] != k || p[2] == "A") continue
-			print k, p[2], rps[kc] / rps[k, "A"], p99[k, "A"] > 0 ? p99[kc] / p99[k, "A"] : 0 } } }' \
-	"$TMP/runs" >"$TMP/ratios"
 
 echo
 printf '%-4s %9s %8s %8s  %6s %-13s %6s %-13s %7s %11s %6s\n' case req/s p50_ms p99_ms \
 	tput/A "(IQR)" p99/A "(IQR)" slower records/req drops
 for c in "${CASE_LIST[@]}"; do
-	rps=$(awk -v c="$c" '$2 == c && $3 > 0 {print $3}' "$TMP/runs" | spread)
-	p50=$(awk -v c="$c" '$2 == c && $3 > 0 {print $4}' "$TMP/runs" | spread)
-	p99=$(awk -v c="$c" '$2 == c && $3 > 0 {print $5}' "$TMP/runs" | spread)
-	rec=$(awk -v c="$c" '$2 == c && $3 > 0 && $6 != "-" {s += $6; n++}
-		END {print n ? sprintf("%.1f", s / n) : "-"}' "$TMP/runs")
-	drops=$(awk -v c="$c" '$2 == c && $7 != "-" {s += $7; n++} END {print n ? s : "-"}' "$TMP/runs")
+	rps=$(awk -v c="$c" '$2 == c {print $3}' "$TMP/runs" | spread)
+	p50=$(awk -v c="$c" '$2 == c {print $4}' "$TMP/runs" | spread)
+	p99=$(awk -v c="$c" '$2 == c {print $5}' "$TMP/runs" | spread)
+	# records per request: over the blocks that ran, all their requests
+	rec=$(awk -v c="$c" 'FNR == NR { if ($2 == c) n[$1] += $6; next }
+		$2 == c && $3 != "-" && n[$1] > 0 { s += $3; t += n[$1] }
+		END { print t ? sprintf("%.1f", s / t) : "-" }' "$TMP/runs" "$TMP/blocks")
+	drops=$(awk -v c="$c" '$2 == c && $4 != "-" {s += $4; n++} END {print n ? s : "-"}' \
+		"$TMP/blocks")
 	if [ "$c" = A ]; then
 		tr="1 1.000 - - - -" pr="1 1.000 - - - -" slower=-
 	else
@@ -221,6 +254,6 @@ for c in "${CASE_LIST[@]}"; do
 			num($21, "%.3f"), iqr($22, $23), num($27, "%.3f"), iqr($28, $29),
 			$32, $33, $34 }'
 done
-echo "(medians over $ROUNDS rounds; tput/A and p99/A: median of the per-round ratios to the same" \
-	"round's A run, IQR their interquartile range; slower: rounds with tput/A < 1;" \
-	"C = ftrace capture of the original events)"
+echo "(req/s, p50, p99: medians of all runs; tput/A, p99/A: medians over the rounds of the ratio" \
+	"to the same round's A block, IQR their interquartile range; slower: rounds with tput/A < 1;" \
+	"$ROUNDS rounds x $REPEAT runs x ${DUR}s; C = ftrace capture of the original events)"
