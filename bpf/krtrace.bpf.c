@@ -109,7 +109,8 @@ struct {
 } peers SEC(".maps");
 
 __u64 hops_merged = 0;		/* receives that carried their send */
-__u64 sends_flushed = 0;	/* waiting sends emitted on their own (no receiver came first) */	/* receivers tagged by a send that completed after their receive */
+__u64 sends_flushed = 0;	/* waiting sends emitted on their own (no receiver came first) */
+__u64 dbg_read_already = 0, dbg_flush_overwrite = 0, dbg_flush_stale = 0, dbg_flush_close = 0, dbg_deferred = 0;	/* receivers tagged by a send that completed after their receive */
 
 static const struct krt_thread_state zero_thread;
 static const struct krt_conn_side zero_conn;
@@ -526,7 +527,7 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
  * The receiver already read these bytes (its hook ran first, on another
  * CPU) and found no tag: it takes the trace now, unless it has one since.
  */
-static __always_inline void late_tag(struct krt_dir_key *k, __u32 seq, __u32 len, __u32 trace)
+static __always_inline bool late_tag(struct krt_dir_key *k, __u32 seq, __u32 len, __u32 trace)
 {
 	struct krt_untagged_recv *u = bpf_map_lookup_elem(&untagged, k);
 	struct krt_thread_state *th;
@@ -534,10 +535,12 @@ static __always_inline void late_tag(struct krt_dir_key *k, __u32 seq, __u32 len
 	__u32 last;
 
 	if (!u)
-		return;
+		return false;
 	last = u->seq + u->len - 1;
 	if (last - seq >= len)
-		return;
+		return false;
+	if (!trace)
+		return true;	/* read already; nothing to pass on */
 	th = bpf_map_lookup_elem(&threads, &u->tid);
 	if (th && !th->trace) {
 		thread_set_trace(th, u->tid, u->pid, NULL, trace);
@@ -552,6 +555,7 @@ static __always_inline void late_tag(struct krt_dir_key *k, __u32 seq, __u32 len
 	}
 	__sync_fetch_and_add(&late_tags, 1);
 	bpf_map_delete_elem(&untagged, k);
+	return true;
 }
 
 /*
@@ -560,14 +564,11 @@ static __always_inline void late_tag(struct krt_dir_key *k, __u32 seq, __u32 len
  * a connection this thread opened carries the trace of connect time;
  * otherwise the thread's current trace.
  */
-static __always_inline __u32 tag_send(__u32 tid, __u64 cookie, const struct krt_tuple *t,
-				      __u32 seq, __u32 len)
+static __always_inline __u32 tag_send(__u32 tid, __u64 cookie, const struct krt_tuple *t)
 {
 	struct krt_thread_state *th = thread_get(tid);
 	struct krt_conn_side *c = conn_get(cookie);
-	struct krt_dir_tags *dt;
-	struct krt_dir_key k = {};
-	__u32 trace = 0, slot;
+	__u32 trace = 0;
 	bool server;
 
 	if (!th || !c)
@@ -592,6 +593,19 @@ static __always_inline __u32 tag_send(__u32 tid, __u64 cookie, const struct krt_
 	if (th->trace && (th->entry_cookie == cookie || (server && c->last_recv_trace)))
 		th->replied = 1;
 	th->handed = 0;
+	return trace;
+}
+
+/*
+ * The sent bytes' tag goes in the direction's segments; true when the
+ * receiver read them already (its hook ran first, on another CPU).
+ */
+static __always_inline bool tag_store(const struct krt_tuple *t, __u32 seq, __u32 len,
+				      __u32 trace)
+{
+	struct krt_dir_tags *dt;
+	struct krt_dir_key k = {};
+	__u32 slot;
 
 	dir_key(&k, &t->local, &t->remote);
 	dt = bpf_map_lookup_elem(&tags, &k);
@@ -600,16 +614,20 @@ static __always_inline __u32 tag_send(__u32 tid, __u64 cookie, const struct krt_
 		dt = bpf_map_lookup_elem(&tags, &k);
 		if (!dt) {
 			__sync_fetch_and_add(&map_full, 1);
-			return trace;
+			return false;
 		}
 	}
 	slot = dt->next++ % KRT_TAG_SEGS;
 	dt->seg[slot].seq = seq;
 	dt->seg[slot].len = len;
 	dt->seg[slot].trace = trace;
-	if (trace)
-		late_tag(&k, seq, len, trace);
-	return trace;
+	/*
+	 * A full barrier (locked add): the segment is visible before we look
+	 * for a receive that missed it; the receiver inserts first and then
+	 * looks for a waiting send, so one of the two sees the other.
+	 */
+	__sync_fetch_and_add(&dt->pad, 0);
+	return late_tag(&k, seq, len, trace);
 }
 
 /*
@@ -713,8 +731,10 @@ static __always_inline bool send_wait(const struct krt_dir_key *k, const struct 
 			return false;
 	}
 	old = __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY);
-	if (old == KRT_DEFER_WAITING)
+	if (old == KRT_DEFER_WAITING) {
+		__sync_fetch_and_add(&dbg_flush_overwrite, 1);
 		emit_waiting_send(k, &d->send);
+	}
 	else if (old != KRT_DEFER_EMPTY ||
 		 __sync_val_compare_and_swap(&d->state, KRT_DEFER_EMPTY, KRT_DEFER_BUSY) !=
 			 KRT_DEFER_EMPTY)
@@ -747,6 +767,7 @@ static __always_inline bool recv_takes_send(const struct krt_dir_key *k, __u32 s
 		return true;
 	}
 	if ((__s32)off < 0) {
+		__sync_fetch_and_add(&dbg_flush_stale, 1);
 		emit_waiting_send(k, &d->send);
 		__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
 		return false;
@@ -765,6 +786,25 @@ static __always_inline void flush_waiting(const struct krt_dir_key *k)
 	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) !=
 		    KRT_DEFER_WAITING)
 		return;
+	__sync_fetch_and_add(&dbg_flush_close, 1);
+	emit_waiting_send(k, &d->send);
+	__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
+}
+
+/* The receiver read these bytes first: our waiting send goes out now. */
+static __always_inline void send_unwait(const struct krt_dir_key *k, __u32 seq)
+{
+	struct krt_deferred_send *d = bpf_map_lookup_elem(&deferred, k);
+
+	if (!d || __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) !=
+			  KRT_DEFER_WAITING)
+		return;	/* the receiver took it: merged after all */
+	if (d->send.seq != seq) {
+		/* a later send waits there now: ours went out already */
+		__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_WAITING);
+		return;
+	}
+	__sync_fetch_and_add(&dbg_read_already, 1);
 	emit_waiting_send(k, &d->send);
 	__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
 }
@@ -809,7 +849,8 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 	struct krt_xfer *x;
 	struct tcp_sock *tp;
 	__u32 seq = 0, trace = 0;
-	bool have_seq, decided = true, got_peer = false;
+	bool have_seq, decided = true, got_peer = false, read_already = false, waiting = false;
+	struct krt_dir_key wk = {};
 	struct krt_xfer_peer peer;
 	__u64 cookie;
 	__u16 family;
@@ -833,9 +874,38 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 
 	if (kernel_tags && have_seq) {
 		if (dir == KRT_DIR_SEND) {
-			trace = tag_send((__u32)pid_tgid, cookie, &tuple, seq, ret);
+			trace = tag_send((__u32)pid_tgid, cookie, &tuple);
 			/* a guess travels with the bytes; the record lets the engine decide */
 			decided = trace_decided(trace);
+			/*
+			 * A send to a traced container waits for its receiver,
+			 * published before its tag: a receiver that finds the
+			 * tag finds the waiting send too.
+			 */
+			if (merge_hops && decided && !(trace & KRT_TRACE_SAMPLED_OUT) &&
+			    peer_traced(&tuple.remote)) {
+				struct krt_xfer_peer ps = {};
+
+				ps.ts_ns = bpf_ktime_get_ns();
+				ps.sock_id = cookie;
+				ps.tid = (__u32)pid_tgid;
+				ps.pid = pid_tgid >> 32;
+				ps.seq = seq;
+				ps.bytes = ret;
+				ps.trace_id = trace;
+				ps.cpu = bpf_get_smp_processor_id();
+				read_syscall_nr(&ps.syscall_nr, &ps.fd);
+				bpf_get_current_comm(ps.comm, sizeof(ps.comm));
+				dir_key(&wk, &tuple.local, &tuple.remote);
+				waiting = send_wait(&wk, &ps);
+			}
+			read_already = tag_store(&tuple, seq, ret, trace);
+			if (waiting && read_already)
+				send_unwait(&wk, seq);
+			if (waiting) {
+				__sync_fetch_and_add(&dbg_deferred, 1);
+				return 0;
+			}
 		} else {
 			__u32 old = thread_trace((__u32)pid_tgid);
 
@@ -850,32 +920,12 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 		}
 	}
 
-	if (merge_hops && have_seq && decided) {
+	/* even undecided: a receive that missed the tag may still find the send */
+	if (merge_hops && have_seq && dir == KRT_DIR_RECV) {
 		struct krt_dir_key k = {};
 
-		if (dir == KRT_DIR_SEND) {
-			if (peer_traced(&tuple.remote)) {
-				struct krt_xfer_peer ps = {};
-				__u64 now = bpf_ktime_get_ns();
-
-				ps.ts_ns = now;
-				ps.sock_id = cookie;
-				ps.tid = (__u32)pid_tgid;
-				ps.pid = pid_tgid >> 32;
-				ps.seq = seq;
-				ps.bytes = ret;
-				ps.trace_id = trace;
-				ps.cpu = bpf_get_smp_processor_id();
-				read_syscall_nr(&ps.syscall_nr, &ps.fd);
-				bpf_get_current_comm(ps.comm, sizeof(ps.comm));
-				dir_key(&k, &tuple.local, &tuple.remote);
-				if (send_wait(&k, &ps))
-					return 0;
-			}
-		} else {
-			dir_key(&k, &tuple.remote, &tuple.local);
-			got_peer = recv_takes_send(&k, seq, ret, &peer);
-		}
+		dir_key(&k, &tuple.remote, &tuple.local);
+		got_peer = recv_takes_send(&k, seq, ret, &peer);
 	}
 
 	e = event_reserve(KRT_EV_XFER);
