@@ -92,7 +92,7 @@ struct {
 	__type(value, struct krt_untagged_recv);
 } untagged SEC(".maps");
 
-__u64 late_tags = 0;
+__u64 late_tags = 0;	/* receivers tagged by a send that completed after their receive */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -110,7 +110,6 @@ struct {
 
 __u64 hops_merged = 0;		/* receives that carried their send */
 __u64 sends_flushed = 0;	/* waiting sends emitted on their own (no receiver came first) */
-__u64 dbg_read_already = 0, dbg_flush_overwrite = 0, dbg_flush_stale = 0, dbg_flush_close = 0, dbg_deferred = 0;	/* receivers tagged by a send that completed after their receive */
 
 static const struct krt_thread_state zero_thread;
 static const struct krt_conn_side zero_conn;
@@ -465,7 +464,7 @@ static __always_inline __u32 trace_new(void)
  */
 static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 					 const struct krt_tuple *t, __u32 seq, __u32 len,
-					 bool *decided)
+					 __u64 *decided)
 {
 	struct krt_thread_state *th = thread_get(tid);
 	struct krt_conn_side *c = conn_get(cookie);
@@ -521,6 +520,26 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		side_req_received(c, trace);
 	}
 	return th->trace;
+}
+
+/* A receive decided late: the current thread takes the bytes' trace (rule 2). */
+static __always_inline void recv_takes_tag(__u32 tid, __u32 pid, __u64 cookie, __u32 trace)
+{
+	struct krt_thread_state *th = bpf_map_lookup_elem(&threads, &tid);
+	struct krt_conn_side *c = bpf_map_lookup_elem(&conns, &cookie);
+
+	if (c) {
+		c->last_recv_trace = trace;
+		side_req_received(c, trace);
+	}
+	if (!th)
+		return;
+	if (th->trace != trace || th->entry_cookie != cookie) {
+		th->replied = 0;
+		th->entry_cookie = cookie;
+	}
+	thread_set_trace(th, tid, pid, NULL, trace);
+	th->handed = 0;
 }
 
 /*
@@ -731,10 +750,8 @@ static __always_inline bool send_wait(const struct krt_dir_key *k, const struct 
 			return false;
 	}
 	old = __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY);
-	if (old == KRT_DEFER_WAITING) {
-		__sync_fetch_and_add(&dbg_flush_overwrite, 1);
+	if (old == KRT_DEFER_WAITING)
 		emit_waiting_send(k, &d->send);
-	}
 	else if (old != KRT_DEFER_EMPTY ||
 		 __sync_val_compare_and_swap(&d->state, KRT_DEFER_EMPTY, KRT_DEFER_BUSY) !=
 			 KRT_DEFER_EMPTY)
@@ -767,7 +784,6 @@ static __always_inline bool recv_takes_send(const struct krt_dir_key *k, __u32 s
 		return true;
 	}
 	if ((__s32)off < 0) {
-		__sync_fetch_and_add(&dbg_flush_stale, 1);
 		emit_waiting_send(k, &d->send);
 		__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
 		return false;
@@ -786,7 +802,6 @@ static __always_inline void flush_waiting(const struct krt_dir_key *k)
 	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) !=
 		    KRT_DEFER_WAITING)
 		return;
-	__sync_fetch_and_add(&dbg_flush_close, 1);
 	emit_waiting_send(k, &d->send);
 	__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
 }
@@ -804,7 +819,6 @@ static __always_inline void send_unwait(const struct krt_dir_key *k, __u32 seq)
 		__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_WAITING);
 		return;
 	}
-	__sync_fetch_and_add(&dbg_read_already, 1);
 	emit_waiting_send(k, &d->send);
 	__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
 }
@@ -848,10 +862,12 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 	struct krt_event *e;
 	struct krt_xfer *x;
 	struct tcp_sock *tp;
-	__u32 seq = 0, trace = 0;
-	bool have_seq, decided = true, got_peer = false, read_already = false, waiting = false;
+	__u32 seq = 0;
+	__u64 trace = 0;	/* 64-bit: see the flags below */
+	/* 64-bit flags: clang 14 spills bools in one size and fills in another (verifier: "invalid size of register fill") */
+	__u64 have_seq, decided = true, got_peer = false, read_already = false, waiting = false;
 	struct krt_dir_key wk = {};
-	struct krt_xfer_peer peer;
+	struct krt_xfer_peer peer = {};	/* zeroed: clang may load it before testing got_peer */
 	__u64 cookie;
 	__u16 family;
 
@@ -902,10 +918,8 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 			read_already = tag_store(&tuple, seq, ret, trace);
 			if (waiting && read_already)
 				send_unwait(&wk, seq);
-			if (waiting) {
-				__sync_fetch_and_add(&dbg_deferred, 1);
+			if (waiting)
 				return 0;
-			}
 		} else {
 			__u32 old = thread_trace((__u32)pid_tgid);
 
@@ -926,6 +940,15 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 
 		dir_key(&k, &tuple.remote, &tuple.local);
 		got_peer = recv_takes_send(&k, seq, ret, &peer);
+		/*
+		 * It missed the tag and the sender missed it (both hooks at
+		 * once): the send it took carries the tag.
+		 */
+		if (got_peer && !decided && trace_decided(peer.trace_id)) {
+			trace = peer.trace_id;
+			recv_takes_tag((__u32)pid_tgid, pid_tgid >> 32, cookie, trace);
+			decided = true;
+		}
 	}
 
 	e = event_reserve(KRT_EV_XFER);

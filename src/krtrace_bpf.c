@@ -23,7 +23,6 @@
 #include "container_discovery.h"
 #include "engine.h"
 #include "live_source.h"
-#include "krtrace.skel.h"
 #include "pids_file.h"
 
 #define PROG "krtrace-bpf"
@@ -505,7 +504,6 @@ static void report_tags(struct krt_live_source *src, __u32 sample_rate, bool ver
 		fprintf(stderr, PROG ": %llu hops in one record each, %llu sends to traced "
 			"containers emitted on their own\n", (unsigned long long)ts.hops_merged,
 			(unsigned long long)ts.sends_flushed);
-	if (getenv("KRT_DBG")) { struct krtrace_bpf__bss *b = krt_live_bss(src); fprintf(stderr, "DBG deferred %llu read_already %llu overwrite %llu stale %llu close %llu merged %llu\n", (unsigned long long)b->dbg_deferred, (unsigned long long)b->dbg_read_already, (unsigned long long)b->dbg_flush_overwrite, (unsigned long long)b->dbg_flush_stale, (unsigned long long)b->dbg_flush_close, (unsigned long long)b->hops_merged); }
 	if (ts.conn_evictions)
 		fprintf(stderr, PROG ": WARNING: about %llu connection states evicted from the "
 			"kernel's map: their tags may be wrong\n",

@@ -592,8 +592,6 @@ void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st
 	st->sends_flushed = b->sends_flushed + s->sends_at_exit;
 }
 
-struct krtrace_bpf__bss *krt_live_bss(struct krt_live_source *s) { return s->skel->bss; }
-
 __u64 krt_live_late_events(struct krt_live_source *s)
 {
 	return s->late;

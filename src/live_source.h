@@ -47,7 +47,6 @@ typedef void (*krt_live_event_cb)(const struct krt_event *ev, void *ctx);
  * returns NULL on failure.
  */
 struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char *prog);
-struct krtrace_bpf__bss *krt_live_bss(struct krt_live_source *s);
 /* A traced container's IP: sends to it wait for their receiver (merge_hops). */
 int krt_live_add_peer(struct krt_live_source *s, const struct krt_addr *a);
 /* Traces this process (tgid). 0 or -errno. */
