@@ -68,6 +68,9 @@ stop_all() {
 }
 trap 'stop_all; rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
+# Copies: a rebuild while the benchmark runs must not mix two versions.
+{ cp "$BENCH" "$TMP/bench_syscall" && cp "$TRACER" "$TMP/tracer"; } || die "cannot copy the binaries"
+BENCH=$TMP/bench_syscall TRACER=$TMP/tracer
 
 # The block's runs: REPEAT x every MODE:N, one "MODE ns_per_op N" line each.
 # With "stop" first, the shell stops itself until it gets SIGCONT.
