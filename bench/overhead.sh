@@ -72,6 +72,9 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# A copy: a rebuild while the benchmark runs must not mix two versions.
+cp "$BPF" "$TMP/krtrace-bpf" || die "cannot copy $BPF"
+BPF=$TMP/krtrace-bpf
 
 URL=http://$($TB addr nginx)/req/wrk
 GW=$($TB gateway)
@@ -186,7 +189,7 @@ median() {
 }
 
 echo "overhead: $ROUNDS rounds of ${CASE_LIST[*]}, each $REPEAT wrk runs of ${DUR}s," \
-	"-c$CONN ${WRK_CPU:+pinned to CPU $WRK_CPU }on $URL" >&2
+	"-c$CONN ${WRK_CPU:+pinned to CPU $WRK_CPU }on $URL; load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 # One unrecorded run first: the chain's caches, connections and CPU
 # frequency settle, so round 1 is like the others.
 "${WRK[@]}" -t1 -c"$CONN" -d1s "$URL" >/dev/null 2>&1

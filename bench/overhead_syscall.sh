@@ -164,7 +164,7 @@ block_median() {
 }
 
 echo "overhead_syscall: $ROUNDS rounds of ${MODES[*]} x ${CASES[*]}, blocks of $REPEAT runs;" \
-	"bench on CPU $BENCH_CPU, tracer on $TRACER_CPUS" >&2
+	"bench on CPU $BENCH_CPU, tracer on $TRACER_CPUS; load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 : >"$TMP/runs"
 : >"$TMP/blocks"
 : >"$TMP/ratios"	# round mode traced_x untraced_x
