@@ -10,8 +10,8 @@
 #
 # Why so many short runs: on this shared 2-core VM one wrk run's throughput
 # is off by 6-9 % at random, and hardly less for a 4 s run than for a 1 s
-# run (a run keeps the placement of its connections and threads it started
-# with), while the effects to show are a few %. So only the number of runs
+# run (the VM's state and the placement of connections and threads last for
+# seconds), while the effects to show are a few %. So only the number of runs
 # helps: each case's throughput and p99 in a round are the medians of its
 # block's runs, divided by those of the A block of the SAME round (slow drift
 # of the machine cancels), and the case order rotates from round to round
@@ -24,12 +24,13 @@
 #
 # Usage: bench/overhead.sh [ROUNDS (10)] [SECONDS per wrk run (1)]
 # Env: the test bed's (KRT_BRIDGE, KRT_NET, KRT_NS_PREFIX, KRT_VETH_PREFIX,
-#      KRT_STATE...; the test bed is brought up, and down again at the end,
-#      if its nginx is not running), REPEAT (wrk runs per case and round, 3),
-#      WRK_CONN (4), CASES ("A B C D"), WRK_CPU (the CPU wrk is pinned to, so
-#      its placement is the same in every case; default the last CPU, "" =
-#      not pinned), SETTLE (s between "tracing" and wrk, 0.3),
-#      TRACER_TIMEOUT (s, 20), RESULTS (file: keep the per-run table there).
+#      KRT_STATE...; if its nginx is not running, the test bed is brought up,
+#      and down again at the end with its truth logs removed),
+#      REPEAT (wrk runs per case and round, 3), WRK_CONN (4),
+#      CASES ("A B C D"), WRK_CPU (the CPU wrk is pinned to, so its
+#      placement is the same in every case; default the last CPU, "" = not
+#      pinned), SETTLE (s between "tracing" and wrk, 0.3), TRACER_TIMEOUT
+#      (s, 20), RESULTS (file: keep the per-run table there).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUTPUT:-.output}
@@ -68,7 +69,12 @@ TP=""
 cleanup() {
 	[ -n "$TP" ] && kill -INT "$TP" 2>/dev/null && wait "$TP" 2>/dev/null
 	rm -rf "$TMP"
-	[ "$STARTED" -eq 1 ] && $TB down >&2
+	if [ "$STARTED" -eq 1 ]; then
+		$TB down >&2
+		# The test bed's truth logs grew by a line per request of ours
+		# (about 1 GB per default run): nobody reads them.
+		rm -f "$($TB state)"/truth/*.jsonl
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
