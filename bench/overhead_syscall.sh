@@ -73,16 +73,23 @@ trap 'exit 130' INT TERM
 BENCH=$TMP/bench_syscall TRACER=$TMP/tracer
 
 # The block's runs: REPEAT x every MODE:N, one "MODE ns_per_op N" line each.
-# With "stop" first, the shell stops itself until it gets SIGCONT.
-# shellcheck disable=SC2016 # expanded by the driver shell
-DRIVER='[ "$1" = stop ] && kill -STOP $$
+# With "stop" first, the shell stops itself until it gets SIGCONT. On
+# SIGTERM it ends the run in progress too (the wait builtin lets the trap in).
+read -r -d '' DRIVER <<'EOF_DRIVER'
+run=""
+trap '[ -n "$run" ] && kill "$run" 2>/dev/null; wait; exit 143' TERM
+[ "$1" = stop ] && kill -STOP $$
 bench=$2 k=$3
 shift 3
 for ((i = 0; i < k; i++)); do
 	for m in "$@"; do
-		"$bench" "${m%%:*}" "${m#*:}" || exit 1
+		"$bench" "${m%%:*}" "${m#*:}" &
+		run=$!
+		wait "$run" || exit 1
+		run=""
 	done
-done'
+done
+EOF_DRIVER
 
 # proc_state PID -> the state letter (R S T Z...) from /proc/PID/stat
 proc_state() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1; }
