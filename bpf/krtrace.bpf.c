@@ -462,16 +462,43 @@ static __always_inline __u32 trace_new(void)
  * the thread's current trace; a first receive from the gateway starts a
  * request; bytes from an untraced peer leave the trace unchanged.
  */
+/*
+ * The tag of the received bytes [seq, last] on direction k: the segment
+ * holding the last byte; every segment read is queued as a request on a
+ * server side, oldest first (pipelined requests read at once).
+ */
+static __always_inline __u32 seg_scan(struct krt_conn_side *c, const struct krt_dir_key *k,
+				      __u32 seq, __u32 last)
+{
+	struct krt_dir_tags *dt = bpf_map_lookup_elem(&tags, k);
+	__u32 trace = 0;
+	int i;
+
+	if (!dt)
+		return 0;
+	for (i = 0; i < KRT_TAG_SEGS; i++) {
+		struct krt_tag_seg *sg = &dt->seg[(dt->next + i) % KRT_TAG_SEGS];
+
+		if (!sg->len || !sg->trace)
+			continue;
+		/* overlaps [seq, last] */
+		if (sg->seq - seq <= last - seq || seq - sg->seq < sg->len) {
+			side_req_received(c, sg->trace);
+			if (last - sg->seq < sg->len)
+				trace = sg->trace;
+		}
+	}
+	return trace;
+}
+
 static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 					 const struct krt_tuple *t, __u32 seq, __u32 len,
 					 __u64 *decided)
 {
 	struct krt_thread_state *th = thread_get(tid);
 	struct krt_conn_side *c = conn_get(cookie);
-	struct krt_dir_tags *dt;
 	struct krt_dir_key k = {};
 	__u32 last = seq + len - 1, trace = 0;
-	int i;
 
 	if (!th || !c) {
 		*decided = false;
@@ -479,22 +506,8 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 	}
 	dir_key(&k, &t->remote, &t->local);
 	/* The gateway is outside the application: its bytes carry no tag. */
-	dt = is_gateway(&t->remote) ? NULL : bpf_map_lookup_elem(&tags, &k);
-	if (dt) {
-		/* oldest first: pipelined requests read at once queue in order */
-		for (i = 0; i < KRT_TAG_SEGS; i++) {
-			struct krt_tag_seg *sg = &dt->seg[(dt->next + i) % KRT_TAG_SEGS];
-
-			if (!sg->len || !sg->trace)
-				continue;
-			/* overlaps [seq, last] */
-			if (sg->seq - seq <= last - seq || seq - sg->seq < sg->len) {
-				side_req_received(c, sg->trace);
-				if (last - sg->seq < sg->len)
-					trace = sg->trace;
-			}
-		}
-	}
+	if (!is_gateway(&t->remote))
+		trace = seg_scan(c, &k, seq, last);
 	if (!trace && is_gateway(&t->remote)) {
 		/* rule 1: first receive since the connection opened or we last sent */
 		if (c->in_request && c->last_recv_trace)
@@ -506,6 +519,11 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 					       .seq = seq, .len = len };
 
 		bpf_map_update_elem(&untagged, &k, &u, BPF_ANY);
+		/*
+		 * Look again after the (locked) insert: a sender that stored
+		 * its tag meanwhile either finds our entry or we find its tag.
+		 */
+		trace = seg_scan(c, &k, seq, last);
 	}
 	c->in_request = 1;
 	*decided = trace && trace_decided(trace);

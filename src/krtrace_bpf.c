@@ -312,6 +312,9 @@ static void dump_event(FILE *f, const struct krt_event *ev)
 			(unsigned long long)ev->oncpu.oncpu_ns,
 			(unsigned long long)ev->oncpu.runq_ns, ev->oncpu.trace_id);
 		break;
+	case KRT_EV_LOST:
+		fprintf(f, " reason=%u val=%#llx", ev->lost.reason, (unsigned long long)ev->lost.count);
+		break;
 	case KRT_EV_SWITCH:
 		fprintf(f, " prev=%u next=%u state=%lld", ev->sw.prev_tid, ev->sw.next_tid,
 			(long long)ev->sw.prev_state);

@@ -112,10 +112,7 @@ exact=$(jq -s --arg gw "$GW:" --argjson fp "$FRONT_PID" --argjson bp "$BACK_PID"
 check "every request's flow exact ($exact of $TOTAL)" [ "${exact:-0}" -eq $TOTAL ]
 
 cpu_ok=$(jq -s '[.[] | select(.trace_id != null) | select(all(.threads[]; .cpu_ns > 0))] | length' "$J" 2>/dev/null)
-# Known gap (issue 5 note): about one run in five, one thread's kernel-summed CPU record for
-# a keep-alive connection's last request is missing; all but one trace must have it.
-check "on-CPU time > 0 for every thread of all but at most one trace ($cpu_ok of $TOTAL)" \
-	[ "${cpu_ok:-0}" -ge $((TOTAL - 1)) ]
+check "on-CPU time > 0 for every thread of every trace ($cpu_ok of $TOTAL)" [ "${cpu_ok:-0}" -eq $TOTAL ]
 
 lost=$(jq -s '[.[] | select(.summary != null) | .summary.lost // .summary.lost_events // 0] | .[0] // -1' "$J" 2>/dev/null)
 check "summary present, nothing lost (lost=$lost)" [ "${lost:--1}" -eq 0 ]
