@@ -752,31 +752,26 @@ static __always_inline void emit_waiting_send(const struct krt_dir_key *k,
 }
 
 /*
- * The send waits in the map for its receiver instead of going out now;
- * a send still waiting there goes out first. False: emit it now (the slot
- * is being copied by someone else, or the map is full).
+ * The direction's slot, claimed for a send that will wait in it for its
+ * receiver, or NULL: a send already waits there (a stream the receiver
+ * reads in bulk: the newer sends go out at once, the waiting one rides in
+ * the receive that reads it), someone is copying it, or the map is full.
  */
-static __always_inline bool send_wait(const struct krt_dir_key *k, const struct krt_xfer_peer *ps)
+static __always_inline struct krt_deferred_send *send_slot(const struct krt_dir_key *k)
 {
 	struct krt_deferred_send *d = bpf_map_lookup_elem(&deferred, k);
-	__u32 old;
 
 	if (!d) {
 		bpf_map_update_elem(&deferred, k, &zero_deferred, BPF_NOEXIST);
 		d = bpf_map_lookup_elem(&deferred, k);
 		if (!d)
-			return false;
+			return NULL;
 	}
-	old = __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY);
-	if (old == KRT_DEFER_WAITING)
-		emit_waiting_send(k, &d->send);
-	else if (old != KRT_DEFER_EMPTY ||
-		 __sync_val_compare_and_swap(&d->state, KRT_DEFER_EMPTY, KRT_DEFER_BUSY) !=
-			 KRT_DEFER_EMPTY)
-		return false;
-	d->send = *ps;
-	__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_WAITING);
-	return true;
+	if (d->state != KRT_DEFER_EMPTY ||
+	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_EMPTY, KRT_DEFER_BUSY) !=
+		    KRT_DEFER_EMPTY)
+		return NULL;
+	return d;
 }
 
 /*
@@ -918,20 +913,27 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 			 */
 			if (merge_hops && decided && !(trace & KRT_TRACE_SAMPLED_OUT) &&
 			    peer_traced(&tuple.remote)) {
-				struct krt_xfer_peer ps = {};
+				struct krt_deferred_send *d;
 
-				ps.ts_ns = bpf_ktime_get_ns();
-				ps.sock_id = cookie;
-				ps.tid = (__u32)pid_tgid;
-				ps.pid = pid_tgid >> 32;
-				ps.seq = seq;
-				ps.bytes = ret;
-				ps.trace_id = trace;
-				ps.cpu = bpf_get_smp_processor_id();
-				read_syscall_nr(&ps.syscall_nr, &ps.fd);
-				bpf_get_current_comm(ps.comm, sizeof(ps.comm));
 				dir_key(&wk, &tuple.local, &tuple.remote);
-				waiting = send_wait(&wk, &ps);
+				d = send_slot(&wk);
+				if (d) {
+					struct krt_xfer_peer *ps = &d->send;
+
+					ps->ts_ns = bpf_ktime_get_ns();
+					ps->sock_id = cookie;
+					ps->tid = (__u32)pid_tgid;
+					ps->pid = pid_tgid >> 32;
+					ps->seq = seq;
+					ps->bytes = ret;
+					ps->trace_id = trace;
+					ps->cpu = bpf_get_smp_processor_id();
+					read_syscall_nr(&ps->syscall_nr, &ps->fd);
+					bpf_get_current_comm(ps->comm, sizeof(ps->comm));
+					__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY,
+								    KRT_DEFER_WAITING);
+					waiting = true;
+				}
 			}
 			read_already = tag_store(&tuple, seq, ret, trace);
 			if (waiting && read_already)
@@ -1246,11 +1248,15 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 SEC("tp_btf/sched_waking")
 int BPF_PROG(krt_waking, struct task_struct *p)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 target_tgid = p->tgid;
 	struct krt_event *e;
+	__u64 pid_tgid;
 
-	if (cpu_in_kernel && tgid_traced(target_tgid)) {
+	/* every wake-up of the machine comes here: untraced targets leave first */
+	if (!tgid_traced(target_tgid))
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	if (cpu_in_kernel) {
 		__u32 ttid = p->pid;
 		struct krt_thread_state *w = thread_get(ttid);
 
@@ -1259,7 +1265,7 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 	}
 	if (!trace_wakeup)
 		return 0;
-	if ((pid_tgid >> 32) != target_tgid || !tgid_traced(target_tgid))
+	if ((pid_tgid >> 32) != target_tgid)
 		return 0;
 	if ((__u32)pid_tgid == (__u32)p->pid)
 		return 0;
