@@ -13,10 +13,12 @@
  * Prints "MODE ns_per_op N" on stdout. The start delay lets a tracer
  * attach to this PID first.
  *
- * KRT_BENCH_INPROC=tags|notags loads the live BPF programs in this process
- * instead (tracing itself, a thread discarding the records): the kernel-side
- * cost alone, without the engine. tags-noconsume|notags-noconsume: no
- * consumer during the run (a 256 MiB ring holds it): the BPF programs only.
+ * KRT_BENCH_INPROC=kernel|kernel-nomerge|rules loads the live BPF programs in
+ * this process instead (tracing itself, a thread discarding the records): the
+ * kernel-side cost alone, without the engine. kernel = krtrace-bpf's default
+ * (tags, CPU summed in the kernel, one record per hop between 127.0.0.1
+ * ends), rules = --rules. A "-noconsume" suffix: no consumer during the run
+ * (a 256 MiB ring holds it): the BPF programs only.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -204,12 +206,15 @@ int main(int argc, char **argv)
 	if (inproc && *inproc) {
 		/* "...-noconsume": a ring big enough for the whole run, read after it */
 		bool noconsume = strstr(inproc, "noconsume") != NULL;
+		bool kernel = !strncmp(inproc, "kernel", 6);
 		struct krt_live_opts o = { .trace_switch = true, .trace_wakeup = true,
-					   .kernel_tags = !strncmp(inproc, "tags", 4),
+					   .kernel_tags = kernel, .cpu_in_kernel = kernel,
+					   .merge_hops = kernel && !strstr(inproc, "nomerge"),
 					   .ring_bytes = noconsume ? 256u << 20 : 0 };
+		struct krt_addr lo = { .family = KRT_AF_INET, .addr = { 127, 0, 0, 1 } };
 
 		src = krt_live_open(&o, "bench_syscall");
-		if (!src || krt_live_trace_tgid(src, getpid()) ||
+		if (!src || krt_live_add_peer(src, &lo) || krt_live_trace_tgid(src, getpid()) ||
 		    krt_live_attach(src, "bench_syscall"))
 			return 1;
 		if (noconsume)
@@ -229,6 +234,8 @@ int main(int argc, char **argv)
 		krt_live_stats(src, &st);
 		fprintf(stderr, "bench_syscall: %llu ring records, %llu dropped\n",
 			(unsigned long long)st.ring_records, (unsigned long long)st.ring_drops);
+		/* per program, when sysctl kernel.bpf_stats_enabled=1 */
+		krt_live_print_prog_stats(src, stderr);
 		krt_live_close(src);
 	}
 	printf("%s %.1f %ld\n", argv[1], ns, iterations);

@@ -6,7 +6,8 @@
 #   B  krtrace-bpf (its defaults)
 #   C  an ftrace capture of the original events (utils/krtrace-capture)
 #   D  krtrace-bpf --sample 10
-#   E  krtrace-bpf --cpu-in-kernel (optional: CASES="A B C D E")
+#   E  krtrace-bpf --rules (optional: CASES="A B C D E"; the engine decides from one
+#      record per transfer and per switch, no kernel tagging)
 #
 # Why so many short runs: on this shared 2-core VM one wrk run's throughput
 # is off by 6-9 % at random, and hardly less for a 4 s run than for a 1 s
@@ -135,7 +136,7 @@ run_block() {
 	B | D | E)
 		local extra=()
 		[ "$c" = D ] && extra=(--sample 10)
-		[ "$c" = E ] && extra=(--cpu-in-kernel)
+		[ "$c" = E ] && extra=(--rules)
 		rm -f "$TMP/live.jsonl"
 		"$BPF" -g "$GW" -i "$TMP/pids.txt" --json -o "$TMP/live.jsonl" "${extra[@]}" \
 			2>"$TMP/live.err" &

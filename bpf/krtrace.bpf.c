@@ -45,8 +45,22 @@ const volatile __u8 gateway_addr[16] = {};
 __u64 ring_drops = 0;
 __u64 map_full = 0;
 __u64 sock_unreadable = 0;
-__u64 records = 0;
-__u64 sampled_out_records = 0;	/* records not emitted: unsampled requests */
+/*
+ * Counters bumped on every record or transfer live in one cache line per
+ * CPU: a machine-wide atomic bounced its line between CPUs on every hook
+ * hit (user space sums them).
+ */
+struct krt_pcpu_counters pcpu[KRT_MAX_CPUS] = {};
+
+static __always_inline struct krt_pcpu_counters *my_counters(void)
+{
+	__u32 c = bpf_get_smp_processor_id();
+
+	asm volatile("" : "+r"(c));
+	return c < KRT_MAX_CPUS ? &pcpu[c] : &pcpu[KRT_MAX_CPUS - 1];
+}
+
+#define COUNT(field) __sync_fetch_and_add(&my_counters()->field, 1)
 __u64 traces_started = 0;	/* ingress decisions, sampled or not */
 __u64 traces_sampled = 0;
 __u64 conn_inserts = 0, conn_deletes = 0;	/* live entries beyond the size: evicted */
@@ -108,8 +122,6 @@ struct {
 	__type(value, __u8);
 } peers SEC(".maps");
 
-__u64 hops_merged = 0;		/* receives that carried their send */
-__u64 sends_flushed = 0;	/* waiting sends emitted on their own (no receiver came first) */
 
 static const struct krt_thread_state zero_thread;
 static const struct krt_conn_side zero_conn;
@@ -166,13 +178,14 @@ static __always_inline struct krt_event *event_reserve(__u32 type)
 	return e;
 }
 
+/* The current task's ids and name: plain loads through its BTF pointer. */
 static __always_inline void event_fill_current(struct krt_event *e)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct task_struct *task = bpf_get_current_task_btf();
 
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->pid = task->tgid;
+	e->tid = task->pid;
+	__builtin_memcpy(e->comm, task->comm, sizeof(e->comm));
 }
 
 /*
@@ -191,7 +204,7 @@ static __always_inline void event_submit(struct krt_event *e)
 
 	if (avail / wakeup_bytes != before / wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
-	__sync_fetch_and_add(&records, 1);
+	COUNT(records);
 	bpf_ringbuf_submit(e, flags);
 }
 
@@ -247,6 +260,16 @@ static __always_inline bool trace_decided(__u32 trace)
 	return !(trace & KRT_TRACE_UNSURE);
 }
 
+/* A traced container's address: its receivers will read what is sent there. */
+static __always_inline bool peer_traced(const struct krt_addr *a)
+{
+	struct krt_peer_key k = {};
+
+	__builtin_memcpy(k.addr, a->addr, 16);
+	k.family = a->family;
+	return bpf_map_lookup_elem(&peers, &k) != NULL;
+}
+
 /* The thread's current trace, 0 when it has none or is not known. */
 static __always_inline __u32 thread_trace(__u32 tid)
 {
@@ -286,7 +309,7 @@ static __always_inline void cpu_flush(struct krt_thread_state *t, __u32 tid, __u
 		t->acc_idle = 0;
 	}
 	if (t->trace & KRT_TRACE_SAMPLED_OUT) {
-		__sync_fetch_and_add(&sampled_out_records, 1);
+		COUNT(sampled_out);
 		goto done;
 	}
 	e = event_reserve(KRT_EV_CPU);
@@ -601,7 +624,8 @@ static __always_inline bool late_tag(struct krt_dir_key *k, __u32 seq, __u32 len
  * a connection this thread opened carries the trace of connect time;
  * otherwise the thread's current trace.
  */
-static __always_inline __u32 tag_send(__u32 tid, __u64 cookie, const struct krt_tuple *t)
+static __always_inline __u32 tag_send(__u32 tid, __u64 cookie, const struct krt_tuple *t,
+				      __u64 *to_peer)
 {
 	struct krt_thread_state *th = thread_get(tid);
 	struct krt_conn_side *c = conn_get(cookie);
@@ -610,6 +634,10 @@ static __always_inline __u32 tag_send(__u32 tid, __u64 cookie, const struct krt_
 
 	if (!th || !c)
 		return th ? th->trace : 0;
+	/* looked up once per connection, not per send */
+	if (merge_hops && !c->peer)
+		c->peer = peer_traced(&t->remote) ? 1 : 2;
+	*to_peer = c->peer == 1;
 	/* Connections older than the tracer: servers listen on the lower port. */
 	server = c->origin_known ? !c->client : t->local.port < t->remote.port;
 	if (server && c->req_n)
@@ -707,15 +735,6 @@ static __always_inline void read_syscall(struct krt_xfer *x)
 	read_syscall_nr(&x->syscall_nr, &x->fd);
 }
 
-/* A traced container's address: its receivers will read what is sent there. */
-static __always_inline bool peer_traced(const struct krt_addr *a)
-{
-	struct krt_peer_key k = {};
-
-	__builtin_memcpy(k.addr, a->addr, 16);
-	k.family = a->family;
-	return bpf_map_lookup_elem(&peers, &k) != NULL;
-}
 
 /* A waiting send as a SEND record of its own (direction k: sender -> receiver). */
 static __always_inline void emit_waiting_send(const struct krt_dir_key *k,
@@ -747,7 +766,7 @@ static __always_inline void emit_waiting_send(const struct krt_dir_key *k,
 	x->tuple.remote.port = k->dport;
 	__builtin_memcpy(x->tuple.local.addr, k->saddr, 16);
 	__builtin_memcpy(x->tuple.remote.addr, k->daddr, 16);
-	__sync_fetch_and_add(&sends_flushed, 1);
+	COUNT(sends_flushed);
 	event_submit(e);
 }
 
@@ -792,7 +811,7 @@ static __always_inline bool recv_takes_send(const struct krt_dir_key *k, __u32 s
 	off = d->send.seq - seq;	/* where the send starts, from these bytes */
 	if (off < len || seq - d->send.seq < d->send.bytes) {
 		*out = d->send;
-		__sync_fetch_and_add(&hops_merged, 1);
+		COUNT(hops_merged);
 		__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
 		return true;
 	}
@@ -879,6 +898,7 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 	__u64 trace = 0;	/* 64-bit: see the flags below */
 	/* 64-bit flags: clang 14 spills bools in one size and fills in another (verifier: "invalid size of register fill") */
 	__u64 have_seq, decided = true, got_peer = false, read_already = false, waiting = false;
+	__u64 to_peer = false;
 	struct krt_dir_key wk = {};
 	struct krt_xfer_peer peer = {};	/* zeroed: clang may load it before testing got_peer */
 	__u64 cookie;
@@ -903,7 +923,7 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 
 	if (kernel_tags && have_seq) {
 		if (dir == KRT_DIR_SEND) {
-			trace = tag_send((__u32)pid_tgid, cookie, &tuple);
+			trace = tag_send((__u32)pid_tgid, cookie, &tuple, &to_peer);
 			/* a guess travels with the bytes; the record lets the engine decide */
 			decided = trace_decided(trace);
 			/*
@@ -911,8 +931,7 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 			 * published before its tag: a receiver that finds the
 			 * tag finds the waiting send too.
 			 */
-			if (merge_hops && decided && !(trace & KRT_TRACE_SAMPLED_OUT) &&
-			    peer_traced(&tuple.remote)) {
+			if (merge_hops && decided && !(trace & KRT_TRACE_SAMPLED_OUT) && to_peer) {
 				struct krt_deferred_send *d;
 
 				dir_key(&wk, &tuple.local, &tuple.remote);
@@ -949,7 +968,7 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 				sampling_switch(pid_tgid, trace);
 		}
 		if (trace & KRT_TRACE_SAMPLED_OUT) {
-			__sync_fetch_and_add(&sampled_out_records, 1);
+			COUNT(sampled_out);
 			return 0;
 		}
 	}
@@ -1210,7 +1229,7 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 			pt->entry_cookie = 0;
 		}
 		if (!prev_keep && !next_keep) {
-			__sync_fetch_and_add(&sampled_out_records, 1);
+			COUNT(sampled_out);
 			return 0;
 		}
 		if (pt)
@@ -1293,7 +1312,7 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 			}
 		}
 		if (waker_trace & KRT_TRACE_SAMPLED_OUT) {
-			__sync_fetch_and_add(&sampled_out_records, 1);
+			COUNT(sampled_out);
 			return 0;
 		}
 	}
@@ -1347,7 +1366,7 @@ int BPF_PROG(krt_sock_state, struct sock *sk, int oldstate, int newstate)
 	}
 	if (kernel_tags && sample_rate > 1 &&
 	    (thread_trace((__u32)pid_tgid) & KRT_TRACE_SAMPLED_OUT)) {
-		__sync_fetch_and_add(&sampled_out_records, 1);
+		COUNT(sampled_out);
 		return 0;
 	}
 	e = event_reserve(KRT_EV_SOCK_STATE);

@@ -53,7 +53,8 @@ struct krt_conn_side {
 	__u32 req[KRT_SIDE_REQS];
 	__u8 req_n;
 	__u8 req_answered;	/* req[0] was answered (its reply may go on) */
-	__u8 pad[2];
+	__u8 peer;		/* the remote end: 0 not looked up, 1 traced container, 2 not */
+	__u8 pad;
 };
 
 struct krt_dir_key {
@@ -105,6 +106,16 @@ struct krt_deferred_send {
 struct krt_peer_key {
 	__u8 addr[16];
 	__u32 family;
+};
+
+/* Hot counters, one 64-byte line per CPU (summed by user space). */
+#define KRT_MAX_CPUS 256
+struct krt_pcpu_counters {
+	__u64 records;		/* ring records submitted */
+	__u64 sampled_out;	/* records not emitted: unsampled requests */
+	__u64 hops_merged;	/* receives that carried their send */
+	__u64 sends_flushed;	/* waiting sends emitted on their own */
+	__u64 pad[4];
 };
 
 /* x86-64 syscall numbers of the socket transfers we name in records. */

@@ -655,6 +655,10 @@ int main(int argc, char **argv)
 	warn_losses(&summary->source, krt_live_late_events(src));
 	if (lo.kernel_tags)
 		report_tags(src, o.sample_rate, o.libbpf_verbose);
+	if (o.libbpf_verbose) {
+		fprintf(stderr, PROG ": BPF programs (with sysctl kernel.bpf_stats_enabled=1):\n");
+		krt_live_print_prog_stats(src, stderr);
+	}
 	outs_open = false;
 	ret = krt_outputs_close(&outs, summary) ? 1 : 0;
 

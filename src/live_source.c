@@ -5,8 +5,9 @@
  *
  * Records reach user space in ring-buffer order, which is reservation
  * order across CPUs; timestamps taken on different CPUs can be slightly out
- * of order, so events wait in a short reorder window (sorted by timestamp)
- * before they go to the engine, which needs non-decreasing time.
+ * of order, and a merged hop's send is older than its receive, so events
+ * wait in a reorder window (a binary heap on time, then ring order) before
+ * they go to the engine, which needs non-decreasing time.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,10 +22,11 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "live_source.h"
+#include "../bpf/krtrace_bpf.h"	/* before the skeleton: its types */
 #include "krtrace.skel.h"
-#include "../bpf/krtrace_bpf.h"
 
-#define DEFAULT_REORDER_NS (2ULL * 1000 * 1000)
+/* a merged hop's send waits for its receiver: under load that takes milliseconds */
+#define DEFAULT_REORDER_NS (20ULL * 1000 * 1000)
 #define LOST_REASON_RING_FULL 1
 
 struct pending_event {
@@ -101,9 +103,50 @@ static int check_prerequisites(const char *prog)
 	return ret;
 }
 
+static bool pending_before(const struct pending_event *x, const struct pending_event *y)
+{
+	if (x->ev.ts_ns != y->ev.ts_ns)
+		return x->ev.ts_ns < y->ev.ts_ns;
+	return x->arrival < y->arrival;
+}
+
+static void pending_swap(struct pending_event *a, struct pending_event *b)
+{
+	struct pending_event t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/* The earliest pending event leaves the heap into *out. */
+static void pending_pop(struct krt_live_source *s, struct pending_event *out)
+{
+	struct pending_event *h = s->pending;
+	size_t i = 0, n;
+
+	*out = h[0];
+	n = --s->n_pending;
+	if (!n)
+		return;
+	h[0] = h[n];
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < n && pending_before(&h[l], &h[m]))
+			m = l;
+		if (r < n && pending_before(&h[r], &h[m]))
+			m = r;
+		if (m == i)
+			break;
+		pending_swap(&h[i], &h[m]);
+		i = m;
+	}
+}
+
 static int queue_event(struct krt_live_source *s, const struct krt_event *ev)
 {
 	struct pending_event *p;
+	size_t i;
 
 	if (s->n_pending == s->cap_pending) {
 		size_t cap = s->cap_pending ? s->cap_pending * 2 : 4096;
@@ -116,11 +159,16 @@ static int queue_event(struct krt_live_source *s, const struct krt_event *ev)
 		s->pending = v;
 		s->cap_pending = cap;
 	}
-	p = &s->pending[s->n_pending++];
+	i = s->n_pending++;
+	p = &s->pending[i];
 	p->ev = *ev;
 	p->arrival = s->order++;
 	if (p->ev.ts_ns > s->max_ts)
 		s->max_ts = p->ev.ts_ns;
+	while (i && pending_before(&s->pending[i], &s->pending[(i - 1) / 2])) {
+		pending_swap(&s->pending[i], &s->pending[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
 	return 0;
 }
 
@@ -384,15 +432,6 @@ int krt_live_attach(struct krt_live_source *s, const char *prog)
 	return 0;
 }
 
-static int cmp_pending(const void *a, const void *b)
-{
-	const struct pending_event *x = a, *y = b;
-
-	if (x->ev.ts_ns != y->ev.ts_ns)
-		return x->ev.ts_ns < y->ev.ts_ns ? -1 : 1;
-	return x->arrival < y->arrival ? -1 : x->arrival > y->arrival;
-}
-
 static void report_ring_drops(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
 {
 	__u64 drops = s->skel->bss->ring_drops;
@@ -412,25 +451,19 @@ static void report_ring_drops(struct krt_live_source *s, krt_live_event_cb cb, v
 /* Hands over pending events up to cutoff_ts, in timestamp order. */
 static int deliver(struct krt_live_source *s, __u64 cutoff_ts, krt_live_event_cb cb, void *ctx)
 {
-	size_t i, n = 0;
+	struct pending_event p;
+	size_t n = 0;
 
-	if (s->n_pending > 1)
-		qsort(s->pending, s->n_pending, sizeof(*s->pending), cmp_pending);
-	for (i = 0; i < s->n_pending && s->pending[i].ev.ts_ns <= cutoff_ts; i++) {
-		struct krt_event *ev = &s->pending[i].ev;
-
-		if (ev->ts_ns < s->last_fed_ts) {
+	while (s->n_pending && s->pending[0].ev.ts_ns <= cutoff_ts) {
+		pending_pop(s, &p);
+		if (p.ev.ts_ns < s->last_fed_ts) {
 			/* Behind the window: keep the engine's time monotonic. */
-			ev->ts_ns = s->last_fed_ts;
+			p.ev.ts_ns = s->last_fed_ts;
 			s->late++;
 		}
-		s->last_fed_ts = ev->ts_ns;
-		cb(ev, ctx);
+		s->last_fed_ts = p.ev.ts_ns;
+		cb(&p.ev, ctx);
 		n++;
-	}
-	if (n) {
-		memmove(s->pending, s->pending + n, (s->n_pending - n) * sizeof(*s->pending));
-		s->n_pending -= n;
 	}
 	report_ring_drops(s, cb, ctx);
 	return n;
@@ -540,6 +573,28 @@ static void collect_waiting_sends(struct krt_live_source *s)
 	}
 }
 
+/*
+ * Per program: hits and average run time, as the kernel counts them while
+ * kernel.bpf_stats_enabled=1 (sysctl); nothing when it is off.
+ */
+void krt_live_print_prog_stats(struct krt_live_source *s, FILE *f)
+{
+	struct bpf_program *p;
+
+	bpf_object__for_each_program(p, s->skel->obj) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(p);
+
+		memset(&info, 0, sizeof(info));
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len) || !info.run_cnt)
+			continue;
+		fprintf(f, "  %-16s %12llu runs %8.1f ns/run\n", bpf_program__name(p),
+			(unsigned long long)info.run_cnt,
+			(double)info.run_time_ns / info.run_cnt);
+	}
+}
+
 int krt_live_add_peer(struct krt_live_source *s, const struct krt_addr *a)
 {
 	struct krt_peer_key k;
@@ -579,17 +634,35 @@ void krt_live_stats(struct krt_live_source *s, struct krt_source_stats *st)
 	st->sample_rate = s->skel->rodata->sample_rate;
 }
 
+/* The per-CPU counters, summed (CPUs beyond KRT_MAX_CPUS share the last line). */
+static void pcpu_sum(struct krt_live_source *s, struct krt_pcpu_counters *sum)
+{
+	const struct krt_pcpu_counters *c = s->skel->bss->pcpu;
+	int i;
+
+	memset(sum, 0, sizeof(*sum));
+	for (i = 0; i < KRT_MAX_CPUS; i++) {
+		sum->records += __atomic_load_n(&c[i].records, __ATOMIC_RELAXED);
+		sum->sampled_out += c[i].sampled_out;
+		sum->hops_merged += c[i].hops_merged;
+		sum->sends_flushed += c[i].sends_flushed;
+	}
+}
+
 void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st)
 {
+	struct krt_pcpu_counters sum;
+
 	const struct krtrace_bpf__bss *b = s->skel->bss;
 	__u64 live = b->conn_inserts - b->conn_deletes;
 
 	st->traces_started = b->traces_started;
 	st->traces_sampled = b->traces_sampled;
-	st->sampled_out_records = b->sampled_out_records;
+	pcpu_sum(s, &sum);
+	st->sampled_out_records = sum.sampled_out;
 	st->conn_evictions = live > KRT_MAX_CONNS ? live - KRT_MAX_CONNS : 0;
-	st->hops_merged = b->hops_merged;
-	st->sends_flushed = b->sends_flushed + s->sends_at_exit;
+	st->hops_merged = sum.hops_merged;
+	st->sends_flushed = sum.sends_flushed + s->sends_at_exit;
 }
 
 __u64 krt_live_late_events(struct krt_live_source *s)
@@ -599,10 +672,11 @@ __u64 krt_live_late_events(struct krt_live_source *s)
 
 __u64 krt_live_backlog(struct krt_live_source *s)
 {
-	__u64 produced = __atomic_load_n(&s->skel->bss->records, __ATOMIC_RELAXED);
 	__u64 read = __atomic_load_n(&s->arrivals, __ATOMIC_RELAXED);
+	struct krt_pcpu_counters sum;
 
-	return produced > read ? produced - read : 0;
+	pcpu_sum(s, &sum);
+	return sum.records > read ? sum.records - read : 0;
 }
 
 void krt_live_close(struct krt_live_source *s)

@@ -6,6 +6,7 @@
 #ifndef KRT_LIVE_SOURCE_H
 #define KRT_LIVE_SOURCE_H
 
+#include <stdio.h>
 #include <stdbool.h>
 #include <linux/types.h>
 #include "krtrace_event.h"
@@ -21,7 +22,7 @@ struct krt_live_opts {
 	bool trace_wakeup;		/* sched_waking records */
 	__u32 ring_bytes;		/* 0 = default (8 MiB); a power of two */
 	__u64 wakeup_bytes;		/* 0 = default: wake the consumer past this much */
-	__u64 reorder_ns;		/* 0 = default (2 ms) */
+	__u64 reorder_ns;		/* 0 = default (20 ms) */
 	bool kernel_tags;		/* decide trace ids in the kernel (needed to sample) */
 	bool cpu_in_kernel;		/* KRT_EV_CPU per (thread, trace), no switch records;
 					 * needs kernel_tags */
@@ -47,6 +48,8 @@ typedef void (*krt_live_event_cb)(const struct krt_event *ev, void *ctx);
  * returns NULL on failure.
  */
 struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char *prog);
+/* Per-program hits and ns/run (needs sysctl kernel.bpf_stats_enabled=1). */
+void krt_live_print_prog_stats(struct krt_live_source *s, FILE *f);
 /* A traced container's IP: sends to it wait for their receiver (merge_hops). */
 int krt_live_add_peer(struct krt_live_source *s, const struct krt_addr *a);
 /* Traces this process (tgid). 0 or -errno. */
