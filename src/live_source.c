@@ -29,17 +29,22 @@
 #define DEFAULT_REORDER_NS (20ULL * 1000 * 1000)
 #define LOST_REASON_RING_FULL 1
 
+/* The reorder heap orders small keys; the events wait in a pool of slots. */
 struct pending_event {
-	struct krt_event ev;
+	__u64 ts_ns;
 	__u64 arrival;		/* keeps ring order among equal timestamps */
+	__u32 slot;		/* in events[] */
 };
 
 struct krt_live_source {
 	struct krtrace_bpf *skel;
 	struct ring_buffer *rb;
 	__u64 reorder_ns;
-	struct pending_event *pending;
+	struct pending_event *pending;	/* binary heap, earliest first */
 	size_t n_pending, cap_pending;
+	struct krt_event *events;	/* cap_pending slots */
+	__u32 *free_slots;		/* stack of unused slots */
+	size_t n_free;
 	__u64 arrivals;		/* ring records read */
 	__u64 order;		/* events queued: keeps ring order among equal times */
 	__u64 max_ts;		/* newest timestamp seen */
@@ -105,8 +110,8 @@ static int check_prerequisites(const char *prog)
 
 static bool pending_before(const struct pending_event *x, const struct pending_event *y)
 {
-	if (x->ev.ts_ns != y->ev.ts_ns)
-		return x->ev.ts_ns < y->ev.ts_ns;
+	if (x->ts_ns != y->ts_ns)
+		return x->ts_ns < y->ts_ns;
 	return x->arrival < y->arrival;
 }
 
@@ -118,16 +123,15 @@ static void pending_swap(struct pending_event *a, struct pending_event *b)
 	*b = t;
 }
 
-/* The earliest pending event leaves the heap into *out. */
-static void pending_pop(struct krt_live_source *s, struct pending_event *out)
+/* The earliest pending event leaves the heap; its slot is free after use. */
+static struct pending_event pending_pop(struct krt_live_source *s)
 {
-	struct pending_event *h = s->pending;
+	struct pending_event *h = s->pending, top = h[0];
 	size_t i = 0, n;
 
-	*out = h[0];
 	n = --s->n_pending;
 	if (!n)
-		return;
+		return top;
 	h[0] = h[n];
 	for (;;) {
 		size_t l = 2 * i + 1, r = l + 1, m = i;
@@ -141,6 +145,29 @@ static void pending_pop(struct krt_live_source *s, struct pending_event *out)
 		pending_swap(&h[i], &h[m]);
 		i = m;
 	}
+	return top;
+}
+
+/* Room for twice as many pending events: heap, slots and free list grow together. */
+static int pending_grow(struct krt_live_source *s)
+{
+	size_t cap = s->cap_pending ? s->cap_pending * 2 : 4096, k;
+	void *h = realloc(s->pending, cap * sizeof(*s->pending));
+	void *ev = h ? realloc(s->events, cap * sizeof(*s->events)) : NULL;
+	void *fr = ev ? realloc(s->free_slots, cap * sizeof(*s->free_slots)) : NULL;
+
+	if (h)
+		s->pending = h;
+	if (ev)
+		s->events = ev;
+	if (!fr)
+		return -ENOMEM;
+	s->free_slots = fr;
+	/* the new slots are free; the stack hands out low ones first */
+	for (k = cap; k > s->cap_pending; k--)
+		s->free_slots[s->n_free++] = k - 1;
+	s->cap_pending = cap;
+	return 0;
 }
 
 static int queue_event(struct krt_live_source *s, const struct krt_event *ev)
@@ -148,23 +175,18 @@ static int queue_event(struct krt_live_source *s, const struct krt_event *ev)
 	struct pending_event *p;
 	size_t i;
 
-	if (s->n_pending == s->cap_pending) {
-		size_t cap = s->cap_pending ? s->cap_pending * 2 : 4096;
-		void *v = realloc(s->pending, cap * sizeof(*s->pending));
-
-		if (!v) {
-			s->out_of_memory = true;
-			return -ENOMEM;
-		}
-		s->pending = v;
-		s->cap_pending = cap;
+	if (!s->n_free && pending_grow(s)) {
+		s->out_of_memory = true;
+		return -ENOMEM;
 	}
 	i = s->n_pending++;
 	p = &s->pending[i];
-	p->ev = *ev;
+	p->slot = s->free_slots[--s->n_free];
+	s->events[p->slot] = *ev;
+	p->ts_ns = ev->ts_ns;
 	p->arrival = s->order++;
-	if (p->ev.ts_ns > s->max_ts)
-		s->max_ts = p->ev.ts_ns;
+	if (ev->ts_ns > s->max_ts)
+		s->max_ts = ev->ts_ns;
 	while (i && pending_before(&s->pending[i], &s->pending[(i - 1) / 2])) {
 		pending_swap(&s->pending[i], &s->pending[(i - 1) / 2]);
 		i = (i - 1) / 2;
@@ -451,18 +473,20 @@ static void report_ring_drops(struct krt_live_source *s, krt_live_event_cb cb, v
 /* Hands over pending events up to cutoff_ts, in timestamp order. */
 static int deliver(struct krt_live_source *s, __u64 cutoff_ts, krt_live_event_cb cb, void *ctx)
 {
-	struct pending_event p;
 	size_t n = 0;
 
-	while (s->n_pending && s->pending[0].ev.ts_ns <= cutoff_ts) {
-		pending_pop(s, &p);
-		if (p.ev.ts_ns < s->last_fed_ts) {
+	while (s->n_pending && s->pending[0].ts_ns <= cutoff_ts) {
+		struct pending_event p = pending_pop(s);
+		struct krt_event *ev = &s->events[p.slot];
+
+		if (ev->ts_ns < s->last_fed_ts) {
 			/* Behind the window: keep the engine's time monotonic. */
-			p.ev.ts_ns = s->last_fed_ts;
+			ev->ts_ns = s->last_fed_ts;
 			s->late++;
 		}
-		s->last_fed_ts = p.ev.ts_ns;
-		cb(&p.ev, ctx);
+		s->last_fed_ts = ev->ts_ns;
+		cb(ev, ctx);
+		s->free_slots[s->n_free++] = p.slot;
 		n++;
 	}
 	report_ring_drops(s, cb, ctx);
@@ -686,5 +710,7 @@ void krt_live_close(struct krt_live_source *s)
 	ring_buffer__free(s->rb);
 	krtrace_bpf__destroy(s->skel);
 	free(s->pending);
+	free(s->events);
+	free(s->free_slots);
 	free(s);
 }
