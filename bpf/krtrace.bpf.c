@@ -63,7 +63,10 @@ static __always_inline struct krt_pcpu_counters *my_counters(void)
 #define COUNT(field) __sync_fetch_and_add(&my_counters()->field, 1)
 __u64 traces_started = 0;	/* ingress decisions, sampled or not */
 __u64 traces_sampled = 0;
-__u64 conn_inserts = 0, conn_deletes = 0;	/* live entries beyond the size: evicted */
+/* LRU maps: live entries beyond the size were evicted (inserts - deletes - size) */
+__u64 conn_inserts = 0, conn_deletes = 0;
+__u64 thread_inserts = 0, thread_deletes = 0;
+__u64 waiting_inserts = 0, waiting_deletes = 0;	/* the deferred map: a waiting send evicted is lost */
 __u32 next_trace_id = 0;
 
 /*
@@ -334,8 +337,9 @@ static __always_inline struct krt_thread_state *thread_get(__u32 tid)
 
 	if (t)
 		return t;
-	if (bpf_map_update_elem(&threads, &tid, &zero_thread, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&threads, &tid)) {
+	if (bpf_map_update_elem(&threads, &tid, &zero_thread, BPF_NOEXIST) == 0)
+		__sync_fetch_and_add(&thread_inserts, 1);
+	else if (!bpf_map_lookup_elem(&threads, &tid)) {
 		__sync_fetch_and_add(&map_full, 1);
 		return NULL;
 	}
@@ -781,7 +785,8 @@ static __always_inline struct krt_deferred_send *send_slot(const struct krt_dir_
 	struct krt_deferred_send *d = bpf_map_lookup_elem(&deferred, k);
 
 	if (!d) {
-		bpf_map_update_elem(&deferred, k, &zero_deferred, BPF_NOEXIST);
+		if (bpf_map_update_elem(&deferred, k, &zero_deferred, BPF_NOEXIST) == 0)
+			__sync_fetch_and_add(&waiting_inserts, 1);
 		d = bpf_map_lookup_elem(&deferred, k);
 		if (!d)
 			return NULL;
@@ -825,17 +830,24 @@ static __always_inline bool recv_takes_send(const struct krt_dir_key *k, __u32 s
 	return false;
 }
 
-/* Direction k's waiting send goes out now (its connection closes). */
+/*
+ * Direction k's waiting send goes out now (its connection closes), and the
+ * slot leaves the map: the map holds open connections only.
+ */
 static __always_inline void flush_waiting(const struct krt_dir_key *k)
 {
 	struct krt_deferred_send *d = bpf_map_lookup_elem(&deferred, k);
 
-	if (!d || d->state != KRT_DEFER_WAITING ||
-	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) !=
-		    KRT_DEFER_WAITING)
+	if (!d)
 		return;
-	emit_waiting_send(k, &d->send);
-	__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
+	if (d->state == KRT_DEFER_WAITING &&
+	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) ==
+		    KRT_DEFER_WAITING)
+		emit_waiting_send(k, &d->send);
+	else if (d->state != KRT_DEFER_EMPTY)
+		return;	/* being copied: the next close or the exit collects it */
+	if (bpf_map_delete_elem(&deferred, k) == 0)
+		__sync_fetch_and_add(&waiting_deletes, 1);
 }
 
 /* The receiver read these bytes first: our waiting send goes out now. */
@@ -1075,7 +1087,8 @@ int BPF_PROG(krt_exit, struct task_struct *task)
 		if (t)
 			cpu_flush(t, tid, tgid, task->comm, bpf_ktime_get_ns());
 	}
-	bpf_map_delete_elem(&threads, &tid);
+	if (bpf_map_delete_elem(&threads, &tid) == 0)
+		__sync_fetch_and_add(&thread_deletes, 1);
 	e = event_reserve(KRT_EV_EXIT);
 	if (e) {
 		e->pid = tgid;

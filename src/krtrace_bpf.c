@@ -507,6 +507,14 @@ static void report_tags(struct krt_live_source *src, __u32 sample_rate, bool ver
 		fprintf(stderr, PROG ": %llu hops in one record each, %llu sends to traced "
 			"containers emitted on their own\n", (unsigned long long)ts.hops_merged,
 			(unsigned long long)ts.sends_flushed);
+	if (ts.thread_evictions)
+		fprintf(stderr, PROG ": WARNING: about %llu thread states evicted from the "
+			"kernel's map: their CPU time and tags may be wrong\n",
+			(unsigned long long)ts.thread_evictions);
+	if (ts.waiting_evictions)
+		fprintf(stderr, PROG ": WARNING: about %llu waiting-send slots evicted from the "
+			"kernel's map: up to as many sends lost\n",
+			(unsigned long long)ts.waiting_evictions);
 	if (ts.conn_evictions)
 		fprintf(stderr, PROG ": WARNING: about %llu connection states evicted from the "
 			"kernel's map: their tags may be wrong\n",

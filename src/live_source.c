@@ -685,6 +685,10 @@ void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st
 	pcpu_sum(s, &sum);
 	st->sampled_out_records = sum.sampled_out;
 	st->conn_evictions = live > KRT_MAX_CONNS ? live - KRT_MAX_CONNS : 0;
+	live = b->thread_inserts - b->thread_deletes;
+	st->thread_evictions = live > KRT_MAX_THREADS ? live - KRT_MAX_THREADS : 0;
+	live = b->waiting_inserts - b->waiting_deletes;
+	st->waiting_evictions = live > KRT_MAX_CONNS ? live - KRT_MAX_CONNS : 0;
 	st->hops_merged = sum.hops_merged;
 	st->sends_flushed = sum.sends_flushed + s->sends_at_exit;
 }
