@@ -120,7 +120,7 @@ check "no WARNING on stderr" bash -c "! grep -q WARNING '$TMP/live.err'"
 
 # Sampling and in-kernel CPU time: one request in 2 kept at the door, the
 # rest leave no record; the kept ones are complete, with CPU from the kernel.
-"$BIN" --gateway $GW -d 5 --sample 2 --cpu-in-kernel --json -o "$TMP/sampled.jsonl" \
+"$BIN" --gateway $GW -d 5 --sample 2 --json -o "$TMP/sampled.jsonl" \
 	2>"$TMP/sampled.err" &
 TRACER=$!
 PIDS+=($TRACER)
@@ -131,7 +131,7 @@ done
 "$SVC/live_client" $NET.2 8080 $N_SINGLE 1 >/dev/null 2>&1
 check "client under sampling: every request answered" [ $? -eq 0 ]
 wait $TRACER
-check "krtrace-bpf --sample 2 --cpu-in-kernel exits 0" [ $? -eq 0 ]
+check "krtrace-bpf --sample 2 exits 0" [ $? -eq 0 ]
 S=$TMP/sampled.jsonl
 half=$((N_SINGLE / 2))
 straces=$(jq -s '[.[] | select(.trace_id != null)] | length' "$S" 2>/dev/null)
