@@ -34,6 +34,7 @@
 #      (s, 20), RESULTS (file: keep the per-run table there).
 set -u
 cd "$(dirname "$0")/.." || exit 1
+. bench/lib.sh
 OUT=${OUTPUT:-.output}
 ROUNDS=${1:-10}
 DUR=${2:-1}
@@ -179,15 +180,6 @@ run_block() {
 	echo "$round $c ${rec:-0} ${drops:-0}" >>"$TMP/blocks"
 }
 
-# spread < numbers -> "n median q1 q3 min max" (quartiles interpolated
-# between the sorted values; "0 - - - - -" when there are none)
-spread() {
-	sort -g | awk 'function q(p,  h, l) { h = (NR - 1) * p + 1; l = int(h)
-			return l >= NR ? x[NR] : x[l] + (h - l) * (x[l + 1] - x[l]) }
-		{ x[NR] = $1 }
-		END { if (!NR) { print "0 - - - - -"; exit }
-			printf "%d %.4f %.4f %.4f %.4f %.4f\n", NR, q(0.5), q(0.25), q(0.75), x[1], x[NR] }'
-}
 
 # median ROUND CASE FIELD: the median of a block's runs (3 rps, 4 p50, 5 p99)
 median() {

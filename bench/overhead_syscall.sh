@@ -28,6 +28,7 @@
 #      per-run table there).
 set -u
 cd "$(dirname "$0")/.." || exit 1
+. bench/lib.sh
 OUT=${OUTPUT:-.output}
 BENCH=$OUT/tools/bench_syscall
 TRACER=${TRACER:-$OUT/bin/krtrace-bpf}
@@ -154,15 +155,6 @@ run_block() {
 	echo "$round $case $mode ${rec:-0} ${drops:-0}" >>"$TMP/blocks"
 }
 
-# spread < numbers -> "n median q1 q3 min max" (quartiles interpolated
-# between the sorted values; "0 - - - - -" when there are none)
-spread() {
-	sort -g | awk 'function q(p,  h, l) { h = (NR - 1) * p + 1; l = int(h)
-			return l >= NR ? x[NR] : x[l] + (h - l) * (x[l + 1] - x[l]) }
-		{ x[NR] = $1 }
-		END { if (!NR) { print "0 - - - - -"; exit }
-			printf "%d %.4f %.4f %.4f %.4f %.4f\n", NR, q(0.5), q(0.25), q(0.75), x[1], x[NR] }'
-}
 
 # block_median ROUND CASE MODE -> the median ns/op of the block's runs ("-": none)
 block_median() {

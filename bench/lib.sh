@@ -1,0 +1,11 @@
+# Shell helpers shared by the overhead benchmarks (sourced).
+
+# spread < numbers -> "n median q1 q3 min max" (quartiles interpolated
+# between the sorted values; "0 - - - - -" when there are none)
+spread() {
+	sort -g | awk 'function q(p,  h, l) { h = (NR - 1) * p + 1; l = int(h)
+			return l >= NR ? x[NR] : x[l] + (h - l) * (x[l + 1] - x[l]) }
+		{ x[NR] = $1 }
+		END { if (!NR) { print "0 - - - - -"; exit }
+			printf "%d %.4f %.4f %.4f %.4f %.4f\n", NR, q(0.5), q(0.25), q(0.75), x[1], x[NR] }'
+}
