@@ -16,6 +16,16 @@
  * Records go to one ring buffer without a wake-up per record (a wake-up per
  * record made each traced syscall 6.5-7x slower here); the consumer is woken
  * when the unread data passes wakeup_bytes and also polls on a short timer.
+ *
+ * By default (kernel_tags, cpu_in_kernel, merge_hops) the attribution rules
+ * of SPEC section 3 run here: a receive from the gateway starts a trace,
+ * sends tag their TCP sequence range, receives take the tag of the bytes
+ * they read, a server's reply answers the oldest unanswered request of its
+ * connection; on-CPU time is summed per thread and trace; a send to a
+ * traced container waits for the receive that reads it and rides in its
+ * record. A pool worker woken through a queue gets an UNSURE trace: which
+ * queued request it dequeues is not visible here, so its records go out
+ * untagged, with its switches, for the engine's rules to decide.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -31,7 +41,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u64 wakeup_bytes = 256 * 1024;
 const volatile bool trace_switch = true;
 const volatile bool trace_wakeup = true;
-/* Kernel tagging: trace ids decided here travel with the bytes (issue 5). */
+/* Kernel tagging: trace ids decided here travel with the bytes. */
 const volatile bool kernel_tags = true;
 /* Aggregate on-CPU time per (thread, trace) here instead of switch records. */
 const volatile bool cpu_in_kernel = false;
