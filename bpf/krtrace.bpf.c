@@ -505,7 +505,7 @@ static __always_inline __u32 trace_new(void)
  * server side, oldest first (pipelined requests read at once).
  */
 static __always_inline __u32 seg_scan(struct krt_conn_side *c, const struct krt_dir_key *k,
-				      __u32 seq, __u32 last)
+				      __u32 seq, __u32 last, bool queue)
 {
 	struct krt_dir_tags *dt = bpf_map_lookup_elem(&tags, k);
 	__u32 trace = 0;
@@ -520,7 +520,8 @@ static __always_inline __u32 seg_scan(struct krt_conn_side *c, const struct krt_
 			continue;
 		/* overlaps [seq, last] */
 		if (sg->seq - seq <= last - seq || seq - sg->seq < sg->len) {
-			side_req_received(c, sg->trace);
+			if (queue)
+				side_req_received(c, sg->trace);
 			if (last - sg->seq < sg->len)
 				trace = sg->trace;
 		}
@@ -544,7 +545,7 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 	dir_key(&k, &t->remote, &t->local);
 	/* The gateway is outside the application: its bytes carry no tag. */
 	if (!is_gateway(&t->remote))
-		trace = seg_scan(c, &k, seq, last);
+		trace = seg_scan(c, &k, seq, last, true);
 	if (!trace && is_gateway(&t->remote)) {
 		/* rule 1: first receive since the connection opened or we last sent */
 		if (c->in_request && c->last_recv_trace)
@@ -558,9 +559,10 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		bpf_map_update_elem(&untagged, &k, &u, BPF_ANY);
 		/*
 		 * Look again after the (locked) insert: a sender that stored
-		 * its tag meanwhile either finds our entry or we find its tag.
+		 * its tag meanwhile either finds our entry or we find its tag
+		 * (the segments read before are queued already).
 		 */
-		trace = seg_scan(c, &k, seq, last);
+		trace = seg_scan(c, &k, seq, last, false);
 	}
 	c->in_request = 1;
 	*decided = trace && trace_decided(trace);
