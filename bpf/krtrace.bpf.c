@@ -76,7 +76,7 @@ __u64 traces_sampled = 0;
 /* LRU maps: live entries beyond the size were evicted (inserts - deletes - size) */
 __u64 conn_inserts = 0, conn_deletes = 0;
 __u64 thread_inserts = 0, thread_deletes = 0;
-__u64 waiting_inserts = 0, waiting_deletes = 0;	/* the deferred map: a waiting send evicted is lost */
+__u64 dir_inserts = 0, dir_deletes = 0;	/* the tags map: a waiting send evicted is lost */
 __u32 next_trace_id = 0;
 
 /*
@@ -112,21 +112,9 @@ struct {
 	__type(value, struct krt_dir_tags);
 } tags SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct krt_dir_key);	/* sender -> receiver */
-	__type(value, struct krt_untagged_recv);
-} untagged SEC(".maps");
 
 __u64 late_tags = 0;	/* receivers tagged by a send that completed after their receive */
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, KRT_MAX_CONNS);
-	__type(key, struct krt_dir_key);	/* sender -> receiver */
-	__type(value, struct krt_deferred_send);
-} deferred SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -139,7 +127,6 @@ struct {
 static const struct krt_thread_state zero_thread;
 static const struct krt_conn_side zero_conn;
 static const struct krt_dir_tags zero_tags;
-static const struct krt_deferred_send zero_deferred;
 
 /*
  * The word's address, bounds-checked after an optimisation barrier: clang
@@ -499,20 +486,32 @@ static __always_inline __u32 trace_new(void)
  * the thread's current trace; a first receive from the gateway starts a
  * request; bytes from an untraced peer leave the trace unchanged.
  */
+/* Direction k's state; created when missing. */
+static __always_inline struct krt_dir_tags *dir_get(const struct krt_dir_key *k)
+{
+	struct krt_dir_tags *dt = bpf_map_lookup_elem(&tags, k);
+
+	if (dt)
+		return dt;
+	if (bpf_map_update_elem(&tags, k, &zero_tags, BPF_NOEXIST) == 0)
+		__sync_fetch_and_add(&dir_inserts, 1);
+	dt = bpf_map_lookup_elem(&tags, k);
+	if (!dt)
+		__sync_fetch_and_add(&map_full, 1);
+	return dt;
+}
+
 /*
  * The tag of the received bytes [seq, last] on direction k: the segment
  * holding the last byte; every segment read is queued as a request on a
  * server side, oldest first (pipelined requests read at once).
  */
-static __always_inline __u32 seg_scan(struct krt_conn_side *c, const struct krt_dir_key *k,
+static __always_inline __u32 seg_scan(struct krt_conn_side *c, struct krt_dir_tags *dt,
 				      __u32 seq, __u32 last, bool queue)
 {
-	struct krt_dir_tags *dt = bpf_map_lookup_elem(&tags, k);
 	__u32 trace = 0;
 	int i;
 
-	if (!dt)
-		return 0;
 	for (i = 0; i < KRT_TAG_SEGS; i++) {
 		struct krt_tag_seg *sg = &dt->seg[(dt->next + i) % KRT_TAG_SEGS];
 
@@ -531,38 +530,38 @@ static __always_inline __u32 seg_scan(struct krt_conn_side *c, const struct krt_
 
 static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 					 const struct krt_tuple *t, __u32 seq, __u32 len,
-					 __u64 *decided)
+					 __u64 *decided, struct krt_dir_tags *dt)
 {
 	struct krt_thread_state *th = thread_get(tid);
 	struct krt_conn_side *c = conn_get(cookie);
-	struct krt_dir_key k = {};
 	__u32 last = seq + len - 1, trace = 0;
 
 	if (!th || !c) {
 		*decided = false;
 		return th ? th->trace : 0;
 	}
-	dir_key(&k, &t->remote, &t->local);
-	/* The gateway is outside the application: its bytes carry no tag. */
-	if (!is_gateway(&t->remote))
-		trace = seg_scan(c, &k, seq, last, true);
+	/* The gateway is outside the application: its bytes carry no tag (dt NULL). */
+	if (dt)
+		trace = seg_scan(c, dt, seq, last, true);
 	if (!trace && is_gateway(&t->remote)) {
 		/* rule 1: first receive since the connection opened or we last sent */
 		if (c->in_request && c->last_recv_trace)
 			trace = c->last_recv_trace;
 		else
 			trace = trace_new();
-	} else if (!trace) {
-		struct krt_untagged_recv u = { .cookie = cookie, .tid = tid, .pid = pid,
-					       .seq = seq, .len = len };
-
-		bpf_map_update_elem(&untagged, &k, &u, BPF_ANY);
+	} else if (!trace && dt) {
+		dt->untagged.cookie = cookie;
+		dt->untagged.tid = tid;
+		dt->untagged.pid = pid;
+		dt->untagged.seq = seq;
+		dt->untagged.len = len;
 		/*
-		 * Look again after the (locked) insert: a sender that stored
-		 * its tag meanwhile either finds our entry or we find its tag
-		 * (the segments read before are queued already).
+		 * Look again after a full barrier: a sender that stored its
+		 * tag meanwhile either finds our entry or we find its tag (the
+		 * segments read before are queued already).
 		 */
-		trace = seg_scan(c, &k, seq, last, false);
+		__sync_fetch_and_add(&dt->sync, 0);
+		trace = seg_scan(c, dt, seq, last, false);
 	}
 	c->in_request = 1;
 	*decided = trace && trace_decided(trace);
@@ -603,14 +602,14 @@ static __always_inline void recv_takes_tag(__u32 tid, __u32 pid, __u64 cookie, _
  * The receiver already read these bytes (its hook ran first, on another
  * CPU) and found no tag: it takes the trace now, unless it has one since.
  */
-static __always_inline bool late_tag(struct krt_dir_key *k, __u32 seq, __u32 len, __u32 trace)
+static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 len, __u32 trace)
 {
-	struct krt_untagged_recv *u = bpf_map_lookup_elem(&untagged, k);
+	struct krt_untagged_recv *u = &dt->untagged;
 	struct krt_thread_state *th;
 	struct krt_conn_side *c;
 	__u32 last;
 
-	if (!u)
+	if (!u->len)
 		return false;
 	last = u->seq + u->len - 1;
 	if (last - seq >= len)
@@ -630,7 +629,7 @@ static __always_inline bool late_tag(struct krt_dir_key *k, __u32 seq, __u32 len
 		side_req_received(c, trace);
 	}
 	__sync_fetch_and_add(&late_tags, 1);
-	bpf_map_delete_elem(&untagged, k);
+	u->len = 0;
 	return true;
 }
 
@@ -681,23 +680,11 @@ static __always_inline __u32 tag_send(__u32 tid, __u64 cookie, const struct krt_
  * The sent bytes' tag goes in the direction's segments; true when the
  * receiver read them already (its hook ran first, on another CPU).
  */
-static __always_inline bool tag_store(const struct krt_tuple *t, __u32 seq, __u32 len,
+static __always_inline bool tag_store(struct krt_dir_tags *dt, __u32 seq, __u32 len,
 				      __u32 trace)
 {
-	struct krt_dir_tags *dt;
-	struct krt_dir_key k = {};
 	__u32 slot;
 
-	dir_key(&k, &t->local, &t->remote);
-	dt = bpf_map_lookup_elem(&tags, &k);
-	if (!dt) {
-		bpf_map_update_elem(&tags, &k, &zero_tags, BPF_NOEXIST);
-		dt = bpf_map_lookup_elem(&tags, &k);
-		if (!dt) {
-			__sync_fetch_and_add(&map_full, 1);
-			return false;
-		}
-	}
 	slot = dt->next++ % KRT_TAG_SEGS;
 	dt->seg[slot].seq = seq;
 	dt->seg[slot].len = len;
@@ -707,8 +694,8 @@ static __always_inline bool tag_store(const struct krt_tuple *t, __u32 seq, __u3
 	 * for a receive that missed it; the receiver inserts first and then
 	 * looks for a waiting send, so one of the two sees the other.
 	 */
-	__sync_fetch_and_add(&dt->pad, 0);
-	return late_tag(&k, seq, len, trace);
+	__sync_fetch_and_add(&dt->sync, 0);
+	return late_tag(dt, seq, len, trace);
 }
 
 /*
@@ -792,17 +779,10 @@ static __always_inline void emit_waiting_send(const struct krt_dir_key *k,
  * reads in bulk: the newer sends go out at once, the waiting one rides in
  * the receive that reads it), someone is copying it, or the map is full.
  */
-static __always_inline struct krt_deferred_send *send_slot(const struct krt_dir_key *k)
+static __always_inline struct krt_deferred_send *send_slot(struct krt_dir_tags *dt)
 {
-	struct krt_deferred_send *d = bpf_map_lookup_elem(&deferred, k);
+	struct krt_deferred_send *d = &dt->wait;
 
-	if (!d) {
-		if (bpf_map_update_elem(&deferred, k, &zero_deferred, BPF_NOEXIST) == 0)
-			__sync_fetch_and_add(&waiting_inserts, 1);
-		d = bpf_map_lookup_elem(&deferred, k);
-		if (!d)
-			return NULL;
-	}
 	if (d->state != KRT_DEFER_EMPTY ||
 	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_EMPTY, KRT_DEFER_BUSY) !=
 		    KRT_DEFER_EMPTY)
@@ -815,13 +795,13 @@ static __always_inline struct krt_deferred_send *send_slot(const struct krt_dir_
  * rides in its record (true). One that ends before these bytes was read
  * unseen (or while its slot was busy): it goes out on its own.
  */
-static __always_inline bool recv_takes_send(const struct krt_dir_key *k, __u32 seq, __u32 len,
-					    struct krt_xfer_peer *out)
+static __always_inline bool recv_takes_send(struct krt_dir_tags *dt, const struct krt_dir_key *k,
+					    __u32 seq, __u32 len, struct krt_xfer_peer *out)
 {
-	struct krt_deferred_send *d = bpf_map_lookup_elem(&deferred, k);
+	struct krt_deferred_send *d = &dt->wait;
 	__u32 off;
 
-	if (!d || d->state != KRT_DEFER_WAITING ||
+	if (d->state != KRT_DEFER_WAITING ||
 	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) !=
 		    KRT_DEFER_WAITING)
 		return false;
@@ -844,30 +824,33 @@ static __always_inline bool recv_takes_send(const struct krt_dir_key *k, __u32 s
 
 /*
  * Direction k's waiting send goes out now (its connection closes), and the
- * slot leaves the map: the map holds open connections only.
+ * direction leaves the map: the map holds open connections only.
  */
 static __always_inline void flush_waiting(const struct krt_dir_key *k)
 {
-	struct krt_deferred_send *d = bpf_map_lookup_elem(&deferred, k);
+	struct krt_dir_tags *dt = bpf_map_lookup_elem(&tags, k);
+	struct krt_deferred_send *d;
 
-	if (!d)
+	if (!dt)
 		return;
+	d = &dt->wait;
 	if (d->state == KRT_DEFER_WAITING &&
 	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) ==
 		    KRT_DEFER_WAITING)
 		emit_waiting_send(k, &d->send);
 	else if (d->state != KRT_DEFER_EMPTY)
 		return;	/* being copied: the next close or the exit collects it */
-	if (bpf_map_delete_elem(&deferred, k) == 0)
-		__sync_fetch_and_add(&waiting_deletes, 1);
+	if (bpf_map_delete_elem(&tags, k) == 0)
+		__sync_fetch_and_add(&dir_deletes, 1);
 }
 
 /* The receiver read these bytes first: our waiting send goes out now. */
-static __always_inline void send_unwait(const struct krt_dir_key *k, __u32 seq)
+static __always_inline void send_unwait(struct krt_dir_tags *dt, const struct krt_dir_key *k,
+					__u32 seq)
 {
-	struct krt_deferred_send *d = bpf_map_lookup_elem(&deferred, k);
+	struct krt_deferred_send *d = &dt->wait;
 
-	if (!d || __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) !=
+	if (__sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) !=
 			  KRT_DEFER_WAITING)
 		return;	/* the receiver took it: merged after all */
 	if (d->send.seq != seq) {
@@ -923,7 +906,8 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 	/* 64-bit flags: clang 14 spills bools in one size and fills in another (verifier: "invalid size of register fill") */
 	__u64 have_seq, decided = true, got_peer = false, read_already = false, waiting = false;
 	__u64 to_peer = false;
-	struct krt_dir_key wk = {};
+	struct krt_dir_key wk = {};	/* this transfer's direction: sender -> receiver */
+	struct krt_dir_tags *dt = NULL;
 	struct krt_xfer_peer peer = {};	/* zeroed: clang may load it before testing got_peer */
 	__u64 cookie;
 	__u16 family;
@@ -955,11 +939,12 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 			 * published before its tag: a receiver that finds the
 			 * tag finds the waiting send too.
 			 */
-			if (merge_hops && decided && !(trace & KRT_TRACE_SAMPLED_OUT) && to_peer) {
-				struct krt_deferred_send *d;
+			dir_key(&wk, &tuple.local, &tuple.remote);
+			dt = dir_get(&wk);
+			if (dt && merge_hops && decided && !(trace & KRT_TRACE_SAMPLED_OUT) &&
+			    to_peer) {
+				struct krt_deferred_send *d = send_slot(dt);
 
-				dir_key(&wk, &tuple.local, &tuple.remote);
-				d = send_slot(&wk);
 				if (d) {
 					struct krt_xfer_peer *ps = &d->send;
 
@@ -978,16 +963,21 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 					waiting = true;
 				}
 			}
-			read_already = tag_store(&tuple, seq, ret, trace);
-			if (waiting && read_already)
-				send_unwait(&wk, seq);
+			if (dt)
+				read_already = tag_store(dt, seq, ret, trace);
+			if (dt && waiting && read_already)
+				send_unwait(dt, &wk, seq);
 			if (waiting)
 				return 0;
 		} else {
 			__u32 old = thread_trace((__u32)pid_tgid);
 
+			/* the gateway's bytes carry no tag: no direction state */
+			dir_key(&wk, &tuple.remote, &tuple.local);
+			if (!is_gateway(&tuple.remote))
+				dt = dir_get(&wk);
 			trace = tag_receive((__u32)pid_tgid, pid_tgid >> 32, cookie, &tuple, seq,
-					    ret, &decided);
+					    ret, &decided, dt);
 			if (sample_rate > 1 && !cpu_in_kernel && old != trace)
 				sampling_switch(pid_tgid, trace);
 		}
@@ -998,11 +988,8 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 	}
 
 	/* even undecided: a receive that missed the tag may still find the send */
-	if (merge_hops && have_seq && dir == KRT_DIR_RECV) {
-		struct krt_dir_key k = {};
-
-		dir_key(&k, &tuple.remote, &tuple.local);
-		got_peer = recv_takes_send(&k, seq, ret, &peer);
+	if (merge_hops && have_seq && dir == KRT_DIR_RECV && dt) {
+		got_peer = recv_takes_send(dt, &wk, seq, ret, &peer);
 		/*
 		 * It missed the tag and the sender missed it (both hooks at
 		 * once): the send it took carries the tag.
@@ -1364,8 +1351,11 @@ int BPF_PROG(krt_sock_state, struct sock *sk, int oldstate, int newstate)
 		cookie = bpf_get_socket_cookie((void *)sk);
 		if (bpf_map_delete_elem(&conns, &cookie) == 0)
 			__sync_fetch_and_add(&conn_deletes, 1);
-		/* sends nobody will read any more go out now */
-		if (merge_hops && sock_is_tcp((struct sock *)sk, &family)) {
+		/*
+		 * Its directions leave the tags map (so that live entries are
+		 * open connections), a send nobody will read any more first.
+		 */
+		if (sock_is_tcp((struct sock *)sk, &family)) {
 			struct krt_tuple t = {};
 			struct krt_dir_key k = {};
 

@@ -80,12 +80,6 @@ struct krt_tag_seg {
 	__u32 seq, len, trace, pad;
 };
 
-struct krt_dir_tags {
-	struct krt_tag_seg seg[KRT_TAG_SEGS];
-	__u32 next;
-	__u32 pad;
-};
-
 /*
  * A send to a traced peer, not emitted yet: the receive that reads it
  * carries it in its own record (one record per hop instead of two).
@@ -100,6 +94,18 @@ struct krt_deferred_send {
 	__u32 state;
 	__u32 pad;
 	struct krt_xfer_peer send;
+};
+
+/*
+ * Everything known of one connection direction (sender -> receiver), in
+ * one map value so that a transfer looks it up once.
+ */
+struct krt_dir_tags {
+	struct krt_tag_seg seg[KRT_TAG_SEGS];
+	__u32 next;
+	__u32 sync;			/* target of the barrier's locked add */
+	struct krt_untagged_recv untagged;	/* .len 0: none */
+	struct krt_deferred_send wait;	/* a send waiting for its receiver */
 };
 
 /* A traced peer's address (container IP): sends to it may wait for their receiver. */

@@ -512,8 +512,8 @@ static void report_tags(struct krt_live_source *src, __u32 sample_rate, bool ver
 			"kernel's map: their CPU time and tags may be wrong\n",
 			(unsigned long long)ts.thread_evictions);
 	if (ts.waiting_evictions)
-		fprintf(stderr, PROG ": WARNING: about %llu waiting-send slots evicted from the "
-			"kernel's map: up to as many sends lost\n",
+		fprintf(stderr, PROG ": WARNING: about %llu connection directions evicted from the "
+			"kernel's map: their tags, and up to as many waiting sends, lost\n",
 			(unsigned long long)ts.waiting_evictions);
 	if (ts.conn_evictions)
 		fprintf(stderr, PROG ": WARNING: about %llu connection states evicted from the "

@@ -573,19 +573,19 @@ static void collect_leftover_cpu(struct krt_live_source *s)
 /* Sends still waiting for a receiver at the end (programs detached): emitted now. */
 static void collect_waiting_sends(struct krt_live_source *s)
 {
-	int fd = bpf_map__fd(s->skel->maps.deferred);
+	int fd = bpf_map__fd(s->skel->maps.tags);
 	struct krt_dir_key key, next, *prev = NULL;
-	struct krt_deferred_send d;
+	struct krt_dir_tags d;
 	struct krt_event recv, ev;
 
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &d) || d.state != KRT_DEFER_WAITING)
+		if (bpf_map_lookup_elem(fd, &key, &d) || d.wait.state != KRT_DEFER_WAITING)
 			continue;
 		/* the receiver's view of the direction, as peer_send_event wants */
 		memset(&recv, 0, sizeof(recv));
-		recv.xfer.peer = d.send;
+		recv.xfer.peer = d.wait.send;
 		recv.xfer.tuple.local.family = recv.xfer.tuple.remote.family = key.family;
 		recv.xfer.tuple.local.port = key.dport;
 		recv.xfer.tuple.remote.port = key.sport;
@@ -687,7 +687,7 @@ void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st
 	st->conn_evictions = live > KRT_MAX_CONNS ? live - KRT_MAX_CONNS : 0;
 	live = b->thread_inserts - b->thread_deletes;
 	st->thread_evictions = live > KRT_MAX_THREADS ? live - KRT_MAX_THREADS : 0;
-	live = b->waiting_inserts - b->waiting_deletes;
+	live = b->dir_inserts - b->dir_deletes;
 	st->waiting_evictions = live > KRT_MAX_CONNS ? live - KRT_MAX_CONNS : 0;
 	st->hops_merged = sum.hops_merged;
 	st->sends_flushed = sum.sends_flushed + s->sends_at_exit;
