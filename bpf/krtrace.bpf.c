@@ -112,9 +112,7 @@ struct {
 	__type(value, struct krt_dir_tags);
 } tags SEC(".maps");
 
-
 __u64 late_tags = 0;	/* receivers tagged by a send that completed after their receive */
-
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -122,7 +120,6 @@ struct {
 	__type(key, struct krt_peer_key);
 	__type(value, __u8);
 } peers SEC(".maps");
-
 
 static const struct krt_thread_state zero_thread;
 static const struct krt_conn_side zero_conn;
@@ -481,11 +478,6 @@ static __always_inline __u32 trace_new(void)
 	return id;
 }
 
-/*
- * Receive: the bytes' tag (segment holding the last byte received) becomes
- * the thread's current trace; a first receive from the gateway starts a
- * request; bytes from an untraced peer leave the trace unchanged.
- */
 /* Direction k's state; created when missing. */
 static __always_inline struct krt_dir_tags *dir_get(const struct krt_dir_key *k)
 {
@@ -528,6 +520,11 @@ static __always_inline __u32 seg_scan(struct krt_conn_side *c, struct krt_dir_ta
 	return trace;
 }
 
+/*
+ * Receive: the bytes' tag (segment holding the last byte received) becomes
+ * the thread's current trace; a first receive from the gateway starts a
+ * request; bytes from an untraced peer leave the trace unchanged.
+ */
 static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 					 const struct krt_tuple *t, __u32 seq, __u32 len,
 					 __u64 *decided, struct krt_dir_tags *dt)
@@ -738,37 +735,17 @@ static __always_inline void read_syscall(struct krt_xfer *x)
 	read_syscall_nr(&x->syscall_nr, &x->fd);
 }
 
-
 /* A waiting send as a SEND record of its own (direction k: sender -> receiver). */
 static __always_inline void emit_waiting_send(const struct krt_dir_key *k,
 					      const struct krt_xfer_peer *ps)
 {
 	struct krt_event *e = event_reserve(KRT_EV_XFER);
-	struct krt_xfer *x;
+	struct krt_tuple t;
 
 	if (!e)
 		return;
-	e->ts_ns = ps->ts_ns;
-	e->cpu = ps->cpu;
-	e->pid = ps->pid;
-	e->tid = ps->tid;
-	__builtin_memcpy(e->comm, ps->comm, sizeof(e->comm));
-	x = &e->xfer;
-	x->dir = KRT_DIR_SEND;
-	x->flags = KRT_XF_SEQ | KRT_XF_TAGGED;
-	x->syscall_nr = ps->syscall_nr;
-	x->fd = ps->fd;
-	x->bytes = ps->bytes;
-	x->seq = ps->seq;
-	x->sock_id = ps->sock_id;
-	x->enter_ns = ps->ts_ns;
-	x->trace_id = ps->trace_id;
-	x->tuple.local.family = k->family;
-	x->tuple.remote.family = k->family;
-	x->tuple.local.port = k->sport;
-	x->tuple.remote.port = k->dport;
-	__builtin_memcpy(x->tuple.local.addr, k->saddr, 16);
-	__builtin_memcpy(x->tuple.remote.addr, k->daddr, 16);
+	krt_dir_key_tuple(k, &t);
+	krt_peer_send_fill(e, ps, &t);
 	COUNT(sends_flushed);
 	event_submit(e);
 }
@@ -1104,6 +1081,25 @@ int BPF_PROG(krt_exit, struct task_struct *task)
 	return 0;
 }
 
+/*
+ * Idle is not request time: a thread that answered on its entry connection
+ * and now blocks is done with the request, and so is one woken with a trace
+ * that blocks again having sent nothing (another worker took the job: one
+ * condvar signal, several workers).
+ */
+static __always_inline bool claim_ends(const struct krt_thread_state *t, __s64 state)
+{
+	return state && t->trace && (t->replied || t->handed);
+}
+
+static __always_inline void claim_end(struct krt_thread_state *t)
+{
+	t->trace = 0;
+	t->replied = 0;
+	t->handed = 0;
+	t->entry_cookie = 0;
+}
+
 /* The switch record's two sides; a side with tid 0 is not shown. */
 static __always_inline void switch_record(struct task_struct *prev, struct task_struct *next,
 					  bool show_prev, bool show_next, __s64 state)
@@ -1156,19 +1152,10 @@ static __always_inline int switch_cpu_in_kernel(struct task_struct *prev, struct
 			pt->acc_oncpu += now - pt->oncpu_since;
 		}
 		pt->oncpu_since = 0;
-		/*
-		 * Idle is not request time: a thread that answered on its entry
-		 * connection and now blocks is done with the request, and so is
-		 * one woken with a trace that blocks again having sent nothing
-		 * (another worker took the job).
-		 */
-		if (state && pt->trace && (pt->replied || pt->handed)) {
+		if (claim_ends(pt, state)) {
 			if (!show_prev)
 				cpu_flush(pt, prev_tid, prev_tgid, prev->comm, now);
-			pt->trace = 0;
-			pt->replied = 0;
-			pt->handed = 0;
-			pt->entry_cookie = 0;
+			claim_end(pt);
 		}
 	}
 	if (next_traced && !nt)
@@ -1225,21 +1212,8 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 		if (cpu_in_kernel)
 			return switch_cpu_in_kernel(prev, next, pt, nt, prev_tid, prev_tgid,
 						    next_tid, next_traced, state);
-		/*
-		 * Idle is not request time: a thread that answered on its entry
-		 * connection and now blocks is done with the request ...
-		 */
-		if (pt && state && pt->trace && (pt->replied || pt->handed)) {
-			/*
-			 * ... or it was woken with a trace and blocks again having
-			 * sent nothing: another worker took the job (one
-			 * condvar signal, several workers).
-			 */
-			pt->trace = 0;
-			pt->replied = 0;
-			pt->handed = 0;
-			pt->entry_cookie = 0;
-		}
+		if (pt && claim_ends(pt, state))
+			claim_end(pt);
 		if (!prev_keep && !next_keep) {
 			COUNT(sampled_out);
 			return 0;

@@ -9,7 +9,7 @@
 #define KRT_TCP_SYN_SENT 2
 #define KRT_TCP_CLOSE 7
 
-/* Kernel tagging (issue 5): map sizes. LRU maps evict the oldest entries. */
+/* Kernel tagging: map sizes. LRU maps evict the oldest entries. */
 #define KRT_MAX_THREADS 65536
 #define KRT_MAX_CONNS 65536
 #define KRT_TAG_SEGS 8		/* send segments remembered per connection direction */
@@ -34,7 +34,7 @@ struct krt_thread_state {
 	__u8 handed;		/* the trace came by a wake-up and nothing was sent since */
 	__u8 pad;		/* unused */
 	__u64 entry_cookie;	/* socket whose receive set the trace; 0 = hand-off */
-	/* --cpu-in-kernel: on-CPU time gathered here, sent when the trace changes */
+	/* on-CPU time gathered here (cpu_in_kernel), sent when the trace changes */
 	__u64 oncpu_since;	/* switch-in time while on CPU, else 0 */
 	__u64 acc_oncpu;	/* on-CPU ns not yet sent, all for .trace */
 	__u64 acc_runq;		/* run-queue delay ns not yet sent */
@@ -63,6 +63,19 @@ struct krt_dir_key {
 	__u16 sport, dport;
 	__u32 family;
 };
+
+/* The sender's view of direction k (local = the sending end). */
+static __inline__ __attribute__((always_inline)) void
+krt_dir_key_tuple(const struct krt_dir_key *k, struct krt_tuple *t)
+{
+	__builtin_memset(t, 0, sizeof(*t));
+	t->local.family = k->family;
+	t->remote.family = k->family;
+	t->local.port = k->sport;
+	t->remote.port = k->dport;
+	__builtin_memcpy(t->local.addr, k->saddr, 16);
+	__builtin_memcpy(t->remote.addr, k->daddr, 16);
+}
 
 /*
  * A receive that found no tag: the sender's hook runs after its transfer,

@@ -154,4 +154,31 @@ struct krt_event {
 	};
 };
 
+/*
+ * The SEND a krt_xfer_peer describes, as the sender's own event (ev zeroed
+ * by the caller, t the sender's view of the connection). The kernel (a
+ * waiting send emitted on its own) and the live source (a merged hop split
+ * in two) both build it here, so the two cannot drift apart.
+ */
+static __inline__ __attribute__((always_inline)) void
+krt_peer_send_fill(struct krt_event *ev, const struct krt_xfer_peer *ps, const struct krt_tuple *t)
+{
+	ev->ts_ns = ps->ts_ns;
+	ev->type = KRT_EV_XFER;
+	ev->cpu = ps->cpu;
+	ev->pid = ps->pid;
+	ev->tid = ps->tid;
+	__builtin_memcpy(ev->comm, ps->comm, KRT_COMM_LEN);
+	ev->xfer.dir = KRT_DIR_SEND;
+	ev->xfer.flags = KRT_XF_SEQ | KRT_XF_TAGGED;
+	ev->xfer.syscall_nr = ps->syscall_nr;
+	ev->xfer.fd = ps->fd;
+	ev->xfer.bytes = ps->bytes;
+	ev->xfer.seq = ps->seq;
+	ev->xfer.sock_id = ps->sock_id;
+	ev->xfer.enter_ns = ps->ts_ns;
+	ev->xfer.trace_id = ps->trace_id;
+	ev->xfer.tuple = *t;
+}
+
 #endif /* KRTRACE_EVENT_H */

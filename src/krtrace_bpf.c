@@ -511,10 +511,10 @@ static void report_tags(struct krt_live_source *src, __u32 sample_rate, bool ver
 		fprintf(stderr, PROG ": WARNING: about %llu thread states evicted from the "
 			"kernel's map: their CPU time and tags may be wrong\n",
 			(unsigned long long)ts.thread_evictions);
-	if (ts.waiting_evictions)
+	if (ts.dir_evictions)
 		fprintf(stderr, PROG ": WARNING: about %llu connection directions evicted from the "
 			"kernel's map: their tags, and up to as many waiting sends, lost\n",
-			(unsigned long long)ts.waiting_evictions);
+			(unsigned long long)ts.dir_evictions);
 	if (ts.conn_evictions)
 		fprintf(stderr, PROG ": WARNING: about %llu connection states evicted from the "
 			"kernel's map: their tags may be wrong\n",

@@ -200,26 +200,10 @@ static int queue_event(struct krt_live_source *s, const struct krt_event *ev)
  */
 static void peer_send_event(const struct krt_event *recv, struct krt_event *ev)
 {
-	const struct krt_xfer_peer *ps = &recv->xfer.peer;
+	struct krt_tuple t = { .local = recv->xfer.tuple.remote, .remote = recv->xfer.tuple.local };
 
 	memset(ev, 0, sizeof(*ev));
-	ev->ts_ns = ps->ts_ns;
-	ev->type = KRT_EV_XFER;
-	ev->cpu = ps->cpu;
-	ev->pid = ps->pid;
-	ev->tid = ps->tid;
-	memcpy(ev->comm, ps->comm, sizeof(ev->comm));
-	ev->xfer.dir = KRT_DIR_SEND;
-	ev->xfer.flags = KRT_XF_SEQ | KRT_XF_TAGGED;
-	ev->xfer.syscall_nr = ps->syscall_nr;
-	ev->xfer.fd = ps->fd;
-	ev->xfer.bytes = ps->bytes;
-	ev->xfer.seq = ps->seq;
-	ev->xfer.sock_id = ps->sock_id;
-	ev->xfer.enter_ns = ps->ts_ns;
-	ev->xfer.trace_id = ps->trace_id;
-	ev->xfer.tuple.local = recv->xfer.tuple.remote;
-	ev->xfer.tuple.remote = recv->xfer.tuple.local;
+	krt_peer_send_fill(ev, &recv->xfer.peer, &t);
 }
 
 static int on_ring_record(void *ctx, void *data, size_t size)
@@ -576,22 +560,17 @@ static void collect_waiting_sends(struct krt_live_source *s)
 	int fd = bpf_map__fd(s->skel->maps.tags);
 	struct krt_dir_key key, next, *prev = NULL;
 	struct krt_dir_tags d;
-	struct krt_event recv, ev;
+	struct krt_tuple t;
+	struct krt_event ev;
 
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &d) || d.wait.state != KRT_DEFER_WAITING)
 			continue;
-		/* the receiver's view of the direction, as peer_send_event wants */
-		memset(&recv, 0, sizeof(recv));
-		recv.xfer.peer = d.wait.send;
-		recv.xfer.tuple.local.family = recv.xfer.tuple.remote.family = key.family;
-		recv.xfer.tuple.local.port = key.dport;
-		recv.xfer.tuple.remote.port = key.sport;
-		memcpy(recv.xfer.tuple.local.addr, key.daddr, 16);
-		memcpy(recv.xfer.tuple.remote.addr, key.saddr, 16);
-		peer_send_event(&recv, &ev);
+		krt_dir_key_tuple(&key, &t);
+		memset(&ev, 0, sizeof(ev));
+		krt_peer_send_fill(&ev, &d.wait.send, &t);
 		queue_event(s, &ev);
 		s->sends_at_exit++;
 	}
@@ -688,7 +667,7 @@ void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st
 	live = b->thread_inserts - b->thread_deletes;
 	st->thread_evictions = live > KRT_MAX_THREADS ? live - KRT_MAX_THREADS : 0;
 	live = b->dir_inserts - b->dir_deletes;
-	st->waiting_evictions = live > KRT_MAX_CONNS ? live - KRT_MAX_CONNS : 0;
+	st->dir_evictions = live > KRT_MAX_CONNS ? live - KRT_MAX_CONNS : 0;
 	st->hops_merged = sum.hops_merged;
 	st->sends_flushed = sum.sends_flushed + s->sends_at_exit;
 }

@@ -37,7 +37,7 @@ struct krt_live_tag_stats {
 	__u64 sampled_out_records;	/* records not emitted: unsampled requests */
 	__u64 conn_evictions;		/* connection states evicted (estimate) */
 	__u64 thread_evictions;		/* thread states evicted (estimate) */
-	__u64 waiting_evictions;	/* connection directions evicted (estimate): tags and
+	__u64 dir_evictions;	/* connection directions evicted (estimate): tags and
 					 * waiting sends lost */
 	__u64 hops_merged;		/* receives that carried the send they read */
 	__u64 sends_flushed;		/* sends to a traced peer emitted on their own */

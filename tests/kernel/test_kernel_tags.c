@@ -93,22 +93,36 @@ static void read_n(int fd, size_t n)
 	}
 }
 
-static struct krt_live_source *open_source(__u32 sample_rate)
+/*
+ * A source with options o (the gateway set here) tracing this process;
+ * inside_peer: 127.0.0.1 is a traced container's address (sends there wait
+ * for their receiver when o merges hops).
+ */
+static struct krt_live_source *open_source_with(struct krt_live_opts o, bool inside_peer)
 {
-	struct krt_live_opts o = { .trace_switch = true, .trace_wakeup = true,
-				   .kernel_tags = true, .sample_rate = sample_rate };
+	struct krt_addr inside = { .family = KRT_AF_INET, .addr = { 127, 0, 0, 1 } };
 	struct krt_live_source *s;
 
+	o.trace_switch = true;
+	o.trace_wakeup = true;
 	assert_int_equal(inet_pton(AF_INET, GATEWAY, o.gateway.addr), 1);
 	o.gateway.family = KRT_AF_INET;
 	s = krt_live_open(&o, "test_kernel_tags");
 	if (!s)
 		return NULL;
-	if (krt_live_trace_tgid(s, getpid()) || krt_live_attach(s, "test_kernel_tags")) {
+	if ((inside_peer && krt_live_add_peer(s, &inside)) ||
+	    krt_live_trace_tgid(s, getpid()) || krt_live_attach(s, "test_kernel_tags")) {
 		krt_live_close(s);
 		return NULL;
 	}
 	return s;
+}
+
+static struct krt_live_source *open_source(__u32 sample_rate)
+{
+	struct krt_live_opts o = { .kernel_tags = true, .sample_rate = sample_rate };
+
+	return open_source_with(o, false);
 }
 
 static int setup_group(void **state)
@@ -323,23 +337,14 @@ static void test_sampling_one_in_two(void **state)
 	assert_int_equal(krt_live_trace_tgid(src, getpid()), 0);
 }
 
+/* krtrace-bpf's defaults: tags, CPU summed here, one record per hop */
 static struct krt_live_source *open_merging_source(void)
 {
-	struct krt_live_opts o = { .trace_switch = true, .trace_wakeup = true,
-				   .kernel_tags = true, .cpu_in_kernel = true,
+	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true,
 				   .merge_hops = true };
-	struct krt_addr inside = { .family = KRT_AF_INET };
-	struct krt_live_source *s;
+	struct krt_live_source *s = open_source_with(o, true);
 
-	assert_int_equal(inet_pton(AF_INET, GATEWAY, o.gateway.addr), 1);
-	o.gateway.family = KRT_AF_INET;
-	s = krt_live_open(&o, "test_kernel_tags");
 	assert_non_null(s);
-	/* 127.0.0.1 is a traced container's address: its receivers read what is sent */
-	assert_int_equal(inet_pton(AF_INET, "127.0.0.1", inside.addr), 1);
-	assert_int_equal(krt_live_add_peer(s, &inside), 0);
-	assert_int_equal(krt_live_trace_tgid(s, getpid()), 0);
-	assert_int_equal(krt_live_attach(s, "test_kernel_tags"), 0);
 	return s;
 }
 
@@ -514,14 +519,13 @@ static void burn_ns(__u64 ns)
 }
 
 /*
- * --cpu-in-kernel: the time a thread spends on a request is summed in the
+ * cpu_in_kernel: the time a thread spends on a request is summed in the
  * kernel and sent as one CPU record for that request when the thread is
  * done with it (answered and blocked); no switch records at all.
  */
 static void test_cpu_in_kernel(void **state)
 {
-	struct krt_live_opts o = { .trace_switch = true, .trace_wakeup = true,
-				   .kernel_tags = true, .cpu_in_kernel = true };
+	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true };
 	struct krt_live_source *s;
 	const struct krt_event *in;
 	__u64 on_request = 0;
@@ -529,12 +533,8 @@ static void test_cpu_in_kernel(void **state)
 	size_t i;
 
 	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
-	assert_int_equal(inet_pton(AF_INET, GATEWAY, o.gateway.addr), 1);
-	o.gateway.family = KRT_AF_INET;
-	s = krt_live_open(&o, "test_kernel_tags");
+	s = open_source_with(o, false);
 	assert_non_null(s);
-	assert_int_equal(krt_live_trace_tgid(s, getpid()), 0);
-	assert_int_equal(krt_live_attach(s, "test_kernel_tags"), 0);
 
 	tcp_pair(GATEWAY, &gw, &srv);
 	drain_from(s);
