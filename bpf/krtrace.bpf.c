@@ -50,6 +50,13 @@ const volatile bool merge_hops = false;
 const volatile __u32 sample_rate = 0;		/* keep one request in N; 0/1 = all */
 const volatile __u32 gateway_family = 0;
 const volatile __u8 gateway_addr[16] = {};
+/*
+ * Transfers from sys_exit instead of the socket tracepoints (kernels before
+ * 6.3, or --syscall-hooks); socket ids are then addresses XORed with a key
+ * chosen by the loader.
+ */
+const volatile bool syscall_hooks = false;
+const volatile __u64 sock_id_key = 0;
 
 /* Loss counters, read by the loader at exit (never silent). */
 __u64 ring_drops = 0;
@@ -871,44 +878,54 @@ static __always_inline void sampling_switch(__u64 pid_tgid, __u32 trace)
 	event_submit(e);
 }
 
-static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
+/* What a transfer hook read of its socket. */
+struct xfer_sock {
+	struct krt_tuple tuple;
+	__u64 id;		/* the socket cookie, or its keyed address (syscall hooks) */
+	__u32 seq;		/* TCP sequence of the first byte moved */
+	__u64 have_seq;		/* 64-bit: clang 14 spill/fill sizes, see handle_xfer */
+};
+
+/* A socket hook's struct sock (a trusted BTF pointer): plain loads. */
+static __always_inline bool xfer_sock_btf(struct sock *sk, int ret, __u8 dir,
+					  struct xfer_sock *f)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct krt_tuple tuple = {};
+	struct tcp_sock *tp;
+	__u16 family;
+
+	if (!sk || !sock_is_tcp(sk, &family))
+		return false;
+	read_tuple(sk, family, &f->tuple);
+	f->id = bpf_get_socket_cookie(sk);
+	/* The hook runs after the transfer: the sequence moved by ret bytes. */
+	tp = bpf_skc_to_tcp_sock(sk);
+	f->have_seq = tp != NULL;
+	if (tp)
+		f->seq = (dir == KRT_DIR_SEND ? tp->write_seq : tp->copied_seq) - (__u32)ret;
+	else
+		__sync_fetch_and_add(&sock_unreadable, 1);
+	return true;
+}
+
+static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 dir,
+				       __u64 pid_tgid)
+{
+	const struct krt_tuple *tuple = &f->tuple;
 	struct krt_event *e;
 	struct krt_xfer *x;
-	struct tcp_sock *tp;
-	__u32 seq = 0;
+	__u32 seq = f->seq;
 	__u64 trace = 0;	/* 64-bit: see the flags below */
 	/* 64-bit flags: clang 14 spills bools in one size and fills in another (verifier: "invalid size of register fill") */
-	__u64 have_seq, decided = true, got_peer = false, read_already = false, waiting = false;
-	__u64 to_peer = false;
+	__u64 have_seq = f->have_seq, decided = true, got_peer = false, read_already = false;
+	__u64 waiting = false, to_peer = false;
 	struct krt_dir_key wk = {};	/* this transfer's direction: sender -> receiver */
 	struct krt_dir_tags *dt = NULL;
 	struct krt_xfer_peer peer = {};	/* zeroed: clang may load it before testing got_peer */
-	__u64 cookie;
-	__u16 family;
-
-	if (!sk || ret <= 0)
-		return 0;
-	if (!tgid_traced(pid_tgid >> 32))
-		return 0;
-	if (!sock_is_tcp(sk, &family))
-		return 0;
-
-	read_tuple(sk, family, &tuple);
-	cookie = bpf_get_socket_cookie(sk);
-	/* The hook runs after the transfer: the sequence moved by ret bytes. */
-	tp = bpf_skc_to_tcp_sock(sk);
-	have_seq = tp != NULL;
-	if (tp)
-		seq = (dir == KRT_DIR_SEND ? tp->write_seq : tp->copied_seq) - (__u32)ret;
-	else
-		__sync_fetch_and_add(&sock_unreadable, 1);
+	__u64 cookie = f->id;
 
 	if (kernel_tags && have_seq) {
 		if (dir == KRT_DIR_SEND) {
-			trace = tag_send((__u32)pid_tgid, cookie, &tuple, &to_peer);
+			trace = tag_send((__u32)pid_tgid, cookie, tuple, &to_peer);
 			/* a guess travels with the bytes; the record lets the engine decide */
 			decided = trace_decided(trace);
 			/*
@@ -916,7 +933,7 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 			 * published before its tag: a receiver that finds the
 			 * tag finds the waiting send too.
 			 */
-			dir_key(&wk, &tuple.local, &tuple.remote);
+			dir_key(&wk, &tuple->local, &tuple->remote);
 			dt = dir_get(&wk);
 			if (dt && merge_hops && decided && !(trace & KRT_TRACE_SAMPLED_OUT) &&
 			    to_peer) {
@@ -950,10 +967,10 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 			__u32 old = thread_trace((__u32)pid_tgid);
 
 			/* the gateway's bytes carry no tag: no direction state */
-			dir_key(&wk, &tuple.remote, &tuple.local);
-			if (!is_gateway(&tuple.remote))
+			dir_key(&wk, &tuple->remote, &tuple->local);
+			if (!is_gateway(&tuple->remote))
 				dt = dir_get(&wk);
-			trace = tag_receive((__u32)pid_tgid, pid_tgid >> 32, cookie, &tuple, seq,
+			trace = tag_receive((__u32)pid_tgid, pid_tgid >> 32, cookie, tuple, seq,
 					    ret, &decided, dt);
 			if (sample_rate > 1 && !cpu_in_kernel && old != trace)
 				sampling_switch(pid_tgid, trace);
@@ -988,7 +1005,7 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 	x->enter_ns = e->ts_ns;
 	x->sock_id = cookie;
 	read_syscall(x);
-	x->tuple = tuple;
+	x->tuple = *tuple;
 	if (have_seq) {
 		x->seq = seq;
 		x->flags |= KRT_XF_SEQ;
@@ -1012,16 +1029,140 @@ static __always_inline int handle_xfer(struct sock *sk, int ret, __u8 dir)
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(krt_sock_send, struct sock *sk, int ret, int flags)
 {
-	return handle_xfer(sk, ret, KRT_DIR_SEND);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct xfer_sock f = {};
+
+	if (ret <= 0 || !tgid_traced(pid_tgid >> 32))
+		return 0;
+	if (!xfer_sock_btf(sk, ret, KRT_DIR_SEND, &f))
+		return 0;
+	return handle_xfer(&f, ret, KRT_DIR_SEND, pid_tgid);
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(krt_sock_recv, struct sock *sk, int ret, int flags)
 {
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct xfer_sock f = {};
+
 	/* A peek leaves the bytes queued: the real receive comes later. */
-	if (flags & KRT_MSG_PEEK)
+	if (ret <= 0 || (flags & KRT_MSG_PEEK) || !tgid_traced(pid_tgid >> 32))
 		return 0;
-	return handle_xfer(sk, ret, KRT_DIR_RECV);
+	if (!xfer_sock_btf(sk, ret, KRT_DIR_RECV, &f))
+		return 0;
+	return handle_xfer(&f, ret, KRT_DIR_RECV, pid_tgid);
+}
+
+/*
+ * The syscall-exit fallback reads the socket behind the syscall's fd. Its
+ * pointers are plain numbers to the verifier (read through the fd table),
+ * so every field is a CO-RE probe read; false when the fd is not a TCP
+ * socket (files, pipes, UDP).
+ */
+static __always_inline bool xfer_sock_fd(long fd, int ret, __u8 dir, struct xfer_sock *f)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds, *file = NULL;
+	struct tcp_sock *tp;
+	struct socket *so;
+	struct sock *sk;
+	__u16 family, proto;
+
+	if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return false;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return false;
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & KRT_S_IFMT) != KRT_S_IFSOCK)
+		return false;
+	so = BPF_CORE_READ(file, private_data);
+	sk = BPF_CORE_READ(so, sk);
+	if (!sk)
+		return false;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != KRT_AF_INET && family != KRT_AF_INET6)
+		return false;
+	if (bpf_core_field_size(sk->sk_protocol) == sizeof(__u16))
+		proto = BPF_CORE_READ(sk, sk_protocol);
+	else
+		proto = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	if (proto != KRT_IPPROTO_TCP)
+		return false;
+
+	f->tuple.local.family = family;
+	f->tuple.remote.family = family;
+	f->tuple.local.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	f->tuple.remote.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == KRT_AF_INET) {
+		__u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__u32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(f->tuple.local.addr, &l, 4);
+		__builtin_memcpy(f->tuple.remote.addr, &r, 4);
+	} else {
+		bpf_core_read(f->tuple.local.addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(f->tuple.remote.addr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	f->id = (__u64)sk ^ sock_id_key;
+	tp = (struct tcp_sock *)sk;
+	f->seq = (dir == KRT_DIR_SEND ? BPF_CORE_READ(tp, write_seq) :
+					BPF_CORE_READ(tp, copied_seq)) - (__u32)ret;
+	f->have_seq = true;
+	return true;
+}
+
+/*
+ * Fallback for kernels without sock_send_length/sock_recv_length (before
+ * 6.3), or with --syscall-hooks: a transfer is read at the exit of its
+ * socket syscall, from the fd's socket. Every syscall of the machine runs
+ * this hook (untraced ones return after two compares and one load);
+ * sendfile, splice, io_uring and the mmsg calls are not seen.
+ */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(krt_sys_exit, struct pt_regs *regs, long ret)
+{
+#if defined(__TARGET_ARCH_x86)
+	struct xfer_sock f = {};
+	__u64 pid_tgid, flags = 0;
+	__u8 dir;
+
+	if (ret <= 0)
+		return 0;
+	switch (regs->orig_ax) {
+	case KRT_NR_write:
+	case KRT_NR_writev:
+	case KRT_NR_sendto:
+	case KRT_NR_sendmsg:
+		dir = KRT_DIR_SEND;
+		break;
+	case KRT_NR_read:
+	case KRT_NR_readv:
+		dir = KRT_DIR_RECV;
+		break;
+	case KRT_NR_recvfrom:
+		flags = regs->r10;	/* recvfrom(fd, buf, len, flags, ...) */
+		dir = KRT_DIR_RECV;
+		break;
+	case KRT_NR_recvmsg:
+		flags = regs->dx;	/* recvmsg(fd, msg, flags) */
+		dir = KRT_DIR_RECV;
+		break;
+	default:
+		return 0;
+	}
+	pid_tgid = bpf_get_current_pid_tgid();
+	if ((flags & KRT_MSG_PEEK) || !tgid_traced(pid_tgid >> 32))
+		return 0;
+	if (!xfer_sock_fd(regs->di, ret, dir, &f))
+		return 0;
+	/* two inlined copies, each with a constant direction, as in the socket hooks */
+	if (dir == KRT_DIR_SEND)
+		return handle_xfer(&f, ret, KRT_DIR_SEND, pid_tgid);
+	return handle_xfer(&f, ret, KRT_DIR_RECV, pid_tgid);
+#else
+	return 0;
+#endif
 }
 
 SEC("tp_btf/sched_process_fork")
@@ -1312,6 +1453,23 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 	return 0;
 }
 
+/*
+ * The connection's id in the maps and records: its cookie, or with the
+ * syscall hooks (which cannot get a cookie from a socket read through the
+ * fd table) its address, keyed so that no kernel address leaves the kernel.
+ */
+static __always_inline __u64 sock_state_id(const struct sock *sk)
+{
+	if (syscall_hooks) {
+		__u64 v = 0;
+
+		/* the address as a number: the verifier forbids XOR on a pointer */
+		bpf_probe_read_kernel(&v, sizeof(v), &sk);
+		return v ^ sock_id_key;
+	}
+	return bpf_get_socket_cookie((void *)sk);
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(krt_sock_state, struct sock *sk, int oldstate, int newstate)
 {
@@ -1322,7 +1480,7 @@ int BPF_PROG(krt_sock_state, struct sock *sk, int oldstate, int newstate)
 
 	if (kernel_tags && newstate == KRT_TCP_CLOSE) {
 		/* in any context: the last state change often runs in softirq */
-		cookie = bpf_get_socket_cookie((void *)sk);
+		cookie = sock_state_id(sk);
 		if (bpf_map_delete_elem(&conns, &cookie) == 0)
 			__sync_fetch_and_add(&conn_deletes, 1);
 		/*
@@ -1344,7 +1502,7 @@ int BPF_PROG(krt_sock_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	if (!sock_is_tcp((struct sock *)sk, &family))
 		return 0;
-	cookie = bpf_get_socket_cookie((void *)sk);
+	cookie = sock_state_id(sk);
 	if (kernel_tags && newstate == KRT_TCP_SYN_SENT) {
 		c = conn_get(cookie);
 		if (c) {

@@ -43,6 +43,7 @@ enum {
 	OPT_CPU_IN_KERNEL,
 	OPT_RULES,
 	OPT_NO_MERGE,
+	OPT_SYSCALL_HOOKS,
 };
 
 static const struct option own_options[] = {
@@ -60,6 +61,7 @@ static const struct option own_options[] = {
 	{ "cpu-in-kernel", no_argument, NULL, OPT_CPU_IN_KERNEL },
 	{ "rules", no_argument, NULL, OPT_RULES },
 	{ "no-merge", no_argument, NULL, OPT_NO_MERGE },
+	{ "syscall-hooks", no_argument, NULL, OPT_SYSCALL_HOOKS },
 	{ "help", no_argument, NULL, 'h' },
 };
 
@@ -76,6 +78,7 @@ struct options {
 	bool check_tags;
 	bool rules;		/* the engine's rules decide, from full records */
 	bool no_merge;		/* one record per transfer */
+	bool syscall_hooks;	/* the pre-6.3 fallback, forced */
 	bool normal_priority;
 	struct krt_output_opts out;
 };
@@ -113,6 +116,9 @@ static void usage(FILE *f)
 		"                           the import path)\n"
 		"      --no-merge           one record per transfer (by default a send to a traced\n"
 		"                           container rides in its receiver's record)\n"
+		"      --syscall-hooks      read transfers at the exit of the socket syscalls,\n"
+		"                           the fallback used by itself on kernels before 6.3\n"
+		"                           (costs every syscall of the machine a hook)\n"
 		"      --normal-priority    read the ring at normal priority (default: idle\n"
 		"                           priority, raised while the ring fills up)\n"
 		"  -v, --verbose            show libbpf's messages (verifier log on load errors)\n"
@@ -219,6 +225,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			continue;
 		case OPT_NO_MERGE:
 			o->no_merge = true;
+			continue;
+		case OPT_SYSCALL_HOOKS:
+			o->syscall_hooks = true;
 			continue;
 		case '?':
 			fprintf(stderr, "Try '" PROG " --help'.\n");
@@ -578,6 +587,7 @@ int main(int argc, char **argv)
 	lo.kernel_tags = !o.rules;
 	lo.cpu_in_kernel = !o.rules && !o.check_tags;
 	lo.merge_hops = !o.rules && !o.no_merge;
+	lo.syscall_hooks = o.syscall_hooks;
 	src = krt_live_open(&lo, PROG);
 	if (!src)
 		goto cleanup;
@@ -619,8 +629,9 @@ int main(int argc, char **argv)
 		goto cleanup;
 	if (o.duration > 0)
 		deadline = now_s() + o.duration;
-	fprintf(stderr, PROG ": tracing %zu process(es)%s; Ctrl-C to stop\n", pids.n,
-		o.duration > 0 ? " for the given duration" : "");
+	fprintf(stderr, PROG ": tracing %zu process(es)%s%s; Ctrl-C to stop\n", pids.n,
+		o.duration > 0 ? " for the given duration" : "",
+		krt_live_syscall_hooks(src) ? " (transfers read at syscall exit)" : "");
 
 	if (stop_requested)
 		fprintf(stderr, PROG ": stopped before tracing began\n");

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <bpf/bpf.h>
@@ -53,6 +54,7 @@ struct krt_live_source {
 	__u64 malformed;	/* ring samples of the wrong size */
 	__u64 ring_drops_reported;
 	__u64 sends_at_exit;	/* waiting sends collected at the end */
+	bool syscall_hooks;	/* transfers from sys_exit (the fallback) */
 	bool out_of_memory;
 };
 
@@ -68,7 +70,14 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 }
 
 /* Names what the kernel or the user lacks, before libbpf's cryptic errors. */
-static int check_prerequisites(const char *prog)
+/*
+ * Root, BTF and the ring buffer are required. *sock_hooks tells whether
+ * the kernel has the sock_send_length/sock_recv_length tracepoints (Linux
+ * 6.3+): they see every socket send and receive, writev/readv included, at
+ * one hook per transfer; without them the live path falls back to the exit
+ * of the socket syscalls.
+ */
+static int check_prerequisites(const char *prog, bool *sock_hooks)
 {
 	struct btf *vmlinux_btf;
 	int ret = 0;
@@ -93,15 +102,14 @@ static int check_prerequisites(const char *prog)
 			strerror(errno));
 		return -1;
 	}
-	/*
-	 * The transfer hooks are the sock_send_length/sock_recv_length
-	 * tracepoints (Linux 6.3+): they see every socket send and receive,
-	 * writev/readv included, at one hook per transfer.
-	 */
-	if (btf__find_by_name_kind(vmlinux_btf, "btf_trace_sock_send_length", BTF_KIND_TYPEDEF) < 0 ||
-	    btf__find_by_name_kind(vmlinux_btf, "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF) < 0) {
-		fprintf(stderr, "%s: the kernel lacks the sock_send_length/sock_recv_length "
-			"tracepoints (Linux 6.3+ needed for the live path)\n", prog);
+	*sock_hooks =
+		btf__find_by_name_kind(vmlinux_btf, "btf_trace_sock_send_length", BTF_KIND_TYPEDEF) >= 0 &&
+		btf__find_by_name_kind(vmlinux_btf, "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF) >= 0;
+	if (btf__find_by_name_kind(vmlinux_btf, "btf_trace_sys_exit", BTF_KIND_TYPEDEF) < 0 &&
+	    !*sock_hooks) {
+		fprintf(stderr, "%s: the kernel has neither the sock_send_length/sock_recv_length "
+			"tracepoints (Linux 6.3+) nor a BTF sys_exit tracepoint: no transfer "
+			"hook for the live path\n", prog);
 		ret = -1;
 	}
 	btf__free(vmlinux_btf);
@@ -233,12 +241,18 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char *prog)
 {
 	struct krt_live_source *s;
+	bool sock_hooks = false;
 	int err;
 
 	libbpf_debug = o->libbpf_debug;
 	libbpf_set_print(libbpf_print);
-	if (check_prerequisites(prog))
+	if (check_prerequisites(prog, &sock_hooks))
 		return NULL;
+	if (!sock_hooks && !o->syscall_hooks)
+		fprintf(stderr, "%s: this kernel lacks the sock_send_length/sock_recv_length "
+			"tracepoints (Linux 6.3+): transfers are read at the exit of the socket "
+			"syscalls instead (every syscall of the machine pays for a hook; "
+			"sendfile, splice and io_uring transfers are not seen)\n", prog);
 
 	s = calloc(1, sizeof(*s));
 	if (!s) {
@@ -265,6 +279,20 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 	}
 	s->skel->rodata->trace_wakeup = o->trace_wakeup;
 	s->skel->rodata->merge_hops = o->kernel_tags && o->cpu_in_kernel && o->merge_hops;
+	s->syscall_hooks = o->syscall_hooks || !sock_hooks;
+	s->skel->rodata->syscall_hooks = s->syscall_hooks;
+	if (s->syscall_hooks) {
+		/* socket ids are then kernel addresses: keyed before they leave the kernel */
+		__u64 key = 0;
+
+		if (getrandom(&key, sizeof(key), 0) != sizeof(key))
+			key = 0x9e3779b97f4a7c15ULL ^ (__u64)getpid() << 32 ^ (__u64)time(NULL);
+		s->skel->rodata->sock_id_key = key | 1;
+	}
+	/* only the transfer hooks this kernel has are loaded */
+	bpf_program__set_autoload(s->skel->progs.krt_sock_send, !s->syscall_hooks);
+	bpf_program__set_autoload(s->skel->progs.krt_sock_recv, !s->syscall_hooks);
+	bpf_program__set_autoload(s->skel->progs.krt_sys_exit, s->syscall_hooks);
 	if (o->wakeup_bytes)
 		s->skel->rodata->wakeup_bytes = o->wakeup_bytes;
 	if (o->ring_bytes) {
@@ -670,6 +698,11 @@ void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st
 	st->dir_evictions = live > KRT_MAX_CONNS ? live - KRT_MAX_CONNS : 0;
 	st->hops_merged = sum.hops_merged;
 	st->sends_flushed = sum.sends_flushed + s->sends_at_exit;
+}
+
+bool krt_live_syscall_hooks(const struct krt_live_source *s)
+{
+	return s->syscall_hooks;
 }
 
 __u64 krt_live_late_events(struct krt_live_source *s)

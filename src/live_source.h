@@ -28,6 +28,9 @@ struct krt_live_opts {
 					 * needs kernel_tags */
 	bool merge_hops;		/* one record per hop between traced peers;
 					 * needs kernel_tags and cpu_in_kernel */
+	bool syscall_hooks;		/* read transfers at the exit of socket syscalls,
+					 * the fallback for kernels before 6.3 (chosen
+					 * by itself there) */
 };
 
 /* Kernel tagging and sampling counters. */
@@ -72,6 +75,8 @@ int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx);
 /* Loss counters of the kernel side and the loader. */
 void krt_live_stats(struct krt_live_source *s, struct krt_source_stats *st);
 void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st);
+/* Whether transfers come from the syscall-exit fallback. */
+bool krt_live_syscall_hooks(const struct krt_live_source *s);
 /* Events whose timestamp came too late for the reorder window (clamped). */
 __u64 krt_live_late_events(struct krt_live_source *s);
 /*

@@ -149,8 +149,10 @@ check "no switch records, CPU records instead (switch=$switches cpu=$cpurecs)" \
 	test "${switches:--1}" -eq 0 -a "${cpurecs:-0}" -gt 0
 check "sampling reported on stderr" grep -q "sampling 1 in 2: $half of $N_SINGLE requests traced" "$TMP/sampled.err"
 
-# The other two modes: --rules (no kernel tagging, the engine decides from
-# every transfer and switch) and --check-tags (both, disagreements counted).
+# The other modes: --rules (no kernel tagging, the engine decides from
+# every transfer and switch), --check-tags (both, disagreements counted) and
+# --syscall-hooks (the default mode with transfers read at syscall exit: the
+# fallback for kernels without the socket tracepoints, forced here).
 other_mode() { # NAME FLAGS...
 	local name=$1 out="$TMP/$1.jsonl" t n ex dis
 	shift
@@ -178,6 +180,8 @@ other_mode() { # NAME FLAGS...
 }
 other_mode rules --rules
 other_mode check --check-tags
+other_mode syscalls --syscall-hooks
+check "--syscall-hooks: the fallback is announced" grep -q "transfers read at syscall exit" "$TMP/syscalls.err"
 
 if [ "${traces:-0}" -ne $TOTAL ] || [ "${exact:-0}" -ne $TOTAL ]; then
 	echo "# stderr of krtrace-bpf:"; sed 's/^/#   /' "$TMP/live.err" | tail -20

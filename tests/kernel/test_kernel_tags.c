@@ -27,6 +27,8 @@
 #define GATEWAY "127.0.0.2"
 
 static struct krt_live_source *src;
+/* The second run of the group reads transfers at syscall exit (the fallback). */
+static bool syscall_hooks;
 static struct krt_event got[MAX_EVENTS];
 static size_t n_got;
 
@@ -105,11 +107,13 @@ static struct krt_live_source *open_source_with(struct krt_live_opts o, bool ins
 
 	o.trace_switch = true;
 	o.trace_wakeup = true;
+	o.syscall_hooks = syscall_hooks;
 	assert_int_equal(inet_pton(AF_INET, GATEWAY, o.gateway.addr), 1);
 	o.gateway.family = KRT_AF_INET;
 	s = krt_live_open(&o, "test_kernel_tags");
 	if (!s)
 		return NULL;
+	assert_int_equal(krt_live_syscall_hooks(s), syscall_hooks);
 	if ((inside_peer && krt_live_add_peer(s, &inside)) ||
 	    krt_live_trace_tgid(s, getpid()) || krt_live_attach(s, "test_kernel_tags")) {
 		krt_live_close(s);
@@ -129,6 +133,12 @@ static int setup_group(void **state)
 {
 	src = open_source(0);
 	return src ? 0 : -1;
+}
+
+static int setup_group_syscall_hooks(void **state)
+{
+	syscall_hooks = true;
+	return setup_group(state);
 }
 
 static int teardown_group(void **state)
@@ -563,21 +573,31 @@ static void test_cpu_in_kernel(void **state)
 	assert_int_equal(krt_live_trace_tgid(src, getpid()), 0);
 }
 
+/* The same tests for both transfer hooks; the fallback's names say so. */
+#define TAG_TESTS(prefix)                                                          \
+	{                                                                          \
+		{ prefix "ingress_and_keepalive", test_ingress_and_keepalive },    \
+		{ prefix "tag_follows_bytes", test_tag_follows_bytes },            \
+		{ prefix "untraced_peer_keeps_trace", test_untraced_peer_keeps_trace }, \
+		{ prefix "sampling_one_in_two", test_sampling_one_in_two },        \
+		{ prefix "cpu_in_kernel", test_cpu_in_kernel },                    \
+		{ prefix "merged_hop", test_merged_hop },                          \
+		{ prefix "handoff_is_unsure", test_handoff_is_unsure },            \
+	}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ingress_and_keepalive),
-		cmocka_unit_test(test_tag_follows_bytes),
-		cmocka_unit_test(test_untraced_peer_keeps_trace),
-		cmocka_unit_test(test_sampling_one_in_two),
-		cmocka_unit_test(test_cpu_in_kernel),
-		cmocka_unit_test(test_merged_hop),
-		cmocka_unit_test(test_handoff_is_unsure),
-	};
+	const struct CMUnitTest tests[] = TAG_TESTS("test_");
+	const struct CMUnitTest fallback[] = TAG_TESTS("syscall_hooks: test_");
+	int failed;
 
 	if (geteuid() != 0) {
 		printf("# SKIP needs root to load BPF programs\n");
 		return 0;
 	}
-	return cmocka_run_group_tests(tests, setup_group, teardown_group);
+	failed = cmocka_run_group_tests_name("socket tracepoints", tests, setup_group,
+					     teardown_group);
+	failed += cmocka_run_group_tests_name("syscall hooks (fallback)", fallback,
+					      setup_group_syscall_hooks, teardown_group);
+	return failed;
 }

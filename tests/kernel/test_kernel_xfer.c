@@ -139,16 +139,29 @@ static void read_exactly(int fd, char *buf, size_t n)
 	}
 }
 
-static int setup_group(void **state)
+static int open_source(bool syscall_hooks)
 {
-	struct krt_live_opts o = { .trace_switch = true, .trace_wakeup = true };
+	struct krt_live_opts o = { .trace_switch = true, .trace_wakeup = true,
+				   .syscall_hooks = syscall_hooks };
 
 	src = krt_live_open(&o, "test_kernel_xfer");
-	if (!src)
+	if (!src || krt_live_syscall_hooks(src) != syscall_hooks)
 		return -1;
 	if (krt_live_trace_tgid(src, getpid()) || krt_live_attach(src, "test_kernel_xfer"))
 		return -1;
 	return 0;
+}
+
+/* The socket tracepoints (Linux 6.3+): the default transfer hooks. */
+static int setup_group(void **state)
+{
+	return open_source(false);
+}
+
+/* The fallback for older kernels, forced here: the same tests must hold. */
+static int setup_group_syscall_hooks(void **state)
+{
+	return open_source(true);
 }
 
 static int teardown_group(void **state)
@@ -371,22 +384,34 @@ static void test_order_and_counters(void **state)
 	conn_close(&c);
 }
 
+/* The same tests for both transfer hooks; the fallback's names say so. */
+#define XFER_TESTS(prefix)                                                        \
+	{                                                                         \
+		{ prefix "tcp_send_recv_ipv4", test_tcp_send_recv_ipv4 },         \
+		{ prefix "tcp_ipv6_tuple", test_tcp_ipv6_tuple },                 \
+		{ prefix "writev_readv", test_writev_readv },                     \
+		{ prefix "peek_is_not_a_receive", test_peek_is_not_a_receive },   \
+		{ prefix "non_tcp_writes_produce_nothing",                        \
+		  test_non_tcp_writes_produce_nothing },                          \
+		{ prefix "untraced_process_produces_nothing",                     \
+		  test_untraced_process_produces_nothing },                       \
+		{ prefix "fork_traces_child", test_fork_traces_child },           \
+		{ prefix "order_and_counters", test_order_and_counters },         \
+	}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tcp_send_recv_ipv4),
-		cmocka_unit_test(test_tcp_ipv6_tuple),
-		cmocka_unit_test(test_writev_readv),
-		cmocka_unit_test(test_peek_is_not_a_receive),
-		cmocka_unit_test(test_non_tcp_writes_produce_nothing),
-		cmocka_unit_test(test_untraced_process_produces_nothing),
-		cmocka_unit_test(test_fork_traces_child),
-		cmocka_unit_test(test_order_and_counters),
-	};
+	const struct CMUnitTest tests[] = XFER_TESTS("test_");
+	const struct CMUnitTest fallback[] = XFER_TESTS("syscall_hooks: test_");
+	int failed;
 
 	if (geteuid() != 0) {
 		printf("# SKIP needs root to load BPF programs\n");
 		return 0;
 	}
-	return cmocka_run_group_tests(tests, setup_group, teardown_group);
+	failed = cmocka_run_group_tests_name("socket tracepoints", tests, setup_group,
+					     teardown_group);
+	failed += cmocka_run_group_tests_name("syscall hooks (fallback)", fallback,
+					      setup_group_syscall_hooks, teardown_group);
+	return failed;
 }
