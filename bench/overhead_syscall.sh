@@ -24,6 +24,7 @@
 # Usage: bench/overhead_syscall.sh [ROUNDS (10)] [MODES ("pingpong tcpwrite write")]
 # Env: REPEAT (runs per mode in a block, 3), PINGPONG_N (20000),
 #      WRITE_N (1000000), TCPWRITE_N (200000), BENCH_CPU (0), TRACER,
+#      TRACER_ARGS (extra krtrace-bpf options, e.g. --syscall-hooks),
 #      SETTLE (s, 0.2), TRACER_TIMEOUT (s, 20), RESULTS (file: keep the
 #      per-run table there).
 set -u
@@ -132,8 +133,9 @@ run_block() {
 			echo "$OTHER_PID other 127.0.0.1 other" >"$TMP/pids"
 		fi
 		rm -f "$TMP/trace.jsonl"
+		# shellcheck disable=SC2086 # TRACER_ARGS: words on purpose
 		taskset -c "$TRACER_CPUS" "$TRACER" -g 127.0.0.1 -i "$TMP/pids" --json \
-			-o "$TMP/trace.jsonl" 2>"$TMP/tracer.err" &
+			-o "$TMP/trace.jsonl" ${TRACER_ARGS:-} 2>"$TMP/tracer.err" &
 		TRACER_PID=$!
 		if wait_for "$TRACER_TIMEOUT" tracer_attached; then
 			sleep "$SETTLE"
