@@ -559,6 +559,7 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		dt->untagged.pid = pid;
 		dt->untagged.seq = seq;
 		dt->untagged.len = len;
+		dt->untagged.prev_trace = th->trace;
 		/*
 		 * Look again after a full barrier: a sender that stored its
 		 * tag meanwhile either finds our entry or we find its tag (the
@@ -620,15 +621,24 @@ static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 l
 		return false;
 	if (!trace)
 		return true;	/* read already; nothing to pass on */
+	/*
+	 * The receiver takes it unless its trace changed since that receive
+	 * (it has moved on to other bytes).
+	 */
 	th = bpf_map_lookup_elem(&threads, &u->tid);
-	if (th && !th->trace) {
+	if (th && (!(th->trace & KRT_TRACE_ID_MASK) || th->trace == u->prev_trace)) {
 		thread_set_trace(th, u->tid, u->pid, NULL, trace);
 		th->entry_cookie = u->cookie;
 		th->replied = 0;
 		th->handed = 0;
 	}
+	/*
+	 * A request for the server side's queue, as if read with its tag: on
+	 * a keep-alive connection, missing it would make the reply answer
+	 * the previous request.
+	 */
 	c = bpf_map_lookup_elem(&conns, &u->cookie);
-	if (c && !c->last_recv_trace) {
+	if (c) {
 		c->last_recv_trace = trace;
 		side_req_received(c, trace);
 	}
@@ -643,8 +653,8 @@ static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 l
  * a connection this thread opened carries the trace of connect time;
  * otherwise the thread's current trace.
  */
-static __always_inline __u32 tag_send(__u32 tid, __u64 cookie, const struct krt_tuple *t,
-				      __u64 *to_peer)
+static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie,
+				      const struct krt_tuple *t, __u64 *to_peer)
 {
 	struct krt_thread_state *th = thread_get(tid);
 	struct krt_conn_side *c = conn_get(cookie);
@@ -667,6 +677,17 @@ static __always_inline __u32 tag_send(__u32 tid, __u64 cookie, const struct krt_
 		trace = c->connect_trace;
 	else
 		trace = th->trace;
+	/*
+	 * A pool worker between jobs (its claim ended) that sends with no
+	 * receive or wake-up since took its next job from the queue by
+	 * itself: which one is not visible here. "No trace" would be a
+	 * decision, and a wrong one: the send is unsure, without a guess, and
+	 * the engine's rule 6 decides (the worker's switches go out from now).
+	 */
+	if (!trace && th->pooled) {
+		thread_set_trace(th, tid, pid, NULL, KRT_TRACE_UNSURE);
+		trace = KRT_TRACE_UNSURE;
+	}
 	c->sent_any = 1;
 	c->in_request = 0;
 	/*
@@ -925,7 +946,7 @@ static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 
 
 	if (kernel_tags && have_seq) {
 		if (dir == KRT_DIR_SEND) {
-			trace = tag_send((__u32)pid_tgid, cookie, tuple, &to_peer);
+			trace = tag_send((__u32)pid_tgid, pid_tgid >> 32, cookie, tuple, &to_peer);
 			/* a guess travels with the bytes; the record lets the engine decide */
 			decided = trace_decided(trace);
 			/*
@@ -1426,7 +1447,7 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 		 */
 		if (waker_trace) {
 			t = thread_get(target_tid);
-			if (t && !t->trace) {
+			if (t && !(t->trace & KRT_TRACE_ID_MASK)) {
 				/*
 				 * A guess: several workers wait on one queue and
 				 * the first to run dequeues; the engine decides.
@@ -1435,6 +1456,7 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 						 waker_trace | KRT_TRACE_UNSURE);
 				t->replied = 0;
 				t->handed = 1;
+				t->pooled = 1;
 				t->entry_cookie = 0;
 			}
 		}

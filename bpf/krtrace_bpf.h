@@ -34,7 +34,7 @@ struct krt_thread_state {
 	__u8 replied;		/* sent on its entry connection since the trace began */
 	__u8 shown_oncpu;	/* user space saw it switch in: its switch-out is due */
 	__u8 handed;		/* the trace came by a wake-up and nothing was sent since */
-	__u8 pad;		/* unused */
+	__u8 pooled;		/* has been handed a trace by a wake-up: a pool worker */
 	__u64 entry_cookie;	/* socket whose receive set the trace; 0 = hand-off */
 	/* on-CPU time gathered here (cpu_in_kernel), sent when the trace changes */
 	__u64 oncpu_since;	/* switch-in time while on CPU, else 0 */
@@ -89,6 +89,8 @@ struct krt_untagged_recv {
 	__u32 tid;		/* receiving thread */
 	__u32 seq, len;
 	__u32 pid;
+	__u32 prev_trace;	/* the thread's trace at that receive */
+	__u32 pad;
 };
 
 struct krt_tag_seg {

@@ -489,6 +489,8 @@ bool eng_worker_take(struct krt_engine *e, struct thread *t, __u64 ts, const cha
 	if (!pick)
 		return false;
 	eng_thread_set_trace(e, t, pick, ts);
+	/* until t uses it, a worker asking while running may take it over */
+	eng_handed_remember(f, t->tid, pick);
 	t->wake_claim = true;
 	t->claim_active = false;
 	t->took_job = true;
