@@ -555,14 +555,18 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 			trace = trace_new();
 	} else if (!trace && dt) {
 		/*
-		 * No tag on these bytes (yet: the sender's hook runs after its
-		 * transfer, maybe on another CPU right now). Until it comes the
+		 * No tag on these bytes from a traced container (yet: the
+		 * sender's hook runs after its transfer, maybe on another CPU
+		 * right now). Until it comes the
 		 * thread's trace is a guess, not a decision: what it sends
 		 * meanwhile goes out untagged for the engine's rules. Made
 		 * unsure before the entry is published, so that a late tag
 		 * finds the thread as it was left here.
 		 */
-		if (!(th->trace & KRT_TRACE_SAMPLED_OUT))
+		if (!c->peer)
+			c->peer = peer_traced(&t->remote) ? 1 : 2;
+		/* an untraced peer's bytes never carry a tag: the trace stays */
+		if (c->peer == 1 && !(th->trace & KRT_TRACE_SAMPLED_OUT))
 			thread_set_trace(th, tid, pid, NULL, th->trace | KRT_TRACE_UNSURE);
 		dt->untagged.cookie = cookie;
 		dt->untagged.tid = tid;
