@@ -72,6 +72,7 @@ struct hop {
 struct trace {
 	uint64_t id;
 	char client[64];
+	char server[64];	/* "" when the result does not say */
 	uint64_t ingress_ns;
 	int n_hops;
 	struct hop *hops;
@@ -326,6 +327,7 @@ static void parse_trace_obj(struct json_object *o, const char *path, int line)
 	}
 	t.id = juint(o, "trace_id");
 	copy(t.client, sizeof(t.client), jstr(ingress, "client"));
+	copy(t.server, sizeof(t.server), jstr(ingress, "server"));
 	t.ingress_ns = juint(ingress, "ts_ns");
 	if (json_object_object_get_ex(o, "threads", &threads) &&
 	    json_object_is_type(threads, json_type_array)) {
@@ -705,6 +707,12 @@ static void score_request(const struct client_rec *c, const char *model_override
 
 		if (strcmp(x->client, c->local) || x->ingress_ns > hi)
 			break;
+		/*
+		 * The same client port may be in use towards two servers at
+		 * once (the test bed loads every model together): not ours.
+		 */
+		if (x->server[0] && c->peer[0] && strcmp(x->server, c->peer))
+			continue;
 		candidates++;
 		if (!t)
 			t = x;
