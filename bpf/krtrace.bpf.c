@@ -506,7 +506,7 @@ static __always_inline struct krt_dir_tags *dir_get(const struct krt_dir_key *k)
  * server side, oldest first (pipelined requests read at once).
  */
 static __always_inline __u32 seg_scan(struct krt_conn_side *c, struct krt_dir_tags *dt,
-				      __u32 seq, __u32 last, bool queue)
+				      __u32 seq, __u32 last, bool queue, __u64 *covered)
 {
 	__u32 trace = 0;
 	int i;
@@ -514,10 +514,15 @@ static __always_inline __u32 seg_scan(struct krt_conn_side *c, struct krt_dir_ta
 	for (i = 0; i < KRT_TAG_SEGS; i++) {
 		struct krt_tag_seg *sg = &dt->seg[(dt->next + i) % KRT_TAG_SEGS];
 
-		if (!sg->len || !sg->trace)
+		if (!sg->len)
 			continue;
 		/* overlaps [seq, last] */
 		if (sg->seq - seq <= last - seq || seq - sg->seq < sg->len) {
+			/* the sender's hook ran: tagged, or sent with no trace */
+			if (last - sg->seq < sg->len)
+				*covered = 1;
+			if (!sg->trace)
+				continue;
 			if (queue)
 				side_req_received(c, sg->trace);
 			if (last - sg->seq < sg->len)
@@ -539,6 +544,7 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 	struct krt_thread_state *th = thread_get(tid);
 	struct krt_conn_side *c = conn_get(cookie);
 	__u32 last = seq + len - 1, trace = 0;
+	__u64 covered = false;
 
 	if (!th || !c) {
 		*decided = false;
@@ -546,7 +552,7 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 	}
 	/* The gateway is outside the application: its bytes carry no tag (dt NULL). */
 	if (dt)
-		trace = seg_scan(c, dt, seq, last, true);
+		trace = seg_scan(c, dt, seq, last, true, &covered);
 	if (!trace && is_gateway(&t->remote)) {
 		/* rule 1: first receive since the connection opened or we last sent */
 		if (c->in_request && c->last_recv_trace)
@@ -557,17 +563,26 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		/*
 		 * No tag on these bytes from a traced container (yet: the
 		 * sender's hook runs after its transfer, maybe on another CPU
-		 * right now). Until it comes the
-		 * thread's trace is a guess, not a decision: what it sends
-		 * meanwhile goes out untagged for the engine's rules. Made
-		 * unsure before the entry is published, so that a late tag
-		 * finds the thread as it was left here.
+		 * right now). Until it comes the thread's trace is a guess,
+		 * not a decision: what it sends meanwhile goes out untagged
+		 * for the engine's rules. Made unsure before the entry is
+		 * published, so that a late tag finds the thread as it was
+		 * left here.
 		 */
+		__u64 made_unsure = false;
+
 		if (!c->peer)
 			c->peer = peer_traced(&t->remote) ? 1 : 2;
-		/* an untraced peer's bytes never carry a tag: the trace stays */
-		if (c->peer == 1 && !(th->trace & KRT_TRACE_SAMPLED_OUT))
+		/*
+		 * Not when the bytes were sent with no trace (covered) or by an
+		 * untraced peer (never tagged): the trace stays as it was.
+		 */
+		if (!covered && c->peer == 1 && !(th->trace & KRT_TRACE_SAMPLED_OUT) &&
+		    trace_decided(th->trace)) {
 			thread_set_trace(th, tid, pid, NULL, th->trace | KRT_TRACE_UNSURE);
+			made_unsure = true;
+		}
+		dt->untagged.made_unsure = made_unsure;
 		dt->untagged.cookie = cookie;
 		dt->untagged.tid = tid;
 		dt->untagged.pid = pid;
@@ -580,7 +595,10 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		 * segments read before are queued already).
 		 */
 		__sync_fetch_and_add(&dt->sync, 0);
-		trace = seg_scan(c, dt, seq, last, false);
+		trace = seg_scan(c, dt, seq, last, false, &covered);
+		/* sent meanwhile with no trace: back as it was */
+		if (!trace && covered && made_unsure && th->trace == dt->untagged.prev_trace)
+			thread_set_trace(th, tid, pid, NULL, th->trace & ~KRT_TRACE_UNSURE);
 	}
 	c->in_request = 1;
 	*decided = trace && trace_decided(trace);
@@ -633,8 +651,18 @@ static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 l
 	last = u->seq + u->len - 1;
 	if (last - seq >= len)
 		return false;
-	if (!trace)
-		return true;	/* read already; nothing to pass on */
+	if (!trace) {
+		/*
+		 * Read already, bytes of no request: a receiver made unsure
+		 * for them and still waiting goes back to its trace.
+		 */
+		th = bpf_map_lookup_elem(&threads, &u->tid);
+		if (th && u->made_unsure && th->trace == u->prev_trace)
+			thread_set_trace(th, u->tid, u->pid, NULL,
+					 th->trace & ~KRT_TRACE_UNSURE);
+		u->len = 0;
+		return true;
+	}
 	/*
 	 * The receiver takes it unless its trace changed since that receive
 	 * (it has moved on to other bytes).

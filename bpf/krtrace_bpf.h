@@ -90,7 +90,7 @@ struct krt_untagged_recv {
 	__u32 seq, len;
 	__u32 pid;
 	__u32 prev_trace;	/* the thread's trace at that receive */
-	__u32 pad;
+	__u32 made_unsure;	/* that receive made the thread unsure */
 };
 
 struct krt_tag_seg {
