@@ -1027,7 +1027,9 @@ static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 
 			if (waiting)
 				return 0;
 		} else {
-			__u32 old = thread_trace((__u32)pid_tgid);
+			/* only sampling without CPU in the kernel needs the trace before */
+			__u32 old = sample_rate > 1 && !cpu_in_kernel ?
+					    thread_trace((__u32)pid_tgid) : 0;
 
 			/* the gateway's bytes carry no tag: no direction state */
 			dir_key(&wk, &tuple->remote, &tuple->local);
