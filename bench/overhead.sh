@@ -8,6 +8,9 @@
 #   D  krtrace-bpf --sample 10
 #   E  krtrace-bpf --rules (optional: CASES="A B C D E"; the engine decides from one
 #      record per transfer and per switch, no kernel tagging)
+#   N  krtrace-bpf --empty-hooks (optional): every hook attached, each program
+#      returning at once: the floor, what running attached programs costs
+#      the kernel before they do anything
 #
 # Why so many short runs: on this shared 2-core VM one wrk run's throughput
 # is off by 6-9 % at random, and hardly less for a 4 s run than for a 1 s
@@ -56,7 +59,7 @@ command -v jq >/dev/null || die "jq not installed"
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "bad REPEAT '$REPEAT'"
 [[ " ${CASE_LIST[*]} " == *" A "* ]] || die "CASES must contain A (the reference)"
 for c in "${CASE_LIST[@]}"; do
-	[[ $c =~ ^[ABCDE]$ ]] || die "unknown case '$c' (A B C D E)"
+	[[ $c =~ ^[ABCDEN]$ ]] || die "unknown case '$c' (A B C D E N)"
 done
 WRK=(wrk)
 [ -n "$WRK_CPU" ] && WRK=(taskset -c "$WRK_CPU" wrk)
@@ -134,10 +137,11 @@ run_block() {
 	A)
 		wrk_block
 		;;
-	B | D | E)
+	B | D | E | N)
 		local extra=()
 		[ "$c" = D ] && extra=(--sample 10)
 		[ "$c" = E ] && extra=(--rules)
+		[ "$c" = N ] && extra=(--empty-hooks)
 		rm -f "$TMP/live.jsonl"
 		"$BPF" -g "$GW" -i "$TMP/pids.txt" --json -o "$TMP/live.jsonl" "${extra[@]}" \
 			2>"$TMP/live.err" &

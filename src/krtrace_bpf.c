@@ -44,6 +44,7 @@ enum {
 	OPT_RULES,
 	OPT_NO_MERGE,
 	OPT_SYSCALL_HOOKS,
+	OPT_EMPTY_HOOKS,
 };
 
 static const struct option own_options[] = {
@@ -62,6 +63,7 @@ static const struct option own_options[] = {
 	{ "rules", no_argument, NULL, OPT_RULES },
 	{ "no-merge", no_argument, NULL, OPT_NO_MERGE },
 	{ "syscall-hooks", no_argument, NULL, OPT_SYSCALL_HOOKS },
+	{ "empty-hooks", no_argument, NULL, OPT_EMPTY_HOOKS },
 	{ "help", no_argument, NULL, 'h' },
 };
 
@@ -79,6 +81,7 @@ struct options {
 	bool rules;		/* the engine's rules decide, from full records */
 	bool no_merge;		/* one record per transfer */
 	bool syscall_hooks;	/* the pre-6.3 fallback, forced */
+	bool empty_hooks;	/* benchmark floor: hooks that return at once */
 	bool normal_priority;
 	struct krt_output_opts out;
 };
@@ -119,6 +122,8 @@ static void usage(FILE *f)
 		"      --syscall-hooks      read transfers at the exit of the socket syscalls,\n"
 		"                           the fallback used by itself on kernels before 6.3\n"
 		"                           (costs every syscall of the machine a hook)\n"
+		"      --empty-hooks        benchmark floor: attach every hook, but each returns\n"
+		"                           at once (what attaching costs, traces nothing)\n"
 		"      --normal-priority    read the ring at normal priority (default: idle\n"
 		"                           priority, raised while the ring fills up)\n"
 		"  -v, --verbose            show libbpf's messages (verifier log on load errors)\n"
@@ -228,6 +233,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			continue;
 		case OPT_SYSCALL_HOOKS:
 			o->syscall_hooks = true;
+			continue;
+		case OPT_EMPTY_HOOKS:
+			o->empty_hooks = true;
 			continue;
 		case '?':
 			fprintf(stderr, "Try '" PROG " --help'.\n");
@@ -588,6 +596,7 @@ int main(int argc, char **argv)
 	lo.cpu_in_kernel = !o.rules && !o.check_tags;
 	lo.merge_hops = !o.rules && !o.no_merge;
 	lo.syscall_hooks = o.syscall_hooks;
+	lo.empty_hooks = o.empty_hooks;
 	src = krt_live_open(&lo, PROG);
 	if (!src)
 		goto cleanup;
@@ -631,6 +640,7 @@ int main(int argc, char **argv)
 		deadline = now_s() + o.duration;
 	fprintf(stderr, PROG ": tracing %zu process(es)%s%s; Ctrl-C to stop\n", pids.n,
 		o.duration > 0 ? " for the given duration" : "",
+		o.empty_hooks ? " (empty hooks: nothing is traced)" :
 		krt_live_syscall_hooks(src) ? " (transfers read at syscall exit)" : "");
 
 	if (stop_requested)

@@ -281,6 +281,7 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 	s->skel->rodata->merge_hops = o->kernel_tags && o->cpu_in_kernel && o->merge_hops;
 	s->syscall_hooks = o->syscall_hooks || !sock_hooks;
 	s->skel->rodata->syscall_hooks = s->syscall_hooks;
+	s->skel->rodata->empty_hooks = o->empty_hooks;
 	if (s->syscall_hooks) {
 		/* socket ids are then kernel addresses: keyed before they leave the kernel */
 		__u64 key = 0;

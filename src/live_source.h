@@ -31,6 +31,8 @@ struct krt_live_opts {
 	bool syscall_hooks;		/* read transfers at the exit of socket syscalls,
 					 * the fallback for kernels before 6.3 (chosen
 					 * by itself there) */
+	bool empty_hooks;		/* benchmark floor: attached programs that
+					 * return at once */
 };
 
 /* Kernel tagging and sampling counters. */
