@@ -103,7 +103,8 @@ struct krt_xfer {
 				 * of unknown size (readv) that consumed everything
 				 * queued on the connection */
 	__u64 seq;		/* KRT_XF_SEQ: send: write_seq before; recv: copied_seq before */
-	__u64 sock_id;		/* socket identity: cookie, else kernel address */
+	__u64 sock_id;		/* socket identity: its cookie; with the syscall hooks, its
+				 * address XORed with a per-run key */
 	__u64 enter_ns;		/* syscall entry (== ts_ns when unknown) */
 	__u32 trace_id;		/* KRT_XF_TAGGED: the kernel's decision */
 	__u32 pad;
