@@ -860,6 +860,50 @@ static void test_pool_handoff_race(void **state)
 }
 
 /*
+ * A worker that answered and goes on without sleeping finds the queue
+ * empty: the request was taken by a sibling woken for it that has not used
+ * it yet. The running worker dequeued it (the woken one goes back to
+ * sleep): it takes the job over.
+ */
+static void test_pool_running_worker_takes_over(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w2 = 102;
+	const struct krt_trace *t3;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	feed(f, ev_recv(100, io, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_recv(110, io, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_wakeup(120, io, w1));
+	feed(f, ev_wakeup(121, io, w2));
+	feed(f, ev_switch(122, io, 1, 0));
+	feed(f, ev_switch(130, 0, 0, w1)); /* takes 1 */
+	feed(f, ev_switch(140, 0, 0, w2)); /* takes 2 */
+	feed(f, ev_send(200, w1, web(40001), api(8080), 11));
+	feed(f, ev_send(210, w2, web(40002), api(8080), 12));
+	feed(f, ev_send(300, w1, web(80), gw(50001), 31)); /* answers 1 */
+	feed(f, ev_switch(305, w1, 1, 0));		   /* and sleeps */
+	feed(f, ev_send(310, w2, web(80), gw(50002), 32)); /* answers 2, goes on */
+	feed(f, ev_recv(400, io, web(80), gw(50003), 10)); /* trace 3 */
+	feed(f, ev_wakeup(405, io, w1));
+	feed(f, ev_switch(410, 0, 0, w1));		      /* takes 3 ... */
+	feed(f, ev_send(420, w2, web(40002), api(8080), 13)); /* ... w2 got it */
+	feed(f, ev_switch(430, w1, 1, 0));		      /* w1: nothing to do */
+	feed(f, ev_send(500, w2, web(80), gw(50003), 33));    /* answers 3 */
+	krt_engine_flush(f->e);
+
+	t3 = collected_id(&f->col, 3);
+	assert_non_null(t3);
+	assert_int_equal(trace_hop(t3, w2, 0)->bytes, 13);
+	assert_int_equal(trace_count_hops(t3, w2, 0), 2);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 2), w2, 0), 2);
+	assert_int_equal(trace_count_hops(t3, w1, 0), 0);
+	fix_free(f);
+}
+
+/*
  * Workers known to answer the I/O thread's clients take requests in the
  * order they start, not in the order they were woken.
  */
@@ -1691,6 +1735,7 @@ int main(void)
 	    cmocka_unit_test(test_wakeup_handoff),
 	    cmocka_unit_test(test_pool_take_when_run),
 	    cmocka_unit_test(test_pool_give_back),
+	    cmocka_unit_test(test_pool_running_worker_takes_over),
 	    cmocka_unit_test(test_pool_reply_moves_job),
 	    cmocka_unit_test(test_pool_handoff_queue),
 	    cmocka_unit_test(test_pool_handoff_no_wakeups),
