@@ -63,17 +63,42 @@ static void tcp_pair(const char *from_ip, int *client, int *server)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET }, cin = { .sin_family = AF_INET };
 	socklen_t len = sizeof(sin);
-	int one = 1, lfd = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1, lfd, tries;
 
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_true(lfd >= 0);
-	assert_int_equal(bind(lfd, (void *)&sin, len), 0);
+	/*
+	 * The server's port below the client's, as with a real server's
+	 * listening port: the kernel side tells a server side whose accept it
+	 * did not see by the lower port. Ephemeral ports are random: the
+	 * listener takes one low in the range, the client one above it.
+	 */
+	for (tries = 0;; tries++) {
+		lfd = socket(AF_INET, SOCK_STREAM, 0);
+		assert_true(lfd >= 0);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin.sin_port = 0;
+		len = sizeof(sin);
+		assert_int_equal(bind(lfd, (void *)&sin, len), 0);
+		assert_int_equal(getsockname(lfd, (void *)&sin, &len), 0);
+		if (ntohs(sin.sin_port) < 40000 || tries == 1000)
+			break;
+		close(lfd);
+	}
 	assert_int_equal(listen(lfd, 4), 0);
-	assert_int_equal(getsockname(lfd, (void *)&sin, &len), 0);
-	*client = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(*client >= 0);
 	assert_int_equal(inet_pton(AF_INET, from_ip, &cin.sin_addr), 1);
-	assert_int_equal(bind(*client, (void *)&cin, sizeof(cin)), 0);
+	for (tries = 0;; tries++) {
+		struct sockaddr_in bound;
+		socklen_t blen = sizeof(bound);
+
+		*client = socket(AF_INET, SOCK_STREAM, 0);
+		assert_true(*client >= 0);
+		cin.sin_port = 0;
+		assert_int_equal(bind(*client, (void *)&cin, sizeof(cin)), 0);
+		assert_int_equal(getsockname(*client, (void *)&bound, &blen), 0);
+		if (ntohs(bound.sin_port) > ntohs(sin.sin_port) || tries == 1000)
+			break;
+		close(*client);
+	}
+	assert_true(tries < 1000);
 	setsockopt(*client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	assert_int_equal(connect(*client, (void *)&sin, len), 0);
 	*server = accept(lfd, NULL, NULL);
@@ -446,6 +471,7 @@ struct handoff {
 	int job;		/* 1: a request waits */
 	int down;		/* the worker's connection to the inside */
 	pid_t worker_tid;
+	int reply;		/* the client connection the worker answers on */
 };
 
 static void *pool_worker(void *arg)
@@ -459,6 +485,12 @@ static void *pool_worker(void *arg)
 	pthread_mutex_unlock(&h->lock);
 	if (write(h->down, "work\n", 5) != 5)
 		return (void *)1;
+	/* answers, sleeps (its claim ends), then works with no wake-up from the queue */
+	if (write(h->reply, "ans\n", 4) != 4)
+		return (void *)1;
+	usleep(20000);
+	if (write(h->down, "next\n", 5) != 5)
+		return (void *)1;
 	return NULL;
 }
 
@@ -466,13 +498,16 @@ static void *pool_worker(void *arg)
  * A pool worker woken through a queue gets the waker's trace as a guess
  * only: which queued request it dequeues is not visible in the kernel.
  * Its send goes out untagged for the engine's rules to decide, and its
- * context switches are recorded so the engine can count its time.
+ * context switches are recorded so the engine can count its time. Its
+ * reply on the client connection is the kernel's decision. Once it has
+ * answered and slept, a send with no wake-up from the queue is a job it
+ * took by itself: unsure again, not "no trace".
  */
 static void test_handoff_is_unsure(void **state)
 {
-	struct handoff h = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, -1, 0 };
+	struct handoff h = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, -1, 0, -1 };
 	struct krt_live_source *m;
-	const struct krt_event *in, *work;
+	const struct krt_event *in, *work, *answer, *next;
 	int gw, srv, back;
 	bool worker_switch = false;
 	pthread_t th;
@@ -483,6 +518,7 @@ static void test_handoff_is_unsure(void **state)
 	m = open_merging_source();
 	tcp_pair(GATEWAY, &gw, &srv);
 	tcp_pair("127.0.0.1", &h.down, &back);
+	h.reply = srv;
 	assert_int_equal(pthread_create(&th, NULL, pool_worker, &h), 0);
 	usleep(50000);	/* the worker waits on the queue */
 	drain_from(m);
@@ -494,10 +530,19 @@ static void test_handoff_is_unsure(void **state)
 	pthread_mutex_unlock(&h.lock);
 	assert_int_equal(pthread_join(th, &ret), 0);
 	assert_null(ret);
-	read_n(back, 5);
+	read_n(back, 10);
+	read_n(gw, 4);
 	drain_from(m);
 	in = find_xfer(KRT_DIR_RECV, srv, 0);
 	work = find_xfer(KRT_DIR_SEND, h.down, 0);
+	answer = find_xfer(KRT_DIR_SEND, srv, 0);
+	next = find_xfer(KRT_DIR_SEND, h.down, 1);
+	assert_non_null(answer);
+	assert_true(answer->xfer.flags & KRT_XF_TAGGED);
+	assert_int_equal(answer->xfer.trace_id, in->xfer.trace_id);
+	assert_non_null(next);
+	assert_int_equal(next->tid, h.worker_tid);
+	assert_false(next->xfer.flags & KRT_XF_TAGGED);
 	assert_non_null(in);
 	assert_true(in->xfer.flags & KRT_XF_TAGGED);
 	assert_non_null(work);
