@@ -280,6 +280,14 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 	s->skel->rodata->trace_wakeup = o->trace_wakeup;
 	s->skel->rodata->merge_hops = o->kernel_tags && o->cpu_in_kernel && o->merge_hops;
 	s->syscall_hooks = o->syscall_hooks || !sock_hooks;
+#if !defined(__x86_64__)
+	/* it reads the syscall number and arguments from x86-64 registers */
+	if (s->syscall_hooks) {
+		fprintf(stderr, "%s: the syscall-hook fallback is x86-64 only: this kernel needs "
+			"the sock_send_length/sock_recv_length tracepoints (Linux 6.3+)\n", prog);
+		goto fail;
+	}
+#endif
 	s->skel->rodata->syscall_hooks = s->syscall_hooks;
 	s->skel->rodata->empty_hooks = o->empty_hooks;
 	if (s->syscall_hooks) {
