@@ -569,13 +569,13 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		/*
 		 * No tag on these bytes from a traced container (yet: the
 		 * sender's hook runs after its transfer, maybe on another CPU
-		 * right now). Until it comes the thread's trace is a guess,
-		 * not a decision: what it sends meanwhile goes out untagged
-		 * for the engine's rules. Made unsure before the entry is
-		 * published, so that a late tag finds the thread as it was
-		 * left here.
+		 * right now). Until it comes, the thread's trace is a guess
+		 * for what it sends: tag_pending makes those sends unsure (the
+		 * engine's rules decide). Its time stays with its trace: the
+		 * window is microseconds, and no switch records for it. Set
+		 * before the entry is published, so that a late tag finds it.
 		 */
-		__u64 made_unsure = false;
+		__u64 made_pending = false;
 
 		if (!c->peer)
 			c->peer = peer_traced(&t->remote) ? 1 : 2;
@@ -583,12 +583,11 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		 * Not when the bytes were sent with no trace (covered) or by an
 		 * untraced peer (never tagged): the trace stays as it was.
 		 */
-		if (!covered && c->peer == 1 && !(th->trace & KRT_TRACE_SAMPLED_OUT) &&
-		    trace_decided(th->trace)) {
-			thread_set_trace(th, tid, pid, NULL, th->trace | KRT_TRACE_UNSURE);
-			made_unsure = true;
+		if (!covered && c->peer == 1 && !(th->trace & KRT_TRACE_SAMPLED_OUT)) {
+			th->tag_pending = 1;
+			made_pending = true;
 		}
-		dt->untagged.made_unsure = made_unsure;
+		dt->untagged.made_pending = made_pending;
 		dt->untagged.cookie = cookie;
 		dt->untagged.tid = tid;
 		dt->untagged.pid = pid;
@@ -602,9 +601,9 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		 */
 		__sync_fetch_and_add(&dt->sync, 0);
 		trace = seg_scan(c, dt, seq, last, false, &covered);
-		/* sent meanwhile with no trace: back as it was */
-		if (!trace && covered && made_unsure && th->trace == dt->untagged.prev_trace)
-			thread_set_trace(th, tid, pid, NULL, th->trace & ~KRT_TRACE_UNSURE);
+		/* tagged, or sent with no trace, meanwhile: nothing pending */
+		if (trace || covered)
+			th->tag_pending = 0;
 	}
 	c->in_request = 1;
 	*decided = trace && trace_decided(trace);
@@ -615,6 +614,7 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		}
 		thread_set_trace(th, tid, pid, NULL, trace);
 		th->handed = 0;
+		th->tag_pending = 0;
 		c->last_recv_trace = trace;
 		side_req_received(c, trace);
 	}
@@ -639,6 +639,7 @@ static __always_inline void recv_takes_tag(__u32 tid, __u32 pid, __u64 cookie, _
 	}
 	thread_set_trace(th, tid, pid, NULL, trace);
 	th->handed = 0;
+	th->tag_pending = 0;
 }
 
 /*
@@ -658,14 +659,10 @@ static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 l
 	if (last - seq >= len)
 		return false;
 	if (!trace) {
-		/*
-		 * Read already, bytes of no request: a receiver made unsure
-		 * for them and still waiting goes back to its trace.
-		 */
+		/* read already, bytes of no request: the receiver's trace stays */
 		th = bpf_map_lookup_elem(&threads, &u->tid);
-		if (th && u->made_unsure && th->trace == u->prev_trace)
-			thread_set_trace(th, u->tid, u->pid, NULL,
-					 th->trace & ~KRT_TRACE_UNSURE);
+		if (th && u->made_pending)
+			th->tag_pending = 0;
 		u->len = 0;
 		return true;
 	}
@@ -680,6 +677,8 @@ static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 l
 		th->replied = 0;
 		th->handed = 0;
 	}
+	if (th && u->made_pending)
+		th->tag_pending = 0;
 	/*
 	 * A request for the server side's queue, as if read with its tag: on
 	 * a keep-alive connection, missing it would make the reply answer
@@ -736,6 +735,9 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie,
 		thread_set_trace(th, tid, pid, NULL, KRT_TRACE_UNSURE);
 		trace = KRT_TRACE_UNSURE;
 	}
+	/* its last receive's tag not stored yet: the trace it would carry is a guess */
+	if (th->tag_pending && !(trace & KRT_TRACE_SAMPLED_OUT))
+		trace |= KRT_TRACE_UNSURE;
 	c->sent_any = 1;
 	c->in_request = 0;
 	/*

@@ -35,6 +35,8 @@ struct krt_thread_state {
 	__u8 shown_oncpu;	/* user space saw it switch in: its switch-out is due */
 	__u8 handed;		/* the trace came by a wake-up and nothing was sent since */
 	__u8 pooled;		/* has been handed a trace by a wake-up: a pool worker */
+	__u8 tag_pending;	/* its last receive's tag is not stored yet */
+	__u8 pad[7];
 	__u64 entry_cookie;	/* socket whose receive set the trace; 0 = hand-off */
 	/* on-CPU time gathered here (cpu_in_kernel), sent when the trace changes */
 	__u64 oncpu_since;	/* switch-in time while on CPU, else 0 */
@@ -90,7 +92,7 @@ struct krt_untagged_recv {
 	__u32 seq, len;
 	__u32 pid;
 	__u32 prev_trace;	/* the thread's trace at that receive */
-	__u32 made_unsure;	/* that receive made the thread unsure */
+	__u32 made_pending;	/* that receive set the thread's tag_pending */
 };
 
 struct krt_tag_seg {
