@@ -658,11 +658,12 @@ static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 l
 	last = u->seq + u->len - 1;
 	if (last - seq >= len)
 		return false;
+	/* the tag has come: nothing is pending for that receive any more */
+	th = bpf_map_lookup_elem(&threads, &u->tid);
+	if (th && u->made_pending)
+		th->tag_pending = 0;
 	if (!trace) {
 		/* read already, bytes of no request: the receiver's trace stays */
-		th = bpf_map_lookup_elem(&threads, &u->tid);
-		if (th && u->made_pending)
-			th->tag_pending = 0;
 		u->len = 0;
 		return true;
 	}
@@ -670,15 +671,12 @@ static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 l
 	 * The receiver takes it unless its trace changed since that receive
 	 * (it has moved on to other bytes).
 	 */
-	th = bpf_map_lookup_elem(&threads, &u->tid);
 	if (th && (!(th->trace & KRT_TRACE_ID_MASK) || th->trace == u->prev_trace)) {
 		thread_set_trace(th, u->tid, u->pid, NULL, trace);
 		th->entry_cookie = u->cookie;
 		th->replied = 0;
 		th->handed = 0;
 	}
-	if (th && u->made_pending)
-		th->tag_pending = 0;
 	/*
 	 * A request for the server side's queue, as if read with its tag: on
 	 * a keep-alive connection, missing it would make the reply answer

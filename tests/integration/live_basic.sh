@@ -75,14 +75,21 @@ check "list-containers exits 0" [ $? -eq 0 ]
 check "discovery finds the front relay" grep -qE "^$FRONT_PID +$NS_FRONT +$NET.2 " "$TMP/containers"
 check "discovery finds the back relay" grep -qE "^$BACK_PID +$NS_BACK +$NET.3 " "$TMP/containers"
 
-"$BIN" --gateway $GW -d 6 --json -o "$TMP/live.jsonl" 2>"$TMP/live.err" &
-TRACER=$!
-PIDS+=($TRACER)
-# Wait for the programs to be attached before driving requests.
-for _ in $(seq 100); do
-	grep -q "tracing" "$TMP/live.err" 2>/dev/null && break
-	sleep 0.05
-done
+# start_tracer ERRFILE OPTIONS...: krtrace-bpf in the background ($TRACER),
+# returning once its programs are attached ("tracing" on stderr).
+start_tracer() {
+	local err=$1
+	shift
+	"$BIN" --gateway $GW "$@" 2>"$err" &
+	TRACER=$!
+	PIDS+=($TRACER)
+	for _ in $(seq 100); do
+		grep -q "tracing" "$err" 2>/dev/null && break
+		sleep 0.05
+	done
+}
+
+start_tracer "$TMP/live.err" -d 6 --json -o "$TMP/live.jsonl"
 "$SVC/live_client" $NET.2 8080 $N_SINGLE 1 >"$TMP/client1" 2>&1
 check "client: every single-connection request answered" [ $? -eq 0 ]
 "$SVC/live_client" $NET.2 8080 $N_KEEP 5 >"$TMP/client2" 2>&1
@@ -124,14 +131,7 @@ check "no WARNING on stderr" bash -c "! grep -q WARNING '$TMP/live.err'"
 
 # Sampling and in-kernel CPU time: one request in 2 kept at the door, the
 # rest leave no record; the kept ones are complete, with CPU from the kernel.
-"$BIN" --gateway $GW -d 5 --sample 2 --json -o "$TMP/sampled.jsonl" \
-	2>"$TMP/sampled.err" &
-TRACER=$!
-PIDS+=($TRACER)
-for _ in $(seq 100); do
-	grep -q "tracing" "$TMP/sampled.err" 2>/dev/null && break
-	sleep 0.05
-done
+start_tracer "$TMP/sampled.err" -d 5 --sample 2 --json -o "$TMP/sampled.jsonl"
 "$SVC/live_client" $NET.2 8080 $N_SINGLE 1 >/dev/null 2>&1
 check "client under sampling: every request answered" [ $? -eq 0 ]
 wait $TRACER
@@ -163,13 +163,7 @@ check "sampling reported on stderr" grep -q "sampling 1 in 2: $half of $N_SINGLE
 other_mode() { # NAME FLAGS...
 	local name=$1 out="$TMP/$1.jsonl" t n ex dis
 	shift
-	"$BIN" --gateway $GW -d 4 --json -o "$out" "$@" 2>"$TMP/$name.err" &
-	TRACER=$!
-	PIDS+=($TRACER)
-	for _ in $(seq 100); do
-		grep -q "tracing" "$TMP/$name.err" 2>/dev/null && break
-		sleep 0.05
-	done
+	start_tracer "$TMP/$name.err" -d 4 --json -o "$out" "$@"
 	"$SVC/live_client" $NET.2 8080 $N_SINGLE 1 >/dev/null 2>&1
 	wait $TRACER
 	check "krtrace-bpf $* exits 0" [ $? -eq 0 ]
