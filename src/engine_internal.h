@@ -63,8 +63,6 @@
  * connection re-aligns), at most once per this much event time.
  */
 #define SILENT_LOSS_GAP_NS 100000000ULL
-/* Housekeeping (linger emission, pruning) runs at most this often. */
-#define MAINT_EVENTS 4096
 /* A trace still held by a thread is force-emitted after this much idleness. */
 #define HELD_TRACE_MAX_IDLE_NS (60ULL * 1000000000ULL)
 /* connect()s whose local port is not known yet, remembered at most. */
