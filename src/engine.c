@@ -655,7 +655,6 @@ static void maintenance(struct krt_engine *e)
 		e->last_dir_prune_ns = e->now;
 		table_for_each(&e->dirs, i, d) eng_pending_expire(e, d, e->now, false);
 		prune_dirs(e);
-		eng_kmap_prune(e);
 	}
 }
 
@@ -671,7 +670,6 @@ struct krt_engine *krt_engine_new(const struct krt_engine_config *cfg)
 	eng_table_init(&e->threads);
 	eng_table_init(&e->dirs);
 	eng_table_init(&e->traces);
-	eng_table_init(&e->kmap);
 	return e;
 }
 
@@ -778,7 +776,6 @@ void krt_engine_free(struct krt_engine *e)
 {
 	struct thread *t;
 	struct dir *d;
-	struct kmap_entry *k;
 	size_t i;
 
 	if (!e)
@@ -789,13 +786,12 @@ void krt_engine_free(struct krt_engine *e)
 		free(d->q);
 		free(d);
 	}
-	table_for_each(&e->kmap, i, k) free(k);
 	for (i = 0; i < e->n_open; i++)
 		eng_trace_free(e->open[i]);
 	eng_table_free(&e->threads);
 	eng_table_free(&e->dirs);
 	eng_table_free(&e->traces);
-	eng_table_free(&e->kmap);
+	free(e->kmap);
 	free(e->open);
 	for (i = 0; i < e->n_names; i++)
 		free(e->names[i]);

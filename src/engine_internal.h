@@ -68,8 +68,14 @@
 /* connect()s whose local port is not known yet, remembered at most. */
 #define MAX_CONNECTS 64
 #define CONNECT_MAX_NS (5ULL * 1000000000ULL)
-/* Kernel trace ids are remembered this long after binding (late stragglers). */
-#define KMAP_KEEP_NS (60ULL * 1000000000ULL)
+/*
+ * Kernel trace ids are remembered in a direct-mapped array indexed by the
+ * id: the kernel hands ids out in sequence, so an id stays until 2^18 later
+ * requests (about a minute at 5000 requests/s) for a straggler to be
+ * counted late, and the ids in use sit next to each other (a hash table of
+ * a minute's ids missed the cache on every lookup). 4 MiB at most.
+ */
+#define KMAP_SLOTS (1u << 18)
 /* Connection directions idle this long are pruned (with linger only). */
 #define DIR_IDLE_NS (30ULL * 1000000000ULL)
 
@@ -246,9 +252,8 @@ struct trace {
 };
 
 struct kmap_entry {
-	__u32 kernel_id;
 	__u64 trace_id;
-	__u64 created_ns;
+	__u32 kernel_id;	/* 0: the slot is empty */
 };
 
 struct pending_connect {
@@ -269,7 +274,8 @@ struct listed_slot {
 struct krt_engine {
 	struct krt_engine_config cfg;
 	struct krt_summary sum;
-	struct table threads, dirs, traces, kmap;
+	struct table threads, dirs, traces;
+	struct kmap_entry *kmap; /* KMAP_SLOTS, allocated on first use */
 	struct trace **open; /* open traces in id order */
 	size_t n_open, cap_open;
 	__u64 next_trace_id;
@@ -322,7 +328,6 @@ struct kmap_entry *eng_kmap_find(struct krt_engine *e, __u32 kid);
 void eng_kmap_bind(struct krt_engine *e, __u32 kid, struct trace *tr);
 __u64 eng_kernel_trace(struct krt_engine *e, __u32 kid, __u64 ts);
 __u64 eng_apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64 rule, __u64 ts);
-void eng_kmap_prune(struct krt_engine *e);
 
 /* engine_conn.c: connections, byte matching, tagging rules 1-3, hand-off queues */
 struct segment *eng_seg_at(struct dir *d, __u32 i);

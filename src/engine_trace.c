@@ -274,11 +274,6 @@ static int cmp_slice(const void *a, const void *b)
 			   ((const struct krt_slice *)b)->start_ns);
 }
 
-static bool kmap_eq(const void *obj, const void *key)
-{
-	return ((const struct kmap_entry *)obj)->kernel_id == *(const __u32 *)key;
-}
-
 void eng_trace_free(struct trace *tr)
 {
 	free(tr->pub.threads);
@@ -318,7 +313,9 @@ void eng_trace_emit(struct krt_engine *e, struct trace *tr)
 
 struct kmap_entry *eng_kmap_find(struct krt_engine *e, __u32 kid)
 {
-	return eng_table_find(&e->kmap, mix64(kid), &kid, kmap_eq);
+	struct kmap_entry *k = e->kmap ? &e->kmap[kid & (KMAP_SLOTS - 1)] : NULL;
+
+	return k && kid && k->kernel_id == kid ? k : NULL;
 }
 
 /* Kernel id kid names engine trace tr from now on. */
@@ -328,12 +325,14 @@ void eng_kmap_bind(struct krt_engine *e, __u32 kid, struct trace *tr)
 
 	if (!kid || tr->kernel_id || eng_kmap_find(e, kid))
 		return;
+	/* calloc of this size maps zero pages: memory follows the ids in use */
+	if (!e->kmap)
+		e->kmap = eng_xcalloc(KMAP_SLOTS, sizeof(*e->kmap));
 	tr->kernel_id = kid;
-	k = eng_xcalloc(1, sizeof(*k));
+	/* an id 2^18 older leaves its slot */
+	k = &e->kmap[kid & (KMAP_SLOTS - 1)];
 	k->kernel_id = kid;
 	k->trace_id = tr->pub.id;
-	k->created_ns = e->now;
-	eng_table_insert(&e->kmap, mix64(kid), k);
 }
 
 /*
@@ -384,19 +383,3 @@ __u64 eng_apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64
 	return rule;
 }
 
-/* Drop kernel-id entries whose trace was emitted long ago. */
-void eng_kmap_prune(struct krt_engine *e)
-{
-	struct kmap_entry *k;
-	size_t i;
-
-	table_for_each(&e->kmap, i, k)
-	{
-		if (k->created_ns + KMAP_KEEP_NS < e->now && !eng_trace_find(e, k->trace_id)) {
-			eng_table_remove(&e->kmap, mix64(k->kernel_id), k);
-			free(k);
-		}
-	}
-	if (e->kmap.tombs > e->kmap.cap / 4)
-		eng_table_resize(&e->kmap, e->kmap.cap);
-}
