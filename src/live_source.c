@@ -34,6 +34,8 @@
 #define DEFAULT_REORDER_NS (20ULL * 1000 * 1000)
 #define LOST_REASON_RING_FULL 1
 #define PREFETCH_AHEAD 4
+/* a record's size in the ring: its 8-byte header and the event */
+#define RING_RECORD_BYTES (8 + sizeof(struct krt_event))
 
 /* The reorder window orders small keys; the events wait in a pool of slots. */
 struct pending_event {
@@ -61,6 +63,7 @@ struct krt_live_source {
 	__u64 malformed;	/* ring samples of the wrong size */
 	__u64 ring_drops_reported;
 	__u64 sends_at_exit;	/* waiting sends collected at the end */
+	int n_cpus;		/* possible CPUs, at most KRT_MAX_CPUS */
 	bool syscall_hooks;	/* transfers from sys_exit (the fallback) */
 	bool out_of_memory;
 };
@@ -145,15 +148,24 @@ static int pending_grow(struct krt_live_source *s)
 	return 0;
 }
 
-static int queue_event(struct krt_live_source *s, const struct krt_event *ev)
+/* A free slot for an event about to be queued, or NULL (out of memory). */
+static struct krt_event *pending_slot(struct krt_live_source *s, __u32 *slot)
 {
+	if (!s->n_free && pending_grow(s)) {
+		s->out_of_memory = true;
+		return NULL;
+	}
+	*slot = s->free_slots[--s->n_free];
+	return &s->events[*slot];
+}
+
+/* The event filled in slot joins the window, after every one not newer. */
+static void pending_insert(struct krt_live_source *s, __u32 slot)
+{
+	__u64 ts = s->events[slot].ts_ns;
 	struct pending_event *w;
 	size_t i;
 
-	if (!s->n_free && pending_grow(s)) {
-		s->out_of_memory = true;
-		return -ENOMEM;
-	}
 	if (s->tail == s->cap_pending) {
 		/* at most half the array is in use: the window moves to its start */
 		memmove(s->pending, s->pending + s->head, (s->tail - s->head) * sizeof(*s->pending));
@@ -161,15 +173,24 @@ static int queue_event(struct krt_live_source *s, const struct krt_event *ev)
 		s->head = 0;
 	}
 	w = s->pending;
-	/* after every key not newer: equal times keep ring order */
-	for (i = s->tail; i > s->head && w[i - 1].ts_ns > ev->ts_ns; i--)
+	for (i = s->tail; i > s->head && w[i - 1].ts_ns > ts; i--)
 		;
 	if (i < s->tail)
 		memmove(&w[i + 1], &w[i], (s->tail - i) * sizeof(*w));
 	s->tail++;
-	w[i].ts_ns = ev->ts_ns;
-	w[i].slot = s->free_slots[--s->n_free];
-	s->events[w[i].slot] = *ev;
+	w[i].ts_ns = ts;
+	w[i].slot = slot;
+}
+
+static int queue_event(struct krt_live_source *s, const struct krt_event *ev)
+{
+	__u32 slot;
+	struct krt_event *e = pending_slot(s, &slot);
+
+	if (!e)
+		return -ENOMEM;
+	*e = *ev;
+	pending_insert(s, slot);
 	return 0;
 }
 
@@ -188,8 +209,8 @@ static void peer_send_event(const struct krt_event *recv, struct krt_event *ev)
 static int on_ring_record(void *ctx, void *data, size_t size)
 {
 	struct krt_live_source *s = ctx;
-	struct krt_event ev;
-	int err = 0;
+	struct krt_event *ev, *send;
+	__u32 slot, send_slot;
 
 	/* krt_live_backlog() reads it from another thread */
 	__atomic_store_n(&s->arrivals, s->arrivals + 1, __ATOMIC_RELAXED);
@@ -197,16 +218,31 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 		s->malformed++;
 		return 0;
 	}
-	memcpy(&ev, data, sizeof(ev));
-	if (ev.type == KRT_EV_XFER && ev.xfer.flags & KRT_XF_PEER) {
-		struct krt_event send;
-
-		peer_send_event(&ev, &send);
-		err = queue_event(s, &send);
-		ev.xfer.flags &= ~KRT_XF_PEER;
-		memset(&ev.xfer.peer, 0, sizeof(ev.xfer.peer));
+	/*
+	 * The records behind this one follow it in the ring, written by
+	 * another CPU: start fetching them (each was a cache miss).
+	 */
+	for (size_t off = RING_RECORD_BYTES; off < 3 * RING_RECORD_BYTES; off += 64)
+		__builtin_prefetch((const char *)data + off);
+	/* straight from the ring into its slot: one copy */
+	ev = pending_slot(s, &slot);
+	if (!ev)
+		return -ENOMEM;
+	memcpy(ev, data, sizeof(*ev));
+	if (ev->type == KRT_EV_XFER && ev->xfer.flags & KRT_XF_PEER) {
+		send = pending_slot(s, &send_slot);
+		if (!send) {
+			s->free_slots[s->n_free++] = slot;
+			return -ENOMEM;
+		}
+		ev = &s->events[slot];	/* the pool may have moved */
+		peer_send_event(ev, send);
+		pending_insert(s, send_slot);
+		ev->xfer.flags &= ~KRT_XF_PEER;
+		memset(&ev->xfer.peer, 0, sizeof(ev->xfer.peer));
 	}
-	return err ? err : queue_event(s, &ev);
+	pending_insert(s, slot);
+	return 0;
 }
 
 struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char *prog)
@@ -231,6 +267,9 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 		return NULL;
 	}
 	s->reorder_ns = o->reorder_ns ? o->reorder_ns : DEFAULT_REORDER_NS;
+	s->n_cpus = libbpf_num_possible_cpus();
+	if (s->n_cpus <= 0 || s->n_cpus > KRT_MAX_CPUS)
+		s->n_cpus = KRT_MAX_CPUS;
 
 	s->skel = krtrace_bpf__open();
 	if (!s->skel) {
@@ -665,7 +704,8 @@ static void pcpu_sum(struct krt_live_source *s, struct krt_pcpu_counters *sum)
 	int i;
 
 	memset(sum, 0, sizeof(*sum));
-	for (i = 0; i < KRT_MAX_CPUS; i++) {
+	/* the possible CPUs only: the watchdog sums these every few ms */
+	for (i = 0; i < s->n_cpus; i++) {
 		sum->records += __atomic_load_n(&c[i].records, __ATOMIC_RELAXED);
 		sum->sampled_out += c[i].sampled_out;
 		sum->hops_merged += c[i].hops_merged;
