@@ -30,12 +30,38 @@ const char *krt_ip_str(const struct krt_addr *a, char *buf, size_t len)
 	return buf;
 }
 
+/* Decimal digits of v (< 100000) at p; returns the end. */
+static char *put_dec(char *p, unsigned int v)
+{
+	char tmp[8];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
 const char *krt_addr_str(const struct krt_addr *a, char *buf, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN];
 
 	if (a->family != KRT_AF_INET && a->family != KRT_AF_INET6) {
 		snprintf(buf, len, "?");
+		return buf;
+	}
+	/* IPv4 by hand: writers print two addresses per hop, per trace */
+	if (a->family == KRT_AF_INET && len >= sizeof("255.255.255.255:65535")) {
+		char *p = buf;
+
+		for (int i = 0; i < 4; i++) {
+			p = put_dec(p, a->addr[i]);
+			*p++ = i < 3 ? '.' : ':';
+		}
+		*put_dec(p, a->port) = 0;
 		return buf;
 	}
 	krt_ip_str(a, ip, sizeof(ip));

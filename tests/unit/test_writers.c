@@ -223,6 +223,7 @@ static void test_json_escaping(void **state)
 	krt_json_bool(&j, true);
 	krt_json_u64_str(&j, 7);
 	krt_json_ns_as_us(&j, 1234567);
+	krt_json_ns_as_us(&j, 5);
 	krt_json_arr_end(&j);
 	krt_json_obj_end(&j);
 	fclose(f);
@@ -234,12 +235,28 @@ static void test_json_escaping(void **state)
 	assert_string_equal(json_object_get_string(v),
 			    "q\"b\\s/\n\t\x01\x7f caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd end");
 	v = get(o, "a");
-	assert_int_equal(json_object_array_length(v), 5);
+	assert_int_equal(json_object_array_length(v), 6);
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 3)), "7");
 	assert_true(strstr(buf, "1234.567") != NULL);
+	assert_true(strstr(buf, ",0.005]") != NULL);
 	assert_true(strstr(buf, "18446744073709551615") != NULL);
 	json_object_put(o);
 	free(buf);
+}
+
+/* Addresses as writers print them (IPv4 is formatted by hand). */
+static void test_addr_str(void **state)
+{
+	struct krt_addr a = addr("0.0.0.0", 0), b = addr("255.255.255.255", 65535),
+			c = addr("172.24.0.10", 8080), d = addr("fd00::1", 443);
+	char buf[64], tiny[8];
+
+	assert_string_equal(krt_addr_str(&a, buf, sizeof(buf)), "0.0.0.0:0");
+	assert_string_equal(krt_addr_str(&b, buf, sizeof(buf)), "255.255.255.255:65535");
+	assert_string_equal(krt_addr_str(&c, buf, sizeof(buf)), "172.24.0.10:8080");
+	assert_string_equal(krt_addr_str(&d, buf, sizeof(buf)), "[fd00::1]:443");
+	/* a short buffer is cut, never overrun */
+	assert_string_equal(krt_addr_str(&c, tiny, sizeof(tiny)), "172.24.");
 }
 
 /* ---- JSON lines: SPEC §4 schema exactly ---- */
@@ -1170,6 +1187,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_escaping),
+		cmocka_unit_test(test_addr_str),
 		cmocka_unit_test(test_json_lines_schema),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_text_sanitizes_comm),
