@@ -220,9 +220,9 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 	}
 	/*
 	 * The records behind this one follow it in the ring, written by
-	 * another CPU: start fetching them (each was a cache miss).
+	 * another CPU: fetch the one four behind (each was a cache miss).
 	 */
-	for (size_t off = RING_RECORD_BYTES; off < 3 * RING_RECORD_BYTES; off += 64)
+	for (size_t off = 4 * RING_RECORD_BYTES; off < 5 * RING_RECORD_BYTES; off += 64)
 		__builtin_prefetch((const char *)data + off);
 	/* straight from the ring into its slot: one copy */
 	ev = pending_slot(s, &slot);
