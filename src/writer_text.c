@@ -68,23 +68,61 @@ static void print_threads(struct krt_writer *w, const struct krt_trace *t)
 	}
 }
 
-static void print_hops(struct krt_writer *w, const struct krt_trace *t)
+/* A hop end's name: a thread of the trace (named once per trace), or its address. */
+static const char *hop_end(const struct krt_trace *t, __u32 tid, const struct krt_addr *a,
+			   char (*names)[KRT_NODE_NAME_LEN], size_t n_names, char *buf, size_t len)
 {
-	char from[KRT_NODE_NAME_LEN], to[KRT_NODE_NAME_LEN], at[32], lat[32];
 	size_t i;
 
+	for (i = 0; tid && i < n_names; i++)
+		if (t->threads[i].tid == tid)
+			return names[i];
+	return krt_node_name(t, tid, a, buf, len);
+}
+
+/* Appends s to line (cap bytes, NUL kept) at *n. */
+static void put(char *line, size_t cap, size_t *n, const char *s)
+{
+	size_t k = strlen(s);
+
+	if (k > cap - 1 - *n)
+		k = cap - 1 - *n;
+	memcpy(line + *n, s, k);
+	*n += k;
+}
+
+#define HOP_NAMES 16
+
+static void print_hops(struct krt_writer *w, const struct krt_trace *t)
+{
+	char from[KRT_NODE_NAME_LEN], to[KRT_NODE_NAME_LEN], at[32], lat[32], bytes[24];
+	char names[HOP_NAMES][KRT_NODE_NAME_LEN], line[3 * KRT_NODE_NAME_LEN + 128];
+	size_t i, n_names = t->n_threads < HOP_NAMES ? t->n_threads : HOP_NAMES;
+
+	/* a hop line per transfer, built by hand: printf per hop was most of a live run's output cost */
+	for (i = 0; i < n_names; i++)
+		krt_thread_name(&t->threads[i], names[i], sizeof(names[i]));
 	for (i = 0; i < t->n_hops; i++) {
 		const struct krt_hop *h = &t->hops[i];
+		bool has_lat = h->send_ns && h->recv_ns && h->recv_ns >= h->send_ns;
+		size_t n = 0;
 
-		krt_node_name(t, h->from_tid, &h->from_addr, from, sizeof(from));
-		krt_node_name(t, h->to_tid, &h->to_addr, to, sizeof(to));
-		if (h->send_ns && h->recv_ns && h->recv_ns >= h->send_ns)
+		if (has_lat)
 			krt_fmt_ms(h->recv_ns - h->send_ns, lat, sizeof(lat));
-		else
-			snprintf(lat, sizeof(lat), "-");
-		fprintf(w->out, "  +%s ms  %s -> %s  %" PRIu64 " B  latency %s%s\n",
-			krt_fmt_ms(rel(t, krt_hop_ts(h)), at, sizeof(at)), from, to,
-			(uint64_t)h->bytes, lat, strcmp(lat, "-") ? " ms" : "");
+		put(line, sizeof(line), &n, "  +");
+		put(line, sizeof(line), &n, krt_fmt_ms(rel(t, krt_hop_ts(h)), at, sizeof(at)));
+		put(line, sizeof(line), &n, " ms  ");
+		put(line, sizeof(line), &n,
+		    hop_end(t, h->from_tid, &h->from_addr, names, n_names, from, sizeof(from)));
+		put(line, sizeof(line), &n, " -> ");
+		put(line, sizeof(line), &n,
+		    hop_end(t, h->to_tid, &h->to_addr, names, n_names, to, sizeof(to)));
+		put(line, sizeof(line), &n, "  ");
+		put(line, sizeof(line), &n, krt_fmt_u64(h->bytes, bytes));
+		put(line, sizeof(line), &n, " B  latency ");
+		put(line, sizeof(line), &n, has_lat ? lat : "-");
+		put(line, sizeof(line), &n, has_lat ? " ms\n" : "\n");
+		fwrite(line, 1, n, w->out);
 	}
 }
 

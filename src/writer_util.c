@@ -127,9 +127,43 @@ void krt_trace_free(struct krt_trace *t)
 	free(t);
 }
 
+const char *krt_fmt_u64(__u64 v, char *buf)
+{
+	char tmp[24], *p = tmp + sizeof(tmp);
+
+	*--p = 0;
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	memcpy(buf, p, (size_t)(tmp + sizeof(tmp) - p));
+	return buf;
+}
+
 const char *krt_fmt_ms(__u64 ns, char *buf, size_t len)
 {
-	snprintf(buf, len, "%" PRIu64 ".%03u", (uint64_t)(ns / 1000000),
-		 (unsigned)(ns / 1000 % 1000));
+	char tmp[32], *p = tmp + sizeof(tmp);
+	__u64 ms = ns / 1000000;
+	unsigned int us = (unsigned int)(ns / 1000 % 1000);
+	size_t n;
+
+	/* by hand: the text writer prints several per hop, per trace */
+	*--p = 0;
+	*--p = (char)('0' + us % 10);
+	*--p = (char)('0' + us / 10 % 10);
+	*--p = (char)('0' + us / 100);
+	*--p = '.';
+	do {
+		*--p = (char)('0' + ms % 10);
+		ms /= 10;
+	} while (ms);
+	n = (size_t)(tmp + sizeof(tmp) - p);
+	if (!len)
+		return buf;
+	if (n > len) {
+		n = len;
+		p[n - 1] = 0;
+	}
+	memcpy(buf, p, n);
 	return buf;
 }

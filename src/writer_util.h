@@ -47,5 +47,7 @@ static inline __u64 krt_summary_lost(const struct krt_summary *s)
 
 /* Nanoseconds as "1.234" milliseconds. */
 const char *krt_fmt_ms(__u64 ns, char *buf, size_t len);
+/* v in decimal in buf (at least 21 bytes) */
+const char *krt_fmt_u64(__u64 v, char *buf);
 
 #endif

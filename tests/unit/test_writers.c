@@ -259,6 +259,20 @@ static void test_addr_str(void **state)
 	assert_string_equal(krt_addr_str(&c, tiny, sizeof(tiny)), "172.24.");
 }
 
+/* Milliseconds and counts as the text writer prints them (formatted by hand). */
+static void test_fmt_numbers(void **state)
+{
+	char buf[32], tiny[4];
+
+	assert_string_equal(krt_fmt_ms(0, buf, sizeof(buf)), "0.000");
+	assert_string_equal(krt_fmt_ms(1234567, buf, sizeof(buf)), "1.234");
+	assert_string_equal(krt_fmt_ms(18446744073709551615ULL, buf, sizeof(buf)),
+			    "18446744073709.551");
+	assert_string_equal(krt_fmt_ms(1234567, tiny, sizeof(tiny)), "1.2");
+	assert_string_equal(krt_fmt_u64(0, buf), "0");
+	assert_string_equal(krt_fmt_u64(18446744073709551615ULL, buf), "18446744073709551615");
+}
+
 /* ---- JSON lines: SPEC §4 schema exactly ---- */
 
 static void test_json_lines_schema(void **state)
@@ -1188,6 +1202,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_escaping),
 		cmocka_unit_test(test_addr_str),
+		cmocka_unit_test(test_fmt_numbers),
 		cmocka_unit_test(test_json_lines_schema),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_text_sanitizes_comm),
