@@ -1322,6 +1322,16 @@ static __always_inline void claim_end(struct krt_thread_state *t)
 	t->entry_cookie = 0;
 }
 
+/*
+ * The kernel counts each task's run-queue waits (CONFIG_SCHED_INFO, in
+ * every distribution kernel); without it, wake-up to switch-in is timed
+ * here.
+ */
+static __always_inline bool runq_from_sched_info(void)
+{
+	return bpf_core_field_exists(struct task_struct, sched_info);
+}
+
 /* The switch record's two sides; a side with tid 0 is not shown. */
 static __always_inline void switch_record(struct task_struct *prev, struct task_struct *next,
 					  bool show_prev, bool show_next, __s64 state)
@@ -1367,6 +1377,21 @@ static __always_inline int switch_cpu_in_kernel(struct task_struct *prev, struct
 	bool show_prev = false, show_next = false;
 
 	if (pt) {
+		/*
+		 * Run-queue delay from the scheduler's own count (sched_info:
+		 * every wait on a run queue, after a wake-up or a preemption,
+		 * is added when the task switches in): what the run now
+		 * ending waited goes to the trace it worked for. No hook on
+		 * the machine's wake-ups needs a clock or a map for it.
+		 */
+		if (runq_from_sched_info()) {
+			__u64 rd = prev->sched_info.run_delay;
+
+			if (pt->runq_known)
+				pt->acc_runq += rd - pt->runq_base;
+			pt->runq_base = rd;
+			pt->runq_known = 1;
+		}
 		if (pt->shown_oncpu) {
 			show_prev = true;
 			pt->shown_oncpu = 0;
@@ -1383,7 +1408,7 @@ static __always_inline int switch_cpu_in_kernel(struct task_struct *prev, struct
 	if (next_traced && !nt)
 		nt = thread_get(next_tid);
 	if (nt) {
-		if (nt->woken_at) {
+		if (!runq_from_sched_info() && nt->woken_at) {
 			nt->acc_runq += now - nt->woken_at;
 			nt->woken_at = 0;
 		}
@@ -1487,7 +1512,7 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 	if (!tgid_traced(target_tgid))
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
-	if (cpu_in_kernel) {
+	if (cpu_in_kernel && !runq_from_sched_info()) {
 		__u32 ttid = p->pid;
 		struct krt_thread_state *w = thread_get(ttid);
 

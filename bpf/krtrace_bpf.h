@@ -36,13 +36,15 @@ struct krt_thread_state {
 	__u8 handed;		/* the trace came by a wake-up and nothing was sent since */
 	__u8 pooled;		/* has been handed a trace by a wake-up: a pool worker */
 	__u8 tag_pending;	/* its last receive's tag is not stored yet */
-	__u8 pad[7];
+	__u8 runq_known;	/* runq_base holds the task's run_delay */
+	__u8 pad[6];
 	__u64 entry_cookie;	/* socket whose receive set the trace; 0 = hand-off */
 	/* on-CPU time gathered here (cpu_in_kernel), sent when the trace changes */
 	__u64 oncpu_since;	/* switch-in time while on CPU, else 0 */
 	__u64 acc_oncpu;	/* on-CPU ns not yet sent, all for .trace */
 	__u64 acc_runq;		/* run-queue delay ns not yet sent */
-	__u64 woken_at;		/* last wake-up, for the run-queue delay */
+	__u64 woken_at;		/* last wake-up (kernels without sched_info) */
+	__u64 runq_base;	/* sched_info.run_delay already counted */
 	__u64 acc_idle;		/* on-CPU ns with no trace, sent in larger batches */
 };
 

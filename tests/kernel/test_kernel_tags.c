@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -618,6 +619,78 @@ static void test_cpu_in_kernel(void **state)
 	assert_int_equal(krt_live_trace_tgid(src, getpid()), 0);
 }
 
+static volatile bool burner_run;
+
+static void *burner(void *arg)
+{
+	cpu_set_t *one = arg;
+
+	pthread_setaffinity_np(pthread_self(), sizeof(*one), one);
+	while (burner_run)
+		;
+	return NULL;
+}
+
+/*
+ * Run-queue delay: a thread that works on a request while another thread
+ * holds its CPU waits on the run queue about as long as it runs; that wait
+ * is reported with its CPU time, for its request.
+ */
+static void test_runq_delay(void **state)
+{
+	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true };
+	cpu_set_t one, all;
+	struct krt_live_source *s;
+	const struct krt_event *in;
+	__u64 oncpu = 0, runq = 0;
+	pthread_t th;
+	int gw, srv;
+	size_t i;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	s = open_source_with(o, false);
+	assert_non_null(s);
+	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+
+	tcp_pair(GATEWAY, &gw, &srv);
+	drain_from(s);
+	assert_int_equal(write(gw, "req\n", 4), 4);
+	read_n(srv, 4);
+	burner_run = true;
+	assert_int_equal(pthread_create(&th, NULL, burner, &one), 0);
+	burn_ns(20 * 1000 * 1000);	/* sharing the CPU with the burner */
+	burner_run = false;
+	pthread_join(th, NULL);
+	assert_int_equal(write(srv, "ans\n", 4), 4);
+	usleep(10000);
+	read_n(gw, 4);
+	drain_from(s);
+	assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
+
+	in = find_xfer(KRT_DIR_RECV, srv, 0);
+	assert_non_null(in);
+	for (i = 0; i < n_got; i++) {
+		if (got[i].type == KRT_EV_CPU && got[i].tid == in->tid &&
+		    got[i].oncpu.trace_id == in->xfer.trace_id) {
+			oncpu += got[i].oncpu.oncpu_ns;
+			runq += got[i].oncpu.runq_ns;
+		}
+	}
+	print_message("on CPU %llu us, waiting %llu us\n", (unsigned long long)oncpu / 1000,
+		      (unsigned long long)runq / 1000);
+	assert_true(oncpu >= 19 * 1000 * 1000);
+	/* the burner ran about as long: the scheduler's slices are a few ms */
+	assert_true(runq >= 5 * 1000 * 1000);
+	assert_true(runq < 1000 * 1000 * 1000);
+	close(gw);
+	close(srv);
+	krt_live_close(s);
+	assert_int_equal(krt_live_trace_tgid(src, getpid()), 0);
+}
+
 /* The same tests for both transfer hooks; the fallback's names say so. */
 #define TAG_TESTS(prefix)                                                          \
 	{                                                                          \
@@ -626,6 +699,7 @@ static void test_cpu_in_kernel(void **state)
 		{ prefix "untraced_peer_keeps_trace", test_untraced_peer_keeps_trace }, \
 		{ prefix "sampling_one_in_two", test_sampling_one_in_two },        \
 		{ prefix "cpu_in_kernel", test_cpu_in_kernel },                    \
+		{ prefix "runq_delay", test_runq_delay },                          \
 		{ prefix "merged_hop", test_merged_hop },                          \
 		{ prefix "handoff_is_unsure", test_handoff_is_unsure },            \
 	}
