@@ -25,6 +25,11 @@
 # when the median is small; about half is noise). The tracer's start-up
 # (BPF load, attach) and shutdown stay outside the measured window: wrk
 # starts only once the tracer has printed "tracing" (and SETTLE more).
+# The tracer is measured in its steady state: an unmeasured wrk run of
+# WARMUP seconds comes first, longer than the 5 s after which krtrace-bpf
+# writes a finished trace out, so the measured runs pay for writing traces
+# and not for the engine's first growth (a tracer measured from its start
+# wrote nothing while measured: its reader cost about 40 % less).
 #
 # Usage: bench/overhead.sh [ROUNDS (10)] [SECONDS per wrk run (1)]
 # Env: the test bed's (KRT_BRIDGE, KRT_NET, KRT_NS_PREFIX, KRT_VETH_PREFIX,
@@ -33,7 +38,9 @@
 #      REPEAT (wrk runs per case and round, 3), WRK_CONN (4),
 #      CASES ("A B C D"), WRK_CPU (the CPU wrk is pinned to, so its
 #      placement is the same in every case; default the last CPU, "" = not
-#      pinned), SETTLE (s between "tracing" and wrk, 0.3), TRACER_TIMEOUT
+#      pinned), SETTLE (s between "tracing" and wrk, 0.3), WARMUP (s of
+#      unmeasured load with the tracer on before its measured runs, 6),
+#      TRACER_TIMEOUT
 #      (s, 20), RESULTS (file: keep the per-run table there).
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -45,6 +52,7 @@ REPEAT=${REPEAT:-3}
 read -r -a CASE_LIST <<<"${CASES:-A B C D}"
 CONN=${WRK_CONN:-4}
 SETTLE=${SETTLE:-0.3}
+WARMUP=${WARMUP:-6}
 TRACER_TIMEOUT=${TRACER_TIMEOUT:-20}
 WRK_CPU=${WRK_CPU-$(($(nproc) - 1))}
 TB=utils/testbed
@@ -57,6 +65,7 @@ command -v jq >/dev/null || die "jq not installed"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "bad ROUNDS '$ROUNDS'"
 [[ $DUR =~ ^[1-9][0-9]*$ ]] || die "bad SECONDS '$DUR' (whole seconds: wrk's -d)"
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "bad REPEAT '$REPEAT'"
+[[ $WARMUP =~ ^[0-9]+$ ]] || die "bad WARMUP '$WARMUP' (whole seconds)"
 [[ " ${CASE_LIST[*]} " == *" A "* ]] || die "CASES must contain A (the reference)"
 for c in "${CASE_LIST[@]}"; do
 	[[ $c =~ ^[ABCDEN]$ ]] || die "unknown case '$c' (A B C D E N)"
@@ -128,10 +137,10 @@ wait_tracing() {
 
 # run_block ROUND CASE: the case's REPEAT wrk runs; appends one line per run
 # to $TMP/runs ("round case rps p50 p99 requests") and one to $TMP/blocks
-# ("round case records drops"; "-" where the case has none). A block whose
-# tracer or capture failed leaves no runs.
+# ("round case records drops warmup_requests"; "-" where the case has none).
+# A block whose tracer or capture failed leaves no runs.
 run_block() {
-	local round=$1 c=$2 rec=- drops=- i
+	local round=$1 c=$2 rec=- drops=- warm=0 i
 	rm -f "$TMP"/wrk.*
 	case $c in
 	A)
@@ -152,6 +161,10 @@ run_block() {
 			tail -5 "$TMP/live.err" >&2
 		else
 			sleep "$SETTLE"
+			if [ "$WARMUP" -gt 0 ]; then
+				warm=$("${WRK[@]}" -t1 -c"$CONN" -d"${WARMUP}s" "$URL" 2>/dev/null |
+					awk '/requests in/ {print $1}')
+			fi
 			wrk_block
 		fi
 		kill -INT "$TP" 2>/dev/null
@@ -181,7 +194,7 @@ run_block() {
 		[ -s "$TMP/wrk.$i" ] || continue
 		echo "$round $c $(wrk_result "$TMP/wrk.$i")" | awk '$3 > 0' >>"$TMP/runs"
 	done
-	echo "$round $c ${rec:-0} ${drops:-0}" >>"$TMP/blocks"
+	echo "$round $c ${rec:-0} ${drops:-0} ${warm:-0}" >>"$TMP/blocks"
 }
 
 
@@ -238,9 +251,9 @@ for c in "${CASE_LIST[@]}"; do
 	rps=$(awk -v c="$c" '$2 == c {print $3}' "$TMP/runs" | spread)
 	p50=$(awk -v c="$c" '$2 == c {print $4}' "$TMP/runs" | spread)
 	p99=$(awk -v c="$c" '$2 == c {print $5}' "$TMP/runs" | spread)
-	# records per request: over the blocks that ran, all their requests
+	# records per request: over the blocks that ran, all their requests (warm-up too)
 	rec=$(awk -v c="$c" 'FNR == NR { if ($2 == c) n[$1] += $6; next }
-		$2 == c && $3 != "-" && n[$1] > 0 { s += $3; t += n[$1] }
+		$2 == c && $3 != "-" && n[$1] > 0 { s += $3; t += n[$1] + $5 }
 		END { print t ? sprintf("%.1f", s / t) : "-" }' "$TMP/runs" "$TMP/blocks")
 	drops=$(awk -v c="$c" '$2 == c && $4 != "-" {s += $4; n++} END {print n ? s : "-"}' \
 		"$TMP/blocks")
@@ -262,4 +275,5 @@ for c in "${CASE_LIST[@]}"; do
 done
 echo "(req/s, p50, p99: medians of all runs; tput/A, p99/A: medians over the rounds of the ratio" \
 	"to the same round's A block, IQR their interquartile range; slower: rounds with tput/A < 1;" \
-	"$ROUNDS rounds x $REPEAT runs x ${DUR}s; C = ftrace capture of the original events)"
+	"$ROUNDS rounds x $REPEAT runs x ${DUR}s, tracers after ${WARMUP}s of unmeasured load;" \
+	"C = ftrace capture of the original events)"

@@ -63,6 +63,8 @@
  * connection re-aligns), at most once per this much event time.
  */
 #define SILENT_LOSS_GAP_NS 100000000ULL
+/* Housekeeping (emission of completed traces) runs this often at most, in event time. */
+#define MAINT_INTERVAL_NS (50ULL * 1000 * 1000)
 /* A trace still held by a thread is force-emitted after this much idleness. */
 #define HELD_TRACE_MAX_IDLE_NS (60ULL * 1000000000ULL)
 /* connect()s whose local port is not known yet, remembered at most. */
@@ -247,6 +249,7 @@ struct trace {
 	__u32 holders;	    /* threads whose current trace this is */
 	__u32 kernel_id;    /* kernel tag mapped to this trace; 0 none */
 	__u64 last_ns;	    /* last activity (event time) */
+	__u64 created_ns;   /* engine time at creation: open[] is in this order */
 	bool answered;	    /* a reply went out on its ingress connection */
 	bool ingress_acted; /* the thread that read it sent for it itself */
 };

@@ -36,6 +36,7 @@ struct trace *eng_trace_new(struct krt_engine *e, __u64 ts)
 	tr->pub.id = ++e->next_trace_id;
 	tr->pub.start_ns = tr->pub.end_ns = ts;
 	tr->last_ns = ts;
+	tr->created_ns = e->now;
 	eng_table_insert(&e->traces, mix64(tr->pub.id), tr);
 	if (e->n_open == e->cap_open) {
 		e->cap_open = e->cap_open ? e->cap_open * 2 : 64;

@@ -1022,6 +1022,36 @@ static void test_linger_held_trace(void **state)
 	fix_free(f);
 }
 
+/*
+ * Emission walks the open traces oldest first and stops at the first too
+ * young to be due: an old trace still busy must not hold back the newer
+ * ones that are done, and stays open (in order) until it is done too.
+ */
+static void test_linger_busy_old_trace(void **state)
+{
+	struct fix *f = fix_new();
+	const __u64 ms = 1000000;
+
+	f->cfg.linger_ns = 10 * ms;
+	fix_start(f);
+	feed(f, ev_recv(1 * ms, WEB, web(80), gw(50001), 10));	/* trace 1: stays busy */
+	feed(f, ev_recv(2 * ms, API, api(8080), gw(50002), 10));	/* trace 2: done at once */
+	feed(f, ev_send(3 * ms, API, api(8080), gw(50002), 10));
+	feed(f, ev_switch(4 * ms, API, 1, 0));
+	/* trace 1 keeps receiving (housekeeping runs every 64 events at most) */
+	for (__u64 t = 10; t <= 600; t++)
+		feed(f, ev_recv(t * ms / 10, WEB, web(80), gw(50001), 1));
+	assert_int_equal(f->col.n, 1);
+	assert_non_null(collected_id(&f->col, 2));
+	feed(f, ev_send(61 * ms, WEB, web(80), gw(50001), 10));
+	feed(f, ev_switch(62 * ms, WEB, 1, 0));
+	for (__u64 t = 630; t <= 1000; t++)
+		feed(f, ev_switch(t * ms / 10, 0, 0, 0));
+	assert_int_equal(f->col.n, 2);
+	assert_non_null(collected_id(&f->col, 1));
+	fix_free(f);
+}
+
 /* A send inferred in another task's context: tid 0, found by its local end. */
 static void test_send_by_address(void **state)
 {
@@ -1746,6 +1776,7 @@ int main(void)
 	    cmocka_unit_test(test_pending_receive),
 	    cmocka_unit_test(test_live_seq_receive_first),
 	    cmocka_unit_test(test_linger_held_trace),
+	    cmocka_unit_test(test_linger_busy_old_trace),
 	    cmocka_unit_test(test_send_by_address),
 	    cmocka_unit_test(test_no_syscall_receive),
 	    cmocka_unit_test(test_unmatched_send),
