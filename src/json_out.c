@@ -2,27 +2,44 @@
  * Streaming JSON emitter: commas, nesting and string escaping.
  *
  * A live run writes a trace per request, a few hundred small items each:
- * characters go out with the unlocked stdio calls (one thread writes a
- * stream) and numbers are formatted here, not by fprintf (locked fputc
- * and fprintf were most of the live reader's CPU at a steady state).
+ * they are gathered here and go out in one write per top-level value, and
+ * numbers are formatted here, not by fprintf (locked fputc and fprintf per
+ * item were most of the live reader's CPU at a steady state).
  */
 #include <inttypes.h>
 #include <string.h>
 #include "json_out.h"
 
-static void put_c(FILE *f, char c)
+void krt_json_flush(struct krt_json *j)
 {
-	putc_unlocked(c, f);
+	if (j->n)
+		fwrite(j->buf, 1, j->n, j->f);
+	j->n = 0;
 }
 
-static void put_n(FILE *f, const char *s, size_t n)
+static void put_n(struct krt_json *j, const char *s, size_t n)
 {
-	fwrite_unlocked(s, 1, n, f);
+	if (n > sizeof(j->buf) - j->n) {
+		krt_json_flush(j);
+		if (n > sizeof(j->buf)) {
+			fwrite(s, 1, n, j->f);
+			return;
+		}
+	}
+	memcpy(j->buf + j->n, s, n);
+	j->n += n;
 }
 
-static void put_s(FILE *f, const char *s)
+static void put_c(struct krt_json *j, char c)
 {
-	put_n(f, s, strlen(s));
+	if (j->n == sizeof(j->buf))
+		krt_json_flush(j);
+	j->buf[j->n++] = c;
+}
+
+static void put_s(struct krt_json *j, const char *s)
+{
+	put_n(j, s, strlen(s));
 }
 
 /* v in decimal at the end of buf (24 bytes); returns its first digit. */
@@ -37,17 +54,25 @@ static char *u64_digits(char *buf, __u64 v)
 	return p;
 }
 
-static void put_u64(FILE *f, __u64 v)
+static void put_u64(struct krt_json *j, __u64 v)
 {
 	char buf[24], *p = u64_digits(buf, v);
 
-	put_n(f, p, buf + sizeof(buf) - p);
+	put_n(j, p, buf + sizeof(buf) - p);
 }
 
 void krt_json_init(struct krt_json *j, FILE *f)
 {
-	memset(j, 0, sizeof(*j));
 	j->f = f;
+	j->depth = 0;
+	j->after_key = false;
+	memset(j->has_items, 0, sizeof(j->has_items));
+	j->n = 0;
+}
+
+void krt_json_newline(struct krt_json *j)
+{
+	put_c(j, '\n');
 }
 
 /* Called before every value and key: places the comma between items. */
@@ -58,14 +83,14 @@ static void before_item(struct krt_json *j)
 		return;
 	}
 	if (j->has_items[j->depth])
-		put_c(j->f, ',');
+		put_c(j, ',');
 	j->has_items[j->depth] = true;
 }
 
 static void open_level(struct krt_json *j, char c)
 {
 	before_item(j);
-	put_c(j->f, c);
+	put_c(j, c);
 	/* Deeper nesting than we ever produce: keep writing, stop tracking. */
 	if (j->depth < KRT_JSON_MAX_DEPTH - 1)
 		j->depth++;
@@ -74,9 +99,12 @@ static void open_level(struct krt_json *j, char c)
 
 static void close_level(struct krt_json *j, char c)
 {
-	put_c(j->f, c);
+	put_c(j, c);
 	if (j->depth > 0)
 		j->depth--;
+	/* a top-level value is complete: out it goes, before anything else is written */
+	if (!j->depth)
+		krt_json_flush(j);
 }
 
 void krt_json_obj_begin(struct krt_json *j)
@@ -102,8 +130,8 @@ void krt_json_arr_end(struct krt_json *j)
 void krt_json_key(struct krt_json *j, const char *key)
 {
 	before_item(j);
-	krt_json_write_string(j->f, key, strlen(key));
-	put_c(j->f, ':');
+	krt_json_write_string(j, key, strlen(key));
+	put_c(j, ':');
 	j->after_key = true;
 }
 
@@ -147,12 +175,12 @@ static bool json_plain(unsigned char c)
 	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
 }
 
-void krt_json_write_string(FILE *f, const char *str, size_t n)
+void krt_json_write_string(struct krt_json *j, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0, len;
 
-	put_c(f, '"');
+	put_c(j, '"');
 	while (i < n) {
 		unsigned char c = s[i];
 		size_t run = i;
@@ -161,35 +189,38 @@ void krt_json_write_string(FILE *f, const char *str, size_t n)
 		while (run < n && json_plain(s[run]))
 			run++;
 		if (run > i) {
-			put_n(f, str + i, run - i);
+			put_n(j, str + i, run - i);
 			i = run;
 			continue;
 		}
 		switch (c) {
 		case '"':
-			put_s(f, "\\\"");
+			put_s(j, "\\\"");
 			break;
 		case '\\':
-			put_s(f, "\\\\");
+			put_s(j, "\\\\");
 			break;
 		case '\n':
-			put_s(f, "\\n");
+			put_s(j, "\\n");
 			break;
 		case '\r':
-			put_s(f, "\\r");
+			put_s(j, "\\r");
 			break;
 		case '\t':
-			put_s(f, "\\t");
+			put_s(j, "\\t");
 			break;
 		default:
 			if (c < 0x20 || c == 0x7f) {
-				fprintf(f, "\\u%04x", c);
+				char u[7] = { '\\', 'u', '0', '0', "0123456789abcdef"[c >> 4],
+					      "0123456789abcdef"[c & 15], 0 };
+
+				put_s(j, u);
 			} else {
 				len = utf8_seq_len(s + i, n - i);
 				if (!len) {
-					put_s(f, "\\ufffd");
+					put_s(j, "\\ufffd");
 				} else {
-					put_n(f, str + i, len);
+					put_n(j, str + i, len);
 					i += len;
 					continue;
 				}
@@ -197,13 +228,13 @@ void krt_json_write_string(FILE *f, const char *str, size_t n)
 		}
 		i++;
 	}
-	put_c(f, '"');
+	put_c(j, '"');
 }
 
 void krt_json_strn(struct krt_json *j, const char *s, size_t n)
 {
 	before_item(j);
-	krt_json_write_string(j->f, s, n);
+	krt_json_write_string(j, s, n);
 }
 
 void krt_json_str(struct krt_json *j, const char *s)
@@ -216,27 +247,29 @@ void krt_json_str(struct krt_json *j, const char *s)
 void krt_json_u64(struct krt_json *j, __u64 v)
 {
 	before_item(j);
-	put_u64(j->f, v);
+	put_u64(j, v);
 }
 
 void krt_json_i64(struct krt_json *j, long long v)
 {
 	before_item(j);
-	fprintf(j->f, "%lld", v);
+	if (v < 0)
+		put_c(j, '-');
+	put_u64(j, v < 0 ? -(unsigned long long)v : (unsigned long long)v);
 }
 
 void krt_json_bool(struct krt_json *j, bool v)
 {
 	before_item(j);
-	put_s(j->f, v ? "true" : "false");
+	put_s(j, v ? "true" : "false");
 }
 
 void krt_json_u64_str(struct krt_json *j, __u64 v)
 {
 	before_item(j);
-	put_c(j->f, '"');
-	put_u64(j->f, v);
-	put_c(j->f, '"');
+	put_c(j, '"');
+	put_u64(j, v);
+	put_c(j, '"');
 }
 
 void krt_json_ns_as_us(struct krt_json *j, __u64 ns)
@@ -245,14 +278,14 @@ void krt_json_ns_as_us(struct krt_json *j, __u64 ns)
 			 (char)('0' + ns % 10) };
 
 	before_item(j);
-	put_u64(j->f, ns / 1000);
-	put_n(j->f, frac, sizeof(frac));
+	put_u64(j, ns / 1000);
+	put_n(j, frac, sizeof(frac));
 }
 
 void krt_json_raw(struct krt_json *j, const char *text)
 {
 	before_item(j);
-	put_s(j->f, text);
+	put_s(j, text);
 }
 
 void krt_json_kv_str(struct krt_json *j, const char *key, const char *s)

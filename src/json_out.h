@@ -3,6 +3,12 @@
  * opens objects and arrays, writes keys and values, and the emitter places
  * the commas. Strings are escaped; bytes that are not valid UTF-8 become
  * U+FFFD so the output always parses.
+ *
+ * Output is gathered in the emitter and written when a top-level value is
+ * complete (or krt_json_flush() is called, or the buffer is full): a live
+ * run writes hundreds of items per trace, and a stdio call per item cost
+ * more than the items. Whoever writes to the same FILE between items uses
+ * krt_json_newline() or flushes first.
  */
 #ifndef KRT_JSON_OUT_H
 #define KRT_JSON_OUT_H
@@ -14,14 +20,22 @@
 
 #define KRT_JSON_MAX_DEPTH 32
 
+#define KRT_JSON_BUF 8192
+
 struct krt_json {
 	FILE *f;
 	int depth;
 	bool after_key;				/* next value follows "key": */
 	bool has_items[KRT_JSON_MAX_DEPTH];	/* a comma is due before the next item */
+	size_t n;				/* bytes waiting in buf */
+	char buf[KRT_JSON_BUF];
 };
 
 void krt_json_init(struct krt_json *j, FILE *f);
+/* Writes out what the emitter holds (done by itself after a top-level value). */
+void krt_json_flush(struct krt_json *j);
+/* A newline between items (JSON lines, readable arrays): no comma, no item. */
+void krt_json_newline(struct krt_json *j);
 void krt_json_obj_begin(struct krt_json *j);
 void krt_json_obj_end(struct krt_json *j);
 void krt_json_arr_begin(struct krt_json *j);
@@ -44,7 +58,7 @@ void krt_json_raw(struct krt_json *j, const char *text);
 void krt_json_kv_str(struct krt_json *j, const char *key, const char *s);
 void krt_json_kv_u64(struct krt_json *j, const char *key, __u64 v);
 
-/* Writes s (n bytes) as a quoted, escaped JSON string to f. */
-void krt_json_write_string(FILE *f, const char *s, size_t n);
+/* Writes s (n bytes) as a quoted, escaped JSON string (no comma placed). */
+void krt_json_write_string(struct krt_json *j, const char *s, size_t n);
 
 #endif

@@ -90,7 +90,7 @@ static void put_metadata(struct chrome_priv *p, const char *what, __u32 pid, __u
 {
 	struct krt_json *j = &p->j;
 
-	fputc('\n', j->f);
+	krt_json_newline(j);
 	krt_json_obj_begin(j);
 	krt_json_kv_str(j, "name", what);
 	krt_json_kv_str(j, "ph", "M");
@@ -148,7 +148,7 @@ static void put_slice(struct chrome_priv *p, const struct krt_trace *t, __u32 pi
 	char name[48];
 
 	snprintf(name, sizeof(name), "trace %" PRIu64, (uint64_t)t->id);
-	fputc('\n', j->f);
+	krt_json_newline(j);
 	krt_json_obj_begin(j);
 	krt_json_kv_str(j, "name", name);
 	krt_json_kv_str(j, "cat", "krtrace");
@@ -292,7 +292,7 @@ static void put_flow_end(struct chrome_priv *p, const char *ph, __u64 id, __u32 
 
 	/* Both ends carry the same name: viewers pair flow events by id and name. */
 	snprintf(name, sizeof(name), "%" PRIu64 " B", (uint64_t)bytes);
-	fputc('\n', j->f);
+	krt_json_newline(j);
 	krt_json_obj_begin(j);
 	krt_json_kv_str(j, "name", name);
 	krt_json_kv_str(j, "cat", "krtrace.flow");
@@ -317,7 +317,7 @@ static void put_instant(struct chrome_priv *p, const struct krt_trace *t, __u32 
 
 	snprintf(name, sizeof(name), "%s %" PRIu64 " B %s %s", verb, (uint64_t)h->bytes,
 		 verb[0] == 's' ? "to" : "from", krt_addr_str(peer, addr, sizeof(addr)));
-	fputc('\n', j->f);
+	krt_json_newline(j);
 	krt_json_obj_begin(j);
 	krt_json_kv_str(j, "name", name);
 	krt_json_kv_str(j, "cat", "krtrace");
@@ -408,6 +408,8 @@ static int chrome_trace(struct krt_writer *w, const struct krt_trace *t)
 	free(spans);
 	free(pids);
 	p->traces++;
+	/* the file's array stays open across traces: each trace goes out whole */
+	krt_json_flush(&p->j);
 	return 0;
 }
 
@@ -429,7 +431,8 @@ static int chrome_finish(struct krt_writer *w, const struct krt_summary *s)
 	krt_json_kv_u64(j, "unattributed_cpu_ns", s->unattributed_cpu_ns);
 	krt_json_obj_end(j);
 	krt_json_obj_end(j);
-	fputc('\n', j->f);
+	krt_json_newline(j);
+	krt_json_flush(j);
 	if (fflush(w->out) || ferror(w->out)) {
 		fprintf(stderr, "krtrace: writing the Chrome trace file: %s\n", strerror(errno));
 		return -1;
