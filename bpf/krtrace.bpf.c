@@ -172,7 +172,21 @@ static __always_inline void tgid_set_traced(__u32 tgid, bool on)
 		__sync_fetch_and_and(w, ~(1ULL << (tgid % 64)));
 }
 
-static __always_inline struct krt_event *event_reserve(__u32 type)
+/*
+ * One clock read per hook run: bpf_ktime_get_ns() costs about 40 ns here
+ * (a VM), and a receive both closes its thread's CPU period and stamps
+ * its record. *clk is 0 until the first read; NULL means read now.
+ */
+static __always_inline __u64 clock_now(__u64 *clk)
+{
+	if (!clk)
+		return bpf_ktime_get_ns();
+	if (!*clk)
+		*clk = bpf_ktime_get_ns();
+	return *clk;
+}
+
+static __always_inline struct krt_event *event_reserve_at(__u32 type, __u64 ts)
 {
 	struct krt_event *e;
 
@@ -182,10 +196,15 @@ static __always_inline struct krt_event *event_reserve(__u32 type)
 		return NULL;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
-	e->ts_ns = bpf_ktime_get_ns();
+	e->ts_ns = ts;
 	e->type = type;
 	e->cpu = bpf_get_smp_processor_id();
 	return e;
+}
+
+static __always_inline struct krt_event *event_reserve(__u32 type)
+{
+	return event_reserve_at(type, bpf_ktime_get_ns());
 }
 
 /* The current task's ids and name: plain loads through its BTF pointer. */
@@ -322,7 +341,7 @@ static __always_inline void cpu_flush(struct krt_thread_state *t, __u32 tid, __u
 		COUNT(sampled_out);
 		goto done;
 	}
-	e = event_reserve(KRT_EV_CPU);
+	e = event_reserve_at(KRT_EV_CPU, now);
 	if (!e)
 		goto done;
 	e->pid = pid;
@@ -382,13 +401,13 @@ static __always_inline void switch_in_record(__u32 tid, __u32 pid, const char *c
  * comm NULL: t is the current task.
  */
 static __always_inline void thread_set_trace(struct krt_thread_state *t, __u32 tid, __u32 pid,
-					     const char *comm, __u32 trace)
+					     const char *comm, __u32 trace, __u64 *clk)
 {
 	if (t->trace == trace)
 		return;
 	if (cpu_in_kernel) {
 		if (!t->shown_oncpu)
-			cpu_flush(t, tid, pid, comm, bpf_ktime_get_ns());
+			cpu_flush(t, tid, pid, comm, clock_now(clk));
 		if (!trace_decided(trace) && !(trace & KRT_TRACE_SAMPLED_OUT) &&
 		    t->oncpu_since && !t->shown_oncpu) {
 			switch_in_record(tid, pid, comm);
@@ -545,7 +564,7 @@ static __always_inline __u32 seg_scan(struct krt_conn_side *c, struct krt_dir_ta
  */
 static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 					 const struct krt_tuple *t, __u32 seq, __u32 len,
-					 __u64 *decided, struct krt_dir_tags *dt)
+					 __u64 *decided, struct krt_dir_tags *dt, __u64 *clk)
 {
 	struct krt_thread_state *th = thread_get(tid);
 	struct krt_conn_side *c = conn_get(cookie);
@@ -612,7 +631,7 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 			th->replied = 0;
 			th->entry_cookie = cookie;
 		}
-		thread_set_trace(th, tid, pid, NULL, trace);
+		thread_set_trace(th, tid, pid, NULL, trace, clk);
 		th->handed = 0;
 		th->tag_pending = 0;
 		c->last_recv_trace = trace;
@@ -622,7 +641,8 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 }
 
 /* A receive decided late: the current thread takes the bytes' trace (rule 2). */
-static __always_inline void recv_takes_tag(__u32 tid, __u32 pid, __u64 cookie, __u32 trace)
+static __always_inline void recv_takes_tag(__u32 tid, __u32 pid, __u64 cookie, __u32 trace,
+					   __u64 *clk)
 {
 	struct krt_thread_state *th = bpf_map_lookup_elem(&threads, &tid);
 	struct krt_conn_side *c = bpf_map_lookup_elem(&conns, &cookie);
@@ -637,7 +657,7 @@ static __always_inline void recv_takes_tag(__u32 tid, __u32 pid, __u64 cookie, _
 		th->replied = 0;
 		th->entry_cookie = cookie;
 	}
-	thread_set_trace(th, tid, pid, NULL, trace);
+	thread_set_trace(th, tid, pid, NULL, trace, clk);
 	th->handed = 0;
 	th->tag_pending = 0;
 }
@@ -672,7 +692,7 @@ static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 l
 	 * (it has moved on to other bytes).
 	 */
 	if (th && (!(th->trace & KRT_TRACE_ID_MASK) || th->trace == u->prev_trace)) {
-		thread_set_trace(th, u->tid, u->pid, NULL, trace);
+		thread_set_trace(th, u->tid, u->pid, NULL, trace, NULL);
 		th->entry_cookie = u->cookie;
 		th->replied = 0;
 		th->handed = 0;
@@ -730,7 +750,7 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie,
 	 * the engine's rule 6 decides (the worker's switches go out from now).
 	 */
 	if (!trace && th->pooled) {
-		thread_set_trace(th, tid, pid, NULL, KRT_TRACE_UNSURE);
+		thread_set_trace(th, tid, pid, NULL, KRT_TRACE_UNSURE, NULL);
 		trace = KRT_TRACE_UNSURE;
 	}
 	/* its last receive's tag not stored yet: the trace it would carry is a guess */
@@ -991,6 +1011,7 @@ static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 
 	struct krt_dir_tags *dt = NULL;
 	struct krt_xfer_peer peer = {};	/* zeroed: clang may load it before testing got_peer */
 	__u64 cookie = f->id;
+	__u64 clk = 0;		/* this hook's clock, read once (clock_now) */
 
 	if (kernel_tags && have_seq) {
 		if (dir == KRT_DIR_SEND) {
@@ -1011,7 +1032,7 @@ static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 
 				if (d) {
 					struct krt_xfer_peer *ps = &d->send;
 
-					ps->ts_ns = bpf_ktime_get_ns();
+					ps->ts_ns = clock_now(&clk);
 					ps->sock_id = cookie;
 					ps->tid = (__u32)pid_tgid;
 					ps->pid = pid_tgid >> 32;
@@ -1042,7 +1063,7 @@ static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 
 			if (!is_gateway(&tuple->remote))
 				dt = dir_get(&wk);
 			trace = tag_receive((__u32)pid_tgid, pid_tgid >> 32, cookie, tuple, seq,
-					    ret, &decided, dt);
+					    ret, &decided, dt, &clk);
 			if (sample_rate > 1 && !cpu_in_kernel && old != trace)
 				sampling_switch(pid_tgid, trace);
 		}
@@ -1061,12 +1082,12 @@ static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 
 		 */
 		if (got_peer && !decided && trace_decided(peer.trace_id)) {
 			trace = peer.trace_id;
-			recv_takes_tag((__u32)pid_tgid, pid_tgid >> 32, cookie, trace);
+			recv_takes_tag((__u32)pid_tgid, pid_tgid >> 32, cookie, trace, &clk);
 			decided = true;
 		}
 	}
 
-	e = event_reserve(KRT_EV_XFER);
+	e = event_reserve_at(KRT_EV_XFER, clock_now(&clk));
 	if (!e)
 		return 0;
 	event_fill_current(e);
@@ -1334,9 +1355,9 @@ static __always_inline bool runq_from_sched_info(void)
 
 /* The switch record's two sides; a side with tid 0 is not shown. */
 static __always_inline void switch_record(struct task_struct *prev, struct task_struct *next,
-					  bool show_prev, bool show_next, __s64 state)
+					  bool show_prev, bool show_next, __s64 state, __u64 now)
 {
-	struct krt_event *e = event_reserve(KRT_EV_SWITCH);
+	struct krt_event *e = event_reserve_at(KRT_EV_SWITCH, now);
 
 	if (!e)
 		return;
@@ -1421,7 +1442,7 @@ static __always_inline int switch_cpu_in_kernel(struct task_struct *prev, struct
 		}
 	}
 	if (show_prev || show_next)
-		switch_record(prev, next, show_prev, show_next, state);
+		switch_record(prev, next, show_prev, show_next, state, now);
 	return 0;
 }
 
@@ -1542,7 +1563,7 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 				 * the first to run dequeues; the engine decides.
 				 */
 				thread_set_trace(t, target_tid, target_tgid, p->comm,
-						 waker_trace | KRT_TRACE_UNSURE);
+						 waker_trace | KRT_TRACE_UNSURE, NULL);
 				t->replied = 0;
 				t->handed = 1;
 				t->pooled = 1;
