@@ -1041,7 +1041,10 @@ static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 
 					ps->trace_id = trace;
 					ps->cpu = bpf_get_smp_processor_id();
 					read_syscall_nr(&ps->syscall_nr, &ps->fd);
-					bpf_get_current_comm(ps->comm, sizeof(ps->comm));
+					/* two loads through the task's BTF pointer, not a helper call */
+					__builtin_memcpy(ps->comm,
+							 bpf_get_current_task_btf()->comm,
+							 sizeof(ps->comm));
 					__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY,
 								    KRT_DEFER_WAITING);
 					waiting = true;
