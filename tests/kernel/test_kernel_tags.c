@@ -155,6 +155,13 @@ static struct krt_live_source *open_source(__u32 sample_rate)
 	return open_source_with(o, false);
 }
 
+/* A test's own source ends; the group's traces this process again. */
+static void close_own_source(struct krt_live_source *s)
+{
+	krt_live_close(s);
+	assert_int_equal(krt_live_trace_tgid(src, getpid()), 0);
+}
+
 static int setup_group(void **state)
 {
 	src = open_source(0);
@@ -369,8 +376,7 @@ static void test_sampling_one_in_two(void **state)
 	assert_int_equal(ts.traces_started, 4);
 	assert_int_equal(ts.traces_sampled, 2);
 	assert_true(ts.sampled_out_records > 0);
-	krt_live_close(sampled);
-	assert_int_equal(krt_live_trace_tgid(src, getpid()), 0);
+	close_own_source(sampled);
 }
 
 /* krtrace-bpf's defaults: tags, CPU summed here, one record per hop */
@@ -574,6 +580,21 @@ static void burn_ns(__u64 ns)
 	while ((__u64)((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec)) < ns);
 }
 
+/* The CPU records of the thread that received in, for in's trace: on CPU and waiting. */
+static void request_cpu(const struct krt_event *in, __u64 *oncpu, __u64 *runq)
+{
+	size_t i;
+
+	for (i = 0; i < n_got; i++) {
+		if (got[i].type != KRT_EV_CPU || got[i].tid != in->tid ||
+		    got[i].oncpu.trace_id != in->xfer.trace_id)
+			continue;
+		*oncpu += got[i].oncpu.oncpu_ns;
+		if (runq)
+			*runq += got[i].oncpu.runq_ns;
+	}
+}
+
 /*
  * cpu_in_kernel: the time a thread spends on a request is summed in the
  * kernel and sent as one CPU record for that request when the thread is
@@ -604,19 +625,15 @@ static void test_cpu_in_kernel(void **state)
 
 	in = find_xfer(KRT_DIR_RECV, srv, 0);
 	assert_non_null(in);
-	for (i = 0; i < n_got; i++) {
+	for (i = 0; i < n_got; i++)
 		assert_int_not_equal(got[i].type, KRT_EV_SWITCH);
-		if (got[i].type == KRT_EV_CPU && got[i].tid == in->tid &&
-		    got[i].oncpu.trace_id == in->xfer.trace_id)
-			on_request += got[i].oncpu.oncpu_ns;
-	}
+	request_cpu(in, &on_request, NULL);
 	/* at least the 20 ms burnt, and not the whole test's time */
 	assert_true(on_request >= 19 * 1000 * 1000);
 	assert_true(on_request < 200 * 1000 * 1000);
 	close(gw);
 	close(srv);
-	krt_live_close(s);
-	assert_int_equal(krt_live_trace_tgid(src, getpid()), 0);
+	close_own_source(s);
 }
 
 static volatile bool burner_run;
@@ -645,7 +662,6 @@ static void test_runq_delay(void **state)
 	__u64 oncpu = 0, runq = 0;
 	pthread_t th;
 	int gw, srv;
-	size_t i;
 
 	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
 	s = open_source_with(o, false);
@@ -672,13 +688,7 @@ static void test_runq_delay(void **state)
 
 	in = find_xfer(KRT_DIR_RECV, srv, 0);
 	assert_non_null(in);
-	for (i = 0; i < n_got; i++) {
-		if (got[i].type == KRT_EV_CPU && got[i].tid == in->tid &&
-		    got[i].oncpu.trace_id == in->xfer.trace_id) {
-			oncpu += got[i].oncpu.oncpu_ns;
-			runq += got[i].oncpu.runq_ns;
-		}
-	}
+	request_cpu(in, &oncpu, &runq);
 	print_message("on CPU %llu us, waiting %llu us\n", (unsigned long long)oncpu / 1000,
 		      (unsigned long long)runq / 1000);
 	assert_true(oncpu >= 19 * 1000 * 1000);
@@ -687,8 +697,7 @@ static void test_runq_delay(void **state)
 	assert_true(runq < 1000 * 1000 * 1000);
 	close(gw);
 	close(srv);
-	krt_live_close(s);
-	assert_int_equal(krt_live_trace_tgid(src, getpid()), 0);
+	close_own_source(s);
 }
 
 /* The same tests for both transfer hooks; the fallback's names say so. */
