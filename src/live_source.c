@@ -7,11 +7,7 @@
  * order across CPUs; timestamps taken on different CPUs can be slightly out
  * of order, and a merged hop's send is older than its receive, so events
  * wait in a reorder window before they go to the engine, which needs
- * non-decreasing time. Records arrive nearly sorted (a merged send is a few
- * records behind its receive), so the window is a sorted array filled by
- * insertion from its newest end: an insert moves only the few keys newer
- * than it, and the oldest leaves from the other end. A binary heap cost
- * about 10 % of the reader's CPU, in mispredicted compares on every pop.
+ * non-decreasing time (reorder_window.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -27,39 +23,22 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "live_source.h"
+#include "reorder_window.h"
 #include "../bpf/krtrace_bpf.h"	/* before the skeleton: its types */
 #include "krtrace.skel.h"
 
 /* a merged hop's send waits for its receiver: under load that takes milliseconds */
 #define DEFAULT_REORDER_NS (20ULL * 1000 * 1000)
 #define LOST_REASON_RING_FULL 1
-#define PREFETCH_AHEAD 4
 /* a record's size in the ring: its 8-byte header and the event */
 #define RING_RECORD_BYTES (8 + sizeof(struct krt_event))
-
-/* The reorder window orders small keys; the events wait in a pool of slots. */
-struct pending_event {
-	__u64 ts_ns;
-	__u32 slot;		/* in events[] */
-};
 
 struct krt_live_source {
 	struct krtrace_bpf *skel;
 	struct ring_buffer *rb;
 	__u64 reorder_ns;
-	/*
-	 * pending[head, tail): sorted by time, ring order among equal times;
-	 * room for twice the slots, so that moving the window back to the
-	 * start of the array is rare.
-	 */
-	struct pending_event *pending;
-	size_t head, tail, cap_pending;
-	struct krt_event *events;	/* cap_pending / 2 slots */
-	__u32 *free_slots;		/* stack of unused slots */
-	size_t n_free;
+	struct krt_reorder window;	/* records wait here for reorder_ns */
 	__u64 arrivals;		/* ring records read */
-	__u64 last_fed_ts;	/* newest timestamp handed over */
-	__u64 late;		/* arrived behind last_fed_ts: clamped */
 	__u64 malformed;	/* ring samples of the wrong size */
 	__u64 ring_drops_reported;
 	__u64 sends_at_exit;	/* waiting sends collected at the end */
@@ -126,72 +105,13 @@ static int check_prerequisites(const char *prog, bool *sock_hooks)
 	return ret;
 }
 
-/* Room for twice as many pending events: window, slots and free list grow together. */
-static int pending_grow(struct krt_live_source *s)
-{
-	size_t slots = s->cap_pending ? s->cap_pending : 4096, old = s->cap_pending / 2, k;
-	void *h = realloc(s->pending, 2 * slots * sizeof(*s->pending));
-	void *ev = h ? realloc(s->events, slots * sizeof(*s->events)) : NULL;
-	void *fr = ev ? realloc(s->free_slots, slots * sizeof(*s->free_slots)) : NULL;
-
-	if (h)
-		s->pending = h;
-	if (ev)
-		s->events = ev;
-	if (!fr)
-		return -ENOMEM;
-	s->free_slots = fr;
-	/* the new slots are free; the stack hands out low ones first */
-	for (k = slots; k > old; k--)
-		s->free_slots[s->n_free++] = k - 1;
-	s->cap_pending = 2 * slots;
-	return 0;
-}
-
-/* A free slot for an event about to be queued, or NULL (out of memory). */
-static struct krt_event *pending_slot(struct krt_live_source *s, __u32 *slot)
-{
-	if (!s->n_free && pending_grow(s)) {
-		s->out_of_memory = true;
-		return NULL;
-	}
-	*slot = s->free_slots[--s->n_free];
-	return &s->events[*slot];
-}
-
-/* The event filled in slot joins the window, after every one not newer. */
-static void pending_insert(struct krt_live_source *s, __u32 slot)
-{
-	__u64 ts = s->events[slot].ts_ns;
-	struct pending_event *w;
-	size_t i;
-
-	if (s->tail == s->cap_pending) {
-		/* at most half the array is in use: the window moves to its start */
-		memmove(s->pending, s->pending + s->head, (s->tail - s->head) * sizeof(*s->pending));
-		s->tail -= s->head;
-		s->head = 0;
-	}
-	w = s->pending;
-	for (i = s->tail; i > s->head && w[i - 1].ts_ns > ts; i--)
-		;
-	if (i < s->tail)
-		memmove(&w[i + 1], &w[i], (s->tail - i) * sizeof(*w));
-	s->tail++;
-	w[i].ts_ns = ts;
-	w[i].slot = slot;
-}
-
 static int queue_event(struct krt_live_source *s, const struct krt_event *ev)
 {
-	__u32 slot;
-	struct krt_event *e = pending_slot(s, &slot);
+	int err = krt_reorder_queue(&s->window, ev);
 
-	if (!e)
-		return -ENOMEM;
-	*e = *ev;
-	pending_insert(s, slot);
-	return 0;
+	if (err)
+		s->out_of_memory = true;
+	return err;
 }
 
 /*
@@ -225,24 +145,27 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 	for (size_t off = 4 * RING_RECORD_BYTES; off < 5 * RING_RECORD_BYTES; off += 64)
 		__builtin_prefetch((const char *)data + off);
 	/* straight from the ring into its slot: one copy */
-	ev = pending_slot(s, &slot);
+	ev = krt_reorder_slot(&s->window, &slot);
 	if (!ev)
-		return -ENOMEM;
+		goto oom;
 	memcpy(ev, data, sizeof(*ev));
 	if (ev->type == KRT_EV_XFER && ev->xfer.flags & KRT_XF_PEER) {
-		send = pending_slot(s, &send_slot);
+		send = krt_reorder_slot(&s->window, &send_slot);
 		if (!send) {
-			s->free_slots[s->n_free++] = slot;
-			return -ENOMEM;
+			krt_reorder_release(&s->window, slot);
+			goto oom;
 		}
-		ev = &s->events[slot];	/* the pool may have moved */
+		ev = &s->window.events[slot];	/* the pool may have moved */
 		peer_send_event(ev, send);
-		pending_insert(s, send_slot);
+		krt_reorder_insert(&s->window, send_slot);
 		ev->xfer.flags &= ~KRT_XF_PEER;
 		memset(&ev->xfer.peer, 0, sizeof(ev->xfer.peer));
 	}
-	pending_insert(s, slot);
+	krt_reorder_insert(&s->window, slot);
 	return 0;
+oom:
+	s->out_of_memory = true;
+	return -ENOMEM;
 }
 
 struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char *prog)
@@ -267,6 +190,7 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 		return NULL;
 	}
 	s->reorder_ns = o->reorder_ns ? o->reorder_ns : DEFAULT_REORDER_NS;
+	krt_reorder_init(&s->window);
 	s->n_cpus = libbpf_num_possible_cpus();
 	if (s->n_cpus <= 0 || s->n_cpus > KRT_MAX_CPUS)
 		s->n_cpus = KRT_MAX_CPUS;
@@ -493,7 +417,7 @@ static void report_ring_drops(struct krt_live_source *s, krt_live_event_cb cb, v
 	if (drops == s->ring_drops_reported)
 		return;
 	memset(&ev, 0, sizeof(ev));
-	ev.ts_ns = s->last_fed_ts;
+	ev.ts_ns = s->window.last_ts;
 	ev.type = KRT_EV_LOST;
 	ev.lost.count = drops - s->ring_drops_reported;
 	ev.lost.reason = LOST_REASON_RING_FULL;
@@ -504,35 +428,8 @@ static void report_ring_drops(struct krt_live_source *s, krt_live_event_cb cb, v
 /* Hands over pending events up to cutoff_ts, in timestamp order. */
 static int deliver(struct krt_live_source *s, __u64 cutoff_ts, krt_live_event_cb cb, void *ctx)
 {
-	size_t n = 0;
+	size_t n = krt_reorder_deliver(&s->window, cutoff_ts, cb, ctx);
 
-	while (s->head < s->tail && s->pending[s->head].ts_ns <= cutoff_ts) {
-		struct pending_event p = s->pending[s->head++];
-		struct krt_event *ev = &s->events[p.slot];
-
-		/*
-		 * The events were written a window ago and left the cache:
-		 * fetch a few ahead (reading each cold cost the reader 10 %).
-		 */
-		if (s->head + PREFETCH_AHEAD < s->tail) {
-			const char *next = (const char *)&s->events[s->pending[s->head + PREFETCH_AHEAD].slot];
-
-			for (size_t off = 0; off < sizeof(*ev); off += 64)
-				__builtin_prefetch(next + off);
-		}
-
-		if (ev->ts_ns < s->last_fed_ts) {
-			/* Behind the window: keep the engine's time monotonic. */
-			ev->ts_ns = s->last_fed_ts;
-			s->late++;
-		}
-		s->last_fed_ts = ev->ts_ns;
-		cb(ev, ctx);
-		s->free_slots[s->n_free++] = p.slot;
-		n++;
-	}
-	if (s->head == s->tail)
-		s->head = s->tail = 0;
 	report_ring_drops(s, cb, ctx);
 	return n;
 }
@@ -740,7 +637,7 @@ bool krt_live_syscall_hooks(const struct krt_live_source *s)
 
 __u64 krt_live_late_events(struct krt_live_source *s)
 {
-	return s->late;
+	return s->window.late;
 }
 
 __u64 krt_live_backlog(struct krt_live_source *s)
@@ -758,8 +655,6 @@ void krt_live_close(struct krt_live_source *s)
 		return;
 	ring_buffer__free(s->rb);
 	krtrace_bpf__destroy(s->skel);
-	free(s->pending);
-	free(s->events);
-	free(s->free_slots);
+	krt_reorder_free(&s->window);
 	free(s);
 }

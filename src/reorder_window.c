@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/* The live source's reorder window (see reorder_window.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "reorder_window.h"
+
+#define FIRST_SLOTS 4096
+/* events handed over are prefetched this many ahead: each was read cold */
+#define PREFETCH_AHEAD 4
+
+void krt_reorder_init(struct krt_reorder *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+void krt_reorder_free(struct krt_reorder *r)
+{
+	free(r->keys);
+	free(r->events);
+	free(r->free_slots);
+	krt_reorder_init(r);
+}
+
+/* Twice the slots (and keys): window, pool and free list grow together. */
+static int grow(struct krt_reorder *r)
+{
+	size_t old = r->cap_keys / 2, slots = old ? 2 * old : FIRST_SLOTS, k;
+	void *keys = realloc(r->keys, 2 * slots * sizeof(*r->keys));
+	void *ev = keys ? realloc(r->events, slots * sizeof(*r->events)) : NULL;
+	void *fr = ev ? realloc(r->free_slots, slots * sizeof(*r->free_slots)) : NULL;
+
+	if (keys)
+		r->keys = keys;
+	if (ev)
+		r->events = ev;
+	if (!fr)
+		return -ENOMEM;
+	r->free_slots = fr;
+	/* the new slots are free; the stack hands out low ones first */
+	for (k = slots; k > old; k--)
+		r->free_slots[r->n_free++] = k - 1;
+	r->cap_keys = 2 * slots;
+	return 0;
+}
+
+struct krt_event *krt_reorder_slot(struct krt_reorder *r, __u32 *slot)
+{
+	if (!r->n_free && grow(r))
+		return NULL;
+	*slot = r->free_slots[--r->n_free];
+	return &r->events[*slot];
+}
+
+void krt_reorder_release(struct krt_reorder *r, __u32 slot)
+{
+	r->free_slots[r->n_free++] = slot;
+}
+
+void krt_reorder_insert(struct krt_reorder *r, __u32 slot)
+{
+	__u64 ts = r->events[slot].ts_ns;
+	struct krt_reorder_key *w;
+	size_t i;
+
+	if (r->tail == r->cap_keys) {
+		/*
+		 * Every waiting event holds a slot and there are half as many
+		 * slots as keys: at most half the array is in use, and the
+		 * window moves back to its start.
+		 */
+		memmove(r->keys, r->keys + r->head, (r->tail - r->head) * sizeof(*r->keys));
+		r->tail -= r->head;
+		r->head = 0;
+	}
+	w = r->keys;
+	for (i = r->tail; i > r->head && w[i - 1].ts_ns > ts; i--)
+		;
+	if (i < r->tail)
+		memmove(&w[i + 1], &w[i], (r->tail - i) * sizeof(*w));
+	r->tail++;
+	w[i].ts_ns = ts;
+	w[i].slot = slot;
+}
+
+int krt_reorder_queue(struct krt_reorder *r, const struct krt_event *ev)
+{
+	__u32 slot;
+	struct krt_event *e = krt_reorder_slot(r, &slot);
+
+	if (!e)
+		return -ENOMEM;
+	*e = *ev;
+	krt_reorder_insert(r, slot);
+	return 0;
+}
+
+size_t krt_reorder_deliver(struct krt_reorder *r, __u64 cutoff_ts, krt_reorder_cb cb, void *ctx)
+{
+	size_t n = 0;
+
+	while (r->head < r->tail && r->keys[r->head].ts_ns <= cutoff_ts) {
+		struct krt_reorder_key k = r->keys[r->head++];
+		struct krt_event *ev = &r->events[k.slot];
+
+		/* the events were written a window ago and left the cache */
+		if (r->head + PREFETCH_AHEAD < r->tail) {
+			const char *next = (const char *)&r->events[r->keys[r->head + PREFETCH_AHEAD].slot];
+
+			for (size_t off = 0; off < sizeof(*ev); off += 64)
+				__builtin_prefetch(next + off);
+		}
+		if (ev->ts_ns < r->last_ts) {
+			ev->ts_ns = r->last_ts;
+			r->late++;
+		}
+		r->last_ts = ev->ts_ns;
+		cb(ev, ctx);
+		r->free_slots[r->n_free++] = k.slot;
+		n++;
+	}
+	if (r->head == r->tail)
+		r->head = r->tail = 0;
+	return n;
+}
+
+size_t krt_reorder_pending(const struct krt_reorder *r)
+{
+	return r->tail - r->head;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * The live source's reorder window: events wait here until they are older
+ * than a cutoff, then leave in time order (arrival order among equal
+ * times). Records arrive nearly sorted (a merged hop's send is a few
+ * records behind its receive), so the window is a sorted array of small
+ * keys filled by insertion from its newest end, and the events themselves
+ * wait in a pool of slots: an insert moves only the few keys newer than
+ * it. (A binary heap cost about 10 % of the reader's CPU in mispredicted
+ * compares on every pop.)
+ */
+#ifndef KRT_REORDER_WINDOW_H
+#define KRT_REORDER_WINDOW_H
+
+#include <stddef.h>
+#include <linux/types.h>
+#include "krtrace_event.h"
+
+struct krt_reorder_key {
+	__u64 ts_ns;
+	__u32 slot;		/* in events[] */
+};
+
+struct krt_reorder {
+	/*
+	 * keys[head, tail): sorted; room for twice the slots, so that moving
+	 * the window back to the start of the array is rare.
+	 */
+	struct krt_reorder_key *keys;
+	size_t head, tail, cap_keys;
+	struct krt_event *events;	/* cap_keys / 2 slots */
+	__u32 *free_slots;		/* stack of unused slots */
+	size_t n_free;
+	__u64 last_ts;		/* newest time handed over */
+	__u64 late;		/* arrived behind last_ts: handed over at last_ts */
+};
+
+typedef void (*krt_reorder_cb)(const struct krt_event *ev, void *ctx);
+
+void krt_reorder_init(struct krt_reorder *r);
+void krt_reorder_free(struct krt_reorder *r);
+/* A free slot to fill (the pool grows when empty), or NULL: out of memory. */
+struct krt_event *krt_reorder_slot(struct krt_reorder *r, __u32 *slot);
+/* Slot goes back unused. */
+void krt_reorder_release(struct krt_reorder *r, __u32 slot);
+/* The event filled in slot joins the window, after every event not newer. */
+void krt_reorder_insert(struct krt_reorder *r, __u32 slot);
+/* A copy of ev joins the window; -ENOMEM when no slot can be had. */
+int krt_reorder_queue(struct krt_reorder *r, const struct krt_event *ev);
+/*
+ * Hands over, oldest first, every event not newer than cutoff_ts; one older
+ * than what was handed over before goes with that time (the engine needs
+ * time that never goes back) and is counted in late. Returns how many.
+ */
+size_t krt_reorder_deliver(struct krt_reorder *r, __u64 cutoff_ts, krt_reorder_cb cb, void *ctx);
+/* Events waiting. */
+size_t krt_reorder_pending(const struct krt_reorder *r);
+
+#endif
