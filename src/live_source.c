@@ -236,8 +236,14 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 	bpf_program__set_autoload(s->skel->progs.krt_sock_send, !s->syscall_hooks);
 	bpf_program__set_autoload(s->skel->progs.krt_sock_recv, !s->syscall_hooks);
 	bpf_program__set_autoload(s->skel->progs.krt_sys_exit, s->syscall_hooks);
-	if (o->wakeup_bytes)
-		s->skel->rodata->wakeup_bytes = o->wakeup_bytes;
+	if (o->wakeup_bytes) {
+		__u64 w = 4096;
+
+		/* a power of two: the kernel side compares under a mask */
+		while (w < o->wakeup_bytes && w < (1ULL << 40))
+			w <<= 1;
+		s->skel->rodata->wakeup_mask = ~(w - 1);
+	}
 	if (o->ring_bytes) {
 		err = bpf_map__set_max_entries(s->skel->maps.events, o->ring_bytes);
 		if (err) {

@@ -21,7 +21,7 @@ struct krt_live_opts {
 	bool trace_switch;		/* sched_switch records */
 	bool trace_wakeup;		/* sched_waking records */
 	__u32 ring_bytes;		/* 0 = default (8 MiB); a power of two */
-	__u64 wakeup_bytes;		/* 0 = default: wake the consumer past this much */
+	__u64 wakeup_bytes;		/* 0 = default: wake the consumer every this much (rounded up to a power of two) */
 	__u64 reorder_ns;		/* 0 = default (20 ms) */
 	bool kernel_tags;		/* decide trace ids in the kernel (needed to sample) */
 	bool cpu_in_kernel;		/* KRT_EV_CPU per (thread, trace), no switch records;
