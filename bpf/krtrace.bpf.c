@@ -349,8 +349,9 @@ static __always_inline void cpu_flush(struct krt_thread_state *t, __u32 tid, __u
 		goto done;
 	e->pid = pid;
 	e->tid = tid;
+	/* comm: a task's name through its BTF pointer, plain loads */
 	if (comm)
-		bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), comm);
+		__builtin_memcpy(e->comm, comm, sizeof(e->comm));
 	e->oncpu.oncpu_ns = t->acc_oncpu;
 	e->oncpu.runq_ns = t->acc_runq;
 	e->oncpu.trace_id = trace_decided(t->trace) ? t->trace & KRT_TRACE_ID_MASK : 0;
@@ -388,7 +389,7 @@ static __always_inline void switch_in_record(__u32 tid, __u32 pid, const char *c
 	e->pid = pid;
 	e->tid = tid;
 	if (comm)
-		bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), comm);
+		__builtin_memcpy(e->comm, comm, sizeof(e->comm));
 	else
 		bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->sw.next_tid = tid;
@@ -1291,7 +1292,7 @@ int BPF_PROG(krt_fork, struct task_struct *parent, struct task_struct *child)
 	e->fork.parent_tid = parent->pid;
 	e->fork.child_pid = ctgid;
 	e->fork.child_tid = child->pid;
-	bpf_probe_read_kernel_str(e->fork.child_comm, sizeof(e->fork.child_comm), child->comm);
+	__builtin_memcpy(e->fork.child_comm, child->comm, sizeof(e->fork.child_comm));
 	event_submit(e);
 	return 0;
 }
@@ -1318,7 +1319,7 @@ int BPF_PROG(krt_exit, struct task_struct *task)
 	if (e) {
 		e->pid = tgid;
 		e->tid = tid;
-		bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), task->comm);
+		__builtin_memcpy(e->comm, task->comm, sizeof(e->comm));
 		event_submit(e);
 	}
 	/*
@@ -1370,7 +1371,7 @@ static __always_inline void switch_record(struct task_struct *prev, struct task_
 	if (show_prev) {
 		e->pid = prev->tgid;
 		e->tid = prev->pid;
-		bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), prev->comm);
+		__builtin_memcpy(e->comm, prev->comm, sizeof(e->comm));
 		e->sw.prev_tid = prev->pid;
 		e->sw.prev_pid = prev->tgid;
 		e->sw.prev_state = state;
@@ -1379,7 +1380,7 @@ static __always_inline void switch_record(struct task_struct *prev, struct task_
 	if (show_next) {
 		e->sw.next_tid = next->pid;
 		e->sw.next_pid = next->tgid;
-		bpf_probe_read_kernel_str(e->sw.next_comm, sizeof(e->sw.next_comm), next->comm);
+		__builtin_memcpy(e->sw.next_comm, next->comm, sizeof(e->sw.next_comm));
 		if (!show_prev) {
 			e->pid = next->tgid;
 			e->tid = next->pid;
@@ -1506,14 +1507,14 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 		return 0;
 	e->pid = prev_tgid;
 	e->tid = prev_tid;
-	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), prev->comm);
+	__builtin_memcpy(e->comm, prev->comm, sizeof(e->comm));
 	e->sw.prev_tid = prev_tid;
 	e->sw.prev_pid = prev_tgid;
 	e->sw.next_tid = next_tid;
 	e->sw.next_pid = next_tgid;
 	e->sw.prev_state = state;
 	__builtin_memcpy(e->sw.prev_comm, e->comm, sizeof(e->comm));
-	bpf_probe_read_kernel_str(e->sw.next_comm, sizeof(e->sw.next_comm), next->comm);
+	__builtin_memcpy(e->sw.next_comm, next->comm, sizeof(e->sw.next_comm));
 	event_submit(e);
 	return 0;
 }
