@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "addr.h"
+#include "dec_digits.h"
 
 int krt_addr_parse_ip(const char *s, struct krt_addr *a)
 {
@@ -30,19 +31,14 @@ const char *krt_ip_str(const struct krt_addr *a, char *buf, size_t len)
 	return buf;
 }
 
-/* Decimal digits of v (< 100000) at p; returns the end. */
+/* v in decimal at p; returns the end. */
 static char *put_dec(char *p, unsigned int v)
 {
-	char tmp[8];
-	int n = 0;
+	char tmp[KRT_DEC_MAX], *d = krt_dec_digits(tmp + sizeof(tmp), v);
+	size_t n = (size_t)(tmp + sizeof(tmp) - d);
 
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
+	memcpy(p, d, n);
+	return p + n;
 }
 
 const char *krt_addr_str(const struct krt_addr *a, char *buf, size_t len)

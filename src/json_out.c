@@ -8,6 +8,7 @@
  */
 #include <inttypes.h>
 #include <string.h>
+#include "dec_digits.h"
 #include "json_out.h"
 
 void krt_json_flush(struct krt_json *j)
@@ -42,21 +43,9 @@ static void put_s(struct krt_json *j, const char *s)
 	put_n(j, s, strlen(s));
 }
 
-/* v in decimal at the end of buf (24 bytes); returns its first digit. */
-static char *u64_digits(char *buf, __u64 v)
-{
-	char *p = buf + 24;
-
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	return p;
-}
-
 static void put_u64(struct krt_json *j, __u64 v)
 {
-	char buf[24], *p = u64_digits(buf, v);
+	char buf[KRT_DEC_MAX], *p = krt_dec_digits(buf + sizeof(buf), v);
 
 	put_n(j, p, buf + sizeof(buf) - p);
 }

@@ -129,8 +129,10 @@ static void peer_send_event(const struct krt_event *recv, struct krt_event *ev)
 static int on_ring_record(void *ctx, void *data, size_t size)
 {
 	struct krt_live_source *s = ctx;
+	const struct krt_event *rec;
 	struct krt_event *ev, *send;
-	__u32 slot, send_slot;
+	bool merged;
+	__u32 slot;
 
 	/* krt_live_backlog() reads it from another thread */
 	__atomic_store_n(&s->arrivals, s->arrivals + 1, __ATOMIC_RELAXED);
@@ -144,20 +146,24 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 	 */
 	for (size_t off = 4 * RING_RECORD_BYTES; off < 5 * RING_RECORD_BYTES; off += 64)
 		__builtin_prefetch((const char *)data + off);
-	/* straight from the ring into its slot: one copy */
+	/*
+	 * Straight from the ring into the slots: one copy. A merged hop's
+	 * send goes first, as the sender's own event (older than the receive).
+	 */
+	rec = data;
+	merged = rec->type == KRT_EV_XFER && rec->xfer.flags & KRT_XF_PEER;
+	if (merged) {
+		send = krt_reorder_slot(&s->window, &slot);
+		if (!send)
+			goto oom;
+		peer_send_event(rec, send);
+		krt_reorder_insert(&s->window, slot);
+	}
 	ev = krt_reorder_slot(&s->window, &slot);
 	if (!ev)
 		goto oom;
-	memcpy(ev, data, sizeof(*ev));
-	if (ev->type == KRT_EV_XFER && ev->xfer.flags & KRT_XF_PEER) {
-		send = krt_reorder_slot(&s->window, &send_slot);
-		if (!send) {
-			krt_reorder_release(&s->window, slot);
-			goto oom;
-		}
-		ev = &s->window.events[slot];	/* the pool may have moved */
-		peer_send_event(ev, send);
-		krt_reorder_insert(&s->window, send_slot);
+	memcpy(ev, rec, sizeof(*ev));
+	if (merged) {
 		ev->xfer.flags &= ~KRT_XF_PEER;
 		memset(&ev->xfer.peer, 0, sizeof(ev->xfer.peer));
 	}

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "addr.h"
+#include "dec_digits.h"
 #include "writer_util.h"
 
 const struct krt_thread_stat *krt_trace_thread(const struct krt_trace *t, __u32 tid)
@@ -129,13 +130,10 @@ void krt_trace_free(struct krt_trace *t)
 
 const char *krt_fmt_u64(__u64 v, char *buf)
 {
-	char tmp[24], *p = tmp + sizeof(tmp);
+	char tmp[KRT_DEC_MAX + 1], *p;
 
-	*--p = 0;
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
+	tmp[KRT_DEC_MAX] = 0;
+	p = krt_dec_digits(tmp + KRT_DEC_MAX, v);
 	memcpy(buf, p, (size_t)(tmp + sizeof(tmp) - p));
 	return buf;
 }
@@ -153,10 +151,7 @@ const char *krt_fmt_ms(__u64 ns, char *buf, size_t len)
 	*--p = (char)('0' + us / 10 % 10);
 	*--p = (char)('0' + us / 100);
 	*--p = '.';
-	do {
-		*--p = (char)('0' + ms % 10);
-		ms /= 10;
-	} while (ms);
+	p = krt_dec_digits(p, ms);
 	n = (size_t)(tmp + sizeof(tmp) - p);
 	if (!len)
 		return buf;

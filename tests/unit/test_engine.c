@@ -696,6 +696,22 @@ static void test_pool_handoff_no_wakeups(void **state)
 }
 
 /*
+ * The pool tests' start: I/O thread io forks workers w1 and w2, reads two
+ * requests (traces 1 and 2), wakes first and then the other worker, and
+ * blocks.
+ */
+static void pool_two_queued(struct fix *f, __u32 io, __u32 w1, __u32 w2, __u32 first)
+{
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	feed(f, ev_recv(100, io, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_recv(110, io, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_wakeup(120, io, first));
+	feed(f, ev_wakeup(121, io, first == w1 ? w2 : w1));
+	feed(f, ev_switch(122, io, 1, 0));
+}
+
+/*
  * Thread pool: the worker woken first is not the first to dequeue. Each
  * worker takes the oldest queued request when it runs, not at its wakeup,
  * whatever order the workers send in afterwards.
@@ -706,13 +722,7 @@ static void test_pool_take_when_run(void **state)
 	const __u32 io = WEB, w1 = 101, w2 = 102;
 
 	fix_start(f);
-	feed(f, ev_fork(10, io, 0, w1));
-	feed(f, ev_fork(11, io, 0, w2));
-	feed(f, ev_recv(100, io, web(80), gw(50001), 10)); /* trace 1 */
-	feed(f, ev_recv(110, io, web(80), gw(50002), 10)); /* trace 2 */
-	feed(f, ev_wakeup(120, io, w1));
-	feed(f, ev_wakeup(121, io, w2));
-	feed(f, ev_switch(122, io, 1, 0));
+	pool_two_queued(f, io, w1, w2, w1);
 	feed(f, ev_switch(130, 0, 0, w2)); /* runs first: dequeues 1 */
 	feed(f, ev_switch(140, 0, 0, w1)); /* dequeues 2 */
 	feed(f, ev_send(200, w1, web(40001), api(8080), 11));
@@ -740,13 +750,7 @@ static void test_pool_give_back(void **state)
 	const __u32 io = WEB, w1 = 101, w2 = 102;
 
 	fix_start(f);
-	feed(f, ev_fork(10, io, 0, w1));
-	feed(f, ev_fork(11, io, 0, w2));
-	feed(f, ev_recv(100, io, web(80), gw(50001), 10)); /* trace 1 */
-	feed(f, ev_recv(110, io, web(80), gw(50002), 10)); /* trace 2 */
-	feed(f, ev_wakeup(120, io, w2));
-	feed(f, ev_wakeup(121, io, w1));
-	feed(f, ev_switch(122, io, 1, 0));
+	pool_two_queued(f, io, w1, w2, w2);
 	feed(f, ev_switch(1000, 0, 0, w2)); /* takes 1 ... */
 	feed(f, ev_switch(3000, w2, 1, 0)); /* ... blocks on the lock after 2 us */
 	feed(f, ev_switch(3100, 0, 0, w1)); /* takes 1 */
@@ -776,13 +780,7 @@ static void test_pool_reply_moves_job(void **state)
 	const struct krt_trace *t1, *t2;
 
 	fix_start(f);
-	feed(f, ev_fork(10, io, 0, w1));
-	feed(f, ev_fork(11, io, 0, w2));
-	feed(f, ev_recv(100, io, web(80), gw(50001), 10)); /* trace 1 */
-	feed(f, ev_recv(110, io, web(80), gw(50002), 10)); /* trace 2 */
-	feed(f, ev_wakeup(120, io, w1));
-	feed(f, ev_wakeup(121, io, w2));
-	feed(f, ev_switch(122, io, 1, 0));
+	pool_two_queued(f, io, w1, w2, w1);
 	feed(f, ev_switch(130, 0, 0, w1)); /* thought to take 1, really took 2 */
 	feed(f, ev_switch(140, 0, 0, w2));
 	feed(f, ev_send(200, w1, web(40001), api(8080), 11));
@@ -872,13 +870,7 @@ static void test_pool_running_worker_takes_over(void **state)
 	const struct krt_trace *t3;
 
 	fix_start(f);
-	feed(f, ev_fork(10, io, 0, w1));
-	feed(f, ev_fork(11, io, 0, w2));
-	feed(f, ev_recv(100, io, web(80), gw(50001), 10)); /* trace 1 */
-	feed(f, ev_recv(110, io, web(80), gw(50002), 10)); /* trace 2 */
-	feed(f, ev_wakeup(120, io, w1));
-	feed(f, ev_wakeup(121, io, w2));
-	feed(f, ev_switch(122, io, 1, 0));
+	pool_two_queued(f, io, w1, w2, w1);
 	feed(f, ev_switch(130, 0, 0, w1)); /* takes 1 */
 	feed(f, ev_switch(140, 0, 0, w2)); /* takes 2 */
 	feed(f, ev_send(200, w1, web(40001), api(8080), 11));
