@@ -64,6 +64,9 @@ const volatile __u64 sock_id_key = 0;
  * constant: the verifier drops the test when it is false.
  */
 const volatile bool empty_hooks = false;
+/* Slots of the state arrays in use (tests narrow them to exercise the overflow hashes). */
+const volatile __u32 thread_slot_mask = KRT_THREAD_SLOTS - 1;
+const volatile __u32 conn_slot_mask = KRT_CONN_SLOTS - 1;
 
 /* Loss counters, read by the loader at exit (never silent). */
 __u64 ring_drops = 0;
@@ -87,9 +90,14 @@ static __always_inline struct krt_pcpu_counters *my_counters(void)
 #define COUNT(field) __sync_fetch_and_add(&my_counters()->field, 1)
 __u64 traces_started = 0;	/* ingress decisions, sampled or not */
 __u64 traces_sampled = 0;
-/* LRU maps: live entries beyond the size were evicted (inserts - deletes - size) */
+/*
+ * LRU maps: live entries beyond the size were evicted (inserts - deletes -
+ * size). For threads and conns these count the hash only (the overflow of
+ * the slot arrays); equal counts mean it is empty and is not looked at.
+ */
 __u64 conn_inserts = 0, conn_deletes = 0;
 __u64 thread_inserts = 0, thread_deletes = 0;
+__u64 thread_slotted = 0, conn_slotted = 0;	/* slot array inserts */
 __u64 dir_inserts = 0, dir_deletes = 0;	/* the tags map: a waiting send evicted is lost */
 __u32 next_trace_id = 0;
 
@@ -105,12 +113,35 @@ struct {
 	__uint(max_entries, 8 * 1024 * 1024);
 } events SEC(".maps");
 
+/*
+ * Thread and connection state: a direct-mapped array first, indexed by the
+ * low bits of the id. A lookup there is a few inlined instructions; a hash
+ * lookup (LRU) cost about a third of the programs' time, several per hook
+ * hit. An id whose slot is held by another goes to the LRU hash (rare: the
+ * ids of live threads and sockets are mostly close together). User space
+ * reads the threads' slots at exit (mmapped).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KRT_THREAD_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct krt_thread_slot);
+} thread_slots SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, KRT_MAX_THREADS);
 	__type(key, __u32);
 	__type(value, struct krt_thread_state);
 } threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KRT_CONN_SLOTS);
+	__type(key, __u32);
+	__type(value, struct krt_conn_slot);
+} conn_slots SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -303,9 +334,11 @@ static __always_inline bool peer_traced(const struct krt_addr *a)
 }
 
 /* The thread's current trace, 0 when it has none or is not known. */
+static __always_inline struct krt_thread_state *thread_find(__u32 tid);
+
 static __always_inline __u32 thread_trace(__u32 tid)
 {
-	struct krt_thread_state *t = bpf_map_lookup_elem(&threads, &tid);
+	struct krt_thread_state *t = thread_find(tid);
 
 	return t ? t->trace : 0;
 }
@@ -361,12 +394,46 @@ done:
 	t->acc_runq = 0;
 }
 
+static __always_inline struct krt_thread_slot *thread_slot(__u32 tid)
+{
+	__u32 i = tid & thread_slot_mask;
+
+	return bpf_map_lookup_elem(&thread_slots, &i);
+}
+
+/* Thread tid's state, or NULL when it has none (tid 0, the idle task, never has). */
+static __always_inline struct krt_thread_state *thread_find(__u32 tid)
+{
+	struct krt_thread_slot *s = thread_slot(tid);
+
+	if (s && tid && s->tid == tid)
+		return &s->st;
+	if (thread_inserts == thread_deletes)
+		return NULL;
+	return bpf_map_lookup_elem(&threads, &tid);
+}
+
+/*
+ * Thread tid's state, created when missing: its slot when free (claimed by
+ * compare-and-swap, since another CPU may create the same or another
+ * thread's state at once; a free slot's state is all zero), else the hash.
+ */
 static __always_inline struct krt_thread_state *thread_get(__u32 tid)
 {
-	struct krt_thread_state *t = bpf_map_lookup_elem(&threads, &tid);
+	struct krt_thread_state *t = thread_find(tid);
+	struct krt_thread_slot *s;
 
-	if (t)
+	if (t || !tid)
 		return t;
+	s = thread_slot(tid);
+	if (s && !s->tid) {
+		__u32 was = __sync_val_compare_and_swap(&s->tid, 0, tid);
+
+		if (was == 0)
+			__sync_fetch_and_add(&thread_slotted, 1);
+		if (was == 0 || was == tid)
+			return &s->st;
+	}
 	if (bpf_map_update_elem(&threads, &tid, &zero_thread, BPF_NOEXIST) == 0)
 		__sync_fetch_and_add(&thread_inserts, 1);
 	else if (!bpf_map_lookup_elem(&threads, &tid)) {
@@ -374,6 +441,23 @@ static __always_inline struct krt_thread_state *thread_get(__u32 tid)
 		return NULL;
 	}
 	return bpf_map_lookup_elem(&threads, &tid);
+}
+
+/*
+ * Thread tid's state goes (exit, or a tid reused by a new thread): a slot
+ * is zeroed first, then freed, so that a free slot's state is all zero.
+ */
+static __always_inline void thread_forget(__u32 tid)
+{
+	struct krt_thread_slot *s = thread_slot(tid);
+
+	if (s && tid && s->tid == tid) {
+		__builtin_memset(&s->st, 0, sizeof(s->st));
+		__sync_val_compare_and_swap(&s->tid, tid, 0);
+		return;
+	}
+	if (thread_inserts != thread_deletes && bpf_map_delete_elem(&threads, &tid) == 0)
+		__sync_fetch_and_add(&thread_deletes, 1);
 }
 
 /*
@@ -463,18 +547,62 @@ static __always_inline __u32 side_req_reply(struct krt_conn_side *c)
 	return c->req[0];
 }
 
+static __always_inline struct krt_conn_slot *conn_slot(__u64 cookie)
+{
+	__u32 i = cookie & conn_slot_mask;
+
+	return bpf_map_lookup_elem(&conn_slots, &i);
+}
+
+/* Connection side cookie's state, or NULL (cookies start at 1). */
+static __always_inline struct krt_conn_side *conn_find(__u64 cookie)
+{
+	struct krt_conn_slot *s = conn_slot(cookie);
+
+	if (s && cookie && s->cookie == cookie)
+		return &s->c;
+	if (conn_inserts == conn_deletes)
+		return NULL;
+	return bpf_map_lookup_elem(&conns, &cookie);
+}
+
+/* As thread_get: a free slot claimed by compare-and-swap, else the hash. */
 static __always_inline struct krt_conn_side *conn_get(__u64 cookie)
 {
-	struct krt_conn_side *c = bpf_map_lookup_elem(&conns, &cookie);
+	struct krt_conn_side *c = conn_find(cookie);
+	struct krt_conn_slot *s;
 
-	if (c)
+	if (c || !cookie)
 		return c;
+	s = conn_slot(cookie);
+	if (s && !s->cookie) {
+		__u64 was = __sync_val_compare_and_swap(&s->cookie, 0, cookie);
+
+		if (was == 0)
+			__sync_fetch_and_add(&conn_slotted, 1);
+		if (was == 0 || was == cookie)
+			return &s->c;
+	}
 	if (bpf_map_update_elem(&conns, &cookie, &zero_conn, BPF_NOEXIST) == 0)
 		__sync_fetch_and_add(&conn_inserts, 1);
 	c = bpf_map_lookup_elem(&conns, &cookie);
 	if (!c)
 		__sync_fetch_and_add(&map_full, 1);
 	return c;
+}
+
+/* The socket closed: its state goes (zeroed, then its slot freed). */
+static __always_inline void conn_forget(__u64 cookie)
+{
+	struct krt_conn_slot *s = conn_slot(cookie);
+
+	if (s && cookie && s->cookie == cookie) {
+		__builtin_memset(&s->c, 0, sizeof(s->c));
+		__sync_val_compare_and_swap(&s->cookie, cookie, 0);
+		return;
+	}
+	if (conn_inserts != conn_deletes && bpf_map_delete_elem(&conns, &cookie) == 0)
+		__sync_fetch_and_add(&conn_deletes, 1);
 }
 
 static __always_inline void dir_key(struct krt_dir_key *k, const struct krt_addr *src,
@@ -648,8 +776,8 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 static __always_inline void recv_takes_tag(__u32 tid, __u32 pid, __u64 cookie, __u32 trace,
 					   __u64 *clk)
 {
-	struct krt_thread_state *th = bpf_map_lookup_elem(&threads, &tid);
-	struct krt_conn_side *c = bpf_map_lookup_elem(&conns, &cookie);
+	struct krt_thread_state *th = thread_find(tid);
+	struct krt_conn_side *c = conn_find(cookie);
 
 	if (c) {
 		c->last_recv_trace = trace;
@@ -683,7 +811,7 @@ static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 l
 	if (last - seq >= len)
 		return false;
 	/* the tag has come: nothing is pending for that receive any more */
-	th = bpf_map_lookup_elem(&threads, &u->tid);
+	th = thread_find(u->tid);
 	if (th && u->made_pending)
 		th->tag_pending = 0;
 	if (!trace) {
@@ -706,7 +834,7 @@ static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 l
 	 * a keep-alive connection, missing it would make the reply answer
 	 * the previous request.
 	 */
-	c = bpf_map_lookup_elem(&conns, &u->cookie);
+	c = conn_find(u->cookie);
 	if (c) {
 		c->last_recv_trace = trace;
 		side_req_received(c, trace);
@@ -948,7 +1076,7 @@ static __always_inline void send_unwait(struct krt_dir_tags *dt, const struct kr
 static __always_inline void sampling_switch(__u64 pid_tgid, __u32 trace)
 {
 	__u32 tid = (__u32)pid_tgid;
-	struct krt_thread_state *t = bpf_map_lookup_elem(&threads, &tid);
+	struct krt_thread_state *t = thread_find(tid);
 	bool out = trace & KRT_TRACE_SAMPLED_OUT;
 	struct krt_event *e;
 
@@ -1283,6 +1411,8 @@ int BPF_PROG(krt_fork, struct task_struct *parent, struct task_struct *child)
 	/* A new process (not a thread) of a traced process is traced too. */
 	if (ctgid != ptgid)
 		tgid_set_traced(ctgid, true);
+	/* a reused tid starts clean (state left by a thread whose exit we missed) */
+	thread_forget(child->pid);
 
 	e = event_reserve(KRT_EV_FORK);
 	if (!e)
@@ -1305,16 +1435,24 @@ int BPF_PROG(krt_exit, struct task_struct *task)
 
 	if (empty_hooks)
 		return 0;
-	if (!tgid_traced(tgid))
+	if (!tgid_traced(tgid)) {
+		/*
+		 * A thread of a process no longer traced (its leader exited
+		 * first): its slot goes, or it would stay held for good.
+		 */
+		struct krt_thread_slot *s = thread_slot(tid);
+
+		if (s && tid && s->tid == tid)
+			thread_forget(tid);
 		return 0;
+	}
 	if (cpu_in_kernel) {
-		struct krt_thread_state *t = bpf_map_lookup_elem(&threads, &tid);
+		struct krt_thread_state *t = thread_find(tid);
 
 		if (t)
 			cpu_flush(t, tid, tgid, task->comm, bpf_ktime_get_ns());
 	}
-	if (bpf_map_delete_elem(&threads, &tid) == 0)
-		__sync_fetch_and_add(&thread_deletes, 1);
+	thread_forget(tid);
 	e = event_reserve(KRT_EV_EXIT);
 	if (e) {
 		e->pid = tgid;
@@ -1475,8 +1613,8 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 	 */
 	state = preempt ? 0 : (prev->__state & 0xff);
 	if (kernel_tags) {
-		pt = prev_traced ? bpf_map_lookup_elem(&threads, &prev_tid) : NULL;
-		nt = next_traced ? bpf_map_lookup_elem(&threads, &next_tid) : NULL;
+		pt = prev_traced ? thread_find(prev_tid) : NULL;
+		nt = next_traced ? thread_find(next_tid) : NULL;
 		/*
 		 * Unsampled requests leave no switch records, except the
 		 * switch-out of a thread user space saw switching in (else it
@@ -1622,8 +1760,7 @@ int BPF_PROG(krt_sock_state, struct sock *sk, int oldstate, int newstate)
 	if (kernel_tags && newstate == KRT_TCP_CLOSE) {
 		/* in any context: the last state change often runs in softirq */
 		cookie = sock_state_id(sk);
-		if (bpf_map_delete_elem(&conns, &cookie) == 0)
-			__sync_fetch_and_add(&conn_deletes, 1);
+		conn_forget(cookie);
 		/*
 		 * Its directions leave the tags map (so that live entries are
 		 * open connections), a send nobody will read any more first.

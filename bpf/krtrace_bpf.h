@@ -11,7 +11,14 @@
 #define KRT_TCP_SYN_SENT 2
 #define KRT_TCP_CLOSE 7
 
-/* Kernel tagging: map sizes. LRU maps evict the oldest entries. */
+/*
+ * Kernel tagging: map sizes. Thread and connection state live first in
+ * direct-mapped slot arrays indexed by the low bits of tid / socket cookie
+ * (a lookup is an inlined array access); an id whose slot another holds
+ * goes to an LRU hash of the given size, which evicts its oldest entries.
+ */
+#define KRT_THREAD_SLOTS 65536	/* powers of two */
+#define KRT_CONN_SLOTS 65536
 #define KRT_MAX_THREADS 65536
 #define KRT_MAX_CONNS 65536
 #define KRT_TAG_SEGS 8		/* send segments remembered per connection direction */
@@ -61,6 +68,18 @@ struct krt_conn_side {
 	__u8 req_answered;	/* req[0] was answered (its reply may go on) */
 	__u8 peer;		/* the remote end: 0 not looked up, 1 traced container, 2 not */
 	__u8 pad;
+};
+
+/* A slot of the direct-mapped arrays: its owner's id (0 = free) and state. */
+struct krt_thread_slot {
+	__u32 tid;
+	__u32 pad;
+	struct krt_thread_state st;
+};
+
+struct krt_conn_slot {
+	__u64 cookie;
+	struct krt_conn_side c;
 };
 
 struct krt_dir_key {

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -230,6 +231,16 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 #endif
 	s->skel->rodata->syscall_hooks = s->syscall_hooks;
 	s->skel->rodata->empty_hooks = o->empty_hooks;
+	if (o->state_slots) {
+		if (o->state_slots & (o->state_slots - 1) || o->state_slots > KRT_THREAD_SLOTS ||
+		    o->state_slots > KRT_CONN_SLOTS) {
+			fprintf(stderr, "%s: state slots must be a power of two up to %u\n", prog,
+				KRT_THREAD_SLOTS < KRT_CONN_SLOTS ? KRT_THREAD_SLOTS : KRT_CONN_SLOTS);
+			goto fail;
+		}
+		s->skel->rodata->thread_slot_mask = o->state_slots - 1;
+		s->skel->rodata->conn_slot_mask = o->state_slots - 1;
+	}
 	if (s->syscall_hooks) {
 		/* socket ids are then kernel addresses: keyed before they leave the kernel */
 		__u64 key = 0;
@@ -477,49 +488,70 @@ int krt_live_poll(struct krt_live_source *s, int timeout_ms, krt_live_event_cb c
 	return deliver(s, now_ns - s->reorder_ns, cb, ctx);
 }
 
+/* One thread's on-CPU time still gathered in the kernel: CPU events now. */
+static void leftover_cpu_of(struct krt_live_source *s, __u32 tid, struct krt_thread_state st,
+			    __u64 now_ns)
+{
+	struct krt_event ev;
+
+	if (st.oncpu_since && now_ns > st.oncpu_since)
+		st.acc_oncpu += now_ns - st.oncpu_since;
+	if (!st.trace) {
+		st.acc_oncpu += st.acc_idle;
+	} else if (st.acc_idle) {
+		memset(&ev, 0, sizeof(ev));
+		ev.ts_ns = now_ns;
+		ev.type = KRT_EV_CPU;
+		ev.tid = tid;
+		ev.oncpu.oncpu_ns = st.acc_idle;
+		queue_event(s, &ev);
+	}
+	if (!st.acc_oncpu || (st.trace & KRT_TRACE_SAMPLED_OUT))
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.ts_ns = now_ns;
+	ev.type = KRT_EV_CPU;
+	ev.tid = tid;
+	ev.oncpu.oncpu_ns = st.acc_oncpu;
+	ev.oncpu.runq_ns = st.acc_runq;
+	ev.oncpu.trace_id = st.trace & KRT_TRACE_ID_MASK;
+	queue_event(s, &ev);
+}
+
 /*
  * On-CPU time still gathered in the kernel at the end of the run (threads
  * whose trace did not change since their last CPU record) becomes one CPU
- * event per thread, as if the trace changed now.
+ * event per thread, as if the trace changed now: the threads' slot array
+ * (read through a mapping, not 64 k lookups) and the overflow hash.
  */
 static void collect_leftover_cpu(struct krt_live_source *s)
 {
 	int fd = bpf_map__fd(s->skel->maps.threads);
+	size_t len = (size_t)KRT_THREAD_SLOTS * sizeof(struct krt_thread_slot);
+	const struct krt_thread_slot *slots;
 	struct krt_thread_state st;
 	__u32 key, next, *prev = NULL;
-	struct krt_event ev;
 	struct timespec now;
 	__u64 now_ns;
+	size_t i;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	now_ns = now.tv_sec * 1000000000ULL + now.tv_nsec;
+	slots = mmap(NULL, len, PROT_READ, MAP_SHARED, bpf_map__fd(s->skel->maps.thread_slots), 0);
+	if (slots == MAP_FAILED) {
+		fprintf(stderr, "krtrace-bpf: warning: cannot read the threads' CPU time left "
+			"in the kernel: %s\n", strerror(errno));
+	} else {
+		for (i = 0; i < KRT_THREAD_SLOTS; i++)
+			if (slots[i].tid)
+				leftover_cpu_of(s, slots[i].tid, slots[i].st, now_ns);
+		munmap((void *)slots, len);
+	}
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &st))
-			continue;
-		if (st.oncpu_since && now_ns > st.oncpu_since)
-			st.acc_oncpu += now_ns - st.oncpu_since;
-		if (!st.trace) {
-			st.acc_oncpu += st.acc_idle;
-		} else if (st.acc_idle) {
-			memset(&ev, 0, sizeof(ev));
-			ev.ts_ns = now_ns;
-			ev.type = KRT_EV_CPU;
-			ev.tid = key;
-			ev.oncpu.oncpu_ns = st.acc_idle;
-			queue_event(s, &ev);
-		}
-		if (!st.acc_oncpu || (st.trace & KRT_TRACE_SAMPLED_OUT))
-			continue;
-		memset(&ev, 0, sizeof(ev));
-		ev.ts_ns = now_ns;
-		ev.type = KRT_EV_CPU;
-		ev.tid = key;
-		ev.oncpu.oncpu_ns = st.acc_oncpu;
-		ev.oncpu.runq_ns = st.acc_runq;
-		ev.oncpu.trace_id = st.trace & KRT_TRACE_ID_MASK;
-		queue_event(s, &ev);
+		if (!bpf_map_lookup_elem(fd, &key, &st))
+			leftover_cpu_of(s, key, st, now_ns);
 	}
 }
 
@@ -638,6 +670,8 @@ void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st
 	st->thread_evictions = live > KRT_MAX_THREADS ? live - KRT_MAX_THREADS : 0;
 	live = b->dir_inserts - b->dir_deletes;
 	st->dir_evictions = live > KRT_MAX_CONNS ? live - KRT_MAX_CONNS : 0;
+	st->threads_hashed = b->thread_inserts;
+	st->conns_hashed = b->conn_inserts;
 	st->hops_merged = sum.hops_merged;
 	st->sends_flushed = sum.sends_flushed + s->sends_at_exit;
 }

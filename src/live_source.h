@@ -33,6 +33,9 @@ struct krt_live_opts {
 					 * by itself there) */
 	bool empty_hooks;		/* benchmark floor: attached programs that
 					 * return at once */
+	__u32 state_slots;		/* tests: thread and connection slots used
+					 * (a power of two; 0 = all): fewer sends
+					 * more state to the overflow hashes */
 };
 
 /* Kernel tagging and sampling counters. */
@@ -42,6 +45,9 @@ struct krt_live_tag_stats {
 	__u64 sampled_out_records;	/* records not emitted: unsampled requests */
 	__u64 conn_evictions;		/* connection states evicted (estimate) */
 	__u64 thread_evictions;		/* thread states evicted (estimate) */
+	__u64 threads_hashed;		/* thread states put in the overflow hash
+					 * (their slot was held by another) */
+	__u64 conns_hashed;		/* the same for connection sides */
 	__u64 dir_evictions;	/* connection directions evicted (estimate): tags and
 					 * waiting sends lost */
 	__u64 hops_merged;		/* receives that carried the send they read */

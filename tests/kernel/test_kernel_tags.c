@@ -30,6 +30,7 @@
 static struct krt_live_source *src;
 /* The second run of the group reads transfers at syscall exit (the fallback). */
 static bool syscall_hooks;
+static __u32 state_slots;	/* 0 = all; 1: nearly all state in the overflow hashes */
 static struct krt_event got[MAX_EVENTS];
 static size_t n_got;
 
@@ -134,6 +135,7 @@ static struct krt_live_source *open_source_with(struct krt_live_opts o, bool ins
 	o.trace_switch = true;
 	o.trace_wakeup = true;
 	o.syscall_hooks = syscall_hooks;
+	o.state_slots = state_slots;
 	assert_int_equal(inet_pton(AF_INET, GATEWAY, o.gateway.addr), 1);
 	o.gateway.family = KRT_AF_INET;
 	s = krt_live_open(&o, "test_kernel_tags");
@@ -171,6 +173,18 @@ static int setup_group(void **state)
 static int setup_group_syscall_hooks(void **state)
 {
 	syscall_hooks = true;
+	return setup_group(state);
+}
+
+/*
+ * One slot for thread and for connection state: every other thread and
+ * socket lives in the overflow LRU hashes, the path taken when two live
+ * ids share a slot.
+ */
+static int setup_group_one_slot(void **state)
+{
+	syscall_hooks = false;
+	state_slots = 1;
 	return setup_group(state);
 }
 
@@ -707,6 +721,58 @@ static void test_runq_delay(void **state)
 }
 
 /* The same tests for both transfer hooks; the fallback's names say so. */
+/*
+ * Time still gathered in the kernel when the tracer stops (the thread is
+ * on its request, nothing ended it) goes out at the final drain, read from
+ * the threads' slots and the overflow hash.
+ */
+static void test_cpu_left_at_end(void **state)
+{
+	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true };
+	struct krt_live_source *s;
+	const struct krt_event *in;
+	__u64 on_request = 0;
+	int gw, srv;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	s = open_source_with(o, false);
+	assert_non_null(s);
+
+	tcp_pair(GATEWAY, &gw, &srv);
+	n_got = 0;
+	assert_true(krt_live_poll(s, 10, collect, NULL) >= 0);
+	assert_int_equal(write(gw, "req\n", 4), 4);
+	read_n(srv, 4);
+	burn_ns(20 * 1000 * 1000);
+	/* no answer: the request is still open, its time in the kernel */
+	n_got = 0;
+	assert_true(krt_live_drain(s, collect, NULL) >= 0);
+
+	in = find_xfer(KRT_DIR_RECV, srv, 0);
+	assert_non_null(in);
+	request_cpu(in, &on_request, NULL);
+	assert_true(on_request >= 19 * 1000 * 1000);
+	assert_true(on_request < 200 * 1000 * 1000);
+	close(gw);
+	close(srv);
+	close_own_source(s);
+}
+
+/* The one-slot group's state went to the overflow hashes (the path under test). */
+static void test_state_hashed(void **state)
+{
+	struct krt_live_tag_stats st;
+
+	krt_live_tag_stats(src, &st);
+	if (state_slots != 1) {
+		/* the test's few threads and sockets all find a free slot */
+		assert_int_equal(st.threads_hashed, 0);
+		return;
+	}
+	assert_true(st.threads_hashed > 0);
+	assert_true(st.conns_hashed > 0);
+}
+
 #define TAG_TESTS(prefix)                                                          \
 	{                                                                          \
 		{ prefix "ingress_and_keepalive", test_ingress_and_keepalive },    \
@@ -717,12 +783,15 @@ static void test_runq_delay(void **state)
 		{ prefix "runq_delay", test_runq_delay },                          \
 		{ prefix "merged_hop", test_merged_hop },                          \
 		{ prefix "handoff_is_unsure", test_handoff_is_unsure },            \
+		{ prefix "cpu_left_at_end", test_cpu_left_at_end },                \
+		{ prefix "state_hashed", test_state_hashed },                      \
 	}
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = TAG_TESTS("test_");
 	const struct CMUnitTest fallback[] = TAG_TESTS("syscall_hooks: test_");
+	const struct CMUnitTest one_slot[] = TAG_TESTS("one_slot: test_");
 	int failed;
 
 	if (geteuid() != 0) {
@@ -733,5 +802,7 @@ int main(void)
 					     teardown_group);
 	failed += cmocka_run_group_tests_name("syscall hooks (fallback)", fallback,
 					      setup_group_syscall_hooks, teardown_group);
+	failed += cmocka_run_group_tests_name("state in the overflow hashes", one_slot,
+					      setup_group_one_slot, teardown_group);
 	return failed;
 }
