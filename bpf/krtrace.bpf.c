@@ -67,6 +67,7 @@ const volatile bool empty_hooks = false;
 /* Slots of the state arrays in use (tests narrow them to exercise the overflow hashes). */
 const volatile __u32 thread_slot_mask = KRT_THREAD_SLOTS - 1;
 const volatile __u32 conn_slot_mask = KRT_CONN_SLOTS - 1;
+const volatile __u32 dir_slot_mask = KRT_DIR_SLOTS - 1;
 
 /* Loss counters, read by the loader at exit (never silent). */
 __u64 ring_drops = 0;
@@ -91,15 +92,26 @@ static __always_inline struct krt_pcpu_counters *my_counters(void)
 __u64 traces_started = 0;	/* ingress decisions, sampled or not */
 __u64 traces_sampled = 0;
 /*
- * LRU maps: live entries beyond the size were evicted (inserts - deletes -
- * size). For threads and conns these count the hash only (the overflow of
- * the slot arrays); equal counts mean it is empty and is not looked at.
+ * State tables (threads, connections, directions): states put past their
+ * first slot (probing), states not kept (every probed slot held by others:
+ * that thread or connection goes untagged), and waits for a slot another
+ * CPU was still filling after KRT_FILL_WAIT turns (that hook went without).
  */
-__u64 conn_inserts = 0, conn_deletes = 0;
-__u64 thread_inserts = 0, thread_deletes = 0;
-__u64 thread_slotted = 0, conn_slotted = 0;	/* slot array inserts */
-__u64 dir_inserts = 0, dir_deletes = 0;	/* the tags map: a waiting send evicted is lost */
+__u64 slot_probed = 0, slot_full = 0, slot_busy = 0;
 __u32 next_trace_id = 0;
+
+/*
+ * One turn of waiting for a slot being filled: a clock read (about 40 ns
+ * here), so that KRT_FILL_WAIT turns span microseconds, the time another
+ * CPU's few writes take when they fight us for the cache line, without a
+ * loop the verifier would walk thousands of times.
+ */
+#define KRT_FILL_WAIT 128
+
+static __always_inline void fill_wait_turn(void)
+{
+	bpf_ktime_get_ns();
+}
 
 /*
  * Traced processes: one bit per tgid, set by the loader (mmapped) and by
@@ -114,12 +126,15 @@ struct {
 } events SEC(".maps");
 
 /*
- * Thread and connection state: a direct-mapped array first, indexed by the
- * low bits of the id. A lookup there is a few inlined instructions; a hash
- * lookup (LRU) cost about a third of the programs' time, several per hook
- * hit. An id whose slot is held by another goes to the LRU hash (rare: the
- * ids of live threads and sockets are mostly close together). User space
- * reads the threads' slots at exit (mmapped).
+ * Thread, connection and direction state: open-addressed tables in arrays,
+ * indexed by the low bits of tid / socket cookie / a hash of the direction
+ * and probed over KRT_PROBES slots. A lookup is a few inlined array
+ * accesses: the hash maps' lookups cost about a third of the programs'
+ * time, and a fallback from a table to a hash map gave the verifier two
+ * kinds of pointer to follow per lookup (loading took a second). Entries
+ * leave at thread exit and socket close; a state that finds every probed
+ * slot held is not kept (counted). User space reads the threads' and
+ * directions' tables at exit (mmapped).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -130,13 +145,6 @@ struct {
 } thread_slots SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, KRT_MAX_THREADS);
-	__type(key, __u32);
-	__type(value, struct krt_thread_state);
-} threads SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, KRT_CONN_SLOTS);
 	__type(key, __u32);
@@ -144,18 +152,12 @@ struct {
 } conn_slots SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, KRT_MAX_CONNS);
-	__type(key, __u64);	/* socket cookie */
-	__type(value, struct krt_conn_side);
-} conns SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, KRT_MAX_CONNS);
-	__type(key, struct krt_dir_key);
-	__type(value, struct krt_dir_tags);
-} tags SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KRT_DIR_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct krt_dir_slot);
+} dir_slots SEC(".maps");
 
 __u64 late_tags = 0;	/* receivers tagged by a send that completed after their receive */
 
@@ -166,9 +168,6 @@ struct {
 	__type(value, __u8);
 } peers SEC(".maps");
 
-static const struct krt_thread_state zero_thread;
-static const struct krt_conn_side zero_conn;
-static const struct krt_dir_tags zero_tags;
 
 /*
  * The word's address, bounds-checked after an optimisation barrier: clang
@@ -394,9 +393,9 @@ done:
 	t->acc_runq = 0;
 }
 
-static __always_inline struct krt_thread_slot *thread_slot(__u32 tid)
+static __always_inline struct krt_thread_slot *thread_probe(__u32 tid, __u32 p)
 {
-	__u32 i = tid & thread_slot_mask;
+	__u32 i = (tid + p) & thread_slot_mask;
 
 	return bpf_map_lookup_elem(&thread_slots, &i);
 }
@@ -404,60 +403,82 @@ static __always_inline struct krt_thread_slot *thread_slot(__u32 tid)
 /* Thread tid's state, or NULL when it has none (tid 0, the idle task, never has). */
 static __always_inline struct krt_thread_state *thread_find(__u32 tid)
 {
-	struct krt_thread_slot *s = thread_slot(tid);
+	struct krt_thread_slot *s;
+	__u32 p;
 
-	if (s && tid && s->tid == tid)
-		return &s->st;
-	if (thread_inserts == thread_deletes)
+	if (!tid)
 		return NULL;
-	return bpf_map_lookup_elem(&threads, &tid);
+	for (p = 0; p < KRT_PROBES; p++) {
+		s = thread_probe(tid, p);
+		if (s && s->tid == tid)
+			return &s->st;
+	}
+	return NULL;
 }
 
 /*
- * Thread tid's state, created when missing: its slot when free (claimed by
- * compare-and-swap, since another CPU may create the same or another
- * thread's state at once; a free slot's state is all zero), else the hash.
+ * Thread tid's state, created when missing in the first free probed slot.
+ * The slot is claimed by compare-and-swap under a "being filled" mark
+ * (tid | KRT_SLOT_FILL_BIT), zeroed, then given its tid: a hook that still
+ * wrote through a pointer to the slot's previous state (another CPU, as it
+ * was freed) leaves nothing behind. Another CPU creating the same thread
+ * at once waits for the mark to go, briefly (hooks run with preemption
+ * off), rather than make a second entry.
  */
 static __always_inline struct krt_thread_state *thread_get(__u32 tid)
 {
 	struct krt_thread_state *t = thread_find(tid);
 	struct krt_thread_slot *s;
+	__u32 p, cur;
+	int i;
 
 	if (t || !tid)
 		return t;
-	s = thread_slot(tid);
-	if (s && !s->tid) {
-		__u32 was = __sync_val_compare_and_swap(&s->tid, 0, tid);
-
-		if (was == 0)
-			__sync_fetch_and_add(&thread_slotted, 1);
-		if (was == 0 || was == tid)
-			return &s->st;
+	for (p = 0; p < KRT_PROBES; p++) {
+		s = thread_probe(tid, p);
+		if (!s)
+			return NULL;
+		cur = s->tid;
+		if (!cur) {
+			cur = __sync_val_compare_and_swap(&s->tid, 0, tid | KRT_SLOT_FILL_BIT);
+			if (!cur) {
+				__builtin_memset(&s->st, 0, sizeof(s->st));
+				__sync_val_compare_and_swap(&s->tid, tid | KRT_SLOT_FILL_BIT, tid);
+				if (p)
+					__sync_fetch_and_add(&slot_probed, 1);
+				return &s->st;
+			}
+		}
+		if (cur == (tid | KRT_SLOT_FILL_BIT) || cur == tid) {
+			/* volatile: a load per turn, not one hoisted out of the loop */
+			for (i = 0; i < KRT_FILL_WAIT && *(volatile __u32 *)&s->tid != tid; i++)
+				fill_wait_turn();
+			if (s->tid == tid)
+				return &s->st;
+			/* still being filled (its filler interrupted): none this time */
+			__sync_fetch_and_add(&slot_busy, 1);
+			return NULL;
+		}
 	}
-	if (bpf_map_update_elem(&threads, &tid, &zero_thread, BPF_NOEXIST) == 0)
-		__sync_fetch_and_add(&thread_inserts, 1);
-	else if (!bpf_map_lookup_elem(&threads, &tid)) {
-		__sync_fetch_and_add(&map_full, 1);
-		return NULL;
-	}
-	return bpf_map_lookup_elem(&threads, &tid);
+	__sync_fetch_and_add(&slot_full, 1);
+	return NULL;
 }
 
-/*
- * Thread tid's state goes (exit, or a tid reused by a new thread): a slot
- * is zeroed first, then freed, so that a free slot's state is all zero.
- */
+/* Thread tid's state goes (exit, or a tid reused by a new thread). */
 static __always_inline void thread_forget(__u32 tid)
 {
-	struct krt_thread_slot *s = thread_slot(tid);
+	struct krt_thread_slot *s;
+	__u32 p;
 
-	if (s && tid && s->tid == tid) {
-		__builtin_memset(&s->st, 0, sizeof(s->st));
-		__sync_val_compare_and_swap(&s->tid, tid, 0);
+	if (!tid)
 		return;
+	for (p = 0; p < KRT_PROBES; p++) {
+		s = thread_probe(tid, p);
+		if (s && s->tid == tid) {
+			__sync_val_compare_and_swap(&s->tid, tid, 0);
+			return;
+		}
 	}
-	if (thread_inserts != thread_deletes && bpf_map_delete_elem(&threads, &tid) == 0)
-		__sync_fetch_and_add(&thread_deletes, 1);
 }
 
 /*
@@ -547,9 +568,9 @@ static __always_inline __u32 side_req_reply(struct krt_conn_side *c)
 	return c->req[0];
 }
 
-static __always_inline struct krt_conn_slot *conn_slot(__u64 cookie)
+static __always_inline struct krt_conn_slot *conn_probe(__u64 cookie, __u32 p)
 {
-	__u32 i = cookie & conn_slot_mask;
+	__u32 i = ((__u32)cookie + p) & conn_slot_mask;
 
 	return bpf_map_lookup_elem(&conn_slots, &i);
 }
@@ -557,52 +578,77 @@ static __always_inline struct krt_conn_slot *conn_slot(__u64 cookie)
 /* Connection side cookie's state, or NULL (cookies start at 1). */
 static __always_inline struct krt_conn_side *conn_find(__u64 cookie)
 {
-	struct krt_conn_slot *s = conn_slot(cookie);
+	struct krt_conn_slot *s;
+	__u32 p;
 
-	if (s && cookie && s->cookie == cookie)
-		return &s->c;
-	if (conn_inserts == conn_deletes)
+	if (!cookie)
 		return NULL;
-	return bpf_map_lookup_elem(&conns, &cookie);
+	for (p = 0; p < KRT_PROBES; p++) {
+		s = conn_probe(cookie, p);
+		if (s && s->cookie == cookie)
+			return &s->c;
+	}
+	return NULL;
 }
 
-/* As thread_get: a free slot claimed by compare-and-swap, else the hash. */
+/* As thread_get: the first free probed slot, claimed, zeroed and named. */
+#define KRT_COOKIE_FILL_BIT (1ULL << 63)
+
 static __always_inline struct krt_conn_side *conn_get(__u64 cookie)
 {
 	struct krt_conn_side *c = conn_find(cookie);
 	struct krt_conn_slot *s;
+	__u64 cur;
+	__u32 p;
+	int i;
 
 	if (c || !cookie)
 		return c;
-	s = conn_slot(cookie);
-	if (s && !s->cookie) {
-		__u64 was = __sync_val_compare_and_swap(&s->cookie, 0, cookie);
-
-		if (was == 0)
-			__sync_fetch_and_add(&conn_slotted, 1);
-		if (was == 0 || was == cookie)
-			return &s->c;
+	for (p = 0; p < KRT_PROBES; p++) {
+		s = conn_probe(cookie, p);
+		if (!s)
+			return NULL;
+		cur = s->cookie;
+		if (!cur) {
+			cur = __sync_val_compare_and_swap(&s->cookie, 0, cookie | KRT_COOKIE_FILL_BIT);
+			if (!cur) {
+				__builtin_memset(&s->c, 0, sizeof(s->c));
+				__sync_val_compare_and_swap(&s->cookie, cookie | KRT_COOKIE_FILL_BIT,
+							    cookie);
+				if (p)
+					__sync_fetch_and_add(&slot_probed, 1);
+				return &s->c;
+			}
+		}
+		if (cur == (cookie | KRT_COOKIE_FILL_BIT) || cur == cookie) {
+			for (i = 0; i < KRT_FILL_WAIT && *(volatile __u64 *)&s->cookie != cookie;
+			     i++)
+				fill_wait_turn();
+			if (s->cookie == cookie)
+				return &s->c;
+			__sync_fetch_and_add(&slot_busy, 1);
+			return NULL;
+		}
 	}
-	if (bpf_map_update_elem(&conns, &cookie, &zero_conn, BPF_NOEXIST) == 0)
-		__sync_fetch_and_add(&conn_inserts, 1);
-	c = bpf_map_lookup_elem(&conns, &cookie);
-	if (!c)
-		__sync_fetch_and_add(&map_full, 1);
-	return c;
+	__sync_fetch_and_add(&slot_full, 1);
+	return NULL;
 }
 
-/* The socket closed: its state goes (zeroed, then its slot freed). */
+/* The socket closed: its state goes. */
 static __always_inline void conn_forget(__u64 cookie)
 {
-	struct krt_conn_slot *s = conn_slot(cookie);
+	struct krt_conn_slot *s;
+	__u32 p;
 
-	if (s && cookie && s->cookie == cookie) {
-		__builtin_memset(&s->c, 0, sizeof(s->c));
-		__sync_val_compare_and_swap(&s->cookie, cookie, 0);
+	if (!cookie)
 		return;
+	for (p = 0; p < KRT_PROBES; p++) {
+		s = conn_probe(cookie, p);
+		if (s && s->cookie == cookie) {
+			__sync_val_compare_and_swap(&s->cookie, cookie, 0);
+			return;
+		}
 	}
-	if (conn_inserts != conn_deletes && bpf_map_delete_elem(&conns, &cookie) == 0)
-		__sync_fetch_and_add(&conn_deletes, 1);
 }
 
 static __always_inline void dir_key(struct krt_dir_key *k, const struct krt_addr *src,
@@ -642,19 +688,113 @@ static __always_inline __u32 trace_new(void)
 	return id;
 }
 
-/* Direction k's state; created when missing. */
+/* Direction k's first slot: a multiplicative hash of the key's ten words. */
+static __always_inline __u32 dir_hash(const struct krt_dir_key *k)
+{
+	const __u32 *w = (const __u32 *)k;
+	__u32 h = 0, i;
+
+	for (i = 0; i < sizeof(*k) / 4; i++)
+		h = (h ^ w[i]) * 0x9e3779b1u;
+	return h ^ (h >> 15);
+}
+
+static __always_inline struct krt_dir_slot *dir_probe(__u32 h, __u32 p)
+{
+	__u32 i = (h + p) & dir_slot_mask;
+
+	return bpf_map_lookup_elem(&dir_slots, &i);
+}
+
+static __always_inline bool dir_key_eq(const struct krt_dir_key *a, const struct krt_dir_key *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	__u32 d = 0, i;
+
+	for (i = 0; i < sizeof(*a) / 4; i++)
+		d |= x[i] ^ y[i];
+	return !d;
+}
+
+/* Direction k's state, or NULL. */
+static __always_inline struct krt_dir_tags *dir_find(const struct krt_dir_key *k)
+{
+	__u32 h = dir_hash(k), p;
+	struct krt_dir_slot *s;
+
+	for (p = 0; p < KRT_PROBES; p++) {
+		s = dir_probe(h, p);
+		if (s && s->claim == KRT_SLOT_USED && dir_key_eq(&s->key, k))
+			return &s->dt;
+	}
+	return NULL;
+}
+
+/*
+ * Direction k's state; created when missing, as thread_get. The key is
+ * written while the slot is marked "being filled", so a CPU that finds
+ * that mark cannot tell whose it is: it waits. A connection's first send
+ * and first receive often create its direction at the same moment on two
+ * CPUs, and two entries would split it (sender and receiver each with
+ * their own); if the mark stays, the transfer goes without (untagged, for
+ * the engine's rules).
+ */
 static __always_inline struct krt_dir_tags *dir_get(const struct krt_dir_key *k)
 {
-	struct krt_dir_tags *dt = bpf_map_lookup_elem(&tags, k);
+	struct krt_dir_tags *dt = dir_find(k);
+	__u32 h = dir_hash(k), p, cur;
+	struct krt_dir_slot *s;
+	int i;
 
 	if (dt)
 		return dt;
-	if (bpf_map_update_elem(&tags, k, &zero_tags, BPF_NOEXIST) == 0)
-		__sync_fetch_and_add(&dir_inserts, 1);
-	dt = bpf_map_lookup_elem(&tags, k);
-	if (!dt)
-		__sync_fetch_and_add(&map_full, 1);
-	return dt;
+	for (p = 0; p < KRT_PROBES; p++) {
+		s = dir_probe(h, p);
+		if (!s)
+			return NULL;
+		cur = s->claim;
+		if (cur == KRT_SLOT_FREE) {
+			cur = __sync_val_compare_and_swap(&s->claim, KRT_SLOT_FREE, KRT_SLOT_FILLING);
+			if (cur == KRT_SLOT_FREE) {
+				/* zeroed here, not at the free: see thread_get */
+				__builtin_memset(&s->dt, 0, sizeof(s->dt));
+				__builtin_memcpy(&s->key, k, sizeof(*k));
+				__sync_val_compare_and_swap(&s->claim, KRT_SLOT_FILLING, KRT_SLOT_USED);
+				if (p)
+					__sync_fetch_and_add(&slot_probed, 1);
+				return &s->dt;
+			}
+		}
+		if (cur == KRT_SLOT_FILLING) {
+			for (i = 0; i < KRT_FILL_WAIT &&
+				    *(volatile __u32 *)&s->claim == KRT_SLOT_FILLING; i++)
+				fill_wait_turn();
+			cur = s->claim;
+			if (cur == KRT_SLOT_FILLING) {
+				__sync_fetch_and_add(&slot_busy, 1);
+				return NULL;
+			}
+		}
+		if (cur == KRT_SLOT_USED && dir_key_eq(&s->key, k))
+			return &s->dt;
+	}
+	__sync_fetch_and_add(&slot_full, 1);
+	return NULL;
+}
+
+/* Direction k leaves (its connection closed). */
+static __always_inline void dir_forget(const struct krt_dir_key *k)
+{
+	__u32 h = dir_hash(k), p;
+	struct krt_dir_slot *s;
+
+	for (p = 0; p < KRT_PROBES; p++) {
+		s = dir_probe(h, p);
+		if (s && s->claim == KRT_SLOT_USED && dir_key_eq(&s->key, k)) {
+			__sync_val_compare_and_swap(&s->claim, KRT_SLOT_USED, KRT_SLOT_FREE);
+			return;
+		}
+	}
 }
 
 /*
@@ -1033,7 +1173,7 @@ static __always_inline bool recv_takes_send(struct krt_dir_tags *dt, const struc
  */
 static __always_inline void flush_waiting(const struct krt_dir_key *k)
 {
-	struct krt_dir_tags *dt = bpf_map_lookup_elem(&tags, k);
+	struct krt_dir_tags *dt = dir_find(k);
 	struct krt_deferred_send *d;
 
 	if (!dt)
@@ -1045,8 +1185,7 @@ static __always_inline void flush_waiting(const struct krt_dir_key *k)
 		emit_waiting_send(k, &d->send);
 	else if (d->state != KRT_DEFER_EMPTY)
 		return;	/* being copied: the next close or the exit collects it */
-	if (bpf_map_delete_elem(&tags, k) == 0)
-		__sync_fetch_and_add(&dir_deletes, 1);
+	dir_forget(k);
 }
 
 /* The receiver read these bytes first: our waiting send goes out now. */
@@ -1440,10 +1579,7 @@ int BPF_PROG(krt_exit, struct task_struct *task)
 		 * A thread of a process no longer traced (its leader exited
 		 * first): its slot goes, or it would stay held for good.
 		 */
-		struct krt_thread_slot *s = thread_slot(tid);
-
-		if (s && tid && s->tid == tid)
-			thread_forget(tid);
+		thread_forget(tid);
 		return 0;
 	}
 	if (cpu_in_kernel) {
@@ -1770,6 +1906,16 @@ int BPF_PROG(krt_sock_state, struct sock *sk, int oldstate, int newstate)
 			struct krt_dir_key k = {};
 
 			read_tuple((struct sock *)sk, family, &t);
+			/*
+			 * By the time a socket reaches CLOSE its local port
+			 * was given back (inet_num zeroed); inet_sport keeps it.
+			 */
+			if (!t.local.port) {
+				struct tcp_sock *tp = bpf_skc_to_tcp_sock((struct sock *)sk);
+
+				if (tp)
+					t.local.port = bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport);
+			}
 			dir_key(&k, &t.local, &t.remote);
 			flush_waiting(&k);
 			dir_key(&k, &t.remote, &t.local);

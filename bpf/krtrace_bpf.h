@@ -12,15 +12,14 @@
 #define KRT_TCP_CLOSE 7
 
 /*
- * Kernel tagging: map sizes. Thread and connection state live first in
- * direct-mapped slot arrays indexed by the low bits of tid / socket cookie
- * (a lookup is an inlined array access); an id whose slot another holds
- * goes to an LRU hash of the given size, which evicts its oldest entries.
+ * Kernel tagging: state tables (arrays, open addressing). A thread's,
+ * connection's or direction's state lives in the first free of KRT_PROBES
+ * slots from the one its tid / socket cookie / key hash picks.
  */
 #define KRT_THREAD_SLOTS 65536	/* powers of two */
 #define KRT_CONN_SLOTS 65536
-#define KRT_MAX_THREADS 65536
-#define KRT_MAX_CONNS 65536
+#define KRT_DIR_SLOTS 16384	/* connection directions */
+#define KRT_PROBES 4
 #define KRT_TAG_SEGS 8		/* send segments remembered per connection direction */
 #define KRT_IDLE_FLUSH_NS (50ULL * 1000 * 1000)	/* unattributed CPU: batch size */
 #define KRT_SIDE_REQS 4		/* requests queued unanswered on one server side */
@@ -70,7 +69,11 @@ struct krt_conn_side {
 	__u8 pad;
 };
 
-/* A slot of the direct-mapped arrays: its owner's id (0 = free) and state. */
+/*
+ * A slot of the direct-mapped arrays: its owner's id (0 = free; with the
+ * top bit set while the slot is being filled) and state.
+ */
+#define KRT_SLOT_FILL_BIT 0x80000000u	/* thread ids stay below 2^22 */
 struct krt_thread_slot {
 	__u32 tid;
 	__u32 pad;
@@ -146,6 +149,21 @@ struct krt_dir_tags {
 	__u32 sync;			/* target of the barrier's locked add */
 	struct krt_untagged_recv untagged;	/* .len 0: none */
 	struct krt_deferred_send wait;	/* a send waiting for its receiver */
+};
+
+/*
+ * A slot of the directions' array: claim 0 free, 1 being filled (its key
+ * not complete yet), 2 in use; it changes by compare-and-swap only.
+ */
+#define KRT_SLOT_FREE 0
+#define KRT_SLOT_FILLING 1
+#define KRT_SLOT_USED 2
+
+struct krt_dir_slot {
+	__u32 claim;
+	__u32 pad;
+	struct krt_dir_key key;
+	struct krt_dir_tags dt;
 };
 
 /* A traced peer's address (container IP): sends to it may wait for their receiver. */

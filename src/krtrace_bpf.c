@@ -525,18 +525,17 @@ static void report_tags(struct krt_live_source *src, __u32 sample_rate, bool ver
 		fprintf(stderr, PROG ": %llu hops in one record each, %llu sends to traced "
 			"containers emitted on their own\n", (unsigned long long)ts.hops_merged,
 			(unsigned long long)ts.sends_flushed);
-	if (ts.thread_evictions)
-		fprintf(stderr, PROG ": WARNING: about %llu thread states evicted from the "
-			"kernel's map: their CPU time and tags may be wrong\n",
-			(unsigned long long)ts.thread_evictions);
-	if (ts.dir_evictions)
-		fprintf(stderr, PROG ": WARNING: about %llu connection directions evicted from the "
-			"kernel's map: their tags, and up to as many waiting sends, lost\n",
-			(unsigned long long)ts.dir_evictions);
-	if (ts.conn_evictions)
-		fprintf(stderr, PROG ": WARNING: about %llu connection states evicted from the "
-			"kernel's map: their tags may be wrong\n",
-			(unsigned long long)ts.conn_evictions);
+	if (verbose)
+		fprintf(stderr, PROG ": kernel state tables: %llu states past their first slot\n",
+			(unsigned long long)ts.slot_probed);
+	if (ts.slot_full)
+		fprintf(stderr, PROG ": WARNING: %llu thread, connection or direction states not "
+			"kept (their table's slots held): their tags and CPU time may be wrong\n",
+			(unsigned long long)ts.slot_full);
+	if (ts.slot_busy)
+		fprintf(stderr, PROG ": WARNING: %llu transfers or switches went without their "
+			"state (another CPU was still creating it): decided by the rules\n",
+			(unsigned long long)ts.slot_busy);
 }
 
 int main(int argc, char **argv)

@@ -232,14 +232,14 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 	s->skel->rodata->syscall_hooks = s->syscall_hooks;
 	s->skel->rodata->empty_hooks = o->empty_hooks;
 	if (o->state_slots) {
-		if (o->state_slots & (o->state_slots - 1) || o->state_slots > KRT_THREAD_SLOTS ||
-		    o->state_slots > KRT_CONN_SLOTS) {
+		if (o->state_slots & (o->state_slots - 1) || o->state_slots > KRT_DIR_SLOTS) {
 			fprintf(stderr, "%s: state slots must be a power of two up to %u\n", prog,
-				KRT_THREAD_SLOTS < KRT_CONN_SLOTS ? KRT_THREAD_SLOTS : KRT_CONN_SLOTS);
+				KRT_DIR_SLOTS);
 			goto fail;
 		}
 		s->skel->rodata->thread_slot_mask = o->state_slots - 1;
 		s->skel->rodata->conn_slot_mask = o->state_slots - 1;
+		s->skel->rodata->dir_slot_mask = o->state_slots - 1;
 	}
 	if (s->syscall_hooks) {
 		/* socket ids are then kernel addresses: keyed before they leave the kernel */
@@ -521,16 +521,13 @@ static void leftover_cpu_of(struct krt_live_source *s, __u32 tid, struct krt_thr
 /*
  * On-CPU time still gathered in the kernel at the end of the run (threads
  * whose trace did not change since their last CPU record) becomes one CPU
- * event per thread, as if the trace changed now: the threads' slot array
- * (read through a mapping, not 64 k lookups) and the overflow hash.
+ * event per thread, as if the trace changed now: read from the threads'
+ * table through a mapping (not 64 k lookups).
  */
 static void collect_leftover_cpu(struct krt_live_source *s)
 {
-	int fd = bpf_map__fd(s->skel->maps.threads);
 	size_t len = (size_t)KRT_THREAD_SLOTS * sizeof(struct krt_thread_slot);
 	const struct krt_thread_slot *slots;
-	struct krt_thread_state st;
-	__u32 key, next, *prev = NULL;
 	struct timespec now;
 	__u64 now_ns;
 	size_t i;
@@ -541,40 +538,50 @@ static void collect_leftover_cpu(struct krt_live_source *s)
 	if (slots == MAP_FAILED) {
 		fprintf(stderr, "krtrace-bpf: warning: cannot read the threads' CPU time left "
 			"in the kernel: %s\n", strerror(errno));
-	} else {
-		for (i = 0; i < KRT_THREAD_SLOTS; i++)
-			if (slots[i].tid)
-				leftover_cpu_of(s, slots[i].tid, slots[i].st, now_ns);
-		munmap((void *)slots, len);
+		return;
 	}
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (!bpf_map_lookup_elem(fd, &key, &st))
-			leftover_cpu_of(s, key, st, now_ns);
-	}
+	for (i = 0; i < KRT_THREAD_SLOTS; i++)
+		if (slots[i].tid && !(slots[i].tid & KRT_SLOT_FILL_BIT))
+			leftover_cpu_of(s, slots[i].tid, slots[i].st, now_ns);
+	munmap((void *)slots, len);
 }
 
-/* Sends still waiting for a receiver at the end (programs detached): emitted now. */
-static void collect_waiting_sends(struct krt_live_source *s)
+/* A send still waiting in direction key at the end: emitted now. */
+static void waiting_send_of(struct krt_live_source *s, const struct krt_dir_key *key,
+			    const struct krt_dir_tags *d)
 {
-	int fd = bpf_map__fd(s->skel->maps.tags);
-	struct krt_dir_key key, next, *prev = NULL;
-	struct krt_dir_tags d;
 	struct krt_tuple t;
 	struct krt_event ev;
 
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &d) || d.wait.state != KRT_DEFER_WAITING)
-			continue;
-		krt_dir_key_tuple(&key, &t);
-		memset(&ev, 0, sizeof(ev));
-		krt_peer_send_fill(&ev, &d.wait.send, &t);
-		queue_event(s, &ev);
-		s->sends_at_exit++;
+	if (d->wait.state != KRT_DEFER_WAITING)
+		return;
+	krt_dir_key_tuple(key, &t);
+	memset(&ev, 0, sizeof(ev));
+	krt_peer_send_fill(&ev, &d->wait.send, &t);
+	queue_event(s, &ev);
+	s->sends_at_exit++;
+}
+
+/*
+ * Sends still waiting for a receiver at the end (programs detached):
+ * emitted now, from the directions' table.
+ */
+static void collect_waiting_sends(struct krt_live_source *s)
+{
+	size_t len = (size_t)KRT_DIR_SLOTS * sizeof(struct krt_dir_slot);
+	const struct krt_dir_slot *slots;
+	size_t i;
+
+	slots = mmap(NULL, len, PROT_READ, MAP_SHARED, bpf_map__fd(s->skel->maps.dir_slots), 0);
+	if (slots == MAP_FAILED) {
+		fprintf(stderr, "krtrace-bpf: warning: cannot read the sends left waiting in the "
+			"kernel: %s\n", strerror(errno));
+		return;
 	}
+	for (i = 0; i < KRT_DIR_SLOTS; i++)
+		if (slots[i].claim == KRT_SLOT_USED)
+			waiting_send_of(s, &slots[i].key, &slots[i].dt);
+	munmap((void *)slots, len);
 }
 
 /*
@@ -659,19 +666,14 @@ void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st
 	struct krt_pcpu_counters sum;
 
 	const struct krtrace_bpf__bss *b = s->skel->bss;
-	__u64 live = b->conn_inserts - b->conn_deletes;
 
 	st->traces_started = b->traces_started;
 	st->traces_sampled = b->traces_sampled;
 	pcpu_sum(s, &sum);
 	st->sampled_out_records = sum.sampled_out;
-	st->conn_evictions = live > KRT_MAX_CONNS ? live - KRT_MAX_CONNS : 0;
-	live = b->thread_inserts - b->thread_deletes;
-	st->thread_evictions = live > KRT_MAX_THREADS ? live - KRT_MAX_THREADS : 0;
-	live = b->dir_inserts - b->dir_deletes;
-	st->dir_evictions = live > KRT_MAX_CONNS ? live - KRT_MAX_CONNS : 0;
-	st->threads_hashed = b->thread_inserts;
-	st->conns_hashed = b->conn_inserts;
+	st->slot_probed = b->slot_probed;
+	st->slot_full = b->slot_full;
+	st->slot_busy = b->slot_busy;
 	st->hops_merged = sum.hops_merged;
 	st->sends_flushed = sum.sends_flushed + s->sends_at_exit;
 }

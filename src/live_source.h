@@ -33,9 +33,9 @@ struct krt_live_opts {
 					 * by itself there) */
 	bool empty_hooks;		/* benchmark floor: attached programs that
 					 * return at once */
-	__u32 state_slots;		/* tests: thread and connection slots used
-					 * (a power of two; 0 = all): fewer sends
-					 * more state to the overflow hashes */
+	__u32 state_slots;		/* tests: slots of each state table in use
+					 * (a power of two; 0 = all): fewer make
+					 * states probe past their first slot */
 };
 
 /* Kernel tagging and sampling counters. */
@@ -43,13 +43,12 @@ struct krt_live_tag_stats {
 	__u64 traces_started;		/* requests seen at the gateway door */
 	__u64 traces_sampled;		/* of which kept */
 	__u64 sampled_out_records;	/* records not emitted: unsampled requests */
-	__u64 conn_evictions;		/* connection states evicted (estimate) */
-	__u64 thread_evictions;		/* thread states evicted (estimate) */
-	__u64 threads_hashed;		/* thread states put in the overflow hash
-					 * (their slot was held by another) */
-	__u64 conns_hashed;		/* the same for connection sides */
-	__u64 dir_evictions;	/* connection directions evicted (estimate): tags and
-					 * waiting sends lost */
+	/* the kernel's state tables (threads, connections, directions) */
+	__u64 slot_probed;		/* states put past their first slot */
+	__u64 slot_full;		/* states not kept: every probed slot held
+					 * (that thread or connection went untagged) */
+	__u64 slot_busy;		/* hooks that went without a state another
+					 * CPU was still filling after the wait */
 	__u64 hops_merged;		/* receives that carried the send they read */
 	__u64 sends_flushed;		/* sends to a traced peer emitted on their own */
 };
