@@ -518,6 +518,19 @@ static void leftover_cpu_of(struct krt_live_source *s, __u32 tid, struct krt_thr
 	queue_event(s, &ev);
 }
 
+/* A state table of the kernel (BPF_F_MMAPABLE array) mapped for reading, or NULL. */
+static const void *table_map(const struct bpf_map *m, size_t len, const char *what)
+{
+	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, bpf_map__fd(m), 0);
+
+	if (p == MAP_FAILED) {
+		fprintf(stderr, "krtrace-bpf: warning: cannot read %s in the kernel: %s\n", what,
+			strerror(errno));
+		return NULL;
+	}
+	return p;
+}
+
 /*
  * On-CPU time still gathered in the kernel at the end of the run (threads
  * whose trace did not change since their last CPU record) becomes one CPU
@@ -534,12 +547,9 @@ static void collect_leftover_cpu(struct krt_live_source *s)
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	now_ns = now.tv_sec * 1000000000ULL + now.tv_nsec;
-	slots = mmap(NULL, len, PROT_READ, MAP_SHARED, bpf_map__fd(s->skel->maps.thread_slots), 0);
-	if (slots == MAP_FAILED) {
-		fprintf(stderr, "krtrace-bpf: warning: cannot read the threads' CPU time left "
-			"in the kernel: %s\n", strerror(errno));
+	slots = table_map(s->skel->maps.thread_slots, len, "the threads' CPU time left");
+	if (!slots)
 		return;
-	}
 	for (i = 0; i < KRT_THREAD_SLOTS; i++)
 		if (slots[i].tid && !(slots[i].tid & KRT_SLOT_FILL_BIT))
 			leftover_cpu_of(s, slots[i].tid, slots[i].st, now_ns);
@@ -572,12 +582,9 @@ static void collect_waiting_sends(struct krt_live_source *s)
 	const struct krt_dir_slot *slots;
 	size_t i;
 
-	slots = mmap(NULL, len, PROT_READ, MAP_SHARED, bpf_map__fd(s->skel->maps.dir_slots), 0);
-	if (slots == MAP_FAILED) {
-		fprintf(stderr, "krtrace-bpf: warning: cannot read the sends left waiting in the "
-			"kernel: %s\n", strerror(errno));
+	slots = table_map(s->skel->maps.dir_slots, len, "the sends left waiting");
+	if (!slots)
 		return;
-	}
 	for (i = 0; i < KRT_DIR_SLOTS; i++)
 		if (slots[i].claim == KRT_SLOT_USED)
 			waiting_send_of(s, &slots[i].key, &slots[i].dt);

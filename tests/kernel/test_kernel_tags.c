@@ -613,24 +613,37 @@ static void request_cpu(const struct krt_event *in, __u64 *oncpu, __u64 *runq)
  * kernel and sent as one CPU record for that request when the thread is
  * done with it (answered and blocked); no switch records at all.
  */
-static void test_cpu_in_kernel(void **state)
+/*
+ * A source gathering CPU time in the kernel, this process traced by it
+ * alone; a request from the gateway read on *srv and 20 ms of work on it.
+ */
+static struct krt_live_source *cpu_source_request(int *gw, int *srv)
 {
 	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true };
+	struct krt_live_source *s;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	s = open_source_with(o, false);
+	assert_non_null(s);
+
+	tcp_pair(GATEWAY, gw, srv);
+	n_got = 0;
+	assert_true(krt_live_poll(s, 10, collect, NULL) >= 0);
+	assert_int_equal(write(*gw, "req\n", 4), 4);
+	read_n(*srv, 4);
+	burn_ns(20 * 1000 * 1000);
+	return s;
+}
+
+static void test_cpu_in_kernel(void **state)
+{
 	struct krt_live_source *s;
 	const struct krt_event *in;
 	__u64 on_request = 0;
 	int gw, srv;
 	size_t i;
 
-	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
-	s = open_source_with(o, false);
-	assert_non_null(s);
-
-	tcp_pair(GATEWAY, &gw, &srv);
-	drain_from(s);
-	assert_int_equal(write(gw, "req\n", 4), 4);
-	read_n(srv, 4);
-	burn_ns(20 * 1000 * 1000);
+	s = cpu_source_request(&gw, &srv);
 	assert_int_equal(write(srv, "ans\n", 4), 4);
 	usleep(10000);		/* blocks after answering: the request is done */
 	read_n(gw, 4);
@@ -719,30 +732,19 @@ static void test_runq_delay(void **state)
 	close_own_source(s);
 }
 
-/* The same tests for both transfer hooks; the fallback's names say so. */
 /*
  * Time still gathered in the kernel when the tracer stops (the thread is
  * on its request, nothing ended it) goes out at the final drain, read from
- * the threads' slots and the overflow hash.
+ * the threads' table.
  */
 static void test_cpu_left_at_end(void **state)
 {
-	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true };
 	struct krt_live_source *s;
 	const struct krt_event *in;
 	__u64 on_request = 0;
 	int gw, srv;
 
-	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
-	s = open_source_with(o, false);
-	assert_non_null(s);
-
-	tcp_pair(GATEWAY, &gw, &srv);
-	n_got = 0;
-	assert_true(krt_live_poll(s, 10, collect, NULL) >= 0);
-	assert_int_equal(write(gw, "req\n", 4), 4);
-	read_n(srv, 4);
-	burn_ns(20 * 1000 * 1000);
+	s = cpu_source_request(&gw, &srv);
 	/* no answer: the request is still open, its time in the kernel */
 	n_got = 0;
 	assert_true(krt_live_drain(s, collect, NULL) >= 0);
@@ -773,6 +775,7 @@ static void test_state_kept(void **state)
 	assert_int_equal(st.slot_busy, 0);
 }
 
+/* The same tests for both transfer hooks; the fallback's names say so. */
 #define TAG_TEST_LIST(prefix)                                                      \
 	{ prefix "ingress_and_keepalive", test_ingress_and_keepalive },    \
 	{ prefix "tag_follows_bytes", test_tag_follows_bytes },            \
