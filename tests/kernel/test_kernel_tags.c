@@ -477,7 +477,30 @@ static void test_merged_hop(void **state)
 	krt_live_tag_stats(m, &ts);
 	assert_true(ts.sends_flushed >= 1);
 
+	/*
+	 * Never read, connection still open at the end: out at the final
+	 * drain with its own time, after newer records went out, and not
+	 * counted as a record the ring brought late.
+	 */
+	tcp_pair("127.0.0.1", &cli2, &back2);
+	assert_int_equal(write(cli2, "at the end\n", 11), 11);
+	usleep(5000);
+	assert_int_equal(write(gw, "more\n", 5), 5);
+	read_n(srv, 5);
+	usleep(5000);	/* the receive goes out before the drain */
+	n_got = 0;
+	assert_true(krt_live_poll(m, 10, collect, NULL) >= 0);
+	assert_null(find_xfer(KRT_DIR_SEND, cli2, 0));
+	n_got = 0;
+	assert_true(krt_live_drain(m, collect, NULL) >= 0);
+	lone = find_xfer(KRT_DIR_SEND, cli2, 0);
+	assert_non_null(lone);
+	assert_int_equal(lone->xfer.bytes, 11);
+	assert_int_equal(krt_live_late_events(m), 0);
+
 	krt_live_close(m);
+	close(cli2);
+	close(back2);
 	close(gw);
 	close(srv);
 	close(cli);
