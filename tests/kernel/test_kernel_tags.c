@@ -658,11 +658,27 @@ static struct krt_live_source *cpu_source_request(int *gw, int *srv)
 	return s;
 }
 
+/*
+ * The collected events give cpu_source_request's request at least the
+ * 20 ms burnt on it, and not the whole test's time; then s ends.
+ */
+static void check_request_cpu_and_end(struct krt_live_source *s, int gw, int srv)
+{
+	const struct krt_event *in = find_xfer(KRT_DIR_RECV, srv, 0);
+	__u64 on_request = 0;
+
+	assert_non_null(in);
+	request_cpu(in, &on_request, NULL);
+	assert_true(on_request >= 19 * 1000 * 1000);
+	assert_true(on_request < 200 * 1000 * 1000);
+	close(gw);
+	close(srv);
+	close_own_source(s);
+}
+
 static void test_cpu_in_kernel(void **state)
 {
 	struct krt_live_source *s;
-	const struct krt_event *in;
-	__u64 on_request = 0;
 	int gw, srv;
 	size_t i;
 
@@ -672,17 +688,9 @@ static void test_cpu_in_kernel(void **state)
 	read_n(gw, 4);
 	drain_from(s);
 
-	in = find_xfer(KRT_DIR_RECV, srv, 0);
-	assert_non_null(in);
 	for (i = 0; i < n_got; i++)
 		assert_int_not_equal(got[i].type, KRT_EV_SWITCH);
-	request_cpu(in, &on_request, NULL);
-	/* at least the 20 ms burnt, and not the whole test's time */
-	assert_true(on_request >= 19 * 1000 * 1000);
-	assert_true(on_request < 200 * 1000 * 1000);
-	close(gw);
-	close(srv);
-	close_own_source(s);
+	check_request_cpu_and_end(s, gw, srv);
 }
 
 static volatile bool burner_run;
@@ -763,23 +771,13 @@ static void test_runq_delay(void **state)
 static void test_cpu_left_at_end(void **state)
 {
 	struct krt_live_source *s;
-	const struct krt_event *in;
-	__u64 on_request = 0;
 	int gw, srv;
 
 	s = cpu_source_request(&gw, &srv);
 	/* no answer: the request is still open, its time in the kernel */
 	n_got = 0;
 	assert_true(krt_live_drain(s, collect, NULL) >= 0);
-
-	in = find_xfer(KRT_DIR_RECV, srv, 0);
-	assert_non_null(in);
-	request_cpu(in, &on_request, NULL);
-	assert_true(on_request >= 19 * 1000 * 1000);
-	assert_true(on_request < 200 * 1000 * 1000);
-	close(gw);
-	close(srv);
-	close_own_source(s);
+	check_request_cpu_and_end(s, gw, srv);
 }
 
 /*
