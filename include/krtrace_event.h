@@ -13,7 +13,7 @@
 #define KRTRACE_EVENT_H
 
 #define KRT_COMM_LEN 16
-#define KRT_ABI_VERSION 2
+#define KRT_ABI_VERSION 3
 
 enum krt_event_type {
 	KRT_EV_FORK = 1,	/* a traced thread created a thread or process */
@@ -40,6 +40,9 @@ enum krt_xfer_flags {
 	KRT_XF_SAMPLED_OUT = 1 << 3, /* kernel: belongs to an unsampled request */
 	KRT_XF_PEER = 1 << 4,	   /* a RECV carrying the send it read (.peer):
 				    * one ring record for both ends of a hop */
+	KRT_XF_CPU = 1 << 5,	   /* a RECV carrying its thread's on-CPU time for
+				    * the trace it had before (.cpu_before), a CPU
+				    * event at the same time, just before it */
 };
 
 /* Address families as on Linux (AF_INET, AF_INET6). */
@@ -75,6 +78,13 @@ struct krt_switch {
 
 struct krt_wakeup {
 	__u32 target_tid, target_pid;
+};
+
+struct krt_cpu {
+	__u64 oncpu_ns;		/* time on CPU ending at ts_ns */
+	__u64 runq_ns;		/* run-queue delay (wakeup -> switch-in) */
+	__u32 trace_id;		/* 0 = unattributed */
+	__u32 pad;
 };
 
 /*
@@ -116,19 +126,13 @@ struct krt_xfer {
 	 */
 	struct krt_tuple tuple;
 	struct krt_xfer_peer peer;	/* KRT_XF_PEER (RECV): the send it read */
+	struct krt_cpu cpu_before;	/* KRT_XF_CPU (RECV) */
 };
 
 struct krt_sock_state {
 	__s32 oldstate, newstate;	/* TCP_* numbers as in the kernel */
 	__u64 sock_id;
 	struct krt_tuple tuple;
-};
-
-struct krt_cpu {
-	__u64 oncpu_ns;		/* time on CPU ending at ts_ns */
-	__u64 runq_ns;		/* run-queue delay (wakeup -> switch-in) */
-	__u32 trace_id;		/* 0 = unattributed */
-	__u32 pad;
 };
 
 struct krt_lost {

@@ -526,8 +526,9 @@ static void report_tags(struct krt_live_source *src, __u32 sample_rate, bool ver
 			"containers emitted on their own\n", (unsigned long long)ts.hops_merged,
 			(unsigned long long)ts.sends_flushed);
 	if (verbose)
-		fprintf(stderr, PROG ": kernel state tables: %llu states past their first slot\n",
-			(unsigned long long)ts.slot_probed);
+		fprintf(stderr, PROG ": kernel state tables: %llu states past their first slot; "
+			"%llu CPU times carried in receive records\n",
+			(unsigned long long)ts.slot_probed, (unsigned long long)ts.cpu_carried);
 	if (ts.slot_full)
 		fprintf(stderr, PROG ": WARNING: %llu thread, connection or direction states not "
 			"kept (their table's slots held): their tags and CPU time may be wrong\n",

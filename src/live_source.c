@@ -43,6 +43,7 @@ struct krt_live_source {
 	__u64 malformed;	/* ring samples of the wrong size */
 	__u64 ring_drops_reported;
 	__u64 sends_at_exit;	/* waiting sends collected at the end */
+	__u64 cpu_carried;	/* CPU events that came inside a receive's record */
 	int n_cpus;		/* possible CPUs, at most KRT_MAX_CPUS */
 	bool syscall_hooks;	/* transfers from sys_exit (the fallback) */
 	bool out_of_memory;
@@ -127,11 +128,27 @@ static void peer_send_event(const struct krt_event *recv, struct krt_event *ev)
 	krt_peer_send_fill(ev, &recv->xfer.peer, &t);
 }
 
+/*
+ * The CPU time a receive carries (its thread's, for the trace it had
+ * before), as the CPU event the kernel would have sent at the same time.
+ */
+static void carried_cpu_event(const struct krt_event *recv, struct krt_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->ts_ns = recv->ts_ns;
+	ev->type = KRT_EV_CPU;
+	ev->cpu = recv->cpu;
+	ev->pid = recv->pid;
+	ev->tid = recv->tid;
+	memcpy(ev->comm, recv->comm, sizeof(ev->comm));
+	ev->oncpu = recv->xfer.cpu_before;
+}
+
 static int on_ring_record(void *ctx, void *data, size_t size)
 {
 	struct krt_live_source *s = ctx;
 	const struct krt_event *rec;
-	struct krt_event *ev, *send;
+	struct krt_event *ev, *send, *cpu;
 	bool merged;
 	__u32 slot;
 
@@ -152,6 +169,15 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 	 * send goes first, as the sender's own event (older than the receive).
 	 */
 	rec = data;
+	if (rec->type == KRT_EV_XFER && rec->xfer.flags & KRT_XF_CPU) {
+		/* the receiving thread's time for its trace before, as its own CPU event */
+		cpu = krt_reorder_slot(&s->window, &slot);
+		if (!cpu)
+			goto oom;
+		carried_cpu_event(rec, cpu);
+		krt_reorder_insert(&s->window, slot);
+		s->cpu_carried++;
+	}
 	merged = rec->type == KRT_EV_XFER && rec->xfer.flags & KRT_XF_PEER;
 	if (merged) {
 		send = krt_reorder_slot(&s->window, &slot);
@@ -167,6 +193,10 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 	if (merged) {
 		ev->xfer.flags &= ~KRT_XF_PEER;
 		memset(&ev->xfer.peer, 0, sizeof(ev->xfer.peer));
+	}
+	if (ev->type == KRT_EV_XFER && ev->xfer.flags & KRT_XF_CPU) {
+		ev->xfer.flags &= ~KRT_XF_CPU;
+		memset(&ev->xfer.cpu_before, 0, sizeof(ev->xfer.cpu_before));
 	}
 	krt_reorder_insert(&s->window, slot);
 	return 0;
@@ -699,6 +729,7 @@ void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st
 	st->slot_probed = b->slot_probed;
 	st->slot_full = b->slot_full;
 	st->slot_busy = b->slot_busy;
+	st->cpu_carried = s->cpu_carried;
 	st->hops_merged = sum.hops_merged;
 	st->sends_flushed = sum.sends_flushed + s->sends_at_exit;
 }

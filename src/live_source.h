@@ -49,6 +49,7 @@ struct krt_live_tag_stats {
 					 * (that thread or connection went untagged) */
 	__u64 slot_busy;		/* hooks that went without a state another
 					 * CPU was still filling after the wait */
+	__u64 cpu_carried;		/* CPU times that rode in a receive's record */
 	__u64 hops_merged;		/* receives that carried the send they read */
 	__u64 sends_flushed;		/* sends to a traced peer emitted on their own */
 };

@@ -764,6 +764,51 @@ static void test_runq_delay(void **state)
 }
 
 /*
+ * A receive that moves its thread to another request carries the time
+ * spent on the one before in its own record: the live source hands the
+ * engine a CPU event for the old request, at the receive's time, before
+ * the receive (whose record no longer shows the time).
+ */
+static void test_cpu_carried_by_receive(void **state)
+{
+	const struct krt_event *in2, *r2 = NULL, *cpu1 = NULL;
+	struct krt_live_tag_stats ts;
+	struct krt_live_source *s;
+	__u32 trace1;
+	int gw, srv, gw2, srv2;
+	size_t i;
+
+	s = cpu_source_request(&gw, &srv);
+	tcp_pair(GATEWAY, &gw2, &srv2);
+	assert_int_equal(write(gw2, "req2\n", 5), 5);
+	read_n(srv2, 5);	/* request 2, on the same thread, while on request 1 */
+	drain_from(s);
+
+	trace1 = find_xfer(KRT_DIR_RECV, srv, 0)->xfer.trace_id;
+	in2 = find_xfer(KRT_DIR_RECV, srv2, 0);
+	assert_non_null(in2);
+	assert_int_not_equal(in2->xfer.trace_id, trace1);
+	assert_false(in2->xfer.flags & KRT_XF_CPU);
+	for (i = 0; i < n_got; i++) {
+		if (&got[i] == in2)
+			r2 = in2;
+		if (!r2 && got[i].type == KRT_EV_CPU && got[i].oncpu.trace_id == trace1 &&
+		    got[i].tid == in2->tid)
+			cpu1 = &got[i];
+	}
+	/* before the receive, at its time, with request 1's 20 ms */
+	assert_non_null(cpu1);
+	assert_int_equal(cpu1->ts_ns, in2->ts_ns);
+	assert_true(cpu1->oncpu.oncpu_ns >= 19 * 1000 * 1000);
+	/* and it came inside the receive's record, not as a record of its own */
+	krt_live_tag_stats(s, &ts);
+	assert_true(ts.cpu_carried >= 1);
+	close(gw2);
+	close(srv2);
+	check_request_cpu_and_end(s, gw, srv);
+}
+
+/*
  * Time still gathered in the kernel when the tracer stops (the thread is
  * on its request, nothing ended it) goes out at the final drain, read from
  * the threads' table.
@@ -806,7 +851,8 @@ static void test_state_kept(void **state)
 	{ prefix "runq_delay", test_runq_delay },                          \
 	{ prefix "merged_hop", test_merged_hop },                          \
 	{ prefix "handoff_is_unsure", test_handoff_is_unsure },            \
-	{ prefix "cpu_left_at_end", test_cpu_left_at_end }
+	{ prefix "cpu_left_at_end", test_cpu_left_at_end },                \
+	{ prefix "cpu_carried_by_receive", test_cpu_carried_by_receive }
 
 #define TAG_TESTS(prefix) { TAG_TEST_LIST(prefix) }
 
