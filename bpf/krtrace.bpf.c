@@ -64,7 +64,7 @@ const volatile __u64 sock_id_key = 0;
  * constant: the verifier drops the test when it is false.
  */
 const volatile bool empty_hooks = false;
-/* Slots of the state arrays in use (tests narrow them to exercise the overflow hashes). */
+/* Slots of the state tables in use (tests narrow them to make states probe onward). */
 const volatile __u32 thread_slot_mask = KRT_THREAD_SLOTS - 1;
 const volatile __u32 conn_slot_mask = KRT_CONN_SLOTS - 1;
 const volatile __u32 dir_slot_mask = KRT_DIR_SLOTS - 1;
@@ -297,6 +297,18 @@ static __always_inline void read_tuple(struct sock *sk, __u16 family, struct krt
 	t->local.family = family;
 	t->remote.family = family;
 	t->local.port = sk->__sk_common.skc_num;
+	/*
+	 * By the time a socket reaches CLOSE its local port was given back
+	 * (inet_num zeroed); inet_sport keeps it. Without it a closing
+	 * socket's directions were never found, and its state record
+	 * showed port 0.
+	 */
+	if (!t->local.port) {
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+
+		if (tp)
+			t->local.port = bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport);
+	}
 	t->remote.port = bpf_ntohs(sk->__sk_common.skc_dport);
 	if (family == KRT_AF_INET) {
 		__u32 l = sk->__sk_common.skc_rcv_saddr, r = sk->__sk_common.skc_daddr;
@@ -1940,16 +1952,6 @@ int BPF_PROG(krt_sock_state, struct sock *sk, int oldstate, int newstate)
 			struct krt_dir_key k = {};
 
 			read_tuple((struct sock *)sk, family, &t);
-			/*
-			 * By the time a socket reaches CLOSE its local port
-			 * was given back (inet_num zeroed); inet_sport keeps it.
-			 */
-			if (!t.local.port) {
-				struct tcp_sock *tp = bpf_skc_to_tcp_sock((struct sock *)sk);
-
-				if (tp)
-					t.local.port = bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport);
-			}
 			dir_key(&k, &t.local, &t.remote);
 			flush_waiting(&k);
 			dir_key(&k, &t.remote, &t.local);

@@ -70,7 +70,7 @@ struct krt_conn_side {
 };
 
 /*
- * A slot of the direct-mapped arrays: its owner's id (0 = free; with the
+ * A slot of the state tables: its owner's id (0 = free; with the
  * top bit set while the slot is being filled) and state.
  */
 #define KRT_SLOT_FILL_BIT 0x80000000u	/* thread ids stay below 2^22 */

@@ -415,7 +415,7 @@ static void test_merged_hop(void **state)
 	struct krt_live_tag_stats ts;
 	struct krt_source_stats st;
 	const struct krt_event *in, *down_send, *down_recv, *lone;
-	int gw, srv, cli, back, cli2, back2;
+	int gw, srv, cli, back, cli2, back2, closed;
 
 	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
 	m = open_merging_source();
@@ -474,6 +474,14 @@ static void test_merged_hop(void **state)
 			lone = &got[i];
 	assert_non_null(lone);
 	assert_int_equal(lone->xfer.trace_id, trace);
+	/* a closing socket still names its local port (given back by then) */
+	closed = 0;
+	for (size_t i = 0; i < n_got; i++)
+		if (got[i].type == KRT_EV_SOCK_STATE && got[i].state.newstate == 7 /* TCP_CLOSE */) {
+			assert_int_not_equal(got[i].state.tuple.local.port, 0);
+			closed++;
+		}
+	assert_true(closed > 0);
 	krt_live_tag_stats(m, &ts);
 	assert_true(ts.sends_flushed >= 1);
 
