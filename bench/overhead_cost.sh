@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# The tracer's overhead as a CPU cost account per request, on the test bed's
+# nginx -> app -> redis chain under wrk: what each part costs in µs of CPU
+# per request, next to what a request costs the machine without tracing.
+#
+# Why beside overhead.sh: a throughput ratio on this shared VM scatters by
+# about 10 % per round, so a 1 % effect takes 100+ rounds to show; CPU time
+# per request is counted by the kernel and repeats within a few %. On a
+# machine that wrk keeps busy, throughput falls by about the CPU added per
+# request over the CPU a request costs, so the account predicts the ratios
+# overhead.sh measures, and says which part of the cost is whose.
+#
+# The account, per request:
+#   floor    the kernel's price of calling an attached BPF program at all
+#            (hook hits per request on the chain x price per hit), paid
+#            before a program runs its first instruction; any tracer that
+#            hooks these events pays it;
+#   bpf      the programs' own run time above the empty programs'
+#            (kernel.bpf_stats_enabled=1 run time, minus --empty-hooks');
+#   reader   the krtrace-bpf process's CPU time (ring, engine, JSON out).
+# CPU per request without tracing: the machine's busy time (user, system,
+# irq, softirq of every CPU, from /proc/stat) over a wrk run, divided by its
+# requests.
+#
+# The price per hit: bench_syscall's TCP write loop (a socket send per op,
+# the hook every transfer pays) on BENCH_CPU, with `krtrace-bpf
+# --empty-hooks` attached (tracing another process) and without, in ROUNDS
+# alternating pairs of REPEAT runs; the median of the per-pair differences in
+# ns/op, divided by the hooks' hits per op (counted with bpf_stats in a
+# separate run: the counting itself costs time).
+#
+# Usage: bench/overhead_cost.sh [ROUNDS (6)] [SECONDS per wrk run (3)]
+# Env: the test bed's (KRT_*; brought up and down again if its nginx is not
+#      running), REPEAT (3), TCPWRITE_N (200000), BENCH_CPU (0), WRK_CONN (4),
+#      WRK_CPU (last CPU), TRACER_TIMEOUT (s, 20).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+. bench/lib.sh
+OUT=${OUTPUT:-.output}
+ROUNDS=${1:-6}
+DUR=${2:-3}
+REPEAT=${REPEAT:-3}
+TCPWRITE_N=${TCPWRITE_N:-200000}
+BENCH_CPU=${BENCH_CPU:-0}
+CONN=${WRK_CONN:-4}
+WRK_CPU=${WRK_CPU-$(($(nproc) - 1))}
+TRACER_TIMEOUT=${TRACER_TIMEOUT:-20}
+TB=utils/testbed
+die() { echo "overhead_cost: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "needs root"
+command -v wrk >/dev/null || die "wrk not installed"
+{ [ -x "$OUT/bin/krtrace-bpf" ] && [ -x "$OUT/tools/bench_syscall" ]; } || die "run make first"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "bad ROUNDS '$ROUNDS'"
+[[ $DUR =~ ^[1-9][0-9]*$ ]] || die "bad SECONDS '$DUR' (whole seconds: wrk's -d)"
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "bad REPEAT '$REPEAT'"
+NCPU=$(nproc)
+OTHER_CPUS=$(seq 0 $((NCPU - 1)) | grep -vx "$BENCH_CPU" | paste -sd,)
+[ -n "$OTHER_CPUS" ] || OTHER_CPUS=$BENCH_CPU
+WRK=(wrk)
+[ -n "$WRK_CPU" ] && WRK=(taskset -c "$WRK_CPU" wrk)
+
+STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
+STARTED=0 TP="" OTHER=""
+TMP=$(mktemp -d)
+stop_tracer() {
+	[ -n "$TP" ] && kill -INT "$TP" 2>/dev/null && wait "$TP" 2>/dev/null
+	TP=""
+}
+cleanup() {
+	stop_tracer
+	[ -n "$OTHER" ] && kill "$OTHER" 2>/dev/null && wait "$OTHER" 2>/dev/null
+	sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
+	if [ "$STARTED" -eq 1 ]; then
+		$TB down >&2
+		rm -f "$($TB state)"/truth/*.jsonl
+	fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# Copies: a rebuild while the benchmark runs must not mix two versions.
+cp "$OUT/bin/krtrace-bpf" "$OUT/tools/bench_syscall" "$TMP/" || die "cannot copy the binaries"
+BPF=$TMP/krtrace-bpf BENCH=$TMP/bench_syscall
+
+# start_tracer ERRFILE ARGS...: krtrace-bpf in the background (TP), on the
+# CPUs other than BENCH_CPU; waits for its "tracing" line.
+start_tracer() {
+	local err=$1 deadline=$((SECONDS + TRACER_TIMEOUT))
+	shift
+	taskset -c "$OTHER_CPUS" "$BPF" -v "$@" 2>"$err" &
+	TP=$!
+	until grep -q ': tracing ' "$err" 2>/dev/null; do
+		if ! kill -0 "$TP" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+			tail -5 "$err" >&2
+			die "krtrace-bpf did not start"
+		fi
+		sleep 0.05
+	done
+}
+
+# prog_sum ERRFILE -> "runs run_ns": totals over the programs krtrace-bpf -v
+# listed at exit (with bpf_stats on)
+prog_sum() {
+	sed -n '/BPF programs/,$p' "$1" | awk '/ runs / {r += $2; t += $2 * $4}
+		END {printf "%d %.0f\n", r, t}'
+}
+
+# tcpwrite_block -> median ns/op of REPEAT runs
+tcpwrite_block() {
+	local i
+	for i in $(seq "$REPEAT"); do
+		taskset -c "$BENCH_CPU" "$BENCH" tcpwrite "$TCPWRITE_N" | awk '{print $2}'
+	done | spread | awk '{print $2}'
+}
+
+echo "== price of a hook hit: TCP write loop, --empty-hooks attached vs not" \
+	"($ROUNDS pairs x $REPEAT runs of $TCPWRITE_N writes)" >&2
+sleep 1000 &
+OTHER=$!
+echo "$OTHER other 127.0.0.1 other" >"$TMP/pids"
+sysctl -qw kernel.bpf_stats_enabled=0
+: >"$TMP/deltas"
+for r in $(seq "$ROUNDS"); do
+	if [ $((r % 2)) -eq 1 ]; then
+		off=$(tcpwrite_block)
+		start_tracer "$TMP/t.err" -g 127.0.0.1 -i "$TMP/pids" --empty-hooks -o /dev/null
+		on=$(tcpwrite_block)
+		stop_tracer
+	else
+		start_tracer "$TMP/t.err" -g 127.0.0.1 -i "$TMP/pids" --empty-hooks -o /dev/null
+		on=$(tcpwrite_block)
+		stop_tracer
+		off=$(tcpwrite_block)
+	fi
+	echo "  pair $r: off $off ns/op, attached $on ns/op" >&2
+	echo "$on $off" | awk '{print $1 - $2}' >>"$TMP/deltas"
+done
+read -r _ dmed dq1 dq3 _ _ < <(spread <"$TMP/deltas")
+sysctl -qw kernel.bpf_stats_enabled=1
+start_tracer "$TMP/t.err" -g 127.0.0.1 -i "$TMP/pids" --empty-hooks -o /dev/null
+taskset -c "$BENCH_CPU" "$BENCH" tcpwrite "$TCPWRITE_N" >/dev/null
+stop_tracer
+sysctl -qw kernel.bpf_stats_enabled=0
+read -r loop_hits _ < <(prog_sum "$TMP/t.err")
+kill "$OTHER" 2>/dev/null && wait "$OTHER" 2>/dev/null
+OTHER=""
+read -r hits_per_op price < <(awk -v h="$loop_hits" -v n="$TCPWRITE_N" -v d="$dmed" \
+	'BEGIN {hp = h / n; printf "%.3f %.1f\n", hp, (hp > 0 ? d / hp : 0)}')
+printf "   +%.0f ns/op (IQR %.0f-%.0f) over %s hook hits per op: " "$dmed" "$dq1" "$dq3" "$hits_per_op" >&2
+echo \
+	"$price ns per hit" >&2
+
+if ! $TB status 2>/dev/null | grep -q "^nginx .*running"; then
+	$TB up chain >&2 || die "test bed did not start"
+	STARTED=1
+fi
+URL=http://$($TB addr nginx)/req/cost
+GW=$($TB gateway)
+$TB pids >"$TMP/chain.pids" || die "no PIDs file from the test bed"
+
+# busy_ticks -> the machine's busy clock ticks so far (user nice system irq
+# softirq; guest time is inside user; idle, iowait and steal are not busy)
+busy_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+# wrk_requests: one wrk run, its request count
+wrk_requests() {
+	"${WRK[@]}" -t1 -c"$CONN" -d"${DUR}s" "$URL" 2>/dev/null | awk '/requests in/ {print $1}'
+}
+# proc_ticks PID -> utime + stime of the process (all its threads)
+proc_ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
+
+HZ=$(getconf CLK_TCK)
+echo "== the chain: wrk -t1 -c$CONN -d${DUR}s, $ROUNDS rounds of: none, N" \
+	"(--empty-hooks), B (defaults), D (--sample 10)" >&2
+wrk_requests >/dev/null	# warm the chain up
+: >"$TMP/acct"
+for r in $(seq "$ROUNDS"); do
+	b0=$(busy_ticks)
+	n=$(wrk_requests)
+	b1=$(busy_ticks)
+	echo "$r none $(awk -v b="$((b1 - b0))" -v n="${n:-0}" -v hz="$HZ" \
+		'BEGIN {printf "%.1f", n ? b * 1e6 / hz / n : 0}') $n" >>"$TMP/acct"
+	for c in N B D; do
+		extra=()
+		[ "$c" = N ] && extra=(--empty-hooks)
+		[ "$c" = D ] && extra=(--sample 10)
+		sysctl -qw kernel.bpf_stats_enabled=1
+		start_tracer "$TMP/c.err" -g "$GW" -i "$TMP/chain.pids" --json -o "$TMP/live.jsonl" \
+			"${extra[@]}"
+		# the steady state: past the 5 s after which traces are written out
+		warm=$("${WRK[@]}" -t1 -c"$CONN" -d6s "$URL" 2>/dev/null | awk '/requests in/ {print $1}')
+		t0=$(proc_ticks "$TP")
+		n=$(wrk_requests)
+		t1=$(proc_ticks "$TP")
+		stop_tracer
+		sysctl -qw kernel.bpf_stats_enabled=0
+		# hits and program time count the tracer's whole life: per
+		# request of both wrk runs (the idle moments around them add
+		# little: the chain is quiet then)
+		read -r runs run_ns < <(prog_sum "$TMP/c.err")
+		echo "$r $c $(awk -v t="$((t1 - t0))" -v n="${n:-0}" -v hz="$HZ" \
+			'BEGIN {printf "%.2f", n ? t * 1e6 / hz / n : 0}') $n $runs $run_ns \
+			$((${warm:-0} + ${n:-0}))" >>"$TMP/acct"
+	done
+	echo "  round $r done" >&2
+done
+
+# acct lines: "round none cpu_us n" and "round CASE reader_us n runs run_ns requests"
+col() { # col CASE FIELD-EXPRESSION -> per-round values
+	awk -v c="$1" '$2 == c && $4 > 0 {print '"$2"'}' "$TMP/acct"
+}
+med() { spread | awk '{print $2}'; }
+iqr() { spread | awk '{printf "%s-%s", $3, $4}'; }
+cpu_req=$(col none '$3' | med)
+hits_req=$(col N '$5 / $7' | med)
+n_prog=$(col N '$6 / $7 / 1000' | med)
+floor=$(awk -v h="$hits_req" -v p="$price" 'BEGIN {printf "%.2f", h * p / 1000}')
+echo
+echo "KRTrace overhead as CPU per request on the chain ($ROUNDS rounds; medians, IQR in brackets)"
+printf "  a request without tracing: %.0f µs of CPU (%s)\n" "$cpu_req" "$(col none '$3' | iqr)"
+printf "  hook hits per request: %.1f; price per hit: %s ns (TCP write loop: +%.0f ns/op," \
+	"$hits_req" "$price" "$dmed"
+printf " %s hits/op)\n" "$hits_per_op"
+printf "  %-26s %8s %8s %8s %8s %10s\n" case floor bpf reader total "predicted"
+for c in N B D; do
+	prog=$(col "$c" '$6 / $7 / 1000' | med)
+	reader=$(col "$c" '$3' | med)
+	awk -v c="$c" -v f="$floor" -v p="$prog" -v n="$n_prog" -v r="$reader" -v q="$cpu_req" '
+		BEGIN { name["N"] = "N --empty-hooks"; name["B"] = "B krtrace-bpf"
+			name["D"] = "D krtrace-bpf --sample 10"
+			b = c == "N" ? 0 : p - n; if (b < 0) b = 0
+			t = f + b + r
+			printf "  %-26s %7.2fus %7.2fus %7.2fus %7.2fus %9.3fx\n",
+				name[c], f, b, r, t, q / (q + t) }'
+done
+echo "  (floor = hits x price; bpf = program run time above the empty programs';"
+echo "   reader = krtrace-bpf's CPU; predicted throughput = cpu / (cpu + total))"
