@@ -33,8 +33,10 @@
 # Env: the test bed's (KRT_*; brought up and down again if its nginx is not
 #      running), REPEAT (3), TCPWRITE_N (200000), BENCH_CPU (0), WRK_CONN (4),
 #      WRK_CPU (last CPU), TRACER_TIMEOUT (s, 20).
+# shellcheck disable=SC2016 # col's field expressions are awk's, in single quotes on purpose
 set -u
 cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=bench/lib.sh
 . bench/lib.sh
 OUT=${OUTPUT:-.output}
 ROUNDS=${1:-6}
@@ -107,8 +109,8 @@ prog_sum() {
 
 # tcpwrite_block -> median ns/op of REPEAT runs
 tcpwrite_block() {
-	local i
-	for i in $(seq "$REPEAT"); do
+	local _
+	for _ in $(seq "$REPEAT"); do
 		taskset -c "$BENCH_CPU" "$BENCH" tcpwrite "$TCPWRITE_N" | awk '{print $2}'
 	done | spread | awk '{print $2}'
 }
@@ -132,7 +134,7 @@ for r in $(seq "$ROUNDS"); do
 		stop_tracer
 		off=$(tcpwrite_block)
 	fi
-	echo "  pair $r: off $off ns/op, attached $on ns/op" >&2
+	printf "  pair %d: off %.0f ns/op, attached %.0f ns/op\n" "$r" "$off" "$on" >&2
 	echo "$on $off" | awk '{print $1 - $2}' >>"$TMP/deltas"
 done
 read -r _ dmed dq1 dq3 _ _ < <(spread <"$TMP/deltas")

@@ -7,16 +7,18 @@
 #   syscalls    overhead_syscall.sh: traced/untraced ping-pong and write loops (root)
 #   overhead    overhead.sh: wrk on the test bed, A none / B krtrace-bpf /
 #               C ftrace capture / D krtrace-bpf --sample 10 (root)
+#   cost        overhead_cost.sh: the same chain as CPU per request, with the
+#               kernel's price of a hook hit (root)
 # The two overhead benchmarks take about 3 minutes each: 10 rounds of short
 # paired runs (bench/README explains the statistics). BENCH_ROUNDS sets the
 # number of rounds; their other settings (REPEAT, the test bed's KRT_*...)
 # pass on through the environment.
-# Usage: bench/run_all.sh [engine|import|syscalls|overhead ...]
+# Usage: bench/run_all.sh [engine|import|syscalls|overhead|cost ...]
 set -u
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUTPUT:-.output}
 which=("$@")
-[ ${#which[@]} -eq 0 ] && which=(engine import syscalls overhead)
+[ ${#which[@]} -eq 0 ] && which=(engine import syscalls overhead cost)
 for b in "${which[@]}"; do
 	echo "===== bench: $b"
 	case $b in
@@ -24,6 +26,7 @@ for b in "${which[@]}"; do
 	import) bash bench/bench_import.sh ;;
 	syscalls) bash bench/overhead_syscall.sh ${BENCH_ROUNDS:+"$BENCH_ROUNDS"} ;;
 	overhead) bash bench/overhead.sh ${BENCH_ROUNDS:+"$BENCH_ROUNDS"} ;;
+	cost) bash bench/overhead_cost.sh ;;
 	*) echo "unknown benchmark '$b'" >&2; exit 2 ;;
 	esac
 done
