@@ -144,13 +144,13 @@ taskset -c "$BENCH_CPU" "$BENCH" tcpwrite "$TCPWRITE_N" >/dev/null
 stop_tracer
 sysctl -qw kernel.bpf_stats_enabled=0
 read -r loop_hits _ < <(prog_sum "$TMP/t.err")
+[ "${loop_hits:-0}" -gt 0 ] || die "no hook hits counted on the write loop (krtrace-bpf -v printed no BPF program statistics)"
 kill "$OTHER" 2>/dev/null && wait "$OTHER" 2>/dev/null
 OTHER=""
 read -r hits_per_op price < <(awk -v h="$loop_hits" -v n="$TCPWRITE_N" -v d="$dmed" \
-	'BEGIN {hp = h / n; printf "%.3f %.1f\n", hp, (hp > 0 ? d / hp : 0)}')
-printf "   +%.0f ns/op (IQR %.0f-%.0f) over %s hook hits per op: " "$dmed" "$dq1" "$dq3" "$hits_per_op" >&2
-echo \
-	"$price ns per hit" >&2
+	'BEGIN {hp = h / n; printf "%.3f %.1f\n", hp, d / hp}')
+printf "   +%.0f ns/op (IQR %.0f-%.0f) over %s hook hits per op: %s ns per hit\n" \
+	"$dmed" "$dq1" "$dq3" "$hits_per_op" "$price" >&2
 
 if ! $TB status 2>/dev/null | grep -q "^nginx .*running"; then
 	$TB up chain >&2 || die "test bed did not start"
