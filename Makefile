@@ -41,9 +41,21 @@ SERVICE_BINS := $(patsubst tests/services/%.c,$(OUTPUT)/services/%,$(SERVICE_SRC
 TOOL_SRCS := $(wildcard tests/tools/*.c bench/*.c)
 TOOL_BINS := $(patsubst %.c,$(OUTPUT)/tools/%,$(notdir $(TOOL_SRCS)))
 PROGS := $(BIN)/krtrace $(BIN)/krtrace-bpf
+# Go test services (tests/services/go, standard library only), built when a Go
+# toolchain is installed (Debian's golang-go); their suites skip otherwise.
+GO ?= go
+GO_FOUND := $(shell command -v $(GO) 2>/dev/null)
+GO_SRCS := tests/services/go/go.mod $(wildcard tests/services/go/*/*.go)
+GO_SERVICE_BINS := $(OUTPUT)/services/go-http $(OUTPUT)/services/go-fanout \
+	$(OUTPUT)/services/go-http-stripped
+GO_ENV = GOCACHE=$(abspath $(OUTPUT))/go-cache GOPATH=$(abspath $(OUTPUT))/go-path \
+	HOME=$(abspath $(OUTPUT)) GOFLAGS= GOPROXY=off GO111MODULE=on CGO_ENABLED=0
 
 .PHONY: all test unit-test clean install demo vmlinux fuzz asan bench
 all: $(PROGS) $(UNIT_BINS) $(KERNEL_BINS) $(SERVICE_BINS) $(TOOL_BINS)
+ifneq ($(GO_FOUND),)
+all: $(GO_SERVICE_BINS)
+endif
 
 $(OUTPUT) $(BIN) $(OUTPUT)/tests $(OUTPUT)/services $(OUTPUT)/tools:
 	$(Q)mkdir -p $@
@@ -89,6 +101,16 @@ $(OUTPUT)/tests/%: tests/kernel/%.c $(LIB) | $(OUTPUT)/tests
 $(OUTPUT)/services/%: tests/services/%.c $(wildcard tests/services/*.h) | $(OUTPUT)/services
 	$(call msg,SERVICE,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/services $< -lpthread -o $@
+
+$(OUTPUT)/services/go-%: $(GO_SRCS) | $(OUTPUT)/services
+	$(call msg,GO,$@)
+	$(Q)cd tests/services/go && $(GO_ENV) $(GO) build -o $(abspath $@) ./go-$*
+
+# The same program without its symbol table: what the tracer does with a Go binary
+# it cannot inspect (attribution by thread, said so).
+$(OUTPUT)/services/go-http-stripped: $(GO_SRCS) | $(OUTPUT)/services
+	$(call msg,GO,$@)
+	$(Q)cd tests/services/go && $(GO_ENV) $(GO) build -ldflags='-s -w' -o $(abspath $@) ./go-http
 
 $(OUTPUT)/tools/%: tests/tools/%.c $(LIB) | $(OUTPUT)/tools
 	$(call msg,TOOL,$@)

@@ -5,7 +5,8 @@
  * Ground truth (JSON lines, from the test bed): one "client" record per
  * request (krt_load: id, local ip:port, start/end), one record per request
  * and service (svc, model, id, tid, io_tid, client, local, calls[] with peer
- * and local ends, or nginx's "upstream"), and "node" records for servers
+ * and local ends and, when another thread read the reply than sent the call
+ * (Go), recv_tid; or nginx's "upstream"), and "node" records for servers
  * that log nothing per request (redis: addr -> tid).
  *
  * For every client request the expected edge set is built by following the
@@ -40,6 +41,7 @@
 struct call {
 	char peer[64], local[64];
 	int tid;
+	int recv_tid;		/* read the reply, when not tid (Go: another thread) */
 	uint64_t start_ns, end_ns;
 };
 
@@ -119,6 +121,7 @@ static const char *prefix = "";
 static uint64_t slack_ns = 2000;	/* report timestamps are truncated to µs */
 static int verbose;
 static FILE *emit;	/* --emit-truth: write the ideal trace of each request */
+static bool sampled;	/* --sampled: a request with no trace was not sampled */
 
 static const char *jstr(struct json_object *o, const char *key)
 {
@@ -218,6 +221,7 @@ static void parse_truth_obj(struct json_object *o, const char *path, int line)
 			copy(k->peer, sizeof(k->peer), jstr(c, "peer"));
 			copy(k->local, sizeof(k->local), jstr(c, "local"));
 			k->tid = (int)jint(c, "tid");
+			k->recv_tid = (int)jint(c, "recv_tid");
 			k->start_ns = juint(c, "start_ns");
 			k->end_ns = juint(c, "end_ns");
 		}
@@ -459,9 +463,13 @@ static void expand(const struct svc_rec *x, const char *id, struct edge_set *s, 
 		const struct call *c = &x->calls[i];
 		const struct svc_rec *y = find_svc(id, c->peer, c->local);
 		const struct node_rec *nd;
-		char caller[NODE_LEN], callee_in[NODE_LEN], callee_out[NODE_LEN];
+		char caller[NODE_LEN], caller_in[NODE_LEN], callee_in[NODE_LEN], callee_out[NODE_LEN];
 
 		snprintf(caller, sizeof(caller), "t:%d", c->tid ? c->tid : x->tid);
+		if (c->recv_tid)
+			snprintf(caller_in, sizeof(caller_in), "t:%d", c->recv_tid);
+		else
+			copy(caller_in, sizeof(caller_in), caller);
 		if (y) {
 			snprintf(callee_in, sizeof(callee_in), "t:%d", y->io_tid);
 			snprintf(callee_out, sizeof(callee_out), "t:%d", y->tid);
@@ -473,7 +481,7 @@ static void expand(const struct svc_rec *x, const char *id, struct edge_set *s, 
 			copy(callee_out, sizeof(callee_out), callee_in);
 		}
 		edge_add_win(s, caller, callee_in, c->start_ns, c->end_ns);
-		edge_add_win(s, callee_out, caller, c->start_ns, c->end_ns);
+		edge_add_win(s, callee_out, caller_in, c->start_ns, c->end_ns);
 		if (y) {
 			if (!strstr(path, y->svc) && strlen(path) + strlen(y->svc) + 2 < plen) {
 				strcat(path, ">");
@@ -490,6 +498,7 @@ static void expand(const struct svc_rec *x, const char *id, struct edge_set *s, 
 struct model_stat {
 	char name[128];
 	long requests, exact, wrong, missing, no_truth;
+	long unsampled;		/* --sampled: no trace, not scored */
 	/* on-CPU time: truth (services' thread CPU clocks) against the traces */
 	long cpu_threads, cpu_absent;
 	uint64_t cpu_truth, cpu_trace;
@@ -717,6 +726,11 @@ static void score_request(const struct client_rec *c, const char *model_override
 		if (!t)
 			t = x;
 	}
+	if (!t && sampled) {
+		ms->requests--;
+		ms->unsampled++;
+		return;
+	}
 	if (!t) {
 		ms->missing++;
 		if (verbose)
@@ -806,13 +820,15 @@ static void usage(int rc)
 	fprintf(rc ? stderr : stdout,
 		"usage: krt_score --truth DIR_OR_FILE [--truth ...] --json KRTRACE.jsonl\n"
 		"                 [--model NAME] [--path NAME] [--min PCT] [--prefix ID_PREFIX]\n"
-		"                 [--min-model NAME=PCT]... [--slack-us US] [-v]\n"
+		"                 [--min-model NAME=PCT]... [--slack-us US] [--sampled] [-v]\n"
 		"       krt_score --truth DIR_OR_FILE --emit-truth   (ideal traces, self-test)\n"
 		"Scores each ground-truth request (client records of krt_load) against the\n"
 		"trace KRTrace made of it: exact (edge set equal, every hop inside the\n"
 		"request's window), wrong (stitched to another request) or missing.\n"
 		"Prints a table per model and path; exits 1 when a model is below --min %%\n"
 		"(or its own --min-model floor; NAME matches the start of the model label).\n"
+		"--sampled: the tracer kept one request in N (--sample N); a request with no\n"
+		"trace in its window was not sampled and is not scored.\n"
 		"example: krt_score --truth tests/fixtures/chain/truth.jsonl --json out.jsonl --min 100\n");
 	exit(rc);
 }
@@ -830,13 +846,14 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "emit-truth", no_argument, NULL, 'E' },
 		{ "min-model", required_argument, NULL, 'M' },
+		{ "sampled", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *truths[32], *json = NULL, *model = NULL, *pathname = "import";
 	double min_pct = 0;
 	int n_truths = 0, opt, rc = 0;
-	long total = 0, total_exact = 0, unused = 0;
+	long total = 0, total_exact = 0, unused = 0, unsampled = 0;
 
 	while ((opt = getopt_long(argc, argv, "t:j:m:p:n:x:s:vh", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -853,6 +870,7 @@ int main(int argc, char **argv)
 		case 's': slack_ns = (uint64_t)atol(optarg) * 1000; break;
 		case 'v': verbose++; break;
 		case 'E': emit = stdout; break;
+		case 'S': sampled = true; break;
 		case 'M': {
 			char *eq = strchr(optarg, '=');
 
@@ -903,9 +921,13 @@ int main(int argc, char **argv)
 		}
 		total += m->requests;
 		total_exact += m->exact;
+		unsampled += m->unsampled;
 	}
 	printf("# %ld requests, %ld exact, %zu traces, %ld traces matched to no request\n", total,
 	       total_exact, traces.n, unused);
+	if (sampled)
+		printf("# %ld requests not sampled (no trace in their window), not scored\n",
+		       unsampled);
 	print_cpu_table(pathname);
 	return rc;
 }

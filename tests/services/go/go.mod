@@ -1,0 +1,3 @@
+module krtsvc
+
+go 1.19
