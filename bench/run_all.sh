@@ -9,16 +9,18 @@
 #               C ftrace capture / D krtrace-bpf --sample 10 (root)
 #   cost        overhead_cost.sh: the same chain as CPU per request, with the
 #               kernel's price of a hook hit (root)
+#   models      cost_models.sh: the tracer's own CPU per request on every
+#               model of the test bed, full and sampled (root)
 # The two overhead benchmarks take about 3 minutes each: 10 rounds of short
 # paired runs (bench/README explains the statistics). BENCH_ROUNDS sets the
 # number of rounds; their other settings (REPEAT, the test bed's KRT_*...)
 # pass on through the environment.
-# Usage: bench/run_all.sh [engine|import|syscalls|overhead|cost ...]
+# Usage: bench/run_all.sh [engine|import|syscalls|overhead|cost|models ...]
 set -u
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUTPUT:-.output}
 which=("$@")
-[ ${#which[@]} -eq 0 ] && which=(engine import syscalls overhead cost)
+[ ${#which[@]} -eq 0 ] && which=(engine import syscalls overhead cost models)
 for b in "${which[@]}"; do
 	echo "===== bench: $b"
 	case $b in
@@ -27,6 +29,7 @@ for b in "${which[@]}"; do
 	syscalls) bash bench/overhead_syscall.sh ${BENCH_ROUNDS:+"$BENCH_ROUNDS"} ;;
 	overhead) bash bench/overhead.sh ${BENCH_ROUNDS:+"$BENCH_ROUNDS"} ;;
 	cost) bash bench/overhead_cost.sh ;;
+	models) bash bench/cost_models.sh ${BENCH_ROUNDS:+"$BENCH_ROUNDS"} ;;
 	*) echo "unknown benchmark '$b'" >&2; exit 2 ;;
 	esac
 done

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include "addr.h"
 #include "cli_common.h"
 #include "container_discovery.h"
@@ -45,6 +46,7 @@ enum {
 	OPT_NO_MERGE,
 	OPT_SYSCALL_HOOKS,
 	OPT_EMPTY_HOOKS,
+	OPT_BPF_STATS,
 };
 
 static const struct option own_options[] = {
@@ -64,6 +66,7 @@ static const struct option own_options[] = {
 	{ "no-merge", no_argument, NULL, OPT_NO_MERGE },
 	{ "syscall-hooks", no_argument, NULL, OPT_SYSCALL_HOOKS },
 	{ "empty-hooks", no_argument, NULL, OPT_EMPTY_HOOKS },
+	{ "bpf-stats", no_argument, NULL, OPT_BPF_STATS },
 	{ "help", no_argument, NULL, 'h' },
 };
 
@@ -82,11 +85,20 @@ struct options {
 	bool no_merge;		/* one record per transfer */
 	bool syscall_hooks;	/* the pre-6.3 fallback, forced */
 	bool empty_hooks;	/* benchmark floor: hooks that return at once */
+	bool bpf_stats;		/* count the programs' run time while we run */
 	bool normal_priority;
 	struct krt_output_opts out;
 };
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t counters_requested;
+
+/* SIGUSR1: print the counters (benchmarks take differences between two). */
+static void on_usr1(int sig)
+{
+	(void)sig;
+	counters_requested = 1;
+}
 
 static void on_signal(int sig)
 {
@@ -124,6 +136,10 @@ static void usage(FILE *f)
 		"                           (costs every syscall of the machine a hook)\n"
 		"      --empty-hooks        benchmark floor: attach every hook, but each returns\n"
 		"                           at once (what attaching costs, traces nothing)\n"
+		"      --bpf-stats          count the programs' run time while tracing (as sysctl\n"
+		"                           kernel.bpf_stats_enabled=1, without changing it) and\n"
+		"                           print it per program at the end; SIGUSR1 prints the\n"
+		"                           counters (records, requests, hits, run time) at once\n"
 		"      --normal-priority    read the ring at normal priority (default: idle\n"
 		"                           priority, raised while the ring fills up)\n"
 		"  -v, --verbose            show libbpf's messages (verifier log on load errors)\n"
@@ -236,6 +252,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			continue;
 		case OPT_EMPTY_HOOKS:
 			o->empty_hooks = true;
+			continue;
+		case OPT_BPF_STATS:
+			o->bpf_stats = true;
 			continue;
 		case '?':
 			fprintf(stderr, "Try '" PROG " --help'.\n");
@@ -553,6 +572,9 @@ int main(int argc, char **argv)
 	struct feed_ctx fctx;
 	struct consumer_priority prio = { 0 };
 	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction su = { .sa_handler = on_usr1 };
+	unsigned int counters_n = 0;
+	int stats_fd = -1;
 	bool outs_open = false;
 	double deadline = 0, last_event;
 	bool unflushed = false;
@@ -564,6 +586,8 @@ int main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigemptyset(&su.sa_mask);
+	sigaction(SIGUSR1, &su, NULL);
 	if (load_containers(&o, &pids))
 		goto cleanup;
 	if (o.list_containers) {
@@ -635,6 +659,16 @@ int main(int argc, char **argv)
 				strerror(errno));
 	}
 
+	/*
+	 * Run-time statistics held by a file descriptor: counted while it is
+	 * open, whatever others do with the sysctl meanwhile.
+	 */
+	if (o.bpf_stats) {
+		stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (stats_fd < 0)
+			fprintf(stderr, PROG ": --bpf-stats: cannot enable BPF statistics: %s "
+				"(run time not counted)\n", strerror(errno));
+	}
 	if (krt_live_attach(src, PROG))
 		goto cleanup;
 	if (o.duration > 0)
@@ -650,6 +684,10 @@ int main(int argc, char **argv)
 		consumer_priority_start(&prio, src, lo.ring_bytes ? lo.ring_bytes : DEFAULT_RING_BYTES);
 	last_event = now_s();
 	while (!stop_requested && (!deadline || now_s() < deadline)) {
+		if (counters_requested) {
+			counters_requested = 0;
+			krt_live_print_counters(src, stderr, PROG, ++counters_n);
+		}
 		n = krt_live_poll(src, POLL_INTERVAL_MS, feed_engine, &fctx);
 		if (n == -EINTR)
 			continue;
@@ -685,8 +723,9 @@ int main(int argc, char **argv)
 	warn_losses(&summary->source, krt_live_late_events(src));
 	if (lo.kernel_tags)
 		report_tags(src, o.sample_rate, o.libbpf_verbose);
-	if (o.libbpf_verbose) {
-		fprintf(stderr, PROG ": BPF programs (with sysctl kernel.bpf_stats_enabled=1):\n");
+	if (o.libbpf_verbose || o.bpf_stats) {
+		fprintf(stderr, PROG ": BPF programs (with --bpf-stats or sysctl "
+			"kernel.bpf_stats_enabled=1):\n");
 		krt_live_print_prog_stats(src, stderr);
 	}
 	outs_open = false;
@@ -699,6 +738,8 @@ cleanup:
 
 		krt_outputs_close(&outs, engine ? krt_engine_summary(engine) : &empty);
 	}
+	if (stats_fd >= 0)
+		close(stats_fd);
 	krt_live_close(src);
 	if (engine)
 		krt_engine_free(engine);

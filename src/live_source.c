@@ -621,6 +621,8 @@ static void collect_waiting_sends(struct krt_live_source *s)
 	munmap((void *)slots, len);
 }
 
+static void pcpu_sum(struct krt_live_source *s, struct krt_pcpu_counters *sum);
+
 /*
  * Per program: hits and average run time, as the kernel counts them while
  * kernel.bpf_stats_enabled=1 (sysctl); nothing when it is off.
@@ -641,6 +643,41 @@ void krt_live_print_prog_stats(struct krt_live_source *s, FILE *f)
 			(unsigned long long)info.run_cnt,
 			(double)info.run_time_ns / info.run_cnt);
 	}
+}
+
+/*
+ * The counters a benchmark reads between two moments (SIGUSR1), one per
+ * line so that a script can take differences: ring records submitted,
+ * requests at the door and sampled, and per program its hits and run time
+ * (run time only while BPF statistics are on: --bpf-stats or the sysctl).
+ * Read through the skeleton's own program fds: only this tracer's
+ * programs, whatever else is loaded on the machine.
+ */
+void krt_live_print_counters(struct krt_live_source *s, FILE *f, const char *prog,
+			     unsigned int n)
+{
+	const struct krtrace_bpf__bss *b = s->skel->bss;
+	struct krt_pcpu_counters sum;
+	struct bpf_program *p;
+
+	pcpu_sum(s, &sum);
+	fprintf(f, "%s: counters %u records %llu started %llu sampled %llu\n", prog, n,
+		(unsigned long long)sum.records, (unsigned long long)b->traces_started,
+		(unsigned long long)b->traces_sampled);
+	bpf_object__for_each_program(p, s->skel->obj) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(p);
+
+		memset(&info, 0, sizeof(info));
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		fprintf(f, "%s: counters %u prog %s runs %llu run_ns %llu\n", prog, n,
+			bpf_program__name(p), (unsigned long long)info.run_cnt,
+			(unsigned long long)info.run_time_ns);
+	}
+	fprintf(f, "%s: counters %u end\n", prog, n);
+	fflush(f);
 }
 
 int krt_live_add_peer(struct krt_live_source *s, const struct krt_addr *a)

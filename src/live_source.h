@@ -64,6 +64,13 @@ typedef void (*krt_live_event_cb)(const struct krt_event *ev, void *ctx);
 struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char *prog);
 /* Per-program hits and ns/run (needs sysctl kernel.bpf_stats_enabled=1). */
 void krt_live_print_prog_stats(struct krt_live_source *s, FILE *f);
+/*
+ * One numbered block of counters for benchmarks (records, requests, and per
+ * program hits and run time): lines "PROG: counters N ...", ending with
+ * "PROG: counters N end".
+ */
+void krt_live_print_counters(struct krt_live_source *s, FILE *f, const char *prog,
+			     unsigned int n);
 /* A traced container's IP: sends to it wait for their receiver (merge_hops). */
 int krt_live_add_peer(struct krt_live_source *s, const struct krt_addr *a);
 /* Traces this process (tgid). 0 or -errno. */

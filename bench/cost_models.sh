@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# The tracer's own CPU per request on every model of the test bed, full
+# tracing and sampled, alternating within one run.
+#
+# For each case (full tracing, --sample 10, --sample-rate RATE) one
+# krtrace-bpf traces every container of the test bed; each model in turn
+# takes WARM seconds of wrk load (the tracer reaches its steady state: it
+# writes a trace out 5 s after it ends) and then SECONDS of measured load.
+# Around the measured run krtrace-bpf prints its counters (SIGUSR1): ring
+# records, and per program its hits and run time, read through its own
+# program fds (--bpf-stats holds a statistics fd: other tracers loaded on
+# the machine and the sysctl kernel.bpf_stats_enabled do not enter).
+# Per request of the measured run:
+#   records  ring records submitted by the kernel
+#   hits     program runs, per hook (send, recv, switch, waking, other)
+#   bpf      the programs' run time (bpf_stats: from the program's first
+#            instruction to its last; the kernel's price of calling it,
+#            PRICE_NS per hit, is not in it and shown as "floor")
+#   reader   krtrace-bpf's CPU time (all its threads, schedstat: ns)
+#   total    bpf + reader: the tracer's own CPU
+# The sched hooks fire for every task of the machine, other helpers' and
+# benchmarks' too: the hits and run time of an idle window measured with
+# the same tracer just before (no load on the test bed), per second, are
+# subtracted.
+#
+# Usage: bench/cost_models.sh [ROUNDS (2)] [SECONDS per measured run (3)]
+# Env: the test bed's (KRT_*; brought up with the groups the models need and
+#      down again if it was not running), MODELS (chain m1 m2 m3 m4 and the
+#      runtimes the test bed knows: java asgi thrift node go), CASES ("full
+#      s10 rate"), RATE (--sample-rate, 100), WARM (s, 6), IDLE (s, 3),
+#      WRK_CONN (4), WRK_CPU (last CPU; "" = any), PRICE_NS (111: the price
+#      of a hook hit, bench/overhead_cost.sh), RESULTS (file: raw lines),
+#      TRACER_TIMEOUT (s, 30).
+# shellcheck disable=SC2016 # awk programs in single quotes on purpose
+set -u
+cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+OUT=${OUTPUT:-.output}
+ROUNDS=${1:-2}
+DUR=${2:-3}
+WARM=${WARM:-6}
+IDLE=${IDLE:-3}
+RATE=${RATE:-100}
+CONN=${WRK_CONN:-4}
+WRK_CPU=${WRK_CPU-$(($(nproc) - 1))}
+PRICE_NS=${PRICE_NS:-111}
+TRACER_TIMEOUT=${TRACER_TIMEOUT:-30}
+TB=utils/testbed
+die() { echo "cost_models: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "needs root"
+command -v wrk >/dev/null || die "wrk not installed"
+[ -x "$OUT/bin/krtrace-bpf" ] || die "run make first"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "bad ROUNDS '$ROUNDS'"
+[[ $DUR =~ ^[1-9][0-9]*$ ]] || die "bad SECONDS '$DUR' (whole seconds: wrk's -d)"
+[[ $WARM =~ ^[0-9]+$ ]] || die "bad WARM '$WARM'"
+[[ $IDLE =~ ^[1-9][0-9]*$ ]] || die "bad IDLE '$IDLE'"
+[[ $RATE =~ ^[1-9][0-9]*$ ]] || die "bad RATE '$RATE'"
+WRK=(wrk)
+[ -n "$WRK_CPU" ] && WRK=(taskset -c "$WRK_CPU" wrk)
+
+TMP=$(mktemp -d)
+STARTED=0 TP=""
+stop_tracer() {
+	[ -n "$TP" ] && kill -INT "$TP" 2>/dev/null && wait "$TP" 2>/dev/null
+	TP=""
+}
+cleanup() {
+	stop_tracer
+	if [ "$STARTED" -eq 1 ]; then
+		$TB down >&2
+		rm -f "$($TB state)"/truth/*.jsonl
+	fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# A copy: a rebuild while the benchmark runs must not mix two versions.
+cp "$OUT/bin/krtrace-bpf" "$TMP/" || die "cannot copy krtrace-bpf"
+BPF=$TMP/krtrace-bpf
+"$BPF" --help | grep -q -- --bpf-stats || die "krtrace-bpf has no --bpf-stats (rebuild)"
+
+# model -> the container that takes its requests
+front() { case $1 in chain) echo nginx ;; *) echo "$1" ;; esac; }
+if [ -z "${MODELS:-}" ]; then
+	MODELS="chain m1 m2 m3 m4"
+	for m in java asgi thrift node go; do
+		$TB addr "$m" >/dev/null 2>&1 && MODELS="$MODELS $m"
+	done
+fi
+CASES=${CASES:-full s10 rate}
+if [[ " $CASES " == *" rate "* ]] && ! "$BPF" --help | grep -q -- --sample-rate; then
+	echo "cost_models: krtrace-bpf has no --sample-rate: case rate left out" >&2
+	CASES=$(echo "$CASES" | tr ' ' '\n' | grep -vx rate | paste -sd' ')
+fi
+case_args() {
+	case $1 in
+	full) ;;
+	s10) echo --sample 10 ;;
+	rate) echo --sample-rate "$RATE" ;;
+	*) die "unknown case '$1' (full s10 rate)" ;;
+	esac
+}
+for c in $CASES; do case_args "$c" >/dev/null; done
+
+# The test bed: what the models need, brought up (and down at the end) if
+# not running.
+need_up=0
+for m in $MODELS; do
+	$TB addr "$(front "$m")" >/dev/null 2>&1 || die "the test bed knows no model '$m'"
+	$TB status 2>/dev/null | grep -q "^$(front "$m") .*running" || need_up=1
+done
+if [ $need_up = 1 ]; then
+	$TB status >/dev/null 2>&1 || STARTED=1
+	$TB up all >&2 || die "test bed did not start"
+fi
+GW=$($TB gateway)
+$TB pids >"$TMP/pids" || die "no PIDs file from the test bed"
+
+# reader_ns -> CPU ns of the tracer process so far (every thread)
+reader_ns() { cat /proc/"$TP"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+now_ns() { date +%s%N; }
+
+# counters N -> waits for block N of the tracer's counters, prints it as
+# "prog runs run_ns" lines plus "records R 0" and "started S sampled"
+COUNTERS=0
+counters() {
+	local deadline=$((SECONDS + TRACER_TIMEOUT))
+	COUNTERS=$((COUNTERS + 1))
+	kill -USR1 "$TP" || die "krtrace-bpf is gone"
+	until grep -q "counters $COUNTERS end" "$TMP/t.err"; do
+		[ "$SECONDS" -lt "$deadline" ] || die "krtrace-bpf printed no counters"
+		sleep 0.02
+	done
+	awk -v n="$COUNTERS" '$2 == "counters" && $3 == n && $4 == "prog" {print $5, $7, $9}
+		$2 == "counters" && $3 == n && $4 == "records" {
+			print "records", $5, 0; print "started", $7, $9 }' "$TMP/t.err"
+}
+
+start_tracer() { # ARGS...
+	local deadline=$((SECONDS + TRACER_TIMEOUT))
+	COUNTERS=0
+	rm -f "$TMP/t.err"	# a new file: the last tracer's "tracing" line must not count
+	taskset -c 0-$(($(nproc) - 1)) "$BPF" -g "$GW" -i "$TMP/pids" --bpf-stats --json \
+		-o "$TMP/live.jsonl" "$@" 2>"$TMP/t.err" &
+	TP=$!
+	until grep -q ': tracing ' "$TMP/t.err" 2>/dev/null; do
+		if ! kill -0 "$TP" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+			tail -5 "$TMP/t.err" >&2
+			die "krtrace-bpf did not start"
+		fi
+		sleep 0.05
+	done
+}
+
+wrk_run() { # SECONDS URL -> requests
+	"${WRK[@]}" -t1 -c"$CONN" -d"$1s" "$2" 2>/dev/null | awk '/requests in/ {print $1}'
+}
+
+# snap FILE: counters, reader CPU and time into FILE
+snap() {
+	{ counters; echo "reader $(reader_ns) 0"; echo "time $(now_ns) 0"; } >"$1"
+}
+# delta A B -> "name d1 d2" per line (B - A)
+delta() {
+	awk 'NR == FNR {a1[$1] = $2; a2[$1] = $3; next}
+		{print $1, $2 - a1[$1], $3 - a2[$1]}' "$1" "$2"
+}
+
+# RESULTS lines: round case model requests name value1 value2 (per window:
+# requests, and per counter its net difference; idle rates subtracted)
+RES=${RESULTS:-$TMP/results}
+: >"$RES"
+echo "== cost per request: models ($MODELS), cases ($CASES), $ROUNDS rounds," \
+	"wrk -c$CONN: ${WARM}s warm + ${DUR}s measured per model; idle ${IDLE}s" >&2
+r=0
+while [ $r -lt "$ROUNDS" ]; do
+	r=$((r + 1))
+	# the case order rotates from round to round
+	# shellcheck disable=SC2086 # one word per case
+	set -- $CASES
+	for _ in $(seq 2 "$r"); do set -- "$@" "$1"; shift; done
+	for c in "$@"; do
+		# shellcheck disable=SC2046 # the case's options, word by word
+		start_tracer $(case_args "$c")
+		snap "$TMP/i0"
+		sleep "$IDLE"
+		snap "$TMP/i1"
+		delta "$TMP/i0" "$TMP/i1" >"$TMP/idle"
+		for m in $MODELS; do
+			url=http://$($TB addr "$(front "$m")")/req/cost-$m
+			[ "$WARM" -gt 0 ] && wrk_run "$WARM" "$url" >/dev/null
+			snap "$TMP/a"
+			n=$(wrk_run "$DUR" "$url")
+			snap "$TMP/b"
+			delta "$TMP/a" "$TMP/b" >"$TMP/d"
+			# the idle window's rates, scaled to this window, off the
+			# programs' hits and run time and the reader's CPU
+			awk -v r="$r" -v c="$c" -v m="$m" -v n="${n:-0}" '
+				NR == FNR {i1[$1] = $2; i2[$1] = $3; next}
+				{d[$1] = $2; e[$1] = $3; order[++k] = $1}
+				END {
+					scale = i1["time"] ? d["time"] / i1["time"] : 0
+					for (j = 1; j <= k; j++) {
+						x = order[j]; v1 = d[x]; v2 = e[x]
+						if (x != "time" && x != "records" && x != "started") {
+							v1 -= i1[x] * scale; v2 -= i2[x] * scale
+						}
+						print r, c, m, n, x, v1, v2
+					}
+				}' "$TMP/idle" "$TMP/d" >>"$RES"
+			echo "  round $r $c $m: ${n:-0} requests" >&2
+		done
+		stop_tracer
+		grep -q "WARNING" "$TMP/t.err" && grep "WARNING" "$TMP/t.err" | sed "s/^/  ($c) /" >&2
+	done
+done
+
+# The table: per model and case, medians over the rounds of per-request figures.
+echo
+echo "KRTrace's own CPU per request, every model ($ROUNDS rounds, medians;" \
+	"wrk -c$CONN, ${DUR}s per run; price of a hook hit ${PRICE_NS} ns)"
+printf "  %-7s %-5s %7s %7s | %5s %5s %6s %6s %5s | %7s %7s %7s %7s | %6s\n" \
+	model case req/s records send recv switch waking other bpf_us reader total floor "traced"
+for m in $MODELS; do
+	for c in $CASES; do
+		awk -v m="$m" -v c="$c" -v dur="$DUR" -v price="$PRICE_NS" '
+			$2 == c && $3 == m && $4 > 0 {
+				n = $4; r = $1
+				req[r] = n
+				if ($5 == "records") rec[r] = $6 / n
+				else if ($5 == "reader") rd[r] = $6 / n / 1000
+				else if ($5 == "started") { st[r] = $6; sa[r] = $7 }
+				else if ($5 != "time") {
+					h = "other"
+					if ($5 == "krt_sock_send") h = "send"
+					else if ($5 == "krt_sock_recv") h = "recv"
+					else if ($5 == "krt_switch") h = "switch"
+					else if ($5 == "krt_waking") h = "waking"
+					hit[r, h] += $6 / n; ns[r] += $7 / n / 1000; hits[r] += $6 / n
+				}
+				if (!(r in rounds)) nr++
+				rounds[r] = 1
+			}
+			function med(a,  i, n, v, t, j) {
+				n = 0
+				for (i in rounds) v[++n] = a[i]
+				for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+				return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+			}
+			END {
+				if (!nr) exit
+				for (r in rounds) {
+					s[r] = hit[r, "send"]; v[r] = hit[r, "recv"]; w[r] = hit[r, "switch"]
+					k[r] = hit[r, "waking"]; o[r] = hit[r, "other"]; rps[r] = req[r] / dur
+					tot[r] = ns[r] + rd[r]; fl[r] = hits[r] * price / 1000
+					tr[r] = st[r] ? 100 * sa[r] / st[r] : 0
+				}
+				printf "  %-7s %-5s %7.0f %7.1f | %5.1f %5.1f %6.1f %6.1f %5.1f | %7.1f %7.1f %7.1f %7.1f | %5.1f%%\n",
+					m, c, med(rps), med(rec), med(s), med(v), med(w), med(k), med(o),
+					med(ns), med(rd), med(tot), med(fl), med(tr)
+			}' "$RES"
+	done
+done
+echo "  (records = ring records; send..other = program runs by hook; bpf_us = their run"
+echo "   time; reader = krtrace-bpf's CPU; total = bpf + reader; floor = hits x price, the"
+echo "   kernel's cost of calling the programs, not in total; traced = requests sampled;"
+echo "   per request, an idle window's rates subtracted)"

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The counters benchmarks read from krtrace-bpf (--bpf-stats, SIGUSR1), and
+# the rate cap at the door (--sample-rate), on a relay in the root network
+# namespace traced with the loopback address as the gateway (no test bed,
+# no fixed names: runs beside anything).
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib.sh
+OUT=${OUTPUT:-.output}
+BIN=$OUT/bin/krtrace-bpf
+SVC=$OUT/services
+N=40
+
+need_root
+[ -x "$BIN" ] || skip_suite "krtrace-bpf not built"
+{ [ -x "$SVC/live_relay" ] && [ -x "$SVC/live_client" ]; } || skip_suite "live services not built"
+[ -e /sys/kernel/btf/vmlinux ] || skip_suite "kernel without BTF"
+
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]+"${PIDS[@]}"}"; do wait "$p" 2>/dev/null; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# a port nobody listens on, from our PID onwards
+PORT=
+for i in $(seq 0 50); do
+	p=$((20000 + ($$ + i * 7) % 30000))
+	if ! timeout 0.3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" 2>/dev/null; then
+		PORT=$p
+		break
+	fi
+done
+[ -n "$PORT" ] || skip_suite "no free port found"
+"$SVC/live_relay" "$PORT" >"$TMP/relay.log" 2>&1 &
+RELAY=$!
+PIDS+=("$RELAY")
+for _ in $(seq 50); do
+	"$SVC/live_client" 127.0.0.1 "$PORT" 1 >/dev/null 2>&1 && break
+	sleep 0.1
+done
+echo "$RELAY relay 127.0.0.1 relay" >"$TMP/pids"
+
+# start_tracer ERRFILE OPTIONS...: krtrace-bpf in the background ($TRACER),
+# returning once its programs are attached.
+start_tracer() {
+	local err=$1
+	shift
+	"$BIN" -g 127.0.0.1 -i "$TMP/pids" "$@" 2>"$err" &
+	TRACER=$!
+	PIDS+=("$TRACER")
+	for _ in $(seq 200); do
+		grep -q ": tracing " "$err" 2>/dev/null && break
+		kill -0 "$TRACER" 2>/dev/null || break
+		sleep 0.05
+	done
+}
+# counters ERRFILE N: SIGUSR1, then waits for block N
+counters() {
+	kill -USR1 "$TRACER"
+	for _ in $(seq 200); do
+		grep -q "counters $2 end" "$1" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+# field ERRFILE N WHAT: a value of block N (records, started, sampled, or
+# "PROGRAM runs" / "PROGRAM run_ns")
+field() {
+	awk -v n="$2" -v w="$3" -v x="${4:-}" '$2 == "counters" && $3 == n {
+		if ($4 == "records") { v["records"] = $5; v["started"] = $7; v["sampled"] = $9 }
+		if ($4 == "prog" && $5 == w) { v[w " runs"] = $7; v[w " run_ns"] = $9 } }
+		END { k = x == "" ? w : w " " x; print v[k] + 0 }' "$1"
+}
+
+start_tracer "$TMP/c.err" --bpf-stats -o /dev/null
+check "krtrace-bpf --bpf-stats starts" grep -q ": tracing " "$TMP/c.err"
+counters "$TMP/c.err" 1
+check "SIGUSR1 prints the counters" grep -q "counters 1 end" "$TMP/c.err"
+"$SVC/live_client" 127.0.0.1 "$PORT" $N 1 >/dev/null 2>&1
+check "client: every request answered" [ $? -eq 0 ]
+counters "$TMP/c.err" 2
+check "a second SIGUSR1, a second block" grep -q "counters 2 end" "$TMP/c.err"
+started=$(($(field "$TMP/c.err" 2 started) - $(field "$TMP/c.err" 1 started)))
+records=$(($(field "$TMP/c.err" 2 records) - $(field "$TMP/c.err" 1 records)))
+runs=$(($(field "$TMP/c.err" 2 krt_sock_recv runs) - $(field "$TMP/c.err" 1 krt_sock_recv runs)))
+ns=$(($(field "$TMP/c.err" 2 krt_sock_recv run_ns) - $(field "$TMP/c.err" 1 krt_sock_recv run_ns)))
+check "requests at the door counted between the blocks ($started of $N)" [ "$started" -eq $N ]
+check "ring records counted ($records for $N requests)" [ "$records" -ge $N ]
+check "receive hook hits counted ($runs for $N requests)" [ "$runs" -ge $N ]
+check "receive hook run time counted with --bpf-stats ($ns ns)" [ "$ns" -gt 0 ]
+kill -INT "$TRACER"
+wait "$TRACER"
+check "krtrace-bpf --bpf-stats exits 0" [ $? -eq 0 ]
+check "run time per program at exit" grep -qE "^  krt_sock_recv +[0-9]+ runs +[0-9.]+ ns/run" "$TMP/c.err"
