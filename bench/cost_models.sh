@@ -26,8 +26,8 @@
 # Usage: bench/cost_models.sh [ROUNDS (2)] [SECONDS per measured run (3)]
 # Env: the test bed's (KRT_*; brought up with the groups the models need and
 #      down again if it was not running), MODELS (chain m1 m2 m3 m4 and the
-#      runtimes the test bed knows: java asgi thrift node go), CASES ("full
-#      s10 rate"), RATE (--sample-rate, 100), WARM (s, 6), IDLE (s, 3),
+#      runtimes the test bed knows: java asgi thrift node mc go-http
+#      go-fanout), CASES ("full s10 rate"), RATE (--sample-rate, 100), WARM (s, 6), IDLE (s, 3),
 #      WRK_CONN (4), WRK_CPU (last CPU; "" = any), PRICE_NS (111: the price
 #      of a hook hit, bench/overhead_cost.sh), RESULTS (file: raw lines),
 #      TRACER_TIMEOUT (s, 30).
@@ -80,12 +80,17 @@ cp "$OUT/bin/krtrace-bpf" "$TMP/" || die "cannot copy krtrace-bpf"
 BPF=$TMP/krtrace-bpf
 "$BPF" --help | grep -q -- --bpf-stats || die "krtrace-bpf has no --bpf-stats (rebuild)"
 
-# model -> the container that takes its requests
-front() { case $1 in chain) echo nginx ;; *) echo "$1" ;; esac; }
+# model -> the container that takes its requests, and its test-bed group
+front() {
+	case $1 in chain) echo nginx ;; thrift) echo tfront ;; mc) echo m5 ;; *) echo "$1" ;; esac
+}
+group() {
+	case $1 in chain) echo chain ;; m[1-4]) echo models ;; go-*) echo go ;; *) echo "$1" ;; esac
+}
 if [ -z "${MODELS:-}" ]; then
 	MODELS="chain m1 m2 m3 m4"
-	for m in java asgi thrift node go; do
-		$TB addr "$m" >/dev/null 2>&1 && MODELS="$MODELS $m"
+	for m in java asgi thrift node mc go-http go-fanout; do
+		$TB addr "$(front "$m")" >/dev/null 2>&1 && MODELS="$MODELS $m"
 	done
 fi
 CASES=${CASES:-full s10 rate}
@@ -112,8 +117,20 @@ for m in $MODELS; do
 done
 if [ $need_up = 1 ]; then
 	$TB status >/dev/null 2>&1 || STARTED=1
-	$TB up all >&2 || die "test bed did not start"
+	# shellcheck disable=SC2046 # one word per group
+	$TB up $(for m in $MODELS; do group "$m"; done | sort -u) >&2 || die "test bed did not start"
 fi
+# a model whose service is not built (no Go, no JDK...) is left out
+avail=""
+for m in $MODELS; do
+	if $TB status 2>/dev/null | grep -q "^$(front "$m") .*running"; then
+		avail="$avail $m"
+	else
+		echo "cost_models: $m is not running (not built?): left out" >&2
+	fi
+done
+MODELS=${avail# }
+[ -n "$MODELS" ] || die "no model running"
 GW=$($TB gateway)
 $TB pids >"$TMP/pids" || die "no PIDs file from the test bed"
 
