@@ -19,6 +19,7 @@ enum {
 	OPT_HTML,
 	OPT_OTLP,
 	OPT_OTLP_ENDPOINT,
+	OPT_OTLP_PROTOCOL,
 };
 
 const struct option krt_output_long_options[] = {
@@ -32,6 +33,7 @@ const struct option krt_output_long_options[] = {
 	{ "html", required_argument, NULL, OPT_HTML },
 	{ "otlp", required_argument, NULL, OPT_OTLP },
 	{ "otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT },
+	{ "otlp-protocol", required_argument, NULL, OPT_OTLP_PROTOCOL },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -48,7 +50,9 @@ const char krt_output_help[] =
 	"      --trace ID           with --dot: only this trace\n"
 	"      --html FILE          self-contained HTML report with flow graphs\n"
 	"      --otlp FILE          OTLP/JSON lines (OpenTelemetry file exporter format)\n"
-	"      --otlp-endpoint URL  POST OTLP/JSON to a collector, e.g. http://127.0.0.1:4318/v1/traces\n";
+	"      --otlp-endpoint URL  POST OTLP to a collector, e.g. http://127.0.0.1:4318/v1/traces\n"
+	"      --otlp-protocol P    http/json (default) or http/protobuf for --otlp-endpoint\n"
+	"                           (--otlp FILE is always OTLP/JSON lines)\n";
 
 int krt_output_opt(struct krt_output_opts *o, int opt, const char *arg)
 {
@@ -96,6 +100,17 @@ int krt_output_opt(struct krt_output_opts *o, int opt, const char *arg)
 			return -1;
 		}
 		o->otlp_endpoint = arg;
+		return 1;
+	case OPT_OTLP_PROTOCOL:
+		if (!strcmp(arg, "http/protobuf")) {
+			o->otlp_protobuf = true;
+		} else if (!strcmp(arg, "http/json")) {
+			o->otlp_protobuf = false;
+		} else {
+			fprintf(stderr, "--otlp-protocol: '%s': expected http/protobuf or http/json\n",
+				arg);
+			return -1;
+		}
 		return 1;
 	}
 	return 0;
@@ -158,6 +173,11 @@ static bool color_wanted(const struct krt_output_opts *o, FILE *out)
 
 int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, const char *prog)
 {
+	struct krt_otlp_config otlp = {
+		.endpoint = o->otlp_endpoint,
+		.protobuf = o->otlp_protobuf,
+		.host = o->host_name,
+	};
 	struct krt_writer *w;
 
 	memset(outs, 0, sizeof(*outs));
@@ -200,10 +220,9 @@ int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, 
 		outs->need_slices = true;	/* the report draws timelines */
 	}
 	if (o->otlp_path)
-		ADD_FILE_WRITER(o->otlp_path, "OTLP",
-				krt_writer_otlp_new(f_, o->otlp_endpoint));
+		ADD_FILE_WRITER(o->otlp_path, "OTLP", krt_writer_otlp_new_cfg(f_, &otlp));
 	else if (o->otlp_endpoint &&
-		 add_writer(outs, krt_writer_otlp_new(NULL, o->otlp_endpoint), NULL, prog, "OTLP"))
+		 add_writer(outs, krt_writer_otlp_new_cfg(NULL, &otlp), NULL, prog, "OTLP"))
 		goto fail;
 	return 0;
 

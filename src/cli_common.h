@@ -23,6 +23,8 @@ struct krt_output_opts {
 	const char *html_path;
 	const char *otlp_path;
 	const char *otlp_endpoint;
+	bool otlp_protobuf;	/* --otlp-protocol http/protobuf */
+	const char *host_name;	/* this host's name in the outputs; NULL = not named */
 };
 
 /* Long options for getopt_long, terminated by a zero entry; values >= 0x100. */

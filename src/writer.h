@@ -37,5 +37,11 @@ struct krt_writer *krt_writer_dot_new(FILE *out, __u64 only_trace /* 0 = all */)
 struct krt_writer *krt_writer_html_new(FILE *out, const char *title);
 /* endpoint may be NULL (file only); out may be NULL (endpoint only). */
 struct krt_writer *krt_writer_otlp_new(FILE *out, const char *endpoint);
+struct krt_otlp_config {
+	const char *endpoint;	/* NULL: file only */
+	bool protobuf;		/* POST application/x-protobuf (else OTLP/JSON) */
+	const char *host;	/* host.name on every resource; NULL = none */
+};
+struct krt_writer *krt_writer_otlp_new_cfg(FILE *out, const struct krt_otlp_config *cfg);
 
 #endif

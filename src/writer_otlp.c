@@ -1,20 +1,9 @@
 /*
- * OTLP/JSON (--otlp FILE, --otlp-endpoint URL): the OpenTelemetry file
- * exporter format, one TracesData object per line and per trace, and the
- * same spans POSTed to a collector's /v1/traces.
- *
- * Span model: one span per (thread, trace) segment, from the thread's first
- * to its last activity on the trace. Resources group the spans by container
- * (service.name). The thread that received the request is the root span
- * (kind SERVER); every other thread's parent is the thread that first sent
- * it bytes of this trace (hops in order, so the tree follows the request);
- * a thread reached by no hop hangs under the root. A non-root thread that
- * passes the request on downstream is a CLIENT span, the others SERVER.
- *
- * Ids: traceId = 8 random bytes per run + the 64-bit traceID, so runs never
- * collide and a trace keeps one id; spanId = a hash of (run, trace, tid),
- * never zero. Times: the engine's CLOCK_MONOTONIC nanoseconds plus the
- * REALTIME - MONOTONIC offset measured when the writer starts.
+ * OTLP exporter (--otlp FILE, --otlp-endpoint URL): the OpenTelemetry file
+ * exporter format (OTLP/JSON, one TracesData object per line and per trace)
+ * and the same spans POSTed to a collector's /v1/traces, as OTLP/JSON or
+ * protobuf (--otlp-protocol). The span model is otlp_spans.c; its two
+ * spellings are otlp_json.c and otlp_proto.c. This file batches and posts.
  *
  * POSTs are batched (up to BATCH_TRACES traces or BATCH_BYTES per request)
  * so a slow collector costs one round trip per batch, retried briefly; a
@@ -24,12 +13,10 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
-#include "addr.h"
 #include "http_post.h"
-#include "json_out.h"
+#include "otlp_encode.h"
 #include "writer_util.h"
 
 #define BATCH_TRACES 64
@@ -38,17 +25,14 @@
 #define POST_TIMEOUT_MS 2000
 #define GIVE_UP_AFTER 3		/* consecutive failed batches: stop posting */
 
-#define MAX_SPAN_EVENTS 128	/* hop events per span; the rest are counted */
-
-#define SPAN_KIND_SERVER 2
-#define SPAN_KIND_CLIENT 3
-
 struct otlp_priv {
 	char *endpoint;
-	__u8 run_id[8];
-	__u64 offset_ns;		/* REALTIME - MONOTONIC */
-	char *batch;			/* comma-separated resourceSpans items */
-	size_t batch_len, batch_cap, batch_traces;
+	char *host;
+	enum krt_otlp_protocol protocol;
+	struct krt_otlp_run run;
+	/* JSON: comma-separated resourceSpans items; protobuf: ResourceSpans fields */
+	struct krt_buf batch;
+	size_t batch_traces;
 	__u64 traces, posted_traces, unsent_traces;
 	int failed_batches;		/* consecutive */
 	bool gave_up;
@@ -62,264 +46,33 @@ static __u64 clock_ns(clockid_t c)
 	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-static __u64 mix64(__u64 x)
+/* The request body of the batch: a TracesData in the writer's encoding. */
+static void *batch_body(struct otlp_priv *p, size_t *len)
 {
-	/* splitmix64 finaliser: a cheap, well-spread hash of 64 bits. */
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
+	static const char head[] = "{\"resourceSpans\":[", tail[] = "]}";
+	char *body;
 
-static __u64 run_word(const struct otlp_priv *p)
-{
-	__u64 r;
-
-	memcpy(&r, p->run_id, sizeof(r));
-	return r;
-}
-
-static __u64 span_id(const struct otlp_priv *p, __u64 trace, __u32 tid)
-{
-	__u64 id = mix64(run_word(p) ^ mix64(trace ^ ((__u64)tid << 40) ^ tid));
-
-	return id ? id : 1;
-}
-
-static void put_hex_id(struct krt_json *j, const char *key, __u64 hi, __u64 lo, bool two)
-{
-	char buf[40];
-
-	if (two)
-		snprintf(buf, sizeof(buf), "%016" PRIx64 "%016" PRIx64, (uint64_t)hi, (uint64_t)lo);
-	else
-		snprintf(buf, sizeof(buf), "%016" PRIx64, (uint64_t)lo);
-	krt_json_kv_str(j, key, buf);
-}
-
-static void attr_str(struct krt_json *j, const char *key, const char *val)
-{
-	krt_json_obj_begin(j);
-	krt_json_kv_str(j, "key", key);
-	krt_json_key(j, "value");
-	krt_json_obj_begin(j);
-	krt_json_kv_str(j, "stringValue", val);
-	krt_json_obj_end(j);
-	krt_json_obj_end(j);
-}
-
-static void attr_int(struct krt_json *j, const char *key, __u64 val)
-{
-	krt_json_obj_begin(j);
-	krt_json_kv_str(j, "key", key);
-	krt_json_key(j, "value");
-	krt_json_obj_begin(j);
-	krt_json_key(j, "intValue");
-	krt_json_u64_str(j, val);
-	krt_json_obj_end(j);
-	krt_json_obj_end(j);
-}
-
-struct span_plan {
-	int parent;		/* index into t->threads, -1 = root */
-	bool calls_down;	/* sends to a thread it is the parent of, or to a peer */
-	__u64 bytes_in, bytes_out;
-};
-
-static size_t root_index(const struct krt_trace *t)
-{
-	const struct krt_thread_stat *th = krt_trace_thread(t, t->ingress.tid);
-
-	return th ? (size_t)(th - t->threads) : 0;
-}
-
-/* Parents follow the hops in order, from the root: each thread is reached once. */
-static void plan_spans(const struct krt_trace *t, struct span_plan *plan)
-{
-	size_t root = root_index(t), i;
-	bool *reached = calloc(t->n_threads, sizeof(*reached));
-
-	for (i = 0; i < t->n_threads; i++)
-		plan[i] = (struct span_plan){ .parent = (int)root };
-	plan[root].parent = -1;
-	if (reached)
-		reached[root] = true;
-	for (i = 0; i < t->n_hops; i++) {
-		const struct krt_hop *h = &t->hops[i];
-		const struct krt_thread_stat *from = krt_trace_thread(t, h->from_tid);
-		const struct krt_thread_stat *to = krt_trace_thread(t, h->to_tid);
-		size_t fi = from ? (size_t)(from - t->threads) : 0;
-		size_t ti = to ? (size_t)(to - t->threads) : 0;
-
-		if (from && h->from_tid)
-			plan[fi].bytes_out += h->bytes;
-		if (to && h->to_tid)
-			plan[ti].bytes_in += h->bytes;
-		if (!from || !h->from_tid)
-			continue;
-		if (to && h->to_tid && reached && !reached[ti] && reached[fi]) {
-			reached[ti] = true;
-			plan[ti].parent = (int)fi;
-			plan[fi].calls_down = true;
-		} else if (!h->to_tid && fi != root &&
-			   !krt_addr_eq(&h->to_addr, &t->ingress.client)) {
-			/* A call to a peer outside the traced set (a database). */
-			plan[fi].calls_down = true;
-		}
+	if (p->protocol == KRT_OTLP_HTTP_PROTOBUF) {
+		/* A TracesData is its repeated ResourceSpans field, nothing around it. */
+		*len = p->batch.len;
+		body = malloc(*len ? *len : 1);
+		if (body)
+			memcpy(body, p->batch.data, *len);
+		return body;
 	}
-	free(reached);
-}
-
-/*
- * The thread's sends and receives of this trace as span events, so a trace
- * viewer shows when the bytes left and arrived and from or to whom.
- */
-static void put_hop_events(struct otlp_priv *p, struct krt_json *j, const struct krt_trace *t,
-			   __u32 tid)
-{
-	char peer[KRT_NODE_NAME_LEN];
-	size_t i, n = 0, dropped = 0;
-
-	krt_json_key(j, "events");
-	krt_json_arr_begin(j);
-	for (i = 0; i < t->n_hops; i++) {
-		const struct krt_hop *h = &t->hops[i];
-		bool out = h->from_tid == tid, in = h->to_tid == tid;
-		__u64 ts;
-
-		if (!out && !in)
-			continue;
-		ts = out ? h->send_ns : h->recv_ns;
-		if (!ts)
-			ts = krt_hop_ts(h);
-		if (n == MAX_SPAN_EVENTS) {
-			dropped++;
-			continue;
-		}
-		n++;
-		krt_json_obj_begin(j);
-		krt_json_key(j, "timeUnixNano");
-		krt_json_u64_str(j, ts + p->offset_ns);
-		krt_json_kv_str(j, "name", out ? "send" : "recv");
-		krt_json_key(j, "attributes");
-		krt_json_arr_begin(j);
-		if (out)
-			krt_node_name(t, h->to_tid, &h->to_addr, peer, sizeof(peer));
-		else
-			krt_node_name(t, h->from_tid, &h->from_addr, peer, sizeof(peer));
-		attr_str(j, "krtrace.peer", peer);
-		attr_int(j, "krtrace.bytes", h->bytes);
-		krt_json_arr_end(j);
-		krt_json_obj_end(j);
-	}
-	krt_json_arr_end(j);
-	if (dropped) {
-		krt_json_key(j, "droppedEventsCount");
-		krt_json_u64(j, dropped);
-	}
-}
-
-static void put_span(struct otlp_priv *p, struct krt_json *j, const struct krt_trace *t,
-		     const struct span_plan *plan, size_t i)
-{
-	const struct krt_thread_stat *th = &t->threads[i];
-	char comm[KRT_COMM_LEN + 1], name[KRT_COMM_LEN + 16];
-	__u64 start = th->first_ns + p->offset_ns;
-	__u64 end = (th->last_ns > th->first_ns ? th->last_ns : th->first_ns) + p->offset_ns;
-	int kind = plan[i].parent < 0 || !plan[i].calls_down ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
-
-	memcpy(comm, th->comm, KRT_COMM_LEN);
-	comm[KRT_COMM_LEN] = '\0';
-	snprintf(name, sizeof(name), "%s[%u]", comm, th->tid);
-	krt_json_obj_begin(j);
-	put_hex_id(j, "traceId", run_word(p), t->id, true);
-	put_hex_id(j, "spanId", 0, span_id(p, t->id, th->tid), false);
-	if (plan[i].parent >= 0)
-		put_hex_id(j, "parentSpanId", 0,
-			   span_id(p, t->id, t->threads[plan[i].parent].tid), false);
-	krt_json_kv_str(j, "name", name);
-	krt_json_kv_u64(j, "kind", kind);
-	krt_json_key(j, "startTimeUnixNano");
-	krt_json_u64_str(j, start);
-	krt_json_key(j, "endTimeUnixNano");
-	krt_json_u64_str(j, end);
-	krt_json_key(j, "attributes");
-	krt_json_arr_begin(j);
-	attr_int(j, "thread.id", th->tid);
-	attr_str(j, "thread.name", comm);
-	attr_int(j, "process.pid", th->pid);
-	attr_str(j, "krtrace.comm", comm);
-	attr_int(j, "krtrace.trace_id", t->id);
-	attr_int(j, "krtrace.cpu_ns", th->cpu_ns);
-	attr_int(j, "krtrace.runq_ns", th->runq_ns);
-	attr_int(j, "krtrace.bytes_in", plan[i].bytes_in);
-	attr_int(j, "krtrace.bytes_out", plan[i].bytes_out);
-	krt_json_arr_end(j);
-	put_hop_events(p, j, t, th->tid);
-	krt_json_key(j, "status");
-	krt_json_obj_begin(j);
-	krt_json_obj_end(j);
-	krt_json_obj_end(j);
-}
-
-static const char *container_of(const struct krt_thread_stat *th)
-{
-	return th->container && th->container[0] ? th->container : "unknown";
-}
-
-/* The resourceSpans items of one trace, one per container, without the enclosing array. */
-static void put_resource_spans(struct otlp_priv *p, struct krt_json *j, const struct krt_trace *t,
-			       const struct span_plan *plan)
-{
-	char run[20];
-	size_t i, k;
-
-	snprintf(run, sizeof(run), "%016" PRIx64, (uint64_t)run_word(p));
-	for (i = 0; i < t->n_threads; i++) {
-		const char *c = container_of(&t->threads[i]);
-
-		/* One resource per container: handled at its first thread. */
-		for (k = 0; k < i; k++)
-			if (!strcmp(container_of(&t->threads[k]), c))
-				break;
-		if (k < i)
-			continue;
-		krt_json_obj_begin(j);
-		krt_json_key(j, "resource");
-		krt_json_obj_begin(j);
-		krt_json_key(j, "attributes");
-		krt_json_arr_begin(j);
-		attr_str(j, "service.name", c);
-		attr_str(j, "krtrace.run_id", run);
-		krt_json_arr_end(j);
-		krt_json_obj_end(j);
-		krt_json_key(j, "scopeSpans");
-		krt_json_arr_begin(j);
-		krt_json_obj_begin(j);
-		krt_json_key(j, "scope");
-		krt_json_obj_begin(j);
-		krt_json_kv_str(j, "name", "krtrace");
-		krt_json_kv_str(j, "version", KRT_VERSION);
-		krt_json_obj_end(j);
-		krt_json_key(j, "spans");
-		krt_json_arr_begin(j);
-		for (k = i; k < t->n_threads; k++)
-			if (!strcmp(container_of(&t->threads[k]), c))
-				put_span(p, j, t, plan, k);
-		krt_json_arr_end(j);
-		krt_json_obj_end(j);
-		krt_json_arr_end(j);
-		krt_json_obj_end(j);
-	}
+	*len = strlen(head) + p->batch.len + strlen(tail);
+	body = malloc(*len + 1);
+	if (body)
+		snprintf(body, *len + 1, "%s%.*s%s", head, (int)p->batch.len,
+			 (const char *)p->batch.data, tail);
+	return body;
 }
 
 static int post_batch(struct krt_writer *w)
 {
 	struct otlp_priv *p = w->priv;
-	static const char head[] = "{\"resourceSpans\":[";
 	char err[256] = "";
-	char *body;
+	void *body;
 	size_t len;
 	int try, status = -1;
 
@@ -329,21 +82,19 @@ static int post_batch(struct krt_writer *w)
 		p->unsent_traces += p->batch_traces;
 		goto out;
 	}
-	len = strlen(head) + p->batch_len + 2;
-	body = malloc(len + 1);
+	body = batch_body(p, &len);
 	if (!body) {
 		p->unsent_traces += p->batch_traces;
 		goto out;
 	}
-	snprintf(body, len + 1, "%s%.*s]}", head, (int)p->batch_len, p->batch);
 	for (try = 0; try < POST_TRIES; try++) {
 		__u64 t0;
 
 		if (try)
 			usleep(100000u << (try - 1));	/* 100 ms, then 200 ms */
 		t0 = clock_ns(CLOCK_MONOTONIC);
-		status = krt_http_post(p->endpoint, "application/json", body, len, POST_TIMEOUT_MS,
-				       err, sizeof(err));
+		status = krt_http_post(p->endpoint, krt_otlp_content_type(p->protocol), body, len,
+				       POST_TIMEOUT_MS, err, sizeof(err));
 		if (status >= 200 && status <= 299)
 			break;
 		/* A 4xx will not get better by asking again. */
@@ -362,6 +113,8 @@ static int post_batch(struct krt_writer *w)
 		p->posted_traces += p->batch_traces;
 		p->failed_batches = 0;
 	} else {
+		if (status > 0 && !err[0])
+			snprintf(err, sizeof(err), "HTTP status %d", status);
 		fprintf(stderr, "krtrace: OTLP endpoint %s: %s (%zu traces not sent)\n", p->endpoint,
 			err, p->batch_traces);
 		p->unsent_traces += p->batch_traces;
@@ -373,75 +126,108 @@ static int post_batch(struct krt_writer *w)
 		}
 	}
 out:
-	p->batch_len = 0;
+	p->batch.len = 0;
+	p->batch.oom = false;
 	p->batch_traces = 0;
 	return 0;
 }
 
-static int batch_add(struct krt_writer *w, const char *items, size_t len)
+static void batch_append(struct krt_buf *b, const void *data, size_t len)
+{
+	size_t cap;
+	__u8 *d;
+
+	if (b->oom)
+		return;
+	if (b->len + len > b->cap) {
+		cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + len)
+			cap *= 2;
+		d = realloc(b->data, cap);
+		if (!d) {
+			b->oom = true;
+			return;
+		}
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+}
+
+/* The trace's JSON items, or NULL; *len without the enclosing brackets. */
+static char *json_items(const struct krt_otlp_trace *m, size_t *len)
+{
+	struct krt_json j;
+	char *items = NULL;
+	FILE *mem = open_memstream(&items, len);
+
+	if (!mem)
+		return NULL;
+	krt_json_init(&j, mem);
+	/* Inside the resourceSpans array: items only, commas placed by the emitter. */
+	krt_json_arr_begin(&j);
+	krt_otlp_json_resource_spans(m, &j);
+	krt_json_arr_end(&j);
+	if (fclose(mem)) {
+		free(items);
+		return NULL;
+	}
+	return items;
+}
+
+static void batch_add(struct krt_writer *w, const struct krt_otlp_trace *m, const char *items,
+		      size_t len)
 {
 	struct otlp_priv *p = w->priv;
-	size_t need = p->batch_len + len + 1;
+	size_t before = p->batch.len;
 
-	if (need > p->batch_cap) {
-		size_t cap = p->batch_cap ? p->batch_cap : 4096;
-		char *b;
-
-		while (cap < need)
-			cap *= 2;
-		b = realloc(p->batch, cap);
-		if (!b) {
-			p->unsent_traces++;
-			return -1;
-		}
-		p->batch = b;
-		p->batch_cap = cap;
+	if (p->protocol == KRT_OTLP_HTTP_PROTOBUF) {
+		krt_otlp_proto_resource_spans(m, &p->batch);
+	} else {
+		if (p->batch.len)
+			batch_append(&p->batch, ",", 1);
+		batch_append(&p->batch, items, len);
 	}
-	if (p->batch_len)
-		p->batch[p->batch_len++] = ',';
-	memcpy(p->batch + p->batch_len, items, len);
-	p->batch_len += len;
+	if (p->batch.oom) {
+		/* Out of memory: this trace is not sent, the batch before it is. */
+		p->batch.len = before;
+		p->batch.oom = false;
+		p->unsent_traces++;
+		return;
+	}
 	p->batch_traces++;
-	if (p->batch_traces >= BATCH_TRACES || p->batch_len >= BATCH_BYTES)
+	if (p->batch_traces >= BATCH_TRACES || p->batch.len >= BATCH_BYTES)
 		post_batch(w);
-	return 0;
 }
 
 static int otlp_trace(struct krt_writer *w, const struct krt_trace *t)
 {
 	struct otlp_priv *p = w->priv;
-	struct span_plan *plan;
-	struct krt_json j;
+	struct krt_otlp_trace m;
 	char *items = NULL;
 	size_t len = 0;
-	FILE *mem;
 
 	/* A trace without threads has no span to show. */
 	if (!t->n_threads)
 		return 0;
-	plan = calloc(t->n_threads, sizeof(*plan));
-	mem = open_memstream(&items, &len);
-	if (!plan || !mem) {
-		free(plan);
-		if (mem)
-			fclose(mem);
-		free(items);
+	if (krt_otlp_trace_build(&m, &p->run, t))
 		return -1;
-	}
-	plan_spans(t, plan);
-	krt_json_init(&j, mem);
-	/* Inside the resourceSpans array: items only, commas placed by the emitter. */
-	krt_json_arr_begin(&j);
-	put_resource_spans(p, &j, t, plan);
-	krt_json_arr_end(&j);
-	fclose(mem);
-	free(plan);
 	p->traces++;
+	/* The file is OTLP/JSON whatever the wire protocol (the file exporter format). */
+	if (w->out || p->protocol == KRT_OTLP_HTTP_JSON) {
+		items = json_items(&m, &len);
+		if (!items) {
+			krt_otlp_trace_release(&m);
+			return -1;
+		}
+	}
 	if (w->out)
 		fprintf(w->out, "{\"resourceSpans\":%s}\n", items);
-	if (p->endpoint && len >= 2)
-		batch_add(w, items + 1, len - 2);
+	if (p->endpoint && (p->protocol == KRT_OTLP_HTTP_PROTOBUF || len >= 2))
+		batch_add(w, &m, items ? items + 1 : NULL, len >= 2 ? len - 2 : 0);
 	free(items);
+	krt_otlp_trace_release(&m);
 	return 0;
 }
 
@@ -470,7 +256,8 @@ static void otlp_destroy(struct krt_writer *w)
 	struct otlp_priv *p = w->priv;
 
 	free(p->endpoint);
-	free(p->batch);
+	free(p->host);
+	krt_buf_free(&p->batch);
 	free(p);
 	krt_writer_free(w);
 }
@@ -482,29 +269,33 @@ static const struct krt_writer_ops otlp_ops = {
 	.destroy = otlp_destroy,
 };
 
-struct krt_writer *krt_writer_otlp_new(FILE *out, const char *endpoint)
+struct krt_writer *krt_writer_otlp_new_cfg(FILE *out, const struct krt_otlp_config *cfg)
 {
 	struct otlp_priv *p = calloc(1, sizeof(*p));
-	struct krt_writer *w;
-	__u64 fallback;
+	struct krt_writer *w = NULL;
 
 	if (!p)
 		return NULL;
-	if (endpoint && !(p->endpoint = strdup(endpoint))) {
-		free(p);
-		return NULL;
-	}
-	/* Random per run; without getrandom, time and pid still separate runs. */
-	if (getrandom(p->run_id, sizeof(p->run_id), GRND_NONBLOCK) != sizeof(p->run_id)) {
-		fallback = mix64(clock_ns(CLOCK_REALTIME) ^ ((__u64)getpid() << 32));
-		memcpy(p->run_id, &fallback, sizeof(fallback));
-	}
-	p->run_id[0] |= 0x80;	/* never an all-zero traceId */
-	p->offset_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
+	if (cfg->endpoint && !(p->endpoint = strdup(cfg->endpoint)))
+		goto fail;
+	if (cfg->host && !(p->host = strdup(cfg->host)))
+		goto fail;
+	p->protocol = cfg->protobuf ? KRT_OTLP_HTTP_PROTOBUF : KRT_OTLP_HTTP_JSON;
+	p->run.host = p->host;
+	p->run.offset_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
 	w = krt_writer_alloc(&otlp_ops, out, p);
-	if (!w) {
-		free(p->endpoint);
-		free(p);
-	}
-	return w;
+	if (w)
+		return w;
+fail:
+	free(p->endpoint);
+	free(p->host);
+	free(p);
+	return NULL;
+}
+
+struct krt_writer *krt_writer_otlp_new(FILE *out, const char *endpoint)
+{
+	struct krt_otlp_config cfg = { .endpoint = endpoint };
+
+	return krt_writer_otlp_new_cfg(out, &cfg);
 }

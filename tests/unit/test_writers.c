@@ -1186,6 +1186,21 @@ static int emit_all(const char *dir)
 	krt_outputs_on_trace(&a.t, &outs);
 	krt_outputs_on_trace(&b.t, &outs);
 	ret |= krt_outputs_close(&outs, &sum);
+	/* The same traces POSTed as protobuf, with their OTLP/JSON file beside. */
+	if (endpoint && endpoint[0]) {
+		memset(&o, 0, sizeof(o));
+		snprintf(p[5], sizeof(p[5]), "%s/otlp-pb.jsonl", dir);
+		o.out_path = "/dev/null";
+		o.otlp_path = p[5];
+		o.otlp_endpoint = endpoint;
+		o.otlp_protobuf = true;
+		o.host_name = "host-a";
+		if (krt_outputs_open(&outs, &o, "test_writers"))
+			return 1;
+		krt_outputs_on_trace(&a.t, &outs);
+		krt_outputs_on_trace(&b.t, &outs);
+		ret |= krt_outputs_close(&outs, &sum);
+	}
 	memset(&o, 0, sizeof(o));
 	snprintf(p[5], sizeof(p[5]), "%s/out.txt", dir);
 	o.out_path = p[5];

@@ -19,16 +19,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A one-shot OTLP/HTTP collector stand-in: records the request, answers 200.
+# An OTLP/HTTP collector stand-in for two requests (OTLP/JSON, then
+# protobuf): records each, answers 200.
 cat >"$dir/listener.py" <<'PY'
 import http.server, json, sys
 out = sys.argv[1]
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with open(out + "/request.json", "w") as f:
-            json.dump({"path": self.path, "type": self.headers.get("Content-Type"),
-                       "body": body.decode()}, f)
+        kind = self.headers.get("Content-Type")
+        if kind == "application/x-protobuf":
+            open(out + "/request.pb", "wb").write(body)
+        else:
+            with open(out + "/request.json", "w") as f:
+                json.dump({"path": self.path, "type": kind, "body": body.decode()}, f)
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -37,6 +41,7 @@ class H(http.server.BaseHTTPRequestHandler):
 s = http.server.HTTPServer(("127.0.0.1", 0), H)
 open(out + "/port", "w").write(str(s.server_port))
 s.timeout = 20
+s.handle_request()
 s.handle_request()
 PY
 python3 "$dir/listener.py" "$dir" &
@@ -130,6 +135,19 @@ body = json.loads(r["body"])
 trace_ids = {s["traceId"] for rs in body["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]}
 assert len(trace_ids) == 2, trace_ids
 PY
+
+# The protobuf body decoded by protoc with the official opentelemetry-proto
+# definitions (tests/fixtures/otlp-proto), then compared span by span with
+# the OTLP/JSON file the same writer wrote from the same spans.
+if command -v protoc >/dev/null; then
+	check "OTLP protobuf: protoc decodes TracesData, same spans as the JSON" sh -c "
+		protoc -I tests/fixtures/otlp-proto --decode=opentelemetry.proto.trace.v1.TracesData \
+			opentelemetry/proto/trace/v1/trace.proto <'$dir/request.pb' >'$dir/request.txt' &&
+		python3 tests/unit/otlp_pb_vs_json.py '$dir/request.txt' '$dir/otlp-pb.jsonl'"
+else
+	not_ok "OTLP protobuf: protoc decodes TracesData, same spans as the JSON" \
+		"protoc not installed (protobuf-compiler)"
+fi
 
 check "raw: fixed column count per record type" awk -F'\t' '
 	$1 == "trace" && NF != 10 { bad = 1 } $1 == "thread" && NF != 10 { bad = 1 }
