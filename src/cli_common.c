@@ -3,10 +3,12 @@
  * the files and building the writers, and fanning each trace out to them.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "cli_common.h"
 #include "writer_util.h"
@@ -123,28 +125,110 @@ int krt_output_opt(struct krt_output_opts *o, int opt, const char *arg)
  */
 #define OUTPUT_BUFFER (256 * 1024)
 
-static FILE *open_output(const char *prog, const char *path)
+/* Same file: both exist and share device and inode. */
+static bool same_file(const char *a, const char *b)
 {
-	FILE *f = fopen(path, "w");
+	struct stat sa, sb;
 
-	if (!f)
-		fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
-	else
-		setvbuf(f, NULL, _IOFBF, OUTPUT_BUFFER);
+	return a && b && !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/*
+ * Opens an output. A regular file (or a new one) is written to a temporary
+ * file beside it, renamed into place by krt_outputs_close() only when the
+ * run succeeded: a failed or empty run leaves the previous result intact.
+ * Anything else (a terminal, a pipe, /dev/stdout) and a streamed output
+ * (its readers follow it as it grows) are written in place.
+ */
+static FILE *open_output(struct krt_outputs *outs, const char *path, bool in_place)
+{
+	struct krt_output_file *of;
+	struct stat st;
+	FILE *f;
+	int fd;
+
+	if (outs->n_files == KRT_MAX_WRITERS + 1)
+		return NULL;
+	of = &outs->files[outs->n_files];
+	memset(of, 0, sizeof(*of));
+	of->path = path;
+	if (!in_place && (stat(path, &st) || S_ISREG(st.st_mode))) {
+		const char *slash = strrchr(path, '/');
+		int dir_len = slash ? (int)(slash - path + 1) : 0;
+		mode_t mask = umask(0);
+
+		umask(mask);
+		if (asprintf(&of->tmp_path, "%.*s.%s.krtrace-XXXXXX", dir_len, path,
+			     slash ? slash + 1 : path) < 0) {
+			of->tmp_path = NULL;
+			fprintf(stderr, "%s: %s: out of memory\n", outs->prog, path);
+			return NULL;
+		}
+		fd = mkostemp(of->tmp_path, O_CLOEXEC);
+		if (fd < 0) {
+			/* the directory's error is the file's: "DIR/x: No such file..." */
+			fprintf(stderr, "%s: %s: %s\n", outs->prog, path, strerror(errno));
+			free(of->tmp_path);
+			return NULL;
+		}
+		/* mkstemp creates 0600; an output is as readable as fopen would make it */
+		if (fchmod(fd, 0666 & ~mask))
+			fprintf(stderr, "%s: %s: %s\n", outs->prog, of->tmp_path, strerror(errno));
+		f = fdopen(fd, "w");
+		if (!f) {
+			close(fd);
+			unlink(of->tmp_path);
+			free(of->tmp_path);
+		}
+	} else {
+		f = fopen(path, "w");
+	}
+	if (!f) {
+		fprintf(stderr, "%s: %s: %s\n", outs->prog, path, strerror(errno));
+		return NULL;
+	}
+	setvbuf(f, NULL, _IOFBF, OUTPUT_BUFFER);
+	of->f = f;
+	outs->n_files++;
 	return f;
 }
 
-static int add_writer(struct krt_outputs *outs, struct krt_writer *w, FILE *owned,
-		      const char *prog, const char *what)
+/* Flushes and closes one output; renames it into place when keep. Returns 0 or -1. */
+static int close_output(struct krt_outputs *outs, struct krt_output_file *of, bool keep)
+{
+	int err = 0;
+
+	if (fflush(of->f))
+		err = errno;
+	if (ferror(of->f) && !err)
+		err = EIO;
+	if (fclose(of->f) && !err)
+		err = errno;
+	of->f = NULL;
+	if (err)
+		fprintf(stderr, "%s: %s: %s\n", outs->prog, of->path, strerror(err));
+	if (of->tmp_path) {
+		if (keep && !err && rename(of->tmp_path, of->path)) {
+			err = errno;
+			fprintf(stderr, "%s: %s: cannot rename %s into place: %s\n", outs->prog,
+				of->path, of->tmp_path, strerror(err));
+		}
+		if (!keep || err)
+			unlink(of->tmp_path);
+		free(of->tmp_path);
+		of->tmp_path = NULL;
+	}
+	return err ? -1 : 0;
+}
+
+static int add_writer(struct krt_outputs *outs, struct krt_writer *w, const char *prog,
+		      const char *what)
 {
 	if (!w) {
-		fprintf(stderr, "%s: cannot create the %s writer: out of memory\n", prog, what);
-		if (owned)
-			fclose(owned);
+		fprintf(stderr, "%s: cannot create the %s writer\n", prog, what);
 		return -1;
 	}
-	if (owned)
-		w->owns_out = true;
 	outs->w[outs->n++] = w;
 	return 0;
 }
@@ -152,13 +236,42 @@ static int add_writer(struct krt_outputs *outs, struct krt_writer *w, FILE *owne
 /* A file writer: open FILE, build the writer around it. */
 #define ADD_FILE_WRITER(path, what, ctor_call)                                  \
 	do {                                                                    \
-		FILE *f_ = open_output(prog, (path));                           \
+		FILE *f_ = open_output(outs, (path), false);                    \
 		if (!f_)                                                        \
 			goto fail;                                              \
 		struct krt_writer *w_ = (ctor_call);                           \
-		if (add_writer(outs, w_, f_, prog, (what)))                     \
+		if (add_writer(outs, w_, prog, (what)))                         \
 			goto fail;                                              \
 	} while (0)
+
+/*
+ * Refuses an output that is also an input (it would be truncated before it
+ * is read: `krtrace -i pids -g GW -o r r`) or that two outputs share.
+ */
+static int check_paths(const struct krt_output_opts *o, const char *prog)
+{
+	const char *outs[] = { o->out_path && strcmp(o->out_path, "-") ? o->out_path : NULL,
+			       o->chrome_path, o->dot_path, o->html_path, o->otlp_path };
+	size_t i, k;
+
+	for (i = 0; i < sizeof(outs) / sizeof(outs[0]); i++) {
+		if (!outs[i])
+			continue;
+		for (k = 0; k < KRT_MAX_INPUTS; k++)
+			if (o->inputs[k] && (same_file(outs[i], o->inputs[k]) ||
+					     !strcmp(outs[i], o->inputs[k]))) {
+				fprintf(stderr, "%s: %s is an input and an output: refused (it "
+					"would be overwritten before it is read)\n", prog, outs[i]);
+				return -1;
+			}
+		for (k = 0; k < i; k++)
+			if (outs[k] && (!strcmp(outs[i], outs[k]) || same_file(outs[i], outs[k]))) {
+				fprintf(stderr, "%s: %s is given for two outputs\n", prog, outs[i]);
+				return -1;
+			}
+	}
+	return 0;
+}
 
 static bool color_wanted(const struct krt_output_opts *o, FILE *out)
 {
@@ -181,6 +294,9 @@ int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, 
 	struct krt_writer *w;
 
 	memset(outs, 0, sizeof(*outs));
+	outs->prog = prog;
+	if (check_paths(o, prog))
+		return -1;
 	if (o->raw && o->json) {
 		fprintf(stderr, "%s: -R and --json both write the main output: choose one\n", prog);
 		return -1;
@@ -191,7 +307,7 @@ int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, 
 	}
 	outs->main_out = stdout;
 	if (o->out_path && strcmp(o->out_path, "-")) {
-		outs->main_out = open_output(prog, o->out_path);
+		outs->main_out = open_output(outs, o->out_path, o->main_in_place);
 		if (!outs->main_out)
 			return -1;
 	}
@@ -206,7 +322,7 @@ int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, 
 		w = krt_writer_raw_new(outs->main_out);
 	else
 		w = krt_writer_text_new(outs->main_out, outs->color);
-	if (add_writer(outs, w, NULL, prog, "main"))
+	if (add_writer(outs, w, prog, "main"))
 		goto fail;
 
 	if (o->chrome_path) {
@@ -222,7 +338,7 @@ int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, 
 	if (o->otlp_path)
 		ADD_FILE_WRITER(o->otlp_path, "OTLP", krt_writer_otlp_new_cfg(f_, &otlp));
 	else if (o->otlp_endpoint &&
-		 add_writer(outs, krt_writer_otlp_new_cfg(NULL, &otlp), NULL, prog, "OTLP"))
+		 add_writer(outs, krt_writer_otlp_new_cfg(NULL, &otlp), prog, "OTLP"))
 		goto fail;
 	return 0;
 
@@ -231,8 +347,8 @@ fail:
 		w = outs->w[--outs->n];
 		w->ops->destroy(w);
 	}
-	if (outs->main_out != stdout)
-		fclose(outs->main_out);
+	while (outs->n_files > 0)
+		close_output(outs, &outs->files[--outs->n_files], false);
 	outs->main_out = NULL;
 	return -1;
 }
@@ -269,34 +385,51 @@ static void warn_losses(const struct krt_summary *s)
 int krt_outputs_close(struct krt_outputs *outs, const struct krt_summary *s)
 {
 	static const struct krt_summary none;
-	int i, ret = 0;
+	bool failed[KRT_MAX_WRITERS] = { 0 };
+	int i, k, ret = 0;
 
 	for (i = 0; i < outs->n; i++) {
 		struct krt_writer *w = outs->w[i];
+		int r = 0;
 
 		/*
 		 * Without a summary (the run failed), the main output gets no
-		 * summary, but files are still completed so that they parse.
+		 * summary; the files are completed but will not replace the
+		 * previous ones.
 		 */
-		if (s) {
-			if (w->ops->finish(w, s))
-				ret = -1;
-		} else if (w->out != outs->main_out) {
+		if (s)
+			r = w->ops->finish(w, s);
+		else if (w->out != outs->main_out)
 			w->ops->finish(w, &none);
+		if (r < 0) {
+			failed[i] = true;
+			ret = -1;
+		} else if (r == KRT_WRITER_UNDELIVERED && !ret) {
+			ret = KRT_WRITER_UNDELIVERED;
 		}
-		w->ops->destroy(w);
 	}
-	outs->n = 0;
 	if (s)
 		warn_losses(s);
-	if (outs->main_out) {
-		if (fflush(outs->main_out) || ferror(outs->main_out)) {
-			fprintf(stderr, "krtrace: writing the output: %s\n", strerror(errno));
+	/* A file is kept when the run succeeded and its writer finished it. */
+	for (k = 0; k < outs->n_files; k++) {
+		struct krt_output_file *of = &outs->files[k];
+		bool keep = s != NULL;
+
+		for (i = 0; i < outs->n; i++)
+			if (outs->w[i]->out == of->f && failed[i])
+				keep = false;
+		if (close_output(outs, of, keep))
 			ret = -1;
-		}
-		if (outs->main_out != stdout && fclose(outs->main_out))
-			ret = -1;
-		outs->main_out = NULL;
 	}
+	outs->n_files = 0;
+	for (i = 0; i < outs->n; i++)
+		outs->w[i]->ops->destroy(outs->w[i]);
+	outs->n = 0;
+	if (outs->main_out == stdout && (fflush(stdout) || ferror(stdout))) {
+		fprintf(stderr, "%s: writing to standard output: %s\n", outs->prog,
+			strerror(errno));
+		ret = -1;
+	}
+	outs->main_out = NULL;
 	return ret;
 }

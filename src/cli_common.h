@@ -25,6 +25,10 @@ struct krt_output_opts {
 	const char *otlp_endpoint;
 	bool otlp_protobuf;	/* --otlp-protocol http/protobuf */
 	const char *host_name;	/* this host's name in the outputs; NULL = not named */
+	bool main_in_place;	/* --stream: -o FILE grows in place (it is followed) */
+	/* files the run reads: an output naming one of them is refused */
+#define KRT_MAX_INPUTS 4
+	const char *inputs[KRT_MAX_INPUTS];
 };
 
 /* Long options for getopt_long, terminated by a zero entry; values >= 0x100. */
@@ -37,9 +41,19 @@ extern const char krt_output_help[];
 /* Handles one getopt_long result; returns 1 if consumed, 0 if not ours, -1 on error. */
 int krt_output_opt(struct krt_output_opts *o, int opt, const char *arg);
 
+/* An output file: written to tmp_path (NULL: in place), renamed to path when kept. */
+struct krt_output_file {
+	const char *path;
+	char *tmp_path;
+	FILE *f;
+};
+
 struct krt_outputs {
+	const char *prog;
 	struct krt_writer *w[KRT_MAX_WRITERS];
 	int n;
+	struct krt_output_file files[KRT_MAX_WRITERS + 1];
+	int n_files;
 	FILE *main_out;		/* stdout or -o FILE */
 	FILE *verbose_out;	/* where -V goes (main_out; stderr with --json/-R), NULL when off */
 	bool color;
@@ -50,7 +64,13 @@ struct krt_outputs {
 int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, const char *prog);
 /* Engine callback: forwards the trace to every writer. ctx = struct krt_outputs *. */
 void krt_outputs_on_trace(const struct krt_trace *t, void *ctx);
-/* Finishes every writer with the summary and closes files. Returns 0 or -1. */
+/*
+ * Finishes every writer with the summary (NULL: the run failed) and closes
+ * the files, renaming each into place when the run succeeded and its
+ * writer finished it. Returns 0, -1 when an output failed (named on
+ * stderr), or KRT_WRITER_UNDELIVERED when the outputs are complete but
+ * traces did not reach the OTLP endpoint.
+ */
 int krt_outputs_close(struct krt_outputs *outs, const struct krt_summary *s);
 
 #endif

@@ -316,5 +316,8 @@ int main(int argc, char **argv)
 	rc = parse_options(argc, argv, &o);
 	if (rc)
 		return rc;
+	o.out.inputs[0] = o.pids_path;
+	o.out.inputs[1] = o.input && strcmp(o.input, "-") ? o.input : NULL;
+	o.out.main_in_place = o.stream;
 	return run(&o);
 }

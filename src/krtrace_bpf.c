@@ -582,6 +582,8 @@ int main(int argc, char **argv)
 
 	if (parse_options(argc, argv, &o))
 		return 2;
+	o.out.inputs[0] = o.pids_path;
+	o.out.main_in_place = o.stream;
 	/* From here a Ctrl-C ends the run cleanly, even during load and attach. */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);

@@ -11,11 +11,18 @@
 
 struct krt_writer;
 
+#define KRT_WRITER_UNDELIVERED 1
+
 struct krt_writer_ops {
 	const char *name;
 	/* Called once per completed trace, in emission order. */
 	int (*trace)(struct krt_writer *w, const struct krt_trace *t);
-	/* Called once at the end; writers that need all traces render here. */
+	/*
+	 * Called once at the end; writers that need all traces render here.
+	 * Returns 0, -1 when the output is unusable (write error), or
+	 * KRT_WRITER_UNDELIVERED when the output is complete but traces did not
+	 * reach a remote end (the run exits non-zero, files are kept).
+	 */
 	int (*finish)(struct krt_writer *w, const struct krt_summary *s);
 	void (*destroy)(struct krt_writer *w);
 };

@@ -433,10 +433,8 @@ static int chrome_finish(struct krt_writer *w, const struct krt_summary *s)
 	krt_json_obj_end(j);
 	krt_json_newline(j);
 	krt_json_flush(j);
-	if (fflush(w->out) || ferror(w->out)) {
-		fprintf(stderr, "krtrace: writing the Chrome trace file: %s\n", strerror(errno));
-		return -1;
-	}
+	if (fflush(w->out) || ferror(w->out))
+		return -1;	/* the caller names the file */
 	return 0;
 }
 

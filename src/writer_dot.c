@@ -199,10 +199,8 @@ static int dot_finish(struct krt_writer *w, const struct krt_summary *s)
 			ret = -1;
 		}
 	}
-	if (fflush(w->out) || ferror(w->out)) {
-		fprintf(stderr, "krtrace: writing the DOT file: %s\n", strerror(errno));
-		ret = -1;
-	}
+	if (fflush(w->out) || ferror(w->out))
+		ret = -1;	/* the caller names the file */
 	return ret;
 }
 

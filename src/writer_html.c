@@ -756,10 +756,8 @@ static int html_finish(struct krt_writer *w, const struct krt_summary *s)
 	for (i = 0; i < p->n_detail; i++)
 		put_trace_detail(f, p, p->detail[i]);
 	fputs("</body>\n</html>\n", f);
-	if (fflush(f) || ferror(f)) {
-		fprintf(stderr, "krtrace: writing the HTML report: %s\n", strerror(errno));
-		return -1;
-	}
+	if (fflush(f) || ferror(f))
+		return -1;	/* the caller names the file */
 	return 0;
 }
 

@@ -5,9 +5,11 @@
  * protobuf (--otlp-protocol). The span model is otlp_spans.c; its two
  * spellings are otlp_json.c and otlp_proto.c. This file batches and posts.
  *
- * POSTs are batched (up to BATCH_TRACES traces or BATCH_BYTES per request)
- * so a slow collector costs one round trip per batch, retried briefly; a
- * failure is reported on stderr and never touches the file output.
+ * POSTs are batched (up to BATCH_TRACES traces, BATCH_BYTES or BATCH_AGE_NS
+ * per request) and handed to the delivery thread (otlp_export.c): a slow,
+ * down or hung collector never blocks the caller (the live ring reader).
+ * Traces the queue could not take or the collector never acknowledged are
+ * counted, and make the run exit non-zero; the file output is unaffected.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,15 +17,14 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "http_post.h"
 #include "otlp_encode.h"
+#include "otlp_export.h"
 #include "writer_util.h"
 
 #define BATCH_TRACES 64
 #define BATCH_BYTES (1u << 20)
-#define POST_TRIES 3
-#define POST_TIMEOUT_MS 2000
-#define GIVE_UP_AFTER 3		/* consecutive failed batches: stop posting */
+/* at a trickle, a batch still leaves within a second of its first trace */
+#define BATCH_AGE_NS 1000000000ULL
 
 struct otlp_priv {
 	char *endpoint;
@@ -33,9 +34,10 @@ struct otlp_priv {
 	/* JSON: comma-separated resourceSpans items; protobuf: ResourceSpans fields */
 	struct krt_buf batch;
 	size_t batch_traces;
-	__u64 traces, posted_traces, unsent_traces;
-	int failed_batches;		/* consecutive */
-	bool gave_up;
+	__u64 batch_started_ns;
+	struct krt_export *exp;		/* delivery thread, NULL without an endpoint */
+	__u64 traces;
+	__u64 unqueued_traces;		/* out of memory before the queue */
 };
 
 static __u64 clock_ns(clockid_t c)
@@ -68,68 +70,23 @@ static void *batch_body(struct otlp_priv *p, size_t *len)
 	return body;
 }
 
-static int post_batch(struct krt_writer *w)
+/* Hands the batch to the delivery thread: it never waits on the network. */
+static void queue_batch(struct otlp_priv *p)
 {
-	struct otlp_priv *p = w->priv;
-	char err[256] = "";
 	void *body;
 	size_t len;
-	int try, status = -1;
 
 	if (!p->batch_traces)
-		return 0;
-	if (p->gave_up) {
-		p->unsent_traces += p->batch_traces;
-		goto out;
-	}
+		return;
 	body = batch_body(p, &len);
-	if (!body) {
-		p->unsent_traces += p->batch_traces;
-		goto out;
-	}
-	for (try = 0; try < POST_TRIES; try++) {
-		__u64 t0;
-
-		if (try)
-			usleep(100000u << (try - 1));	/* 100 ms, then 200 ms */
-		t0 = clock_ns(CLOCK_MONOTONIC);
-		status = krt_http_post(p->endpoint, krt_otlp_content_type(p->protocol), body, len,
-				       POST_TIMEOUT_MS, err, sizeof(err));
-		if (status >= 200 && status <= 299)
-			break;
-		/* A 4xx will not get better by asking again. */
-		if (status >= 400 && status <= 499)
-			break;
-		/*
-		 * A collector that let the whole timeout pass is hung, not
-		 * restarting: waiting again would stall the tracer (the live
-		 * path drains its ring buffer on this thread).
-		 */
-		if (clock_ns(CLOCK_MONOTONIC) - t0 >= POST_TIMEOUT_MS * 900000ULL)
-			break;
-	}
-	free(body);
-	if (status >= 200 && status <= 299) {
-		p->posted_traces += p->batch_traces;
-		p->failed_batches = 0;
-	} else {
-		if (status > 0 && !err[0])
-			snprintf(err, sizeof(err), "HTTP status %d", status);
-		fprintf(stderr, "krtrace: OTLP endpoint %s: %s (%zu traces not sent)\n", p->endpoint,
-			err, p->batch_traces);
-		p->unsent_traces += p->batch_traces;
-		if (++p->failed_batches >= GIVE_UP_AFTER) {
-			fprintf(stderr, "krtrace: OTLP endpoint %s: giving up after %d failed "
-				"requests; the file output is unaffected\n", p->endpoint,
-				GIVE_UP_AFTER);
-			p->gave_up = true;
-		}
-	}
-out:
+	if (body)
+		krt_export_queue(p->exp, krt_otlp_content_type(p->protocol), body, len,
+				 p->batch_traces);
+	else
+		p->unqueued_traces += p->batch_traces;
 	p->batch.len = 0;
 	p->batch.oom = false;
 	p->batch_traces = 0;
-	return 0;
 }
 
 static void batch_append(struct krt_buf *b, const void *data, size_t len)
@@ -193,12 +150,15 @@ static void batch_add(struct krt_writer *w, const struct krt_otlp_trace *m, cons
 		/* Out of memory: this trace is not sent, the batch before it is. */
 		p->batch.len = before;
 		p->batch.oom = false;
-		p->unsent_traces++;
+		p->unqueued_traces++;
 		return;
 	}
+	if (!p->batch_traces)
+		p->batch_started_ns = clock_ns(CLOCK_MONOTONIC);
 	p->batch_traces++;
-	if (p->batch_traces >= BATCH_TRACES || p->batch.len >= BATCH_BYTES)
-		post_batch(w);
+	if (p->batch_traces >= BATCH_TRACES || p->batch.len >= BATCH_BYTES ||
+	    clock_ns(CLOCK_MONOTONIC) - p->batch_started_ns >= BATCH_AGE_NS)
+		queue_batch(p);
 }
 
 static int otlp_trace(struct krt_writer *w, const struct krt_trace *t)
@@ -224,30 +184,41 @@ static int otlp_trace(struct krt_writer *w, const struct krt_trace *t)
 	}
 	if (w->out)
 		fprintf(w->out, "{\"resourceSpans\":%s}\n", items);
-	if (p->endpoint && (p->protocol == KRT_OTLP_HTTP_PROTOBUF || len >= 2))
+	if (p->exp && (p->protocol == KRT_OTLP_HTTP_PROTOBUF || len >= 2))
 		batch_add(w, &m, items ? items + 1 : NULL, len >= 2 ? len - 2 : 0);
 	free(items);
 	krt_otlp_trace_release(&m);
 	return 0;
 }
 
+/*
+ * Traces the collector did not get make the run fail (exit non-zero): a
+ * service manager or script must see it. The files are complete anyway.
+ */
 static int otlp_finish(struct krt_writer *w, const struct krt_summary *s)
 {
 	struct otlp_priv *p = w->priv;
+	struct krt_export_stats st;
+	__u64 lost;
 	int ret = 0;
 
-	if (p->endpoint) {
-		post_batch(w);
-		/* The run's result is intact (files, main output): warn, do not fail. */
-		if (p->unsent_traces)
+	if (p->exp) {
+		queue_batch(p);
+		krt_export_close(p->exp, &st);
+		p->exp = NULL;
+		lost = st.dropped_traces + st.failed_traces + p->unqueued_traces;
+		if (lost) {
 			fprintf(stderr, "WARNING: OTLP endpoint %s: %" PRIu64 " of %" PRIu64
-				" traces not delivered\n", p->endpoint, (uint64_t)p->unsent_traces,
-				(uint64_t)p->traces);
+				" traces not delivered: %" PRIu64 " dropped (delivery queue full), %"
+				PRIu64 " failed%s%s%s\n", p->endpoint, (uint64_t)lost,
+				(uint64_t)p->traces, (uint64_t)(st.dropped_traces + p->unqueued_traces),
+				(uint64_t)st.failed_traces, st.last_error[0] ? " (last error: " : "",
+				st.last_error, st.last_error[0] ? ")" : "");
+			ret = KRT_WRITER_UNDELIVERED;
+		}
 	}
-	if (w->out && (fflush(w->out) || ferror(w->out))) {
-		fprintf(stderr, "krtrace: writing the OTLP file: %s\n", strerror(errno));
-		ret = -1;
-	}
+	if (w->out && (fflush(w->out) || ferror(w->out)))
+		ret = -1;	/* the caller names the file */
 	return ret;
 }
 
@@ -255,6 +226,7 @@ static void otlp_destroy(struct krt_writer *w)
 {
 	struct otlp_priv *p = w->priv;
 
+	krt_export_close(p->exp, NULL);
 	free(p->endpoint);
 	free(p->host);
 	krt_buf_free(&p->batch);
@@ -283,10 +255,20 @@ struct krt_writer *krt_writer_otlp_new_cfg(FILE *out, const struct krt_otlp_conf
 	p->protocol = cfg->protobuf ? KRT_OTLP_HTTP_PROTOBUF : KRT_OTLP_HTTP_JSON;
 	p->run.host = p->host;
 	p->run.offset_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
+	if (p->endpoint) {
+		char err[200];
+
+		p->exp = krt_export_new(p->endpoint, NULL, err, sizeof(err));
+		if (!p->exp) {
+			fprintf(stderr, "krtrace: OTLP endpoint: %s\n", err);
+			goto fail;
+		}
+	}
 	w = krt_writer_alloc(&otlp_ops, out, p);
 	if (w)
 		return w;
 fail:
+	krt_export_close(p->exp, NULL);
 	free(p->endpoint);
 	free(p->host);
 	free(p);

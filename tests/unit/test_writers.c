@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "addr.h"
@@ -867,8 +868,8 @@ static void test_otlp_endpoint_failure_keeps_file(void **state)
 	sample_init(&a, 1, T0);
 	summary_init(&sum);
 	assert_int_equal(w->ops->trace(w, &a.t), 0);
-	/* Warned about on stderr; the run itself does not fail for it. */
-	assert_int_equal(w->ops->finish(w, &sum), 0);
+	/* Warned about on stderr; the file is complete, but the run fails for it. */
+	assert_int_equal(w->ops->finish(w, &sum), KRT_WRITER_UNDELIVERED);
 	w->ops->destroy(w);
 	listener_stop(&l);
 	fclose(f);
@@ -1070,38 +1071,92 @@ static void test_output_options(void **state)
 	assert_int_equal(system(path), 0);
 }
 
-/* A failed run (no summary): files are still completed, the main output gets no summary. */
+/*
+ * A failed run (no summary): the outputs do not replace what was there
+ * (a good report stays), and nothing is left behind.
+ */
 static void test_close_without_summary(void **state)
 {
 	struct krt_output_opts o = { .json = true };
 	struct krt_outputs outs;
 	char dir[] = "/tmp/krt-close-XXXXXX", main_path[128], chrome_path[128], cmd[160];
 	struct sample a;
-	json_object *j;
 	FILE *f;
 	char line[8192];
-	int lines = 0;
 
 	assert_non_null(mkdtemp(dir));
 	snprintf(main_path, sizeof(main_path), "%s/out.jsonl", dir);
 	snprintf(chrome_path, sizeof(chrome_path), "%s/t.json", dir);
+	f = fopen(main_path, "w");
+	assert_non_null(f);
+	fputs("previous result\n", f);
+	fclose(f);
 	o.out_path = main_path;
 	o.chrome_path = chrome_path;
 	assert_int_equal(krt_outputs_open(&outs, &o, "test"), 0);
 	sample_init(&a, 1, T0);
 	krt_outputs_on_trace(&a.t, &outs);
 	assert_int_equal(krt_outputs_close(&outs, NULL), 0);
-	j = json_object_from_file(chrome_path);
-	assert_non_null(j);
-	json_object_put(j);
+	assert_int_equal(access(chrome_path, F_OK), -1);
 	f = fopen(main_path, "r");
 	assert_non_null(f);
-	while (fgets(line, sizeof(line), f)) {
-		assert_null(strstr(line, "\"summary\""));
-		lines++;
-	}
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_string_equal(line, "previous result\n");
+	assert_null(fgets(line, sizeof(line), f));
 	fclose(f);
-	assert_int_equal(lines, 1);
+	/* no temporary file left in the directory */
+	snprintf(cmd, sizeof(cmd), "test $(ls -A %s | wc -l) -eq 1", dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A successful run replaces the file; an output that is also an input is refused. */
+static void test_output_replaced_and_input_refused(void **state)
+{
+	struct krt_output_opts o = { .json = true };
+	struct krt_outputs outs;
+	char dir[] = "/tmp/krt-replace-XXXXXX", main_path[128], other[128], cmd[160];
+	struct sample a;
+	struct krt_summary sum;
+	struct stat st;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(main_path, sizeof(main_path), "%s/out.jsonl", dir);
+	f = fopen(main_path, "w");
+	assert_non_null(f);
+	fputs("previous result\n", f);
+	fclose(f);
+	o.out_path = main_path;
+	assert_int_equal(krt_outputs_open(&outs, &o, "test"), 0);
+	/* not yet replaced while the run goes on */
+	assert_int_equal(stat(main_path, &st), 0);
+	assert_int_equal(st.st_size, strlen("previous result\n"));
+	sample_init(&a, 1, T0);
+	summary_init(&sum);
+	krt_outputs_on_trace(&a.t, &outs);
+	assert_int_equal(krt_outputs_close(&outs, &sum), 0);
+	assert_int_equal(stat(main_path, &st), 0);
+	assert_true(st.st_size > 100);
+	assert_true((st.st_mode & 0044) != 0 || (umask(022) & 0044));
+
+	/* the same file as an input, by another name: refused, left intact */
+	snprintf(other, sizeof(other), "%s/./out.jsonl", dir);
+	o.inputs[0] = other;
+	assert_int_equal(krt_outputs_open(&outs, &o, "test"), -1);
+	o.inputs[0] = NULL;
+	assert_int_equal(stat(main_path, &st), 0);
+	assert_true(st.st_size > 100);
+	/* two outputs on one file */
+	o.html_path = other;
+	assert_int_equal(krt_outputs_open(&outs, &o, "test"), -1);
+	o.html_path = NULL;
+	/* a write error names the file */
+	o.out_path = "/dev/full";
+	assert_int_equal(krt_outputs_open(&outs, &o, "test"), 0);
+	krt_outputs_on_trace(&a.t, &outs);
+	assert_int_equal(krt_outputs_close(&outs, &sum), -1);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
 }
@@ -1238,6 +1293,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_output_options),
 		cmocka_unit_test(test_color_only_on_terminal),
 		cmocka_unit_test(test_close_without_summary),
+		cmocka_unit_test(test_output_replaced_and_input_refused),
 	};
 
 	if (argc == 3 && !strcmp(argv[1], "--emit"))

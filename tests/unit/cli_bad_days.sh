@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Bad days, through the built binaries (issue 17): each case is something a
+# user ran into, and the test shows nothing is lost and the tool says why.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib.sh
+OUT=${OUTPUT:-.output}
+KRTRACE=$OUT/bin/krtrace
+[ -x "$KRTRACE" ] || skip_suite "krtrace not built"
+tmp=$(mktemp -d)
+server_pid=
+cleanup() {
+	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+run() {
+	timeout 60 "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+	rc=$?
+}
+err_has() { grep -qF -- "$1" "$tmp/err"; }
+
+FIX=tests/fixtures/chain
+zcat $FIX/report.txt.gz >"$tmp/report.txt"
+cp $FIX/pids.txt "$tmp/pids.txt"
+GW=$(cat $FIX/gateway)
+
+# An output that is also an input would be truncated before it is read.
+cp "$tmp/report.txt" "$tmp/r"
+run "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" -o "$tmp/r" "$tmp/r"
+check "-o r r: refused, exit 1, the file named" \
+	bash -c "[ $rc -eq 1 ] && grep -qF '$tmp/r is an input and an output' '$tmp/err'"
+check "-o r r: the input is left intact" cmp -s "$tmp/r" "$tmp/report.txt"
+run "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" --html "$tmp/pids.txt" "$tmp/r"
+check "--html PIDS: refused, the PIDs file intact" \
+	bash -c "[ $rc -eq 1 ] && cmp -s '$tmp/pids.txt' '$FIX/pids.txt'"
+
+# A good report is not replaced by the result of a run that failed.
+run "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" --html "$tmp/report.html" -o "$tmp/res.txt" "$tmp/r"
+check "a good run writes its report" bash -c "[ $rc -eq 0 ] && grep -q 'trace 120' '$tmp/res.txt'"
+cp "$tmp/report.html" "$tmp/report.html.good"
+: >"$tmp/empty.txt"
+run "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" --html "$tmp/report.html" -o "$tmp/res.txt" "$tmp/empty.txt"
+check "an empty next input: exit 1, the good report and result kept" \
+	bash -c "[ $rc -eq 1 ] && cmp -s '$tmp/report.html' '$tmp/report.html.good' && grep -q 'trace 120' '$tmp/res.txt'"
+check "no temporary file left behind" \
+	bash -c "! ls -A '$tmp' | grep -q krtrace-"
+
+# A write error names the file.
+run "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" -o /dev/full "$tmp/r"
+check "write error: exit 1, '/dev/full: No space left on device'" \
+	bash -c "[ $rc -eq 1 ] && grep -qF '/dev/full: No space left on device' '$tmp/err'"
+
+# --trace with an id the run does not have: no DOT file, and it says so.
+run "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" --dot "$tmp/t.dot" --trace 9999 "$tmp/r"
+check "--trace 9999: exit 1, said, no DOT file left" \
+	bash -c "[ $rc -eq 1 ] && grep -qF -- '--trace 9999: no such trace' '$tmp/err' && [ ! -e '$tmp/t.dot' ]"
+run "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" --dot "$tmp/t.dot" --trace 7 "$tmp/r"
+check "--trace 7: the DOT file holds trace 7" \
+	bash -c "[ $rc -eq 0 ] && grep -q 'trace 7' '$tmp/t.dot'"
+
+# A collector that accepts and never answers: every trace still reaches the
+# file, the run ends on time, and the failed delivery makes it exit non-zero.
+python3 - "$tmp/port" <<'PY' &
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+held = []
+while True:
+    c, _ = s.accept()
+    held.append(c)  # never read, never answered
+PY
+server_pid=$!
+for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+port=$(cat "$tmp/port")
+start=$(date +%s.%N)
+run "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" --json -o "$tmp/t.jsonl" \
+	--otlp-endpoint "http://127.0.0.1:$port/v1/traces" "$tmp/r"
+took=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+check "hung collector: every trace in the JSON file" \
+	test "$(grep -c '"trace_id"' "$tmp/t.jsonl")" -eq 120
+check "hung collector: the run ends on time (${took} s < 8 s)" \
+	awk -v t="$took" 'BEGIN { exit !(t < 8) }'
+check "hung collector: exit non-zero, undelivered traces counted" \
+	bash -c "[ $rc -ne 0 ] && grep -qE 'WARNING: OTLP endpoint .*: 120 of 120 traces not delivered' '$tmp/err'"
+kill "$server_pid" 2>/dev/null
+wait "$server_pid" 2>/dev/null
+server_pid=
