@@ -23,6 +23,7 @@
 #include "cli_common.h"
 #include "container_discovery.h"
 #include "engine.h"
+#include "go_binary.h"
 #include "live_source.h"
 #include "pids_file.h"
 
@@ -512,6 +513,47 @@ static int trace_containers(struct krt_live_source *src, const struct krt_pids *
 	return 0;
 }
 
+/*
+ * Go programs among the traced processes: their goroutines share a few
+ * threads and move between them, so attribution by thread can mix their
+ * requests. Each one is named with what could (not) be read from its binary.
+ * Returns the number of Go processes.
+ */
+static size_t report_go_processes(const struct krt_pids *pids)
+{
+	size_t i, n_go = 0;
+
+	for (i = 0; i < pids->n; i++) {
+		struct krt_go_info gi;
+		char err[256], comm[64] = "?", path[64];
+		FILE *f;
+
+		if (krt_go_inspect_pid("/proc", (int)pids->v[i].pid, &gi, err, sizeof(err)) ||
+		    !gi.is_go)
+			continue;
+		n_go++;
+		snprintf(path, sizeof(path), "/proc/%u/comm", pids->v[i].pid);
+		f = fopen(path, "r");
+		if (f) {
+			if (fgets(comm, sizeof(comm), f))
+				comm[strcspn(comm, "\n")] = 0;
+			fclose(f);
+		}
+		if (!gi.usable)
+			fprintf(stderr, PROG ": WARNING: %s/%s[%u] is a Go program (%s) that cannot "
+				"be inspected: %s; attributed by thread, its requests may be mixed\n",
+				pids->v[i].name, comm, pids->v[i].pid,
+				gi.version[0] ? gi.version : "version unknown", gi.why);
+		else
+			fprintf(stderr, PROG ": WARNING: %s/%s[%u] is a Go program (%s, goid at "
+				"runtime.g+%d from %s): goroutines are not followed yet, attributed "
+				"by thread, its requests may be mixed\n",
+				pids->v[i].name, comm, pids->v[i].pid, gi.version, gi.goid_offset,
+				gi.goid_from == KRT_GO_OFFSET_DWARF ? "DWARF" : "the version table");
+	}
+	return n_go;
+}
+
 static void warn_losses(const struct krt_source_stats *st, __u64 late)
 {
 	if (st->ring_drops)
@@ -629,6 +671,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	if (trace_containers(src, &pids))
 		goto cleanup;
+	report_go_processes(&pids);
 
 	if (krt_outputs_open(&outs, &o.out, PROG))
 		goto cleanup;

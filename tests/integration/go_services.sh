@@ -38,6 +38,7 @@ MIN=${KRT_GO_MIN:-0}
 
 tmp=$(mktemp -d)
 bpf_pid=
+stripped_pid=
 stop_live() {
 	kill -INT "$1" 2>/dev/null
 	for _ in $(seq 1 600); do
@@ -53,6 +54,7 @@ stop_live() {
 }
 cleanup() {
 	[ -n "$bpf_pid" ] && stop_live "$bpf_pid"
+	[ -n "$stripped_pid" ] && kill "$stripped_pid" 2>/dev/null && wait "$stripped_pid" 2>/dev/null
 	"$TB" down >/dev/null 2>&1
 	if [ -n "${KRT_KEEP:-}" ]; then
 		rm -rf "$KRT_KEEP" && mv "$tmp" "$KRT_KEEP" && echo "# results kept in $KRT_KEEP"
@@ -69,6 +71,17 @@ ok "test bed up (go-http, go-fanout, backend, redis)"
 STATE=$("$TB" state)
 GW=$("$TB" gateway)
 "$TB" pids >"$tmp/pids.txt"
+
+# go-http without its symbol table, beside go-http in its container: named on
+# stderr as a Go program that cannot be inspected, traced by thread.
+gohttp_addr=$("$TB" addr go-http)
+stripped_addr=${gohttp_addr%:*}:8081
+ip netns exec "${KRT_NS_PREFIX:-krt-}go-http" "$OUT/services/go-http-stripped" \
+	-l "$stripped_addr" -n go-stripped -t "$STATE/truth/go-stripped.jsonl" \
+	-d "http:$("$TB" addr backend)" >"$tmp/stripped.log" 2>&1 </dev/null &
+stripped_pid=$!
+echo "$stripped_pid ${KRT_NS_PREFIX:-krt-}go-http ${gohttp_addr%:*} stripped" >>"$tmp/pids.txt"
+gohttp_pid=$(awk -v c="${KRT_NS_PREFIX:-krt-}go-http" '$2 == c { print $1; exit }' "$tmp/pids.txt")
 
 # run NAME TRACER_ARGS...: one traced run of REQUESTS per Go service, scored.
 run() {
@@ -90,6 +103,8 @@ run() {
 		pids+=($!)
 	done
 	for p in "${pids[@]}"; do wait "$p" || lrc=1; done
+	"$LOAD" -s "$stripped_addr" -n 20 -c 2 -k 10 -p "$name-stripped-" \
+		-t "$tmp/stripped-client-$name.jsonl" 2>>"$tmp/load.err" || lrc=1
 	check "$name: every request answered" test $lrc -eq 0
 	sleep 0.3
 	stop_live "$bpf_pid"
@@ -115,4 +130,10 @@ run() {
 }
 
 run default
+check "the stripped Go binary is named, attributed by thread" grep -q \
+	"go-http-strippe\[$stripped_pid\] is a Go program (go1\.[0-9.]*) that cannot be inspected: no symbol table" \
+	"$tmp/default.err"
+check "go-http is named as a Go program" grep -q \
+	"go-http\[$gohttp_pid\] is a Go program (go1\.[0-9.]*, goid at runtime.g+[0-9]* from DWARF)" \
+	"$tmp/default.err"
 run sampled --sample 10

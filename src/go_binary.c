@@ -1,0 +1,544 @@
+/*
+ * Go binary inspection (see go_binary.h): build info, runtime symbols and
+ * runtime.g's goid offset, read with libelf (a dependency already) and a
+ * small DWARF reader that knows just enough to find one struct member.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "go_binary.h"
+
+static const char *const func_names[KRT_GO_N_FUNCS] = {
+	[KRT_GO_EXECUTE] = "runtime.execute",
+	[KRT_GO_CASGSTATUS] = "runtime.casgstatus",
+	[KRT_GO_NEWPROC1] = "runtime.newproc1",
+};
+
+const char *krt_go_func_name(enum krt_go_func f)
+{
+	return f < KRT_GO_N_FUNCS ? func_names[f] : "?";
+}
+
+/*
+ * Offset of goid in runtime.g when the binary has no DWARF (-ldflags=-w).
+ * Only versions whose layout was checked against the DWARF of a real build
+ * are listed (tests/unit/test_go_binary.c checks the installed Go's build):
+ * a wrong offset would read another field as the goroutine id and attribute
+ * with confidence, which is worse than attributing by thread.
+ *   1.19: 152 (Debian 12 golang-go 1.19.8, amd64; stack 16, stackguard0/1 16,
+ *         _panic, _defer, m 24, sched gobuf 56, syscallsp/pc, stktopsp, param
+ *         32, atomicstatus + stackLock 8)
+ */
+static const struct {
+	int major, minor, goid_offset;
+} goid_table[] = {
+	{ 1, 19, 152 },
+};
+
+int krt_go_goid_offset_table(int major, int minor)
+{
+	for (size_t i = 0; i < sizeof(goid_table) / sizeof(goid_table[0]); i++)
+		if (goid_table[i].major == major && goid_table[i].minor == minor)
+			return goid_table[i].goid_offset;
+	return -1;
+}
+
+int krt_go_parse_version(const char *version, int *major, int *minor)
+{
+	char *end;
+	long ma, mi;
+
+	if (strncmp(version, "go", 2))
+		return -1;
+	ma = strtol(version + 2, &end, 10);
+	if (end == version + 2 || *end != '.')
+		return -1;
+	mi = strtol(end + 1, &end, 10);
+	if (ma < 1 || ma > 99 || mi < 0 || mi > 999)
+		return -1;
+	*major = (int)ma;
+	*minor = (int)mi;
+	return 0;
+}
+
+static int read_uvarint(const uint8_t *p, size_t len, size_t *pos, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	for (int shift = 0; shift < 64 && *pos < len; shift += 7) {
+		uint8_t b = p[(*pos)++];
+
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*out = v;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * The section starts with "\xff Go buildinf:", a pointer size and a flags byte;
+ * since Go 1.18 (flag 2) the version string follows at offset 32 as a varint
+ * length and its bytes. Older linkers store pointers to string headers there
+ * instead; those Go versions predate the register ABI and cannot be followed
+ * anyway, so their version is reported unknown.
+ */
+int krt_go_parse_buildinfo(const uint8_t *data, size_t len, char *version, size_t vlen)
+{
+	static const char magic[] = "\xff Go buildinf:";
+	size_t pos = 32;
+	uint64_t n;
+
+	version[0] = 0;
+	if (len < 32 || memcmp(data, magic, 14))
+		return -1;
+	if (!(data[15] & 2))
+		return 0;
+	if (read_uvarint(data, len, &pos, &n) || n > len - pos)
+		return -1;
+	snprintf(version, vlen, "%.*s", (int)n, (const char *)data + pos);
+	return 0;
+}
+
+/* ---- DWARF: just enough of version 4 to find runtime.g's goid ---- */
+
+enum {
+	DW_TAG_member = 0x0d,
+	DW_TAG_structure_type = 0x13,
+	DW_AT_name = 0x03,
+	DW_AT_data_member_location = 0x38,
+};
+
+#define MAX_ABBREVS 512
+#define MAX_ATTRS 32
+
+struct abbrev {
+	uint64_t tag;
+	bool children, used;
+	int n;
+	uint16_t attr[MAX_ATTRS], form[MAX_ATTRS];
+};
+
+struct cursor {
+	const uint8_t *p;
+	size_t len, pos;
+	bool bad;
+};
+
+static uint64_t cur_uleb(struct cursor *c)
+{
+	uint64_t v;
+
+	if (read_uvarint(c->p, c->len, &c->pos, &v)) {
+		c->bad = true;
+		return 0;
+	}
+	return v;
+}
+
+static int64_t cur_sleb(struct cursor *c)
+{
+	int64_t v = 0;
+	int shift = 0;
+	uint8_t b;
+
+	do {
+		if (c->pos >= c->len || shift >= 64) {
+			c->bad = true;
+			return 0;
+		}
+		b = c->p[c->pos++];
+		v |= (int64_t)(b & 0x7f) << shift;
+		shift += 7;
+	} while (b & 0x80);
+	if (shift < 64 && (b & 0x40))
+		v |= -((int64_t)1 << shift);
+	return v;
+}
+
+static uint64_t cur_fixed(struct cursor *c, int size)
+{
+	uint64_t v = 0;
+
+	if (c->len - c->pos < (size_t)size || c->pos > c->len) {
+		c->bad = true;
+		return 0;
+	}
+	for (int i = 0; i < size; i++)
+		v |= (uint64_t)c->p[c->pos + i] << (8 * i);	/* little endian (x86-64) */
+	c->pos += (size_t)size;
+	return v;
+}
+
+static void cur_skip(struct cursor *c, uint64_t n)
+{
+	if (n > c->len - c->pos)
+		c->bad = true;
+	else
+		c->pos += n;
+}
+
+/* Parses the abbreviation table at off; codes index the array. */
+static int parse_abbrevs(const uint8_t *p, size_t len, size_t off, struct abbrev *tab)
+{
+	struct cursor c = { p, len, off, false };
+
+	memset(tab, 0, sizeof(*tab) * MAX_ABBREVS);
+	for (;;) {
+		uint64_t code = cur_uleb(&c);
+		struct abbrev *a;
+
+		if (c.bad)
+			return -1;
+		if (!code)
+			return 0;
+		if (code >= MAX_ABBREVS)
+			return -1;
+		a = &tab[code];
+		a->used = true;
+		a->tag = cur_uleb(&c);
+		a->children = cur_fixed(&c, 1) != 0;
+		for (;;) {
+			uint64_t at = cur_uleb(&c), form = cur_uleb(&c);
+
+			if (c.bad)
+				return -1;
+			if (!at && !form)
+				break;
+			if (a->n == MAX_ATTRS)
+				return -1;
+			a->attr[a->n] = (uint16_t)at;
+			a->form[a->n++] = (uint16_t)form;
+		}
+	}
+}
+
+/*
+ * Reads one attribute value of the given form. Integer forms land in *val,
+ * inline strings in *str; everything else is skipped. Returns -1 on a form
+ * this reader does not know (the caller then gives up: no guessing).
+ */
+static int read_form(struct cursor *c, uint64_t form, int addr_size, uint64_t *val,
+		     const char **str)
+{
+	*val = 0;
+	*str = NULL;
+	switch (form) {
+	case 0x01: *val = cur_fixed(c, addr_size); break;	/* addr */
+	case 0x03: cur_skip(c, cur_fixed(c, 2)); break;		/* block2 */
+	case 0x04: cur_skip(c, cur_fixed(c, 4)); break;		/* block4 */
+	case 0x05: *val = cur_fixed(c, 2); break;		/* data2 */
+	case 0x06: *val = cur_fixed(c, 4); break;		/* data4 */
+	case 0x07: *val = cur_fixed(c, 8); break;		/* data8 */
+	case 0x08: {						/* string */
+		const uint8_t *nul = memchr(c->p + c->pos, 0, c->len - c->pos);
+
+		if (!nul) {
+			c->bad = true;
+			break;
+		}
+		*str = (const char *)c->p + c->pos;
+		c->pos = (size_t)(nul - c->p) + 1;
+		break;
+	}
+	case 0x09: cur_skip(c, cur_uleb(c)); break;		/* block */
+	case 0x0a: cur_skip(c, cur_fixed(c, 1)); break;		/* block1 */
+	case 0x0b: *val = cur_fixed(c, 1); break;		/* data1 */
+	case 0x0c: *val = cur_fixed(c, 1); break;		/* flag */
+	case 0x0d: *val = (uint64_t)cur_sleb(c); break;		/* sdata */
+	case 0x0e: cur_fixed(c, 4); break;			/* strp */
+	case 0x0f: *val = cur_uleb(c); break;			/* udata */
+	case 0x10: cur_fixed(c, 4); break;			/* ref_addr (32-bit DWARF) */
+	case 0x11: cur_fixed(c, 1); break;			/* ref1 */
+	case 0x12: cur_fixed(c, 2); break;			/* ref2 */
+	case 0x13: cur_fixed(c, 4); break;			/* ref4 */
+	case 0x14: cur_fixed(c, 8); break;			/* ref8 */
+	case 0x15: cur_uleb(c); break;				/* ref_udata */
+	case 0x17: cur_fixed(c, 4); break;			/* sec_offset */
+	case 0x18: cur_skip(c, cur_uleb(c)); break;		/* exprloc */
+	case 0x19: *val = 1; break;				/* flag_present */
+	case 0x20: cur_fixed(c, 8); break;			/* ref_sig8 */
+	default: return -1;
+	}
+	return c->bad ? -1 : 0;
+}
+
+/*
+ * Walks every unit's entries; inside the structure named "runtime.g", the
+ * member "goid" gives its DW_AT_data_member_location (a constant in Go's
+ * DWARF). Returns the offset, or -1.
+ */
+int krt_go_dwarf_goid_offset(const uint8_t *info, size_t info_len, const uint8_t *abbrev,
+			     size_t abbrev_len)
+{
+	struct abbrev *tab = malloc(sizeof(*tab) * MAX_ABBREVS);
+	size_t unit = 0;
+	int result = -1;
+
+	if (!tab)
+		return -1;
+	while (result < 0 && info_len - unit >= 11 && unit < info_len) {
+		struct cursor c = { info, info_len, unit, false };
+		uint64_t unit_len = cur_fixed(&c, 4), abbrev_off;
+		size_t end;
+		int version, addr_size, depth = 0, g_depth = -1;
+
+		if (unit_len >= 0xfffffff0 || unit_len > info_len - c.pos)
+			break;	/* 64-bit DWARF or truncated: not Go's */
+		end = c.pos + unit_len;
+		version = (int)cur_fixed(&c, 2);
+		abbrev_off = cur_fixed(&c, 4);
+		addr_size = (int)cur_fixed(&c, 1);
+		if (version < 2 || version > 4 || abbrev_off >= abbrev_len ||
+		    (addr_size != 4 && addr_size != 8) ||
+		    parse_abbrevs(abbrev, abbrev_len, abbrev_off, tab))
+			break;
+		c.len = end;
+		while (c.pos < end && !c.bad) {
+			uint64_t code = cur_uleb(&c), loc = 0;
+			const char *name = NULL;
+			bool has_loc = false;
+			struct abbrev *a;
+
+			if (!code) {
+				if (--depth < g_depth)
+					g_depth = -1;
+				if (depth < 0)
+					break;
+				continue;
+			}
+			if (code >= MAX_ABBREVS || !tab[code].used)
+				goto out;
+			a = &tab[code];
+			for (int i = 0; i < a->n; i++) {
+				uint64_t v;
+				const char *s;
+
+				if (read_form(&c, a->form[i], addr_size, &v, &s))
+					goto out;
+				if (a->attr[i] == DW_AT_name)
+					name = s;
+				else if (a->attr[i] == DW_AT_data_member_location) {
+					loc = v;
+					has_loc = a->form[i] != 0x18 && a->form[i] != 0x09;
+				}
+			}
+			if (a->tag == DW_TAG_structure_type && name && !strcmp(name, "runtime.g") &&
+			    a->children)
+				g_depth = depth + 1;
+			else if (g_depth >= 0 && depth == g_depth && a->tag == DW_TAG_member &&
+				 name && !strcmp(name, "goid") && has_loc && loc < 4096) {
+				result = (int)loc;
+				break;
+			}
+			if (a->children)
+				depth++;
+		}
+		unit = end;
+	}
+out:
+	free(tab);
+	return result;
+}
+
+/* ---- ELF ---- */
+
+static Elf_Scn *find_section(Elf *elf, size_t shstrndx, const char *want, GElf_Shdr *sh)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		const char *name;
+
+		if (!gelf_getshdr(scn, sh))
+			continue;
+		name = elf_strptr(elf, shstrndx, sh->sh_name);
+		if (name && !strcmp(name, want))
+			return scn;
+	}
+	return NULL;
+}
+
+/* A section's bytes, decompressed when the linker compressed it (Go does DWARF). */
+static Elf_Data *section_data(Elf_Scn *scn, const GElf_Shdr *sh)
+{
+	if ((sh->sh_flags & SHF_COMPRESSED) && elf_compress(scn, 0, 0) < 0)
+		return NULL;
+	return elf_getdata(scn, NULL);
+}
+
+/* Symbol value -> file offset, through the section holding it. */
+static uint64_t vaddr_to_offset(Elf *elf, uint64_t vaddr, bool *ok)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS || !(sh.sh_flags & SHF_ALLOC))
+			continue;
+		if (vaddr >= sh.sh_addr && vaddr < sh.sh_addr + sh.sh_size) {
+			*ok = true;
+			return vaddr - sh.sh_addr + sh.sh_offset;
+		}
+	}
+	*ok = false;
+	return 0;
+}
+
+static void find_funcs(Elf *elf, Elf_Scn *symtab, const GElf_Shdr *sh, struct krt_go_info *info)
+{
+	Elf_Data *d = elf_getdata(symtab, NULL);
+	size_t n = sh->sh_entsize ? sh->sh_size / sh->sh_entsize : 0;
+
+	for (size_t i = 0; d && i < n; i++) {
+		GElf_Sym sym;
+		const char *name;
+
+		if (!gelf_getsym(d, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC)
+			continue;
+		name = elf_strptr(elf, sh->sh_link, sym.st_name);
+		if (!name || strncmp(name, "runtime.", 8))
+			continue;
+		for (int f = 0; f < KRT_GO_N_FUNCS; f++) {
+			struct krt_go_func_addr *fa = &info->funcs[f];
+
+			if (fa->found || strcmp(name, func_names[f]))
+				continue;
+			fa->vaddr = sym.st_value;
+			fa->file_offset = vaddr_to_offset(elf, sym.st_value, &fa->found);
+		}
+	}
+}
+
+static void decide_usable(struct krt_go_info *info, uint16_t machine)
+{
+	info->usable = false;
+	if (!info->version[0] || !info->major) {
+		snprintf(info->why, sizeof(info->why), "Go version unknown (build info before Go 1.18)");
+		return;
+	}
+	info->g_in_r14 = machine == EM_X86_64 && (info->major > 1 || info->minor >= 17);
+	if (!info->g_in_r14) {
+		snprintf(info->why, sizeof(info->why),
+			 "%s on this architecture keeps the running goroutine where uprobes "
+			 "cannot read it (needs x86-64 and Go 1.17+)",
+			 info->version);
+		return;
+	}
+	if (!info->has_symtab) {
+		snprintf(info->why, sizeof(info->why),
+			 "no symbol table (stripped, -ldflags=-s): runtime functions not found");
+		return;
+	}
+	for (int f = 0; f < KRT_GO_N_FUNCS; f++) {
+		if (!info->funcs[f].found) {
+			snprintf(info->why, sizeof(info->why), "%s not in the symbol table",
+				 func_names[f]);
+			return;
+		}
+	}
+	if (info->goid_offset < 0) {
+		snprintf(info->why, sizeof(info->why),
+			 "no DWARF and %s is not in the table of checked versions: runtime.g "
+			 "layout unknown",
+			 info->version);
+		return;
+	}
+	info->usable = true;
+}
+
+static int inspect_elf(Elf *elf, const char *path, struct krt_go_info *info, char *err,
+		       size_t errlen)
+{
+	GElf_Ehdr eh;
+	GElf_Shdr sh, ash;
+	size_t shstrndx;
+	Elf_Scn *scn, *ascn;
+	Elf_Data *d, *ad;
+
+	if (elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh)) {
+		snprintf(err, errlen, "%s: not an ELF file", path);
+		return -1;
+	}
+	if (elf_getshdrstrndx(elf, &shstrndx)) {
+		snprintf(err, errlen, "%s: no section name table: %s", path, elf_errmsg(-1));
+		return -1;
+	}
+	scn = find_section(elf, shstrndx, ".go.buildinfo", &sh);
+	if (!scn)
+		return 0;	/* not Go (or Go before 1.13): nothing to follow */
+	d = elf_getdata(scn, NULL);
+	if (!d || !d->d_buf || krt_go_parse_buildinfo(d->d_buf, d->d_size, info->version,
+						      sizeof(info->version))) {
+		snprintf(err, errlen, "%s: unreadable .go.buildinfo section", path);
+		return -1;
+	}
+	info->is_go = true;
+	if (info->version[0] && krt_go_parse_version(info->version, &info->major, &info->minor))
+		info->major = info->minor = 0;
+	scn = find_section(elf, shstrndx, ".symtab", &sh);
+	info->has_symtab = scn != NULL;
+	if (scn)
+		find_funcs(elf, scn, &sh, info);
+	scn = find_section(elf, shstrndx, ".debug_info", &sh);
+	ascn = find_section(elf, shstrndx, ".debug_abbrev", &ash);
+	info->has_dwarf = scn && ascn;
+	if (info->has_dwarf && (d = section_data(scn, &sh)) && (ad = section_data(ascn, &ash)) &&
+	    d->d_buf && ad->d_buf) {
+		info->goid_offset = krt_go_dwarf_goid_offset(d->d_buf, d->d_size, ad->d_buf,
+							     ad->d_size);
+		if (info->goid_offset >= 0)
+			info->goid_from = KRT_GO_OFFSET_DWARF;
+	}
+	if (info->goid_offset < 0) {
+		info->goid_offset = krt_go_goid_offset_table(info->major, info->minor);
+		if (info->goid_offset >= 0)
+			info->goid_from = KRT_GO_OFFSET_TABLE;
+	}
+	decide_usable(info, eh.e_machine);
+	return 0;
+}
+
+int krt_go_inspect(const char *path, struct krt_go_info *info, char *err, size_t errlen)
+{
+	Elf *elf;
+	int fd, rc;
+
+	memset(info, 0, sizeof(*info));
+	info->goid_offset = -1;
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		snprintf(err, errlen, "libelf: %s", elf_errmsg(-1));
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* a private copy: decompressing DWARF writes into the section buffers */
+	elf = elf_begin(fd, ELF_C_READ_MMAP_PRIVATE, NULL);
+	if (!elf) {
+		snprintf(err, errlen, "%s: %s", path, elf_errmsg(-1));
+		close(fd);
+		return -1;
+	}
+	rc = inspect_elf(elf, path, info, err, errlen);
+	elf_end(elf);
+	close(fd);
+	return rc;
+}
+
+int krt_go_inspect_pid(const char *proc_root, int pid, struct krt_go_info *info, char *err,
+		       size_t errlen)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%d/exe", proc_root ? proc_root : "/proc", pid);
+	return krt_go_inspect(path, info, err, errlen);
+}

@@ -1,0 +1,90 @@
+/*
+ * Go binaries seen from outside: what the live path needs to follow
+ * goroutines in a traced Go process with uprobes on its runtime.
+ *
+ * A Go program schedules its goroutines M:N on a few threads: the thread
+ * that reads a request is often not the one that sends its downstream call,
+ * and one thread runs the goroutines of many requests in turn, so attribution
+ * by thread mixes requests. Following goroutines takes, per binary:
+ *   - that it is Go at all, and which Go: the build info the linker writes
+ *     in the ".go.buildinfo" section (even in stripped binaries);
+ *   - the runtime functions to probe, by name from the ELF symbol table
+ *     (runtime.execute: a goroutine starts running on the current thread;
+ *     runtime.casgstatus: every goroutine status change, among them a new
+ *     goroutine made runnable by its creator; runtime.newproc1: creation);
+ *   - where a goroutine keeps its id: runtime.g's "goid" field, from the
+ *     DWARF of the binary when present, else a table of checked Go versions;
+ *   - where the running goroutine is: with the register ABI (amd64, Go 1.17+)
+ *     the g pointer lives in R14 in Go code, so a uprobe on a Go function
+ *     reads it from the registers; the first arguments are RAX, RBX, RCX.
+ * A binary missing any of these is attributed by thread, and said so.
+ */
+#ifndef KRT_GO_BINARY_H
+#define KRT_GO_BINARY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The runtime functions probed, in this order in krt_go_info.funcs. */
+enum krt_go_func {
+	KRT_GO_EXECUTE,		/* runtime.execute(gp *g, inheritTime bool) */
+	KRT_GO_CASGSTATUS,	/* runtime.casgstatus(gp *g, oldval, newval uint32) */
+	KRT_GO_NEWPROC1,	/* runtime.newproc1(fn *funcval, callergp *g, callerpc uintptr) *g */
+	KRT_GO_N_FUNCS,
+};
+
+/* Where the goid offset came from. */
+enum krt_go_offset_source {
+	KRT_GO_OFFSET_UNKNOWN,
+	KRT_GO_OFFSET_DWARF,	/* the binary's own debug info */
+	KRT_GO_OFFSET_TABLE,	/* the table of checked versions (no DWARF: -ldflags=-w) */
+};
+
+struct krt_go_func_addr {
+	uint64_t vaddr;		/* symbol value (virtual address) */
+	uint64_t file_offset;	/* what a uprobe attaches at */
+	bool found;
+};
+
+struct krt_go_info {
+	bool is_go;			/* has Go build info */
+	char version[32];		/* "go1.19.8" ("" when the build info holds none) */
+	int major, minor;		/* 1, 19 (0 when unknown) */
+	bool has_symtab;		/* an ELF .symtab (not -ldflags=-s) */
+	bool has_dwarf;			/* .debug_info (not -ldflags=-w) */
+	bool g_in_r14;			/* amd64 register ABI: Go 1.17+ on x86-64 */
+	struct krt_go_func_addr funcs[KRT_GO_N_FUNCS];
+	int goid_offset;		/* offset of goid in runtime.g, -1 unknown */
+	enum krt_go_offset_source goid_from;
+	bool usable;			/* everything needed to follow its goroutines */
+	char why[160];			/* when !usable (and is_go): what is missing */
+};
+
+/*
+ * Inspects the ELF file at path. Returns 0 with *info filled (is_go false for
+ * a binary that is not Go), or -1 with a message naming the file and cause in
+ * err (unreadable, not ELF).
+ */
+int krt_go_inspect(const char *path, struct krt_go_info *info, char *err, size_t errlen);
+
+/* The same for a running process (its /proc/PID/exe under proc_root). */
+int krt_go_inspect_pid(const char *proc_root, int pid, struct krt_go_info *info, char *err,
+		       size_t errlen);
+
+/* The symbol name of a probed function. */
+const char *krt_go_func_name(enum krt_go_func f);
+
+/* goid's offset in runtime.g for a Go version in the checked table, or -1. */
+int krt_go_goid_offset_table(int major, int minor);
+
+/* Parsers exposed for the unit tests. */
+/* The Go version from a .go.buildinfo section's bytes (1.18+ inline strings). */
+int krt_go_parse_buildinfo(const uint8_t *data, size_t len, char *version, size_t vlen);
+/* "go1.19.8" -> 1, 19; returns -1 when it does not parse. */
+int krt_go_parse_version(const char *version, int *major, int *minor);
+/* goid's offset in runtime.g from DWARF 4 .debug_info and .debug_abbrev, or -1. */
+int krt_go_dwarf_goid_offset(const uint8_t *info, size_t info_len, const uint8_t *abbrev,
+			     size_t abbrev_len);
+
+#endif
