@@ -144,7 +144,7 @@ static uint64_t cur_uleb(struct cursor *c)
 
 static int64_t cur_sleb(struct cursor *c)
 {
-	int64_t v = 0;
+	uint64_t v = 0;
 	int shift = 0;
 	uint8_t b;
 
@@ -154,12 +154,12 @@ static int64_t cur_sleb(struct cursor *c)
 			return 0;
 		}
 		b = c->p[c->pos++];
-		v |= (int64_t)(b & 0x7f) << shift;
+		v |= (uint64_t)(b & 0x7f) << shift;
 		shift += 7;
 	} while (b & 0x80);
 	if (shift < 64 && (b & 0x40))
-		v |= -((int64_t)1 << shift);
-	return v;
+		v |= ~(uint64_t)0 << shift;	/* sign-extend */
+	return (int64_t)v;
 }
 
 static uint64_t cur_fixed(struct cursor *c, int size)
