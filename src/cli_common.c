@@ -22,6 +22,7 @@ enum {
 	OPT_OTLP,
 	OPT_OTLP_ENDPOINT,
 	OPT_OTLP_PROTOCOL,
+	OPT_HOST_NAME,
 };
 
 const struct option krt_output_long_options[] = {
@@ -36,6 +37,7 @@ const struct option krt_output_long_options[] = {
 	{ "otlp", required_argument, NULL, OPT_OTLP },
 	{ "otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT },
 	{ "otlp-protocol", required_argument, NULL, OPT_OTLP_PROTOCOL },
+	{ "host-name", required_argument, NULL, OPT_HOST_NAME },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -54,7 +56,10 @@ const char krt_output_help[] =
 	"      --otlp FILE          OTLP/JSON lines (OpenTelemetry file exporter format)\n"
 	"      --otlp-endpoint URL  POST OTLP to a collector, e.g. http://127.0.0.1:4318/v1/traces\n"
 	"      --otlp-protocol P    http/json (default) or http/protobuf for --otlp-endpoint\n"
-	"                           (--otlp FILE is always OTLP/JSON lines)\n";
+	"                           (--otlp FILE is always OTLP/JSON lines)\n"
+	"      --host-name NAME     this host's name: \"host\" and the 128-bit \"trace_id_hex\"\n"
+	"                           in --json (for krtrace merge), host.name in OTLP\n"
+	"                           (default: the hostname, OTLP only)\n";
 
 int krt_output_opt(struct krt_output_opts *o, int opt, const char *arg)
 {
@@ -102,6 +107,14 @@ int krt_output_opt(struct krt_output_opts *o, int opt, const char *arg)
 			return -1;
 		}
 		o->otlp_endpoint = arg;
+		return 1;
+	case OPT_HOST_NAME:
+		if (!arg[0] || strlen(arg) > KRT_HOST_NAME_MAX) {
+			fprintf(stderr, "--host-name: '%s': 1 to %d characters\n", arg,
+				KRT_HOST_NAME_MAX);
+			return -1;
+		}
+		o->host_name = arg;
 		return 1;
 	case OPT_OTLP_PROTOCOL:
 		if (!strcmp(arg, "http/protobuf")) {
@@ -289,7 +302,6 @@ int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, 
 	struct krt_otlp_config otlp = {
 		.endpoint = o->otlp_endpoint,
 		.protobuf = o->otlp_protobuf,
-		.host = o->host_name,
 	};
 	struct krt_writer *w;
 
@@ -297,6 +309,12 @@ int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, 
 	outs->prog = prog;
 	if (check_paths(o, prog))
 		return -1;
+	/* OTLP resources name their host whatever the options (host.name is conventional). */
+	if (o->host_name)
+		snprintf(outs->host, sizeof(outs->host), "%s", o->host_name);
+	else if (gethostname(outs->host, sizeof(outs->host) - 1))
+		outs->host[0] = '\0';
+	otlp.host = outs->host[0] ? outs->host : NULL;
 	if (o->raw && o->json) {
 		fprintf(stderr, "%s: -R and --json both write the main output: choose one\n", prog);
 		return -1;
@@ -317,7 +335,7 @@ int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, 
 		outs->verbose_out = o->json || o->raw ? stderr : outs->main_out;
 
 	if (o->json)
-		w = krt_writer_json_new(outs->main_out);
+		w = krt_writer_json_new_host(outs->main_out, o->host_name);
 	else if (o->raw)
 		w = krt_writer_raw_new(outs->main_out);
 	else

@@ -10,6 +10,7 @@
 #include "writer.h"
 
 #define KRT_MAX_WRITERS 8
+#define KRT_HOST_NAME_MAX 255
 
 struct krt_output_opts {
 	bool verbose_pass;	/* -V */
@@ -58,6 +59,7 @@ struct krt_outputs {
 	FILE *verbose_out;	/* where -V goes (main_out; stderr with --json/-R), NULL when off */
 	bool color;
 	bool need_slices;	/* a writer draws timelines: set cfg.keep_slices */
+	char host[KRT_HOST_NAME_MAX + 1];	/* --host-name, else the hostname */
 };
 
 /* Opens files and builds the writers; prints "krtrace: FILE: cause" and returns -1 on error. */

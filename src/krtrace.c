@@ -17,6 +17,7 @@
 #include "addr.h"
 #include "cli_common.h"
 #include "compare.h"
+#include "merge.h"
 #include "engine.h"
 #include "ftrace_normalize.h"
 #include "pids_file.h"
@@ -54,6 +55,7 @@ static void usage(FILE *f)
 	    f,
 	    "Usage: " PROG " -i PIDS -g GATEWAY [options] [FILE|-]\n"
 	    "       " PROG " compare A.jsonl B.jsonl [--min PCT]\n"
+	    "       " PROG " merge A.jsonl B.jsonl ... [-o FILE]   (one tracer per host, joined)\n"
 	    "Reads the text of `trace-cmd report -R` (FILE or stdin) and prints, for every\n"
 	    "request that entered the containers from the gateway, the threads that worked\n"
 	    "on it, their time, and the flow of bytes between them.\n"
@@ -312,6 +314,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "compare"))
 		return krt_compare_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "merge"))
+		return krt_merge_main(argc - 1, argv + 1);
 	memset(&o, 0, sizeof(o));
 	rc = parse_options(argc, argv, &o);
 	if (rc)

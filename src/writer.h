@@ -39,6 +39,8 @@ struct krt_writer {
 struct krt_writer *krt_writer_text_new(FILE *out, bool color);
 struct krt_writer *krt_writer_raw_new(FILE *out);
 struct krt_writer *krt_writer_json_new(FILE *out);
+/* host != NULL: every trace also carries "host" and its 128-bit "trace_id_hex". */
+struct krt_writer *krt_writer_json_new_host(FILE *out, const char *host);
 struct krt_writer *krt_writer_chrome_new(FILE *out);
 struct krt_writer *krt_writer_dot_new(FILE *out, __u64 only_trace /* 0 = all */);
 struct krt_writer *krt_writer_html_new(FILE *out, const char *title);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "addr.h"
 #include "json_out.h"
+#include "trace_id.h"
 #include "writer_util.h"
 
 static void kv_addr(struct krt_json *j, const char *key, const struct krt_addr *a)
@@ -52,6 +53,13 @@ static int json_trace(struct krt_writer *w, const struct krt_trace *t)
 	krt_json_init(&j, w->out);
 	krt_json_obj_begin(&j);
 	krt_json_kv_u64(&j, "trace_id", t->id);
+	if (w->priv) {
+		char hex[KRT_TRACE_ID_HEX_LEN + 1];
+
+		krt_trace_id_hex(t, hex);
+		krt_json_kv_str(&j, "trace_id_hex", hex);
+		krt_json_kv_str(&j, "host", w->priv);
+	}
 	krt_json_key(&j, "ingress");
 	krt_json_obj_begin(&j);
 	kv_addr(&j, "client", &t->ingress.client);
@@ -136,6 +144,7 @@ static int json_finish(struct krt_writer *w, const struct krt_summary *s)
 
 static void json_destroy(struct krt_writer *w)
 {
+	free(w->priv);
 	krt_writer_free(w);
 }
 
@@ -149,4 +158,17 @@ static const struct krt_writer_ops json_ops = {
 struct krt_writer *krt_writer_json_new(FILE *out)
 {
 	return krt_writer_alloc(&json_ops, out, NULL);
+}
+
+struct krt_writer *krt_writer_json_new_host(FILE *out, const char *host)
+{
+	char *h = NULL;
+	struct krt_writer *w;
+
+	if (host && !(h = strdup(host)))
+		return NULL;
+	w = krt_writer_alloc(&json_ops, out, h);
+	if (!w)
+		free(h);
+	return w;
 }

@@ -680,6 +680,44 @@ static size_t check_traces_data(json_object *o, char *trace_id_out)
 	return n;
 }
 
+static struct krt_writer *make_json_host(FILE *f)
+{
+	return krt_writer_json_new_host(f, "host-a");
+}
+
+/* --host-name: "host" and a 128-bit "trace_id_hex" equal to the OTLP traceId. */
+static void test_json_host_trace_id_hex(void **state)
+{
+	char *out = run_writer(make_json_host, NULL), *otlp = run_writer(make_otlp, NULL);
+	char *lines[8], *olines[8];
+	size_t n = split_lines(out, lines, 8), i;
+	json_object *o, *p;
+
+	assert_int_equal(split_lines(otlp, olines, 8), 2);
+	assert_int_equal(n, 3);
+	for (i = 0; i < 2; i++) {
+		const char *hex;
+
+		o = json_tokener_parse(lines[i]);
+		p = json_tokener_parse(olines[i]);
+		assert_non_null(o);
+		assert_non_null(p);
+		hex = json_object_get_string(get(o, "trace_id_hex"));
+		assert_true(is_hex(hex, 32));
+		assert_string_equal(json_object_get_string(get(o, "host")), "host-a");
+		assert_string_equal(hex, json_object_get_string(get(json_object_array_get_idx(
+			get(json_object_array_get_idx(get(json_object_array_get_idx(
+				get(p, "resourceSpans"), 0), "scopeSpans"), 0), "spans"), 0),
+			"traceId")));
+		/* The low half is the trace number. */
+		assert_int_equal(strtoull(hex + 16, NULL, 16), json_object_get_uint64(get(o, "trace_id")));
+		json_object_put(o);
+		json_object_put(p);
+	}
+	free(out);
+	free(otlp);
+}
+
 static void test_otlp_file(void **state)
 {
 	char *out = run_writer(make_otlp, NULL), *lines[8], id1[33], id2[33];
@@ -1282,6 +1320,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_chrome_anchor_and_no_slices),
 		cmocka_unit_test(test_dot),
 		cmocka_unit_test(test_otlp_file),
+		cmocka_unit_test(test_json_host_trace_id_hex),
 		cmocka_unit_test(test_http_url),
 		cmocka_unit_test(test_http_post),
 		cmocka_unit_test(test_otlp_endpoint),
