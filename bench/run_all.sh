@@ -11,16 +11,18 @@
 #               kernel's price of a hook hit (root)
 #   models      cost_models.sh: the tracer's own CPU per request on every
 #               model of the test bed, full and sampled (root)
+#   uprobes     uprobe_cost.sh: a uprobe hit's price, Go runtime hits and CPU
+#               per request on the Go services (root, golang-go)
 # The two overhead benchmarks take about 3 minutes each: 10 rounds of short
 # paired runs (bench/README explains the statistics). BENCH_ROUNDS sets the
 # number of rounds; their other settings (REPEAT, the test bed's KRT_*...)
 # pass on through the environment.
-# Usage: bench/run_all.sh [engine|import|syscalls|overhead|cost|models ...]
+# Usage: bench/run_all.sh [engine|import|syscalls|overhead|cost|models|uprobes ...]
 set -u
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUTPUT:-.output}
 which=("$@")
-[ ${#which[@]} -eq 0 ] && which=(engine import syscalls overhead cost models)
+[ ${#which[@]} -eq 0 ] && which=(engine import syscalls overhead cost models uprobes)
 for b in "${which[@]}"; do
 	echo "===== bench: $b"
 	case $b in
@@ -30,6 +32,7 @@ for b in "${which[@]}"; do
 	overhead) bash bench/overhead.sh ${BENCH_ROUNDS:+"$BENCH_ROUNDS"} ;;
 	cost) bash bench/overhead_cost.sh ;;
 	models) bash bench/cost_models.sh ${BENCH_ROUNDS:+"$BENCH_ROUNDS"} ;;
+	uprobes) bash bench/uprobe_cost.sh ${BENCH_ROUNDS:+"$BENCH_ROUNDS"} ;;
 	*) echo "unknown benchmark '$b'" >&2; exit 2 ;;
 	esac
 done

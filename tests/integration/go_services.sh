@@ -114,6 +114,15 @@ run() {
 	mkdir -p "$tmp/truth-$name"
 	cp "$STATE"/truth/*.jsonl "$tmp/truth-$name/"
 	cat "$tmp"/client-"$name"-*.jsonl >"$tmp/truth-$name/client.jsonl"
+	# each request has a trace (by thread, until goroutines are followed); sampled: ~1 in 10
+	local want=$((2 * REQUESTS + 20)) got
+	got=$(grep -c '"ingress"' "$tmp/$name.jsonl")
+	if [ ${#sampled[@]} -eq 0 ]; then
+		check "$name: a trace per request ($got traces for $want requests)" test "$got" -ge "$want"
+	else
+		check "$name: about one request in 10 traced ($got traces for $want requests)" \
+			test "$got" -ge $((want / 20)) -a "$got" -le $((want / 5))
+	fi
 	for s in go-http go-fanout; do
 		if "$SCORE" --truth "$tmp/truth-$name" --prefix "$name-$s-" --model "$s" \
 			--json "$tmp/$name.jsonl" --path live --min "$MIN" --slack-us 200 \

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# What following goroutines with uprobes would cost on the test bed's Go
+# services (issue 19): the kernel's price of one uprobe hit here, the hits per
+# request of the runtime functions a goroutine tracker probes, and the CPU per
+# request the probes add to the Go service.
+#
+#   price    bench_uprobe price: an empty function called in a loop, with and
+#            without an empty BPF program on a uprobe on it (median of pairs);
+#   hits     counting uprobes on runtime.execute, runtime.casgstatus and
+#            runtime.newproc1 while krt_load drives REQUESTS requests;
+#   CPU      the service's own CPU time (utime + stime) per request, in
+#            ROUNDS alternating pairs: no probes, then counting uprobes on
+#            execute and newproc1 (the probes a tracker needs at the least:
+#            a goroutine starts running on a thread; a goroutine is created).
+#
+# Usage: bench/uprobe_cost.sh [ROUNDS (3)] [REQUESTS (1000)]
+# Env: the test bed's (KRT_*; the "go" group is brought up and down again if
+#      go-http is not running).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+OUT=${OUTPUT:-.output}
+ROUNDS=${1:-3}
+REQUESTS=${2:-1000}
+TB=utils/testbed
+die() { echo "uprobe_cost: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "needs root"
+for b in bench_uprobe krt_load; do [ -x "$OUT/tools/$b" ] || die "run make first"; done
+[ -x "$OUT/services/go-http" ] || die "$OUT/services/go-http not built (needs golang-go)"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "bad ROUNDS '$ROUNDS'"
+[[ $REQUESTS =~ ^[1-9][0-9]*$ ]] || die "bad REQUESTS '$REQUESTS'"
+
+brought_up=0
+if ! "$TB" pids go-http 2>/dev/null | grep -q .; then
+	"$TB" up go >/dev/null || die "test bed up go failed"
+	brought_up=1
+fi
+cleanup() { [ $brought_up = 1 ] && "$TB" down >/dev/null 2>&1; }
+trap cleanup EXIT
+
+"$OUT/tools/bench_uprobe" price 20000 9 || die "bench_uprobe price failed"
+TCK=$(getconf CLK_TCK)
+cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+load() { "$OUT/tools/krt_load" -s "$("$TB" addr "$1")" -n "$REQUESTS" -c 4 -k 10 -p "$2" 2>/dev/null; }
+for s in go-http go-fanout; do
+	pid=$("$TB" pids "$s" | awk '{ print $1; exit }')
+	[ -n "$pid" ] || { echo "$s: not running, skipped"; continue; }
+	bin=$OUT/services/$s
+	"$OUT/tools/bench_uprobe" count "$bin" -- "$OUT/tools/krt_load" -s "$("$TB" addr "$s")" \
+		-n "$REQUESTS" -c 4 -k 10 -p "uc-$s-hits-" >"/tmp/uprobe_cost.$$" 2>/dev/null
+	awk -v s="$s" -v n="$REQUESTS" '/hits/ { printf "%-10s %-20s %6.1f hits per request\n", s, $1, $2 / n }' \
+		"/tmp/uprobe_cost.$$"
+	rm -f "/tmp/uprobe_cost.$$"
+	plain=0 probed=0
+	for r in $(seq 1 "$ROUNDS"); do
+		a=$(cpu_of "$pid"); load "$s" "uc-$s-$r-a-"; b=$(cpu_of "$pid")
+		plain=$((plain + b - a))
+		a=$(cpu_of "$pid")
+		"$OUT/tools/bench_uprobe" count "$bin" execute,newproc1 -- "$OUT/tools/krt_load" \
+			-s "$("$TB" addr "$s")" -n "$REQUESTS" -c 4 -k 10 -p "uc-$s-$r-b-" >/dev/null 2>&1
+		b=$(cpu_of "$pid")
+		probed=$((probed + b - a))
+	done
+	awk -v s="$s" -v p="$plain" -v q="$probed" -v t="$TCK" -v n="$REQUESTS" -v r="$ROUNDS" 'BEGIN {
+		u = p * 1e6 / t / (n * r); v = q * 1e6 / t / (n * r)
+		printf "%-10s CPU per request: %.0f us without probes, %.0f us with uprobes on execute and newproc1 (+%.0f us)\n", s, u, v, v - u }'
+done
