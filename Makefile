@@ -13,7 +13,13 @@ WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializ
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DKRT_VERSION='"$(VERSION)"' \
 	  -Iinclude -Isrc -I$(OUTPUT)
-LDLIBS := -lbpf -lelf -lz -lm -lpthread -ljson-c
+# trace.dat import (src/tracedat_source.c): libtracecmd, libtraceevent (and libtracefs, which
+# trace-cmd.h includes)
+TRACECMD_CFLAGS := $(shell pkg-config --cflags libtracecmd libtraceevent 2>/dev/null || \
+	echo -I/usr/include/trace-cmd -I/usr/include/tracefs -I/usr/include/traceevent)
+TRACECMD_LIBS := $(shell pkg-config --libs libtracecmd libtraceevent 2>/dev/null || \
+	echo -ltracecmd -ltracefs -ltraceevent)
+LDLIBS := -lbpf -lelf -lz -lm -lpthread -ljson-c $(TRACECMD_LIBS)
 BPF_CFLAGS := -g -O2 -mcpu=v3 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ivmlinux -I$(OUTPUT) \
 	      -Wall -Werror -Wno-unused-function
 
@@ -77,6 +83,8 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o | $(OUTPUT)
 $(OUTPUT)/%.o: src/%.c $(wildcard src/*.h include/*.h) $(SKELS) | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/tracedat_source.o: ALL_CFLAGS += $(TRACECMD_CFLAGS)
 
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)

@@ -1,10 +1,12 @@
 /*
  * krtrace: the ftrace import path.
  *
- *   trace-cmd report -R -i trace.dat | krtrace -i pids.txt -g 172.24.0.1
+ *   krtrace -i pids.txt -g 172.24.0.1 trace.dat
+ *   trace-cmd report [-R] -i trace.dat | krtrace -i pids.txt -g 172.24.0.1
  *
- * One straight line: report text -> parser -> normaliser -> engine ->
- * writers. Exit status: 0 ok, 1 unusable input, 2 usage error.
+ * One straight line: trace.dat (libtracecmd) or report text (parser) ->
+ * normaliser -> engine -> writers. Exit status: 0 ok, 1 unusable input,
+ * 2 usage error.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +24,7 @@
 #include "ftrace_normalize.h"
 #include "pids_file.h"
 #include "report_parser.h"
+#include "tracedat_source.h"
 
 #define PROG "krtrace"
 #define EXIT_INPUT 1
@@ -56,9 +59,11 @@ static void usage(FILE *f)
 	    "Usage: " PROG " -i PIDS -g GATEWAY [options] [FILE|-]\n"
 	    "       " PROG " compare A.jsonl B.jsonl [--min PCT]\n"
 	    "       " PROG " merge A.jsonl B.jsonl ... [-o FILE]   (one tracer per host, joined)\n"
-	    "Reads the text of `trace-cmd report -R` (FILE or stdin) and prints, for every\n"
-	    "request that entered the containers from the gateway, the threads that worked\n"
-	    "on it, their time, and the flow of bytes between them.\n"
+	    "Reads an ftrace capture and prints, for every request that entered the\n"
+	    "containers from the gateway, the threads that worked on it, their time, and\n"
+	    "the flow of bytes between them. FILE is a trace.dat (read directly), or text:\n"
+	    "`trace-cmd report` with or without -R, or the kernel's trace / trace_pipe\n"
+	    "(the form is told line by line); stdin is text.\n"
 	    "\n"
 	    "Input:\n"
 	    "  -i, --pids FILE          PIDs file: 'PID Container_Name Container_IP [Hash]' per "
@@ -74,6 +79,7 @@ static void usage(FILE *f)
 	    "2 usage error.\n"
 	    "\n"
 	    "EXAMPLES:\n"
+	    "  " PROG " -i pids.txt -g 172.24.0.1 trace.dat              # the capture itself\n"
 	    "  trace-cmd report -R -i trace.dat | grep -vEi '^cpu' | sed -E 's/,\\s*/,/g' > "
 	    "report.txt\n"
 	    "  " PROG " -i pids.txt -g 172.24.0.1 report.txt             # text, per trace\n"
@@ -201,13 +207,17 @@ static int run(const struct options *o)
 	const char *name;
 	FILE *in = stdin;
 	char err[512];
+	bool tracedat;
 	int ret = EXIT_INPUT, rc;
 
 	if (krt_pids_load(&pids, o->pids_path, err, sizeof(err))) {
 		fprintf(stderr, PROG ": %s\n", err);
 		return EXIT_INPUT;
 	}
-	if (o->input && strcmp(o->input, "-")) {
+	tracedat = o->input && strcmp(o->input, "-") && krt_tracedat_is(o->input);
+	if (tracedat) {
+		name = o->input;
+	} else if (o->input && strcmp(o->input, "-")) {
 		in = fopen(o->input, "r");
 		if (!in) {
 			fprintf(stderr, PROG ": %s: %s\n", o->input, strerror(errno));
@@ -244,9 +254,16 @@ static int run(const struct options *o)
 	krt_norm_set_gateway(norm, &o->gateway);
 	krt_norm_set_verbose(norm, outs.verbose_out);
 	krt_rp_init(&parser, name, stderr);
-	rc = krt_rp_read_stream(&parser, in, krt_norm_record_cb, norm);
+	if (tracedat) {
+		rc = krt_tracedat_read(name, &parser, krt_norm_record_cb, norm, err, sizeof(err));
+		if (rc)
+			fprintf(stderr, PROG ": %s\n", err);
+	} else {
+		rc = krt_rp_read_stream(&parser, in, krt_norm_record_cb, norm);
+		if (rc)
+			fprintf(stderr, PROG ": %s: read error: %s\n", name, strerror(errno));
+	}
 	if (rc) {
-		fprintf(stderr, PROG ": %s: read error: %s\n", name, strerror(errno));
 		krt_outputs_close(&outs, NULL);
 		goto out;
 	}
@@ -259,8 +276,8 @@ static int run(const struct options *o)
 			fprintf(stderr,
 				PROG ": %s: no events of the contract in %" PRIu64
 				     " lines (%" PRIu64 " malformed, %" PRIu64
-				     " unknown events): is it "
-				     "the text of `trace-cmd report -R`?\n",
+				     " unknown events): is it a trace.dat, or the text of "
+				     "`trace-cmd report` or of the kernel's trace?\n",
 				name, (uint64_t)parser.lines, (uint64_t)parser.malformed,
 				(uint64_t)parser.unknown_events);
 		krt_outputs_close(&outs, NULL);

@@ -7,6 +7,7 @@
  * byte sequence is either a record, a skipped line or a counted malformed
  * line, never a crash, and memory use does not depend on the input.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +257,44 @@ static bool parse_ip_field(const char *s, size_t n, struct krt_addr *a, bool v6)
 	return false;
 }
 
+/* An address in text form, "10.0.0.1" or "::ffff:10.0.0.1"; v6 fields keep their family. */
+static bool parse_ip_text(const char *s, size_t n, struct krt_addr *a, bool v6)
+{
+	char tmp[INET6_ADDRSTRLEN + 1];
+
+	if (n == 0 || n >= sizeof(tmp))
+		return false;
+	memcpy(tmp, s, n);
+	tmp[n] = '\0';
+	memset(a, 0, sizeof(*a));
+	if (!v6 && inet_pton(AF_INET, tmp, a->addr) == 1) {
+		a->family = KRT_AF_INET;
+		return true;
+	}
+	if (inet_pton(AF_INET6, tmp, a->addr) == 1) {
+		a->family = KRT_AF_INET6;
+		return true;
+	}
+	return false;
+}
+
+/* "10.0.0.1:80" or "[::1]:80" (the kernel's %pISpc). */
+static bool parse_ip_port_text(const char *s, size_t n, struct krt_addr *a, __u16 *port)
+{
+	const char *e = s + n, *c = e;
+	__u32 p;
+
+	while (c > s && c[-1] != ':')
+		c--;
+	if (c == s || !parse_u32(c, (size_t)(e - c), &p) || p > 0xffff)
+		return false;
+	*port = (__u16)p;
+	e = c - 1;
+	if (e - s >= 2 && s[0] == '[' && e[-1] == ']')
+		return parse_ip_text(s + 1, (size_t)(e - s - 2), a, true);
+	return parse_ip_text(s, (size_t)(e - s), a, false);
+}
+
 /*
  * tcp_probe's saddr/daddr: a struct sockaddr_in/_in6 as bytes (family LE16,
  * port BE16, then the address). Also accepts the plain 4-byte form.
@@ -450,6 +489,24 @@ enum field_need {
 	NEED_NEW = 1 << 11,
 };
 
+/* The contract's syscalls by name ("read"); 0 for any other. */
+static int syscall_by_name(const char *name, size_t nl)
+{
+	if (KEY_IS(name, nl, "read"))
+		return KRT_SYS_READ;
+	if (KEY_IS(name, nl, "write"))
+		return KRT_SYS_WRITE;
+	if (KEY_IS(name, nl, "sendto"))
+		return KRT_SYS_SENDTO;
+	if (KEY_IS(name, nl, "recvfrom"))
+		return KRT_SYS_RECVFROM;
+	if (KEY_IS(name, nl, "sendmsg"))
+		return KRT_SYS_SENDMSG;
+	if (KEY_IS(name, nl, "recvmsg"))
+		return KRT_SYS_RECVMSG;
+	return 0;
+}
+
 static int event_kind(const char *s, size_t n, int *sys)
 {
 	*sys = 0;
@@ -497,23 +554,15 @@ static int event_kind(const char *s, size_t n, int *sys)
 		} else {
 			return KRT_RP_SKIP;
 		}
-		if (KEY_IS(name, nl, "read"))
-			*sys = KRT_SYS_READ;
-		else if (KEY_IS(name, nl, "write"))
-			*sys = KRT_SYS_WRITE;
-		else if (KEY_IS(name, nl, "sendto"))
-			*sys = KRT_SYS_SENDTO;
-		else if (KEY_IS(name, nl, "recvfrom"))
-			*sys = KRT_SYS_RECVFROM;
-		else if (KEY_IS(name, nl, "sendmsg"))
-			*sys = KRT_SYS_SENDMSG;
-		else if (KEY_IS(name, nl, "recvmsg"))
-			*sys = KRT_SYS_RECVMSG;
-		else
-			return KRT_RP_SKIP;
-		return kind;
+		*sys = syscall_by_name(name, nl);
+		return *sys ? kind : KRT_RP_SKIP;
 	}
 	return KRT_RP_SKIP;
+}
+
+int krt_rp_event_kind(const char *name, size_t n, int *sys)
+{
+	return event_kind(name, n, sys);
 }
 
 static unsigned int required_fields(int kind)
@@ -666,14 +715,26 @@ static bool take_field(struct krt_report_record *r, struct addr_scratch *as, uns
 			return parse_ip_field(v, vn, a, false);
 		}
 		break;
+	case 3:
+	case 4:
+		/* Formatted tcp_probe: src=IP:PORT dest=IP:PORT ("[v6]:PORT"). */
+		if (KEY_IS(k, kn, "src") || KEY_IS(k, kn, "dest")) {
+			bool src = kn == 3;
+
+			*got |= src ? NEED_SADDR | NEED_SPORT : NEED_DADDR | NEED_DPORT;
+			return parse_ip_port_text(v, vn, src ? &as->s4 : &as->d4,
+						  src ? &r->tuple.local.port : &r->tuple.remote.port);
+		}
+		break;
 	case 6:
 		if (!memcmp(k, "family", 6)) {
 			as->have_family = true;
 			return parse_family(v, vn, &as->family);
 		}
 		if (!memcmp(k, "skaddr", 6)) {
+			/* a pointer: 0x-hex, or the kernel's hashed %p (hex without 0x) */
 			r->has |= KRT_RP_HAS_SKADDR;
-			return parse_u64(v, vn, &r->skaddr);
+			return parse_hex_u64(v, vn, &r->skaddr);
 		}
 		break;
 	case 8:
@@ -700,6 +761,18 @@ static bool take_field(struct krt_report_record *r, struct addr_scratch *as, uns
 			else
 				as->has_d6 = true;
 			return parse_ip_field(v, vn, a, true);
+		}
+		break;
+	case 7:
+		/* Formatted (kernel print format): saddrv6=::ffff:10.0.0.1 */
+		if (!memcmp(k, "saddrv6", 7) || !memcmp(k, "daddrv6", 7)) {
+			bool src = k[0] == 's';
+
+			if (src)
+				as->has_s6 = true;
+			else
+				as->has_d6 = true;
+			return parse_ip_text(v, vn, src ? &as->s6 : &as->d6, true);
 		}
 		break;
 	case 11:
@@ -852,7 +925,9 @@ static int non_event_line(struct krt_report_parser *p, const char *s, const char
 		if (q > d && parse_u64(d, (size_t)(q - d), &n))
 			return lost_line(p, rec, n);
 	}
-	if ((e - s >= 3 && !strncasecmp(s, "cpu", 3)) || (e - s >= 7 && !memcmp(s, "version", 7)) ||
+	/* '#': the header and "##### CPU 1 buffer started ####" of the kernel's trace file */
+	if (*s == '#' || (e - s >= 3 && !strncasecmp(s, "cpu", 3)) ||
+	    (e - s >= 7 && !memcmp(s, "version", 7)) ||
 	    memmem(s, (size_t)(e - s), "is empty", 8))
 		return 0;
 	p->cause = "no [CPU] column";
@@ -955,6 +1030,231 @@ static int finish_record(struct krt_report_parser *p, struct krt_report_record *
 		return malformed(p, missing_name(need & ~got));
 	p->records++;
 	return 1;
+}
+
+/* ---- formatted events (trace-cmd report without -R, the kernel's trace) - */
+
+static bool starts_with(const char *s, const char *e, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return (size_t)(e - s) >= n && !memcmp(s, lit, n);
+}
+
+/*
+ * Events whose text without -R is not "key=value": trace-cmd's plugins
+ * print sched_switch as "comm:pid [prio] S ==> comm:pid [prio]" and
+ * sched_wakeup as "comm:pid [prio] CPU:001"; the kernel prints syscall
+ * arguments as "fd: 0x3, buf: 0x..." and a syscall's return as the bare
+ * value. Each line says which form it has.
+ */
+static bool is_formatted(int kind, const char *t, const char *e)
+{
+	const char *k = t;
+
+	switch (kind) {
+	case KRT_RP_SWITCH:
+		return !starts_with(t, e, "prev_comm=") && !starts_with(t, e, "prev_pid=");
+	case KRT_RP_WAKEUP:
+		return !starts_with(t, e, "comm=") && !starts_with(t, e, "pid=");
+	case KRT_RP_SYS_ENTER:
+		while (k < e && is_ident(*k))
+			k++;
+		return k > t && k < e && *k == ':';
+	case KRT_RP_SYS_EXIT:
+		return t < e && (is_digit(*t) || *t == '-');
+	}
+	return false;
+}
+
+/* "comm:pid" ending at e (comm may hold ':' itself): the pid after the last ':'. */
+static bool parse_comm_pid(const char *s, const char *e, char *comm, __u32 *pid)
+{
+	const char *c = e;
+
+	while (c > s && c[-1] != ':')
+		c--;
+	if (c == s || c == e)
+		return false;
+	copy_comm(comm, s, (size_t)(c - 1 - s));
+	return parse_pid(c, (size_t)(e - c), pid);
+}
+
+/* Drops a trailing " [prio]" from [s, *e). */
+static void drop_prio(const char *s, const char **e)
+{
+	const char *q = *e;
+
+	if (q > s && q[-1] == ']') {
+		while (q > s && q[-1] != '[')
+			q--;
+		if (q > s && q[-1] == '[') {
+			q--;
+			while (q > s && q[-1] == ' ')
+				q--;
+			*e = q;
+		}
+	}
+}
+
+static int parse_formatted_switch(struct krt_report_parser *p, struct krt_report_record *rec,
+				  const char *t, const char *e)
+{
+	const char *arrow = NULL, *q, *le, *st;
+
+	/* the last " ==> ": a comm may contain anything */
+	for (q = t; (q = memmem(q, (size_t)(e - q), " ==> ", 5)) != NULL; q++)
+		arrow = q;
+	if (!arrow)
+		return malformed(p, "sched_switch: no '==>'");
+	/* right: NEXT_COMM:NEXT_PID [PRIO] */
+	q = arrow + 5;
+	le = e;
+	drop_prio(q, &le);
+	if (!parse_comm_pid(q, le, rec->next_comm, &rec->next_pid))
+		return malformed(p, "sched_switch: bad next comm:pid");
+	/* left: PREV_COMM:PREV_PID [PRIO] STATE */
+	le = arrow;
+	st = le;
+	while (st > t && st[-1] != ' ')
+		st--;
+	if (st == t || !parse_prev_state(st, (size_t)(le - st), &rec->prev_state))
+		return malformed(p, "sched_switch: bad prev state");
+	le = st;
+	while (le > t && le[-1] == ' ')
+		le--;
+	drop_prio(t, &le);
+	if (!parse_comm_pid(t, le, rec->prev_comm, &rec->prev_pid))
+		return malformed(p, "sched_switch: bad prev comm:pid");
+	return 1;
+}
+
+/* "fd: 0x3, buf: 0x7ff..., count: 0x100" (commas maybe without the space) */
+static int parse_formatted_sys_enter(struct krt_report_parser *p, struct krt_report_record *rec,
+				     const char *t, const char *e)
+{
+	bool have_fd = false;
+
+	while (t < e) {
+		const char *k = t, *ke, *v, *ve;
+
+		while (t < e && is_ident(*t))
+			t++;
+		ke = t;
+		if (ke == k || t == e || *t != ':')
+			return malformed(p, "syscall arguments: expected 'name: value'");
+		v = t + 1;
+		while (v < e && *v == ' ')
+			v++;
+		ve = memchr(v, ',', (size_t)(e - v));
+		if (!ve)
+			ve = e;
+		t = ve < e ? ve + 1 : e;
+		while (t < e && *t == ' ')
+			t++;
+		if (KEY_IS(k, (size_t)(ke - k), "fd")) {
+			__u64 fd;
+
+			if (!parse_u64(v, (size_t)(ve - v), &fd))
+				return malformed(p, "bad field value");
+			rec->fd = (__s32)(__u32)fd;
+			have_fd = true;
+		} else if (KEY_IS(k, (size_t)(ke - k), "size") || KEY_IS(k, (size_t)(ke - k), "len") ||
+			   KEY_IS(k, (size_t)(ke - k), "count")) {
+			if (!parse_u64(v, (size_t)(ve - v), &rec->size))
+				return malformed(p, "bad field value");
+			rec->has |= KRT_RP_HAS_SIZE;
+		}
+	}
+	if (!have_fd)
+		return malformed(p, "missing field fd");
+	return 1;
+}
+
+/* sched_wakeup by trace-cmd's plugin: "comm:pid [prio] [success=1] CPU:001" */
+static int parse_formatted_wakeup(struct krt_report_parser *p, struct krt_report_record *rec,
+				  const char *t, const char *e)
+{
+	const char *q = memmem(t, (size_t)(e - t), " [", 2);
+	char comm[KRT_COMM_LEN];
+
+	if (!q) {
+		q = e; /* no prio: the comm:pid is all there is, up to " CPU:" */
+		if ((q = memmem(t, (size_t)(e - t), " CPU:", 5)) == NULL)
+			q = e;
+	}
+	if (!parse_comm_pid(t, q, comm, &rec->pid))
+		return malformed(p, "sched_wakeup: bad comm:pid");
+	return 1;
+}
+
+static int parse_formatted(struct krt_report_parser *p, struct krt_report_record *rec,
+			   const char *t, const char *e)
+{
+	int rc;
+
+	switch (rec->kind) {
+	case KRT_RP_SWITCH:
+		rc = parse_formatted_switch(p, rec, t, e);
+		break;
+	case KRT_RP_WAKEUP:
+		rc = parse_formatted_wakeup(p, rec, t, e);
+		break;
+	case KRT_RP_SYS_ENTER:
+		rc = parse_formatted_sys_enter(p, rec, t, e);
+		break;
+	default: /* KRT_RP_SYS_EXIT: the return value alone */
+		if (!parse_s64(t, (size_t)(e - t), &rec->ret))
+			return malformed(p, "bad return value");
+		rc = 1;
+		break;
+	}
+	if (rc == 1)
+		p->records++;
+	return rc;
+}
+
+/*
+ * The kernel's own trace text prints syscall events its own way:
+ * "sys_write(fd: 1, buf: 0x55d0, count: 2)" at entry and "sys_write -> 0x2"
+ * at exit. name..t is the event name, *t is '(' or ' '.
+ */
+static int kernel_syscall(struct krt_report_parser *p, struct krt_report_record *rec,
+			  const char *name, const char *t, const char *e)
+{
+	size_t nl = (size_t)(t - name);
+	int sys = nl > 4 && !memcmp(name, "sys_", 4) ? syscall_by_name(name + 4, nl - 4) : 0;
+	const char *a;
+
+	if (*t == '(') {
+		const char *close = e;
+
+		while (close > t && close[-1] != ')')
+			close--;
+		if (close == t)
+			return malformed(p, "syscall entry: no ')'");
+		if (!sys) {
+			p->unknown_events++;
+			return 0;
+		}
+		rec->kind = KRT_RP_SYS_ENTER;
+		rec->sys = sys;
+		rec->fd = -1;
+		return parse_formatted(p, rec, t + 1, close - 1);
+	}
+	a = t;
+	while (a < e && *a == ' ')
+		a++;
+	if (!starts_with(a, e, "-> "))
+		return malformed(p, "no event name");
+	if (!sys) {
+		p->unknown_events++;
+		return 0;
+	}
+	rec->kind = KRT_RP_SYS_EXIT;
+	rec->sys = sys;
+	rec->fd = -1;
+	return parse_formatted(p, rec, a + 3, e);
 }
 
 /* The record held across a line break never got its other lines. */
@@ -1073,8 +1373,10 @@ int krt_rp_parse_line(struct krt_report_parser *p, const char *line, size_t len,
 	while (name < e && *name == ' ')
 		name++;
 	t = name;
-	while (t < e && *t != ':' && *t != ' ')
+	while (t < e && *t != ':' && *t != ' ' && *t != '(')
 		t++;
+	if (t < e && t > name && *t != ':')
+		return kernel_syscall(p, rec, name, t, e);
 	if (t == e || *t != ':' || t == name)
 		return malformed(p, "no event name");
 	kind = event_kind(name, (size_t)(t - name), &sys);
@@ -1087,6 +1389,10 @@ int krt_rp_parse_line(struct krt_report_parser *p, const char *line, size_t len,
 	rec->fd = -1;
 	t++;
 
+	while (t < e && *t == ' ')
+		t++;
+	if (is_formatted(kind, t, e))
+		return parse_formatted(p, rec, t, e);
 	memset(&as, 0, sizeof(as));
 	if (!parse_fields(rec, &as, &got, t, e, &cut))
 		return malformed(p, "bad field value");

@@ -377,6 +377,152 @@ static void test_fork_exit_wakeup(void **state)
 	assert_int_equal(R.kind, KRT_RP_WAKEUP);
 }
 
+/* trace-cmd report without -R (lines of a real capture, tests/fixtures/gthread-wrk) */
+static void test_formatted_trace_cmd(void **state)
+{
+	krt_rp_init(&P, "test.txt", NULL);
+	/* the sched_switch plugin; a comm with ':' in it */
+	assert_int_equal(parse("           nginx-14109 [000]  3214.044174: sched_switch:         "
+			       "nginx:14109 [120] R ==> kworker/0:2:26302 [120]"),
+			 1);
+	assert_int_equal(R.kind, KRT_RP_SWITCH);
+	assert_int_equal(R.prev_pid, 14109);
+	assert_string_equal(R.prev_comm, "nginx");
+	assert_int_equal(R.prev_state, 0);
+	assert_int_equal(R.next_pid, 26302);
+	assert_string_equal(R.next_comm, "kworker/0:2");
+	assert_int_equal(parse("     rcu_preempt-15    [000]  3214.044205: sched_switch:         "
+			       "rcu_preempt:15 [120] W ==> nginx:14109 [120]"),
+			 1);
+	assert_int_not_equal(R.prev_state, 0);
+	assert_int_equal(parse("a-1 [000] 1.0: sched_switch: my app:1 [120] S|D ==> b c:2 [99]"), 1);
+	assert_string_equal(R.prev_comm, "my app");
+	assert_string_equal(R.next_comm, "b c");
+	assert_int_equal(R.next_pid, 2);
+	/* syscall arguments "name: value", the return value alone */
+	assert_int_equal(parse("    redis-server-14086 [001]  3214.044233: sys_enter_read:       "
+			       "fd: 0x0000000c, buf: 0x7ffe5006fbd0, count: 0x00000fff"),
+			 1);
+	assert_int_equal(R.kind, KRT_RP_SYS_ENTER);
+	assert_int_equal(R.sys, KRT_SYS_READ);
+	assert_int_equal(R.fd, 12);
+	assert_int_equal(R.size, 0xfff);
+	/* the import format's sed takes the spaces after commas */
+	assert_int_equal(parse("a-1 [000] 1.0: sys_enter_sendto: fd: 0x00000005,buff: 0x1,len: "
+			       "0x00000004,flags: 0x00000000"),
+			 1);
+	assert_int_equal(R.fd, 5);
+	assert_int_equal(R.size, 4);
+	assert_int_equal(parse("    redis-server-14086 [001]  3214.044262: sys_exit_read:        0x13e"),
+			 1);
+	assert_int_equal(R.kind, KRT_RP_SYS_EXIT);
+	assert_int_equal(R.ret, 0x13e);
+	assert_int_equal(parse("g-14881 [000] 3214.063225: sys_exit_recvfrom:    0xfffffffffffffff5"),
+			 1);
+	assert_int_equal(R.ret, -11);
+	/* tcp_probe: src=/dest= instead of the saddr/daddr sockaddr arrays */
+	assert_int_equal(parse("nginx-14107 [001]  3214.046987: tcp_probe: family=AF_INET "
+			       "src=172.24.0.3:8000 dest=172.24.0.2:40554 mark=0 data_len=111 "
+			       "snd_nxt=0xe4eafcd5 sock_cookie=917 skbaddr=0xffff888108f33ae0 "
+			       "skaddr=0xffff8881336fca00"),
+			 1);
+	assert_int_equal(R.kind, KRT_RP_TCP_PROBE);
+	assert_string_equal(addr(&R.tuple.local), "172.24.0.3:8000");
+	assert_string_equal(addr(&R.tuple.remote), "172.24.0.2:40554");
+	assert_int_equal(R.data_len, 111);
+	assert_true(R.has & KRT_RP_HAS_ADDR);
+	assert_int_equal(parse("a-1 [000] 1.0: tcp_probe: family=AF_INET6 src=[2001:db8::1]:8080 "
+			       "dest=[::ffff:10.0.0.2]:4000 data_len=1"),
+			 1);
+	assert_string_equal(addr(&R.tuple.local), "[2001:db8::1]:8080");
+	assert_string_equal(addr(&R.tuple.remote), "10.0.0.2:4000");
+	/* dotted addresses, saddrv6= (not saddr_v6=), state names */
+	assert_int_equal(parse("nginx-14109 [000] 3214.044792: inet_sock_set_state:  family=AF_INET "
+			       "protocol=IPPROTO_TCP sport=80 dport=49898 saddr=172.24.0.2 "
+			       "daddr=172.24.0.1 saddrv6=::ffff:172.24.0.2 daddrv6=::ffff:172.24.0.1 "
+			       "oldstate=TCP_CLOSE_WAIT newstate=TCP_LAST_ACK"),
+			 1);
+	assert_int_equal(R.kind, KRT_RP_SOCK_STATE);
+	assert_string_equal(addr(&R.tuple.local), "172.24.0.2:80");
+	assert_string_equal(addr(&R.tuple.remote), "172.24.0.1:49898");
+	assert_int_equal(R.oldstate, 8);
+	assert_int_equal(R.newstate, 9);
+	assert_int_equal(parse("a-1 [000] 1.0: tcp_rcv_space_adjust: family=AF_INET6 sport=80 "
+			       "dport=5000 saddr=127.0.0.6 daddr=127.0.0.6 saddrv6=2001:db8::2 "
+			       "daddrv6=2001:db8::3 sock_cookie=4b"),
+			 1);
+	assert_string_equal(addr(&R.tuple.local), "[2001:db8::2]:80");
+	assert_int_equal(R.sock_cookie, 0x4b);
+	/* sched_wakeup by the plugin, with and without success= */
+	assert_int_equal(parse("a-1 [000] 1.0: sched_wakeup: svc_pool:77 [120] CPU:001"), 1);
+	assert_int_equal(R.kind, KRT_RP_WAKEUP);
+	assert_int_equal(R.pid, 77);
+	assert_int_equal(parse("a-1 [000] 1.0: sched_wakeup: my:app:78 [120] success=1 CPU:000"), 1);
+	assert_int_equal(R.pid, 78);
+	assert_int_equal(P.malformed, 0);
+	/* still malformed: no arrow, no pid, no fd */
+	assert_int_equal(parse("a-1 [000] 1.0: sched_switch: a:1 [120] S b:2 [120]"), -1);
+	assert_int_equal(parse("a-1 [000] 1.0: sched_switch: a:1 [120] S ==> b [120]"), -1);
+	assert_int_equal(parse("a-1 [000] 1.0: sys_enter_read: buf: 0x1, count: 0x2"), -1);
+	assert_int_equal(parse("a-1 [000] 1.0: sys_exit_read: 0xzz"), -1);
+	assert_int_equal(parse("a-1 [000] 1.0: tcp_probe: src=1.2.3.4 dest=1.2.3.5:80 data_len=1"),
+			 -1);
+}
+
+/* The kernel's own trace / trace_pipe text (lines of a capture on kernel 6.18) */
+static void test_formatted_kernel(void **state)
+{
+	krt_rp_init(&P, "trace", NULL);
+	assert_int_equal(parse("# tracer: nop"), 0);
+	assert_int_equal(parse("#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION"), 0);
+	assert_int_equal(parse("##### CPU 1 buffer started ####"), 0);
+	assert_int_equal(parse("            curl-1939    [001] .....   871.928159: sys_sendto(fd: 5, "
+			       "buff: 0x5617358f6410, len: 0x4f, flags: 0x4000, addr: 0, addr_len: 0)"),
+			 1);
+	assert_int_equal(R.kind, KRT_RP_SYS_ENTER);
+	assert_int_equal(R.sys, KRT_SYS_SENDTO);
+	assert_int_equal(R.fd, 5);
+	assert_int_equal(R.size, 0x4f);
+	assert_int_equal(R.tid, 1939);
+	assert_int_equal(R.ts_ns, 871928159000ULL);
+	assert_int_equal(parse("            curl-1939    [001] .....   871.928185: sys_sendto -> 0x4f"),
+			 1);
+	assert_int_equal(R.kind, KRT_RP_SYS_EXIT);
+	assert_int_equal(R.sys, KRT_SYS_SENDTO);
+	assert_int_equal(R.ret, 0x4f);
+	assert_int_equal(parse("a-1 [000] ..... 1.0: sys_read -> 0xfffffffffffffff5"), 1);
+	assert_int_equal(R.ret, -11);
+	assert_int_equal(parse("            bash-1934    [000] d..2.   871.917916: sched_switch: "
+			       "prev_comm=bash prev_pid=1934 prev_prio=120 prev_state=S ==> "
+			       "next_comm=cc1 next_pid=1932 next_prio=120"),
+			 1);
+	assert_int_equal(R.next_pid, 1932);
+	assert_int_not_equal(R.prev_state, 0);
+	assert_int_equal(parse("            curl-1939    [001] d.h3.   871.920220: sched_wakeup: "
+			       "comm=memfd:sealed-91 pid=6886 prio=120 target_cpu=001"),
+			 1);
+	assert_int_equal(R.pid, 6886);
+	/* hashed pointers (%p: hex without 0x), %#x of 0 as 0x0 */
+	assert_int_equal(parse("            curl-1939    [001] ..s2.   871.928173: tcp_probe: "
+			       "family=AF_INET src=127.0.0.1:18093 dest=127.0.0.1:44532 mark=0x0 "
+			       "data_len=79 snd_nxt=0x7c5f5e7c snd_una=0x7c5f5e7c snd_cwnd=10 "
+			       "ssthresh=2147483647 snd_wnd=65536 srtt=26 rcv_wnd=65483 sock_cookie=e6c "
+			       "skbaddr=00000000b1ae87f4 skaddr=000000005c6f2333"),
+			 1);
+	assert_string_equal(addr(&R.tuple.local), "127.0.0.1:18093");
+	assert_int_equal(R.data_len, 79);
+	assert_int_equal(R.skaddr, 0x5c6f2333);
+	/* other syscalls are skipped and counted, like other events */
+	assert_int_equal(parse("a-1 [000] ..... 1.0: sys_openat(dfd: 0xffffff9c, filename: 0x1, "
+			       "flags: 0x80000, mode: 0)"),
+			 0);
+	assert_int_equal(parse("a-1 [000] ..... 1.0: sys_openat -> 0x3"), 0);
+	assert_int_equal(P.unknown_events, 2);
+	assert_int_equal(P.malformed, 0);
+	assert_int_equal(parse("a-1 [000] ..... 1.0: sys_read(fd: 3, buf: 0x1"), -1);
+	assert_int_equal(parse("a-1 [000] ..... 1.0: sys_read 0x3"), -1);
+}
+
 static void test_line_variants(void **state)
 {
 	/* a TGID column and latency flags (other trace-cmd versions) */
@@ -544,6 +690,8 @@ int main(void)
 	    cmocka_unit_test_setup(test_sched_switch, setup),
 	    cmocka_unit_test_setup(test_sched_switch_letters_and_spaces, setup),
 	    cmocka_unit_test_setup(test_fork_exit_wakeup, setup),
+	    cmocka_unit_test_setup(test_formatted_trace_cmd, setup),
+	    cmocka_unit_test_setup(test_formatted_kernel, setup),
 	    cmocka_unit_test_setup(test_line_variants, setup),
 	    cmocka_unit_test_setup(test_skipped_lines, setup),
 	    cmocka_unit_test_setup(test_lost_lines, setup),
