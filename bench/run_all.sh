@@ -13,16 +13,18 @@
 #               model of the test bed, full and sampled (root)
 #   uprobes     uprobe_cost.sh: a uprobe hit's price, Go runtime hits and CPU
 #               per request on the Go services (root, golang-go)
+#   tcpoption   bench_tcp_option: the trace-context TCP option's cost per
+#               data segment (root, cgroup v2)
 # The two overhead benchmarks take about 3 minutes each: 10 rounds of short
 # paired runs (bench/README explains the statistics). BENCH_ROUNDS sets the
 # number of rounds; their other settings (REPEAT, the test bed's KRT_*...)
 # pass on through the environment.
-# Usage: bench/run_all.sh [engine|import|syscalls|overhead|cost|models|uprobes ...]
+# Usage: bench/run_all.sh [engine|import|syscalls|overhead|cost|models|uprobes|tcpoption ...]
 set -u
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUTPUT:-.output}
 which=("$@")
-[ ${#which[@]} -eq 0 ] && which=(engine import syscalls overhead cost models uprobes)
+[ ${#which[@]} -eq 0 ] && which=(engine import syscalls overhead cost models uprobes tcpoption)
 for b in "${which[@]}"; do
 	echo "===== bench: $b"
 	case $b in
@@ -33,6 +35,7 @@ for b in "${which[@]}"; do
 	cost) bash bench/overhead_cost.sh ;;
 	models) bash bench/cost_models.sh ${BENCH_ROUNDS:+"$BENCH_ROUNDS"} ;;
 	uprobes) bash bench/uprobe_cost.sh ${BENCH_ROUNDS:+"$BENCH_ROUNDS"} ;;
+	tcpoption) "$OUT"/tools/bench_tcp_option ${BENCH_ROUNDS:+"$BENCH_ROUNDS"} ;;
 	*) echo "unknown benchmark '$b'" >&2; exit 2 ;;
 	esac
 done
