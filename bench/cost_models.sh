@@ -103,7 +103,8 @@ case_args() {
 	full) ;;
 	s10) echo --sample 10 ;;
 	rate) echo --sample-rate "$RATE" ;;
-	*) die "unknown case '$1' (full s10 rate)" ;;
+	empty) echo --empty-hooks ;;
+	*) die "unknown case '$1' (full s10 rate empty)" ;;
 	esac
 }
 for c in $CASES; do case_args "$c" >/dev/null; done
@@ -237,7 +238,7 @@ done
 echo
 echo "KRTrace's own CPU per request, every model ($ROUNDS rounds, medians;" \
 	"wrk -c$CONN, ${DUR}s per run; price of a hook hit ${PRICE_NS} ns)"
-printf "  %-7s %-5s %7s %7s | %5s %5s %6s %6s %5s | %7s %7s %7s %7s | %6s\n" \
+printf "  %-9s %-5s %7s %7s | %5s %5s %6s %6s %5s | %7s %7s %7s %7s | %6s\n" \
 	model case req/s records send recv switch waking other bpf_us reader total floor "traced"
 for m in $MODELS; do
 	for c in $CASES; do
@@ -273,7 +274,7 @@ for m in $MODELS; do
 					tot[r] = ns[r] + rd[r]; fl[r] = hits[r] * price / 1000
 					tr[r] = st[r] ? 100 * sa[r] / st[r] : 0
 				}
-				printf "  %-7s %-5s %7.0f %7.1f | %5.1f %5.1f %6.1f %6.1f %5.1f | %7.1f %7.1f %7.1f %7.1f | %5.1f%%\n",
+				printf "  %-9s %-5s %7.0f %7.1f | %5.1f %5.1f %6.1f %6.1f %5.1f | %7.1f %7.1f %7.1f %7.1f | %5.1f%%\n",
 					m, c, med(rps), med(rec), med(s), med(v), med(w), med(k), med(o),
 					med(ns), med(rd), med(tot), med(fl), med(tr)
 			}' "$RES"
@@ -283,3 +284,32 @@ echo "  (records = ring records; send..other = program runs by hook; bpf_us = th
 echo "   time; reader = krtrace-bpf's CPU; total = bpf + reader; floor = hits x price, the"
 echo "   kernel's cost of calling the programs, not in total; traced = requests sampled;"
 echo "   per request, an idle window's rates subtracted)"
+
+# Per hook: run time per hit (ns) and per request (µs): where the programs' time goes.
+echo
+echo "Per hook: ns per hit (run time / hits, medians of the rounds)"
+printf "  %-9s %-5s %8s %8s %8s %8s\n" model case send recv switch waking
+for m in $MODELS; do
+	for c in $CASES; do
+		awk -v m="$m" -v c="$c" '
+			$2 == c && $3 == m && $4 > 0 && ($5 == "krt_sock_send" || $5 == "krt_sock_recv" ||
+			    $5 == "krt_switch" || $5 == "krt_waking") {
+				if (!(($1) in rounds)) nr++
+				rounds[$1] = 1
+				v[$5, $1] = $6 > 0 ? $7 / $6 : 0
+			}
+			function med(h,  i, n, x, t, j) {
+				n = 0
+				for (i in rounds) x[++n] = v[h, i]
+				for (i = 2; i <= n; i++) { t = x[i]; for (j = i - 1; j >= 1 && x[j] > t; j--) x[j + 1] = x[j]; x[j + 1] = t }
+				return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
+			}
+			END {
+				if (!nr) exit
+				printf "  %-9s %-5s %8.0f %8.0f %8.0f %8.0f\n", m, c, med("krt_sock_send"),
+					med("krt_sock_recv"), med("krt_switch"), med("krt_waking")
+			}' "$RES"
+	done
+done
+echo "  (the idle window's hits and run time subtracted first; --empty-hooks (CASES=empty) gives"
+echo "   what an empty program's run costs with statistics on)"
