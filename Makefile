@@ -120,6 +120,36 @@ $(OUTPUT)/services/go-http-stripped: $(GO_SRCS) | $(OUTPUT)/services
 	$(call msg,GO,$@)
 	$(Q)cd tests/services/go && $(GO_ENV) $(GO) build -ldflags='-s -w' -o $(abspath $@) ./go-http
 
+# The real runtimes of the test bed (utils/testbed groups java, thrift), built
+# when their Debian packages are there (asgi and node run from source).
+JAVAC ?= $(shell command -v javac 2>/dev/null)
+THRIFT ?= $(shell command -v thrift 2>/dev/null)
+CXX ?= g++
+RUNTIME_BINS :=
+ifneq ($(JAVAC),)
+RUNTIME_BINS += $(OUTPUT)/services/java/KrtJava.class
+endif
+ifneq ($(and $(THRIFT),$(wildcard /usr/include/thrift/server/TNonblockingServer.h)),)
+RUNTIME_BINS += $(OUTPUT)/services/thrift_store $(OUTPUT)/services/thrift_front
+endif
+all: $(RUNTIME_BINS)
+
+$(OUTPUT)/services/java/KrtJava.class: tests/services/runtimes/KrtJava.java | $(OUTPUT)/services
+	$(call msg,JAVAC,$@)
+	$(Q)$(JAVAC) -nowarn -d $(OUTPUT)/services/java $<
+
+THRIFT_GEN := $(OUTPUT)/thrift-gen
+THRIFT_GEN_SRCS := $(THRIFT_GEN)/Store.cpp
+$(THRIFT_GEN_SRCS): tests/services/runtimes/krt_store.thrift | $(OUTPUT)
+	$(call msg,THRIFT,$@)
+	$(Q)mkdir -p $(THRIFT_GEN) && $(THRIFT) --gen cpp -out $(THRIFT_GEN) $<
+THRIFT_CXXFLAGS := -O2 -g -std=c++20 -Wall -Werror -D_GNU_SOURCE -Itests/services -I$(THRIFT_GEN)
+THRIFT_LIBS := -lthriftnb -lthrift -levent -lpthread
+$(OUTPUT)/services/thrift_%: tests/services/runtimes/thrift_%.cpp $(THRIFT_GEN_SRCS) \
+		tests/services/svc_common.h | $(OUTPUT)/services
+	$(call msg,CXX,$@)
+	$(Q)$(CXX) $(THRIFT_CXXFLAGS) $< $(THRIFT_GEN_SRCS) $(THRIFT_LIBS) -o $@
+
 $(OUTPUT)/tools/%: tests/tools/%.c $(LIB) | $(OUTPUT)/tools
 	$(call msg,TOOL,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $< $(LIB) $(LDLIBS) -ljson-c -o $@

@@ -12,6 +12,7 @@
  * Ground truth: one JSON line per request and service, appended with a single
  * write() to the truth file (O_APPEND, so lines of concurrent threads never
  * mix). Times are CLOCK_MONOTONIC ns, the clock of ftrace "mono" and BPF.
+ * The header also compiles as C++ (the Thrift services include it).
  */
 #ifndef KRT_SVC_COMMON_H
 #define KRT_SVC_COMMON_H
@@ -84,7 +85,7 @@ static inline void svc_busy_us(unsigned int us)
 
 	while (svc_now_ns() < end)
 		for (int i = 0; i < 200; i++)
-			x += (unsigned long)i;
+			x = x + (unsigned long)i;
 	(void)x;
 }
 
@@ -236,7 +237,7 @@ static inline long svc_parse_request(const char *buf, size_t len, char *id, size
 
 	if (!hl)
 		return len >= SVC_BUF - 1 ? -1 : 0;
-	p = memmem(buf, hl, "/req/", 5);
+	p = (const char *)memmem(buf, hl, "/req/", 5);
 	if (!p)
 		return -1;
 	p += 5;
@@ -259,7 +260,7 @@ static inline long svc_parse_response(const char *buf, size_t len)
 
 	if (!hl)
 		return len >= SVC_BUF - 1 ? -1 : 0;
-	p = memmem(buf, hl, "Content-Length:", 15);
+	p = (const char *)memmem(buf, hl, "Content-Length:", 15);
 	if (p)
 		cl = strtol(p + 15, NULL, 10);
 	if (cl < 0 || hl + (size_t)cl >= SVC_BUF)
@@ -336,9 +337,10 @@ static inline int svc_format_response(char *buf, size_t len, const char *id, con
 struct svc_call {
 	char peer[SVC_ADDR_LEN];	/* the callee's listening end */
 	char local[SVC_ADDR_LEN];	/* our end of the connection used */
-	const char *kind;		/* "http" or "redis" */
+	const char *kind;		/* "http", "redis" or "memcache" */
+	bool oneway;			/* no reply expected (memcached noreply) */
 	int tid;			/* thread that made the call */
-	uint64_t start_ns, end_ns;	/* first send .. reply complete */
+	uint64_t start_ns, end_ns;	/* first send .. reply complete (one-way: sent) */
 };
 
 struct svc_truth {
@@ -384,16 +386,17 @@ static inline void svc_truth_write(const struct svc_truth *t)
 
 		n += snprintf(line + n, sizeof(line) - (size_t)n,
 			      "%s{\"kind\":\"%s\",\"peer\":\"%s\",\"local\":\"%s\",\"tid\":%d,"
-			      "\"start_ns\":%llu,\"end_ns\":%llu}",
+			      "\"start_ns\":%llu,\"end_ns\":%llu%s}",
 			      i ? "," : "", c->kind, c->peer, c->local, c->tid,
-			      (unsigned long long)c->start_ns, (unsigned long long)c->end_ns);
+			      (unsigned long long)c->start_ns, (unsigned long long)c->end_ns,
+			      c->oneway ? ",\"oneway\":true" : "");
 	}
 	n += snprintf(line + n, sizeof(line) - (size_t)n, "]}\n");
 	if (write(svc_truth_fd, line, (size_t)n) != n)
 		fprintf(stderr, "%s: truth write: %s\n", svc_prog, strerror(errno));
 }
 
-/* A downstream service: "http:IP:PORT" or "redis:IP:PORT". */
+/* A downstream service: "http:IP:PORT", "redis:IP:PORT", "memcache:IP:PORT" or "thrift:IP:PORT". */
 struct svc_down {
 	const char *kind;
 	char addr[SVC_ADDR_LEN];
@@ -407,8 +410,12 @@ static inline void svc_parse_down(const char *s, struct svc_down *d)
 		d->kind = "http";
 	else if (!strncmp(s, "redis:", 6))
 		d->kind = "redis";
+	else if (!strncmp(s, "memcache:", 9))
+		d->kind = "memcache";
+	else if (!strncmp(s, "thrift:", 7))
+		d->kind = "thrift";	/* thrift_front's own client, not svc_call_down */
 	else
-		svc_die("bad downstream '%s' (want http:IP:PORT or redis:IP:PORT)", s);
+		svc_die("bad downstream '%s' (want http:, redis:, memcache: or thrift:IP:PORT)", s);
 	snprintf(d->addr, sizeof(d->addr), "%s", strchr(s, ':') + 1);
 	if (svc_parse_addr(d->addr, &sa) < 0)
 		svc_die("bad downstream address '%s'", d->addr);
@@ -417,7 +424,7 @@ static inline void svc_parse_down(const char *s, struct svc_down *d)
 /* Reads one RESP reply (simple string, error, integer or bulk string). */
 static inline long svc_parse_resp(const char *buf, size_t len)
 {
-	const char *nl = memchr(buf, '\n', len);
+	const char *nl = (const char *)memchr(buf, '\n', len);
 	long bl;
 
 	if (!nl)
@@ -432,23 +439,43 @@ static inline long svc_parse_resp(const char *buf, size_t len)
 	return (nl - buf + 1) + bl + 2;
 }
 
+/* Reads one memcached reply to a get: "END\r\n", or VALUE lines and data, then END. */
+static inline long svc_parse_mc(const char *buf, size_t len)
+{
+	const char *end = (const char *)memmem(buf, len, "END\r\n", 5);
+
+	if (!end)
+		return len >= SVC_BUF - 1 ? -1 : 0;
+	return end - buf + 5;
+}
+
 /*
- * One synchronous downstream call on an open connection: an HTTP GET, or a
- * redis SET followed by a GET (two round trips, one logged call each).
+ * One synchronous downstream call on an open connection: an HTTP GET; a
+ * redis SET followed by a GET (two round trips, one logged call each); or a
+ * memcached get followed by "set ... noreply" (cache-aside: fill after the
+ * miss), a one-way message: the next request on this pooled connection gets
+ * the next reply, which answers its own get, not this set.
  * Returns the number of calls recorded, or -1 when the connection broke.
  */
 static inline int svc_call_down(int fd, struct svc_rbuf *rb, const struct svc_down *d,
 				const char *id, const char *host, struct svc_call *out, int max)
 {
 	char req[512];
-	int len, n = 0, rounds = strcmp(d->kind, "redis") ? 1 : 2;
+	bool http = !strcmp(d->kind, "http"), mc = !strcmp(d->kind, "memcache");
+	int len, n = 0, rounds = http ? 1 : 2;
 
 	for (int r = 0; r < rounds && n < max; r++) {
 		struct svc_call *c = &out[n];
 		long m;
 
-		if (!strcmp(d->kind, "http"))
+		c->oneway = mc && r == 1;
+		if (http)
 			len = svc_format_request(req, sizeof(req), id, host);
+		else if (mc && r == 0)
+			len = snprintf(req, sizeof(req), "get krt:%s\r\n", id);
+		else if (mc)
+			len = snprintf(req, sizeof(req), "set krt:%s 0 0 %zu noreply\r\n%s\r\n", id,
+				       strlen(id), id);
 		else if (r == 0)
 			len = snprintf(req, sizeof(req),
 				       "*3\r\n$3\r\nSET\r\n$%zu\r\nkrt:%s\r\n$%zu\r\n%s\r\n",
@@ -463,11 +490,17 @@ static inline int svc_call_down(int fd, struct svc_rbuf *rb, const struct svc_do
 		c->start_ns = svc_now_ns();
 		if (svc_send_all(fd, req, (size_t)len) < 0)
 			return -1;
+		if (c->oneway) {
+			c->end_ns = svc_now_ns();
+			n++;
+			continue;
+		}
 		for (;;) {
 			ssize_t got;
 
-			m = !strcmp(d->kind, "http") ? svc_parse_response(rb->data, rb->len)
-						     : svc_parse_resp(rb->data, rb->len);
+			m = http ? svc_parse_response(rb->data, rb->len)
+			    : mc ? svc_parse_mc(rb->data, rb->len)
+				 : svc_parse_resp(rb->data, rb->len);
 			if (m < 0)
 				return -1;
 			if (m > 0)

@@ -82,10 +82,14 @@ static int read_response(int fd, char *buf)
 			char *e = memmem(buf, len, "\r\n\r\n", 4);
 
 			if (e) {
-				char *p = memmem(buf, (size_t)(e - buf), "Content-Length:", 15);
+				/* any case: the JDK writes "Content-length", uvicorn "content-length" */
+				char *p;
 
-				if (!p)
-					p = memmem(buf, (size_t)(e - buf), "content-length:", 15);
+				*e = 0;
+				p = strcasestr(buf, "\r\ncontent-length:");
+				*e = '\r';
+				if (p)
+					p += 2;
 				hl = (size_t)(e - buf) + 4;
 				cl = p ? strtol(p + 15, NULL, 10) : 0;
 			}

@@ -15,11 +15,18 @@
  * ordered pairs (sender, receiver). The request's trace is the one whose
  * ingress client is the request's local ip:port with the ingress time inside
  * the request's window. The trace's hops give its edge set.
- *   exact   edge sets equal and every hop inside the request's time window (and,
- *           on the edges of a downstream call, inside that call's window)
- *   wrong   an edge the request never had, or a hop outside its window
- *           (stitched to another request)
- *   missing no trace, or some expected edges absent
+ *   exact     edge sets equal and every hop inside the request's time window
+ *             and, on the edges of a downstream call, inside that call's window
+ *             on that call's connection (its two ends)
+ *   uncertain the trace says the kernel could not decide ("uncertain" on the
+ *             trace or on a hop): counted apart whether it is right or not
+ *             (how many of them were right is printed too)
+ *   wrong     an edge the request never had, or a hop outside its window or
+ *             on another connection (stitched to another request)
+ *   missing   no trace, or some expected edges absent
+ * A one-way call (memcached noreply: "oneway" in the truth) has no reply edge.
+ * --sampled judges only the requests that have a trace (krtrace-bpf --sample)
+ * and prints which share of the requests that is.
  */
 #include <errno.h>
 #include <dirent.h>
@@ -40,6 +47,7 @@
 
 struct call {
 	char peer[64], local[64];
+	bool oneway;			/* no reply expected */
 	int tid;
 	int recv_tid;		/* read the reply, when not tid (Go: another thread) */
 	uint64_t start_ns, end_ns;
@@ -68,6 +76,7 @@ struct node_rec {
 
 struct hop {
 	char from[NODE_LEN], to[NODE_LEN];
+	char from_addr[64], to_addr[64];	/* the connection's ends ("" = not given) */
 	uint64_t send_ns, recv_ns;
 };
 
@@ -81,6 +90,8 @@ struct trace {
 	int n_threads;
 	uint32_t *thread_tid;
 	uint64_t *thread_cpu;
+	bool uncertain;		/* on the trace or on one of its hops */
+	char reason[32];
 	bool used;
 };
 
@@ -88,15 +99,19 @@ struct trace {
 
 /*
  * Expected edges carry the time windows of the downstream calls they belong
- * to (call start .. reply complete, from the caller's truth): a hop on such an
- * edge must lie inside one of them, which tells a hop of this request from a
- * hop of another request between the same two threads.
+ * to (call start .. reply complete, from the caller's truth) and the call's
+ * connection: a hop on such an edge must lie inside one of them, on that
+ * connection, which tells a hop of this request from a hop of another
+ * request between the same two threads (a pooled connection carries both in
+ * turn; two connections between the same threads carry them at once).
  */
 struct edge_set {
 	int n;
 	char from[MAX_EDGES][NODE_LEN], to[MAX_EDGES][NODE_LEN];
 	int n_win[MAX_EDGES];
 	uint64_t win_lo[MAX_EDGES][MAX_WINDOWS], win_hi[MAX_EDGES][MAX_WINDOWS];
+	/* the call's connection ends, "" when the truth does not say (nginx) */
+	char win_a[MAX_EDGES][MAX_WINDOWS][48], win_b[MAX_EDGES][MAX_WINDOWS][48];
 };
 
 #define VEC(T) struct { T *v; size_t n, cap; }
@@ -222,6 +237,7 @@ static void parse_truth_obj(struct json_object *o, const char *path, int line)
 			copy(k->local, sizeof(k->local), jstr(c, "local"));
 			k->tid = (int)jint(c, "tid");
 			k->recv_tid = (int)jint(c, "recv_tid");
+			k->oneway = jint(c, "oneway") != 0;
 			k->start_ns = juint(c, "start_ns");
 			k->end_ns = juint(c, "end_ns");
 		}
@@ -316,6 +332,26 @@ static void hop_node(char *out, size_t len, struct json_object *h, const char *t
 		addr_node(out, len, addr ? addr : "?");
 }
 
+/* "uncertain": a reason string (or true) on a trace or a hop; false/absent = sure. */
+static bool uncertain_of(struct json_object *o, char *reason, size_t len)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, "uncertain", &v) || !v)
+		return false;
+	if (json_object_is_type(v, json_type_string)) {
+		if (reason && !*reason)
+			copy(reason, len, json_object_get_string(v));
+		return true;
+	}
+	if (json_object_get_boolean(v)) {
+		if (reason && !*reason)
+			copy(reason, len, "yes");
+		return true;
+	}
+	return false;
+}
+
 static void parse_trace_obj(struct json_object *o, const char *path, int line)
 {
 	struct json_object *ingress, *hops, *threads;
@@ -333,6 +369,7 @@ static void parse_trace_obj(struct json_object *o, const char *path, int line)
 	copy(t.client, sizeof(t.client), jstr(ingress, "client"));
 	copy(t.server, sizeof(t.server), jstr(ingress, "server"));
 	t.ingress_ns = juint(ingress, "ts_ns");
+	t.uncertain = uncertain_of(o, t.reason, sizeof(t.reason));
 	if (json_object_object_get_ex(o, "threads", &threads) &&
 	    json_object_is_type(threads, json_type_array)) {
 		t.n_threads = (int)json_object_array_length(threads);
@@ -360,6 +397,10 @@ static void parse_trace_obj(struct json_object *o, const char *path, int line)
 
 		hop_node(t.hops[i].from, NODE_LEN, h, "from", "from_addr");
 		hop_node(t.hops[i].to, NODE_LEN, h, "to", "to_addr");
+		copy(t.hops[i].from_addr, sizeof(t.hops[i].from_addr), jstr(h, "from_addr"));
+		copy(t.hops[i].to_addr, sizeof(t.hops[i].to_addr), jstr(h, "to_addr"));
+		if (uncertain_of(h, t.reason, sizeof(t.reason)))
+			t.uncertain = true;
 		t.hops[i].send_ns = juint(h, "send_ns");
 		t.hops[i].recv_ns = juint(h, "recv_ns");
 	}
@@ -374,9 +415,9 @@ static int edge_find(const struct edge_set *s, const char *from, const char *to)
 	return -1;
 }
 
-/* Adds an edge (once); lo..hi != 0 adds a call window to it. */
+/* Adds an edge (once); lo..hi != 0 adds a call window (on connection a-b) to it. */
 static void edge_add_win(struct edge_set *s, const char *from, const char *to, uint64_t lo,
-			 uint64_t hi)
+			 uint64_t hi, const char *a, const char *b)
 {
 	int i = edge_find(s, from, to);
 
@@ -389,14 +430,14 @@ static void edge_add_win(struct edge_set *s, const char *from, const char *to, u
 		s->n_win[i] = 0;
 	}
 	if (lo && hi >= lo && s->n_win[i] < MAX_WINDOWS) {
-		s->win_lo[i][s->n_win[i]] = lo;
-		s->win_hi[i][s->n_win[i]++] = hi;
-	}
-}
+		int w = s->n_win[i]++;
 
-static void edge_add(struct edge_set *s, const char *from, const char *to)
-{
-	edge_add_win(s, from, to, 0, 0);
+		s->win_lo[i][w] = lo;
+		s->win_hi[i][w] = hi;
+		/* both ends known, or the connection is not checked */
+		copy(s->win_a[i][w], sizeof(s->win_a[i][w]), a && *a && b && *b ? a : "");
+		copy(s->win_b[i][w], sizeof(s->win_b[i][w]), a && *a && b && *b ? b : "");
+	}
 }
 
 static bool edge_has(const struct edge_set *s, const char *from, const char *to)
@@ -480,8 +521,10 @@ static void expand(const struct svc_rec *x, const char *id, struct edge_set *s, 
 			addr_node(callee_in, sizeof(callee_in), c->peer);
 			copy(callee_out, sizeof(callee_out), callee_in);
 		}
-		edge_add_win(s, caller, callee_in, c->start_ns, c->end_ns);
-		edge_add_win(s, callee_out, caller_in, c->start_ns, c->end_ns);
+		edge_add_win(s, caller, callee_in, c->start_ns, c->end_ns, c->local, c->peer);
+		if (!c->oneway)
+			edge_add_win(s, callee_out, caller_in, c->start_ns, c->end_ns, c->local,
+				     c->peer);
 		if (y) {
 			if (!strstr(path, y->svc) && strlen(path) + strlen(y->svc) + 2 < plen) {
 				strcat(path, ">");
@@ -498,7 +541,8 @@ static void expand(const struct svc_rec *x, const char *id, struct edge_set *s, 
 struct model_stat {
 	char name[128];
 	long requests, exact, wrong, missing, no_truth;
-	long unsampled;		/* --sampled: no trace, not scored */
+	long uncertain, uncertain_right;	/* flagged; of them, right all the same */
+	long unsampled;				/* --sampled: no trace, not judged */
 	/* on-CPU time: truth (services' thread CPU clocks) against the traces */
 	long cpu_threads, cpu_absent;
 	uint64_t cpu_truth, cpu_trace;
@@ -600,8 +644,9 @@ static void emit_ideal(const struct client_rec *c, const struct svc_rec *entry,
 		emit_node(want->from[i], "from");
 		fputc(',', emit);
 		emit_node(want->to[i], "to");
-		/* inside the edge's first call window, else at the ingress time */
-		uint64_t at = want->n_win[i] ? want->win_lo[i][0] : ts;
+		/* inside the edge's first call window, else (edges 0, 1: the request's
+		 * own connection) at the ingress time */
+		uint64_t at = i >= 2 && want->n_win[i] ? want->win_lo[i][0] : ts;
 
 		fprintf(emit, ",\"bytes\":1,\"send_ns\":%llu,\"recv_ns\":%llu}",
 			(unsigned long long)at, (unsigned long long)at);
@@ -653,6 +698,17 @@ static bool in_range(uint64_t t, uint64_t lo, uint64_t hi)
 	return !t || (t >= lo && t <= hi);
 }
 
+/* Is a hop's connection the one of window w (either direction; unknown ends pass)? */
+static bool hop_on_conn(const struct edge_set *want, int e, int w, const struct hop *h)
+{
+	const char *a = want->win_a[e][w], *b = want->win_b[e][w];
+
+	if (!*a || !*h->from_addr || !*h->to_addr)
+		return true;
+	return (!strcmp(h->from_addr, a) && !strcmp(h->to_addr, b)) ||
+	       (!strcmp(h->from_addr, b) && !strcmp(h->to_addr, a));
+}
+
 /*
  * A hop belongs to the request when its times lie inside the request's window
  * and, on an edge of a downstream call, inside one of that call's windows.
@@ -670,7 +726,8 @@ static bool hop_in_window(const struct edge_set *want, const struct hop *h, uint
 		uint64_t wlo = want->win_lo[e][w] > slack_ns ? want->win_lo[e][w] - slack_ns : 0;
 		uint64_t whi = want->win_hi[e][w] + slack_ns;
 
-		if (in_range(h->send_ns, wlo, whi) && in_range(h->recv_ns, wlo, whi))
+		if (in_range(h->send_ns, wlo, whi) && in_range(h->recv_ns, wlo, whi) &&
+		    hop_on_conn(want, e, w, h))
 			return true;
 	}
 	return false;
@@ -700,8 +757,9 @@ static void score_request(const struct client_rec *c, const char *model_override
 	addr_node(gw, sizeof(gw), c->local);
 	snprintf(entry_in, sizeof(entry_in), "t:%d", entry->io_tid);
 	snprintf(entry_out, sizeof(entry_out), "t:%d", entry->tid);
-	edge_add(&want, gw, entry_in);
-	edge_add(&want, entry_out, gw);
+	/* the request's own connection, over its whole window */
+	edge_add_win(&want, gw, entry_in, lo ? lo : 1, hi, c->local, c->peer);
+	edge_add_win(&want, entry_out, gw, lo ? lo : 1, hi, c->local, c->peer);
 	expand(entry, c->id, &want, path, sizeof(path), 0);
 	ms = model_stat(model_override ? model_override : path);
 	ms->requests++;
@@ -714,7 +772,12 @@ static void score_request(const struct client_rec *c, const char *model_override
 	for (size_t i = first_trace_at(c->local, lo); i < traces.n; i++) {
 		struct trace *x = &traces.v[i];
 
-		if (strcmp(x->client, c->local) || x->ingress_ns > hi)
+		/*
+		 * The request arrived before its reply did: a trace that starts
+		 * after the request's end is the next request's on the same
+		 * keep-alive connection (2 µs: import times are truncated).
+		 */
+		if (strcmp(x->client, c->local) || x->ingress_ns > c->end_ns + 2000)
 			break;
 		/*
 		 * The same client port may be in use towards two servers at
@@ -743,7 +806,7 @@ static void score_request(const struct client_rec *c, const char *model_override
 	for (int i = 0; i < t->n_hops; i++) {
 		const struct hop *h = &t->hops[i];
 
-		edge_add(&got, h->from, h->to);
+		edge_add_win(&got, h->from, h->to, 0, 0, NULL, NULL);
 		if (!hop_in_window(&want, h, lo, hi))
 			outside++;
 	}
@@ -753,6 +816,14 @@ static void score_request(const struct client_rec *c, const char *model_override
 	for (int i = 0; i < want.n; i++)
 		if (!edge_has(&got, want.from[i], want.to[i]))
 			absent++;
+	if (t->uncertain) {
+		ms->uncertain++;
+		ms->uncertain_right += !extra && !outside && !absent;
+		if (verbose > 1 || (verbose && (extra || outside || absent)))
+			fprintf(stderr, "%s: uncertain (%s), %s\n", c->id, t->reason,
+				!extra && !outside && !absent ? "right" : "not right");
+		return;
+	}
 	if (!extra && !outside && !absent) {
 		ms->exact++;
 		return;
@@ -763,7 +834,7 @@ static void score_request(const struct client_rec *c, const char *model_override
 		ms->missing++;
 	if (verbose) {
 		fprintf(stderr, "%s: %s (trace %llu: %d extra edges, %d absent, %d hops outside "
-			"its window, %d candidate traces)\n",
+			"its window or connection, %d candidate traces)\n",
 			c->id, extra || outside ? "wrong" : "missing", (unsigned long long)t->id,
 			extra, absent, outside, candidates);
 		print_edges("want", &want);
@@ -773,8 +844,8 @@ static void score_request(const struct client_rec *c, const char *model_override
 
 			if (!hop_in_window(&want, h, lo, hi))
 				fprintf(stderr,
-					"    outside: %s>%s send %+.3f ms recv %+.3f ms (request 0 .. %.3f ms, or not in its call)\n",
-					h->from, h->to,
+					"    outside: %s>%s %s>%s send %+.3f ms recv %+.3f ms (request 0 .. %.3f ms, or not in its call)\n",
+					h->from, h->to, h->from_addr, h->to_addr,
 					h->send_ns ? ((double)h->send_ns - (double)c->start_ns) / 1e6 : 0.0,
 					h->recv_ns ? ((double)h->recv_ns - (double)c->start_ns) / 1e6 : 0.0,
 					(double)(c->end_ns - c->start_ns) / 1e6);
@@ -820,15 +891,17 @@ static void usage(int rc)
 	fprintf(rc ? stderr : stdout,
 		"usage: krt_score --truth DIR_OR_FILE [--truth ...] --json KRTRACE.jsonl\n"
 		"                 [--model NAME] [--path NAME] [--min PCT] [--prefix ID_PREFIX]\n"
-		"                 [--min-model NAME=PCT]... [--slack-us US] [--sampled] [-v]\n"
+		"                 [--min-model NAME=PCT]... [--max-wrong PCT] [--sampled]\n"
+		"                 [--slack-us US] [-v]\n"
 		"       krt_score --truth DIR_OR_FILE --emit-truth   (ideal traces, self-test)\n"
 		"Scores each ground-truth request (client records of krt_load) against the\n"
 		"trace KRTrace made of it: exact (edge set equal, every hop inside the\n"
-		"request's window), wrong (stitched to another request) or missing.\n"
+		"request's window, on its call's connection), uncertain (the trace says so),\n"
+		"wrong (stitched to another request) or missing. --sampled: judge only the\n"
+		"requests that have a trace (krtrace-bpf --sample N) and print their share.\n"
 		"Prints a table per model and path; exits 1 when a model is below --min %%\n"
-		"(or its own --min-model floor; NAME matches the start of the model label).\n"
-		"--sampled: the tracer kept one request in N (--sample N); a request with no\n"
-		"trace in its window was not sampled and is not scored.\n"
+		"(or its own --min-model floor; NAME matches the start of the model label)\n"
+		"or above --max-wrong %% wrong.\n"
 		"example: krt_score --truth tests/fixtures/chain/truth.jsonl --json out.jsonl --min 100\n");
 	exit(rc);
 }
@@ -846,12 +919,13 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "emit-truth", no_argument, NULL, 'E' },
 		{ "min-model", required_argument, NULL, 'M' },
+		{ "max-wrong", required_argument, NULL, 'W' },
 		{ "sampled", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *truths[32], *json = NULL, *model = NULL, *pathname = "import";
-	double min_pct = 0;
+	double min_pct = 0, max_wrong = 100;
 	int n_truths = 0, opt, rc = 0;
 	long total = 0, total_exact = 0, unused = 0, unsampled = 0;
 
@@ -870,6 +944,7 @@ int main(int argc, char **argv)
 		case 's': slack_ns = (uint64_t)atol(optarg) * 1000; break;
 		case 'v': verbose++; break;
 		case 'E': emit = stdout; break;
+		case 'W': max_wrong = atof(optarg); break;
 		case 'S': sampled = true; break;
 		case 'M': {
 			char *eq = strchr(optarg, '=');
@@ -906,17 +981,33 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < traces.n; i++)
 		unused += !traces.v[i].used;
 
-	printf("%-28s %-8s %8s %8s %8s %8s %8s\n", "model", "path", "requests", "exact", "wrong",
-	       "missing", "exact%");
+	/*
+	 * One row per model; the percentages are of the judged requests. "unc_ok":
+	 * uncertain traces that were right all the same. "sampled%": with
+	 * --sampled, the share of requests that had a trace (the judged ones).
+	 */
+	printf("%-28s %-8s %8s %8s %8s %8s %8s %8s %8s %7s %7s %8s\n", "model", "path",
+	       "requests", "exact", "wrong", "missing", "exact%", "uncert", "unc_ok", "unc%",
+	       "wrong%", "sampled%");
 	for (size_t i = 0; i < stats.n; i++) {
 		const struct model_stat *m = &stats.v[i];
-		double pct = m->requests ? 100.0 * (double)m->exact / (double)m->requests : 0;
+		double den = m->requests ? (double)m->requests : 1;
+		double pct = 100.0 * (double)m->exact / den;
+		double wrong = 100.0 * (double)m->wrong / den;
+		long all = m->requests + m->unsampled;
 
-		printf("%-28s %-8s %8ld %8ld %8ld %8ld %8.1f\n", m->name, pathname, m->requests,
-		       m->exact, m->wrong, m->missing, pct);
+		printf("%-28s %-8s %8ld %8ld %8ld %8ld %8.1f %8ld %8ld %7.1f %7.1f %8.1f\n", m->name,
+		       pathname, m->requests, m->exact, m->wrong, m->missing, pct, m->uncertain,
+		       m->uncertain_right, 100.0 * (double)m->uncertain / den, wrong,
+		       all ? 100.0 * (double)m->requests / (double)all : 0.0);
 		if (pct < min_for(m->name, min_pct)) {
 			fprintf(stderr, "krt_score: %s: %.1f%% exact, below %.1f%%\n", m->name, pct,
 				min_for(m->name, min_pct));
+			rc = 1;
+		}
+		if (wrong > max_wrong) {
+			fprintf(stderr, "krt_score: %s: %.1f%% wrong, above %.1f%%\n", m->name, wrong,
+				max_wrong);
 			rc = 1;
 		}
 		total += m->requests;

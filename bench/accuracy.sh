@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Accuracy per server model and mode, on the live test bed, against the
+# services' own ground truth (per request and per downstream call).
+#
+# usage: bench/accuracy.sh [MODEL...]       (default: every model)
+#
+# Models: chain (nginx -> app1 -> redis), m1..m4 (the C models), m5 (threads
+# sharing a pool of memcached connections, `set ... noreply` after each get:
+# one-way messages on pooled connections), java, asgi, thrift, node (the real
+# runtimes, see tests/services/README.md).
+#
+# Two runs, each driving every model in turn at each concurrency:
+#   run 1  krtrace-bpf (default)  and, at the same time, an ftrace capture
+#          with sched_wakeup (utils/krtrace-capture -e sched/sched_wakeup)
+#          imported with krtrace: modes "live" and "import"
+#   run 2  krtrace-bpf --sample N: mode "sample", judged among the requests
+#          that have a trace (krt_score --sampled), whose share is printed
+# Every request is scored by tests/tools/krt_score: exact (the request's own
+# hops, each on its call's connection inside its call's time window),
+# uncertain (the trace says so), wrong, missing.
+#
+# Prints a table model x mode (exact %, uncertain %, wrong %) and writes
+# DIR/results.tsv (model mode requests exact wrong missing uncertain sampled%),
+# the per-concurrency figures (DIR/by_concurrency.tsv) and, per mode, the
+# scorer's verbose list of what went wrong (DIR/MODE.MODEL.why).
+#
+# Environment: KRT_REQUESTS (per model and concurrency, 500), KRT_CONCS
+# ("4 8 16"), KRT_MODES ("live import sample"), KRT_SAMPLE (10), KRT_OUT (the
+# result directory, default a new one under /tmp, kept), KRT_SLACK_LIVE_US
+# (200), KRT_SLACK_IMPORT_US (2), and the test bed's KRT_BRIDGE, KRT_NET, ...
+# (utils/testbed); the test bed must be down (this script brings it up and
+# down). Needs root, a built tree (make), and the runtimes' Debian packages
+# for their models (a model whose service is not built is reported absent).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+OUT=${OUTPUT:-.output}
+REQUESTS=${KRT_REQUESTS:-500}
+CONCS=${KRT_CONCS:-4 8 16}
+MODES=${KRT_MODES:-live import sample}
+SAMPLE=${KRT_SAMPLE:-10}
+SLACK_LIVE=${KRT_SLACK_LIVE_US:-200}
+SLACK_IMPORT=${KRT_SLACK_IMPORT_US:-2}
+LOAD=$OUT/tools/krt_load
+SCORE=$OUT/tools/krt_score
+KRTRACE=$OUT/bin/krtrace
+BPF=$OUT/bin/krtrace-bpf
+TB=utils/testbed
+
+die() { echo "accuracy: $*" >&2; exit 2; }
+if [ -z "${KRT_RESCORE:-}" ]; then
+	[ "$(id -u)" -eq 0 ] || die "needs root"
+	for b in "$LOAD" "$SCORE" "$KRTRACE" "$BPF"; do
+		[ -x "$b" ] || die "$b not built (make)"
+	done
+	ip link show "${KRT_BRIDGE:-krtbr0}" >/dev/null 2>&1 &&
+		die "the test bed is in use (bridge ${KRT_BRIDGE:-krtbr0}); utils/testbed down first"
+fi
+
+# model -> test bed group and the container the client calls
+declare -A GROUP=([chain]=chain [m1]=m1 [m2]=m2 [m3]=m3 [m4]=m4 [m5]=mc [java]=java
+	[asgi]=asgi [thrift]=thrift [node]=node)
+declare -A ENTRY=([chain]=nginx [m1]=m1 [m2]=m2 [m3]=m3 [m4]=m4 [m5]=m5 [java]=java
+	[asgi]=asgi [thrift]=tfront [node]=node)
+MODELS=("$@")
+[ ${#MODELS[@]} -eq 0 ] && MODELS=(chain m1 m2 m3 m4 m5 thrift java asgi node)
+groups=()
+for m in "${MODELS[@]}"; do
+	[ -n "${GROUP[$m]:-}" ] || die "unknown model '$m' (${!GROUP[*]})"
+	groups+=("${GROUP[$m]}")
+done
+
+if [ -n "${KRT_RESCORE:-}" ]; then
+	# score the results of an earlier run again (after a scorer change)
+	DIR=$KRT_RESCORE
+	present=()
+	for m in "${MODELS[@]}"; do
+		grep -q "\"r[12]-$m-" "$DIR"/client-r*.jsonl 2>/dev/null && present+=("$m")
+	done
+fi
+DIR=${DIR:-${KRT_OUT:-$(mktemp -d /tmp/krt-accuracy.XXXXXX)}}
+mkdir -p "$DIR"
+bpf_pid=
+stop_live() { # PID: SIGINT, as Ctrl-C; KILL after a minute
+	kill -INT "$1" 2>/dev/null
+	for _ in $(seq 1 600); do
+		kill -0 "$1" 2>/dev/null || { wait "$1"; return; }
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 124
+}
+cleanup() {
+	[ -n "$bpf_pid" ] && stop_live "$bpf_pid"
+	"$TB" down >/dev/null 2>&1
+}
+# the runs (not when scoring an earlier run again)
+if [ -z "${KRT_RESCORE:-}" ]; then
+	trap cleanup EXIT
+
+	echo "# accuracy: models ${MODELS[*]}; $REQUESTS requests per model at each concurrency ($CONCS);" \
+		"modes $MODES; commit $(git rev-parse --short HEAD 2>/dev/null); results in $DIR"
+	"$TB" up "${groups[@]}" >"$DIR/up.log" 2>&1 || { tail -n 5 "$DIR/up.log"; die "test bed up failed"; }
+	STATE=$("$TB" state)
+	GW=$("$TB" gateway)
+	"$TB" pids >"$DIR/pids.txt"
+	present=()
+	for m in "${MODELS[@]}"; do
+		if grep -q " ${KRT_NS_PREFIX:-krt-}${ENTRY[$m]} " "$DIR/pids.txt"; then
+			present+=("$m")
+		else
+			echo "# $m: not started (see $DIR/up.log)"
+		fi
+	done
+	[ ${#present[@]} -gt 0 ] || die "no model started"
+
+	# The workload of one run: each model in turn at each concurrency, ids
+	# RUN-MODEL-cC-NNNNNN, a new connection every 10 requests.
+	write_load() { # RUN
+		{
+			echo "#!/usr/bin/env bash"
+			echo "rc=0"
+			for c in $CONCS; do
+				for m in "${present[@]}"; do
+					echo "\"$LOAD\" -s $("$TB" addr "${ENTRY[$m]}") -n $REQUESTS -c $c -k 10 -p $1-$m-c$c- -t \"$DIR/client-$1.jsonl\" 2>>\"$DIR/load-$1.err\" || rc=1"
+				done
+			done
+			echo "exit \$rc"
+		} >"$DIR/load-$1.sh"
+	}
+
+	start_live() { # OUTPUT.jsonl EXTRA_ARGS...
+		local out=$1
+		shift
+		"$BPF" --gateway "$GW" -i "$DIR/pids.txt" --json -o "$out" "$@" 2>"$out.err" &
+		bpf_pid=$!
+		for _ in $(seq 1 300); do
+			grep -q "tracing" "$out.err" 2>/dev/null && return 0
+			kill -0 "$bpf_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		echo "# krtrace-bpf did not start: $(tail -n 3 "$out.err")"
+		return 1
+	}
+
+	mode_on() { [[ " $MODES " == *" $1 "* ]]; }
+
+	# run 1: live default, and the import of a simultaneous capture
+	if mode_on live || mode_on import; then
+		write_load r1
+		mode_on live && start_live "$DIR/live.jsonl"
+		if mode_on import; then
+			utils/krtrace-capture -p "$DIR/pids.txt" -o "$DIR/cap" -e sched/sched_wakeup \
+				-- bash "$DIR/load-r1.sh" 2>"$DIR/cap.err" || echo "# run 1: some requests failed ($DIR/load-r1.err)"
+			grep -h 'events lost\|LOST\|DROPPED' "$DIR/cap.err" | sed 's/^/# capture: /'
+		else
+			bash "$DIR/load-r1.sh" || echo "# run 1: some requests failed ($DIR/load-r1.err)"
+		fi
+		sleep 0.3
+		if [ -n "$bpf_pid" ]; then
+			stop_live "$bpf_pid" || echo "# krtrace-bpf (run 1) ended with status $?"
+			bpf_pid=
+		fi
+		if mode_on import; then
+			"$KRTRACE" -i "$DIR/pids.txt" -g "$GW" --json "$DIR/cap/report.txt" \
+				>"$DIR/import.jsonl" 2>"$DIR/import.err" ||
+				echo "# krtrace import failed: $(head -n 3 "$DIR/import.err")"
+			rm -f "$DIR/cap/trace.dat"
+		fi
+	fi
+	# run 2: live, sampled
+	if mode_on sample; then
+		write_load r2
+		start_live "$DIR/sample.jsonl" --sample "$SAMPLE"
+		bash "$DIR/load-r2.sh" || echo "# run 2: some requests failed ($DIR/load-r2.err)"
+		sleep 0.3
+		stop_live "$bpf_pid" || echo "# krtrace-bpf (run 2) ended with status $?"
+		bpf_pid=
+	fi
+	"$TB" down >/dev/null 2>&1
+	mkdir -p "$DIR/truth"
+	cp "$STATE"/truth/*.jsonl "$DIR/truth/"
+fi
+
+# score MODE MODEL PREFIX WHY -> "requests exact wrong missing uncertain sampled%"
+score() {
+	local mode=$1 model=$2 prefix=$3 why=$4 json run=r1 slack=$SLACK_LIVE extra=()
+	case $mode in
+	import) json=$DIR/import.jsonl slack=$SLACK_IMPORT ;;
+	live) json=$DIR/live.jsonl ;;
+	sample) json=$DIR/sample.jsonl run=r2 extra=(--sampled) ;;
+	esac
+	[ -s "$json" ] || return 1
+	"$SCORE" --truth "$DIR/truth" --truth "$DIR/client-$run.jsonl" --json "$json" \
+		--prefix "$run-$prefix" --model "$model" --path "$mode" --slack-us "$slack" \
+		"${extra[@]}" -v 2>"$why" |
+		awk -v m="$model" '$1 == m { print $3, $4, $5, $6, $8, $12 }'
+}
+
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b ? 100 * a / b : 0 }'; }
+printf 'model\tmode\trequests\texact\twrong\tmissing\tuncertain\tsampled%%\n' >"$DIR/results.tsv"
+printf 'model\tmode\tconcurrency\trequests\texact\twrong\tmissing\tuncertain\n' >"$DIR/by_concurrency.tsv"
+declare -A CELL
+for m in "${present[@]}"; do
+	for mode in $MODES; do
+		read -r n ex wr mi un sh < <(score "$mode" "$m" "$m-" "$DIR/$mode.$m.why")
+		[ -n "${n:-}" ] || { CELL[$m.$mode]="-"; continue; }
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$mode" "$n" "$ex" "$wr" "$mi" "$un" "$sh" \
+			>>"$DIR/results.tsv"
+		CELL[$m.$mode]="$(pct "$ex" "$n") / $(pct "$un" "$n") / $(pct "$wr" "$n")"
+		[ "$mode" = sample ] && CELL[$m.$mode]+=" (${sh} %)"
+		for c in $CONCS; do
+			read -r n ex wr mi un sh < <(score "$mode" "$m" "$m-c$c-" /dev/null)
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$mode" "$c" "${n:-0}" "${ex:-0}" \
+				"${wr:-0}" "${mi:-0}" "${un:-0}" >>"$DIR/by_concurrency.tsv"
+		done
+	done
+done
+
+echo
+echo "exact % / uncertain % / wrong % of requests (sample: of the sampled requests, their share in brackets)"
+printf '%-8s' model
+for mode in $MODES; do printf ' | %-28s' "$mode"; done
+echo
+for m in "${present[@]}"; do
+	printf '%-8s' "$m"
+	for mode in $MODES; do printf ' | %-28s' "${CELL[$m.$mode]}"; done
+	echo
+done
+echo
+echo "# per concurrency: $DIR/by_concurrency.tsv; why requests were not exact: $DIR/MODE.MODEL.why"

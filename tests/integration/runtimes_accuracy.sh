@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Accuracy on the real runtimes of the test bed, at small scale: the Thrift
+# C++ pair, the JDK HttpServer, FastAPI/uvicorn, Node.js, and m5 (one-way
+# memcached messages on pooled connections), live, live --sample 10 and the
+# import of a simultaneous capture with sched_wakeup (bench/accuracy.sh does
+# the work; this suite asserts on its results.tsv).
+#
+# Issue 15's target is >= 99 % exact on every model and mode. The engine
+# does not meet it yet on these runtimes, so each (model, mode) has a floor
+# that today's engine meets, named in the test line, raised as the rules
+# improve: KRT_FLOOR_<model>_<mode> overrides one (e.g. KRT_FLOOR_java_live=99).
+# What is asserted at any engine: every request answered (the services work
+# and log ground truth for each), the scorer found the service record of every
+# request, and the floors.
+#
+# Environment: KRT_REQUESTS (per model and concurrency, 40), KRT_CONCS ("4 16"),
+# KRT_RUNTIME_MODELS ("thrift java asgi node m5"), KRT_KEEP=DIR (keep the
+# results), and the test bed's KRT_BRIDGE, KRT_NET, ... (utils/testbed).
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib.sh
+OUT=${OUTPUT:-.output}
+need_root
+for b in "$OUT/tools/krt_load" "$OUT/tools/krt_score" "$OUT/bin/krtrace" "$OUT/bin/krtrace-bpf" \
+	"$OUT/services/svc_thread"; do
+	[ -x "$b" ] || skip_suite "$b not built"
+done
+command -v redis-server >/dev/null || skip_suite "redis-server not installed"
+command -v trace-cmd >/dev/null || skip_suite "trace-cmd not installed"
+ip link show "${KRT_BRIDGE:-krtbr0}" >/dev/null 2>&1 &&
+	skip_suite "the test bed is in use (bridge ${KRT_BRIDGE:-krtbr0} exists); run utils/testbed down"
+"$OUT/bin/krtrace-bpf" --help >/dev/null 2>&1 || skip_suite "krtrace-bpf cannot run here"
+
+# The models whose runtime is installed and built.
+models=()
+for m in ${KRT_RUNTIME_MODELS:-thrift java asgi node m5}; do
+	case $m in
+	thrift) [ -x "$OUT/services/thrift_front" ] && [ -x "$OUT/services/thrift_store" ] ;;
+	java) [ -f "$OUT/services/java/KrtJava.class" ] && command -v java >/dev/null ;;
+	asgi) /usr/bin/python3 -c 'import fastapi, uvicorn, redis' 2>/dev/null ;;
+	node) command -v node >/dev/null ;;
+	m5) command -v memcached >/dev/null ;;
+	*) false ;;
+	esac && models+=("$m") || echo "# $m: runtime not installed or not built, not measured"
+done
+[ ${#models[@]} -gt 0 ] || skip_suite "no runtime installed (openjdk-17-jdk-headless, nodejs, python3-fastapi, thrift-compiler, memcached)"
+
+# Floors met by the engine at the time they were set (exact % of requests;
+# sample: of the sampled requests). Measured at this scale: see the README's
+# accuracy section for the full-scale table.
+# Full scale (bench/accuracy.sh, 500 requests per model at 4, 8, 16) at commit
+# 64820d7, live / import / sample: thrift 34.5 / 24.9 / 36.7, java 0.0 / 72.8 /
+# 0.0, asgi 0.3 / 3.9 / 0.7, node 13.0 / 13.5 / 16.7, m5 47.9 / 2.1 / 22.0.
+declare -A FLOOR=(
+	[thrift.live]=10 [thrift.import]=5 [thrift.sample]=0
+	[java.live]=0 [java.import]=20 [java.sample]=0
+	[asgi.live]=0 [asgi.import]=0 [asgi.sample]=0
+	[node.live]=5 [node.import]=5 [node.sample]=0
+	[m5.live]=20 [m5.import]=0 [m5.sample]=0
+)
+
+# --sample 10 on java traces every request today (the kernel's sampling
+# decision at ingress does not hold for the JDK server's connections).
+SHARE_NOT_YET=${KRT_SHARE_NOT_YET-java}
+
+tmp=$(mktemp -d)
+cleanup() {
+	if [ -n "${KRT_KEEP:-}" ]; then
+		rm -rf "$KRT_KEEP" && mv "$tmp" "$KRT_KEEP" && echo "# results kept in $KRT_KEEP"
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+KRT_REQUESTS=${KRT_REQUESTS:-40} KRT_CONCS=${KRT_CONCS:-4 16} KRT_OUT=$tmp/acc \
+	bash bench/accuracy.sh "${models[@]}" >"$tmp/acc.log" 2>&1
+rc=$?
+sed 's/^/# /' "$tmp/acc.log"
+check "bench/accuracy.sh ran (status $rc)" test $rc -eq 0
+res=$tmp/acc/results.tsv
+[ -s "$res" ] || { not_ok "results.tsv written"; exit 1; }
+
+for m in "${models[@]}"; do
+	failed=$(cat "$tmp/acc/load-r1.err" "$tmp/acc/load-r2.err" 2>/dev/null |
+		grep -c "request r[12]-$m-")
+	check "$m: every request answered 200 (${failed} failed)" test "$failed" -eq 0
+	no_truth=$(cat "$tmp/acc/live.$m.why" "$tmp/acc/import.$m.why" 2>/dev/null |
+		grep -c "no service record")
+	check "$m: ground truth of every request found (${no_truth} without)" test "$no_truth" -eq 0
+	for mode in live sample import; do
+		read -r n ex wr un sh < <(awk -F'\t' -v m="$m" -v mo="$mode" \
+			'$1 == m && $2 == mo { print $3, $4, $5, $7, $8 }' "$res")
+		if [ -z "${n:-}" ] || [ "$n" -eq 0 ]; then
+			not_ok "$m $mode: requests judged"
+			continue
+		fi
+		var=KRT_FLOOR_${m}_${mode}
+		floor=${!var:-${FLOOR[$m.$mode]:-99}}
+		pct=$(awk -v e="$ex" -v n="$n" 'BEGIN { printf "%.1f", 100 * e / n }')
+		label="$m $mode: $pct % exact of $n (uncertain $un, wrong $wr)"
+		[ "$mode" = sample ] && label+=", $sh % sampled"
+		if awk -v f="$floor" 'BEGIN { exit !(f < 99) }'; then
+			label+=" >= $floor % (floor today's engine meets; target 99 %)"
+		else
+			label+=" >= $floor %"
+		fi
+		check "$label" awk -v e="$ex" -v n="$n" -v f="$floor" 'BEGIN { exit !(100 * e >= f * n) }'
+		[ "$mode" = sample ] || continue
+		if [[ " $SHARE_NOT_YET " == *" $m "* ]]; then
+			echo "# $m sample: $sh % of the requests sampled, not asserted (see SHARE_NOT_YET)"
+		else
+			check "$m sample: $sh % of the requests sampled, within 5-20 % (--sample 10)" \
+				awk -v s="$sh" 'BEGIN { exit !(s >= 5 && s <= 20) }'
+		fi
+	done
+done
