@@ -431,7 +431,7 @@ int krt_outputs_close(struct krt_outputs *outs, const struct krt_summary *s)
 	/* A file is kept when the run succeeded and its writer finished it. */
 	for (k = 0; k < outs->n_files; k++) {
 		struct krt_output_file *of = &outs->files[k];
-		bool keep = s != NULL;
+		bool keep = s != NULL && !outs->discard;
 
 		for (i = 0; i < outs->n; i++)
 			if (outs->w[i]->out == of->f && failed[i])

@@ -55,6 +55,7 @@ struct krt_outputs {
 	int n;
 	struct krt_output_file files[KRT_MAX_WRITERS + 1];
 	int n_files;
+	bool discard;		/* set before close: the run produced nothing, keep the old files */
 	FILE *main_out;		/* stdout or -o FILE */
 	FILE *verbose_out;	/* where -V goes (main_out; stderr with --json/-R), NULL when off */
 	bool color;

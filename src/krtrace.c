@@ -24,6 +24,7 @@
 #include "ftrace_normalize.h"
 #include "pids_file.h"
 #include "report_parser.h"
+#include "run_seen.h"
 #include "tracedat_source.h"
 
 #define PROG "krtrace"
@@ -162,9 +163,17 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+struct feed_ctx {
+	struct krt_engine *engine;
+	struct krt_seen seen;	/* for a run that yields no trace */
+};
+
 static void feed_engine(const struct krt_event *ev, void *ctx)
 {
-	krt_engine_feed(ctx, ev);
+	struct feed_ctx *f = ctx;
+
+	krt_seen_event(&f->seen, ev);
+	krt_engine_feed(f->engine, ev);
 }
 
 /* Losses and guesses are never silent: one line each on stderr. */
@@ -200,6 +209,7 @@ static int run(const struct options *o)
 	struct krt_outputs outs;
 	struct krt_engine_config cfg;
 	struct krt_engine *engine = NULL;
+	struct feed_ctx fctx;
 	struct krt_normalizer *norm = NULL;
 	struct krt_report_parser parser;
 	struct krt_summary *sum;
@@ -244,7 +254,9 @@ static int run(const struct options *o)
 	cfg.on_trace = krt_outputs_on_trace;
 	cfg.cb_ctx = &outs;
 	engine = krt_engine_new(&cfg);
-	norm = engine ? krt_norm_new(feed_engine, engine) : NULL;
+	fctx.engine = engine;
+	krt_seen_init(&fctx.seen, &pids, true);
+	norm = engine ? krt_norm_new(feed_engine, &fctx) : NULL;
 	if (!engine || !norm) {
 		fprintf(stderr, PROG ": out of memory\n");
 		krt_outputs_close(&outs, NULL);
@@ -312,7 +324,14 @@ static int run(const struct options *o)
 			PROG ": %s: %" PRIu64 " connection directions re-aligned (lost events or "
 			     "bytes that did not fit): their stale bytes were dropped\n",
 			name, (uint64_t)sum->resyncs);
-	ret = krt_outputs_close(&outs, sum) ? EXIT_INPUT : 0;
+	if (!sum->traces) {
+		/* the summary still goes out; the files of an earlier run stay */
+		krt_seen_explain(&fctx.seen, stderr, PROG, &o->gateway);
+		outs.discard = true;
+	} else {
+		krt_seen_warn_pids(&fctx.seen, stderr, PROG);
+	}
+	ret = krt_outputs_close(&outs, sum) || !sum->traces ? EXIT_INPUT : 0;
 
 out:
 	krt_norm_free(norm);

@@ -9,6 +9,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 #include <pthread.h>
 #include <sched.h>
 #include <math.h>
@@ -26,6 +28,7 @@
 #include "go_binary.h"
 #include "live_source.h"
 #include "pids_file.h"
+#include "run_seen.h"
 
 #define PROG "krtrace-bpf"
 #define POLL_INTERVAL_MS 50
@@ -287,6 +290,42 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+/*
+ * Privileges first: without them, container discovery cannot read other
+ * users' /proc/PID/ns and found "0 container processes", which sent users
+ * looking for the wrong fault. CAP_SYS_ADMIN covers both on kernels
+ * before 5.8 (no CAP_BPF and CAP_PERFMON there).
+ */
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+#define CAP_SYS_ADMIN_BIT 21
+
+static bool have_cap(const struct __user_cap_data_struct *d, int cap)
+{
+	return d[cap / 32].effective & (1u << (cap % 32));
+}
+
+static int check_privileges(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = { 0 };
+
+	if (syscall(SYS_capget, &h, d)) {
+		fprintf(stderr, PROG ": cannot read this process's capabilities: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	if ((have_cap(d, CAP_BPF) && have_cap(d, CAP_PERFMON)) || have_cap(d, CAP_SYS_ADMIN_BIT))
+		return 0;
+	fprintf(stderr, PROG ": needs root: CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) to load "
+		"the BPF programs and read the containers' namespaces; run it with sudo\n");
+	return -1;
+}
+
 static void print_container_table(const struct krt_pids *pids, FILE *f)
 {
 	char ip[KRT_ADDR_STRLEN];
@@ -326,6 +365,7 @@ static int load_containers(const struct options *o, struct krt_pids *pids)
 
 struct feed_ctx {
 	struct krt_engine *engine;
+	struct krt_seen seen;	/* for a run that yields no trace */
 	FILE *dump;		/* KRT_DUMP_EVENTS=FILE: every event, for debugging */
 };
 
@@ -366,7 +406,7 @@ static void feed_engine(const struct krt_event *ev, void *ctx)
 
 	if (f->dump)
 		dump_event(f->dump, ev);
-
+	krt_seen_event(&f->seen, ev);
 	krt_engine_feed(f->engine, ev);
 }
 
@@ -600,6 +640,17 @@ static void report_tags(struct krt_live_source *src, __u32 sample_rate, bool ver
 			(unsigned long long)ts.slot_busy);
 }
 
+/* Sampling 1 in N may keep none of fewer than N requests: no trace is then right. */
+static bool nothing_expected(struct krt_live_source *src, const struct options *o)
+{
+	struct krt_live_tag_stats ts;
+
+	if (o->sample_rate <= 1 || o->rules)
+		return false;
+	krt_live_tag_stats(src, &ts);
+	return ts.traces_started > 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
@@ -619,11 +670,13 @@ int main(int argc, char **argv)
 	int stats_fd = -1;
 	bool outs_open = false;
 	double deadline = 0, last_event;
-	bool unflushed = false;
+	bool unflushed = false, produced_nothing;
 	int ret = 1, n;
 
 	if (parse_options(argc, argv, &o))
 		return 2;
+	if (check_privileges())
+		return 1;
 	o.out.inputs[0] = o.pids_path;
 	o.out.main_in_place = o.stream;
 	/* From here a Ctrl-C ends the run cleanly, even during load and attach. */
@@ -697,6 +750,7 @@ int main(int argc, char **argv)
 	}
 	fctx.engine = engine;
 	fctx.dump = NULL;
+	krt_seen_init(&fctx.seen, &pids, false);
 	if (getenv("KRT_DUMP_EVENTS")) {
 		fctx.dump = fopen(getenv("KRT_DUMP_EVENTS"), "w");
 		if (!fctx.dump)
@@ -773,8 +827,17 @@ int main(int argc, char **argv)
 			"kernel.bpf_stats_enabled=1):\n");
 		krt_live_print_prog_stats(src, stderr);
 	}
+	produced_nothing = !summary->traces && !nothing_expected(src, &o);
+	if (produced_nothing) {
+		/* the summary still goes out; the files of an earlier run stay */
+		krt_seen_explain(&fctx.seen, stderr, PROG, &o.gateway);
+		outs.discard = true;
+	}
 	outs_open = false;
 	ret = krt_outputs_close(&outs, summary) ? 1 : 0;
+	/* nothing at all happened in the traced processes: an idle run, not an error */
+	if (produced_nothing && summary->events)
+		ret = 1;
 
 cleanup:
 	consumer_priority_stop(&prio);

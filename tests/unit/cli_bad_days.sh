@@ -88,3 +88,34 @@ check "hung collector: exit non-zero, undelivered traces counted" \
 kill "$server_pid" 2>/dev/null
 wait "$server_pid" 2>/dev/null
 server_pid=
+
+# A wrong gateway: no trace, said with what did reach the containers, exit 1.
+run "$KRTRACE" -i "$tmp/pids.txt" -g 172.24.0.9 --json -o "$tmp/res.txt" "$tmp/r"
+check "wrong gateway: exit 1, the addresses that reached the containers shown" \
+	bash -c "[ $rc -eq 1 ] && grep -qF 'no request from gateway 172.24.0.9' '$tmp/err' && grep -qF '172.24.0.1 (120 receives)' '$tmp/err'"
+check "wrong gateway: the earlier result is kept" grep -q 'trace 120' "$tmp/res.txt"
+# A stale PIDs file: said, with the PIDs the input holds.
+awk '{ $1 = $1 + 100000; print }' "$tmp/pids.txt" >"$tmp/stale.txt"
+run "$KRTRACE" -i "$tmp/stale.txt" -g "$GW" "$tmp/r"
+check "stale PIDs file: a WARNING naming the input's PIDs" \
+	bash -c "grep -qF 'none of the 5 listed PIDs is in the input' '$tmp/err' && grep -qF '8308 (' '$tmp/err'"
+run "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" "$tmp/r"
+check "the right PIDs file: no such warning" bash -c "[ $rc -eq 0 ] && ! grep -q 'listed PIDs' '$tmp/err'"
+
+# Privileges first: an unprivileged krtrace-bpf says it needs root, before anything else.
+BPF=$OUT/bin/krtrace-bpf
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && [ -x "$BPF" ]; then
+	mkdir -p "$tmp/nobody" && chmod 755 "$tmp" "$tmp/nobody" && cp "$BPF" "$tmp/nobody/"
+	timeout 20 setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all \
+		"$tmp/nobody/krtrace-bpf" -g 172.24.0.1 >"$tmp/out" 2>"$tmp/err" </dev/null
+	rc=$?
+	check "unprivileged krtrace-bpf: exit 1, first line says it needs root" \
+		bash -c "[ $rc -eq 1 ] && head -n1 '$tmp/err' | grep -qF 'krtrace-bpf: needs root: CAP_BPF and CAP_PERFMON'"
+	check "unprivileged krtrace-bpf: nothing about containers" \
+		bash -c "! grep -q container '$tmp/out' && [ \$(wc -l <'$tmp/err') -eq 1 ]"
+	timeout 20 capsh --drop=cap_bpf,cap_perfmon,cap_sys_admin -- -c \
+		"'$BPF' -g 172.24.0.1 --list-containers" >"$tmp/out" 2>"$tmp/err" </dev/null
+	rc=$?
+	check "root without CAP_BPF/CAP_PERFMON/CAP_SYS_ADMIN: refused too" \
+		bash -c "[ $rc -eq 1 ] && grep -qF 'needs root' '$tmp/err'"
+fi
