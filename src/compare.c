@@ -46,6 +46,7 @@ struct c_file {
 	size_t n, cap;
 	__u64 bad_lines;
 	bool has_summary;
+	bool cut_line;		/* the last line had no newline: skipped */
 	__u64 lost, unattributed_cpu_ns;	/* from the summary line: explains gaps */
 };
 
@@ -108,9 +109,14 @@ static int parse_trace(json_object *o, struct c_trace *t)
 
 	memset(t, 0, sizeof(*t));
 	t->match = -1;
-	if (!json_object_object_get_ex(o, "trace_id", NULL) ||
+	json_object *v;
+
+	/* the fields every krtrace trace has: others' JSON lines are not taken for traces */
+	if (!json_object_object_get_ex(o, "trace_id", &v) || !json_object_is_type(v, json_type_int) ||
 	    !json_object_object_get_ex(o, "ingress", &ingress) ||
-	    !json_object_is_type(ingress, json_type_object))
+	    !json_object_is_type(ingress, json_type_object) || !*get_str(ingress, "client") ||
+	    !*get_str(ingress, "server") || !json_object_object_get_ex(o, "hops", &v) ||
+	    !json_object_is_type(v, json_type_array))
 		return -1;
 	t->id = get_u64(o, "trace_id");
 	snprintf(t->key, sizeof(t->key), "%.64s>%.64s", get_str(ingress, "client"),
@@ -163,6 +169,13 @@ static int load_file(struct c_file *f)
 		lineno++;
 		if (strspn(line, " \t\r\n") == (size_t)len)
 			continue;
+		/* krtrace ends every line: one without its newline was cut while written */
+		if (line[len - 1] != '\n') {
+			fprintf(stderr, "krtrace compare: %s:%zu: last line cut (no newline): "
+				"skipped\n", f->path, lineno);
+			f->cut_line = true;
+			break;
+		}
 		o = json_tokener_parse(line);
 		if (o && json_object_object_get_ex(o, "summary", &sum) &&
 		    json_object_is_type(sum, json_type_object)) {
@@ -204,6 +217,12 @@ static int load_file(struct c_file *f)
 		fclose(in);
 	if (!ret && !f->n && !f->bad_lines && !f->has_summary) {
 		fprintf(stderr, "krtrace compare: %s: empty, no krtrace --json output\n", f->path);
+		ret = -1;
+	} else if (!ret && f->bad_lines >= f->n + f->has_summary) {
+		/* another tool's JSON, or not JSON: "100 % agreement" would be a lie */
+		fprintf(stderr, "krtrace compare: %s: not krtrace --json output (%" PRIu64
+			" of %zu lines are no krtrace trace or summary): refused\n", f->path,
+			(uint64_t)f->bad_lines, lineno);
 		ret = -1;
 	}
 	return ret;
@@ -294,7 +313,8 @@ static int match_traces(struct c_file *fa, struct c_file *fb, __u64 tol_ns)
 			};
 		}
 	}
-	qsort(pairs, n_pairs, sizeof(*pairs), by_dt);
+	if (n_pairs)	/* qsort(NULL, 0) is undefined (UBSan) */
+		qsort(pairs, n_pairs, sizeof(*pairs), by_dt);
 	for (i = 0; i < n_pairs; i++) {
 		struct c_trace *a = &fa->v[pairs[i].a], *b = &fb->v[pairs[i].b];
 
@@ -376,6 +396,8 @@ static size_t edges_of(const struct c_trace *t, struct c_hop *out)
 {
 	size_t i, n = 0;
 
+	if (!t->n_hops)		/* hops and out may be NULL: memcpy/qsort must not see them */
+		return 0;
 	memcpy(out, t->hops, t->n_hops * sizeof(*out));
 	qsort(out, t->n_hops, sizeof(*out), edge_qsort_cmp);
 	for (i = 0; i < t->n_hops; i++) {
@@ -420,8 +442,10 @@ out:
 
 static size_t hops_agreeing(struct c_trace *a, struct c_trace *b)
 {
-	qsort(a->hops, a->n_hops, sizeof(*a->hops), hop_cmp);
-	qsort(b->hops, b->n_hops, sizeof(*b->hops), hop_cmp);
+	if (a->n_hops)
+		qsort(a->hops, a->n_hops, sizeof(*a->hops), hop_cmp);
+	if (b->n_hops)
+		qsort(b->hops, b->n_hops, sizeof(*b->hops), hop_cmp);
 	return hops_agreeing_sorted(a, b);
 }
 
@@ -537,9 +561,12 @@ static double pct(double part, double whole)
 	return whole > 0 ? 100.0 * part / whole : 100.0;
 }
 
+/* No trace on either side is no agreement: 0 %, not 100 %. */
 static double matched_pct(const struct c_file *fa, const struct c_file *fb,
 			  const struct c_result *r)
 {
+	if (!fa->n && !fb->n)
+		return 0;
 	return pct(r->matched, fa->n > fb->n ? fa->n : fb->n);
 }
 

@@ -165,6 +165,9 @@ int krt_pids_load(struct krt_pids *pids, const char *path, char *err, size_t err
 	}
 	rc = krt_pids_parse_stream(pids, f, path, err, errlen);
 	fclose(f);
+	/* a bad line after good ones: the caller gets no half-loaded list to free */
+	if (rc)
+		krt_pids_free(pids);
 	return rc;
 }
 

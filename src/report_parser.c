@@ -1012,6 +1012,8 @@ static bool parse_fields(struct krt_report_record *rec, struct addr_scratch *as,
 	return true;
 }
 
+#define KRT_MAX_RW_COUNT 0x7ffff000LL
+
 static int finish_record(struct krt_report_parser *p, struct krt_report_record *rec,
 			 struct addr_scratch *as, unsigned int got)
 {
@@ -1028,6 +1030,14 @@ static int finish_record(struct krt_report_parser *p, struct krt_report_record *
 	need = required_fields(rec->kind);
 	if ((got & need) != need)
 		return malformed(p, missing_name(need & ~got));
+	/*
+	 * One read or write moves at most MAX_RW_COUNT bytes (INT_MAX rounded
+	 * down to a page): a larger ret is a corrupt line, not a hop of
+	 * 2^63 bytes.
+	 */
+	if (rec->kind == KRT_RP_SYS_EXIT && rec->ret > KRT_MAX_RW_COUNT)
+		return malformed(p, "impossible byte count (ret above 0x7ffff000, the kernel's "
+				 "limit per call)");
 	p->records++;
 	return 1;
 }
@@ -1466,9 +1476,20 @@ int krt_rp_read_stream(struct krt_report_parser *p, FILE *f, krt_rp_record_fn fn
 				rc = -1;
 				break;
 			}
-			/* End of input: the last line may lack its newline. */
-			if (have > 0 && !skipping)
-				handle_line(p, buf, have, fn, ctx);
+			/*
+			 * End of input without a newline: trace-cmd ends every
+			 * line, so the capture was cut mid-write. Its last value
+			 * may be a prefix ("ret=0x4" of 0x49): reported, counted,
+			 * never parsed.
+			 */
+			if (have > 0 && !skipping) {
+				p->lineno++;
+				p->lines++;
+				p->malformed++;
+				if (p->diag)
+					fprintf(p->diag, "%s:%llu: last line cut (no newline): not "
+						"parsed\n", p->name, (unsigned long long)p->lineno);
+			}
 			if (p->cont)
 				drop_cut_record(p);
 			break;

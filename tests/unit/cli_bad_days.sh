@@ -119,3 +119,15 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && [ -x "$BPF" ]; then
 	check "root without CAP_BPF/CAP_PERFMON/CAP_SYS_ADMIN: refused too" \
 		bash -c "[ $rc -eq 1 ] && grep -qF 'needs root' '$tmp/err'"
 fi
+
+# A capture cut mid-line: "ret=0x4" of "ret=0x49" is reported, not read as a 4-byte receive.
+{ head -n 4 "$tmp/r"; sed -n 5p "$tmp/r" | sed 's/ret=0x49$/ret=0x4/' | tr -d '\n'; } >"$tmp/cut.txt"
+sed -n 5p "$tmp/r" | grep -q 'ret=0x49$' || not_ok "fixture line 5 is a receive of 0x49 bytes"
+run "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" --json "$tmp/cut.txt"
+check "cut last line: reported with its line, not parsed" \
+	bash -c "grep -qF '$tmp/cut.txt:5: last line cut (no newline): not parsed' '$tmp/err' && ! grep -q '\"bytes\":4[,}]' '$tmp/out'"
+# A receive of 2^63-1 bytes is a corrupt line, not a hop.
+sed '5s/ret=0x49$/ret=0x7fffffffffffffff/' "$tmp/r" >"$tmp/huge.txt"
+run "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" --json "$tmp/huge.txt"
+check "impossible size: rejected with its line, no such hop" \
+	bash -c "grep -qF '$tmp/huge.txt:5: impossible byte count' '$tmp/err' && ! grep -q '9223372036854775807' '$tmp/out' && [ \$(grep -c '\"trace_id\"' '$tmp/out') -ge 119 ]"

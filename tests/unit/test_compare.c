@@ -230,8 +230,9 @@ static void test_bad_input(void **state)
 
 	assert_non_null(f);
 	put_trace(f, 1, 51000, T, 79, 1000000);
-	fputs("{\"trace_id\":2,\"ingress\":{\"cli\n\x01\x02\xff garbage\n[1,2]\n"
-	      "{\"no\":\"trace\"}\n", f);
+	fputs("{\"trace_id\":2,\"ingress\":{\"cli\n\x01\x02\xff garbage\n", f);
+	put_trace(f, 2, 51001, T + 10000000, 79, 1000000);
+	put_trace(f, 3, 51001, T + 12000000, 79, 1000000);
 	fclose(f);
 	f = fopen(path_of("empty.jsonl"), "w");
 	fclose(f);
@@ -239,10 +240,72 @@ static void test_bad_input(void **state)
 	assert_int_equal(run(2, one), 2);
 	assert_int_equal(run(5, badmin), 2);
 	assert_int_equal(run(3, empty), 2);
-	/* Garbage lines are skipped and counted; the good line still matches. */
+	/* A few garbage lines are skipped and counted; the good lines still match. */
 	assert_int_equal(run(3, garbage), 0);
-	assert_non_null(strstr(out, "traces matched       1 "));
-	assert_non_null(strstr(out, "skipped lines        0 in A, 4 in B"));
+	assert_non_null(strstr(out, "traces matched       3 "));
+	assert_non_null(strstr(out, "skipped lines        0 in A, 2 in B"));
+}
+
+/*
+ * Not krtrace output (another tool's JSON lines, or lines without the
+ * fields of a trace): refused, exit 2, whatever --min says; two results
+ * without a trace agree on nothing.
+ */
+static void test_not_krtrace_refused(void **state)
+{
+	const char *other[] = { "compare", path_of("otlp.jsonl"), path_of("otlp.jsonl"),
+				"--min", "90" };
+	const char *fake[] = { "compare", path_of("fake.jsonl"), path_of("fake.jsonl") };
+	const char *none[] = { "compare", path_of("none.jsonl"), path_of("none.jsonl"),
+			       "--min", "90" };
+	FILE *f = fopen(path_of("otlp.jsonl"), "w");
+	int i;
+
+	assert_non_null(f);
+	for (i = 0; i < 5; i++)
+		fputs("{\"resourceSpans\":[{\"resource\":{},\"scopeSpans\":[]}]}\n", f);
+	fclose(f);
+	f = fopen(path_of("fake.jsonl"), "w");
+	assert_non_null(f);
+	/* trace_id and ingress, but not krtrace's: no client/server, no hops */
+	for (i = 0; i < 5; i++)
+		fprintf(f, "{\"trace_id\":%d,\"ingress\":{}}\n", i + 1);
+	fclose(f);
+	f = fopen(path_of("none.jsonl"), "w");
+	assert_non_null(f);
+	fputs("{\"summary\":{\"events\":10,\"traces\":0}}\n", f);
+	fclose(f);
+	assert_int_equal(run(5, other), 2);
+	assert_int_equal(run(3, fake), 2);
+	assert_int_equal(run(5, none), 1);
+	assert_non_null(strstr(out, "traces matched       0 (0.0 %)"));
+}
+
+/* A cut last line (no newline) is reported and skipped, not parsed. */
+static void test_cut_last_line(void **state)
+{
+	const char *args[] = { "compare", path_of("a.jsonl"), path_of("cut.jsonl") };
+	FILE *f = fopen(path_of("cut.jsonl"), "w");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	FILE *mem;
+
+	assert_non_null(f);
+	put_trace(f, 1, 51000, T, 79, 1000000);
+	put_trace(f, 2, 51001, T + 10000000, 79, 1000000);
+	/* trace 3 cut after its closing brace, before the newline: complete JSON */
+	mem = open_memstream(&line, &cap);
+	put_trace(mem, 3, 51001, T + 12000000, 79, 1000000);
+	fclose(mem);
+	len = (ssize_t)strlen(line);
+	assert_int_equal(line[len - 1], '\n');
+	fwrite(line, 1, len - 1, f);
+	free(line);
+	fclose(f);
+	assert_int_equal(run(3, args), 0);
+	assert_non_null(strstr(out, "traces matched       2 "));
+	assert_non_null(strstr(out, "only in A: trace 3"));
 }
 
 int main(void)
@@ -254,6 +317,8 @@ int main(void)
 		cmocka_unit_test(test_verbose),
 		cmocka_unit_test(test_edges_split),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_not_krtrace_refused),
+		cmocka_unit_test(test_cut_last_line),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "addr.h"
 #include "pids_file.h"
 
@@ -136,6 +137,30 @@ static void test_missing_file(void **state)
 	assert_string_equal(err, "/nonexistent/pids.txt: No such file or directory");
 }
 
+/* A bad line after good ones: an error, and nothing left allocated (ASan checks the leak). */
+static void test_bad_line_frees(void **state)
+{
+	char path[] = "/tmp/krt-pids-XXXXXX";
+	struct krt_pids p = {0};
+	char err[256];
+	int fd = mkstemp(path);
+	FILE *f;
+	int i;
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	for (i = 1; i <= 40; i++)	/* past the first allocation (16) */
+		fprintf(f, "%d c%d 10.0.0.%d\n", i, i, i);
+	fputs("x bad 10.0.0.99\n", f);
+	fclose(f);
+	assert_int_equal(krt_pids_load(&p, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":41: bad PID 'x'"));
+	assert_null(p.v);
+	assert_int_equal(p.n, 0);
+	unlink(path);
+}
+
 static void test_write_roundtrip(void **state)
 {
 	struct krt_pids p, q;
@@ -161,6 +186,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_pid),	   cmocka_unit_test(test_bad_ip_and_fields),
 	    cmocka_unit_test(test_empty_is_error), cmocka_unit_test(test_long_line),
 	    cmocka_unit_test(test_missing_file),   cmocka_unit_test(test_write_roundtrip),
+	    cmocka_unit_test(test_bad_line_frees),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
