@@ -127,8 +127,8 @@ static void dir_reset_data(struct krt_engine *e, struct dir *d)
 	d->seq_init = false;
 	d->side_last_recv_trace = 0;
 	d->side_received = false;
-	d->side_req_n = 0;
-	d->side_req_answered = false;
+	d->side_reqs.n = 0;
+	d->side_reqs.answered = false;
 	d->side_ingress = false;
 	d->side_ingress_tid = 0;
 	d->side_in_request = false;
@@ -219,8 +219,8 @@ static bool side_is_server(const struct dir *side);
  */
 static void side_req_forget(struct dir *side)
 {
-	side->side_req_n = 0;
-	side->side_req_answered = false;
+	side->side_reqs.n = 0;
+	side->side_reqs.answered = false;
 }
 
 /*
@@ -280,10 +280,10 @@ static void pending_drop_stale(struct krt_engine *e, struct dir *d, const struct
 	 * The lost sends answered the older requests this side received:
 	 * the newest one is what it answers now (rule 3a).
 	 */
-	if (d->side_req_n > 1) {
-		d->side_req[0] = d->side_req[d->side_req_n - 1];
-		d->side_req_n = 1;
-		d->side_req_answered = false;
+	if (d->side_reqs.n > 1) {
+		d->side_reqs.req[0] = d->side_reqs.req[d->side_reqs.n - 1];
+		d->side_reqs.n = 1;
+		d->side_reqs.answered = false;
 	}
 }
 
@@ -311,7 +311,7 @@ static __u64 recv_align(struct krt_engine *e, struct dir *d, const struct krt_ev
 		__u64 pend = 0;
 
 		d->loss_epoch = e->loss_epoch;
-		if (side_is_server(d->rev) && d->rev->side_req_n && !d->rev->side_req_answered) {
+		if (side_is_server(d->rev) && d->rev->side_reqs.n && !d->rev->side_reqs.answered) {
 			side_req_forget(d->rev);
 			resync_log(e, ev, d->rev, "after lost events: unanswered requests", 0);
 		}
@@ -406,7 +406,6 @@ static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, 
 		eng_trace_thread(tr, to, recv_ns, recv_ns);
 }
 
-static void side_req_received(struct dir *side, __u64 trace);
 
 static void handoff_remove(struct thread *t, __u64 trace)
 {
@@ -543,7 +542,7 @@ static void match_pending(struct krt_engine *e, struct dir *d, struct segment *s
 		s->used = a - s->off;
 		to = eng_thread_find(e, p->to_tid);
 		seg_deliver(e, d, s, b - a, to, p->recv_ns);
-		side_req_received(d->rev, s->trace);
+		krt_side_req_received(&d->rev->side_reqs, s->trace);
 		if (to && to->recv_count == p->recv_count && s->trace)
 			receiver_takes(e, to, d, s->trace, p->recv_ns);
 		p->len = p->off + p->len - b;
@@ -551,43 +550,6 @@ static void match_pending(struct krt_engine *e, struct dir *d, struct segment *s
 		if (!p->len)
 			memmove(&d->pend[0], &d->pend[1], --d->n_pend * sizeof(d->pend[0]));
 	}
-}
-
-/* A request's bytes (trace id) were received on this side. */
-static void side_req_received(struct dir *side, __u64 trace)
-{
-	if (!trace || (side->side_req_n && side->side_req[side->side_req_n - 1] == trace))
-		return;
-	if (side->side_req_n == 1 && side->side_req_answered) {
-		/* the previous request was answered: keep-alive, next request */
-		side->side_req[0] = trace;
-		side->side_req_answered = false;
-		return;
-	}
-	if (side->side_req_n == SIDE_REQS) {
-		memmove(&side->side_req[0], &side->side_req[1],
-			(SIDE_REQS - 1) * sizeof(side->side_req[0]));
-		side->side_req_n--;
-	}
-	side->side_req[side->side_req_n++] = trace;
-}
-
-/*
- * The request a server's send on this side answers: the oldest one not yet
- * answered. A request stays the answer while no later one is queued, so a
- * reply written in several sends keeps its tag.
- */
-static __u64 side_req_reply(struct dir *side)
-{
-	if (!side->side_req_n)
-		return 0;
-	if (side->side_req_answered && side->side_req_n > 1) {
-		memmove(&side->side_req[0], &side->side_req[1],
-			(side->side_req_n - 1) * sizeof(side->side_req[0]));
-		side->side_req_n--;
-	}
-	side->side_req_answered = true;
-	return side->side_req[0];
 }
 
 static struct pending_connect *connect_find(struct krt_engine *e, __u64 sock_id,
@@ -662,19 +624,20 @@ static void orphan_takes(struct krt_engine *e, struct thread *t, __u64 ts)
 static void side_req_catch_up(struct krt_engine *e, const struct krt_event *ev, struct dir *d,
 			      const struct thread *t)
 {
-	unsigned int next = d->side_req_answered ? 1 : 0, k;
+	unsigned int next = d->side_reqs.answered ? 1 : 0, k;
 
-	if (ev->xfer.flags & KRT_XF_SEQ || d->side_req_n <= next + 1 || !t->cur ||
+	if (ev->xfer.flags & KRT_XF_SEQ || d->side_reqs.n <= next + 1 || !t->cur ||
 	    t->last_sent_trace != t->cur)
 		return; /* live: every receive is seen unless a loss is reported */
-	for (k = next + 1; k < d->side_req_n; k++)
-		if (d->side_req[k] == t->cur)
+	for (k = next + 1; k < d->side_reqs.n; k++)
+		if (d->side_reqs.req[k] == t->cur)
 			break;
-	if (k == d->side_req_n)
+	if (k == d->side_reqs.n)
 		return;
-	memmove(&d->side_req[0], &d->side_req[k], (d->side_req_n - k) * sizeof(d->side_req[0]));
-	d->side_req_n -= k;
-	d->side_req_answered = false;
+	memmove(&d->side_reqs.req[0], &d->side_reqs.req[k],
+		(d->side_reqs.n - k) * sizeof(d->side_reqs.req[0]));
+	d->side_reqs.n -= k;
+	d->side_reqs.answered = false;
 	resync_log(e, ev, d, "works on a newer request: older ones answered unseen", 0);
 	silent_loss(e, ev);
 }
@@ -743,8 +706,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		    !(side_is_server(d) && d->side_received))
 			orphan_takes(e, t, ev->ts_ns);
 		/* rule 3 */
-		if (side_is_server(d) && d->side_received && d->side_req_n == 1 &&
-		    d->side_req_answered &&
+		if (side_is_server(d) && d->side_received && d->side_reqs.n == 1 &&
+		    d->side_reqs.answered &&
 		    (d->side_reply_epoch != e->loss_epoch ||
 		     (!(x->flags & KRT_XF_SEQ) &&
 		      ((d->side_recv_ns < d->side_reply_ns &&
@@ -763,12 +726,12 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 			side_req_forget(d);
 			resync_log(e, ev, d, "reply to a request not seen", x->bytes);
 			why = "reply to an unseen request";
-		} else if (side_is_server(d) && d->side_received && d->side_req_n) {
+		} else if (side_is_server(d) && d->side_received && d->side_reqs.n) {
 			side_req_catch_up(e, ev, d, t);
 			d->side_reply_epoch = e->loss_epoch;
 			d->side_reply_ns = ev->ts_ns;
-			tag = side_req_reply(d);
-			why = d->side_req_n > 1 ? "reply on request conn, pipelined"
+			tag = krt_side_req_reply(&d->side_reqs);
+			why = d->side_reqs.n > 1 ? "reply on request conn, pipelined"
 						: "reply on request conn";
 		} else if (d->side_connect_pending && d->side_connect_tid == t->tid &&
 			   d->side_connect_trace) {
@@ -970,7 +933,7 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 	side->side_ingress_ns = ev->ts_ns;
 	side->side_ingress_hops = tr->pub.n_hops;
 	receiver_takes(e, t, d, id, ev->ts_ns);
-	side_req_received(side, id);
+	krt_side_req_received(&side->side_reqs, id);
 	eng_trace_thread(tr, t, ev->ts_ns, ev->ts_ns);
 	if (e->cfg.verbose) {
 		char a[KRT_ADDR_STRLEN], b[KRT_ADDR_STRLEN];
@@ -1044,7 +1007,7 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 			seg_deliver(e, d, s, b - a, t, ev->ts_ns);
 			if (s->trace)
 				tag = s->trace;
-			side_req_received(side, s->trace);
+			krt_side_req_received(&side->side_reqs, s->trace);
 			covered_to = b;
 		}
 		s->used = b - s->off > s->used ? b - s->off : s->used;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include "engine.h"
 #include "addr.h"
+#include "krtrace_rules.h"
 
 /* TCP states as in include/net/tcp_states.h. */
 #define TCP_ESTABLISHED 1
@@ -30,7 +31,6 @@
 /* How long (event time) a pending receive waits for its send. */
 #define PENDING_NS 100000000ULL
 /* Requests remembered per connection side for pipelined replies (rule 3a). */
-#define SIDE_REQS 4
 /* Received traces a thread may still hand to a worker (rule 6). */
 #define HANDOFF_MAX 8
 /* Containers whose last request reader is remembered (pool warm-up). */
@@ -224,11 +224,9 @@ struct dir {
 	/*
 	 * Requests received on this side and not yet answered, oldest first
 	 * (pipelining: one read may carry several requests; replies go out in
-	 * request order). side_req_answered: bytes went out for the oldest.
+	 * request order). side_reqs.answered: bytes went out for the oldest.
 	 */
-	__u64 side_req[SIDE_REQS];
-	__u8 side_req_n;
-	bool side_req_answered;
+	struct krt_side_reqs side_reqs; /* include/krtrace_rules.h, as in the kernel */
 	__u64 side_reply_epoch;	   /* engine loss epoch at its last reply (rule 3a) */
 	__u64 side_reply_ns;	   /* time of its last reply send (rule 3a) */
 	__u64 side_recv_ns;	   /* time of its last receive */

@@ -25,7 +25,7 @@
 #include <bpf/libbpf.h>
 #include "live_source.h"
 #include "reorder_window.h"
-#include "../bpf/krtrace_bpf.h"	/* before the skeleton: its types */
+#include "krtrace_bpf.h"	/* before the skeleton: its types */
 #include "krtrace.skel.h"
 
 /* a merged hop's send waits for its receiver: under load that takes milliseconds */

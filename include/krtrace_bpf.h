@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
-/* Constants of the BPF side that vmlinux.h does not carry (macros). */
+/*
+ * The BPF programs' state as user space reads it too (mmapped tables, the
+ * counters in .bss), and the constants of the BPF side that vmlinux.h does
+ * not carry. Included after krtrace_event.h, by bpf/ and by the loader.
+ */
 #ifndef KRTRACE_BPF_H
 #define KRTRACE_BPF_H
+
+#include "krtrace_rules.h"
 
 #define KRT_MAX_TRACED_TGIDS 65536
 #define KRT_IPPROTO_TCP 6
@@ -22,7 +28,6 @@
 #define KRT_PROBES 4
 #define KRT_TAG_SEGS 8		/* send segments remembered per connection direction */
 #define KRT_IDLE_FLUSH_NS (50ULL * 1000 * 1000)	/* unattributed CPU: batch size */
-#define KRT_SIDE_REQS 4		/* requests queued unanswered on one server side */
 
 /*
  * A kernel trace value: id in the low 30 bits; SAMPLED_OUT = not sampled;
@@ -35,15 +40,32 @@
 #define KRT_TRACE_UNSURE 0x40000000u
 #define KRT_TRACE_ID_MASK 0x3fffffffu
 
+/*
+ * A thread's claim on its trace (struct krt_thread_state .claim), the
+ * states of one small machine (docs/design.md, "Claim end"):
+ *
+ *   OPEN ----send on its entry connection, or a server reply----> REPLIED
+ *   any ----woken by a thread of its process, having no trace---> HANDED
+ *   HANDED ----a send, or a receive that sets its trace---------> OPEN
+ *   any ----a receive that brings another trace or connection--> OPEN
+ *
+ * A thread that blocks while REPLIED or HANDED with a trace ends its claim
+ * (trace 0, OPEN): idle is not request time.
+ */
+enum krt_claim {
+	KRT_CLAIM_OPEN = 0,	/* working on its trace (or has none) */
+	KRT_CLAIM_REPLIED = 1,	/* answered its request since the trace began */
+	KRT_CLAIM_HANDED = 2,	/* the trace came by a wake-up, nothing sent since */
+};
+
 struct krt_thread_state {
 	__u32 trace;		/* current trace value, 0 = none */
-	__u8 replied;		/* sent on its entry connection since the trace began */
+	__u8 claim;		/* enum krt_claim */
 	__u8 shown_oncpu;	/* user space saw it switch in: its switch-out is due */
-	__u8 handed;		/* the trace came by a wake-up and nothing was sent since */
 	__u8 pooled;		/* has been handed a trace by a wake-up: a pool worker */
 	__u8 tag_pending;	/* its last receive's tag is not stored yet */
 	__u8 runq_known;	/* runq_base holds the task's run_delay */
-	__u8 pad[6];
+	__u8 pad[7];
 	__u64 entry_cookie;	/* socket whose receive set the trace; 0 = hand-off */
 	/* on-CPU time gathered here (cpu_in_kernel), sent when the trace changes */
 	__u64 oncpu_since;	/* switch-in time while on CPU, else 0 */
@@ -54,29 +76,41 @@ struct krt_thread_state {
 	__u64 acc_idle;		/* on-CPU ns with no trace, sent in larger batches */
 };
 
+/* What a connection side knows of its remote end (krt_conn_side .peer). */
+enum krt_peer {
+	KRT_PEER_UNKNOWN = 0,	/* not looked up yet */
+	KRT_PEER_TRACED = 1,	/* a traced container: its receivers read what we send */
+	KRT_PEER_UNTRACED = 2,
+};
+
 struct krt_conn_side {
+	/* server side: requests received, oldest first (pipelining) */
+	struct krt_side_reqs reqs;
 	__u32 last_recv_trace;	/* trace of the last bytes received on this socket */
 	__u32 connect_trace;	/* trace current when this side connected */
 	__u8 client;		/* this side connected (SYN_SENT seen) */
 	__u8 origin_known;	/* client is reliable (not a pre-existing connection) */
 	__u8 in_request;	/* received since this side last sent */
 	__u8 sent_any;
-	/* server side: requests received, oldest first (pipelining, m3) */
-	__u32 req[KRT_SIDE_REQS];
-	__u8 req_n;
-	__u8 req_answered;	/* req[0] was answered (its reply may go on) */
-	__u8 peer;		/* the remote end: 0 not looked up, 1 traced container, 2 not */
-	__u8 pad;
+	__u8 peer;		/* enum krt_peer */
+	__u8 pad[3];
 };
 
 /*
- * A slot of the state tables: its owner's id (0 = free; with the
- * top bit set while the slot is being filled) and state.
+ * A slot of the state tables starts with its claim word, changed by
+ * compare-and-swap only (bpf/tables.bpf.h, slot_take): 0 = free. The
+ * threads' and connections' words hold their owner's id (tid, socket
+ * cookie), with KRT_SLOT_FILL_BIT set while the slot is being filled;
+ * the directions' word is KRT_SLOT_FILLING, then KRT_SLOT_USED (the key
+ * lives beside it).
  */
-#define KRT_SLOT_FILL_BIT 0x80000000u	/* thread ids stay below 2^22 */
+#define KRT_SLOT_FREE 0ULL
+#define KRT_SLOT_FILL_BIT (1ULL << 63)	/* tids stay below 2^22, cookies below 2^63 */
+#define KRT_SLOT_FILLING 1ULL
+#define KRT_SLOT_USED 2ULL
+
 struct krt_thread_slot {
-	__u32 tid;
-	__u32 pad;
+	__u64 tid;
 	struct krt_thread_state st;
 };
 
@@ -126,12 +160,13 @@ struct krt_tag_seg {
 /*
  * A send to a traced peer, not emitted yet: the receive that reads it
  * carries it in its own record (one record per hop instead of two).
- * state: 0 empty, 1 waiting, 2 taken by someone (sender or receiver)
- * who is copying it out; the word changes by compare-and-swap only.
+ * The state word changes by compare-and-swap only.
  */
-#define KRT_DEFER_EMPTY 0
-#define KRT_DEFER_WAITING 1
-#define KRT_DEFER_BUSY 2
+enum krt_defer_state {
+	KRT_DEFER_EMPTY = 0,
+	KRT_DEFER_WAITING = 1,	/* a send waits for its receiver */
+	KRT_DEFER_BUSY = 2,	/* taken by the sender or the receiver, who copies it out */
+};
 
 struct krt_deferred_send {
 	__u32 state;
@@ -151,17 +186,9 @@ struct krt_dir_tags {
 	struct krt_deferred_send wait;	/* a send waiting for its receiver */
 };
 
-/*
- * A slot of the directions' array: claim 0 free, 1 being filled (its key
- * not complete yet), 2 in use; it changes by compare-and-swap only.
- */
-#define KRT_SLOT_FREE 0
-#define KRT_SLOT_FILLING 1
-#define KRT_SLOT_USED 2
-
+/* A slot of the directions' array: claim KRT_SLOT_FREE / _FILLING (key not complete) / _USED. */
 struct krt_dir_slot {
-	__u32 claim;
-	__u32 pad;
+	__u64 claim;
 	struct krt_dir_key key;
 	struct krt_dir_tags dt;
 };
@@ -193,5 +220,17 @@ struct krt_pcpu_counters {
 #define KRT_NR_recvmsg 47
 #define KRT_NR_recvmmsg 299
 #define KRT_NR_sendmmsg 307
+
+/*
+ * User space reads these through mmapped maps and the skeleton's .bss:
+ * a size change is an ABI change for both sides.
+ */
+_Static_assert(sizeof(struct krt_thread_state) == 72, "krt_thread_state: ABI");
+_Static_assert(sizeof(struct krt_thread_slot) == 80, "krt_thread_slot: ABI");
+_Static_assert(sizeof(struct krt_conn_side) == 56, "krt_conn_side: ABI");
+_Static_assert(sizeof(struct krt_dir_key) == 40, "krt_dir_key: ABI");
+_Static_assert(sizeof(struct krt_deferred_send) == 8 + sizeof(struct krt_xfer_peer),
+	       "krt_deferred_send: ABI");
+_Static_assert(sizeof(struct krt_pcpu_counters) == 64, "one cache line per CPU");
 
 #endif

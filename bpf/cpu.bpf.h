@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * CPU accounting: on-CPU and run-queue time summed per thread and trace in
+ * the kernel (cpu_in_kernel), and the switch records of the threads whose
+ * time user space counts itself.
+ */
+#ifndef KRT_CPU_BPF_H
+#define KRT_CPU_BPF_H
+
+#include "events.bpf.h"
+#include "tables.bpf.h"
+
+/*
+ * Sends the thread's gathered on-CPU time for its current trace (called
+ * just before the trace changes, and at exit). A running thread's time is
+ * counted up to now. Time of unsampled requests is dropped like the rest
+ * of their records.
+ */
+static __always_inline void cpu_flush(struct krt_thread_state *t, __u32 tid, __u32 pid,
+				      const char *comm, __u64 now, struct krt_cpu *carry)
+{
+	struct krt_event *e;
+
+	if (t->oncpu_since) {
+		t->acc_oncpu += now - t->oncpu_since;
+		t->oncpu_since = now;
+	}
+	if (!t->acc_oncpu && !t->acc_runq)
+		return;
+	/*
+	 * Time with no trace only adds to the unattributed total: batch it
+	 * (event loops cross "no trace" between every two requests).
+	 */
+	if (!t->trace) {
+		t->acc_idle += t->acc_oncpu;
+		t->acc_oncpu = 0;
+		t->acc_runq = 0;
+		if (t->acc_idle < KRT_IDLE_FLUSH_NS)
+			return;
+		t->acc_oncpu = t->acc_idle;
+		t->acc_idle = 0;
+	}
+	if (t->trace & KRT_TRACE_SAMPLED_OUT) {
+		COUNT(sampled_out);
+		goto done;
+	}
+	/*
+	 * A receive that changes its thread's trace carries the time in its
+	 * own record (one record instead of two; at a receive, on the test
+	 * bed's chain, for 2.4 of the 5.6 CPU records of a request).
+	 */
+	if (carry && !carry->oncpu_ns && !carry->runq_ns) {
+		carry->oncpu_ns = t->acc_oncpu;
+		carry->runq_ns = t->acc_runq;
+		carry->trace_id = trace_decided(t->trace) ? t->trace & KRT_TRACE_ID_MASK : 0;
+		goto done;
+	}
+	e = event_reserve_at(KRT_EV_CPU, now);
+	if (!e)
+		goto done;
+	e->pid = pid;
+	e->tid = tid;
+	/* comm: a task's name through its BTF pointer, plain loads */
+	if (comm)
+		__builtin_memcpy(e->comm, comm, sizeof(e->comm));
+	e->oncpu.oncpu_ns = t->acc_oncpu;
+	e->oncpu.runq_ns = t->acc_runq;
+	e->oncpu.trace_id = trace_decided(t->trace) ? t->trace & KRT_TRACE_ID_MASK : 0;
+	event_submit(e);
+done:
+	t->acc_oncpu = 0;
+	t->acc_runq = 0;
+}
+
+/*
+ * A record saying thread tid is on CPU from now: user space counts its
+ * time from here (its trace became unsure, or a sampled one while it runs).
+ */
+static __always_inline void switch_in_record(__u32 tid, __u32 pid, const char *comm)
+{
+	struct krt_event *e = event_reserve(KRT_EV_SWITCH);
+
+	if (!e)
+		return;
+	e->pid = pid;
+	e->tid = tid;
+	if (comm)
+		__builtin_memcpy(e->comm, comm, sizeof(e->comm));
+	else
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->sw.next_tid = tid;
+	e->sw.next_pid = pid;
+	__builtin_memcpy(e->sw.next_comm, e->comm, sizeof(e->comm));
+	event_submit(e);
+}
+
+/*
+ * Thread t takes a new trace value. With on-CPU time gathered here, the
+ * time so far goes out under the old trace; a thread whose trace becomes
+ * unsure is handed to user space's accounting (switch records) from now.
+ * comm NULL: t is the current task.
+ */
+static __always_inline void thread_set_trace(struct krt_thread_state *t, __u32 tid, __u32 pid,
+					     const char *comm, __u32 trace, __u64 *clk,
+					     struct krt_cpu *carry)
+{
+	if (t->trace == trace)
+		return;
+	if (cpu_in_kernel) {
+		if (!t->shown_oncpu)
+			cpu_flush(t, tid, pid, comm, clock_now(clk), carry);
+		if (!trace_decided(trace) && !(trace & KRT_TRACE_SAMPLED_OUT) &&
+		    t->oncpu_since && !t->shown_oncpu) {
+			switch_in_record(tid, pid, comm);
+			t->shown_oncpu = 1;
+			t->oncpu_since = 0;
+		}
+	}
+	t->trace = trace;
+}
+
+/* A CPU record of the current thread (time a receive would have carried). */
+static __always_inline void cpu_record(const struct krt_cpu *c, __u64 now)
+{
+	struct krt_event *e = event_reserve_at(KRT_EV_CPU, now);
+
+	if (!e)
+		return;
+	event_fill_current(e);
+	e->oncpu = *c;
+	event_submit(e);
+}
+
+/*
+ * The kernel counts each task's run-queue waits (CONFIG_SCHED_INFO, in
+ * every distribution kernel); without it, wake-up to switch-in is timed
+ * here.
+ */
+static __always_inline bool runq_from_sched_info(void)
+{
+	return bpf_core_field_exists(struct task_struct, sched_info);
+}
+
+/* The switch record's two sides; a side with tid 0 is not shown. */
+static __always_inline void switch_record(struct task_struct *prev, struct task_struct *next,
+					  bool show_prev, bool show_next, __s64 state, __u64 now)
+{
+	struct krt_event *e = event_reserve_at(KRT_EV_SWITCH, now);
+
+	if (!e)
+		return;
+	if (show_prev) {
+		e->pid = prev->tgid;
+		e->tid = prev->pid;
+		__builtin_memcpy(e->comm, prev->comm, sizeof(e->comm));
+		e->sw.prev_tid = prev->pid;
+		e->sw.prev_pid = prev->tgid;
+		e->sw.prev_state = state;
+		__builtin_memcpy(e->sw.prev_comm, e->comm, sizeof(e->comm));
+	}
+	if (show_next) {
+		e->sw.next_tid = next->pid;
+		e->sw.next_pid = next->tgid;
+		__builtin_memcpy(e->sw.next_comm, next->comm, sizeof(e->sw.next_comm));
+		if (!show_prev) {
+			e->pid = next->tgid;
+			e->tid = next->pid;
+			__builtin_memcpy(e->comm, e->sw.next_comm, sizeof(e->comm));
+		}
+	}
+	event_submit(e);
+}
+
+/*
+ * On-CPU time gathered here (the default): no record at all, except for
+ * threads user space counts itself (their trace is unsure: it sees their
+ * switches, and the switch-out of one it saw switching in).
+ */
+static __always_inline int switch_cpu_in_kernel(struct task_struct *prev, struct task_struct *next,
+						struct krt_thread_state *pt,
+						struct krt_thread_state *nt, __u32 prev_tid,
+						__u32 prev_tgid, __u32 next_tid, bool next_traced,
+						__s64 state)
+{
+	__u64 now = bpf_ktime_get_ns();
+	bool show_prev = false, show_next = false;
+
+	if (pt) {
+		/*
+		 * Run-queue delay from the scheduler's own count (sched_info:
+		 * every wait on a run queue, after a wake-up or a preemption,
+		 * is added when the task switches in): what the run now
+		 * ending waited goes to the trace it worked for. No hook on
+		 * the machine's wake-ups needs a clock or a map for it.
+		 */
+		if (runq_from_sched_info()) {
+			__u64 rd = prev->sched_info.run_delay;
+
+			if (pt->runq_known)
+				pt->acc_runq += rd - pt->runq_base;
+			pt->runq_base = rd;
+			pt->runq_known = 1;
+		}
+		if (pt->shown_oncpu) {
+			show_prev = true;
+			pt->shown_oncpu = 0;
+		} else if (pt->oncpu_since) {
+			pt->acc_oncpu += now - pt->oncpu_since;
+		}
+		pt->oncpu_since = 0;
+		if (claim_ends(pt, state)) {
+			if (!show_prev)
+				cpu_flush(pt, prev_tid, prev_tgid, prev->comm, now, NULL);
+			claim_end(pt);
+		}
+	}
+	if (next_traced && !nt)
+		nt = thread_get(next_tid);
+	if (nt) {
+		if (!runq_from_sched_info() && nt->woken_at) {
+			nt->acc_runq += now - nt->woken_at;
+			nt->woken_at = 0;
+		}
+		if (!trace_decided(nt->trace) && !(nt->trace & KRT_TRACE_SAMPLED_OUT)) {
+			show_next = true;
+			nt->shown_oncpu = 1;
+			nt->oncpu_since = 0;
+		} else {
+			nt->oncpu_since = now;
+		}
+	}
+	if (show_prev || show_next)
+		switch_record(prev, next, show_prev, show_next, state, now);
+	return 0;
+}
+
+#endif /* KRT_CPU_BPF_H */

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * Deferred sends (merge_hops): a send to a traced container waits in its
+ * direction's slot for the receive that reads it, and rides in that
+ * receive's record; it goes out on its own when the receiver missed it.
+ */
+#ifndef KRT_DEFERRED_BPF_H
+#define KRT_DEFERRED_BPF_H
+
+#include "events.bpf.h"
+#include "tables.bpf.h"
+#include "sock.bpf.h"
+
+/* A waiting send as a SEND record of its own (direction k: sender -> receiver). */
+static __always_inline void emit_waiting_send(const struct krt_dir_key *k,
+					      const struct krt_xfer_peer *ps)
+{
+	struct krt_event *e = event_reserve(KRT_EV_XFER);
+	struct krt_tuple t;
+
+	if (!e)
+		return;
+	krt_dir_key_tuple(k, &t);
+	krt_peer_send_fill(e, ps, &t);
+	COUNT(sends_flushed);
+	event_submit(e);
+}
+
+/*
+ * The direction's slot, claimed for a send that will wait in it for its
+ * receiver, or NULL: a send already waits there (a stream the receiver
+ * reads in bulk: the newer sends go out at once, the waiting one rides in
+ * the receive that reads it), someone is copying it, or the map is full.
+ */
+static __always_inline struct krt_deferred_send *send_slot(struct krt_dir_tags *dt)
+{
+	struct krt_deferred_send *d = &dt->wait;
+
+	if (d->state != KRT_DEFER_EMPTY ||
+	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_EMPTY, KRT_DEFER_BUSY) !=
+		    KRT_DEFER_EMPTY)
+		return NULL;
+	return d;
+}
+
+/*
+ * A receive of [seq, seq + len) on direction k: the waiting send it reads
+ * rides in its record (true). One that ends before these bytes was read
+ * unseen (or while its slot was busy): it goes out on its own.
+ */
+static __always_inline bool recv_takes_send(struct krt_dir_tags *dt, const struct krt_dir_key *k,
+					    __u32 seq, __u32 len, struct krt_xfer_peer *out)
+{
+	struct krt_deferred_send *d = &dt->wait;
+	__u32 off;
+
+	if (d->state != KRT_DEFER_WAITING ||
+	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) !=
+		    KRT_DEFER_WAITING)
+		return false;
+	off = d->send.seq - seq;	/* where the send starts, from these bytes */
+	if (off < len || seq - d->send.seq < d->send.bytes) {
+		*out = d->send;
+		COUNT(hops_merged);
+		__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
+		return true;
+	}
+	if ((__s32)off < 0) {
+		emit_waiting_send(k, &d->send);
+		__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
+		return false;
+	}
+	/* later bytes than these: it keeps waiting */
+	__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_WAITING);
+	return false;
+}
+
+/*
+ * Direction k's waiting send goes out now (its connection closes), and the
+ * direction leaves the map: the map holds open connections only.
+ */
+static __always_inline void flush_waiting(const struct krt_dir_key *k)
+{
+	struct krt_dir_tags *dt = dir_find(k);
+	struct krt_deferred_send *d;
+
+	if (!dt)
+		return;
+	d = &dt->wait;
+	if (d->state == KRT_DEFER_WAITING &&
+	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) ==
+		    KRT_DEFER_WAITING)
+		emit_waiting_send(k, &d->send);
+	else if (d->state != KRT_DEFER_EMPTY)
+		return;	/* being copied: the next close or the exit collects it */
+	dir_forget(k);
+}
+
+/* The receiver read these bytes first: our waiting send goes out now. */
+static __always_inline void send_unwait(struct krt_dir_tags *dt, const struct krt_dir_key *k,
+					__u32 seq)
+{
+	struct krt_deferred_send *d = &dt->wait;
+
+	if (__sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) !=
+			  KRT_DEFER_WAITING)
+		return;	/* the receiver took it: merged after all */
+	if (d->send.seq != seq) {
+		/* a later send waits there now: ours went out already */
+		__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_WAITING);
+		return;
+	}
+	emit_waiting_send(k, &d->send);
+	__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
+}
+
+#endif /* KRT_DEFERRED_BPF_H */

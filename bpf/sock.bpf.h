@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * What a hook reads of a socket and of the syscall that moved its bytes:
+ * through the socket tracepoints' BTF pointers (plain loads), or through
+ * the fd table at syscall exit (probe reads).
+ */
+#ifndef KRT_SOCK_BPF_H
+#define KRT_SOCK_BPF_H
+
+#include "common.bpf.h"
+
+/*
+ * tp_btf hands us trusted BTF pointers: plain loads (checked by the
+ * verifier, CO-RE relocated) instead of bpf_probe_read_kernel() calls,
+ * which cost far more per field.
+ */
+static __always_inline bool sock_is_tcp(struct sock *sk, __u16 *family)
+{
+	__u16 fam = sk->__sk_common.skc_family;
+
+	if (fam != KRT_AF_INET && fam != KRT_AF_INET6)
+		return false;
+	/* sk_protocol became a plain field in 5.6; older kernels have a bitfield. */
+	if (bpf_core_field_size(sk->sk_protocol) == sizeof(__u16)) {
+		if (sk->sk_protocol != KRT_IPPROTO_TCP)
+			return false;
+	} else if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != KRT_IPPROTO_TCP) {
+		return false;
+	}
+	*family = fam;
+	return true;
+}
+
+static __always_inline void read_tuple(struct sock *sk, __u16 family, struct krt_tuple *t)
+{
+	t->local.family = family;
+	t->remote.family = family;
+	t->local.port = sk->__sk_common.skc_num;
+	/*
+	 * By the time a socket reaches CLOSE its local port was given back
+	 * (inet_num zeroed); inet_sport keeps it. Without it a closing
+	 * socket's directions were never found, and its state record
+	 * showed port 0.
+	 */
+	if (!t->local.port) {
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+
+		if (tp)
+			t->local.port = bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport);
+	}
+	t->remote.port = bpf_ntohs(sk->__sk_common.skc_dport);
+	if (family == KRT_AF_INET) {
+		__u32 l = sk->__sk_common.skc_rcv_saddr, r = sk->__sk_common.skc_daddr;
+
+		__builtin_memcpy(t->local.addr, &l, 4);
+		__builtin_memcpy(t->remote.addr, &r, 4);
+	} else {
+		__u32 i;
+
+		for (i = 0; i < 4; i++) {
+			__u32 l = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[i];
+			__u32 r = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[i];
+
+			__builtin_memcpy(&t->local.addr[i * 4], &l, 4);
+			__builtin_memcpy(&t->remote.addr[i * 4], &r, 4);
+		}
+	}
+}
+
+/*
+ * The syscall that led here and its fd, from the task's saved user
+ * registers: cheaper than a sys_enter hook on every syscall of the machine.
+ */
+static __always_inline void read_syscall_nr(__u16 *nr_out, __s32 *fd_out)
+{
+	*fd_out = -1;
+#if defined(__TARGET_ARCH_x86)
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	long nr = regs->orig_ax;
+
+	switch (nr) {
+	case KRT_NR_read:
+	case KRT_NR_write:
+	case KRT_NR_readv:
+	case KRT_NR_writev:
+	case KRT_NR_sendto:
+	case KRT_NR_recvfrom:
+	case KRT_NR_sendmsg:
+	case KRT_NR_recvmsg:
+	case KRT_NR_sendmmsg:
+	case KRT_NR_recvmmsg:
+		*nr_out = nr;
+		*fd_out = (__s32)regs->di;
+		break;
+	default:
+		/* io_uring, sendfile, splice, kernel sockets: fd unknown */
+		if (nr >= 0 && nr < 0xffff)
+			*nr_out = nr;
+		break;
+	}
+#endif
+}
+
+static __always_inline void read_syscall(struct krt_xfer *x)
+{
+	read_syscall_nr(&x->syscall_nr, &x->fd);
+}
+
+/* What a transfer hook read of its socket. */
+struct xfer_sock {
+	struct krt_tuple tuple;
+	__u64 id;		/* the socket cookie, or its keyed address (syscall hooks) */
+	__u32 seq;		/* TCP sequence of the first byte moved */
+	__u64 have_seq;		/* 64-bit: clang 14 spill/fill sizes, see handle_xfer */
+};
+
+/* A socket hook's struct sock (a trusted BTF pointer): plain loads. */
+static __always_inline bool xfer_sock_btf(struct sock *sk, int ret, __u8 dir,
+					  struct xfer_sock *f)
+{
+	struct tcp_sock *tp;
+	__u16 family;
+
+	if (!sk || !sock_is_tcp(sk, &family))
+		return false;
+	read_tuple(sk, family, &f->tuple);
+	f->id = bpf_get_socket_cookie(sk);
+	/* The hook runs after the transfer: the sequence moved by ret bytes. */
+	tp = bpf_skc_to_tcp_sock(sk);
+	f->have_seq = tp != NULL;
+	if (tp)
+		f->seq = (dir == KRT_DIR_SEND ? tp->write_seq : tp->copied_seq) - (__u32)ret;
+	else
+		__sync_fetch_and_add(&sock_unreadable, 1);
+	return true;
+}
+
+/*
+ * The syscall-exit fallback reads the socket behind the syscall's fd. Its
+ * pointers are plain numbers to the verifier (read through the fd table),
+ * so every field is a CO-RE probe read; false when the fd is not a TCP
+ * socket (files, pipes, UDP).
+ */
+static __always_inline bool xfer_sock_fd(long fd, int ret, __u8 dir, struct xfer_sock *f)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds, *file = NULL;
+	struct tcp_sock *tp;
+	struct socket *so;
+	struct sock *sk;
+	__u16 family, proto;
+
+	if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return false;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return false;
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & KRT_S_IFMT) != KRT_S_IFSOCK)
+		return false;
+	so = BPF_CORE_READ(file, private_data);
+	sk = BPF_CORE_READ(so, sk);
+	if (!sk)
+		return false;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != KRT_AF_INET && family != KRT_AF_INET6)
+		return false;
+	if (bpf_core_field_size(sk->sk_protocol) == sizeof(__u16))
+		proto = BPF_CORE_READ(sk, sk_protocol);
+	else
+		proto = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	if (proto != KRT_IPPROTO_TCP)
+		return false;
+
+	f->tuple.local.family = family;
+	f->tuple.remote.family = family;
+	f->tuple.local.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	f->tuple.remote.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == KRT_AF_INET) {
+		__u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__u32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(f->tuple.local.addr, &l, 4);
+		__builtin_memcpy(f->tuple.remote.addr, &r, 4);
+	} else {
+		bpf_core_read(f->tuple.local.addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(f->tuple.remote.addr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	f->id = (__u64)sk ^ sock_id_key;
+	tp = (struct tcp_sock *)sk;
+	f->seq = (dir == KRT_DIR_SEND ? BPF_CORE_READ(tp, write_seq) :
+					BPF_CORE_READ(tp, copied_seq)) - (__u32)ret;
+	f->have_seq = true;
+	return true;
+}
+
+/*
+ * The connection's id in the maps and records: its cookie, or with the
+ * syscall hooks (which cannot get a cookie from a socket read through the
+ * fd table) its address, keyed so that no kernel address leaves the kernel.
+ */
+static __always_inline __u64 sock_state_id(const struct sock *sk)
+{
+	if (syscall_hooks) {
+		__u64 v = 0;
+
+		/* the address as a number: the verifier forbids XOR on a pointer */
+		bpf_probe_read_kernel(&v, sizeof(v), &sk);
+		return v ^ sock_id_key;
+	}
+	return bpf_get_socket_cookie((void *)sk);
+}
+
+#endif /* KRT_SOCK_BPF_H */

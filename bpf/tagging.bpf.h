@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * Kernel tagging: the trace a send's bytes carry, stored per connection
+ * direction, and taken by the receive that reads them (docs/design.md,
+ * "Kernel tagging").
+ */
+#ifndef KRT_TAGGING_BPF_H
+#define KRT_TAGGING_BPF_H
+
+#include "cpu.bpf.h"
+#include "sampling.bpf.h"
+
+__u64 late_tags = 0;	/* receivers tagged by a send that completed after their receive */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct krt_peer_key);
+	__type(value, __u8);
+} peers SEC(".maps");
+
+/* A traced container's address: its receivers will read what is sent there. */
+static __always_inline bool peer_traced(const struct krt_addr *a)
+{
+	struct krt_peer_key k = {};
+
+	__builtin_memcpy(k.addr, a->addr, 16);
+	k.family = a->family;
+	return bpf_map_lookup_elem(&peers, &k) != NULL;
+}
+
+/* Connection side c's remote end, looked up once per connection (enum krt_peer). */
+static __always_inline bool conn_peer_traced(struct krt_conn_side *c, const struct krt_addr *remote)
+{
+	if (c->peer == KRT_PEER_UNKNOWN)
+		c->peer = peer_traced(remote) ? KRT_PEER_TRACED : KRT_PEER_UNTRACED;
+	return c->peer == KRT_PEER_TRACED;
+}
+
+/*
+ * Thread th takes the trace of bytes it read on connection cookie (enum
+ * krt_claim): a new claim when the trace or the connection is new (or
+ * new_claim), and a hand-off's claim becomes its own. Its tag_pending is
+ * the caller's: a late tag must not clear what a later receive set.
+ */
+static __always_inline void thread_takes_trace(struct krt_thread_state *th, __u32 tid, __u32 pid,
+					       __u64 cookie, __u32 trace, bool new_claim,
+					       __u64 *clk, struct krt_cpu *carry)
+{
+	if (new_claim || th->trace != trace || th->entry_cookie != cookie) {
+		th->claim = KRT_CLAIM_OPEN;
+		th->entry_cookie = cookie;
+	}
+	thread_set_trace(th, tid, pid, NULL, trace, clk, carry);
+	if (th->claim == KRT_CLAIM_HANDED)
+		th->claim = KRT_CLAIM_OPEN;
+}
+
+/*
+ * Thread t (with no trace) is woken by a thread of its process holding
+ * trace: a pool hand-off. A guess: several workers wait on one queue and
+ * the first to run dequeues; the engine decides (the trace is unsure).
+ */
+static __always_inline void thread_handed_trace(struct krt_thread_state *t, __u32 tid, __u32 pid,
+						const char *comm, __u32 trace)
+{
+	thread_set_trace(t, tid, pid, comm, trace | KRT_TRACE_UNSURE, NULL, NULL);
+	t->claim = KRT_CLAIM_HANDED;
+	t->pooled = 1;
+	t->entry_cookie = 0;
+}
+
+/* Connection side c received bytes of trace: a request for a server side's queue. */
+static __always_inline void conn_takes_trace(struct krt_conn_side *c, __u32 trace)
+{
+	c->last_recv_trace = trace;
+	krt_side_req_received(&c->reqs, trace);
+}
+
+static __always_inline bool is_gateway(const struct krt_addr *a)
+{
+	int i;
+
+	if (!gateway_family || a->family != gateway_family)
+		return false;
+	for (i = 0; i < 16; i++) {
+		if (a->family == KRT_AF_INET && i == 4)
+			break;
+		if (a->addr[i] != gateway_addr[i])
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The tag of the received bytes [seq, last] on direction k: the segment
+ * holding the last byte; every segment read is queued as a request on a
+ * server side, oldest first (pipelined requests read at once).
+ */
+static __always_inline __u32 seg_scan(struct krt_conn_side *c, struct krt_dir_tags *dt,
+				      __u32 seq, __u32 last, bool queue, __u64 *covered)
+{
+	__u32 trace = 0;
+	int i;
+
+	for (i = 0; i < KRT_TAG_SEGS; i++) {
+		struct krt_tag_seg *sg = &dt->seg[(dt->next + i) % KRT_TAG_SEGS];
+
+		if (!sg->len)
+			continue;
+		/* overlaps [seq, last] */
+		if (sg->seq - seq <= last - seq || seq - sg->seq < sg->len) {
+			/* the sender's hook ran: tagged, or sent with no trace */
+			if (last - sg->seq < sg->len)
+				*covered = 1;
+			if (!sg->trace)
+				continue;
+			if (queue)
+				krt_side_req_received(&c->reqs, sg->trace);
+			if (last - sg->seq < sg->len)
+				trace = sg->trace;
+		}
+	}
+	return trace;
+}
+
+/*
+ * Receive: the bytes' tag (segment holding the last byte received) becomes
+ * the thread's current trace; a first receive from the gateway starts a
+ * request; bytes from an untraced peer leave the trace unchanged.
+ */
+static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
+					 const struct krt_tuple *t, __u32 seq, __u32 len,
+					 __u64 *decided, struct krt_dir_tags *dt, __u64 *clk,
+					 struct krt_cpu *carry)
+{
+	struct krt_thread_state *th = thread_get(tid);
+	struct krt_conn_side *c = conn_get(cookie);
+	__u32 last = seq + len - 1, trace = 0;
+	__u64 covered = false;
+
+	if (!th || !c) {
+		*decided = false;
+		return th ? th->trace : 0;
+	}
+	/* The gateway is outside the application: its bytes carry no tag (dt NULL). */
+	if (dt)
+		trace = seg_scan(c, dt, seq, last, true, &covered);
+	if (!trace && is_gateway(&t->remote)) {
+		/* rule 1: first receive since the connection opened or we last sent */
+		if (c->in_request && c->last_recv_trace)
+			trace = c->last_recv_trace;
+		else
+			trace = trace_new();
+	} else if (!trace && dt) {
+		/*
+		 * No tag on these bytes from a traced container (yet: the
+		 * sender's hook runs after its transfer, maybe on another CPU
+		 * right now). Until it comes, the thread's trace is a guess
+		 * for what it sends: tag_pending makes those sends unsure (the
+		 * engine's rules decide). Its time stays with its trace: the
+		 * window is microseconds, and no switch records for it. Set
+		 * before the entry is published, so that a late tag finds it.
+		 */
+		__u64 made_pending = false;
+		bool from_peer = conn_peer_traced(c, &t->remote);
+
+		/*
+		 * Not when the bytes were sent with no trace (covered) or by an
+		 * untraced peer (never tagged): the trace stays as it was.
+		 */
+		if (!covered && from_peer && !(th->trace & KRT_TRACE_SAMPLED_OUT)) {
+			th->tag_pending = 1;
+			made_pending = true;
+		}
+		dt->untagged.made_pending = made_pending;
+		dt->untagged.cookie = cookie;
+		dt->untagged.tid = tid;
+		dt->untagged.pid = pid;
+		dt->untagged.seq = seq;
+		dt->untagged.len = len;
+		dt->untagged.prev_trace = th->trace;
+		/*
+		 * Look again after a full barrier: a sender that stored its
+		 * tag meanwhile either finds our entry or we find its tag (the
+		 * segments read before are queued already).
+		 */
+		__sync_fetch_and_add(&dt->sync, 0);
+		trace = seg_scan(c, dt, seq, last, false, &covered);
+		/* tagged, or sent with no trace, meanwhile: nothing pending */
+		if (trace || covered)
+			th->tag_pending = 0;
+	}
+	c->in_request = 1;
+	*decided = trace && trace_decided(trace);
+	if (trace) {
+		thread_takes_trace(th, tid, pid, cookie, trace, false, clk, carry);
+		th->tag_pending = 0;
+		conn_takes_trace(c, trace);
+	}
+	return th->trace;
+}
+
+/* A receive decided late: the current thread takes the bytes' trace (rule 2). */
+static __always_inline void recv_takes_tag(__u32 tid, __u32 pid, __u64 cookie, __u32 trace,
+					   __u64 *clk, struct krt_cpu *carry)
+{
+	struct krt_thread_state *th = thread_find(tid);
+	struct krt_conn_side *c = conn_find(cookie);
+
+	if (c)
+		conn_takes_trace(c, trace);
+	if (!th)
+		return;
+	thread_takes_trace(th, tid, pid, cookie, trace, false, clk, carry);
+	th->tag_pending = 0;
+}
+
+/*
+ * The receiver already read these bytes (its hook ran first, on another
+ * CPU) and found no tag: it takes the trace now, unless it has one since.
+ */
+static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 len, __u32 trace)
+{
+	struct krt_untagged_recv *u = &dt->untagged;
+	struct krt_thread_state *th;
+	struct krt_conn_side *c;
+	__u32 last;
+
+	if (!u->len)
+		return false;
+	last = u->seq + u->len - 1;
+	if (last - seq >= len)
+		return false;
+	/* the tag has come: nothing is pending for that receive any more */
+	th = thread_find(u->tid);
+	if (th && u->made_pending)
+		th->tag_pending = 0;
+	if (!trace) {
+		/* read already, bytes of no request: the receiver's trace stays */
+		u->len = 0;
+		return true;
+	}
+	/*
+	 * The receiver takes it unless its trace changed since that receive
+	 * (it has moved on to other bytes).
+	 */
+	if (th && (!(th->trace & KRT_TRACE_ID_MASK) || th->trace == u->prev_trace))
+		thread_takes_trace(th, u->tid, u->pid, u->cookie, trace, true, NULL, NULL);
+	/*
+	 * A request for the server side's queue, as if read with its tag: on
+	 * a keep-alive connection, missing it would make the reply answer
+	 * the previous request.
+	 */
+	c = conn_find(u->cookie);
+	if (c)
+		conn_takes_trace(c, trace);
+	__sync_fetch_and_add(&late_tags, 1);
+	u->len = 0;
+	return true;
+}
+
+/*
+ * Send: the tag the bytes carry (SPEC section 3): a reply on a connection
+ * this side accepted belongs to the request read on it; the first send on
+ * a connection this thread opened carries the trace of connect time;
+ * otherwise the thread's current trace.
+ */
+static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie,
+				      const struct krt_tuple *t, __u64 *to_peer)
+{
+	struct krt_thread_state *th = thread_get(tid);
+	struct krt_conn_side *c = conn_get(cookie);
+	__u32 trace = 0;
+	bool server;
+
+	if (!th || !c)
+		return th ? th->trace : 0;
+	/* looked up once per connection, not per send */
+	*to_peer = merge_hops ? conn_peer_traced(c, &t->remote) : c->peer == KRT_PEER_TRACED;
+	/* Connections older than the tracer: servers listen on the lower port. */
+	server = c->origin_known ? !c->client : t->local.port < t->remote.port;
+	if (server && c->reqs.n)
+		trace = krt_side_req_reply(&c->reqs);
+	else if (server && c->last_recv_trace)
+		trace = c->last_recv_trace;
+	else if (c->client && !c->sent_any && c->connect_trace)
+		trace = c->connect_trace;
+	else
+		trace = th->trace;
+	/*
+	 * A pool worker between jobs (its claim ended) that sends with no
+	 * receive or wake-up since took its next job from the queue by
+	 * itself: which one is not visible here. "No trace" would be a
+	 * decision, and a wrong one: the send is unsure, without a guess, and
+	 * the engine's rule 6 decides (the worker's switches go out from now).
+	 */
+	if (!trace && th->pooled) {
+		thread_set_trace(th, tid, pid, NULL, KRT_TRACE_UNSURE, NULL, NULL);
+		trace = KRT_TRACE_UNSURE;
+	}
+	/* its last receive's tag not stored yet: the trace it would carry is a guess */
+	if (th->tag_pending && !(trace & KRT_TRACE_SAMPLED_OUT))
+		trace |= KRT_TRACE_UNSURE;
+	c->sent_any = 1;
+	c->in_request = 0;
+	/*
+	 * Claim end, step one: the thread answered its request, on the
+	 * connection the request came in on, or (a pool worker handed the
+	 * request) as a server reply carrying the thread's trace.
+	 */
+	if (th->trace && (th->entry_cookie == cookie || (server && c->last_recv_trace)))
+		th->claim = KRT_CLAIM_REPLIED;
+	else if (th->claim == KRT_CLAIM_HANDED)
+		th->claim = KRT_CLAIM_OPEN;
+	return trace;
+}
+
+/*
+ * The sent bytes' tag goes in the direction's segments; true when the
+ * receiver read them already (its hook ran first, on another CPU).
+ */
+static __always_inline bool tag_store(struct krt_dir_tags *dt, __u32 seq, __u32 len,
+				      __u32 trace)
+{
+	__u32 slot;
+
+	slot = dt->next++ % KRT_TAG_SEGS;
+	dt->seg[slot].seq = seq;
+	dt->seg[slot].len = len;
+	dt->seg[slot].trace = trace;
+	/*
+	 * A full barrier (locked add): the segment is visible before we look
+	 * for a receive that missed it; the receiver inserts first and then
+	 * looks for a waiting send, so one of the two sees the other.
+	 */
+	__sync_fetch_and_add(&dt->sync, 0);
+	return late_tag(dt, seq, len, trace);
+}
+
+#endif /* KRT_TAGGING_BPF_H */

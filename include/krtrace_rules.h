@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * Attribution rules that the kernel programs and the engine both run,
+ * written once so that the two cannot drift apart (docs/design.md,
+ * "Rules both sides run"). Plain fixed-size types, no libc: included by
+ * bpf/ (after vmlinux.h) and by user space (after <linux/types.h>).
+ */
+#ifndef KRTRACE_RULES_H
+#define KRTRACE_RULES_H
+
+#define KRT_SIDE_REQS 4 /* requests queued unanswered on one server side */
+
+_Static_assert((KRT_SIDE_REQS & (KRT_SIDE_REQS - 1)) == 0,
+	       "KRT_SIDE_REQS indexes under a mask: a power of two");
+
+/*
+ * The requests a server side of a connection received and has not
+ * answered yet, oldest first: one read may carry several pipelined
+ * requests, and replies go out in request order. answered: bytes went
+ * out for req[0] already (a reply may take several sends).
+ */
+struct krt_side_reqs {
+	__u64 req[KRT_SIDE_REQS];
+	__u8 n;
+	__u8 answered;
+	__u8 pad[6];
+};
+
+_Static_assert(sizeof(struct krt_side_reqs) == 40, "krt_side_reqs: ABI of the BPF state");
+
+/* The oldest request leaves the queue (a loop the compiler unrolls: no memmove in BPF). */
+static __inline__ __attribute__((always_inline)) void krt_side_reqs_shift(struct krt_side_reqs *q)
+{
+	int i;
+
+	for (i = 0; i + 1 < KRT_SIDE_REQS; i++)
+		q->req[i] = q->req[i + 1];
+	q->n--;
+}
+
+/* A request's bytes (trace 0: bytes of no request) were received on this side. */
+static __inline__ __attribute__((always_inline)) void
+krt_side_req_received(struct krt_side_reqs *q, __u64 trace)
+{
+	__u32 n = q->n;
+
+	if (!trace || (n && q->req[(n - 1) & (KRT_SIDE_REQS - 1)] == trace))
+		return;
+	if (n == 1 && q->answered) {
+		/* the previous request was answered: keep-alive, next request */
+		q->req[0] = trace;
+		q->answered = 0;
+		return;
+	}
+	if (n >= KRT_SIDE_REQS) {
+		/* the oldest unanswered request is forgotten (a bounded queue) */
+		krt_side_reqs_shift(q);
+		n = KRT_SIDE_REQS - 1;
+	}
+	q->req[n & (KRT_SIDE_REQS - 1)] = trace;
+	q->n = n + 1;
+}
+
+/*
+ * The request a server's send on this side answers: the oldest not yet
+ * answered. It stays the answer while no later one is queued, so a reply
+ * written in several sends keeps its tag. 0 when nothing was received.
+ */
+static __inline__ __attribute__((always_inline)) __u64
+krt_side_req_reply(struct krt_side_reqs *q)
+{
+	if (!q->n)
+		return 0;
+	if (q->answered && q->n > 1)
+		krt_side_reqs_shift(q);
+	q->answered = 1;
+	return q->req[0];
+}
+
+#endif /* KRTRACE_RULES_H */
