@@ -25,7 +25,7 @@ const volatile bool kernel_tags = true;
 const volatile bool cpu_in_kernel = false;
 /* One record per hop: sends to a traced peer ride in the receiver's record. */
 const volatile bool merge_hops = false;
-const volatile __u32 sample_rate = 0;		/* keep one request in N; 0/1 = all */
+const volatile __u32 sample_rate = 0; /* keep one request in N; 0/1 = all */
 const volatile __u32 gateway_family = 0;
 const volatile __u8 gateway_addr[16] = {};
 /*
@@ -66,7 +66,7 @@ static __always_inline struct krt_pcpu_counters *my_counters(void)
 }
 
 #define COUNT(field) __sync_fetch_and_add(&my_counters()->field, 1)
-__u64 traces_started = 0;	/* ingress decisions, sampled or not */
+__u64 traces_started = 0; /* ingress decisions, sampled or not */
 __u64 traces_sampled = 0;
 /*
  * State tables (threads, connections, directions): states put past their

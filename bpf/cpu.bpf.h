@@ -109,8 +109,8 @@ static __always_inline void thread_set_trace(struct krt_thread_state *t, __u32 t
 	if (cpu_in_kernel) {
 		if (!t->shown_oncpu)
 			cpu_flush(t, tid, pid, comm, clock_now(clk), carry);
-		if (!trace_decided(trace) && !(trace & KRT_TRACE_SAMPLED_OUT) &&
-		    t->oncpu_since && !t->shown_oncpu) {
+		if (!trace_decided(trace) && !(trace & KRT_TRACE_SAMPLED_OUT) && t->oncpu_since &&
+		    !t->shown_oncpu) {
 			switch_in_record(tid, pid, comm);
 			t->shown_oncpu = 1;
 			t->oncpu_since = 0;

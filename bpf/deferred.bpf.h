@@ -38,9 +38,38 @@ static __always_inline struct krt_deferred_send *send_slot(struct krt_dir_tags *
 
 	if (d->state != KRT_DEFER_EMPTY ||
 	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_EMPTY, KRT_DEFER_BUSY) !=
-		    KRT_DEFER_EMPTY)
+		KRT_DEFER_EMPTY)
 		return NULL;
 	return d;
+}
+
+/*
+ * A send of trace (decided, to a traced container) waits in its direction
+ * for the receive that reads it; false when the slot is taken (it goes out
+ * in its own record).
+ */
+static __always_inline bool send_wait(struct krt_dir_tags *dt, __u64 cookie, __u64 pid_tgid,
+				      __u32 seq, int ret, __u32 trace, __u64 *clk)
+{
+	struct krt_deferred_send *d = send_slot(dt);
+	struct krt_xfer_peer *ps;
+
+	if (!d)
+		return false;
+	ps = &d->send;
+	ps->ts_ns = clock_now(clk);
+	ps->sock_id = cookie;
+	ps->tid = (__u32)pid_tgid;
+	ps->pid = pid_tgid >> 32;
+	ps->seq = seq;
+	ps->bytes = ret;
+	ps->trace_id = trace;
+	ps->cpu = bpf_get_smp_processor_id();
+	read_syscall_nr(&ps->syscall_nr, &ps->fd);
+	/* two loads through the task's BTF pointer, not a helper call */
+	__builtin_memcpy(ps->comm, bpf_get_current_task_btf()->comm, sizeof(ps->comm));
+	__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_WAITING);
+	return true;
 }
 
 /*
@@ -56,9 +85,9 @@ static __always_inline bool recv_takes_send(struct krt_dir_tags *dt, const struc
 
 	if (d->state != KRT_DEFER_WAITING ||
 	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) !=
-		    KRT_DEFER_WAITING)
+		KRT_DEFER_WAITING)
 		return false;
-	off = d->send.seq - seq;	/* where the send starts, from these bytes */
+	off = d->send.seq - seq; /* where the send starts, from these bytes */
 	if (off < len || seq - d->send.seq < d->send.bytes) {
 		*out = d->send;
 		COUNT(hops_merged);
@@ -89,10 +118,10 @@ static __always_inline void flush_waiting(const struct krt_dir_key *k)
 	d = &dt->wait;
 	if (d->state == KRT_DEFER_WAITING &&
 	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) ==
-		    KRT_DEFER_WAITING)
+		KRT_DEFER_WAITING)
 		emit_waiting_send(k, &d->send);
 	else if (d->state != KRT_DEFER_EMPTY)
-		return;	/* being copied: the next close or the exit collects it */
+		return; /* being copied: the next close or the exit collects it */
 	dir_forget(k);
 }
 
@@ -103,8 +132,8 @@ static __always_inline void send_unwait(struct krt_dir_tags *dt, const struct kr
 	struct krt_deferred_send *d = &dt->wait;
 
 	if (__sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) !=
-			  KRT_DEFER_WAITING)
-		return;	/* the receiver took it: merged after all */
+	    KRT_DEFER_WAITING)
+		return; /* the receiver took it: merged after all */
 	if (d->send.seq != seq) {
 		/* a later send waits there now: ours went out already */
 		__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_WAITING);

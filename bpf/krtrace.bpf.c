@@ -26,6 +26,20 @@
  * record. A pool worker woken through a queue gets an UNSURE trace: which
  * queued request it dequeues is not visible here, so its records go out
  * untagged, with its switches, for the engine's rules to decide.
+ *
+ * This file holds the programs (SEC) only; what they run lives in headers
+ * by concern, each including what it needs:
+ *   common.bpf.h    knobs, counters, the traced-process filter, the clock
+ *   events.bpf.h    the ring buffer and its records
+ *   sock.bpf.h      what a hook reads of a socket and of its syscall
+ *   tables.bpf.h    thread / connection / direction state, one claim protocol
+ *   cpu.bpf.h       on-CPU and run-queue time per thread and trace, switch records
+ *   sampling.bpf.h  trace ids at the gateway, sampling
+ *   tagging.bpf.h   the tags sends store and receives take, a thread's claim
+ *   deferred.bpf.h  sends waiting for their receiver (merge_hops)
+ *   xfer.bpf.h      one transfer: tags, deferred send, record
+ * The state user space reads too, and the rules both sides run, are in
+ * include/krtrace_bpf.h and include/krtrace_rules.h.
  */
 #include "xfer.bpf.h"
 
@@ -93,11 +107,11 @@ int BPF_PROG(krt_sys_exit, struct pt_regs *regs, long ret)
 		dir = KRT_DIR_RECV;
 		break;
 	case KRT_NR_recvfrom:
-		flags = regs->r10;	/* recvfrom(fd, buf, len, flags, ...) */
+		flags = regs->r10; /* recvfrom(fd, buf, len, flags, ...) */
 		dir = KRT_DIR_RECV;
 		break;
 	case KRT_NR_recvmsg:
-		flags = regs->dx;	/* recvmsg(fd, msg, flags) */
+		flags = regs->dx; /* recvmsg(fd, msg, flags) */
 		dir = KRT_DIR_RECV;
 		break;
 	default:
@@ -297,7 +311,8 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 		if (waker_trace) {
 			t = thread_get(target_tid);
 			if (t && !(t->trace & KRT_TRACE_ID_MASK))
-				thread_handed_trace(t, target_tid, target_tgid, p->comm, waker_trace);
+				thread_handed_trace(t, target_tid, target_tgid, p->comm,
+						    waker_trace);
 		}
 		if (waker_trace & KRT_TRACE_SAMPLED_OUT) {
 			COUNT(sampled_out);

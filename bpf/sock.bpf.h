@@ -110,14 +110,13 @@ static __always_inline void read_syscall(struct krt_xfer *x)
 /* What a transfer hook read of its socket. */
 struct xfer_sock {
 	struct krt_tuple tuple;
-	__u64 id;		/* the socket cookie, or its keyed address (syscall hooks) */
-	__u32 seq;		/* TCP sequence of the first byte moved */
-	__u64 have_seq;		/* 64-bit: clang 14 spill/fill sizes, see handle_xfer */
+	__u64 id;	/* the socket cookie, or its keyed address (syscall hooks) */
+	__u32 seq;	/* TCP sequence of the first byte moved */
+	__u64 have_seq; /* 64-bit: clang 14 spill/fill sizes, see handle_xfer */
 };
 
 /* A socket hook's struct sock (a trusted BTF pointer): plain loads. */
-static __always_inline bool xfer_sock_btf(struct sock *sk, int ret, __u8 dir,
-					  struct xfer_sock *f)
+static __always_inline bool xfer_sock_btf(struct sock *sk, int ret, __u8 dir, struct xfer_sock *f)
 {
 	struct tcp_sock *tp;
 	__u16 family;
@@ -189,8 +188,9 @@ static __always_inline bool xfer_sock_fd(long fd, int ret, __u8 dir, struct xfer
 	}
 	f->id = (__u64)sk ^ sock_id_key;
 	tp = (struct tcp_sock *)sk;
-	f->seq = (dir == KRT_DIR_SEND ? BPF_CORE_READ(tp, write_seq) :
-					BPF_CORE_READ(tp, copied_seq)) - (__u32)ret;
+	f->seq =
+	    (dir == KRT_DIR_SEND ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq)) -
+	    (__u32)ret;
 	f->have_seq = true;
 	return true;
 }

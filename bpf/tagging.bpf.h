@@ -10,7 +10,7 @@
 #include "cpu.bpf.h"
 #include "sampling.bpf.h"
 
-__u64 late_tags = 0;	/* receivers tagged by a send that completed after their receive */
+__u64 late_tags = 0; /* receivers tagged by a send that completed after their receive */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -97,8 +97,8 @@ static __always_inline bool is_gateway(const struct krt_addr *a)
  * holding the last byte; every segment read is queued as a request on a
  * server side, oldest first (pipelined requests read at once).
  */
-static __always_inline __u32 seg_scan(struct krt_conn_side *c, struct krt_dir_tags *dt,
-				      __u32 seq, __u32 last, bool queue, __u64 *covered)
+static __always_inline __u32 seg_scan(struct krt_conn_side *c, struct krt_dir_tags *dt, __u32 seq,
+				      __u32 last, bool queue, __u64 *covered)
 {
 	__u32 trace = 0;
 	int i;
@@ -266,8 +266,8 @@ static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 l
  * a connection this thread opened carries the trace of connect time;
  * otherwise the thread's current trace.
  */
-static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie,
-				      const struct krt_tuple *t, __u64 *to_peer)
+static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const struct krt_tuple *t,
+				      __u64 *to_peer)
 {
 	struct krt_thread_state *th = thread_get(tid);
 	struct krt_conn_side *c = conn_get(cookie);
@@ -320,8 +320,7 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie,
  * The sent bytes' tag goes in the direction's segments; true when the
  * receiver read them already (its hook ran first, on another CPU).
  */
-static __always_inline bool tag_store(struct krt_dir_tags *dt, __u32 seq, __u32 len,
-				      __u32 trace)
+static __always_inline bool tag_store(struct krt_dir_tags *dt, __u32 seq, __u32 len, __u32 trace)
 {
 	__u32 slot;
 

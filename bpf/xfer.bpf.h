@@ -7,80 +7,140 @@
 #include "deferred.bpf.h"
 #include "sock.bpf.h"
 
-static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 dir,
-				       __u64 pid_tgid)
+/*
+ * A send: its tag (tag_send), stored in its direction for the receiver. A
+ * send to a traced container waits for its receiver, published before its
+ * tag: a receiver that finds the tag finds the waiting send too. True when
+ * the send waits (no record now: it rides in the receive's).
+ */
+static __always_inline bool xfer_send_tags(const struct xfer_sock *f, int ret, __u64 pid_tgid,
+					   __u64 *trace, __u64 *decided, __u64 *clk)
 {
-	const struct krt_tuple *tuple = &f->tuple;
-	struct krt_event *e;
-	struct krt_xfer *x;
-	__u32 seq = f->seq;
-	__u64 trace = 0;	/* 64-bit: see the flags below */
-	/* 64-bit flags: clang 14 spills bools in one size and fills in another (verifier: "invalid size of register fill") */
-	__u64 have_seq = f->have_seq, decided = true, got_peer = false, read_already = false;
-	__u64 waiting = false, to_peer = false;
-	struct krt_dir_key wk = {};	/* this transfer's direction: sender -> receiver */
+	struct krt_dir_key wk = {}; /* sender -> receiver */
+	struct krt_dir_tags *dt;
+	__u64 to_peer = false, waiting = false, read_already;
+
+	*trace = tag_send((__u32)pid_tgid, pid_tgid >> 32, f->id, &f->tuple, &to_peer);
+	/* a guess travels with the bytes; the record lets the engine decide */
+	*decided = trace_decided(*trace);
+	dir_key(&wk, &f->tuple.local, &f->tuple.remote);
+	dt = dir_get(&wk);
+	if (!dt)
+		return false;
+	if (merge_hops && *decided && !(*trace & KRT_TRACE_SAMPLED_OUT) && to_peer)
+		waiting = send_wait(dt, f->id, pid_tgid, f->seq, ret, *trace, clk);
+	read_already = tag_store(dt, f->seq, ret, *trace);
+	if (waiting && read_already)
+		send_unwait(dt, &wk, f->seq);
+	return waiting;
+}
+
+/*
+ * A receive: the tag of the bytes it read becomes its thread's trace
+ * (tag_receive). Returns its direction's state (NULL from the gateway,
+ * whose bytes carry no tag).
+ */
+static __always_inline struct krt_dir_tags *xfer_recv_tags(const struct xfer_sock *f, int ret,
+							   __u64 pid_tgid, struct krt_dir_key *wk,
+							   __u64 *trace, __u64 *decided, __u64 *clk,
+							   struct krt_cpu *carry)
+{
 	struct krt_dir_tags *dt = NULL;
-	struct krt_xfer_peer peer = {};	/* zeroed: clang may load it before testing got_peer */
-	__u64 cookie = f->id;
-	__u64 clk = 0;		/* this hook's clock, read once (clock_now) */
+	/* only sampling without CPU in the kernel needs the trace before */
+	__u32 old = sample_rate > 1 && !cpu_in_kernel ? thread_trace((__u32)pid_tgid) : 0;
+
+	dir_key(wk, &f->tuple.remote, &f->tuple.local);
+	if (!is_gateway(&f->tuple.remote))
+		dt = dir_get(wk);
+	*trace = tag_receive((__u32)pid_tgid, pid_tgid >> 32, f->id, &f->tuple, f->seq, ret,
+			     decided, dt, clk, carry);
+	if (sample_rate > 1 && !cpu_in_kernel && old != *trace)
+		sampling_switch(pid_tgid, *trace);
+	return dt;
+}
+
+/*
+ * A receive takes the send waiting for it (merge_hops), even undecided: a
+ * receive that missed the tag may still find the send, and when the sender
+ * missed the receive too (both hooks at once), the send carries the tag.
+ */
+static __always_inline __u64 xfer_recv_merge(struct krt_dir_tags *dt, const struct krt_dir_key *wk,
+					     const struct xfer_sock *f, int ret, __u64 pid_tgid,
+					     struct krt_xfer_peer *peer, __u64 *trace,
+					     __u64 *decided, __u64 *clk, struct krt_cpu *carry)
+{
+	if (!recv_takes_send(dt, wk, f->seq, ret, peer))
+		return false;
+	if (!*decided && trace_decided(peer->trace_id)) {
+		*trace = peer->trace_id;
+		recv_takes_tag((__u32)pid_tgid, pid_tgid >> 32, f->id, *trace, clk, carry);
+		*decided = true;
+	}
+	return true;
+}
+
+/* The transfer's record: tagged when the kernel decided, with what rides in it. */
+static __always_inline void xfer_record(const struct xfer_sock *f, int ret, __u8 dir, __u64 trace,
+					__u64 tagged, const struct krt_xfer_peer *peer,
+					__u64 got_peer, const struct krt_cpu *carry, __u64 *clk)
+{
+	struct krt_event *e = event_reserve_at(KRT_EV_XFER, clock_now(clk));
+	struct krt_xfer *x;
+
+	if (!e)
+		return;
+	event_fill_current(e);
+	x = &e->xfer;
+	x->dir = dir;
+	x->bytes = ret;
+	x->enter_ns = e->ts_ns;
+	x->sock_id = f->id;
+	read_syscall(x);
+	x->tuple = f->tuple;
+	if (f->have_seq) {
+		x->seq = f->seq;
+		x->flags |= KRT_XF_SEQ;
+	}
+	/*
+	 * A receive whose bytes carried no tag (untraced peer, or the sender's
+	 * hook not run yet) was not decided here: the engine's rules decide.
+	 */
+	if (tagged) {
+		x->trace_id = trace;
+		x->flags |= KRT_XF_TAGGED;
+	}
+	if (got_peer) {
+		x->peer = *peer;
+		x->flags |= KRT_XF_PEER;
+	}
+	if (carry->oncpu_ns || carry->runq_ns) {
+		x->cpu_before = *carry;
+		x->flags |= KRT_XF_CPU;
+	}
+	event_submit(e);
+}
+
+/* One socket transfer of a traced thread, from any of the transfer hooks. */
+static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 dir, __u64 pid_tgid)
+{
+	/*
+	 * 64-bit flags: clang 14 spills bools in one size and fills in
+	 * another (verifier: "invalid size of register fill").
+	 */
+	__u64 have_seq = f->have_seq, decided = true, got_peer = false;
+	__u64 trace = 0;
+	struct krt_dir_key wk = {}; /* a receive's direction: sender -> receiver */
+	struct krt_dir_tags *dt = NULL;
+	struct krt_xfer_peer peer = {}; /* zeroed: clang may load it before testing got_peer */
+	__u64 clk = 0;			/* this hook's clock, read once (clock_now) */
 	struct krt_cpu carry = {};	/* a receive: the thread's time for its trace before */
 
 	if (kernel_tags && have_seq) {
 		if (dir == KRT_DIR_SEND) {
-			trace = tag_send((__u32)pid_tgid, pid_tgid >> 32, cookie, tuple, &to_peer);
-			/* a guess travels with the bytes; the record lets the engine decide */
-			decided = trace_decided(trace);
-			/*
-			 * A send to a traced container waits for its receiver,
-			 * published before its tag: a receiver that finds the
-			 * tag finds the waiting send too.
-			 */
-			dir_key(&wk, &tuple->local, &tuple->remote);
-			dt = dir_get(&wk);
-			if (dt && merge_hops && decided && !(trace & KRT_TRACE_SAMPLED_OUT) &&
-			    to_peer) {
-				struct krt_deferred_send *d = send_slot(dt);
-
-				if (d) {
-					struct krt_xfer_peer *ps = &d->send;
-
-					ps->ts_ns = clock_now(&clk);
-					ps->sock_id = cookie;
-					ps->tid = (__u32)pid_tgid;
-					ps->pid = pid_tgid >> 32;
-					ps->seq = seq;
-					ps->bytes = ret;
-					ps->trace_id = trace;
-					ps->cpu = bpf_get_smp_processor_id();
-					read_syscall_nr(&ps->syscall_nr, &ps->fd);
-					/* two loads through the task's BTF pointer, not a helper call */
-					__builtin_memcpy(ps->comm,
-							 bpf_get_current_task_btf()->comm,
-							 sizeof(ps->comm));
-					__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY,
-								    KRT_DEFER_WAITING);
-					waiting = true;
-				}
-			}
-			if (dt)
-				read_already = tag_store(dt, seq, ret, trace);
-			if (dt && waiting && read_already)
-				send_unwait(dt, &wk, seq);
-			if (waiting)
+			if (xfer_send_tags(f, ret, pid_tgid, &trace, &decided, &clk))
 				return 0;
 		} else {
-			/* only sampling without CPU in the kernel needs the trace before */
-			__u32 old = sample_rate > 1 && !cpu_in_kernel ?
-					    thread_trace((__u32)pid_tgid) : 0;
-
-			/* the gateway's bytes carry no tag: no direction state */
-			dir_key(&wk, &tuple->remote, &tuple->local);
-			if (!is_gateway(&tuple->remote))
-				dt = dir_get(&wk);
-			trace = tag_receive((__u32)pid_tgid, pid_tgid >> 32, cookie, tuple, seq,
-					    ret, &decided, dt, &clk, &carry);
-			if (sample_rate > 1 && !cpu_in_kernel && old != trace)
-				sampling_switch(pid_tgid, trace);
+			dt = xfer_recv_tags(f, ret, pid_tgid, &wk, &trace, &decided, &clk, &carry);
 		}
 		if (trace & KRT_TRACE_SAMPLED_OUT) {
 			COUNT(sampled_out);
@@ -90,54 +150,11 @@ static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 
 			return 0;
 		}
 	}
-
-	/* even undecided: a receive that missed the tag may still find the send */
-	if (merge_hops && have_seq && dir == KRT_DIR_RECV && dt) {
-		got_peer = recv_takes_send(dt, &wk, seq, ret, &peer);
-		/*
-		 * It missed the tag and the sender missed it (both hooks at
-		 * once): the send it took carries the tag.
-		 */
-		if (got_peer && !decided && trace_decided(peer.trace_id)) {
-			trace = peer.trace_id;
-			recv_takes_tag((__u32)pid_tgid, pid_tgid >> 32, cookie, trace, &clk,
-				       &carry);
-			decided = true;
-		}
-	}
-
-	e = event_reserve_at(KRT_EV_XFER, clock_now(&clk));
-	if (!e)
-		return 0;
-	event_fill_current(e);
-	x = &e->xfer;
-	x->dir = dir;
-	x->bytes = ret;
-	x->enter_ns = e->ts_ns;
-	x->sock_id = cookie;
-	read_syscall(x);
-	x->tuple = *tuple;
-	if (have_seq) {
-		x->seq = seq;
-		x->flags |= KRT_XF_SEQ;
-	}
-	/*
-	 * A receive whose bytes carried no tag (untraced peer, or the sender's
-	 * hook not run yet) was not decided here: the engine's rules decide.
-	 */
-	if (kernel_tags && have_seq && decided) {
-		x->trace_id = trace;
-		x->flags |= KRT_XF_TAGGED;
-	}
-	if (got_peer) {
-		x->peer = peer;
-		x->flags |= KRT_XF_PEER;
-	}
-	if (carry.oncpu_ns || carry.runq_ns) {
-		x->cpu_before = carry;
-		x->flags |= KRT_XF_CPU;
-	}
-	event_submit(e);
+	if (merge_hops && have_seq && dir == KRT_DIR_RECV && dt)
+		got_peer = xfer_recv_merge(dt, &wk, f, ret, pid_tgid, &peer, &trace, &decided, &clk,
+					   &carry);
+	xfer_record(f, ret, dir, trace, kernel_tags && have_seq && decided, &peer, got_peer, &carry,
+		    &clk);
 	return 0;
 }
 

@@ -22,12 +22,12 @@
  * connection's or direction's state lives in the first free of KRT_PROBES
  * slots from the one its tid / socket cookie / key hash picks.
  */
-#define KRT_THREAD_SLOTS 65536	/* powers of two */
+#define KRT_THREAD_SLOTS 65536 /* powers of two */
 #define KRT_CONN_SLOTS 65536
-#define KRT_DIR_SLOTS 16384	/* connection directions */
+#define KRT_DIR_SLOTS 16384 /* connection directions */
 #define KRT_PROBES 4
-#define KRT_TAG_SEGS 8		/* send segments remembered per connection direction */
-#define KRT_IDLE_FLUSH_NS (50ULL * 1000 * 1000)	/* unattributed CPU: batch size */
+#define KRT_TAG_SEGS 8 /* send segments remembered per connection direction */
+#define KRT_IDLE_FLUSH_NS (50ULL * 1000 * 1000) /* unattributed CPU: batch size */
 
 /*
  * A kernel trace value: id in the low 30 bits; SAMPLED_OUT = not sampled;
@@ -53,46 +53,46 @@
  * (trace 0, OPEN): idle is not request time.
  */
 enum krt_claim {
-	KRT_CLAIM_OPEN = 0,	/* working on its trace (or has none) */
-	KRT_CLAIM_REPLIED = 1,	/* answered its request since the trace began */
-	KRT_CLAIM_HANDED = 2,	/* the trace came by a wake-up, nothing sent since */
+	KRT_CLAIM_OPEN = 0,    /* working on its trace (or has none) */
+	KRT_CLAIM_REPLIED = 1, /* answered its request since the trace began */
+	KRT_CLAIM_HANDED = 2,  /* the trace came by a wake-up, nothing sent since */
 };
 
 struct krt_thread_state {
-	__u32 trace;		/* current trace value, 0 = none */
-	__u8 claim;		/* enum krt_claim */
-	__u8 shown_oncpu;	/* user space saw it switch in: its switch-out is due */
-	__u8 pooled;		/* has been handed a trace by a wake-up: a pool worker */
-	__u8 tag_pending;	/* its last receive's tag is not stored yet */
-	__u8 runq_known;	/* runq_base holds the task's run_delay */
+	__u32 trace;	  /* current trace value, 0 = none */
+	__u8 claim;	  /* enum krt_claim */
+	__u8 shown_oncpu; /* user space saw it switch in: its switch-out is due */
+	__u8 pooled;	  /* has been handed a trace by a wake-up: a pool worker */
+	__u8 tag_pending; /* its last receive's tag is not stored yet */
+	__u8 runq_known;  /* runq_base holds the task's run_delay */
 	__u8 pad[7];
-	__u64 entry_cookie;	/* socket whose receive set the trace; 0 = hand-off */
+	__u64 entry_cookie; /* socket whose receive set the trace; 0 = hand-off */
 	/* on-CPU time gathered here (cpu_in_kernel), sent when the trace changes */
-	__u64 oncpu_since;	/* switch-in time while on CPU, else 0 */
-	__u64 acc_oncpu;	/* on-CPU ns not yet sent, all for .trace */
-	__u64 acc_runq;		/* run-queue delay ns not yet sent */
-	__u64 woken_at;		/* last wake-up (kernels without sched_info) */
-	__u64 runq_base;	/* sched_info.run_delay already counted */
-	__u64 acc_idle;		/* on-CPU ns with no trace, sent in larger batches */
+	__u64 oncpu_since; /* switch-in time while on CPU, else 0 */
+	__u64 acc_oncpu;   /* on-CPU ns not yet sent, all for .trace */
+	__u64 acc_runq;	   /* run-queue delay ns not yet sent */
+	__u64 woken_at;	   /* last wake-up (kernels without sched_info) */
+	__u64 runq_base;   /* sched_info.run_delay already counted */
+	__u64 acc_idle;	   /* on-CPU ns with no trace, sent in larger batches */
 };
 
 /* What a connection side knows of its remote end (krt_conn_side .peer). */
 enum krt_peer {
-	KRT_PEER_UNKNOWN = 0,	/* not looked up yet */
-	KRT_PEER_TRACED = 1,	/* a traced container: its receivers read what we send */
+	KRT_PEER_UNKNOWN = 0, /* not looked up yet */
+	KRT_PEER_TRACED = 1,  /* a traced container: its receivers read what we send */
 	KRT_PEER_UNTRACED = 2,
 };
 
 struct krt_conn_side {
 	/* server side: requests received, oldest first (pipelining) */
 	struct krt_side_reqs reqs;
-	__u32 last_recv_trace;	/* trace of the last bytes received on this socket */
-	__u32 connect_trace;	/* trace current when this side connected */
-	__u8 client;		/* this side connected (SYN_SENT seen) */
-	__u8 origin_known;	/* client is reliable (not a pre-existing connection) */
-	__u8 in_request;	/* received since this side last sent */
+	__u32 last_recv_trace; /* trace of the last bytes received on this socket */
+	__u32 connect_trace;   /* trace current when this side connected */
+	__u8 client;	       /* this side connected (SYN_SENT seen) */
+	__u8 origin_known;     /* client is reliable (not a pre-existing connection) */
+	__u8 in_request;       /* received since this side last sent */
 	__u8 sent_any;
-	__u8 peer;		/* enum krt_peer */
+	__u8 peer; /* enum krt_peer */
 	__u8 pad[3];
 };
 
@@ -105,7 +105,7 @@ struct krt_conn_side {
  * lives beside it).
  */
 #define KRT_SLOT_FREE 0ULL
-#define KRT_SLOT_FILL_BIT (1ULL << 63)	/* tids stay below 2^22, cookies below 2^63 */
+#define KRT_SLOT_FILL_BIT (1ULL << 63) /* tids stay below 2^22, cookies below 2^63 */
 #define KRT_SLOT_FILLING 1ULL
 #define KRT_SLOT_USED 2ULL
 
@@ -127,8 +127,8 @@ struct krt_dir_key {
 };
 
 /* The sender's view of direction k (local = the sending end). */
-static __inline__ __attribute__((always_inline)) void
-krt_dir_key_tuple(const struct krt_dir_key *k, struct krt_tuple *t)
+static __inline__ __attribute__((always_inline)) void krt_dir_key_tuple(const struct krt_dir_key *k,
+									struct krt_tuple *t)
 {
 	__builtin_memset(t, 0, sizeof(*t));
 	t->local.family = k->family;
@@ -145,12 +145,12 @@ krt_dir_key_tuple(const struct krt_dir_key *k, struct krt_tuple *t)
  * follows finds this and gives the receiver its tag late.
  */
 struct krt_untagged_recv {
-	__u64 cookie;		/* receiving socket */
-	__u32 tid;		/* receiving thread */
+	__u64 cookie; /* receiving socket */
+	__u32 tid;    /* receiving thread */
 	__u32 seq, len;
 	__u32 pid;
-	__u32 prev_trace;	/* the thread's trace at that receive */
-	__u32 made_pending;	/* that receive set the thread's tag_pending */
+	__u32 prev_trace;   /* the thread's trace at that receive */
+	__u32 made_pending; /* that receive set the thread's tag_pending */
 };
 
 struct krt_tag_seg {
@@ -164,8 +164,8 @@ struct krt_tag_seg {
  */
 enum krt_defer_state {
 	KRT_DEFER_EMPTY = 0,
-	KRT_DEFER_WAITING = 1,	/* a send waits for its receiver */
-	KRT_DEFER_BUSY = 2,	/* taken by the sender or the receiver, who copies it out */
+	KRT_DEFER_WAITING = 1, /* a send waits for its receiver */
+	KRT_DEFER_BUSY = 2,    /* taken by the sender or the receiver, who copies it out */
 };
 
 struct krt_deferred_send {
@@ -181,9 +181,9 @@ struct krt_deferred_send {
 struct krt_dir_tags {
 	struct krt_tag_seg seg[KRT_TAG_SEGS];
 	__u32 next;
-	__u32 sync;			/* target of the barrier's locked add */
-	struct krt_untagged_recv untagged;	/* .len 0: none */
-	struct krt_deferred_send wait;	/* a send waiting for its receiver */
+	__u32 sync;			   /* target of the barrier's locked add */
+	struct krt_untagged_recv untagged; /* .len 0: none */
+	struct krt_deferred_send wait;	   /* a send waiting for its receiver */
 };
 
 /* A slot of the directions' array: claim KRT_SLOT_FREE / _FILLING (key not complete) / _USED. */
@@ -202,10 +202,10 @@ struct krt_peer_key {
 /* Hot counters, one 64-byte line per CPU (summed by user space). */
 #define KRT_MAX_CPUS 256
 struct krt_pcpu_counters {
-	__u64 records;		/* ring records submitted */
-	__u64 sampled_out;	/* records not emitted: unsampled requests */
-	__u64 hops_merged;	/* receives that carried their send */
-	__u64 sends_flushed;	/* waiting sends emitted on their own */
+	__u64 records;	     /* ring records submitted */
+	__u64 sampled_out;   /* records not emitted: unsampled requests */
+	__u64 hops_merged;   /* receives that carried their send */
+	__u64 sends_flushed; /* waiting sends emitted on their own */
 	__u64 pad[4];
 };
 

@@ -39,8 +39,8 @@ static __inline__ __attribute__((always_inline)) void krt_side_reqs_shift(struct
 }
 
 /* A request's bytes (trace 0: bytes of no request) were received on this side. */
-static __inline__ __attribute__((always_inline)) void
-krt_side_req_received(struct krt_side_reqs *q, __u64 trace)
+static __inline__ __attribute__((always_inline)) void krt_side_req_received(struct krt_side_reqs *q,
+									    __u64 trace)
 {
 	__u32 n = q->n;
 
@@ -66,8 +66,7 @@ krt_side_req_received(struct krt_side_reqs *q, __u64 trace)
  * answered. It stays the answer while no later one is queued, so a reply
  * written in several sends keeps its tag. 0 when nothing was received.
  */
-static __inline__ __attribute__((always_inline)) __u64
-krt_side_req_reply(struct krt_side_reqs *q)
+static __inline__ __attribute__((always_inline)) __u64 krt_side_req_reply(struct krt_side_reqs *q)
 {
 	if (!q->n)
 		return 0;
