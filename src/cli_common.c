@@ -138,6 +138,20 @@ int krt_output_opt(struct krt_output_opts *o, int opt, const char *arg)
  */
 #define OUTPUT_BUFFER (256 * 1024)
 
+/* The outputs open now, for krt_outputs_abandon() in a signal handler. */
+static struct krt_outputs *volatile open_outputs;
+
+void krt_outputs_abandon(void)
+{
+	struct krt_outputs *outs = open_outputs;
+	int i;
+
+	/* async-signal-safe: unlink only; the previous results stay in place */
+	for (i = 0; outs && i < outs->n_files; i++)
+		if (outs->files[i].tmp_path)
+			unlink(outs->files[i].tmp_path);
+}
+
 /* Same file: both exist and share device and inode. */
 static bool same_file(const char *a, const char *b)
 {
@@ -307,6 +321,7 @@ int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, 
 
 	memset(outs, 0, sizeof(*outs));
 	outs->prog = prog;
+	open_outputs = outs;
 	if (check_paths(o, prog))
 		return -1;
 	/* OTLP resources name their host whatever the options (host.name is conventional). */
@@ -361,6 +376,7 @@ int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, 
 	return 0;
 
 fail:
+	open_outputs = NULL;
 	while (outs->n > 0) {
 		w = outs->w[--outs->n];
 		w->ops->destroy(w);
@@ -440,6 +456,7 @@ int krt_outputs_close(struct krt_outputs *outs, const struct krt_summary *s)
 			ret = -1;
 	}
 	outs->n_files = 0;
+	open_outputs = NULL;
 	for (i = 0; i < outs->n; i++)
 		outs->w[i]->ops->destroy(outs->w[i]);
 	outs->n = 0;

@@ -76,4 +76,10 @@ void krt_outputs_on_trace(const struct krt_trace *t, void *ctx);
  */
 int krt_outputs_close(struct krt_outputs *outs, const struct krt_summary *s);
 
+/*
+ * From a signal handler that exits at once (a second Ctrl-C): removes the
+ * temporary files of the open outputs; the earlier results stay.
+ */
+void krt_outputs_abandon(void);
+
 #endif

@@ -9,6 +9,8 @@
  * 2 usage error.
  */
 #include <errno.h>
+#include <signal.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -343,8 +345,19 @@ out_input:
 	return ret;
 }
 
+/*
+ * Interrupted, killed or its terminal gone: the run produced no result, so
+ * the temporary files go and the earlier outputs stay as they were.
+ */
+static void on_signal(int sig)
+{
+	krt_outputs_abandon();
+	_exit(128 + sig);
+}
+
 int main(int argc, char **argv)
 {
+	struct sigaction sa = { .sa_handler = on_signal };
 	struct options o;
 	int rc;
 
@@ -359,5 +372,9 @@ int main(int argc, char **argv)
 	o.out.inputs[0] = o.pids_path;
 	o.out.inputs[1] = o.input && strcmp(o.input, "-") ? o.input : NULL;
 	o.out.main_in_place = o.stream;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	return run(&o);
 }

@@ -24,6 +24,7 @@
 #include "addr.h"
 #include "cli_common.h"
 #include "container_discovery.h"
+#include "container_follow.h"
 #include "engine.h"
 #include "go_binary.h"
 #include "live_source.h"
@@ -51,6 +52,7 @@ enum {
 	OPT_SYSCALL_HOOKS,
 	OPT_EMPTY_HOOKS,
 	OPT_BPF_STATS,
+	OPT_RESCAN_MS,
 };
 
 static const struct option own_options[] = {
@@ -71,6 +73,7 @@ static const struct option own_options[] = {
 	{ "syscall-hooks", no_argument, NULL, OPT_SYSCALL_HOOKS },
 	{ "empty-hooks", no_argument, NULL, OPT_EMPTY_HOOKS },
 	{ "bpf-stats", no_argument, NULL, OPT_BPF_STATS },
+	{ "rescan-ms", required_argument, NULL, OPT_RESCAN_MS },
 	{ "help", no_argument, NULL, 'h' },
 };
 
@@ -91,6 +94,7 @@ struct options {
 	bool empty_hooks;	/* benchmark floor: hooks that return at once */
 	bool bpf_stats;		/* count the programs' run time while we run */
 	bool normal_priority;
+	__u32 rescan_ms;	/* discovery re-scan period, 0 = off */
 	struct krt_output_opts out;
 };
 
@@ -106,10 +110,28 @@ static void on_usr1(int sig)
 
 static void on_signal(int sig)
 {
-	/* A second Ctrl-C means: stop now, without the result. */
-	if (stop_requested)
+	/* A second Ctrl-C means: stop now, without the result (the earlier files stay). */
+	if (stop_requested) {
+		krt_outputs_abandon();
 		_exit(128 + sig);
+	}
 	stop_requested = 1;
+}
+
+/*
+ * SIGHUP: with -i, re-read the PIDs file (a service manager's "reload");
+ * otherwise the terminal went away: end the run as SIGTERM does, with the
+ * full result (it used to kill the run and leave an empty output file).
+ */
+static volatile sig_atomic_t reload_requested;
+static bool reload_on_hup;
+
+static void on_hup(int sig)
+{
+	if (reload_on_hup)
+		reload_requested = 1;
+	else
+		on_signal(sig);
 }
 
 static void usage(FILE *f)
@@ -123,6 +145,9 @@ static void usage(FILE *f)
 		"  -i, --pids FILE          PIDs file (PID Name IP Hash); default: discover the\n"
 		"                           processes whose network namespace is on the gateway's subnet\n"
 		"  -d, --duration SECONDS   stop after this long (default: until Ctrl-C)\n"
+		"      --rescan-ms MS       without -i: look for new container processes (a\n"
+		"                           restarted service, a new replica, an exec) this often\n"
+		"                           (default 500, 0 = never); with -i, SIGHUP re-reads PIDS\n"
 		"      --stream             print each trace as soon as it is complete\n"
 		"      --list-containers    print the discovered containers as a PIDs file and exit\n"
 		"      --sample N           keep one request in N, decided in the kernel at ingress\n"
@@ -259,6 +284,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 			continue;
 		case OPT_BPF_STATS:
 			o->bpf_stats = true;
+			continue;
+		case OPT_RESCAN_MS:
+			if (parse_uint("--rescan-ms", optarg, 0, 3600000, &o->rescan_ms))
+				return -1;
 			continue;
 		case '?':
 			fprintf(stderr, "Try '" PROG " --help'.\n");
@@ -653,7 +682,7 @@ static bool nothing_expected(struct krt_live_source *src, const struct options *
 
 int main(int argc, char **argv)
 {
-	struct options o = { 0 };
+	struct options o = { .rescan_ms = 500 };
 	struct krt_pids pids = { 0 };
 	struct krt_outputs outs;
 	struct krt_engine_config cfg = { 0 };
@@ -666,6 +695,9 @@ int main(int argc, char **argv)
 	struct consumer_priority prio = { 0 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct sigaction su = { .sa_handler = on_usr1 };
+	struct sigaction sh = { .sa_handler = on_hup };
+	struct krt_follow_stats follow = { 0 };
+	double next_rescan = 0;
 	unsigned int counters_n = 0;
 	int stats_fd = -1;
 	bool outs_open = false;
@@ -685,6 +717,9 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigemptyset(&su.sa_mask);
 	sigaction(SIGUSR1, &su, NULL);
+	reload_on_hup = o.pids_path != NULL;
+	sigemptyset(&sh.sa_mask);
+	sigaction(SIGHUP, &sh, NULL);
 	if (load_containers(&o, &pids))
 		goto cleanup;
 	if (o.list_containers) {
@@ -787,6 +822,15 @@ int main(int argc, char **argv)
 			counters_requested = 0;
 			krt_live_print_counters(src, stderr, PROG, ++counters_n);
 		}
+		if (reload_requested) {
+			reload_requested = 0;
+			krt_follow_reload(src, &pids, o.pids_path, stderr, PROG, &follow);
+		}
+		/* containers that came after the start: within a re-scan period */
+		if (!o.pids_path && o.rescan_ms && now_s() >= next_rescan) {
+			krt_follow_rescan(src, &pids, &o.gateway, stderr, PROG, &follow);
+			next_rescan = now_s() + o.rescan_ms / 1000.0;
+		}
 		n = krt_live_poll(src, POLL_INTERVAL_MS, feed_engine, &fctx);
 		if (n == -EINTR)
 			continue;
@@ -822,6 +866,11 @@ int main(int argc, char **argv)
 	warn_losses(&summary->source, krt_live_late_events(src));
 	if (lo.kernel_tags)
 		report_tags(src, o.sample_rate, o.libbpf_verbose);
+	if (follow.added || follow.dropped || (o.libbpf_verbose && follow.rescans))
+		fprintf(stderr, PROG ": containers followed: %llu process(es) traced after the "
+			"start, %llu exited one(s) dropped (%llu re-scans, %.1f ms)\n",
+			(unsigned long long)follow.added, (unsigned long long)follow.dropped,
+			(unsigned long long)follow.rescans, follow.rescan_ns / 1e6);
 	if (o.libbpf_verbose || o.bpf_stats) {
 		fprintf(stderr, PROG ": BPF programs (with --bpf-stats or sysctl "
 			"kernel.bpf_stats_enabled=1):\n");

@@ -131,3 +131,21 @@ sed '5s/ret=0x49$/ret=0x7fffffffffffffff/' "$tmp/r" >"$tmp/huge.txt"
 run "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" --json "$tmp/huge.txt"
 check "impossible size: rejected with its line, no such hop" \
 	bash -c "grep -qF '$tmp/huge.txt:5: impossible byte count' '$tmp/err' && ! grep -q '9223372036854775807' '$tmp/out' && [ \$(grep -c '\"trace_id\"' '$tmp/out') -ge 119 ]"
+
+# Interrupted mid-run (SIGHUP, SIGINT): no temporary file left, the earlier result intact.
+cp "$tmp/report.html.good" "$tmp/report.html"
+mkfifo "$tmp/fifo"
+for sig in HUP INT; do
+	"$KRTRACE" -i "$tmp/pids.txt" -g "$GW" --html "$tmp/report.html" "$tmp/fifo" >/dev/null 2>&1 &
+	k=$!
+	exec 7>"$tmp/fifo"
+	head -n 100 "$tmp/r" >&7
+	sleep 0.3
+	ls -A "$tmp" | grep -q krtrace- || not_ok "SIG$sig: the run writes a temporary file meanwhile"
+	kill -$sig $k
+	wait $k
+	rc=$?
+	exec 7>&-
+	check "SIG$sig mid-import: exit $rc, the earlier report intact, no temporary file" \
+		bash -c "[ $rc -ne 0 ] && cmp -s '$tmp/report.html' '$tmp/report.html.good' && ! ls -A '$tmp' | grep -q krtrace-"
+done
