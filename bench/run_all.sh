@@ -4,6 +4,7 @@
 # numbers move from run to run.
 #   engine      bench_engine: synthetic requests through the engine, events/s
 #   import      bench_import.sh: report text -> krtrace, MB/s and ratio to wc -l
+#   tracedat    bench_tracedat.sh: krtrace trace.dat against trace-cmd report -R | krtrace
 #   syscalls    overhead_syscall.sh: traced/untraced ping-pong and write loops (root)
 #   overhead    overhead.sh: wrk on the test bed, A none / B krtrace-bpf /
 #               C ftrace capture / D krtrace-bpf --sample 10 (root)
@@ -19,17 +20,18 @@
 # paired runs (bench/README explains the statistics). BENCH_ROUNDS sets the
 # number of rounds; their other settings (REPEAT, the test bed's KRT_*...)
 # pass on through the environment.
-# Usage: bench/run_all.sh [engine|import|syscalls|overhead|cost|models|uprobes|tcpoption ...]
+# Usage: bench/run_all.sh [engine|import|tracedat|syscalls|overhead|cost|models|uprobes|tcpoption ...]
 set -u
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUTPUT:-.output}
 which=("$@")
-[ ${#which[@]} -eq 0 ] && which=(engine import syscalls overhead cost models uprobes tcpoption)
+[ ${#which[@]} -eq 0 ] && which=(engine import tracedat syscalls overhead cost models uprobes tcpoption)
 for b in "${which[@]}"; do
 	echo "===== bench: $b"
 	case $b in
 	engine) "$OUT"/tools/bench_engine 1000000 ;;
 	import) bash bench/bench_import.sh ;;
+	tracedat) bash bench/bench_tracedat.sh ;;
 	syscalls) bash bench/overhead_syscall.sh ${BENCH_ROUNDS:+"$BENCH_ROUNDS"} ;;
 	overhead) bash bench/overhead.sh ${BENCH_ROUNDS:+"$BENCH_ROUNDS"} ;;
 	cost) bash bench/overhead_cost.sh ;;

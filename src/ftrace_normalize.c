@@ -236,6 +236,7 @@ struct nthread {
 	bool probe_nolen; /* a probe without data_len: bytes known at exit only */
 	bool pending;	  /* a finished send whose connection is unknown */
 	bool unresolved;  /* listed in n->unresolved */
+	bool tcp_wakes;	  /* its last event was a tcp_probe: wake-ups now are the socket's */
 	__u16 syscall_nr;
 	__s32 fd;
 	__u64 enter_ns;
@@ -894,6 +895,10 @@ static void on_probe(struct krt_normalizer *n, const struct krt_report_record *r
 	bool receiver_here;
 
 	if (has_len && len == 0) {
+		/* an ACK may wake a writer waiting for buffer space: the socket's wake-up too */
+		t = thread_find(n, r->tid);
+		if (t)
+			t->tcp_wakes = true;
 		n->st.ack_probes++;
 		return;
 	}
@@ -901,6 +906,7 @@ static void on_probe(struct krt_normalizer *n, const struct krt_report_record *r
 	if (!t)
 		return;
 	memcpy(t->comm, r->comm, KRT_COMM_LEN);
+	t->tcp_wakes = true;
 	receiving = conn_find(n, &r->tuple);
 	receiver_here = receiving && receiving->recv_tid == r->tid;
 
@@ -1043,9 +1049,26 @@ static void on_task_exit(struct krt_normalizer *n, const struct krt_report_recor
 	}
 }
 
+/*
+ * A wake-up is a hand-off between threads only inside one process (a
+ * queue and a futex); the live source emits only those. Import does not
+ * know processes, but a wake-up the kernel makes while it delivers TCP
+ * data (right after the segment's tcp_probe, in the same context) is the
+ * socket waking its reader, and the bytes are already followed by the
+ * transfer records: passing the sender's trace along it would make the
+ * reader a worker of the sender.
+ */
 static void on_wakeup(struct krt_normalizer *n, const struct krt_report_record *r)
 {
+	struct nthread *t = thread_find(n, r->tid);
 	struct krt_event ev;
+
+	if (t && t->tcp_wakes) {
+		n->st.socket_wakeups++;
+		note(n, r, "wake-up of %u by TCP data (after a tcp_probe): the socket's, not a hand-off",
+		     r->pid);
+		return;
+	}
 
 	base_event(n, &ev, KRT_EV_WAKEUP, r);
 	ev.wakeup.target_tid = r->pid;
@@ -1127,6 +1150,12 @@ void krt_norm_record(struct krt_normalizer *n, const struct krt_report_record *r
 			}
 			r = &fixed;
 		}
+	}
+	if (r->kind != KRT_RP_WAKEUP && r->kind != KRT_RP_TCP_PROBE && r->kind != KRT_RP_LOST) {
+		struct nthread *t = thread_find(n, r->tid);
+
+		if (t)
+			t->tcp_wakes = false;
 	}
 	switch (r->kind) {
 	case KRT_RP_SWITCH:

@@ -58,14 +58,16 @@ check "capture: top-level tracefs settings and instances unchanged" cmp -s "$tmp
 R=$tmp/cap/report.txt
 check "capture: report.txt written" test -s "$R"
 check "capture: no CPU lines in the report" bash -c "! grep -qiE '^cpu' '$R'"
+check "capture: records sched_wakeup by default (events.txt)" grep -qx sched/sched_wakeup "$tmp/cap/events.txt"
 for ev in sched_switch sys_enter_recvfrom sys_exit_recvfrom sys_enter_sendto tcp_rcv_space_adjust \
-	tcp_probe inet_sock_set_state sched_process_fork; do
+	tcp_probe inet_sock_set_state sched_process_fork sched_wakeup; do
 	check "capture: report has $ev" grep -q " $ev: " "$R"
 done
 check "capture: commas without spaces (import format)" bash -c "! grep -q ', ' '$R'"
-# Only the service's threads are the current task of events; sched_switch is
-# the exception (it passes the filter when either side is traced).
-tids=$(grep -v ' sched_switch: ' "$R" | sed -n 's/^ *.*-\([0-9]*\) *\[.*/\1/p' | sort -u)
+# Only the service's threads are the current task of events; sched_switch and
+# sched_wakeup are the exceptions (they pass the filter when either side is
+# traced: a client's socket data wakes the service).
+tids=$(grep -vE ' sched_(switch|wakeup): ' "$R" | sed -n 's/^ *.*-\([0-9]*\) *\[.*/\1/p' | sort -u)
 foreign=0
 for t in $tids; do
 	[ "$t" = 0 ] && continue
@@ -92,11 +94,13 @@ sleep 300 &
 idle=$!
 echo "$idle idle 127.0.0.1 h" >"$tmp/idle.txt"
 start=$(date +%s%N)
-"$CAP" -p "$tmp/idle.txt" -o "$tmp/cap2" -d 1 2>/dev/null
+"$CAP" --original-events -p "$tmp/idle.txt" -o "$tmp/cap2" -d 1 2>/dev/null
 rc=$?
 el=$((($(date +%s%N) - start) / 1000000))
 kill "$idle"
 check "capture: -d 1 ends after ~1 s (status $rc, $el ms)" bash -c "[ $rc -eq 0 ] && [ $el -ge 900 ] && [ $el -lt 8000 ]"
+check "capture: --original-events records exactly the original list (18 events, no sched_wakeup)" \
+	bash -c "! grep -q sched_wakeup '$tmp/cap2/events.txt' && [ \$(wc -l <'$tmp/cap2/events.txt') -eq 18 ]"
 
 # get-all-pids with a stand-in docker CLI: engine down, then a network.
 mkdir -p "$tmp/bin"

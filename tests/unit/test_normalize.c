@@ -444,6 +444,45 @@ static void test_sched_events(void **state)
 	assert_int_equal(ev[4].ts_ns, ev[3].ts_ns);
 }
 
+/*
+ * A wake-up right after a tcp_probe in the same context is the socket waking
+ * its reader (real capture: nginx's writev to the app wakes the app thread):
+ * not passed on as a hand-off, counted. The thread's next event ends it: a
+ * later wake-up (a futex) is passed on.
+ */
+static void test_socket_wakeup_not_a_handoff(void **state)
+{
+	const struct krt_norm_stats *st;
+	int i, wakeups = 0;
+
+	feed("nginx-30 [000] 5.000000: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=300\n"
+	     "nginx-30 [000] 5.000003: sched_wakeup: comm=svc pid=41 prio=120 target_cpu=000\n"
+	     "nginx-30 [000] 5.000004: sched_wakeup: comm=svc pid=42 prio=120 target_cpu=000\n"
+	     "nginx-30 [000] 5.000010: sys_enter_read: fd=0x3 buf=0x1 count=0x10\n"
+	     "nginx-30 [000] 5.000011: sys_exit_read: ret=0x0\n"
+	     "nginx-30 [000] 5.000012: sched_wakeup: comm=svc pid=43 prio=120 target_cpu=000\n"
+	     /* an ACK (data_len 0) wakes a writer waiting for buffer space */
+	     "nginx-30 [000] 5.000020: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=0\n"
+	     "nginx-30 [000] 5.000021: sched_wakeup: comm=svc pid=44 prio=120 target_cpu=000\n"
+	     /* another thread's probe does not make this thread's wake-ups the socket's */
+	     "nginx-30 [000] 5.000025: sys_enter_read: fd=0x3 buf=0x1 count=0x10\n"
+	     "nginx-30 [000] 5.000026: sys_exit_read: ret=0x0\n"
+	     "app-50 [001] 5.000030: tcp_probe: saddr=" A_CLI " daddr=" A_SRV " sport=48482 "
+	     "dport=8080 family=2 data_len=0\n"
+	     "nginx-30 [000] 5.000031: sched_wakeup: comm=svc pid=45 prio=120 target_cpu=000\n");
+	for (i = 0; i < n_ev && i < MAX_EV; i++) {
+		if (ev[i].type != KRT_EV_WAKEUP)
+			continue;
+		wakeups++;
+		assert_true(ev[i].wakeup.target_tid == 43 || ev[i].wakeup.target_tid == 45);
+	}
+	assert_int_equal(wakeups, 2);
+	st = krt_norm_stats(N);
+	assert_int_equal(st->socket_wakeups, 3);
+}
+
 /* The engine needs non-decreasing time: a step back is clamped and counted. */
 static void test_time_order_clamped(void **state)
 {
@@ -572,6 +611,7 @@ int main(void)
 	    T(test_fd_map_per_thread),
 	    T(test_close_forgets_fd),
 	    T(test_sched_events),
+	    T(test_socket_wakeup_not_a_handoff),
 	    T(test_time_order_clamped),
 	    T(test_probe_without_data_len),
 	    T(test_probe_without_addresses),
