@@ -31,6 +31,26 @@ static __always_inline bool sock_is_tcp(struct sock *sk, __u16 *family)
 	return true;
 }
 
+/*
+ * A dual-stack socket (AF_INET6, as a JVM opens them) talking to an IPv4
+ * peer names both ends as IPv4-mapped addresses (::ffff:a.b.c.d). They are
+ * the IPv4 ends of the connection: written as AF_INET, so the containers,
+ * the gateway and the peer on the other side (an AF_INET socket) know them.
+ */
+static __always_inline void unmap_v4(struct krt_addr *a)
+{
+	__u32 w[4];
+
+	if (a->family != KRT_AF_INET6)
+		return;
+	__builtin_memcpy(w, a->addr, 16);
+	if (w[0] || w[1] || w[2] != bpf_htonl(0xffff))
+		return;
+	a->family = KRT_AF_INET;
+	__builtin_memset(a->addr, 0, 16);
+	__builtin_memcpy(a->addr, &w[3], 4);
+}
+
 static __always_inline void read_tuple(struct sock *sk, __u16 family, struct krt_tuple *t)
 {
 	t->local.family = family;
@@ -64,6 +84,8 @@ static __always_inline void read_tuple(struct sock *sk, __u16 family, struct krt
 			__builtin_memcpy(&t->local.addr[i * 4], &l, 4);
 			__builtin_memcpy(&t->remote.addr[i * 4], &r, 4);
 		}
+		unmap_v4(&t->local);
+		unmap_v4(&t->remote);
 	}
 }
 
@@ -185,6 +207,8 @@ static __always_inline bool xfer_sock_fd(long fd, int ret, __u8 dir, struct xfer
 	} else {
 		bpf_core_read(f->tuple.local.addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
 		bpf_core_read(f->tuple.remote.addr, 16, &sk->__sk_common.skc_v6_daddr);
+		unmap_v4(&f->tuple.local);
+		unmap_v4(&f->tuple.remote);
 	}
 	f->id = (__u64)sk ^ sock_id_key;
 	tp = (struct tcp_sock *)sk;

@@ -50,17 +50,18 @@ done
 # Full scale (bench/accuracy.sh, 500 requests per model at 4, 8, 16) at commit
 # 64820d7, live / import / sample: thrift 34.5 / 24.9 / 36.7, java 0.0 / 72.8 /
 # 0.0, asgi 0.3 / 3.9 / 0.7, node 13.0 / 13.5 / 16.7, m5 47.9 / 2.1 / 22.0.
+# java: 100 / 82 / 100 since the live path reads a dual-stack socket's
+# IPv4-mapped ends as IPv4 (100 requests at 4 and 16; sample: 10 % traced).
 declare -A FLOOR=(
 	[thrift.live]=10 [thrift.import]=5 [thrift.sample]=0
-	[java.live]=0 [java.import]=20 [java.sample]=0
+	[java.live]=95 [java.import]=50 [java.sample]=90
 	[asgi.live]=0 [asgi.import]=0 [asgi.sample]=0
 	[node.live]=5 [node.import]=5 [node.sample]=0
 	[m5.live]=20 [m5.import]=0 [m5.sample]=0
 )
 
-# --sample 10 on java traces every request today (the kernel's sampling
-# decision at ingress does not hold for the JDK server's connections).
-SHARE_NOT_YET=${KRT_SHARE_NOT_YET-java}
+# Models whose sampled share is printed, not asserted (none today).
+SHARE_NOT_YET=${KRT_SHARE_NOT_YET-}
 
 tmp=$(mktemp -d)
 cleanup() {

@@ -234,6 +234,61 @@ static void test_ingress_and_keepalive(void **state)
 	close(srv);
 }
 
+/*
+ * A dual-stack server (an AF_INET6 socket, as a JVM opens them) serving an
+ * IPv4 client: the kernel names both ends as IPv4-mapped addresses. They
+ * must read as the IPv4 ends, or the gateway's request is no ingress and
+ * the server's sends name no traced peer (a JVM's sends were all lost).
+ */
+static void test_dual_stack_server(void **state)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
+	struct sockaddr_in to = { .sin_family = AF_INET }, from = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin6);
+	const struct krt_event *r1, *s1;
+	int lfd, gw, srv, zero = 0, one = 1;
+	const __u8 gw_addr[4] = { 127, 0, 0, 2 };
+
+	lfd = socket(AF_INET6, SOCK_STREAM, 0);
+	if (lfd < 0)
+		skip();
+	assert_int_equal(setsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)), 0);
+	assert_int_equal(bind(lfd, (void *)&sin6, len), 0);
+	assert_int_equal(getsockname(lfd, (void *)&sin6, &len), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	gw = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(gw >= 0);
+	assert_int_equal(inet_pton(AF_INET, GATEWAY, &from.sin_addr), 1);
+	assert_int_equal(bind(gw, (void *)&from, sizeof(from)), 0);
+	setsockopt(gw, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	to.sin_port = sin6.sin6_port;
+	assert_int_equal(connect(gw, (void *)&to, sizeof(to)), 0);
+	srv = accept(lfd, NULL, NULL);
+	assert_true(srv >= 0);
+	setsockopt(srv, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	close(lfd);
+	drain_from(src);
+	assert_int_equal(write(gw, "GET /v6", 7), 7);
+	read_n(srv, 7);
+	assert_int_equal(write(srv, "reply", 5), 5);
+	read_n(gw, 5);
+	drain_from(src);
+
+	r1 = find_xfer(KRT_DIR_RECV, srv, 0);
+	s1 = find_xfer(KRT_DIR_SEND, srv, 0);
+	assert_non_null(r1);
+	assert_non_null(s1);
+	assert_true(r1->xfer.flags & KRT_XF_TAGGED);
+	assert_int_not_equal(r1->xfer.trace_id, 0);
+	assert_int_equal(s1->xfer.trace_id, r1->xfer.trace_id);
+	assert_int_equal(s1->xfer.tuple.remote.family, KRT_AF_INET);
+	assert_int_equal(s1->xfer.tuple.local.family, KRT_AF_INET);
+	assert_memory_equal(s1->xfer.tuple.remote.addr, gw_addr, 4);
+	close(gw);
+	close(srv);
+}
+
 struct backend {
 	int fd;
 	int served;
@@ -852,6 +907,7 @@ static void test_state_kept(void **state)
 /* The same tests for both transfer hooks; the fallback's names say so. */
 #define TAG_TEST_LIST(prefix)                                                      \
 	{ prefix "ingress_and_keepalive", test_ingress_and_keepalive },    \
+	{ prefix "dual_stack_server", test_dual_stack_server },            \
 	{ prefix "tag_follows_bytes", test_tag_follows_bytes },            \
 	{ prefix "untraced_peer_keeps_trace", test_untraced_peer_keeps_trace }, \
 	{ prefix "sampling_one_in_two", test_sampling_one_in_two },        \

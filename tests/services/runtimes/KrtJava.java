@@ -17,6 +17,9 @@
  *
  * Times are System.nanoTime(): CLOCK_MONOTONIC on Linux, the clock of BPF
  * and ftrace's "mono". Thread ids are the kernel's, read from /proc.
+ * As any JVM by default, its sockets are AF_INET6 (dual stack): the kernel
+ * sees IPv4 peers as IPv4-mapped addresses (::ffff:a.b.c.d); the truth
+ * names them in IPv4 form, as the JDK does.
  *
  * usage: java -cp DIR KrtJava -l IP:PORT -n NAME -t TRUTH.jsonl
  *             [-d http:IP:PORT|redis:IP:PORT]... [-w WORKERS] [-P POOL] [-c CPU_US]
@@ -24,6 +27,7 @@
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 
+import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.FileOutputStream;
 import java.io.IOException;
@@ -71,7 +75,7 @@ public final class KrtJava {
 		Conn(String host, int port) throws IOException {
 			sock = new Socket(host, port);
 			sock.setTcpNoDelay(true);
-			in = sock.getInputStream();
+			in = new BufferedInputStream(sock.getInputStream(), 16384);
 			out = sock.getOutputStream();
 			local = ends((InetSocketAddress) sock.getLocalSocketAddress());
 		}
