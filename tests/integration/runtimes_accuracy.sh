@@ -54,7 +54,7 @@ done
 # IPv4-mapped ends as IPv4 (100 requests at 4 and 16; sample: 10 % traced).
 declare -A FLOOR=(
 	[thrift.live]=10 [thrift.import]=5 [thrift.sample]=0
-	[java.live]=95 [java.import]=50 [java.sample]=90
+	[java.live]=95 [java.import]=20 [java.sample]=75
 	[asgi.live]=0 [asgi.import]=0 [asgi.sample]=0
 	[node.live]=5 [node.import]=5 [node.sample]=0
 	[m5.live]=20 [m5.import]=0 [m5.sample]=0
