@@ -38,10 +38,12 @@
  *   tagging.bpf.h   the tags sends store and receives take, a thread's claim
  *   deferred.bpf.h  sends waiting for their receiver (merge_hops)
  *   xfer.bpf.h      one transfer: tags, deferred send, record
+ *   goroutines.bpf.h  Go processes: thread state follows the goroutine (uprobes)
  * The state user space reads too, and the rules both sides run, are in
  * include/krtrace_bpf.h and include/krtrace_rules.h.
  */
 #include "xfer.bpf.h"
+#include "goroutines.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -295,7 +297,8 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 	}
 	if (!trace_wakeup)
 		return 0;
-	if ((pid_tgid >> 32) != target_tgid)
+	/* a Go process's threads wake each other to run goroutines: no hand-off */
+	if ((pid_tgid >> 32) != target_tgid || go_process(target_tgid))
 		return 0;
 	if ((__u32)pid_tgid == (__u32)p->pid)
 		return 0;

@@ -195,6 +195,7 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 	*decided = trace && trace_decided(trace);
 	if (trace) {
 		thread_takes_trace(th, tid, pid, cookie, trace, false, clk, carry);
+		th->entry_server = c->origin_known ? !c->client : t->local.port < t->remote.port;
 		th->tag_pending = 0;
 		conn_takes_trace(c, trace);
 	}
@@ -304,6 +305,7 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 		trace |= KRT_TRACE_UNSURE;
 	c->sent_any = 1;
 	c->in_request = 0;
+	th->sent = 1;
 	/*
 	 * Claim end, step one: the thread answered its request, on the
 	 * connection the request came in on, or (a pool worker handed the

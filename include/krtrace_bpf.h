@@ -65,7 +65,10 @@ struct krt_thread_state {
 	__u8 pooled;	  /* has been handed a trace by a wake-up: a pool worker */
 	__u8 tag_pending; /* its last receive's tag is not stored yet */
 	__u8 runq_known;  /* runq_base holds the task's run_delay */
-	__u8 pad[7];
+	/* bpf/goroutines.bpf.h: sent since its goroutine came; entry_cookie is a server side */
+	__u8 sent;
+	__u8 entry_server;
+	__u8 pad[5];
 	__u64 entry_cookie; /* socket whose receive set the trace; 0 = hand-off */
 	/* on-CPU time gathered here (cpu_in_kernel), sent when the trace changes */
 	__u64 oncpu_since; /* switch-in time while on CPU, else 0 */

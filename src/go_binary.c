@@ -15,8 +15,10 @@
 
 static const char *const func_names[KRT_GO_N_FUNCS] = {
 	[KRT_GO_EXECUTE] = "runtime.execute",
-	[KRT_GO_CASGSTATUS] = "runtime.casgstatus",
+	[KRT_GO_GOSTARTCALLFN] = "runtime.gostartcallfn",
+	[KRT_GO_READY] = "runtime.ready",
 	[KRT_GO_NEWPROC1] = "runtime.newproc1",
+	[KRT_GO_CASGSTATUS] = "runtime.casgstatus",
 };
 
 const char *krt_go_func_name(enum krt_go_func f)
@@ -25,26 +27,30 @@ const char *krt_go_func_name(enum krt_go_func f)
 }
 
 /*
- * Offset of goid in runtime.g when the binary has no DWARF (-ldflags=-w).
+ * Offsets of goid and sched in runtime.g when the binary has no DWARF
+ * (-ldflags=-w).
  * Only versions whose layout was checked against the DWARF of a real build
  * are listed (tests/unit/test_go_binary.c checks the installed Go's build):
  * a wrong offset would read another field as the goroutine id and attribute
  * with confidence, which is worse than attributing by thread.
  *   1.19: 152 (Debian 12 golang-go 1.19.8, amd64; stack 16, stackguard0/1 16,
  *         _panic, _defer, m 24, sched gobuf 56, syscallsp/pc, stktopsp, param
- *         32, atomicstatus + stackLock 8)
+ *         32, atomicstatus + stackLock 8); sched at 56
  */
 static const struct {
-	int major, minor, goid_offset;
-} goid_table[] = {
-	{ 1, 19, 152 },
+	int major, minor, goid, sched;
+} offsets_table[] = {
+	{ 1, 19, 152, 56 },
 };
 
-int krt_go_goid_offset_table(int major, int minor)
+int krt_go_offsets_table(int major, int minor, int *goid, int *sched)
 {
-	for (size_t i = 0; i < sizeof(goid_table) / sizeof(goid_table[0]); i++)
-		if (goid_table[i].major == major && goid_table[i].minor == minor)
-			return goid_table[i].goid_offset;
+	for (size_t i = 0; i < sizeof(offsets_table) / sizeof(offsets_table[0]); i++)
+		if (offsets_table[i].major == major && offsets_table[i].minor == minor) {
+			*goid = offsets_table[i].goid;
+			*sched = offsets_table[i].sched;
+			return 0;
+		}
 	return -1;
 }
 
@@ -106,7 +112,7 @@ int krt_go_parse_buildinfo(const uint8_t *data, size_t len, char *version, size_
 	return 0;
 }
 
-/* ---- DWARF: just enough of version 4 to find runtime.g's goid ---- */
+/* ---- DWARF: just enough of version 4 to find a member of runtime.g ---- */
 
 enum {
 	DW_TAG_member = 0x0d,
@@ -270,12 +276,12 @@ static int read_form(struct cursor *c, uint64_t form, int addr_size, uint64_t *v
 }
 
 /*
- * Walks every unit's entries; inside the structure named "runtime.g", the
- * member "goid" gives its DW_AT_data_member_location (a constant in Go's
- * DWARF). Returns the offset, or -1.
+ * Walks every unit's entries; inside the structure named type, the member
+ * gives its DW_AT_data_member_location (a constant in Go's DWARF). Returns
+ * the offset, or -1.
  */
-int krt_go_dwarf_goid_offset(const uint8_t *info, size_t info_len, const uint8_t *abbrev,
-			     size_t abbrev_len)
+int krt_go_dwarf_member_offset(const uint8_t *info, size_t info_len, const uint8_t *abbrev,
+			       size_t abbrev_len, const char *type, const char *member)
 {
 	struct abbrev *tab = malloc(sizeof(*tab) * MAX_ABBREVS);
 	size_t unit = 0;
@@ -329,11 +335,11 @@ int krt_go_dwarf_goid_offset(const uint8_t *info, size_t info_len, const uint8_t
 					has_loc = a->form[i] != 0x18 && a->form[i] != 0x09;
 				}
 			}
-			if (a->tag == DW_TAG_structure_type && name && !strcmp(name, "runtime.g") &&
+			if (a->tag == DW_TAG_structure_type && name && !strcmp(name, type) &&
 			    a->children)
 				g_depth = depth + 1;
 			else if (g_depth >= 0 && depth == g_depth && a->tag == DW_TAG_member &&
-				 name && !strcmp(name, "goid") && has_loc && loc < 4096) {
+				 name && !strcmp(name, member) && has_loc && loc < 4096) {
 				result = (int)loc;
 				break;
 			}
@@ -436,14 +442,14 @@ static void decide_usable(struct krt_go_info *info, uint16_t machine)
 			 "no symbol table (stripped, -ldflags=-s): runtime functions not found");
 		return;
 	}
-	for (int f = 0; f < KRT_GO_N_FUNCS; f++) {
+	for (int f = 0; f < KRT_GO_N_PROBED; f++) {
 		if (!info->funcs[f].found) {
 			snprintf(info->why, sizeof(info->why), "%s not in the symbol table",
 				 func_names[f]);
 			return;
 		}
 	}
-	if (info->goid_offset < 0) {
+	if (info->goid_offset < 0 || info->sched_offset < 0) {
 		snprintf(info->why, sizeof(info->why),
 			 "no DWARF and %s is not in the table of checked versions: runtime.g "
 			 "layout unknown",
@@ -491,14 +497,17 @@ static int inspect_elf(Elf *elf, const char *path, struct krt_go_info *info, cha
 	info->has_dwarf = scn && ascn;
 	if (info->has_dwarf && (d = section_data(scn, &sh)) && (ad = section_data(ascn, &ash)) &&
 	    d->d_buf && ad->d_buf) {
-		info->goid_offset = krt_go_dwarf_goid_offset(d->d_buf, d->d_size, ad->d_buf,
-							     ad->d_size);
-		if (info->goid_offset >= 0)
+		info->goid_offset = krt_go_dwarf_member_offset(d->d_buf, d->d_size, ad->d_buf,
+							       ad->d_size, "runtime.g", "goid");
+		info->sched_offset = krt_go_dwarf_member_offset(d->d_buf, d->d_size, ad->d_buf,
+								ad->d_size, "runtime.g", "sched");
+		if (info->goid_offset >= 0 && info->sched_offset >= 0)
 			info->goid_from = KRT_GO_OFFSET_DWARF;
 	}
-	if (info->goid_offset < 0) {
-		info->goid_offset = krt_go_goid_offset_table(info->major, info->minor);
-		if (info->goid_offset >= 0)
+	if (info->goid_from != KRT_GO_OFFSET_DWARF) {
+		info->goid_offset = info->sched_offset = -1;
+		if (!krt_go_offsets_table(info->major, info->minor, &info->goid_offset,
+					  &info->sched_offset))
 			info->goid_from = KRT_GO_OFFSET_TABLE;
 	}
 	decide_usable(info, eh.e_machine);
@@ -511,7 +520,7 @@ int krt_go_inspect(const char *path, struct krt_go_info *info, char *err, size_t
 	int fd, rc;
 
 	memset(info, 0, sizeof(*info));
-	info->goid_offset = -1;
+	info->goid_offset = info->sched_offset = -1;
 	if (elf_version(EV_CURRENT) == EV_NONE) {
 		snprintf(err, errlen, "libelf: %s", elf_errmsg(-1));
 		return -1;

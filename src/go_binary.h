@@ -10,10 +10,12 @@
  *     in the ".go.buildinfo" section (even in stripped binaries);
  *   - the runtime functions to probe, by name from the ELF symbol table
  *     (runtime.execute: a goroutine starts running on the current thread;
- *     runtime.casgstatus: every goroutine status change, among them a new
- *     goroutine made runnable by its creator; runtime.newproc1: creation);
- *   - where a goroutine keeps its id: runtime.g's "goid" field, from the
- *     DWARF of the binary when present, else a table of checked Go versions;
+ *     runtime.gostartcallfn: called once per new goroutine, by its creator,
+ *     with the new goroutine's sched field; runtime.ready: a goroutine made
+ *     runnable by another one, the hand-off of a channel, WaitGroup or lock);
+ *     runtime.newproc1 and runtime.casgstatus are only counted (benchmarks);
+ *   - where a goroutine keeps its id and its sched field in runtime.g: from
+ *     the DWARF of the binary when present, else a table of checked versions;
  *   - where the running goroutine is: with the register ABI (amd64, Go 1.17+)
  *     the g pointer lives in R14 in Go code, so a uprobe on a Go function
  *     reads it from the registers; the first arguments are RAX, RBX, RCX.
@@ -26,11 +28,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The runtime functions probed, in this order in krt_go_info.funcs. */
+/* The runtime functions, in this order in krt_go_info.funcs. */
 enum krt_go_func {
 	KRT_GO_EXECUTE,		/* runtime.execute(gp *g, inheritTime bool) */
-	KRT_GO_CASGSTATUS,	/* runtime.casgstatus(gp *g, oldval, newval uint32) */
-	KRT_GO_NEWPROC1,	/* runtime.newproc1(fn *funcval, callergp *g, callerpc uintptr) *g */
+	KRT_GO_GOSTARTCALLFN,	/* runtime.gostartcallfn(gobuf *gobuf, fv *funcval) */
+	KRT_GO_READY,		/* runtime.ready(gp *g, traceskip int, next bool) */
+	KRT_GO_N_PROBED,	/* the ones above are needed to follow goroutines */
+	KRT_GO_NEWPROC1 = KRT_GO_N_PROBED,	/* counted by benchmarks only */
+	KRT_GO_CASGSTATUS,
 	KRT_GO_N_FUNCS,
 };
 
@@ -56,7 +61,8 @@ struct krt_go_info {
 	bool g_in_r14;			/* amd64 register ABI: Go 1.17+ on x86-64 */
 	struct krt_go_func_addr funcs[KRT_GO_N_FUNCS];
 	int goid_offset;		/* offset of goid in runtime.g, -1 unknown */
-	enum krt_go_offset_source goid_from;
+	int sched_offset;		/* offset of sched (a gobuf) in runtime.g, -1 unknown */
+	enum krt_go_offset_source goid_from;	/* (both offsets come from one source) */
 	bool usable;			/* everything needed to follow its goroutines */
 	char why[160];			/* when !usable (and is_go): what is missing */
 };
@@ -75,16 +81,22 @@ int krt_go_inspect_pid(const char *proc_root, int pid, struct krt_go_info *info,
 /* The symbol name of a probed function. */
 const char *krt_go_func_name(enum krt_go_func f);
 
-/* goid's offset in runtime.g for a Go version in the checked table, or -1. */
-int krt_go_goid_offset_table(int major, int minor);
+/*
+ * goid's and sched's offsets in runtime.g for a Go version in the checked
+ * table; returns -1 when the version is not in it.
+ */
+int krt_go_offsets_table(int major, int minor, int *goid, int *sched);
 
 /* Parsers exposed for the unit tests. */
 /* The Go version from a .go.buildinfo section's bytes (1.18+ inline strings). */
 int krt_go_parse_buildinfo(const uint8_t *data, size_t len, char *version, size_t vlen);
 /* "go1.19.8" -> 1, 19; returns -1 when it does not parse. */
 int krt_go_parse_version(const char *version, int *major, int *minor);
-/* goid's offset in runtime.g from DWARF 4 .debug_info and .debug_abbrev, or -1. */
-int krt_go_dwarf_goid_offset(const uint8_t *info, size_t info_len, const uint8_t *abbrev,
-			     size_t abbrev_len);
+/*
+ * The offset of member in the structure named type from DWARF 4 .debug_info
+ * and .debug_abbrev, or -1.
+ */
+int krt_go_dwarf_member_offset(const uint8_t *info, size_t info_len, const uint8_t *abbrev,
+			       size_t abbrev_len, const char *type, const char *member);
 
 #endif

@@ -584,23 +584,25 @@ static int trace_containers(struct krt_live_source *src, const struct krt_pids *
 
 /*
  * Go programs among the traced processes: their goroutines share a few
- * threads and move between them, so attribution by thread can mix their
- * requests. Each one is named with what could (not) be read from its binary.
- * Returns the number of Go processes.
+ * threads and move between them, so attribution by thread mixes their
+ * requests; the goroutines of each one whose binary tells enough (symbols,
+ * runtime.g's layout, register ABI) are followed with uprobes on its
+ * runtime. Each Go process is named with what is done for it. Returns the
+ * number attributed by thread only.
  */
-static size_t report_go_processes(const struct krt_pids *pids)
+static size_t follow_go_processes(struct krt_live_source *src, const struct krt_pids *pids)
 {
-	size_t i, n_go = 0;
+	size_t i, by_thread = 0;
 
 	for (i = 0; i < pids->n; i++) {
 		struct krt_go_info gi;
 		char err[256], comm[64] = "?", path[64];
 		FILE *f;
+		int rc = 0;
 
 		if (krt_go_inspect_pid("/proc", (int)pids->v[i].pid, &gi, err, sizeof(err)) ||
 		    !gi.is_go)
 			continue;
-		n_go++;
 		snprintf(path, sizeof(path), "/proc/%u/comm", pids->v[i].pid);
 		f = fopen(path, "r");
 		if (f) {
@@ -608,19 +610,25 @@ static size_t report_go_processes(const struct krt_pids *pids)
 				comm[strcspn(comm, "\n")] = 0;
 			fclose(f);
 		}
-		if (!gi.usable)
-			fprintf(stderr, PROG ": WARNING: %s/%s[%u] is a Go program (%s) that cannot "
-				"be inspected: %s; attributed by thread, its requests may be mixed\n",
-				pids->v[i].name, comm, pids->v[i].pid,
-				gi.version[0] ? gi.version : "version unknown", gi.why);
-		else
-			fprintf(stderr, PROG ": WARNING: %s/%s[%u] is a Go program (%s, goid at "
-				"runtime.g+%d from %s): goroutines are not followed yet, attributed "
-				"by thread, its requests may be mixed\n",
+		if (gi.usable)
+			rc = krt_live_follow_go(src, pids->v[i].pid, &gi);
+		if (gi.usable && !rc) {
+			fprintf(stderr, PROG ": %s/%s[%u] is a Go program (%s): its goroutines are "
+				"followed (uprobes on runtime.execute, gostartcallfn, ready; goid at "
+				"runtime.g+%d from %s)\n",
 				pids->v[i].name, comm, pids->v[i].pid, gi.version, gi.goid_offset,
 				gi.goid_from == KRT_GO_OFFSET_DWARF ? "DWARF" : "the version table");
+			continue;
+		}
+		by_thread++;
+		if (gi.usable)
+			snprintf(gi.why, sizeof(gi.why), "uprobes not attached: %s", strerror(-rc));
+		fprintf(stderr, PROG ": WARNING: %s/%s[%u] is a Go program (%s) that cannot be "
+			"inspected: %s; attributed by thread, its requests may be mixed\n",
+			pids->v[i].name, comm, pids->v[i].pid,
+			gi.version[0] ? gi.version : "version unknown", gi.why);
 	}
-	return n_go;
+	return by_thread;
 }
 
 static void warn_losses(const struct krt_source_stats *st, __u64 late)
@@ -759,7 +767,8 @@ int main(int argc, char **argv)
 		goto cleanup;
 	if (trace_containers(src, &pids))
 		goto cleanup;
-	report_go_processes(&pids);
+	if (!o.rules && !o.empty_hooks)
+		follow_go_processes(src, &pids);
 
 	if (krt_outputs_open(&outs, &o.out, PROG))
 		goto cleanup;

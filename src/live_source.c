@@ -25,6 +25,7 @@
 #include <bpf/libbpf.h>
 #include "live_source.h"
 #include "reorder_window.h"
+#include "krtrace_go.h"
 #include "krtrace_bpf.h"	/* before the skeleton: its types */
 #include "krtrace.skel.h"
 
@@ -47,6 +48,8 @@ struct krt_live_source {
 	int n_cpus;		/* possible CPUs, at most KRT_MAX_CPUS */
 	bool syscall_hooks;	/* transfers from sys_exit (the fallback) */
 	bool out_of_memory;
+	struct bpf_link *go_links[KRT_LIVE_MAX_GO * KRT_GO_N_PROBED];	/* uprobes on Go runtimes */
+	int n_go_links;
 };
 
 static bool libbpf_debug;
@@ -790,10 +793,56 @@ __u64 krt_live_backlog(struct krt_live_source *s)
 	return sum.records > read ? sum.records - read : 0;
 }
 
+/*
+ * Goroutines of Go process pid are followed (bpf/goroutines.bpf.h): its
+ * runtime offsets go in go_procs, and a uprobe per runtime function, for
+ * this process only, on its executable (through /proc: its mount namespace
+ * may not be ours).
+ */
+int krt_live_follow_go(struct krt_live_source *s, __u32 pid, const struct krt_go_info *gi)
+{
+	struct bpf_program *progs[KRT_GO_N_PROBED] = {
+		[KRT_GO_EXECUTE] = s->skel->progs.krt_go_execute,
+		[KRT_GO_GOSTARTCALLFN] = s->skel->progs.krt_go_newproc,
+		[KRT_GO_READY] = s->skel->progs.krt_go_ready,
+	};
+	struct krt_go_proc proc = { .goid_off = (__u32)gi->goid_offset,
+				    .sched_off = (__u32)gi->sched_offset };
+	char exe[64];
+	int first = s->n_go_links, err;
+
+	if (!gi->usable || s->syscall_hooks)
+		return -EINVAL;
+	if (s->n_go_links + KRT_GO_N_PROBED > (int)(sizeof(s->go_links) / sizeof(s->go_links[0])))
+		return -E2BIG;
+	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
+	for (int f = 0; f < KRT_GO_N_PROBED; f++) {
+		struct bpf_link *l = bpf_program__attach_uprobe(progs[f], false, (pid_t)pid, exe,
+								gi->funcs[f].file_offset);
+
+		if (!l) {
+			err = -errno;
+			goto undo;
+		}
+		s->go_links[s->n_go_links++] = l;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.go_procs), &pid, &proc, BPF_ANY)) {
+		err = -errno;
+		goto undo;
+	}
+	return 0;
+undo:
+	while (s->n_go_links > first)
+		bpf_link__destroy(s->go_links[--s->n_go_links]);
+	return err ? err : -EINVAL;
+}
+
 void krt_live_close(struct krt_live_source *s)
 {
 	if (!s)
 		return;
+	while (s->n_go_links)
+		bpf_link__destroy(s->go_links[--s->n_go_links]);
 	ring_buffer__free(s->rb);
 	krtrace_bpf__destroy(s->skel);
 	krt_reorder_free(&s->window);

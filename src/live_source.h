@@ -11,6 +11,10 @@
 #include <linux/types.h>
 #include "krtrace_event.h"
 #include "engine.h"
+#include "go_binary.h"
+
+/* Go processes whose goroutines one source can follow. */
+#define KRT_LIVE_MAX_GO 64
 
 struct krt_live_source;
 
@@ -79,6 +83,8 @@ int krt_live_trace_tgid(struct krt_live_source *s, __u32 tgid);
 int krt_live_trace_tree(struct krt_live_source *s, __u32 pid);
 int krt_live_untrace_tgid(struct krt_live_source *s, __u32 tgid);
 int krt_live_attach(struct krt_live_source *s, const char *prog);
+/* Follow the goroutines of Go process pid (gi from krt_go_inspect_pid, usable). */
+int krt_live_follow_go(struct krt_live_source *s, __u32 pid, const struct krt_go_info *gi);
 /*
  * Waits up to timeout_ms, consumes what the ring holds, and hands every
  * event older than the reorder window to cb, in timestamp order.

@@ -9,7 +9,7 @@
 # through both services and scores the results against the services' ground truth.
 #
 # Environment: the test bed's KRT_* names (run side by side with other suites),
-# KRT_GO_REQUESTS (per service and run, 100), KRT_GO_MIN (% exact asserted per
+# KRT_GO_REQUESTS (per service and run, 100), KRT_GO_MIN_HTTP and KRT_GO_MIN_FANOUT (% exact asserted per
 # service, see below), KRT_KEEP=DIR (keep results and truth).
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
@@ -31,10 +31,11 @@ ip link show "${KRT_BRIDGE:-krtbr0}" >/dev/null 2>&1 &&
 	skip_suite "the test bed is in use (bridge ${KRT_BRIDGE:-krtbr0} exists); run utils/testbed down"
 "$BPF" --help >/dev/null 2>&1 || skip_suite "krtrace-bpf does not run here"
 
-# Thread-level attribution (what the live path does today on a Go service, whose
-# goroutines share and change threads) is measured and printed; the floor asserted
-# here is what it reaches, so that a regression shows, until goroutines are followed.
-MIN=${KRT_GO_MIN:-0}
+# Floors per service, below what goroutine tracking reaches today (README: go-http
+# 92-95 %, go-fanout about 50 % at 100 requests): a regression shows, the target
+# (99 %) is not met yet. Attribution by thread alone gave 8 % and 0 %.
+MIN_HTTP=${KRT_GO_MIN_HTTP:-80}
+MIN_FANOUT=${KRT_GO_MIN_FANOUT:-30}
 
 tmp=$(mktemp -d)
 bpf_pid=
@@ -124,6 +125,8 @@ run() {
 			test "$got" -ge $((want / 20)) -a "$got" -le $((want / 5))
 	fi
 	for s in go-http go-fanout; do
+		local MIN=$MIN_HTTP
+		[ "$s" = go-fanout ] && MIN=$MIN_FANOUT
 		if "$SCORE" --truth "$tmp/truth-$name" --prefix "$name-$s-" --model "$s" \
 			--json "$tmp/$name.jsonl" --path live --min "$MIN" --slack-us 200 \
 			"${sampled[@]}" -v >"$tmp/$name-$s.score" 2>"$tmp/$name-$s.score.err"; then
@@ -142,7 +145,7 @@ run default
 check "the stripped Go binary is named, attributed by thread" grep -q \
 	"go-http-strippe\[$stripped_pid\] is a Go program (go1\.[0-9.]*) that cannot be inspected: no symbol table" \
 	"$tmp/default.err"
-check "go-http is named as a Go program" grep -q \
-	"go-http\[$gohttp_pid\] is a Go program (go1\.[0-9.]*, goid at runtime.g+[0-9]* from DWARF)" \
+check "go-http's goroutines are followed" grep -q \
+	"go-http\[$gohttp_pid\] is a Go program (go1\.[0-9.]*): its goroutines are followed" \
 	"$tmp/default.err"
 run sampled --sample 10

@@ -104,24 +104,31 @@ static void test_dwarf_goid(void **state)
 	uint8_t info[256];
 	size_t n = make_info(info, false);
 
-	assert_int_equal(krt_go_dwarf_goid_offset(info, n, abbrev, sizeof(abbrev)), 152);
+	assert_int_equal(krt_go_dwarf_member_offset(info, n, abbrev, sizeof(abbrev), "runtime.g",
+						    "goid"), 152);
+	assert_int_equal(krt_go_dwarf_member_offset(info, n, abbrev, sizeof(abbrev), "runtime.g",
+						    "stack"), 0);
+	assert_int_equal(krt_go_dwarf_member_offset(info, n, abbrev, sizeof(abbrev), "runtime.m",
+						    "goid"), 99);
+	assert_int_equal(krt_go_dwarf_member_offset(info, n, abbrev, sizeof(abbrev), "runtime.g",
+						    "sched"), -1);
 	/* the decoy in runtime.m is not taken: without runtime.g, no answer */
 	memcpy(memmem(info, n, "runtime.g", 9), "runtime.x", 9);
-	assert_int_equal(krt_go_dwarf_goid_offset(info, n, abbrev, sizeof(abbrev)), -1);
+	assert_int_equal(krt_go_dwarf_member_offset(info, n, abbrev, sizeof(abbrev), "runtime.g", "goid"), -1);
 	/* truncated unit, an unknown form, a bad abbrev offset: -1, no crash */
 	n = make_info(info, true);
-	assert_int_equal(krt_go_dwarf_goid_offset(info, n, abbrev, sizeof(abbrev)), -1);
+	assert_int_equal(krt_go_dwarf_member_offset(info, n, abbrev, sizeof(abbrev), "runtime.g", "goid"), -1);
 	n = make_info(info, false);
 	{
 		uint8_t bad[sizeof(abbrev)];
 
 		memcpy(bad, abbrev, sizeof(bad));
 		bad[4] = 0x7e;	/* compile unit's name form: unknown */
-		assert_int_equal(krt_go_dwarf_goid_offset(info, n, bad, sizeof(bad)), -1);
+		assert_int_equal(krt_go_dwarf_member_offset(info, n, bad, sizeof(bad), "runtime.g", "goid"), -1);
 	}
 	info[6] = 200;
-	assert_int_equal(krt_go_dwarf_goid_offset(info, n, abbrev, sizeof(abbrev)), -1);
-	assert_int_equal(krt_go_dwarf_goid_offset(info, 5, abbrev, sizeof(abbrev)), -1);
+	assert_int_equal(krt_go_dwarf_member_offset(info, n, abbrev, sizeof(abbrev), "runtime.g", "goid"), -1);
+	assert_int_equal(krt_go_dwarf_member_offset(info, 5, abbrev, sizeof(abbrev), "runtime.g", "goid"), -1);
 }
 
 static void test_not_go_and_bad_files(void **state)
@@ -158,6 +165,7 @@ static void test_go_service(void **state)
 {
 	struct krt_go_info gi;
 	char err[256], path[512];
+	int goid, sched;
 
 	if (!service("go-http", path, sizeof(path)))
 		skip();
@@ -174,9 +182,12 @@ static void test_go_service(void **state)
 		assert_int_equal(gi.funcs[f].vaddr - gi.funcs[f].file_offset, 0x400000);
 	}
 	/* the checked table agrees with the binary's own DWARF for its version */
-	if (krt_go_goid_offset_table(gi.major, gi.minor) >= 0)
-		assert_int_equal(krt_go_goid_offset_table(gi.major, gi.minor), gi.goid_offset);
+	if (!krt_go_offsets_table(gi.major, gi.minor, &goid, &sched)) {
+		assert_int_equal(goid, gi.goid_offset);
+		assert_int_equal(sched, gi.sched_offset);
+	}
 	assert_true(gi.goid_offset > 0);
+	assert_true(gi.sched_offset > 0);
 #ifdef __x86_64__
 	assert_true(gi.g_in_r14);
 	assert_true(gi.usable);

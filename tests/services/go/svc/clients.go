@@ -40,15 +40,13 @@ func (h *HTTPClient) Get(addr, id, host string) (Call, error) {
 	var conn atomic.Value
 	var sendTid, recvTid int64
 	c := Call{Kind: "http", Peer: addr}
+	// At the reply's first byte the request is written (WroteRequest may come
+	// before the writer's buffer is flushed) and the connection is still ours.
 	tr := &httptrace.ClientTrace{
 		GotConn: func(i httptrace.GotConnInfo) { conn.Store(i.Conn) },
-		WroteRequest: func(httptrace.WroteRequestInfo) {
-			if k, ok := conn.Load().(*Conn); ok {
-				atomic.StoreInt64(&sendTid, int64(k.WriteTid()))
-			}
-		},
 		GotFirstResponseByte: func() {
 			if k, ok := conn.Load().(*Conn); ok {
+				atomic.StoreInt64(&sendTid, int64(k.WriteTid()))
 				atomic.StoreInt64(&recvTid, int64(k.ReadTid()))
 			}
 		},

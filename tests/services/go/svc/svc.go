@@ -186,8 +186,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 
 func (c *Conn) Write(p []byte) (int, error) {
 	tid := syscall.Gettid()
-	n, err := c.Conn.Write(p)
+	// stored before the write: the reply may be read (and this looked up) before
+	// the writer returns from it
 	atomic.StoreInt64(&c.writeTid, int64(tid))
+	n, err := c.Conn.Write(p)
 	c.mu.Lock()
 	f := c.onWrite
 	c.onWrite = nil
