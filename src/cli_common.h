@@ -6,7 +6,7 @@
 #define KRT_CLI_COMMON_H
 
 #include <stdbool.h>
-#include "engine.h"
+#include "trace_data.h"
 #include "writer.h"
 
 #define KRT_MAX_WRITERS 8

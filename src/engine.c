@@ -811,21 +811,3 @@ void krt_engine_free(struct krt_engine *e)
 	free(e->listed);
 	free(e);
 }
-
-const char *krt_event_type_name(__u32 type)
-{
-	static const char *const names[KRT_EV_TYPE_MAX] = {
-	    [KRT_EV_FORK] = "fork",
-	    [KRT_EV_EXIT] = "exit",
-	    [KRT_EV_SWITCH] = "switch",
-	    [KRT_EV_XFER] = "xfer",
-	    [KRT_EV_SOCK_STATE] = "sock_state",
-	    [KRT_EV_WAKEUP] = "wakeup",
-	    [KRT_EV_CPU] = "cpu",
-	    [KRT_EV_LOST] = "lost",
-	};
-
-	if (type < KRT_EV_TYPE_MAX && names[type])
-		return names[type];
-	return "unknown";
-}

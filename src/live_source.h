@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <linux/types.h>
 #include "krtrace_event.h"
-#include "engine.h"
+#include "trace_data.h"
 #include "go_binary.h"
 
 /* Go processes whose goroutines one source can follow. */

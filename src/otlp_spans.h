@@ -19,7 +19,7 @@
 #define KRT_OTLP_SPANS_H
 
 #include <stdbool.h>
-#include "engine.h"
+#include "trace_data.h"
 #include "writer_util.h"
 
 #define KRT_OTLP_MAX_EVENTS 128		/* hop events per span; the rest are counted */

@@ -8,7 +8,7 @@
 #define KRT_TRACE_ID_H
 
 #include <linux/types.h>
-#include "engine.h"
+#include "trace_data.h"
 
 #define KRT_TRACE_ID_HEX_LEN 32
 

@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
-#include "engine.h"
+#include "trace_data.h"
 
 struct krt_writer;
 

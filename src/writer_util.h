@@ -3,7 +3,8 @@
 #define KRT_WRITER_UTIL_H
 
 #include <stddef.h>
-#include "engine.h"
+#include "trace_data.h"
+#include "pids_file.h" /* KRT_NAME_LEN: container names */
 #include "writer.h"
 
 /* Enough for "container/comm[tid]" with the longest container name. */
