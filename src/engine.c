@@ -30,353 +30,30 @@
 #include "engine_internal.h"
 
 /* ---------------------------------------------------------------------- */
-/* Small helpers                                                           */
-
-static const char *intern(struct krt_engine *e, const char *name)
-{
-	size_t i;
-
-	if (!name || !*name)
-		return "";
-	for (i = 0; i < e->n_names; i++)
-		if (!strcmp(e->names[i], name))
-			return e->names[i];
-	e->names = eng_xrealloc(e->names, (e->n_names + 1) * sizeof(*e->names));
-	e->names[e->n_names] = strdup(name);
-	if (!e->names[e->n_names]) {
-		fprintf(stderr, "krtrace: engine: out of memory\n");
-		abort();
-	}
-	return e->names[e->n_names++];
-}
-
-bool eng_is_gateway(const struct krt_engine *e, const struct krt_addr *a)
-{
-	return e->cfg.gateway.family && krt_ip_eq(a, &e->cfg.gateway);
-}
-
-/* The listed pids change when live discovery adds containers: rebuild lazily. */
-static void listed_rebuild(struct krt_engine *e)
-{
-	const struct krt_pids *p = e->cfg.pids;
-	size_t i, cap = 16;
-
-	while (p && cap < p->n * 4)
-		cap *= 2;
-	free(e->listed);
-	e->listed = eng_xcalloc(cap, sizeof(*e->listed));
-	e->listed_cap = cap;
-	e->listed_src_n = p ? p->n : 0;
-	e->listed_src = p;
-	for (i = 0; p && i < p->n; i++) {
-		__u32 pid = p->v[i].pid;
-		size_t j = mix64(pid) & (cap - 1);
-
-		if (!pid)
-			continue;
-		while (e->listed[j].pid && e->listed[j].pid != pid)
-			j = (j + 1) & (cap - 1);
-		if (!e->listed[j].pid) {
-			e->listed[j].pid = pid;
-			e->listed[j].idx = i;
-		}
-	}
-}
-
-/* The container entry listing pid, or NULL. */
-static const struct krt_container *listed_find(struct krt_engine *e, __u32 pid)
-{
-	const struct krt_pids *p = e->cfg.pids;
-	size_t j;
-
-	if (!p || !pid)
-		return NULL;
-	if (e->listed_src != p || e->listed_src_n != p->n || !e->listed)
-		listed_rebuild(e);
-	j = mix64(pid) & (e->listed_cap - 1);
-	while (e->listed[j].pid) {
-		if (e->listed[j].pid == pid)
-			return &p->v[e->listed[j].idx];
-		j = (j + 1) & (e->listed_cap - 1);
-	}
-	return NULL;
-}
-
-const struct krt_container *eng_container_by_ip(struct krt_engine *e, const struct krt_addr *ip,
-						size_t *count)
-{
-	const struct krt_pids *p = e->cfg.pids;
-	const struct krt_container *found = NULL;
-	size_t i;
-
-	*count = 0;
-	for (i = 0; p && i < p->n; i++) {
-		if (krt_ip_eq(&p->v[i].ip, ip)) {
-			if (!found)
-				found = &p->v[i];
-			(*count)++;
-		}
-	}
-	return found;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Verbose (-V) decision log                                               */
-
-#define C_RESET "\033[0m"
-#define C_DIM "\033[2m"
-#define C_BOLD "\033[1m"
-#define C_RED "\033[31m"
-
-static const char *trace_colors[] = {"\033[32m", "\033[33m", "\033[34m",
-				     "\033[35m", "\033[36m", "\033[91m"};
-
-/*
- * One line: "  SECS.USECS comm[tid] <what>". A trace id mentioned by the
- * line colours it (same colour for the same trace) with -C.
- */
-void eng_vlog(struct krt_engine *e, __u64 ts, const struct thread *t, __u32 tid, __u64 trace,
-	      const char *fmt, ...)
-{
-	FILE *f = e->cfg.verbose;
-	va_list ap;
-
-	if (!f)
-		return;
-	fprintf(f, "%s%6llu.%06llu%s %s[%u] ", e->cfg.color ? C_DIM : "",
-		(unsigned long long)(ts / 1000000000ULL),
-		(unsigned long long)(ts % 1000000000ULL / 1000), e->cfg.color ? C_RESET : "",
-		t && t->comm[0] ? t->comm : "?", t ? t->tid : tid);
-	if (e->cfg.color && trace)
-		fputs(trace_colors[trace % (sizeof(trace_colors) / sizeof(trace_colors[0]))], f);
-	va_start(ap, fmt);
-	vfprintf(f, fmt, ap);
-	va_end(ap);
-	if (e->cfg.color && trace)
-		fputs(C_RESET, f);
-	fputc('\n', f);
-}
-
-/* ---------------------------------------------------------------------- */
-/* Threads                                                                 */
-
-static bool thread_eq(const void *obj, const void *key)
-{
-	return ((const struct thread *)obj)->tid == *(const __u32 *)key;
-}
-
-struct thread *eng_thread_find(struct krt_engine *e, __u32 tid)
-{
-	if (!tid)
-		return NULL;
-	return eng_table_find(&e->threads, mix64(tid), &tid, thread_eq);
-}
-
-static struct thread *thread_new(struct krt_engine *e, __u32 tid, __u32 pid, const char *comm)
-{
-	struct thread *t = eng_xcalloc(1, sizeof(*t));
-	const struct krt_container *c;
-
-	t->tid = tid;
-	t->pid = pid;
-	t->container = "";
-	if (comm)
-		memcpy(t->comm, comm, KRT_COMM_LEN);
-	t->comm[KRT_COMM_LEN - 1] = 0;
-	if ((c = listed_find(e, tid))) {
-		t->container = intern(e, c->name);
-		if (!t->pid)
-			t->pid = tid; /* a listed pid is a process: tgid == tid */
-	} else if ((c = listed_find(e, pid))) {
-		t->container = intern(e, c->name);
-	}
-	eng_table_insert(&e->threads, mix64(tid), t);
-	return t;
-}
-
-/*
- * The current task of a non-SWITCH event: traced by definition (sources
- * already filter), created on first sight.
- */
-struct thread *eng_thread_touch(struct krt_engine *e, __u32 tid, __u32 pid, const char *comm)
-{
-	struct thread *t;
-
-	if (!tid)
-		return NULL;
-	t = eng_thread_find(e, tid);
-	if (!t)
-		t = thread_new(e, tid, pid, comm);
-	t->traced = true;
-	if (pid && !t->pid)
-		t->pid = pid;
-	if (comm && comm[0] && strncmp(t->comm, comm, KRT_COMM_LEN)) {
-		memcpy(t->comm, comm, KRT_COMM_LEN);
-		t->comm[KRT_COMM_LEN - 1] = 0;
-	}
-	return t;
-}
-
-/* A thread named in a SWITCH/WAKEUP: known, or listed in the PIDs file. */
-static struct thread *thread_listed_or_known(struct krt_engine *e, __u32 tid, __u32 pid,
-					     const char *comm)
-{
-	struct thread *t;
-
-	if (!tid)
-		return NULL;
-	t = eng_thread_find(e, tid);
-	if (t)
-		return t;
-	if (listed_find(e, tid) || listed_find(e, pid)) {
-		t = thread_new(e, tid, pid, comm);
-		t->traced = true;
-	}
-	return t;
-}
-
-/* Import fallback: the container whose IP is the thread's local socket IP. */
-void eng_thread_container_by_ip(struct krt_engine *e, struct thread *t,
-				const struct krt_addr *local)
-{
-	const struct krt_container *c;
-	size_t n;
-
-	if (t->container[0] || krt_ip_eq(&t->ip_checked, local))
-		return;
-	t->ip_checked = *local;
-	c = eng_container_by_ip(e, local, &n);
-	if (!c)
-		return;
-	t->container = intern(e, c->name);
-	if (!t->pid)
-		t->pid = n == 1 ? c->pid : t->tid;
-}
-
-/* Charge [start, end) on CPU to t's current trace. */
-static void charge(struct krt_engine *e, struct thread *t, __u64 start, __u64 end)
-{
-	struct trace *tr;
-	__u64 d;
-
-	if (end <= start)
-		return;
-	d = end - start;
-	tr = t->cur ? eng_trace_live(e, t->cur) : NULL;
-	if (!tr) {
-		e->sum.unattributed_cpu_ns += d;
-		return;
-	}
-	eng_trace_thread(tr, t, start, end)->cpu_ns += d;
-	e->sum.attributed_cpu_ns += d;
-	if (e->cfg.keep_slices)
-		eng_trace_add_slice(tr, t->tid, start, end);
-}
-
-/* Change t's current trace at ts; the running on-CPU interval is split here. */
-void eng_thread_set_trace(struct krt_engine *e, struct thread *t, __u64 id, __u64 ts)
-{
-	struct trace *tr;
-
-	if (t->cur == id)
-		return;
-	if (t->oncpu) {
-		charge(e, t, t->oncpu_since, ts);
-		t->oncpu_since = ts;
-	}
-	if ((tr = eng_trace_find(e, t->cur)) && tr->holders)
-		tr->holders--;
-	if ((tr = eng_trace_find(e, id)))
-		tr->holders++;
-	t->cur = id;
-	t->replied = false;
-	t->wake_claim = false;
-	t->took_job = false;
-}
-
-void eng_thread_add_entry(struct thread *t, __u64 trace, __u64 dir_serial)
-{
-	unsigned int i;
-
-	for (i = 0; i < RECENT_ENTRIES; i++) {
-		if (t->recent[i].trace == trace && t->recent[i].dir_serial == dir_serial)
-			return;
-	}
-	t->recent[t->recent_next].trace = trace;
-	t->recent[t->recent_next].dir_serial = dir_serial;
-	t->recent_next = (t->recent_next + 1) % RECENT_ENTRIES;
-}
-
-bool eng_thread_has_entry(const struct thread *t, __u64 trace, __u64 dir_serial)
-{
-	unsigned int i;
-
-	for (i = 0; i < RECENT_ENTRIES; i++) {
-		if (t->recent[i].trace == trace && t->recent[i].dir_serial == dir_serial)
-			return true;
-	}
-	return false;
-}
-
-static void thread_free(struct krt_engine *e, struct thread *t)
-{
-	eng_thread_set_trace(e, t, 0, e->now);
-	eng_table_remove(&e->threads, mix64(t->tid), t);
-	free(t);
-}
-
-/* ---------------------------------------------------------------------- */
 /* Scheduling, process life cycle, wakeups                                */
 
 static void on_switch(struct krt_engine *e, const struct krt_event *ev)
 {
 	const struct krt_switch *sw = &ev->sw;
-	struct thread *prev = thread_listed_or_known(e, sw->prev_tid, sw->prev_pid, sw->prev_comm);
-	struct thread *next = thread_listed_or_known(e, sw->next_tid, sw->next_pid, sw->next_comm);
+	struct thread *prev = eng_thread_listed_or_known(e, sw->prev_tid, sw->prev_pid, sw->prev_comm);
+	struct thread *next = eng_thread_listed_or_known(e, sw->next_tid, sw->next_pid, sw->next_comm);
 
 	if (prev && prev->traced) {
 		if (prev->oncpu) {
-			if (prev->took_job && ev->ts_ns > prev->oncpu_since)
-				prev->took_cpu_ns += ev->ts_ns - prev->oncpu_since;
-			charge(e, prev, prev->oncpu_since, ev->ts_ns);
+			eng_pool_ran(prev, prev->oncpu_since, ev->ts_ns);
+			eng_charge(e, prev, prev->oncpu_since, ev->ts_ns);
 			prev->oncpu = false;
 		}
+		/* a pool worker that took a job and did not use it gives it back */
+		eng_pool_switch_out(e, prev, sw->prev_state, ev->ts_ns);
 		/*
 		 * Rule 5: answered and now blocked -> idle, not request time. A
 		 * claim that came from a wakeup ends at the first block: the
 		 * work item handed over is done (or waits for something that
-		 * will bring its own trace).
+		 * will bring its own trace). A pool worker at work on its job
+		 * keeps it.
 		 */
-		if (prev->cur && prev->took_job && !prev->claim_active &&
-		    prev->took_cpu_ns < DEQUEUE_MAX_NS) {
-			/*
-			 * Took a job and leaves the CPU before it could have
-			 * dequeued: blocked (queue empty, or its lock taken) or
-			 * preempted (often by the next woken worker, which then
-			 * dequeues first). The job is still the queue's oldest;
-			 * a preempted worker takes again when it runs.
-			 */
-			struct thread *f = eng_thread_find(e, prev->feeder);
-			struct trace *tr = eng_trace_find(e, prev->cur);
-
-			if (f && tr && !tr->answered)
-				eng_handoff_return(f, prev->cur);
-			eng_vlog(e, ev->ts_ns, prev, prev->tid, prev->cur,
-				 "SWITCH out %s before using trace %llu (%llu ns on CPU): back to "
-				 "the queue",
-				 sw->prev_state ? "blocked" : "preempted",
-				 (unsigned long long)prev->cur,
-				 (unsigned long long)prev->took_cpu_ns);
-			eng_thread_set_trace(e, prev, 0, ev->ts_ns);
-			if (!sw->prev_state)
-				prev->take_on_run = true;
-		}
-		/*
-		 * A worker that ran a while with its job and blocks (another
-		 * lock: malloc's, a log's) is still at work on it.
-		 */
-		if (sw->prev_state != 0 && prev->cur && !prev->replied && prev->took_job &&
-		    prev->took_cpu_ns >= DEQUEUE_MAX_NS) {
+		if (sw->prev_state != 0 && prev->cur && eng_pool_at_work(prev)) {
 			eng_vlog(e, ev->ts_ns, prev, prev->tid, prev->cur,
 				 "SWITCH out blocked: keeps trace %llu (at work: %llu ns on CPU)",
 				 (unsigned long long)prev->cur,
@@ -392,11 +69,7 @@ static void on_switch(struct krt_engine *e, const struct krt_event *ev)
 	if (next && next->traced) {
 		next->oncpu = true;
 		next->oncpu_since = ev->ts_ns;
-		if (next->take_on_run) {
-			next->take_on_run = false;
-			if (!next->cur)
-				eng_worker_take(e, next, ev->ts_ns, "runs after a wakeup");
-		}
+		eng_pool_switch_in(e, next, ev->ts_ns);
 	}
 }
 
@@ -412,7 +85,7 @@ static void on_fork(struct krt_engine *e, const struct krt_event *ev)
 		return;
 	child = eng_thread_find(e, f->child_tid);
 	if (!child)
-		child = thread_new(e, f->child_tid, f->child_pid, f->child_comm);
+		child = eng_thread_new(e, f->child_tid, f->child_pid, f->child_comm);
 	child->traced = true;
 	if (f->child_pid)
 		child->pid = f->child_pid;
@@ -435,128 +108,33 @@ static void on_exit_ev(struct krt_engine *e, const struct krt_event *ev)
 	if (!t)
 		return;
 	if (t->oncpu) {
-		charge(e, t, t->oncpu_since, ev->ts_ns);
+		eng_charge(e, t, t->oncpu_since, ev->ts_ns);
 		t->oncpu = false;
 	}
-	thread_free(e, t);
+	eng_thread_set_trace(e, t, 0, e->now);
+	eng_thread_forget(e, t);
 }
 
-/*
- * Rule 6, hand-off by scheduler causality. A wakeup passes a trace only to
- * a target between requests (none held, its claim ended, or it answered);
- * a target at work keeps its trace: a wakeup is a weaker signal than bytes
- * received (futexes also wake for locks, timers and unrelated queues), so it
- * never overrides, and the overlap is counted as a conflict.
- *
- * Thread pools (a waker that read requests it has neither answered nor
- * handed on: its queue, oldest first):
- *  - the woken worker takes the queue's oldest request when it runs, not at
- *    the wakeup (condvar wakeups go to any worker, and the first to run
- *    dequeues first); a worker's wakeup by its feeder or a sibling worker
- *    (the queue's lock released) lets it take again;
- *  - a worker that answered and goes on without sleeping takes the oldest
- *    right after its reply;
- *  - a worker that leaves the CPU within DEQUEUE_MAX_NS of CPU time after a
- *    take, having sent nothing, did not dequeue (queue empty, lock taken,
- *    preempted by the next worker): the request goes back to the head;
- *  - the reply settles it: a worker answering another request than the one
- *    it was thought to hold moves its work since the take to the answered
- *    request (eng_trace_move_job).
- * Without a queue, the waker's current trace passes (run_in_executor).
- *
- * The waker of a sched_wakeup is not traced by the event itself: ftrace
- * records wakeups of a traced target from any task (the gateway's client
- * waking the server), so only a waker already traced can hand off.
- */
+/* Rule 6 (engine_pool.c): a wakeup inside a traced process may hand a trace on. */
 static void on_wakeup(struct krt_engine *e, const struct krt_event *ev)
 {
-	struct thread *waker = thread_listed_or_known(e, ev->tid, ev->pid, ev->comm);
+	struct thread *waker = eng_thread_listed_or_known(e, ev->tid, ev->pid, ev->comm);
 	struct thread *target;
-	__u64 pick = 0;
 
 	if (!waker || !waker->traced || ev->wakeup.target_tid == ev->tid)
 		return;
-	target = thread_listed_or_known(e, ev->wakeup.target_tid, ev->wakeup.target_pid, NULL);
+	target = eng_thread_listed_or_known(e, ev->wakeup.target_tid, ev->wakeup.target_pid, NULL);
 	if (!target) {
 		/* same process as a traced waker: a thread we have not seen yet */
 		if (!waker->cur || !ev->wakeup.target_pid || ev->wakeup.target_pid != waker->pid)
 			return;
-		target = thread_new(e, ev->wakeup.target_tid, ev->wakeup.target_pid, NULL);
+		target = eng_thread_new(e, ev->wakeup.target_tid, ev->wakeup.target_pid, NULL);
 		target->traced = true;
 		target->container = waker->container;
 	}
 	if (!target->traced)
 		return;
-	/*
-	 * A worker that worked on a job without sending anything and blocked
-	 * is between requests when its feeder, with requests queued, wakes it
-	 * (a lock it waited on mid-job is rarely released by the feeder just
-	 * as requests wait in the queue).
-	 */
-	if (target->cur && target->took_job && !target->claim_active && !target->replied &&
-	    !target->oncpu && target->feeder == waker->tid && waker->n_handoff) {
-		eng_vlog(e, ev->ts_ns, target, target->tid, target->cur,
-			 "woken by its feeder with requests queued: done with trace %llu",
-			 (unsigned long long)target->cur);
-		eng_thread_set_trace(e, target, 0, ev->ts_ns);
-	}
-	/*
-	 * A worker known to answer its feeder's clients takes its request
-	 * when it runs: several woken workers race for the queue, and the
-	 * wakeup order is not the order they dequeue; the first to run
-	 * takes the oldest. A sibling worker's wakeup (the queue's lock
-	 * released) lets it retry. The wakeup may come just before the
-	 * worker blocks, still holding its last request: it takes the next
-	 * one when it runs again.
-	 */
-	if (target->feeder && (target->feeder == waker->tid || target->feeder == waker->feeder)) {
-		__u64 ran = target->took_cpu_ns;
-
-		if (target->oncpu && ev->ts_ns > target->oncpu_since)
-			ran += ev->ts_ns - target->oncpu_since;
-		target->take_on_run = true;
-		if (!target->cur || target->replied ||
-		    (target->took_job && !target->claim_active && ran < DEQUEUE_MAX_NS))
-			return;
-	}
-	if (target->cur) {
-		if (waker->cur && target->cur != waker->cur) {
-			e->sum.wakeup_conflicts++;
-			eng_vlog(e, ev->ts_ns, waker, waker->tid, waker->cur,
-				 "WAKEUP %s[%u] keeps trace %llu (conflict)",
-				 target->comm[0] ? target->comm : "?", target->tid,
-				 (unsigned long long)target->cur);
-		}
-		return;
-	}
-	if (waker->n_handoff) {
-		/*
-		 * The waker queued requests it read: the woken thread takes
-		 * the oldest when it runs (first job of a pool worker, too).
-		 */
-		unsigned int i;
-
-		target->feeder = waker->tid;
-		target->take_on_run = true;
-		for (i = 0; i < waker->n_handoff; i++)
-			if (waker->handoff[i] == waker->cur)
-				waker->replied = true; /* handed its current request */
-		eng_vlog(e, ev->ts_ns, waker, waker->tid, waker->cur,
-			 "WAKEUP %s[%u]: takes the oldest queued request when it runs",
-			 target->comm[0] ? target->comm : "?", target->tid);
-		return;
-	}
-	pick = waker->cur;
-	if (!pick)
-		return;
-	eng_thread_set_trace(e, target, pick, ev->ts_ns);
-	target->wake_claim = true;
-	target->claim_active = false;
-	/* handed over its current request: idle once it blocks (rule 5) */
-	if (pick == waker->cur)
-		waker->replied = true;
-	eng_vlog(e, ev->ts_ns, waker, waker->tid, pick, "WAKEUP %s[%u] => trace %llu (hand-off)",
-		 target->comm[0] ? target->comm : "?", target->tid, (unsigned long long)pick);
+	eng_handoff_on_wakeup(e, waker, target, ev->ts_ns);
 }
 
 static void on_cpu(struct krt_engine *e, const struct krt_event *ev)
@@ -624,37 +202,8 @@ static void emit_completed(struct krt_engine *e)
 	e->n_open = k + (e->n_open - i);
 }
 
-static void prune_dirs(struct krt_engine *e)
-{
-	__u64 limit = u64max(DIR_IDLE_NS, e->cfg.linger_ns * 10);
-	struct dir *d;
-	size_t i;
-
-	if (e->now < limit)
-		return;
-	table_for_each(&e->dirs, i, d)
-	{
-		/* the pair is visited twice; decide on the lower serial */
-		if (d->serial > d->rev->serial)
-			continue;
-		if (d->last_ns + limit < e->now && d->rev->last_ns + limit < e->now) {
-			if (d->q_len)
-				e->sum.dropped_segments += d->q_len;
-			if (d->rev->q_len)
-				e->sum.dropped_segments += d->rev->q_len;
-			eng_dir_free_pair(e, d);
-		}
-	}
-	/* deleted slots pile up in a long run: rebuild when they dominate */
-	if (e->dirs.tombs > e->dirs.cap / 4)
-		eng_table_resize(&e->dirs, e->dirs.cap);
-}
-
 static void maintenance(struct krt_engine *e)
 {
-	struct dir *d;
-	size_t i;
-
 	e->events_since_maint = 0;
 	if (!e->cfg.linger_ns)
 		return;
@@ -664,11 +213,7 @@ static void maintenance(struct krt_engine *e)
 	 */
 	e->next_maint_ns = e->now + u64max(u64min(e->cfg.linger_ns / 4, MAINT_INTERVAL_NS), 1000);
 	emit_completed(e);
-	if (e->now - e->last_dir_prune_ns >= 1000000000ULL) {
-		e->last_dir_prune_ns = e->now;
-		table_for_each(&e->dirs, i, d) eng_pending_expire(e, d, e->now, false);
-		prune_dirs(e);
-	}
+	eng_conn_prune(e);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -751,27 +296,17 @@ static int cmp_trace_id(const void *a, const void *b)
 void krt_engine_flush(struct krt_engine *e)
 {
 	struct thread *t;
-	struct dir *d;
 	size_t i;
 
 	/* on-CPU intervals still open run until the last event */
 	table_for_each(&e->threads, i, t)
 	{
 		if (t->oncpu) {
-			charge(e, t, t->oncpu_since, e->now);
+			eng_charge(e, t, t->oncpu_since, e->now);
 			t->oncpu_since = e->now;
 		}
 	}
-	table_for_each(&e->dirs, i, d)
-	{
-		eng_pending_expire(e, d, e->now, true);
-		for (__u32 j = 0; j < d->q_len; j++) {
-			struct segment *s = eng_seg_at(d, j);
-
-			eng_seg_drop(e, d, s);
-			s->used = s->len; /* counted once */
-		}
-	}
+	eng_conn_flush(e);
 	if (e->n_open)
 		qsort(e->open, e->n_open, sizeof(*e->open), cmp_trace_id);
 	for (i = 0; i < e->n_open; i++)
@@ -787,21 +322,15 @@ struct krt_summary *krt_engine_summary(struct krt_engine *e)
 void krt_engine_free(struct krt_engine *e)
 {
 	struct thread *t;
-	struct dir *d;
 	size_t i;
 
 	if (!e)
 		return;
 	table_for_each(&e->threads, i, t) free(t);
-	table_for_each(&e->dirs, i, d)
-	{
-		free(d->q);
-		free(d);
-	}
+	eng_conn_free_all(e);
 	for (i = 0; i < e->n_open; i++)
 		eng_trace_free(e->open[i]);
 	eng_table_free(&e->threads);
-	eng_table_free(&e->dirs);
 	eng_table_free(&e->traces);
 	free(e->kmap);
 	free(e->open);

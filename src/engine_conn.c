@@ -407,107 +407,6 @@ static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, 
 }
 
 
-static void handoff_remove(struct thread *t, __u64 trace)
-{
-	unsigned int i;
-
-	for (i = 0; i < t->n_handoff; i++) {
-		if (t->handoff[i] == trace) {
-			memmove(&t->handoff[i], &t->handoff[i + 1],
-				(t->n_handoff - i - 1) * sizeof(t->handoff[0]));
-			t->n_handoff--;
-			return;
-		}
-	}
-}
-
-static void handoff_push(struct thread *t, __u64 trace)
-{
-	handoff_remove(t, trace);
-	if (t->n_handoff == HANDOFF_MAX)
-		handoff_remove(t, t->handoff[0]);
-	t->handoff[t->n_handoff++] = trace;
-}
-
-/*
- * The oldest request thread f read and nobody took or answered yet. With
- * none queued, a request f handed by wakeup to a worker that has not
- * touched it yet: the woken worker lost the race for the queue to the
- * running thread asking now (taker, not NULL).
- */
-__u64 eng_handoff_pick(struct krt_engine *e, struct thread *f, struct thread *taker, __u64 ts)
-{
-	unsigned int i;
-
-	while (f->n_handoff) {
-		__u64 id = f->handoff[0];
-		struct trace *tr = eng_trace_find(e, id);
-
-		handoff_remove(f, id);
-		if (tr && !tr->answered)
-			return id;
-	}
-	for (i = 0; taker && i < HANDED_MAX; i++) {
-		unsigned int k = (f->handed_next + i) % HANDED_MAX; /* oldest first */
-		struct thread *w;
-		__u64 id = f->handed[k].trace;
-
-		if (!id || f->handed[k].tid == taker->tid)
-			continue;
-		w = eng_thread_find(e, f->handed[k].tid);
-		if (w && w->cur == id && w->wake_claim && !w->claim_active) {
-			f->handed[k].trace = 0;
-			eng_thread_set_trace(e, w, 0, ts);
-			return id;
-		}
-	}
-	return 0;
-}
-
-/* A job taken but not used goes back to the head of f's queue. */
-void eng_handoff_return(struct thread *f, __u64 trace)
-{
-	handoff_remove(f, trace);
-	if (f->n_handoff == HANDOFF_MAX)
-		f->n_handoff--; /* the newest falls off */
-	memmove(&f->handoff[1], &f->handoff[0], f->n_handoff * sizeof(f->handoff[0]));
-	f->handoff[0] = trace;
-	f->n_handoff++;
-}
-
-/*
- * Pool worker t dequeues now (it runs after a wakeup, or goes on right
- * after a reply): the oldest job of its feeder's queue, tentatively until
- * it sends (rule 6).
- */
-bool eng_worker_take(struct krt_engine *e, struct thread *t, __u64 ts, const char *why)
-{
-	struct thread *f = t->feeder ? eng_thread_find(e, t->feeder) : NULL;
-	__u64 pick = f ? eng_handoff_pick(e, f, NULL, ts) : 0;
-
-	if (!pick)
-		return false;
-	eng_thread_set_trace(e, t, pick, ts);
-	/* until t uses it, a worker asking while running may take it over */
-	eng_handed_remember(f, t->tid, pick);
-	t->wake_claim = true;
-	t->claim_active = false;
-	t->took_job = true;
-	t->took_cpu_ns = 0;
-	t->job_trace = pick;
-	t->job_ts = ts;
-	eng_vlog(e, ts, t, t->tid, pick, "takes trace %llu from %s[%u] (%s)",
-		 (unsigned long long)pick, f->comm, f->tid, why);
-	return true;
-}
-
-void eng_handed_remember(struct thread *f, __u32 tid, __u64 trace)
-{
-	f->handed[f->handed_next].tid = tid;
-	f->handed[f->handed_next].trace = trace;
-	f->handed_next = (f->handed_next + 1) % HANDED_MAX;
-}
-
 /* A traced receive learnt the trace of the bytes: rule 2. */
 static void receiver_takes(struct krt_engine *e, struct thread *t, struct dir *d, __u64 trace,
 			   __u64 ts)
@@ -515,7 +414,7 @@ static void receiver_takes(struct krt_engine *e, struct thread *t, struct dir *d
 	if (!trace)
 		return;
 	if (trace != t->cur)
-		handoff_push(t, trace);
+		eng_handoff_push(t, trace);
 	eng_thread_set_trace(e, t, trace, ts);
 	eng_thread_add_entry(t, trace, d->serial);
 	d->rev->side_last_recv_trace = trace;
@@ -561,57 +460,6 @@ static bool side_is_server(const struct dir *side)
 	if (side->side_role)
 		return side->side_role == ROLE_SERVER;
 	return side->src.port < 32768 && side->dst.port >= 32768;
-}
-
-/* The thread of t's container that read the last request. */
-static void reader_remember(struct krt_engine *e, struct thread *t)
-{
-	unsigned int i;
-
-	if (!t->container[0])
-		return;
-	for (i = 0; i < e->n_readers; i++) {
-		if (e->readers[i].container == t->container) {
-			e->readers[i].tid = t->tid;
-			return;
-		}
-	}
-	if (e->n_readers < MAX_READERS) {
-		e->readers[e->n_readers].container = t->container;
-		e->readers[e->n_readers++].tid = t->tid;
-	}
-}
-
-/*
- * A thread with no trace and no known feeder sends for some request: at
- * the start of a capture, a pool worker's first job. If its container's
- * request reader holds a request it did nothing with itself (it only
- * reads and queues), that is the job: the oldest such request.
- */
-static void orphan_takes(struct krt_engine *e, struct thread *t, __u64 ts)
-{
-	struct thread *f = NULL;
-	unsigned int i;
-
-	for (i = 0; i < e->n_readers && !f; i++)
-		if (e->readers[i].container == t->container && e->readers[i].tid != t->tid)
-			f = eng_thread_find(e, e->readers[i].tid);
-	if (!f)
-		return;
-	for (i = 0; i < f->n_handoff; i++) {
-		__u64 id = f->handoff[i];
-		struct trace *tr = eng_trace_find(e, id);
-
-		if (tr && !tr->answered && !tr->ingress_acted && tr->pub.ingress.tid == f->tid) {
-			handoff_remove(f, id);
-			eng_thread_set_trace(e, t, id, ts);
-			t->wake_claim = true;
-			t->feeder = f->tid;
-			eng_vlog(e, ts, t, t->tid, id, "takes trace %llu from %s[%u] (first job)",
-				 (unsigned long long)id, f->comm, f->tid);
-			return;
-		}
-	}
 }
 
 /*
@@ -682,29 +530,9 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 				c->live = false;
 			}
 		}
-		if (t->feeder && (!t->cur || t->replied) && !d->side_ingress &&
-		    !(side_is_server(d) && d->side_received)) {
-			/*
-			 * A pool worker done with its request sends for a new
-			 * one without having slept: it took the next job from
-			 * its feeder's queue without a wakeup (rule 6).
-			 */
-			struct thread *f = eng_thread_find(e, t->feeder);
-			__u64 pick = f ? eng_handoff_pick(e, f, t, ev->ts_ns) : 0;
-
-			if (pick) {
-				eng_thread_set_trace(e, t, pick, ev->ts_ns);
-				t->wake_claim = true;
-				t->job_trace = pick;
-				t->job_ts = ev->ts_ns - 1;
-				eng_vlog(e, ev->ts_ns, t, t->tid, pick,
-					 "takes trace %llu from %s[%u] (hand-off, no wakeup)",
-					 (unsigned long long)pick, f->comm, f->tid);
-			}
-		}
-		if (!t->cur && !t->feeder && t->container[0] && !d->side_ingress &&
-		    !(side_is_server(d) && d->side_received))
-			orphan_takes(e, t, ev->ts_ns);
+		/* not a reply on a connection it serves: maybe a pool worker's next job */
+		if (!d->side_ingress && !(side_is_server(d) && d->side_received))
+			eng_pool_send_begins(e, t, ev->ts_ns);
 		/* rule 3 */
 		if (side_is_server(d) && d->side_received && d->side_reqs.n == 1 &&
 		    d->side_reqs.answered &&
@@ -758,7 +586,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	d->side_in_request = false;
 	if (t && t->cur && eng_thread_has_entry(t, t->cur, d->rev->serial)) {
 		t->replied = true;
-		handoff_remove(t, t->cur); /* answered here, not handed off */
+		eng_handoff_remove(t, t->cur); /* answered here, not handed off */
 	}
 	if (d->side_ingress && tag) {
 		/* the reply to the client: that request is done */
@@ -766,31 +594,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 
 		if (done)
 			done->answered = true;
-		/*
-		 * A pool worker's reply names the job it really dequeued: what
-		 * it did since it took another one belongs to this request.
-		 */
-		if (t && t->job_trace && t->job_trace != tag && t->feeder &&
-		    t->feeder == d->side_ingress_tid)
-			eng_trace_move_job(e, t, t->job_trace, tag, t->job_ts);
 		if (t)
-			t->job_trace = 0;
-		/* another thread answers what this one read: it is fed by it */
-		if (t && d->side_ingress_tid && d->side_ingress_tid != t->tid) {
-			t->feeder = d->side_ingress_tid;
-			t->answers_feeder = true;
-		}
-		/*
-		 * Answering its own request, or (a pool worker) any request of
-		 * its feeder, ends the job: whatever trace the worker held
-		 * (possibly a wrong guess) is done with once it blocks.
-		 */
-		if (t && (tag == t->cur || (t->feeder && t->feeder == d->side_ingress_tid))) {
-			t->replied = true;
-			handoff_remove(t, tag);
-		}
-		/* a worker that does not sleep dequeues right after its reply */
-		take_next = t && t->answers_feeder && t->feeder == d->side_ingress_tid;
+			take_next = eng_pool_reply_sent(e, t, tag, d->side_ingress_tid);
 	}
 
 	memset(&s, 0, sizeof(s));
@@ -922,7 +727,7 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 	side->side_received = true;
 	side->side_ingress = true;
 	side->side_ingress_tid = t->tid;
-	reader_remember(e, t);
+	eng_reader_remember(e, t);
 	memset(&h, 0, sizeof(h));
 	h.to_tid = t->tid;
 	h.from_addr = d->src;
@@ -1219,4 +1024,80 @@ void eng_on_sock_state(struct krt_engine *e, const struct krt_event *ev)
 	default:
 		break;
 	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Housekeeping of the connections                                         */
+
+static void conn_prune_idle(struct krt_engine *e)
+{
+	__u64 limit = u64max(DIR_IDLE_NS, e->cfg.linger_ns * 10);
+	struct dir *d;
+	size_t i;
+
+	if (e->now < limit)
+		return;
+	table_for_each(&e->dirs, i, d)
+	{
+		/* the pair is visited twice; decide on the lower serial */
+		if (d->serial > d->rev->serial)
+			continue;
+		if (d->last_ns + limit < e->now && d->rev->last_ns + limit < e->now) {
+			if (d->q_len)
+				e->sum.dropped_segments += d->q_len;
+			if (d->rev->q_len)
+				e->sum.dropped_segments += d->rev->q_len;
+			eng_dir_free_pair(e, d);
+		}
+	}
+	/* deleted slots pile up in a long run: rebuild when they dominate */
+	if (e->dirs.tombs > e->dirs.cap / 4)
+		eng_table_resize(&e->dirs, e->dirs.cap);
+}
+
+/*
+ * Receives that waited too long for their send give up, and (once a
+ * second of event time) idle connections go (with linger only).
+ */
+void eng_conn_prune(struct krt_engine *e)
+{
+	struct dir *d;
+	size_t i;
+
+	if (e->now - e->last_dir_prune_ns < 1000000000ULL)
+		return;
+	e->last_dir_prune_ns = e->now;
+	table_for_each(&e->dirs, i, d) eng_pending_expire(e, d, e->now, false);
+	conn_prune_idle(e);
+}
+
+/* End of input: what waits for a send or a receive never gets it (counted). */
+void eng_conn_flush(struct krt_engine *e)
+{
+	struct dir *d;
+	size_t i;
+
+	table_for_each(&e->dirs, i, d)
+	{
+		eng_pending_expire(e, d, e->now, true);
+		for (__u32 j = 0; j < d->q_len; j++) {
+			struct segment *s = eng_seg_at(d, j);
+
+			eng_seg_drop(e, d, s);
+			s->used = s->len; /* counted once */
+		}
+	}
+}
+
+void eng_conn_free_all(struct krt_engine *e)
+{
+	struct dir *d;
+	size_t i;
+
+	table_for_each(&e->dirs, i, d)
+	{
+		free(d->q);
+		free(d);
+	}
+	eng_table_free(&e->dirs);
 }

@@ -303,7 +303,14 @@ struct krt_engine {
 	unsigned int connects_next;
 };
 
-/* engine_util.c: hash tables and allocation */
+/*
+ * The engine's modules, each calling only those below it:
+ *   engine.c -> engine_conn.c -> engine_pool.c -> engine_trace.c
+ *            -> engine_thread.c -> engine_util.c
+ * (engine.c calls every module; engine_conn.c calls the pool's rule.)
+ */
+
+/* engine_util.c: hash tables, allocation, the -V decision log */
 void *eng_xcalloc(size_t n, size_t size);
 void *eng_xrealloc(void *p, size_t size);
 void eng_table_init(struct table *t);
@@ -312,8 +319,25 @@ void eng_table_resize(struct table *t, size_t cap);
 void eng_table_insert(struct table *t, __u64 hash, void *obj);
 void eng_table_remove(struct table *t, __u64 hash, const void *obj);
 void eng_table_free(struct table *t);
+void eng_vlog(struct krt_engine *e, __u64 ts, const struct thread *t, __u32 tid, __u64 trace,
+	      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-/* engine_trace.c: traces (stats, hops, slices, emission) and kernel tags */
+/* engine_thread.c: the thread registry, addresses' identity */
+bool eng_is_gateway(const struct krt_engine *e, const struct krt_addr *a);
+const struct krt_container *eng_container_by_ip(struct krt_engine *e, const struct krt_addr *ip,
+						size_t *count);
+struct thread *eng_thread_find(struct krt_engine *e, __u32 tid);
+struct thread *eng_thread_new(struct krt_engine *e, __u32 tid, __u32 pid, const char *comm);
+struct thread *eng_thread_touch(struct krt_engine *e, __u32 tid, __u32 pid, const char *comm);
+struct thread *eng_thread_listed_or_known(struct krt_engine *e, __u32 tid, __u32 pid,
+					  const char *comm);
+void eng_thread_container_by_ip(struct krt_engine *e, struct thread *t,
+				const struct krt_addr *local);
+void eng_thread_add_entry(struct thread *t, __u64 trace, __u64 dir_serial);
+bool eng_thread_has_entry(const struct thread *t, __u64 trace, __u64 dir_serial);
+void eng_thread_forget(struct krt_engine *e, struct thread *t);
+
+/* engine_trace.c: traces (stats, hops, slices, emission), a thread's trace, kernel tags */
 struct trace *eng_trace_find(struct krt_engine *e, __u64 id);
 struct trace *eng_trace_live(struct krt_engine *e, __u64 id);
 struct trace *eng_trace_new(struct krt_engine *e, __u64 ts);
@@ -325,36 +349,46 @@ void eng_trace_add_slice(struct trace *tr, __u32 tid, __u64 start, __u64 end);
 int eng_cmp_u64(__u64 a, __u64 b);
 void eng_trace_free(struct trace *tr);
 void eng_trace_emit(struct krt_engine *e, struct trace *tr);
+void eng_charge(struct krt_engine *e, struct thread *t, __u64 start, __u64 end);
+void eng_thread_set_trace(struct krt_engine *e, struct thread *t, __u64 id, __u64 ts);
 struct kmap_entry *eng_kmap_find(struct krt_engine *e, __u32 kid);
 void eng_kmap_bind(struct krt_engine *e, __u32 kid, struct trace *tr);
 __u64 eng_kernel_trace(struct krt_engine *e, __u32 kid, __u64 ts);
 __u64 eng_apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64 rule, __u64 ts);
 
-/* engine_conn.c: connections, byte matching, tagging rules 1-3, hand-off queues */
+/* A hop moved to another trace (see eng_trace_move_job): skipped at emission. */
+static inline bool eng_hop_dead(const struct krt_hop *h)
+{
+	return !h->send_ns && !h->recv_ns;
+}
+
+/* engine_pool.c: the thread-pool rule (rule 6) */
+void eng_handoff_remove(struct thread *t, __u64 trace);
+void eng_handoff_push(struct thread *t, __u64 trace);
+__u64 eng_handoff_pick(struct krt_engine *e, struct thread *f, struct thread *taker, __u64 ts);
+void eng_handoff_return(struct thread *f, __u64 trace);
+bool eng_worker_take(struct krt_engine *e, struct thread *t, __u64 ts, const char *why);
+void eng_handed_remember(struct thread *f, __u32 tid, __u64 trace);
+void eng_reader_remember(struct krt_engine *e, struct thread *t);
+void eng_pool_send_begins(struct krt_engine *e, struct thread *t, __u64 ts);
+bool eng_pool_reply_sent(struct krt_engine *e, struct thread *t, __u64 tag, __u32 reader);
+void eng_pool_ran(struct thread *t, __u64 since, __u64 now);
+void eng_pool_switch_out(struct krt_engine *e, struct thread *t, __s64 state, __u64 ts);
+bool eng_pool_at_work(const struct thread *t);
+void eng_pool_switch_in(struct krt_engine *e, struct thread *t, __u64 ts);
+void eng_handoff_on_wakeup(struct krt_engine *e, struct thread *waker, struct thread *target,
+			   __u64 ts);
+void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u64 to, __u64 since);
+
+/* engine_conn.c: connections, byte matching, tagging rules 1-3, socket state */
 struct segment *eng_seg_at(struct dir *d, __u32 i);
 void eng_seg_drop(struct krt_engine *e, struct dir *d, struct segment *s);
 void eng_pending_expire(struct krt_engine *e, struct dir *d, __u64 now, bool all);
 void eng_dir_free_pair(struct krt_engine *e, struct dir *d);
-__u64 eng_handoff_pick(struct krt_engine *e, struct thread *f, struct thread *taker, __u64 ts);
-void eng_handoff_return(struct thread *f, __u64 trace);
-bool eng_worker_take(struct krt_engine *e, struct thread *t, __u64 ts, const char *why);
-void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u64 to, __u64 since);
-void eng_handed_remember(struct thread *f, __u32 tid, __u64 trace);
 void eng_on_xfer(struct krt_engine *e, const struct krt_event *ev);
 void eng_on_sock_state(struct krt_engine *e, const struct krt_event *ev);
-
-/* engine.c: identity, threads, scheduling, wakeups, housekeeping, API */
-bool eng_is_gateway(const struct krt_engine *e, const struct krt_addr *a);
-const struct krt_container *eng_container_by_ip(struct krt_engine *e, const struct krt_addr *ip,
-						size_t *count);
-void eng_vlog(struct krt_engine *e, __u64 ts, const struct thread *t, __u32 tid, __u64 trace,
-	      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-struct thread *eng_thread_find(struct krt_engine *e, __u32 tid);
-struct thread *eng_thread_touch(struct krt_engine *e, __u32 tid, __u32 pid, const char *comm);
-void eng_thread_container_by_ip(struct krt_engine *e, struct thread *t,
-				const struct krt_addr *local);
-void eng_thread_set_trace(struct krt_engine *e, struct thread *t, __u64 id, __u64 ts);
-void eng_thread_add_entry(struct thread *t, __u64 trace, __u64 dir_serial);
-bool eng_thread_has_entry(const struct thread *t, __u64 trace, __u64 dir_serial);
+void eng_conn_prune(struct krt_engine *e);
+void eng_conn_flush(struct krt_engine *e);
+void eng_conn_free_all(struct krt_engine *e);
 
 #endif

@@ -109,93 +109,6 @@ __u32 eng_trace_add_hop(struct trace *tr, const struct krt_hop *h)
 	return (__u32)tr->pub.n_hops++;
 }
 
-/* A hop moved to another trace (see eng_trace_move_job): skipped at emission. */
-static bool hop_dead(const struct krt_hop *h)
-{
-	return !h->send_ns && !h->recv_ns;
-}
-
-static bool tid_in(const __u32 *set, unsigned int n, __u32 tid)
-{
-	unsigned int i;
-
-	for (i = 0; i < n; i++)
-		if (set[i] == tid)
-			return true;
-	return false;
-}
-
-/*
- * Pool worker w answered request `to` while its work since `since` went to
- * trace `from` (the job it was thought to have dequeued): the reply names
- * the job it really had. Its hops since then, and those of the threads it
- * called (transitively, its sibling workers and feeder excepted), move to
- * `to`, with those threads' rows when nothing else of theirs stays behind.
- * Moved hops stay in place as dead entries (segments in flight keep their
- * hop index) and are dropped at emission. Only finished hops move.
- */
-void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u64 to, __u64 since)
-{
-	struct trace *a = eng_trace_live(e, from), *b = eng_trace_live(e, to);
-	__u32 set[8] = {w->tid}, keep[8];
-	unsigned int n = 1, n_keep = 0, moved = 0;
-	size_t i, j;
-
-	if (!a || !b || a == b)
-		return;
-	for (i = 0; i < a->pub.n_hops; i++) {
-		struct krt_hop *h = &a->pub.hops[i];
-		__u64 at = h->send_ns ? h->send_ns : h->recv_ns;
-		struct thread *to_t;
-
-		if (hop_dead(h) || at <= since || !tid_in(set, n, h->from_tid) ||
-		    (!h->to_tid && !h->recv_ns))
-			continue;
-		if (h->to_tid && h->to_tid != w->tid) {
-			to_t = eng_thread_find(e, h->to_tid);
-			if (to_t &&
-			    (to_t->tid == w->feeder || (w->feeder && to_t->feeder == w->feeder)))
-				continue; /* a sibling's or the feeder's: not this job's */
-			if (!tid_in(set, n, h->to_tid) && n < 8)
-				set[n++] = h->to_tid;
-		}
-		eng_trace_add_hop(b, h);
-		memset(h, 0, sizeof(*h));
-		moved++;
-	}
-	if (!moved)
-		return;
-	/* rows of threads with nothing left in `from` go along */
-	for (i = 0; i < a->pub.n_hops && n_keep < 8; i++) {
-		const struct krt_hop *h = &a->pub.hops[i];
-
-		if (hop_dead(h))
-			continue;
-		if (tid_in(set, n, h->from_tid) && !tid_in(keep, n_keep, h->from_tid))
-			keep[n_keep++] = h->from_tid;
-		if (tid_in(set, n, h->to_tid) && !tid_in(keep, n_keep, h->to_tid) && n_keep < 8)
-			keep[n_keep++] = h->to_tid;
-	}
-	for (i = 0; i < a->pub.n_threads;) {
-		struct krt_thread_stat *st = &a->pub.threads[i], *bt;
-		struct thread *t = eng_thread_find(e, st->tid);
-
-		if (!tid_in(set, n, st->tid) || tid_in(keep, n_keep, st->tid) || !t) {
-			i++;
-			continue;
-		}
-		bt = eng_trace_thread(b, t, st->first_ns, st->last_ns);
-		bt->cpu_ns += st->cpu_ns;
-		bt->runq_ns += st->runq_ns;
-		for (j = i + 1; j < a->pub.n_threads; j++)
-			a->pub.threads[j - 1] = a->pub.threads[j];
-		a->pub.n_threads--;
-	}
-	eng_vlog(e, since, w, w->tid, to,
-		 "answers trace %llu: its job's %u hops move from trace %llu",
-		 (unsigned long long)to, moved, (unsigned long long)from);
-}
-
 void eng_trace_add_slice(struct trace *tr, __u32 tid, __u64 start, __u64 end)
 {
 	struct krt_slice *s;
@@ -291,7 +204,7 @@ void eng_trace_emit(struct krt_engine *e, struct trace *tr)
 	size_t i, n = 0;
 
 	for (i = 0; i < p->n_hops; i++)
-		if (!hop_dead(&p->hops[i]))
+		if (!eng_hop_dead(&p->hops[i]))
 			p->hops[n++] = p->hops[i];
 	p->n_hops = n;
 	merge_sort(p->threads, p->n_threads, sizeof(*p->threads), cmp_thread_stat);
@@ -307,6 +220,50 @@ void eng_trace_emit(struct krt_engine *e, struct trace *tr)
 		e->max_emitted_id = p->id;
 	eng_table_remove(&e->traces, mix64(p->id), tr);
 	eng_trace_free(tr);
+}
+
+/* ---------------------------------------------------------------------- */
+/* A thread's current trace                                                */
+
+/* Charge [start, end) on CPU to t's current trace. */
+void eng_charge(struct krt_engine *e, struct thread *t, __u64 start, __u64 end)
+{
+	struct trace *tr;
+	__u64 d;
+
+	if (end <= start)
+		return;
+	d = end - start;
+	tr = t->cur ? eng_trace_live(e, t->cur) : NULL;
+	if (!tr) {
+		e->sum.unattributed_cpu_ns += d;
+		return;
+	}
+	eng_trace_thread(tr, t, start, end)->cpu_ns += d;
+	e->sum.attributed_cpu_ns += d;
+	if (e->cfg.keep_slices)
+		eng_trace_add_slice(tr, t->tid, start, end);
+}
+
+/* Change t's current trace at ts; the running on-CPU interval is split here. */
+void eng_thread_set_trace(struct krt_engine *e, struct thread *t, __u64 id, __u64 ts)
+{
+	struct trace *tr;
+
+	if (t->cur == id)
+		return;
+	if (t->oncpu) {
+		eng_charge(e, t, t->oncpu_since, ts);
+		t->oncpu_since = ts;
+	}
+	if ((tr = eng_trace_find(e, t->cur)) && tr->holders)
+		tr->holders--;
+	if ((tr = eng_trace_find(e, id)))
+		tr->holders++;
+	t->cur = id;
+	t->replied = false;
+	t->wake_claim = false;
+	t->took_job = false;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -1,4 +1,5 @@
 /* Engine utilities: open-addressing hash tables of object pointers, allocation. */
+#include <stdarg.h>
 #include "engine_internal.h"
 
 char eng_tombstone_mark;
@@ -112,4 +113,41 @@ void eng_table_free(struct table *t)
 	free(t->slots);
 	t->slots = NULL;
 	t->cap = t->used = t->tombs = 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Verbose (-V) decision log                                               */
+
+#define C_RESET "\033[0m"
+#define C_DIM "\033[2m"
+#define C_BOLD "\033[1m"
+#define C_RED "\033[31m"
+
+static const char *trace_colors[] = {"\033[32m", "\033[33m", "\033[34m",
+				     "\033[35m", "\033[36m", "\033[91m"};
+
+/*
+ * One line: "  SECS.USECS comm[tid] <what>". A trace id mentioned by the
+ * line colours it (same colour for the same trace) with -C.
+ */
+void eng_vlog(struct krt_engine *e, __u64 ts, const struct thread *t, __u32 tid, __u64 trace,
+	      const char *fmt, ...)
+{
+	FILE *f = e->cfg.verbose;
+	va_list ap;
+
+	if (!f)
+		return;
+	fprintf(f, "%s%6llu.%06llu%s %s[%u] ", e->cfg.color ? C_DIM : "",
+		(unsigned long long)(ts / 1000000000ULL),
+		(unsigned long long)(ts % 1000000000ULL / 1000), e->cfg.color ? C_RESET : "",
+		t && t->comm[0] ? t->comm : "?", t ? t->tid : tid);
+	if (e->cfg.color && trace)
+		fputs(trace_colors[trace % (sizeof(trace_colors) / sizeof(trace_colors[0]))], f);
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	if (e->cfg.color && trace)
+		fputs(C_RESET, f);
+	fputc('\n', f);
 }

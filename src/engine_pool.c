@@ -1,0 +1,457 @@
+/*
+ * The thread-pool rule (docs/design.md, "Rule 6: hand-offs and thread
+ * pools"), all of it: a front end's queue of requests it read and has
+ * neither answered nor handed on (handoff), the wakeups that hand them to
+ * workers, a worker's take of the oldest job when it runs or right after
+ * a reply, the job given back when the worker leaves the CPU before it
+ * could have dequeued, and the reply that settles which job it had
+ * (eng_trace_move_job). Uses threads and traces; connections call it.
+ */
+#include "engine_internal.h"
+
+void eng_handoff_remove(struct thread *t, __u64 trace)
+{
+	unsigned int i;
+
+	for (i = 0; i < t->n_handoff; i++) {
+		if (t->handoff[i] == trace) {
+			memmove(&t->handoff[i], &t->handoff[i + 1],
+				(t->n_handoff - i - 1) * sizeof(t->handoff[0]));
+			t->n_handoff--;
+			return;
+		}
+	}
+}
+
+void eng_handoff_push(struct thread *t, __u64 trace)
+{
+	eng_handoff_remove(t, trace);
+	if (t->n_handoff == HANDOFF_MAX)
+		eng_handoff_remove(t, t->handoff[0]);
+	t->handoff[t->n_handoff++] = trace;
+}
+
+/*
+ * The oldest request thread f read and nobody took or answered yet. With
+ * none queued, a request f handed by wakeup to a worker that has not
+ * touched it yet: the woken worker lost the race for the queue to the
+ * running thread asking now (taker, not NULL).
+ */
+__u64 eng_handoff_pick(struct krt_engine *e, struct thread *f, struct thread *taker, __u64 ts)
+{
+	unsigned int i;
+
+	while (f->n_handoff) {
+		__u64 id = f->handoff[0];
+		struct trace *tr = eng_trace_find(e, id);
+
+		eng_handoff_remove(f, id);
+		if (tr && !tr->answered)
+			return id;
+	}
+	for (i = 0; taker && i < HANDED_MAX; i++) {
+		unsigned int k = (f->handed_next + i) % HANDED_MAX; /* oldest first */
+		struct thread *w;
+		__u64 id = f->handed[k].trace;
+
+		if (!id || f->handed[k].tid == taker->tid)
+			continue;
+		w = eng_thread_find(e, f->handed[k].tid);
+		if (w && w->cur == id && w->wake_claim && !w->claim_active) {
+			f->handed[k].trace = 0;
+			eng_thread_set_trace(e, w, 0, ts);
+			return id;
+		}
+	}
+	return 0;
+}
+
+/* A job taken but not used goes back to the head of f's queue. */
+void eng_handoff_return(struct thread *f, __u64 trace)
+{
+	eng_handoff_remove(f, trace);
+	if (f->n_handoff == HANDOFF_MAX)
+		f->n_handoff--; /* the newest falls off */
+	memmove(&f->handoff[1], &f->handoff[0], f->n_handoff * sizeof(f->handoff[0]));
+	f->handoff[0] = trace;
+	f->n_handoff++;
+}
+
+/*
+ * Pool worker t dequeues now (it runs after a wakeup, or goes on right
+ * after a reply): the oldest job of its feeder's queue, tentatively until
+ * it sends (rule 6).
+ */
+bool eng_worker_take(struct krt_engine *e, struct thread *t, __u64 ts, const char *why)
+{
+	struct thread *f = t->feeder ? eng_thread_find(e, t->feeder) : NULL;
+	__u64 pick = f ? eng_handoff_pick(e, f, NULL, ts) : 0;
+
+	if (!pick)
+		return false;
+	eng_thread_set_trace(e, t, pick, ts);
+	/* until t uses it, a worker asking while running may take it over */
+	eng_handed_remember(f, t->tid, pick);
+	t->wake_claim = true;
+	t->claim_active = false;
+	t->took_job = true;
+	t->took_cpu_ns = 0;
+	t->job_trace = pick;
+	t->job_ts = ts;
+	eng_vlog(e, ts, t, t->tid, pick, "takes trace %llu from %s[%u] (%s)",
+		 (unsigned long long)pick, f->comm, f->tid, why);
+	return true;
+}
+
+void eng_handed_remember(struct thread *f, __u32 tid, __u64 trace)
+{
+	f->handed[f->handed_next].tid = tid;
+	f->handed[f->handed_next].trace = trace;
+	f->handed_next = (f->handed_next + 1) % HANDED_MAX;
+}
+
+/* The thread of t's container that read the last request. */
+void eng_reader_remember(struct krt_engine *e, struct thread *t)
+{
+	unsigned int i;
+
+	if (!t->container[0])
+		return;
+	for (i = 0; i < e->n_readers; i++) {
+		if (e->readers[i].container == t->container) {
+			e->readers[i].tid = t->tid;
+			return;
+		}
+	}
+	if (e->n_readers < MAX_READERS) {
+		e->readers[e->n_readers].container = t->container;
+		e->readers[e->n_readers++].tid = t->tid;
+	}
+}
+
+/*
+ * A thread with no trace and no known feeder sends for some request: at
+ * the start of a capture, a pool worker's first job. If its container's
+ * request reader holds a request it did nothing with itself (it only
+ * reads and queues), that is the job: the oldest such request.
+ */
+static void orphan_takes(struct krt_engine *e, struct thread *t, __u64 ts)
+{
+	struct thread *f = NULL;
+	unsigned int i;
+
+	for (i = 0; i < e->n_readers && !f; i++)
+		if (e->readers[i].container == t->container && e->readers[i].tid != t->tid)
+			f = eng_thread_find(e, e->readers[i].tid);
+	if (!f)
+		return;
+	for (i = 0; i < f->n_handoff; i++) {
+		__u64 id = f->handoff[i];
+		struct trace *tr = eng_trace_find(e, id);
+
+		if (tr && !tr->answered && !tr->ingress_acted && tr->pub.ingress.tid == f->tid) {
+			eng_handoff_remove(f, id);
+			eng_thread_set_trace(e, t, id, ts);
+			t->wake_claim = true;
+			t->feeder = f->tid;
+			eng_vlog(e, ts, t, t->tid, id, "takes trace %llu from %s[%u] (first job)",
+				 (unsigned long long)id, f->comm, f->tid);
+			return;
+		}
+	}
+}
+
+/*
+ * Thread t sends, not as a reply on a connection it serves: a pool worker
+ * done with its request that sends for a new one without having slept
+ * took the next job from its feeder's queue without a wakeup; a thread
+ * with no trace and no feeder may be a worker's first job (orphan_takes).
+ */
+void eng_pool_send_begins(struct krt_engine *e, struct thread *t, __u64 ts)
+{
+	if (t->feeder && (!t->cur || t->replied)) {
+		struct thread *f = eng_thread_find(e, t->feeder);
+		__u64 pick = f ? eng_handoff_pick(e, f, t, ts) : 0;
+
+		if (pick) {
+			eng_thread_set_trace(e, t, pick, ts);
+			t->wake_claim = true;
+			t->job_trace = pick;
+			t->job_ts = ts - 1;
+			eng_vlog(e, ts, t, t->tid, pick,
+				 "takes trace %llu from %s[%u] (hand-off, no wakeup)",
+				 (unsigned long long)pick, f->comm, f->tid);
+		}
+	}
+	if (!t->cur && !t->feeder && t->container[0])
+		orphan_takes(e, t, ts);
+}
+
+/*
+ * Thread t replied to a client of the gateway with trace tag, on the
+ * connection thread reader read the request from. True when t, a worker
+ * that does not sleep, dequeues its next job right after its reply.
+ */
+bool eng_pool_reply_sent(struct krt_engine *e, struct thread *t, __u64 tag, __u32 reader)
+{
+	/*
+	 * A pool worker's reply names the job it really dequeued: what it did
+	 * since it took another one belongs to this request.
+	 */
+	if (t->job_trace && t->job_trace != tag && t->feeder && t->feeder == reader)
+		eng_trace_move_job(e, t, t->job_trace, tag, t->job_ts);
+	t->job_trace = 0;
+	/* another thread answers what this one read: it is fed by it */
+	if (reader && reader != t->tid) {
+		t->feeder = reader;
+		t->answers_feeder = true;
+	}
+	/*
+	 * Answering its own request, or (a pool worker) any request of its
+	 * feeder, ends the job: whatever trace the worker held (possibly a
+	 * wrong guess) is done with once it blocks.
+	 */
+	if (tag == t->cur || (t->feeder && t->feeder == reader)) {
+		t->replied = true;
+		eng_handoff_remove(t, tag);
+	}
+	return t->answers_feeder && t->feeder == reader;
+}
+
+/* A pool worker ran [since, now) on CPU: its time since it took its job. */
+void eng_pool_ran(struct thread *t, __u64 since, __u64 now)
+{
+	if (t->took_job && now > since)
+		t->took_cpu_ns += now - since;
+}
+
+/*
+ * Worker t leaves the CPU (state 0: preempted). Took a job and leaves
+ * before it could have dequeued: blocked (queue empty, or its lock taken)
+ * or preempted (often by the next woken worker, which then dequeues
+ * first). The job is still the queue's oldest; a preempted worker takes
+ * again when it runs.
+ */
+void eng_pool_switch_out(struct krt_engine *e, struct thread *t, __s64 state, __u64 ts)
+{
+	struct thread *f;
+	struct trace *tr;
+
+	if (!t->cur || !t->took_job || t->claim_active || t->took_cpu_ns >= DEQUEUE_MAX_NS)
+		return;
+	f = eng_thread_find(e, t->feeder);
+	tr = eng_trace_find(e, t->cur);
+	if (f && tr && !tr->answered)
+		eng_handoff_return(f, t->cur);
+	eng_vlog(e, ts, t, t->tid, t->cur,
+		 "SWITCH out %s before using trace %llu (%llu ns on CPU): back to the queue",
+		 state ? "blocked" : "preempted", (unsigned long long)t->cur,
+		 (unsigned long long)t->took_cpu_ns);
+	eng_thread_set_trace(e, t, 0, ts);
+	if (!state)
+		t->take_on_run = true;
+}
+
+/*
+ * A worker that ran a while with its job and blocks (another lock:
+ * malloc's, a log's) is still at work on it: its claim does not end.
+ */
+bool eng_pool_at_work(const struct thread *t)
+{
+	return !t->replied && t->took_job && t->took_cpu_ns >= DEQUEUE_MAX_NS;
+}
+
+/* Worker t runs: woken for a job, it dequeues now. */
+void eng_pool_switch_in(struct krt_engine *e, struct thread *t, __u64 ts)
+{
+	if (!t->take_on_run)
+		return;
+	t->take_on_run = false;
+	if (!t->cur)
+		eng_worker_take(e, t, ts, "runs after a wakeup");
+}
+
+/*
+ * Rule 6, hand-off by scheduler causality. A wakeup passes a trace only to
+ * a target between requests (none held, its claim ended, or it answered);
+ * a target at work keeps its trace: a wakeup is a weaker signal than bytes
+ * received (futexes also wake for locks, timers and unrelated queues), so it
+ * never overrides, and the overlap is counted as a conflict.
+ *
+ * Thread pools (a waker that read requests it has neither answered nor
+ * handed on: its queue, oldest first):
+ *  - the woken worker takes the queue's oldest request when it runs, not at
+ *    the wakeup (condvar wakeups go to any worker, and the first to run
+ *    dequeues first); a worker's wakeup by its feeder or a sibling worker
+ *    (the queue's lock released) lets it take again;
+ *  - a worker that answered and goes on without sleeping takes the oldest
+ *    right after its reply;
+ *  - a worker that leaves the CPU within DEQUEUE_MAX_NS of CPU time after a
+ *    take, having sent nothing, did not dequeue (queue empty, lock taken,
+ *    preempted by the next worker): the request goes back to the head;
+ *  - the reply settles it: a worker answering another request than the one
+ *    it was thought to hold moves its work since the take to the answered
+ *    request (eng_trace_move_job).
+ * Without a queue, the waker's current trace passes (run_in_executor).
+ *
+ * The waker of a sched_wakeup is not traced by the event itself: ftrace
+ * records wakeups of a traced target from any task (the gateway's client
+ * waking the server), so only a waker already traced can hand off.
+ */
+void eng_handoff_on_wakeup(struct krt_engine *e, struct thread *waker, struct thread *target,
+			   __u64 ts)
+{
+	__u64 pick = 0;
+
+	/*
+	 * A worker that worked on a job without sending anything and blocked
+	 * is between requests when its feeder, with requests queued, wakes it
+	 * (a lock it waited on mid-job is rarely released by the feeder just
+	 * as requests wait in the queue).
+	 */
+	if (target->cur && target->took_job && !target->claim_active && !target->replied &&
+	    !target->oncpu && target->feeder == waker->tid && waker->n_handoff) {
+		eng_vlog(e, ts, target, target->tid, target->cur,
+			 "woken by its feeder with requests queued: done with trace %llu",
+			 (unsigned long long)target->cur);
+		eng_thread_set_trace(e, target, 0, ts);
+	}
+	/*
+	 * A worker known to answer its feeder's clients takes its request
+	 * when it runs: several woken workers race for the queue, and the
+	 * wakeup order is not the order they dequeue; the first to run
+	 * takes the oldest. A sibling worker's wakeup (the queue's lock
+	 * released) lets it retry. The wakeup may come just before the
+	 * worker blocks, still holding its last request: it takes the next
+	 * one when it runs again.
+	 */
+	if (target->feeder && (target->feeder == waker->tid || target->feeder == waker->feeder)) {
+		__u64 ran = target->took_cpu_ns;
+
+		if (target->oncpu && ts > target->oncpu_since)
+			ran += ts - target->oncpu_since;
+		target->take_on_run = true;
+		if (!target->cur || target->replied ||
+		    (target->took_job && !target->claim_active && ran < DEQUEUE_MAX_NS))
+			return;
+	}
+	if (target->cur) {
+		if (waker->cur && target->cur != waker->cur) {
+			e->sum.wakeup_conflicts++;
+			eng_vlog(e, ts, waker, waker->tid, waker->cur,
+				 "WAKEUP %s[%u] keeps trace %llu (conflict)",
+				 target->comm[0] ? target->comm : "?", target->tid,
+				 (unsigned long long)target->cur);
+		}
+		return;
+	}
+	if (waker->n_handoff) {
+		/*
+		 * The waker queued requests it read: the woken thread takes
+		 * the oldest when it runs (first job of a pool worker, too).
+		 */
+		unsigned int i;
+
+		target->feeder = waker->tid;
+		target->take_on_run = true;
+		for (i = 0; i < waker->n_handoff; i++)
+			if (waker->handoff[i] == waker->cur)
+				waker->replied = true; /* handed its current request */
+		eng_vlog(e, ts, waker, waker->tid, waker->cur,
+			 "WAKEUP %s[%u]: takes the oldest queued request when it runs",
+			 target->comm[0] ? target->comm : "?", target->tid);
+		return;
+	}
+	pick = waker->cur;
+	if (!pick)
+		return;
+	eng_thread_set_trace(e, target, pick, ts);
+	target->wake_claim = true;
+	target->claim_active = false;
+	/* handed over its current request: idle once it blocks (rule 5) */
+	if (pick == waker->cur)
+		waker->replied = true;
+	eng_vlog(e, ts, waker, waker->tid, pick, "WAKEUP %s[%u] => trace %llu (hand-off)",
+		 target->comm[0] ? target->comm : "?", target->tid, (unsigned long long)pick);
+}
+
+static bool tid_in(const __u32 *set, unsigned int n, __u32 tid)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (set[i] == tid)
+			return true;
+	return false;
+}
+
+/*
+ * Pool worker w answered request `to` while its work since `since` went to
+ * trace `from` (the job it was thought to have dequeued): the reply names
+ * the job it really had. Its hops since then, and those of the threads it
+ * called (transitively, its sibling workers and feeder excepted), move to
+ * `to`, with those threads' rows when nothing else of theirs stays behind.
+ * Moved hops stay in place as dead entries (segments in flight keep their
+ * hop index) and are dropped at emission. Only finished hops move.
+ */
+void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u64 to, __u64 since)
+{
+	struct trace *a = eng_trace_live(e, from), *b = eng_trace_live(e, to);
+	__u32 set[8] = {w->tid}, keep[8];
+	unsigned int n = 1, n_keep = 0, moved = 0;
+	size_t i, j;
+
+	if (!a || !b || a == b)
+		return;
+	for (i = 0; i < a->pub.n_hops; i++) {
+		struct krt_hop *h = &a->pub.hops[i];
+		__u64 at = h->send_ns ? h->send_ns : h->recv_ns;
+		struct thread *to_t;
+
+		if (eng_hop_dead(h) || at <= since || !tid_in(set, n, h->from_tid) ||
+		    (!h->to_tid && !h->recv_ns))
+			continue;
+		if (h->to_tid && h->to_tid != w->tid) {
+			to_t = eng_thread_find(e, h->to_tid);
+			if (to_t &&
+			    (to_t->tid == w->feeder || (w->feeder && to_t->feeder == w->feeder)))
+				continue; /* a sibling's or the feeder's: not this job's */
+			if (!tid_in(set, n, h->to_tid) && n < 8)
+				set[n++] = h->to_tid;
+		}
+		eng_trace_add_hop(b, h);
+		memset(h, 0, sizeof(*h));
+		moved++;
+	}
+	if (!moved)
+		return;
+	/* rows of threads with nothing left in `from` go along */
+	for (i = 0; i < a->pub.n_hops && n_keep < 8; i++) {
+		const struct krt_hop *h = &a->pub.hops[i];
+
+		if (eng_hop_dead(h))
+			continue;
+		if (tid_in(set, n, h->from_tid) && !tid_in(keep, n_keep, h->from_tid))
+			keep[n_keep++] = h->from_tid;
+		if (tid_in(set, n, h->to_tid) && !tid_in(keep, n_keep, h->to_tid) && n_keep < 8)
+			keep[n_keep++] = h->to_tid;
+	}
+	for (i = 0; i < a->pub.n_threads;) {
+		struct krt_thread_stat *st = &a->pub.threads[i], *bt;
+		struct thread *t = eng_thread_find(e, st->tid);
+
+		if (!tid_in(set, n, st->tid) || tid_in(keep, n_keep, st->tid) || !t) {
+			i++;
+			continue;
+		}
+		bt = eng_trace_thread(b, t, st->first_ns, st->last_ns);
+		bt->cpu_ns += st->cpu_ns;
+		bt->runq_ns += st->runq_ns;
+		for (j = i + 1; j < a->pub.n_threads; j++)
+			a->pub.threads[j - 1] = a->pub.threads[j];
+		a->pub.n_threads--;
+	}
+	eng_vlog(e, since, w, w->tid, to,
+		 "answers trace %llu: its job's %u hops move from trace %llu",
+		 (unsigned long long)to, moved, (unsigned long long)from);
+}
