@@ -1,5 +1,5 @@
 /*
- * The attribution engine (SPEC §3).
+ * The attribution engine (docs/design.md).
  *
  * Events arrive in timestamp order. The engine keeps three kinds of state:
  *  - threads (tid -> identity, current trace, on-CPU interval),
@@ -21,12 +21,19 @@
  * database outside the containers) still show up as hops to an address
  * node, whenever the trace is emitted.
  *
- * Files: engine.c (identity, threads, CPU time, wakeups, housekeeping, the
- * API), engine_conn.c (connections, byte matching, rules 1-3, hand-off
- * queues), engine_trace.c (trace assembly and emission, kernel tags),
- * engine_util.c (hash tables), engine_internal.h (shared state).
+ * Files, each calling only those below it:
+ *   engine.c         the API, event dispatch, scheduling and process life
+ *                    cycle, housekeeping (emission of completed traces)
+ *   engine_conn.c    connections: byte matching, rules 1-3, socket state,
+ *                    their own flush and pruning
+ *   engine_pool.c    the thread-pool rule (rule 6): hand-off queues, takes
+ *   engine_trace.c   traces (stats, hops, slices, emission), a thread's
+ *                    current trace and its CPU time, kernel tags
+ *   engine_thread.c  the thread registry, addresses' identity
+ *   engine_util.c    hash tables, allocation, the -V decision log
+ * engine_internal.h holds the state they share; src/trace_data.h what the
+ * engine hands to writers.
  */
-#include <stdarg.h>
 #include "engine_internal.h"
 
 /* ---------------------------------------------------------------------- */
@@ -35,8 +42,10 @@
 static void on_switch(struct krt_engine *e, const struct krt_event *ev)
 {
 	const struct krt_switch *sw = &ev->sw;
-	struct thread *prev = eng_thread_listed_or_known(e, sw->prev_tid, sw->prev_pid, sw->prev_comm);
-	struct thread *next = eng_thread_listed_or_known(e, sw->next_tid, sw->next_pid, sw->next_comm);
+	struct thread *prev =
+	    eng_thread_listed_or_known(e, sw->prev_tid, sw->prev_pid, sw->prev_comm);
+	struct thread *next =
+	    eng_thread_listed_or_known(e, sw->next_tid, sw->next_pid, sw->next_comm);
 
 	if (prev && prev->traced) {
 		if (prev->oncpu) {

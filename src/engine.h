@@ -21,19 +21,19 @@ struct krt_engine;
 typedef void (*krt_trace_cb)(const struct krt_trace *trace, void *ctx);
 
 struct krt_engine_config {
-	struct krt_addr gateway;	/* port 0; requests start when received from it */
-	const struct krt_pids *pids;	/* containers; may be NULL (live discovery fills it) */
-	FILE *verbose;			/* -V: first-pass decisions, one line per event; NULL = off */
-	bool color;			/* colour the -V lines */
+	struct krt_addr gateway;     /* port 0; requests start when received from it */
+	const struct krt_pids *pids; /* containers; may be NULL (live discovery fills it) */
+	FILE *verbose;		     /* -V: first-pass decisions, one line per event; NULL = off */
+	bool color;		     /* colour the -V lines */
 	/*
 	 * A trace is complete when nothing happened on it for this long (event
 	 * time) and no thread holds it; it is then emitted and freed.
 	 * 0 = keep everything until krt_engine_flush() (import default).
 	 */
 	__u64 linger_ns;
-	bool use_kernel_tags;		/* live: trust KRT_XF_TAGGED trace ids */
-	bool check_kernel_tags;		/* live: also run the rules and count disagreements */
-	bool keep_slices;		/* fill krt_trace.slices (timeline writers) */
+	bool use_kernel_tags;	/* live: trust KRT_XF_TAGGED trace ids */
+	bool check_kernel_tags; /* live: also run the rules and count disagreements */
+	bool keep_slices;	/* fill krt_trace.slices (timeline writers) */
 	krt_trace_cb on_trace;
 	void *cb_ctx;
 };

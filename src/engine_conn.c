@@ -406,7 +406,6 @@ static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, 
 		eng_trace_thread(tr, to, recv_ns, recv_ns);
 }
 
-
 /* A traced receive learnt the trace of the bytes: rule 2. */
 static void receiver_takes(struct krt_engine *e, struct thread *t, struct dir *d, __u64 trace,
 			   __u64 ts)
@@ -501,85 +500,96 @@ static bool pending_since(const struct dir *d, __u64 ns)
 	return false;
 }
 
-static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt_tuple *tp)
+/* The thread that sends on d: the event's, or (no context) the side's last. */
+static struct thread *send_thread(struct krt_engine *e, const struct krt_event *ev, struct dir *d,
+				  const struct krt_tuple *tp)
 {
-	const struct krt_xfer *x = &ev->xfer;
-	struct dir *d = conn_get(e, &tp->local, &tp->remote, ev->ts_ns);
 	struct thread *t;
-	struct segment s;
-	struct trace *tr;
-	const char *why = "no trace";
-	bool take_next = false;
-	__u64 tag = 0;
 
-	if (!(x->flags & KRT_XF_SEQ) && d->n_pend)
-		pending_drop_stale(e, d, ev);
 	if (ev->tid)
 		t = eng_thread_touch(e, ev->tid, ev->pid, ev->comm);
 	else
 		t = eng_thread_find(e, d->side_last_tid); /* probe in another context */
-	if (t) {
-		d->side_last_tid = t->tid;
-		eng_thread_container_by_ip(e, t, &tp->local);
-		if (!d->sends && !d->side_connect_pending) {
-			/* first send: its connect() may not have shown the port */
-			struct pending_connect *c = connect_find(e, 0, tp, t->tid);
+	if (!t)
+		return NULL;
+	d->side_last_tid = t->tid;
+	eng_thread_container_by_ip(e, t, &tp->local);
+	if (!d->sends && !d->side_connect_pending) {
+		/* first send: its connect() may not have shown the port */
+		struct pending_connect *c = connect_find(e, 0, tp, t->tid);
 
-			if (c) {
-				dir_set_connect(d, c->tid, c->trace);
-				c->live = false;
-			}
+		if (c) {
+			dir_set_connect(d, c->tid, c->trace);
+			c->live = false;
 		}
-		/* not a reply on a connection it serves: maybe a pool worker's next job */
-		if (!d->side_ingress && !(side_is_server(d) && d->side_received))
-			eng_pool_send_begins(e, t, ev->ts_ns);
-		/* rule 3 */
-		if (side_is_server(d) && d->side_received && d->side_reqs.n == 1 &&
-		    d->side_reqs.answered &&
-		    (d->side_reply_epoch != e->loss_epoch ||
-		     (!(x->flags & KRT_XF_SEQ) &&
-		      ((d->side_recv_ns < d->side_reply_ns &&
-			d->side_reply_ns + REPLY_GAP_NS < xfer_start(ev)) ||
-		       pending_since(d->rev, d->side_reply_ns))))) {
-			/*
-			 * The last request was answered before events were lost,
-			 * or (import, where losses may go unreported) long ago
-			 * with no request seen since, or what came since is bytes
-			 * of a send not seen: this replies to a request whose
-			 * trace is unknown (the thread's current one is the old
-			 * request's).
-			 */
-			if (d->side_reply_epoch == e->loss_epoch && !(x->flags & KRT_XF_SEQ))
-				silent_loss(e, ev);
-			side_req_forget(d);
-			resync_log(e, ev, d, "reply to a request not seen", x->bytes);
-			why = "reply to an unseen request";
-		} else if (side_is_server(d) && d->side_received && d->side_reqs.n) {
-			side_req_catch_up(e, ev, d, t);
-			d->side_reply_epoch = e->loss_epoch;
-			d->side_reply_ns = ev->ts_ns;
-			tag = krt_side_req_reply(&d->side_reqs);
-			why = d->side_reqs.n > 1 ? "reply on request conn, pipelined"
-						: "reply on request conn";
-		} else if (d->side_connect_pending && d->side_connect_tid == t->tid &&
-			   d->side_connect_trace) {
-			tag = d->side_connect_trace;
-			why = "deferred: trace at connect";
-		} else if (t->cur) {
-			tag = t->cur;
-			why = "current";
-		}
-		t->claim_active = true;
 	}
-	d->side_connect_pending = false;
-	d->sends++;
-	if (x->flags & KRT_XF_TAGGED && (e->cfg.use_kernel_tags || e->cfg.check_kernel_tags)) {
-		__u64 k = eng_apply_kernel_tag(e, x, tag, ev->ts_ns);
+	/* not a reply on a connection it serves: maybe a pool worker's next job */
+	if (!d->side_ingress && !(side_is_server(d) && d->side_received))
+		eng_pool_send_begins(e, t, ev->ts_ns);
+	return t;
+}
 
-		if (k != tag)
-			why = "kernel tag";
-		tag = k;
+/*
+ * Rule 3: the tag of thread t's send on d. A server's reply answers the
+ * oldest unanswered request of its side (3a); a client's first send carries
+ * the trace of connect time (3b); otherwise the thread's current trace.
+ */
+static __u64 send_tag(struct krt_engine *e, const struct krt_event *ev, struct dir *d,
+		      struct thread *t, const char **why)
+{
+	const struct krt_xfer *x = &ev->xfer;
+	bool serves = side_is_server(d) && d->side_received;
+	__u64 tag;
+
+	if (serves && d->side_reqs.n == 1 && d->side_reqs.answered &&
+	    (d->side_reply_epoch != e->loss_epoch ||
+	     (!(x->flags & KRT_XF_SEQ) && ((d->side_recv_ns < d->side_reply_ns &&
+					    d->side_reply_ns + REPLY_GAP_NS < xfer_start(ev)) ||
+					   pending_since(d->rev, d->side_reply_ns))))) {
+		/*
+		 * The last request was answered before events were lost, or
+		 * (import, where losses may go unreported) long ago with no
+		 * request seen since, or what came since is bytes of a send
+		 * not seen: this replies to a request whose trace is unknown
+		 * (the thread's current one is the old request's).
+		 */
+		if (d->side_reply_epoch == e->loss_epoch && !(x->flags & KRT_XF_SEQ))
+			silent_loss(e, ev);
+		side_req_forget(d);
+		resync_log(e, ev, d, "reply to a request not seen", x->bytes);
+		*why = "reply to an unseen request";
+		return 0;
 	}
+	if (serves && d->side_reqs.n) {
+		side_req_catch_up(e, ev, d, t);
+		d->side_reply_epoch = e->loss_epoch;
+		d->side_reply_ns = ev->ts_ns;
+		tag = krt_side_req_reply(&d->side_reqs);
+		*why = d->side_reqs.n > 1 ? "reply on request conn, pipelined"
+					  : "reply on request conn";
+		return tag;
+	}
+	if (d->side_connect_pending && d->side_connect_tid == t->tid && d->side_connect_trace) {
+		*why = "deferred: trace at connect";
+		return d->side_connect_trace;
+	}
+	if (t->cur) {
+		*why = "current";
+		return t->cur;
+	}
+	return 0;
+}
+
+/*
+ * What a send of tag tells about its thread and its request: rule 5's
+ * "answered" (on the connection its trace came in on), and at the
+ * gateway, the request done. True when t, a pool worker, takes its next
+ * job right after this reply.
+ */
+static bool send_answers(struct krt_engine *e, struct dir *d, struct thread *t, __u64 tag)
+{
+	struct trace *done;
+
 	if (t && tag)
 		t->last_sent_trace = tag;
 	/* the traced side answered: the next gateway receive is a new request */
@@ -588,15 +598,25 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		t->replied = true;
 		eng_handoff_remove(t, t->cur); /* answered here, not handed off */
 	}
-	if (d->side_ingress && tag) {
-		/* the reply to the client: that request is done */
-		struct trace *done = eng_trace_find(e, tag);
+	if (!d->side_ingress || !tag)
+		return false;
+	/* the reply to the client: that request is done */
+	done = eng_trace_find(e, tag);
+	if (done)
+		done->answered = true;
+	return t && eng_pool_reply_sent(e, t, tag, d->side_ingress_tid);
+}
 
-		if (done)
-			done->answered = true;
-		if (t)
-			take_next = eng_pool_reply_sent(e, t, tag, d->side_ingress_tid);
-	}
+/*
+ * The sent bytes as a segment of d for their receiver, and as a hop of
+ * their trace to the destination address until a receive names the thread.
+ */
+static void send_segment(struct krt_engine *e, const struct krt_event *ev, struct dir *d,
+			 struct thread *t, __u64 tag, const char *why)
+{
+	const struct krt_xfer *x = &ev->xfer;
+	struct segment s;
+	struct trace *tr;
 
 	memset(&s, 0, sizeof(s));
 	s.off = x->flags & KRT_XF_SEQ ? seq_unwrap(d, x->seq) : d->send_next;
@@ -635,7 +655,36 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	/* the gateway's client is never traced: its bytes stay a hop to the address */
 	if (s.used < s.len && !eng_is_gateway(e, &d->dst))
 		seg_push(e, d, &s);
-	if (take_next)
+}
+
+static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt_tuple *tp)
+{
+	const struct krt_xfer *x = &ev->xfer;
+	struct dir *d = conn_get(e, &tp->local, &tp->remote, ev->ts_ns);
+	const char *why = "no trace";
+	struct thread *t;
+	bool take_next;
+	__u64 tag = 0;
+
+	if (!(x->flags & KRT_XF_SEQ) && d->n_pend)
+		pending_drop_stale(e, d, ev);
+	t = send_thread(e, ev, d, tp);
+	if (t) {
+		tag = send_tag(e, ev, d, t, &why);
+		t->claim_active = true;
+	}
+	d->side_connect_pending = false;
+	d->sends++;
+	if (x->flags & KRT_XF_TAGGED && (e->cfg.use_kernel_tags || e->cfg.check_kernel_tags)) {
+		__u64 k = eng_apply_kernel_tag(e, x, tag, ev->ts_ns);
+
+		if (k != tag)
+			why = "kernel tag";
+		tag = k;
+	}
+	take_next = send_answers(e, d, t, tag);
+	send_segment(e, ev, d, t, tag, why);
+	if (take_next && x->bytes)
 		eng_worker_take(e, t, ev->ts_ns, "next job after its reply");
 }
 
@@ -749,35 +798,141 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 	}
 }
 
+/*
+ * Where a receive on d starts, and how long it is: by TCP sequence (live),
+ * or by running byte counts re-aligned after losses (import). *lost: bytes
+ * it holds that were sent while events were lost.
+ */
+static __u64 recv_range(struct krt_engine *e, const struct krt_event *ev, struct dir *d, __u64 *len,
+			__u64 *lost)
+{
+	const struct krt_xfer *x = &ev->xfer;
+	__u64 off;
+
+	*lost = 0;
+	if (x->flags & KRT_XF_NO_SYSCALL && x->bytes == 0) {
+		/* everything queued: aligned by definition, but a loss still resets */
+		off = d->recv_next;
+		*len = queued_end(d) > off ? queued_end(d) - off : 0;
+		if (!eng_is_gateway(e, &d->src) && !d->seq_init)
+			off = recv_align(e, d, ev, *len, lost);
+		*len = queued_end(d) > off ? queued_end(d) - off : 0;
+	} else if (x->flags & KRT_XF_SEQ) {
+		off = seq_unwrap(d, x->seq);
+		*len = x->bytes;
+	} else {
+		*len = x->bytes;
+		off = eng_is_gateway(e, &d->src) || d->seq_init ? d->recv_next
+								: recv_align(e, d, ev, *len, lost);
+	}
+	return off;
+}
+
+/*
+ * Rule 2: the queued segments [off, end) of d reach thread t, each a hop
+ * of its trace, and the tag of the last tagged one is the bytes' tag.
+ * *covered_to: where the segments seen so far end.
+ */
+static __u64 recv_consume(struct krt_engine *e, const struct krt_event *ev, struct dir *d,
+			  struct thread *t, __u64 off, __u64 end, __u64 *covered_to)
+{
+	__u64 tag = 0;
+
+	/* segments entirely before this receive were never received: drop them */
+	while (d->q_len && eng_seg_at(d, 0)->off + eng_seg_at(d, 0)->len <= off) {
+		eng_seg_drop(e, d, eng_seg_at(d, 0));
+		d->q_head = (d->q_head + 1) % d->q_cap;
+		d->q_len--;
+	}
+	*covered_to = off;
+	while (d->q_len) {
+		struct segment *s = eng_seg_at(d, 0);
+		__u64 a = u64max(s->off + s->used, off), b = u64min(s->off + s->len, end);
+
+		if (s->off >= end)
+			break;
+		if (b > a) {
+			seg_deliver(e, d, s, b - a, t, ev->ts_ns);
+			if (s->trace)
+				tag = s->trace;
+			krt_side_req_received(&d->rev->side_reqs, s->trace);
+			*covered_to = b;
+		}
+		s->used = b - s->off > s->used ? b - s->off : s->used;
+		if (s->used < s->len)
+			break;
+		d->q_head = (d->q_head + 1) % d->q_cap;
+		d->q_len--;
+	}
+	return tag;
+}
+
+/*
+ * Bytes [from, end) of a receive beyond everything sent so far: sent while
+ * events were lost (never explained), waiting for a send still to come
+ * from a traced peer, or from an untraced peer (a hop of t's trace from
+ * the address). Returns the reason for the -V log.
+ */
+static const char *recv_beyond(struct krt_engine *e, const struct krt_event *ev, struct dir *d,
+			       struct thread *t, __u64 from, __u64 end, __u64 lost, __u64 tag,
+			       const char *why)
+{
+	__u64 excess = end - from;
+
+	if (lost) {
+		/* sent while events were lost: no send will come for them */
+		e->sum.unmatched_recv_bytes += excess;
+		if (end > d->send_next)
+			d->send_next = end;
+		return tag ? "bytes' tag, rest sent unseen" : "sent unseen (lost events)";
+	}
+	if (endpoint_traced(e, d)) {
+		struct pending_recv *p;
+
+		/* the send may still come (probe in the receiver's context) */
+		if (d->n_pend == MAX_PENDING)
+			pending_drop(e, d, 0);
+		p = &d->pend[d->n_pend++];
+		p->off = from;
+		p->len = excess;
+		p->recv_ns = ev->ts_ns;
+		p->recv_count = t->recv_count;
+		p->to_tid = t->tid;
+		p->loss_epoch = e->loss_epoch;
+		return tag ? "bytes' tag, rest pending" : "pending: send not seen yet";
+	}
+	{
+		struct trace *tr = eng_trace_find(e, t->cur);
+
+		e->sum.untraced_peer_recvs++;
+		if (tr) {
+			struct krt_hop h = {.to_tid = t->tid,
+					    .from_addr = d->src,
+					    .to_addr = d->dst,
+					    .bytes = excess,
+					    .recv_ns = ev->ts_ns};
+
+			eng_trace_add_hop(tr, &h);
+			eng_trace_thread(tr, t, ev->ts_ns, ev->ts_ns);
+		}
+	}
+	return tag ? why : "untraced peer: trace unchanged";
+}
+
 static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt_tuple *tp)
 {
 	const struct krt_xfer *x = &ev->xfer;
 	struct dir *d = conn_get(e, &tp->remote, &tp->local, ev->ts_ns);
 	struct dir *side = d->rev;
 	struct thread *t;
-	__u64 off, len, end, tag = 0, covered_to, lost = 0;
+	__u64 off, len, end, tag, covered_to, lost;
 	const char *why = "";
 
 	if (ev->tid)
 		t = eng_thread_touch(e, ev->tid, ev->pid, ev->comm);
 	else
 		t = eng_thread_find(e, side->side_last_tid);
-
-	if (x->flags & KRT_XF_NO_SYSCALL && x->bytes == 0) {
-		/* everything queued: aligned by definition, but a loss still resets */
-		off = d->recv_next;
-		len = queued_end(d) > off ? queued_end(d) - off : 0;
-		if (!eng_is_gateway(e, &d->src) && !d->seq_init)
-			off = recv_align(e, d, ev, len, &lost);
-		len = queued_end(d) > off ? queued_end(d) - off : 0;
-	} else if (x->flags & KRT_XF_SEQ) {
-		off = seq_unwrap(d, x->seq);
-		len = x->bytes;
-	} else {
-		len = x->bytes;
-		off = eng_is_gateway(e, &d->src) || d->seq_init ? d->recv_next
-								: recv_align(e, d, ev, len, &lost);
-	}
+	off = recv_range(e, ev, d, &len, &lost);
 	end = off + len;
 	if (end > d->recv_next)
 		d->recv_next = end;
@@ -794,33 +949,7 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 		on_ingress(e, ev, t, d, len);
 		return;
 	}
-
-	/* segments entirely before this receive were never received: drop them */
-	while (d->q_len && eng_seg_at(d, 0)->off + eng_seg_at(d, 0)->len <= off) {
-		eng_seg_drop(e, d, eng_seg_at(d, 0));
-		d->q_head = (d->q_head + 1) % d->q_cap;
-		d->q_len--;
-	}
-	covered_to = off;
-	while (d->q_len) {
-		struct segment *s = eng_seg_at(d, 0);
-		__u64 a = u64max(s->off + s->used, off), b = u64min(s->off + s->len, end);
-
-		if (s->off >= end)
-			break;
-		if (b > a) {
-			seg_deliver(e, d, s, b - a, t, ev->ts_ns);
-			if (s->trace)
-				tag = s->trace;
-			krt_side_req_received(&side->side_reqs, s->trace);
-			covered_to = b;
-		}
-		s->used = b - s->off > s->used ? b - s->off : s->used;
-		if (s->used < s->len)
-			break;
-		d->q_head = (d->q_head + 1) % d->q_cap;
-		d->q_len--;
-	}
+	tag = recv_consume(e, ev, d, t, off, end, &covered_to);
 	if (x->flags & KRT_XF_TAGGED && (e->cfg.use_kernel_tags || e->cfg.check_kernel_tags))
 		tag = eng_apply_kernel_tag(e, x, tag, ev->ts_ns);
 	if (tag) {
@@ -828,49 +957,8 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 		why = "bytes' tag";
 	}
 	side->side_received = true;
-
-	/* bytes beyond everything sent so far */
-	if (end > covered_to) {
-		__u64 from = u64max(covered_to, off), excess = end - from;
-
-		if (lost) {
-			/* sent while events were lost: no send will come for them */
-			e->sum.unmatched_recv_bytes += excess;
-			if (end > d->send_next)
-				d->send_next = end;
-			why = tag ? "bytes' tag, rest sent unseen" : "sent unseen (lost events)";
-		} else if (endpoint_traced(e, d)) {
-			struct pending_recv *p;
-
-			/* the send may still come (probe in the receiver's context) */
-			if (d->n_pend == MAX_PENDING)
-				pending_drop(e, d, 0);
-			p = &d->pend[d->n_pend++];
-			p->off = from;
-			p->len = excess;
-			p->recv_ns = ev->ts_ns;
-			p->recv_count = t->recv_count;
-			p->to_tid = t->tid;
-			p->loss_epoch = e->loss_epoch;
-			why = tag ? "bytes' tag, rest pending" : "pending: send not seen yet";
-		} else {
-			struct trace *tr = eng_trace_find(e, t->cur);
-
-			e->sum.untraced_peer_recvs++;
-			if (tr) {
-				struct krt_hop h = {.to_tid = t->tid,
-						    .from_addr = d->src,
-						    .to_addr = d->dst,
-						    .bytes = excess,
-						    .recv_ns = ev->ts_ns};
-
-				eng_trace_add_hop(tr, &h);
-				eng_trace_thread(tr, t, ev->ts_ns, ev->ts_ns);
-			}
-			if (!tag)
-				why = "untraced peer: trace unchanged";
-		}
-	}
+	if (end > covered_to)
+		why = recv_beyond(e, ev, d, t, u64max(covered_to, off), end, lost, tag, why);
 	if (e->cfg.verbose) {
 		char a[KRT_ADDR_STRLEN], b[KRT_ADDR_STRLEN];
 

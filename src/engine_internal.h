@@ -227,15 +227,15 @@ struct dir {
 	 * request order). side_reqs.answered: bytes went out for the oldest.
 	 */
 	struct krt_side_reqs side_reqs; /* include/krtrace_rules.h, as in the kernel */
-	__u64 side_reply_epoch;	   /* engine loss epoch at its last reply (rule 3a) */
-	__u64 side_reply_ns;	   /* time of its last reply send (rule 3a) */
-	__u64 side_recv_ns;	   /* time of its last receive */
-	bool side_ingress;	   /* container end of a gateway connection */
-	__u32 side_ingress_tid;	   /* thread that read the request on it */
-	__u64 side_ingress_ns;	   /* last receive from the gateway */
-	size_t side_ingress_hops;  /* hops of that request right after it */
-	bool side_in_request;	   /* received from gateway, not replied yet */
-	bool side_connect_pending; /* rule 3b: first send not done yet */
+	__u64 side_reply_epoch;		/* engine loss epoch at its last reply (rule 3a) */
+	__u64 side_reply_ns;		/* time of its last reply send (rule 3a) */
+	__u64 side_recv_ns;		/* time of its last receive */
+	bool side_ingress;		/* container end of a gateway connection */
+	__u32 side_ingress_tid;		/* thread that read the request on it */
+	__u64 side_ingress_ns;		/* last receive from the gateway */
+	size_t side_ingress_hops;	/* hops of that request right after it */
+	bool side_in_request;		/* received from gateway, not replied yet */
+	bool side_connect_pending;	/* rule 3b: first send not done yet */
 	__u8 side_role;
 	__u32 side_connect_tid;
 	__u64 side_connect_trace;
@@ -254,7 +254,7 @@ struct trace {
 
 struct kmap_entry {
 	__u64 trace_id;
-	__u32 kernel_id;	/* 0: the slot is empty */
+	__u32 kernel_id; /* 0: the slot is empty */
 };
 
 struct pending_connect {
@@ -277,7 +277,7 @@ struct krt_engine {
 	struct krt_summary sum;
 	struct table threads, dirs, traces;
 	struct kmap_entry *kmap; /* KMAP_SLOTS, allocated on first use */
-	struct trace **open; /* open traces in id order */
+	struct trace **open;	 /* open traces in id order */
 	size_t n_open, cap_open;
 	__u64 next_trace_id;
 	__u64 max_emitted_id;

@@ -340,4 +340,3 @@ __u64 eng_apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64
 		e->sum.kernel_tag_disagreements++;
 	return rule;
 }
-

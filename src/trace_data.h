@@ -13,23 +13,23 @@
 #include "krtrace_event.h"
 
 struct krt_thread_stat {
-	__u32 tid, pid;			/* pid = tgid; equals tid when unknown */
+	__u32 tid, pid; /* pid = tgid; equals tid when unknown */
 	char comm[KRT_COMM_LEN];
-	const char *container;		/* "" when unknown; owned by the engine */
-	__u64 cpu_ns;			/* on-CPU time charged to this trace */
-	__u64 runq_ns;			/* run-queue delay while on this trace (live) */
-	__u64 first_ns, last_ns;	/* first and last activity for this trace */
+	const char *container;	 /* "" when unknown; owned by the engine */
+	__u64 cpu_ns;		 /* on-CPU time charged to this trace */
+	__u64 runq_ns;		 /* run-queue delay while on this trace (live) */
+	__u64 first_ns, last_ns; /* first and last activity for this trace */
 };
 
 /* tid 0 = not a traced thread: the address is the node. */
 struct krt_hop {
 	__u32 from_tid;
 	__u32 to_tid;
-	struct krt_addr from_addr;	/* sender's end of the connection */
-	struct krt_addr to_addr;	/* receiver's end of the connection */
+	struct krt_addr from_addr; /* sender's end of the connection */
+	struct krt_addr to_addr;   /* receiver's end of the connection */
 	__u64 bytes;
-	__u64 send_ns;			/* 0 when the send was not seen */
-	__u64 recv_ns;			/* 0 when the receive was not seen */
+	__u64 send_ns; /* 0 when the send was not seen */
+	__u64 recv_ns; /* 0 when the receive was not seen */
 };
 
 /* One on-CPU interval of a thread charged to a trace (for timelines). */
@@ -41,58 +41,58 @@ struct krt_slice {
 struct krt_trace {
 	__u64 id;
 	struct {
-		struct krt_addr client;		/* gateway side */
-		struct krt_addr server;		/* container side */
-		__u32 tid;			/* thread that received the request */
+		struct krt_addr client; /* gateway side */
+		struct krt_addr server; /* container side */
+		__u32 tid;		/* thread that received the request */
 		__u64 ts_ns;
 	} ingress;
 	__u64 start_ns, end_ns;
 	size_t n_threads;
-	struct krt_thread_stat *threads;	/* sorted by first_ns */
+	struct krt_thread_stat *threads; /* sorted by first_ns */
 	size_t n_hops;
-	struct krt_hop *hops;			/* sorted by send_ns (recv_ns if no send) */
+	struct krt_hop *hops; /* sorted by send_ns (recv_ns if no send) */
 	size_t n_slices;
-	struct krt_slice *slices;		/* sorted by start_ns */
+	struct krt_slice *slices; /* sorted by start_ns */
 };
 
 /* Counters a source fills in (parser or BPF loader); shown in the summary. */
 struct krt_source_stats {
-	__u64 lines;			/* import: lines read */
-	__u64 bytes;			/* import: bytes read */
-	__u64 malformed;		/* import: lines that could not be parsed */
-	__u64 unknown_events;		/* import: event names not in the contract */
-	__u64 lost_events;		/* ftrace "LOST n EVENTS", or ring buffer drops */
-	__u64 ring_drops;		/* live: records dropped, ring full */
-	__u64 map_full;			/* live: map insertions that failed */
-	__u64 sock_unreadable;		/* live: sockets whose state could not be read */
-	__u64 ring_records;		/* live: records received */
-	__u64 unresolved_xfers;		/* transfers whose connection stayed unknown */
-	__u32 sample_rate;		/* live: --sample N (0/1 = every request) */
+	__u64 lines;		/* import: lines read */
+	__u64 bytes;		/* import: bytes read */
+	__u64 malformed;	/* import: lines that could not be parsed */
+	__u64 unknown_events;	/* import: event names not in the contract */
+	__u64 lost_events;	/* ftrace "LOST n EVENTS", or ring buffer drops */
+	__u64 ring_drops;	/* live: records dropped, ring full */
+	__u64 map_full;		/* live: map insertions that failed */
+	__u64 sock_unreadable;	/* live: sockets whose state could not be read */
+	__u64 ring_records;	/* live: records received */
+	__u64 unresolved_xfers; /* transfers whose connection stayed unknown */
+	__u32 sample_rate;	/* live: --sample N (0/1 = every request) */
 	/* import: report lines the normaliser turned into no event, and why */
-	__u64 non_socket_io;		/* read/write on fds that are not TCP sockets */
-	__u64 ack_probes;		/* tcp_probe with data_len 0 (pure ACKs) */
-	__u64 unpaired_syscalls;	/* sys_exit without its sys_enter, or the reverse */
-	__u64 no_address;		/* tcp events whose addresses the report lacks */
-	__u64 reordered;		/* timestamps going backwards (clamped) */
-	__u64 table_full;		/* normaliser state dropped at a table bound */
+	__u64 non_socket_io;	 /* read/write on fds that are not TCP sockets */
+	__u64 ack_probes;	 /* tcp_probe with data_len 0 (pure ACKs) */
+	__u64 unpaired_syscalls; /* sys_exit without its sys_enter, or the reverse */
+	__u64 no_address;	 /* tcp events whose addresses the report lacks */
+	__u64 reordered;	 /* timestamps going backwards (clamped) */
+	__u64 table_full;	 /* normaliser state dropped at a table bound */
 };
 
 struct krt_summary {
-	__u64 events;				/* events fed to the engine */
+	__u64 events; /* events fed to the engine */
 	__u64 events_by_type[KRT_EV_TYPE_MAX];
-	__u64 traces;				/* traces emitted */
+	__u64 traces; /* traces emitted */
 	__u64 hops;
 	__u64 attributed_cpu_ns;
-	__u64 unattributed_cpu_ns;		/* on-CPU time of threads with no trace */
-	__u64 unmatched_recv_bytes;		/* received bytes no traced send explains */
-	__u64 unmatched_send_bytes;		/* sent bytes nobody traced received */
-	__u64 untraced_peer_recvs;		/* receives from untraced endpoints */
-	__u64 duplicate_probes;			/* tcp_probe retransmissions ignored */
-	__u64 late_events;			/* activity for an already-emitted trace */
-	__u64 kernel_tag_disagreements;		/* --check-tags: kernel vs engine */
-	__u64 lost_events;			/* sum of KRT_EV_LOST counts fed */
-	__u64 dropped_segments;			/* send segments dropped: queue cap or idle */
-	__u64 wakeup_conflicts;			/* wakeup target already held another trace */
+	__u64 unattributed_cpu_ns;	/* on-CPU time of threads with no trace */
+	__u64 unmatched_recv_bytes;	/* received bytes no traced send explains */
+	__u64 unmatched_send_bytes;	/* sent bytes nobody traced received */
+	__u64 untraced_peer_recvs;	/* receives from untraced endpoints */
+	__u64 duplicate_probes;		/* tcp_probe retransmissions ignored */
+	__u64 late_events;		/* activity for an already-emitted trace */
+	__u64 kernel_tag_disagreements; /* --check-tags: kernel vs engine */
+	__u64 lost_events;		/* sum of KRT_EV_LOST counts fed */
+	__u64 dropped_segments;		/* send segments dropped: queue cap or idle */
+	__u64 wakeup_conflicts;		/* wakeup target already held another trace */
 	/*
 	 * Connection directions whose byte offsets were re-aligned after lost
 	 * events or a detected misalignment (stale send segments or pending
@@ -101,7 +101,7 @@ struct krt_summary {
 	__u64 resyncs;
 	/* misalignments no reported loss explains: events lost unreported */
 	__u64 silent_losses;
-	__u64 first_ns, last_ns;		/* time span of the input */
+	__u64 first_ns, last_ns; /* time span of the input */
 	struct krt_source_stats source;
 };
 
