@@ -26,6 +26,9 @@ const volatile bool cpu_in_kernel = false;
 /* One record per hop: sends to a traced peer ride in the receiver's record. */
 const volatile bool merge_hops = false;
 const volatile __u32 sample_rate = 0; /* keep one request in N; 0/1 = all */
+const volatile __u32 rate_cap = 0; /* at most N sampled requests a second; 0 = no cap */
+/* Some requests may go unsampled (constants: the verifier drops what it guards when false). */
+#define sampling_on() (sample_rate > 1 || rate_cap)
 const volatile __u32 gateway_family = 0;
 const volatile __u8 gateway_addr[16] = {};
 /*
@@ -68,6 +71,10 @@ static __always_inline struct krt_pcpu_counters *my_counters(void)
 #define COUNT(field) __sync_fetch_and_add(&my_counters()->field, 1)
 __u64 traces_started = 0; /* ingress decisions, sampled or not */
 __u64 traces_sampled = 0;
+__u64 traces_capped = 0; /* over the rate cap: not sampled */
+/* the rate cap's second (ktime / 1e9) and the requests sampled in it */
+__u64 rate_second = 0;
+__u64 rate_count = 0;
 /*
  * State tables (threads, connections, directions): states put past their
  * first slot (probing), states not kept (every probed slot held by others:

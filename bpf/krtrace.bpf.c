@@ -374,7 +374,7 @@ int BPF_PROG(krt_sock_state, struct sock *sk, int oldstate, int newstate)
 			c->connect_trace = thread_trace((__u32)pid_tgid);
 		}
 	}
-	if (kernel_tags && sample_rate > 1 &&
+	if (kernel_tags && sampling_on() &&
 	    (thread_trace((__u32)pid_tgid) & KRT_TRACE_SAMPLED_OUT)) {
 		COUNT(sampled_out);
 		return 0;

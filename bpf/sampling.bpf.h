@@ -14,6 +14,22 @@ static __always_inline __u32 trace_new(void)
 	__sync_fetch_and_add(&traces_started, 1);
 	if (sample_rate > 1 && (id - 1) % sample_rate)
 		return id | KRT_TRACE_SAMPLED_OUT;
+	/*
+	 * The rate cap: each second's first rate_cap requests (of those the
+	 * 1-in-N rule kept). The CPU that sees a new second first resets the
+	 * count; one that counted in the new second before the reset only
+	 * lets one more through (at most one per CPU).
+	 */
+	if (rate_cap) {
+		__u64 sec = bpf_ktime_get_ns() / 1000000000ULL, cur = rate_second;
+
+		if (sec > cur && __sync_val_compare_and_swap(&rate_second, cur, sec) == cur)
+			rate_count = 0;
+		if (__sync_fetch_and_add(&rate_count, 1) >= rate_cap) {
+			__sync_fetch_and_add(&traces_capped, 1);
+			return id | KRT_TRACE_SAMPLED_OUT;
+		}
+	}
 	__sync_fetch_and_add(&traces_sampled, 1);
 	return id;
 }

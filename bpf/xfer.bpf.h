@@ -47,14 +47,14 @@ static __always_inline struct krt_dir_tags *xfer_recv_tags(const struct xfer_soc
 {
 	struct krt_dir_tags *dt = NULL;
 	/* only sampling without CPU in the kernel needs the trace before */
-	__u32 old = sample_rate > 1 && !cpu_in_kernel ? thread_trace((__u32)pid_tgid) : 0;
+	__u32 old = sampling_on() && !cpu_in_kernel ? thread_trace((__u32)pid_tgid) : 0;
 
 	dir_key(wk, &f->tuple.remote, &f->tuple.local);
 	if (!is_gateway(&f->tuple.remote))
 		dt = dir_get(wk);
 	*trace = tag_receive((__u32)pid_tgid, pid_tgid >> 32, f->id, &f->tuple, f->seq, ret,
 			     decided, dt, clk, carry);
-	if (sample_rate > 1 && !cpu_in_kernel && old != *trace)
+	if (sampling_on() && !cpu_in_kernel && old != *trace)
 		sampling_switch(pid_tgid, *trace);
 	return dt;
 }

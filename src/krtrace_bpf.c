@@ -53,6 +53,7 @@ enum {
 	OPT_EMPTY_HOOKS,
 	OPT_BPF_STATS,
 	OPT_RESCAN_MS,
+	OPT_SAMPLE_RATE,
 };
 
 static const struct option own_options[] = {
@@ -63,6 +64,7 @@ static const struct option own_options[] = {
 	{ "stream", no_argument, NULL, OPT_STREAM },
 	{ "list-containers", no_argument, NULL, OPT_LIST_CONTAINERS },
 	{ "sample", required_argument, NULL, OPT_SAMPLE },
+	{ "sample-rate", required_argument, NULL, OPT_SAMPLE_RATE },
 	{ "ring-mb", required_argument, NULL, OPT_RING_MB },
 	{ "check-tags", no_argument, NULL, OPT_CHECK_TAGS },
 	{ "normal-priority", no_argument, NULL, OPT_NORMAL_PRIORITY },
@@ -86,6 +88,7 @@ struct options {
 	bool stream;
 	bool list_containers;
 	__u32 sample_rate;
+	__u32 rate_cap;		/* --sample-rate: sampled requests per second at most */
 	__u32 ring_mb;
 	bool check_tags;
 	bool rules;		/* the engine's rules decide, from full records */
@@ -151,6 +154,9 @@ static void usage(FILE *f)
 		"      --stream             print each trace as soon as it is complete\n"
 		"      --list-containers    print the discovered containers as a PIDs file and exit\n"
 		"      --sample N           keep one request in N, decided in the kernel at ingress\n"
+		"      --sample-rate N      keep at most N requests per second (each second's\n"
+		"                           first ones), decided in the kernel at ingress; with\n"
+		"                           --sample, at most N per second of the one in N kept\n"
 		"      --ring-mb N          ring buffer size in MiB (power of two, default 8)\n"
 		"      --check-tags         also run the engine's rules on full records (every\n"
 		"                           context switch) and count where they disagree with\n"
@@ -251,6 +257,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 			if (parse_uint("--sample", optarg, 1, 1000000, &o->sample_rate))
 				return -1;
 			continue;
+		case OPT_SAMPLE_RATE:
+			if (parse_uint("--sample-rate", optarg, 1, 100000000, &o->rate_cap))
+				return -1;
+			continue;
 		case OPT_RING_MB:
 			if (parse_uint("--ring-mb", optarg, 1, 1024, &o->ring_mb))
 				return -1;
@@ -306,9 +316,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			argv[optind]);
 		return -1;
 	}
-	if (o->rules && (o->sample_rate > 1 || o->check_tags)) {
-		fprintf(stderr, PROG ": --rules cannot be combined with --sample or --check-tags "
-			"(both need the kernel's tags)\n");
+	if (o->rules && (o->sample_rate > 1 || o->rate_cap || o->check_tags)) {
+		fprintf(stderr, PROG ": --rules cannot be combined with --sample, --sample-rate or "
+			"--check-tags (they need the kernel's tags)\n");
 		return -1;
 	}
 	if (!o->have_gateway) {
@@ -648,17 +658,28 @@ static void warn_losses(const struct krt_source_stats *st, __u64 late)
 			"(timestamps clamped)\n", (unsigned long long)late);
 }
 
-static void report_tags(struct krt_live_source *src, __u32 sample_rate, bool verbose)
+static void report_tags(struct krt_live_source *src, __u32 sample_rate, __u32 rate_cap,
+			bool verbose)
 {
 	struct krt_live_tag_stats ts;
+	char how[96];
 
 	krt_live_tag_stats(src, &ts);
-	if (sample_rate > 1)
-		fprintf(stderr, PROG ": sampling 1 in %u: %llu of %llu requests traced, "
-			"%llu records of unsampled requests not emitted\n", sample_rate,
+	if (sample_rate > 1 && rate_cap)
+		snprintf(how, sizeof(how), "1 in %u, at most %u per second", sample_rate, rate_cap);
+	else if (rate_cap)
+		snprintf(how, sizeof(how), "at most %u per second", rate_cap);
+	else
+		snprintf(how, sizeof(how), "1 in %u", sample_rate);
+	if (sample_rate > 1 || rate_cap)
+		fprintf(stderr, PROG ": sampling %s: %llu of %llu requests traced, "
+			"%llu records of unsampled requests not emitted\n", how,
 			(unsigned long long)ts.traces_sampled,
 			(unsigned long long)ts.traces_started,
 			(unsigned long long)ts.sampled_out_records);
+	if (rate_cap)
+		fprintf(stderr, PROG ": sampling: %llu requests over the rate cap not traced\n",
+			(unsigned long long)ts.traces_capped);
 	if (verbose && (ts.hops_merged || ts.sends_flushed))
 		fprintf(stderr, PROG ": %llu hops in one record each, %llu sends to traced "
 			"containers emitted on their own\n", (unsigned long long)ts.hops_merged,
@@ -745,6 +766,7 @@ int main(int argc, char **argv)
 
 	lo.gateway = o.gateway;
 	lo.sample_rate = o.sample_rate;
+	lo.rate_cap = o.rate_cap;
 	lo.libbpf_debug = o.libbpf_verbose;
 	lo.trace_switch = true;
 	lo.trace_wakeup = true;
@@ -874,7 +896,7 @@ int main(int argc, char **argv)
 	summary->source.sample_rate = o.sample_rate;
 	warn_losses(&summary->source, krt_live_late_events(src));
 	if (lo.kernel_tags)
-		report_tags(src, o.sample_rate, o.libbpf_verbose);
+		report_tags(src, o.sample_rate, o.rate_cap, o.libbpf_verbose);
 	if (follow.added || follow.dropped || (o.libbpf_verbose && follow.rescans))
 		fprintf(stderr, PROG ": containers followed: %llu process(es) traced after the "
 			"start, %llu exited one(s) dropped (%llu re-scans, %.1f ms)\n",

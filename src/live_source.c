@@ -246,6 +246,7 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 	if (o->kernel_tags && o->cpu_in_kernel)
 		s->skel->rodata->trace_switch = false;
 	s->skel->rodata->sample_rate = o->sample_rate;
+	s->skel->rodata->rate_cap = o->rate_cap;
 	if (o->gateway.family) {
 		s->skel->rodata->gateway_family = o->gateway.family;
 		memcpy((void *)s->skel->rodata->gateway_addr, o->gateway.addr,
@@ -664,9 +665,9 @@ void krt_live_print_counters(struct krt_live_source *s, FILE *f, const char *pro
 	struct bpf_program *p;
 
 	pcpu_sum(s, &sum);
-	fprintf(f, "%s: counters %u records %llu started %llu sampled %llu\n", prog, n,
-		(unsigned long long)sum.records, (unsigned long long)b->traces_started,
-		(unsigned long long)b->traces_sampled);
+	fprintf(f, "%s: counters %u records %llu started %llu sampled %llu capped %llu\n",
+		prog, n, (unsigned long long)sum.records, (unsigned long long)b->traces_started,
+		(unsigned long long)b->traces_sampled, (unsigned long long)b->traces_capped);
 	bpf_object__for_each_program(p, s->skel->obj) {
 		struct bpf_prog_info info;
 		__u32 len = sizeof(info);
@@ -764,6 +765,7 @@ void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st
 
 	st->traces_started = b->traces_started;
 	st->traces_sampled = b->traces_sampled;
+	st->traces_capped = b->traces_capped;
 	pcpu_sum(s, &sum);
 	st->sampled_out_records = sum.sampled_out;
 	st->slot_probed = b->slot_probed;

@@ -21,6 +21,8 @@ struct krt_live_source;
 struct krt_live_opts {
 	struct krt_addr gateway;	/* family 0: none (tests) */
 	__u32 sample_rate;		/* 0/1 = every request */
+	__u32 rate_cap;			/* at most this many sampled requests per
+					 * second (0 = no cap) */
 	bool libbpf_debug;		/* -v: libbpf's own messages on stderr */
 	bool trace_switch;		/* sched_switch records */
 	bool trace_wakeup;		/* sched_waking records */
@@ -46,6 +48,7 @@ struct krt_live_opts {
 struct krt_live_tag_stats {
 	__u64 traces_started;		/* requests seen at the gateway door */
 	__u64 traces_sampled;		/* of which kept */
+	__u64 traces_capped;		/* of the rest: left out by the rate cap */
 	__u64 sampled_out_records;	/* records not emitted: unsampled requests */
 	/* the kernel's state tables (threads, connections, directions) */
 	__u64 slot_probed;		/* states put past their first slot */

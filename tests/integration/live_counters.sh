@@ -97,3 +97,40 @@ kill -INT "$TRACER"
 wait "$TRACER"
 check "krtrace-bpf --bpf-stats exits 0" [ $? -eq 0 ]
 check "run time per program at exit" grep -qE "^  krt_sock_recv +[0-9]+ runs +[0-9.]+ ns/run" "$TMP/c.err"
+
+# The rate cap (--sample-rate): each second's first R requests traced, the
+# rest leave no record; with --sample 2, R per second of the odd ids.
+rate_run() { # NAME OPTIONS...
+	local name=$1
+	shift
+	start_tracer "$TMP/$name.err" --json -o "$TMP/$name.jsonl" "$@"
+	t0=$(date +%s%N)
+	"$SVC/live_client" 127.0.0.1 "$PORT" $N 1 >/dev/null 2>&1
+	t1=$(date +%s%N)
+	counters "$TMP/$name.err" 1
+	kill -INT "$TRACER"
+	wait "$TRACER"
+	# the seconds of the kernel's clock the requests could span
+	secs=$(((t1 - t0) / 1000000000 + 2))
+	started=$(field "$TMP/$name.err" 1 started)
+	sampled=$(field "$TMP/$name.err" 1 sampled)
+	capped=$(awk '$2 == "counters" && $4 == "records" {print $11}' "$TMP/$name.err")
+	traces=$(grep -c '"trace_id"' "$TMP/$name.jsonl")
+}
+R=5
+rate_run rate --sample-rate $R
+check "--sample-rate $R: every request seen at the door ($started of $N)" [ "$started" -eq $N ]
+check "--sample-rate $R: at most $R a second traced ($sampled in at most $secs s)" \
+	test "$sampled" -ge 1 -a "$sampled" -le $((R * secs))
+check "--sample-rate $R: the rest counted over the cap ($capped = $started - $sampled)" \
+	[ "$capped" -eq $((started - sampled)) ]
+check "--sample-rate $R: a trace per request sampled ($traces of $sampled)" [ "$traces" -eq "$sampled" ]
+check "--sample-rate $R: reported on stderr" \
+	grep -q "sampling at most $R per second: $sampled of $N requests traced" "$TMP/rate.err"
+rate_run both --sample 2 --sample-rate $R
+check "--sample 2 --sample-rate $R: at most $R a second ($sampled in at most $secs s)" \
+	test "$sampled" -ge 1 -a "$sampled" -le $((R * secs))
+check "--sample 2 --sample-rate $R: the cap counts only the one in 2 kept ($capped = $N / 2 - $sampled)" \
+	[ "$capped" -eq $((N / 2 - sampled)) ]
+check "--sample 2 --sample-rate $R: a trace per request sampled ($traces of $sampled)" \
+	[ "$traces" -eq "$sampled" ]
