@@ -39,15 +39,18 @@ static __always_inline bool conn_peer_traced(struct krt_conn_side *c, const stru
 
 /*
  * Thread th takes the trace of bytes it read on connection cookie (enum
- * krt_claim): a new claim when the trace or the connection is new (or
- * new_claim), and a hand-off's claim becomes its own. Its tag_pending is
- * the caller's: a late tag must not clear what a later receive set.
+ * krt_claim): a new claim when the trace is new (or new_claim), and a
+ * hand-off's claim becomes its own. The same trace read on another
+ * connection is the reply to one of its own calls: the request's
+ * connection stays its entry (a later send on the call's connection, a
+ * second command or a one-way message, answers nothing). Its tag_pending
+ * is the caller's: a late tag must not clear what a later receive set.
  */
 static __always_inline void thread_takes_trace(struct krt_thread_state *th, __u32 tid, __u32 pid,
 					       __u64 cookie, __u32 trace, bool new_claim,
 					       __u64 *clk, struct krt_cpu *carry)
 {
-	if (new_claim || th->trace != trace || th->entry_cookie != cookie) {
+	if (new_claim || th->trace != trace) {
 		th->claim = KRT_CLAIM_OPEN;
 		th->entry_cookie = cookie;
 	}
@@ -70,11 +73,14 @@ static __always_inline void thread_handed_trace(struct krt_thread_state *t, __u3
 	t->entry_cookie = 0;
 }
 
-/* Connection side c received bytes of trace: a request for a server side's queue. */
-static __always_inline void conn_takes_trace(struct krt_conn_side *c, __u32 trace)
+/*
+ * Connection side c received bytes of trace sent by thread from (0: not
+ * known): a request for a server side's queue.
+ */
+static __always_inline void conn_takes_trace(struct krt_conn_side *c, __u32 trace, __u32 from)
 {
 	c->last_recv_trace = trace;
-	krt_side_req_received(&c->reqs, trace);
+	krt_side_req_received_from(&c->reqs, trace, from);
 }
 
 static __always_inline bool is_gateway(const struct krt_addr *a)
@@ -116,7 +122,7 @@ static __always_inline __u32 seg_scan(struct krt_conn_side *c, struct krt_dir_ta
 			if (!sg->trace)
 				continue;
 			if (queue)
-				krt_side_req_received(&c->reqs, sg->trace);
+				krt_side_req_received_from(&c->reqs, sg->trace, sg->from);
 			if (last - sg->seq < sg->len)
 				trace = sg->trace;
 		}
@@ -197,7 +203,7 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		thread_takes_trace(th, tid, pid, cookie, trace, false, clk, carry);
 		th->entry_server = c->origin_known ? !c->client : t->local.port < t->remote.port;
 		th->tag_pending = 0;
-		conn_takes_trace(c, trace);
+		conn_takes_trace(c, trace, 0); /* queued by seg_scan, or late */
 	}
 	return th->trace;
 }
@@ -210,7 +216,7 @@ static __always_inline void recv_takes_tag(__u32 tid, __u32 pid, __u64 cookie, _
 	struct krt_conn_side *c = conn_find(cookie);
 
 	if (c)
-		conn_takes_trace(c, trace);
+		conn_takes_trace(c, trace, 0);
 	if (!th)
 		return;
 	thread_takes_trace(th, tid, pid, cookie, trace, false, clk, carry);
@@ -221,7 +227,8 @@ static __always_inline void recv_takes_tag(__u32 tid, __u32 pid, __u64 cookie, _
  * The receiver already read these bytes (its hook ran first, on another
  * CPU) and found no tag: it takes the trace now, unless it has one since.
  */
-static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 len, __u32 trace)
+static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 len, __u32 trace,
+				     __u32 from)
 {
 	struct krt_untagged_recv *u = &dt->untagged;
 	struct krt_thread_state *th;
@@ -255,7 +262,7 @@ static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 l
 	 */
 	c = conn_find(u->cookie);
 	if (c)
-		conn_takes_trace(c, trace);
+		conn_takes_trace(c, trace, from);
 	__sync_fetch_and_add(&late_tags, 1);
 	u->len = 0;
 	return true;
@@ -322,7 +329,8 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
  * The sent bytes' tag goes in the direction's segments; true when the
  * receiver read them already (its hook ran first, on another CPU).
  */
-static __always_inline bool tag_store(struct krt_dir_tags *dt, __u32 seq, __u32 len, __u32 trace)
+static __always_inline bool tag_store(struct krt_dir_tags *dt, __u32 seq, __u32 len, __u32 trace,
+				      __u32 from)
 {
 	__u32 slot;
 
@@ -330,13 +338,14 @@ static __always_inline bool tag_store(struct krt_dir_tags *dt, __u32 seq, __u32 
 	dt->seg[slot].seq = seq;
 	dt->seg[slot].len = len;
 	dt->seg[slot].trace = trace;
+	dt->seg[slot].from = from;
 	/*
 	 * A full barrier (locked add): the segment is visible before we look
 	 * for a receive that missed it; the receiver inserts first and then
 	 * looks for a waiting send, so one of the two sees the other.
 	 */
 	__sync_fetch_and_add(&dt->sync, 0);
-	return late_tag(dt, seq, len, trace);
+	return late_tag(dt, seq, len, trace, from);
 }
 
 #endif /* KRT_TAGGING_BPF_H */

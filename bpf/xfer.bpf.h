@@ -29,7 +29,7 @@ static __always_inline bool xfer_send_tags(const struct xfer_sock *f, int ret, _
 		return false;
 	if (merge_hops && *decided && !(*trace & KRT_TRACE_SAMPLED_OUT) && to_peer)
 		waiting = send_wait(dt, f->id, pid_tgid, f->seq, ret, *trace, clk);
-	read_already = tag_store(dt, f->seq, ret, *trace);
+	read_already = tag_store(dt, f->seq, ret, *trace, (__u32)pid_tgid);
 	if (waiting && read_already)
 		send_unwait(dt, &wk, f->seq);
 	return waiting;

@@ -157,7 +157,8 @@ struct krt_untagged_recv {
 };
 
 struct krt_tag_seg {
-	__u32 seq, len, trace, pad;
+	__u32 seq, len, trace;
+	__u32 from; /* the sending thread (a pooled connection's user) */
 };
 
 /*

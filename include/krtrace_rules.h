@@ -23,7 +23,8 @@ struct krt_side_reqs {
 	__u64 req[KRT_SIDE_REQS];
 	__u8 n;
 	__u8 answered;
-	__u8 pad[6];
+	__u8 pad[2];
+	__u32 from; /* the thread that sent the newest request; 0 unknown */
 };
 
 _Static_assert(sizeof(struct krt_side_reqs) == 40, "krt_side_reqs: ABI of the BPF state");
@@ -38,14 +39,37 @@ static __inline__ __attribute__((always_inline)) void krt_side_reqs_shift(struct
 	q->n--;
 }
 
-/* A request's bytes (trace 0: bytes of no request) were received on this side. */
-static __inline__ __attribute__((always_inline)) void krt_side_req_received(struct krt_side_reqs *q,
-									    __u64 trace)
+/*
+ * A request's bytes (trace 0: bytes of no request) were received on this
+ * side, sent by thread from (0: not known).
+ *
+ * One-way messages on a pooled connection (memcached noreply, a publish):
+ * the previous user sent requests and gave the connection back; another
+ * thread now sends. A pool lends a connection to one user at a time, so
+ * whatever that user sent is settled: answered (a reply answers its last
+ * request) or expecting no answer. Keeping its unanswered requests would
+ * shift every later reply on the connection by one request. One thread
+ * pipelining requests of several traces (an event loop) keeps its queue.
+ * Not covered: a client whose threads send on one connection at once (a
+ * multiplexing client), and a one-way message followed by a request of the
+ * same thread on the same connection (it looks like pipelining).
+ */
+static __inline__ __attribute__((always_inline)) void
+krt_side_req_received_from(struct krt_side_reqs *q, __u64 trace, __u32 from)
 {
 	__u32 n = q->n;
 
 	if (!trace || (n && q->req[(n - 1) & (KRT_SIDE_REQS - 1)] == trace))
 		return;
+	if (n && !(n == 1 && q->answered) && from && q->from && from != q->from) {
+		q->req[0] = trace;
+		q->n = 1;
+		q->answered = 0;
+		q->from = from;
+		return;
+	}
+	if (from)
+		q->from = from;
 	if (n == 1 && q->answered) {
 		/* the previous request was answered: keep-alive, next request */
 		q->req[0] = trace;
@@ -59,6 +83,13 @@ static __inline__ __attribute__((always_inline)) void krt_side_req_received(stru
 	}
 	q->req[n & (KRT_SIDE_REQS - 1)] = trace;
 	q->n = n + 1;
+}
+
+/* The same, the sender not known. */
+static __inline__ __attribute__((always_inline)) void krt_side_req_received(struct krt_side_reqs *q,
+									    __u64 trace)
+{
+	krt_side_req_received_from(q, trace, 0);
 }
 
 /*

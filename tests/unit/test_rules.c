@@ -1,0 +1,96 @@
+/*
+ * The rules the kernel programs and the engine both run
+ * (include/krtrace_rules.h), on their own: the server side's request queue.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <string.h>
+#include <linux/types.h>
+#include "krtrace_rules.h"
+
+#define A 11
+#define B 12
+#define C 13
+
+/* Pipelined requests of one thread (an event loop): replies in request order. */
+static void test_pipelined_one_thread(void **state)
+{
+	struct krt_side_reqs q;
+
+	memset(&q, 0, sizeof(q));
+	krt_side_req_received_from(&q, A, 7);
+	krt_side_req_received_from(&q, B, 7);
+	assert_int_equal(krt_side_req_reply(&q), A);
+	assert_int_equal(krt_side_req_reply(&q), B);
+	assert_int_equal(krt_side_req_reply(&q), B); /* a reply in several sends */
+	krt_side_req_received_from(&q, C, 7);	     /* keep-alive: the next one */
+	assert_int_equal(q.n, 1);
+	assert_int_equal(krt_side_req_reply(&q), C);
+}
+
+/*
+ * A one-way message (memcached noreply) from one user of a pooled
+ * connection, then another user's request: the reply answers the latter.
+ */
+static void test_oneway_then_other_user(void **state)
+{
+	struct krt_side_reqs q;
+
+	memset(&q, 0, sizeof(q));
+	krt_side_req_received_from(&q, A, 7); /* set ... noreply */
+	krt_side_req_received_from(&q, B, 8); /* get, by the next user */
+	assert_int_equal(q.n, 1);
+	assert_int_equal(krt_side_req_reply(&q), B);
+	/* a user whose last request was answered after a one-way one */
+	krt_side_req_received_from(&q, A, 7);
+	krt_side_req_received_from(&q, C, 7);
+	assert_int_equal(krt_side_req_reply(&q), A); /* one thread: pipelining, as before */
+	krt_side_req_received_from(&q, B, 8);
+	assert_int_equal(q.n, 1);
+	assert_int_equal(krt_side_req_reply(&q), B);
+}
+
+/* Senders not known (0: import's probes in another context): the queue as it was. */
+static void test_sender_unknown(void **state)
+{
+	struct krt_side_reqs q;
+
+	memset(&q, 0, sizeof(q));
+	krt_side_req_received_from(&q, A, 7);
+	krt_side_req_received(&q, B);
+	assert_int_equal(q.n, 2);
+	assert_int_equal(q.from, 7); /* the last known sender stays */
+	assert_int_equal(krt_side_req_reply(&q), A);
+	krt_side_req_received_from(&q, C, 0);
+	assert_int_equal(q.n, 3);
+}
+
+/* Bytes of no request (trace 0) and repeats of the newest change nothing. */
+static void test_no_request_bytes(void **state)
+{
+	struct krt_side_reqs q;
+
+	memset(&q, 0, sizeof(q));
+	krt_side_req_received_from(&q, 0, 7);
+	assert_int_equal(q.n, 0);
+	assert_int_equal(krt_side_req_reply(&q), 0);
+	krt_side_req_received_from(&q, A, 7);
+	krt_side_req_received_from(&q, A, 8); /* the same request, more bytes */
+	assert_int_equal(q.n, 1);
+	assert_int_equal(q.from, 7);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pipelined_one_thread),
+		cmocka_unit_test(test_oneway_then_other_user),
+		cmocka_unit_test(test_sender_unknown),
+		cmocka_unit_test(test_no_request_bytes),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
