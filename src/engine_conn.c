@@ -530,6 +530,41 @@ static struct thread *send_thread(struct krt_engine *e, const struct krt_event *
 }
 
 /*
+ * Import: a reply on side d with no request seen since its last one either
+ * continues that reply (a response written in several sends, however late
+ * the last of them: a threaded app under load writes a chunked body's end
+ * milliseconds later) or answers a request whose events were lost. Only
+ * the reply's own exchange tells, never the time since: it is over when
+ * the request it answers has been answered to its client, or when the
+ * client thread acted on the reply (sent bytes of that trace after it
+ * received the reply's last bytes). Then a request went unseen.
+ */
+static bool side_exchange_over(struct krt_engine *e, const struct dir *d)
+{
+	struct trace *tr = eng_trace_find(e, d->side_reqs.req[0]);
+	__u32 client = 0;
+	__u64 got = 0;
+	size_t i;
+
+	if (!tr || tr->answered)
+		return true;
+	for (i = tr->pub.n_hops; i-- > 0;) {
+		const struct krt_hop *h = &tr->pub.hops[i];
+
+		if (h->to_tid && h->recv_ns && krt_addr_eq(&h->from_addr, &d->src) &&
+		    krt_addr_eq(&h->to_addr, &d->dst)) {
+			client = h->to_tid;
+			got = h->recv_ns;
+			break;
+		}
+	}
+	for (i = 0; client && i < tr->pub.n_hops; i++)
+		if (tr->pub.hops[i].from_tid == client && tr->pub.hops[i].send_ns > got)
+			return true;
+	return false;
+}
+
+/*
  * Rule 3: the tag of thread t's send on d. A server's reply answers the
  * oldest unanswered request of its side (3a); a client's first send carries
  * the trace of connect time (3b); otherwise the thread's current trace.
@@ -543,15 +578,15 @@ static __u64 send_tag(struct krt_engine *e, const struct krt_event *ev, struct d
 
 	if (serves && d->side_reqs.n == 1 && d->side_reqs.answered &&
 	    (d->side_reply_epoch != e->loss_epoch ||
-	     (!(x->flags & KRT_XF_SEQ) && ((d->side_recv_ns < d->side_reply_ns &&
-					    d->side_reply_ns + REPLY_GAP_NS < xfer_start(ev)) ||
-					   pending_since(d->rev, d->side_reply_ns))))) {
+	     (!(x->flags & KRT_XF_SEQ) &&
+	      ((d->side_recv_ns < d->side_reply_ns && side_exchange_over(e, d)) ||
+	       pending_since(d->rev, d->side_reply_ns))))) {
 		/*
 		 * The last request was answered before events were lost, or
-		 * (import, where losses may go unreported) long ago with no
-		 * request seen since, or what came since is bytes of a send
-		 * not seen: this replies to a request whose trace is unknown
-		 * (the thread's current one is the old request's).
+		 * (import, where losses may go unreported) its exchange is
+		 * over with no request seen since, or what came since is bytes
+		 * of a send not seen: this replies to a request whose trace is
+		 * unknown (the thread's current one is the old request's).
 		 */
 		if (d->side_reply_epoch == e->loss_epoch && !(x->flags & KRT_XF_SEQ))
 			silent_loss(e, ev);

@@ -53,12 +53,6 @@
 /* Send segments this long older than a receive's syscall were available to it. */
 #define AVAIL_SLACK_NS 200000ULL
 /*
- * A reply sent this long after the side's last one, with no request seen
- * in between, answers a request whose bytes were lost (not a reply
- * written in several sends).
- */
-#define REPLY_GAP_NS 2000000ULL
-/*
  * A misalignment no reported loss explains starts an implicit loss (every
  * connection re-aligns), at most once per this much event time.
  */

@@ -1432,6 +1432,55 @@ static void test_resync_server_catches_up(void **state)
 	fix_free(f);
 }
 
+/*
+ * A reply written in two sends far apart (the gthread-wrk capture: a
+ * threaded Python app's last write of a chunked body, 3 ms after the first
+ * under load), with no request in between and its client still waiting:
+ * the tail is the same reply, whatever the client (an event loop serving
+ * another request meanwhile) does. Before, a reply more than 2 ms after the
+ * last one was taken for the answer to an unseen request: untagged, it went
+ * to the trace the client was serving, and every connection re-aligned.
+ */
+static void test_late_reply_tail(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *a, *b;
+	const struct krt_hop *h;
+	size_t i;
+
+	fix_start(f);
+	feed(f, ev_recv(10 * MS, WEB, web(80), gw(50000), 100));
+	feed(f, ev_send(10 * MS + 100000, WEB, web(40000), api(8080), 111));
+	feed(f, ev_recv(10 * MS + 200000, API, api(8080), web(40000), 111));
+	feed(f, ev_send(11 * MS, API, api(8080), web(40000), 157));
+	feed(f, ev_recv(11 * MS + 50000, WEB, web(40000), api(8080), 157));
+	/* another request, on another upstream connection, another app thread */
+	feed(f, ev_recv(12 * MS, WEB, web(80), gw(50001), 100));
+	feed(f, ev_send(12 * MS + 100000, WEB, web(40002), api(8080), 111));
+	feed(f, ev_recv(12 * MS + 200000, API + 1, api(8080), web(40002), 111));
+	/* the first reply's tail, 3.5 ms after its first part */
+	feed(f, ev_send(14 * MS + 500000, API, api(8080), web(40000), 5));
+	feed(f, ev_recv(14 * MS + 550000, WEB, web(40000), api(8080), 5));
+	feed(f, ev_send(14 * MS + 600000, WEB, web(80), gw(50000), 166));
+	feed(f, ev_send(15 * MS, API + 1, api(8080), web(40002), 162));
+	feed(f, ev_recv(15 * MS + 50000, WEB, web(40002), api(8080), 162));
+	feed(f, ev_send(15 * MS + 100000, WEB, web(80), gw(50001), 166));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 2);
+	a = f->col.v[0].ingress.ts_ns == 10 * MS ? &f->col.v[0] : &f->col.v[1];
+	b = a == &f->col.v[0] ? &f->col.v[1] : &f->col.v[0];
+	h = trace_hop(a, API, WEB);
+	assert_non_null(h);
+	assert_int_equal(trace_count_hops(a, API, WEB), 2);
+	for (i = 0; i < b->n_hops; i++)
+		assert_int_not_equal(b->hops[i].from_tid, API);
+	assert_int_equal(trace_count_hops(b, API + 1, WEB), 1);
+	assert_int_equal(krt_engine_summary(f->e)->silent_losses, 0);
+	assert_int_equal(krt_engine_summary(f->e)->resyncs, 0);
+	fix_free(f);
+}
+
 /* Kernel tags: engine traces follow the kernel's ids; disagreements counted. */
 static void test_kernel_tags(void **state)
 {
@@ -1783,6 +1832,7 @@ int main(void)
 	    cmocka_unit_test(test_resync_gateway_reply_lost),
 	    cmocka_unit_test(test_resync_reply_after_loss_untagged),
 	    cmocka_unit_test(test_resync_server_catches_up),
+	    cmocka_unit_test(test_late_reply_tail),
 	    cmocka_unit_test(test_kernel_tags),
 	    cmocka_unit_test(test_kernel_tags_decide),
 	    cmocka_unit_test(test_kernel_tags_check_only),
