@@ -112,6 +112,8 @@ struct edge_set {
 	uint64_t win_lo[MAX_EDGES][MAX_WINDOWS], win_hi[MAX_EDGES][MAX_WINDOWS];
 	/* the call's connection ends, "" when the truth does not say (nginx) */
 	char win_a[MAX_EDGES][MAX_WINDOWS][48], win_b[MAX_EDGES][MAX_WINDOWS][48];
+	/* a one-way call: the callee reads it when it will, after the call */
+	bool win_oneway[MAX_EDGES][MAX_WINDOWS];
 };
 
 #define VEC(T) struct { T *v; size_t n, cap; }
@@ -417,7 +419,7 @@ static int edge_find(const struct edge_set *s, const char *from, const char *to)
 
 /* Adds an edge (once); lo..hi != 0 adds a call window (on connection a-b) to it. */
 static void edge_add_win(struct edge_set *s, const char *from, const char *to, uint64_t lo,
-			 uint64_t hi, const char *a, const char *b)
+			 uint64_t hi, const char *a, const char *b, bool oneway)
 {
 	int i = edge_find(s, from, to);
 
@@ -434,6 +436,7 @@ static void edge_add_win(struct edge_set *s, const char *from, const char *to, u
 
 		s->win_lo[i][w] = lo;
 		s->win_hi[i][w] = hi;
+		s->win_oneway[i][w] = oneway;
 		/* both ends known, or the connection is not checked */
 		copy(s->win_a[i][w], sizeof(s->win_a[i][w]), a && *a && b && *b ? a : "");
 		copy(s->win_b[i][w], sizeof(s->win_b[i][w]), a && *a && b && *b ? b : "");
@@ -521,10 +524,11 @@ static void expand(const struct svc_rec *x, const char *id, struct edge_set *s, 
 			addr_node(callee_in, sizeof(callee_in), c->peer);
 			copy(callee_out, sizeof(callee_out), callee_in);
 		}
-		edge_add_win(s, caller, callee_in, c->start_ns, c->end_ns, c->local, c->peer);
+		edge_add_win(s, caller, callee_in, c->start_ns, c->end_ns, c->local, c->peer,
+			     c->oneway);
 		if (!c->oneway)
 			edge_add_win(s, callee_out, caller_in, c->start_ns, c->end_ns, c->local,
-				     c->peer);
+				     c->peer, false);
 		if (y) {
 			if (!strstr(path, y->svc) && strlen(path) + strlen(y->svc) + 2 < plen) {
 				strcat(path, ">");
@@ -711,23 +715,28 @@ static bool hop_on_conn(const struct edge_set *want, int e, int w, const struct 
 
 /*
  * A hop belongs to the request when its times lie inside the request's window
- * and, on an edge of a downstream call, inside one of that call's windows.
+ * and, on an edge of a downstream call, inside one of that call's windows on
+ * that call's connection. A one-way call's hop is judged by its send: nobody
+ * waits for its receiver, who may read it after the request has ended.
  */
 static bool hop_in_window(const struct edge_set *want, const struct hop *h, uint64_t lo,
 			  uint64_t hi)
 {
 	int e = edge_find(want, h->from, h->to);
+	bool send_in = in_range(h->send_ns, lo, hi), recv_in = in_range(h->recv_ns, lo, hi);
 
-	if (!in_range(h->send_ns, lo, hi) || !in_range(h->recv_ns, lo, hi))
-		return false;
 	if (e < 0 || !want->n_win[e])
-		return true;
+		return send_in && recv_in;
+	if (!send_in)
+		return false;
 	for (int w = 0; w < want->n_win[e]; w++) {
 		uint64_t wlo = want->win_lo[e][w] > slack_ns ? want->win_lo[e][w] - slack_ns : 0;
 		uint64_t whi = want->win_hi[e][w] + slack_ns;
 
-		if (in_range(h->send_ns, wlo, whi) && in_range(h->recv_ns, wlo, whi) &&
-		    hop_on_conn(want, e, w, h))
+		if (!in_range(h->send_ns, wlo, whi) || !hop_on_conn(want, e, w, h))
+			continue;
+		if (want->win_oneway[e][w] ? !h->recv_ns || h->recv_ns >= wlo
+					   : recv_in && in_range(h->recv_ns, wlo, whi))
 			return true;
 	}
 	return false;
@@ -758,8 +767,8 @@ static void score_request(const struct client_rec *c, const char *model_override
 	snprintf(entry_in, sizeof(entry_in), "t:%d", entry->io_tid);
 	snprintf(entry_out, sizeof(entry_out), "t:%d", entry->tid);
 	/* the request's own connection, over its whole window */
-	edge_add_win(&want, gw, entry_in, lo ? lo : 1, hi, c->local, c->peer);
-	edge_add_win(&want, entry_out, gw, lo ? lo : 1, hi, c->local, c->peer);
+	edge_add_win(&want, gw, entry_in, lo ? lo : 1, hi, c->local, c->peer, false);
+	edge_add_win(&want, entry_out, gw, lo ? lo : 1, hi, c->local, c->peer, false);
 	expand(entry, c->id, &want, path, sizeof(path), 0);
 	ms = model_stat(model_override ? model_override : path);
 	ms->requests++;
@@ -806,7 +815,7 @@ static void score_request(const struct client_rec *c, const char *model_override
 	for (int i = 0; i < t->n_hops; i++) {
 		const struct hop *h = &t->hops[i];
 
-		edge_add_win(&got, h->from, h->to, 0, 0, NULL, NULL);
+		edge_add_win(&got, h->from, h->to, 0, 0, NULL, NULL, false);
 		if (!hop_in_window(&want, h, lo, hi))
 			outside++;
 	}

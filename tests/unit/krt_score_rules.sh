@@ -49,6 +49,20 @@ trace 3 5003 5 1.0.0.2:4000 | sed -E 's/\{"from":10,"from_addr":"1.0.0.2:4000","
 	--model t --min 100 >"$tmp/oneway.score" 2>&1
 check "a one-way call expects no reply edge: exact without one" \
 	test "$(col "$tmp/oneway.score" 4)" = 1
+# its receiver reads it after the request has ended: judged by the send
+sed 's/"send_ns":5400050,"recv_ns":5400090/"send_ns":5400050,"recv_ns":6500000/' "$tmp/oneway.jsonl" \
+	>"$tmp/oneway-late.jsonl"
+"$SCORE" --truth "$tmp/truth.jsonl" --truth "$tmp/truth3.jsonl" --prefix q3 \
+	--json "$tmp/oneway-late.jsonl" --model t --min 100 >"$tmp/oneway-late.score" 2>&1
+check "a one-way message read after the request's end is still the request's" \
+	test "$(grep -c 6500000 "$tmp/oneway-late.jsonl")/$(col "$tmp/oneway-late.score" 4)" = 1/1
+# sent outside its call (during the request, but not in its call's window)
+sed 's/"send_ns":5400050,"recv_ns":5400090/"send_ns":5600000,"recv_ns":5600100/' "$tmp/oneway.jsonl" \
+	>"$tmp/oneway-off.jsonl"
+"$SCORE" --truth "$tmp/truth.jsonl" --truth "$tmp/truth3.jsonl" --prefix q3 \
+	--json "$tmp/oneway-off.jsonl" --model t >"$tmp/oneway-off.score" 2>&1
+check "a one-way message sent outside its call's window is wrong" \
+	test "$(grep -c 5600000 "$tmp/oneway-off.jsonl")/$(col "$tmp/oneway-off.score" 5)" = 1/1
 
 # q2's hops on another connection between the same two threads, in its window
 { trace 1 5001 1 1.0.0.2:4000; trace 2 5002 3 1.0.0.2:4999; } >"$tmp/conn.jsonl"
