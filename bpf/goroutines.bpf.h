@@ -26,7 +26,10 @@
  *                              waker (a request handing work out), not that
  *                              of a goroutine returning a pooled connection.
  *                              Any other (none, or done: OPEN; net/http's
- *                              connection writer) takes its waker's.
+ *                              connection writer) takes its waker's. A
+ *                              request's own goroutine readied by one working
+ *                              for another trace was blocked handing work
+ *                              over: the waker takes that work's trace.
  *
  * The Go register ABI (amd64, Go 1.17+) passes the first arguments in RAX,
  * RBX, RCX. Only entry probes: a uretprobe rewrites the return address on a
@@ -98,10 +101,13 @@ __u64 go_inherited = 0;	/* goroutines started with their creator's trace */
 __u64 go_handoffs = 0;	/* goroutines that took a trace from their waker */
 __u64 go_moved = 0;	/* goroutines whose state was fetched from the thread they left */
 
-/* The goroutine on thread state t read its request on a server connection. */
+/*
+ * The goroutine on thread state t read its request on a server connection
+ * (and has not taken another trace since: its downstream replies keep it).
+ */
 static __always_inline bool go_owns(const struct krt_thread_state *t)
 {
-	return t->entry_cookie && t->entry_server && (t->trace & KRT_TRACE_ID_MASK);
+	return t->entry_server && (t->trace & KRT_TRACE_ID_MASK);
 }
 
 /* Copies thread state t into st (the goroutine that ran as run leaves thread t). */
@@ -217,14 +223,35 @@ int krt_go_newproc(struct pt_regs *ctx)
 		return 0;
 	k.g = ctx->ax - proc->sched_off;
 	t = thread_find(tid);
-	/* a runtime.g is reused: a new goroutine of no request starts with none */
+	/*
+	 * A runtime.g is reused: a new goroutine of no request starts with none.
+	 * Started by a request's own goroutine, it works for that request (a
+	 * fan-out); started by another (net/http's dialer starting a
+	 * connection's reader and writer), it serves whoever hands it work.
+	 */
 	if (t && (t->trace & (KRT_TRACE_ID_MASK | KRT_TRACE_SAMPLED_OUT))) {
 		st.trace = t->trace;
-		st.origin = KRT_GO_BOUND;
+		st.origin = go_owns(t) ? KRT_GO_BOUND : KRT_GO_OPEN;
 		__sync_fetch_and_add(&go_inherited, 1);
 	}
 	bpf_map_update_elem(&go_states, &k, &st, BPF_ANY);
 	return 0;
+}
+
+/* The goroutine running on thread tid takes trace (handed work it picked up). */
+static __always_inline void go_pick_up(struct krt_thread_state *t, __u32 tid, __u32 tgid,
+				       __u32 trace)
+{
+	struct krt_go_running *run = bpf_map_lookup_elem(&go_running, &tid);
+
+	thread_set_trace(t, tid, tgid, NULL, trace, NULL, NULL);
+	t->claim = KRT_CLAIM_OPEN;
+	t->entry_cookie = 0;
+	t->entry_server = 0;
+	t->sent = 0;
+	if (run)
+		run->origin = KRT_GO_BOUND;
+	__sync_fetch_and_add(&go_handoffs, 1);
 }
 
 SEC("uprobe")
@@ -251,8 +278,18 @@ int krt_go_ready(struct pt_regs *ctx)
 			return 0;
 	}
 	go_settle(st, k.g, tid);
-	if (st->origin == KRT_GO_OWN || st->trace == t->trace)
+	if (st->trace == t->trace)
 		return 0;
+	if (st->origin == KRT_GO_OWN) {
+		/*
+		 * A request's own goroutine readied by one working for another
+		 * trace: it was blocked handing work over (an unbuffered
+		 * channel send), and the waker is taking that work.
+		 */
+		if (!go_owns(t) && (st->trace & KRT_TRACE_ID_MASK))
+			go_pick_up(t, tid, tgid, st->trace);
+		return 0;
+	}
 	if (st->origin == KRT_GO_BOUND && !go_owns(t))
 		return 0;
 	st->trace = t->trace;

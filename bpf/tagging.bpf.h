@@ -200,8 +200,12 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 	c->in_request = 1;
 	*decided = trace && trace_decided(trace);
 	if (trace) {
+		/* a request read on a server side: its reader serves it (goroutines.bpf.h) */
+		bool serves = (c->origin_known ? !c->client : t->local.port < t->remote.port) ||
+			      (th->entry_server && th->trace == trace);
+
 		thread_takes_trace(th, tid, pid, cookie, trace, false, clk, carry);
-		th->entry_server = c->origin_known ? !c->client : t->local.port < t->remote.port;
+		th->entry_server = serves;
 		th->tag_pending = 0;
 		conn_takes_trace(c, trace, 0); /* queued by seg_scan, or late */
 	}

@@ -65,7 +65,7 @@ struct krt_thread_state {
 	__u8 pooled;	  /* has been handed a trace by a wake-up: a pool worker */
 	__u8 tag_pending; /* its last receive's tag is not stored yet */
 	__u8 runq_known;  /* runq_base holds the task's run_delay */
-	/* bpf/goroutines.bpf.h: sent since its goroutine came; entry_cookie is a server side */
+	/* bpf/goroutines.bpf.h: sent since its goroutine came; read its trace on a server side */
 	__u8 sent;
 	__u8 entry_server;
 	__u8 pad[5];

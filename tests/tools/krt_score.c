@@ -6,7 +6,8 @@
  * request (krt_load: id, local ip:port, start/end), one record per request
  * and service (svc, model, id, tid, io_tid, client, local, calls[] with peer
  * and local ends and, when another thread read the reply than sent the call
- * (Go), recv_tid; or nginx's "upstream"), and "node" records for servers
+ * (Go), recv_tid; Go's io_tids: every thread that read bytes of the request,
+ * their edges from the client optional; or nginx's "upstream"), and "node" records for servers
  * that log nothing per request (redis: addr -> tid).
  *
  * For every client request the expected edge set is built by following the
@@ -56,6 +57,7 @@ struct call {
 struct svc_rec {
 	char svc[32], model[32], id[64];
 	int tid, io_tid;
+	int io_tids[4], n_io_tids;	/* Go: every thread that read the request's bytes */
 	char client[64], local[64];
 	uint64_t recv_ns, send_ns;
 	uint64_t cpu_ns;		/* CPU time of tid on the request (0 = unknown) */
@@ -114,6 +116,7 @@ struct edge_set {
 	char win_a[MAX_EDGES][MAX_WINDOWS][48], win_b[MAX_EDGES][MAX_WINDOWS][48];
 	/* a one-way call: the callee reads it when it will, after the call */
 	bool win_oneway[MAX_EDGES][MAX_WINDOWS];
+	bool optional[MAX_EDGES];	/* may be absent (a request's other reading threads) */
 };
 
 #define VEC(T) struct { T *v; size_t n, cap; }
@@ -227,6 +230,14 @@ static void parse_truth_obj(struct json_object *o, const char *path, int line)
 	copy(r.local, sizeof(r.local), jstr(o, "local"));
 	if (!r.io_tid)
 		r.io_tid = r.tid;
+	if (json_object_object_get_ex(o, "io_tids", &calls) &&
+	    json_object_is_type(calls, json_type_array)) {
+		size_t n = json_object_array_length(calls);
+
+		for (size_t i = 0; i < n && r.n_io_tids < 4; i++)
+			r.io_tids[r.n_io_tids++] =
+				json_object_get_int(json_object_array_get_idx(calls, i));
+	}
 	if (json_object_object_get_ex(o, "calls", &calls) &&
 	    json_object_is_type(calls, json_type_array)) {
 		size_t n = json_object_array_length(calls);
@@ -769,6 +780,16 @@ static void score_request(const struct client_rec *c, const char *model_override
 	/* the request's own connection, over its whole window */
 	edge_add_win(&want, gw, entry_in, lo ? lo : 1, hi, c->local, c->peer, false);
 	edge_add_win(&want, entry_out, gw, lo ? lo : 1, hi, c->local, c->peer, false);
+	/* other threads that read bytes of the request (Go's background reader) */
+	for (int i = 0; i < entry->n_io_tids; i++) {
+		char other[NODE_LEN];
+
+		snprintf(other, sizeof(other), "t:%d", entry->io_tids[i]);
+		if (edge_find(&want, gw, other) >= 0)
+			continue;
+		edge_add_win(&want, gw, other, lo ? lo : 1, hi, c->local, c->peer, false);
+		want.optional[edge_find(&want, gw, other)] = true;
+	}
 	expand(entry, c->id, &want, path, sizeof(path), 0);
 	ms = model_stat(model_override ? model_override : path);
 	ms->requests++;
@@ -823,7 +844,7 @@ static void score_request(const struct client_rec *c, const char *model_override
 		if (!edge_has(&want, got.from[i], got.to[i]))
 			extra++;
 	for (int i = 0; i < want.n; i++)
-		if (!edge_has(&got, want.from[i], want.to[i]))
+		if (!want.optional[i] && !edge_has(&got, want.from[i], want.to[i]))
 			absent++;
 	if (t->uncertain) {
 		ms->uncertain++;

@@ -188,9 +188,9 @@ func ConnOf(r *http.Request) *Conn {
 // the read that brought it. Finish completes it when the reply leaves.
 func Begin(o *Opts, model string, r *http.Request, id string, pid int) (*Truth, *Conn) {
 	c := ConnOf(r)
-	t := &Truth{Svc: o.Name, Model: model, ID: id, Pid: pid, IoTid: c.ReadTid(),
-		RecvNs: c.TakeFirstRead(), Client: c.RemoteAddr().String(),
-		Local: c.LocalAddr().String()}
+	recvNs, first, tids := c.TakeFirstRead()
+	t := &Truth{Svc: o.Name, Model: model, ID: id, Pid: pid, IoTid: first, IoTids: tids,
+		RecvNs: recvNs, Client: c.RemoteAddr().String(), Local: c.LocalAddr().String()}
 	return t, c
 }
 

@@ -9,6 +9,7 @@ package svc
 import (
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -118,11 +119,14 @@ type Call struct {
 }
 
 // Truth is one request at one service (the C services' struct svc_truth).
-// Tid wrote the reply, IoTid read the request; CPU time per thread is not known
+// Tid wrote the reply, IoTid read the request's first bytes (net/http's
+// background reader may read its first byte on one thread, its server goroutine
+// the rest on another: IoTids lists them all); CPU time per thread is not known
 // for a goroutine (cpu_ns 0: the scorer skips it).
 type Truth struct {
 	Svc, Model, ID  string
 	Pid, Tid, IoTid int
+	IoTids          []int // every thread that read bytes of the request
 	Client, Local   string
 	RecvNs, SendNs  uint64
 	mu              sync.Mutex
@@ -145,8 +149,15 @@ func (t *Truth) Write() {
 		return
 	}
 	fmt.Fprintf(&b, `{"svc":"%s","model":"%s","id":"%s","pid":%d,"tid":%d,"io_tid":%d,`+
-		`"client":"%s","local":"%s","recv_ns":%d,"send_ns":%d,"cpu_ns":0,"calls":[`,
-		t.Svc, t.Model, t.ID, t.Pid, t.Tid, t.IoTid, t.Client, t.Local, t.RecvNs, t.SendNs)
+		`"io_tids":[`, t.Svc, t.Model, t.ID, t.Pid, t.Tid, t.IoTid)
+	for i, tid := range t.IoTids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%d", tid)
+	}
+	fmt.Fprintf(&b, `],"client":"%s","local":"%s","recv_ns":%d,"send_ns":%d,"cpu_ns":0,"calls":[`,
+		t.Client, t.Local, t.RecvNs, t.SendNs)
 	t.mu.Lock()
 	for i, c := range t.Calls {
 		if i > 0 {
@@ -167,21 +178,72 @@ func (t *Truth) Write() {
 // read returning bytes and of its last write, for the truth.
 type Conn struct {
 	net.Conn
+	raw                 syscall.RawConn
 	readTid, writeTid   int64
-	firstReadNs, readNs int64 // first read since MarkIdle, last read
+	firstReadNs, readNs int64 // first read since TakeFirstRead, last read
+	firstReadTid        int64
+	readTids            []int // threads that read since TakeFirstRead
 	onWrite             func(tid int, ns uint64)
 	mu                  sync.Mutex
 }
 
-func (c *Conn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		tid, now := syscall.Gettid(), int64(NowNs())
-		atomic.StoreInt64(&c.readTid, int64(tid))
-		atomic.StoreInt64(&c.readNs, now)
-		atomic.CompareAndSwapInt64(&c.firstReadNs, 0, now)
+// NewConn wraps a TCP connection.
+func NewConn(c net.Conn) *Conn {
+	k := &Conn{Conn: c}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+		if raw, err := tc.SyscallConn(); err == nil {
+			k.raw = raw
+		}
 	}
-	return n, err
+	return k
+}
+
+// Read reads through the socket's raw file descriptor so that the thread is
+// taken right before the read(2) that returns the bytes: after it, leaving the
+// system call may move the goroutine to another thread.
+func (c *Conn) Read(p []byte) (int, error) {
+	var n, tid int
+	var err error
+
+	if c.raw == nil {
+		return c.Conn.Read(p)
+	}
+	rerr := c.raw.Read(func(fd uintptr) bool {
+		tid = syscall.Gettid()
+		n, err = syscall.Read(int(fd), p)
+		return err != syscall.EAGAIN
+	})
+	if rerr != nil {
+		return 0, rerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	now := int64(NowNs())
+	atomic.StoreInt64(&c.readTid, int64(tid))
+	atomic.StoreInt64(&c.readNs, now)
+	if atomic.CompareAndSwapInt64(&c.firstReadNs, 0, now) {
+		atomic.StoreInt64(&c.firstReadTid, int64(tid))
+	}
+	c.mu.Lock()
+	if len(c.readTids) < 8 && !containsInt(c.readTids, tid) {
+		c.readTids = append(c.readTids, tid)
+	}
+	c.mu.Unlock()
+	return n, nil
+}
+
+func containsInt(v []int, x int) bool {
+	for _, y := range v {
+		if y == x {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Conn) Write(p []byte) (int, error) {
@@ -206,9 +268,14 @@ func (c *Conn) ReadTid() int { return int(atomic.LoadInt64(&c.readTid)) }
 // WriteTid is the thread of the last write.
 func (c *Conn) WriteTid() int { return int(atomic.LoadInt64(&c.writeTid)) }
 
-// FirstReadNs is the time of the first read since the last TakeFirstRead.
-func (c *Conn) TakeFirstRead() uint64 {
-	return uint64(atomic.SwapInt64(&c.firstReadNs, 0))
+// TakeFirstRead returns the time and thread of the first read since the last
+// call, and every thread that read since.
+func (c *Conn) TakeFirstRead() (uint64, int, []int) {
+	c.mu.Lock()
+	tids := c.readTids
+	c.readTids = nil
+	c.mu.Unlock()
+	return uint64(atomic.SwapInt64(&c.firstReadNs, 0)), int(atomic.LoadInt64(&c.firstReadTid)), tids
 }
 
 // OnNextWrite runs f after the next write (the reply leaves: the truth is complete).
@@ -226,10 +293,7 @@ func (l Listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
-	}
-	return &Conn{Conn: c}, nil
+	return NewConn(c), nil
 }
 
 // Dial connects (with a few retries: the downstream may still be starting).
@@ -241,7 +305,7 @@ func Dial(addr string) (*Conn, error) {
 
 		c, err = net.Dial("tcp4", addr)
 		if err == nil {
-			return &Conn{Conn: c}, nil
+			return NewConn(c), nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
