@@ -10,8 +10,6 @@
 #include "cpu.bpf.h"
 #include "sampling.bpf.h"
 
-__u64 late_tags = 0; /* receivers tagged by a send that completed after their receive */
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -267,7 +265,6 @@ static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 l
 	c = conn_find(u->cookie);
 	if (c)
 		conn_takes_trace(c, trace, from);
-	__sync_fetch_and_add(&late_tags, 1);
 	u->len = 0;
 	return true;
 }

@@ -396,20 +396,32 @@ void krt_outputs_on_trace(const struct krt_trace *t, void *ctx)
 		outs->w[i]->ops->trace(outs->w[i], t);
 }
 
-/* retsnoop style: losses are never silent, whatever the output format. */
+/*
+ * retsnoop style: losses are never silent, whatever the output format. The
+ * one place both tools warn about what they lost, each loss once.
+ */
 static void warn_losses(const struct krt_summary *s)
 {
 	const struct krt_source_stats *src = &s->source;
+	__u64 lost = krt_summary_lost(s);
 
-	if (krt_summary_lost(s))
-		fprintf(stderr, "WARNING: %" PRIu64 " events lost by the source: "
-			"traces may be incomplete\n", (uint64_t)krt_summary_lost(s));
+	/* the live source counts its ring drops among the lost events too */
 	if (src->ring_drops)
-		fprintf(stderr, "WARNING: %" PRIu64 " records dropped, ring buffer full\n",
-			(uint64_t)src->ring_drops);
+		fprintf(stderr, "WARNING: %" PRIu64 " records dropped, ring buffer full (try "
+			"--ring-mb): traces may be incomplete\n", (uint64_t)src->ring_drops);
+	if (lost > src->ring_drops)
+		fprintf(stderr, "WARNING: %" PRIu64 " events lost by the source: "
+			"traces may be incomplete\n", (uint64_t)(lost - src->ring_drops));
 	if (src->map_full)
-		fprintf(stderr, "WARNING: %" PRIu64 " BPF map insertions failed, map full\n",
-			(uint64_t)src->map_full);
+		fprintf(stderr, "WARNING: %" PRIu64 " thread, connection or direction states not "
+			"kept in the kernel (their table's slots held): their tags and CPU time "
+			"may be wrong\n", (uint64_t)src->map_full);
+	if (src->sock_unreadable)
+		fprintf(stderr, "WARNING: %" PRIu64 " socket states could not be read\n",
+			(uint64_t)src->sock_unreadable);
+	if (src->reordered)
+		fprintf(stderr, "WARNING: %" PRIu64 " events out of timestamp order (times "
+			"clamped)\n", (uint64_t)src->reordered);
 	if (s->dropped_segments)
 		fprintf(stderr, "WARNING: %" PRIu64 " send segments dropped by the engine "
 			"(queue cap or idle connection): some hops may be missing\n",

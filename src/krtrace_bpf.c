@@ -641,23 +641,6 @@ static size_t follow_go_processes(struct krt_live_source *src, const struct krt_
 	return by_thread;
 }
 
-static void warn_losses(const struct krt_source_stats *st, __u64 late)
-{
-	if (st->ring_drops)
-		fprintf(stderr, PROG ": WARNING: %llu records dropped: ring buffer full "
-			"(try --ring-mb)\n", (unsigned long long)st->ring_drops);
-	if (st->map_full)
-		fprintf(stderr, PROG ": WARNING: %llu map insertions failed (map full): "
-			"processes or connections went untracked\n",
-			(unsigned long long)st->map_full);
-	if (st->sock_unreadable)
-		fprintf(stderr, PROG ": WARNING: %llu socket states could not be read\n",
-			(unsigned long long)st->sock_unreadable);
-	if (late)
-		fprintf(stderr, PROG ": WARNING: %llu records arrived behind the reorder window "
-			"(timestamps clamped)\n", (unsigned long long)late);
-}
-
 static void report_tags(struct krt_live_source *src, __u32 sample_rate, __u32 rate_cap,
 			bool verbose)
 {
@@ -688,10 +671,7 @@ static void report_tags(struct krt_live_source *src, __u32 sample_rate, __u32 ra
 		fprintf(stderr, PROG ": kernel state tables: %llu states past their first slot; "
 			"%llu CPU times carried in receive records\n",
 			(unsigned long long)ts.slot_probed, (unsigned long long)ts.cpu_carried);
-	if (ts.slot_full)
-		fprintf(stderr, PROG ": WARNING: %llu thread, connection or direction states not "
-			"kept (their table's slots held): their tags and CPU time may be wrong\n",
-			(unsigned long long)ts.slot_full);
+	/* states not kept (slot_full): the summary's map_full, in the loss warning */
 	if (ts.slot_busy)
 		fprintf(stderr, PROG ": WARNING: %llu transfers or switches went without their "
 			"state (another CPU was still creating it): decided by the rules\n",
@@ -894,7 +874,6 @@ int main(int argc, char **argv)
 	summary = krt_engine_summary(engine);
 	krt_live_stats(src, &summary->source);
 	summary->source.sample_rate = o.sample_rate;
-	warn_losses(&summary->source, krt_live_late_events(src));
 	if (lo.kernel_tags)
 		report_tags(src, o.sample_rate, o.rate_cap, o.libbpf_verbose);
 	if (follow.added || follow.dropped || (o.libbpf_verbose && follow.rescans))

@@ -734,11 +734,14 @@ void krt_live_stats(struct krt_live_source *s, struct krt_source_stats *st)
 {
 	st->ring_drops = s->skel->bss->ring_drops;
 	st->lost_events = s->skel->bss->ring_drops;
-	st->map_full = s->skel->bss->map_full;
+	/* states not kept: every probed slot of their table held by others */
+	st->map_full = s->skel->bss->slot_full;
 	st->sock_unreadable = s->skel->bss->sock_unreadable;
 	st->ring_records = s->arrivals;
 	st->malformed = s->malformed;
 	st->sample_rate = s->skel->rodata->sample_rate;
+	/* behind the reorder window: timestamps clamped */
+	st->reordered = s->window.late;
 }
 
 /* The per-CPU counters, summed (CPUs beyond KRT_MAX_CPUS share the last line). */

@@ -63,7 +63,8 @@ struct krt_source_stats {
 	__u64 unknown_events;	/* import: event names not in the contract */
 	__u64 lost_events;	/* ftrace "LOST n EVENTS", or ring buffer drops */
 	__u64 ring_drops;	/* live: records dropped, ring full */
-	__u64 map_full;		/* live: map insertions that failed */
+	__u64 map_full;		/* live: thread, connection or direction states not kept
+				 * (their table's probed slots all held) */
 	__u64 sock_unreadable;	/* live: sockets whose state could not be read */
 	__u64 ring_records;	/* live: records received */
 	__u64 unresolved_xfers; /* transfers whose connection stayed unknown */

@@ -250,54 +250,41 @@ static void put_count_row(FILE *f, const char *what, __u64 n, bool warn)
 
 static void put_summary(FILE *f, const struct html_priv *p, const struct krt_summary *s)
 {
-	const struct krt_source_stats *src = &s->source;
 	char ms[32];
+	size_t i;
 	__u32 type;
 
 	fputs("<h2 id=\"summary\">Summary</h2>\n<table>\n", f);
-	put_count_row(f, "traces", s->traces ? s->traces : p->traces, false);
-	put_count_row(f, "hops", s->hops, false);
-	put_count_row(f, "events", s->events, false);
-	for (type = 1; type < KRT_EV_TYPE_MAX; type++) {
-		const char *name = krt_event_type_name(type);
+	for (i = 0; i < krt_n_summary_fields; i++) {
+		const struct krt_summary_field *sf = &krt_summary_fields[i];
+		__u64 v = krt_summary_value(sf, s);
 
-		if (!s->events_by_type[type])
+		if (!krt_summary_shown(sf, s))
 			continue;
-		fputs("<tr><th>&nbsp;&nbsp;", f);
-		esc(f, name ? name : "unknown");
-		fprintf(f, "</th><td class=\"n\">%" PRIu64 "</td></tr>\n",
-			(uint64_t)s->events_by_type[type]);
-	}
-	put_count_row(f, "malformed lines", src->malformed, true);
-	put_count_row(f, "unknown events", src->unknown_events, true);
-	put_count_row(f, "lost events", krt_summary_lost(s), true);
-	if (src->ring_records || src->ring_drops || src->map_full) {
-		put_count_row(f, "ring drops", src->ring_drops, true);
-		put_count_row(f, "map full", src->map_full, true);
-	}
-	if (src->sample_rate > 1)
-		fprintf(f, "<tr><th>sampling</th><td class=\"n\">1 in %u</td></tr>\n",
-			src->sample_rate);
-	fprintf(f, "<tr><th>attributed CPU</th><td class=\"n\">%s ms</td></tr>\n",
-		krt_fmt_ms(s->attributed_cpu_ns, ms, sizeof(ms)));
-	fprintf(f, "<tr><th>unattributed CPU</th><td class=\"n\">%s ms</td></tr>\n",
-		krt_fmt_ms(s->unattributed_cpu_ns, ms, sizeof(ms)));
-	put_count_row(f, "unmatched received bytes", s->unmatched_recv_bytes, true);
-	put_count_row(f, "unmatched sent bytes", s->unmatched_send_bytes, true);
-	if (s->resyncs)
-		put_count_row(f, "connection resyncs", s->resyncs, true);
-	if (s->dropped_segments)
-		put_count_row(f, "dropped send segments", s->dropped_segments, true);
-	/* Import: report lines that became no event, and why (never silent). */
-	if (src->lines) {
-		put_count_row(f, "non-socket I/O ignored", src->non_socket_io, false);
-		put_count_row(f, "ACK-only probes ignored", src->ack_probes, false);
-		put_count_row(f, "unpaired syscalls", src->unpaired_syscalls, true);
-		put_count_row(f, "events without address", src->no_address, true);
-		if (src->reordered)
-			put_count_row(f, "events out of order", src->reordered, true);
-		if (src->table_full)
-			put_count_row(f, "state table full", src->table_full, true);
+		if (sf->unit == KRT_SUM_RATE) {
+			fprintf(f, "<tr><th>%s</th><td class=\"n\">1 in %" PRIu64 "</td></tr>\n",
+				sf->label, (uint64_t)v);
+			continue;
+		}
+		if (sf->unit == KRT_SUM_NS) {
+			fprintf(f, "<tr><th>%s</th><td class=\"n\">%s ms</td></tr>\n", sf->label,
+				krt_fmt_ms(v, ms, sizeof(ms)));
+			continue;
+		}
+		/* the traces this report shows when the run had no summary */
+		if (!strcmp(sf->key, "traces") && !v)
+			v = p->traces;
+		put_count_row(f, sf->label, v, sf->loss);
+		if (strcmp(sf->key, "events"))
+			continue;
+		for (type = 1; type < KRT_EV_TYPE_MAX; type++) {
+			if (!s->events_by_type[type])
+				continue;
+			fputs("<tr><th>&nbsp;&nbsp;", f);
+			esc(f, krt_event_type_name(type));
+			fprintf(f, "</th><td class=\"n\">%" PRIu64 "</td></tr>\n",
+				(uint64_t)s->events_by_type[type]);
+		}
 	}
 	fputs("</table>\n", f);
 }

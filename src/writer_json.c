@@ -86,56 +86,26 @@ static int json_trace(struct krt_writer *w, const struct krt_trace *t)
 
 static int json_finish(struct krt_writer *w, const struct krt_summary *s)
 {
-	const struct krt_source_stats *src = &s->source;
 	struct krt_json j;
+	size_t i;
 	__u32 type;
 
 	krt_json_init(&j, w->out);
 	krt_json_obj_begin(&j);
 	krt_json_key(&j, "summary");
 	krt_json_obj_begin(&j);
-	krt_json_kv_u64(&j, "events", s->events);
-	krt_json_key(&j, "events_by_type");
-	krt_json_obj_begin(&j);
-	for (type = 1; type < KRT_EV_TYPE_MAX; type++) {
-		const char *name = krt_event_type_name(type);
+	for (i = 0; i < krt_n_summary_fields; i++) {
+		const struct krt_summary_field *f = &krt_summary_fields[i];
 
-		krt_json_kv_u64(&j, name ? name : "unknown", s->events_by_type[type]);
+		krt_json_kv_u64(&j, f->key, krt_summary_value(f, s));
+		if (strcmp(f->key, "events"))
+			continue;
+		krt_json_key(&j, "events_by_type");
+		krt_json_obj_begin(&j);
+		for (type = 1; type < KRT_EV_TYPE_MAX; type++)
+			krt_json_kv_u64(&j, krt_event_type_name(type), s->events_by_type[type]);
+		krt_json_obj_end(&j);
 	}
-	krt_json_obj_end(&j);
-	krt_json_kv_u64(&j, "lost", krt_summary_lost(s));
-	krt_json_kv_u64(&j, "malformed", src->malformed);
-	krt_json_kv_u64(&j, "unknown_events", src->unknown_events);
-	krt_json_kv_u64(&j, "lines", src->lines);
-	krt_json_kv_u64(&j, "input_bytes", src->bytes);
-	krt_json_kv_u64(&j, "ring_records", src->ring_records);
-	krt_json_kv_u64(&j, "ring_drops", src->ring_drops);
-	krt_json_kv_u64(&j, "map_full", src->map_full);
-	krt_json_kv_u64(&j, "sock_unreadable", src->sock_unreadable);
-	krt_json_kv_u64(&j, "unresolved_xfers", src->unresolved_xfers);
-	krt_json_kv_u64(&j, "non_socket_io", src->non_socket_io);
-	krt_json_kv_u64(&j, "ack_probes", src->ack_probes);
-	krt_json_kv_u64(&j, "unpaired_syscalls", src->unpaired_syscalls);
-	krt_json_kv_u64(&j, "no_address", src->no_address);
-	krt_json_kv_u64(&j, "reordered", src->reordered);
-	krt_json_kv_u64(&j, "table_full", src->table_full);
-	krt_json_kv_u64(&j, "sample_rate", src->sample_rate > 1 ? src->sample_rate : 1);
-	krt_json_kv_u64(&j, "traces", s->traces);
-	krt_json_kv_u64(&j, "hops", s->hops);
-	krt_json_kv_u64(&j, "attributed_cpu_ns", s->attributed_cpu_ns);
-	krt_json_kv_u64(&j, "unattributed_cpu_ns", s->unattributed_cpu_ns);
-	krt_json_kv_u64(&j, "unmatched_recv_bytes", s->unmatched_recv_bytes);
-	krt_json_kv_u64(&j, "unmatched_send_bytes", s->unmatched_send_bytes);
-	krt_json_kv_u64(&j, "untraced_peer_recvs", s->untraced_peer_recvs);
-	krt_json_kv_u64(&j, "duplicate_probes", s->duplicate_probes);
-	krt_json_kv_u64(&j, "late_events", s->late_events);
-	krt_json_kv_u64(&j, "dropped_segments", s->dropped_segments);
-	krt_json_kv_u64(&j, "wakeup_conflicts", s->wakeup_conflicts);
-	krt_json_kv_u64(&j, "resyncs", s->resyncs);
-	krt_json_kv_u64(&j, "silent_losses", s->silent_losses);
-	krt_json_kv_u64(&j, "kernel_tag_disagreements", s->kernel_tag_disagreements);
-	krt_json_kv_u64(&j, "first_ns", s->first_ns);
-	krt_json_kv_u64(&j, "last_ns", s->last_ns);
 	krt_json_obj_end(&j);
 	krt_json_obj_end(&j);
 	fputc('\n', w->out);

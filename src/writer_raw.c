@@ -74,45 +74,21 @@ static void put_summary(FILE *f, const char *key, __u64 v)
 
 static int raw_finish(struct krt_writer *w, const struct krt_summary *s)
 {
-	const struct krt_source_stats *src = &s->source;
 	char key[64];
+	size_t i;
 	__u32 type;
 
-	put_summary(w->out, "events", s->events);
-	for (type = 1; type < KRT_EV_TYPE_MAX; type++) {
-		const char *name = krt_event_type_name(type);
+	for (i = 0; i < krt_n_summary_fields; i++) {
+		const struct krt_summary_field *f = &krt_summary_fields[i];
 
-		snprintf(key, sizeof(key), "events.%s", name ? name : "unknown");
-		put_summary(w->out, key, s->events_by_type[type]);
+		put_summary(w->out, f->key, krt_summary_value(f, s));
+		if (strcmp(f->key, "events"))
+			continue;
+		for (type = 1; type < KRT_EV_TYPE_MAX; type++) {
+			snprintf(key, sizeof(key), "events.%s", krt_event_type_name(type));
+			put_summary(w->out, key, s->events_by_type[type]);
+		}
 	}
-	put_summary(w->out, "lines", src->lines);
-	put_summary(w->out, "malformed", src->malformed);
-	put_summary(w->out, "unknown_events", src->unknown_events);
-	put_summary(w->out, "lost", krt_summary_lost(s));
-	put_summary(w->out, "ring_records", src->ring_records);
-	put_summary(w->out, "ring_drops", src->ring_drops);
-	put_summary(w->out, "map_full", src->map_full);
-	put_summary(w->out, "sock_unreadable", src->sock_unreadable);
-	put_summary(w->out, "unresolved_xfers", src->unresolved_xfers);
-	put_summary(w->out, "non_socket_io", src->non_socket_io);
-	put_summary(w->out, "ack_probes", src->ack_probes);
-	put_summary(w->out, "unpaired_syscalls", src->unpaired_syscalls);
-	put_summary(w->out, "no_address", src->no_address);
-	put_summary(w->out, "reordered", src->reordered);
-	put_summary(w->out, "table_full", src->table_full);
-	put_summary(w->out, "sample_rate", src->sample_rate > 1 ? src->sample_rate : 1);
-	put_summary(w->out, "traces", s->traces);
-	put_summary(w->out, "hops", s->hops);
-	put_summary(w->out, "attributed_cpu_ns", s->attributed_cpu_ns);
-	put_summary(w->out, "unattributed_cpu_ns", s->unattributed_cpu_ns);
-	put_summary(w->out, "unmatched_recv_bytes", s->unmatched_recv_bytes);
-	put_summary(w->out, "unmatched_send_bytes", s->unmatched_send_bytes);
-	put_summary(w->out, "untraced_peer_recvs", s->untraced_peer_recvs);
-	put_summary(w->out, "duplicate_probes", s->duplicate_probes);
-	put_summary(w->out, "late_events", s->late_events);
-	put_summary(w->out, "dropped_segments", s->dropped_segments);
-	put_summary(w->out, "wakeup_conflicts", s->wakeup_conflicts);
-	put_summary(w->out, "resyncs", s->resyncs);
 	return 0;
 }
 

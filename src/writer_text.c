@@ -145,70 +145,37 @@ static void print_count(struct krt_writer *w, const char *what, __u64 n, bool wa
 
 static int text_finish(struct krt_writer *w, const struct krt_summary *s)
 {
-	const struct krt_source_stats *src = &s->source;
 	char ms[32];
-	bool first = true;
+	size_t i;
 	__u32 type;
 
 	fprintf(w->out, "%ssummary%s\n", col(w, C_BOLD), col(w, C_OFF));
-	fprintf(w->out, "  %-24s %" PRIu64, "events", (uint64_t)s->events);
-	for (type = 1; type < KRT_EV_TYPE_MAX; type++) {
-		if (!s->events_by_type[type])
+	for (i = 0; i < krt_n_summary_fields; i++) {
+		const struct krt_summary_field *f = &krt_summary_fields[i];
+		__u64 v = krt_summary_value(f, s);
+		bool first = true;
+
+		if (!krt_summary_shown(f, s))
 			continue;
-		fprintf(w->out, "%s%s %" PRIu64, first ? "  (" : ", ", krt_event_type_name(type),
-			(uint64_t)s->events_by_type[type]);
-		first = false;
+		if (f->unit == KRT_SUM_RATE) {
+			fprintf(w->out, "  %-24s 1 in %" PRIu64 " requests\n", f->label, (uint64_t)v);
+		} else if (f->unit == KRT_SUM_NS) {
+			fprintf(w->out, "  %-24s %s ms\n", f->label, krt_fmt_ms(v, ms, sizeof(ms)));
+		} else if (!strcmp(f->key, "events")) {
+			/* the events, and how many of each type */
+			fprintf(w->out, "  %-24s %" PRIu64, f->label, (uint64_t)v);
+			for (type = 1; type < KRT_EV_TYPE_MAX; type++) {
+				if (!s->events_by_type[type])
+					continue;
+				fprintf(w->out, "%s%s %" PRIu64, first ? "  (" : ", ",
+					krt_event_type_name(type), (uint64_t)s->events_by_type[type]);
+				first = false;
+			}
+			fprintf(w->out, "%s\n", first ? "" : ")");
+		} else {
+			print_count(w, f->label, v, f->loss);
+		}
 	}
-	fprintf(w->out, "%s\n", first ? "" : ")");
-	if (src->lines)
-		print_count(w, "lines read", src->lines, false);
-	print_count(w, "malformed lines", src->malformed, true);
-	print_count(w, "unknown events", src->unknown_events, true);
-	print_count(w, "lost events", krt_summary_lost(s), true);
-	/* The live source is the only one that reads a ring buffer. */
-	if (src->ring_records || src->ring_drops || src->map_full) {
-		print_count(w, "ring records", src->ring_records, false);
-		print_count(w, "ring drops", src->ring_drops, true);
-		print_count(w, "map full", src->map_full, true);
-	}
-	/* import: report lines that became no event (never silent) */
-	if (src->lines) {
-		print_count(w, "non-socket I/O ignored", src->non_socket_io, false);
-		print_count(w, "ACK-only probes ignored", src->ack_probes, false);
-		print_count(w, "unpaired syscalls", src->unpaired_syscalls, true);
-		print_count(w, "events without address", src->no_address, true);
-		if (src->reordered)
-			print_count(w, "events out of order", src->reordered, true);
-		if (src->table_full)
-			print_count(w, "state table full", src->table_full, true);
-		if (src->unresolved_xfers)
-			print_count(w, "unresolved transfers", src->unresolved_xfers, true);
-	}
-	if (src->sample_rate > 1)
-		fprintf(w->out, "  %-24s 1 in %u requests\n", "sampling", src->sample_rate);
-	fprintf(w->out, "  %-24s %s ms\n", "attributed CPU",
-		krt_fmt_ms(s->attributed_cpu_ns, ms, sizeof(ms)));
-	fprintf(w->out, "  %-24s %s ms\n", "unattributed CPU",
-		krt_fmt_ms(s->unattributed_cpu_ns, ms, sizeof(ms)));
-	print_count(w, "traces", s->traces, false);
-	print_count(w, "hops", s->hops, false);
-	print_count(w, "unmatched recv bytes", s->unmatched_recv_bytes, true);
-	print_count(w, "unmatched send bytes", s->unmatched_send_bytes, true);
-	print_count(w, "untraced peer receives", s->untraced_peer_recvs, false);
-	if (s->duplicate_probes)
-		print_count(w, "duplicate probes", s->duplicate_probes, false);
-	if (s->dropped_segments)
-		print_count(w, "dropped send segments", s->dropped_segments, true);
-	if (s->wakeup_conflicts)
-		print_count(w, "wakeup conflicts", s->wakeup_conflicts, false);
-	if (s->resyncs || krt_summary_lost(s))
-		print_count(w, "connection resyncs", s->resyncs, true);
-	if (s->silent_losses)
-		print_count(w, "unreported losses", s->silent_losses, true);
-	if (s->late_events)
-		print_count(w, "late events", s->late_events, true);
-	if (s->kernel_tag_disagreements)
-		print_count(w, "kernel tag disagreements", s->kernel_tag_disagreements, true);
 	return 0;
 }
 

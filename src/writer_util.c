@@ -162,3 +162,100 @@ const char *krt_fmt_ms(__u64 ns, char *buf, size_t len)
 	memcpy(buf, p, n);
 	return buf;
 }
+
+#define SRC(field) .in_source = true, .off = offsetof(struct krt_source_stats, field)
+#define SUM(field) .in_source = false, .off = offsetof(struct krt_summary, field)
+
+const struct krt_summary_field krt_summary_fields[] = {
+	{ "events", "events", KRT_SUM_ALWAYS, KRT_SUM_COUNT, false, SUM(events) },
+	/* krt_summary_lost(): the source's count or the engine's, the larger */
+	{ "lost", "lost events", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true, SUM(lost_events) },
+	{ "malformed", "malformed lines", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true, SRC(malformed) },
+	{ "unknown_events", "unknown events", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true,
+	  SRC(unknown_events) },
+	{ "lines", "lines read", KRT_SUM_IMPORT, KRT_SUM_COUNT, false, SRC(lines) },
+	{ "input_bytes", NULL, KRT_SUM_MACHINE, KRT_SUM_COUNT, false, SRC(bytes) },
+	{ "ring_records", "ring records", KRT_SUM_LIVE, KRT_SUM_COUNT, false, SRC(ring_records) },
+	{ "ring_drops", "ring drops", KRT_SUM_LIVE, KRT_SUM_COUNT, true, SRC(ring_drops) },
+	{ "map_full", "states not kept", KRT_SUM_LIVE, KRT_SUM_COUNT, true, SRC(map_full) },
+	{ "sock_unreadable", "sockets unreadable", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
+	  SRC(sock_unreadable) },
+	{ "unresolved_xfers", "unresolved transfers", KRT_SUM_IMPORT_NZ, KRT_SUM_COUNT, true,
+	  SRC(unresolved_xfers) },
+	{ "non_socket_io", "non-socket I/O ignored", KRT_SUM_IMPORT, KRT_SUM_COUNT, false,
+	  SRC(non_socket_io) },
+	{ "ack_probes", "ACK-only probes ignored", KRT_SUM_IMPORT, KRT_SUM_COUNT, false,
+	  SRC(ack_probes) },
+	{ "unpaired_syscalls", "unpaired syscalls", KRT_SUM_IMPORT, KRT_SUM_COUNT, true,
+	  SRC(unpaired_syscalls) },
+	{ "no_address", "events without address", KRT_SUM_IMPORT, KRT_SUM_COUNT, true,
+	  SRC(no_address) },
+	{ "reordered", "events out of order", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
+	  SRC(reordered) },
+	{ "table_full", "state table full", KRT_SUM_IMPORT_NZ, KRT_SUM_COUNT, true,
+	  SRC(table_full) },
+	{ "sample_rate", "sampling", KRT_SUM_NONZERO, KRT_SUM_RATE, false, SRC(sample_rate) },
+	{ "traces", "traces", KRT_SUM_ALWAYS, KRT_SUM_COUNT, false, SUM(traces) },
+	{ "hops", "hops", KRT_SUM_ALWAYS, KRT_SUM_COUNT, false, SUM(hops) },
+	{ "attributed_cpu_ns", "attributed CPU", KRT_SUM_ALWAYS, KRT_SUM_NS, false,
+	  SUM(attributed_cpu_ns) },
+	{ "unattributed_cpu_ns", "unattributed CPU", KRT_SUM_ALWAYS, KRT_SUM_NS, false,
+	  SUM(unattributed_cpu_ns) },
+	{ "unmatched_recv_bytes", "unmatched recv bytes", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true,
+	  SUM(unmatched_recv_bytes) },
+	{ "unmatched_send_bytes", "unmatched send bytes", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true,
+	  SUM(unmatched_send_bytes) },
+	{ "untraced_peer_recvs", "untraced peer receives", KRT_SUM_ALWAYS, KRT_SUM_COUNT, false,
+	  SUM(untraced_peer_recvs) },
+	{ "duplicate_probes", "duplicate probes", KRT_SUM_NONZERO, KRT_SUM_COUNT, false,
+	  SUM(duplicate_probes) },
+	{ "late_events", "late events", KRT_SUM_NONZERO, KRT_SUM_COUNT, true, SUM(late_events) },
+	{ "dropped_segments", "dropped send segments", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
+	  SUM(dropped_segments) },
+	{ "wakeup_conflicts", "wakeup conflicts", KRT_SUM_NONZERO, KRT_SUM_COUNT, false,
+	  SUM(wakeup_conflicts) },
+	{ "resyncs", "connection resyncs", KRT_SUM_RESYNC, KRT_SUM_COUNT, true, SUM(resyncs) },
+	{ "silent_losses", "unreported losses", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
+	  SUM(silent_losses) },
+	{ "kernel_tag_disagreements", "kernel tag disagreements", KRT_SUM_NONZERO, KRT_SUM_COUNT,
+	  true, SUM(kernel_tag_disagreements) },
+	{ "first_ns", NULL, KRT_SUM_MACHINE, KRT_SUM_COUNT, false, SUM(first_ns) },
+	{ "last_ns", NULL, KRT_SUM_MACHINE, KRT_SUM_COUNT, false, SUM(last_ns) },
+};
+
+const size_t krt_n_summary_fields = sizeof(krt_summary_fields) / sizeof(krt_summary_fields[0]);
+
+__u64 krt_summary_value(const struct krt_summary_field *f, const struct krt_summary *s)
+{
+	const char *base = f->in_source ? (const char *)&s->source : (const char *)s;
+
+	if (f->unit == KRT_SUM_RATE)
+		return s->source.sample_rate > 1 ? s->source.sample_rate : 1;
+	if (!f->in_source && f->off == offsetof(struct krt_summary, lost_events))
+		return krt_summary_lost(s);
+	return *(const __u64 *)(base + f->off);
+}
+
+bool krt_summary_shown(const struct krt_summary_field *f, const struct krt_summary *s)
+{
+	const struct krt_source_stats *src = &s->source;
+	__u64 v = krt_summary_value(f, s);
+
+	if (!f->label)
+		return false;
+	switch (f->show) {
+	case KRT_SUM_ALWAYS:
+		return true;
+	case KRT_SUM_NONZERO:
+		return f->unit == KRT_SUM_RATE ? v > 1 : v != 0;
+	case KRT_SUM_LIVE:
+		return src->ring_records || src->ring_drops || src->map_full;
+	case KRT_SUM_IMPORT:
+		return src->lines != 0;
+	case KRT_SUM_IMPORT_NZ:
+		return src->lines && v;
+	case KRT_SUM_RESYNC:
+		return v || krt_summary_lost(s);
+	}
+	return false;
+}

@@ -46,6 +46,44 @@ static inline __u64 krt_summary_lost(const struct krt_summary *s)
 	return s->lost_events > s->source.lost_events ? s->lost_events : s->source.lost_events;
 }
 
+/*
+ * The summary's fields, one table for every writer (JSON and raw by key,
+ * text and HTML by label), in the order they are written.
+ */
+enum krt_sum_show {
+	KRT_SUM_ALWAYS,	     /* text/HTML: always */
+	KRT_SUM_NONZERO,     /* text/HTML: when not 0 */
+	KRT_SUM_LIVE,	     /* text/HTML: from the live source (it reads a ring buffer) */
+	KRT_SUM_IMPORT,	     /* text/HTML: from an import (it reads lines) */
+	KRT_SUM_IMPORT_NZ,   /* text/HTML: from an import, when not 0 */
+	KRT_SUM_RESYNC,	     /* text/HTML: when not 0 or events were lost */
+	KRT_SUM_MACHINE,     /* JSON and raw only */
+};
+
+enum krt_sum_unit {
+	KRT_SUM_COUNT,
+	KRT_SUM_NS,   /* text/HTML: as milliseconds */
+	KRT_SUM_RATE, /* sampling: "1 in N" in text/HTML, 1 for every request */
+};
+
+struct krt_summary_field {
+	const char *key;   /* JSON key and raw summary key */
+	const char *label; /* text and HTML */
+	unsigned char show;
+	unsigned char unit;
+	bool loss;	   /* a loss: highlighted when not 0 */
+	bool in_source;	   /* a field of struct krt_source_stats, else of krt_summary */
+	unsigned short off;
+};
+
+extern const struct krt_summary_field krt_summary_fields[];
+extern const size_t krt_n_summary_fields;
+
+/* The field's value in s (lost: krt_summary_lost; sample rate 1 for every request). */
+__u64 krt_summary_value(const struct krt_summary_field *f, const struct krt_summary *s);
+/* Whether the text and HTML summaries show the field for s. */
+bool krt_summary_shown(const struct krt_summary_field *f, const struct krt_summary *s);
+
 /* Nanoseconds as "1.234" milliseconds. */
 const char *krt_fmt_ms(__u64 ns, char *buf, size_t len);
 /* v in decimal in buf (at least 21 bytes) */

@@ -904,6 +904,36 @@ static void test_state_kept(void **state)
 	assert_int_equal(st.slot_busy, 0);
 }
 
+/*
+ * Tables of one slot: the states after the first find it held and are not
+ * kept; the summary counts them (map_full, in the loss warning).
+ */
+static void test_states_not_kept(void **state)
+{
+	struct krt_live_opts o = { .kernel_tags = true };
+	struct krt_source_stats st = { 0 };
+	struct krt_live_source *s;
+	__u32 group_slots = state_slots;
+	int gw, srv;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	state_slots = 1;
+	s = open_source_with(o, false);
+	state_slots = group_slots;
+	assert_non_null(s);
+	tcp_pair(GATEWAY, &gw, &srv);
+	assert_int_equal(write(gw, "req\n", 4), 4);
+	read_n(srv, 4);
+	assert_int_equal(write(srv, "ans\n", 4), 4);
+	read_n(gw, 4);
+	krt_live_stats(s, &st);
+	print_message("states not kept: %llu\n", (unsigned long long)st.map_full);
+	assert_true(st.map_full > 0);
+	close(gw);
+	close(srv);
+	close_own_source(s);
+}
+
 /* The same tests for both transfer hooks; the fallback's names say so. */
 #define TAG_TEST_LIST(prefix)                                                      \
 	{ prefix "ingress_and_keepalive", test_ingress_and_keepalive },    \
@@ -927,7 +957,9 @@ int main(void)
 	/* last: how the group's states fared in the small tables */
 	const struct CMUnitTest small[] = { TAG_TEST_LIST("small_tables: test_"),
 					    { "small_tables: test_state_kept",
-					      test_state_kept } };
+					      test_state_kept },
+					    { "small_tables: test_states_not_kept",
+					      test_states_not_kept } };
 	int failed;
 
 	if (geteuid() != 0) {
