@@ -10,8 +10,10 @@
  * ("seq") when both halves carry them, else the running byte count of the
  * direction on each side (which needs both tracers to have seen the
  * connection from its first byte). Matched halves become one hop per
- * overlap, and their traces one trace: the one whose request came from a
- * client (not from another host) names it.
+ * overlap, in the sender's trace (the bytes carry the sender's trace); when
+ * the receive started its trace (a request continuing from another host),
+ * the two traces become one, named by the one whose request came from a
+ * client.
  *
  * Inputs are the schema of SPEC §4 (live or import); the output is the same
  * schema, threads and joined hops marked with their "host", so `krtrace
@@ -61,6 +63,7 @@ struct m_half {
 	__u32 seq;
 	__u64 lo, hi;		/* byte range in the direction's stream */
 	bool used;
+	bool ingress;		/* the receive that started its trace */
 };
 
 struct m_state {
@@ -139,6 +142,14 @@ static int add_halves(struct m_state *s, size_t ti)
 	json_object *hops = get_arr(s->traces[ti].o, "hops");
 	size_t i, n = hops ? json_object_array_length(hops) : 0;
 
+	json_object *ingress = NULL;
+	const char *client = "", *server = "";
+	bool ingress_seen = false;
+
+	if (json_object_object_get_ex(s->traces[ti].o, "ingress", &ingress)) {
+		client = get_str(ingress, "client");
+		server = get_str(ingress, "server");
+	}
 	for (i = 0; i < n; i++) {
 		json_object *h = json_object_array_get_idx(hops, i), *seq;
 		__u64 from = get_u64(h, "from"), to = get_u64(h, "to");
@@ -157,6 +168,15 @@ static int add_halves(struct m_state *s, size_t ti)
 		x->send = from != 0;
 		x->from_addr = get_str(h, "from_addr");
 		x->to_addr = get_str(h, "to_addr");
+		/*
+		 * The trace's ingress: its first receive from the ingress
+		 * client (or, where the source did not name the ingress, its
+		 * first hop when that is a receive).
+		 */
+		if (!x->send && !ingress_seen &&
+		    ((!strcmp(x->from_addr, client) && !strcmp(x->to_addr, server)) ||
+		     (i == 0 && (!client[0] || !strcmp(client, "?")))))
+			x->ingress = ingress_seen = true;
 		x->bytes = get_u64(h, "bytes");
 		x->ts = x->send ? get_u64(h, "send_ns") : get_u64(h, "recv_ns");
 		if (!x->ts)
@@ -380,8 +400,16 @@ static int join_pair(struct m_state *s, struct m_half *snd, struct m_half *rcv, 
 	json_object_array_add(ts->joined, h);
 	mark_used(snd);
 	mark_used(rcv);
-	s->traces[rcv->trace].from_peer = true;
-	uf_union(s, snd->trace, rcv->trace);
+	/*
+	 * The hop belongs to the sender's trace (the bytes carry it). The
+	 * traces become one only when these bytes started the receiver's
+	 * trace: a receive elsewhere in a trace (a reply the receiving host
+	 * could not place) moves to the sender's trace and links nothing.
+	 */
+	if (rcv->ingress) {
+		s->traces[rcv->trace].from_peer = true;
+		uf_union(s, snd->trace, rcv->trace);
+	}
 	s->joined_hops++;
 	return 0;
 }

@@ -73,9 +73,34 @@ sed -E 's/"seq":\[4294967246,10\]/"seq":[90000,90060]/; s/"seq":\[10,50\]/"seq":
 check "other sequence ranges: the receive is not joined to the send" sh -c "
 	'$KRT' merge '$dir/a.jsonl' '$dir/b-other.jsonl' | python3 -c '
 import json, sys
-s = [json.loads(l) for l in sys.stdin][-1][\"summary\"]
-assert s[\"joined_hops\"] == 1 and s[\"joined_traces\"] == 1, s  # only the reply
+lines = [json.loads(l) for l in sys.stdin]
+s = lines[-1][\"summary\"]
+# only the reply is joined: a hop of its sender (B), linking no trace
+assert s[\"joined_hops\"] == 1 and s[\"joined_traces\"] == 0, s
+b = [t for t in lines[:-1] if t[\"trace_id\"] == 7][0]
+assert [(h[\"from\"], h[\"to\"]) for h in b[\"hops\"]][-1] == (200, 100), b[\"hops\"]
 '"
+
+# A reply the receiving host put in the wrong trace (its thread had moved on):
+# the joined hop goes to the sender's trace, the wrong trace loses the half
+# and is not linked to anything.
+python3 - "$dir/a.jsonl" "$dir/a-misplaced.jsonl" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+reply = lines[0]["hops"].pop(2)
+lines[1]["hops"].append(reply)
+open(sys.argv[2], "w").write("".join(json.dumps(l) + "\n" for l in lines))
+PY
+"$KRT" merge "$dir/a-misplaced.jsonl" "$dir/b.jsonl" >"$dir/misplaced.jsonl"
+check "a misplaced reply half: the hop goes to the sender's trace only" python3 - "$dir/misplaced.jsonl" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+t1, t2 = lines[0], lines[1]
+assert t1["trace_id"] == 1 and [(h["from"], h["to"], h["bytes"]) for h in t1["hops"]] == \
+    [(0, 100, 50), (100, 200, 60), (100, 200, 40), (200, 100, 30), (100, 0, 70)], t1["hops"]
+assert t2["trace_id"] == 2 and len(t2["hops"]) == 1 and "joined" not in t2, t2
+assert lines[-1]["summary"]["joined_traces"] == 1
+PY
 
 check "hosts named by file when the results do not name them" sh -c "
 	sed 's/\"host\":\"[ab]\",//' '$dir/a.jsonl' >'$dir/hostA.jsonl' &&
