@@ -9,6 +9,7 @@
 
 #include "cpu.bpf.h"
 #include "sampling.bpf.h"
+#include "peers.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -130,8 +131,9 @@ static __always_inline __u32 seg_scan(struct krt_conn_side *c, struct krt_dir_ta
 
 /*
  * Receive: the bytes' tag (segment holding the last byte received) becomes
- * the thread's current trace; a first receive from the gateway starts a
- * request; bytes from an untraced peer leave the trace unchanged.
+ * the thread's current trace; a first receive from the gateway (or from a
+ * peer host, on the server side) starts a request; bytes from an untraced
+ * peer leave the trace unchanged.
  */
 static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 					 const struct krt_tuple *t, __u32 seq, __u32 len,
@@ -150,7 +152,7 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 	/* The gateway is outside the application: its bytes carry no tag (dt NULL). */
 	if (dt)
 		trace = seg_scan(c, dt, seq, last, true, &covered);
-	if (!trace && is_gateway(&t->remote)) {
+	if (!trace && (is_gateway(&t->remote) || peer_request(c, t))) {
 		/* rule 1: first receive since the connection opened or we last sent */
 		if (c->in_request && c->last_recv_trace)
 			trace = c->last_recv_trace;

@@ -28,6 +28,7 @@
 #include "engine.h"
 #include "go_binary.h"
 #include "live_source.h"
+#include "peers.h"
 #include "pids_file.h"
 #include "run_seen.h"
 
@@ -54,6 +55,7 @@ enum {
 	OPT_BPF_STATS,
 	OPT_RESCAN_MS,
 	OPT_SAMPLE_RATE,
+	OPT_PEERS,
 };
 
 static const struct option own_options[] = {
@@ -76,6 +78,7 @@ static const struct option own_options[] = {
 	{ "empty-hooks", no_argument, NULL, OPT_EMPTY_HOOKS },
 	{ "bpf-stats", no_argument, NULL, OPT_BPF_STATS },
 	{ "rescan-ms", required_argument, NULL, OPT_RESCAN_MS },
+	{ "peers", required_argument, NULL, OPT_PEERS },
 	{ "help", no_argument, NULL, 'h' },
 };
 
@@ -98,6 +101,7 @@ struct options {
 	bool bpf_stats;		/* count the programs' run time while we run */
 	bool normal_priority;
 	__u32 rescan_ms;	/* discovery re-scan period, 0 = off */
+	struct krt_peers peers;	/* --peers: the other traced hosts' networks */
 	struct krt_output_opts out;
 };
 
@@ -151,6 +155,9 @@ static void usage(FILE *f)
 		"      --rescan-ms MS       without -i: look for new container processes (a\n"
 		"                           restarted service, a new replica, an exec) this often\n"
 		"                           (default 500, 0 = never); with -i, SIGHUP re-reads PIDS\n"
+		"      --peers CIDR[,CIDR]  the other traced hosts' networks (IPv4, repeatable): their\n"
+		"                           requests to this host's servers start a trace here (for\n"
+		"                           krtrace merge), their replies do not (docs/hosts.md)\n"
 		"      --stream             print each trace as soon as it is complete\n"
 		"      --list-containers    print the discovered containers as a PIDs file and exit\n"
 		"      --sample N           keep one request in N, decided in the kernel at ingress\n"
@@ -206,14 +213,14 @@ static int parse_uint(const char *opt, const char *arg, __u32 min, __u32 max, __
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-	struct option longopts[32];
+	struct option longopts[64];
 	char *end;
 	size_t n = 0, i;
 	int opt, r;
 
 	for (i = 0; i < sizeof(own_options) / sizeof(own_options[0]); i++)
 		longopts[n++] = own_options[i];
-	for (i = 0; krt_output_long_options[i].name && n < 31; i++)
+	for (i = 0; krt_output_long_options[i].name && n < 63; i++)
 		longopts[n++] = krt_output_long_options[i];
 	memset(&longopts[n], 0, sizeof(longopts[n]));
 
@@ -299,6 +306,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 			if (parse_uint("--rescan-ms", optarg, 0, 3600000, &o->rescan_ms))
 				return -1;
 			continue;
+		case OPT_PEERS: {
+			char err[160];
+
+			if (krt_peers_add_list(&o->peers, optarg, err, sizeof(err))) {
+				fprintf(stderr, PROG ": --peers: %s\n", err);
+				return -1;
+			}
+			continue;
+		}
 		case '?':
 			fprintf(stderr, "Try '" PROG " --help'.\n");
 			return -1;
@@ -316,6 +332,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 			argv[optind]);
 		return -1;
 	}
+	if (o->peers.n && o->rules) {
+		fprintf(stderr, PROG ": --peers needs the kernel's tags (not --rules)\n");
+		return -1;
+	}
+	if (o->peers.n)
+		/* docs/hosts.md: the kernel half is done, the engine's is not yet */
+		fprintf(stderr, PROG ": WARNING: --peers: requests from peer hosts are started in "
+			"the kernel, but the engine does not yet name their ingress: their traces "
+			"show ingress '?' and may group a connection's requests\n");
 	if (o->rules && (o->sample_rate > 1 || o->rate_cap || o->check_tags)) {
 		fprintf(stderr, PROG ": --rules cannot be combined with --sample, --sample-rate or "
 			"--check-tags (they need the kernel's tags)\n");
@@ -764,6 +789,7 @@ int main(int argc, char **argv)
 	lo.merge_hops = !o.rules && !o.no_merge;
 	lo.syscall_hooks = o.syscall_hooks;
 	lo.empty_hooks = o.empty_hooks;
+	lo.peers = &o.peers;
 	src = krt_live_open(&lo, PROG);
 	if (!src)
 		goto cleanup;

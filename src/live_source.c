@@ -252,6 +252,15 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 		memcpy((void *)s->skel->rodata->gateway_addr, o->gateway.addr,
 		       sizeof(o->gateway.addr));
 	}
+	if (o->peers) {
+		__u32 net[KRT_MAX_PEER_NETS], mask[KRT_MAX_PEER_NETS];
+		int i, n = krt_peers_ipv4(o->peers, net, mask, KRT_MAX_PEER_NETS);
+
+		for (i = 0; i < n; i++) {
+			((__u32 *)s->skel->rodata->peer_net)[i] = net[i];
+			((__u32 *)s->skel->rodata->peer_mask)[i] = mask[i];
+		}
+	}
 	s->skel->rodata->trace_wakeup = o->trace_wakeup;
 	s->skel->rodata->merge_hops = o->kernel_tags && o->cpu_in_kernel && o->merge_hops;
 	s->syscall_hooks = o->syscall_hooks || !sock_hooks;

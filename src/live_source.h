@@ -12,6 +12,7 @@
 #include "krtrace_event.h"
 #include "trace_data.h"
 #include "go_binary.h"
+#include "peers.h"
 
 /* Go processes whose goroutines one source can follow. */
 #define KRT_LIVE_MAX_GO 64
@@ -39,6 +40,7 @@ struct krt_live_opts {
 					 * by itself there) */
 	bool empty_hooks;		/* benchmark floor: attached programs that
 					 * return at once */
+	const struct krt_peers *peers;	/* --peers (NULL = none): IPv4 networks to the kernel */
 	__u32 state_slots;		/* tests: slots of each state table in use
 					 * (a power of two; 0 = all): fewer make
 					 * states probe past their first slot */

@@ -358,6 +358,110 @@ static void test_tag_follows_bytes(void **state)
 	close(back);
 }
 
+/* A listener on listen_ip, a client from 127.0.0.1: our side connects to listen_ip. */
+static void tcp_pair_to(const char *listen_ip, int *client, int *server)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	int one = 1, lfd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(lfd >= 0);
+	assert_int_equal(inet_pton(AF_INET, listen_ip, &sin.sin_addr), 1);
+	assert_int_equal(bind(lfd, (void *)&sin, len), 0);
+	assert_int_equal(getsockname(lfd, (void *)&sin, &len), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	*client = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(*client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	assert_int_equal(connect(*client, (void *)&sin, len), 0);
+	*server = accept(lfd, NULL, NULL);
+	assert_true(*server >= 0);
+	setsockopt(*server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	close(lfd);
+}
+
+/* A write by "another host": its bytes carry no tag of this tracer. */
+static void untraced_write(struct krt_live_source *s, int fd, const char *buf, size_t n)
+{
+	assert_int_equal(krt_live_untrace_tgid(s, getpid()), 0);
+	assert_int_equal(write(fd, buf, n), (ssize_t)n);
+	assert_int_equal(krt_live_trace_tgid(s, getpid()), 0);
+}
+
+/*
+ * --peers (127.0.0.3 here): a peer host's request to our server side starts
+ * a trace, one per request on a keep-alive connection, as the gateway's do;
+ * a peer's reply to our client side starts none (the caller keeps its trace).
+ */
+static void test_peer_request_starts_trace(void **state)
+{
+	struct krt_live_opts o = { .kernel_tags = true };
+	struct krt_peers peers = { 0 };
+	struct krt_live_source *s;
+	const struct krt_event *r1, *r2, *in, *call, *reply, *answer;
+	int peer, srv, gw, front, cli, psrv;
+	char err[64];
+
+	assert_int_equal(krt_peers_add(&peers, "127.0.0.3/32", err, sizeof(err)), 0);
+	o.peers = &peers;
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	s = open_source_with(o, false);
+	assert_non_null(s);
+
+	tcp_pair("127.0.0.3", &peer, &srv);
+	drain_from(s);
+	untraced_write(s, peer, "GET /1\r\n", 8);
+	read_n(srv, 8);
+	assert_int_equal(write(srv, "ok", 2), 2);
+	read_n(peer, 2);
+	untraced_write(s, peer, "GET /2\r\n", 8);
+	read_n(srv, 8);
+	drain_from(s);
+	r1 = find_xfer(KRT_DIR_RECV, srv, 0);
+	r2 = find_xfer(KRT_DIR_RECV, srv, 1);
+	assert_non_null(r1);
+	assert_non_null(r2);
+	assert_true(r1->xfer.flags & KRT_XF_TAGGED);
+	assert_int_not_equal(r1->xfer.trace_id, 0);
+	assert_true(r2->xfer.flags & KRT_XF_TAGGED);
+	assert_int_not_equal(r2->xfer.trace_id, 0);
+	assert_int_not_equal(r2->xfer.trace_id, r1->xfer.trace_id);
+
+	/* A request from the gateway; our thread calls the peer; its reply. */
+	tcp_pair(GATEWAY, &gw, &front);
+	drain_from(s);
+	assert_int_equal(write(gw, "req\n", 4), 4);
+	read_n(front, 4);
+	/* connected for this request (a first send carries the trace of connect time) */
+	tcp_pair_to("127.0.0.3", &cli, &psrv);
+	assert_int_equal(write(cli, "call", 4), 4);
+	read_n(psrv, 4);
+	untraced_write(s, psrv, "rep", 3);
+	read_n(cli, 3);
+	assert_int_equal(write(front, "ans\n", 4), 4);
+	read_n(gw, 4);
+	drain_from(s);
+	in = find_xfer(KRT_DIR_RECV, front, 0);
+	call = find_xfer(KRT_DIR_SEND, cli, 0);
+	reply = find_xfer(KRT_DIR_RECV, cli, 0);
+	answer = find_xfer(KRT_DIR_SEND, front, 0);
+	assert_non_null(in);
+	assert_non_null(reply);
+	assert_non_null(answer);
+	/* the reply started no trace: the answer still carries the request's */
+	assert_true(!(reply->xfer.flags & KRT_XF_TAGGED) || reply->xfer.trace_id == in->xfer.trace_id);
+	assert_true(answer->xfer.flags & KRT_XF_TAGGED);
+	assert_int_equal(answer->xfer.trace_id, in->xfer.trace_id);
+	assert_non_null(call);
+	assert_int_equal(call->xfer.trace_id, in->xfer.trace_id);
+	close(peer);
+	close(srv);
+	close(gw);
+	close(front);
+	close(cli);
+	close(psrv);
+	close_own_source(s);
+}
+
 /* Bytes from an untraced peer (not the gateway) leave the trace unchanged. */
 static void test_untraced_peer_keeps_trace(void **state)
 {
@@ -940,6 +1044,7 @@ static void test_states_not_kept(void **state)
 	{ prefix "dual_stack_server", test_dual_stack_server },            \
 	{ prefix "tag_follows_bytes", test_tag_follows_bytes },            \
 	{ prefix "untraced_peer_keeps_trace", test_untraced_peer_keeps_trace }, \
+	{ prefix "peer_request_starts_trace", test_peer_request_starts_trace }, \
 	{ prefix "sampling_one_in_two", test_sampling_one_in_two },        \
 	{ prefix "cpu_in_kernel", test_cpu_in_kernel },                    \
 	{ prefix "runq_delay", test_runq_delay },                          \

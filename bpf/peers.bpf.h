@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * --peers: the networks of the other traced hosts (IPv4, set by the loader).
+ * Bytes a peer host sends to the server side of a connection are a request
+ * continuing here (its trace started on the other host): they start a
+ * trace as the gateway's do. On the client side (our thread called the
+ * peer) they are the reply, and leave the trace as it is.
+ */
+#ifndef KRT_PEERS_BPF_H
+#define KRT_PEERS_BPF_H
+
+#include "common.bpf.h"
+
+#define KRT_BPF_PEER_NETS 8
+
+const volatile __u32 peer_net[KRT_BPF_PEER_NETS] = {};	/* network byte order */
+const volatile __u32 peer_mask[KRT_BPF_PEER_NETS] = {};	/* 0 = unused */
+
+static __always_inline bool is_peer(const struct krt_addr *a)
+{
+	__u32 ip;
+	int i;
+
+	if (!peer_mask[0] || a->family != KRT_AF_INET)
+		return false;
+	__builtin_memcpy(&ip, a->addr, sizeof(ip));
+	for (i = 0; i < KRT_BPF_PEER_NETS; i++)
+		if (peer_mask[i] && (ip & peer_mask[i]) == peer_net[i])
+			return true;
+	return false;
+}
+
+/*
+ * The server side, told as tag_send tells it: this side did not connect
+ * (seen at SYN_SENT), or, for a connection older than the tracer, it has
+ * the lower port (servers listen on low ports, clients get ephemeral ones).
+ */
+static __always_inline bool peer_request(const struct krt_conn_side *c, const struct krt_tuple *t)
+{
+	bool server = c->origin_known ? !c->client : t->local.port < t->remote.port;
+
+	return server && is_peer(&t->remote);
+}
+
+#endif /* KRT_PEERS_BPF_H */
