@@ -20,7 +20,8 @@
 # uncertain (the trace says so), wrong, missing.
 #
 # Prints a table model x mode (exact %, uncertain %, wrong %) and writes
-# DIR/results.tsv (model mode requests exact wrong missing uncertain sampled%),
+# DIR/results.tsv (model mode requests exact wrong missing uncertain sampled%
+# uncertain_right: of the uncertain traces, how many were right all the same),
 # the per-concurrency figures (DIR/by_concurrency.tsv) and, per mode, the
 # scorer's verbose list of what went wrong (DIR/MODE.MODEL.why).
 #
@@ -182,7 +183,7 @@ if [ -z "${KRT_RESCORE:-}" ]; then
 	cp "$STATE"/truth/*.jsonl "$DIR/truth/"
 fi
 
-# score MODE MODEL PREFIX WHY -> "requests exact wrong missing uncertain sampled%"
+# score MODE MODEL PREFIX WHY -> "requests exact wrong missing uncertain sampled% unc_ok"
 score() {
 	local mode=$1 model=$2 prefix=$3 why=$4 json run=r1 slack=$SLACK_LIVE extra=()
 	case $mode in
@@ -194,23 +195,24 @@ score() {
 	"$SCORE" --truth "$DIR/truth" --truth "$DIR/client-$run.jsonl" --json "$json" \
 		--prefix "$run-$prefix" --model "$model" --path "$mode" --slack-us "$slack" \
 		"${extra[@]}" -v 2>"$why" |
-		awk -v m="$model" '$1 == m { print $3, $4, $5, $6, $8, $12 }'
+		awk -v m="$model" '$1 == m { print $3, $4, $5, $6, $8, $12, $9 }'
 }
 
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b ? 100 * a / b : 0 }'; }
-printf 'model\tmode\trequests\texact\twrong\tmissing\tuncertain\tsampled%%\n' >"$DIR/results.tsv"
+printf 'model\tmode\trequests\texact\twrong\tmissing\tuncertain\tsampled%%\tuncertain_right\n' \
+	>"$DIR/results.tsv"
 printf 'model\tmode\tconcurrency\trequests\texact\twrong\tmissing\tuncertain\n' >"$DIR/by_concurrency.tsv"
 declare -A CELL
 for m in "${present[@]}"; do
 	for mode in $MODES; do
-		read -r n ex wr mi un sh < <(score "$mode" "$m" "$m-" "$DIR/$mode.$m.why")
+		read -r n ex wr mi un sh uok < <(score "$mode" "$m" "$m-" "$DIR/$mode.$m.why")
 		[ -n "${n:-}" ] || { CELL[$m.$mode]="-"; continue; }
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$mode" "$n" "$ex" "$wr" "$mi" "$un" "$sh" \
-			>>"$DIR/results.tsv"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$mode" "$n" "$ex" "$wr" "$mi" "$un" \
+			"$sh" "$uok" >>"$DIR/results.tsv"
 		CELL[$m.$mode]="$(pct "$ex" "$n") / $(pct "$un" "$n") / $(pct "$wr" "$n")"
 		[ "$mode" = sample ] && CELL[$m.$mode]+=" (${sh} %)"
 		for c in $CONCS; do
-			read -r n ex wr mi un sh < <(score "$mode" "$m" "$m-c$c-" /dev/null)
+			read -r n ex wr mi un sh uok < <(score "$mode" "$m" "$m-c$c-" /dev/null)
 			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$mode" "$c" "${n:-0}" "${ex:-0}" \
 				"${wr:-0}" "${mi:-0}" "${un:-0}" >>"$DIR/by_concurrency.tsv"
 		done
