@@ -30,7 +30,8 @@
 #      go-fanout), CASES ("full s10 rate"), RATE (--sample-rate, 100), WARM (s, 6), IDLE (s, 3),
 #      WRK_CONN (4), WRK_CPU (last CPU; "" = any), PRICE_NS (111: the price
 #      of a hook hit, bench/overhead_cost.sh), RESULTS (file: raw lines),
-#      TRACER_TIMEOUT (s, 30).
+#      TRACER_TIMEOUT (s, 30), REPORT (a RESULTS file of an earlier run: its
+#      tables printed again, nothing measured).
 # shellcheck disable=SC2016 # awk programs in single quotes on purpose
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -48,6 +49,13 @@ PRICE_NS=${PRICE_NS:-111}
 TRACER_TIMEOUT=${TRACER_TIMEOUT:-30}
 TB=utils/testbed
 die() { echo "cost_models: $*" >&2; exit 1; }
+if [ -n "${REPORT:-}" ]; then
+	[ -r "$REPORT" ] || die "cannot read $REPORT"
+	RES=$REPORT
+	MODELS=${MODELS:-$(awk '!s[$3]++ {printf "%s ", $3}' "$RES")}
+	CASES=${CASES:-$(awk '!s[$2]++ {printf "%s ", $2}' "$RES")}
+	ROUNDS=$(awk '$1 > r {r = $1} END {print r + 0}' "$RES")
+else
 [ "$(id -u)" -eq 0 ] || die "needs root"
 command -v wrk >/dev/null || die "wrk not installed"
 [ -x "$OUT/bin/krtrace-bpf" ] || die "run make first"
@@ -233,6 +241,8 @@ while [ $r -lt "$ROUNDS" ]; do
 		grep -q "WARNING" "$TMP/t.err" && grep "WARNING" "$TMP/t.err" | sed "s/^/  ($c) /" >&2
 	done
 done
+
+fi	# REPORT
 
 # The table: per model and case, medians over the rounds of per-request figures.
 echo

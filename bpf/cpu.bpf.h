@@ -21,7 +21,7 @@ static __always_inline void cpu_flush(struct krt_thread_state *t, __u32 tid, __u
 {
 	struct krt_event *e;
 
-	if (t->oncpu_since) {
+	if (t->oncpu_since > KRT_ONCPU_UNCOUNTED) {
 		t->acc_oncpu += now - t->oncpu_since;
 		t->oncpu_since = now;
 	}
@@ -109,6 +109,15 @@ static __always_inline void thread_set_trace(struct krt_thread_state *t, __u32 t
 	if (cpu_in_kernel) {
 		if (!t->shown_oncpu)
 			cpu_flush(t, tid, pid, comm, clock_now(clk), carry);
+		/*
+		 * An unsampled request's time is not counted (no clock at
+		 * switch-in for it); a running thread leaving one starts its
+		 * count now.
+		 */
+		if (t->oncpu_since && (trace & KRT_TRACE_SAMPLED_OUT))
+			t->oncpu_since = KRT_ONCPU_UNCOUNTED;
+		else if (t->oncpu_since == KRT_ONCPU_UNCOUNTED)
+			t->oncpu_since = clock_now(clk);
 		if (!trace_decided(trace) && !(trace & KRT_TRACE_SAMPLED_OUT) && t->oncpu_since &&
 		    !t->shown_oncpu) {
 			switch_in_record(tid, pid, comm);
@@ -182,8 +191,8 @@ static __always_inline int switch_cpu_in_kernel(struct task_struct *prev, struct
 						__u32 prev_tgid, __u32 next_tid, bool next_traced,
 						__s64 state)
 {
-	__u64 now = bpf_ktime_get_ns();
 	bool show_prev = false, show_next = false;
+	__u64 clk = 0;	/* the clock, read when needed (clock_now) */
 
 	if (pt) {
 		/*
@@ -204,13 +213,13 @@ static __always_inline int switch_cpu_in_kernel(struct task_struct *prev, struct
 		if (pt->shown_oncpu) {
 			show_prev = true;
 			pt->shown_oncpu = 0;
-		} else if (pt->oncpu_since) {
-			pt->acc_oncpu += now - pt->oncpu_since;
+		} else if (pt->oncpu_since > KRT_ONCPU_UNCOUNTED) {
+			pt->acc_oncpu += clock_now(&clk) - pt->oncpu_since;
 		}
 		pt->oncpu_since = 0;
 		if (claim_ends(pt, state)) {
 			if (!show_prev)
-				cpu_flush(pt, prev_tid, prev_tgid, prev->comm, now, NULL);
+				cpu_flush(pt, prev_tid, prev_tgid, prev->comm, clock_now(&clk), NULL);
 			claim_end(pt);
 		}
 	}
@@ -218,19 +227,26 @@ static __always_inline int switch_cpu_in_kernel(struct task_struct *prev, struct
 		nt = thread_get(next_tid);
 	if (nt) {
 		if (!runq_from_sched_info() && nt->woken_at) {
-			nt->acc_runq += now - nt->woken_at;
+			nt->acc_runq += clock_now(&clk) - nt->woken_at;
 			nt->woken_at = 0;
 		}
-		if (!trace_decided(nt->trace) && !(nt->trace & KRT_TRACE_SAMPLED_OUT)) {
+		if (nt->trace & KRT_TRACE_SAMPLED_OUT) {
+			/*
+			 * An unsampled request's time is dropped: on CPU, not
+			 * counted, no clock read (thread_set_trace starts the
+			 * count if it takes a sampled request while it runs).
+			 */
+			nt->oncpu_since = KRT_ONCPU_UNCOUNTED;
+		} else if (!trace_decided(nt->trace)) {
 			show_next = true;
 			nt->shown_oncpu = 1;
 			nt->oncpu_since = 0;
 		} else {
-			nt->oncpu_since = now;
+			nt->oncpu_since = clock_now(&clk);
 		}
 	}
 	if (show_prev || show_next)
-		switch_record(prev, next, show_prev, show_next, state, now);
+		switch_record(prev, next, show_prev, show_next, state, clock_now(&clk));
 	return 0;
 }
 

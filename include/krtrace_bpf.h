@@ -58,6 +58,13 @@ enum krt_claim {
 	KRT_CLAIM_HANDED = 2,  /* the trace came by a wake-up, nothing sent since */
 };
 
+/*
+ * oncpu_since of a thread on CPU for an unsampled request: its time is
+ * dropped, so no clock is read for it (the count starts when it takes a
+ * sampled request while it runs).
+ */
+#define KRT_ONCPU_UNCOUNTED 1ULL
+
 struct krt_thread_state {
 	__u32 trace;	  /* current trace value, 0 = none */
 	__u8 claim;	  /* enum krt_claim */
@@ -71,7 +78,8 @@ struct krt_thread_state {
 	__u8 pad[5];
 	__u64 entry_cookie; /* socket whose receive set the trace; 0 = hand-off */
 	/* on-CPU time gathered here (cpu_in_kernel), sent when the trace changes */
-	__u64 oncpu_since; /* switch-in time while on CPU, else 0 */
+	__u64 oncpu_since; /* switch-in time while on CPU (KRT_ONCPU_UNCOUNTED: for an
+			    * unsampled request, not counted), else 0 */
 	__u64 acc_oncpu;   /* on-CPU ns not yet sent, all for .trace */
 	__u64 acc_runq;	   /* run-queue delay ns not yet sent */
 	__u64 woken_at;	   /* last wake-up (kernels without sched_info) */

@@ -537,7 +537,7 @@ static void leftover_cpu_of(struct krt_live_source *s, __u32 tid, struct krt_thr
 {
 	struct krt_event ev;
 
-	if (st.oncpu_since && now_ns > st.oncpu_since)
+	if (st.oncpu_since > KRT_ONCPU_UNCOUNTED && now_ns > st.oncpu_since)
 		st.acc_oncpu += now_ns - st.oncpu_since;
 	if (!st.trace) {
 		st.acc_oncpu += st.acc_idle;
