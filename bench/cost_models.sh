@@ -111,7 +111,7 @@ case_args() {
 	full) ;;
 	s10) echo --sample 10 ;;
 	rate) echo --sample-rate "$RATE" ;;
-	empty) echo --empty-hooks ;;
+	empty) echo --debug empty-hooks ;;
 	*) die "unknown case '$1' (full s10 rate empty)" ;;
 	esac
 }
@@ -321,5 +321,5 @@ for m in $MODELS; do
 			}' "$RES"
 	done
 done
-echo "  (the idle window's hits and run time subtracted first; --empty-hooks (CASES=empty) gives"
+echo "  (the idle window's hits and run time subtracted first; --debug empty-hooks (CASES=empty) gives"
 echo "   what an empty program's run costs with statistics on)"

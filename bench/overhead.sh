@@ -8,7 +8,7 @@
 #   D  krtrace-bpf --sample 10
 #   E  krtrace-bpf --rules (optional: CASES="A B C D E"; the engine decides from one
 #      record per transfer and per switch, no kernel tagging)
-#   N  krtrace-bpf --empty-hooks (optional): every hook attached, each program
+#   N  krtrace-bpf --debug empty-hooks (optional): every hook attached, each program
 #      returning at once: the floor, what running attached programs costs
 #      the kernel before they do anything
 #
@@ -150,7 +150,7 @@ run_block() {
 		local extra=()
 		[ "$c" = D ] && extra=(--sample 10)
 		[ "$c" = E ] && extra=(--rules)
-		[ "$c" = N ] && extra=(--empty-hooks)
+		[ "$c" = N ] && extra=(--debug empty-hooks)
 		rm -f "$TMP/live.jsonl"
 		"$BPF" -g "$GW" -i "$TMP/pids.txt" --json -o "$TMP/live.jsonl" "${extra[@]}" \
 			2>"$TMP/live.err" &

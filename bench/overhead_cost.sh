@@ -16,7 +16,7 @@
 #            before a program runs its first instruction; any tracer that
 #            hooks these events pays it;
 #   bpf      the programs' own run time above the empty programs'
-#            (kernel.bpf_stats_enabled=1 run time, minus --empty-hooks');
+#            (kernel.bpf_stats_enabled=1 run time, minus --debug empty-hooks');
 #   reader   the krtrace-bpf process's CPU time (ring, engine, JSON out).
 # CPU per request without tracing: the machine's busy time (user, system,
 # irq, softirq of every CPU, from /proc/stat) over a wrk run, divided by its
@@ -24,7 +24,7 @@
 #
 # The price per hit: bench_syscall's TCP write loop (a socket send per op,
 # the hook every transfer pays) on BENCH_CPU, with `krtrace-bpf
-# --empty-hooks` attached (tracing another process) and without, in ROUNDS
+# --debug empty-hooks` attached (tracing another process) and without, in ROUNDS
 # alternating pairs of REPEAT runs; the median of the per-pair differences in
 # ns/op, divided by the hooks' hits per op (counted with bpf_stats in a
 # separate run: the counting itself costs time).
@@ -115,7 +115,7 @@ tcpwrite_block() {
 	done | spread | awk '{print $2}'
 }
 
-echo "== price of a hook hit: TCP write loop, --empty-hooks attached vs not" \
+echo "== price of a hook hit: TCP write loop, --debug empty-hooks attached vs not" \
 	"($ROUNDS pairs x $REPEAT runs of $TCPWRITE_N writes)" >&2
 sleep 1000 &
 OTHER=$!
@@ -125,11 +125,11 @@ sysctl -qw kernel.bpf_stats_enabled=0
 for r in $(seq "$ROUNDS"); do
 	if [ $((r % 2)) -eq 1 ]; then
 		off=$(tcpwrite_block)
-		start_tracer "$TMP/t.err" -g 127.0.0.1 -i "$TMP/pids" --empty-hooks -o /dev/null
+		start_tracer "$TMP/t.err" -g 127.0.0.1 -i "$TMP/pids" --debug empty-hooks -o /dev/null
 		on=$(tcpwrite_block)
 		stop_tracer
 	else
-		start_tracer "$TMP/t.err" -g 127.0.0.1 -i "$TMP/pids" --empty-hooks -o /dev/null
+		start_tracer "$TMP/t.err" -g 127.0.0.1 -i "$TMP/pids" --debug empty-hooks -o /dev/null
 		on=$(tcpwrite_block)
 		stop_tracer
 		off=$(tcpwrite_block)
@@ -139,7 +139,7 @@ for r in $(seq "$ROUNDS"); do
 done
 read -r _ dmed dq1 dq3 _ _ < <(spread <"$TMP/deltas")
 sysctl -qw kernel.bpf_stats_enabled=1
-start_tracer "$TMP/t.err" -g 127.0.0.1 -i "$TMP/pids" --empty-hooks -o /dev/null
+start_tracer "$TMP/t.err" -g 127.0.0.1 -i "$TMP/pids" --debug empty-hooks -o /dev/null
 taskset -c "$BENCH_CPU" "$BENCH" tcpwrite "$TCPWRITE_N" >/dev/null
 stop_tracer
 sysctl -qw kernel.bpf_stats_enabled=0
@@ -172,7 +172,7 @@ proc_ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
 
 HZ=$(getconf CLK_TCK)
 echo "== the chain: wrk -t1 -c$CONN -d${DUR}s, $ROUNDS rounds of: none, N" \
-	"(--empty-hooks), B (defaults), D (--sample 10)" >&2
+	"(--debug empty-hooks), B (defaults), D (--sample 10)" >&2
 wrk_requests >/dev/null	# warm the chain up
 : >"$TMP/acct"
 for r in $(seq "$ROUNDS"); do
@@ -183,7 +183,7 @@ for r in $(seq "$ROUNDS"); do
 		'BEGIN {printf "%.1f", n ? b * 1e6 / hz / n : 0}') $n" >>"$TMP/acct"
 	for c in N B D; do
 		extra=()
-		[ "$c" = N ] && extra=(--empty-hooks)
+		[ "$c" = N ] && extra=(--debug empty-hooks)
 		[ "$c" = D ] && extra=(--sample 10)
 		sysctl -qw kernel.bpf_stats_enabled=1
 		start_tracer "$TMP/c.err" -g "$GW" -i "$TMP/chain.pids" --json -o "$TMP/live.jsonl" \
@@ -227,7 +227,7 @@ for c in N B D; do
 	prog=$(col "$c" '$6 / $7 / 1000' | med)
 	reader=$(col "$c" '$3' | med)
 	awk -v c="$c" -v f="$floor" -v p="$prog" -v n="$n_prog" -v r="$reader" -v q="$cpu_req" '
-		BEGIN { name["N"] = "N --empty-hooks"; name["B"] = "B krtrace-bpf"
+		BEGIN { name["N"] = "N --debug empty-hooks"; name["B"] = "B krtrace-bpf"
 			name["D"] = "D krtrace-bpf --sample 10"
 			b = c == "N" ? 0 : p - n; if (b < 0) b = 0
 			t = f + b + r

@@ -39,7 +39,7 @@ const volatile __u8 gateway_addr[16] = {};
 const volatile bool syscall_hooks = false;
 const volatile __u64 sock_id_key = 0;
 /*
- * Benchmark floor (--empty-hooks): every program returns at once, so what
+ * Benchmark floor (--debug empty-hooks): every program returns at once, so what
  * remains is the kernel's cost of running attached programs at all. A
  * constant: the verifier drops the test when it is false.
  */

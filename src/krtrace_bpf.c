@@ -44,14 +44,12 @@ enum {
 	OPT_LIST_CONTAINERS,
 	OPT_SAMPLE,
 	OPT_RING_MB,
-	OPT_CHECK_TAGS,
+	OPT_DEBUG,
 	OPT_NORMAL_PRIORITY,
-	OPT_KERNEL_TAGS,
-	OPT_CPU_IN_KERNEL,
+	OPT_GONE,
 	OPT_RULES,
 	OPT_NO_MERGE,
 	OPT_SYSCALL_HOOKS,
-	OPT_EMPTY_HOOKS,
 	OPT_BPF_STATS,
 	OPT_RESCAN_MS,
 	OPT_SAMPLE_RATE,
@@ -68,14 +66,16 @@ static const struct option own_options[] = {
 	{ "sample", required_argument, NULL, OPT_SAMPLE },
 	{ "sample-rate", required_argument, NULL, OPT_SAMPLE_RATE },
 	{ "ring-mb", required_argument, NULL, OPT_RING_MB },
-	{ "check-tags", no_argument, NULL, OPT_CHECK_TAGS },
+	{ "debug", required_argument, NULL, OPT_DEBUG },
 	{ "normal-priority", no_argument, NULL, OPT_NORMAL_PRIORITY },
-	{ "kernel-tags", no_argument, NULL, OPT_KERNEL_TAGS },
-	{ "cpu-in-kernel", no_argument, NULL, OPT_CPU_IN_KERNEL },
+	/* gone: refused with what to use instead (gone_options) */
+	{ "check-tags", no_argument, NULL, OPT_GONE },
+	{ "empty-hooks", no_argument, NULL, OPT_GONE },
+	{ "kernel-tags", no_argument, NULL, OPT_GONE },
+	{ "cpu-in-kernel", no_argument, NULL, OPT_GONE },
 	{ "rules", no_argument, NULL, OPT_RULES },
 	{ "no-merge", no_argument, NULL, OPT_NO_MERGE },
 	{ "syscall-hooks", no_argument, NULL, OPT_SYSCALL_HOOKS },
-	{ "empty-hooks", no_argument, NULL, OPT_EMPTY_HOOKS },
 	{ "bpf-stats", no_argument, NULL, OPT_BPF_STATS },
 	{ "rescan-ms", required_argument, NULL, OPT_RESCAN_MS },
 	{ "peers", required_argument, NULL, OPT_PEERS },
@@ -99,6 +99,7 @@ struct options {
 	bool syscall_hooks;	/* the pre-6.3 fallback, forced */
 	bool empty_hooks;	/* benchmark floor: hooks that return at once */
 	bool bpf_stats;		/* count the programs' run time while we run */
+	const char *dump_path;	/* --debug dump-events=FILE: every event fed to the engine */
 	bool normal_priority;
 	__u32 rescan_ms;	/* discovery re-scan period, 0 = off */
 	struct krt_peers peers;	/* --peers: the other traced hosts' networks */
@@ -165,9 +166,6 @@ static void usage(FILE *f)
 		"                           first ones), decided in the kernel at ingress; with\n"
 		"                           --sample, at most N per second of the one in N kept\n"
 		"      --ring-mb N          ring buffer size in MiB (power of two, default 8)\n"
-		"      --check-tags         also run the engine's rules on full records (every\n"
-		"                           context switch) and count where they disagree with\n"
-		"                           the kernel's tags (debug; more records)\n"
 		"      --rules              no tagging in the kernel: one record per transfer and\n"
 		"                           per context switch, the engine's rules decide (as on\n"
 		"                           the import path)\n"
@@ -176,8 +174,6 @@ static void usage(FILE *f)
 		"      --syscall-hooks      read transfers at the exit of the socket syscalls,\n"
 		"                           the fallback used by itself on kernels before 6.3\n"
 		"                           (costs every syscall of the machine a hook)\n"
-		"      --empty-hooks        benchmark floor: attach every hook, but each returns\n"
-		"                           at once (what attaching costs, traces nothing)\n"
 		"      --bpf-stats          count the programs' run time while tracing (as sysctl\n"
 		"                           kernel.bpf_stats_enabled=1, without changing it) and\n"
 		"                           print it per program at the end; SIGUSR1 prints the\n"
@@ -185,6 +181,8 @@ static void usage(FILE *f)
 		"      --normal-priority    read the ring at normal priority (default: idle\n"
 		"                           priority, raised while the ring fills up)\n"
 		"  -v, --verbose            show libbpf's messages (verifier log on load errors)\n"
+		"      --debug FEATURE      debugging and benchmark aids, comma-separated;\n"
+		"                           '--debug help' lists them (see bench/README)\n"
 		"  -h, --help               this text\n"
 		"%s"
 		"\nExamples:\n"
@@ -209,6 +207,73 @@ static int parse_uint(const char *opt, const char *arg, __u32 min, __u32 max, __
 	}
 	*out = v;
 	return 0;
+}
+
+/* --debug FEATURE[,FEATURE...]: knobs users never need (as retsnoop's --debug). */
+static const struct {
+	const char *name;
+	const char *help;
+} debug_features[] = {
+	{ "check-tags", "also run the engine's rules on full records (every context switch)\n"
+			"                   and count where they disagree with the kernel's tags" },
+	{ "empty-hooks", "benchmark floor: attach every hook, each returning at once (what\n"
+			 "                   attaching costs; traces nothing)" },
+	{ "dump-events=FILE", "write every event fed to the engine to FILE, one line each" },
+};
+
+static void debug_help(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "--debug features (comma-separated):\n");
+	for (i = 0; i < sizeof(debug_features) / sizeof(debug_features[0]); i++)
+		fprintf(f, "  %-16s %s\n", debug_features[i].name, debug_features[i].help);
+}
+
+static int parse_debug(const char *arg, struct options *o)
+{
+	char *list = strdup(arg), *save = NULL, *f;
+	int ret = 0;
+
+	if (!list) {
+		fprintf(stderr, PROG ": --debug: out of memory\n");
+		return -1;
+	}
+	for (f = strtok_r(list, ",", &save); f && !ret; f = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(f, "help")) {
+			debug_help(stdout);
+			exit(0);
+		} else if (!strcmp(f, "check-tags")) {
+			o->check_tags = true;
+		} else if (!strcmp(f, "empty-hooks")) {
+			o->empty_hooks = true;
+		} else if (!strncmp(f, "dump-events=", 12) && f[12]) {
+			/* kept for the whole run */
+			o->dump_path = strdup(f + 12);
+			if (!o->dump_path) {
+				fprintf(stderr, PROG ": --debug: out of memory\n");
+				ret = -1;
+			}
+		} else {
+			fprintf(stderr, PROG ": --debug: unknown feature '%s' ('--debug help' "
+				"lists them)\n", f);
+			ret = -1;
+		}
+	}
+	free(list);
+	return ret;
+}
+
+/* Options that are gone: what to use instead. */
+static void gone_option(const char *arg)
+{
+	const char *opt = arg + strspn(arg, "-");
+
+	if (!strcmp(opt, "check-tags") || !strcmp(opt, "empty-hooks"))
+		fprintf(stderr, PROG ": --%s is now '--debug %s' (a debugging aid)\n", opt, opt);
+	else
+		fprintf(stderr, PROG ": --%s: removed; kernel tagging and on-CPU time in the "
+			"kernel are the default (--rules turns them off)\n", opt);
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -277,15 +342,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			continue;
-		case OPT_CHECK_TAGS:
-			o->check_tags = true;
+		case OPT_DEBUG:
+			if (parse_debug(optarg, o))
+				return -1;
 			continue;
+		case OPT_GONE:
+			gone_option(argv[optind - 1]);
+			return -1;
 		case OPT_NORMAL_PRIORITY:
 			o->normal_priority = true;
-			continue;
-		case OPT_KERNEL_TAGS:
-		case OPT_CPU_IN_KERNEL:
-			/* the default since kernel tagging follows hand-offs: kept for scripts */
 			continue;
 		case OPT_RULES:
 			o->rules = true;
@@ -295,9 +360,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 			continue;
 		case OPT_SYSCALL_HOOKS:
 			o->syscall_hooks = true;
-			continue;
-		case OPT_EMPTY_HOOKS:
-			o->empty_hooks = true;
 			continue;
 		case OPT_BPF_STATS:
 			o->bpf_stats = true;
@@ -343,7 +405,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			"show ingress '?' and may group a connection's requests\n");
 	if (o->rules && (o->sample_rate > 1 || o->rate_cap || o->check_tags)) {
 		fprintf(stderr, PROG ": --rules cannot be combined with --sample, --sample-rate or "
-			"--check-tags (they need the kernel's tags)\n");
+			"--debug check-tags (they need the kernel's tags)\n");
 		return -1;
 	}
 	if (!o->have_gateway) {
@@ -430,7 +492,7 @@ static int load_containers(const struct options *o, struct krt_pids *pids)
 struct feed_ctx {
 	struct krt_engine *engine;
 	struct krt_seen seen;	/* for a run that yields no trace */
-	FILE *dump;		/* KRT_DUMP_EVENTS=FILE: every event, for debugging */
+	FILE *dump;		/* --debug dump-events=FILE: every event, for debugging */
 };
 
 static void dump_event(FILE *f, const struct krt_event *ev)
@@ -782,7 +844,7 @@ int main(int argc, char **argv)
 	 * container rides in its receiver's record. Where the kernel can only
 	 * guess (a pool worker woken through a queue), the thread's records go
 	 * out untagged with its context switches and the engine's rules decide.
-	 * --check-tags keeps every switch record so the rules can check all of it.
+	 * --debug check-tags keeps every switch record so the rules can check all of it.
 	 */
 	lo.kernel_tags = !o.rules;
 	lo.cpu_in_kernel = !o.rules && !o.check_tags;
@@ -823,10 +885,10 @@ int main(int argc, char **argv)
 	fctx.engine = engine;
 	fctx.dump = NULL;
 	krt_seen_init(&fctx.seen, &pids, false);
-	if (getenv("KRT_DUMP_EVENTS")) {
-		fctx.dump = fopen(getenv("KRT_DUMP_EVENTS"), "w");
+	if (o.dump_path) {
+		fctx.dump = fopen(o.dump_path, "w");
 		if (!fctx.dump)
-			fprintf(stderr, PROG ": %s: %s\n", getenv("KRT_DUMP_EVENTS"),
+			fprintf(stderr, PROG ": --debug dump-events: %s: %s\n", o.dump_path,
 				strerror(errno));
 	}
 

@@ -90,7 +90,7 @@ struct krt_summary {
 	__u64 untraced_peer_recvs;	/* receives from untraced endpoints */
 	__u64 duplicate_probes;		/* tcp_probe retransmissions ignored */
 	__u64 late_events;		/* activity for an already-emitted trace */
-	__u64 kernel_tag_disagreements; /* --check-tags: kernel vs engine */
+	__u64 kernel_tag_disagreements; /* --debug check-tags: kernel vs engine */
 	__u64 lost_events;		/* sum of KRT_EV_LOST counts fed */
 	__u64 dropped_segments;		/* send segments dropped: queue cap or idle */
 	__u64 wakeup_conflicts;		/* wakeup target already held another trace */

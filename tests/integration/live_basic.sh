@@ -157,7 +157,7 @@ check "CPU records, not a switch record per context switch (switch=$switches cpu
 check "sampling reported on stderr" grep -q "sampling 1 in 2: $half of $N_SINGLE requests traced" "$TMP/sampled.err"
 
 # The other modes: --rules (no kernel tagging, the engine decides from
-# every transfer and switch), --check-tags (both, disagreements counted) and
+# every transfer and switch), --debug check-tags (both, disagreements counted) and
 # --syscall-hooks (the default mode with transfers read at syscall exit: the
 # fallback for kernels without the socket tracepoints, forced here).
 other_mode() { # NAME FLAGS...
@@ -180,12 +180,12 @@ other_mode() { # NAME FLAGS...
 		test "${n:-0}" -eq $N_SINGLE -a "${ex:-0}" -eq $N_SINGLE
 	if [ "$name" = check ]; then
 		dis=$(jq -s '[.[] | select(.summary != null) | .summary.kernel_tag_disagreements] | .[0] // -1' "$out" 2>/dev/null)
-		check "--check-tags: the rules agree with the kernel's tags (disagreements $dis)" \
+		check "--debug check-tags: the rules agree with the kernel's tags (disagreements $dis)" \
 			[ "${dis:--1}" -eq 0 ]
 	fi
 }
 other_mode rules --rules
-other_mode check --check-tags
+other_mode check --debug check-tags
 other_mode syscalls --syscall-hooks
 check "--syscall-hooks: the fallback is announced" grep -q "transfers read at syscall exit" "$TMP/syscalls.err"
 

@@ -149,3 +149,23 @@ for sig in HUP INT; do
 	check "SIG$sig mid-import: exit $rc, the earlier report intact, no temporary file" \
 		bash -c "[ $rc -ne 0 ] && cmp -s '$tmp/report.html' '$tmp/report.html.good' && ! ls -A '$tmp' | grep -q krtrace-"
 done
+
+# Debugging and benchmark knobs live behind --debug FEATURE; options that are
+# gone are refused with what to use instead (never accepted and ignored).
+"$BPF" --debug help >"$tmp/out" 2>&1
+rc=$?
+check "--debug help: exit 0, lists check-tags, empty-hooks and dump-events" \
+	bash -c "[ $rc -eq 0 ] && grep -q check-tags '$tmp/out' && grep -q empty-hooks '$tmp/out' && grep -q dump-events '$tmp/out'"
+"$BPF" --help >"$tmp/out" 2>&1
+check "--help: no debugging knobs, --debug named" \
+	bash -c "! grep -qE 'empty-hooks|check-tags' '$tmp/out' && grep -q -- '--debug FEATURE' '$tmp/out'"
+for opt in check-tags empty-hooks kernel-tags cpu-in-kernel; do
+	"$BPF" --$opt -g 172.24.0.1 >"$tmp/out" 2>"$tmp/err" </dev/null
+	rc=$?
+	check "--$opt: refused (exit 2), the message names what to use" \
+		bash -c "[ $rc -eq 2 ] && grep -qE -- '--debug $opt|--rules' '$tmp/err'"
+done
+"$BPF" --debug nonsense -g 172.24.0.1 >"$tmp/out" 2>"$tmp/err" </dev/null
+rc=$?
+check "--debug nonsense: refused (exit 2), the feature named" \
+	bash -c "[ $rc -eq 2 ] && grep -q \"unknown feature 'nonsense'\" '$tmp/err'"

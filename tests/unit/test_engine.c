@@ -1542,7 +1542,7 @@ static void test_kernel_tags_decide(void **state)
 	fix_free(f);
 }
 
-/* --check-tags alone: the rules decide, disagreements are counted. */
+/* --debug check-tags alone: the rules decide, disagreements are counted. */
 static void test_kernel_tags_check_only(void **state)
 {
 	struct fix *f = fix_new();
