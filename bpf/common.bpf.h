@@ -81,6 +81,12 @@ __u64 rate_count = 0;
  * CPU was still filling after KRT_FILL_WAIT turns (that hook went without).
  */
 __u64 slot_probed = 0, slot_full = 0, slot_busy = 0;
+/*
+ * Seconds since the start, written by user space (mmapped): a state looked
+ * up stores it, so user space can reclaim the ones left untouched longer
+ * than the idle time (a close or an exit the hooks never saw).
+ */
+volatile __u32 krt_epoch = 0;
 __u32 next_trace_id = 0;
 
 /*

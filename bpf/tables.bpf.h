@@ -17,7 +17,8 @@
  * kinds of pointer to follow per lookup (loading took a second). Entries
  * leave at thread exit and socket close; a state that finds every probed
  * slot held is not kept (counted). User space reads the threads' and
- * directions' tables at exit (mmapped).
+ * directions' tables at exit, and sweeps all three for states untouched
+ * longer than the idle time (mmapped; live_source.c, krt_live_sweep).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -30,6 +31,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, KRT_CONN_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct krt_conn_slot);
 } conn_slots SEC(".maps");
@@ -137,8 +139,10 @@ static __always_inline struct krt_thread_state *thread_find(__u32 tid)
 		return NULL;
 	for (p = 0; p < KRT_PROBES; p++) {
 		s = thread_probe(tid, p);
-		if (s && s->tid == tid)
+		if (s && s->tid == tid) {
+			s->st.touched = krt_epoch;
 			return &s->st;
+		}
 	}
 	return NULL;
 }
@@ -159,6 +163,7 @@ static __always_inline struct krt_thread_state *thread_get(__u32 tid)
 			return NULL;
 		if (slot_claim(&s->tid, fill, &cur)) {
 			__builtin_memset(&s->st, 0, sizeof(s->st));
+			s->st.touched = krt_epoch;
 			slot_publish(&s->tid, fill, tid, p);
 			return &s->st;
 		}
@@ -228,8 +233,10 @@ static __always_inline struct krt_conn_side *conn_find(__u64 cookie)
 		return NULL;
 	for (p = 0; p < KRT_PROBES; p++) {
 		s = conn_probe(cookie, p);
-		if (s && s->cookie == cookie)
+		if (s && s->cookie == cookie) {
+			s->c.touched = krt_epoch;
 			return &s->c;
+		}
 	}
 	return NULL;
 }
@@ -250,6 +257,7 @@ static __always_inline struct krt_conn_side *conn_get(__u64 cookie)
 			return NULL;
 		if (slot_claim(&s->cookie, fill, &cur)) {
 			__builtin_memset(&s->c, 0, sizeof(s->c));
+			s->c.touched = krt_epoch;
 			slot_publish(&s->cookie, fill, cookie, p);
 			return &s->c;
 		}
@@ -322,8 +330,10 @@ static __always_inline struct krt_dir_tags *dir_find(const struct krt_dir_key *k
 
 	for (p = 0; p < KRT_PROBES; p++) {
 		s = dir_probe(h, p);
-		if (s && s->claim == KRT_SLOT_USED && dir_key_eq(&s->key, k))
+		if (s && s->claim == KRT_SLOT_USED && dir_key_eq(&s->key, k)) {
+			s->dt.touched = krt_epoch;
 			return &s->dt;
+		}
 	}
 	return NULL;
 }
@@ -353,6 +363,7 @@ static __always_inline struct krt_dir_tags *dir_get(const struct krt_dir_key *k)
 		if (slot_claim(&s->claim, KRT_SLOT_FILLING, &cur)) {
 			/* zeroed here, not at the free: see slot_claim */
 			__builtin_memset(&s->dt, 0, sizeof(s->dt));
+			s->dt.touched = krt_epoch;
 			__builtin_memcpy(&s->key, k, sizeof(*k));
 			slot_publish(&s->claim, KRT_SLOT_FILLING, KRT_SLOT_USED, p);
 			return &s->dt;
@@ -362,8 +373,10 @@ static __always_inline struct krt_dir_tags *dir_get(const struct krt_dir_key *k)
 				return NULL;
 			cur = KRT_SLOT_USED;
 		}
-		if (cur == KRT_SLOT_USED && dir_key_eq(&s->key, k))
+		if (cur == KRT_SLOT_USED && dir_key_eq(&s->key, k)) {
+			s->dt.touched = krt_epoch;
 			return &s->dt;
+		}
 	}
 	return slot_none_free();
 }

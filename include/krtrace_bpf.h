@@ -75,7 +75,8 @@ struct krt_thread_state {
 	/* bpf/goroutines.bpf.h: sent since its goroutine came; read its trace on a server side */
 	__u8 sent;
 	__u8 entry_server;
-	__u8 pad[5];
+	__u8 pad[3];
+	__u16 touched;	  /* krt_epoch when last looked up: idle states age out */
 	__u64 entry_cookie; /* socket whose receive set the trace; 0 = hand-off */
 	/* on-CPU time gathered here (cpu_in_kernel), sent when the trace changes */
 	__u64 oncpu_since; /* switch-in time while on CPU (KRT_ONCPU_UNCOUNTED: for an
@@ -104,7 +105,8 @@ struct krt_conn_side {
 	__u8 in_request;       /* received since this side last sent */
 	__u8 sent_any;
 	__u8 peer; /* enum krt_peer */
-	__u8 pad[3];
+	__u8 pad;
+	__u16 touched; /* krt_epoch when last looked up: idle states age out */
 };
 
 /*
@@ -196,6 +198,8 @@ struct krt_dir_tags {
 	__u32 sync;			   /* target of the barrier's locked add */
 	struct krt_untagged_recv untagged; /* .len 0: none */
 	struct krt_deferred_send wait;	   /* a send waiting for its receiver */
+	__u16 touched;			   /* krt_epoch when last looked up */
+	__u16 pad[3];
 };
 
 /* A slot of the directions' array: claim KRT_SLOT_FREE / _FILLING (key not complete) / _USED. */

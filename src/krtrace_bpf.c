@@ -33,6 +33,13 @@
 #include "run_seen.h"
 
 #define PROG "krtrace-bpf"
+/*
+ * Kernel states untouched this long are reclaimed: longer than any request
+ * and than most keep-alive idle times (a connection reclaimed while idle
+ * starts again as one opened before the start, which the tagging handles).
+ */
+#define DEFAULT_IDLE_S 300
+#define MAX_SWEEP_S 10
 #define POLL_INTERVAL_MS 50
 #define DEFAULT_RING_BYTES (8u << 20)	/* bpf/krtrace.bpf.c: events */
 #define STREAM_LINGER_NS (2ULL * 1000 * 1000 * 1000)
@@ -54,6 +61,7 @@ enum {
 	OPT_RESCAN_MS,
 	OPT_SAMPLE_RATE,
 	OPT_PEERS,
+	OPT_IDLE_TIMEOUT,
 };
 
 static const struct option own_options[] = {
@@ -79,6 +87,7 @@ static const struct option own_options[] = {
 	{ "bpf-stats", no_argument, NULL, OPT_BPF_STATS },
 	{ "rescan-ms", required_argument, NULL, OPT_RESCAN_MS },
 	{ "peers", required_argument, NULL, OPT_PEERS },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 };
 
@@ -103,6 +112,7 @@ struct options {
 	bool normal_priority;
 	__u32 rescan_ms;	/* discovery re-scan period, 0 = off */
 	struct krt_peers peers;	/* --peers: the other traced hosts' networks */
+	__u32 idle_s;		/* kernel states untouched this long are reclaimed, 0 = never */
 	struct krt_output_opts out;
 };
 
@@ -159,6 +169,9 @@ static void usage(FILE *f)
 		"      --peers CIDR[,CIDR]  the other traced hosts' networks (IPv4, repeatable): their\n"
 		"                           requests to this host's servers start a trace here (for\n"
 		"                           krtrace merge), their replies do not (docs/hosts.md)\n"
+		"      --idle-timeout S     reclaim kernel thread and connection states untouched\n"
+		"                           for S seconds (a close or exit never seen; default\n"
+		"                           300, 0 = never)\n"
 		"      --stream             print each trace as soon as it is complete\n"
 		"      --list-containers    print the discovered containers as a PIDs file and exit\n"
 		"      --sample N           keep one request in N, decided in the kernel at ingress\n"
@@ -363,6 +376,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 			continue;
 		case OPT_BPF_STATS:
 			o->bpf_stats = true;
+			continue;
+		case OPT_IDLE_TIMEOUT:
+			if (parse_uint("--idle-timeout", optarg, 0, 60000, &o->idle_s))
+				return -1;
 			continue;
 		case OPT_RESCAN_MS:
 			if (parse_uint("--rescan-ms", optarg, 0, 3600000, &o->rescan_ms))
@@ -765,6 +782,33 @@ static void report_tags(struct krt_live_source *src, __u32 sample_rate, __u32 ra
 			(unsigned long long)ts.slot_busy);
 }
 
+/* Occupancy of the kernel's state tables (-v) and the states aged out (always). */
+static void report_tables(struct krt_live_source *src, unsigned int idle_s, bool verbose)
+{
+	struct krt_live_table_stats ts;
+	__u64 reclaimed = 0;
+	int t;
+
+	krt_live_table_stats(src, &ts);
+	for (t = 0; t < KRT_TABLES; t++)
+		reclaimed += ts.reclaimed[t];
+	if (verbose && ts.sweeps) {
+		fprintf(stderr, PROG ": kernel state tables (held at the end, peak, slots):");
+		for (t = 0; t < KRT_TABLES; t++)
+			fprintf(stderr, "%s %s %llu, %llu, %llu", t ? ";" : "", ts.name[t],
+				(unsigned long long)ts.held[t], (unsigned long long)ts.peak[t],
+				(unsigned long long)ts.slots[t]);
+		fputc('\n', stderr);
+	}
+	if (reclaimed)
+		fprintf(stderr, PROG ": %llu kernel states untouched for %u s reclaimed (threads "
+			"%llu, connections %llu, directions %llu): closes or exits never seen\n",
+			(unsigned long long)reclaimed, idle_s,
+			(unsigned long long)ts.reclaimed[KRT_TABLE_THREADS],
+			(unsigned long long)ts.reclaimed[KRT_TABLE_CONNS],
+			(unsigned long long)ts.reclaimed[KRT_TABLE_DIRS]);
+}
+
 /* Sampling 1 in N may keep none of fewer than N requests: no trace is then right. */
 static bool nothing_expected(struct krt_live_source *src, const struct options *o)
 {
@@ -778,7 +822,7 @@ static bool nothing_expected(struct krt_live_source *src, const struct options *
 
 int main(int argc, char **argv)
 {
-	struct options o = { .rescan_ms = 500 };
+	struct options o = { .rescan_ms = 500, .idle_s = DEFAULT_IDLE_S };
 	struct krt_pids pids = { 0 };
 	struct krt_outputs outs;
 	struct krt_engine_config cfg = { 0 };
@@ -793,7 +837,7 @@ int main(int argc, char **argv)
 	struct sigaction su = { .sa_handler = on_usr1 };
 	struct sigaction sh = { .sa_handler = on_hup };
 	struct krt_follow_stats follow = { 0 };
-	double next_rescan = 0;
+	double next_rescan = 0, next_sweep = 0, sweep_s;
 	unsigned int counters_n = 0;
 	int stats_fd = -1;
 	bool outs_open = false;
@@ -916,6 +960,13 @@ int main(int argc, char **argv)
 	if (!o.normal_priority)
 		consumer_priority_start(&prio, src, lo.ring_bytes ? lo.ring_bytes : DEFAULT_RING_BYTES);
 	last_event = now_s();
+	/* a few sweeps per idle time: a state goes at most a quarter late */
+	sweep_s = o.idle_s ? o.idle_s / 4.0 : MAX_SWEEP_S;
+	if (sweep_s > MAX_SWEEP_S)
+		sweep_s = MAX_SWEEP_S;
+	if (sweep_s < 1)
+		sweep_s = 1;
+	next_sweep = now_s() + sweep_s;
 	while (!stop_requested && (!deadline || now_s() < deadline)) {
 		if (counters_requested) {
 			counters_requested = 0;
@@ -924,6 +975,11 @@ int main(int argc, char **argv)
 		if (reload_requested) {
 			reload_requested = 0;
 			krt_follow_reload(src, &pids, o.pids_path, stderr, PROG, &follow);
+		}
+		krt_live_tick(src);
+		if (now_s() >= next_sweep) {
+			krt_live_sweep(src, o.idle_s);
+			next_sweep = now_s() + sweep_s;
 		}
 		/* containers that came after the start: within a re-scan period */
 		if (!o.pids_path && o.rescan_ms && now_s() >= next_rescan) {
@@ -964,6 +1020,8 @@ int main(int argc, char **argv)
 	summary->source.sample_rate = o.sample_rate;
 	if (lo.kernel_tags)
 		report_tags(src, o.sample_rate, o.rate_cap, o.libbpf_verbose);
+	krt_live_sweep(src, 0);	/* the occupancy at the end */
+	report_tables(src, o.idle_s, o.libbpf_verbose);
 	if (follow.added || follow.dropped || (o.libbpf_verbose && follow.rescans))
 		fprintf(stderr, PROG ": containers followed: %llu process(es) traced after the "
 			"start, %llu exited one(s) dropped (%llu re-scans, %.1f ms)\n",

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,12 @@ struct krt_live_source {
 	bool out_of_memory;
 	struct bpf_link *go_links[KRT_LIVE_MAX_GO * KRT_GO_N_PROBED];	/* uprobes on Go runtimes */
 	int n_go_links;
+	/* idle states: the tables mapped for the sweeps, seconds since the start */
+	void *table[KRT_TABLES];
+	size_t table_len[KRT_TABLES];
+	bool tables_unmappable;
+	double start_s;
+	struct krt_live_table_stats tables;
 };
 
 static bool libbpf_debug;
@@ -689,6 +696,15 @@ void krt_live_print_counters(struct krt_live_source *s, FILE *f, const char *pro
 			bpf_program__name(p), (unsigned long long)info.run_cnt,
 			(unsigned long long)info.run_time_ns);
 	}
+	for (int t = 0; t < KRT_TABLES && s->tables.sweeps; t++)
+		fprintf(f, "%s: counters %u table %s held %llu peak %llu slots %llu reclaimed %llu\n",
+			prog, n, s->tables.name[t], (unsigned long long)s->tables.held[t],
+			(unsigned long long)s->tables.peak[t], (unsigned long long)s->tables.slots[t],
+			(unsigned long long)s->tables.reclaimed[t]);
+	fprintf(f, "%s: counters %u lost ring_drops %llu slot_full %llu late %llu\n", prog, n,
+		(unsigned long long)s->skel->bss->ring_drops,
+		(unsigned long long)s->skel->bss->slot_full,
+		(unsigned long long)s->window.late);
 	fprintf(f, "%s: counters %u end\n", prog, n);
 	fflush(f);
 }
@@ -851,12 +867,141 @@ undo:
 	return err ? err : -EINVAL;
 }
 
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * The epoch starts at 1 so that states made before the first tick are not
+ * taken for ancient ones; it is 16 bits wide in the states, compared
+ * modulo 2^16 (18 hours): a sweep every few seconds sees every idle state
+ * cross its idle time long before its age could wrap.
+ */
+void krt_live_tick(struct krt_live_source *s)
+{
+	__u32 epoch;
+
+	if (!s->start_s)
+		s->start_s = mono_s();
+	epoch = 1 + (__u32)(mono_s() - s->start_s);
+	if (s->skel->bss->krt_epoch != epoch)
+		s->skel->bss->krt_epoch = epoch;
+}
+
+static int map_tables(struct krt_live_source *s)
+{
+	const struct bpf_map *maps[KRT_TABLES] = { s->skel->maps.thread_slots,
+						   s->skel->maps.conn_slots,
+						   s->skel->maps.dir_slots };
+	static const char *const names[KRT_TABLES] = { "threads", "connections", "directions" };
+	int i;
+
+	if (s->tables_unmappable)
+		return -EPERM;
+	if (s->table[0])
+		return 0;
+	s->tables.slots[KRT_TABLE_THREADS] = (__u64)s->skel->rodata->thread_slot_mask + 1;
+	s->tables.slots[KRT_TABLE_CONNS] = (__u64)s->skel->rodata->conn_slot_mask + 1;
+	s->tables.slots[KRT_TABLE_DIRS] = (__u64)s->skel->rodata->dir_slot_mask + 1;
+	for (i = 0; i < KRT_TABLES; i++) {
+		s->tables.name[i] = names[i];
+		s->table_len[i] = (size_t)bpf_map__max_entries(maps[i]) *
+				  bpf_map__value_size(maps[i]);
+		s->table[i] = mmap(NULL, s->table_len[i], PROT_READ | PROT_WRITE, MAP_SHARED,
+				   bpf_map__fd(maps[i]), 0);
+		if (s->table[i] == MAP_FAILED) {
+			int err = -errno;
+
+			fprintf(stderr, "krtrace-bpf: warning: cannot map the %s' table: %s: idle "
+				"states will not age out\n", names[i], strerror(-err));
+			s->table[i] = NULL;
+			while (i--) {
+				munmap(s->table[i], s->table_len[i]);
+				s->table[i] = NULL;
+			}
+			s->tables_unmappable = true;
+			return err;
+		}
+	}
+	return 0;
+}
+
+/*
+ * One table: its claim word at the start of each slot (owner, or free, or
+ * being filled), its touched epoch at touched_off. Reclaiming is the
+ * claim protocol's own free (a compare-and-swap from the owner's value),
+ * so a state its hook is creating at this moment is never taken.
+ */
+static void sweep_table(struct krt_live_source *s, int t, size_t slot_size, size_t touched_off,
+			__u64 used_word, unsigned int idle_s)
+{
+	__u16 epoch = (__u16)s->skel->bss->krt_epoch;
+	char *base = s->table[t];
+	__u64 i, held = 0;
+
+	for (i = 0; i < s->tables.slots[t]; i++) {
+		char *slot = base + i * slot_size;
+		__u64 word = __atomic_load_n((__u64 *)slot, __ATOMIC_RELAXED);
+		__u16 touched;
+
+		if (word == KRT_SLOT_FREE)
+			continue;
+		held++;
+		if (!idle_s || (used_word ? word != used_word : (word & KRT_SLOT_FILL_BIT)))
+			continue;	/* being filled */
+		touched = __atomic_load_n((__u16 *)(slot + touched_off), __ATOMIC_RELAXED);
+		if ((__u16)(epoch - touched) < idle_s)
+			continue;
+		if (__sync_bool_compare_and_swap((__u64 *)slot, word, KRT_SLOT_FREE)) {
+			s->tables.reclaimed[t]++;
+			held--;
+		}
+	}
+	s->tables.held[t] = held;
+	if (held > s->tables.peak[t])
+		s->tables.peak[t] = held;
+}
+
+int krt_live_sweep(struct krt_live_source *s, unsigned int idle_s)
+{
+	int err = map_tables(s);
+
+	if (err)
+		return err;
+	krt_live_tick(s);
+	/* an idle time past the epoch's range could never be told from a young state */
+	if (idle_s > 60000)
+		idle_s = 60000;
+	sweep_table(s, KRT_TABLE_THREADS, sizeof(struct krt_thread_slot),
+		    offsetof(struct krt_thread_slot, st.touched), 0, idle_s);
+	sweep_table(s, KRT_TABLE_CONNS, sizeof(struct krt_conn_slot),
+		    offsetof(struct krt_conn_slot, c.touched), 0, idle_s);
+	sweep_table(s, KRT_TABLE_DIRS, sizeof(struct krt_dir_slot),
+		    offsetof(struct krt_dir_slot, dt.touched), KRT_SLOT_USED, idle_s);
+	s->tables.sweeps++;
+	return 0;
+}
+
+void krt_live_table_stats(struct krt_live_source *s, struct krt_live_table_stats *st)
+{
+	*st = s->tables;
+}
+
 void krt_live_close(struct krt_live_source *s)
 {
+	int i;
+
 	if (!s)
 		return;
 	while (s->n_go_links)
 		bpf_link__destroy(s->go_links[--s->n_go_links]);
+	for (i = 0; i < KRT_TABLES; i++)
+		if (s->table[i])
+			munmap(s->table[i], s->table_len[i]);
 	ring_buffer__free(s->rb);
 	krtrace_bpf__destroy(s->skel);
 	krt_reorder_free(&s->window);

@@ -101,6 +101,30 @@ int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx);
 /* Loss counters of the kernel side and the loader. */
 void krt_live_stats(struct krt_live_source *s, struct krt_source_stats *st);
 void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st);
+/*
+ * The kernel's state tables over time. A state untouched for longer than
+ * the idle time (a close or an exit the hooks never saw, a connection
+ * opened before the start and left idle) is reclaimed by krt_live_sweep.
+ */
+enum krt_live_table { KRT_TABLE_THREADS, KRT_TABLE_CONNS, KRT_TABLE_DIRS, KRT_TABLES };
+
+struct krt_live_table_stats {
+	const char *name[KRT_TABLES];
+	__u64 slots[KRT_TABLES];	/* in use (the tables' masks) */
+	__u64 held[KRT_TABLES];		/* at the last sweep */
+	__u64 peak[KRT_TABLES];		/* highest at a sweep */
+	__u64 reclaimed[KRT_TABLES];	/* aged out */
+	__u64 sweeps;
+};
+
+/* Advances the kernel's clock of idle states (seconds since the start): call often. */
+void krt_live_tick(struct krt_live_source *s);
+/*
+ * Counts the held states of every table and reclaims those untouched for
+ * idle_s seconds or more (0: count only). 0 or -errno (tables not mapped).
+ */
+int krt_live_sweep(struct krt_live_source *s, unsigned int idle_s);
+void krt_live_table_stats(struct krt_live_source *s, struct krt_live_table_stats *st);
 /* Whether transfers come from the syscall-exit fallback. */
 bool krt_live_syscall_hooks(const struct krt_live_source *s);
 /* Events whose timestamp came too late for the reorder window (clamped). */

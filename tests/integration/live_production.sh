@@ -156,6 +156,29 @@ for d in before after; do
 	fi
 done
 
+# ---- kernel states age out: reclaimed after the idle time, counted, requests still exact ----
+start_tracer "$tmp/idle.err" --idle-timeout 2 -v --json -o "$tmp/idle.jsonl"
+"$LOAD" -s "$NGINX" -n 20 -c 2 -k 10 -p idle1- -t "$tmp/client-idle1.jsonl" >/dev/null 2>&1
+sleep 4	# every state of the chain idle past 2 s: the sweeps (every second) reclaim them
+"$LOAD" -s "$NGINX" -n 40 -c 2 -k 10 -p idle2- -t "$tmp/client-idle2.jsonl" >/dev/null 2>&1
+sleep 0.3
+stop_tracer INT
+check "idle states reclaimed and counted (connections and directions)" \
+	grep -qE 'kernel states untouched for 2 s reclaimed \(threads [0-9]+, connections [1-9][0-9]*, directions [1-9]' "$tmp/idle.err"
+check "-v: table occupancy (held, peak, slots)" \
+	grep -qE 'kernel state tables \(held at the end, peak, slots\): threads [0-9]+, [1-9][0-9]*, [0-9]+; connections' "$tmp/idle.err"
+mkdir -p "$tmp/truth-idle"
+cp "$STATE"/truth/*.jsonl "$tmp/truth-idle/"
+grep -v "\"tid\":$old," "$STATE/truth/nodes.jsonl" >"$tmp/truth-idle/nodes.jsonl"
+cat "$tmp"/client-idle*.jsonl >"$tmp/truth-idle/client.jsonl"
+if "$SCORE" --truth "$tmp/truth-idle" --json "$tmp/idle.jsonl" --prefix idle2- \
+	--slack-us 200 --min 100 >"$tmp/score-idle.txt" 2>&1; then
+	ok "requests on connections whose states were reclaimed: 100 % exact"
+else
+	not_ok "requests on connections whose states were reclaimed: 100 % exact" \
+		"$(head -n 3 "$tmp/score-idle.txt" | tr '\n' ' ')"
+fi
+
 # ---- SIGHUP with -i: the PIDs file re-read ----
 "$TB" pids | grep -v "${NS_PREFIX}redis" >"$tmp/pids.txt"
 start_tracer "$tmp/hup.err" -i "$tmp/pids.txt" --json -o "$tmp/hup.jsonl"
