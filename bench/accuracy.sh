@@ -22,8 +22,9 @@
 # Prints a table model x mode (exact %, uncertain %, wrong %) and writes
 # DIR/results.tsv (model mode requests exact wrong missing uncertain sampled%
 # uncertain_right: of the uncertain traces, how many were right all the same),
-# the per-concurrency figures (DIR/by_concurrency.tsv) and, per mode, the
-# scorer's verbose list of what went wrong (DIR/MODE.MODEL.why).
+# the per-concurrency figures (DIR/by_concurrency.tsv), per mode the scorer's
+# verbose list of what went wrong (DIR/MODE.MODEL.why) and its kinds counted
+# (DIR/why.tsv).
 #
 # Environment: KRT_REQUESTS (per model and concurrency, 500), KRT_CONCS
 # ("4 8 16"), KRT_MODES ("live import sample"), KRT_SAMPLE (10), KRT_OUT (the
@@ -219,6 +220,27 @@ for m in "${present[@]}"; do
 	done
 done
 
+# What the non-exact requests have in common, from the scorer's -v lines.
+printf 'model\tmode\tno_trace\tedges_absent\textra_edges\thops_outside_only\tuncertain\n' \
+	>"$DIR/why.tsv"
+for m in "${present[@]}"; do
+	for mode in $MODES; do
+		[ -f "$DIR/$mode.$m.why" ] || continue
+		awk -v m="$m" -v mo="$mode" '
+			/: missing \(no trace/ { nt++ }
+			/: (missing|wrong) \(trace/ {
+				match($0, /[0-9]+ extra edges, [0-9]+ absent, [0-9]+ hops outside/)
+				split(substr($0, RSTART, RLENGTH), f, " ")
+				if (f[1] > 0) ex++
+				else if (f[6] > 0) out++
+				else if (f[4] > 0) ab++
+			}
+			/: uncertain \(/ { un++ }
+			END { printf "%s\t%s\t%d\t%d\t%d\t%d\t%d\n", m, mo, nt, ab, ex, out, un }' \
+			"$DIR/$mode.$m.why" >>"$DIR/why.tsv"
+	done
+done
+
 echo
 echo "exact % / uncertain % / wrong % of requests (sample: of the sampled requests, their share in brackets)"
 printf '%-8s' model
@@ -231,3 +253,5 @@ for m in "${present[@]}"; do
 done
 echo
 echo "# per concurrency: $DIR/by_concurrency.tsv; why requests were not exact: $DIR/MODE.MODEL.why"
+echo "# kinds of failure per model and mode (no trace, expected edges absent, edges of other"
+echo "# requests, hops outside their call's window or connection): $DIR/why.tsv"
