@@ -4,6 +4,8 @@ BIN := $(OUTPUT)/bin
 CLANG ?= clang
 CC ?= gcc
 BPFTOOL ?= bpftool
+LLVM_STRIP ?= llvm-strip
+CLANG_FORMAT ?= clang-format
 PREFIX ?= /usr/local
 ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 VERSION := 0.1.0
@@ -57,10 +59,14 @@ GO_SERVICE_BINS := $(OUTPUT)/services/go-http $(OUTPUT)/services/go-fanout \
 GO_ENV = GOCACHE=$(abspath $(OUTPUT))/go-cache GOPATH=$(abspath $(OUTPUT))/go-path \
 	HOME=$(abspath $(OUTPUT)) GOFLAGS= GOPROXY=off GO111MODULE=on CGO_ENABLED=0
 
-.PHONY: all test unit-test clean install demo vmlinux fuzz asan bench
-all: $(PROGS) $(UNIT_BINS) $(KERNEL_BINS) $(SERVICE_BINS) $(TOOL_BINS)
+.PHONY: all tests test check unit-test clean install demo vmlinux fuzz asan bench format \
+	format-check
+# The two programs. `make tests` adds the test programs, services and benchmarks
+# (cmocka, Go, Java, Thrift); `make test` / `make check` build them and run every suite.
+all: $(PROGS)
+tests: all $(UNIT_BINS) $(KERNEL_BINS) $(SERVICE_BINS) $(TOOL_BINS)
 ifneq ($(GO_FOUND),)
-all: $(GO_SERVICE_BINS)
+tests: $(GO_SERVICE_BINS)
 endif
 
 $(OUTPUT) $(BIN) $(OUTPUT)/tests $(OUTPUT)/services $(OUTPUT)/tools:
@@ -71,18 +77,26 @@ vmlinux:
 	$(call msg,GEN,vmlinux/vmlinux.h)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
 
+# The object the skeleton embeds keeps its BTF (CO-RE needs it) but not its DWARF
+# (most of its size); the unstripped one stays beside it (llvm-objdump -S).
 $(OUTPUT)/%.bpf.o: bpf/%.bpf.c include/*.h vmlinux/vmlinux.h $(wildcard bpf/*.h) | $(OUTPUT)
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $(@:.bpf.o=.debug.bpf.o)
+	$(Q)$(LLVM_STRIP) -g $(@:.bpf.o=.debug.bpf.o) -o $@
 
 $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o | $(OUTPUT)
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-# Objects depend on the skeletons: the loader includes them.
-$(OUTPUT)/%.o: src/%.c $(wildcard src/*.h include/*.h) $(SKELS) | $(OUTPUT)
+$(OUTPUT)/%.o: src/%.c $(wildcard src/*.h include/*.h) | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# Only what includes a skeleton waits for it (and is rebuilt when it changes).
+SKEL_USERS := $(patsubst src/%.c,$(OUTPUT)/%.o,$(shell grep -l 'skel\.h"' src/*.c)) \
+	$(foreach f,$(shell grep -l 'skel\.h"' tests/kernel/*.c bench/*.c),\
+	$(OUTPUT)/$(if $(findstring tests/kernel,$(f)),tests,tools)/$(basename $(notdir $(f))))
+$(SKEL_USERS): $(SKELS)
 
 $(OUTPUT)/tracedat_source.o: ALL_CFLAGS += $(TRACECMD_CFLAGS)
 
@@ -132,7 +146,7 @@ endif
 ifneq ($(and $(THRIFT),$(wildcard /usr/include/thrift/server/TNonblockingServer.h)),)
 RUNTIME_BINS += $(OUTPUT)/services/thrift_store $(OUTPUT)/services/thrift_front
 endif
-all: $(RUNTIME_BINS)
+tests: $(RUNTIME_BINS)
 
 $(OUTPUT)/services/java/KrtJava.class: tests/services/runtimes/KrtJava.java | $(OUTPUT)/services
 	$(call msg,JAVAC,$@)
@@ -160,26 +174,40 @@ $(OUTPUT)/tools/%: bench/%.c $(LIB) | $(OUTPUT)/tools
 
 # The test command README names: unit, kernel and integration suites,
 # ending with one line "N passed, N failed".
-test: all
+test: tests
 	$(Q)bash tests/run_all.sh
 
-unit-test: all
+check: test
+
+unit-test: tests
 	$(Q)bash tests/run_all.sh unit
+
+# Files kept in .clang-format's style (the rest of the tree is not yet).
+FORMAT_FILES := $(filter-out bpf/goroutines.bpf.h bpf/peers.bpf.h bpf/tcp_option.bpf.c,\
+	$(wildcard bpf/*.bpf.h bpf/krtrace.bpf.c)) include/krtrace_bpf.h include/krtrace_rules.h \
+	$(wildcard src/engine*.c src/engine*.h) src/trace_data.h
+
+format-check:
+	$(call msg,FORMAT,check)
+	$(Q)$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES)
+
+format:
+	$(Q)$(CLANG_FORMAT) -i $(FORMAT_FILES)
 
 # Sanitizer build of the unit tests (separate output dir).
 asan:
-	$(Q)$(MAKE) --no-print-directory OUTPUT=.output-asan CC=clang \
+	$(Q)$(MAKE) --no-print-directory OUTPUT=.output-asan CC=$(CLANG) \
 		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		.output-asan/bin/krtrace $(patsubst $(OUTPUT)/%,.output-asan/%,$(UNIT_BINS))
 
 # libFuzzer target for the report parser.
 fuzz: $(OUTPUT)/fuzz_report_parser
-$(OUTPUT)/fuzz_report_parser: tests/fuzz/fuzz_report_parser.c $(LIB_SRCS) $(SKELS) | $(OUTPUT)
+$(OUTPUT)/fuzz_report_parser: tests/fuzz/fuzz_report_parser.c $(LIB_SRCS) | $(OUTPUT)
 	$(call msg,FUZZ,$@)
-	$(Q)clang -O1 -g -fsanitize=fuzzer,address,undefined $(filter-out -Werror,$(ALL_CFLAGS)) \
+	$(Q)$(CLANG) -O1 -g -fsanitize=fuzzer,address,undefined $(filter-out -Werror,$(ALL_CFLAGS)) \
 		$< $(filter src/report_parser.c src/ftrace_normalize.c src/addr.c,$(LIB_SRCS)) -o $@
 
-bench: all
+bench: tests
 	$(Q)bash bench/run_all.sh
 
 demo:

@@ -26,7 +26,7 @@ const volatile bool cpu_in_kernel = false;
 /* One record per hop: sends to a traced peer ride in the receiver's record. */
 const volatile bool merge_hops = false;
 const volatile __u32 sample_rate = 0; /* keep one request in N; 0/1 = all */
-const volatile __u32 rate_cap = 0; /* at most N sampled requests a second; 0 = no cap */
+const volatile __u32 rate_cap = 0;    /* at most N sampled requests a second; 0 = no cap */
 /* Some requests may go unsampled (constants: the verifier drops what it guards when false). */
 #define sampling_on() (sample_rate > 1 || rate_cap)
 const volatile __u32 gateway_family = 0;

@@ -192,7 +192,7 @@ static __always_inline int switch_cpu_in_kernel(struct task_struct *prev, struct
 						__s64 state)
 {
 	bool show_prev = false, show_next = false;
-	__u64 clk = 0;	/* the clock, read when needed (clock_now) */
+	__u64 clk = 0; /* the clock, read when needed (clock_now) */
 
 	if (pt) {
 		/*
@@ -219,7 +219,8 @@ static __always_inline int switch_cpu_in_kernel(struct task_struct *prev, struct
 		pt->oncpu_since = 0;
 		if (claim_ends(pt, state)) {
 			if (!show_prev)
-				cpu_flush(pt, prev_tid, prev_tgid, prev->comm, clock_now(&clk), NULL);
+				cpu_flush(pt, prev_tid, prev_tgid, prev->comm, clock_now(&clk),
+					  NULL);
 			claim_end(pt);
 		}
 	}

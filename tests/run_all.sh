@@ -16,6 +16,16 @@ suites=("$@")
 [ ${#suites[@]} -eq 0 ] && suites=(unit sanitize kernel integration)
 
 passed=0 failed=0 skipped=()
+
+# `make` builds the two programs only: the suites' programs (tests, services,
+# tools) are built here, so that `make && tests/run_all.sh` runs them fresh
+# (a no-op under `make test`). KRT_NO_BUILD=1 runs what is there.
+if [ -z "${KRT_NO_BUILD:-}" ] && [ -f Makefile ] && command -v make >/dev/null; then
+	if ! make -s --no-print-directory -j"$(nproc)" OUTPUT="$OUT" tests; then
+		echo "not ok - make tests failed: the suites would run stale programs"
+		failed=1
+	fi
+fi
 run_suite() { # kind name command...
 	local kind=$1 name=$2; shift 2
 	local log rc p f

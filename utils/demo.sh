@@ -37,7 +37,7 @@ if [ "${KRT_DEMO_NO_INSTALL:-0}" != 1 ] && command -v apt-get >/dev/null; then
 fi
 
 say "building"
-make -s -j"$(nproc)" || die "build failed"
+make -s -j"$(nproc)" tests || die "build failed"
 
 if ip link show "${KRT_BRIDGE:-krtbr0}" >/dev/null 2>&1; then
 	die "the test bed is already up; run utils/testbed down first"
