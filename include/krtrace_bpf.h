@@ -76,7 +76,7 @@ struct krt_thread_state {
 	__u8 sent;
 	__u8 entry_server;
 	__u8 pad[3];
-	__u16 touched;	  /* krt_epoch when last looked up: idle states age out */
+	__u16 touched;	    /* krt_epoch when last looked up: idle states age out */
 	__u64 entry_cookie; /* socket whose receive set the trace; 0 = hand-off */
 	/* on-CPU time gathered here (cpu_in_kernel), sent when the trace changes */
 	__u64 oncpu_since; /* switch-in time while on CPU (KRT_ONCPU_UNCOUNTED: for an
