@@ -10,6 +10,11 @@
  * normaliser and engine see no difference but the timestamps' precision
  * (nanoseconds here, microseconds in trace-cmd's text).
  *
+ * Decoding runs on a thread of its own, a few batches of records ahead of
+ * the caller's normaliser and engine (bounded: BATCHES x BATCH_RECORDS), so
+ * that the two halves use two cores as the text pipeline's two processes
+ * do; the records keep their order.
+ *
  * Robustness: a file that is not a trace.dat, or one libtracecmd cannot
  * open (truncated headers), is refused with a message naming it; field
  * reads are bounded by the record's size; missed-event counts of the
@@ -17,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +34,23 @@
 
 #define AF_INET_NUM 2
 #define AF_INET6_NUM 10
+
+#define BATCH_RECORDS 1024
+#define BATCHES 4
+
+struct batch {
+	unsigned int n;
+	struct krt_report_record r[BATCH_RECORDS];
+};
+
+/* Decoded records on their way to the caller's thread, in order. */
+struct queue {
+	pthread_mutex_t lock;
+	pthread_cond_t filled, emptied;
+	struct batch *b; /* BATCHES */
+	unsigned int head, tail, count; /* count: batches filled, not yet consumed */
+	bool done;
+};
 
 /* The fields of one event of the contract, found once. */
 struct ev_fields {
@@ -41,13 +64,33 @@ struct ev_fields {
 };
 
 struct reader {
+	struct tracecmd_input *h;
 	struct tep_handle *tep;
 	struct ev_fields *ev; /* indexed by event id */
 	int n_ev;
-	struct krt_report_parser *counts;
-	krt_rp_record_fn fn;
-	void *ctx;
+	struct krt_report_parser *counts; /* the decoding thread's until it ends */
+	struct queue q;
+	int rc;
 };
+
+/* Decoding thread: one record into the batch being filled (b[tail], ours while count < BATCHES). */
+static void push(struct reader *rd, const struct krt_report_record *r)
+{
+	struct queue *q = &rd->q;
+	struct batch *b = &q->b[q->tail];
+
+	b->r[b->n++] = *r;
+	if (b->n < BATCH_RECORDS)
+		return;
+	pthread_mutex_lock(&q->lock);
+	q->count++;
+	q->tail = (q->tail + 1) % BATCHES;
+	pthread_cond_signal(&q->filled);
+	while (q->count == BATCHES)
+		pthread_cond_wait(&q->emptied, &q->lock);
+	pthread_mutex_unlock(&q->lock);
+	q->b[q->tail].n = 0;
+}
 
 bool krt_tracedat_is(const char *path)
 {
@@ -346,7 +389,7 @@ static int on_record(struct tracecmd_input *h, struct tep_record *rec, int cpu, 
 		r.kind = KRT_RP_LOST;
 		r.lost = rec->missed_events > 0 ? (__u64)rec->missed_events : 1;
 		c->lost_events += r.lost;
-		rd->fn(&r, rd->ctx);
+		push(rd, &r);
 	}
 	id = tep_data_type(rd->tep, rec);
 	if (id < 0 || id >= rd->n_ev || rd->ev[id].kind == KRT_RP_SKIP) {
@@ -380,9 +423,79 @@ static int on_record(struct tracecmd_input *h, struct tep_record *rec, int cpu, 
 		return 0;
 	}
 	c->records++;
-	rd->fn(&r, rd->ctx);
+	push(rd, &r);
 	(void)h;
 	return 0;
+}
+
+static void *decode(void *arg)
+{
+	struct reader *rd = arg;
+	struct queue *q = &rd->q;
+
+	rd->rc = tracecmd_iterate_events(rd->h, NULL, 0, on_record, rd);
+	pthread_mutex_lock(&q->lock);
+	if (q->b[q->tail].n) {
+		q->count++;
+		q->tail = (q->tail + 1) % BATCHES;
+	}
+	q->done = true;
+	pthread_cond_signal(&q->filled);
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}
+
+/* The caller's thread: hands the decoded records to fn, batch by batch, until the end. */
+static void consume(struct reader *rd, krt_rp_record_fn fn, void *ctx)
+{
+	struct queue *q = &rd->q;
+
+	for (;;) {
+		const struct batch *b;
+		unsigned int i;
+
+		pthread_mutex_lock(&q->lock);
+		while (!q->count && !q->done)
+			pthread_cond_wait(&q->filled, &q->lock);
+		if (!q->count) {
+			pthread_mutex_unlock(&q->lock);
+			return;
+		}
+		b = &q->b[q->head];
+		pthread_mutex_unlock(&q->lock);
+		for (i = 0; i < b->n; i++)
+			fn(&b->r[i], ctx);
+		pthread_mutex_lock(&q->lock);
+		q->head = (q->head + 1) % BATCHES;
+		q->count--;
+		pthread_cond_signal(&q->emptied);
+		pthread_mutex_unlock(&q->lock);
+	}
+}
+
+/* Decodes on a thread of its own while fn runs here. */
+static int iterate(struct reader *rd, krt_rp_record_fn fn, void *ctx)
+{
+	struct queue *q = &rd->q;
+	pthread_t tid;
+
+	q->b = calloc(BATCHES, sizeof(*q->b));
+	if (!q->b)
+		return -1;
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->filled, NULL);
+	pthread_cond_init(&q->emptied, NULL);
+	if (pthread_create(&tid, NULL, decode, rd)) {
+		free(q->b);
+		return -1;
+	}
+	consume(rd, fn, ctx);
+	pthread_join(tid, NULL);
+	pthread_cond_destroy(&q->filled);
+	pthread_cond_destroy(&q->emptied);
+	pthread_mutex_destroy(&q->lock);
+	free(q->b);
+	return rd->rc;
 }
 
 int krt_tracedat_read(const char *path, struct krt_report_parser *counts, krt_rp_record_fn fn,
@@ -433,11 +546,10 @@ int krt_tracedat_read(const char *path, struct krt_report_parser *counts, krt_rp
 	for (i = 0; events[i]; i++)
 		if (events[i]->id >= 0)
 			describe(&rd.ev[events[i]->id], events[i]);
+	rd.h = h;
 	rd.counts = counts;
-	rd.fn = fn;
-	rd.ctx = ctx;
 	counts->bytes = (__u64)st.st_size;
-	rc = tracecmd_iterate_events(h, NULL, 0, on_record, &rd);
+	rc = iterate(&rd, fn, ctx);
 	free(rd.ev);
 	tracecmd_close(h);
 	if (rc < 0) {
