@@ -34,6 +34,11 @@ struct krt_engine_config {
 	bool use_kernel_tags;	/* live: trust KRT_XF_TAGGED trace ids */
 	bool check_kernel_tags; /* live: also run the rules and count disagreements */
 	bool keep_slices;	/* fill krt_trace.slices (timeline writers) */
+	/*
+	 * --peers: the other traced hosts' networks (NULL = none). A peer's
+	 * request to a server side starts a trace here, as the gateway's do.
+	 */
+	const struct krt_peers *peers;
 	krt_trace_cb on_trace;
 	void *cb_ctx;
 };

@@ -4,6 +4,7 @@
  * thread-pool hand-off queues, and connect()/socket state.
  */
 #include "engine_internal.h"
+#include "peers.h"
 
 /* ---------------------------------------------------------------------- */
 /* Connection directions                                                   */
@@ -361,6 +362,15 @@ static __u64 recv_align(struct krt_engine *e, struct dir *d, const struct krt_ev
 /* ---------------------------------------------------------------------- */
 /* Byte matching                                                           */
 
+/* Offsets of a direction are TCP sequence numbers once a source gave one. */
+static void hop_seq(const struct dir *d, struct krt_hop *h, __u64 off)
+{
+	if (d->seq_init) {
+		h->seq = (__u32)off;
+		h->has_seq = 1;
+	}
+}
+
 /*
  * k bytes of segment s (sent on d) reach thread to (NULL: unknown
  * receiver). The send's hop to the address node shrinks by k, or becomes
@@ -371,6 +381,8 @@ static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, 
 {
 	struct trace *tr;
 	struct krt_hop h;
+
+	__u64 first = s->off + s->used;	/* the delivered bytes come first */
 
 	s->used += k;
 	tr = s->trace ? eng_trace_live(e, s->trace) : NULL;
@@ -392,6 +404,7 @@ static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, 
 			return;
 		}
 		sh->bytes -= u64min(sh->bytes, k);
+		sh->seq += (__u32)k;	/* what is left of the send follows what was read */
 	}
 	memset(&h, 0, sizeof(h));
 	h.from_tid = s->from_tid;
@@ -401,6 +414,7 @@ static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, 
 	h.bytes = k;
 	h.send_ns = s->send_ns;
 	h.recv_ns = recv_ns;
+	hop_seq(d, &h, first);
 	eng_trace_add_hop(tr, &h);
 	if (to)
 		eng_trace_thread(tr, to, recv_ns, recv_ns);
@@ -459,6 +473,16 @@ static bool side_is_server(const struct dir *side)
 	if (side->side_role)
 		return side->side_role == ROLE_SERVER;
 	return side->src.port < 32768 && side->dst.port >= 32768;
+}
+
+/*
+ * --peers: bytes from another traced host to the server side of d's
+ * connection are a request continuing here (docs/hosts.md); to a client
+ * side they are the reply to its call, and leave its trace as it is.
+ */
+static bool peer_request(const struct krt_engine *e, const struct dir *d)
+{
+	return e->cfg.peers && side_is_server(d->rev) && krt_peers_match(e->cfg.peers, &d->src);
 }
 
 /*
@@ -682,6 +706,7 @@ static void send_segment(struct krt_engine *e, const struct krt_event *ev, struc
 				    .bytes = s.len,
 				    .send_ns = s.send_ns};
 
+		hop_seq(d, &h, s.off);
 		s.hop = eng_trace_add_hop(tr, &h);
 		if (t)
 			eng_trace_thread(tr, t, ev->ts_ns, ev->ts_ns);
@@ -753,7 +778,7 @@ static bool ingress_answered_downstream(struct krt_engine *e, const struct dir *
 
 /* Rule 1: a receive from the gateway. */
 static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct thread *t,
-		       struct dir *d, __u64 len)
+		       struct dir *d, __u64 off, __u64 len)
 {
 	struct dir *side = d->rev;
 	const char *why = "same request";
@@ -818,6 +843,7 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 	h.to_addr = d->dst;
 	h.bytes = len;
 	h.recv_ns = ev->ts_ns;
+	hop_seq(d, &h, off);
 	eng_trace_add_hop(tr, &h);
 	side->side_ingress_ns = ev->ts_ns;
 	side->side_ingress_hops = tr->pub.n_hops;
@@ -947,6 +973,7 @@ static const char *recv_beyond(struct krt_engine *e, const struct krt_event *ev,
 					    .bytes = excess,
 					    .recv_ns = ev->ts_ns};
 
+			hop_seq(d, &h, from);
 			eng_trace_add_hop(tr, &h);
 			eng_trace_thread(tr, t, ev->ts_ns, ev->ts_ns);
 		}
@@ -980,8 +1007,8 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 	t->recv_count++;
 	t->claim_active = true;
 
-	if (eng_is_gateway(e, &d->src)) {
-		on_ingress(e, ev, t, d, len);
+	if (eng_is_gateway(e, &d->src) || peer_request(e, d)) {
+		on_ingress(e, ev, t, d, off, len);
 		return;
 	}
 	tag = recv_consume(e, ev, d, t, off, end, &covered_to);

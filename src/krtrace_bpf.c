@@ -415,11 +415,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 		fprintf(stderr, PROG ": --peers needs the kernel's tags (not --rules)\n");
 		return -1;
 	}
-	if (o->peers.n)
-		/* docs/hosts.md: the kernel half is done, the engine's is not yet */
-		fprintf(stderr, PROG ": WARNING: --peers: requests from peer hosts are started in "
-			"the kernel, but the engine does not yet name their ingress: their traces "
-			"show ingress '?' and may group a connection's requests\n");
 	if (o->rules && (o->sample_rate > 1 || o->rate_cap || o->check_tags)) {
 		fprintf(stderr, PROG ": --rules cannot be combined with --sample, --sample-rate or "
 			"--debug check-tags (they need the kernel's tags)\n");
@@ -918,6 +913,7 @@ int main(int argc, char **argv)
 	cfg.linger_ns = o.stream ? STREAM_LINGER_NS : BATCH_LINGER_NS;
 	cfg.keep_slices = outs.need_slices;
 	cfg.use_kernel_tags = lo.kernel_tags;
+	cfg.peers = o.peers.n ? &o.peers : NULL;
 	cfg.check_kernel_tags = o.check_tags;
 	cfg.on_trace = on_trace;
 	cfg.cb_ctx = &sctx;

@@ -30,6 +30,8 @@ struct krt_hop {
 	__u64 bytes;
 	__u64 send_ns; /* 0 when the send was not seen */
 	__u64 recv_ns; /* 0 when the receive was not seen */
+	__u32 seq;     /* has_seq: TCP sequence number of the first byte (krtrace merge) */
+	__u8 has_seq;
 };
 
 /* One on-CPU interval of a thread charged to a trace (for timelines). */

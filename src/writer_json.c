@@ -42,6 +42,14 @@ static void put_hop(struct krt_json *j, const struct krt_hop *h)
 	krt_json_kv_u64(j, "bytes", h->bytes);
 	krt_json_kv_u64(j, "send_ns", h->send_ns);
 	krt_json_kv_u64(j, "recv_ns", h->recv_ns);
+	if (h->has_seq) {
+		/* [first, end) TCP sequence numbers: how krtrace merge finds the other end */
+		krt_json_key(j, "seq");
+		krt_json_arr_begin(j);
+		krt_json_u64(j, h->seq);
+		krt_json_u64(j, (__u32)(h->seq + h->bytes));
+		krt_json_arr_end(j);
+	}
 	krt_json_obj_end(j);
 }
 

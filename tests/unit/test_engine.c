@@ -11,6 +11,7 @@
 #include <malloc.h>
 #include <stdio.h>
 #include "engine_test_helpers.h"
+#include "peers.h"
 
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
@@ -220,6 +221,64 @@ static void test_keepalive_ingress(void **state)
 	assert_int_equal(trace_hop(&f->col.v[1], WEB, 0)->bytes, 20);
 	assert_int_equal(f->col.v[1].n_hops, 2);
 	fix_free(f);
+}
+
+static struct krt_addr peer_host(__u8 last, __u16 port)
+{
+	return ip4(10, 36, 0, last, port);
+}
+
+/*
+ * --peers (host B's view of A -> B -> A): a peer host's request to a server
+ * side starts a trace (one per request on a keep-alive connection); the
+ * peer's reply to our call is not a request; hops carry TCP sequence
+ * numbers (krtrace merge's key). Without --peers nothing is traced.
+ */
+static void test_peer_requests(void **state)
+{
+	struct krt_peers peers = { 0 };
+	char err[64];
+	int with;
+
+	assert_int_equal(krt_peers_add(&peers, "10.36.0.0/16", err, sizeof(err)), 0);
+	for (with = 0; with < 2; with++) {
+		struct fix *f = fix_new();
+		const struct krt_hop *h;
+
+		f->cfg.peers = with ? &peers : NULL;
+		fix_start(f);
+		feed(f, ev_seq(ev_recv(100, API, api(8080), peer_host(2, 40000), 60), 1000));
+		feed(f, ev_seq(ev_send(150, API, api(50000), peer_host(4, 6379), 10), 5000));
+		feed(f, ev_seq(ev_recv(200, API, api(50000), peer_host(4, 6379), 5), 9000));
+		feed(f, ev_seq(ev_send(250, API, api(8080), peer_host(2, 40000), 20), 2000));
+		feed(f, ev_seq(ev_recv(300, API, api(8080), peer_host(2, 40000), 60), 1060));
+		feed(f, ev_seq(ev_send(350, API, api(8080), peer_host(2, 40000), 20), 2020));
+		krt_engine_flush(f->e);
+		if (!with) {
+			assert_int_equal(f->col.n, 0);
+			fix_free(f);
+			continue;
+		}
+		assert_int_equal(f->col.n, 2);
+		assert_int_equal(f->col.v[0].ingress.client.port, 40000);
+		assert_int_equal(f->col.v[0].ingress.tid, API);
+		assert_int_equal(f->col.v[1].ingress.ts_ns, 300);
+		/* request, call, reply, answer: 4 hops, each with its sequence numbers */
+		assert_int_equal(f->col.v[0].n_hops, 4);
+		h = &f->col.v[0].hops[0];
+		assert_true(h->has_seq);
+		assert_int_equal(h->seq, 1000);
+		assert_int_equal(h->to_tid, API);
+		h = trace_hop(&f->col.v[0], API, 0);
+		assert_non_null(h);
+		assert_true(h->has_seq);
+		assert_true(h->seq == 5000 || h->seq == 2000);
+		h = &f->col.v[0].hops[2];
+		assert_int_equal(h->from_tid, 0);
+		assert_int_equal(h->seq, 9000);
+		assert_int_equal(f->col.v[1].hops[0].seq, 1060);
+		fix_free(f);
+	}
 }
 
 /* One event-loop thread interleaving two requests. */
@@ -1790,6 +1849,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_thread_per_request),
 	    cmocka_unit_test(test_keepalive_ingress),
+	    cmocka_unit_test(test_peer_requests),
 	    cmocka_unit_test(test_event_loop_interleave),
 	    cmocka_unit_test(test_event_loop_reply_tag),
 	    cmocka_unit_test(test_redis_batched_replies),
