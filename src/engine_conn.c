@@ -382,7 +382,7 @@ static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, 
 	struct trace *tr;
 	struct krt_hop h;
 
-	__u64 first = s->off + s->used;	/* the delivered bytes come first */
+	__u64 first = s->off + s->used; /* the delivered bytes come first */
 
 	s->used += k;
 	tr = s->trace ? eng_trace_live(e, s->trace) : NULL;
@@ -404,7 +404,7 @@ static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, 
 			return;
 		}
 		sh->bytes -= u64min(sh->bytes, k);
-		sh->seq += (__u32)k;	/* what is left of the send follows what was read */
+		sh->seq += (__u32)k; /* what is left of the send follows what was read */
 	}
 	memset(&h, 0, sizeof(h));
 	h.from_tid = s->from_tid;
