@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Two hosts on one kernel (utils/testbed-hosts): nginx on A -> app1 on B ->
+# redis on A, so every request crosses A -> B -> A. Three krtrace-bpf run on
+# the same requests: one per host, each tracing only its own containers with
+# the other host's network as --peers and exporting to a local OTLP receiver
+# (A as OTLP/JSON, B as protobuf), and one tracing both hosts (the
+# reference). `krtrace merge` joins the two hosts' results; `krtrace
+# compare` must find the joined traces equal to the reference's for >= 99 %
+# of requests, flow for flow.
+#
+# Environment: the test beds' KRT_NET, KRT_NS_PREFIX, KRT_VETH_PREFIX,
+# KRT_STATE; KRT_HOSTS_REQUESTS (200), KRT_MIN (99), KRT_KEEP=DIR (keep the
+# results there).
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib.sh
+OUT=${OUTPUT:-.output}
+need_root
+REQUESTS=${KRT_HOSTS_REQUESTS:-200}
+MIN=${KRT_MIN:-99}
+LOAD=$OUT/tools/krt_load
+KRTRACE=$OUT/bin/krtrace
+BPF=$OUT/bin/krtrace-bpf
+TB=utils/testbed-hosts
+for b in "$LOAD" "$KRTRACE" "$BPF" "$OUT/services/svc_thread"; do
+	[ -x "$b" ] || skip_suite "$b not built"
+done
+command -v nginx >/dev/null && command -v redis-server >/dev/null ||
+	skip_suite "nginx or redis-server not installed"
+[ -e /sys/fs/cgroup/unified/cgroup.procs ] || skip_suite "no cgroup v2 at /sys/fs/cgroup/unified"
+[ -s "$("$TB" state)/procs" ] && skip_suite "the two-host bed is in use ($("$TB" state)); run $TB down"
+command -v python3 >/dev/null || skip_suite "python3 not installed"
+
+tmp=$(mktemp -d)
+pids=()
+receiver_pid=
+stop_live() { # as testbed_models.sh: SIGINT, a hang is a failure
+	kill -INT "$1" 2>/dev/null
+	for _ in $(seq 1 600); do
+		if ! kill -0 "$1" 2>/dev/null; then
+			wait "$1"
+			return
+		fi
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 124
+}
+cleanup() {
+	local p
+	for p in "${pids[@]+"${pids[@]}"}"; do stop_live "$p" 2>/dev/null; done
+	[ -n "$receiver_pid" ] && kill "$receiver_pid" 2>/dev/null && wait "$receiver_pid" 2>/dev/null
+	"$TB" down >/dev/null 2>&1
+	if [ -n "${KRT_KEEP:-}" ]; then
+		rm -rf "$KRT_KEEP" && mv "$tmp" "$KRT_KEEP" && echo "# results kept in $KRT_KEEP"
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# A local OTLP/HTTP receiver: keeps every body with its content type.
+cat >"$tmp/receiver.py" <<'PY'
+import http.server, sys
+out = sys.argv[1]
+n = 0
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        global n
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        kind = "pb" if self.headers.get("Content-Type") == "application/x-protobuf" else "json"
+        n += 1
+        open("%s/otlp-%03d.%s" % (out, n, kind), "wb").write(body)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(out + "/port", "w").write(str(s.server_port))
+s.serve_forever()
+PY
+python3 "$tmp/receiver.py" "$tmp" &
+receiver_pid=$!
+for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+endpoint=http://127.0.0.1:$(cat "$tmp/port")/v1/traces
+
+if ! "$TB" up >"$tmp/up.log" 2>&1; then
+	not_ok "two hosts up" "$(tail -n 5 "$tmp/up.log")"
+	exit 1
+fi
+ok "two hosts up (nginx, redis on A; app1 on B; routed, no NAT)"
+"$TB" pids a >"$tmp/pids-a.txt"
+"$TB" pids b >"$tmp/pids-b.txt"
+"$TB" pids all >"$tmp/pids-all.txt"
+gw_a=$("$TB" gateway a)
+gw_b=$("$TB" gateway b)
+net_a=$("$TB" net a)
+net_b=$("$TB" net b)
+
+start() { # NAME ARGS...
+	local name=$1
+	shift
+	"$BPF" "$@" --json -o "$tmp/$name.jsonl" 2>"$tmp/$name.err" &
+	pids+=($!)
+}
+start single -g "$gw_a" -i "$tmp/pids-all.txt"
+start a -g "$gw_a" -i "$tmp/pids-a.txt" --host-name a --peers "$net_b" \
+	--otlp-endpoint "$endpoint"
+start b -g "$gw_b" -i "$tmp/pids-b.txt" --host-name b --peers "$net_a" \
+	--otlp-endpoint "$endpoint" --otlp-protocol http/protobuf
+for _ in $(seq 1 300); do
+	n=0
+	for name in single a b; do grep -q "tracing" "$tmp/$name.err" 2>/dev/null && n=$((n + 1)); done
+	[ $n -eq 3 ] && break
+	sleep 0.1
+done
+check "three tracers attached (one per host, one over both)" [ "$n" -eq 3 ]
+
+check "$REQUESTS requests through A -> B -> A" "$TB" client "$LOAD" -s "$("$TB" addr nginx)" \
+	-n "$REQUESTS" -c 4 -k 10 -p "hosts-$$-" -t "$tmp/client.jsonl"
+sleep 0.5
+rc=0
+for p in "${pids[@]}"; do stop_live "$p" || rc=1; done
+pids=()
+check "tracers ended cleanly" [ $rc -eq 0 ]
+
+check "merge joins the two hosts' results" sh -c \
+	"'$KRTRACE' merge '$tmp/a.jsonl' '$tmp/b.jsonl' >'$tmp/joined.jsonl' 2>'$tmp/merge.err'"
+"$KRTRACE" compare "$tmp/single.jsonl" "$tmp/joined.jsonl" --json >"$tmp/compare.json" 2>&1
+"$KRTRACE" compare "$tmp/single.jsonl" "$tmp/joined.jsonl" | sed 's/^/# /'
+check "joined = single tracer for >= $MIN % of requests (traces, hops, flows)" \
+	python3 - "$tmp/compare.json" "$tmp/joined.jsonl" "$REQUESTS" "$MIN" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+lines = [json.loads(l) for l in open(sys.argv[2])]
+requests, floor = int(sys.argv[3]), float(sys.argv[4])
+summary = lines[-1]["summary"]
+def pct(a, b):
+    return 100.0 * a / b if b else 0.0
+flows = pct(c["identical_flows"], requests)
+print("# joined traces %d of %d requests, identical flows %.1f %%, hops agreeing %.1f %%" %
+      (summary["joined_traces"], requests, flows, pct(c["hops_agree"], c["hops_a"])))
+assert summary["joined_traces"] >= requests * floor / 100, summary
+assert flows >= floor, c
+assert pct(c["hops_agree"], c["hops_a"]) >= floor, c
+PY
+
+# Each host's spans reached the receiver, named by host, in both encodings.
+check "OTLP: host a's spans arrived as JSON, host b's as protobuf" python3 - "$tmp" <<'PY'
+import glob, json, sys
+d = sys.argv[1]
+hosts = set()
+for f in glob.glob(d + "/otlp-*.json"):
+    for rs in json.load(open(f))["resourceSpans"]:
+        for a in rs["resource"]["attributes"]:
+            if a["key"] == "host.name":
+                hosts.add(("json", a["value"]["stringValue"]))
+for f in glob.glob(d + "/otlp-*.pb"):
+    if b"host.name" in open(f, "rb").read() and b"\x12\x03\x0a\x01b" in open(f, "rb").read():
+        hosts.add(("pb", "b"))
+assert ("json", "a") in hosts and ("pb", "b") in hosts, hosts
+PY
+if command -v protoc >/dev/null; then
+	check "OTLP: host b's protobuf decodes with the official definitions" sh -c "
+		for f in '$tmp'/otlp-*.pb; do
+			protoc -I tests/fixtures/otlp-proto --decode=opentelemetry.proto.trace.v1.TracesData \
+				opentelemetry/proto/trace/v1/trace.proto <\"\$f\" >/dev/null || exit 1
+		done"
+fi
