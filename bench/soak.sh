@@ -37,6 +37,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 "$TB" up chain >"$tmp/up.log" 2>&1 || { tail -n 5 "$tmp/up.log"; exit 2; }
 GW=$("$TB" gateway)
@@ -79,7 +80,8 @@ start=$(date +%s)
 sample
 prev=$n
 while [ $(($(date +%s) - start)) -lt "$DURATION" ]; do
-	sleep "$INTERVAL"
+	sleep "$INTERVAL" &
+	wait $!		# a signal ends the wait, not only the sleep
 	sample
 	dreq=$(($(val $n requests) - $(val $prev requests)))
 	dcpu=$(awk -v a="$(val $prev cpu_ms)" -v b="$(val $n cpu_ms)" 'BEGIN { print b - a }')

@@ -135,9 +135,20 @@ struct krt_sock_state {
 	struct krt_tuple tuple;
 };
 
+/*
+ * What was lost (krt_lost.reason). Every trace open when a loss is
+ * reported, or started before it, says it may be incomplete, and why.
+ */
+enum krt_lost_reason {
+	KRT_LOST_CAPTURE = 0,	 /* the capture's own "LOST n EVENTS" (import) */
+	KRT_LOST_RING_FULL = 1,	 /* live: records dropped, ring buffer full */
+	KRT_LOST_TABLE_FULL = 2, /* live: kernel states not kept (count: states) */
+	KRT_LOST_REORDER = 3,	 /* live: records behind the reorder window (clamped) */
+};
+
 struct krt_lost {
 	__u64 count;
-	__u32 reason;		/* source-specific, for the message */
+	__u32 reason;		/* enum krt_lost_reason */
 	__u32 pad;
 };
 

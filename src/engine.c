@@ -240,6 +240,50 @@ struct krt_engine *krt_engine_new(const struct krt_engine_config *cfg)
 	return e;
 }
 
+/*
+ * A trace in flight when a loss is reported: a thread holds it, its reply
+ * has not gone out, or it was active just before. A capture's LOST line
+ * sits where its events went missing (10 ms of reach); the live counters
+ * are seen some time after their drops (the ring holds up to a second).
+ */
+#define LOSS_REACH_CAPTURE_NS (10ULL * 1000 * 1000)
+#define LOSS_REACH_LIVE_NS (1000ULL * 1000 * 1000)
+
+static bool loss_may_touch(const struct trace *tr, __u64 ts, __u32 reason)
+{
+	__u64 reach = reason == KRT_LOST_CAPTURE ? LOSS_REACH_CAPTURE_NS : LOSS_REACH_LIVE_NS;
+
+	return tr->holders || !tr->answered || tr->last_ns + reach >= ts;
+}
+
+/*
+ * A loss: which trace it touched, nobody can tell (a dropped record names
+ * none), so every trace in flight now says it may be incomplete, and so
+ * will every trace that turns out to have started before it (sources
+ * report a loss with the newest time they saw: older events may still
+ * come).
+ */
+static void on_lost(struct krt_engine *e, const struct krt_event *ev)
+{
+	__u32 reason = ev->lost.reason < KRT_INCOMPLETE_CAUSES ? ev->lost.reason : KRT_LOST_CAPTURE;
+	size_t i;
+
+	if (reason == KRT_LOST_CAPTURE || reason == KRT_LOST_RING_FULL) {
+		e->sum.lost_events += ev->lost.count;
+		/* every connection's running offsets may be off from here on */
+		e->loss_epoch++;
+		e->loss_ns = ev->ts_ns;
+	}
+	if (ev->ts_ns > e->loss_at[reason])
+		e->loss_at[reason] = ev->ts_ns;
+	for (i = 0; i < e->n_open; i++)
+		if (loss_may_touch(e->open[i], ev->ts_ns, reason))
+			e->open[i]->pub.incomplete |= 1u << reason;
+	if (e->cfg.verbose)
+		eng_vlog(e, ev->ts_ns, NULL, ev->tid, 0, "LOST %llu (%s): %zu open traces incomplete",
+			 (unsigned long long)ev->lost.count, krt_incomplete_name(reason), e->n_open);
+}
+
 void krt_engine_feed(struct krt_engine *e, const struct krt_event *ev)
 {
 	e->sum.events++;
@@ -276,13 +320,7 @@ void krt_engine_feed(struct krt_engine *e, const struct krt_event *ev)
 		on_cpu(e, ev);
 		break;
 	case KRT_EV_LOST:
-		e->sum.lost_events += ev->lost.count;
-		/* every connection's running offsets may be off from here on */
-		e->loss_epoch++;
-		e->loss_ns = ev->ts_ns;
-		if (e->cfg.verbose)
-			eng_vlog(e, ev->ts_ns, NULL, ev->tid, 0, "LOST %llu events",
-				 (unsigned long long)ev->lost.count);
+		on_lost(e, ev);
 		break;
 	default:
 		break;

@@ -278,6 +278,8 @@ struct krt_engine {
 	__u64 next_dir_serial;
 	__u64 loss_epoch; /* KRT_EV_LOST events seen */
 	__u64 loss_ns;	  /* time of the last one */
+	/* per loss cause (enum krt_lost_reason): time of the last, 0 = none yet */
+	__u64 loss_at[KRT_INCOMPLETE_CAUSES];
 	__u64 now;
 	__u64 events_since_maint;
 	__u64 next_maint_ns; /* event time of the next housekeeping (linger) */

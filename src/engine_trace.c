@@ -37,6 +37,10 @@ struct trace *eng_trace_new(struct krt_engine *e, __u64 ts)
 	tr->pub.start_ns = tr->pub.end_ns = ts;
 	tr->last_ns = ts;
 	tr->created_ns = e->now;
+	/* started before a loss already reported (its events came late) */
+	for (unsigned int c = 0; c < KRT_INCOMPLETE_CAUSES; c++)
+		if (e->loss_at[c] && ts <= e->loss_at[c])
+			tr->pub.incomplete |= 1u << c;
 	eng_table_insert(&e->traces, mix64(tr->pub.id), tr);
 	if (e->n_open == e->cap_open) {
 		e->cap_open = e->cap_open ? e->cap_open * 2 : 64;
@@ -213,6 +217,8 @@ void eng_trace_emit(struct krt_engine *e, struct trace *tr)
 	if (!e->cfg.keep_slices)
 		p->n_slices = 0;
 	e->sum.traces++;
+	if (p->incomplete)
+		e->sum.incomplete_traces++;
 	e->sum.hops += p->n_hops;
 	if (e->cfg.on_trace)
 		e->cfg.on_trace(p, e->cfg.cb_ctx);
@@ -339,4 +345,16 @@ __u64 eng_apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64
 	if (kt != rule)
 		e->sum.kernel_tag_disagreements++;
 	return rule;
+}
+
+const char *krt_incomplete_name(unsigned int i)
+{
+	static const char *const names[KRT_INCOMPLETE_CAUSES] = {
+		[KRT_LOST_CAPTURE] = "lost_events",
+		[KRT_LOST_RING_FULL] = "ring_drop",
+		[KRT_LOST_TABLE_FULL] = "table_full",
+		[KRT_LOST_REORDER] = "reorder_clamp",
+	};
+
+	return i < KRT_INCOMPLETE_CAUSES ? names[i] : NULL;
 }

@@ -1012,11 +1012,11 @@ int main(int argc, char **argv)
 		fclose(fctx.dump);
 
 	summary = krt_engine_summary(engine);
+	krt_live_sweep(src, 0);	/* the occupancy at the end */
 	krt_live_stats(src, &summary->source);
 	summary->source.sample_rate = o.sample_rate;
 	if (lo.kernel_tags)
 		report_tags(src, o.sample_rate, o.rate_cap, o.libbpf_verbose);
-	krt_live_sweep(src, 0);	/* the occupancy at the end */
 	report_tables(src, o.idle_s, o.libbpf_verbose);
 	if (follow.added || follow.dropped || (o.libbpf_verbose && follow.rescans))
 		fprintf(stderr, PROG ": containers followed: %llu process(es) traced after the "

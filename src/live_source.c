@@ -32,7 +32,6 @@
 
 /* a merged hop's send waits for its receiver: under load that takes milliseconds */
 #define DEFAULT_REORDER_NS (20ULL * 1000 * 1000)
-#define LOST_REASON_RING_FULL 1
 /* a record's size in the ring: its 8-byte header and the event */
 #define RING_RECORD_BYTES (8 + sizeof(struct krt_event))
 
@@ -44,6 +43,8 @@ struct krt_live_source {
 	__u64 arrivals;		/* ring records read */
 	__u64 malformed;	/* ring samples of the wrong size */
 	__u64 ring_drops_reported;
+	__u64 slot_full_reported;	/* kernel states not kept, as LOST events */
+	__u64 late_reported;		/* records clamped by the reorder window, as LOST events */
 	__u64 sends_at_exit;	/* waiting sends collected at the end */
 	__u64 cpu_carried;	/* CPU events that came inside a receive's record */
 	int n_cpus;		/* possible CPUs, at most KRT_MAX_CPUS */
@@ -482,20 +483,30 @@ int krt_live_attach(struct krt_live_source *s, const char *prog)
 	return 0;
 }
 
-static void report_ring_drops(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
+/* A loss counter that moved since last time becomes a LOST event: the engine marks the traces. */
+static void report_loss(struct krt_live_source *s, __u64 now, __u64 *reported, __u32 reason,
+			krt_live_event_cb cb, void *ctx)
 {
-	__u64 drops = s->skel->bss->ring_drops;
 	struct krt_event ev;
 
-	if (drops == s->ring_drops_reported)
+	if (now == *reported)
 		return;
 	memset(&ev, 0, sizeof(ev));
 	ev.ts_ns = s->window.last_ts;
 	ev.type = KRT_EV_LOST;
-	ev.lost.count = drops - s->ring_drops_reported;
-	ev.lost.reason = LOST_REASON_RING_FULL;
-	s->ring_drops_reported = drops;
+	ev.lost.count = now - *reported;
+	ev.lost.reason = reason;
+	*reported = now;
 	cb(&ev, ctx);
+}
+
+static void report_ring_drops(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
+{
+	report_loss(s, s->skel->bss->ring_drops, &s->ring_drops_reported, KRT_LOST_RING_FULL, cb,
+		    ctx);
+	report_loss(s, s->skel->bss->slot_full, &s->slot_full_reported, KRT_LOST_TABLE_FULL, cb,
+		    ctx);
+	report_loss(s, s->window.late, &s->late_reported, KRT_LOST_REORDER, cb, ctx);
 }
 
 /* Hands over pending events up to cutoff_ts, in timestamp order. */
@@ -767,6 +778,11 @@ void krt_live_stats(struct krt_live_source *s, struct krt_source_stats *st)
 	st->sample_rate = s->skel->rodata->sample_rate;
 	/* behind the reorder window: timestamps clamped */
 	st->reordered = s->window.late;
+	for (int t = 0; t < KRT_TABLES; t++) {
+		st->states_held += s->tables.held[t];
+		st->states_peak += s->tables.peak[t];
+		st->states_reclaimed += s->tables.reclaimed[t];
+	}
 }
 
 /* The per-CPU counters, summed (CPUs beyond KRT_MAX_CPUS share the last line). */

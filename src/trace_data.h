@@ -55,7 +55,21 @@ struct krt_trace {
 	struct krt_hop *hops; /* sorted by send_ns (recv_ns if no send) */
 	size_t n_slices;
 	struct krt_slice *slices; /* sorted by start_ns */
+	/*
+	 * KRT_INCOMPLETE_* bits: a loss that may have touched this trace (it
+	 * was open, or had started, when the loss was reported). 0 = whole.
+	 */
+	__u32 incomplete;
 };
+
+/* Causes of an incomplete trace: bit (1 << enum krt_lost_reason). */
+#define KRT_INCOMPLETE_LOST_EVENTS (1u << KRT_LOST_CAPTURE)
+#define KRT_INCOMPLETE_RING_DROP (1u << KRT_LOST_RING_FULL)
+#define KRT_INCOMPLETE_TABLE_FULL (1u << KRT_LOST_TABLE_FULL)
+#define KRT_INCOMPLETE_REORDER (1u << KRT_LOST_REORDER)
+#define KRT_INCOMPLETE_CAUSES 4
+/* "lost_events", "ring_drop", "table_full", "reorder_clamp" for cause bit i, or NULL. */
+const char *krt_incomplete_name(unsigned int i);
 
 /* Counters a source fills in (parser or BPF loader); shown in the summary. */
 struct krt_source_stats {
@@ -78,12 +92,17 @@ struct krt_source_stats {
 	__u64 no_address;	 /* tcp events whose addresses the report lacks */
 	__u64 reordered;	 /* timestamps going backwards (clamped) */
 	__u64 table_full;	 /* normaliser state dropped at a table bound */
+	/* live: the kernel's state tables (threads, connections, directions) */
+	__u64 states_held;	/* held at the end */
+	__u64 states_peak;	/* the most held at one sweep */
+	__u64 states_reclaimed; /* untouched for the idle time: aged out */
 };
 
 struct krt_summary {
 	__u64 events; /* events fed to the engine */
 	__u64 events_by_type[KRT_EV_TYPE_MAX];
 	__u64 traces; /* traces emitted */
+	__u64 incomplete_traces; /* of which a loss may have touched */
 	__u64 hops;
 	__u64 attributed_cpu_ns;
 	__u64 unattributed_cpu_ns;	/* on-CPU time of threads with no trace */

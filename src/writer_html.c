@@ -40,6 +40,7 @@ struct map_edge {
 struct trace_row {
 	__u64 id, start_ns, dur_ns, cpu_ns;
 	__u32 n_threads, n_hops;
+	__u32 incomplete;	/* KRT_INCOMPLETE_* */
 	struct krt_addr client, server;
 };
 
@@ -118,6 +119,7 @@ static void keep_row(struct html_priv *p, const struct krt_trace *t)
 	r->n_hops = t->n_hops;
 	r->client = t->ingress.client;
 	r->server = t->ingress.server;
+	r->incomplete = t->incomplete;
 	for (i = 0; i < t->n_threads; i++)
 		r->cpu_ns += t->threads[i].cpu_ns;
 }
@@ -236,6 +238,7 @@ static void put_style(FILE *f)
 	      "th{background:#f0f0f0}\n"
 	      "td.n{text-align:right;font-variant-numeric:tabular-nums}\n"
 	      ".warn{color:#a60}\n"
+	      ".incomplete{color:#a60;font-size:0.8em;font-weight:normal}\n"
 	      "section.trace{border-top:2px solid #888;margin-top:2em}\n"
 	      ".graph svg{max-width:100%;height:auto}\n"
 	      ".note{color:#666;font-style:italic}\n"
@@ -322,6 +325,19 @@ static void put_latency(FILE *f, const struct html_priv *p)
 	free(d);
 }
 
+/* A trace a loss may have touched says so, and why (its causes). */
+static void put_incomplete(FILE *f, __u32 incomplete)
+{
+	char why[96];
+
+	if (incomplete)
+		fprintf(f, "<td><span class=\"incomplete\" title=\"a loss may have touched this "
+			"trace\">incomplete: %s</span></td>",
+			krt_incomplete_str(incomplete, ", ", why, sizeof(why)));
+	else
+		fputs("<td></td>", f);
+}
+
 static void put_row(FILE *f, const struct trace_row *r, bool link)
 {
 	char a[KRT_ADDR_STRLEN], b[KRT_ADDR_STRLEN];
@@ -331,6 +347,7 @@ static void put_row(FILE *f, const struct trace_row *r, bool link)
 			(uint64_t)r->id, (uint64_t)r->id);
 	else
 		fprintf(f, "<tr><td>%" PRIu64 "</td>", (uint64_t)r->id);
+	put_incomplete(f, r->incomplete);
 	fputs("<td>", f);
 	esc(f, krt_addr_str(&r->client, a, sizeof(a)));
 	fputs(" &rarr; ", f);
@@ -353,11 +370,12 @@ static void row_of(struct trace_row *r, const struct krt_trace *t)
 	r->n_hops = t->n_hops;
 	r->client = t->ingress.client;
 	r->server = t->ingress.server;
+	r->incomplete = t->incomplete;
 	for (i = 0; i < t->n_threads; i++)
 		r->cpu_ns += t->threads[i].cpu_ns;
 }
 
-static const char row_head[] = "<table><tr><th>trace</th><th>ingress</th><th>duration ms</th>"
+static const char row_head[] = "<table><tr><th>trace</th><th>whole?</th><th>ingress</th><th>duration ms</th>"
 			       "<th>on-CPU ms</th><th>threads</th><th>hops</th></tr>\n";
 
 /* Renders DOT text to SVG with Graphviz; NULL when that is not possible. */
@@ -571,8 +589,15 @@ static void put_trace_detail(FILE *f, struct html_priv *p, const struct krt_trac
 	size_t i, dot_len;
 	FILE *mem;
 
-	fprintf(f, "<section class=\"trace\" id=\"trace-%" PRIu64 "\">\n<h3>trace %" PRIu64
-		"</h3>\n<p>ingress ", (uint64_t)t->id, (uint64_t)t->id);
+	fprintf(f, "<section class=\"trace\" id=\"trace-%" PRIu64 "\">\n<h3>trace %" PRIu64,
+		(uint64_t)t->id, (uint64_t)t->id);
+	if (t->incomplete) {
+		char why[96];
+
+		fprintf(f, " <span class=\"incomplete\" title=\"a loss may have touched this trace\">"
+			"incomplete: %s</span>", krt_incomplete_str(t->incomplete, ", ", why, sizeof(why)));
+	}
+	fputs("</h3>\n<p>ingress ", f);
 	esc(f, krt_addr_str(&t->ingress.client, a, sizeof(a)));
 	fputs(" &rarr; ", f);
 	esc(f, krt_addr_str(&t->ingress.server, b, sizeof(b)));

@@ -77,6 +77,15 @@ static int json_trace(struct krt_writer *w, const struct krt_trace *t)
 	krt_json_obj_end(&j);
 	krt_json_kv_u64(&j, "start_ns", t->start_ns);
 	krt_json_kv_u64(&j, "end_ns", t->end_ns);
+	if (t->incomplete) {
+		/* only on traces a loss may have touched (docs/outputs.md) */
+		krt_json_key(&j, "incomplete");
+		krt_json_arr_begin(&j);
+		for (i = 0; i < KRT_INCOMPLETE_CAUSES; i++)
+			if (t->incomplete & (1u << i))
+				krt_json_str(&j, krt_incomplete_name(i));
+		krt_json_arr_end(&j);
+	}
 	krt_json_key(&j, "threads");
 	krt_json_arr_begin(&j);
 	for (i = 0; i < t->n_threads; i++)

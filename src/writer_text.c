@@ -33,13 +33,20 @@ static void print_header(struct krt_writer *w, const struct krt_trace *t)
 	krt_node_name(t, t->ingress.tid, &t->ingress.client, who, sizeof(who));
 	fprintf(w->out,
 		"%strace %" PRIu64 "%s  ingress %s -> %s by %s%s%s  start %" PRIu64
-		".%06u s  duration %s ms\n",
+		".%06u s  duration %s ms",
 		col(w, C_BOLD), (uint64_t)t->id, col(w, C_OFF),
 		krt_addr_str(&t->ingress.client, client, sizeof(client)),
 		krt_addr_str(&t->ingress.server, server, sizeof(server)), col(w, C_CYAN), who,
 		col(w, C_OFF), (uint64_t)(t->start_ns / 1000000000ULL),
 		(unsigned)(t->start_ns / 1000 % 1000000),
 		krt_fmt_ms(t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0, dur, sizeof(dur)));
+	if (t->incomplete) {
+		char why[96];
+
+		fprintf(w->out, "  %sINCOMPLETE (%s)%s", col(w, C_YELLOW),
+			krt_incomplete_str(t->incomplete, ", ", why, sizeof(why)), col(w, C_OFF));
+	}
+	fputc('\n', w->out);
 }
 
 static void print_threads(struct krt_writer *w, const struct krt_trace *t)

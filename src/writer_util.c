@@ -163,6 +163,18 @@ const char *krt_fmt_ms(__u64 ns, char *buf, size_t len)
 	return buf;
 }
 
+const char *krt_incomplete_str(__u32 bits, const char *sep, char *buf, size_t len)
+{
+	size_t n = 0;
+	unsigned int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < KRT_INCOMPLETE_CAUSES && n < len; i++)
+		if (bits & (1u << i))
+			n += snprintf(buf + n, len - n, "%s%s", n ? sep : "", krt_incomplete_name(i));
+	return buf;
+}
+
 #define SRC(field) .in_source = true, .off = offsetof(struct krt_source_stats, field)
 #define SUM(field) .in_source = false, .off = offsetof(struct krt_summary, field)
 
@@ -194,8 +206,16 @@ const struct krt_summary_field krt_summary_fields[] = {
 	  SRC(reordered) },
 	{ "table_full", "state table full", KRT_SUM_IMPORT_NZ, KRT_SUM_COUNT, true,
 	  SRC(table_full) },
+	{ "kernel_states", "kernel states held", KRT_SUM_LIVE, KRT_SUM_COUNT, false,
+	  SRC(states_held) },
+	{ "kernel_states_peak", "kernel states peak", KRT_SUM_LIVE, KRT_SUM_COUNT, false,
+	  SRC(states_peak) },
+	{ "kernel_states_reclaimed", "kernel states aged out", KRT_SUM_LIVE, KRT_SUM_COUNT, false,
+	  SRC(states_reclaimed) },
 	{ "sample_rate", "sampling", KRT_SUM_NONZERO, KRT_SUM_RATE, false, SRC(sample_rate) },
 	{ "traces", "traces", KRT_SUM_ALWAYS, KRT_SUM_COUNT, false, SUM(traces) },
+	{ "incomplete_traces", "incomplete traces", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true,
+	  SUM(incomplete_traces) },
 	{ "hops", "hops", KRT_SUM_ALWAYS, KRT_SUM_COUNT, false, SUM(hops) },
 	{ "attributed_cpu_ns", "attributed CPU", KRT_SUM_ALWAYS, KRT_SUM_NS, false,
 	  SUM(attributed_cpu_ns) },

@@ -84,6 +84,9 @@ __u64 krt_summary_value(const struct krt_summary_field *f, const struct krt_summ
 /* Whether the text and HTML summaries show the field for s. */
 bool krt_summary_shown(const struct krt_summary_field *f, const struct krt_summary *s);
 
+/* The causes of an incomplete trace, "ring_drop, reorder_clamp" (sep between), in buf. */
+const char *krt_incomplete_str(__u32 bits, const char *sep, char *buf, size_t len);
+
 /* Nanoseconds as "1.234" milliseconds. */
 const char *krt_fmt_ms(__u64 ns, char *buf, size_t len);
 /* v in decimal in buf (at least 21 bytes) */

@@ -169,3 +169,17 @@ done
 rc=$?
 check "--debug nonsense: refused (exit 2), the feature named" \
 	bash -c "[ $rc -eq 2 ] && grep -q \"unknown feature 'nonsense'\" '$tmp/err'"
+
+# Whole or not: a capture's lost events mark the traces open at that point.
+{ head -n 3000 "$tmp/r"; echo "CPU:0 [LOST 42 EVENTS]"; tail -n +3001 "$tmp/r"; } >"$tmp/lost.txt"
+run "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" --json --html "$tmp/lost.html" "$tmp/lost.txt"
+n_inc=$(grep -c '"incomplete":\["lost_events"\]' "$tmp/out")
+check "lost events: the traces open then say incomplete, [\"lost_events\"] ($n_inc of 120)" \
+	bash -c "[ $n_inc -ge 1 ] && [ $n_inc -lt 120 ] && grep -q '\"incomplete_traces\":$n_inc,' '$tmp/out'"
+check "lost events: traces far from the loss stay whole (no key)" \
+	bash -c "grep '\"trace_id\":1,' '$tmp/out' | grep -vq incomplete"
+check "lost events: the HTML report marks them" \
+	test "$(grep -o 'class="incomplete"[^>]*>incomplete: lost_events' "$tmp/lost.html" | wc -l)" -ge "$n_inc"
+run "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" "$tmp/lost.txt"
+check "lost events: the text marks them, the summary counts them" \
+	bash -c "[ \$(grep -c 'INCOMPLETE (lost_events)' '$tmp/out') -eq $n_inc ] && grep -qE 'incomplete traces +$n_inc' '$tmp/out'"

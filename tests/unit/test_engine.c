@@ -1213,6 +1213,48 @@ static void test_lost_events(void **state)
 	fix_free(f);
 }
 
+/*
+ * Whole or not: each loss cause marks the traces open when it is reported
+ * and those that started before it (their events came after the report);
+ * a trace that started after it stays whole. Only lost events and ring
+ * drops count as lost events.
+ */
+static void test_incomplete_causes(void **state)
+{
+	static const __u32 bits[] = { KRT_INCOMPLETE_LOST_EVENTS, KRT_INCOMPLETE_RING_DROP,
+				      KRT_INCOMPLETE_TABLE_FULL, KRT_INCOMPLETE_REORDER };
+	static const char *const names[] = { "lost_events", "ring_drop", "table_full",
+					      "reorder_clamp" };
+	__u32 reason;
+
+	for (reason = 0; reason < KRT_INCOMPLETE_CAUSES; reason++) {
+		struct fix *f = fix_new();
+		struct krt_event lost = ev_lost(2000, 3);
+		struct krt_summary *s;
+
+		fix_start(f);
+		lost.lost.reason = reason;
+		/* trace 1: open when the loss is reported */
+		feed(f, ev_recv(1000, WEB, web(80), gw(50001), 10));
+		feed(f, lost);
+		/* trace 2: starts after the loss was reported, but before its time */
+		feed(f, ev_recv(1500, API, api(8080), gw(50002), 10));
+		/* trace 3: after it */
+		feed(f, ev_recv(3000, REDIS, rds(6379), gw(50003), 10));
+		krt_engine_flush(f->e);
+		assert_int_equal(f->col.n, 3);
+		assert_int_equal(collected_id(&f->col, 1)->incomplete, bits[reason]);
+		assert_int_equal(collected_id(&f->col, 2)->incomplete, bits[reason]);
+		assert_int_equal(collected_id(&f->col, 3)->incomplete, 0);
+		assert_string_equal(krt_incomplete_name(reason), names[reason]);
+		s = krt_engine_summary(f->e);
+		assert_int_equal(s->incomplete_traces, 2);
+		assert_int_equal(s->lost_events, reason <= KRT_LOST_RING_FULL ? 3 : 0);
+		fix_free(f);
+	}
+	assert_null(krt_incomplete_name(KRT_INCOMPLETE_CAUSES));
+}
+
 /* ---------------------------------------------------------------------- */
 /* Re-alignment after lost events (import offsets are running byte counts) */
 
@@ -1884,6 +1926,7 @@ int main(void)
 	    cmocka_unit_test(test_identity),
 	    cmocka_unit_test(test_exit),
 	    cmocka_unit_test(test_lost_events),
+	    cmocka_unit_test(test_incomplete_causes),
 	    cmocka_unit_test(test_resync_none_when_clean),
 	    cmocka_unit_test(test_resync_lost_receive_marker),
 	    cmocka_unit_test(test_resync_lost_receive_silent),
