@@ -45,6 +45,7 @@ struct krt_live_source {
 	__u64 ring_drops_reported;
 	__u64 slot_full_reported;	/* kernel states not kept, as LOST events */
 	__u64 late_reported;		/* records clamped by the reorder window, as LOST events */
+	bool collected_at_end;		/* delivering the kernel's leftovers: old, not late */
 	__u64 sends_at_exit;	/* waiting sends collected at the end */
 	__u64 cpu_carried;	/* CPU events that came inside a receive's record */
 	int n_cpus;		/* possible CPUs, at most KRT_MAX_CPUS */
@@ -506,7 +507,8 @@ static void report_ring_drops(struct krt_live_source *s, krt_live_event_cb cb, v
 		    ctx);
 	report_loss(s, s->skel->bss->slot_full, &s->slot_full_reported, KRT_LOST_TABLE_FULL, cb,
 		    ctx);
-	report_loss(s, s->window.late, &s->late_reported, KRT_LOST_REORDER, cb, ctx);
+	if (!s->collected_at_end)
+		report_loss(s, s->window.late, &s->late_reported, KRT_LOST_REORDER, cb, ctx);
 }
 
 /* Hands over pending events up to cutoff_ts, in timestamp order. */
@@ -753,6 +755,8 @@ int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
 		collect_waiting_sends(s);
 	if (s->out_of_memory)
 		return -ENOMEM;
+	/* what was collected now is old by nature: no reorder loss (see below) */
+	s->collected_at_end = true;
 	m = deliver(s, ~0ULL, cb, ctx);
 	if (m < 0)
 		return m;
@@ -763,6 +767,7 @@ int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
 	 * on their own, not as a record the ring brought late.
 	 */
 	s->window.late = late;
+	s->late_reported = late;
 	return n + m;
 }
 
