@@ -18,7 +18,7 @@
  * when the unread data passes wakeup_bytes and also polls on a short timer.
  *
  * By default (kernel_tags, cpu_in_kernel, merge_hops) the attribution rules
- * of SPEC section 3 run here: a receive from the gateway starts a trace,
+ * of docs/design.md run here: a receive from the gateway starts a trace,
  * sends tag their TCP sequence range, receives take the tag of the bytes
  * they read, a server's reply answers the oldest unanswered request of its
  * connection; on-CPU time is summed per thread and trace; a send to a

@@ -272,7 +272,7 @@ static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 l
 }
 
 /*
- * Send: the tag the bytes carry (SPEC section 3): a reply on a connection
+ * Send: the tag the bytes carry (docs/design.md, rule 3): a reply on a connection
  * this side accepted belongs to the request read on it; the first send on
  * a connection this thread opened carries the trace of connect time;
  * otherwise the thread's current trace.

@@ -1,6 +1,8 @@
 /*
  * Private to the attribution engine (src/engine*.c): the state its parts
  * share. Nothing outside the engine includes this; the API is src/engine.h.
+ * "Rule 1" .. "rule 6" (3a, 3b) in the engine's comments are the sections
+ * of docs/design.md.
  */
 #ifndef KRT_ENGINE_INTERNAL_H
 #define KRT_ENGINE_INTERNAL_H

@@ -1,5 +1,5 @@
 /*
- * Normaliser: parsed ftrace records -> struct krt_event (SPEC §2, §3).
+ * Normaliser: parsed ftrace records -> struct krt_event (docs/design.md, "Data path").
  *
  * What the events of the contract tell, and how they are joined:
  * - sys_enter_X / sys_exit_X of the same thread bracket one syscall; the

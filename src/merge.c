@@ -15,7 +15,7 @@
  * the two traces become one, named by the one whose request came from a
  * client.
  *
- * Inputs are the schema of SPEC §4 (live or import); the output is the same
+ * Inputs are the JSON schema of docs/outputs.md (live or import); the output is the same
  * schema, threads and joined hops marked with their "host", so `krtrace
  * compare` reads it like any result.
  */

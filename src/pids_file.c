@@ -1,5 +1,5 @@
 /*
- * The container PIDs file (SPEC §2): "PID Container_Name Container_IP
+ * The container PIDs file (README, "Trace a live application"): "PID Container_Name Container_IP
  * Container_Hash", whitespace-separated, one line per long-running process.
  *
  * The hash is optional (hand-written files often omit it); everything else

@@ -1,5 +1,5 @@
 /*
- * Parser for the text of `trace-cmd report -R` (SPEC §2):
+ * Parser for the text of `trace-cmd report -R` (README, "Import an ftrace capture"):
  *
  *   COMM-TID [CPU] SECS.FRAC: EVENT: field=value field=value ...
  *

@@ -1,5 +1,5 @@
 /*
- * JSON lines (SPEC §4, a public interface): one object per trace, then one
+ * JSON lines (docs/outputs.md, a public interface): one object per trace, then one
  * {"summary":{...}} object. Keys and nesting must not change.
  */
 #include <stdlib.h>
