@@ -254,9 +254,9 @@ struct krt_engine *krt_engine_new(const struct krt_engine_config *cfg)
 
 static bool loss_may_touch(const struct trace *tr, __u64 ts, __u32 reason)
 {
-	__u64 reach = reason == KRT_LOST_CAPTURE   ? LOSS_REACH_CAPTURE_NS :
-		      reason == KRT_LOST_REORDER ? LOSS_REACH_REORDER_NS :
-						     LOSS_REACH_LIVE_NS;
+	__u64 reach = reason == KRT_LOST_CAPTURE   ? LOSS_REACH_CAPTURE_NS
+		      : reason == KRT_LOST_REORDER ? LOSS_REACH_REORDER_NS
+						   : LOSS_REACH_LIVE_NS;
 
 	return tr->holders || !tr->answered || tr->last_ns + reach >= ts;
 }
@@ -285,8 +285,9 @@ static void on_lost(struct krt_engine *e, const struct krt_event *ev)
 		if (loss_may_touch(e->open[i], ev->ts_ns, reason))
 			e->open[i]->pub.incomplete |= 1u << reason;
 	if (e->cfg.verbose)
-		eng_vlog(e, ev->ts_ns, NULL, ev->tid, 0, "LOST %llu (%s): %zu open traces incomplete",
-			 (unsigned long long)ev->lost.count, krt_incomplete_name(reason), e->n_open);
+		eng_vlog(
+		    e, ev->ts_ns, NULL, ev->tid, 0, "LOST %llu (%s): %zu open traces incomplete",
+		    (unsigned long long)ev->lost.count, krt_incomplete_name(reason), e->n_open);
 }
 
 void krt_engine_feed(struct krt_engine *e, const struct krt_event *ev)

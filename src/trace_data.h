@@ -101,7 +101,7 @@ struct krt_source_stats {
 struct krt_summary {
 	__u64 events; /* events fed to the engine */
 	__u64 events_by_type[KRT_EV_TYPE_MAX];
-	__u64 traces; /* traces emitted */
+	__u64 traces;		 /* traces emitted */
 	__u64 incomplete_traces; /* of which a loss may have touched */
 	__u64 hops;
 	__u64 attributed_cpu_ns;
