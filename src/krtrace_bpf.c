@@ -57,6 +57,7 @@ enum {
 	OPT_RULES,
 	OPT_NO_MERGE,
 	OPT_SYSCALL_HOOKS,
+	OPT_GO_THREADS,
 	OPT_BPF_STATS,
 	OPT_RESCAN_MS,
 	OPT_SAMPLE_RATE,
@@ -84,6 +85,7 @@ static const struct option own_options[] = {
 	{ "rules", no_argument, NULL, OPT_RULES },
 	{ "no-merge", no_argument, NULL, OPT_NO_MERGE },
 	{ "syscall-hooks", no_argument, NULL, OPT_SYSCALL_HOOKS },
+	{ "go-threads", no_argument, NULL, OPT_GO_THREADS },
 	{ "bpf-stats", no_argument, NULL, OPT_BPF_STATS },
 	{ "rescan-ms", required_argument, NULL, OPT_RESCAN_MS },
 	{ "peers", required_argument, NULL, OPT_PEERS },
@@ -107,6 +109,7 @@ struct options {
 	bool no_merge;		/* one record per transfer */
 	bool syscall_hooks;	/* the pre-6.3 fallback, forced */
 	bool empty_hooks;	/* benchmark floor: hooks that return at once */
+	bool go_threads;	/* Go programs by thread: no uprobes on their runtime */
 	bool bpf_stats;		/* count the programs' run time while we run */
 	const char *dump_path;	/* --debug dump-events=FILE: every event fed to the engine */
 	bool normal_priority;
@@ -187,6 +190,8 @@ static void usage(FILE *f)
 		"      --syscall-hooks      read transfers at the exit of the socket syscalls,\n"
 		"                           the fallback used by itself on kernels before 6.3\n"
 		"                           (costs every syscall of the machine a hook)\n"
+		"      --go-threads         attribute Go programs by thread: no uprobes on their\n"
+		"                           runtime (cheaper; their requests get mixed)\n"
 		"      --bpf-stats          count the programs' run time while tracing (as sysctl\n"
 		"                           kernel.bpf_stats_enabled=1, without changing it) and\n"
 		"                           print it per program at the end; SIGUSR1 prints the\n"
@@ -373,6 +378,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			continue;
 		case OPT_SYSCALL_HOOKS:
 			o->syscall_hooks = true;
+			continue;
+		case OPT_GO_THREADS:
+			o->go_threads = true;
 			continue;
 		case OPT_BPF_STATS:
 			o->bpf_stats = true;
@@ -699,7 +707,8 @@ static int trace_containers(struct krt_live_source *src, const struct krt_pids *
  * runtime. Each Go process is named with what is done for it. Returns the
  * number attributed by thread only.
  */
-static size_t follow_go_processes(struct krt_live_source *src, const struct krt_pids *pids)
+static size_t follow_go_processes(struct krt_live_source *src, const struct krt_pids *pids,
+				  const char *by_thread_why, __u64 *followed)
 {
 	size_t i, by_thread = 0;
 
@@ -719,6 +728,10 @@ static size_t follow_go_processes(struct krt_live_source *src, const struct krt_
 				comm[strcspn(comm, "\n")] = 0;
 			fclose(f);
 		}
+		if (gi.usable && by_thread_why) {
+			snprintf(gi.why, sizeof(gi.why), "%s", by_thread_why);
+			gi.usable = false;
+		}
 		if (gi.usable)
 			rc = krt_live_follow_go(src, pids->v[i].pid, &gi);
 		if (gi.usable && !rc) {
@@ -727,13 +740,14 @@ static size_t follow_go_processes(struct krt_live_source *src, const struct krt_
 				"runtime.g+%d from %s)\n",
 				pids->v[i].name, comm, pids->v[i].pid, gi.version, gi.goid_offset,
 				gi.goid_from == KRT_GO_OFFSET_DWARF ? "DWARF" : "the version table");
+			(*followed)++;
 			continue;
 		}
 		by_thread++;
 		if (gi.usable)
 			snprintf(gi.why, sizeof(gi.why), "uprobes not attached: %s", strerror(-rc));
-		fprintf(stderr, PROG ": WARNING: %s/%s[%u] is a Go program (%s) that cannot be "
-			"inspected: %s; attributed by thread, its requests may be mixed\n",
+		fprintf(stderr, PROG ": WARNING: %s/%s[%u] is a Go program (%s) attributed by "
+			"thread, its requests may be mixed: %s\n",
 			pids->v[i].name, comm, pids->v[i].pid,
 			gi.version[0] ? gi.version : "version unknown", gi.why);
 	}
@@ -828,6 +842,8 @@ int main(int argc, char **argv)
 	struct stream_ctx sctx;
 	struct feed_ctx fctx;
 	struct consumer_priority prio = { 0 };
+	__u64 go_followed = 0;
+	size_t go_by_thread = 0;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct sigaction su = { .sa_handler = on_usr1 };
 	struct sigaction sh = { .sa_handler = on_hup };
@@ -896,8 +912,12 @@ int main(int argc, char **argv)
 		goto cleanup;
 	if (trace_containers(src, &pids))
 		goto cleanup;
-	if (!o.rules && !o.empty_hooks)
-		follow_go_processes(src, &pids);
+	go_by_thread = follow_go_processes(src, &pids,
+				     o.go_threads ? "goroutines not followed (--go-threads)" :
+				     o.rules	   ? "goroutines not followed with --rules" :
+				     o.empty_hooks ? "goroutines not followed with --debug empty-hooks" :
+						     NULL,
+				     &go_followed);
 
 	if (krt_outputs_open(&outs, &o.out, PROG))
 		goto cleanup;
@@ -1015,6 +1035,8 @@ int main(int argc, char **argv)
 	krt_live_sweep(src, 0);	/* the occupancy at the end */
 	krt_live_stats(src, &summary->source);
 	summary->source.sample_rate = o.sample_rate;
+	summary->source.go_followed = go_followed;
+	summary->source.go_by_thread = go_by_thread;
 	if (lo.kernel_tags)
 		report_tags(src, o.sample_rate, o.rate_cap, o.libbpf_verbose);
 	report_tables(src, o.idle_s, o.libbpf_verbose);

@@ -85,6 +85,8 @@ struct krt_source_stats {
 	__u64 ring_records;	/* live: records received */
 	__u64 unresolved_xfers; /* transfers whose connection stayed unknown */
 	__u32 sample_rate;	/* live: --sample N (0/1 = every request) */
+	__u64 go_followed;	/* live: Go programs whose goroutines are followed */
+	__u64 go_by_thread;	/* live: Go programs attributed by thread (stripped...) */
 	/* import: report lines the normaliser turned into no event, and why */
 	__u64 non_socket_io;	 /* read/write on fds that are not TCP sockets */
 	__u64 ack_probes;	 /* tcp_probe with data_len 0 (pure ACKs) */

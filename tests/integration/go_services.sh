@@ -143,9 +143,29 @@ run() {
 
 run default
 check "the stripped Go binary is named, attributed by thread" grep -q \
-	"go-http-strippe\[$stripped_pid\] is a Go program (go1\.[0-9.]*) that cannot be inspected: no symbol table" \
+	"go-http-strippe\[$stripped_pid\] is a Go program (go1\.[0-9.]*) attributed by thread, its requests may be mixed: no symbol table" \
 	"$tmp/default.err"
+check "the summary counts 2 Go programs followed, 1 by thread" grep -q \
+	'"go_followed":2,"go_by_thread":1' "$tmp/default.jsonl"
 check "go-http's goroutines are followed" grep -q \
 	"go-http\[$gohttp_pid\] is a Go program (go1\.[0-9.]*): its goroutines are followed" \
 	"$tmp/default.err"
 run sampled --sample 10
+
+# --go-threads: no uprobes, every Go program named as attributed by thread
+"$BPF" --gateway "$GW" -i "$tmp/pids.txt" --json -o "$tmp/threads.jsonl" --go-threads -d 4 \
+	2>"$tmp/threads.err" &
+bpf_pid=$!
+for _ in $(seq 1 150); do
+	grep -q "tracing" "$tmp/threads.err" 2>/dev/null && break
+	kill -0 "$bpf_pid" 2>/dev/null || break
+	sleep 0.1
+done
+"$LOAD" -s "$gohttp_addr" -n 10 -c 2 -k 10 -p threads- 2>>"$tmp/load.err"
+wait "$bpf_pid"
+bpf_pid=
+check "--go-threads: every Go program by thread, named" grep -q \
+	"go-fanout\[[0-9]*\] is a Go program (go1\.[0-9.]*) attributed by thread, its requests may be mixed: goroutines not followed (--go-threads)" \
+	"$tmp/threads.err"
+check "--go-threads: the summary counts 3 Go programs by thread" grep -q \
+	'"go_followed":0,"go_by_thread":3' "$tmp/threads.jsonl"
