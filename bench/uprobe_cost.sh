@@ -11,7 +11,11 @@
 #   CPU      the service's own CPU time (utime + stime) per request, in
 #            ROUNDS alternating pairs: no probes, then counting uprobes on
 #            execute and newproc1 (the probes a tracker needs at the least:
-#            a goroutine starts running on a thread; a goroutine is created).
+#            a goroutine starts running on a thread; a goroutine is created);
+#   tracer   the same, under krtrace-bpf --go-threads (no uprobes) and
+#            krtrace-bpf (goroutines followed: uprobes on execute,
+#            gostartcallfn and ready with their programs) alternating: what
+#            following goroutines adds to the service, per request.
 #
 # Usage: bench/uprobe_cost.sh [ROUNDS (3)] [REQUESTS (1000)]
 # Env: the test bed's (KRT_*; the "go" group is brought up and down again if
@@ -24,7 +28,7 @@ REQUESTS=${2:-1000}
 TB=utils/testbed
 die() { echo "uprobe_cost: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "needs root"
-for b in bench_uprobe krt_load; do [ -x "$OUT/tools/$b" ] || die "run make first"; done
+for b in tools/bench_uprobe tools/krt_load bin/krtrace-bpf; do [ -x "$OUT/$b" ] || die "run make first"; done
 [ -x "$OUT/services/go-http" ] || die "$OUT/services/go-http not built (needs golang-go)"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "bad ROUNDS '$ROUNDS'"
 [[ $REQUESTS =~ ^[1-9][0-9]*$ ]] || die "bad REQUESTS '$REQUESTS'"
@@ -64,3 +68,32 @@ for s in go-http go-fanout; do
 		u = p * 1e6 / t / (n * r); v = q * 1e6 / t / (n * r)
 		printf "%-10s CPU per request: %.0f us without probes, %.0f us with uprobes on execute and newproc1 (+%.0f us)\n", s, u, v, v - u }'
 done
+
+# The tracer itself: the services' CPU per request traced by thread and with
+# goroutines followed, alternating.
+"$TB" pids >"/tmp/uprobe_cost.pids.$$"
+traced() { # MODE_ARGS...: one run of both services under krtrace-bpf; prints "http fanout" CPU ticks
+	local err=/tmp/uprobe_cost.err.$$ bpid a1 a2 b1 b2 hp fp
+	hp=$("$TB" pids go-http | awk '{ print $1; exit }')
+	fp=$("$TB" pids go-fanout | awk '{ print $1; exit }')
+	"$OUT/bin/krtrace-bpf" -g "$("$TB" gateway)" -i "/tmp/uprobe_cost.pids.$$" --json \
+		-o /dev/null "$@" 2>"$err" &
+	bpid=$!
+	for _ in $(seq 1 150); do grep -q tracing "$err" 2>/dev/null && break; sleep 0.1; done
+	a1=$(cpu_of "$hp"); load go-http "uc-t-$RANDOM-"; b1=$(cpu_of "$hp")
+	a2=$(cpu_of "$fp"); load go-fanout "uc-t-$RANDOM-"; b2=$(cpu_of "$fp")
+	kill -INT "$bpid"; wait "$bpid"
+	rm -f "$err"
+	echo "$((b1 - a1)) $((b2 - a2))"
+}
+th=0 tf=0 gh=0 gf=0
+for r in $(seq 1 "$ROUNDS"); do
+	read -r x y < <(traced --go-threads); th=$((th + x)) tf=$((tf + y))
+	read -r x y < <(traced); gh=$((gh + x)) gf=$((gf + y))
+done
+rm -f "/tmp/uprobe_cost.pids.$$"
+awk -v th="$th" -v tf="$tf" -v gh="$gh" -v gf="$gf" -v t="$TCK" -v n="$REQUESTS" -v r="$ROUNDS" 'BEGIN {
+	k = 1e6 / t / (n * r)
+	printf "go-http    traced: %.0f us per request by thread (--go-threads), %.0f us with goroutines followed (+%.0f us)\n", th * k, gh * k, (gh - th) * k
+	printf "go-fanout  traced: %.0f us per request by thread (--go-threads), %.0f us with goroutines followed (+%.0f us)\n", tf * k, gf * k, (gf - tf) * k }'
+
