@@ -526,7 +526,9 @@ static json_object *joined_trace(struct m_state *s, size_t *members, size_t n, b
 		for (k = 0; k < json_object_array_length(th); k++) {
 			json_object *x = json_object_array_get_idx(th, k);
 
-			if (!json_object_object_get_ex(x, "host", NULL))
+			/* A thread that is not an object is passed on as it is. */
+			if (json_object_is_type(x, json_type_object) &&
+			    !json_object_object_get_ex(x, "host", NULL))
 				json_object_object_add(x, "host", json_object_new_string(host));
 			json_object_array_add(threads, json_object_get(x));
 		}

@@ -123,6 +123,15 @@ check "an output that is also an input is refused, the input intact" sh -c "
 check "-o writes the file; compare reads the joined result" sh -c "
 	'$KRT' merge '$dir/a.jsonl' '$dir/b.jsonl' -o '$dir/out.jsonl' &&
 	'$KRT' compare '$dir/out.jsonl' '$dir/joined.jsonl' --min 100 >/dev/null"
+# Wrong types everywhere (threads and hops that are not objects, bad seq,
+# huge byte counts): merged as far as they go, no crash.
+printf '{"trace_id":1,"threads":[1,"x",{"tid":"y"}],"hops":[1,"x",{"from":"a","seq":[1]},{"from":5,"to":0,"seq":"zz","bytes":-3},{"from":0,"to":7,"seq":[4294967295,3],"bytes":18446744073709551615}],"ingress":5}\n{"summary":7}\n' >"$dir/weird.jsonl"
+check "wrong types in a result: no crash" sh -c "
+	'$KRT' merge '$dir/weird.jsonl' '$dir/a.jsonl' '$dir/weird.jsonl' >/dev/null 2>&1; [ \$? -eq 0 ]"
+head -c 20000 /dev/urandom >"$dir/random.jsonl"
+check "random bytes: named as not JSON, exit 2" sh -c "
+	'$KRT' merge '$dir/random.jsonl' '$dir/a.jsonl' >/dev/null 2>'$dir/err'; [ \$? -eq 2 ] &&
+	grep -q 'random.jsonl:1: not JSON' '$dir/err'"
 check "one input is a usage error" sh -c "'$KRT' merge '$dir/a.jsonl' 2>/dev/null; [ \$? -eq 2 ]"
 
 # A real import with --host-name: every trace named, ids unique to this run.
