@@ -14,7 +14,7 @@
 #define KRT_BPF_PEER_NETS 8
 
 const volatile __u32 peer_net[KRT_BPF_PEER_NETS] = {};	/* network byte order */
-const volatile __u32 peer_mask[KRT_BPF_PEER_NETS] = {};	/* 0 = unused */
+const volatile __u32 peer_mask[KRT_BPF_PEER_NETS] = {}; /* 0 = unused */
 
 static __always_inline bool is_peer(const struct krt_addr *a)
 {

@@ -61,7 +61,7 @@ static __always_inline void arm(struct bpf_sock_ops *skops)
 	if (skops->family != 2 /* AF_INET */ || !is_peer(skops->remote_ip4))
 		return;
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | WRITE_HDR_OPT_FLAG |
-						 PARSE_UNKNOWN_HDR_OPT_FLAG);
+					     PARSE_UNKNOWN_HDR_OPT_FLAG);
 	__sync_fetch_and_add(&stats.sockets, 1);
 }
 
@@ -102,7 +102,7 @@ static __always_inline void put_be(__u8 *b, __u64 v, int n)
 
 static __always_inline void write_opt(struct bpf_sock_ops *skops)
 {
-	struct krt_tcp_option o = { .kind = KRT_TCPOPT_KIND, .len = KRT_TCPOPT_LEN };
+	struct krt_tcp_option o = {.kind = KRT_TCPOPT_KIND, .len = KRT_TCPOPT_LEN};
 	struct krt_tcpopt_ctx *c = tx_ctx(skops);
 
 	if (!c || !skops->skb_len)
@@ -127,7 +127,7 @@ static __always_inline __u64 get_be(const __u8 *b, int n)
 
 static __always_inline void parse_opt(struct bpf_sock_ops *skops)
 {
-	struct krt_tcp_option o = { .kind = KRT_TCPOPT_KIND, .len = 4 };
+	struct krt_tcp_option o = {.kind = KRT_TCPOPT_KIND, .len = 4};
 	struct tcphdr *th = skops->skb_data;
 	struct bpf_sock *sk = skops->sk;
 	struct krt_tcpopt_rx *rx;
@@ -139,7 +139,7 @@ static __always_inline void parse_opt(struct bpf_sock_ops *skops)
 		return;
 	hdr = th->doff * 4;
 	if (skops->skb_len <= hdr)
-		return;	/* no payload */
+		return; /* no payload */
 	if (bpf_load_hdr_opt(skops, &o, sizeof(o), 0) != KRT_TCPOPT_LEN)
 		return;
 	rx = bpf_sk_storage_get(&tcpopt_rx, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
