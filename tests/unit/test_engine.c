@@ -555,6 +555,35 @@ static void test_untraced_db_peer(void **state)
 	fix_free(f);
 }
 
+/*
+ * The summary's loss counters count: bytes sent to a traced container that
+ * nobody received, bytes a traced container received that no seen send
+ * explains, and send segments nobody will receive dropped for their age.
+ */
+static void test_unmatched_and_dropped_counted(void **state)
+{
+	struct fix *f = fix_new();
+	struct krt_summary *s;
+	const __u64 sec = 1000000000ULL;
+
+	fix_start(f);
+	feed(f, ev_recv(1000, WEB, web(80), gw(50000), 100));
+	/* sent to api, never received there */
+	feed(f, ev_send(1100, WEB, web(40000), api(8080), 50));
+	/* received by api from web's other connection, no send seen */
+	feed(f, ev_recv(1200, API, api(8080), web(40001), 30));
+	/* two sends to a database outside the containers, 11 s apart */
+	feed(f, ev_send(1300, WEB, web(40002), db(5432), 10));
+	feed(f, ev_send(1300 + 11 * sec, WEB, web(40002), db(5432), 10));
+	krt_engine_flush(f->e);
+
+	s = krt_engine_summary(f->e);
+	assert_int_equal(s->unmatched_send_bytes, 50);
+	assert_int_equal(s->unmatched_recv_bytes, 30);
+	assert_int_equal(s->dropped_segments, 1);
+	fix_free(f);
+}
+
 /* The trace changes in the middle of an on-CPU interval: split there. */
 static void test_cpu_split_mid_interval(void **state)
 {
@@ -1901,6 +1930,7 @@ int main(void)
 	    cmocka_unit_test(test_deferred_send_first_send),
 	    cmocka_unit_test(test_pooled_upstream),
 	    cmocka_unit_test(test_untraced_db_peer),
+	    cmocka_unit_test(test_unmatched_and_dropped_counted),
 	    cmocka_unit_test(test_cpu_split_mid_interval),
 	    cmocka_unit_test(test_unattributed_time),
 	    cmocka_unit_test(test_claim_end),
