@@ -22,6 +22,7 @@
 #include "cli_common.h"
 #include "compare.h"
 #include "merge.h"
+#include "peers.h"
 #include "engine.h"
 #include "ftrace_normalize.h"
 #include "pids_file.h"
@@ -38,12 +39,13 @@
 enum {
 	OPT_VERSION = 0x200,
 	OPT_STREAM,
+	OPT_PEERS,
 };
 
 static const struct option own_options[] = {
     {"pids", required_argument, NULL, 'i'},	 {"gateway", required_argument, NULL, 'g'},
     {"stream", no_argument, NULL, OPT_STREAM},	 {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, OPT_VERSION},
+    {"version", no_argument, NULL, OPT_VERSION}, {"peers", required_argument, NULL, OPT_PEERS},
 };
 
 struct options {
@@ -51,7 +53,8 @@ struct options {
 	struct krt_addr gateway;
 	bool have_gateway;
 	bool stream;
-	const char *input; /* NULL or "-" = stdin */
+	struct krt_peers peers; /* --peers: the other traced hosts' networks */
+	const char *input;	/* NULL or "-" = stdin */
 	struct krt_output_opts out;
 };
 
@@ -74,6 +77,8 @@ static void usage(FILE *f)
 	    "  -g, --gateway IP         the container network's gateway address (e.g. 172.24.0.1)\n"
 	    "      --stream             print each trace once it is complete (2 s of trace time\n"
 	    "                           without activity) instead of at the end\n"
+	    "      --peers CIDR[,CIDR]  the other traced hosts' networks: their requests to this\n"
+	    "                           host's servers start a trace here (for krtrace merge)\n"
 	    "  -h, --help               this text\n"
 	    "      --version            print the version\n"
 	    "\n%s"
@@ -125,6 +130,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_STREAM:
 			o->stream = true;
 			continue;
+		case OPT_PEERS: {
+			char err[160];
+
+			if (krt_peers_add_list(&o->peers, optarg, err, sizeof(err))) {
+				fprintf(stderr, PROG ": --peers: %s\n", err);
+				return EXIT_USAGE;
+			}
+			continue;
+		}
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -248,6 +262,7 @@ static int run(const struct options *o)
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.gateway = o->gateway;
+	cfg.peers = o->peers.n ? &o->peers : NULL;
 	cfg.pids = &pids;
 	cfg.verbose = outs.verbose_out;
 	cfg.color = outs.color;

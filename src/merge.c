@@ -50,6 +50,7 @@ struct m_trace {
 	bool from_peer;		/* its request came from another host's traced thread */
 	__u64 start_ns;
 	json_object *joined;	/* joined hops whose send half is in this trace */
+	bool uncertain;		/* a join of its was made without sequence numbers */
 };
 
 struct m_half {
@@ -392,6 +393,17 @@ static int join_pair(struct m_state *s, struct m_half *snd, struct m_half *rcv, 
 		json_object_array_add(seq, u64((__u32)lo));
 		json_object_array_add(seq, u64((__u32)hi));
 		json_object_object_add(h, "seq", seq);
+	} else {
+		/*
+		 * Byte counts align only while both sides saw every transfer of
+		 * the connection: one missed on either side shifts every later
+		 * join. Said, not guessed silently.
+		 */
+		json_object_object_add(h, "uncertain",
+				       json_object_new_string("joined by byte counts, without "
+							      "sequence numbers"));
+		s->traces[snd->trace].uncertain = true;
+		s->traces[rcv->trace].uncertain = true;
 	}
 	json_object_object_add(h, "from_host", json_object_new_string(s->files[snd->file].host));
 	json_object_object_add(h, "to_host", json_object_new_string(s->files[rcv->file].host));
@@ -542,6 +554,10 @@ static json_object *joined_trace(struct m_state *s, size_t *members, size_t n, b
 				    hops, json_object_get(json_object_array_get_idx(t->joined, k)));
 		copy_key(o, t->o, "uncertain");
 		copy_key(o, t->o, "incomplete");
+		if (t->uncertain && !json_object_object_get_ex(o, "uncertain", NULL))
+			json_object_object_add(o, "uncertain",
+					       json_object_new_string("joined by byte counts, "
+								      "without sequence numbers"));
 		m = json_object_new_object();
 		json_object_object_add(m, "host", json_object_new_string(host));
 		json_object_object_add(m, "trace_id", u64(get_u64(t->o, "trace_id")));

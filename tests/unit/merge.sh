@@ -57,7 +57,7 @@ PY
 sed -E 's/,"seq":\[[0-9]+,[0-9]+\]//g' "$dir/a.jsonl" >"$dir/a-noseq.jsonl"
 sed -E 's/,"seq":\[[0-9]+,[0-9]+\]//g' "$dir/b.jsonl" >"$dir/b-noseq.jsonl"
 "$KRT" merge "$dir/a-noseq.jsonl" "$dir/b-noseq.jsonl" >"$dir/noseq.jsonl"
-check "without seq: joined by running byte counts" python3 - "$dir/noseq.jsonl" <<'PY'
+check "without seq: joined by running byte counts, marked uncertain" python3 - "$dir/noseq.jsonl" <<'PY'
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 t = lines[0]
@@ -65,6 +65,8 @@ edges = [(h["from"], h["to"], h["bytes"]) for h in t["hops"]]
 assert edges == [(0, 100, 50), (100, 200, 60), (100, 200, 40), (200, 100, 30), (100, 0, 70)], edges
 assert all("seq" not in h for h in t["hops"])
 assert lines[-1]["summary"]["joined_hops"] == 3
+# said, not guessed silently: the joins and the trace are marked uncertain
+assert "uncertain" in t and sum("uncertain" in h for h in t["hops"]) == 3, t
 PY
 
 # Sequence ranges that do not overlap are not the same bytes.
