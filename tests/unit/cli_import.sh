@@ -151,6 +151,8 @@ check "EVENTS DROPPED marker: counted in the summary and warned" \
   echo '           web-100   [000]  10.000340: sys_exit_recvfrom:     __syscall_nr=45 ret=0x10'
   grep sched_switch "$tmp/report.txt"; } >"$tmp/skips.txt"
 run -i "$tmp/pids.txt" -g 172.24.0.1 --json "$tmp/skips.txt"
+check "JSON summary: input_bytes is the bytes read ($(stat -c %s "$tmp/skips.txt"))" \
+	grep -q "\"input_bytes\":$(stat -c %s "$tmp/skips.txt")," "$tmp/out"
 check "JSON summary: non_socket_io 1, ack_probes 1, unpaired_syscalls 1, no_address 0" \
 	bash -c "[ $rc -eq 0 ] && grep -q '\"non_socket_io\":1,\"ack_probes\":1,\"unpaired_syscalls\":1,\"no_address\":0,' '$tmp/out'"
 run -i "$tmp/pids.txt" -g 172.24.0.1 "$tmp/skips.txt"
