@@ -1036,6 +1036,13 @@ int main(int argc, char **argv)
 	krt_live_stats(src, &summary->source);
 	summary->source.sample_rate = o.sample_rate;
 	summary->source.go_followed = go_followed;
+	summary->source.sample_rate_cap = o.rate_cap;
+	if (o.rate_cap) {
+		struct krt_live_tag_stats ts;
+
+		krt_live_tag_stats(src, &ts);
+		summary->source.traces_capped = ts.traces_capped;
+	}
 	summary->source.go_by_thread = go_by_thread;
 	if (lo.kernel_tags)
 		report_tags(src, o.sample_rate, o.rate_cap, o.libbpf_verbose);

@@ -86,6 +86,8 @@ struct krt_source_stats {
 	__u64 unresolved_xfers; /* transfers whose connection stayed unknown */
 	__u32 sample_rate;	/* live: --sample N (0/1 = every request) */
 	__u64 go_followed;	/* live: Go programs whose goroutines are followed */
+	__u64 sample_rate_cap;	/* live: --sample-rate N, requests per second (0 = no cap) */
+	__u64 traces_capped;	/* live: requests left unsampled by that cap */
 	__u64 go_by_thread;	/* live: Go programs attributed by thread (stripped...) */
 	/* import: report lines the normaliser turned into no event, and why */
 	__u64 non_socket_io;	 /* read/write on fds that are not TCP sockets */

@@ -125,6 +125,8 @@ check "--sample-rate $R: at most $R a second traced ($sampled in at most $secs s
 check "--sample-rate $R: the rest counted over the cap ($capped = $started - $sampled)" \
 	[ "$capped" -eq $((started - sampled)) ]
 check "--sample-rate $R: a trace per request sampled ($traces of $sampled)" [ "$traces" -eq "$sampled" ]
+check "--sample-rate $R: in the JSON summary (cap $R, $capped over it)" \
+	grep -q "\"sample_rate_cap\":$R,.*\"traces_capped\":${capped}[,}]" "$TMP/rate.jsonl"
 check "--sample-rate $R: reported on stderr" \
 	grep -q "sampling at most $R per second: $sampled of $N requests traced" "$TMP/rate.err"
 rate_run both --sample 2 --sample-rate $R
