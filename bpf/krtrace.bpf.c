@@ -390,3 +390,4 @@ int BPF_PROG(krt_sock_state, struct sock *sk, int oldstate, int newstate)
 	event_submit(e);
 	return 0;
 }
+#include "tcpopt.bpf.h"

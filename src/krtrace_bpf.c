@@ -62,6 +62,7 @@ enum {
 	OPT_RESCAN_MS,
 	OPT_SAMPLE_RATE,
 	OPT_PEERS,
+	OPT_TCP_OPTION_CGROUP,
 	OPT_IDLE_TIMEOUT,
 };
 
@@ -89,6 +90,7 @@ static const struct option own_options[] = {
 	{ "bpf-stats", no_argument, NULL, OPT_BPF_STATS },
 	{ "rescan-ms", required_argument, NULL, OPT_RESCAN_MS },
 	{ "peers", required_argument, NULL, OPT_PEERS },
+	{ "tcp-option-cgroup", required_argument, NULL, OPT_TCP_OPTION_CGROUP },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 };
@@ -115,6 +117,7 @@ struct options {
 	bool normal_priority;
 	__u32 rescan_ms;	/* discovery re-scan period, 0 = off */
 	struct krt_peers peers;	/* --peers: the other traced hosts' networks */
+	const char *tcpopt_cgroup; /* --tcp-option-cgroup */
 	__u32 idle_s;		/* kernel states untouched this long are reclaimed, 0 = never */
 	struct krt_output_opts out;
 };
@@ -172,6 +175,9 @@ static void usage(FILE *f)
 		"      --peers CIDR[,CIDR]  the other traced hosts' networks (IPv4, repeatable): their\n"
 		"                           requests to this host's servers start a trace here (for\n"
 		"                           krtrace merge), their replies do not (docs/hosts.md)\n"
+		"      --tcp-option-cgroup DIR  the traced containers' cgroup v2 (e.g. under\n"
+		"                           /sys/fs/cgroup/unified): traced sends to peers carry\n"
+		"                           their trace in a TCP header option (kind 253, 16 bytes)\n"
 		"      --idle-timeout S     reclaim kernel thread and connection states untouched\n"
 		"                           for S seconds (a close or exit never seen; default\n"
 		"                           300, 0 = never)\n"
@@ -393,6 +399,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			if (parse_uint("--rescan-ms", optarg, 0, 3600000, &o->rescan_ms))
 				return -1;
 			continue;
+		case OPT_TCP_OPTION_CGROUP:
+			o->tcpopt_cgroup = optarg;
+			continue;
 		case OPT_PEERS: {
 			char err[160];
 
@@ -417,6 +426,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 	if (optind < argc) {
 		fprintf(stderr, PROG ": unexpected argument '%s'\nTry '" PROG " --help'.\n",
 			argv[optind]);
+		return -1;
+	}
+	if (o->tcpopt_cgroup && !o->peers.n) {
+		fprintf(stderr, PROG ": --tcp-option-cgroup needs --peers (the option goes only to "
+			"peer hosts)\n");
 		return -1;
 	}
 	if (o->peers.n && o->rules) {
@@ -907,6 +921,7 @@ int main(int argc, char **argv)
 	lo.syscall_hooks = o.syscall_hooks;
 	lo.empty_hooks = o.empty_hooks;
 	lo.peers = &o.peers;
+	lo.tcpopt_cgroup = o.tcpopt_cgroup;
 	src = krt_live_open(&lo, PROG);
 	if (!src)
 		goto cleanup;

@@ -11,6 +11,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@
 #include "reorder_window.h"
 #include "krtrace_go.h"
 #include "krtrace_bpf.h"	/* before the skeleton: its types */
+#include "krtrace_tcp_option.h"
+#include "trace_id.h"
 #include "krtrace.skel.h"
 
 /* a merged hop's send waits for its receiver: under load that takes milliseconds */
@@ -37,6 +40,8 @@
 
 struct krt_live_source {
 	struct krtrace_bpf *skel;
+	struct bpf_link *tcpopt_link;	/* the TCP option's sock_ops program on its cgroup */
+	const char *tcpopt_cgroup;	/* where it attaches (the caller's string) */
 	struct ring_buffer *rb;
 	__u64 reorder_ns;
 	struct krt_reorder window;	/* records wait here for reorder_ns */
@@ -305,6 +310,12 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 	bpf_program__set_autoload(s->skel->progs.krt_sock_send, !s->syscall_hooks);
 	bpf_program__set_autoload(s->skel->progs.krt_sock_recv, !s->syscall_hooks);
 	bpf_program__set_autoload(s->skel->progs.krt_sys_exit, s->syscall_hooks);
+	/* the trace context in a TCP option: only with a cgroup to attach it to */
+	bpf_program__set_autoload(s->skel->progs.krt_tcpopt_sendmsg, o->tcpopt_cgroup != NULL);
+	bpf_program__set_autoload(s->skel->progs.krt_tcpopt_sockops, o->tcpopt_cgroup != NULL);
+	if (o->tcpopt_cgroup)
+		s->skel->rodata->tcpopt_run_word = krt_run_word();
+	s->tcpopt_cgroup = o->tcpopt_cgroup;
 	if (o->wakeup_bytes) {
 		__u64 w = 4096;
 
@@ -475,13 +486,41 @@ int krt_live_trace_tree(struct krt_live_source *s, __u32 pid)
 
 int krt_live_attach(struct krt_live_source *s, const char *prog)
 {
-	int err = krtrace_bpf__attach(s->skel);
+	int err = krtrace_bpf__attach(s->skel), cg;
 
 	if (err) {
 		fprintf(stderr, "%s: cannot attach the BPF programs: %s\n", prog, strerror(-err));
 		return err;
 	}
-	return 0;
+	if (!s->tcpopt_cgroup)
+		return 0;
+	/* sock_ops programs attach to a cgroup v2: the traced containers' */
+	cg = open(s->tcpopt_cgroup, O_RDONLY | O_DIRECTORY);
+	if (cg < 0) {
+		err = -errno;
+		fprintf(stderr, "%s: --tcp-option-cgroup %s: %s\n", prog, s->tcpopt_cgroup,
+			strerror(errno));
+		return err;
+	}
+	s->tcpopt_link = bpf_program__attach_cgroup(s->skel->progs.krt_tcpopt_sockops, cg);
+	err = s->tcpopt_link ? 0 : -errno;
+	close(cg);
+	if (err)
+		fprintf(stderr, "%s: --tcp-option-cgroup %s: cannot attach the sock_ops program: %s\n",
+			prog, s->tcpopt_cgroup, strerror(-err));
+	return err;
+}
+
+int krt_live_tcpopt_recv(struct krt_live_source *s, int fd, struct krt_tcpopt_rx *rx)
+{
+	if (!s->tcpopt_cgroup)
+		return -1;
+	return bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.tcpopt_recv), &fd, rx) ? -1 : 0;
+}
+
+void krt_live_tcpopt_stats(struct krt_live_source *s, struct krt_tcpopt_stats *st)
+{
+	*st = s->skel->bss->tcpopt_stats;
 }
 
 /* A loss counter that moved since last time becomes a LOST event: the engine marks the traces. */
@@ -1020,6 +1059,7 @@ void krt_live_close(struct krt_live_source *s)
 		return;
 	while (s->n_go_links)
 		bpf_link__destroy(s->go_links[--s->n_go_links]);
+	bpf_link__destroy(s->tcpopt_link);
 	for (i = 0; i < KRT_TABLES; i++)
 		if (s->table[i])
 			munmap(s->table[i], s->table_len[i]);

@@ -41,6 +41,9 @@ struct krt_live_opts {
 	bool empty_hooks;		/* benchmark floor: attached programs that
 					 * return at once */
 	const struct krt_peers *peers;	/* --peers (NULL = none): IPv4 networks to the kernel */
+	const char *tcpopt_cgroup;	/* cgroup v2 of the traced containers: write and parse
+					 * the trace-context TCP option on connections to
+					 * peers there (NULL = off; docs/hosts.md) */
 	__u32 state_slots;		/* tests: slots of each state table in use
 					 * (a power of two; 0 = all): fewer make
 					 * states probe past their first slot */
@@ -135,5 +138,11 @@ __u64 krt_live_late_events(struct krt_live_source *s);
  */
 __u64 krt_live_backlog(struct krt_live_source *s);
 void krt_live_close(struct krt_live_source *s);
+
+struct krt_tcpopt_rx;
+struct krt_tcpopt_stats;
+/* What a receiving socket (fd) of this process last parsed from the TCP option; -1 if nothing. */
+int krt_live_tcpopt_recv(struct krt_live_source *s, int fd, struct krt_tcpopt_rx *rx);
+void krt_live_tcpopt_stats(struct krt_live_source *s, struct krt_tcpopt_stats *st);
 
 #endif

@@ -104,10 +104,11 @@ start() { # NAME ARGS...
 	pids+=($!)
 }
 start single -g "$gw_a" -i "$tmp/pids-all.txt"
+# Sends to the other host carry their trace in the TCP option (sock_ops on each host's cgroup).
 start a -g "$gw_a" -i "$tmp/pids-a.txt" --host-name a --peers "$net_b" \
-	--otlp-endpoint "$endpoint"
+	--tcp-option-cgroup "$("$TB" cgroup a)" --otlp-endpoint "$endpoint"
 start b -g "$gw_b" -i "$tmp/pids-b.txt" --host-name b --peers "$net_a" \
-	--otlp-endpoint "$endpoint" --otlp-protocol http/protobuf
+	--tcp-option-cgroup "$("$TB" cgroup b)" --otlp-endpoint "$endpoint" --otlp-protocol http/protobuf
 for _ in $(seq 1 300); do
 	n=0
 	for name in single a b; do grep -q "tracing" "$tmp/$name.err" 2>/dev/null && n=$((n + 1)); done

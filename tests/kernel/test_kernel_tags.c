@@ -22,7 +22,11 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include "live_source.h"
+#include "krtrace_tcp_option.h"
+#include "trace_id.h"
 
 #define MAX_EVENTS 8192
 #define GATEWAY "127.0.0.2"
@@ -460,6 +464,76 @@ static void test_peer_request_starts_trace(void **state)
 	close(cli);
 	close(psrv);
 	close_own_source(s);
+}
+
+static int write_str(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
+/*
+ * The trace context crosses in the TCP option (--tcp-option-cgroup): a
+ * traced thread's call to a peer carries its request's trace, as the
+ * kernel's record of the send tags it, and the receiving side parses it.
+ */
+static void test_tcp_option_carries_trace(void **state)
+{
+	struct krt_live_opts o = { .kernel_tags = true };
+	struct krt_peers peers = { 0 };
+	struct krt_tcpopt_rx rx;
+	struct krt_tcpopt_stats st;
+	struct krt_live_source *s;
+	const struct krt_event *in, *call;
+	char cg[96], pid[16], err[64];
+	int gw, front, cli, psrv;
+
+	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/unified/krt-tags-test-%d", getpid());
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	if (mkdir(cg, 0755) && errno != EEXIST) {
+		skip();
+		return;
+	}
+	assert_int_equal(write_str(strcat(strcpy((char[160]){ 0 }, cg), "/cgroup.procs"), pid), 0);
+	/* 127.0.0.1 too: the "peer" server below is this process, and must parse */
+	assert_int_equal(krt_peers_add_list(&peers, "127.0.0.3/32,127.0.0.1/32", err, sizeof(err)), 0);
+	o.peers = &peers;
+	o.tcpopt_cgroup = cg;
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	s = open_source_with(o, false);
+	assert_non_null(s);
+
+	tcp_pair(GATEWAY, &gw, &front);
+	drain_from(s);
+	assert_int_equal(write(gw, "req\n", 4), 4);
+	read_n(front, 4);
+	tcp_pair_to("127.0.0.3", &cli, &psrv);
+	assert_int_equal(write(cli, "call", 4), 4);
+	read_n(psrv, 4);
+	drain_from(s);
+	in = find_xfer(KRT_DIR_RECV, front, 0);
+	call = find_xfer(KRT_DIR_SEND, cli, 0);
+	assert_non_null(in);
+	assert_non_null(call);
+	assert_int_equal(call->xfer.trace_id, in->xfer.trace_id);
+	assert_int_equal(krt_live_tcpopt_recv(s, psrv, &rx), 0);
+	assert_int_equal(rx.trace, in->xfer.trace_id);
+	assert_int_equal(rx.run, krt_run_word());
+	assert_int_equal(rx.len, 4);
+	krt_live_tcpopt_stats(s, &st);
+	assert_true(st.written >= 1);
+	assert_true(st.parsed >= 1);
+	close(gw);
+	close(front);
+	close(cli);
+	close(psrv);
+	close_own_source(s);
+	write_str("/sys/fs/cgroup/unified/cgroup.procs", pid);
+	rmdir(cg);
 }
 
 /* Bytes from an untraced peer (not the gateway) leave the trace unchanged. */
@@ -1045,6 +1119,7 @@ static void test_states_not_kept(void **state)
 	{ prefix "tag_follows_bytes", test_tag_follows_bytes },            \
 	{ prefix "untraced_peer_keeps_trace", test_untraced_peer_keeps_trace }, \
 	{ prefix "peer_request_starts_trace", test_peer_request_starts_trace }, \
+	{ prefix "tcp_option_carries_trace", test_tcp_option_carries_trace }, \
 	{ prefix "sampling_one_in_two", test_sampling_one_in_two },        \
 	{ prefix "cpu_in_kernel", test_cpu_in_kernel },                    \
 	{ prefix "runq_delay", test_runq_delay },                          \

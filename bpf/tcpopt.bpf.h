@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * The trace context on the segments of traced sends to a peer host
+ * (docs/hosts.md), in the tracer's object so that it reads the tracer's
+ * state: at the start of every TCP send of a traced thread to a peer
+ * (tp_btf/tcp_sendmsg_locked: sender's context, socket locked, nothing
+ * queued yet) the trace the send will carry is stored with the send's first
+ * sequence number in the socket's storage; the sock_ops program writes it
+ * on each data segment whose bytes follow that number, and parses it on the
+ * receiving side. Loaded only with --tcp-option-cgroup.
+ */
+#ifndef KRT_TCPOPT_BPF_H
+#define KRT_TCPOPT_BPF_H
+
+#include <bpf/bpf_endian.h>
+#include "peers.bpf.h"
+#include "sock.bpf.h"
+#include "tables.bpf.h"
+#include "krtrace_tcp_option.h"
+
+#define KRT_TCPOPT_SENDS 4
+
+const volatile __u64 tcpopt_run_word = 0;
+
+/* The last sends' (first sequence number, trace), oldest overwritten. */
+struct krt_tcpopt_sends {
+	__u32 seq[KRT_TCPOPT_SENDS];
+	__u32 trace[KRT_TCPOPT_SENDS];
+	__u32 next;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct krt_tcpopt_sends);
+} tcpopt_sends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct krt_tcpopt_rx);
+} tcpopt_recv SEC(".maps");
+
+struct krt_tcpopt_stats tcpopt_stats = {};
+
+/* tag_send's decision, without its effects (the send hook makes them). */
+static __always_inline __u32 send_trace_peek(struct krt_thread_state *th, struct krt_conn_side *c,
+					     const struct krt_tuple *t)
+{
+	bool server = c->origin_known ? !c->client : t->local.port < t->remote.port;
+
+	if (server && c->reqs.n)
+		return c->reqs.answered && c->reqs.n > 1 ? c->reqs.req[1] : c->reqs.req[0];
+	if (server && c->last_recv_trace)
+		return c->last_recv_trace;
+	if (c->client && !c->sent_any && c->connect_trace)
+		return c->connect_trace;
+	return th->trace;
+}
+
+SEC("tp_btf/tcp_sendmsg_locked")
+int BPF_PROG(krt_tcpopt_sendmsg, struct sock *sk, struct msghdr *msg, struct sk_buff *skb,
+	     int size_goal)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct krt_thread_state *th;
+	struct krt_conn_side *c;
+	struct krt_tcpopt_sends *ss;
+	struct krt_tuple t = {};
+	__u16 family;
+	__u32 trace, i;
+
+	if (!tcpopt_run_word || !tgid_traced(pid_tgid >> 32) || !sock_is_tcp(sk, &family))
+		return 0;
+	read_tuple(sk, family, &t);
+	if (!is_peer(&t.remote))
+		return 0;
+	th = thread_find((__u32)pid_tgid);
+	c = conn_find(sock_state_id(sk));
+	if (!th || !c)
+		return 0;
+	trace = send_trace_peek(th, c, &t);
+	/* unsure, sampled out or none: the segments carry no option */
+	if (!trace || !trace_decided(trace) || (trace & KRT_TRACE_SAMPLED_OUT))
+		return 0;
+	ss = bpf_sk_storage_get(&tcpopt_sends, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!ss)
+		return 0;
+	i = ss->next % KRT_TCPOPT_SENDS;
+	ss->seq[i] = BPF_CORE_READ((struct tcp_sock *)sk, write_seq);
+	ss->trace[i] = trace;
+	ss->next = i + 1;
+	return 0;
+}
+
+/* The trace of the send the segment starting at seq belongs to (0: none known). */
+static __always_inline __u32 segment_trace(struct krt_tcpopt_sends *ss, __u32 seq)
+{
+	__u32 best = 0, best_d = ~0U;
+	int i;
+
+	for (i = 0; i < KRT_TCPOPT_SENDS; i++) {
+		__u32 d = seq - ss->seq[i];
+
+		/* the latest send starting at or before seq (within 1 GiB) */
+		if (ss->trace[i] && d < (1U << 30) && d < best_d) {
+			best_d = d;
+			best = ss->trace[i];
+		}
+	}
+	return best;
+}
+
+static __always_inline void tcpopt_put_be(__u8 *b, __u64 v, int n)
+{
+	int i;
+
+	for (i = n - 1; i >= 0; i--, v >>= 8)
+		b[i] = (__u8)v;
+}
+
+static __always_inline __u64 tcpopt_get_be(const __u8 *b, int n)
+{
+	__u64 v = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		v = v << 8 | b[i];
+	return v;
+}
+
+#define TCPOPT_WRITE_FLAG (1 << 6)
+#define TCPOPT_PARSE_UNKNOWN_FLAG (1 << 5)
+#define TCPOPT_CURRENT_MSS (1 << 0)
+
+static __always_inline void tcpopt_write(struct bpf_sock_ops *skops)
+{
+	struct krt_tcp_option o = {.kind = KRT_TCPOPT_KIND, .len = KRT_TCPOPT_LEN};
+	struct tcphdr *th = skops->skb_data;
+	struct krt_tcpopt_sends *ss;
+	struct bpf_sock *sk = skops->sk;
+	__u32 trace;
+
+	if (!sk || (void *)(th + 1) > skops->skb_data_end || skops->skb_len <= th->doff * 4)
+		return;
+	ss = bpf_sk_storage_get(&tcpopt_sends, sk, NULL, 0);
+	if (!ss)
+		return;
+	trace = segment_trace(ss, bpf_ntohl(th->seq));
+	if (!trace)
+		return;
+	o.magic[0] = KRT_TCPOPT_MAGIC >> 8;
+	o.magic[1] = KRT_TCPOPT_MAGIC & 0xff;
+	tcpopt_put_be(o.run, tcpopt_run_word, 8);
+	tcpopt_put_be(o.trace, trace, 4);
+	if (!bpf_store_hdr_opt(skops, &o, sizeof(o), 0))
+		__sync_fetch_and_add(&tcpopt_stats.written, 1);
+}
+
+static __always_inline void tcpopt_parse(struct bpf_sock_ops *skops)
+{
+	struct krt_tcp_option o = {.kind = KRT_TCPOPT_KIND, .len = 4};
+	struct tcphdr *th = skops->skb_data;
+	struct bpf_sock *sk = skops->sk;
+	struct krt_tcpopt_rx *rx;
+	__u32 hdr;
+
+	o.magic[0] = KRT_TCPOPT_MAGIC >> 8;
+	o.magic[1] = KRT_TCPOPT_MAGIC & 0xff;
+	if (!sk || (void *)(th + 1) > skops->skb_data_end)
+		return;
+	hdr = th->doff * 4;
+	if (skops->skb_len <= hdr || bpf_load_hdr_opt(skops, &o, sizeof(o), 0) != KRT_TCPOPT_LEN)
+		return;
+	rx = bpf_sk_storage_get(&tcpopt_recv, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!rx)
+		return;
+	rx->run = tcpopt_get_be(o.run, 8);
+	rx->trace = tcpopt_get_be(o.trace, 4);
+	rx->seq = bpf_ntohl(th->seq);
+	rx->len = skops->skb_len - hdr;
+	rx->segments++;
+	__sync_fetch_and_add(&tcpopt_stats.parsed, 1);
+}
+
+static __always_inline void tcpopt_reserve(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+
+	/* the MSS is computed with the largest header we may write */
+	if (!(skops->args[0] & TCPOPT_CURRENT_MSS)) {
+		if (!skops->skb_len || !sk || !bpf_sk_storage_get(&tcpopt_sends, sk, NULL, 0))
+			return;
+	}
+	if (bpf_reserve_hdr_opt(skops, KRT_TCPOPT_LEN, 0))
+		__sync_fetch_and_add(&tcpopt_stats.no_room, 1);
+}
+
+SEC("sockops")
+int krt_tcpopt_sockops(struct bpf_sock_ops *skops)
+{
+	struct krt_addr remote = {.family = KRT_AF_INET};
+
+	switch (skops->op) {
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		if (skops->family != 2 /* AF_INET */)
+			break;
+		__builtin_memcpy(remote.addr, &skops->remote_ip4, 4);
+		if (!is_peer(&remote))
+			break;
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | TCPOPT_WRITE_FLAG |
+						     TCPOPT_PARSE_UNKNOWN_FLAG);
+		__sync_fetch_and_add(&tcpopt_stats.sockets, 1);
+		break;
+	case BPF_SOCK_OPS_HDR_OPT_LEN_CB:
+		tcpopt_reserve(skops);
+		break;
+	case BPF_SOCK_OPS_WRITE_HDR_OPT_CB:
+		tcpopt_write(skops);
+		break;
+	case BPF_SOCK_OPS_PARSE_HDR_OPT_CB:
+		tcpopt_parse(skops);
+		break;
+	}
+	return 1;
+}
+
+#endif /* KRT_TCPOPT_BPF_H */
