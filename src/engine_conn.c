@@ -415,20 +415,31 @@ static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, 
 	h.send_ns = s->send_ns;
 	h.recv_ns = recv_ns;
 	hop_seq(d, &h, first);
-	eng_trace_add_hop(tr, &h);
+	eng_trace_mark_hop(tr, eng_trace_add_hop(tr, &h), s->uncertain);
 	if (to)
 		eng_trace_thread(tr, to, recv_ns, recv_ns);
 }
 
-/* A traced receive learnt the trace of the bytes: rule 2. */
+/*
+ * A traced receive learnt the trace of the bytes: rule 2. doubt: the bytes
+ * were tagged by a guess (enum krt_uncertain), which the receiver inherits.
+ */
 static void receiver_takes(struct krt_engine *e, struct thread *t, struct dir *d, __u64 trace,
-			   __u64 ts)
+			   __u64 ts, __u32 doubt)
 {
 	if (!trace)
 		return;
-	if (trace != t->cur)
+	/* a request it read may go to a pool; a reply to its own call may not */
+	if (trace != t->cur && side_is_server(d->rev))
 		eng_handoff_push(t, trace);
 	eng_thread_set_trace(e, t, trace, ts);
+	/*
+	 * Bytes decide: a trace a wake-up passed on (a guess) and the bytes
+	 * confirm is no longer a claim that ends at the next block (a thread
+	 * waiting for a runtime's lock blocks mid-request).
+	 */
+	t->wake_claim = false;
+	t->guess = doubt != 0;
 	eng_thread_add_entry(t, trace, d->serial);
 	d->rev->side_last_recv_trace = trace;
 }
@@ -454,9 +465,9 @@ static void match_pending(struct krt_engine *e, struct dir *d, struct segment *s
 		s->used = a - s->off;
 		to = eng_thread_find(e, p->to_tid);
 		seg_deliver(e, d, s, b - a, to, p->recv_ns);
-		krt_side_req_received(&d->rev->side_reqs, s->trace);
+		krt_side_req_received_from(&d->rev->side_reqs, s->trace, s->from_tid);
 		if (to && to->recv_count == p->recv_count && s->trace)
-			receiver_takes(e, to, d, s->trace, p->recv_ns);
+			receiver_takes(e, to, d, s->trace, p->recv_ns, s->uncertain);
 		p->len = p->off + p->len - b;
 		p->off = b;
 		if (!p->len)
@@ -594,7 +605,7 @@ static bool side_exchange_over(struct krt_engine *e, const struct dir *d)
  * the trace of connect time (3b); otherwise the thread's current trace.
  */
 static __u64 send_tag(struct krt_engine *e, const struct krt_event *ev, struct dir *d,
-		      struct thread *t, const char **why)
+		      struct thread *t, const char **why, bool *reply)
 {
 	const struct krt_xfer *x = &ev->xfer;
 	bool serves = side_is_server(d) && d->side_received;
@@ -624,6 +635,7 @@ static __u64 send_tag(struct krt_engine *e, const struct krt_event *ev, struct d
 		d->side_reply_epoch = e->loss_epoch;
 		d->side_reply_ns = ev->ts_ns;
 		tag = krt_side_req_reply(&d->side_reqs);
+		*reply = true;
 		*why = d->side_reqs.n > 1 ? "reply on request conn, pipelined"
 					  : "reply on request conn";
 		return tag;
@@ -671,7 +683,7 @@ static bool send_answers(struct krt_engine *e, struct dir *d, struct thread *t, 
  * their trace to the destination address until a receive names the thread.
  */
 static void send_segment(struct krt_engine *e, const struct krt_event *ev, struct dir *d,
-			 struct thread *t, __u64 tag, const char *why)
+			 struct thread *t, __u64 tag, __u32 doubt, const char *why)
 {
 	const struct krt_xfer *x = &ev->xfer;
 	struct segment s;
@@ -684,6 +696,7 @@ static void send_segment(struct krt_engine *e, const struct krt_event *ev, struc
 	s.send_ns = ev->ts_ns;
 	s.from_tid = t ? t->tid : 0;
 	s.hop = ~0U;
+	s.uncertain = doubt;
 	if (s.off + s.len > d->send_next)
 		d->send_next = s.off + s.len;
 
@@ -708,6 +721,7 @@ static void send_segment(struct krt_engine *e, const struct krt_event *ev, struc
 
 		hop_seq(d, &h, s.off);
 		s.hop = eng_trace_add_hop(tr, &h);
+		eng_trace_mark_hop(tr, s.hop, doubt);
 		if (t)
 			eng_trace_thread(tr, t, ev->ts_ns, ev->ts_ns);
 	}
@@ -722,15 +736,17 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	const struct krt_xfer *x = &ev->xfer;
 	struct dir *d = conn_get(e, &tp->local, &tp->remote, ev->ts_ns);
 	const char *why = "no trace";
+	bool take_next, reply = false, decided = false;
 	struct thread *t;
-	bool take_next;
+	struct trace *tr;
+	__u32 doubt = 0;
 	__u64 tag = 0;
 
 	if (!(x->flags & KRT_XF_SEQ) && d->n_pend)
 		pending_drop_stale(e, d, ev);
 	t = send_thread(e, ev, d, tp);
 	if (t) {
-		tag = send_tag(e, ev, d, t, &why);
+		tag = send_tag(e, ev, d, t, &why, &reply);
 		t->claim_active = true;
 	}
 	d->side_connect_pending = false;
@@ -740,10 +756,25 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 
 		if (k != tag)
 			why = "kernel tag";
+		decided = e->cfg.use_kernel_tags && k;
 		tag = k;
 	}
+	if (t && tag && !reply)
+		doubt = eng_pool_acts(e, t, tag);
+	if (reply && tag && (tr = eng_trace_find(e, tag))) {
+		/*
+		 * A reply is as sure as the request it answers; a sure request
+		 * answered by this thread settles the guesses that put its
+		 * work in that trace.
+		 */
+		doubt = eng_trace_request_doubt(tr, &d->src, &d->dst);
+		if (!doubt && t)
+			eng_pool_settled(e, t, tr);
+	}
+	if (decided)
+		doubt = 0; /* the kernel decided */
 	take_next = send_answers(e, d, t, tag);
-	send_segment(e, ev, d, t, tag, why);
+	send_segment(e, ev, d, t, tag, doubt, why);
 	if (take_next && x->bytes)
 		eng_worker_take(e, t, ev->ts_ns, "next job after its reply");
 }
@@ -847,7 +878,7 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 	eng_trace_add_hop(tr, &h);
 	side->side_ingress_ns = ev->ts_ns;
 	side->side_ingress_hops = tr->pub.n_hops;
-	receiver_takes(e, t, d, id, ev->ts_ns);
+	receiver_takes(e, t, d, id, ev->ts_ns, 0);
 	krt_side_req_received(&side->side_reqs, id);
 	eng_trace_thread(tr, t, ev->ts_ns, ev->ts_ns);
 	if (e->cfg.verbose) {
@@ -895,7 +926,7 @@ static __u64 recv_range(struct krt_engine *e, const struct krt_event *ev, struct
  * *covered_to: where the segments seen so far end.
  */
 static __u64 recv_consume(struct krt_engine *e, const struct krt_event *ev, struct dir *d,
-			  struct thread *t, __u64 off, __u64 end, __u64 *covered_to)
+			  struct thread *t, __u64 off, __u64 end, __u64 *covered_to, __u32 *doubt)
 {
 	__u64 tag = 0;
 
@@ -914,9 +945,11 @@ static __u64 recv_consume(struct krt_engine *e, const struct krt_event *ev, stru
 			break;
 		if (b > a) {
 			seg_deliver(e, d, s, b - a, t, ev->ts_ns);
-			if (s->trace)
+			if (s->trace) {
+				*doubt = s->trace == tag ? *doubt | s->uncertain : s->uncertain;
 				tag = s->trace;
-			krt_side_req_received(&d->rev->side_reqs, s->trace);
+			}
+			krt_side_req_received_from(&d->rev->side_reqs, s->trace, s->from_tid);
 			*covered_to = b;
 		}
 		s->used = b - s->off > s->used ? b - s->off : s->used;
@@ -974,7 +1007,8 @@ static const char *recv_beyond(struct krt_engine *e, const struct krt_event *ev,
 					    .recv_ns = ev->ts_ns};
 
 			hop_seq(d, &h, from);
-			eng_trace_add_hop(tr, &h);
+			eng_trace_mark_hop(tr, eng_trace_add_hop(tr, &h),
+					   t->guess ? KRT_UNCERTAIN_HANDOFF : 0);
 			eng_trace_thread(tr, t, ev->ts_ns, ev->ts_ns);
 		}
 	}
@@ -988,6 +1022,7 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 	struct dir *side = d->rev;
 	struct thread *t;
 	__u64 off, len, end, tag, covered_to, lost;
+	__u32 doubt = 0;
 	const char *why = "";
 
 	if (ev->tid)
@@ -1011,11 +1046,14 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 		on_ingress(e, ev, t, d, off, len);
 		return;
 	}
-	tag = recv_consume(e, ev, d, t, off, end, &covered_to);
-	if (x->flags & KRT_XF_TAGGED && (e->cfg.use_kernel_tags || e->cfg.check_kernel_tags))
+	tag = recv_consume(e, ev, d, t, off, end, &covered_to, &doubt);
+	if (x->flags & KRT_XF_TAGGED && (e->cfg.use_kernel_tags || e->cfg.check_kernel_tags)) {
 		tag = eng_apply_kernel_tag(e, x, tag, ev->ts_ns);
+		if (e->cfg.use_kernel_tags && tag)
+			doubt = 0; /* the kernel decided */
+	}
 	if (tag) {
-		receiver_takes(e, t, d, tag, ev->ts_ns);
+		receiver_takes(e, t, d, tag, ev->ts_ns, doubt);
 		why = "bytes' tag";
 	}
 	side->side_received = true;

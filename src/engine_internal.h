@@ -138,6 +138,11 @@ struct thread {
 	bool oncpu;
 	bool replied;	 /* rule 5: sent on the entry connection of cur */
 	bool wake_claim; /* cur came from a wakeup (rule 6) */
+	/*
+	 * cur is a guess of the pool rules (a wake-up or a queue take) that
+	 * no bytes and no reply confirmed yet: what it sends is "uncertain".
+	 */
+	bool guess;
 	__u64 oncpu_since;
 	__u64 cur;	       /* current trace id; 0 = none */
 	__u64 recv_count;      /* receives so far (pending receive completion) */
@@ -179,7 +184,8 @@ struct segment {
 	__u64 trace;
 	__u64 send_ns;
 	__u32 from_tid;
-	__u32 hop; /* index of the send's hop in the trace; ~0 = none */
+	__u32 hop;	 /* index of the send's hop in the trace; ~0 = none */
+	__u32 uncertain; /* enum krt_uncertain of the send */
 };
 
 struct pending_recv {
@@ -246,6 +252,17 @@ struct trace {
 	__u64 created_ns;   /* engine time at creation: open[] is in this order */
 	bool answered;	    /* a reply went out on its ingress connection */
 	bool ingress_acted; /* the thread that read it sent for it itself */
+	__u32 n_uncertain;  /* hops marked uncertain and not settled */
+	/*
+	 * Offered to a pool: the thread that read it woke a sibling while it
+	 * held the request unanswered and had not worked on it itself
+	 * (handoff_from), or a worker took it from that thread's queue on a
+	 * guess. Its work may sit in another trace until a thread other than
+	 * handoff_from answers it (handed_settled). 0: never offered, or the
+	 * reader went on to work on it itself (the wake-up was for a lock).
+	 */
+	__u32 handoff_from;
+	bool handed_settled;
 };
 
 struct kmap_entry {
@@ -346,6 +363,10 @@ __u32 eng_trace_add_hop(struct trace *tr, const struct krt_hop *h);
 void eng_trace_add_slice(struct trace *tr, __u32 tid, __u64 start, __u64 end);
 int eng_cmp_u64(__u64 a, __u64 b);
 void eng_trace_free(struct trace *tr);
+void eng_trace_mark_hop(struct trace *tr, __u32 hop, __u32 why);
+__u32 eng_trace_request_doubt(const struct trace *tr, const struct krt_addr *from,
+			      const struct krt_addr *to);
+void eng_trace_settle(struct trace *tr, __u32 tid);
 void eng_trace_emit(struct krt_engine *e, struct trace *tr);
 void eng_charge(struct krt_engine *e, struct thread *t, __u64 start, __u64 end);
 void eng_thread_set_trace(struct krt_engine *e, struct thread *t, __u64 id, __u64 ts);
@@ -377,6 +398,8 @@ void eng_pool_switch_in(struct krt_engine *e, struct thread *t, __u64 ts);
 void eng_handoff_on_wakeup(struct krt_engine *e, struct thread *waker, struct thread *target,
 			   __u64 ts);
 void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u64 to, __u64 since);
+__u32 eng_pool_acts(struct krt_engine *e, struct thread *t, __u64 tag);
+void eng_pool_settled(struct krt_engine *e, struct thread *t, struct trace *tr);
 
 /* engine_conn.c: connections, byte matching, tagging rules 1-3, socket state */
 struct segment *eng_seg_at(struct dir *d, __u32 i);

@@ -46,8 +46,10 @@ __u64 eng_handoff_pick(struct krt_engine *e, struct thread *f, struct thread *ta
 		struct trace *tr = eng_trace_find(e, id);
 
 		eng_handoff_remove(f, id);
-		if (tr && !tr->answered)
+		if (tr && !tr->answered) {
+			tr->handoff_from = f->tid;
 			return id;
+		}
 	}
 	for (i = 0; taker && i < HANDED_MAX; i++) {
 		unsigned int k = (f->handed_next + i) % HANDED_MAX; /* oldest first */
@@ -58,6 +60,10 @@ __u64 eng_handoff_pick(struct krt_engine *e, struct thread *f, struct thread *ta
 			continue;
 		w = eng_thread_find(e, f->handed[k].tid);
 		if (w && w->cur == id && w->wake_claim && !w->claim_active) {
+			struct trace *tr = eng_trace_find(e, id);
+
+			if (tr)
+				tr->handoff_from = f->tid;
 			f->handed[k].trace = 0;
 			eng_thread_set_trace(e, w, 0, ts);
 			return id;
@@ -90,6 +96,7 @@ bool eng_worker_take(struct krt_engine *e, struct thread *t, __u64 ts, const cha
 	if (!pick)
 		return false;
 	eng_thread_set_trace(e, t, pick, ts);
+	t->guess = true;
 	/* until t uses it, a worker asking while running may take it over */
 	eng_handed_remember(f, t->tid, pick);
 	t->wake_claim = true;
@@ -151,8 +158,10 @@ static void orphan_takes(struct krt_engine *e, struct thread *t, __u64 ts)
 
 		if (tr && !tr->answered && !tr->ingress_acted && tr->pub.ingress.tid == f->tid) {
 			eng_handoff_remove(f, id);
+			tr->handoff_from = f->tid;
 			eng_thread_set_trace(e, t, id, ts);
 			t->wake_claim = true;
+			t->guess = true;
 			t->feeder = f->tid;
 			eng_vlog(e, ts, t, t->tid, id, "takes trace %llu from %s[%u] (first job)",
 				 (unsigned long long)id, f->comm, f->tid);
@@ -176,6 +185,7 @@ void eng_pool_send_begins(struct krt_engine *e, struct thread *t, __u64 ts)
 		if (pick) {
 			eng_thread_set_trace(e, t, pick, ts);
 			t->wake_claim = true;
+			t->guess = true;
 			t->job_trace = pick;
 			t->job_ts = ts - 1;
 			eng_vlog(e, ts, t, t->tid, pick,
@@ -272,6 +282,54 @@ void eng_pool_switch_in(struct krt_engine *e, struct thread *t, __u64 ts)
 }
 
 /*
+ * Threads of one process (import knows processes by container only): an
+ * ftrace capture also records the wake-up of a receiver by a sender in
+ * another container (the socket's data delivered in the sender's context).
+ */
+static bool same_process(const struct thread *a, const struct thread *b)
+{
+	if (a->pid && b->pid && a->pid != a->tid && b->pid != b->tid)
+		return a->pid == b->pid;
+	return a->container[0] && a->container == b->container;
+}
+
+/*
+ * Thread t sends bytes of trace tag, not as a reply: it works on that
+ * request itself (a downstream call), not one it queues for a pool. Its
+ * wake-ups of sibling threads were for a lock (a runtime's global lock,
+ * an allocator's), not hand-offs of this request. (An event loop works on
+ * several requests in turn: the send's tag names the one.) Returns the
+ * doubt of the send: a guess of the pool rules not confirmed yet.
+ */
+__u32 eng_pool_acts(struct krt_engine *e, struct thread *t, __u64 tag)
+{
+	struct trace *tr = eng_trace_find(e, tag);
+
+	eng_handoff_remove(t, tag);
+	if (tr && tr->handoff_from == t->tid)
+		tr->handoff_from = 0;
+	return tag == t->cur && t->guess ? KRT_UNCERTAIN_HANDOFF : 0;
+}
+
+/*
+ * Thread t answered request tr, whose request bytes were sure, on the
+ * request's own connection: the reply names the request, so the guesses
+ * that put t's work in tr are settled; a sibling of the thread that
+ * offered tr to a pool took it (import knows processes by container only).
+ */
+void eng_pool_settled(struct krt_engine *e, struct thread *t, struct trace *tr)
+{
+	struct thread *f = eng_thread_find(e, tr->handoff_from);
+
+	eng_trace_settle(tr, t->tid);
+	if (tr->pub.id == t->cur)
+		t->guess = false;
+	if (f && f != t &&
+	    ((f->pid && f->pid == t->pid) || (f->container[0] && f->container == t->container)))
+		tr->handed_settled = true;
+}
+
+/*
  * Rule 6, hand-off by scheduler causality. A wakeup passes a trace only to
  * a target between requests (none held, its claim ended, or it answered);
  * a target at work keeps its trace: a wakeup is a weaker signal than bytes
@@ -303,6 +361,27 @@ void eng_handoff_on_wakeup(struct krt_engine *e, struct thread *waker, struct th
 {
 	__u64 pick = 0;
 
+	/* another process: socket data, which the bytes follow (import sees these) */
+	if (!same_process(waker, target))
+		return;
+	/*
+	 * Requests the waker read and neither answered nor worked on itself
+	 * are offered to the woken thread's pool (or the wake-up is for a
+	 * lock: the waker then works on them itself, see eng_pool_acts).
+	 * Either way the kernel cannot tell which one a worker dequeues.
+	 */
+	for (unsigned int i = 0; i < waker->n_handoff; i++) {
+		struct trace *tr = eng_trace_find(e, waker->handoff[i]);
+
+		if (tr && !tr->handoff_from && !tr->answered) {
+			tr->handoff_from = waker->tid;
+			eng_vlog(
+			    e, ts, waker, waker->tid, tr->pub.id,
+			    "WAKEUP %s[%u]: trace %llu offered to a pool (or a lock's wake-up)",
+			    target->comm[0] ? target->comm : "?", target->tid,
+			    (unsigned long long)tr->pub.id);
+		}
+	}
 	/*
 	 * A worker that worked on a job without sending anything and blocked
 	 * is between requests when its feeder, with requests queued, wakes it
@@ -367,6 +446,7 @@ void eng_handoff_on_wakeup(struct krt_engine *e, struct thread *waker, struct th
 		return;
 	eng_thread_set_trace(e, target, pick, ts);
 	target->wake_claim = true;
+	target->guess = true;
 	target->claim_active = false;
 	/* handed over its current request: idle once it blocks (rule 5) */
 	if (pick == waker->cur)
@@ -419,10 +499,16 @@ void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u6
 			if (!tid_in(set, n, h->to_tid) && n < 8)
 				set[n++] = h->to_tid;
 		}
+		if (h->uncertain && a->n_uncertain)
+			a->n_uncertain--;
+		h->uncertain &= ~KRT_UNCERTAIN_HANDOFF; /* the reply settled it */
+		if (h->uncertain)
+			b->n_uncertain++;
 		eng_trace_add_hop(b, h);
 		memset(h, 0, sizeof(*h));
 		moved++;
 	}
+	b->handed_settled = true;
 	if (!moved)
 		return;
 	/* rows of threads with nothing left in `from` go along */

@@ -200,6 +200,58 @@ void eng_trace_free(struct trace *tr)
 	free(tr);
 }
 
+/* Hop `hop` of tr was decided by a guess (enum krt_uncertain why). */
+void eng_trace_mark_hop(struct trace *tr, __u32 hop, __u32 why)
+{
+	if (!why || hop >= tr->pub.n_hops)
+		return;
+	if (!tr->pub.hops[hop].uncertain)
+		tr->n_uncertain++;
+	tr->pub.hops[hop].uncertain |= why;
+}
+
+/*
+ * The doubt of the request a server answers on from -> to: that of the
+ * newest request hop of tr on the reverse direction (a reply belongs to
+ * the request its bytes answer, right or wrong with it).
+ */
+__u32 eng_trace_request_doubt(const struct trace *tr, const struct krt_addr *from,
+			      const struct krt_addr *to)
+{
+	size_t i;
+
+	if (!tr->n_uncertain)
+		return 0;
+	for (i = tr->pub.n_hops; i-- > 0;) {
+		const struct krt_hop *h = &tr->pub.hops[i];
+
+		if (krt_addr_eq(&h->from_addr, to) && krt_addr_eq(&h->to_addr, from))
+			return h->uncertain;
+	}
+	return 0;
+}
+
+/*
+ * Thread tid answered a request of tr itself: the reply names the request
+ * (bytes on the request's own connection), so the hand-off guesses that
+ * put its calls in tr are settled.
+ */
+void eng_trace_settle(struct trace *tr, __u32 tid)
+{
+	size_t i;
+
+	for (i = 0; tr->n_uncertain && i < tr->pub.n_hops; i++) {
+		struct krt_hop *h = &tr->pub.hops[i];
+
+		if (!(h->uncertain & KRT_UNCERTAIN_HANDOFF) ||
+		    (h->from_tid != tid && h->to_tid != tid))
+			continue;
+		h->uncertain &= ~KRT_UNCERTAIN_HANDOFF;
+		if (!h->uncertain)
+			tr->n_uncertain--;
+	}
+}
+
 /* Hand the trace to the writers and forget it (caller removes it from open[]). */
 void eng_trace_emit(struct krt_engine *e, struct trace *tr)
 {
@@ -207,10 +259,21 @@ void eng_trace_emit(struct krt_engine *e, struct trace *tr)
 
 	size_t i, n = 0;
 
-	for (i = 0; i < p->n_hops; i++)
-		if (!eng_hop_dead(&p->hops[i]))
-			p->hops[n++] = p->hops[i];
+	for (i = 0; i < p->n_hops; i++) {
+		if (eng_hop_dead(&p->hops[i]))
+			continue;
+		p->hops[n++] = p->hops[i];
+		if (p->hops[i].uncertain) {
+			p->uncertain |= p->hops[i].uncertain;
+			e->sum.uncertain_hops++;
+		}
+	}
 	p->n_hops = n;
+	/* offered to a pool, and no sibling of the offering thread answered it */
+	if (tr->handoff_from && !tr->handed_settled)
+		p->uncertain |= KRT_UNCERTAIN_HANDOFF;
+	if (p->uncertain)
+		e->sum.uncertain_traces++;
 	merge_sort(p->threads, p->n_threads, sizeof(*p->threads), cmp_thread_stat);
 	merge_sort(p->hops, p->n_hops, sizeof(*p->hops), cmp_hop);
 	merge_sort(p->slices, p->n_slices, sizeof(*p->slices), cmp_slice);
@@ -269,6 +332,7 @@ void eng_thread_set_trace(struct krt_engine *e, struct thread *t, __u64 id, __u6
 	t->cur = id;
 	t->replied = false;
 	t->wake_claim = false;
+	t->guess = false;
 	t->took_job = false;
 }
 

@@ -21,6 +21,16 @@ struct krt_thread_stat {
 	__u64 first_ns, last_ns; /* first and last activity for this trace */
 };
 
+/*
+ * Why the kernel could not decide (a trace's or a hop's "uncertain"): bits,
+ * so that one trace can carry several reasons. Names in krt_uncertain_str().
+ */
+enum krt_uncertain {
+	KRT_UNCERTAIN_HANDOFF = 1 << 0,	 /* a thread-pool hand-off guessed, not settled */
+	KRT_UNCERTAIN_SAMPLING = 1 << 1, /* a thread moved between sampled and unsampled work */
+	KRT_UNCERTAIN_ONEWAY = 1 << 2, /* a reply on a shared connection whose request is unclear */
+};
+
 /* tid 0 = not a traced thread: the address is the node. */
 struct krt_hop {
 	__u32 from_tid;
@@ -32,6 +42,7 @@ struct krt_hop {
 	__u64 recv_ns; /* 0 when the receive was not seen */
 	__u32 seq;     /* has_seq: TCP sequence number of the first byte (krtrace merge) */
 	__u8 has_seq;
+	__u32 uncertain; /* enum krt_uncertain bits; 0 = decided */
 };
 
 /* One on-CPU interval of a thread charged to a trace (for timelines). */
@@ -60,6 +71,7 @@ struct krt_trace {
 	 * was open, or had started, when the loss was reported). 0 = whole.
 	 */
 	__u32 incomplete;
+	__u32 uncertain; /* enum krt_uncertain: its own and its hops' */
 };
 
 /* Causes of an incomplete trace: bit (1 << enum krt_lost_reason). */
@@ -119,6 +131,8 @@ struct krt_summary {
 	__u64 lost_events;		/* sum of KRT_EV_LOST counts fed */
 	__u64 dropped_segments;		/* send segments dropped: queue cap or idle */
 	__u64 wakeup_conflicts;		/* wakeup target already held another trace */
+	__u64 uncertain_traces;		/* traces emitted with "uncertain" */
+	__u64 uncertain_hops;		/* hops emitted with "uncertain" */
 	/*
 	 * Connection directions whose byte offsets were re-aligned after lost
 	 * events or a detected misalignment (stale send segments or pending

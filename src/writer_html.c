@@ -41,6 +41,7 @@ struct trace_row {
 	__u64 id, start_ns, dur_ns, cpu_ns;
 	__u32 n_threads, n_hops;
 	__u32 incomplete;	/* KRT_INCOMPLETE_* */
+	__u32 uncertain;	/* enum krt_uncertain */
 	struct krt_addr client, server;
 };
 
@@ -117,6 +118,7 @@ static void keep_row(struct html_priv *p, const struct krt_trace *t)
 	r->dur_ns = duration(t);
 	r->n_threads = t->n_threads;
 	r->n_hops = t->n_hops;
+	r->uncertain = t->uncertain;
 	r->client = t->ingress.client;
 	r->server = t->ingress.server;
 	r->incomplete = t->incomplete;
@@ -348,7 +350,14 @@ static void put_row(FILE *f, const struct trace_row *r, bool link)
 	else
 		fprintf(f, "<tr><td>%" PRIu64 "</td>", (uint64_t)r->id);
 	put_incomplete(f, r->incomplete);
-	fputs("<td>", f);
+	if (r->uncertain) {
+		char why[KRT_UNCERTAIN_STRLEN];
+
+		krt_uncertain_str(r->uncertain, why, sizeof(why));
+		fprintf(f, "<td class=\"warn\" title=\"uncertain: %s\">? ", why);
+	} else {
+		fputs("<td>", f);
+	}
 	esc(f, krt_addr_str(&r->client, a, sizeof(a)));
 	fputs(" &rarr; ", f);
 	esc(f, krt_addr_str(&r->server, b, sizeof(b)));
@@ -368,6 +377,7 @@ static void row_of(struct trace_row *r, const struct krt_trace *t)
 	r->dur_ns = duration(t);
 	r->n_threads = t->n_threads;
 	r->n_hops = t->n_hops;
+	r->uncertain = t->uncertain;
 	r->client = t->ingress.client;
 	r->server = t->ingress.server;
 	r->incomplete = t->incomplete;
@@ -604,6 +614,12 @@ static void put_trace_detail(FILE *f, struct html_priv *p, const struct krt_trac
 	fputs(" by ", f);
 	esc(f, krt_node_name(t, t->ingress.tid, &t->ingress.client, name, sizeof(name)));
 	fprintf(f, ", duration %s ms</p>\n", krt_fmt_ms(duration(t), ms, sizeof(ms)));
+	if (t->uncertain) {
+		char why[KRT_UNCERTAIN_STRLEN];
+
+		fprintf(f, "<p class=\"warn\">uncertain: %s (the kernel could not decide the "
+			"hops marked ?)</p>\n", krt_uncertain_str(t->uncertain, why, sizeof(why)));
+	}
 	put_timeline(f, t);
 
 	for (i = 0; i < t->n_threads; i++)
@@ -631,7 +647,14 @@ static void put_trace_detail(FILE *f, struct html_priv *p, const struct krt_trac
 		const struct krt_hop *h = &t->hops[i];
 		__u64 at = krt_hop_ts(h);
 
-		fprintf(f, "<tr><td class=\"n\">%zu</td>", i + 1);
+		if (h->uncertain) {
+			char why[KRT_UNCERTAIN_STRLEN];
+
+			fprintf(f, "<tr class=\"warn\" title=\"uncertain: %s\"><td class=\"n\">?%zu</td>",
+				krt_uncertain_str(h->uncertain, why, sizeof(why)), i + 1);
+		} else {
+			fprintf(f, "<tr><td class=\"n\">%zu</td>", i + 1);
+		}
 		put_ms_cell(f, at > t->start_ns ? at - t->start_ns : 0);
 		fputs("<td>", f);
 		esc(f, krt_node_name(t, h->from_tid, &h->from_addr, from, sizeof(from)));

@@ -16,6 +16,15 @@ static void kv_addr(struct krt_json *j, const char *key, const struct krt_addr *
 	krt_json_kv_str(j, key, krt_addr_str(a, buf, sizeof(buf)));
 }
 
+/* Optional: present only when the kernel could not decide (SPEC §4). */
+static void kv_uncertain(struct krt_json *j, __u32 bits)
+{
+	char why[KRT_UNCERTAIN_STRLEN];
+
+	if (bits)
+		krt_json_kv_str(j, "uncertain", krt_uncertain_str(bits, why, sizeof(why)));
+}
+
 static void put_thread(struct krt_json *j, const struct krt_thread_stat *th)
 {
 	size_t n = strnlen(th->comm, KRT_COMM_LEN);
@@ -50,6 +59,7 @@ static void put_hop(struct krt_json *j, const struct krt_hop *h)
 		krt_json_u64(j, (__u32)(h->seq + h->bytes));
 		krt_json_arr_end(j);
 	}
+	kv_uncertain(j, h->uncertain);
 	krt_json_obj_end(j);
 }
 
@@ -86,6 +96,7 @@ static int json_trace(struct krt_writer *w, const struct krt_trace *t)
 				krt_json_str(&j, krt_incomplete_name(i));
 		krt_json_arr_end(&j);
 	}
+	kv_uncertain(&j, t->uncertain);
 	krt_json_key(&j, "threads");
 	krt_json_arr_begin(&j);
 	for (i = 0; i < t->n_threads; i++)

@@ -46,6 +46,12 @@ static void print_header(struct krt_writer *w, const struct krt_trace *t)
 		fprintf(w->out, "  %sINCOMPLETE (%s)%s", col(w, C_YELLOW),
 			krt_incomplete_str(t->incomplete, ", ", why, sizeof(why)), col(w, C_OFF));
 	}
+	if (t->uncertain) {
+		char why[KRT_UNCERTAIN_STRLEN];
+
+		fprintf(w->out, "  %suncertain: %s%s", col(w, C_YELLOW),
+			krt_uncertain_str(t->uncertain, why, sizeof(why)), col(w, C_OFF));
+	}
 	fputc('\n', w->out);
 }
 
@@ -128,7 +134,14 @@ static void print_hops(struct krt_writer *w, const struct krt_trace *t)
 		put(line, sizeof(line), &n, krt_fmt_u64(h->bytes, bytes));
 		put(line, sizeof(line), &n, " B  latency ");
 		put(line, sizeof(line), &n, has_lat ? lat : "-");
-		put(line, sizeof(line), &n, has_lat ? " ms\n" : "\n");
+		put(line, sizeof(line), &n, has_lat ? " ms" : "");
+		if (h->uncertain) {
+			char why[KRT_UNCERTAIN_STRLEN];
+
+			put(line, sizeof(line), &n, "  uncertain: ");
+			put(line, sizeof(line), &n, krt_uncertain_str(h->uncertain, why, sizeof(why)));
+		}
+		put(line, sizeof(line), &n, "\n");
 		fwrite(line, 1, n, w->out);
 	}
 }

@@ -242,6 +242,10 @@ const struct krt_summary_field krt_summary_fields[] = {
 	  SUM(dropped_segments) },
 	{ "wakeup_conflicts", "wakeup conflicts", KRT_SUM_NONZERO, KRT_SUM_COUNT, false,
 	  SUM(wakeup_conflicts) },
+	{ "uncertain_traces", "uncertain traces", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true,
+	  SUM(uncertain_traces) },
+	{ "uncertain_hops", "uncertain hops", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
+	  SUM(uncertain_hops) },
 	{ "resyncs", "connection resyncs", KRT_SUM_RESYNC, KRT_SUM_COUNT, true, SUM(resyncs) },
 	{ "silent_losses", "unreported losses", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
 	  SUM(silent_losses) },
@@ -286,4 +290,30 @@ bool krt_summary_shown(const struct krt_summary_field *f, const struct krt_summa
 		return v || krt_summary_lost(s);
 	}
 	return false;
+}
+
+const char *krt_uncertain_str(__u32 bits, char *buf, size_t len)
+{
+	static const struct {
+		__u32 bit;
+		const char *name;
+	} reasons[] = {
+		{KRT_UNCERTAIN_HANDOFF, "handoff"},
+		{KRT_UNCERTAIN_SAMPLING, "sampling"},
+		{KRT_UNCERTAIN_ONEWAY, "oneway"},
+	};
+	size_t i, n = 0;
+
+	if (!len)
+		return buf;
+	buf[0] = 0;
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		if (!(bits & reasons[i].bit))
+			continue;
+		n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s", n ? "," : "",
+				      reasons[i].name);
+		if (n >= len)
+			break;
+	}
+	return buf;
 }

@@ -86,6 +86,12 @@ bool krt_summary_shown(const struct krt_summary_field *f, const struct krt_summa
 
 /* The causes of an incomplete trace, "ring_drop, reorder_clamp" (sep between), in buf. */
 const char *krt_incomplete_str(__u32 bits, const char *sep, char *buf, size_t len);
+/*
+ * The reasons of an "uncertain" mark (enum krt_uncertain bits) as
+ * "handoff", "handoff,sampling"...; "" when bits is 0.
+ */
+#define KRT_UNCERTAIN_STRLEN 48
+const char *krt_uncertain_str(__u32 bits, char *buf, size_t len);
 
 /* Nanoseconds as "1.234" milliseconds. */
 const char *krt_fmt_ms(__u64 ns, char *buf, size_t len);

@@ -898,6 +898,141 @@ static void test_pool_reply_moves_job(void **state)
 	fix_free(f);
 }
 
+/* The pool tests with their replies: guesses the replies confirm are not uncertain. */
+static void test_pool_reply_settles_guess(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w2 = 102;
+	struct krt_summary *s;
+
+	fix_start(f);
+	pool_two_queued(f, io, w1, w2, w1);
+	feed(f, ev_switch(130, 0, 0, w1)); /* takes 1 */
+	feed(f, ev_switch(140, 0, 0, w2)); /* takes 2 */
+	feed(f, ev_send(200, w1, web(40001), api(8080), 11));
+	feed(f, ev_recv(210, API, api(8080), web(40001), 11));
+	feed(f, ev_send(220, API, api(8080), web(40001), 21));
+	feed(f, ev_recv(230, w1, web(40001), api(8080), 21));
+	feed(f, ev_send(240, w2, web(40002), api(8080), 12));
+	feed(f, ev_send(300, w1, web(80), gw(50001), 31)); /* answers 1: settled */
+	feed(f, ev_send(310, w2, web(80), gw(50002), 32)); /* answers 2: settled */
+	krt_engine_flush(f->e);
+
+	assert_int_equal(collected_id(&f->col, 1)->uncertain, 0);
+	assert_int_equal(collected_id(&f->col, 2)->uncertain, 0);
+	assert_int_equal(trace_hop(collected_id(&f->col, 1), API, w1)->uncertain, 0);
+	s = krt_engine_summary(f->e);
+	assert_int_equal(s->uncertain_traces, 0);
+	assert_int_equal(s->uncertain_hops, 0);
+	fix_free(f);
+}
+
+/*
+ * run_in_executor: the event loop reads two requests, a worker takes one
+ * on a guess and calls api; the loop answers both itself. No reply names
+ * the job the worker did: both traces and the worker's hops say so.
+ */
+static void test_executor_uncertain(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w = 101;
+	const struct krt_trace *t1, *t2;
+	struct krt_summary *s;
+
+	fix_start(f);
+	feed(f, ev_fork(10, loop, 0, w));
+	feed(f, ev_recv(100, loop, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_recv(110, loop, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_wakeup(120, loop, w));		     /* job (or lock) */
+	feed(f, ev_switch(130, 0, 0, w));		     /* takes 1, a guess */
+	feed(f, ev_send(200, w, web(40001), api(8080), 11));
+	feed(f, ev_recv(210, API, api(8080), web(40001), 11));
+	feed(f, ev_send(220, API, api(8080), web(40001), 21));
+	feed(f, ev_recv(230, w, web(40001), api(8080), 21));
+	feed(f, ev_wakeup(240, w, loop)); /* result handed back */
+	feed(f, ev_send(300, loop, web(80), gw(50001), 31));
+	feed(f, ev_send(310, loop, web(80), gw(50002), 32));
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_int_equal(trace_hop(t1, w, API)->uncertain, KRT_UNCERTAIN_HANDOFF);
+	assert_int_equal(trace_hop(t1, API, w)->uncertain, KRT_UNCERTAIN_HANDOFF);
+	assert_int_equal(trace_hop(t1, loop, 0)->uncertain, 0); /* the loop's reply is sure */
+	assert_int_equal(t1->uncertain, KRT_UNCERTAIN_HANDOFF);
+	assert_int_equal(t2->uncertain, KRT_UNCERTAIN_HANDOFF); /* its work may be in 1 */
+	s = krt_engine_summary(f->e);
+	assert_int_equal(s->uncertain_traces, 2);
+	assert_int_equal(s->uncertain_hops, 2);
+	fix_free(f);
+}
+
+/*
+ * Threads that read and answer their own requests wake each other for a
+ * lock (a runtime's global lock): no hand-off, nothing uncertain, each
+ * thread's calls in its own request.
+ */
+static void test_lock_wakeups_not_handoffs(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 w1 = WEB, w2 = 102;
+
+	fix_start(f);
+	feed(f, ev_fork(10, w1, 0, w2));
+	feed(f, ev_recv(100, w2, web(80), gw(50002), 10)); /* trace 1, read by w2 */
+	feed(f, ev_wakeup(105, w2, w1));		   /* lock released */
+	feed(f, ev_switch(106, 0, 0, w1));
+	feed(f, ev_recv(110, w1, web(80), gw(50001), 10)); /* trace 2, read by w1 */
+	feed(f, ev_send(120, w2, web(40002), api(8080), 12));
+	feed(f, ev_wakeup(125, w2, w1));		   /* lock again */
+	feed(f, ev_send(130, w1, web(40001), api(8080), 11));
+	feed(f, ev_send(200, w1, web(80), gw(50001), 31));
+	feed(f, ev_send(210, w2, web(80), gw(50002), 32));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(trace_hop(collected_id(&f->col, 1), w2, 0)->bytes, 12);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 1), w1, 0), 0);
+	assert_int_equal(trace_hop(collected_id(&f->col, 2), w1, 0)->bytes, 11);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 2), w2, 0), 0);
+	assert_int_equal(krt_engine_summary(f->e)->uncertain_traces, 0);
+	fix_free(f);
+}
+
+/*
+ * One-way message on a pooled connection (memcached "set ... noreply"):
+ * thread w1 sends it and gives the connection back; w2 borrows it for a
+ * request that gets a reply. The reply answers w2's request, not the
+ * oldest unanswered one.
+ */
+static void test_oneway_pooled_connection(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 w1 = WEB, w2 = 102;
+	const struct krt_trace *t1, *t2;
+
+	fix_start(f);
+	feed(f, ev_fork(10, w1, 0, w2));
+	feed(f, ev_recv(100, w1, web(80), gw(50001), 10));    /* trace 1 */
+	feed(f, ev_send(110, w1, web(40001), api(8080), 30)); /* set noreply */
+	feed(f, ev_recv(120, API, api(8080), web(40001), 30));
+	feed(f, ev_send(130, w1, web(80), gw(50001), 31));
+	feed(f, ev_recv(200, w2, web(80), gw(50002), 10));   /* trace 2 */
+	feed(f, ev_send(210, w2, web(40001), api(8080), 7)); /* get, same connection */
+	feed(f, ev_recv(220, API, api(8080), web(40001), 7));
+	feed(f, ev_send(230, API, api(8080), web(40001), 29));
+	feed(f, ev_recv(240, w2, web(40001), api(8080), 29));
+	feed(f, ev_send(250, w2, web(80), gw(50002), 32));
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_int_equal(trace_hop(t1, w1, API)->bytes, 30);
+	assert_int_equal(trace_count_hops(t1, API, w2), 0);
+	assert_int_equal(trace_hop(t2, API, w2)->bytes, 29);
+	assert_int_equal(trace_hop(t2, w2, API)->bytes, 7);
+	fix_free(f);
+}
+
 /* A reader that sends for its own requests (nginx) is never robbed by an orphan send. */
 static void test_orphan_does_not_steal(void **state)
 {
@@ -1940,6 +2075,10 @@ int main(void)
 	    cmocka_unit_test(test_pool_give_back),
 	    cmocka_unit_test(test_pool_running_worker_takes_over),
 	    cmocka_unit_test(test_pool_reply_moves_job),
+	    cmocka_unit_test(test_pool_reply_settles_guess),
+	    cmocka_unit_test(test_executor_uncertain),
+	    cmocka_unit_test(test_lock_wakeups_not_handoffs),
+	    cmocka_unit_test(test_oneway_pooled_connection),
 	    cmocka_unit_test(test_pool_handoff_queue),
 	    cmocka_unit_test(test_pool_handoff_no_wakeups),
 	    cmocka_unit_test(test_orphan_does_not_steal),

@@ -336,6 +336,90 @@ static void test_json_lines_schema(void **state)
 	free(out);
 }
 
+/* ---- the "uncertain" mark (SPEC §4): only where the kernel could not decide ---- */
+
+static size_t count_str(const char *hay, const char *needle);
+
+/* Trace 1 decided, trace 2 with a guessed hand-off on its redis call. */
+static char *run_writer_uncertain(struct krt_writer *(*make)(FILE *))
+{
+	struct sample a, b;
+	struct krt_summary sum;
+	struct krt_writer *w;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	sample_init(&a, 1, T0);
+	sample_init(&b, 2, T0 + 5 * MS);
+	b.hops[2].uncertain = KRT_UNCERTAIN_HANDOFF;
+	b.hops[3].uncertain = KRT_UNCERTAIN_HANDOFF | KRT_UNCERTAIN_SAMPLING;
+	b.t.uncertain = KRT_UNCERTAIN_HANDOFF | KRT_UNCERTAIN_SAMPLING;
+	summary_init(&sum);
+	sum.uncertain_traces = 1;
+	sum.uncertain_hops = 2;
+	w = make(f);
+	assert_non_null(w);
+	assert_int_equal(w->ops->trace(w, &a.t), 0);
+	assert_int_equal(w->ops->trace(w, &b.t), 0);
+	assert_int_equal(w->ops->finish(w, &sum), 0);
+	w->ops->destroy(w);
+	fclose(f);
+	return buf;
+}
+
+static void test_uncertain_every_format(void **state)
+{
+	char *out = run_writer_uncertain(krt_writer_json_new), *lines[16], why[KRT_UNCERTAIN_STRLEN];
+	size_t n = split_lines(out, lines, 16), i;
+	json_object *o, *hops, *v;
+
+	assert_string_equal(krt_uncertain_str(0, why, sizeof(why)), "");
+	assert_string_equal(krt_uncertain_str(KRT_UNCERTAIN_ONEWAY | KRT_UNCERTAIN_HANDOFF, why,
+					      sizeof(why)), "handoff,oneway");
+	assert_int_equal(n, 3);
+	o = json_tokener_parse(lines[0]);
+	assert_false(json_object_object_get_ex(o, "uncertain", &v));
+	hops = get(o, "hops");
+	for (i = 0; i < json_object_array_length(hops); i++)
+		assert_false(json_object_object_get_ex(json_object_array_get_idx(hops, i),
+						       "uncertain", &v));
+	json_object_put(o);
+	o = json_tokener_parse(lines[1]);
+	assert_string_equal(json_object_get_string(get(o, "uncertain")), "handoff,sampling");
+	hops = get(o, "hops");
+	assert_false(json_object_object_get_ex(json_object_array_get_idx(hops, 1), "uncertain", &v));
+	assert_string_equal(json_object_get_string(get(json_object_array_get_idx(hops, 2),
+						       "uncertain")), "handoff");
+	assert_string_equal(json_object_get_string(get(json_object_array_get_idx(hops, 3),
+						       "uncertain")), "handoff,sampling");
+	json_object_put(o);
+	o = json_tokener_parse(lines[2]);
+	assert_int_equal(json_object_get_int64(get(get(o, "summary"), "uncertain_traces")), 1);
+	assert_int_equal(json_object_get_int64(get(get(o, "summary"), "uncertain_hops")), 2);
+	json_object_put(o);
+	free(out);
+
+	out = run_writer_uncertain(make_text);
+	assert_non_null(strstr(out, "trace 1  ingress 172.24.0.1:51234 -> 172.24.0.2:80 by "
+				    "web/nginx[812]  start 256.938989 s  duration 1.234 ms\n"));
+	assert_non_null(strstr(out, "duration 1.234 ms  uncertain: handoff,sampling\n"));
+	assert_non_null(strstr(out, "app/python3[900] -> 172.24.0.9:6379  30 B  latency -  "
+				    "uncertain: handoff\n"));
+	assert_int_equal(count_str(out, "uncertain:"), 3);
+	assert_non_null(strstr(out, "uncertain traces         1\n"));
+	assert_non_null(strstr(out, "uncertain hops           2\n"));
+	free(out);
+
+	out = run_writer_uncertain(make_html);
+	assert_non_null(strstr(out, "<p class=\"warn\">uncertain: handoff,sampling"));
+	assert_int_equal(count_str(out, "<tr class=\"warn\" title=\"uncertain: handoff"), 2);
+	assert_non_null(strstr(out, "title=\"uncertain: handoff,sampling\">? "));
+	assert_non_null(strstr(out, "<tr><th>uncertain traces</th><td class=\"n warn\">1</td>"));
+	free(out);
+}
+
 /* ---- text ---- */
 
 static void test_text(void **state)
@@ -1313,6 +1397,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_fmt_numbers),
 		cmocka_unit_test(test_json_lines_schema),
 		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_uncertain_every_format),
 		cmocka_unit_test(test_text_sanitizes_comm),
 		cmocka_unit_test(test_text_runq),
 		cmocka_unit_test(test_raw),
