@@ -62,8 +62,12 @@ done
 # m5: live 100 % at this scale since 9af6642 (a request from another thread
 # settles the previous user's one-way messages) and the scorer judging a
 # one-way message by its send; import 21 %, sample 7 of 8.
+# thrift: the worker's calls are a guess (which queued frame it dequeued, while the I/O
+# thread answers): since the "uncertain" mark they are flagged, not counted exact or wrong
+# (0 % exact, 100 % uncertain, 0 % wrong live at 8 connections, where 34.5 % were right by
+# chance and 36 % wrong).
 declare -A FLOOR=(
-	[thrift.live]=10 [thrift.import]=5 [thrift.sample]=0
+	[thrift.live]=0 [thrift.import]=0 [thrift.sample]=0
 	[java.live]=95 [java.import]=20 [java.sample]=75
 	[asgi.live]=0 [asgi.import]=0 [asgi.sample]=0
 	[node.live]=5 [node.import]=5 [node.sample]=0
