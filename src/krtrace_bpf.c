@@ -718,15 +718,17 @@ static int trace_containers(struct krt_live_source *src, const struct krt_pids *
  * threads and move between them, so attribution by thread mixes their
  * requests; the goroutines of each one whose binary tells enough (symbols,
  * runtime.g's layout, register ABI) are followed with uprobes on its
- * runtime. Each Go process is named with what is done for it. Returns the
+ * runtime. Each Go process is named with what is done for it. Only the
+ * entries from `from` on are looked at: the re-scan and SIGHUP append the
+ * processes they found, which get their uprobes the same way. Returns the
  * number attributed by thread only.
  */
 static size_t follow_go_processes(struct krt_live_source *src, const struct krt_pids *pids,
-				  const char *by_thread_why, __u64 *followed)
+				  size_t from, const char *by_thread_why, __u64 *followed)
 {
 	size_t i, by_thread = 0;
 
-	for (i = 0; i < pids->n; i++) {
+	for (i = from; i < pids->n; i++) {
 		struct krt_go_info gi;
 		char err[256], comm[64] = "?", path[64];
 		FILE *f;
@@ -857,7 +859,8 @@ int main(int argc, char **argv)
 	struct feed_ctx fctx;
 	struct consumer_priority prio = { 0 };
 	__u64 go_followed = 0;
-	size_t go_by_thread = 0;
+	size_t go_by_thread = 0, n_before;
+	const char *go_why;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct sigaction su = { .sa_handler = on_usr1 };
 	struct sigaction sh = { .sa_handler = on_hup };
@@ -927,12 +930,11 @@ int main(int argc, char **argv)
 		goto cleanup;
 	if (trace_containers(src, &pids))
 		goto cleanup;
-	go_by_thread = follow_go_processes(src, &pids,
-				     o.go_threads ? "goroutines not followed (--go-threads)" :
-				     o.rules	   ? "goroutines not followed with --rules" :
-				     o.empty_hooks ? "goroutines not followed with --debug empty-hooks" :
-						     NULL,
-				     &go_followed);
+	go_why = o.go_threads ? "goroutines not followed (--go-threads)" :
+		 o.rules      ? "goroutines not followed with --rules" :
+		 o.empty_hooks ? "goroutines not followed with --debug empty-hooks" :
+				 NULL;
+	go_by_thread = follow_go_processes(src, &pids, 0, go_why, &go_followed);
 
 	if (krt_outputs_open(&outs, &o.out, PROG))
 		goto cleanup;
@@ -1005,7 +1007,11 @@ int main(int argc, char **argv)
 		}
 		if (reload_requested) {
 			reload_requested = 0;
+			n_before = pids.n;
 			krt_follow_reload(src, &pids, o.pids_path, stderr, PROG, &follow);
+			if (pids.n > n_before)
+				go_by_thread += follow_go_processes(src, &pids, n_before, go_why,
+								    &go_followed);
 		}
 		krt_live_tick(src);
 		if (now_s() >= next_sweep) {
@@ -1014,7 +1020,12 @@ int main(int argc, char **argv)
 		}
 		/* containers that came after the start: within a re-scan period */
 		if (!o.pids_path && o.rescan_ms && now_s() >= next_rescan) {
+			n_before = pids.n;
 			krt_follow_rescan(src, &pids, &o.gateway, stderr, PROG, &follow);
+			/* a (re)started Go service: its goroutines too, not by thread */
+			if (pids.n > n_before)
+				go_by_thread += follow_go_processes(src, &pids, n_before, go_why,
+								    &go_followed);
 			next_rescan = now_s() + o.rescan_ms / 1000.0;
 		}
 		n = krt_live_poll(src, POLL_INTERVAL_MS, feed_engine, &fctx);

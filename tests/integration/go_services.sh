@@ -7,6 +7,8 @@
 # Brings up the test bed's "go" group (go-http, go-fanout, backend, redis), traces
 # it with krtrace-bpf by default and with --sample 10, drives counted requests
 # through both services and scores the results against the services' ground truth.
+# Last, go-http is restarted under a discovering krtrace-bpf: the new process's
+# goroutines must be followed too (uprobes attached by the re-scan).
 #
 # Environment: the test bed's KRT_* names (run side by side with other suites),
 # KRT_GO_REQUESTS (per service and run, 100), KRT_GO_MIN_HTTP and KRT_GO_MIN_FANOUT (% exact asserted per
@@ -179,3 +181,46 @@ check "--go-threads: every Go program by thread, named" grep -q \
 	"$tmp/threads.err"
 check "--go-threads: the summary counts 3 Go programs by thread" grep -q \
 	'"go_followed":0,"go_by_thread":3' "$tmp/threads.jsonl"
+
+# A Go service restarted while krtrace-bpf runs (discovery, no -i): the re-scan
+# finds the new process and attaches its uprobes too, not only its threads.
+"$BPF" --gateway "$GW" --json -o "$tmp/restart.jsonl" 2>"$tmp/restart.err" &
+bpf_pid=$!
+for _ in $(seq 1 150); do
+	grep -q "tracing" "$tmp/restart.err" 2>/dev/null && break
+	kill -0 "$bpf_pid" 2>/dev/null || break
+	sleep 0.1
+done
+kill "$gohttp_pid"
+for _ in $(seq 100); do [ -d "/proc/$gohttp_pid" ] || break; sleep 0.05; done
+"$TB" up go >>"$tmp/up.log" 2>&1
+new_pid=$("$TB" pids | awk -v c="${KRT_NS_PREFIX:-krt-}go-http" '$2 == c { p = $1 } END { print p }')
+for _ in $(seq 100); do
+	grep -q "go-http\[$new_pid\] is a Go program" "$tmp/restart.err" && break
+	sleep 0.05
+done
+check "restarted go-http (PID $gohttp_pid -> $new_pid): its goroutines are followed" grep -q \
+	"go-http\[$new_pid\] is a Go program (go1\.[0-9.]*): its goroutines are followed" \
+	"$tmp/restart.err"
+"$LOAD" -s "$gohttp_addr" -n 40 -c 8 -k 5 -p restart-warmup- 2>>"$tmp/load.err"
+"$LOAD" -s "$gohttp_addr" -n "$REQUESTS" -c 4 -k 10 -p restart-go-http- \
+	-t "$tmp/client-restart.jsonl" 2>>"$tmp/load.err"
+sleep 0.3
+stop_live "$bpf_pid"
+bpf_pid=
+# at the start go-http, go-fanout (followed) and the stripped one; then the new go-http
+check "the summary counts the restarted go-http as followed (3 followed, 1 by thread)" grep -q \
+	'"go_followed":3,"go_by_thread":1' "$tmp/restart.jsonl"
+mkdir -p "$tmp/truth-restart"
+cp "$STATE"/truth/*.jsonl "$tmp/truth-restart/"
+cp "$tmp/client-restart.jsonl" "$tmp/truth-restart/client.jsonl"
+if "$SCORE" --truth "$tmp/truth-restart" --prefix restart-go-http- --model go-http \
+	--json "$tmp/restart.jsonl" --path live --min "$MIN_HTTP" --slack-us 200 \
+	-v >"$tmp/restart.score" 2>"$tmp/restart.score.err"; then
+	sed 's/^/# /' "$tmp/restart.score"
+	ok "restart: go-http >= $MIN_HTTP % exact after its restart"
+else
+	sed 's/^/# /' "$tmp/restart.score"
+	not_ok "restart: go-http >= $MIN_HTTP % exact after its restart" \
+		"$(grep 'below' "$tmp/restart.score.err" | tr '\n' ' ')"
+fi
