@@ -79,6 +79,20 @@ declare -A FLOOR=(
 	[m4.live]=95 [m4.import]=95 [m4.sample]=75
 )
 
+# Wrong at most (% of requests): a confident wrong answer is the worst result,
+# and an exact floor alone does not see a trace that was "uncertain" turn
+# wrong. Where today's engine is at 0-0.7 % wrong at full scale (a7ede61);
+# 2.5 % allows one wrong request of 80 here, 5 % two on import (m4 had 2 of 80
+# once), 12.5 % one of the 8 sampled. KRT_MAXWRONG_<model>_<mode>.
+declare -A MAXWRONG=(
+	[thrift.live]=2.5 [thrift.import]=5 [thrift.sample]=12.5
+	[asgi.live]=2.5 [asgi.import]=5 [asgi.sample]=12.5
+	[java.live]=2.5 [java.import]=5
+	[m5.live]=2.5
+	[chain.live]=2.5 [chain.import]=5 [m1.live]=2.5 [m1.import]=5
+	[m4.live]=2.5 [m4.import]=5 [m4.sample]=12.5
+)
+
 # Models whose sampled share is printed, not asserted (none today).
 SHARE_NOT_YET=${KRT_SHARE_NOT_YET-}
 
@@ -124,6 +138,10 @@ for m in "${models[@]}"; do
 			label+=" >= $floor %"
 		fi
 		check "$label" awk -v e="$ex" -v n="$n" -v f="$floor" 'BEGIN { exit !(100 * e >= f * n) }'
+		var=KRT_MAXWRONG_${m}_${mode}
+		maxw=${!var:-${MAXWRONG[$m.$mode]:-}}
+		[ -n "$maxw" ] && check "$m $mode: $wr wrong of $n, at most $maxw %" \
+			awk -v w="$wr" -v n="$n" -v x="$maxw" 'BEGIN { exit !(100 * w <= x * n) }'
 		[ "$mode" = sample ] || continue
 		if [[ " $SHARE_NOT_YET " == *" $m "* ]]; then
 			echo "# $m sample: $sh % of the requests sampled, not asserted (see SHARE_NOT_YET)"
