@@ -173,10 +173,11 @@ for f in glob.glob(d + "/otlp-*.pb"):
         hosts.add(("pb", "b"))
 assert ("json", "a") in hosts and ("pb", "b") in hosts, hosts
 PY
-if command -v protoc >/dev/null; then
+# The official definitions: tests/tools/otlp-proto.sh (npm registry, cached).
+if command -v protoc >/dev/null && proto_dir=$(bash tests/tools/otlp-proto.sh); then
 	check "OTLP: host b's protobuf decodes with the official definitions" sh -c "
 		for f in '$tmp'/otlp-*.pb; do
-			protoc -I tests/fixtures/otlp-proto --decode=opentelemetry.proto.trace.v1.TracesData \
+			protoc -I '$proto_dir' --decode=opentelemetry.proto.trace.v1.TracesData \
 				opentelemetry/proto/trace/v1/trace.proto <\"\$f\" >/dev/null || exit 1
 		done"
 fi

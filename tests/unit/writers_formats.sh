@@ -137,16 +137,19 @@ assert len(trace_ids) == 2, trace_ids
 PY
 
 # The protobuf body decoded by protoc with the official opentelemetry-proto
-# definitions (tests/fixtures/otlp-proto), then compared span by span with
-# the OTLP/JSON file the same writer wrote from the same spans.
-if command -v protoc >/dev/null; then
-	check "OTLP protobuf: protoc decodes TracesData, same spans as the JSON" sh -c "
-		protoc -I tests/fixtures/otlp-proto --decode=opentelemetry.proto.trace.v1.TracesData \
+# definitions (tests/tools/otlp-proto.sh: taken once from the npm registry,
+# not kept here), then compared span by span with the OTLP/JSON file the same
+# writer wrote from the same spans.
+name="OTLP protobuf: protoc decodes TracesData, same spans as the JSON"
+if ! command -v protoc >/dev/null; then
+	not_ok "$name" "protoc not installed (protobuf-compiler)"
+elif ! proto_dir=$(bash tests/tools/otlp-proto.sh 2>"$dir/proto.err"); then
+	not_ok "$name" "no opentelemetry-proto definitions: $(cat "$dir/proto.err")"
+else
+	check "$name" sh -c "
+		protoc -I '$proto_dir' --decode=opentelemetry.proto.trace.v1.TracesData \
 			opentelemetry/proto/trace/v1/trace.proto <'$dir/request.pb' >'$dir/request.txt' &&
 		python3 tests/unit/otlp_pb_vs_json.py '$dir/request.txt' '$dir/otlp-pb.jsonl'"
-else
-	not_ok "OTLP protobuf: protoc decodes TracesData, same spans as the JSON" \
-		"protoc not installed (protobuf-compiler)"
 fi
 
 check "raw: fixed column count per record type" awk -F'\t' '
