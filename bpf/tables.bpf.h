@@ -198,6 +198,14 @@ static __always_inline __u32 thread_trace(__u32 tid)
 	return t ? t->trace : 0;
 }
 
+/* The thread read bytes whose tag is not stored yet. */
+static __always_inline bool thread_pending(__u32 tid)
+{
+	struct krt_thread_state *t = thread_find(tid);
+
+	return t && t->tag_pending;
+}
+
 /*
  * Claim end (enum krt_claim): idle is not request time. A thread that
  * answered its request and now blocks is done with it, and so is one woken

@@ -103,7 +103,7 @@ static __always_inline bool is_gateway(const struct krt_addr *a)
  * server side, oldest first (pipelined requests read at once).
  */
 static __always_inline __u32 seg_scan(struct krt_conn_side *c, struct krt_dir_tags *dt, __u32 seq,
-				      __u32 last, bool queue, __u64 *covered)
+				      __u32 last, bool queue, __u64 *covered, __u32 *sampled)
 {
 	__u32 trace = 0;
 	int i;
@@ -122,6 +122,8 @@ static __always_inline __u32 seg_scan(struct krt_conn_side *c, struct krt_dir_ta
 				continue;
 			if (queue)
 				krt_side_req_received_from(&c->reqs, sg->trace, sg->from);
+			if (!(sg->trace & KRT_TRACE_SAMPLED_OUT))
+				*sampled = sg->trace;
 			if (last - sg->seq < sg->len)
 				trace = sg->trace;
 		}
@@ -142,8 +144,8 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 {
 	struct krt_thread_state *th = thread_get(tid);
 	struct krt_conn_side *c = conn_get(cookie);
-	__u32 last = seq + len - 1, trace = 0;
-	__u64 covered = false;
+	__u32 last = seq + len - 1, trace = 0, sampled = 0;
+	__u64 covered = false, mixed = false;
 
 	if (!th || !c) {
 		*decided = false;
@@ -151,7 +153,17 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 	}
 	/* The gateway is outside the application: its bytes carry no tag (dt NULL). */
 	if (dt)
-		trace = seg_scan(c, dt, seq, last, true, &covered);
+		trace = seg_scan(c, dt, seq, last, true, &covered, &sampled);
+	/*
+	 * Bytes of several requests read at once (pipelined replies), the
+	 * last one unsampled: a sampled one among them must not lose its
+	 * receive. The thread takes the sampled trace; the record goes
+	 * untagged (it holds both) and the senders' records decide.
+	 */
+	if (sampling_on() && (trace & KRT_TRACE_SAMPLED_OUT) && sampled) {
+		trace = sampled;
+		mixed = true;
+	}
 	if (!trace && (is_gateway(&t->remote) || peer_request(c, t))) {
 		/* rule 1: first receive since the connection opened or we last sent */
 		if (c->in_request && c->last_recv_trace)
@@ -175,7 +187,7 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		 * Not when the bytes were sent with no trace (covered) or by an
 		 * untraced peer (never tagged): the trace stays as it was.
 		 */
-		if (!covered && from_peer && !(th->trace & KRT_TRACE_SAMPLED_OUT)) {
+		if (!covered && from_peer) {
 			th->tag_pending = 1;
 			made_pending = true;
 		}
@@ -192,13 +204,13 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		 * segments read before are queued already).
 		 */
 		__sync_fetch_and_add(&dt->sync, 0);
-		trace = seg_scan(c, dt, seq, last, false, &covered);
+		trace = seg_scan(c, dt, seq, last, false, &covered, &sampled);
 		/* tagged, or sent with no trace, meanwhile: nothing pending */
 		if (trace || covered)
 			th->tag_pending = 0;
 	}
 	c->in_request = 1;
-	*decided = trace && trace_decided(trace);
+	*decided = trace && trace_decided(trace) && !mixed;
 	if (trace) {
 		/* a request read on a server side: its reader serves it (goroutines.bpf.h) */
 		bool serves = (c->origin_known ? !c->client : t->local.port < t->remote.port) ||
@@ -310,9 +322,14 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 		thread_set_trace(th, tid, pid, NULL, KRT_TRACE_UNSURE, NULL, NULL);
 		trace = KRT_TRACE_UNSURE;
 	}
-	/* its last receive's tag not stored yet: the trace it would carry is a guess */
-	if (th->tag_pending && !(trace & KRT_TRACE_SAMPLED_OUT))
-		trace |= KRT_TRACE_UNSURE;
+	/*
+	 * Its last receive's tag not stored yet: the trace it would carry is a
+	 * guess. An unsampled trace is no better a guess (the bytes may be a
+	 * sampled request's: an event loop's last request was another's):
+	 * unsure without a guess, recorded, and the engine decides.
+	 */
+	if (th->tag_pending)
+		trace = (trace & KRT_TRACE_SAMPLED_OUT) ? KRT_TRACE_UNSURE : trace | KRT_TRACE_UNSURE;
 	c->sent_any = 1;
 	c->in_request = 0;
 	th->sent = 1;

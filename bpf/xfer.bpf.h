@@ -56,6 +56,16 @@ static __always_inline struct krt_dir_tags *xfer_recv_tags(const struct xfer_soc
 			     decided, dt, clk, carry);
 	if (sampling_on() && !cpu_in_kernel && old != *trace)
 		sampling_switch(pid_tgid, *trace);
+	/*
+	 * Bytes from a traced container whose tag is not stored yet (the
+	 * sender's hook runs after its transfer): the thread's unsampled trace
+	 * says nothing about them (they may be a sampled request's reply).
+	 * Recorded untagged, as without sampling: the sender's tagged record
+	 * or the waiting send decides.
+	 */
+	if (sampling_on() && !*decided && (*trace & KRT_TRACE_SAMPLED_OUT) &&
+	    thread_pending((__u32)pid_tgid))
+		*trace = 0;
 	return dt;
 }
 
