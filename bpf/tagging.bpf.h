@@ -329,7 +329,8 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	 * unsure without a guess, recorded, and the engine decides.
 	 */
 	if (th->tag_pending)
-		trace = (trace & KRT_TRACE_SAMPLED_OUT) ? KRT_TRACE_UNSURE : trace | KRT_TRACE_UNSURE;
+		trace =
+		    (trace & KRT_TRACE_SAMPLED_OUT) ? KRT_TRACE_UNSURE : trace | KRT_TRACE_UNSURE;
 	c->sent_any = 1;
 	c->in_request = 0;
 	th->sent = 1;
