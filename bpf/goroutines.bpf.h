@@ -64,6 +64,14 @@ struct {
 	__type(value, struct krt_go_running);
 } go_running SEC(".maps");
 
+/* The goroutine running on tid for the records (0: not a followed Go thread). */
+static __always_inline __u32 go_running_goid(__u32 tid)
+{
+	struct krt_go_running *run = bpf_map_lookup_elem(&go_running, &tid);
+
+	return run ? (__u32)run->goid : 0;
+}
+
 /* Whether a goroutine's trace can be replaced by its waker's. */
 enum krt_go_origin {
 	KRT_GO_OPEN,		/* none, or done with it (sent since): by any waker */

@@ -42,8 +42,8 @@
  * The state user space reads too, and the rules both sides run, are in
  * include/krtrace_bpf.h and include/krtrace_rules.h.
  */
-#include "xfer.bpf.h"
 #include "goroutines.bpf.h"
+#include "xfer.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

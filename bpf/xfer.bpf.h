@@ -101,6 +101,7 @@ static __always_inline void xfer_record(const struct xfer_sock *f, int ret, __u8
 		return;
 	event_fill_current(e);
 	x = &e->xfer;
+	x->goid = go_running_goid(e->tid);
 	x->dir = dir;
 	x->bytes = ret;
 	x->enter_ns = e->ts_ns;

@@ -117,7 +117,8 @@ struct krt_xfer {
 				 * address XORed with a per-run key */
 	__u64 enter_ns;		/* syscall entry (== ts_ns when unknown) */
 	__u32 trace_id;		/* KRT_XF_TAGGED: the kernel's decision */
-	__u32 pad;
+	__u32 goid;		/* live, Go programs whose goroutines are followed: the
+				 * goroutine running on tid (low 32 bits), 0 = unknown */
 	/*
 	 * local end = the socket of the thread in tid. A SEND inferred from a
 	 * tcp_probe that fired in another task's context (backlog processing)
@@ -128,6 +129,10 @@ struct krt_xfer {
 	struct krt_xfer_peer peer;	/* KRT_XF_PEER (RECV): the send it read */
 	struct krt_cpu cpu_before;	/* KRT_XF_CPU (RECV) */
 };
+/* goid took the pad: the ring records keep their size */
+_Static_assert(sizeof(struct krt_xfer) == 48 + sizeof(struct krt_tuple) +
+		       sizeof(struct krt_xfer_peer) + sizeof(struct krt_cpu),
+	       "krt_xfer: ABI");
 
 struct krt_sock_state {
 	__s32 oldstate, newstate;	/* TCP_* numbers as in the kernel */

@@ -377,7 +377,7 @@ static void hop_seq(const struct dir *d, struct krt_hop *h, __u64 off)
  * the thread-to-thread hop when it is consumed whole.
  */
 static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, __u64 k,
-			struct thread *to, __u64 recv_ns)
+			struct thread *to, __u32 to_goid, __u64 recv_ns)
 {
 	struct trace *tr;
 	struct krt_hop h;
@@ -395,6 +395,7 @@ static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, 
 
 		if (sh->to_tid == 0 && sh->recv_ns == 0 && sh->bytes <= k) {
 			sh->to_tid = to ? to->tid : 0;
+			sh->to_goid = to_goid;
 			sh->recv_ns = recv_ns;
 			sh->bytes = k;
 			s->hop = ~0U;
@@ -409,6 +410,8 @@ static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, 
 	memset(&h, 0, sizeof(h));
 	h.from_tid = s->from_tid;
 	h.to_tid = to ? to->tid : 0;
+	h.from_goid = s->from_goid;
+	h.to_goid = to_goid;
 	h.from_addr = d->src;
 	h.to_addr = d->dst;
 	h.bytes = k;
@@ -464,7 +467,7 @@ static void match_pending(struct krt_engine *e, struct dir *d, struct segment *s
 			e->sum.unmatched_recv_bytes += a - p->off;
 		s->used = a - s->off;
 		to = eng_thread_find(e, p->to_tid);
-		seg_deliver(e, d, s, b - a, to, p->recv_ns);
+		seg_deliver(e, d, s, b - a, to, p->to_goid, p->recv_ns);
 		krt_side_req_received_from(&d->rev->side_reqs, s->trace, s->from_tid);
 		if (to && to->recv_count == p->recv_count && s->trace)
 			receiver_takes(e, to, d, s->trace, p->recv_ns, s->uncertain);
@@ -695,6 +698,7 @@ static void send_segment(struct krt_engine *e, const struct krt_event *ev, struc
 	s.trace = tag;
 	s.send_ns = ev->ts_ns;
 	s.from_tid = t ? t->tid : 0;
+	s.from_goid = x->goid;
 	s.hop = ~0U;
 	s.uncertain = doubt;
 	if (s.off + s.len > d->send_next)
@@ -714,6 +718,7 @@ static void send_segment(struct krt_engine *e, const struct krt_event *ev, struc
 		tr->ingress_acted = true;
 	if (tr) {
 		struct krt_hop h = {.from_tid = s.from_tid,
+				    .from_goid = s.from_goid,
 				    .from_addr = d->src,
 				    .to_addr = d->dst,
 				    .bytes = s.len,
@@ -870,6 +875,7 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 	eng_reader_remember(e, t);
 	memset(&h, 0, sizeof(h));
 	h.to_tid = t->tid;
+	h.to_goid = ev->xfer.goid;
 	h.from_addr = d->src;
 	h.to_addr = d->dst;
 	h.bytes = len;
@@ -944,7 +950,7 @@ static __u64 recv_consume(struct krt_engine *e, const struct krt_event *ev, stru
 		if (s->off >= end)
 			break;
 		if (b > a) {
-			seg_deliver(e, d, s, b - a, t, ev->ts_ns);
+			seg_deliver(e, d, s, b - a, t, ev->xfer.goid, ev->ts_ns);
 			if (s->trace) {
 				*doubt = s->trace == tag ? *doubt | s->uncertain : s->uncertain;
 				tag = s->trace;
@@ -992,6 +998,7 @@ static const char *recv_beyond(struct krt_engine *e, const struct krt_event *ev,
 		p->recv_ns = ev->ts_ns;
 		p->recv_count = t->recv_count;
 		p->to_tid = t->tid;
+		p->to_goid = ev->xfer.goid;
 		p->loss_epoch = e->loss_epoch;
 		return tag ? "bytes' tag, rest pending" : "pending: send not seen yet";
 	}
@@ -1001,6 +1008,7 @@ static const char *recv_beyond(struct krt_engine *e, const struct krt_event *ev,
 		e->sum.untraced_peer_recvs++;
 		if (tr) {
 			struct krt_hop h = {.to_tid = t->tid,
+					    .to_goid = ev->xfer.goid,
 					    .from_addr = d->src,
 					    .to_addr = d->dst,
 					    .bytes = excess,

@@ -184,6 +184,7 @@ struct segment {
 	__u64 trace;
 	__u64 send_ns;
 	__u32 from_tid;
+	__u32 from_goid; /* the sender's goroutine (Go, live), 0 = unknown */
 	__u32 hop;	 /* index of the send's hop in the trace; ~0 = none */
 	__u32 uncertain; /* enum krt_uncertain of the send */
 };
@@ -193,6 +194,7 @@ struct pending_recv {
 	__u64 recv_ns;
 	__u64 recv_count; /* receiver's recv_count right after this receive */
 	__u32 to_tid;
+	__u32 to_goid;	  /* the receiver's goroutine (Go, live), 0 = unknown */
 	__u64 loss_epoch; /* the engine's loss epoch when it was received */
 };
 

@@ -43,6 +43,9 @@ struct krt_hop {
 	__u32 seq;     /* has_seq: TCP sequence number of the first byte (krtrace merge) */
 	__u8 has_seq;
 	__u32 uncertain; /* enum krt_uncertain bits; 0 = decided */
+	/* Go programs followed live: the goroutines (low 32 bits of goid) that
+	 * sent and received on those threads; 0 = unknown or not Go */
+	__u32 from_goid, to_goid;
 };
 
 /* One on-CPU interval of a thread charged to a trace (for timelines). */

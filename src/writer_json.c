@@ -45,8 +45,12 @@ static void put_hop(struct krt_json *j, const struct krt_hop *h)
 {
 	krt_json_obj_begin(j);
 	krt_json_kv_u64(j, "from", h->from_tid);
+	if (h->from_goid)
+		krt_json_kv_u64(j, "from_goid", h->from_goid);
 	kv_addr(j, "from_addr", &h->from_addr);
 	krt_json_kv_u64(j, "to", h->to_tid);
+	if (h->to_goid)
+		krt_json_kv_u64(j, "to_goid", h->to_goid);
 	kv_addr(j, "to_addr", &h->to_addr);
 	krt_json_kv_u64(j, "bytes", h->bytes);
 	krt_json_kv_u64(j, "send_ns", h->send_ns);

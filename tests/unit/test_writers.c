@@ -369,6 +369,43 @@ static char *run_writer_uncertain(struct krt_writer *(*make)(FILE *))
 	return buf;
 }
 
+/* Go hops: the goroutine ids, on the ends that have one, only there. */
+static void test_json_hop_goids(void **state)
+{
+	struct sample a;
+	struct krt_writer *w;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	json_object *o, *hops, *v;
+
+	(void)state;
+	assert_non_null(f);
+	sample_init(&a, 1, T0);
+	a.hops[1].to_goid = 123;	/* received by goroutine 123 */
+	a.hops[4].from_goid = 123;	/* its reply */
+	a.hops[4].to_goid = 4000000000u;
+	w = krt_writer_json_new(f);
+	assert_non_null(w);
+	assert_int_equal(w->ops->trace(w, &a.t), 0);
+	w->ops->destroy(w);
+	fclose(f);
+	o = json_tokener_parse(buf);
+	assert_non_null(o);
+	hops = get(o, "hops");
+	assert_false(json_object_object_get_ex(json_object_array_get_idx(hops, 1), "from_goid",
+					       &v));
+	assert_int_equal(json_object_get_int64(get(json_object_array_get_idx(hops, 1),
+						   "to_goid")), 123);
+	assert_int_equal(json_object_get_int64(get(json_object_array_get_idx(hops, 4),
+						   "from_goid")), 123);
+	assert_true(json_object_get_int64(get(json_object_array_get_idx(hops, 4), "to_goid")) ==
+		    4000000000LL);
+	assert_false(json_object_object_get_ex(json_object_array_get_idx(hops, 0), "to_goid", &v));
+	json_object_put(o);
+	free(buf);
+}
+
 static void test_uncertain_every_format(void **state)
 {
 	char *out = run_writer_uncertain(krt_writer_json_new), *lines[16], why[KRT_UNCERTAIN_STRLEN];
@@ -1417,6 +1454,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_output_options),
 		cmocka_unit_test(test_color_only_on_terminal),
 		cmocka_unit_test(test_close_without_summary),
+		cmocka_unit_test(test_json_hop_goids),
 		cmocka_unit_test(test_output_replaced_and_input_refused),
 	};
 
