@@ -443,6 +443,7 @@ static void receiver_takes(struct krt_engine *e, struct thread *t, struct dir *d
 	 */
 	t->wake_claim = false;
 	t->guess = doubt != 0;
+	eng_owed_add(t, trace);
 	eng_thread_add_entry(t, trace, d->serial);
 	d->rev->side_last_recv_trace = trace;
 }
@@ -776,6 +777,16 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		if (!doubt && t)
 			eng_pool_settled(e, t, tr);
 	}
+	/*
+	 * Rule 2 names the trace of the last bytes received; a thread that
+	 * received bytes of other traces it has not acted on since (an event
+	 * loop with requests queued for a pooled connection, or a read of
+	 * several pipelined replies) may be writing for any of them.
+	 */
+	if (t && tag && !reply && !strcmp(why, "current") && eng_owed_other(e, t, tag))
+		doubt |= KRT_UNCERTAIN_LOOP;
+	if (t && tag)
+		eng_owed_remove(t, tag);
 	if (decided)
 		doubt = 0; /* the kernel decided */
 	take_next = send_answers(e, d, t, tag);
@@ -954,6 +965,8 @@ static __u64 recv_consume(struct krt_engine *e, const struct krt_event *ev, stru
 			if (s->trace) {
 				*doubt = s->trace == tag ? *doubt | s->uncertain : s->uncertain;
 				tag = s->trace;
+				if (t)
+					eng_owed_add(t, s->trace);
 			}
 			krt_side_req_received_from(&d->rev->side_reqs, s->trace, s->from_tid);
 			*covered_to = b;

@@ -129,6 +129,8 @@ struct recent_entry {
 	__u64 dir_serial; /* the direction whose receive made trace current */
 };
 
+#define OWED_MAX 16
+
 struct thread {
 	__u32 tid;
 	__u32 pid; /* tgid; 0 = unknown */
@@ -156,6 +158,16 @@ struct thread {
 	 */
 	__u64 handoff[HANDOFF_MAX];
 	__u8 n_handoff;
+	/*
+	 * Traces whose bytes this thread received and that it has sent
+	 * nothing of since (an event loop that read requests B and C while A
+	 * waits): its next send may be any of them, whatever cur says. Oldest
+	 * overwritten when full (owed_lost: then no send is sure until the
+	 * thread owes nothing).
+	 */
+	__u64 owed[OWED_MAX];
+	__u8 n_owed;
+	bool owed_lost;
 	__u32 feeder;	     /* thread that hands this one its requests (pool) */
 	bool claim_active;   /* sent or received since a wakeup handed cur */
 	bool answers_feeder; /* has answered a client of its feeder */
@@ -352,6 +364,9 @@ void eng_thread_container_by_ip(struct krt_engine *e, struct thread *t,
 				const struct krt_addr *local);
 void eng_thread_add_entry(struct thread *t, __u64 trace, __u64 dir_serial);
 bool eng_thread_has_entry(const struct thread *t, __u64 trace, __u64 dir_serial);
+void eng_owed_add(struct thread *t, __u64 trace);
+void eng_owed_remove(struct thread *t, __u64 trace);
+bool eng_owed_other(struct krt_engine *e, struct thread *t, __u64 tag);
 void eng_thread_forget(struct krt_engine *e, struct thread *t);
 
 /* engine_trace.c: traces (stats, hops, slices, emission), a thread's trace, kernel tags */

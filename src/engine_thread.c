@@ -210,6 +210,67 @@ bool eng_thread_has_entry(const struct thread *t, __u64 trace, __u64 dir_serial)
 	return false;
 }
 
+/* t received bytes of trace and owes it a send (see struct thread's owed). */
+void eng_owed_add(struct thread *t, __u64 trace)
+{
+	unsigned int i;
+
+	if (!trace)
+		return;
+	for (i = 0; i < t->n_owed; i++)
+		if (t->owed[i] == trace)
+			return;
+	if (t->n_owed == OWED_MAX) {
+		memmove(t->owed, t->owed + 1, (OWED_MAX - 1) * sizeof(t->owed[0]));
+		t->n_owed--;
+		t->owed_lost = true;
+	}
+	t->owed[t->n_owed++] = trace;
+}
+
+/* t sent bytes of trace: it owes it nothing more. */
+void eng_owed_remove(struct thread *t, __u64 trace)
+{
+	unsigned int i;
+
+	for (i = 0; i < t->n_owed; i++) {
+		if (t->owed[i] == trace) {
+			memmove(t->owed + i, t->owed + i + 1,
+				(t->n_owed - i - 1) * sizeof(t->owed[0]));
+			t->n_owed--;
+			break;
+		}
+	}
+	if (!t->n_owed)
+		t->owed_lost = false;
+}
+
+/*
+ * Does t owe a send to a live, unanswered trace other than tag? Then a
+ * send it makes under tag only because tag is its current trace may be
+ * that other trace's (an event loop that read B's request or reply after
+ * A's, and writes A's next call now). Answered or finished traces are
+ * let go here.
+ */
+bool eng_owed_other(struct krt_engine *e, struct thread *t, __u64 tag)
+{
+	unsigned int i = 0;
+	bool other = false;
+
+	while (i < t->n_owed) {
+		struct trace *tr = eng_trace_find(e, t->owed[i]);
+
+		if (!tr || tr->answered) {
+			eng_owed_remove(t, t->owed[i]);
+			continue;
+		}
+		if (t->owed[i] != tag)
+			other = true;
+		i++;
+	}
+	return other || t->owed_lost;
+}
+
 /* Thread t leaves the registry (its trace was let go by the caller). */
 void eng_thread_forget(struct krt_engine *e, struct thread *t)
 {

@@ -968,6 +968,44 @@ static void test_executor_uncertain(void **state)
 }
 
 /*
+ * An event loop with a request queued for its one pooled connection: it
+ * reads request 1 and calls api, reads request 2 (the connection is busy),
+ * then reads 1's reply and writes the next call: request 2's, though its
+ * current trace is 1. The first call is sure; the second is marked "loop".
+ */
+static void test_event_loop_owed_uncertain(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t1;
+	size_t i, marked = 0;
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_send(110, WEB, web(40001), api(8080), 11));
+	feed(f, ev_recv(120, API, api(8080), web(40001), 11));
+	feed(f, ev_recv(130, WEB, web(80), gw(50002), 10)); /* trace 2 waits */
+	feed(f, ev_send(140, API, api(8080), web(40001), 21));
+	feed(f, ev_recv(150, WEB, web(40001), api(8080), 21));
+	feed(f, ev_send(160, WEB, web(40001), api(8080), 12)); /* 2's call, cur 1 */
+	feed(f, ev_recv(170, API, api(8080), web(40001), 12));
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	assert_non_null(t1);
+	for (i = 0; i < t1->n_hops; i++) {
+		if (t1->hops[i].from_tid != WEB || t1->hops[i].to_tid != API)
+			continue;
+		if (t1->hops[i].send_ns == 110)
+			assert_int_equal(t1->hops[i].uncertain, 0);
+		else
+			marked += t1->hops[i].uncertain == KRT_UNCERTAIN_LOOP;
+	}
+	assert_int_equal(marked, 1);
+	assert_true(t1->uncertain & KRT_UNCERTAIN_LOOP);
+	fix_free(f);
+}
+
+/*
  * Threads that read and answer their own requests wake each other for a
  * lock (a runtime's global lock): no hand-off, nothing uncertain, each
  * thread's calls in its own request.
@@ -2113,6 +2151,7 @@ int main(void)
 	    cmocka_unit_test(test_verbose_color_claim),
 	    cmocka_unit_test(test_linger_bounded),
 	    cmocka_unit_test(test_late_events),
+	    cmocka_unit_test(test_event_loop_owed_uncertain),
 	    cmocka_unit_test(test_random_events_robust),
 	};
 
