@@ -742,7 +742,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	const struct krt_xfer *x = &ev->xfer;
 	struct dir *d = conn_get(e, &tp->local, &tp->remote, ev->ts_ns);
 	const char *why = "no trace";
-	bool take_next, reply = false, decided = false;
+	bool take_next, reply = false, decided = false, by_thread, loop;
 	struct thread *t;
 	struct trace *tr;
 	__u32 doubt = 0;
@@ -757,6 +757,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	}
 	d->side_connect_pending = false;
 	d->sends++;
+	/* the kernel's tag of such a send is the thread's trace too (rule 2) */
+	by_thread = t && !reply && strcmp(why, "deferred: trace at connect");
 	if (x->flags & KRT_XF_TAGGED && (e->cfg.use_kernel_tags || e->cfg.check_kernel_tags)) {
 		__u64 k = eng_apply_kernel_tag(e, x, tag, ev->ts_ns);
 
@@ -783,12 +785,13 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	 * loop with requests queued for a pooled connection, or a read of
 	 * several pipelined replies) may be writing for any of them.
 	 */
-	if (t && tag && !reply && !strcmp(why, "current") && eng_owed_other(e, t, tag))
-		doubt |= KRT_UNCERTAIN_LOOP;
+	loop = by_thread && tag && eng_owed_other(e, t, tag);
 	if (t && tag)
 		eng_owed_remove(t, tag);
 	if (decided)
-		doubt = 0; /* the kernel decided */
+		doubt = 0; /* the kernel decided which trace the thread had */
+	if (loop)
+		doubt |= KRT_UNCERTAIN_LOOP; /* not which of its traces the send is */
 	take_next = send_answers(e, d, t, tag);
 	send_segment(e, ev, d, t, tag, doubt, why);
 	if (take_next && x->bytes)
