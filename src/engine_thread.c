@@ -250,12 +250,12 @@ void eng_owed_remove(struct thread *t, __u64 trace)
  * send it makes under tag only because tag is its current trace may be
  * that other trace's (an event loop that read B's request or reply after
  * A's, and writes A's next call now). Answered or finished traces are
- * let go here.
+ * let go here. An overflow of the list counts only for such a thread.
  */
 bool eng_owed_other(struct krt_engine *e, struct thread *t, __u64 tag)
 {
 	unsigned int i = 0;
-	bool other = false;
+	bool other = false, reads = false;
 
 	while (i < t->n_owed) {
 		struct trace *tr = eng_trace_find(e, t->owed[i]);
@@ -264,11 +264,17 @@ bool eng_owed_other(struct krt_engine *e, struct thread *t, __u64 tag)
 			eng_owed_remove(t, t->owed[i]);
 			continue;
 		}
-		if (t->owed[i] != tag)
-			other = true;
+		/*
+		 * Only requests this thread read itself: a pool worker that
+		 * owes a trace its reader handed it is the pool rules' case.
+		 */
+		if (tr->pub.ingress.tid == t->tid) {
+			reads = true;
+			other |= t->owed[i] != tag;
+		}
 		i++;
 	}
-	return other || t->owed_lost;
+	return other || (t->owed_lost && reads);
 }
 
 /* Thread t leaves the registry (its trace was let go by the caller). */

@@ -66,11 +66,15 @@ done
 # thread answers): since the "uncertain" mark they are flagged, not counted exact or wrong
 # (0 % exact, 100 % uncertain, 0 % wrong live at 8 connections, where 34.5 % were right by
 # chance and 36 % wrong).
+# node: a send of the event loop while it owes a send to another request it read (one
+# queued for the agent's pooled socket, pipelined redis replies read together) is marked
+# uncertain ("loop"): 0 % wrong live and import (was 11-19 %, right or wrong by chance),
+# 2.5-17.5 % exact here, the rest uncertain or missing.
 declare -A FLOOR=(
 	[thrift.live]=0 [thrift.import]=0 [thrift.sample]=0
 	[java.live]=95 [java.import]=20 [java.sample]=75
 	[asgi.live]=0 [asgi.import]=0 [asgi.sample]=0
-	[node.live]=5 [node.import]=5 [node.sample]=0
+	[node.live]=0 [node.import]=0 [node.sample]=0
 	[m5.live]=95 [m5.import]=5 [m5.sample]=50
 	[chain.live]=95 [chain.import]=95 [chain.sample]=75
 	[m1.live]=95 [m1.import]=95 [m1.sample]=75
@@ -88,6 +92,7 @@ declare -A MAXWRONG=(
 	[thrift.live]=2.5 [thrift.import]=5 [thrift.sample]=12.5
 	[asgi.live]=2.5 [asgi.import]=5 [asgi.sample]=12.5
 	[java.live]=2.5 [java.import]=5
+	[node.live]=2.5 [node.import]=5
 	[m5.live]=2.5
 	[chain.live]=2.5 [chain.import]=5 [m1.live]=2.5 [m1.import]=5
 	[m4.live]=2.5 [m4.import]=5 [m4.sample]=12.5
