@@ -25,9 +25,11 @@ static void kv_uncertain(struct krt_json *j, __u32 bits)
 		krt_json_kv_str(j, "uncertain", krt_uncertain_str(bits, why, sizeof(why)));
 }
 
-static void put_thread(struct krt_json *j, const struct krt_thread_stat *th)
+static void put_thread(struct krt_json *j, const struct krt_trace *t,
+		       const struct krt_thread_stat *th)
 {
-	size_t n = strnlen(th->comm, KRT_COMM_LEN);
+	size_t n = strnlen(th->comm, KRT_COMM_LEN), n_goids, i;
+	__u32 goids[KRT_THREAD_GOIDS_MAX];
 
 	krt_json_obj_begin(j);
 	krt_json_kv_u64(j, "tid", th->tid);
@@ -38,6 +40,14 @@ static void put_thread(struct krt_json *j, const struct krt_thread_stat *th)
 	krt_json_kv_u64(j, "cpu_ns", th->cpu_ns);
 	krt_json_kv_u64(j, "first_ns", th->first_ns);
 	krt_json_kv_u64(j, "last_ns", th->last_ns);
+	n_goids = krt_thread_goids(t, th->tid, goids, KRT_THREAD_GOIDS_MAX);
+	if (n_goids) {
+		krt_json_key(j, "goids");
+		krt_json_arr_begin(j);
+		for (i = 0; i < n_goids; i++)
+			krt_json_u64(j, goids[i]);
+		krt_json_arr_end(j);
+	}
 	krt_json_obj_end(j);
 }
 
@@ -104,7 +114,7 @@ static int json_trace(struct krt_writer *w, const struct krt_trace *t)
 	krt_json_key(&j, "threads");
 	krt_json_arr_begin(&j);
 	for (i = 0; i < t->n_threads; i++)
-		put_thread(&j, &t->threads[i]);
+		put_thread(&j, t, &t->threads[i]);
 	krt_json_arr_end(&j);
 	krt_json_key(&j, "hops");
 	krt_json_arr_begin(&j);

@@ -55,6 +55,18 @@ static void print_header(struct krt_writer *w, const struct krt_trace *t)
 	fputc('\n', w->out);
 }
 
+/* A Go thread's goroutines that worked on the trace: "  g117 g14" (up to 16). */
+static void print_goids(struct krt_writer *w, const struct krt_trace *t, __u32 tid)
+{
+	__u32 goids[KRT_THREAD_GOIDS_MAX];
+	size_t i, n = krt_thread_goids(t, tid, goids, KRT_THREAD_GOIDS_MAX);
+
+	if (n)
+		fputc(' ', w->out);
+	for (i = 0; i < n; i++)
+		fprintf(w->out, " g%u", goids[i]);
+}
+
 static void print_threads(struct krt_writer *w, const struct krt_trace *t)
 {
 	char name[KRT_NODE_NAME_LEN], cpu[32], first[32], last[32], runq[32];
@@ -77,6 +89,7 @@ static void print_threads(struct krt_writer *w, const struct krt_trace *t)
 			krt_fmt_ms(rel(t, th->last_ns), last, sizeof(last)));
 		if (has_runq)
 			fprintf(w->out, " %14s", krt_fmt_ms(th->runq_ns, runq, sizeof(runq)));
+		print_goids(w, t, th->tid);
 		fputc('\n', w->out);
 	}
 }

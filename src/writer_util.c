@@ -42,6 +42,33 @@ const char *krt_thread_name(const struct krt_thread_stat *th, char *buf, size_t 
 	return buf;
 }
 
+static size_t goid_add(__u32 *out, size_t n, size_t max, __u32 goid)
+{
+	size_t i;
+
+	if (!goid)
+		return n;
+	for (i = 0; i < n; i++)
+		if (out[i] == goid)
+			return n;
+	if (n < max)
+		out[n++] = goid;
+	return n;
+}
+
+size_t krt_thread_goids(const struct krt_trace *t, __u32 tid, __u32 *out, size_t max)
+{
+	size_t i, n = 0;
+
+	for (i = 0; tid && i < t->n_hops; i++) {
+		if (t->hops[i].from_tid == tid)
+			n = goid_add(out, n, max, t->hops[i].from_goid);
+		if (t->hops[i].to_tid == tid)
+			n = goid_add(out, n, max, t->hops[i].to_goid);
+	}
+	return n;
+}
+
 const char *krt_node_name(const struct krt_trace *t, __u32 tid, const struct krt_addr *a,
 			  char *buf, size_t len)
 {

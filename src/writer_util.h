@@ -14,6 +14,13 @@
 const struct krt_thread_stat *krt_trace_thread(const struct krt_trace *t, __u32 tid);
 /* "container/comm[tid]", or "comm[tid]" when the container is unknown. */
 const char *krt_thread_name(const struct krt_thread_stat *th, char *buf, size_t len);
+/*
+ * The goroutines seen working on the trace on thread tid (Go programs
+ * followed live): the distinct goids its hops name for that thread, in hop
+ * order, at most max in out. Returns how many were stored.
+ */
+#define KRT_THREAD_GOIDS_MAX 16
+size_t krt_thread_goids(const struct krt_trace *t, __u32 tid, __u32 *out, size_t max);
 /* A hop end: the thread's name, "tid N" for an unlisted thread, else the address. */
 const char *krt_node_name(const struct krt_trace *t, __u32 tid, const struct krt_addr *a,
 			  char *buf, size_t len);

@@ -163,9 +163,10 @@ check "go-http's goroutines are followed" grep -q \
 	"go-http\[$gohttp_pid\] is a Go program (go1\.[0-9.]*): its goroutines are followed" \
 	"$tmp/default.err"
 # Goroutine ids on the hops: every Go service's request was read by a known goroutine
-# (to_goid on its ingress hop); no hop received by the C backend or redis has one.
+# (to_goid on its ingress hop, goids on its thread's row); no hop received by the C
+# backend has one.
 gaddr=$("$TB" addr go-http) faddr=$("$TB" addr go-fanout) baddr=$("$TB" addr backend)
-check "goid: the ingress hop of every go-http / go-fanout request names its goroutine" \
+check "goid: the ingress hop and thread of every go-http / go-fanout request name its goroutine" \
 	python3 -c '
 import json, sys
 go, bad = 0, 0
@@ -178,6 +179,7 @@ for l in open(sys.argv[1]):
         go += 1
         bad += not any("to_goid" in h for h in t["hops"]
                        if h["to_addr"] == ing["server"] and h["recv_ns"] == ing["ts_ns"])
+        bad += not any("goids" in th for th in t["threads"] if th["tid"] == ing["tid"])
     bad += sum("to_goid" in x for x in t["hops"] if x["to_addr"].split(":")[0] == sys.argv[4])
 print("# %d Go requests, %d without goid or with a goid on a C receiver" % (go, bad))
 sys.exit(not (go >= 2 * int(sys.argv[5]) and bad == 0))' "$tmp/default.jsonl" "$gaddr" "$faddr" \

@@ -377,7 +377,7 @@ static void test_json_hop_goids(void **state)
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
-	json_object *o, *hops, *v;
+	json_object *o, *hops, *th, *v;
 
 	(void)state;
 	assert_non_null(f);
@@ -402,7 +402,30 @@ static void test_json_hop_goids(void **state)
 	assert_true(json_object_get_int64(get(json_object_array_get_idx(hops, 4), "to_goid")) ==
 		    4000000000LL);
 	assert_false(json_object_object_get_ex(json_object_array_get_idx(hops, 0), "to_goid", &v));
+	/* per thread: the goroutines its hops name, each once; none for the others */
+	th = get(o, "threads");
+	v = get(json_object_array_get_idx(th, 1), "goids");	/* 900: received and replied */
+	assert_int_equal(json_object_array_length(v), 1);
+	assert_int_equal(json_object_get_int64(json_object_array_get_idx(v, 0)), 123);
+	v = get(json_object_array_get_idx(th, 0), "goids");	/* 812 */
+	assert_int_equal(json_object_array_length(v), 1);
+	assert_false(json_object_object_get_ex(json_object_array_get_idx(th, 2), "goids", &v));
 	json_object_put(o);
+	free(buf);
+
+	/* text: the thread table names them after the row */
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	a.hops[2].from_goid = 7;	/* 900 again, another goroutine */
+	w = krt_writer_text_new(f, false);
+	assert_non_null(w);
+	assert_int_equal(w->ops->trace(w, &a.t), 0);
+	w->ops->destroy(w);
+	fclose(f);
+	assert_non_null(strstr(buf, "  g123 g7\n"));
+	assert_non_null(strstr(buf, "  g4000000000\n"));
+	assert_int_equal(count_str(buf, " g"), 3);
 	free(buf);
 }
 
