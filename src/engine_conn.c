@@ -786,6 +786,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	 * several pipelined replies) may be writing for any of them.
 	 */
 	loop = by_thread && tag && eng_owed_other(e, t, tag);
+	if (loop)
+		eng_owed_mark_others(e, t, tag);
 	if (t && tag)
 		eng_owed_remove(t, tag);
 	if (decided)

@@ -367,6 +367,7 @@ bool eng_thread_has_entry(const struct thread *t, __u64 trace, __u64 dir_serial)
 void eng_owed_add(struct thread *t, __u64 trace);
 void eng_owed_remove(struct thread *t, __u64 trace);
 bool eng_owed_other(struct krt_engine *e, struct thread *t, __u64 tag);
+void eng_owed_mark_others(struct krt_engine *e, struct thread *t, __u64 tag);
 void eng_thread_forget(struct krt_engine *e, struct thread *t);
 
 /* engine_trace.c: traces (stats, hops, slices, emission), a thread's trace, kernel tags */

@@ -277,6 +277,23 @@ bool eng_owed_other(struct krt_engine *e, struct thread *t, __u64 tag)
 	return other || (t->owed_lost && reads);
 }
 
+/*
+ * t's send under tag was marked "loop": each other request t read and
+ * owes a send may have lost that send to tag's trace, so it is not sure
+ * to be whole either.
+ */
+void eng_owed_mark_others(struct krt_engine *e, struct thread *t, __u64 tag)
+{
+	unsigned int i;
+
+	for (i = 0; i < t->n_owed; i++) {
+		struct trace *tr = t->owed[i] != tag ? eng_trace_find(e, t->owed[i]) : NULL;
+
+		if (tr && tr->pub.ingress.tid == t->tid)
+			tr->pub.uncertain |= KRT_UNCERTAIN_LOOP;
+	}
+}
+
 /* Thread t leaves the registry (its trace was let go by the caller). */
 void eng_thread_forget(struct krt_engine *e, struct thread *t)
 {
