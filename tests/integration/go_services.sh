@@ -33,10 +33,11 @@ ip link show "${KRT_BRIDGE:-krtbr0}" >/dev/null 2>&1 &&
 	skip_suite "the test bed is in use (bridge ${KRT_BRIDGE:-krtbr0} exists); run utils/testbed down"
 "$BPF" --help >/dev/null 2>&1 || skip_suite "krtrace-bpf does not run here"
 
-# Floors per service, below what goroutine tracking reaches (README: go-http 100 %,
-# go-fanout 88-98 % at 100 requests) by the noise of a shared CI machine; the
-# attribution by thread alone gave 8 % and 0 %.
-MIN_HTTP=${KRT_GO_MIN_HTTP:-95}
+# Floors per service, below what goroutine tracking reaches by the noise of a
+# shared machine: go-http measured 93-100 % over ten runs of 100 requests (one
+# 93 %, two at 95 %: a 95 % floor failed runs), go-fanout 88-98 %; the
+# attribution by thread alone gave 8 % and 0 %, far below either floor.
+MIN_HTTP=${KRT_GO_MIN_HTTP:-90}
 MIN_FANOUT=${KRT_GO_MIN_FANOUT:-80}
 
 tmp=$(mktemp -d)
