@@ -70,16 +70,21 @@ done
 # queued for the agent's pooled socket, pipelined redis replies read together) is marked
 # uncertain ("loop"): 0 % wrong live and import (was 11-19 %, right or wrong by chance),
 # 2.5-17.5 % exact here, the rest uncertain or missing.
+# m3, m5 sample since a receive holding a sampled request's bytes is never
+# dropped (pipelined replies read at once whose last one is unsampled; a tag
+# not stored yet): bench/accuracy.sh 500 requests at 4/8/16, m3 68.7-75.3 %
+# (was 44.7), m5 98-100 % (was 81.3). At this scale m3 met 50 and 62.5 % (a
+# later reply's hop in the trace: not fixed yet), m5 100 %.
 declare -A FLOOR=(
 	[thrift.live]=0 [thrift.import]=0 [thrift.sample]=0
 	[java.live]=95 [java.import]=20 [java.sample]=75
 	[asgi.live]=0 [asgi.import]=0 [asgi.sample]=0
 	[node.live]=0 [node.import]=0 [node.sample]=0
-	[m5.live]=95 [m5.import]=5 [m5.sample]=50
+	[m5.live]=95 [m5.import]=5 [m5.sample]=75
 	[chain.live]=95 [chain.import]=95 [chain.sample]=75
 	[m1.live]=95 [m1.import]=95 [m1.sample]=75
 	[m2.live]=80 [m2.import]=80 [m2.sample]=0
-	[m3.live]=85 [m3.import]=85 [m3.sample]=0
+	[m3.live]=85 [m3.import]=85 [m3.sample]=37.5
 	[m4.live]=95 [m4.import]=95 [m4.sample]=75
 )
 
@@ -96,6 +101,7 @@ declare -A MAXWRONG=(
 	[m5.live]=2.5
 	[chain.live]=2.5 [chain.import]=5 [m1.live]=2.5 [m1.import]=5
 	[m4.live]=2.5 [m4.import]=5 [m4.sample]=12.5
+	[m5.sample]=12.5
 )
 
 # Models whose sampled share is printed, not asserted (none today).
