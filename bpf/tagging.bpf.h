@@ -144,7 +144,7 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 {
 	struct krt_thread_state *th = thread_get(tid);
 	struct krt_conn_side *c = conn_get(cookie);
-	__u32 last = seq + len - 1, trace = 0, sampled = 0;
+	__u32 last = seq + len - 1, trace = 0, sampled = 0, last_tag = 0;
 	__u64 covered = false, mixed = false;
 
 	if (!th || !c) {
@@ -161,6 +161,7 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 	 * untagged (it holds both) and the senders' records decide.
 	 */
 	if (sampling_on() && (trace & KRT_TRACE_SAMPLED_OUT) && sampled) {
+		last_tag = trace;
 		trace = sampled;
 		mixed = true;
 	}
@@ -219,7 +220,8 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		thread_takes_trace(th, tid, pid, cookie, trace, false, clk, carry);
 		th->entry_server = serves;
 		th->tag_pending = 0;
-		conn_takes_trace(c, trace, 0); /* queued by seg_scan, or late */
+		/* queued by seg_scan, or late; the queue's newest is the last tag */
+		conn_takes_trace(c, mixed ? last_tag : trace, 0);
 	}
 	return th->trace;
 }
@@ -324,13 +326,12 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	}
 	/*
 	 * Its last receive's tag not stored yet: the trace it would carry is a
-	 * guess. An unsampled trace is no better a guess (the bytes may be a
-	 * sampled request's: an event loop's last request was another's):
-	 * unsure without a guess, recorded, and the engine decides.
+	 * guess. Not an unsampled one: its bytes go unrecorded (a server's
+	 * reply takes its request's mark from the queue; marking it unsure
+	 * would record it, and the engine would guess it into a sampled trace).
 	 */
-	if (th->tag_pending)
-		trace =
-		    (trace & KRT_TRACE_SAMPLED_OUT) ? KRT_TRACE_UNSURE : trace | KRT_TRACE_UNSURE;
+	if (th->tag_pending && !(trace & KRT_TRACE_SAMPLED_OUT))
+		trace |= KRT_TRACE_UNSURE;
 	c->sent_any = 1;
 	c->in_request = 0;
 	th->sent = 1;
