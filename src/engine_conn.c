@@ -751,6 +751,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	if (!(x->flags & KRT_XF_SEQ) && d->n_pend)
 		pending_drop_stale(e, d, ev);
 	t = send_thread(e, ev, d, tp);
+	if (t && x->goid)
+		t->runs_goroutines = true;
 	if (t) {
 		tag = send_tag(e, ev, d, t, &why, &reply);
 		t->claim_active = true;
@@ -785,7 +787,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	 * loop with requests queued for a pooled connection, or a read of
 	 * several pipelined replies) may be writing for any of them.
 	 */
-	loop = by_thread && tag && eng_owed_other(e, t, tag);
+	loop = by_thread && tag && !t->runs_goroutines && eng_owed_other(e, t, tag);
 	if (loop)
 		eng_owed_mark_others(e, t, tag);
 	if (t && tag)
@@ -1062,6 +1064,8 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 	eng_pending_expire(e, d, ev->ts_ns, false);
 	if (!t)
 		return; /* nobody to attribute to (no context, socket never seen) */
+	if (x->goid)
+		t->runs_goroutines = true;
 	side->side_last_tid = t->tid;
 	side->side_recv_ns = ev->ts_ns;
 	eng_thread_container_by_ip(e, t, &tp->local);

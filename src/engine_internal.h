@@ -168,6 +168,12 @@ struct thread {
 	__u64 owed[OWED_MAX];
 	__u8 n_owed;
 	bool owed_lost;
+	/*
+	 * Its transfers name a goroutine (a Go program followed by uprobes):
+	 * the kernel swaps the thread's trace with the goroutine it runs, so
+	 * what it owes as a thread says nothing of a send's trace.
+	 */
+	bool runs_goroutines;
 	__u32 feeder;	     /* thread that hands this one its requests (pool) */
 	bool claim_active;   /* sent or received since a wakeup handed cur */
 	bool answers_feeder; /* has answered a client of its feeder */
