@@ -31,7 +31,17 @@ TB=utils/testbed
 tmp=$(mktemp -d)
 bpf_pid= load_pid=
 cleanup() {
-	[ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null && wait "$load_pid" 2>/dev/null
+	# The load loop and the client it is running: killing the loop alone
+	# left that client sending to the next test's services (the test bed's
+	# addresses are reused) until its 2000 requests were done.
+	if [ -n "$load_pid" ]; then
+		local kids
+		kids=$(pgrep -P "$load_pid")
+		kill "$load_pid" 2>/dev/null
+		# shellcheck disable=SC2086 # one PID per word
+		[ -n "$kids" ] && kill $kids 2>/dev/null
+		wait "$load_pid" 2>/dev/null
+	fi
 	[ -n "$bpf_pid" ] && kill -INT "$bpf_pid" 2>/dev/null && wait "$bpf_pid" 2>/dev/null
 	"$TB" down >/dev/null 2>&1
 	rm -rf "$tmp"
