@@ -19,6 +19,7 @@
 #include <string.h>
 #include "compare.h"
 #include "json_out.h"
+#include "json_get.h"
 
 #define MAX_REPORTED_BAD_LINES 3
 #define MAX_LISTED_UNMATCHED 10
@@ -78,23 +79,7 @@ static const char usage[] =
 	"  -v, --verbose    show the hops of disagreeing traces (first 20)\n"
 	"Exit status: 0 agreement, 1 below --min/--min-hops, 2 usage or input error.\n";
 
-static __u64 get_u64(json_object *o, const char *key)
-{
-	json_object *v;
 
-	if (!json_object_object_get_ex(o, key, &v))
-		return 0;
-	return json_object_get_uint64(v);
-}
-
-static const char *get_str(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return "";
-	return json_object_get_string(v);
-}
 
 static void copy_str(char *dst, size_t len, const char *src)
 {
@@ -114,21 +99,21 @@ static int parse_trace(json_object *o, struct c_trace *t)
 	/* the fields every krtrace trace has: others' JSON lines are not taken for traces */
 	if (!json_object_object_get_ex(o, "trace_id", &v) || !json_object_is_type(v, json_type_int) ||
 	    !json_object_object_get_ex(o, "ingress", &ingress) ||
-	    !json_object_is_type(ingress, json_type_object) || !*get_str(ingress, "client") ||
-	    !*get_str(ingress, "server") || !json_object_object_get_ex(o, "hops", &v) ||
+	    !json_object_is_type(ingress, json_type_object) || !*json_get_str(ingress, "client") ||
+	    !*json_get_str(ingress, "server") || !json_object_object_get_ex(o, "hops", &v) ||
 	    !json_object_is_type(v, json_type_array))
 		return -1;
-	t->id = get_u64(o, "trace_id");
-	snprintf(t->key, sizeof(t->key), "%.64s>%.64s", get_str(ingress, "client"),
-		 get_str(ingress, "server"));
-	t->ts_ns = get_u64(ingress, "ts_ns");
+	t->id = json_get_u64(o, "trace_id");
+	snprintf(t->key, sizeof(t->key), "%.64s>%.64s", json_get_str(ingress, "client"),
+		 json_get_str(ingress, "server"));
+	t->ts_ns = json_get_u64(ingress, "ts_ns");
 	if (!t->ts_ns)
-		t->ts_ns = get_u64(o, "start_ns");
+		t->ts_ns = json_get_u64(o, "start_ns");
 	if (json_object_object_get_ex(o, "threads", &threads) &&
 	    json_object_is_type(threads, json_type_array)) {
 		n = json_object_array_length(threads);
 		for (i = 0; i < n; i++)
-			t->cpu_ns += get_u64(json_object_array_get_idx(threads, i), "cpu_ns");
+			t->cpu_ns += json_get_u64(json_object_array_get_idx(threads, i), "cpu_ns");
 	}
 	if (json_object_object_get_ex(o, "hops", &hops) &&
 	    json_object_is_type(hops, json_type_array)) {
@@ -140,11 +125,11 @@ static int parse_trace(json_object *o, struct c_trace *t)
 			json_object *h = json_object_array_get_idx(hops, i);
 			struct c_hop *c = &t->hops[t->n_hops++];
 
-			c->from = get_u64(h, "from");
-			c->to = get_u64(h, "to");
-			copy_str(c->from_addr, sizeof(c->from_addr), get_str(h, "from_addr"));
-			copy_str(c->to_addr, sizeof(c->to_addr), get_str(h, "to_addr"));
-			c->bytes = get_u64(h, "bytes");
+			c->from = json_get_u64(h, "from");
+			c->to = json_get_u64(h, "to");
+			copy_str(c->from_addr, sizeof(c->from_addr), json_get_str(h, "from_addr"));
+			copy_str(c->to_addr, sizeof(c->to_addr), json_get_str(h, "to_addr"));
+			c->bytes = json_get_u64(h, "bytes");
 		}
 	}
 	return 0;
@@ -180,8 +165,8 @@ static int load_file(struct c_file *f)
 		if (o && json_object_object_get_ex(o, "summary", &sum) &&
 		    json_object_is_type(sum, json_type_object)) {
 			f->has_summary = true;
-			f->lost = get_u64(sum, "lost");
-			f->unattributed_cpu_ns = get_u64(sum, "unattributed_cpu_ns");
+			f->lost = json_get_u64(sum, "lost");
+			f->unattributed_cpu_ns = json_get_u64(sum, "unattributed_cpu_ns");
 			json_object_put(o);
 			continue;
 		}

@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <linux/types.h>
 #include "merge.h"
+#include "json_get.h"
 
 #define MAX_FILES 64
 #define MAX_REPORTED_BAD_LINES 3
@@ -87,32 +88,8 @@ static const char usage[] =
 	"  -o, --output FILE   write the joined result to FILE instead of stdout\n"
 	"Exit status: 0 ok, 2 usage or input error.\n";
 
-static __u64 get_u64(json_object *o, const char *key)
-{
-	json_object *v;
 
-	if (!json_object_object_get_ex(o, key, &v))
-		return 0;
-	return json_object_get_uint64(v);
-}
 
-static const char *get_str(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return "";
-	return json_object_get_string(v);
-}
-
-static json_object *get_arr(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_array))
-		return NULL;
-	return v;
-}
 
 static bool grow(void **v, size_t *cap, size_t n, size_t size)
 {
@@ -133,14 +110,14 @@ static bool grow(void **v, size_t *cap, size_t n, size_t size)
 /* A hop's time: its send, or its receive when the send was not seen. */
 static __u64 hop_ts(json_object *h)
 {
-	__u64 t = get_u64(h, "send_ns");
+	__u64 t = json_get_u64(h, "send_ns");
 
-	return t ? t : get_u64(h, "recv_ns");
+	return t ? t : json_get_u64(h, "recv_ns");
 }
 
 static int add_halves(struct m_state *s, size_t ti)
 {
-	json_object *hops = get_arr(s->traces[ti].o, "hops");
+	json_object *hops = json_get_arr(s->traces[ti].o, "hops");
 	size_t i, n = hops ? json_object_array_length(hops) : 0;
 
 	json_object *ingress = NULL;
@@ -148,12 +125,12 @@ static int add_halves(struct m_state *s, size_t ti)
 	bool ingress_seen = false;
 
 	if (json_object_object_get_ex(s->traces[ti].o, "ingress", &ingress)) {
-		client = get_str(ingress, "client");
-		server = get_str(ingress, "server");
+		client = json_get_str(ingress, "client");
+		server = json_get_str(ingress, "server");
 	}
 	for (i = 0; i < n; i++) {
 		json_object *h = json_object_array_get_idx(hops, i), *seq;
-		__u64 from = get_u64(h, "from"), to = get_u64(h, "to");
+		__u64 from = json_get_u64(h, "from"), to = json_get_u64(h, "to");
 		struct m_half *x;
 
 		/* Only halves: exactly one end traced. */
@@ -167,8 +144,8 @@ static int add_halves(struct m_state *s, size_t ti)
 		x->file = s->traces[ti].file;
 		x->hop = h;
 		x->send = from != 0;
-		x->from_addr = get_str(h, "from_addr");
-		x->to_addr = get_str(h, "to_addr");
+		x->from_addr = json_get_str(h, "from_addr");
+		x->to_addr = json_get_str(h, "to_addr");
 		/*
 		 * The trace's ingress: its first receive from the ingress
 		 * client (or, where the source did not name the ingress, its
@@ -178,8 +155,8 @@ static int add_halves(struct m_state *s, size_t ti)
 		    ((!strcmp(x->from_addr, client) && !strcmp(x->to_addr, server)) ||
 		     (i == 0 && (!client[0] || !strcmp(client, "?")))))
 			x->ingress = ingress_seen = true;
-		x->bytes = get_u64(h, "bytes");
-		x->ts = x->send ? get_u64(h, "send_ns") : get_u64(h, "recv_ns");
+		x->bytes = json_get_u64(h, "bytes");
+		x->ts = x->send ? json_get_u64(h, "send_ns") : json_get_u64(h, "recv_ns");
 		if (!x->ts)
 			x->ts = hop_ts(h);
 		if (json_object_object_get_ex(h, "seq", &seq) &&
@@ -195,7 +172,7 @@ static int add_halves(struct m_state *s, size_t ti)
 
 static void file_host(struct m_file *f, json_object *trace)
 {
-	const char *h = get_str(trace, "host");
+	const char *h = json_get_str(trace, "host");
 	char *copy, *base, *dot;
 
 	if (f->host[0])
@@ -238,13 +215,13 @@ static int read_file(struct m_state *s, int fi)
 			continue;
 		o = json_tokener_parse(line);
 		if (o && json_object_object_get_ex(o, "summary", &sum)) {
-			f->lost += get_u64(sum, "lost");
+			f->lost += json_get_u64(sum, "lost");
 			summary = true;
 			json_object_put(o);
 			continue;
 		}
-		if (!o || !json_object_object_get_ex(o, "trace_id", NULL) || !get_arr(o, "hops") ||
-		    !get_arr(o, "threads")) {
+		if (!o || !json_object_object_get_ex(o, "trace_id", NULL) || !json_get_arr(o, "hops") ||
+		    !json_get_arr(o, "threads")) {
 			if (f->bad_lines++ < MAX_REPORTED_BAD_LINES)
 				fprintf(stderr, "krtrace merge: %s:%zu: %s\n", f->path, lineno,
 					o ? "not a trace object (trace_id, threads, hops)"
@@ -263,7 +240,7 @@ static int read_file(struct m_state *s, int fi)
 		t->o = o;
 		t->file = fi;
 		t->parent = s->n_traces;
-		t->start_ns = get_u64(o, "start_ns");
+		t->start_ns = json_get_u64(o, "start_ns");
 		s->n_traces++;
 		f->n_traces++;
 		if (add_halves(s, s->n_traces - 1)) {
@@ -381,13 +358,13 @@ static int join_pair(struct m_state *s, struct m_half *snd, struct m_half *rcv, 
 
 	if (!h)
 		return -1;
-	json_object_object_add(h, "from", u64(get_u64(snd->hop, "from")));
+	json_object_object_add(h, "from", u64(json_get_u64(snd->hop, "from")));
 	json_object_object_add(h, "from_addr", json_object_new_string(snd->from_addr));
-	json_object_object_add(h, "to", u64(get_u64(rcv->hop, "to")));
+	json_object_object_add(h, "to", u64(json_get_u64(rcv->hop, "to")));
 	json_object_object_add(h, "to_addr", json_object_new_string(rcv->to_addr));
 	json_object_object_add(h, "bytes", u64(hi - lo));
-	json_object_object_add(h, "send_ns", u64(get_u64(snd->hop, "send_ns")));
-	json_object_object_add(h, "recv_ns", u64(get_u64(rcv->hop, "recv_ns")));
+	json_object_object_add(h, "send_ns", u64(json_get_u64(snd->hop, "send_ns")));
+	json_object_object_add(h, "recv_ns", u64(json_get_u64(rcv->hop, "recv_ns")));
 	if (use_seq) {
 		seq = json_object_new_array();
 		json_object_array_add(seq, u64((__u32)lo));
@@ -528,13 +505,13 @@ static json_object *joined_trace(struct m_state *s, size_t *members, size_t n, b
 	copy_key(o, p->o, "ingress");
 	for (i = 0; i < n; i++) {
 		struct m_trace *t = &s->traces[members[i]];
-		json_object *th = get_arr(t->o, "threads"), *hp = get_arr(t->o, "hops"), *m;
+		json_object *th = json_get_arr(t->o, "threads"), *hp = json_get_arr(t->o, "hops"), *m;
 		const char *host = s->files[t->file].host;
 
 		if (t->start_ns < start)
 			start = t->start_ns;
-		if (get_u64(t->o, "end_ns") > end)
-			end = get_u64(t->o, "end_ns");
+		if (json_get_u64(t->o, "end_ns") > end)
+			end = json_get_u64(t->o, "end_ns");
 		for (k = 0; k < json_object_array_length(th); k++) {
 			json_object *x = json_object_array_get_idx(th, k);
 
@@ -560,7 +537,7 @@ static json_object *joined_trace(struct m_state *s, size_t *members, size_t n, b
 								      "without sequence numbers"));
 		m = json_object_new_object();
 		json_object_object_add(m, "host", json_object_new_string(host));
-		json_object_object_add(m, "trace_id", u64(get_u64(t->o, "trace_id")));
+		json_object_object_add(m, "trace_id", u64(json_get_u64(t->o, "trace_id")));
 		if (json_object_object_get_ex(t->o, "trace_id_hex", NULL))
 			copy_key(m, t->o, "trace_id_hex");
 		json_object_array_add(list, m);
@@ -609,20 +586,20 @@ static int write_result(struct m_state *s, FILE *out)
 		bool *used;
 
 		for (k = i; k < s->n_traces && uf_find(s, order[k]) == root; k++)
-			nh += json_object_array_length(get_arr(s->traces[order[k]].o, "hops"));
+			nh += json_object_array_length(json_get_arr(s->traces[order[k]].o, "hops"));
 		used = calloc(nh + 1, sizeof(*used));
 		if (!used) {
 			free(order);
 			return -1;
 		}
 		for (m = i, h = 0; m < k; m++) {
-			json_object *hp = get_arr(s->traces[order[m]].o, "hops");
+			json_object *hp = json_get_arr(s->traces[order[m]].o, "hops");
 			size_t x;
 
 			for (x = 0; x < json_object_array_length(hp); x++, h++) {
 				json_object *hop = json_object_array_get_idx(hp, x);
 
-				if (!get_u64(hop, "from") != !get_u64(hop, "to"))
+				if (!json_get_u64(hop, "from") != !json_get_u64(hop, "to"))
 					used[h] = half_used(hop);
 			}
 		}
