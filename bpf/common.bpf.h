@@ -51,7 +51,6 @@ const volatile __u32 dir_slot_mask = KRT_DIR_SLOTS - 1;
 
 /* Loss counters, read by the loader at exit (never silent). */
 __u64 ring_drops = 0;
-__u64 sock_unreadable = 0;
 /*
  * Counters bumped on every record or transfer live in one cache line per
  * CPU: a machine-wide atomic bounced its line between CPUs on every hook

@@ -14,17 +14,23 @@
  * verifier, CO-RE relocated) instead of bpf_probe_read_kernel() calls,
  * which cost far more per field.
  */
+/*
+ * A TCP connection: protocol TCP on a stream socket. A raw socket of
+ * protocol TCP (a SYN scanner, a health probe crafting its own segments)
+ * has sk_protocol 6 too, but no connection behind it and no tcp_sock.
+ */
 static __always_inline bool sock_is_tcp(struct sock *sk, __u16 *family)
 {
 	__u16 fam = sk->__sk_common.skc_family;
 
 	if (fam != KRT_AF_INET && fam != KRT_AF_INET6)
 		return false;
-	/* sk_protocol became a plain field in 5.6; older kernels have a bitfield. */
+	/* sk_protocol and sk_type became plain fields in 5.6; older kernels have bitfields. */
 	if (bpf_core_field_size(sk->sk_protocol) == sizeof(__u16)) {
-		if (sk->sk_protocol != KRT_IPPROTO_TCP)
+		if (sk->sk_protocol != KRT_IPPROTO_TCP || sk->sk_type != KRT_SOCK_STREAM)
 			return false;
-	} else if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != KRT_IPPROTO_TCP) {
+	} else if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != KRT_IPPROTO_TCP ||
+		   BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type) != KRT_SOCK_STREAM) {
 		return false;
 	}
 	*family = fam;
@@ -147,13 +153,15 @@ static __always_inline bool xfer_sock_btf(struct sock *sk, int ret, __u8 dir, st
 		return false;
 	read_tuple(sk, family, &f->tuple);
 	f->id = bpf_get_socket_cookie(sk);
-	/* The hook runs after the transfer: the sequence moved by ret bytes. */
+	/*
+	 * The hook runs after the transfer: the sequence moved by ret bytes.
+	 * Never NULL here (a stream socket of protocol TCP that sends or
+	 * receives is a full tcp_sock); the check is the verifier's.
+	 */
 	tp = bpf_skc_to_tcp_sock(sk);
 	f->have_seq = tp != NULL;
 	if (tp)
 		f->seq = (dir == KRT_DIR_SEND ? tp->write_seq : tp->copied_seq) - (__u32)ret;
-	else
-		__sync_fetch_and_add(&sock_unreadable, 1);
 	return true;
 }
 
@@ -171,7 +179,7 @@ static __always_inline bool xfer_sock_fd(long fd, int ret, __u8 dir, struct xfer
 	struct tcp_sock *tp;
 	struct socket *so;
 	struct sock *sk;
-	__u16 family, proto;
+	__u16 family, proto, type;
 
 	if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
 		return false;
@@ -187,11 +195,15 @@ static __always_inline bool xfer_sock_fd(long fd, int ret, __u8 dir, struct xfer
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != KRT_AF_INET && family != KRT_AF_INET6)
 		return false;
-	if (bpf_core_field_size(sk->sk_protocol) == sizeof(__u16))
+	if (bpf_core_field_size(sk->sk_protocol) == sizeof(__u16)) {
 		proto = BPF_CORE_READ(sk, sk_protocol);
-	else
+		type = BPF_CORE_READ(sk, sk_type);
+	} else {
 		proto = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
-	if (proto != KRT_IPPROTO_TCP)
+		type = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type);
+	}
+	/* as sock_is_tcp: a raw socket of protocol TCP is no connection (and no tcp_sock) */
+	if (proto != KRT_IPPROTO_TCP || type != KRT_SOCK_STREAM)
 		return false;
 
 	f->tuple.local.family = family;

@@ -147,8 +147,9 @@ struct krt_sock_state {
 enum krt_lost_reason {
 	KRT_LOST_CAPTURE = 0,	 /* the capture's own "LOST n EVENTS" (import) */
 	KRT_LOST_RING_FULL = 1,	 /* live: records dropped, ring buffer full */
-	KRT_LOST_TABLE_FULL = 2, /* live: kernel states not kept (count: states) */
+	KRT_LOST_TABLE_FULL = 2, /* kernel states not kept (live), import state dropped */
 	KRT_LOST_REORDER = 3,	 /* live: records behind the reorder window (clamped) */
+	KRT_LOST_UNRESOLVED = 4, /* import: sends whose connection could not be told */
 };
 
 struct krt_lost {

@@ -416,9 +416,6 @@ static void warn_losses(const struct krt_summary *s)
 		fprintf(stderr, "WARNING: %" PRIu64 " thread, connection or direction states not "
 			"kept in the kernel (their table's slots held): their tags and CPU time "
 			"may be wrong\n", (uint64_t)src->map_full);
-	if (src->sock_unreadable)
-		fprintf(stderr, "WARNING: %" PRIu64 " socket states could not be read\n",
-			(uint64_t)src->sock_unreadable);
 	if (src->reordered)
 		fprintf(stderr, "WARNING: %" PRIu64 " events out of timestamp order (times "
 			"clamped)\n", (uint64_t)src->reordered);

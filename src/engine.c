@@ -243,9 +243,10 @@ struct krt_engine *krt_engine_new(const struct krt_engine_config *cfg)
 /*
  * A trace in flight when a loss is reported: a thread holds it, its reply
  * has not gone out, or it was active just before. A capture's LOST line
- * sits where its events went missing (10 ms of reach); the live counters
- * are seen some time after their drops (the ring holds up to a second),
- * except a clamped record's, reported right after it was handed over.
+ * sits where its events went missing (10 ms of reach), as does an
+ * import's unresolved send; the live counters are seen some time after
+ * their drops (the ring holds up to a second), except a clamped record's,
+ * reported right after it was handed over.
  */
 #define LOSS_REACH_CAPTURE_NS (10ULL * 1000 * 1000)
 #define LOSS_REACH_LIVE_NS (1000ULL * 1000 * 1000)
@@ -254,9 +255,12 @@ struct krt_engine *krt_engine_new(const struct krt_engine_config *cfg)
 
 static bool loss_may_touch(const struct trace *tr, __u64 ts, __u32 reason)
 {
-	__u64 reach = reason == KRT_LOST_CAPTURE   ? LOSS_REACH_CAPTURE_NS
-		      : reason == KRT_LOST_REORDER ? LOSS_REACH_REORDER_NS
-						   : LOSS_REACH_LIVE_NS;
+	__u64 reach = LOSS_REACH_LIVE_NS;
+
+	if (reason == KRT_LOST_CAPTURE || reason == KRT_LOST_UNRESOLVED)
+		reach = LOSS_REACH_CAPTURE_NS;
+	else if (reason == KRT_LOST_REORDER)
+		reach = LOSS_REACH_REORDER_NS;
 
 	return tr->holders || !tr->answered || tr->last_ns + reach >= ts;
 }

@@ -414,10 +414,11 @@ __u64 eng_apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64
 const char *krt_incomplete_name(unsigned int i)
 {
 	static const char *const names[KRT_INCOMPLETE_CAUSES] = {
-	    [KRT_LOST_CAPTURE] = "lost_events",
-	    [KRT_LOST_RING_FULL] = "ring_drop",
-	    [KRT_LOST_TABLE_FULL] = "table_full",
-	    [KRT_LOST_REORDER] = "reorder_clamp",
+	    [KRT_LOST_CAPTURE] = "lost_events",	       /* import: the capture's LOST lines */
+	    [KRT_LOST_RING_FULL] = "ring_drop",	       /* live: ring buffer full */
+	    [KRT_LOST_TABLE_FULL] = "table_full",      /* a state table at its bound */
+	    [KRT_LOST_REORDER] = "reorder_clamp",      /* live: behind the reorder window */
+	    [KRT_LOST_UNRESOLVED] = "unresolved_xfer", /* import: a send's connection unknown */
 	};
 
 	return i < KRT_INCOMPLETE_CAUSES ? names[i] : NULL;

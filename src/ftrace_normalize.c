@@ -290,6 +290,8 @@ struct krt_normalizer {
 	int n_unresolved;
 	struct krt_addr gateway; /* family 0: not known */
 	FILE *verbose;		 /* -V: the normaliser's own decisions */
+	/* losses already handed on as LOST events, and when the last went */
+	__u64 table_full_reported, unresolved_reported, loss_report_ts;
 };
 
 struct krt_normalizer *krt_norm_new(krt_norm_emit_fn emit, void *ctx)
@@ -1128,6 +1130,43 @@ static bool resolve_by_ports(struct krt_normalizer *n, struct krt_report_record 
 	return true;
 }
 
+/*
+ * State dropped at a table bound and sends whose connection stayed unknown
+ * cost the traces around them a hop: LOST events, so that the engine marks
+ * them incomplete (never a whole-looking trace with a hop missing). At most
+ * one per millisecond of capture time: a full thread table counts every
+ * event of each thread it cannot hold, and the engine's reach covers the
+ * traces between two reports.
+ */
+#define LOSS_REPORT_GAP_NS 1000000ULL
+
+static void report_one(struct krt_normalizer *n, __u64 now, __u64 *reported, __u32 reason)
+{
+	struct krt_event ev;
+
+	if (now == *reported)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = KRT_EV_LOST;
+	ev.ts_ns = n->last_ts;
+	ev.lost.count = now - *reported;
+	ev.lost.reason = reason;
+	*reported = now;
+	emit(n, &ev);
+}
+
+static void report_losses(struct krt_normalizer *n, bool now)
+{
+	if (n->st.table_full == n->table_full_reported &&
+	    n->st.unresolved_xfers == n->unresolved_reported)
+		return;
+	if (!now && n->loss_report_ts && n->last_ts < n->loss_report_ts + LOSS_REPORT_GAP_NS)
+		return;
+	n->loss_report_ts = n->last_ts ? n->last_ts : 1;
+	report_one(n, n->st.table_full, &n->table_full_reported, KRT_LOST_TABLE_FULL);
+	report_one(n, n->st.unresolved_xfers, &n->unresolved_reported, KRT_LOST_UNRESOLVED);
+}
+
 void krt_norm_record(struct krt_normalizer *n, const struct krt_report_record *r)
 {
 	struct krt_report_record fixed;
@@ -1189,6 +1228,7 @@ void krt_norm_record(struct krt_normalizer *n, const struct krt_report_record *r
 		on_lost(n, r);
 		break;
 	}
+	report_losses(n, false);
 }
 
 void krt_norm_record_cb(const struct krt_report_record *rec, void *ctx)
@@ -1211,4 +1251,5 @@ void krt_norm_finish(struct krt_normalizer *n)
 		}
 	}
 	n->n_unresolved = 0;
+	report_losses(n, true);
 }

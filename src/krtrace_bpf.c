@@ -114,6 +114,9 @@ struct options {
 	bool go_threads;	/* Go programs by thread: no uprobes on their runtime */
 	bool bpf_stats;		/* count the programs' run time while we run */
 	const char *dump_path;	/* --debug dump-events=FILE: every event fed to the engine */
+	/* --debug ring-kb, state-slots, reorder-us: small sizes make losses happen (tests) */
+	__u32 ring_kb, state_slots, reorder_us;
+	bool have_reorder_us;
 	bool normal_priority;
 	__u32 rescan_ms;	/* discovery re-scan period, 0 = off */
 	struct krt_peers peers;	/* --peers: the other traced hosts' networks */
@@ -243,6 +246,12 @@ static const struct {
 	{ "empty-hooks", "benchmark floor: attach every hook, each returning at once (what\n"
 			 "                   attaching costs; traces nothing)" },
 	{ "dump-events=FILE", "write every event fed to the engine to FILE, one line each" },
+	{ "ring-kb=N", "a ring buffer of N KiB (a power of two, 4 or more): ring drops\n"
+		       "                   under a small load (tests of losses)" },
+	{ "state-slots=N", "use N slots of each kernel state table (a power of two): states\n"
+			   "                   not kept, table_full (tests of losses)" },
+	{ "reorder-us=N", "hold records N microseconds for reordering (default 20000):\n"
+			  "                   fewer make records arrive late, reorder_clamp" },
 };
 
 static void debug_help(FILE *f)
@@ -271,6 +280,19 @@ static int parse_debug(const char *arg, struct options *o)
 			o->check_tags = true;
 		} else if (!strcmp(f, "empty-hooks")) {
 			o->empty_hooks = true;
+		} else if (!strncmp(f, "ring-kb=", 8)) {
+			ret = parse_uint("--debug ring-kb", f + 8, 4, 1 << 20, &o->ring_kb);
+			if (!ret && (o->ring_kb & (o->ring_kb - 1))) {
+				fprintf(stderr, PROG ": --debug ring-kb: %u is not a power of two\n",
+					o->ring_kb);
+				ret = -1;
+			}
+		} else if (!strncmp(f, "state-slots=", 12)) {
+			/* the loader checks the power of two and the table sizes */
+			ret = parse_uint("--debug state-slots", f + 12, 1, 1 << 20, &o->state_slots);
+		} else if (!strncmp(f, "reorder-us=", 11)) {
+			ret = parse_uint("--debug reorder-us", f + 11, 0, 10000000, &o->reorder_us);
+			o->have_reorder_us = !ret;
 		} else if (!strncmp(f, "dump-events=", 12) && f[12]) {
 			/* kept for the whole run */
 			o->dump_path = strdup(f + 12);
@@ -909,7 +931,11 @@ int main(int argc, char **argv)
 	lo.libbpf_debug = o.libbpf_verbose;
 	lo.trace_switch = true;
 	lo.trace_wakeup = true;
-	lo.ring_bytes = o.ring_mb << 20;
+	lo.ring_bytes = o.ring_kb ? o.ring_kb << 10 : o.ring_mb << 20;
+	lo.state_slots = o.state_slots;
+	/* 0 is the default's: a window of 0 is one nanosecond */
+	if (o.have_reorder_us)
+		lo.reorder_ns = o.reorder_us ? (__u64)o.reorder_us * 1000 : 1;
 	/*
 	 * By default the kernel decides: trace ids travel with the bytes, on-CPU
 	 * time is summed per thread and request, and a send to a traced

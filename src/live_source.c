@@ -816,7 +816,6 @@ void krt_live_stats(struct krt_live_source *s, struct krt_source_stats *st)
 	st->lost_events = s->skel->bss->ring_drops;
 	/* states not kept: every probed slot of their table held by others */
 	st->map_full = s->skel->bss->slot_full;
-	st->sock_unreadable = s->skel->bss->sock_unreadable;
 	st->ring_records = s->arrivals;
 	st->malformed = s->malformed;
 	st->sample_rate = s->skel->rodata->sample_rate;

@@ -83,8 +83,12 @@ struct krt_trace {
 #define KRT_INCOMPLETE_RING_DROP (1u << KRT_LOST_RING_FULL)
 #define KRT_INCOMPLETE_TABLE_FULL (1u << KRT_LOST_TABLE_FULL)
 #define KRT_INCOMPLETE_REORDER (1u << KRT_LOST_REORDER)
-#define KRT_INCOMPLETE_CAUSES 4
-/* "lost_events", "ring_drop", "table_full", "reorder_clamp" for cause bit i, or NULL. */
+#define KRT_INCOMPLETE_UNRESOLVED (1u << KRT_LOST_UNRESOLVED)
+#define KRT_INCOMPLETE_CAUSES 5
+/*
+ * "lost_events", "ring_drop", "table_full", "reorder_clamp", "unresolved_xfer"
+ * for cause bit i, or NULL.
+ */
 const char *krt_incomplete_name(unsigned int i);
 
 /* Counters a source fills in (parser or BPF loader); shown in the summary. */
@@ -97,7 +101,6 @@ struct krt_source_stats {
 	__u64 ring_drops;	/* live: records dropped, ring full */
 	__u64 map_full;		/* live: thread, connection or direction states not kept
 				 * (their table's probed slots all held) */
-	__u64 sock_unreadable;	/* live: sockets whose state could not be read */
 	__u64 ring_records;	/* live: records received */
 	__u64 unresolved_xfers; /* transfers whose connection stayed unknown */
 	__u32 sample_rate;	/* live: --sample N (0/1 = every request) */

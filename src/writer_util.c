@@ -217,8 +217,6 @@ const struct krt_summary_field krt_summary_fields[] = {
 	{ "ring_records", "ring records", KRT_SUM_LIVE, KRT_SUM_COUNT, false, SRC(ring_records) },
 	{ "ring_drops", "ring drops", KRT_SUM_LIVE, KRT_SUM_COUNT, true, SRC(ring_drops) },
 	{ "map_full", "states not kept", KRT_SUM_LIVE, KRT_SUM_COUNT, true, SRC(map_full) },
-	{ "sock_unreadable", "sockets unreadable", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
-	  SRC(sock_unreadable) },
 	{ "unresolved_xfers", "unresolved transfers", KRT_SUM_IMPORT_NZ, KRT_SUM_COUNT, true,
 	  SRC(unresolved_xfers) },
 	{ "non_socket_io", "non-socket I/O ignored", KRT_SUM_IMPORT, KRT_SUM_COUNT, false,

@@ -306,6 +306,28 @@ static void test_non_tcp_writes_produce_nothing(void **state)
 	close(udp);
 }
 
+/*
+ * A raw socket of protocol TCP (a SYN scanner, a probe crafting segments)
+ * has no connection behind it: its sends and receives are no transfers
+ * (they were once read as a TCP connection, with a sequence of garbage).
+ */
+static void test_raw_tcp_socket_produces_nothing(void **state)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(9),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	char seg[20] = { 0 }, buf[128];
+	int raw = socket(AF_INET, SOCK_RAW, IPPROTO_TCP);
+
+	assert_true(raw >= 0);
+	drain();
+	assert_int_equal(sendto(raw, seg, sizeof(seg), 0, (void *)&sin, sizeof(sin)), sizeof(seg));
+	/* the segment comes back to every raw TCP socket: a receive too */
+	assert_true(recv(raw, buf, sizeof(buf), MSG_DONTWAIT) > 0);
+	drain();
+	assert_int_equal(count_xfers(0), 0);
+	close(raw);
+}
+
 /* Once this process is not traced, its socket traffic leaves no record. */
 static void test_untraced_process_produces_nothing(void **state)
 {
@@ -393,6 +415,8 @@ static void test_order_and_counters(void **state)
 		{ prefix "peek_is_not_a_receive", test_peek_is_not_a_receive },   \
 		{ prefix "non_tcp_writes_produce_nothing",                        \
 		  test_non_tcp_writes_produce_nothing },                          \
+		{ prefix "raw_tcp_socket_produces_nothing",                       \
+		  test_raw_tcp_socket_produces_nothing },                         \
 		{ prefix "untraced_process_produces_nothing",                     \
 		  test_untraced_process_produces_nothing },                       \
 		{ prefix "fork_traces_child", test_fork_traces_child },           \

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Losses on the live path, made to happen for real (issues 14 and 17): on the
+# test bed's chain (nginx -> app1 -> redis) under a small load, krtrace-bpf
+# with sizes only --debug reaches:
+#   --debug ring-kb=4        a one-page ring buffer: records dropped (ring_drops)
+#   --debug state-slots=1    one slot per kernel state table: states not kept
+#                            (map_full, cause table_full)
+#   --debug reorder-us=0     no reorder window: records behind it (reordered,
+#                            cause reorder_clamp)
+# Each run must count the loss in the summary, warn about it, mark the traces
+# it may have touched ("incomplete":[cause]), and end cleanly (no crash).
+#
+# Honours the test bed's KRT_* environment (bridge, subnet, prefixes, state
+# directory), so it can run beside other suites on their own names.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+OUT=${OUTPUT:-.output}
+BPF=$OUT/bin/krtrace-bpf
+LOAD=$OUT/tools/krt_load
+TB=utils/testbed
+
+need_root
+[ -x "$BPF" ] && [ -x "$LOAD" ] || skip_suite "krtrace-bpf or test tools not built"
+[ -e /sys/kernel/btf/vmlinux ] || skip_suite "kernel without BTF"
+command -v redis-server >/dev/null && command -v nginx >/dev/null ||
+	skip_suite "redis-server or nginx not installed"
+NS_PREFIX=${KRT_NS_PREFIX:-krt-}
+ip netns list | grep -q "^${NS_PREFIX}nginx\b" && skip_suite "test bed ${NS_PREFIX}* is up (another run?)"
+
+tmp=$(mktemp -d)
+bpf_pid=
+cleanup() {
+	[ -n "$bpf_pid" ] && kill -INT "$bpf_pid" 2>/dev/null && wait "$bpf_pid" 2>/dev/null
+	"$TB" down >/dev/null 2>&1
+	if [ -n "${KRT_KEEP:-}" ]; then
+		rm -rf "$KRT_KEEP" && mv "$tmp" "$KRT_KEEP" && echo "# results kept in $KRT_KEEP"
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+if ! "$TB" up chain >"$tmp/up.log" 2>&1; then
+	not_ok "test bed up" "$(tail -n 5 "$tmp/up.log")"
+	exit 1
+fi
+GW=$("$TB" gateway)
+NGINX=$("$TB" addr nginx)
+
+# run NAME DEBUG LOAD_ARGS...: one traced run under load; JSON in $tmp/NAME.json,
+# stderr in $tmp/NAME.err, exit status in $rc. $TRACER_ARGS go to the tracer,
+# which stops $SETTLE seconds after the load.
+run() {
+	local name=$1 debug=$2
+	shift 2
+	"$BPF" -g "$GW" --json -o "$tmp/$name.json" ${debug:+--debug "$debug"} \
+		${TRACER_ARGS:-} 2>"$tmp/$name.err" &
+	bpf_pid=$!
+	for _ in $(seq 150); do
+		grep -q "tracing" "$tmp/$name.err" 2>/dev/null && break
+		kill -0 "$bpf_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	"$LOAD" -s "$NGINX" "$@" -p "$name-" >/dev/null 2>&1
+	sleep "${SETTLE:-0.5}"
+	kill -INT "$bpf_pid"
+	wait "$bpf_pid"
+	rc=$?
+	bpf_pid=
+}
+# a summary field (not one of events_by_type's, which has a "lost" too)
+sum() {
+	tail -n 1 "$tmp/$1.json" | sed 's/"events_by_type":{[^}]*}//' | grep -o "\"$2\":[0-9]*" |
+		head -n 1 | cut -d: -f2
+}
+# traces marked with this cause (among others)
+marked() { grep '"trace_id"' "$tmp/$1.json" | grep -c "\"incomplete\":\[[^]]*\"$2\""; }
+traces() { grep -c '"trace_id"' "$tmp/$1.json"; }
+# the run ended by itself (no signal, no crash), its JSON complete
+ended_cleanly() { [ "$rc" -eq 0 ] && tail -n 1 "$tmp/$1.json" | grep -q '"summary"'; }
+
+# ---- a one-page ring: drops under a burst of concurrent requests ----
+run ring ring-kb=4 -n 3000 -c 16 -k 50
+drops=$(sum ring ring_drops) n=$(marked ring ring_drop) t=$(traces ring)
+check "ring of 4 KiB: the run ends cleanly (status $rc), JSON complete" ended_cleanly ring
+check "ring of 4 KiB: ring_drops counts (${drops:-none}), lost events too" \
+	bash -c "[ '${drops:-0}' -gt 0 ] && [ '$(sum ring lost)' -ge '${drops:-0}' ]"
+check "ring of 4 KiB: the loss is warned about on stderr" \
+	grep -q "WARNING: [0-9]* records dropped, ring buffer full" "$tmp/ring.err"
+check "ring of 4 KiB: traces say incomplete, [\"ring_drop\"] ($n of $t)" \
+	bash -c "[ $n -ge 1 ] && [ '$(sum ring incomplete_traces)' -ge $n ]"
+
+# ---- one slot per state table: threads and connections not kept ----
+run slots state-slots=1 -n 400 -c 4 -k 20
+full=$(sum slots map_full) n=$(marked slots table_full) t=$(traces slots)
+check "one state slot: the run ends cleanly (status $rc), JSON complete" ended_cleanly slots
+check "one state slot: map_full (states not kept) counts (${full:-none})" \
+	test "${full:-0}" -gt 0
+check "one state slot: the loss is warned about on stderr" \
+	grep -q "WARNING: [0-9]* thread, connection or direction states not kept" "$tmp/slots.err"
+check "one state slot: traces say incomplete, [\"table_full\"] ($n of $t)" \
+	bash -c "[ $n -ge 1 ] && [ '$(sum slots incomplete_traces)' -ge $n ]"
+
+# ---- no reorder window: records from two CPUs arrive behind it ----
+run reorder reorder-us=0 -n 2000 -c 8 -k 20
+late=$(sum reorder reordered) n=$(marked reorder reorder_clamp) t=$(traces reorder)
+check "no reorder window: the run ends cleanly (status $rc), JSON complete" ended_cleanly reorder
+check "no reorder window: reordered counts (${late:-none})" test "${late:-0}" -gt 0
+check "no reorder window: warned about on stderr" \
+	grep -q "WARNING: [0-9]* events out of timestamp order" "$tmp/reorder.err"
+check "no reorder window: traces say incomplete, [\"reorder_clamp\"] ($n of $t)" \
+	bash -c "[ $n -ge 1 ] && [ '$(sum reorder incomplete_traces)' -ge $n ]"
+
+# ---- the default sizes, same load: none of those losses, no trace marked by them;
+# the kernel's state tables in the summary, their idle states aged out ----
+TRACER_ARGS="--idle-timeout 2" SETTLE=4 run whole "" -n 400 -c 4 -k 20
+check "default sizes: the run ends cleanly (status $rc), no ring drop, no state lost" \
+	bash -c "[ $rc -eq 0 ] && [ '$(sum whole ring_drops)' = 0 ] && [ '$(sum whole map_full)' = 0 ]"
+check "default sizes: no trace marked ring_drop or table_full" \
+	bash -c "[ $(marked whole ring_drop) -eq 0 ] && [ $(marked whole table_full) -eq 0 ]"
+held=$(sum whole kernel_states) peak=$(sum whole kernel_states_peak)
+reclaimed=$(sum whole kernel_states_reclaimed)
+check "summary: kernel_states_peak counts ($peak), kernel_states held at the end ($held) not above it" \
+	bash -c "[ '${peak:-0}' -gt 0 ] && [ '${held:-x}' -le '${peak:-0}' ]"
+check "summary: kernel_states_reclaimed counts the states idle for 2 s (${reclaimed:-none})" \
+	test "${reclaimed:-0}" -gt 0
