@@ -10,6 +10,7 @@
 #include "cpu.bpf.h"
 #include "sampling.bpf.h"
 #include "peers.bpf.h"
+#include "remote.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -135,12 +136,13 @@ static __always_inline __u32 seg_scan(struct krt_conn_side *c, struct krt_dir_ta
  * Receive: the bytes' tag (segment holding the last byte received) becomes
  * the thread's current trace; a first receive from the gateway (or from a
  * peer host, on the server side) starts a request; bytes from an untraced
- * peer leave the trace unchanged.
+ * peer leave the trace unchanged. A peer host's request that carried its
+ * trace in the TCP option continues that trace (*remote, remote.bpf.h).
  */
 static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 					 const struct krt_tuple *t, __u32 seq, __u32 len,
 					 __u64 *decided, struct krt_dir_tags *dt, __u64 *clk,
-					 struct krt_cpu *carry)
+					 struct krt_cpu *carry, struct krt_remote_ctx *remote)
 {
 	struct krt_thread_state *th = thread_get(tid);
 	struct krt_conn_side *c = conn_get(cookie);
@@ -165,12 +167,18 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		trace = sampled;
 		mixed = true;
 	}
+	/* bytes from another host carrying a trace of ours back (a reply to our call) */
+	if (!trace && tcpopt_run_word && is_peer(&t->remote) && !peer_request(c, t))
+		trace = remote_local_trace(cookie, seq);
 	if (!trace && (is_gateway(&t->remote) || peer_request(c, t))) {
 		/* rule 1: first receive since the connection opened or we last sent */
-		if (c->in_request && c->last_recv_trace)
+		if (c->in_request && c->last_recv_trace) {
 			trace = c->last_recv_trace;
-		else
+		} else {
 			trace = trace_new();
+			if (!(trace & KRT_TRACE_SAMPLED_OUT) && !is_gateway(&t->remote))
+				remote_continue(cookie, seq, trace, remote);
+		}
 	} else if (!trace && dt) {
 		/*
 		 * No tag on these bytes from a traced container (yet: the

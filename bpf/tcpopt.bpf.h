@@ -14,18 +14,20 @@
 
 #include <bpf/bpf_endian.h>
 #include "peers.bpf.h"
+#include "remote.bpf.h"
 #include "sock.bpf.h"
 #include "tables.bpf.h"
 #include "krtrace_tcp_option.h"
 
 #define KRT_TCPOPT_SENDS 4
 
-const volatile __u64 tcpopt_run_word = 0;
-
-/* The last sends' (first sequence number, trace), oldest overwritten. */
+/*
+ * The last sends' first sequence numbers and what their segments carry
+ * (the trace's context, the sender's span), oldest overwritten.
+ */
 struct krt_tcpopt_sends {
 	__u32 seq[KRT_TCPOPT_SENDS];
-	__u32 trace[KRT_TCPOPT_SENDS];
+	struct krt_remote_ctx ctx[KRT_TCPOPT_SENDS];
 	__u32 next;
 	__u32 pad;
 };
@@ -36,15 +38,6 @@ struct {
 	__type(key, int);
 	__type(value, struct krt_tcpopt_sends);
 } tcpopt_sends SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct krt_tcpopt_rx);
-} tcpopt_recv SEC(".maps");
-
-struct krt_tcpopt_stats tcpopt_stats = {};
 
 /* tag_send's decision, without its effects (the send hook makes them). */
 static __always_inline __u32 send_trace_peek(struct krt_thread_state *th, struct krt_conn_side *c,
@@ -69,9 +62,10 @@ int BPF_PROG(krt_tcpopt_sendmsg, struct sock *sk, struct msghdr *msg, struct sk_
 	struct krt_thread_state *th;
 	struct krt_conn_side *c;
 	struct krt_tcpopt_sends *ss;
+	struct krt_remote_ctx *rc;
 	struct krt_tuple t = {};
 	__u16 family;
-	__u32 trace, i;
+	__u32 trace, id, i;
 
 	if (!tcpopt_run_word || !tgid_traced(pid_tgid >> 32) || !sock_is_tcp(sk, &family))
 		return 0;
@@ -91,24 +85,34 @@ int BPF_PROG(krt_tcpopt_sendmsg, struct sock *sk, struct msghdr *msg, struct sk_
 		return 0;
 	i = ss->next % KRT_TCPOPT_SENDS;
 	ss->seq[i] = BPF_CORE_READ((struct tcp_sock *)sk, write_seq);
-	ss->trace[i] = trace;
+	/* a trace that continues another host's carries that one on */
+	id = trace & KRT_TRACE_ID_MASK;
+	rc = bpf_map_lookup_elem(&remote_of, &id);
+	if (rc) {
+		ss->ctx[i].run = rc->run;
+		ss->ctx[i].trace = rc->trace;
+	} else {
+		ss->ctx[i].run = tcpopt_run_word;
+		ss->ctx[i].trace = id;
+	}
+	ss->ctx[i].span = krt_span_hash32(tcpopt_run_word, (__u32)pid_tgid);
 	ss->next = i + 1;
 	return 0;
 }
 
-/* The trace of the send the segment starting at seq belongs to (0: none known). */
-static __always_inline __u32 segment_trace(struct krt_tcpopt_sends *ss, __u32 seq)
+/* The send the segment starting at seq belongs to (-1: none known). */
+static __always_inline int segment_send(struct krt_tcpopt_sends *ss, __u32 seq)
 {
-	__u32 best = 0, best_d = ~0U;
-	int i;
+	__u32 best_d = ~0U;
+	int i, best = -1;
 
 	for (i = 0; i < KRT_TCPOPT_SENDS; i++) {
 		__u32 d = seq - ss->seq[i];
 
 		/* the latest send starting at or before seq (within 1 GiB) */
-		if (ss->trace[i] && d < (1U << 30) && d < best_d) {
+		if (ss->ctx[i].run && d < (1U << 30) && d < best_d) {
 			best_d = d;
-			best = ss->trace[i];
+			best = i;
 		}
 	}
 	return best;
@@ -142,20 +146,21 @@ static __always_inline void tcpopt_write(struct bpf_sock_ops *skops)
 	struct tcphdr *th = skops->skb_data;
 	struct krt_tcpopt_sends *ss;
 	struct bpf_sock *sk = skops->sk;
-	__u32 trace;
+	int i;
 
 	if (!sk || (void *)(th + 1) > skops->skb_data_end || skops->skb_len <= th->doff * 4)
 		return;
 	ss = bpf_sk_storage_get(&tcpopt_sends, sk, NULL, 0);
 	if (!ss)
 		return;
-	trace = segment_trace(ss, bpf_ntohl(th->seq));
-	if (!trace)
+	i = segment_send(ss, bpf_ntohl(th->seq));
+	if (i < 0 || i >= KRT_TCPOPT_SENDS)
 		return;
 	o.magic[0] = KRT_TCPOPT_MAGIC >> 8;
 	o.magic[1] = KRT_TCPOPT_MAGIC & 0xff;
-	tcpopt_put_be(o.run, tcpopt_run_word, 8);
-	tcpopt_put_be(o.trace, trace, 4);
+	tcpopt_put_be(o.run, ss->ctx[i].run, 8);
+	tcpopt_put_be(o.trace, ss->ctx[i].trace, 4);
+	tcpopt_put_be(o.span, ss->ctx[i].span, 4);
 	if (!bpf_store_hdr_opt(skops, &o, sizeof(o), 0))
 		__sync_fetch_and_add(&tcpopt_stats.written, 1);
 }
@@ -164,25 +169,34 @@ static __always_inline void tcpopt_parse(struct bpf_sock_ops *skops)
 {
 	struct krt_tcp_option o = {.kind = KRT_TCPOPT_KIND, .len = 4};
 	struct tcphdr *th = skops->skb_data;
-	struct bpf_sock *sk = skops->sk;
-	struct krt_tcpopt_rx *rx;
-	__u32 hdr;
+	struct krt_remote_segs *rs, fresh = {};
+	__u64 cookie;
+	__u32 hdr, i;
 
 	o.magic[0] = KRT_TCPOPT_MAGIC >> 8;
 	o.magic[1] = KRT_TCPOPT_MAGIC & 0xff;
-	if (!sk || (void *)(th + 1) > skops->skb_data_end)
+	if ((void *)(th + 1) > skops->skb_data_end)
 		return;
 	hdr = th->doff * 4;
 	if (skops->skb_len <= hdr || bpf_load_hdr_opt(skops, &o, sizeof(o), 0) != KRT_TCPOPT_LEN)
 		return;
-	rx = bpf_sk_storage_get(&tcpopt_recv, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!rx)
-		return;
-	rx->run = tcpopt_get_be(o.run, 8);
-	rx->trace = tcpopt_get_be(o.trace, 4);
-	rx->seq = bpf_ntohl(th->seq);
-	rx->len = skops->skb_len - hdr;
-	rx->segments++;
+	cookie = bpf_get_socket_cookie(skops);
+	rs = bpf_map_lookup_elem(&tcpopt_rx, &cookie);
+	if (!rs) {
+		bpf_map_update_elem(&tcpopt_rx, &cookie, &fresh, BPF_NOEXIST);
+		rs = bpf_map_lookup_elem(&tcpopt_rx, &cookie);
+		if (!rs)
+			return;
+	}
+	/* one writer: the socket is locked while its segments are processed */
+	i = rs->next % KRT_REMOTE_SEGS;
+	rs->seq[i] = bpf_ntohl(th->seq);
+	rs->len[i] = skops->skb_len - hdr;
+	rs->ctx[i].run = tcpopt_get_be(o.run, 8);
+	rs->ctx[i].trace = tcpopt_get_be(o.trace, 4);
+	rs->ctx[i].span = tcpopt_get_be(o.span, 4);
+	rs->next = i + 1;
+	rs->segments++;
 	__sync_fetch_and_add(&tcpopt_stats.parsed, 1);
 }
 

@@ -43,7 +43,8 @@ static __always_inline bool xfer_send_tags(const struct xfer_sock *f, int ret, _
 static __always_inline struct krt_dir_tags *xfer_recv_tags(const struct xfer_sock *f, int ret,
 							   __u64 pid_tgid, struct krt_dir_key *wk,
 							   __u64 *trace, __u64 *decided, __u64 *clk,
-							   struct krt_cpu *carry)
+							   struct krt_cpu *carry,
+							   struct krt_remote_ctx *remote)
 {
 	struct krt_dir_tags *dt = NULL;
 	/* only sampling without CPU in the kernel needs the trace before */
@@ -53,7 +54,7 @@ static __always_inline struct krt_dir_tags *xfer_recv_tags(const struct xfer_soc
 	if (!is_gateway(&f->tuple.remote))
 		dt = dir_get(wk);
 	*trace = tag_receive((__u32)pid_tgid, pid_tgid >> 32, f->id, &f->tuple, f->seq, ret,
-			     decided, dt, clk, carry);
+			     decided, dt, clk, carry, remote);
 	if (sampling_on() && !cpu_in_kernel && old != *trace)
 		sampling_switch(pid_tgid, *trace);
 	/*
@@ -92,7 +93,8 @@ static __always_inline __u64 xfer_recv_merge(struct krt_dir_tags *dt, const stru
 /* The transfer's record: tagged when the kernel decided, with what rides in it. */
 static __always_inline void xfer_record(const struct xfer_sock *f, int ret, __u8 dir, __u64 trace,
 					__u64 tagged, const struct krt_xfer_peer *peer,
-					__u64 got_peer, const struct krt_cpu *carry, __u64 *clk)
+					__u64 got_peer, const struct krt_cpu *carry,
+					const struct krt_remote_ctx *remote, __u64 *clk)
 {
 	struct krt_event *e = event_reserve_at(KRT_EV_XFER, clock_now(clk));
 	struct krt_xfer *x;
@@ -123,6 +125,9 @@ static __always_inline void xfer_record(const struct xfer_sock *f, int ret, __u8
 	if (got_peer) {
 		x->peer = *peer;
 		x->flags |= KRT_XF_PEER;
+	} else if (remote->run) {
+		x->remote = *remote;
+		x->flags |= KRT_XF_REMOTE;
 	}
 	if (carry->oncpu_ns || carry->runq_ns) {
 		x->cpu_before = *carry;
@@ -142,16 +147,18 @@ static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 
 	__u64 trace = 0;
 	struct krt_dir_key wk = {}; /* a receive's direction: sender -> receiver */
 	struct krt_dir_tags *dt = NULL;
-	struct krt_xfer_peer peer = {}; /* zeroed: clang may load it before testing got_peer */
-	__u64 clk = 0;			/* this hook's clock, read once (clock_now) */
-	struct krt_cpu carry = {};	/* a receive: the thread's time for its trace before */
+	struct krt_xfer_peer peer = {};	   /* zeroed: clang may load it before testing got_peer */
+	__u64 clk = 0;			   /* this hook's clock, read once (clock_now) */
+	struct krt_cpu carry = {};	   /* a receive: the thread's time for its trace before */
+	struct krt_remote_ctx remote = {}; /* a receive: the other host's trace it continues */
 
 	if (kernel_tags && have_seq) {
 		if (dir == KRT_DIR_SEND) {
 			if (xfer_send_tags(f, ret, pid_tgid, &trace, &decided, &clk))
 				return 0;
 		} else {
-			dt = xfer_recv_tags(f, ret, pid_tgid, &wk, &trace, &decided, &clk, &carry);
+			dt = xfer_recv_tags(f, ret, pid_tgid, &wk, &trace, &decided, &clk, &carry,
+					    &remote);
 		}
 		if (trace & KRT_TRACE_SAMPLED_OUT) {
 			COUNT(sampled_out);
@@ -165,7 +172,7 @@ static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 
 		got_peer = xfer_recv_merge(dt, &wk, f, ret, pid_tgid, &peer, &trace, &decided, &clk,
 					   &carry);
 	xfer_record(f, ret, dir, trace, kernel_tags && have_seq && decided, &peer, got_peer, &carry,
-		    &clk);
+		    &remote, &clk);
 	return 0;
 }
 

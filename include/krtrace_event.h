@@ -12,8 +12,10 @@
 #ifndef KRTRACE_EVENT_H
 #define KRTRACE_EVENT_H
 
+#include "krtrace_tcp_option.h"
+
 #define KRT_COMM_LEN 16
-#define KRT_ABI_VERSION 3
+#define KRT_ABI_VERSION 4
 
 enum krt_event_type {
 	KRT_EV_FORK = 1,	/* a traced thread created a thread or process */
@@ -43,6 +45,9 @@ enum krt_xfer_flags {
 	KRT_XF_CPU = 1 << 5,	   /* a RECV carrying its thread's on-CPU time for
 				    * the trace it had before (.cpu_before), a CPU
 				    * event at the same time, just before it */
+	KRT_XF_REMOTE = 1 << 6,	   /* a RECV from a peer host that started a trace
+				    * here, carrying the trace it continues
+				    * (.remote, from the TCP option) */
 };
 
 /* Address families as on Linux (AF_INET, AF_INET6). */
@@ -126,7 +131,11 @@ struct krt_xfer {
 	 * engine finds the sender by address.
 	 */
 	struct krt_tuple tuple;
-	struct krt_xfer_peer peer;	/* KRT_XF_PEER (RECV): the send it read */
+	/* a receive read a local send, or bytes from another host: never both */
+	union {
+		struct krt_xfer_peer peer;	/* KRT_XF_PEER (RECV): the send it read */
+		struct krt_remote_ctx remote;	/* KRT_XF_REMOTE (RECV) */
+	};
 	struct krt_cpu cpu_before;	/* KRT_XF_CPU (RECV) */
 };
 /* goid took the pad: the ring records keep their size */

@@ -883,6 +883,9 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 	}
 	if (kid)
 		eng_kmap_bind(e, kid, tr);
+	/* a peer host's request carrying its trace: this trace continues it */
+	if (ev->xfer.flags & KRT_XF_REMOTE && !tr->pub.remote.run)
+		tr->pub.remote = ev->xfer.remote;
 	id = tr->pub.id;
 	if (ev->xfer.flags & KRT_XF_TAGGED && !e->cfg.use_kernel_tags)
 		eng_apply_kernel_tag(e, &ev->xfer, id, ev->ts_ns);

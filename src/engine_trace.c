@@ -357,6 +357,7 @@ void eng_kmap_bind(struct krt_engine *e, __u32 kid, struct trace *tr)
 	if (!e->kmap)
 		e->kmap = eng_xcalloc(KMAP_SLOTS, sizeof(*e->kmap));
 	tr->kernel_id = kid;
+	tr->pub.kernel_id = kid;
 	/* an id 2^18 older leaves its slot */
 	k = &e->kmap[kid & (KMAP_SLOTS - 1)];
 	k->kernel_id = kid;

@@ -867,6 +867,20 @@ static bool nothing_expected(struct krt_live_source *src, const struct options *
 	return ts.traces_started > 0;
 }
 
+/* --tcp-option-cgroup: what crossed in the option, both ways. */
+static void report_tcp_option(struct krt_live_source *src)
+{
+	struct krt_tcpopt_stats st;
+
+	krt_live_tcpopt_stats(src, &st);
+	fprintf(stderr, PROG ": TCP option: %llu connection(s) to or from peer hosts, %llu data "
+		"segment(s) sent with it (%llu without room), %llu received with it; %llu "
+		"request(s) from peer hosts continued their trace, %llu did not (no option)\n",
+		(unsigned long long)st.sockets, (unsigned long long)st.written,
+		(unsigned long long)st.no_room, (unsigned long long)st.parsed,
+		(unsigned long long)st.continued, (unsigned long long)st.not_continued);
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { .rescan_ms = 500, .idle_s = DEFAULT_IDLE_S };
@@ -1099,6 +1113,8 @@ int main(int argc, char **argv)
 	if (lo.kernel_tags)
 		report_tags(src, o.sample_rate, o.rate_cap, o.libbpf_verbose);
 	report_tables(src, o.idle_s, o.libbpf_verbose);
+	if (o.tcpopt_cgroup)
+		report_tcp_option(src);
 	if (follow.added || follow.dropped || (o.libbpf_verbose && follow.rescans))
 		fprintf(stderr, PROG ": containers followed: %llu process(es) traced after the "
 			"start, %llu exited one(s) dropped (%llu re-scans, %.1f ms)\n",

@@ -511,11 +511,11 @@ int krt_live_attach(struct krt_live_source *s, const char *prog)
 	return err;
 }
 
-int krt_live_tcpopt_recv(struct krt_live_source *s, int fd, struct krt_tcpopt_rx *rx)
+int krt_live_tcpopt_recv(struct krt_live_source *s, __u64 cookie, struct krt_remote_segs *rs)
 {
 	if (!s->tcpopt_cgroup)
 		return -1;
-	return bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.tcpopt_recv), &fd, rx) ? -1 : 0;
+	return bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.tcpopt_rx), &cookie, rs) ? -1 : 0;
 }
 
 void krt_live_tcpopt_stats(struct krt_live_source *s, struct krt_tcpopt_stats *st)

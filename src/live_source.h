@@ -139,10 +139,10 @@ __u64 krt_live_late_events(struct krt_live_source *s);
 __u64 krt_live_backlog(struct krt_live_source *s);
 void krt_live_close(struct krt_live_source *s);
 
-struct krt_tcpopt_rx;
+struct krt_remote_segs;
 struct krt_tcpopt_stats;
-/* What a receiving socket (fd) of this process last parsed from the TCP option; -1 if nothing. */
-int krt_live_tcpopt_recv(struct krt_live_source *s, int fd, struct krt_tcpopt_rx *rx);
+/* What a receiving socket (its cookie) last parsed from the TCP option; -1 if nothing. */
+int krt_live_tcpopt_recv(struct krt_live_source *s, __u64 cookie, struct krt_remote_segs *rs);
 void krt_live_tcpopt_stats(struct krt_live_source *s, struct krt_tcpopt_stats *st);
 
 #endif

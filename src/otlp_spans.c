@@ -12,22 +12,22 @@ struct span_plan {
 	__u64 bytes_in, bytes_out;
 };
 
-static __u64 mix64(__u64 x)
+/*
+ * A span id from the span hash of its thread (krt_span_hash32: this host's
+ * run word and the tid, as the kernel writes it in the TCP option) and the
+ * trace id, so that the host a trace continues on names its parent span
+ * from the option alone.
+ */
+static void span_id(const __u8 trace_id[16], __u32 span_hash, __u8 out[8])
 {
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-static void span_id(const struct krt_trace *t, __u32 tid, __u8 out[8])
-{
-	__u64 id = mix64(krt_run_word() ^ mix64(t->id ^ ((__u64)tid << 40) ^ tid));
+	__u64 hi = 0, lo = 0, id;
 	int i;
 
-	if (!id)
-		id = 1;
+	for (i = 0; i < 8; i++) {
+		hi = hi << 8 | trace_id[i];
+		lo = lo << 8 | trace_id[8 + i];
+	}
+	id = (__u64)span_hash << 32 | (__u32)krt_mix64(hi ^ krt_mix64(lo));
 	for (i = 7; i >= 0; i--, id >>= 8)
 		out[i] = (__u8)id;
 }
@@ -132,7 +132,8 @@ static const char *container_of(const struct krt_thread_stat *th)
 }
 
 static int build_span(struct krt_otlp_span *s, const struct krt_otlp_run *run,
-		      const struct krt_trace *t, const struct span_plan *plan, size_t i)
+		      const struct krt_trace *t, const struct span_plan *plan, size_t i,
+		      const __u8 trace_id[16])
 {
 	const struct krt_thread_stat *th = &t->threads[i];
 
@@ -140,10 +141,15 @@ static int build_span(struct krt_otlp_span *s, const struct krt_otlp_run *run,
 	s->comm[KRT_COMM_LEN] = '\0';
 	snprintf(s->name, sizeof(s->name), "%s[%u]", s->comm, th->tid);
 	s->service = container_of(th);
-	span_id(t, th->tid, s->span_id);
+	span_id(trace_id, krt_span_hash32(krt_run_word(), th->tid), s->span_id);
 	if (plan[i].parent >= 0) {
 		s->has_parent = true;
-		span_id(t, t->threads[plan[i].parent].tid, s->parent_id);
+		span_id(trace_id, krt_span_hash32(krt_run_word(), t->threads[plan[i].parent].tid),
+			s->parent_id);
+	} else if (t->remote.run) {
+		/* the root continues the other host's span that sent the request */
+		s->has_parent = true;
+		span_id(trace_id, t->remote.span, s->parent_id);
 	}
 	s->kind = plan[i].parent < 0 || !plan[i].calls_down ? KRT_OTLP_KIND_SERVER
 							   : KRT_OTLP_KIND_CLIENT;
@@ -182,7 +188,7 @@ int krt_otlp_trace_build(struct krt_otlp_trace *m, const struct krt_otlp_run *ru
 	plan_spans(t, plan, reached);
 	for (i = 0; i < t->n_threads; i++) {
 		m->n_spans++;
-		if (build_span(&m->spans[i], run, t, plan, i))
+		if (build_span(&m->spans[i], run, t, plan, i, m->trace_id))
 			goto fail;
 	}
 	free(plan);

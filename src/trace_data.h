@@ -76,6 +76,10 @@ struct krt_trace {
 	 */
 	__u32 incomplete;
 	__u32 uncertain; /* enum krt_uncertain: its own and its hops' */
+	/* live: the kernel's trace number (0: none), the low half of its 128-bit id */
+	__u32 kernel_id;
+	/* live, --tcp-option-cgroup: another host's trace this one continues (run 0: none) */
+	struct krt_remote_ctx remote;
 };
 
 /* Causes of an incomplete trace: bit (1 << enum krt_lost_reason). */

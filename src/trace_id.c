@@ -47,10 +47,24 @@ static void put_be64(__u8 *b, __u64 v)
 		b[i] = (__u8)v;
 }
 
+/*
+ * A trace the kernel numbered is named by that number (the TCP option
+ * carries it, so another host can name it too), one continuing another
+ * host's trace by that trace's origin; bit 32 keeps both apart from the
+ * engine's own numbers.
+ */
 void krt_trace_id128(const struct krt_trace *t, __u8 out[16])
 {
-	put_be64(out, krt_run_word());
-	put_be64(out + 8, t->id);
+	if (t->remote.run) {
+		put_be64(out, t->remote.run);
+		put_be64(out + 8, 1ULL << 32 | t->remote.trace);
+	} else if (t->kernel_id) {
+		put_be64(out, krt_run_word());
+		put_be64(out + 8, 1ULL << 32 | t->kernel_id);
+	} else {
+		put_be64(out, krt_run_word());
+		put_be64(out + 8, t->id);
+	}
 }
 
 void krt_hex(const __u8 *b, size_t n, char *out)

@@ -1,8 +1,10 @@
 /*
  * 128-bit trace ids (W3C trace-context style), unique across hosts and
  * runs: the high 64 bits are random per run (per tracer process), the low
- * 64 bits the engine's trace number. JSON's "trace_id_hex" and OTLP's
- * traceId are the same id, so a backend and `krtrace merge` agree.
+ * 64 bits the engine's trace number (1 << 32 | the kernel's, when it numbered
+ * the trace). A trace continuing another host's (the TCP option) takes
+ * that trace's id. JSON's "trace_id_hex" and OTLP's traceId are the same
+ * id, so a backend and `krtrace merge` agree.
  */
 #ifndef KRT_TRACE_ID_H
 #define KRT_TRACE_ID_H

@@ -2,11 +2,15 @@
 # Two hosts on one kernel (utils/testbed-hosts): nginx on A -> app1 on B ->
 # redis on A, so every request crosses A -> B -> A. Three krtrace-bpf run on
 # the same requests: one per host, each tracing only its own containers with
-# the other host's network as --peers and exporting to a local OTLP receiver
-# (A as OTLP/JSON, B as protobuf), and one tracing both hosts (the
-# reference). `krtrace merge` joins the two hosts' results; `krtrace
-# compare` must find the joined traces equal to the reference's for >= 99 %
-# of requests, flow for flow.
+# the other host's network as --peers, carrying the trace context in the TCP
+# option (--tcp-option-cgroup) and exporting to a local OTLP receiver (A as
+# OTLP/JSON, B as protobuf), and one tracing both hosts (the reference). The
+# hosts' results are joined two ways, each equal to the reference's traces
+# (`krtrace compare`) for >= 99 % of requests, flow for flow: by trace id
+# alone, as a backend joins (the receiving host continued the sender's trace
+# from the option: tests/tools/join_by_trace_id.py), and by `krtrace merge`
+# (TCP sequence ranges, no option needed). The OTLP spans of both hosts must
+# share one traceId per request, every parent span found.
 #
 # Environment: the test beds' KRT_NET, KRT_NS_PREFIX, KRT_VETH_PREFIX,
 # KRT_STATE; KRT_HOSTS_REQUESTS (500: 99 % must allow a hop or two timed across tracers), KRT_MIN (99), KRT_KEEP=DIR (keep the
@@ -119,6 +123,14 @@ check "three tracers attached (one per host, one over both)" [ "$n" -eq 3 ]
 
 check "$REQUESTS requests through A -> B -> A" "$TB" client "$LOAD" -s "$("$TB" addr nginx)" \
 	-n "$REQUESTS" -c 4 -k 10 -p "hosts-$$-" -t "$tmp/client.jsonl"
+# An untraced process on host B (its namespace, outside its cgroup) asks redis on A:
+# a peer host's request without the option, a new trace on A ("did not" below).
+redis_addr=$("$TB" addr redis)
+"$TB" on-host b timeout 5 python3 -c "
+import socket
+s = socket.create_connection(('${redis_addr%:*}', ${redis_addr#*:}), source_address=('$gw_b', 0))
+s.sendall(b'PING\r\n')
+print(s.recv(7).decode().strip())" >"$tmp/ping.out" 2>&1
 sleep 0.5
 rc=0
 for p in "${pids[@]}"; do stop_live "$p" || rc=1; done
@@ -144,6 +156,35 @@ print("# joined traces %d of %d requests, identical flows %.1f %%, hops agreeing
 assert summary["joined_traces"] >= requests * floor / 100, summary
 assert flows >= floor, c
 assert pct(c["hops_agree"], c["hops_a"]) >= floor, c
+PY
+
+# What crossed in the TCP option: every request to B continued A's trace; the
+# untraced process's PING (no option) started a trace of its own on A.
+opt_count() { # HOST WHICH: "continued" or "did not"
+	sed -n "s/.*TCP option: .*; \([0-9]*\) request(s) from peer hosts continued their trace, \([0-9]*\) did not.*/\1 \2/p" \
+		"$tmp/$1.err" | awk -v w="$2" '{ print (w == "continued" ? $1 : $2) }'
+}
+grep -h "TCP option" "$tmp/a.err" "$tmp/b.err" | sed 's/^/# /'
+check "TCP option: B's requests continued A's trace (>= $MIN %), A's from B too" \
+	[ "$(opt_count b continued)" -ge $((REQUESTS * MIN / 100)) -a \
+	"$(opt_count a continued)" -ge $((2 * REQUESTS * MIN / 100)) ]
+check "TCP option: the untraced PING from host B (no option) counted as not continued" \
+	[ "$(opt_count a 'did not')" -ge 1 -a "$(cat "$tmp/ping.out")" = "+PONG" ]
+
+# Joined by trace id alone (the option), as a backend joins: no merge step.
+python3 tests/tools/join_by_trace_id.py results "$tmp/a.jsonl" "$tmp/b.jsonl" \
+	>"$tmp/byid.jsonl" 2>"$tmp/byid.err"
+"$KRTRACE" compare "$tmp/single.jsonl" "$tmp/byid.jsonl" --json >"$tmp/compare-id.json" 2>&1
+"$KRTRACE" compare "$tmp/single.jsonl" "$tmp/byid.jsonl" | sed 's/^/# by id: /'
+check "joined by trace id (TCP option, no merge) = single tracer for >= $MIN % of requests" \
+	python3 - "$tmp/compare-id.json" "$REQUESTS" "$MIN" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+requests, floor = int(sys.argv[2]), float(sys.argv[3])
+flows = 100.0 * c["identical_flows"] / requests
+hops = 100.0 * c["hops_agree"] / c["hops_a"] if c["hops_a"] else 0.0
+print("# by trace id: identical flows %.1f %%, hops agreeing %.1f %%" % (flows, hops))
+assert flows >= floor and hops >= floor, c
 PY
 
 # Both against the services' ground truth (krt_score): every request's flow, edge for edge.
@@ -173,6 +214,8 @@ for f in glob.glob(d + "/otlp-*.pb"):
         hosts.add(("pb", "b"))
 assert ("json", "a") in hosts and ("pb", "b") in hosts, hosts
 PY
+check "OTLP: one traceId per request across both hosts, parents linked (>= $MIN %)" \
+	python3 tests/tools/join_by_trace_id.py otlp "$tmp" "$REQUESTS" "$MIN"
 # The official definitions: tests/tools/otlp-proto.sh (npm registry, cached).
 if command -v protoc >/dev/null && proto_dir=$(bash tests/tools/otlp-proto.sh); then
 	check "OTLP: host b's protobuf decodes with the official definitions" sh -c "

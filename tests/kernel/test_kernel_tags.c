@@ -497,8 +497,11 @@ static void test_tcp_option_carries_trace(void **state)
 {
 	struct krt_live_opts o = { .kernel_tags = true };
 	struct krt_peers peers = { 0 };
-	struct krt_tcpopt_rx rx;
+	struct krt_remote_segs rs;
 	struct krt_tcpopt_stats st;
+	socklen_t cl = sizeof(__u64);
+	__u64 cookie = 0;
+	unsigned int i;
 	struct krt_live_source *s;
 	const struct krt_event *in, *call;
 	char cg[96], pid[16], err[64];
@@ -532,10 +535,14 @@ static void test_tcp_option_carries_trace(void **state)
 	assert_non_null(in);
 	assert_non_null(call);
 	assert_int_equal(call->xfer.trace_id, in->xfer.trace_id);
-	assert_int_equal(krt_live_tcpopt_recv(s, psrv, &rx), 0);
-	assert_int_equal(rx.trace, in->xfer.trace_id);
-	assert_int_equal(rx.run, krt_run_word());
-	assert_int_equal(rx.len, 4);
+	assert_int_equal(getsockopt(psrv, SOL_SOCKET, SO_COOKIE, &cookie, &cl), 0);
+	assert_int_equal(krt_live_tcpopt_recv(s, cookie, &rs), 0);
+	i = (rs.next + KRT_REMOTE_SEGS - 1) % KRT_REMOTE_SEGS; /* the newest */
+	assert_int_equal(rs.ctx[i].trace, in->xfer.trace_id);
+	assert_int_equal(rs.ctx[i].run, krt_run_word());
+	/* the sender's span: this thread's, as its host names it */
+	assert_int_equal(rs.ctx[i].span, krt_span_hash32(krt_run_word(), (__u32)syscall(SYS_gettid)));
+	assert_int_equal(rs.len[i], 4);
 	krt_live_tcpopt_stats(s, &st);
 	assert_true(st.written >= 1);
 	assert_true(st.parsed >= 1);
