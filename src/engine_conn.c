@@ -430,6 +430,16 @@ static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, 
 static void receiver_takes(struct krt_engine *e, struct thread *t, struct dir *d, __u64 trace,
 			   __u64 ts, __u32 doubt)
 {
+	/*
+	 * The trace it holds, read on a connection it called out on: the
+	 * reply to one of its own calls. That connection is no entry of the
+	 * trace (rule 5): a later send on it (a second command, a one-way
+	 * message such as memcached's "set ... noreply") answers nothing, and
+	 * the thread blocking after it is still at work (as the kernel's
+	 * thread_takes_trace keeps the request's connection as the entry).
+	 */
+	bool own_call = trace == t->cur && !side_is_server(d->rev);
+
 	if (!trace)
 		return;
 	/* a request it read may go to a pool; a reply to its own call may not */
@@ -444,7 +454,8 @@ static void receiver_takes(struct krt_engine *e, struct thread *t, struct dir *d
 	t->wake_claim = false;
 	t->guess = doubt != 0;
 	eng_owed_add(t, trace);
-	eng_thread_add_entry(t, trace, d->serial);
+	if (!own_call)
+		eng_thread_add_entry(t, trace, d->serial);
 	d->rev->side_last_recv_trace = trace;
 }
 

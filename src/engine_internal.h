@@ -33,8 +33,13 @@
 /* How long (event time) a pending receive waits for its send. */
 #define PENDING_NS 100000000ULL
 /* Requests remembered per connection side for pipelined replies (rule 3a). */
-/* Received traces a thread may still hand to a worker (rule 6). */
-#define HANDOFF_MAX 8
+/*
+ * Received traces a thread may still hand to a worker (rule 6): a pool's
+ * queue can be as deep as its clients outnumber its workers (model 2 at 16
+ * connections: 12 waiting); beyond this the oldest falls off, and every
+ * later take is the wrong one until replies settle it.
+ */
+#define HANDOFF_MAX 64
 /* Containers whose last request reader is remembered (pool warm-up). */
 #define MAX_READERS 64
 /* Recent wakeup hand-offs remembered per feeder thread. */

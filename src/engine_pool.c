@@ -163,6 +163,12 @@ static void orphan_takes(struct krt_engine *e, struct thread *t, __u64 ts)
 			t->wake_claim = true;
 			t->guess = true;
 			t->feeder = f->tid;
+			/*
+			 * The first to send is not always the first that
+			 * dequeued: its reply settles which job it had.
+			 */
+			t->job_trace = id;
+			t->job_ts = ts - 1;
 			eng_vlog(e, ts, t, t->tid, id, "takes trace %llu from %s[%u] (first job)",
 				 (unsigned long long)id, f->comm, f->tid);
 			return;

@@ -784,6 +784,71 @@ static void test_pool_handoff_no_wakeups(void **state)
 }
 
 /*
+ * A deep queue (the test bed's model 2 at 16 connections: 4 workers, 12
+ * requests waiting): a worker woken for the oldest takes the oldest, even
+ * with more requests queued behind it than a pool has workers. No reply
+ * comes to correct a wrong take (the capture ends).
+ */
+static void test_pool_deep_queue(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101;
+	unsigned int i;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	for (i = 0; i < 12; i++) /* traces 1 .. 12 */
+		feed(f, ev_recv(100 + i, io, web(80), gw(50001 + i), 10));
+	feed(f, ev_wakeup(120, io, w1));
+	feed(f, ev_switch(122, io, 1, w1)); /* w1 runs: dequeues 1 */
+	feed(f, ev_send(200, w1, web(40001), api(8080), 11));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(trace_hop(collected_id(&f->col, 1), w1, 0)->bytes, 11);
+	for (i = 2; i <= 12; i++)
+		assert_int_equal(trace_count_hops(collected_id(&f->col, i), w1, 0), 0);
+	fix_free(f);
+}
+
+/*
+ * Workers not seen before the capture (no wake-up, no feeder known): the
+ * first to send is not always the first that dequeued (one connects to its
+ * backend first). Each takes the oldest request when it sends, and its
+ * reply says which one it had: its call moves there.
+ */
+static void test_pool_first_jobs_settled(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w2 = 102;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	feed(f, ev_recv(100, io, web(80), gw(50001), 10));    /* trace 1 */
+	feed(f, ev_recv(110, io, web(80), gw(50002), 10));    /* trace 2 */
+	feed(f, ev_send(130, w2, web(40002), api(8080), 12)); /* had 2, takes 1 */
+	feed(f, ev_recv(135, API, api(8080), web(40002), 12));
+	feed(f, ev_send(140, w1, web(40001), api(8080), 11)); /* had 1, takes 2 */
+	feed(f, ev_send(145, API, api(8080), web(40002), 22));
+	feed(f, ev_recv(150, w2, web(40002), api(8080), 22));
+	feed(f, ev_send(160, w2, web(80), gw(50002), 32)); /* answers 2 */
+	feed(f, ev_recv(165, API, api(8080), web(40001), 11));
+	feed(f, ev_send(170, API, api(8080), web(40001), 21));
+	feed(f, ev_recv(175, w1, web(40001), api(8080), 21));
+	feed(f, ev_send(180, w1, web(80), gw(50001), 31)); /* answers 1 */
+	krt_engine_flush(f->e);
+
+	/* each trace: its worker's call and its reply, nothing of the other */
+	assert_int_equal(trace_hop(collected_id(&f->col, 1), w1, API)->bytes, 11);
+	assert_int_equal(trace_hop(collected_id(&f->col, 1), API, w1)->bytes, 21);
+	assert_int_equal(trace_hop(collected_id(&f->col, 2), w2, API)->bytes, 12);
+	assert_int_equal(trace_hop(collected_id(&f->col, 2), API, w2)->bytes, 22);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 1), w2, API), 0);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 2), w1, API), 0);
+	fix_free(f);
+}
+
+/*
  * The pool tests' start: I/O thread io forks workers w1 and w2, reads two
  * requests (traces 1 and 2), wakes first and then the other worker, and
  * blocks.
@@ -1071,6 +1136,55 @@ static void test_oneway_pooled_connection(void **state)
 	assert_int_equal(trace_count_hops(t1, API, w2), 0);
 	assert_int_equal(trace_hop(t2, API, w2)->bytes, 29);
 	assert_int_equal(trace_hop(t2, w2, API)->bytes, 7);
+	fix_free(f);
+}
+
+/*
+ * The test bed's m5: w1 gets a reply on its pooled memcached connection and
+ * sends a one-way "set ... noreply" on it, then blocks for a pooled backend
+ * connection, which w2 (at work on trace 2) hands it with a wake-up. The
+ * one-way send answered nothing: w1 is still at work on trace 1, and its
+ * backend call is trace 1's (it was trace 2's, marked a hand-off).
+ */
+static void test_oneway_after_reply_keeps_claim(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 w1 = WEB, w2 = 102;
+	const struct krt_trace *t1, *t2;
+
+	fix_start(f);
+	feed(f, ev_fork(10, w1, 0, w2));
+	feed(f, ev_switch(20, 0, 0, w1));
+	feed(f, ev_recv(100, w1, web(80), gw(50001), 10));     /* trace 1 */
+	feed(f, ev_send(110, w1, web(40001), rds(11211), 25)); /* get */
+	feed(f, ev_recv(120, REDIS, rds(11211), web(40001), 25));
+	feed(f, ev_send(130, REDIS, rds(11211), web(40001), 5));
+	feed(f, ev_recv(140, w1, web(40001), rds(11211), 5));
+	feed(f, ev_send(150, w1, web(40001), rds(11211), 57)); /* set noreply */
+	feed(f, ev_switch(160, w1, 1, w2));		       /* waits for the pool */
+	feed(f, ev_recv(170, w2, web(80), gw(50002), 10));     /* trace 2 */
+	feed(f, ev_send(180, w2, web(40002), api(8080), 20));
+	feed(f, ev_recv(190, API, api(8080), web(40002), 20));
+	feed(f, ev_send(200, API, api(8080), web(40002), 30));
+	feed(f, ev_recv(210, w2, web(40002), api(8080), 30));
+	feed(f, ev_wakeup(215, w2, w1)); /* gives the backend connection back */
+	feed(f, ev_send(220, w2, web(80), gw(50002), 40));
+	feed(f, ev_switch(230, w2, 1, w1));
+	feed(f, ev_send(240, w1, web(40002), api(8080), 21)); /* trace 1's call */
+	feed(f, ev_recv(250, API, api(8080), web(40002), 21));
+	feed(f, ev_send(260, API, api(8080), web(40002), 31));
+	feed(f, ev_recv(270, w1, web(40002), api(8080), 31));
+	feed(f, ev_send(280, w1, web(80), gw(50001), 41));
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_int_equal(trace_hop(t1, w1, REDIS)->bytes, 25);
+	assert_int_equal(trace_hop(t1, w1, API)->bytes, 21);
+	assert_int_equal(trace_hop(t1, API, w1)->bytes, 31);
+	assert_int_equal(trace_count_hops(t2, w1, API), 0);
+	assert_int_equal(trace_count_hops(t2, API, w1), 0);
+	assert_int_equal(krt_engine_summary(f->e)->uncertain_traces, 0);
 	fix_free(f);
 }
 
@@ -2121,8 +2235,11 @@ int main(void)
 	    cmocka_unit_test(test_executor_uncertain),
 	    cmocka_unit_test(test_lock_wakeups_not_handoffs),
 	    cmocka_unit_test(test_oneway_pooled_connection),
+	    cmocka_unit_test(test_oneway_after_reply_keeps_claim),
 	    cmocka_unit_test(test_pool_handoff_queue),
 	    cmocka_unit_test(test_pool_handoff_no_wakeups),
+	    cmocka_unit_test(test_pool_deep_queue),
+	    cmocka_unit_test(test_pool_first_jobs_settled),
 	    cmocka_unit_test(test_orphan_does_not_steal),
 	    cmocka_unit_test(test_pool_handoff_race),
 	    cmocka_unit_test(test_pool_wakeup_order),
