@@ -76,6 +76,8 @@ struct m_state {
 	struct m_half *halves;
 	size_t n_halves, cap_halves;
 	__u64 joined_hops;
+	__u64 joined_no_seq;	/* of joined_hops: by running byte counts */
+	int no_seq_file;	/* a file with a half lacking "seq" (-1: none) */
 };
 
 static const char usage[] =
@@ -381,6 +383,7 @@ static int join_pair(struct m_state *s, struct m_half *snd, struct m_half *rcv, 
 							      "sequence numbers"));
 		s->traces[snd->trace].uncertain = true;
 		s->traces[rcv->trace].uncertain = true;
+		s->joined_no_seq++;
 	}
 	json_object_object_add(h, "from_host", json_object_new_string(s->files[snd->file].host));
 	json_object_object_add(h, "to_host", json_object_new_string(s->files[rcv->file].host));
@@ -415,6 +418,16 @@ static int join_sides(struct m_state *s, struct m_half *snd, size_t ns, struct m
 		use_seq &= snd[i].has_seq;
 	for (j = 0; j < nr; j++)
 		use_seq &= rcv[j].has_seq;
+	if (!use_seq && s->no_seq_file < 0) {
+		for (i = 0; i < ns && snd[i].has_seq; i++)
+			;
+		s->no_seq_file = i < ns ? snd[i].file : rcv[0].file;
+		for (j = 0; i == ns && j < nr; j++)
+			if (!rcv[j].has_seq) {
+				s->no_seq_file = rcv[j].file;
+				break;
+			}
+	}
 	/* The first send (in time) is the reference of both sides' sequence numbers. */
 	ref = snd[0].seq;
 	place_side(snd, ns, use_seq, ref);
@@ -624,6 +637,7 @@ static int write_result(struct m_state *s, FILE *out)
 	json_object_object_add(sum, "traces", u64(n_out));
 	json_object_object_add(sum, "joined_traces", u64(n_joined));
 	json_object_object_add(sum, "joined_hops", u64(s->joined_hops));
+	json_object_object_add(sum, "joined_without_seq", u64(s->joined_no_seq));
 	/* Halves no other host saw: calls to untraced services, or clients. */
 	json_object_object_add(sum, "unjoined_sends", u64(unused_sends));
 	json_object_object_add(sum, "unjoined_recvs", u64(unused_recvs));
@@ -682,7 +696,7 @@ int krt_merge_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct m_state s = { 0 };
+	struct m_state s = { .no_seq_file = -1 };
 	const char *out_path = NULL;
 	char tmp_path[4096];
 	FILE *out = stdout;
@@ -736,6 +750,19 @@ int krt_merge_main(int argc, char **argv)
 		goto out;
 	}
 	ret = 0;
+	/*
+	 * Imported captures have no sequence numbers (the capture's events show
+	 * none of an incoming direction: docs/hosts.md): their joins by byte
+	 * count are marked in the result, and said here, where a user looks.
+	 */
+	if (s.joined_no_seq)
+		fprintf(stderr,
+			"krtrace merge: %llu of %llu joined hops by running byte counts, without "
+			"TCP sequence numbers (%s has none: an imported capture cannot give "
+			"them), marked \"uncertain\": right only if both hosts saw every "
+			"transfer of the connection from its first byte\n",
+			(unsigned long long)s.joined_no_seq, (unsigned long long)s.joined_hops,
+			s.no_seq_file >= 0 ? s.files[s.no_seq_file].path : "an input");
 	if (fflush(out) || ferror(out)) {
 		fprintf(stderr, "krtrace merge: writing the result: %s\n", strerror(errno));
 		ret = 2;

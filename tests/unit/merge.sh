@@ -56,7 +56,7 @@ PY
 # Without "seq": the running byte count of each side of the direction.
 sed -E 's/,"seq":\[[0-9]+,[0-9]+\]//g' "$dir/a.jsonl" >"$dir/a-noseq.jsonl"
 sed -E 's/,"seq":\[[0-9]+,[0-9]+\]//g' "$dir/b.jsonl" >"$dir/b-noseq.jsonl"
-"$KRT" merge "$dir/a-noseq.jsonl" "$dir/b-noseq.jsonl" >"$dir/noseq.jsonl"
+"$KRT" merge "$dir/a-noseq.jsonl" "$dir/b-noseq.jsonl" >"$dir/noseq.jsonl" 2>"$dir/noseq.err"
 check "without seq: joined by running byte counts, marked uncertain" python3 - "$dir/noseq.jsonl" <<'PY'
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
@@ -67,7 +67,16 @@ assert all("seq" not in h for h in t["hops"])
 assert lines[-1]["summary"]["joined_hops"] == 3
 # said, not guessed silently: the joins and the trace are marked uncertain
 assert "uncertain" in t and sum("uncertain" in h for h in t["hops"]) == 3, t
+assert lines[-1]["summary"]["joined_without_seq"] == 3
 PY
+# and said on stderr, naming the input without sequence numbers (an import)
+check "without seq: merge says so on stderr, naming the file" grep -q \
+	"3 of 3 joined hops by running byte counts, without TCP sequence numbers ($dir/a-noseq.jsonl has none" \
+	"$dir/noseq.err"
+# with seq on both halves: nothing said, none counted
+"$KRT" merge "$dir/a.jsonl" "$dir/b.jsonl" 2>"$dir/seq.err" | tail -n 1 >"$dir/seq-summary.json"
+check "with seq: no byte-count joins, nothing said" sh -c \
+	"grep -q '\"joined_without_seq\":0' '$dir/seq-summary.json' && ! grep -q 'byte counts' '$dir/seq.err'"
 
 # Sequence ranges that do not overlap are not the same bytes.
 sed -E 's/"seq":\[4294967246,10\]/"seq":[90000,90060]/; s/"seq":\[10,50\]/"seq":[90060,90100]/' \
