@@ -38,12 +38,14 @@
  *   tagging.bpf.h   the tags sends store and receives take, a thread's claim
  *   deferred.bpf.h  sends waiting for their receiver (merge_hops)
  *   xfer.bpf.h      one transfer: tags, deferred send, record
+ *   notify.bpf.h    bytes on an AF_UNIX socketpair: a worker waking its loop
  *   goroutines.bpf.h  Go processes: thread state follows the goroutine (uprobes)
  * The state user space reads too, and the rules both sides run, are in
  * include/krtrace_bpf.h and include/krtrace_rules.h.
  */
 #include "goroutines.bpf.h"
 #include "xfer.bpf.h"
+#include "notify.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -56,6 +58,8 @@ int BPF_PROG(krt_sock_send, struct sock *sk, int ret, int flags)
 	if (empty_hooks)
 		return 0;
 	if (ret <= 0 || !tgid_traced(pid_tgid >> 32))
+		return 0;
+	if (notify_record(sk, ret, KRT_DIR_SEND))
 		return 0;
 	if (!xfer_sock_btf(sk, ret, KRT_DIR_SEND, &f))
 		return 0;
@@ -72,6 +76,8 @@ int BPF_PROG(krt_sock_recv, struct sock *sk, int ret, int flags)
 		return 0;
 	/* A peek leaves the bytes queued: the real receive comes later. */
 	if (ret <= 0 || (flags & KRT_MSG_PEEK) || !tgid_traced(pid_tgid >> 32))
+		return 0;
+	if (notify_record(sk, ret, KRT_DIR_RECV))
 		return 0;
 	if (!xfer_sock_btf(sk, ret, KRT_DIR_RECV, &f))
 		return 0;

@@ -15,7 +15,7 @@
 #include "krtrace_tcp_option.h"
 
 #define KRT_COMM_LEN 16
-#define KRT_ABI_VERSION 4
+#define KRT_ABI_VERSION 5 /* 5: KRT_EV_NOTIFY */
 
 enum krt_event_type {
 	KRT_EV_FORK = 1,	/* a traced thread created a thread or process */
@@ -26,6 +26,9 @@ enum krt_event_type {
 	KRT_EV_WAKEUP = 6,	/* a traced thread woke another thread */
 	KRT_EV_CPU = 7,		/* on-CPU time aggregated in the kernel */
 	KRT_EV_LOST = 8,	/* the source lost events (ring full, ftrace overrun) */
+	KRT_EV_NOTIFY = 9,	/* bytes on a socket inside one host that is no TCP
+				 * connection (AF_UNIX socketpair): a thread telling
+				 * another that work is done (docs/handoffs.md) */
 	KRT_EV_TYPE_MAX
 };
 
@@ -143,6 +146,25 @@ _Static_assert(sizeof(struct krt_xfer) == 48 + sizeof(struct krt_tuple) +
 		       sizeof(struct krt_xfer_peer) + sizeof(struct krt_cpu),
 	       "krt_xfer: ABI");
 
+/*
+ * A send or receive on a local socket that is no TCP connection: an
+ * AF_UNIX socketpair a pool worker writes to wake its event loop (thrift's
+ * TNonblockingServer, asyncio's self-pipe). Only its length and the
+ * channel matter: the bytes name no request.
+ */
+struct krt_notify {
+	__u8 dir;	/* enum krt_xfer_dir */
+	__u8 pad[3];
+	__s32 fd;	/* -1 when unknown */
+	__u64 bytes;
+	/*
+	 * The channel: the RECEIVING socket's identity (on a send, the peer
+	 * socket's), keyed as sock_id is; 0 = not known (import): the
+	 * channel of the thread's process.
+	 */
+	__u64 chan;
+};
+
 struct krt_sock_state {
 	__s32 oldstate, newstate;	/* TCP_* numbers as in the kernel */
 	__u64 sock_id;
@@ -182,6 +204,7 @@ struct krt_event {
 		struct krt_sock_state state;
 		struct krt_cpu oncpu;
 		struct krt_lost lost;
+		struct krt_notify notify;
 	};
 };
 

@@ -332,6 +332,9 @@ void krt_engine_feed(struct krt_engine *e, const struct krt_event *ev)
 	case KRT_EV_LOST:
 		on_lost(e, ev);
 		break;
+	case KRT_EV_NOTIFY:
+		eng_pool_notify(e, ev);
+		break;
 	default:
 		break;
 	}

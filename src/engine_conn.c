@@ -809,6 +809,9 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		doubt |= KRT_UNCERTAIN_LOOP; /* not which of its traces the send is */
 	take_next = send_answers(e, d, t, tag);
 	send_segment(e, ev, d, t, tag, doubt, why);
+	/* a loop answering a job a worker handed back (engine_pool.c) */
+	if (reply && tag && t && x->bytes)
+		eng_pool_handback(e, t, tag);
 	if (take_next && x->bytes)
 		eng_worker_take(e, t, ev->ts_ns, "next job after its reply");
 }

@@ -50,6 +50,12 @@
  * taken); one that ran longer is at work on it.
  */
 #define DEQUEUE_MAX_NS 30000ULL
+/* Finished jobs a loop thread was notified of and has not answered yet. */
+#define DONE_MAX 16
+/* Local notification channels (AF_UNIX socketpairs) followed at once. */
+#define NOTIFY_CHANS 32
+/* Notifications sent and not read yet, per channel. */
+#define NOTIFY_QUEUE 16
 /* Recent (trace, entry direction) pairs remembered per thread (rule 5). */
 #define RECENT_ENTRIES 4
 /*
@@ -199,6 +205,19 @@ struct thread {
 	} handed[HANDED_MAX];
 	__u8 handed_next;
 	struct krt_addr ip_checked; /* last local IP tried for the container */
+	/*
+	 * The hand-back (docs/handoffs.md): a worker's last notification to
+	 * its loop (the end of its last job), and a loop's finished jobs it
+	 * was notified of and has not answered yet, oldest first.
+	 */
+	__u64 notified_ns;
+	struct handback {
+		__u32 tid;	    /* the worker */
+		__u64 since, until; /* its previous notification, this one */
+		bool in_batch;	    /* read at once with others: their order unknown */
+	} done[DONE_MAX];
+	__u8 n_done;
+	__u64 handback_trace; /* the last trace a hand-back went to */
 };
 
 struct segment {
@@ -279,6 +298,11 @@ struct trace {
 	bool ingress_acted; /* the thread that read it sent for it itself */
 	__u32 n_uncertain;  /* hops marked uncertain and not settled */
 	/*
+	 * A hand-back bound a worker's job to it while its loop had several
+	 * finished jobs to answer: the order of the replies decided (FIFO).
+	 */
+	bool handback_guess;
+	/*
 	 * Offered to a pool: the thread that read it woke a sibling while it
 	 * held the request unanswered and had not worked on it itself
 	 * (handoff_from), or a worker took it from that thread's queue on a
@@ -288,6 +312,29 @@ struct trace {
 	 */
 	__u32 handoff_from;
 	bool handed_settled;
+};
+
+/*
+ * A local notification channel (KRT_EV_NOTIFY): bytes sent and read so
+ * far, and the sends not read yet, each with its worker's job.
+ */
+struct notify_chan {
+	__u64 key; /* 0: free */
+	__u64 sent, rcvd;
+	__u64 last_ns;
+	__u32 reader; /* the thread that reads it */
+	/*
+	 * A receive read several notifications at once: the reader's runtime
+	 * queued their jobs before writing the bytes (asyncio's
+	 * call_soon_threadsafe), so the bytes' order need not be the order
+	 * it answers in.
+	 */
+	bool batched;
+	struct {
+		__u64 end; /* sent count after this send */
+		struct handback job;
+	} q[NOTIFY_QUEUE];
+	__u8 n;
 };
 
 struct kmap_entry {
@@ -341,6 +388,7 @@ struct krt_engine {
 	unsigned int n_readers;
 	struct pending_connect connects[MAX_CONNECTS];
 	unsigned int connects_next;
+	struct notify_chan chans[NOTIFY_CHANS];
 };
 
 /*
@@ -426,7 +474,10 @@ bool eng_pool_at_work(const struct thread *t);
 void eng_pool_switch_in(struct krt_engine *e, struct thread *t, __u64 ts);
 void eng_handoff_on_wakeup(struct krt_engine *e, struct thread *waker, struct thread *target,
 			   __u64 ts);
-void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u64 to, __u64 since);
+void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u64 to, __u64 since,
+			__u64 until);
+void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev);
+void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag);
 __u32 eng_pool_acts(struct krt_engine *e, struct thread *t, __u64 tag);
 void eng_pool_settled(struct krt_engine *e, struct thread *t, struct trace *tr);
 

@@ -7,6 +7,7 @@
  * could have dequeued, and the reply that settles which job it had
  * (eng_trace_move_job). Uses threads and traces; connections call it.
  */
+#include <stdint.h>
 #include "engine_internal.h"
 
 void eng_handoff_remove(struct thread *t, __u64 trace)
@@ -215,7 +216,7 @@ bool eng_pool_reply_sent(struct krt_engine *e, struct thread *t, __u64 tag, __u3
 	 * since it took another one belongs to this request.
 	 */
 	if (t->job_trace && t->job_trace != tag && t->feeder && t->feeder == reader)
-		eng_trace_move_job(e, t, t->job_trace, tag, t->job_ts);
+		eng_trace_move_job(e, t, t->job_trace, tag, t->job_ts, ~0ULL);
 	t->job_trace = 0;
 	/* another thread answers what this one read: it is fed by it */
 	if (reader && reader != t->tid) {
@@ -472,15 +473,17 @@ static bool tid_in(const __u32 *set, unsigned int n, __u32 tid)
 }
 
 /*
- * Pool worker w answered request `to` while its work since `since` went to
- * trace `from` (the job it was thought to have dequeued): the reply names
- * the job it really had. Its hops since then, and those of the threads it
- * called (transitively, its sibling workers and feeder excepted), move to
- * `to`, with those threads' rows when nothing else of theirs stays behind.
- * Moved hops stay in place as dead entries (segments in flight keep their
- * hop index) and are dropped at emission. Only finished hops move.
+ * Pool worker w answered request `to` while its work in (since, until]
+ * went to trace `from` (the job it was thought to have dequeued): the reply
+ * (or the hand-back of the job to its loop) names the job it really had.
+ * Its hops then, and those of the threads it called (transitively, its
+ * sibling workers and feeder excepted), move to `to`, with those threads'
+ * rows when nothing else of theirs stays behind. Moved hops stay in place
+ * as dead entries (segments in flight keep their hop index) and are
+ * dropped at emission. Only finished hops move.
  */
-void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u64 to, __u64 since)
+void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u64 to, __u64 since,
+			__u64 until)
 {
 	struct trace *a = eng_trace_live(e, from), *b = eng_trace_live(e, to);
 	__u32 set[8] = {w->tid}, keep[8];
@@ -494,13 +497,16 @@ void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u6
 		__u64 at = h->send_ns ? h->send_ns : h->recv_ns;
 		struct thread *to_t;
 
-		if (eng_hop_dead(h) || at <= since || !tid_in(set, n, h->from_tid) ||
+		/* what w received in its job is its job's too (a reply to its call) */
+		if (eng_hop_dead(h) || at <= since || at > until ||
+		    (!tid_in(set, n, h->from_tid) && h->to_tid != w->tid) ||
 		    (!h->to_tid && !h->recv_ns))
 			continue;
 		if (h->to_tid && h->to_tid != w->tid) {
 			to_t = eng_thread_find(e, h->to_tid);
 			if (to_t &&
-			    (to_t->tid == w->feeder || (w->feeder && to_t->feeder == w->feeder)))
+			    (to_t->tid == w->feeder || (w->feeder && to_t->feeder == w->feeder) ||
+			     same_process(to_t, w)))
 				continue; /* a sibling's or the feeder's: not this job's */
 			if (!tid_in(set, n, h->to_tid) && n < 8)
 				set[n++] = h->to_tid;
@@ -546,4 +552,179 @@ void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u6
 	eng_vlog(e, since, w, w->tid, to,
 		 "answers trace %llu: its job's %u hops move from trace %llu",
 		 (unsigned long long)to, moved, (unsigned long long)from);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The hand-back: a worker tells its loop a job is done, the loop answers  */
+
+/*
+ * The channel of a notification: the receiving socket (live), or on
+ * import, where the capture names no socket, the thread's process.
+ */
+static struct notify_chan *chan_get(struct krt_engine *e, const struct thread *t, __u64 chan)
+{
+	struct notify_chan *c, *old = &e->chans[0];
+	__u64 key = chan;
+	unsigned int i;
+
+	if (!key && t->container[0])
+		key = (__u64)(uintptr_t)t->container | 1ULL << 63;
+	else if (!key)
+		key = (t->pid && t->pid != t->tid ? t->pid : t->tid) | 1ULL << 62;
+	for (i = 0; i < NOTIFY_CHANS; i++) {
+		c = &e->chans[i];
+		if (c->key == key)
+			return c;
+		if (c->last_ns < old->last_ns)
+			old = c; /* free slots have 0 */
+	}
+	memset(old, 0, sizeof(*old));
+	old->key = key;
+	return old;
+}
+
+/*
+ * Notifications read in full reach their reader's list of finished jobs.
+ * at_once: how many one receive completed (several: c is batched).
+ */
+static void chan_deliver(struct krt_engine *e, struct notify_chan *c)
+{
+	struct thread *r = c->reader ? eng_thread_find(e, c->reader) : NULL;
+	unsigned int at_once = 0, i;
+
+	for (i = 0; i < c->n && c->q[i].end <= c->rcvd; i++)
+		at_once++;
+	if (at_once > 1)
+		c->batched = true;
+	while (c->n && c->q[0].end <= c->rcvd) {
+		struct handback *job = &c->q[0].job;
+
+		/* a thread waking itself (its own loop's call) hands nothing back */
+		if (r && job->tid != r->tid) {
+			if (r->n_done == DONE_MAX) {
+				/* bounded: the oldest is forgotten, its reply stays a guess */
+				memmove(&r->done[0], &r->done[1], --r->n_done * sizeof(r->done[0]));
+			}
+			job->in_batch = c->batched;
+			r->done[r->n_done++] = *job;
+			eng_vlog(e, job->until, r, r->tid, r->cur,
+				 "NOTIFIED by %u: %u finished job(s)", job->tid, r->n_done);
+		}
+		memmove(&c->q[0], &c->q[1], --c->n * sizeof(c->q[0]));
+	}
+}
+
+/*
+ * KRT_EV_NOTIFY: a send on a channel is a worker done with its job (since
+ * its previous notification); a receive hands the jobs whose bytes it read
+ * in full to the reader, in the order they were sent. A receive seen
+ * before its send (another CPU's hook) is kept as bytes read ahead.
+ */
+void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
+{
+	const struct krt_notify *nt = &ev->notify;
+	struct thread *t = eng_thread_touch(e, ev->tid, ev->pid, ev->comm);
+	struct notify_chan *c;
+
+	if (!t || !nt->bytes)
+		return;
+	c = chan_get(e, t, nt->chan);
+	c->last_ns = ev->ts_ns;
+	if (nt->dir == KRT_DIR_SEND) {
+		if (c->n == NOTIFY_QUEUE)
+			memmove(&c->q[0], &c->q[1], --c->n * sizeof(c->q[0]));
+		c->sent += nt->bytes;
+		c->q[c->n].end = c->sent;
+		c->q[c->n].job.tid = t->tid;
+		c->q[c->n].job.since = t->notified_ns;
+		c->q[c->n].job.until = ev->ts_ns;
+		c->n++;
+		t->notified_ns = ev->ts_ns;
+	} else {
+		c->rcvd += nt->bytes;
+		c->reader = t->tid;
+	}
+	chan_deliver(e, c);
+}
+
+/*
+ * The hops of w's job in tr, (since, until]: w's own and those of the
+ * threads it called outside its process; their hand-off guesses are
+ * settled (the job is known).
+ */
+static void settle_job(struct krt_engine *e, struct trace *tr, struct thread *w, __u64 since,
+		       __u64 until)
+{
+	__u32 set[8] = {w->tid};
+	unsigned int n = 1;
+	size_t i;
+
+	for (i = 0; i < tr->pub.n_hops; i++) {
+		struct krt_hop *h = &tr->pub.hops[i];
+		__u64 at = h->send_ns ? h->send_ns : h->recv_ns;
+		struct thread *to_t;
+
+		if (eng_hop_dead(h) || at <= since || at > until)
+			continue;
+		if (!tid_in(set, n, h->from_tid) && h->to_tid != w->tid)
+			continue;
+		if (h->to_tid && !tid_in(set, n, h->to_tid)) {
+			to_t = eng_thread_find(e, h->to_tid);
+			if (!to_t || same_process(to_t, w))
+				continue;
+			if (n < 8)
+				set[n++] = h->to_tid;
+		}
+		if (!(h->uncertain & KRT_UNCERTAIN_HANDOFF))
+			continue;
+		h->uncertain &= ~KRT_UNCERTAIN_HANDOFF;
+		if (!h->uncertain && tr->n_uncertain)
+			tr->n_uncertain--;
+	}
+}
+
+/*
+ * Thread l replies for trace tag on a connection it serves, with finished
+ * jobs it was notified of: the oldest is this request's. With one job
+ * pending, the notification decides. With several, the order decides when
+ * the loop reads its notifications one by one (each a receive, acted on
+ * before the next: thrift's TNonblockingServer arms the connection's write
+ * per notification, and libevent runs the writable connections in the
+ * order they were armed). A loop that reads several at once (asyncio's
+ * self-pipe) answers in the order its runtime queued the jobs, before
+ * their bytes were written (a worker may lose the interpreter lock in
+ * between): that order is not the bytes', and even a job alone in its
+ * batch may be answered after one whose byte is still to come. On such a
+ * channel the trace stays uncertain (tr->handback_guess). The worker's work between its previous
+ * notification and this one goes to tag, wherever the pool rules guessed
+ * it.
+ */
+void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
+{
+	struct trace *y = eng_trace_live(e, tag);
+	struct handback job;
+	struct thread *w;
+	__u64 since;
+	size_t i;
+
+	if (!l->n_done || tag == l->handback_trace || !y)
+		return;
+	job = l->done[0];
+	if (job.in_batch)
+		y->handback_guess = true;
+	memmove(&l->done[0], &l->done[1], --l->n_done * sizeof(l->done[0]));
+	l->handback_trace = tag;
+	w = eng_thread_find(e, job.tid);
+	if (!w)
+		return;
+	/* the job began after its request came in, and after w's previous one */
+	since = u64max(job.since, y->pub.ingress.ts_ns);
+	for (i = 0; i < e->n_open; i++)
+		if (e->open[i] != y)
+			eng_trace_move_job(e, w, e->open[i]->pub.id, tag, since, job.until);
+	settle_job(e, y, w, since, job.until);
+	y->handed_settled = true;
+	eng_vlog(e, job.until, l, l->tid, tag, "HAND-BACK of %s[%u]'s job: trace %llu%s", w->comm,
+		 w->tid, (unsigned long long)tag,
+		 y->handback_guess ? " (several finished: reply order)" : "");
 }

@@ -566,6 +566,11 @@ static void dump_event(FILE *f, const struct krt_event *ev)
 	case KRT_EV_WAKEUP:
 		fprintf(f, " target=%u", ev->wakeup.target_tid);
 		break;
+	case KRT_EV_NOTIFY:
+		fprintf(f, " dir=%u bytes=%llu chan=%#llx fd=%d", ev->notify.dir,
+			(unsigned long long)ev->notify.bytes, (unsigned long long)ev->notify.chan,
+			ev->notify.fd);
+		break;
 	case KRT_EV_CPU:
 		fprintf(f, " oncpu=%llu runq=%llu trace=%u",
 			(unsigned long long)ev->oncpu.oncpu_ns,

@@ -298,8 +298,12 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 		s->skel->rodata->conn_slot_mask = o->state_slots - 1;
 		s->skel->rodata->dir_slot_mask = o->state_slots - 1;
 	}
-	if (s->syscall_hooks) {
-		/* socket ids are then kernel addresses: keyed before they leave the kernel */
+	{
+		/*
+		 * Socket ids that are kernel addresses (the syscall hooks'; the
+		 * AF_UNIX channels of KRT_EV_NOTIFY) are keyed before they
+		 * leave the kernel.
+		 */
 		__u64 key = 0;
 
 		if (getrandom(&key, sizeof(key), 0) != sizeof(key))

@@ -168,6 +168,7 @@ static inline const char *krt_event_type_name(__u32 type)
 	    [KRT_EV_WAKEUP] = "wakeup",
 	    [KRT_EV_CPU] = "cpu",
 	    [KRT_EV_LOST] = "lost",
+	    [KRT_EV_NOTIFY] = "notify",
 	};
 
 	if (type < KRT_EV_TYPE_MAX && names[type])

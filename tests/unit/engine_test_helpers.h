@@ -105,6 +105,18 @@ static inline struct krt_event ev_wakeup(__u64 ts, __u32 waker, __u32 target)
 	return ev;
 }
 
+/* Bytes on a local notification channel (an AF_UNIX socketpair). */
+static inline struct krt_event ev_notify(__u64 ts, __u32 tid, __u8 dir, __u64 chan, __u64 bytes)
+{
+	struct krt_event ev = ev_base(ts, KRT_EV_NOTIFY, tid, "t");
+
+	ev.notify.dir = dir;
+	ev.notify.chan = chan;
+	ev.notify.bytes = bytes;
+	ev.notify.fd = -1;
+	return ev;
+}
+
 static inline struct krt_event ev_state(__u64 ts, __u32 tid, struct krt_addr local,
 					struct krt_addr remote, int oldstate, int newstate)
 {

@@ -1033,6 +1033,110 @@ static void test_executor_uncertain(void **state)
 }
 
 /*
+ * The hand-back (thrift's TNonblockingServer): the I/O thread reads two
+ * requests and queues them; the pool guesses w1 takes 1 and w2 takes 2,
+ * but w1 did 2's job. Each worker notifies the I/O thread over a
+ * socketpair when done; the I/O thread reads one notification, then
+ * answers request 2: w1's job was 2's. Its calls move there, settled; then
+ * w2's go to 1. Nothing is uncertain.
+ */
+static void test_handback_decides(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w2 = 102;
+	const __u64 chan = 0x5eed;
+	const struct krt_trace *t1, *t2;
+	struct krt_summary *s;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	feed(f, ev_recv(100, io, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_recv(110, io, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_wakeup(120, io, w1));
+	feed(f, ev_wakeup(121, io, w2));
+	feed(f, ev_switch(130, 0, 0, w1)); /* thought to take 1: took 2 */
+	feed(f, ev_switch(140, 0, 0, w2));
+	feed(f, ev_send(200, w1, web(40001), api(8080), 11));
+	feed(f, ev_recv(210, API, api(8080), web(40001), 11));
+	feed(f, ev_send(220, API, api(8080), web(40001), 21));
+	feed(f, ev_recv(230, w1, web(40001), api(8080), 21));
+	feed(f, ev_notify(240, w1, KRT_DIR_SEND, chan, 8));
+	feed(f, ev_notify(250, io, KRT_DIR_RECV, chan, 8));
+	feed(f, ev_send(260, io, web(80), gw(50002), 32)); /* answers 2 */
+	feed(f, ev_send(300, w2, web(40002), api(8080), 12));
+	feed(f, ev_recv(310, API, api(8080), web(40002), 12));
+	feed(f, ev_send(320, API, api(8080), web(40002), 22));
+	feed(f, ev_recv(330, w2, web(40002), api(8080), 22));
+	feed(f, ev_notify(340, w2, KRT_DIR_SEND, chan, 8));
+	feed(f, ev_notify(350, io, KRT_DIR_RECV, chan, 8));
+	feed(f, ev_send(360, io, web(80), gw(50001), 31)); /* answers 1 */
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_int_equal(trace_hop(t2, w1, API)->bytes, 11);
+	assert_int_equal(trace_hop(t2, API, w1)->bytes, 21);
+	assert_int_equal(trace_hop(t1, w2, API)->bytes, 12);
+	assert_int_equal(trace_hop(t1, API, w2)->bytes, 22);
+	assert_int_equal(trace_count_hops(t1, w1, API), 0);
+	assert_int_equal(trace_count_hops(t2, w2, API), 0);
+	assert_int_equal(trace_hop(t2, w1, API)->uncertain, 0);
+	assert_int_equal(t1->uncertain, 0);
+	assert_int_equal(t2->uncertain, 0);
+	s = krt_engine_summary(f->e);
+	assert_int_equal(s->uncertain_traces, 0);
+	assert_int_equal(s->events_by_type[KRT_EV_NOTIFY], 4);
+	fix_free(f);
+}
+
+/*
+ * asyncio's self-pipe: two workers each write a byte, the loop reads both
+ * at once. The loop answers in the order its runtime queued the results,
+ * which need not be the bytes' order: the traces stay uncertain, though
+ * each worker's calls still go to the trace its reply order names.
+ */
+static void test_handback_batch_uncertain(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101, w2 = 102;
+	const __u64 chan = 0x5eed;
+	const struct krt_trace *t1, *t2;
+
+	fix_start(f);
+	feed(f, ev_fork(10, loop, 0, w1));
+	feed(f, ev_fork(11, loop, 0, w2));
+	feed(f, ev_recv(100, loop, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_recv(110, loop, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_wakeup(120, loop, w1));
+	feed(f, ev_wakeup(121, loop, w2));
+	feed(f, ev_switch(130, 0, 0, w1));
+	feed(f, ev_switch(140, 0, 0, w2));
+	feed(f, ev_send(200, w1, web(40001), api(8080), 11));
+	feed(f, ev_recv(210, API, api(8080), web(40001), 11));
+	feed(f, ev_send(220, API, api(8080), web(40001), 21));
+	feed(f, ev_recv(230, w1, web(40001), api(8080), 21));
+	feed(f, ev_send(240, w2, web(40002), api(8080), 12));
+	feed(f, ev_recv(250, API, api(8080), web(40002), 12));
+	feed(f, ev_send(260, API, api(8080), web(40002), 22));
+	feed(f, ev_recv(270, w2, web(40002), api(8080), 22));
+	feed(f, ev_notify(280, w1, KRT_DIR_SEND, chan, 1));
+	feed(f, ev_notify(281, w2, KRT_DIR_SEND, chan, 1));
+	feed(f, ev_notify(290, loop, KRT_DIR_RECV, chan, 2)); /* both at once */
+	feed(f, ev_send(300, loop, web(80), gw(50001), 31));
+	feed(f, ev_send(310, loop, web(80), gw(50002), 32));
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_int_equal(trace_count_hops(t1, w1, API), 1);
+	assert_int_equal(trace_count_hops(t2, w2, API), 1);
+	assert_int_equal(t1->uncertain, KRT_UNCERTAIN_HANDOFF);
+	assert_int_equal(t2->uncertain, KRT_UNCERTAIN_HANDOFF);
+	fix_free(f);
+}
+
+/*
  * An event loop with a request queued for its one pooled connection: it
  * reads request 1 and calls api, reads request 2 (the connection is busy),
  * then reads 1's reply and writes the next call: request 2's, though its
@@ -2233,6 +2337,8 @@ int main(void)
 	    cmocka_unit_test(test_pool_reply_moves_job),
 	    cmocka_unit_test(test_pool_reply_settles_guess),
 	    cmocka_unit_test(test_executor_uncertain),
+	    cmocka_unit_test(test_handback_decides),
+	    cmocka_unit_test(test_handback_batch_uncertain),
 	    cmocka_unit_test(test_lock_wakeups_not_handoffs),
 	    cmocka_unit_test(test_oneway_pooled_connection),
 	    cmocka_unit_test(test_oneway_after_reply_keeps_claim),

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * Local notifications: bytes on a connected AF_UNIX socket of a traced
+ * process. A pool worker that finished a job writes to a socketpair to wake
+ * the event loop that will answer (thrift's TNonblockingServer, asyncio's
+ * self-pipe); the loop reads it and writes the reply. The bytes name no
+ * request: the record carries only the channel and the length, and the
+ * engine's pool rule binds the worker's job to the loop's next reply
+ * (docs/handoffs.md, "The hand-back").
+ */
+#ifndef KRT_NOTIFY_BPF_H
+#define KRT_NOTIFY_BPF_H
+
+#include "events.bpf.h"
+#include "sock.bpf.h"
+
+#define KRT_AF_UNIX 1
+
+/* A kernel address as an id that does not show it: keyed (sock_id_key). */
+static __always_inline __u64 keyed_id(const void *const *where)
+{
+	__u64 v = 0;
+
+	/* the address as a number: the verifier forbids XOR on a pointer */
+	bpf_probe_read_kernel(&v, sizeof(v), where);
+	return v ? v ^ sock_id_key : 0;
+}
+
+/*
+ * sk (a trusted BTF pointer) moved ret bytes in direction dir: when it is a
+ * connected AF_UNIX socket, a KRT_EV_NOTIFY record naming the receiving
+ * socket (the peer on a send). True when sk is AF_UNIX (recorded or not).
+ */
+static __always_inline bool notify_record(struct sock *sk, int ret, __u8 dir)
+{
+	struct unix_sock *us;
+	struct krt_event *e;
+	__u64 chan;
+
+	if (!sk || sk->__sk_common.skc_family != KRT_AF_UNIX)
+		return false;
+	us = bpf_skc_to_unix_sock(sk);
+	if (!us)
+		return true;
+	if (dir == KRT_DIR_SEND) {
+		chan = keyed_id((const void *const *)&us->peer);
+	} else {
+		const void *self = sk;
+
+		/* not connected (a datagram socket bound to a path): no channel */
+		if (!keyed_id((const void *const *)&us->peer))
+			return true;
+		chan = keyed_id(&self);
+	}
+	if (!chan)
+		return true;
+	e = event_reserve(KRT_EV_NOTIFY);
+	if (!e)
+		return true;
+	event_fill_current(e);
+	e->notify.dir = dir;
+	e->notify.bytes = ret;
+	e->notify.chan = chan;
+	{
+		__u16 nr = 0;
+
+		read_syscall_nr(&nr, &e->notify.fd);
+	}
+	event_submit(e);
+	return true;
+}
+
+#endif /* KRT_NOTIFY_BPF_H */
