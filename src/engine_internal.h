@@ -474,8 +474,8 @@ bool eng_pool_at_work(const struct thread *t);
 void eng_pool_switch_in(struct krt_engine *e, struct thread *t, __u64 ts);
 void eng_handoff_on_wakeup(struct krt_engine *e, struct thread *waker, struct thread *target,
 			   __u64 ts);
-void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u64 to, __u64 since,
-			__u64 until);
+unsigned int eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u64 to,
+				__u64 since, __u64 until);
 void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev);
 void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag);
 __u32 eng_pool_acts(struct krt_engine *e, struct thread *t, __u64 tag);

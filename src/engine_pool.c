@@ -482,8 +482,8 @@ static bool tid_in(const __u32 *set, unsigned int n, __u32 tid)
  * as dead entries (segments in flight keep their hop index) and are
  * dropped at emission. Only finished hops move.
  */
-void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u64 to, __u64 since,
-			__u64 until)
+unsigned int eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u64 to,
+				__u64 since, __u64 until)
 {
 	struct trace *a = eng_trace_live(e, from), *b = eng_trace_live(e, to);
 	__u32 set[8] = {w->tid}, keep[8];
@@ -491,7 +491,7 @@ void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u6
 	size_t i, j;
 
 	if (!a || !b || a == b)
-		return;
+		return 0;
 	for (i = 0; i < a->pub.n_hops; i++) {
 		struct krt_hop *h = &a->pub.hops[i];
 		__u64 at = h->send_ns ? h->send_ns : h->recv_ns;
@@ -522,7 +522,7 @@ void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u6
 	}
 	b->handed_settled = true;
 	if (!moved)
-		return;
+		return 0;
 	/* rows of threads with nothing left in `from` go along */
 	for (i = 0; i < a->pub.n_hops && n_keep < 8; i++) {
 		const struct krt_hop *h = &a->pub.hops[i];
@@ -552,6 +552,7 @@ void eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u6
 	eng_vlog(e, since, w, w->tid, to,
 		 "answers trace %llu: its job's %u hops move from trace %llu",
 		 (unsigned long long)to, moved, (unsigned long long)from);
+	return moved;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -652,11 +653,11 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
  * threads it called outside its process; their hand-off guesses are
  * settled (the job is known).
  */
-static void settle_job(struct krt_engine *e, struct trace *tr, struct thread *w, __u64 since,
-		       __u64 until)
+static unsigned int settle_job(struct krt_engine *e, struct trace *tr, struct thread *w,
+			       __u64 since, __u64 until)
 {
 	__u32 set[8] = {w->tid};
-	unsigned int n = 1;
+	unsigned int n = 1, found = 0;
 	size_t i;
 
 	for (i = 0; i < tr->pub.n_hops; i++) {
@@ -675,12 +676,14 @@ static void settle_job(struct krt_engine *e, struct trace *tr, struct thread *w,
 			if (n < 8)
 				set[n++] = h->to_tid;
 		}
+		found++;
 		if (!(h->uncertain & KRT_UNCERTAIN_HANDOFF))
 			continue;
 		h->uncertain &= ~KRT_UNCERTAIN_HANDOFF;
 		if (!h->uncertain && tr->n_uncertain)
 			tr->n_uncertain--;
 	}
+	return found;
 }
 
 /*
@@ -703,6 +706,7 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 {
 	struct trace *y = eng_trace_live(e, tag);
 	struct handback job;
+	unsigned int found = 0;
 	struct thread *w;
 	__u64 since;
 	size_t i;
@@ -721,8 +725,16 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 	since = u64max(job.since, y->pub.ingress.ts_ns);
 	for (i = 0; i < e->n_open; i++)
 		if (e->open[i] != y)
-			eng_trace_move_job(e, w, e->open[i]->pub.id, tag, since, job.until);
-	settle_job(e, y, w, since, job.until);
+			found +=
+			    eng_trace_move_job(e, w, e->open[i]->pub.id, tag, since, job.until);
+	found += settle_job(e, y, w, since, job.until);
+	/*
+	 * A job that left no transfer: the worker's were not recorded (with
+	 * --sample, a wake-up's guess passed it an unsampled request's mark),
+	 * or it made no call. Its trace is not known to be whole.
+	 */
+	if (!found)
+		y->handback_guess = true;
 	y->handed_settled = true;
 	eng_vlog(e, job.until, l, l->tid, tag, "HAND-BACK of %s[%u]'s job: trace %llu%s", w->comm,
 		 w->tid, (unsigned long long)tag,
