@@ -10,6 +10,8 @@
 # gateway in batches of fresh keep-alive connections (so connections open
 # and close all the time), paced by KRT_SOAK_GAP_US between requests on a
 # connection (default 2000, two connections: about 700 requests/s here).
+# KRT_SOAK_PER_CONN (default 200) requests per connection: 1 makes every
+# request a new connection (churn: the engine's connection memory).
 # The tracer runs as a service would: --stream, JSON lines to /dev/null.
 #
 # Prints one TSV line per interval and a verdict: FLAT when the RSS of the
@@ -21,6 +23,7 @@ cd "$(dirname "$0")/.."
 DURATION=${1:-3600}
 INTERVAL=${2:-60}
 GAP_US=${KRT_SOAK_GAP_US:-2000}
+PER_CONN=${KRT_SOAK_PER_CONN:-200}
 OUT=${OUTPUT:-.output}
 BPF=$OUT/bin/krtrace-bpf
 LOAD=$OUT/tools/krt_load
@@ -59,7 +62,7 @@ grep -q tracing "$tmp/bpf.err" || { cat "$tmp/bpf.err"; exit 2; }
 
 (
 	while :; do
-		"$LOAD" -s "$NGINX" -n 2000 -c 2 -k 200 -g "$GAP_US" -p soak- >/dev/null 2>&1
+		"$LOAD" -s "$NGINX" -n 2000 -c 2 -k "$PER_CONN" -g "$GAP_US" -p soak- >/dev/null 2>&1
 	done
 ) &
 load_pid=$!

@@ -1224,6 +1224,7 @@ void eng_on_sock_state(struct krt_engine *e, const struct krt_event *ev)
 		/* a new connection on this tuple: forget the old one's bytes */
 		dir_reset_data(e, d);
 		dir_reset_data(e, d->rev);
+		d->side_closed = d->rev->side_closed = false;
 		d->side_role = ROLE_CLIENT;
 		d->rev->side_role = ROLE_SERVER;
 		if (t) {
@@ -1237,6 +1238,7 @@ void eng_on_sock_state(struct krt_engine *e, const struct krt_event *ev)
 			dir_reset_data(e, d);
 			dir_reset_data(e, d->rev);
 		}
+		d->side_closed = d->rev->side_closed = false;
 		d->side_role = ROLE_SERVER;
 		d->rev->side_role = ROLE_CLIENT;
 		break;
@@ -1256,6 +1258,11 @@ void eng_on_sock_state(struct krt_engine *e, const struct krt_event *ev)
 			d->rev->side_role = ROLE_CLIENT;
 		}
 		break;
+	case TCP_FIN_WAIT1: /* this end closed first */
+	case TCP_LAST_ACK:  /* this end closed after its peer */
+	case TCP_CLOSE:	    /* reset, or closed before it was established */
+		d->side_closed = true;
+		break;
 	default:
 		break;
 	}
@@ -1266,14 +1273,17 @@ void eng_on_sock_state(struct krt_engine *e, const struct krt_event *ev)
 
 static void conn_prune_idle(struct krt_engine *e)
 {
-	__u64 limit = u64max(DIR_IDLE_NS, e->cfg.linger_ns * 10);
+	__u64 open_limit = u64max(DIR_IDLE_NS, e->cfg.linger_ns * 10);
+	__u64 closed_limit = u64max(DIR_CLOSED_IDLE_NS, e->cfg.linger_ns * 2);
 	struct dir *d;
 	size_t i;
 
-	if (e->now < limit)
+	if (e->now < closed_limit)
 		return;
 	table_for_each(&e->dirs, i, d)
 	{
+		__u64 limit = d->side_closed || d->rev->side_closed ? closed_limit : open_limit;
+
 		/* the pair is visited twice; decide on the lower serial */
 		if (d->serial > d->rev->serial)
 			continue;

@@ -2197,6 +2197,53 @@ static void test_linger_bounded(void **state)
 	fix_free(f);
 }
 
+/*
+ * One new connection per request (a client without keep-alive): the
+ * server's close (LAST_ACK) lets its directions go after a few seconds
+ * idle rather than the 30 s of an open connection, so the heap stops
+ * growing once those seconds are behind (700 connections a second held
+ * about 60 MiB for 30 s). The same stream without the closes grows on.
+ */
+static long long churn_heap_growth(bool closes)
+{
+	struct fix *f = fix_new();
+	const __u64 n = 40000, step = 1000000; /* one connection per ms */
+	__u64 i, ts = 1000;
+	long long heap_15s = 0, growth;
+
+	f->cfg.linger_ns = 10 * step;
+	f->cfg.keep_slices = false;
+	f->col.keep = false;
+	fix_start(f);
+	for (i = 0; i < n; i++) {
+		__u16 port = 1024 + i;
+
+		feed(f, ev_recv(ts, WEB, web(80), gw(port), 100));
+		feed(f, ev_send(ts + 60, WEB, web(80), gw(port), 200));
+		if (closes)
+			feed(f, ev_state(ts + 70, WEB, web(80), gw(port), 8 /* CLOSE_WAIT */,
+					 9 /* LAST_ACK */));
+		ts += step;
+		if (i == 15000)
+			heap_15s = (long long)mallinfo2().uordblks;
+	}
+	growth = (long long)mallinfo2().uordblks - heap_15s;
+	krt_engine_flush(f->e);
+	assert_int_equal(f->col.n, n);
+	fix_free(f);
+	return growth;
+}
+
+static void test_closed_connections_pruned(void **state)
+{
+	long long closed = churn_heap_growth(true), open = churn_heap_growth(false);
+
+	print_message("heap growth from 15 s to 40 s: %lld kB with closes, %lld kB without\n",
+		      closed / 1024, open / 1024);
+	assert_true(closed < 1024 * 1024);
+	assert_true(open > 8 * 1024 * 1024);
+}
+
 /* An event referring to a trace emitted already is counted as late. */
 static void test_late_events(void **state)
 {
@@ -2361,6 +2408,7 @@ int main(void)
 	    cmocka_unit_test(test_exit),
 	    cmocka_unit_test(test_lost_events),
 	    cmocka_unit_test(test_incomplete_causes),
+	    cmocka_unit_test(test_closed_connections_pruned),
 	    cmocka_unit_test(test_resync_none_when_clean),
 	    cmocka_unit_test(test_resync_lost_receive_marker),
 	    cmocka_unit_test(test_resync_lost_receive_silent),
