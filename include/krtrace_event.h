@@ -181,6 +181,7 @@ enum krt_lost_reason {
 	KRT_LOST_TABLE_FULL = 2, /* kernel states not kept (live), import state dropped */
 	KRT_LOST_REORDER = 3,	 /* live: records behind the reorder window (clamped) */
 	KRT_LOST_UNRESOLVED = 4, /* import: sends whose connection could not be told */
+	KRT_LOST_UNREPORTED = 5, /* engine: bytes misaligned, no loss reported (not sent) */
 };
 
 struct krt_lost {

@@ -241,31 +241,6 @@ struct krt_engine *krt_engine_new(const struct krt_engine_config *cfg)
 }
 
 /*
- * A trace in flight when a loss is reported: a thread holds it, its reply
- * has not gone out, or it was active just before. A capture's LOST line
- * sits where its events went missing (10 ms of reach), as does an
- * import's unresolved send; the live counters are seen some time after
- * their drops (the ring holds up to a second), except a clamped record's,
- * reported right after it was handed over.
- */
-#define LOSS_REACH_CAPTURE_NS (10ULL * 1000 * 1000)
-#define LOSS_REACH_LIVE_NS (1000ULL * 1000 * 1000)
-/* a clamped record was handed over just before its report: its trace was active then */
-#define LOSS_REACH_REORDER_NS (20ULL * 1000 * 1000)
-
-static bool loss_may_touch(const struct trace *tr, __u64 ts, __u32 reason)
-{
-	__u64 reach = LOSS_REACH_LIVE_NS;
-
-	if (reason == KRT_LOST_CAPTURE || reason == KRT_LOST_UNRESOLVED)
-		reach = LOSS_REACH_CAPTURE_NS;
-	else if (reason == KRT_LOST_REORDER)
-		reach = LOSS_REACH_REORDER_NS;
-
-	return tr->holders || !tr->answered || tr->last_ns + reach >= ts;
-}
-
-/*
  * A loss: which trace it touched, nobody can tell (a dropped record names
  * none), so every trace in flight now says it may be incomplete, and so
  * will every trace that turns out to have started before it (sources
@@ -275,7 +250,6 @@ static bool loss_may_touch(const struct trace *tr, __u64 ts, __u32 reason)
 static void on_lost(struct krt_engine *e, const struct krt_event *ev)
 {
 	__u32 reason = ev->lost.reason < KRT_INCOMPLETE_CAUSES ? ev->lost.reason : KRT_LOST_CAPTURE;
-	size_t i;
 
 	if (reason == KRT_LOST_CAPTURE || reason == KRT_LOST_RING_FULL) {
 		e->sum.lost_events += ev->lost.count;
@@ -283,11 +257,7 @@ static void on_lost(struct krt_engine *e, const struct krt_event *ev)
 		e->loss_epoch++;
 		e->loss_ns = ev->ts_ns;
 	}
-	if (ev->ts_ns > e->loss_at[reason])
-		e->loss_at[reason] = ev->ts_ns;
-	for (i = 0; i < e->n_open; i++)
-		if (loss_may_touch(e->open[i], ev->ts_ns, reason))
-			e->open[i]->pub.incomplete |= 1u << reason;
+	eng_trace_mark_loss(e, ev->ts_ns, reason);
 	if (e->cfg.verbose)
 		eng_vlog(
 		    e, ev->ts_ns, NULL, ev->tid, 0, "LOST %llu (%s): %zu open traces incomplete",

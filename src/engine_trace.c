@@ -412,6 +412,48 @@ __u64 eng_apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64
 	return rule;
 }
 
+/*
+ * A trace in flight when a loss is reported: a thread holds it, its reply
+ * has not gone out, or it was active just before. A capture's LOST line
+ * sits where its events went missing (10 ms of reach), as does an
+ * import's unresolved send; the live counters are seen some time after
+ * their drops (the ring holds up to a second), except a clamped record's,
+ * reported right after it was handed over; an unreported loss the bytes
+ * showed (a misalignment) was found at the receive after it.
+ */
+#define LOSS_REACH_CAPTURE_NS (10ULL * 1000 * 1000)
+#define LOSS_REACH_LIVE_NS (1000ULL * 1000 * 1000)
+/* a clamped record was handed over just before its report: its trace was active then */
+#define LOSS_REACH_REORDER_NS (20ULL * 1000 * 1000)
+
+static bool loss_may_touch(const struct trace *tr, __u64 ts, __u32 reason)
+{
+	__u64 reach = LOSS_REACH_LIVE_NS;
+
+	if (reason == KRT_LOST_CAPTURE || reason == KRT_LOST_UNRESOLVED ||
+	    reason == KRT_LOST_UNREPORTED)
+		reach = LOSS_REACH_CAPTURE_NS;
+	else if (reason == KRT_LOST_REORDER)
+		reach = LOSS_REACH_REORDER_NS;
+
+	return tr->holders || !tr->answered || tr->last_ns + reach >= ts;
+}
+
+/*
+ * Every open trace the loss at ts may have touched says so, and so will
+ * every trace that turns out to have started before it (eng_trace_new).
+ */
+void eng_trace_mark_loss(struct krt_engine *e, __u64 ts, __u32 reason)
+{
+	size_t i;
+
+	if (ts > e->loss_at[reason])
+		e->loss_at[reason] = ts;
+	for (i = 0; i < e->n_open; i++)
+		if (loss_may_touch(e->open[i], ts, reason))
+			e->open[i]->pub.incomplete |= 1u << reason;
+}
+
 const char *krt_incomplete_name(unsigned int i)
 {
 	static const char *const names[KRT_INCOMPLETE_CAUSES] = {
@@ -420,6 +462,7 @@ const char *krt_incomplete_name(unsigned int i)
 	    [KRT_LOST_TABLE_FULL] = "table_full",      /* a state table at its bound */
 	    [KRT_LOST_REORDER] = "reorder_clamp",      /* live: behind the reorder window */
 	    [KRT_LOST_UNRESOLVED] = "unresolved_xfer", /* import: a send's connection unknown */
+	    [KRT_LOST_UNREPORTED] = "unreported_loss", /* bytes misaligned, no loss reported */
 	};
 
 	return i < KRT_INCOMPLETE_CAUSES ? names[i] : NULL;

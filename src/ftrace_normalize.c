@@ -291,7 +291,7 @@ struct krt_normalizer {
 	struct krt_addr gateway; /* family 0: not known */
 	FILE *verbose;		 /* -V: the normaliser's own decisions */
 	/* losses already handed on as LOST events, and when the last went */
-	__u64 table_full_reported, unresolved_reported, loss_report_ts;
+	__u64 table_full_reported, unresolved_reported, reordered_reported, loss_report_ts;
 };
 
 struct krt_normalizer *krt_norm_new(krt_norm_emit_fn emit, void *ctx)
@@ -1131,9 +1131,10 @@ static bool resolve_by_ports(struct krt_normalizer *n, struct krt_report_record 
 }
 
 /*
- * State dropped at a table bound and sends whose connection stayed unknown
- * cost the traces around them a hop: LOST events, so that the engine marks
- * them incomplete (never a whole-looking trace with a hop missing). At most
+ * State dropped at a table bound, sends whose connection stayed unknown
+ * and times clamped to keep order cost the traces around them a hop or its
+ * place: LOST events, so that the engine marks them incomplete (never a
+ * whole-looking trace with a hop missing). At most
  * one per millisecond of capture time: a full thread table counts every
  * event of each thread it cannot hold, and the engine's reach covers the
  * traces between two reports.
@@ -1158,13 +1159,15 @@ static void report_one(struct krt_normalizer *n, __u64 now, __u64 *reported, __u
 static void report_losses(struct krt_normalizer *n, bool now)
 {
 	if (n->st.table_full == n->table_full_reported &&
-	    n->st.unresolved_xfers == n->unresolved_reported)
+	    n->st.unresolved_xfers == n->unresolved_reported &&
+	    n->st.reordered == n->reordered_reported)
 		return;
 	if (!now && n->loss_report_ts && n->last_ts < n->loss_report_ts + LOSS_REPORT_GAP_NS)
 		return;
 	n->loss_report_ts = n->last_ts ? n->last_ts : 1;
 	report_one(n, n->st.table_full, &n->table_full_reported, KRT_LOST_TABLE_FULL);
 	report_one(n, n->st.unresolved_xfers, &n->unresolved_reported, KRT_LOST_UNRESOLVED);
+	report_one(n, n->st.reordered, &n->reordered_reported, KRT_LOST_REORDER);
 }
 
 void krt_norm_record(struct krt_normalizer *n, const struct krt_report_record *r)

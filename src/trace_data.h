@@ -88,10 +88,11 @@ struct krt_trace {
 #define KRT_INCOMPLETE_TABLE_FULL (1u << KRT_LOST_TABLE_FULL)
 #define KRT_INCOMPLETE_REORDER (1u << KRT_LOST_REORDER)
 #define KRT_INCOMPLETE_UNRESOLVED (1u << KRT_LOST_UNRESOLVED)
-#define KRT_INCOMPLETE_CAUSES 5
+#define KRT_INCOMPLETE_UNREPORTED (1u << KRT_LOST_UNREPORTED)
+#define KRT_INCOMPLETE_CAUSES 6
 /*
- * "lost_events", "ring_drop", "table_full", "reorder_clamp", "unresolved_xfer"
- * for cause bit i, or NULL.
+ * "lost_events", "ring_drop", "table_full", "reorder_clamp", "unresolved_xfer",
+ * "unreported_loss" for cause bit i, or NULL.
  */
 const char *krt_incomplete_name(unsigned int i);
 

@@ -89,11 +89,17 @@ for name in testbed_all chain; do
 				test "${silent:-0}" -gt 0
 			check "$what: stderr warns of the unreported loss" \
 				grep -q "WARNING: bytes on connections did not match up" "$tmp/$kind.err"
+			marked=$(grep -c '"incomplete":\[[^]]*"unreported_loss"' "$tmp/$kind.jsonl")
+			check "$what: the traces around it say incomplete, unreported_loss ($marked)" \
+				test "$marked" -gt 0
 		else
 			check "$what: summary counts the $CUT lost events (lost $lost)" \
 				test "${lost:-0}" -eq "$CUT"
 			check "$what: stderr warns of the lost events" \
 				grep -q "WARNING: $CUT events lost" "$tmp/$kind.err"
+			marked=$(grep -c '"incomplete":\[[^]]*"lost_events"' "$tmp/$kind.jsonl")
+			check "$what: the traces around it say incomplete, lost_events ($marked)" \
+				test "$marked" -gt 0
 		fi
 	done
 	# The clean capture needs no re-alignment: the detectors do not fire.

@@ -23,7 +23,8 @@ run() { # output file, then krtrace's input arguments
 	rc=$?
 }
 sum() { tail -n 1 "$1" | sed 's/"events_by_type":{[^}]*}//' | grep -o "\"$2\":[0-9]*" | head -n 1 | cut -d: -f2; }
-marked() { grep -c "\"incomplete\":\[\"$2\"\]" "$1"; }
+# traces marked with this cause (among others)
+marked() { grep '"trace_id"' "$1" | grep -c "\"incomplete\":\[[^]]*\"$2\""; }
 
 run "$tmp/whole.json" "$tmp/report.txt"
 check "the capture as it is: no table full, no unresolved send, no trace incomplete" \
@@ -47,7 +48,7 @@ n=$(marked "$tmp/full.json" table_full)
 check "thread table at its bound: table_full counts ($tf), exit 0" \
 	bash -c "[ $rc -eq 0 ] && [ '${tf:-0}' -gt 0 ]"
 check "thread table at its bound: the traces in flight say incomplete, [\"table_full\"] ($n of 120)" \
-	bash -c "[ $n -ge 1 ] && [ $n -lt 120 ] && [ '$(sum "$tmp/full.json" incomplete_traces)' = $n ]"
+	bash -c "[ $n -ge 1 ] && [ $n -lt 120 ] && [ '$(sum "$tmp/full.json" incomplete_traces)' -ge $n ]"
 check "thread table at its bound: the last trace, after it, stays whole" \
 	bash -c "grep '\"trace_id\":120,' '$tmp/full.json' | grep -vq incomplete"
 check "thread table at its bound: said on stderr" grep -q "a state table reached its bound" "$tmp/err"
@@ -64,8 +65,8 @@ n=$(marked "$tmp/nolen.json" unresolved_xfer)
 traces=$(sum "$tmp/nolen.json" traces)
 check "tcp_probe without data_len: unresolved_xfers counts ($ux), exit 0" \
 	bash -c "[ $rc -eq 0 ] && [ '${ux:-0}' -gt 0 ]"
-check "tcp_probe without data_len: the traces missing hops say incomplete, [\"unresolved_xfer\"] ($n of $traces)" \
-	bash -c "[ $n -ge 1 ] && [ '$(sum "$tmp/nolen.json" incomplete_traces)' = $n ]"
+check "tcp_probe without data_len: the traces missing hops say incomplete, unresolved_xfer ($n of $traces)" \
+	bash -c "[ $n -ge 1 ] && [ '$(sum "$tmp/nolen.json" incomplete_traces)' -ge $n ]"
 # every trace that lost hops (fewer than the 8 of a whole chain trace) is marked
 short=$(grep '"trace_id"' "$tmp/nolen.json" | grep -v '"incomplete"' |
 	awk -F'"from_addr"' 'NF - 1 < 8' | wc -l)

@@ -1646,9 +1646,9 @@ static void test_incomplete_causes(void **state)
 {
 	static const __u32 bits[] = { KRT_INCOMPLETE_LOST_EVENTS, KRT_INCOMPLETE_RING_DROP,
 				      KRT_INCOMPLETE_TABLE_FULL, KRT_INCOMPLETE_REORDER,
-				      KRT_INCOMPLETE_UNRESOLVED };
+				      KRT_INCOMPLETE_UNRESOLVED, KRT_INCOMPLETE_UNREPORTED };
 	static const char *const names[] = { "lost_events", "ring_drop", "table_full",
-					      "reorder_clamp", "unresolved_xfer" };
+					      "reorder_clamp", "unresolved_xfer", "unreported_loss" };
 	__u32 reason;
 
 	for (reason = 0; reason < KRT_INCOMPLETE_CAUSES; reason++) {

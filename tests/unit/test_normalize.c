@@ -483,14 +483,21 @@ static void test_socket_wakeup_not_a_handoff(void **state)
 	assert_int_equal(st->socket_wakeups, 3);
 }
 
-/* The engine needs non-decreasing time: a step back is clamped and counted. */
+/*
+ * The engine needs non-decreasing time: a step back is clamped, counted, and
+ * reported as a loss (the traces around it say reorder_clamp).
+ */
 static void test_time_order_clamped(void **state)
 {
 	feed("a-1 [000] 2.0: sched_wakeup: comm=b pid=2 prio=1 target_cpu=0\n"
 	     "a-1 [001] 1.5: sched_wakeup: comm=b pid=2 prio=1 target_cpu=0\n");
-	assert_int_equal(n_ev, 2);
+	assert_int_equal(n_ev, 3);
 	assert_int_equal(ev[1].ts_ns, ev[0].ts_ns);
 	assert_int_equal(krt_norm_stats(N)->reordered, 1);
+	assert_int_equal(ev[2].type, KRT_EV_LOST);
+	assert_int_equal(ev[2].lost.reason, KRT_LOST_REORDER);
+	assert_int_equal(ev[2].lost.count, 1);
+	assert_int_equal(ev[2].ts_ns, ev[1].ts_ns);
 }
 
 /* A probe without data_len (older kernels): the send's size comes from ret. */
