@@ -9,6 +9,9 @@
 #                            cause reorder_clamp)
 # Each run must count the loss in the summary, warn about it, mark the traces
 # it may have touched ("incomplete":[cause]), and end cleanly (no crash).
+# And an OTLP collector that accepts and never answers, with more traces than
+# the delivery queue holds: what it cannot take is dropped and counted, the
+# exit status says so, and the JSON file still holds every trace.
 #
 # Honours the test bed's KRT_* environment (bridge, subnet, prefixes, state
 # directory), so it can run beside other suites on their own names.
@@ -29,9 +32,10 @@ NS_PREFIX=${KRT_NS_PREFIX:-krt-}
 ip netns list | grep -q "^${NS_PREFIX}nginx\b" && skip_suite "test bed ${NS_PREFIX}* is up (another run?)"
 
 tmp=$(mktemp -d)
-bpf_pid=
+bpf_pid= hang_pid=
 cleanup() {
 	[ -n "$bpf_pid" ] && kill -INT "$bpf_pid" 2>/dev/null && wait "$bpf_pid" 2>/dev/null
+	[ -n "$hang_pid" ] && kill "$hang_pid" 2>/dev/null
 	"$TB" down >/dev/null 2>&1
 	if [ -n "${KRT_KEEP:-}" ]; then
 		rm -rf "$KRT_KEEP" && mv "$tmp" "$KRT_KEEP" && echo "# results kept in $KRT_KEEP"
@@ -124,3 +128,30 @@ check "summary: kernel_states_peak counts ($peak), kernel_states held at the end
 	bash -c "[ '${peak:-0}' -gt 0 ] && [ '${held:-x}' -le '${peak:-0}' ]"
 check "summary: kernel_states_reclaimed counts the states idle for 2 s (${reclaimed:-none})" \
 	test "${reclaimed:-0}" -gt 0
+
+# ---- a hung OTLP collector, more traces than the queue holds (64 batches of 64) ----
+python3 - "$tmp/port" <<'PY' &
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+held = []
+while True:
+    c, _ = s.accept()
+    held.append(c)  # never read, never answered
+PY
+hang_pid=$!
+for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+N=6000
+TRACER_ARGS="--stream --otlp-endpoint http://127.0.0.1:$(cat "$tmp/port")/v1/traces" \
+	run otlp "" -n $N -c 8 -k 100
+kill "$hang_pid"
+hang_pid=
+dropped=$(sed -n 's/.* traces not delivered: \([0-9]*\) dropped (delivery queue full).*/\1/p' "$tmp/otlp.err")
+check "hung collector, $N traces: the queue's overflow dropped and counted (${dropped:-none})" \
+	test "${dropped:-0}" -gt 0
+check "hung collector: failed delivery exits non-zero (status $rc), the JSON complete" \
+	bash -c "[ $rc -ne 0 ] && tail -n 1 '$tmp/otlp.json' | grep -q '\"summary\"'"
+check "hung collector: every request's trace in the JSON file, no ring drop" \
+	bash -c "[ \$(grep -c '\"client\":\"$GW:' '$tmp/otlp.json') -ge $N ] && [ '$(sum otlp ring_drops)' = 0 ]"

@@ -156,6 +156,12 @@ done
 rc=$?
 check "--debug help: exit 0, lists check-tags, empty-hooks and dump-events" \
 	bash -c "[ $rc -eq 0 ] && grep -q check-tags '$tmp/out' && grep -q empty-hooks '$tmp/out' && grep -q dump-events '$tmp/out'"
+check "--debug help: lists the sizes that make losses happen (ring-kb, state-slots, reorder-us)" \
+	bash -c "grep -q ring-kb= '$tmp/out' && grep -q state-slots= '$tmp/out' && grep -q reorder-us= '$tmp/out'"
+"$BPF" --debug ring-kb=6 -g 172.24.0.1 >"$tmp/out" 2>"$tmp/err" </dev/null
+rc=$?
+check "--debug ring-kb=6: refused (exit 2), not a power of two" \
+	bash -c "[ $rc -eq 2 ] && grep -q 'ring-kb: 6 is not a power of two' '$tmp/err'"
 "$BPF" --help >"$tmp/out" 2>&1
 check "--help: no debugging knobs, --debug named" \
 	bash -c "! grep -qE 'empty-hooks|check-tags' '$tmp/out' && grep -q -- '--debug FEATURE' '$tmp/out'"
