@@ -152,9 +152,19 @@ _Static_assert(sizeof(struct krt_xfer) == 48 + sizeof(struct krt_tuple) +
  * TNonblockingServer, asyncio's self-pipe). Only its length and the
  * channel matter: the bytes name no request.
  */
+enum krt_notify_flags {
+	/*
+	 * Import: an earlier SEND of this thread (bytes as it said) was a TCP
+	 * send after all (its probe fired later, in the receiver's context):
+	 * take it back if it was not read yet.
+	 */
+	KRT_NF_RETRACT = 1 << 0,
+};
+
 struct krt_notify {
 	__u8 dir;	/* enum krt_xfer_dir */
-	__u8 pad[3];
+	__u8 flags;	/* enum krt_notify_flags */
+	__u8 pad[2];
 	__s32 fd;	/* -1 when unknown */
 	__u64 bytes;
 	/*

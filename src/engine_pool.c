@@ -631,6 +631,25 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
 		return;
 	c = chan_get(e, t, nt->chan);
 	c->last_ns = ev->ts_ns;
+	if (nt->flags & KRT_NF_RETRACT) {
+		/* import: t's newest unread send of that size was TCP after all */
+		for (int i = c->n - 1; i >= 0; i--) {
+			__u64 start = i ? c->q[i - 1].end : c->q[i].end - nt->bytes;
+
+			if (c->q[i].job.tid != t->tid || c->q[i].end - start != nt->bytes ||
+			    c->q[i].end <= c->rcvd)
+				continue;
+			for (int k = i + 1; k < c->n; k++)
+				c->q[k].end -= nt->bytes;
+			c->sent -= nt->bytes;
+			if (t->notified_ns == c->q[i].job.until)
+				t->notified_ns = c->q[i].job.since; /* no job ended there */
+			memmove(&c->q[i], &c->q[i + 1], (c->n - i - 1) * sizeof(c->q[0]));
+			c->n--;
+			break;
+		}
+		return;
+	}
 	if (nt->dir == KRT_DIR_SEND) {
 		if (c->n == NOTIFY_QUEUE)
 			memmove(&c->q[0], &c->q[1], --c->n * sizeof(c->q[0]));

@@ -235,6 +235,7 @@ struct nthread {
 	__u8 tuple_src;	  /* enum tuple_source */
 	bool probe_nolen; /* a probe without data_len: bytes known at exit only */
 	bool pending;	  /* a finished send whose connection is unknown */
+	bool p_notified;  /* the pending send went out as a KRT_EV_NOTIFY too */
 	bool unresolved;  /* listed in n->unresolved */
 	bool tcp_wakes;	  /* its last event was a tcp_probe: wake-ups now are the socket's */
 	__u16 syscall_nr;
@@ -617,6 +618,34 @@ static void emit_xfer(struct krt_normalizer *n, const struct krt_report_record *
 	emit(n, &ev);
 }
 
+/*
+ * A sendto/sendmsg or recvfrom/recvmsg on an fd that is no TCP connection
+ * (no tcp event inside it, never seen as one): a local socket, such as the
+ * socketpair a pool worker writes to wake its loop (docs/handoffs.md, "The
+ * hand-back"). The capture names no socket: the engine pairs them by
+ * process. read/write are left out (files, pipes, eventfds).
+ */
+static void emit_notify(struct krt_normalizer *n, const struct krt_report_record *r, __u32 tid,
+			int dir, __u8 flags, __s32 fd, __u64 bytes)
+{
+	struct krt_event ev;
+
+	base_event(n, &ev, KRT_EV_NOTIFY, r);
+	ev.tid = tid;
+	if (tid != r->tid) {
+		struct nthread *o = thread_find(n, tid);
+
+		memset(ev.comm, 0, sizeof(ev.comm));
+		if (o)
+			memcpy(ev.comm, o->comm, KRT_COMM_LEN);
+	}
+	ev.notify.dir = (__u8)dir;
+	ev.notify.flags = flags;
+	ev.notify.fd = fd;
+	ev.notify.bytes = bytes;
+	emit(n, &ev);
+}
+
 static __u64 record_sock_id(const struct krt_report_record *r)
 {
 	if (r->has & KRT_RP_HAS_COOKIE)
@@ -668,6 +697,12 @@ static void exit_recv(struct krt_normalizer *n, const struct krt_report_record *
 
 		emit_xfer(n, r, r->tid, KRT_DIR_RECV, 0, t->syscall_nr, t->fd, (__u64)r->ret,
 			  t->enter_ns, &tuple, fv->sock_id);
+		return;
+	}
+	if (t->in_sys == KRT_SYS_RECVFROM || t->in_sys == KRT_SYS_RECVMSG) {
+		note(n, r, "receive of %lld B on fd %d: no TCP event: a local socket (notify)",
+		     (long long)r->ret, t->fd);
+		emit_notify(n, r, r->tid, KRT_DIR_RECV, 0, t->fd, (__u64)r->ret);
 		return;
 	}
 	n->st.non_socket_io++;
@@ -724,6 +759,14 @@ static void exit_send(struct krt_normalizer *n, const struct krt_report_record *
 	t->p_nr = t->syscall_nr;
 	t->p_bytes = ret;
 	t->p_enter_ns = t->enter_ns;
+	/*
+	 * A socket-only call with no probe: a local socket, unless the probe
+	 * comes later (the receiver held its socket). Told now, taken back
+	 * if a probe claims it.
+	 */
+	t->p_notified = t->in_sys == KRT_SYS_SENDTO || t->in_sys == KRT_SYS_SENDMSG;
+	if (t->p_notified)
+		emit_notify(n, r, r->tid, KRT_DIR_SEND, 0, t->fd, ret);
 }
 
 static void on_sys_exit(struct krt_normalizer *n, const struct krt_report_record *r)
@@ -842,6 +885,10 @@ static void probe_elsewhere(struct krt_normalizer *n, const struct krt_report_re
 			note(n, r, "probe %s: the earlier write of thread %u on fd %d (%llu B)",
 			     dir_str(send, dbuf, sizeof(dbuf)), tid, p->p_fd,
 			     (unsigned long long)p->p_bytes);
+			if (p->p_notified)
+				emit_notify(n, r, tid, KRT_DIR_SEND, KRT_NF_RETRACT, p->p_fd,
+					    p->p_bytes);
+			p->p_notified = false;
 			emit_xfer(n, r, tid, KRT_DIR_SEND, 0, p->p_nr, p->p_fd, p->p_bytes,
 				  p->p_enter_ns, send, 0);
 			fd_remember(n, tid, p->p_fd, send, 0);
