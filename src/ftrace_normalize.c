@@ -530,7 +530,9 @@ static void unresolved_add(struct krt_normalizer *n, __u32 tid, struct nthread *
 			old->unresolved = false;
 			if (old->pending) {
 				old->pending = false;
-				n->st.non_socket_io++;
+				/* a local socket's send went out as a notification */
+				if (!old->p_notified)
+					n->st.non_socket_io++;
 			}
 		}
 		memmove(n->unresolved, n->unresolved + 1,
@@ -748,7 +750,7 @@ static void exit_send(struct krt_normalizer *n, const struct krt_report_record *
 	 * socket whose probe comes later in the receiver's context. Keep it
 	 * until such a probe claims it.
 	 */
-	if (t->pending)
+	if (t->pending && !t->p_notified)
 		n->st.non_socket_io++;
 	note(n, r,
 	     "write of %llu B on fd %d: no probe, not a known socket: held until a "
@@ -1091,7 +1093,7 @@ static void on_task_exit(struct krt_normalizer *n, const struct krt_report_recor
 	ev.tid = tid;
 	emit(n, &ev);
 	if (t) {
-		if (t->pending)
+		if (t->pending && !t->p_notified)
 			n->st.non_socket_io++;
 		unresolved_del(n, tid, t);
 		htab_del(&n->threads, &tid);
@@ -1293,7 +1295,7 @@ void krt_norm_finish(struct krt_normalizer *n)
 	for (i = 0; i < n->n_unresolved; i++) {
 		struct nthread *t = thread_find(n, n->unresolved[i]);
 
-		if (t && t->pending)
+		if (t && t->pending && !t->p_notified)
 			n->st.non_socket_io++;
 		if (t) {
 			t->pending = false;

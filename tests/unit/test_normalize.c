@@ -364,6 +364,79 @@ static void test_non_socket_and_errors(void **state)
 	assert_int_equal(krt_norm_stats(N)->unpaired_syscalls, 1);
 }
 
+/* Only the NOTIFY events, in order. */
+static int notifies(struct krt_event **out, int max)
+{
+	int i, k = 0;
+
+	for (i = 0; i < n_ev && i < MAX_EV; i++)
+		if (ev[i].type == KRT_EV_NOTIFY && k < max)
+			out[k++] = &ev[i];
+	return k;
+}
+
+/*
+ * thrift's hand-back on a capture: a worker sendto()s 8 bytes on the I/O
+ * thread's socketpair, the I/O thread recvfrom()s them; no tcp event in
+ * either. Both are notifications (the channel left to the engine: the
+ * process); a write() with no probe stays a file's.
+ */
+static void test_socketpair_notify(void **state)
+{
+	struct krt_event *x[4];
+
+	feed("store-21 [000] 1.000000: sys_enter_sendto: fd=0x9 len=0x8\n"
+	     "store-21 [000] 1.000010: sys_exit_sendto: ret=0x8\n"
+	     "store-20 [001] 1.000020: sys_enter_recvfrom: fd=0x8 size=0x8\n"
+	     "store-20 [001] 1.000030: sys_exit_recvfrom: ret=0x8\n"
+	     "store-21 [000] 1.000040: sys_enter_write: fd=0x3 count=0x20\n"
+	     "store-21 [000] 1.000050: sys_exit_write: ret=0x20\n");
+	krt_norm_finish(N);
+	assert_int_equal(xfers(x, 4), 0);
+	assert_int_equal(notifies(x, 4), 2);
+	assert_int_equal(x[0]->tid, 21);
+	assert_int_equal(x[0]->notify.dir, KRT_DIR_SEND);
+	assert_int_equal(x[0]->notify.bytes, 8);
+	assert_int_equal(x[0]->notify.fd, 9);
+	assert_int_equal(x[0]->notify.chan, 0);
+	assert_int_equal(x[0]->notify.flags, 0);
+	assert_int_equal(x[1]->tid, 20);
+	assert_int_equal(x[1]->notify.dir, KRT_DIR_RECV);
+	assert_int_equal(x[1]->notify.bytes, 8);
+	assert_int_equal(x[1]->notify.fd, 8);
+	/* the write: not a notification, counted as non-socket I/O */
+	assert_int_equal(krt_norm_stats(N)->non_socket_io, 1);
+}
+
+/*
+ * A sendto with no probe is told as a notification; when the receiver's
+ * backlog probe claims it later, it was TCP: the notification is taken
+ * back (KRT_NF_RETRACT) and the SEND emitted.
+ */
+static void test_notify_retracted_by_late_probe(void **state)
+{
+	struct krt_event *x[4];
+
+	feed("cli-10 [000] 1.000000: tcp_rcv_space_adjust: sport=48482 dport=8080 family=2 "
+	     "saddr=ARRAY[0a,00,00,01] daddr=ARRAY[0a,00,00,02]\n"
+	     "cli-10 [000] 2.000000: sys_enter_sendto: fd=0x9 len=0x20\n"
+	     "cli-10 [000] 2.000020: sys_exit_sendto: ret=0x20\n");
+	assert_int_equal(notifies(x, 4), 1);
+	assert_int_equal(x[0]->notify.flags, 0);
+	feed("srv-20 [001] 2.000100: sys_enter_read: fd=0x4 count=0x100\n"
+	     "srv-20 [001] 2.000110: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=32\n"
+	     "srv-20 [001] 2.000130: sys_exit_read: ret=0x20\n");
+	assert_int_equal(notifies(x, 4), 2);
+	assert_int_equal(x[1]->tid, 10);
+	assert_int_equal(x[1]->notify.dir, KRT_DIR_SEND);
+	assert_int_equal(x[1]->notify.flags, KRT_NF_RETRACT);
+	assert_int_equal(x[1]->notify.bytes, 32);
+	assert_int_equal(xfers(x, 4), 2); /* the readv-like RECV, and the SEND */
+	assert_int_equal(x[1]->xfer.dir, KRT_DIR_SEND);
+	assert_int_equal(x[1]->xfer.bytes, 32);
+}
+
 /* fd numbers are per process: two workers with the same fd stay apart. */
 static void test_fd_map_per_thread(void **state)
 {
@@ -615,6 +688,8 @@ int main(void)
 	    T(test_backlog_probe_from_untraced_peer),
 	    T(test_adjust_outside_syscall),
 	    T(test_non_socket_and_errors),
+	    T(test_socketpair_notify),
+	    T(test_notify_retracted_by_late_probe),
 	    T(test_fd_map_per_thread),
 	    T(test_close_forgets_fd),
 	    T(test_sched_events),
