@@ -341,6 +341,13 @@ struct notify_chan {
 	 * it answers in.
 	 */
 	bool batched;
+	/*
+	 * A receive read bytes whose send was not recorded yet (its hook ran
+	 * late: the sender was preempted by the reader it woke): which send it
+	 * read is not known, nor for the send that overtook it. The next
+	 * deliveries are guesses.
+	 */
+	__u8 disorder;
 	struct {
 		__u64 end; /* sent count after this send */
 		struct handback job;

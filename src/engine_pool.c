@@ -606,7 +606,9 @@ static void chan_deliver(struct krt_engine *e, struct notify_chan *c)
 				/* bounded: the oldest is forgotten, its reply stays a guess */
 				memmove(&r->done[0], &r->done[1], --r->n_done * sizeof(r->done[0]));
 			}
-			job->in_batch = c->batched;
+			job->in_batch = c->batched || c->disorder;
+			if (c->disorder)
+				c->disorder--;
 			r->done[r->n_done++] = *job;
 			eng_vlog(e, job->until, r, r->tid, r->cur,
 				 "NOTIFIED by %u: %u finished job(s)", job->tid, r->n_done);
@@ -663,6 +665,8 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
 	} else {
 		c->rcvd += nt->bytes;
 		c->reader = t->tid;
+		if (c->rcvd > c->sent)
+			c->disorder = 2; /* the late send, and the one that overtook it */
 	}
 	chan_deliver(e, c);
 }
