@@ -13,6 +13,7 @@
 
 #include "events.bpf.h"
 #include "sock.bpf.h"
+#include "sampling.bpf.h"
 
 #define KRT_AF_UNIX 1
 
@@ -39,6 +40,13 @@ static __always_inline bool notify_record(struct sock *sk, int ret, __u8 dir)
 
 	if (!sk || sk->__sk_common.skc_family != KRT_AF_UNIX)
 		return false;
+	/*
+	 * Sampling: the loop's replies to unsampled requests are not
+	 * recorded, so its notifications could not be matched to replies in
+	 * order (a stale job would be bound to the next sampled reply).
+	 */
+	if (sampling_on())
+		return true;
 	us = bpf_skc_to_unix_sock(sk);
 	if (!us)
 		return true;
