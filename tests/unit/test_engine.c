@@ -2240,6 +2240,9 @@ static void test_closed_connections_pruned(void **state)
 
 	print_message("heap growth from 15 s to 40 s: %lld kB with closes, %lld kB without\n",
 		      closed / 1024, open / 1024);
+	/* a sanitizer's allocator does not report to mallinfo2: nothing to compare */
+	if (!closed && !open)
+		return;
 	assert_true(closed < 1024 * 1024);
 	assert_true(open > 8 * 1024 * 1024);
 }
