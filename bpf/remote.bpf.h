@@ -26,27 +26,55 @@ struct {
 	__type(value, struct krt_remote_segs);
 } tcpopt_rx SEC(".maps");
 
-/* Local kernel trace id -> the remote trace it continues. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct krt_remote_ctx);
-} remote_of SEC(".maps");
+/*
+ * Direct-mapped tables (arrays: a lookup is a load, where a hash map's
+ * update cost hundreds of ns on every request from a peer host), each
+ * entry checked against its key: an entry overwritten by a later trace
+ * (16384 traces on) is not found.
+ */
+#define KRT_REMOTE_SLOTS 16384 /* a power of two */
 
-/* (origin run word, its trace) -> the local trace continuing it. */
-struct krt_remote_key {
-	__u64 run;
-	__u32 trace;
+/* Local kernel trace id -> the remote trace it continues. */
+struct krt_remote_of {
+	__u32 local;
 	__u32 pad;
+	struct krt_remote_ctx ctx;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct krt_remote_key);
-	__type(value, __u32);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KRT_REMOTE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct krt_remote_of);
+} remote_of SEC(".maps");
+
+/* (origin run word, its trace) -> the local trace continuing it. */
+struct krt_local_of {
+	__u64 run;
+	__u32 trace;
+	__u32 local;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KRT_REMOTE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct krt_local_of);
 } local_of SEC(".maps");
+
+static __always_inline __u32 local_of_slot(__u64 run, __u32 trace)
+{
+	return (__u32)krt_mix64(run ^ trace) & (KRT_REMOTE_SLOTS - 1);
+}
+
+/* The remote trace local trace id continues (NULL: none). */
+static __always_inline const struct krt_remote_ctx *remote_of_trace(__u32 id)
+{
+	__u32 slot = id & (KRT_REMOTE_SLOTS - 1);
+	struct krt_remote_of *r = bpf_map_lookup_elem(&remote_of, &slot);
+
+	return r && r->local == id && r->ctx.run ? &r->ctx : NULL;
+}
 
 /* The context of the segment holding byte seq on socket cookie, if one carried it. */
 static __always_inline bool remote_seg_ctx(__u64 cookie, __u32 seq, struct krt_remote_ctx *ctx)
@@ -70,18 +98,17 @@ static __always_inline bool remote_seg_ctx(__u64 cookie, __u32 seq, struct krt_r
  */
 static __always_inline __u32 remote_local_trace(__u64 cookie, __u32 seq)
 {
-	struct krt_remote_key k = {};
 	struct krt_remote_ctx ctx;
-	__u32 *local;
+	struct krt_local_of *l;
+	__u32 slot;
 
 	if (!tcpopt_run_word || !remote_seg_ctx(cookie, seq, &ctx))
 		return 0;
 	if (ctx.run == tcpopt_run_word)
 		return ctx.trace & KRT_TRACE_ID_MASK;
-	k.run = ctx.run;
-	k.trace = ctx.trace;
-	local = bpf_map_lookup_elem(&local_of, &k);
-	return local ? *local : 0;
+	slot = local_of_slot(ctx.run, ctx.trace);
+	l = bpf_map_lookup_elem(&local_of, &slot);
+	return l && l->run == ctx.run && l->trace == ctx.trace ? l->local : 0;
 }
 
 /*
@@ -92,8 +119,9 @@ static __always_inline __u32 remote_local_trace(__u64 cookie, __u32 seq)
 static __always_inline bool remote_continue(__u64 cookie, __u32 seq, __u32 trace,
 					    struct krt_remote_ctx *ctx)
 {
-	struct krt_remote_key k = {};
-	__u32 id = trace & KRT_TRACE_ID_MASK;
+	__u32 id = trace & KRT_TRACE_ID_MASK, slot = id & (KRT_REMOTE_SLOTS - 1);
+	struct krt_remote_of *r;
+	struct krt_local_of *l;
 
 	if (!tcpopt_run_word)
 		return false;
@@ -101,10 +129,18 @@ static __always_inline bool remote_continue(__u64 cookie, __u32 seq, __u32 trace
 		__sync_fetch_and_add(&tcpopt_stats.not_continued, 1);
 		return false;
 	}
-	bpf_map_update_elem(&remote_of, &id, ctx, BPF_ANY);
-	k.run = ctx->run;
-	k.trace = ctx->trace;
-	bpf_map_update_elem(&local_of, &k, &id, BPF_ANY);
+	r = bpf_map_lookup_elem(&remote_of, &slot);
+	if (r) {
+		r->local = id;
+		r->ctx = *ctx;
+	}
+	slot = local_of_slot(ctx->run, ctx->trace);
+	l = bpf_map_lookup_elem(&local_of, &slot);
+	if (l) {
+		l->run = ctx->run;
+		l->trace = ctx->trace;
+		l->local = id;
+	}
 	__sync_fetch_and_add(&tcpopt_stats.continued, 1);
 	return true;
 }

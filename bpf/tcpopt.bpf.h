@@ -62,7 +62,7 @@ int BPF_PROG(krt_tcpopt_sendmsg, struct sock *sk, struct msghdr *msg, struct sk_
 	struct krt_thread_state *th;
 	struct krt_conn_side *c;
 	struct krt_tcpopt_sends *ss;
-	struct krt_remote_ctx *rc;
+	const struct krt_remote_ctx *rc;
 	struct krt_tuple t = {};
 	__u16 family;
 	__u32 trace, id, i;
@@ -87,7 +87,7 @@ int BPF_PROG(krt_tcpopt_sendmsg, struct sock *sk, struct msghdr *msg, struct sk_
 	ss->seq[i] = BPF_CORE_READ((struct tcp_sock *)sk, write_seq);
 	/* a trace that continues another host's carries that one on */
 	id = trace & KRT_TRACE_ID_MASK;
-	rc = bpf_map_lookup_elem(&remote_of, &id);
+	rc = remote_of_trace(id);
 	if (rc) {
 		ss->ctx[i].run = rc->run;
 		ss->ctx[i].trace = rc->trace;
@@ -216,14 +216,24 @@ static __always_inline void tcpopt_reserve(struct bpf_sock_ops *skops)
 SEC("sockops")
 int krt_tcpopt_sockops(struct bpf_sock_ops *skops)
 {
-	struct krt_addr remote = {.family = KRT_AF_INET};
+	struct krt_addr remote = {};
+	__u32 w[4];
 
 	switch (skops->op) {
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
-		if (skops->family != 2 /* AF_INET */)
-			break;
-		__builtin_memcpy(remote.addr, &skops->remote_ip4, 4);
+		if (skops->family == KRT_AF_INET) {
+			remote.family = KRT_AF_INET;
+			w[0] = skops->remote_ip4;
+			__builtin_memcpy(remote.addr, w, 4);
+		} else if (skops->family == KRT_AF_INET6) {
+			remote.family = KRT_AF_INET6;
+			w[0] = skops->remote_ip6[0];
+			w[1] = skops->remote_ip6[1];
+			w[2] = skops->remote_ip6[2];
+			w[3] = skops->remote_ip6[3];
+			__builtin_memcpy(remote.addr, w, 16);
+		}
 		if (!is_peer(&remote))
 			break;
 		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | TCPOPT_WRITE_FLAG |

@@ -268,12 +268,17 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 	}
 	if (o->peers) {
 		__u32 net[KRT_MAX_PEER_NETS], mask[KRT_MAX_PEER_NETS];
+		__u32 net6[KRT_MAX_PEER_NETS][4], mask6[KRT_MAX_PEER_NETS][4];
 		int i, n = krt_peers_ipv4(o->peers, net, mask, KRT_MAX_PEER_NETS);
 
 		for (i = 0; i < n; i++) {
 			((__u32 *)s->skel->rodata->peer_net)[i] = net[i];
 			((__u32 *)s->skel->rodata->peer_mask)[i] = mask[i];
 		}
+		n = krt_peers_ipv6(o->peers, net6, mask6, KRT_MAX_PEER_NETS);
+		memcpy((void *)s->skel->rodata->peer6_net, net6, n * sizeof(net6[0]));
+		memcpy((void *)s->skel->rodata->peer6_mask, mask6, n * sizeof(mask6[0]));
+		s->skel->rodata->peer6_n = n;
 	}
 	s->skel->rodata->trace_wakeup = o->trace_wakeup;
 	s->skel->rodata->merge_hops = o->kernel_tags && o->cpu_in_kernel && o->merge_hops;
@@ -317,8 +322,14 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 	/* the trace context in a TCP option: only with a cgroup to attach it to */
 	bpf_program__set_autoload(s->skel->progs.krt_tcpopt_sendmsg, o->tcpopt_cgroup != NULL);
 	bpf_program__set_autoload(s->skel->progs.krt_tcpopt_sockops, o->tcpopt_cgroup != NULL);
-	if (o->tcpopt_cgroup)
+	if (o->tcpopt_cgroup) {
 		s->skel->rodata->tcpopt_run_word = krt_run_word();
+	} else {
+		/* unused without the option: no memory for them */
+		bpf_map__set_max_entries(s->skel->maps.tcpopt_rx, 1);
+		bpf_map__set_max_entries(s->skel->maps.remote_of, 1);
+		bpf_map__set_max_entries(s->skel->maps.local_of, 1);
+	}
 	s->tcpopt_cgroup = o->tcpopt_cgroup;
 	if (o->wakeup_bytes) {
 		__u64 w = 4096;

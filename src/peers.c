@@ -112,3 +112,23 @@ int krt_peers_ipv4(const struct krt_peers *p, __u32 *net, __u32 *mask, int max)
 	}
 	return n;
 }
+
+int krt_peers_ipv6(const struct krt_peers *p, __u32 (*net)[4], __u32 (*mask)[4], int max)
+{
+	int i, j, n = 0;
+
+	for (i = 0; i < p->n && n < max; i++) {
+		if (p->v[i].net.family != KRT_AF_INET6)
+			continue;
+		memcpy(net[n], p->v[i].net.addr, 16);
+		for (j = 0; j < 4; j++) {
+			int bits = p->v[i].prefix - 32 * j;
+
+			mask[n][j] = bits >= 32 ? 0xffffffffu
+				     : bits <= 0 ? 0
+						 : htonl((__u32)(0xffffffffULL << (32 - bits)));
+		}
+		n++;
+	}
+	return n;
+}

@@ -32,5 +32,7 @@ int krt_peers_add_list(struct krt_peers *p, const char *list, char *err, size_t 
 bool krt_peers_match(const struct krt_peers *p, const struct krt_addr *a);
 /* The IPv4 networks as (network, mask) in network byte order, for the kernel. */
 int krt_peers_ipv4(const struct krt_peers *p, __u32 *net, __u32 *mask, int max);
+/* The IPv6 networks as (network, mask) words in network byte order, for the kernel. */
+int krt_peers_ipv6(const struct krt_peers *p, __u32 (*net)[4], __u32 (*mask)[4], int max);
 
 #endif

@@ -121,16 +121,17 @@ for _ in $(seq 1 300); do
 done
 check "three tracers attached (one per host, one over both)" [ "$n" -eq 3 ]
 
-check "$REQUESTS requests through A -> B -> A" "$TB" client "$LOAD" -s "$("$TB" addr nginx)" \
-	-n "$REQUESTS" -c 4 -k 10 -p "hosts-$$-" -t "$tmp/client.jsonl"
 # An untraced process on host B (its namespace, outside its cgroup) asks redis on A:
 # a peer host's request without the option, a new trace on A ("did not" below).
+# Before the load: the single tracer (no --peers) leaves it in no request.
 redis_addr=$("$TB" addr redis)
 "$TB" on-host b timeout 5 python3 -c "
 import socket
 s = socket.create_connection(('${redis_addr%:*}', ${redis_addr#*:}), source_address=('$gw_b', 0))
 s.sendall(b'PING\r\n')
 print(s.recv(7).decode().strip())" >"$tmp/ping.out" 2>&1
+check "$REQUESTS requests through A -> B -> A" "$TB" client "$LOAD" -s "$("$TB" addr nginx)" \
+	-n "$REQUESTS" -c 4 -k 10 -p "hosts-$$-" -t "$tmp/client.jsonl"
 sleep 0.5
 rc=0
 for p in "${pids[@]}"; do stop_live "$p" || rc=1; done

@@ -395,6 +395,44 @@ static void tcp_pair_to(const char *listen_ip, int *client, int *server)
 	close(lfd);
 }
 
+/* The same over IPv6 loopback (::1). */
+static void tcp_pair6(int *client, int *server)
+{
+	struct sockaddr_in6 sin = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	socklen_t len = sizeof(sin);
+	int one = 1, lfd = socket(AF_INET6, SOCK_STREAM, 0);
+
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (void *)&sin, len), 0);
+	assert_int_equal(getsockname(lfd, (void *)&sin, &len), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	*client = socket(AF_INET6, SOCK_STREAM, 0);
+	setsockopt(*client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	assert_int_equal(connect(*client, (void *)&sin, len), 0);
+	*server = accept(lfd, NULL, NULL);
+	assert_true(*server >= 0);
+	setsockopt(*server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	close(lfd);
+}
+
+/* The newest context socket fd received in the TCP option (-1: none). */
+static int tcpopt_newest(struct krt_live_source *s, int fd, struct krt_remote_ctx *ctx,
+			 __u32 *len)
+{
+	struct krt_remote_segs rs;
+	socklen_t cl = sizeof(__u64);
+	__u64 cookie = 0;
+	unsigned int i;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &cl) ||
+	    krt_live_tcpopt_recv(s, cookie, &rs))
+		return -1;
+	i = (rs.next + KRT_REMOTE_SEGS - 1) % KRT_REMOTE_SEGS;
+	*ctx = rs.ctx[i];
+	*len = rs.len[i];
+	return 0;
+}
+
 /* A write by "another host": its bytes carry no tag of this tracer. */
 static void untraced_write(struct krt_live_source *s, int fd, const char *buf, size_t n)
 {
@@ -497,15 +535,13 @@ static void test_tcp_option_carries_trace(void **state)
 {
 	struct krt_live_opts o = { .kernel_tags = true };
 	struct krt_peers peers = { 0 };
-	struct krt_remote_segs rs;
+	struct krt_remote_ctx ctx;
 	struct krt_tcpopt_stats st;
-	socklen_t cl = sizeof(__u64);
-	__u64 cookie = 0;
-	unsigned int i;
 	struct krt_live_source *s;
-	const struct krt_event *in, *call;
+	const struct krt_event *in, *call, *call6;
 	char cg[96], pid[16], err[64];
-	int gw, front, cli, psrv;
+	int gw, front, cli, psrv, cli6, psrv6;
+	__u32 len;
 
 	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/unified/krt-tags-test-%d", getpid());
 	snprintf(pid, sizeof(pid), "%d", getpid());
@@ -514,8 +550,9 @@ static void test_tcp_option_carries_trace(void **state)
 		return;
 	}
 	assert_int_equal(write_str(strcat(strcpy((char[160]){ 0 }, cg), "/cgroup.procs"), pid), 0);
-	/* 127.0.0.1 too: the "peer" server below is this process, and must parse */
-	assert_int_equal(krt_peers_add_list(&peers, "127.0.0.3/32,127.0.0.1/32", err, sizeof(err)), 0);
+	/* 127.0.0.1 and ::1 too: the "peer" servers below are this process, and must parse */
+	assert_int_equal(krt_peers_add_list(&peers, "127.0.0.3/32,127.0.0.1/32,::1/128", err,
+					    sizeof(err)), 0);
 	o.peers = &peers;
 	o.tcpopt_cgroup = cg;
 	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
@@ -527,29 +564,41 @@ static void test_tcp_option_carries_trace(void **state)
 	assert_int_equal(write(gw, "req\n", 4), 4);
 	read_n(front, 4);
 	tcp_pair_to("127.0.0.3", &cli, &psrv);
+	tcp_pair6(&cli6, &psrv6);
 	assert_int_equal(write(cli, "call", 4), 4);
 	read_n(psrv, 4);
+	assert_int_equal(write(cli6, "six", 3), 3);
+	read_n(psrv6, 3);
 	drain_from(s);
 	in = find_xfer(KRT_DIR_RECV, front, 0);
 	call = find_xfer(KRT_DIR_SEND, cli, 0);
+	call6 = find_xfer(KRT_DIR_SEND, cli6, 0);
 	assert_non_null(in);
 	assert_non_null(call);
+	assert_non_null(call6);
 	assert_int_equal(call->xfer.trace_id, in->xfer.trace_id);
-	assert_int_equal(getsockopt(psrv, SOL_SOCKET, SO_COOKIE, &cookie, &cl), 0);
-	assert_int_equal(krt_live_tcpopt_recv(s, cookie, &rs), 0);
-	i = (rs.next + KRT_REMOTE_SEGS - 1) % KRT_REMOTE_SEGS; /* the newest */
-	assert_int_equal(rs.ctx[i].trace, in->xfer.trace_id);
-	assert_int_equal(rs.ctx[i].run, krt_run_word());
+	assert_int_equal(call6->xfer.trace_id, in->xfer.trace_id);
+	assert_int_equal(tcpopt_newest(s, psrv, &ctx, &len), 0);
+	assert_int_equal(ctx.trace, in->xfer.trace_id);
+	assert_int_equal(ctx.run, krt_run_word());
 	/* the sender's span: this thread's, as its host names it */
-	assert_int_equal(rs.ctx[i].span, krt_span_hash32(krt_run_word(), (__u32)syscall(SYS_gettid)));
-	assert_int_equal(rs.len[i], 4);
+	assert_int_equal(ctx.span, krt_span_hash32(krt_run_word(), (__u32)syscall(SYS_gettid)));
+	assert_int_equal(len, 4);
+	/* an IPv6 peer network: the kernel arms the connection and the option crosses */
+	assert_int_equal(tcpopt_newest(s, psrv6, &ctx, &len), 0);
+	assert_int_equal(ctx.trace, in->xfer.trace_id);
+	assert_int_equal(ctx.run, krt_run_word());
+	assert_int_equal(len, 3);
 	krt_live_tcpopt_stats(s, &st);
-	assert_true(st.written >= 1);
-	assert_true(st.parsed >= 1);
+	assert_true(st.sockets >= 4); /* both ends of both connections */
+	assert_true(st.written >= 2);
+	assert_true(st.parsed >= 2);
 	close(gw);
 	close(front);
 	close(cli);
 	close(psrv);
+	close(cli6);
+	close(psrv6);
 	close_own_source(s);
 	write_str("/sys/fs/cgroup/unified/cgroup.procs", pid);
 	rmdir(cg);

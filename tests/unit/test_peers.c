@@ -83,12 +83,35 @@ static void test_ipv4_for_kernel(void **state)
 	assert_int_equal(mask[1], 0xffffffff);
 }
 
+static void test_ipv6_for_kernel(void **state)
+{
+	struct krt_peers p = { 0 };
+	__u32 net[4][4], mask[4][4];
+	char err[128];
+
+	assert_int_equal(krt_peers_add_list(&p, "10.36.0.0/16,fd00:1::/40,::1", err, sizeof(err)),
+			 0);
+	assert_int_equal(krt_peers_ipv6(&p, net, mask, 4), 2);
+	/* fd00:1::/40: the first word whole, 8 bits of the second, none after */
+	assert_int_equal(net[0][0], htonl(0xfd000001));
+	assert_int_equal(net[0][1], 0);
+	assert_int_equal(mask[0][0], 0xffffffff);
+	assert_int_equal(mask[0][1], htonl(0xff000000));
+	assert_int_equal(mask[0][2], 0);
+	assert_int_equal(mask[0][3], 0);
+	/* ::1 is /128 */
+	assert_int_equal(net[1][3], htonl(1));
+	assert_int_equal(mask[1][0], 0xffffffff);
+	assert_int_equal(mask[1][3], 0xffffffff);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_match),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_ipv4_for_kernel),
+		cmocka_unit_test(test_ipv6_for_kernel),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
