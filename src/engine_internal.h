@@ -198,6 +198,7 @@ struct thread {
 	__u32 feeder;	     /* thread that hands this one its requests (pool) */
 	bool claim_active;   /* sent or received since a wakeup handed cur */
 	bool answers_feeder; /* has answered a client of its feeder */
+	bool feeds;	     /* another thread answered a request it read */
 	/*
 	 * Woken by its feeder (or a sibling worker): the job is taken when the
 	 * worker runs (take_on_run); cur came from such a take, or from the

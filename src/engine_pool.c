@@ -183,12 +183,38 @@ static void orphan_takes(struct krt_engine *e, struct thread *t, __u64 ts)
  * took the next job from its feeder's queue without a wakeup; a thread
  * with no trace and no feeder may be a worker's first job (orphan_takes).
  */
+/*
+ * Nothing left in f's queue, yet worker taker sends for a job: a sibling
+ * took its request (woken first, it dequeued another). The oldest request
+ * f handed out lately and nobody answered is the guess, shared with the
+ * sibling holding it: the replies settle who had which.
+ */
+static __u64 handed_guess(struct krt_engine *e, struct thread *f, struct thread *taker)
+{
+	unsigned int i;
+
+	for (i = 0; i < HANDED_MAX; i++) {
+		unsigned int k = (f->handed_next + i) % HANDED_MAX; /* oldest first */
+		__u64 id = f->handed[k].trace;
+		struct trace *tr;
+
+		if (!id || f->handed[k].tid == taker->tid)
+			continue;
+		tr = eng_trace_find(e, id);
+		if (tr && !tr->answered)
+			return id;
+	}
+	return 0;
+}
+
 void eng_pool_send_begins(struct krt_engine *e, struct thread *t, __u64 ts)
 {
 	if (t->feeder && (!t->cur || t->replied)) {
 		struct thread *f = eng_thread_find(e, t->feeder);
 		__u64 pick = f ? eng_handoff_pick(e, f, t, ts) : 0;
 
+		if (!pick && f && t->answers_feeder)
+			pick = handed_guess(e, f, t);
 		if (pick) {
 			eng_thread_set_trace(e, t, pick, ts);
 			t->wake_claim = true;
@@ -215,13 +241,28 @@ bool eng_pool_reply_sent(struct krt_engine *e, struct thread *t, __u64 tag, __u3
 	 * A pool worker's reply names the job it really dequeued: what it did
 	 * since it took another one belongs to this request.
 	 */
-	if (t->job_trace && t->job_trace != tag && t->feeder && t->feeder == reader)
+	if (t->job_trace && t->job_trace != tag && t->feeder && t->feeder == reader) {
+		struct thread *f = eng_thread_find(e, t->feeder);
+		struct trace *was = eng_trace_find(e, t->job_trace);
+
 		eng_trace_move_job(e, t, t->job_trace, tag, t->job_ts, ~0ULL);
+		/*
+		 * The job it was thought to hold is still in the queue: another
+		 * worker dequeues it (at the start of a capture, one never seen
+		 * before, which sends with no trace).
+		 */
+		if (f && was && !was->answered)
+			eng_handoff_return(f, t->job_trace);
+	}
 	t->job_trace = 0;
 	/* another thread answers what this one read: it is fed by it */
 	if (reader && reader != t->tid) {
+		struct thread *r = eng_thread_find(e, reader);
+
 		t->feeder = reader;
 		t->answers_feeder = true;
+		if (r)
+			r->feeds = true;
 	}
 	/*
 	 * Answering its own request, or (a pool worker) any request of its
@@ -440,7 +481,12 @@ void eng_handoff_on_wakeup(struct krt_engine *e, struct thread *waker, struct th
 
 		target->feeder = waker->tid;
 		target->take_on_run = true;
-		for (i = 0; i < waker->n_handoff; i++)
+		/*
+		 * A feeder handed its current request; a thread that reads and
+		 * answers its own (a JVM's pool thread waking another for a
+		 * lock) is still at work on it when it blocks.
+		 */
+		for (i = 0; i < waker->n_handoff && waker->feeds; i++)
 			if (waker->handoff[i] == waker->cur)
 				waker->replied = true; /* handed its current request */
 		eng_vlog(e, ts, waker, waker->tid, waker->cur,

@@ -62,6 +62,12 @@ done
 # m5: live 100 % at this scale since 9af6642 (a request from another thread
 # settles the previous user's one-way messages) and the scorer judging a
 # one-way message by its send; import 21 %, sample 7 of 8.
+# m5 and m2 import since 7240d90 (a reply to a thread's own call is no entry of its
+# trace; a pool queue 64 deep; a worker's first job settled by its reply) and the
+# settled job back to the queue: three runs here, m5 100 / 100 / 100 %, m2 98.8 /
+# 98.8 / 100 % (at most one of the first requests of a capture: a worker never seen
+# before dequeues before its first event); bench/accuracy.sh 100 requests at 4/8/16
+# on three captures: m5 100 %, m2 99.7-100 %.
 # thrift: the worker's calls are a guess (which queued frame it dequeued, while the I/O
 # thread answers): since the "uncertain" mark they are flagged, not counted exact or wrong
 # (0 % exact, 100 % uncertain, 0 % wrong live at 8 connections, where 34.5 % were right by
@@ -85,10 +91,10 @@ declare -A FLOOR=(
 	[java.live]=95 [java.import]=20 [java.sample]=75
 	[asgi.live]=0 [asgi.import]=0 [asgi.sample]=0
 	[node.live]=0 [node.import]=0 [node.sample]=0
-	[m5.live]=95 [m5.import]=5 [m5.sample]=75
+	[m5.live]=95 [m5.import]=95 [m5.sample]=75
 	[chain.live]=95 [chain.import]=95 [chain.sample]=75
 	[m1.live]=95 [m1.import]=95 [m1.sample]=75
-	[m2.live]=80 [m2.import]=80 [m2.sample]=0
+	[m2.live]=80 [m2.import]=95 [m2.sample]=0
 	[m3.live]=85 [m3.import]=85 [m3.sample]=37.5
 	[m4.live]=95 [m4.import]=95 [m4.sample]=75
 )
@@ -103,7 +109,7 @@ declare -A MAXWRONG=(
 	[asgi.live]=2.5 [asgi.import]=5 [asgi.sample]=12.5
 	[java.live]=2.5 [java.import]=5
 	[node.live]=2.5 [node.import]=5
-	[m5.live]=2.5
+	[m5.live]=2.5 [m5.import]=5 [m2.import]=5
 	[chain.live]=2.5 [chain.import]=5 [m1.live]=2.5 [m1.import]=5
 	[m4.live]=2.5 [m4.import]=5 [m4.sample]=12.5
 	[m5.sample]=12.5

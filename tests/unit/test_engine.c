@@ -849,6 +849,108 @@ static void test_pool_first_jobs_settled(void **state)
 }
 
 /*
+ * A reply settles that a worker had another job than the one it took: the
+ * one it took goes back to the queue, for the worker that really dequeued
+ * it (here one never seen before, whose wake-up came before its first
+ * event, sending with no trace).
+ */
+static void test_pool_settled_job_back_to_queue(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w3 = 103;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_recv(100, io, web(80), gw(50001), 10)); /* trace 1: w3's */
+	feed(f, ev_recv(110, io, web(80), gw(50002), 10)); /* trace 2: w1's */
+	feed(f, ev_recv(115, io, web(80), gw(50003), 10)); /* trace 3 */
+	feed(f, ev_wakeup(120, io, w1));
+	feed(f, ev_switch(122, io, 1, w1)); /* w1 runs: takes 1 */
+	feed(f, ev_send(200, w1, web(40001), api(8080), 12));
+	feed(f, ev_recv(210, API, api(8080), web(40001), 12));
+	feed(f, ev_send(220, API, api(8080), web(40001), 22));
+	feed(f, ev_recv(230, w1, web(40001), api(8080), 22));
+	feed(f, ev_send(240, w1, web(80), gw(50002), 32)); /* answers 2 */
+	feed(f, ev_switch(250, w1, 1, w3));
+	feed(f, ev_send(260, w3, web(40003), api(8080), 11)); /* no trace: takes 1 */
+	krt_engine_flush(f->e);
+
+	assert_int_equal(trace_hop(collected_id(&f->col, 2), w1, API)->bytes, 12);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 1), w1, API), 0);
+	assert_int_equal(trace_hop(collected_id(&f->col, 1), w3, 0)->bytes, 11);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 3), w3, 0), 0);
+	fix_free(f);
+}
+
+/*
+ * A worker known to serve io's clients sends for a new job and io's queue
+ * is empty: a woken sibling was thought to take the request (it found the
+ * queue empty and spun on the lock). The request the sibling holds is the
+ * guess, and the worker's reply confirms it: its call is in that trace.
+ */
+static void test_pool_empty_queue_shared_guess(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w2 = 102;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	/* w1 and w2 answer one request each: both known to be fed by io */
+	feed(f, ev_recv(100, io, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_recv(105, io, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_send(110, w1, web(40001), api(8080), 11));
+	feed(f, ev_send(120, w2, web(40002), api(8080), 12));
+	feed(f, ev_send(130, w1, web(80), gw(50001), 31));
+	feed(f, ev_send(140, w2, web(80), gw(50002), 32));
+	feed(f, ev_switch(150, w2, 1, io));
+	feed(f, ev_recv(200, io, web(80), gw(50003), 10)); /* trace 3, w1's */
+	feed(f, ev_wakeup(210, io, w2));
+	feed(f, ev_switch(220, io, 1, w2)); /* takes 3 (a wrong guess) ... */
+	feed(f, ev_send(60200, w2, web(40002), api(8080), 14)); /* ... and uses it */
+	feed(f, ev_switch(60220, w2, 1, w1));
+	feed(f, ev_send(60300, w1, web(40001), api(8080), 13)); /* nothing left */
+	feed(f, ev_send(60400, w1, web(80), gw(50003), 33));	/* answers 3 */
+	krt_engine_flush(f->e);
+
+	/* w1's call and reply: before, the call had no trace */
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 3), w1, 0), 2);
+	fix_free(f);
+}
+
+/*
+ * A JVM's pool threads read and answer their own requests: w1 reads 2,
+ * wakes a sibling (a lock, not a job: nobody ever answered a request w1
+ * read), blocks for a pooled connection, and is woken by w3 (at work on
+ * trace 1) giving it back. w1 is still at work on 2: its call is 2's.
+ */
+static void test_reader_lock_wakeup_keeps_claim(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 w1 = WEB, w2 = 102, w3 = 103;
+
+	fix_start(f);
+	feed(f, ev_fork(10, w1, 0, w2));
+	feed(f, ev_fork(11, w1, 0, w3));
+	feed(f, ev_switch(20, 0, 0, w3));
+	feed(f, ev_recv(30, w3, web(80), gw(50002), 10)); /* trace 1 */
+	feed(f, ev_switch(40, w3, 0, w1));
+	feed(f, ev_recv(100, w1, web(80), gw(50001), 10)); /* trace 2 */
+	feed(f, ev_wakeup(110, w1, w2));		   /* a lock */
+	feed(f, ev_switch(120, w1, 1, w3));		   /* waits for the pool */
+	feed(f, ev_send(130, w3, web(40003), api(8080), 13));
+	feed(f, ev_wakeup(140, w3, w1)); /* the connection is back */
+	feed(f, ev_switch(150, w3, 1, w1));
+	feed(f, ev_send(160, w1, web(40003), api(8080), 11));
+	feed(f, ev_send(170, w1, web(80), gw(50001), 31));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(trace_hop(collected_id(&f->col, 2), w1, 0)->bytes, 11);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 1), w1, 0), 0);
+	fix_free(f);
+}
+
+/*
  * The pool tests' start: I/O thread io forks workers w1 and w2, reads two
  * requests (traces 1 and 2), wakes first and then the other worker, and
  * blocks.
@@ -2396,6 +2498,9 @@ int main(void)
 	    cmocka_unit_test(test_pool_handoff_no_wakeups),
 	    cmocka_unit_test(test_pool_deep_queue),
 	    cmocka_unit_test(test_pool_first_jobs_settled),
+	    cmocka_unit_test(test_pool_settled_job_back_to_queue),
+	    cmocka_unit_test(test_pool_empty_queue_shared_guess),
+	    cmocka_unit_test(test_reader_lock_wakeup_keeps_claim),
 	    cmocka_unit_test(test_orphan_does_not_steal),
 	    cmocka_unit_test(test_pool_handoff_race),
 	    cmocka_unit_test(test_pool_wakeup_order),
