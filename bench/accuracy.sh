@@ -7,7 +7,8 @@
 # Models: chain (nginx -> app1 -> redis), m1..m4 (the C models), m5 (threads
 # sharing a pool of memcached connections, `set ... noreply` after each get:
 # one-way messages on pooled connections), java, asgi, thrift, node (the real
-# runtimes, see tests/services/README.md).
+# runtimes, see tests/services/README.md), go-http and go-fanout (the Go
+# services of the test bed's group "go", built when golang-go is installed).
 #
 # Two runs, each driving every model in turn at each concurrency:
 #   run 1  krtrace-bpf (default)  and, at the same time, an ftrace capture
@@ -29,7 +30,8 @@
 # Environment: KRT_REQUESTS (per model and concurrency, 500), KRT_CONCS
 # ("4 8 16"), KRT_MODES ("live import sample"), KRT_SAMPLE (10), KRT_OUT (the
 # result directory, default a new one under /tmp, kept), KRT_SLACK_LIVE_US
-# (200), KRT_SLACK_IMPORT_US (2), and the test bed's KRT_BRIDGE, KRT_NET, ...
+# (200), KRT_SLACK_IMPORT_US (2), KRT_LIVE_ARGS (more krtrace-bpf options for
+# both live runs, e.g. --go-channels), and the test bed's KRT_BRIDGE, KRT_NET, ...
 # (utils/testbed); the test bed must be down (this script brings it up and
 # down). Needs root, a built tree (make), and the runtimes' Debian packages
 # for their models (a model whose service is not built is reported absent).
@@ -60,15 +62,15 @@ fi
 
 # model -> test bed group and the container the client calls
 declare -A GROUP=([chain]=chain [m1]=m1 [m2]=m2 [m3]=m3 [m4]=m4 [m5]=mc [java]=java
-	[asgi]=asgi [thrift]=thrift [node]=node)
+	[asgi]=asgi [thrift]=thrift [node]=node [go-http]=go [go-fanout]=go)
 declare -A ENTRY=([chain]=nginx [m1]=m1 [m2]=m2 [m3]=m3 [m4]=m4 [m5]=m5 [java]=java
-	[asgi]=asgi [thrift]=tfront [node]=node)
+	[asgi]=asgi [thrift]=tfront [node]=node [go-http]=go-http [go-fanout]=go-fanout)
 MODELS=("$@")
-[ ${#MODELS[@]} -eq 0 ] && MODELS=(chain m1 m2 m3 m4 m5 thrift java asgi node)
+[ ${#MODELS[@]} -eq 0 ] && MODELS=(chain m1 m2 m3 m4 m5 thrift java asgi node go-http go-fanout)
 groups=()
 for m in "${MODELS[@]}"; do
 	[ -n "${GROUP[$m]:-}" ] || die "unknown model '$m' (${!GROUP[*]})"
-	groups+=("${GROUP[$m]}")
+	[[ " ${groups[*]} " == *" ${GROUP[$m]} "* ]] || groups+=("${GROUP[$m]}")
 done
 
 if [ -n "${KRT_RESCORE:-}" ]; then
@@ -134,7 +136,9 @@ if [ -z "${KRT_RESCORE:-}" ]; then
 	start_live() { # OUTPUT.jsonl EXTRA_ARGS...
 		local out=$1
 		shift
-		"$BPF" --gateway "$GW" -i "$DIR/pids.txt" --json -o "$out" "$@" 2>"$out.err" &
+		# shellcheck disable=SC2086 # KRT_LIVE_ARGS: words
+		"$BPF" --gateway "$GW" -i "$DIR/pids.txt" --json -o "$out" ${KRT_LIVE_ARGS:-} "$@" \
+			2>"$out.err" &
 		bpf_pid=$!
 		for _ in $(seq 1 300); do
 			grep -q "tracing" "$out.err" 2>/dev/null && return 0
@@ -243,11 +247,11 @@ done
 
 echo
 echo "exact % / uncertain % / wrong % of requests (sample: of the sampled requests, their share in brackets)"
-printf '%-8s' model
+printf '%-10s' model
 for mode in $MODES; do printf ' | %-28s' "$mode"; done
 echo
 for m in "${present[@]}"; do
-	printf '%-8s' "$m"
+	printf '%-10s' "$m"
 	for mode in $MODES; do printf ' | %-28s' "${CELL[$m.$mode]}"; done
 	echo
 done

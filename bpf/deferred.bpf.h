@@ -49,7 +49,7 @@ static __always_inline struct krt_deferred_send *send_slot(struct krt_dir_tags *
  * in its own record).
  */
 static __always_inline bool send_wait(struct krt_dir_tags *dt, __u64 cookie, __u64 pid_tgid,
-				      __u32 seq, int ret, __u32 trace, __u64 *clk)
+				      __u32 seq, int ret, __u32 trace, __u32 goid, __u64 *clk)
 {
 	struct krt_deferred_send *d = send_slot(dt);
 	struct krt_xfer_peer *ps;
@@ -64,6 +64,7 @@ static __always_inline bool send_wait(struct krt_dir_tags *dt, __u64 cookie, __u
 	ps->seq = seq;
 	ps->bytes = ret;
 	ps->trace_id = trace;
+	ps->goid = goid;
 	ps->cpu = bpf_get_smp_processor_id();
 	read_syscall_nr(&ps->syscall_nr, &ps->fd);
 	/* two loads through the task's BTF pointer, not a helper call */

@@ -119,6 +119,17 @@ static __always_inline bool go_owns(const struct krt_thread_state *t)
 }
 
 /* Copies thread state t into st (the goroutine that ran as run leaves thread t). */
+/* How the goroutine that runs as run on thread state t holds its trace now. */
+static __always_inline __u8 go_origin_now(const struct krt_thread_state *t,
+					  const struct krt_go_running *run)
+{
+	if (go_owns(t))
+		return KRT_GO_OWN;
+	if (!(t->trace & KRT_TRACE_ID_MASK) || t->sent)
+		return KRT_GO_OPEN;	/* passed its work on */
+	return !run || run->origin == KRT_GO_OWN ? KRT_GO_OPEN : run->origin;
+}
+
 static __always_inline void go_take(struct krt_go_state *st, const struct krt_thread_state *t,
 				    const struct krt_go_running *run)
 {
@@ -126,12 +137,7 @@ static __always_inline void go_take(struct krt_go_state *st, const struct krt_th
 	st->claim = t->claim == KRT_CLAIM_REPLIED ? KRT_CLAIM_REPLIED : KRT_CLAIM_OPEN;
 	st->entry_cookie = t->entry_cookie;
 	st->entry_server = t->entry_server;
-	if (go_owns(t))
-		st->origin = KRT_GO_OWN;
-	else if (!(t->trace & KRT_TRACE_ID_MASK) || t->sent)
-		st->origin = KRT_GO_OPEN;	/* passed its work on */
-	else
-		st->origin = run->origin == KRT_GO_OWN ? KRT_GO_OPEN : run->origin;
+	st->origin = go_origin_now(t, run);
 	st->on_tid = 0;
 }
 
@@ -258,8 +264,259 @@ static __always_inline void go_pick_up(struct krt_thread_state *t, __u32 tid, __
 	t->entry_server = 0;
 	t->sent = 0;
 	if (run)
-		run->origin = KRT_GO_BOUND;
+		run->origin = trace & KRT_TRACE_ID_MASK ? KRT_GO_BOUND : KRT_GO_OPEN;
 	__sync_fetch_and_add(&go_handoffs, 1);
+}
+
+/*
+ * Channels (when the process's channel operations are probed, runtime.ready
+ * is not: it also wakes the waiters of locks, WaitGroups and timers, which
+ * hand no work over). A value goes from sender to receiver in one of three
+ * ways, each seen by the probe of the goroutine that runs when it happens:
+ *
+ *   a receiver is parked       the sender's chansend (or select) finds it
+ *                              in recvq: the receiver's state takes the
+ *                              sender's trace now (go_give);
+ *   a sender is parked         the receiver's chanrecv (or select) finds it
+ *                              in sendq (unbuffered, or a full ring): the
+ *                              receiver takes the sender's (go_take_value);
+ *   a buffered ring, nobody    the sender's chansend leaves its trace under
+ *   parked                     (channel, slot sendx); the receive that
+ *                              takes slot recvx applies it: no runtime.ready
+ *                              ever tells of this one (net/http's connection
+ *                              writer finding the next request queued kept
+ *                              the trace of the one it wrote before).
+ *
+ * Every one by the rules of the hand-off: an OWN receiver keeps its trace,
+ * a BOUND one takes only an OWN sender's (a pooled connection put back by
+ * another request's helper is no hand-off), an OPEN one takes any, none
+ * included. The fields are read before the runtime locks the channel: two
+ * goroutines sending into one ring at once may see the same slot (the later
+ * entry stands); a select with more than one ready case is not followed
+ * (which one it takes is random).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct krt_go_slot_key);
+	__type(value, struct krt_go_slot);
+} go_slots SEC(".maps");
+
+__u64 go_chan_handoffs = 0;	/* goroutines that took a trace over a channel */
+__u64 go_chan_unpaired = 0;	/* values taken from a ring that no send noted */
+
+static __always_inline __u64 go_chan_field(__u64 c, __u16 off)
+{
+	__u64 v = 0;
+
+	bpf_probe_read_user(&v, sizeof(v), (void *)(c + off));
+	return v;
+}
+
+/* The first goroutine parked on a wait queue (waitq.first: a sudog; sudog.g). */
+static __always_inline __u64 go_chan_waiter(__u64 c, __u16 waitq_off)
+{
+	__u64 sg = go_chan_field(c, waitq_off);
+
+	return sg ? go_chan_field(sg, 0) : 0;
+}
+
+static __always_inline struct krt_go_proc *go_chan_proc(__u32 tgid)
+{
+	struct krt_go_proc *proc;
+
+	if (empty_hooks || !kernel_tags)
+		return NULL;
+	proc = bpf_map_lookup_elem(&go_procs, &tgid);
+	return proc && proc->chans ? proc : NULL;
+}
+
+static __always_inline struct krt_go_state *go_state_of(__u64 g, __u32 tgid)
+{
+	struct krt_go_key k = { .g = g, .tgid = tgid };
+	struct krt_go_state *st = bpf_map_lookup_elem(&go_states, &k), fresh = {};
+
+	if (st)
+		return st;
+	bpf_map_update_elem(&go_states, &k, &fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&go_states, &k);
+}
+
+#define KRT_GO_TRACE_BITS (KRT_TRACE_ID_MASK | KRT_TRACE_SAMPLED_OUT)
+
+/* Whether a receiver holding its trace as `to` takes a value sent by `from`. */
+static __always_inline bool go_takes(__u8 to, __u8 from)
+{
+	return to == KRT_GO_OPEN || (to == KRT_GO_BOUND && from == KRT_GO_OWN);
+}
+
+/* The running goroutine (thread state t) takes a value sent with trace, origin. */
+static __always_inline void go_take_value(struct krt_thread_state *t, __u32 tid, __u32 tgid,
+					  __u32 trace, __u8 origin)
+{
+	struct krt_go_running *run = bpf_map_lookup_elem(&go_running, &tid);
+
+	if ((t->trace & KRT_GO_TRACE_BITS) == trace || !go_takes(go_origin_now(t, run), origin))
+		return;
+	go_pick_up(t, tid, tgid, trace);
+	__sync_fetch_and_add(&go_chan_handoffs, 1);
+}
+
+/* The running goroutine (thread state t) hands a value to goroutine gp, parked. */
+static __always_inline void go_give(struct krt_thread_state *t, __u32 tid, __u32 tgid, __u64 gp)
+{
+	struct krt_go_running *run = bpf_map_lookup_elem(&go_running, &tid);
+	struct krt_go_state *st = go_state_of(gp, tgid);
+	__u32 trace = t->trace & KRT_GO_TRACE_BITS;
+
+	if (!st)
+		return;
+	go_settle(st, gp, tid);
+	if (st->trace == trace || !go_takes(st->origin, go_origin_now(t, run)))
+		return;
+	st->trace = trace;
+	st->origin = trace & KRT_TRACE_ID_MASK ? KRT_GO_BOUND : KRT_GO_OPEN;
+	st->claim = KRT_CLAIM_OPEN;
+	st->entry_cookie = 0;
+	st->entry_server = 0;
+	__sync_fetch_and_add(&go_chan_handoffs, 1);
+}
+
+/* A send on c by the goroutine running on tid (chansend, or a select's send case). */
+static __always_inline void go_chan_send(struct krt_go_proc *proc, __u64 c, __u32 tid, __u32 tgid)
+{
+	struct krt_thread_state *t = thread_find(tid);
+	__u64 size, qcount, gp;
+
+	if (!t)
+		return;
+	gp = go_chan_waiter(c, proc->recvq_off);
+	if (gp) {
+		go_give(t, tid, tgid, gp);
+		return;
+	}
+	size = go_chan_field(c, proc->dataqsiz_off);
+	qcount = go_chan_field(c, proc->qcount_off);
+	if (size && qcount < size) {
+		struct krt_go_running *run = bpf_map_lookup_elem(&go_running, &tid);
+		struct krt_go_slot_key k = { .chan = c, .tgid = tgid };
+		struct krt_go_slot v = { .trace = t->trace & KRT_GO_TRACE_BITS,
+					 .origin = go_origin_now(t, run) };
+
+		k.slot = go_chan_field(c, proc->sendx_off);
+		bpf_map_update_elem(&go_slots, &k, &v, BPF_ANY);
+	}
+	/* else it parks: its receiver finds it in sendq */
+}
+
+/* A receive on c by the goroutine running on tid (chanrecv, or a select's case). */
+static __always_inline void go_chan_recv(struct krt_go_proc *proc, __u64 c, __u32 tid, __u32 tgid)
+{
+	__u64 size = go_chan_field(c, proc->dataqsiz_off);
+	__u64 qcount = size ? go_chan_field(c, proc->qcount_off) : 0;
+	struct krt_thread_state *t = thread_find(tid);
+	struct krt_go_state *st;
+	__u64 sender;
+
+	if (!t)
+		return;
+	if (qcount) {
+		struct krt_go_slot_key k = { .chan = c, .tgid = tgid };
+		struct krt_go_slot *v;
+
+		k.slot = go_chan_field(c, proc->recvx_off);
+		v = bpf_map_lookup_elem(&go_slots, &k);
+		if (v) {
+			go_take_value(t, tid, tgid, v->trace, v->origin);
+			bpf_map_delete_elem(&go_slots, &k);
+		} else {
+			__sync_fetch_and_add(&go_chan_unpaired, 1);
+		}
+		if (qcount < size)
+			return;
+	}
+	sender = go_chan_waiter(c, proc->sendq_off);
+	if (!sender || !(st = go_state_of(sender, tgid)))
+		return;
+	go_settle(st, sender, tid);
+	if (!qcount) {
+		/* unbuffered: the value is the parked sender's own */
+		go_take_value(t, tid, tgid, st->trace & KRT_GO_TRACE_BITS, st->origin);
+	} else {
+		/* a full ring: the runtime moves the sender's value into the freed slot */
+		struct krt_go_slot_key k = { .chan = c, .tgid = tgid };
+		struct krt_go_slot v = { .trace = st->trace & KRT_GO_TRACE_BITS,
+					 .origin = st->origin };
+
+		k.slot = go_chan_field(c, proc->recvx_off);
+		bpf_map_update_elem(&go_slots, &k, &v, BPF_ANY);
+	}
+}
+
+SEC("uprobe")
+int krt_go_chansend(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), c = ctx->ax;
+	struct krt_go_proc *proc = go_chan_proc(pid_tgid >> 32);
+
+	if (proc && c)
+		go_chan_send(proc, c, (__u32)pid_tgid, pid_tgid >> 32);
+	return 0;
+}
+
+SEC("uprobe")
+int krt_go_chanrecv(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), c = ctx->ax;
+	struct krt_go_proc *proc = go_chan_proc(pid_tgid >> 32);
+
+	if (proc && c)
+		go_chan_recv(proc, c, (__u32)pid_tgid, pid_tgid >> 32);
+	return 0;
+}
+
+#define KRT_GO_SELECT_MAX 8 /* cases looked at (net/http's selects: up to 6) */
+
+/*
+ * selectgo(cas0 *scase, order0 *uint16, pc0 *uintptr, nsends, nrecvs int,
+ * block bool): the scases (16 bytes: c, elem) are the sends, then the
+ * receives. Followed when exactly one case is ready now (one it waits on
+ * otherwise is readied by the other side's probe).
+ */
+SEC("uprobe")
+int krt_go_selectgo(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), cas0 = ctx->ax;
+	__u64 nsends = ctx->di, ncases = ctx->di + ctx->si, chosen = 0;
+	__u32 tgid = pid_tgid >> 32, ready = 0, send = 0;
+	struct krt_go_proc *proc = go_chan_proc(tgid);
+
+	if (!proc || !cas0 || ncases > KRT_GO_SELECT_MAX)
+		return 0;
+	for (int i = 0; i < KRT_GO_SELECT_MAX; i++) {
+		__u64 c, size, qcount;
+
+		if (i >= ncases)
+			break;
+		c = go_chan_field(cas0 + 16 * i, 0);
+		if (!c)
+			continue;	/* a nil channel: never ready */
+		size = go_chan_field(c, proc->dataqsiz_off);
+		qcount = size ? go_chan_field(c, proc->qcount_off) : 0;
+		if (i < nsends ? go_chan_field(c, proc->recvq_off) || qcount < size :
+				 qcount || go_chan_field(c, proc->sendq_off)) {
+			ready++;
+			chosen = c;
+			send = i < nsends;
+		}
+	}
+	if (ready != 1)
+		return 0;
+	if (send)
+		go_chan_send(proc, chosen, (__u32)pid_tgid, tgid);
+	else
+		go_chan_recv(proc, chosen, (__u32)pid_tgid, tgid);
+	return 0;
 }
 
 SEC("uprobe")

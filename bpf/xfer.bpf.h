@@ -28,7 +28,8 @@ static __always_inline bool xfer_send_tags(const struct xfer_sock *f, int ret, _
 	if (!dt)
 		return false;
 	if (merge_hops && *decided && !(*trace & KRT_TRACE_SAMPLED_OUT) && to_peer)
-		waiting = send_wait(dt, f->id, pid_tgid, f->seq, ret, *trace, clk);
+		waiting = send_wait(dt, f->id, pid_tgid, f->seq, ret, *trace,
+				    go_running_goid((__u32)pid_tgid), clk);
 	read_already = tag_store(dt, f->seq, ret, *trace, (__u32)pid_tgid);
 	if (waiting && read_already)
 		send_unwait(dt, &wk, f->seq);

@@ -105,10 +105,10 @@ struct krt_xfer_peer {
 	__u32 tid, pid;
 	__u32 seq, bytes;	/* TCP sequence of its first byte, length */
 	__u32 trace_id;		/* the kernel's tag of the sent bytes */
-	__u32 cpu;
+	__u32 goid;		/* the sending goroutine (low 32 bits; krt_xfer.goid) */
 	__s32 fd;
 	__u16 syscall_nr;
-	__u16 pad;
+	__u16 cpu;
 	char comm[KRT_COMM_LEN];
 };
 
@@ -243,6 +243,7 @@ krt_peer_send_fill(struct krt_event *ev, const struct krt_xfer_peer *ps, const s
 	ev->xfer.sock_id = ps->sock_id;
 	ev->xfer.enter_ns = ps->ts_ns;
 	ev->xfer.trace_id = ps->trace_id;
+	ev->xfer.goid = ps->goid;
 	ev->xfer.tuple = *t;
 }
 

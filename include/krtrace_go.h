@@ -10,6 +10,25 @@
 struct krt_go_proc {
 	__u32 goid_off;		/* offset of goid in runtime.g */
 	__u32 sched_off;	/* offset of sched (gobuf) in runtime.g */
+	/* runtime.hchan (src/go_binary.h struct krt_go_hchan); chans: probed */
+	__u16 qcount_off, dataqsiz_off, sendx_off, recvx_off, recvq_off, sendq_off;
+	__u32 chans;
+};
+
+/* A value in a buffered channel's ring: the channel, its slot, the process. */
+struct krt_go_slot_key {
+	__u64 chan;
+	__u64 slot;
+	__u32 tgid;
+	__u32 pad;
+};
+
+/* Who put it there: the sending goroutine's trace, how it held it, its goid. */
+struct krt_go_slot {
+	__u32 trace;
+	__u8 origin;		/* enum krt_go_origin of the sender */
+	__u8 pad[3];
+	__u64 goid;
 };
 
 /* A goroutine's key: its process and the address of its runtime.g. */

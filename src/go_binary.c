@@ -19,6 +19,9 @@ static const char *const func_names[KRT_GO_N_FUNCS] = {
 	[KRT_GO_READY] = "runtime.ready",
 	[KRT_GO_NEWPROC1] = "runtime.newproc1",
 	[KRT_GO_CASGSTATUS] = "runtime.casgstatus",
+	[KRT_GO_CHANSEND] = "runtime.chansend",
+	[KRT_GO_CHANRECV] = "runtime.chanrecv",
+	[KRT_GO_SELECTGO] = "runtime.selectgo",
 };
 
 const char *krt_go_func_name(enum krt_go_func f)
@@ -42,6 +45,24 @@ static const struct {
 } offsets_table[] = {
 	{ 1, 19, 152, 56 },
 };
+
+/* runtime.hchan, checked against DWARF (tests/unit/test_go_binary.c) */
+static const struct {
+	int major, minor;
+	struct krt_go_hchan h;
+} hchan_table[] = {
+	{ 1, 19, { .qcount = 0, .dataqsiz = 8, .sendx = 40, .recvx = 48, .recvq = 56, .sendq = 72 } },
+};
+
+int krt_go_hchan_table(int major, int minor, struct krt_go_hchan *h)
+{
+	for (size_t i = 0; i < sizeof(hchan_table) / sizeof(hchan_table[0]); i++)
+		if (hchan_table[i].major == major && hchan_table[i].minor == minor) {
+			*h = hchan_table[i].h;
+			return 0;
+		}
+	return -1;
+}
 
 int krt_go_offsets_table(int major, int minor, int *goid, int *sched)
 {
@@ -422,6 +443,16 @@ static void find_funcs(Elf *elf, Elf_Scn *symtab, const GElf_Shdr *sh, struct kr
 	}
 }
 
+static bool hchan_from_dwarf(const uint8_t *info, size_t len, const uint8_t *abbrev,
+			     size_t alen, struct krt_go_hchan *h)
+{
+#define M(f) (h->f = krt_go_dwarf_member_offset(info, len, abbrev, alen, "runtime.hchan", #f))
+	M(qcount), M(dataqsiz), M(sendx), M(recvx), M(recvq), M(sendq);
+#undef M
+	return h->qcount >= 0 && h->dataqsiz >= 0 && h->sendx >= 0 && h->recvx >= 0 &&
+	       h->recvq >= 0 && h->sendq >= 0;
+}
+
 static void decide_usable(struct krt_go_info *info, uint16_t machine)
 {
 	info->usable = false;
@@ -442,7 +473,7 @@ static void decide_usable(struct krt_go_info *info, uint16_t machine)
 			 "no symbol table (stripped, -ldflags=-s): runtime functions not found");
 		return;
 	}
-	for (int f = 0; f < KRT_GO_N_PROBED; f++) {
+	for (int f = 0; f < KRT_GO_N_NEEDED; f++) {
 		if (!info->funcs[f].found) {
 			snprintf(info->why, sizeof(info->why), "%s not in the symbol table",
 				 func_names[f]);
@@ -503,13 +534,18 @@ static int inspect_elf(Elf *elf, const char *path, struct krt_go_info *info, cha
 								ad->d_size, "runtime.g", "sched");
 		if (info->goid_offset >= 0 && info->sched_offset >= 0)
 			info->goid_from = KRT_GO_OFFSET_DWARF;
+		info->chans = hchan_from_dwarf(d->d_buf, d->d_size, ad->d_buf, ad->d_size,
+					       &info->hchan);
 	}
 	if (info->goid_from != KRT_GO_OFFSET_DWARF) {
 		info->goid_offset = info->sched_offset = -1;
 		if (!krt_go_offsets_table(info->major, info->minor, &info->goid_offset,
 					  &info->sched_offset))
 			info->goid_from = KRT_GO_OFFSET_TABLE;
+		info->chans = !krt_go_hchan_table(info->major, info->minor, &info->hchan);
 	}
+	for (int f = KRT_GO_N_NEEDED; f < KRT_GO_N_PROBED; f++)
+		info->chans = info->chans && info->funcs[f].found;
 	decide_usable(info, eh.e_machine);
 	return 0;
 }

@@ -13,6 +13,10 @@
  *     runtime.gostartcallfn: called once per new goroutine, by its creator,
  *     with the new goroutine's sched field; runtime.ready: a goroutine made
  *     runnable by another one, the hand-off of a channel, WaitGroup or lock);
+ *     runtime.chansend, chanrecv and selectgo: a value put in a buffered
+ *     channel and taken by a goroutine that was not parked waiting for it,
+ *     which no runtime.ready tells (optional: without them, hand-offs are
+ *     followed through runtime.ready only);
  *     runtime.newproc1 and runtime.casgstatus are only counted (benchmarks);
  *   - where a goroutine keeps its id and its sched field in runtime.g: from
  *     the DWARF of the binary when present, else a table of checked versions;
@@ -33,10 +37,24 @@ enum krt_go_func {
 	KRT_GO_EXECUTE,		/* runtime.execute(gp *g, inheritTime bool) */
 	KRT_GO_GOSTARTCALLFN,	/* runtime.gostartcallfn(gobuf *gobuf, fv *funcval) */
 	KRT_GO_READY,		/* runtime.ready(gp *g, traceskip int, next bool) */
-	KRT_GO_N_PROBED,	/* the ones above are needed to follow goroutines */
+	KRT_GO_N_NEEDED,	/* the ones above are needed to follow goroutines */
+	/* buffered channels' hand-offs (no runtime.ready when the receiver runs) */
+	KRT_GO_CHANSEND = KRT_GO_N_NEEDED,	/* runtime.chansend(c *hchan, ep, block, pc) */
+	KRT_GO_CHANRECV,	/* runtime.chanrecv(c *hchan, ep, block bool) */
+	KRT_GO_SELECTGO,	/* runtime.selectgo(cas0, order0, pc0, nsends, nrecvs, block) */
+	KRT_GO_N_PROBED,	/* the ones above get uprobes (the channel ones if all found) */
 	KRT_GO_NEWPROC1 = KRT_GO_N_PROBED,	/* counted by benchmarks only */
 	KRT_GO_CASGSTATUS,
 	KRT_GO_N_FUNCS,
+};
+
+/*
+ * runtime.hchan's fields the channel probes read (offsets in bytes): a value
+ * sent into a buffered channel's ring goes to slot sendx, the next receive
+ * takes slot recvx; recvq/sendq: the goroutines parked on it.
+ */
+struct krt_go_hchan {
+	int qcount, dataqsiz, sendx, recvx, recvq, sendq;
 };
 
 /* Where the goid offset came from. */
@@ -63,6 +81,8 @@ struct krt_go_info {
 	int goid_offset;		/* offset of goid in runtime.g, -1 unknown */
 	int sched_offset;		/* offset of sched (a gobuf) in runtime.g, -1 unknown */
 	enum krt_go_offset_source goid_from;	/* (both offsets come from one source) */
+	struct krt_go_hchan hchan;		/* (the same source as goid's) */
+	bool chans;				/* hchan known and the channel functions found */
 	bool usable;			/* everything needed to follow its goroutines */
 	char why[160];			/* when !usable (and is_go): what is missing */
 };
@@ -86,6 +106,8 @@ const char *krt_go_func_name(enum krt_go_func f);
  * table; returns -1 when the version is not in it.
  */
 int krt_go_offsets_table(int major, int minor, int *goid, int *sched);
+/* runtime.hchan's layout for a Go version in the checked table; -1 when not in it. */
+int krt_go_hchan_table(int major, int minor, struct krt_go_hchan *h);
 
 /* Parsers exposed for the unit tests. */
 /* The Go version from a .go.buildinfo section's bytes (1.18+ inline strings). */

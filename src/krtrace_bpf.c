@@ -58,6 +58,7 @@ enum {
 	OPT_NO_MERGE,
 	OPT_SYSCALL_HOOKS,
 	OPT_GO_THREADS,
+	OPT_GO_CHANNELS,
 	OPT_BPF_STATS,
 	OPT_RESCAN_MS,
 	OPT_SAMPLE_RATE,
@@ -87,6 +88,7 @@ static const struct option own_options[] = {
 	{ "no-merge", no_argument, NULL, OPT_NO_MERGE },
 	{ "syscall-hooks", no_argument, NULL, OPT_SYSCALL_HOOKS },
 	{ "go-threads", no_argument, NULL, OPT_GO_THREADS },
+	{ "go-channels", no_argument, NULL, OPT_GO_CHANNELS },
 	{ "bpf-stats", no_argument, NULL, OPT_BPF_STATS },
 	{ "rescan-ms", required_argument, NULL, OPT_RESCAN_MS },
 	{ "peers", required_argument, NULL, OPT_PEERS },
@@ -112,6 +114,7 @@ struct options {
 	bool syscall_hooks;	/* the pre-6.3 fallback, forced */
 	bool empty_hooks;	/* benchmark floor: hooks that return at once */
 	bool go_threads;	/* Go programs by thread: no uprobes on their runtime */
+	bool go_channels;	/* uprobes on Go's channel operations, not on ready */
 	bool bpf_stats;		/* count the programs' run time while we run */
 	const char *dump_path;	/* --debug dump-events=FILE: every event fed to the engine */
 	/* --debug ring-kb, state-slots, reorder-us: small sizes make losses happen (tests) */
@@ -201,6 +204,10 @@ static void usage(FILE *f)
 		"                           (costs every syscall of the machine a hook)\n"
 		"      --go-threads         attribute Go programs by thread: no uprobes on their\n"
 		"                           runtime (cheaper; their requests get mixed)\n"
+		"      --go-channels        follow Go hand-offs on channel operations (uprobes on\n"
+		"                           chansend, chanrecv, selectgo instead of ready: also\n"
+		"                           a value taken from a buffered channel by a goroutine\n"
+		"                           that did not wait for it; costs more uprobe hits)\n"
 		"      --bpf-stats          count the programs' run time while tracing (as sysctl\n"
 		"                           kernel.bpf_stats_enabled=1, without changing it) and\n"
 		"                           print it per program at the end; SIGUSR1 prints the\n"
@@ -406,6 +413,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			continue;
 		case OPT_SYSCALL_HOOKS:
 			o->syscall_hooks = true;
+			continue;
+		case OPT_GO_CHANNELS:
+			o->go_channels = true;
 			continue;
 		case OPT_GO_THREADS:
 			o->go_threads = true;
@@ -750,6 +760,8 @@ static int trace_containers(struct krt_live_source *src, const struct krt_pids *
  * processes they found, which get their uprobes the same way. Returns the
  * number attributed by thread only.
  */
+static bool go_channels; /* --go-channels */
+
 static size_t follow_go_processes(struct krt_live_source *src, const struct krt_pids *pids,
 				  size_t from, const char *by_thread_why, __u64 *followed)
 {
@@ -775,13 +787,16 @@ static size_t follow_go_processes(struct krt_live_source *src, const struct krt_
 			snprintf(gi.why, sizeof(gi.why), "%s", by_thread_why);
 			gi.usable = false;
 		}
+		if (!go_channels)
+			gi.chans = false;
 		if (gi.usable)
 			rc = krt_live_follow_go(src, pids->v[i].pid, &gi);
 		if (gi.usable && !rc) {
 			fprintf(stderr, PROG ": %s/%s[%u] is a Go program (%s): its goroutines are "
-				"followed (uprobes on runtime.execute, gostartcallfn, ready; goid at "
+				"followed (uprobes on runtime.execute, gostartcallfn, %s; goid at "
 				"runtime.g+%d from %s)\n",
-				pids->v[i].name, comm, pids->v[i].pid, gi.version, gi.goid_offset,
+				pids->v[i].name, comm, pids->v[i].pid, gi.version,
+				gi.chans ? "chansend, chanrecv, selectgo" : "ready", gi.goid_offset,
 				gi.goid_from == KRT_GO_OFFSET_DWARF ? "DWARF" : "the version table");
 			(*followed)++;
 			continue;
@@ -979,6 +994,7 @@ int main(int argc, char **argv)
 		 o.rules      ? "goroutines not followed with --rules" :
 		 o.empty_hooks ? "goroutines not followed with --debug empty-hooks" :
 				 NULL;
+	go_channels = o.go_channels;
 	go_by_thread = follow_go_processes(src, &pids, 0, go_why, &go_followed);
 
 	if (krt_outputs_open(&outs, &o.out, PROG))

@@ -909,9 +909,21 @@ int krt_live_follow_go(struct krt_live_source *s, __u32 pid, const struct krt_go
 		[KRT_GO_EXECUTE] = s->skel->progs.krt_go_execute,
 		[KRT_GO_GOSTARTCALLFN] = s->skel->progs.krt_go_newproc,
 		[KRT_GO_READY] = s->skel->progs.krt_go_ready,
+		[KRT_GO_CHANSEND] = s->skel->progs.krt_go_chansend,
+		[KRT_GO_CHANRECV] = s->skel->progs.krt_go_chanrecv,
+		[KRT_GO_SELECTGO] = s->skel->progs.krt_go_selectgo,
 	};
-	struct krt_go_proc proc = { .goid_off = (__u32)gi->goid_offset,
-				    .sched_off = (__u32)gi->sched_offset };
+	struct krt_go_proc proc = {
+		.goid_off = (__u32)gi->goid_offset,
+		.sched_off = (__u32)gi->sched_offset,
+		.qcount_off = (__u16)gi->hchan.qcount,
+		.dataqsiz_off = (__u16)gi->hchan.dataqsiz,
+		.sendx_off = (__u16)gi->hchan.sendx,
+		.recvx_off = (__u16)gi->hchan.recvx,
+		.recvq_off = (__u16)gi->hchan.recvq,
+		.sendq_off = (__u16)gi->hchan.sendq,
+		.chans = gi->chans,
+	};
 	char exe[64];
 	int first = s->n_go_links, err;
 
@@ -921,9 +933,17 @@ int krt_live_follow_go(struct krt_live_source *s, __u32 pid, const struct krt_go
 		return -E2BIG;
 	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
 	for (int f = 0; f < KRT_GO_N_PROBED; f++) {
-		struct bpf_link *l = bpf_program__attach_uprobe(progs[f], false, (pid_t)pid, exe,
-								gi->funcs[f].file_offset);
+		struct bpf_link *l;
 
+		/*
+		 * With the channels probed, hand-offs are seen there: runtime.ready
+		 * also wakes the waiters of locks and WaitGroups, which hand no
+		 * work over. Without, ready is all there is.
+		 */
+		if (proc.chans ? f == KRT_GO_READY : f >= KRT_GO_N_NEEDED)
+			continue;
+		l = bpf_program__attach_uprobe(progs[f], false, (pid_t)pid, exe,
+					       gi->funcs[f].file_offset);
 		if (!l) {
 			err = -errno;
 			goto undo;

@@ -126,6 +126,24 @@ static void attr_int(struct krt_otlp_span *s, const char *key, __u64 val)
 		s->attrs[s->n_attrs++] = (struct krt_otlp_attr){ .key = key, .num = val };
 }
 
+/*
+ * A Go program's thread (goroutines followed live): the goroutines that did
+ * its I/O for this trace, as in the JSON threads' "goids" (a string: OTLP
+ * has arrays, but the other attributes' readers expect scalars).
+ */
+static void goids_attr(struct krt_otlp_span *s, const struct krt_trace *t, __u32 tid)
+{
+	__u32 goids[KRT_THREAD_GOIDS_MAX];
+	size_t n = krt_thread_goids(t, tid, goids, KRT_THREAD_GOIDS_MAX), i, at = 0;
+
+	if (!n)
+		return;
+	for (i = 0; i < n; i++)
+		at += (size_t)snprintf(s->goids + at, sizeof(s->goids) - at, "%s%u", i ? " " : "",
+				       goids[i]);
+	attr_str(s, "krtrace.goids", s->goids);
+}
+
 static const char *container_of(const struct krt_thread_stat *th)
 {
 	return th->container && th->container[0] ? th->container : "unknown";
@@ -164,6 +182,7 @@ static int build_span(struct krt_otlp_span *s, const struct krt_otlp_run *run,
 	attr_int(s, "krtrace.runq_ns", th->runq_ns);
 	attr_int(s, "krtrace.bytes_in", plan[i].bytes_in);
 	attr_int(s, "krtrace.bytes_out", plan[i].bytes_out);
+	goids_attr(s, t, th->tid);
 	return build_events(s, run, t, th->tid);
 }
 

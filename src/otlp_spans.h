@@ -23,7 +23,7 @@
 #include "writer_util.h"
 
 #define KRT_OTLP_MAX_EVENTS 128		/* hop events per span; the rest are counted */
-#define KRT_OTLP_MAX_ATTRS 12
+#define KRT_OTLP_MAX_ATTRS 13
 
 #define KRT_OTLP_KIND_SERVER 2
 #define KRT_OTLP_KIND_CLIENT 3
@@ -52,6 +52,7 @@ struct krt_otlp_span {
 	__u64 start_ns, end_ns;		/* Unix time */
 	char name[KRT_COMM_LEN + 16];	/* comm[tid] */
 	char comm[KRT_COMM_LEN + 1];
+	char goids[KRT_THREAD_GOIDS_MAX * 11];	/* "117 14": krtrace.goids */
 	struct krt_otlp_attr attrs[KRT_OTLP_MAX_ATTRS];
 	size_t n_attrs;
 	struct krt_otlp_event *events;

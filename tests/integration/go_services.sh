@@ -5,7 +5,7 @@
 # from tests/services/go by `make` when golang-go is installed.
 #
 # Brings up the test bed's "go" group (go-http, go-fanout, backend, redis), traces
-# it with krtrace-bpf by default and with --sample 10, drives counted requests
+# it with krtrace-bpf by default, with --sample 10 and with --go-channels, drives counted requests
 # through both services and scores the results against the services' ground truth.
 # Last, go-http is restarted under a discovering krtrace-bpf: the new process's
 # goroutines must be followed too (uprobes attached by the re-scan).
@@ -190,7 +190,30 @@ for l in open(sys.argv[1]):
 print("# %d Go requests, %d without goid or with a goid on a C receiver" % (go, bad))
 sys.exit(not (go >= 2 * int(sys.argv[5]) and bad == 0))' "$tmp/default.jsonl" "$gaddr" "$faddr" \
 	"${baddr%:*}" "$REQUESTS"
+# The sender's goroutine on the hops the kernel merges (a Go service's send read by
+# the traced backend or redis rides in the receiver's record): from_goid there too.
+check "goid: the Go services' sends to the backend and redis name their goroutine (merged hops)" \
+	python3 -c '
+import json, sys
+go = (sys.argv[2].split(":")[0], sys.argv[3].split(":")[0])
+n, named = 0, 0
+for l in open(sys.argv[1]):
+    t = json.loads(l)
+    if "hops" not in t or t["ingress"]["server"] not in sys.argv[2:4]:
+        continue  # the stripped go-http beside go-http: by thread, no goids
+    for h in t["hops"]:
+        if h["from_addr"].split(":")[0] in go and h["to"]:
+            n += 1
+            named += "from_goid" in h
+print("# %d sends from Go services to traced peers, %d with from_goid" % (n, named))
+sys.exit(not (n >= 2 * int(sys.argv[4]) and named >= n * 98 // 100))' "$tmp/default.jsonl" \
+	"$gaddr" "$faddr" "$REQUESTS"
 run sampled --sample 10
+# --go-channels: hand-offs followed on the channel operations instead of runtime.ready
+run channels --go-channels
+check "--go-channels: go-http's channel operations are probed" grep -q \
+	"go-http\[$gohttp_pid\] is a Go program (go1\.[0-9.]*): its goroutines are followed (uprobes on runtime.execute, gostartcallfn, chansend, chanrecv, selectgo" \
+	"$tmp/channels.err"
 
 # --go-threads: no uprobes, every Go program named as attributed by thread
 "$BPF" --gateway "$GW" -i "$tmp/pids.txt" --json -o "$tmp/threads.jsonl" --go-threads -d 4 \

@@ -165,6 +165,7 @@ static void test_go_service(void **state)
 {
 	struct krt_go_info gi;
 	char err[256], path[512];
+	struct krt_go_hchan h;
 	int goid, sched;
 
 	if (!service("go-http", path, sizeof(path)))
@@ -188,6 +189,20 @@ static void test_go_service(void **state)
 	}
 	assert_true(gi.goid_offset > 0);
 	assert_true(gi.sched_offset > 0);
+	/* runtime.hchan from DWARF, and the checked table agrees with it */
+	assert_true(gi.chans);
+	assert_int_equal(gi.hchan.qcount, 0);
+	assert_true(gi.hchan.dataqsiz > 0 && gi.hchan.sendx > 0 && gi.hchan.recvx > 0);
+	assert_true(gi.hchan.recvq > 0 && gi.hchan.sendq > gi.hchan.recvq);
+	if (!krt_go_hchan_table(gi.major, gi.minor, &h)) {
+		assert_int_equal(h.qcount, gi.hchan.qcount);
+		assert_int_equal(h.dataqsiz, gi.hchan.dataqsiz);
+		assert_int_equal(h.sendx, gi.hchan.sendx);
+		assert_int_equal(h.recvx, gi.hchan.recvx);
+		assert_int_equal(h.recvq, gi.hchan.recvq);
+		assert_int_equal(h.sendq, gi.hchan.sendq);
+	}
+	assert_int_equal(krt_go_hchan_table(1, 7, &h), -1);
 #ifdef __x86_64__
 	assert_true(gi.g_in_r14);
 	assert_true(gi.usable);

@@ -862,6 +862,51 @@ static void test_json_host_trace_id_hex(void **state)
 	free(otlp);
 }
 
+/* OTLP: a Go thread's span names the goroutines of its hops (krtrace.goids). */
+static void test_otlp_goids(void **state)
+{
+	struct sample a;
+	struct krt_writer *w;
+	char *buf = NULL;
+	size_t len = 0, i, k, seen = 0;
+	FILE *f = open_memstream(&buf, &len);
+	json_object *o, *rs;
+
+	(void)state;
+	assert_non_null(f);
+	sample_init(&a, 1, T0);
+	a.hops[1].to_goid = 123;
+	a.hops[4].from_goid = 7;
+	w = krt_writer_otlp_new(f, NULL);
+	assert_non_null(w);
+	assert_int_equal(w->ops->trace(w, &a.t), 0);
+	w->ops->destroy(w);
+	fclose(f);
+	o = json_tokener_parse(buf);
+	assert_non_null(o);
+	rs = get(o, "resourceSpans");
+	for (i = 0; i < json_object_array_length(rs); i++) {
+		json_object *ss = json_object_array_get_idx(get(json_object_array_get_idx(rs, i),
+								 "scopeSpans"), 0);
+		json_object *spans = get(ss, "spans");
+
+		for (k = 0; k < json_object_array_length(spans); k++) {
+			json_object *at = get(json_object_array_get_idx(spans, k), "attributes");
+			const char *tid = attr_value(at, "thread.id", "intValue");
+			const char *g = attr_value(at, "krtrace.goids", "stringValue");
+
+			seen++;
+			if (!strcmp(tid, "900"))	/* received as 123, sent as 7 */
+				assert_string_equal(g, "123 7");
+			else
+				assert_null(g);
+		}
+	}
+	assert_int_equal(seen, a.t.n_threads);
+	json_object_put(o);
+	free(buf);
+}
+
 static void test_otlp_file(void **state)
 {
 	char *out = run_writer(make_otlp, NULL), *lines[8], id1[33], id2[33];
@@ -1465,6 +1510,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_chrome_anchor_and_no_slices),
 		cmocka_unit_test(test_dot),
 		cmocka_unit_test(test_otlp_file),
+		cmocka_unit_test(test_otlp_goids),
 		cmocka_unit_test(test_json_host_trace_id_hex),
 		cmocka_unit_test(test_http_url),
 		cmocka_unit_test(test_http_post),
