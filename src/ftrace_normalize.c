@@ -936,6 +936,26 @@ static bool from_untraced_peer(struct krt_normalizer *n, const struct krt_tuple 
 	return receiving && receiving->recv_tid && !conn_find(n, send);
 }
 
+/*
+ * A socket whose sends come through listed syscalls, none of them by thread
+ * tid (no fd of tid names it): a probe of its bytes in tid's context, outside
+ * any syscall, is no send of tid's but a timer's retransmission (a tail loss
+ * probe when the receiver is slow to acknowledge, under load) or backlog
+ * processing, run by whatever task was on the CPU.
+ */
+static bool sent_by_others(struct krt_normalizer *n, const struct krt_tuple *send, __u32 tid)
+{
+	const struct conn_val *c = conn_find(n, send);
+	__u32 i;
+
+	if (!c || !(c->flags & CONN_SENT_SYSCALL))
+		return false;
+	for (i = 0; i < c->n_fds; i++)
+		if (c->fds[i].tid == tid)
+			return false;
+	return true;
+}
+
 static void on_probe(struct krt_normalizer *n, const struct krt_report_record *r)
 {
 	bool has_len = r->has & KRT_RP_HAS_DATA_LEN;
@@ -998,7 +1018,7 @@ static void on_probe(struct krt_normalizer *n, const struct krt_report_record *r
 		return;
 	}
 	if ((t->in_sys && !krt_rp_sys_is_send(t->in_sys)) || receiver_here ||
-	    from_untraced_peer(n, &send, receiving)) {
+	    from_untraced_peer(n, &send, receiving) || sent_by_others(n, &send, r->tid)) {
 		probe_elsewhere(n, r, &send, len, has_len);
 		return;
 	}

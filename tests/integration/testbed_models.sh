@@ -10,7 +10,7 @@
 # both paths; model 2 (hand-off through a futex) >= 99 % live (issue 5), and
 # measured and printed on import.
 #
-# Environment: KRT_REQUESTS (per model, 200: one odd request must not decide a 99 % floor), KRT_MIN (99), KRT_MIN_M2_LIVE (99), KRT_MIN_M2_IMPORT (95), KRT_MIN_AGREE (95: %
+# Environment: KRT_REQUESTS (per model, 200: one odd request must not decide a 99 % floor), KRT_MIN (99), KRT_MIN_M2_LIVE (99), KRT_MIN_M2_IMPORT (98), KRT_MIN_AGREE (95: %
 # of traces matched and of hops agreeing between live and import), KRT_KEEP=DIR
 # (keep the capture, results and truth there).
 cd "$(dirname "$0")/../.." || exit 1
@@ -124,8 +124,10 @@ cat "$tmp"/client-*.jsonl >"$tmp/truth/client.jsonl"
 # here is lower so that scheduling noise on a shared CI machine cannot fail the run, while
 # a broken hand-off rule (76-89 % before it was fixed) still does. The import path gets
 # sched_wakeup from utils/krtrace-capture (its default since issue 16): asserted with a
-# floor of KRT_MIN_M2_IMPORT (95: measured 96.5-100 % over runs of 200 requests, a CI run at
-# 96.5 % failed a 97 % floor; 2 µs timestamps make its races closer than live's).
+# floor of KRT_MIN_M2_IMPORT (98: five captures of this suite imported at the commit that
+# set it gave 99.5-100 %, were 97-99 %: the pool rule's queue and first jobs, and a
+# retransmission's probe taken for a send; 2 µs timestamps make its races closer than
+# live's).
 #
 # Slack: the import path's times are syscall entries and exits (truncated to µs: 2 µs).
 # The live path's send times are taken by sock_send_length, after the transfer: on
@@ -154,7 +156,7 @@ if [ $have_import = 1 ]; then
 	if "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" --json "$tmp/cap/report.txt" \
 		>"$tmp/import.jsonl" 2>"$tmp/import.err"; then
 		ok "krtrace imports the capture"
-		score import "$tmp/import.jsonl" "${KRT_MIN_M2_IMPORT:-95}" 2
+		score import "$tmp/import.jsonl" "${KRT_MIN_M2_IMPORT:-98}" 2
 	else
 		not_ok "krtrace imports the capture" "$(head -n 5 "$tmp/import.err")"
 	fi

@@ -232,6 +232,32 @@ static void test_log_write_not_claimed_by_retransmission(void **state)
 	assert_int_equal(krt_norm_stats(N)->non_socket_io, 1);
 }
 
+/*
+ * Real capture (testbed_models, model 3 under load): the event loop sends 80 B
+ * on its pooled backend connection (probe inside its sendto); 11 ms later,
+ * the receiver slow to acknowledge, a tail loss probe resends them from a
+ * timer in another backend thread's context, outside any of its syscalls.
+ * Not that thread's send (it holds no fd of the socket, whose sends come
+ * through syscalls): a duplicate, dropped. It was emitted as the thread's
+ * send and put a hop from the backend into another request's trace.
+ */
+static void test_retransmission_in_third_thread(void **state)
+{
+	struct krt_event *x[4];
+
+	feed("loop-40 [001] 3.000000: sys_enter_sendto: fd=0x9 len=0x50\n"
+	     "loop-40 [001] 3.000005: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=80\n"
+	     "loop-40 [001] 3.000008: sys_exit_sendto: ret=0x50\n"
+	     "be-50 [001] 3.011000: sys_exit_recvfrom: ret=0x50\n"
+	     "be-50 [001] 3.011049: tcp_probe: saddr=" A_SRV " daddr=" A_CLI " sport=8080 "
+	     "dport=48482 family=2 data_len=80\n");
+	krt_norm_finish(N);
+	assert_int_equal(xfers(x, 4), 1);
+	assert_int_equal(x[0]->tid, 40);
+	assert_int_equal(krt_norm_stats(N)->duplicate_probes, 1);
+}
+
 /* nginx writev: the probe in the sender's context outside any listed syscall. */
 static void test_unlisted_send_syscall(void **state)
 {
@@ -682,6 +708,7 @@ int main(void)
 	    T(test_pending_send_claimed_by_backlog_probe),
 	    T(test_duplicate_probe),
 	    T(test_log_write_not_claimed_by_retransmission),
+	    T(test_retransmission_in_third_thread),
 	    T(test_unlisted_send_syscall),
 	    T(test_backlog_probe_inside_send),
 	    T(test_backlog_probe_from_gateway),
