@@ -13,6 +13,10 @@
 # segments that carried it, and the other hooks' run time per call in both
 # cases (the receive hook looks for a remote context only with the option).
 #
+# A third case, "empty", attaches the sock_ops program to an empty cgroup:
+# the tracer's side of the option (the tcp_sendmsg_locked program, the
+# receive hook's lookups) without any segment carrying it.
+#
 # usage: bench/hosts_option.sh [ROUNDS [REQUESTS]]   (root; 5 rounds of 2000)
 # Environment: the test beds' KRT_NET, KRT_NS_PREFIX, KRT_VETH_PREFIX, KRT_STATE.
 set -u
@@ -28,17 +32,20 @@ LOAD=$OUT/tools/krt_load
 for b in "$BPF" "$LOAD"; do [ -x "$b" ] || { echo "hosts_option: $b not built" >&2; exit 1; }; done
 
 tmp=$(mktemp -d)
+empty_cg=/sys/fs/cgroup/unified/krt-hosts-option-empty-$$
 tracers=()
 cleanup() {
 	local p
 	for p in "${tracers[@]+"${tracers[@]}"}"; do kill -INT "$p" 2>/dev/null && wait "$p"; done
 	"$TB" down >/dev/null 2>&1
+	rmdir "$empty_cg" 2>/dev/null
 	if [ -n "${KRT_KEEP:-}" ]; then rm -rf "$KRT_KEEP" && mv "$tmp" "$KRT_KEEP"; fi
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 gw_a=$("$TB" gateway a) gw_b=$("$TB" gateway b) net_a=$("$TB" net a) net_b=$("$TB" net b)
 nginx=$("$TB" addr nginx)
+mkdir -p "$empty_cg"
 
 # run CASE ROUND: a fresh bed (the option needs connections opened while its
 # program is attached: nginx's keep-alive connections would outlive a case),
@@ -53,6 +60,7 @@ run() {
 	for h in a b; do
 		opt=()
 		[ "$c" = option ] && opt=(--tcp-option-cgroup "$("$TB" cgroup $h)")
+		[ "$c" = empty ] && opt=(--tcp-option-cgroup "$empty_cg")
 		if [ $h = a ]; then
 			"$BPF" -g "$gw_a" -i "$tmp/pids-a.txt" --peers "$net_b" --bpf-stats "${opt[@]}" \
 				-o /dev/null 2>"$tmp/$c.$r.$h.err" &
@@ -93,13 +101,17 @@ PY
 }
 
 for r in $(seq 1 "$ROUNDS"); do
-	if [ $((r % 2)) -eq 1 ]; then run off "$r"; run option "$r"; else run option "$r"; run off "$r"; fi
+	case $((r % 3)) in
+	1) run off "$r"; run empty "$r"; run option "$r" ;;
+	2) run empty "$r"; run option "$r"; run off "$r" ;;
+	0) run option "$r"; run off "$r"; run empty "$r" ;;
+	esac
 	echo "# round $r done" >&2
 done
 
 echo "hosts_option: $ROUNDS rounds of $REQUESTS requests (A -> B -> A), cases alternating"
 printf '%-8s %-28s %s\n' case measure "n median q1 q3 min max"
-for c in off option; do
+for c in off empty option; do
 	printf '%-8s %-28s %s\n' "$c" "latency median (us)" "$(spread <"$tmp/$c.lat")"
 	printf '%-8s %-28s %s\n' "$c" "requests/s" "$(spread <"$tmp/$c.rps")"
 	for p in krt_sock_recv krt_sock_send krt_tcpopt_sendmsg krt_tcpopt_sockops; do

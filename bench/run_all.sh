@@ -16,18 +16,20 @@
 #               per request on the Go services (root, golang-go)
 #   tcpoption   bench_tcp_option: the trace-context TCP option's cost per
 #               data segment (root, cgroup v2)
+#   hostsoption hosts_option.sh: the option inside the tracer on the two-host
+#               bed, per request and per data segment (root, cgroup v2)
 #   accuracy    accuracy.sh: exact / uncertain / wrong per model of the test
 #               bed, live, --sample 10 and import (root; about 4 minutes)
 # The two overhead benchmarks take about 3 minutes each: 10 rounds of short
 # paired runs (bench/README explains the statistics). BENCH_ROUNDS sets the
 # number of rounds; their other settings (REPEAT, the test bed's KRT_*...)
 # pass on through the environment.
-# Usage: bench/run_all.sh [engine|import|tracedat|syscalls|overhead|cost|models|uprobes|tcpoption|accuracy ...]
+# Usage: bench/run_all.sh [engine|import|tracedat|syscalls|overhead|cost|models|uprobes|tcpoption|hostsoption|accuracy ...]
 set -u
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUTPUT:-.output}
 which=("$@")
-[ ${#which[@]} -eq 0 ] && which=(engine import tracedat syscalls overhead cost models uprobes tcpoption accuracy)
+[ ${#which[@]} -eq 0 ] && which=(engine import tracedat syscalls overhead cost models uprobes tcpoption hostsoption accuracy)
 for b in "${which[@]}"; do
 	echo "===== bench: $b"
 	case $b in
@@ -40,6 +42,7 @@ for b in "${which[@]}"; do
 	models) bash bench/cost_models.sh ${BENCH_ROUNDS:+"$BENCH_ROUNDS"} ;;
 	uprobes) bash bench/uprobe_cost.sh ${BENCH_ROUNDS:+"$BENCH_ROUNDS"} ;;
 	tcpoption) "$OUT"/tools/bench_tcp_option ${BENCH_ROUNDS:+"$BENCH_ROUNDS"} ;;
+	hostsoption) bash bench/hosts_option.sh ${BENCH_ROUNDS:+"$BENCH_ROUNDS"} ;;
 	accuracy) bash bench/accuracy.sh ;;
 	*) echo "unknown benchmark '$b'" >&2; exit 2 ;;
 	esac

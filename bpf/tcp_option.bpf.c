@@ -2,7 +2,7 @@
 /*
  * The trace context in a TCP header option (docs/hosts.md): a cgroup v2
  * sock_ops program that, on connections to a peer host only, writes a
- * 16-byte option (kind 253, ExID "KR", the sender's run word and trace) on
+ * 20-byte option (kind 253, ExID "KR", the sender's run word, trace and span) on
  * every data segment whose socket has a context, and parses it on the
  * receiving side.
  *
