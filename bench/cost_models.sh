@@ -31,7 +31,9 @@
 #      WRK_CONN (4), WRK_CPU (last CPU; "" = any), PRICE_NS (111: the price
 #      of a hook hit, bench/overhead_cost.sh), RESULTS (file: raw lines),
 #      TRACER_TIMEOUT (s, 30), REPORT (a RESULTS file of an earlier run: its
-#      tables printed again, nothing measured).
+#      tables printed again, nothing measured), ALT (another krtrace-bpf, e.g.
+#      main's: a case named CASE+alt runs CASE's options with it, alternating
+#      with the others: an A/B of two builds within one run).
 # shellcheck disable=SC2016 # awk programs in single quotes on purpose
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -87,6 +89,10 @@ trap 'exit 130' INT TERM
 cp "$OUT/bin/krtrace-bpf" "$TMP/" || die "cannot copy krtrace-bpf"
 BPF=$TMP/krtrace-bpf
 "$BPF" --help | grep -q -- --bpf-stats || die "krtrace-bpf has no --bpf-stats (rebuild)"
+if [ -n "${ALT:-}" ]; then
+	cp "$ALT" "$TMP/krtrace-bpf-alt" || die "cannot copy ALT '$ALT'"
+	"$TMP/krtrace-bpf-alt" --help | grep -q -- --bpf-stats || die "ALT has no --bpf-stats"
+fi
 
 # model -> the container that takes its requests, and its test-bed group
 front() {
@@ -108,6 +114,10 @@ if [[ " $CASES " == *" rate "* ]] && ! "$BPF" --help | grep -q -- --sample-rate;
 fi
 case_args() {
 	case $1 in
+	*+alt)
+		[ -n "${ALT:-}" ] || die "case '$1' needs ALT (a krtrace-bpf to compare with)"
+		case_args "${1%+alt}"
+		;;
 	full) ;;
 	s10) echo --sample 10 ;;
 	rate) echo --sample-rate "$RATE" ;;
@@ -163,11 +173,12 @@ counters() {
 			print "records", $5, 0; print "started", $7, $9 }' "$TMP/t.err"
 }
 
-start_tracer() { # ARGS...
-	local deadline=$((SECONDS + TRACER_TIMEOUT))
+start_tracer() { # BINARY ARGS...
+	local deadline=$((SECONDS + TRACER_TIMEOUT)) bin=$1
+	shift
 	COUNTERS=0
 	rm -f "$TMP/t.err"	# a new file: the last tracer's "tracing" line must not count
-	taskset -c 0-$(($(nproc) - 1)) "$BPF" -g "$GW" -i "$TMP/pids" --bpf-stats --json \
+	taskset -c 0-$(($(nproc) - 1)) "$bin" -g "$GW" -i "$TMP/pids" --bpf-stats --json \
 		-o "$TMP/live.jsonl" "$@" 2>"$TMP/t.err" &
 	TP=$!
 	until grep -q ': tracing ' "$TMP/t.err" 2>/dev/null; do
@@ -207,8 +218,10 @@ while [ $r -lt "$ROUNDS" ]; do
 	set -- $CASES
 	for _ in $(seq 2 "$r"); do set -- "$@" "$1"; shift; done
 	for c in "$@"; do
+		bin=$BPF
+		[[ $c == *+alt ]] && bin=$TMP/krtrace-bpf-alt
 		# shellcheck disable=SC2046 # the case's options, word by word
-		start_tracer $(case_args "$c")
+		start_tracer "$bin" $(case_args "$c")
 		snap "$TMP/i0"
 		sleep "$IDLE"
 		snap "$TMP/i1"
@@ -248,7 +261,7 @@ fi	# REPORT
 echo
 echo "KRTrace's own CPU per request, every model ($ROUNDS rounds, medians;" \
 	"wrk -c$CONN, ${DUR}s per run; price of a hook hit ${PRICE_NS} ns)"
-printf "  %-9s %-5s %7s %7s | %5s %5s %6s %6s %5s | %7s %7s %7s %7s | %6s\n" \
+printf "  %-9s %-8s %7s %7s | %5s %5s %6s %6s %5s | %7s %7s %7s %7s | %6s\n" \
 	model case req/s records send recv switch waking other bpf_us reader total floor "traced"
 for m in $MODELS; do
 	for c in $CASES; do
@@ -284,7 +297,7 @@ for m in $MODELS; do
 					tot[r] = ns[r] + rd[r]; fl[r] = hits[r] * price / 1000
 					tr[r] = st[r] ? 100 * sa[r] / st[r] : 0
 				}
-				printf "  %-9s %-5s %7.0f %7.1f | %5.1f %5.1f %6.1f %6.1f %5.1f | %7.1f %7.1f %7.1f %7.1f | %5.1f%%\n",
+				printf "  %-9s %-8s %7.0f %7.1f | %5.1f %5.1f %6.1f %6.1f %5.1f | %7.1f %7.1f %7.1f %7.1f | %5.1f%%\n",
 					m, c, med(rps), med(rec), med(s), med(v), med(w), med(k), med(o),
 					med(ns), med(rd), med(tot), med(fl), med(tr)
 			}' "$RES"
@@ -298,7 +311,7 @@ echo "   per request, an idle window's rates subtracted)"
 # Per hook: run time per hit (ns) and per request (µs): where the programs' time goes.
 echo
 echo "Per hook: ns per hit (run time / hits, medians of the rounds)"
-printf "  %-9s %-5s %8s %8s %8s %8s\n" model case send recv switch waking
+printf "  %-9s %-8s %8s %8s %8s %8s\n" model case send recv switch waking
 for m in $MODELS; do
 	for c in $CASES; do
 		awk -v m="$m" -v c="$c" '
@@ -316,7 +329,7 @@ for m in $MODELS; do
 			}
 			END {
 				if (!nr) exit
-				printf "  %-9s %-5s %8.0f %8.0f %8.0f %8.0f\n", m, c, med("krt_sock_send"),
+				printf "  %-9s %-8s %8.0f %8.0f %8.0f %8.0f\n", m, c, med("krt_sock_send"),
 					med("krt_sock_recv"), med("krt_switch"), med("krt_waking")
 			}' "$RES"
 	done

@@ -210,6 +210,7 @@ int krt_go_execute(struct pt_regs *ctx)
 	t->entry_cookie = st->entry_cookie;
 	t->entry_server = st->entry_server;
 	t->pooled = 0;
+	t->go_thread = 1;
 	t->tag_pending = 0;
 	t->sent = 0;
 	st->on_tid = tid;

@@ -67,9 +67,10 @@ static __always_inline void thread_takes_trace(struct krt_thread_state *th, __u3
 static __always_inline void thread_handed_trace(struct krt_thread_state *t, __u32 tid, __u32 pid,
 						const char *comm, __u32 trace)
 {
+	/* a pool worker first: user space counts its time from here */
+	t->pooled = 1;
 	thread_set_trace(t, tid, pid, comm, trace | KRT_TRACE_UNSURE, NULL, NULL);
 	t->claim = KRT_CLAIM_HANDED;
-	t->pooled = 1;
 	t->entry_cookie = 0;
 }
 

@@ -91,9 +91,18 @@ struct krt_wakeup {
 struct krt_cpu {
 	__u64 oncpu_ns;		/* time on CPU ending at ts_ns */
 	__u64 runq_ns;		/* run-queue delay (wakeup -> switch-in) */
-	__u32 trace_id;		/* 0 = unattributed */
+	__u32 trace_id;		/* 0 = unattributed; KRT_CPU_FOLLOWS: see below */
 	__u32 pad;
 };
+
+/*
+ * krt_cpu.trace_id of a thread whose trace the kernel only guessed (bytes
+ * read with an unsure tag) and that is no pool worker: its time is summed
+ * here like a decided one's, for the trace the engine decides for the
+ * thread (its current one when the record comes), instead of going out as
+ * switch records. Outside the trace id space (KRT_TRACE_ID_MASK).
+ */
+#define KRT_CPU_FOLLOWS 0xffffffffu
 
 /*
  * The send a receive read, kept in the kernel until the receiver came

@@ -153,7 +153,10 @@ static void on_cpu(struct krt_engine *e, const struct krt_event *ev)
 	__u64 id = 0, start = ev->ts_ns > c->oncpu_ns ? ev->ts_ns - c->oncpu_ns : 0;
 	struct trace *tr;
 
-	if (c->trace_id) {
+	if (c->trace_id == KRT_CPU_FOLLOWS) {
+		/* the kernel's trace was a guess: the one decided here */
+		id = t ? t->cur : 0;
+	} else if (c->trace_id) {
 		struct kmap_entry *k = eng_kmap_find(e, c->trace_id);
 
 		if (k)

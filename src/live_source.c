@@ -632,6 +632,9 @@ static void leftover_cpu_of(struct krt_live_source *s, __u32 tid, struct krt_thr
 	ev.oncpu.oncpu_ns = st.acc_oncpu;
 	ev.oncpu.runq_ns = st.acc_runq;
 	ev.oncpu.trace_id = st.trace & KRT_TRACE_ID_MASK;
+	/* a guess of a thread that is no pool worker: as bpf/cpu.bpf.h's cpu_trace_id() */
+	if ((st.trace & KRT_TRACE_UNSURE) && !st.pooled && !st.go_thread)
+		ev.oncpu.trace_id = KRT_CPU_FOLLOWS;
 	queue_event(s, &ev);
 }
 

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <errno.h>
@@ -925,6 +926,273 @@ static void burn_ns(__u64 ns)
 	while ((__u64)((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec)) < ns);
 }
 
+/*
+ * A pool of one worker behind an I/O thread (this one), as a thread-pool
+ * server: the I/O thread reads a request, queues it (condvar wake-up);
+ * the worker calls downstream (a traced container: 127.0.0.1), where a
+ * server process (a child: its socket wake-ups are not a hand-off inside
+ * one process) reads the call, works on it for work_ns and answers, and
+ * the worker answers the client. jobs requests, one at a time.
+ */
+struct pool {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int queued, served;	/* requests queued, answered */
+	int reply[2];		/* the client connection of request k */
+	int down, back;		/* worker -> downstream server */
+	pid_t worker_tid, server_tid;	/* the server: a process of one thread */
+	__u64 work_ns;		/* the downstream server's work per call */
+	int jobs;
+};
+
+static void *pool_loop(void *arg)
+{
+	struct pool *p = arg;
+	char c[5];
+	int k;
+
+	p->worker_tid = syscall(SYS_gettid);
+	for (k = 0; k < p->jobs; k++) {
+		pthread_mutex_lock(&p->lock);
+		while (p->queued <= k)
+			pthread_cond_wait(&p->cond, &p->lock);
+		pthread_mutex_unlock(&p->lock);
+		if (write(p->down, "call\n", 5) != 5 || read(p->down, c, 5) != 5)
+			return (void *)1;
+		if (write(p->reply[k], "ans\n", 4) != 4)
+			return (void *)1;
+	}
+	/* ends when told (pool_end): its exit record after the requests */
+	pthread_mutex_lock(&p->lock);
+	while (p->queued <= p->jobs)
+		pthread_cond_wait(&p->cond, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+static void downstream_server(struct pool *p)
+{
+	char c[5];
+	int k;
+
+	/* until the worker's end closes (its exit record after the requests) */
+	for (k = 0; read(p->back, c, 5) == 5; k++) {
+		burn_ns(p->work_ns);
+		if (write(p->back, "done\n", 5) != 5)
+			_exit(1);
+	}
+	_exit(k == p->jobs ? 0 : 1);
+}
+
+/*
+ * The pool starts: the server process (traced: a child of a traced
+ * process) and the worker thread, whose fork records come before any
+ * request.
+ */
+static void pool_start(struct pool *p, pthread_t *worker)
+{
+	tcp_pair("127.0.0.1", &p->down, &p->back);
+	p->server_tid = fork();
+	assert_true(p->server_tid >= 0);
+	if (!p->server_tid) {
+		close(p->down);	/* the worker's end: its close is the server's EOF */
+		alarm(60);	/* never outlives a test that failed half-way */
+		downstream_server(p);
+	}
+	close(p->back);
+	assert_int_equal(pthread_create(worker, NULL, pool_loop, p), 0);
+	usleep(50000);		/* both wait: the worker on its queue, the server on its socket */
+}
+
+/*
+ * Request k through the pool, on the caller's connection gw (connected
+ * before, as the pool's were: no connection's records in the request's
+ * time): read here, queued, answered by the worker.
+ */
+static void pool_request(struct pool *p, int k, int *gw)
+{
+	assert_int_equal(write(*gw, "req\n", 4), 4);
+	read_n(p->reply[k], 4);
+	pthread_mutex_lock(&p->lock);
+	p->queued++;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	read_n(*gw, 4);
+	usleep(20000);		/* every thread blocks again: their claims end */
+}
+
+static void pool_end(struct pool *p, pthread_t worker)
+{
+	void *ret;
+	int k, status;
+
+	pthread_mutex_lock(&p->lock);
+	p->queued = p->jobs + 1;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	assert_int_equal(pthread_join(worker, &ret), 0);
+	assert_null(ret);
+	close(p->down);
+	assert_int_equal(waitpid(p->server_tid, &status, 0), p->server_tid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (k = 0; k < p->jobs; k++)
+		close(p->reply[k]);
+}
+
+/*
+ * --sample 2 with krtrace-bpf's defaults (tags, CPU summed here, merged
+ * hops): of two requests through a thread pool and a downstream call, the
+ * unsampled one leaves not a single ring record: no transfer, no switch of
+ * the pool worker it was handed to, no wake-up, nothing downstream. The
+ * only records of its time are CPU records of the sampled request, whose
+ * time the threads carried until the unsampled one replaced it.
+ */
+static void test_unsampled_request_no_records(void **state)
+{
+	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true,
+				   .merge_hops = true, .sample_rate = 2 };
+	struct pool p = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, .jobs = 2,
+			  .work_ns = 1000 * 1000 };
+	struct krt_live_tag_stats ts;
+	struct krt_source_stats st;
+	struct krt_live_source *m;
+	pthread_t worker;
+	int k, gw[2], silent = 0, callers, kinds[KRT_EV_TYPE_MAX];
+	__u32 sampled_trace = 0;
+	__u64 before;
+	size_t i;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	m = open_source_with(o, true);
+	assert_non_null(m);
+	pool_start(&p, &worker);
+	tcp_pair(GATEWAY, &gw[0], &p.reply[0]);
+	tcp_pair(GATEWAY, &gw[1], &p.reply[1]);
+	for (k = 0; k < 2; k++) {
+		drain_from(m);
+		krt_live_stats(m, &st);
+		before = st.ring_records;
+		pool_request(&p, k, &gw[k]);
+		drain_from(m);
+		krt_live_stats(m, &st);
+		memset(kinds, 0, sizeof(kinds));
+		callers = 0;
+		for (i = 0; i < n_got; i++) {
+			/*
+			 * The outside caller's sockets are this process's too
+			 * (not the application's): its request, the answer it
+			 * read, and the request it sent, out when the next
+			 * request's records flushed it (its "receiver", the
+			 * ingress, takes no send).
+			 */
+			if (got[i].type == KRT_EV_XFER &&
+			    (got[i].xfer.fd == gw[0] || got[i].xfer.fd == gw[1]))
+				callers++;
+			else if (got[i].type < KRT_EV_TYPE_MAX)
+				kinds[got[i].type]++;
+		}
+		for (i = 0; i < n_got; i++)
+			if (got[i].type == KRT_EV_SOCK_STATE || got[i].type == KRT_EV_FORK ||
+			    got[i].type == KRT_EV_EXIT)
+				print_message("  other record: type %u, thread %u\n", got[i].type,
+					      got[i].tid);
+		print_message("request %d: %llu ring records; %d transfers, %d switches, "
+			      "%d wake-ups, %d CPU, %d others; %d of the caller\n", k,
+			      (unsigned long long)(st.ring_records - before), kinds[KRT_EV_XFER],
+			      kinds[KRT_EV_SWITCH], kinds[KRT_EV_WAKEUP], kinds[KRT_EV_CPU],
+			      kinds[KRT_EV_SOCK_STATE] + kinds[KRT_EV_FORK] + kinds[KRT_EV_EXIT],
+			      callers);
+		if (kinds[KRT_EV_XFER]) {
+			const struct krt_event *in = find_xfer(KRT_DIR_RECV, p.reply[k], 0);
+
+			/* the sampled one is whole: its receive, the worker's call */
+			assert_non_null(in);
+			sampled_trace = in->xfer.trace_id;
+			assert_non_null(find_xfer(KRT_DIR_SEND, p.down, 0));
+			continue;
+		}
+		silent++;
+		assert_int_equal(kinds[KRT_EV_SWITCH], 0);
+		assert_int_equal(kinds[KRT_EV_WAKEUP], 0);
+		assert_int_equal(kinds[KRT_EV_SOCK_STATE] + kinds[KRT_EV_FORK] + kinds[KRT_EV_EXIT], 0);
+		/*
+		 * What went out is the sampled request's time (some of it
+		 * read from the threads' table at the drain, not a record)
+		 * and the caller's transfers.
+		 */
+		assert_true(st.ring_records - before <= (__u64)kinds[KRT_EV_CPU] + callers);
+		for (i = 0; i < n_got; i++)
+			if (got[i].type == KRT_EV_CPU)
+				assert_true(got[i].oncpu.trace_id == sampled_trace ||
+					    !got[i].oncpu.trace_id);
+	}
+	assert_int_equal(silent, 1);
+	assert_int_not_equal(sampled_trace, 0);
+	krt_live_tag_stats(m, &ts);
+	assert_int_equal(ts.traces_started, 2);
+	assert_int_equal(ts.traces_sampled, 1);
+	assert_true(ts.sampled_out_records > 0);
+	pool_end(&p, worker);
+	close(gw[0]);
+	close(gw[1]);
+	close_own_source(m);
+}
+
+/*
+ * A server that reads a pool worker's call reads bytes whose trace is a
+ * guess (the worker's hand-off is unsure). It is no pool worker: its time
+ * is summed here, for the trace the engine decides for it
+ * (KRT_CPU_FOLLOWS), and none of its switches goes out; the pool worker's
+ * do (the engine counts a worker's time from when it runs).
+ */
+static void test_unsure_server_time_in_kernel(void **state)
+{
+	struct pool p = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, .jobs = 1,
+			  .work_ns = 20 * 1000 * 1000 };
+	struct krt_live_source *m;
+	const struct krt_event *call;
+	pthread_t worker;
+	bool worker_switch = false;
+	__u64 follows_ns = 0;
+	int gw;
+	size_t i;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	m = open_merging_source();
+	pool_start(&p, &worker);
+	tcp_pair(GATEWAY, &gw, &p.reply[0]);
+	drain_from(m);
+	pool_request(&p, 0, &gw);
+	drain_from(m);
+	/* the worker's call: read downstream, untagged (the engine decides) */
+	call = find_xfer(KRT_DIR_RECV, p.back, 0);
+	assert_non_null(call);
+	assert_int_equal((pid_t)call->tid, p.server_tid);
+	assert_false(call->xfer.flags & KRT_XF_TAGGED);
+	for (i = 0; i < n_got; i++) {
+		if (got[i].type == KRT_EV_SWITCH) {
+			assert_int_not_equal(got[i].sw.prev_tid, p.server_tid);
+			assert_int_not_equal(got[i].sw.next_tid, p.server_tid);
+			worker_switch |= (__s32)got[i].sw.prev_tid == p.worker_tid ||
+					 (__s32)got[i].sw.next_tid == p.worker_tid;
+		}
+		/* (time with no trace, idle, goes out with none) */
+		if (got[i].type == KRT_EV_CPU && (pid_t)got[i].tid == p.server_tid &&
+		    got[i].oncpu.trace_id) {
+			assert_int_equal(got[i].oncpu.trace_id, KRT_CPU_FOLLOWS);
+			follows_ns += got[i].oncpu.oncpu_ns;
+		}
+	}
+	assert_true(worker_switch);
+	/* the 20 ms it worked on the call */
+	assert_true(follows_ns >= 19 * 1000 * 1000);
+	assert_true(follows_ns < 200 * 1000 * 1000);
+	pool_end(&p, worker);
+	close(gw);
+	krt_live_close(m);
+	assert_int_equal(krt_live_trace_tgid(src, getpid()), 0);
+}
+
 /* The CPU records of the thread that received in, for in's trace: on CPU and waiting. */
 static void request_cpu(const struct krt_event *in, __u64 *oncpu, __u64 *runq)
 {
@@ -1194,7 +1462,9 @@ static void test_states_not_kept(void **state)
 	{ prefix "merged_hop", test_merged_hop },                          \
 	{ prefix "handoff_is_unsure", test_handoff_is_unsure },            \
 	{ prefix "cpu_left_at_end", test_cpu_left_at_end },                \
-	{ prefix "cpu_carried_by_receive", test_cpu_carried_by_receive }
+	{ prefix "cpu_carried_by_receive", test_cpu_carried_by_receive },  \
+	{ prefix "unsampled_request_no_records", test_unsampled_request_no_records }, \
+	{ prefix "unsure_server_time_in_kernel", test_unsure_server_time_in_kernel }
 
 #define TAG_TESTS(prefix) { TAG_TEST_LIST(prefix) }
 

@@ -619,6 +619,53 @@ static void test_cpu_split_mid_interval(void **state)
 	fix_free(f);
 }
 
+/*
+ * A CPU record of the kernel for a thread whose trace it only guessed
+ * (KRT_CPU_FOLLOWS): the time goes to the trace decided here for the
+ * thread, and is unattributed when it has none.
+ */
+static void test_cpu_follows_decided_trace(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t1;
+	struct krt_event ev;
+	struct krt_summary *s;
+
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	ev = ev_base(900, KRT_EV_CPU, API, "t");
+	ev.oncpu.oncpu_ns = 50;
+	ev.oncpu.trace_id = KRT_CPU_FOLLOWS;
+	feed(f, ev); /* no trace yet: unattributed */
+	ev = ev_recv(1000, WEB, web(80), gw(50001), 10);
+	ev.xfer.flags |= KRT_XF_TAGGED;
+	ev.xfer.trace_id = 77;
+	feed(f, ev);
+	ev = ev_send(1100, WEB, web(40001), api(8080), 10);
+	ev.xfer.flags |= KRT_XF_TAGGED;
+	ev.xfer.trace_id = 77;
+	feed(f, ev);
+	/* api read it untagged (a guess in the kernel): the rules decide trace 1 */
+	feed(f, ev_recv(1200, API, api(8080), web(40001), 10));
+	ev = ev_base(1600, KRT_EV_CPU, API, "t");
+	ev.oncpu.oncpu_ns = 400;
+	ev.oncpu.runq_ns = 30;
+	ev.oncpu.trace_id = KRT_CPU_FOLLOWS;
+	feed(f, ev);
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	assert_non_null(t1);
+	assert_non_null(trace_tid(t1, API));
+	assert_int_equal(trace_tid(t1, API)->cpu_ns, 400);
+	assert_int_equal(trace_tid(t1, API)->runq_ns, 30);
+	s = krt_engine_summary(f->e);
+	assert_int_equal(s->attributed_cpu_ns, 400);
+	assert_int_equal(s->unattributed_cpu_ns, 50);
+	assert_int_equal(f->col.n, 1);
+	fix_free(f);
+}
+
 /* Threads with no trace: unattributed. Strangers and swapper: not counted. */
 static void test_unattributed_time(void **state)
 {
@@ -2479,6 +2526,7 @@ int main(void)
 	    cmocka_unit_test(test_untraced_db_peer),
 	    cmocka_unit_test(test_unmatched_and_dropped_counted),
 	    cmocka_unit_test(test_cpu_split_mid_interval),
+	    cmocka_unit_test(test_cpu_follows_decided_trace),
 	    cmocka_unit_test(test_unattributed_time),
 	    cmocka_unit_test(test_claim_end),
 	    cmocka_unit_test(test_claim_kept_while_waiting),
