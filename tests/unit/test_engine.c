@@ -11,7 +11,9 @@
 #include <malloc.h>
 #include <stdio.h>
 #include "engine_test_helpers.h"
+#include "otlp_spans.h"
 #include "peers.h"
+#include "trace_id.h"
 
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
@@ -279,6 +281,71 @@ static void test_peer_requests(void **state)
 		assert_int_equal(f->col.v[1].hops[0].seq, 1060);
 		fix_free(f);
 	}
+}
+
+/*
+ * --tcp-option-cgroup: a peer host's request whose record carries the
+ * trace it continues (KRT_XF_REMOTE) starts a trace named by that trace's
+ * 128-bit id, whose root span is the child of the sender's span; a trace
+ * the kernel numbered is named by that number, as the option names it.
+ */
+static void test_remote_trace_continued(void **state)
+{
+	struct krt_otlp_run run = { 0 };
+	struct krt_otlp_trace m;
+	struct krt_peers peers = { 0 };
+	struct fix *f = fix_new();
+	const struct krt_trace *t;
+	struct krt_event ev;
+	char err[64], hex[KRT_TRACE_ID_HEX_LEN + 1], want[KRT_TRACE_ID_HEX_LEN + 1];
+	size_t i;
+
+	assert_int_equal(krt_peers_add(&peers, "10.36.0.0/16", err, sizeof(err)), 0);
+	f->cfg.peers = &peers;
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	ev = ev_seq(ev_recv(100, API, api(8080), peer_host(2, 40000), 60), 1000);
+	ev.xfer.flags |= KRT_XF_TAGGED | KRT_XF_REMOTE;
+	ev.xfer.trace_id = 5;
+	ev.xfer.remote = (struct krt_remote_ctx){ .run = 0x8123456789abcdefULL, .trace = 77,
+						  .span = 0xabcdef01 };
+	feed(f, ev);
+	ev = ev_seq(ev_send(250, API, api(8080), peer_host(2, 40000), 20), 2000);
+	ev.xfer.flags |= KRT_XF_TAGGED;
+	ev.xfer.trace_id = 5;
+	feed(f, ev);
+	/* a request from the gateway: the kernel's number 6, this run's word */
+	ev = ev_seq(ev_recv(300, WEB, web(80), gw(50001), 10), 3000);
+	ev.xfer.flags |= KRT_XF_TAGGED;
+	ev.xfer.trace_id = 6;
+	feed(f, ev);
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 2);
+	t = &f->col.v[0];
+	assert_int_equal(t->kernel_id, 5);
+	assert_int_equal(t->remote.trace, 77);
+	krt_trace_id_hex(t, hex);
+	assert_string_equal(hex, "8123456789abcdef000000010000004d");
+	/* the root span's parent: the sender's span hash, then the trace id's hash */
+	assert_int_equal(krt_otlp_trace_build(&m, &run, t), 0);
+	for (i = 0; i < m.n_spans && !m.spans[i].has_parent; i++)
+		;
+	assert_true(i < m.n_spans);
+	assert_int_equal(m.spans[i].parent_id[0], 0xab);
+	assert_int_equal(m.spans[i].parent_id[3], 0x01);
+	/* and its own span: this host's run word and the thread's tid */
+	assert_int_equal((__u32)m.spans[i].span_id[0] << 24 | m.spans[i].span_id[1] << 16 |
+				 m.spans[i].span_id[2] << 8 | m.spans[i].span_id[3],
+			 krt_span_hash32(krt_run_word(), API));
+	krt_otlp_trace_release(&m);
+	t = &f->col.v[1];
+	assert_int_equal(t->remote.run, 0);
+	krt_trace_id_hex(t, hex);
+	snprintf(want, sizeof(want), "%016llx0000000100000006",
+		 (unsigned long long)krt_run_word());
+	assert_string_equal(hex, want);
+	fix_free(f);
 }
 
 /* One event-loop thread interleaving two requests. */
@@ -2515,6 +2582,7 @@ int main(void)
 	    cmocka_unit_test(test_thread_per_request),
 	    cmocka_unit_test(test_keepalive_ingress),
 	    cmocka_unit_test(test_peer_requests),
+	    cmocka_unit_test(test_remote_trace_continued),
 	    cmocka_unit_test(test_event_loop_interleave),
 	    cmocka_unit_test(test_event_loop_reply_tag),
 	    cmocka_unit_test(test_redis_batched_replies),
