@@ -597,8 +597,15 @@ static bool side_exchange_over(struct krt_engine *e, const struct dir *d)
 	__u64 got = 0;
 	size_t i;
 
-	if (!tr || tr->answered)
+	if (!tr)
 		return true;
+	/*
+	 * Answered to its client elsewhere. On the gateway's connection the
+	 * reply's own first send answered it: a second send (a JVM writes the
+	 * headers, then the body) continues it.
+	 */
+	if (tr->answered)
+		return !d->side_ingress;
 	for (i = tr->pub.n_hops; i-- > 0;) {
 		const struct krt_hop *h = &tr->pub.hops[i];
 

@@ -2222,6 +2222,35 @@ static void test_late_reply_tail(void **state)
 	fix_free(f);
 }
 
+/*
+ * A front at the gateway writes its reply in two sends (the JDK HttpServer:
+ * headers, then the body), the second one a while later: it continues the
+ * reply. It was taken for the answer to an unseen request (the first send
+ * had answered the client): a silent loss, every connection re-aligned.
+ */
+static void test_reply_in_two_sends_at_gateway(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *a;
+
+	fix_start(f);
+	feed(f, ev_recv(10 * MS, WEB, web(80), gw(50000), 100));
+	feed(f, ev_send(10 * MS + 100000, WEB, web(40000), api(8080), 111));
+	feed(f, ev_recv(10 * MS + 200000, API, api(8080), web(40000), 111));
+	feed(f, ev_send(11 * MS, API, api(8080), web(40000), 157));
+	feed(f, ev_recv(11 * MS + 50000, WEB, web(40000), api(8080), 157));
+	feed(f, ev_send(11 * MS + 100000, WEB, web(80), gw(50000), 102)); /* headers */
+	feed(f, ev_send(13 * MS, WEB, web(80), gw(50000), 30));	  /* body */
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 1);
+	a = &f->col.v[0];
+	assert_int_equal(trace_count_hops(a, WEB, 0), 2); /* headers, body */
+	assert_int_equal(krt_engine_summary(f->e)->silent_losses, 0);
+	assert_int_equal(krt_engine_summary(f->e)->resyncs, 0);
+	fix_free(f);
+}
+
 /* Kernel tags: engine traces follow the kernel's ids; disagreements counted. */
 static void test_kernel_tags(void **state)
 {
@@ -2642,6 +2671,7 @@ int main(void)
 	    cmocka_unit_test(test_resync_reply_after_loss_untagged),
 	    cmocka_unit_test(test_resync_server_catches_up),
 	    cmocka_unit_test(test_late_reply_tail),
+	    cmocka_unit_test(test_reply_in_two_sends_at_gateway),
 	    cmocka_unit_test(test_kernel_tags),
 	    cmocka_unit_test(test_kernel_tags_decide),
 	    cmocka_unit_test(test_kernel_tags_check_only),
