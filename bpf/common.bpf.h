@@ -130,6 +130,32 @@ static __always_inline void tgid_set_traced(__u32 tgid, bool on)
 }
 
 /*
+ * Go processes whose goroutines are followed (bpf/goroutines.bpf.h): one
+ * bit per tgid, set by the loader with their go_procs entry, cleared at
+ * the leader's exit. "Is this a Go process" is asked by every transfer
+ * record and every wake-up inside a process: a load here, where a lookup
+ * in go_procs (a hash map) cost each of them a hash.
+ */
+__u64 go_bits[KRT_PID_LIMIT / 64] = {};
+
+static __always_inline bool go_process(__u32 tgid)
+{
+	__u32 w = tgid / 64;
+
+	asm volatile("" : "+r"(w)); /* as in tgid_word: the bound checked on this register */
+	return w < KRT_PID_LIMIT / 64 && ((go_bits[w] >> (tgid % 64)) & 1);
+}
+
+static __always_inline void go_process_gone(__u32 tgid)
+{
+	__u32 w = tgid / 64;
+
+	asm volatile("" : "+r"(w));
+	if (w < KRT_PID_LIMIT / 64 && ((go_bits[w] >> (tgid % 64)) & 1))
+		__sync_fetch_and_and(&go_bits[w], ~(1ULL << (tgid % 64)));
+}
+
+/*
  * One clock read per hook run: bpf_ktime_get_ns() costs about 40 ns here
  * (a VM), and a receive both closes its thread's CPU period and stamps
  * its record. *clk is 0 until the first read; NULL means read now.

@@ -67,7 +67,12 @@ struct {
 /* The goroutine running on tid for the records (0: not a followed Go thread). */
 static __always_inline __u32 go_running_goid(__u32 tid)
 {
-	struct krt_go_running *run = bpf_map_lookup_elem(&go_running, &tid);
+	struct krt_go_running *run;
+
+	/* tid is the current thread: not a Go process's, no lookup */
+	if (!go_process(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	run = bpf_map_lookup_elem(&go_running, &tid);
 
 	return run ? (__u32)run->goid : 0;
 }
@@ -564,12 +569,6 @@ int krt_go_ready(struct pt_regs *ctx)
 	st->entry_cookie = 0;
 	__sync_fetch_and_add(&go_handoffs, 1);
 	return 0;
-}
-
-/* Go processes' threads wake each other to run goroutines: no hand-off there. */
-static __always_inline bool go_process(__u32 tgid)
-{
-	return bpf_map_lookup_elem(&go_procs, &tgid) != NULL;
 }
 
 #endif

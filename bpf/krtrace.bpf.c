@@ -202,8 +202,10 @@ int BPF_PROG(krt_exit, struct task_struct *task)
 	 * The group leader's exit ends the process for us; a later tgid reuse
 	 * by an unrelated process must not be traced.
 	 */
-	if (tid == tgid)
+	if (tid == tgid) {
 		tgid_set_traced(tgid, false);
+		go_process_gone(tgid);
+	}
 	return 0;
 }
 
@@ -303,7 +305,7 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 	}
 	if (!trace_wakeup)
 		return 0;
-	/* a Go process's threads wake each other to run goroutines: no hand-off */
+	/* a Go process's threads wake each other to run goroutines: no hand-off (go_bits) */
 	if ((pid_tgid >> 32) != target_tgid || go_process(target_tgid))
 		return 0;
 	if ((__u32)pid_tgid == (__u32)p->pid)

@@ -957,6 +957,10 @@ int krt_live_follow_go(struct krt_live_source *s, __u32 pid, const struct krt_go
 		err = -errno;
 		goto undo;
 	}
+	/* the programs' "is this a Go process": a bit (bpf/common.bpf.h, go_bits) */
+	if (pid / 64 < sizeof(s->skel->bss->go_bits) / sizeof(s->skel->bss->go_bits[0]))
+		__atomic_fetch_or(&s->skel->bss->go_bits[pid / 64], 1ULL << (pid % 64),
+				  __ATOMIC_SEQ_CST);
 	return 0;
 undo:
 	while (s->n_go_links > first)
