@@ -590,7 +590,7 @@ static struct thread *send_thread(struct krt_engine *e, const struct krt_event *
  * client thread acted on the reply (sent bytes of that trace after it
  * received the reply's last bytes). Then a request went unseen.
  */
-static bool side_exchange_over(struct krt_engine *e, const struct dir *d)
+static bool side_exchange_over(struct krt_engine *e, const struct dir *d, __u32 tid)
 {
 	struct trace *tr = eng_trace_find(e, d->side_reqs.req[0]);
 	__u32 client = 0;
@@ -601,11 +601,23 @@ static bool side_exchange_over(struct krt_engine *e, const struct dir *d)
 		return true;
 	/*
 	 * Answered to its client elsewhere. On the gateway's connection the
-	 * reply's own first send answered it: a second send (a JVM writes the
-	 * headers, then the body) continues it.
+	 * reply's own first send answered it: a second send of the same
+	 * thread (a JVM writes the headers, then the body; so does asyncio)
+	 * continues it. Another thread answering there (a pool thread on a
+	 * keep-alive connection) answers a request not seen.
 	 */
+	if (tr->answered && d->side_ingress) {
+		for (i = tr->pub.n_hops; i-- > 0;) {
+			const struct krt_hop *h = &tr->pub.hops[i];
+
+			if (krt_addr_eq(&h->from_addr, &d->src) &&
+			    krt_addr_eq(&h->to_addr, &d->dst))
+				return h->from_tid != tid;
+		}
+		return true;
+	}
 	if (tr->answered)
-		return !d->side_ingress;
+		return true;
 	for (i = tr->pub.n_hops; i-- > 0;) {
 		const struct krt_hop *h = &tr->pub.hops[i];
 
@@ -637,7 +649,7 @@ static __u64 send_tag(struct krt_engine *e, const struct krt_event *ev, struct d
 	if (serves && d->side_reqs.n == 1 && d->side_reqs.answered &&
 	    (d->side_reply_epoch != e->loss_epoch ||
 	     (!(x->flags & KRT_XF_SEQ) &&
-	      ((d->side_recv_ns < d->side_reply_ns && side_exchange_over(e, d)) ||
+	      ((d->side_recv_ns < d->side_reply_ns && side_exchange_over(e, d, t->tid)) ||
 	       pending_since(d->rev, d->side_reply_ns))))) {
 		/*
 		 * The last request was answered before events were lost, or
