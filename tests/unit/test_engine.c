@@ -2251,6 +2251,35 @@ static void test_reply_in_two_sends_at_gateway(void **state)
 	fix_free(f);
 }
 
+/*
+ * On the gateway's connection, another thread's send after the reply (a
+ * pool thread answering the keep-alive connection's next request, whose
+ * read was lost) is no part of that reply: it answers a request not seen.
+ */
+static void test_other_thread_after_reply_at_gateway(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 w2 = 101;
+	const struct krt_trace *a;
+
+	fix_start(f);
+	feed(f, ev_fork(1, WEB, 0, w2));
+	feed(f, ev_recv(10 * MS, WEB, web(80), gw(50000), 100));
+	feed(f, ev_send(10 * MS + 100000, WEB, web(40000), api(8080), 111));
+	feed(f, ev_recv(10 * MS + 200000, API, api(8080), web(40000), 111));
+	feed(f, ev_send(11 * MS, API, api(8080), web(40000), 157));
+	feed(f, ev_recv(11 * MS + 50000, WEB, web(40000), api(8080), 157));
+	feed(f, ev_send(11 * MS + 100000, WEB, web(80), gw(50000), 102));
+	feed(f, ev_send(13 * MS, w2, web(80), gw(50000), 30)); /* not WEB's */
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 1);
+	a = &f->col.v[0];
+	assert_int_equal(trace_count_hops(a, WEB, 0), 1);
+	assert_int_equal(trace_count_hops(a, w2, 0), 0);
+	fix_free(f);
+}
+
 /* Kernel tags: engine traces follow the kernel's ids; disagreements counted. */
 static void test_kernel_tags(void **state)
 {
@@ -2672,6 +2701,7 @@ int main(void)
 	    cmocka_unit_test(test_resync_server_catches_up),
 	    cmocka_unit_test(test_late_reply_tail),
 	    cmocka_unit_test(test_reply_in_two_sends_at_gateway),
+	    cmocka_unit_test(test_other_thread_after_reply_at_gateway),
 	    cmocka_unit_test(test_kernel_tags),
 	    cmocka_unit_test(test_kernel_tags_decide),
 	    cmocka_unit_test(test_kernel_tags_check_only),
