@@ -73,6 +73,15 @@ static __always_inline bool notify_record(struct sock *sk, int ret, __u8 dir)
 		__u16 nr = 0;
 
 		read_syscall_nr(&nr, &e->notify.fd);
+#if defined(__TARGET_ARCH_x86)
+		if (dir == KRT_DIR_RECV && (nr == KRT_NR_read || nr == KRT_NR_recvfrom)) {
+			struct task_struct *task = bpf_get_current_task_btf();
+			struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+
+			e->notify.asked =
+			    regs->dx; /* read(fd, buf, count), recvfrom(.., len, ..) */
+		}
+#endif
 	}
 	event_submit(e);
 	return true;

@@ -182,6 +182,12 @@ struct krt_notify {
 	 * channel of the thread's process.
 	 */
 	__u64 chan;
+	/*
+	 * A receive: the bytes it asked for (read/recvfrom's length), 0 when
+	 * not known. One that asked for more than it got could have read
+	 * several notifications at once.
+	 */
+	__u64 asked;
 };
 
 struct krt_sock_state {

@@ -711,6 +711,14 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
 	} else {
 		c->rcvd += nt->bytes;
 		c->reader = t->tid;
+		/*
+		 * A reader that asks for more than it gets (asyncio's
+		 * recv(4096)) could have read several at once; one that asks
+		 * for exactly one notification (thrift's 8-byte pointer)
+		 * reads them one by one. Not known: the former.
+		 */
+		if (!nt->asked || nt->asked > nt->bytes)
+			c->batched = true;
 		if (c->rcvd > c->sent)
 			c->disorder = 2; /* the late send, and the one that overtook it */
 	}

@@ -236,6 +236,7 @@ struct nthread {
 	bool probe_nolen; /* a probe without data_len: bytes known at exit only */
 	bool pending;	  /* a finished send whose connection is unknown */
 	bool p_notified;  /* the pending send went out as a KRT_EV_NOTIFY too */
+	__u64 asked;	  /* the syscall's buffer size, 0 = not known */
 	bool unresolved;  /* listed in n->unresolved */
 	bool tcp_wakes;	  /* its last event was a tcp_probe: wake-ups now are the socket's */
 	__u16 syscall_nr;
@@ -628,7 +629,7 @@ static void emit_xfer(struct krt_normalizer *n, const struct krt_report_record *
  * process. read/write are left out (files, pipes, eventfds).
  */
 static void emit_notify(struct krt_normalizer *n, const struct krt_report_record *r, __u32 tid,
-			int dir, __u8 flags, __s32 fd, __u64 bytes)
+			int dir, __u8 flags, __s32 fd, __u64 bytes, __u64 asked)
 {
 	struct krt_event ev;
 
@@ -645,6 +646,7 @@ static void emit_notify(struct krt_normalizer *n, const struct krt_report_record
 	ev.notify.flags = flags;
 	ev.notify.fd = fd;
 	ev.notify.bytes = bytes;
+	ev.notify.asked = asked;
 	emit(n, &ev);
 }
 
@@ -671,6 +673,7 @@ static void on_sys_enter(struct krt_normalizer *n, const struct krt_report_recor
 	t->in_sys = (__u8)r->sys;
 	t->syscall_nr = (__u16)r->syscall_nr;
 	t->fd = (__s32)r->fd;
+	t->asked = r->has & KRT_RP_HAS_SIZE ? r->size : 0;
 	t->enter_ns = r->ts_ns;
 	t->probe_bytes = 0;
 	t->probe_nolen = false;
@@ -704,7 +707,7 @@ static void exit_recv(struct krt_normalizer *n, const struct krt_report_record *
 	if (t->in_sys == KRT_SYS_RECVFROM || t->in_sys == KRT_SYS_RECVMSG) {
 		note(n, r, "receive of %lld B on fd %d: no TCP event: a local socket (notify)",
 		     (long long)r->ret, t->fd);
-		emit_notify(n, r, r->tid, KRT_DIR_RECV, 0, t->fd, (__u64)r->ret);
+		emit_notify(n, r, r->tid, KRT_DIR_RECV, 0, t->fd, (__u64)r->ret, t->asked);
 		return;
 	}
 	n->st.non_socket_io++;
@@ -768,7 +771,7 @@ static void exit_send(struct krt_normalizer *n, const struct krt_report_record *
 	 */
 	t->p_notified = t->in_sys == KRT_SYS_SENDTO || t->in_sys == KRT_SYS_SENDMSG;
 	if (t->p_notified)
-		emit_notify(n, r, r->tid, KRT_DIR_SEND, 0, t->fd, ret);
+		emit_notify(n, r, r->tid, KRT_DIR_SEND, 0, t->fd, ret, 0);
 }
 
 static void on_sys_exit(struct krt_normalizer *n, const struct krt_report_record *r)
@@ -889,7 +892,7 @@ static void probe_elsewhere(struct krt_normalizer *n, const struct krt_report_re
 			     (unsigned long long)p->p_bytes);
 			if (p->p_notified)
 				emit_notify(n, r, tid, KRT_DIR_SEND, KRT_NF_RETRACT, p->p_fd,
-					    p->p_bytes);
+					    p->p_bytes, 0);
 			p->p_notified = false;
 			emit_xfer(n, r, tid, KRT_DIR_SEND, 0, p->p_nr, p->p_fd, p->p_bytes,
 				  p->p_enter_ns, send, 0);

@@ -113,6 +113,7 @@ static inline struct krt_event ev_notify(__u64 ts, __u32 tid, __u8 dir, __u64 ch
 	ev.notify.dir = dir;
 	ev.notify.chan = chan;
 	ev.notify.bytes = bytes;
+	ev.notify.asked = bytes; /* a receive asking for what it got (thrift) */
 	ev.notify.fd = -1;
 	return ev;
 }

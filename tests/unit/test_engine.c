@@ -1318,6 +1318,7 @@ static void test_handback_batch_uncertain(void **state)
 	const __u32 loop = WEB, w1 = 101, w2 = 102;
 	const __u64 chan = 0x5eed;
 	const struct krt_trace *t1, *t2;
+	struct krt_event ev;
 
 	fix_start(f);
 	feed(f, ev_fork(10, loop, 0, w1));
@@ -1338,7 +1339,9 @@ static void test_handback_batch_uncertain(void **state)
 	feed(f, ev_recv(270, w2, web(40002), api(8080), 22));
 	feed(f, ev_notify(280, w1, KRT_DIR_SEND, chan, 1));
 	feed(f, ev_notify(281, w2, KRT_DIR_SEND, chan, 1));
-	feed(f, ev_notify(290, loop, KRT_DIR_RECV, chan, 2)); /* both at once */
+	ev = ev_notify(290, loop, KRT_DIR_RECV, chan, 2); /* both at once */
+	ev.notify.asked = 4096;				   /* asyncio's recv(4096) */
+	feed(f, ev);
 	feed(f, ev_send(300, loop, web(80), gw(50001), 31));
 	feed(f, ev_send(310, loop, web(80), gw(50002), 32));
 	krt_engine_flush(f->e);
@@ -1349,6 +1352,38 @@ static void test_handback_batch_uncertain(void **state)
 	assert_int_equal(trace_count_hops(t2, w2, API), 1);
 	assert_int_equal(t1->uncertain, KRT_UNCERTAIN_HANDOFF);
 	assert_int_equal(t2->uncertain, KRT_UNCERTAIN_HANDOFF);
+	fix_free(f);
+}
+
+/*
+ * asyncio at low load: each receive holds one byte, but the loop asked for
+ * 4096: it could have read several, so even the first hand-back (before
+ * any batch was seen) is only a guess.
+ */
+static void test_handback_reader_asks_more(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101;
+	const __u64 chan = 0x5eed;
+	struct krt_event ev;
+
+	fix_start(f);
+	feed(f, ev_fork(10, loop, 0, w1));
+	feed(f, ev_recv(100, loop, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_wakeup(120, loop, w1));
+	feed(f, ev_switch(130, 0, 0, w1));
+	feed(f, ev_send(200, w1, web(40001), api(8080), 11));
+	feed(f, ev_recv(210, API, api(8080), web(40001), 11));
+	feed(f, ev_send(220, API, api(8080), web(40001), 21));
+	feed(f, ev_recv(230, w1, web(40001), api(8080), 21));
+	feed(f, ev_notify(280, w1, KRT_DIR_SEND, chan, 1));
+	ev = ev_notify(290, loop, KRT_DIR_RECV, chan, 1);
+	ev.notify.asked = 4096;
+	feed(f, ev);
+	feed(f, ev_send(300, loop, web(80), gw(50001), 31));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(collected_id(&f->col, 1)->uncertain, KRT_UNCERTAIN_HANDOFF);
 	fix_free(f);
 }
 
@@ -2665,6 +2700,7 @@ int main(void)
 	    cmocka_unit_test(test_executor_uncertain),
 	    cmocka_unit_test(test_handback_decides),
 	    cmocka_unit_test(test_handback_batch_uncertain),
+	    cmocka_unit_test(test_handback_reader_asks_more),
 	    cmocka_unit_test(test_lock_wakeups_not_handoffs),
 	    cmocka_unit_test(test_oneway_pooled_connection),
 	    cmocka_unit_test(test_oneway_after_reply_keeps_claim),

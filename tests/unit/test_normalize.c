@@ -430,6 +430,8 @@ static void test_socketpair_notify(void **state)
 	assert_int_equal(x[1]->notify.dir, KRT_DIR_RECV);
 	assert_int_equal(x[1]->notify.bytes, 8);
 	assert_int_equal(x[1]->notify.fd, 8);
+	assert_int_equal(x[1]->notify.asked, 8); /* recvfrom's size */
+	assert_int_equal(x[0]->notify.asked, 0);
 	/* the write: not a notification, counted as non-socket I/O */
 	assert_int_equal(krt_norm_stats(N)->non_socket_io, 1);
 }
