@@ -524,8 +524,13 @@ static void side_req_catch_up(struct krt_engine *e, const struct krt_event *ev, 
 {
 	unsigned int next = d->side_reqs.answered ? 1 : 0, k;
 
+	/*
+	 * A reply it sent elsewhere for that request (a single-threaded
+	 * server such as redis, reading a client's pipelined requests of
+	 * several traces) is no work on it here.
+	 */
 	if (ev->xfer.flags & KRT_XF_SEQ || d->side_reqs.n <= next + 1 || !t->cur ||
-	    t->last_sent_trace != t->cur)
+	    t->last_sent_trace != t->cur || t->last_sent_reply)
 		return; /* live: every receive is seen unless a loss is reported */
 	for (k = next + 1; k < d->side_reqs.n; k++)
 		if (d->side_reqs.req[k] == t->cur)
@@ -828,6 +833,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	if (loop)
 		doubt |= KRT_UNCERTAIN_LOOP; /* not which of its traces the send is */
 	take_next = send_answers(e, d, t, tag);
+	if (t && tag)
+		t->last_sent_reply = reply;
 	send_segment(e, ev, d, t, tag, doubt, why);
 	/* a loop answering a job a worker handed back (engine_pool.c) */
 	if (reply && tag && t && x->bytes)

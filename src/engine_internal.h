@@ -170,6 +170,7 @@ struct thread {
 	__u64 cur;	       /* current trace id; 0 = none */
 	__u64 recv_count;      /* receives so far (pending receive completion) */
 	__u64 last_sent_trace; /* tag of its last send with one */
+	bool last_sent_reply;  /* that send was a server's reply (rule 3a) */
 	struct recent_entry recent[RECENT_ENTRIES];
 	unsigned int recent_next;
 	/*

@@ -2315,6 +2315,39 @@ static void test_other_thread_after_reply_at_gateway(void **state)
 	fix_free(f);
 }
 
+/*
+ * redis (one thread) answers trace 1 on one connection, then reads two
+ * requests an event loop pipelined on another (trace 2's, then trace 1's)
+ * in one read. Its reply there answers 2, the oldest: having replied for 1
+ * elsewhere is no work on 1 here (it was taken for "works on a newer
+ * request": 2 dropped as answered unseen, a silent loss re-aligning every
+ * connection of the capture; the node runtime's shared redis sockets).
+ */
+static void test_pipelined_after_reply_elsewhere(void **state)
+{
+	struct fix *f = fix_new();
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_send(110, WEB, web(40001), rds(6379), 20));
+	feed(f, ev_recv(120, REDIS, rds(6379), web(40001), 20));
+	feed(f, ev_send(130, REDIS, rds(6379), web(40001), 5)); /* answers 1 */
+	feed(f, ev_recv(140, WEB, web(80), gw(50002), 10));	/* trace 2 */
+	feed(f, ev_send(150, WEB, web(40002), rds(6379), 65));	/* 2's */
+	feed(f, ev_recv(160, WEB, web(40001), rds(6379), 5));	/* 1 again */
+	feed(f, ev_send(170, WEB, web(40002), rds(6379), 41));	/* 1's */
+	feed(f, ev_recv(180, REDIS, rds(6379), web(40002), 106)); /* both */
+	feed(f, ev_send(190, REDIS, rds(6379), web(40002), 29)); /* answers 2 */
+	feed(f, ev_send(200, REDIS, rds(6379), web(40002), 24)); /* answers 1 */
+	feed(f, ev_recv(210, WEB, web(40002), rds(6379), 53));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(trace_hop(collected_id(&f->col, 2), REDIS, WEB)->bytes, 29);
+	assert_int_equal(krt_engine_summary(f->e)->silent_losses, 0);
+	assert_int_equal(krt_engine_summary(f->e)->resyncs, 0);
+	fix_free(f);
+}
+
 /* Kernel tags: engine traces follow the kernel's ids; disagreements counted. */
 static void test_kernel_tags(void **state)
 {
@@ -2737,6 +2770,7 @@ int main(void)
 	    cmocka_unit_test(test_resync_server_catches_up),
 	    cmocka_unit_test(test_late_reply_tail),
 	    cmocka_unit_test(test_reply_in_two_sends_at_gateway),
+	    cmocka_unit_test(test_pipelined_after_reply_elsewhere),
 	    cmocka_unit_test(test_other_thread_after_reply_at_gateway),
 	    cmocka_unit_test(test_kernel_tags),
 	    cmocka_unit_test(test_kernel_tags_decide),
