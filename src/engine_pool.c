@@ -785,12 +785,33 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 	struct handback job;
 	unsigned int found = 0;
 	struct thread *w;
-	__u64 since;
+	__u64 since, read_ns = 0;
+	bool stale = false;
 	size_t i;
 
 	if (!l->n_done || tag == l->handback_trace || !y)
 		return;
+	/*
+	 * A job notified before l read this request cannot be its: a reply
+	 * whose hand-back was not seen (its send or receive lost, a capture's
+	 * byte count off) left it behind. Dropped, or every later reply
+	 * would take its predecessor's job.
+	 */
+	for (i = 0; i < y->pub.n_hops; i++) {
+		const struct krt_hop *h = &y->pub.hops[i];
+
+		if (h->to_tid == l->tid && h->recv_ns > read_ns)
+			read_ns = h->recv_ns;
+	}
+	while (l->n_done && l->done[0].until < read_ns) {
+		memmove(&l->done[0], &l->done[1], --l->n_done * sizeof(l->done[0]));
+		stale = true;
+	}
+	if (!l->n_done)
+		return;
 	job = l->done[0];
+	if (stale)
+		y->handback_guess = true;
 	if (job.in_batch)
 		y->handback_guess = true;
 	memmove(&l->done[0], &l->done[1], --l->n_done * sizeof(l->done[0]));

@@ -1356,6 +1356,43 @@ static void test_handback_batch_uncertain(void **state)
 }
 
 /*
+ * A finished job whose reply was not seen stays in the loop's list: the
+ * next request's reply must not take it (its notification came before
+ * that request was read). Dropped; the right job is bound, marked
+ * uncertain (the list was off).
+ */
+static void test_handback_stale_job_dropped(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w2 = 102;
+	const __u64 chan = 0x5eed;
+	const struct krt_trace *t2;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	feed(f, ev_notify(50, w2, KRT_DIR_SEND, chan, 8)); /* a job whose reply is lost */
+	feed(f, ev_notify(60, io, KRT_DIR_RECV, chan, 8));
+	feed(f, ev_recv(100, io, web(80), gw(50002), 10)); /* trace 1 */
+	feed(f, ev_wakeup(120, io, w1));
+	feed(f, ev_switch(130, 0, 0, w1));
+	feed(f, ev_send(200, w1, web(40001), api(8080), 11));
+	feed(f, ev_recv(210, API, api(8080), web(40001), 11));
+	feed(f, ev_send(220, API, api(8080), web(40001), 21));
+	feed(f, ev_recv(230, w1, web(40001), api(8080), 21));
+	feed(f, ev_notify(240, w1, KRT_DIR_SEND, chan, 8));
+	feed(f, ev_notify(250, io, KRT_DIR_RECV, chan, 8));
+	feed(f, ev_send(260, io, web(80), gw(50002), 32));
+	krt_engine_flush(f->e);
+
+	t2 = collected_id(&f->col, 1);
+	assert_int_equal(trace_hop(t2, w1, API)->bytes, 11);
+	assert_int_equal(trace_hop(t2, w1, API)->uncertain, 0); /* w1's job was bound */
+	assert_int_equal(t2->uncertain, KRT_UNCERTAIN_HANDOFF);
+	fix_free(f);
+}
+
+/*
  * asyncio at low load: each receive holds one byte, but the loop asked for
  * 4096: it could have read several, so even the first hand-back (before
  * any batch was seen) is only a guess.
@@ -2734,6 +2771,7 @@ int main(void)
 	    cmocka_unit_test(test_handback_decides),
 	    cmocka_unit_test(test_handback_batch_uncertain),
 	    cmocka_unit_test(test_handback_reader_asks_more),
+	    cmocka_unit_test(test_handback_stale_job_dropped),
 	    cmocka_unit_test(test_lock_wakeups_not_handoffs),
 	    cmocka_unit_test(test_oneway_pooled_connection),
 	    cmocka_unit_test(test_oneway_after_reply_keeps_claim),
