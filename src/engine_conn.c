@@ -524,14 +524,17 @@ static void side_req_catch_up(struct krt_engine *e, const struct krt_event *ev, 
 {
 	unsigned int next = d->side_reqs.answered ? 1 : 0, k;
 
-	/*
-	 * A reply it sent elsewhere for that request (a single-threaded
-	 * server such as redis, reading a client's pipelined requests of
-	 * several traces) is no work on it here.
-	 */
 	if (ev->xfer.flags & KRT_XF_SEQ || d->side_reqs.n <= next + 1 || !t->cur ||
-	    t->last_sent_trace != t->cur || t->last_sent_reply)
+	    t->last_sent_trace != t->cur)
 		return; /* live: every receive is seen unless a loss is reported */
+	/*
+	 * The oldest unanswered request came in the last receive, with no
+	 * reply since: requests pipelined and read at once (redis reading an
+	 * event loop's commands of several traces), answered in order; the
+	 * thread's trace is the last bytes', whatever it sent elsewhere.
+	 */
+	if (d->side_reply_ns < d->side_recv_ns && d->side_batch_base <= next)
+		return;
 	for (k = next + 1; k < d->side_reqs.n; k++)
 		if (d->side_reqs.req[k] == t->cur)
 			break;
@@ -833,8 +836,6 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	if (loop)
 		doubt |= KRT_UNCERTAIN_LOOP; /* not which of its traces the send is */
 	take_next = send_answers(e, d, t, tag);
-	if (t && tag)
-		t->last_sent_reply = reply;
 	send_segment(e, ev, d, t, tag, doubt, why);
 	/* a loop answering a job a worker handed back (engine_pool.c) */
 	if (reply && tag && t && x->bytes)
@@ -1112,6 +1113,7 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 		t->runs_goroutines = true;
 	side->side_last_tid = t->tid;
 	side->side_recv_ns = ev->ts_ns;
+	side->side_batch_base = side->side_reqs.n;
 	eng_thread_container_by_ip(e, t, &tp->local);
 	t->recv_count++;
 	t->claim_active = true;

@@ -170,7 +170,6 @@ struct thread {
 	__u64 cur;	       /* current trace id; 0 = none */
 	__u64 recv_count;      /* receives so far (pending receive completion) */
 	__u64 last_sent_trace; /* tag of its last send with one */
-	bool last_sent_reply;  /* that send was a server's reply (rule 3a) */
 	struct recent_entry recent[RECENT_ENTRIES];
 	unsigned int recent_next;
 	/*
@@ -288,6 +287,7 @@ struct dir {
 	__u64 side_reply_epoch;		/* engine loss epoch at its last reply (rule 3a) */
 	__u64 side_reply_ns;		/* time of its last reply send (rule 3a) */
 	__u64 side_recv_ns;		/* time of its last receive */
+	__u8 side_batch_base;		/* side_reqs.n before that receive */
 	bool side_ingress;		/* container end of a gateway connection */
 	__u32 side_ingress_tid;		/* thread that read the request on it */
 	__u64 side_ingress_ns;		/* last receive from the gateway */

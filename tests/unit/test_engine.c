@@ -2355,10 +2355,11 @@ static void test_other_thread_after_reply_at_gateway(void **state)
 /*
  * redis (one thread) answers trace 1 on one connection, then reads two
  * requests an event loop pipelined on another (trace 2's, then trace 1's)
- * in one read. Its reply there answers 2, the oldest: having replied for 1
- * elsewhere is no work on 1 here (it was taken for "works on a newer
- * request": 2 dropped as answered unseen, a silent loss re-aligning every
- * connection of the capture; the node runtime's shared redis sockets).
+ * in one read. Its reply there answers 2, the oldest: both came in that
+ * read, nothing answered since (it was taken for "works on a newer
+ * request", its trace being 1's and its last send 1's reply elsewhere: 2
+ * dropped as answered unseen, a silent loss re-aligning every connection
+ * of the capture; the node runtime's shared redis sockets).
  */
 static void test_pipelined_after_reply_elsewhere(void **state)
 {
