@@ -6,16 +6,19 @@
 #
 #   price    bench_uprobe price: an empty function called in a loop, with and
 #            without an empty BPF program on a uprobe on it (median of pairs);
-#   hits     counting uprobes on runtime.execute, runtime.casgstatus and
-#            runtime.newproc1 while krt_load drives REQUESTS requests;
+#   hits     counting uprobes on runtime.execute, gostartcallfn, ready,
+#            chansend, chanrecv, selectgo, newproc1 and casgstatus while
+#            krt_load drives REQUESTS requests;
 #   CPU      the service's own CPU time (utime + stime) per request, in
 #            ROUNDS alternating pairs: no probes, then counting uprobes on
 #            execute and newproc1 (the probes a tracker needs at the least:
 #            a goroutine starts running on a thread; a goroutine is created);
 #   tracer   the same, under krtrace-bpf --go-threads (no uprobes) and
 #            krtrace-bpf (goroutines followed: uprobes on execute,
-#            gostartcallfn and ready with their programs) alternating: what
-#            following goroutines adds to the service, per request.
+#            gostartcallfn and ready with their programs) and krtrace-bpf
+#            --go-channels (execute, gostartcallfn, chansend, chanrecv,
+#            selectgo) alternating: what following goroutines adds to the
+#            service, per request.
 #
 # Usage: bench/uprobe_cost.sh [ROUNDS (3)] [REQUESTS (1000)]
 # Env: the test bed's (KRT_*; the "go" group is brought up and down again if
@@ -86,14 +89,16 @@ traced() { # MODE_ARGS...: one run of both services under krtrace-bpf; prints "h
 	rm -f "$err"
 	echo "$((b1 - a1)) $((b2 - a2))"
 }
-th=0 tf=0 gh=0 gf=0
+th=0 tf=0 gh=0 gf=0 ch=0 cf=0
 for r in $(seq 1 "$ROUNDS"); do
 	read -r x y < <(traced --go-threads); th=$((th + x)) tf=$((tf + y))
 	read -r x y < <(traced); gh=$((gh + x)) gf=$((gf + y))
+	read -r x y < <(traced --go-channels); ch=$((ch + x)) cf=$((cf + y))
 done
 rm -f "/tmp/uprobe_cost.pids.$$"
-awk -v th="$th" -v tf="$tf" -v gh="$gh" -v gf="$gf" -v t="$TCK" -v n="$REQUESTS" -v r="$ROUNDS" 'BEGIN {
+awk -v th="$th" -v tf="$tf" -v gh="$gh" -v gf="$gf" -v ch="$ch" -v cf="$cf" -v t="$TCK" \
+	-v n="$REQUESTS" -v r="$ROUNDS" 'BEGIN {
 	k = 1e6 / t / (n * r)
-	printf "go-http    traced: %.0f us per request by thread (--go-threads), %.0f us with goroutines followed (+%.0f us)\n", th * k, gh * k, (gh - th) * k
-	printf "go-fanout  traced: %.0f us per request by thread (--go-threads), %.0f us with goroutines followed (+%.0f us)\n", tf * k, gf * k, (gf - tf) * k }'
+	printf "go-http    traced: %.0f us per request by thread (--go-threads), %.0f us with goroutines followed (+%.0f us), %.0f us with --go-channels (+%.0f us)\n", th * k, gh * k, (gh - th) * k, ch * k, (ch - th) * k
+	printf "go-fanout  traced: %.0f us per request by thread (--go-threads), %.0f us with goroutines followed (+%.0f us), %.0f us with --go-channels (+%.0f us)\n", tf * k, gf * k, (gf - tf) * k, cf * k, (cf - tf) * k }'
 

@@ -16,7 +16,8 @@
  *                              whose state is on the thread: the new one
  *                              starts with its creator's trace (fan-out);
  *   runtime.ready(gp)          gp is made runnable by the running goroutine
- *                              (channel, WaitGroup, lock): a hand-off, or
+ *                              over a channel (not by a lock, WaitGroup or
+ *                              timer: see handoff_skips): a hand-off, or
  *                              the return of a shared resource, which the
  *                              runtime does not tell apart. A goroutine that
  *                              read its request on a server connection (OWN)
@@ -533,10 +534,21 @@ int krt_go_ready(struct pt_regs *ctx)
 	struct krt_go_key k = { .g = ctx->ax, .tgid = tgid };
 	struct krt_go_state *st, fresh = {};
 	struct krt_thread_state *t;
+	struct krt_go_proc *proc;
+	__u64 skip = ctx->bx;
 
 	if (empty_hooks || !kernel_tags)
 		return 0;
-	if (!bpf_map_lookup_elem(&go_procs, &tgid))
+	proc = bpf_map_lookup_elem(&go_procs, &tgid);
+	if (!proc)
+		return 0;
+	/*
+	 * Only a channel's wake-up hands a value over: a lock released, a
+	 * WaitGroup done or a timer fired makes a goroutine runnable with
+	 * nothing of its waker's (a connection's writer blocked on a mutex in
+	 * the middle of a request's write took the trace of whoever unlocked).
+	 */
+	if (proc->handoff_skips && (skip > 31 || !(proc->handoff_skips & (1u << skip))))
 		return 0;
 	t = thread_find(tid);
 	if (!t || !(t->trace & (KRT_TRACE_ID_MASK | KRT_TRACE_SAMPLED_OUT)))

@@ -13,6 +13,11 @@ struct krt_go_proc {
 	/* runtime.hchan (src/go_binary.h struct krt_go_hchan); chans: probed */
 	__u16 qcount_off, dataqsiz_off, sendx_off, recvx_off, recvq_off, sendq_off;
 	__u32 chans;
+	/*
+	 * runtime.ready's traceskip values (bit n: n) of the wake-ups that hand
+	 * a value over (channel operations); 0 = not known, every one counts
+	 */
+	__u32 handoff_skips;
 };
 
 /* A value in a buffered channel's ring: the channel, its slot, the process. */

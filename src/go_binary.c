@@ -54,6 +54,13 @@ static const struct {
 	{ 1, 19, { .qcount = 0, .dataqsiz = 8, .sendx = 40, .recvx = 48, .recvq = 56, .sendq = 72 } },
 };
 
+uint32_t krt_go_handoff_skips(int major, int minor)
+{
+	if (major == 1 && minor == 19)
+		return 1u << 3 | 1u << 4;
+	return 0;
+}
+
 int krt_go_hchan_table(int major, int minor, struct krt_go_hchan *h)
 {
 	for (size_t i = 0; i < sizeof(hchan_table) / sizeof(hchan_table[0]); i++)
@@ -546,6 +553,7 @@ static int inspect_elf(Elf *elf, const char *path, struct krt_go_info *info, cha
 	}
 	for (int f = KRT_GO_N_NEEDED; f < KRT_GO_N_PROBED; f++)
 		info->chans = info->chans && info->funcs[f].found;
+	info->handoff_skips = krt_go_handoff_skips(info->major, info->minor);
 	decide_usable(info, eh.e_machine);
 	return 0;
 }

@@ -83,6 +83,7 @@ struct krt_go_info {
 	enum krt_go_offset_source goid_from;	/* (both offsets come from one source) */
 	struct krt_go_hchan hchan;		/* (the same source as goid's) */
 	bool chans;				/* hchan known and the channel functions found */
+	uint32_t handoff_skips;			/* krt_go_handoff_skips() */
 	bool usable;			/* everything needed to follow its goroutines */
 	char why[160];			/* when !usable (and is_go): what is missing */
 };
@@ -106,6 +107,17 @@ const char *krt_go_func_name(enum krt_go_func f);
  * table; returns -1 when the version is not in it.
  */
 int krt_go_offsets_table(int major, int minor, int *goid, int *sched);
+/*
+ * runtime.ready(gp, traceskip, next) is called for every goroutine made
+ * runnable: by a channel operation (a value handed over), and by a lock, a
+ * WaitGroup or a timer, which hand nothing over. Its traceskip argument
+ * tells them apart (the depth of the caller it skips differs); the values
+ * of the hand-offs, as a bit mask, for a Go version whose runtime was read
+ * (1.19: chan.go send/recv 4, select 3, closechan 3, sync.Cond 4; locks and
+ * semaphores 5-6, timers 0-1). 0 when the version is not known: every wake
+ * counts, as before.
+ */
+uint32_t krt_go_handoff_skips(int major, int minor);
 /* runtime.hchan's layout for a Go version in the checked table; -1 when not in it. */
 int krt_go_hchan_table(int major, int minor, struct krt_go_hchan *h);
 

@@ -926,6 +926,7 @@ int krt_live_follow_go(struct krt_live_source *s, __u32 pid, const struct krt_go
 		.recvq_off = (__u16)gi->hchan.recvq,
 		.sendq_off = (__u16)gi->hchan.sendq,
 		.chans = gi->chans,
+		.handoff_skips = gi->handoff_skips,
 	};
 	char exe[64];
 	int first = s->n_go_links, err;

@@ -11,7 +11,7 @@
 # goroutines must be followed too (uprobes attached by the re-scan).
 #
 # Environment: the test bed's KRT_* names (run side by side with other suites),
-# KRT_GO_REQUESTS (per service and run, 100), KRT_GO_MIN_HTTP, KRT_GO_MIN_FANOUT and KRT_GO_MIN_SAMPLED (% exact asserted per
+# KRT_GO_REQUESTS (per service and run, 100), KRT_GO_MIN_HTTP, KRT_GO_MIN_FANOUT, KRT_GO_MIN_SAMPLED and KRT_GO_MIN_RESTART (% exact asserted per
 # service, see below), KRT_KEEP=DIR (keep results and truth).
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
@@ -35,10 +35,15 @@ ip link show "${KRT_BRIDGE:-krtbr0}" >/dev/null 2>&1 &&
 
 # Floors per service, below what goroutine tracking reaches by the noise of a
 # shared machine: go-http measured 93-100 % over ten runs of 100 requests (one
-# 93 %, two at 95 %: a 95 % floor failed runs), go-fanout 88-98 %; the
-# attribution by thread alone gave 8 % and 0 %, far below either floor.
+# 93 %, two at 95 %: a 95 % floor failed runs), go-fanout 88-98 % (second round,
+# ready counting only channel wake-ups: go-http 96-99 %, go-fanout 89-99 % in
+# four runs; --go-channels go-http 94-99 %, go-fanout 90-99 %); the attribution
+# by thread alone gave 8 % and 0 %, far below either.
 MIN_HTTP=${KRT_GO_MIN_HTTP:-90}
-MIN_FANOUT=${KRT_GO_MIN_FANOUT:-80}
+MIN_FANOUT=${KRT_GO_MIN_FANOUT:-85}
+# go-http restarted under a discovering tracer: 89, 92, 97 % in three runs (second
+# round); its pools open their connections traced (40 warm-up requests)
+MIN_RESTART=${KRT_GO_MIN_RESTART:-85}
 MIN_SAMPLED=${KRT_GO_MIN_SAMPLED:-75}
 
 tmp=$(mktemp -d)
@@ -266,12 +271,12 @@ mkdir -p "$tmp/truth-restart"
 cp "$STATE"/truth/*.jsonl "$tmp/truth-restart/"
 cp "$tmp/client-restart.jsonl" "$tmp/truth-restart/client.jsonl"
 if "$SCORE" --truth "$tmp/truth-restart" --prefix restart-go-http- --model go-http \
-	--json "$tmp/restart.jsonl" --path live --min "$MIN_HTTP" --slack-us 200 \
+	--json "$tmp/restart.jsonl" --path live --min "$MIN_RESTART" --slack-us 200 \
 	-v >"$tmp/restart.score" 2>"$tmp/restart.score.err"; then
 	sed 's/^/# /' "$tmp/restart.score"
-	ok "restart: go-http >= $MIN_HTTP % exact after its restart"
+	ok "restart: go-http >= $MIN_RESTART % exact after its restart"
 else
 	sed 's/^/# /' "$tmp/restart.score"
-	not_ok "restart: go-http >= $MIN_HTTP % exact after its restart" \
+	not_ok "restart: go-http >= $MIN_RESTART % exact after its restart" \
 		"$(grep 'below' "$tmp/restart.score.err" | tr '\n' ' ')"
 fi

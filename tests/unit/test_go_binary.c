@@ -203,6 +203,10 @@ static void test_go_service(void **state)
 		assert_int_equal(h.sendq, gi.hchan.sendq);
 	}
 	assert_int_equal(krt_go_hchan_table(1, 7, &h), -1);
+	/* runtime.ready's hand-off wake-ups: channel operations (3, 4), not locks (5, 6) */
+	if (gi.major == 1 && gi.minor == 19)
+		assert_int_equal(gi.handoff_skips, 1u << 3 | 1u << 4);
+	assert_int_equal(krt_go_handoff_skips(1, 7), 0);
 #ifdef __x86_64__
 	assert_true(gi.g_in_r14);
 	assert_true(gi.usable);
