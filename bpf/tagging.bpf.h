@@ -235,14 +235,20 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 	return th->trace;
 }
 
-/* A receive decided late: the current thread takes the bytes' trace (rule 2). */
+/*
+ * A receive decided late: the current thread takes the bytes' trace (rule
+ * 2). A request the side's queue holds already is not queued again: the
+ * bytes of several requests read at once (seg_scan queued each) whose
+ * first one's send rides in the record; a second entry would make a later
+ * reply (an unsampled request's) answer it.
+ */
 static __always_inline void recv_takes_tag(__u32 tid, __u32 pid, __u64 cookie, __u32 trace,
 					   __u64 *clk, struct krt_cpu *carry)
 {
 	struct krt_thread_state *th = thread_find(tid);
 	struct krt_conn_side *c = conn_find(cookie);
 
-	if (c)
+	if (c && !krt_side_req_queued(&c->reqs, trace))
 		conn_takes_trace(c, trace, 0);
 	if (!th)
 		return;

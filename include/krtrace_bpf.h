@@ -27,7 +27,7 @@
 #define KRT_CONN_SLOTS 65536
 #define KRT_DIR_SLOTS 16384 /* connection directions */
 #define KRT_PROBES 4
-#define KRT_TAG_SEGS 8 /* send segments remembered per connection direction */
+#define KRT_TAG_SEGS 16 /* send segments remembered per connection direction */
 #define KRT_IDLE_FLUSH_NS (50ULL * 1000 * 1000) /* unattributed CPU: batch size */
 
 /*
@@ -245,7 +245,7 @@ struct krt_pcpu_counters {
  */
 _Static_assert(sizeof(struct krt_thread_state) == 72, "krt_thread_state: ABI");
 _Static_assert(sizeof(struct krt_thread_slot) == 80, "krt_thread_slot: ABI");
-_Static_assert(sizeof(struct krt_conn_side) == 56, "krt_conn_side: ABI");
+_Static_assert(sizeof(struct krt_conn_side) == 152, "krt_conn_side: ABI");
 _Static_assert(sizeof(struct krt_dir_key) == 40, "krt_dir_key: ABI");
 _Static_assert(sizeof(struct krt_deferred_send) == 8 + sizeof(struct krt_xfer_peer),
 	       "krt_deferred_send: ABI");

@@ -8,7 +8,7 @@
 #ifndef KRTRACE_RULES_H
 #define KRTRACE_RULES_H
 
-#define KRT_SIDE_REQS 4 /* requests queued unanswered on one server side */
+#define KRT_SIDE_REQS 16 /* requests queued unanswered on one server side */
 
 _Static_assert((KRT_SIDE_REQS & (KRT_SIDE_REQS - 1)) == 0,
 	       "KRT_SIDE_REQS indexes under a mask: a power of two");
@@ -27,7 +27,7 @@ struct krt_side_reqs {
 	__u32 from; /* the thread that sent the newest request; 0 unknown */
 };
 
-_Static_assert(sizeof(struct krt_side_reqs) == 40, "krt_side_reqs: ABI of the BPF state");
+_Static_assert(sizeof(struct krt_side_reqs) == 136, "krt_side_reqs: ABI of the BPF state");
 
 /* The oldest request leaves the queue (a loop the compiler unrolls: no memmove in BPF). */
 static __inline__ __attribute__((always_inline)) void krt_side_reqs_shift(struct krt_side_reqs *q)
@@ -83,6 +83,21 @@ krt_side_req_received_from(struct krt_side_reqs *q, __u64 trace, __u32 from)
 	}
 	q->req[n & (KRT_SIDE_REQS - 1)] = trace;
 	q->n = n + 1;
+}
+
+/*
+ * The side's queue holds trace already (not answered yet, or the answered
+ * oldest): one read that carried several requests queued each of them.
+ */
+static __inline__ __attribute__((always_inline)) int
+krt_side_req_queued(const struct krt_side_reqs *q, __u64 trace)
+{
+	int i;
+
+	for (i = 0; i < KRT_SIDE_REQS; i++)
+		if (i < q->n && q->req[i] == trace)
+			return 1;
+	return 0;
 }
 
 /* The same, the sender not known. */

@@ -69,6 +69,47 @@ static void test_sender_unknown(void **state)
 }
 
 /* Bytes of no request (trace 0) and repeats of the newest change nothing. */
+/*
+ * Eight pipelined requests read at once (an event loop's upstream pool at
+ * 16 clients on 2 connections: model 3): every one keeps its place, so
+ * the eighth reply answers the eighth request.
+ */
+static void test_eight_pipelined(void **state)
+{
+	struct krt_side_reqs q;
+	__u64 t;
+
+	(void)state;
+	memset(&q, 0, sizeof(q));
+	for (t = 1; t <= 8; t++)
+		krt_side_req_received_from(&q, 100 + t, 7);
+	for (t = 1; t <= 8; t++)
+		assert_int_equal(krt_side_req_reply(&q), 100 + t);
+}
+
+/*
+ * krt_side_req_queued: a request queued already (one read carried it with
+ * others, and its send came late in the receive's record) is found
+ * anywhere in the queue; one answered and shifted out is not.
+ */
+static void test_queued(void **state)
+{
+	struct krt_side_reqs q;
+
+	(void)state;
+	memset(&q, 0, sizeof(q));
+	krt_side_req_received_from(&q, A, 7);
+	krt_side_req_received_from(&q, B, 7);
+	krt_side_req_received_from(&q, C, 7);
+	assert_true(krt_side_req_queued(&q, A));
+	assert_true(krt_side_req_queued(&q, C));
+	assert_false(krt_side_req_queued(&q, 99));
+	assert_int_equal(krt_side_req_reply(&q), A);
+	assert_int_equal(krt_side_req_reply(&q), B);
+	assert_false(krt_side_req_queued(&q, A));
+	assert_true(krt_side_req_queued(&q, B));
+}
+
 static void test_no_request_bytes(void **state)
 {
 	struct krt_side_reqs q;
@@ -90,6 +131,8 @@ int main(void)
 		cmocka_unit_test(test_oneway_then_other_user),
 		cmocka_unit_test(test_sender_unknown),
 		cmocka_unit_test(test_no_request_bytes),
+		cmocka_unit_test(test_eight_pipelined),
+		cmocka_unit_test(test_queued),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
