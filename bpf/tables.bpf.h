@@ -222,6 +222,7 @@ static __always_inline void claim_end(struct krt_thread_state *t)
 	t->trace = 0;
 	t->claim = KRT_CLAIM_OPEN;
 	t->entry_cookie = 0;
+	t->maybe_unsampled = 0;
 }
 
 static __always_inline struct krt_conn_slot *conn_probe(__u64 cookie, __u32 p)

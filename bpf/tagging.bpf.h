@@ -53,6 +53,7 @@ static __always_inline void thread_takes_trace(struct krt_thread_state *th, __u3
 	if (new_claim || th->trace != trace) {
 		th->claim = KRT_CLAIM_OPEN;
 		th->entry_cookie = cookie;
+		th->maybe_unsampled = 0;
 	}
 	thread_set_trace(th, tid, pid, NULL, trace, clk, carry);
 	if (th->claim == KRT_CLAIM_HANDED)
@@ -71,6 +72,11 @@ static __always_inline void thread_handed_trace(struct krt_thread_state *t, __u3
 	t->pooled = 1;
 	thread_set_trace(t, tid, pid, comm, trace | KRT_TRACE_UNSURE, NULL, NULL);
 	t->claim = KRT_CLAIM_HANDED;
+	/*
+	 * With sampling, the queue also holds unsampled requests, invisible
+	 * to the engine: the job the worker dequeues may be one of them.
+	 */
+	t->maybe_unsampled = sampling_on() ? KRT_MAYBE_UNSAMPLED_GUESS : 0;
 	t->entry_cookie = 0;
 }
 
@@ -337,6 +343,7 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	 */
 	if (!trace && th->pooled) {
 		thread_set_trace(th, tid, pid, NULL, KRT_TRACE_UNSURE, NULL, NULL);
+		th->maybe_unsampled = sampling_on() ? KRT_MAYBE_UNSAMPLED_GUESS : 0;
 		trace = KRT_TRACE_UNSURE;
 	}
 	/*
@@ -345,8 +352,21 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	 * reply takes its request's mark from the queue; marking it unsure
 	 * would record it, and the engine would guess it into a sampled trace).
 	 */
-	if (th->tag_pending && !(trace & KRT_TRACE_SAMPLED_OUT))
+	if (th->tag_pending && !(trace & KRT_TRACE_SAMPLED_OUT)) {
 		trace |= KRT_TRACE_UNSURE;
+		/* with sampling, those bytes may be an unsampled request's */
+		if (sampling_on())
+			th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_GUESS;
+	}
+	/*
+	 * A pool worker answering a sampled request while its own trace was an
+	 * unsampled one (a hand-off's guess, or the job it answered before,
+	 * and it went on without blocking): its work for this request went
+	 * unrecorded. The reply says so (the engine marks it "sampling").
+	 */
+	if (sampling_on() && server && !*to_peer && th->pooled &&
+	    (th->trace & KRT_TRACE_SAMPLED_OUT) && trace && !(trace & KRT_TRACE_SAMPLED_OUT))
+		th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_REPLY;
 	c->sent_any = 1;
 	c->in_request = 0;
 	th->sent = 1;

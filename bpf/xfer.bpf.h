@@ -134,6 +134,20 @@ static __always_inline void xfer_record(const struct xfer_sock *f, int ret, __u8
 		x->cpu_before = *carry;
 		x->flags |= KRT_XF_CPU;
 	}
+	/*
+	 * A guess that may be an unsampled request's work, or a reply whose
+	 * request's work went unrecorded: the engine says so.
+	 */
+	if (sampling_on()) {
+		struct krt_thread_state *th = thread_find(e->tid);
+
+		if (th && th->maybe_unsampled == KRT_MAYBE_UNSAMPLED_REPLY) {
+			x->flags |= KRT_XF_MAYBE_UNSAMPLED;
+			th->maybe_unsampled = 0;
+		} else if (th && th->maybe_unsampled && !tagged) {
+			x->flags |= KRT_XF_MAYBE_UNSAMPLED;
+		}
+	}
 	event_submit(e);
 }
 

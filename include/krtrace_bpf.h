@@ -66,6 +66,18 @@ enum krt_claim {
  */
 #define KRT_ONCPU_UNCOUNTED 1ULL
 
+/*
+ * With sampling, what a thread's records may miss (krt_thread_state
+ * .maybe_unsampled): its unsure trace is a guess while the queue it took
+ * a job from also holds unsampled requests (GUESS: its untagged records
+ * say so), or its work for the sampled request it answers now went
+ * unrecorded (REPLY: that reply says so).
+ */
+enum krt_maybe_unsampled {
+	KRT_MAYBE_UNSAMPLED_GUESS = 1,
+	KRT_MAYBE_UNSAMPLED_REPLY = 2,
+};
+
 struct krt_thread_state {
 	__u32 trace;	  /* current trace value, 0 = none */
 	__u8 claim;	  /* enum krt_claim */
@@ -77,7 +89,8 @@ struct krt_thread_state {
 	__u8 sent;
 	__u8 entry_server;
 	__u8 go_thread; /* a Go process's thread: its trace follows goroutines */
-	__u8 pad[2];
+	__u8 maybe_unsampled; /* sampling, enum krt_maybe_unsampled */
+	__u8 pad;
 	__u16 touched;	    /* krt_epoch when last looked up: idle states age out */
 	__u64 entry_cookie; /* socket whose receive set the trace; 0 = hand-off */
 	/* on-CPU time gathered here (cpu_in_kernel), sent when the trace changes */

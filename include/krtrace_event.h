@@ -51,6 +51,9 @@ enum krt_xfer_flags {
 	KRT_XF_REMOTE = 1 << 6,	   /* a RECV from a peer host that started a trace
 				    * here, carrying the trace it continues
 				    * (.remote, from the TCP option) */
+	KRT_XF_MAYBE_UNSAMPLED = 1 << 7, /* kernel, sampling: a pool worker's guess
+					  * that may be an unsampled request's
+					  * work (docs/outputs.md, "sampling") */
 };
 
 /* Address families as on Linux (AF_INET, AF_INET6). */

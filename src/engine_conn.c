@@ -833,6 +833,12 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		eng_owed_remove(t, tag);
 	if (decided)
 		doubt = 0; /* the kernel decided which trace the thread had */
+	/*
+	 * Sampling: a pool worker's guess that may be an unsampled request's
+	 * work, or (decided) a reply whose request's work went unrecorded.
+	 */
+	if (x->flags & KRT_XF_MAYBE_UNSAMPLED && e->cfg.use_kernel_tags)
+		doubt |= KRT_UNCERTAIN_SAMPLING;
 	if (loop)
 		doubt |= KRT_UNCERTAIN_LOOP; /* not which of its traces the send is */
 	take_next = send_answers(e, d, t, tag);
@@ -1127,6 +1133,8 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 		tag = eng_apply_kernel_tag(e, x, tag, ev->ts_ns);
 		if (e->cfg.use_kernel_tags && tag)
 			doubt = 0; /* the kernel decided */
+	} else if (x->flags & KRT_XF_MAYBE_UNSAMPLED) {
+		doubt |= KRT_UNCERTAIN_SAMPLING; /* maybe an unsampled request's work */
 	}
 	if (tag) {
 		receiver_takes(e, t, d, tag, ev->ts_ns, doubt);

@@ -463,7 +463,7 @@ void eng_trace_free(struct trace *tr);
 void eng_trace_mark_hop(struct trace *tr, __u32 hop, __u32 why);
 __u32 eng_trace_request_doubt(const struct trace *tr, const struct krt_addr *from,
 			      const struct krt_addr *to);
-void eng_trace_settle(struct trace *tr, __u32 tid);
+void eng_trace_settle(struct trace *tr, __u32 tid, __u64 since);
 void eng_trace_emit(struct krt_engine *e, struct trace *tr);
 /* A loss at ts (enum krt_lost_reason): the traces it may have touched are marked. */
 void eng_trace_mark_loss(struct krt_engine *e, __u64 ts, __u32 reason);

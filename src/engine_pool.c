@@ -369,7 +369,7 @@ void eng_pool_settled(struct krt_engine *e, struct thread *t, struct trace *tr)
 {
 	struct thread *f = eng_thread_find(e, tr->handoff_from);
 
-	eng_trace_settle(tr, t->tid);
+	eng_trace_settle(tr, t->tid, t->job_ts);
 	if (tr->pub.id == t->cur)
 		t->guess = false;
 	if (f && f != t &&
@@ -560,6 +560,9 @@ unsigned int eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 fr
 		if (h->uncertain && a->n_uncertain)
 			a->n_uncertain--;
 		h->uncertain &= ~KRT_UNCERTAIN_HANDOFF; /* the reply settled it */
+		if (at >= b->pub.start_ns)
+			h->uncertain &=
+			    ~KRT_UNCERTAIN_SAMPLING; /* since the take, in the request */
 		if (h->uncertain)
 			b->n_uncertain++;
 		eng_trace_add_hop(b, h);

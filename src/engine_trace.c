@@ -234,19 +234,28 @@ __u32 eng_trace_request_doubt(const struct trace *tr, const struct krt_addr *fro
 /*
  * Thread tid answered a request of tr itself: the reply names the request
  * (bytes on the request's own connection), so the hand-off guesses that
- * put its calls in tr are settled.
+ * put its calls in tr are settled; with sampling, those since its take
+ * of the job (since; 0: none known) too.
  */
-void eng_trace_settle(struct trace *tr, __u32 tid)
+void eng_trace_settle(struct trace *tr, __u32 tid, __u64 since)
 {
 	size_t i;
 
 	for (i = 0; tr->n_uncertain && i < tr->pub.n_hops; i++) {
 		struct krt_hop *h = &tr->pub.hops[i];
+		__u64 at = h->send_ns ? h->send_ns : h->recv_ns;
+		__u32 clear = KRT_UNCERTAIN_HANDOFF;
 
-		if (!(h->uncertain & KRT_UNCERTAIN_HANDOFF) ||
-		    (h->from_tid != tid && h->to_tid != tid))
+		/*
+		 * A pool worker's guesses with sampling (maybe an unsampled
+		 * job's work): settled from the job it took on, and never
+		 * before the request began.
+		 */
+		if (since && at >= since && at >= tr->pub.start_ns)
+			clear |= KRT_UNCERTAIN_SAMPLING;
+		if (!(h->uncertain & clear) || (h->from_tid != tid && h->to_tid != tid))
 			continue;
-		h->uncertain &= ~KRT_UNCERTAIN_HANDOFF;
+		h->uncertain &= ~clear;
 		if (!h->uncertain)
 			tr->n_uncertain--;
 	}
