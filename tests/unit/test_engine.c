@@ -2447,6 +2447,83 @@ static void test_kernel_tags_decide(void **state)
 	fix_free(f);
 }
 
+/* A record the kernel flags with sampling: maybe an unsampled request's work. */
+static struct krt_event maybe_unsampled(struct krt_event ev)
+{
+	ev.xfer.flags |= KRT_XF_MAYBE_UNSAMPLED;
+	return ev;
+}
+
+/*
+ * --sample: the I/O thread reads a sampled request (the kernel's 5) and
+ * wakes worker w1, whose guess may be an unsampled job (the queue holds
+ * those too, invisible here): its calls go out untagged and flagged. w1's
+ * reply goes unrecorded (an unsampled request's); w2 answers 5, its own
+ * work unrecorded (its reply flagged). Neither is settled: the trace, w1's
+ * calls and w2's reply say "sampling".
+ */
+static void test_sampling_guess_uncertain(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w2 = 102;
+	const struct krt_trace *t;
+
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	feed(f, tagged(ev_recv(100, io, web(80), gw(50001), 10), 5));
+	feed(f, ev_wakeup(110, io, w1));
+	feed(f, ev_switch(120, io, 1, w1));
+	feed(f, maybe_unsampled(ev_send(200, w1, web(40001), api(8080), 11)));
+	feed(f, ev_recv(210, API, api(8080), web(40001), 11));
+	feed(f, ev_send(220, API, api(8080), web(40001), 21));
+	feed(f, maybe_unsampled(ev_recv(230, w1, web(40001), api(8080), 21)));
+	feed(f, maybe_unsampled(tagged(ev_send(300, w2, web(80), gw(50001), 31), 5)));
+	krt_engine_flush(f->e);
+
+	t = collected_id(&f->col, 1);
+	assert_non_null(t);
+	assert_true(t->uncertain & KRT_UNCERTAIN_SAMPLING);
+	assert_true(trace_hop(t, w1, API)->uncertain & KRT_UNCERTAIN_SAMPLING);
+	assert_true(trace_hop(t, w2, 0)->uncertain & KRT_UNCERTAIN_SAMPLING);
+	assert_int_equal(krt_engine_summary(f->e)->uncertain_traces, 1);
+	fix_free(f);
+}
+
+/*
+ * The same guess, and w1 answers 5 itself (a decided reply): what it did
+ * since it took the job was 5's work, the guess is settled.
+ */
+static void test_sampling_guess_settled(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w2 = 102;
+	const struct krt_trace *t;
+
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	feed(f, tagged(ev_recv(100, io, web(80), gw(50001), 10), 5));
+	feed(f, ev_wakeup(110, io, w1));
+	feed(f, ev_switch(120, io, 1, w1));
+	feed(f, maybe_unsampled(ev_send(200, w1, web(40001), api(8080), 11)));
+	feed(f, ev_recv(210, API, api(8080), web(40001), 11));
+	feed(f, ev_send(220, API, api(8080), web(40001), 21));
+	feed(f, maybe_unsampled(ev_recv(230, w1, web(40001), api(8080), 21)));
+	feed(f, tagged(ev_send(300, w1, web(80), gw(50001), 31), 5));
+	krt_engine_flush(f->e);
+
+	t = collected_id(&f->col, 1);
+	assert_non_null(t);
+	assert_int_equal(t->uncertain, 0);
+	assert_int_equal(trace_hop(t, w1, API)->uncertain, 0);
+	assert_int_equal(trace_hop(t, w1, 0)->bytes, 31);
+	assert_int_equal(krt_engine_summary(f->e)->uncertain_traces, 0);
+	fix_free(f);
+}
+
 /* --debug check-tags alone: the rules decide, disagreements are counted. */
 static void test_kernel_tags_check_only(void **state)
 {
@@ -2813,6 +2890,8 @@ int main(void)
 	    cmocka_unit_test(test_other_thread_after_reply_at_gateway),
 	    cmocka_unit_test(test_kernel_tags),
 	    cmocka_unit_test(test_kernel_tags_decide),
+	    cmocka_unit_test(test_sampling_guess_uncertain),
+	    cmocka_unit_test(test_sampling_guess_settled),
 	    cmocka_unit_test(test_kernel_tags_check_only),
 	    cmocka_unit_test(test_kernel_tags_late),
 	    cmocka_unit_test(test_verbose),
