@@ -53,7 +53,9 @@ static __always_inline void thread_takes_trace(struct krt_thread_state *th, __u3
 	if (new_claim || th->trace != trace) {
 		th->claim = KRT_CLAIM_OPEN;
 		th->entry_cookie = cookie;
-		th->maybe_unsampled = 0;
+		/* bytes decide; an unsure tag (its own call's reply) leaves the doubt */
+		if (trace_decided(trace))
+			th->maybe_unsampled = 0;
 	}
 	thread_set_trace(th, tid, pid, NULL, trace, clk, carry);
 	if (th->claim == KRT_CLAIM_HANDED)
@@ -341,6 +343,17 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	 * decision, and a wrong one: the send is unsure, without a guess, and
 	 * the engine's rule 6 decides (the worker's switches go out from now).
 	 */
+	/*
+	 * With sampling, a pool worker that answered a sampled request and
+	 * calls out again without blocking took its next job from the queue,
+	 * most likely an unsampled one: not the request it answered. Which
+	 * one is not visible here: unsure, without a guess, as below. (Not
+	 * after an unsampled job: its sends stay unrecorded, and a sampled
+	 * reply of its says its work went unrecorded.)
+	 */
+	if (sampling_on() && th->pooled && th->claim == KRT_CLAIM_REPLIED && !server &&
+	    trace == th->trace && trace && trace_decided(trace) && !(trace & KRT_TRACE_SAMPLED_OUT))
+		trace = 0;
 	if (!trace && th->pooled) {
 		thread_set_trace(th, tid, pid, NULL, KRT_TRACE_UNSURE, NULL, NULL);
 		th->maybe_unsampled = sampling_on() ? KRT_MAYBE_UNSAMPLED_GUESS : 0;

@@ -135,8 +135,10 @@ static __always_inline void xfer_record(const struct xfer_sock *f, int ret, __u8
 		x->flags |= KRT_XF_CPU;
 	}
 	/*
-	 * A guess that may be an unsampled request's work, or a reply whose
-	 * request's work went unrecorded: the engine says so.
+	 * A guess that may be an unsampled request's work (any undecided
+	 * record of a pool worker: the queue it takes jobs from holds
+	 * unsampled requests too), or a reply whose request's work went
+	 * unrecorded: the engine says so.
 	 */
 	if (sampling_on()) {
 		struct krt_thread_state *th = thread_find(e->tid);
@@ -144,7 +146,7 @@ static __always_inline void xfer_record(const struct xfer_sock *f, int ret, __u8
 		if (th && th->maybe_unsampled == KRT_MAYBE_UNSAMPLED_REPLY) {
 			x->flags |= KRT_XF_MAYBE_UNSAMPLED;
 			th->maybe_unsampled = 0;
-		} else if (th && th->maybe_unsampled && !tagged) {
+		} else if (th && (th->maybe_unsampled || th->pooled) && !tagged) {
 			x->flags |= KRT_XF_MAYBE_UNSAMPLED;
 		}
 	}
