@@ -79,6 +79,7 @@ static __always_inline void thread_handed_trace(struct krt_thread_state *t, __u3
 	 * to the engine: the job the worker dequeues may be one of them.
 	 */
 	t->maybe_unsampled = sampling_on() ? KRT_MAYBE_UNSAMPLED_GUESS : 0;
+	t->job_serial++;
 	t->entry_cookie = 0;
 }
 
@@ -344,19 +345,21 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	 * the engine's rule 6 decides (the worker's switches go out from now).
 	 */
 	/*
-	 * With sampling, a pool worker that answered a sampled request and
-	 * calls out again without blocking took its next job from the queue,
-	 * most likely an unsampled one: not the request it answered. Which
-	 * one is not visible here: unsure, without a guess, as below. (Not
+	 * With sampling, a pool worker that answered a sampled request (or
+	 * one it had on a guess) and calls out again without blocking took
+	 * its next job from the queue, most likely an unsampled one: not the
+	 * request it answered. Which one is not visible here: unsure, without
+	 * a guess, a new job (job_serial), as below. (Not
 	 * after an unsampled job: its sends stay unrecorded, and a sampled
 	 * reply of its says its work went unrecorded.)
 	 */
 	if (sampling_on() && th->pooled && th->claim == KRT_CLAIM_REPLIED && !server &&
-	    trace == th->trace && trace && trace_decided(trace) && !(trace & KRT_TRACE_SAMPLED_OUT))
+	    trace == th->trace && trace && !(trace & KRT_TRACE_SAMPLED_OUT))
 		trace = 0;
 	if (!trace && th->pooled) {
 		thread_set_trace(th, tid, pid, NULL, KRT_TRACE_UNSURE, NULL, NULL);
 		th->maybe_unsampled = sampling_on() ? KRT_MAYBE_UNSAMPLED_GUESS : 0;
+		th->job_serial++;
 		trace = KRT_TRACE_UNSURE;
 	}
 	/*

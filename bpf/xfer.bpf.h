@@ -148,6 +148,8 @@ static __always_inline void xfer_record(const struct xfer_sock *f, int ret, __u8
 			th->maybe_unsampled = 0;
 		} else if (th && (th->maybe_unsampled || th->pooled) && !tagged) {
 			x->flags |= KRT_XF_MAYBE_UNSAMPLED;
+			/* untagged: the field names the worker's job (it changes with each) */
+			x->trace_id = th->job_serial;
 		}
 	}
 	event_submit(e);

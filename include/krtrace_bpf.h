@@ -88,11 +88,11 @@ struct krt_thread_state {
 	/* bpf/goroutines.bpf.h: sent since its goroutine came; read its trace on a server side */
 	__u8 sent;
 	__u8 entry_server;
-	__u8 go_thread; /* a Go process's thread: its trace follows goroutines */
+	__u8 go_thread;	      /* a Go process's thread: its trace follows goroutines */
 	__u8 maybe_unsampled; /* sampling, enum krt_maybe_unsampled */
-	__u8 pad;
-	__u16 touched;	    /* krt_epoch when last looked up: idle states age out */
-	__u64 entry_cookie; /* socket whose receive set the trace; 0 = hand-off */
+	__u8 job_serial;      /* a pool worker's jobs begun on a guess, counted */
+	__u16 touched;	      /* krt_epoch when last looked up: idle states age out */
+	__u64 entry_cookie;   /* socket whose receive set the trace; 0 = hand-off */
 	/* on-CPU time gathered here (cpu_in_kernel), sent when the trace changes */
 	__u64 oncpu_since; /* switch-in time while on CPU (KRT_ONCPU_UNCOUNTED: for an
 			    * unsampled request, not counted), else 0 */

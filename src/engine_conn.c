@@ -583,7 +583,9 @@ static struct thread *send_thread(struct krt_engine *e, const struct krt_event *
 		}
 	}
 	/* not a reply on a connection it serves: maybe a pool worker's next job */
-	if (!d->side_ingress && !(side_is_server(d) && d->side_received))
+	if (!d->side_ingress && !(side_is_server(d) && d->side_received) &&
+	    !(ev->xfer.flags & KRT_XF_MAYBE_UNSAMPLED && !(ev->xfer.flags & KRT_XF_TAGGED) &&
+	      e->cfg.use_kernel_tags && eng_pool_sampled_job(e, t, ev->xfer.trace_id, ev->ts_ns)))
 		eng_pool_send_begins(e, t, ev->ts_ns);
 	return t;
 }

@@ -209,6 +209,7 @@ struct thread {
 	bool took_job;
 	__u64 took_cpu_ns;	 /* on CPU since it took the job */
 	__u64 job_trace, job_ts; /* the job it last took from the queue, and when */
+	__u32 sampled_job;	 /* --sample: the kernel's serial of its provisional job */
 	/* Recent wakeup hand-offs by this thread (a woken worker may idle). */
 	struct {
 		__u32 tid;
@@ -325,6 +326,12 @@ struct trace {
 	 */
 	__u32 handoff_from;
 	bool handed_settled;
+	/*
+	 * --sample: a pool worker's job begun on a guess that may be an
+	 * unsampled request's (eng_pool_sampled_job). Never emitted: a reply
+	 * of the worker moves its work to the request it names.
+	 */
+	bool provisional;
 };
 
 /*
@@ -385,6 +392,7 @@ struct krt_engine {
 	struct trace **open;	 /* open traces in id order */
 	size_t n_open, cap_open;
 	__u64 next_trace_id;
+	__u64 next_provisional_id; /* provisional traces: ids from KRT_PROVISIONAL_ID */
 	__u64 max_emitted_id;
 	__u64 next_dir_serial;
 	__u64 loss_epoch; /* KRT_EV_LOST events seen */
@@ -453,6 +461,7 @@ void eng_thread_forget(struct krt_engine *e, struct thread *t);
 struct trace *eng_trace_find(struct krt_engine *e, __u64 id);
 struct trace *eng_trace_live(struct krt_engine *e, __u64 id);
 struct trace *eng_trace_new(struct krt_engine *e, __u64 ts);
+struct trace *eng_trace_new_provisional(struct krt_engine *e, __u64 ts);
 void eng_trace_activity(struct trace *tr, __u64 ts);
 struct krt_thread_stat *eng_trace_thread(struct trace *tr, const struct thread *t, __u64 first,
 					 __u64 last);
@@ -485,6 +494,7 @@ void eng_handoff_remove(struct thread *t, __u64 trace);
 void eng_handoff_push(struct thread *t, __u64 trace);
 __u64 eng_handoff_pick(struct krt_engine *e, struct thread *f, struct thread *taker, __u64 ts);
 void eng_handoff_return(struct thread *f, __u64 trace);
+bool eng_pool_sampled_job(struct krt_engine *e, struct thread *t, __u32 serial, __u64 ts);
 bool eng_worker_take(struct krt_engine *e, struct thread *t, __u64 ts, const char *why);
 void eng_handed_remember(struct thread *f, __u32 tid, __u64 trace);
 void eng_reader_remember(struct krt_engine *e, struct thread *t);

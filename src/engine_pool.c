@@ -178,6 +178,40 @@ static void orphan_takes(struct krt_engine *e, struct thread *t, __u64 ts)
 }
 
 /*
+ * --sample: thread t sends, not as a reply, a record the kernel flags as
+ * maybe an unsampled request's work (KRT_XF_MAYBE_UNSAMPLED): the queue
+ * it takes jobs from also holds requests the engine never sees, so its
+ * feeder's queue here says nothing of which job it has. A worker that
+ * answers its feeder's clients itself works on a provisional trace of its
+ * own, one per job (serial: the kernel counts the jobs it began on a
+ * guess); its reply names the request and moves the job there
+ * (eng_pool_reply_sent), and a job no recorded reply names was an
+ * unsampled request's: never emitted. False: not such a worker.
+ */
+bool eng_pool_sampled_job(struct krt_engine *e, struct thread *t, __u32 serial, __u64 ts)
+{
+	struct trace *cur = eng_trace_find(e, t->cur), *p;
+
+	if (!t->answers_feeder)
+		return false;
+	if (cur && cur->provisional && t->sampled_job == serial && !t->replied)
+		return true;
+	p = eng_trace_new_provisional(e, ts);
+	eng_thread_set_trace(e, t, p->pub.id, ts);
+	t->sampled_job = serial;
+	t->replied = false;
+	t->guess = true;
+	t->wake_claim = false;
+	t->claim_active = true;
+	t->took_job = false;
+	t->job_trace = p->pub.id;
+	t->job_ts = ts - 1;
+	eng_vlog(e, ts, t, t->tid, 0, "begins job %u on a guess (sampling): provisional trace",
+		 serial);
+	return true;
+}
+
+/*
  * Thread t sends, not as a reply on a connection it serves: a pool worker
  * done with its request that sends for a new one without having slept
  * took the next job from its feeder's queue without a wakeup; a thread
@@ -241,17 +275,20 @@ bool eng_pool_reply_sent(struct krt_engine *e, struct thread *t, __u64 tag, __u3
 	 * A pool worker's reply names the job it really dequeued: what it did
 	 * since it took another one belongs to this request.
 	 */
-	if (t->job_trace && t->job_trace != tag && t->feeder && t->feeder == reader) {
+	struct trace *job = eng_trace_find(e, t->job_trace);
+
+	if (t->job_trace && t->job_trace != tag &&
+	    ((t->feeder && t->feeder == reader) || (job && job->provisional))) {
 		struct thread *f = eng_thread_find(e, t->feeder);
-		struct trace *was = eng_trace_find(e, t->job_trace);
+		struct trace *was = job;
 
 		eng_trace_move_job(e, t, t->job_trace, tag, t->job_ts, ~0ULL);
 		/*
 		 * The job it was thought to hold is still in the queue: another
 		 * worker dequeues it (at the start of a capture, one never seen
-		 * before, which sends with no trace).
+		 * before, which sends with no trace). Not a provisional one.
 		 */
-		if (f && was && !was->answered)
+		if (f && was && !was->answered && !was->provisional)
 			eng_handoff_return(f, t->job_trace);
 	}
 	t->job_trace = 0;
@@ -560,9 +597,9 @@ unsigned int eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 fr
 		if (h->uncertain && a->n_uncertain)
 			a->n_uncertain--;
 		h->uncertain &= ~KRT_UNCERTAIN_HANDOFF; /* the reply settled it */
+		/* since the take, and in the request's time: a sampling guess too */
 		if (at >= b->pub.start_ns)
-			h->uncertain &=
-			    ~KRT_UNCERTAIN_SAMPLING; /* since the take, in the request */
+			h->uncertain &= ~KRT_UNCERTAIN_SAMPLING;
 		if (h->uncertain)
 			b->n_uncertain++;
 		eng_trace_add_hop(b, h);

@@ -29,11 +29,14 @@ struct trace *eng_trace_live(struct krt_engine *e, __u64 id)
 	return tr;
 }
 
-struct trace *eng_trace_new(struct krt_engine *e, __u64 ts)
+/* Provisional traces' ids: apart from the emitted ones, never shown. */
+#define KRT_PROVISIONAL_ID (1ULL << 62)
+
+static struct trace *trace_new_id(struct krt_engine *e, __u64 ts, __u64 id)
 {
 	struct trace *tr = eng_xcalloc(1, sizeof(*tr));
 
-	tr->pub.id = ++e->next_trace_id;
+	tr->pub.id = id;
 	tr->pub.start_ns = tr->pub.end_ns = ts;
 	tr->last_ns = ts;
 	tr->created_ns = e->now;
@@ -47,6 +50,19 @@ struct trace *eng_trace_new(struct krt_engine *e, __u64 ts)
 		e->open = eng_xrealloc(e->open, e->cap_open * sizeof(*e->open));
 	}
 	e->open[e->n_open++] = tr;
+	return tr;
+}
+
+struct trace *eng_trace_new(struct krt_engine *e, __u64 ts)
+{
+	return trace_new_id(e, ts, ++e->next_trace_id);
+}
+
+struct trace *eng_trace_new_provisional(struct krt_engine *e, __u64 ts)
+{
+	struct trace *tr = trace_new_id(e, ts, KRT_PROVISIONAL_ID + ++e->next_provisional_id);
+
+	tr->provisional = true;
 	return tr;
 }
 
@@ -268,6 +284,12 @@ void eng_trace_emit(struct krt_engine *e, struct trace *tr)
 
 	size_t i, n = 0;
 
+	/* a job no reply named: an unsampled request's work */
+	if (tr->provisional) {
+		eng_table_remove(&e->traces, mix64(p->id), tr);
+		eng_trace_free(tr);
+		return;
+	}
 	for (i = 0; i < p->n_hops; i++) {
 		if (eng_hop_dead(&p->hops[i]))
 			continue;

@@ -2524,6 +2524,58 @@ static void test_sampling_guess_settled(void **state)
 	fix_free(f);
 }
 
+/* The same, from the worker's job number serial (the kernel counts them). */
+static struct krt_event sampled_job(struct krt_event ev, __u32 serial)
+{
+	ev = maybe_unsampled(ev);
+	ev.xfer.trace_id = serial;
+	return ev;
+}
+
+/*
+ * --sample, a worker that answers its feeder's clients (its first reply
+ * says so): each job it begins on a guess is a provisional trace. Job 1
+ * was an unsampled request's (its reply went unrecorded): never emitted,
+ * its call in no trace. Job 2's reply names the sampled request 6: the
+ * job moves there, settled.
+ */
+static void test_sampling_provisional_jobs(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101;
+	const struct krt_trace *t2;
+
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, tagged(ev_recv(100, io, web(80), gw(50001), 10), 5));
+	feed(f, ev_wakeup(110, io, w1));
+	feed(f, ev_switch(120, io, 1, w1));
+	feed(f, tagged(ev_send(130, w1, web(80), gw(50001), 30), 5)); /* feeder: io */
+	feed(f, tagged(ev_recv(200, io, web(80), gw(50002), 10), 6));
+	feed(f, sampled_job(ev_send(210, w1, web(40001), api(8080), 11), 1));
+	feed(f, ev_recv(220, API, api(8080), web(40001), 11));
+	feed(f, ev_send(230, API, api(8080), web(40001), 21));
+	feed(f, sampled_job(ev_recv(240, w1, web(40001), api(8080), 21), 1));
+	feed(f, sampled_job(ev_send(300, w1, web(40001), api(8080), 12), 2));
+	feed(f, ev_recv(310, API, api(8080), web(40001), 12));
+	feed(f, ev_send(320, API, api(8080), web(40001), 22));
+	feed(f, sampled_job(ev_recv(330, w1, web(40001), api(8080), 22), 2));
+	feed(f, tagged(ev_send(340, w1, web(80), gw(50002), 32), 6));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 2);
+	t2 = collected_id(&f->col, 2);
+	assert_non_null(t2);
+	assert_int_equal(trace_hop(t2, w1, API)->bytes, 12);
+	assert_int_equal(trace_hop(t2, API, w1)->bytes, 22);
+	assert_int_equal(trace_count_hops(t2, w1, API), 1);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 1), w1, API), 0);
+	assert_int_equal(t2->uncertain, 0);
+	assert_int_equal(krt_engine_summary(f->e)->traces, 2);
+	fix_free(f);
+}
+
 /* --debug check-tags alone: the rules decide, disagreements are counted. */
 static void test_kernel_tags_check_only(void **state)
 {
@@ -2892,6 +2944,7 @@ int main(void)
 	    cmocka_unit_test(test_kernel_tags_decide),
 	    cmocka_unit_test(test_sampling_guess_uncertain),
 	    cmocka_unit_test(test_sampling_guess_settled),
+	    cmocka_unit_test(test_sampling_provisional_jobs),
 	    cmocka_unit_test(test_kernel_tags_check_only),
 	    cmocka_unit_test(test_kernel_tags_late),
 	    cmocka_unit_test(test_verbose),
