@@ -27,7 +27,7 @@
 #define KRT_CONN_SLOTS 65536
 #define KRT_DIR_SLOTS 16384 /* connection directions */
 #define KRT_PROBES 4
-#define KRT_TAG_SEGS 16 /* send segments remembered per connection direction */
+#define KRT_TAG_SEGS 8 /* send segments remembered per connection direction */
 #define KRT_IDLE_FLUSH_NS (50ULL * 1000 * 1000) /* unattributed CPU: batch size */
 
 /*
