@@ -2386,6 +2386,34 @@ static void test_pipelined_after_reply_elsewhere(void **state)
 	fix_free(f);
 }
 
+/*
+ * Import: a probe outside any syscall, in a traced thread's context, for a
+ * connection between addresses of no listed container (the kernel delivering
+ * another namespace's packet in softirq): no send of that thread, no hop in
+ * its trace. An unlisted send (nginx's writev) from its own address stays.
+ */
+static void test_foreign_probe_send_ignored(void **state)
+{
+	struct fix *f = fix_new();
+	struct krt_event other =
+	    ev_send(120, WEB, ip4(172, 38, 0, 1, 41000), ip4(172, 38, 0, 7, 8080), 78);
+	struct krt_event own = ev_send(130, WEB, web(40000), api(8080), 50);
+
+	other.xfer.flags |= KRT_XF_NO_SYSCALL;
+	own.xfer.flags |= KRT_XF_NO_SYSCALL;
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50000), 100)); /* trace 1 */
+	feed(f, other);
+	feed(f, own);
+	feed(f, ev_send(140, WEB, web(80), gw(50000), 120));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 1);
+	assert_int_equal(f->col.v[0].n_hops, 3); /* request, its call, reply */
+	assert_int_equal(trace_hop(&f->col.v[0], WEB, 0)->to_addr.port, 8080);
+	fix_free(f);
+}
+
 /* Kernel tags: engine traces follow the kernel's ids; disagreements counted. */
 static void test_kernel_tags(void **state)
 {
@@ -2939,6 +2967,7 @@ int main(void)
 	    cmocka_unit_test(test_late_reply_tail),
 	    cmocka_unit_test(test_reply_in_two_sends_at_gateway),
 	    cmocka_unit_test(test_pipelined_after_reply_elsewhere),
+	    cmocka_unit_test(test_foreign_probe_send_ignored),
 	    cmocka_unit_test(test_other_thread_after_reply_at_gateway),
 	    cmocka_unit_test(test_kernel_tags),
 	    cmocka_unit_test(test_kernel_tags_decide),
