@@ -92,6 +92,15 @@ done
 # not stored yet): bench/accuracy.sh 500 requests at 4/8/16, m3 68.7-75.3 %
 # (was 44.7), m5 98-100 % (was 81.3). At this scale m3 met 50 and 62.5 % (a
 # later reply's hop in the trace: not fixed yet), m5 100 %.
+# m3 sample since a request read with others is not queued twice on its server side
+# (its merged send decided it late) and server sides keep 16 pipelined requests: 100 %
+# exact (bench/accuracy.sh 100 requests at 4/8/16, and 88-100 % in small runs at 8 and
+# 16 connections): floor 75 (two of the 8 sampled may miss), one wrong at most.
+# m2 sample since a pool worker's guess says "sampling" where the kernel cannot know
+# (the queue also holds unsampled requests; a worker's work for a sampled request went
+# unrecorded) and a worker's provisional job moves to the request its reply names: 0 %
+# wrong (was 10-30 %), 15-47 % exact, the rest uncertain "sampling"; at most one wrong of
+# the 8 sampled, and the reason is asserted below.
 declare -A FLOOR=(
 	[thrift.live]=95 [thrift.import]=85 [thrift.sample]=0
 	[java.live]=95 [java.import]=95 [java.sample]=75
@@ -101,7 +110,7 @@ declare -A FLOOR=(
 	[chain.live]=95 [chain.import]=95 [chain.sample]=75
 	[m1.live]=95 [m1.import]=95 [m1.sample]=75
 	[m2.live]=80 [m2.import]=95 [m2.sample]=0
-	[m3.live]=85 [m3.import]=85 [m3.sample]=37.5
+	[m3.live]=85 [m3.import]=85 [m3.sample]=75
 	[m4.live]=95 [m4.import]=95 [m4.sample]=75
 )
 
@@ -119,6 +128,7 @@ declare -A MAXWRONG=(
 	[chain.live]=2.5 [chain.import]=5 [m1.live]=2.5 [m1.import]=5
 	[m4.live]=2.5 [m4.import]=5 [m4.sample]=12.5
 	[m5.sample]=12.5
+	[m2.sample]=12.5 [m3.sample]=12.5
 )
 
 # Models whose sampled share is printed, not asserted (none today).
@@ -179,3 +189,14 @@ for m in "${models[@]}"; do
 		fi
 	done
 done
+
+# The "sampling" reason (docs/outputs.md): with --sample 10, some of model 2's sampled
+# traces hold a pool worker's guess the kernel cannot settle (the queue also holds
+# unsampled requests), or a reply whose worker's work went unrecorded; they say so.
+if [[ " ${models[*]} " == *" m2 "* ]]; then
+	ip=$(awk -v n="${KRT_NS_PREFIX:-krt-}m2" '$2 == n { print $3; exit }' "$tmp/acc/pids.txt")
+	n_samp=$(grep -c "\"server\":\"$ip:[0-9]*\".*\"uncertain\":\"[a-z,]*sampling" \
+		"$tmp/acc/sample.jsonl")
+	check "m2 sample: ${n_samp:-0} traces say uncertain \"sampling\" (a pool worker's guess)" \
+		test "${n_samp:-0}" -gt 0
+fi
