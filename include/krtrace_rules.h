@@ -23,7 +23,8 @@ struct krt_side_reqs {
 	__u64 req[KRT_SIDE_REQS];
 	__u8 n;
 	__u8 answered;
-	__u8 pad[2];
+	__u8 at_reply; /* requests queued when the last reply was sent */
+	__u8 pad;
 	__u32 from; /* the thread that sent the newest request; 0 unknown */
 };
 
@@ -55,12 +56,46 @@ static __inline__ __attribute__((always_inline)) void krt_side_reqs_shift(struct
  * same thread on the same connection (it looks like pipelining).
  */
 static __inline__ __attribute__((always_inline)) void
-krt_side_req_received_from(struct krt_side_reqs *q, __u64 trace, __u32 from)
+krt_side_req_received_seg(struct krt_side_reqs *q, __u64 trace, __u32 from, int cont)
 {
 	__u32 n = q->n;
 
-	if (!trace || (n && q->req[(n - 1) & (KRT_SIDE_REQS - 1)] == trace))
+	if (!trace)
 		return;
+	if (n && q->req[(n - 1) & (KRT_SIDE_REQS - 1)] == trace) {
+		/*
+		 * More bytes of the newest request, or a one-way message after
+		 * its reply (memcached "set ... noreply" after a get): as
+		 * before, unless the last reply answered a batch of requests
+		 * the newest among them.
+		 */
+		if (!(q->answered && q->at_reply == n && n > 1))
+			return;
+		/*
+		 * The rest of a send read in part before the reply (cont): the
+		 * request was not whole, so the reply did not answer it. A new
+		 * send of the same trace after the reply that answered its last
+		 * request is its next request (redis: GET after SET).
+		 */
+		if (cont) {
+			q->at_reply--;
+			return;
+		}
+	}
+	/*
+	 * A server that had read several requests when it replied and reads
+	 * a new one answered all it had read: in one send (redis writes the
+	 * replies of pipelined commands read together at once), or in one
+	 * send each before it read on (a server does not read ahead of
+	 * replies it has not written). Otherwise every later reply answers
+	 * an older request.
+	 */
+	if (q->answered && q->at_reply > 1 && q->at_reply == n) {
+		/* the newest of them stays, answered (no loop: BPF's budget) */
+		q->req[0] = q->req[(n - 1) & (KRT_SIDE_REQS - 1)];
+		q->n = n = 1;
+		q->at_reply = 1;
+	}
 	if (n && !(n == 1 && q->answered) && from && q->from && from != q->from) {
 		q->req[0] = trace;
 		q->n = 1;
@@ -100,6 +135,16 @@ krt_side_req_queued(const struct krt_side_reqs *q, __u64 trace)
 	return 0;
 }
 
+/*
+ * A request's bytes: a send of its own (cont: the rest of a send partly
+ * read before).
+ */
+static __inline__ __attribute__((always_inline)) void
+krt_side_req_received_from(struct krt_side_reqs *q, __u64 trace, __u32 from)
+{
+	krt_side_req_received_seg(q, trace, from, 0);
+}
+
 /* The same, the sender not known. */
 static __inline__ __attribute__((always_inline)) void krt_side_req_received(struct krt_side_reqs *q,
 									    __u64 trace)
@@ -119,6 +164,7 @@ static __inline__ __attribute__((always_inline)) __u64 krt_side_req_reply(struct
 	if (q->answered && q->n > 1)
 		krt_side_reqs_shift(q);
 	q->answered = 1;
+	q->at_reply = q->n;
 	return q->req[0];
 }
 

@@ -377,8 +377,8 @@ static void hop_seq(const struct dir *d, struct krt_hop *h, __u64 off)
  * receiver). The send's hop to the address node shrinks by k, or becomes
  * the thread-to-thread hop when it is consumed whole.
  */
-static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, __u64 k,
-			struct thread *to, __u32 to_goid, __u64 recv_ns)
+static void seg_deliver_main(struct krt_engine *e, struct dir *d, struct segment *s, __u64 k,
+			     struct thread *to, __u32 to_goid, __u64 recv_ns)
 {
 	struct trace *tr;
 	struct krt_hop h;
@@ -425,6 +425,58 @@ static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, 
 }
 
 /*
+ * Does request trace, which the reply s may also answer, have a reply of
+ * its own sent after s (a server that writes one reply per send)?
+ */
+static bool also_sent_apart(struct dir *d, const struct segment *s, __u64 trace)
+{
+	__u32 i;
+
+	for (i = 0; i < d->q_len; i++) {
+		const struct segment *o = eng_seg_at(d, i);
+
+		if (o->off > s->off && o->trace == trace)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The same, and a reply that may also answer later requests of its side
+ * (struct segment's also) is a hop of each of them too: the send is not
+ * split by request, so each holds its bytes.
+ */
+static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, __u64 k,
+			struct thread *to, __u32 to_goid, __u64 recv_ns)
+{
+	__u64 first = s->off + s->used;
+	__u8 i;
+
+	seg_deliver_main(e, d, s, k, to, to_goid, recv_ns);
+	for (i = 0; i < s->n_also; i++) {
+		struct trace *tr = eng_trace_live(e, s->also[i]);
+		struct krt_hop h;
+
+		if (!tr || also_sent_apart(d, s, s->also[i]))
+			continue;
+		memset(&h, 0, sizeof(h));
+		h.from_tid = s->from_tid;
+		h.to_tid = to ? to->tid : 0;
+		h.from_goid = s->from_goid;
+		h.to_goid = to_goid;
+		h.from_addr = d->src;
+		h.to_addr = d->dst;
+		h.bytes = k;
+		h.send_ns = s->send_ns;
+		h.recv_ns = recv_ns;
+		hop_seq(d, &h, first);
+		eng_trace_mark_hop(tr, eng_trace_add_hop(tr, &h), s->uncertain);
+		if (to)
+			eng_trace_thread(tr, to, recv_ns, recv_ns);
+	}
+}
+
+/*
  * A traced receive learnt the trace of the bytes: rule 2. doubt: the bytes
  * were tagged by a guess (enum krt_uncertain), which the receiver inherits.
  */
@@ -455,10 +507,13 @@ static void receiver_takes(struct krt_engine *e, struct thread *t, struct dir *d
 	t->wake_claim = false;
 	t->guess = doubt != 0;
 	eng_owed_add(t, trace);
+	eng_loop_tick_add(t, trace);
 	if (!own_call)
 		eng_thread_add_entry(t, trace, d->serial);
 	d->rev->side_last_recv_trace = trace;
 }
+
+static void side_queue(struct krt_engine *e, struct dir *sv, const struct segment *s, bool cont);
 
 /* A send completes receives that were waiting for it. Returns bytes used. */
 static void match_pending(struct krt_engine *e, struct dir *d, struct segment *s)
@@ -481,11 +536,13 @@ static void match_pending(struct krt_engine *e, struct dir *d, struct segment *s
 		s->used = a - s->off;
 		to = eng_thread_find(e, p->to_tid);
 		seg_deliver(e, d, s, b - a, to, p->to_goid, p->recv_ns);
-		krt_side_req_received_from(&d->rev->side_reqs, s->trace, s->from_tid);
+		side_queue(e, d->rev, s, a > s->off);
 		if (to && to->recv_count == p->recv_count && s->trace)
 			receiver_takes(e, to, d, s->trace, p->recv_ns, s->uncertain);
 		p->len = p->off + p->len - b;
 		p->off = b;
+		if (to && to->recv_count == p->recv_count && !p->len)
+			to->tick_unknown = false; /* its last receive is known now */
 		if (!p->len)
 			memmove(&d->pend[0], &d->pend[1], --d->n_pend * sizeof(d->pend[0]));
 	}
@@ -524,8 +581,13 @@ static void side_req_catch_up(struct krt_engine *e, const struct krt_event *ev, 
 {
 	unsigned int next = d->side_reqs.answered ? 1 : 0, k;
 
+	/*
+	 * It works on cur if it sent for it since the side's newest request
+	 * came: a server that read pipelined requests of which the newest
+	 * belongs to the trace it last answered has sent nothing for it yet.
+	 */
 	if (ev->xfer.flags & KRT_XF_SEQ || d->side_reqs.n <= next + 1 || !t->cur ||
-	    t->last_sent_trace != t->cur)
+	    t->last_sent_trace != t->cur || t->last_sent_ns < d->side_recv_ns)
 		return; /* live: every receive is seen unless a loss is reported */
 	/*
 	 * The oldest unanswered request came in the last receive, with no
@@ -546,6 +608,17 @@ static void side_req_catch_up(struct krt_engine *e, const struct krt_event *ev, 
 	d->side_reqs.answered = false;
 	resync_log(e, ev, d, "works on a newer request: older ones answered unseen", 0);
 	silent_loss(e, ev);
+}
+
+/* Is trace one of the requests queued on server side d? */
+static bool side_holds(const struct dir *d, __u64 trace)
+{
+	__u8 i;
+
+	for (i = 0; i < d->side_reqs.n && i < KRT_SIDE_REQS; i++)
+		if (d->side_reqs.req[i] == trace)
+			return true;
+	return false;
 }
 
 /* Bytes received on d after ns that no seen send explains (yet). */
@@ -680,6 +753,8 @@ static __u64 send_tag(struct krt_engine *e, const struct krt_event *ev, struct d
 		d->side_reply_epoch = e->loss_epoch;
 		d->side_reply_ns = ev->ts_ns;
 		tag = krt_side_req_reply(&d->side_reqs);
+		if (d->side_reqs.n <= 1)
+			d->side_overflow = false; /* drained: replies answer in order again */
 		*reply = true;
 		*why = d->side_reqs.n > 1 ? "reply on request conn, pipelined"
 					  : "reply on request conn";
@@ -728,7 +803,8 @@ static bool send_answers(struct krt_engine *e, struct dir *d, struct thread *t, 
  * their trace to the destination address until a receive names the thread.
  */
 static void send_segment(struct krt_engine *e, const struct krt_event *ev, struct dir *d,
-			 struct thread *t, __u64 tag, __u32 doubt, const char *why)
+			 struct thread *t, __u64 tag, __u32 doubt, bool over_kernel, bool reply,
+			 const char *why)
 {
 	const struct krt_xfer *x = &ev->xfer;
 	struct segment s;
@@ -743,6 +819,14 @@ static void send_segment(struct krt_engine *e, const struct krt_event *ev, struc
 	s.from_goid = x->goid;
 	s.hop = ~0U;
 	s.uncertain = doubt;
+	s.over_kernel = over_kernel;
+	if (reply && d->side_reqs.n > 1 && d->side_reqs.req[0] == tag) {
+		__u8 i;
+
+		for (i = 1; i < d->side_reqs.n && s.n_also < KRT_SIDE_REQS - 1; i++)
+			if (d->side_reqs.req[i] != tag)
+				s.also[s.n_also++] = d->side_reqs.req[i];
+	}
 	if (s.off + s.len > d->send_next)
 		d->send_next = s.off + s.len;
 
@@ -800,11 +884,11 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	const struct krt_xfer *x = &ev->xfer;
 	struct dir *d;
 	const char *why = "no trace";
-	bool take_next, reply = false, decided = false, by_thread, loop;
+	bool take_next, reply = false, decided = false, by_thread, loop, ktagged = false;
 	struct thread *t;
 	struct trace *tr;
 	__u32 doubt = 0;
-	__u64 tag = 0;
+	__u64 tag = 0, ktag = 0;
 
 	if (foreign_probe_send(e, ev, tp)) {
 		eng_vlog(e, ev->ts_ns, NULL, ev->tid, 0,
@@ -819,6 +903,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	t = send_thread(e, ev, d, tp);
 	if (t && x->goid)
 		t->runs_goroutines = true;
+	if (t)
+		eng_loop_note_io(e, t);
 	if (t) {
 		tag = send_tag(e, ev, d, t, &why, &reply);
 		t->claim_active = true;
@@ -830,10 +916,44 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	if (x->flags & KRT_XF_TAGGED && (e->cfg.use_kernel_tags || e->cfg.check_kernel_tags)) {
 		__u64 k = eng_apply_kernel_tag(e, x, tag, ev->ts_ns);
 
-		if (k != tag)
-			why = "kernel tag";
-		decided = e->cfg.use_kernel_tags && k;
-		tag = k;
+		ktagged = e->cfg.use_kernel_tags;
+		ktag = k;
+		/*
+		 * The rules decide for a thread whose kernel trace is not the
+		 * engine's, for a reply on a side that queued requests the
+		 * rules named (side_engine), and for a reply the kernel
+		 * tagged with the thread's trace, no request of its side (its
+		 * queue missed them: the receive ran before the sender's tags
+		 * were stored).
+		 */
+		if (!(ktagged && t &&
+		      (t->kernel_off ||
+		       (reply && tag && k != tag &&
+			(d->side_engine || (k == t->cur && !side_holds(d, k))))))) {
+			if (k != tag)
+				why = "kernel tag";
+			decided = e->cfg.use_kernel_tags && k;
+			tag = k;
+		}
+	}
+	/*
+	 * Rule 2 names the trace of the last bytes received; a thread that
+	 * received bytes of other traces it has not acted on since (an event
+	 * loop with requests queued for a pooled connection, or a read of
+	 * several pipelined replies) may be writing for any of them. The loop
+	 * rule (eng_loop_pick) names which where the order of its receives
+	 * decides; otherwise the send is marked.
+	 */
+	loop = by_thread && tag && !t->runs_goroutines && eng_owed_other(e, t, tag);
+	if (loop) {
+		bool reused =
+		    d->rev->serial == t->tick_serial && !d->rev->pipelined && !d->trace_repeats;
+		__u64 pick = eng_loop_pick(e, t, reused, &why);
+
+		if (pick) {
+			tag = pick;
+			loop = false;
+		}
 	}
 	if (t && tag && !reply)
 		doubt = eng_pool_acts(e, t, tag);
@@ -847,17 +967,12 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		if (!doubt && t)
 			eng_pool_settled(e, t, tr);
 	}
-	/*
-	 * Rule 2 names the trace of the last bytes received; a thread that
-	 * received bytes of other traces it has not acted on since (an event
-	 * loop with requests queued for a pooled connection, or a read of
-	 * several pipelined replies) may be writing for any of them.
-	 */
-	loop = by_thread && tag && !t->runs_goroutines && eng_owed_other(e, t, tag);
 	if (loop)
 		eng_owed_mark_others(e, t, tag);
-	if (t && tag)
+	if (t && tag) {
 		eng_owed_remove(t, tag);
+		eng_loop_acted(t, tag);
+	}
 	if (decided)
 		doubt = 0; /* the kernel decided which trace the thread had */
 	/*
@@ -868,8 +983,16 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		doubt |= KRT_UNCERTAIN_SAMPLING;
 	if (loop)
 		doubt |= KRT_UNCERTAIN_LOOP; /* not which of its traces the send is */
+	if (!reply && tag) {
+		if (d->replied_since_send && d->last_req_trace == tag)
+			d->trace_repeats = true;
+		d->last_req_trace = tag;
+	}
+	d->replied_since_send = false;
 	take_next = send_answers(e, d, t, tag);
-	send_segment(e, ev, d, t, tag, doubt, why);
+	if (t)
+		t->last_sent_ns = ev->ts_ns;
+	send_segment(e, ev, d, t, tag, doubt, ktagged && tag != ktag, reply, why);
 	/* a loop answering a job a worker handed back (engine_pool.c) */
 	if (reply && tag && t && x->bytes)
 		eng_pool_handback(e, t, tag);
@@ -956,6 +1079,9 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 		side->side_in_request = true;
 		why = "ingress";
 	}
+	if (tr->pub.ingress.tid == t->tid && !tr->ingress_acted)
+		eng_loop_fresh_add(t, tr->pub.id);
+	t->kernel_off = false; /* the kernel named the request it read */
 	if (kid)
 		eng_kmap_bind(e, kid, tr);
 	/* a peer host's request carrying its trace: this trace continues it */
@@ -1023,12 +1149,45 @@ static __u64 recv_range(struct krt_engine *e, const struct krt_event *ev, struct
 }
 
 /*
+ * Rule 3a's queue of server side sv gets the request of segment s. More requests
+ * pipelined than it keeps (a loop that queued 16 on one upstream
+ * connection): the oldest unanswered is forgotten and the replies that
+ * follow answer the wrong requests, so every request queued until the
+ * queue drains is marked "pipeline".
+ */
+static void side_queue(struct krt_engine *e, struct dir *sv, const struct segment *s, bool cont)
+{
+	struct krt_side_reqs *q = &sv->side_reqs;
+	__u64 oldest = q->req[0];
+	bool full = q->n == KRT_SIDE_REQS && !q->answered;
+	struct trace *tr;
+	__u8 i;
+
+	krt_side_req_received_seg(q, s->trace, s->from_tid, cont);
+	if (s->over_kernel && s->trace)
+		sv->side_engine = true;
+	if (q->n > 1)
+		sv->pipelined = true;
+	if (!side_is_server(sv))
+		return; /* a client's side: what it reads are replies */
+	if (full && q->n == KRT_SIDE_REQS && q->req[0] != oldest) {
+		sv->side_overflow = true;
+		if ((tr = eng_trace_find(e, oldest)))
+			tr->pub.uncertain |= KRT_UNCERTAIN_PIPELINE;
+	}
+	for (i = 0; sv->side_overflow && i < q->n && i < KRT_SIDE_REQS; i++)
+		if ((tr = eng_trace_find(e, q->req[i])))
+			tr->pub.uncertain |= KRT_UNCERTAIN_PIPELINE;
+}
+
+/*
  * Rule 2: the queued segments [off, end) of d reach thread t, each a hop
  * of its trace, and the tag of the last tagged one is the bytes' tag.
  * *covered_to: where the segments seen so far end.
  */
 static __u64 recv_consume(struct krt_engine *e, const struct krt_event *ev, struct dir *d,
-			  struct thread *t, __u64 off, __u64 end, __u64 *covered_to, __u32 *doubt)
+			  struct thread *t, __u64 off, __u64 end, __u64 *covered_to, __u32 *doubt,
+			  bool *over_kernel)
 {
 	__u64 tag = 0;
 
@@ -1050,10 +1209,21 @@ static __u64 recv_consume(struct krt_engine *e, const struct krt_event *ev, stru
 			if (s->trace) {
 				*doubt = s->trace == tag ? *doubt | s->uncertain : s->uncertain;
 				tag = s->trace;
-				if (t)
+				if (t) {
+					__u8 i;
+
 					eng_owed_add(t, s->trace);
+					eng_loop_tick_add(t, s->trace);
+					for (i = 0; i < s->n_also; i++) {
+						if (also_sent_apart(d, s, s->also[i]))
+							continue;
+						eng_owed_add(t, s->also[i]);
+						eng_loop_tick_add(t, s->also[i]);
+					}
+				}
 			}
-			krt_side_req_received_from(&d->rev->side_reqs, s->trace, s->from_tid);
+			*over_kernel |= s->over_kernel;
+			side_queue(e, d->rev, s, a > s->off);
 			*covered_to = b;
 		}
 		s->used = b - s->off > s->used ? b - s->off : s->used;
@@ -1128,6 +1298,7 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 	struct dir *side = d->rev;
 	struct thread *t;
 	__u64 off, len, end, tag, covered_to, lost;
+	bool over_kernel = false;
 	__u32 doubt = 0;
 	const char *why = "";
 
@@ -1147,16 +1318,27 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 	side->side_last_tid = t->tid;
 	side->side_recv_ns = ev->ts_ns;
 	side->side_batch_base = side->side_reqs.n;
+	side->replied_since_send = true;
 	eng_thread_container_by_ip(e, t, &tp->local);
 	t->recv_count++;
 	t->claim_active = true;
+	eng_loop_note_io(e, t);
+	eng_loop_tick_begin(t, d->serial);
 
 	if (eng_is_gateway(e, &d->src) || peer_request(e, d)) {
 		on_ingress(e, ev, t, d, off, len);
 		return;
 	}
-	tag = recv_consume(e, ev, d, t, off, end, &covered_to, &doubt);
-	if (x->flags & KRT_XF_TAGGED && (e->cfg.use_kernel_tags || e->cfg.check_kernel_tags)) {
+	tag = recv_consume(e, ev, d, t, off, end, &covered_to, &doubt, &over_kernel);
+	/*
+	 * Bytes whose trace the engine's rules chose over the kernel's tag
+	 * (the loop rule): the tag is not their trace, and the receiver's
+	 * kernel trace is not its trace until it reads bytes both agree on.
+	 */
+	if (x->flags & KRT_XF_TAGGED && e->cfg.use_kernel_tags)
+		t->kernel_off = over_kernel;
+	if (!over_kernel && x->flags & KRT_XF_TAGGED &&
+	    (e->cfg.use_kernel_tags || e->cfg.check_kernel_tags)) {
 		tag = eng_apply_kernel_tag(e, x, tag, ev->ts_ns);
 		if (e->cfg.use_kernel_tags && tag)
 			doubt = 0; /* the kernel decided */
@@ -1168,6 +1350,8 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 		why = "bytes' tag";
 	}
 	side->side_received = true;
+	if (end > covered_to)
+		t->tick_unknown = true; /* bytes of a send not seen (yet), or untraced */
 	if (end > covered_to)
 		why = recv_beyond(e, ev, d, t, u64max(covered_to, off), end, lost, tag, why);
 	if (e->cfg.verbose) {

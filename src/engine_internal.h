@@ -170,6 +170,7 @@ struct thread {
 	__u64 cur;	       /* current trace id; 0 = none */
 	__u64 recv_count;      /* receives so far (pending receive completion) */
 	__u64 last_sent_trace; /* tag of its last send with one */
+	__u64 last_sent_ns;    /* when it sent last */
 	struct recent_entry recent[RECENT_ENTRIES];
 	unsigned int recent_next;
 	/*
@@ -189,6 +190,37 @@ struct thread {
 	__u64 owed[OWED_MAX];
 	__u8 n_owed;
 	bool owed_lost;
+	/*
+	 * What decides which owed trace an event loop's send is for (the
+	 * loop rule, docs/handoffs.md): the traces of its last receive that
+	 * have not acted since (sent or answered), in byte order, and the
+	 * requests it read that have sent nothing downstream yet, in the
+	 * order read. tick_unknown: the last receive held bytes of no known
+	 * trace (an untraced peer, or a send not seen yet).
+	 */
+	__u64 tick[OWED_MAX];
+	__u8 n_tick;
+	bool tick_unknown;
+	__u64 tick_serial; /* the direction its last receive read */
+	__u64 fresh[OWED_MAX];
+	__u8 n_fresh;
+	bool fresh_lost;
+	/*
+	 * The kernel's trace of this thread is not the engine's: it received
+	 * bytes the engine's rules gave another trace than the kernel's tag
+	 * (struct segment's over_kernel), so its kernel tags are ignored until
+	 * it receives bytes both agree on.
+	 */
+	bool kernel_off;
+	/*
+	 * Kept on a process's leader (tid == pid): the thread that does its
+	 * socket transfers, and whether more than one does. The loop rule
+	 * decides only for a process whose one thread does them all (Node.js,
+	 * a C epoll loop); in a Go program or a thread pool other threads
+	 * send for the requests a thread read.
+	 */
+	__u32 proc_io_tid;
+	bool proc_io_multi;
 	/*
 	 * Its transfers name a goroutine (a Go program followed by uprobes):
 	 * the kernel swaps the thread's trace with the goroutine it runs, so
@@ -241,6 +273,19 @@ struct segment {
 	__u32 from_goid; /* the sender's goroutine (Go, live), 0 = unknown */
 	__u32 hop;	 /* index of the send's hop in the trace; ~0 = none */
 	__u32 uncertain; /* enum krt_uncertain of the send */
+	/*
+	 * The engine's trace differs from the kernel's tag of the send (the
+	 * loop rule decided): the receiver takes the engine's, not the tag.
+	 */
+	bool over_kernel;
+	/*
+	 * A server's reply sent with more requests of its side queued after
+	 * the one it answers: it may answer them too (redis writes the replies
+	 * of pipelined commands read together in one send). Their order is
+	 * the order of the callbacks the client runs for it.
+	 */
+	__u64 also[KRT_SIDE_REQS - 1];
+	__u8 n_also;
 };
 
 struct pending_recv {
@@ -257,7 +302,27 @@ enum side_role { ROLE_UNKNOWN = 0, ROLE_SERVER, ROLE_CLIENT };
 struct dir {
 	struct krt_addr src, dst;
 	__u64 hash;
-	__u64 serial; /* unique, never reused (rule 5 entry lists) */
+	__u64 serial;	/* unique, never reused (rule 5 entry lists) */
+	bool pipelined; /* server side: it had several requests queued at once */
+	/*
+	 * Server side: more requests were queued than side_reqs keeps; the
+	 * replies answer requests it forgot until the queue drains.
+	 */
+	bool side_overflow;
+	/*
+	 * Server side: a request was queued from bytes whose trace the rules
+	 * chose over the kernel's tag; the kernel's queue holds its tag, so
+	 * the engine's rule 3a answers replies here, not the kernel's.
+	 */
+	bool side_engine;
+	/*
+	 * Client's direction: a request's next request on it followed the
+	 * reply to its last (redis: SET, then GET): a send after a reply on
+	 * it may be the replied request's, whatever waits for a connection.
+	 */
+	bool trace_repeats;
+	bool replied_since_send; /* the reverse direction received since its last send */
+	__u64 last_req_trace;	 /* the tag of its last send */
 	struct dir *rev;
 	__u64 send_next; /* end of the last send (offset space) */
 	__u64 recv_next; /* end of the last receive */
@@ -455,6 +520,12 @@ void eng_owed_add(struct thread *t, __u64 trace);
 void eng_owed_remove(struct thread *t, __u64 trace);
 bool eng_owed_other(struct krt_engine *e, struct thread *t, __u64 tag);
 void eng_owed_mark_others(struct krt_engine *e, struct thread *t, __u64 tag);
+void eng_loop_tick_begin(struct thread *t, __u64 serial);
+void eng_loop_tick_add(struct thread *t, __u64 trace);
+void eng_loop_fresh_add(struct thread *t, __u64 trace);
+void eng_loop_acted(struct thread *t, __u64 trace);
+__u64 eng_loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why);
+void eng_loop_note_io(struct krt_engine *e, struct thread *t);
 void eng_thread_forget(struct krt_engine *e, struct thread *t);
 
 /* engine_trace.c: traces (stats, hops, slices, emission), a thread's trace, kernel tags */

@@ -30,6 +30,7 @@ enum krt_uncertain {
 	KRT_UNCERTAIN_SAMPLING = 1 << 1, /* a thread moved between sampled and unsampled work */
 	KRT_UNCERTAIN_ONEWAY = 1 << 2, /* a reply on a shared connection whose request is unclear */
 	KRT_UNCERTAIN_LOOP = 1 << 3,   /* an event loop owed several requests a send */
+	KRT_UNCERTAIN_PIPELINE = 1 << 4, /* more requests pipelined on a connection than kept */
 };
 
 /* tid 0 = not a traced thread: the address is the node. */

@@ -327,6 +327,7 @@ const char *krt_uncertain_str(__u32 bits, char *buf, size_t len)
 		{KRT_UNCERTAIN_SAMPLING, "sampling"},
 		{KRT_UNCERTAIN_ONEWAY, "oneway"},
 		{KRT_UNCERTAIN_LOOP, "loop"},
+		{KRT_UNCERTAIN_PIPELINE, "pipeline"},
 	};
 	size_t i, n = 0;
 

@@ -1465,6 +1465,98 @@ static void test_event_loop_owed_uncertain(void **state)
 	fix_free(f);
 }
 
+/* The hop of t from -> to sent at send_ns, or NULL. */
+static const struct krt_hop *hop_sent_at(const struct krt_trace *t, __u32 from, __u32 to,
+					 __u64 send_ns)
+{
+	size_t i;
+
+	for (i = 0; t && i < t->n_hops; i++)
+		if (t->hops[i].from_tid == from && t->hops[i].to_tid == to &&
+		    t->hops[i].send_ns == send_ns)
+			return &t->hops[i];
+	return NULL;
+}
+
+/*
+ * Node.js and redis: an event loop pipelines SET 1 and SET 2 on one
+ * connection; redis reads both and answers in one send; the loop reads
+ * the two replies at once and runs their callbacks in order, each writing
+ * its GET. Its current trace (the last bytes read) says nothing; the order
+ * of the callbacks decides: GET 1, then GET 2, both sure. The second reply,
+ * answered in the same send, is a hop of trace 2 too.
+ */
+static void test_event_loop_pipelined_replies(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t1, *t2;
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_send(110, WEB, web(40001), rds(6379), 30));
+	feed(f, ev_recv(120, WEB, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_send(130, WEB, web(40001), rds(6379), 30));
+	feed(f, ev_recv(140, REDIS, rds(6379), web(40001), 60)); /* both SETs */
+	feed(f, ev_send(150, REDIS, rds(6379), web(40001), 10)); /* both replies */
+	feed(f, ev_recv(160, WEB, web(40001), rds(6379), 10));
+	feed(f, ev_send(170, WEB, web(40001), rds(6379), 20)); /* GET 1 */
+	feed(f, ev_send(180, WEB, web(40001), rds(6379), 20)); /* GET 2 */
+	feed(f, ev_recv(190, REDIS, rds(6379), web(40001), 40));
+	feed(f, ev_send(200, REDIS, rds(6379), web(40001), 20));
+	feed(f, ev_recv(210, WEB, web(40001), rds(6379), 20));
+	feed(f, ev_send(220, WEB, web(80), gw(50001), 50));
+	feed(f, ev_send(230, WEB, web(80), gw(50002), 50));
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_non_null(hop_sent_at(t1, WEB, REDIS, 170));
+	assert_non_null(hop_sent_at(t2, WEB, REDIS, 180));
+	assert_null(hop_sent_at(t1, WEB, REDIS, 180));
+	assert_null(hop_sent_at(t2, WEB, REDIS, 170));
+	assert_non_null(hop_sent_at(t2, REDIS, WEB, 150)); /* answered in 1's send */
+	assert_non_null(hop_sent_at(t2, REDIS, WEB, 200));
+	assert_int_equal(t1->uncertain, 0);
+	assert_int_equal(t2->uncertain, 0);
+	assert_int_equal(krt_engine_summary(f->e)->uncertain_hops, 0);
+	fix_free(f);
+}
+
+/*
+ * Node.js's keep-alive agent: request 2 waits for the one backend socket.
+ * Request 1's reply comes back; its callback writes 1's redis call at
+ * once, and then the freed socket carries 2's call, still under trace 1
+ * by rule 2. The callback of the receive acts first, then the oldest
+ * request that has sent nothing yet: 2's call is 2's, sure.
+ */
+static void test_event_loop_freed_socket(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t1, *t2;
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_send(110, WEB, web(40001), api(8080), 11));
+	feed(f, ev_recv(120, WEB, web(80), gw(50002), 10)); /* trace 2 waits */
+	feed(f, ev_recv(130, API, api(8080), web(40001), 11));
+	feed(f, ev_send(140, API, api(8080), web(40001), 21));
+	feed(f, ev_recv(150, WEB, web(40001), api(8080), 21));
+	feed(f, ev_send(160, WEB, web(40002), rds(6379), 30)); /* 1's redis call */
+	feed(f, ev_send(170, WEB, web(40001), api(8080), 12)); /* 2's call */
+	feed(f, ev_recv(180, API, api(8080), web(40001), 12));
+	feed(f, ev_recv(190, REDIS, rds(6379), web(40002), 30));
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_non_null(hop_sent_at(t1, WEB, REDIS, 160));
+	assert_non_null(hop_sent_at(t2, WEB, API, 170));
+	assert_null(hop_sent_at(t1, WEB, API, 170));
+	assert_int_equal(t1->uncertain, 0);
+	assert_int_equal(t2->uncertain, 0);
+	fix_free(f);
+}
+
 /*
  * Threads that read and answer their own requests wake each other for a
  * lock (a runtime's global lock): no hand-off, nothing uncertain, each
@@ -2981,6 +3073,8 @@ int main(void)
 	    cmocka_unit_test(test_linger_bounded),
 	    cmocka_unit_test(test_late_events),
 	    cmocka_unit_test(test_event_loop_owed_uncertain),
+	    cmocka_unit_test(test_event_loop_pipelined_replies),
+	    cmocka_unit_test(test_event_loop_freed_socket),
 	    cmocka_unit_test(test_random_events_robust),
 	};
 

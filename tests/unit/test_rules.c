@@ -14,6 +14,7 @@
 #define A 11
 #define B 12
 #define C 13
+#define D 14
 
 /* Pipelined requests of one thread (an event loop): replies in request order. */
 static void test_pipelined_one_thread(void **state)
@@ -64,8 +65,38 @@ static void test_sender_unknown(void **state)
 	assert_int_equal(q.n, 2);
 	assert_int_equal(q.from, 7); /* the last known sender stays */
 	assert_int_equal(krt_side_req_reply(&q), A);
-	krt_side_req_received_from(&q, C, 0);
+	krt_side_req_received_from(&q, D, 0);
+	krt_side_req_received(&q, C); /* sent before the reply went out: pipelined */
+	assert_int_equal(q.n, 2);
+	assert_int_equal(krt_side_req_reply(&q), D);
+}
+
+/*
+ * A server that read requests A and B before it replied and then reads C
+ * answered both (redis: the replies of commands read together go out in
+ * one send), unless B's bytes went on after the reply (B was not whole).
+ */
+static void test_batched_reply(void **state)
+{
+	struct krt_side_reqs q;
+
+	memset(&q, 0, sizeof(q));
+	krt_side_req_received(&q, A);
+	krt_side_req_received(&q, B);
+	assert_int_equal(krt_side_req_reply(&q), A); /* A's and B's replies */
+	krt_side_req_received(&q, C);
+	assert_int_equal(q.n, 1);
+	assert_int_equal(krt_side_req_reply(&q), C);
+
+	memset(&q, 0, sizeof(q));
+	krt_side_req_received(&q, A);
+	krt_side_req_received(&q, B);
+	assert_int_equal(krt_side_req_reply(&q), A);
+	krt_side_req_received_seg(&q, B, 0, 1); /* the rest of B's send */
+	krt_side_req_received(&q, C);
 	assert_int_equal(q.n, 3);
+	assert_int_equal(krt_side_req_reply(&q), B);
+	assert_int_equal(krt_side_req_reply(&q), C);
 }
 
 /* Bytes of no request (trace 0) and repeats of the newest change nothing. */
@@ -130,6 +161,7 @@ int main(void)
 		cmocka_unit_test(test_pipelined_one_thread),
 		cmocka_unit_test(test_oneway_then_other_user),
 		cmocka_unit_test(test_sender_unknown),
+		cmocka_unit_test(test_batched_reply),
 		cmocka_unit_test(test_no_request_bytes),
 		cmocka_unit_test(test_eight_pipelined),
 		cmocka_unit_test(test_queued),
