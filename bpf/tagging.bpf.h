@@ -132,9 +132,7 @@ static __always_inline __u32 seg_scan(struct krt_conn_side *c, struct krt_dir_ta
 			if (!sg->trace)
 				continue;
 			if (queue)
-				krt_side_req_received_seg(&c->reqs, sg->trace, sg->from,
-							  seq != sg->seq &&
-							      seq - sg->seq < sg->len);
+				krt_side_req_received_from(&c->reqs, sg->trace, sg->from);
 			if (!(sg->trace & KRT_TRACE_SAMPLED_OUT))
 				*sampled = sg->trace;
 			if (last - sg->seq < sg->len)

@@ -62,6 +62,16 @@ krt_side_req_received_seg(struct krt_side_reqs *q, __u64 trace, __u32 from, int 
 
 	if (!trace)
 		return;
+#ifdef __bpf__
+	/*
+	 * The kernel keeps the plain queue (its receive programs are at the
+	 * verifier's limit); the engine, which follows the rules over the
+	 * kernel's tags where they differ (side_engine), knows batches.
+	 */
+	if (n && q->req[(n - 1) & (KRT_SIDE_REQS - 1)] == trace)
+		return;
+	(void)cont;
+#else
 	if (n && q->req[(n - 1) & (KRT_SIDE_REQS - 1)] == trace) {
 		/*
 		 * More bytes of the newest request, or a one-way message after
@@ -96,6 +106,7 @@ krt_side_req_received_seg(struct krt_side_reqs *q, __u64 trace, __u32 from, int 
 		q->n = n = 1;
 		q->at_reply = 1;
 	}
+#endif
 	if (n && !(n == 1 && q->answered) && from && q->from && from != q->from) {
 		q->req[0] = trace;
 		q->n = 1;

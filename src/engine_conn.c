@@ -1160,11 +1160,13 @@ static void side_queue(struct krt_engine *e, struct dir *sv, const struct segmen
 	struct krt_side_reqs *q = &sv->side_reqs;
 	__u64 oldest = q->req[0];
 	bool full = q->n == KRT_SIDE_REQS && !q->answered;
+	bool batch = q->answered && q->at_reply > 1;
 	struct trace *tr;
 	__u8 i;
 
 	krt_side_req_received_seg(q, s->trace, s->from_tid, cont);
-	if (s->over_kernel && s->trace)
+	/* the kernel's queue does not know batches: its replies here lag */
+	if ((s->over_kernel && s->trace) || (batch && q->at_reply == 1))
 		sv->side_engine = true;
 	if (q->n > 1)
 		sv->pipelined = true;
