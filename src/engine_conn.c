@@ -387,8 +387,14 @@ static void seg_deliver_main(struct krt_engine *e, struct dir *d, struct segment
 
 	s->used += k;
 	tr = s->trace ? eng_trace_live(e, s->trace) : NULL;
-	if (!tr && to && to->cur)
+	if (!tr && to && to->cur) {
+		struct thread *from = eng_thread_find(e, s->from_tid);
+
 		tr = eng_trace_find(e, to->cur); /* untagged bytes: receiver's trace */
+		/* the sender's work is in it too (a hand-back looks there) */
+		if (tr && from)
+			eng_thread_touched(from, tr->pub.id, recv_ns);
+	}
 	if (!tr)
 		return;
 	if (s->hop != ~0U && eng_trace_find(e, s->trace) == tr && s->hop < tr->pub.n_hops) {

@@ -152,6 +152,8 @@ struct recent_entry {
 
 #define OWED_MAX 16
 
+#define TOUCHED_MAX 8
+
 struct thread {
 	__u32 tid;
 	__u32 pid; /* tgid; 0 = unknown */
@@ -262,6 +264,17 @@ struct thread {
 	} done[DONE_MAX];
 	__u8 n_done;
 	__u64 handback_trace; /* the last trace a hand-back went to */
+	/*
+	 * The traces this thread last had activity in, so that a hand-back
+	 * visits those instead of every open trace (thousands with the
+	 * linger: a walk of them cost the reader 140 us per thrift request).
+	 * touched_lost is the latest activity an evicted entry had: a job
+	 * that began before it may have work in a trace no longer listed.
+	 */
+	struct touched_trace {
+		__u64 id, last_ns;
+	} touched[TOUCHED_MAX];
+	__u64 touched_lost;
 };
 
 struct segment {
@@ -534,7 +547,8 @@ struct trace *eng_trace_live(struct krt_engine *e, __u64 id);
 struct trace *eng_trace_new(struct krt_engine *e, __u64 ts);
 struct trace *eng_trace_new_provisional(struct krt_engine *e, __u64 ts);
 void eng_trace_activity(struct trace *tr, __u64 ts);
-struct krt_thread_stat *eng_trace_thread(struct trace *tr, const struct thread *t, __u64 first,
+void eng_thread_touched(struct thread *t, __u64 id, __u64 ts);
+struct krt_thread_stat *eng_trace_thread(struct trace *tr, struct thread *t, __u64 first,
 					 __u64 last);
 __u32 eng_trace_add_hop(struct trace *tr, const struct krt_hop *h);
 void eng_trace_add_slice(struct trace *tr, __u32 tid, __u64 start, __u64 end);

@@ -609,6 +609,7 @@ unsigned int eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 fr
 	b->handed_settled = true;
 	if (!moved)
 		return 0;
+	eng_thread_touched(w, b->pub.id, until < b->last_ns ? until : b->last_ns);
 	/* rows of threads with nothing left in `from` go along */
 	for (i = 0; i < a->pub.n_hops && n_keep < 8; i++) {
 		const struct krt_hop *h = &a->pub.hops[i];
@@ -862,15 +863,27 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 	/* the job began after its request came in, and after w's previous one */
 	since = u64max(job.since, y->pub.ingress.ts_ns);
 	/*
-	 * Only a trace active after the job began can hold its work (hops
-	 * after `since`: pub.end_ns is a trace's latest activity): the others,
-	 * thousands with the linger, cost each hand-back a lookup and a walk
-	 * of their hops (the reader's CPU per thrift request went 16 -> 290 us).
+	 * The job's work is in traces w had activity in after `since`: those
+	 * w remembers (struct thread's touched), unless one it forgot was
+	 * touched after since; then every open trace active since then
+	 * (pub.end_ns is a trace's latest activity).
 	 */
-	for (i = 0; i < e->n_open; i++)
-		if (e->open[i] != y && e->open[i]->pub.end_ns > since)
-			found +=
-			    eng_trace_move_job(e, w, e->open[i]->pub.id, tag, since, job.until);
+	if (w->touched_lost > since) {
+		for (i = 0; i < e->n_open; i++)
+			if (e->open[i] != y && e->open[i]->pub.end_ns > since)
+				found += eng_trace_move_job(e, w, e->open[i]->pub.id, tag, since,
+							    job.until);
+	} else {
+		struct touched_trace list[TOUCHED_MAX];
+
+		/* a copy: moving a job touches w's list */
+		memcpy(list, w->touched, sizeof(list));
+		for (i = 0; i < TOUCHED_MAX; i++)
+			if (list[i].id && list[i].last_ns > since &&
+			    eng_trace_live(e, list[i].id) != y)
+				found +=
+				    eng_trace_move_job(e, w, list[i].id, tag, since, job.until);
+	}
 	found += settle_job(e, y, w, since, job.until);
 	/*
 	 * A job that left no transfer: the worker's were not recorded (with

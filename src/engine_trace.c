@@ -81,8 +81,29 @@ static __u32 thread_pid(const struct thread *t)
 	return t->pid ? t->pid : t->tid;
 }
 
+/* Remember that t had activity in trace id at ts (struct thread's touched). */
+void eng_thread_touched(struct thread *t, __u64 id, __u64 ts)
+{
+	struct touched_trace *old = &t->touched[0];
+	size_t i;
+
+	for (i = 0; i < TOUCHED_MAX; i++) {
+		if (t->touched[i].id == id) {
+			if (ts > t->touched[i].last_ns)
+				t->touched[i].last_ns = ts;
+			return;
+		}
+		if (t->touched[i].last_ns < old->last_ns)
+			old = &t->touched[i];
+	}
+	if (old->id && old->last_ns > t->touched_lost)
+		t->touched_lost = old->last_ns;
+	old->id = id;
+	old->last_ns = ts;
+}
+
 /* The stats row of thread t in trace tr, created on first activity. */
-struct krt_thread_stat *eng_trace_thread(struct trace *tr, const struct thread *t, __u64 first,
+struct krt_thread_stat *eng_trace_thread(struct trace *tr, struct thread *t, __u64 first,
 					 __u64 last)
 {
 	struct krt_thread_stat *st = NULL;
@@ -115,6 +136,7 @@ struct krt_thread_stat *eng_trace_thread(struct trace *tr, const struct thread *
 	if (last > st->last_ns)
 		st->last_ns = last;
 	eng_trace_activity(tr, last);
+	eng_thread_touched(t, tr->pub.id, last);
 	return st;
 }
 
