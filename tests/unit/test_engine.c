@@ -1393,6 +1393,45 @@ static void test_handback_stale_job_dropped(void **state)
 }
 
 /*
+ * Twelve requests open, one worker doing all their calls before its one
+ * notification: the hand-back finds its work through the traces the
+ * worker remembers touching (struct thread's touched), not by a walk of
+ * every open trace, and leaves none of it behind.
+ */
+static void test_handback_many_traces(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101;
+	const __u64 chan = 0x5eed;
+	const struct krt_trace *y;
+	__u64 t = 1000;
+	int k;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	for (k = 0; k < 12; k++) {
+		feed(f, ev_recv(t, io, web(80), gw(50001 + k), 10));
+		feed(f, ev_wakeup(t + 10, io, w1));
+		feed(f, ev_switch(t + 20, 0, 0, w1));
+		feed(f, ev_send(t + 100, w1, web(40001 + k), api(8080), 11));
+		feed(f, ev_recv(t + 110, API, api(8080), web(40001 + k), 11));
+		feed(f, ev_send(t + 120, API, api(8080), web(40001 + k), 21));
+		feed(f, ev_recv(t + 130, w1, web(40001 + k), api(8080), 21));
+		feed(f, ev_switch(t + 140, w1, 1, 0));
+		t += 1000;
+	}
+	feed(f, ev_notify(t, w1, KRT_DIR_SEND, chan, 8));
+	feed(f, ev_notify(t + 10, io, KRT_DIR_RECV, chan, 8));
+	feed(f, ev_send(t + 20, io, web(80), gw(50001), 32)); /* answers 1 */
+	krt_engine_flush(f->e);
+
+	y = collected_id(&f->col, 1);
+	assert_int_equal(trace_count_hops(y, w1, API), 12);
+	assert_int_equal(trace_count_hops(y, API, w1), 12);
+	fix_free(f);
+}
+
+/*
  * asyncio at low load: each receive holds one byte, but the loop asked for
  * 4096: it could have read several, so even the first hand-back (before
  * any batch was seen) is only a guess.
@@ -3022,6 +3061,7 @@ int main(void)
 	    cmocka_unit_test(test_handback_batch_uncertain),
 	    cmocka_unit_test(test_handback_reader_asks_more),
 	    cmocka_unit_test(test_handback_stale_job_dropped),
+	    cmocka_unit_test(test_handback_many_traces),
 	    cmocka_unit_test(test_lock_wakeups_not_handoffs),
 	    cmocka_unit_test(test_oneway_pooled_connection),
 	    cmocka_unit_test(test_oneway_after_reply_keeps_claim),
