@@ -188,6 +188,13 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 			trace = trace_new();
 			if (!(trace & KRT_TRACE_SAMPLED_OUT) && !is_gateway(&t->remote))
 				remote_continue(cookie, seq, trace, remote);
+			/*
+			 * An unsampled request read: until the thread sends
+			 * under its mark, what it sends under another's may be
+			 * this one's (an event loop with both read).
+			 */
+			if ((trace & KRT_TRACE_SAMPLED_OUT) && !th->maybe_unsampled)
+				th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_LOOP;
 		}
 	} else if (!trace && dt) {
 		/*
@@ -383,6 +390,9 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	if (sampling_on() && server && !*to_peer && th->pooled &&
 	    (th->trace & KRT_TRACE_SAMPLED_OUT) && trace && !(trace & KRT_TRACE_SAMPLED_OUT))
 		th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_REPLY;
+	/* it acted on its unsampled request (KRT_MAYBE_UNSAMPLED_LOOP) */
+	if ((trace & KRT_TRACE_SAMPLED_OUT) && th->maybe_unsampled == KRT_MAYBE_UNSAMPLED_LOOP)
+		th->maybe_unsampled = 0;
 	c->sent_any = 1;
 	c->in_request = 0;
 	th->sent = 1;

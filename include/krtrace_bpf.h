@@ -71,11 +71,15 @@ enum krt_claim {
  * .maybe_unsampled): its unsure trace is a guess while the queue it took
  * a job from also holds unsampled requests (GUESS: its untagged records
  * say so), or its work for the sampled request it answers now went
- * unrecorded (REPLY: that reply says so).
+ * unrecorded (REPLY: that reply says so), or it read an unsampled request
+ * at the door and has sent nothing under that request's mark since (LOOP:
+ * an event loop may be sending for it under a sampled request's mark; its
+ * tagged sends say so).
  */
 enum krt_maybe_unsampled {
 	KRT_MAYBE_UNSAMPLED_GUESS = 1,
 	KRT_MAYBE_UNSAMPLED_REPLY = 2,
+	KRT_MAYBE_UNSAMPLED_LOOP = 3,
 };
 
 struct krt_thread_state {
