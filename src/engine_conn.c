@@ -372,6 +372,28 @@ static void hop_seq(const struct dir *d, struct krt_hop *h, __u64 off)
 	}
 }
 
+/* The hop of k bytes of segment s (from offset first) to thread to, in trace tr. */
+static void seg_add_hop(struct trace *tr, struct dir *d, const struct segment *s, __u64 k,
+			__u64 first, struct thread *to, __u32 to_goid, __u64 recv_ns)
+{
+	struct krt_hop h;
+
+	memset(&h, 0, sizeof(h));
+	h.from_tid = s->from_tid;
+	h.to_tid = to ? to->tid : 0;
+	h.from_goid = s->from_goid;
+	h.to_goid = to_goid;
+	h.from_addr = d->src;
+	h.to_addr = d->dst;
+	h.bytes = k;
+	h.send_ns = s->send_ns;
+	h.recv_ns = recv_ns;
+	hop_seq(d, &h, first);
+	eng_trace_mark_hop(tr, eng_trace_add_hop(tr, &h), s->uncertain);
+	if (to)
+		eng_trace_thread(tr, to, recv_ns, recv_ns);
+}
+
 /*
  * k bytes of segment s (sent on d) reach thread to (NULL: unknown
  * receiver). The send's hop to the address node shrinks by k, or becomes
@@ -381,8 +403,6 @@ static void seg_deliver_main(struct krt_engine *e, struct dir *d, struct segment
 			     struct thread *to, __u32 to_goid, __u64 recv_ns)
 {
 	struct trace *tr;
-	struct krt_hop h;
-
 	__u64 first = s->off + s->used; /* the delivered bytes come first */
 
 	s->used += k;
@@ -414,20 +434,7 @@ static void seg_deliver_main(struct krt_engine *e, struct dir *d, struct segment
 		sh->bytes -= u64min(sh->bytes, k);
 		sh->seq += (__u32)k; /* what is left of the send follows what was read */
 	}
-	memset(&h, 0, sizeof(h));
-	h.from_tid = s->from_tid;
-	h.to_tid = to ? to->tid : 0;
-	h.from_goid = s->from_goid;
-	h.to_goid = to_goid;
-	h.from_addr = d->src;
-	h.to_addr = d->dst;
-	h.bytes = k;
-	h.send_ns = s->send_ns;
-	h.recv_ns = recv_ns;
-	hop_seq(d, &h, first);
-	eng_trace_mark_hop(tr, eng_trace_add_hop(tr, &h), s->uncertain);
-	if (to)
-		eng_trace_thread(tr, to, recv_ns, recv_ns);
+	seg_add_hop(tr, d, s, k, first, to, to_goid, recv_ns);
 }
 
 /*
@@ -461,24 +468,10 @@ static void seg_deliver(struct krt_engine *e, struct dir *d, struct segment *s, 
 	seg_deliver_main(e, d, s, k, to, to_goid, recv_ns);
 	for (i = 0; i < s->n_also; i++) {
 		struct trace *tr = eng_trace_live(e, s->also[i]);
-		struct krt_hop h;
 
 		if (!tr || also_sent_apart(d, s, s->also[i]))
 			continue;
-		memset(&h, 0, sizeof(h));
-		h.from_tid = s->from_tid;
-		h.to_tid = to ? to->tid : 0;
-		h.from_goid = s->from_goid;
-		h.to_goid = to_goid;
-		h.from_addr = d->src;
-		h.to_addr = d->dst;
-		h.bytes = k;
-		h.send_ns = s->send_ns;
-		h.recv_ns = recv_ns;
-		hop_seq(d, &h, first);
-		eng_trace_mark_hop(tr, eng_trace_add_hop(tr, &h), s->uncertain);
-		if (to)
-			eng_trace_thread(tr, to, recv_ns, recv_ns);
+		seg_add_hop(tr, d, s, k, first, to, to_goid, recv_ns);
 	}
 }
 

@@ -609,7 +609,7 @@ unsigned int eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 fr
 	b->handed_settled = true;
 	if (!moved)
 		return 0;
-	eng_thread_touched(w, b->pub.id, until < b->last_ns ? until : b->last_ns);
+	eng_thread_touched(w, b->pub.id, b->last_ns); /* its work is there now */
 	/* rows of threads with nothing left in `from` go along */
 	for (i = 0; i < a->pub.n_hops && n_keep < 8; i++) {
 		const struct krt_hop *h = &a->pub.hops[i];
