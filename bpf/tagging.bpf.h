@@ -191,9 +191,11 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 			/*
 			 * An unsampled request read: until the thread sends
 			 * under its mark, what it sends under another's may be
-			 * this one's (an event loop with both read).
+			 * this one's (an event loop with both read). Not a Go
+			 * thread: its trace is its goroutine's, swapped with it.
 			 */
-			if ((trace & KRT_TRACE_SAMPLED_OUT) && !th->maybe_unsampled)
+			if ((trace & KRT_TRACE_SAMPLED_OUT) && !th->maybe_unsampled &&
+			    !th->go_thread)
 				th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_LOOP;
 		}
 	} else if (!trace && dt) {
