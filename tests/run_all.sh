@@ -31,7 +31,8 @@ run_suite() { # kind name command...
 	local log rc p f
 	log=$(mktemp)
 	echo "=== [$kind] $name"
-	"$@" >"$log" 2>&1
+	# a hung suite fails (status 124) instead of holding CI until its limit
+	timeout -k 10 "${KRT_SUITE_TIMEOUT:-900}" "$@" >"$log" 2>&1
 	rc=$?
 	p=$(grep -cE '^ok [0-9]+' "$log")
 	f=$(grep -cE '^not ok [0-9]+' "$log")
