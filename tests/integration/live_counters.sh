@@ -26,23 +26,26 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# a port nobody listens on, from our PID onwards
-PORT=
+# A port nobody uses, from our PID onwards: the relay is started on it and
+# kept if it answers (a port that looked free may still be taken by another
+# connection's local end: the relay then exits and the next one is tried).
+RELAY=
 for i in $(seq 0 50); do
 	p=$((20000 + ($$ + i * 7) % 30000))
-	if ! timeout 0.3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" 2>/dev/null; then
-		PORT=$p
-		break
-	fi
+	timeout 0.3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" 2>/dev/null && continue
+	"$SVC/live_relay" "$p" >"$TMP/relay.log" 2>&1 &
+	r=$!
+	for _ in $(seq 50); do
+		kill -0 "$r" 2>/dev/null || break
+		"$SVC/live_client" 127.0.0.1 "$p" 1 >/dev/null 2>&1 && { PORT=$p RELAY=$r; break; }
+		sleep 0.1
+	done
+	[ -n "$RELAY" ] && break
+	kill "$r" 2>/dev/null
+	wait "$r" 2>/dev/null
 done
-[ -n "$PORT" ] || skip_suite "no free port found"
-"$SVC/live_relay" "$PORT" >"$TMP/relay.log" 2>&1 &
-RELAY=$!
+[ -n "$RELAY" ] || skip_suite "no port found the relay could listen on ($(head -c 200 "$TMP/relay.log"))"
 PIDS+=("$RELAY")
-for _ in $(seq 50); do
-	"$SVC/live_client" 127.0.0.1 "$PORT" 1 >/dev/null 2>&1 && break
-	sleep 0.1
-done
 echo "$RELAY relay 127.0.0.1 relay" >"$TMP/pids"
 
 # start_tracer ERRFILE OPTIONS...: krtrace-bpf in the background ($TRACER),
@@ -78,7 +81,8 @@ field() {
 }
 
 start_tracer "$TMP/c.err" --bpf-stats -o /dev/null
-check "krtrace-bpf --bpf-stats starts" grep -q ": tracing " "$TMP/c.err"
+check "krtrace-bpf --bpf-stats starts" grep -q ": tracing " "$TMP/c.err" ||
+	sed 's/^/#   /' "$TMP/c.err" | head -20
 counters "$TMP/c.err" 1
 check "SIGUSR1 prints the counters" grep -q "counters 1 end" "$TMP/c.err"
 "$SVC/live_client" 127.0.0.1 "$PORT" $N 1 >/dev/null 2>&1
