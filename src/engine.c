@@ -27,6 +27,7 @@
  *   engine_conn.c    connections: byte matching, rules 1-3, socket state,
  *                    their own flush and pruning
  *   engine_pool.c    the thread-pool rule (rule 6): hand-off queues, takes
+ *   engine_loop.c    the event-loop rule: which request a loop's send is for
  *   engine_trace.c   traces (stats, hops, slices, emission), a thread's
  *                    current trace and its CPU time, kernel tags
  *   engine_thread.c  the thread registry, addresses' identity

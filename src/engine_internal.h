@@ -38,9 +38,9 @@
 /* Requests remembered per connection side for pipelined replies (rule 3a). */
 /*
  * Received traces a thread may still hand to a worker (rule 6): a pool's
- * queue can be as deep as its clients outnumber its workers (model 2 at 16
- * connections: 12 waiting); beyond this the oldest falls off, and every
- * later take is the wrong one until replies settle it.
+ * queue can be as deep as its clients outnumber its workers (m2 of
+ * docs/handoffs.md at 16 connections: 12 waiting); beyond this the oldest
+ * falls off, and every later take is the wrong one until replies settle it.
  */
 #define HANDOFF_MAX 64
 /* Containers whose last request reader is remembered (pool warm-up). */
@@ -499,9 +499,10 @@ struct krt_engine {
 
 /*
  * The engine's modules, each calling only those below it:
- *   engine.c -> engine_conn.c -> engine_pool.c -> engine_trace.c
- *            -> engine_thread.c -> engine_util.c
- * (engine.c calls every module; engine_conn.c calls the pool's rule.)
+ *   engine.c -> engine_conn.c -> engine_pool.c -> engine_loop.c
+ *            -> engine_trace.c -> engine_thread.c -> engine_util.c
+ * (engine.c calls every module; engine_conn.c calls the pool's and the
+ * loop's rules.)
  */
 
 /* engine_util.c: hash tables, allocation, the -V decision log */
@@ -529,16 +530,6 @@ void eng_thread_container_by_ip(struct krt_engine *e, struct thread *t,
 				const struct krt_addr *local);
 void eng_thread_add_entry(struct thread *t, __u64 trace, __u64 dir_serial);
 bool eng_thread_has_entry(const struct thread *t, __u64 trace, __u64 dir_serial);
-void eng_owed_add(struct thread *t, __u64 trace);
-void eng_owed_remove(struct thread *t, __u64 trace);
-bool eng_owed_other(struct krt_engine *e, struct thread *t, __u64 tag);
-void eng_owed_mark_others(struct krt_engine *e, struct thread *t, __u64 tag);
-void eng_loop_tick_begin(struct thread *t, __u64 serial);
-void eng_loop_tick_add(struct thread *t, __u64 trace);
-void eng_loop_fresh_add(struct thread *t, __u64 trace);
-void eng_loop_acted(struct thread *t, __u64 trace);
-__u64 eng_loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why);
-void eng_loop_note_io(struct krt_engine *e, struct thread *t);
 void eng_thread_forget(struct krt_engine *e, struct thread *t);
 
 /* engine_trace.c: traces (stats, hops, slices, emission), a thread's trace, kernel tags */
@@ -573,6 +564,18 @@ static inline bool eng_hop_dead(const struct krt_hop *h)
 {
 	return !h->send_ns && !h->recv_ns;
 }
+
+/* engine_loop.c: the event-loop rule (docs/handoffs.md, "Event loops") */
+void eng_owed_add(struct thread *t, __u64 trace);
+void eng_owed_remove(struct thread *t, __u64 trace);
+bool eng_owed_other(struct krt_engine *e, struct thread *t, __u64 tag);
+void eng_owed_mark_others(struct krt_engine *e, struct thread *t, __u64 tag);
+void eng_loop_tick_begin(struct thread *t, __u64 serial);
+void eng_loop_tick_add(struct thread *t, __u64 trace);
+void eng_loop_fresh_add(struct thread *t, __u64 trace);
+void eng_loop_acted(struct thread *t, __u64 trace);
+__u64 eng_loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why);
+void eng_loop_note_io(struct krt_engine *e, struct thread *t);
 
 /* engine_pool.c: the thread-pool rule (rule 6) */
 void eng_handoff_remove(struct thread *t, __u64 trace);
