@@ -2,7 +2,7 @@
 # Import throughput: `krtrace` on a large realistic report (tens of MB, made by
 # bench/gen_report.py from a committed real capture), in MB/s, and against
 # `wc -l` on the same file in the same run (the floor: reading the bytes).
-# Target (SPEC §7, issue 2): >= 250 MB/s. The file is read from the page cache
+# Target (issue 2): >= 250 MB/s. The file is read from the page cache
 # (one warm-up read first); each figure is the best of RUNS runs.
 #
 # Usage: bench/bench_import.sh [SIZE_MB] [RUNS]     (defaults 100 and 5)

@@ -16,7 +16,7 @@ static void kv_addr(struct krt_json *j, const char *key, const struct krt_addr *
 	krt_json_kv_str(j, key, krt_addr_str(a, buf, sizeof(buf)));
 }
 
-/* Optional: present only when the kernel could not decide (SPEC §4). */
+/* Optional: present only when the kernel could not decide (docs/outputs.md). */
 static void kv_uncertain(struct krt_json *j, __u32 bits)
 {
 	char why[KRT_UNCERTAIN_STRLEN];

@@ -1,6 +1,6 @@
 /*
  * Unit tests of the attribution engine: hand-built event streams for each
- * rule of SPEC §3 and each hard case, checked hop by hop and nanosecond by
+ * rule of docs/design.md and each hard case, checked hop by hop and nanosecond by
  * nanosecond.
  */
 #include <stdarg.h>

@@ -274,7 +274,7 @@ static void test_fmt_numbers(void **state)
 	assert_string_equal(krt_fmt_u64(18446744073709551615ULL, buf), "18446744073709551615");
 }
 
-/* ---- JSON lines: SPEC §4 schema exactly ---- */
+/* ---- JSON lines: docs/outputs.md's schema exactly ---- */
 
 static void test_json_lines_schema(void **state)
 {
@@ -336,7 +336,7 @@ static void test_json_lines_schema(void **state)
 	free(out);
 }
 
-/* ---- the "uncertain" mark (SPEC §4): only where the kernel could not decide ---- */
+/* ---- the "uncertain" mark (docs/outputs.md): only where the kernel could not decide ---- */
 
 static size_t count_str(const char *hay, const char *needle);
 
