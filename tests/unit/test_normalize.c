@@ -700,6 +700,33 @@ static void test_many_threads(void **state)
 	assert_int_equal(krt_norm_stats(N)->table_full, 0);
 }
 
+/*
+ * More threads than the normaliser's thread table holds (2^18), none seen
+ * exiting: the one over the bound is not kept, counted (table_full) and
+ * reported as a loss, so that the engine marks the traces around it.
+ */
+static void test_thread_table_full(void **state)
+{
+	const int n = (1 << 18) + 1;
+	size_t cap = (size_t)n * 64, len = 0;
+	char *buf = malloc(cap);
+	int i, lost = 0;
+
+	assert_non_null(buf);
+	for (i = 0; i < n; i++)
+		len += snprintf(buf + len, cap - len,
+				"t-%d [000] 1.%06d: sys_enter_write: fd=0x7 count=0x10\n", 1000 + i,
+				i % 1000000);
+	krt_rp_parse_buffer(&P, buf, len, krt_norm_record_cb, N);
+	free(buf);
+	krt_norm_finish(N);
+	assert_int_equal(P.malformed, 0);
+	assert_int_equal(krt_norm_stats(N)->table_full, 1);
+	for (i = 0; i < n_ev && i < MAX_EV; i++)
+		lost += ev[i].type == KRT_EV_LOST && ev[i].lost.reason == KRT_LOST_TABLE_FULL;
+	assert_int_equal(lost, 1);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -728,6 +755,7 @@ int main(void)
 	    T(test_probe_without_addresses),
 	    T(test_verbose_notes),
 	    T(test_many_threads),
+	    T(test_thread_table_full),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
