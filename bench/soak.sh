@@ -75,19 +75,24 @@ sample() {
 	kill -USR1 "$bpf_pid"
 	for _ in $(seq 50); do grep -q "counters $n end" "$tmp/bpf.err" && break; sleep 0.1; done
 	{
-		awk '/^VmRSS:/ { print "rss_kb", $2 }' "/proc/$bpf_pid/status"
+		awk '/^VmRSS:/ { print "rss_kb", $2 }
+			/^RssAnon:/ { print "anon_kb", $2 }
+			/^RssFile:/ { print "file_kb", $2 }
+			/^RssShmem:/ { print "shmem_kb", $2 }' "/proc/$bpf_pid/status"
 		awk -v hz="$hz" '{ sub(/.*\) /, ""); split($0, f, " "); print "cpu_ms", (f[12] + f[13]) * 1000 / hz }' \
 			"/proc/$bpf_pid/stat"
 		grep "counters $n " "$tmp/bpf.err" | awk -v n="$n" '
 			$4 == "records" { print "records", $5; print "requests", $7 }
 			$4 == "table" { print $5, $7 }
-			$4 == "lost" { print "ring_drops", $6; print "slot_full", $8; print "late", $10 }'
+			$4 == "lost" { print "ring_drops", $6; print "slot_full", $8; print "late", $10 }
+			$4 == "memory" { print "heap_kb", int($6 / 1024); print "heap_total_kb", int($8 / 1024)
+				print "window_slots", $10 }'
 	} >"$tmp/s$n"
 }
 val() { awk -v k="$2" '$1 == k { print $2 }' "$tmp/s$1"; }
 
 tsv=${KRT_SOAK_TSV:-$tmp/soak.tsv}
-printf 't_s\trss_kb\tthreads\tconnections\tdirections\trequests\tcpu_us_per_req\tring_drops\tslot_full\tlate\n' |
+printf 't_s\trss_kb\tthreads\tconnections\tdirections\trequests\tcpu_us_per_req\tring_drops\tslot_full\tlate\tanon_kb\tfile_kb\tshmem_kb\theap_kb\theap_total_kb\twindow_slots\n' |
 	tee "$tsv"
 start=$(date +%s)
 sample
@@ -98,10 +103,12 @@ while [ $(($(date +%s) - start)) -lt "$DURATION" ]; do
 	sample
 	dreq=$(($(val $n requests) - $(val $prev requests)))
 	dcpu=$(awk -v a="$(val $prev cpu_ms)" -v b="$(val $n cpu_ms)" 'BEGIN { print b - a }')
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(($(date +%s) - start))" \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(($(date +%s) - start))" \
 		"$(val $n rss_kb)" "$(val $n threads)" "$(val $n connections)" "$(val $n directions)" \
 		"$dreq" "$(awk -v c="$dcpu" -v r="$dreq" 'BEGIN { printf "%.1f", r ? c * 1000 / r : 0 }')" \
-		"$(val $n ring_drops)" "$(val $n slot_full)" "$(val $n late)" | tee -a "$tsv"
+		"$(val $n ring_drops)" "$(val $n slot_full)" "$(val $n late)" \
+		"$(val $n anon_kb)" "$(val $n file_kb)" "$(val $n shmem_kb)" \
+		"$(val $n heap_kb)" "$(val $n heap_total_kb)" "$(val $n window_slots)" | tee -a "$tsv"
 	prev=$n
 done
 

@@ -406,9 +406,22 @@ void eng_kmap_bind(struct krt_engine *e, __u32 kid, struct trace *tr)
 
 	if (!kid || tr->kernel_id || eng_kmap_find(e, kid))
 		return;
-	/* calloc of this size maps zero pages: memory follows the ids in use */
-	if (!e->kmap)
+	/*
+	 * Written through at once: ids are sequential, so a lazily mapped
+	 * table took its 4 MiB a page at a time over the first 2^18 requests
+	 * (7 minutes at 600 a second, hours at a low rate), and a service's
+	 * memory looked like a leak until then. Its full size from the start.
+	 */
+	if (!e->kmap) {
+		volatile char *page;
+		size_t off;
+
 		e->kmap = eng_xcalloc(KMAP_SLOTS, sizeof(*e->kmap));
+		/* a store per page (a memset after calloc the compiler may drop) */
+		page = (volatile char *)e->kmap;
+		for (off = 0; off < KMAP_SLOTS * sizeof(*e->kmap); off += 4096)
+			page[off] = 0;
+	}
 	tr->kernel_id = kid;
 	tr->pub.kernel_id = kid;
 	/* an id 2^18 older leaves its slot */

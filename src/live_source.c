@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -775,6 +776,19 @@ void krt_live_print_counters(struct krt_live_source *s, FILE *f, const char *pro
 		(unsigned long long)s->skel->bss->ring_drops,
 		(unsigned long long)s->skel->bss->slot_full,
 		(unsigned long long)s->window.late);
+	/*
+	 * Where the memory is, for a soak that must tell a table filling to
+	 * its fixed size from a leak: the allocator's bytes in use and its
+	 * footprint (in use + free chunks it keeps), and the reorder
+	 * window's slots (it grows to the largest burst and stays).
+	 */
+	{
+		struct mallinfo2 mi = mallinfo2();
+
+		fprintf(f, "%s: counters %u memory heap_used %zu heap_total %zu window_slots %zu\n",
+			prog, n, mi.uordblks + mi.hblkhd, mi.arena + mi.hblkhd,
+			s->window.cap_keys / 2);
+	}
 	fprintf(f, "%s: counters %u end\n", prog, n);
 	fflush(f);
 }
