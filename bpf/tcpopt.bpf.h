@@ -209,7 +209,8 @@ static __always_inline void tcpopt_reserve(struct bpf_sock_ops *skops)
 		if (!skops->skb_len || !sk || !bpf_sk_storage_get(&tcpopt_sends, sk, NULL, 0))
 			return;
 	}
-	if (bpf_reserve_hdr_opt(skops, KRT_TCPOPT_LEN, 0))
+	/* counted per data segment, not per MSS computation */
+	if (bpf_reserve_hdr_opt(skops, KRT_TCPOPT_LEN, 0) && !(skops->args[0] & TCPOPT_CURRENT_MSS))
 		__sync_fetch_and_add(&tcpopt_stats.no_room, 1);
 }
 

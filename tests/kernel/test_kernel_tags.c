@@ -25,7 +25,9 @@
 #include <unistd.h>
 #include <errno.h>
 #include <sys/stat.h>
+#include <bpf/bpf.h>
 #include "live_source.h"
+#include "krtrace_bpf.h"	/* the state tables' slots */
 #include "krtrace_tcp_option.h"
 #include "trace_id.h"
 
@@ -601,6 +603,64 @@ static void test_tcp_option_carries_trace(void **state)
 	close(cli6);
 	close(psrv6);
 	close_own_source(s);
+	write_str("/sys/fs/cgroup/unified/cgroup.procs", pid);
+	rmdir(cg);
+}
+
+/*
+ * A segment without room for the option (no_room): TCP has 40 bytes of
+ * options, timestamps take 12 and the option 20, so a second tracer on the
+ * same cgroup (two tools writing header options, or two krtrace-bpf run
+ * over one another) finds 8 left and counts its segments as sent without.
+ * The first still carries the trace.
+ */
+static void test_tcp_option_no_room(void **state)
+{
+	struct krt_live_opts o = { .kernel_tags = true };
+	struct krt_peers peers = { 0 };
+	struct krt_tcpopt_stats st1, st2;
+	struct krt_live_source *s1, *s2;
+	char cg[96], pid[16], err[64];
+	int gw, front, cli, psrv;
+
+	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/unified/krt-tags-test-%d", getpid());
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	if (mkdir(cg, 0755) && errno != EEXIST) {
+		skip();
+		return;
+	}
+	assert_int_equal(write_str(strcat(strcpy((char[160]){ 0 }, cg), "/cgroup.procs"), pid), 0);
+	assert_int_equal(krt_peers_add_list(&peers, "127.0.0.3/32,127.0.0.1/32", err,
+					    sizeof(err)), 0);
+	o.peers = &peers;
+	o.tcpopt_cgroup = cg;
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	s1 = open_source_with(o, false);
+	assert_non_null(s1);
+	s2 = open_source_with(o, false);
+	assert_non_null(s2);
+
+	tcp_pair(GATEWAY, &gw, &front);
+	assert_int_equal(write(gw, "req\n", 4), 4);
+	read_n(front, 4);
+	tcp_pair_to("127.0.0.3", &cli, &psrv);
+	assert_int_equal(write(cli, "call", 4), 4);
+	read_n(psrv, 4);
+	assert_int_equal(write(psrv, "rep", 3), 3);
+	read_n(cli, 3);
+	krt_live_tcpopt_stats(s1, &st1);
+	krt_live_tcpopt_stats(s2, &st2);
+	print_message("written %llu + %llu, without room %llu + %llu\n",
+		      (unsigned long long)st1.written, (unsigned long long)st2.written,
+		      (unsigned long long)st1.no_room, (unsigned long long)st2.no_room);
+	assert_true(st1.no_room + st2.no_room >= 1);
+	assert_true(st1.written + st2.written >= 1);
+	close(gw);
+	close(front);
+	close(cli);
+	close(psrv);
+	krt_live_close(s2);
+	close_own_source(s1);
 	write_str("/sys/fs/cgroup/unified/cgroup.procs", pid);
 	rmdir(cg);
 }
@@ -1455,6 +1515,89 @@ static void test_cpu_left_at_end(void **state)
 	check_request_cpu_and_end(s, gw, srv);
 }
 
+/* The fd of this process's one BPF map named name (-1: none, or more than one). */
+static int own_map_fd(const char *name, struct bpf_map_info *info)
+{
+	int fd, found = -1;
+
+	for (fd = 3; fd < 1024; fd++) {
+		struct bpf_map_info mi;
+		__u32 len = sizeof(mi);
+
+		memset(&mi, 0, sizeof(mi));
+		if (bpf_obj_get_info_by_fd(fd, &mi, &len) || strcmp(mi.name, name))
+			continue;
+		if (found >= 0)
+			return -1;
+		found = fd;
+		*info = mi;
+	}
+	return found;
+}
+
+static int worker_tid;
+static int worker_fd;
+
+/* A traced thread that waits for a request from the gateway and receives it. */
+static void *slot_worker(void *arg)
+{
+	char buf[4];
+
+	__atomic_store_n(&worker_tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	return read(worker_fd, buf, sizeof(buf)) == 4 ? NULL : arg;
+}
+
+/*
+ * slot_busy: a hook that finds its thread's slot still being filled after
+ * its wait (KRT_FILL_WAIT clock reads) goes without the state, counted.
+ * A filler interrupted that long cannot be forced from user space, so the
+ * test leaves the claim word in the "being filled" state itself (as a
+ * filler stopped between claim and publish would): the worker's receive
+ * of a request waits for it, gives up and counts.
+ */
+static void test_slot_busy_counted(void **state)
+{
+	struct krt_live_tag_stats before, after;
+	struct krt_thread_slot slot;
+	struct bpf_map_info info = { 0 };
+	__u32 idx = 0, p;
+	pthread_t th;
+	int fd, tid, gw;
+	bool held = false;
+
+	fd = own_map_fd("thread_slots", &info);
+	assert_true(fd >= 0);
+	tcp_pair(GATEWAY, &gw, &worker_fd);
+	worker_tid = 0;
+	assert_int_equal(pthread_create(&th, NULL, slot_worker, NULL), 0);
+	while (!(tid = __atomic_load_n(&worker_tid, __ATOMIC_ACQUIRE)))
+		usleep(1000);
+	usleep(50 * 1000);	/* waiting in its read */
+	krt_live_tag_stats(src, &before);
+	/* its slot (or, when it has none, the first free one it would claim) left "being filled" */
+	for (p = 0; p < 2 * KRT_PROBES && !held; p++) {
+		idx = (tid + p % KRT_PROBES) & (info.max_entries - 1);
+		assert_int_equal(bpf_map_lookup_elem(fd, &idx, &slot), 0);
+		if (slot.tid != (__u64)tid && (p < KRT_PROBES || slot.tid != KRT_SLOT_FREE))
+			continue;
+		slot.tid = tid | KRT_SLOT_FILL_BIT;
+		assert_int_equal(bpf_map_update_elem(fd, &idx, &slot, BPF_ANY), 0);
+		held = true;
+	}
+	assert_true(held);
+	assert_int_equal(write(gw, "req\n", 4), 4);
+	assert_null(pthread_join(th, NULL) ? (void *)1 : NULL);
+	krt_live_tag_stats(src, &after);
+	/* the slot goes back to the free ones */
+	memset(&slot, 0, sizeof(slot));
+	assert_int_equal(bpf_map_update_elem(fd, &idx, &slot, BPF_ANY), 0);
+	close(gw);
+	close(worker_fd);
+	print_message("slot_busy %llu -> %llu\n", (unsigned long long)before.slot_busy,
+		      (unsigned long long)after.slot_busy);
+	assert_true(after.slot_busy > before.slot_busy);
+}
+
 /*
  * The small tables' group: every test's states found a slot (probing past
  * taken ones; how many did depends on where the ids fell), and the states
@@ -1523,7 +1666,10 @@ static void test_states_not_kept(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = TAG_TESTS("test_");
+	/* slot_busy only here: the small tables' group asserts none happened */
+	const struct CMUnitTest tests[] = { TAG_TEST_LIST("test_"),
+					    { "test_slot_busy_counted", test_slot_busy_counted },
+					    { "test_tcp_option_no_room", test_tcp_option_no_room } };
 	const struct CMUnitTest fallback[] = TAG_TESTS("syscall_hooks: test_");
 	/* last: how the group's states fared in the small tables */
 	const struct CMUnitTest small[] = { TAG_TEST_LIST("small_tables: test_"),
