@@ -416,7 +416,12 @@ static void warn_losses(const struct krt_summary *s)
 		fprintf(stderr, "WARNING: %" PRIu64 " thread, connection or direction states not "
 			"kept in the kernel (their table's slots held): their tags and CPU time "
 			"may be wrong\n", (uint64_t)src->map_full);
-	if (src->reordered)
+	if (src->reordered && src->reorder_window_ns)
+		fprintf(stderr, "WARNING: %" PRIu64 " events out of timestamp order (times "
+			"clamped; the machine was loaded: the reorder window grew to %" PRIu64
+			" ms)\n", (uint64_t)src->reordered,
+			(uint64_t)(src->reorder_window_ns / 1000000));
+	else if (src->reordered)
 		fprintf(stderr, "WARNING: %" PRIu64 " events out of timestamp order (times "
 			"clamped)\n", (uint64_t)src->reordered);
 	if (s->dropped_segments)

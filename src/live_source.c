@@ -44,8 +44,8 @@ struct krt_live_source {
 	struct bpf_link *tcpopt_link;	/* the TCP option's sock_ops program on its cgroup */
 	const char *tcpopt_cgroup;	/* where it attaches (the caller's string) */
 	struct ring_buffer *rb;
-	__u64 reorder_ns;
-	struct krt_reorder window;	/* records wait here for reorder_ns */
+	struct krt_reorder_span span;	/* how long records wait: grows under load */
+	struct krt_reorder window;	/* records wait here for span.ns */
 	__u64 arrivals;		/* ring records read */
 	__u64 malformed;	/* ring samples of the wrong size */
 	__u64 ring_drops_reported;
@@ -244,7 +244,9 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 		fprintf(stderr, "%s: out of memory\n", prog);
 		return NULL;
 	}
-	s->reorder_ns = o->reorder_ns ? o->reorder_ns : DEFAULT_REORDER_NS;
+	/* a window asked for (--debug reorder-us) stays as asked */
+	krt_reorder_span_init(&s->span, o->reorder_ns ? o->reorder_ns : DEFAULT_REORDER_NS,
+			      !o->reorder_ns);
 	krt_reorder_init(&s->window);
 	s->n_cpus = libbpf_num_possible_cpus();
 	if (s->n_cpus <= 0 || s->n_cpus > KRT_MAX_CPUS)
@@ -601,9 +603,10 @@ int krt_live_poll(struct krt_live_source *s, int timeout_ms, krt_live_event_cb c
 	 */
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	now_ns = now.tv_sec * 1000000000ULL + now.tv_nsec;
-	if (now_ns < s->reorder_ns)
+	krt_reorder_span_update(&s->span, s->window.late, now_ns);
+	if (now_ns < s->span.ns)
 		return 0;
-	return deliver(s, now_ns - s->reorder_ns, cb, ctx);
+	return deliver(s, now_ns - s->span.ns, cb, ctx);
 }
 
 /* One thread's on-CPU time still gathered in the kernel: CPU events now. */
@@ -853,6 +856,7 @@ void krt_live_stats(struct krt_live_source *s, struct krt_source_stats *st)
 	st->sample_rate = s->skel->rodata->sample_rate;
 	/* behind the reorder window: timestamps clamped */
 	st->reordered = s->window.late;
+	st->reorder_window_ns = s->span.widest_ns;
 	for (int t = 0; t < KRT_TABLES; t++) {
 		st->states_held += s->tables.held[t];
 		st->states_peak += s->tables.peak[t];

@@ -128,3 +128,27 @@ size_t krt_reorder_pending(const struct krt_reorder *r)
 {
 	return r->tail - r->head;
 }
+
+void krt_reorder_span_init(struct krt_reorder_span *sp, __u64 base_ns, bool adapts)
+{
+	*sp = (struct krt_reorder_span){ .ns = base_ns, .base_ns = base_ns, .adapts = adapts };
+}
+
+__u64 krt_reorder_span_update(struct krt_reorder_span *sp, __u64 late, __u64 now_ns)
+{
+	if (!sp->adapts)
+		return sp->ns;
+	if (late != sp->late_seen) {
+		sp->late_seen = late;
+		sp->changed_at = now_ns;
+		if (sp->ns < KRT_REORDER_MAX_NS) {
+			sp->ns = sp->ns * 2 < KRT_REORDER_MAX_NS ? sp->ns * 2 : KRT_REORDER_MAX_NS;
+			if (sp->ns > sp->widest_ns)
+				sp->widest_ns = sp->ns;
+		}
+	} else if (sp->ns > sp->base_ns && now_ns - sp->changed_at > KRT_REORDER_CALM_NS) {
+		sp->ns = sp->ns / 2 > sp->base_ns ? sp->ns / 2 : sp->base_ns;
+		sp->changed_at = now_ns;
+	}
+	return sp->ns;
+}

@@ -12,6 +12,7 @@
 #ifndef KRT_REORDER_WINDOW_H
 #define KRT_REORDER_WINDOW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 #include "krtrace_event.h"
@@ -55,5 +56,30 @@ int krt_reorder_queue(struct krt_reorder *r, const struct krt_event *ev);
 size_t krt_reorder_deliver(struct krt_reorder *r, __u64 cutoff_ts, krt_reorder_cb cb, void *ctx);
 /* Events waiting. */
 size_t krt_reorder_pending(const struct krt_reorder *r);
+
+/*
+ * How long records wait. On a loaded machine they arrive later than the
+ * live source's 20 ms (a receiver that waits 50 ms to run holds its merged
+ * hop's send; at load 20 on 2 cores a test-bed run clamped 54 records, and
+ * 8 of 80 chain requests came out wrong or incomplete). An adaptive span
+ * doubles at each late record, up to KRT_REORDER_MAX_NS, and halves back
+ * towards its base after KRT_REORDER_CALM_NS without one: a load spike
+ * costs the output latency, not traces.
+ */
+#define KRT_REORDER_MAX_NS (640ULL * 1000 * 1000)
+#define KRT_REORDER_CALM_NS (10ULL * 1000 * 1000 * 1000)
+
+struct krt_reorder_span {
+	__u64 ns;		/* records wait this long */
+	__u64 base_ns;		/* the span it shrinks back to */
+	__u64 widest_ns;	/* the widest it grew (0: never grew) */
+	__u64 late_seen;	/* late records counted at the last update */
+	__u64 changed_at;	/* when it last grew or shrank (or saw a late record) */
+	bool adapts;		/* false: stays at base_ns */
+};
+
+void krt_reorder_span_init(struct krt_reorder_span *sp, __u64 base_ns, bool adapts);
+/* late: the window's late count so far; now_ns: the clock. Returns sp->ns. */
+__u64 krt_reorder_span_update(struct krt_reorder_span *sp, __u64 late, __u64 now_ns);
 
 #endif

@@ -120,6 +120,7 @@ struct krt_source_stats {
 	__u64 unpaired_syscalls; /* sys_exit without its sys_enter, or the reverse */
 	__u64 no_address;	 /* tcp events whose addresses the report lacks */
 	__u64 reordered;	 /* timestamps going backwards (clamped) */
+	__u64 reorder_window_ns; /* live: the widest the reorder window grew (0: never grew) */
 	__u64 table_full;	 /* normaliser state dropped at a table bound */
 	/* live: the kernel's state tables (threads, connections, directions) */
 	__u64 states_held;	/* held at the end */

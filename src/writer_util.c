@@ -229,6 +229,8 @@ const struct krt_summary_field krt_summary_fields[] = {
 	  SRC(no_address) },
 	{ "reordered", "events out of order", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
 	  SRC(reordered) },
+	{ "reorder_window_ns", "reorder window grew to", KRT_SUM_NONZERO, KRT_SUM_NS, false,
+	  SRC(reorder_window_ns) },
 	{ "table_full", "state table full", KRT_SUM_IMPORT_NZ, KRT_SUM_COUNT, true,
 	  SRC(table_full) },
 	{ "kernel_states", "kernel states held", KRT_SUM_LIVE, KRT_SUM_COUNT, false,

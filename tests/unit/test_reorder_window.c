@@ -163,6 +163,47 @@ static void test_release(void **state)
 	free(o);
 }
 
+/*
+ * The live source's default span grows at each late record (a loaded
+ * machine), up to its cap, and shrinks back after a calm period; a span
+ * asked for stays as asked.
+ */
+static void test_span_adapts_to_load(void **state)
+{
+	struct krt_reorder_span sp;
+	const __u64 ms = 1000 * 1000, base = 20 * ms;
+	__u64 t = 1000 * ms;
+	int i;
+
+	krt_reorder_span_init(&sp, base, true);
+	assert_int_equal(krt_reorder_span_update(&sp, 0, t), base);
+	assert_int_equal(sp.widest_ns, 0);
+	assert_int_equal(krt_reorder_span_update(&sp, 3, t), 2 * base);
+	/* no new late record: stays */
+	assert_int_equal(krt_reorder_span_update(&sp, 3, t + ms), 2 * base);
+	for (i = 4; i < 20; i++)
+		krt_reorder_span_update(&sp, i, t + i * ms);
+	assert_int_equal(sp.ns, KRT_REORDER_MAX_NS);
+	assert_int_equal(sp.widest_ns, KRT_REORDER_MAX_NS);
+	/* calm: halves once per calm period, down to the base, never below */
+	t += 20 * ms;
+	assert_int_equal(krt_reorder_span_update(&sp, 19, t), KRT_REORDER_MAX_NS);
+	t += KRT_REORDER_CALM_NS + 1;
+	assert_int_equal(krt_reorder_span_update(&sp, 19, t), KRT_REORDER_MAX_NS / 2);
+	assert_int_equal(krt_reorder_span_update(&sp, 19, t + ms), KRT_REORDER_MAX_NS / 2);
+	for (i = 0; i < 10; i++) {
+		t += KRT_REORDER_CALM_NS + 1;
+		krt_reorder_span_update(&sp, 19, t);
+	}
+	assert_int_equal(sp.ns, base);
+	assert_int_equal(sp.widest_ns, KRT_REORDER_MAX_NS);
+
+	/* asked for: fixed, whatever comes late */
+	krt_reorder_span_init(&sp, 1, false);
+	assert_int_equal(krt_reorder_span_update(&sp, 100, t), 1);
+	assert_int_equal(sp.widest_ns, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +212,7 @@ int main(void)
 		cmocka_unit_test(test_late_event_clamped),
 		cmocka_unit_test(test_long_stream_grows_and_wraps),
 		cmocka_unit_test(test_release),
+		cmocka_unit_test(test_span_adapts_to_load),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
