@@ -51,6 +51,8 @@ assert (t["start_ns"], t["end_ns"]) == (1000, 9000)
 assert traces[1]["trace_id"] == 2 and len(traces[1]["hops"]) == 1
 assert summary["traces_in"] == 3 and summary["traces"] == 2 and summary["joined_traces"] == 1
 assert summary["joined_hops"] == 3 and summary["lost"] == 2, summary
+# halves no other host saw: the gateway client's two requests and one reply
+assert summary["files"] == 2 and summary["unjoined_sends"] == 1 and summary["unjoined_recvs"] == 2, summary
 PY
 
 # Without "seq": the running byte count of each side of the direction.
@@ -88,6 +90,8 @@ lines = [json.loads(l) for l in sys.stdin]
 s = lines[-1][\"summary\"]
 # only the reply is joined: a hop of its sender (B), linking no trace
 assert s[\"joined_hops\"] == 1 and s[\"joined_traces\"] == 0, s
+# the call and its two receives unjoined too, beside the halves of the gateway client
+assert s[\"unjoined_sends\"] == 2 and s[\"unjoined_recvs\"] == 4, s
 b = [t for t in lines[:-1] if t[\"trace_id\"] == 7][0]
 assert [(h[\"from\"], h[\"to\"]) for h in b[\"hops\"]][-1] == (200, 100), b[\"hops\"]
 '"
