@@ -37,6 +37,7 @@
 # for their models (a model whose service is not built is reported absent).
 set -u
 cd "$(dirname "$0")/.." || exit 1
+. tests/lib.sh # stop_live, wait_tracing
 OUT=${OUTPUT:-.output}
 REQUESTS=${KRT_REQUESTS:-500}
 CONCS=${KRT_CONCS:-4 8 16}
@@ -84,16 +85,6 @@ fi
 DIR=${DIR:-${KRT_OUT:-$(mktemp -d /tmp/krt-accuracy.XXXXXX)}}
 mkdir -p "$DIR"
 bpf_pid=
-stop_live() { # PID: SIGINT, as Ctrl-C; KILL after a minute
-	kill -INT "$1" 2>/dev/null
-	for _ in $(seq 1 600); do
-		kill -0 "$1" 2>/dev/null || { wait "$1"; return; }
-		sleep 0.1
-	done
-	kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 124
-}
 cleanup() {
 	[ -n "$bpf_pid" ] && stop_live "$bpf_pid"
 	"$TB" down >/dev/null 2>&1
@@ -140,11 +131,7 @@ if [ -z "${KRT_RESCORE:-}" ]; then
 		"$BPF" --gateway "$GW" -i "$DIR/pids.txt" --json -o "$out" ${KRT_LIVE_ARGS:-} "$@" \
 			2>"$out.err" &
 		bpf_pid=$!
-		for _ in $(seq 1 300); do
-			grep -q "tracing" "$out.err" 2>/dev/null && return 0
-			kill -0 "$bpf_pid" 2>/dev/null || break
-			sleep 0.1
-		done
+		wait_tracing "$bpf_pid" "$out.err" 30 && return 0
 		echo "# krtrace-bpf did not start: $(tail -n 3 "$out.err")"
 		return 1
 	}

@@ -6,3 +6,66 @@ not_ok() { _tap_n=$((_tap_n + 1)); echo "not ok $_tap_n - $1${2:+: $2}"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
 skip_suite() { echo "# SKIP $*"; exit 0; }
 need_root() { [ "$(id -u)" -eq 0 ] || skip_suite "needs root (run as root to include this suite)"; }
+
+# ---- krtrace-bpf and scratch directories in the integration suites and bench/ ----
+
+# wait_tracing PID ERRFILE [SECONDS]: until krtrace-bpf (PID, its stderr in
+# ERRFILE) says it is tracing (its programs attached); 1 if it exited first
+# or did not within SECONDS (default 15).
+wait_tracing() {
+	local i
+	for ((i = 0; i < ${3:-15} * 20; i++)); do
+		grep -q ": tracing " "$2" 2>/dev/null && return 0
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.05
+	done
+	grep -q ": tracing " "$2" 2>/dev/null
+}
+
+# stop_live PID [SIGNAL]: SIGINT (as Ctrl-C) or SIGNAL, then the process's
+# exit status, or 124 (killed) if it still runs a minute later: a hang is a
+# failure, never a stuck suite.
+stop_live() {
+	local i
+	kill -"${2:-INT}" "$1" 2>/dev/null
+	for ((i = 0; i < 600; i++)); do
+		kill -0 "$1" 2>/dev/null || { wait "$1"; return; }
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 124
+}
+
+# hung_collector PORTFILE: an OTLP collector that accepts connections and
+# never reads or answers them, in the background (its PID in HUNG_PID); its
+# port is in PORTFILE when this returns.
+hung_collector() {
+	python3 - "$1" <<'PY' &
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+held = []
+while True:
+    c, _ = s.accept()
+    held.append(c)  # never read, never answered
+PY
+	HUNG_PID=$!
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[ -s "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# drop_tmp DIR: a suite's scratch directory removed, or with KRT_KEEP=PATH
+# moved there (its results kept for a look).
+drop_tmp() {
+	if [ -n "${KRT_KEEP:-}" ]; then
+		rm -rf "$KRT_KEEP" && mv "$1" "$KRT_KEEP" && echo "# results kept in $KRT_KEEP"
+	fi
+	rm -rf "$1"
+}

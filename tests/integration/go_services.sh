@@ -49,27 +49,11 @@ MIN_SAMPLED=${KRT_GO_MIN_SAMPLED:-75}
 tmp=$(mktemp -d)
 bpf_pid=
 stripped_pid=
-stop_live() {
-	kill -INT "$1" 2>/dev/null
-	for _ in $(seq 1 600); do
-		if ! kill -0 "$1" 2>/dev/null; then
-			wait "$1"
-			return
-		fi
-		sleep 0.1
-	done
-	kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 124
-}
 cleanup() {
 	[ -n "$bpf_pid" ] && stop_live "$bpf_pid"
 	[ -n "$stripped_pid" ] && kill "$stripped_pid" 2>/dev/null && wait "$stripped_pid" 2>/dev/null
 	"$TB" down >/dev/null 2>&1
-	if [ -n "${KRT_KEEP:-}" ]; then
-		rm -rf "$KRT_KEEP" && mv "$tmp" "$KRT_KEEP" && echo "# results kept in $KRT_KEEP"
-	fi
-	rm -rf "$tmp"
+	drop_tmp "$tmp"
 }
 trap cleanup EXIT
 
@@ -101,12 +85,7 @@ run() {
 	"$BPF" --gateway "$GW" -i "$tmp/pids.txt" --json -o "$tmp/$name.jsonl" "$@" \
 		2>"$tmp/$name.err" &
 	bpf_pid=$!
-	for _ in $(seq 1 150); do
-		grep -q "tracing" "$tmp/$name.err" 2>/dev/null && break
-		kill -0 "$bpf_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	check "$name: krtrace-bpf attached" grep -q "tracing" "$tmp/$name.err"
+	check "$name: krtrace-bpf attached" wait_tracing "$bpf_pid" "$tmp/$name.err"
 	for s in go-http go-fanout; do
 		"$LOAD" -s "$("$TB" addr $s)" -n "$REQUESTS" -c 4 -k 10 -g 500 -p "$name-$s-" \
 			-t "$tmp/client-$name-$s.jsonl" 2>>"$tmp/load.err" &
@@ -224,11 +203,7 @@ check "--go-channels: go-http's channel operations are probed" grep -q \
 "$BPF" --gateway "$GW" -i "$tmp/pids.txt" --json -o "$tmp/threads.jsonl" --go-threads -d 4 \
 	2>"$tmp/threads.err" &
 bpf_pid=$!
-for _ in $(seq 1 150); do
-	grep -q "tracing" "$tmp/threads.err" 2>/dev/null && break
-	kill -0 "$bpf_pid" 2>/dev/null || break
-	sleep 0.1
-done
+wait_tracing "$bpf_pid" "$tmp/threads.err"
 "$LOAD" -s "$gohttp_addr" -n 10 -c 2 -k 10 -p threads- 2>>"$tmp/load.err"
 wait "$bpf_pid"
 bpf_pid=
@@ -242,11 +217,7 @@ check "--go-threads: the summary counts 3 Go programs by thread" grep -q \
 # finds the new process and attaches its uprobes too, not only its threads.
 "$BPF" --gateway "$GW" --json -o "$tmp/restart.jsonl" 2>"$tmp/restart.err" &
 bpf_pid=$!
-for _ in $(seq 1 150); do
-	grep -q "tracing" "$tmp/restart.err" 2>/dev/null && break
-	kill -0 "$bpf_pid" 2>/dev/null || break
-	sleep 0.1
-done
+wait_tracing "$bpf_pid" "$tmp/restart.err"
 kill "$gohttp_pid"
 for _ in $(seq 100); do [ -d "/proc/$gohttp_pid" ] || break; sleep 0.05; done
 "$TB" up go >>"$tmp/up.log" 2>&1

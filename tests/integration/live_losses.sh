@@ -34,13 +34,10 @@ ip netns list | grep -q "^${NS_PREFIX}nginx\b" && skip_suite "test bed ${NS_PREF
 tmp=$(mktemp -d)
 bpf_pid= hang_pid=
 cleanup() {
-	[ -n "$bpf_pid" ] && kill -INT "$bpf_pid" 2>/dev/null && wait "$bpf_pid" 2>/dev/null
+	[ -n "$bpf_pid" ] && stop_live "$bpf_pid"
 	[ -n "$hang_pid" ] && kill "$hang_pid" 2>/dev/null
 	"$TB" down >/dev/null 2>&1
-	if [ -n "${KRT_KEEP:-}" ]; then
-		rm -rf "$KRT_KEEP" && mv "$tmp" "$KRT_KEEP" && echo "# results kept in $KRT_KEEP"
-	fi
-	rm -rf "$tmp"
+	drop_tmp "$tmp"
 }
 trap cleanup EXIT
 
@@ -60,15 +57,10 @@ run() {
 	"$BPF" -g "$GW" --json -o "$tmp/$name.json" ${debug:+--debug "$debug"} \
 		${TRACER_ARGS:-} 2>"$tmp/$name.err" &
 	bpf_pid=$!
-	for _ in $(seq 150); do
-		grep -q "tracing" "$tmp/$name.err" 2>/dev/null && break
-		kill -0 "$bpf_pid" 2>/dev/null || break
-		sleep 0.1
-	done
+	wait_tracing "$bpf_pid" "$tmp/$name.err"
 	"$LOAD" -s "$NGINX" "$@" -p "$name-" >/dev/null 2>&1
 	sleep "${SETTLE:-0.5}"
-	kill -INT "$bpf_pid"
-	wait "$bpf_pid"
+	stop_live "$bpf_pid"
 	rc=$?
 	bpf_pid=
 }
@@ -130,19 +122,8 @@ check "summary: kernel_states_reclaimed counts the states idle for 2 s (${reclai
 	test "${reclaimed:-0}" -gt 0
 
 # ---- a hung OTLP collector, more traces than the queue holds (64 batches of 64) ----
-python3 - "$tmp/port" <<'PY' &
-import socket, sys
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(64)
-open(sys.argv[1], "w").write(str(s.getsockname()[1]))
-held = []
-while True:
-    c, _ = s.accept()
-    held.append(c)  # never read, never answered
-PY
-hang_pid=$!
-for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+hung_collector "$tmp/port"
+hang_pid=$HUNG_PID
 N=6000
 TRACER_ARGS="--stream --otlp-endpoint http://127.0.0.1:$(cat "$tmp/port")/v1/traces" \
 	run otlp "" -n $N -c 8 -k 100

@@ -29,16 +29,13 @@ tmp=$(mktemp -d)
 bpf_pid= hang_pid= extra_pids=() new_ns=${NS_PREFIX}extra new_veth=${KRT_VETH_PREFIX:-kv}x50
 cleanup() {
 	local p
-	[ -n "$bpf_pid" ] && kill -INT "$bpf_pid" 2>/dev/null && wait "$bpf_pid" 2>/dev/null
+	[ -n "$bpf_pid" ] && stop_live "$bpf_pid"
 	[ -n "$hang_pid" ] && kill "$hang_pid" 2>/dev/null
 	for p in "${extra_pids[@]+"${extra_pids[@]}"}"; do kill "$p" 2>/dev/null; done
 	ip link del "$new_veth" 2>/dev/null
 	ip netns del "$new_ns" 2>/dev/null
 	"$TB" down >/dev/null 2>&1
-	if [ -n "${KRT_KEEP:-}" ]; then
-		rm -rf "$KRT_KEEP" && mv "$tmp" "$KRT_KEEP" && echo "# results kept in $KRT_KEEP"
-	fi
-	rm -rf "$tmp"
+	drop_tmp "$tmp"
 }
 trap cleanup EXIT
 
@@ -57,16 +54,10 @@ start_tracer() {
 	shift
 	"$BPF" -g "$GW" "$@" 2>"$log" &
 	bpf_pid=$!
-	for _ in $(seq 150); do
-		grep -q "tracing" "$log" 2>/dev/null && return 0
-		kill -0 "$bpf_pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
+	wait_tracing "$bpf_pid" "$log"
 }
 stop_tracer() { # SIGNAL: the tracer's exit status in $rc
-	kill -"$1" "$bpf_pid"
-	wait "$bpf_pid"
+	stop_live "$bpf_pid" "$1"
 	rc=$?
 	bpf_pid=
 }
@@ -205,19 +196,8 @@ check "SIGHUP without -i: exit 0, every trace and the summary written" \
 	bash -c "[ $rc -eq 0 ] && [ \$(grep -c '\"trace_id\"' '$tmp/hup2.jsonl') -ge 20 ] && grep -q '\"summary\"' '$tmp/hup2.jsonl'"
 
 # ---- a hung OTLP collector under load: the ring reader never waits ----
-python3 - "$tmp/port" <<'PY' &
-import socket, sys
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(64)
-open(sys.argv[1], "w").write(str(s.getsockname()[1]))
-held = []
-while True:
-    c, _ = s.accept()
-    held.append(c)  # never read, never answered
-PY
-hang_pid=$!
-for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+hung_collector "$tmp/port"
+hang_pid=$HUNG_PID
 start_tracer "$tmp/otlp.err" -d 8 --stream --json -o "$tmp/otlp.jsonl" \
 	--otlp-endpoint "http://127.0.0.1:$(cat "$tmp/port")/v1/traces"
 start=$(date +%s%N)

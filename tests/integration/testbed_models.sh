@@ -41,28 +41,10 @@ have_import=1
 
 tmp=$(mktemp -d)
 bpf_pid=
-# SIGINT, as Ctrl-C; returns krtrace-bpf's status, or 124 (killed) if it is
-# still running a minute later: a hang is a failure, never a stuck suite.
-stop_live() {
-	kill -INT "$1" 2>/dev/null
-	for _ in $(seq 1 600); do
-		if ! kill -0 "$1" 2>/dev/null; then
-			wait "$1"
-			return
-		fi
-		sleep 0.1
-	done
-	kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 124
-}
 cleanup() {
 	[ -n "$bpf_pid" ] && stop_live "$bpf_pid"
 	"$TB" down >/dev/null 2>&1
-	if [ -n "${KRT_KEEP:-}" ]; then
-		rm -rf "$KRT_KEEP" && mv "$tmp" "$KRT_KEEP" && echo "# results kept in $KRT_KEEP"
-	fi
-	rm -rf "$tmp"
+	drop_tmp "$tmp"
 }
 trap cleanup EXIT
 
@@ -79,12 +61,7 @@ run=t$$
 if [ $have_live = 1 ]; then
 	"$BPF" --gateway "$GW" -i "$tmp/pids.txt" --json -o "$tmp/live.jsonl" 2>"$tmp/live.err" &
 	bpf_pid=$!
-	for _ in $(seq 1 150); do
-		grep -q "tracing" "$tmp/live.err" 2>/dev/null && break
-		kill -0 "$bpf_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	check "krtrace-bpf attached" grep -q "tracing" "$tmp/live.err"
+	check "krtrace-bpf attached" wait_tracing "$bpf_pid" "$tmp/live.err"
 else
 	echo "# krtrace-bpf not built: live path not measured"
 fi

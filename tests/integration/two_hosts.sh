@@ -37,28 +37,12 @@ command -v python3 >/dev/null || skip_suite "python3 not installed"
 tmp=$(mktemp -d)
 pids=()
 receiver_pid=
-stop_live() { # as testbed_models.sh: SIGINT, a hang is a failure
-	kill -INT "$1" 2>/dev/null
-	for _ in $(seq 1 600); do
-		if ! kill -0 "$1" 2>/dev/null; then
-			wait "$1"
-			return
-		fi
-		sleep 0.1
-	done
-	kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 124
-}
 cleanup() {
 	local p
 	for p in "${pids[@]+"${pids[@]}"}"; do stop_live "$p" 2>/dev/null; done
 	[ -n "$receiver_pid" ] && kill "$receiver_pid" 2>/dev/null && wait "$receiver_pid" 2>/dev/null
 	"$TB" down >/dev/null 2>&1
-	if [ -n "${KRT_KEEP:-}" ]; then
-		rm -rf "$KRT_KEEP" && mv "$tmp" "$KRT_KEEP" && echo "# results kept in $KRT_KEEP"
-	fi
-	rm -rf "$tmp"
+	drop_tmp "$tmp"
 }
 trap cleanup EXIT
 

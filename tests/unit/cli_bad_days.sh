@@ -61,19 +61,8 @@ check "--trace 7: the DOT file holds trace 7" \
 
 # A collector that accepts and never answers: every trace still reaches the
 # file, the run ends on time, and the failed delivery makes it exit non-zero.
-python3 - "$tmp/port" <<'PY' &
-import socket, sys, time
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(64)
-open(sys.argv[1], "w").write(str(s.getsockname()[1]))
-held = []
-while True:
-    c, _ = s.accept()
-    held.append(c)  # never read, never answered
-PY
-server_pid=$!
-for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+hung_collector "$tmp/port"
+server_pid=$HUNG_PID
 port=$(cat "$tmp/port")
 start=$(date +%s.%N)
 run "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" --json -o "$tmp/t.jsonl" \
