@@ -11,6 +11,7 @@
 #define KRT_PEERS_BPF_H
 
 #include "common.bpf.h"
+#include "tables.bpf.h"
 
 #define KRT_BPF_PEER_NETS 8
 
@@ -60,16 +61,10 @@ static __always_inline bool is_peer(const struct krt_addr *a)
 	return false;
 }
 
-/*
- * The server side, told as tag_send tells it: this side did not connect
- * (seen at SYN_SENT), or, for a connection older than the tracer, it has
- * the lower port (servers listen on low ports, clients get ephemeral ones).
- */
+/* Bytes from a peer host to a server side (conn_side_serves): a request continuing here. */
 static __always_inline bool peer_request(const struct krt_conn_side *c, const struct krt_tuple *t)
 {
-	bool server = c->origin_known ? !c->client : t->local.port < t->remote.port;
-
-	return server && is_peer(&t->remote);
+	return conn_side_serves(c, t) && is_peer(&t->remote);
 }
 
 #endif /* KRT_PEERS_BPF_H */

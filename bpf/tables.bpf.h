@@ -250,6 +250,17 @@ static __always_inline struct krt_conn_side *conn_find(__u64 cookie)
 	return NULL;
 }
 
+/*
+ * Side c (tuple t) is a connection's server side: it did not connect
+ * (SYN_SENT seen), or, for a connection older than the tracer, it has the
+ * lower port (servers listen on low ports, clients get ephemeral ones).
+ */
+static __always_inline bool conn_side_serves(const struct krt_conn_side *c,
+					     const struct krt_tuple *t)
+{
+	return c->origin_known ? !c->client : t->local.port < t->remote.port;
+}
+
 /* Connection side cookie's state, created when missing, as thread_get. */
 static __always_inline struct krt_conn_side *conn_get(__u64 cookie)
 {

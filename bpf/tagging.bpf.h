@@ -241,8 +241,7 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 	*decided = trace && trace_decided(trace) && !mixed;
 	if (trace) {
 		/* a request read on a server side: its reader serves it (goroutines.bpf.h) */
-		bool serves = (c->origin_known ? !c->client : t->local.port < t->remote.port) ||
-			      (th->entry_server && th->trace == trace);
+		bool serves = conn_side_serves(c, t) || (th->entry_server && th->trace == trace);
 
 		thread_takes_trace(th, tid, pid, cookie, trace, false, clk, carry);
 		th->entry_server = serves;
@@ -319,6 +318,26 @@ static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 l
 }
 
 /*
+ * Rule 3's choice for a send on side c (server: conn_side_serves): a reply
+ * answers the oldest request read on it (and, unless peek, takes it off
+ * the queue), or the last request read; the first send on a connection
+ * the thread opened carries the trace of connect time; otherwise the
+ * thread's trace. peek: the TCP option's question (tcpopt.bpf.h) before
+ * the send, which tag_send then decides.
+ */
+static __always_inline __u32 send_rule3(const struct krt_thread_state *th, struct krt_conn_side *c,
+					bool server, bool peek)
+{
+	if (server && c->reqs.n)
+		return peek ? krt_side_req_peek(&c->reqs) : krt_side_req_reply(&c->reqs);
+	if (server && c->last_recv_trace)
+		return c->last_recv_trace;
+	if (c->client && !c->sent_any && c->connect_trace)
+		return c->connect_trace;
+	return th->trace;
+}
+
+/*
  * Send: the tag the bytes carry (docs/design.md, rule 3): a reply on a connection
  * this side accepted belongs to the request read on it; the first send on
  * a connection this thread opened carries the trace of connect time;
@@ -336,16 +355,8 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 		return th ? th->trace : 0;
 	/* looked up once per connection, not per send */
 	*to_peer = merge_hops ? conn_peer_traced(c, &t->remote) : c->peer == KRT_PEER_TRACED;
-	/* Connections older than the tracer: servers listen on the lower port. */
-	server = c->origin_known ? !c->client : t->local.port < t->remote.port;
-	if (server && c->reqs.n)
-		trace = krt_side_req_reply(&c->reqs);
-	else if (server && c->last_recv_trace)
-		trace = c->last_recv_trace;
-	else if (c->client && !c->sent_any && c->connect_trace)
-		trace = c->connect_trace;
-	else
-		trace = th->trace;
+	server = conn_side_serves(c, t);
+	trace = send_rule3(th, c, server, false);
 	/*
 	 * A pool worker between jobs (its claim ended) that sends with no
 	 * receive or wake-up since took its next job from the queue by

@@ -17,6 +17,7 @@
 #include "remote.bpf.h"
 #include "sock.bpf.h"
 #include "tables.bpf.h"
+#include "tagging.bpf.h"
 #include "krtrace_tcp_option.h"
 
 #define KRT_TCPOPT_SENDS 4
@@ -43,15 +44,7 @@ struct {
 static __always_inline __u32 send_trace_peek(struct krt_thread_state *th, struct krt_conn_side *c,
 					     const struct krt_tuple *t)
 {
-	bool server = c->origin_known ? !c->client : t->local.port < t->remote.port;
-
-	if (server && c->reqs.n)
-		return c->reqs.answered && c->reqs.n > 1 ? c->reqs.req[1] : c->reqs.req[0];
-	if (server && c->last_recv_trace)
-		return c->last_recv_trace;
-	if (c->client && !c->sent_any && c->connect_trace)
-		return c->connect_trace;
-	return th->trace;
+	return send_rule3(th, c, conn_side_serves(c, t), true);
 }
 
 SEC("tp_btf/tcp_sendmsg_locked")

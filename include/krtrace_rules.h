@@ -163,6 +163,15 @@ static __inline__ __attribute__((always_inline)) void krt_side_req_received(stru
 	krt_side_req_received_from(q, trace, 0);
 }
 
+/* The request krt_side_req_reply would name, the queue left as it is. */
+static __inline__ __attribute__((always_inline)) __u64
+krt_side_req_peek(const struct krt_side_reqs *q)
+{
+	if (!q->n)
+		return 0;
+	return q->answered && q->n > 1 ? q->req[1] : q->req[0];
+}
+
 /*
  * The request a server's send on this side answers: the oldest not yet
  * answered. It stays the answer while no later one is queued, so a reply
