@@ -1644,6 +1644,48 @@ static void test_states_not_kept(void **state)
 	close_own_source(s);
 }
 
+/* A thread that runs (its first switch-in gives it a state) and exits. */
+static void *run_and_exit(void *arg)
+{
+	*(pid_t *)arg = (pid_t)syscall(SYS_gettid);
+	sched_yield();
+	return NULL;
+}
+
+/*
+ * Tables of two slots, states kept for every thread that runs (on-CPU time
+ * in the kernel): a thread whose tid falls on the main thread's slot (the
+ * same parity) finds it held and takes the next one (slot_probed, the
+ * "states past their first slot" of -v). Threads are started one at a time
+ * (each one's state leaves its slot when it exits) until one did.
+ */
+static void test_state_probed(void **state)
+{
+	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true };
+	struct krt_live_tag_stats ts = { 0 };
+	struct krt_live_source *s;
+	__u32 group_slots = state_slots;
+	pthread_t th;
+	pid_t tid;
+	int i;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	state_slots = 2;
+	s = open_source_with(o, false);
+	state_slots = group_slots;
+	assert_non_null(s);
+	for (i = 0; i < 32 && !ts.slot_probed; i++) {
+		sched_yield(); /* the main thread switched in: its state is held */
+		assert_int_equal(pthread_create(&th, NULL, run_and_exit, &tid), 0);
+		assert_int_equal(pthread_join(th, NULL), 0);
+		krt_live_tag_stats(s, &ts);
+	}
+	print_message("states past their first slot: %llu (after %d threads)\n",
+		      (unsigned long long)ts.slot_probed, i);
+	assert_true(ts.slot_probed > 0);
+	close_own_source(s);
+}
+
 /* The same tests for both transfer hooks; the fallback's names say so. */
 #define TAG_TEST_LIST(prefix)                                                      \
 	{ prefix "ingress_and_keepalive", test_ingress_and_keepalive, NULL, pool_abandon, NULL },    \
@@ -1676,7 +1718,9 @@ int main(void)
 					    { "small_tables: test_state_kept",
 					      test_state_kept },
 					    { "small_tables: test_states_not_kept",
-					      test_states_not_kept } };
+					      test_states_not_kept },
+					    { "small_tables: test_state_probed",
+					      test_state_probed } };
 	int failed;
 
 	if (geteuid() != 0) {
