@@ -117,6 +117,7 @@ int krt_output_opt(struct krt_output_opts *o, int opt, const char *arg)
 		o->host_name = arg;
 		return 1;
 	case OPT_OTLP_PROTOCOL:
+		o->otlp_protocol_given = true;
 		if (!strcmp(arg, "http/protobuf")) {
 			o->otlp_protobuf = true;
 		} else if (!strcmp(arg, "http/json")) {
@@ -336,6 +337,11 @@ int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, 
 	}
 	if (o->dot_trace && !o->dot_path) {
 		fprintf(stderr, "%s: --trace needs --dot FILE\n", prog);
+		return -1;
+	}
+	if (o->otlp_protocol_given && !o->otlp_endpoint) {
+		fprintf(stderr, "%s: --otlp-protocol needs --otlp-endpoint URL (--otlp FILE is always "
+			"OTLP/JSON lines)\n", prog);
 		return -1;
 	}
 	outs->main_out = stdout;

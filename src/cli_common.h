@@ -25,6 +25,7 @@ struct krt_output_opts {
 	const char *otlp_path;
 	const char *otlp_endpoint;
 	bool otlp_protobuf;	/* --otlp-protocol http/protobuf */
+	bool otlp_protocol_given; /* --otlp-protocol at all: refused without an endpoint */
 	const char *host_name;	/* this host's name in the outputs; NULL = not named */
 	bool main_in_place;	/* --stream: -o FILE grows in place (it is followed) */
 	/* files the run reads: an output naming one of them is refused */

@@ -122,6 +122,7 @@ struct options {
 	bool have_reorder_us;
 	bool normal_priority;
 	__u32 rescan_ms;	/* discovery re-scan period, 0 = off */
+	bool rescan_given;	/* --rescan-ms at all: refused with -i (no discovery) */
 	struct krt_peers peers;	/* --peers: the other traced hosts' networks */
 	const char *tcpopt_cgroup; /* --tcp-option-cgroup */
 	__u32 idle_s;		/* kernel states untouched this long are reclaimed, 0 = never */
@@ -431,6 +432,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_RESCAN_MS:
 			if (parse_uint("--rescan-ms", optarg, 0, 3600000, &o->rescan_ms))
 				return -1;
+			o->rescan_given = true;
 			continue;
 		case OPT_TCP_OPTION_CGROUP:
 			o->tcpopt_cgroup = optarg;
@@ -464,6 +466,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 	if (o->tcpopt_cgroup && !o->peers.n) {
 		fprintf(stderr, PROG ": --tcp-option-cgroup needs --peers (the option goes only to "
 			"peer hosts)\n");
+		return -1;
+	}
+	if (o->pids_path && o->rescan_given) {
+		fprintf(stderr, PROG ": --rescan-ms paces the discovery, which -i replaces (with -i, "
+			"SIGHUP re-reads the PIDs file)\n");
+		return -1;
+	}
+	if (o->go_threads && o->go_channels) {
+		fprintf(stderr, PROG ": --go-threads puts no uprobe on Go programs, --go-channels "
+			"probes their channels: choose one\n");
 		return -1;
 	}
 	if (o->peers.n && o->rules) {

@@ -164,6 +164,18 @@ done
 rc=$?
 check "--debug nonsense: refused (exit 2), the feature named" \
 	bash -c "[ $rc -eq 2 ] && grep -q \"unknown feature 'nonsense'\" '$tmp/err'"
+# options that would be ignored in the company of others are refused
+"$BPF" -g 172.24.0.1 -i "$tmp/pids.txt" --rescan-ms 100 >"$tmp/out" 2>"$tmp/err" </dev/null
+rc=$?
+check "--rescan-ms with -i (no discovery to pace): refused (exit 2), SIGHUP named" \
+	bash -c "[ $rc -eq 2 ] && grep -q 'SIGHUP re-reads the PIDs file' '$tmp/err'"
+"$BPF" -g 172.24.0.1 --go-threads --go-channels >"$tmp/out" 2>"$tmp/err" </dev/null
+rc=$?
+check "--go-threads with --go-channels: refused (exit 2)" \
+	bash -c "[ $rc -eq 2 ] && grep -q 'choose one' '$tmp/err'"
+run "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" --otlp "$tmp/o.json" --otlp-protocol http/protobuf "$tmp/r"
+check "--otlp-protocol without --otlp-endpoint: refused, no file written" \
+	bash -c "[ $rc -ne 0 ] && grep -q 'needs --otlp-endpoint' '$tmp/err' && [ ! -s '$tmp/o.json' ]"
 
 # Whole or not: a capture's lost events mark the traces open at that point.
 { head -n 3000 "$tmp/r"; echo "CPU:0 [LOST 42 EVENTS]"; tail -n +3001 "$tmp/r"; } >"$tmp/lost.txt"
