@@ -83,10 +83,7 @@ start_tracer() {
 	"$BIN" --gateway $GW "$@" 2>"$err" &
 	TRACER=$!
 	PIDS+=($TRACER)
-	for _ in $(seq 100); do
-		grep -q "tracing" "$err" 2>/dev/null && break
-		sleep 0.05
-	done
+	wait_tracing "$TRACER" "$err"
 }
 
 start_tracer "$TMP/live.err" -d 6 --json -o "$TMP/live.jsonl"

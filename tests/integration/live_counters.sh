@@ -56,11 +56,7 @@ start_tracer() {
 	"$BIN" -g 127.0.0.1 -i "$TMP/pids" "$@" 2>"$err" &
 	TRACER=$!
 	PIDS+=("$TRACER")
-	for _ in $(seq 200); do
-		grep -q ": tracing " "$err" 2>/dev/null && break
-		kill -0 "$TRACER" 2>/dev/null || break
-		sleep 0.05
-	done
+	wait_tracing "$TRACER" "$err"
 }
 # counters ERRFILE N: SIGUSR1, then waits for block N
 counters() {
