@@ -38,6 +38,8 @@
 #define DEFAULT_REORDER_NS (20ULL * 1000 * 1000)
 /* a record's size in the ring: its 8-byte header and the event */
 #define RING_RECORD_BYTES (8 + sizeof(struct krt_event))
+/* events waiting in the window past which a consume hands the old ones over (see below) */
+#define BACKLOG_WAITING 2048
 
 struct krt_live_source {
 	struct krtrace_bpf *skel;
@@ -46,6 +48,9 @@ struct krt_live_source {
 	struct ring_buffer *rb;
 	struct krt_reorder_span span;	/* how long records wait: grows under load */
 	struct krt_reorder window;	/* records wait here for span.ns */
+	__u64 newest_ts;		/* the newest record's time read so far */
+	krt_live_event_cb backlog_cb;	/* while a consume runs: where a backlog goes */
+	void *backlog_ctx;
 	__u64 arrivals;		/* ring records read */
 	__u64 malformed;	/* ring samples of the wrong size */
 	__u64 ring_drops_reported;
@@ -217,6 +222,21 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 		memset(&ev->xfer.cpu_before, 0, sizeof(ev->xfer.cpu_before));
 	}
 	krt_reorder_insert(&s->window, slot);
+	if (rec->ts_ns > s->newest_ts)
+		s->newest_ts = rec->ts_ns;
+	/*
+	 * A backlog (the reader was stalled: up to a ring of records in one
+	 * consume) waited in the window all at once until the consume ended,
+	 * and the window keeps its largest size: 8 MiB of slots after one
+	 * stall, 16 MiB at most for the 8 MiB ring, for the rest of the run.
+	 * Past BACKLOG_WAITING events, those older than the newest read by
+	 * the window go now: the window's margin, counted in the records'
+	 * time instead of the clock's (a backlog is older than the clock).
+	 */
+	if (s->backlog_cb && krt_reorder_pending(&s->window) > BACKLOG_WAITING &&
+	    s->newest_ts > s->span.ns)
+		krt_reorder_deliver(&s->window, s->newest_ts - s->span.ns, s->backlog_cb,
+				    s->backlog_ctx);
 	return 0;
 oom:
 	s->out_of_memory = true;
@@ -577,13 +597,28 @@ static int deliver(struct krt_live_source *s, __u64 cutoff_ts, krt_live_event_cb
 	return n;
 }
 
+/* The ring's records into the window; a backlog goes on to cb as it is read. */
+static int consume(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
+{
+	int err;
+
+	s->backlog_cb = cb;
+	s->backlog_ctx = ctx;
+	err = ring_buffer__consume(s->rb);
+	s->backlog_cb = NULL;
+	return err;
+}
+
 int krt_live_poll(struct krt_live_source *s, int timeout_ms, krt_live_event_cb cb, void *ctx)
 {
 	struct timespec now;
 	__u64 now_ns;
 	int err;
 
+	s->backlog_cb = cb;
+	s->backlog_ctx = ctx;
 	err = ring_buffer__poll(s->rb, timeout_ms);
+	s->backlog_cb = NULL;
 	if (err == -EINTR)
 		return -EINTR;
 	/*
@@ -591,7 +626,7 @@ int krt_live_poll(struct krt_live_source *s, int timeout_ms, krt_live_event_cb c
 	 * a timed-out poll must still consume what is there.
 	 */
 	if (err >= 0)
-		err = ring_buffer__consume(s->rb);
+		err = consume(s, cb, ctx);
 	if (s->out_of_memory)
 		return -ENOMEM;
 	if (err < 0 && err != -EINTR)
@@ -811,8 +846,7 @@ int krt_live_add_peer(struct krt_live_source *s, const struct krt_addr *a)
 
 int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
 {
-	int err = ring_buffer__consume(s->rb);
-
+	int err = consume(s, cb, ctx);
 	__u64 late;
 	int n, m;
 

@@ -1515,6 +1515,75 @@ static void test_cpu_left_at_end(void **state)
 	check_request_cpu_and_end(s, gw, srv);
 }
 
+/* The reorder window's slots, as the counters (SIGUSR1) print them. */
+static unsigned long window_slots(struct krt_live_source *s)
+{
+	unsigned long slots = 0;
+	char *text = NULL, *at;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	krt_live_print_counters(s, f, "test", 1);
+	fclose(f);
+	at = strstr(text, "window_slots ");
+	if (at)
+		slots = strtoul(at + 13, NULL, 10);
+	free(text);
+	return slots;
+}
+
+static __u64 last_ts;
+static __u64 out_of_order;
+static size_t backlog_events;
+
+static void count_in_order(const struct krt_event *ev, void *ctx)
+{
+	if (ev->ts_ns < last_ts)
+		out_of_order++;
+	last_ts = ev->ts_ns;
+	backlog_events++;
+}
+
+/*
+ * A reader stalled for a while finds a backlog in the ring: bursts 30 ms
+ * apart, read in one consume. Those older than the window's margin behind
+ * the newest read go on as they are read, so the window stays near its
+ * first size instead of growing to the whole backlog (and keeping that
+ * memory for the rest of the run); they still come out in time order.
+ */
+static void test_backlog_bounded_window(void **state)
+{
+	/* a window of 20 ms as asked (a loaded machine would widen the default one) */
+	struct krt_live_opts o = { .kernel_tags = true, .reorder_ns = 20 * 1000 * 1000 };
+	struct krt_live_source *s;
+	int gw, srv, burst, i;
+	char c;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	s = open_source_with(o, false);
+	assert_non_null(s);
+	tcp_pair(GATEWAY, &gw, &srv);
+	drain_from(s);
+	for (burst = 0; burst < 8; burst++) {
+		for (i = 0; i < 1000; i++) {
+			assert_int_equal(write(gw, "x", 1), 1);
+			assert_int_equal(read(srv, &c, 1), 1);
+		}
+		usleep(30 * 1000);
+	}
+	last_ts = out_of_order = backlog_events = 0;
+	assert_true(krt_live_poll(s, 10, count_in_order, NULL) >= 0);
+	assert_true(krt_live_drain(s, count_in_order, NULL) >= 0);
+	print_message("%zu events, window %lu slots\n", backlog_events, window_slots(s));
+	assert_true(backlog_events >= 8000);
+	assert_int_equal(out_of_order, 0);
+	assert_true(window_slots(s) <= 8192);
+	close(gw);
+	close(srv);
+	close_own_source(s);
+}
+
 /* The fd of this process's one BPF map named name (-1: none, or more than one). */
 static int own_map_fd(const char *name, struct bpf_map_info *info)
 {
@@ -1711,7 +1780,8 @@ int main(void)
 	/* slot_busy only here: the small tables' group asserts none happened */
 	const struct CMUnitTest tests[] = { TAG_TEST_LIST("test_"),
 					    { "test_slot_busy_counted", test_slot_busy_counted },
-					    { "test_tcp_option_no_room", test_tcp_option_no_room } };
+					    { "test_tcp_option_no_room", test_tcp_option_no_room },
+					    { "test_backlog_bounded_window", test_backlog_bounded_window } };
 	const struct CMUnitTest fallback[] = TAG_TESTS("syscall_hooks: test_");
 	/* last: how the group's states fared in the small tables */
 	const struct CMUnitTest small[] = { TAG_TEST_LIST("small_tables: test_"),
