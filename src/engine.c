@@ -56,6 +56,8 @@ static void on_switch(struct krt_engine *e, const struct krt_event *ev)
 		}
 		/* a pool worker that took a job and did not use it gives it back */
 		eng_pool_switch_out(e, prev, sw->prev_state, ev->ts_ns);
+		if (sw->prev_state == 0 && !prev->preempted_ns)
+			prev->preempted_ns = ev->ts_ns; /* the hand-back's order (engine_pool.c) */
 		/*
 		 * Rule 5: answered and now blocked -> idle, not request time. A
 		 * claim that came from a wakeup ends at the first block: the

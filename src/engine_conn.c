@@ -1368,7 +1368,10 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 void eng_on_xfer(struct krt_engine *e, const struct krt_event *ev)
 {
 	struct krt_tuple tp = ev->xfer.tuple;
+	struct thread *t = eng_thread_find(e, ev->tid);
 
+	if (t)
+		t->preempted_ns = 0; /* on CPU with its work: engine_pool.c's hand-back */
 	krt_addr_unmap_v4(&tp.local);
 	krt_addr_unmap_v4(&tp.remote);
 	if (!tp.local.family || !tp.remote.family)

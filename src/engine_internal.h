@@ -59,6 +59,8 @@
 #define NOTIFY_CHANS 32
 /* Notifications sent and not read yet, per channel. */
 #define NOTIFY_QUEUE 16
+/* a loop's last hand-backs kept for a later doubt, and replies owed a job */
+#define HANDBACK_RECENT 4
 /* Recent (trace, entry direction) pairs remembered per thread (rule 5). */
 #define RECENT_ENTRIES 4
 /*
@@ -261,9 +263,35 @@ struct thread {
 		__u32 tid;	    /* the worker */
 		__u64 since, until; /* its previous notification, this one */
 		bool in_batch;	    /* read at once with others: their order unknown */
+		/*
+		 * Another worker's notification went out while this one's
+		 * sender was off the CPU before it sent: which job its runtime
+		 * queued first is not known.
+		 */
+		bool order_doubt;
 	} done[DONE_MAX];
 	__u8 n_done;
 	__u64 handback_trace; /* the last trace a hand-back went to */
+	/*
+	 * A reader of a channel that reads several notifications at once
+	 * (reads_batched): the jobs it bound to its last replies (a later
+	 * notification may show their order was not known), and its replies
+	 * that came before their job's notification was sent (reply_owed: the
+	 * next notification is theirs, on a guess).
+	 */
+	bool reads_batched;
+	struct {
+		__u64 trace, until;
+	} answered[HANDBACK_RECENT];
+	__u8 answered_next;
+	__u64 reply_owed[HANDBACK_RECENT];
+	__u8 n_reply_owed;
+	/*
+	 * When it was first preempted (left the CPU runnable) since its last
+	 * transfer or notification: a job it queued before then may be
+	 * notified after other workers' (0: not preempted since).
+	 */
+	__u64 preempted_ns;
 	/*
 	 * The traces this thread last had activity in, so that a hand-back
 	 * visits those instead of every open trace (thousands with the

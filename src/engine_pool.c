@@ -675,6 +675,16 @@ static struct notify_chan *chan_get(struct krt_engine *e, const struct thread *t
  * Notifications read in full reach their reader's list of finished jobs.
  * at_once: how many one receive completed (several: c is batched).
  */
+static void handback_bind(struct krt_engine *e, struct thread *l, struct trace *y,
+			  const struct handback *job);
+
+/*
+ * On a batched channel (its reader reads several notifications at once)
+ * the bytes' reads say nothing of the order: jobs reach the reader when
+ * sent, in the order they were sent, which is the order its runtime
+ * queued them unless order_doubt says otherwise (eng_pool_handback).
+ * A reply that came before its job was sent (owed) takes the next one.
+ */
 static void chan_deliver(struct krt_engine *e, struct notify_chan *c)
 {
 	struct thread *r = c->reader ? eng_thread_find(e, c->reader) : NULL;
@@ -684,24 +694,80 @@ static void chan_deliver(struct krt_engine *e, struct notify_chan *c)
 		at_once++;
 	if (at_once > 1)
 		c->batched = true;
-	while (c->n && c->q[0].end <= c->rcvd) {
+	while (c->n && (c->q[0].end <= c->rcvd || (c->batched && r))) {
 		struct handback *job = &c->q[0].job;
 
 		/* a thread waking itself (its own loop's call) hands nothing back */
 		if (r && job->tid != r->tid) {
-			if (r->n_done == DONE_MAX) {
-				/* bounded: the oldest is forgotten, its reply stays a guess */
-				memmove(&r->done[0], &r->done[1], --r->n_done * sizeof(r->done[0]));
-			}
-			job->in_batch = c->batched || c->disorder;
+			struct trace *owed = NULL;
+
+			r->reads_batched = c->batched;
+			job->in_batch = (c->batched && job->order_doubt) || c->disorder;
 			if (c->disorder)
 				c->disorder--;
-			r->done[r->n_done++] = *job;
+			while (r->n_reply_owed && !owed) {
+				owed = eng_trace_live(e, r->reply_owed[0]);
+				memmove(&r->reply_owed[0], &r->reply_owed[1],
+					--r->n_reply_owed * sizeof(r->reply_owed[0]));
+			}
+			if (owed) {
+				handback_bind(e, r, owed, job);
+			} else {
+				if (r->n_done == DONE_MAX) {
+					/* bounded: the oldest is forgotten, its reply stays a guess
+					 */
+					memmove(&r->done[0], &r->done[1],
+						--r->n_done * sizeof(r->done[0]));
+				}
+				r->done[r->n_done++] = *job;
+			}
 			eng_vlog(e, job->until, r, r->tid, r->cur,
-				 "NOTIFIED by %u: %u finished job(s)", job->tid, r->n_done);
+				 "NOTIFIED by %u: %u finished job(s)%s", job->tid, r->n_done,
+				 owed ? " (owed to a reply)" : "");
 		}
 		memmove(&c->q[0], &c->q[1], --c->n * sizeof(c->q[0]));
 	}
+}
+
+/*
+ * Worker t notifies c, preempted at `since` after its last transfer (it
+ * may have queued its job before it left the CPU): the jobs other
+ * workers notified since then may have been queued after its, so their
+ * order, and the traces they went to, are not known.
+ */
+static bool chan_order_doubt(struct krt_engine *e, struct notify_chan *c, const struct thread *t,
+			     __u64 since)
+{
+	struct thread *r = c->reader ? eng_thread_find(e, c->reader) : NULL;
+	bool doubt = false;
+	unsigned int i;
+
+	for (i = 0; i < c->n; i++) {
+		if (c->q[i].job.tid != t->tid && c->q[i].job.until > since) {
+			c->q[i].job.order_doubt = true;
+			doubt = true;
+		}
+	}
+	if (!r || !c->batched)
+		return doubt;
+	for (i = 0; i < r->n_done; i++) {
+		if (r->done[i].tid != t->tid && r->done[i].until > since) {
+			r->done[i].order_doubt = true;
+			r->done[i].in_batch = true;
+			doubt = true;
+		}
+	}
+	for (i = 0; i < HANDBACK_RECENT; i++) {
+		struct trace *y;
+
+		if (r->answered[i].until <= since || !r->answered[i].trace)
+			continue;
+		y = eng_trace_live(e, r->answered[i].trace);
+		if (y)
+			y->handback_guess = true;
+		doubt = true;
+	}
+	return doubt;
 }
 
 /*
@@ -747,8 +813,12 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
 		c->q[c->n].job.tid = t->tid;
 		c->q[c->n].job.since = t->notified_ns;
 		c->q[c->n].job.until = ev->ts_ns;
+		c->q[c->n].job.in_batch = false;
+		c->q[c->n].job.order_doubt =
+		    t->preempted_ns && chan_order_doubt(e, c, t, t->preempted_ns);
 		c->n++;
 		t->notified_ns = ev->ts_ns;
+		t->preempted_ns = 0;
 	} else {
 		c->rcvd += nt->bytes;
 		c->reader = t->tid;
@@ -813,24 +883,24 @@ static unsigned int settle_job(struct krt_engine *e, struct trace *tr, struct th
  * per notification, and libevent runs the writable connections in the
  * order they were armed). A loop that reads several at once (asyncio's
  * self-pipe) answers in the order its runtime queued the jobs, before
- * their bytes were written (a worker may lose the interpreter lock in
- * between): that order is not the bytes', and even a job alone in its
- * batch may be answered after one whose byte is still to come. On such a
- * channel the trace stays uncertain (tr->handback_guess). The worker's work between its previous
- * notification and this one goes to tag, wherever the pool rules guessed
- * it.
+ * their bytes were written: the order the notifications were sent, not
+ * read, unless a worker left the CPU between queuing its job and sending
+ * (preempted since its last transfer, struct thread's preempted_ns):
+ * then the jobs notified meanwhile may be answered before or after its,
+ * and those traces stay uncertain (tr->handback_guess), as does a reply
+ * written before any job was notified, and the one before it. The
+ * worker's work between its previous notification and this one goes to
+ * tag, wherever the pool rules guessed it.
  */
 void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 {
-	struct trace *y = eng_trace_live(e, tag);
+	struct trace *y = eng_trace_live(e, tag), *prev;
 	struct handback job;
-	unsigned int found = 0;
-	struct thread *w;
-	__u64 since, read_ns = 0;
+	__u64 read_ns = 0;
 	bool stale = false;
 	size_t i;
 
-	if (!l->n_done || tag == l->handback_trace || !y)
+	if (tag == l->handback_trace || !y || (!l->n_done && !l->reads_batched))
 		return;
 	/*
 	 * A job notified before l read this request cannot be its: a reply
@@ -848,20 +918,59 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 		memmove(&l->done[0], &l->done[1], --l->n_done * sizeof(l->done[0]));
 		stale = true;
 	}
-	if (!l->n_done)
+	if (!l->n_done) {
+		/*
+		 * A loop that reads notifications in batches may answer before
+		 * the job's notification is sent (the worker queued its result,
+		 * then left the CPU before it wrote its byte): the next one is
+		 * this reply's, on a guess, and the previous reply's job may
+		 * have been this one's.
+		 */
+		if (!l->reads_batched)
+			return;
+		i = (l->answered_next + HANDBACK_RECENT - 1) % HANDBACK_RECENT;
+		prev = eng_trace_live(e, l->answered[i].trace);
+		if (prev)
+			prev->handback_guess = true;
+		if (l->n_reply_owed == HANDBACK_RECENT)
+			memmove(&l->reply_owed[0], &l->reply_owed[1],
+				--l->n_reply_owed * sizeof(l->reply_owed[0]));
+		l->reply_owed[l->n_reply_owed++] = tag;
+		l->handback_trace = tag;
+		y->handback_guess = true;
+		eng_vlog(e, e->now, l, l->tid, tag, "HAND-BACK owed: no job notified yet");
 		return;
+	}
 	job = l->done[0];
 	if (stale)
 		y->handback_guess = true;
-	if (job.in_batch)
-		y->handback_guess = true;
 	memmove(&l->done[0], &l->done[1], --l->n_done * sizeof(l->done[0]));
 	l->handback_trace = tag;
-	w = eng_thread_find(e, job.tid);
+	handback_bind(e, l, y, &job);
+}
+
+/*
+ * The worker's work between its previous notification and this one goes
+ * to y, wherever the pool guessed it.
+ */
+static void handback_bind(struct krt_engine *e, struct thread *l, struct trace *y,
+			  const struct handback *job)
+{
+	__u64 tag = y->pub.id, since;
+	unsigned int found = 0;
+	struct thread *w;
+	size_t i;
+
+	if (job->in_batch)
+		y->handback_guess = true;
+	l->answered[l->answered_next].trace = tag;
+	l->answered[l->answered_next].until = job->until;
+	l->answered_next = (l->answered_next + 1) % HANDBACK_RECENT;
+	w = eng_thread_find(e, job->tid);
 	if (!w)
 		return;
 	/* the job began after its request came in, and after w's previous one */
-	since = u64max(job.since, y->pub.ingress.ts_ns);
+	since = u64max(job->since, y->pub.ingress.ts_ns);
 	/*
 	 * The job's work is in traces w had activity in after `since`: those
 	 * w remembers (struct thread's touched), unless one it forgot was
@@ -872,7 +981,7 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 		for (i = 0; i < e->n_open; i++)
 			if (e->open[i] != y && e->open[i]->pub.end_ns > since)
 				found += eng_trace_move_job(e, w, e->open[i]->pub.id, tag, since,
-							    job.until);
+							    job->until);
 	} else {
 		struct touched_trace list[TOUCHED_MAX];
 
@@ -882,9 +991,9 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 			if (list[i].id && list[i].last_ns > since &&
 			    eng_trace_live(e, list[i].id) != y)
 				found +=
-				    eng_trace_move_job(e, w, list[i].id, tag, since, job.until);
+				    eng_trace_move_job(e, w, list[i].id, tag, since, job->until);
 	}
-	found += settle_job(e, y, w, since, job.until);
+	found += settle_job(e, y, w, since, job->until);
 	/*
 	 * A job that left no transfer: the worker's were not recorded (with
 	 * --sample, a wake-up's guess passed it an unsampled request's mark),
@@ -893,7 +1002,6 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 	if (!found)
 		y->handback_guess = true;
 	y->handed_settled = true;
-	eng_vlog(e, job.until, l, l->tid, tag, "HAND-BACK of %s[%u]'s job: trace %llu%s", w->comm,
-		 w->tid, (unsigned long long)tag,
-		 y->handback_guess ? " (several finished: reply order)" : "");
+	eng_vlog(e, job->until, l, l->tid, tag, "HAND-BACK of %s[%u]'s job: trace %llu%s", w->comm,
+		 w->tid, (unsigned long long)tag, y->handback_guess ? " (order not known)" : "");
 }

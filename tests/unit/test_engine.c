@@ -1308,11 +1308,13 @@ static void test_handback_decides(void **state)
 
 /*
  * asyncio's self-pipe: two workers each write a byte, the loop reads both
- * at once. The loop answers in the order its runtime queued the results,
- * which need not be the bytes' order: the traces stay uncertain, though
- * each worker's calls still go to the trace its reply order names.
+ * at once (it asked for 4096). It answers in the order its runtime queued
+ * the results, which is the order the bytes were sent when neither worker
+ * left the CPU between its last call and its byte: decided.
+ * preempt_w1: w1 was preempted after its last call and notified after
+ * w2: it may have queued its result first, so neither trace is known.
  */
-static void test_handback_batch_uncertain(void **state)
+static void handback_batch(bool preempt_w1, __u32 expect_doubt)
 {
 	struct fix *f = fix_new();
 	const __u32 loop = WEB, w1 = 101, w2 = 102;
@@ -1337,8 +1339,15 @@ static void test_handback_batch_uncertain(void **state)
 	feed(f, ev_recv(250, API, api(8080), web(40002), 12));
 	feed(f, ev_send(260, API, api(8080), web(40002), 22));
 	feed(f, ev_recv(270, w2, web(40002), api(8080), 22));
-	feed(f, ev_notify(280, w1, KRT_DIR_SEND, chan, 1));
-	feed(f, ev_notify(281, w2, KRT_DIR_SEND, chan, 1));
+	if (preempt_w1) {
+		feed(f, ev_switch(275, w1, 0, 0)); /* runnable, off the CPU */
+		feed(f, ev_notify(280, w2, KRT_DIR_SEND, chan, 1));
+		feed(f, ev_switch(281, 0, 0, w1));
+		feed(f, ev_notify(282, w1, KRT_DIR_SEND, chan, 1));
+	} else {
+		feed(f, ev_notify(280, w1, KRT_DIR_SEND, chan, 1));
+		feed(f, ev_notify(281, w2, KRT_DIR_SEND, chan, 1));
+	}
 	ev = ev_notify(290, loop, KRT_DIR_RECV, chan, 2); /* both at once */
 	ev.notify.asked = 4096;				   /* asyncio's recv(4096) */
 	feed(f, ev);
@@ -1348,11 +1357,25 @@ static void test_handback_batch_uncertain(void **state)
 
 	t1 = collected_id(&f->col, 1);
 	t2 = collected_id(&f->col, 2);
-	assert_int_equal(trace_count_hops(t1, w1, API), 1);
-	assert_int_equal(trace_count_hops(t2, w2, API), 1);
-	assert_int_equal(t1->uncertain, KRT_UNCERTAIN_HANDOFF);
-	assert_int_equal(t2->uncertain, KRT_UNCERTAIN_HANDOFF);
+	/* the send order names the jobs; with the doubt, still the best guess */
+	if (!preempt_w1) {
+		assert_int_equal(trace_count_hops(t1, w1, API), 1);
+		assert_int_equal(trace_count_hops(t2, w2, API), 1);
+		assert_int_equal(trace_count_hops(t1, w2, API), 0);
+	}
+	assert_int_equal(t1->uncertain, expect_doubt);
+	assert_int_equal(t2->uncertain, expect_doubt);
 	fix_free(f);
+}
+
+static void test_handback_batch_send_order(void **state)
+{
+	handback_batch(false, 0);
+}
+
+static void test_handback_batch_preempted_uncertain(void **state)
+{
+	handback_batch(true, KRT_UNCERTAIN_HANDOFF);
 }
 
 /*
@@ -1432,19 +1455,23 @@ static void test_handback_many_traces(void **state)
 }
 
 /*
- * asyncio at low load: each receive holds one byte, but the loop asked for
- * 4096: it could have read several, so even the first hand-back (before
- * any batch was seen) is only a guess.
+ * asyncio at low load: each receive holds one byte though the loop asked
+ * for 4096. Request 1's job is decided by its notification. Request 2 is
+ * answered before any job is notified (its worker queued its result and
+ * left the CPU before its byte): w2's later notification is request 2's,
+ * on a guess, and request 1's job may have been 2's: both uncertain.
  */
-static void test_handback_reader_asks_more(void **state)
+static void handback_late(bool late_reply)
 {
 	struct fix *f = fix_new();
-	const __u32 loop = WEB, w1 = 101;
+	const __u32 loop = WEB, w1 = 101, w2 = 102;
 	const __u64 chan = 0x5eed;
+	const struct krt_trace *t1, *t2;
 	struct krt_event ev;
 
 	fix_start(f);
 	feed(f, ev_fork(10, loop, 0, w1));
+	feed(f, ev_fork(11, loop, 0, w2));
 	feed(f, ev_recv(100, loop, web(80), gw(50001), 10)); /* trace 1 */
 	feed(f, ev_wakeup(120, loop, w1));
 	feed(f, ev_switch(130, 0, 0, w1));
@@ -1457,10 +1484,46 @@ static void test_handback_reader_asks_more(void **state)
 	ev.notify.asked = 4096;
 	feed(f, ev);
 	feed(f, ev_send(300, loop, web(80), gw(50001), 31));
+	if (late_reply) {
+		feed(f, ev_recv(400, loop, web(80), gw(50002), 10)); /* trace 2 */
+		feed(f, ev_wakeup(420, loop, w2));
+		feed(f, ev_switch(430, 0, 0, w2));
+		feed(f, ev_send(500, w2, web(40002), api(8080), 12));
+		feed(f, ev_recv(510, API, api(8080), web(40002), 12));
+		feed(f, ev_send(520, API, api(8080), web(40002), 22));
+		feed(f, ev_recv(530, w2, web(40002), api(8080), 22));
+		feed(f, ev_send(600, loop, web(80), gw(50002), 32)); /* no job yet */
+		feed(f, ev_notify(610, w2, KRT_DIR_SEND, chan, 1));
+		ev = ev_notify(620, loop, KRT_DIR_RECV, chan, 1);
+		ev.notify.asked = 4096;
+		feed(f, ev);
+	}
 	krt_engine_flush(f->e);
 
-	assert_int_equal(collected_id(&f->col, 1)->uncertain, KRT_UNCERTAIN_HANDOFF);
+	t1 = collected_id(&f->col, 1);
+	assert_int_equal(trace_count_hops(t1, w1, API), 1);
+	if (!late_reply) {
+		/* one job, notified before its reply, nothing else: decided */
+		assert_int_equal(t1->uncertain, 0);
+		fix_free(f);
+		return;
+	}
+	t2 = collected_id(&f->col, 2);
+	assert_int_equal(trace_count_hops(t2, w2, API), 1);
+	assert_int_equal(trace_count_hops(t1, w2, API), 0);
+	assert_int_equal(t1->uncertain, KRT_UNCERTAIN_HANDOFF);
+	assert_int_equal(t2->uncertain, KRT_UNCERTAIN_HANDOFF);
 	fix_free(f);
+}
+
+static void test_handback_one_job_decided(void **state)
+{
+	handback_late(false);
+}
+
+static void test_handback_reply_before_notify(void **state)
+{
+	handback_late(true);
 }
 
 /*
@@ -3058,8 +3121,10 @@ int main(void)
 	    cmocka_unit_test(test_pool_reply_settles_guess),
 	    cmocka_unit_test(test_executor_uncertain),
 	    cmocka_unit_test(test_handback_decides),
-	    cmocka_unit_test(test_handback_batch_uncertain),
-	    cmocka_unit_test(test_handback_reader_asks_more),
+	    cmocka_unit_test(test_handback_batch_send_order),
+	    cmocka_unit_test(test_handback_batch_preempted_uncertain),
+	    cmocka_unit_test(test_handback_one_job_decided),
+	    cmocka_unit_test(test_handback_reply_before_notify),
 	    cmocka_unit_test(test_handback_stale_job_dropped),
 	    cmocka_unit_test(test_handback_many_traces),
 	    cmocka_unit_test(test_lock_wakeups_not_handoffs),
