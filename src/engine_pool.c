@@ -892,6 +892,21 @@ static unsigned int settle_job(struct krt_engine *e, struct trace *tr, struct th
  * worker's work between its previous notification and this one goes to
  * tag, wherever the pool rules guessed it.
  */
+/*
+ * l sent for y before its reply at `now` (a thread that calls downstream
+ * itself, not a loop waiting for a worker's job): no job is owed to it.
+ */
+static bool reader_worked(const struct trace *y, const struct thread *l, __u64 now)
+{
+	size_t i;
+
+	for (i = 0; i < y->pub.n_hops; i++)
+		if (y->pub.hops[i].from_tid == l->tid && y->pub.hops[i].send_ns &&
+		    y->pub.hops[i].send_ns < now)
+			return true;
+	return false;
+}
+
 void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 {
 	struct trace *y = eng_trace_live(e, tag), *prev;
@@ -926,7 +941,7 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 		 * this reply's, on a guess, and the previous reply's job may
 		 * have been this one's.
 		 */
-		if (!l->reads_batched)
+		if (!l->reads_batched || reader_worked(y, l, e->now))
 			return;
 		i = (l->answered_next + HANDBACK_RECENT - 1) % HANDBACK_RECENT;
 		prev = eng_trace_live(e, l->answered[i].trace);

@@ -106,10 +106,15 @@ done
 # unrecorded) and a worker's provisional job moves to the request its reply names: 0 %
 # wrong (was 10-30 %), 15-47 % exact, the rest uncertain "sampling"; at most one wrong of
 # the 8 sampled, and the reason is asserted below.
+# asgi live and import since the hand-back decides batched channels by the order the
+# notifications were sent (docs/handoffs.md, "asgi: the send order"): bench/accuracy.sh
+# 200 requests at 4/8/16, 98.3 / 1.7 / 0 live and import (c=4 100 %, c=16 96 %, the rest
+# uncertain: a worker preempted between its last call and its notification); floor 90
+# here (80 requests, a few uncertain at 16 connections).
 declare -A FLOOR=(
 	[thrift.live]=95 [thrift.import]=85 [thrift.sample]=0
 	[java.live]=95 [java.import]=95 [java.sample]=75
-	[asgi.live]=0 [asgi.import]=0 [asgi.sample]=0
+	[asgi.live]=90 [asgi.import]=90 [asgi.sample]=0
 	[node.live]=95 [node.import]=95 [node.sample]=0
 	[m5.live]=95 [m5.import]=95 [m5.sample]=75
 	[chain.live]=95 [chain.import]=95 [chain.sample]=75

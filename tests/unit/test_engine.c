@@ -1516,6 +1516,45 @@ static void handback_late(bool late_reply)
 	fix_free(f);
 }
 
+/*
+ * A thread that reads notifications in batches but calls downstream for a
+ * request itself (a front end with a local channel of its own) is owed no
+ * job when it answers with none notified: its trace stays sure.
+ */
+static void test_handback_reader_works_itself(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101;
+	const __u64 chan = 0x5eed;
+	struct krt_event ev;
+
+	fix_start(f);
+	feed(f, ev_fork(10, loop, 0, w1));
+	feed(f, ev_recv(100, loop, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_wakeup(120, loop, w1));
+	feed(f, ev_switch(130, 0, 0, w1));
+	feed(f, ev_send(200, w1, web(40001), api(8080), 11));
+	feed(f, ev_recv(210, API, api(8080), web(40001), 11));
+	feed(f, ev_send(220, API, api(8080), web(40001), 21));
+	feed(f, ev_recv(230, w1, web(40001), api(8080), 21));
+	feed(f, ev_notify(280, w1, KRT_DIR_SEND, chan, 1));
+	ev = ev_notify(290, loop, KRT_DIR_RECV, chan, 1);
+	ev.notify.asked = 4096;
+	feed(f, ev);
+	feed(f, ev_send(300, loop, web(80), gw(50001), 31));
+	feed(f, ev_recv(400, loop, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_send(500, loop, web(40009), api(8080), 12));
+	feed(f, ev_recv(510, API, api(8080), web(40009), 12));
+	feed(f, ev_send(520, API, api(8080), web(40009), 22));
+	feed(f, ev_recv(530, loop, web(40009), api(8080), 22));
+	feed(f, ev_send(600, loop, web(80), gw(50002), 32));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(collected_id(&f->col, 1)->uncertain, 0);
+	assert_int_equal(collected_id(&f->col, 2)->uncertain, 0);
+	fix_free(f);
+}
+
 static void test_handback_one_job_decided(void **state)
 {
 	handback_late(false);
@@ -3125,6 +3164,7 @@ int main(void)
 	    cmocka_unit_test(test_handback_batch_preempted_uncertain),
 	    cmocka_unit_test(test_handback_one_job_decided),
 	    cmocka_unit_test(test_handback_reply_before_notify),
+	    cmocka_unit_test(test_handback_reader_works_itself),
 	    cmocka_unit_test(test_handback_stale_job_dropped),
 	    cmocka_unit_test(test_handback_many_traces),
 	    cmocka_unit_test(test_lock_wakeups_not_handoffs),
