@@ -43,7 +43,7 @@
 
 /*
  * A thread's claim on its trace (struct krt_thread_state .claim), the
- * states of one small machine (docs/design.md, "Claim end"):
+ * states of one small machine (docs/design.md, "Rule 5: claim end"):
  *
  *   OPEN ----send on its entry connection, or a server reply----> REPLIED
  *   any ----woken by a thread of its process, having no trace---> HANDED

@@ -53,7 +53,7 @@ enum krt_xfer_flags {
 				    * (.remote, from the TCP option) */
 	KRT_XF_MAYBE_UNSAMPLED = 1 << 7, /* kernel, sampling: a pool worker's guess
 					  * that may be an unsampled request's
-					  * work (docs/outputs.md, "sampling");
+					  * work (docs/outputs.md, "Confidence");
 					  * untagged, .trace_id holds the worker's
 					  * job serial (it changes with each job
 					  * begun on a guess) */
