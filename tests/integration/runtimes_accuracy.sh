@@ -146,13 +146,7 @@ declare -A MAXWRONG=(
 SHARE_NOT_YET=${KRT_SHARE_NOT_YET-}
 
 tmp=$(mktemp -d)
-cleanup() {
-	if [ -n "${KRT_KEEP:-}" ]; then
-		rm -rf "$KRT_KEEP" && mv "$tmp" "$KRT_KEEP" && echo "# results kept in $KRT_KEEP"
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap 'drop_tmp "$tmp"' EXIT
 
 KRT_REQUESTS=${KRT_REQUESTS:-40} KRT_CONCS=${KRT_CONCS:-4 16} KRT_OUT=$tmp/acc \
 	bash bench/accuracy.sh "${models[@]}" >"$tmp/acc.log" 2>&1
