@@ -69,3 +69,16 @@ drop_tmp() {
 	fi
 	rm -rf "$1"
 }
+
+# ns_on_bridge NS VETH BRIDGE ADDR/PREFIX [GATEWAY]: a network namespace NS
+# whose eth0 (ADDR) is on BRIDGE through the veth pair VETH, lo up, and a
+# default route via GATEWAY when given (the caller deletes NS and VETH).
+ns_on_bridge() {
+	ip netns add "$1" &&
+		ip link add "$2" type veth peer name eth0 netns "$1" &&
+		ip link set "$2" master "$3" up &&
+		ip -n "$1" addr add "$4" dev eth0 &&
+		ip -n "$1" link set eth0 up &&
+		ip -n "$1" link set lo up &&
+		{ [ -z "${5:-}" ] || ip -n "$1" route add default via "$5"; }
+}

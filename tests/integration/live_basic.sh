@@ -47,15 +47,7 @@ trap cleanup EXIT
 
 ip link add $BR type bridge && ip addr add $GW/24 dev $BR && ip link set $BR up || {
 	not_ok "bridge setup"; exit 1; }
-setup_ns() { # NS HOSTNUM
-	ip netns add "$1" &&
-		ip link add krtlv$2 type veth peer name eth0 netns "$1" &&
-		ip link set krtlv$2 master $BR up &&
-		ip -n "$1" addr add $NET.$2/24 dev eth0 &&
-		ip -n "$1" link set eth0 up &&
-		ip -n "$1" link set lo up &&
-		ip -n "$1" route add default via $GW
-}
+setup_ns() { ns_on_bridge "$1" krtlv$2 $BR $NET.$2/24 $GW; } # NS HOSTNUM
 for i in 2 3; do ip link show krtlv$i >/dev/null 2>&1 && skip_suite "link krtlv$i exists (another run?)"; done
 setup_ns $NS_FRONT 2 && setup_ns $NS_BACK 3 || { not_ok "namespace setup"; exit 1; }
 

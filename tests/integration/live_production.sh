@@ -103,11 +103,7 @@ check "a process exec'ed into a traced namespace traced within 1 s (${took} s)" 
 	awk -v t="$took" 'BEGIN { exit !(t < 1.0) }'
 
 # a new namespace (a new replica) on the gateway's subnet
-ip netns add "$new_ns" &&
-	ip link add "$new_veth" type veth peer name eth0 netns "$new_ns" &&
-	ip link set "$new_veth" master "$BRIDGE" up &&
-	ip -n "$new_ns" addr add "$NET.0.50/16" dev eth0 &&
-	ip -n "$new_ns" link set eth0 up && ip -n "$new_ns" link set lo up
+ns_on_bridge "$new_ns" "$new_veth" "$BRIDGE" "$NET.0.50/16"
 ip netns exec "$new_ns" "$OUT/services/svc_thread" -l "$NET.0.50:8080" -n extra \
 	>"$tmp/extra.log" 2>&1 &
 extra_pids+=($!)
