@@ -243,6 +243,8 @@ static __u64 handed_guess(struct krt_engine *e, struct thread *f, struct thread 
 
 void eng_pool_send_begins(struct krt_engine *e, struct thread *t, __u64 ts)
 {
+	if (t->runs_goroutines)
+		return; /* no pool: the kernel swaps its trace with its goroutines */
 	if (t->feeder && (!t->cur || t->replied)) {
 		struct thread *f = eng_thread_find(e, t->feeder);
 		__u64 pick = f ? eng_handoff_pick(e, f, t, ts) : 0;
@@ -277,6 +279,20 @@ bool eng_pool_reply_sent(struct krt_engine *e, struct thread *t, __u64 tag, __u3
 	 */
 	struct trace *job = eng_trace_find(e, t->job_trace);
 
+	/*
+	 * A Go thread is no pool worker: the goroutine that answered is not
+	 * the one that did the thread's earlier work, and the kernel tagged
+	 * each transfer with its goroutine's trace already (moving them
+	 * would undo that).
+	 */
+	if (t->runs_goroutines) {
+		t->job_trace = 0;
+		if (tag == t->cur) {
+			t->replied = true;
+			eng_handoff_remove(t, tag);
+		}
+		return false;
+	}
 	if (t->job_trace && t->job_trace != tag &&
 	    ((t->feeder && t->feeder == reader) || (job && job->provisional))) {
 		struct thread *f = eng_thread_find(e, t->feeder);
@@ -448,6 +464,13 @@ void eng_handoff_on_wakeup(struct krt_engine *e, struct thread *waker, struct th
 
 	/* another process: socket data, which the bytes follow (import sees these) */
 	if (!same_process(waker, target))
+		return;
+	/*
+	 * Go threads wake each other for the runtime (an idle P, a netpoller's
+	 * ready goroutine): the goroutines' hand-offs are followed in the
+	 * kernel (bpf/goroutines.bpf.h), not by thread wake-ups.
+	 */
+	if (waker->runs_goroutines || target->runs_goroutines)
 		return;
 	/*
 	 * Requests the waker read and neither answered nor worked on itself

@@ -1179,6 +1179,65 @@ static void test_pool_reply_moves_job(void **state)
 	fix_free(f);
 }
 
+/* A kernel-tagged transfer of goroutine goid, as the live source feeds it. */
+static struct krt_event go_xfer(struct krt_event ev, __u32 trace, __u32 goid)
+{
+	ev.xfer.flags |= KRT_XF_TAGGED;
+	ev.xfer.trace_id = trace;
+	ev.xfer.goid = goid;
+	return ev;
+}
+
+static const struct krt_trace *collected_kernel_id(const struct collected *c, __u32 id)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->v[i].kernel_id == id)
+			return &c->v[i];
+	return NULL;
+}
+
+/*
+ * Go threads are no pool: thread B answers requests thread A read (their
+ * goroutines moved), which made it A's pool worker, and its reply to
+ * request 4 moved the reply of request 3's call, read by request 3's
+ * goroutine on B, out of trace 3. The kernel tagged every transfer with
+ * its goroutine's trace: they stay where it put them.
+ */
+static void test_go_threads_no_pool(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 a = 301, b = 302;
+	const struct krt_trace *t3, *t4;
+
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	feed(f, go_xfer(ev_recv(100, a, web(80), gw(50001), 10), 1, 10));
+	feed(f, go_xfer(ev_recv(110, a, web(80), gw(50003), 10), 3, 12));
+	feed(f, go_xfer(ev_recv(120, a, web(80), gw(50004), 10), 4, 13));
+	feed(f, ev_wakeup(125, a, b));
+	feed(f, go_xfer(ev_send(130, b, web(80), gw(50001), 31), 1, 10));
+	feed(f, go_xfer(ev_send(140, b, web(40001), api(8080), 11), 3, 12));
+	feed(f, go_xfer(ev_recv(150, API, api(8080), web(40001), 11), 3, 0));
+	feed(f, go_xfer(ev_send(160, API, api(8080), web(40001), 21), 3, 0));
+	feed(f, go_xfer(ev_recv(170, b, web(40001), api(8080), 21), 3, 12));
+	feed(f, ev_wakeup(175, a, b));
+	feed(f, go_xfer(ev_send(180, b, web(80), gw(50004), 34), 4, 13));
+	feed(f, go_xfer(ev_send(190, b, web(80), gw(50003), 33), 3, 12));
+	krt_engine_flush(f->e);
+
+	t3 = collected_kernel_id(&f->col, 3);
+	t4 = collected_kernel_id(&f->col, 4);
+	assert_non_null(t3);
+	assert_non_null(t4);
+	assert_non_null(trace_hop(t3, API, b));
+	assert_int_equal(trace_hop(t3, API, b)->bytes, 21);
+	assert_int_equal(trace_count_hops(t4, API, b), 0);
+	assert_int_equal(t4->n_hops, 2);
+	fix_free(f);
+}
+
 /* The pool tests with their replies: guesses the replies confirm are not uncertain. */
 static void test_pool_reply_settles_guess(void **state)
 {
@@ -3158,6 +3217,7 @@ int main(void)
 	    cmocka_unit_test(test_pool_running_worker_takes_over),
 	    cmocka_unit_test(test_pool_reply_moves_job),
 	    cmocka_unit_test(test_pool_reply_settles_guess),
+	    cmocka_unit_test(test_go_threads_no_pool),
 	    cmocka_unit_test(test_executor_uncertain),
 	    cmocka_unit_test(test_handback_decides),
 	    cmocka_unit_test(test_handback_batch_send_order),
