@@ -82,3 +82,12 @@ ns_on_bridge() {
 		ip -n "$1" link set lo up &&
 		{ [ -z "${5:-}" ] || ip -n "$1" route add default via "$5"; }
 }
+
+# summary_value FILE KEY: KEY's number in the summary object that ends a
+# --json result FILE (not events_by_type's, which has keys of the same names)
+summary_value() {
+	tail -n 1 "$1" | sed 's/"events_by_type":{[^}]*}//' | grep -o "\"$2\":[0-9]*" | head -n 1 |
+		cut -d: -f2
+}
+# marked_incomplete FILE CAUSE: how many traces of FILE say "incomplete" with CAUSE
+marked_incomplete() { grep '"trace_id"' "$1" | grep -c "\"incomplete\":\[[^]]*\"$2\""; }

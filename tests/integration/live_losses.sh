@@ -64,13 +64,9 @@ run() {
 	rc=$?
 	bpf_pid=
 }
-# a summary field (not one of events_by_type's, which has a "lost" too)
-sum() {
-	tail -n 1 "$tmp/$1.json" | sed 's/"events_by_type":{[^}]*}//' | grep -o "\"$2\":[0-9]*" |
-		head -n 1 | cut -d: -f2
-}
-# traces marked with this cause (among others)
-marked() { grep '"trace_id"' "$tmp/$1.json" | grep -c "\"incomplete\":\[[^]]*\"$2\""; }
+# a summary field of run NAME; its traces marked with a cause (among others)
+sum() { summary_value "$tmp/$1.json" "$2"; }
+marked() { marked_incomplete "$tmp/$1.json" "$2"; }
 traces() { grep -c '"trace_id"' "$tmp/$1.json"; }
 # the run ended by itself (no signal, no crash), its JSON complete
 ended_cleanly() { [ "$rc" -eq 0 ] && tail -n 1 "$tmp/$1.json" | grep -q '"summary"'; }

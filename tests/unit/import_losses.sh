@@ -22,9 +22,8 @@ run() { # output file, then krtrace's input arguments
 	timeout 120 "$KRTRACE" -i $FIX/pids.txt -g "$GW" --json "$@" >"$out" 2>"$tmp/err" </dev/null
 	rc=$?
 }
-sum() { tail -n 1 "$1" | sed 's/"events_by_type":{[^}]*}//' | grep -o "\"$2\":[0-9]*" | head -n 1 | cut -d: -f2; }
-# traces marked with this cause (among others)
-marked() { grep '"trace_id"' "$1" | grep -c "\"incomplete\":\[[^]]*\"$2\""; }
+sum() { summary_value "$@"; }   # FILE KEY
+marked() { marked_incomplete "$@"; } # FILE CAUSE
 
 run "$tmp/whole.json" "$tmp/report.txt"
 check "the capture as it is: no table full, no unresolved send, no trace incomplete" \
