@@ -129,7 +129,11 @@ for sig in HUP INT; do
 	k=$!
 	exec 7>"$tmp/fifo"
 	head -n 100 "$tmp/r" >&7
-	sleep 0.3
+	# its temporary file comes once it runs: up to 10 s on a loaded machine (0.3 s failed)
+	for _ in $(seq 100); do
+		ls -A "$tmp" | grep -q krtrace- && break
+		sleep 0.1
+	done
 	ls -A "$tmp" | grep -q krtrace- || not_ok "SIG$sig: the run writes a temporary file meanwhile"
 	kill -$sig $k
 	wait $k
