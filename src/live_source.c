@@ -49,6 +49,7 @@ struct krt_live_source {
 	struct krt_reorder_span span;	/* how long records wait: grows under load */
 	struct krt_reorder window;	/* records wait here for span.ns */
 	__u64 newest_ts;		/* the newest record's time read so far */
+	__u64 shrink_checked;		/* when the window's pool last could shrink */
 	krt_live_event_cb backlog_cb;	/* while a consume runs: where a backlog goes */
 	void *backlog_ctx;
 	__u64 arrivals;		/* ring records read */
@@ -641,7 +642,17 @@ int krt_live_poll(struct krt_live_source *s, int timeout_ms, krt_live_event_cb c
 	krt_reorder_span_update(&s->span, s->window.late, now_ns);
 	if (now_ns < s->span.ns)
 		return 0;
-	return deliver(s, now_ns - s->span.ns, cb, ctx);
+	err = deliver(s, now_ns - s->span.ns, cb, ctx);
+	/*
+	 * A burst or a wide span made the window's pool grow; once the span
+	 * is back to its base, the pool goes back to what waits (a soak's
+	 * RSS kept every step the window ever took).
+	 */
+	if (s->span.ns == s->span.base_ns && now_ns - s->shrink_checked > KRT_REORDER_CALM_NS) {
+		krt_reorder_shrink(&s->window);
+		s->shrink_checked = now_ns;
+	}
+	return err;
 }
 
 /* One thread's on-CPU time still gathered in the kernel: CPU events now. */

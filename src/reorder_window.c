@@ -124,6 +124,48 @@ size_t krt_reorder_deliver(struct krt_reorder *r, __u64 cutoff_ts, krt_reorder_c
 	return n;
 }
 
+bool krt_reorder_shrink(struct krt_reorder *r)
+{
+	size_t slots = r->cap_keys / 2, waiting = r->tail - r->head, want = FIRST_SLOTS, j, k;
+	struct krt_reorder_key *keys;
+	struct krt_event *ev;
+	__u32 *fr;
+
+	if (slots <= FIRST_SLOTS || waiting * 8 > slots)
+		return false;
+	while (want < waiting * 4)
+		want *= 2;
+	if (want >= slots)
+		return false;
+	keys = malloc(2 * want * sizeof(*keys));
+	ev = malloc(want * sizeof(*ev));
+	fr = malloc(want * sizeof(*fr));
+	if (!keys || !ev || !fr) {
+		free(keys);
+		free(ev);
+		free(fr);
+		return false;
+	}
+	for (j = 0; j < waiting; j++) {
+		ev[j] = r->events[r->keys[r->head + j].slot];
+		keys[j].ts_ns = r->keys[r->head + j].ts_ns;
+		keys[j].slot = j;
+	}
+	r->n_free = 0;
+	for (k = want; k > waiting; k--)
+		fr[r->n_free++] = k - 1;
+	free(r->keys);
+	free(r->events);
+	free(r->free_slots);
+	r->keys = keys;
+	r->events = ev;
+	r->free_slots = fr;
+	r->head = 0;
+	r->tail = waiting;
+	r->cap_keys = 2 * want;
+	return true;
+}
+
 size_t krt_reorder_pending(const struct krt_reorder *r)
 {
 	return r->tail - r->head;

@@ -56,6 +56,13 @@ int krt_reorder_queue(struct krt_reorder *r, const struct krt_event *ev);
 size_t krt_reorder_deliver(struct krt_reorder *r, __u64 cutoff_ts, krt_reorder_cb cb, void *ctx);
 /* Events waiting. */
 size_t krt_reorder_pending(const struct krt_reorder *r);
+/*
+ * The pool gives back what a burst made it take: when at most an eighth of
+ * its slots wait, the waiting events move (in order) to a pool four times
+ * their number (not below the first size). Returns true when it shrank;
+ * false also when the smaller pool could not be had (the old one stays).
+ */
+bool krt_reorder_shrink(struct krt_reorder *r);
 
 /*
  * How long records wait. On a loaded machine they arrive later than the

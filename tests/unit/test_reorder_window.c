@@ -143,6 +143,41 @@ static void test_long_stream_grows_and_wraps(void **state)
 	free(o);
 }
 
+/*
+ * After a burst the pool gives its slots back: with few events waiting it
+ * shrinks to four times their number (the first size at least), and the
+ * waiting events come out as they would have, in order, ties in arrival
+ * order; more events after it are taken as before.
+ */
+static void test_shrinks_after_burst(void **state)
+{
+	struct krt_reorder r;
+	struct out *o = calloc(1, sizeof(*o));
+	__u32 n = 0;
+	size_t i;
+
+	krt_reorder_init(&r);
+	for (; n < 20000; n++)
+		queue(&r, 1000 + n / 2, n);
+	assert_true(r.cap_keys / 2 >= 20000);
+	assert_false(krt_reorder_shrink(&r));	/* all still waiting */
+	krt_reorder_deliver(&r, 1000 + 19000 / 2, collect, o);
+	assert_int_equal(krt_reorder_pending(&r), 998);
+	assert_true(krt_reorder_shrink(&r));
+	assert_int_equal(r.cap_keys / 2, 4096);
+	assert_int_equal(krt_reorder_pending(&r), 998);
+	assert_false(krt_reorder_shrink(&r));	/* at the first size */
+	for (; n < 30000; n++)
+		queue(&r, 1000 + n / 2, n);
+	krt_reorder_deliver(&r, ~0ULL, collect, o);
+	assert_int_equal(o->n, 30000);
+	for (i = 0; i < o->n; i++)
+		assert_int_equal(o->tid[i], i);
+	assert_int_equal(r.late, 0);
+	krt_reorder_free(&r);
+	free(o);
+}
+
 /* A slot taken and given back unused is handed out again. */
 static void test_release(void **state)
 {
@@ -211,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_cutoff),
 		cmocka_unit_test(test_late_event_clamped),
 		cmocka_unit_test(test_long_stream_grows_and_wraps),
+		cmocka_unit_test(test_shrinks_after_burst),
 		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_span_adapts_to_load),
 	};
