@@ -15,7 +15,7 @@
 #include "krtrace_tcp_option.h"
 
 #define KRT_COMM_LEN 16
-#define KRT_ABI_VERSION 5 /* 5: KRT_EV_NOTIFY */
+#define KRT_ABI_VERSION 6 /* 5: KRT_EV_NOTIFY, 6: KRT_EV_RECV_WAIT */
 
 enum krt_event_type {
 	KRT_EV_FORK = 1,	/* a traced thread created a thread or process */
@@ -29,6 +29,9 @@ enum krt_event_type {
 	KRT_EV_NOTIFY = 9,	/* bytes on a socket inside one host that is no TCP
 				 * connection (AF_UNIX socketpair): a thread telling
 				 * another that work is done (docs/handoffs.md) */
+	KRT_EV_RECV_WAIT = 10,	/* import: a receive on a TCP socket found no bytes
+				 * (EAGAIN): the task that made it waits for them
+				 * (payload: .xfer, dir RECV, bytes 0) */
 	KRT_EV_TYPE_MAX
 };
 

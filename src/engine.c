@@ -311,6 +311,9 @@ void krt_engine_feed(struct krt_engine *e, const struct krt_event *ev)
 	case KRT_EV_NOTIFY:
 		eng_pool_notify(e, ev);
 		break;
+	case KRT_EV_RECV_WAIT:
+		eng_on_recv_wait(e, ev);
+		break;
 	default:
 		break;
 	}

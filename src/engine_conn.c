@@ -878,6 +878,56 @@ static bool foreign_probe_send(struct krt_engine *e, const struct krt_event *ev,
 	return !eng_container_by_ip(e, &tp->local, &n);
 }
 
+/*
+ * Import: do thread t's tasks move between threads? A container where a
+ * task waited for a socket's bytes on one thread and another thread read
+ * them runs an M:N scheduler (Go: the goroutine parked on one thread,
+ * the netpoller made it runnable, another thread ran it). A thread pool's
+ * worker or an event loop reads the bytes it waited for itself.
+ */
+static bool tasks_move(const struct krt_engine *e, const struct thread *t)
+{
+	unsigned int i;
+
+	for (i = 0; i < e->n_tasks_move; i++)
+		if (e->tasks_move[i] == t->container)
+			return true;
+	return false;
+}
+
+/*
+ * A request came into t, a thread of a container whose tasks move: the
+ * goroutines that work on it may send on any thread, and what they send
+ * can land in other requests' traces (marked goroutine there), so this
+ * one may lack hops.
+ */
+static void tasks_move_request(struct krt_engine *e, const struct thread *t, __u64 trace)
+{
+	struct trace *tr = trace && tasks_move(e, t) ? eng_trace_find(e, trace) : NULL;
+
+	if (tr)
+		tr->pub.uncertain |= KRT_UNCERTAIN_GOROUTINE;
+}
+
+static void tasks_move_seen(struct krt_engine *e, const struct thread *t)
+{
+	size_t i, k;
+
+	if (!t->container || !t->container[0] || tasks_move(e, t) ||
+	    e->n_tasks_move >= TASKS_MOVE_MAX)
+		return;
+	e->tasks_move[e->n_tasks_move++] = t->container;
+	eng_vlog(e, e->now, t, t->tid, 0,
+		 "tasks of %s move between threads (Go): its sends are uncertain", t->container);
+	/* the requests it has worked on so far were followed as if they did not */
+	for (i = 0; i < e->n_open; i++)
+		for (k = 0; k < e->open[i]->pub.n_threads; k++)
+			if (e->open[i]->pub.threads[k].container == t->container) {
+				e->open[i]->pub.uncertain |= KRT_UNCERTAIN_GOROUTINE;
+				break;
+			}
+}
+
 static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt_tuple *tp)
 {
 	const struct krt_xfer *x = &ev->xfer;
@@ -982,6 +1032,15 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		doubt |= KRT_UNCERTAIN_SAMPLING;
 	if (loop)
 		doubt |= KRT_UNCERTAIN_LOOP; /* not which of its traces the send is */
+	/*
+	 * Import, Go: the thread runs goroutines, switching between them with
+	 * no event the capture shows (a channel, a WaitGroup, a parked read):
+	 * what it received last, or had at connect time, says nothing sure of
+	 * the goroutine sending now. Only a reply on the request's own
+	 * connection is decided.
+	 */
+	if (t && !reply && tag && !decided && tasks_move(e, t))
+		doubt |= KRT_UNCERTAIN_GOROUTINE;
 	if (!reply && tag) {
 		if (d->replied_since_send && d->last_req_trace == tag)
 			d->trace_repeats = true;
@@ -1321,6 +1380,9 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 	side->side_batch_base = side->side_reqs.n;
 	side->replied_since_send = true;
 	eng_thread_container_by_ip(e, t, &tp->local);
+	if (side->side_wait_tid && side->side_wait_tid != t->tid)
+		tasks_move_seen(e, t); /* another thread waited for these bytes */
+	side->side_wait_tid = 0;
 	t->recv_count++;
 	t->claim_active = true;
 	eng_loop_note_io(e, t);
@@ -1328,9 +1390,12 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 
 	if (eng_is_gateway(e, &d->src) || peer_request(e, d)) {
 		on_ingress(e, ev, t, d, off, len);
+		tasks_move_request(e, t, t->cur);
 		return;
 	}
 	tag = recv_consume(e, ev, d, t, off, end, &covered_to, &doubt, &over_kernel);
+	if (side_is_server(side))
+		tasks_move_request(e, t, tag);
 	/*
 	 * Bytes whose trace the engine's rules chose over the kernel's tag
 	 * (the loop rule): the tag is not their trace, and the receiver's
@@ -1380,6 +1445,32 @@ void eng_on_xfer(struct krt_engine *e, const struct krt_event *ev)
 		on_send(e, ev, &tp);
 	else if (ev->xfer.dir == KRT_DIR_RECV)
 		on_recv(e, ev, &tp);
+}
+
+/*
+ * Import: thread t's receive on a socket found no bytes (EAGAIN). Its task
+ * waits for them: in Go the goroutine parks, and the thread that reads
+ * them later may be another (tasks_move).
+ */
+void eng_on_recv_wait(struct krt_engine *e, const struct krt_event *ev)
+{
+	struct krt_tuple tp = ev->xfer.tuple;
+	struct dir_key k;
+	struct dir *side;
+	struct thread *t;
+
+	krt_addr_unmap_v4(&tp.local);
+	krt_addr_unmap_v4(&tp.remote);
+	if (!tp.local.family || !tp.remote.family || !ev->tid)
+		return;
+	t = eng_thread_find(e, ev->tid);
+	if (!t)
+		return;
+	k.src = &tp.local;
+	k.dst = &tp.remote;
+	side = eng_table_find(&e->dirs, dir_hash(&tp.local, &tp.remote), &k, dir_eq);
+	if (side)
+		side->side_wait_tid = t->tid;
 }
 
 /* Rule 3b: the first send on a connection carries the trace current at connect. */

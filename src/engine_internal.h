@@ -43,6 +43,8 @@
  * falls off, and every later take is the wrong one until replies settle it.
  */
 #define HANDOFF_MAX 64
+/* Containers whose tasks were seen moving between threads (import, Go). */
+#define TASKS_MOVE_MAX 16
 /* Containers whose last request reader is remembered (pool warm-up). */
 #define MAX_READERS 64
 /* Recent wakeup hand-offs remembered per feeder thread. */
@@ -402,6 +404,7 @@ struct dir {
 	bool side_in_request;		/* received from gateway, not replied yet */
 	bool side_connect_pending;	/* rule 3b: first send not done yet */
 	bool side_closed;		/* src's socket closed, or began to (FIN sent) */
+	__u32 side_wait_tid;		/* import: thread whose receive on it found nothing */
 	__u8 side_role;
 	__u32 side_connect_tid;
 	__u64 side_connect_trace;
@@ -523,6 +526,12 @@ struct krt_engine {
 	struct pending_connect connects[MAX_CONNECTS];
 	unsigned int connects_next;
 	struct notify_chan chans[NOTIFY_CHANS];
+	/*
+	 * Import: containers where one thread waited for a socket's bytes
+	 * and another read them (Go's goroutines move between threads).
+	 */
+	const char *tasks_move[TASKS_MOVE_MAX];
+	unsigned int n_tasks_move;
 };
 
 /*
@@ -636,6 +645,7 @@ void eng_pending_expire(struct krt_engine *e, struct dir *d, __u64 now, bool all
 void eng_dir_free_pair(struct krt_engine *e, struct dir *d);
 void eng_on_xfer(struct krt_engine *e, const struct krt_event *ev);
 void eng_on_sock_state(struct krt_engine *e, const struct krt_event *ev);
+void eng_on_recv_wait(struct krt_engine *e, const struct krt_event *ev);
 void eng_conn_prune(struct krt_engine *e);
 void eng_conn_flush(struct krt_engine *e);
 void eng_conn_free_all(struct krt_engine *e);

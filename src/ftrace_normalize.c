@@ -34,6 +34,7 @@
  * Every table is bounded: caches (fds, connections, send debts) are cleared
  * when full, thread state is refused (and counted) beyond its bound.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -683,11 +684,39 @@ static void on_sys_enter(struct krt_normalizer *n, const struct krt_report_recor
 		unresolved_add(n, r->tid, t);
 }
 
+/*
+ * A receive on a known TCP socket that found no bytes (EAGAIN): the task
+ * that made it waits for them. Go's runtime parks the goroutine and runs
+ * another on the thread; the engine learns from these which threads' tasks
+ * move between threads (docs/handoffs.md, "Go on import").
+ */
+static void recv_wait(struct krt_normalizer *n, const struct krt_report_record *r,
+		      struct nthread *t)
+{
+	const struct fd_val *fv = fd_lookup(n, r->tid, t->fd);
+	struct krt_event ev;
+
+	if (!fv)
+		return;
+	base_event(n, &ev, KRT_EV_RECV_WAIT, r);
+	ev.xfer.dir = KRT_DIR_RECV;
+	ev.xfer.syscall_nr = t->syscall_nr;
+	ev.xfer.fd = t->fd;
+	ev.xfer.sock_id = fv->sock_id;
+	ev.xfer.enter_ns = t->enter_ns && t->enter_ns <= ev.ts_ns ? t->enter_ns : ev.ts_ns;
+	ev.xfer.tuple = fv->tuple;
+	emit(n, &ev);
+}
+
 static void exit_recv(struct krt_normalizer *n, const struct krt_report_record *r,
 		      struct nthread *t)
 {
 	const struct fd_val *fv;
 
+	if (r->ret == -EAGAIN) {
+		recv_wait(n, r, t);
+		return;
+	}
 	if (r->ret <= 0)
 		return;
 	if (t->tuple_src == TUPLE_ADJUST) {

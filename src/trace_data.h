@@ -30,7 +30,9 @@ enum krt_uncertain {
 	KRT_UNCERTAIN_SAMPLING = 1 << 1, /* a thread moved between sampled and unsampled work */
 	KRT_UNCERTAIN_ONEWAY = 1 << 2, /* a reply on a shared connection whose request is unclear */
 	KRT_UNCERTAIN_LOOP = 1 << 3,   /* an event loop owed several requests a send */
-	KRT_UNCERTAIN_PIPELINE = 1 << 4, /* more requests pipelined on a connection than kept */
+	KRT_UNCERTAIN_PIPELINE = 1 << 4,  /* more requests pipelined on a connection than kept */
+	KRT_UNCERTAIN_GOROUTINE = 1 << 5, /* import: a thread's tasks (goroutines) move between
+					   * threads; it may run another request's now */
 };
 
 /* tid 0 = not a traced thread: the address is the node. */
@@ -172,6 +174,7 @@ static inline const char *krt_event_type_name(__u32 type)
 	    [KRT_EV_CPU] = "cpu",
 	    [KRT_EV_LOST] = "lost",
 	    [KRT_EV_NOTIFY] = "notify",
+	    [KRT_EV_RECV_WAIT] = "recv_wait",
 	};
 
 	if (type < KRT_EV_TYPE_MAX && names[type])

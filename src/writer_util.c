@@ -330,6 +330,7 @@ const char *krt_uncertain_str(__u32 bits, char *buf, size_t len)
 		{KRT_UNCERTAIN_ONEWAY, "oneway"},
 		{KRT_UNCERTAIN_LOOP, "loop"},
 		{KRT_UNCERTAIN_PIPELINE, "pipeline"},
+		{KRT_UNCERTAIN_GOROUTINE, "goroutine"},
 	};
 	size_t i, n = 0;
 

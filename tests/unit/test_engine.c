@@ -2706,6 +2706,71 @@ static void test_foreign_probe_send_ignored(void **state)
 	fix_free(f);
 }
 
+/*
+ * Import, Go: web's thread WEB waits for api's reply (its receive finds
+ * nothing), then thread `reader` reads it. Two requests, each calling api.
+ */
+static void goroutines_two_requests(struct fix *f, __u32 reader)
+{
+	struct krt_event wait = ev_recv(120, WEB, web(40000), api(8080), 0);
+
+	wait.type = KRT_EV_RECV_WAIT;
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50000), 100)); /* trace 1 */
+	feed(f, ev_send(110, WEB, web(40000), api(8080), 50));
+	feed(f, wait);
+	feed(f, ev_recv(130, API, api(8080), web(40000), 50));
+	feed(f, ev_send(140, API, api(8080), web(40000), 60));
+	feed(f, ev_recv(150, reader, web(40000), api(8080), 60));
+	feed(f, ev_send(160, reader, web(80), gw(50000), 120));
+	feed(f, ev_recv(200, WEB, web(80), gw(50001), 100)); /* trace 2 */
+	feed(f, ev_send(210, WEB, web(40000), api(8080), 50));
+	feed(f, ev_recv(230, API, api(8080), web(40000), 50));
+	feed(f, ev_send(240, API, api(8080), web(40000), 60));
+	feed(f, ev_recv(250, WEB, web(40000), api(8080), 60));
+	feed(f, ev_send(260, WEB, web(80), gw(50001), 120));
+	krt_engine_flush(f->e);
+	assert_int_equal(f->col.n, 2);
+}
+
+/*
+ * Another thread read the bytes WEB waited for: web's tasks move between
+ * threads (Go's goroutines), and the capture cannot say which goroutine a
+ * thread runs: both requests are uncertain "goroutine", the second's call
+ * too (sent by a thread whose last receive was the request: Go may have
+ * switched goroutines since, with no event to show it); the replies on
+ * the requests' own connections stay decided.
+ */
+static void test_goroutines_move_uncertain(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t1, *t2;
+
+	goroutines_two_requests(f, WEB + 1);
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_non_null(t1);
+	assert_non_null(t2);
+	assert_true(t1->uncertain & KRT_UNCERTAIN_GOROUTINE);
+	assert_true(t2->uncertain & KRT_UNCERTAIN_GOROUTINE);
+	assert_int_equal(trace_hop(t2, WEB, API)->uncertain, KRT_UNCERTAIN_GOROUTINE);
+	assert_int_equal(trace_hop(t2, WEB, 0)->uncertain, 0);
+	assert_int_equal(trace_hop(t1, WEB + 1, 0)->uncertain, 0);
+	assert_int_equal(krt_engine_summary(f->e)->events_by_type[KRT_EV_RECV_WAIT], 1);
+	fix_free(f);
+}
+
+/* The thread that waited read the bytes itself (a pool worker, a loop): decided. */
+static void test_goroutines_same_thread_decided(void **state)
+{
+	struct fix *f = fix_new();
+
+	goroutines_two_requests(f, WEB);
+	assert_int_equal(collected_id(&f->col, 1)->uncertain, 0);
+	assert_int_equal(collected_id(&f->col, 2)->uncertain, 0);
+	fix_free(f);
+}
+
 /* Kernel tags: engine traces follow the kernel's ids; disagreements counted. */
 static void test_kernel_tags(void **state)
 {
@@ -3265,6 +3330,8 @@ int main(void)
 	    cmocka_unit_test(test_reply_in_two_sends_at_gateway),
 	    cmocka_unit_test(test_pipelined_after_reply_elsewhere),
 	    cmocka_unit_test(test_foreign_probe_send_ignored),
+	    cmocka_unit_test(test_goroutines_move_uncertain),
+	    cmocka_unit_test(test_goroutines_same_thread_decided),
 	    cmocka_unit_test(test_other_thread_after_reply_at_gateway),
 	    cmocka_unit_test(test_kernel_tags),
 	    cmocka_unit_test(test_kernel_tags_decide),

@@ -489,6 +489,38 @@ static void test_fd_map_per_thread(void **state)
 	assert_int_equal(x[3]->tid, 41);
 }
 
+/*
+ * A receive that finds no bytes (EAGAIN) on a known socket: a RECV_WAIT on
+ * that connection (the engine learns from it whose tasks move between
+ * threads: Go); on an fd the thread never used for a socket, nothing.
+ */
+static void test_recv_wait(void **state)
+{
+	int i, waits = 0;
+	const struct krt_event *w = NULL;
+
+	feed("go-40 [000] 1.0: sys_enter_read: fd=0x7 count=0x100\n"
+	     "go-40 [000] 1.1: tcp_rcv_space_adjust: sport=80 dport=1001 family=2 "
+	     "saddr=ARRAY[0a,00,00,02] daddr=ARRAY[0a,00,00,01]\n"
+	     "go-40 [000] 1.2: sys_exit_read: ret=0x10\n"
+	     "go-40 [000] 1.3: sys_enter_read: fd=0x7 count=0x100\n"
+	     "go-40 [000] 1.4: sys_exit_read: ret=0xfffffffffffffff5\n"
+	     "go-40 [000] 1.5: sys_enter_read: fd=0x8 count=0x100\n"
+	     "go-40 [000] 1.6: sys_exit_read: ret=0xfffffffffffffff5\n");
+	krt_norm_finish(N);
+	for (i = 0; i < n_ev && i < MAX_EV; i++)
+		if (ev[i].type == KRT_EV_RECV_WAIT) {
+			waits++;
+			w = &ev[i];
+		}
+	assert_int_equal(waits, 1);
+	assert_int_equal(w->tid, 40);
+	assert_int_equal(w->xfer.dir, KRT_DIR_RECV);
+	assert_int_equal(w->xfer.bytes, 0);
+	assert_int_equal(w->xfer.fd, 7);
+	assert_string_equal(addr(&w->xfer.tuple.remote), "10.0.0.1:1001");
+}
+
 /* A closed connection's fd may be reused for a file. */
 static void test_close_forgets_fd(void **state)
 {
@@ -747,6 +779,7 @@ int main(void)
 	    T(test_socketpair_notify),
 	    T(test_notify_retracted_by_late_probe),
 	    T(test_fd_map_per_thread),
+	    T(test_recv_wait),
 	    T(test_close_forgets_fd),
 	    T(test_sched_events),
 	    T(test_socket_wakeup_not_a_handoff),
