@@ -302,6 +302,21 @@ static void pending_drop_stale(struct krt_engine *e, struct dir *d, const struct
  *    and the newest of those are exactly its size, whole segments: the
  *    older ones were received unseen (a loss the source did not report).
  */
+/*
+ * Are the unread bytes of d, from off on, one send made after the last
+ * loss (reported, or noticed as a misalignment) and not read from yet? A
+ * receive of fewer bytes reads its head (a length prefix, a small buffer):
+ * its tail would mean the head was received unseen after the loss. With
+ * more sends queued, the newest whole ones are what the receive more
+ * likely read (the loss may have left a send on the wrong connection).
+ */
+static bool sent_after_loss(const struct krt_engine *e, struct dir *d, __u64 off)
+{
+	const struct segment *s = d->q_len == 1 ? eng_seg_at(d, 0) : NULL;
+
+	return s && s->off == off && !s->used && s->send_ns > e->loss_ns;
+}
+
 static __u64 recv_align(struct krt_engine *e, struct dir *d, const struct krt_event *ev, __u64 len,
 			__u64 *lost)
 {
@@ -321,6 +336,14 @@ static __u64 recv_align(struct krt_engine *e, struct dir *d, const struct krt_ev
 			pend += d->pend[i].len;
 		eng_pending_expire(e, d, 0, true);
 		queued = d->send_next > off ? d->send_next - off : 0;
+		if (len < queued && sent_after_loss(e, d, off)) {
+			/*
+			 * Only a send made since the loss waits: the receive reads
+			 * its head (thrift reads a frame's length, then its body:
+			 * aligned to the end, the body lost its receiver).
+			 */
+			return off;
+		}
 		if (len < queued) {
 			off = d->send_next - len;
 			resync_log(e, ev, d, "after lost events: older sends dropped",
