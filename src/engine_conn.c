@@ -1099,7 +1099,9 @@ static bool ingress_answered_downstream(struct krt_engine *e, const struct dir *
 		const struct krt_hop *h = &tr->pub.hops[i];
 		const struct thread *to;
 
-		if (!h->from_tid || !h->to_tid || !h->recv_ns)
+		/* a goroutine's call (import, Go) may be another request's */
+		if (!h->from_tid || !h->to_tid || !h->recv_ns ||
+		    h->uncertain & KRT_UNCERTAIN_GOROUTINE)
 			continue;
 		to = eng_thread_find(e, h->to_tid);
 		if (to &&

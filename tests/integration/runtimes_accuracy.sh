@@ -83,6 +83,10 @@ done
 # its headers continues its reply on import (1bb10b0, 3fbe562: it was taken for a reply to an
 # unseen request, and the silent loss re-aligned every connection, dropping new thrift
 # connections' first frame) and stale hand-back jobs are dropped (4595d3e): 0 wrong of 1500.
+# thrift import 95 (was 85), at most 2.5 % wrong (was 5), since a connection whose only
+# unread bytes after a loss are one send made since is not re-aligned (the frame's body
+# lost its receiver: 6-8 wrong of 1500 -> 0 on three captures re-imported, 99.0-99.7 %
+# exact, the rest uncertain; a Go service's false "reply not seen" no longer declares a loss).
 # node: a send of the event loop while it owes a send to another request it read (one
 # queued for the agent's pooled socket, pipelined redis replies read together) is marked
 # uncertain ("loop"): 0 % wrong live and import (was 11-19 %, right or wrong by chance),
@@ -113,7 +117,7 @@ done
 # in three runs (80 requests: the first requests of each phase, workers starting, weigh
 # more), 0 wrong: floor 75.
 declare -A FLOOR=(
-	[thrift.live]=95 [thrift.import]=85 [thrift.sample]=0
+	[thrift.live]=95 [thrift.import]=95 [thrift.sample]=0
 	[java.live]=95 [java.import]=95 [java.sample]=75
 	[asgi.live]=75 [asgi.import]=75 [asgi.sample]=0
 	[node.live]=95 [node.import]=95 [node.sample]=0
@@ -131,7 +135,7 @@ declare -A FLOOR=(
 # 2.5 % allows one wrong request of 80 here, 5 % two on import (m4 had 2 of 80
 # once), 12.5 % one of the 8 sampled. KRT_MAXWRONG_<model>_<mode>.
 declare -A MAXWRONG=(
-	[thrift.live]=2.5 [thrift.import]=5 [thrift.sample]=12.5
+	[thrift.live]=2.5 [thrift.import]=2.5 [thrift.sample]=12.5
 	[asgi.live]=2.5 [asgi.import]=5 [asgi.sample]=12.5
 	[java.live]=2.5 [java.import]=5
 	[node.live]=2.5 [node.import]=5
