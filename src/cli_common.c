@@ -276,6 +276,24 @@ static int add_writer(struct krt_outputs *outs, struct krt_writer *w, const char
  * Refuses an output that is also an input (it would be truncated before it
  * is read: `krtrace -i pids -g GW -o r r`) or that two outputs share.
  */
+int krt_output_opts_check(const struct krt_output_opts *o, const char *prog)
+{
+	if (o->raw && o->json) {
+		fprintf(stderr, "%s: -R and --json both write the main output: choose one\n", prog);
+		return -1;
+	}
+	if (o->dot_trace && !o->dot_path) {
+		fprintf(stderr, "%s: --trace needs --dot FILE\n", prog);
+		return -1;
+	}
+	if (o->otlp_protocol_given && !o->otlp_endpoint) {
+		fprintf(stderr, "%s: --otlp-protocol needs --otlp-endpoint URL (--otlp FILE is always "
+			"OTLP/JSON lines)\n", prog);
+		return -1;
+	}
+	return 0;
+}
+
 static int check_paths(const struct krt_output_opts *o, const char *prog)
 {
 	const char *outs[] = { o->out_path && strcmp(o->out_path, "-") ? o->out_path : NULL,
@@ -331,19 +349,8 @@ int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, 
 	else if (gethostname(outs->host, sizeof(outs->host) - 1))
 		outs->host[0] = '\0';
 	otlp.host = outs->host[0] ? outs->host : NULL;
-	if (o->raw && o->json) {
-		fprintf(stderr, "%s: -R and --json both write the main output: choose one\n", prog);
+	if (krt_output_opts_check(o, prog))
 		return -1;
-	}
-	if (o->dot_trace && !o->dot_path) {
-		fprintf(stderr, "%s: --trace needs --dot FILE\n", prog);
-		return -1;
-	}
-	if (o->otlp_protocol_given && !o->otlp_endpoint) {
-		fprintf(stderr, "%s: --otlp-protocol needs --otlp-endpoint URL (--otlp FILE is always "
-			"OTLP/JSON lines)\n", prog);
-		return -1;
-	}
 	outs->main_out = stdout;
 	if (o->out_path && strcmp(o->out_path, "-")) {
 		outs->main_out = open_output(outs, o->out_path, o->main_in_place);

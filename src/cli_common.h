@@ -42,6 +42,13 @@ extern const char krt_output_help[];
 
 /* Handles one getopt_long result; returns 1 if consumed, 0 if not ours, -1 on error. */
 int krt_output_opt(struct krt_output_opts *o, int opt, const char *arg);
+/*
+ * Output options that do not go together (-R with --json, --trace without
+ * --dot, --otlp-protocol without --otlp-endpoint): said on stderr, -1. The
+ * tools check at parse time (a usage error, exit 2, before any work);
+ * krt_outputs_open checks again.
+ */
+int krt_output_opts_check(const struct krt_output_opts *o, const char *prog);
 
 /* An output file: written to tmp_path (NULL: in place), renamed to path when kept. */
 struct krt_output_file {

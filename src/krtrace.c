@@ -166,6 +166,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			argv[optind]);
 		return EXIT_USAGE;
 	}
+	if (krt_output_opts_check(&o->out, PROG))
+		return EXIT_USAGE;
 	if (!o->have_gateway) {
 		fprintf(stderr, PROG ": --gateway IP is required (the container network's gateway, "
 				     "e.g. 172.24.0.1)\nTry '" PROG " --help'.\n");

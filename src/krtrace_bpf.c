@@ -468,6 +468,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			"peer hosts)\n");
 		return -1;
 	}
+	if (krt_output_opts_check(&o->out, PROG))
+		return -1;
 	if (o->pids_path && o->rescan_given) {
 		fprintf(stderr, PROG ": --rescan-ms paces the discovery, which -i replaces (with -i, "
 			"SIGHUP re-reads the PIDs file)\n");

@@ -178,8 +178,16 @@ rc=$?
 check "--go-threads with --go-channels: refused (exit 2)" \
 	bash -c "[ $rc -eq 2 ] && grep -q 'choose one' '$tmp/err'"
 run "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" --otlp "$tmp/o.json" --otlp-protocol http/protobuf "$tmp/r"
-check "--otlp-protocol without --otlp-endpoint: refused, no file written" \
-	bash -c "[ $rc -ne 0 ] && grep -q 'needs --otlp-endpoint' '$tmp/err' && [ ! -s '$tmp/o.json' ]"
+check "--otlp-protocol without --otlp-endpoint: refused (exit 2), no file written" \
+	bash -c "[ $rc -eq 2 ] && grep -q 'needs --otlp-endpoint' '$tmp/err' && [ ! -s '$tmp/o.json' ]"
+# output options that do not go together: a usage error (exit 2) before any work, both tools
+"$BPF" -g 172.24.0.1 -R --json >"$tmp/out" 2>"$tmp/err" </dev/null
+rc=$?
+check "krtrace-bpf -R --json: a usage error (exit 2) before loading anything" \
+	bash -c "[ $rc -eq 2 ] && grep -q 'choose one' '$tmp/err' && ! grep -q tracing '$tmp/err'"
+run "$KRTRACE" -i "$tmp/pids.txt" -g "$GW" --trace 3 "$tmp/r"
+check "krtrace --trace without --dot: a usage error (exit 2)" \
+	bash -c "[ $rc -eq 2 ] && grep -q 'needs --dot' '$tmp/err'"
 
 # Whole or not: a capture's lost events mark the traces open at that point.
 { head -n 3000 "$tmp/r"; echo "CPU:0 [LOST 42 EVENTS]"; tail -n +3001 "$tmp/r"; } >"$tmp/lost.txt"
