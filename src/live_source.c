@@ -644,11 +644,13 @@ int krt_live_poll(struct krt_live_source *s, int timeout_ms, krt_live_event_cb c
 		return 0;
 	err = deliver(s, now_ns - s->span.ns, cb, ctx);
 	/*
-	 * A burst or a wide span made the window's pool grow; once the span
-	 * is back to its base, the pool goes back to what waits (a soak's
-	 * RSS kept every step the window ever took).
+	 * A burst or a wide span made the window's pool grow; every 10 s it
+	 * goes back to four times what waits, when that is an eighth or less
+	 * (a soak's RSS kept every step the window ever took; on a loaded
+	 * machine the span seldom is at its base for long, so that is no
+	 * condition: a pool too small for a wider span grows again).
 	 */
-	if (s->span.ns == s->span.base_ns && now_ns - s->shrink_checked > KRT_REORDER_CALM_NS) {
+	if (now_ns - s->shrink_checked > KRT_REORDER_CALM_NS) {
 		krt_reorder_shrink(&s->window);
 		s->shrink_checked = now_ns;
 	}
