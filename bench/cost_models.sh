@@ -170,7 +170,9 @@ counters() {
 	done
 	awk -v n="$COUNTERS" '$2 == "counters" && $3 == n && $4 == "prog" {print $5, $7, $9}
 		$2 == "counters" && $3 == n && $4 == "records" {
-			print "records", $5, 0; print "started", $7, $9 }' "$TMP/t.err"
+			print "records", $5, 0; print "started", $7, $9 }
+		$2 == "counters" && $3 == n && $4 == "kinds" {
+			for (i = 5; i < NF; i += 2) print "kind_" $i, $(i + 1), 0 }' "$TMP/t.err"
 }
 
 start_tracer() { # BINARY ARGS...
@@ -242,7 +244,7 @@ while [ $r -lt "$ROUNDS" ]; do
 					scale = i1["time"] ? d["time"] / i1["time"] : 0
 					for (j = 1; j <= k; j++) {
 						x = order[j]; v1 = d[x]; v2 = e[x]
-						if (x != "time" && x != "records" && x != "started") {
+						if (x != "time" && x != "records" && x != "started" && x !~ /^kind_/) {
 							v1 -= i1[x] * scale; v2 -= i2[x] * scale
 						}
 						print r, c, m, n, x, v1, v2
@@ -272,7 +274,7 @@ for m in $MODELS; do
 				if ($5 == "records") rec[r] = $6 / n
 				else if ($5 == "reader") rd[r] = $6 / n / 1000
 				else if ($5 == "started") { st[r] = $6; sa[r] = $7 }
-				else if ($5 != "time") {
+				else if ($5 != "time" && $5 !~ /^kind_/) {
 					h = "other"
 					if ($5 == "krt_sock_send") h = "send"
 					else if ($5 == "krt_sock_recv") h = "recv"
@@ -307,6 +309,40 @@ echo "  (records = ring records; send..other = program runs by hook; bpf_us = th
 echo "   time; reader = krtrace-bpf's CPU; total = bpf + reader; floor = hits x price, the"
 echo "   kernel's cost of calling the programs, not in total; traced = requests sampled;"
 echo "   per request, an idle window's rates subtracted)"
+
+# Ring records by kind: where the records go.
+echo
+echo "Ring records per request by kind (medians of the rounds; read by the tracer)"
+printf "  %-9s %-8s %7s %7s %7s %8s %7s %7s %7s\n" model case switch wakeup xfer untagged cpu carried other
+for m in $MODELS; do
+	for c in $CASES; do
+		awk -v m="$m" -v c="$c" '
+			$2 == c && $3 == m && $4 > 0 && $5 ~ /^kind_/ {
+				if (!(($1) in rounds)) nr++
+				rounds[$1] = 1
+				k = substr($5, 6)
+				if (k != "switch" && k != "wakeup" && k != "xfer" && k != "untagged" &&
+				    k != "cpu" && k != "carried")
+					k = "other"
+				v[k, $1] += $6 / $4
+			}
+			function med(h,  i, n, x, t, j) {
+				n = 0
+				for (i in rounds) x[++n] = v[h, i]
+				for (i = 2; i <= n; i++) { t = x[i]; for (j = i - 1; j >= 1 && x[j] > t; j--) x[j + 1] = x[j]; x[j + 1] = t }
+				return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
+			}
+			END {
+				if (!nr) exit
+				printf "  %-9s %-8s %7.2f %7.2f %7.2f %8.2f %7.2f %7.2f %7.2f\n", m, c, med("switch"),
+					med("wakeup"), med("xfer"), med("untagged"), med("cpu"), med("carried"),
+					med("other")
+			}' "$RES"
+	done
+done
+echo "  (untagged: transfer records whose trace the kernel left to the engine; carried: CPU"
+echo "   events inside a receive's record, not records of their own; other: fork, exit,"
+echo "   socket state, notify)"
 
 # Per hook: run time per hit (ns) and per request (µs): where the programs' time goes.
 echo

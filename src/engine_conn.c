@@ -440,6 +440,8 @@ static void seg_deliver_main(struct krt_engine *e, struct dir *d, struct segment
 	}
 	if (!tr)
 		return;
+	if (s->hop != ~0U && eng_trace_find(e, s->trace) == tr)
+		s->hop = eng_trace_send_hop(tr, s->hop, s->send_ns, s->from_tid);
 	if (s->hop != ~0U && eng_trace_find(e, s->trace) == tr && s->hop < tr->pub.n_hops) {
 		struct krt_hop *sh = &tr->pub.hops[s->hop];
 
@@ -1095,7 +1097,16 @@ static bool ingress_answered_downstream(struct krt_engine *e, const struct dir *
 
 	if (!reader)
 		return false;
-	for (i = side->side_ingress_hops; i < tr->pub.n_hops; i++) {
+	i = side->side_ingress_hops;
+	if (side->side_ingress_gen != tr->hops_gen) {
+		/* dead hops were dropped since: after the ingress hop, found again */
+		for (i = 0; i < tr->pub.n_hops; i++)
+			if (!tr->pub.hops[i].from_tid && tr->pub.hops[i].to_tid == reader->tid &&
+			    tr->pub.hops[i].recv_ns == side->side_ingress_ns)
+				break;
+		i = i < tr->pub.n_hops ? i + 1 : 0;
+	}
+	for (; i < tr->pub.n_hops; i++) {
 		const struct krt_hop *h = &tr->pub.hops[i];
 		const struct thread *to;
 
@@ -1189,6 +1200,7 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 	eng_trace_add_hop(tr, &h);
 	side->side_ingress_ns = ev->ts_ns;
 	side->side_ingress_hops = tr->pub.n_hops;
+	side->side_ingress_gen = tr->hops_gen;
 	receiver_takes(e, t, d, id, ev->ts_ns, 0);
 	krt_side_req_received(&side->side_reqs, id);
 	eng_trace_thread(tr, t, ev->ts_ns, ev->ts_ns);

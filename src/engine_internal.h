@@ -401,6 +401,7 @@ struct dir {
 	__u32 side_ingress_tid;		/* thread that read the request on it */
 	__u64 side_ingress_ns;		/* last receive from the gateway */
 	size_t side_ingress_hops;	/* hops of that request right after it */
+	__u32 side_ingress_gen;		/* its trace's hops_gen then */
 	bool side_in_request;		/* received from gateway, not replied yet */
 	bool side_connect_pending;	/* rule 3b: first send not done yet */
 	bool side_closed;		/* src's socket closed, or began to (FIN sent) */
@@ -441,6 +442,13 @@ struct trace {
 	 * of the worker moves its work to the request it names.
 	 */
 	bool provisional;
+	/*
+	 * Hops moved out (dead, eng_hop_dead) and not compacted yet, and the
+	 * generation of its last compaction (eng_trace_compact; 0: never):
+	 * an index stored before it is found again by its send.
+	 */
+	size_t n_dead;
+	__u32 hops_gen;
 };
 
 /*
@@ -500,6 +508,7 @@ struct krt_engine {
 	struct kmap_entry *kmap; /* KMAP_SLOTS, allocated on first use */
 	struct trace **open;	 /* open traces in id order */
 	size_t n_open, cap_open;
+	__u32 hops_gen; /* the last compaction's generation (eng_trace_compact) */
 	__u64 next_trace_id;
 	__u64 next_provisional_id; /* provisional traces: ids from KRT_PROVISIONAL_ID */
 	__u64 max_emitted_id;
@@ -579,6 +588,8 @@ void eng_thread_touched(struct thread *t, __u64 id, __u64 ts);
 struct krt_thread_stat *eng_trace_thread(struct trace *tr, struct thread *t, __u64 first,
 					 __u64 last);
 __u32 eng_trace_add_hop(struct trace *tr, const struct krt_hop *h);
+void eng_trace_compact(struct krt_engine *e, struct trace *tr);
+__u32 eng_trace_send_hop(const struct trace *tr, __u32 hop, __u64 send_ns, __u32 from_tid);
 void eng_trace_add_slice(struct trace *tr, __u32 tid, __u64 start, __u64 end);
 int eng_cmp_u64(__u64 a, __u64 b);
 void eng_trace_free(struct trace *tr);

@@ -628,6 +628,7 @@ unsigned int eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 fr
 		eng_trace_add_hop(b, h);
 		memset(h, 0, sizeof(*h));
 		moved++;
+		a->n_dead++;
 	}
 	b->handed_settled = true;
 	if (!moved)
@@ -659,6 +660,7 @@ unsigned int eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 fr
 			a->pub.threads[j - 1] = a->pub.threads[j];
 		a->pub.n_threads--;
 	}
+	eng_trace_compact(e, a);
 	eng_vlog(e, since, w, w->tid, to,
 		 "answers trace %llu: its job's %u hops move from trace %llu",
 		 (unsigned long long)to, moved, (unsigned long long)from);

@@ -151,6 +151,49 @@ __u32 eng_trace_add_hop(struct trace *tr, const struct krt_hop *h)
 	return (__u32)tr->pub.n_hops++;
 }
 
+/*
+ * A trace whose hops were mostly moved out (a pool worker's staging trace:
+ * each job's work lands in its guess, the hand-back moves it to the request
+ * it answered) drops the dead entries: each later move walks every hop, and
+ * a worker's guess that stays one trace collected thousands (the reader
+ * spent half its time there on thrift and asgi). Indexes stored before
+ * (a segment's send hop, a side's ingress position) name the generation
+ * they were taken in and are found again (eng_trace_send_hop).
+ */
+void eng_trace_compact(struct krt_engine *e, struct trace *tr)
+{
+	size_t i, n = 0;
+
+	if (tr->n_dead < 32 || tr->n_dead * 2 < tr->pub.n_hops)
+		return;
+	for (i = 0; i < tr->pub.n_hops; i++)
+		if (!eng_hop_dead(&tr->pub.hops[i]))
+			tr->pub.hops[n++] = tr->pub.hops[i];
+	tr->pub.n_hops = n;
+	tr->n_dead = 0;
+	tr->hops_gen = ++e->hops_gen;
+}
+
+/*
+ * The index of the send hop a segment named (hop, taken before a
+ * compaction of tr perhaps): the hop is the one its sender made at send_ns.
+ * ~0 when it is no longer in tr.
+ */
+__u32 eng_trace_send_hop(const struct trace *tr, __u32 hop, __u64 send_ns, __u32 from_tid)
+{
+	size_t i;
+
+	if (hop < tr->pub.n_hops && tr->pub.hops[hop].send_ns == send_ns &&
+	    tr->pub.hops[hop].from_tid == from_tid)
+		return hop;
+	if (!tr->hops_gen)
+		return hop; /* never compacted: the index holds (a moved hop is dead) */
+	for (i = u64min(hop, tr->pub.n_hops); i-- > 0;)
+		if (tr->pub.hops[i].send_ns == send_ns && tr->pub.hops[i].from_tid == from_tid)
+			return (__u32)i;
+	return ~0U;
+}
+
 void eng_trace_add_slice(struct trace *tr, __u32 tid, __u64 start, __u64 end)
 {
 	struct krt_slice *s;

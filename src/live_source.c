@@ -60,6 +60,9 @@ struct krt_live_source {
 	bool collected_at_end;		/* delivering the kernel's leftovers: old, not late */
 	__u64 sends_at_exit;	/* waiting sends collected at the end */
 	__u64 cpu_carried;	/* CPU events that came inside a receive's record */
+	/* ring records by kind (the counters' "kinds" line: where records go) */
+	__u64 kinds[KRT_EV_TYPE_MAX];
+	__u64 xfer_untagged;	/* transfer records the kernel left to the engine */
 	int n_cpus;		/* possible CPUs, at most KRT_MAX_CPUS */
 	bool syscall_hooks;	/* transfers from sys_exit (the fallback) */
 	bool out_of_memory;
@@ -193,6 +196,10 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 	 * send goes first, as the sender's own event (older than the receive).
 	 */
 	rec = data;
+	if (rec->type < KRT_EV_TYPE_MAX)
+		s->kinds[rec->type]++;
+	if (rec->type == KRT_EV_XFER && !(rec->xfer.flags & KRT_XF_TAGGED))
+		s->xfer_untagged++;
 	if (rec->type == KRT_EV_XFER && rec->xfer.flags & KRT_XF_CPU) {
 		/* the receiving thread's time for its trace before, as its own CPU event */
 		cpu = krt_reorder_slot(&s->window, &slot);
@@ -823,6 +830,16 @@ void krt_live_print_counters(struct krt_live_source *s, FILE *f, const char *pro
 			prog, n, s->tables.name[t], (unsigned long long)s->tables.held[t],
 			(unsigned long long)s->tables.peak[t], (unsigned long long)s->tables.slots[t],
 			(unsigned long long)s->tables.reclaimed[t]);
+	/* records read so far by kind (those still in the ring are not in them) */
+	fprintf(f, "%s: counters %u kinds switch %llu wakeup %llu xfer %llu untagged %llu "
+		"cpu %llu carried %llu fork %llu exit %llu sock_state %llu notify %llu\n", prog, n,
+		(unsigned long long)s->kinds[KRT_EV_SWITCH],
+		(unsigned long long)s->kinds[KRT_EV_WAKEUP],
+		(unsigned long long)s->kinds[KRT_EV_XFER], (unsigned long long)s->xfer_untagged,
+		(unsigned long long)s->kinds[KRT_EV_CPU], (unsigned long long)s->cpu_carried,
+		(unsigned long long)s->kinds[KRT_EV_FORK], (unsigned long long)s->kinds[KRT_EV_EXIT],
+		(unsigned long long)s->kinds[KRT_EV_SOCK_STATE],
+		(unsigned long long)s->kinds[KRT_EV_NOTIFY]);
 	fprintf(f, "%s: counters %u lost ring_drops %llu slot_full %llu late %llu\n", prog, n,
 		(unsigned long long)s->skel->bss->ring_drops,
 		(unsigned long long)s->skel->bss->slot_full,

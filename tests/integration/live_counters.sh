@@ -68,11 +68,12 @@ counters() {
 	return 1
 }
 # field ERRFILE N WHAT: a value of block N (records, started, sampled, or
-# "PROGRAM runs" / "PROGRAM run_ns")
+# "PROGRAM runs" / "PROGRAM run_ns", or a ring record kind: "kind xfer")
 field() {
 	awk -v n="$2" -v w="$3" -v x="${4:-}" '$2 == "counters" && $3 == n {
 		if ($4 == "records") { v["records"] = $5; v["started"] = $7; v["sampled"] = $9 }
-		if ($4 == "prog" && $5 == w) { v[w " runs"] = $7; v[w " run_ns"] = $9 } }
+		if ($4 == "prog" && $5 == w) { v[w " runs"] = $7; v[w " run_ns"] = $9 }
+		if ($4 == "kinds") for (i = 5; i < NF; i += 2) v["kind " $i] = $(i + 1) }
 		END { k = x == "" ? w : w " " x; print v[k] + 0 }' "$1"
 }
 
@@ -91,6 +92,11 @@ runs=$(($(field "$TMP/c.err" 2 krt_sock_recv runs) - $(field "$TMP/c.err" 1 krt_
 ns=$(($(field "$TMP/c.err" 2 krt_sock_recv run_ns) - $(field "$TMP/c.err" 1 krt_sock_recv run_ns)))
 check "requests at the door counted between the blocks ($started of $N)" [ "$started" -eq $N ]
 check "ring records counted ($records for $N requests)" [ "$records" -ge $N ]
+xfers=$(($(field "$TMP/c.err" 2 kind xfer) - $(field "$TMP/c.err" 1 kind xfer)))
+check "transfer records counted by kind ($xfers for $N requests)" [ "$xfers" -ge $N ]
+check "records by kind add up to at most the records ($(field "$TMP/c.err" 2 records))" [ "$(awk \
+	'$2 == "counters" && $3 == 2 && $4 == "kinds" {print $5 == "switch" ? $6 + $8 + $10 + $14 + $18 + $20 + $22 + $24 : -1}' \
+	"$TMP/c.err")" -le "$(field "$TMP/c.err" 2 records)" ]
 check "receive hook hits counted ($runs for $N requests)" [ "$runs" -ge $N ]
 check "receive hook run time counted with --bpf-stats ($ns ns)" [ "$ns" -gt 0 ]
 kill -INT "$TRACER"

@@ -1514,6 +1514,58 @@ static void test_handback_many_traces(void **state)
 }
 
 /*
+ * A worker whose guess stays one trace (its first request's, never
+ * answered here): each job's calls land there first and the hand-back
+ * moves them to the request the loop answers. Forty jobs leave that trace
+ * mostly dead hops, dropped on the way (eng_trace_compact); a call still
+ * in flight across the drop (not moved: unfinished at its hand-back) finds
+ * its send hop again, and every request gets its own calls.
+ */
+static void test_handback_staging_trace(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101;
+	const __u64 chan = 0x5eed;
+	const struct krt_trace *y;
+	__u64 t = 1000;
+	int k;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_recv(100, io, web(80), gw(50000), 10)); /* trace 1: never answered */
+	feed(f, ev_wakeup(110, io, w1));
+	feed(f, ev_switch(120, 0, 0, w1));
+	for (k = 0; k < 40; k++) {
+		feed(f, ev_recv(t, io, web(80), gw(50001 + k), 10));
+		feed(f, ev_send(t + 100, w1, web(40001), api(8080), 11));
+		feed(f, ev_recv(t + 110, API, api(8080), web(40001), 11));
+		feed(f, ev_send(t + 120, API, api(8080), web(40001), 21));
+		feed(f, ev_recv(t + 130, w1, web(40001), api(8080), 21));
+		/* a call whose reply comes after the hand-back (read later) */
+		feed(f, ev_send(t + 140, w1, web(40002), api(8081), 13));
+		feed(f, ev_notify(t + 150, w1, KRT_DIR_SEND, chan, 8));
+		feed(f, ev_notify(t + 160, io, KRT_DIR_RECV, chan, 8));
+		feed(f, ev_send(t + 170, io, web(80), gw(50001 + k), 32));
+		feed(f, ev_recv(t + 180, API, api(8081), web(40002), 13));
+		t += 1000;
+	}
+	krt_engine_flush(f->e);
+
+	for (k = 0; k < 40; k++) {
+		y = collected_id(&f->col, 2 + k);
+		assert_non_null(y);
+		assert_int_equal(trace_count_hops(y, w1, API), 1);
+		assert_int_equal(trace_count_hops(y, API, w1), 1);
+	}
+	/* the late calls, unfinished at their hand-back, stay: one hop each, received */
+	y = collected_id(&f->col, 1);
+	assert_int_equal(trace_count_hops(y, w1, API), 40);
+	assert_int_equal(trace_count_hops(y, w1, 0), 0);
+	assert_int_equal(y->n_hops, 41); /* and its ingress */
+	fix_free(f);
+}
+
+/*
  * asyncio at low load: each receive holds one byte though the loop asked
  * for 4096. Request 1's job is decided by its notification. Request 2 is
  * answered before any job is notified (its worker queued its result and
@@ -3338,6 +3390,7 @@ int main(void)
 	    cmocka_unit_test(test_handback_reader_works_itself),
 	    cmocka_unit_test(test_handback_stale_job_dropped),
 	    cmocka_unit_test(test_handback_many_traces),
+	    cmocka_unit_test(test_handback_staging_trace),
 	    cmocka_unit_test(test_lock_wakeups_not_handoffs),
 	    cmocka_unit_test(test_oneway_pooled_connection),
 	    cmocka_unit_test(test_oneway_after_reply_keeps_claim),
