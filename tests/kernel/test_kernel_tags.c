@@ -54,6 +54,29 @@ static void drain_from(struct krt_live_source *s)
 	assert_true(krt_live_drain(s, collect, NULL) >= 0);
 }
 
+/* What the source said about thread tid, on stderr: why a test failed. */
+static void show_thread_events(pid_t tid)
+{
+	size_t i;
+
+	for (i = 0; i < n_got; i++) {
+		const struct krt_event *e = &got[i];
+
+		if (e->type == KRT_EV_XFER && (pid_t)e->tid == tid)
+			fprintf(stderr, "#   %llu xfer tid %d dir %u fd %d bytes %llu trace %u flags 0x%x\n",
+				(unsigned long long)e->ts_ns, e->tid, e->xfer.dir, e->xfer.fd,
+				(unsigned long long)e->xfer.bytes, e->xfer.trace_id, e->xfer.flags);
+		else if (e->type == KRT_EV_WAKEUP && (pid_t)e->wakeup.target_tid == tid)
+			fprintf(stderr, "#   %llu wakeup %d -> %d\n", (unsigned long long)e->ts_ns,
+				e->tid, e->wakeup.target_tid);
+		else if (e->type == KRT_EV_SWITCH &&
+			 ((pid_t)e->sw.prev_tid == tid || (pid_t)e->sw.next_tid == tid))
+			fprintf(stderr, "#   %llu switch %d (state %lld) -> %d\n",
+				(unsigned long long)e->ts_ns, e->sw.prev_tid,
+				(long long)e->sw.prev_state, e->sw.next_tid);
+	}
+}
+
 static const struct krt_event *find_xfer(__u8 dir, int fd, size_t nth)
 {
 	size_t i;
@@ -955,6 +978,8 @@ static void test_handoff_is_unsure(void **state)
 	assert_int_equal(answer->xfer.trace_id, in->xfer.trace_id);
 	assert_non_null(next);
 	assert_int_equal(next->tid, h.worker_tid);
+	if (next->xfer.flags & KRT_XF_TAGGED)
+		show_thread_events(h.worker_tid);
 	assert_false(next->xfer.flags & KRT_XF_TAGGED);
 	assert_non_null(in);
 	assert_true(in->xfer.flags & KRT_XF_TAGGED);
