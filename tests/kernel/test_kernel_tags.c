@@ -1822,6 +1822,9 @@ int main(void)
 		printf("# SKIP needs root to load BPF programs\n");
 		return 0;
 	}
+	/* KRT_TEST_FILTER=PATTERN (cmocka's * and ?): run only the tests it names */
+	if (getenv("KRT_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("KRT_TEST_FILTER"));
 	failed = cmocka_run_group_tests_name("socket tracepoints", tests, setup_group,
 					     teardown_group);
 	failed += cmocka_run_group_tests_name("syscall hooks (fallback)", fallback,
