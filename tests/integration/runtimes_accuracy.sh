@@ -83,7 +83,8 @@ done
 # its headers continues its reply on import (1bb10b0, 3fbe562: it was taken for a reply to an
 # unseen request, and the silent loss re-aligned every connection, dropping new thrift
 # connections' first frame) and stale hand-back jobs are dropped (4595d3e): 0 wrong of 1500.
-# thrift import 95 (was 85), at most 2.5 % wrong (was 5), since a connection whose only
+# thrift import 90 (was 85; 95.0 % at 80 requests: 4 uncertain, the jobs at capture start),
+# at most 2.5 % wrong (was 5), since a connection whose only
 # unread bytes after a loss are one send made since is not re-aligned (the frame's body
 # lost its receiver: 6-8 wrong of 1500 -> 0 on three captures re-imported, 99.0-99.7 %
 # exact, the rest uncertain; a Go service's false "reply not seen" no longer declares a loss).
@@ -117,7 +118,7 @@ done
 # in three runs (80 requests: the first requests of each phase, workers starting, weigh
 # more), 0 wrong: floor 75.
 declare -A FLOOR=(
-	[thrift.live]=95 [thrift.import]=95 [thrift.sample]=0
+	[thrift.live]=95 [thrift.import]=90 [thrift.sample]=0
 	[java.live]=95 [java.import]=95 [java.sample]=75
 	[asgi.live]=75 [asgi.import]=75 [asgi.sample]=0
 	[node.live]=95 [node.import]=95 [node.sample]=0
