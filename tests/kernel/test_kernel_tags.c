@@ -1000,6 +1000,15 @@ static void test_handoff_is_unsure(void **state)
 	assert_int_equal(krt_live_trace_tgid(src, getpid()), 0);
 }
 
+/*
+ * Of 20 ms burnt on a request, at least this much must reach its trace. Not
+ * all 20: at load 20 on 2 cores the kernel's sums came to 18.4 ms in a few
+ * runs (time split around preemptions); what these tests check is where
+ * the time goes (the right trace, not the whole test's time), not its
+ * precision.
+ */
+#define BURN_SEEN_NS (15ULL * 1000 * 1000)
+
 static void burn_ns(__u64 ns)
 {
 	struct timespec a, b;
@@ -1324,7 +1333,7 @@ static void test_unsure_server_time_in_kernel(void **state)
 	}
 	assert_true(worker_switch);
 	/* the 20 ms it worked on the call */
-	assert_in_range(follows_ns, 19 * 1000 * 1000, 200 * 1000 * 1000);
+	assert_in_range(follows_ns, BURN_SEEN_NS, 200 * 1000 * 1000);
 	pool_end(&p, worker);
 	close(gw);
 	krt_live_close(m);
@@ -1384,7 +1393,7 @@ static void check_request_cpu_and_end(struct krt_live_source *s, int gw, int srv
 
 	assert_non_null(in);
 	request_cpu(in, &on_request, NULL);
-	assert_true(on_request >= 19 * 1000 * 1000);
+	assert_true(on_request >= BURN_SEEN_NS);
 	assert_true(on_request < 200 * 1000 * 1000);
 	close(gw);
 	close(srv);
@@ -1469,7 +1478,7 @@ static void test_runq_delay(void **state)
 	request_cpu(in, &oncpu, &runq);
 	print_message("on CPU %llu us, waiting %llu us\n", (unsigned long long)oncpu / 1000,
 		      (unsigned long long)runq / 1000);
-	assert_true(oncpu >= 19 * 1000 * 1000);
+	assert_true(oncpu >= BURN_SEEN_NS);
 	/* the burner ran about as long: the scheduler's slices are a few ms */
 	assert_true(runq >= 5 * 1000 * 1000);
 	assert_true(runq < 1000 * 1000 * 1000);
@@ -1514,7 +1523,7 @@ static void test_cpu_carried_by_receive(void **state)
 	/* before the receive, at its time, with request 1's 20 ms */
 	assert_non_null(cpu1);
 	assert_int_equal(cpu1->ts_ns, in2->ts_ns);
-	assert_true(cpu1->oncpu.oncpu_ns >= 19 * 1000 * 1000);
+	assert_true(cpu1->oncpu.oncpu_ns >= BURN_SEEN_NS);
 	/* and it came inside the receive's record, not as a record of its own */
 	krt_live_tag_stats(s, &ts);
 	assert_true(ts.cpu_carried >= 1);
