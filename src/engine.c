@@ -146,6 +146,8 @@ static void on_wakeup(struct krt_engine *e, const struct krt_event *ev)
 	}
 	if (!target->traced)
 		return;
+	if (target->notify_reader == waker->tid && !target->job_wake_ns && !target->job_first_ns)
+		target->job_wake_ns = ev->ts_ns; /* a dispatch, maybe (engine_pool.c) */
 	eng_handoff_on_wakeup(e, waker, target, ev->ts_ns);
 }
 

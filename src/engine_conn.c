@@ -1472,8 +1472,11 @@ void eng_on_xfer(struct krt_engine *e, const struct krt_event *ev)
 	struct krt_tuple tp = ev->xfer.tuple;
 	struct thread *t = eng_thread_find(e, ev->tid);
 
-	if (t)
+	if (t) {
 		t->preempted_ns = 0; /* on CPU with its work: engine_pool.c's hand-back */
+		if (!t->job_first_ns)
+			t->job_first_ns = ev->ts_ns;
+	}
 	krt_addr_unmap_v4(&tp.local);
 	krt_addr_unmap_v4(&tp.remote);
 	if (!tp.local.family || !tp.remote.family)

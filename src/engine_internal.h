@@ -63,6 +63,8 @@
 #define NOTIFY_QUEUE 16
 /* a loop's last hand-backs kept for a later doubt, and replies owed a job */
 #define HANDBACK_RECENT 4
+/* replies of one doubt on the hand-back's order settled together */
+#define HANDBACK_GROUP 8
 /* Recent (trace, entry direction) pairs remembered per thread (rule 5). */
 #define RECENT_ENTRIES 4
 /*
@@ -271,6 +273,12 @@ struct thread {
 		 * queued first is not known.
 		 */
 		bool order_doubt;
+		/*
+		 * When its job was dispatched: its reader's first wake-up of
+		 * the worker after its previous notification (lo == hi), else
+		 * between that notification and its first transfer.
+		 */
+		__u64 disp_lo, disp_hi;
 	} done[DONE_MAX];
 	__u8 n_done;
 	__u64 handback_trace; /* the last trace a hand-back went to */
@@ -283,9 +291,21 @@ struct thread {
 	 */
 	bool reads_batched;
 	struct {
-		__u64 trace, until;
+		__u64 trace;
+		struct handback job;
 	} answered[HANDBACK_RECENT];
 	__u8 answered_next;
+	/*
+	 * The replies whose jobs' order is in doubt, with the job each was
+	 * given: once none is pending, the dispatch order may settle them
+	 * (engine_pool.c resolve_group). group_bad: it cannot.
+	 */
+	struct {
+		__u64 trace;
+		struct handback job;
+	} group[HANDBACK_GROUP];
+	__u8 n_group;
+	bool group_bad;
 	__u64 reply_owed[HANDBACK_RECENT];
 	__u8 n_reply_owed;
 	/*
@@ -294,6 +314,14 @@ struct thread {
 	 * notified after other workers' (0: not preempted since).
 	 */
 	__u64 preempted_ns;
+	/*
+	 * A worker notifying a reader: that reader, its first wake-up of the
+	 * worker since the worker's last notification (a dispatch, when the
+	 * pool wakes the one worker it queued the job for), and the worker's
+	 * first transfer since then.
+	 */
+	__u32 notify_reader;
+	__u64 job_wake_ns, job_first_ns;
 	/*
 	 * The traces this thread last had activity in, so that a hand-back
 	 * visits those instead of every open trace (thousands with the
@@ -426,6 +454,8 @@ struct trace {
 	 * finished jobs to answer: the order of the replies decided (FIFO).
 	 */
 	bool handback_guess;
+	/* its job was given by an order in doubt (engine_pool.c resolve_group) */
+	bool order_guess;
 	/*
 	 * Offered to a pool: the thread that read it woke a sibling while it
 	 * held the request unanswered and had not worked on it itself

@@ -702,6 +702,26 @@ static struct notify_chan *chan_get(struct krt_engine *e, const struct thread *t
  */
 static void handback_bind(struct krt_engine *e, struct thread *l, struct trace *y,
 			  const struct handback *job);
+static void group_check(struct krt_engine *e, struct thread *l);
+
+/* Reply `trace` of reader l was given `job` by an order in doubt. */
+static void group_add(struct thread *l, __u64 trace, const struct handback *job)
+{
+	unsigned int i;
+
+	for (i = 0; i < l->n_group; i++) {
+		if (l->group[i].trace == trace) {
+			l->group[i].job = *job;
+			return;
+		}
+	}
+	if (l->n_group == HANDBACK_GROUP) {
+		l->group_bad = true;
+		return;
+	}
+	l->group[l->n_group].trace = trace;
+	l->group[l->n_group++].job = *job;
+}
 
 /*
  * On a batched channel (its reader reads several notifications at once)
@@ -724,7 +744,11 @@ static void chan_deliver(struct krt_engine *e, struct notify_chan *c)
 
 		/* a thread waking itself (its own loop's call) hands nothing back */
 		if (r && job->tid != r->tid) {
+			struct thread *w = eng_thread_find(e, job->tid);
 			struct trace *owed = NULL;
+
+			if (w)
+				w->notify_reader = r->tid; /* its wake-ups of w may be dispatches */
 
 			r->reads_batched = c->batched;
 			job->in_batch = (c->batched && job->order_doubt) || c->disorder;
@@ -737,6 +761,7 @@ static void chan_deliver(struct krt_engine *e, struct notify_chan *c)
 			}
 			if (owed) {
 				handback_bind(e, r, owed, job);
+				group_check(e, r);
 			} else {
 				if (r->n_done == DONE_MAX) {
 					/* bounded: the oldest is forgotten, its reply stays a guess
@@ -785,11 +810,13 @@ static bool chan_order_doubt(struct krt_engine *e, struct notify_chan *c, const 
 	for (i = 0; i < HANDBACK_RECENT; i++) {
 		struct trace *y;
 
-		if (r->answered[i].until <= since || !r->answered[i].trace)
+		if (r->answered[i].job.until <= since || !r->answered[i].trace)
 			continue;
 		y = eng_trace_live(e, r->answered[i].trace);
-		if (y)
-			y->handback_guess = true;
+		if (y) {
+			y->order_guess = true;
+			group_add(r, y->pub.id, &r->answered[i].job);
+		}
 		doubt = true;
 	}
 	return doubt;
@@ -839,6 +866,12 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
 		c->q[c->n].job.since = t->notified_ns;
 		c->q[c->n].job.until = ev->ts_ns;
 		c->q[c->n].job.in_batch = false;
+		c->q[c->n].job.disp_lo = t->job_wake_ns ? t->job_wake_ns : t->notified_ns;
+		c->q[c->n].job.disp_hi = t->job_wake_ns	   ? t->job_wake_ns
+					 : t->job_first_ns ? t->job_first_ns
+							   : ev->ts_ns;
+		t->notify_reader = c->reader;
+		t->job_wake_ns = t->job_first_ns = 0;
 		c->q[c->n].job.order_doubt =
 		    t->preempted_ns && chan_order_doubt(e, c, t, t->preempted_ns);
 		c->n++;
@@ -977,6 +1010,7 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 				--l->n_reply_owed * sizeof(l->reply_owed[0]));
 		l->reply_owed[l->n_reply_owed++] = tag;
 		l->handback_trace = tag;
+		l->group_bad = true; /* a job not sent yet: the order is not settled here */
 		y->handback_guess = true;
 		eng_vlog(e, e->now, l, l->tid, tag, "HAND-BACK owed: no job notified yet");
 		return;
@@ -987,6 +1021,116 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 	memmove(&l->done[0], &l->done[1], --l->n_done * sizeof(l->done[0]));
 	l->handback_trace = tag;
 	handback_bind(e, l, y, &job);
+	group_check(e, l);
+}
+
+/*
+ * The pool dispatches jobs in the order the loop read the requests (anyio
+ * queues each for one idle worker and wakes that worker alone). The
+ * replies of a doubt on the hand-back's order, once none of its jobs is
+ * pending: when every job's dispatch is known to come before the next
+ * one's, and after its request was read, the k-th request read had the
+ * k-th job dispatched; jobs bound otherwise move there, and the doubt is
+ * settled. Else the traces stay uncertain.
+ */
+static bool resolve_group(struct krt_engine *e, struct thread *l)
+{
+	unsigned int n = l->n_group, by_read[HANDBACK_GROUP], by_disp[HANDBACK_GROUP], i, j;
+	struct trace *y[HANDBACK_GROUP];
+
+	if (n < 2 || l->group_bad)
+		return false;
+	for (i = 0; i < n; i++) {
+		y[i] = eng_trace_live(e, l->group[i].trace);
+		if (!y[i] || !l->group[i].job.disp_lo)
+			return false;
+		by_read[i] = by_disp[i] = i;
+	}
+	for (i = 1; i < n; i++) { /* insertion sorts: n <= 8 */
+		for (j = i; j > 0 &&
+			    y[by_read[j]]->pub.ingress.ts_ns < y[by_read[j - 1]]->pub.ingress.ts_ns;
+		     j--) {
+			unsigned int x = by_read[j];
+
+			by_read[j] = by_read[j - 1];
+			by_read[j - 1] = x;
+		}
+		for (j = i; j > 0 &&
+			    l->group[by_disp[j]].job.disp_hi < l->group[by_disp[j - 1]].job.disp_hi;
+		     j--) {
+			unsigned int x = by_disp[j];
+
+			by_disp[j] = by_disp[j - 1];
+			by_disp[j - 1] = x;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		const struct handback *job = &l->group[by_disp[i]].job;
+
+		if (i + 1 < n && job->disp_hi >= l->group[by_disp[i + 1]].job.disp_lo)
+			return false; /* which was dispatched first is not known */
+		if (job->disp_hi < y[by_read[i]]->pub.ingress.ts_ns)
+			return false; /* dispatched before that request was read */
+	}
+	for (i = 0; i < n; i++) {
+		const struct handback *job = &l->group[by_disp[i]].job;
+		struct trace *to = y[by_read[i]], *from = y[by_disp[i]];
+		struct thread *w = eng_thread_find(e, job->tid);
+
+		if (from != to && w)
+			eng_trace_move_job(e, w, from->pub.id, to->pub.id, job->since, job->until);
+	}
+	for (i = 0; i < n; i++)
+		y[i]->order_guess = false;
+	eng_vlog(e, e->now, l, l->tid, y[0]->pub.id, "HAND-BACK order of %u jobs by dispatch", n);
+	return true;
+}
+
+/* A doubt on l's order whose jobs are all bound: settled if it can be. */
+static void group_check(struct krt_engine *e, struct thread *l)
+{
+	unsigned int i;
+
+	if (!l->n_group)
+		return;
+	for (i = 0; i < l->n_done; i++)
+		if (l->done[i].order_doubt)
+			return;
+	if (l->n_reply_owed)
+		return;
+	resolve_group(e, l);
+	l->n_group = 0;
+	l->group_bad = false;
+}
+
+/*
+ * Worker w sent in (from, until], before the request its job is bound to
+ * was read (a new worker's first job has no previous notification to
+ * bound it): that work is another job's, or the binding is wrong. The
+ * traces holding it are marked uncertain; true if there were any.
+ */
+static bool worked_before(struct krt_engine *e, const struct thread *w, __u64 from, __u64 until)
+{
+	bool any = false;
+	size_t i, k;
+
+	for (k = 0; k < TOUCHED_MAX; k++) {
+		struct trace *tr;
+
+		if (!w->touched[k].id || w->touched[k].last_ns <= from)
+			continue;
+		tr = eng_trace_live(e, w->touched[k].id);
+		for (i = 0; tr && i < tr->pub.n_hops; i++) {
+			const struct krt_hop *h = &tr->pub.hops[i];
+
+			if (h->from_tid == w->tid && h->send_ns > from && h->send_ns <= until) {
+				tr->handback_guess = true;
+				any = true;
+				break;
+			}
+		}
+	}
+	return any;
 }
 
 /*
@@ -1001,16 +1145,22 @@ static void handback_bind(struct krt_engine *e, struct thread *l, struct trace *
 	struct thread *w;
 	size_t i;
 
-	if (job->in_batch)
+	if (job->in_batch && job->order_doubt) {
+		y->order_guess = true;
+		group_add(l, tag, job);
+	} else if (job->in_batch) {
 		y->handback_guess = true;
+	}
 	l->answered[l->answered_next].trace = tag;
-	l->answered[l->answered_next].until = job->until;
+	l->answered[l->answered_next].job = *job;
 	l->answered_next = (l->answered_next + 1) % HANDBACK_RECENT;
 	w = eng_thread_find(e, job->tid);
 	if (!w)
 		return;
 	/* the job began after its request came in, and after w's previous one */
 	since = u64max(job->since, y->pub.ingress.ts_ns);
+	if (job->since < since && worked_before(e, w, job->since, since))
+		y->handback_guess = true;
 	/*
 	 * The job's work is in traces w had activity in after `since`: those
 	 * w remembers (struct thread's touched), unless one it forgot was
@@ -1043,5 +1193,6 @@ static void handback_bind(struct krt_engine *e, struct thread *l, struct trace *
 		y->handback_guess = true;
 	y->handed_settled = true;
 	eng_vlog(e, job->until, l, l->tid, tag, "HAND-BACK of %s[%u]'s job: trace %llu%s", w->comm,
-		 w->tid, (unsigned long long)tag, y->handback_guess ? " (order not known)" : "");
+		 w->tid, (unsigned long long)tag,
+		 y->handback_guess || y->order_guess ? " (order not known)" : "");
 }

@@ -366,7 +366,7 @@ void eng_trace_emit(struct krt_engine *e, struct trace *tr)
 	}
 	p->n_hops = n;
 	/* offered to a pool, and no sibling of the offering thread answered it */
-	if ((tr->handoff_from && !tr->handed_settled) || tr->handback_guess)
+	if ((tr->handoff_from && !tr->handed_settled) || tr->handback_guess || tr->order_guess)
 		p->uncertain |= KRT_UNCERTAIN_HANDOFF;
 	if (p->uncertain)
 		e->sum.uncertain_traces++;

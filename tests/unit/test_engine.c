@@ -1666,6 +1666,127 @@ static void test_handback_reader_works_itself(void **state)
 	fix_free(f);
 }
 
+/* Worker w's job: a call to api on local port `port`, from t to t + 30. */
+static void worker_call(struct fix *f, __u32 w, __u64 t, __u16 port, __u64 bytes)
+{
+	feed(f, ev_send(t, w, web(port), api(8080), bytes));
+	feed(f, ev_recv(t + 10, API, api(8080), web(port), bytes));
+	feed(f, ev_send(t + 20, API, api(8080), web(port), bytes + 10));
+	feed(f, ev_recv(t + 30, w, web(port), api(8080), bytes + 10));
+}
+
+/*
+ * asyncio + anyio: w1 was preempted after its last call, w2 notified
+ * first, the loop answered request 1 first (w1 had queued first). The
+ * send order gives request 1 w2's job, in doubt. The loop woke w1 for
+ * request 1 and then w2 for request 2 (anyio wakes the one worker it
+ * queued a job for, in the order the requests were read): the dispatch
+ * order settles it, and the jobs move. Without the wake-ups (dispatch
+ * times overlapping) both stay uncertain.
+ */
+static void handback_dispatch(bool woken)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101, w2 = 102;
+	const __u64 chan = 0x5eed;
+	const struct krt_trace *t1, *t2;
+	struct krt_event ev;
+	const __u32 w[2] = {w1, w2};
+	int k;
+
+	fix_start(f);
+	feed(f, ev_fork(10, loop, 0, w1));
+	feed(f, ev_fork(11, loop, 0, w2));
+	for (k = 0; k < 2; k++) { /* a first job each: the channel and its reader */
+		__u64 t = 100 + 400 * k;
+
+		feed(f, ev_recv(t, loop, web(80), gw(50010 + k), 10)); /* traces 1, 2 */
+		feed(f, ev_wakeup(t + 10, loop, w[k]));
+		worker_call(f, w[k], t + 100, 40010 + k, 9);
+		feed(f, ev_notify(t + 140, w[k], KRT_DIR_SEND, chan, 1));
+		ev = ev_notify(t + 150, loop, KRT_DIR_RECV, chan, 1);
+		ev.notify.asked = 4096;
+		feed(f, ev);
+		feed(f, ev_send(t + 160, loop, web(80), gw(50010 + k), 30));
+		feed(f, ev_switch(t + 170, w[k], 1, 0));
+	}
+	feed(f, ev_recv(1000, loop, web(80), gw(50001), 10)); /* trace 3 */
+	feed(f, ev_recv(1010, loop, web(80), gw(50002), 10)); /* trace 4 */
+	if (woken) {
+		feed(f, ev_wakeup(1020, loop, w1));
+		feed(f, ev_wakeup(1030, loop, w2));
+	}
+	worker_call(f, w1, 1100, 40001, 11);
+	worker_call(f, w2, 1140, 40002, 12);
+	feed(f, ev_switch(1180, w1, 0, 0)); /* w1 preempted after queuing */
+	feed(f, ev_notify(1190, w2, KRT_DIR_SEND, chan, 1));
+	feed(f, ev_notify(1200, w1, KRT_DIR_SEND, chan, 1));
+	ev = ev_notify(1210, loop, KRT_DIR_RECV, chan, 2);
+	ev.notify.asked = 4096;
+	feed(f, ev);
+	feed(f, ev_send(1300, loop, web(80), gw(50001), 31)); /* answers 3 */
+	feed(f, ev_send(1310, loop, web(80), gw(50002), 32)); /* answers 4 */
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 3);
+	t2 = collected_id(&f->col, 4);
+	if (woken) {
+		assert_int_equal(trace_hop(t1, w1, API)->bytes, 11);
+		assert_int_equal(trace_hop(t2, w2, API)->bytes, 12);
+		assert_int_equal(trace_count_hops(t1, w2, API), 0);
+		assert_int_equal(trace_count_hops(t2, w1, API), 0);
+		assert_int_equal(t1->uncertain, 0);
+		assert_int_equal(t2->uncertain, 0);
+	} else {
+		assert_int_equal(t1->uncertain, KRT_UNCERTAIN_HANDOFF);
+		assert_int_equal(t2->uncertain, KRT_UNCERTAIN_HANDOFF);
+	}
+	fix_free(f);
+}
+
+static void test_handback_order_by_dispatch(void **state)
+{
+	handback_dispatch(true);
+}
+
+static void test_handback_dispatch_unknown_uncertain(void **state)
+{
+	handback_dispatch(false);
+}
+
+/*
+ * A new worker's first job has no previous notification to bound it: its
+ * call before the request it is bound to was read is another job's (or
+ * the binding is wrong). Neither trace is sure.
+ */
+static void test_handback_work_before_read_uncertain(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101;
+	const __u64 chan = 0x5eed;
+	struct krt_event ev;
+
+	fix_start(f);
+	feed(f, ev_fork(10, loop, 0, w1));
+	feed(f, ev_recv(100, loop, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_wakeup(110, loop, w1));
+	worker_call(f, w1, 200, 40001, 11);
+	feed(f, ev_recv(300, loop, web(80), gw(50002), 10)); /* trace 2 */
+	worker_call(f, w1, 320, 40001, 12);
+	feed(f, ev_notify(400, w1, KRT_DIR_SEND, chan, 1));
+	ev = ev_notify(410, loop, KRT_DIR_RECV, chan, 1);
+	ev.notify.asked = 4096;
+	feed(f, ev);
+	feed(f, ev_send(500, loop, web(80), gw(50002), 32)); /* answers 2 */
+	krt_engine_flush(f->e);
+
+	assert_int_equal(collected_id(&f->col, 2)->uncertain, KRT_UNCERTAIN_HANDOFF);
+	assert_int_equal(trace_hop(collected_id(&f->col, 2), w1, API)->bytes, 12);
+	assert_int_equal(trace_count_hops(collected_id(&f->col, 1), w1, API), 1);
+	assert_int_equal(collected_id(&f->col, 1)->uncertain, KRT_UNCERTAIN_HANDOFF);
+	fix_free(f);
+}
+
 static void test_handback_one_job_decided(void **state)
 {
 	handback_late(false);
@@ -3388,6 +3509,9 @@ int main(void)
 	    cmocka_unit_test(test_handback_one_job_decided),
 	    cmocka_unit_test(test_handback_reply_before_notify),
 	    cmocka_unit_test(test_handback_reader_works_itself),
+	    cmocka_unit_test(test_handback_order_by_dispatch),
+	    cmocka_unit_test(test_handback_dispatch_unknown_uncertain),
+	    cmocka_unit_test(test_handback_work_before_read_uncertain),
 	    cmocka_unit_test(test_handback_stale_job_dropped),
 	    cmocka_unit_test(test_handback_many_traces),
 	    cmocka_unit_test(test_handback_staging_trace),
