@@ -321,6 +321,8 @@ for m in $MODELS; do
 				if (!(($1) in rounds)) nr++
 				rounds[$1] = 1
 				k = substr($5, 6)
+				if (k == "paired")
+					next	# events split from a record, not records
 				if (k != "switch" && k != "wakeup" && k != "xfer" && k != "untagged" &&
 				    k != "cpu" && k != "carried")
 					k = "other"

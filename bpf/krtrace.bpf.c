@@ -187,8 +187,10 @@ int BPF_PROG(krt_exit, struct task_struct *task)
 	if (cpu_in_kernel) {
 		struct krt_thread_state *t = thread_find(tid);
 
-		if (t)
+		if (t) {
+			go_stash_flush(t, tid, tgid, task->comm);
 			cpu_flush(t, tid, tgid, task->comm, bpf_ktime_get_ns(), NULL);
+		}
 	}
 	thread_forget(tid);
 	e = event_reserve(KRT_EV_EXIT);

@@ -105,6 +105,9 @@ struct krt_thread_state {
 	__u64 woken_at;	   /* last wake-up (kernels without sched_info) */
 	__u64 runq_base;   /* sched_info.run_delay already counted */
 	__u64 acc_idle;	   /* on-CPU ns with no trace, sent in larger batches */
+	/* a Go thread: the last goroutine's time, sent with the next one's */
+	struct krt_cpu go_stash;
+	__u64 go_stash_ns; /* when that stretch ended */
 };
 
 /* What a connection side knows of its remote end (krt_conn_side .peer). */
@@ -260,8 +263,8 @@ struct krt_pcpu_counters {
  * User space reads these through mmapped maps and the skeleton's .bss:
  * a size change is an ABI change for both sides.
  */
-_Static_assert(sizeof(struct krt_thread_state) == 72, "krt_thread_state: ABI");
-_Static_assert(sizeof(struct krt_thread_slot) == 80, "krt_thread_slot: ABI");
+_Static_assert(sizeof(struct krt_thread_state) == 104, "krt_thread_state: ABI");
+_Static_assert(sizeof(struct krt_thread_slot) == 112, "krt_thread_slot: ABI");
 _Static_assert(sizeof(struct krt_conn_side) == 152, "krt_conn_side: ABI");
 _Static_assert(sizeof(struct krt_dir_key) == 40, "krt_dir_key: ABI");
 _Static_assert(sizeof(struct krt_deferred_send) == 8 + sizeof(struct krt_xfer_peer),

@@ -63,6 +63,7 @@ struct krt_live_source {
 	/* ring records by kind (the counters' "kinds" line: where records go) */
 	__u64 kinds[KRT_EV_TYPE_MAX];
 	__u64 xfer_untagged;	/* transfer records the kernel left to the engine */
+	__u64 cpu_paired;	/* CPU events that came as a Go thread's earlier stretch */
 	int n_cpus;		/* possible CPUs, at most KRT_MAX_CPUS */
 	bool syscall_hooks;	/* transfers from sys_exit (the fallback) */
 	bool out_of_memory;
@@ -200,6 +201,18 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 		s->kinds[rec->type]++;
 	if (rec->type == KRT_EV_XFER && !(rec->xfer.flags & KRT_XF_TAGGED))
 		s->xfer_untagged++;
+	if (rec->type == KRT_EV_CPU && rec->oncpu.flags & KRT_CPU_EARLIER) {
+		/* a Go thread's earlier stretch, as its own CPU event */
+		cpu = krt_reorder_slot(&s->window, &slot);
+		if (!cpu)
+			goto oom;
+		memcpy(cpu, rec, offsetof(struct krt_event, oncpu));
+		memset(&cpu->cpus, 0, sizeof(cpu->cpus));
+		cpu->ts_ns = rec->cpus.earlier_ns;
+		cpu->oncpu = rec->cpus.earlier;
+		krt_reorder_insert(&s->window, slot);
+		s->cpu_paired++;
+	}
 	if (rec->type == KRT_EV_XFER && rec->xfer.flags & KRT_XF_CPU) {
 		/* the receiving thread's time for its trace before, as its own CPU event */
 		cpu = krt_reorder_slot(&s->window, &slot);
@@ -224,6 +237,11 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 	if (merged) {
 		ev->xfer.flags &= ~KRT_XF_PEER;
 		memset(&ev->xfer.peer, 0, sizeof(ev->xfer.peer));
+	}
+	if (ev->type == KRT_EV_CPU && ev->oncpu.flags & KRT_CPU_EARLIER) {
+		ev->oncpu.flags = 0;
+		memset(&ev->cpus.earlier, 0, sizeof(ev->cpus.earlier));
+		ev->cpus.earlier_ns = 0;
 	}
 	if (ev->type == KRT_EV_XFER && ev->xfer.flags & KRT_XF_CPU) {
 		ev->xfer.flags &= ~KRT_XF_CPU;
@@ -682,6 +700,15 @@ static void leftover_cpu_of(struct krt_live_source *s, __u32 tid, struct krt_thr
 		ev.oncpu.oncpu_ns = st.acc_idle;
 		queue_event(s, &ev);
 	}
+	if (st.go_stash.oncpu_ns || st.go_stash.runq_ns) {
+		/* a Go thread's stretch held for pairing (bpf/goroutines.bpf.h) */
+		memset(&ev, 0, sizeof(ev));
+		ev.ts_ns = st.go_stash_ns;
+		ev.type = KRT_EV_CPU;
+		ev.tid = tid;
+		ev.oncpu = st.go_stash;
+		queue_event(s, &ev);
+	}
 	if (!st.acc_oncpu || (st.trace & KRT_TRACE_SAMPLED_OUT))
 		return;
 	memset(&ev, 0, sizeof(ev));
@@ -832,12 +859,12 @@ void krt_live_print_counters(struct krt_live_source *s, FILE *f, const char *pro
 			(unsigned long long)s->tables.reclaimed[t]);
 	/* records read so far by kind (those still in the ring are not in them) */
 	fprintf(f, "%s: counters %u kinds switch %llu wakeup %llu xfer %llu untagged %llu "
-		"cpu %llu carried %llu fork %llu exit %llu sock_state %llu notify %llu\n", prog, n,
+		"cpu %llu carried %llu paired %llu fork %llu exit %llu sock_state %llu notify %llu\n", prog, n,
 		(unsigned long long)s->kinds[KRT_EV_SWITCH],
 		(unsigned long long)s->kinds[KRT_EV_WAKEUP],
 		(unsigned long long)s->kinds[KRT_EV_XFER], (unsigned long long)s->xfer_untagged,
 		(unsigned long long)s->kinds[KRT_EV_CPU], (unsigned long long)s->cpu_carried,
-		(unsigned long long)s->kinds[KRT_EV_FORK], (unsigned long long)s->kinds[KRT_EV_EXIT],
+		(unsigned long long)s->cpu_paired, (unsigned long long)s->kinds[KRT_EV_FORK], (unsigned long long)s->kinds[KRT_EV_EXIT],
 		(unsigned long long)s->kinds[KRT_EV_SOCK_STATE],
 		(unsigned long long)s->kinds[KRT_EV_NOTIFY]);
 	fprintf(f, "%s: counters %u lost ring_drops %llu slot_full %llu late %llu\n", prog, n,
