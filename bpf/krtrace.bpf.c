@@ -207,6 +207,8 @@ int BPF_PROG(krt_exit, struct task_struct *task)
 	if (tid == tgid) {
 		tgid_set_traced(tgid, false);
 		go_process_gone(tgid);
+		if (sampling_on())
+			open_sampled_op(tgid, 0, KRT_OPEN_GONE);
 	}
 	return 0;
 }
@@ -323,9 +325,18 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 		 */
 		if (waker_trace) {
 			t = thread_get(target_tid);
-			if (t && !(t->trace & KRT_TRACE_ID_MASK))
-				thread_handed_trace(t, target_tid, target_tgid, p->comm,
-						    waker_trace);
+			if (t && !(t->trace & KRT_TRACE_ID_MASK)) {
+				__u32 guess = waker_trace;
+
+				/*
+				 * An unsampled request's guess, while a sampled
+				 * one of the process is open: no guess.
+				 */
+				if (sampling_on() && (guess & KRT_TRACE_SAMPLED_OUT) &&
+				    open_sampled_op(target_tgid, 0, KRT_OPEN_ASK))
+					guess = 0;
+				thread_handed_trace(t, target_tid, target_tgid, p->comm, guess);
+			}
 		}
 		if (waker_trace & KRT_TRACE_SAMPLED_OUT) {
 			COUNT(sampled_out);

@@ -243,6 +243,10 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		/* a request read on a server side: its reader serves it (goroutines.bpf.h) */
 		bool serves = conn_side_serves(c, t) || (th->entry_server && th->trace == trace);
 
+		/* a sampled request read: its process holds one open */
+		if (sampling_on() && serves && th->trace != trace && trace_decided(trace) &&
+		    !(trace & KRT_TRACE_SAMPLED_OUT))
+			open_sampled_op(pid, trace, KRT_OPEN_READ);
 		thread_takes_trace(th, tid, pid, cookie, trace, false, clk, carry);
 		th->entry_server = serves;
 		th->tag_pending = 0;
@@ -357,6 +361,9 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	*to_peer = merge_hops ? conn_peer_traced(c, &t->remote) : c->peer == KRT_PEER_TRACED;
 	server = conn_side_serves(c, t);
 	trace = send_rule3(th, c, server, false);
+	/* a sampled request answered (open_sampled) */
+	if (sampling_on() && server && trace_decided(trace) && !(trace & KRT_TRACE_SAMPLED_OUT))
+		open_sampled_op(pid, trace, KRT_OPEN_ANSWERED);
 	/*
 	 * A pool worker between jobs (its claim ended) that sends with no
 	 * receive or wake-up since took its next job from the queue by
@@ -369,13 +376,26 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	 * one it had on a guess) and calls out again without blocking took
 	 * its next job from the queue, most likely an unsampled one: not the
 	 * request it answered. Which one is not visible here: unsure, without
-	 * a guess, a new job (job_serial), as below. (Not
-	 * after an unsampled job: its sends stay unrecorded, and a sampled
-	 * reply of its says its work went unrecorded.)
+	 * a guess, a new job (job_serial), as below. After an unsampled job
+	 * too while a sampled request of its process is open (open_sampled);
+	 * then an unsampled guess is not trusted either: the job it has goes
+	 * on without a guess. Outside that window its sends stay unrecorded
+	 * (the queue holds unsampled requests only; a sampled reply of its
+	 * says its work went unrecorded).
 	 */
-	if (sampling_on() && th->pooled && th->claim == KRT_CLAIM_REPLIED && !server &&
-	    trace == th->trace && trace && !(trace & KRT_TRACE_SAMPLED_OUT))
-		trace = 0;
+	if (sampling_on() && th->pooled && !server && trace == th->trace && trace) {
+		bool out = trace & KRT_TRACE_SAMPLED_OUT;
+
+		if (th->claim == KRT_CLAIM_REPLIED) {
+			if (!out || open_sampled_op(pid, 0, KRT_OPEN_ASK))
+				trace = 0;
+		} else if (out && (trace & KRT_TRACE_UNSURE) &&
+			   open_sampled_op(pid, 0, KRT_OPEN_ASK)) {
+			thread_set_trace(th, tid, pid, NULL, KRT_TRACE_UNSURE, NULL, NULL);
+			th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_GUESS;
+			trace = KRT_TRACE_UNSURE;
+		}
+	}
 	if (!trace && th->pooled) {
 		thread_set_trace(th, tid, pid, NULL, KRT_TRACE_UNSURE, NULL, NULL);
 		th->maybe_unsampled = sampling_on() ? KRT_MAYBE_UNSAMPLED_GUESS : 0;

@@ -110,6 +110,17 @@ struct krt_thread_state {
 	__u64 go_stash_ns; /* when that stretch ended */
 };
 
+/*
+ * With sampling, a process's sampled requests read and not answered yet
+ * (bpf/sampling.bpf.h, open_sampled_op).
+ */
+#define KRT_OPEN_SAMPLED 4
+struct krt_open_sampled {
+	__u32 tgid;
+	__u32 id[KRT_OPEN_SAMPLED];
+	__u64 since[KRT_OPEN_SAMPLED];
+};
+
 /* What a connection side knows of its remote end (krt_conn_side .peer). */
 enum krt_peer {
 	KRT_PEER_UNKNOWN = 0, /* not looked up yet */
