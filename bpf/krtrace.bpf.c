@@ -329,10 +329,12 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 				__u32 guess = waker_trace;
 
 				/*
-				 * An unsampled request's guess, while a sampled
-				 * one of the process is open: no guess.
+				 * An unsampled request's guess to a worker that
+				 * answers its clients, while a sampled request
+				 * of its process is open: no guess.
 				 */
 				if (sampling_on() && (guess & KRT_TRACE_SAMPLED_OUT) &&
+				    (t->pooled & KRT_POOLED_ANSWERS) &&
 				    open_sampled_op(target_tgid, 0, KRT_OPEN_ASK))
 					guess = 0;
 				thread_handed_trace(t, target_tid, target_tgid, p->comm, guess);

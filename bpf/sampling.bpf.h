@@ -38,12 +38,16 @@ static __always_inline __u32 trace_new(void)
  * With sampling, the sampled requests a process has read and not answered
  * yet (at most KRT_OPEN_SAMPLED at once, each for at most
  * KRT_OPEN_SAMPLED_NS: a request never answered does not hold the window
- * open). While one is open, a pool worker's guess of an unsampled job is
- * not trusted: the job it dequeues may be the sampled one, so its work is
+ * open). While one is open, the guess of an unsampled job given to a pool
+ * worker that answers its clients itself (KRT_POOLED_ANSWERS) is not
+ * trusted: the job it dequeues may be the sampled one, so its work is
  * recorded (unsure, without a guess) and the reply that names its request
  * decides (the engine's provisional jobs); an unsampled job's records are
  * dropped there. Outside that window its queue holds unsampled requests
- * only, and nothing is recorded for them.
+ * only, and nothing is recorded for them. Not a worker that hands its job
+ * back to a loop (thrift): the loop's replies to unsampled requests are
+ * not recorded, so nothing could place its work; the records would buy
+ * nothing.
  */
 #define KRT_OPEN_SAMPLED_NS 1000000000ULL
 #define KRT_OPEN_PROCS 1024 /* a power of two */

@@ -71,7 +71,7 @@ static __always_inline void thread_handed_trace(struct krt_thread_state *t, __u3
 						const char *comm, __u32 trace)
 {
 	/* a pool worker first: user space counts its time from here */
-	t->pooled = 1;
+	t->pooled |= KRT_POOLED_WORKER;
 	thread_set_trace(t, tid, pid, comm, trace | KRT_TRACE_UNSURE, NULL, NULL);
 	t->claim = KRT_CLAIM_HANDED;
 	/*
@@ -385,11 +385,12 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	 */
 	if (sampling_on() && th->pooled && !server && trace == th->trace && trace) {
 		bool out = trace & KRT_TRACE_SAMPLED_OUT;
+		bool answers = th->pooled & KRT_POOLED_ANSWERS;
 
 		if (th->claim == KRT_CLAIM_REPLIED) {
-			if (!out || open_sampled_op(pid, 0, KRT_OPEN_ASK))
+			if (!out || (answers && open_sampled_op(pid, 0, KRT_OPEN_ASK)))
 				trace = 0;
-		} else if (out && (trace & KRT_TRACE_UNSURE) &&
+		} else if (out && answers && (trace & KRT_TRACE_UNSURE) &&
 			   open_sampled_op(pid, 0, KRT_OPEN_ASK)) {
 			thread_set_trace(th, tid, pid, NULL, KRT_TRACE_UNSURE, NULL, NULL);
 			th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_GUESS;
@@ -423,6 +424,9 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	if (sampling_on() && server && !*to_peer && th->pooled &&
 	    (th->trace & KRT_TRACE_SAMPLED_OUT) && trace && !(trace & KRT_TRACE_SAMPLED_OUT))
 		th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_REPLY;
+	/* a pool worker that answers its clients (open_sampled) */
+	if (server && th->pooled && trace)
+		th->pooled |= KRT_POOLED_ANSWERS;
 	/* it acted on its unsampled request (KRT_MAYBE_UNSAMPLED_LOOP) */
 	if ((trace & KRT_TRACE_SAMPLED_OUT) && th->maybe_unsampled == KRT_MAYBE_UNSAMPLED_LOOP)
 		th->maybe_unsampled = 0;

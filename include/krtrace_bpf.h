@@ -82,11 +82,21 @@ enum krt_maybe_unsampled {
 	KRT_MAYBE_UNSAMPLED_LOOP = 3,
 };
 
+/*
+ * krt_thread_state .pooled: handed a trace by a wake-up (a pool worker),
+ * and one that answers clients itself (a server reply of its own): the
+ * queue it takes jobs from holds requests it answers (open_sampled).
+ */
+enum krt_pooled {
+	KRT_POOLED_WORKER = 1,
+	KRT_POOLED_ANSWERS = 2,
+};
+
 struct krt_thread_state {
 	__u32 trace;	  /* current trace value, 0 = none */
 	__u8 claim;	  /* enum krt_claim */
 	__u8 shown_oncpu; /* user space saw it switch in: its switch-out is due */
-	__u8 pooled;	  /* has been handed a trace by a wake-up: a pool worker */
+	__u8 pooled;	  /* enum krt_pooled: a pool worker */
 	__u8 tag_pending; /* its last receive's tag is not stored yet */
 	__u8 runq_known;  /* runq_base holds the task's run_delay */
 	/* bpf/goroutines.bpf.h: sent since its goroutine came; read its trace on a server side */

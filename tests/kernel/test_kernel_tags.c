@@ -1032,7 +1032,7 @@ struct pool {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int queued, served;	/* requests queued, answered */
-	int reply[2];		/* the client connection of request k */
+	int reply[2];		/* the client connection of request k (k % 2) */
 	int down, back;		/* worker -> downstream server */
 	pid_t worker_tid, server_tid;	/* the server: a process of one thread */
 	__u64 work_ns;		/* the downstream server's work per call */
@@ -1053,7 +1053,7 @@ static void *pool_loop(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		if (write(p->down, "call\n", 5) != 5 || read(p->down, c, 5) != 5)
 			return (void *)1;
-		if (write(p->reply[k], "ans\n", 4) != 4)
+		if (write(p->reply[k % 2], "ans\n", 4) != 4)
 			return (void *)1;
 	}
 	/* ends when told (pool_end): its exit record after the requests */
@@ -1111,7 +1111,7 @@ static int pool_abandon(void **state)
 	waitpid(p->server_tid, NULL, 0);
 	close(p->down);
 	for (k = 0; k < p->jobs; k++)
-		if (p->reply[k] > 0)
+		if (k < 2 && p->reply[k] > 0)
 			close(p->reply[k]);
 	fprintf(stderr, "# a pool test failed half-way: its worker and server stopped\n");
 	return 0;
@@ -1167,7 +1167,7 @@ static void pool_end(struct pool *p, pthread_t worker)
 	close(p->down);
 	assert_int_equal(waitpid(p->server_tid, &status, 0), p->server_tid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	for (k = 0; k < p->jobs; k++)
+	for (k = 0; k < p->jobs && k < 2; k++)
 		close(p->reply[k]);
 }
 
@@ -1267,6 +1267,83 @@ static void test_unsampled_request_no_records(void **state)
 	assert_int_equal(ts.traces_sampled, 1);
 	assert_true(ts.sampled_out_records > 0);
 	pool_end(&p, worker);
+	close(gw[0]);
+	close(gw[1]);
+	close_own_source(m);
+}
+
+/*
+ * --sample 2 through the pool. A first (sampled) request shows the worker
+ * answers its clients. Then three requests are read before any other is
+ * queued: the second (unsampled, on the first's keep-alive connection,
+ * answered last), the third (sampled) and the fourth (unsampled, behind
+ * the second). The I/O thread (this one) holds the fourth when it wakes
+ * the worker, but the third is open in its process: the worker may dequeue
+ * either (it dequeues the third), so its guess is not trusted and its call
+ * is recorded, unsure (untagged, "maybe unsampled"); its reply decides
+ * (tagged, no doubt). Once that is answered no sampled request is open:
+ * the worker handed an unsampled request next records nothing.
+ */
+static void queue_one(struct pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->queued++;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	usleep(50000); /* its job done, the worker waits again */
+}
+
+static void test_unsampled_guess_while_sampled_open(void **state)
+{
+	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true,
+				   .merge_hops = true, .sample_rate = 2 };
+	static struct pool p;	/* static: see pool_abandon */
+	struct pool init = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, .jobs = 3,
+			     .work_ns = 1000 * 1000 };
+	const struct krt_event *in, *call, *answer;
+	struct krt_live_source *m;
+	pthread_t worker;
+	int k, gw[2];
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	m = open_source_with(o, true);
+	assert_non_null(m);
+	p = init;
+	pool_start(&p, &worker);
+	for (k = 0; k < 2; k++)
+		tcp_pair(GATEWAY, &gw[k], &p.reply[k]);
+	assert_int_equal(write(gw[0], "req\n", 4), 4);
+	read_n(p.reply[0], 4);
+	queue_one(&p);
+	read_n(gw[0], 4);
+	drain_from(m);
+	for (k = 0; k < 3; k++) {
+		assert_int_equal(write(gw[k % 2], "req\n", 4), 4);
+		read_n(p.reply[k % 2], 4);
+	}
+	queue_one(&p);
+	queue_one(&p);
+	drain_from(m);
+	in = find_xfer(KRT_DIR_RECV, p.reply[1], 0);
+	assert_non_null(in);
+	assert_true(in->xfer.flags & KRT_XF_TAGGED);
+	assert_null(find_xfer(KRT_DIR_RECV, p.reply[0], 0));
+	call = find_xfer(KRT_DIR_SEND, p.down, 0);
+	assert_non_null(call);
+	assert_int_equal(call->tid, p.worker_tid);
+	assert_false(call->xfer.flags & KRT_XF_TAGGED);
+	assert_true(call->xfer.flags & KRT_XF_MAYBE_UNSAMPLED);
+	answer = find_xfer(KRT_DIR_SEND, p.reply[1], 0);
+	assert_non_null(answer);
+	assert_true(answer->xfer.flags & KRT_XF_TAGGED);
+	assert_int_equal(answer->xfer.trace_id, in->xfer.trace_id);
+	assert_false(answer->xfer.flags & KRT_XF_MAYBE_UNSAMPLED);
+	/* the unsampled job, nothing sampled open: no record */
+	assert_null(find_xfer(KRT_DIR_SEND, p.down, 1));
+	assert_null(find_xfer(KRT_DIR_SEND, p.reply[0], 0));
+	pool_end(&p, worker);
+	read_n(gw[0], 4);
+	read_n(gw[1], 4);
 	close(gw[0]);
 	close(gw[1]);
 	close_own_source(m);
@@ -1805,6 +1882,7 @@ static void test_state_probed(void **state)
 	{ prefix "cpu_left_at_end", test_cpu_left_at_end, NULL, pool_abandon, NULL },                \
 	{ prefix "cpu_carried_by_receive", test_cpu_carried_by_receive, NULL, pool_abandon, NULL },  \
 	{ prefix "unsampled_request_no_records", test_unsampled_request_no_records, NULL, pool_abandon, NULL }, \
+	{ prefix "unsampled_guess_while_sampled_open", test_unsampled_guess_while_sampled_open, NULL, pool_abandon, NULL }, \
 	{ prefix "unsure_server_time_in_kernel", test_unsure_server_time_in_kernel, NULL, pool_abandon, NULL }
 
 #define TAG_TESTS(prefix) { TAG_TEST_LIST(prefix) }
