@@ -424,8 +424,14 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	if (sampling_on() && server && !*to_peer && th->pooled &&
 	    (th->trace & KRT_TRACE_SAMPLED_OUT) && trace && !(trace & KRT_TRACE_SAMPLED_OUT))
 		th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_REPLY;
-	/* a pool worker that answers its clients (open_sampled) */
-	if (server && th->pooled && trace)
+	/*
+	 * A pool worker that answers its clients (open_sampled): known from a
+	 * sampled reply, recorded, from which the engine learns it too (its
+	 * provisional jobs); before that, a window's records would find the
+	 * engine without them, and the reply would look whole.
+	 */
+	if (server && th->pooled && trace && trace_decided(trace) &&
+	    !(trace & KRT_TRACE_SAMPLED_OUT))
 		th->pooled |= KRT_POOLED_ANSWERS;
 	/* it acted on its unsampled request (KRT_MAYBE_UNSAMPLED_LOOP) */
 	if ((trace & KRT_TRACE_SAMPLED_OUT) && th->maybe_unsampled == KRT_MAYBE_UNSAMPLED_LOOP)
