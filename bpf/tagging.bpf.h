@@ -425,13 +425,15 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	    (th->trace & KRT_TRACE_SAMPLED_OUT) && trace && !(trace & KRT_TRACE_SAMPLED_OUT))
 		th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_REPLY;
 	/*
-	 * A pool worker that answers its clients (open_sampled): known from a
+	 * A pool worker that answers its clients (open_sampled): its reply
+	 * ends a job it had on a guess (not a loop answering a request it
+	 * read itself: thrift's I/O thread, woken by workers), known from a
 	 * sampled reply, recorded, from which the engine learns it too (its
 	 * provisional jobs); before that, a window's records would find the
 	 * engine without them, and the reply would look whole.
 	 */
-	if (server && th->pooled && trace && trace_decided(trace) &&
-	    !(trace & KRT_TRACE_SAMPLED_OUT))
+	if (server && th->pooled && (th->trace & KRT_TRACE_UNSURE) && trace &&
+	    trace_decided(trace) && !(trace & KRT_TRACE_SAMPLED_OUT))
 		th->pooled |= KRT_POOLED_ANSWERS;
 	/* it acted on its unsampled request (KRT_MAYBE_UNSAMPLED_LOOP) */
 	if ((trace & KRT_TRACE_SAMPLED_OUT) && th->maybe_unsampled == KRT_MAYBE_UNSAMPLED_LOOP)
