@@ -111,6 +111,11 @@ done
 # unrecorded) and a worker's provisional job moves to the request its reply names: 0 %
 # wrong (was 10-30 %), 15-47 % exact, the rest uncertain "sampling"; at most one wrong of
 # the 8 sampled, and the reason is asserted below.
+# m2 sample since a worker that answers its clients records its job while a sampled
+# request of its process is open (bpf/sampling.bpf.h, open_sampled; its provisional job
+# moves to the request its reply names): bench/accuracy.sh 500 requests at 4/8/16,
+# 98.7 % exact, 1.3 % uncertain, 0 wrong in two runs (was 18.7 / 81.3 / 0): floor 75 (two
+# of the 8 sampled may miss).
 # asgi live and import since the hand-back decides batched channels by the order the
 # notifications were sent (docs/handoffs.md, "asgi: the send order"): bench/accuracy.sh
 # 200 requests at 4/8/16, 98.3 / 1.7 / 0 live and import (c=4 100 %, c=16 96 %, the rest
@@ -127,7 +132,7 @@ declare -A FLOOR=(
 	[m5.live]=95 [m5.import]=95 [m5.sample]=75
 	[chain.live]=95 [chain.import]=95 [chain.sample]=75
 	[m1.live]=95 [m1.import]=95 [m1.sample]=75
-	[m2.live]=80 [m2.import]=95 [m2.sample]=0
+	[m2.live]=80 [m2.import]=95 [m2.sample]=75
 	[m3.live]=85 [m3.import]=85 [m3.sample]=75
 	[m4.live]=95 [m4.import]=95 [m4.sample]=75
 )
@@ -202,13 +207,15 @@ for m in "${models[@]}"; do
 	done
 done
 
-# The "sampling" reason (docs/outputs.md): with --sample 10, some of model 2's sampled
-# traces hold a pool worker's guess the kernel cannot settle (the queue also holds
-# unsampled requests), or a reply whose worker's work went unrecorded; they say so.
-if [[ " ${models[*]} " == *" m2 "* ]]; then
-	ip=$(awk -v n="${KRT_NS_PREFIX:-krt-}m2" '$2 == n { print $3; exit }' "$tmp/acc/pids.txt")
-	n_samp=$(grep -c "\"server\":\"$ip:[0-9]*\".*\"uncertain\":\"[a-z,]*sampling" \
-		"$tmp/acc/sample.jsonl")
-	check "m2 sample: ${n_samp:-0} traces say uncertain \"sampling\" (a pool worker's guess)" \
+# The "sampling" reason (docs/outputs.md): with --sample 10, a pool worker's guess the
+# kernel cannot settle (the queue also holds unsampled requests), a reply whose worker's
+# work went unrecorded, or an event loop that read an unsampled request says so. Model 2
+# is exact now (its workers record their jobs while a sampled request is open); the
+# hand-offs of thrift and asgi and node's loop still meet the reason among their sampled
+# traces (5-24 of 30 each at bench/accuracy.sh's 100 requests at 4/8/16).
+if [[ " ${models[*]} " == *" thrift "* || " ${models[*]} " == *" asgi "* ||
+	" ${models[*]} " == *" node "* ]]; then
+	n_samp=$(grep -c "\"uncertain\":\"[a-z,]*sampling" "$tmp/acc/sample.jsonl")
+	check "sample: ${n_samp:-0} traces say uncertain \"sampling\" (a worker's guess, a loop)" \
 		test "${n_samp:-0}" -gt 0
 fi
