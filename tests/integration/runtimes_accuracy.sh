@@ -114,8 +114,10 @@ done
 # m2 sample since a worker that answers its clients records its job while a sampled
 # request of its process is open (bpf/sampling.bpf.h, open_sampled; its provisional job
 # moves to the request its reply names): bench/accuracy.sh 500 requests at 4/8/16,
-# 98.7 % exact, 1.3 % uncertain, 0 wrong in two runs (was 18.7 / 81.3 / 0): floor 75 (two
-# of the 8 sampled may miss).
+# 98.7 % exact, 1.3 % uncertain, 0 wrong in two runs (was 18.7 / 81.3 / 0); 8 of 8 here.
+# Each of the 4 workers learns it answers its clients from its first sampled reply (that
+# one may say "sampling"): in a run of 100 requests at 4/8/16 the first 3 sampled were
+# uncertain, the other 27 exact. Floor 50: the 4 first of the 8 sampled may miss.
 # asgi live and import since the hand-back decides batched channels by the order the
 # notifications were sent (docs/handoffs.md, "asgi: the send order"): bench/accuracy.sh
 # 200 requests at 4/8/16, 98.3 / 1.7 / 0 live and import (c=4 100 %, c=16 96 %, the rest
@@ -132,7 +134,7 @@ declare -A FLOOR=(
 	[m5.live]=95 [m5.import]=95 [m5.sample]=75
 	[chain.live]=95 [chain.import]=95 [chain.sample]=75
 	[m1.live]=95 [m1.import]=95 [m1.sample]=75
-	[m2.live]=80 [m2.import]=95 [m2.sample]=75
+	[m2.live]=80 [m2.import]=95 [m2.sample]=50
 	[m3.live]=85 [m3.import]=85 [m3.sample]=75
 	[m4.live]=95 [m4.import]=95 [m4.sample]=75
 )
