@@ -760,6 +760,7 @@ static void chan_deliver(struct krt_engine *e, struct notify_chan *c)
 					--r->n_reply_owed * sizeof(r->reply_owed[0]));
 			}
 			if (owed) {
+				job->order_doubt = job->in_batch = true; /* a reply owed it */
 				handback_bind(e, r, owed, job);
 				group_check(e, r);
 			} else {
@@ -997,21 +998,25 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 		 * the job's notification is sent (the worker queued its result,
 		 * then left the CPU before it wrote its byte): the next one is
 		 * this reply's, on a guess, and the previous reply's job may
-		 * have been this one's.
+		 * have been this one's: both join the order's doubt, which the
+		 * dispatch may settle once the job is sent (group_check).
 		 */
 		if (!l->reads_batched || reader_worked(y, l, e->now))
 			return;
 		i = (l->answered_next + HANDBACK_RECENT - 1) % HANDBACK_RECENT;
 		prev = eng_trace_live(e, l->answered[i].trace);
-		if (prev)
-			prev->handback_guess = true;
+		if (prev) {
+			prev->order_guess = true;
+			group_add(l, prev->pub.id, &l->answered[i].job);
+		}
 		if (l->n_reply_owed == HANDBACK_RECENT)
 			memmove(&l->reply_owed[0], &l->reply_owed[1],
 				--l->n_reply_owed * sizeof(l->reply_owed[0]));
 		l->reply_owed[l->n_reply_owed++] = tag;
 		l->handback_trace = tag;
-		l->group_bad = true; /* a job not sent yet: the order is not settled here */
-		y->handback_guess = true;
+		if (!prev)
+			l->group_bad = true;
+		y->order_guess = true; /* its job, when sent, joins the group */
 		eng_vlog(e, e->now, l, l->tid, tag, "HAND-BACK owed: no job notified yet");
 		return;
 	}

@@ -1684,7 +1684,7 @@ static void worker_call(struct fix *f, __u32 w, __u64 t, __u16 port, __u64 bytes
  * order settles it, and the jobs move. Without the wake-ups (dispatch
  * times overlapping) both stay uncertain.
  */
-static void handback_dispatch(bool woken)
+static void handback_dispatch(bool woken, bool late_byte)
 {
 	struct fix *f = fix_new();
 	const __u32 loop = WEB, w1 = 101, w2 = 102;
@@ -1720,12 +1720,25 @@ static void handback_dispatch(bool woken)
 	worker_call(f, w2, 1140, 40002, 12);
 	feed(f, ev_switch(1180, w1, 0, 0)); /* w1 preempted after queuing */
 	feed(f, ev_notify(1190, w2, KRT_DIR_SEND, chan, 1));
-	feed(f, ev_notify(1200, w1, KRT_DIR_SEND, chan, 1));
-	ev = ev_notify(1210, loop, KRT_DIR_RECV, chan, 2);
-	ev.notify.asked = 4096;
-	feed(f, ev);
-	feed(f, ev_send(1300, loop, web(80), gw(50001), 31)); /* answers 3 */
-	feed(f, ev_send(1310, loop, web(80), gw(50002), 32)); /* answers 4 */
+	if (late_byte) {
+		/* both answered before w1's byte is sent: request 4 is owed a job */
+		ev = ev_notify(1210, loop, KRT_DIR_RECV, chan, 1);
+		ev.notify.asked = 4096;
+		feed(f, ev);
+		feed(f, ev_send(1300, loop, web(80), gw(50001), 31)); /* answers 3 */
+		feed(f, ev_send(1310, loop, web(80), gw(50002), 32)); /* answers 4 */
+		feed(f, ev_notify(1400, w1, KRT_DIR_SEND, chan, 1));
+		ev = ev_notify(1410, loop, KRT_DIR_RECV, chan, 1);
+		ev.notify.asked = 4096;
+		feed(f, ev);
+	} else {
+		feed(f, ev_notify(1200, w1, KRT_DIR_SEND, chan, 1));
+		ev = ev_notify(1210, loop, KRT_DIR_RECV, chan, 2);
+		ev.notify.asked = 4096;
+		feed(f, ev);
+		feed(f, ev_send(1300, loop, web(80), gw(50001), 31)); /* answers 3 */
+		feed(f, ev_send(1310, loop, web(80), gw(50002), 32)); /* answers 4 */
+	}
 	krt_engine_flush(f->e);
 
 	t1 = collected_id(&f->col, 3);
@@ -1746,12 +1759,18 @@ static void handback_dispatch(bool woken)
 
 static void test_handback_order_by_dispatch(void **state)
 {
-	handback_dispatch(true);
+	handback_dispatch(true, false);
 }
 
 static void test_handback_dispatch_unknown_uncertain(void **state)
 {
-	handback_dispatch(false);
+	handback_dispatch(false, false);
+}
+
+/* The same when the loop answered before w1's byte was sent (owed). */
+static void test_handback_owed_by_dispatch(void **state)
+{
+	handback_dispatch(true, true);
 }
 
 /*
@@ -3511,6 +3530,7 @@ int main(void)
 	    cmocka_unit_test(test_handback_reader_works_itself),
 	    cmocka_unit_test(test_handback_order_by_dispatch),
 	    cmocka_unit_test(test_handback_dispatch_unknown_uncertain),
+	    cmocka_unit_test(test_handback_owed_by_dispatch),
 	    cmocka_unit_test(test_handback_work_before_read_uncertain),
 	    cmocka_unit_test(test_handback_stale_job_dropped),
 	    cmocka_unit_test(test_handback_many_traces),
