@@ -325,7 +325,8 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 		 */
 		if (waker_trace) {
 			t = thread_get(target_tid);
-			if (t && !(t->trace & KRT_TRACE_ID_MASK)) {
+			/* not an event loop (sampling): its own reads name its requests */
+			if (t && !(t->trace & KRT_TRACE_ID_MASK) && !t->evloop) {
 				__u32 guess = waker_trace;
 
 				/*

@@ -78,7 +78,7 @@ static __always_inline void thread_handed_trace(struct krt_thread_state *t, __u3
 	 * With sampling, the queue also holds unsampled requests, invisible
 	 * to the engine: the job the worker dequeues may be one of them.
 	 */
-	t->maybe_unsampled = sampling_on() ? KRT_MAYBE_UNSAMPLED_GUESS : 0;
+	t->maybe_unsampled = sampling_on() && !t->evloop ? KRT_MAYBE_UNSAMPLED_GUESS : 0;
 	t->job_serial++;
 	t->entry_cookie = 0;
 }
@@ -157,12 +157,13 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 	struct krt_thread_state *th = thread_get(tid);
 	struct krt_conn_side *c = conn_get(cookie);
 	__u32 last = seq + len - 1, trace = 0, sampled = 0, last_tag = 0;
-	__u64 covered = false, mixed = false;
+	__u64 covered = false, mixed = false, hidden = false;
 
 	if (!th || !c) {
 		*decided = false;
 		return th ? th->trace : 0;
 	}
+	th->calls_since_recv = 0;
 	/* The gateway is outside the application: its bytes carry no tag (dt NULL). */
 	if (dt)
 		trace = seg_scan(c, dt, seq, last, true, &covered, &sampled);
@@ -186,7 +187,21 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 			trace = c->last_recv_trace;
 		} else {
 			trace = trace_new();
-			if (!(trace & KRT_TRACE_SAMPLED_OUT) && !is_gateway(&t->remote))
+			th->door_reader = 1;
+			/*
+			 * An event loop's unsampled request: recorded as if
+			 * sampled, its door record says it is hidden (the
+			 * engine never emits it). The loop's sends carry the
+			 * tag of its last receive, often another request's:
+			 * the engine's loop rule puts them right only when it
+			 * sees every request the loop read, and their calls'
+			 * whole way down.
+			 */
+			if ((trace & KRT_TRACE_SAMPLED_OUT) && th->evloop) {
+				trace &= ~KRT_TRACE_SAMPLED_OUT;
+				hidden = true;
+			}
+			if (!(trace & KRT_TRACE_SAMPLED_OUT) && !hidden && !is_gateway(&t->remote))
 				remote_continue(cookie, seq, trace, remote);
 			/*
 			 * An unsampled request read: until the thread sends
@@ -250,6 +265,8 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		thread_takes_trace(th, tid, pid, cookie, trace, false, clk, carry);
 		th->entry_server = serves;
 		th->tag_pending = 0;
+		if (hidden)
+			th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_HIDDEN;
 		/* queued by seg_scan, or late; the queue's newest is the last tag */
 		conn_takes_trace(c, mixed ? last_tag : trace, 0);
 	}
@@ -365,6 +382,13 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	if (sampling_on() && server && trace_decided(trace) && !(trace & KRT_TRACE_SAMPLED_OUT))
 		open_sampled_op(pid, trace, KRT_OPEN_ANSWERED);
 	/*
+	 * With sampling: a thread that sends two calls after one receive runs
+	 * several callbacks per receive, an event loop (see tag_receive).
+	 */
+	if (sampling_on() && !server && th->door_reader && !th->go_thread && !th->evloop &&
+	    ++th->calls_since_recv >= 2)
+		th->evloop = 1;
+	/*
 	 * A pool worker between jobs (its claim ended) that sends with no
 	 * receive or wake-up since took its next job from the queue by
 	 * itself: which one is not visible here. "No trace" would be a
@@ -383,7 +407,7 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	 * (the queue holds unsampled requests only; a sampled reply of its
 	 * says its work went unrecorded).
 	 */
-	if (sampling_on() && th->pooled && !server && trace == th->trace && trace) {
+	if (sampling_on() && th->pooled && !th->evloop && !server && trace == th->trace && trace) {
 		bool out = trace & KRT_TRACE_SAMPLED_OUT;
 		bool answers = th->pooled & KRT_POOLED_ANSWERS;
 
@@ -411,8 +435,11 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	 */
 	if (th->tag_pending && !(trace & KRT_TRACE_SAMPLED_OUT)) {
 		trace |= KRT_TRACE_UNSURE;
-		/* with sampling, those bytes may be an unsampled request's */
-		if (sampling_on())
+		/*
+		 * with sampling, those bytes may be an unsampled request's (not
+		 * an event loop's: it records its unsampled requests, hidden)
+		 */
+		if (sampling_on() && !th->evloop)
 			th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_GUESS;
 	}
 	/*
@@ -421,7 +448,7 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	 * and it went on without blocking): its work for this request went
 	 * unrecorded. The reply says so (the engine marks it "sampling").
 	 */
-	if (sampling_on() && server && !*to_peer && th->pooled &&
+	if (sampling_on() && server && !*to_peer && th->pooled && !th->evloop &&
 	    (th->trace & KRT_TRACE_SAMPLED_OUT) && trace && !(trace & KRT_TRACE_SAMPLED_OUT))
 		th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_REPLY;
 	/*

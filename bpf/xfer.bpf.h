@@ -143,14 +143,18 @@ static __always_inline void xfer_record(const struct xfer_sock *f, int ret, __u8
 	if (sampling_on()) {
 		struct krt_thread_state *th = thread_find(e->tid);
 
-		if (th && th->maybe_unsampled == KRT_MAYBE_UNSAMPLED_REPLY) {
+		if (th && th->maybe_unsampled == KRT_MAYBE_UNSAMPLED_HIDDEN) {
+			/* an event loop's unsampled request read: recorded, hidden */
+			x->flags |= KRT_XF_SAMPLED_OUT;
+			th->maybe_unsampled = 0;
+		} else if (th && th->maybe_unsampled == KRT_MAYBE_UNSAMPLED_REPLY) {
 			x->flags |= KRT_XF_MAYBE_UNSAMPLED;
 			th->maybe_unsampled = 0;
 		} else if (th && th->maybe_unsampled == KRT_MAYBE_UNSAMPLED_LOOP && !th->pooled) {
 			/* a send under a sampled mark may be an unsampled request's */
 			if (tagged && dir == KRT_DIR_SEND)
 				x->flags |= KRT_XF_MAYBE_UNSAMPLED;
-		} else if (th && (th->maybe_unsampled || th->pooled) && !tagged) {
+		} else if (th && (th->maybe_unsampled || (th->pooled && !th->evloop)) && !tagged) {
 			x->flags |= KRT_XF_MAYBE_UNSAMPLED;
 			/* untagged: the field names the worker's job (it changes with each) */
 			x->trace_id = th->job_serial;

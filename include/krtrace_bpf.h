@@ -80,6 +80,7 @@ enum krt_maybe_unsampled {
 	KRT_MAYBE_UNSAMPLED_GUESS = 1,
 	KRT_MAYBE_UNSAMPLED_REPLY = 2,
 	KRT_MAYBE_UNSAMPLED_LOOP = 3,
+	KRT_MAYBE_UNSAMPLED_HIDDEN = 4, /* its receive now is an event loop's hidden request's */
 };
 
 /*
@@ -118,6 +119,16 @@ struct krt_thread_state {
 	/* a Go thread: the last goroutine's time, sent with the next one's */
 	struct krt_cpu go_stash;
 	__u64 go_stash_ns; /* when that stretch ended */
+	/*
+	 * Sampling: an event loop (it sent two calls after one receive, i.e.
+	 * for several callbacks: its sends' tags are guesses the engine's
+	 * loop rule corrects). Its unsampled requests are recorded as hidden
+	 * ones (bpf/tagging.bpf.h, tag_receive).
+	 */
+	__u8 evloop;
+	__u8 calls_since_recv; /* calls sent since its last receive (up to 2) */
+	__u8 door_reader;      /* it read a request at the door */
+	__u8 pad[5];
 };
 
 /*
@@ -284,8 +295,8 @@ struct krt_pcpu_counters {
  * User space reads these through mmapped maps and the skeleton's .bss:
  * a size change is an ABI change for both sides.
  */
-_Static_assert(sizeof(struct krt_thread_state) == 104, "krt_thread_state: ABI");
-_Static_assert(sizeof(struct krt_thread_slot) == 112, "krt_thread_slot: ABI");
+_Static_assert(sizeof(struct krt_thread_state) == 112, "krt_thread_state: ABI");
+_Static_assert(sizeof(struct krt_thread_slot) == 120, "krt_thread_slot: ABI");
 _Static_assert(sizeof(struct krt_conn_side) == 152, "krt_conn_side: ABI");
 _Static_assert(sizeof(struct krt_dir_key) == 40, "krt_dir_key: ABI");
 _Static_assert(sizeof(struct krt_deferred_send) == 8 + sizeof(struct krt_xfer_peer),

@@ -45,7 +45,9 @@ enum krt_xfer_flags {
 	KRT_XF_TAGGED = 1 << 1,	   /* .trace_id was decided in the kernel */
 	KRT_XF_NO_SYSCALL = 1 << 2, /* inferred from tcp_probe / rcv_space_adjust
 				     * outside a known syscall (writev, readv) */
-	KRT_XF_SAMPLED_OUT = 1 << 3, /* kernel: belongs to an unsampled request */
+	KRT_XF_SAMPLED_OUT = 1 << 3, /* kernel, sampling: an event loop read an
+				      * unsampled request at the door; recorded
+				      * like a sampled one, never shown */
 	KRT_XF_PEER = 1 << 4,	   /* a RECV carrying the send it read (.peer):
 				    * one ring record for both ends of a hop */
 	KRT_XF_CPU = 1 << 5,	   /* a RECV carrying its thread's on-CPU time for

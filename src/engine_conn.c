@@ -1173,6 +1173,9 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 		side->side_in_request = true;
 		why = "ingress";
 	}
+	/* an event loop's unsampled request, recorded for the loop rule's sake */
+	if (ev->xfer.flags & KRT_XF_SAMPLED_OUT && e->cfg.use_kernel_tags)
+		tr->hidden = true;
 	if (tr->pub.ingress.tid == t->tid && !tr->ingress_acted)
 		eng_loop_fresh_add(t, tr->pub.id);
 	t->kernel_off = false; /* the kernel named the request it read */

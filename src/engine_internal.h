@@ -479,6 +479,11 @@ struct trace {
 	 */
 	size_t n_dead;
 	__u32 hops_gen;
+	/*
+	 * --sample: an unsampled request an event loop read (KRT_XF_SAMPLED_OUT),
+	 * recorded so that the loop rule sees every request; never emitted.
+	 */
+	bool hidden;
 };
 
 /*

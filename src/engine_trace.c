@@ -349,8 +349,8 @@ void eng_trace_emit(struct krt_engine *e, struct trace *tr)
 
 	size_t i, n = 0;
 
-	/* a job no reply named: an unsampled request's work */
-	if (tr->provisional) {
+	/* a job no reply named, or an unsampled request: an unsampled request's work */
+	if (tr->provisional || tr->hidden) {
 		eng_table_remove(&e->traces, mix64(p->id), tr);
 		eng_trace_free(tr);
 		return;
