@@ -3199,6 +3199,46 @@ static void test_sampling_provisional_jobs(void **state)
 	fix_free(f);
 }
 
+/*
+ * --sample on an event loop: the kernel records the unsampled request 2 the
+ * loop read (hidden, KRT_XF_SAMPLED_OUT on its door record) and tags the
+ * loop's sends with its last receive's trace. The loop rule gives the call
+ * the loop writes on the socket 1's reply freed to the waiting request 2
+ * (tagged 1 by the kernel), so 1 keeps only its own calls; 2 is never
+ * emitted nor counted.
+ */
+static void test_sampling_hidden_loop_request(void **state)
+{
+	struct fix *f = fix_new();
+	struct krt_event hidden = tagged(ev_recv(120, WEB, web(80), gw(50002), 10), 2);
+	const struct krt_trace *t1;
+
+	hidden.xfer.flags |= KRT_XF_SAMPLED_OUT;
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	feed(f, tagged(ev_recv(100, WEB, web(80), gw(50001), 10), 1));
+	feed(f, tagged(ev_send(110, WEB, web(40001), api(8080), 11), 1));
+	feed(f, hidden); /* 2 waits for the socket */
+	feed(f, tagged(ev_recv(130, API, api(8080), web(40001), 11), 1));
+	feed(f, tagged(ev_send(140, API, api(8080), web(40001), 21), 1));
+	feed(f, tagged(ev_recv(150, WEB, web(40001), api(8080), 21), 1));
+	feed(f, tagged(ev_send(160, WEB, web(40002), rds(6379), 30), 1)); /* 1's redis call */
+	feed(f, tagged(ev_send(170, WEB, web(40001), api(8080), 12), 1)); /* 2's call */
+	feed(f, tagged(ev_recv(180, API, api(8080), web(40001), 12), 1));
+	feed(f, tagged(ev_recv(190, REDIS, rds(6379), web(40002), 30), 1));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 1);
+	assert_int_equal(krt_engine_summary(f->e)->traces, 1);
+	t1 = collected_id(&f->col, 1);
+	assert_non_null(t1);
+	assert_non_null(hop_sent_at(t1, WEB, REDIS, 160));
+	assert_null(hop_sent_at(t1, WEB, API, 170));
+	assert_int_equal(trace_count_hops(t1, API, 0), 0);
+	assert_int_equal(t1->uncertain, 0);
+	fix_free(f);
+}
+
 /* --debug check-tags alone: the rules decide, disagreements are counted. */
 static void test_kernel_tags_check_only(void **state)
 {
@@ -3582,6 +3622,7 @@ int main(void)
 	    cmocka_unit_test(test_sampling_guess_uncertain),
 	    cmocka_unit_test(test_sampling_guess_settled),
 	    cmocka_unit_test(test_sampling_provisional_jobs),
+	    cmocka_unit_test(test_sampling_hidden_loop_request),
 	    cmocka_unit_test(test_kernel_tags_check_only),
 	    cmocka_unit_test(test_kernel_tags_late),
 	    cmocka_unit_test(test_verbose),
