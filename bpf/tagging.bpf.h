@@ -143,6 +143,28 @@ static __always_inline __u32 seg_scan(struct krt_conn_side *c, struct krt_dir_ta
 }
 
 /*
+ * With sampling, does door reader th, reading a new request now, record its
+ * unsampled ones (hidden)? Yes when it is an event loop (evloop), or may
+ * be one: it reads this request while another is open (a loop trial).
+ */
+static __always_inline bool loop_hides(struct krt_thread_state *th)
+{
+	if (!sampling_on() || th->go_thread)
+		return false;
+	if (th->evloop)
+		return true;
+	/* not a pool's feeder: its workers call out, it does not */
+	if (!th->loop_trial && (th->trace & KRT_TRACE_ID_MASK) && th->claim == KRT_CLAIM_OPEN &&
+	    th->door_reader == KRT_DOOR_READER_CALLS)
+		th->loop_trial = KRT_LOOP_TRIAL;
+	if (!th->loop_trial || th->loop_trial == KRT_LOOP_TRIAL_OVER)
+		return false;
+	if (!--th->loop_trial)
+		th->loop_trial = KRT_LOOP_TRIAL_OVER;
+	return true;
+}
+
+/*
  * Receive: the bytes' tag (segment holding the last byte received) becomes
  * the thread's current trace; a first receive from the gateway (or from a
  * peer host, on the server side) starts a request; bytes from an untraced
@@ -186,8 +208,9 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		if (c->in_request && c->last_recv_trace) {
 			trace = c->last_recv_trace;
 		} else {
+			hidden = loop_hides(th);
 			trace = trace_new();
-			th->door_reader = 1;
+			th->door_reader = KRT_DOOR_READER;
 			/*
 			 * An event loop's unsampled request: recorded as if
 			 * sampled, its door record says it is hidden (the
@@ -197,10 +220,8 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 			 * sees every request the loop read, and their calls'
 			 * whole way down.
 			 */
-			if ((trace & KRT_TRACE_SAMPLED_OUT) && th->evloop) {
-				trace &= ~KRT_TRACE_SAMPLED_OUT;
-				hidden = true;
-			}
+			hidden = hidden && (trace & KRT_TRACE_SAMPLED_OUT);
+			trace &= hidden ? ~KRT_TRACE_SAMPLED_OUT : ~0u;
 			if (!(trace & KRT_TRACE_SAMPLED_OUT) && !hidden && !is_gateway(&t->remote))
 				remote_continue(cookie, seq, trace, remote);
 			/*
@@ -382,12 +403,16 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	if (sampling_on() && server && trace_decided(trace) && !(trace & KRT_TRACE_SAMPLED_OUT))
 		open_sampled_op(pid, trace, KRT_OPEN_ANSWERED);
 	/*
-	 * With sampling: a thread that sends two calls after one receive runs
-	 * several callbacks per receive, an event loop (see tag_receive).
+	 * With sampling: a door reader that sends two calls (to traced peers)
+	 * after one receive runs several callbacks per receive, an event loop
+	 * (see tag_receive).
 	 */
-	if (sampling_on() && !server && th->door_reader && !th->go_thread && !th->evloop &&
-	    ++th->calls_since_recv >= 2)
-		th->evloop = 1;
+	if (sampling_on() && !server && *to_peer && th->door_reader && !th->go_thread &&
+	    !th->evloop) {
+		th->door_reader = KRT_DOOR_READER_CALLS;
+		if (++th->calls_since_recv >= 2)
+			th->evloop = 1;
+	}
 	/*
 	 * A pool worker between jobs (its claim ended) that sends with no
 	 * receive or wake-up since took its next job from the queue by

@@ -93,6 +93,15 @@ enum krt_pooled {
 	KRT_POOLED_ANSWERS = 2,
 };
 
+/* krt_thread_state .door_reader: read requests at the door, and sent calls since */
+enum krt_door_reader {
+	KRT_DOOR_READER = 1,
+	KRT_DOOR_READER_CALLS = 2,
+};
+
+#define KRT_LOOP_TRIAL 64
+#define KRT_LOOP_TRIAL_OVER 255
+
 struct krt_thread_state {
 	__u32 trace;	  /* current trace value, 0 = none */
 	__u8 claim;	  /* enum krt_claim */
@@ -127,8 +136,16 @@ struct krt_thread_state {
 	 */
 	__u8 evloop;
 	__u8 calls_since_recv; /* calls sent since its last receive (up to 2) */
-	__u8 door_reader;      /* it read a request at the door */
-	__u8 pad[5];
+	__u8 door_reader;      /* it read a request at the door (enum krt_door_reader) */
+	/*
+	 * Sampling, before evloop is known: a door reader that reads a new
+	 * request while another is open hides its unsampled ones for the
+	 * next KRT_LOOP_TRIAL requests (counted down), in case it is a loop
+	 * (a request it missed would shift the loop rule's queue);
+	 * KRT_LOOP_TRIAL_OVER: done, not shown to be one.
+	 */
+	__u8 loop_trial;
+	__u8 pad[4];
 };
 
 /*
