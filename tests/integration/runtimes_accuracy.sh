@@ -126,11 +126,14 @@ done
 # more), 0 wrong: floor 75. With the dispatch settling the order's doubts (997ff2a): 100, 100,
 # 95.0 and 93.8 % here (live and import, four runs), 0 wrong; bench/accuracy.sh 500 requests at
 # 4/8/16 99.4 / 0.6 / 0 live and import: floor 85.
+# node sample since an event loop's unsampled requests are recorded as hidden traces
+# (docs/design.md, "Sampling"): bench/accuracy.sh 500 requests at 4/8/16, 150 of 150 sampled
+# exact (was 4.0 / 92.7 / 2.7); floor 75 here (8 sampled: two may slip), one wrong at most.
 declare -A FLOOR=(
 	[thrift.live]=95 [thrift.import]=90 [thrift.sample]=0
 	[java.live]=95 [java.import]=95 [java.sample]=75
 	[asgi.live]=85 [asgi.import]=85 [asgi.sample]=0
-	[node.live]=95 [node.import]=95 [node.sample]=0
+	[node.live]=95 [node.import]=95 [node.sample]=75
 	[m5.live]=95 [m5.import]=95 [m5.sample]=75
 	[chain.live]=95 [chain.import]=95 [chain.sample]=75
 	[m1.live]=95 [m1.import]=95 [m1.sample]=75
@@ -148,7 +151,7 @@ declare -A MAXWRONG=(
 	[thrift.live]=2.5 [thrift.import]=2.5 [thrift.sample]=12.5
 	[asgi.live]=2.5 [asgi.import]=5 [asgi.sample]=12.5
 	[java.live]=2.5 [java.import]=5
-	[node.live]=2.5 [node.import]=5
+	[node.live]=2.5 [node.import]=5 [node.sample]=12.5
 	[m5.live]=2.5 [m5.import]=5 [m2.import]=5
 	[chain.live]=2.5 [chain.import]=5 [m1.live]=2.5 [m1.import]=5
 	[m4.live]=2.5 [m4.import]=5 [m4.sample]=12.5
