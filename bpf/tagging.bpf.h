@@ -405,12 +405,13 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	/*
 	 * With sampling: a door reader that sends two calls (to traced peers)
 	 * after one receive runs several callbacks per receive, an event loop
-	 * (see tag_receive).
+	 * when it also reads requests while others are open (see loop_hides).
 	 */
 	if (sampling_on() && !server && *to_peer && th->door_reader && !th->go_thread &&
 	    !th->evloop) {
 		th->door_reader = KRT_DOOR_READER_CALLS;
-		if (++th->calls_since_recv >= 2)
+		/* and reads requests while others are open (not a thread per request) */
+		if (++th->calls_since_recv >= 2 && th->loop_trial)
 			th->evloop = 1;
 	}
 	/*
