@@ -1180,6 +1180,17 @@ static void pool_caller_end(pid_t pid)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* The caller sends a request on gw[k] (its process's, if started). */
+static void pool_call(int gw[2], int k)
+{
+	char kc = (char)k;
+
+	if (pool_caller_go >= 0)
+		assert_int_equal(write(pool_caller_go, &kc, 1), 1);
+	else
+		assert_int_equal(write(gw[k], "req\n", 4), 4);
+}
+
 static void pool_request(struct pool *p, int k, int *gw)
 {
 	char kc = (char)k;
@@ -1351,6 +1362,7 @@ static void test_unsampled_guess_while_sampled_open(void **state)
 	const struct krt_event *in, *call, *answer;
 	struct krt_live_source *m;
 	pthread_t worker;
+	pid_t caller;
 	int k, gw[2];
 
 	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
@@ -1360,13 +1372,14 @@ static void test_unsampled_guess_while_sampled_open(void **state)
 	pool_start(&p, &worker);
 	for (k = 0; k < 2; k++)
 		tcp_pair(GATEWAY, &gw[k], &p.reply[k]);
-	assert_int_equal(write(gw[0], "req\n", 4), 4);
+	caller = pool_caller_start(gw);
+	pool_call(gw, 0);
 	read_n(p.reply[0], 4);
 	queue_one(&p);
 	read_n(gw[0], 4);
 	drain_from(m);
 	for (k = 0; k < 3; k++) {
-		assert_int_equal(write(gw[k % 2], "req\n", 4), 4);
+		pool_call(gw, k % 2);
 		read_n(p.reply[k % 2], 4);
 	}
 	queue_one(&p);
@@ -1389,6 +1402,7 @@ static void test_unsampled_guess_while_sampled_open(void **state)
 	/* the unsampled job, nothing sampled open: no record */
 	assert_null(find_xfer(KRT_DIR_SEND, p.down, 1));
 	assert_null(find_xfer(KRT_DIR_SEND, p.reply[0], 0));
+	pool_caller_end(caller);
 	pool_end(&p, worker);
 	read_n(gw[0], 4);
 	read_n(gw[1], 4);
