@@ -183,9 +183,7 @@ unit-test: tests
 	$(Q)bash tests/run_all.sh unit
 
 # Files kept in .clang-format's style (the rest of the tree is not yet).
-FORMAT_FILES := $(filter-out bpf/goroutines.bpf.h,\
-	$(wildcard bpf/*.bpf.h bpf/krtrace.bpf.c bpf/tcp_option.bpf.c)) include/krtrace_bpf.h include/krtrace_rules.h \
-	$(wildcard src/engine*.c src/engine*.h) src/trace_data.h
+FORMAT_FILES := $(wildcard bpf/*.bpf.h bpf/*.bpf.c include/*.h src/*.c src/*.h)
 
 format-check:
 	$(call msg,FORMAT,check)

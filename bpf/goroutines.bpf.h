@@ -80,9 +80,9 @@ static __always_inline __u32 go_running_goid(__u32 tid)
 
 /* Whether a goroutine's trace can be replaced by its waker's. */
 enum krt_go_origin {
-	KRT_GO_OPEN,		/* none, or done with it (sent since): by any waker */
-	KRT_GO_BOUND,		/* given (started for it, handed it): by an OWN waker */
-	KRT_GO_OWN,		/* read on a server connection: never */
+	KRT_GO_OPEN,  /* none, or done with it (sent since): by any waker */
+	KRT_GO_BOUND, /* given (started for it, handed it): by an OWN waker */
+	KRT_GO_OWN,   /* read on a server connection: never */
 };
 
 /*
@@ -94,8 +94,8 @@ enum krt_go_origin {
  */
 struct krt_go_state {
 	__u32 trace;
-	__u32 on_tid;		/* running there (its state is that thread's), or 0 */
-	__u8 claim;		/* enum krt_claim */
+	__u32 on_tid; /* running there (its state is that thread's), or 0 */
+	__u8 claim;   /* enum krt_claim */
 	__u8 origin;
 	__u8 entry_server;
 	__u8 pad[5];
@@ -111,7 +111,7 @@ struct {
 } go_states SEC(".maps");
 
 __u64 go_switches = 0;	/* goroutine switches that changed a thread's trace */
-__u64 go_inherited = 0;	/* goroutines started with their creator's trace */
+__u64 go_inherited = 0; /* goroutines started with their creator's trace */
 __u64 go_handoffs = 0;	/* goroutines that took a trace from their waker */
 __u64 go_moved = 0;	/* goroutines whose state was fetched from the thread they left */
 
@@ -132,7 +132,7 @@ static __always_inline __u8 go_origin_now(const struct krt_thread_state *t,
 	if (go_owns(t))
 		return KRT_GO_OWN;
 	if (!(t->trace & KRT_TRACE_ID_MASK) || t->sent)
-		return KRT_GO_OPEN;	/* passed its work on */
+		return KRT_GO_OPEN; /* passed its work on */
 	return !run || run->origin == KRT_GO_OWN ? KRT_GO_OPEN : run->origin;
 }
 
@@ -210,8 +210,8 @@ int krt_go_execute(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid(), g = ctx->ax, goid = 0;
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
-	struct krt_go_running *run, next = { .g = g };
-	struct krt_go_key k = { .g = g, .tgid = tgid };
+	struct krt_go_running *run, next = {.g = g};
+	struct krt_go_key k = {.g = g, .tgid = tgid};
 	struct krt_go_state *st, fresh = {};
 	struct krt_thread_state *t;
 	struct krt_go_proc *proc;
@@ -229,7 +229,7 @@ int krt_go_execute(struct pt_regs *ctx)
 		return 0;
 	/* the goroutine that ran here leaves: its state is put away */
 	if (run && run->g) {
-		struct krt_go_key pk = { .g = run->g, .tgid = tgid };
+		struct krt_go_key pk = {.g = run->g, .tgid = tgid};
 		struct krt_go_state *ps = bpf_map_lookup_elem(&go_states, &pk), put = {};
 
 		go_take(ps ? ps : &put, t, run);
@@ -267,7 +267,7 @@ int krt_go_newproc(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
-	struct krt_go_key k = { .tgid = tgid };
+	struct krt_go_key k = {.tgid = tgid};
 	struct krt_go_state st = {};
 	struct krt_thread_state *t;
 	struct krt_go_proc *proc;
@@ -344,8 +344,8 @@ struct {
 	__type(value, struct krt_go_slot);
 } go_slots SEC(".maps");
 
-__u64 go_chan_handoffs = 0;	/* goroutines that took a trace over a channel */
-__u64 go_chan_unpaired = 0;	/* values taken from a ring that no send noted */
+__u64 go_chan_handoffs = 0; /* goroutines that took a trace over a channel */
+__u64 go_chan_unpaired = 0; /* values taken from a ring that no send noted */
 
 static __always_inline __u64 go_chan_field(__u64 c, __u16 off)
 {
@@ -375,7 +375,7 @@ static __always_inline struct krt_go_proc *go_chan_proc(__u32 tgid)
 
 static __always_inline struct krt_go_state *go_state_of(__u64 g, __u32 tgid)
 {
-	struct krt_go_key k = { .g = g, .tgid = tgid };
+	struct krt_go_key k = {.g = g, .tgid = tgid};
 	struct krt_go_state *st = bpf_map_lookup_elem(&go_states, &k), fresh = {};
 
 	if (st)
@@ -441,9 +441,9 @@ static __always_inline void go_chan_send(struct krt_go_proc *proc, __u64 c, __u3
 	qcount = go_chan_field(c, proc->qcount_off);
 	if (size && qcount < size) {
 		struct krt_go_running *run = bpf_map_lookup_elem(&go_running, &tid);
-		struct krt_go_slot_key k = { .chan = c, .tgid = tgid };
-		struct krt_go_slot v = { .trace = t->trace & KRT_GO_TRACE_BITS,
-					 .origin = go_origin_now(t, run) };
+		struct krt_go_slot_key k = {.chan = c, .tgid = tgid};
+		struct krt_go_slot v = {.trace = t->trace & KRT_GO_TRACE_BITS,
+					.origin = go_origin_now(t, run)};
 
 		k.slot = go_chan_field(c, proc->sendx_off);
 		bpf_map_update_elem(&go_slots, &k, &v, BPF_ANY);
@@ -463,7 +463,7 @@ static __always_inline void go_chan_recv(struct krt_go_proc *proc, __u64 c, __u3
 	if (!t)
 		return;
 	if (qcount) {
-		struct krt_go_slot_key k = { .chan = c, .tgid = tgid };
+		struct krt_go_slot_key k = {.chan = c, .tgid = tgid};
 		struct krt_go_slot *v;
 
 		k.slot = go_chan_field(c, proc->recvx_off);
@@ -486,9 +486,9 @@ static __always_inline void go_chan_recv(struct krt_go_proc *proc, __u64 c, __u3
 		go_take_value(t, tid, tgid, st->trace & KRT_GO_TRACE_BITS, st->origin);
 	} else {
 		/* a full ring: the runtime moves the sender's value into the freed slot */
-		struct krt_go_slot_key k = { .chan = c, .tgid = tgid };
-		struct krt_go_slot v = { .trace = st->trace & KRT_GO_TRACE_BITS,
-					 .origin = st->origin };
+		struct krt_go_slot_key k = {.chan = c, .tgid = tgid};
+		struct krt_go_slot v = {.trace = st->trace & KRT_GO_TRACE_BITS,
+					.origin = st->origin};
 
 		k.slot = go_chan_field(c, proc->recvx_off);
 		bpf_map_update_elem(&go_slots, &k, &v, BPF_ANY);
@@ -542,11 +542,11 @@ int krt_go_selectgo(struct pt_regs *ctx)
 			break;
 		c = go_chan_field(cas0 + 16 * i, 0);
 		if (!c)
-			continue;	/* a nil channel: never ready */
+			continue; /* a nil channel: never ready */
 		size = go_chan_field(c, proc->dataqsiz_off);
 		qcount = size ? go_chan_field(c, proc->qcount_off) : 0;
-		if (i < nsends ? go_chan_field(c, proc->recvq_off) || qcount < size :
-				 qcount || go_chan_field(c, proc->sendq_off)) {
+		if (i < nsends ? go_chan_field(c, proc->recvq_off) || qcount < size
+			       : qcount || go_chan_field(c, proc->sendq_off)) {
 			ready++;
 			chosen = c;
 			send = i < nsends;
@@ -566,7 +566,7 @@ int krt_go_ready(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
-	struct krt_go_key k = { .g = ctx->ax, .tgid = tgid };
+	struct krt_go_key k = {.g = ctx->ax, .tgid = tgid};
 	struct krt_go_state *st, fresh = {};
 	struct krt_thread_state *t;
 	struct krt_go_proc *proc;

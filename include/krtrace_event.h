@@ -18,20 +18,20 @@
 #define KRT_ABI_VERSION 6 /* 5: KRT_EV_NOTIFY, 6: KRT_EV_RECV_WAIT */
 
 enum krt_event_type {
-	KRT_EV_FORK = 1,	/* a traced thread created a thread or process */
-	KRT_EV_EXIT = 2,	/* a traced thread exited */
-	KRT_EV_SWITCH = 3,	/* sched_switch involving a traced thread */
-	KRT_EV_XFER = 4,	/* one completed socket send or receive */
-	KRT_EV_SOCK_STATE = 5,	/* inet_sock_set_state on a traced socket */
-	KRT_EV_WAKEUP = 6,	/* a traced thread woke another thread */
-	KRT_EV_CPU = 7,		/* on-CPU time aggregated in the kernel */
-	KRT_EV_LOST = 8,	/* the source lost events (ring full, ftrace overrun) */
-	KRT_EV_NOTIFY = 9,	/* bytes on a socket inside one host that is no TCP
-				 * connection (AF_UNIX socketpair): a thread telling
-				 * another that work is done (docs/handoffs.md) */
-	KRT_EV_RECV_WAIT = 10,	/* import: a receive on a TCP socket found no bytes
-				 * (EAGAIN): the task that made it waits for them
-				 * (payload: .xfer, dir RECV, bytes 0) */
+	KRT_EV_FORK = 1,       /* a traced thread created a thread or process */
+	KRT_EV_EXIT = 2,       /* a traced thread exited */
+	KRT_EV_SWITCH = 3,     /* sched_switch involving a traced thread */
+	KRT_EV_XFER = 4,       /* one completed socket send or receive */
+	KRT_EV_SOCK_STATE = 5, /* inet_sock_set_state on a traced socket */
+	KRT_EV_WAKEUP = 6,     /* a traced thread woke another thread */
+	KRT_EV_CPU = 7,	       /* on-CPU time aggregated in the kernel */
+	KRT_EV_LOST = 8,       /* the source lost events (ring full, ftrace overrun) */
+	KRT_EV_NOTIFY = 9,     /* bytes on a socket inside one host that is no TCP
+				* connection (AF_UNIX socketpair): a thread telling
+				* another that work is done (docs/handoffs.md) */
+	KRT_EV_RECV_WAIT = 10, /* import: a receive on a TCP socket found no bytes
+				* (EAGAIN): the task that made it waits for them
+				* (payload: .xfer, dir RECV, bytes 0) */
 	KRT_EV_TYPE_MAX
 };
 
@@ -41,21 +41,21 @@ enum krt_xfer_dir {
 };
 
 enum krt_xfer_flags {
-	KRT_XF_SEQ = 1 << 0,	   /* .seq holds the TCP sequence of the first byte */
-	KRT_XF_TAGGED = 1 << 1,	   /* .trace_id was decided in the kernel */
-	KRT_XF_NO_SYSCALL = 1 << 2, /* inferred from tcp_probe / rcv_space_adjust
-				     * outside a known syscall (writev, readv) */
-	KRT_XF_SAMPLED_OUT = 1 << 3, /* kernel, sampling: an event loop read an
-				      * unsampled request at the door; recorded
-				      * like a sampled one, never shown */
-	KRT_XF_PEER = 1 << 4,	   /* a RECV carrying the send it read (.peer):
-				    * one ring record for both ends of a hop */
-	KRT_XF_CPU = 1 << 5,	   /* a RECV carrying its thread's on-CPU time for
-				    * the trace it had before (.cpu_before), a CPU
-				    * event at the same time, just before it */
-	KRT_XF_REMOTE = 1 << 6,	   /* a RECV from a peer host that started a trace
-				    * here, carrying the trace it continues
-				    * (.remote, from the TCP option) */
+	KRT_XF_SEQ = 1 << 0,		 /* .seq holds the TCP sequence of the first byte */
+	KRT_XF_TAGGED = 1 << 1,		 /* .trace_id was decided in the kernel */
+	KRT_XF_NO_SYSCALL = 1 << 2,	 /* inferred from tcp_probe / rcv_space_adjust
+					  * outside a known syscall (writev, readv) */
+	KRT_XF_SAMPLED_OUT = 1 << 3,	 /* kernel, sampling: an event loop read an
+					  * unsampled request at the door; recorded
+					  * like a sampled one, never shown */
+	KRT_XF_PEER = 1 << 4,		 /* a RECV carrying the send it read (.peer):
+					  * one ring record for both ends of a hop */
+	KRT_XF_CPU = 1 << 5,		 /* a RECV carrying its thread's on-CPU time for
+					  * the trace it had before (.cpu_before), a CPU
+					  * event at the same time, just before it */
+	KRT_XF_REMOTE = 1 << 6,		 /* a RECV from a peer host that started a trace
+					  * here, carrying the trace it continues
+					  * (.remote, from the TCP option) */
 	KRT_XF_MAYBE_UNSAMPLED = 1 << 7, /* kernel, sampling: a pool worker's guess
 					  * that may be an unsampled request's
 					  * work (docs/outputs.md, "Confidence");
@@ -69,10 +69,10 @@ enum krt_xfer_flags {
 #define KRT_AF_INET6 10
 
 struct krt_addr {
-	__u8 family;	/* 0 = unknown, KRT_AF_INET, KRT_AF_INET6 */
+	__u8 family; /* 0 = unknown, KRT_AF_INET, KRT_AF_INET6 */
 	__u8 pad;
-	__u16 port;	/* host byte order */
-	__u8 addr[16];	/* network byte order; IPv4 in addr[0..3] */
+	__u16 port;    /* host byte order */
+	__u8 addr[16]; /* network byte order; IPv4 in addr[0..3] */
 };
 
 /* A TCP connection seen from one socket: local is the socket's own end. */
@@ -83,14 +83,14 @@ struct krt_tuple {
 
 struct krt_fork {
 	__u32 parent_pid, parent_tid;
-	__u32 child_pid, child_tid;	/* child_pid == child_tid for a process */
+	__u32 child_pid, child_tid; /* child_pid == child_tid for a process */
 	char child_comm[KRT_COMM_LEN];
 };
 
 struct krt_switch {
-	__u32 prev_tid, prev_pid;	/* pid (tgid) 0 when unknown */
+	__u32 prev_tid, prev_pid; /* pid (tgid) 0 when unknown */
 	__u32 next_tid, next_pid;
-	__s64 prev_state;		/* 0: preempted (still runnable); else blocked */
+	__s64 prev_state; /* 0: preempted (still runnable); else blocked */
 	char prev_comm[KRT_COMM_LEN];
 	char next_comm[KRT_COMM_LEN];
 };
@@ -100,10 +100,10 @@ struct krt_wakeup {
 };
 
 struct krt_cpu {
-	__u64 oncpu_ns;		/* time on CPU ending at ts_ns */
-	__u64 runq_ns;		/* run-queue delay (wakeup -> switch-in) */
-	__u32 trace_id;		/* 0 = unattributed; KRT_CPU_FOLLOWS: see below */
-	__u32 flags;		/* KRT_CPU_EARLIER (live ring records only) */
+	__u64 oncpu_ns; /* time on CPU ending at ts_ns */
+	__u64 runq_ns;	/* run-queue delay (wakeup -> switch-in) */
+	__u32 trace_id; /* 0 = unattributed; KRT_CPU_FOLLOWS: see below */
+	__u32 flags;	/* KRT_CPU_EARLIER (live ring records only) */
 };
 
 /*
@@ -115,7 +115,7 @@ struct krt_cpu {
 #define KRT_CPU_EARLIER 1u
 
 struct krt_cpu_pair {
-	struct krt_cpu cur;	/* the event's own (.oncpu) */
+	struct krt_cpu cur; /* the event's own (.oncpu) */
 	struct krt_cpu earlier;
 	__u64 earlier_ns;
 };
@@ -134,12 +134,12 @@ struct krt_cpu_pair {
  * (live path only): the live source turns it back into a SEND event.
  */
 struct krt_xfer_peer {
-	__u64 ts_ns;		/* when the send completed */
-	__u64 sock_id;		/* the sender's socket */
+	__u64 ts_ns;   /* when the send completed */
+	__u64 sock_id; /* the sender's socket */
 	__u32 tid, pid;
-	__u32 seq, bytes;	/* TCP sequence of its first byte, length */
-	__u32 trace_id;		/* the kernel's tag of the sent bytes */
-	__u32 goid;		/* the sending goroutine (low 32 bits; krt_xfer.goid) */
+	__u32 seq, bytes; /* TCP sequence of its first byte, length */
+	__u32 trace_id;	  /* the kernel's tag of the sent bytes */
+	__u32 goid;	  /* the sending goroutine (low 32 bits; krt_xfer.goid) */
 	__s32 fd;
 	__u16 syscall_nr;
 	__u16 cpu;
@@ -147,20 +147,20 @@ struct krt_xfer_peer {
 };
 
 struct krt_xfer {
-	__u8 dir;		/* enum krt_xfer_dir */
-	__u8 flags;		/* enum krt_xfer_flags */
-	__u16 syscall_nr;	/* 0 when inferred without a syscall */
-	__s32 fd;		/* -1 when unknown */
-	__u64 bytes;		/* RECV with KRT_XF_NO_SYSCALL and bytes 0: a receive
-				 * of unknown size (readv) that consumed everything
-				 * queued on the connection */
-	__u64 seq;		/* KRT_XF_SEQ: send: write_seq before; recv: copied_seq before */
-	__u64 sock_id;		/* socket identity: its cookie; with the syscall hooks, its
-				 * address XORed with a per-run key */
-	__u64 enter_ns;		/* syscall entry (== ts_ns when unknown) */
-	__u32 trace_id;		/* KRT_XF_TAGGED: the kernel's decision */
-	__u32 goid;		/* live, Go programs whose goroutines are followed: the
-				 * goroutine running on tid (low 32 bits), 0 = unknown */
+	__u8 dir;	  /* enum krt_xfer_dir */
+	__u8 flags;	  /* enum krt_xfer_flags */
+	__u16 syscall_nr; /* 0 when inferred without a syscall */
+	__s32 fd;	  /* -1 when unknown */
+	__u64 bytes;	  /* RECV with KRT_XF_NO_SYSCALL and bytes 0: a receive
+			   * of unknown size (readv) that consumed everything
+			   * queued on the connection */
+	__u64 seq;	  /* KRT_XF_SEQ: send: write_seq before; recv: copied_seq before */
+	__u64 sock_id;	  /* socket identity: its cookie; with the syscall hooks, its
+			   * address XORed with a per-run key */
+	__u64 enter_ns;	  /* syscall entry (== ts_ns when unknown) */
+	__u32 trace_id;	  /* KRT_XF_TAGGED: the kernel's decision */
+	__u32 goid;	  /* live, Go programs whose goroutines are followed: the
+			   * goroutine running on tid (low 32 bits), 0 = unknown */
 	/*
 	 * local end = the socket of the thread in tid. A SEND inferred from a
 	 * tcp_probe that fired in another task's context (backlog processing)
@@ -170,14 +170,14 @@ struct krt_xfer {
 	struct krt_tuple tuple;
 	/* a receive read a local send, or bytes from another host: never both */
 	union {
-		struct krt_xfer_peer peer;	/* KRT_XF_PEER (RECV): the send it read */
-		struct krt_remote_ctx remote;	/* KRT_XF_REMOTE (RECV) */
+		struct krt_xfer_peer peer;    /* KRT_XF_PEER (RECV): the send it read */
+		struct krt_remote_ctx remote; /* KRT_XF_REMOTE (RECV) */
 	};
-	struct krt_cpu cpu_before;	/* KRT_XF_CPU (RECV) */
+	struct krt_cpu cpu_before; /* KRT_XF_CPU (RECV) */
 };
 /* goid took the pad: the ring records keep their size */
 _Static_assert(sizeof(struct krt_xfer) == 48 + sizeof(struct krt_tuple) +
-		       sizeof(struct krt_xfer_peer) + sizeof(struct krt_cpu),
+					      sizeof(struct krt_xfer_peer) + sizeof(struct krt_cpu),
 	       "krt_xfer: ABI");
 
 /*
@@ -196,10 +196,10 @@ enum krt_notify_flags {
 };
 
 struct krt_notify {
-	__u8 dir;	/* enum krt_xfer_dir */
-	__u8 flags;	/* enum krt_notify_flags */
+	__u8 dir;   /* enum krt_xfer_dir */
+	__u8 flags; /* enum krt_notify_flags */
 	__u8 pad[2];
-	__s32 fd;	/* -1 when unknown */
+	__s32 fd; /* -1 when unknown */
 	__u64 bytes;
 	/*
 	 * The channel: the RECEIVING socket's identity (on a send, the peer
@@ -216,7 +216,7 @@ struct krt_notify {
 };
 
 struct krt_sock_state {
-	__s32 oldstate, newstate;	/* TCP_* numbers as in the kernel */
+	__s32 oldstate, newstate; /* TCP_* numbers as in the kernel */
 	__u64 sock_id;
 	struct krt_tuple tuple;
 };
@@ -236,16 +236,16 @@ enum krt_lost_reason {
 
 struct krt_lost {
 	__u64 count;
-	__u32 reason;		/* enum krt_lost_reason */
+	__u32 reason; /* enum krt_lost_reason */
 	__u32 pad;
 };
 
 struct krt_event {
-	__u64 ts_ns;		/* CLOCK_MONOTONIC (the report's own clock on import) */
-	__u32 type;		/* enum krt_event_type */
+	__u64 ts_ns; /* CLOCK_MONOTONIC (the report's own clock on import) */
+	__u32 type;  /* enum krt_event_type */
 	__u32 cpu;
-	__u32 pid;		/* tgid of the current task; 0 when unknown (import) */
-	__u32 tid;		/* thread id of the current task */
+	__u32 pid; /* tgid of the current task; 0 when unknown (import) */
+	__u32 tid; /* thread id of the current task */
 	char comm[KRT_COMM_LEN];
 	union {
 		struct krt_fork fork;

@@ -8,8 +8,8 @@
 /* __u32/__u64: from vmlinux.h in the BPF programs, linux/types.h in user space */
 
 struct krt_go_proc {
-	__u32 goid_off;		/* offset of goid in runtime.g */
-	__u32 sched_off;	/* offset of sched (gobuf) in runtime.g */
+	__u32 goid_off;	 /* offset of goid in runtime.g */
+	__u32 sched_off; /* offset of sched (gobuf) in runtime.g */
 	/* runtime.hchan (src/go_binary.h struct krt_go_hchan); chans: probed */
 	__u16 qcount_off, dataqsiz_off, sendx_off, recvx_off, recvq_off, sendq_off;
 	__u32 chans;
@@ -31,7 +31,7 @@ struct krt_go_slot_key {
 /* Who put it there: the sending goroutine's trace, how it held it, its goid. */
 struct krt_go_slot {
 	__u32 trace;
-	__u8 origin;		/* enum krt_go_origin of the sender */
+	__u8 origin; /* enum krt_go_origin of the sender */
 	__u8 pad[3];
 	__u64 goid;
 };

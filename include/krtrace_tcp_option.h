@@ -9,8 +9,8 @@
 #ifndef KRT_TCP_OPTION_H
 #define KRT_TCP_OPTION_H
 
-#define KRT_TCPOPT_KIND 253		/* RFC 6994: experimental, with an ExID */
-#define KRT_TCPOPT_MAGIC 0x4b52		/* "KR" */
+#define KRT_TCPOPT_KIND 253	/* RFC 6994: experimental, with an ExID */
+#define KRT_TCPOPT_MAGIC 0x4b52 /* "KR" */
 #define KRT_TCPOPT_LEN 20
 
 /*
@@ -23,9 +23,9 @@ struct krt_tcp_option {
 	__u8 kind;
 	__u8 len;
 	__u8 magic[2];
-	__u8 run[8];		/* the trace's origin run word: the high half of its id */
-	__u8 trace[4];		/* its trace number on the origin host */
-	__u8 span[4];		/* krt_span_hash32 of the sending thread */
+	__u8 run[8];   /* the trace's origin run word: the high half of its id */
+	__u8 trace[4]; /* its trace number on the origin host */
+	__u8 span[4];  /* krt_span_hash32 of the sending thread */
 } __attribute__((packed));
 
 /*
@@ -33,9 +33,9 @@ struct krt_tcp_option {
  * first segment): the trace on the receiving host continues it.
  */
 struct krt_remote_ctx {
-	__u64 run;		/* 0 = none */
+	__u64 run; /* 0 = none */
 	__u32 trace;
-	__u32 span;		/* the sender's span hash (its thread on its host) */
+	__u32 span; /* the sender's span hash (its thread on its host) */
 };
 
 /*
@@ -72,30 +72,30 @@ struct krt_tcpopt_ctx {
 struct krt_tcpopt_rx {
 	__u64 run;
 	__u32 trace;
-	__u32 seq;		/* the sequence number of the segment's first byte */
-	__u32 len;		/* its payload */
-	__u32 segments;		/* data segments parsed with the option */
+	__u32 seq;	/* the sequence number of the segment's first byte */
+	__u32 len;	/* its payload */
+	__u32 segments; /* data segments parsed with the option */
 };
 
 #define KRT_REMOTE_SEGS 4
 
 /* The tracer: the last segments a socket received with the option (oldest overwritten). */
 struct krt_remote_segs {
-	__u32 seq[KRT_REMOTE_SEGS];	/* the sequence number of the segment's first byte */
-	__u32 len[KRT_REMOTE_SEGS];	/* its payload */
+	__u32 seq[KRT_REMOTE_SEGS]; /* the sequence number of the segment's first byte */
+	__u32 len[KRT_REMOTE_SEGS]; /* its payload */
 	struct krt_remote_ctx ctx[KRT_REMOTE_SEGS];
 	__u32 next;
-	__u32 segments;			/* data segments parsed with the option */
+	__u32 segments; /* data segments parsed with the option */
 };
 
 /* Counters in the program's .bss, read by user space. */
 struct krt_tcpopt_stats {
-	__u64 sockets;		/* connections to a peer host armed */
-	__u64 written;		/* data segments that carried the option */
-	__u64 no_room;		/* segments without room for it */
-	__u64 parsed;		/* data segments received with it */
-	__u64 continued;	/* requests from peer hosts that continued their trace */
-	__u64 not_continued;	/* requests from peer hosts without it (a new trace) */
+	__u64 sockets;	     /* connections to a peer host armed */
+	__u64 written;	     /* data segments that carried the option */
+	__u64 no_room;	     /* segments without room for it */
+	__u64 parsed;	     /* data segments received with it */
+	__u64 continued;     /* requests from peer hosts that continued their trace */
+	__u64 not_continued; /* requests from peer hosts without it (a new trace) */
 };
 
 #endif

@@ -85,7 +85,7 @@ bool krt_addr_eq(const struct krt_addr *a, const struct krt_addr *b)
 
 void krt_addr_unmap_v4(struct krt_addr *a)
 {
-	static const __u8 prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const __u8 prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 	if (a->family != KRT_AF_INET6 || memcmp(a->addr, prefix, sizeof(prefix)))
 		return;

@@ -16,8 +16,8 @@ int krt_addr_parse_ip(const char *s, struct krt_addr *a);
 const char *krt_addr_str(const struct krt_addr *a, char *buf, size_t len);
 /* IP only, no port. */
 const char *krt_ip_str(const struct krt_addr *a, char *buf, size_t len);
-bool krt_addr_eq(const struct krt_addr *a, const struct krt_addr *b);	  /* ip and port */
-bool krt_ip_eq(const struct krt_addr *a, const struct krt_addr *b);	  /* ip only */
+bool krt_addr_eq(const struct krt_addr *a, const struct krt_addr *b); /* ip and port */
+bool krt_ip_eq(const struct krt_addr *a, const struct krt_addr *b);   /* ip only */
 /* Maps an IPv4-mapped IPv6 address (::ffff:a.b.c.d) to plain IPv4 in place. */
 void krt_addr_unmap_v4(struct krt_addr *a);
 __u64 krt_addr_hash(const struct krt_addr *a);

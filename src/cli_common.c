@@ -26,40 +26,40 @@ enum {
 };
 
 const struct option krt_output_long_options[] = {
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "raw", no_argument, NULL, 'R' },
-	{ "color", no_argument, NULL, 'C' },
-	{ "output", required_argument, NULL, 'o' },
-	{ "chrome", required_argument, NULL, OPT_CHROME },
-	{ "dot", required_argument, NULL, OPT_DOT },
-	{ "trace", required_argument, NULL, OPT_TRACE },
-	{ "html", required_argument, NULL, OPT_HTML },
-	{ "otlp", required_argument, NULL, OPT_OTLP },
-	{ "otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT },
-	{ "otlp-protocol", required_argument, NULL, OPT_OTLP_PROTOCOL },
-	{ "host-name", required_argument, NULL, OPT_HOST_NAME },
-	{ NULL, 0, NULL, 0 },
+    {"json", no_argument, NULL, OPT_JSON},
+    {"raw", no_argument, NULL, 'R'},
+    {"color", no_argument, NULL, 'C'},
+    {"output", required_argument, NULL, 'o'},
+    {"chrome", required_argument, NULL, OPT_CHROME},
+    {"dot", required_argument, NULL, OPT_DOT},
+    {"trace", required_argument, NULL, OPT_TRACE},
+    {"html", required_argument, NULL, OPT_HTML},
+    {"otlp", required_argument, NULL, OPT_OTLP},
+    {"otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT},
+    {"otlp-protocol", required_argument, NULL, OPT_OTLP_PROTOCOL},
+    {"host-name", required_argument, NULL, OPT_HOST_NAME},
+    {NULL, 0, NULL, 0},
 };
 
 const char krt_output_help[] =
-	"Output:\n"
-	"  -o, --output FILE        write the result to FILE instead of stdout\n"
-	"  -R, --raw                tab-separated records for scripts (docs/raw-format.md)\n"
-	"      --json               JSON lines: one object per trace, then a summary object\n"
-	"  -C, --color              colour the text output (terminal only; NO_COLOR wins)\n"
-	"  -V                       print the first-pass decisions, event by event\n"
-	"                           (on stderr with --json or -R)\n"
-	"      --chrome FILE        Chrome Trace Event JSON (Perfetto UI, chrome://tracing)\n"
-	"      --dot FILE           Graphviz DOT of each trace's flow (dot -Tsvg FILE)\n"
-	"      --trace ID           with --dot: only this trace\n"
-	"      --html FILE          self-contained HTML report with flow graphs\n"
-	"      --otlp FILE          OTLP/JSON lines (OpenTelemetry file exporter format)\n"
-	"      --otlp-endpoint URL  POST OTLP to a collector, e.g. http://127.0.0.1:4318/v1/traces\n"
-	"      --otlp-protocol P    http/json (default) or http/protobuf for --otlp-endpoint\n"
-	"                           (--otlp FILE is always OTLP/JSON lines)\n"
-	"      --host-name NAME     this host's name: \"host\" and the 128-bit \"trace_id_hex\"\n"
-	"                           in --json (for krtrace merge), host.name in OTLP\n"
-	"                           (default: the hostname, OTLP only)\n";
+    "Output:\n"
+    "  -o, --output FILE        write the result to FILE instead of stdout\n"
+    "  -R, --raw                tab-separated records for scripts (docs/raw-format.md)\n"
+    "      --json               JSON lines: one object per trace, then a summary object\n"
+    "  -C, --color              colour the text output (terminal only; NO_COLOR wins)\n"
+    "  -V                       print the first-pass decisions, event by event\n"
+    "                           (on stderr with --json or -R)\n"
+    "      --chrome FILE        Chrome Trace Event JSON (Perfetto UI, chrome://tracing)\n"
+    "      --dot FILE           Graphviz DOT of each trace's flow (dot -Tsvg FILE)\n"
+    "      --trace ID           with --dot: only this trace\n"
+    "      --html FILE          self-contained HTML report with flow graphs\n"
+    "      --otlp FILE          OTLP/JSON lines (OpenTelemetry file exporter format)\n"
+    "      --otlp-endpoint URL  POST OTLP to a collector, e.g. http://127.0.0.1:4318/v1/traces\n"
+    "      --otlp-protocol P    http/json (default) or http/protobuf for --otlp-endpoint\n"
+    "                           (--otlp FILE is always OTLP/JSON lines)\n"
+    "      --host-name NAME     this host's name: \"host\" and the 128-bit \"trace_id_hex\"\n"
+    "                           in --json (for krtrace merge), host.name in OTLP\n"
+    "                           (default: the hostname, OTLP only)\n";
 
 int krt_output_opt(struct krt_output_opts *o, int opt, const char *arg)
 {
@@ -103,7 +103,8 @@ int krt_output_opt(struct krt_output_opts *o, int opt, const char *arg)
 		return 1;
 	case OPT_OTLP_ENDPOINT:
 		if (strncmp(arg, "http://", 7)) {
-			fprintf(stderr, "--otlp-endpoint: '%s': only http:// URLs are supported\n", arg);
+			fprintf(stderr, "--otlp-endpoint: '%s': only http:// URLs are supported\n",
+				arg);
 			return -1;
 		}
 		o->otlp_endpoint = arg;
@@ -123,7 +124,8 @@ int krt_output_opt(struct krt_output_opts *o, int opt, const char *arg)
 		} else if (!strcmp(arg, "http/json")) {
 			o->otlp_protobuf = false;
 		} else {
-			fprintf(stderr, "--otlp-protocol: '%s': expected http/protobuf or http/json\n",
+			fprintf(stderr,
+				"--otlp-protocol: '%s': expected http/protobuf or http/json\n",
 				arg);
 			return -1;
 		}
@@ -262,14 +264,14 @@ static int add_writer(struct krt_outputs *outs, struct krt_writer *w, const char
 }
 
 /* A file writer: open FILE, build the writer around it. */
-#define ADD_FILE_WRITER(path, what, ctor_call)                                  \
-	do {                                                                    \
-		FILE *f_ = open_output(outs, (path), false);                    \
-		if (!f_)                                                        \
-			goto fail;                                              \
-		struct krt_writer *w_ = (ctor_call);                           \
-		if (add_writer(outs, w_, prog, (what)))                         \
-			goto fail;                                              \
+#define ADD_FILE_WRITER(path, what, ctor_call)                                                     \
+	do {                                                                                       \
+		FILE *f_ = open_output(outs, (path), false);                                       \
+		if (!f_)                                                                           \
+			goto fail;                                                                 \
+		struct krt_writer *w_ = (ctor_call);                                               \
+		if (add_writer(outs, w_, prog, (what)))                                            \
+			goto fail;                                                                 \
 	} while (0)
 
 /*
@@ -287,8 +289,10 @@ int krt_output_opts_check(const struct krt_output_opts *o, const char *prog)
 		return -1;
 	}
 	if (o->otlp_protocol_given && !o->otlp_endpoint) {
-		fprintf(stderr, "%s: --otlp-protocol needs --otlp-endpoint URL (--otlp FILE is always "
-			"OTLP/JSON lines)\n", prog);
+		fprintf(stderr,
+			"%s: --otlp-protocol needs --otlp-endpoint URL (--otlp FILE is always "
+			"OTLP/JSON lines)\n",
+			prog);
 		return -1;
 	}
 	return 0;
@@ -296,18 +300,20 @@ int krt_output_opts_check(const struct krt_output_opts *o, const char *prog)
 
 static int check_paths(const struct krt_output_opts *o, const char *prog)
 {
-	const char *outs[] = { o->out_path && strcmp(o->out_path, "-") ? o->out_path : NULL,
-			       o->chrome_path, o->dot_path, o->html_path, o->otlp_path };
+	const char *outs[] = {o->out_path && strcmp(o->out_path, "-") ? o->out_path : NULL,
+			      o->chrome_path, o->dot_path, o->html_path, o->otlp_path};
 	size_t i, k;
 
 	for (i = 0; i < sizeof(outs) / sizeof(outs[0]); i++) {
 		if (!outs[i])
 			continue;
 		for (k = 0; k < KRT_MAX_INPUTS; k++)
-			if (o->inputs[k] && (same_file(outs[i], o->inputs[k]) ||
-					     !strcmp(outs[i], o->inputs[k]))) {
-				fprintf(stderr, "%s: %s is an input and an output: refused (it "
-					"would be overwritten before it is read)\n", prog, outs[i]);
+			if (o->inputs[k] &&
+			    (same_file(outs[i], o->inputs[k]) || !strcmp(outs[i], o->inputs[k]))) {
+				fprintf(stderr,
+					"%s: %s is an input and an output: refused (it "
+					"would be overwritten before it is read)\n",
+					prog, outs[i]);
 				return -1;
 			}
 		for (k = 0; k < i; k++)
@@ -333,8 +339,8 @@ static bool color_wanted(const struct krt_output_opts *o, FILE *out)
 int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, const char *prog)
 {
 	struct krt_otlp_config otlp = {
-		.endpoint = o->otlp_endpoint,
-		.protobuf = o->otlp_protobuf,
+	    .endpoint = o->otlp_endpoint,
+	    .protobuf = o->otlp_protobuf,
 	};
 	struct krt_writer *w;
 
@@ -379,7 +385,7 @@ int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, 
 		ADD_FILE_WRITER(o->dot_path, "DOT", krt_writer_dot_new(f_, o->dot_trace));
 	if (o->html_path) {
 		ADD_FILE_WRITER(o->html_path, "HTML", krt_writer_html_new(f_, "KRTrace report"));
-		outs->need_slices = true;	/* the report draws timelines */
+		outs->need_slices = true; /* the report draws timelines */
 	}
 	if (o->otlp_path)
 		ADD_FILE_WRITER(o->otlp_path, "OTLP", krt_writer_otlp_new_cfg(f_, &otlp));
@@ -420,25 +426,35 @@ static void warn_losses(const struct krt_summary *s)
 
 	/* the live source counts its ring drops among the lost events too */
 	if (src->ring_drops)
-		fprintf(stderr, "WARNING: %" PRIu64 " records dropped, ring buffer full (try "
-			"--ring-mb): traces may be incomplete\n", (uint64_t)src->ring_drops);
+		fprintf(stderr,
+			"WARNING: %" PRIu64 " records dropped, ring buffer full (try "
+			"--ring-mb): traces may be incomplete\n",
+			(uint64_t)src->ring_drops);
 	if (lost > src->ring_drops)
-		fprintf(stderr, "WARNING: %" PRIu64 " events lost by the source: "
-			"traces may be incomplete\n", (uint64_t)(lost - src->ring_drops));
+		fprintf(stderr,
+			"WARNING: %" PRIu64 " events lost by the source: "
+			"traces may be incomplete\n",
+			(uint64_t)(lost - src->ring_drops));
 	if (src->map_full)
-		fprintf(stderr, "WARNING: %" PRIu64 " thread, connection or direction states not "
+		fprintf(stderr,
+			"WARNING: %" PRIu64 " thread, connection or direction states not "
 			"kept in the kernel (their table's slots held): their tags and CPU time "
-			"may be wrong\n", (uint64_t)src->map_full);
+			"may be wrong\n",
+			(uint64_t)src->map_full);
 	if (src->reordered && src->reorder_window_ns)
-		fprintf(stderr, "WARNING: %" PRIu64 " events out of timestamp order (times "
+		fprintf(stderr,
+			"WARNING: %" PRIu64 " events out of timestamp order (times "
 			"clamped; the machine was loaded: the reorder window grew to %" PRIu64
-			" ms)\n", (uint64_t)src->reordered,
-			(uint64_t)(src->reorder_window_ns / 1000000));
+			" ms)\n",
+			(uint64_t)src->reordered, (uint64_t)(src->reorder_window_ns / 1000000));
 	else if (src->reordered)
-		fprintf(stderr, "WARNING: %" PRIu64 " events out of timestamp order (times "
-			"clamped)\n", (uint64_t)src->reordered);
+		fprintf(stderr,
+			"WARNING: %" PRIu64 " events out of timestamp order (times "
+			"clamped)\n",
+			(uint64_t)src->reordered);
 	if (s->dropped_segments)
-		fprintf(stderr, "WARNING: %" PRIu64 " send segments dropped by the engine "
+		fprintf(stderr,
+			"WARNING: %" PRIu64 " send segments dropped by the engine "
 			"(queue cap or idle connection): some hops may be missing\n",
 			(uint64_t)s->dropped_segments);
 }
@@ -446,7 +462,7 @@ static void warn_losses(const struct krt_summary *s)
 int krt_outputs_close(struct krt_outputs *outs, const struct krt_summary *s)
 {
 	static const struct krt_summary none;
-	bool failed[KRT_MAX_WRITERS] = { 0 };
+	bool failed[KRT_MAX_WRITERS] = {0};
 	int i, k, ret = 0;
 
 	for (i = 0; i < outs->n; i++) {

@@ -13,22 +13,22 @@
 #define KRT_HOST_NAME_MAX 255
 
 struct krt_output_opts {
-	bool verbose_pass;	/* -V */
-	bool raw;		/* -R */
-	bool json;		/* --json */
-	int color;		/* -C: 1 asked; resolved against isatty/NO_COLOR */
-	const char *out_path;	/* -o FILE, NULL = stdout */
+	bool verbose_pass;    /* -V */
+	bool raw;	      /* -R */
+	bool json;	      /* --json */
+	int color;	      /* -C: 1 asked; resolved against isatty/NO_COLOR */
+	const char *out_path; /* -o FILE, NULL = stdout */
 	const char *chrome_path;
 	const char *dot_path;
-	__u64 dot_trace;	/* --trace ID */
+	__u64 dot_trace; /* --trace ID */
 	const char *html_path;
 	const char *otlp_path;
 	const char *otlp_endpoint;
-	bool otlp_protobuf;	/* --otlp-protocol http/protobuf */
+	bool otlp_protobuf;	  /* --otlp-protocol http/protobuf */
 	bool otlp_protocol_given; /* --otlp-protocol at all: refused without an endpoint */
-	const char *host_name;	/* this host's name in the outputs; NULL = not named */
-	bool main_in_place;	/* --stream: -o FILE grows in place (it is followed) */
-	/* files the run reads: an output naming one of them is refused */
+	const char *host_name;	  /* this host's name in the outputs; NULL = not named */
+	bool main_in_place;	  /* --stream: -o FILE grows in place (it is followed) */
+				  /* files the run reads: an output naming one of them is refused */
 #define KRT_MAX_INPUTS 4
 	const char *inputs[KRT_MAX_INPUTS];
 };
@@ -63,12 +63,12 @@ struct krt_outputs {
 	int n;
 	struct krt_output_file files[KRT_MAX_WRITERS + 1];
 	int n_files;
-	bool discard;		/* set before close: the run produced nothing, keep the old files */
-	FILE *main_out;		/* stdout or -o FILE */
-	FILE *verbose_out;	/* where -V goes (main_out; stderr with --json/-R), NULL when off */
+	bool discard;	   /* set before close: the run produced nothing, keep the old files */
+	FILE *main_out;	   /* stdout or -o FILE */
+	FILE *verbose_out; /* where -V goes (main_out; stderr with --json/-R), NULL when off */
 	bool color;
-	bool need_slices;	/* a writer draws timelines: set cfg.keep_slices */
-	char host[KRT_HOST_NAME_MAX + 1];	/* --host-name, else the hostname */
+	bool need_slices;		  /* a writer draws timelines: set cfg.keep_slices */
+	char host[KRT_HOST_NAME_MAX + 1]; /* --host-name, else the hostname */
 };
 
 /* Opens files and builds the writers; prints "krtrace: FILE: cause" and returns -1 on error. */

@@ -23,7 +23,7 @@
 
 #define MAX_REPORTED_BAD_LINES 3
 #define MAX_LISTED_UNMATCHED 10
-#define MAX_EXPLAINED_TRACES 20	/* -v: disagreeing traces shown hop by hop */
+#define MAX_EXPLAINED_TRACES 20 /* -v: disagreeing traces shown hop by hop */
 
 struct c_hop {
 	__u32 from, to;
@@ -33,12 +33,12 @@ struct c_hop {
 
 struct c_trace {
 	__u64 id;
-	char key[136];		/* "client>server" */
-	__u64 ts_ns;		/* ingress time (start when absent) */
+	char key[136]; /* "client>server" */
+	__u64 ts_ns;   /* ingress time (start when absent) */
 	__u64 cpu_ns;
 	size_t n_hops;
 	struct c_hop *hops;
-	long match;		/* index in the other file, -1 = none */
+	long match; /* index in the other file, -1 = none */
 };
 
 struct c_file {
@@ -47,8 +47,8 @@ struct c_file {
 	size_t n, cap;
 	__u64 bad_lines;
 	bool has_summary;
-	bool cut_line;		/* the last line had no newline: skipped */
-	__u64 lost, unattributed_cpu_ns;	/* from the summary line: explains gaps */
+	bool cut_line;			 /* the last line had no newline: skipped */
+	__u64 lost, unattributed_cpu_ns; /* from the summary line: explains gaps */
 };
 
 struct c_pair {
@@ -59,27 +59,25 @@ struct c_pair {
 struct c_result {
 	size_t matched, only_a, only_b, identical;
 	__u64 hops_a, hops_b, hops_agree;
-	__u64 edges_a, edges_b, edges_agree;	/* (from, to) pairs with their total bytes */
+	__u64 edges_a, edges_b, edges_agree; /* (from, to) pairs with their total bytes */
 	__u64 cpu_a, cpu_absdiff;
 	double cpu_median_pct;
 	double offset_median_ms;
 };
 
 static const char usage[] =
-	"usage: krtrace compare A.jsonl B.jsonl [--min PCT] [--min-hops PCT]\n"
-	"                       [--tolerance MS] [--json] [-v]\n"
-	"Matches the traces of two --json results of the same run (for example the\n"
-	"live path and an ftrace import captured at the same time) by ingress\n"
-	"connection and time, and prints traces matched, hops agreeing and the\n"
-	"CPU-time difference.\n"
-	"  --min PCT        exit 1 when fewer than PCT % of the traces match\n"
-	"  --min-hops PCT   exit 1 when fewer than PCT % of the hops agree\n"
-	"  --tolerance MS   largest ingress time difference of a match (default 5)\n"
-	"  --json           print the comparison as one JSON object\n"
-	"  -v, --verbose    show the hops of disagreeing traces (first 20)\n"
-	"Exit status: 0 agreement, 1 below --min/--min-hops, 2 usage or input error.\n";
-
-
+    "usage: krtrace compare A.jsonl B.jsonl [--min PCT] [--min-hops PCT]\n"
+    "                       [--tolerance MS] [--json] [-v]\n"
+    "Matches the traces of two --json results of the same run (for example the\n"
+    "live path and an ftrace import captured at the same time) by ingress\n"
+    "connection and time, and prints traces matched, hops agreeing and the\n"
+    "CPU-time difference.\n"
+    "  --min PCT        exit 1 when fewer than PCT % of the traces match\n"
+    "  --min-hops PCT   exit 1 when fewer than PCT % of the hops agree\n"
+    "  --tolerance MS   largest ingress time difference of a match (default 5)\n"
+    "  --json           print the comparison as one JSON object\n"
+    "  -v, --verbose    show the hops of disagreeing traces (first 20)\n"
+    "Exit status: 0 agreement, 1 below --min/--min-hops, 2 usage or input error.\n";
 
 static void copy_str(char *dst, size_t len, const char *src)
 {
@@ -97,7 +95,8 @@ static int parse_trace(json_object *o, struct c_trace *t)
 	json_object *v;
 
 	/* the fields every krtrace trace has: others' JSON lines are not taken for traces */
-	if (!json_object_object_get_ex(o, "trace_id", &v) || !json_object_is_type(v, json_type_int) ||
+	if (!json_object_object_get_ex(o, "trace_id", &v) ||
+	    !json_object_is_type(v, json_type_int) ||
 	    !json_object_object_get_ex(o, "ingress", &ingress) ||
 	    !json_object_is_type(ingress, json_type_object) || !*json_get_str(ingress, "client") ||
 	    !*json_get_str(ingress, "server") || !json_object_object_get_ex(o, "hops", &v) ||
@@ -156,8 +155,10 @@ static int load_file(struct c_file *f)
 			continue;
 		/* krtrace ends every line: one without its newline was cut while written */
 		if (line[len - 1] != '\n') {
-			fprintf(stderr, "krtrace compare: %s:%zu: last line cut (no newline): "
-				"skipped\n", f->path, lineno);
+			fprintf(stderr,
+				"krtrace compare: %s:%zu: last line cut (no newline): "
+				"skipped\n",
+				f->path, lineno);
 			f->cut_line = true;
 			break;
 		}
@@ -172,8 +173,10 @@ static int load_file(struct c_file *f)
 		}
 		if (!o || !json_object_is_type(o, json_type_object) || parse_trace(o, &t)) {
 			if (f->bad_lines++ < MAX_REPORTED_BAD_LINES)
-				fprintf(stderr, "krtrace compare: %s:%zu: not a trace object of "
-					"krtrace --json, skipped\n", f->path, lineno);
+				fprintf(stderr,
+					"krtrace compare: %s:%zu: not a trace object of "
+					"krtrace --json, skipped\n",
+					f->path, lineno);
 			json_object_put(o);
 			continue;
 		}
@@ -205,9 +208,10 @@ static int load_file(struct c_file *f)
 		ret = -1;
 	} else if (!ret && f->bad_lines >= f->n + f->has_summary) {
 		/* another tool's JSON, or not JSON: "100 % agreement" would be a lie */
-		fprintf(stderr, "krtrace compare: %s: not krtrace --json output (%" PRIu64
-			" of %zu lines are no krtrace trace or summary): refused\n", f->path,
-			(uint64_t)f->bad_lines, lineno);
+		fprintf(stderr,
+			"krtrace compare: %s: not krtrace --json output (%" PRIu64
+			" of %zu lines are no krtrace trace or summary): refused\n",
+			f->path, (uint64_t)f->bad_lines, lineno);
 		ret = -1;
 	}
 	return ret;
@@ -294,11 +298,11 @@ static int match_traces(struct c_file *fa, struct c_file *fb, __u64 tol_ns)
 				pairs = grown;
 			}
 			pairs[n_pairs++] = (struct c_pair){
-				i, order[k], b->ts_ns > a->ts_ns ? b->ts_ns - a->ts_ns : a->ts_ns - b->ts_ns
-			};
+			    i, order[k],
+			    b->ts_ns > a->ts_ns ? b->ts_ns - a->ts_ns : a->ts_ns - b->ts_ns};
 		}
 	}
-	if (n_pairs)	/* qsort(NULL, 0) is undefined (UBSan) */
+	if (n_pairs) /* qsort(NULL, 0) is undefined (UBSan) */
 		qsort(pairs, n_pairs, sizeof(*pairs), by_dt);
 	for (i = 0; i < n_pairs; i++) {
 		struct c_trace *a = &fa->v[pairs[i].a], *b = &fb->v[pairs[i].b];
@@ -381,7 +385,7 @@ static size_t edges_of(const struct c_trace *t, struct c_hop *out)
 {
 	size_t i, n = 0;
 
-	if (!t->n_hops)		/* hops and out may be NULL: memcpy/qsort must not see them */
+	if (!t->n_hops) /* hops and out may be NULL: memcpy/qsort must not see them */
 		return 0;
 	memcpy(out, t->hops, t->n_hops * sizeof(*out));
 	qsort(out, t->n_hops, sizeof(*out), edge_qsort_cmp);
@@ -469,7 +473,9 @@ static void explain_differences(const struct c_file *fa, const struct c_file *fb
 		printf("trace %" PRIu64 " in A / %" PRIu64 " in B: %zu vs %zu hops\n",
 		       (uint64_t)a->id, (uint64_t)b->id, a->n_hops, b->n_hops);
 		for (x = 0, y = 0; x < a->n_hops || y < b->n_hops;) {
-			c = x == a->n_hops ? 1 : y == b->n_hops ? -1 : hop_cmp(&a->hops[x], &b->hops[y]);
+			c = x == a->n_hops   ? 1
+			    : y == b->n_hops ? -1
+					     : hop_cmp(&a->hops[x], &b->hops[y]);
 			if (!c) {
 				x++;
 				y++;
@@ -526,10 +532,11 @@ static int compute(struct c_file *fa, struct c_file *fb, struct c_result *r)
 		if (agree == a->n_hops && agree == b->n_hops)
 			r->identical++;
 		r->cpu_a += a->cpu_ns;
-		r->cpu_absdiff += a->cpu_ns > b->cpu_ns ? a->cpu_ns - b->cpu_ns : b->cpu_ns - a->cpu_ns;
+		r->cpu_absdiff +=
+		    a->cpu_ns > b->cpu_ns ? a->cpu_ns - b->cpu_ns : b->cpu_ns - a->cpu_ns;
 		if (a->cpu_ns)
-			cpu_pct[n_cpu++] = 100.0 * fabs((double)a->cpu_ns - (double)b->cpu_ns) /
-					   (double)a->cpu_ns;
+			cpu_pct[n_cpu++] =
+			    100.0 * fabs((double)a->cpu_ns - (double)b->cpu_ns) / (double)a->cpu_ns;
 		offs[r->matched - 1] = ((double)b->ts_ns - (double)a->ts_ns) / 1e6;
 	}
 	for (i = 0; i < fb->n; i++)
@@ -593,24 +600,25 @@ static void print_side(const char *name, const struct c_file *f)
 	putchar('\n');
 }
 
-static void print_text(const struct c_file *fa, const struct c_file *fb,
-		       const struct c_result *r, __u64 tol_ns)
+static void print_text(const struct c_file *fa, const struct c_file *fb, const struct c_result *r,
+		       __u64 tol_ns)
 {
 	print_side("A", fa);
 	print_side("B", fb);
 	printf("traces matched       %zu (%.1f %%)  only in A %zu  only in B %zu  "
-	       "(ingress connection, time within %.3f ms)\n", r->matched,
-	       matched_pct(fa, fb, r), r->only_a, r->only_b, tol_ns / 1e6);
+	       "(ingress connection, time within %.3f ms)\n",
+	       r->matched, matched_pct(fa, fb, r), r->only_a, r->only_b, tol_ns / 1e6);
 	printf("hops agreeing        %" PRIu64 " (%.1f %%)  of %" PRIu64 " in A, %" PRIu64
-	       " in B (matched traces)\n", (uint64_t)r->hops_agree, hops_pct(r),
-	       (uint64_t)r->hops_a, (uint64_t)r->hops_b);
+	       " in B (matched traces)\n",
+	       (uint64_t)r->hops_agree, hops_pct(r), (uint64_t)r->hops_a, (uint64_t)r->hops_b);
 	printf("edges agreeing       %" PRIu64 " (%.1f %%)  of %" PRIu64 " in A, %" PRIu64
 	       " in B (sender -> receiver pairs with equal total bytes)\n",
 	       (uint64_t)r->edges_agree, edges_pct(r), (uint64_t)r->edges_a, (uint64_t)r->edges_b);
 	printf("identical flows      %zu of %zu matched traces (%.1f %%)\n", r->identical,
 	       r->matched, pct(r->identical, r->matched));
 	printf("CPU time difference  %.1f %% in total (sum |A-B| / sum A), per-trace median "
-	       "%.1f %%\n", pct(r->cpu_absdiff, r->cpu_a), r->cpu_median_pct);
+	       "%.1f %%\n",
+	       pct(r->cpu_absdiff, r->cpu_a), r->cpu_median_pct);
 	printf("ingress time offset  median %.3f ms (B - A)\n", r->offset_median_ms);
 	if (r->only_a) {
 		printf("only in A: trace ");
@@ -649,8 +657,8 @@ static void put_side(struct krt_json *j, const char *key, const struct c_file *f
 	krt_json_obj_end(j);
 }
 
-static void print_json(const struct c_file *fa, const struct c_file *fb,
-		       const struct c_result *r, __u64 tol_ns, bool pass)
+static void print_json(const struct c_file *fa, const struct c_file *fb, const struct c_result *r,
+		       __u64 tol_ns, bool pass)
 {
 	struct krt_json j;
 
@@ -688,7 +696,8 @@ static int parse_pct(const char *opt, const char *arg, double *out)
 	errno = 0;
 	*out = strtod(arg, &end);
 	if (errno || end == arg || *end || *out < 0 || *out > 100 || isnan(*out)) {
-		fprintf(stderr, "krtrace compare: %s: '%s' is not a percentage (0-100)\n", opt, arg);
+		fprintf(stderr, "krtrace compare: %s: '%s' is not a percentage (0-100)\n", opt,
+			arg);
 		return -1;
 	}
 	return 0;
@@ -697,22 +706,22 @@ static int parse_pct(const char *opt, const char *arg, double *out)
 int krt_compare_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "min", required_argument, NULL, 'm' },
-		{ "min-hops", required_argument, NULL, 'H' },
-		{ "tolerance", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"min", required_argument, NULL, 'm'},
+	    {"min-hops", required_argument, NULL, 'H'},
+	    {"tolerance", required_argument, NULL, 't'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct c_file fa = { 0 }, fb = { 0 };
+	struct c_file fa = {0}, fb = {0};
 	struct c_result r;
 	double min_pct = -1, min_hops = -1, tol_ms = 5;
 	bool json = false, verbose = false, pass;
 	char *end;
 	int opt, ret;
 
-	optind = 0;	/* the caller may have run getopt already */
+	optind = 0; /* the caller may have run getopt already */
 	while ((opt = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
@@ -728,8 +737,10 @@ int krt_compare_main(int argc, char **argv)
 			tol_ms = strtod(optarg, &end);
 			if (errno || end == optarg || *end || tol_ms < 0 || tol_ms > 1e6 ||
 			    isnan(tol_ms)) {
-				fprintf(stderr, "krtrace compare: --tolerance: '%s' is not a number "
-					"of milliseconds\n", optarg);
+				fprintf(stderr,
+					"krtrace compare: --tolerance: '%s' is not a number "
+					"of milliseconds\n",
+					optarg);
 				return 2;
 			}
 			break;

@@ -29,8 +29,8 @@
 struct netns {
 	ino_t ino;
 	dev_t dev;
-	bool checked;		/* addresses read */
-	bool member;		/* holds an address in the subnet */
+	bool checked; /* addresses read */
+	bool member;  /* holds an address in the subnet */
 	struct krt_addr ip;
 	char name[KRT_NAME_LEN];
 	char hash[KRT_HASH_LEN];
@@ -38,7 +38,7 @@ struct netns {
 
 struct proc_entry {
 	__u32 pid;
-	size_t ns;		/* index into the netns table */
+	size_t ns; /* index into the netns table */
 };
 
 int krt_addr_in_subnet(const struct krt_addr *ip, const struct krt_addr *net, __u8 prefix_len)
@@ -85,7 +85,7 @@ int krt_gateway_prefix(const struct krt_addr *gateway)
 	if (getifaddrs(&ifa))
 		return -1;
 	for (it = ifa; it && prefix < 0; it = it->ifa_next) {
-		struct krt_addr a = { 0 };
+		struct krt_addr a = {0};
 
 		if (!it->ifa_addr || !it->ifa_netmask)
 			continue;
@@ -108,7 +108,7 @@ int krt_gateway_prefix(const struct krt_addr *gateway)
 
 size_t krt_parse_fib_trie_local(const char *text, struct krt_addr *addrs, size_t n)
 {
-	struct krt_addr last = { 0 };
+	struct krt_addr last = {0};
 	const char *line = text;
 	size_t found = 0;
 
@@ -152,7 +152,7 @@ size_t krt_parse_if_inet6(const char *text, struct krt_addr *addrs, size_t n)
 
 	while (line && *line && found < n) {
 		const char *eol = strchr(line, '\n');
-		struct krt_addr a = { .family = KRT_AF_INET6 };
+		struct krt_addr a = {.family = KRT_AF_INET6};
 		int i;
 
 		for (i = 0; i < 16; i++) {
@@ -361,7 +361,8 @@ int krt_discover_containers(const struct krt_addr *gateway, const struct krt_dis
 
 	prefix = o && o->prefix_len ? o->prefix_len : krt_gateway_prefix(gateway);
 	if (prefix <= 0) {
-		snprintf(err, errlen, "no interface of this host holds the gateway address "
+		snprintf(err, errlen,
+			 "no interface of this host holds the gateway address "
 			 "(looked at every interface; is it the bridge's address?)");
 		return -1;
 	}
@@ -384,7 +385,7 @@ int krt_discover_containers(const struct krt_addr *gateway, const struct krt_dis
 			continue;
 		snprintf(path, sizeof(path), "%s/%lu/ns/net", proc, pid);
 		if (stat(path, &st))
-			continue;	/* exited meanwhile, or a kernel thread */
+			continue; /* exited meanwhile, or a kernel thread */
 		if (st.st_ino == self_ns.st_ino && st.st_dev == self_ns.st_dev)
 			continue;
 		for (i = 0; i < n_ns; i++)
@@ -414,7 +415,7 @@ int krt_discover_containers(const struct krt_addr *gateway, const struct krt_dis
 			}
 		}
 		if (ns->member) {
-			struct krt_container c = { .pid = pid, .ip = ns->ip };
+			struct krt_container c = {.pid = pid, .ip = ns->ip};
 
 			snprintf(c.name, sizeof(c.name), "%s", ns->name);
 			snprintf(c.hash, sizeof(c.hash), "%s", ns->hash);

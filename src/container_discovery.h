@@ -11,9 +11,9 @@
 #include "pids_file.h"
 
 struct krt_discovery_opts {
-	const char *proc_root;		/* "/proc" unless testing */
-	const char *netns_dir;		/* "/run/netns" unless testing */
-	__u8 prefix_len;		/* 0 = from the interface holding the gateway */
+	const char *proc_root; /* "/proc" unless testing */
+	const char *netns_dir; /* "/run/netns" unless testing */
+	__u8 prefix_len;       /* 0 = from the interface holding the gateway */
 };
 
 /*

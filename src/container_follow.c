@@ -34,9 +34,8 @@ static bool holds_pid(const struct krt_pids *pids, __u32 pid)
 	return false;
 }
 
-int krt_follow_add(struct krt_live_source *src, struct krt_pids *pids,
-		   const struct krt_pids *fresh, FILE *log, const char *prog,
-		   struct krt_follow_stats *st)
+int krt_follow_add(struct krt_live_source *src, struct krt_pids *pids, const struct krt_pids *fresh,
+		   FILE *log, const char *prog, struct krt_follow_stats *st)
 {
 	char ip[KRT_ADDR_STRLEN];
 	size_t i;
@@ -56,10 +55,11 @@ int krt_follow_add(struct krt_live_source *src, struct krt_pids *pids,
 			continue;
 		}
 		if (c->ip.family)
-			krt_live_add_peer(src, &c->ip);	/* a known address: no error to tell */
+			krt_live_add_peer(src, &c->ip); /* a known address: no error to tell */
 		if (krt_pids_add(pids, c)) {
 			if (log)
-				fprintf(log, "%s: PID %u (%s) traced but not named: out of memory\n",
+				fprintf(log,
+					"%s: PID %u (%s) traced but not named: out of memory\n",
 					prog, c->pid, c->name);
 			continue;
 		}
@@ -97,7 +97,7 @@ int krt_follow_rescan(struct krt_live_source *src, struct krt_pids *pids,
 		      struct krt_follow_stats *st)
 {
 	static bool failed_before;
-	struct krt_pids fresh = { 0 };
+	struct krt_pids fresh = {0};
 	__u64 t0 = mono_ns();
 	char err[256];
 	int n;
@@ -124,15 +124,15 @@ int krt_follow_rescan(struct krt_live_source *src, struct krt_pids *pids,
 int krt_follow_reload(struct krt_live_source *src, struct krt_pids *pids, const char *path,
 		      FILE *log, const char *prog, struct krt_follow_stats *st)
 {
-	struct krt_pids fresh = { 0 };
+	struct krt_pids fresh = {0};
 	char err[512];
 	size_t i;
 	int n;
 
 	if (krt_pids_load(&fresh, path, err, sizeof(err))) {
 		if (log)
-			fprintf(log, "%s: SIGHUP: %s: the traced processes stay as they were\n", prog,
-				err);
+			fprintf(log, "%s: SIGHUP: %s: the traced processes stay as they were\n",
+				prog, err);
 		return -1;
 	}
 	/*
@@ -148,7 +148,8 @@ int krt_follow_reload(struct krt_live_source *src, struct krt_pids *pids, const 
 			krt_live_trace_tree(src, fresh.v[i].pid);
 	n = krt_follow_add(src, pids, &fresh, log, prog, st);
 	if (log)
-		fprintf(log, "%s: SIGHUP: re-read %s: %zu listed, %d new\n", prog, path, fresh.n, n);
+		fprintf(log, "%s: SIGHUP: re-read %s: %zu listed, %d new\n", prog, path, fresh.n,
+			n);
 	krt_pids_free(&fresh);
 	if (st)
 		st->rescans++;

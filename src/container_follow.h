@@ -21,10 +21,10 @@
 #include "pids_file.h"
 
 struct krt_follow_stats {
-	__u64 rescans;		/* discovery runs / PIDs-file re-reads */
-	__u64 added;		/* processes traced after the start */
-	__u64 dropped;		/* exited processes removed from the list */
-	__u64 rescan_ns;	/* time spent re-scanning */
+	__u64 rescans;	 /* discovery runs / PIDs-file re-reads */
+	__u64 added;	 /* processes traced after the start */
+	__u64 dropped;	 /* exited processes removed from the list */
+	__u64 rescan_ns; /* time spent re-scanning */
 };
 
 /*
@@ -32,9 +32,8 @@ struct krt_follow_stats {
  * descendants, and their address as a peer) and appends them to pids.
  * log (may be NULL) gets one line per process. Returns the number added.
  */
-int krt_follow_add(struct krt_live_source *src, struct krt_pids *pids,
-		   const struct krt_pids *fresh, FILE *log, const char *prog,
-		   struct krt_follow_stats *st);
+int krt_follow_add(struct krt_live_source *src, struct krt_pids *pids, const struct krt_pids *fresh,
+		   FILE *log, const char *prog, struct krt_follow_stats *st);
 /* Removes the entries of processes that no longer exist. Returns the number removed. */
 int krt_follow_prune(struct krt_pids *pids, const char *proc_root, struct krt_follow_stats *st);
 /*

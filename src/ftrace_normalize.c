@@ -1168,7 +1168,8 @@ static void on_wakeup(struct krt_normalizer *n, const struct krt_report_record *
 
 	if (t && t->tcp_wakes) {
 		n->st.socket_wakeups++;
-		note(n, r, "wake-up of %u by TCP data (after a tcp_probe): the socket's, not a hand-off",
+		note(n, r,
+		     "wake-up of %u by TCP data (after a tcp_probe): the socket's, not a hand-off",
 		     r->pid);
 		return;
 	}

@@ -14,14 +14,10 @@
 #include "go_binary.h"
 
 static const char *const func_names[KRT_GO_N_FUNCS] = {
-	[KRT_GO_EXECUTE] = "runtime.execute",
-	[KRT_GO_GOSTARTCALLFN] = "runtime.gostartcallfn",
-	[KRT_GO_READY] = "runtime.ready",
-	[KRT_GO_NEWPROC1] = "runtime.newproc1",
-	[KRT_GO_CASGSTATUS] = "runtime.casgstatus",
-	[KRT_GO_CHANSEND] = "runtime.chansend",
-	[KRT_GO_CHANRECV] = "runtime.chanrecv",
-	[KRT_GO_SELECTGO] = "runtime.selectgo",
+    [KRT_GO_EXECUTE] = "runtime.execute",	[KRT_GO_GOSTARTCALLFN] = "runtime.gostartcallfn",
+    [KRT_GO_READY] = "runtime.ready",		[KRT_GO_NEWPROC1] = "runtime.newproc1",
+    [KRT_GO_CASGSTATUS] = "runtime.casgstatus", [KRT_GO_CHANSEND] = "runtime.chansend",
+    [KRT_GO_CHANRECV] = "runtime.chanrecv",	[KRT_GO_SELECTGO] = "runtime.selectgo",
 };
 
 const char *krt_go_func_name(enum krt_go_func f)
@@ -43,7 +39,7 @@ const char *krt_go_func_name(enum krt_go_func f)
 static const struct {
 	int major, minor, goid, sched;
 } offsets_table[] = {
-	{ 1, 19, 152, 56 },
+    {1, 19, 152, 56},
 };
 
 /* runtime.hchan, checked against DWARF (tests/unit/test_go_binary.c) */
@@ -51,7 +47,7 @@ static const struct {
 	int major, minor;
 	struct krt_go_hchan h;
 } hchan_table[] = {
-	{ 1, 19, { .qcount = 0, .dataqsiz = 8, .sendx = 40, .recvx = 48, .recvq = 56, .sendq = 72 } },
+    {1, 19, {.qcount = 0, .dataqsiz = 8, .sendx = 40, .recvx = 48, .recvq = 56, .sendq = 72}},
 };
 
 uint32_t krt_go_handoff_skips(int major, int minor)
@@ -192,7 +188,7 @@ static int64_t cur_sleb(struct cursor *c)
 		shift += 7;
 	} while (b & 0x80);
 	if (shift < 64 && (b & 0x40))
-		v |= ~(uint64_t)0 << shift;	/* sign-extend */
+		v |= ~(uint64_t)0 << shift; /* sign-extend */
 	return (int64_t)v;
 }
 
@@ -205,7 +201,7 @@ static uint64_t cur_fixed(struct cursor *c, int size)
 		return 0;
 	}
 	for (int i = 0; i < size; i++)
-		v |= (uint64_t)c->p[c->pos + i] << (8 * i);	/* little endian (x86-64) */
+		v |= (uint64_t)c->p[c->pos + i] << (8 * i); /* little endian (x86-64) */
 	c->pos += (size_t)size;
 	return v;
 }
@@ -221,7 +217,7 @@ static void cur_skip(struct cursor *c, uint64_t n)
 /* Parses the abbreviation table at off; codes index the array. */
 static int parse_abbrevs(const uint8_t *p, size_t len, size_t off, struct abbrev *tab)
 {
-	struct cursor c = { p, len, off, false };
+	struct cursor c = {p, len, off, false};
 
 	memset(tab, 0, sizeof(*tab) * MAX_ABBREVS);
 	for (;;) {
@@ -264,13 +260,25 @@ static int read_form(struct cursor *c, uint64_t form, int addr_size, uint64_t *v
 	*val = 0;
 	*str = NULL;
 	switch (form) {
-	case 0x01: *val = cur_fixed(c, addr_size); break;	/* addr */
-	case 0x03: cur_skip(c, cur_fixed(c, 2)); break;		/* block2 */
-	case 0x04: cur_skip(c, cur_fixed(c, 4)); break;		/* block4 */
-	case 0x05: *val = cur_fixed(c, 2); break;		/* data2 */
-	case 0x06: *val = cur_fixed(c, 4); break;		/* data4 */
-	case 0x07: *val = cur_fixed(c, 8); break;		/* data8 */
-	case 0x08: {						/* string */
+	case 0x01:
+		*val = cur_fixed(c, addr_size);
+		break; /* addr */
+	case 0x03:
+		cur_skip(c, cur_fixed(c, 2));
+		break; /* block2 */
+	case 0x04:
+		cur_skip(c, cur_fixed(c, 4));
+		break; /* block4 */
+	case 0x05:
+		*val = cur_fixed(c, 2);
+		break; /* data2 */
+	case 0x06:
+		*val = cur_fixed(c, 4);
+		break; /* data4 */
+	case 0x07:
+		*val = cur_fixed(c, 8);
+		break; /* data8 */
+	case 0x08: {   /* string */
 		const uint8_t *nul = memchr(c->p + c->pos, 0, c->len - c->pos);
 
 		if (!nul) {
@@ -281,24 +289,59 @@ static int read_form(struct cursor *c, uint64_t form, int addr_size, uint64_t *v
 		c->pos = (size_t)(nul - c->p) + 1;
 		break;
 	}
-	case 0x09: cur_skip(c, cur_uleb(c)); break;		/* block */
-	case 0x0a: cur_skip(c, cur_fixed(c, 1)); break;		/* block1 */
-	case 0x0b: *val = cur_fixed(c, 1); break;		/* data1 */
-	case 0x0c: *val = cur_fixed(c, 1); break;		/* flag */
-	case 0x0d: *val = (uint64_t)cur_sleb(c); break;		/* sdata */
-	case 0x0e: cur_fixed(c, 4); break;			/* strp */
-	case 0x0f: *val = cur_uleb(c); break;			/* udata */
-	case 0x10: cur_fixed(c, 4); break;			/* ref_addr (32-bit DWARF) */
-	case 0x11: cur_fixed(c, 1); break;			/* ref1 */
-	case 0x12: cur_fixed(c, 2); break;			/* ref2 */
-	case 0x13: cur_fixed(c, 4); break;			/* ref4 */
-	case 0x14: cur_fixed(c, 8); break;			/* ref8 */
-	case 0x15: cur_uleb(c); break;				/* ref_udata */
-	case 0x17: cur_fixed(c, 4); break;			/* sec_offset */
-	case 0x18: cur_skip(c, cur_uleb(c)); break;		/* exprloc */
-	case 0x19: *val = 1; break;				/* flag_present */
-	case 0x20: cur_fixed(c, 8); break;			/* ref_sig8 */
-	default: return -1;
+	case 0x09:
+		cur_skip(c, cur_uleb(c));
+		break; /* block */
+	case 0x0a:
+		cur_skip(c, cur_fixed(c, 1));
+		break; /* block1 */
+	case 0x0b:
+		*val = cur_fixed(c, 1);
+		break; /* data1 */
+	case 0x0c:
+		*val = cur_fixed(c, 1);
+		break; /* flag */
+	case 0x0d:
+		*val = (uint64_t)cur_sleb(c);
+		break; /* sdata */
+	case 0x0e:
+		cur_fixed(c, 4);
+		break; /* strp */
+	case 0x0f:
+		*val = cur_uleb(c);
+		break; /* udata */
+	case 0x10:
+		cur_fixed(c, 4);
+		break; /* ref_addr (32-bit DWARF) */
+	case 0x11:
+		cur_fixed(c, 1);
+		break; /* ref1 */
+	case 0x12:
+		cur_fixed(c, 2);
+		break; /* ref2 */
+	case 0x13:
+		cur_fixed(c, 4);
+		break; /* ref4 */
+	case 0x14:
+		cur_fixed(c, 8);
+		break; /* ref8 */
+	case 0x15:
+		cur_uleb(c);
+		break; /* ref_udata */
+	case 0x17:
+		cur_fixed(c, 4);
+		break; /* sec_offset */
+	case 0x18:
+		cur_skip(c, cur_uleb(c));
+		break; /* exprloc */
+	case 0x19:
+		*val = 1;
+		break; /* flag_present */
+	case 0x20:
+		cur_fixed(c, 8);
+		break; /* ref_sig8 */
+	default:
+		return -1;
 	}
 	return c->bad ? -1 : 0;
 }
@@ -318,13 +361,13 @@ int krt_go_dwarf_member_offset(const uint8_t *info, size_t info_len, const uint8
 	if (!tab)
 		return -1;
 	while (result < 0 && info_len - unit >= 11 && unit < info_len) {
-		struct cursor c = { info, info_len, unit, false };
+		struct cursor c = {info, info_len, unit, false};
 		uint64_t unit_len = cur_fixed(&c, 4), abbrev_off;
 		size_t end;
 		int version, addr_size, depth = 0, g_depth = -1;
 
 		if (unit_len >= 0xfffffff0 || unit_len > info_len - c.pos)
-			break;	/* 64-bit DWARF or truncated: not Go's */
+			break; /* 64-bit DWARF or truncated: not Go's */
 		end = c.pos + unit_len;
 		version = (int)cur_fixed(&c, 2);
 		abbrev_off = cur_fixed(&c, 4);
@@ -414,7 +457,8 @@ static uint64_t vaddr_to_offset(Elf *elf, uint64_t vaddr, bool *ok)
 	GElf_Shdr sh;
 
 	while ((scn = elf_nextscn(elf, scn))) {
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS || !(sh.sh_flags & SHF_ALLOC))
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS ||
+		    !(sh.sh_flags & SHF_ALLOC))
 			continue;
 		if (vaddr >= sh.sh_addr && vaddr < sh.sh_addr + sh.sh_size) {
 			*ok = true;
@@ -450,8 +494,8 @@ static void find_funcs(Elf *elf, Elf_Scn *symtab, const GElf_Shdr *sh, struct kr
 	}
 }
 
-static bool hchan_from_dwarf(const uint8_t *info, size_t len, const uint8_t *abbrev,
-			     size_t alen, struct krt_go_hchan *h)
+static bool hchan_from_dwarf(const uint8_t *info, size_t len, const uint8_t *abbrev, size_t alen,
+			     struct krt_go_hchan *h)
 {
 #define M(f) (h->f = krt_go_dwarf_member_offset(info, len, abbrev, alen, "runtime.hchan", #f))
 	M(qcount), M(dataqsiz), M(sendx), M(recvx), M(recvq), M(sendq);
@@ -464,7 +508,8 @@ static void decide_usable(struct krt_go_info *info, uint16_t machine)
 {
 	info->usable = false;
 	if (!info->version[0] || !info->major) {
-		snprintf(info->why, sizeof(info->why), "Go version unknown (build info before Go 1.18)");
+		snprintf(info->why, sizeof(info->why),
+			 "Go version unknown (build info before Go 1.18)");
 		return;
 	}
 	info->g_in_r14 = machine == EM_X86_64 && (info->major > 1 || info->minor >= 17);
@@ -516,10 +561,10 @@ static int inspect_elf(Elf *elf, const char *path, struct krt_go_info *info, cha
 	}
 	scn = find_section(elf, shstrndx, ".go.buildinfo", &sh);
 	if (!scn)
-		return 0;	/* not Go (or Go before 1.13): nothing to follow */
+		return 0; /* not Go (or Go before 1.13): nothing to follow */
 	d = elf_getdata(scn, NULL);
-	if (!d || !d->d_buf || krt_go_parse_buildinfo(d->d_buf, d->d_size, info->version,
-						      sizeof(info->version))) {
+	if (!d || !d->d_buf ||
+	    krt_go_parse_buildinfo(d->d_buf, d->d_size, info->version, sizeof(info->version))) {
 		snprintf(err, errlen, "%s: unreadable .go.buildinfo section", path);
 		return -1;
 	}
@@ -541,8 +586,8 @@ static int inspect_elf(Elf *elf, const char *path, struct krt_go_info *info, cha
 								ad->d_size, "runtime.g", "sched");
 		if (info->goid_offset >= 0 && info->sched_offset >= 0)
 			info->goid_from = KRT_GO_OFFSET_DWARF;
-		info->chans = hchan_from_dwarf(d->d_buf, d->d_size, ad->d_buf, ad->d_size,
-					       &info->hchan);
+		info->chans =
+		    hchan_from_dwarf(d->d_buf, d->d_size, ad->d_buf, ad->d_size, &info->hchan);
 	}
 	if (info->goid_from != KRT_GO_OFFSET_DWARF) {
 		info->goid_offset = info->sched_offset = -1;

@@ -34,16 +34,16 @@
 
 /* The runtime functions, in this order in krt_go_info.funcs. */
 enum krt_go_func {
-	KRT_GO_EXECUTE,		/* runtime.execute(gp *g, inheritTime bool) */
-	KRT_GO_GOSTARTCALLFN,	/* runtime.gostartcallfn(gobuf *gobuf, fv *funcval) */
-	KRT_GO_READY,		/* runtime.ready(gp *g, traceskip int, next bool) */
-	KRT_GO_N_NEEDED,	/* the ones above are needed to follow goroutines */
+	KRT_GO_EXECUTE,	      /* runtime.execute(gp *g, inheritTime bool) */
+	KRT_GO_GOSTARTCALLFN, /* runtime.gostartcallfn(gobuf *gobuf, fv *funcval) */
+	KRT_GO_READY,	      /* runtime.ready(gp *g, traceskip int, next bool) */
+	KRT_GO_N_NEEDED,      /* the ones above are needed to follow goroutines */
 	/* buffered channels' hand-offs (no runtime.ready when the receiver runs) */
-	KRT_GO_CHANSEND = KRT_GO_N_NEEDED,	/* runtime.chansend(c *hchan, ep, block, pc) */
-	KRT_GO_CHANRECV,	/* runtime.chanrecv(c *hchan, ep, block bool) */
-	KRT_GO_SELECTGO,	/* runtime.selectgo(cas0, order0, pc0, nsends, nrecvs, block) */
-	KRT_GO_N_PROBED,	/* the ones above get uprobes (the channel ones if all found) */
-	KRT_GO_NEWPROC1 = KRT_GO_N_PROBED,	/* counted by benchmarks only */
+	KRT_GO_CHANSEND = KRT_GO_N_NEEDED, /* runtime.chansend(c *hchan, ep, block, pc) */
+	KRT_GO_CHANRECV,		   /* runtime.chanrecv(c *hchan, ep, block bool) */
+	KRT_GO_SELECTGO, /* runtime.selectgo(cas0, order0, pc0, nsends, nrecvs, block) */
+	KRT_GO_N_PROBED, /* the ones above get uprobes (the channel ones if all found) */
+	KRT_GO_NEWPROC1 = KRT_GO_N_PROBED, /* counted by benchmarks only */
 	KRT_GO_CASGSTATUS,
 	KRT_GO_N_FUNCS,
 };
@@ -60,32 +60,32 @@ struct krt_go_hchan {
 /* Where the goid offset came from. */
 enum krt_go_offset_source {
 	KRT_GO_OFFSET_UNKNOWN,
-	KRT_GO_OFFSET_DWARF,	/* the binary's own debug info */
-	KRT_GO_OFFSET_TABLE,	/* the table of checked versions (no DWARF: -ldflags=-w) */
+	KRT_GO_OFFSET_DWARF, /* the binary's own debug info */
+	KRT_GO_OFFSET_TABLE, /* the table of checked versions (no DWARF: -ldflags=-w) */
 };
 
 struct krt_go_func_addr {
-	uint64_t vaddr;		/* symbol value (virtual address) */
-	uint64_t file_offset;	/* what a uprobe attaches at */
+	uint64_t vaddr;	      /* symbol value (virtual address) */
+	uint64_t file_offset; /* what a uprobe attaches at */
 	bool found;
 };
 
 struct krt_go_info {
-	bool is_go;			/* has Go build info */
-	char version[32];		/* "go1.19.8" ("" when the build info holds none) */
-	int major, minor;		/* 1, 19 (0 when unknown) */
-	bool has_symtab;		/* an ELF .symtab (not -ldflags=-s) */
-	bool has_dwarf;			/* .debug_info (not -ldflags=-w) */
-	bool g_in_r14;			/* amd64 register ABI: Go 1.17+ on x86-64 */
+	bool is_go;	  /* has Go build info */
+	char version[32]; /* "go1.19.8" ("" when the build info holds none) */
+	int major, minor; /* 1, 19 (0 when unknown) */
+	bool has_symtab;  /* an ELF .symtab (not -ldflags=-s) */
+	bool has_dwarf;	  /* .debug_info (not -ldflags=-w) */
+	bool g_in_r14;	  /* amd64 register ABI: Go 1.17+ on x86-64 */
 	struct krt_go_func_addr funcs[KRT_GO_N_FUNCS];
-	int goid_offset;		/* offset of goid in runtime.g, -1 unknown */
-	int sched_offset;		/* offset of sched (a gobuf) in runtime.g, -1 unknown */
-	enum krt_go_offset_source goid_from;	/* (both offsets come from one source) */
-	struct krt_go_hchan hchan;		/* (the same source as goid's) */
-	bool chans;				/* hchan known and the channel functions found */
-	uint32_t handoff_skips;			/* krt_go_handoff_skips() */
-	bool usable;			/* everything needed to follow its goroutines */
-	char why[160];			/* when !usable (and is_go): what is missing */
+	int goid_offset;  /* offset of goid in runtime.g, -1 unknown */
+	int sched_offset; /* offset of sched (a gobuf) in runtime.g, -1 unknown */
+	enum krt_go_offset_source goid_from; /* (both offsets come from one source) */
+	struct krt_go_hchan hchan;	     /* (the same source as goid's) */
+	bool chans;			     /* hchan known and the channel functions found */
+	uint32_t handoff_skips;		     /* krt_go_handoff_skips() */
+	bool usable;			     /* everything needed to follow its goroutines */
+	char why[160];			     /* when !usable (and is_go): what is missing */
 };
 
 /*

@@ -74,7 +74,7 @@ static long long now_ms(void)
 /* Waits until fd is ready for events or the deadline passes. 0 ready, -1 timeout/error. */
 static int wait_fd(int fd, short events, long long deadline)
 {
-	struct pollfd pfd = { .fd = fd, .events = events };
+	struct pollfd pfd = {.fd = fd, .events = events};
 	long long left;
 	int r;
 
@@ -98,7 +98,7 @@ static int wait_fd(int fd, short events, long long deadline)
 
 static int connect_to(const struct krt_http_url *u, long long deadline, char *err, size_t errlen)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
 	struct addrinfo *res, *ai;
 	int fd = -1, r, soerr;
 	socklen_t sl = sizeof(soerr);
@@ -179,7 +179,8 @@ static int read_status(int fd, long long deadline, char *err, size_t errlen)
 	}
 	buf[got] = '\0';
 	if (sscanf(buf, "HTTP/%*d.%*d %d", &status) != 1 || status < 100 || status > 999) {
-		snprintf(err, errlen, got ? "not an HTTP response" : "connection closed without a response");
+		snprintf(err, errlen,
+			 got ? "not an HTTP response" : "connection closed without a response");
 		return -1;
 	}
 	return status;

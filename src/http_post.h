@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 struct krt_http_url {
-	char host[256];		/* without brackets for IPv6 */
+	char host[256]; /* without brackets for IPv6 */
 	char port[8];
 	char path[512];
 };

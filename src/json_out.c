@@ -200,8 +200,13 @@ void krt_json_write_string(struct krt_json *j, const char *str, size_t n)
 			break;
 		default:
 			if (c < 0x20 || c == 0x7f) {
-				char u[7] = { '\\', 'u', '0', '0', "0123456789abcdef"[c >> 4],
-					      "0123456789abcdef"[c & 15], 0 };
+				char u[7] = {'\\',
+					     'u',
+					     '0',
+					     '0',
+					     "0123456789abcdef"[c >> 4],
+					     "0123456789abcdef"[c & 15],
+					     0};
 
 				put_s(j, u);
 			} else {
@@ -263,8 +268,8 @@ void krt_json_u64_str(struct krt_json *j, __u64 v)
 
 void krt_json_ns_as_us(struct krt_json *j, __u64 ns)
 {
-	char frac[4] = { '.', (char)('0' + ns / 100 % 10), (char)('0' + ns / 10 % 10),
-			 (char)('0' + ns % 10) };
+	char frac[4] = {'.', (char)('0' + ns / 100 % 10), (char)('0' + ns / 10 % 10),
+			(char)('0' + ns % 10)};
 
 	before_item(j);
 	put_u64(j, ns / 1000);

@@ -25,9 +25,9 @@
 struct krt_json {
 	FILE *f;
 	int depth;
-	bool after_key;				/* next value follows "key": */
-	bool has_items[KRT_JSON_MAX_DEPTH];	/* a comma is due before the next item */
-	size_t n;				/* bytes waiting in buf */
+	bool after_key;			    /* next value follows "key": */
+	bool has_items[KRT_JSON_MAX_DEPTH]; /* a comma is due before the next item */
+	size_t n;			    /* bytes waiting in buf */
 	char buf[KRT_JSON_BUF];
 };
 

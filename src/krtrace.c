@@ -183,7 +183,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 struct feed_ctx {
 	struct krt_engine *engine;
-	struct krt_seen seen;	/* for a run that yields no trace */
+	struct krt_seen seen; /* for a run that yields no trace */
 };
 
 static void feed_engine(const struct krt_event *ev, void *ctx)
@@ -374,7 +374,7 @@ static void on_signal(int sig)
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	struct options o;
 	int rc;
 

@@ -41,7 +41,7 @@
 #define DEFAULT_IDLE_S 300
 #define MAX_SWEEP_S 10
 #define POLL_INTERVAL_MS 50
-#define DEFAULT_RING_BYTES (8u << 20)	/* bpf/krtrace.bpf.c: events */
+#define DEFAULT_RING_BYTES (8u << 20) /* bpf/krtrace.bpf.c: events */
 #define STREAM_LINGER_NS (2ULL * 1000 * 1000 * 1000)
 #define BATCH_LINGER_NS (5ULL * 1000 * 1000 * 1000)
 
@@ -68,64 +68,64 @@ enum {
 };
 
 static const struct option own_options[] = {
-	{ "gateway", required_argument, NULL, 'g' },
-	{ "pids", required_argument, NULL, 'i' },
-	{ "duration", required_argument, NULL, 'd' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "stream", no_argument, NULL, OPT_STREAM },
-	{ "list-containers", no_argument, NULL, OPT_LIST_CONTAINERS },
-	{ "sample", required_argument, NULL, OPT_SAMPLE },
-	{ "sample-rate", required_argument, NULL, OPT_SAMPLE_RATE },
-	{ "ring-mb", required_argument, NULL, OPT_RING_MB },
-	{ "debug", required_argument, NULL, OPT_DEBUG },
-	{ "normal-priority", no_argument, NULL, OPT_NORMAL_PRIORITY },
-	/* gone: refused with what to use instead (gone_options) */
-	{ "check-tags", no_argument, NULL, OPT_GONE },
-	{ "empty-hooks", no_argument, NULL, OPT_GONE },
-	{ "kernel-tags", no_argument, NULL, OPT_GONE },
-	{ "cpu-in-kernel", no_argument, NULL, OPT_GONE },
-	{ "rules", no_argument, NULL, OPT_RULES },
-	{ "no-merge", no_argument, NULL, OPT_NO_MERGE },
-	{ "syscall-hooks", no_argument, NULL, OPT_SYSCALL_HOOKS },
-	{ "go-threads", no_argument, NULL, OPT_GO_THREADS },
-	{ "go-channels", no_argument, NULL, OPT_GO_CHANNELS },
-	{ "bpf-stats", no_argument, NULL, OPT_BPF_STATS },
-	{ "rescan-ms", required_argument, NULL, OPT_RESCAN_MS },
-	{ "peers", required_argument, NULL, OPT_PEERS },
-	{ "tcp-option-cgroup", required_argument, NULL, OPT_TCP_OPTION_CGROUP },
-	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
-	{ "help", no_argument, NULL, 'h' },
+    {"gateway", required_argument, NULL, 'g'},
+    {"pids", required_argument, NULL, 'i'},
+    {"duration", required_argument, NULL, 'd'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"stream", no_argument, NULL, OPT_STREAM},
+    {"list-containers", no_argument, NULL, OPT_LIST_CONTAINERS},
+    {"sample", required_argument, NULL, OPT_SAMPLE},
+    {"sample-rate", required_argument, NULL, OPT_SAMPLE_RATE},
+    {"ring-mb", required_argument, NULL, OPT_RING_MB},
+    {"debug", required_argument, NULL, OPT_DEBUG},
+    {"normal-priority", no_argument, NULL, OPT_NORMAL_PRIORITY},
+    /* gone: refused with what to use instead (gone_options) */
+    {"check-tags", no_argument, NULL, OPT_GONE},
+    {"empty-hooks", no_argument, NULL, OPT_GONE},
+    {"kernel-tags", no_argument, NULL, OPT_GONE},
+    {"cpu-in-kernel", no_argument, NULL, OPT_GONE},
+    {"rules", no_argument, NULL, OPT_RULES},
+    {"no-merge", no_argument, NULL, OPT_NO_MERGE},
+    {"syscall-hooks", no_argument, NULL, OPT_SYSCALL_HOOKS},
+    {"go-threads", no_argument, NULL, OPT_GO_THREADS},
+    {"go-channels", no_argument, NULL, OPT_GO_CHANNELS},
+    {"bpf-stats", no_argument, NULL, OPT_BPF_STATS},
+    {"rescan-ms", required_argument, NULL, OPT_RESCAN_MS},
+    {"peers", required_argument, NULL, OPT_PEERS},
+    {"tcp-option-cgroup", required_argument, NULL, OPT_TCP_OPTION_CGROUP},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+    {"help", no_argument, NULL, 'h'},
 };
 
 struct options {
 	struct krt_addr gateway;
 	bool have_gateway;
 	const char *pids_path;
-	double duration;	/* seconds, 0 = until Ctrl-C */
+	double duration; /* seconds, 0 = until Ctrl-C */
 	bool libbpf_verbose;
 	bool stream;
 	bool list_containers;
 	__u32 sample_rate;
-	__u32 rate_cap;		/* --sample-rate: sampled requests per second at most */
+	__u32 rate_cap; /* --sample-rate: sampled requests per second at most */
 	__u32 ring_mb;
 	bool check_tags;
-	bool rules;		/* the engine's rules decide, from full records */
-	bool no_merge;		/* one record per transfer */
-	bool syscall_hooks;	/* the pre-6.3 fallback, forced */
-	bool empty_hooks;	/* benchmark floor: hooks that return at once */
-	bool go_threads;	/* Go programs by thread: no uprobes on their runtime */
-	bool go_channels;	/* uprobes on Go's channel operations, not on ready */
-	bool bpf_stats;		/* count the programs' run time while we run */
-	const char *dump_path;	/* --debug dump-events=FILE: every event fed to the engine */
+	bool rules;	       /* the engine's rules decide, from full records */
+	bool no_merge;	       /* one record per transfer */
+	bool syscall_hooks;    /* the pre-6.3 fallback, forced */
+	bool empty_hooks;      /* benchmark floor: hooks that return at once */
+	bool go_threads;       /* Go programs by thread: no uprobes on their runtime */
+	bool go_channels;      /* uprobes on Go's channel operations, not on ready */
+	bool bpf_stats;	       /* count the programs' run time while we run */
+	const char *dump_path; /* --debug dump-events=FILE: every event fed to the engine */
 	/* --debug ring-kb, state-slots, reorder-us: small sizes make losses happen (tests) */
 	__u32 ring_kb, state_slots, reorder_us;
 	bool have_reorder_us;
 	bool normal_priority;
-	__u32 rescan_ms;	/* discovery re-scan period, 0 = off */
-	bool rescan_given;	/* --rescan-ms at all: refused with -i (no discovery) */
-	struct krt_peers peers;	/* --peers: the other traced hosts' networks */
+	__u32 rescan_ms;	   /* discovery re-scan period, 0 = off */
+	bool rescan_given;	   /* --rescan-ms at all: refused with -i (no discovery) */
+	struct krt_peers peers;	   /* --peers: the other traced hosts' networks */
 	const char *tcpopt_cgroup; /* --tcp-option-cgroup */
-	__u32 idle_s;		/* kernel states untouched this long are reclaimed, 0 = never */
+	__u32 idle_s;		   /* kernel states untouched this long are reclaimed, 0 = never */
 	struct krt_output_opts out;
 };
 
@@ -167,66 +167,69 @@ static void on_hup(int sig)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: " PROG " --gateway IP [-i PIDS] [-d SECONDS] [options]\n"
-		"Traces requests entering containers from the gateway, live, with BPF.\n"
-		"\n"
-		"Source:\n"
-		"  -g, --gateway IP         the container network's gateway (bridge) address\n"
-		"  -i, --pids FILE          PIDs file (PID Name IP Hash); default: discover the\n"
-		"                           processes whose network namespace is on the gateway's subnet\n"
-		"  -d, --duration SECONDS   stop after this long (default: until Ctrl-C)\n"
-		"      --rescan-ms MS       without -i: look for new container processes (a\n"
-		"                           restarted service, a new replica, an exec) this often\n"
-		"                           (default 500, 0 = never); with -i, SIGHUP re-reads PIDS\n"
-		"      --peers CIDR[,CIDR]  the other traced hosts' networks (IPv4 or IPv6, repeatable):\n"
-		"                           their requests to this host's servers start a trace here\n"
-		"                           (for krtrace merge), their replies do not (docs/hosts.md)\n"
-		"      --tcp-option-cgroup DIR  the traced containers' cgroup v2 (e.g. under\n"
-		"                           /sys/fs/cgroup/unified): traced sends to peers carry\n"
-		"                           their trace in a TCP header option (kind 253, 20 bytes);\n"
-		"                           a peer's request carrying one continues its trace here\n"
-		"      --idle-timeout S     reclaim kernel thread and connection states untouched\n"
-		"                           for S seconds (a close or exit never seen; default\n"
-		"                           300, 0 = never)\n"
-		"      --stream             print each trace as soon as it is complete\n"
-		"      --list-containers    print the discovered containers as a PIDs file and exit\n"
-		"      --sample N           keep one request in N, decided in the kernel at ingress\n"
-		"      --sample-rate N      keep at most N requests per second (each second's\n"
-		"                           first ones), decided in the kernel at ingress; with\n"
-		"                           --sample, at most N per second of the one in N kept\n"
-		"      --ring-mb N          ring buffer size in MiB (power of two, default 8)\n"
-		"      --rules              no tagging in the kernel: one record per transfer and\n"
-		"                           per context switch, the engine's rules decide (as on\n"
-		"                           the import path)\n"
-		"      --no-merge           one record per transfer (by default a send to a traced\n"
-		"                           container rides in its receiver's record)\n"
-		"      --syscall-hooks      read transfers at the exit of the socket syscalls,\n"
-		"                           the fallback used by itself on kernels before 6.3\n"
-		"                           (costs every syscall of the machine a hook)\n"
-		"      --go-threads         attribute Go programs by thread: no uprobes on their\n"
-		"                           runtime (cheaper; their requests get mixed)\n"
-		"      --go-channels        follow Go hand-offs on channel operations (uprobes on\n"
-		"                           chansend, chanrecv, selectgo instead of ready: also\n"
-		"                           a value taken from a buffered channel by a goroutine\n"
-		"                           that did not wait for it; costs more uprobe hits)\n"
-		"      --bpf-stats          count the programs' run time while tracing (as sysctl\n"
-		"                           kernel.bpf_stats_enabled=1, without changing it) and\n"
-		"                           print it per program at the end; SIGUSR1 prints the\n"
-		"                           counters (records, requests, hits, run time) at once\n"
-		"      --normal-priority    read the ring at normal priority (default: idle\n"
-		"                           priority, raised while the ring fills up)\n"
-		"  -v, --verbose            show libbpf's messages (verifier log on load errors)\n"
-		"      --debug FEATURE      debugging and benchmark aids, comma-separated;\n"
-		"                           '--debug help' lists them (see bench/README)\n"
-		"  -h, --help               this text\n"
-		"%s"
-		"\nExamples:\n"
-		"  sudo " PROG " --gateway 172.24.0.1                 # until Ctrl-C, text\n"
-		"  sudo " PROG " -g 172.24.0.1 -d 10 --json -o t.jsonl\n"
-		"  sudo " PROG " -g 172.24.0.1 --list-containers > pids.txt\n"
-		"  sudo " PROG " -g 172.24.0.1 -i pids.txt --stream --chrome t.json\n",
-		krt_output_help);
+	fprintf(
+	    f,
+	    "Usage: " PROG " --gateway IP [-i PIDS] [-d SECONDS] [options]\n"
+	    "Traces requests entering containers from the gateway, live, with BPF.\n"
+	    "\n"
+	    "Source:\n"
+	    "  -g, --gateway IP         the container network's gateway (bridge) address\n"
+	    "  -i, --pids FILE          PIDs file (PID Name IP Hash); default: discover the\n"
+	    "                           processes whose network namespace is on the gateway's "
+	    "subnet\n"
+	    "  -d, --duration SECONDS   stop after this long (default: until Ctrl-C)\n"
+	    "      --rescan-ms MS       without -i: look for new container processes (a\n"
+	    "                           restarted service, a new replica, an exec) this often\n"
+	    "                           (default 500, 0 = never); with -i, SIGHUP re-reads PIDS\n"
+	    "      --peers CIDR[,CIDR]  the other traced hosts' networks (IPv4 or IPv6, "
+	    "repeatable):\n"
+	    "                           their requests to this host's servers start a trace here\n"
+	    "                           (for krtrace merge), their replies do not (docs/hosts.md)\n"
+	    "      --tcp-option-cgroup DIR  the traced containers' cgroup v2 (e.g. under\n"
+	    "                           /sys/fs/cgroup/unified): traced sends to peers carry\n"
+	    "                           their trace in a TCP header option (kind 253, 20 bytes);\n"
+	    "                           a peer's request carrying one continues its trace here\n"
+	    "      --idle-timeout S     reclaim kernel thread and connection states untouched\n"
+	    "                           for S seconds (a close or exit never seen; default\n"
+	    "                           300, 0 = never)\n"
+	    "      --stream             print each trace as soon as it is complete\n"
+	    "      --list-containers    print the discovered containers as a PIDs file and exit\n"
+	    "      --sample N           keep one request in N, decided in the kernel at ingress\n"
+	    "      --sample-rate N      keep at most N requests per second (each second's\n"
+	    "                           first ones), decided in the kernel at ingress; with\n"
+	    "                           --sample, at most N per second of the one in N kept\n"
+	    "      --ring-mb N          ring buffer size in MiB (power of two, default 8)\n"
+	    "      --rules              no tagging in the kernel: one record per transfer and\n"
+	    "                           per context switch, the engine's rules decide (as on\n"
+	    "                           the import path)\n"
+	    "      --no-merge           one record per transfer (by default a send to a traced\n"
+	    "                           container rides in its receiver's record)\n"
+	    "      --syscall-hooks      read transfers at the exit of the socket syscalls,\n"
+	    "                           the fallback used by itself on kernels before 6.3\n"
+	    "                           (costs every syscall of the machine a hook)\n"
+	    "      --go-threads         attribute Go programs by thread: no uprobes on their\n"
+	    "                           runtime (cheaper; their requests get mixed)\n"
+	    "      --go-channels        follow Go hand-offs on channel operations (uprobes on\n"
+	    "                           chansend, chanrecv, selectgo instead of ready: also\n"
+	    "                           a value taken from a buffered channel by a goroutine\n"
+	    "                           that did not wait for it; costs more uprobe hits)\n"
+	    "      --bpf-stats          count the programs' run time while tracing (as sysctl\n"
+	    "                           kernel.bpf_stats_enabled=1, without changing it) and\n"
+	    "                           print it per program at the end; SIGUSR1 prints the\n"
+	    "                           counters (records, requests, hits, run time) at once\n"
+	    "      --normal-priority    read the ring at normal priority (default: idle\n"
+	    "                           priority, raised while the ring fills up)\n"
+	    "  -v, --verbose            show libbpf's messages (verifier log on load errors)\n"
+	    "      --debug FEATURE      debugging and benchmark aids, comma-separated;\n"
+	    "                           '--debug help' lists them (see bench/README)\n"
+	    "  -h, --help               this text\n"
+	    "%s"
+	    "\nExamples:\n"
+	    "  sudo " PROG " --gateway 172.24.0.1                 # until Ctrl-C, text\n"
+	    "  sudo " PROG " -g 172.24.0.1 -d 10 --json -o t.jsonl\n"
+	    "  sudo " PROG " -g 172.24.0.1 --list-containers > pids.txt\n"
+	    "  sudo " PROG " -g 172.24.0.1 -i pids.txt --stream --chrome t.json\n",
+	    krt_output_help);
 }
 
 static int parse_uint(const char *opt, const char *arg, __u32 min, __u32 max, __u32 *out)
@@ -250,17 +253,17 @@ static const struct {
 	const char *name;
 	const char *help;
 } debug_features[] = {
-	{ "check-tags", "also run the engine's rules on full records (every context switch)\n"
-			"                   and count where they disagree with the kernel's tags" },
-	{ "empty-hooks", "benchmark floor: attach every hook, each returning at once (what\n"
-			 "                   attaching costs; traces nothing)" },
-	{ "dump-events=FILE", "write every event fed to the engine to FILE, one line each" },
-	{ "ring-kb=N", "a ring buffer of N KiB (a power of two, 4 or more): ring drops\n"
-		       "                   under a small load (tests of losses)" },
-	{ "state-slots=N", "use N slots of each kernel state table (a power of two): states\n"
-			   "                   not kept, table_full (tests of losses)" },
-	{ "reorder-us=N", "hold records N microseconds for reordering (default 20000):\n"
-			  "                   fewer make records arrive late, reorder_clamp" },
+    {"check-tags", "also run the engine's rules on full records (every context switch)\n"
+		   "                   and count where they disagree with the kernel's tags"},
+    {"empty-hooks", "benchmark floor: attach every hook, each returning at once (what\n"
+		    "                   attaching costs; traces nothing)"},
+    {"dump-events=FILE", "write every event fed to the engine to FILE, one line each"},
+    {"ring-kb=N", "a ring buffer of N KiB (a power of two, 4 or more): ring drops\n"
+		  "                   under a small load (tests of losses)"},
+    {"state-slots=N", "use N slots of each kernel state table (a power of two): states\n"
+		      "                   not kept, table_full (tests of losses)"},
+    {"reorder-us=N", "hold records N microseconds for reordering (default 20000):\n"
+		     "                   fewer make records arrive late, reorder_clamp"},
 };
 
 static void debug_help(FILE *f)
@@ -292,13 +295,15 @@ static int parse_debug(const char *arg, struct options *o)
 		} else if (!strncmp(f, "ring-kb=", 8)) {
 			ret = parse_uint("--debug ring-kb", f + 8, 4, 1 << 20, &o->ring_kb);
 			if (!ret && (o->ring_kb & (o->ring_kb - 1))) {
-				fprintf(stderr, PROG ": --debug ring-kb: %u is not a power of two\n",
+				fprintf(stderr,
+					PROG ": --debug ring-kb: %u is not a power of two\n",
 					o->ring_kb);
 				ret = -1;
 			}
 		} else if (!strncmp(f, "state-slots=", 12)) {
 			/* the loader checks the power of two and the table sizes */
-			ret = parse_uint("--debug state-slots", f + 12, 1, 1 << 20, &o->state_slots);
+			ret =
+			    parse_uint("--debug state-slots", f + 12, 1, 1 << 20, &o->state_slots);
 		} else if (!strncmp(f, "reorder-us=", 11)) {
 			ret = parse_uint("--debug reorder-us", f + 11, 0, 10000000, &o->reorder_us);
 			o->have_reorder_us = !ret;
@@ -310,8 +315,10 @@ static int parse_debug(const char *arg, struct options *o)
 				ret = -1;
 			}
 		} else {
-			fprintf(stderr, PROG ": --debug: unknown feature '%s' ('--debug help' "
-				"lists them)\n", f);
+			fprintf(stderr,
+				PROG ": --debug: unknown feature '%s' ('--debug help' "
+				     "lists them)\n",
+				f);
 			ret = -1;
 		}
 	}
@@ -327,8 +334,10 @@ static void gone_option(const char *arg)
 	if (!strcmp(opt, "check-tags") || !strcmp(opt, "empty-hooks"))
 		fprintf(stderr, PROG ": --%s is now '--debug %s' (a debugging aid)\n", opt, opt);
 	else
-		fprintf(stderr, PROG ": --%s: removed; kernel tagging and on-CPU time in the "
-			"kernel are the default (--rules turns them off)\n", opt);
+		fprintf(stderr,
+			PROG ": --%s: removed; kernel tagging and on-CPU time in the "
+			     "kernel are the default (--rules turns them off)\n",
+			opt);
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -344,13 +353,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 		longopts[n++] = krt_output_long_options[i];
 	memset(&longopts[n], 0, sizeof(longopts[n]));
 
-	while ((opt = getopt_long(argc, argv, "g:i:d:vh" KRT_OUTPUT_SHORT_OPTS, longopts,
-				  NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "g:i:d:vh" KRT_OUTPUT_SHORT_OPTS, longopts, NULL)) !=
+	       -1) {
 		switch (opt) {
 		case 'g':
 			if (krt_addr_parse_ip(optarg, &o->gateway)) {
-				fprintf(stderr, PROG ": --gateway: '%s' is not an IPv4 or IPv6 "
-					"address\n", optarg);
+				fprintf(stderr,
+					PROG ": --gateway: '%s' is not an IPv4 or IPv6 "
+					     "address\n",
+					optarg);
 				return -1;
 			}
 			o->have_gateway = true;
@@ -363,8 +374,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->duration = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !isfinite(o->duration) ||
 			    o->duration <= 0 || o->duration > 1e7) {
-				fprintf(stderr, PROG ": -d: '%s' is not a positive number of "
-					"seconds\n", optarg);
+				fprintf(stderr,
+					PROG ": -d: '%s' is not a positive number of "
+					     "seconds\n",
+					optarg);
 				return -1;
 			}
 			continue;
@@ -465,19 +478,20 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	if (o->tcpopt_cgroup && !o->peers.n) {
 		fprintf(stderr, PROG ": --tcp-option-cgroup needs --peers (the option goes only to "
-			"peer hosts)\n");
+				     "peer hosts)\n");
 		return -1;
 	}
 	if (krt_output_opts_check(&o->out, PROG))
 		return -1;
 	if (o->pids_path && o->rescan_given) {
-		fprintf(stderr, PROG ": --rescan-ms paces the discovery, which -i replaces (with -i, "
-			"SIGHUP re-reads the PIDs file)\n");
+		fprintf(stderr,
+			PROG ": --rescan-ms paces the discovery, which -i replaces (with -i, "
+			     "SIGHUP re-reads the PIDs file)\n");
 		return -1;
 	}
 	if (o->go_threads && o->go_channels) {
 		fprintf(stderr, PROG ": --go-threads puts no uprobe on Go programs, --go-channels "
-			"probes their channels: choose one\n");
+				     "probes their channels: choose one\n");
 		return -1;
 	}
 	if (o->peers.n && o->rules) {
@@ -486,12 +500,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	if (o->rules && (o->sample_rate > 1 || o->rate_cap || o->check_tags)) {
 		fprintf(stderr, PROG ": --rules cannot be combined with --sample, --sample-rate or "
-			"--debug check-tags (they need the kernel's tags)\n");
+				     "--debug check-tags (they need the kernel's tags)\n");
 		return -1;
 	}
 	if (!o->have_gateway) {
 		fprintf(stderr, PROG ": --gateway IP is required (the container network's "
-			"bridge address, e.g. 172.24.0.1)\nTry '" PROG " --help'.\n");
+				     "bridge address, e.g. 172.24.0.1)\nTry '" PROG " --help'.\n");
 		return -1;
 	}
 	return 0;
@@ -518,8 +532,8 @@ static bool have_cap(const struct __user_cap_data_struct *d, int cap)
 
 static int check_privileges(void)
 {
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2] = { 0 };
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2] = {0};
 
 	if (syscall(SYS_capget, &h, d)) {
 		fprintf(stderr, PROG ": cannot read this process's capabilities: %s\n",
@@ -528,8 +542,9 @@ static int check_privileges(void)
 	}
 	if ((have_cap(d, CAP_BPF) && have_cap(d, CAP_PERFMON)) || have_cap(d, CAP_SYS_ADMIN_BIT))
 		return 0;
-	fprintf(stderr, PROG ": needs root: CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) to load "
-		"the BPF programs and read the containers' namespaces; run it with sudo\n");
+	fprintf(stderr,
+		PROG ": needs root: CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) to load "
+		     "the BPF programs and read the containers' namespaces; run it with sudo\n");
 	return -1;
 }
 
@@ -572,8 +587,8 @@ static int load_containers(const struct options *o, struct krt_pids *pids)
 
 struct feed_ctx {
 	struct krt_engine *engine;
-	struct krt_seen seen;	/* for a run that yields no trace */
-	FILE *dump;		/* --debug dump-events=FILE: every event, for debugging */
+	struct krt_seen seen; /* for a run that yields no trace */
+	FILE *dump;	      /* --debug dump-events=FILE: every event, for debugging */
 };
 
 static void dump_event(FILE *f, const struct krt_event *ev)
@@ -597,12 +612,12 @@ static void dump_event(FILE *f, const struct krt_event *ev)
 			ev->notify.fd);
 		break;
 	case KRT_EV_CPU:
-		fprintf(f, " oncpu=%llu runq=%llu trace=%u",
-			(unsigned long long)ev->oncpu.oncpu_ns,
+		fprintf(f, " oncpu=%llu runq=%llu trace=%u", (unsigned long long)ev->oncpu.oncpu_ns,
 			(unsigned long long)ev->oncpu.runq_ns, ev->oncpu.trace_id);
 		break;
 	case KRT_EV_LOST:
-		fprintf(f, " reason=%u val=%#llx", ev->lost.reason, (unsigned long long)ev->lost.count);
+		fprintf(f, " reason=%u val=%#llx", ev->lost.reason,
+			(unsigned long long)ev->lost.count);
 		break;
 	case KRT_EV_SWITCH:
 		fprintf(f, " prev=%u next=%u state=%lld", ev->sw.prev_tid, ev->sw.next_tid,
@@ -649,7 +664,7 @@ struct consumer_priority {
 	struct krt_live_source *src;
 	pid_t reader_tid;
 	bool idle;
-	__u64 high_mark, low_mark;	/* unread records */
+	__u64 high_mark, low_mark; /* unread records */
 	pthread_t thread;
 	bool running;
 	volatile bool stop;
@@ -660,7 +675,7 @@ struct consumer_priority {
 
 static int reader_set_idle(struct consumer_priority *p, bool idle)
 {
-	struct sched_param sp = { 0 };
+	struct sched_param sp = {0};
 
 	if (sched_setscheduler(p->reader_tid, idle ? SCHED_IDLE : SCHED_OTHER, &sp)) {
 		fprintf(stderr, PROG ": cannot set the reader's %s priority: %s\n",
@@ -674,7 +689,7 @@ static int reader_set_idle(struct consumer_priority *p, bool idle)
 static void *priority_watchdog(void *arg)
 {
 	struct consumer_priority *p = arg;
-	struct timespec tick = { 0, PRIORITY_CHECK_MS * 1000000L };
+	struct timespec tick = {0, PRIORITY_CHECK_MS * 1000000L};
 
 	while (!p->stop) {
 		__u64 backlog = krt_live_backlog(p->src);
@@ -752,13 +767,15 @@ static int trace_containers(struct krt_live_source *src, const struct krt_pids *
 		if (pids->v[i].ip.family) {
 			err = krt_live_add_peer(src, &pids->v[i].ip);
 			if (err)
-				fprintf(stderr, PROG ": warning: %s: its address not registered: %s "
-					"(its hops take two records)\n", pids->v[i].name,
-					strerror(-err));
+				fprintf(stderr,
+					PROG ": warning: %s: its address not registered: %s "
+					     "(its hops take two records)\n",
+					pids->v[i].name, strerror(-err));
 		}
 	}
 	if (!traced) {
-		fprintf(stderr, PROG ": none of the %zu listed processes exists: nothing to trace\n",
+		fprintf(stderr,
+			PROG ": none of the %zu listed processes exists: nothing to trace\n",
 			pids->n);
 		return -1;
 	}
@@ -807,20 +824,23 @@ static size_t follow_go_processes(struct krt_live_source *src, const struct krt_
 		if (gi.usable)
 			rc = krt_live_follow_go(src, pids->v[i].pid, &gi);
 		if (gi.usable && !rc) {
-			fprintf(stderr, PROG ": %s/%s[%u] is a Go program (%s): its goroutines are "
-				"followed (uprobes on runtime.execute, gostartcallfn, %s; goid at "
-				"runtime.g+%d from %s)\n",
-				pids->v[i].name, comm, pids->v[i].pid, gi.version,
-				gi.chans ? "chansend, chanrecv, selectgo" : "ready", gi.goid_offset,
-				gi.goid_from == KRT_GO_OFFSET_DWARF ? "DWARF" : "the version table");
+			fprintf(
+			    stderr,
+			    PROG ": %s/%s[%u] is a Go program (%s): its goroutines are "
+				 "followed (uprobes on runtime.execute, gostartcallfn, %s; goid at "
+				 "runtime.g+%d from %s)\n",
+			    pids->v[i].name, comm, pids->v[i].pid, gi.version,
+			    gi.chans ? "chansend, chanrecv, selectgo" : "ready", gi.goid_offset,
+			    gi.goid_from == KRT_GO_OFFSET_DWARF ? "DWARF" : "the version table");
 			(*followed)++;
 			continue;
 		}
 		by_thread++;
 		if (gi.usable)
 			snprintf(gi.why, sizeof(gi.why), "uprobes not attached: %s", strerror(-rc));
-		fprintf(stderr, PROG ": WARNING: %s/%s[%u] is a Go program (%s) attributed by "
-			"thread, its requests may be mixed: %s\n",
+		fprintf(stderr,
+			PROG ": WARNING: %s/%s[%u] is a Go program (%s) attributed by "
+			     "thread, its requests may be mixed: %s\n",
 			pids->v[i].name, comm, pids->v[i].pid,
 			gi.version[0] ? gi.version : "version unknown", gi.why);
 	}
@@ -841,26 +861,30 @@ static void report_tags(struct krt_live_source *src, __u32 sample_rate, __u32 ra
 	else
 		snprintf(how, sizeof(how), "1 in %u", sample_rate);
 	if (sample_rate > 1 || rate_cap)
-		fprintf(stderr, PROG ": sampling %s: %llu of %llu requests traced, "
-			"%llu records of unsampled requests not emitted\n", how,
-			(unsigned long long)ts.traces_sampled,
+		fprintf(stderr,
+			PROG ": sampling %s: %llu of %llu requests traced, "
+			     "%llu records of unsampled requests not emitted\n",
+			how, (unsigned long long)ts.traces_sampled,
 			(unsigned long long)ts.traces_started,
 			(unsigned long long)ts.sampled_out_records);
 	if (rate_cap)
 		fprintf(stderr, PROG ": sampling: %llu requests over the rate cap not traced\n",
 			(unsigned long long)ts.traces_capped);
 	if (verbose && (ts.hops_merged || ts.sends_flushed))
-		fprintf(stderr, PROG ": %llu hops in one record each, %llu sends to traced "
-			"containers emitted on their own\n", (unsigned long long)ts.hops_merged,
-			(unsigned long long)ts.sends_flushed);
+		fprintf(stderr,
+			PROG ": %llu hops in one record each, %llu sends to traced "
+			     "containers emitted on their own\n",
+			(unsigned long long)ts.hops_merged, (unsigned long long)ts.sends_flushed);
 	if (verbose)
-		fprintf(stderr, PROG ": kernel state tables: %llu states past their first slot; "
-			"%llu CPU times carried in receive records\n",
+		fprintf(stderr,
+			PROG ": kernel state tables: %llu states past their first slot; "
+			     "%llu CPU times carried in receive records\n",
 			(unsigned long long)ts.slot_probed, (unsigned long long)ts.cpu_carried);
 	/* states not kept (slot_full): the summary's map_full, in the loss warning */
 	if (ts.slot_busy)
-		fprintf(stderr, PROG ": WARNING: %llu transfers or switches went without their "
-			"state (another CPU was still creating it): decided by the rules\n",
+		fprintf(stderr,
+			PROG ": WARNING: %llu transfers or switches went without their "
+			     "state (another CPU was still creating it): decided by the rules\n",
 			(unsigned long long)ts.slot_busy);
 }
 
@@ -883,7 +907,9 @@ static void report_tables(struct krt_live_source *src, unsigned int idle_s, bool
 		fputc('\n', stderr);
 	}
 	if (reclaimed)
-		fprintf(stderr, PROG ": %llu kernel states untouched for %u s reclaimed (threads "
+		fprintf(stderr,
+			PROG
+			": %llu kernel states untouched for %u s reclaimed (threads "
 			"%llu, connections %llu, directions %llu): closes or exits never seen\n",
 			(unsigned long long)reclaimed, idle_s,
 			(unsigned long long)ts.reclaimed[KRT_TABLE_THREADS],
@@ -908,9 +934,10 @@ static void report_tcp_option(struct krt_live_source *src)
 	struct krt_tcpopt_stats st;
 
 	krt_live_tcpopt_stats(src, &st);
-	fprintf(stderr, PROG ": TCP option: %llu connection(s) to or from peer hosts, %llu data "
-		"segment(s) sent with it (%llu without room), %llu received with it; %llu "
-		"request(s) from peer hosts continued their trace, %llu did not (no option)\n",
+	fprintf(stderr,
+		PROG ": TCP option: %llu connection(s) to or from peer hosts, %llu data "
+		     "segment(s) sent with it (%llu without room), %llu received with it; %llu "
+		     "request(s) from peer hosts continued their trace, %llu did not (no option)\n",
 		(unsigned long long)st.sockets, (unsigned long long)st.written,
 		(unsigned long long)st.no_room, (unsigned long long)st.parsed,
 		(unsigned long long)st.continued, (unsigned long long)st.not_continued);
@@ -918,24 +945,24 @@ static void report_tcp_option(struct krt_live_source *src)
 
 int main(int argc, char **argv)
 {
-	struct options o = { .rescan_ms = 500, .idle_s = DEFAULT_IDLE_S };
-	struct krt_pids pids = { 0 };
+	struct options o = {.rescan_ms = 500, .idle_s = DEFAULT_IDLE_S};
+	struct krt_pids pids = {0};
 	struct krt_outputs outs;
-	struct krt_engine_config cfg = { 0 };
+	struct krt_engine_config cfg = {0};
 	struct krt_engine *engine = NULL;
 	struct krt_live_source *src = NULL;
-	struct krt_live_opts lo = { 0 };
+	struct krt_live_opts lo = {0};
 	struct krt_summary *summary;
 	struct stream_ctx sctx;
 	struct feed_ctx fctx;
-	struct consumer_priority prio = { 0 };
+	struct consumer_priority prio = {0};
 	__u64 go_followed = 0;
 	size_t go_by_thread = 0, n_before;
 	const char *go_why;
-	struct sigaction sa = { .sa_handler = on_signal };
-	struct sigaction su = { .sa_handler = on_usr1 };
-	struct sigaction sh = { .sa_handler = on_hup };
-	struct krt_follow_stats follow = { 0 };
+	struct sigaction sa = {.sa_handler = on_signal};
+	struct sigaction su = {.sa_handler = on_usr1};
+	struct sigaction sh = {.sa_handler = on_hup};
+	struct krt_follow_stats follow = {0};
 	double next_rescan = 0, next_sweep = 0, sweep_s;
 	unsigned int counters_n = 0;
 	int stats_fd = -1;
@@ -969,8 +996,10 @@ int main(int argc, char **argv)
 	if (!pids.n) {
 		char ip[KRT_ADDR_STRLEN];
 
-		fprintf(stderr, PROG ": no container process found on the subnet of gateway %s "
-			"(use -i PIDS to name them)\n", krt_ip_str(&o.gateway, ip, sizeof(ip)));
+		fprintf(stderr,
+			PROG ": no container process found on the subnet of gateway %s "
+			     "(use -i PIDS to name them)\n",
+			krt_ip_str(&o.gateway, ip, sizeof(ip)));
 		goto cleanup;
 	}
 
@@ -1005,10 +1034,10 @@ int main(int argc, char **argv)
 		goto cleanup;
 	if (trace_containers(src, &pids))
 		goto cleanup;
-	go_why = o.go_threads ? "goroutines not followed (--go-threads)" :
-		 o.rules      ? "goroutines not followed with --rules" :
-		 o.empty_hooks ? "goroutines not followed with --debug empty-hooks" :
-				 NULL;
+	go_why = o.go_threads	 ? "goroutines not followed (--go-threads)"
+		 : o.rules	 ? "goroutines not followed with --rules"
+		 : o.empty_hooks ? "goroutines not followed with --debug empty-hooks"
+				 : NULL;
 	go_channels = o.go_channels;
 	go_by_thread = follow_go_processes(src, &pids, 0, go_why, &go_followed);
 
@@ -1052,8 +1081,10 @@ int main(int argc, char **argv)
 	if (o.bpf_stats) {
 		stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 		if (stats_fd < 0)
-			fprintf(stderr, PROG ": --bpf-stats: cannot enable BPF statistics: %s "
-				"(run time not counted)\n", strerror(errno));
+			fprintf(stderr,
+				PROG ": --bpf-stats: cannot enable BPF statistics: %s "
+				     "(run time not counted)\n",
+				strerror(errno));
 	}
 	if (krt_live_attach(src, PROG))
 		goto cleanup;
@@ -1061,13 +1092,15 @@ int main(int argc, char **argv)
 		deadline = now_s() + o.duration;
 	fprintf(stderr, PROG ": tracing %zu process(es)%s%s; Ctrl-C to stop\n", pids.n,
 		o.duration > 0 ? " for the given duration" : "",
-		o.empty_hooks ? " (empty hooks: nothing is traced)" :
-		krt_live_syscall_hooks(src) ? " (transfers read at syscall exit)" : "");
+		o.empty_hooks		      ? " (empty hooks: nothing is traced)"
+		: krt_live_syscall_hooks(src) ? " (transfers read at syscall exit)"
+					      : "");
 
 	if (stop_requested)
 		fprintf(stderr, PROG ": stopped before tracing began\n");
 	if (!o.normal_priority)
-		consumer_priority_start(&prio, src, lo.ring_bytes ? lo.ring_bytes : DEFAULT_RING_BYTES);
+		consumer_priority_start(&prio, src,
+					lo.ring_bytes ? lo.ring_bytes : DEFAULT_RING_BYTES);
 	last_event = now_s();
 	/* a few sweeps per idle time: a state goes at most a quarter late */
 	sweep_s = o.idle_s ? o.idle_s / 4.0 : MAX_SWEEP_S;
@@ -1086,8 +1119,8 @@ int main(int argc, char **argv)
 			n_before = pids.n;
 			krt_follow_reload(src, &pids, o.pids_path, stderr, PROG, &follow);
 			if (pids.n > n_before)
-				go_by_thread += follow_go_processes(src, &pids, n_before, go_why,
-								    &go_followed);
+				go_by_thread +=
+				    follow_go_processes(src, &pids, n_before, go_why, &go_followed);
 		}
 		krt_live_tick(src);
 		if (now_s() >= next_sweep) {
@@ -1100,8 +1133,8 @@ int main(int argc, char **argv)
 			krt_follow_rescan(src, &pids, &o.gateway, stderr, PROG, &follow);
 			/* a (re)started Go service: its goroutines too, not by thread */
 			if (pids.n > n_before)
-				go_by_thread += follow_go_processes(src, &pids, n_before, go_why,
-								    &go_followed);
+				go_by_thread +=
+				    follow_go_processes(src, &pids, n_before, go_why, &go_followed);
 			next_rescan = now_s() + o.rescan_ms / 1000.0;
 		}
 		n = krt_live_poll(src, POLL_INTERVAL_MS, feed_engine, &fctx);
@@ -1134,7 +1167,7 @@ int main(int argc, char **argv)
 		fclose(fctx.dump);
 
 	summary = krt_engine_summary(engine);
-	krt_live_sweep(src, 0);	/* the occupancy at the end */
+	krt_live_sweep(src, 0); /* the occupancy at the end */
 	krt_live_stats(src, &summary->source);
 	summary->source.sample_rate = o.sample_rate;
 	summary->source.go_followed = go_followed;
@@ -1152,13 +1185,14 @@ int main(int argc, char **argv)
 	if (o.tcpopt_cgroup)
 		report_tcp_option(src);
 	if (follow.added || follow.dropped || (o.libbpf_verbose && follow.rescans))
-		fprintf(stderr, PROG ": containers followed: %llu process(es) traced after the "
-			"start, %llu exited one(s) dropped (%llu re-scans, %.1f ms)\n",
+		fprintf(stderr,
+			PROG ": containers followed: %llu process(es) traced after the "
+			     "start, %llu exited one(s) dropped (%llu re-scans, %.1f ms)\n",
 			(unsigned long long)follow.added, (unsigned long long)follow.dropped,
 			(unsigned long long)follow.rescans, follow.rescan_ns / 1e6);
 	if (o.libbpf_verbose || o.bpf_stats) {
 		fprintf(stderr, PROG ": BPF programs (with --bpf-stats or sysctl "
-			"kernel.bpf_stats_enabled=1):\n");
+				     "kernel.bpf_stats_enabled=1):\n");
 		krt_live_print_prog_stats(src, stderr);
 	}
 	produced_nothing = !summary->traces && !nothing_expected(src, &o);
@@ -1176,7 +1210,7 @@ int main(int argc, char **argv)
 cleanup:
 	consumer_priority_stop(&prio);
 	if (outs_open) {
-		struct krt_summary empty = { 0 };
+		struct krt_summary empty = {0};
 
 		krt_outputs_close(&outs, engine ? krt_engine_summary(engine) : &empty);
 	}

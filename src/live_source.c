@@ -29,7 +29,7 @@
 #include "live_source.h"
 #include "reorder_window.h"
 #include "krtrace_go.h"
-#include "krtrace_bpf.h"	/* before the skeleton: its types */
+#include "krtrace_bpf.h" /* before the skeleton: its types */
 #include "krtrace_tcp_option.h"
 #include "trace_id.h"
 #include "krtrace.skel.h"
@@ -43,31 +43,31 @@
 
 struct krt_live_source {
 	struct krtrace_bpf *skel;
-	struct bpf_link *tcpopt_link;	/* the TCP option's sock_ops program on its cgroup */
-	const char *tcpopt_cgroup;	/* where it attaches (the caller's string) */
+	struct bpf_link *tcpopt_link; /* the TCP option's sock_ops program on its cgroup */
+	const char *tcpopt_cgroup;    /* where it attaches (the caller's string) */
 	struct ring_buffer *rb;
-	struct krt_reorder_span span;	/* how long records wait: grows under load */
-	struct krt_reorder window;	/* records wait here for span.ns */
-	__u64 newest_ts;		/* the newest record's time read so far */
-	__u64 shrink_checked;		/* when the window's pool last could shrink */
-	krt_live_event_cb backlog_cb;	/* while a consume runs: where a backlog goes */
+	struct krt_reorder_span span; /* how long records wait: grows under load */
+	struct krt_reorder window;    /* records wait here for span.ns */
+	__u64 newest_ts;	      /* the newest record's time read so far */
+	__u64 shrink_checked;	      /* when the window's pool last could shrink */
+	krt_live_event_cb backlog_cb; /* while a consume runs: where a backlog goes */
 	void *backlog_ctx;
-	__u64 arrivals;		/* ring records read */
-	__u64 malformed;	/* ring samples of the wrong size */
+	__u64 arrivals;	 /* ring records read */
+	__u64 malformed; /* ring samples of the wrong size */
 	__u64 ring_drops_reported;
-	__u64 slot_full_reported;	/* kernel states not kept, as LOST events */
-	__u64 late_reported;		/* records clamped by the reorder window, as LOST events */
-	bool collected_at_end;		/* delivering the kernel's leftovers: old, not late */
-	__u64 sends_at_exit;	/* waiting sends collected at the end */
-	__u64 cpu_carried;	/* CPU events that came inside a receive's record */
+	__u64 slot_full_reported; /* kernel states not kept, as LOST events */
+	__u64 late_reported;	  /* records clamped by the reorder window, as LOST events */
+	bool collected_at_end;	  /* delivering the kernel's leftovers: old, not late */
+	__u64 sends_at_exit;	  /* waiting sends collected at the end */
+	__u64 cpu_carried;	  /* CPU events that came inside a receive's record */
 	/* ring records by kind (the counters' "kinds" line: where records go) */
 	__u64 kinds[KRT_EV_TYPE_MAX];
-	__u64 xfer_untagged;	/* transfer records the kernel left to the engine */
-	__u64 cpu_paired;	/* CPU events that came as a Go thread's earlier stretch */
-	int n_cpus;		/* possible CPUs, at most KRT_MAX_CPUS */
-	bool syscall_hooks;	/* transfers from sys_exit (the fallback) */
+	__u64 xfer_untagged; /* transfer records the kernel left to the engine */
+	__u64 cpu_paired;    /* CPU events that came as a Go thread's earlier stretch */
+	int n_cpus;	     /* possible CPUs, at most KRT_MAX_CPUS */
+	bool syscall_hooks;  /* transfers from sys_exit (the fallback) */
 	bool out_of_memory;
-	struct bpf_link *go_links[KRT_LIVE_MAX_GO * KRT_GO_N_PROBED];	/* uprobes on Go runtimes */
+	struct bpf_link *go_links[KRT_LIVE_MAX_GO * KRT_GO_N_PROBED]; /* uprobes on Go runtimes */
 	int n_go_links;
 	/* idle states: the tables mapped for the sweeps, seconds since the start */
 	void *table[KRT_TABLES];
@@ -102,17 +102,23 @@ static int check_prerequisites(const char *prog, bool *sock_hooks)
 	int ret = 0;
 
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
-		fprintf(stderr, "%s: /sys/kernel/btf/vmlinux: %s: the kernel has no BTF "
-			"(CONFIG_DEBUG_INFO_BTF=y is required for CO-RE)\n", prog, strerror(errno));
+		fprintf(stderr,
+			"%s: /sys/kernel/btf/vmlinux: %s: the kernel has no BTF "
+			"(CONFIG_DEBUG_INFO_BTF=y is required for CO-RE)\n",
+			prog, strerror(errno));
 		return -1;
 	}
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) != 1) {
 		if (geteuid() != 0)
-			fprintf(stderr, "%s: not permitted to load BPF programs: run as root "
-				"(CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN, are needed)\n", prog);
+			fprintf(stderr,
+				"%s: not permitted to load BPF programs: run as root "
+				"(CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN, are needed)\n",
+				prog);
 		else
-			fprintf(stderr, "%s: this kernel has no BPF ring buffer (Linux 5.8+ "
-				"needed)\n", prog);
+			fprintf(stderr,
+				"%s: this kernel has no BPF ring buffer (Linux 5.8+ "
+				"needed)\n",
+				prog);
 		return -1;
 	}
 	vmlinux_btf = btf__load_vmlinux_btf();
@@ -121,14 +127,17 @@ static int check_prerequisites(const char *prog, bool *sock_hooks)
 			strerror(errno));
 		return -1;
 	}
-	*sock_hooks =
-		btf__find_by_name_kind(vmlinux_btf, "btf_trace_sock_send_length", BTF_KIND_TYPEDEF) >= 0 &&
-		btf__find_by_name_kind(vmlinux_btf, "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF) >= 0;
+	*sock_hooks = btf__find_by_name_kind(vmlinux_btf, "btf_trace_sock_send_length",
+					     BTF_KIND_TYPEDEF) >= 0 &&
+		      btf__find_by_name_kind(vmlinux_btf, "btf_trace_sock_recv_length",
+					     BTF_KIND_TYPEDEF) >= 0;
 	if (btf__find_by_name_kind(vmlinux_btf, "btf_trace_sys_exit", BTF_KIND_TYPEDEF) < 0 &&
 	    !*sock_hooks) {
-		fprintf(stderr, "%s: the kernel has neither the sock_send_length/sock_recv_length "
+		fprintf(stderr,
+			"%s: the kernel has neither the sock_send_length/sock_recv_length "
 			"tracepoints (Linux 6.3+) nor a BTF sys_exit tracepoint: no transfer "
-			"hook for the live path\n", prog);
+			"hook for the live path\n",
+			prog);
 		ret = -1;
 	}
 	btf__free(vmlinux_btf);
@@ -150,7 +159,7 @@ static int queue_event(struct krt_live_source *s, const struct krt_event *ev)
  */
 static void peer_send_event(const struct krt_event *recv, struct krt_event *ev)
 {
-	struct krt_tuple t = { .local = recv->xfer.tuple.remote, .remote = recv->xfer.tuple.local };
+	struct krt_tuple t = {.local = recv->xfer.tuple.remote, .remote = recv->xfer.tuple.local};
 
 	memset(ev, 0, sizeof(*ev));
 	krt_peer_send_fill(ev, &recv->xfer.peer, &t);
@@ -280,10 +289,12 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 	if (check_prerequisites(prog, &sock_hooks))
 		return NULL;
 	if (!sock_hooks && !o->syscall_hooks)
-		fprintf(stderr, "%s: this kernel lacks the sock_send_length/sock_recv_length "
+		fprintf(stderr,
+			"%s: this kernel lacks the sock_send_length/sock_recv_length "
 			"tracepoints (Linux 6.3+): transfers are read at the exit of the socket "
 			"syscalls instead (every syscall of the machine pays for a hook; "
-			"sendfile, splice and io_uring transfers are not seen)\n", prog);
+			"sendfile, splice and io_uring transfers are not seen)\n",
+			prog);
 
 	s = calloc(1, sizeof(*s));
 	if (!s) {
@@ -335,8 +346,10 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 #if !defined(__x86_64__)
 	/* it reads the syscall number and arguments from x86-64 registers */
 	if (s->syscall_hooks) {
-		fprintf(stderr, "%s: the syscall-hook fallback is x86-64 only: this kernel needs "
-			"the sock_send_length/sock_recv_length tracepoints (Linux 6.3+)\n", prog);
+		fprintf(stderr,
+			"%s: the syscall-hook fallback is x86-64 only: this kernel needs "
+			"the sock_send_length/sock_recv_length tracepoints (Linux 6.3+)\n",
+			prog);
 		goto fail;
 	}
 #endif
@@ -400,9 +413,9 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 	err = krtrace_bpf__load(s->skel);
 	if (err) {
 		fprintf(stderr, "%s: cannot load the BPF programs: %s%s\n", prog, strerror(-err),
-			(err == -EPERM || (err == -EACCES && geteuid())) ?
-				" (run as root: CAP_BPF and CAP_PERFMON are needed)" :
-				" (the verifier refused a program: run with -v to see its log)");
+			(err == -EPERM || (err == -EACCES && geteuid()))
+			    ? " (run as root: CAP_BPF and CAP_PERFMON are needed)"
+			    : " (the verifier refused a program: run with -v to see its log)");
 		goto fail;
 	}
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), on_ring_record, s, NULL);
@@ -570,7 +583,8 @@ int krt_live_attach(struct krt_live_source *s, const char *prog)
 	err = s->tcpopt_link ? 0 : -errno;
 	close(cg);
 	if (err)
-		fprintf(stderr, "%s: --tcp-option-cgroup %s: cannot attach the sock_ops program: %s\n",
+		fprintf(stderr,
+			"%s: --tcp-option-cgroup %s: cannot attach the sock_ops program: %s\n",
 			prog, s->tcpopt_cgroup, strerror(-err));
 	return err;
 }
@@ -807,7 +821,8 @@ void krt_live_print_prog_stats(struct krt_live_source *s, FILE *f)
 {
 	struct bpf_program *p;
 
-	bpf_object__for_each_program(p, s->skel->obj) {
+	bpf_object__for_each_program(p, s->skel->obj)
+	{
 		struct bpf_prog_info info;
 		__u32 len = sizeof(info);
 		int fd = bpf_program__fd(p);
@@ -816,8 +831,7 @@ void krt_live_print_prog_stats(struct krt_live_source *s, FILE *f)
 		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len) || !info.run_cnt)
 			continue;
 		fprintf(f, "  %-16s %12llu runs %8.1f ns/run\n", bpf_program__name(p),
-			(unsigned long long)info.run_cnt,
-			(double)info.run_time_ns / info.run_cnt);
+			(unsigned long long)info.run_cnt, (double)info.run_time_ns / info.run_cnt);
 	}
 }
 
@@ -829,18 +843,18 @@ void krt_live_print_prog_stats(struct krt_live_source *s, FILE *f)
  * Read through the skeleton's own program fds: only this tracer's
  * programs, whatever else is loaded on the machine.
  */
-void krt_live_print_counters(struct krt_live_source *s, FILE *f, const char *prog,
-			     unsigned int n)
+void krt_live_print_counters(struct krt_live_source *s, FILE *f, const char *prog, unsigned int n)
 {
 	const struct krtrace_bpf__bss *b = s->skel->bss;
 	struct krt_pcpu_counters sum;
 	struct bpf_program *p;
 
 	pcpu_sum(s, &sum);
-	fprintf(f, "%s: counters %u records %llu started %llu sampled %llu capped %llu\n",
-		prog, n, (unsigned long long)sum.records, (unsigned long long)b->traces_started,
+	fprintf(f, "%s: counters %u records %llu started %llu sampled %llu capped %llu\n", prog, n,
+		(unsigned long long)sum.records, (unsigned long long)b->traces_started,
 		(unsigned long long)b->traces_sampled, (unsigned long long)b->traces_capped);
-	bpf_object__for_each_program(p, s->skel->obj) {
+	bpf_object__for_each_program(p, s->skel->obj)
+	{
 		struct bpf_prog_info info;
 		__u32 len = sizeof(info);
 		int fd = bpf_program__fd(p);
@@ -853,24 +867,26 @@ void krt_live_print_counters(struct krt_live_source *s, FILE *f, const char *pro
 			(unsigned long long)info.run_time_ns);
 	}
 	for (int t = 0; t < KRT_TABLES && s->tables.sweeps; t++)
-		fprintf(f, "%s: counters %u table %s held %llu peak %llu slots %llu reclaimed %llu\n",
-			prog, n, s->tables.name[t], (unsigned long long)s->tables.held[t],
-			(unsigned long long)s->tables.peak[t], (unsigned long long)s->tables.slots[t],
-			(unsigned long long)s->tables.reclaimed[t]);
+		fprintf(
+		    f, "%s: counters %u table %s held %llu peak %llu slots %llu reclaimed %llu\n",
+		    prog, n, s->tables.name[t], (unsigned long long)s->tables.held[t],
+		    (unsigned long long)s->tables.peak[t], (unsigned long long)s->tables.slots[t],
+		    (unsigned long long)s->tables.reclaimed[t]);
 	/* records read so far by kind (those still in the ring are not in them) */
-	fprintf(f, "%s: counters %u kinds switch %llu wakeup %llu xfer %llu untagged %llu "
-		"cpu %llu carried %llu paired %llu fork %llu exit %llu sock_state %llu notify %llu\n", prog, n,
-		(unsigned long long)s->kinds[KRT_EV_SWITCH],
-		(unsigned long long)s->kinds[KRT_EV_WAKEUP],
-		(unsigned long long)s->kinds[KRT_EV_XFER], (unsigned long long)s->xfer_untagged,
-		(unsigned long long)s->kinds[KRT_EV_CPU], (unsigned long long)s->cpu_carried,
-		(unsigned long long)s->cpu_paired, (unsigned long long)s->kinds[KRT_EV_FORK], (unsigned long long)s->kinds[KRT_EV_EXIT],
-		(unsigned long long)s->kinds[KRT_EV_SOCK_STATE],
-		(unsigned long long)s->kinds[KRT_EV_NOTIFY]);
+	fprintf(
+	    f,
+	    "%s: counters %u kinds switch %llu wakeup %llu xfer %llu untagged %llu "
+	    "cpu %llu carried %llu paired %llu fork %llu exit %llu sock_state %llu notify %llu\n",
+	    prog, n, (unsigned long long)s->kinds[KRT_EV_SWITCH],
+	    (unsigned long long)s->kinds[KRT_EV_WAKEUP], (unsigned long long)s->kinds[KRT_EV_XFER],
+	    (unsigned long long)s->xfer_untagged, (unsigned long long)s->kinds[KRT_EV_CPU],
+	    (unsigned long long)s->cpu_carried, (unsigned long long)s->cpu_paired,
+	    (unsigned long long)s->kinds[KRT_EV_FORK], (unsigned long long)s->kinds[KRT_EV_EXIT],
+	    (unsigned long long)s->kinds[KRT_EV_SOCK_STATE],
+	    (unsigned long long)s->kinds[KRT_EV_NOTIFY]);
 	fprintf(f, "%s: counters %u lost ring_drops %llu slot_full %llu late %llu\n", prog, n,
 		(unsigned long long)s->skel->bss->ring_drops,
-		(unsigned long long)s->skel->bss->slot_full,
-		(unsigned long long)s->window.late);
+		(unsigned long long)s->skel->bss->slot_full, (unsigned long long)s->window.late);
 	/*
 	 * Where the memory is, for a soak that must tell a table filling to
 	 * its fixed size from a leak: the allocator's bytes in use and its
@@ -1018,24 +1034,24 @@ __u64 krt_live_backlog(struct krt_live_source *s)
 int krt_live_follow_go(struct krt_live_source *s, __u32 pid, const struct krt_go_info *gi)
 {
 	struct bpf_program *progs[KRT_GO_N_PROBED] = {
-		[KRT_GO_EXECUTE] = s->skel->progs.krt_go_execute,
-		[KRT_GO_GOSTARTCALLFN] = s->skel->progs.krt_go_newproc,
-		[KRT_GO_READY] = s->skel->progs.krt_go_ready,
-		[KRT_GO_CHANSEND] = s->skel->progs.krt_go_chansend,
-		[KRT_GO_CHANRECV] = s->skel->progs.krt_go_chanrecv,
-		[KRT_GO_SELECTGO] = s->skel->progs.krt_go_selectgo,
+	    [KRT_GO_EXECUTE] = s->skel->progs.krt_go_execute,
+	    [KRT_GO_GOSTARTCALLFN] = s->skel->progs.krt_go_newproc,
+	    [KRT_GO_READY] = s->skel->progs.krt_go_ready,
+	    [KRT_GO_CHANSEND] = s->skel->progs.krt_go_chansend,
+	    [KRT_GO_CHANRECV] = s->skel->progs.krt_go_chanrecv,
+	    [KRT_GO_SELECTGO] = s->skel->progs.krt_go_selectgo,
 	};
 	struct krt_go_proc proc = {
-		.goid_off = (__u32)gi->goid_offset,
-		.sched_off = (__u32)gi->sched_offset,
-		.qcount_off = (__u16)gi->hchan.qcount,
-		.dataqsiz_off = (__u16)gi->hchan.dataqsiz,
-		.sendx_off = (__u16)gi->hchan.sendx,
-		.recvx_off = (__u16)gi->hchan.recvx,
-		.recvq_off = (__u16)gi->hchan.recvq,
-		.sendq_off = (__u16)gi->hchan.sendq,
-		.chans = gi->chans,
-		.handoff_skips = gi->handoff_skips,
+	    .goid_off = (__u32)gi->goid_offset,
+	    .sched_off = (__u32)gi->sched_offset,
+	    .qcount_off = (__u16)gi->hchan.qcount,
+	    .dataqsiz_off = (__u16)gi->hchan.dataqsiz,
+	    .sendx_off = (__u16)gi->hchan.sendx,
+	    .recvx_off = (__u16)gi->hchan.recvx,
+	    .recvq_off = (__u16)gi->hchan.recvq,
+	    .sendq_off = (__u16)gi->hchan.sendq,
+	    .chans = gi->chans,
+	    .handoff_skips = gi->handoff_skips,
 	};
 	char exe[64];
 	int first = s->n_go_links, err;
@@ -1105,10 +1121,9 @@ void krt_live_tick(struct krt_live_source *s)
 
 static int map_tables(struct krt_live_source *s)
 {
-	const struct bpf_map *maps[KRT_TABLES] = { s->skel->maps.thread_slots,
-						   s->skel->maps.conn_slots,
-						   s->skel->maps.dir_slots };
-	static const char *const names[KRT_TABLES] = { "threads", "connections", "directions" };
+	const struct bpf_map *maps[KRT_TABLES] = {
+	    s->skel->maps.thread_slots, s->skel->maps.conn_slots, s->skel->maps.dir_slots};
+	static const char *const names[KRT_TABLES] = {"threads", "connections", "directions"};
 	int i;
 
 	if (s->tables_unmappable)
@@ -1120,15 +1135,17 @@ static int map_tables(struct krt_live_source *s)
 	s->tables.slots[KRT_TABLE_DIRS] = (__u64)s->skel->rodata->dir_slot_mask + 1;
 	for (i = 0; i < KRT_TABLES; i++) {
 		s->tables.name[i] = names[i];
-		s->table_len[i] = (size_t)bpf_map__max_entries(maps[i]) *
-				  bpf_map__value_size(maps[i]);
+		s->table_len[i] =
+		    (size_t)bpf_map__max_entries(maps[i]) * bpf_map__value_size(maps[i]);
 		s->table[i] = mmap(NULL, s->table_len[i], PROT_READ | PROT_WRITE, MAP_SHARED,
 				   bpf_map__fd(maps[i]), 0);
 		if (s->table[i] == MAP_FAILED) {
 			int err = -errno;
 
-			fprintf(stderr, "krtrace-bpf: warning: cannot map the %s' table: %s: idle "
-				"states will not age out\n", names[i], strerror(-err));
+			fprintf(stderr,
+				"krtrace-bpf: warning: cannot map the %s' table: %s: idle "
+				"states will not age out\n",
+				names[i], strerror(-err));
 			s->table[i] = NULL;
 			while (i--) {
 				munmap(s->table[i], s->table_len[i]);
@@ -1163,7 +1180,7 @@ static void sweep_table(struct krt_live_source *s, int t, size_t slot_size, size
 			continue;
 		held++;
 		if (!idle_s || (used_word ? word != used_word : (word & KRT_SLOT_FILL_BIT)))
-			continue;	/* being filled */
+			continue; /* being filled */
 		touched = __atomic_load_n((__u16 *)(slot + touched_off), __ATOMIC_RELAXED);
 		if ((__u16)(epoch - touched) < idle_s)
 			continue;

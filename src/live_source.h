@@ -20,50 +20,51 @@
 struct krt_live_source;
 
 struct krt_live_opts {
-	struct krt_addr gateway;	/* family 0: none (tests) */
-	__u32 sample_rate;		/* 0/1 = every request */
-	__u32 rate_cap;			/* at most this many sampled requests per
-					 * second (0 = no cap) */
-	bool libbpf_debug;		/* -v: libbpf's own messages on stderr */
-	bool trace_switch;		/* sched_switch records */
-	bool trace_wakeup;		/* sched_waking records */
-	__u32 ring_bytes;		/* 0 = default (8 MiB); a power of two */
-	__u64 wakeup_bytes;		/* 0 = default: wake the consumer every this much (rounded up to a power of two) */
-	__u64 reorder_ns;		/* 0 = default (20 ms) */
-	bool kernel_tags;		/* decide trace ids in the kernel (needed to sample) */
-	bool cpu_in_kernel;		/* KRT_EV_CPU per (thread, trace), no switch records;
-					 * needs kernel_tags */
-	bool merge_hops;		/* one record per hop between traced peers;
-					 * needs kernel_tags and cpu_in_kernel */
-	bool syscall_hooks;		/* read transfers at the exit of socket syscalls,
-					 * the fallback for kernels before 6.3 (chosen
-					 * by itself there) */
-	bool empty_hooks;		/* benchmark floor: attached programs that
-					 * return at once */
-	const struct krt_peers *peers;	/* --peers (NULL = none): IPv4 networks to the kernel */
-	const char *tcpopt_cgroup;	/* cgroup v2 of the traced containers: write and parse
-					 * the trace-context TCP option on connections to
-					 * peers there (NULL = off; docs/hosts.md) */
-	__u32 state_slots;		/* tests: slots of each state table in use
-					 * (a power of two; 0 = all): fewer make
-					 * states probe past their first slot */
+	struct krt_addr gateway; /* family 0: none (tests) */
+	__u32 sample_rate;	 /* 0/1 = every request */
+	__u32 rate_cap;		 /* at most this many sampled requests per
+				  * second (0 = no cap) */
+	bool libbpf_debug;	 /* -v: libbpf's own messages on stderr */
+	bool trace_switch;	 /* sched_switch records */
+	bool trace_wakeup;	 /* sched_waking records */
+	__u32 ring_bytes;	 /* 0 = default (8 MiB); a power of two */
+	__u64 wakeup_bytes; /* 0 = default: wake the consumer every this much (rounded up to a power
+			       of two) */
+	__u64 reorder_ns;   /* 0 = default (20 ms) */
+	bool kernel_tags;   /* decide trace ids in the kernel (needed to sample) */
+	bool cpu_in_kernel; /* KRT_EV_CPU per (thread, trace), no switch records;
+			     * needs kernel_tags */
+	bool merge_hops;    /* one record per hop between traced peers;
+			     * needs kernel_tags and cpu_in_kernel */
+	bool syscall_hooks; /* read transfers at the exit of socket syscalls,
+			     * the fallback for kernels before 6.3 (chosen
+			     * by itself there) */
+	bool empty_hooks;   /* benchmark floor: attached programs that
+			     * return at once */
+	const struct krt_peers *peers; /* --peers (NULL = none): IPv4 networks to the kernel */
+	const char *tcpopt_cgroup;     /* cgroup v2 of the traced containers: write and parse
+					* the trace-context TCP option on connections to
+					* peers there (NULL = off; docs/hosts.md) */
+	__u32 state_slots;	       /* tests: slots of each state table in use
+					* (a power of two; 0 = all): fewer make
+					* states probe past their first slot */
 };
 
 /* Kernel tagging and sampling counters. */
 struct krt_live_tag_stats {
-	__u64 traces_started;		/* requests seen at the gateway door */
-	__u64 traces_sampled;		/* of which kept */
-	__u64 traces_capped;		/* of the rest: left out by the rate cap */
-	__u64 sampled_out_records;	/* records not emitted: unsampled requests */
+	__u64 traces_started;	   /* requests seen at the gateway door */
+	__u64 traces_sampled;	   /* of which kept */
+	__u64 traces_capped;	   /* of the rest: left out by the rate cap */
+	__u64 sampled_out_records; /* records not emitted: unsampled requests */
 	/* the kernel's state tables (threads, connections, directions) */
-	__u64 slot_probed;		/* states put past their first slot */
-	__u64 slot_full;		/* states not kept: every probed slot held
-					 * (that thread or connection went untagged) */
-	__u64 slot_busy;		/* hooks that went without a state another
-					 * CPU was still filling after the wait */
-	__u64 cpu_carried;		/* CPU times that rode in a receive's record */
-	__u64 hops_merged;		/* receives that carried the send they read */
-	__u64 sends_flushed;		/* sends to a traced peer emitted on their own */
+	__u64 slot_probed;   /* states put past their first slot */
+	__u64 slot_full;     /* states not kept: every probed slot held
+			      * (that thread or connection went untagged) */
+	__u64 slot_busy;     /* hooks that went without a state another
+			      * CPU was still filling after the wait */
+	__u64 cpu_carried;   /* CPU times that rode in a receive's record */
+	__u64 hops_merged;   /* receives that carried the send they read */
+	__u64 sends_flushed; /* sends to a traced peer emitted on their own */
 };
 
 typedef void (*krt_live_event_cb)(const struct krt_event *ev, void *ctx);
@@ -81,8 +82,7 @@ void krt_live_print_prog_stats(struct krt_live_source *s, FILE *f);
  * program hits and run time): lines "PROG: counters N ...", ending with
  * "PROG: counters N end".
  */
-void krt_live_print_counters(struct krt_live_source *s, FILE *f, const char *prog,
-			     unsigned int n);
+void krt_live_print_counters(struct krt_live_source *s, FILE *f, const char *prog, unsigned int n);
 /* A traced container's IP: sends to it wait for their receiver (merge_hops). */
 int krt_live_add_peer(struct krt_live_source *s, const struct krt_addr *a);
 /* Traces this process (tgid). 0 or -errno. */
@@ -113,10 +113,10 @@ enum krt_live_table { KRT_TABLE_THREADS, KRT_TABLE_CONNS, KRT_TABLE_DIRS, KRT_TA
 
 struct krt_live_table_stats {
 	const char *name[KRT_TABLES];
-	__u64 slots[KRT_TABLES];	/* in use (the tables' masks) */
-	__u64 held[KRT_TABLES];		/* at the last sweep */
-	__u64 peak[KRT_TABLES];		/* highest at a sweep */
-	__u64 reclaimed[KRT_TABLES];	/* aged out */
+	__u64 slots[KRT_TABLES];     /* in use (the tables' masks) */
+	__u64 held[KRT_TABLES];	     /* at the last sweep */
+	__u64 peak[KRT_TABLES];	     /* highest at a sweep */
+	__u64 reclaimed[KRT_TABLES]; /* aged out */
 	__u64 sweeps;
 };
 

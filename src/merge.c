@@ -47,25 +47,25 @@ struct m_file {
 struct m_trace {
 	json_object *o;
 	int file;
-	size_t parent;		/* union-find */
-	bool from_peer;		/* its request came from another host's traced thread */
+	size_t parent;	/* union-find */
+	bool from_peer; /* its request came from another host's traced thread */
 	__u64 start_ns;
-	json_object *joined;	/* joined hops whose send half is in this trace */
-	bool uncertain;		/* a join of its was made without sequence numbers */
+	json_object *joined; /* joined hops whose send half is in this trace */
+	bool uncertain;	     /* a join of its was made without sequence numbers */
 };
 
 struct m_half {
 	size_t trace;
 	int file;
 	json_object *hop;
-	bool send;		/* traced sender, untraced receiver; else the reverse */
+	bool send; /* traced sender, untraced receiver; else the reverse */
 	const char *from_addr, *to_addr;
 	__u64 bytes, ts;
 	bool has_seq;
 	__u32 seq;
-	__u64 lo, hi;		/* byte range in the direction's stream */
+	__u64 lo, hi; /* byte range in the direction's stream */
 	bool used;
-	bool ingress;		/* the receive that started its trace */
+	bool ingress; /* the receive that started its trace */
 };
 
 struct m_state {
@@ -76,22 +76,19 @@ struct m_state {
 	struct m_half *halves;
 	size_t n_halves, cap_halves;
 	__u64 joined_hops;
-	__u64 joined_no_seq;	/* of joined_hops: by running byte counts */
-	int no_seq_file;	/* a file with a half lacking "seq" (-1: none) */
+	__u64 joined_no_seq; /* of joined_hops: by running byte counts */
+	int no_seq_file;     /* a file with a half lacking "seq" (-1: none) */
 };
 
 static const char usage[] =
-	"usage: krtrace merge A.jsonl B.jsonl ... [-o FILE]\n"
-	"Joins the --json results of one tracer per host (krtrace-bpf or krtrace) into\n"
-	"one result: a send one host saw leave for an untraced address and the receive\n"
-	"another host saw arrive from it are joined by TCP connection and sequence range\n"
-	"(\"seq\"), and their traces become one. Hosts are named by each result's \"host\"\n"
-	"(--host-name), else by the file name.\n"
-	"  -o, --output FILE   write the joined result to FILE instead of stdout\n"
-	"Exit status: 0 ok, 2 usage or input error.\n";
-
-
-
+    "usage: krtrace merge A.jsonl B.jsonl ... [-o FILE]\n"
+    "Joins the --json results of one tracer per host (krtrace-bpf or krtrace) into\n"
+    "one result: a send one host saw leave for an untraced address and the receive\n"
+    "another host saw arrive from it are joined by TCP connection and sequence range\n"
+    "(\"seq\"), and their traces become one. Hosts are named by each result's \"host\"\n"
+    "(--host-name), else by the file name.\n"
+    "  -o, --output FILE   write the joined result to FILE instead of stdout\n"
+    "Exit status: 0 ok, 2 usage or input error.\n";
 
 static bool grow(void **v, size_t *cap, size_t n, size_t size)
 {
@@ -222,8 +219,8 @@ static int read_file(struct m_state *s, int fi)
 			json_object_put(o);
 			continue;
 		}
-		if (!o || !json_object_object_get_ex(o, "trace_id", NULL) || !json_get_arr(o, "hops") ||
-		    !json_get_arr(o, "threads")) {
+		if (!o || !json_object_object_get_ex(o, "trace_id", NULL) ||
+		    !json_get_arr(o, "hops") || !json_get_arr(o, "threads")) {
 			if (f->bad_lines++ < MAX_REPORTED_BAD_LINES)
 				fprintf(stderr, "krtrace merge: %s:%zu: %s\n", f->path, lineno,
 					o ? "not a trace object (trace_id, threads, hops)"
@@ -352,8 +349,8 @@ static json_object *u64(__u64 v)
 	return json_object_new_uint64(v);
 }
 
-static int join_pair(struct m_state *s, struct m_half *snd, struct m_half *rcv, __u64 lo,
-		     __u64 hi, bool use_seq)
+static int join_pair(struct m_state *s, struct m_half *snd, struct m_half *rcv, __u64 lo, __u64 hi,
+		     bool use_seq)
 {
 	struct m_trace *ts = &s->traces[snd->trace];
 	json_object *h = json_object_new_object(), *seq;
@@ -518,7 +515,8 @@ static json_object *joined_trace(struct m_state *s, size_t *members, size_t n, b
 	copy_key(o, p->o, "ingress");
 	for (i = 0; i < n; i++) {
 		struct m_trace *t = &s->traces[members[i]];
-		json_object *th = json_get_arr(t->o, "threads"), *hp = json_get_arr(t->o, "hops"), *m;
+		json_object *th = json_get_arr(t->o, "threads"), *hp = json_get_arr(t->o, "hops"),
+			    *m;
 		const char *host = s->files[t->file].host;
 
 		if (t->start_ns < start)
@@ -536,8 +534,8 @@ static json_object *joined_trace(struct m_state *s, size_t *members, size_t n, b
 		}
 		for (k = 0; k < json_object_array_length(hp); k++, h++)
 			if (!used_hop[h])
-				json_object_array_add(hops,
-						      json_object_get(json_object_array_get_idx(hp, k)));
+				json_object_array_add(
+				    hops, json_object_get(json_object_array_get_idx(hp, k)));
 		if (t->joined)
 			for (k = 0; k < json_object_array_length(t->joined); k++)
 				json_object_array_add(
@@ -618,8 +616,9 @@ static int write_result(struct m_state *s, FILE *out)
 		}
 		o = joined_trace(s, order + i, k - i, used);
 		free(used);
-		fprintf(out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-								   JSON_C_TO_STRING_NOSLASHESCAPE));
+		fprintf(out, "%s\n",
+			json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 		n_out++;
 		n_joined += k - i > 1;
@@ -657,11 +656,14 @@ static void distinct_hosts(struct m_state *s)
 	for (i = 1; i < s->n_files; i++)
 		for (k = 0; k < i; k++)
 			if (!strcmp(s->files[i].host, s->files[k].host)) {
-				size_t len = strnlen(s->files[i].host, sizeof(s->files[i].host) - 8);
+				size_t len =
+				    strnlen(s->files[i].host, sizeof(s->files[i].host) - 8);
 
-				fprintf(stderr, "krtrace merge: %s and %s both name host '%s'; "
-					"calling the second '%s#%d'\n", s->files[k].path,
-					s->files[i].path, s->files[i].host, s->files[i].host, i + 1);
+				fprintf(stderr,
+					"krtrace merge: %s and %s both name host '%s'; "
+					"calling the second '%s#%d'\n",
+					s->files[k].path, s->files[i].path, s->files[i].host,
+					s->files[i].host, i + 1);
 				snprintf(s->files[i].host + len, sizeof(s->files[i].host) - len,
 					 "#%d", i + 1);
 				break;
@@ -692,11 +694,11 @@ static void state_free(struct m_state *s)
 int krt_merge_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct m_state s = { .no_seq_file = -1 };
+	struct m_state s = {.no_seq_file = -1};
 	const char *out_path = NULL;
 	char tmp_path[4096];
 	FILE *out = stdout;

@@ -35,13 +35,13 @@ struct krt_export {
 	struct krt_export_opts o;
 	pthread_t thread;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;		/* queue not empty, or stopping */
+	pthread_cond_t cond; /* queue not empty, or stopping */
 	struct payload *head, *tail;
 	int n_payloads;
-	size_t queued_bytes;		/* queued + the one in flight */
+	size_t queued_bytes; /* queued + the one in flight */
 	bool stopping;
-	long long drain_deadline_ms;	/* valid once stopping */
-	bool failing;			/* the last POST failed: reported once */
+	long long drain_deadline_ms; /* valid once stopping */
+	bool failing;		     /* the last POST failed: reported once */
 	struct krt_export_stats st;
 };
 
@@ -62,7 +62,7 @@ static void free_payload(struct payload *p)
 /* Waits on cond until ms (CLOCK_MONOTONIC) or a signal; the lock is held. */
 static void wait_until(struct krt_export *e, long long ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
 
 	pthread_cond_timedwait(&e->cond, &e->lock, &ts);
 }
@@ -134,10 +134,12 @@ static void *delivery_thread(void *arg)
 		/* A 4xx will not get better by asking again. */
 		final = (status >= 400 && status <= 499) || p->tries >= e->o.max_tries;
 		if (!e->failing || (status >= 400 && status <= 499))
-			fprintf(stderr, "krtrace: OTLP endpoint %s: %s; %s (the other outputs are "
-				"unaffected)\n", e->endpoint, err,
-				status >= 400 && status <= 499 ? "not retried" :
-				"retrying with back-off");
+			fprintf(stderr,
+				"krtrace: OTLP endpoint %s: %s; %s (the other outputs are "
+				"unaffected)\n",
+				e->endpoint, err,
+				status >= 400 && status <= 499 ? "not retried"
+							       : "retrying with back-off");
 		e->failing = true;
 		if (final) {
 			give_up(e, p);
@@ -241,8 +243,8 @@ int krt_export_queue(struct krt_export *e, const char *content_type, void *paylo
 		e->st.dropped_traces += n_traces;
 		goto out;
 	}
-	*p = (struct payload){ .content_type = content_type, .body = payload, .len = len,
-			       .n_traces = n_traces };
+	*p = (struct payload){
+	    .content_type = content_type, .body = payload, .len = len, .n_traces = n_traces};
 	if (e->tail)
 		e->tail->next = p;
 	else

@@ -19,22 +19,22 @@
 struct krt_export;
 
 struct krt_export_opts {
-	int post_timeout_ms;	/* one POST: connect, send, status line (default 2000) */
-	int max_payloads;	/* queue bound in payloads (default 64) */
-	size_t max_bytes;	/* queue bound in bytes (default 32 MiB) */
-	int max_tries;		/* per payload before it is given up (default 5) */
-	int backoff_min_ms;	/* first wait after a failure, doubling (default 100) */
-	int backoff_max_ms;	/* (default 5000) */
-	int drain_ms;		/* at close: how long the queue may still take (default 3000) */
+	int post_timeout_ms; /* one POST: connect, send, status line (default 2000) */
+	int max_payloads;    /* queue bound in payloads (default 64) */
+	size_t max_bytes;    /* queue bound in bytes (default 32 MiB) */
+	int max_tries;	     /* per payload before it is given up (default 5) */
+	int backoff_min_ms;  /* first wait after a failure, doubling (default 100) */
+	int backoff_max_ms;  /* (default 5000) */
+	int drain_ms;	     /* at close: how long the queue may still take (default 3000) */
 };
 
 struct krt_export_stats {
 	__u64 queued_traces;	/* traces handed to krt_export_queue */
-	__u64 delivered_traces;	/* answered 2xx */
+	__u64 delivered_traces; /* answered 2xx */
 	__u64 dropped_traces;	/* queue full (or out of memory) when queued */
 	__u64 failed_traces;	/* given up after retries, a 4xx, or left at close */
 	__u64 posts, failed_posts;
-	__u64 max_queued_bytes;	/* the queue's high-water mark */
+	__u64 max_queued_bytes; /* the queue's high-water mark */
 	char last_error[160];	/* the cause of the last failed POST, "" if none */
 };
 

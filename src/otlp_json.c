@@ -61,8 +61,8 @@ static void put_events(struct krt_json *j, const struct krt_otlp_span *s)
 		krt_json_kv_str(j, "name", ev->out ? "send" : "recv");
 		krt_json_key(j, "attributes");
 		krt_json_arr_begin(j);
-		put_attr(j, &(struct krt_otlp_attr){ .key = "krtrace.peer", .str = ev->peer });
-		put_attr(j, &(struct krt_otlp_attr){ .key = "krtrace.bytes", .num = ev->bytes });
+		put_attr(j, &(struct krt_otlp_attr){.key = "krtrace.peer", .str = ev->peer});
+		put_attr(j, &(struct krt_otlp_attr){.key = "krtrace.bytes", .num = ev->bytes});
 		krt_json_arr_end(j);
 		krt_json_obj_end(j);
 	}
@@ -115,10 +115,10 @@ void krt_otlp_json_resource_spans(const struct krt_otlp_trace *m, struct krt_jso
 		krt_json_obj_begin(j);
 		krt_json_key(j, "attributes");
 		krt_json_arr_begin(j);
-		put_attr(j, &(struct krt_otlp_attr){ .key = "service.name", .str = service });
-		put_attr(j, &(struct krt_otlp_attr){ .key = "krtrace.run_id", .str = m->run_hex });
+		put_attr(j, &(struct krt_otlp_attr){.key = "service.name", .str = service});
+		put_attr(j, &(struct krt_otlp_attr){.key = "krtrace.run_id", .str = m->run_hex});
 		if (m->host)
-			put_attr(j, &(struct krt_otlp_attr){ .key = "host.name", .str = m->host });
+			put_attr(j, &(struct krt_otlp_attr){.key = "host.name", .str = m->host});
 		krt_json_arr_end(j);
 		krt_json_obj_end(j);
 		krt_json_key(j, "scopeSpans");

@@ -53,7 +53,7 @@ enum wire_type { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2 };
 
 struct pb {
 	struct krt_buf *b;
-	size_t open[MAX_NESTING];	/* where each open message's contents start */
+	size_t open[MAX_NESTING]; /* where each open message's contents start */
 	int depth;
 };
 
@@ -157,7 +157,7 @@ static void msg_begin(struct pb *pb, unsigned field)
 {
 	put_tag(pb, field, WT_LEN);
 	if (pb->depth == MAX_NESTING) {
-		pb->b->oom = true;	/* a programming error: make the output unusable */
+		pb->b->oom = true; /* a programming error: make the output unusable */
 		return;
 	}
 	pb->open[pb->depth++] = pb->b->len;
@@ -190,7 +190,7 @@ static void put_attr(struct pb *pb, unsigned field, const struct krt_otlp_attr *
 	if (a->str)
 		put_str(pb, F_ANY_STRING, a->str);
 	else
-		put_uint(pb, F_ANY_INT, a->num);	/* int64: two's complement varint */
+		put_uint(pb, F_ANY_INT, a->num); /* int64: two's complement varint */
 	msg_end(pb);
 	msg_end(pb);
 }
@@ -200,10 +200,10 @@ static void put_event(struct pb *pb, const struct krt_otlp_event *ev)
 	msg_begin(pb, F_SPAN_EVENTS);
 	put_fixed64(pb, F_EVENT_TIME, ev->time_ns);
 	put_str(pb, F_EVENT_NAME, ev->out ? "send" : "recv");
-	put_attr(pb, F_EVENT_ATTRIBUTES, &(struct krt_otlp_attr){ .key = "krtrace.peer",
-								   .str = ev->peer });
-	put_attr(pb, F_EVENT_ATTRIBUTES, &(struct krt_otlp_attr){ .key = "krtrace.bytes",
-								   .num = ev->bytes });
+	put_attr(pb, F_EVENT_ATTRIBUTES,
+		 &(struct krt_otlp_attr){.key = "krtrace.peer", .str = ev->peer});
+	put_attr(pb, F_EVENT_ATTRIBUTES,
+		 &(struct krt_otlp_attr){.key = "krtrace.bytes", .num = ev->bytes});
 	msg_end(pb);
 }
 
@@ -234,7 +234,7 @@ static void put_span(struct pb *pb, const struct krt_otlp_trace *m, const struct
 
 int krt_otlp_proto_resource_spans(const struct krt_otlp_trace *m, struct krt_buf *b)
 {
-	struct pb pb = { .b = b };
+	struct pb pb = {.b = b};
 	size_t i, k;
 
 	for (i = 0; i < m->n_spans; i++) {
@@ -245,12 +245,12 @@ int krt_otlp_proto_resource_spans(const struct krt_otlp_trace *m, struct krt_buf
 		msg_begin(&pb, F_TRACES_RESOURCE_SPANS);
 		msg_begin(&pb, F_RS_RESOURCE);
 		put_attr(&pb, F_RESOURCE_ATTRIBUTES,
-			 &(struct krt_otlp_attr){ .key = "service.name", .str = service });
+			 &(struct krt_otlp_attr){.key = "service.name", .str = service});
 		put_attr(&pb, F_RESOURCE_ATTRIBUTES,
-			 &(struct krt_otlp_attr){ .key = "krtrace.run_id", .str = m->run_hex });
+			 &(struct krt_otlp_attr){.key = "krtrace.run_id", .str = m->run_hex});
 		if (m->host)
 			put_attr(&pb, F_RESOURCE_ATTRIBUTES,
-				 &(struct krt_otlp_attr){ .key = "host.name", .str = m->host });
+				 &(struct krt_otlp_attr){.key = "host.name", .str = m->host});
 		msg_end(&pb);
 		msg_begin(&pb, F_RS_SCOPE_SPANS);
 		msg_begin(&pb, F_SS_SCOPE);

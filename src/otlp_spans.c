@@ -7,8 +7,8 @@
 #include "trace_id.h"
 
 struct span_plan {
-	int parent;		/* index into t->threads, -1 = root */
-	bool calls_down;	/* sends to a thread it is the parent of, or to a peer */
+	int parent;	 /* index into t->threads, -1 = root */
+	bool calls_down; /* sends to a thread it is the parent of, or to a peer */
 	__u64 bytes_in, bytes_out;
 };
 
@@ -45,7 +45,7 @@ static void plan_spans(const struct krt_trace *t, struct span_plan *plan, bool *
 	size_t root = root_index(t), i;
 
 	for (i = 0; i < t->n_threads; i++)
-		plan[i] = (struct span_plan){ .parent = (int)root };
+		plan[i] = (struct span_plan){.parent = (int)root};
 	plan[root].parent = -1;
 	reached[root] = true;
 	for (i = 0; i < t->n_hops; i++) {
@@ -117,13 +117,13 @@ static int build_events(struct krt_otlp_span *s, const struct krt_otlp_run *run,
 static void attr_str(struct krt_otlp_span *s, const char *key, const char *val)
 {
 	if (s->n_attrs < KRT_OTLP_MAX_ATTRS)
-		s->attrs[s->n_attrs++] = (struct krt_otlp_attr){ .key = key, .str = val };
+		s->attrs[s->n_attrs++] = (struct krt_otlp_attr){.key = key, .str = val};
 }
 
 static void attr_int(struct krt_otlp_span *s, const char *key, __u64 val)
 {
 	if (s->n_attrs < KRT_OTLP_MAX_ATTRS)
-		s->attrs[s->n_attrs++] = (struct krt_otlp_attr){ .key = key, .num = val };
+		s->attrs[s->n_attrs++] = (struct krt_otlp_attr){.key = key, .num = val};
 }
 
 /*
@@ -169,8 +169,8 @@ static int build_span(struct krt_otlp_span *s, const struct krt_otlp_run *run,
 		s->has_parent = true;
 		span_id(trace_id, t->remote.span, s->parent_id);
 	}
-	s->kind = plan[i].parent < 0 || !plan[i].calls_down ? KRT_OTLP_KIND_SERVER
-							   : KRT_OTLP_KIND_CLIENT;
+	s->kind =
+	    plan[i].parent < 0 || !plan[i].calls_down ? KRT_OTLP_KIND_SERVER : KRT_OTLP_KIND_CLIENT;
 	s->start_ns = th->first_ns + run->offset_ns;
 	s->end_ns = (th->last_ns > th->first_ns ? th->last_ns : th->first_ns) + run->offset_ns;
 	attr_int(s, "thread.id", th->tid);

@@ -22,7 +22,7 @@
 #include "trace_data.h"
 #include "writer_util.h"
 
-#define KRT_OTLP_MAX_EVENTS 128		/* hop events per span; the rest are counted */
+#define KRT_OTLP_MAX_EVENTS 128 /* hop events per span; the rest are counted */
 #define KRT_OTLP_MAX_ATTRS 13
 
 #define KRT_OTLP_KIND_SERVER 2
@@ -37,22 +37,22 @@ struct krt_otlp_attr {
 
 /* A send or receive of the span's thread on this trace. */
 struct krt_otlp_event {
-	__u64 time_ns;			/* Unix time */
-	bool out;			/* "send" (else "recv") */
+	__u64 time_ns; /* Unix time */
+	bool out;      /* "send" (else "recv") */
 	char peer[KRT_NODE_NAME_LEN];
 	__u64 bytes;
 };
 
 struct krt_otlp_span {
-	const char *service;		/* the container, "unknown" when not known */
+	const char *service; /* the container, "unknown" when not known */
 	__u8 span_id[8];
 	__u8 parent_id[8];
 	bool has_parent;
 	int kind;
-	__u64 start_ns, end_ns;		/* Unix time */
-	char name[KRT_COMM_LEN + 16];	/* comm[tid] */
+	__u64 start_ns, end_ns;	      /* Unix time */
+	char name[KRT_COMM_LEN + 16]; /* comm[tid] */
 	char comm[KRT_COMM_LEN + 1];
-	char goids[KRT_THREAD_GOIDS_MAX * 11];	/* "117 14": krtrace.goids */
+	char goids[KRT_THREAD_GOIDS_MAX * 11]; /* "117 14": krtrace.goids */
 	struct krt_otlp_attr attrs[KRT_OTLP_MAX_ATTRS];
 	size_t n_attrs;
 	struct krt_otlp_event *events;
@@ -61,16 +61,16 @@ struct krt_otlp_span {
 
 /* What every trace of one writer shares. */
 struct krt_otlp_run {
-	__u64 offset_ns;		/* REALTIME - MONOTONIC */
-	const char *host;		/* host.name on every resource; NULL = none */
+	__u64 offset_ns;  /* REALTIME - MONOTONIC */
+	const char *host; /* host.name on every resource; NULL = none */
 };
 
 struct krt_otlp_trace {
 	__u8 trace_id[16];
-	char run_hex[17];		/* krtrace.run_id on every resource */
+	char run_hex[17]; /* krtrace.run_id on every resource */
 	const char *host;
 	size_t n_spans;
-	struct krt_otlp_span *spans;	/* in the trace's thread order */
+	struct krt_otlp_span *spans; /* in the trace's thread order */
 };
 
 /* Builds the spans of t; 0, or -1 when out of memory. An empty trace has no span. */

@@ -30,7 +30,7 @@ int krt_peers_add(struct krt_peers *p, const char *cidr, char *err, size_t errle
 {
 	char ip[64];
 	const char *slash = strchr(cidr, '/');
-	struct krt_peer_net pn = { 0 };
+	struct krt_peer_net pn = {0};
 	size_t len = slash ? (size_t)(slash - cidr) : strlen(cidr);
 	long bits;
 	char *end;
@@ -57,7 +57,8 @@ int krt_peers_add(struct krt_peers *p, const char *cidr, char *err, size_t errle
 		bits = strtol(slash + 1, &end, 10);
 		/* /0 would make every address a peer, the clients' too. */
 		if (errno || end == slash + 1 || *end || bits < 1 || bits > max) {
-			snprintf(err, errlen, "'%s': the prefix length must be 1 to %ld", cidr, max);
+			snprintf(err, errlen, "'%s': the prefix length must be 1 to %ld", cidr,
+				 max);
 			return -1;
 		}
 	}
@@ -124,7 +125,7 @@ int krt_peers_ipv6(const struct krt_peers *p, __u32 (*net)[4], __u32 (*mask)[4],
 		for (j = 0; j < 4; j++) {
 			int bits = p->v[i].prefix - 32 * j;
 
-			mask[n][j] = bits >= 32 ? 0xffffffffu
+			mask[n][j] = bits >= 32	 ? 0xffffffffu
 				     : bits <= 0 ? 0
 						 : htonl((__u32)(0xffffffffULL << (32 - bits)));
 		}

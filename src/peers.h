@@ -13,8 +13,8 @@
 #define KRT_MAX_PEER_NETS 8
 
 struct krt_peer_net {
-	struct krt_addr net;	/* masked, port 0 */
-	__u8 prefix;		/* bits */
+	struct krt_addr net; /* masked, port 0 */
+	__u8 prefix;	     /* bits */
 };
 
 struct krt_peers {

@@ -10,9 +10,9 @@
 #define KRT_HASH_LEN 80
 
 struct krt_container {
-	__u32 pid;			/* a long-running process of the container */
+	__u32 pid; /* a long-running process of the container */
 	char name[KRT_NAME_LEN];
-	struct krt_addr ip;		/* port 0 */
+	struct krt_addr ip; /* port 0 */
 	char hash[KRT_HASH_LEN];
 };
 

@@ -105,7 +105,8 @@ size_t krt_reorder_deliver(struct krt_reorder *r, __u64 cutoff_ts, krt_reorder_c
 
 		/* the events were written a window ago and left the cache */
 		if (r->head + PREFETCH_AHEAD < r->tail) {
-			const char *next = (const char *)&r->events[r->keys[r->head + PREFETCH_AHEAD].slot];
+			const char *next =
+			    (const char *)&r->events[r->keys[r->head + PREFETCH_AHEAD].slot];
 
 			for (size_t off = 0; off < sizeof(*ev); off += 64)
 				__builtin_prefetch(next + off);
@@ -173,7 +174,7 @@ size_t krt_reorder_pending(const struct krt_reorder *r)
 
 void krt_reorder_span_init(struct krt_reorder_span *sp, __u64 base_ns, bool adapts)
 {
-	*sp = (struct krt_reorder_span){ .ns = base_ns, .base_ns = base_ns, .adapts = adapts };
+	*sp = (struct krt_reorder_span){.ns = base_ns, .base_ns = base_ns, .adapts = adapts};
 }
 
 __u64 krt_reorder_span_update(struct krt_reorder_span *sp, __u64 late, __u64 now_ns)

@@ -19,7 +19,7 @@
 
 struct krt_reorder_key {
 	__u64 ts_ns;
-	__u32 slot;		/* in events[] */
+	__u32 slot; /* in events[] */
 };
 
 struct krt_reorder {
@@ -29,11 +29,11 @@ struct krt_reorder {
 	 */
 	struct krt_reorder_key *keys;
 	size_t head, tail, cap_keys;
-	struct krt_event *events;	/* cap_keys / 2 slots */
-	__u32 *free_slots;		/* stack of unused slots */
+	struct krt_event *events; /* cap_keys / 2 slots */
+	__u32 *free_slots;	  /* stack of unused slots */
 	size_t n_free;
-	__u64 last_ts;		/* newest time handed over */
-	__u64 late;		/* arrived behind last_ts: handed over at last_ts */
+	__u64 last_ts; /* newest time handed over */
+	__u64 late;    /* arrived behind last_ts: handed over at last_ts */
 };
 
 typedef void (*krt_reorder_cb)(const struct krt_event *ev, void *ctx);
@@ -77,12 +77,12 @@ bool krt_reorder_shrink(struct krt_reorder *r);
 #define KRT_REORDER_CALM_NS (10ULL * 1000 * 1000 * 1000)
 
 struct krt_reorder_span {
-	__u64 ns;		/* records wait this long */
-	__u64 base_ns;		/* the span it shrinks back to */
-	__u64 widest_ns;	/* the widest it grew (0: never grew) */
-	__u64 late_seen;	/* late records counted at the last update */
-	__u64 changed_at;	/* when it last grew or shrank (or saw a late record) */
-	bool adapts;		/* false: stays at base_ns */
+	__u64 ns;	  /* records wait this long */
+	__u64 base_ns;	  /* the span it shrinks back to */
+	__u64 widest_ns;  /* the widest it grew (0: never grew) */
+	__u64 late_seen;  /* late records counted at the last update */
+	__u64 changed_at; /* when it last grew or shrank (or saw a late record) */
+	bool adapts;	  /* false: stays at base_ns */
 };
 
 void krt_reorder_span_init(struct krt_reorder_span *sp, __u64 base_ns, bool adapts);

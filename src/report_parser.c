@@ -723,7 +723,8 @@ static bool take_field(struct krt_report_record *r, struct addr_scratch *as, uns
 
 			*got |= src ? NEED_SADDR | NEED_SPORT : NEED_DADDR | NEED_DPORT;
 			return parse_ip_port_text(v, vn, src ? &as->s4 : &as->d4,
-						  src ? &r->tuple.local.port : &r->tuple.remote.port);
+						  src ? &r->tuple.local.port
+						      : &r->tuple.remote.port);
 		}
 		break;
 	case 6:
@@ -927,8 +928,7 @@ static int non_event_line(struct krt_report_parser *p, const char *s, const char
 	}
 	/* '#': the header and "##### CPU 1 buffer started ####" of the kernel's trace file */
 	if (*s == '#' || (e - s >= 3 && !strncasecmp(s, "cpu", 3)) ||
-	    (e - s >= 7 && !memcmp(s, "version", 7)) ||
-	    memmem(s, (size_t)(e - s), "is empty", 8))
+	    (e - s >= 7 && !memcmp(s, "version", 7)) || memmem(s, (size_t)(e - s), "is empty", 8))
 		return 0;
 	p->cause = "no [CPU] column";
 	return -1;
@@ -1037,7 +1037,7 @@ static int finish_record(struct krt_report_parser *p, struct krt_report_record *
 	 */
 	if (rec->kind == KRT_RP_SYS_EXIT && rec->ret > KRT_MAX_RW_COUNT)
 		return malformed(p, "impossible byte count (ret above 0x7ffff000, the kernel's "
-				 "limit per call)");
+				    "limit per call)");
 	p->records++;
 	return 1;
 }
@@ -1169,7 +1169,8 @@ static int parse_formatted_sys_enter(struct krt_report_parser *p, struct krt_rep
 				return malformed(p, "bad field value");
 			rec->fd = (__s32)(__u32)fd;
 			have_fd = true;
-		} else if (KEY_IS(k, (size_t)(ke - k), "size") || KEY_IS(k, (size_t)(ke - k), "len") ||
+		} else if (KEY_IS(k, (size_t)(ke - k), "size") ||
+			   KEY_IS(k, (size_t)(ke - k), "len") ||
 			   KEY_IS(k, (size_t)(ke - k), "count")) {
 			if (!parse_u64(v, (size_t)(ve - v), &rec->size))
 				return malformed(p, "bad field value");
@@ -1487,8 +1488,10 @@ int krt_rp_read_stream(struct krt_report_parser *p, FILE *f, krt_rp_record_fn fn
 				p->lines++;
 				p->malformed++;
 				if (p->diag)
-					fprintf(p->diag, "%s:%llu: last line cut (no newline): not "
-						"parsed\n", p->name, (unsigned long long)p->lineno);
+					fprintf(p->diag,
+						"%s:%llu: last line cut (no newline): not "
+						"parsed\n",
+						p->name, (unsigned long long)p->lineno);
 			}
 			if (p->cont)
 				drop_cut_record(p);

@@ -149,7 +149,8 @@ int krt_rp_read_stream(struct krt_report_parser *p, FILE *f, krt_rp_record_fn fn
 void krt_rp_parse_buffer(struct krt_report_parser *p, const char *buf, size_t len,
 			 krt_rp_record_fn fn, void *ctx);
 
-/* The contract's event of this name (e.g. "sys_enter_read"): its kind (KRT_RP_SKIP: none) and *sys. */
+/* The contract's event of this name (e.g. "sys_enter_read"): its kind (KRT_RP_SKIP: none) and *sys.
+ */
 int krt_rp_event_kind(const char *name, size_t n, int *sys);
 
 /* Name of a record kind, for messages. */

@@ -97,9 +97,11 @@ bool krt_seen_warn_pids(const struct krt_seen *s, FILE *f, const char *prog)
 
 	if (!s->check_pids || s->listed_pid_seen || !s->events)
 		return false;
-	fprintf(f, "%s: WARNING: none of the %zu listed PIDs is in the input (a stale PIDs "
+	fprintf(f,
+		"%s: WARNING: none of the %zu listed PIDs is in the input (a stale PIDs "
 		"file?): threads are named and charged by address only; the input's PIDs "
-		"include:", prog, s->pids->n);
+		"include:",
+		prog, s->pids->n);
 	for (i = 0; i < KRT_SEEN_PIDS && s->pid[i].n; i++)
 		fprintf(f, " %u (%" PRIu64 " events)", s->pid[i].pid, (uint64_t)s->pid[i].n);
 	fputc('\n', f);
@@ -113,17 +115,21 @@ void krt_seen_explain(const struct krt_seen *s, FILE *f, const char *prog,
 	int i, shown = 0;
 
 	krt_ip_str(gateway, gw, sizeof(gw));
-	fprintf(f, "%s: WARNING: no trace from %" PRIu64 " events: no request from gateway %s "
-		"reached the traced processes\n", prog, (uint64_t)s->events, gw);
+	fprintf(f,
+		"%s: WARNING: no trace from %" PRIu64 " events: no request from gateway %s "
+		"reached the traced processes\n",
+		prog, (uint64_t)s->events, gw);
 	krt_seen_warn_pids(s, f, prog);
 	for (i = 0; i < KRT_SEEN_ADDRS && s->addr[i].n; i++) {
 		if (is_container_ip(s->pids, &s->addr[i].ip))
 			continue;
 		if (!shown++)
-			fprintf(f, "%s: addresses that sent to the traced processes (not a "
-				"listed container):", prog);
-		fprintf(f, " %s (%" PRIu64 " receives)",
-			krt_ip_str(&s->addr[i].ip, ip, sizeof(ip)), (uint64_t)s->addr[i].n);
+			fprintf(f,
+				"%s: addresses that sent to the traced processes (not a "
+				"listed container):",
+				prog);
+		fprintf(f, " %s (%" PRIu64 " receives)", krt_ip_str(&s->addr[i].ip, ip, sizeof(ip)),
+			(uint64_t)s->addr[i].n);
 	}
 	if (shown)
 		fprintf(f, "%s\n%s: is one of them the gateway (-g)?\n",
@@ -131,6 +137,7 @@ void krt_seen_explain(const struct krt_seen *s, FILE *f, const char *prog,
 	else if (!s->recvs)
 		fprintf(f, "%s: the traced processes received nothing over TCP\n", prog);
 	else
-		fprintf(f, "%s: only the listed containers sent to each other (%" PRIu64
-			" receives)\n", prog, (uint64_t)s->recvs);
+		fprintf(
+		    f, "%s: only the listed containers sent to each other (%" PRIu64 " receives)\n",
+		    prog, (uint64_t)s->recvs);
 }

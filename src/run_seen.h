@@ -16,20 +16,20 @@
 #define KRT_SEEN_PIDS 8
 
 struct krt_seen {
-	const struct krt_pids *pids;	/* the listed processes, may be NULL */
+	const struct krt_pids *pids; /* the listed processes, may be NULL */
 	__u64 events;
 	__u64 recvs;
-	bool listed_pid_seen;		/* an event of a listed PID (import) */
+	bool listed_pid_seen; /* an event of a listed PID (import) */
 	struct {
-		struct krt_addr ip;	/* port 0 */
+		struct krt_addr ip; /* port 0 */
 		__u64 n;
-	} addr[KRT_SEEN_ADDRS];		/* senders to the traced processes */
-	__u64 other_addrs;		/* receives from senders past the table */
+	} addr[KRT_SEEN_ADDRS]; /* senders to the traced processes */
+	__u64 other_addrs;	/* receives from senders past the table */
 	struct {
 		__u32 pid;
 		__u64 n;
-	} pid[KRT_SEEN_PIDS];		/* the input's PIDs, while no listed one is seen */
-	bool check_pids;		/* import: the input may hold any PID */
+	} pid[KRT_SEEN_PIDS]; /* the input's PIDs, while no listed one is seen */
+	bool check_pids;      /* import: the input may hold any PID */
 };
 
 /* check_pids: count the input's PIDs against the listed ones (the import path). */

@@ -26,8 +26,8 @@ static void run_word_init(void)
 	/* Without getrandom, time and pid still separate runs. */
 	if (getrandom(&run_word, sizeof(run_word), GRND_NONBLOCK) != sizeof(run_word)) {
 		clock_gettime(CLOCK_REALTIME, &ts);
-		run_word = mix64((__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec) ^
-			   ((__u64)getpid() << 32);
+		run_word =
+		    mix64((__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec) ^ ((__u64)getpid() << 32);
 	}
 	/* The top bit set: never an all-zero trace id, whatever the trace number. */
 	run_word |= 1ULL << 63;

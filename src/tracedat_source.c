@@ -47,7 +47,7 @@ struct batch {
 struct queue {
 	pthread_mutex_t lock;
 	pthread_cond_t filled, emptied;
-	struct batch *b; /* BATCHES */
+	struct batch *b;		/* BATCHES */
 	unsigned int head, tail, count; /* count: batches filled, not yet consumed */
 	bool done;
 };
@@ -416,8 +416,9 @@ static int on_record(struct tracecmd_input *h, struct tep_record *rec, int cpu, 
 	if (!fill(f, rec, &r)) {
 		c->malformed++;
 		if (c->diag && c->malformed <= KRT_RP_MAX_REPORTED)
-			fprintf(c->diag, "%s: record %llu (%s at %llu ns): fields of the contract "
-					 "missing or out of bounds\n",
+			fprintf(c->diag,
+				"%s: record %llu (%s at %llu ns): fields of the contract "
+				"missing or out of bounds\n",
 				c->name, (unsigned long long)c->lineno, krt_rp_kind_name(f->kind),
 				(unsigned long long)rec->ts);
 		return 0;

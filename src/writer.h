@@ -30,7 +30,7 @@ struct krt_writer_ops {
 struct krt_writer {
 	const struct krt_writer_ops *ops;
 	FILE *out;
-	bool owns_out;		/* fclose(out) on destroy */
+	bool owns_out; /* fclose(out) on destroy */
 	bool color;
 	void *priv;
 };
@@ -47,9 +47,9 @@ struct krt_writer *krt_writer_html_new(FILE *out, const char *title);
 /* endpoint may be NULL (file only); out may be NULL (endpoint only). */
 struct krt_writer *krt_writer_otlp_new(FILE *out, const char *endpoint);
 struct krt_otlp_config {
-	const char *endpoint;	/* NULL: file only */
-	bool protobuf;		/* POST application/x-protobuf (else OTLP/JSON) */
-	const char *host;	/* host.name on every resource; NULL = none */
+	const char *endpoint; /* NULL: file only */
+	bool protobuf;	      /* POST application/x-protobuf (else OTLP/JSON) */
+	const char *host;     /* host.name on every resource; NULL = none */
 };
 struct krt_writer *krt_writer_otlp_new_cfg(FILE *out, const struct krt_otlp_config *cfg);
 

@@ -17,19 +17,19 @@
 #include "json_out.h"
 #include "writer_util.h"
 
-#define MAX_CONTAINERS 4096	/* beyond this, threads share an "other" process */
+#define MAX_CONTAINERS 4096 /* beyond this, threads share an "other" process */
 
 struct tid_set {
-	__u32 *slots;		/* open addressing, 0 = empty (tid 0 is never stored) */
+	__u32 *slots; /* open addressing, 0 = empty (tid 0 is never stored) */
 	size_t cap, n;
 };
 
 struct chrome_priv {
 	struct krt_json j;
 	bool started;
-	char **containers;	/* index + 1 = the Chrome pid of the container */
+	char **containers; /* index + 1 = the Chrome pid of the container */
 	size_t n_containers;
-	struct tid_set named;	/* threads whose thread_name is written */
+	struct tid_set named; /* threads whose thread_name is written */
 	__u64 next_flow_id;
 	__u64 traces, slices, flows;
 };
@@ -59,7 +59,8 @@ static int tid_set_add(struct tid_set *s, __u32 tid)
 		for (k = 0; k < s->cap; k++) {
 			if (!s->slots[k])
 				continue;
-			for (i = (s->slots[k] * 2654435761u) & (cap - 1); slots[i]; i = (i + 1) & (cap - 1))
+			for (i = (s->slots[k] * 2654435761u) & (cap - 1); slots[i];
+			     i = (i + 1) & (cap - 1))
 				;
 			slots[i] = s->slots[k];
 		}
@@ -174,11 +175,11 @@ static void put_slice(struct chrome_priv *p, const struct krt_trace *t, __u32 pi
  */
 struct tid_pos {
 	__u32 tid;
-	__u32 pos;		/* index in t->threads */
+	__u32 pos; /* index in t->threads */
 };
 
 struct trace_index {
-	struct tid_pos *threads;	/* sorted by tid */
+	struct tid_pos *threads;	 /* sorted by tid */
 	const struct krt_slice **slices; /* sorted by tid, then start */
 	size_t n_threads, n_slices;
 };
@@ -215,7 +216,7 @@ static int index_build(struct trace_index *ix, const struct krt_trace *t,
 		return -1;
 	}
 	for (i = 0; i < t->n_threads; i++)
-		ix->threads[i] = (struct tid_pos){ t->threads[i].tid, (__u32)i };
+		ix->threads[i] = (struct tid_pos){t->threads[i].tid, (__u32)i};
 	qsort(ix->threads, ix->n_threads, sizeof(*ix->threads), by_tid);
 	for (i = 0; i < n_slices; i++)
 		ix->slices[i] = &slices[i];
@@ -232,7 +233,7 @@ static void index_free(struct trace_index *ix)
 /* Position of tid in t->threads, -1 when the trace does not list it. */
 static long index_thread(const struct trace_index *ix, __u32 tid)
 {
-	struct tid_pos key = { tid, 0 }, *hit;
+	struct tid_pos key = {tid, 0}, *hit;
 
 	if (!tid)
 		return -1;
@@ -334,8 +335,8 @@ static void put_instant(struct chrome_priv *p, const struct krt_trace *t, __u32 
 	krt_json_obj_end(j);
 }
 
-static void put_hop(struct chrome_priv *p, const struct krt_trace *t,
-		    const struct trace_index *ix, const __u32 *pids, const struct krt_hop *h)
+static void put_hop(struct chrome_priv *p, const struct krt_trace *t, const struct trace_index *ix,
+		    const __u32 *pids, const struct krt_hop *h)
 {
 	long from = index_thread(ix, h->from_tid), to = index_thread(ix, h->to_tid);
 	__u64 send_ts = h->send_ns ? h->send_ns : h->recv_ns;
@@ -343,7 +344,8 @@ static void put_hop(struct chrome_priv *p, const struct krt_trace *t,
 	__u64 s_at, f_at, id;
 
 	if (from >= 0 && to >= 0) {
-		if (!anchor(ix, h->from_tid, send_ts, &s_at) || !anchor(ix, h->to_tid, recv_ts, &f_at))
+		if (!anchor(ix, h->from_tid, send_ts, &s_at) ||
+		    !anchor(ix, h->to_tid, recv_ts, &f_at))
 			return;
 		id = ++p->next_flow_id;
 		put_flow_end(p, "s", id, pids[from], h->from_tid, s_at, h->bytes);
@@ -381,9 +383,9 @@ static int chrome_trace(struct krt_writer *w, const struct krt_trace *t)
 		for (i = 0; i < t->n_threads; i++) {
 			const struct krt_thread_stat *th = &t->threads[i];
 
-			spans[i] = (struct krt_slice){ th->tid, th->first_ns,
-						       th->last_ns > th->first_ns ? th->last_ns :
-										    th->first_ns + 1 };
+			spans[i] = (struct krt_slice){
+			    th->tid, th->first_ns,
+			    th->last_ns > th->first_ns ? th->last_ns : th->first_ns + 1};
 		}
 		slices = spans;
 		n_slices = t->n_threads;
@@ -434,7 +436,7 @@ static int chrome_finish(struct krt_writer *w, const struct krt_summary *s)
 	krt_json_newline(j);
 	krt_json_flush(j);
 	if (fflush(w->out) || ferror(w->out))
-		return -1;	/* the caller names the file */
+		return -1; /* the caller names the file */
 	return 0;
 }
 
@@ -452,10 +454,10 @@ static void chrome_destroy(struct krt_writer *w)
 }
 
 static const struct krt_writer_ops chrome_ops = {
-	.name = "chrome",
-	.trace = chrome_trace,
-	.finish = chrome_finish,
-	.destroy = chrome_destroy,
+    .name = "chrome",
+    .trace = chrome_trace,
+    .finish = chrome_finish,
+    .destroy = chrome_destroy,
 };
 
 struct krt_writer *krt_writer_chrome_new(FILE *out)

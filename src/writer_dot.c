@@ -12,7 +12,7 @@
 #include "writer_util.h"
 
 struct dot_priv {
-	__u64 only_trace;	/* 0 = every trace */
+	__u64 only_trace; /* 0 = every trace */
 	__u64 written;
 };
 
@@ -144,7 +144,8 @@ void krt_dot_write_trace(FILE *f, const struct krt_trace *t)
 		 krt_fmt_ms(t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0, ms, sizeof(ms)));
 	krt_dot_quote(f, label);
 	fputs(";\n  node [shape=box, fontname=\"Helvetica\", fontsize=10];\n"
-	      "  edge [fontname=\"Helvetica\", fontsize=9];\n", f);
+	      "  edge [fontname=\"Helvetica\", fontsize=9];\n",
+	      f);
 	put_clusters(f, t);
 	/* Address nodes may repeat across hops: a node statement may too, harmlessly. */
 	for (i = 0; i < t->n_hops; i++) {
@@ -200,7 +201,7 @@ static int dot_finish(struct krt_writer *w, const struct krt_summary *s)
 		}
 	}
 	if (fflush(w->out) || ferror(w->out))
-		ret = -1;	/* the caller names the file */
+		ret = -1; /* the caller names the file */
 	return ret;
 }
 
@@ -211,10 +212,10 @@ static void dot_destroy(struct krt_writer *w)
 }
 
 static const struct krt_writer_ops dot_ops = {
-	.name = "dot",
-	.trace = dot_trace,
-	.finish = dot_finish,
-	.destroy = dot_destroy,
+    .name = "dot",
+    .trace = dot_trace,
+    .finish = dot_finish,
+    .destroy = dot_destroy,
 };
 
 struct krt_writer *krt_writer_dot_new(FILE *out, __u64 only_trace)

@@ -17,11 +17,11 @@
 #include "addr.h"
 #include "writer_util.h"
 
-#define MAX_ROWS 200000		/* trace rows kept for the latency figures */
-#define DETAIL_TRACES 20	/* slowest traces shown in full */
-#define LISTED_ROWS 1000	/* rows in the "all traces" table */
-#define MAX_SVG (8u << 20)	/* a graph bigger than this is not inlined */
-#define MAX_MAP_EDGES 512	/* service map: distinct (from, to) pairs kept */
+#define MAX_ROWS 200000	   /* trace rows kept for the latency figures */
+#define DETAIL_TRACES 20   /* slowest traces shown in full */
+#define LISTED_ROWS 1000   /* rows in the "all traces" table */
+#define MAX_SVG (8u << 20) /* a graph bigger than this is not inlined */
+#define MAX_MAP_EDGES 512  /* service map: distinct (from, to) pairs kept */
 /*
  * Graphviz layout time grows fast with the graph: a trace with more hops
  * than this gets its tables but no picture (the DOT writer still has it),
@@ -40,8 +40,8 @@ struct map_edge {
 struct trace_row {
 	__u64 id, start_ns, dur_ns, cpu_ns;
 	__u32 n_threads, n_hops;
-	__u32 incomplete;	/* KRT_INCOMPLETE_* */
-	__u32 uncertain;	/* enum krt_uncertain */
+	__u32 incomplete; /* KRT_INCOMPLETE_* */
+	__u32 uncertain;  /* enum krt_uncertain */
 	struct krt_addr client, server;
 };
 
@@ -50,17 +50,17 @@ struct html_priv {
 	struct trace_row *rows;
 	size_t n_rows, cap_rows;
 	__u64 traces, rows_dropped;
-	struct krt_trace *detail[DETAIL_TRACES];	/* unordered */
+	struct krt_trace *detail[DETAIL_TRACES]; /* unordered */
 	size_t n_detail;
-	int dot_state;		/* 0 unknown, 1 works, -1 missing */
+	int dot_state; /* 0 unknown, 1 works, -1 missing */
 	struct map_edge *edges;
 	size_t n_edges;
-	__u64 edges_dropped;	/* hops not drawn: edge table full */
+	__u64 edges_dropped; /* hops not drawn: edge table full */
 };
 
 static const char no_graphviz[] =
-	"<p class=\"note\">Graph not rendered: Graphviz <code>dot</code> is not installed or "
-	"failed (apt-get install graphviz).</p>\n";
+    "<p class=\"note\">Graph not rendered: Graphviz <code>dot</code> is not installed or "
+    "failed (apt-get install graphviz).</p>\n";
 
 static __u64 duration(const struct krt_trace *t)
 {
@@ -161,8 +161,9 @@ static void map_node(const struct krt_trace *t, __u32 tid, const struct krt_addr
 	char ip[KRT_ADDR_STRLEN];
 
 	if (tid) {
-		snprintf(buf, len, "%s", th && th->container && th->container[0] ? th->container :
-			 "(no container)");
+		snprintf(buf, len, "%s",
+			 th && th->container && th->container[0] ? th->container
+								 : "(no container)");
 	} else if (krt_ip_eq(a, &t->ingress.client)) {
 		snprintf(buf, len, "gateway %s", krt_ip_str(a, ip, sizeof(ip)));
 	} else {
@@ -212,7 +213,8 @@ static int html_trace(struct krt_writer *w, const struct krt_trace *t)
 
 static int by_duration_desc(const void *a, const void *b)
 {
-	__u64 da = duration(*(struct krt_trace *const *)a), db = duration(*(struct krt_trace *const *)b);
+	__u64 da = duration(*(struct krt_trace *const *)a),
+	      db = duration(*(struct krt_trace *const *)b);
 
 	return da < db ? 1 : da > db ? -1 : 0;
 }
@@ -244,7 +246,8 @@ static void put_style(FILE *f)
 	      "section.trace{border-top:2px solid #888;margin-top:2em}\n"
 	      ".graph svg{max-width:100%;height:auto}\n"
 	      ".note{color:#666;font-style:italic}\n"
-	      "</style>\n", f);
+	      "</style>\n",
+	      f);
 }
 
 static void put_count_row(FILE *f, const char *what, __u64 n, bool warn)
@@ -299,7 +302,7 @@ static void put_latency(FILE *f, const struct html_priv *p)
 	static const struct {
 		const char *name;
 		unsigned permille;
-	} q[] = { { "p50", 500 }, { "p90", 900 }, { "p99", 990 }, { "max", 1000 } };
+	} q[] = {{"p50", 500}, {"p90", 900}, {"p99", 990}, {"max", 1000}};
 	__u64 *d;
 	size_t i, k;
 
@@ -321,7 +324,8 @@ static void put_latency(FILE *f, const struct html_priv *p)
 	}
 	fputs("</tr></table>\n", f);
 	if (p->rows_dropped)
-		fprintf(f, "<p class=\"note\">Figures over the first %zu traces; %" PRIu64
+		fprintf(f,
+			"<p class=\"note\">Figures over the first %zu traces; %" PRIu64
 			" later traces are counted in the summary only.</p>\n",
 			p->n_rows, (uint64_t)p->rows_dropped);
 	free(d);
@@ -333,7 +337,8 @@ static void put_incomplete(FILE *f, __u32 incomplete)
 	char why[96];
 
 	if (incomplete)
-		fprintf(f, "<td><span class=\"incomplete\" title=\"a loss may have touched this "
+		fprintf(f,
+			"<td><span class=\"incomplete\" title=\"a loss may have touched this "
 			"trace\">incomplete: %s</span></td>",
 			krt_incomplete_str(incomplete, ", ", why, sizeof(why)));
 	else
@@ -385,8 +390,9 @@ static void row_of(struct trace_row *r, const struct krt_trace *t)
 		r->cpu_ns += t->threads[i].cpu_ns;
 }
 
-static const char row_head[] = "<table><tr><th>trace</th><th>whole?</th><th>ingress</th><th>duration ms</th>"
-			       "<th>on-CPU ms</th><th>threads</th><th>hops</th></tr>\n";
+static const char row_head[] =
+    "<table><tr><th>trace</th><th>whole?</th><th>ingress</th><th>duration ms</th>"
+    "<th>on-CPU ms</th><th>threads</th><th>hops</th></tr>\n";
 
 /* Renders DOT text to SVG with Graphviz; NULL when that is not possible. */
 static char *render_svg(struct html_priv *p, const char *dot)
@@ -508,20 +514,24 @@ static void put_timeline(FILE *f, const struct krt_trace *t)
 
 	if (!rows)
 		return;
-	fprintf(f, "<svg class=\"timeline\" width=\"%d\" height=\"%.0f\" viewBox=\"0 0 %d %.0f\" "
+	fprintf(f,
+		"<svg class=\"timeline\" width=\"%d\" height=\"%.0f\" viewBox=\"0 0 %d %.0f\" "
 		"xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" font-family=\"sans-serif\" "
-		"font-size=\"11\">\n", TL_LABEL_W + TL_PLOT_W + 40, height,
-		TL_LABEL_W + TL_PLOT_W + 40, height);
-	fprintf(f, "<defs><marker id=\"arrow-%" PRIu64 "\" viewBox=\"0 0 10 10\" refX=\"10\" "
+		"font-size=\"11\">\n",
+		TL_LABEL_W + TL_PLOT_W + 40, height, TL_LABEL_W + TL_PLOT_W + 40, height);
+	fprintf(f,
+		"<defs><marker id=\"arrow-%" PRIu64 "\" viewBox=\"0 0 10 10\" refX=\"10\" "
 		"refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto\">"
 		"<path d=\"M0,0 L10,5 L0,10 z\" fill=\"#c0392b\"/></marker></defs>\n",
 		(uint64_t)t->id);
 	/* Time axis: five ticks, milliseconds from the trace start. */
 	for (k = 0; k <= 4; k++) {
 		x = TL_LABEL_W + TL_PLOT_W * k / 4.0;
-		fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#ddd\"/>"
-			"<text x=\"%.1f\" y=\"14\" text-anchor=\"middle\" fill=\"#666\">%s ms</text>\n",
-			x, TL_TOP - 4, x, height - 4, x, krt_fmt_ms(span * k / 4, ms, sizeof(ms)));
+		fprintf(
+		    f,
+		    "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#ddd\"/>"
+		    "<text x=\"%.1f\" y=\"14\" text-anchor=\"middle\" fill=\"#666\">%s ms</text>\n",
+		    x, TL_TOP - 4, x, height - 4, x, krt_fmt_ms(span * k / 4, ms, sizeof(ms)));
 	}
 	for (i = 0; i < rows; i++) {
 		const struct krt_thread_stat *th = &t->threads[i];
@@ -532,8 +542,10 @@ static void put_timeline(FILE *f, const struct krt_trace *t)
 		fputs("</text>\n", f);
 		x = tl_x(t, th->first_ns);
 		x2 = tl_x(t, th->last_ns);
-		fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"6\" fill=\"#ccc\">"
-			"<title>active %s to %s ms</title></rect>\n", x, y + 8, x2 > x ? x2 - x : 1,
+		fprintf(f,
+			"<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"6\" fill=\"#ccc\">"
+			"<title>active %s to %s ms</title></rect>\n",
+			x, y + 8, x2 > x ? x2 - x : 1,
 			krt_fmt_ms(th->first_ns > t->start_ns ? th->first_ns - t->start_ns : 0, ms,
 				   sizeof(ms)),
 			krt_fmt_ms(th->last_ns > t->start_ns ? th->last_ns - t->start_ns : 0, ms2,
@@ -547,9 +559,10 @@ static void put_timeline(FILE *f, const struct krt_trace *t)
 			continue;
 		x = tl_x(t, sl->start_ns);
 		x2 = tl_x(t, sl->end_ns);
-		fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"14\" "
-			"fill=\"#3b7dd8\"><title>on CPU %s ms</title></rect>\n", x,
-			TL_TOP + r1 * TL_ROW_H + 4.0, x2 - x > 1 ? x2 - x : 1,
+		fprintf(f,
+			"<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"14\" "
+			"fill=\"#3b7dd8\"><title>on CPU %s ms</title></rect>\n",
+			x, TL_TOP + r1 * TL_ROW_H + 4.0, x2 - x > 1 ? x2 - x : 1,
 			krt_fmt_ms(sl->end_ns > sl->start_ns ? sl->end_ns - sl->start_ns : 0, ms,
 				   sizeof(ms)));
 		drawn++;
@@ -562,20 +575,25 @@ static void put_timeline(FILE *f, const struct krt_trace *t)
 		if (r1 >= 0 && r2 >= 0) {
 			x = tl_x(t, h->send_ns ? h->send_ns : h->recv_ns);
 			x2 = tl_x(t, h->recv_ns ? h->recv_ns : h->send_ns);
-			fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-				"stroke=\"#c0392b\" stroke-width=\"1.5\" marker-end=\"url(#arrow-%" PRIu64
-				")\"><title>%zu: %" PRIu64 " B</title></line>\n", x, tl_y(r1), x2, tl_y(r2),
-				(uint64_t)t->id, i + 1, (uint64_t)h->bytes);
+			fprintf(f,
+				"<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+				"stroke=\"#c0392b\" stroke-width=\"1.5\" "
+				"marker-end=\"url(#arrow-%" PRIu64 ")\"><title>%zu: %" PRIu64
+				" B</title></line>\n",
+				x, tl_y(r1), x2, tl_y(r2), (uint64_t)t->id, i + 1,
+				(uint64_t)h->bytes);
 		} else if (r1 >= 0 || r2 >= 0) {
 			/* One end is an address: a dot on the thread's row. */
 			bool in = r2 >= 0;
 
-			x = tl_x(t, in ? (h->recv_ns ? h->recv_ns : h->send_ns) :
-					 (h->send_ns ? h->send_ns : h->recv_ns));
-			krt_node_name(t, in ? h->from_tid : h->to_tid, in ? &h->from_addr : &h->to_addr,
-				      peer, sizeof(peer));
-			fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"><title>%zu: %"
-				PRIu64 " B %s ", x, tl_y(in ? r2 : r1), in ? "#27ae60" : "#e67e22", i + 1,
+			x = tl_x(t, in ? (h->recv_ns ? h->recv_ns : h->send_ns)
+				       : (h->send_ns ? h->send_ns : h->recv_ns));
+			krt_node_name(t, in ? h->from_tid : h->to_tid,
+				      in ? &h->from_addr : &h->to_addr, peer, sizeof(peer));
+			fprintf(f,
+				"<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"><title>%zu: "
+				"%" PRIu64 " B %s ",
+				x, tl_y(in ? r2 : r1), in ? "#27ae60" : "#e67e22", i + 1,
 				(uint64_t)h->bytes, in ? "from" : "to");
 			esc(f, peer);
 			fputs("</title></circle>\n", f);
@@ -604,8 +622,10 @@ static void put_trace_detail(FILE *f, struct html_priv *p, const struct krt_trac
 	if (t->incomplete) {
 		char why[96];
 
-		fprintf(f, " <span class=\"incomplete\" title=\"a loss may have touched this trace\">"
-			"incomplete: %s</span>", krt_incomplete_str(t->incomplete, ", ", why, sizeof(why)));
+		fprintf(f,
+			" <span class=\"incomplete\" title=\"a loss may have touched this trace\">"
+			"incomplete: %s</span>",
+			krt_incomplete_str(t->incomplete, ", ", why, sizeof(why)));
 	}
 	fputs("</h3>\n<p>ingress ", f);
 	esc(f, krt_addr_str(&t->ingress.client, a, sizeof(a)));
@@ -617,15 +637,19 @@ static void put_trace_detail(FILE *f, struct html_priv *p, const struct krt_trac
 	if (t->uncertain) {
 		char why[KRT_UNCERTAIN_STRLEN];
 
-		fprintf(f, "<p class=\"warn\">uncertain: %s (the kernel could not decide the "
-			"hops marked ?)</p>\n", krt_uncertain_str(t->uncertain, why, sizeof(why)));
+		fprintf(f,
+			"<p class=\"warn\">uncertain: %s (the kernel could not decide the "
+			"hops marked ?)</p>\n",
+			krt_uncertain_str(t->uncertain, why, sizeof(why)));
 	}
 	put_timeline(f, t);
 
 	for (i = 0; i < t->n_threads; i++)
 		has_runq |= t->threads[i].runq_ns != 0;
-	fprintf(f, "<table><tr><th>thread</th><th>on-CPU ms</th><th>first ms</th><th>last ms</th>"
-		"%s</tr>\n", has_runq ? "<th>run-queue ms</th>" : "");
+	fprintf(f,
+		"<table><tr><th>thread</th><th>on-CPU ms</th><th>first ms</th><th>last ms</th>"
+		"%s</tr>\n",
+		has_runq ? "<th>run-queue ms</th>" : "");
 	for (i = 0; i < t->n_threads; i++) {
 		const struct krt_thread_stat *th = &t->threads[i];
 
@@ -642,7 +666,8 @@ static void put_trace_detail(FILE *f, struct html_priv *p, const struct krt_trac
 	fputs("</table>\n", f);
 
 	fputs("<table><tr><th>#</th><th>at ms</th><th>from</th><th>to</th><th>bytes</th>"
-	      "<th>latency ms</th></tr>\n", f);
+	      "<th>latency ms</th></tr>\n",
+	      f);
 	for (i = 0; i < t->n_hops; i++) {
 		const struct krt_hop *h = &t->hops[i];
 		__u64 at = krt_hop_ts(h);
@@ -650,8 +675,10 @@ static void put_trace_detail(FILE *f, struct html_priv *p, const struct krt_trac
 		if (h->uncertain) {
 			char why[KRT_UNCERTAIN_STRLEN];
 
-			fprintf(f, "<tr class=\"warn\" title=\"uncertain: %s\"><td class=\"n\">?%zu</td>",
-				krt_uncertain_str(h->uncertain, why, sizeof(why)), i + 1);
+			fprintf(
+			    f,
+			    "<tr class=\"warn\" title=\"uncertain: %s\"><td class=\"n\">?%zu</td>",
+			    krt_uncertain_str(h->uncertain, why, sizeof(why)), i + 1);
 		} else {
 			fprintf(f, "<tr><td class=\"n\">%zu</td>", i + 1);
 		}
@@ -672,9 +699,10 @@ static void put_trace_detail(FILE *f, struct html_priv *p, const struct krt_trac
 	svg = NULL;
 	dot = NULL;
 	if (t->n_hops > MAX_GRAPH_HOPS) {
-		fprintf(f, "<p class=\"note\">Flow graph not drawn: %zu hops is more than %d "
-			"(use --dot FILE --trace %" PRIu64 ").</p>\n</section>\n", t->n_hops,
-			MAX_GRAPH_HOPS, (uint64_t)t->id);
+		fprintf(f,
+			"<p class=\"note\">Flow graph not drawn: %zu hops is more than %d "
+			"(use --dot FILE --trace %" PRIu64 ").</p>\n</section>\n",
+			t->n_hops, MAX_GRAPH_HOPS, (uint64_t)t->id);
 		return;
 	}
 	mem = open_memstream(&dot, &dot_len);
@@ -711,7 +739,8 @@ static void put_service_map(FILE *f, struct html_priv *p)
 			max_hops = p->edges[i].hops;
 	fputs("digraph \"services\" {\n  rankdir=LR;\n"
 	      "  node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=11];\n"
-	      "  edge [fontname=\"Helvetica\", fontsize=9];\n", mem);
+	      "  edge [fontname=\"Helvetica\", fontsize=9];\n",
+	      mem);
 	for (i = 0; i < p->n_edges; i++) {
 		const struct map_edge *e = &p->edges[i];
 
@@ -731,14 +760,17 @@ static void put_service_map(FILE *f, struct html_priv *p)
 		svg = render_svg(p, dot);
 	free(dot);
 	fputs("<h2 id=\"services\">Service map</h2>\n<p class=\"note\">All hops of all traces, "
-	      "summed per pair of containers (the gateway by its address).</p>\n", f);
+	      "summed per pair of containers (the gateway by its address).</p>\n",
+	      f);
 	if (svg)
 		fprintf(f, "<div class=\"graph\">%s</div>\n", svg);
 	else
 		fputs(no_graphviz, f);
 	if (p->edges_dropped)
-		fprintf(f, "<p class=\"note\">%" PRIu64 " hops between further pairs not drawn "
-			"(more than %d pairs).</p>\n", (uint64_t)p->edges_dropped, MAX_MAP_EDGES);
+		fprintf(f,
+			"<p class=\"note\">%" PRIu64 " hops between further pairs not drawn "
+			"(more than %d pairs).</p>\n",
+			(uint64_t)p->edges_dropped, MAX_MAP_EDGES);
 	free(svg);
 }
 
@@ -759,9 +791,11 @@ static int html_finish(struct krt_writer *w, const struct krt_summary *s)
 	put_style(f);
 	fputs("</head>\n<body>\n<h1>", f);
 	esc(f, p->title);
-	fprintf(f, "</h1>\n<p class=\"note\">Generated by krtrace %s on %s. Times are "
+	fprintf(f,
+		"</h1>\n<p class=\"note\">Generated by krtrace %s on %s. Times are "
 		"CLOCK_MONOTONIC; &ldquo;first&rdquo;/&ldquo;last&rdquo; are relative to the "
-		"trace start.</p>\n", KRT_VERSION, when);
+		"trace start.</p>\n",
+		KRT_VERSION, when);
 	put_summary(f, p, s);
 	put_latency(f, p);
 	put_service_map(f, p);
@@ -792,7 +826,7 @@ static int html_finish(struct krt_writer *w, const struct krt_summary *s)
 		put_trace_detail(f, p, p->detail[i]);
 	fputs("</body>\n</html>\n", f);
 	if (fflush(f) || ferror(f))
-		return -1;	/* the caller names the file */
+		return -1; /* the caller names the file */
 	return 0;
 }
 
@@ -811,10 +845,10 @@ static void html_destroy(struct krt_writer *w)
 }
 
 static const struct krt_writer_ops html_ops = {
-	.name = "html",
-	.trace = html_trace,
-	.finish = html_finish,
-	.destroy = html_destroy,
+    .name = "html",
+    .trace = html_trace,
+    .finish = html_finish,
+    .destroy = html_destroy,
 };
 
 struct krt_writer *krt_writer_html_new(FILE *out, const char *title)

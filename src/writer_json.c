@@ -161,10 +161,10 @@ static void json_destroy(struct krt_writer *w)
 }
 
 static const struct krt_writer_ops json_ops = {
-	.name = "json",
-	.trace = json_trace,
-	.finish = json_finish,
-	.destroy = json_destroy,
+    .name = "json",
+    .trace = json_trace,
+    .finish = json_finish,
+    .destroy = json_destroy,
 };
 
 struct krt_writer *krt_writer_json_new(FILE *out)

@@ -35,9 +35,9 @@ struct otlp_priv {
 	struct krt_buf batch;
 	size_t batch_traces;
 	__u64 batch_started_ns;
-	struct krt_export *exp;		/* delivery thread, NULL without an endpoint */
+	struct krt_export *exp; /* delivery thread, NULL without an endpoint */
 	__u64 traces;
-	__u64 unqueued_traces;		/* out of memory before the queue */
+	__u64 unqueued_traces; /* out of memory before the queue */
 };
 
 static __u64 clock_ns(clockid_t c)
@@ -208,17 +208,20 @@ static int otlp_finish(struct krt_writer *w, const struct krt_summary *s)
 		p->exp = NULL;
 		lost = st.dropped_traces + st.failed_traces + p->unqueued_traces;
 		if (lost) {
-			fprintf(stderr, "WARNING: OTLP endpoint %s: %" PRIu64 " of %" PRIu64
-				" traces not delivered: %" PRIu64 " dropped (delivery queue full), %"
-				PRIu64 " failed%s%s%s\n", p->endpoint, (uint64_t)lost,
-				(uint64_t)p->traces, (uint64_t)(st.dropped_traces + p->unqueued_traces),
-				(uint64_t)st.failed_traces, st.last_error[0] ? " (last error: " : "",
-				st.last_error, st.last_error[0] ? ")" : "");
+			fprintf(stderr,
+				"WARNING: OTLP endpoint %s: %" PRIu64 " of %" PRIu64
+				" traces not delivered: %" PRIu64
+				" dropped (delivery queue full), %" PRIu64 " failed%s%s%s\n",
+				p->endpoint, (uint64_t)lost, (uint64_t)p->traces,
+				(uint64_t)(st.dropped_traces + p->unqueued_traces),
+				(uint64_t)st.failed_traces,
+				st.last_error[0] ? " (last error: " : "", st.last_error,
+				st.last_error[0] ? ")" : "");
 			ret = KRT_WRITER_UNDELIVERED;
 		}
 	}
 	if (w->out && (fflush(w->out) || ferror(w->out)))
-		ret = -1;	/* the caller names the file */
+		ret = -1; /* the caller names the file */
 	return ret;
 }
 
@@ -235,10 +238,10 @@ static void otlp_destroy(struct krt_writer *w)
 }
 
 static const struct krt_writer_ops otlp_ops = {
-	.name = "otlp",
-	.trace = otlp_trace,
-	.finish = otlp_finish,
-	.destroy = otlp_destroy,
+    .name = "otlp",
+    .trace = otlp_trace,
+    .finish = otlp_finish,
+    .destroy = otlp_destroy,
 };
 
 struct krt_writer *krt_writer_otlp_new_cfg(FILE *out, const struct krt_otlp_config *cfg)
@@ -277,7 +280,7 @@ fail:
 
 struct krt_writer *krt_writer_otlp_new(FILE *out, const char *endpoint)
 {
-	struct krt_otlp_config cfg = { .endpoint = endpoint };
+	struct krt_otlp_config cfg = {.endpoint = endpoint};
 
 	return krt_writer_otlp_new_cfg(out, &cfg);
 }

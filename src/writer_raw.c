@@ -39,7 +39,8 @@ static int raw_trace(struct krt_writer *w, const struct krt_trace *t)
 	char a[KRT_ADDR_STRLEN], b[KRT_ADDR_STRLEN];
 	size_t i;
 
-	fprintf(w->out, "trace\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s\t%s\t%u\t%zu\t%zu\n",
+	fprintf(w->out,
+		"trace\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s\t%s\t%u\t%zu\t%zu\n",
 		U64(t->id), U64(t->start_ns), U64(t->end_ns),
 		U64(t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0),
 		krt_addr_str(&t->ingress.client, a, sizeof(a)),
@@ -59,7 +60,8 @@ static int raw_trace(struct krt_writer *w, const struct krt_trace *t)
 		const struct krt_hop *h = &t->hops[i];
 
 		fprintf(w->out,
-			"hop\t%" PRIu64 "\t%zu\t%u\t%s\t%u\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\n",
+			"hop\t%" PRIu64 "\t%zu\t%u\t%s\t%u\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
+			"\n",
 			U64(t->id), i + 1, h->from_tid, krt_addr_str(&h->from_addr, a, sizeof(a)),
 			h->to_tid, krt_addr_str(&h->to_addr, b, sizeof(b)), U64(h->bytes),
 			U64(h->send_ns), U64(h->recv_ns));
@@ -98,10 +100,10 @@ static void raw_destroy(struct krt_writer *w)
 }
 
 static const struct krt_writer_ops raw_ops = {
-	.name = "raw",
-	.trace = raw_trace,
-	.finish = raw_finish,
-	.destroy = raw_destroy,
+    .name = "raw",
+    .trace = raw_trace,
+    .finish = raw_finish,
+    .destroy = raw_destroy,
 };
 
 struct krt_writer *krt_writer_raw_new(FILE *out)

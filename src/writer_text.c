@@ -31,15 +31,16 @@ static void print_header(struct krt_writer *w, const struct krt_trace *t)
 	char dur[32];
 
 	krt_node_name(t, t->ingress.tid, &t->ingress.client, who, sizeof(who));
-	fprintf(w->out,
-		"%strace %" PRIu64 "%s  ingress %s -> %s by %s%s%s  start %" PRIu64
-		".%06u s  duration %s ms",
-		col(w, C_BOLD), (uint64_t)t->id, col(w, C_OFF),
-		krt_addr_str(&t->ingress.client, client, sizeof(client)),
-		krt_addr_str(&t->ingress.server, server, sizeof(server)), col(w, C_CYAN), who,
-		col(w, C_OFF), (uint64_t)(t->start_ns / 1000000000ULL),
-		(unsigned)(t->start_ns / 1000 % 1000000),
-		krt_fmt_ms(t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0, dur, sizeof(dur)));
+	fprintf(
+	    w->out,
+	    "%strace %" PRIu64 "%s  ingress %s -> %s by %s%s%s  start %" PRIu64
+	    ".%06u s  duration %s ms",
+	    col(w, C_BOLD), (uint64_t)t->id, col(w, C_OFF),
+	    krt_addr_str(&t->ingress.client, client, sizeof(client)),
+	    krt_addr_str(&t->ingress.server, server, sizeof(server)), col(w, C_CYAN), who,
+	    col(w, C_OFF), (uint64_t)(t->start_ns / 1000000000ULL),
+	    (unsigned)(t->start_ns / 1000 % 1000000),
+	    krt_fmt_ms(t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0, dur, sizeof(dur)));
 	if (t->incomplete) {
 		char why[96];
 
@@ -125,7 +126,8 @@ static void print_hops(struct krt_writer *w, const struct krt_trace *t)
 	char names[HOP_NAMES][KRT_NODE_NAME_LEN], line[3 * KRT_NODE_NAME_LEN + 128];
 	size_t i, n_names = t->n_threads < HOP_NAMES ? t->n_threads : HOP_NAMES;
 
-	/* a hop line per transfer, built by hand: printf per hop was most of a live run's output cost */
+	/* a hop line per transfer, built by hand: printf per hop was most of a live run's output
+	 * cost */
 	for (i = 0; i < n_names; i++)
 		krt_thread_name(&t->threads[i], names[i], sizeof(names[i]));
 	for (i = 0; i < t->n_hops; i++) {
@@ -152,7 +154,8 @@ static void print_hops(struct krt_writer *w, const struct krt_trace *t)
 			char why[KRT_UNCERTAIN_STRLEN];
 
 			put(line, sizeof(line), &n, "  uncertain: ");
-			put(line, sizeof(line), &n, krt_uncertain_str(h->uncertain, why, sizeof(why)));
+			put(line, sizeof(line), &n,
+			    krt_uncertain_str(h->uncertain, why, sizeof(why)));
 		}
 		put(line, sizeof(line), &n, "\n");
 		fwrite(line, 1, n, w->out);
@@ -191,7 +194,8 @@ static int text_finish(struct krt_writer *w, const struct krt_summary *s)
 		if (!krt_summary_shown(f, s))
 			continue;
 		if (f->unit == KRT_SUM_RATE) {
-			fprintf(w->out, "  %-24s 1 in %" PRIu64 " requests\n", f->label, (uint64_t)v);
+			fprintf(w->out, "  %-24s 1 in %" PRIu64 " requests\n", f->label,
+				(uint64_t)v);
 		} else if (f->unit == KRT_SUM_NS) {
 			fprintf(w->out, "  %-24s %s ms\n", f->label, krt_fmt_ms(v, ms, sizeof(ms)));
 		} else if (!strcmp(f->key, "events")) {
@@ -201,7 +205,8 @@ static int text_finish(struct krt_writer *w, const struct krt_summary *s)
 				if (!s->events_by_type[type])
 					continue;
 				fprintf(w->out, "%s%s %" PRIu64, first ? "  (" : ", ",
-					krt_event_type_name(type), (uint64_t)s->events_by_type[type]);
+					krt_event_type_name(type),
+					(uint64_t)s->events_by_type[type]);
 				first = false;
 			}
 			fprintf(w->out, "%s\n", first ? "" : ")");
@@ -218,10 +223,10 @@ static void text_destroy(struct krt_writer *w)
 }
 
 static const struct krt_writer_ops text_ops = {
-	.name = "text",
-	.trace = text_trace,
-	.finish = text_finish,
-	.destroy = text_destroy,
+    .name = "text",
+    .trace = text_trace,
+    .finish = text_finish,
+    .destroy = text_destroy,
 };
 
 struct krt_writer *krt_writer_text_new(FILE *out, bool color)

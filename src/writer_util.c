@@ -69,8 +69,8 @@ size_t krt_thread_goids(const struct krt_trace *t, __u32 tid, __u32 *out, size_t
 	return n;
 }
 
-const char *krt_node_name(const struct krt_trace *t, __u32 tid, const struct krt_addr *a,
-			  char *buf, size_t len)
+const char *krt_node_name(const struct krt_trace *t, __u32 tid, const struct krt_addr *a, char *buf,
+			  size_t len)
 {
 	const struct krt_thread_stat *th;
 
@@ -137,7 +137,8 @@ struct krt_trace *krt_trace_dup(const struct krt_trace *t)
 	}
 	/* The engine owns the container names and may free them before we render. */
 	for (i = 0; i < c->n_threads; i++)
-		c->threads[i].container = strdup(t->threads[i].container ? t->threads[i].container : "");
+		c->threads[i].container =
+		    strdup(t->threads[i].container ? t->threads[i].container : "");
 	return c;
 }
 
@@ -198,7 +199,8 @@ const char *krt_incomplete_str(__u32 bits, const char *sep, char *buf, size_t le
 	buf[0] = '\0';
 	for (i = 0; i < KRT_INCOMPLETE_CAUSES && n < len; i++)
 		if (bits & (1u << i))
-			n += snprintf(buf + n, len - n, "%s%s", n ? sep : "", krt_incomplete_name(i));
+			n += snprintf(buf + n, len - n, "%s%s", n ? sep : "",
+				      krt_incomplete_name(i));
 	return buf;
 }
 
@@ -206,80 +208,74 @@ const char *krt_incomplete_str(__u32 bits, const char *sep, char *buf, size_t le
 #define SUM(field) .in_source = false, .off = offsetof(struct krt_summary, field)
 
 const struct krt_summary_field krt_summary_fields[] = {
-	{ "events", "events", KRT_SUM_ALWAYS, KRT_SUM_COUNT, false, SUM(events) },
-	/* krt_summary_lost(): the source's count or the engine's, the larger */
-	{ "lost", "lost events", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true, SUM(lost_events) },
-	{ "malformed", "malformed lines", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true, SRC(malformed) },
-	{ "unknown_events", "unknown events", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true,
-	  SRC(unknown_events) },
-	{ "lines", "lines read", KRT_SUM_IMPORT, KRT_SUM_COUNT, false, SRC(lines) },
-	{ "input_bytes", NULL, KRT_SUM_MACHINE, KRT_SUM_COUNT, false, SRC(bytes) },
-	{ "ring_records", "ring records", KRT_SUM_LIVE, KRT_SUM_COUNT, false, SRC(ring_records) },
-	{ "ring_drops", "ring drops", KRT_SUM_LIVE, KRT_SUM_COUNT, true, SRC(ring_drops) },
-	{ "map_full", "states not kept", KRT_SUM_LIVE, KRT_SUM_COUNT, true, SRC(map_full) },
-	{ "unresolved_xfers", "unresolved transfers", KRT_SUM_IMPORT_NZ, KRT_SUM_COUNT, true,
-	  SRC(unresolved_xfers) },
-	{ "non_socket_io", "non-socket I/O ignored", KRT_SUM_IMPORT, KRT_SUM_COUNT, false,
-	  SRC(non_socket_io) },
-	{ "ack_probes", "ACK-only probes ignored", KRT_SUM_IMPORT, KRT_SUM_COUNT, false,
-	  SRC(ack_probes) },
-	{ "unpaired_syscalls", "unpaired syscalls", KRT_SUM_IMPORT, KRT_SUM_COUNT, true,
-	  SRC(unpaired_syscalls) },
-	{ "no_address", "events without address", KRT_SUM_IMPORT, KRT_SUM_COUNT, true,
-	  SRC(no_address) },
-	{ "reordered", "events out of order", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
-	  SRC(reordered) },
-	{ "reorder_window_ns", "reorder window grew to", KRT_SUM_NONZERO, KRT_SUM_NS, false,
-	  SRC(reorder_window_ns) },
-	{ "table_full", "state table full", KRT_SUM_IMPORT_NZ, KRT_SUM_COUNT, true,
-	  SRC(table_full) },
-	{ "kernel_states", "kernel states held", KRT_SUM_LIVE, KRT_SUM_COUNT, false,
-	  SRC(states_held) },
-	{ "kernel_states_peak", "kernel states peak", KRT_SUM_LIVE, KRT_SUM_COUNT, false,
-	  SRC(states_peak) },
-	{ "kernel_states_reclaimed", "kernel states aged out", KRT_SUM_LIVE, KRT_SUM_COUNT, false,
-	  SRC(states_reclaimed) },
-	{ "sample_rate", "sampling", KRT_SUM_NONZERO, KRT_SUM_RATE, false, SRC(sample_rate) },
-	{ "sample_rate_cap", "sampled per second at most", KRT_SUM_NONZERO, KRT_SUM_COUNT, false,
-	  SRC(sample_rate_cap) },
-	{ "traces_capped", "requests over the rate cap", KRT_SUM_NONZERO, KRT_SUM_COUNT, false,
-	  SRC(traces_capped) },
-	{ "go_followed", "Go goroutines followed", KRT_SUM_NONZERO, KRT_SUM_COUNT, false,
-	  SRC(go_followed) },
-	{ "go_by_thread", "Go by thread (mixed)", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
-	  SRC(go_by_thread) },
-	{ "traces", "traces", KRT_SUM_ALWAYS, KRT_SUM_COUNT, false, SUM(traces) },
-	{ "incomplete_traces", "incomplete traces", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true,
-	  SUM(incomplete_traces) },
-	{ "hops", "hops", KRT_SUM_ALWAYS, KRT_SUM_COUNT, false, SUM(hops) },
-	{ "attributed_cpu_ns", "attributed CPU", KRT_SUM_ALWAYS, KRT_SUM_NS, false,
-	  SUM(attributed_cpu_ns) },
-	{ "unattributed_cpu_ns", "unattributed CPU", KRT_SUM_ALWAYS, KRT_SUM_NS, false,
-	  SUM(unattributed_cpu_ns) },
-	{ "unmatched_recv_bytes", "unmatched recv bytes", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true,
-	  SUM(unmatched_recv_bytes) },
-	{ "unmatched_send_bytes", "unmatched send bytes", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true,
-	  SUM(unmatched_send_bytes) },
-	{ "untraced_peer_recvs", "untraced peer receives", KRT_SUM_ALWAYS, KRT_SUM_COUNT, false,
-	  SUM(untraced_peer_recvs) },
-	{ "duplicate_probes", "duplicate probes", KRT_SUM_NONZERO, KRT_SUM_COUNT, false,
-	  SUM(duplicate_probes) },
-	{ "late_events", "late events", KRT_SUM_NONZERO, KRT_SUM_COUNT, true, SUM(late_events) },
-	{ "dropped_segments", "dropped send segments", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
-	  SUM(dropped_segments) },
-	{ "wakeup_conflicts", "wakeup conflicts", KRT_SUM_NONZERO, KRT_SUM_COUNT, false,
-	  SUM(wakeup_conflicts) },
-	{ "uncertain_traces", "uncertain traces", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true,
-	  SUM(uncertain_traces) },
-	{ "uncertain_hops", "uncertain hops", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
-	  SUM(uncertain_hops) },
-	{ "resyncs", "connection resyncs", KRT_SUM_RESYNC, KRT_SUM_COUNT, true, SUM(resyncs) },
-	{ "silent_losses", "unreported losses", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
-	  SUM(silent_losses) },
-	{ "kernel_tag_disagreements", "kernel tag disagreements", KRT_SUM_NONZERO, KRT_SUM_COUNT,
-	  true, SUM(kernel_tag_disagreements) },
-	{ "first_ns", NULL, KRT_SUM_MACHINE, KRT_SUM_COUNT, false, SUM(first_ns) },
-	{ "last_ns", NULL, KRT_SUM_MACHINE, KRT_SUM_COUNT, false, SUM(last_ns) },
+    {"events", "events", KRT_SUM_ALWAYS, KRT_SUM_COUNT, false, SUM(events)},
+    /* krt_summary_lost(): the source's count or the engine's, the larger */
+    {"lost", "lost events", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true, SUM(lost_events)},
+    {"malformed", "malformed lines", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true, SRC(malformed)},
+    {"unknown_events", "unknown events", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true, SRC(unknown_events)},
+    {"lines", "lines read", KRT_SUM_IMPORT, KRT_SUM_COUNT, false, SRC(lines)},
+    {"input_bytes", NULL, KRT_SUM_MACHINE, KRT_SUM_COUNT, false, SRC(bytes)},
+    {"ring_records", "ring records", KRT_SUM_LIVE, KRT_SUM_COUNT, false, SRC(ring_records)},
+    {"ring_drops", "ring drops", KRT_SUM_LIVE, KRT_SUM_COUNT, true, SRC(ring_drops)},
+    {"map_full", "states not kept", KRT_SUM_LIVE, KRT_SUM_COUNT, true, SRC(map_full)},
+    {"unresolved_xfers", "unresolved transfers", KRT_SUM_IMPORT_NZ, KRT_SUM_COUNT, true,
+     SRC(unresolved_xfers)},
+    {"non_socket_io", "non-socket I/O ignored", KRT_SUM_IMPORT, KRT_SUM_COUNT, false,
+     SRC(non_socket_io)},
+    {"ack_probes", "ACK-only probes ignored", KRT_SUM_IMPORT, KRT_SUM_COUNT, false,
+     SRC(ack_probes)},
+    {"unpaired_syscalls", "unpaired syscalls", KRT_SUM_IMPORT, KRT_SUM_COUNT, true,
+     SRC(unpaired_syscalls)},
+    {"no_address", "events without address", KRT_SUM_IMPORT, KRT_SUM_COUNT, true, SRC(no_address)},
+    {"reordered", "events out of order", KRT_SUM_NONZERO, KRT_SUM_COUNT, true, SRC(reordered)},
+    {"reorder_window_ns", "reorder window grew to", KRT_SUM_NONZERO, KRT_SUM_NS, false,
+     SRC(reorder_window_ns)},
+    {"table_full", "state table full", KRT_SUM_IMPORT_NZ, KRT_SUM_COUNT, true, SRC(table_full)},
+    {"kernel_states", "kernel states held", KRT_SUM_LIVE, KRT_SUM_COUNT, false, SRC(states_held)},
+    {"kernel_states_peak", "kernel states peak", KRT_SUM_LIVE, KRT_SUM_COUNT, false,
+     SRC(states_peak)},
+    {"kernel_states_reclaimed", "kernel states aged out", KRT_SUM_LIVE, KRT_SUM_COUNT, false,
+     SRC(states_reclaimed)},
+    {"sample_rate", "sampling", KRT_SUM_NONZERO, KRT_SUM_RATE, false, SRC(sample_rate)},
+    {"sample_rate_cap", "sampled per second at most", KRT_SUM_NONZERO, KRT_SUM_COUNT, false,
+     SRC(sample_rate_cap)},
+    {"traces_capped", "requests over the rate cap", KRT_SUM_NONZERO, KRT_SUM_COUNT, false,
+     SRC(traces_capped)},
+    {"go_followed", "Go goroutines followed", KRT_SUM_NONZERO, KRT_SUM_COUNT, false,
+     SRC(go_followed)},
+    {"go_by_thread", "Go by thread (mixed)", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
+     SRC(go_by_thread)},
+    {"traces", "traces", KRT_SUM_ALWAYS, KRT_SUM_COUNT, false, SUM(traces)},
+    {"incomplete_traces", "incomplete traces", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true,
+     SUM(incomplete_traces)},
+    {"hops", "hops", KRT_SUM_ALWAYS, KRT_SUM_COUNT, false, SUM(hops)},
+    {"attributed_cpu_ns", "attributed CPU", KRT_SUM_ALWAYS, KRT_SUM_NS, false,
+     SUM(attributed_cpu_ns)},
+    {"unattributed_cpu_ns", "unattributed CPU", KRT_SUM_ALWAYS, KRT_SUM_NS, false,
+     SUM(unattributed_cpu_ns)},
+    {"unmatched_recv_bytes", "unmatched recv bytes", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true,
+     SUM(unmatched_recv_bytes)},
+    {"unmatched_send_bytes", "unmatched send bytes", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true,
+     SUM(unmatched_send_bytes)},
+    {"untraced_peer_recvs", "untraced peer receives", KRT_SUM_ALWAYS, KRT_SUM_COUNT, false,
+     SUM(untraced_peer_recvs)},
+    {"duplicate_probes", "duplicate probes", KRT_SUM_NONZERO, KRT_SUM_COUNT, false,
+     SUM(duplicate_probes)},
+    {"late_events", "late events", KRT_SUM_NONZERO, KRT_SUM_COUNT, true, SUM(late_events)},
+    {"dropped_segments", "dropped send segments", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
+     SUM(dropped_segments)},
+    {"wakeup_conflicts", "wakeup conflicts", KRT_SUM_NONZERO, KRT_SUM_COUNT, false,
+     SUM(wakeup_conflicts)},
+    {"uncertain_traces", "uncertain traces", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true,
+     SUM(uncertain_traces)},
+    {"uncertain_hops", "uncertain hops", KRT_SUM_NONZERO, KRT_SUM_COUNT, true, SUM(uncertain_hops)},
+    {"resyncs", "connection resyncs", KRT_SUM_RESYNC, KRT_SUM_COUNT, true, SUM(resyncs)},
+    {"silent_losses", "unreported losses", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
+     SUM(silent_losses)},
+    {"kernel_tag_disagreements", "kernel tag disagreements", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
+     SUM(kernel_tag_disagreements)},
+    {"first_ns", NULL, KRT_SUM_MACHINE, KRT_SUM_COUNT, false, SUM(first_ns)},
+    {"last_ns", NULL, KRT_SUM_MACHINE, KRT_SUM_COUNT, false, SUM(last_ns)},
 };
 
 const size_t krt_n_summary_fields = sizeof(krt_summary_fields) / sizeof(krt_summary_fields[0]);
@@ -325,12 +321,9 @@ const char *krt_uncertain_str(__u32 bits, char *buf, size_t len)
 		__u32 bit;
 		const char *name;
 	} reasons[] = {
-		{KRT_UNCERTAIN_HANDOFF, "handoff"},
-		{KRT_UNCERTAIN_SAMPLING, "sampling"},
-		{KRT_UNCERTAIN_ONEWAY, "oneway"},
-		{KRT_UNCERTAIN_LOOP, "loop"},
-		{KRT_UNCERTAIN_PIPELINE, "pipeline"},
-		{KRT_UNCERTAIN_GOROUTINE, "goroutine"},
+	    {KRT_UNCERTAIN_HANDOFF, "handoff"},	  {KRT_UNCERTAIN_SAMPLING, "sampling"},
+	    {KRT_UNCERTAIN_ONEWAY, "oneway"},	  {KRT_UNCERTAIN_LOOP, "loop"},
+	    {KRT_UNCERTAIN_PIPELINE, "pipeline"}, {KRT_UNCERTAIN_GOROUTINE, "goroutine"},
 	};
 	size_t i, n = 0;
 

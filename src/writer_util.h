@@ -22,8 +22,8 @@ const char *krt_thread_name(const struct krt_thread_stat *th, char *buf, size_t 
 #define KRT_THREAD_GOIDS_MAX 16
 size_t krt_thread_goids(const struct krt_trace *t, __u32 tid, __u32 *out, size_t max);
 /* A hop end: the thread's name, "tid N" for an unlisted thread, else the address. */
-const char *krt_node_name(const struct krt_trace *t, __u32 tid, const struct krt_addr *a,
-			  char *buf, size_t len);
+const char *krt_node_name(const struct krt_trace *t, __u32 tid, const struct krt_addr *a, char *buf,
+			  size_t len);
 /* When the hop happened: its send time, or its receive time when the send was not seen. */
 static inline __u64 krt_hop_ts(const struct krt_hop *h)
 {
@@ -58,13 +58,13 @@ static inline __u64 krt_summary_lost(const struct krt_summary *s)
  * text and HTML by label), in the order they are written.
  */
 enum krt_sum_show {
-	KRT_SUM_ALWAYS,	     /* text/HTML: always */
-	KRT_SUM_NONZERO,     /* text/HTML: when not 0 */
-	KRT_SUM_LIVE,	     /* text/HTML: from the live source (it reads a ring buffer) */
-	KRT_SUM_IMPORT,	     /* text/HTML: from an import (it reads lines) */
-	KRT_SUM_IMPORT_NZ,   /* text/HTML: from an import, when not 0 */
-	KRT_SUM_RESYNC,	     /* text/HTML: when not 0 or events were lost */
-	KRT_SUM_MACHINE,     /* JSON and raw only */
+	KRT_SUM_ALWAYS,	   /* text/HTML: always */
+	KRT_SUM_NONZERO,   /* text/HTML: when not 0 */
+	KRT_SUM_LIVE,	   /* text/HTML: from the live source (it reads a ring buffer) */
+	KRT_SUM_IMPORT,	   /* text/HTML: from an import (it reads lines) */
+	KRT_SUM_IMPORT_NZ, /* text/HTML: from an import, when not 0 */
+	KRT_SUM_RESYNC,	   /* text/HTML: when not 0 or events were lost */
+	KRT_SUM_MACHINE,   /* JSON and raw only */
 };
 
 enum krt_sum_unit {
@@ -78,8 +78,8 @@ struct krt_summary_field {
 	const char *label; /* text and HTML */
 	unsigned char show;
 	unsigned char unit;
-	bool loss;	   /* a loss: highlighted when not 0 */
-	bool in_source;	   /* a field of struct krt_source_stats, else of krt_summary */
+	bool loss;	/* a loss: highlighted when not 0 */
+	bool in_source; /* a field of struct krt_source_stats, else of krt_summary */
 	unsigned short off;
 };
 
