@@ -120,8 +120,8 @@ stop_tracer INT
 check "the run ends cleanly (status $rc)" test "$rc" -eq 0
 check "the new namespace's requests are traced" \
 	test "$(grep -c "\"server\":\"$NET.0.50:8080\"" "$tmp/follow.jsonl")" -ge 5
-check "exited processes dropped from the list (counted)" \
-	grep -qE 'containers followed: [0-9]+ process\(es\) traced after the start, [1-9][0-9]* exited' "$tmp/follow.err"
+check "exited processes dropped from the list (counted), the re-scans counted" \
+	grep -qE 'containers followed: [0-9]+ process\(es\) traced after the start, [1-9][0-9]* exited one\(s\) dropped \([1-9][0-9]* re-scans' "$tmp/follow.err"
 
 # Ground truth: redis logs nothing per request; the test bed names its
 # thread in nodes.jsonl, one line per start: each phase gets its own.

@@ -1479,6 +1479,55 @@ static void test_unsure_server_time_in_kernel(void **state)
 	assert_int_equal(krt_live_trace_tgid(src, getpid()), 0);
 }
 
+/*
+ * The default reorder window grows when a record arrives behind it: a
+ * merged hop's send waits in the kernel for its receiver, here 100 ms,
+ * while newer records (a second request read) leave the window. The send
+ * is clamped and counted, and the window doubles (the summary's
+ * reorder_window_ns).
+ */
+static void test_reorder_window_grows(void **state)
+{
+	struct krt_source_stats st;
+	struct krt_live_source *m;
+	int gw, srv, cli, back, i;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	m = open_merging_source();
+	tcp_pair(GATEWAY, &gw, &srv);
+	tcp_pair("127.0.0.1", &cli, &back);
+	drain_from(m);
+	krt_live_stats(m, &st);
+	assert_int_equal(st.reorder_window_ns, 0);
+	assert_int_equal(write(gw, "req\n", 4), 4);
+	read_n(srv, 4);
+	assert_int_equal(write(cli, "sub-request\n", 12), 12);	/* waits for its reader */
+	assert_int_equal(write(gw, "req2\n", 5), 5);
+	read_n(srv, 5);		/* a newer record, handed on past the 20 ms window */
+	for (i = 0; i < 10; i++) {
+		usleep(10000);
+		n_got = 0;
+		assert_true(krt_live_poll(m, 1, collect, NULL) >= 0);
+	}
+	read_n(back, 12);	/* the send's record arrives, 100 ms old */
+	for (i = 0; i < 5; i++) {
+		usleep(10000);
+		n_got = 0;
+		assert_true(krt_live_poll(m, 1, collect, NULL) >= 0);
+	}
+	krt_live_stats(m, &st);
+	print_message("clamped %llu, window grew to %llu ms\n", (unsigned long long)st.reordered,
+		      (unsigned long long)st.reorder_window_ns / 1000000);
+	assert_true(st.reordered >= 1);
+	assert_true(st.reorder_window_ns >= 40ULL * 1000 * 1000);
+	krt_live_close(m);
+	close(gw);
+	close(srv);
+	close(cli);
+	close(back);
+	assert_int_equal(krt_live_trace_tgid(src, getpid()), 0);
+}
+
 /* The CPU records of the thread that received in, for in's trace: on CPU and waiting. */
 static void request_cpu(const struct krt_event *in, __u64 *oncpu, __u64 *runq)
 {
@@ -1945,7 +1994,8 @@ static void test_state_probed(void **state)
 	{ prefix "cpu_carried_by_receive", test_cpu_carried_by_receive, NULL, pool_abandon, NULL },  \
 	{ prefix "unsampled_request_no_records", test_unsampled_request_no_records, NULL, pool_abandon, NULL }, \
 	{ prefix "unsampled_guess_while_sampled_open", test_unsampled_guess_while_sampled_open, NULL, pool_abandon, NULL }, \
-	{ prefix "unsure_server_time_in_kernel", test_unsure_server_time_in_kernel, NULL, pool_abandon, NULL }
+	{ prefix "unsure_server_time_in_kernel", test_unsure_server_time_in_kernel, NULL, pool_abandon, NULL }, \
+	{ prefix "reorder_window_grows", test_reorder_window_grows, NULL, pool_abandon, NULL }
 
 #define TAG_TESTS(prefix) { TAG_TEST_LIST(prefix) }
 
