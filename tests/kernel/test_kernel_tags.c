@@ -217,21 +217,13 @@ static int setup_group_small_tables(void **state)
 	return setup_group(state);
 }
 
+static void leave_test_cgroup(void);
+
 static int teardown_group(void **state)
 {
-	char cg[96], pid[16];
-	FILE *f;
-
 	krt_live_close(src);
-	/* test_tcp_option_carries_trace's cgroup, also when an assertion cut it short */
-	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/unified/krt-tags-test-%d", getpid());
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	f = fopen("/sys/fs/cgroup/unified/cgroup.procs", "w");
-	if (f) {
-		fputs(pid, f);
-		fclose(f);
-	}
-	rmdir(cg);
+	/* the TCP option tests' cgroup, also when an assertion cut one short */
+	leave_test_cgroup();
 	return 0;
 }
 
@@ -552,6 +544,37 @@ static int write_str(const char *path, const char *text)
 	return fclose(f);
 }
 
+/* The cgroup v2 the TCP option tests attach their sock_ops program to. */
+static void test_cgroup_path(char *cg, size_t len)
+{
+	snprintf(cg, len, "/sys/fs/cgroup/unified/krt-tags-test-%d", getpid());
+}
+
+/* This process moves into its own cgroup (cg: 96 bytes); false: none can be made. */
+static bool enter_test_cgroup(char *cg)
+{
+	char procs[160], pid[16];
+
+	test_cgroup_path(cg, 96);
+	if (mkdir(cg, 0755) && errno != EEXIST)
+		return false;
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	assert_int_equal(write_str(procs, pid), 0);
+	return true;
+}
+
+/* Back in the root cgroup, the test's cgroup removed. */
+static void leave_test_cgroup(void)
+{
+	char cg[96], pid[16];
+
+	test_cgroup_path(cg, sizeof(cg));
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	write_str("/sys/fs/cgroup/unified/cgroup.procs", pid);
+	rmdir(cg);
+}
+
 /*
  * The trace context crosses in the TCP option (--tcp-option-cgroup): a
  * traced thread's call to a peer carries its request's trace, as the
@@ -565,17 +588,14 @@ static void test_tcp_option_carries_trace(void **state)
 	struct krt_tcpopt_stats st;
 	struct krt_live_source *s;
 	const struct krt_event *in, *call, *call6;
-	char cg[96], pid[16], err[64];
+	char cg[96], err[64];
 	int gw, front, cli, psrv, cli6, psrv6;
 	__u32 len;
 
-	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/unified/krt-tags-test-%d", getpid());
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	if (mkdir(cg, 0755) && errno != EEXIST) {
+	if (!enter_test_cgroup(cg)) {
 		skip();
 		return;
 	}
-	assert_int_equal(write_str(strcat(strcpy((char[160]){ 0 }, cg), "/cgroup.procs"), pid), 0);
 	/* 127.0.0.1 and ::1 too: the "peer" servers below are this process, and must parse */
 	assert_int_equal(krt_peers_add_list(&peers, "127.0.0.3/32,127.0.0.1/32,::1/128", err,
 					    sizeof(err)), 0);
@@ -626,8 +646,7 @@ static void test_tcp_option_carries_trace(void **state)
 	close(cli6);
 	close(psrv6);
 	close_own_source(s);
-	write_str("/sys/fs/cgroup/unified/cgroup.procs", pid);
-	rmdir(cg);
+	leave_test_cgroup();
 }
 
 /*
@@ -643,16 +662,13 @@ static void test_tcp_option_no_room(void **state)
 	struct krt_peers peers = { 0 };
 	struct krt_tcpopt_stats st1, st2;
 	struct krt_live_source *s1, *s2;
-	char cg[96], pid[16], err[64];
+	char cg[96], err[64];
 	int gw, front, cli, psrv;
 
-	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/unified/krt-tags-test-%d", getpid());
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	if (mkdir(cg, 0755) && errno != EEXIST) {
+	if (!enter_test_cgroup(cg)) {
 		skip();
 		return;
 	}
-	assert_int_equal(write_str(strcat(strcpy((char[160]){ 0 }, cg), "/cgroup.procs"), pid), 0);
 	assert_int_equal(krt_peers_add_list(&peers, "127.0.0.3/32,127.0.0.1/32", err,
 					    sizeof(err)), 0);
 	o.peers = &peers;
@@ -684,8 +700,7 @@ static void test_tcp_option_no_room(void **state)
 	close(psrv);
 	krt_live_close(s2);
 	close_own_source(s1);
-	write_str("/sys/fs/cgroup/unified/cgroup.procs", pid);
-	rmdir(cg);
+	leave_test_cgroup();
 }
 
 /* Bytes from an untraced peer (not the gateway) leave the trace unchanged. */
