@@ -51,6 +51,12 @@ PRICE_NS=${PRICE_NS:-111}
 TRACER_TIMEOUT=${TRACER_TIMEOUT:-30}
 TB=utils/testbed
 die() { echo "cost_models: $*" >&2; exit 1; }
+# median(x, n): of x[1..n] (sorted in place), for the report's awk programs
+AWK_MEDIAN='function median(x, n,  i, j, t) {
+	for (i = 2; i <= n; i++) { t = x[i]; for (j = i - 1; j >= 1 && x[j] > t; j--) x[j + 1] = x[j]; x[j + 1] = t }
+	return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
+}
+' 
 if [ -n "${REPORT:-}" ]; then
 	[ -r "$REPORT" ] || die "cannot read $REPORT"
 	RES=$REPORT
@@ -267,7 +273,7 @@ printf "  %-9s %-8s %7s %7s | %5s %5s %6s %6s %5s | %7s %7s %7s %7s | %6s\n" \
 	model case req/s records send recv switch waking other bpf_us reader total floor "traced"
 for m in $MODELS; do
 	for c in $CASES; do
-		awk -v m="$m" -v c="$c" -v dur="$DUR" -v price="$PRICE_NS" '
+		awk -v m="$m" -v c="$c" -v dur="$DUR" -v price="$PRICE_NS" "$AWK_MEDIAN"'
 			$2 == c && $3 == m && $4 > 0 {
 				n = $4; r = $1
 				req[r] = n
@@ -285,11 +291,10 @@ for m in $MODELS; do
 				if (!(r in rounds)) nr++
 				rounds[r] = 1
 			}
-			function med(a,  i, n, v, t, j) {
+			function med(a,  i, n, x) {
 				n = 0
-				for (i in rounds) v[++n] = a[i]
-				for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
-				return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+				for (i in rounds) x[++n] = a[i]
+				return median(x, n)
 			}
 			END {
 				if (!nr) exit
@@ -316,7 +321,7 @@ echo "Ring records per request by kind (medians of the rounds; read by the trace
 printf "  %-9s %-8s %7s %7s %7s %8s %7s %7s %7s\n" model case switch wakeup xfer untagged cpu carried other
 for m in $MODELS; do
 	for c in $CASES; do
-		awk -v m="$m" -v c="$c" '
+		awk -v m="$m" -v c="$c" "$AWK_MEDIAN"'
 			$2 == c && $3 == m && $4 > 0 && $5 ~ /^kind_/ {
 				if (!(($1) in rounds)) nr++
 				rounds[$1] = 1
@@ -328,11 +333,10 @@ for m in $MODELS; do
 					k = "other"
 				v[k, $1] += $6 / $4
 			}
-			function med(h,  i, n, x, t, j) {
+			function med(h,  i, n, x) {
 				n = 0
 				for (i in rounds) x[++n] = v[h, i]
-				for (i = 2; i <= n; i++) { t = x[i]; for (j = i - 1; j >= 1 && x[j] > t; j--) x[j + 1] = x[j]; x[j + 1] = t }
-				return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
+				return median(x, n)
 			}
 			END {
 				if (!nr) exit
@@ -352,18 +356,17 @@ echo "Per hook: ns per hit (run time / hits, medians of the rounds)"
 printf "  %-9s %-8s %8s %8s %8s %8s\n" model case send recv switch waking
 for m in $MODELS; do
 	for c in $CASES; do
-		awk -v m="$m" -v c="$c" '
+		awk -v m="$m" -v c="$c" "$AWK_MEDIAN"'
 			$2 == c && $3 == m && $4 > 0 && ($5 == "krt_sock_send" || $5 == "krt_sock_recv" ||
 			    $5 == "krt_switch" || $5 == "krt_waking") {
 				if (!(($1) in rounds)) nr++
 				rounds[$1] = 1
 				v[$5, $1] = $6 > 0 ? $7 / $6 : 0
 			}
-			function med(h,  i, n, x, t, j) {
+			function med(h,  i, n, x) {
 				n = 0
 				for (i in rounds) x[++n] = v[h, i]
-				for (i = 2; i <= n; i++) { t = x[i]; for (j = i - 1; j >= 1 && x[j] > t; j--) x[j + 1] = x[j]; x[j + 1] = t }
-				return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
+				return median(x, n)
 			}
 			END {
 				if (!nr) exit
