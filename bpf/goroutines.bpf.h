@@ -262,6 +262,31 @@ int krt_go_execute(struct pt_regs *ctx)
 	return 0;
 }
 
+__u64 go_reused = 0; /* new goroutines on the runtime.g of one still on its thread */
+
+/*
+ * A runtime.g is reused: the goroutine that had it ended, and the thread it
+ * ended on still names it as running (no probe sees a goroutine exit). That
+ * thread's next execute would put its state (the dead goroutine's trace)
+ * away under k, over the new goroutine's; or, running the new one next, it
+ * would keep it. The thread forgets it.
+ */
+static __always_inline void go_forget_dead(const struct krt_go_key *k)
+{
+	struct krt_go_state *old = bpf_map_lookup_elem(&go_states, k);
+	struct krt_go_running *run;
+	__u32 other;
+
+	if (!old || !old->on_tid)
+		return;
+	other = old->on_tid;
+	run = bpf_map_lookup_elem(&go_running, &other);
+	if (run && run->g == k->g) {
+		run->g = 0;
+		__sync_fetch_and_add(&go_reused, 1);
+	}
+}
+
 SEC("uprobe")
 int krt_go_newproc(struct pt_regs *ctx)
 {
@@ -290,6 +315,7 @@ int krt_go_newproc(struct pt_regs *ctx)
 		st.origin = go_owns(t) ? KRT_GO_BOUND : KRT_GO_OPEN;
 		__sync_fetch_and_add(&go_inherited, 1);
 	}
+	go_forget_dead(&k);
 	bpf_map_update_elem(&go_states, &k, &st, BPF_ANY);
 	return 0;
 }

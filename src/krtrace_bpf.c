@@ -600,8 +600,8 @@ static void dump_event(FILE *f, const struct krt_event *ev)
 		fprintf(f, " dir=%u bytes=%llu seq=%llu trace=%u flags=%#x fd=%d", ev->xfer.dir,
 			(unsigned long long)ev->xfer.bytes, (unsigned long long)ev->xfer.seq,
 			ev->xfer.trace_id, ev->xfer.flags, ev->xfer.fd);
-		fprintf(f, " lport=%u rport=%u", ev->xfer.tuple.local.port,
-			ev->xfer.tuple.remote.port);
+		fprintf(f, " lport=%u rport=%u goid=%u", ev->xfer.tuple.local.port,
+			ev->xfer.tuple.remote.port, ev->xfer.goid);
 		break;
 	case KRT_EV_WAKEUP:
 		fprintf(f, " target=%u", ev->wakeup.target_tid);

@@ -1992,6 +1992,186 @@ static void test_state_probed(void **state)
 	close_own_source(s);
 }
 
+#if defined(__x86_64__)
+/*
+ * Stand-ins for the Go runtime's functions, for goroutine tracking without
+ * a Go program: Go's register ABI passes runtime.execute's and ready's gp,
+ * gostartcallfn's &gp.sched in RAX (ready's traceskip in RBX). The uprobes
+ * attach at their first instruction; krt_fake_go_call(fn, ax, bx) calls
+ * one with those registers set.
+ */
+__asm__(".text\n"
+	".globl krt_fake_go_execute\n.type krt_fake_go_execute,@function\n"
+	"krt_fake_go_execute:\n\tnop\n\tret\n"
+	".globl krt_fake_go_newproc\n.type krt_fake_go_newproc,@function\n"
+	"krt_fake_go_newproc:\n\tnop\n\tret\n"
+	".globl krt_fake_go_ready\n.type krt_fake_go_ready,@function\n"
+	"krt_fake_go_ready:\n\tnop\n\tret\n"
+	".globl krt_fake_go_call\n.type krt_fake_go_call,@function\n"
+	"krt_fake_go_call:\n\tpush %rbx\n\tmov %rsi, %rax\n\tmov %rdx, %rbx\n"
+	"\tcall *%rdi\n\tpop %rbx\n\tret\n");
+void krt_fake_go_execute(void);
+void krt_fake_go_newproc(void);
+void krt_fake_go_ready(void);
+void krt_fake_go_call(void (*fn)(void), __u64 ax, __u64 bx);
+
+/* A runtime.g as the probes read it: goid at 8, sched at 16. */
+struct fake_g {
+	__u64 pad;
+	__u64 goid;
+	__u64 sched[4];
+};
+
+/* The file offset of code at addr in this executable (what a uprobe attaches at). */
+static __u64 own_file_offset(const void *addr)
+{
+	unsigned long start, end, off;
+	char line[512], perms[8];
+	__u64 found = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx %7s %lx", &start, &end, perms, &off) != 4)
+			continue;
+		if ((unsigned long)addr >= start && (unsigned long)addr < end && perms[2] == 'x') {
+			found = (unsigned long)addr - start + off;
+			break;
+		}
+	}
+	fclose(f);
+	assert_true(found != 0);
+	return found;
+}
+
+/* A source following this process's goroutines (the stand-ins as its runtime). */
+static struct krt_live_source *open_go_source(void)
+{
+	struct krt_live_opts o = { .kernel_tags = true };
+	struct krt_go_info gi = { .is_go = true, .usable = true, .goid_offset = 8,
+				  .sched_offset = 16 };
+	struct krt_live_source *s;
+
+	gi.funcs[KRT_GO_EXECUTE].file_offset = own_file_offset(krt_fake_go_execute);
+	gi.funcs[KRT_GO_GOSTARTCALLFN].file_offset = own_file_offset(krt_fake_go_newproc);
+	gi.funcs[KRT_GO_READY].file_offset = own_file_offset(krt_fake_go_ready);
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	s = open_source_with(o, false);
+	assert_non_null(s);
+	assert_int_equal(krt_live_follow_go(s, getpid(), &gi), 0);
+	return s;
+}
+
+static void go_execute(struct fake_g *g)
+{
+	krt_fake_go_call(krt_fake_go_execute, (__u64)(unsigned long)g, 0);
+}
+
+static void go_start(struct fake_g *g)
+{
+	krt_fake_go_call(krt_fake_go_newproc, (__u64)(unsigned long)g->sched, 0);
+}
+
+/* Another Go thread: its goroutine reads request 2 and starts a goroutine on reused. */
+struct go_other {
+	struct fake_g *own, *reused;
+	int srv;
+};
+
+static void *go_other_thread(void *arg)
+{
+	struct go_other *o = arg;
+
+	go_execute(o->own);
+	read_n(o->srv, 6);
+	go_start(o->reused);
+	return NULL;
+}
+
+/*
+ * A runtime.g is reused: goroutine B (started by request 1's goroutine)
+ * ends on thread X, which then sleeps (no probe sees a goroutine end);
+ * request 2's goroutine, on thread Y, starts a new goroutine on B's
+ * runtime.g. When X runs it (directly, or after another goroutine), its
+ * call belongs to request 2: X must not keep, nor put away over the new
+ * goroutine's state, the trace of the goroutine that ended (go-fanout's
+ * pairs of requests, one with the other's call).
+ */
+static void go_reused_g(bool other_first)
+{
+	struct fake_g ga = { .goid = 101 }, gb = { .goid = 102 }, gc = { .goid = 103 },
+		      gd = { .goid = 104 };
+	struct go_other other = { .own = &gc, .reused = &gb };
+	const struct krt_event *r1, *r2, *call;
+	struct krt_live_source *s;
+	int gw1, srv1, gw2, srv2, dc, ds;
+	pthread_t th;
+
+	s = open_go_source();
+	tcp_pair(GATEWAY, &gw1, &srv1);
+	tcp_pair(GATEWAY, &gw2, &srv2);
+	tcp_pair("127.0.0.1", &dc, &ds);
+	drain_from(s);
+	/* thread X: goroutine A reads request 1, starts B, B runs here and ends */
+	go_execute(&ga);
+	assert_int_equal(write(gw1, "GET /1", 6), 6);
+	read_n(srv1, 6);
+	go_start(&gb);
+	go_execute(&gb);
+	/* thread Y: goroutine C reads request 2 and starts a goroutine on B's g */
+	gb.goid = 105;
+	assert_int_equal(write(gw2, "GET /2", 6), 6);
+	other.srv = srv2;
+	assert_int_equal(pthread_create(&th, NULL, go_other_thread, &other), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	/* thread X runs the new goroutine, which calls downstream */
+	if (other_first)
+		go_execute(&gd);
+	go_execute(&gb);
+	assert_int_equal(write(dc, "call", 4), 4);
+	read_n(ds, 4);
+	drain_from(s);
+
+	r1 = find_xfer(KRT_DIR_RECV, srv1, 0);
+	r2 = find_xfer(KRT_DIR_RECV, srv2, 0);
+	call = find_xfer(KRT_DIR_SEND, dc, 0);
+	assert_non_null(r1);
+	assert_non_null(r2);
+	assert_non_null(call);
+	assert_true(r2->xfer.flags & KRT_XF_TAGGED);
+	assert_int_not_equal(r1->xfer.trace_id, r2->xfer.trace_id);
+	if (!(call->xfer.flags & KRT_XF_TAGGED) || call->xfer.trace_id != r2->xfer.trace_id) {
+		print_message("call tagged %u (flags 0x%x): request 1 is %u, request 2 %u\n",
+			      call->xfer.trace_id, call->xfer.flags, r1->xfer.trace_id,
+			      r2->xfer.trace_id);
+		fail();
+	}
+	assert_int_equal(call->xfer.goid, 105);
+	close(gw1);
+	close(srv1);
+	close(gw2);
+	close(srv2);
+	close(dc);
+	close(ds);
+	close_own_source(s);
+}
+#else
+static void go_reused_g(bool other_first)
+{
+	skip(); /* the stand-ins are x86-64 code (Go's register ABI as the probes read it) */
+}
+#endif
+
+static void test_go_reused_g_runs_next(void **state)
+{
+	go_reused_g(false);
+}
+
+static void test_go_reused_g_after_another(void **state)
+{
+	go_reused_g(true);
+}
+
 /* The same tests for both transfer hooks; the fallback's names say so. */
 #define TAG_TEST_LIST(prefix)                                                      \
 	{ prefix "ingress_and_keepalive", test_ingress_and_keepalive, NULL, pool_abandon, NULL },    \
@@ -2020,7 +2200,10 @@ int main(void)
 	const struct CMUnitTest tests[] = { TAG_TEST_LIST("test_"),
 					    { "test_slot_busy_counted", test_slot_busy_counted },
 					    { "test_tcp_option_no_room", test_tcp_option_no_room },
-					    { "test_backlog_bounded_window", test_backlog_bounded_window } };
+					    { "test_backlog_bounded_window", test_backlog_bounded_window },
+					    { "test_go_reused_g_runs_next", test_go_reused_g_runs_next },
+					    { "test_go_reused_g_after_another",
+					      test_go_reused_g_after_another } };
 	const struct CMUnitTest fallback[] = TAG_TESTS("syscall_hooks: test_");
 	/* last: how the group's states fared in the small tables */
 	const struct CMUnitTest small[] = { TAG_TEST_LIST("small_tables: test_"),
