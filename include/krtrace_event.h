@@ -15,7 +15,7 @@
 #include "krtrace_tcp_option.h"
 
 #define KRT_COMM_LEN 16
-#define KRT_ABI_VERSION 6 /* 5: KRT_EV_NOTIFY, 6: KRT_EV_RECV_WAIT */
+#define KRT_ABI_VERSION 7 /* 5: KRT_EV_NOTIFY, 6: KRT_EV_RECV_WAIT, 7: KRT_EV_GO */
 
 enum krt_event_type {
 	KRT_EV_FORK = 1,       /* a traced thread created a thread or process */
@@ -32,6 +32,8 @@ enum krt_event_type {
 	KRT_EV_RECV_WAIT = 10, /* import: a receive on a TCP socket found no bytes
 				* (EAGAIN): the task that made it waits for them
 				* (payload: .xfer, dir RECV, bytes 0) */
+	KRT_EV_GO = 11,	       /* import: a goroutine event of a capture with Go's
+				* uprobes (payload: .go; docs/raw-format.md) */
 	KRT_EV_TYPE_MAX
 };
 
@@ -240,6 +242,29 @@ struct krt_lost {
 	__u32 pad;
 };
 
+/*
+ * Import of a capture with goroutine events: each goroutine is a unit of
+ * attribution of its own, named by a tid outside the kernel's range
+ * (KRT_GO_UNIT_BASE + n): the normaliser gives a Go thread's transfers and
+ * CPU to the goroutine that runs on it (the last runtime.execute there).
+ */
+#define KRT_GO_UNIT_BASE 0x40000000u
+
+enum krt_go_op {
+	/* .tid (the goroutine, or thread, that ran) leaves the CPU to target_tid */
+	KRT_GO_OP_EXECUTE = 1,
+	KRT_GO_OP_START, /* .tid starts goroutine target_tid (runtime.gostartcallfn) */
+	KRT_GO_OP_READY, /* .tid readies goroutine target_tid (runtime.ready, a channel's) */
+};
+
+struct krt_goroutine {
+	__u32 op;	   /* enum krt_go_op */
+	__u32 target_tid;  /* the goroutine executed, started or readied */
+	__u64 target_goid; /* its goid, 0 = not known yet (a new one) */
+	__u32 thread;	   /* the thread it happened on (the event's task) */
+	__u32 pad;
+};
+
 struct krt_event {
 	__u64 ts_ns; /* CLOCK_MONOTONIC (the report's own clock on import) */
 	__u32 type;  /* enum krt_event_type */
@@ -257,6 +282,7 @@ struct krt_event {
 		struct krt_lost lost;
 		struct krt_notify notify;
 		struct krt_cpu_pair cpus; /* .oncpu with KRT_CPU_EARLIER */
+		struct krt_goroutine go;
 	};
 };
 

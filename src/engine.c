@@ -316,6 +316,9 @@ void krt_engine_feed(struct krt_engine *e, const struct krt_event *ev)
 	case KRT_EV_RECV_WAIT:
 		eng_on_recv_wait(e, ev);
 		break;
+	case KRT_EV_GO:
+		eng_go_event(e, ev);
+		break;
 	default:
 		break;
 	}

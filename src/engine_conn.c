@@ -404,6 +404,8 @@ static void seg_add_hop(struct trace *tr, struct dir *d, const struct segment *s
 	memset(&h, 0, sizeof(h));
 	h.from_tid = s->from_tid;
 	h.to_tid = to ? to->tid : 0;
+	h.from_thread = s->from_thread;
+	h.to_thread = to ? to->go_thread : 0;
 	h.from_goid = s->from_goid;
 	h.to_goid = to_goid;
 	h.from_addr = d->src;
@@ -447,6 +449,7 @@ static void seg_deliver_main(struct krt_engine *e, struct dir *d, struct segment
 
 		if (sh->to_tid == 0 && sh->recv_ns == 0 && sh->bytes <= k) {
 			sh->to_tid = to ? to->tid : 0;
+			sh->to_thread = to ? to->go_thread : 0;
 			sh->to_goid = to_goid;
 			sh->recv_ns = recv_ns;
 			sh->bytes = k;
@@ -840,6 +843,7 @@ static void send_segment(struct krt_engine *e, const struct krt_event *ev, struc
 	s.trace = tag;
 	s.send_ns = ev->ts_ns;
 	s.from_tid = t ? t->tid : 0;
+	s.from_thread = t ? t->go_thread : 0;
 	s.from_goid = x->goid;
 	s.hop = ~0U;
 	s.uncertain = doubt;
@@ -868,6 +872,7 @@ static void send_segment(struct krt_engine *e, const struct krt_event *ev, struc
 		tr->ingress_acted = true;
 	if (tr) {
 		struct krt_hop h = {.from_tid = s.from_tid,
+				    .from_thread = s.from_thread,
 				    .from_goid = s.from_goid,
 				    .from_addr = d->src,
 				    .to_addr = d->dst,
@@ -914,6 +919,9 @@ static bool tasks_move(const struct krt_engine *e, const struct thread *t)
 {
 	unsigned int i;
 
+	if (t->runs_goroutines)
+		return false; /* followed goroutine by goroutine */
+
 	for (i = 0; i < e->n_tasks_move; i++)
 		if (e->tasks_move[i] == t->container)
 			return true;
@@ -938,7 +946,7 @@ static void tasks_move_seen(struct krt_engine *e, const struct thread *t)
 {
 	size_t i, k;
 
-	if (!t->container || !t->container[0] || tasks_move(e, t) ||
+	if (!t->container || !t->container[0] || t->runs_goroutines || tasks_move(e, t) ||
 	    e->n_tasks_move >= TASKS_MOVE_MAX)
 		return;
 	e->tasks_move[e->n_tasks_move++] = t->container;
@@ -982,6 +990,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	if (t) {
 		tag = send_tag(e, ev, d, t, &why, &reply);
 		t->claim_active = true;
+		if (tag)
+			eng_go_sent(t);
 	}
 	d->side_connect_pending = false;
 	d->sends++;
@@ -1169,6 +1179,7 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 		tr->pub.ingress.client = d->src;
 		tr->pub.ingress.server = d->dst;
 		tr->pub.ingress.tid = t->tid;
+		tr->ingress_thread = t->go_thread;
 		tr->pub.ingress.ts_ns = ev->ts_ns;
 		side->side_in_request = true;
 		why = "ingress";
@@ -1194,6 +1205,7 @@ static void on_ingress(struct krt_engine *e, const struct krt_event *ev, struct 
 	eng_reader_remember(e, t);
 	memset(&h, 0, sizeof(h));
 	h.to_tid = t->tid;
+	h.to_thread = t->go_thread;
 	h.to_goid = ev->xfer.goid;
 	h.from_addr = d->src;
 	h.to_addr = d->dst;
@@ -1376,6 +1388,7 @@ static const char *recv_beyond(struct krt_engine *e, const struct krt_event *ev,
 		e->sum.untraced_peer_recvs++;
 		if (tr) {
 			struct krt_hop h = {.to_tid = t->tid,
+					    .to_thread = t->go_thread,
 					    .to_goid = ev->xfer.goid,
 					    .from_addr = d->src,
 					    .to_addr = d->dst,
@@ -1431,6 +1444,7 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 	if (eng_is_gateway(e, &d->src) || peer_request(e, d)) {
 		on_ingress(e, ev, t, d, off, len);
 		tasks_move_request(e, t, t->cur);
+		eng_go_owns(t);
 		return;
 	}
 	tag = recv_consume(e, ev, d, t, off, end, &covered_to, &doubt, &over_kernel);
@@ -1454,6 +1468,8 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 	if (tag) {
 		receiver_takes(e, t, d, tag, ev->ts_ns, doubt);
 		why = "bytes' tag";
+		if (side_is_server(side))
+			eng_go_owns(t); /* a request read: its goroutine serves it */
 	}
 	side->side_received = true;
 	if (end > covered_to)

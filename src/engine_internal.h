@@ -235,6 +235,15 @@ struct thread {
 	 * what it owes as a thread says nothing of a send's trace.
 	 */
 	bool runs_goroutines;
+	/*
+	 * Import, a goroutine (engine_go.c): the trace it read as a request
+	 * on a server connection (it owns it while it holds it), whether it
+	 * was handed its trace (enum go_origin), and sent since.
+	 */
+	__u64 go_own_trace;
+	__u8 go_origin;
+	bool go_sent;
+	__u32 go_thread;     /* a goroutine's unit: the thread it runs on (0: not one) */
 	__u32 feeder;	     /* thread that hands this one its requests (pool) */
 	bool claim_active;   /* sent or received since a wakeup handed cur */
 	bool answers_feeder; /* has answered a client of its feeder */
@@ -341,9 +350,10 @@ struct segment {
 	__u64 trace;
 	__u64 send_ns;
 	__u32 from_tid;
-	__u32 from_goid; /* the sender's goroutine (Go, live), 0 = unknown */
-	__u32 hop;	 /* index of the send's hop in the trace; ~0 = none */
-	__u32 uncertain; /* enum krt_uncertain of the send */
+	__u32 from_goid;   /* the sender's goroutine (Go, live), 0 = unknown */
+	__u32 from_thread; /* import, a goroutine: the thread it sent on */
+	__u32 hop;	   /* index of the send's hop in the trace; ~0 = none */
+	__u32 uncertain;   /* enum krt_uncertain of the send */
 	/*
 	 * The engine's trace differs from the kernel's tag of the send (the
 	 * loop rule decided): the receiver takes the engine's, not the tag.
@@ -442,13 +452,14 @@ struct dir {
 struct trace {
 	struct krt_trace pub;
 	size_t cap_threads, cap_hops, cap_slices;
-	__u32 holders;	    /* threads whose current trace this is */
-	__u32 kernel_id;    /* kernel tag mapped to this trace; 0 none */
-	__u64 last_ns;	    /* last activity (event time) */
-	__u64 created_ns;   /* engine time at creation: open[] is in this order */
-	bool answered;	    /* a reply went out on its ingress connection */
-	bool ingress_acted; /* the thread that read it sent for it itself */
-	__u32 n_uncertain;  /* hops marked uncertain and not settled */
+	__u32 holders;	      /* threads whose current trace this is */
+	__u32 kernel_id;      /* kernel tag mapped to this trace; 0 none */
+	__u64 last_ns;	      /* last activity (event time) */
+	__u64 created_ns;     /* engine time at creation: open[] is in this order */
+	bool answered;	      /* a reply went out on its ingress connection */
+	bool ingress_acted;   /* the thread that read it sent for it itself */
+	__u32 ingress_thread; /* import, a goroutine read it: on this thread */
+	__u32 n_uncertain;    /* hops marked uncertain and not settled */
 	/*
 	 * A hand-back bound a worker's job to it while its loop had several
 	 * finished jobs to answer: the order of the replies decided (FIFO).
@@ -692,6 +703,16 @@ void eng_dir_free_pair(struct krt_engine *e, struct dir *d);
 void eng_on_xfer(struct krt_engine *e, const struct krt_event *ev);
 void eng_on_sock_state(struct krt_engine *e, const struct krt_event *ev);
 void eng_on_recv_wait(struct krt_engine *e, const struct krt_event *ev);
+
+/* engine_go.c: goroutines on import (a capture with Go's uprobe events) */
+/* The tid writers show for t: a goroutine's thread, else its own. */
+static inline __u32 eng_thread_shown_tid(const struct thread *t)
+{
+	return t->go_thread ? t->go_thread : t->tid;
+}
+void eng_go_event(struct krt_engine *e, const struct krt_event *ev);
+void eng_go_owns(struct thread *t); /* t read the request it holds on a server side */
+void eng_go_sent(struct thread *t); /* t sent for its trace */
 void eng_conn_prune(struct krt_engine *e);
 void eng_conn_flush(struct krt_engine *e);
 void eng_conn_free_all(struct krt_engine *e);

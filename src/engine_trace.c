@@ -110,7 +110,7 @@ struct krt_thread_stat *eng_trace_thread(struct trace *tr, struct thread *t, __u
 	size_t i;
 
 	for (i = tr->pub.n_threads; i-- > 0;) {
-		if (tr->pub.threads[i].tid == t->tid) {
+		if (tr->pub.threads[i].tid == eng_thread_shown_tid(t)) {
 			st = &tr->pub.threads[i];
 			break;
 		}
@@ -123,7 +123,7 @@ struct krt_thread_stat *eng_trace_thread(struct trace *tr, struct thread *t, __u
 		}
 		st = &tr->pub.threads[tr->pub.n_threads++];
 		memset(st, 0, sizeof(*st));
-		st->tid = t->tid;
+		st->tid = eng_thread_shown_tid(t);
 		st->first_ns = first;
 		st->last_ns = last;
 	}
@@ -359,12 +359,19 @@ void eng_trace_emit(struct krt_engine *e, struct trace *tr)
 		if (eng_hop_dead(&p->hops[i]))
 			continue;
 		p->hops[n++] = p->hops[i];
+		/* goroutines (import) are shown on the threads they ran on */
+		if (p->hops[i].from_thread)
+			p->hops[n - 1].from_tid = p->hops[i].from_thread;
+		if (p->hops[i].to_thread)
+			p->hops[n - 1].to_tid = p->hops[i].to_thread;
 		if (p->hops[i].uncertain) {
 			p->uncertain |= p->hops[i].uncertain;
 			e->sum.uncertain_hops++;
 		}
 	}
 	p->n_hops = n;
+	if (tr->ingress_thread)
+		p->ingress.tid = tr->ingress_thread;
 	/* offered to a pool, and no sibling of the offering thread answered it */
 	if ((tr->handoff_from && !tr->handed_settled) || tr->handback_guess || tr->order_guess)
 		p->uncertain |= KRT_UNCERTAIN_HANDOFF;
@@ -407,7 +414,7 @@ void eng_charge(struct krt_engine *e, struct thread *t, __u64 start, __u64 end)
 	eng_trace_thread(tr, t, start, end)->cpu_ns += d;
 	e->sum.attributed_cpu_ns += d;
 	if (e->cfg.keep_slices)
-		eng_trace_add_slice(tr, t->tid, start, end);
+		eng_trace_add_slice(tr, eng_thread_shown_tid(t), start, end);
 }
 
 /* Change t's current trace at ts; the running on-CPU interval is split here. */

@@ -33,6 +33,15 @@
  *
  * Every table is bounded: caches (fds, connections, send debts) are cleared
  * when full, thread state is refused (and counted) beyond its bound.
+ *
+ * Goroutines (a capture with Go's uprobe events, docs/raw-format.md): the
+ * events of a Go thread belong to the goroutine that runs on it, the last
+ * go_execute there, as in the live path (bpf/goroutines.bpf.h). Each
+ * goroutine is a unit of its own for the engine (a tid from
+ * KRT_GO_UNIT_BASE up): its transfers, CPU and switches go out under that
+ * tid, and starts and ready hand-offs as KRT_EV_GO, whose rules the engine
+ * applies (engine_go.c). A goroutine is known by its process (the capture's
+ * process key) and runtime.g; a g reused for a new goroutine is a new unit.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -48,6 +57,7 @@
 #define MAX_CONNS (1u << 19)
 #define MAX_DEBTS (1u << 17)
 #define MAX_PORT_PAIRS (1u << 18)
+#define MAX_GOROUTINES (1u << 20)
 /* Threads with a send whose connection is not known yet. */
 #define MAX_UNRESOLVED 128
 
@@ -251,6 +261,20 @@ struct nthread {
 	__u16 p_nr;
 	__u64 p_bytes, p_enter_ns;
 	char comm[KRT_COMM_LEN];
+	/* the goroutine running on it (its unit, its goid), 0: none known */
+	__u32 go_unit;
+	__u64 go_goid;
+};
+
+/* A goroutine: its process (the capture's key) and runtime.g. */
+struct go_key {
+	__u64 proc, g;
+};
+
+struct ngo {
+	__u32 unit;   /* its tid for the engine */
+	__u32 on_tid; /* the thread it last ran on (may have left it) */
+	__u64 goid;   /* 0 until its first go_execute */
 };
 
 struct fd_key {
@@ -289,6 +313,8 @@ struct krt_normalizer {
 	struct htab conns;	/* struct krt_tuple -> struct conn_val */
 	struct htab debts;	/* send direction (struct krt_tuple) -> __u64 bytes */
 	struct htab port_pairs; /* (local port, remote port) -> struct krt_tuple */
+	struct htab goroutines; /* struct go_key -> struct ngo */
+	__u32 next_unit;	/* the next goroutine's unit, from KRT_GO_UNIT_BASE */
 	__u32 unresolved[MAX_UNRESOLVED];
 	int n_unresolved;
 	struct krt_addr gateway; /* family 0: not known */
@@ -309,7 +335,8 @@ struct krt_normalizer *krt_norm_new(krt_norm_emit_fn emit, void *ctx)
 	    !htab_init(&n->fds, sizeof(struct fd_key), sizeof(struct fd_val), MAX_FDS) ||
 	    !htab_init(&n->conns, sizeof(struct krt_tuple), sizeof(struct conn_val), MAX_CONNS) ||
 	    !htab_init(&n->debts, sizeof(struct krt_tuple), sizeof(__u64), MAX_DEBTS) ||
-	    !htab_init(&n->port_pairs, sizeof(__u32), sizeof(struct krt_tuple), MAX_PORT_PAIRS)) {
+	    !htab_init(&n->port_pairs, sizeof(__u32), sizeof(struct krt_tuple), MAX_PORT_PAIRS) ||
+	    !htab_init(&n->goroutines, sizeof(struct go_key), sizeof(struct ngo), MAX_GOROUTINES)) {
 		krt_norm_free(n);
 		return NULL;
 	}
@@ -325,6 +352,7 @@ void krt_norm_free(struct krt_normalizer *n)
 	htab_free(&n->conns);
 	htab_free(&n->debts);
 	htab_free(&n->port_pairs);
+	htab_free(&n->goroutines);
 	free(n);
 }
 
@@ -581,10 +609,49 @@ static void base_event(struct krt_normalizer *n, struct krt_event *ev, __u32 typ
 	memcpy(ev->comm, r->comm, KRT_COMM_LEN);
 }
 
-static void emit(struct krt_normalizer *n, const struct krt_event *ev)
+/* The unit a thread's events go to: its goroutine's, else its own tid. */
+static __u32 unit_of(struct krt_normalizer *n, __u32 tid, __u64 *goid)
 {
+	struct nthread *t = tid ? thread_find(n, tid) : NULL;
+
+	if (!t || !t->go_unit)
+		return tid;
+	if (goid)
+		*goid = t->go_goid;
+	return t->go_unit;
+}
+
+static void emit(struct krt_normalizer *n, const struct krt_event *in)
+{
+	struct krt_event ev;
+	__u64 goid = 0;
+
 	n->st.events++;
-	n->emit(ev, n->ctx);
+	if (!n->goroutines.n) {
+		n->emit(in, n->ctx);
+		return;
+	}
+	/* a Go thread's events are its goroutine's */
+	ev = *in;
+	switch (ev.type) {
+	case KRT_EV_XFER:
+	case KRT_EV_RECV_WAIT:
+		ev.tid = unit_of(n, ev.tid, &goid);
+		ev.xfer.goid = (__u32)goid;
+		break;
+	case KRT_EV_NOTIFY:
+		ev.tid = unit_of(n, ev.tid, NULL);
+		break;
+	case KRT_EV_SWITCH:
+		ev.sw.prev_tid = unit_of(n, ev.sw.prev_tid, NULL);
+		ev.sw.next_tid = unit_of(n, ev.sw.next_tid, NULL);
+		break;
+	case KRT_EV_WAKEUP:
+		ev.tid = unit_of(n, ev.tid, NULL);
+		ev.wakeup.target_tid = unit_of(n, ev.wakeup.target_tid, NULL);
+		break;
+	}
+	n->emit(&ev, n->ctx);
 }
 
 static void emit_xfer(struct krt_normalizer *n, const struct krt_report_record *r, __u32 tid,
@@ -1179,6 +1246,106 @@ static void on_wakeup(struct krt_normalizer *n, const struct krt_report_record *
 	emit(n, &ev);
 }
 
+/* ---- goroutines ---------------------------------------------------------- */
+
+static struct ngo *go_find(struct krt_normalizer *n, const struct krt_report_record *r)
+{
+	struct go_key k = {r->go_proc, r->go_g};
+	bool created;
+	struct ngo *g = htab_get(&n->goroutines, &k, &created);
+
+	if (!g) {
+		/* the goroutines seen so far start afresh: their state is lost */
+		n->st.table_full++;
+		htab_clear(&n->goroutines);
+		g = htab_get(&n->goroutines, &k, &created);
+		if (!g)
+			return NULL;
+	}
+	if (created) {
+		g->unit = KRT_GO_UNIT_BASE + n->next_unit++;
+		n->st.goroutines++;
+	}
+	return g;
+}
+
+/* A new goroutine on an old runtime.g: a unit of its own. */
+static void go_renew(struct krt_normalizer *n, struct ngo *g)
+{
+	g->unit = KRT_GO_UNIT_BASE + n->next_unit++;
+	g->goid = 0;
+	g->on_tid = 0;
+	n->st.goroutines++;
+}
+
+/*
+ * g no longer runs on the thread it last ran on (it runs, is started or is
+ * readied elsewhere): that thread, until it runs another, is the runtime's
+ * (bpf/goroutines.bpf.h, go_settle).
+ */
+static void go_leaves(struct krt_normalizer *n, struct ngo *g, __u32 tid)
+{
+	struct nthread *o;
+
+	if (g->on_tid && g->on_tid != tid && (o = thread_find(n, g->on_tid)) &&
+	    o->go_unit == g->unit) {
+		o->go_unit = 0;
+		o->go_goid = 0;
+	}
+	g->on_tid = 0;
+}
+
+static void emit_go(struct krt_normalizer *n, const struct krt_report_record *r, __u32 op,
+		    __u32 from, const struct ngo *g)
+{
+	struct krt_event ev;
+
+	base_event(n, &ev, KRT_EV_GO, r);
+	ev.tid = from;
+	ev.go.op = op;
+	ev.go.target_tid = g->unit;
+	ev.go.target_goid = g->goid;
+	ev.go.thread = r->tid;
+	n->st.events++;
+	n->emit(&ev, n->ctx); /* units already: not through emit()'s mapping */
+}
+
+static void on_go(struct krt_normalizer *n, const struct krt_report_record *r)
+{
+	struct nthread *t = thread_get(n, r->tid);
+	struct ngo *g;
+	__u32 from;
+
+	n->st.go_events++;
+	if (!t || !(g = go_find(n, r)))
+		return;
+	memcpy(t->comm, r->comm, KRT_COMM_LEN);
+	from = t->go_unit ? t->go_unit : r->tid;
+	switch (r->kind) {
+	case KRT_RP_GO_EXECUTE:
+		if (g->goid && g->goid != (__u64)r->go_goid)
+			go_renew(n, g); /* its go_start came before the capture */
+		g->goid = (__u64)r->go_goid;
+		if (t->go_unit == g->unit)
+			return;
+		go_leaves(n, g, r->tid);
+		emit_go(n, r, KRT_GO_OP_EXECUTE, from, g);
+		t->go_unit = g->unit;
+		t->go_goid = g->goid;
+		g->on_tid = r->tid;
+		break;
+	case KRT_RP_GO_START:
+		go_leaves(n, g, r->tid);
+		go_renew(n, g);
+		emit_go(n, r, KRT_GO_OP_START, from, g);
+		break;
+	case KRT_RP_GO_READY:
+		go_leaves(n, g, r->tid);
+		emit_go(n, r, KRT_GO_OP_READY, from, g);
+		break;
+	}
+}
+
 static void on_lost(struct krt_normalizer *n, const struct krt_report_record *r)
 {
 	struct krt_event ev;
@@ -1295,7 +1462,8 @@ void krt_norm_record(struct krt_normalizer *n, const struct krt_report_record *r
 			r = &fixed;
 		}
 	}
-	if (r->kind != KRT_RP_WAKEUP && r->kind != KRT_RP_TCP_PROBE && r->kind != KRT_RP_LOST) {
+	if (r->kind != KRT_RP_WAKEUP && r->kind != KRT_RP_TCP_PROBE && r->kind != KRT_RP_LOST &&
+	    r->kind < KRT_RP_GO_EXECUTE) {
 		struct nthread *t = thread_find(n, r->tid);
 
 		if (t)
@@ -1331,6 +1499,11 @@ void krt_norm_record(struct krt_normalizer *n, const struct krt_report_record *r
 		break;
 	case KRT_RP_LOST:
 		on_lost(n, r);
+		break;
+	case KRT_RP_GO_EXECUTE:
+	case KRT_RP_GO_START:
+	case KRT_RP_GO_READY:
+		on_go(n, r);
 		break;
 	}
 	report_losses(n, false);

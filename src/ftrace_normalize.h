@@ -32,6 +32,8 @@ struct krt_norm_stats {
 	__u64 table_full;	 /* state dropped because a table reached its bound */
 	__u64 no_address;	 /* tcp events whose addresses the report lacks (IPv6) */
 	__u64 socket_wakeups;	 /* wake-ups by TCP data delivery: not passed on as hand-offs */
+	__u64 go_events;	 /* goroutine events (go_execute, go_start, go_ready) */
+	__u64 goroutines;	 /* goroutines followed as units of their own */
 };
 
 struct krt_normalizer *krt_norm_new(krt_norm_emit_fn emit, void *ctx);

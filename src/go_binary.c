@@ -478,10 +478,16 @@ static void find_funcs(Elf *elf, Elf_Scn *symtab, const GElf_Shdr *sh, struct kr
 		GElf_Sym sym;
 		const char *name;
 
-		if (!gelf_getsym(d, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC)
+		if (!gelf_getsym(d, (int)i, &sym))
 			continue;
 		name = elf_strptr(elf, sh->sh_link, sym.st_name);
 		if (!name || strncmp(name, "runtime.", 8))
+			continue;
+		if (GELF_ST_TYPE(sym.st_info) == STT_OBJECT && !strcmp(name, KRT_GO_PROC_KEY_SYM)) {
+			info->proc_key_vaddr = sym.st_value;
+			continue;
+		}
+		if (GELF_ST_TYPE(sym.st_info) != STT_FUNC)
 			continue;
 		for (int f = 0; f < KRT_GO_N_FUNCS; f++) {
 			struct krt_go_func_addr *fa = &info->funcs[f];
@@ -588,7 +594,12 @@ static int inspect_elf(Elf *elf, const char *path, struct krt_go_info *info, cha
 			info->goid_from = KRT_GO_OFFSET_DWARF;
 		info->chans =
 		    hchan_from_dwarf(d->d_buf, d->d_size, ad->d_buf, ad->d_size, &info->hchan);
+		info->gobuf_g_offset = krt_go_dwarf_member_offset(d->d_buf, d->d_size, ad->d_buf,
+								  ad->d_size, "runtime.gobuf", "g");
 	}
+	if (info->gobuf_g_offset < 0 && info->goid_from != KRT_GO_OFFSET_DWARF &&
+	    !krt_go_offsets_table(info->major, info->minor, &(int){0}, &(int){0}))
+		info->gobuf_g_offset = KRT_GO_GOBUF_G_TABLE;
 	if (info->goid_from != KRT_GO_OFFSET_DWARF) {
 		info->goid_offset = info->sched_offset = -1;
 		if (!krt_go_offsets_table(info->major, info->minor, &info->goid_offset,
@@ -609,7 +620,7 @@ int krt_go_inspect(const char *path, struct krt_go_info *info, char *err, size_t
 	int fd, rc;
 
 	memset(info, 0, sizeof(*info));
-	info->goid_offset = info->sched_offset = -1;
+	info->goid_offset = info->sched_offset = info->gobuf_g_offset = -1;
 	if (elf_version(EV_CURRENT) == EV_NONE) {
 		snprintf(err, errlen, "libelf: %s", elf_errmsg(-1));
 		return -1;
@@ -639,4 +650,59 @@ int krt_go_inspect_pid(const char *proc_root, int pid, struct krt_go_info *info,
 
 	snprintf(path, sizeof(path), "%s/%d/exe", proc_root ? proc_root : "/proc", pid);
 	return krt_go_inspect(path, info, err, errlen);
+}
+
+/*
+ * What the live path's three uprobes read (bpf/goroutines.bpf.h), as tracefs
+ * fetch arguments: execute's gp (RAX) and its goid, the new goroutine's g
+ * that newproc1 stored in gp.sched.g before calling gostartcallfn(&gp.sched),
+ * ready's gp and traceskip (RBX). Every event also reads the process key.
+ */
+int krt_go_uprobe_lines(const char *path, const struct krt_go_info *info, FILE *out, char *why,
+			size_t whylen)
+{
+	const struct krt_go_func_addr *ex = &info->funcs[KRT_GO_EXECUTE];
+	const struct krt_go_func_addr *st = &info->funcs[KRT_GO_GOSTARTCALLFN];
+	const struct krt_go_func_addr *rd = &info->funcs[KRT_GO_READY];
+	uint64_t key;
+
+	if (!info->is_go) {
+		snprintf(why, whylen, "not a Go binary");
+		return -1;
+	}
+	if (!info->usable) {
+		snprintf(why, whylen, "%s", info->why);
+		return -1;
+	}
+	if (info->gobuf_g_offset < 0 || !info->proc_key_vaddr) {
+		snprintf(why, whylen, "%s not found: goroutines of processes not told apart",
+			 info->gobuf_g_offset < 0 ? "runtime.gobuf's g" : KRT_GO_PROC_KEY_SYM);
+		return -1;
+	}
+	if (strpbrk(path, " \t\n:")) {
+		snprintf(why, whylen, "path %s has a character uprobe_events cannot take", path);
+		return -1;
+	}
+	/* @+OFFSET is relative to where the probed file's offset 0 is mapped */
+	key = info->proc_key_vaddr - (ex->vaddr - ex->file_offset);
+	fprintf(out, "probe go_execute %s:0x%llx g=%%ax:x64 goid=+%d(%%ax):s64 proc=@+0x%llx:s64\n",
+		path, (unsigned long long)ex->file_offset, info->goid_offset,
+		(unsigned long long)key);
+	fprintf(out, "probe go_start %s:0x%llx g=+%d(%%ax):x64 proc=@+0x%llx:s64\n", path,
+		(unsigned long long)st->file_offset, info->gobuf_g_offset, (unsigned long long)key);
+	fprintf(out, "probe go_ready %s:0x%llx g=%%ax:x64 skip=%%bx:s64 proc=@+0x%llx:s64\n", path,
+		(unsigned long long)rd->file_offset, (unsigned long long)key);
+	/* as the live probe: only a channel's wake-up hands work over */
+	if (info->handoff_skips) {
+		const char *sep = "";
+
+		fprintf(out, "filter go_ready ");
+		for (int i = 0; i < 32; i++)
+			if (info->handoff_skips & (1u << i)) {
+				fprintf(out, "%sskip == %d", sep, i);
+				sep = " || ";
+			}
+		fputc('\n', out);
+	}
+	return 0;
 }

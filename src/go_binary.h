@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* The runtime functions, in this order in krt_go_info.funcs. */
 enum krt_go_func {
@@ -84,8 +85,10 @@ struct krt_go_info {
 	struct krt_go_hchan hchan;	     /* (the same source as goid's) */
 	bool chans;			     /* hchan known and the channel functions found */
 	uint32_t handoff_skips;		     /* krt_go_handoff_skips() */
-	bool usable;			     /* everything needed to follow its goroutines */
-	char why[160];			     /* when !usable (and is_go): what is missing */
+	int gobuf_g_offset;	 /* runtime.gobuf's g (captures' go_start), -1 unknown */
+	uint64_t proc_key_vaddr; /* KRT_GO_PROC_KEY_SYM's address, 0 = not found */
+	bool usable;		 /* everything needed to follow its goroutines */
+	char why[160];		 /* when !usable (and is_go): what is missing */
 };
 
 /*
@@ -120,6 +123,29 @@ int krt_go_offsets_table(int major, int minor, int *goid, int *sched);
 uint32_t krt_go_handoff_skips(int major, int minor);
 /* runtime.hchan's layout for a Go version in the checked table; -1 when not in it. */
 int krt_go_hchan_table(int major, int minor, struct krt_go_hchan *h);
+
+/*
+ * Captures (utils/krtrace-capture) tell the goroutines of one process from
+ * another's by a value no two processes share: the monotonic time at which
+ * the runtime started (set in runtime.main, before main.main runs), read by
+ * each uprobe event. An import knows threads, not processes, and goids and
+ * runtime.g addresses repeat from one Go process to the next.
+ */
+#define KRT_GO_PROC_KEY_SYM "runtime.runtimeInitTime"
+/* runtime.gobuf's g (after sp and pc) for the versions of the checked table */
+#define KRT_GO_GOBUF_G_TABLE 16
+
+/*
+ * The tracefs uprobe_events definitions that record a Go binary's goroutine
+ * switches in a capture (docs/raw-format.md, "Goroutine events"), one line
+ * each, written to out as "probe NAME DEFINITION" and "filter NAME EXPR"
+ * (NAME: go_execute, go_start, go_ready; DEFINITION: what follows
+ * "p:GROUP/NAME " in uprobe_events). path is the binary as the kernel can
+ * open it. Returns 0, or -1 with the reason in why when the binary cannot
+ * be followed (not Go, stripped, unknown layout).
+ */
+int krt_go_uprobe_lines(const char *path, const struct krt_go_info *info, FILE *out, char *why,
+			size_t whylen);
 
 /* Parsers exposed for the unit tests. */
 /* The Go version from a .go.buildinfo section's bytes (1.18+ inline strings). */

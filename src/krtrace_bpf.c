@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <sys/syscall.h>
 #include <pthread.h>
@@ -943,6 +944,60 @@ static void report_tcp_option(struct krt_live_source *src)
 		(unsigned long long)st.continued, (unsigned long long)st.not_continued);
 }
 
+/*
+ * krtrace-bpf --go-uprobe-events PID...: for utils/krtrace-capture, the
+ * uprobe_events lines that record the goroutines of the Go binaries among
+ * the PIDs (each binary once, after a "binary PATH" line); a Go binary that
+ * cannot be followed is named on stderr, and its threads are imported by
+ * thread. Loads nothing.
+ */
+static int print_go_uprobe_events(int argc, char **argv)
+{
+	char(*seen)[PATH_MAX] = calloc((size_t)argc, PATH_MAX);
+	int n_seen = 0;
+
+	if (!seen)
+		return 1;
+	for (int i = 2; i < argc; i++) {
+		char link[64], path[PATH_MAX], err[256], why[256];
+		struct krt_go_info info;
+		ssize_t len;
+		char *end;
+		long pid = strtol(argv[i], &end, 10);
+		bool dup = false;
+
+		if (*end || pid <= 0) {
+			fprintf(stderr, "krtrace-bpf: --go-uprobe-events: bad PID '%s'\n", argv[i]);
+			free(seen);
+			return 2;
+		}
+		snprintf(link, sizeof(link), "/proc/%ld/exe", pid);
+		len = readlink(link, path, sizeof(path) - 1);
+		if (len <= 0)
+			continue; /* gone, or a kernel thread */
+		path[len] = 0;
+		for (int k = 0; k < n_seen; k++)
+			dup = dup || !strcmp(seen[k], path);
+		if (dup)
+			continue;
+		snprintf(seen[n_seen++], PATH_MAX, "%s", path);
+		if (krt_go_inspect_pid(NULL, (int)pid, &info, err, sizeof(err))) {
+			fprintf(stderr, "krtrace-bpf: process %ld: %s\n", pid, err);
+			continue;
+		}
+		if (!info.is_go)
+			continue;
+		printf("binary %s\n", path);
+		if (krt_go_uprobe_lines(path, &info, stdout, why, sizeof(why)))
+			fprintf(stderr,
+				"krtrace-bpf: process %ld (%s, %s): goroutines not followed, "
+				"attributed by thread: %s\n",
+				pid, path, info.version[0] ? info.version : "Go", why);
+	}
+	free(seen);
+	return fflush(stdout) ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = {.rescan_ms = 500, .idle_s = DEFAULT_IDLE_S};
@@ -971,6 +1026,8 @@ int main(int argc, char **argv)
 	bool unflushed = false, produced_nothing;
 	int ret = 1, n;
 
+	if (argc >= 2 && !strcmp(argv[1], "--go-uprobe-events"))
+		return print_go_uprobe_events(argc, argv);
 	if (parse_options(argc, argv, &o))
 		return 2;
 	if (check_privileges())

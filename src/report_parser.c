@@ -38,9 +38,12 @@ const char *krt_rp_kind_name(int kind)
 	    [KRT_RP_TCP_PROBE] = "tcp_probe",
 	    [KRT_RP_RCV_SPACE] = "tcp_rcv_space_adjust",
 	    [KRT_RP_LOST] = "lost",
+	    [KRT_RP_GO_EXECUTE] = "go_execute",
+	    [KRT_RP_GO_START] = "go_start",
+	    [KRT_RP_GO_READY] = "go_ready",
 	};
 
-	if (kind < 0 || kind > KRT_RP_LOST)
+	if (kind < 0 || kind >= KRT_RP_KIND_MAX)
 		return "?";
 	return names[kind];
 }
@@ -487,6 +490,10 @@ enum field_need {
 	NEED_DADDR = 1 << 9,
 	NEED_OLD = 1 << 10,
 	NEED_NEW = 1 << 11,
+	NEED_G = 1 << 12,
+	NEED_GOID = 1 << 13,
+	NEED_SKIP = 1 << 14,
+	NEED_PROC = 1 << 15,
 };
 
 /* The contract's syscalls by name ("read"); 0 for any other. */
@@ -511,9 +518,19 @@ static int event_kind(const char *s, size_t n, int *sys)
 {
 	*sys = 0;
 	switch (n) {
+	case 8:
+		if (!memcmp(s, "go_start", 8))
+			return KRT_RP_GO_START;
+		if (!memcmp(s, "go_ready", 8))
+			return KRT_RP_GO_READY;
+		break;
 	case 9:
 		if (!memcmp(s, "tcp_probe", 9))
 			return KRT_RP_TCP_PROBE;
+		break;
+	case 10:
+		if (!memcmp(s, "go_execute", 10))
+			return KRT_RP_GO_EXECUTE;
 		break;
 	case 12:
 		if (!memcmp(s, "sched_switch", 12))
@@ -583,6 +600,12 @@ static unsigned int required_fields(int kind)
 	case KRT_RP_TCP_PROBE:
 	case KRT_RP_RCV_SPACE:
 		return NEED_SPORT | NEED_DPORT | NEED_SADDR | NEED_DADDR;
+	case KRT_RP_GO_EXECUTE:
+		return NEED_G | NEED_GOID | NEED_PROC;
+	case KRT_RP_GO_START:
+		return NEED_G | NEED_PROC;
+	case KRT_RP_GO_READY:
+		return NEED_G | NEED_SKIP | NEED_PROC;
 	}
 	return 0;
 }
@@ -605,6 +628,14 @@ static const char *missing_name(unsigned int missing)
 		return "missing field sport/dport";
 	if (missing & (NEED_SADDR | NEED_DADDR))
 		return "missing field saddr/daddr";
+	if (missing & NEED_G)
+		return "missing field g";
+	if (missing & NEED_GOID)
+		return "missing field goid";
+	if (missing & NEED_SKIP)
+		return "missing field skip";
+	if (missing & NEED_PROC)
+		return "missing field proc";
 	return "missing field oldstate/newstate";
 }
 
@@ -612,6 +643,38 @@ static const char *missing_name(unsigned int missing)
 #define addr_scratch krt_rp_addr_scratch
 /* Continuation lines of one record, at most (bounded work per record). */
 #define MAX_CONT_LINES 4
+
+/*
+ * A goroutine event's field (docs/raw-format.md): g is a pointer (0x-hex),
+ * goid, skip and proc are decimal (s64 fetch arguments).
+ */
+static bool take_go_field(struct krt_report_record *r, unsigned int *got, const char *k, size_t kn,
+			  const char *v, size_t vn)
+{
+	if (KEY_IS(k, kn, "g")) {
+		*got |= NEED_G;
+		return vn > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X') &&
+		       parse_hex_u64(v, vn, &r->go_g) && r->go_g;
+	}
+	if (KEY_IS(k, kn, "goid")) {
+		*got |= NEED_GOID;
+		return parse_s64(v, vn, &r->go_goid) && r->go_goid > 0;
+	}
+	if (KEY_IS(k, kn, "skip")) {
+		*got |= NEED_SKIP;
+		return parse_s64(v, vn, &r->go_skip);
+	}
+	if (KEY_IS(k, kn, "proc")) {
+		__s64 key;
+
+		*got |= NEED_PROC;
+		if (!parse_s64(v, vn, &key))
+			return false;
+		r->go_proc = (__u64)key;
+		return true;
+	}
+	return true;
+}
 
 /* Handles one field; returns false when its value is malformed. */
 static bool take_field(struct krt_report_record *r, struct addr_scratch *as, unsigned int *got,
@@ -678,6 +741,10 @@ static bool take_field(struct krt_report_record *r, struct addr_scratch *as, uns
 		if (KEY_IS(k, kn, "__syscall_nr"))
 			(void)parse_u32(v, vn, &r->syscall_nr); /* informational only */
 		return true;
+	case KRT_RP_GO_EXECUTE:
+	case KRT_RP_GO_START:
+	case KRT_RP_GO_READY:
+		return take_go_field(r, got, k, kn, v, vn);
 	default:
 		break;
 	}
@@ -1406,7 +1473,10 @@ int krt_rp_parse_line(struct krt_report_parser *p, const char *line, size_t len,
 		return parse_formatted(p, rec, t, e);
 	memset(&as, 0, sizeof(as));
 	if (!parse_fields(rec, &as, &got, t, e, &cut))
-		return malformed(p, "bad field value");
+		return malformed(p, kind >= KRT_RP_GO_EXECUTE
+					? "bad goroutine field value (g=0x<pointer>, goid=<n > 0>, "
+					  "skip=<n>, proc=<n>)"
+					: "bad field value");
 	if (cut && kind == KRT_RP_TCP_PROBE &&
 	    (got & required_fields(kind)) != required_fields(kind)) {
 		/* A value printed with a newline in it: the record goes on. */

@@ -33,6 +33,15 @@ enum krt_rp_kind {
 	KRT_RP_TCP_PROBE,
 	KRT_RP_RCV_SPACE, /* tcp_rcv_space_adjust */
 	KRT_RP_LOST,	  /* "[LOST n EVENTS]" */
+	/*
+	 * Goroutine events of a capture (uprobes on a Go runtime, recorded by
+	 * utils/krtrace-capture; docs/raw-format.md): .go_g, .go_proc, and
+	 * .go_goid (execute) or .go_skip (ready).
+	 */
+	KRT_RP_GO_EXECUTE, /* go_execute: runtime.execute(g): g runs on this thread */
+	KRT_RP_GO_START,   /* go_start: gostartcallfn: the running goroutine starts g */
+	KRT_RP_GO_READY,   /* go_ready: runtime.ready(g): the running goroutine readies g */
+	KRT_RP_KIND_MAX
 };
 
 /* The syscalls of the contract, split by direction. */
@@ -92,6 +101,10 @@ struct krt_report_record {
 	__u64 skaddr;
 	/* LOST */
 	__u64 lost;
+	/* goroutine events: the runtime.g, its goid, ready's traceskip, the process key */
+	__u64 go_g;
+	__s64 go_goid, go_skip;
+	__u64 go_proc;
 };
 
 /* The address fields of a record being parsed (the parser's own scratch). */

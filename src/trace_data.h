@@ -50,6 +50,12 @@ struct krt_hop {
 	/* Go programs followed live: the goroutines (low 32 bits of goid) that
 	 * sent and received on those threads; 0 = unknown or not Go */
 	__u32 from_goid, to_goid;
+	/*
+	 * Import with goroutine events: the threads the goroutines of
+	 * from_tid / to_tid (units of their own) ran on then; the engine
+	 * hands the writers these as from_tid / to_tid. 0 = not a goroutine.
+	 */
+	__u32 from_thread, to_thread;
 };
 
 /* One on-CPU interval of a thread charged to a trace (for timelines). */
@@ -133,6 +139,8 @@ struct krt_source_stats {
 struct krt_summary {
 	__u64 events; /* events fed to the engine */
 	__u64 events_by_type[KRT_EV_TYPE_MAX];
+	/* import with goroutine events: switches, started with a trace, hand-offs */
+	__u64 go_switches, go_inherited, go_handoffs;
 	__u64 traces;		 /* traces emitted */
 	__u64 incomplete_traces; /* of which a loss may have touched */
 	__u64 hops;
@@ -175,6 +183,7 @@ static inline const char *krt_event_type_name(__u32 type)
 	    [KRT_EV_LOST] = "lost",
 	    [KRT_EV_NOTIFY] = "notify",
 	    [KRT_EV_RECV_WAIT] = "recv_wait",
+	    [KRT_EV_GO] = "goroutine",
 	};
 
 	if (type < KRT_EV_TYPE_MAX && names[type])

@@ -61,6 +61,7 @@ struct ev_fields {
 	struct tep_format_field *fd, *size, *nr, *ret;
 	struct tep_format_field *sport, *dport, *family, *saddr, *daddr, *saddr_v6, *daddr_v6;
 	struct tep_format_field *oldstate, *newstate, *data_len, *cookie, *skaddr;
+	struct tep_format_field *go_g, *goid, *skip, *proc;
 };
 
 struct reader {
@@ -261,6 +262,32 @@ static void describe(struct ev_fields *f, struct tep_event *e)
 	f->data_len = field(e, "data_len");
 	f->cookie = field(e, "sock_cookie");
 	f->skaddr = field(e, "skaddr");
+	f->go_g = field(e, "g");
+	f->goid = field(e, "goid");
+	f->skip = field(e, "skip");
+	f->proc = field(e, "proc");
+}
+
+/* A goroutine event (report_parser.h): the same checks as the text's. */
+static bool fill_go(const struct ev_fields *f, const struct tep_record *rec,
+		    struct krt_report_record *r)
+{
+	unsigned long long v;
+	long long s;
+
+	if (!num(f->go_g, rec, &v) || !v || !snum(f->proc, rec, &s))
+		return false;
+	r->go_g = v;
+	r->go_proc = (__u64)s;
+	if (r->kind == KRT_RP_GO_EXECUTE && (!snum(f->goid, rec, &s) || s <= 0))
+		return false;
+	r->go_goid = r->kind == KRT_RP_GO_EXECUTE ? s : 0;
+	if (r->kind == KRT_RP_GO_READY) {
+		if (!snum(f->skip, rec, &s))
+			return false;
+		r->go_skip = s;
+	}
+	return true;
 }
 
 /* The addresses of a tcp event; false: the record lacks what the contract needs. */
@@ -306,6 +333,10 @@ static bool fill(const struct ev_fields *f, const struct tep_record *rec,
 	long long s;
 
 	switch (f->kind) {
+	case KRT_RP_GO_EXECUTE:
+	case KRT_RP_GO_START:
+	case KRT_RP_GO_READY:
+		return fill_go(f, rec, r);
 	case KRT_RP_SWITCH:
 		if (!pid_field(f->prev_pid, rec, &r->prev_pid) ||
 		    !pid_field(f->next_pid, rec, &r->next_pid))
