@@ -33,7 +33,8 @@ enum krt_event_type {
 				* (EAGAIN): the task that made it waits for them
 				* (payload: .xfer, dir RECV, bytes 0) */
 	KRT_EV_GO = 11,	       /* import: a goroutine event of a capture with Go's
-				* uprobes (payload: .go; docs/raw-format.md) */
+				* uprobes (payload: .go; docs/handoffs.md,
+				* "Goroutine events in a capture") */
 	KRT_EV_TYPE_MAX
 };
 

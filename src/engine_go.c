@@ -1,6 +1,7 @@
 /*
  * Goroutines on import: a capture with Go's uprobe events (go_execute,
- * go_start, go_ready; docs/raw-format.md) gives each goroutine to the
+ * go_start, go_ready; docs/handoffs.md, "Goroutine events in a capture")
+ * gives each goroutine to the
  * engine as a unit of its own (ftrace_normalize.c): its transfers and CPU
  * come under its own tid, so the thread rules hold per goroutine. What a
  * thread never does, a goroutine does: it is started with its creator's

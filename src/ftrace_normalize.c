@@ -34,12 +34,11 @@
  * Every table is bounded: caches (fds, connections, send debts) are cleared
  * when full, thread state is refused (and counted) beyond its bound.
  *
- * Goroutines (a capture with Go's uprobe events, docs/raw-format.md): the
- * events of a Go thread belong to the goroutine that runs on it, the last
- * go_execute there, as in the live path (bpf/goroutines.bpf.h). Each
- * goroutine is a unit of its own for the engine (a tid from
- * KRT_GO_UNIT_BASE up): its transfers, CPU and switches go out under that
- * tid, and starts and ready hand-offs as KRT_EV_GO, whose rules the engine
+ * Goroutines (a capture with Go's uprobe events: docs/handoffs.md,
+ * "Goroutine events in a capture"): the events of a Go thread belong to the goroutine that runs on
+ * it, the last go_execute there, as in the live path (bpf/goroutines.bpf.h). Each goroutine is a
+ * unit of its own for the engine (a tid from KRT_GO_UNIT_BASE up): its transfers, CPU and switches
+ * go out under that tid, and starts and ready hand-offs as KRT_EV_GO, whose rules the engine
  * applies (engine_go.c). A goroutine is known by its process (the capture's
  * process key) and runtime.g; a g reused for a new goroutine is a new unit.
  */
@@ -1248,21 +1247,21 @@ static void on_wakeup(struct krt_normalizer *n, const struct krt_report_record *
 
 /* ---- goroutines ---------------------------------------------------------- */
 
-static struct ngo *go_find(struct krt_normalizer *n, const struct krt_report_record *r)
+static struct ngo *go_find(struct krt_normalizer *n, const struct krt_report_record *r,
+			   bool *created)
 {
 	struct go_key k = {r->go_proc, r->go_g};
-	bool created;
-	struct ngo *g = htab_get(&n->goroutines, &k, &created);
+	struct ngo *g = htab_get(&n->goroutines, &k, created);
 
 	if (!g) {
 		/* the goroutines seen so far start afresh: their state is lost */
 		n->st.table_full++;
 		htab_clear(&n->goroutines);
-		g = htab_get(&n->goroutines, &k, &created);
+		g = htab_get(&n->goroutines, &k, created);
 		if (!g)
 			return NULL;
 	}
-	if (created) {
+	if (*created) {
 		g->unit = KRT_GO_UNIT_BASE + n->next_unit++;
 		n->st.goroutines++;
 	}
@@ -1313,11 +1312,12 @@ static void emit_go(struct krt_normalizer *n, const struct krt_report_record *r,
 static void on_go(struct krt_normalizer *n, const struct krt_report_record *r)
 {
 	struct nthread *t = thread_get(n, r->tid);
+	bool created;
 	struct ngo *g;
 	__u32 from;
 
 	n->st.go_events++;
-	if (!t || !(g = go_find(n, r)))
+	if (!t || !(g = go_find(n, r, &created)))
 		return;
 	memcpy(t->comm, r->comm, KRT_COMM_LEN);
 	from = t->go_unit ? t->go_unit : r->tid;
@@ -1336,7 +1336,8 @@ static void on_go(struct krt_normalizer *n, const struct krt_report_record *r)
 		break;
 	case KRT_RP_GO_START:
 		go_leaves(n, g, r->tid);
-		go_renew(n, g);
+		if (!created)
+			go_renew(n, g);
 		emit_go(n, r, KRT_GO_OP_START, from, g);
 		break;
 	case KRT_RP_GO_READY:

@@ -137,7 +137,8 @@ int krt_go_hchan_table(int major, int minor, struct krt_go_hchan *h);
 
 /*
  * The tracefs uprobe_events definitions that record a Go binary's goroutine
- * switches in a capture (docs/raw-format.md, "Goroutine events"), one line
+ * switches in a capture (docs/handoffs.md, "Goroutine events in a
+ * capture"), one line
  * each, written to out as "probe NAME DEFINITION" and "filter NAME EXPR"
  * (NAME: go_execute, go_start, go_ready; DEFINITION: what follows
  * "p:GROUP/NAME " in uprobe_events). path is the binary as the kernel can

@@ -645,7 +645,8 @@ static const char *missing_name(unsigned int missing)
 #define MAX_CONT_LINES 4
 
 /*
- * A goroutine event's field (docs/raw-format.md): g is a pointer (0x-hex),
+ * A goroutine event's field (docs/handoffs.md, "Goroutine events in a
+ * capture"): g is a pointer (0x-hex),
  * goid, skip and proc are decimal (s64 fetch arguments).
  */
 static bool take_go_field(struct krt_report_record *r, unsigned int *got, const char *k, size_t kn,

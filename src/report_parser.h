@@ -35,7 +35,8 @@ enum krt_rp_kind {
 	KRT_RP_LOST,	  /* "[LOST n EVENTS]" */
 	/*
 	 * Goroutine events of a capture (uprobes on a Go runtime, recorded by
-	 * utils/krtrace-capture; docs/raw-format.md): .go_g, .go_proc, and
+	 * utils/krtrace-capture; docs/handoffs.md, "Goroutine events in a
+	 * capture"): .go_g, .go_proc, and
 	 * .go_goid (execute) or .go_skip (ready).
 	 */
 	KRT_RP_GO_EXECUTE, /* go_execute: runtime.execute(g): g runs on this thread */

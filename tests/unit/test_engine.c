@@ -2952,6 +2952,135 @@ static void test_goroutines_move_uncertain(void **state)
 	fix_free(f);
 }
 
+/*
+ * Import with goroutine events (engine_go.c): goroutines are units of their
+ * own (tids from KRT_GO_UNIT_BASE), started and readied by the live path's
+ * rules; hops name the threads the goroutines ran on.
+ */
+#define G1 (KRT_GO_UNIT_BASE + 1) /* reads request 1 */
+#define G2 (KRT_GO_UNIT_BASE + 2) /* reads request 2 */
+#define GW (KRT_GO_UNIT_BASE + 3) /* a pooled connection's writer */
+#define GR (KRT_GO_UNIT_BASE + 4) /* its reader */
+#define GC (KRT_GO_UNIT_BASE + 5) /* started by G1 (a fan-out) */
+
+static struct krt_event ev_go(__u64 ts, __u32 from, __u32 op, __u32 target, __u32 thread)
+{
+	struct krt_event ev = ev_base(ts, KRT_EV_GO, from, "web");
+
+	ev.go.op = op;
+	ev.go.target_tid = target;
+	ev.go.target_goid = target - KRT_GO_UNIT_BASE;
+	ev.go.thread = thread;
+	return ev;
+}
+
+static struct krt_event on(struct krt_event ev, __u32 goid)
+{
+	ev.xfer.goid = goid;
+	return ev;
+}
+
+/*
+ * Two requests on two goroutines of thread WEB hand their calls to one
+ * writer goroutine (net/http's persistConn.writeLoop) over a channel, in
+ * turn; a reader goroutine reads the replies and readies their goroutines.
+ */
+static void test_go_import_handoff(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t1, *t2;
+	const struct krt_hop *h;
+
+	fix_start(f);
+	feed(f, ev_go(100, WEB, KRT_GO_OP_EXECUTE, G1, WEB));
+	feed(f, on(ev_recv(101, G1, web(80), gw(50000), 100), 1)); /* trace 1 */
+	feed(f, ev_go(102, G1, KRT_GO_OP_EXECUTE, G2, WEB));
+	feed(f, on(ev_recv(103, G2, web(80), gw(50001), 100), 2)); /* trace 2 */
+	feed(f, ev_go(104, G2, KRT_GO_OP_READY, GW, WEB));	   /* request 2's call */
+	feed(f, ev_go(105, WEB + 1, KRT_GO_OP_EXECUTE, GW, WEB + 1));
+	feed(f, on(ev_send(106, GW, web(40000), api(8080), 50), 3));
+	feed(f, ev_recv(107, API, api(8080), web(40000), 50));
+	feed(f, ev_go(108, G2, KRT_GO_OP_EXECUTE, G1, WEB));
+	feed(f, ev_go(109, G1, KRT_GO_OP_READY, GW, WEB)); /* request 1's call */
+	feed(f, on(ev_send(110, GW, web(40000), api(8080), 50), 3));
+	feed(f, ev_send(111, API, api(8080), web(40000), 60));
+	feed(f, ev_recv(112, API, api(8080), web(40000), 50));
+	feed(f, ev_send(113, API, api(8080), web(40000), 60));
+	feed(f, ev_go(114, GW, KRT_GO_OP_EXECUTE, GR, WEB + 1));
+	feed(f, on(ev_recv(115, GR, web(40000), api(8080), 60), 4));
+	feed(f, ev_go(116, GR, KRT_GO_OP_READY, G2, WEB + 1)); /* its own: kept */
+	feed(f, on(ev_recv(117, GR, web(40000), api(8080), 60), 4));
+	feed(f, ev_go(118, GR, KRT_GO_OP_READY, G1, WEB + 1));
+	feed(f, on(ev_send(119, G1, web(80), gw(50000), 120), 1));
+	feed(f, ev_go(120, G1, KRT_GO_OP_EXECUTE, G2, WEB));
+	feed(f, on(ev_send(121, G2, web(80), gw(50001), 120), 2));
+	krt_engine_flush(f->e);
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_non_null(t1);
+	assert_non_null(t2);
+	assert_int_equal(t1->uncertain, 0);
+	assert_int_equal(t2->uncertain, 0);
+	/* each call in its request's trace, sent on the writer's thread */
+	h = trace_hop(t2, WEB + 1, API);
+	assert_non_null(h);
+	assert_int_equal(h->send_ns, 106);
+	assert_int_equal(h->from_goid, 3);
+	h = trace_hop(t1, WEB + 1, API);
+	assert_non_null(h);
+	assert_int_equal(h->send_ns, 110);
+	/* the replies came back to the reader's thread, and went out from WEB */
+	assert_non_null(trace_hop(t1, API, WEB + 1));
+	assert_non_null(trace_hop(t2, API, WEB + 1));
+	assert_non_null(trace_hop(t1, WEB, 0));
+	assert_int_equal(t1->ingress.tid, WEB);
+	assert_null(trace_tid(t1, G1)); /* no unit shows */
+	assert_int_equal(krt_engine_summary(f->e)->go_handoffs, 2);
+	fix_free(f);
+}
+
+/*
+ * G1 starts GC for its request (bound to it); a goroutine of another
+ * request that owns none of it readies GC (a pooled connection handed
+ * back): GC keeps request 1. G2, owning request 2, readies G1 (own): G1
+ * keeps request 1 (and G2, owning its own, takes nothing).
+ */
+static void test_go_import_start_bound(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t1, *t2;
+
+	fix_start(f);
+	feed(f, ev_go(100, WEB, KRT_GO_OP_EXECUTE, G1, WEB));
+	feed(f, on(ev_recv(101, G1, web(80), gw(50000), 100), 1)); /* trace 1 */
+	feed(f, ev_go(102, G1, KRT_GO_OP_START, GC, WEB));
+	feed(f, ev_go(103, G1, KRT_GO_OP_EXECUTE, G2, WEB));
+	feed(f, on(ev_recv(104, G2, web(80), gw(50001), 100), 2)); /* trace 2 */
+	feed(f, ev_go(105, G2, KRT_GO_OP_READY, GW, WEB));
+	feed(f, ev_go(106, WEB + 1, KRT_GO_OP_EXECUTE, GW, WEB + 1));
+	feed(f, on(ev_send(107, GW, web(40000), api(8080), 50), 3)); /* 2's call */
+	feed(f, ev_go(108, GW, KRT_GO_OP_READY, GC, WEB + 1));	    /* not its own */
+	feed(f, ev_go(109, G2, KRT_GO_OP_READY, G1, WEB));
+	feed(f, ev_go(110, GW, KRT_GO_OP_EXECUTE, GC, WEB + 1));
+	feed(f, on(ev_send(111, GC, web(40001), api(8080), 40), 5)); /* 1's call */
+	feed(f, ev_recv(112, API, api(8080), web(40000), 50));
+	feed(f, ev_recv(113, API, api(8080), web(40001), 40));
+	feed(f, ev_go(114, GC, KRT_GO_OP_EXECUTE, G1, WEB + 1));
+	feed(f, on(ev_send(115, G1, web(80), gw(50000), 120), 1));
+	feed(f, on(ev_send(116, G2, web(80), gw(50001), 120), 2));
+	krt_engine_flush(f->e);
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_non_null(t1);
+	assert_non_null(t2);
+	assert_int_equal(trace_hop(t1, WEB + 1, API)->send_ns, 111);
+	assert_int_equal(trace_count_hops(t1, WEB + 1, API), 1);
+	assert_int_equal(trace_hop(t2, WEB + 1, API)->send_ns, 107);
+	assert_int_equal(trace_count_hops(t2, WEB + 1, API), 1);
+	assert_int_equal(krt_engine_summary(f->e)->go_inherited, 1);
+	fix_free(f);
+}
+
 /* The thread that waited read the bytes itself (a pool worker, a loop): decided. */
 static void test_goroutines_same_thread_decided(void **state)
 {
@@ -3615,6 +3744,8 @@ int main(void)
 	    cmocka_unit_test(test_foreign_probe_send_ignored),
 	    cmocka_unit_test(test_goroutines_move_uncertain),
 	    cmocka_unit_test(test_goroutines_same_thread_decided),
+	    cmocka_unit_test(test_go_import_handoff),
+	    cmocka_unit_test(test_go_import_start_bound),
 	    cmocka_unit_test(test_send_after_loss_read_in_parts),
 	    cmocka_unit_test(test_other_thread_after_reply_at_gateway),
 	    cmocka_unit_test(test_kernel_tags),

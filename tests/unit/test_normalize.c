@@ -521,6 +521,98 @@ static void test_recv_wait(void **state)
 	assert_string_equal(addr(&w->xfer.tuple.remote), "10.0.0.1:1001");
 }
 
+/*
+ * Goroutine events: a Go thread's transfers and switches go to the goroutine
+ * that runs on it (a unit of its own, KRT_GO_UNIT_BASE up), its starts and
+ * ready hand-offs go out as KRT_EV_GO; a goroutine is known by (process
+ * key, runtime.g), and a g started again is a new goroutine.
+ */
+static void test_go_units(void **state)
+{
+	const struct krt_event *go[8] = {0}, *x[4] = {0}, *sw = NULL;
+	int i, n_go = 0, n_x = 0;
+
+	feed("go-40 [000] 1.0: go_execute: __probe_ip=1 g=0xc000001000 goid=7 proc=99\n"
+	     "go-40 [000] 1.1: sys_enter_read: fd=0x7 count=0x100\n"
+	     "go-40 [000] 1.2: tcp_rcv_space_adjust: sport=80 dport=1001 family=2 "
+	     "saddr=ARRAY[0a,00,00,02] daddr=ARRAY[0a,00,00,01]\n"
+	     "go-40 [000] 1.3: sys_exit_read: ret=0x10\n"
+	     /* g 7 starts a goroutine on runtime.g 0xc000002000 and readies another */
+	     "go-40 [000] 1.4: go_start: __probe_ip=2 g=0xc000002000 proc=99\n"
+	     "go-40 [000] 1.5: go_ready: __probe_ip=3 g=0xc000003000 skip=4 proc=99\n"
+	     /* the new goroutine runs on thread 41; another process's g 7 on 42 */
+	     "go-41 [001] 1.6: go_execute: __probe_ip=1 g=0xc000002000 goid=8 proc=99\n"
+	     "go-42 [001] 1.7: go_execute: __probe_ip=1 g=0xc000001000 goid=7 proc=100\n"
+	     /* g 7 moves to thread 41: thread 40 is the runtime's again */
+	     "go-41 [001] 1.8: go_execute: __probe_ip=1 g=0xc000001000 goid=7 proc=99\n"
+	     "go-41 [001] 1.9: sched_switch: prev_comm=go prev_pid=41 prev_prio=120 "
+	     "prev_state=1 next_comm=go next_pid=40 next_prio=120\n"
+	     "go-40 [001] 2.0: sys_enter_read: fd=0x7 count=0x100\n"
+	     "go-40 [001] 2.1: tcp_rcv_space_adjust: sport=80 dport=1001 family=2 "
+	     "saddr=ARRAY[0a,00,00,02] daddr=ARRAY[0a,00,00,01]\n"
+	     "go-40 [001] 2.2: sys_exit_read: ret=0x10\n"
+	     /* runtime.g 0xc000002000 reused for a new goroutine */
+	     "go-40 [001] 2.3: go_start: __probe_ip=2 g=0xc000002000 proc=99\n");
+	krt_norm_finish(N);
+	for (i = 0; i < n_ev && i < MAX_EV; i++) {
+		if (ev[i].type == KRT_EV_GO && n_go < 8)
+			go[n_go++] = &ev[i];
+		if (ev[i].type == KRT_EV_XFER && n_x < 4)
+			x[n_x++] = &ev[i];
+		if (ev[i].type == KRT_EV_SWITCH)
+			sw = &ev[i];
+	}
+	assert_int_equal(n_go, 7);
+	assert_int_equal(krt_norm_stats(N)->go_events, 7);
+	/* g 7 runs on 40: the thread leaves the CPU to it */
+	assert_int_equal(go[0]->go.op, KRT_GO_OP_EXECUTE);
+	assert_int_equal(go[0]->tid, 40);
+	assert_int_equal(go[0]->go.thread, 40);
+	assert_int_equal(go[0]->go.target_goid, 7);
+	assert_true(go[0]->go.target_tid >= KRT_GO_UNIT_BASE);
+	/* its receive is the goroutine's */
+	assert_int_equal(x[0]->tid, go[0]->go.target_tid);
+	assert_int_equal(x[0]->xfer.goid, 7);
+	assert_int_equal(go[1]->go.op, KRT_GO_OP_START);
+	assert_int_equal(go[1]->tid, go[0]->go.target_tid);
+	assert_int_equal(go[2]->go.op, KRT_GO_OP_READY);
+	assert_int_equal(go[2]->tid, go[0]->go.target_tid);
+	/* the started goroutine runs under the unit its start named */
+	assert_int_equal(go[3]->go.target_tid, go[1]->go.target_tid);
+	assert_int_equal(go[3]->go.target_goid, 8);
+	/* the same g and goid in another process is another goroutine */
+	assert_int_not_equal(go[4]->go.target_tid, go[0]->go.target_tid);
+	/* g 7 on 41: the unit that left is goroutine 8 */
+	assert_int_equal(go[5]->tid, go[1]->go.target_tid);
+	assert_int_equal(go[5]->go.target_tid, go[0]->go.target_tid);
+	/* the switch out of 41 is goroutine 7's; 40 runs no known goroutine now */
+	assert_non_null(sw);
+	assert_int_equal(sw->sw.prev_tid, go[0]->go.target_tid);
+	assert_int_equal(sw->sw.next_tid, 40);
+	assert_int_equal(n_x, 2);
+	assert_int_equal(x[1]->tid, 40);
+	assert_int_equal(x[1]->xfer.goid, 0);
+	/* a g started again is a new unit */
+	assert_int_equal(go[6]->go.op, KRT_GO_OP_START);
+	assert_int_not_equal(go[6]->go.target_tid, go[1]->go.target_tid);
+	assert_int_equal(krt_norm_stats(N)->goroutines, 5);
+}
+
+/* A capture without goroutine events: events keep their thread. */
+static void test_no_go_events_unchanged(void **state)
+{
+	struct krt_event *x[2];
+
+	feed("go-40 [000] 1.1: sys_enter_read: fd=0x7 count=0x100\n"
+	     "go-40 [000] 1.2: tcp_rcv_space_adjust: sport=80 dport=1001 family=2 "
+	     "saddr=ARRAY[0a,00,00,02] daddr=ARRAY[0a,00,00,01]\n"
+	     "go-40 [000] 1.3: sys_exit_read: ret=0x10\n");
+	assert_int_equal(xfers(x, 2), 1);
+	assert_int_equal(x[0]->tid, 40);
+	assert_int_equal(x[0]->xfer.goid, 0);
+	assert_int_equal(krt_norm_stats(N)->go_events, 0);
+}
+
 /* A closed connection's fd may be reused for a file. */
 static void test_close_forgets_fd(void **state)
 {
@@ -780,6 +872,8 @@ int main(void)
 	    T(test_notify_retracted_by_late_probe),
 	    T(test_fd_map_per_thread),
 	    T(test_recv_wait),
+	    T(test_go_units),
+	    T(test_no_go_events_unchanged),
 	    T(test_close_forgets_fd),
 	    T(test_sched_events),
 	    T(test_socket_wakeup_not_a_handoff),

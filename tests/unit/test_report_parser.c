@@ -580,6 +580,68 @@ static void test_lost_lines(void **state)
 	assert_int_equal(P.malformed, 0);
 }
 
+/* Goroutine events as trace-cmd report -R prints them, and without -R. */
+static void test_go_events(void **state)
+{
+	assert_int_equal(parse("go-http-7069  [001] 31547.192927: go_execute:            "
+			       "__probe_ip=43c760 g=0xc0000061a0 goid=17 proc=31367533206225"),
+			 1);
+	assert_int_equal(R.kind, KRT_RP_GO_EXECUTE);
+	assert_int_equal(R.tid, 7069);
+	assert_int_equal(R.go_g, 0xc0000061a0ULL);
+	assert_int_equal(R.go_goid, 17);
+	assert_int_equal(R.go_proc, 31367533206225ULL);
+	assert_int_equal(parse("go-http-7069  [001] 31547.193039: go_start: (0x44e8e0) "
+			       "g=0xc0000aaea0 proc=31367533206225"),
+			 1);
+	assert_int_equal(R.kind, KRT_RP_GO_START);
+	assert_int_equal(R.go_g, 0xc0000aaea0ULL);
+	assert_int_equal(parse("go-http-7069  [001] 31547.193443: go_ready: "
+			       "__probe_ip=439140 g=0xc000007380 skip=4 proc=31367533206225"),
+			 1);
+	assert_int_equal(R.kind, KRT_RP_GO_READY);
+	assert_int_equal(R.go_skip, 4);
+	assert_string_equal(krt_rp_kind_name(KRT_RP_GO_READY), "go_ready");
+	assert_int_equal(P.malformed, 0);
+}
+
+/* A goroutine event without its fields, or with bad ones: file, line and cause. */
+static void test_go_events_malformed(void **state)
+{
+	static const struct {
+		const char *line, *cause;
+	} bad[] = {
+	    {"g-1 [000] 1.0: go_execute: __probe_ip=1 g=0xc000 proc=5", "missing field goid"},
+	    {"g-1 [000] 1.0: go_execute: __probe_ip=1 g=0xc000 goid=0 proc=5",
+	     "bad goroutine field value (g=0x<pointer>, goid=<n > 0>, skip=<n>, proc=<n>)"},
+	    {"g-1 [000] 1.0: go_start: __probe_ip=1 g=c000 proc=5",
+	     "bad goroutine field value (g=0x<pointer>, goid=<n > 0>, skip=<n>, proc=<n>)"},
+	    {"g-1 [000] 1.0: go_start: __probe_ip=1 g=0x0 proc=5",
+	     "bad goroutine field value (g=0x<pointer>, goid=<n > 0>, skip=<n>, proc=<n>)"},
+	    {"g-1 [000] 1.0: go_start: __probe_ip=1 g=0xc000", "missing field proc"},
+	    {"g-1 [000] 1.0: go_ready: __probe_ip=1 g=0xc000 proc=5", "missing field skip"},
+	    {"g-1 [000] 1.0: go_ready: g=0xc000 skip=x proc=5",
+	     "bad goroutine field value (g=0x<pointer>, goid=<n > 0>, skip=<n>, proc=<n>)"},
+	    {"g-1 [000] 1.0: go_ready: skip=3 proc=5", "missing field g"},
+	};
+	char out[2048] = "", want[256];
+	FILE *diag = fmemopen(out, sizeof(out), "w");
+	size_t i;
+
+	krt_rp_init(&P, "cap.txt", diag);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		P.lineno = i + 1;
+		assert_int_equal(parse(bad[i].line), -1);
+		assert_string_equal(P.cause, bad[i].cause);
+	}
+	fclose(diag);
+	assert_int_equal(P.malformed, sizeof(bad) / sizeof(bad[0]));
+	snprintf(want, sizeof(want), "cap.txt:1: %s\n", bad[0].cause);
+	assert_non_null(strstr(out, want));
+	snprintf(want, sizeof(want), "cap.txt:2: %s\n", bad[1].cause);
+	assert_non_null(strstr(out, want));
+}
+
 static void test_malformed_lines(void **state)
 {
 	static const char *const bad[] = {
@@ -702,6 +764,8 @@ int main(void)
 	    cmocka_unit_test_setup(test_skipped_lines, setup),
 	    cmocka_unit_test_setup(test_lost_lines, setup),
 	    cmocka_unit_test_setup(test_malformed_lines, setup),
+	    cmocka_unit_test_setup(test_go_events, setup),
+	    cmocka_unit_test_setup(test_go_events_malformed, setup),
 	    cmocka_unit_test_setup(test_not_nul_terminated, setup),
 	    cmocka_unit_test_setup(test_diag_first_five, setup),
 	    cmocka_unit_test_setup(test_read_stream, setup),
