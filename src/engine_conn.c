@@ -1048,6 +1048,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		 * work in that trace.
 		 */
 		doubt = eng_trace_request_doubt(tr, &d->src, &d->dst);
+		if (t)
+			eng_handoff_remove(t, tag); /* answered: not queued for a pool */
 		if (!doubt && t)
 			eng_pool_settled(e, t, tr);
 	}
@@ -1492,6 +1494,7 @@ void eng_on_xfer(struct krt_engine *e, const struct krt_event *ev)
 	struct thread *t = eng_thread_find(e, ev->tid);
 
 	if (t) {
+		t->last_xfer_ns = ev->ts_ns;
 		t->preempted_ns = 0; /* on CPU with its work: engine_pool.c's hand-back */
 		if (!t->job_first_ns)
 			t->job_first_ns = ev->ts_ns;

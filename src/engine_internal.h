@@ -179,6 +179,7 @@ struct thread {
 	__u64 recv_count;      /* receives so far (pending receive completion) */
 	__u64 last_sent_trace; /* tag of its last send with one */
 	__u64 last_sent_ns;    /* when it sent last */
+	__u64 last_xfer_ns;    /* its last transfer (send or receive) */
 	struct recent_entry recent[RECENT_ENTRIES];
 	unsigned int recent_next;
 	/*
@@ -477,6 +478,16 @@ struct trace {
 	 */
 	__u32 handoff_from;
 	bool handed_settled;
+	/*
+	 * The threads it was offered to (woken while it was queued) or taken
+	 * by, from offer_ns on; offer_many: more than fit. If none of them
+	 * made a transfer since, the offer was not taken (a lock's or a
+	 * background thread's wake-up) and its reader answering it settles it.
+	 */
+	__u32 offer_tids[2];
+	__u8 n_offer;
+	bool offer_many;
+	__u64 offer_ns;
 	/*
 	 * --sample: a pool worker's job begun on a guess that may be an
 	 * unsampled request's (eng_pool_sampled_job). Never emitted: a reply

@@ -33,6 +33,28 @@ void eng_handoff_push(struct thread *t, __u64 trace)
 }
 
 /*
+ * Trace id was offered to thread to (woken while it was queued), or taken
+ * by it: to may hold its work from now on.
+ */
+static void offer_note(struct krt_engine *e, __u64 id, const struct thread *to, __u64 ts)
+{
+	struct trace *tr = eng_trace_find(e, id);
+	unsigned int i;
+
+	if (!tr || !to)
+		return;
+	if (!tr->n_offer && !tr->offer_many)
+		tr->offer_ns = ts;
+	for (i = 0; i < tr->n_offer; i++)
+		if (tr->offer_tids[i] == to->tid)
+			return;
+	if (tr->n_offer < sizeof(tr->offer_tids) / sizeof(tr->offer_tids[0]))
+		tr->offer_tids[tr->n_offer++] = to->tid;
+	else
+		tr->offer_many = true;
+}
+
+/*
  * The oldest request thread f read and nobody took or answered yet. With
  * none queued, a request f handed by wakeup to a worker that has not
  * touched it yet: the woken worker lost the race for the queue to the
@@ -65,6 +87,7 @@ __u64 eng_handoff_pick(struct krt_engine *e, struct thread *f, struct thread *ta
 
 			if (tr)
 				tr->handoff_from = f->tid;
+			offer_note(e, id, taker, ts);
 			f->handed[k].trace = 0;
 			eng_thread_set_trace(e, w, 0, ts);
 			return id;
@@ -96,6 +119,7 @@ bool eng_worker_take(struct krt_engine *e, struct thread *t, __u64 ts, const cha
 
 	if (!pick)
 		return false;
+	offer_note(e, pick, t, ts);
 	eng_thread_set_trace(e, t, pick, ts);
 	t->guess = true;
 	/* until t uses it, a worker asking while running may take it over */
@@ -160,6 +184,7 @@ static void orphan_takes(struct krt_engine *e, struct thread *t, __u64 ts)
 		if (tr && !tr->answered && !tr->ingress_acted && tr->pub.ingress.tid == f->tid) {
 			eng_handoff_remove(f, id);
 			tr->handoff_from = f->tid;
+			offer_note(e, id, t, ts);
 			eng_thread_set_trace(e, t, id, ts);
 			t->wake_claim = true;
 			t->guess = true;
@@ -252,6 +277,7 @@ void eng_pool_send_begins(struct krt_engine *e, struct thread *t, __u64 ts)
 		if (!pick && f && t->answers_feeder)
 			pick = handed_guess(e, f, t);
 		if (pick) {
+			offer_note(e, pick, t, ts);
 			eng_thread_set_trace(e, t, pick, ts);
 			t->wake_claim = true;
 			t->guess = true;
@@ -402,13 +428,41 @@ static bool same_process(const struct thread *a, const struct thread *b)
  * several requests in turn: the send's tag names the one.) Returns the
  * doubt of the send: a guess of the pool rules not confirmed yet.
  */
+/* The reader of tr works on it itself: it was not handed to a pool. */
+static void offer_withdrawn(struct trace *tr)
+{
+	tr->handoff_from = 0;
+	tr->n_offer = 0;
+	tr->offer_many = false;
+}
+
+/*
+ * None of the threads tr was offered to or taken by made a transfer since
+ * (a background thread's wake-up: redis's for jemalloc's or its bio
+ * threads; a lock's): nobody else worked on it.
+ */
+static bool offer_untaken(struct krt_engine *e, const struct trace *tr)
+{
+	unsigned int i;
+
+	if (tr->offer_many)
+		return false;
+	for (i = 0; i < tr->n_offer; i++) {
+		const struct thread *w = eng_thread_find(e, tr->offer_tids[i]);
+
+		if (w && w->last_xfer_ns >= tr->offer_ns)
+			return false;
+	}
+	return true;
+}
+
 __u32 eng_pool_acts(struct krt_engine *e, struct thread *t, __u64 tag)
 {
 	struct trace *tr = eng_trace_find(e, tag);
 
 	eng_handoff_remove(t, tag);
 	if (tr && tr->handoff_from == t->tid)
-		tr->handoff_from = 0;
+		offer_withdrawn(tr);
 	return tag == t->cur && t->guess ? KRT_UNCERTAIN_HANDOFF : 0;
 }
 
@@ -428,6 +482,16 @@ void eng_pool_settled(struct krt_engine *e, struct thread *t, struct trace *tr)
 	if (f && f != t &&
 	    ((f->pid && f->pid == t->pid) || (f->container[0] && f->container == t->container)))
 		tr->handed_settled = true;
+	/*
+	 * The thread that offered it answers it itself, and nobody it was
+	 * offered to worked since: it never left that thread.
+	 */
+	if (f == t && offer_untaken(e, tr)) {
+		eng_vlog(e, e->now, t, t->tid, tr->pub.id,
+			 "answers trace %llu it offered: nobody took it (no transfer since)",
+			 (unsigned long long)tr->pub.id);
+		offer_withdrawn(tr);
+	}
 }
 
 /*
@@ -481,6 +545,8 @@ void eng_handoff_on_wakeup(struct krt_engine *e, struct thread *waker, struct th
 	for (unsigned int i = 0; i < waker->n_handoff; i++) {
 		struct trace *tr = eng_trace_find(e, waker->handoff[i]);
 
+		if (tr && !tr->answered)
+			offer_note(e, tr->pub.id, target, ts);
 		if (tr && !tr->handoff_from && !tr->answered) {
 			tr->handoff_from = waker->tid;
 			eng_vlog(

@@ -1981,6 +1981,65 @@ static void test_lock_wakeups_not_handoffs(void **state)
 }
 
 /*
+ * A single-threaded server (redis) reads the commands of requests 1 and 2
+ * and, with both unanswered, wakes a background thread of its process
+ * (jemalloc's, a bio thread), which runs and sleeps again; then it
+ * answers both itself. The background thread made no transfer: nobody
+ * took them, no "handoff" mark. With worked, redis answered 1 before the
+ * wake-up (no longer queued: not offered), and the background thread
+ * sends something after it: it may have taken 2, which stays uncertain.
+ */
+static void reader_wakes_background(bool worked)
+{
+	struct fix *f = fix_new();
+	const __u32 bg = REDIS + 2;
+	const struct krt_trace *t1, *t2;
+
+	fix_start(f);
+	feed(f, ev_fork(10, REDIS, 0, bg));
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10));   /* trace 1 on WEB */
+	feed(f, ev_recv(101, API, api(8080), gw(50002), 10)); /* trace 2 on API */
+	feed(f, ev_send(110, WEB, web(40001), rds(6379), 30));
+	feed(f, ev_send(111, API, api(40002), rds(6379), 31));
+	feed(f, ev_recv(120, REDIS, rds(6379), web(40001), 30));
+	feed(f, ev_recv(121, REDIS, rds(6379), api(40002), 31));
+	if (worked)
+		feed(f, ev_send(125, REDIS, rds(6379), web(40001), 40));
+	feed(f, ev_wakeup(130, REDIS, bg));
+	feed(f, ev_switch(131, 0, 0, bg));
+	if (worked)
+		feed(f, ev_send(135, bg, rds(40009), db(5432), 7));
+	feed(f, ev_switch(140, bg, 1, 0));
+	if (!worked)
+		feed(f, ev_send(150, REDIS, rds(6379), web(40001), 40));
+	feed(f, ev_send(151, REDIS, rds(6379), api(40002), 41));
+	feed(f, ev_recv(160, WEB, web(40001), rds(6379), 40));
+	feed(f, ev_recv(161, API, api(40002), rds(6379), 41));
+	feed(f, ev_send(170, WEB, web(80), gw(50001), 20));
+	feed(f, ev_send(171, API, api(8080), gw(50002), 21));
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_non_null(t1);
+	assert_non_null(t2);
+	assert_int_equal(trace_hop(t1, REDIS, WEB)->bytes, 40);
+	assert_int_equal(t1->uncertain, 0);
+	assert_int_equal(t2->uncertain, worked ? KRT_UNCERTAIN_HANDOFF : 0);
+	fix_free(f);
+}
+
+static void test_background_wakeup_not_handoff(void **state)
+{
+	reader_wakes_background(false);
+}
+
+static void test_answered_request_not_offered(void **state)
+{
+	reader_wakes_background(true);
+}
+
+/*
  * One-way message on a pooled connection (memcached "set ... noreply"):
  * thread w1 sends it and gives the connection back; w2 borrows it for a
  * request that gets a reply. The reply answers w2's request, not the
@@ -3705,6 +3764,8 @@ int main(void)
 	    cmocka_unit_test(test_handback_many_traces),
 	    cmocka_unit_test(test_handback_staging_trace),
 	    cmocka_unit_test(test_lock_wakeups_not_handoffs),
+	    cmocka_unit_test(test_background_wakeup_not_handoff),
+	    cmocka_unit_test(test_answered_request_not_offered),
 	    cmocka_unit_test(test_oneway_pooled_connection),
 	    cmocka_unit_test(test_oneway_after_reply_keeps_claim),
 	    cmocka_unit_test(test_pool_handoff_queue),
