@@ -15,6 +15,9 @@
  *                              called once per new goroutine by its creator,
  *                              whose state is on the thread: the new one
  *                              starts with its creator's trace (fan-out);
+ *                              its runtime.g may be one whose goroutine
+ *                              ended on a thread that still names it as
+ *                              running: that thread forgets it;
  *   runtime.ready(gp)          gp is made runnable by the running goroutine
  *                              over a channel (not by a lock, WaitGroup or
  *                              timer: see handoff_skips): a hand-off, or
