@@ -44,7 +44,7 @@ echo "$svc cap 127.0.0.1 capturetest" >"$tmp/pids.txt"
 
 snapshot() {
 	for f in tracing_on trace_clock current_tracer buffer_size_kb set_event set_event_pid \
-		options/event-fork; do
+		options/event-fork uprobe_events; do
 		printf '%s=%s\n' "$f" "$(cat "$T/$f" 2>/dev/null | tr '\n' ' ')"
 	done
 	find "$T/instances" -mindepth 1 -maxdepth 1 -name "krtrace-*" -printf "%f\n" | sort
@@ -59,6 +59,8 @@ R=$tmp/cap/report.txt
 check "capture: report.txt written" test -s "$R"
 check "capture: no CPU lines in the report" bash -c "! grep -qiE '^cpu' '$R'"
 check "capture: records sched_wakeup by default (events.txt)" grep -qx sched/sched_wakeup "$tmp/cap/events.txt"
+check "capture: no Go process, no goroutine events (the 18 events and sched_wakeup)" \
+	bash -c "! grep -q krtgo '$tmp/cap/events.txt' && [ \$(wc -l <'$tmp/cap/events.txt') -eq 19 ]"
 for ev in sched_switch sys_enter_recvfrom sys_exit_recvfrom sys_enter_sendto tcp_rcv_space_adjust \
 	tcp_probe inet_sock_set_state sched_process_fork sched_wakeup; do
 	check "capture: report has $ev" grep -q " $ev: " "$R"
