@@ -57,6 +57,9 @@
 #define MAX_DEBTS (1u << 17)
 #define MAX_PORT_PAIRS (1u << 18)
 #define MAX_GOROUTINES (1u << 20)
+#define MAX_GO_PROCS 4096
+/* fd tables of Go processes: ids outside tids' and goroutine units' ranges */
+#define GO_FD_OWNER_BASE 0xc0000000u
 /* Threads with a send whose connection is not known yet. */
 #define MAX_UNRESOLVED 128
 
@@ -263,6 +266,8 @@ struct nthread {
 	/* the goroutine running on it (its unit, its goid), 0: none known */
 	__u32 go_unit;
 	__u64 go_goid;
+	/* a Go thread: its process's fd table (go_procs), 0: its own */
+	__u32 fd_owner;
 };
 
 /* A goroutine: its process (the capture's key) and runtime.g. */
@@ -313,6 +318,7 @@ struct krt_normalizer {
 	struct htab debts;	/* send direction (struct krt_tuple) -> __u64 bytes */
 	struct htab port_pairs; /* (local port, remote port) -> struct krt_tuple */
 	struct htab goroutines; /* struct go_key -> struct ngo */
+	struct htab go_procs;	/* a Go process's key -> its fd table's owner id */
 	__u32 next_unit;	/* the next goroutine's unit, from KRT_GO_UNIT_BASE */
 	__u32 unresolved[MAX_UNRESOLVED];
 	int n_unresolved;
@@ -335,7 +341,8 @@ struct krt_normalizer *krt_norm_new(krt_norm_emit_fn emit, void *ctx)
 	    !htab_init(&n->conns, sizeof(struct krt_tuple), sizeof(struct conn_val), MAX_CONNS) ||
 	    !htab_init(&n->debts, sizeof(struct krt_tuple), sizeof(__u64), MAX_DEBTS) ||
 	    !htab_init(&n->port_pairs, sizeof(__u32), sizeof(struct krt_tuple), MAX_PORT_PAIRS) ||
-	    !htab_init(&n->goroutines, sizeof(struct go_key), sizeof(struct ngo), MAX_GOROUTINES)) {
+	    !htab_init(&n->goroutines, sizeof(struct go_key), sizeof(struct ngo), MAX_GOROUTINES) ||
+	    !htab_init(&n->go_procs, sizeof(__u64), sizeof(__u32), MAX_GO_PROCS)) {
 		krt_norm_free(n);
 		return NULL;
 	}
@@ -352,6 +359,7 @@ void krt_norm_free(struct krt_normalizer *n)
 	htab_free(&n->debts);
 	htab_free(&n->port_pairs);
 	htab_free(&n->goroutines);
+	htab_free(&n->go_procs);
 	free(n);
 }
 
@@ -505,9 +513,22 @@ static bool debt_take(struct krt_normalizer *n, const struct krt_tuple *t, __u64
 	return true;
 }
 
+/*
+ * Whose fd table tid's fds are in: its own, or for a thread of a Go process
+ * (known by its goroutine events) the process's. A goroutine uses its
+ * connection on whichever thread runs it: a map per thread misses, and an
+ * entry of a closed connection lingers on threads its close did not name.
+ */
+static __u32 fd_tid(struct krt_normalizer *n, __u32 tid)
+{
+	const struct nthread *t = tid ? thread_find(n, tid) : NULL;
+
+	return t && t->fd_owner ? t->fd_owner : tid;
+}
+
 static const struct fd_val *fd_lookup(struct krt_normalizer *n, __u32 tid, __s32 fd)
 {
-	struct fd_key k = {tid, fd};
+	struct fd_key k = {fd_tid(n, tid), fd};
 
 	if (fd < 0)
 		return NULL;
@@ -517,7 +538,7 @@ static const struct fd_val *fd_lookup(struct krt_normalizer *n, __u32 tid, __s32
 static void fd_remember(struct krt_normalizer *n, __u32 tid, __s32 fd, const struct krt_tuple *t,
 			__u64 sock_id)
 {
-	struct fd_key k = {tid, fd};
+	struct fd_key k = {fd_tid(n, tid), fd};
 	struct fd_val *v;
 	struct conn_val *c;
 	__u32 i;
@@ -539,12 +560,12 @@ static void fd_remember(struct krt_normalizer *n, __u32 tid, __s32 fd, const str
 	if (!c)
 		return;
 	for (i = 0; i < c->n_fds; i++)
-		if (c->fds[i].tid == tid && c->fds[i].fd == fd)
+		if (c->fds[i].tid == k.tid && c->fds[i].fd == fd)
 			return;
 	if (c->n_fds < CONN_FDS)
 		c->fds[c->n_fds++] = k;
 	else
-		c->fds[tid % CONN_FDS] = k; /* many threads on one socket: keep some */
+		c->fds[k.tid % CONN_FDS] = k; /* many threads on one socket: keep some */
 }
 
 static void unresolved_add(struct krt_normalizer *n, __u32 tid, struct nthread *t)
@@ -916,12 +937,13 @@ static void on_rcv_space(struct krt_normalizer *n, const struct krt_report_recor
  * The thread is known to use this socket through another fd: a write on
  * this fd (a log file) is not a write to the socket.
  */
-static bool conn_has_other_fd(const struct conn_val *c, __u32 tid, __s32 fd)
+static bool conn_has_other_fd(struct krt_normalizer *n, const struct conn_val *c, __u32 tid,
+			      __s32 fd)
 {
 	__u32 i;
 
 	for (i = 0; i < c->n_fds; i++)
-		if (c->fds[i].tid == tid && c->fds[i].fd != fd)
+		if (c->fds[i].tid == fd_tid(n, tid) && c->fds[i].fd != fd)
 			return true;
 	return false;
 }
@@ -963,7 +985,7 @@ static void probe_elsewhere(struct krt_normalizer *n, const struct krt_report_re
 			match = tuple_eq(&fv->tuple, send);
 		else
 			match = sender && sender->recv_tid == tid &&
-				!conn_has_other_fd(sender, tid, fd);
+				!conn_has_other_fd(n, sender, tid, fd);
 		/* More bytes than the syscall wrote: not its segment. */
 		if (match && has_len && p->pending && !p->in_sys && len > p->p_bytes)
 			match = false;
@@ -1049,7 +1071,7 @@ static bool sent_by_others(struct krt_normalizer *n, const struct krt_tuple *sen
 	if (!c || !(c->flags & CONN_SENT_SYSCALL))
 		return false;
 	for (i = 0; i < c->n_fds; i++)
-		if (c->fds[i].tid == tid)
+		if (c->fds[i].tid == fd_tid(n, tid))
 			return false;
 	return true;
 }
@@ -1268,6 +1290,21 @@ static struct ngo *go_find(struct krt_normalizer *n, const struct krt_report_rec
 	return g;
 }
 
+/* The id of Go process proc's fd table (0: table full, the thread keeps its own). */
+static __u32 go_fd_owner(struct krt_normalizer *n, __u64 proc)
+{
+	bool created;
+	__u32 *id = htab_get(&n->go_procs, &proc, &created);
+
+	if (!id) {
+		n->st.table_full++;
+		return 0;
+	}
+	if (created)
+		*id = GO_FD_OWNER_BASE + (__u32)n->go_procs.n;
+	return *id;
+}
+
 /* A new goroutine on an old runtime.g: a unit of its own. */
 static void go_renew(struct krt_normalizer *n, struct ngo *g)
 {
@@ -1319,6 +1356,8 @@ static void on_go(struct krt_normalizer *n, const struct krt_report_record *r)
 	n->st.go_events++;
 	if (!t || !(g = go_find(n, r, &created)))
 		return;
+	if (!t->fd_owner)
+		t->fd_owner = go_fd_owner(n, r->go_proc);
 	memcpy(t->comm, r->comm, KRT_COMM_LEN);
 	from = t->go_unit ? t->go_unit : r->tid;
 	switch (r->kind) {

@@ -598,6 +598,37 @@ static void test_go_units(void **state)
 	assert_int_equal(krt_norm_stats(N)->goroutines, 5);
 }
 
+/*
+ * A Go process's fds are the process's: a goroutine that read on fd 7 on one
+ * thread writes it on another (no tcp event inside the write): the write is
+ * a send on that connection. A thread of another Go process (another
+ * process key) has its own fd 7.
+ */
+static void test_go_fds_per_process(void **state)
+{
+	struct krt_event *x[4];
+
+	feed("go-40 [000] 1.0: go_execute: __probe_ip=1 g=0xc000001000 goid=7 proc=99\n"
+	     "go-40 [000] 1.1: sys_enter_read: fd=0x7 count=0x100\n"
+	     "go-40 [000] 1.2: tcp_rcv_space_adjust: sport=80 dport=1001 family=2 "
+	     "saddr=ARRAY[0a,00,00,02] daddr=ARRAY[0a,00,00,01]\n"
+	     "go-40 [000] 1.3: sys_exit_read: ret=0x10\n"
+	     "go-41 [001] 1.4: go_execute: __probe_ip=1 g=0xc000001000 goid=7 proc=99\n"
+	     "go-41 [001] 1.5: sys_enter_write: fd=0x7 count=0x20\n"
+	     "go-41 [001] 1.6: sys_exit_write: ret=0x20\n"
+	     "go-42 [001] 1.7: go_execute: __probe_ip=1 g=0xc000001000 goid=7 proc=100\n"
+	     "go-42 [001] 1.8: sys_enter_write: fd=0x7 count=0x20\n"
+	     "go-42 [001] 1.9: sys_exit_write: ret=0x20\n");
+	krt_norm_finish(N);
+	assert_int_equal(xfers(x, 4), 2);
+	assert_int_equal(x[1]->xfer.dir, KRT_DIR_SEND);
+	assert_int_equal(x[1]->xfer.bytes, 0x20);
+	assert_int_equal(x[1]->xfer.goid, 7);
+	assert_string_equal(addr(&x[1]->xfer.tuple.local), "10.0.0.2:80");
+	assert_string_equal(addr(&x[1]->xfer.tuple.remote), "10.0.0.1:1001");
+	assert_int_equal(krt_norm_stats(N)->non_socket_io, 1); /* the other process's */
+}
+
 /* A capture without goroutine events: events keep their thread. */
 static void test_no_go_events_unchanged(void **state)
 {
@@ -873,6 +904,7 @@ int main(void)
 	    T(test_fd_map_per_thread),
 	    T(test_recv_wait),
 	    T(test_go_units),
+	    T(test_go_fds_per_process),
 	    T(test_no_go_events_unchanged),
 	    T(test_close_forgets_fd),
 	    T(test_sched_events),
