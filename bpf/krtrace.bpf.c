@@ -329,6 +329,11 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 			if (t && !(t->trace & KRT_TRACE_ID_MASK) && !t->evloop) {
 				__u32 guess = waker_trace;
 
+				if (sampling_on()) {
+					pool_hidden_learn(thread_find((__u32)pid_tgid), t);
+					guess = pool_hidden_guess(t, guess);
+				}
+
 				/*
 				 * An unsampled request's guess to a worker that
 				 * answers its clients, while a sampled request

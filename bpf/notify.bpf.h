@@ -43,10 +43,16 @@ static __always_inline bool notify_record(struct sock *sk, int ret, __u8 dir)
 	/*
 	 * Sampling: the loop's replies to unsampled requests are not
 	 * recorded, so its notifications could not be matched to replies in
-	 * order (a stale job would be bound to the next sampled reply).
+	 * order (a stale job would be bound to the next sampled reply); a
+	 * pool feeder that hides its unsampled requests and its workers
+	 * record them all (krt_pool_hidden).
 	 */
-	if (sampling_on())
-		return true;
+	if (sampling_on()) {
+		struct krt_thread_state *th = thread_find((__u32)bpf_get_current_pid_tgid());
+
+		if (!th || !th->pool_hidden)
+			return true;
+	}
 	us = bpf_skc_to_unix_sock(sk);
 	if (!us)
 		return true;

@@ -78,9 +78,37 @@ static __always_inline void thread_handed_trace(struct krt_thread_state *t, __u3
 	 * With sampling, the queue also holds unsampled requests, invisible
 	 * to the engine: the job the worker dequeues may be one of them.
 	 */
-	t->maybe_unsampled = sampling_on() && !t->evloop ? KRT_MAYBE_UNSAMPLED_GUESS : 0;
+	t->maybe_unsampled =
+	    sampling_on() && !t->evloop && !t->pool_hidden ? KRT_MAYBE_UNSAMPLED_GUESS : 0;
 	t->job_serial++;
 	t->entry_cookie = 0;
+}
+
+/*
+ * With sampling, thread w wakes idle sibling t: a pool feeder when it holds
+ * a request it read (on a server side) and has not answered; t is then one
+ * of its workers (enum krt_pool_hidden: from the next request on, the
+ * feeder's unsampled ones are recorded, hidden).
+ */
+static __always_inline void pool_hidden_learn(struct krt_thread_state *w,
+					      struct krt_thread_state *t)
+{
+	if (!w || w->evloop || w->go_thread)
+		return;
+	if (w->entry_server && w->claim == KRT_CLAIM_OPEN && (w->trace & KRT_TRACE_ID_MASK))
+		w->pool_hidden |= KRT_POOL_HIDDEN_FEEDER;
+	if (w->pool_hidden & KRT_POOL_HIDDEN_FEEDER)
+		t->pool_hidden |= KRT_POOL_HIDDEN_WORKER;
+}
+
+/*
+ * The guess a wake-up hands to worker t: a worker of a feeder that hides
+ * records its job as without sampling (an unsampled request it holds, read
+ * before the feeder was known, goes on hidden: its reply is, below).
+ */
+static __always_inline __u32 pool_hidden_guess(const struct krt_thread_state *t, __u32 guess)
+{
+	return t->pool_hidden & KRT_POOL_HIDDEN_WORKER ? guess & ~KRT_TRACE_SAMPLED_OUT : guess;
 }
 
 /*
@@ -143,6 +171,23 @@ static __always_inline __u32 seg_scan(struct krt_conn_side *c, struct krt_dir_ta
 }
 
 /*
+ * Unsampled request trace, just queued on server side c by a pool feeder
+ * (pool_hidden), is recorded as a hidden one: its reply too (the queue's
+ * newest entry loses SAMPLED_OUT; one already there is not queued twice).
+ */
+static __always_inline void feeder_unhides(struct krt_conn_side *c, __u32 trace)
+{
+	__u32 n = c->reqs.n, shown = trace & ~KRT_TRACE_SAMPLED_OUT;
+
+	if (!n || n > KRT_SIDE_REQS || c->reqs.req[(n - 1) & (KRT_SIDE_REQS - 1)] != trace)
+		return;
+	if (n > 1 && c->reqs.req[(n - 2) & (KRT_SIDE_REQS - 1)] == shown)
+		c->reqs.n = n - 1;
+	else
+		c->reqs.req[(n - 1) & (KRT_SIDE_REQS - 1)] = shown;
+}
+
+/*
  * With sampling, does door reader th, reading a new request now, record its
  * unsampled ones (hidden)? Yes when it is an event loop (evloop), or may
  * be one: it reads this request while another is open (a loop trial).
@@ -151,7 +196,7 @@ static __always_inline bool loop_hides(struct krt_thread_state *th)
 {
 	if (!sampling_on() || th->go_thread)
 		return false;
-	if (th->evloop)
+	if (th->evloop || (th->pool_hidden & KRT_POOL_HIDDEN_FEEDER))
 		return true;
 	/* not a pool's feeder: its workers call out, it does not */
 	if (!th->loop_trial && (th->trace & KRT_TRACE_ID_MASK) && th->claim == KRT_CLAIM_OPEN &&
@@ -199,6 +244,16 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		last_tag = trace;
 		trace = sampled;
 		mixed = true;
+	}
+	/*
+	 * A pool feeder's unsampled request from a traced peer (thrift's I/O
+	 * thread): recorded, hidden (pool_hidden), and so is its reply.
+	 */
+	if ((trace & KRT_TRACE_SAMPLED_OUT) && (th->pool_hidden & KRT_POOL_HIDDEN_FEEDER) &&
+	    !mixed && trace_decided(trace) && conn_side_serves(c, t)) {
+		feeder_unhides(c, trace);
+		trace &= ~KRT_TRACE_SAMPLED_OUT;
+		hidden = true;
 	}
 	/* bytes from another host carrying a trace of ours back (a reply to our call) */
 	if (!trace && tcpopt_run_word && is_peer(&t->remote) && !peer_request(c, t))
@@ -281,7 +336,7 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 
 		/* a sampled request read: its process holds one open */
 		if (sampling_on() && serves && th->trace != trace && trace_decided(trace) &&
-		    !(trace & KRT_TRACE_SAMPLED_OUT))
+		    !(trace & KRT_TRACE_SAMPLED_OUT) && !hidden)
 			open_sampled_op(pid, trace, KRT_OPEN_READ);
 		thread_takes_trace(th, tid, pid, cookie, trace, false, clk, carry);
 		th->entry_server = serves;
@@ -399,6 +454,18 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	*to_peer = merge_hops ? conn_peer_traced(c, &t->remote) : c->peer == KRT_PEER_TRACED;
 	server = conn_side_serves(c, t);
 	trace = send_rule3(th, c, server, false);
+	/*
+	 * A pool's reply (its feeder's or a worker's) to an unsampled request
+	 * read before the feeder was known (or whose tag came late): recorded,
+	 * hidden, as the pool's rules need each of its replies (the hand-back,
+	 * the reply that settles a worker's job); in a record of its own (the
+	 * flag is the sender's).
+	 */
+	if ((trace & KRT_TRACE_SAMPLED_OUT) && server && th->pool_hidden) {
+		trace &= ~KRT_TRACE_SAMPLED_OUT;
+		th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_HIDDEN;
+		*to_peer = false;
+	}
 	/* a sampled request answered (open_sampled) */
 	if (sampling_on() && server && trace_decided(trace) && !(trace & KRT_TRACE_SAMPLED_OUT))
 		open_sampled_op(pid, trace, KRT_OPEN_ANSWERED);
@@ -433,7 +500,8 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	 * (the queue holds unsampled requests only; a sampled reply of its
 	 * says its work went unrecorded).
 	 */
-	if (sampling_on() && th->pooled && !th->evloop && !server && trace == th->trace && trace) {
+	if (sampling_on() && th->pooled && !th->evloop && !th->pool_hidden && !server &&
+	    trace == th->trace && trace) {
 		bool out = trace & KRT_TRACE_SAMPLED_OUT;
 		bool answers = th->pooled & KRT_POOLED_ANSWERS;
 
@@ -449,7 +517,8 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	}
 	if (!trace && th->pooled) {
 		thread_set_trace(th, tid, pid, NULL, KRT_TRACE_UNSURE, NULL, NULL);
-		th->maybe_unsampled = sampling_on() ? KRT_MAYBE_UNSAMPLED_GUESS : 0;
+		th->maybe_unsampled =
+		    sampling_on() && !th->pool_hidden ? KRT_MAYBE_UNSAMPLED_GUESS : 0;
 		th->job_serial++;
 		trace = KRT_TRACE_UNSURE;
 	}
@@ -465,7 +534,7 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 		 * with sampling, those bytes may be an unsampled request's (not
 		 * an event loop's: it records its unsampled requests, hidden)
 		 */
-		if (sampling_on() && !th->evloop)
+		if (sampling_on() && !th->evloop && !th->pool_hidden)
 			th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_GUESS;
 	}
 	/*
@@ -474,7 +543,7 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	 * and it went on without blocking): its work for this request went
 	 * unrecorded. The reply says so (the engine marks it "sampling").
 	 */
-	if (sampling_on() && server && !*to_peer && th->pooled && !th->evloop &&
+	if (sampling_on() && server && !*to_peer && th->pooled && !th->evloop && !th->pool_hidden &&
 	    (th->trace & KRT_TRACE_SAMPLED_OUT) && trace && !(trace & KRT_TRACE_SAMPLED_OUT))
 		th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_REPLY;
 	/*

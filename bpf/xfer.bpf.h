@@ -154,7 +154,10 @@ static __always_inline void xfer_record(const struct xfer_sock *f, int ret, __u8
 			/* a send under a sampled mark may be an unsampled request's */
 			if (tagged && dir == KRT_DIR_SEND)
 				x->flags |= KRT_XF_MAYBE_UNSAMPLED;
-		} else if (th && (th->maybe_unsampled || (th->pooled && !th->evloop)) && !tagged) {
+		} else if (th &&
+			   (th->maybe_unsampled ||
+			    (th->pooled && !th->evloop && !th->pool_hidden)) &&
+			   !tagged) {
 			x->flags |= KRT_XF_MAYBE_UNSAMPLED;
 			/* untagged: the field names the worker's job (it changes with each) */
 			x->trace_id = th->job_serial;

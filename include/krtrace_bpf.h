@@ -99,6 +99,22 @@ enum krt_door_reader {
 	KRT_DOOR_READER_CALLS = 2,
 };
 
+/*
+ * krt_thread_state .pool_hidden, with sampling: a pool feeder (it woke an
+ * idle sibling while holding a request it read and had not answered) and
+ * the workers it feeds. The hand-offs' rules need every request the feeder
+ * queued: the pool's queue would hold requests the engine never sees, and
+ * a loop that answers for its workers (the hand-back) needs its replies
+ * and their notifications for every request. So the feeder's unsampled
+ * requests are recorded as hidden ones (never shown), and neither it nor
+ * its workers take the sampling guesses: they are traced as without
+ * sampling, at full tracing's cost.
+ */
+enum krt_pool_hidden {
+	KRT_POOL_HIDDEN_FEEDER = 1,
+	KRT_POOL_HIDDEN_WORKER = 2,
+};
+
 #define KRT_LOOP_TRIAL 64
 #define KRT_LOOP_TRIAL_OVER 255
 
@@ -145,7 +161,8 @@ struct krt_thread_state {
 	 * KRT_LOOP_TRIAL_OVER: done, not shown to be one.
 	 */
 	__u8 loop_trial;
-	__u8 pad[4];
+	__u8 pool_hidden; /* sampling: enum krt_pool_hidden */
+	__u8 pad[3];
 };
 
 /*

@@ -1464,6 +1464,12 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 		tag = eng_apply_kernel_tag(e, x, tag, ev->ts_ns);
 		if (e->cfg.use_kernel_tags && tag)
 			doubt = 0; /* the kernel decided */
+		/*
+		 * --sample: a pool feeder's unsampled request, hidden, whose
+		 * send went unrecorded: its side's queue learns it here.
+		 */
+		if (x->flags & KRT_XF_SAMPLED_OUT && tag && side_is_server(side))
+			krt_side_req_received(&side->side_reqs, tag);
 	} else if (x->flags & KRT_XF_MAYBE_UNSAMPLED) {
 		doubt |= KRT_UNCERTAIN_SAMPLING; /* maybe an unsampled request's work */
 	}

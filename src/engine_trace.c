@@ -512,6 +512,9 @@ __u64 eng_apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64
 		return rule;
 	if (e->cfg.use_kernel_tags) {
 		kt = eng_kernel_trace(e, x->trace_id, ts);
+		/* --sample: a pool feeder's unsampled request, recorded for its rules */
+		if (x->flags & KRT_XF_SAMPLED_OUT && (tr = eng_trace_find(e, kt)))
+			tr->hidden = true;
 		if (e->cfg.check_kernel_tags && kt != rule)
 			e->sum.kernel_tag_disagreements++;
 		return kt;

@@ -1111,12 +1111,19 @@ static struct {
 	bool open;
 } pool_left;
 
+/* The caller process's pipe (pool_caller_start); -1: this thread calls. */
+static int pool_caller_go = -1;
+
 static int pool_abandon(void **state)
 {
 	struct pool *p = pool_left.p;
 	int k;
 
 	(void)state;
+	if (pool_caller_go >= 0) {
+		close(pool_caller_go); /* its caller process ends at EOF */
+		pool_caller_go = -1;
+	}
 	if (!pool_left.open)
 		return 0;
 	pool_left.open = false;
@@ -1160,10 +1167,8 @@ static void pool_start(struct pool *p, pthread_t *worker)
  * bytes come from outside. A door reader that also sends calls and reads a
  * request while another is open is taken for an event loop under sampling
  * (bpf/tagging.bpf.h, loop_hides); wake-ups across processes are no
- * hand-offs. -1: this thread writes them.
+ * hand-offs.
  */
-static int pool_caller_go = -1;
-
 static pid_t pool_caller_start(int gw[2])
 {
 	int go[2];
@@ -1243,186 +1248,125 @@ static void pool_end(struct pool *p, pthread_t worker)
 }
 
 /*
- * --sample 2 with krtrace-bpf's defaults (tags, CPU summed here, merged
- * hops): of two requests through a thread pool and a downstream call, the
- * unsampled one leaves not a single ring record: no transfer, no switch of
- * the pool worker it was handed to, no wake-up, nothing downstream. The
- * only records of its time are CPU records of the sampled request, whose
- * time the threads carried until the unsampled one replaced it.
+ * --sample 2 through a thread pool (krtrace-bpf's defaults: tags, CPU summed
+ * here, merged hops). The I/O thread (this one) wakes the idle worker while
+ * it holds the request it read: a pool feeder (krt_pool_hidden). Its
+ * unsampled request is then recorded as a hidden one: its door record
+ * tagged and flagged KRT_XF_SAMPLED_OUT (the engine never shows it), the
+ * worker's call and reply as without sampling (no "maybe unsampled" guess:
+ * the pool's queue holds no request the engine does not see).
  */
-static void test_unsampled_request_no_records(void **state)
+static void test_unsampled_pool_request_hidden(void **state)
 {
 	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true,
 				   .merge_hops = true, .sample_rate = 2 };
 	static struct pool p;	/* static: see pool_abandon */
 	struct pool init = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, .jobs = 2,
 			     .work_ns = 1000 * 1000 };
-	struct krt_live_tag_stats ts;
-	struct krt_source_stats st;
-	struct krt_live_source *m;
-	pthread_t worker;
-	pid_t caller;
-	int k, gw[2], silent = 0, callers, kinds[KRT_EV_TYPE_MAX];
-	__u32 sampled_trace = 0;
-	__u64 before;
-	size_t i;
-
-	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
-	m = open_source_with(o, true);
-	assert_non_null(m);
-	p = init;
-	pool_start(&p, &worker);
-	tcp_pair(GATEWAY, &gw[0], &p.reply[0]);
-	tcp_pair(GATEWAY, &gw[1], &p.reply[1]);
-	caller = pool_caller_start(gw);
-	for (k = 0; k < 2; k++) {
-		drain_from(m);
-		krt_live_stats(m, &st);
-		before = st.ring_records;
-		pool_request(&p, k, &gw[k]);
-		drain_from(m);
-		krt_live_stats(m, &st);
-		memset(kinds, 0, sizeof(kinds));
-		callers = 0;
-		for (i = 0; i < n_got; i++) {
-			/*
-			 * The outside caller's sockets are this process's too
-			 * (not the application's): its request, the answer it
-			 * read, and the request it sent, out when the next
-			 * request's records flushed it (its "receiver", the
-			 * ingress, takes no send).
-			 */
-			if (got[i].type == KRT_EV_XFER &&
-			    (got[i].xfer.fd == gw[0] || got[i].xfer.fd == gw[1]))
-				callers++;
-			else if (got[i].type < KRT_EV_TYPE_MAX)
-				kinds[got[i].type]++;
-		}
-		for (i = 0; i < n_got; i++)
-			if (got[i].type == KRT_EV_SOCK_STATE || got[i].type == KRT_EV_FORK ||
-			    got[i].type == KRT_EV_EXIT)
-				print_message("  other record: type %u, thread %u\n", got[i].type,
-					      got[i].tid);
-		print_message("request %d: %llu ring records; %d transfers, %d switches, "
-			      "%d wake-ups, %d CPU, %d others; %d of the caller\n", k,
-			      (unsigned long long)(st.ring_records - before), kinds[KRT_EV_XFER],
-			      kinds[KRT_EV_SWITCH], kinds[KRT_EV_WAKEUP], kinds[KRT_EV_CPU],
-			      kinds[KRT_EV_SOCK_STATE] + kinds[KRT_EV_FORK] + kinds[KRT_EV_EXIT],
-			      callers);
-		if (kinds[KRT_EV_XFER]) {
-			const struct krt_event *in = find_xfer(KRT_DIR_RECV, p.reply[k], 0);
-
-			/* the sampled one is whole: its receive, the worker's call */
-			assert_non_null(in);
-			sampled_trace = in->xfer.trace_id;
-			assert_non_null(find_xfer(KRT_DIR_SEND, p.down, 0));
-			continue;
-		}
-		silent++;
-		assert_int_equal(kinds[KRT_EV_SWITCH], 0);
-		assert_int_equal(kinds[KRT_EV_WAKEUP], 0);
-		assert_int_equal(kinds[KRT_EV_SOCK_STATE] + kinds[KRT_EV_FORK] + kinds[KRT_EV_EXIT], 0);
-		/*
-		 * What went out is the sampled request's time (some of it
-		 * read from the threads' table at the drain, not a record)
-		 * and the caller's transfers.
-		 */
-		assert_true(st.ring_records - before <= (__u64)kinds[KRT_EV_CPU] + callers);
-		for (i = 0; i < n_got; i++)
-			if (got[i].type == KRT_EV_CPU)
-				assert_true(got[i].oncpu.trace_id == sampled_trace ||
-					    !got[i].oncpu.trace_id);
-	}
-	assert_int_equal(silent, 1);
-	assert_int_not_equal(sampled_trace, 0);
-	krt_live_tag_stats(m, &ts);
-	assert_int_equal(ts.traces_started, 2);
-	assert_int_equal(ts.traces_sampled, 1);
-	assert_true(ts.sampled_out_records > 0);
-	pool_caller_end(caller);
-	pool_end(&p, worker);
-	close(gw[0]);
-	close(gw[1]);
-	close_own_source(m);
-}
-
-/*
- * --sample 2 through the pool. A first (sampled) request shows the worker
- * answers its clients. Then three requests are read before any other is
- * queued: the second (unsampled, on the first's keep-alive connection,
- * answered last), the third (sampled) and the fourth (unsampled, behind
- * the second). The I/O thread (this one) holds the fourth when it wakes
- * the worker, but the third is open in its process: the worker may dequeue
- * either (it dequeues the third), so its guess is not trusted and its call
- * is recorded, unsure (untagged, "maybe unsampled"); its reply decides
- * (tagged, no doubt). Once that is answered no sampled request is open:
- * the worker handed an unsampled request next records nothing.
- */
-static void queue_one(struct pool *p)
-{
-	pthread_mutex_lock(&p->lock);
-	p->queued++;
-	pthread_cond_signal(&p->cond);
-	pthread_mutex_unlock(&p->lock);
-	usleep(50000); /* its job done, the worker waits again */
-}
-
-static void test_unsampled_guess_while_sampled_open(void **state)
-{
-	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true,
-				   .merge_hops = true, .sample_rate = 2 };
-	static struct pool p;	/* static: see pool_abandon */
-	struct pool init = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, .jobs = 3,
-			     .work_ns = 1000 * 1000 };
 	const struct krt_event *in, *call, *answer;
+	struct krt_live_tag_stats ts;
 	struct krt_live_source *m;
 	pthread_t worker;
 	pid_t caller;
-	int k, gw[2];
+	int gw[2];
 
 	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
 	m = open_source_with(o, true);
 	assert_non_null(m);
 	p = init;
 	pool_start(&p, &worker);
-	for (k = 0; k < 2; k++)
-		tcp_pair(GATEWAY, &gw[k], &p.reply[k]);
+	/* one keep-alive connection: few states (the small tables' group) */
+	tcp_pair(GATEWAY, &gw[0], &p.reply[0]);
+	gw[1] = gw[0];
+	p.reply[1] = p.reply[0];
 	caller = pool_caller_start(gw);
-	pool_call(gw, 0);
-	read_n(p.reply[0], 4);
-	queue_one(&p);
-	read_n(gw[0], 4);
 	drain_from(m);
-	for (k = 0; k < 3; k++) {
-		pool_call(gw, k % 2);
-		read_n(p.reply[k % 2], 4);
-	}
-	queue_one(&p);
-	queue_one(&p);
+	/* sampled: read and queued here, the idle worker woken */
+	pool_request(&p, 0, &gw[0]);
+	drain_from(m);
+	in = find_xfer(KRT_DIR_RECV, p.reply[0], 0);
+	assert_non_null(in);
+	assert_false(in->xfer.flags & KRT_XF_SAMPLED_OUT);
+	/* unsampled, read by a known feeder: recorded, hidden */
+	pool_request(&p, 1, &gw[1]);
 	drain_from(m);
 	in = find_xfer(KRT_DIR_RECV, p.reply[1], 0);
 	assert_non_null(in);
 	assert_true(in->xfer.flags & KRT_XF_TAGGED);
-	assert_null(find_xfer(KRT_DIR_RECV, p.reply[0], 0));
+	assert_true(in->xfer.flags & KRT_XF_SAMPLED_OUT);
 	call = find_xfer(KRT_DIR_SEND, p.down, 0);
 	assert_non_null(call);
 	assert_int_equal(call->tid, p.worker_tid);
-	assert_false(call->xfer.flags & KRT_XF_TAGGED);
-	assert_true(call->xfer.flags & KRT_XF_MAYBE_UNSAMPLED);
+	assert_false(call->xfer.flags & KRT_XF_MAYBE_UNSAMPLED);
 	answer = find_xfer(KRT_DIR_SEND, p.reply[1], 0);
 	assert_non_null(answer);
 	assert_true(answer->xfer.flags & KRT_XF_TAGGED);
 	assert_int_equal(answer->xfer.trace_id, in->xfer.trace_id);
-	assert_false(answer->xfer.flags & KRT_XF_MAYBE_UNSAMPLED);
-	/* the unsampled job, nothing sampled open: no record */
-	assert_null(find_xfer(KRT_DIR_SEND, p.down, 1));
-	assert_null(find_xfer(KRT_DIR_SEND, p.reply[0], 0));
+	assert_false(answer->xfer.flags & (KRT_XF_MAYBE_UNSAMPLED | KRT_XF_SAMPLED_OUT));
+	/* hidden is not sampled: one in two, as asked */
+	krt_live_tag_stats(m, &ts);
+	assert_int_equal(ts.traces_started, 2);
+	assert_int_equal(ts.traces_sampled, 1);
+	pool_caller_end(caller);
+	p.reply[1] = -1;
+	pool_end(&p, worker);
+	close(gw[0]);
+	close_own_source(m);
+}
+
+/*
+ * --sample 2: an unsampled request read before its reader was known to
+ * feed a pool (its door record went unrecorded). When the reader wakes the
+ * idle worker with it, the worker's job is recorded as without sampling,
+ * and the reply (the worker's) too, flagged hidden: the pool's rules need
+ * every reply that settles a job (and a loop's hand-back every reply).
+ */
+static void test_pool_reply_hidden_before_feeder_known(void **state)
+{
+	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true,
+				   .merge_hops = true, .sample_rate = 2 };
+	static struct pool p;	/* static: see pool_abandon */
+	struct pool init = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, .jobs = 1,
+			     .work_ns = 1000 * 1000 };
+	const struct krt_event *call, *answer;
+	struct krt_live_source *m;
+	pthread_t worker;
+	pid_t caller;
+	int gw[2];
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	m = open_source_with(o, true);
+	assert_non_null(m);
+	p = init;
+	pool_start(&p, &worker);
+	/* one keep-alive connection: few states (the small tables' group) */
+	tcp_pair(GATEWAY, &gw[0], &p.reply[0]);
+	gw[1] = gw[0];
+	caller = pool_caller_start(gw);
+	/* the first request (sampled), answered here: no pool yet */
+	pool_call(gw, 0);
+	read_n(p.reply[0], 4);
+	assert_int_equal(write(p.reply[0], "ans\n", 4), 4);
+	read_n(gw[0], 4);
+	usleep(20000);
+	drain_from(m);
+	assert_non_null(find_xfer(KRT_DIR_SEND, p.reply[0], 0));
+	/* the second (unsampled) goes to the pool */
+	pool_request(&p, 0, &gw[0]);
+	drain_from(m);
+	assert_null(find_xfer(KRT_DIR_RECV, p.reply[0], 0));
+	call = find_xfer(KRT_DIR_SEND, p.down, 0);
+	assert_non_null(call);
+	assert_int_equal(call->tid, p.worker_tid);
+	assert_false(call->xfer.flags & KRT_XF_MAYBE_UNSAMPLED);
+	answer = find_xfer(KRT_DIR_SEND, p.reply[0], 0);
+	assert_non_null(answer);
+	assert_int_equal(answer->tid, p.worker_tid);
+	assert_true(answer->xfer.flags & KRT_XF_TAGGED);
+	assert_true(answer->xfer.flags & KRT_XF_SAMPLED_OUT);
 	pool_caller_end(caller);
 	pool_end(&p, worker);
-	read_n(gw[0], 4);
-	read_n(gw[1], 4);
 	close(gw[0]);
-	close(gw[1]);
 	close_own_source(m);
 }
 
@@ -2187,8 +2131,8 @@ static void test_go_reused_g_after_another(void **state)
 	{ prefix "handoff_is_unsure", test_handoff_is_unsure, NULL, pool_abandon, NULL },            \
 	{ prefix "cpu_left_at_end", test_cpu_left_at_end, NULL, pool_abandon, NULL },                \
 	{ prefix "cpu_carried_by_receive", test_cpu_carried_by_receive, NULL, pool_abandon, NULL },  \
-	{ prefix "unsampled_request_no_records", test_unsampled_request_no_records, NULL, pool_abandon, NULL }, \
-	{ prefix "unsampled_guess_while_sampled_open", test_unsampled_guess_while_sampled_open, NULL, pool_abandon, NULL }, \
+	{ prefix "unsampled_pool_request_hidden", test_unsampled_pool_request_hidden, NULL, pool_abandon, NULL }, \
+	{ prefix "pool_reply_hidden_before_feeder_known", test_pool_reply_hidden_before_feeder_known, NULL, pool_abandon, NULL }, \
 	{ prefix "unsure_server_time_in_kernel", test_unsure_server_time_in_kernel, NULL, pool_abandon, NULL }, \
 	{ prefix "reorder_window_grows", test_reorder_window_grows, NULL, pool_abandon, NULL }
 

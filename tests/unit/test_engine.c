@@ -3427,6 +3427,44 @@ static void test_sampling_hidden_loop_request(void **state)
 	fix_free(f);
 }
 
+/*
+ * --sample: a pool feeder's unsampled request read from a traced peer
+ * (thrift's I/O thread, API here) is recorded hidden (KRT_XF_SAMPLED_OUT on
+ * its receive), its sender's send not at all. Its trace is never emitted,
+ * and the side's queue learns the request from that receive: API's reply
+ * on the keep-alive connection answers it, not the request answered
+ * before it there.
+ */
+static void test_sampling_hidden_pool_request_from_peer(void **state)
+{
+	struct fix *f = fix_new();
+	struct krt_event hidden =
+	    tagged(ev_seq(ev_recv(200, API, api(8080), web(40001), 11), 1011), 2);
+	const struct krt_trace *t1;
+
+	hidden.xfer.flags |= KRT_XF_SAMPLED_OUT;
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	feed(f, tagged(ev_seq(ev_recv(100, WEB, web(80), gw(50001), 10), 100), 1));
+	feed(f, tagged(ev_seq(ev_send(110, WEB, web(40001), api(8080), 11), 1000), 1));
+	feed(f, tagged(ev_seq(ev_recv(120, API, api(8080), web(40001), 11), 1000), 1));
+	feed(f, tagged(ev_seq(ev_send(130, API, api(8080), web(40001), 21), 5000), 1));
+	feed(f, tagged(ev_seq(ev_recv(140, WEB, web(40001), api(8080), 21), 5000), 1));
+	feed(f, tagged(ev_seq(ev_send(150, WEB, web(80), gw(50001), 30), 200), 1));
+	feed(f, hidden); /* 2: WEB's door read and its call went unrecorded */
+	feed(f, tagged(ev_seq(ev_send(210, API, api(8080), web(40001), 21), 5021), 2));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 1);
+	assert_int_equal(krt_engine_summary(f->e)->traces, 1);
+	t1 = collected_id(&f->col, 1);
+	assert_non_null(t1);
+	assert_non_null(hop_sent_at(t1, API, WEB, 130));
+	assert_null(hop_sent_at(t1, API, 0, 210));
+	assert_null(hop_sent_at(t1, API, WEB, 210));
+	fix_free(f);
+}
+
 /* --debug check-tags alone: the rules decide, disagreements are counted. */
 static void test_kernel_tags_check_only(void **state)
 {
@@ -3815,6 +3853,7 @@ int main(void)
 	    cmocka_unit_test(test_sampling_guess_settled),
 	    cmocka_unit_test(test_sampling_provisional_jobs),
 	    cmocka_unit_test(test_sampling_hidden_loop_request),
+	    cmocka_unit_test(test_sampling_hidden_pool_request_from_peer),
 	    cmocka_unit_test(test_kernel_tags_check_only),
 	    cmocka_unit_test(test_kernel_tags_late),
 	    cmocka_unit_test(test_verbose),
