@@ -50,6 +50,9 @@ static __always_inline bool notify_record(struct sock *sk, int ret, __u8 dir)
 	if (sampling_on()) {
 		struct krt_thread_state *th = thread_find((__u32)bpf_get_current_pid_tgid());
 
+		/* a feeder that reads notifications answers for its workers */
+		if (th && dir == KRT_DIR_RECV && (th->pool_hidden & KRT_POOL_HIDDEN_FEEDER))
+			th->pool_hidden |= KRT_POOL_HIDDEN_HANDBACK;
 		if (!th || !th->pool_hidden)
 			return true;
 	}

@@ -196,8 +196,12 @@ static __always_inline bool loop_hides(struct krt_thread_state *th)
 {
 	if (!sampling_on() || th->go_thread)
 		return false;
-	if (th->evloop || (th->pool_hidden & KRT_POOL_HIDDEN_FEEDER))
+	if (th->evloop)
 		return true;
+	if (th->pool_hidden & KRT_POOL_HIDDEN_FEEDER) {
+		th->pool_hidden |= KRT_POOL_HIDDEN_DOOR;
+		return true;
+	}
 	/* not a pool's feeder: its workers call out, it does not */
 	if (!th->loop_trial && (th->trace & KRT_TRACE_ID_MASK) && th->claim == KRT_CLAIM_OPEN &&
 	    th->door_reader == KRT_DOOR_READER_CALLS)
@@ -246,10 +250,10 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		mixed = true;
 	}
 	/*
-	 * A pool feeder's unsampled request from a traced peer (thrift's I/O
-	 * thread): recorded, hidden (pool_hidden), and so is its reply.
+	 * A hand-back loop's unsampled request from a traced peer (thrift's
+	 * I/O thread): recorded, hidden (pool_hidden), and so is its reply.
 	 */
-	if ((trace & KRT_TRACE_SAMPLED_OUT) && (th->pool_hidden & KRT_POOL_HIDDEN_FEEDER) &&
+	if ((trace & KRT_TRACE_SAMPLED_OUT) && (th->pool_hidden & KRT_POOL_HIDDEN_HANDBACK) &&
 	    !mixed && trace_decided(trace) && conn_side_serves(c, t)) {
 		feeder_unhides(c, trace);
 		trace &= ~KRT_TRACE_SAMPLED_OUT;
@@ -461,7 +465,9 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	 * the reply that settles a worker's job); in a record of its own (the
 	 * flag is the sender's).
 	 */
-	if ((trace & KRT_TRACE_SAMPLED_OUT) && server && th->pool_hidden) {
+	if ((trace & KRT_TRACE_SAMPLED_OUT) && server &&
+	    (th->pool_hidden &
+	     (KRT_POOL_HIDDEN_WORKER | KRT_POOL_HIDDEN_DOOR | KRT_POOL_HIDDEN_HANDBACK))) {
 		trace &= ~KRT_TRACE_SAMPLED_OUT;
 		th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_HIDDEN;
 		*to_peer = false;

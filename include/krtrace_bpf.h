@@ -108,11 +108,17 @@ enum krt_door_reader {
  * and their notifications for every request. So the feeder's unsampled
  * requests are recorded as hidden ones (never shown), and neither it nor
  * its workers take the sampling guesses: they are traced as without
- * sampling, at full tracing's cost.
+ * sampling, at full tracing's cost. Which requests: those a feeder reads
+ * at the door (DOOR), and, read from a traced peer, those of a feeder that
+ * is a hand-back's loop (HANDBACK: it reads its workers' notifications).
+ * Not a server that wakes background threads with a request open (redis:
+ * jemalloc's, bio's): it is a feeder of nothing that matters here.
  */
 enum krt_pool_hidden {
 	KRT_POOL_HIDDEN_FEEDER = 1,
 	KRT_POOL_HIDDEN_WORKER = 2,
+	KRT_POOL_HIDDEN_DOOR = 4,
+	KRT_POOL_HIDDEN_HANDBACK = 8,
 };
 
 #define KRT_LOOP_TRIAL 64
