@@ -41,11 +41,13 @@ static __always_inline bool notify_record(struct sock *sk, int ret, __u8 dir)
 	if (!sk || sk->__sk_common.skc_family != KRT_AF_UNIX)
 		return false;
 	/*
-	 * Sampling: the loop's replies to unsampled requests are not
-	 * recorded, so its notifications could not be matched to replies in
-	 * order (a stale job would be bound to the next sampled reply); a
-	 * pool feeder that hides its unsampled requests and its workers
-	 * record them all (krt_pool_hidden).
+	 * Sampling: a loop's replies to unsampled requests are not recorded,
+	 * so its notifications could not be matched to replies in order (a
+	 * stale job would be bound to the next sampled reply), unless it is a
+	 * pool feeder that hides its unsampled requests (krt_pool_hidden):
+	 * then every one is recorded, sent by its workers (their guesses keep
+	 * no unsampled mark; a new worker thread's first job has no trace) or
+	 * read by it. Not those of an unsampled request's thread elsewhere.
 	 */
 	if (sampling_on()) {
 		struct krt_thread_state *th = thread_find((__u32)bpf_get_current_pid_tgid());
@@ -53,7 +55,7 @@ static __always_inline bool notify_record(struct sock *sk, int ret, __u8 dir)
 		/* a feeder that reads notifications answers for its workers */
 		if (th && dir == KRT_DIR_RECV && (th->pool_hidden & KRT_POOL_HIDDEN_FEEDER))
 			th->pool_hidden |= KRT_POOL_HIDDEN_HANDBACK;
-		if (!th || !th->pool_hidden)
+		if (th && !th->pool_hidden && (th->trace & KRT_TRACE_SAMPLED_OUT))
 			return true;
 	}
 	us = bpf_skc_to_unix_sock(sk);

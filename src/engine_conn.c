@@ -1019,6 +1019,13 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 			decided = e->cfg.use_kernel_tags && k;
 			tag = k;
 		}
+		/*
+		 * --sample: a pool's reply to an unsampled request read before
+		 * the pool was known (its read went unrecorded): a reply all
+		 * the same, whose hand-back binds a job (to a hidden trace).
+		 */
+		if (x->flags & KRT_XF_SAMPLED_OUT && ktagged && tag && side_is_server(d))
+			reply = true;
 	}
 	/*
 	 * Rule 2 names the trace of the last bytes received; a thread that
