@@ -129,15 +129,21 @@ done
 # node sample since an event loop's unsampled requests are recorded as hidden traces
 # (docs/design.md, "Sampling"): bench/accuracy.sh 500 requests at 4/8/16, 150 of 150 sampled
 # exact (was 4.0 / 92.7 / 2.7); floor 75 here (8 sampled: two may slip), one wrong at most.
+# thrift, asgi, m2 sample since a pool feeder's unsampled requests are recorded as hidden
+# ones (docs/handoffs.md, "Pools under sampling"): bench/accuracy.sh 500 requests at 4/8/16,
+# thrift 100 / 0 / 0 and m2 100 / 0 / 0 in two runs (were 0 / 100 / 0 and 98.0 / 2.0 / 0),
+# asgi 97.3-99.3 / 0.7-2.7 / 0 (as its live figure: the hand-back's order doubts; was
+# 0 / 98.7 / 0); here m2 8 of 8 in four runs, thrift 8 of 8 in three (7 once), asgi 7 or
+# 8 of 8: floors 75 (two of the 8 sampled may slip).
 declare -A FLOOR=(
-	[thrift.live]=95 [thrift.import]=90 [thrift.sample]=0
+	[thrift.live]=95 [thrift.import]=90 [thrift.sample]=75
 	[java.live]=95 [java.import]=95 [java.sample]=75
-	[asgi.live]=85 [asgi.import]=85 [asgi.sample]=0
+	[asgi.live]=85 [asgi.import]=85 [asgi.sample]=75
 	[node.live]=95 [node.import]=95 [node.sample]=75
 	[m5.live]=95 [m5.import]=95 [m5.sample]=75
 	[chain.live]=95 [chain.import]=95 [chain.sample]=75
 	[m1.live]=95 [m1.import]=95 [m1.sample]=75
-	[m2.live]=80 [m2.import]=95 [m2.sample]=50
+	[m2.live]=80 [m2.import]=95 [m2.sample]=75
 	[m3.live]=85 [m3.import]=85 [m3.sample]=75
 	[m4.live]=95 [m4.import]=95 [m4.sample]=75
 )
