@@ -1305,9 +1305,19 @@ static __u32 go_fd_owner(struct krt_normalizer *n, __u64 proc)
 	return *id;
 }
 
-/* A new goroutine on an old runtime.g: a unit of its own. */
-static void go_renew(struct krt_normalizer *n, struct ngo *g)
+/*
+ * A new goroutine on an old runtime.g: a unit of its own. The goroutine that
+ * had the g ended: its unit exits (the engine forgets it; a Go program's
+ * units are as many as its runtime.g's, not as its goroutines ever).
+ */
+static void go_renew(struct krt_normalizer *n, const struct krt_report_record *r, struct ngo *g)
 {
+	struct krt_event ev;
+
+	base_event(n, &ev, KRT_EV_EXIT, r);
+	ev.tid = g->unit;
+	n->st.events++;
+	n->emit(&ev, n->ctx); /* a unit already: not through emit()'s mapping */
 	g->unit = KRT_GO_UNIT_BASE + n->next_unit++;
 	g->goid = 0;
 	g->on_tid = 0;
@@ -1363,7 +1373,7 @@ static void on_go(struct krt_normalizer *n, const struct krt_report_record *r)
 	switch (r->kind) {
 	case KRT_RP_GO_EXECUTE:
 		if (g->goid && g->goid != (__u64)r->go_goid)
-			go_renew(n, g); /* its go_start came before the capture */
+			go_renew(n, r, g); /* its go_start came before the capture */
 		g->goid = (__u64)r->go_goid;
 		if (t->go_unit == g->unit)
 			return;
@@ -1376,7 +1386,7 @@ static void on_go(struct krt_normalizer *n, const struct krt_report_record *r)
 	case KRT_RP_GO_START:
 		go_leaves(n, g, r->tid);
 		if (!created)
-			go_renew(n, g);
+			go_renew(n, r, g);
 		emit_go(n, r, KRT_GO_OP_START, from, g);
 		break;
 	case KRT_RP_GO_READY:

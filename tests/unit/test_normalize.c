@@ -592,9 +592,15 @@ static void test_go_units(void **state)
 	assert_int_equal(n_x, 2);
 	assert_int_equal(x[1]->tid, 40);
 	assert_int_equal(x[1]->xfer.goid, 0);
-	/* a g started again is a new unit */
+	/* a g started again is a new unit; the one that had it exits */
 	assert_int_equal(go[6]->go.op, KRT_GO_OP_START);
 	assert_int_not_equal(go[6]->go.target_tid, go[1]->go.target_tid);
+	for (i = 0, n_x = 0; i < n_ev && i < MAX_EV; i++)
+		if (ev[i].type == KRT_EV_EXIT) {
+			assert_int_equal(ev[i].tid, go[1]->go.target_tid);
+			n_x++;
+		}
+	assert_int_equal(n_x, 1);
 	assert_int_equal(krt_norm_stats(N)->goroutines, 5);
 }
 
