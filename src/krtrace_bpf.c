@@ -947,7 +947,8 @@ static void report_tcp_option(struct krt_live_source *src)
 /*
  * krtrace-bpf --go-uprobe-events PID...: for utils/krtrace-capture, the
  * uprobe_events lines that record the goroutines of the Go binaries among
- * the PIDs (each binary once, after a "binary PATH" line); a Go binary that
+ * the PIDs (each binary once, after a "binary PATH" line; the definitions
+ * name it as /proc/PID/exe, which a container's binary is found by); a Go binary that
  * cannot be followed is named on stderr, and its threads are imported by
  * thread. Loads nothing.
  */
@@ -988,7 +989,8 @@ static int print_go_uprobe_events(int argc, char **argv)
 		if (!info.is_go)
 			continue;
 		printf("binary %s\n", path);
-		if (krt_go_uprobe_lines(path, &info, stdout, why, sizeof(why)))
+		/* the kernel opens it through the process: its mount namespace's file */
+		if (krt_go_uprobe_lines(link, &info, stdout, why, sizeof(why)))
 			fprintf(stderr,
 				"krtrace-bpf: process %ld (%s, %s): goroutines not followed, "
 				"attributed by thread: %s\n",
