@@ -148,6 +148,8 @@ static void on_wakeup(struct krt_engine *e, const struct krt_event *ev)
 		return;
 	if (target->notify_reader == waker->tid && !target->job_wake_ns && !target->job_first_ns)
 		target->job_wake_ns = ev->ts_ns; /* a dispatch, maybe (engine_pool.c) */
+	if (waker->notify_reader == target->tid)
+		waker->woke_reader_ns = ev->ts_ns; /* its notification's bytes, maybe */
 	eng_handoff_on_wakeup(e, waker, target, ev->ts_ns);
 }
 

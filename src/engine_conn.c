@@ -523,8 +523,10 @@ static void receiver_takes(struct krt_engine *e, struct thread *t, struct dir *d
 	if (!trace)
 		return;
 	/* a request it read may go to a pool; a reply to its own call may not */
-	if (trace != t->cur && side_is_server(d->rev))
+	if (trace != t->cur && side_is_server(d->rev)) {
 		eng_handoff_push(t, trace);
+		eng_reader_remember(e, t);
+	}
 	eng_thread_set_trace(e, t, trace, ts);
 	/*
 	 * Bytes decide: a trace a wake-up passed on (a guess) and the bytes

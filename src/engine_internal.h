@@ -61,6 +61,8 @@
 #define NOTIFY_CHANS 32
 /* Notifications sent and not read yet, per channel. */
 #define NOTIFY_QUEUE 16
+/* a worker's wake-up of its reader this close before its send's end is the send's */
+#define NOTIFY_WAKE_NS 50000ULL
 /* a loop's last hand-backs kept for a later doubt, and replies owed a job */
 #define HANDBACK_RECENT 4
 /* replies of one doubt on the hand-back's order settled together */
@@ -333,6 +335,11 @@ struct thread {
 	__u32 notify_reader;
 	__u64 job_wake_ns, job_first_ns;
 	/*
+	 * When it last woke that reader: a send on the channel wakes a reader
+	 * asleep on it as its bytes arrive, before the send ends.
+	 */
+	__u64 woke_reader_ns;
+	/*
 	 * The traces this thread last had activity in, so that a hand-back
 	 * visits those instead of every open trace (thousands with the
 	 * linger: a walk of them cost the reader 140 us per thrift request).
@@ -531,8 +538,11 @@ struct notify_chan {
 	 * deliveries are guesses.
 	 */
 	__u8 disorder;
+	/* when the last send's bytes arrived (engine_pool.c notify_arrival_order) */
+	__u64 last_arrived_ns;
 	struct {
 		__u64 end; /* sent count after this send */
+		__u64 len; /* its bytes */
 		struct handback job;
 	} q[NOTIFY_QUEUE];
 	__u8 n;

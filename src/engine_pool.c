@@ -181,7 +181,7 @@ static void orphan_takes(struct krt_engine *e, struct thread *t, __u64 ts)
 		__u64 id = f->handoff[i];
 		struct trace *tr = eng_trace_find(e, id);
 
-		if (tr && !tr->answered && !tr->ingress_acted && tr->pub.ingress.tid == f->tid) {
+		if (tr && !tr->answered && (tr->pub.ingress.tid != f->tid || !tr->ingress_acted)) {
 			eng_handoff_remove(f, id);
 			tr->handoff_from = f->tid;
 			offer_note(e, id, t, ts);
@@ -890,6 +890,38 @@ static bool chan_order_doubt(struct krt_engine *e, struct notify_chan *c, const 
 }
 
 /*
+ * The bytes of a send on a channel whose reader sleeps on it arrive when
+ * the send wakes the reader, before the send ends (and its hook runs):
+ * worker t's send ending at `end` arrived at its wake-up of the reader,
+ * if it woke it since its last transfer, else at `end`. A send that ended
+ * first but arrived later (another CPU's, a few microseconds apart) comes
+ * second in the channel: on a channel read one notification at a time,
+ * the two unread jobs of equal size trade places.
+ */
+static void notify_arrival_order(struct krt_engine *e, struct notify_chan *c,
+				 const struct thread *t, __u64 end)
+{
+	__u64 arrived = end;
+	unsigned int k = c->n;
+
+	if (t->woke_reader_ns && t->woke_reader_ns <= end && t->woke_reader_ns > t->last_xfer_ns &&
+	    end - t->woke_reader_ns < NOTIFY_WAKE_NS)
+		arrived = t->woke_reader_ns;
+	if (k && !c->batched && c->last_arrived_ns > arrived && c->q[k - 1].job.tid != t->tid &&
+	    c->q[k - 1].len == c->q[k].len && c->q[k - 1].end - c->q[k - 1].len >= c->rcvd) {
+		struct handback x = c->q[k - 1].job;
+
+		c->q[k - 1].job = c->q[k].job;
+		c->q[k].job = x;
+		eng_vlog(e, end, t, t->tid, 0,
+			 "NOTIFY arrived at %llu, before %u's send that ended first: goes first",
+			 (unsigned long long)arrived, x.tid);
+		return; /* c->last_arrived_ns: the later one's still */
+	}
+	c->last_arrived_ns = arrived;
+}
+
+/*
  * KRT_EV_NOTIFY: a send on a channel is a worker done with its job (since
  * its previous notification); a receive hands the jobs whose bytes it read
  * in full to the reader, in the order they were sent. A receive seen
@@ -941,6 +973,8 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
 		t->job_wake_ns = t->job_first_ns = 0;
 		c->q[c->n].job.order_doubt =
 		    t->preempted_ns && chan_order_doubt(e, c, t, t->preempted_ns);
+		c->q[c->n].len = nt->bytes;
+		notify_arrival_order(e, c, t, ev->ts_ns);
 		c->n++;
 		t->notified_ns = ev->ts_ns;
 		t->preempted_ns = 0;

@@ -1757,6 +1757,133 @@ static void handback_dispatch(bool woken, bool late_byte)
 	fix_free(f);
 }
 
+/*
+ * thrift's TNonblockingServer: two workers write their 8-byte
+ * notifications on two CPUs at nearly the same time. The hooks run as
+ * each send ends: w2's ended first, but w1's bytes arrived first, waking
+ * the I/O thread asleep on the socketpair (the wake-up comes inside the
+ * send). The loop reads one at a time and answers in that order: its
+ * first reply (request 4) is w1's job. Without the wake-up, the order the
+ * sends ended decides (request 4 to w2).
+ */
+static void handback_arrival(bool woke)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w2 = 102;
+	const __u64 chan = 0x5eed;
+	const __u32 w[2] = {w1, w2};
+	const struct krt_trace *t3, *t4;
+	int k;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	for (k = 0; k < 2; k++) { /* a first job each: the channel and its reader */
+		__u64 t = 100 + 400 * k;
+
+		feed(f, ev_recv(t, io, web(80), gw(50010 + k), 10)); /* traces 1, 2 */
+		feed(f, ev_wakeup(t + 10, io, w[k]));
+		worker_call(f, w[k], t + 100, 40010 + k, 9);
+		feed(f, ev_notify(t + 140, w[k], KRT_DIR_SEND, chan, 8));
+		feed(f, ev_notify(t + 150, io, KRT_DIR_RECV, chan, 8));
+		feed(f, ev_send(t + 160, io, web(80), gw(50010 + k), 30));
+		feed(f, ev_switch(t + 170, w[k], 1, 0));
+	}
+	feed(f, ev_recv(1000, io, web(80), gw(50001), 10)); /* trace 3 */
+	feed(f, ev_recv(1010, io, web(80), gw(50002), 10)); /* trace 4 */
+	feed(f, ev_wakeup(1020, io, w2));
+	feed(f, ev_wakeup(1030, io, w1));
+	worker_call(f, w2, 1100, 40002, 12);
+	worker_call(f, w1, 1140, 40001, 11);
+	feed(f, ev_switch(1180, io, 1, 0)); /* the loop sleeps on its channel */
+	if (woke)
+		feed(f, ev_wakeup(1197, w1, io)); /* w1's bytes arrive */
+	feed(f, ev_notify(1198, w2, KRT_DIR_SEND, chan, 8));
+	feed(f, ev_notify(1199, w1, KRT_DIR_SEND, chan, 8));
+	feed(f, ev_notify(1215, io, KRT_DIR_RECV, chan, 8));
+	feed(f, ev_send(1220, io, web(80), gw(50002), 32)); /* answers 4 */
+	feed(f, ev_notify(1225, io, KRT_DIR_RECV, chan, 8));
+	feed(f, ev_send(1230, io, web(80), gw(50001), 31)); /* answers 3 */
+	krt_engine_flush(f->e);
+
+	t3 = collected_id(&f->col, 3);
+	t4 = collected_id(&f->col, 4);
+	assert_non_null(t3);
+	assert_non_null(t4);
+	assert_int_equal(trace_count_hops(t4, woke ? w1 : w2, API), 1);
+	assert_int_equal(trace_count_hops(t4, woke ? w2 : w1, API), 0);
+	assert_int_equal(trace_count_hops(t3, woke ? w2 : w1, API), 1);
+	assert_int_equal(trace_count_hops(t3, woke ? w1 : w2, API), 0);
+	fix_free(f);
+}
+
+static void test_handback_arrival_by_wakeup(void **state)
+{
+	handback_arrival(true);
+}
+
+static void test_handback_arrival_by_send_end(void **state)
+{
+	handback_arrival(false);
+}
+
+/*
+ * A middle tier's pool at the start of a capture (thrift's store): its
+ * I/O thread reads two requests, and workers never seen before (their
+ * wake-ups not recorded) call redis with no trace, then hand their jobs
+ * back. The first to send takes the oldest request the reader holds, on a
+ * guess; the hand-back settles it. Before, a reader was known only at the
+ * gateway, and the workers' calls were lost (traces uncertain).
+ */
+static void test_pool_first_jobs_mid_tier(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = API, w1 = API + 1, w2 = API + 2;
+	const __u64 chan = 0x5eed;
+	const struct krt_trace *t1, *t2;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_recv(101, 102, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_send(110, WEB, web(40001), api(9090), 11));
+	feed(f, ev_send(111, 102, web(40002), api(9090), 12));
+	feed(f, ev_recv(120, io, api(9090), web(40001), 11));
+	feed(f, ev_recv(121, io, api(9090), web(40002), 12));
+	feed(f, ev_send(130, w1, api(40011), rds(6379), 21)); /* 1's */
+	feed(f, ev_send(131, w2, api(40012), rds(6379), 22)); /* 2's */
+	feed(f, ev_recv(140, REDIS, rds(6379), api(40011), 21));
+	feed(f, ev_send(141, REDIS, rds(6379), api(40011), 5));
+	feed(f, ev_recv(142, REDIS, rds(6379), api(40012), 22));
+	feed(f, ev_send(143, REDIS, rds(6379), api(40012), 6));
+	feed(f, ev_recv(150, w1, api(40011), rds(6379), 5));
+	feed(f, ev_recv(151, w2, api(40012), rds(6379), 6));
+	feed(f, ev_notify(160, w1, KRT_DIR_SEND, chan, 8));
+	feed(f, ev_notify(165, io, KRT_DIR_RECV, chan, 8));
+	feed(f, ev_send(170, io, api(9090), web(40001), 31)); /* answers 1 */
+	feed(f, ev_notify(175, w2, KRT_DIR_SEND, chan, 8));
+	feed(f, ev_notify(180, io, KRT_DIR_RECV, chan, 8));
+	feed(f, ev_send(185, io, api(9090), web(40002), 32)); /* answers 2 */
+	feed(f, ev_recv(190, WEB, web(40001), api(9090), 31));
+	feed(f, ev_recv(191, 102, web(40002), api(9090), 32));
+	feed(f, ev_send(200, WEB, web(80), gw(50001), 41));
+	feed(f, ev_send(201, 102, web(80), gw(50002), 42));
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	t2 = collected_id(&f->col, 2);
+	assert_non_null(t1);
+	assert_non_null(t2);
+	assert_int_equal(trace_hop(t1, w1, REDIS)->bytes, 21);
+	assert_int_equal(trace_hop(t2, w2, REDIS)->bytes, 22);
+	assert_int_equal(trace_count_hops(t1, w2, REDIS), 0);
+	assert_int_equal(trace_count_hops(t2, w1, REDIS), 0);
+	assert_int_equal(t1->uncertain, 0);
+	assert_int_equal(t2->uncertain, 0);
+	fix_free(f);
+}
+
 static void test_handback_order_by_dispatch(void **state)
 {
 	handback_dispatch(true, false);
@@ -3803,6 +3930,9 @@ int main(void)
 	    cmocka_unit_test(test_handback_staging_trace),
 	    cmocka_unit_test(test_lock_wakeups_not_handoffs),
 	    cmocka_unit_test(test_background_wakeup_not_handoff),
+	    cmocka_unit_test(test_handback_arrival_by_wakeup),
+	    cmocka_unit_test(test_handback_arrival_by_send_end),
+	    cmocka_unit_test(test_pool_first_jobs_mid_tier),
 	    cmocka_unit_test(test_answered_request_not_offered),
 	    cmocka_unit_test(test_oneway_pooled_connection),
 	    cmocka_unit_test(test_oneway_after_reply_keeps_claim),
