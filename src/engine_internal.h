@@ -531,6 +531,8 @@ struct notify_chan {
 	 * it answers in.
 	 */
 	bool batched;
+	/* a receive asked for exactly what it got: read one at a time (thrift) */
+	bool one_by_one;
 	/*
 	 * A receive read bytes whose send was not recorded yet (its hook ran
 	 * late: the sender was preempted by the reader it woke): which send it

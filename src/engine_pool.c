@@ -907,8 +907,9 @@ static void notify_arrival_order(struct krt_engine *e, struct notify_chan *c,
 	if (t->woke_reader_ns && t->woke_reader_ns <= end && t->woke_reader_ns > t->last_xfer_ns &&
 	    end - t->woke_reader_ns < NOTIFY_WAKE_NS)
 		arrived = t->woke_reader_ns;
-	if (k && !c->batched && c->last_arrived_ns > arrived && c->q[k - 1].job.tid != t->tid &&
-	    c->q[k - 1].len == c->q[k].len && c->q[k - 1].end - c->q[k - 1].len >= c->rcvd) {
+	if (k && c->one_by_one && !c->batched && c->last_arrived_ns > arrived &&
+	    c->q[k - 1].job.tid != t->tid && c->q[k - 1].len == c->q[k].len &&
+	    c->q[k - 1].end - c->q[k - 1].len >= c->rcvd) {
 		struct handback x = c->q[k - 1].job;
 
 		c->q[k - 1].job = c->q[k].job;
@@ -989,6 +990,8 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
 		 */
 		if (!nt->asked || nt->asked > nt->bytes)
 			c->batched = true;
+		else
+			c->one_by_one = true;
 		if (c->rcvd > c->sent)
 			c->disorder = 2; /* the late send, and the one that overtook it */
 	}
