@@ -88,6 +88,9 @@ done
 # unread bytes after a loss are one send made since is not re-aligned (the frame's body
 # lost its receiver: 6-8 wrong of 1500 -> 0 on three captures re-imported, 99.0-99.7 %
 # exact, the rest uncertain; a Go service's false "reply not seen" no longer declares a loss).
+# thrift import 95 (was 90) since a new worker's first job on the store takes the oldest
+# request its I/O thread holds (82ce61a): 80 of 80 in two runs here (the 4 jobs at capture
+# start were uncertain); 1498-1500 of 1500 on re-imported captures.
 # node: a send of the event loop while it owes a send to another request it read (one
 # queued for the agent's pooled socket, pipelined redis replies read together) is marked
 # uncertain ("loop"): 0 % wrong live and import (was 11-19 %, right or wrong by chance),
@@ -136,7 +139,7 @@ done
 # 0 / 98.7 / 0); here m2 8 of 8 in four runs, thrift 8 of 8 in three (7 once), asgi 7 or
 # 8 of 8: floors 75 (two of the 8 sampled may slip).
 declare -A FLOOR=(
-	[thrift.live]=95 [thrift.import]=90 [thrift.sample]=75
+	[thrift.live]=95 [thrift.import]=95 [thrift.sample]=75
 	[java.live]=95 [java.import]=95 [java.sample]=75
 	[asgi.live]=85 [asgi.import]=85 [asgi.sample]=75
 	[node.live]=95 [node.import]=95 [node.sample]=75
