@@ -33,7 +33,10 @@
  *                              connection writer) takes its waker's. A
  *                              request's own goroutine readied by one working
  *                              for another trace was blocked handing work
- *                              over: the waker takes that work's trace.
+ *                              over: the waker takes that work's trace. A
+ *                              waker that opened a connection nothing was
+ *                              sent on yet hands that connection over to
+ *                              the request it readies (go_hand_dial).
  *
  * The Go register ABI (amd64, Go 1.17+) passes the first arguments in RAX,
  * RBX, RCX. Only entry probes: a uretprobe rewrites the return address on a
@@ -288,6 +291,62 @@ static __always_inline void go_forget_dead(const struct krt_go_key *k)
 		run->g = 0;
 		__sync_fetch_and_add(&go_reused, 1);
 	}
+}
+
+/*
+ * A connection a goroutine opened and has not handed over yet (net/http's
+ * dialer goroutine, started by the request that asked first): by
+ * (goroutine, process), the connection's socket cookie.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct krt_go_key);
+	__type(value, __u64);
+} go_dials SEC(".maps");
+
+__u64 go_dials_handed = 0; /* new connections handed to a request of another trace */
+
+/* The goroutine running on tid (a Go process's thread) opens connection cookie. */
+static __always_inline void go_note_dial(__u32 tid, __u32 tgid, __u64 cookie)
+{
+	struct krt_go_running *run = bpf_map_lookup_elem(&go_running, &tid);
+	struct krt_go_key k = {.tgid = tgid};
+
+	if (!run || !run->g)
+		return;
+	k.g = run->g;
+	bpf_map_update_elem(&go_dials, &k, &cookie, BPF_ANY);
+}
+
+/*
+ * The goroutine running on tid readies st, a request's goroutine (its own,
+ * or given its trace): when it opened a connection nothing was sent on yet,
+ * that connection is what it hands over (net/http's dialer delivering a new
+ * pooled connection to whichever request waits first, not always the one it
+ * was started for). The first send on it carries st's trace, not that of
+ * connect time: the connection's writer goroutine, started by the dialer,
+ * may write before any hand-off reached it.
+ */
+static __always_inline void go_hand_dial(__u32 tid, __u32 tgid, const struct krt_go_state *st)
+{
+	struct krt_go_running *run = bpf_map_lookup_elem(&go_running, &tid);
+	struct krt_go_key k = {.tgid = tgid};
+	struct krt_conn_side *c;
+	__u64 *cookie;
+
+	if (!run || !run->g || !(st->trace & KRT_TRACE_ID_MASK) || st->origin == KRT_GO_OPEN)
+		return;
+	k.g = run->g;
+	cookie = bpf_map_lookup_elem(&go_dials, &k);
+	if (!cookie)
+		return;
+	c = conn_find(*cookie);
+	if (c && c->client && !c->sent_any && c->connect_trace != st->trace) {
+		c->connect_trace = st->trace;
+		__sync_fetch_and_add(&go_dials_handed, 1);
+	}
+	bpf_map_delete_elem(&go_dials, &k);
 }
 
 SEC("uprobe")
@@ -625,6 +684,7 @@ int krt_go_ready(struct pt_regs *ctx)
 			return 0;
 	}
 	go_settle(st, k.g, tid);
+	go_hand_dial(tid, tgid, st);
 	if (st->trace == t->trace)
 		return 0;
 	if (st->origin == KRT_GO_OWN) {

@@ -401,6 +401,9 @@ int BPF_PROG(krt_sock_state, struct sock *sk, int oldstate, int newstate)
 			c->client = 1;
 			c->origin_known = 1;
 			c->connect_trace = thread_trace((__u32)pid_tgid);
+			/* a goroutine's: it may hand the connection to another request */
+			if (go_process(pid_tgid >> 32))
+				go_note_dial((__u32)pid_tgid, pid_tgid >> 32, cookie);
 		}
 	}
 	if (kernel_tags && sampling_on() &&

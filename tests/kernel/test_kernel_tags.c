@@ -2099,10 +2099,101 @@ static void go_reused_g(bool other_first)
 	close(ds);
 	close_own_source(s);
 }
+
+static void go_ready(struct fake_g *g)
+{
+	krt_fake_go_call(krt_fake_go_ready, (__u64)(unsigned long)g, 3);
+}
+
+/* Request 2's goroutine reads its request, then parks (its thread runs another). */
+struct go_waiter {
+	struct fake_g *own, *next;
+	int srv;
+};
+
+static void *go_waiter_thread(void *arg)
+{
+	struct go_waiter *w = arg;
+
+	go_execute(w->own);
+	read_n(w->srv, 6);
+	go_execute(w->next);
+	return NULL;
+}
+
+/*
+ * net/http's new pooled connection: request 1's goroutine starts a dialer,
+ * which connects, starts the connection's writer (request 1's trace) and
+ * delivers the connection to whichever request waits first: request 2's
+ * goroutine, which it readies. The writer's first write, before any
+ * hand-off reached it, is request 2's call.
+ */
+static void test_go_dialed_conn_handed_over(void **state)
+{
+	struct fake_g ga = { .goid = 201 }, gb = { .goid = 202 }, gd = { .goid = 203 },
+		      gw = { .goid = 204 }, gy = { .goid = 205 };
+	struct go_waiter waiter = { .own = &gb, .next = &gy };
+	const struct krt_event *r1, *r2, *call;
+	struct krt_live_source *s;
+	int gw1, srv1, gw2, srv2, dc, ds;
+	pthread_t th;
+
+	s = open_go_source();
+	tcp_pair(GATEWAY, &gw1, &srv1);
+	tcp_pair(GATEWAY, &gw2, &srv2);
+	drain_from(s);
+	/* thread X: request 1's goroutine starts the dialer */
+	go_execute(&ga);
+	assert_int_equal(write(gw1, "GET /1", 6), 6);
+	read_n(srv1, 6);
+	go_start(&gd);
+	/* thread Y: request 2's goroutine reads it and waits for a connection */
+	assert_int_equal(write(gw2, "GET /2", 6), 6);
+	waiter.srv = srv2;
+	assert_int_equal(pthread_create(&th, NULL, go_waiter_thread, &waiter), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	/* thread X: the dialer connects, starts the writer, hands the connection to 2 */
+	go_execute(&gd);
+	tcp_pair("127.0.0.1", &dc, &ds);
+	go_start(&gw);
+	go_ready(&gb);
+	/* the writer writes request 2's call */
+	go_execute(&gw);
+	assert_int_equal(write(dc, "call", 4), 4);
+	read_n(ds, 4);
+	drain_from(s);
+
+	r1 = find_xfer(KRT_DIR_RECV, srv1, 0);
+	r2 = find_xfer(KRT_DIR_RECV, srv2, 0);
+	call = find_xfer(KRT_DIR_SEND, dc, 0);
+	assert_non_null(r1);
+	assert_non_null(r2);
+	assert_non_null(call);
+	assert_int_not_equal(r1->xfer.trace_id, r2->xfer.trace_id);
+	if (!(call->xfer.flags & KRT_XF_TAGGED) || call->xfer.trace_id != r2->xfer.trace_id) {
+		print_message("call tagged %u (flags 0x%x): request 1 is %u, request 2 %u\n",
+			      call->xfer.trace_id, call->xfer.flags, r1->xfer.trace_id,
+			      r2->xfer.trace_id);
+		fail();
+	}
+	assert_int_equal(call->xfer.goid, 204);
+	close(gw1);
+	close(srv1);
+	close(gw2);
+	close(srv2);
+	close(dc);
+	close(ds);
+	close_own_source(s);
+}
 #else
 static void go_reused_g(bool other_first)
 {
 	skip(); /* the stand-ins are x86-64 code (Go's register ABI as the probes read it) */
+}
+
+static void test_go_dialed_conn_handed_over(void **state)
+{
+	skip();
 }
 #endif
 
@@ -2147,7 +2238,9 @@ int main(void)
 					    { "test_backlog_bounded_window", test_backlog_bounded_window },
 					    { "test_go_reused_g_runs_next", test_go_reused_g_runs_next },
 					    { "test_go_reused_g_after_another",
-					      test_go_reused_g_after_another } };
+					      test_go_reused_g_after_another },
+					    { "test_go_dialed_conn_handed_over",
+					      test_go_dialed_conn_handed_over } };
 	const struct CMUnitTest fallback[] = TAG_TESTS("syscall_hooks: test_");
 	/* last: how the group's states fared in the small tables */
 	const struct CMUnitTest small[] = { TAG_TEST_LIST("small_tables: test_"),
