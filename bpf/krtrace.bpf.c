@@ -325,14 +325,13 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 		 */
 		if (waker_trace) {
 			t = thread_get(target_tid);
+			if (t && sampling_on() && !t->evloop)
+				pool_hidden_learn(thread_find((__u32)pid_tgid), t,
+						  !(t->trace & KRT_TRACE_ID_MASK));
 			/* not an event loop (sampling): its own reads name its requests */
-			if (t && !(t->trace & KRT_TRACE_ID_MASK) && !t->evloop) {
-				__u32 guess = waker_trace;
-
-				if (sampling_on()) {
-					pool_hidden_learn(thread_find((__u32)pid_tgid), t);
-					guess = pool_hidden_guess(t, guess);
-				}
+			if (t && (!(t->trace & KRT_TRACE_ID_MASK) || pool_hidden_stale(t)) &&
+			    !t->evloop) {
+				__u32 guess = pool_hidden_guess(t, waker_trace);
 
 				/*
 				 * An unsampled request's guess to a worker that

@@ -44,19 +44,19 @@ static __always_inline bool notify_record(struct sock *sk, int ret, __u8 dir)
 	 * Sampling: a loop's replies to unsampled requests are not recorded,
 	 * so its notifications could not be matched to replies in order (a
 	 * stale job would be bound to the next sampled reply), unless it is a
-	 * pool feeder that hides its unsampled requests (krt_pool_hidden):
-	 * then every one is recorded, sent by its workers (their guesses keep
-	 * no unsampled mark; a new worker thread's first job has no trace) or
-	 * read by it. Not those of an unsampled request's thread elsewhere.
+	 * pool feeder (krt_pool_hidden): a hand-back loop, whose replies are
+	 * all recorded from its first notification on (its unsampled requests
+	 * hidden). Its workers' sends are recorded from the first, whatever
+	 * their trace (a job begun before the feeder was known, a new thread's
+	 * first job), or the reads would run ahead of them; the reads of a
+	 * thread that feeds no pool are not.
 	 */
-	if (sampling_on()) {
+	if (sampling_on() && dir == KRT_DIR_RECV) {
 		struct krt_thread_state *th = thread_find((__u32)bpf_get_current_pid_tgid());
 
-		/* a feeder that reads notifications answers for its workers */
-		if (th && dir == KRT_DIR_RECV && (th->pool_hidden & KRT_POOL_HIDDEN_FEEDER))
-			th->pool_hidden |= KRT_POOL_HIDDEN_HANDBACK;
-		if (th && !th->pool_hidden && (th->trace & KRT_TRACE_SAMPLED_OUT))
+		if (!th || !(th->pool_hidden & KRT_POOL_HIDDEN_FEEDER))
 			return true;
+		th->pool_hidden |= KRT_POOL_HIDDEN_HANDBACK;
 	}
 	us = bpf_skc_to_unix_sock(sk);
 	if (!us)

@@ -90,15 +90,33 @@ static __always_inline void thread_handed_trace(struct krt_thread_state *t, __u3
  * of its workers (enum krt_pool_hidden: from the next request on, the
  * feeder's unsampled ones are recorded, hidden).
  */
+static __always_inline bool pool_hidden_feeds(const struct krt_thread_state *w)
+{
+	return (w->pool_hidden & KRT_POOL_HIDDEN_HANDBACK) ||
+	       ((w->pool_hidden & (KRT_POOL_HIDDEN_FEEDER | KRT_POOL_HIDDEN_CALLS)) ==
+		    KRT_POOL_HIDDEN_FEEDER &&
+		w->door_reader);
+}
+
 static __always_inline void pool_hidden_learn(struct krt_thread_state *w,
-					      struct krt_thread_state *t)
+					      struct krt_thread_state *t, bool idle)
 {
 	if (!w || w->evloop || w->go_thread)
 		return;
-	if (w->entry_server && w->claim == KRT_CLAIM_OPEN && (w->trace & KRT_TRACE_ID_MASK))
+	if (idle && w->entry_server && w->claim == KRT_CLAIM_OPEN && (w->trace & KRT_TRACE_ID_MASK))
 		w->pool_hidden |= KRT_POOL_HIDDEN_FEEDER;
-	if (w->pool_hidden & KRT_POOL_HIDDEN_FEEDER)
+	if (pool_hidden_feeds(w))
 		t->pool_hidden |= KRT_POOL_HIDDEN_WORKER;
+}
+
+/*
+ * Worker t, woken, holds an unsampled guess from before its feeder was
+ * known (a pool worker keeps its guess across jobs): it takes a new one.
+ */
+static __always_inline bool pool_hidden_stale(const struct krt_thread_state *t)
+{
+	return (t->pool_hidden & KRT_POOL_HIDDEN_WORKER) && (t->trace & KRT_TRACE_SAMPLED_OUT) &&
+	       (t->trace & KRT_TRACE_UNSURE);
 }
 
 /*
@@ -198,10 +216,9 @@ static __always_inline bool loop_hides(struct krt_thread_state *th)
 		return false;
 	if (th->evloop)
 		return true;
-	if (th->pool_hidden & KRT_POOL_HIDDEN_FEEDER) {
-		th->pool_hidden |= KRT_POOL_HIDDEN_DOOR;
+	if ((th->pool_hidden & (KRT_POOL_HIDDEN_FEEDER | KRT_POOL_HIDDEN_CALLS)) ==
+	    KRT_POOL_HIDDEN_FEEDER)
 		return true;
-	}
 	/* not a pool's feeder: its workers call out, it does not */
 	if (!th->loop_trial && (th->trace & KRT_TRACE_ID_MASK) && th->claim == KRT_CLAIM_OPEN &&
 	    th->door_reader == KRT_DOOR_READER_CALLS)
@@ -466,8 +483,7 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	 * flag is the sender's).
 	 */
 	if ((trace & KRT_TRACE_SAMPLED_OUT) && server &&
-	    (th->pool_hidden &
-	     (KRT_POOL_HIDDEN_WORKER | KRT_POOL_HIDDEN_DOOR | KRT_POOL_HIDDEN_HANDBACK))) {
+	    (th->pool_hidden & (KRT_POOL_HIDDEN_WORKER | KRT_POOL_HIDDEN_HANDBACK))) {
 		trace &= ~KRT_TRACE_SAMPLED_OUT;
 		th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_HIDDEN;
 		*to_peer = false;
@@ -483,6 +499,7 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	if (sampling_on() && !server && *to_peer && th->door_reader && !th->go_thread &&
 	    !th->evloop) {
 		th->door_reader = KRT_DOOR_READER_CALLS;
+		th->pool_hidden |= KRT_POOL_HIDDEN_CALLS; /* no pool's feeder */
 		/* and reads requests while others are open (not a thread per request) */
 		if (++th->calls_since_recv >= 2 && th->loop_trial)
 			th->evloop = 1;

@@ -108,16 +108,17 @@ enum krt_door_reader {
  * and their notifications for every request. So the feeder's unsampled
  * requests are recorded as hidden ones (never shown), and neither it nor
  * its workers take the sampling guesses: they are traced as without
- * sampling, at full tracing's cost. Which requests: those a feeder reads
- * at the door (DOOR), and, read from a traced peer, those of a feeder that
- * is a hand-back's loop (HANDBACK: it reads its workers' notifications).
- * Not a server that wakes background threads with a request open (redis:
- * jemalloc's, bio's): it is a feeder of nothing that matters here.
+ * sampling, at full tracing's cost. Which feeders: one that reads at the
+ * door and makes no call itself (it queues: m2's reader, uvicorn's loop;
+ * not a JVM's pool thread, which calls out and wakes a collector's thread:
+ * CALLS), and a hand-back's loop (HANDBACK: it reads its workers'
+ * notifications; its requests from traced peers too). Not a server that
+ * wakes background threads with a request open (redis: jemalloc's, bio's).
  */
 enum krt_pool_hidden {
 	KRT_POOL_HIDDEN_FEEDER = 1,
 	KRT_POOL_HIDDEN_WORKER = 2,
-	KRT_POOL_HIDDEN_DOOR = 4,
+	KRT_POOL_HIDDEN_CALLS = 4,
 	KRT_POOL_HIDDEN_HANDBACK = 8,
 };
 

@@ -1370,6 +1370,77 @@ static void test_pool_reply_hidden_before_feeder_known(void **state)
 	close_own_source(m);
 }
 
+/* An idle thread of this process, woken once (test_caller_wakes_no_pool). */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int go;
+} idle_thread = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+
+static void *idle_thread_wait(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&idle_thread.lock);
+	while (!idle_thread.go)
+		pthread_cond_wait(&idle_thread.cond, &idle_thread.lock);
+	pthread_mutex_unlock(&idle_thread.lock);
+	return NULL;
+}
+
+/*
+ * --sample 2: a thread that reads its requests at the door and calls out
+ * itself (a JVM's pool thread) and wakes an idle thread with a request open
+ * (a collector's, an allocator's) feeds no pool (krt_pool_hidden's CALLS):
+ * its unsampled request leaves no record, as without pools.
+ */
+static void test_caller_wakes_no_pool(void **state)
+{
+	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true,
+				   .merge_hops = true, .sample_rate = 2 };
+	struct krt_live_source *m;
+	pthread_t idle;
+	int gw, srv, cli, back;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	m = open_source_with(o, true);
+	assert_non_null(m);
+	idle_thread.go = 0;
+	assert_int_equal(pthread_create(&idle, NULL, idle_thread_wait, NULL), 0);
+	tcp_pair(GATEWAY, &gw, &srv);
+	tcp_pair("127.0.0.1", &cli, &back);
+	usleep(50000); /* the idle thread waits */
+	drain_from(m);
+	/* sampled: read, a call out, the idle thread woken, answered */
+	assert_int_equal(write(gw, "req\n", 4), 4);
+	read_n(srv, 4);
+	assert_int_equal(write(cli, "sub\n", 4), 4);
+	read_n(back, 4);
+	pthread_mutex_lock(&idle_thread.lock);
+	idle_thread.go = 1;
+	pthread_cond_signal(&idle_thread.cond);
+	pthread_mutex_unlock(&idle_thread.lock);
+	assert_int_equal(pthread_join(idle, NULL), 0);
+	assert_int_equal(write(srv, "ans\n", 4), 4);
+	read_n(gw, 4);
+	usleep(20000);
+	drain_from(m);
+	assert_non_null(find_xfer(KRT_DIR_RECV, srv, 0));
+	/* unsampled, on the same connection: nothing */
+	assert_int_equal(write(gw, "req\n", 4), 4);
+	read_n(srv, 4);
+	assert_int_equal(write(srv, "ans\n", 4), 4);
+	read_n(gw, 4);
+	usleep(20000);
+	drain_from(m);
+	assert_null(find_xfer(KRT_DIR_RECV, srv, 0));
+	assert_null(find_xfer(KRT_DIR_SEND, srv, 0));
+	close(gw);
+	close(srv);
+	close(cli);
+	close(back);
+	close_own_source(m);
+}
+
 /*
  * A server that reads a pool worker's call reads bytes whose trace is a
  * guess (the worker's hand-off is unsure). It is no pool worker: its time
@@ -2224,6 +2295,7 @@ static void test_go_reused_g_after_another(void **state)
 	{ prefix "cpu_carried_by_receive", test_cpu_carried_by_receive, NULL, pool_abandon, NULL },  \
 	{ prefix "unsampled_pool_request_hidden", test_unsampled_pool_request_hidden, NULL, pool_abandon, NULL }, \
 	{ prefix "pool_reply_hidden_before_feeder_known", test_pool_reply_hidden_before_feeder_known, NULL, pool_abandon, NULL }, \
+	{ prefix "caller_wakes_no_pool", test_caller_wakes_no_pool }, \
 	{ prefix "unsure_server_time_in_kernel", test_unsure_server_time_in_kernel, NULL, pool_abandon, NULL }, \
 	{ prefix "reorder_window_grows", test_reorder_window_grows, NULL, pool_abandon, NULL }
 
