@@ -133,6 +133,19 @@ static void on_wakeup(struct krt_engine *e, const struct krt_event *ev)
 	struct thread *waker = eng_thread_listed_or_known(e, ev->tid, ev->pid, ev->comm);
 	struct thread *target;
 
+	if (!ev->tid) {
+		/*
+		 * Recorded in the idle task (import: sched_wakeup runs on the
+		 * target's CPU when another CPU queued the wake-up there): the
+		 * waker is not known, it may be a worker's reader dispatching
+		 * a job (engine_pool.c).
+		 */
+		target = eng_thread_find(e, ev->wakeup.target_tid);
+		if (target && target->notify_reader && !target->job_wake_ns &&
+		    !target->job_first_ns && !target->job_remote_ns)
+			target->job_remote_ns = ev->ts_ns;
+		return;
+	}
 	if (!waker || !waker->traced || ev->wakeup.target_tid == ev->tid)
 		return;
 	target = eng_thread_listed_or_known(e, ev->wakeup.target_tid, ev->wakeup.target_pid, NULL);

@@ -334,6 +334,7 @@ struct thread {
 	 */
 	__u32 notify_reader;
 	__u64 job_wake_ns, job_first_ns;
+	__u64 job_remote_ns; /* a wake-up of unknown origin before job_wake_ns */
 	/*
 	 * When it last woke that reader: a send on the channel wakes a reader
 	 * asleep on it as its bytes arrive, before the send ends.

@@ -970,6 +970,10 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
 		c->q[c->n].job.disp_hi = t->job_wake_ns	   ? t->job_wake_ns
 					 : t->job_first_ns ? t->job_first_ns
 							   : ev->ts_ns;
+		if (t->job_remote_ns && t->job_wake_ns && t->job_remote_ns < t->job_wake_ns &&
+		    t->job_remote_ns < c->q[c->n].job.disp_lo)
+			c->q[c->n].job.disp_lo = t->job_remote_ns;
+		t->job_remote_ns = 0;
 		t->notify_reader = c->reader;
 		t->job_wake_ns = t->job_first_ns = 0;
 		c->q[c->n].job.order_doubt =

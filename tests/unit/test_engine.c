@@ -1684,7 +1684,7 @@ static void worker_call(struct fix *f, __u32 w, __u64 t, __u16 port, __u64 bytes
  * order settles it, and the jobs move. Without the wake-ups (dispatch
  * times overlapping) both stay uncertain.
  */
-static void handback_dispatch(bool woken, bool late_byte)
+static void handback_dispatch(bool woken, bool late_byte, bool remote)
 {
 	struct fix *f = fix_new();
 	const __u32 loop = WEB, w1 = 101, w2 = 102;
@@ -1712,6 +1712,8 @@ static void handback_dispatch(bool woken, bool late_byte)
 	}
 	feed(f, ev_recv(1000, loop, web(80), gw(50001), 10)); /* trace 3 */
 	feed(f, ev_recv(1010, loop, web(80), gw(50002), 10)); /* trace 4 */
+	if (remote)
+		feed(f, ev_wakeup(1015, 0, w2)); /* recorded in the idle task */
 	if (woken) {
 		feed(f, ev_wakeup(1020, loop, w1));
 		feed(f, ev_wakeup(1030, loop, w2));
@@ -1743,7 +1745,7 @@ static void handback_dispatch(bool woken, bool late_byte)
 
 	t1 = collected_id(&f->col, 3);
 	t2 = collected_id(&f->col, 4);
-	if (woken) {
+	if (woken && !remote) {
 		assert_int_equal(trace_hop(t1, w1, API)->bytes, 11);
 		assert_int_equal(trace_hop(t2, w2, API)->bytes, 12);
 		assert_int_equal(trace_count_hops(t1, w2, API), 0);
@@ -1886,18 +1888,28 @@ static void test_pool_first_jobs_mid_tier(void **state)
 
 static void test_handback_order_by_dispatch(void **state)
 {
-	handback_dispatch(true, false);
+	handback_dispatch(true, false, false);
+}
+
+/*
+ * Import: a wake-up of w2 recorded in the idle task (another CPU queued it
+ * there; its waker unknown) before the loop's wake-ups seen: it may have
+ * been w2's dispatch, before w1's. Which came first is not known.
+ */
+static void test_handback_remote_wakeup_uncertain(void **state)
+{
+	handback_dispatch(true, false, true);
 }
 
 static void test_handback_dispatch_unknown_uncertain(void **state)
 {
-	handback_dispatch(false, false);
+	handback_dispatch(false, false, false);
 }
 
 /* The same when the loop answered before w1's byte was sent (owed). */
 static void test_handback_owed_by_dispatch(void **state)
 {
-	handback_dispatch(true, true);
+	handback_dispatch(true, true, false);
 }
 
 /*
@@ -3931,6 +3943,7 @@ int main(void)
 	    cmocka_unit_test(test_lock_wakeups_not_handoffs),
 	    cmocka_unit_test(test_background_wakeup_not_handoff),
 	    cmocka_unit_test(test_handback_arrival_by_wakeup),
+	    cmocka_unit_test(test_handback_remote_wakeup_uncertain),
 	    cmocka_unit_test(test_handback_arrival_by_send_end),
 	    cmocka_unit_test(test_pool_first_jobs_mid_tier),
 	    cmocka_unit_test(test_answered_request_not_offered),
