@@ -44,9 +44,9 @@ static __always_inline struct krt_deferred_send *send_slot(struct krt_dir_tags *
 }
 
 /*
- * A send of trace (decided, to a traced container) waits in its direction
- * for the receive that reads it; false when the slot is taken (it goes out
- * in its own record).
+ * A send of trace (decided, or with full tracing a guess: KRT_PEER_UNDECIDED)
+ * to a traced container waits in its direction for the receive that reads
+ * it; false when the slot is taken (it goes out in its own record).
  */
 static __always_inline bool send_wait(struct krt_dir_tags *dt, __u64 cookie, __u64 pid_tgid,
 				      __u32 seq, int ret, __u32 trace, __u32 goid, __u64 *clk)

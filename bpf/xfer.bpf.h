@@ -27,7 +27,14 @@ static __always_inline bool xfer_send_tags(const struct xfer_sock *f, int ret, _
 	dt = dir_get(&wk);
 	if (!dt)
 		return false;
-	if (merge_hops && *decided && !(*trace & KRT_TRACE_SAMPLED_OUT) && to_peer)
+	/*
+	 * A guess waits too (a pool worker's call to redis or a backend: one
+	 * record per hop instead of two), untagged in the receive's record
+	 * (KRT_PEER_UNDECIDED); not with sampling, whose undecided records
+	 * carry KRT_XF_MAYBE_UNSAMPLED and the worker's job serial.
+	 */
+	if (merge_hops && (*decided || !sampling_on()) && !(*trace & KRT_TRACE_SAMPLED_OUT) &&
+	    to_peer)
 		waiting = send_wait(dt, f->id, pid_tgid, f->seq, ret, *trace,
 				    go_running_goid((__u32)pid_tgid), clk);
 	read_already = tag_store(dt, f->seq, ret, *trace, (__u32)pid_tgid);

@@ -40,6 +40,7 @@
 #define KRT_TRACE_SAMPLED_OUT 0x80000000u
 #define KRT_TRACE_UNSURE 0x40000000u
 #define KRT_TRACE_ID_MASK 0x3fffffffu
+_Static_assert(KRT_PEER_UNDECIDED == KRT_TRACE_UNSURE, "a merged send's doubt");
 
 /*
  * A thread's claim on its trace (struct krt_thread_state .claim), the

@@ -133,6 +133,13 @@ struct krt_cpu_pair {
 #define KRT_CPU_FOLLOWS 0xffffffffu
 
 /*
+ * krt_xfer_peer.trace_id of a send the kernel did not decide (a pool
+ * worker's guess: KRT_TRACE_UNSURE of include/krtrace_bpf.h); full
+ * tracing only (with sampling such a send needs KRT_XF_MAYBE_UNSAMPLED).
+ */
+#define KRT_PEER_UNDECIDED 0x40000000u
+
+/*
  * The send a receive read, kept in the kernel until the receiver came
  * (live path only): the live source turns it back into a SEND event.
  */
@@ -141,7 +148,9 @@ struct krt_xfer_peer {
 	__u64 sock_id; /* the sender's socket */
 	__u32 tid, pid;
 	__u32 seq, bytes; /* TCP sequence of its first byte, length */
-	__u32 trace_id;	  /* the kernel's tag of the sent bytes */
+	__u32 trace_id;	  /* the kernel's tag of the sent bytes; with
+			   * KRT_PEER_UNDECIDED a guess: the send is
+			   * untagged, as a record of its own would be */
 	__u32 goid;	  /* the sending goroutine (low 32 bits; krt_xfer.goid) */
 	__s32 fd;
 	__u16 syscall_nr;
@@ -303,14 +312,17 @@ krt_peer_send_fill(struct krt_event *ev, const struct krt_xfer_peer *ps, const s
 	ev->tid = ps->tid;
 	__builtin_memcpy(ev->comm, ps->comm, KRT_COMM_LEN);
 	ev->xfer.dir = KRT_DIR_SEND;
-	ev->xfer.flags = KRT_XF_SEQ | KRT_XF_TAGGED;
+	ev->xfer.flags = KRT_XF_SEQ;
+	if (!(ps->trace_id & KRT_PEER_UNDECIDED)) {
+		ev->xfer.flags |= KRT_XF_TAGGED;
+		ev->xfer.trace_id = ps->trace_id;
+	}
 	ev->xfer.syscall_nr = ps->syscall_nr;
 	ev->xfer.fd = ps->fd;
 	ev->xfer.bytes = ps->bytes;
 	ev->xfer.seq = ps->seq;
 	ev->xfer.sock_id = ps->sock_id;
 	ev->xfer.enter_ns = ps->ts_ns;
-	ev->xfer.trace_id = ps->trace_id;
 	ev->xfer.goid = ps->goid;
 	ev->xfer.tuple = *t;
 }

@@ -952,13 +952,16 @@ static void *pool_worker(void *arg)
  * context switches are recorded so the engine can count its time. Its
  * reply on the client connection is the kernel's decision. Once it has
  * answered and slept, a send with no wake-up from the queue is a job it
- * took by itself: unsure again, not "no trace".
+ * took by itself: unsure again, not "no trace". Its guessed call to a
+ * traced container waits like a decided one and rides in the record of
+ * the receive that reads it (one record per hop), untagged as before.
  */
 static void test_handoff_is_unsure(void **state)
 {
 	struct handoff h = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, -1, 0, -1 };
 	struct krt_live_source *m;
-	const struct krt_event *in, *work, *answer, *next;
+	const struct krt_event *in, *work, *answer, *next, *work_read;
+	struct krt_live_tag_stats ts;
 	int gw, srv, back;
 	bool worker_switch = false;
 	pthread_t th;
@@ -1001,6 +1004,15 @@ static void test_handoff_is_unsure(void **state)
 	assert_non_null(work);
 	assert_int_equal(work->tid, h.worker_tid);
 	assert_false(work->xfer.flags & KRT_XF_TAGGED);
+	assert_int_equal(work->xfer.trace_id, 0);
+	assert_int_equal(work->xfer.bytes, 5);
+	/* it waited for its reader: out in the receive's record, at its own time */
+	work_read = find_xfer(KRT_DIR_RECV, back, 0);
+	assert_non_null(work_read);
+	assert_int_equal(work_read->xfer.seq, work->xfer.seq);
+	assert_true(work->ts_ns <= work_read->ts_ns);
+	krt_live_tag_stats(m, &ts);
+	assert_true(ts.hops_merged >= 1);
 	for (i = 0; i < n_got; i++)
 		if (got[i].type == KRT_EV_SWITCH &&
 		    ((__s32)got[i].sw.next_tid == h.worker_tid ||
