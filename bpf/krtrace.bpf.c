@@ -63,7 +63,7 @@ int BPF_PROG(krt_sock_send, struct sock *sk, int ret, int flags)
 		return 0;
 	if (!xfer_sock_btf(sk, ret, KRT_DIR_SEND, &f))
 		return 0;
-	return handle_xfer(&f, ret, KRT_DIR_SEND, pid_tgid);
+	return handle_xfer(&f, ret, KRT_DIR_SEND, pid_tgid, true);
 }
 
 SEC("tp_btf/sock_recv_length")
@@ -81,7 +81,7 @@ int BPF_PROG(krt_sock_recv, struct sock *sk, int ret, int flags)
 		return 0;
 	if (!xfer_sock_btf(sk, ret, KRT_DIR_RECV, &f))
 		return 0;
-	return handle_xfer(&f, ret, KRT_DIR_RECV, pid_tgid);
+	return handle_xfer(&f, ret, KRT_DIR_RECV, pid_tgid, true);
 }
 
 /*
@@ -130,10 +130,14 @@ int BPF_PROG(krt_sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	if (!xfer_sock_fd(regs->di, ret, dir, &f))
 		return 0;
-	/* two inlined copies, each with a constant direction, as in the socket hooks */
+	/*
+	 * two inlined copies, each with a constant direction, as in the socket
+	 * hooks; a guess's send goes out on its own here (guess_waits false):
+	 * this program is at the verifier's 1M-instruction limit
+	 */
 	if (dir == KRT_DIR_SEND)
-		return handle_xfer(&f, ret, KRT_DIR_SEND, pid_tgid);
-	return handle_xfer(&f, ret, KRT_DIR_RECV, pid_tgid);
+		return handle_xfer(&f, ret, KRT_DIR_SEND, pid_tgid, false);
+	return handle_xfer(&f, ret, KRT_DIR_RECV, pid_tgid, false);
 #else
 	return 0;
 #endif

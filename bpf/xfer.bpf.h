@@ -14,7 +14,8 @@
  * the send waits (no record now: it rides in the receive's).
  */
 static __always_inline bool xfer_send_tags(const struct xfer_sock *f, int ret, __u64 pid_tgid,
-					   __u64 *trace, __u64 *decided, __u64 *clk)
+					   __u64 *trace, __u64 *decided, __u64 *clk,
+					   const bool guess_waits)
 {
 	struct krt_dir_key wk = {}; /* sender -> receiver */
 	struct krt_dir_tags *dt;
@@ -31,10 +32,12 @@ static __always_inline bool xfer_send_tags(const struct xfer_sock *f, int ret, _
 	 * A guess waits too (a pool worker's call to redis or a backend: one
 	 * record per hop instead of two), untagged in the receive's record
 	 * (KRT_PEER_UNDECIDED); not with sampling, whose undecided records
-	 * carry KRT_XF_MAYBE_UNSAMPLED and the worker's job serial.
+	 * carry KRT_XF_MAYBE_UNSAMPLED and the worker's job serial. Only where
+	 * the caller says so (guess_waits, a constant: the socket hooks; the
+	 * syscall-exit program is at the verifier's limit without it).
 	 */
-	if (merge_hops && (*decided || !sampling_on()) && !(*trace & KRT_TRACE_SAMPLED_OUT) &&
-	    to_peer)
+	if (merge_hops && (*decided || (guess_waits && !sampling_on())) &&
+	    !(*trace & KRT_TRACE_SAMPLED_OUT) && to_peer)
 		waiting = send_wait(dt, f->id, pid_tgid, f->seq, ret, *trace,
 				    go_running_goid((__u32)pid_tgid), clk);
 	read_already = tag_store(dt, f->seq, ret, *trace, (__u32)pid_tgid);
@@ -174,7 +177,12 @@ static __always_inline void xfer_record(const struct xfer_sock *f, int ret, __u8
 }
 
 /* One socket transfer of a traced thread, from any of the transfer hooks. */
-static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 dir, __u64 pid_tgid)
+/*
+ * guess_waits (a constant per program): an undecided send to a traced
+ * container waits for its receiver like a decided one (xfer_send_tags).
+ */
+static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 dir, __u64 pid_tgid,
+				       const bool guess_waits)
 {
 	/*
 	 * 64-bit flags: clang 14 spills bools in one size and fills in
@@ -191,7 +199,7 @@ static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 
 
 	if (kernel_tags && have_seq) {
 		if (dir == KRT_DIR_SEND) {
-			if (xfer_send_tags(f, ret, pid_tgid, &trace, &decided, &clk))
+			if (xfer_send_tags(f, ret, pid_tgid, &trace, &decided, &clk, guess_waits))
 				return 0;
 		} else {
 			dt = xfer_recv_tags(f, ret, pid_tgid, &wk, &trace, &decided, &clk, &carry,

@@ -138,6 +138,7 @@ struct krt_cpu_pair {
  * tracing only (with sampling such a send needs KRT_XF_MAYBE_UNSAMPLED).
  */
 #define KRT_PEER_UNDECIDED 0x40000000u
+_Static_assert(KRT_XF_TAGGED == 1 << 1, "krt_peer_send_fill sets it by shifting");
 
 /*
  * The send a receive read, kept in the kernel until the receiver came
@@ -305,6 +306,8 @@ struct krt_event {
 static __inline__ __attribute__((always_inline)) void
 krt_peer_send_fill(struct krt_event *ev, const struct krt_xfer_peer *ps, const struct krt_tuple *t)
 {
+	__u32 sure = ((ps->trace_id / KRT_PEER_UNDECIDED) & 1) ^ 1;
+
 	ev->ts_ns = ps->ts_ns;
 	ev->type = KRT_EV_XFER;
 	ev->cpu = ps->cpu;
@@ -312,11 +315,13 @@ krt_peer_send_fill(struct krt_event *ev, const struct krt_xfer_peer *ps, const s
 	ev->tid = ps->tid;
 	__builtin_memcpy(ev->comm, ps->comm, KRT_COMM_LEN);
 	ev->xfer.dir = KRT_DIR_SEND;
-	ev->xfer.flags = KRT_XF_SEQ;
-	if (!(ps->trace_id & KRT_PEER_UNDECIDED)) {
-		ev->xfer.flags |= KRT_XF_TAGGED;
-		ev->xfer.trace_id = ps->trace_id;
-	}
+	/*
+	 * Tagged unless undecided, without a branch: inlined in the kernel's
+	 * syscall-exit program, a fork here doubled what the verifier walks
+	 * after it (the program is at its 1M-instruction limit).
+	 */
+	ev->xfer.flags = KRT_XF_SEQ | (sure << 1);
+	ev->xfer.trace_id = ps->trace_id & (0u - sure);
 	ev->xfer.syscall_nr = ps->syscall_nr;
 	ev->xfer.fd = ps->fd;
 	ev->xfer.bytes = ps->bytes;

@@ -954,7 +954,8 @@ static void *pool_worker(void *arg)
  * answered and slept, a send with no wake-up from the queue is a job it
  * took by itself: unsure again, not "no trace". Its guessed call to a
  * traced container waits like a decided one and rides in the record of
- * the receive that reads it (one record per hop), untagged as before.
+ * the receive that reads it (one record per hop), untagged as before
+ * (socket hooks only).
  */
 static void test_handoff_is_unsure(void **state)
 {
@@ -1006,13 +1007,20 @@ static void test_handoff_is_unsure(void **state)
 	assert_false(work->xfer.flags & KRT_XF_TAGGED);
 	assert_int_equal(work->xfer.trace_id, 0);
 	assert_int_equal(work->xfer.bytes, 5);
-	/* it waited for its reader: out in the receive's record, at its own time */
+	/*
+	 * It waited for its reader: out in the receive's record, at its own
+	 * time (not with the syscall hooks: that program is at the verifier's
+	 * limit, a guess's send goes out on its own there).
+	 */
 	work_read = find_xfer(KRT_DIR_RECV, back, 0);
 	assert_non_null(work_read);
 	assert_int_equal(work_read->xfer.seq, work->xfer.seq);
 	assert_true(work->ts_ns <= work_read->ts_ns);
 	krt_live_tag_stats(m, &ts);
-	assert_true(ts.hops_merged >= 1);
+	if (syscall_hooks)
+		assert_int_equal(ts.hops_merged, 0);
+	else
+		assert_true(ts.hops_merged >= 1);
 	for (i = 0; i < n_got; i++)
 		if (got[i].type == KRT_EV_SWITCH &&
 		    ((__s32)got[i].sw.next_tid == h.worker_tid ||
