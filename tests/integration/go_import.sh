@@ -127,4 +127,8 @@ check "capture: SIGTERM removes them (uprobe_events as found)" \
 check "capture: SIGTERM removes its instance" \
 	bash -c "! ls -d '$T'/instances/krtrace-* 2>/dev/null | grep -q ."
 
-[ -n "${KRT_KEEP:-}" ] && mkdir -p "$KRT_KEEP" && cp -r "$tmp"/. "$KRT_KEEP"/
+# (an if, not `[ ] &&`: a script's last command is its exit status, and a
+# false test there failed the whole suite)
+if [ -n "${KRT_KEEP:-}" ]; then
+	mkdir -p "$KRT_KEEP" && cp -r "$tmp"/. "$KRT_KEEP"/
+fi
