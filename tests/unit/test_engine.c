@@ -3604,6 +3604,48 @@ static void test_sampling_hidden_pool_request_from_peer(void **state)
 	fix_free(f);
 }
 
+/*
+ * --sample, the hand-back: the loop (io) read an unsampled request before it
+ * was known to feed a pool (its read unrecorded); w1's job for it is
+ * notified, and the loop's reply to it is recorded, hidden (flagged). That
+ * reply takes the job: the sampled request read next gets w1's next job,
+ * decided, not the stale one.
+ */
+static void test_sampling_hidden_reply_takes_its_job(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101;
+	const __u64 chan = 0x5eed;
+	struct krt_event hidden = tagged(ev_send(80, io, web(80), gw(50002), 31), 2);
+	const struct krt_trace *t;
+
+	hidden.xfer.flags |= KRT_XF_SAMPLED_OUT;
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_notify(60, w1, KRT_DIR_SEND, chan, 8));
+	feed(f, ev_notify(70, io, KRT_DIR_RECV, chan, 8));
+	feed(f, hidden);
+	feed(f, tagged(ev_recv(100, io, web(80), gw(50001), 10), 1));
+	feed(f, ev_wakeup(110, io, w1));
+	feed(f, ev_switch(120, 0, 0, w1));
+	feed(f, ev_send(200, w1, web(40001), api(8080), 11));
+	feed(f, ev_recv(210, API, api(8080), web(40001), 11));
+	feed(f, ev_send(220, API, api(8080), web(40001), 21));
+	feed(f, ev_recv(230, w1, web(40001), api(8080), 21));
+	feed(f, ev_notify(240, w1, KRT_DIR_SEND, chan, 8));
+	feed(f, ev_notify(250, io, KRT_DIR_RECV, chan, 8));
+	feed(f, tagged(ev_send(260, io, web(80), gw(50001), 31), 1));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 1); /* the hidden one is not shown */
+	t = &f->col.v[0];
+	assert_non_null(trace_hop(t, w1, API));
+	assert_non_null(trace_hop(t, API, w1));
+	assert_int_equal(t->uncertain, 0);
+	fix_free(f);
+}
+
 /* --debug check-tags alone: the rules decide, disagreements are counted. */
 static void test_kernel_tags_check_only(void **state)
 {
@@ -3997,6 +4039,7 @@ int main(void)
 	    cmocka_unit_test(test_sampling_provisional_jobs),
 	    cmocka_unit_test(test_sampling_hidden_loop_request),
 	    cmocka_unit_test(test_sampling_hidden_pool_request_from_peer),
+	    cmocka_unit_test(test_sampling_hidden_reply_takes_its_job),
 	    cmocka_unit_test(test_kernel_tags_check_only),
 	    cmocka_unit_test(test_kernel_tags_late),
 	    cmocka_unit_test(test_verbose),
