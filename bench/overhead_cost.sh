@@ -32,7 +32,9 @@
 # Usage: bench/overhead_cost.sh [ROUNDS (6)] [SECONDS per wrk run (3)]
 # Env: the test bed's (KRT_*; brought up and down again if its nginx is not
 #      running), REPEAT (3), TCPWRITE_N (200000), BENCH_CPU (0), WRK_CONN (4),
-#      WRK_CPU (last CPU), TRACER_TIMEOUT (s, 20).
+#      WRK_CPU (last CPU), TRACER_TIMEOUT (s, 20), ALT (another krtrace-bpf,
+#      e.g. main's: cases B+alt and D+alt run it in the same rounds, the
+#      order of the two builds swapped from round to round: an A/B).
 # shellcheck disable=SC2016 # col's field expressions are awk's, in single quotes on purpose
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -83,13 +85,19 @@ trap 'exit 130' INT TERM
 # Copies: a rebuild while the benchmark runs must not mix two versions.
 cp "$OUT/bin/krtrace-bpf" "$OUT/tools/bench_syscall" "$TMP/" || die "cannot copy the binaries"
 BPF=$TMP/krtrace-bpf BENCH=$TMP/bench_syscall
+CASES="N B D"
+if [ -n "${ALT:-}" ]; then
+	cp "$ALT" "$TMP/krtrace-bpf-alt" || die "cannot copy ALT '$ALT'"
+	CASES="N B D B+alt D+alt"
+fi
 
-# start_tracer ERRFILE ARGS...: krtrace-bpf in the background (TP), on the
-# CPUs other than BENCH_CPU; waits for its "tracing" line.
+# start_tracer ERRFILE ARGS...: krtrace-bpf (BIN, default BPF) in the
+# background (TP), on the CPUs other than BENCH_CPU; waits for its
+# "tracing" line.
 start_tracer() {
 	local err=$1 deadline=$((SECONDS + TRACER_TIMEOUT))
 	shift
-	taskset -c "$OTHER_CPUS" "$BPF" -v "$@" 2>"$err" &
+	taskset -c "$OTHER_CPUS" "${BIN:-$BPF}" -v "$@" 2>"$err" &
 	TP=$!
 	until grep -q ': tracing ' "$err" 2>/dev/null; do
 		if ! kill -0 "$TP" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
@@ -172,7 +180,7 @@ proc_ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
 
 HZ=$(getconf CLK_TCK)
 echo "== the chain: wrk -t1 -c$CONN -d${DUR}s, $ROUNDS rounds of: none, N" \
-	"(--debug empty-hooks), B (defaults), D (--sample 10)" >&2
+	"(--debug empty-hooks), B (defaults), D (--sample 10)${ALT:+, B+alt and D+alt (ALT)}" >&2
 wrk_requests >/dev/null	# warm the chain up
 : >"$TMP/acct"
 for r in $(seq "$ROUNDS"); do
@@ -181,10 +189,15 @@ for r in $(seq "$ROUNDS"); do
 	b1=$(busy_ticks)
 	echo "$r none $(awk -v b="$((b1 - b0))" -v n="${n:-0}" -v hz="$HZ" \
 		'BEGIN {printf "%.1f", n ? b * 1e6 / hz / n : 0}') $n" >>"$TMP/acct"
-	for c in N B D; do
+	order=$CASES
+	# the two builds' order swapped every other round
+	[ -n "${ALT:-}" ] && [ $((r % 2)) -eq 0 ] && order="N B+alt D+alt B D"
+	for c in $order; do
 		extra=()
+		BIN=$BPF
+		[[ $c == *+alt ]] && BIN=$TMP/krtrace-bpf-alt
 		[ "$c" = N ] && extra=(--debug empty-hooks)
-		[ "$c" = D ] && extra=(--sample 10)
+		[ "${c%+alt}" = D ] && extra=(--sample 10)
 		sysctl -qw kernel.bpf_stats_enabled=1
 		start_tracer "$TMP/c.err" -g "$GW" -i "$TMP/chain.pids" --json -o "$TMP/live.jsonl" \
 			"${extra[@]}"
@@ -223,16 +236,30 @@ printf "  hook hits per request: %.1f; price per hit: %s ns (TCP write loop: +%.
 	"$hits_req" "$price" "$dmed"
 printf " %s hits/op)\n" "$hits_per_op"
 printf "  %-26s %8s %8s %8s %8s %10s\n" case floor bpf reader total "predicted"
-for c in N B D; do
+for c in $CASES; do
 	prog=$(col "$c" '$6 / $7 / 1000' | med)
 	reader=$(col "$c" '$3' | med)
 	awk -v c="$c" -v f="$floor" -v p="$prog" -v n="$n_prog" -v r="$reader" -v q="$cpu_req" '
 		BEGIN { name["N"] = "N --debug empty-hooks"; name["B"] = "B krtrace-bpf"
 			name["D"] = "D krtrace-bpf --sample 10"
+			name["B+alt"] = "B ALT"; name["D+alt"] = "D ALT --sample 10"
 			b = c == "N" ? 0 : p - n; if (b < 0) b = 0
 			t = f + b + r
 			printf "  %-26s %7.2fus %7.2fus %7.2fus %7.2fus %9.3fx\n",
-				name[c], f, b, r, t, q / (q + t) }'
+				name[c], f, b, r, t, q / (q + t) }' | tee -a "$TMP/rows"
 done
+# (D - N) / (B - N): what sampling leaves of full tracing's cost above the
+# floor (the floor is in every case; N's reader is taken off both)
+ratio() { # B-ROW-REGEX D-ROW-REGEX NAME
+	awk -v b="$1" -v d="$2" -v name="$3" '
+		{ for (i = 1; i <= NF; i++) sub(/us$/, "", $i) }
+		$0 ~ b {bb = $(NF - 3) + $(NF - 2)}
+		$0 ~ d {dd = $(NF - 3) + $(NF - 2)}
+		$1 == "N" {nr = $(NF - 2)}
+		END { if (bb - nr > 0)
+			printf "  (D - N) / (B - N), %s: %.2f\n", name, (dd - nr) / (bb - nr) }' "$TMP/rows"
+}
+ratio '^ *B krtrace-bpf ' '^ *D krtrace-bpf ' "this build"
+[ -n "${ALT:-}" ] && ratio '^ *B ALT ' '^ *D ALT ' "ALT"
 echo "  (floor = hits x price; bpf = program run time above the empty programs';"
 echo "   reader = krtrace-bpf's CPU; predicted throughput = cpu / (cpu + total))"
