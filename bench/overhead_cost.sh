@@ -16,7 +16,11 @@
 #            before a program runs its first instruction; any tracer that
 #            hooks these events pays it;
 #   bpf      the programs' own run time above the empty programs'
-#            (kernel.bpf_stats_enabled=1 run time, minus --debug empty-hooks');
+#            (bpf_stats run time, minus --debug empty-hooks'; counted through
+#            the tracer's own statistics fd, --bpf-stats: the sysctl
+#            kernel.bpf_stats_enabled is the machine's: another benchmark
+#            may turn it off mid-run (a run with it counted 0.064 hits per
+#            TCP write, where every write is a hit);
 #   reader   the krtrace-bpf process's CPU time (ring, engine, JSON out).
 # CPU per request without tracing: the machine's busy time (user, system,
 # irq, softirq of every CPU, from /proc/stat) over a wrk run, divided by its
@@ -63,7 +67,6 @@ OTHER_CPUS=$(seq 0 $((NCPU - 1)) | grep -vx "$BENCH_CPU" | paste -sd,)
 WRK=(wrk)
 [ -n "$WRK_CPU" ] && WRK=(taskset -c "$WRK_CPU" wrk)
 
-STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
 STARTED=0 TP="" OTHER=""
 TMP=$(mktemp -d)
 stop_tracer() {
@@ -73,7 +76,6 @@ stop_tracer() {
 cleanup() {
 	stop_tracer
 	[ -n "$OTHER" ] && kill "$OTHER" 2>/dev/null && wait "$OTHER" 2>/dev/null
-	sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
 	if [ "$STARTED" -eq 1 ]; then
 		$TB down >&2
 		rm -f "$($TB state)"/truth/*.jsonl
@@ -128,7 +130,6 @@ echo "== price of a hook hit: TCP write loop, --debug empty-hooks attached vs no
 sleep 1000 &
 OTHER=$!
 echo "$OTHER other 127.0.0.1 other" >"$TMP/pids"
-sysctl -qw kernel.bpf_stats_enabled=0
 : >"$TMP/deltas"
 for r in $(seq "$ROUNDS"); do
 	if [ $((r % 2)) -eq 1 ]; then
@@ -146,11 +147,9 @@ for r in $(seq "$ROUNDS"); do
 	echo "$on $off" | awk '{print $1 - $2}' >>"$TMP/deltas"
 done
 read -r _ dmed dq1 dq3 _ _ < <(spread <"$TMP/deltas")
-sysctl -qw kernel.bpf_stats_enabled=1
-start_tracer "$TMP/t.err" -g 127.0.0.1 -i "$TMP/pids" --debug empty-hooks -o /dev/null
+start_tracer "$TMP/t.err" -g 127.0.0.1 -i "$TMP/pids" --debug empty-hooks --bpf-stats -o /dev/null
 taskset -c "$BENCH_CPU" "$BENCH" tcpwrite "$TCPWRITE_N" >/dev/null
 stop_tracer
-sysctl -qw kernel.bpf_stats_enabled=0
 read -r loop_hits _ < <(prog_sum "$TMP/t.err")
 [ "${loop_hits:-0}" -gt 0 ] || die "no hook hits counted on the write loop (krtrace-bpf -v printed no BPF program statistics)"
 kill "$OTHER" 2>/dev/null && wait "$OTHER" 2>/dev/null
@@ -198,16 +197,14 @@ for r in $(seq "$ROUNDS"); do
 		[[ $c == *+alt ]] && BIN=$TMP/krtrace-bpf-alt
 		[ "$c" = N ] && extra=(--debug empty-hooks)
 		[ "${c%+alt}" = D ] && extra=(--sample 10)
-		sysctl -qw kernel.bpf_stats_enabled=1
-		start_tracer "$TMP/c.err" -g "$GW" -i "$TMP/chain.pids" --json -o "$TMP/live.jsonl" \
-			"${extra[@]}"
+		start_tracer "$TMP/c.err" -g "$GW" -i "$TMP/chain.pids" --bpf-stats --json \
+			-o "$TMP/live.jsonl" "${extra[@]}"
 		# the steady state: past the 5 s after which traces are written out
 		warm=$("${WRK[@]}" -t1 -c"$CONN" -d6s "$URL" 2>/dev/null | awk '/requests in/ {print $1}')
 		t0=$(proc_ticks "$TP")
 		n=$(wrk_requests)
 		t1=$(proc_ticks "$TP")
 		stop_tracer
-		sysctl -qw kernel.bpf_stats_enabled=0
 		# hits and program time count the tracer's whole life: per
 		# request of both wrk runs (the idle moments around them add
 		# little: the chain is quiet then)
