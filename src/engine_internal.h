@@ -299,7 +299,8 @@ struct thread {
 	 * (reads_batched): the jobs it bound to its last replies (a later
 	 * notification may show their order was not known), and its replies
 	 * that came before their job's notification was sent (reply_owed: the
-	 * next notification is theirs, on a guess).
+	 * next notification is theirs, on a guess; also a one-by-one reader's
+	 * reply to bytes it read before their send was seen).
 	 */
 	bool reads_batched;
 	struct {
@@ -320,6 +321,7 @@ struct thread {
 	bool group_bad;
 	__u64 reply_owed[HANDBACK_RECENT];
 	__u8 n_reply_owed;
+	__u64 owed_ahead_ns; /* its last reply owed a job read ahead of its send */
 	/*
 	 * When it was first preempted (left the CPU runnable) since its last
 	 * transfer or notification: a job it queued before then may be

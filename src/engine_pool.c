@@ -796,6 +796,17 @@ static void group_add(struct thread *l, __u64 trace, const struct handback *job)
  * queued them unless order_doubt says otherwise (eng_pool_handback).
  * A reply that came before its job was sent (owed) takes the next one.
  */
+/*
+ * A one-by-one reader's reply owed a job (read_ahead_owes) is paid by the
+ * late send whose bytes it read: its worker woke the reader during this
+ * job, before that reply. Another send (the read one's was lost: the
+ * reader would be one job ahead from then on) pays nothing.
+ */
+static bool paid_ahead(const struct thread *r, const struct thread *w, const struct handback *job)
+{
+	return w && w->woke_reader_ns > job->since && w->woke_reader_ns < r->owed_ahead_ns;
+}
+
 static void chan_deliver(struct krt_engine *e, struct notify_chan *c)
 {
 	struct thread *r = c->reader ? eng_thread_find(e, c->reader) : NULL;
@@ -820,13 +831,18 @@ static void chan_deliver(struct krt_engine *e, struct notify_chan *c)
 			job->in_batch = (c->batched && job->order_doubt) || c->disorder;
 			if (c->disorder)
 				c->disorder--;
+			if (!c->batched && r->n_reply_owed && !paid_ahead(r, w, job))
+				r->n_reply_owed = 0; /* a send lost: its reply stays unsure */
 			while (r->n_reply_owed && !owed) {
 				owed = eng_trace_live(e, r->reply_owed[0]);
 				memmove(&r->reply_owed[0], &r->reply_owed[1],
 					--r->n_reply_owed * sizeof(r->reply_owed[0]));
 			}
 			if (owed) {
-				job->order_doubt = job->in_batch = true; /* a reply owed it */
+				/* a reply owed it; one by one: read ahead of its send */
+				if (c->batched)
+					job->order_doubt = true;
+				job->in_batch = true;
 				handback_bind(e, r, owed, job);
 				group_check(e, r);
 			} else {
@@ -1073,6 +1089,37 @@ static bool reader_worked(const struct trace *y, const struct thread *l, __u64 n
 	return false;
 }
 
+/*
+ * Loop l answers y with no job pending, having read notification bytes
+ * whose send is not recorded yet (its worker's hook ran late, preempted by
+ * the loop it woke: chan_deliver's disorder). Those bytes were this
+ * reply's job: it is owed the job their send delivers. Without this, the
+ * job waits for the next reply, and every later reply of a loop that is
+ * never idle takes its predecessor's, sure of it (thrift under load).
+ * Which send the bytes were is not known: y stays uncertain.
+ */
+static void read_ahead_owes(struct krt_engine *e, struct thread *l, struct trace *y)
+{
+	unsigned int i;
+
+	for (i = 0; i < NOTIFY_CHANS; i++) {
+		const struct notify_chan *c = &e->chans[i];
+
+		if (!c->key || c->reader != l->tid || c->batched || c->rcvd <= c->sent)
+			continue;
+		if (l->n_reply_owed == HANDBACK_RECENT)
+			memmove(&l->reply_owed[0], &l->reply_owed[1],
+				--l->n_reply_owed * sizeof(l->reply_owed[0]));
+		l->reply_owed[l->n_reply_owed++] = y->pub.id;
+		l->owed_ahead_ns = e->now;
+		l->handback_trace = y->pub.id;
+		y->handback_guess = true;
+		eng_vlog(e, e->now, l, l->tid, y->pub.id,
+			 "HAND-BACK owed: its notification read before its send was seen");
+		return;
+	}
+}
+
 void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 {
 	struct trace *y = eng_trace_live(e, tag), *prev;
@@ -1081,8 +1128,12 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 	bool stale = false;
 	size_t i;
 
-	if (tag == l->handback_trace || !y || (!l->n_done && !l->reads_batched))
+	if (tag == l->handback_trace || !y)
 		return;
+	if (!l->n_done && !l->reads_batched) {
+		read_ahead_owes(e, l, y);
+		return;
+	}
 	/*
 	 * A job notified before l read this request cannot be its: a reply
 	 * whose hand-back was not seen (its send or receive lost, a capture's
