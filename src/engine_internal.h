@@ -303,6 +303,8 @@ struct thread {
 	 * reply to bytes it read before their send was seen).
 	 */
 	bool reads_batched;
+	/* a reply found no job: jobs and replies may be out of step */
+	bool handback_doubt;
 	struct {
 		__u64 trace;
 		struct handback job;

@@ -831,8 +831,11 @@ static void chan_deliver(struct krt_engine *e, struct notify_chan *c)
 			job->in_batch = (c->batched && job->order_doubt) || c->disorder;
 			if (c->disorder)
 				c->disorder--;
-			if (!c->batched && r->n_reply_owed && !paid_ahead(r, w, job))
-				r->n_reply_owed = 0; /* a send lost: its reply stays unsure */
+			if (!c->batched && r->n_reply_owed && !paid_ahead(r, w, job)) {
+				/* a send lost, or read ahead without a wake-up */
+				r->n_reply_owed = 0;
+				r->handback_doubt = true;
+			}
 			while (r->n_reply_owed && !owed) {
 				owed = eng_trace_live(e, r->reply_owed[0]);
 				memmove(&r->reply_owed[0], &r->reply_owed[1],
@@ -1105,8 +1108,20 @@ static void read_ahead_owes(struct krt_engine *e, struct thread *l, struct trace
 	for (i = 0; i < NOTIFY_CHANS; i++) {
 		const struct notify_chan *c = &e->chans[i];
 
-		if (!c->key || c->reader != l->tid || c->batched || c->rcvd <= c->sent)
+		if (!c->key || c->reader != l->tid || c->batched)
 			continue;
+		if (c->rcvd <= c->sent) {
+			/*
+			 * A hand-back reply with no job notified, none read
+			 * ahead: a job it read was not seen, or one will come
+			 * that no reply takes, and the next replies would take
+			 * their predecessors' jobs. Unsure until the jobs and
+			 * replies are in step again (a reply takes the last).
+			 */
+			if (c->one_by_one && l->handback_trace)
+				l->handback_doubt = true;
+			continue;
+		}
 		if (l->n_reply_owed == HANDBACK_RECENT)
 			memmove(&l->reply_owed[0], &l->reply_owed[1],
 				--l->n_reply_owed * sizeof(l->reply_owed[0]));
@@ -1179,9 +1194,11 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 		return;
 	}
 	job = l->done[0];
-	if (stale)
+	if (stale || l->handback_doubt)
 		y->handback_guess = true;
 	memmove(&l->done[0], &l->done[1], --l->n_done * sizeof(l->done[0]));
+	if (!l->n_done || stale)
+		l->handback_doubt = false;
 	l->handback_trace = tag;
 	handback_bind(e, l, y, &job);
 	group_check(e, l);
