@@ -383,7 +383,16 @@ static __always_inline void recv_takes_tag(__u32 tid, __u32 pid, __u64 cookie, _
 	struct krt_thread_state *th = thread_find(tid);
 	struct krt_conn_side *c = conn_find(cookie);
 
-	if (c && !krt_side_req_queued(&c->reqs, trace))
+	/*
+	 * With sampling, a thread that took this trace from these bytes
+	 * already (requests read at once, the last an unsampled one: the
+	 * "mixed" receive of tag_receive) had their segments queued by
+	 * seg_scan; queued again behind the unsampled one, a request no reply
+	 * answers (memcached's "set ... noreply" after its get's reply) would
+	 * name the next reply: another client's (m5).
+	 */
+	if (c && !krt_side_req_queued(&c->reqs, trace) &&
+	    !(sampling_on() && th && th->trace == trace))
 		conn_takes_trace(c, trace, 0);
 	if (!th)
 		return;
