@@ -79,7 +79,9 @@ static __always_inline void thread_handed_trace(struct krt_thread_state *t, __u3
 	 * to the engine: the job the worker dequeues may be one of them.
 	 */
 	t->maybe_unsampled =
-	    sampling_on() && !t->evloop && !t->pool_hidden ? KRT_MAYBE_UNSAMPLED_GUESS : 0;
+	    sampling_on() && !t->evloop && !(t->pool_hidden & ~KRT_POOL_HIDDEN_CALLS)
+		? KRT_MAYBE_UNSAMPLED_GUESS
+		: 0;
 	t->job_serial++;
 	t->entry_cookie = 0;
 }
@@ -532,8 +534,8 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	 * (the queue holds unsampled requests only; a sampled reply of its
 	 * says its work went unrecorded).
 	 */
-	if (sampling_on() && th->pooled && !th->evloop && !th->pool_hidden && !server &&
-	    trace == th->trace && trace) {
+	if (sampling_on() && th->pooled && !th->evloop &&
+	    !(th->pool_hidden & ~KRT_POOL_HIDDEN_CALLS) && !server && trace == th->trace && trace) {
 		bool out = trace & KRT_TRACE_SAMPLED_OUT;
 		bool answers = th->pooled & KRT_POOLED_ANSWERS;
 
@@ -549,8 +551,9 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	}
 	if (!trace && th->pooled) {
 		thread_set_trace(th, tid, pid, NULL, KRT_TRACE_UNSURE, NULL, NULL);
-		th->maybe_unsampled =
-		    sampling_on() && !th->pool_hidden ? KRT_MAYBE_UNSAMPLED_GUESS : 0;
+		th->maybe_unsampled = sampling_on() && !(th->pool_hidden & ~KRT_POOL_HIDDEN_CALLS)
+					  ? KRT_MAYBE_UNSAMPLED_GUESS
+					  : 0;
 		th->job_serial++;
 		trace = KRT_TRACE_UNSURE;
 	}
@@ -566,7 +569,7 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 		 * with sampling, those bytes may be an unsampled request's (not
 		 * an event loop's: it records its unsampled requests, hidden)
 		 */
-		if (sampling_on() && !th->evloop && !th->pool_hidden)
+		if (sampling_on() && !th->evloop && !(th->pool_hidden & ~KRT_POOL_HIDDEN_CALLS))
 			th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_GUESS;
 	}
 	/*
@@ -575,8 +578,9 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	 * and it went on without blocking): its work for this request went
 	 * unrecorded. The reply says so (the engine marks it "sampling").
 	 */
-	if (sampling_on() && server && !*to_peer && th->pooled && !th->evloop && !th->pool_hidden &&
-	    (th->trace & KRT_TRACE_SAMPLED_OUT) && trace && !(trace & KRT_TRACE_SAMPLED_OUT))
+	if (sampling_on() && server && !*to_peer && th->pooled && !th->evloop &&
+	    !(th->pool_hidden & ~KRT_POOL_HIDDEN_CALLS) && (th->trace & KRT_TRACE_SAMPLED_OUT) &&
+	    trace && !(trace & KRT_TRACE_SAMPLED_OUT))
 		th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_REPLY;
 	/*
 	 * A pool worker that answers its clients (open_sampled): its reply

@@ -165,8 +165,8 @@ static __always_inline void xfer_record(const struct xfer_sock *f, int ret, __u8
 			if (tagged && dir == KRT_DIR_SEND)
 				x->flags |= KRT_XF_MAYBE_UNSAMPLED;
 		} else if (th &&
-			   (th->maybe_unsampled ||
-			    (th->pooled && !th->evloop && !th->pool_hidden)) &&
+			   (th->maybe_unsampled || (th->pooled && !th->evloop &&
+						    !(th->pool_hidden & ~KRT_POOL_HIDDEN_CALLS))) &&
 			   !tagged) {
 			x->flags |= KRT_XF_MAYBE_UNSAMPLED;
 			/* untagged: the field names the worker's job (it changes with each) */

@@ -115,6 +115,8 @@ enum krt_door_reader {
  * CALLS), and a hand-back's loop (HANDBACK: it reads its workers'
  * notifications; its requests from traced peers too). Not a server that
  * wakes background threads with a request open (redis: jemalloc's, bio's).
+ * CALLS alone marks no pool member: such a thread takes the sampling
+ * guesses as any other (the rules test pool_hidden & ~CALLS).
  */
 enum krt_pool_hidden {
 	KRT_POOL_HIDDEN_FEEDER = 1,
