@@ -75,9 +75,18 @@ static __always_inline struct krt_dir_tags *xfer_recv_tags(const struct xfer_soc
 	 * Recorded untagged, as without sampling: the sender's tagged record
 	 * or the waiting send decides.
 	 */
-	if (sampling_on() && !*decided && (*trace & KRT_TRACE_SAMPLED_OUT) &&
-	    thread_pending((__u32)pid_tgid))
-		*trace = 0;
+	if (sampling_on() && !*decided && (*trace & KRT_TRACE_SAMPLED_OUT)) {
+		struct krt_thread_state *th = thread_find((__u32)pid_tgid);
+
+		/*
+		 * Or the tag came meanwhile (late_tag on the sender's CPU: the
+		 * thread holds it now, pending no more): that receive too (m3's
+		 * loop, a backend reply read while its trace was an unsampled
+		 * request's, went unrecorded).
+		 */
+		if (th && (th->tag_pending || th->trace != *trace))
+			*trace = 0;
+	}
 	return dt;
 }
 
