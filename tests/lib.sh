@@ -91,3 +91,27 @@ summary_value() {
 }
 # marked_incomplete FILE CAUSE: how many traces of FILE say "incomplete" with CAUSE
 marked_incomplete() { grep '"trace_id"' "$1" | grep -c "\"incomplete\":\[[^]]*\"$2\""; }
+
+# go_bed_up DIR: the test bed's Go services up (an ok line; the suite exits
+# when they do not come up), their PIDs in DIR/pids.txt, and beside go-http in
+# its container the same program without its symbol table (a Go program the
+# tracer cannot inspect), listed there too. Needs TB and OUT; sets STATE, GW,
+# gohttp_addr, stripped_addr and stripped_pid (the caller stops it).
+go_bed_up() {
+	local dir=$1
+	if ! "$TB" up go >"$dir/up.log" 2>&1; then
+		not_ok "test bed up (go)" "$(tail -n 5 "$dir/up.log")"
+		exit 1
+	fi
+	ok "test bed up (go-http, go-fanout, backend, redis)"
+	STATE=$("$TB" state)
+	GW=$("$TB" gateway)
+	"$TB" pids >"$dir/pids.txt"
+	gohttp_addr=$("$TB" addr go-http)
+	stripped_addr=${gohttp_addr%:*}:8081
+	ip netns exec "${KRT_NS_PREFIX:-krt-}go-http" "$OUT/services/go-http-stripped" \
+		-l "$stripped_addr" -n go-stripped -t "$STATE/truth/go-stripped.jsonl" \
+		-d "http:$("$TB" addr backend)" >"$dir/stripped.log" 2>&1 </dev/null &
+	stripped_pid=$!
+	echo "$stripped_pid ${KRT_NS_PREFIX:-krt-}go-http ${gohttp_addr%:*} stripped" >>"$dir/pids.txt"
+}

@@ -49,20 +49,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! "$TB" up go >"$tmp/up.log" 2>&1; then
-	not_ok "test bed up (go)" "$(tail -n 5 "$tmp/up.log")"
-	exit 1
-fi
-ok "test bed up (go-http, go-fanout, backend, redis)"
-STATE=$("$TB" state)
-GW=$("$TB" gateway)
-"$TB" pids >"$tmp/pids.txt"
-gohttp_addr=$("$TB" addr go-http)
-ip netns exec "${KRT_NS_PREFIX:-krt-}go-http" "$OUT/services/go-http-stripped" \
-	-l "${gohttp_addr%:*}:8081" -n go-stripped -t "$STATE/truth/go-stripped.jsonl" \
-	-d "http:$("$TB" addr backend)" >"$tmp/stripped.log" 2>&1 </dev/null &
-stripped_pid=$!
-echo "$stripped_pid ${KRT_NS_PREFIX:-krt-}go-http ${gohttp_addr%:*} stripped" >>"$tmp/pids.txt"
+# go-http without its symbol table runs beside go-http in its container:
+# named on stderr as a Go program that cannot be inspected, traced by thread.
+go_bed_up "$tmp"
 for s in go-http go-fanout; do
 	"$LOAD" -s "$("$TB" addr $s)" -n 20 -c 4 -k 10 -p "warm-$s-" -t "$tmp/warm.jsonl" \
 		2>>"$tmp/load.err"

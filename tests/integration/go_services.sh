@@ -63,24 +63,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! "$TB" up go >"$tmp/up.log" 2>&1; then
-	not_ok "test bed up (go)" "$(tail -n 5 "$tmp/up.log")"
-	exit 1
-fi
-ok "test bed up (go-http, go-fanout, backend, redis)"
-STATE=$("$TB" state)
-GW=$("$TB" gateway)
-"$TB" pids >"$tmp/pids.txt"
-
-# go-http without its symbol table, beside go-http in its container: named on
-# stderr as a Go program that cannot be inspected, traced by thread.
-gohttp_addr=$("$TB" addr go-http)
-stripped_addr=${gohttp_addr%:*}:8081
-ip netns exec "${KRT_NS_PREFIX:-krt-}go-http" "$OUT/services/go-http-stripped" \
-	-l "$stripped_addr" -n go-stripped -t "$STATE/truth/go-stripped.jsonl" \
-	-d "http:$("$TB" addr backend)" >"$tmp/stripped.log" 2>&1 </dev/null &
-stripped_pid=$!
-echo "$stripped_pid ${KRT_NS_PREFIX:-krt-}go-http ${gohttp_addr%:*} stripped" >>"$tmp/pids.txt"
+# go-http without its symbol table runs beside go-http in its container:
+# named on stderr as a Go program that cannot be inspected, traced by thread.
+go_bed_up "$tmp"
 gohttp_pid=$(awk -v c="${KRT_NS_PREFIX:-krt-}go-http" '$2 == c { print $1; exit }' "$tmp/pids.txt")
 
 # run NAME TRACER_ARGS...: one traced run of REQUESTS per Go service, scored;
