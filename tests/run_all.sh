@@ -5,7 +5,8 @@
 # cmocka binaries do so with CMOCKA_MESSAGE_OUTPUT=TAP; shell suites use
 # tests/lib.sh. A suite that cannot run prints "# SKIP reason" and is
 # reported as skipped with its reason; a suite that crashes or exits non-zero
-# without a failing line counts as one failure.
+# without a failing line counts as one failure. Lines "# why: ..." of a suite
+# are shown with its TAP lines, passing or not (what CI's log should keep).
 #
 # Usage: tests/run_all.sh [unit|sanitize|kernel|integration ...]
 set -u
@@ -44,7 +45,8 @@ run_suite() { # kind name command...
 			echo "not ok - $name exited with status $rc"
 			f=1
 		fi
-		grep -E '^(ok|not ok) ' "$log" | sed 's/^/    /'
+		# "# why: ..." lines: what a passing suite wants in CI's log all the same
+		grep -E '^(ok|not ok) |^# why: ' "$log" | sed 's/^/    /'
 		if [ "$f" -ne 0 ]; then
 			echo "--- output of $name:"
 			tail -n 60 "$log"
