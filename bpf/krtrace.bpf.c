@@ -91,6 +91,27 @@ int BPF_PROG(krt_sock_recv, struct sock *sk, int ret, int flags)
  * this hook (untraced ones return after two compares and one load);
  * sendfile, splice, io_uring and the mmsg calls are not seen.
  */
+/*
+ * The syscall-exit program's transfers, one global function per direction
+ * (each with a constant direction, as in the socket hooks): the verifier
+ * checks each once, with its arguments unknown, not inline under every
+ * state krt_sys_exit reaches it with. A guess's send goes out on its own
+ * here (guess_waits false), as before.
+ */
+__noinline int krt_sys_xfer_send(const struct xfer_sock *f, int ret, __u64 pid_tgid)
+{
+	if (!f)
+		return 0;
+	return handle_xfer(f, ret, KRT_DIR_SEND, pid_tgid, false);
+}
+
+__noinline int krt_sys_xfer_recv(const struct xfer_sock *f, int ret, __u64 pid_tgid)
+{
+	if (!f)
+		return 0;
+	return handle_xfer(f, ret, KRT_DIR_RECV, pid_tgid, false);
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(krt_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -130,14 +151,9 @@ int BPF_PROG(krt_sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	if (!xfer_sock_fd(regs->di, ret, dir, &f))
 		return 0;
-	/*
-	 * two inlined copies, each with a constant direction, as in the socket
-	 * hooks; a guess's send goes out on its own here (guess_waits false):
-	 * this program is at the verifier's 1M-instruction limit
-	 */
 	if (dir == KRT_DIR_SEND)
-		return handle_xfer(&f, ret, KRT_DIR_SEND, pid_tgid, false);
-	return handle_xfer(&f, ret, KRT_DIR_RECV, pid_tgid, false);
+		return krt_sys_xfer_send(&f, ret, pid_tgid);
+	return krt_sys_xfer_recv(&f, ret, pid_tgid);
 #else
 	return 0;
 #endif

@@ -118,6 +118,7 @@ struct options {
 	bool go_channels;      /* uprobes on Go's channel operations, not on ready */
 	bool bpf_stats;	       /* count the programs' run time while we run */
 	const char *dump_path; /* --debug dump-events=FILE: every event fed to the engine */
+	bool verifier_stats;   /* --debug verifier-stats: load, print each program's count, exit */
 	/* --debug ring-kb, state-slots, reorder-us: small sizes make losses happen (tests) */
 	__u32 ring_kb, state_slots, reorder_us;
 	bool have_reorder_us;
@@ -259,6 +260,8 @@ static const struct {
     {"empty-hooks", "benchmark floor: attach every hook, each returning at once (what\n"
 		    "                   attaching costs; traces nothing)"},
     {"dump-events=FILE", "write every event fed to the engine to FILE, one line each"},
+    {"verifier-stats", "load the programs as the other options ask, print the instructions\n"
+		       "                   the verifier processed for each (limit 1000000), exit"},
     {"ring-kb=N", "a ring buffer of N KiB (a power of two, 4 or more): ring drops\n"
 		  "                   under a small load (tests of losses)"},
     {"state-slots=N", "use N slots of each kernel state table (a power of two): states\n"
@@ -293,6 +296,8 @@ static int parse_debug(const char *arg, struct options *o)
 			o->check_tags = true;
 		} else if (!strcmp(f, "empty-hooks")) {
 			o->empty_hooks = true;
+		} else if (!strcmp(f, "verifier-stats")) {
+			o->verifier_stats = true;
 		} else if (!strncmp(f, "ring-kb=", 8)) {
 			ret = parse_uint("--debug ring-kb", f + 8, 4, 1 << 20, &o->ring_kb);
 			if (!ret && (o->ring_kb & (o->ring_kb - 1))) {
@@ -1045,14 +1050,15 @@ int main(int argc, char **argv)
 	reload_on_hup = o.pids_path != NULL;
 	sigemptyset(&sh.sa_mask);
 	sigaction(SIGHUP, &sh, NULL);
-	if (load_containers(&o, &pids))
+	if (!o.verifier_stats && load_containers(&o, &pids))
 		goto cleanup;
 	if (o.list_containers) {
 		krt_pids_write(&pids, stdout);
 		ret = 0;
 		goto cleanup;
 	}
-	if (!pids.n) {
+	/* the verifier's counts need no container: nothing is traced */
+	if (!pids.n && !o.verifier_stats) {
 		char ip[KRT_ADDR_STRLEN];
 
 		fprintf(stderr,
@@ -1088,9 +1094,12 @@ int main(int argc, char **argv)
 	lo.empty_hooks = o.empty_hooks;
 	lo.peers = &o.peers;
 	lo.tcpopt_cgroup = o.tcpopt_cgroup;
+	lo.verifier_stats = o.verifier_stats ? stdout : NULL;
 	src = krt_live_open(&lo, PROG);
-	if (!src)
+	if (!src || o.verifier_stats) {
+		ret = src ? 0 : 1;
 		goto cleanup;
+	}
 	if (trace_containers(src, &pids))
 		goto cleanup;
 	go_why = o.go_threads	 ? "goroutines not followed (--go-threads)"

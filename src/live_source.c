@@ -278,10 +278,65 @@ oom:
 	return -ENOMEM;
 }
 
+/*
+ * --debug verifier-stats: the verifier's statistics (log level 4, a few
+ * lines) of every program loaded, so a change's cost against the verifier's
+ * 1M-instruction limit is seen before it is hit (docs/design.md "Verifier
+ * headroom").
+ */
+#define VSTATS_LOG_SIZE 4096
+
+static char **vstats_logs_set(struct bpf_object *obj)
+{
+	struct bpf_program *p;
+	char **logs;
+	size_t n = 0, i = 0;
+
+	bpf_object__for_each_program(p, obj) n++;
+	logs = calloc(n + 1, sizeof(*logs));
+	if (!logs)
+		return NULL;
+	bpf_object__for_each_program(p, obj)
+	{
+		if (!bpf_program__autoload(p))
+			continue;
+		logs[i] = calloc(1, VSTATS_LOG_SIZE);
+		if (logs[i] && !bpf_program__set_log_buf(p, logs[i], VSTATS_LOG_SIZE))
+			bpf_program__set_log_level(p, 4); /* BPF_LOG_STATS */
+		i++;
+	}
+	return logs;
+}
+
+/* One line per program: "NAME processed N insns" (or what the log says instead). */
+static void vstats_print(struct bpf_object *obj, char **logs, FILE *f)
+{
+	struct bpf_program *p;
+	size_t i = 0;
+
+	bpf_object__for_each_program(p, obj)
+	{
+		const char *line;
+		int len;
+
+		if (!bpf_program__autoload(p))
+			continue;
+		line = logs[i] ? strstr(logs[i], "processed ") : NULL;
+		if (!line && logs[i])
+			line = strstr(logs[i], "Processed "); /* "too large. Processed N insn" */
+		len = line ? (int)strcspn(line, "\n") : 0;
+		fprintf(f, "%-28s %.*s\n", bpf_program__name(p), len, line ? line : "no count");
+		free(logs[i]);
+		i++;
+	}
+	free(logs);
+}
+
 struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char *prog)
 {
 	struct krt_live_source *s;
 	bool sock_hooks = false;
+	char **vstats = NULL;
 	int err;
 
 	libbpf_debug = o->libbpf_debug;
@@ -410,7 +465,11 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 		}
 	}
 
+	if (o->verifier_stats)
+		vstats = vstats_logs_set(s->skel->obj);
 	err = krtrace_bpf__load(s->skel);
+	if (vstats)
+		vstats_print(s->skel->obj, vstats, o->verifier_stats);
 	if (err) {
 		fprintf(stderr, "%s: cannot load the BPF programs: %s%s\n", prog, strerror(-err),
 			(err == -EPERM || (err == -EACCES && geteuid()))

@@ -48,6 +48,8 @@ struct krt_live_opts {
 	__u32 state_slots;	       /* tests: slots of each state table in use
 					* (a power of two; 0 = all): fewer make
 					* states probe past their first slot */
+	FILE *verifier_stats;	       /* --debug verifier-stats: each loaded program's
+					* "processed N insns" here (NULL = off) */
 };
 
 /* Kernel tagging and sampling counters. */
