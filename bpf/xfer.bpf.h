@@ -8,6 +8,21 @@
 #include "sock.bpf.h"
 
 /*
+ * With sampling, an undecided send of thread tid whose own record would
+ * carry no sampling flag (xfer_record: no doubt to tell, no job serial):
+ * a pool feeder's worker (its feeder hides nothing from the engine), a
+ * server reading a worker's guessed call (redis), any thread with no
+ * maybe_unsampled. Its merged form is that record (krt_peer_send_fill).
+ */
+static __always_inline bool send_says_nothing_sampled(__u32 tid)
+{
+	struct krt_thread_state *th = thread_find(tid);
+
+	return !th || (!th->maybe_unsampled &&
+		       !(th->pooled && !th->evloop && !(th->pool_hidden & ~KRT_POOL_HIDDEN_CALLS)));
+}
+
+/*
  * A send: its tag (tag_send), stored in its direction for the receiver. A
  * send to a traced container waits for its receiver, published before its
  * tag: a receiver that finds the tag finds the waiting send too. True when
@@ -31,12 +46,15 @@ static __always_inline bool xfer_send_tags(const struct xfer_sock *f, int ret, _
 	/*
 	 * A guess waits too (a pool worker's call to redis or a backend: one
 	 * record per hop instead of two), untagged in the receive's record
-	 * (KRT_PEER_UNDECIDED); not with sampling, whose undecided records
-	 * carry KRT_XF_MAYBE_UNSAMPLED and the worker's job serial. Only where
-	 * the caller says so (guess_waits, a constant: the socket hooks; the
+	 * (KRT_PEER_UNDECIDED); with sampling only a send whose record says
+	 * nothing more (send_says_nothing_sampled: not one that carries
+	 * KRT_XF_MAYBE_UNSAMPLED and the worker's job serial). Only where the
+	 * caller says so (guess_waits, a constant: the socket hooks; the
 	 * syscall-exit program is at the verifier's limit without it).
 	 */
-	if (merge_hops && (*decided || (guess_waits && !sampling_on())) &&
+	if (merge_hops &&
+	    (*decided ||
+	     (guess_waits && (!sampling_on() || send_says_nothing_sampled((__u32)pid_tgid)))) &&
 	    !(*trace & KRT_TRACE_SAMPLED_OUT) && to_peer)
 		waiting = send_wait(dt, f->id, pid_tgid, f->seq, ret, *trace,
 				    go_running_goid((__u32)pid_tgid), clk);

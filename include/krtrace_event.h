@@ -134,8 +134,9 @@ struct krt_cpu_pair {
 
 /*
  * krt_xfer_peer.trace_id of a send the kernel did not decide (a pool
- * worker's guess: KRT_TRACE_UNSURE of include/krtrace_bpf.h); full
- * tracing only (with sampling such a send needs KRT_XF_MAYBE_UNSAMPLED).
+ * worker's guess: KRT_TRACE_UNSURE of include/krtrace_bpf.h); with
+ * sampling only one whose own record would carry no KRT_XF_MAYBE_UNSAMPLED
+ * (bpf/xfer.bpf.h, send_says_nothing_sampled).
  */
 #define KRT_PEER_UNDECIDED 0x40000000u
 _Static_assert(KRT_XF_TAGGED == 1 << 1, "krt_peer_send_fill sets it by shifting");
