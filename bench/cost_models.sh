@@ -269,8 +269,8 @@ fi	# REPORT
 echo
 echo "KRTrace's own CPU per request, every model ($ROUNDS rounds, medians;" \
 	"wrk -c$CONN, ${DUR}s per run; price of a hook hit ${PRICE_NS} ns)"
-printf "  %-9s %-8s %7s %7s | %5s %5s %6s %6s %5s | %7s %7s %7s %7s | %6s\n" \
-	model case req/s records send recv switch waking other bpf_us reader total floor "traced"
+printf "  %-9s %-8s %7s %7s | %5s %5s %6s %6s %5s %6s | %7s %7s %7s %7s | %6s\n" \
+	model case req/s records send recv switch waking other uprobe bpf_us reader total floor "traced"
 for m in $MODELS; do
 	for c in $CASES; do
 		awk -v m="$m" -v c="$c" -v dur="$DUR" -v price="$PRICE_NS" "$AWK_MEDIAN"'
@@ -286,6 +286,7 @@ for m in $MODELS; do
 					else if ($5 == "krt_sock_recv") h = "recv"
 					else if ($5 == "krt_switch") h = "switch"
 					else if ($5 == "krt_waking") h = "waking"
+					else if ($5 ~ /^krt_go_/) h = "uprobe"
 					hit[r, h] += $6 / n; ns[r] += $7 / n / 1000; hits[r] += $6 / n
 				}
 				if (!(r in rounds)) nr++
@@ -301,19 +302,22 @@ for m in $MODELS; do
 				for (r in rounds) {
 					s[r] = hit[r, "send"]; v[r] = hit[r, "recv"]; w[r] = hit[r, "switch"]
 					k[r] = hit[r, "waking"]; o[r] = hit[r, "other"]; rps[r] = req[r] / dur
+					u[r] = hit[r, "uprobe"]
 					tot[r] = ns[r] + rd[r]; fl[r] = hits[r] * price / 1000
 					tr[r] = st[r] ? 100 * sa[r] / st[r] : 0
 				}
-				printf "  %-9s %-8s %7.0f %7.1f | %5.1f %5.1f %6.1f %6.1f %5.1f | %7.1f %7.1f %7.1f %7.1f | %5.1f%%\n",
+				printf "  %-9s %-8s %7.0f %7.1f | %5.1f %5.1f %6.1f %6.1f %5.1f %6.1f | %7.1f %7.1f %7.1f %7.1f | %5.1f%%\n",
 					m, c, med(rps), med(rec), med(s), med(v), med(w), med(k), med(o),
-					med(ns), med(rd), med(tot), med(fl), med(tr)
+					med(u), med(ns), med(rd), med(tot), med(fl), med(tr)
 			}' "$RES"
 	done
 done
-echo "  (records = ring records; send..other = program runs by hook; bpf_us = their run"
-echo "   time; reader = krtrace-bpf's CPU; total = bpf + reader; floor = hits x price, the"
-echo "   kernel's cost of calling the programs, not in total; traced = requests sampled;"
-echo "   per request, an idle window's rates subtracted)"
+echo "  (records = ring records; send..uprobe = program runs by hook, uprobe: Go runtime"
+echo "   probes; bpf_us = their run time; reader = krtrace-bpf's CPU; total = bpf + reader;"
+echo "   floor = hits x price, the kernel's cost of calling the programs, not in total (a"
+echo "   uprobe's trap costs the traced service 10-35 us, not the tracepoint price: see"
+echo "   bench/uprobe_cost.sh); traced = requests sampled; per request, an idle window's"
+echo "   rates subtracted)"
 
 # Ring records by kind: where the records go.
 echo

@@ -13,16 +13,18 @@
 #            ROUNDS alternating pairs: no probes, then counting uprobes on
 #            execute and newproc1 (the probes a tracker needs at the least:
 #            a goroutine starts running on a thread; a goroutine is created);
-#   tracer   the same, under krtrace-bpf --go-threads (no uprobes) and
-#            krtrace-bpf (goroutines followed: uprobes on execute,
-#            gostartcallfn and ready with their programs) and krtrace-bpf
-#            --go-channels (execute, gostartcallfn, chansend, chanrecv,
-#            selectgo) alternating: what following goroutines adds to the
-#            service, per request.
+#   tracer   the same, under krtrace-bpf --go-threads (no uprobes),
+#            krtrace-bpf (goroutines followed: uprobes on gostartcallfn and
+#            ready, the running goroutine read from the thread's TLS at the
+#            hooks), krtrace-bpf --go-execute (the same plus runtime.execute,
+#            as before the fifth round) and krtrace-bpf --go-channels
+#            (execute, gostartcallfn, chansend, chanrecv, selectgo),
+#            alternating: what following goroutines adds to the service, per
+#            request.
 #
 # Usage: bench/uprobe_cost.sh [ROUNDS (3)] [REQUESTS (1000)]
 # Env: the test bed's (KRT_*; the "go" group is brought up and down again if
-#      go-http is not running).
+#      go-http is not running); TRACER_ONLY=1: the tracer part only.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUTPUT:-.output}
@@ -44,11 +46,13 @@ fi
 cleanup() { [ $brought_up = 1 ] && "$TB" down >/dev/null 2>&1; }
 trap cleanup EXIT
 
-"$OUT/tools/bench_uprobe" price 20000 9 || die "bench_uprobe price failed"
 TCK=$(getconf CLK_TCK)
 cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 load() { "$OUT/tools/krt_load" -s "$("$TB" addr "$1")" -n "$REQUESTS" -c 4 -k 10 -p "$2" 2>/dev/null; }
+[ -n "${TRACER_ONLY:-}" ] ||
+	"$OUT/tools/bench_uprobe" price 20000 9 || die "bench_uprobe price failed"
 for s in go-http go-fanout; do
+	[ -n "${TRACER_ONLY:-}" ] && break
 	pid=$("$TB" pids "$s" | awk '{ print $1; exit }')
 	[ -n "$pid" ] || { echo "$s: not running, skipped"; continue; }
 	bin=$OUT/services/$s
@@ -89,16 +93,17 @@ traced() { # MODE_ARGS...: one run of both services under krtrace-bpf; prints "h
 	rm -f "$err"
 	echo "$((b1 - a1)) $((b2 - a2))"
 }
-th=0 tf=0 gh=0 gf=0 ch=0 cf=0
+th=0 tf=0 gh=0 gf=0 eh=0 ef=0 ch=0 cf=0
 for r in $(seq 1 "$ROUNDS"); do
 	read -r x y < <(traced --go-threads); th=$((th + x)) tf=$((tf + y))
 	read -r x y < <(traced); gh=$((gh + x)) gf=$((gf + y))
+	read -r x y < <(traced --go-execute); eh=$((eh + x)) ef=$((ef + y))
 	read -r x y < <(traced --go-channels); ch=$((ch + x)) cf=$((cf + y))
 done
 rm -f "/tmp/uprobe_cost.pids.$$"
-awk -v th="$th" -v tf="$tf" -v gh="$gh" -v gf="$gf" -v ch="$ch" -v cf="$cf" -v t="$TCK" \
-	-v n="$REQUESTS" -v r="$ROUNDS" 'BEGIN {
+awk -v th="$th" -v tf="$tf" -v gh="$gh" -v gf="$gf" -v eh="$eh" -v ef="$ef" -v ch="$ch" \
+	-v cf="$cf" -v t="$TCK" -v n="$REQUESTS" -v r="$ROUNDS" 'BEGIN {
 	k = 1e6 / t / (n * r)
-	printf "go-http    traced: %.0f us per request by thread (--go-threads), %.0f us with goroutines followed (+%.0f us), %.0f us with --go-channels (+%.0f us)\n", th * k, gh * k, (gh - th) * k, ch * k, (ch - th) * k
-	printf "go-fanout  traced: %.0f us per request by thread (--go-threads), %.0f us with goroutines followed (+%.0f us), %.0f us with --go-channels (+%.0f us)\n", tf * k, gf * k, (gf - tf) * k, cf * k, (cf - tf) * k }'
+	printf "go-http    traced: %.0f us per request by thread (--go-threads), %.0f us with goroutines followed (+%.0f us), %.0f us with --go-execute (+%.0f us), %.0f us with --go-channels (+%.0f us)\n", th * k, gh * k, (gh - th) * k, eh * k, (eh - th) * k, ch * k, (ch - th) * k
+	printf "go-fanout  traced: %.0f us per request by thread (--go-threads), %.0f us with goroutines followed (+%.0f us), %.0f us with --go-execute (+%.0f us), %.0f us with --go-channels (+%.0f us)\n", tf * k, gf * k, (gf - tf) * k, ef * k, (ef - tf) * k, cf * k, (cf - tf) * k }'
 

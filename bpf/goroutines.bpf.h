@@ -211,28 +211,24 @@ static __always_inline void go_set_trace(struct krt_thread_state *t, __u32 tid, 
 	__builtin_memset(&t->go_stash, 0, sizeof(t->go_stash));
 }
 
-SEC("uprobe")
-int krt_go_execute(struct pt_regs *ctx)
+/*
+ * Goroutine g (goid) runs on thread tid now: the state of the goroutine
+ * that ran here is put away, g's is put on the thread (the CPU time so far
+ * goes to the trace it was gathered for).
+ */
+static __always_inline void go_run(__u32 tid, __u32 tgid, __u64 g, __u64 goid)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid(), g = ctx->ax, goid = 0;
-	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
-	struct krt_go_running *run, next = {.g = g};
+	struct krt_go_running *run, next = {.g = g, .goid = goid};
 	struct krt_go_key k = {.g = g, .tgid = tgid};
 	struct krt_go_state *st, fresh = {};
 	struct krt_thread_state *t;
-	struct krt_go_proc *proc;
 
-	if (empty_hooks || !kernel_tags)
-		return 0;
-	proc = bpf_map_lookup_elem(&go_procs, &tgid);
-	if (!proc || !g)
-		return 0;
 	t = thread_get(tid);
 	if (!t)
-		return 0;
+		return;
 	run = bpf_map_lookup_elem(&go_running, &tid);
 	if (run && run->g == g)
-		return 0;
+		return;
 	/* the goroutine that ran here leaves: its state is put away */
 	if (run && run->g) {
 		struct krt_go_key pk = {.g = run->g, .tgid = tgid};
@@ -247,7 +243,7 @@ int krt_go_execute(struct pt_regs *ctx)
 		bpf_map_update_elem(&go_states, &k, &fresh, BPF_NOEXIST);
 		st = bpf_map_lookup_elem(&go_states, &k);
 		if (!st)
-			return 0;
+			return;
 	}
 	go_settle(st, g, tid);
 	if (t->trace != st->trace)
@@ -262,10 +258,102 @@ int krt_go_execute(struct pt_regs *ctx)
 	t->sent = 0;
 	st->on_tid = tid;
 	next.origin = st->origin;
-	bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + proc->goid_off));
-	next.goid = goid;
 	bpf_map_update_elem(&go_running, &tid, &next, BPF_ANY);
+}
+
+/* runtime.execute(gp): probed only when the hooks cannot find g (not lazy) */
+SEC("uprobe")
+int krt_go_execute(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), g = ctx->ax, goid = 0;
+	__u32 tgid = pid_tgid >> 32;
+	struct krt_go_proc *proc;
+
+	if (empty_hooks || !kernel_tags)
+		return 0;
+	proc = bpf_map_lookup_elem(&go_procs, &tgid);
+	if (!proc || !g)
+		return 0;
+	bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + proc->goid_off));
+	go_run((__u32)pid_tgid, tgid, g, goid);
 	return 0;
+}
+
+__u64 go_synced = 0; /* goroutine changes a hook found (lazy: no runtime.execute probe) */
+
+/*
+ * Lazy goroutine switches (proc->lazy): runtime.execute is the hottest of
+ * the runtime's functions (12-23 uprobe traps per request at 14-35 us each
+ * here), so it is not probed. Every hook that reads or changes the thread
+ * state in a Go process (a transfer, a connect, the runtime.ready and
+ * gostartcallfn probes) first asks the thread which goroutine it runs: the
+ * runtime.g pointer in its TLS (the FS base saved in its task), and when
+ * that is the scheduler's g0 (goid 0: ready and newproc1 run on the system
+ * stack), the goroutine its M serves (g.m.curg). A goroutine that changed
+ * since the thread's last hook is switched to here. What is lost: the
+ * CPU time between a goroutine switch and the thread's next hook goes to
+ * the goroutine that ran before.
+ *
+ * A global function: the verifier checks it once, not inlined in each
+ * program that calls it.
+ */
+__noinline int krt_go_sync(__u64 pid_tgid)
+{
+	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+	__u64 fsbase = 0, g = 0, goid = 0, m = 0;
+	struct krt_go_running *run;
+	struct krt_go_proc *proc;
+
+	if (empty_hooks || !kernel_tags)
+		return 0;
+	proc = bpf_map_lookup_elem(&go_procs, &tgid);
+	if (!proc || !proc->lazy)
+		return 0;
+#if defined(__TARGET_ARCH_x86)
+	fsbase = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), thread.fsbase);
+#endif
+	if (!fsbase ||
+	    bpf_probe_read_user(&g, sizeof(g), (void *)(fsbase + (__s64)proc->tls_g_off)) || !g)
+		return 0;
+	run = bpf_map_lookup_elem(&go_running, &tid);
+	if (run && run->g == g)
+		return 0;
+	bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + proc->goid_off));
+	if (!goid) {
+		/* g0 (or gsignal): the goroutine this thread's M runs */
+		if (bpf_probe_read_user(&m, sizeof(m), (void *)(g + proc->g_m_off)) || !m ||
+		    bpf_probe_read_user(&g, sizeof(g), (void *)(m + proc->m_curg_off)) || !g)
+			return 0;
+		if (run && run->g == g)
+			return 0;
+		bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + proc->goid_off));
+		if (!goid)
+			return 0;
+	}
+	go_run(tid, tgid, g, goid);
+	__sync_fetch_and_add(&go_synced, 1);
+	return 0;
+}
+
+/*
+ * Thread tid exits. Lazy: the state of the goroutine it ran last is still
+ * the thread's (no execute put it away): the goroutine keeps it.
+ */
+static __always_inline void go_thread_gone(__u32 tid, __u32 tgid)
+{
+	struct krt_go_running *run = bpf_map_lookup_elem(&go_running, &tid);
+	struct krt_thread_state *t;
+
+	if (!run)
+		return;
+	if (run->g && (t = thread_find(tid))) {
+		struct krt_go_key k = {.g = run->g, .tgid = tgid};
+		struct krt_go_state *st = bpf_map_lookup_elem(&go_states, &k);
+
+		if (st && st->on_tid == tid)
+			go_take(st, t, run);
+	}
+	bpf_map_delete_elem(&go_running, &tid);
 }
 
 __u64 go_reused = 0; /* new goroutines on the runtime.g of one still on its thread */
@@ -364,6 +452,8 @@ int krt_go_newproc(struct pt_regs *ctx)
 	proc = bpf_map_lookup_elem(&go_procs, &tgid);
 	if (!proc)
 		return 0;
+	if (proc->lazy)
+		krt_go_sync(pid_tgid);
 	k.g = ctx->ax - proc->sched_off;
 	t = thread_find(tid);
 	/*
@@ -458,7 +548,11 @@ static __always_inline struct krt_go_proc *go_chan_proc(__u32 tgid)
 	if (empty_hooks || !kernel_tags)
 		return NULL;
 	proc = bpf_map_lookup_elem(&go_procs, &tgid);
-	return proc && proc->chans ? proc : NULL;
+	if (!proc || !proc->chans)
+		return NULL;
+	if (proc->lazy)
+		krt_go_sync((__u64)tgid << 32 | (__u32)bpf_get_current_pid_tgid());
+	return proc;
 }
 
 static __always_inline struct krt_go_state *go_state_of(__u64 g, __u32 tgid)
@@ -673,6 +767,8 @@ int krt_go_ready(struct pt_regs *ctx)
 	 */
 	if (proc->handoff_skips && (skip > 31 || !(proc->handoff_skips & (1u << skip))))
 		return 0;
+	if (proc->lazy)
+		krt_go_sync(pid_tgid);
 	t = thread_find(tid);
 	if (!t || !(t->trace & (KRT_TRACE_ID_MASK | KRT_TRACE_SAMPLED_OUT)))
 		return 0;

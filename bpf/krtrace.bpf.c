@@ -49,6 +49,27 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/*
+ * The socket hooks' transfers, one global function per direction (a
+ * constant direction each): a global function is checked once by the
+ * verifier, and its stack is not the hook's. The hook calls krt_go_sync
+ * (a Go thread's goroutine) before it; the two frames inlined in one
+ * program passed the 512-byte stack limit.
+ */
+__noinline int krt_sock_xfer_send(const struct xfer_sock *f, int ret, __u64 pid_tgid)
+{
+	if (!f)
+		return 0;
+	return handle_xfer(f, ret, KRT_DIR_SEND, pid_tgid, true);
+}
+
+__noinline int krt_sock_xfer_recv(const struct xfer_sock *f, int ret, __u64 pid_tgid)
+{
+	if (!f)
+		return 0;
+	return handle_xfer(f, ret, KRT_DIR_RECV, pid_tgid, true);
+}
+
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(krt_sock_send, struct sock *sk, int ret, int flags)
 {
@@ -63,7 +84,10 @@ int BPF_PROG(krt_sock_send, struct sock *sk, int ret, int flags)
 		return 0;
 	if (!xfer_sock_btf(sk, ret, KRT_DIR_SEND, &f))
 		return 0;
-	return handle_xfer(&f, ret, KRT_DIR_SEND, pid_tgid, true);
+	/* a Go thread: the goroutine it runs now (no runtime.execute probe) */
+	if (go_process(pid_tgid >> 32))
+		krt_go_sync(pid_tgid);
+	return krt_sock_xfer_send(&f, ret, pid_tgid);
 }
 
 SEC("tp_btf/sock_recv_length")
@@ -81,7 +105,10 @@ int BPF_PROG(krt_sock_recv, struct sock *sk, int ret, int flags)
 		return 0;
 	if (!xfer_sock_btf(sk, ret, KRT_DIR_RECV, &f))
 		return 0;
-	return handle_xfer(&f, ret, KRT_DIR_RECV, pid_tgid, true);
+	/* a Go thread: the goroutine it runs now (no runtime.execute probe) */
+	if (go_process(pid_tgid >> 32))
+		krt_go_sync(pid_tgid);
+	return krt_sock_xfer_recv(&f, ret, pid_tgid);
 }
 
 /*
@@ -212,6 +239,8 @@ int BPF_PROG(krt_exit, struct task_struct *task)
 			cpu_flush(t, tid, tgid, task->comm, bpf_ktime_get_ns(), NULL);
 		}
 	}
+	if (kernel_tags && go_process(tgid))
+		go_thread_gone(tid, tgid);
 	thread_forget(tid);
 	e = event_reserve(KRT_EV_EXIT);
 	if (e) {
@@ -415,6 +444,9 @@ int BPF_PROG(krt_sock_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	cookie = sock_state_id(sk);
 	if (kernel_tags && newstate == KRT_TCP_SYN_SENT) {
+		/* connect(2) of a Go thread: the goroutine it runs now */
+		if (go_process(pid_tgid >> 32))
+			krt_go_sync(pid_tgid);
 		c = conn_get(cookie);
 		if (c) {
 			c->client = 1;

@@ -31,8 +31,10 @@ static __always_inline __u64 keyed_id(const void *const *where)
  * sk (a trusted BTF pointer) moved ret bytes in direction dir: when it is a
  * connected AF_UNIX socket, a KRT_EV_NOTIFY record naming the receiving
  * socket (the peer on a send). True when sk is AF_UNIX (recorded or not).
+ * Not inlined: its locals stay out of the socket hooks' frame (the hook
+ * and the transfer function it calls share a 512-byte stack).
  */
-static __always_inline bool notify_record(struct sock *sk, int ret, __u8 dir)
+static __noinline bool notify_record(struct sock *sk, int ret, __u8 dir)
 {
 	struct unix_sock *us;
 	struct krt_event *e;

@@ -18,6 +18,15 @@ struct krt_go_proc {
 	 * a value over (channel operations); 0 = not known, every one counts
 	 */
 	__u32 handoff_skips;
+	/*
+	 * lazy: runtime.execute is not probed; the hooks find the running
+	 * goroutine themselves (its runtime.g at tls_g_off from the thread's
+	 * FS base; on the scheduler's g0, goid 0, g.m.curg)
+	 */
+	__s32 tls_g_off;
+	__u16 g_m_off, m_curg_off;
+	__u32 lazy;
+	__u32 pad;
 };
 
 /* A value in a buffered channel's ring: the channel, its slot, the process. */

@@ -50,6 +50,29 @@ static const struct {
     {1, 19, {.qcount = 0, .dataqsiz = 8, .sendx = 40, .recvx = 48, .recvq = 56, .sendq = 72}},
 };
 
+/*
+ * runtime.g's m and runtime.m's curg, checked against DWARF
+ * (tests/unit/test_go_binary.c). 1.19: m after stack 16, stackguard0/1 16,
+ * _panic, _defer; curg after g0, morebuf, divmod, procid, gsignal,
+ * goSigStack, sigmask, tls, mstartfn.
+ */
+static const struct {
+	int major, minor, g_m, m_curg;
+} curg_table[] = {
+    {1, 19, 48, 192},
+};
+
+int krt_go_curg_table(int major, int minor, int *g_m, int *m_curg)
+{
+	for (size_t i = 0; i < sizeof(curg_table) / sizeof(curg_table[0]); i++)
+		if (curg_table[i].major == major && curg_table[i].minor == minor) {
+			*g_m = curg_table[i].g_m;
+			*m_curg = curg_table[i].m_curg;
+			return 0;
+		}
+	return -1;
+}
+
 uint32_t krt_go_handoff_skips(int major, int minor)
 {
 	if (major == 1 && minor == 19)
@@ -487,6 +510,11 @@ static void find_funcs(Elf *elf, Elf_Scn *symtab, const GElf_Shdr *sh, struct kr
 			info->proc_key_vaddr = sym.st_value;
 			continue;
 		}
+		if (GELF_ST_TYPE(sym.st_info) == STT_TLS && !strcmp(name, "runtime.tlsg")) {
+			info->tlsg_value = sym.st_value;
+			info->tlsg_found = true;
+			continue;
+		}
 		if (GELF_ST_TYPE(sym.st_info) != STT_FUNC)
 			continue;
 		for (int f = 0; f < KRT_GO_N_FUNCS; f++) {
@@ -508,6 +536,37 @@ static bool hchan_from_dwarf(const uint8_t *info, size_t len, const uint8_t *abb
 #undef M
 	return h->qcount >= 0 && h->dataqsiz >= 0 && h->sendx >= 0 && h->recvx >= 0 &&
 	       h->recvq >= 0 && h->sendq >= 0;
+}
+
+/*
+ * Where a thread's runtime.g pointer is, from its FS base (x86-64, TLS
+ * variant II: the executable's TLS block ends at the thread pointer). Go's
+ * own linker writes no TLS segment and keeps g at -8; a binary linked by
+ * the system linker (cgo) has one, and runtime.tlsg's value is g's place
+ * in it.
+ */
+static void find_tls_g(Elf *elf, struct krt_go_info *info)
+{
+	size_t n = 0;
+	GElf_Phdr ph;
+
+	if (elf_getphdrnum(elf, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t align, end;
+
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_TLS)
+			continue;
+		if (!info->tlsg_found)
+			return; /* a TLS segment without runtime.tlsg: unknown */
+		align = ph.p_align ? ph.p_align : 1;
+		end = (ph.p_memsz + align - 1) / align * align;
+		info->tls_g_offset = (int)((int64_t)info->tlsg_value - (int64_t)end);
+		info->tls_g_known = true;
+		return;
+	}
+	info->tls_g_offset = -8;
+	info->tls_g_known = true;
 }
 
 static void decide_usable(struct krt_go_info *info, uint16_t machine)
@@ -596,6 +655,10 @@ static int inspect_elf(Elf *elf, const char *path, struct krt_go_info *info, cha
 		    hchan_from_dwarf(d->d_buf, d->d_size, ad->d_buf, ad->d_size, &info->hchan);
 		info->gobuf_g_offset = krt_go_dwarf_member_offset(d->d_buf, d->d_size, ad->d_buf,
 								  ad->d_size, "runtime.gobuf", "g");
+		info->g_m_offset = krt_go_dwarf_member_offset(d->d_buf, d->d_size, ad->d_buf,
+							      ad->d_size, "runtime.g", "m");
+		info->m_curg_offset = krt_go_dwarf_member_offset(d->d_buf, d->d_size, ad->d_buf,
+								 ad->d_size, "runtime.m", "curg");
 	}
 	if (info->gobuf_g_offset < 0 && info->goid_from != KRT_GO_OFFSET_DWARF &&
 	    !krt_go_offsets_table(info->major, info->minor, &(int){0}, &(int){0}))
@@ -606,10 +669,16 @@ static int inspect_elf(Elf *elf, const char *path, struct krt_go_info *info, cha
 					  &info->sched_offset))
 			info->goid_from = KRT_GO_OFFSET_TABLE;
 		info->chans = !krt_go_hchan_table(info->major, info->minor, &info->hchan);
+		info->g_m_offset = info->m_curg_offset = -1;
+		krt_go_curg_table(info->major, info->minor, &info->g_m_offset,
+				  &info->m_curg_offset);
 	}
 	for (int f = KRT_GO_N_NEEDED; f < KRT_GO_N_PROBED; f++)
 		info->chans = info->chans && info->funcs[f].found;
 	info->handoff_skips = krt_go_handoff_skips(info->major, info->minor);
+	find_tls_g(elf, info);
+	info->tls_g_known = info->tls_g_known && eh.e_machine == EM_X86_64 &&
+			    info->g_m_offset > 0 && info->m_curg_offset > 0;
 	decide_usable(info, eh.e_machine);
 	return 0;
 }
@@ -621,6 +690,7 @@ int krt_go_inspect(const char *path, struct krt_go_info *info, char *err, size_t
 
 	memset(info, 0, sizeof(*info));
 	info->goid_offset = info->sched_offset = info->gobuf_g_offset = -1;
+	info->g_m_offset = info->m_curg_offset = -1;
 	if (elf_version(EV_CURRENT) == EV_NONE) {
 		snprintf(err, errlen, "libelf: %s", elf_errmsg(-1));
 		return -1;

@@ -87,8 +87,22 @@ struct krt_go_info {
 	uint32_t handoff_skips;		     /* krt_go_handoff_skips() */
 	int gobuf_g_offset;	 /* runtime.gobuf's g (captures' go_start), -1 unknown */
 	uint64_t proc_key_vaddr; /* KRT_GO_PROC_KEY_SYM's address, 0 = not found */
-	bool usable;		 /* everything needed to follow its goroutines */
-	char why[160];		 /* when !usable (and is_go): what is missing */
+	/*
+	 * The running goroutine at any hook, without runtime.execute's probe:
+	 * the thread's runtime.g pointer at tls_g_offset from its FS base (the
+	 * TLS slot runtime.tlsg: -8 in a binary without a TLS segment, Go's
+	 * own linker), and when that is the scheduler's g0 (goid 0: in
+	 * runtime.ready and newproc1, which run on the system stack), the
+	 * goroutine its thread serves, g.m.curg.
+	 */
+	int g_m_offset;	     /* runtime.g's m, -1 unknown */
+	int m_curg_offset;   /* runtime.m's curg, -1 unknown */
+	int tls_g_offset;    /* runtime.g's slot from the FS base */
+	bool tls_g_known;    /* all three known: goroutines found at the hooks */
+	uint64_t tlsg_value; /* runtime.tlsg's symbol value (a TLS offset), when found */
+	bool tlsg_found;
+	bool usable;   /* everything needed to follow its goroutines */
+	char why[160]; /* when !usable (and is_go): what is missing */
 };
 
 /*
@@ -123,6 +137,8 @@ int krt_go_offsets_table(int major, int minor, int *goid, int *sched);
 uint32_t krt_go_handoff_skips(int major, int minor);
 /* runtime.hchan's layout for a Go version in the checked table; -1 when not in it. */
 int krt_go_hchan_table(int major, int minor, struct krt_go_hchan *h);
+/* runtime.g's m and runtime.m's curg for a Go version in the checked table; -1 when not. */
+int krt_go_curg_table(int major, int minor, int *g_m, int *m_curg);
 
 /*
  * Captures (utils/krtrace-capture) tell the goroutines of one process from

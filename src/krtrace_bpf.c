@@ -60,6 +60,7 @@ enum {
 	OPT_SYSCALL_HOOKS,
 	OPT_GO_THREADS,
 	OPT_GO_CHANNELS,
+	OPT_GO_EXECUTE,
 	OPT_BPF_STATS,
 	OPT_RESCAN_MS,
 	OPT_SAMPLE_RATE,
@@ -90,6 +91,7 @@ static const struct option own_options[] = {
     {"syscall-hooks", no_argument, NULL, OPT_SYSCALL_HOOKS},
     {"go-threads", no_argument, NULL, OPT_GO_THREADS},
     {"go-channels", no_argument, NULL, OPT_GO_CHANNELS},
+    {"go-execute", no_argument, NULL, OPT_GO_EXECUTE},
     {"bpf-stats", no_argument, NULL, OPT_BPF_STATS},
     {"rescan-ms", required_argument, NULL, OPT_RESCAN_MS},
     {"peers", required_argument, NULL, OPT_PEERS},
@@ -116,6 +118,7 @@ struct options {
 	bool empty_hooks;      /* benchmark floor: hooks that return at once */
 	bool go_threads;       /* Go programs by thread: no uprobes on their runtime */
 	bool go_channels;      /* uprobes on Go's channel operations, not on ready */
+	bool go_execute;       /* a uprobe on runtime.execute, not g from TLS at the hooks */
 	bool bpf_stats;	       /* count the programs' run time while we run */
 	const char *dump_path; /* --debug dump-events=FILE: every event fed to the engine */
 	bool verifier_stats;   /* --debug verifier-stats: load, print each program's count, exit */
@@ -214,7 +217,12 @@ static void usage(FILE *f)
 	    "      --go-channels        follow Go hand-offs on channel operations (uprobes on\n"
 	    "                           chansend, chanrecv, selectgo instead of ready: also\n"
 	    "                           a value taken from a buffered channel by a goroutine\n"
-	    "                           that did not wait for it; costs more uprobe hits)\n"
+	    "                           that did not wait for it; costs more uprobe hits;\n"
+	    "                           runtime.execute is probed too)\n"
+	    "      --go-execute         see goroutine switches with a uprobe on runtime.execute\n"
+	    "                           (CPU split per goroutine at each switch; costs 12-23\n"
+	    "                           more uprobe hits per request); by default the hooks\n"
+	    "                           read the running goroutine from the thread's TLS\n"
 	    "      --bpf-stats          count the programs' run time while tracing (as sysctl\n"
 	    "                           kernel.bpf_stats_enabled=1, without changing it) and\n"
 	    "                           print it per program at the end; SIGUSR1 prints the\n"
@@ -437,6 +445,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			continue;
 		case OPT_GO_CHANNELS:
 			o->go_channels = true;
+			continue;
+		case OPT_GO_EXECUTE:
+			o->go_execute = true;
 			continue;
 		case OPT_GO_THREADS:
 			o->go_threads = true;
@@ -799,6 +810,7 @@ static int trace_containers(struct krt_live_source *src, const struct krt_pids *
  * number attributed by thread only.
  */
 static bool go_channels; /* --go-channels */
+static bool go_execute;	 /* --go-execute */
 
 static size_t follow_go_processes(struct krt_live_source *src, const struct krt_pids *pids,
 				  size_t from, const char *by_thread_why, __u64 *followed)
@@ -827,17 +839,25 @@ static size_t follow_go_processes(struct krt_live_source *src, const struct krt_
 		}
 		if (!go_channels)
 			gi.chans = false;
+		/*
+		 * runtime.execute probed (krt_live_follow_go): asked for, or with
+		 * the channel probes, whose rules were measured with it (lazy,
+		 * go-fanout fell to 91 % in one go_services.sh run)
+		 */
+		if (go_execute || go_channels)
+			gi.tls_g_known = false;
 		if (gi.usable)
 			rc = krt_live_follow_go(src, pids->v[i].pid, &gi);
 		if (gi.usable && !rc) {
-			fprintf(
-			    stderr,
-			    PROG ": %s/%s[%u] is a Go program (%s): its goroutines are "
-				 "followed (uprobes on runtime.execute, gostartcallfn, %s; goid at "
-				 "runtime.g+%d from %s)\n",
-			    pids->v[i].name, comm, pids->v[i].pid, gi.version,
-			    gi.chans ? "chansend, chanrecv, selectgo" : "ready", gi.goid_offset,
-			    gi.goid_from == KRT_GO_OFFSET_DWARF ? "DWARF" : "the version table");
+			fprintf(stderr,
+				PROG ": %s/%s[%u] is a Go program (%s): its goroutines are "
+				     "followed (uprobes on runtime.%sgostartcallfn, %s; goid at "
+				     "runtime.g+%d from %s)\n",
+				pids->v[i].name, comm, pids->v[i].pid, gi.version,
+				gi.tls_g_known ? "" : "execute, ",
+				gi.chans ? "chansend, chanrecv, selectgo" : "ready", gi.goid_offset,
+				gi.goid_from == KRT_GO_OFFSET_DWARF ? "DWARF"
+								    : "the version table");
 			(*followed)++;
 			continue;
 		}
@@ -1107,6 +1127,7 @@ int main(int argc, char **argv)
 		 : o.empty_hooks ? "goroutines not followed with --debug empty-hooks"
 				 : NULL;
 	go_channels = o.go_channels;
+	go_execute = o.go_execute;
 	go_by_thread = follow_go_processes(src, &pids, 0, go_why, &go_followed);
 
 	if (krt_outputs_open(&outs, &o.out, PROG))

@@ -1022,6 +1022,15 @@ void krt_live_stats(struct krt_live_source *s, struct krt_source_stats *st)
 	st->sample_rate = s->skel->rodata->sample_rate;
 	/* behind the reorder window: timestamps clamped */
 	st->reordered = s->window.late;
+	st->go_synced = s->skel->bss->go_synced;
+	st->go_switches = s->skel->bss->go_switches;
+	st->go_inherited = s->skel->bss->go_inherited;
+	st->go_handoffs = s->skel->bss->go_handoffs;
+	st->go_moved = s->skel->bss->go_moved;
+	st->go_reused = s->skel->bss->go_reused;
+	st->go_dials_handed = s->skel->bss->go_dials_handed;
+	st->go_chan_handoffs = s->skel->bss->go_chan_handoffs;
+	st->go_chan_unpaired = s->skel->bss->go_chan_unpaired;
 	st->reorder_window_ns = s->span.widest_ns;
 	for (int t = 0; t < KRT_TABLES; t++) {
 		st->states_held += s->tables.held[t];
@@ -1111,6 +1120,11 @@ int krt_live_follow_go(struct krt_live_source *s, __u32 pid, const struct krt_go
 	    .sendq_off = (__u16)gi->hchan.sendq,
 	    .chans = gi->chans,
 	    .handoff_skips = gi->handoff_skips,
+	    /* the hooks find the running goroutine: runtime.execute not probed */
+	    .lazy = gi->tls_g_known,
+	    .tls_g_off = gi->tls_g_offset,
+	    .g_m_off = (__u16)gi->g_m_offset,
+	    .m_curg_off = (__u16)gi->m_curg_offset,
 	};
 	char exe[64];
 	int first = s->n_go_links, err;
@@ -1129,6 +1143,8 @@ int krt_live_follow_go(struct krt_live_source *s, __u32 pid, const struct krt_go
 		 * work over. Without, ready is all there is.
 		 */
 		if (proc.chans ? f == KRT_GO_READY : f >= KRT_GO_N_NEEDED)
+			continue;
+		if (proc.lazy && f == KRT_GO_EXECUTE)
 			continue;
 		l = bpf_program__attach_uprobe(progs[f], false, (pid_t)pid, exe,
 					       gi->funcs[f].file_offset);

@@ -122,6 +122,16 @@ struct krt_source_stats {
 	__u64 sample_rate_cap;	/* live: --sample-rate N, requests per second (0 = no cap) */
 	__u64 traces_capped;	/* live: requests left unsampled by that cap */
 	__u64 go_by_thread;	/* live: Go programs attributed by thread (stripped...) */
+	/* live: the kernel's goroutine rules (bpf/goroutines.bpf.h), how often each acted */
+	__u64 go_synced;	/* goroutine changes a hook found (g from the thread's TLS) */
+	__u64 go_switches;	/* goroutine changes that changed the thread's trace */
+	__u64 go_inherited;	/* goroutines started with their creator's trace */
+	__u64 go_handoffs;	/* goroutines that took a trace from their waker */
+	__u64 go_moved;		/* goroutine states fetched from the thread they left */
+	__u64 go_reused;	/* runtime.g reused: its last thread made to forget it */
+	__u64 go_dials_handed;	/* new connections handed to a request of another trace */
+	__u64 go_chan_handoffs; /* --go-channels: traces taken over a channel */
+	__u64 go_chan_unpaired; /* --go-channels: values taken that no send noted */
 	/* import: report lines the normaliser turned into no event, and why */
 	__u64 non_socket_io;	 /* read/write on fds that are not TCP sockets */
 	__u64 ack_probes;	 /* tcp_probe with data_len 0 (pure ACKs) */

@@ -141,9 +141,15 @@ check "the stripped Go binary is named, attributed by thread" grep -q \
 	"$tmp/default.err"
 check "the summary counts 2 Go programs followed, 1 by thread" grep -q \
 	'"go_followed":2,"go_by_thread":1' "$tmp/default.jsonl"
-check "go-http's goroutines are followed" grep -q \
-	"go-http\[$gohttp_pid\] is a Go program (go1\.[0-9.]*): its goroutines are followed" \
+check "go-http's goroutines are followed, runtime.execute not probed" grep -q \
+	"go-http\[$gohttp_pid\] is a Go program (go1\.[0-9.]*): its goroutines are followed (uprobes on runtime.gostartcallfn, ready;" \
 	"$tmp/default.err"
+# the hooks found the goroutines from the threads' TLS (no runtime.execute probe)
+check "the summary counts goroutine changes found at the hooks" python3 -c '
+import json, sys
+s = [json.loads(l)["summary"] for l in open(sys.argv[1]) if "\"summary\"" in l][-1]
+sys.exit(not (s.get("go_synced", 0) >= 200 and s.get("go_switches", 0) > 0 and
+              s.get("go_inherited", 0) > 0 and s.get("go_handoffs", 0) > 0))' "$tmp/default.jsonl"
 # Goroutine ids on the hops: every Go service's request was read by a known goroutine
 # (to_goid on its ingress hop, goids on its thread's row); no hop received by the C
 # backend has one.
@@ -190,6 +196,11 @@ run channels --go-channels
 check "--go-channels: go-http's channel operations are probed" grep -q \
 	"go-http\[$gohttp_pid\] is a Go program (go1\.[0-9.]*): its goroutines are followed (uprobes on runtime.execute, gostartcallfn, chansend, chanrecv, selectgo" \
 	"$tmp/channels.err"
+# --go-execute: goroutine switches seen by a uprobe on runtime.execute (the earlier way)
+run execute --go-execute
+check "--go-execute: go-http's runtime.execute is probed" grep -q \
+	"go-http\[$gohttp_pid\] is a Go program (go1\.[0-9.]*): its goroutines are followed (uprobes on runtime.execute, gostartcallfn, ready" \
+	"$tmp/execute.err"
 
 # --go-threads: no uprobes, every Go program named as attributed by thread
 "$BPF" --gateway "$GW" -i "$tmp/pids.txt" --json -o "$tmp/threads.jsonl" --go-threads -d 4 \

@@ -2050,20 +2050,47 @@ __asm__(".text\n"
 	"krt_fake_go_newproc:\n\tnop\n\tret\n"
 	".globl krt_fake_go_ready\n.type krt_fake_go_ready,@function\n"
 	"krt_fake_go_ready:\n\tnop\n\tret\n"
+	".globl krt_fake_go_chansend\n.type krt_fake_go_chansend,@function\n"
+	"krt_fake_go_chansend:\n\tnop\n\tret\n"
+	".globl krt_fake_go_chanrecv\n.type krt_fake_go_chanrecv,@function\n"
+	"krt_fake_go_chanrecv:\n\tnop\n\tret\n"
+	".globl krt_fake_go_selectgo\n.type krt_fake_go_selectgo,@function\n"
+	"krt_fake_go_selectgo:\n\tnop\n\tret\n"
 	".globl krt_fake_go_call\n.type krt_fake_go_call,@function\n"
 	"krt_fake_go_call:\n\tpush %rbx\n\tmov %rsi, %rax\n\tmov %rdx, %rbx\n"
 	"\tcall *%rdi\n\tpop %rbx\n\tret\n");
 void krt_fake_go_execute(void);
 void krt_fake_go_newproc(void);
 void krt_fake_go_ready(void);
+void krt_fake_go_chansend(void);
+void krt_fake_go_chanrecv(void);
+void krt_fake_go_selectgo(void);
 void krt_fake_go_call(void (*fn)(void), __u64 ax, __u64 bx);
 
-/* A runtime.g as the probes read it: goid at 8, sched at 16. */
+struct fake_m;
+
+/* A runtime.g as the probes read it: goid at 8, sched at 16, m at 48. */
 struct fake_g {
 	__u64 pad;
 	__u64 goid;
 	__u64 sched[4];
+	struct fake_m *m;
 };
+
+/* A runtime.m as the hooks read it: curg, the goroutine it runs. */
+struct fake_m {
+	__u64 pad;
+	struct fake_g *curg;
+};
+
+/*
+ * Go's TLS slot of the running runtime.g (runtime.tlsg), and each thread's
+ * g0 and m: runtime.ready and gostartcallfn run on the system stack (g0,
+ * goid 0), where the hooks find the goroutine in g0.m.curg.
+ */
+static __thread struct fake_g *fake_tls_g;
+static __thread struct fake_m fake_m0;
+static __thread struct fake_g fake_g0;
 
 /* The file offset of code at addr in this executable (what a uprobe attaches at). */
 static __u64 own_file_offset(const void *addr)
@@ -2087,17 +2114,58 @@ static __u64 own_file_offset(const void *addr)
 	return found;
 }
 
+/* A runtime.hchan as the channel probes read it (open_go_source's chans). */
+struct fake_hchan {
+	__u64 qcount, dataqsiz, sendx, recvx;
+	__u64 recvq[2], sendq[2];
+};
+
+static struct krt_live_source *open_go_source_with(bool lazy, bool chans);
+
 /* A source following this process's goroutines (the stand-ins as its runtime). */
-static struct krt_live_source *open_go_source(void)
+static struct krt_live_source *open_go_source(bool lazy)
+{
+	return open_go_source_with(lazy, false);
+}
+
+/*
+ * chans: the channel operations probed (--go-channels), runtime.ready not;
+ * lazy: as for a Go binary whose TLS slot and g.m.curg are known (the
+ * default): the hooks read the running goroutine, runtime.execute is not
+ * probed; otherwise (--go-execute) its stand-in is.
+ */
+static struct krt_live_source *open_go_source_with(bool lazy, bool chans)
 {
 	struct krt_live_opts o = { .kernel_tags = true };
 	struct krt_go_info gi = { .is_go = true, .usable = true, .goid_offset = 8,
 				  .sched_offset = 16 };
 	struct krt_live_source *s;
+	unsigned long fs = 0;
 
+	assert_int_equal(syscall(SYS_arch_prctl, 0x1003 /* ARCH_GET_FS */, &fs), 0);
+	/* no goroutine yet (an earlier test's were on its stack) */
+	fake_tls_g = NULL;
+	fake_m0.curg = NULL;
+	gi.tls_g_known = lazy;
+	gi.tls_g_offset = (int)((long)&fake_tls_g - (long)fs);
+	gi.g_m_offset = offsetof(struct fake_g, m);
+	gi.m_curg_offset = offsetof(struct fake_m, curg);
 	gi.funcs[KRT_GO_EXECUTE].file_offset = own_file_offset(krt_fake_go_execute);
 	gi.funcs[KRT_GO_GOSTARTCALLFN].file_offset = own_file_offset(krt_fake_go_newproc);
 	gi.funcs[KRT_GO_READY].file_offset = own_file_offset(krt_fake_go_ready);
+	gi.chans = chans;
+	if (chans) {
+		gi.funcs[KRT_GO_CHANSEND].file_offset = own_file_offset(krt_fake_go_chansend);
+		gi.funcs[KRT_GO_CHANRECV].file_offset = own_file_offset(krt_fake_go_chanrecv);
+		gi.funcs[KRT_GO_SELECTGO].file_offset = own_file_offset(krt_fake_go_selectgo);
+		gi.hchan = (struct krt_go_hchan){
+		    .qcount = offsetof(struct fake_hchan, qcount),
+		    .dataqsiz = offsetof(struct fake_hchan, dataqsiz),
+		    .sendx = offsetof(struct fake_hchan, sendx),
+		    .recvx = offsetof(struct fake_hchan, recvx),
+		    .recvq = offsetof(struct fake_hchan, recvq),
+		    .sendq = offsetof(struct fake_hchan, sendq)};
+	}
 	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
 	s = open_source_with(o, false);
 	assert_non_null(s);
@@ -2105,14 +2173,37 @@ static struct krt_live_source *open_go_source(void)
 	return s;
 }
 
+/* g runs on this thread from now on (the runtime's execute, then gogo) */
 static void go_execute(struct fake_g *g)
 {
+	fake_tls_g = g;
+	fake_m0.curg = g;
 	krt_fake_go_call(krt_fake_go_execute, (__u64)(unsigned long)g, 0);
+}
+
+/* fn(ax, bx) called on the system stack, as the runtime calls ready and gostartcallfn */
+static void go_systemstack(void (*fn)(void), __u64 ax, __u64 bx)
+{
+	struct fake_g *cur = fake_tls_g;
+
+	fake_g0.m = &fake_m0;
+	fake_tls_g = &fake_g0;
+	krt_fake_go_call(fn, ax, bx);
+	fake_tls_g = cur;
 }
 
 static void go_start(struct fake_g *g)
 {
-	krt_fake_go_call(krt_fake_go_newproc, (__u64)(unsigned long)g->sched, 0);
+	go_systemstack(krt_fake_go_newproc, (__u64)(unsigned long)g->sched, 0);
+}
+
+/* The kernel's goroutine counters (printed in the summary). */
+static struct krt_source_stats go_counters(struct krt_live_source *s)
+{
+	struct krt_source_stats st = {};
+
+	krt_live_stats(s, &st);
+	return st;
 }
 
 /* Another Go thread: its goroutine reads request 2 and starts a goroutine on reused. */
@@ -2140,17 +2231,20 @@ static void *go_other_thread(void *arg)
  * goroutine's state, the trace of the goroutine that ended (go-fanout's
  * pairs of requests, one with the other's call).
  */
-static void go_reused_g(bool other_first)
+static void go_ready(struct fake_g *g);
+
+static void go_reused_g(bool other_first, bool lazy)
 {
 	struct fake_g ga = { .goid = 101 }, gb = { .goid = 102 }, gc = { .goid = 103 },
 		      gd = { .goid = 104 };
+	struct krt_source_stats st;
 	struct go_other other = { .own = &gc, .reused = &gb };
 	const struct krt_event *r1, *r2, *call;
 	struct krt_live_source *s;
 	int gw1, srv1, gw2, srv2, dc, ds;
 	pthread_t th;
 
-	s = open_go_source();
+	s = open_go_source(lazy);
 	tcp_pair(GATEWAY, &gw1, &srv1);
 	tcp_pair(GATEWAY, &gw2, &srv2);
 	tcp_pair("127.0.0.1", &dc, &ds);
@@ -2161,6 +2255,8 @@ static void go_reused_g(bool other_first)
 	read_n(srv1, 6);
 	go_start(&gb);
 	go_execute(&gb);
+	/* B wakes A (a hook of B's on X: X names B as running when B ends) */
+	go_ready(&ga);
 	/* thread Y: goroutine C reads request 2 and starts a goroutine on B's g */
 	gb.goid = 105;
 	assert_int_equal(write(gw2, "GET /2", 6), 6);
@@ -2190,6 +2286,14 @@ static void go_reused_g(bool other_first)
 		fail();
 	}
 	assert_int_equal(call->xfer.goid, 105);
+	st = go_counters(s);
+	assert_true(st.go_reused >= 1);
+	assert_true(st.go_inherited >= 2);
+	assert_true(st.go_switches >= 1);
+	if (lazy)
+		assert_true(st.go_synced >= 3);
+	else
+		assert_int_equal(st.go_synced, 0);
 	close(gw1);
 	close(srv1);
 	close(gw2);
@@ -2201,13 +2305,14 @@ static void go_reused_g(bool other_first)
 
 static void go_ready(struct fake_g *g)
 {
-	krt_fake_go_call(krt_fake_go_ready, (__u64)(unsigned long)g, 3);
+	go_systemstack(krt_fake_go_ready, (__u64)(unsigned long)g, 3);
 }
 
 /* Request 2's goroutine reads its request, then parks (its thread runs another). */
 struct go_waiter {
 	struct fake_g *own, *next;
 	int srv;
+	pthread_barrier_t *hold; /* stays (parked) until the test is done with it */
 };
 
 static void *go_waiter_thread(void *arg)
@@ -2217,6 +2322,10 @@ static void *go_waiter_thread(void *arg)
 	go_execute(w->own);
 	read_n(w->srv, 6);
 	go_execute(w->next);
+	if (w->hold) {
+		pthread_barrier_wait(w->hold);
+		pthread_barrier_wait(w->hold);
+	}
 	return NULL;
 }
 
@@ -2227,17 +2336,19 @@ static void *go_waiter_thread(void *arg)
  * goroutine, which it readies. The writer's first write, before any
  * hand-off reached it, is request 2's call.
  */
-static void test_go_dialed_conn_handed_over(void **state)
+static void go_dialed_conn_handed_over(bool lazy, bool y_stays)
 {
+	pthread_barrier_t hold;
 	struct fake_g ga = { .goid = 201 }, gb = { .goid = 202 }, gd = { .goid = 203 },
 		      gw = { .goid = 204 }, gy = { .goid = 205 };
+	struct krt_source_stats st;
 	struct go_waiter waiter = { .own = &gb, .next = &gy };
 	const struct krt_event *r1, *r2, *call;
 	struct krt_live_source *s;
 	int gw1, srv1, gw2, srv2, dc, ds;
 	pthread_t th;
 
-	s = open_go_source();
+	s = open_go_source(lazy);
 	tcp_pair(GATEWAY, &gw1, &srv1);
 	tcp_pair(GATEWAY, &gw2, &srv2);
 	drain_from(s);
@@ -2249,13 +2360,25 @@ static void test_go_dialed_conn_handed_over(void **state)
 	/* thread Y: request 2's goroutine reads it and waits for a connection */
 	assert_int_equal(write(gw2, "GET /2", 6), 6);
 	waiter.srv = srv2;
+	/* Y exits (the goroutine keeps the state it left there) or stays */
+	waiter.hold = y_stays ? &hold : NULL;
+	if (y_stays)
+		assert_int_equal(pthread_barrier_init(&hold, NULL, 2), 0);
 	assert_int_equal(pthread_create(&th, NULL, go_waiter_thread, &waiter), 0);
-	assert_int_equal(pthread_join(th, NULL), 0);
+	if (y_stays)
+		pthread_barrier_wait(&hold);
+	else
+		assert_int_equal(pthread_join(th, NULL), 0);
 	/* thread X: the dialer connects, starts the writer, hands the connection to 2 */
 	go_execute(&gd);
 	tcp_pair("127.0.0.1", &dc, &ds);
 	go_start(&gw);
 	go_ready(&gb);
+	if (y_stays) {
+		pthread_barrier_wait(&hold);
+		assert_int_equal(pthread_join(th, NULL), 0);
+		pthread_barrier_destroy(&hold);
+	}
 	/* the writer writes request 2's call */
 	go_execute(&gw);
 	assert_int_equal(write(dc, "call", 4), 4);
@@ -2276,6 +2399,13 @@ static void test_go_dialed_conn_handed_over(void **state)
 		fail();
 	}
 	assert_int_equal(call->xfer.goid, 204);
+	st = go_counters(s);
+	assert_int_equal(st.go_dials_handed, 1);
+	/* the dialer took request 2's trace */
+	assert_true(st.go_handoffs >= 1);
+	/* lazy: Y never told it ran another goroutine, the state is fetched from Y */
+	if (lazy && y_stays)
+		assert_true(st.go_moved >= 1);
 	close(gw1);
 	close(srv1);
 	close(gw2);
@@ -2284,13 +2414,69 @@ static void test_go_dialed_conn_handed_over(void **state)
 	close(ds);
 	close_own_source(s);
 }
+/*
+ * --go-channels: request 1's goroutine puts a value in a buffered channel
+ * nobody waits on; a worker goroutine takes it (no runtime.ready tells of
+ * it) and calls downstream for request 1. A value taken from another
+ * channel whose send was never seen is counted.
+ */
+static void test_go_channel_buffered_handoff(void **state)
+{
+	struct fake_g ga = { .goid = 301 }, gw = { .goid = 302 };
+	struct fake_hchan c = { .dataqsiz = 2 }, other = { .qcount = 1, .dataqsiz = 4 };
+	const struct krt_event *r1, *call;
+	struct krt_source_stats st;
+	struct krt_live_source *s;
+	int gw1, srv1, dc, ds;
+
+	s = open_go_source_with(false, true);
+	tcp_pair(GATEWAY, &gw1, &srv1);
+	tcp_pair("127.0.0.1", &dc, &ds);
+	drain_from(s);
+	go_execute(&ga);
+	assert_int_equal(write(gw1, "GET /1", 6), 6);
+	read_n(srv1, 6);
+	krt_fake_go_call(krt_fake_go_chansend, (__u64)(unsigned long)&c, 0);
+	c.qcount = 1; /* the runtime puts the value in slot 0 */
+	c.sendx = 1;
+	go_execute(&gw);
+	krt_fake_go_call(krt_fake_go_chanrecv, (__u64)(unsigned long)&c, 0);
+	assert_int_equal(write(dc, "call", 4), 4);
+	read_n(ds, 4);
+	krt_fake_go_call(krt_fake_go_chanrecv, (__u64)(unsigned long)&other, 0);
+	drain_from(s);
+
+	r1 = find_xfer(KRT_DIR_RECV, srv1, 0);
+	call = find_xfer(KRT_DIR_SEND, dc, 0);
+	assert_non_null(r1);
+	assert_non_null(call);
+	if (!(call->xfer.flags & KRT_XF_TAGGED) || call->xfer.trace_id != r1->xfer.trace_id) {
+		print_message("call tagged %u (flags 0x%x): request 1 is %u\n",
+			      call->xfer.trace_id, call->xfer.flags, r1->xfer.trace_id);
+		fail();
+	}
+	assert_int_equal(call->xfer.goid, 302);
+	st = go_counters(s);
+	assert_int_equal(st.go_chan_handoffs, 1);
+	assert_int_equal(st.go_chan_unpaired, 1);
+	close(gw1);
+	close(srv1);
+	close(dc);
+	close(ds);
+	close_own_source(s);
+}
 #else
-static void go_reused_g(bool other_first)
+static void test_go_channel_buffered_handoff(void **state)
+{
+	skip();
+}
+
+static void go_reused_g(bool other_first, bool lazy)
 {
 	skip(); /* the stand-ins are x86-64 code (Go's register ABI as the probes read it) */
 }
 
-static void test_go_dialed_conn_handed_over(void **state)
+static void go_dialed_conn_handed_over(bool lazy, bool y_stays)
 {
 	skip();
 }
@@ -2298,12 +2484,39 @@ static void test_go_dialed_conn_handed_over(void **state)
 
 static void test_go_reused_g_runs_next(void **state)
 {
-	go_reused_g(false);
+	go_reused_g(false, true);
 }
 
 static void test_go_reused_g_after_another(void **state)
 {
-	go_reused_g(true);
+	go_reused_g(true, true);
+}
+
+static void test_go_dialed_conn_handed_over(void **state)
+{
+	go_dialed_conn_handed_over(true, false);
+}
+
+/* request 2's goroutine readied while the thread it read on runs another */
+static void test_go_dialed_conn_waiter_thread_stays(void **state)
+{
+	go_dialed_conn_handed_over(true, true);
+}
+
+/* the same with runtime.execute probed (--go-execute) */
+static void test_go_reused_g_runs_next_execute(void **state)
+{
+	go_reused_g(false, false);
+}
+
+static void test_go_reused_g_after_another_execute(void **state)
+{
+	go_reused_g(true, false);
+}
+
+static void test_go_dialed_conn_handed_over_execute(void **state)
+{
+	go_dialed_conn_handed_over(false, false);
 }
 
 /* The same tests for both transfer hooks; the fallback's names say so. */
@@ -2340,7 +2553,17 @@ int main(void)
 					    { "test_go_reused_g_after_another",
 					      test_go_reused_g_after_another },
 					    { "test_go_dialed_conn_handed_over",
-					      test_go_dialed_conn_handed_over } };
+					      test_go_dialed_conn_handed_over },
+					    { "test_go_dialed_conn_waiter_thread_stays",
+					      test_go_dialed_conn_waiter_thread_stays },
+					    { "test_go_channel_buffered_handoff",
+					      test_go_channel_buffered_handoff },
+					    { "test_go_reused_g_runs_next_execute",
+					      test_go_reused_g_runs_next_execute },
+					    { "test_go_reused_g_after_another_execute",
+					      test_go_reused_g_after_another_execute },
+					    { "test_go_dialed_conn_handed_over_execute",
+					      test_go_dialed_conn_handed_over_execute } };
 	const struct CMUnitTest fallback[] = TAG_TESTS("syscall_hooks: test_");
 	/* last: how the group's states fared in the small tables */
 	const struct CMUnitTest small[] = { TAG_TEST_LIST("small_tables: test_"),

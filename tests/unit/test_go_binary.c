@@ -203,6 +203,17 @@ static void test_go_service(void **state)
 		assert_int_equal(h.sendq, gi.hchan.sendq);
 	}
 	assert_int_equal(krt_go_hchan_table(1, 7, &h), -1);
+	/* the running goroutine at the hooks: g.m.curg from DWARF, the table agrees */
+	assert_true(gi.g_m_offset > 0);
+	assert_true(gi.m_curg_offset > 0);
+	if (!krt_go_curg_table(gi.major, gi.minor, &goid, &sched)) {
+		assert_int_equal(goid, gi.g_m_offset);
+		assert_int_equal(sched, gi.m_curg_offset);
+	}
+	assert_int_equal(krt_go_curg_table(1, 7, &goid, &sched), -1);
+	/* Go's own linker (no cgo in the services): no TLS segment, g at -8(FS) */
+	assert_true(gi.tls_g_known);
+	assert_int_equal(gi.tls_g_offset, -8);
 	/* runtime.ready's hand-off wake-ups: channel operations (3, 4), not locks (5, 6) */
 	if (gi.major == 1 && gi.minor == 19)
 		assert_int_equal(gi.handoff_skips, 1u << 3 | 1u << 4);
