@@ -322,7 +322,7 @@ echo "   rates subtracted)"
 # Ring records by kind: where the records go.
 echo
 echo "Ring records per request by kind (medians of the rounds; read by the tracer)"
-printf "  %-9s %-8s %7s %7s %7s %8s %7s %7s %7s\n" model case switch wakeup xfer untagged cpu carried other
+printf "  %-9s %-8s %7s %7s %7s %7s %8s %7s %7s %7s\n" model case switch wakeup batch xfer untagged cpu carried other
 for m in $MODELS; do
 	for c in $CASES; do
 		awk -v m="$m" -v c="$c" "$AWK_MEDIAN"'
@@ -330,10 +330,12 @@ for m in $MODELS; do
 				if (!(($1) in rounds)) nr++
 				rounds[$1] = 1
 				k = substr($5, 6)
-				if (k == "paired")
+				if (k == "paired" || k == "batched")
 					next	# events split from a record, not records
-				if (k != "switch" && k != "wakeup" && k != "xfer" && k != "untagged" &&
-				    k != "cpu" && k != "carried")
+				if (k == "batches")
+					k = "batch"
+				if (k != "switch" && k != "wakeup" && k != "batch" && k != "xfer" &&
+				    k != "untagged" && k != "cpu" && k != "carried")
 					k = "other"
 				v[k, $1] += $6 / $4
 			}
@@ -344,13 +346,14 @@ for m in $MODELS; do
 			}
 			END {
 				if (!nr) exit
-				printf "  %-9s %-8s %7.2f %7.2f %7.2f %8.2f %7.2f %7.2f %7.2f\n", m, c, med("switch"),
-					med("wakeup"), med("xfer"), med("untagged"), med("cpu"), med("carried"),
-					med("other")
+				printf "  %-9s %-8s %7.2f %7.2f %7.2f %7.2f %8.2f %7.2f %7.2f %7.2f\n", m, c,
+					med("switch"), med("wakeup"), med("batch"), med("xfer"), med("untagged"),
+					med("cpu"), med("carried"), med("other")
 			}' "$RES"
 	done
 done
-echo "  (untagged: transfer records whose trace the kernel left to the engine; carried: CPU"
+echo "  (switch, wakeup: records of one each; batch: records of a CPU's batched switches and"
+echo "   wake-ups; untagged: transfer records whose trace the kernel left to the engine; carried: CPU"
 echo "   events inside a receive's record, not records of their own; other: fork, exit,"
 echo "   socket state, notify)"
 

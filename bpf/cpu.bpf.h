@@ -196,12 +196,35 @@ static __always_inline bool runq_from_sched_info(void)
 	return bpf_core_field_exists(struct task_struct, sched_info);
 }
 
-/* The switch record's two sides; a side with tid 0 is not shown. */
+/*
+ * The switch record's two sides; a side with tid 0 is not shown. It goes
+ * in this CPU's batch (events.bpf.h) when the reader flushes them: the
+ * sched hook runs with interrupts off.
+ */
 static __always_inline void switch_record(struct task_struct *prev, struct task_struct *next,
 					  bool show_prev, bool show_next, __s64 state, __u64 now)
 {
-	struct krt_event *e = event_reserve_at(KRT_EV_SWITCH, now);
+	struct krt_sched_batch *b;
+	struct krt_sched_item *it = sched_item_add(&b, KRT_EV_SWITCH, now);
+	struct krt_event *e;
 
+	if (!it)
+		goto record;
+	if (show_prev) {
+		it->prev_tid = prev->pid;
+		it->prev_pid = prev->tgid;
+		it->prev_state = state;
+		__builtin_memcpy(it->prev_comm, prev->comm, sizeof(it->prev_comm));
+	}
+	if (show_next) {
+		it->next_tid = next->pid;
+		it->next_pid = next->tgid;
+		__builtin_memcpy(it->next_comm, next->comm, sizeof(it->next_comm));
+	}
+	sched_item_done(b);
+	return;
+record:
+	e = event_reserve_at(KRT_EV_SWITCH, now);
 	if (!e)
 		return;
 	if (show_prev) {

@@ -63,4 +63,82 @@ static __always_inline void event_submit(struct krt_event *e)
 	bpf_ringbuf_submit(e, flags);
 }
 
+/*
+ * Switch and wake-up records, batched per CPU (include/krtrace_bpf.h,
+ * struct krt_sched_batch). Only the sched hooks, which run with interrupts
+ * off, and the flush program, run on the CPU from an IPI, touch a CPU's
+ * batch: nothing else can come between.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct krt_sched_batch);
+} sched_batches SEC(".maps");
+
+/*
+ * Set by the reader once it has flushed a batch on a CPU (the flush
+ * program runs there): until then, and if it cannot, one record each.
+ */
+bool sched_batching = false;
+
+/* The batch into the ring, one record, and empty again. */
+static __always_inline void sched_batch_flush(struct krt_sched_batch *b, bool reader)
+{
+	__u32 n = b->n;
+	__u64 size, avail, before, flags = BPF_RB_NO_WAKEUP;
+
+	if (!n && !reader)
+		return;
+	b->flush = reader;
+	if (n > KRT_SCHED_BATCH_ITEMS)
+		n = KRT_SCHED_BATCH_ITEMS;
+	b->n = n;
+	b->type = KRT_REC_SCHED_BATCH;
+	b->cpu = bpf_get_smp_processor_id();
+	b->ts_ns = n ? b->items[(n - 1) & (KRT_SCHED_BATCH_ITEMS - 1)].ts_ns : 0;
+	size = offsetof(struct krt_sched_batch, items) + n * sizeof(struct krt_sched_item);
+	/* the consumer's wake-up as in event_submit, for this record's size */
+	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	before = avail;
+	avail += size + 8;
+	if ((avail & wakeup_mask) != (before & wakeup_mask))
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, b, size, flags))
+		__sync_fetch_and_add(&ring_drops, 1);
+	else
+		COUNT(records);
+	b->n = 0;
+}
+
+/*
+ * A slot of this CPU's batch for a switch or wake-up at ts (type), to be
+ * filled by the caller and then closed with sched_item_done; NULL when
+ * not batching (the caller sends a record of its own).
+ */
+static __always_inline struct krt_sched_item *sched_item_add(struct krt_sched_batch **bp,
+							     __u32 type, __u64 ts)
+{
+	__u32 zero = 0;
+	struct krt_sched_batch *b = bpf_map_lookup_elem(&sched_batches, &zero);
+	struct krt_sched_item *it;
+
+	*bp = b;
+	if (!b || !sched_batching)
+		return NULL;
+	if (b->n >= KRT_SCHED_BATCH_ITEMS)
+		sched_batch_flush(b, false);
+	it = &b->items[b->n & (KRT_SCHED_BATCH_ITEMS - 1)];
+	__builtin_memset(it, 0, sizeof(*it));
+	it->ts_ns = ts;
+	it->type = type;
+	return it;
+}
+
+static __always_inline void sched_item_done(struct krt_sched_batch *b)
+{
+	if (++b->n >= KRT_SCHED_BATCH_ITEMS)
+		sched_batch_flush(b, false);
+}
+
 #endif /* KRT_EVENTS_BPF_H */

@@ -340,6 +340,9 @@ SEC("tp_btf/sched_waking")
 int BPF_PROG(krt_waking, struct task_struct *p)
 {
 	__u32 target_tgid = p->tgid;
+	struct krt_sched_batch *b;
+	struct krt_sched_item *it;
+	struct task_struct *task;
 	struct krt_event *e;
 	__u64 pid_tgid;
 
@@ -399,6 +402,22 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 			return 0;
 		}
 	}
+	/*
+	 * In this CPU's batch: a wake-up of another task runs with interrupts
+	 * off (under the target's pi_lock).
+	 */
+	task = bpf_get_current_task_btf();
+	it = sched_item_add(&b, KRT_EV_WAKEUP, bpf_ktime_get_ns());
+	if (!it)
+		goto record;
+	it->prev_tid = task->pid;
+	it->prev_pid = task->tgid;
+	__builtin_memcpy(it->prev_comm, task->comm, sizeof(it->prev_comm));
+	it->next_tid = p->pid;
+	it->next_pid = target_tgid;
+	sched_item_done(b);
+	return 0;
+record:
 	e = event_reserve(KRT_EV_WAKEUP);
 	if (!e)
 		return 0;
@@ -406,6 +425,22 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 	e->wakeup.target_tid = p->pid;
 	e->wakeup.target_pid = target_tgid;
 	event_submit(e);
+	return 0;
+}
+
+/*
+ * Run by the reader on each CPU (BPF_PROG_TEST_RUN, BPF_F_TEST_RUN_ON_CPU:
+ * an IPI, interrupts off) before it reads the ring: that CPU's batched
+ * switches and wake-ups go into the ring now (events.bpf.h).
+ */
+SEC("raw_tp")
+int krt_sched_flush(void *ctx)
+{
+	__u32 zero = 0;
+	struct krt_sched_batch *b = bpf_map_lookup_elem(&sched_batches, &zero);
+
+	if (b)
+		sched_batch_flush(b, true);
 	return 0;
 }
 

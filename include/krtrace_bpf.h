@@ -323,6 +323,43 @@ struct krt_pcpu_counters {
 	__u64 pad[4];
 };
 
+/*
+ * Switch and wake-up records batched per CPU (bpf/events.bpf.h,
+ * sched_item_add): the sched hooks run with interrupts off, so a CPU's
+ * batch is theirs alone; it goes into the ring as one record when full,
+ * and the reader flushes every CPU's before it reads the ring (the
+ * krt_sched_flush program, run on each CPU), so that no item waits past
+ * the reorder window. On asgi and thrift these were 20 and 12 of 33 and
+ * 27 ring records per request. A ring record, never an engine event: its
+ * type is outside enum krt_event_type and the live source splits it into
+ * the SWITCH and WAKEUP events the kernel would have sent.
+ */
+#define KRT_REC_SCHED_BATCH 0x5b
+#define KRT_SCHED_BATCH_ITEMS 16 /* a power of two */
+
+struct krt_sched_item {
+	__u64 ts_ns;
+	__u32 type;	  /* KRT_EV_SWITCH or KRT_EV_WAKEUP */
+	__s32 prev_state; /* a switch's (krt_switch.prev_state) */
+	/* a switch's sides (tid 0: not shown); a wake-up's waker (prev) and target (next) */
+	__u32 prev_tid, prev_pid;
+	__u32 next_tid, next_pid;
+	char prev_comm[KRT_COMM_LEN];
+	char next_comm[KRT_COMM_LEN]; /* a switch's next side */
+};
+
+/* The ring record: its head is krt_event's (ts_ns: the last item's). */
+struct krt_sched_batch {
+	__u64 ts_ns;
+	__u32 type; /* KRT_REC_SCHED_BATCH */
+	__u32 cpu;
+	__u32 n;     /* items */
+	__u32 flush; /* the reader's flush: sent even with no item (it counts them) */
+	struct krt_sched_item items[KRT_SCHED_BATCH_ITEMS];
+};
+_Static_assert(sizeof(struct krt_sched_item) == 64, "krt_sched_item: ABI");
+_Static_assert(KRT_REC_SCHED_BATCH >= KRT_EV_TYPE_MAX, "no engine event type");
+
 /* x86-64 syscall numbers of the socket transfers we name in records. */
 #define KRT_NR_read 0
 #define KRT_NR_write 1

@@ -116,6 +116,7 @@ struct options {
 	bool no_merge;	       /* one record per transfer */
 	bool syscall_hooks;    /* the pre-6.3 fallback, forced */
 	bool empty_hooks;      /* benchmark floor: hooks that return at once */
+	bool unbatched;	       /* a ring record per switch and wake-up */
 	bool go_threads;       /* Go programs by thread: no uprobes on their runtime */
 	bool go_channels;      /* uprobes on Go's channel operations, not on ready */
 	bool go_execute;       /* a uprobe on runtime.execute, not g from TLS at the hooks */
@@ -267,6 +268,7 @@ static const struct {
 		   "                   and count where they disagree with the kernel's tags"},
     {"empty-hooks", "benchmark floor: attach every hook, each returning at once (what\n"
 		    "                   attaching costs; traces nothing)"},
+    {"unbatched", "a ring record per context switch and wake-up (not batched per CPU)"},
     {"dump-events=FILE", "write every event fed to the engine to FILE, one line each"},
     {"verifier-stats", "load the programs as the other options ask, print the instructions\n"
 		       "                   the verifier processed for each (limit 1000000), exit"},
@@ -306,6 +308,8 @@ static int parse_debug(const char *arg, struct options *o)
 			o->empty_hooks = true;
 		} else if (!strcmp(f, "verifier-stats")) {
 			o->verifier_stats = true;
+		} else if (!strcmp(f, "unbatched")) {
+			o->unbatched = true;
 		} else if (!strncmp(f, "ring-kb=", 8)) {
 			ret = parse_uint("--debug ring-kb", f + 8, 4, 1 << 20, &o->ring_kb);
 			if (!ret && (o->ring_kb & (o->ring_kb - 1))) {
@@ -1112,6 +1116,7 @@ int main(int argc, char **argv)
 	lo.merge_hops = !o.rules && !o.no_merge;
 	lo.syscall_hooks = o.syscall_hooks;
 	lo.empty_hooks = o.empty_hooks;
+	lo.sched_unbatched = o.unbatched;
 	lo.peers = &o.peers;
 	lo.tcpopt_cgroup = o.tcpopt_cgroup;
 	lo.verifier_stats = o.verifier_stats ? stdout : NULL;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <sys/random.h>
@@ -64,6 +65,17 @@ struct krt_live_source {
 	__u64 kinds[KRT_EV_TYPE_MAX];
 	__u64 xfer_untagged; /* transfer records the kernel left to the engine */
 	__u64 cpu_paired;    /* CPU events that came as a Go thread's earlier stretch */
+	__u64 batches;	     /* ring records of batched switches and wake-ups */
+	__u64 batched;	     /* the events they carried */
+	/*
+	 * Nothing still in a CPU's batch, or in the ring unread from a
+	 * flush, is older than flushed_ts (sched_flush): the reorder window
+	 * hands over nothing newer.
+	 */
+	__u64 flushed_ts;
+	__u64 flush_t0;	      /* the last flush's clock, read before it */
+	unsigned int flushes_due; /* its batch records not read yet */
+	struct krt_sched_batch *batch_buf; /* the batches' map value, every CPU's */
 	int n_cpus;	     /* possible CPUs, at most KRT_MAX_CPUS */
 	bool syscall_hooks;  /* transfers from sys_exit (the fallback) */
 	bool out_of_memory;
@@ -144,6 +156,14 @@ static int check_prerequisites(const char *prog, bool *sock_hooks)
 	return ret;
 }
 
+static __u64 clock_ns(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec * 1000000000ULL + now.tv_nsec;
+}
+
 static int queue_event(struct krt_live_source *s, const struct krt_event *ev)
 {
 	int err = krt_reorder_queue(&s->window, ev);
@@ -181,6 +201,70 @@ static void carried_cpu_event(const struct krt_event *recv, struct krt_event *ev
 	ev->oncpu = recv->xfer.cpu_before;
 }
 
+/*
+ * A batch of switches and wake-ups (struct krt_sched_batch), as the
+ * SWITCH and WAKEUP events the kernel used to send one record each.
+ */
+static int sched_batch_events(struct krt_live_source *s, const struct krt_sched_batch *b,
+			      size_t size)
+{
+	size_t n = (size - offsetof(struct krt_sched_batch, items)) / sizeof(b->items[0]);
+	struct krt_event *ev;
+	__u32 slot;
+
+	if (b->n < n)
+		n = b->n;
+	s->batches++;
+	/* the last of a flush's records: what it flushed is all in the window */
+	if (b->flush && s->flushes_due && !--s->flushes_due)
+		s->flushed_ts = s->flush_t0;
+	for (size_t i = 0; i < n; i++) {
+		const struct krt_sched_item *it = &b->items[i];
+
+		ev = krt_reorder_slot(&s->window, &slot);
+		if (!ev)
+			return -ENOMEM;
+		memset(ev, 0, sizeof(*ev));
+		ev->ts_ns = it->ts_ns;
+		ev->type = it->type;
+		ev->cpu = b->cpu;
+		if (it->type == KRT_EV_WAKEUP) {
+			ev->pid = it->prev_pid;
+			ev->tid = it->prev_tid;
+			memcpy(ev->comm, it->prev_comm, sizeof(ev->comm));
+			ev->wakeup.target_tid = it->next_tid;
+			ev->wakeup.target_pid = it->next_pid;
+		} else {
+			/* the event's task: the side switching out, if shown */
+			ev->pid = it->prev_tid ? it->prev_pid : it->next_pid;
+			ev->tid = it->prev_tid ? it->prev_tid : it->next_tid;
+			memcpy(ev->comm, it->prev_tid ? it->prev_comm : it->next_comm,
+			       sizeof(ev->comm));
+			ev->sw.prev_tid = it->prev_tid;
+			ev->sw.prev_pid = it->prev_pid;
+			ev->sw.prev_state = it->prev_state;
+			memcpy(ev->sw.prev_comm, it->prev_comm, sizeof(ev->sw.prev_comm));
+			ev->sw.next_tid = it->next_tid;
+			ev->sw.next_pid = it->next_pid;
+			memcpy(ev->sw.next_comm, it->next_comm, sizeof(ev->sw.next_comm));
+		}
+		krt_reorder_insert(&s->window, slot);
+		s->batched++;
+		if (it->ts_ns > s->newest_ts)
+			s->newest_ts = it->ts_ns;
+	}
+	return 0;
+}
+
+/*
+ * A cutoff for the reorder window: nothing still in a CPU's batch may be
+ * older (sched_flush).
+ */
+static __u64 flushed_cutoff(const struct krt_live_source *s, __u64 cutoff)
+{
+	return cutoff < s->flushed_ts ? cutoff : s->flushed_ts;
+}
+
 static int on_ring_record(void *ctx, void *data, size_t size)
 {
 	struct krt_live_source *s = ctx;
@@ -191,6 +275,12 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 
 	/* krt_live_backlog() reads it from another thread */
 	__atomic_store_n(&s->arrivals, s->arrivals + 1, __ATOMIC_RELAXED);
+	if (size >= offsetof(struct krt_sched_batch, items) &&
+	    ((const struct krt_sched_batch *)data)->type == KRT_REC_SCHED_BATCH) {
+		if (sched_batch_events(s, data, size))
+			goto oom;
+		goto queued;
+	}
 	if (size < sizeof(struct krt_event)) {
 		s->malformed++;
 		return 0;
@@ -259,6 +349,7 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 	krt_reorder_insert(&s->window, slot);
 	if (rec->ts_ns > s->newest_ts)
 		s->newest_ts = rec->ts_ns;
+queued:
 	/*
 	 * A backlog (the reader was stalled: up to a ring of records in one
 	 * consume) waited in the window all at once until the consume ended,
@@ -270,8 +361,8 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 	 */
 	if (s->backlog_cb && krt_reorder_pending(&s->window) > BACKLOG_WAITING &&
 	    s->newest_ts > s->span.ns)
-		krt_reorder_deliver(&s->window, s->newest_ts - s->span.ns, s->backlog_cb,
-				    s->backlog_ctx);
+		krt_reorder_deliver(&s->window, flushed_cutoff(s, s->newest_ts - s->span.ns),
+				    s->backlog_cb, s->backlog_ctx);
 	return 0;
 oom:
 	s->out_of_memory = true;
@@ -332,6 +423,36 @@ static void vstats_print(struct bpf_object *obj, char **logs, FILE *f)
 	free(logs);
 }
 
+/*
+ * Switches and wake-ups go in per-CPU batches once the reader can flush
+ * them (sched_flush): the flush program must run on a CPU of its choice.
+ * If it cannot, each stays a record of its own.
+ */
+static void sched_batching_on(struct krt_live_source *s, const char *prog)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, run, .flags = BPF_F_TEST_RUN_ON_CPU);
+	int ncpu = libbpf_num_possible_cpus(), err;
+
+	s->flushed_ts = ~0ULL; /* nothing waits in a batch */
+	if (ncpu <= 0)
+		return;
+	s->batch_buf = calloc(ncpu, sizeof(*s->batch_buf));
+	if (!s->batch_buf)
+		return;
+	err = bpf_prog_test_run_opts(bpf_program__fd(s->skel->progs.krt_sched_flush), &run);
+	if (err) {
+		fprintf(stderr,
+			"%s: cannot run the batch flush on a CPU (%s): a ring record per "
+			"switch and wake-up\n",
+			prog, strerror(errno));
+		free(s->batch_buf);
+		s->batch_buf = NULL;
+		return;
+	}
+	s->flushed_ts = s->flush_t0 = clock_ns();
+	__atomic_store_n(&s->skel->bss->sched_batching, true, __ATOMIC_RELEASE);
+}
+
 struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char *prog)
 {
 	struct krt_live_source *s;
@@ -356,6 +477,7 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 		fprintf(stderr, "%s: out of memory\n", prog);
 		return NULL;
 	}
+	s->flushed_ts = ~0ULL; /* until batches are on (sched_batching_on) */
 	/* a window asked for (--debug reorder-us) stays as asked */
 	krt_reorder_span_init(&s->span, o->reorder_ns ? o->reorder_ns : DEFAULT_REORDER_NS,
 			      !o->reorder_ns);
@@ -467,6 +589,8 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 
 	if (o->verifier_stats)
 		vstats = vstats_logs_set(s->skel->obj);
+	/* run by the reader on each CPU, attached nowhere */
+	bpf_program__set_autoattach(s->skel->progs.krt_sched_flush, false);
 	err = krtrace_bpf__load(s->skel);
 	if (vstats)
 		vstats_print(s->skel->obj, vstats, o->verifier_stats);
@@ -482,6 +606,8 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 		fprintf(stderr, "%s: cannot set up the ring buffer: %s\n", prog, strerror(errno));
 		goto fail;
 	}
+	if (!o->sched_unbatched)
+		sched_batching_on(s, prog);
 	return s;
 fail:
 	krt_live_close(s);
@@ -696,6 +822,45 @@ static int deliver(struct krt_live_source *s, __u64 cutoff_ts, krt_live_event_cb
 	return n;
 }
 
+/*
+ * Every CPU's batch of switches and wake-ups into the ring
+ * (bpf/events.bpf.h): the flush program runs on each CPU whose batch
+ * holds any (BPF_F_TEST_RUN_ON_CPU: an IPI, where the sched hooks that
+ * fill it cannot be). An item added after its CPU's flush is newer than
+ * the clock read first (flush_t0); what the flush sent is older, and
+ * waits behind the ring's unread records: flushed_ts moves to flush_t0
+ * when the last of them is read (flushes_due), or when a consume that
+ * began after the flush ends.
+ */
+static void sched_flush(struct krt_live_source *s)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, run, .flags = BPF_F_TEST_RUN_ON_CPU);
+	int fd = bpf_program__fd(s->skel->progs.krt_sched_flush);
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 t0 = clock_ns();
+	unsigned int due = 0;
+	__u32 zero = 0;
+	bool blind;
+
+	if (!s->batch_buf || fd < 0)
+		return;
+	/* a CPU whose batch was empty then adds newer items only */
+	blind = bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.sched_batches), &zero, s->batch_buf);
+	for (int c = 0; c < ncpu; c++) {
+		if (!blind && !s->batch_buf[c].n)
+			continue;
+		run.cpu = c;
+		if (!bpf_prog_test_run_opts(fd, &run))
+			due++;
+		else if (errno != ENXIO) /* an offline CPU holds nothing it could add to */
+			return;
+	}
+	s->flush_t0 = t0;
+	s->flushes_due = due;
+	if (!due)
+		s->flushed_ts = t0;
+}
+
 /* The ring's records into the window; a backlog goes on to cb as it is read. */
 static int consume(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
 {
@@ -710,22 +875,25 @@ static int consume(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
 
 int krt_live_poll(struct krt_live_source *s, int timeout_ms, krt_live_event_cb cb, void *ctx)
 {
-	struct timespec now;
+	struct epoll_event ready;
 	__u64 now_ns;
 	int err;
 
-	s->backlog_cb = cb;
-	s->backlog_ctx = ctx;
-	err = ring_buffer__poll(s->rb, timeout_ms);
-	s->backlog_cb = NULL;
-	if (err == -EINTR)
+	err = epoll_wait(ring_buffer__epoll_fd(s->rb), &ready, 1, timeout_ms);
+	if (err < 0 && errno == EINTR)
 		return -EINTR;
 	/*
 	 * Records are submitted without a wake-up until enough data waits, so
-	 * a timed-out poll must still consume what is there.
+	 * a timed-out poll must still consume what is there; the batches
+	 * first (what they hold is older than records read after them).
 	 */
-	if (err >= 0)
-		err = consume(s, cb, ctx);
+	sched_flush(s);
+	err = consume(s, cb, ctx);
+	if (s->batch_buf) {
+		/* read up to the end: what the flush sent, unless the ring dropped it */
+		s->flushed_ts = s->flush_t0;
+		s->flushes_due = 0;
+	}
 	if (s->out_of_memory)
 		return -ENOMEM;
 	if (err < 0 && err != -EINTR)
@@ -735,12 +903,11 @@ int krt_live_poll(struct krt_live_source *s, int timeout_ms, krt_live_event_cb c
 	 * is older than the window by the clock (the BPF clock is
 	 * CLOCK_MONOTONIC) is complete, even when nothing new arrives.
 	 */
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	now_ns = now.tv_sec * 1000000000ULL + now.tv_nsec;
+	now_ns = clock_ns();
 	krt_reorder_span_update(&s->span, s->window.late, now_ns);
 	if (now_ns < s->span.ns)
 		return 0;
-	err = deliver(s, now_ns - s->span.ns, cb, ctx);
+	err = deliver(s, flushed_cutoff(s, now_ns - s->span.ns), cb, ctx);
 	/*
 	 * A burst or a wide span made the window's pool grow; every 10 s it
 	 * goes back to four times what waits, when that is an eighth or less
@@ -935,14 +1102,16 @@ void krt_live_print_counters(struct krt_live_source *s, FILE *f, const char *pro
 	fprintf(
 	    f,
 	    "%s: counters %u kinds switch %llu wakeup %llu xfer %llu untagged %llu "
-	    "cpu %llu carried %llu paired %llu fork %llu exit %llu sock_state %llu notify %llu\n",
+	    "cpu %llu carried %llu paired %llu fork %llu exit %llu sock_state %llu notify %llu "
+	    "batches %llu batched %llu\n",
 	    prog, n, (unsigned long long)s->kinds[KRT_EV_SWITCH],
 	    (unsigned long long)s->kinds[KRT_EV_WAKEUP], (unsigned long long)s->kinds[KRT_EV_XFER],
 	    (unsigned long long)s->xfer_untagged, (unsigned long long)s->kinds[KRT_EV_CPU],
 	    (unsigned long long)s->cpu_carried, (unsigned long long)s->cpu_paired,
 	    (unsigned long long)s->kinds[KRT_EV_FORK], (unsigned long long)s->kinds[KRT_EV_EXIT],
 	    (unsigned long long)s->kinds[KRT_EV_SOCK_STATE],
-	    (unsigned long long)s->kinds[KRT_EV_NOTIFY]);
+	    (unsigned long long)s->kinds[KRT_EV_NOTIFY], (unsigned long long)s->batches,
+	    (unsigned long long)s->batched);
 	fprintf(f, "%s: counters %u lost ring_drops %llu slot_full %llu late %llu\n", prog, n,
 		(unsigned long long)s->skel->bss->ring_drops,
 		(unsigned long long)s->skel->bss->slot_full, (unsigned long long)s->window.late);
@@ -978,10 +1147,11 @@ int krt_live_add_peer(struct krt_live_source *s, const struct krt_addr *a)
 
 int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
 {
-	int err = consume(s, cb, ctx);
 	__u64 late;
-	int n, m;
+	int n, m, err;
 
+	sched_flush(s);
+	err = consume(s, cb, ctx);
 	if (err < 0 && err != -EINTR)
 		return err;
 	/* what the ring held, first and in time order */
@@ -1072,6 +1242,8 @@ void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st
 	st->cpu_carried = s->cpu_carried;
 	st->hops_merged = sum.hops_merged;
 	st->sends_flushed = sum.sends_flushed + s->sends_at_exit;
+	st->sched_batches = s->batches;
+	st->sched_batched = s->batched;
 }
 
 bool krt_live_syscall_hooks(const struct krt_live_source *s)
@@ -1309,5 +1481,6 @@ void krt_live_close(struct krt_live_source *s)
 	ring_buffer__free(s->rb);
 	krtrace_bpf__destroy(s->skel);
 	krt_reorder_free(&s->window);
+	free(s->batch_buf);
 	free(s);
 }

@@ -45,6 +45,8 @@ struct krt_live_opts {
 	const char *tcpopt_cgroup;     /* cgroup v2 of the traced containers: write and parse
 					* the trace-context TCP option on connections to
 					* peers there (NULL = off; docs/hosts.md) */
+	bool sched_unbatched;	       /* a record per switch and wake-up, not
+					* batched per CPU (--debug unbatched) */
 	__u32 state_slots;	       /* tests: slots of each state table in use
 					* (a power of two; 0 = all): fewer make
 					* states probe past their first slot */
@@ -67,6 +69,8 @@ struct krt_live_tag_stats {
 	__u64 cpu_carried;   /* CPU times that rode in a receive's record */
 	__u64 hops_merged;   /* receives that carried the send they read */
 	__u64 sends_flushed; /* sends to a traced peer emitted on their own */
+	__u64 sched_batches; /* ring records of a CPU's batched switches and wake-ups */
+	__u64 sched_batched; /* the switch and wake-up events they carried */
 };
 
 typedef void (*krt_live_event_cb)(const struct krt_event *ev, void *ctx);

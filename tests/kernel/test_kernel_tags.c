@@ -964,7 +964,7 @@ static void test_handoff_is_unsure(void **state)
 	const struct krt_event *in, *work, *answer, *next, *work_read;
 	struct krt_live_tag_stats ts;
 	int gw, srv, back;
-	bool worker_switch = false;
+	bool worker_switch = false, woke_worker = false;
 	pthread_t th;
 	void *ret;
 	size_t i;
@@ -1021,12 +1021,24 @@ static void test_handoff_is_unsure(void **state)
 		assert_int_equal(ts.hops_merged, 0);
 	else
 		assert_true(ts.hops_merged >= 1);
-	for (i = 0; i < n_got; i++)
+	for (i = 0; i < n_got; i++) {
 		if (got[i].type == KRT_EV_SWITCH &&
 		    ((__s32)got[i].sw.next_tid == h.worker_tid ||
 		     (__s32)got[i].sw.prev_tid == h.worker_tid))
 			worker_switch = true;
+		if (got[i].type == KRT_EV_WAKEUP && (pid_t)got[i].tid == (pid_t)syscall(SYS_gettid) &&
+		    (pid_t)got[i].wakeup.target_tid == h.worker_tid) {
+			assert_int_equal(got[i].pid, getpid());
+			assert_int_equal(got[i].wakeup.target_pid, getpid());
+			woke_worker = true;
+		}
+	}
 	assert_true(worker_switch);
+	assert_true(woke_worker);
+	/* both came in this CPU's batches, split back into events */
+	assert_true(ts.sched_batches >= 1);
+	assert_true(ts.sched_batched >= 2);
+	assert_true(ts.sched_batched >= ts.sched_batches);
 	krt_live_close(m);
 	close(gw);
 	close(srv);
