@@ -41,8 +41,11 @@ static __always_inline __u32 cpu_trace_id(const struct krt_thread_state *t)
  * of their records.
  */
 static __always_inline void cpu_flush(struct krt_thread_state *t, __u32 tid, __u32 pid,
-				      const char *comm, __u64 now, struct krt_cpu *carry)
+				      const char *comm, __u64 now, struct krt_cpu *carry,
+				      bool in_sched)
 {
+	struct krt_sched_batch *b;
+	struct krt_sched_item *it;
 	struct krt_event *e;
 
 	if (t->oncpu_since > KRT_ONCPU_UNCOUNTED) {
@@ -77,6 +80,19 @@ static __always_inline void cpu_flush(struct krt_thread_state *t, __u32 tid, __u
 		carry->oncpu_ns = t->acc_oncpu;
 		carry->runq_ns = t->acc_runq;
 		carry->trace_id = cpu_trace_id(t);
+		goto done;
+	}
+	/* at a switch (interrupts off): in this CPU's batch (events.bpf.h) */
+	it = in_sched ? sched_item_add(&b, KRT_EV_CPU, now) : NULL;
+	if (it) {
+		it->prev_tid = tid;
+		it->prev_pid = pid;
+		if (comm)
+			__builtin_memcpy(it->prev_comm, comm, sizeof(it->prev_comm));
+		it->next_tid = cpu_trace_id(t);
+		it->cpu.oncpu_ns = t->acc_oncpu;
+		it->cpu.runq_ns = t->acc_runq;
+		sched_item_done(b);
 		goto done;
 	}
 	e = event_reserve_at(KRT_EV_CPU, now);
@@ -133,7 +149,7 @@ static __always_inline void thread_set_trace(struct krt_thread_state *t, __u32 t
 		return;
 	if (cpu_in_kernel) {
 		if (!t->shown_oncpu)
-			cpu_flush(t, tid, pid, comm, clock_now(clk), carry);
+			cpu_flush(t, tid, pid, comm, clock_now(clk), carry, false);
 		/*
 		 * An unsampled request's time is not counted (no clock at
 		 * switch-in for it); a running thread leaving one starts its
@@ -290,7 +306,7 @@ static __always_inline int switch_cpu_in_kernel(struct task_struct *prev, struct
 		if (claim_ends(pt, state)) {
 			if (!show_prev)
 				cpu_flush(pt, prev_tid, prev_tgid, prev->comm, clock_now(&clk),
-					  NULL);
+					  NULL, true);
 			claim_end(pt);
 		}
 	}

@@ -236,7 +236,7 @@ int BPF_PROG(krt_exit, struct task_struct *task)
 
 		if (t) {
 			go_stash_flush(t, tid, tgid, task->comm);
-			cpu_flush(t, tid, tgid, task->comm, bpf_ktime_get_ns(), NULL);
+			cpu_flush(t, tid, tgid, task->comm, bpf_ktime_get_ns(), NULL, false);
 		}
 	}
 	if (kernel_tags && go_process(tgid))

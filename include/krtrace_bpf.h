@@ -324,7 +324,7 @@ struct krt_pcpu_counters {
 };
 
 /*
- * Switch and wake-up records batched per CPU (bpf/events.bpf.h,
+ * Switch, wake-up and (at a switch) CPU records batched per CPU (bpf/events.bpf.h,
  * sched_item_add): the sched hooks run with interrupts off, so a CPU's
  * batch is theirs alone; it goes into the ring as one record when full,
  * and the reader flushes every CPU's before it reads the ring (the
@@ -339,13 +339,22 @@ struct krt_pcpu_counters {
 
 struct krt_sched_item {
 	__u64 ts_ns;
-	__u32 type;	  /* KRT_EV_SWITCH or KRT_EV_WAKEUP */
+	__u32 type;	  /* KRT_EV_SWITCH, KRT_EV_WAKEUP or KRT_EV_CPU */
 	__s32 prev_state; /* a switch's (krt_switch.prev_state) */
-	/* a switch's sides (tid 0: not shown); a wake-up's waker (prev) and target (next) */
+	/*
+	 * A switch's sides (tid 0: not shown); a wake-up's waker (prev) and
+	 * target (next); a CPU item's thread (prev) and trace (next_tid:
+	 * krt_cpu.trace_id).
+	 */
 	__u32 prev_tid, prev_pid;
 	__u32 next_tid, next_pid;
 	char prev_comm[KRT_COMM_LEN];
-	char next_comm[KRT_COMM_LEN]; /* a switch's next side */
+	union {
+		char next_comm[KRT_COMM_LEN]; /* a switch's next side */
+		struct {
+			__u64 oncpu_ns, runq_ns;
+		} cpu; /* a CPU item's (krt_cpu) */
+	};
 };
 
 /* The ring record: its head is krt_event's (ts_ns: the last item's). */

@@ -73,11 +73,11 @@ struct krt_live_source {
 	 * hands over nothing newer.
 	 */
 	__u64 flushed_ts;
-	__u64 flush_t0;	      /* the last flush's clock, read before it */
-	unsigned int flushes_due; /* its batch records not read yet */
+	__u64 flush_t0;			   /* the last flush's clock, read before it */
+	unsigned int flushes_due;	   /* its batch records not read yet */
 	struct krt_sched_batch *batch_buf; /* the batches' map value, every CPU's */
-	int n_cpus;	     /* possible CPUs, at most KRT_MAX_CPUS */
-	bool syscall_hooks;  /* transfers from sys_exit (the fallback) */
+	int n_cpus;			   /* possible CPUs, at most KRT_MAX_CPUS */
+	bool syscall_hooks;		   /* transfers from sys_exit (the fallback) */
 	bool out_of_memory;
 	struct bpf_link *go_links[KRT_LIVE_MAX_GO * KRT_GO_N_PROBED]; /* uprobes on Go runtimes */
 	int n_go_links;
@@ -202,8 +202,9 @@ static void carried_cpu_event(const struct krt_event *recv, struct krt_event *ev
 }
 
 /*
- * A batch of switches and wake-ups (struct krt_sched_batch), as the
- * SWITCH and WAKEUP events the kernel used to send one record each.
+ * A batch of switches, wake-ups and CPU times (struct krt_sched_batch), as
+ * the SWITCH, WAKEUP and CPU events the kernel used to send one record
+ * each.
  */
 static int sched_batch_events(struct krt_live_source *s, const struct krt_sched_batch *b,
 			      size_t size)
@@ -228,7 +229,14 @@ static int sched_batch_events(struct krt_live_source *s, const struct krt_sched_
 		ev->ts_ns = it->ts_ns;
 		ev->type = it->type;
 		ev->cpu = b->cpu;
-		if (it->type == KRT_EV_WAKEUP) {
+		if (it->type == KRT_EV_CPU) {
+			ev->pid = it->prev_pid;
+			ev->tid = it->prev_tid;
+			memcpy(ev->comm, it->prev_comm, sizeof(ev->comm));
+			ev->oncpu.oncpu_ns = it->cpu.oncpu_ns;
+			ev->oncpu.runq_ns = it->cpu.runq_ns;
+			ev->oncpu.trace_id = it->next_tid;
+		} else if (it->type == KRT_EV_WAKEUP) {
 			ev->pid = it->prev_pid;
 			ev->tid = it->prev_tid;
 			memcpy(ev->comm, it->prev_comm, sizeof(ev->comm));
@@ -1099,19 +1107,19 @@ void krt_live_print_counters(struct krt_live_source *s, FILE *f, const char *pro
 		    (unsigned long long)s->tables.peak[t], (unsigned long long)s->tables.slots[t],
 		    (unsigned long long)s->tables.reclaimed[t]);
 	/* records read so far by kind (those still in the ring are not in them) */
-	fprintf(
-	    f,
-	    "%s: counters %u kinds switch %llu wakeup %llu xfer %llu untagged %llu "
-	    "cpu %llu carried %llu paired %llu fork %llu exit %llu sock_state %llu notify %llu "
-	    "batches %llu batched %llu\n",
-	    prog, n, (unsigned long long)s->kinds[KRT_EV_SWITCH],
-	    (unsigned long long)s->kinds[KRT_EV_WAKEUP], (unsigned long long)s->kinds[KRT_EV_XFER],
-	    (unsigned long long)s->xfer_untagged, (unsigned long long)s->kinds[KRT_EV_CPU],
-	    (unsigned long long)s->cpu_carried, (unsigned long long)s->cpu_paired,
-	    (unsigned long long)s->kinds[KRT_EV_FORK], (unsigned long long)s->kinds[KRT_EV_EXIT],
-	    (unsigned long long)s->kinds[KRT_EV_SOCK_STATE],
-	    (unsigned long long)s->kinds[KRT_EV_NOTIFY], (unsigned long long)s->batches,
-	    (unsigned long long)s->batched);
+	fprintf(f,
+		"%s: counters %u kinds switch %llu wakeup %llu xfer %llu untagged %llu "
+		"cpu %llu carried %llu paired %llu fork %llu exit %llu sock_state %llu notify %llu "
+		"batches %llu batched %llu\n",
+		prog, n, (unsigned long long)s->kinds[KRT_EV_SWITCH],
+		(unsigned long long)s->kinds[KRT_EV_WAKEUP],
+		(unsigned long long)s->kinds[KRT_EV_XFER], (unsigned long long)s->xfer_untagged,
+		(unsigned long long)s->kinds[KRT_EV_CPU], (unsigned long long)s->cpu_carried,
+		(unsigned long long)s->cpu_paired, (unsigned long long)s->kinds[KRT_EV_FORK],
+		(unsigned long long)s->kinds[KRT_EV_EXIT],
+		(unsigned long long)s->kinds[KRT_EV_SOCK_STATE],
+		(unsigned long long)s->kinds[KRT_EV_NOTIFY], (unsigned long long)s->batches,
+		(unsigned long long)s->batched);
 	fprintf(f, "%s: counters %u lost ring_drops %llu slot_full %llu late %llu\n", prog, n,
 		(unsigned long long)s->skel->bss->ring_drops,
 		(unsigned long long)s->skel->bss->slot_full, (unsigned long long)s->window.late);
