@@ -268,7 +268,8 @@ static const struct {
 		   "                   and count where they disagree with the kernel's tags"},
     {"empty-hooks", "benchmark floor: attach every hook, each returning at once (what\n"
 		    "                   attaching costs; traces nothing)"},
-    {"unbatched", "a ring record per context switch and wake-up (not batched per CPU)"},
+    {"unbatched", "a ring record per context switch, wake-up and switch-out CPU time\n"
+		  "                   (not batched per CPU)"},
     {"dump-events=FILE", "write every event fed to the engine to FILE, one line each"},
     {"verifier-stats", "load the programs as the other options ask, print the instructions\n"
 		       "                   the verifier processed for each (limit 1000000), exit"},

@@ -105,7 +105,7 @@ done
 xfers=$(($(field "$TMP/c.err" $blk kind xfer) - $(field "$TMP/c.err" 1 kind xfer)))
 check "transfer records counted by kind ($xfers for $N requests)" [ "$xfers" -ge $N ]
 kinds=0
-for k in switch wakeup xfer cpu fork exit sock_state notify; do
+for k in switch wakeup batches xfer cpu fork exit sock_state notify; do
 	kinds=$((kinds + $(field "$TMP/c.err" $blk kind $k)))
 done
 check "records by kind add up to at most the records ($kinds of $(field "$TMP/c.err" $blk records))" \
