@@ -216,7 +216,7 @@ static __always_inline bool loop_hides(struct krt_thread_state *th)
 {
 	if (!sampling_on() || th->go_thread)
 		return false;
-	if (th->evloop)
+	if (th->evloop == KRT_EVLOOP)
 		return true;
 	if ((th->pool_hidden & (KRT_POOL_HIDDEN_FEEDER | KRT_POOL_HIDDEN_CALLS)) ==
 	    KRT_POOL_HIDDEN_FEEDER)
@@ -227,8 +227,12 @@ static __always_inline bool loop_hides(struct krt_thread_state *th)
 		th->loop_trial = KRT_LOOP_TRIAL;
 	if (!th->loop_trial || th->loop_trial == KRT_LOOP_TRIAL_OVER)
 		return false;
-	if (!--th->loop_trial)
+	if (!--th->loop_trial) {
 		th->loop_trial = KRT_LOOP_TRIAL_OVER;
+		/* its calls after one receive were first sends only (tag_send) */
+		if (th->evloop == KRT_EVLOOP_TRIAL)
+			th->evloop = 0;
+	}
 	return true;
 }
 
@@ -506,14 +510,35 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	 * With sampling: a door reader that sends two calls (to traced peers)
 	 * after one receive runs several callbacks per receive, an event loop
 	 * when it also reads requests while others are open (see loop_hides).
+	 * For good when one of them is a send on a connection used before:
+	 * the first send on a connection the thread opened carries the trace
+	 * of connect time, right whoever sends it. nginx reads a batch of
+	 * requests, connects upstream for each, then sends each one's first
+	 * request: no loop to correct, and hiding every unsampled request
+	 * from then on cost what full tracing costs (chain --sample 10, in
+	 * about half of the tracer runs). First sends only: a loop during its
+	 * trial (node's first calls on new agent sockets: known from them, its
+	 * first requests' sends are corrected), unless one on a used
+	 * connection follows.
 	 */
 	if (sampling_on() && !server && *to_peer && th->door_reader && !th->go_thread &&
-	    !th->evloop) {
+	    th->evloop != KRT_EVLOOP) {
+		__u8 n = th->calls_since_recv;
+
 		th->door_reader = KRT_DOOR_READER_CALLS;
 		th->pool_hidden |= KRT_POOL_HIDDEN_CALLS; /* no pool's feeder */
+		if (!(c->client && !c->sent_any && c->connect_trace))
+			n |= KRT_CALLS_REUSED;
+		if ((n & ~KRT_CALLS_REUSED) < 2)
+			n++;
+		th->calls_since_recv = n;
 		/* and reads requests while others are open (not a thread per request) */
-		if (++th->calls_since_recv >= 2 && th->loop_trial)
-			th->evloop = 1;
+		if ((n & ~KRT_CALLS_REUSED) >= 2 && th->loop_trial) {
+			if (n & KRT_CALLS_REUSED)
+				th->evloop = KRT_EVLOOP;
+			else if (th->loop_trial != KRT_LOOP_TRIAL_OVER)
+				th->evloop = KRT_EVLOOP_TRIAL;
+		}
 	}
 	/*
 	 * A pool worker between jobs (its claim ended) that sends with no

@@ -125,6 +125,12 @@ enum krt_pool_hidden {
 	KRT_POOL_HIDDEN_HANDBACK = 8,
 };
 
+/* krt_thread_state .calls_since_recv: a call on a connection that had sent before */
+#define KRT_CALLS_REUSED 0x80
+/* krt_thread_state .evloop: a loop for good, or during its loop trial only */
+#define KRT_EVLOOP 1
+#define KRT_EVLOOP_TRIAL 2
+
 #define KRT_LOOP_TRIAL 64
 #define KRT_LOOP_TRIAL_OVER 255
 
@@ -158,10 +164,14 @@ struct krt_thread_state {
 	 * Sampling: an event loop (it sent two calls after one receive, i.e.
 	 * for several callbacks: its sends' tags are guesses the engine's
 	 * loop rule corrects). Its unsampled requests are recorded as hidden
-	 * ones (bpf/tagging.bpf.h, tag_receive).
+	 * ones (bpf/tagging.bpf.h, tag_receive). KRT_EVLOOP_TRIAL: taken for
+	 * one during its loop trial on calls that were first sends only; it
+	 * stays one when a call on a connection used before follows before
+	 * the trial ends (tag_send, loop_hides).
 	 */
 	__u8 evloop;
-	__u8 calls_since_recv; /* calls sent since its last receive (up to 2) */
+	__u8 calls_since_recv; /* calls sent since its last receive (up to 2), and
+				* KRT_CALLS_REUSED: one on a connection used before */
 	__u8 door_reader;      /* it read a request at the door (enum krt_door_reader) */
 	/*
 	 * Sampling, before evloop is known: a door reader that reads a new

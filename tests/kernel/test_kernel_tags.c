@@ -1481,6 +1481,220 @@ static void test_caller_wakes_no_pool(void **state)
 	close_own_source(m);
 }
 
+/* A backend's thread for one connection: answers each 4-byte call until EOF. */
+static void *backend_answers(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[4];
+
+	while (read(fd, buf, sizeof(buf)) == (ssize_t)sizeof(buf))
+		if (write(fd, "bak\n", 4) != 4)
+			break;
+	return NULL;
+}
+
+struct upstream {
+	int up, back;
+	pthread_t thread;
+};
+
+/* A call's connection (opened by this thread now) to a backend of its own. */
+static void upstream_open(struct upstream *b)
+{
+	tcp_pair("127.0.0.1", &b->up, &b->back);
+	assert_int_equal(pthread_create(&b->thread, NULL, backend_answers,
+					(void *)(intptr_t)b->back), 0);
+}
+
+static void upstream_close(struct upstream *b)
+{
+	close(b->up);
+	assert_int_equal(pthread_join(b->thread, NULL), 0);
+	close(b->back);
+}
+
+/*
+ * One request at the door on gw/srv, answered at once: more than a loop
+ * trial's worth of them ends the trial (KRT_LOOP_TRIAL).
+ */
+static void door_request(int gw, int srv)
+{
+	assert_int_equal(write(gw, "req\n", 4), 4);
+	read_n(srv, 4);
+	assert_int_equal(write(srv, "ans\n", 4), 4);
+	read_n(gw, 4);
+}
+
+/* More requests on gw/srv than a loop trial's (KRT_LOOP_TRIAL): it ends. */
+static void loop_trial_passes(int gw, int srv)
+{
+	int k;
+
+	for (k = 0; k < KRT_LOOP_TRIAL + 4; k++)
+		door_request(gw, srv);
+}
+
+/*
+ * Of 8 requests on gw/srv (--sample 2): how many door receives are
+ * recorded, and how many of those hidden.
+ */
+static void door_records(struct krt_live_source *m, int gw, int srv, int *recorded, int *hidden)
+{
+	int k;
+	size_t i;
+
+	usleep(20000);
+	drain_from(m);
+	for (k = 0; k < 8; k++)
+		door_request(gw, srv);
+	usleep(20000);
+	drain_from(m);
+	*recorded = *hidden = 0;
+	for (i = 0; i < n_got; i++) {
+		if (got[i].type != KRT_EV_XFER || got[i].xfer.dir != KRT_DIR_RECV ||
+		    got[i].xfer.fd != srv)
+			continue;
+		(*recorded)++;
+		*hidden += !!(got[i].xfer.flags & KRT_XF_SAMPLED_OUT);
+	}
+}
+
+/*
+ * nginx's burst on the door connections gw/srv: the requests read (the
+ * second while the first is open), an upstream connect for each; once
+ * connected, each one's first request, no receive between; the replies.
+ */
+static void first_sends_burst(int *gw, int *srv, int n, struct upstream *up)
+{
+	int k;
+
+	for (k = 0; k < n; k++) {
+		assert_int_equal(write(gw[k], "req\n", 4), 4);
+		read_n(srv[k], 4);
+		upstream_open(&up[k]);
+	}
+	for (k = 0; k < n; k++)
+		assert_int_equal(write(up[k].up, "sub\n", 4), 4);
+	for (k = 0; k < n; k++) {
+		read_n(up[k].up, 4);
+		assert_int_equal(write(srv[k], "ans\n", 4), 4);
+		read_n(gw[k], 4);
+	}
+}
+
+/*
+ * --sample 2: nginx's worker reads a batch of requests (the second while
+ * the first is open: a loop trial), connects upstream for each, and once
+ * the connections are up sends each one's first request, two or more
+ * calls after one receive. Each carries its connect-time trace: no loop
+ * to correct, so not taken for one: after the trial its unsampled
+ * requests leave no record (as a loop, every one would be recorded
+ * hidden, at full tracing's cost).
+ */
+static void test_first_sends_make_no_loop(void **state)
+{
+	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true,
+				   .merge_hops = true, .sample_rate = 2 };
+	struct krt_live_source *m;
+	struct upstream first, up[2], later[3];
+	int gw[3], srv[3], k, recorded, hidden;
+
+	/* each connection's state kept: whether it sent before (not in small tables) */
+	if (state_slots)
+		skip();
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	m = open_source_with(o, true);
+	assert_non_null(m);
+	for (k = 0; k < 3; k++)
+		tcp_pair(GATEWAY, &gw[k], &srv[k]);
+	drain_from(m);
+	/* a request and its call: a door reader that calls out */
+	assert_int_equal(write(gw[0], "req\n", 4), 4);
+	read_n(srv[0], 4);
+	upstream_open(&first);
+	assert_int_equal(write(first.up, "sub\n", 4), 4);
+	read_n(first.up, 4);
+	/* the next ones read while it is open: its loop trial */
+	first_sends_burst(&gw[1], &srv[1], 2, up);
+	assert_int_equal(write(srv[0], "ans\n", 4), 4);
+	read_n(gw[0], 4);
+	loop_trial_passes(gw[0], srv[0]);
+	door_records(m, gw[0], srv[0], &recorded, &hidden);
+	if (recorded != 4 || hidden)
+		show_thread_events(gettid());
+	assert_int_equal(hidden, 0);
+	assert_int_equal(recorded, 4);
+	/* after its trial (new upstream connections: nginx's churn) */
+	first_sends_burst(gw, srv, 3, later);
+	door_records(m, gw[0], srv[0], &recorded, &hidden);
+	assert_int_equal(hidden, 0);
+	assert_int_equal(recorded, 4);
+	upstream_close(&first);
+	for (k = 0; k < 3; k++) {
+		if (k < 2)
+			upstream_close(&up[k]);
+		upstream_close(&later[k]);
+		close(gw[k]);
+		close(srv[k]);
+	}
+	close_own_source(m);
+}
+
+/*
+ * --sample 2: an event loop (node's): a backend's reply read, then two
+ * calls on connections used before: the request's next call and another
+ * request's, waiting for that connection, tagged with the reply's trace.
+ * Taken for a loop: after the trial its unsampled requests are recorded,
+ * hidden (the engine's loop rule needs every request the loop read).
+ */
+static void test_calls_on_used_connections_make_loop(void **state)
+{
+	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true,
+				   .merge_hops = true, .sample_rate = 2 };
+	struct krt_live_source *m;
+	struct upstream up[2];
+	int gw[2], srv[2], k, recorded, hidden;
+
+	/* each connection's state kept: whether it sent before (not in small tables) */
+	if (state_slots)
+		skip();
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	m = open_source_with(o, true);
+	assert_non_null(m);
+	for (k = 0; k < 2; k++) {
+		tcp_pair(GATEWAY, &gw[k], &srv[k]);
+		upstream_open(&up[k]);
+	}
+	drain_from(m);
+	/* the first request and its call; the second read while it is open */
+	assert_int_equal(write(gw[0], "req\n", 4), 4);
+	read_n(srv[0], 4);
+	assert_int_equal(write(up[0].up, "sub\n", 4), 4);
+	assert_int_equal(write(gw[1], "req\n", 4), 4);
+	read_n(srv[1], 4);
+	/* the first one's reply, then its next call and the second one's */
+	read_n(up[0].up, 4);
+	assert_int_equal(write(up[1].up, "sub\n", 4), 4);
+	assert_int_equal(write(up[0].up, "sub\n", 4), 4);
+	for (k = 0; k < 2; k++) {
+		read_n(up[k].up, 4);
+		assert_int_equal(write(srv[k], "ans\n", 4), 4);
+		read_n(gw[k], 4);
+	}
+	loop_trial_passes(gw[0], srv[0]);
+	door_records(m, gw[0], srv[0], &recorded, &hidden);
+	if (recorded != 8 || hidden != 4)
+		show_thread_events(gettid());
+	assert_int_equal(recorded, 8);
+	assert_int_equal(hidden, 4);
+	for (k = 0; k < 2; k++) {
+		upstream_close(&up[k]);
+		close(gw[k]);
+		close(srv[k]);
+	}
+	close_own_source(m);
+}
+
 /*
  * A server that reads a pool worker's call reads bytes whose trace is a
  * guess (the worker's hand-off is unsure). It is no pool worker: its time
@@ -2549,6 +2763,8 @@ static void test_go_dialed_conn_handed_over_execute(void **state)
 	{ prefix "unsampled_pool_request_hidden", test_unsampled_pool_request_hidden, NULL, pool_abandon, NULL }, \
 	{ prefix "pool_reply_hidden_before_feeder_known", test_pool_reply_hidden_before_feeder_known, NULL, pool_abandon, NULL }, \
 	{ prefix "caller_wakes_no_pool", test_caller_wakes_no_pool }, \
+	{ prefix "first_sends_make_no_loop", test_first_sends_make_no_loop }, \
+	{ prefix "calls_on_used_connections_make_loop", test_calls_on_used_connections_make_loop }, \
 	{ prefix "unsure_server_time_in_kernel", test_unsure_server_time_in_kernel, NULL, pool_abandon, NULL }, \
 	{ prefix "reorder_window_grows", test_reorder_window_grows, NULL, pool_abandon, NULL }
 
