@@ -231,7 +231,7 @@ static __always_inline bool loop_hides(struct krt_thread_state *th)
 		th->loop_trial = KRT_LOOP_TRIAL_OVER;
 		/* its calls after one receive were first sends only (tag_send) */
 		if (th->evloop == KRT_EVLOOP_TRIAL)
-			th->evloop = 0;
+			th->evloop = th->reply_calls ? KRT_EVLOOP : 0;
 	}
 	return true;
 }
@@ -359,7 +359,8 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 	*decided = trace && trace_decided(trace) && !mixed;
 	if (trace) {
 		/* a request read on a server side: its reader serves it (goroutines.bpf.h) */
-		bool serves = conn_side_serves(c, t) || (th->entry_server && th->trace == trace);
+		bool side_serves = conn_side_serves(c, t);
+		bool serves = side_serves || (th->entry_server && th->trace == trace);
 
 		/* a sampled request read: its process holds one open */
 		if (sampling_on() && serves && th->trace != trace && trace_decided(trace) &&
@@ -367,6 +368,9 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 			open_sampled_op(pid, trace, KRT_OPEN_READ);
 		thread_takes_trace(th, tid, pid, cookie, trace, false, clk, carry);
 		th->entry_server = serves;
+		/* a reply to its call: what it sends next is that request's next call */
+		if (!side_serves)
+			th->calls_since_recv = KRT_CALLS_AFTER_REPLY;
 		th->tag_pending = 0;
 		if (hidden)
 			th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_HIDDEN;
@@ -518,8 +522,9 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	 * from then on cost what full tracing costs (chain --sample 10, in
 	 * about half of the tracer runs). First sends only: a loop during its
 	 * trial (node's first calls on new agent sockets: known from them, its
-	 * first requests' sends are corrected), unless one on a used
-	 * connection follows.
+	 * first requests' sends are corrected), for good if it showed
+	 * reply_calls (a loop's callbacks: node's next call after a reply on
+	 * a used connection; nginx only relays its replies).
 	 */
 	if (sampling_on() && !server && *to_peer && th->door_reader && !th->go_thread &&
 	    th->evloop != KRT_EVLOOP) {
@@ -527,14 +532,17 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 
 		th->door_reader = KRT_DOOR_READER_CALLS;
 		th->pool_hidden |= KRT_POOL_HIDDEN_CALLS; /* no pool's feeder */
-		if (!(c->client && !c->sent_any && c->connect_trace))
+		if (!(c->client && !c->sent_any && c->connect_trace)) {
 			n |= KRT_CALLS_REUSED;
-		if ((n & ~KRT_CALLS_REUSED) < 2)
+			if (n & KRT_CALLS_AFTER_REPLY)
+				th->reply_calls = 1;
+		}
+		if ((n & KRT_CALLS_COUNT) < 2)
 			n++;
 		th->calls_since_recv = n;
 		/* and reads requests while others are open (not a thread per request) */
-		if ((n & ~KRT_CALLS_REUSED) >= 2 && th->loop_trial) {
-			if (n & KRT_CALLS_REUSED)
+		if ((n & KRT_CALLS_COUNT) >= 2 && th->loop_trial) {
+			if ((n & KRT_CALLS_REUSED) || th->reply_calls)
 				th->evloop = KRT_EVLOOP;
 			else if (th->loop_trial != KRT_LOOP_TRIAL_OVER)
 				th->evloop = KRT_EVLOOP_TRIAL;

@@ -125,7 +125,12 @@ enum krt_pool_hidden {
 	KRT_POOL_HIDDEN_HANDBACK = 8,
 };
 
-/* krt_thread_state .calls_since_recv: a call on a connection that had sent before */
+/*
+ * krt_thread_state .calls_since_recv: the count (KRT_CALLS_COUNT), a call on
+ * a connection that had sent before, and the receive was a reply to a call
+ */
+#define KRT_CALLS_COUNT 0x3f
+#define KRT_CALLS_AFTER_REPLY 0x40
 #define KRT_CALLS_REUSED 0x80
 /* krt_thread_state .evloop: a loop for good, or during its loop trial only */
 #define KRT_EVLOOP 1
@@ -166,13 +171,19 @@ struct krt_thread_state {
 	 * loop rule corrects). Its unsampled requests are recorded as hidden
 	 * ones (bpf/tagging.bpf.h, tag_receive). KRT_EVLOOP_TRIAL: taken for
 	 * one during its loop trial on calls that were first sends only; it
-	 * stays one when a call on a connection used before follows before
-	 * the trial ends (tag_send, loop_hides).
+	 * stays one if it showed reply_calls before the trial ends
+	 * (tag_send, loop_hides).
 	 */
 	__u8 evloop;
 	__u8 calls_since_recv; /* calls sent since its last receive (up to 2), and
-				* KRT_CALLS_REUSED: one on a connection used before */
-	__u8 door_reader;      /* it read a request at the door (enum krt_door_reader) */
+				* KRT_CALLS_REUSED, KRT_CALLS_AFTER_REPLY */
+	/*
+	 * Sampling: it called on a connection used before right after reading
+	 * a reply (node's next call of a request): its calls after one receive
+	 * make it a loop for good, first sends or not (tag_send).
+	 */
+	__u8 reply_calls;
+	__u8 door_reader; /* it read a request at the door (enum krt_door_reader) */
 	/*
 	 * Sampling, before evloop is known: a door reader that reads a new
 	 * request while another is open hides its unsampled ones for the
@@ -182,7 +193,7 @@ struct krt_thread_state {
 	 */
 	__u8 loop_trial;
 	__u8 pool_hidden; /* sampling: enum krt_pool_hidden */
-	__u8 pad[3];
+	__u8 pad[2];
 };
 
 /*

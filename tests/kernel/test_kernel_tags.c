@@ -90,8 +90,8 @@ static const struct krt_event *find_xfer(__u8 dir, int fd, size_t nth)
 	return NULL;
 }
 
-/* A connected pair: client bound to from_ip, server accepted on 127.0.0.1. */
-static void tcp_pair(const char *from_ip, int *client, int *server)
+/* A connected pair: client bound to from_ip, server accepted on to_ip. */
+static void tcp_pair_at(const char *from_ip, const char *to_ip, int *client, int *server)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET }, cin = { .sin_family = AF_INET };
 	socklen_t len = sizeof(sin);
@@ -106,7 +106,7 @@ static void tcp_pair(const char *from_ip, int *client, int *server)
 	for (tries = 0;; tries++) {
 		lfd = socket(AF_INET, SOCK_STREAM, 0);
 		assert_true(lfd >= 0);
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		assert_int_equal(inet_pton(AF_INET, to_ip, &sin.sin_addr), 1);
 		sin.sin_port = 0;
 		len = sizeof(sin);
 		assert_int_equal(bind(lfd, (void *)&sin, len), 0);
@@ -137,6 +137,12 @@ static void tcp_pair(const char *from_ip, int *client, int *server)
 	assert_true(*server >= 0);
 	setsockopt(*server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	close(lfd);
+}
+
+/* A connected pair: client bound to from_ip, server accepted on 127.0.0.1. */
+static void tcp_pair(const char *from_ip, int *client, int *server)
+{
+	tcp_pair_at(from_ip, "127.0.0.1", client, server);
 }
 
 static void read_n(int fd, size_t n)
@@ -1498,10 +1504,16 @@ struct upstream {
 	pthread_t thread;
 };
 
-/* A call's connection (opened by this thread now) to a backend of its own. */
+/*
+ * A call's connection (opened by this thread now) to a backend of its own,
+ * on UPSTREAM_ADDR: the traced container (open_loop_source), not the
+ * door's address, where the test's writes as the gateway would be calls.
+ */
+#define UPSTREAM_ADDR "127.0.0.3"
+
 static void upstream_open(struct upstream *b)
 {
-	tcp_pair("127.0.0.1", &b->up, &b->back);
+	tcp_pair_at("127.0.0.1", UPSTREAM_ADDR, &b->up, &b->back);
 	assert_int_equal(pthread_create(&b->thread, NULL, backend_answers,
 					(void *)(intptr_t)b->back), 0);
 }
@@ -1523,6 +1535,21 @@ static void door_request(int gw, int srv)
 	read_n(srv, 4);
 	assert_int_equal(write(srv, "ans\n", 4), 4);
 	read_n(gw, 4);
+}
+
+/* --sample 2, krtrace-bpf's defaults; the traced container at UPSTREAM_ADDR */
+static struct krt_live_source *open_loop_source(void)
+{
+	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true,
+				   .merge_hops = true, .sample_rate = 2 };
+	struct krt_addr up = { .family = KRT_AF_INET, .addr = { 127, 0, 0, 3 } };
+	struct krt_live_source *m;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	m = open_source_with(o, false);
+	assert_non_null(m);
+	assert_int_equal(krt_live_add_peer(m, &up), 0);
+	return m;
 }
 
 /* More requests on gw/srv than a loop trial's (KRT_LOOP_TRIAL): it ends. */
@@ -1593,8 +1620,6 @@ static void first_sends_burst(int *gw, int *srv, int n, struct upstream *up)
  */
 static void test_first_sends_make_no_loop(void **state)
 {
-	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true,
-				   .merge_hops = true, .sample_rate = 2 };
 	struct krt_live_source *m;
 	struct upstream first, up[2], later[3];
 	int gw[3], srv[3], k, recorded, hidden;
@@ -1602,9 +1627,7 @@ static void test_first_sends_make_no_loop(void **state)
 	/* each connection's state kept: whether it sent before (not in small tables) */
 	if (state_slots)
 		skip();
-	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
-	m = open_source_with(o, true);
-	assert_non_null(m);
+	m = open_loop_source();
 	for (k = 0; k < 3; k++)
 		tcp_pair(GATEWAY, &gw[k], &srv[k]);
 	drain_from(m);
@@ -1641,6 +1664,58 @@ static void test_first_sends_make_no_loop(void **state)
 }
 
 /*
+ * --sample 2: the same first sends after one receive, by a loop that also
+ * calls on a connection used before right after reading a reply (node's
+ * next call of a request, here on the first request's connection): a loop
+ * for good, its unsampled requests recorded hidden after the trial.
+ */
+static void test_first_sends_and_reply_calls_make_loop(void **state)
+{
+	struct krt_live_source *m;
+	struct upstream first, up[2];
+	int gw[3], srv[3], k, recorded, hidden;
+
+	/* each connection's state kept: whether it sent before (not in small tables) */
+	if (state_slots)
+		skip();
+	m = open_loop_source();
+	for (k = 0; k < 3; k++)
+		tcp_pair(GATEWAY, &gw[k], &srv[k]);
+	drain_from(m);
+	assert_int_equal(write(gw[0], "req\n", 4), 4);
+	read_n(srv[0], 4);
+	upstream_open(&first);
+	assert_int_equal(write(first.up, "sub\n", 4), 4);
+	read_n(first.up, 4);
+	first_sends_burst(&gw[1], &srv[1], 2, up);
+	/* the burst's first reply read: its request's next call, on a used connection */
+	assert_int_equal(write(gw[1], "req\n", 4), 4);
+	read_n(srv[1], 4);
+	assert_int_equal(write(up[0].up, "sub\n", 4), 4);
+	read_n(up[0].up, 4);
+	assert_int_equal(write(first.up, "sub\n", 4), 4);
+	read_n(first.up, 4);
+	assert_int_equal(write(srv[1], "ans\n", 4), 4);
+	read_n(gw[1], 4);
+	assert_int_equal(write(srv[0], "ans\n", 4), 4);
+	read_n(gw[0], 4);
+	loop_trial_passes(gw[0], srv[0]);
+	door_records(m, gw[0], srv[0], &recorded, &hidden);
+	if (recorded != 8 || hidden != 4)
+		show_thread_events(gettid());
+	assert_int_equal(recorded, 8);
+	assert_int_equal(hidden, 4);
+	upstream_close(&first);
+	for (k = 0; k < 3; k++) {
+		if (k < 2)
+			upstream_close(&up[k]);
+		close(gw[k]);
+		close(srv[k]);
+	}
+	close_own_source(m);
+}
+
+/*
  * --sample 2: an event loop (node's): a backend's reply read, then two
  * calls on connections used before: the request's next call and another
  * request's, waiting for that connection, tagged with the reply's trace.
@@ -1649,8 +1724,6 @@ static void test_first_sends_make_no_loop(void **state)
  */
 static void test_calls_on_used_connections_make_loop(void **state)
 {
-	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true,
-				   .merge_hops = true, .sample_rate = 2 };
 	struct krt_live_source *m;
 	struct upstream up[2];
 	int gw[2], srv[2], k, recorded, hidden;
@@ -1658,9 +1731,7 @@ static void test_calls_on_used_connections_make_loop(void **state)
 	/* each connection's state kept: whether it sent before (not in small tables) */
 	if (state_slots)
 		skip();
-	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
-	m = open_source_with(o, true);
-	assert_non_null(m);
+	m = open_loop_source();
 	for (k = 0; k < 2; k++) {
 		tcp_pair(GATEWAY, &gw[k], &srv[k]);
 		upstream_open(&up[k]);
@@ -2764,6 +2835,7 @@ static void test_go_dialed_conn_handed_over_execute(void **state)
 	{ prefix "pool_reply_hidden_before_feeder_known", test_pool_reply_hidden_before_feeder_known, NULL, pool_abandon, NULL }, \
 	{ prefix "caller_wakes_no_pool", test_caller_wakes_no_pool }, \
 	{ prefix "first_sends_make_no_loop", test_first_sends_make_no_loop }, \
+	{ prefix "first_sends_and_reply_calls_make_loop", test_first_sends_and_reply_calls_make_loop }, \
 	{ prefix "calls_on_used_connections_make_loop", test_calls_on_used_connections_make_loop }, \
 	{ prefix "unsure_server_time_in_kernel", test_unsure_server_time_in_kernel, NULL, pool_abandon, NULL }, \
 	{ prefix "reorder_window_grows", test_reorder_window_grows, NULL, pool_abandon, NULL }
