@@ -1434,6 +1434,61 @@ static void *idle_thread_wait(void *arg)
 }
 
 /*
+ * A wake-up of a thread of this process, with the switches it causes: in
+ * the CPU's batches by default, a record each with sched_unbatched
+ * (--debug unbatched); the engine's events are the same either way.
+ */
+static void wakeup_seen(bool unbatched)
+{
+	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true,
+				   .merge_hops = true, .sched_unbatched = unbatched };
+	struct krt_live_tag_stats ts;
+	struct krt_live_source *m;
+	pid_t me = (pid_t)syscall(SYS_gettid);
+	bool woke = false;
+	pthread_t idle;
+	size_t i;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	m = open_source_with(o, false);
+	assert_non_null(m);
+	idle_thread.go = 0;
+	assert_int_equal(pthread_create(&idle, NULL, idle_thread_wait, NULL), 0);
+	usleep(50000); /* the idle thread waits */
+	drain_from(m);
+	pthread_mutex_lock(&idle_thread.lock);
+	idle_thread.go = 1;
+	pthread_cond_signal(&idle_thread.cond);
+	pthread_mutex_unlock(&idle_thread.lock);
+	assert_int_equal(pthread_join(idle, NULL), 0);
+	drain_from(m);
+	for (i = 0; i < n_got; i++)
+		if (got[i].type == KRT_EV_WAKEUP && (pid_t)got[i].tid == me &&
+		    got[i].pid == (__u32)getpid() && got[i].wakeup.target_pid == (__u32)getpid())
+			woke = true;
+	assert_true(woke);
+	krt_live_tag_stats(m, &ts);
+	if (unbatched) {
+		assert_int_equal(ts.sched_batches, 0);
+		assert_int_equal(ts.sched_batched, 0);
+	} else {
+		assert_true(ts.sched_batches >= 1);
+		assert_true(ts.sched_batched >= 1);
+	}
+	close_own_source(m);
+}
+
+static void test_wakeup_batched(void **state)
+{
+	wakeup_seen(false);
+}
+
+static void test_wakeup_unbatched(void **state)
+{
+	wakeup_seen(true);
+}
+
+/*
  * --sample 2: a thread that reads its requests at the door and calls out
  * itself (a JVM's pool thread) and wakes an idle thread with a request open
  * (a collector's, an allocator's) feeds no pool (krt_pool_hidden's CALLS):
@@ -2847,6 +2902,8 @@ int main(void)
 	/* slot_busy only here: the small tables' group asserts none happened */
 	const struct CMUnitTest tests[] = { TAG_TEST_LIST("test_"),
 					    { "test_slot_busy_counted", test_slot_busy_counted },
+					    { "test_wakeup_batched", test_wakeup_batched },
+					    { "test_wakeup_unbatched", test_wakeup_unbatched },
 					    { "test_tcp_option_no_room", test_tcp_option_no_room },
 					    { "test_backlog_bounded_window", test_backlog_bounded_window },
 					    { "test_go_reused_g_runs_next", test_go_reused_g_runs_next },
