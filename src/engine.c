@@ -58,6 +58,11 @@ static void on_switch(struct krt_engine *e, const struct krt_event *ev)
 		eng_pool_switch_out(e, prev, sw->prev_state, ev->ts_ns);
 		if (sw->prev_state == 0 && !prev->preempted_ns)
 			prev->preempted_ns = ev->ts_ns; /* the hand-back's order (engine_pool.c) */
+		if (sw->prev_state == 0 && prev->woke_ns > prev->last_xfer_ns &&
+		    prev->woke_ns > prev->notified_ns)
+			prev->queued_by_ns = prev->woke_ns;
+		else
+			prev->queued_by_ns = 0;
 		/*
 		 * Rule 5: answered and now blocked -> idle, not request time. A
 		 * claim that came from a wakeup ends at the first block: the

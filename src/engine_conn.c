@@ -1511,6 +1511,7 @@ void eng_on_xfer(struct krt_engine *e, const struct krt_event *ev)
 	if (t) {
 		t->last_xfer_ns = ev->ts_ns;
 		t->preempted_ns = 0; /* on CPU with its work: engine_pool.c's hand-back */
+		t->queued_by_ns = 0;
 		if (!t->job_first_ns)
 			t->job_first_ns = ev->ts_ns;
 	}

@@ -286,6 +286,15 @@ struct thread {
 		 */
 		bool order_doubt;
 		/*
+		 * Its worker's first preemption since its last transfer (0:
+		 * none), and, when its last switch-out before the send was a
+		 * preemption after it woke a thread of its process, that
+		 * wake-up: its job was queued before it (queued_by, 0: not
+		 * known). engine_pool.c queued_before.
+		 */
+		__u64 pre_ns, queued_by;
+		__u64 first; /* its worker's first transfer since `since` */
+		/*
 		 * When its job was dispatched: its reader's first wake-up of
 		 * the worker after its previous notification (lo == hi), else
 		 * between that notification and its first transfer.
@@ -330,6 +339,14 @@ struct thread {
 	 * notified after other workers' (0: not preempted since).
 	 */
 	__u64 preempted_ns;
+	/*
+	 * Its last wake-up of a thread of its own process, and, when its last
+	 * switch-out was a preemption after such a wake-up since its last
+	 * transfer, that wake-up (0: none, or it blocked since): under an
+	 * interpreter lock, a worker that queued its job and was preempted
+	 * queued it before anything its lock's next holder queued.
+	 */
+	__u64 woke_ns, queued_by_ns;
 	/*
 	 * A worker notifying a reader: that reader, its first wake-up of the
 	 * worker since the worker's last notification (a dispatch, when the
@@ -480,6 +497,13 @@ struct trace {
 	bool handback_guess;
 	/* its job was given by an order in doubt (engine_pool.c resolve_group) */
 	bool order_guess;
+	/*
+	 * Its loop's reply took a hand-back job, or is owed one: one request,
+	 * one job. A later send on it (a body written after other replies, a
+	 * retransmission an import took for a send) takes none.
+	 */
+	bool handback_taken;
+	__u64 handback_ns; /* when that reply went out */
 	/*
 	 * Offered to a pool: the thread that read it woke a sibling while it
 	 * held the request unanswered and had not worked on it itself

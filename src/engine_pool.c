@@ -529,6 +529,7 @@ void eng_handoff_on_wakeup(struct krt_engine *e, struct thread *waker, struct th
 	/* another process: socket data, which the bytes follow (import sees these) */
 	if (!same_process(waker, target))
 		return;
+	waker->woke_ns = ts; /* the hand-back's order (queued_before) */
 	/*
 	 * Go threads wake each other for the runtime (an idle P, a netpoller's
 	 * ready goroutine): the goroutines' hand-offs are followed in the
@@ -769,6 +770,8 @@ static struct notify_chan *chan_get(struct krt_engine *e, const struct thread *t
 static void handback_bind(struct krt_engine *e, struct thread *l, struct trace *y,
 			  const struct handback *job);
 static void group_check(struct krt_engine *e, struct thread *l);
+static unsigned int job_pull(struct krt_engine *e, struct thread *w, struct trace *y, __u64 since,
+			     __u64 until);
 
 /* Reply `trace` of reader l was given `job` by an order in doubt. */
 static void group_add(struct thread *l, __u64 trace, const struct handback *job)
@@ -995,6 +998,14 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
 		t->job_remote_ns = 0;
 		t->notify_reader = c->reader;
 		t->job_wake_ns = t->job_first_ns = 0;
+		c->q[c->n].job.first = t->job_first_ns ? t->job_first_ns : ev->ts_ns;
+		c->q[c->n].job.pre_ns = t->preempted_ns;
+		c->q[c->n].job.queued_by = t->preempted_ns ? t->queued_by_ns : 0;
+		if (t->preempted_ns)
+			eng_vlog(e, ev->ts_ns, t, t->tid, 0,
+				 "NOTIFY preempted at %llu since its last transfer, queued by %llu",
+				 (unsigned long long)t->preempted_ns,
+				 (unsigned long long)c->q[c->n].job.queued_by);
 		c->q[c->n].job.order_doubt =
 		    t->preempted_ns && chan_order_doubt(e, c, t, t->preempted_ns);
 		c->q[c->n].len = nt->bytes;
@@ -1002,6 +1013,7 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
 		c->n++;
 		t->notified_ns = ev->ts_ns;
 		t->preempted_ns = 0;
+		t->queued_by_ns = 0;
 	} else {
 		c->rcvd += nt->bytes;
 		c->reader = t->tid;
@@ -1128,6 +1140,8 @@ static void read_ahead_owes(struct krt_engine *e, struct thread *l, struct trace
 		l->reply_owed[l->n_reply_owed++] = y->pub.id;
 		l->owed_ahead_ns = e->now;
 		l->handback_trace = y->pub.id;
+		y->handback_taken = true;
+		y->handback_ns = e->now;
 		y->handback_guess = true;
 		eng_vlog(e, e->now, l, l->tid, y->pub.id,
 			 "HAND-BACK owed: its notification read before its send was seen");
@@ -1143,7 +1157,7 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 	bool stale = false;
 	size_t i;
 
-	if (tag == l->handback_trace || !y)
+	if (tag == l->handback_trace || !y || y->handback_taken)
 		return;
 	if (!l->n_done && !l->reads_batched) {
 		read_ahead_owes(e, l, y);
@@ -1187,6 +1201,8 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 				--l->n_reply_owed * sizeof(l->reply_owed[0]));
 		l->reply_owed[l->n_reply_owed++] = tag;
 		l->handback_trace = tag;
+		y->handback_taken = true;
+		y->handback_ns = e->now;
 		if (!prev)
 			l->group_bad = true;
 		y->order_guess = true; /* its job, when sent, joins the group */
@@ -1200,8 +1216,110 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 	if (!l->n_done || stale)
 		l->handback_doubt = false;
 	l->handback_trace = tag;
+	y->handback_taken = true;
+	y->handback_ns = e->now;
 	handback_bind(e, l, y, &job);
 	group_check(e, l);
+}
+
+/*
+ * Under an interpreter lock, the order the jobs were queued (asyncio's
+ * ready queue, the order of the replies) as far as the kernel saw it:
+ * a job whose worker was not preempted since its last transfer was
+ * queued as it sent (it holds the lock until just before its send); one
+ * whose worker was, no earlier than that preemption, and before its
+ * queued_by wake-up when known: it held the lock from that wake-up until
+ * it queued (or had queued and let the lock go there), so a job sent by
+ * a worker not preempted more than QUEUE_MARGIN_NS after that wake-up
+ * was queued later.
+ */
+#define QUEUE_MARGIN_NS 30000ULL
+
+static bool queued_before(const struct handback *x, const struct handback *y)
+{
+	if (!y->pre_ns && !x->pre_ns)
+		return x->until < y->until;
+	if (!y->pre_ns)
+		return y->until > x->until ||
+		       (x->queued_by && y->until > x->queued_by + QUEUE_MARGIN_NS);
+	if (!x->pre_ns)
+		return x->until < y->pre_ns;
+	if (x->queued_by)
+		return x->queued_by + QUEUE_MARGIN_NS < y->pre_ns;
+	return x->until < y->pre_ns;
+}
+
+/*
+ * The replies of a doubt on the hand-back's order follow the order their
+ * jobs were queued: when queued_before orders every pair of the group's
+ * jobs one way, the k-th reply had the k-th job queued (each job's
+ * first transfer after the request it is given was read). Jobs bound
+ * otherwise move there.
+ */
+static bool resolve_by_queue(struct krt_engine *e, struct thread *l, struct trace **y,
+			     unsigned int n)
+{
+	unsigned int rank[HANDBACK_GROUP], by_reply[HANDBACK_GROUP], to_job[HANDBACK_GROUP], i, j;
+
+	for (i = 0; i < n; i++) {
+		/*
+		 * A reply written before the notification of the job bound to
+		 * it: that job, or another, was queued long before its send
+		 * with no preemption seen; the sends do not tell the order.
+		 */
+		if (!y[i]->handback_ns ||
+		    (y[i]->handback_ns < l->group[i].job.until && !l->group[i].job.queued_by))
+			return false;
+		rank[i] = 0;
+		by_reply[i] = i;
+	}
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < n; j++) {
+			bool ij, ji;
+
+			if (i == j)
+				continue;
+			ij = queued_before(&l->group[i].job, &l->group[j].job);
+			ji = queued_before(&l->group[j].job, &l->group[i].job);
+			if (ij == ji)
+				return false; /* not known, or contradictory */
+			if (ji)
+				rank[i]++;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < n; j++)
+			if (j != i && rank[j] == rank[i])
+				return false;
+		to_job[rank[i]] = i;
+	}
+	for (i = 1; i < n; i++) { /* insertion sort: n <= 8 */
+		for (j = i; j > 0 && y[by_reply[j]]->handback_ns < y[by_reply[j - 1]]->handback_ns;
+		     j--) {
+			unsigned int x = by_reply[j];
+
+			by_reply[j] = by_reply[j - 1];
+			by_reply[j - 1] = x;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		const struct handback *job = &l->group[to_job[i]].job;
+
+		if (job->first < y[by_reply[i]]->pub.ingress.ts_ns)
+			return false; /* at work before that request was read */
+	}
+	for (i = 0; i < n; i++) {
+		const struct handback *job = &l->group[to_job[i]].job;
+		struct trace *to = y[by_reply[i]];
+		struct thread *w = eng_thread_find(e, job->tid);
+
+		if (to != y[to_job[i]] && w)
+			job_pull(e, w, to, u64max(job->since, to->pub.ingress.ts_ns), job->until);
+	}
+	for (i = 0; i < n; i++)
+		y[i]->order_guess = false;
+	eng_vlog(e, e->now, l, l->tid, y[0]->pub.id, "HAND-BACK order of %u jobs by queue", n);
+	return true;
 }
 
 /*
@@ -1222,10 +1340,15 @@ static bool resolve_group(struct krt_engine *e, struct thread *l)
 		return false;
 	for (i = 0; i < n; i++) {
 		y[i] = eng_trace_live(e, l->group[i].trace);
-		if (!y[i] || !l->group[i].job.disp_lo)
+		if (!y[i])
 			return false;
 		by_read[i] = by_disp[i] = i;
 	}
+	if (resolve_by_queue(e, l, y, n))
+		return true;
+	for (i = 0; i < n; i++)
+		if (!l->group[i].job.disp_lo)
+			return false;
 	for (i = 1; i < n; i++) { /* insertion sorts: n <= 8 */
 		for (j = i; j > 0 &&
 			    y[by_read[j]]->pub.ingress.ts_ns < y[by_read[j - 1]]->pub.ingress.ts_ns;
@@ -1257,8 +1380,12 @@ static bool resolve_group(struct krt_engine *e, struct thread *l)
 		struct trace *to = y[by_read[i]], *from = y[by_disp[i]];
 		struct thread *w = eng_thread_find(e, job->tid);
 
+		/*
+		 * from's binding left w's work before from's request in
+		 * another trace (the worker's guess): pulled from wherever
+		 */
 		if (from != to && w)
-			eng_trace_move_job(e, w, from->pub.id, to->pub.id, job->since, job->until);
+			job_pull(e, w, to, u64max(job->since, to->pub.ingress.ts_ns), job->until);
 	}
 	for (i = 0; i < n; i++)
 		y[i]->order_guess = false;
@@ -1314,6 +1441,37 @@ static bool worked_before(struct krt_engine *e, const struct thread *w, __u64 fr
 }
 
 /*
+ * w's work in (since, until] goes to y: it is in traces w had activity in
+ * after `since`: those w remembers (struct thread's touched), unless one it
+ * forgot was touched after since; then every open trace active since then
+ * (pub.end_ns is a trace's latest activity). Returns the hops found.
+ */
+static unsigned int job_pull(struct krt_engine *e, struct thread *w, struct trace *y, __u64 since,
+			     __u64 until)
+{
+	unsigned int found = 0;
+	size_t i;
+
+	if (w->touched_lost > since) {
+		for (i = 0; i < e->n_open; i++)
+			if (e->open[i] != y && e->open[i]->pub.end_ns > since)
+				found += eng_trace_move_job(e, w, e->open[i]->pub.id, y->pub.id,
+							    since, until);
+	} else {
+		struct touched_trace list[TOUCHED_MAX];
+
+		/* a copy: moving a job touches w's list */
+		memcpy(list, w->touched, sizeof(list));
+		for (i = 0; i < TOUCHED_MAX; i++)
+			if (list[i].id && list[i].last_ns > since &&
+			    eng_trace_live(e, list[i].id) != y)
+				found +=
+				    eng_trace_move_job(e, w, list[i].id, y->pub.id, since, until);
+	}
+	return found + settle_job(e, y, w, since, until);
+}
+
+/*
  * The worker's work between its previous notification and this one goes
  * to y, wherever the pool guessed it.
  */
@@ -1323,7 +1481,6 @@ static void handback_bind(struct krt_engine *e, struct thread *l, struct trace *
 	__u64 tag = y->pub.id, since;
 	unsigned int found = 0;
 	struct thread *w;
-	size_t i;
 
 	if (job->in_batch && job->order_doubt) {
 		y->order_guess = true;
@@ -1341,29 +1498,7 @@ static void handback_bind(struct krt_engine *e, struct thread *l, struct trace *
 	since = u64max(job->since, y->pub.ingress.ts_ns);
 	if (job->since < since && worked_before(e, w, job->since, since))
 		y->handback_guess = true;
-	/*
-	 * The job's work is in traces w had activity in after `since`: those
-	 * w remembers (struct thread's touched), unless one it forgot was
-	 * touched after since; then every open trace active since then
-	 * (pub.end_ns is a trace's latest activity).
-	 */
-	if (w->touched_lost > since) {
-		for (i = 0; i < e->n_open; i++)
-			if (e->open[i] != y && e->open[i]->pub.end_ns > since)
-				found += eng_trace_move_job(e, w, e->open[i]->pub.id, tag, since,
-							    job->until);
-	} else {
-		struct touched_trace list[TOUCHED_MAX];
-
-		/* a copy: moving a job touches w's list */
-		memcpy(list, w->touched, sizeof(list));
-		for (i = 0; i < TOUCHED_MAX; i++)
-			if (list[i].id && list[i].last_ns > since &&
-			    eng_trace_live(e, list[i].id) != y)
-				found +=
-				    eng_trace_move_job(e, w, list[i].id, tag, since, job->until);
-	}
-	found += settle_job(e, y, w, since, job->until);
+	found = job_pull(e, w, y, since, job->until);
 	/*
 	 * A job that left no transfer: the worker's were not recorded (with
 	 * --sample, a wake-up's guess passed it an unsampled request's mark),

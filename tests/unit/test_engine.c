@@ -2020,6 +2020,102 @@ static void test_handback_owed_by_dispatch(void **state)
 }
 
 /*
+ * asyncio + anyio under the interpreter lock: w1 queued its result, let the
+ * lock go before its send (waking w3, a thread waiting for it) and was
+ * preempted; w2 notified first, long after that wake-up, the loop answered
+ * request 3 first. The loop woke neither worker (the dispatch says
+ * nothing). queue_gap: w2's send came a few microseconds after w1's
+ * wake-up (w2 may have queued before); w1_blocks: w1 blocked after its
+ * preemption (it may have waited for the lock to queue). Both stay
+ * uncertain. A second send on request 3's connection after request 4's
+ * reply (a body written later, or a retransmission an import took for a
+ * send) takes no job.
+ */
+static void handback_queued(bool queue_gap, bool w1_blocks)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101, w2 = 102, w3 = 103;
+	const __u64 chan = 0x5eed, w2_sends = queue_gap ? 1190 : 40000;
+	const struct krt_trace *t1, *t2;
+	struct krt_event ev;
+	const __u32 w[2] = {w1, w2};
+	int k;
+
+	fix_start(f);
+	feed(f, ev_fork(10, loop, 0, w1));
+	feed(f, ev_fork(11, loop, 0, w2));
+	feed(f, ev_fork(12, loop, 0, w3));
+	for (k = 0; k < 2; k++) { /* a first job each: the channel and its reader */
+		__u64 t = 100 + 400 * k;
+
+		feed(f, ev_recv(t, loop, web(80), gw(50010 + k), 10)); /* traces 1, 2 */
+		worker_call(f, w[k], t + 100, 40010 + k, 9);
+		feed(f, ev_notify(t + 140, w[k], KRT_DIR_SEND, chan, 1));
+		ev = ev_notify(t + 150, loop, KRT_DIR_RECV, chan, 1);
+		ev.notify.asked = 4096;
+		feed(f, ev);
+		feed(f, ev_send(t + 160, loop, web(80), gw(50010 + k), 30));
+		feed(f, ev_switch(t + 170, w[k], 1, 0));
+	}
+	feed(f, ev_recv(1000, loop, web(80), gw(50001), 10)); /* trace 3 */
+	feed(f, ev_recv(1010, loop, web(80), gw(50002), 10)); /* trace 4 */
+	worker_call(f, w1, 1100, 40001, 11);
+	worker_call(f, w2, 1140, 40002, 12);
+	feed(f, ev_wakeup(1175, w1, w3)); /* w1 lets the lock go */
+	feed(f, ev_switch(1180, w1, 0, w3)); /* and is preempted */
+	if (w1_blocks)
+		feed(f, ev_switch(1185, w1, 1, 0));
+	feed(f, ev_notify(w2_sends, w2, KRT_DIR_SEND, chan, 1));
+	feed(f, ev_notify(w2_sends + 100, w1, KRT_DIR_SEND, chan, 1));
+	ev = ev_notify(w2_sends + 110, loop, KRT_DIR_RECV, chan, 2);
+	ev.notify.asked = 4096;
+	feed(f, ev);
+	feed(f, ev_send(w2_sends + 200, loop, web(80), gw(50001), 31)); /* answers 3 */
+	feed(f, ev_send(w2_sends + 210, loop, web(80), gw(50002), 32)); /* answers 4 */
+	/* request 5, w2's next job: its reply takes it, not a later send on 3 */
+	feed(f, ev_recv(w2_sends + 300, loop, web(80), gw(50003), 10)); /* trace 5 */
+	worker_call(f, w2, w2_sends + 400, 40002, 13);
+	feed(f, ev_notify(w2_sends + 500, w2, KRT_DIR_SEND, chan, 1));
+	ev = ev_notify(w2_sends + 510, loop, KRT_DIR_RECV, chan, 1);
+	ev.notify.asked = 4096;
+	feed(f, ev);
+	feed(f, ev_send(w2_sends + 520, loop, web(80), gw(50001), 5)); /* on 3's connection */
+	feed(f, ev_send(w2_sends + 600, loop, web(80), gw(50003), 33)); /* answers 5 */
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 3);
+	t2 = collected_id(&f->col, 4);
+	if (!queue_gap && !w1_blocks) {
+		assert_int_equal(trace_hop(t1, w1, API)->bytes, 11);
+		assert_int_equal(trace_hop(t2, w2, API)->bytes, 12);
+		assert_int_equal(trace_count_hops(t1, w2, API), 0);
+		assert_int_equal(trace_count_hops(t2, w1, API), 0);
+		assert_int_equal(t1->uncertain, 0);
+		assert_int_equal(t2->uncertain, 0);
+	} else {
+		assert_int_equal(t1->uncertain, KRT_UNCERTAIN_HANDOFF);
+		assert_int_equal(t2->uncertain, KRT_UNCERTAIN_HANDOFF);
+	}
+	assert_int_equal(trace_hop(collected_id(&f->col, 5), w2, API)->bytes, 13);
+	fix_free(f);
+}
+
+static void test_handback_queued_before_preempted(void **state)
+{
+	handback_queued(false, false);
+}
+
+static void test_handback_queued_near_uncertain(void **state)
+{
+	handback_queued(true, false);
+}
+
+static void test_handback_queued_then_blocked_uncertain(void **state)
+{
+	handback_queued(false, true);
+}
+
+/*
  * A new worker's first job has no previous notification to bound it: its
  * call before the request it is bound to was read is another job's (or
  * the binding is wrong). Neither trace is sure.
@@ -4085,6 +4181,9 @@ int main(void)
 	    cmocka_unit_test(test_handback_order_by_dispatch),
 	    cmocka_unit_test(test_handback_dispatch_unknown_uncertain),
 	    cmocka_unit_test(test_handback_owed_by_dispatch),
+	    cmocka_unit_test(test_handback_queued_before_preempted),
+	    cmocka_unit_test(test_handback_queued_near_uncertain),
+	    cmocka_unit_test(test_handback_queued_then_blocked_uncertain),
 	    cmocka_unit_test(test_handback_work_before_read_uncertain),
 	    cmocka_unit_test(test_handback_stale_job_dropped),
 	    cmocka_unit_test(test_handback_many_traces),
