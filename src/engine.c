@@ -56,8 +56,15 @@ static void on_switch(struct krt_engine *e, const struct krt_event *ev)
 		}
 		/* a pool worker that took a job and did not use it gives it back */
 		eng_pool_switch_out(e, prev, sw->prev_state, ev->ts_ns);
+		/*
+		 * The hand-back's order (engine_pool.c): preempted since its last
+		 * transfer, and since it last blocked (a worker that blocked
+		 * waited for something, the interpreter lock, before it queued).
+		 */
 		if (sw->prev_state == 0 && !prev->preempted_ns)
-			prev->preempted_ns = ev->ts_ns; /* the hand-back's order (engine_pool.c) */
+			prev->preempted_ns = ev->ts_ns;
+		else if (sw->prev_state != 0)
+			prev->preempted_ns = 0;
 		if (sw->prev_state == 0 && prev->woke_ns > prev->last_xfer_ns &&
 		    prev->woke_ns > prev->notified_ns)
 			prev->queued_by_ns = prev->woke_ns;

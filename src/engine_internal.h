@@ -64,9 +64,9 @@
 /* a worker's wake-up of its reader this close before its send's end is the send's */
 #define NOTIFY_WAKE_NS 50000ULL
 /* a loop's last hand-backs kept for a later doubt, and replies owed a job */
-#define HANDBACK_RECENT 4
+#define HANDBACK_RECENT 16
 /* replies of one doubt on the hand-back's order settled together */
-#define HANDBACK_GROUP 8
+#define HANDBACK_GROUP 16
 /* Recent (trace, entry direction) pairs remembered per thread (rule 5). */
 #define RECENT_ENTRIES 4
 /*

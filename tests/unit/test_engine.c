@@ -2025,9 +2025,10 @@ static void test_handback_owed_by_dispatch(void **state)
  * preempted; w2 notified first, long after that wake-up, the loop answered
  * request 3 first. The loop woke neither worker (the dispatch says
  * nothing). queue_gap: w2's send came a few microseconds after w1's
- * wake-up (w2 may have queued before); w1_blocks: w1 blocked after its
- * preemption (it may have waited for the lock to queue). Both stay
- * uncertain. A second send on request 3's connection after request 4's
+ * wake-up (w2 may have queued before): both stay uncertain. w1_blocks:
+ * w1 blocked after its preemption: it waited for something (the lock)
+ * before it queued, after w2, whose send order decides: w2's job is
+ * request 3's, sure. A second send on request 3's connection after request 4's
  * reply (a body written later, or a retransmission an import took for a
  * send) takes no job.
  */
@@ -2085,7 +2086,12 @@ static void handback_queued(bool queue_gap, bool w1_blocks)
 
 	t1 = collected_id(&f->col, 3);
 	t2 = collected_id(&f->col, 4);
-	if (!queue_gap && !w1_blocks) {
+	if (w1_blocks) {
+		assert_int_equal(trace_hop(t1, w2, API)->bytes, 12);
+		assert_int_equal(trace_hop(t2, w1, API)->bytes, 11);
+		assert_int_equal(t1->uncertain, 0);
+		assert_int_equal(t2->uncertain, 0);
+	} else if (!queue_gap) {
 		assert_int_equal(trace_hop(t1, w1, API)->bytes, 11);
 		assert_int_equal(trace_hop(t2, w2, API)->bytes, 12);
 		assert_int_equal(trace_count_hops(t1, w2, API), 0);
@@ -2110,7 +2116,7 @@ static void test_handback_queued_near_uncertain(void **state)
 	handback_queued(true, false);
 }
 
-static void test_handback_queued_then_blocked_uncertain(void **state)
+static void test_handback_blocked_queues_later(void **state)
 {
 	handback_queued(false, true);
 }
@@ -4183,7 +4189,7 @@ int main(void)
 	    cmocka_unit_test(test_handback_owed_by_dispatch),
 	    cmocka_unit_test(test_handback_queued_before_preempted),
 	    cmocka_unit_test(test_handback_queued_near_uncertain),
-	    cmocka_unit_test(test_handback_queued_then_blocked_uncertain),
+	    cmocka_unit_test(test_handback_blocked_queues_later),
 	    cmocka_unit_test(test_handback_work_before_read_uncertain),
 	    cmocka_unit_test(test_handback_stale_job_dropped),
 	    cmocka_unit_test(test_handback_many_traces),
