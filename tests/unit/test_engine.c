@@ -2032,7 +2032,7 @@ static void test_handback_owed_by_dispatch(void **state)
  * reply (a body written later, or a retransmission an import took for a
  * send) takes no job.
  */
-static void handback_queued(bool queue_gap, bool w1_blocks)
+static void handback_queued(bool queue_gap, bool w1_blocks, bool early_call)
 {
 	struct fix *f = fix_new();
 	const __u32 loop = WEB, w1 = 101, w2 = 102, w3 = 103;
@@ -2059,8 +2059,16 @@ static void handback_queued(bool queue_gap, bool w1_blocks)
 		feed(f, ev_switch(t + 170, w[k], 1, 0));
 	}
 	feed(f, ev_recv(1000, loop, web(80), gw(50001), 10)); /* trace 3 */
+	if (early_call) /* before request 4 is read: not 4's, if bound there */
+		feed(f, ev_send(1005, w1, web(40001), api(8080), 11));
 	feed(f, ev_recv(1010, loop, web(80), gw(50002), 10)); /* trace 4 */
-	worker_call(f, w1, 1100, 40001, 11);
+	if (early_call) {
+		feed(f, ev_recv(1110, API, api(8080), web(40001), 11));
+		feed(f, ev_send(1120, API, api(8080), web(40001), 21));
+		feed(f, ev_recv(1130, w1, web(40001), api(8080), 21));
+	} else {
+		worker_call(f, w1, 1100, 40001, 11);
+	}
 	worker_call(f, w2, 1140, 40002, 12);
 	feed(f, ev_wakeup(1175, w1, w3)); /* w1 lets the lock go */
 	feed(f, ev_switch(1180, w1, 0, w3)); /* and is preempted */
@@ -2096,8 +2104,10 @@ static void handback_queued(bool queue_gap, bool w1_blocks)
 		assert_int_equal(trace_hop(t2, w2, API)->bytes, 12);
 		assert_int_equal(trace_count_hops(t1, w2, API), 0);
 		assert_int_equal(trace_count_hops(t2, w1, API), 0);
+		assert_int_equal(trace_count_hops(collected_id(&f->col, 1), w1, API), 1);
+		/* early_call: the first binding (to 4) marked 4 for w1's work before its read */
 		assert_int_equal(t1->uncertain, 0);
-		assert_int_equal(t2->uncertain, 0);
+		assert_int_equal(t2->uncertain, early_call ? KRT_UNCERTAIN_HANDOFF : 0);
 	} else {
 		assert_int_equal(t1->uncertain, KRT_UNCERTAIN_HANDOFF);
 		assert_int_equal(t2->uncertain, KRT_UNCERTAIN_HANDOFF);
@@ -2108,17 +2118,28 @@ static void handback_queued(bool queue_gap, bool w1_blocks)
 
 static void test_handback_queued_before_preempted(void **state)
 {
-	handback_queued(false, false);
+	handback_queued(false, false, false);
+}
+
+/*
+ * The same, w1's call sent before request 4 was read: w1's job bound to 4
+ * by the send order left it in w1's guess (trace 1); moved to 3, the job
+ * takes it from there. The work before 4's read kept both traces in doubt
+ * (worked_before) when the job was bound to 4: they stay uncertain.
+ */
+static void test_handback_queued_moves_early_call(void **state)
+{
+	handback_queued(false, false, true);
 }
 
 static void test_handback_queued_near_uncertain(void **state)
 {
-	handback_queued(true, false);
+	handback_queued(true, false, false);
 }
 
 static void test_handback_blocked_queues_later(void **state)
 {
-	handback_queued(false, true);
+	handback_queued(false, true, false);
 }
 
 /*
@@ -4188,6 +4209,7 @@ int main(void)
 	    cmocka_unit_test(test_handback_dispatch_unknown_uncertain),
 	    cmocka_unit_test(test_handback_owed_by_dispatch),
 	    cmocka_unit_test(test_handback_queued_before_preempted),
+	    cmocka_unit_test(test_handback_queued_moves_early_call),
 	    cmocka_unit_test(test_handback_queued_near_uncertain),
 	    cmocka_unit_test(test_handback_blocked_queues_later),
 	    cmocka_unit_test(test_handback_work_before_read_uncertain),
