@@ -963,6 +963,25 @@ static void tasks_move_seen(struct krt_engine *e, const struct thread *t)
 			}
 }
 
+/*
+ * Live, Go: a goroutine sends, not as a reply, with the trace of a request
+ * already answered to its client. net/http's writer goroutine (one per
+ * pooled connection) writes with its last waker's trace; when it finds the
+ * next request's call already in its one-slot channel it is not readied,
+ * and writes that call with the trace of the request before (seen after
+ * that request's reply: its trace got the call and the next request's was
+ * missing, about one in 1500 go-http requests at 8-16 connections). A
+ * goroutine's tag can be stale the same way before the reply too; that is
+ * not told from a request calling one host twice through a pooled
+ * connection (go-fanout), and is not marked.
+ */
+static bool go_send_after_answer(struct krt_engine *e, const struct krt_xfer *x, __u64 tag)
+{
+	const struct trace *tr = x->goid ? eng_trace_find(e, tag) : NULL;
+
+	return tr && tr->answered;
+}
+
 static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt_tuple *tp)
 {
 	const struct krt_xfer *x = &ev->xfer;
@@ -972,7 +991,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	struct thread *t;
 	struct trace *tr;
 	__u32 doubt = 0;
-	__u64 tag = 0, ktag = 0;
+	__u64 tag = 0, ktag = 0, prev_reply_ns = 0;
 
 	if (foreign_probe_send(e, ev, tp)) {
 		eng_vlog(e, ev->ts_ns, NULL, ev->tid, 0,
@@ -990,6 +1009,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	if (t)
 		eng_loop_note_io(e, t);
 	if (t) {
+		prev_reply_ns = d->side_reply_ns;
 		tag = send_tag(e, ev, d, t, &why, &reply);
 		t->claim_active = true;
 		if (tag)
@@ -1070,6 +1090,18 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	}
 	if (decided)
 		doubt = 0; /* the kernel decided which trace the thread had */
+	if (!reply && tag && go_send_after_answer(e, x, tag))
+		doubt |= KRT_UNCERTAIN_HANDOFF;
+	/*
+	 * Live: a server replies while bytes it read since its last reply have
+	 * no send seen yet (their sender's hook ran late, preempted by the
+	 * server it woke). The queue, the kernel's too, did not hold their
+	 * request when this reply was tagged: it may answer them (the test
+	 * bed's m5: a get read behind a one-way "set ... noreply" whose reply
+	 * took the set's trace to the get's thread, about one in 1500).
+	 */
+	if (reply && tag && x->flags & KRT_XF_SEQ && pending_since(d->rev, prev_reply_ns))
+		doubt |= KRT_UNCERTAIN_HANDOFF;
 	/*
 	 * Sampling: a pool worker's guess that may be an unsampled request's
 	 * work, or (decided) a reply whose request's work went unrecorded.

@@ -571,6 +571,7 @@ struct notify_chan {
 	__u8 disorder;
 	/* when the last send's bytes arrived (engine_pool.c notify_arrival_order) */
 	__u64 last_arrived_ns;
+	__u64 last_rcv_ns; /* its last receive */
 	struct {
 		__u64 end; /* sent count after this send */
 		__u64 len; /* its bytes */

@@ -945,6 +945,41 @@ static void notify_arrival_order(struct krt_engine *e, struct notify_chan *c,
 }
 
 /*
+ * Worker t's send woke the channel's reader, asleep on it (its bytes
+ * arrived then), and the reader read the channel after that but before
+ * this send's record, with every byte it read explained by other sends: t
+ * was preempted between the wake-up and its hook for longer than
+ * notify_arrival_order trusts (NOTIFY_WAKE_NS), and a read one at a time
+ * took t's bytes first, credited to another worker's job (seen: thrift,
+ * two requests' jobs swapped, live at 16 connections). The reader's
+ * replies since the wake-up are not sure, nor its next ones until its jobs
+ * and replies are in step again (handback_doubt).
+ */
+static void notify_overtaken(struct krt_engine *e, const struct notify_chan *c,
+			     const struct thread *t)
+{
+	struct thread *r;
+	unsigned int i;
+
+	if (!c->one_by_one || c->batched || c->rcvd > c->sent || !t->woke_reader_ns ||
+	    t->woke_reader_ns <= t->last_xfer_ns || t->woke_reader_ns >= c->last_rcv_ns)
+		return;
+	r = c->reader ? eng_thread_find(e, c->reader) : NULL;
+	if (!r || r == t)
+		return;
+	r->handback_doubt = true;
+	for (i = 0; i < HANDBACK_RECENT; i++) {
+		struct trace *y = eng_trace_live(e, r->answered[i].trace);
+
+		if (y && y->pub.end_ns > t->woke_reader_ns)
+			y->handback_guess = true;
+	}
+	eng_vlog(e, e->now, t, t->tid, 0,
+		 "NOTIFY woke %u at %llu, read since as another's: hand-backs in doubt", r->tid,
+		 (unsigned long long)t->woke_reader_ns);
+}
+
+/*
  * KRT_EV_NOTIFY: a send on a channel is a worker done with its job (since
  * its previous notification); a receive hands the jobs whose bytes it read
  * in full to the reader, in the order they were sent. A receive seen
@@ -980,6 +1015,7 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
 		return;
 	}
 	if (nt->dir == KRT_DIR_SEND) {
+		notify_overtaken(e, c, t);
 		if (c->n == NOTIFY_QUEUE)
 			memmove(&c->q[0], &c->q[1], --c->n * sizeof(c->q[0]));
 		c->sent += nt->bytes;
@@ -1017,6 +1053,7 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
 	} else {
 		c->rcvd += nt->bytes;
 		c->reader = t->tid;
+		c->last_rcv_ns = ev->ts_ns;
 		/*
 		 * A reader that asks for more than it gets (asyncio's
 		 * recv(4096)) could have read several at once; one that asks

@@ -1238,6 +1238,56 @@ static void test_go_threads_no_pool(void **state)
 	fix_free(f);
 }
 
+/*
+ * net/http's writer goroutine (20, on thread b) writes request 1's two
+ * calls to one host (go-fanout), the reader goroutine (21, on thread a)
+ * reads their replies, request 1 is answered; the writer then finds
+ * request 2's call already in its channel, is not readied, and writes it
+ * with trace 1 still: a send for a request already answered is not sure.
+ * The calls before the reply are.
+ */
+static void test_go_send_after_answer_uncertain(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 a = 301, b = 302;
+	const struct krt_trace *t1, *t2;
+	unsigned int i, calls = 0;
+
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	feed(f, go_xfer(ev_recv(100, a, web(80), gw(50001), 10), 1, 10));
+	feed(f, go_xfer(ev_recv(110, a, web(80), gw(50002), 10), 2, 11));
+	feed(f, go_xfer(ev_recv(115, b, web(80), gw(50003), 10), 3, 12)); /* b runs Go */
+	for (i = 0; i < 3; i++) {
+		__u64 ts = 120 + 100 * i + (i == 2 ? 100 : 0);
+
+		feed(f, go_xfer(ev_send(ts, b, web(40001), api(8080), 11 + i), 1, 20));
+		feed(f, go_xfer(ev_recv(ts + 10, API, api(8080), web(40001), 11 + i), 1, 0));
+		feed(f, go_xfer(ev_send(ts + 20, API, api(8080), web(40001), 21 + i), 1, 0));
+		feed(f, go_xfer(ev_recv(ts + 30, a, web(40001), api(8080), 21 + i), 1, 21));
+		if (i == 1) /* request 1 answered; the writer's next call is 2's */
+			feed(f, go_xfer(ev_send(ts + 40, a, web(80), gw(50001), 31), 1, 10));
+	}
+	feed(f, go_xfer(ev_send(600, a, web(80), gw(50002), 32), 2, 11));
+	krt_engine_flush(f->e);
+
+	t1 = collected_kernel_id(&f->col, 1);
+	t2 = collected_kernel_id(&f->col, 2);
+	assert_non_null(t1);
+	assert_non_null(t2);
+	for (i = 0; i < t1->n_hops; i++) {
+		if (t1->hops[i].from_tid != b)
+			continue;
+		calls++;
+		assert_int_equal(t1->hops[i].uncertain,
+				 t1->hops[i].bytes == 13 ? KRT_UNCERTAIN_HANDOFF : 0);
+	}
+	assert_int_equal(calls, 3);
+	assert_int_equal(t1->uncertain, KRT_UNCERTAIN_HANDOFF);
+	assert_int_equal(t2->uncertain, 0);
+	fix_free(f);
+}
+
 /* The pool tests with their replies: guesses the replies confirm are not uncertain. */
 static void test_pool_reply_settles_guess(void **state)
 {
@@ -1926,6 +1976,61 @@ static void test_handback_reply_without_job_doubt(void **state)
 	handback_read_ahead(LATE_READ);
 }
 
+/*
+ * As above, but w1 stays preempted after its bytes woke the loop, longer
+ * than a send's end is trusted to follow its arrival: the loop read w1's
+ * bytes, taken for w2's (the only send recorded), and answered request 4
+ * before w1's send was seen. Which job each reply had is not known: both
+ * replies are uncertain, not swapped and sure.
+ */
+static void test_handback_arrival_late_hook_doubt(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w2 = 102;
+	const __u64 chan = 0x5eed;
+	const __u32 w[2] = {w1, w2};
+	const struct krt_trace *t3, *t4;
+	int k;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	for (k = 0; k < 2; k++) {
+		__u64 t = 100 + 400 * k;
+
+		feed(f, ev_recv(t, io, web(80), gw(50010 + k), 10));
+		feed(f, ev_wakeup(t + 10, io, w[k]));
+		worker_call(f, w[k], t + 100, 40010 + k, 9);
+		feed(f, ev_notify(t + 140, w[k], KRT_DIR_SEND, chan, 8));
+		feed(f, ev_notify(t + 150, io, KRT_DIR_RECV, chan, 8));
+		feed(f, ev_send(t + 160, io, web(80), gw(50010 + k), 30));
+		feed(f, ev_switch(t + 170, w[k], 1, 0));
+	}
+	feed(f, ev_recv(1000, io, web(80), gw(50001), 10)); /* trace 3 */
+	feed(f, ev_recv(1010, io, web(80), gw(50002), 10)); /* trace 4 */
+	feed(f, ev_wakeup(1020, io, w2));
+	feed(f, ev_wakeup(1030, io, w1));
+	worker_call(f, w2, 1100, 40002, 12);
+	worker_call(f, w1, 1140, 40001, 11);
+	feed(f, ev_switch(1180, io, 1, 0));	    /* the loop sleeps on its channel */
+	feed(f, ev_wakeup(1197, w1, io));	    /* w1's bytes arrive */
+	feed(f, ev_notify(1198, w2, KRT_DIR_SEND, chan, 8));
+	feed(f, ev_notify(1215, io, KRT_DIR_RECV, chan, 8)); /* w1's bytes */
+	feed(f, ev_send(1220, io, web(80), gw(50002), 32)); /* answers 4: w1's job */
+	feed(f, ev_notify(90000, w1, KRT_DIR_SEND, chan, 8)); /* its hook, late */
+	feed(f, ev_notify(90010, io, KRT_DIR_RECV, chan, 8));
+	feed(f, ev_send(90020, io, web(80), gw(50001), 31)); /* answers 3: w2's job */
+	krt_engine_flush(f->e);
+
+	t3 = collected_id(&f->col, 3);
+	t4 = collected_id(&f->col, 4);
+	assert_non_null(t3);
+	assert_non_null(t4);
+	assert_true(t4->uncertain || trace_count_hops(t4, w2, API) == 0);
+	assert_true(t3->uncertain || trace_count_hops(t3, w1, API) == 0);
+	fix_free(f);
+}
+
 static void test_handback_arrival_by_wakeup(void **state)
 {
 	handback_arrival(true);
@@ -2440,6 +2545,48 @@ static void test_oneway_pooled_connection(void **state)
 	assert_int_equal(trace_count_hops(t1, API, w2), 0);
 	assert_int_equal(trace_hop(t2, API, w2)->bytes, 29);
 	assert_int_equal(trace_hop(t2, w2, API)->bytes, 7);
+	fix_free(f);
+}
+
+/*
+ * Live, the test bed's m5: w1's "set ... noreply" on a pooled memcached
+ * connection, then w2's get on it, read by memcached before w2's send hook
+ * ran (preempted). The kernel's queue for memcached still held w1's set:
+ * its reply carried trace 1 to w2, whose next call went to trace 1, sure of
+ * it. A reply while bytes read since the last one have no send seen yet
+ * may answer them: not sure.
+ */
+static void test_reply_before_late_send_uncertain(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 w1 = WEB, w2 = 102;
+	const struct krt_trace *t1;
+
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	feed(f, ev_fork(10, w1, 0, w2));
+	feed(f, go_xfer(ev_recv(100, w1, web(80), gw(50001), 10), 1, 0));
+	feed(f, go_xfer(ev_recv(105, w2, web(80), gw(50002), 10), 2, 0));
+	feed(f, go_xfer(ev_seq(ev_send(110, w1, web(40001), rds(11211), 26), 1000), 1, 0));
+	feed(f, go_xfer(ev_seq(ev_recv(120, REDIS, rds(11211), web(40001), 26), 1000), 1, 0));
+	feed(f, go_xfer(ev_seq(ev_send(130, REDIS, rds(11211), web(40001), 5), 5000), 1, 0));
+	feed(f, go_xfer(ev_seq(ev_recv(140, w1, web(40001), rds(11211), 5), 5000), 1, 0));
+	feed(f, go_xfer(ev_seq(ev_send(150, w1, web(40001), rds(11211), 59), 1026), 1, 0));
+	feed(f, go_xfer(ev_seq(ev_recv(160, REDIS, rds(11211), web(40001), 59), 1026), 1, 0));
+	/* w2's get: read before its send is seen, answered with trace 1 */
+	feed(f, ev_seq(ev_recv(300, REDIS, rds(11211), web(40001), 26), 1085));
+	feed(f, go_xfer(ev_seq(ev_send(305, REDIS, rds(11211), web(40001), 5), 5005), 1, 0));
+	feed(f, go_xfer(ev_seq(ev_send(310, w2, web(40001), rds(11211), 26), 1085), 2, 0));
+	feed(f, go_xfer(ev_seq(ev_recv(315, w2, web(40001), rds(11211), 5), 5005), 1, 0));
+	feed(f, go_xfer(ev_send(320, w2, web(40002), api(8080), 20), 1, 0));
+	feed(f, go_xfer(ev_send(400, w1, web(80), gw(50001), 31), 1, 0));
+	feed(f, go_xfer(ev_send(410, w2, web(80), gw(50002), 32), 2, 0));
+	krt_engine_flush(f->e);
+
+	t1 = collected_kernel_id(&f->col, 1);
+	assert_non_null(t1);
+	assert_int_equal(trace_hop(t1, w1, REDIS)->uncertain, 0);
+	assert_int_not_equal(t1->uncertain, 0);
 	fix_free(f);
 }
 
@@ -4198,6 +4345,7 @@ int main(void)
 	    cmocka_unit_test(test_pool_reply_moves_job),
 	    cmocka_unit_test(test_pool_reply_settles_guess),
 	    cmocka_unit_test(test_go_threads_no_pool),
+	    cmocka_unit_test(test_go_send_after_answer_uncertain),
 	    cmocka_unit_test(test_executor_uncertain),
 	    cmocka_unit_test(test_handback_decides),
 	    cmocka_unit_test(test_handback_batch_send_order),
@@ -4222,11 +4370,13 @@ int main(void)
 	    cmocka_unit_test(test_handback_read_ahead_send_lost),
 	    cmocka_unit_test(test_handback_reply_without_job_doubt),
 	    cmocka_unit_test(test_handback_arrival_by_wakeup),
+	    cmocka_unit_test(test_handback_arrival_late_hook_doubt),
 	    cmocka_unit_test(test_handback_remote_wakeup_uncertain),
 	    cmocka_unit_test(test_handback_arrival_by_send_end),
 	    cmocka_unit_test(test_pool_first_jobs_mid_tier),
 	    cmocka_unit_test(test_answered_request_not_offered),
 	    cmocka_unit_test(test_oneway_pooled_connection),
+	    cmocka_unit_test(test_reply_before_late_send_uncertain),
 	    cmocka_unit_test(test_oneway_after_reply_keeps_claim),
 	    cmocka_unit_test(test_pool_handoff_queue),
 	    cmocka_unit_test(test_pool_handoff_no_wakeups),
