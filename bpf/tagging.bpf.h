@@ -361,6 +361,15 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		/* a request read on a server side: its reader serves it (goroutines.bpf.h) */
 		bool side_serves = conn_side_serves(c, t);
 		bool serves = side_serves || (th->entry_server && th->trace == trace);
+		/*
+		 * The reply to its own unsampled call, hidden by the pool it
+		 * called (a hand-back store records its requests and replies
+		 * for its rules: thrift's front reading the store's reply): the
+		 * receive is recorded as before, but the thread's request stays
+		 * unsampled (its wake-ups and time after it are no rule's).
+		 */
+		bool stays_out = sampling_on() && th->trace == (trace | KRT_TRACE_SAMPLED_OUT) &&
+				 !th->evloop && !(th->pool_hidden & ~KRT_POOL_HIDDEN_CALLS);
 
 		/* a sampled request read: its process holds one open */
 		if (sampling_on() && serves && th->trace != trace && trace_decided(trace) &&
@@ -376,6 +385,10 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 			th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_HIDDEN;
 		/* queued by seg_scan, or late; the queue's newest is the last tag */
 		conn_takes_trace(c, mixed ? last_tag : trace, 0);
+		if (stays_out) {
+			th->trace = trace | KRT_TRACE_SAMPLED_OUT;
+			return trace;
+		}
 	}
 	return th->trace;
 }

@@ -1416,6 +1416,167 @@ static void test_pool_reply_hidden_before_feeder_known(void **state)
 	close_own_source(m);
 }
 
+/*
+ * A hand-back pool (test_handback_reply_stays_unsampled): a worker of this
+ * process, woken per job, notifies the loop over a socketpair.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int queued, jobs;
+	int note; /* the worker's end of the socketpair */
+} handback = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER };
+
+static void *handback_worker(void *arg)
+{
+	int k;
+
+	(void)arg;
+	for (k = 0; k < handback.jobs; k++) {
+		pthread_mutex_lock(&handback.lock);
+		while (handback.queued <= k)
+			pthread_cond_wait(&handback.cond, &handback.lock);
+		pthread_mutex_unlock(&handback.lock);
+		if (write(handback.note, "x", 1) != 1)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+/* A RECV record of process pid on fd, the nth. */
+static const struct krt_event *find_recv_of(pid_t pid, int fd, size_t nth)
+{
+	size_t i;
+
+	for (i = 0; i < n_got; i++) {
+		if (got[i].type != KRT_EV_XFER || got[i].xfer.dir != KRT_DIR_RECV ||
+		    (pid_t)got[i].pid != pid || got[i].xfer.fd != fd)
+			continue;
+		if (nth-- == 0)
+			return &got[i];
+	}
+	return NULL;
+}
+
+/*
+ * --sample 2: a front (a child process: it reads its requests at the door
+ * and calls the store) and a hand-back store (this thread: it reads the
+ * call, queues it to its worker, reads the worker's notification and
+ * answers, as thrift's I/O thread). The store is a pool feeder reading
+ * notifications (krt_pool_hidden HANDBACK): the front's unsampled call is
+ * recorded there, hidden, and so is its reply. The front's receive of that
+ * reply is recorded (the engine's store needs it read), but its request
+ * stays unsampled: no time of it (the front works 2 ms after the reply).
+ */
+static void test_handback_reply_stays_unsampled(void **state)
+{
+	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true,
+				   .merge_hops = true, .sample_rate = 2 };
+	const struct krt_event *reply;
+	struct krt_live_source *m;
+	int gw, door, call, store, sp[2], go[2], k, status;
+	pthread_t worker;
+	pid_t front;
+	void *ret;
+	char c[8];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	m = open_source_with(o, true);
+	assert_non_null(m);
+	tcp_pair(GATEWAY, &gw, &door);
+	tcp_pair("127.0.0.1", &call, &store);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	assert_int_equal(pipe(go), 0);
+	front = fork();
+	assert_true(front >= 0);
+	if (!front) {
+		alarm(60); /* never outlives a test that failed half-way */
+		close(go[1]);
+		while (read(go[0], c, 1) == 1) {
+			if (read(door, c, 4) != 4 || write(call, "call\n", 5) != 5 ||
+			    read(call, c, 4) != 4)
+				_exit(1);
+			burn_ns(2 * 1000 * 1000);
+			if (write(door, "ans\n", 4) != 4)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(go[0]);
+	close(door);
+	close(call);
+	handback.queued = 0;
+	handback.jobs = 2;
+	handback.note = sp[1];
+	assert_int_equal(pthread_create(&worker, NULL, handback_worker, NULL), 0);
+	usleep(50000); /* the worker waits on its queue */
+	drain_from(m);
+	for (k = 0; k < 2; k++) {
+		assert_int_equal(write(go[1], "r", 1), 1);
+		assert_int_equal(write(gw, "req\n", 4), 4);
+		read_n(store, 5);
+		pthread_mutex_lock(&handback.lock);
+		handback.queued++;
+		pthread_cond_signal(&handback.cond);
+		pthread_mutex_unlock(&handback.lock);
+		read_n(sp[0], 1);
+		assert_int_equal(write(store, "ans\n", 4), 4);
+		read_n(gw, 4);
+		usleep(20000); /* every thread blocks again: their claims end */
+		if (!k) {
+			/* sampled: the front's receive of the reply recorded */
+			drain_from(m);
+			assert_non_null(find_recv_of(front, call, 0));
+		}
+	}
+	drain_from(m);
+	/*
+	 * unsampled at the front, hidden at the store: its reply recorded (not
+	 * with the syscall hooks: they see no notification, no hand-back)
+	 */
+	reply = find_xfer(KRT_DIR_SEND, store, 0);
+	if (syscall_hooks) {
+		assert_null(reply);
+	} else {
+		assert_non_null(reply);
+		assert_true(reply->xfer.flags & KRT_XF_TAGGED);
+		assert_true(reply->xfer.trace_id &&
+			    !(reply->xfer.trace_id & KRT_TRACE_SAMPLED_OUT));
+	}
+	/* read by the front (recorded), its request unsampled still: no time of it */
+	if (!syscall_hooks) {
+		const struct krt_event *read_reply = find_recv_of(front, call, 0);
+
+		assert_non_null(read_reply);
+		assert_int_equal(read_reply->xfer.trace_id, reply->xfer.trace_id);
+		for (i = 0; i < n_got; i++) {
+			const struct krt_event *e = &got[i];
+
+			if ((pid_t)e->pid != front)
+				continue;
+			if (e->type == KRT_EV_CPU && e->oncpu.trace_id == reply->xfer.trace_id)
+				fail_msg("front's time for its unsampled request: %llu ns",
+					 (unsigned long long)e->oncpu.oncpu_ns);
+			if (e->type == KRT_EV_XFER && (e->xfer.flags & KRT_XF_CPU) &&
+			    e->xfer.cpu_before.trace_id == reply->xfer.trace_id)
+				fail_msg("front's time for its unsampled request carried: %llu ns",
+					 (unsigned long long)e->xfer.cpu_before.oncpu_ns);
+		}
+	}
+	assert_int_equal(pthread_join(worker, &ret), 0);
+	assert_null(ret);
+	close(go[1]);
+	assert_int_equal(waitpid(front, &status, 0), front);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(gw);
+	close(store);
+	close(sp[0]);
+	close(sp[1]);
+	close_own_source(m);
+}
+
 /* An idle thread of this process, woken once (test_caller_wakes_no_pool). */
 static struct {
 	pthread_mutex_t lock;
@@ -2892,6 +3053,7 @@ static void test_go_dialed_conn_handed_over_execute(void **state)
 	{ prefix "first_sends_make_no_loop", test_first_sends_make_no_loop }, \
 	{ prefix "first_sends_and_reply_calls_make_loop", test_first_sends_and_reply_calls_make_loop }, \
 	{ prefix "calls_on_used_connections_make_loop", test_calls_on_used_connections_make_loop }, \
+	{ prefix "handback_reply_stays_unsampled", test_handback_reply_stays_unsampled }, \
 	{ prefix "unsure_server_time_in_kernel", test_unsure_server_time_in_kernel, NULL, pool_abandon, NULL }, \
 	{ prefix "reorder_window_grows", test_reorder_window_grows, NULL, pool_abandon, NULL }
 
