@@ -135,6 +135,9 @@ static __always_inline void read_syscall(struct krt_xfer *x)
 	read_syscall_nr(&x->syscall_nr, &x->fd);
 }
 
+/* kfunc: obj as a read-only pointer of BTF type btf_id (no check, no helper call) */
+extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym;
+
 /* What a transfer hook read of its socket. */
 struct xfer_sock {
 	struct krt_tuple tuple;
@@ -152,16 +155,22 @@ static __always_inline bool xfer_sock_btf(struct sock *sk, int ret, __u8 dir, st
 	if (!sk || !sock_is_tcp(sk, &family))
 		return false;
 	read_tuple(sk, family, &f->tuple);
-	f->id = bpf_get_socket_cookie(sk);
+	/*
+	 * The cookie is made once per socket, by the helper's first call: a
+	 * plain load after that (every hit but a connection's first).
+	 */
+	f->id = sk->__sk_common.skc_cookie.counter;
+	if (!f->id)
+		f->id = bpf_get_socket_cookie(sk);
 	/*
 	 * The hook runs after the transfer: the sequence moved by ret bytes.
-	 * Never NULL here (a stream socket of protocol TCP that sends or
-	 * receives is a full tcp_sock); the check is the verifier's.
+	 * A stream socket of protocol TCP that sends or receives is a full
+	 * tcp_sock: a cast (bpf_rdonly_cast, a register move once verified;
+	 * its loads are checked ones), no helper call.
 	 */
-	tp = bpf_skc_to_tcp_sock(sk);
-	f->have_seq = tp != NULL;
-	if (tp)
-		f->seq = (dir == KRT_DIR_SEND ? tp->write_seq : tp->copied_seq) - (__u32)ret;
+	tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
+	f->have_seq = true;
+	f->seq = (dir == KRT_DIR_SEND ? tp->write_seq : tp->copied_seq) - (__u32)ret;
 	return true;
 }
 
