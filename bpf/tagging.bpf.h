@@ -390,6 +390,18 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 			return trace;
 		}
 	}
+	/*
+	 * A sampled request's bytes among them, the last ones with no tag (not
+	 * stored yet: replies read at once, the later senders' hooks not run;
+	 * or sent with none): under the thread's unsampled trace the receive
+	 * would go unrecorded, the sampled reply read by nobody (m3's loop).
+	 * Recorded untagged (0): the senders' records decide; the thread's
+	 * trace stays as it is, for the late tag to decide. Not its own
+	 * request's hidden id (stays_out above).
+	 */
+	if (sampling_on() && !trace && sampled && (th->trace & KRT_TRACE_SAMPLED_OUT) &&
+	    (sampled | KRT_TRACE_SAMPLED_OUT) != th->trace)
+		return 0;
 	return th->trace;
 }
 

@@ -84,7 +84,8 @@ static __always_inline struct krt_dir_tags *xfer_recv_tags(const struct xfer_soc
 		dt = dir_get(wk);
 	*trace = tag_receive((__u32)pid_tgid, pid_tgid >> 32, f->id, &f->tuple, f->seq, ret,
 			     decided, dt, clk, carry, remote);
-	if (sampling_on() && !cpu_in_kernel && old != *trace)
+	/* 0 from a trace: a receive recorded untagged, the thread's trace unchanged */
+	if (sampling_on() && !cpu_in_kernel && old != *trace && *trace)
 		sampling_switch(pid_tgid, *trace);
 	/*
 	 * Bytes from a traced container whose tag is not stored yet (the

@@ -798,6 +798,81 @@ static void test_sampling_one_in_two(void **state)
 	close_own_source(sampled);
 }
 
+/*
+ * A child process (traced, its thread with no trace: it read nothing) sends
+ * on fd; not a thread of ours, whose wake-ups would hand it our trace.
+ */
+static void send_from_child(int fd)
+{
+	pid_t child = fork();
+	int status;
+
+	assert_true(child >= 0);
+	if (!child)
+		_exit(write(fd, "B-no-trace\n", 11) == 11 ? 0 : 1);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/*
+ * --sample 2: one read holds a sampled request's bytes and, last, bytes
+ * whose tag says nothing (here sent with no trace; in m3, replies whose
+ * senders' hooks have not run yet). The reader holds an unsampled request
+ * when it reads them: the receive is recorded all the same (untagged, the
+ * senders' records decide), not dropped as that request's.
+ */
+static void test_sampled_bytes_then_untagged_recorded(void **state)
+{
+	struct krt_live_source *sampled;
+	int gw[5], srv[5], cli, back, k, first = -1;
+	char buf[64];
+	const struct krt_event *e;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	sampled = open_source(2);
+	assert_non_null(sampled);
+	tcp_pair("127.0.0.1", &cli, &back);
+	/* door requests until one is sampled (recorded): one in two */
+	for (k = 0; k < 4 && first < 0; k++) {
+		tcp_pair(GATEWAY, &gw[k], &srv[k]);
+		drain_from(sampled);
+		assert_int_equal(write(gw[k], "req\n", 4), 4);
+		read_n(srv[k], 4);
+		drain_from(sampled);
+		if (find_xfer(KRT_DIR_RECV, srv[k], 0))
+			first = k;
+	}
+	assert_true(first >= 0 && k < 4);
+	/* bytes of the sampled request, then the next (unsampled) request read */
+	assert_int_equal(write(cli, "A-sampled\n", 10), 10);
+	tcp_pair(GATEWAY, &gw[k], &srv[k]);
+	assert_int_equal(write(gw[k], "req\n", 4), 4);
+	read_n(srv[k], 4);
+	/* bytes sent with no trace, behind the sampled ones */
+	send_from_child(cli);
+	usleep(10000);
+	drain_from(sampled);
+	/* the unsampled request left no record */
+	assert_null(find_xfer(KRT_DIR_RECV, srv[k], 0));
+	/* one read of both, under the unsampled request's trace */
+	assert_int_equal(read(back, buf, sizeof(buf)), 21);
+	drain_from(sampled);
+	e = find_xfer(KRT_DIR_RECV, back, 0);
+	if (!e)
+		show_thread_events(syscall(SYS_gettid));
+	assert_non_null(e);
+	assert_int_equal(e->xfer.bytes, 21);
+	/* it holds both: the sampled sender's record decides */
+	assert_false(e->xfer.flags & KRT_XF_TAGGED);
+	for (; k >= 0; k--) {
+		close(gw[k]);
+		close(srv[k]);
+	}
+	close(cli);
+	close(back);
+	close_own_source(sampled);
+}
+
 /* krtrace-bpf's defaults: tags, CPU summed here, one record per hop */
 static struct krt_live_source *open_merging_source(void)
 {
@@ -3041,6 +3116,7 @@ static void test_go_dialed_conn_handed_over_execute(void **state)
 	{ prefix "peer_request_starts_trace", test_peer_request_starts_trace, NULL, pool_abandon, NULL }, \
 	{ prefix "tcp_option_carries_trace", test_tcp_option_carries_trace, NULL, pool_abandon, NULL }, \
 	{ prefix "sampling_one_in_two", test_sampling_one_in_two, NULL, pool_abandon, NULL },        \
+	{ prefix "sampled_bytes_then_untagged_recorded", test_sampled_bytes_then_untagged_recorded, NULL, pool_abandon, NULL }, \
 	{ prefix "cpu_in_kernel", test_cpu_in_kernel, NULL, pool_abandon, NULL },                    \
 	{ prefix "runq_delay", test_runq_delay, NULL, pool_abandon, NULL },                          \
 	{ prefix "merged_hop", test_merged_hop, NULL, pool_abandon, NULL },                          \
