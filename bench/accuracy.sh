@@ -112,6 +112,10 @@ if [ -z "${KRT_RESCORE:-}" ]; then
 	# The workload of one run: each model in turn at each concurrency, ids
 	# RUN-MODEL-cC-NNNNNN, a new connection every 10 requests.
 	write_load() { # RUN
+		# the client log is appended to by each load run: a KRT_OUT
+		# used before would score its old requests as missing
+		: >"$DIR/client-$1.jsonl"
+		: >"$DIR/load-$1.err"
 		{
 			echo "#!/usr/bin/env bash"
 			echo "rc=0"
