@@ -1287,6 +1287,21 @@ static bool queued_before(const struct handback *x, const struct handback *y)
 }
 
 /*
+ * idx[0..n) = 0..n-1 in the order of key, ties kept in index order (an
+ * insertion sort: a hand-back group holds at most HANDBACK_GROUP).
+ */
+static void order_by(unsigned int *idx, unsigned int n, const __u64 *key)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		unsigned int j = i;
+
+		for (; j > 0 && key[i] < key[idx[j - 1]]; j--)
+			idx[j] = idx[j - 1];
+		idx[j] = i;
+	}
+}
+
+/*
  * The replies of a doubt on the hand-back's order follow the order their
  * jobs were queued: when queued_before orders every pair of the group's
  * jobs one way, the k-th reply had the k-th job queued (each job's
@@ -1297,6 +1312,7 @@ static bool resolve_by_queue(struct krt_engine *e, struct thread *l, struct trac
 			     unsigned int n)
 {
 	unsigned int rank[HANDBACK_GROUP], by_reply[HANDBACK_GROUP], to_job[HANDBACK_GROUP], i, j;
+	__u64 reply_ns[HANDBACK_GROUP];
 
 	for (i = 0; i < n; i++) {
 		/*
@@ -1308,7 +1324,7 @@ static bool resolve_by_queue(struct krt_engine *e, struct thread *l, struct trac
 		    (y[i]->handback_ns < l->group[i].job.until && !l->group[i].job.queued_by))
 			return false;
 		rank[i] = 0;
-		by_reply[i] = i;
+		reply_ns[i] = y[i]->handback_ns;
 	}
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < n; j++) {
@@ -1330,15 +1346,7 @@ static bool resolve_by_queue(struct krt_engine *e, struct thread *l, struct trac
 				return false;
 		to_job[rank[i]] = i;
 	}
-	for (i = 1; i < n; i++) { /* insertion sort: n <= 8 */
-		for (j = i; j > 0 && y[by_reply[j]]->handback_ns < y[by_reply[j - 1]]->handback_ns;
-		     j--) {
-			unsigned int x = by_reply[j];
-
-			by_reply[j] = by_reply[j - 1];
-			by_reply[j - 1] = x;
-		}
-	}
+	order_by(by_reply, n, reply_ns);
 	for (i = 0; i < n; i++) {
 		const struct handback *job = &l->group[to_job[i]].job;
 
@@ -1370,7 +1378,8 @@ static bool resolve_by_queue(struct krt_engine *e, struct thread *l, struct trac
  */
 static bool resolve_group(struct krt_engine *e, struct thread *l)
 {
-	unsigned int n = l->n_group, by_read[HANDBACK_GROUP], by_disp[HANDBACK_GROUP], i, j;
+	unsigned int n = l->n_group, by_read[HANDBACK_GROUP], by_disp[HANDBACK_GROUP], i;
+	__u64 read_ns[HANDBACK_GROUP], disp_hi[HANDBACK_GROUP];
 	struct trace *y[HANDBACK_GROUP];
 
 	if (n < 2 || l->group_bad)
@@ -1379,31 +1388,16 @@ static bool resolve_group(struct krt_engine *e, struct thread *l)
 		y[i] = eng_trace_live(e, l->group[i].trace);
 		if (!y[i])
 			return false;
-		by_read[i] = by_disp[i] = i;
+		read_ns[i] = y[i]->pub.ingress.ts_ns;
+		disp_hi[i] = l->group[i].job.disp_hi;
 	}
 	if (resolve_by_queue(e, l, y, n))
 		return true;
 	for (i = 0; i < n; i++)
 		if (!l->group[i].job.disp_lo)
 			return false;
-	for (i = 1; i < n; i++) { /* insertion sorts: n <= 8 */
-		for (j = i; j > 0 &&
-			    y[by_read[j]]->pub.ingress.ts_ns < y[by_read[j - 1]]->pub.ingress.ts_ns;
-		     j--) {
-			unsigned int x = by_read[j];
-
-			by_read[j] = by_read[j - 1];
-			by_read[j - 1] = x;
-		}
-		for (j = i; j > 0 &&
-			    l->group[by_disp[j]].job.disp_hi < l->group[by_disp[j - 1]].job.disp_hi;
-		     j--) {
-			unsigned int x = by_disp[j];
-
-			by_disp[j] = by_disp[j - 1];
-			by_disp[j - 1] = x;
-		}
-	}
+	order_by(by_read, n, read_ns);
+	order_by(by_disp, n, disp_hi);
 	for (i = 0; i < n; i++) {
 		const struct handback *job = &l->group[by_disp[i]].job;
 
