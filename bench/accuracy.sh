@@ -16,6 +16,8 @@
 #          imported with krtrace: modes "live" and "import"
 #   run 2  krtrace-bpf --sample N: mode "sample", judged among the requests
 #          that have a trace (krt_score --sampled), whose share is printed
+#   run 3  krtrace-bpf --syscall-hooks: mode "syscall" (not in the default
+#          modes), the fallback for kernels without the socket tracepoints
 # Every request is scored by tests/tools/krt_score: exact (the request's own
 # hops, each on its call's connection inside its call's time window),
 # uncertain (the trace says so), wrong, missing.
@@ -28,7 +30,7 @@
 # (DIR/why.tsv).
 #
 # Environment: KRT_REQUESTS (per model and concurrency, 500), KRT_CONCS
-# ("4 8 16"), KRT_MODES ("live import sample"), KRT_SAMPLE (10), KRT_OUT (the
+# ("4 8 16"), KRT_MODES ("live import sample"; also "syscall"), KRT_SAMPLE (10), KRT_OUT (the
 # result directory, default a new one under /tmp, kept), KRT_SLACK_LIVE_US
 # (200), KRT_SLACK_IMPORT_US (2), KRT_LIVE_ARGS (more krtrace-bpf options for
 # both live runs, e.g. --go-channels), and the test bed's KRT_BRIDGE, KRT_NET, ...
@@ -79,7 +81,7 @@ if [ -n "${KRT_RESCORE:-}" ]; then
 	DIR=$KRT_RESCORE
 	present=()
 	for m in "${MODELS[@]}"; do
-		grep -q "\"r[12]-$m-" "$DIR"/client-r*.jsonl 2>/dev/null && present+=("$m")
+		grep -q "\"r[123]-$m-" "$DIR"/client-r*.jsonl 2>/dev/null && present+=("$m")
 	done
 fi
 DIR=${DIR:-${KRT_OUT:-$(mktemp -d /tmp/krt-accuracy.XXXXXX)}}
@@ -174,6 +176,15 @@ if [ -z "${KRT_RESCORE:-}" ]; then
 		stop_live "$bpf_pid" || echo "# krtrace-bpf (run 2) ended with status $?"
 		bpf_pid=
 	fi
+	# run 3: live, transfers read at syscall exit
+	if mode_on syscall; then
+		write_load r3
+		start_live "$DIR/syscall.jsonl" --syscall-hooks
+		bash "$DIR/load-r3.sh" || echo "# run 3: some requests failed ($DIR/load-r3.err)"
+		sleep 0.3
+		stop_live "$bpf_pid" || echo "# krtrace-bpf (run 3) ended with status $?"
+		bpf_pid=
+	fi
 	"$TB" down >/dev/null 2>&1
 	mkdir -p "$DIR/truth"
 	cp "$STATE"/truth/*.jsonl "$DIR/truth/"
@@ -186,6 +197,7 @@ score() {
 	import) json=$DIR/import.jsonl slack=$SLACK_IMPORT ;;
 	live) json=$DIR/live.jsonl ;;
 	sample) json=$DIR/sample.jsonl run=r2 extra=(--sampled) ;;
+	syscall) json=$DIR/syscall.jsonl run=r3 ;;
 	esac
 	[ -s "$json" ] || return 1
 	"$SCORE" --truth "$DIR/truth" --truth "$DIR/client-$run.jsonl" --json "$json" \
