@@ -27,6 +27,7 @@
 #include "container_discovery.h"
 #include "container_follow.h"
 #include "engine.h"
+#include "event_record.h"
 #include "go_binary.h"
 #include "live_source.h"
 #include "peers.h"
@@ -112,17 +113,18 @@ struct options {
 	__u32 rate_cap; /* --sample-rate: sampled requests per second at most */
 	__u32 ring_mb;
 	bool check_tags;
-	bool rules;	       /* the engine's rules decide, from full records */
-	bool no_merge;	       /* one record per transfer */
-	bool syscall_hooks;    /* the pre-6.3 fallback, forced */
-	bool empty_hooks;      /* benchmark floor: hooks that return at once */
-	bool unbatched;	       /* a ring record per switch and wake-up */
-	bool go_threads;       /* Go programs by thread: no uprobes on their runtime */
-	bool go_channels;      /* uprobes on Go's channel operations, not on ready */
-	bool go_execute;       /* a uprobe on runtime.execute, not g from TLS at the hooks */
-	bool bpf_stats;	       /* count the programs' run time while we run */
-	const char *dump_path; /* --debug dump-events=FILE: every event fed to the engine */
-	bool verifier_stats;   /* --debug verifier-stats: load, print each program's count, exit */
+	bool rules;		 /* the engine's rules decide, from full records */
+	bool no_merge;		 /* one record per transfer */
+	bool syscall_hooks;	 /* the pre-6.3 fallback, forced */
+	bool empty_hooks;	 /* benchmark floor: hooks that return at once */
+	bool unbatched;		 /* a ring record per switch and wake-up */
+	bool go_threads;	 /* Go programs by thread: no uprobes on their runtime */
+	bool go_channels;	 /* uprobes on Go's channel operations, not on ready */
+	bool go_execute;	 /* a uprobe on runtime.execute, not g from TLS at the hooks */
+	bool bpf_stats;		 /* count the programs' run time while we run */
+	const char *dump_path;	 /* --debug dump-events=FILE: every event fed to the engine */
+	const char *record_path; /* --debug record-events=FILE: the same, binary (replayable) */
+	bool verifier_stats; /* --debug verifier-stats: load, print each program's count, exit */
 	/* --debug ring-kb, state-slots, reorder-us: small sizes make losses happen (tests) */
 	__u32 ring_kb, state_slots, reorder_us;
 	bool have_reorder_us;
@@ -271,6 +273,9 @@ static const struct {
     {"unbatched", "a ring record per context switch, wake-up and switch-out CPU time\n"
 		  "                   (not batched per CPU)"},
     {"dump-events=FILE", "write every event fed to the engine to FILE, one line each"},
+    {"record-events=FILE",
+     "write every event fed to the engine to FILE as it is in memory\n"
+     "                   (bench/bench_replay.c feeds it to the engine again)"},
     {"verifier-stats", "load the programs as the other options ask, print the instructions\n"
 		       "                   the verifier processed for each (limit 1000000), exit"},
     {"ring-kb=N", "a ring buffer of N KiB (a power of two, 4 or more): ring drops\n"
@@ -326,6 +331,12 @@ static int parse_debug(const char *arg, struct options *o)
 		} else if (!strncmp(f, "reorder-us=", 11)) {
 			ret = parse_uint("--debug reorder-us", f + 11, 0, 10000000, &o->reorder_us);
 			o->have_reorder_us = !ret;
+		} else if (!strncmp(f, "record-events=", 14) && f[14]) {
+			o->record_path = strdup(f + 14);
+			if (!o->record_path) {
+				fprintf(stderr, PROG ": --debug: out of memory\n");
+				ret = -1;
+			}
 		} else if (!strncmp(f, "dump-events=", 12) && f[12]) {
 			/* kept for the whole run */
 			o->dump_path = strdup(f + 12);
@@ -611,6 +622,7 @@ struct feed_ctx {
 	struct krt_engine *engine;
 	struct krt_seen seen; /* for a run that yields no trace */
 	FILE *dump;	      /* --debug dump-events=FILE: every event, for debugging */
+	FILE *record;	      /* --debug record-events=FILE: every event, binary */
 };
 
 static void dump_event(FILE *f, const struct krt_event *ev)
@@ -655,6 +667,8 @@ static void feed_engine(const struct krt_event *ev, void *ctx)
 
 	if (f->dump)
 		dump_event(f->dump, ev);
+	if (f->record)
+		fwrite(ev, sizeof(*ev), 1, f->record);
 	krt_seen_event(&f->seen, ev);
 	krt_engine_feed(f->engine, ev);
 }
@@ -1161,11 +1175,21 @@ int main(int argc, char **argv)
 	}
 	fctx.engine = engine;
 	fctx.dump = NULL;
+	fctx.record = NULL;
 	krt_seen_init(&fctx.seen, &pids, false);
 	if (o.dump_path) {
 		fctx.dump = fopen(o.dump_path, "w");
 		if (!fctx.dump)
 			fprintf(stderr, PROG ": --debug dump-events: %s: %s\n", o.dump_path,
+				strerror(errno));
+	}
+	if (o.record_path) {
+		struct krt_event_record_header h = {.event_size = sizeof(struct krt_event)};
+
+		memcpy(h.magic, KRT_EVENT_RECORD_MAGIC, sizeof(h.magic));
+		fctx.record = fopen(o.record_path, "w");
+		if (!fctx.record || fwrite(&h, sizeof(h), 1, fctx.record) != 1)
+			fprintf(stderr, PROG ": --debug record-events: %s: %s\n", o.record_path,
 				strerror(errno));
 	}
 
@@ -1260,6 +1284,9 @@ int main(int argc, char **argv)
 	krt_engine_flush(engine);
 	if (fctx.dump)
 		fclose(fctx.dump);
+	if (fctx.record && fclose(fctx.record))
+		fprintf(stderr, PROG ": --debug record-events: %s: %s\n", o.record_path,
+			strerror(errno));
 
 	summary = krt_engine_summary(engine);
 	krt_live_sweep(src, 0); /* the occupancy at the end */

@@ -1,0 +1,166 @@
+/*
+ * The live reader's engine and writers on a recorded live stream (not a
+ * test): the events a krtrace-bpf run fed its engine (--debug
+ * record-events=FILE) go through an engine configured as krtrace-bpf's
+ * (kernel tags, the batch linger) and the output options given, once. The
+ * recording is read into memory first: what is timed is the engine and
+ * the writers at their steady state (their CPU time per event and per
+ * trace, on stderr), without the ring, the machine's other tracers or its
+ * load. Two builds' outputs of the same
+ * recording compare byte for byte (only the summary's source counters,
+ * which the recording has not, are zero).
+ *
+ * usage: bench_replay RECORDING PIDS GATEWAY [output options: --json -o FILE ...]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "../src/addr.h"
+#include "../src/cli_common.h"
+#include "../src/engine.h"
+#include "../src/event_record.h"
+#include "../src/pids_file.h"
+
+/* krtrace-bpf's BATCH_LINGER_NS: a trace leaves 5 s of event time after its end */
+#define LINGER_NS (5ULL * 1000 * 1000 * 1000)
+
+static double cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static struct krt_event *read_recording(const char *path, size_t *n)
+{
+	struct krt_event_record_header h;
+	struct krt_event *v = NULL;
+	size_t cap = 0, got;
+	FILE *f = fopen(path, "r");
+
+	*n = 0;
+	if (!f) {
+		fprintf(stderr, "bench_replay: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	if (fread(&h, sizeof(h), 1, f) != 1 ||
+	    memcmp(h.magic, KRT_EVENT_RECORD_MAGIC, sizeof(h.magic))) {
+		fprintf(stderr, "bench_replay: %s: not a recording of events\n", path);
+		goto fail;
+	}
+	if (h.event_size != sizeof(struct krt_event)) {
+		fprintf(stderr, "bench_replay: %s: events of %u bytes, this build's are %zu\n",
+			path, h.event_size, sizeof(struct krt_event));
+		goto fail;
+	}
+	for (;;) {
+		if (*n == cap) {
+			void *p = realloc(v, (cap = cap ? 2 * cap : 65536) * sizeof(*v));
+
+			if (!p) {
+				fprintf(stderr, "bench_replay: %s: out of memory\n", path);
+				goto fail;
+			}
+			v = p;
+		}
+		got = fread(v + *n, sizeof(*v), cap - *n, f);
+		*n += got;
+		if (*n < cap)
+			break;
+	}
+	if (ferror(f)) {
+		fprintf(stderr, "bench_replay: %s: %s\n", path, strerror(errno));
+		goto fail;
+	}
+	fclose(f);
+	return v;
+fail:
+	fclose(f);
+	free(v);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct option longopts[40];
+	struct krt_output_opts oo = {0};
+	struct krt_engine_config cfg = {0};
+	struct krt_outputs outs;
+	struct krt_pids pids = {0};
+	struct krt_engine *e;
+	struct krt_event *ev;
+	char err[256];
+	size_t n, i, k = 0, steady = 0;
+	__u64 traces, traces0 = 0;
+	double t0, t1;
+	int opt, ret;
+
+	for (i = 0; krt_output_long_options[i].name && k < 39; i++)
+		longopts[k++] = krt_output_long_options[i];
+	memset(&longopts[k], 0, sizeof(longopts[k]));
+	while ((opt = getopt_long(argc, argv, KRT_OUTPUT_SHORT_OPTS, longopts, NULL)) != -1)
+		if (krt_output_opt(&oo, opt, optarg) != 1)
+			return 2;
+	if (argc - optind != 3) {
+		fprintf(stderr,
+			"usage: bench_replay RECORDING PIDS GATEWAY [--json -o FILE ...]\n");
+		return 2;
+	}
+	if (krt_pids_load(&pids, argv[optind + 1], err, sizeof(err))) {
+		fprintf(stderr, "bench_replay: %s\n", err);
+		return 1;
+	}
+	if (krt_addr_parse_ip(argv[optind + 2], &cfg.gateway)) {
+		fprintf(stderr, "bench_replay: bad gateway '%s'\n", argv[optind + 2]);
+		return 2;
+	}
+	ev = read_recording(argv[optind], &n);
+	if (!ev)
+		return 1;
+	if (krt_outputs_open(&outs, &oo, "bench_replay"))
+		return 1;
+	cfg.pids = &pids;
+	cfg.verbose = outs.verbose_out;
+	cfg.color = outs.color;
+	cfg.linger_ns = LINGER_NS;
+	cfg.keep_slices = outs.need_slices;
+	cfg.use_kernel_tags = true;
+	cfg.on_trace = krt_outputs_on_trace;
+	cfg.cb_ctx = &outs;
+	t0 = cpu_s();
+	e = krt_engine_new(&cfg);
+	if (!e) {
+		fprintf(stderr, "bench_replay: cannot create the engine\n");
+		return 1;
+	}
+	/*
+	 * Timed from the end of the first linger and a second on: before it
+	 * the engine's memory grows (page faults of fresh heap), after it a
+	 * live run's steady state, where traces leave as others come.
+	 */
+	for (i = 0; i < n; i++) {
+		if (!steady && ev[i].ts_ns >= ev[0].ts_ns + LINGER_NS + 1000000000ULL) {
+			steady = i;
+			traces0 = krt_engine_summary(e)->traces;
+			t0 = cpu_s();
+		}
+		krt_engine_feed(e, &ev[i]);
+	}
+	krt_engine_flush(e);
+	ret = krt_outputs_close(&outs, krt_engine_summary(e)) ? 1 : 0;
+	t1 = cpu_s();
+	traces = krt_engine_summary(e)->traces - traces0;
+	fprintf(stderr,
+		"bench_replay: %zu events (%zu timed), %llu traces timed: %.3f s CPU, %.0f ns per "
+		"event, %.2f us per trace\n",
+		n, n - steady, (unsigned long long)traces, t1 - t0,
+		n - steady ? (t1 - t0) * 1e9 / (n - steady) : 0, traces ? (t1 - t0) * 1e6 / traces : 0);
+	krt_engine_free(e);
+	krt_pids_free(&pids);
+	free(ev);
+	return ret;
+}
