@@ -209,22 +209,27 @@ static void carried_cpu_event(const struct krt_event *recv, struct krt_event *ev
 static int sched_batch_events(struct krt_live_source *s, const struct krt_sched_batch *b,
 			      size_t size)
 {
-	size_t n = (size - offsetof(struct krt_sched_batch, items)) / sizeof(b->items[0]);
+	size_t n = (size - offsetof(struct krt_sched_batch, items)) / sizeof(b->items[0]), i;
+	__u32 slots[KRT_SCHED_BATCH_ITEMS];
 	struct krt_event *ev;
-	__u32 slot;
+	int err = 0;
 
 	if (b->n < n)
 		n = b->n;
+	if (n > KRT_SCHED_BATCH_ITEMS)
+		n = KRT_SCHED_BATCH_ITEMS;
 	s->batches++;
 	/* the last of a flush's records: what it flushed is all in the window */
 	if (b->flush && s->flushes_due && !--s->flushes_due)
 		s->flushed_ts = s->flush_t0;
-	for (size_t i = 0; i < n; i++) {
+	for (i = 0; i < n; i++) {
 		const struct krt_sched_item *it = &b->items[i];
 
-		ev = krt_reorder_slot(&s->window, &slot);
-		if (!ev)
-			return -ENOMEM;
+		ev = krt_reorder_slot(&s->window, &slots[i]);
+		if (!ev) {
+			err = -ENOMEM;
+			break;
+		}
 		memset(ev, 0, sizeof(*ev));
 		ev->ts_ns = it->ts_ns;
 		ev->type = it->type;
@@ -256,12 +261,18 @@ static int sched_batch_events(struct krt_live_source *s, const struct krt_sched_
 			ev->sw.next_pid = it->next_pid;
 			memcpy(ev->sw.next_comm, it->next_comm, sizeof(ev->sw.next_comm));
 		}
-		krt_reorder_insert(&s->window, slot);
 		s->batched++;
 		if (it->ts_ns > s->newest_ts)
 			s->newest_ts = it->ts_ns;
 	}
-	return 0;
+	/*
+	 * A CPU's items are in its time order, and older than most records
+	 * read since its batch began: one merge into the window, not a move
+	 * of the newer keys per item (5-7 % of the reader's CPU on asgi and
+	 * thrift, perf).
+	 */
+	krt_reorder_insert_run(&s->window, slots, i);
+	return err;
 }
 
 /*

@@ -57,22 +57,27 @@ void krt_reorder_release(struct krt_reorder *r, __u32 slot)
 	r->free_slots[r->n_free++] = slot;
 }
 
+/*
+ * Room for n more keys after tail. Every waiting event holds a slot (the
+ * n new ones too) and there are half as many slots as keys: at most half
+ * the array is in use, and the window moves back to its start.
+ */
+static void make_room(struct krt_reorder *r, size_t n)
+{
+	if (r->tail + n <= r->cap_keys)
+		return;
+	memmove(r->keys, r->keys + r->head, (r->tail - r->head) * sizeof(*r->keys));
+	r->tail -= r->head;
+	r->head = 0;
+}
+
 void krt_reorder_insert(struct krt_reorder *r, __u32 slot)
 {
 	__u64 ts = r->events[slot].ts_ns;
 	struct krt_reorder_key *w;
 	size_t i;
 
-	if (r->tail == r->cap_keys) {
-		/*
-		 * Every waiting event holds a slot and there are half as many
-		 * slots as keys: at most half the array is in use, and the
-		 * window moves back to its start.
-		 */
-		memmove(r->keys, r->keys + r->head, (r->tail - r->head) * sizeof(*r->keys));
-		r->tail -= r->head;
-		r->head = 0;
-	}
+	make_room(r, 1);
 	w = r->keys;
 	for (i = r->tail; i > r->head && w[i - 1].ts_ns > ts; i--)
 		;
@@ -81,6 +86,41 @@ void krt_reorder_insert(struct krt_reorder *r, __u32 slot)
 	r->tail++;
 	w[i].ts_ns = ts;
 	w[i].slot = slot;
+}
+
+void krt_reorder_insert_run(struct krt_reorder *r, const __u32 *slots, size_t n)
+{
+	struct krt_reorder_key *w;
+	size_t i, j, k;
+
+	for (j = 1; j < n; j++) {
+		if (r->events[slots[j - 1]].ts_ns > r->events[slots[j]].ts_ns) {
+			/* not in order after all: one by one */
+			for (j = 0; j < n; j++)
+				krt_reorder_insert(r, slots[j]);
+			return;
+		}
+	}
+	make_room(r, n);
+	w = r->keys;
+	/*
+	 * Merged from the newest ends: each waiting key newer than a new one
+	 * moves once, by the number of new keys older than it; a waiting key
+	 * of the same time stays before the new one (arrival order).
+	 */
+	i = r->tail;
+	k = r->tail + n;
+	for (j = n; j > 0;) {
+		__u64 ts = r->events[slots[j - 1]].ts_ns;
+
+		if (i > r->head && w[i - 1].ts_ns > ts) {
+			w[--k] = w[--i];
+		} else {
+			j--;
+			w[--k] = (struct krt_reorder_key){.ts_ns = ts, .slot = slots[j]};
+		}
+	}
+	r->tail += n;
 }
 
 int krt_reorder_queue(struct krt_reorder *r, const struct krt_event *ev)

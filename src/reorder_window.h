@@ -46,6 +46,13 @@ struct krt_event *krt_reorder_slot(struct krt_reorder *r, __u32 *slot);
 void krt_reorder_release(struct krt_reorder *r, __u32 slot);
 /* The event filled in slot joins the window, after every event not newer. */
 void krt_reorder_insert(struct krt_reorder *r, __u32 slot);
+/*
+ * The events filled in slots join the window, as n krt_reorder_insert()
+ * calls would place them. Cheaper when they come in time order (a CPU's
+ * batch of switches, older than the records read since it began): the
+ * window's newer keys move once for all of them, not once each.
+ */
+void krt_reorder_insert_run(struct krt_reorder *r, const __u32 *slots, size_t n);
 /* A copy of ev joins the window; -ENOMEM when no slot can be had. */
 int krt_reorder_queue(struct krt_reorder *r, const struct krt_event *ev);
 /*
