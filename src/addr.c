@@ -34,11 +34,7 @@ const char *krt_ip_str(const struct krt_addr *a, char *buf, size_t len)
 /* v in decimal at p; returns the end. */
 static char *put_dec(char *p, unsigned int v)
 {
-	char tmp[KRT_DEC_MAX], *d = krt_dec_digits(tmp + sizeof(tmp), v);
-	size_t n = (size_t)(tmp + sizeof(tmp) - d);
-
-	memcpy(p, d, n);
-	return p + n;
+	return krt_dec_put(p, v);
 }
 
 const char *krt_addr_str(const struct krt_addr *a, char *buf, size_t len)

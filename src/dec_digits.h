@@ -11,13 +11,80 @@
 /* Longest u64 in decimal. */
 #define KRT_DEC_MAX 20
 
+/* 10^n for n < KRT_DEC_MAX */
+static inline __u64 krt_dec_pow10(unsigned int n)
+{
+	static const __u64 pow10[KRT_DEC_MAX] = {1ULL,
+						 10ULL,
+						 100ULL,
+						 1000ULL,
+						 10000ULL,
+						 100000ULL,
+						 1000000ULL,
+						 10000000ULL,
+						 100000000ULL,
+						 1000000000ULL,
+						 10000000000ULL,
+						 100000000000ULL,
+						 1000000000000ULL,
+						 10000000000000ULL,
+						 100000000000000ULL,
+						 1000000000000000ULL,
+						 10000000000000000ULL,
+						 100000000000000000ULL,
+						 1000000000000000000ULL,
+						 10000000000000000000ULL};
+
+	return pow10[n];
+}
+
+/* "00" to "99": two digits per division (timestamps have fourteen) */
+static const char krt_dec_pairs[201] = "00010203040506070809"
+				       "10111213141516171819"
+				       "20212223242526272829"
+				       "30313233343536373839"
+				       "40414243444546474849"
+				       "50515253545556575859"
+				       "60616263646566676869"
+				       "70717273747576777879"
+				       "80818283848586878889"
+				       "90919293949596979899";
+
 /* v's digits written backwards so that they end just before end; returns the first. */
 static inline char *krt_dec_digits(char *end, __u64 v)
 {
-	do {
-		*--end = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
+	while (v >= 100) {
+		unsigned int r = (unsigned int)(v % 100);
+
+		v /= 100;
+		end -= 2;
+		__builtin_memcpy(end, &krt_dec_pairs[2 * r], 2);
+	}
+	if (v >= 10) {
+		end -= 2;
+		__builtin_memcpy(end, &krt_dec_pairs[2 * v], 2);
+	} else {
+		*--end = (char)('0' + v);
+	}
+	return end;
+}
+
+/* How many digits v has in decimal. */
+static inline unsigned int krt_dec_len(__u64 v)
+{
+	unsigned int n = 1;
+
+	while (n < KRT_DEC_MAX && v >= krt_dec_pow10(n))
+		n++;
+	return n;
+}
+
+/* v's digits written at p (no NUL); returns their end. */
+static inline char *krt_dec_put(char *p, __u64 v)
+{
+	char *end = p + krt_dec_len(v);
+
+	krt_dec_digits(end, v);
 	return end;
 }
 

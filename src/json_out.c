@@ -45,8 +45,13 @@ static void put_s(struct krt_json *j, const char *s)
 
 static void put_u64(struct krt_json *j, __u64 v)
 {
-	char buf[KRT_DEC_MAX], *p = krt_dec_digits(buf + sizeof(buf), v);
+	char buf[KRT_DEC_MAX], *p;
 
+	if (sizeof(j->buf) - j->n >= KRT_DEC_MAX) {
+		j->n = (size_t)(krt_dec_put(j->buf + j->n, v) - j->buf);
+		return;
+	}
+	p = krt_dec_digits(buf + sizeof(buf), v);
 	put_n(j, p, buf + sizeof(buf) - p);
 }
 
@@ -116,11 +121,40 @@ void krt_json_arr_end(struct krt_json *j)
 	close_level(j, ']');
 }
 
+/* Bytes that go out as they are: printable ASCII but the quote and the backslash. */
+static bool json_plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+/* How many of s's first n bytes go out as they are. */
+static size_t plain_len(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && json_plain((unsigned char)s[i]))
+		i++;
+	return i;
+}
+
 void krt_json_key(struct krt_json *j, const char *key)
 {
+	size_t n = strlen(key);
+
 	before_item(j);
-	krt_json_write_string(j, key, strlen(key));
-	put_c(j, ':');
+	/* our keys need no escape: in one copy, quotes and colon around */
+	if (n + 3 <= sizeof(j->buf) - j->n && plain_len(key, n) == n) {
+		char *p = j->buf + j->n;
+
+		p[0] = '"';
+		memcpy(p + 1, key, n);
+		p[n + 1] = '"';
+		p[n + 2] = ':';
+		j->n += n + 3;
+	} else {
+		krt_json_write_string(j, key, n);
+		put_c(j, ':');
+	}
 	j->after_key = true;
 }
 
@@ -158,17 +192,19 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
 	return len;
 }
 
-/* Bytes that go out as they are: printable ASCII but the quote and the backslash. */
-static bool json_plain(unsigned char c)
-{
-	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
-}
-
 void krt_json_write_string(struct krt_json *j, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0, len;
 
+	if (n + 2 <= sizeof(j->buf) - j->n && plain_len(str, n) == n) {
+		/* nothing to escape (names, addresses): in one copy */
+		j->buf[j->n] = '"';
+		memcpy(j->buf + j->n + 1, str, n);
+		j->buf[j->n + n + 1] = '"';
+		j->n += n + 2;
+		return;
+	}
 	put_c(j, '"');
 	while (i < n) {
 		unsigned char c = s[i];
