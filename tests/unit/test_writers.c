@@ -245,6 +245,48 @@ static void test_json_escaping(void **state)
 	free(buf);
 }
 
+/*
+ * Numbers formatted by hand (two digits at a time, straight into the
+ * emitter's buffer or through a copy at its end) are printf's: every
+ * power of ten and its neighbours, 0..1099, random ones, with the buffer
+ * filled to every offset near its end.
+ */
+static void test_json_numbers_as_printf(void **state)
+{
+	char *buf = NULL, *want = NULL;
+	size_t len = 0, wlen = 0;
+	FILE *f = open_memstream(&buf, &len), *w = open_memstream(&want, &wlen);
+	struct krt_json j;
+	__u64 v, p = 1;
+	unsigned int i, k;
+
+	krt_json_init(&j, f);
+	krt_json_arr_begin(&j);
+	fputc('[', w);
+	for (k = 0; k < 20; k++, p *= 10) {
+		__u64 near[3] = {p - 1, p, p + 1};
+
+		for (i = 0; i < 3; i++) {
+			krt_json_u64(&j, near[i]);
+			fprintf(w, "%s%llu", ftell(w) > 1 ? "," : "", (unsigned long long)near[i]);
+		}
+	}
+	srand(18);
+	for (i = 0; i < 1100 + 3 * KRT_JSON_BUF; i++) {
+		v = i < 1100 ? i : ((__u64)rand() << 33 ^ (__u64)rand() << 11 ^ rand()) >> (i % 60);
+		krt_json_u64(&j, v);
+		fprintf(w, ",%llu", (unsigned long long)v);
+	}
+	krt_json_arr_end(&j);
+	fputc(']', w);
+	fclose(f);
+	fclose(w);
+	assert_int_equal(len, wlen);
+	assert_memory_equal(buf, want, len);
+	free(buf);
+	free(want);
+}
+
 /* Addresses as writers print them (IPv4 is formatted by hand). */
 static void test_addr_str(void **state)
 {
@@ -1498,6 +1540,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_escaping),
+		cmocka_unit_test(test_json_numbers_as_printf),
 		cmocka_unit_test(test_addr_str),
 		cmocka_unit_test(test_fmt_numbers),
 		cmocka_unit_test(test_json_lines_schema),
