@@ -72,11 +72,10 @@ static inline char *krt_dec_digits(char *end, __u64 v)
 /* How many digits v has in decimal. */
 static inline unsigned int krt_dec_len(__u64 v)
 {
-	unsigned int n = 1;
+	/* log10 from the bit length (1233 / 4096 ~ log10(2)), then one compare */
+	unsigned int t = (unsigned int)(64 - __builtin_clzll(v | 1)) * 1233 >> 12;
 
-	while (n < KRT_DEC_MAX && v >= krt_dec_pow10(n))
-		n++;
-	return n;
+	return v ? t + 1 - (v < krt_dec_pow10(t)) : 1;
 }
 
 /* v's digits written at p (no NUL); returns their end. */

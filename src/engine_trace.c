@@ -210,6 +210,8 @@ void eng_trace_add_slice(struct trace *tr, __u32 tid, __u64 start, __u64 end)
 }
 
 /* Stable merge sort: hops and slices keep their order of arrival on ties. */
+#define SMALL_SORT 32	    /* elements sorted by insertion */
+#define SMALL_SORT_SIZE 256 /* bytes at most per element sorted so */
 typedef int (*cmp_fn)(const void *a, const void *b);
 
 static void merge_sort(void *base, size_t n, size_t size, cmp_fn cmp)
@@ -225,6 +227,26 @@ static void merge_sort(void *base, size_t n, size_t size, cmp_fn cmp)
 			break;
 	if (i == n)
 		return;
+	if (n <= SMALL_SORT && size <= SMALL_SORT_SIZE) {
+		/*
+		 * A trace's few threads and hops: insertion from the first out
+		 * of order, each moved before every element greater than it
+		 * only (stable, as the merge), and no allocation.
+		 */
+		char x[SMALL_SORT_SIZE];
+		size_t j;
+
+		for (; i < n; i++) {
+			if (cmp(a + (i - 1) * size, a + i * size) <= 0)
+				continue;
+			memcpy(x, a + i * size, size);
+			for (j = i; j > 0 && cmp(a + (j - 1) * size, x) > 0; j--)
+				;
+			memmove(a + (j + 1) * size, a + j * size, (i - j) * size);
+			memcpy(a + j * size, x, size);
+		}
+		return;
+	}
 	tmp = eng_xcalloc(n, size);
 	for (width = 1; width < n; width *= 2) {
 		for (i = 0; i < n; i += 2 * width) {

@@ -122,9 +122,12 @@ void krt_json_arr_end(struct krt_json *j)
 }
 
 /* Bytes that go out as they are: printable ASCII but the quote and the backslash. */
+static const bool plain_byte[256] = {
+    [0x20 ... 0x21] = true, [0x23 ... 0x5b] = true, [0x5d ... 0x7e] = true};
+
 static bool json_plain(unsigned char c)
 {
-	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+	return plain_byte[c];
 }
 
 /* How many of s's first n bytes go out as they are. */
