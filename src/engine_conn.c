@@ -45,14 +45,20 @@ static struct dir *conn_get(struct krt_engine *e, const struct krt_addr *src,
 			    const struct krt_addr *dst, __u64 ts)
 {
 	struct dir_key k = {src, dst};
-	struct dir *d = eng_table_find(&e->dirs, dir_hash(src, dst), &k, dir_eq);
+	struct dir *d = e->dir_hit;
 
+	/* the last connection, either way */
+	if (d && !dir_eq(d, &k))
+		d = dir_eq(d->rev, &k) ? d->rev : NULL;
+	if (!d)
+		d = eng_table_find(&e->dirs, dir_hash(src, dst), &k, dir_eq);
 	if (!d) {
 		d = dir_alloc(e, src, dst);
 		d->rev = dir_alloc(e, dst, src);
 		d->rev->rev = d;
 	}
 	d->last_ns = d->rev->last_ns = ts;
+	e->dir_hit = d;
 	return d;
 }
 
@@ -143,6 +149,8 @@ void eng_dir_free_pair(struct krt_engine *e, struct dir *d)
 	dir_reset_data(e, r);
 	eng_table_remove(&e->dirs, d->hash, d);
 	eng_table_remove(&e->dirs, r->hash, r);
+	if (e->dir_hit == d || e->dir_hit == r)
+		e->dir_hit = NULL;
 	free(d->q);
 	free(r->q);
 	free(d);

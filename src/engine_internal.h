@@ -604,6 +604,15 @@ struct krt_engine {
 	struct krt_engine_config cfg;
 	struct krt_summary sum;
 	struct table threads, dirs, traces;
+	/*
+	 * The thread, trace and direction last found: an event looks its
+	 * thread, its trace and its connection up several times over, and
+	 * each table lookup was a cache miss or two (a fifth of the engine's
+	 * CPU on thrift). Cleared when what they point to is freed.
+	 */
+	struct thread *thread_hit;
+	struct trace *trace_hit;
+	struct dir *dir_hit;
 	struct kmap_entry *kmap; /* KMAP_SLOTS, allocated on first use */
 	struct trace **open;	 /* open traces in id order */
 	size_t n_open, cap_open;

@@ -100,9 +100,16 @@ static bool thread_eq(const void *obj, const void *key)
 
 struct thread *eng_thread_find(struct krt_engine *e, __u32 tid)
 {
+	struct thread *t = e->thread_hit;
+
 	if (!tid)
 		return NULL;
-	return eng_table_find(&e->threads, mix64(tid), &tid, thread_eq);
+	if (t && t->tid == tid)
+		return t;
+	t = eng_table_find(&e->threads, mix64(tid), &tid, thread_eq);
+	if (t)
+		e->thread_hit = t;
+	return t;
 }
 
 struct thread *eng_thread_new(struct krt_engine *e, __u32 tid, __u32 pid, const char *comm)
@@ -143,7 +150,9 @@ struct thread *eng_thread_touch(struct krt_engine *e, __u32 tid, __u32 pid, cons
 	t->traced = true;
 	if (pid && !t->pid)
 		t->pid = pid;
-	if (comm && comm[0] && strncmp(t->comm, comm, KRT_COMM_LEN)) {
+	/* the same bytes (the common case) in two loads, before the string compare */
+	if (comm && comm[0] && memcmp(t->comm, comm, KRT_COMM_LEN) &&
+	    strncmp(t->comm, comm, KRT_COMM_LEN)) {
 		memcpy(t->comm, comm, KRT_COMM_LEN);
 		t->comm[KRT_COMM_LEN - 1] = 0;
 	}
@@ -214,5 +223,7 @@ bool eng_thread_has_entry(const struct thread *t, __u64 trace, __u64 dir_serial)
 void eng_thread_forget(struct krt_engine *e, struct thread *t)
 {
 	eng_table_remove(&e->threads, mix64(t->tid), t);
+	if (e->thread_hit == t)
+		e->thread_hit = NULL;
 	free(t);
 }

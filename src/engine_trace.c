@@ -14,9 +14,24 @@ static bool trace_eq(const void *obj, const void *key)
 
 struct trace *eng_trace_find(struct krt_engine *e, __u64 id)
 {
+	struct trace *tr = e->trace_hit;
+
 	if (!id)
 		return NULL;
-	return eng_table_find(&e->traces, mix64(id), &id, trace_eq);
+	if (tr && tr->pub.id == id)
+		return tr;
+	tr = eng_table_find(&e->traces, mix64(id), &id, trace_eq);
+	if (tr)
+		e->trace_hit = tr;
+	return tr;
+}
+
+/* tr leaves the table of traces (freed next). */
+static void trace_unlist(struct krt_engine *e, struct trace *tr)
+{
+	eng_table_remove(&e->traces, mix64(tr->pub.id), tr);
+	if (e->trace_hit == tr)
+		e->trace_hit = NULL;
 }
 
 /* Like eng_trace_find, but counts a reference to an already-emitted trace. */
@@ -373,7 +388,7 @@ void eng_trace_emit(struct krt_engine *e, struct trace *tr)
 
 	/* a job no reply named, or an unsampled request: an unsampled request's work */
 	if (tr->provisional || tr->hidden) {
-		eng_table_remove(&e->traces, mix64(p->id), tr);
+		trace_unlist(e, tr);
 		eng_trace_free(tr);
 		return;
 	}
@@ -412,7 +427,7 @@ void eng_trace_emit(struct krt_engine *e, struct trace *tr)
 		e->cfg.on_trace(p, e->cfg.cb_ctx);
 	if (p->id > e->max_emitted_id)
 		e->max_emitted_id = p->id;
-	eng_table_remove(&e->traces, mix64(p->id), tr);
+	trace_unlist(e, tr);
 	eng_trace_free(tr);
 }
 
