@@ -55,6 +55,7 @@ struct krt_output_file {
 	const char *path;
 	char *tmp_path;
 	FILE *f;
+	char *buf; /* f's stdio buffer (NULL: stdio's own) */
 };
 
 struct krt_outputs {
