@@ -139,6 +139,21 @@ __noinline int krt_sys_xfer_recv(const struct xfer_sock *f, int ret, __u64 pid_t
 	return handle_xfer(f, ret, KRT_DIR_RECV, pid_tgid, false);
 }
 
+/*
+ * An AF_UNIX socket's bytes at syscall exit (sk: its address, read through
+ * the fd table): the local notification the socket hooks record
+ * (notify.bpf.h), so that the hand-back pools (thrift, asyncio) are
+ * followed with the fallback too.
+ */
+__noinline int krt_sys_notify(__u64 sk, int ret, __u8 dir)
+{
+	struct unix_sock *us = (struct unix_sock *)sk;
+	__u64 peer = (__u64)BPF_CORE_READ(us, peer);
+
+	notify_emit(peer, sk, ret, dir);
+	return 0;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(krt_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -146,7 +161,7 @@ int BPF_PROG(krt_sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 #if defined(__TARGET_ARCH_x86)
 	struct xfer_sock f = {};
-	__u64 pid_tgid, flags = 0;
+	__u64 pid_tgid, flags = 0, unix_sk = 0;
 	__u8 dir;
 
 	if (ret <= 0)
@@ -176,8 +191,8 @@ int BPF_PROG(krt_sys_exit, struct pt_regs *regs, long ret)
 	pid_tgid = bpf_get_current_pid_tgid();
 	if ((flags & KRT_MSG_PEEK) || !tgid_traced(pid_tgid >> 32))
 		return 0;
-	if (!xfer_sock_fd(regs->di, ret, dir, &f))
-		return 0;
+	if (!xfer_sock_fd(regs->di, ret, dir, &f, &unix_sk))
+		return unix_sk ? krt_sys_notify(unix_sk, ret, dir) : 0;
 	if (dir == KRT_DIR_SEND)
 		return krt_sys_xfer_send(&f, ret, pid_tgid);
 	return krt_sys_xfer_recv(&f, ret, pid_tgid);

@@ -15,33 +15,22 @@
 #include "sock.bpf.h"
 #include "sampling.bpf.h"
 
-#define KRT_AF_UNIX 1
-
 /* A kernel address as an id that does not show it: keyed (sock_id_key). */
-static __always_inline __u64 keyed_id(const void *const *where)
+static __always_inline __u64 keyed_id(__u64 v)
 {
-	__u64 v = 0;
-
-	/* the address as a number: the verifier forbids XOR on a pointer */
-	bpf_probe_read_kernel(&v, sizeof(v), where);
 	return v ? v ^ sock_id_key : 0;
 }
 
 /*
- * sk (a trusted BTF pointer) moved ret bytes in direction dir: when it is a
- * connected AF_UNIX socket, a KRT_EV_NOTIFY record naming the receiving
- * socket (the peer on a send). True when sk is AF_UNIX (recorded or not).
- * Not inlined: its locals stay out of the socket hooks' frame (the hook
- * and the transfer function it calls share a 512-byte stack).
+ * An AF_UNIX socket at address self, connected to peer (0: not
+ * connected), moved ret bytes in direction dir: a KRT_EV_NOTIFY record
+ * naming the receiving socket (the peer on a send).
  */
-static __noinline bool notify_record(struct sock *sk, int ret, __u8 dir)
+static __always_inline void notify_emit(__u64 peer, __u64 self, int ret, __u8 dir)
 {
-	struct unix_sock *us;
 	struct krt_event *e;
 	__u64 chan;
 
-	if (!sk || sk->__sk_common.skc_family != KRT_AF_UNIX)
-		return false;
 	/*
 	 * Sampling: a loop's replies to unsampled requests are not recorded,
 	 * so its notifications could not be matched to replies in order (a
@@ -57,27 +46,18 @@ static __noinline bool notify_record(struct sock *sk, int ret, __u8 dir)
 		struct krt_thread_state *th = thread_find((__u32)bpf_get_current_pid_tgid());
 
 		if (!th || !(th->pool_hidden & KRT_POOL_HIDDEN_FEEDER))
-			return true;
+			return;
 		th->pool_hidden |= KRT_POOL_HIDDEN_HANDBACK;
 	}
-	us = bpf_skc_to_unix_sock(sk);
-	if (!us)
-		return true;
-	if (dir == KRT_DIR_SEND) {
-		chan = keyed_id((const void *const *)&us->peer);
-	} else {
-		const void *self = sk;
-
-		/* not connected (a datagram socket bound to a path): no channel */
-		if (!keyed_id((const void *const *)&us->peer))
-			return true;
-		chan = keyed_id(&self);
-	}
+	/* a receive on a socket not connected (a datagram one bound to a path): no channel */
+	if (!peer)
+		return;
+	chan = keyed_id(dir == KRT_DIR_SEND ? peer : self);
 	if (!chan)
-		return true;
+		return;
 	e = event_reserve(KRT_EV_NOTIFY);
 	if (!e)
-		return true;
+		return;
 	event_fill_current(e);
 	e->notify.dir = dir;
 	e->notify.bytes = ret;
@@ -97,6 +77,30 @@ static __noinline bool notify_record(struct sock *sk, int ret, __u8 dir)
 #endif
 	}
 	event_submit(e);
+}
+
+/*
+ * sk (a trusted BTF pointer) moved ret bytes in direction dir: when it is a
+ * connected AF_UNIX socket, a KRT_EV_NOTIFY record naming the receiving
+ * socket (the peer on a send). True when sk is AF_UNIX (recorded or not).
+ * Not inlined: its locals stay out of the socket hooks' frame (the hook
+ * and the transfer function it calls share a 512-byte stack).
+ */
+static __noinline bool notify_record(struct sock *sk, int ret, __u8 dir)
+{
+	struct unix_sock *us;
+	__u64 peer = 0, self = 0;
+	const void *sk_addr = sk;
+
+	if (!sk || sk->__sk_common.skc_family != KRT_AF_UNIX)
+		return false;
+	us = bpf_skc_to_unix_sock(sk);
+	if (!us)
+		return true;
+	/* the addresses as numbers: the verifier forbids XOR on a pointer */
+	bpf_probe_read_kernel(&peer, sizeof(peer), &us->peer);
+	bpf_probe_read_kernel(&self, sizeof(self), &sk_addr);
+	notify_emit(peer, self, ret, dir);
 	return true;
 }
 

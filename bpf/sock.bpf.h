@@ -9,6 +9,8 @@
 
 #include "common.bpf.h"
 
+#define KRT_AF_UNIX 1
+
 /*
  * tp_btf hands us trusted BTF pointers: plain loads (checked by the
  * verifier, CO-RE relocated) instead of bpf_probe_read_kernel() calls,
@@ -198,7 +200,8 @@ static __always_inline bool xfer_sock_btf(struct sock *sk, int ret, __u8 dir, st
  * so every field is a CO-RE probe read; false when the fd is not a TCP
  * socket (files, pipes, UDP).
  */
-static __always_inline bool xfer_sock_fd(long fd, int ret, __u8 dir, struct xfer_sock *f)
+static __always_inline bool xfer_sock_fd(long fd, int ret, __u8 dir, struct xfer_sock *f,
+					 __u64 *unix_sk)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
@@ -220,6 +223,11 @@ static __always_inline bool xfer_sock_fd(long fd, int ret, __u8 dir, struct xfer
 	if (!sk)
 		return false;
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == KRT_AF_UNIX) {
+		/* a local notification's socket (notify.bpf.h), not a transfer */
+		*unix_sk = (__u64)sk;
+		return false;
+	}
 	if (family != KRT_AF_INET && family != KRT_AF_INET6)
 		return false;
 	if (bpf_core_field_size(sk->sk_protocol) == sizeof(__u16)) {

@@ -861,9 +861,10 @@ static size_t follow_go_processes(struct krt_live_source *src, const struct krt_
 		/*
 		 * runtime.execute probed (krt_live_follow_go): asked for, or with
 		 * the channel probes, whose rules were measured with it (lazy,
-		 * go-fanout fell to 91 % in one go_services.sh run)
+		 * go-fanout fell to 91 % in one go_services.sh run), or with the
+		 * syscall hooks (krt_live_follow_go: no lazy switches there)
 		 */
-		if (go_execute || go_channels)
+		if (go_execute || go_channels || krt_live_syscall_hooks(src))
 			gi.tls_g_known = false;
 		if (gi.usable)
 			rc = krt_live_follow_go(src, pids->v[i].pid, &gi);

@@ -1311,8 +1311,13 @@ int krt_live_follow_go(struct krt_live_source *s, __u32 pid, const struct krt_go
 	    .sendq_off = (__u16)gi->hchan.sendq,
 	    .chans = gi->chans,
 	    .handoff_skips = gi->handoff_skips,
-	    /* the hooks find the running goroutine: runtime.execute not probed */
-	    .lazy = gi->tls_g_known,
+	    /*
+	     * the hooks find the running goroutine: runtime.execute not
+	     * probed. Not the syscall-exit hook: its frame and the lookup's
+	     * go past the BPF stack (528 of 512 bytes); runtime.execute's
+	     * probe switches the thread's goroutine there.
+	     */
+	    .lazy = gi->tls_g_known && !s->syscall_hooks,
 	    .tls_g_off = gi->tls_g_offset,
 	    .g_m_off = (__u16)gi->g_m_offset,
 	    .m_curg_off = (__u16)gi->m_curg_offset,
@@ -1320,7 +1325,7 @@ int krt_live_follow_go(struct krt_live_source *s, __u32 pid, const struct krt_go
 	char exe[64];
 	int first = s->n_go_links, err;
 
-	if (!gi->usable || s->syscall_hooks)
+	if (!gi->usable)
 		return -EINVAL;
 	if (s->n_go_links + KRT_GO_N_PROBED > (int)(sizeof(s->go_links) / sizeof(s->go_links[0])))
 		return -E2BIG;

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include "live_source.h"
@@ -1149,6 +1150,36 @@ static void burn_ns(__u64 ns)
 }
 
 /*
+ * Waits until thread tid of process pid sleeps (state S in its stat file),
+ * 5 s at most: a fixed sleep was not always long enough on a loaded
+ * machine for a new thread or process to reach its wait, or for one to
+ * block again after its work (its claim ends at that switch).
+ */
+static void wait_sleeping(pid_t pid, pid_t tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int i, fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	for (i = 0; i < 5000; i++) {
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			return; /* gone: nothing to wait for */
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = 0;
+			p = strrchr(buf, ')');
+			if (p && p[1] == ' ' && p[2] == 'S')
+				return;
+		}
+		usleep(1000);
+	}
+	fail_msg("thread %d of %d never slept in 5 s", tid, pid);
+}
+
+/*
  * A pool of one worker behind an I/O thread (this one), as a thread-pool
  * server: the I/O thread reads a request, queues it (condvar wake-up);
  * the worker calls downstream (a traced container: 127.0.0.1), where a
@@ -1173,7 +1204,7 @@ static void *pool_loop(void *arg)
 	char c[5];
 	int k;
 
-	p->worker_tid = syscall(SYS_gettid);
+	__atomic_store_n(&p->worker_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	for (k = 0; k < p->jobs; k++) {
 		pthread_mutex_lock(&p->lock);
 		while (p->queued <= k)
@@ -1226,6 +1257,7 @@ static struct {
 
 /* The caller process's pipe (pool_caller_start); -1: this thread calls. */
 static int pool_caller_go = -1;
+static pid_t pool_caller_pid;
 
 static int pool_abandon(void **state)
 {
@@ -1267,6 +1299,10 @@ static void pool_start(struct pool *p, pthread_t *worker)
 	pool_left.p = p;
 	pool_left.worker = *worker;
 	pool_left.open = true;
+	while (!__atomic_load_n(&p->worker_tid, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	wait_sleeping(getpid(), p->worker_tid);
+	wait_sleeping(p->server_tid, p->server_tid);
 	usleep(50000);		/* both wait: the worker on its queue, the server on its socket */
 }
 
@@ -1300,6 +1336,7 @@ static pid_t pool_caller_start(int gw[2])
 	}
 	close(go[0]);
 	pool_caller_go = go[1];
+	pool_caller_pid = pid;
 	return pid;
 }
 
@@ -1338,6 +1375,10 @@ static void pool_request(struct pool *p, int k, int *gw)
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	read_n(*gw, 4);
+	wait_sleeping(getpid(), p->worker_tid);
+	wait_sleeping(p->server_tid, p->server_tid);
+	if (pool_caller_go >= 0)
+		wait_sleeping(pool_caller_pid, pool_caller_pid);
 	usleep(20000);		/* every thread blocks again: their claims end */
 }
 
@@ -1608,20 +1649,15 @@ static void test_handback_reply_stays_unsampled(void **state)
 	}
 	drain_from(m);
 	/*
-	 * unsampled at the front, hidden at the store: its reply recorded (not
-	 * with the syscall hooks: they see no notification, no hand-back)
+	 * unsampled at the front, hidden at the store: its reply recorded
+	 * (with the syscall hooks too: they record the notifications)
 	 */
 	reply = find_xfer(KRT_DIR_SEND, store, 0);
-	if (syscall_hooks) {
-		assert_null(reply);
-	} else {
-		assert_non_null(reply);
-		assert_true(reply->xfer.flags & KRT_XF_TAGGED);
-		assert_true(reply->xfer.trace_id &&
-			    !(reply->xfer.trace_id & KRT_TRACE_SAMPLED_OUT));
-	}
+	assert_non_null(reply);
+	assert_true(reply->xfer.flags & KRT_XF_TAGGED);
+	assert_true(reply->xfer.trace_id && !(reply->xfer.trace_id & KRT_TRACE_SAMPLED_OUT));
 	/* read by the front (recorded), its request unsampled still: no time of it */
-	if (!syscall_hooks) {
+	{
 		const struct krt_event *read_reply = find_recv_of(front, call, 0);
 
 		assert_non_null(read_reply);
@@ -2551,6 +2587,58 @@ static void test_slot_busy_counted(void **state)
 	assert_true(after.slot_busy > before.slot_busy);
 }
 
+/* The nth KRT_EV_NOTIFY record of direction dir on fd. */
+static const struct krt_event *find_notify(__u8 dir, int fd, size_t nth)
+{
+	size_t i;
+
+	for (i = 0; i < n_got; i++) {
+		if (got[i].type != KRT_EV_NOTIFY || got[i].notify.dir != dir ||
+		    got[i].notify.fd != fd)
+			continue;
+		if (nth-- == 0)
+			return &got[i];
+	}
+	return NULL;
+}
+
+/*
+ * A local notification (a worker waking its event loop over a socketpair,
+ * as thrift's and asyncio's pools do): the send and the receive each make a
+ * KRT_EV_NOTIFY record naming the receiving socket, the same channel on
+ * both sides, another one the other way. The hand-back rule needs them:
+ * the syscall hooks once skipped AF_UNIX sockets (thrift and asgi 0 %
+ * exact, every hand-back uncertain).
+ */
+static void test_notify_recorded(void **state)
+{
+	const struct krt_event *s1, *r1, *s2;
+	int sp[2];
+	char c[4];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	drain_from(src);
+	assert_int_equal(write(sp[1], "x", 1), 1);
+	assert_int_equal(read(sp[0], c, sizeof(c)), 1);
+	assert_int_equal(write(sp[0], "yz", 2), 2);
+	assert_int_equal(read(sp[1], c, sizeof(c)), 2);
+	drain_from(src);
+	s1 = find_notify(KRT_DIR_SEND, sp[1], 0);
+	r1 = find_notify(KRT_DIR_RECV, sp[0], 0);
+	s2 = find_notify(KRT_DIR_SEND, sp[0], 0);
+	assert_non_null(s1);
+	assert_non_null(r1);
+	assert_non_null(s2);
+	assert_int_equal(s1->notify.bytes, 1);
+	assert_int_equal(r1->notify.bytes, 1);
+	assert_int_equal(s2->notify.bytes, 2);
+	assert_int_not_equal(s1->notify.chan, 0);
+	assert_int_equal(r1->notify.chan, s1->notify.chan);
+	assert_int_not_equal(s2->notify.chan, s1->notify.chan);
+	close(sp[0]);
+	close(sp[1]);
+}
+
 /*
  * Many connections at once, each side moving bytes: every side's state is
  * kept (tables of 65536 slots). With the syscall hooks a socket's id is its
@@ -3184,7 +3272,8 @@ static void test_go_dialed_conn_handed_over_execute(void **state)
 	{ prefix "calls_on_used_connections_make_loop", test_calls_on_used_connections_make_loop }, \
 	{ prefix "handback_reply_stays_unsampled", test_handback_reply_stays_unsampled }, \
 	{ prefix "unsure_server_time_in_kernel", test_unsure_server_time_in_kernel, NULL, pool_abandon, NULL }, \
-	{ prefix "reorder_window_grows", test_reorder_window_grows, NULL, pool_abandon, NULL }
+	{ prefix "reorder_window_grows", test_reorder_window_grows, NULL, pool_abandon, NULL }, \
+	{ prefix "notify_recorded", test_notify_recorded }
 
 int main(void)
 {
