@@ -56,7 +56,7 @@ __u64 ring_drops = 0;
  * CPU: a machine-wide atomic bounced its line between CPUs on every hook
  * hit (user space sums them).
  */
-struct krt_pcpu_counters pcpu[KRT_MAX_CPUS] = {};
+struct krt_pcpu_counters pcpu[KRT_MAX_CPUS] __attribute__((aligned(64))) = {};
 
 static __always_inline struct krt_pcpu_counters *my_counters(void)
 {
@@ -67,7 +67,18 @@ static __always_inline struct krt_pcpu_counters *my_counters(void)
 }
 
 #define COUNT(field) __sync_fetch_and_add(&my_counters()->field, 1)
-__u64 traces_started = 0; /* ingress decisions, sampled or not */
+/*
+ * A counter only shown (no loss behind it), bumped on every unsampled hit:
+ * a plain increment of this CPU's line, no locked add. A program nested
+ * on the same CPU between its load and store (an interrupt's) loses one.
+ */
+#define COUNT_PLAIN(field) (my_counters()->field++)
+/*
+ * The counters the gateway's receives write (once a request, by every
+ * CPU), on a line of their own: their line moved between CPUs with each
+ * request, and with it krt_epoch, which every state lookup reads.
+ */
+__u32 next_trace_id __attribute__((aligned(64))) = 0;
 __u64 traces_sampled = 0;
 __u64 traces_capped = 0; /* over the rate cap: not sampled */
 /* the rate cap's second (ktime / 1e9) and the requests sampled in it */
@@ -85,8 +96,7 @@ __u64 slot_probed = 0, slot_full = 0, slot_busy = 0;
  * up stores it, so user space can reclaim the ones left untouched longer
  * than the idle time (a close or an exit the hooks never saw).
  */
-volatile __u32 krt_epoch = 0;
-__u32 next_trace_id = 0;
+volatile __u32 krt_epoch __attribute__((aligned(64))) = 0;
 
 /*
  * Traced processes: one bit per tgid, set by the loader (mmapped) and by

@@ -41,14 +41,23 @@ static __always_inline __u32 cpu_trace_id(const struct krt_thread_state *t)
  * of their records.
  */
 static __always_inline void cpu_flush(struct krt_thread_state *t, __u32 tid, __u32 pid,
-				      const char *comm, __u64 now, struct krt_cpu *carry,
+				      const char *comm, __u64 *clk, struct krt_cpu *carry,
 				      bool in_sched)
 {
 	struct krt_sched_batch *b;
 	struct krt_sched_item *it;
 	struct krt_event *e;
+	__u64 own = 0, now;
 
+	if (!clk)
+		clk = &own; /* one read for the time and its record */
+	/*
+	 * The clock is read only when the time counts (about 40 ns a read): a
+	 * thread leaving an unsampled request, or ending its claim on one, has
+	 * nothing counted since it switched in.
+	 */
 	if (t->oncpu_since > KRT_ONCPU_UNCOUNTED) {
+		now = clock_now(clk);
 		t->acc_oncpu += now - t->oncpu_since;
 		t->oncpu_since = now;
 	}
@@ -68,7 +77,7 @@ static __always_inline void cpu_flush(struct krt_thread_state *t, __u32 tid, __u
 		t->acc_idle = 0;
 	}
 	if (t->trace & KRT_TRACE_SAMPLED_OUT) {
-		COUNT(sampled_out);
+		COUNT_PLAIN(sampled_out);
 		goto done;
 	}
 	/*
@@ -83,7 +92,7 @@ static __always_inline void cpu_flush(struct krt_thread_state *t, __u32 tid, __u
 		goto done;
 	}
 	/* at a switch (interrupts off): in this CPU's batch (events.bpf.h) */
-	it = in_sched ? sched_item_add(&b, KRT_EV_CPU, now) : NULL;
+	it = in_sched ? sched_item_add(&b, KRT_EV_CPU, clock_now(clk)) : NULL;
 	if (it) {
 		it->prev_tid = tid;
 		it->prev_pid = pid;
@@ -95,7 +104,7 @@ static __always_inline void cpu_flush(struct krt_thread_state *t, __u32 tid, __u
 		sched_item_done(b);
 		goto done;
 	}
-	e = event_reserve_at(KRT_EV_CPU, now);
+	e = event_reserve_at(KRT_EV_CPU, clock_now(clk));
 	if (!e)
 		goto done;
 	e->pid = pid;
@@ -149,7 +158,7 @@ static __always_inline void thread_set_trace(struct krt_thread_state *t, __u32 t
 		return;
 	if (cpu_in_kernel) {
 		if (!t->shown_oncpu)
-			cpu_flush(t, tid, pid, comm, clock_now(clk), carry, false);
+			cpu_flush(t, tid, pid, comm, clk, carry, false);
 		/*
 		 * An unsampled request's time is not counted (no clock at
 		 * switch-in for it); a running thread leaving one starts its
@@ -305,8 +314,7 @@ static __always_inline int switch_cpu_in_kernel(struct task_struct *prev, struct
 		pt->oncpu_since = 0;
 		if (claim_ends(pt, state)) {
 			if (!show_prev)
-				cpu_flush(pt, prev_tid, prev_tgid, prev->comm, clock_now(&clk),
-					  NULL, true);
+				cpu_flush(pt, prev_tid, prev_tgid, prev->comm, &clk, NULL, true);
 			claim_end(pt);
 		}
 	}

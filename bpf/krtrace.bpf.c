@@ -251,7 +251,7 @@ int BPF_PROG(krt_exit, struct task_struct *task)
 
 		if (t) {
 			go_stash_flush(t, tid, tgid, task->comm);
-			cpu_flush(t, tid, tgid, task->comm, bpf_ktime_get_ns(), NULL, false);
+			cpu_flush(t, tid, tgid, task->comm, NULL, NULL, false);
 		}
 	}
 	if (kernel_tags && go_process(tgid))
@@ -316,7 +316,7 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 		if (pt && claim_ends(pt, state))
 			claim_end(pt);
 		if (!prev_keep && !next_keep) {
-			COUNT(sampled_out);
+			COUNT_PLAIN(sampled_out);
 			return 0;
 		}
 		if (pt)
@@ -413,7 +413,7 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 			}
 		}
 		if (waker_trace & KRT_TRACE_SAMPLED_OUT) {
-			COUNT(sampled_out);
+			COUNT_PLAIN(sampled_out);
 			return 0;
 		}
 	}
@@ -509,7 +509,7 @@ int BPF_PROG(krt_sock_state, struct sock *sk, int oldstate, int newstate)
 	}
 	if (kernel_tags && sampling_on() &&
 	    (thread_trace((__u32)pid_tgid) & KRT_TRACE_SAMPLED_OUT)) {
-		COUNT(sampled_out);
+		COUNT_PLAIN(sampled_out);
 		return 0;
 	}
 	e = event_reserve(KRT_EV_SOCK_STATE);

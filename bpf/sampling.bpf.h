@@ -11,7 +11,7 @@ static __always_inline __u32 trace_new(void)
 {
 	__u32 id = (__sync_fetch_and_add(&next_trace_id, 1) + 1) & KRT_TRACE_ID_MASK;
 
-	__sync_fetch_and_add(&traces_started, 1);
+	COUNT(traces_started);
 	if (sample_rate > 1 && (id - 1) % sample_rate)
 		return id | KRT_TRACE_SAMPLED_OUT;
 	/*

@@ -122,6 +122,20 @@ static __always_inline void *slot_none_free(void)
 	return NULL;
 }
 
+/*
+ * A state looked up is stamped with the epoch (user space reclaims the ones
+ * left untouched), written only when it changed (once a second): a store
+ * takes the cache line from the CPU that last used the state (a waker
+ * looking up the thread it wakes, a receiver its sender's direction).
+ */
+static __always_inline void touch(__u16 *touched)
+{
+	__u16 now = krt_epoch;
+
+	if (*touched != now)
+		*touched = now;
+}
+
 static __always_inline struct krt_thread_slot *thread_probe(__u32 tid, __u32 p)
 {
 	__u32 i = (tid + p) & thread_slot_mask;
@@ -140,7 +154,7 @@ static __always_inline struct krt_thread_state *thread_find(__u32 tid)
 	for (p = 0; p < KRT_PROBES; p++) {
 		s = thread_probe(tid, p);
 		if (s && s->tid == tid) {
-			s->st.touched = krt_epoch;
+			touch(&s->st.touched);
 			return &s->st;
 		}
 	}
@@ -243,7 +257,7 @@ static __always_inline struct krt_conn_side *conn_find(__u64 cookie)
 	for (p = 0; p < KRT_PROBES; p++) {
 		s = conn_probe(cookie, p);
 		if (s && s->cookie == cookie) {
-			s->c.touched = krt_epoch;
+			touch(&s->c.touched);
 			return &s->c;
 		}
 	}
@@ -351,7 +365,7 @@ static __always_inline struct krt_dir_tags *dir_find(const struct krt_dir_key *k
 	for (p = 0; p < KRT_PROBES; p++) {
 		s = dir_probe(h, p);
 		if (s && s->claim == KRT_SLOT_USED && dir_key_eq(&s->key, k)) {
-			s->dt.touched = krt_epoch;
+			touch(&s->dt.touched);
 			return &s->dt;
 		}
 	}
@@ -394,7 +408,7 @@ static __always_inline struct krt_dir_tags *dir_get(const struct krt_dir_key *k)
 			cur = KRT_SLOT_USED;
 		}
 		if (cur == KRT_SLOT_USED && dir_key_eq(&s->key, k)) {
-			s->dt.touched = krt_epoch;
+			touch(&s->dt.touched);
 			return &s->dt;
 		}
 	}

@@ -337,11 +337,12 @@ struct krt_peer_key {
 /* Hot counters, one 64-byte line per CPU (summed by user space). */
 #define KRT_MAX_CPUS 256
 struct krt_pcpu_counters {
-	__u64 records;	     /* ring records submitted */
-	__u64 sampled_out;   /* records not emitted: unsampled requests */
-	__u64 hops_merged;   /* receives that carried their send */
-	__u64 sends_flushed; /* waiting sends emitted on their own */
-	__u64 pad[4];
+	__u64 records;	      /* ring records submitted */
+	__u64 sampled_out;    /* records not emitted: unsampled requests */
+	__u64 hops_merged;    /* receives that carried their send */
+	__u64 sends_flushed;  /* waiting sends emitted on their own */
+	__u64 traces_started; /* requests seen at the gateway door, sampled or not */
+	__u64 pad[3];
 };
 
 /*

@@ -1096,7 +1096,7 @@ void krt_live_print_counters(struct krt_live_source *s, FILE *f, const char *pro
 
 	pcpu_sum(s, &sum);
 	fprintf(f, "%s: counters %u records %llu started %llu sampled %llu capped %llu\n", prog, n,
-		(unsigned long long)sum.records, (unsigned long long)b->traces_started,
+		(unsigned long long)sum.records, (unsigned long long)sum.traces_started,
 		(unsigned long long)b->traces_sampled, (unsigned long long)b->traces_capped);
 	bpf_object__for_each_program(p, s->skel->obj)
 	{
@@ -1241,6 +1241,7 @@ static void pcpu_sum(struct krt_live_source *s, struct krt_pcpu_counters *sum)
 		sum->sampled_out += c[i].sampled_out;
 		sum->hops_merged += c[i].hops_merged;
 		sum->sends_flushed += c[i].sends_flushed;
+		sum->traces_started += c[i].traces_started;
 	}
 }
 
@@ -1250,10 +1251,10 @@ void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st
 
 	const struct krtrace_bpf__bss *b = s->skel->bss;
 
-	st->traces_started = b->traces_started;
+	pcpu_sum(s, &sum);
+	st->traces_started = sum.traces_started;
 	st->traces_sampled = b->traces_sampled;
 	st->traces_capped = b->traces_capped;
-	pcpu_sum(s, &sum);
 	st->sampled_out_records = sum.sampled_out;
 	st->slot_probed = b->slot_probed;
 	st->slot_full = b->slot_full;
