@@ -174,6 +174,8 @@ static __always_inline void thread_set_trace(struct krt_thread_state *t, __u32 t
 			t->oncpu_since = 0;
 		}
 	}
+	if (trace)
+		t->idle_uncounted = !!(trace & KRT_TRACE_SAMPLED_OUT);
 	t->trace = trace;
 }
 
@@ -325,11 +327,15 @@ static __always_inline int switch_cpu_in_kernel(struct task_struct *prev, struct
 			nt->acc_runq += clock_now(&clk) - nt->woken_at;
 			nt->woken_at = 0;
 		}
-		if (nt->trace & KRT_TRACE_SAMPLED_OUT) {
+		if ((nt->trace & KRT_TRACE_SAMPLED_OUT) || (!nt->trace && nt->idle_uncounted)) {
 			/*
 			 * An unsampled request's time is dropped: on CPU, not
 			 * counted, no clock read (thread_set_trace starts the
 			 * count if it takes a sampled request while it runs).
+			 * So is the time of a thread between an unsampled
+			 * request and its next (a thread per request, a loop
+			 * between its requests): most of a server's runs
+			 * under sampling, two clock reads each.
 			 */
 			nt->oncpu_since = KRT_ONCPU_UNCOUNTED;
 		} else if (cpu_shown(nt, nt->trace)) {

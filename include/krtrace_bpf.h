@@ -193,7 +193,13 @@ struct krt_thread_state {
 	 */
 	__u8 loop_trial;
 	__u8 pool_hidden; /* sampling: enum krt_pool_hidden */
-	__u8 pad[2];
+	/*
+	 * Sampling: its last trace was an unsampled request's; with no trace
+	 * since (its claim ended), its time is not counted either (no clock
+	 * read at its switches: bpf/cpu.bpf.h).
+	 */
+	__u8 idle_uncounted;
+	__u8 pad[1];
 };
 
 /*

@@ -2287,6 +2287,69 @@ static void test_cpu_in_kernel(void **state)
 	check_request_cpu_and_end(s, gw, srv);
 }
 
+/*
+ * --sample 2, time in the kernel: a thread done with an unsampled request
+ * (answered, blocked: its claim ended) is not counted until its next
+ * request (idle_uncounted: no clock read at its switches), and when that
+ * one is sampled its time counts from the read on. Requests 1 and 3 are
+ * sampled, 2 is not; 60 ms of work between 2 and 3 go to nobody (with
+ * them counted as time of no request, the read of 3 carried them: over
+ * KRT_IDLE_FLUSH_NS), the 20 ms after the read of 3 go to 3.
+ */
+static void test_idle_after_unsampled_uncounted(void **state)
+{
+	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true, .sample_rate = 2 };
+	struct krt_live_source *s;
+	const struct krt_event *in;
+	__u64 on_request = 0, idle = 0;
+	int gw[3], srv[3], k;
+	size_t i;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	s = open_source_with(o, false);
+	assert_non_null(s);
+	for (k = 0; k < 3; k++)
+		tcp_pair(GATEWAY, &gw[k], &srv[k]);
+	drain_from(s);
+	/* the replies are read at the end: a read would take their trace */
+	for (k = 0; k < 2; k++) {
+		assert_int_equal(write(gw[k], "req\n", 4), 4);
+		read_n(srv[k], 4);
+		assert_int_equal(write(srv[k], "ans\n", 4), 4);
+		usleep(10000); /* blocks after answering: the request is done */
+	}
+	burn_ns(60 * 1000 * 1000);
+	assert_int_equal(write(gw[2], "req\n", 4), 4);
+	read_n(srv[2], 4);
+	burn_ns(20 * 1000 * 1000);
+	assert_int_equal(write(srv[2], "ans\n", 4), 4);
+	usleep(10000);
+	for (k = 0; k < 3; k++)
+		read_n(gw[k], 4);
+	drain_from(s);
+
+	/* closed first: a failed assert must not leave this source's maps to the next test */
+	for (k = 0; k < 3; k++) {
+		close(gw[k]);
+		close(srv[k]);
+	}
+	close_own_source(s);
+	in = find_xfer(KRT_DIR_RECV, srv[2], 0);
+	assert_non_null(in);
+	assert_false(in->xfer.trace_id & KRT_TRACE_SAMPLED_OUT);
+	request_cpu(in, &on_request, NULL);
+	for (i = 0; i < n_got; i++) {
+		if (got[i].type == KRT_EV_CPU && got[i].tid == in->tid && !got[i].oncpu.trace_id &&
+		    got[i].oncpu.oncpu_ns > idle)
+			idle = got[i].oncpu.oncpu_ns;
+	}
+	print_message("sampled request after an unsampled one: %llu us on CPU; "
+		      "largest time of no request %llu us\n",
+		      (unsigned long long)on_request / 1000, (unsigned long long)idle / 1000);
+	assert_in_range(on_request, BURN_SEEN_NS, 50 * 1000 * 1000);
+	assert_true(idle < 40 * 1000 * 1000);
+}
+
 static volatile bool burner_run;
 
 static void *burner(void *arg)
@@ -3260,6 +3323,7 @@ static void test_go_dialed_conn_handed_over_execute(void **state)
 	{ prefix "sampled_bytes_then_untagged_recorded", test_sampled_bytes_then_untagged_recorded, NULL, pool_abandon, NULL }, \
 	{ prefix "cpu_in_kernel", test_cpu_in_kernel, NULL, pool_abandon, NULL },                    \
 	{ prefix "runq_delay", test_runq_delay, NULL, pool_abandon, NULL },                          \
+	{ prefix "idle_after_unsampled_uncounted", test_idle_after_unsampled_uncounted, NULL, pool_abandon, NULL }, \
 	{ prefix "merged_hop", test_merged_hop, NULL, pool_abandon, NULL },                          \
 	{ prefix "handoff_is_unsure", test_handoff_is_unsure, NULL, pool_abandon, NULL },            \
 	{ prefix "cpu_left_at_end", test_cpu_left_at_end, NULL, pool_abandon, NULL },                \
