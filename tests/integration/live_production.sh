@@ -84,9 +84,13 @@ kill "$old"
 for _ in $(seq 50); do [ -d "/proc/$old" ] || break; sleep 0.05; done
 "$TB" up chain >>"$tmp/up.log" 2>&1
 new=$(redis_pid)
-took=$(wait_for "$tmp/follow.err" "now tracing PID $new " 3)
-check "restarted redis (PID $old -> $new) traced within 1 s (${took} s)" \
-	awk -v t="$took" 'BEGIN { exit !(t < 1.0) }'
+# Within a few re-scans (every 0.5 s): 0.01-0.25 s on a quiet machine, up to
+# 1.75 s with every core busy (a 1 s bound failed there); a process the
+# re-scans miss is never traced (99 s).
+FOLLOW_S=3
+took=$(wait_for "$tmp/follow.err" "now tracing PID $new " 6)
+check "restarted redis (PID $old -> $new) traced within $FOLLOW_S s (${took} s)" \
+	awk -v t="$took" -v b=$FOLLOW_S 'BEGIN { exit !(t < b) }'
 # Each app1 thread held a connection to the old redis: the first request on
 # each of nginx's idle upstream connections (up to 16 per worker) meets it
 # broken, app1 closes, nginx sends the request again elsewhere (a real
@@ -98,28 +102,32 @@ check "restarted redis (PID $old -> $new) traced within 1 s (${took} s)" \
 # an exec into a traced namespace, outside the traced process tree
 ip netns exec "${NS_PREFIX}redis" sleep 30 &
 extra_pids+=($!)
-took=$(wait_for "$tmp/follow.err" "now tracing PID .* of ${NS_PREFIX}redis" 3)
-check "a process exec'ed into a traced namespace traced within 1 s (${took} s)" \
-	awk -v t="$took" 'BEGIN { exit !(t < 1.0) }'
+took=$(wait_for "$tmp/follow.err" "now tracing PID .* of ${NS_PREFIX}redis" 6)
+check "a process exec'ed into a traced namespace traced within $FOLLOW_S s (${took} s)" \
+	awk -v t="$took" -v b=$FOLLOW_S 'BEGIN { exit !(t < b) }'
 
 # a new namespace (a new replica) on the gateway's subnet
 ns_on_bridge "$new_ns" "$new_veth" "$BRIDGE" "$NET.0.50/16"
 ip netns exec "$new_ns" "$OUT/services/svc_thread" -l "$NET.0.50:8080" -n extra \
 	>"$tmp/extra.log" 2>&1 &
 extra_pids+=($!)
-took=$(wait_for "$tmp/follow.err" "now tracing PID .* of .*($NET.0.50)" 3)
-check "a new namespace on the subnet traced within 1 s (${took} s)" \
-	awk -v t="$took" 'BEGIN { exit !(t < 1.0) }'
+took=$(wait_for "$tmp/follow.err" "now tracing PID .* of .*($NET.0.50)" 6)
+check "a new namespace on the subnet traced within $FOLLOW_S s (${took} s)" \
+	awk -v t="$took" -v b=$FOLLOW_S 'BEGIN { exit !(t < b) }'
 for _ in $(seq 50); do "$LOAD" -s "$NET.0.50:8080" -n 1 -p probe- >/dev/null 2>&1 && break; sleep 0.1; done
-"$LOAD" -s "$NET.0.50:8080" -n 5 -p extra- >/dev/null 2>&1
+"$LOAD" -s "$NET.0.50:8080" -n 5 -p extra- >"$tmp/extra-load.txt" 2>&1
+extra_rc=$?
 kill "${extra_pids[@]}" 2>/dev/null
 wait "${extra_pids[@]}" 2>/dev/null
 extra_pids=()
 sleep 1.2	# a re-scan sees them gone
 stop_tracer INT
 check "the run ends cleanly (status $rc)" test "$rc" -eq 0
-check "the new namespace's requests are traced" \
-	test "$(grep -c "\"server\":\"$NET.0.50:8080\"" "$tmp/follow.jsonl")" -ge 5
+n_extra=$(grep -c "\"server\":\"$NET.0.50:8080\"" "$tmp/follow.jsonl")
+check "the new namespace's requests are traced ($n_extra of 5 or more; load status $extra_rc)" \
+	test "$n_extra" -ge 5
+[ "$n_extra" -ge 5 ] || { sed 's/^/# load: /' "$tmp/extra-load.txt" | tail -n 5
+	grep -E "now tracing|$NET.0.50|WARNING" "$tmp/follow.err" | tail -n 8 | sed 's/^/# tracer: /'; }
 check "exited processes dropped from the list (counted), the re-scans counted" \
 	grep -qE 'containers followed: [0-9]+ process\(es\) traced after the start, [1-9][0-9]* exited one\(s\) dropped \([1-9][0-9]* re-scans' "$tmp/follow.err"
 
@@ -197,18 +205,31 @@ hang_pid=$HUNG_PID
 start_tracer "$tmp/otlp.err" -d 8 --stream --json -o "$tmp/otlp.jsonl" \
 	--otlp-endpoint "http://127.0.0.1:$(cat "$tmp/port")/v1/traces"
 start=$(date +%s%N)
-"$LOAD" -s "$NGINX" -n 3000 -c 4 -k 100 -p otlp- >"$tmp/otlp-load.txt" 2>&1
+# the load in the background: the tracer's end is timed, not the load's
+{
+	"$LOAD" -s "$NGINX" -n 3000 -c 4 -k 100 -p otlp- >"$tmp/otlp-load.txt" 2>&1
+	date +%s%N >"$tmp/otlp-load.end"
+} &
+load_pid=$!
 wait "$bpf_pid"
 rc=$?
 bpf_pid=
-took=$(awk -v a="$start" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+end=$(date +%s%N)
+wait "$load_pid"
+took=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+# The ring is read until it is empty, so with every core busy the reader
+# may still be behind a load that outlasts the 8 s: the exit is timed from
+# the later of the two (a load of 27 s held a quiet run's 11 s to 27 s).
+after=$(awk -v a="$start" -v b="$end" -v l="$(cat "$tmp/otlp-load.end")" \
+	'BEGIN { s = a + 8e9; if (l > s) s = l; printf "%.1f", (b - s) / 1e9 }')
 kill "$hang_pid"
 hang_pid=
 check "hung collector: every request's trace in the JSON file" \
 	test "$(grep -c '"client":"'"$GW"':' "$tmp/otlp.jsonl")" -ge 3000
 check "hung collector: no ring drop" grep -q '"ring_drops":0[,}]' "$tmp/otlp.jsonl"
 # 8 s, then at most the delivery's drain time (3 s) and one POST timeout (2 s)
-check "hung collector: -d 8 ends on time (${took} s < 13.5 s)" awk -v t="$took" 'BEGIN { exit !(t < 13.5) }'
+check "hung collector: -d 8 ends on time (${took} s: ${after} s after the 8 s or the load's end, < 5.5 s)" \
+	awk -v t="$after" 'BEGIN { exit !(t < 5.5) }'
 check "hung collector: failed delivery exits non-zero and is counted" \
 	bash -c "[ $rc -ne 0 ] && grep -qE 'WARNING: OTLP endpoint .* traces not delivered' '$tmp/otlp.err'"
 
