@@ -71,7 +71,16 @@ static size_t addr_len(const struct krt_addr *a)
 
 bool krt_ip_eq(const struct krt_addr *a, const struct krt_addr *b)
 {
-	return a->family == b->family && !memcmp(a->addr, b->addr, addr_len(a));
+	__u32 x, y;
+
+	if (a->family != b->family)
+		return false;
+	if (a->family == KRT_AF_INET6)
+		return !memcmp(a->addr, b->addr, 16);
+	/* the engine compares addresses per event: a load each, not a memcmp() call */
+	memcpy(&x, a->addr, 4);
+	memcpy(&y, b->addr, 4);
+	return x == y;
 }
 
 bool krt_addr_eq(const struct krt_addr *a, const struct krt_addr *b)
