@@ -65,9 +65,12 @@ static __always_inline void event_submit(struct krt_event *e)
 
 /*
  * Switch and wake-up records, batched per CPU (include/krtrace_bpf.h,
- * struct krt_sched_batch). Only the sched hooks, which run with interrupts
- * off, and the flush program, run on the CPU from an IPI, touch a CPU's
- * batch: nothing else can come between.
+ * struct krt_sched_batch). The sched hooks run with interrupts off, and
+ * the flush program on the CPU from an IPI: nothing comes between them.
+ * A transfer hook (a notify record) can be preempted or interrupted while
+ * it adds its item, so it marks the batch busy first (batch_busy_add):
+ * while it is, the sched hooks send records of their own and the flush
+ * sends no item (it says how old the ones it left are).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -94,6 +97,20 @@ static __always_inline void sched_batch_flush(struct krt_sched_batch *b, bool re
 	if (n > KRT_SCHED_BATCH_ITEMS)
 		n = KRT_SCHED_BATCH_ITEMS;
 	b->n = n;
+	b->held = 0;
+	/*
+	 * The reader's flush interrupted a transfer hook adding an item: the
+	 * items stay (their count is the hook's to raise); the record says
+	 * how old the oldest left is, its time known (ours is newer than the
+	 * reader's flush if it reads the clock after this).
+	 */
+	if (reader && b->busy) {
+		if (b->busy != KRT_BATCH_BUSY)
+			b->held = b->busy;
+		if (n && (!b->held || b->items[0].ts_ns < b->held))
+			b->held = b->items[0].ts_ns;
+		n = 0;
+	}
 	b->type = KRT_REC_SCHED_BATCH;
 	b->cpu = bpf_get_smp_processor_id();
 	b->ts_ns = n ? b->items[(n - 1) & (KRT_SCHED_BATCH_ITEMS - 1)].ts_ns : 0;
@@ -108,6 +125,8 @@ static __always_inline void sched_batch_flush(struct krt_sched_batch *b, bool re
 		__sync_fetch_and_add(&ring_drops, 1);
 	else
 		COUNT(records);
+	if (b->held)
+		return;
 	b->n = 0;
 }
 
@@ -124,7 +143,7 @@ static __always_inline struct krt_sched_item *sched_item_add(struct krt_sched_ba
 	struct krt_sched_item *it;
 
 	*bp = b;
-	if (!b || !sched_batching)
+	if (!b || !sched_batching || b->busy)
 		return NULL;
 	if (b->n >= KRT_SCHED_BATCH_ITEMS)
 		sched_batch_flush(b, false);
@@ -139,6 +158,48 @@ static __always_inline void sched_item_done(struct krt_sched_batch *b)
 {
 	if (++b->n >= KRT_SCHED_BATCH_ITEMS)
 		sched_batch_flush(b, false);
+}
+
+/*
+ * A transfer hook's slot in this CPU's batch (sched_item_add's, for hooks
+ * that can be preempted): the batch is marked busy, then the clock read
+ * (*ts), so that a flush that finds it busy knows the item's age or that
+ * it is newer than the flush. NULL when not batching or busy (another
+ * task's hook, preempted in the middle: a record of its own). Closed with
+ * batch_busy_done.
+ */
+static __always_inline struct krt_sched_item *batch_busy_add(struct krt_sched_batch **bp, __u32 type,
+							     __u64 *ts)
+{
+	__u32 zero = 0;
+	struct krt_sched_batch *b = bpf_map_lookup_elem(&sched_batches, &zero);
+	struct krt_sched_item *it;
+
+	*bp = b;
+	if (!b || !sched_batching || b->busy)
+		return NULL;
+	/* compiler barriers: an interrupt on this CPU sees the stores in this order */
+	b->busy = KRT_BATCH_BUSY;
+	asm volatile("" ::: "memory");
+	*ts = bpf_ktime_get_ns();
+	b->busy = *ts;
+	asm volatile("" ::: "memory");
+	if (b->n >= KRT_SCHED_BATCH_ITEMS)
+		sched_batch_flush(b, false);
+	it = &b->items[b->n & (KRT_SCHED_BATCH_ITEMS - 1)];
+	__builtin_memset(it, 0, sizeof(*it));
+	it->ts_ns = *ts;
+	it->type = type;
+	return it;
+}
+
+static __always_inline void batch_busy_done(struct krt_sched_batch *b)
+{
+	asm volatile("" ::: "memory");
+	if (++b->n >= KRT_SCHED_BATCH_ITEMS)
+		sched_batch_flush(b, false);
+	asm volatile("" ::: "memory");
+	b->busy = 0;
 }
 
 #endif /* KRT_EVENTS_BPF_H */

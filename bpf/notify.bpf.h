@@ -28,8 +28,13 @@ static __always_inline __u64 keyed_id(__u64 v)
  */
 static __always_inline void notify_emit(__u64 peer, __u64 self, int ret, __u8 dir)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct krt_sched_batch *b;
+	struct krt_sched_item *it;
+	__u64 chan, asked = 0, ts;
 	struct krt_event *e;
-	__u64 chan;
+	__s32 fd = -1;
+	__u16 nr = 0;
 
 	/*
 	 * Sampling: a loop's replies to unsampled requests are not recorded,
@@ -55,6 +60,33 @@ static __always_inline void notify_emit(__u64 peer, __u64 self, int ret, __u8 di
 	chan = keyed_id(dir == KRT_DIR_SEND ? peer : self);
 	if (!chan)
 		return;
+	read_syscall_nr(&nr, &fd);
+#if defined(__TARGET_ARCH_x86)
+	if (dir == KRT_DIR_RECV && (nr == KRT_NR_read || nr == KRT_NR_recvfrom)) {
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+
+		asked = regs->dx; /* read(fd, buf, count), recvfrom(.., len, ..) */
+	}
+#endif
+	/*
+	 * In this CPU's batch (2 of the 12-13 ring records of an asgi or
+	 * thrift request were these), marked busy while it is added: a
+	 * transfer hook can be interrupted, and the syscall-exit one
+	 * preempted.
+	 */
+	it = batch_busy_add(&b, KRT_EV_NOTIFY, &ts);
+	if (it) {
+		it->prev_tid = task->pid;
+		it->prev_pid = task->tgid;
+		__builtin_memcpy(it->prev_comm, task->comm, sizeof(it->prev_comm));
+		it->prev_state = dir;
+		it->next_tid = fd;
+		it->next_pid = asked < 0xffffffffULL ? asked : 0xffffffffULL;
+		it->notify.chan = chan;
+		it->notify.bytes = ret;
+		batch_busy_done(b);
+		return;
+	}
 	e = event_reserve(KRT_EV_NOTIFY);
 	if (!e)
 		return;
@@ -62,20 +94,8 @@ static __always_inline void notify_emit(__u64 peer, __u64 self, int ret, __u8 di
 	e->notify.dir = dir;
 	e->notify.bytes = ret;
 	e->notify.chan = chan;
-	{
-		__u16 nr = 0;
-
-		read_syscall_nr(&nr, &e->notify.fd);
-#if defined(__TARGET_ARCH_x86)
-		if (dir == KRT_DIR_RECV && (nr == KRT_NR_read || nr == KRT_NR_recvfrom)) {
-			struct task_struct *task = bpf_get_current_task_btf();
-			struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-
-			e->notify.asked =
-			    regs->dx; /* read(fd, buf, count), recvfrom(.., len, ..) */
-		}
-#endif
-	}
+	e->notify.fd = fd;
+	e->notify.asked = asked;
 	event_submit(e);
 }
 

@@ -354,13 +354,14 @@ struct krt_pcpu_counters {
 /*
  * Switch, wake-up and (at a switch) CPU records batched per CPU (bpf/events.bpf.h,
  * sched_item_add): the sched hooks run with interrupts off, so a CPU's
- * batch is theirs alone; it goes into the ring as one record when full,
+ * batch is theirs alone, except while a transfer hook adds a notify item
+ * (busy: the others leave it alone); it goes into the ring as one record when full,
  * and the reader flushes every CPU's before it reads the ring (the
  * krt_sched_flush program, run on each CPU), so that no item waits past
  * the reorder window. On asgi and thrift these were 20 and 12 of 33 and
  * 27 ring records per request. A ring record, never an engine event: its
  * type is outside enum krt_event_type and the live source splits it into
- * the SWITCH and WAKEUP events the kernel would have sent.
+ * the SWITCH, WAKEUP, CPU and NOTIFY events the kernel would have sent.
  */
 #define KRT_REC_SCHED_BATCH 0x5b
 #define KRT_SCHED_BATCH_ITEMS 16 /* a power of two */
@@ -382,6 +383,14 @@ struct krt_sched_item {
 		struct {
 			__u64 oncpu_ns, runq_ns;
 		} cpu; /* a CPU item's (krt_cpu) */
+		/*
+		 * A notify item's (krt_notify; its thread in prev, its
+		 * direction in prev_state, fd in next_tid, the bytes asked
+		 * for in next_pid, at most 2^32 - 1)
+		 */
+		struct {
+			__u64 chan, bytes;
+		} notify;
 	};
 };
 
@@ -392,8 +401,19 @@ struct krt_sched_batch {
 	__u32 cpu;
 	__u32 n;     /* items */
 	__u32 flush; /* the reader's flush: sent even with no item (it counts them) */
+	/*
+	 * A transfer hook adds an item (it can be preempted or interrupted
+	 * meanwhile): KRT_BATCH_BUSY, then the item's time; 0 when nobody does.
+	 */
+	__u64 busy;
+	/*
+	 * A reader's flush that found the batch busy sends no item: the oldest
+	 * it left there (0: none older than the flush).
+	 */
+	__u64 held;
 	struct krt_sched_item items[KRT_SCHED_BATCH_ITEMS];
 };
+#define KRT_BATCH_BUSY 1
 _Static_assert(sizeof(struct krt_sched_item) == 64, "krt_sched_item: ABI");
 _Static_assert(KRT_REC_SCHED_BATCH >= KRT_EV_TYPE_MAX, "no engine event type");
 

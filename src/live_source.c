@@ -67,6 +67,7 @@ struct krt_live_source {
 	__u64 cpu_paired;    /* CPU events that came as a Go thread's earlier stretch */
 	__u64 batches;	     /* ring records of batched switches and wake-ups */
 	__u64 batched;	     /* the events they carried */
+	__u64 notify_batched; /* of them, notifications */
 	/*
 	 * Nothing still in a CPU's batch, or in the ring unread from a
 	 * flush, is older than flushed_ts (sched_flush): the reorder window
@@ -74,6 +75,11 @@ struct krt_live_source {
 	 */
 	__u64 flushed_ts;
 	__u64 flush_t0;			   /* the last flush's clock, read before it */
+	/*
+	 * The oldest item the last flush left in a busy batch (a transfer
+	 * hook was adding one there): flushed_ts stays below it. ~0: none.
+	 */
+	__u64 flush_held;
 	unsigned int flushes_due;	   /* its batch records not read yet */
 	struct krt_sched_batch *batch_buf; /* the batches' map value, every CPU's */
 	int n_cpus;			   /* possible CPUs, at most KRT_MAX_CPUS */
@@ -201,10 +207,16 @@ static void carried_cpu_event(const struct krt_event *recv, struct krt_event *ev
 	ev->oncpu = recv->xfer.cpu_before;
 }
 
+/* What the last flush sent is all read: nothing older waits in a batch. */
+static __u64 flush_done_ts(const struct krt_live_source *s)
+{
+	return s->flush_t0 < s->flush_held ? s->flush_t0 : s->flush_held;
+}
+
 /*
- * A batch of switches, wake-ups and CPU times (struct krt_sched_batch), as
- * the SWITCH, WAKEUP and CPU events the kernel used to send one record
- * each.
+ * A batch of switches, wake-ups, CPU times and notifications (struct
+ * krt_sched_batch), as the SWITCH, WAKEUP, CPU and NOTIFY events the
+ * kernel used to send one record each.
  */
 static int sched_batch_events(struct krt_live_source *s, const struct krt_sched_batch *b,
 			      size_t size)
@@ -219,9 +231,11 @@ static int sched_batch_events(struct krt_live_source *s, const struct krt_sched_
 	if (n > KRT_SCHED_BATCH_ITEMS)
 		n = KRT_SCHED_BATCH_ITEMS;
 	s->batches++;
+	if (b->flush && b->held && b->held <= s->flush_held)
+		s->flush_held = b->held - 1;
 	/* the last of a flush's records: what it flushed is all in the window */
 	if (b->flush && s->flushes_due && !--s->flushes_due)
-		s->flushed_ts = s->flush_t0;
+		s->flushed_ts = flush_done_ts(s);
 	for (i = 0; i < n; i++) {
 		const struct krt_sched_item *it = &b->items[i];
 
@@ -234,7 +248,17 @@ static int sched_batch_events(struct krt_live_source *s, const struct krt_sched_
 		ev->ts_ns = it->ts_ns;
 		ev->type = it->type;
 		ev->cpu = b->cpu;
-		if (it->type == KRT_EV_CPU) {
+		if (it->type == KRT_EV_NOTIFY) {
+			ev->pid = it->prev_pid;
+			ev->tid = it->prev_tid;
+			memcpy(ev->comm, it->prev_comm, sizeof(ev->comm));
+			ev->notify.dir = (__u8)it->prev_state;
+			ev->notify.fd = (__s32)it->next_tid;
+			ev->notify.asked = it->next_pid;
+			ev->notify.chan = it->notify.chan;
+			ev->notify.bytes = it->notify.bytes;
+			s->notify_batched++;
+		} else if (it->type == KRT_EV_CPU) {
 			ev->pid = it->prev_pid;
 			ev->tid = it->prev_tid;
 			memcpy(ev->comm, it->prev_comm, sizeof(ev->comm));
@@ -469,6 +493,7 @@ static void sched_batching_on(struct krt_live_source *s, const char *prog)
 		return;
 	}
 	s->flushed_ts = s->flush_t0 = clock_ns();
+	s->flush_held = ~0ULL;
 	__atomic_store_n(&s->skel->bss->sched_batching, true, __ATOMIC_RELEASE);
 }
 
@@ -863,10 +888,11 @@ static void sched_flush(struct krt_live_source *s)
 
 	if (!s->batch_buf || fd < 0)
 		return;
-	/* a CPU whose batch was empty then adds newer items only */
+	s->flush_held = ~0ULL;
+	/* a CPU whose batch was empty (and not busy) then adds newer items only */
 	blind = bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.sched_batches), &zero, s->batch_buf);
 	for (int c = 0; c < ncpu; c++) {
-		if (!blind && !s->batch_buf[c].n)
+		if (!blind && !s->batch_buf[c].n && !s->batch_buf[c].busy)
 			continue;
 		run.cpu = c;
 		if (!bpf_prog_test_run_opts(fd, &run))
@@ -877,7 +903,7 @@ static void sched_flush(struct krt_live_source *s)
 	s->flush_t0 = t0;
 	s->flushes_due = due;
 	if (!due)
-		s->flushed_ts = t0;
+		s->flushed_ts = flush_done_ts(s);
 }
 
 /* The ring's records into the window; a backlog goes on to cb as it is read. */
@@ -910,7 +936,7 @@ int krt_live_poll(struct krt_live_source *s, int timeout_ms, krt_live_event_cb c
 	err = consume(s, cb, ctx);
 	if (s->batch_buf) {
 		/* read up to the end: what the flush sent, unless the ring dropped it */
-		s->flushed_ts = s->flush_t0;
+		s->flushed_ts = flush_done_ts(s);
 		s->flushes_due = 0;
 	}
 	if (s->out_of_memory)
@@ -1264,6 +1290,7 @@ void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st
 	st->sends_flushed = sum.sends_flushed + s->sends_at_exit;
 	st->sched_batches = s->batches;
 	st->sched_batched = s->batched;
+	st->notify_batched = s->notify_batched;
 }
 
 bool krt_live_syscall_hooks(const struct krt_live_source *s)

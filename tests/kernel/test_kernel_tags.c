@@ -1750,6 +1750,72 @@ static void wakeup_seen(bool unbatched)
 	close_own_source(m);
 }
 
+/*
+ * Bytes on a socketpair of this process (a worker waking its loop): a
+ * NOTIFY event each way, naming the receiving socket, the fd and (a read)
+ * the bytes asked for; in the CPU's batches by default (the transfer hook
+ * marks the batch busy while it adds its item: the syscall-exit one can be
+ * preempted), a record each with sched_unbatched.
+ */
+static void notify_seen(bool unbatched)
+{
+	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true,
+				   .merge_hops = true, .sched_unbatched = unbatched };
+	struct krt_live_tag_stats ts;
+	struct krt_live_source *m;
+	const struct krt_event *snd = NULL, *rcv = NULL;
+	pid_t me = (pid_t)syscall(SYS_gettid);
+	char buf[64];
+	int sp[2];
+	size_t i;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	m = open_source_with(o, false);
+	assert_non_null(m);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	drain_from(m);
+	assert_int_equal(write(sp[0], "abc", 3), 3);
+	assert_int_equal(read(sp[1], buf, sizeof(buf)), 3);
+	drain_from(m);
+	for (i = 0; i < n_got; i++) {
+		const struct krt_event *e = &got[i];
+
+		if (e->type != KRT_EV_NOTIFY || (pid_t)e->tid != me)
+			continue;
+		if (e->notify.dir == KRT_DIR_SEND && e->notify.fd == sp[0])
+			snd = e;
+		if (e->notify.dir == KRT_DIR_RECV && e->notify.fd == sp[1])
+			rcv = e;
+	}
+	assert_non_null(snd);
+	assert_non_null(rcv);
+	assert_int_equal(snd->pid, getpid());
+	assert_int_equal(snd->notify.bytes, 3);
+	assert_int_equal(rcv->notify.bytes, 3);
+	assert_int_equal(rcv->notify.asked, sizeof(buf));
+	assert_true(snd->notify.chan != 0);
+	assert_true(snd->notify.chan == rcv->notify.chan);
+	assert_true(snd->ts_ns <= rcv->ts_ns);
+	krt_live_tag_stats(m, &ts);
+	if (unbatched)
+		assert_int_equal(ts.notify_batched, 0);
+	else
+		assert_true(ts.notify_batched >= 2);
+	close(sp[0]);
+	close(sp[1]);
+	close_own_source(m);
+}
+
+static void test_notify_batched(void **state)
+{
+	notify_seen(false);
+}
+
+static void test_notify_unbatched(void **state)
+{
+	notify_seen(true);
+}
+
 static void test_wakeup_batched(void **state)
 {
 	wakeup_seen(false);
@@ -3337,7 +3403,9 @@ static void test_go_dialed_conn_handed_over_execute(void **state)
 	{ prefix "handback_reply_stays_unsampled", test_handback_reply_stays_unsampled }, \
 	{ prefix "unsure_server_time_in_kernel", test_unsure_server_time_in_kernel, NULL, pool_abandon, NULL }, \
 	{ prefix "reorder_window_grows", test_reorder_window_grows, NULL, pool_abandon, NULL }, \
-	{ prefix "notify_recorded", test_notify_recorded }
+	{ prefix "notify_recorded", test_notify_recorded }, \
+	{ prefix "notify_batched", test_notify_batched }, \
+	{ prefix "notify_unbatched", test_notify_unbatched }
 
 int main(void)
 {
