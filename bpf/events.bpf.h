@@ -168,8 +168,8 @@ static __always_inline void sched_item_done(struct krt_sched_batch *b)
  * task's hook, preempted in the middle: a record of its own). Closed with
  * batch_busy_done.
  */
-static __always_inline struct krt_sched_item *batch_busy_add(struct krt_sched_batch **bp, __u32 type,
-							     __u64 *ts)
+static __always_inline struct krt_sched_item *batch_busy_add(struct krt_sched_batch **bp,
+							     __u32 type, __u64 *ts)
 {
 	__u32 zero = 0;
 	struct krt_sched_batch *b = bpf_map_lookup_elem(&sched_batches, &zero);

@@ -67,14 +67,14 @@ struct krt_live_source {
 	__u64 cpu_paired;    /* CPU events that came as a Go thread's earlier stretch */
 	__u64 batches;	     /* ring records of batched switches and wake-ups */
 	__u64 batched;	     /* the events they carried */
-	__u64 notify_batched; /* of them, notifications */
+	__u64 notified;	     /* of them, notifications */
 	/*
 	 * Nothing still in a CPU's batch, or in the ring unread from a
 	 * flush, is older than flushed_ts (sched_flush): the reorder window
 	 * hands over nothing newer.
 	 */
 	__u64 flushed_ts;
-	__u64 flush_t0;			   /* the last flush's clock, read before it */
+	__u64 flush_t0; /* the last flush's clock, read before it */
 	/*
 	 * The oldest item the last flush left in a busy batch (a transfer
 	 * hook was adding one there): flushed_ts stays below it. ~0: none.
@@ -257,7 +257,7 @@ static int sched_batch_events(struct krt_live_source *s, const struct krt_sched_
 			ev->notify.asked = it->next_pid;
 			ev->notify.chan = it->notify.chan;
 			ev->notify.bytes = it->notify.bytes;
-			s->notify_batched++;
+			s->notified++;
 		} else if (it->type == KRT_EV_CPU) {
 			ev->pid = it->prev_pid;
 			ev->tid = it->prev_tid;
@@ -1290,7 +1290,7 @@ void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st
 	st->sends_flushed = sum.sends_flushed + s->sends_at_exit;
 	st->sched_batches = s->batches;
 	st->sched_batched = s->batched;
-	st->notify_batched = s->notify_batched;
+	st->sched_notify = s->notified;
 }
 
 bool krt_live_syscall_hooks(const struct krt_live_source *s)

@@ -71,7 +71,7 @@ struct krt_live_tag_stats {
 	__u64 sends_flushed; /* sends to a traced peer emitted on their own */
 	__u64 sched_batches; /* ring records of a CPU's batched switches and wake-ups */
 	__u64 sched_batched; /* the switch and wake-up events they carried */
-	__u64 notify_batched; /* of them, notifications (KRT_EV_NOTIFY) */
+	__u64 sched_notify;  /* of them, notifications (KRT_EV_NOTIFY) */
 };
 
 typedef void (*krt_live_event_cb)(const struct krt_event *ev, void *ctx);

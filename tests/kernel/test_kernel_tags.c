@@ -1798,9 +1798,9 @@ static void notify_seen(bool unbatched)
 	assert_true(snd->ts_ns <= rcv->ts_ns);
 	krt_live_tag_stats(m, &ts);
 	if (unbatched)
-		assert_int_equal(ts.notify_batched, 0);
+		assert_int_equal(ts.sched_notify, 0);
 	else
-		assert_true(ts.notify_batched >= 2);
+		assert_true(ts.sched_notify >= 2);
 	close(sp[0]);
 	close(sp[1]);
 	close_own_source(m);
