@@ -56,12 +56,21 @@ struct {
 	__type(value, struct krt_go_proc);
 } go_procs SEC(".maps");
 
-/* A thread's running goroutine (by tid): its runtime.g, goid and trace origin. */
+/*
+ * A thread's running goroutine (by tid): its runtime.g, goid and trace
+ * origin; and where the hooks read which goroutine runs (lazy, krt_go_sync),
+ * fixed for the thread's life: its TLS slot of runtime.g, its g0 (the
+ * scheduler's g) and its m's curg field.
+ */
 struct krt_go_running {
 	__u64 g;
 	__u64 goid;
+	__u64 tls_slot;
+	__u64 g0;
+	__u64 curg_slot;
+	__u32 slots_tgid; /* the process the slots are of (a tid reused elsewhere) */
 	__u8 origin;
-	__u8 pad[7];
+	__u8 pad[3];
 };
 
 struct {
@@ -104,7 +113,8 @@ struct krt_go_state {
 	__u8 claim;   /* enum krt_claim */
 	__u8 origin;
 	__u8 entry_server;
-	__u8 pad[5];
+	__u8 pad;
+	__u32 goid; /* 0 until it first runs (a reused runtime.g starts afresh) */
 	__u64 entry_cookie;
 };
 
@@ -116,9 +126,14 @@ struct {
 	__type(value, struct krt_go_state);
 } go_states SEC(".maps");
 
-__u64 go_switches = 0;	/* goroutine switches that changed a thread's trace */
+/*
+ * Per CPU (COUNT): go_switches, goroutine switches that changed a thread's
+ * trace; go_handoffs, goroutines that took a trace from their waker;
+ * go_synced, goroutine changes a hook found (lazy). 16 go_synced per
+ * go-fanout request: a machine-wide atomic bounced its cache line between
+ * CPUs.
+ */
 __u64 go_inherited = 0; /* goroutines started with their creator's trace */
-__u64 go_handoffs = 0;	/* goroutines that took a trace from their waker */
 __u64 go_moved = 0;	/* goroutines whose state was fetched from the thread they left */
 
 /*
@@ -214,19 +229,22 @@ static __always_inline void go_set_trace(struct krt_thread_state *t, __u32 tid, 
 /*
  * Goroutine g (goid) runs on thread tid now: the state of the goroutine
  * that ran here is put away, g's is put on the thread (the CPU time so far
- * goes to the trace it was gathered for).
+ * goes to the trace it was gathered for). run: tid's go_running entry, st:
+ * g's state, when the caller has them (NULL: looked up here).
  */
-static __always_inline void go_run(__u32 tid, __u32 tgid, __u64 g, __u64 goid)
+static __always_inline void go_run(__u32 tid, __u32 tgid, __u64 g, __u64 goid,
+				   struct krt_go_running *run, struct krt_go_state *st)
 {
-	struct krt_go_running *run, next = {.g = g, .goid = goid};
+	struct krt_go_running next = {.g = g, .goid = goid};
 	struct krt_go_key k = {.g = g, .tgid = tgid};
-	struct krt_go_state *st, fresh = {};
+	struct krt_go_state fresh = {};
 	struct krt_thread_state *t;
 
 	t = thread_get(tid);
 	if (!t)
 		return;
-	run = bpf_map_lookup_elem(&go_running, &tid);
+	if (!run)
+		run = bpf_map_lookup_elem(&go_running, &tid);
 	if (run && run->g == g)
 		return;
 	/* the goroutine that ran here leaves: its state is put away */
@@ -238,16 +256,18 @@ static __always_inline void go_run(__u32 tid, __u32 tgid, __u64 g, __u64 goid)
 		if (!ps)
 			bpf_map_update_elem(&go_states, &pk, &put, BPF_ANY);
 	}
-	st = bpf_map_lookup_elem(&go_states, &k);
+	if (!st)
+		st = bpf_map_lookup_elem(&go_states, &k);
 	if (!st) {
 		bpf_map_update_elem(&go_states, &k, &fresh, BPF_NOEXIST);
 		st = bpf_map_lookup_elem(&go_states, &k);
 		if (!st)
 			return;
 	}
+	st->goid = goid;
 	go_settle(st, g, tid);
 	if (t->trace != st->trace)
-		__sync_fetch_and_add(&go_switches, 1);
+		COUNT(go_switches);
 	go_set_trace(t, tid, tgid, st->trace);
 	t->claim = st->claim;
 	t->entry_cookie = st->entry_cookie;
@@ -257,6 +277,13 @@ static __always_inline void go_run(__u32 tid, __u32 tgid, __u64 g, __u64 goid)
 	t->tag_pending = 0;
 	t->sent = 0;
 	st->on_tid = tid;
+	if (run) {
+		/* in place: an update allocates and frees an element */
+		run->g = g;
+		run->goid = goid;
+		run->origin = st->origin;
+		return;
+	}
 	next.origin = st->origin;
 	bpf_map_update_elem(&go_running, &tid, &next, BPF_ANY);
 }
@@ -275,11 +302,9 @@ int krt_go_execute(struct pt_regs *ctx)
 	if (!proc || !g)
 		return 0;
 	bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + proc->goid_off));
-	go_run((__u32)pid_tgid, tgid, g, goid);
+	go_run((__u32)pid_tgid, tgid, g, goid, NULL, NULL);
 	return 0;
 }
-
-__u64 go_synced = 0; /* goroutine changes a hook found (lazy: no runtime.execute probe) */
 
 /*
  * Lazy goroutine switches (proc->lazy): runtime.execute is the hottest of
@@ -294,44 +319,100 @@ __u64 go_synced = 0; /* goroutine changes a hook found (lazy: no runtime.execute
  * CPU time between a goroutine switch and the thread's next hook goes to
  * the goroutine that ran before.
  *
+ * reg_g: the g register (R14, Go's register ABI) at a uprobe on a runtime
+ * function, 0 at a kernel hook (the TLS slot is read).
+ *
+ * Cost: it runs at every Go transfer and hand-off (27 and 18 of them per
+ * go-fanout request), and each bpf_probe_read_user costs 80-150 ns here.
+ * The thread's TLS slot, g0 and m.curg field are fixed for its life
+ * (go_running): a goroutine that did not change since the thread's last
+ * hook costs one map lookup and one read (the TLS slot, or at a runtime
+ * probe on g0 the curg field); it cost five reads and two lookups when
+ * everything was read through go_procs each time (0.9 us per ready hit).
+ *
  * A global function: the verifier checks it once, not inlined in each
  * program that calls it.
  */
-__noinline int krt_go_sync(__u64 pid_tgid)
+__noinline int krt_go_sync(__u64 pid_tgid, __u64 reg_g)
 {
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
-	__u64 fsbase = 0, g = 0, goid = 0, m = 0;
+	__u64 g = reg_g, goid = 0, m = 0, g0 = 0, tls_slot = 0, curg_slot = 0;
+	struct krt_go_key k = {.tgid = tgid};
+	struct krt_go_state *st = NULL;
 	struct krt_go_running *run;
 	struct krt_go_proc *proc;
 
 	if (empty_hooks || !kernel_tags)
 		return 0;
+	run = bpf_map_lookup_elem(&go_running, &tid);
+	if (run && run->tls_slot && run->slots_tgid == tgid) {
+		if (!g && bpf_probe_read_user(&g, sizeof(g), (void *)run->tls_slot))
+			return 0;
+		if (!g || g == run->g)
+			return 0;
+		if (g == run->g0) {
+			/* the scheduler's stack: the goroutine its m serves */
+			if (bpf_probe_read_user(&g, sizeof(g), (void *)run->curg_slot) || !g ||
+			    g == run->g)
+				return 0;
+		}
+		/* a goroutine that ran before: its goid is in its state */
+		k.g = g;
+		st = bpf_map_lookup_elem(&go_states, &k);
+		if (st && st->goid) {
+			go_run(tid, tgid, g, st->goid, run, st);
+			COUNT(go_synced);
+			return 0;
+		}
+	}
 	proc = bpf_map_lookup_elem(&go_procs, &tgid);
 	if (!proc || !proc->lazy)
 		return 0;
+	if (!run || !run->tls_slot || run->slots_tgid != tgid) {
+		/* the thread's first hook: where to read, from its task and g0 */
 #if defined(__TARGET_ARCH_x86)
-	fsbase = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), thread.fsbase);
+		tls_slot = bpf_get_current_task_btf()->thread.fsbase;
 #endif
-	if (!fsbase ||
-	    bpf_probe_read_user(&g, sizeof(g), (void *)(fsbase + (__s64)proc->tls_g_off)) || !g)
-		return 0;
-	run = bpf_map_lookup_elem(&go_running, &tid);
-	if (run && run->g == g)
-		return 0;
+		if (!tls_slot)
+			return 0;
+		tls_slot += (__s64)proc->tls_g_off;
+		if (!g && bpf_probe_read_user(&g, sizeof(g), (void *)tls_slot))
+			return 0;
+		if (!g)
+			return 0;
+	}
 	bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + proc->goid_off));
 	if (!goid) {
 		/* g0 (or gsignal): the goroutine this thread's M runs */
-		if (bpf_probe_read_user(&m, sizeof(m), (void *)(g + proc->g_m_off)) || !m ||
-		    bpf_probe_read_user(&g, sizeof(g), (void *)(m + proc->m_curg_off)) || !g)
+		if (bpf_probe_read_user(&m, sizeof(m), (void *)(g + proc->g_m_off)) || !m)
 			return 0;
-		if (run && run->g == g)
+		g0 = g;
+		curg_slot = m + proc->m_curg_off;
+		if (bpf_probe_read_user(&g, sizeof(g), (void *)curg_slot) || !g)
 			return 0;
-		bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + proc->goid_off));
-		if (!goid)
-			return 0;
+		if (!run || g != run->g)
+			bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + proc->goid_off));
+		st = NULL; /* looked up for the g0 */
 	}
-	go_run(tid, tgid, g, goid);
-	__sync_fetch_and_add(&go_synced, 1);
+	if (goid) {
+		go_run(tid, tgid, g, goid, run, st);
+		COUNT(go_synced);
+	}
+	/*
+	 * The thread's slots, learnt once (g0 at its first hook on the system
+	 * stack); go_run made its entry (if not, the next hook learns them).
+	 */
+	if ((tls_slot || g0) && (run = bpf_map_lookup_elem(&go_running, &tid))) {
+		if (tls_slot) {
+			run->tls_slot = tls_slot;
+			run->slots_tgid = tgid;
+			run->g0 = 0; /* learnt again, with its m */
+		}
+		if (g0 && g0 != run->g0) {
+			run->g0 = g0;
+			run->curg_slot = curg_slot;
+		}
+	}
 	return 0;
 }
 
@@ -453,7 +534,7 @@ int krt_go_newproc(struct pt_regs *ctx)
 	if (!proc)
 		return 0;
 	if (proc->lazy)
-		krt_go_sync(pid_tgid);
+		krt_go_sync(pid_tgid, ctx->r14);
 	k.g = ctx->ax - proc->sched_off;
 	t = thread_find(tid);
 	/*
@@ -485,7 +566,7 @@ static __always_inline void go_pick_up(struct krt_thread_state *t, __u32 tid, __
 	t->sent = 0;
 	if (run)
 		run->origin = trace & KRT_TRACE_ID_MASK ? KRT_GO_BOUND : KRT_GO_OPEN;
-	__sync_fetch_and_add(&go_handoffs, 1);
+	COUNT(go_handoffs);
 }
 
 /*
@@ -541,7 +622,7 @@ static __always_inline __u64 go_chan_waiter(__u64 c, __u16 waitq_off)
 	return sg ? go_chan_field(sg, 0) : 0;
 }
 
-static __always_inline struct krt_go_proc *go_chan_proc(__u32 tgid)
+static __always_inline struct krt_go_proc *go_chan_proc(__u32 tgid, __u64 reg_g)
 {
 	struct krt_go_proc *proc;
 
@@ -551,7 +632,7 @@ static __always_inline struct krt_go_proc *go_chan_proc(__u32 tgid)
 	if (!proc || !proc->chans)
 		return NULL;
 	if (proc->lazy)
-		krt_go_sync((__u64)tgid << 32 | (__u32)bpf_get_current_pid_tgid());
+		krt_go_sync((__u64)tgid << 32 | (__u32)bpf_get_current_pid_tgid(), reg_g);
 	return proc;
 }
 
@@ -681,7 +762,7 @@ SEC("uprobe")
 int krt_go_chansend(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid(), c = ctx->ax;
-	struct krt_go_proc *proc = go_chan_proc(pid_tgid >> 32);
+	struct krt_go_proc *proc = go_chan_proc(pid_tgid >> 32, ctx->r14);
 
 	if (proc && c)
 		go_chan_send(proc, c, (__u32)pid_tgid, pid_tgid >> 32);
@@ -692,7 +773,7 @@ SEC("uprobe")
 int krt_go_chanrecv(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid(), c = ctx->ax;
-	struct krt_go_proc *proc = go_chan_proc(pid_tgid >> 32);
+	struct krt_go_proc *proc = go_chan_proc(pid_tgid >> 32, ctx->r14);
 
 	if (proc && c)
 		go_chan_recv(proc, c, (__u32)pid_tgid, pid_tgid >> 32);
@@ -713,7 +794,7 @@ int krt_go_selectgo(struct pt_regs *ctx)
 	__u64 pid_tgid = bpf_get_current_pid_tgid(), cas0 = ctx->ax;
 	__u64 nsends = ctx->di, ncases = ctx->di + ctx->si, chosen = 0;
 	__u32 tgid = pid_tgid >> 32, ready = 0, send = 0;
-	struct krt_go_proc *proc = go_chan_proc(tgid);
+	struct krt_go_proc *proc = go_chan_proc(tgid, ctx->r14);
 
 	if (!proc || !cas0 || ncases > KRT_GO_SELECT_MAX)
 		return 0;
@@ -768,7 +849,7 @@ int krt_go_ready(struct pt_regs *ctx)
 	if (proc->handoff_skips && (skip > 31 || !(proc->handoff_skips & (1u << skip))))
 		return 0;
 	if (proc->lazy)
-		krt_go_sync(pid_tgid);
+		krt_go_sync(pid_tgid, ctx->r14);
 	t = thread_find(tid);
 	if (!t || !(t->trace & (KRT_TRACE_ID_MASK | KRT_TRACE_SAMPLED_OUT)))
 		return 0;
@@ -799,7 +880,7 @@ int krt_go_ready(struct pt_regs *ctx)
 	st->origin = KRT_GO_BOUND;
 	st->claim = KRT_CLAIM_OPEN;
 	st->entry_cookie = 0;
-	__sync_fetch_and_add(&go_handoffs, 1);
+	COUNT(go_handoffs);
 	return 0;
 }
 

@@ -86,7 +86,7 @@ int BPF_PROG(krt_sock_send, struct sock *sk, int ret, int flags)
 		return 0;
 	/* a Go thread: the goroutine it runs now (no runtime.execute probe) */
 	if (go_process(pid_tgid >> 32))
-		krt_go_sync(pid_tgid);
+		krt_go_sync(pid_tgid, 0);
 	return krt_sock_xfer_send(&f, ret, pid_tgid);
 }
 
@@ -107,7 +107,7 @@ int BPF_PROG(krt_sock_recv, struct sock *sk, int ret, int flags)
 		return 0;
 	/* a Go thread: the goroutine it runs now (no runtime.execute probe) */
 	if (go_process(pid_tgid >> 32))
-		krt_go_sync(pid_tgid);
+		krt_go_sync(pid_tgid, 0);
 	return krt_sock_xfer_recv(&f, ret, pid_tgid);
 }
 
@@ -496,7 +496,7 @@ int BPF_PROG(krt_sock_state, struct sock *sk, int oldstate, int newstate)
 	if (kernel_tags && newstate == KRT_TCP_SYN_SENT) {
 		/* connect(2) of a Go thread: the goroutine it runs now */
 		if (go_process(pid_tgid >> 32))
-			krt_go_sync(pid_tgid);
+			krt_go_sync(pid_tgid, 0);
 		c = conn_get(cookie);
 		if (c) {
 			c->client = 1;

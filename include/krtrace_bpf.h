@@ -348,7 +348,10 @@ struct krt_pcpu_counters {
 	__u64 hops_merged;    /* receives that carried their send */
 	__u64 sends_flushed;  /* waiting sends emitted on their own */
 	__u64 traces_started; /* requests seen at the gateway door, sampled or not */
-	__u64 pad[3];
+	/* Go (bpf/goroutines.bpf.h): bumped at goroutine changes the hooks find */
+	__u64 go_synced;
+	__u64 go_switches;
+	__u64 go_handoffs;
 };
 
 /*

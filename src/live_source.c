@@ -1228,6 +1228,8 @@ int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
 
 void krt_live_stats(struct krt_live_source *s, struct krt_source_stats *st)
 {
+	struct krt_pcpu_counters sum;
+
 	st->ring_drops = s->skel->bss->ring_drops;
 	st->lost_events = s->skel->bss->ring_drops;
 	/* states not kept: every probed slot of their table held by others */
@@ -1237,10 +1239,11 @@ void krt_live_stats(struct krt_live_source *s, struct krt_source_stats *st)
 	st->sample_rate = s->skel->rodata->sample_rate;
 	/* behind the reorder window: timestamps clamped */
 	st->reordered = s->window.late;
-	st->go_synced = s->skel->bss->go_synced;
-	st->go_switches = s->skel->bss->go_switches;
+	pcpu_sum(s, &sum);
+	st->go_synced = sum.go_synced;
+	st->go_switches = sum.go_switches;
 	st->go_inherited = s->skel->bss->go_inherited;
-	st->go_handoffs = s->skel->bss->go_handoffs;
+	st->go_handoffs = sum.go_handoffs;
 	st->go_moved = s->skel->bss->go_moved;
 	st->go_reused = s->skel->bss->go_reused;
 	st->go_dials_handed = s->skel->bss->go_dials_handed;
@@ -1268,6 +1271,9 @@ static void pcpu_sum(struct krt_live_source *s, struct krt_pcpu_counters *sum)
 		sum->hops_merged += c[i].hops_merged;
 		sum->sends_flushed += c[i].sends_flushed;
 		sum->traces_started += c[i].traces_started;
+		sum->go_synced += c[i].go_synced;
+		sum->go_switches += c[i].go_switches;
+		sum->go_handoffs += c[i].go_handoffs;
 	}
 }
 

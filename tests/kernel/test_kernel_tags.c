@@ -2897,9 +2897,10 @@ static void test_state_probed(void **state)
 /*
  * Stand-ins for the Go runtime's functions, for goroutine tracking without
  * a Go program: Go's register ABI passes runtime.execute's and ready's gp,
- * gostartcallfn's &gp.sched in RAX (ready's traceskip in RBX). The uprobes
- * attach at their first instruction; krt_fake_go_call(fn, ax, bx) calls
- * one with those registers set.
+ * gostartcallfn's &gp.sched in RAX (ready's traceskip in RBX), and keeps
+ * the running g in R14 (what the probes read it from). The uprobes attach
+ * at their first instruction; krt_fake_go_call(fn, ax, bx) calls one with
+ * those registers set, R14 = the g in the stand-in TLS slot.
  */
 __asm__(".text\n"
 	".globl krt_fake_go_execute\n.type krt_fake_go_execute,@function\n"
@@ -2915,15 +2916,15 @@ __asm__(".text\n"
 	".globl krt_fake_go_selectgo\n.type krt_fake_go_selectgo,@function\n"
 	"krt_fake_go_selectgo:\n\tnop\n\tret\n"
 	".globl krt_fake_go_call\n.type krt_fake_go_call,@function\n"
-	"krt_fake_go_call:\n\tpush %rbx\n\tmov %rsi, %rax\n\tmov %rdx, %rbx\n"
-	"\tcall *%rdi\n\tpop %rbx\n\tret\n");
+	"krt_fake_go_call:\n\tpush %rbx\n\tpush %r14\n\tmov %rsi, %rax\n\tmov %rdx, %rbx\n"
+	"\tmov %rcx, %r14\n\tcall *%rdi\n\tpop %r14\n\tpop %rbx\n\tret\n");
 void krt_fake_go_execute(void);
 void krt_fake_go_newproc(void);
 void krt_fake_go_ready(void);
 void krt_fake_go_chansend(void);
 void krt_fake_go_chanrecv(void);
 void krt_fake_go_selectgo(void);
-void krt_fake_go_call(void (*fn)(void), __u64 ax, __u64 bx);
+void krt_fake_go_call(void (*fn)(void), __u64 ax, __u64 bx, __u64 g);
 
 struct fake_m;
 
@@ -2949,6 +2950,12 @@ struct fake_m {
 static __thread struct fake_g *fake_tls_g;
 static __thread struct fake_m fake_m0;
 static __thread struct fake_g fake_g0;
+
+/* fn(ax, bx) called as Go calls it: R14 is the running g (the TLS slot's) */
+static void go_call(void (*fn)(void), __u64 ax, __u64 bx)
+{
+	krt_fake_go_call(fn, ax, bx, (__u64)(unsigned long)fake_tls_g);
+}
 
 /* The file offset of code at addr in this executable (what a uprobe attaches at). */
 static __u64 own_file_offset(const void *addr)
@@ -3036,7 +3043,7 @@ static void go_execute(struct fake_g *g)
 {
 	fake_tls_g = g;
 	fake_m0.curg = g;
-	krt_fake_go_call(krt_fake_go_execute, (__u64)(unsigned long)g, 0);
+	go_call(krt_fake_go_execute, (__u64)(unsigned long)g, 0);
 }
 
 /* fn(ax, bx) called on the system stack, as the runtime calls ready and gostartcallfn */
@@ -3046,7 +3053,7 @@ static void go_systemstack(void (*fn)(void), __u64 ax, __u64 bx)
 
 	fake_g0.m = &fake_m0;
 	fake_tls_g = &fake_g0;
-	krt_fake_go_call(fn, ax, bx);
+	go_call(fn, ax, bx);
 	fake_tls_g = cur;
 }
 
@@ -3294,14 +3301,14 @@ static void test_go_channel_buffered_handoff(void **state)
 	go_execute(&ga);
 	assert_int_equal(write(gw1, "GET /1", 6), 6);
 	read_n(srv1, 6);
-	krt_fake_go_call(krt_fake_go_chansend, (__u64)(unsigned long)&c, 0);
+	go_call(krt_fake_go_chansend, (__u64)(unsigned long)&c, 0);
 	c.qcount = 1; /* the runtime puts the value in slot 0 */
 	c.sendx = 1;
 	go_execute(&gw);
-	krt_fake_go_call(krt_fake_go_chanrecv, (__u64)(unsigned long)&c, 0);
+	go_call(krt_fake_go_chanrecv, (__u64)(unsigned long)&c, 0);
 	assert_int_equal(write(dc, "call", 4), 4);
 	read_n(ds, 4);
-	krt_fake_go_call(krt_fake_go_chanrecv, (__u64)(unsigned long)&other, 0);
+	go_call(krt_fake_go_chanrecv, (__u64)(unsigned long)&other, 0);
 	drain_from(s);
 
 	r1 = find_xfer(KRT_DIR_RECV, srv1, 0);
