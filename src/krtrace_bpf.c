@@ -118,6 +118,7 @@ struct options {
 	bool syscall_hooks;	 /* the pre-6.3 fallback, forced */
 	bool empty_hooks;	 /* benchmark floor: hooks that return at once */
 	bool unbatched;		 /* a ring record per switch and wake-up */
+	__u32 slow_reader_us;	 /* --debug slow-reader: the reader sleeps per record */
 	bool go_threads;	 /* Go programs by thread: no uprobes on their runtime */
 	bool go_channels;	 /* uprobes on Go's channel operations, not on ready */
 	bool go_execute;	 /* a uprobe on runtime.execute, not g from TLS at the hooks */
@@ -284,6 +285,8 @@ static const struct {
 		      "                   not kept, table_full (tests of losses)"},
     {"reorder-us=N", "hold records N microseconds for reordering (default 20000):\n"
 		     "                   fewer make records arrive late, reorder_clamp"},
+    {"slow-reader=US", "the reader sleeps US microseconds per ring record: slower than\n"
+		       "                   the programs (tests: -d and SIGTERM still end on time)"},
 };
 
 static void debug_help(FILE *f)
@@ -331,6 +334,9 @@ static int parse_debug(const char *arg, struct options *o)
 		} else if (!strncmp(f, "reorder-us=", 11)) {
 			ret = parse_uint("--debug reorder-us", f + 11, 0, 10000000, &o->reorder_us);
 			o->have_reorder_us = !ret;
+		} else if (!strncmp(f, "slow-reader=", 12)) {
+			ret = parse_uint("--debug slow-reader", f + 12, 1, 1000000,
+					 &o->slow_reader_us);
 		} else if (!strncmp(f, "record-events=", 14) && f[14]) {
 			o->record_path = strdup(f + 14);
 			if (!o->record_path) {
@@ -1133,6 +1139,7 @@ int main(int argc, char **argv)
 	lo.syscall_hooks = o.syscall_hooks;
 	lo.empty_hooks = o.empty_hooks;
 	lo.sched_unbatched = o.unbatched;
+	lo.slow_reader_us = o.slow_reader_us;
 	lo.peers = &o.peers;
 	lo.tcpopt_cgroup = o.tcpopt_cgroup;
 	lo.verifier_stats = o.verifier_stats ? stdout : NULL;
@@ -1210,6 +1217,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	if (o.duration > 0)
 		deadline = now_s() + o.duration;
+	krt_live_stop_at(src, &stop_requested, o.duration > 0 ? o.duration : 0);
 	fprintf(stderr, PROG ": tracing %zu process(es)%s%s; Ctrl-C to stop\n", pids.n,
 		o.duration > 0 ? " for the given duration" : "",
 		o.empty_hooks		      ? " (empty hooks: nothing is traced)"
@@ -1279,6 +1287,11 @@ int main(int argc, char **argv)
 		}
 	}
 	consumer_priority_stop(&prio);
+	/*
+	 * Nothing new after the end: with programs faster than the reader the
+	 * ring would never be empty and the drain would not end.
+	 */
+	krt_live_detach(src);
 	n = krt_live_drain(src, feed_engine, &fctx);
 	if (n < 0)
 		fprintf(stderr, PROG ": draining the ring buffer: %s\n", strerror(-n));

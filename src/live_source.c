@@ -93,6 +93,17 @@ struct krt_live_source {
 	bool tables_unmappable;
 	double start_s;
 	struct krt_live_table_stats tables;
+	/*
+	 * A consume ends early when *stop is set or the clock passes until_ns
+	 * (krt_live_stop_at): with producers faster than the reader the ring
+	 * is never empty, and a consume that read until it was made -d and
+	 * SIGTERM wait for the traffic to pause (27 s for -d 8, loaded).
+	 */
+	const volatile sig_atomic_t *stop;
+	__u64 until_ns;
+	unsigned int since_check; /* records since the last look at stop, until_ns */
+	bool consume_cut;	  /* the last consume ended early */
+	__u32 slow_reader_us;	  /* --debug slow-reader: sleep per record (tests) */
 };
 
 static bool libbpf_debug;
@@ -308,7 +319,7 @@ static __u64 flushed_cutoff(const struct krt_live_source *s, __u64 cutoff)
 	return cutoff < s->flushed_ts ? cutoff : s->flushed_ts;
 }
 
-static int on_ring_record(void *ctx, void *data, size_t size)
+static int ring_record(void *ctx, void *data, size_t size)
 {
 	struct krt_live_source *s = ctx;
 	const struct krt_event *rec;
@@ -410,6 +421,31 @@ queued:
 oom:
 	s->out_of_memory = true;
 	return -ENOMEM;
+}
+
+/* records between two looks at the stop flag and the clock (~20 ns each) */
+#define CONSUME_CHECK_EVERY 64
+
+static int on_ring_record(void *ctx, void *data, size_t size)
+{
+	struct krt_live_source *s = ctx;
+	int err = ring_record(ctx, data, size);
+
+	if (err)
+		return err;
+	if (s->slow_reader_us)
+		usleep(s->slow_reader_us);
+	if (!s->stop && !s->until_ns)
+		return 0;
+	if (++s->since_check < CONSUME_CHECK_EVERY)
+		return 0;
+	s->since_check = 0;
+	if ((s->stop && *s->stop) || (s->until_ns && clock_ns() >= s->until_ns)) {
+		/* this record is read: libbpf moved past it before returning */
+		s->consume_cut = true;
+		return -ECANCELED;
+	}
+	return 0;
 }
 
 /*
@@ -652,6 +688,7 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 	}
 	if (!o->sched_unbatched)
 		sched_batching_on(s, prog);
+	s->slow_reader_us = o->slow_reader_us;
 	return s;
 fail:
 	krt_live_close(s);
@@ -913,8 +950,11 @@ static int consume(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
 
 	s->backlog_cb = cb;
 	s->backlog_ctx = ctx;
+	s->consume_cut = false;
 	err = ring_buffer__consume(s->rb);
 	s->backlog_cb = NULL;
+	if (err == -ECANCELED && s->consume_cut)
+		return 0; /* stopped early, every record read so far handled */
 	return err;
 }
 
@@ -934,6 +974,12 @@ int krt_live_poll(struct krt_live_source *s, int timeout_ms, krt_live_event_cb c
 	 */
 	sched_flush(s);
 	err = consume(s, cb, ctx);
+	if (s->consume_cut)
+		/*
+		 * Asked to stop (the caller drains next): the flush's records
+		 * may not be read yet, so flushed_ts stays where it was.
+		 */
+		return s->out_of_memory ? -ENOMEM : -EINTR;
 	if (s->batch_buf) {
 		/* read up to the end: what the flush sent, unless the ring dropped it */
 		s->flushed_ts = flush_done_ts(s);
@@ -1195,6 +1241,9 @@ int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
 	__u64 late;
 	int n, m, err;
 
+	/* everything left: no early end (the stop flag is set by now) */
+	s->stop = NULL;
+	s->until_ns = 0;
 	sched_flush(s);
 	err = consume(s, cb, ctx);
 	if (err < 0 && err != -EINTR)
@@ -1522,6 +1571,22 @@ int krt_live_sweep(struct krt_live_source *s, unsigned int idle_s)
 void krt_live_table_stats(struct krt_live_source *s, struct krt_live_table_stats *st)
 {
 	*st = s->tables;
+}
+
+void krt_live_stop_at(struct krt_live_source *s, const volatile sig_atomic_t *stop, double seconds)
+{
+	s->stop = stop;
+	s->until_ns = seconds > 0 ? clock_ns() + (__u64)(seconds * 1e9) : 0;
+	s->since_check = 0;
+}
+
+void krt_live_detach(struct krt_live_source *s)
+{
+	krtrace_bpf__detach(s->skel);
+	while (s->n_go_links)
+		bpf_link__destroy(s->go_links[--s->n_go_links]);
+	bpf_link__destroy(s->tcpopt_link);
+	s->tcpopt_link = NULL;
 }
 
 void krt_live_close(struct krt_live_source *s)

@@ -7,6 +7,7 @@
 #define KRT_LIVE_SOURCE_H
 
 #include <stdio.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <linux/types.h>
 #include "krtrace_event.h"
@@ -47,6 +48,8 @@ struct krt_live_opts {
 					* peers there (NULL = off; docs/hosts.md) */
 	bool sched_unbatched;	       /* a record per switch and wake-up, not
 					* batched per CPU (--debug unbatched) */
+	__u32 slow_reader_us;	       /* tests: the reader sleeps this long per ring
+					* record, slower than its producers */
 	__u32 state_slots;	       /* tests: slots of each state table in use
 					* (a power of two; 0 = all): fewer make
 					* states probe past their first slot */
@@ -108,6 +111,14 @@ int krt_live_follow_go(struct krt_live_source *s, __u32 pid, const struct krt_go
 int krt_live_poll(struct krt_live_source *s, int timeout_ms, krt_live_event_cb cb, void *ctx);
 /* Consumes everything left and hands over every pending event. */
 int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx);
+/*
+ * A poll's consume ends early (the poll returns -EINTR) once *stop is set
+ * (stop may be NULL) or seconds have passed (0: never), so a reader slower
+ * than the programs still ends on time; the drain then reads what is left.
+ */
+void krt_live_stop_at(struct krt_live_source *s, const volatile sig_atomic_t *stop, double seconds);
+/* Detaches every program: nothing new reaches the ring (before the drain). */
+void krt_live_detach(struct krt_live_source *s);
 /* Loss counters of the kernel side and the loader. */
 void krt_live_stats(struct krt_live_source *s, struct krt_source_stats *st);
 void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st);

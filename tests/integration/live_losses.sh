@@ -7,6 +7,8 @@
 #                            (map_full, cause table_full)
 #   --debug reorder-us=0     no reorder window: records behind it (reordered,
 #                            cause reorder_clamp)
+#   --debug slow-reader=US   a reader slower than the programs: -d still ends
+#                            the run on time (the ring is never empty)
 # Each run must count the loss in the summary, warn about it, mark the traces
 # it may have touched ("incomplete":[cause]), and end cleanly (no crash).
 # And an OTLP collector that accepts and never answers, with more traces than
@@ -102,6 +104,31 @@ check "no reorder window: warned about on stderr" \
 	grep -q "WARNING: [0-9]* events out of timestamp order" "$tmp/reorder.err"
 check "no reorder window: traces say incomplete, [\"reorder_clamp\"] ($n of $t)" \
 	bash -c "[ $n -ge 1 ] && [ '$(sum reorder incomplete_traces)' -ge $n ]"
+
+# ---- a reader slower than the programs, a load that does not pause: -d 3 ends
+# the run within a few seconds of its end (a consume read until the ring was
+# empty, which it never is here, and the run lasted as long as the load) ----
+"$BPF" -g "$GW" --json -o "$tmp/slow.json" -d 3 --debug slow-reader=1000,ring-kb=64 \
+	2>"$tmp/slow.err" &
+bpf_pid=$!
+wait_tracing "$bpf_pid" "$tmp/slow.err"
+t0=$(date +%s.%N)
+"$LOAD" -s "$NGINX" -n 1000000 -c 8 -k 100 -p slow- >/dev/null 2>&1 &
+load_pid=$!
+for ((i = 0; i < 300; i++)); do
+	kill -0 "$bpf_pid" 2>/dev/null || break
+	sleep 0.1
+done
+took=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+stop_live "$bpf_pid"
+rc=$?
+bpf_pid=
+kill "$load_pid" 2>/dev/null
+wait "$load_pid" 2>/dev/null
+check "slow reader, load going on: -d 3 ends the run in ${took} s (at most 10), cleanly (status $rc)" \
+	bash -c "awk 'BEGIN { exit !($took <= 10) }' && [ $rc -eq 0 ] && tail -n 1 '$tmp/slow.json' | grep -q '\"summary\"'"
+check "slow reader: the ring's drops counted ($(sum slow ring_drops))" \
+	test "$(sum slow ring_drops)" -gt 0
 
 # ---- the default sizes, same load: none of those losses, no trace marked by them;
 # the kernel's state tables in the summary, their idle states aged out ----
