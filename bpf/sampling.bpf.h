@@ -61,21 +61,7 @@ static __always_inline __u32 trace_new(void)
  */
 struct krt_open_sampled open_sampled[KRT_OPEN_PROCS] = {};
 
-/*
- * KRT_OPEN_BUSY: may it hold one open? No only when sure (tag_send's dark
- * calls): a slot another process holds, a listed request, a full list or
- * an unlisted read (KRT_OPEN_UNLISTED: a request read before its tag came,
- * held KRT_OPEN_UNLISTED_NS) say yes.
- */
-enum krt_open_op {
-	KRT_OPEN_ASK,
-	KRT_OPEN_READ,
-	KRT_OPEN_ANSWERED,
-	KRT_OPEN_GONE,
-	KRT_OPEN_BUSY,
-	KRT_OPEN_UNLISTED,
-};
-#define KRT_OPEN_UNLISTED_NS 50000000ULL
+enum krt_open_op { KRT_OPEN_ASK, KRT_OPEN_READ, KRT_OPEN_ANSWERED, KRT_OPEN_GONE };
 
 /*
  * Process tgid read (KRT_OPEN_READ) or answered (KRT_OPEN_ANSWERED) sampled
@@ -99,12 +85,9 @@ __noinline int open_sampled_op(__u32 tgid, __u32 id, int op)
 		return 0;
 	o = &open_sampled[k];
 	if (o->tgid != tgid) {
-		if (op == KRT_OPEN_BUSY)
-			return o->tgid != 0;
-		if (op != KRT_OPEN_READ && op != KRT_OPEN_UNLISTED)
+		if (op != KRT_OPEN_READ)
 			return 0;
 		__builtin_memset(o->id, 0, sizeof(o->id));
-		o->unlisted_at = 0;
 		o->tgid = tgid;
 	}
 	if (op == KRT_OPEN_GONE) {
@@ -112,10 +95,6 @@ __noinline int open_sampled_op(__u32 tgid, __u32 id, int op)
 		return 0;
 	}
 	now = bpf_ktime_get_ns();
-	if (op == KRT_OPEN_UNLISTED) {
-		o->unlisted_at = now;
-		return 1;
-	}
 #pragma unroll
 	for (i = 0; i < KRT_OPEN_SAMPLED; i++) {
 		if (o->id[i] == id && id) {
@@ -128,15 +107,11 @@ __noinline int open_sampled_op(__u32 tgid, __u32 id, int op)
 		else if (free < 0)
 			free = i;
 	}
-	if (op == KRT_OPEN_BUSY)
-		return open || (__s64)(now - o->unlisted_at) < (__s64)KRT_OPEN_UNLISTED_NS;
 	if (op != KRT_OPEN_READ)
 		return open;
-	/* a free or expired slot, else one of the open ones (lost: busy a while) */
-	if (free < 0) {
+	/* a free or expired slot, else one of the open ones */
+	if (free < 0)
 		free = id;
-		o->unlisted_at = now + KRT_OPEN_SAMPLED_NS;
-	}
 	o->id[free & (KRT_OPEN_SAMPLED - 1)] = id;
 	o->since[free & (KRT_OPEN_SAMPLED - 1)] = now;
 	return 1;

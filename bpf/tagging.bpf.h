@@ -12,15 +12,6 @@
 #include "peers.bpf.h"
 #include "remote.bpf.h"
 
-/*
- * With sampling, a hidden job's call that no sampled request can own (tag_send):
- * its bytes carry its trace marked both unsampled and unsure, so the server
- * answering it records nothing; the reply's reader knows it from its side's
- * dark mark (krt_conn_side .dark). A send's *to_peer says KRT_SEND_DARK.
- */
-#define KRT_TRACE_DARK (KRT_TRACE_SAMPLED_OUT | KRT_TRACE_UNSURE)
-#define KRT_SEND_DARK 2
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -118,11 +109,6 @@ static __always_inline void pool_hidden_learn(struct krt_thread_state *w,
 		w->pool_hidden |= KRT_POOL_HIDDEN_FEEDER;
 	if (pool_hidden_feeds(w))
 		t->pool_hidden |= KRT_POOL_HIDDEN_WORKER;
-	/* workers waking each other (asgi's, for Python's lock): no dark calls (tag_send) */
-	if ((w->pool_hidden & t->pool_hidden) & KRT_POOL_HIDDEN_WORKER) {
-		w->pool_hidden |= KRT_POOL_HIDDEN_SIBLINGS;
-		t->pool_hidden |= KRT_POOL_HIDDEN_SIBLINGS;
-	}
 }
 
 /*
@@ -260,8 +246,7 @@ static __always_inline bool loop_hides(struct krt_thread_state *th)
 static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 					 const struct krt_tuple *t, __u32 seq, __u32 len,
 					 __u64 *decided, struct krt_dir_tags *dt, __u64 *clk,
-					 struct krt_cpu *carry, struct krt_remote_ctx *remote,
-					 const bool dark_ok)
+					 struct krt_cpu *carry, struct krt_remote_ctx *remote)
 {
 	struct krt_thread_state *th = thread_get(tid);
 	struct krt_conn_side *c = conn_get(cookie);
@@ -286,19 +271,6 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		last_tag = trace;
 		trace = sampled;
 		mixed = true;
-	}
-	/*
-	 * The reply to a dark call (tag_send): recorded untagged, as the
-	 * reply to a worker's guessed call is without it (asgi's rules read
-	 * a worker's receives: 2 wrong in 240 sampled when they went
-	 * unrecorded too), and the worker's trace stays as it is (its job
-	 * goes on: its reply, or its hand-back, settles it).
-	 */
-	if (dark_ok && (trace & KRT_TRACE_DARK) == KRT_TRACE_DARK && c->dark && !mixed &&
-	    !conn_side_serves(c, t)) {
-		th->calls_since_recv = KRT_CALLS_AFTER_REPLY;
-		*decided = false;
-		return 0;
 	}
 	/*
 	 * A hand-back loop's unsampled request from a traced peer (thrift's
@@ -364,9 +336,6 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		if (!covered && from_peer) {
 			th->tag_pending = 1;
 			made_pending = true;
-			/* maybe a sampled request read: no dark calls for a while */
-			if (dark_ok && sampling_on() && conn_side_serves(c, t))
-				open_sampled_op(pid, 0, KRT_OPEN_UNLISTED);
 		}
 		dt->untagged.made_pending = made_pending;
 		dt->untagged.cookie = cookie;
@@ -444,7 +413,7 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
  * reply (an unsampled request's) answer it.
  */
 static __always_inline void recv_takes_tag(__u32 tid, __u32 pid, __u64 cookie, __u32 trace,
-					   __u64 *clk, struct krt_cpu *carry, const bool dark_ok)
+					   __u64 *clk, struct krt_cpu *carry)
 {
 	struct krt_thread_state *th = thread_find(tid);
 	struct krt_conn_side *c = conn_find(cookie);
@@ -462,9 +431,6 @@ static __always_inline void recv_takes_tag(__u32 tid, __u32 pid, __u64 cookie, _
 		conn_takes_trace(c, trace, 0);
 	if (!th)
 		return;
-	/* maybe a sampled request read (open_sampled: no dark calls meanwhile) */
-	if (dark_ok && sampling_on() && trace_decided(trace) && !(trace & KRT_TRACE_SAMPLED_OUT))
-		open_sampled_op(pid, trace, KRT_OPEN_READ);
 	thread_takes_trace(th, tid, pid, cookie, trace, false, clk, carry);
 	th->tag_pending = 0;
 }
@@ -474,7 +440,7 @@ static __always_inline void recv_takes_tag(__u32 tid, __u32 pid, __u64 cookie, _
  * CPU) and found no tag: it takes the trace now, unless it has one since.
  */
 static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 len, __u32 trace,
-				     __u32 from, const bool dark_ok)
+				     __u32 from)
 {
 	struct krt_untagged_recv *u = &dt->untagged;
 	struct krt_thread_state *th;
@@ -495,23 +461,12 @@ static __always_inline bool late_tag(struct krt_dir_tags *dt, __u32 seq, __u32 l
 		u->len = 0;
 		return true;
 	}
-	/* the reply to a dark call, as in tag_receive */
-	if (dark_ok && (trace & KRT_TRACE_DARK) == KRT_TRACE_DARK) {
-		c = conn_find(u->cookie);
-		if (c && c->dark) {
-			u->len = 0;
-			return true;
-		}
-	}
 	/*
 	 * The receiver takes it unless its trace changed since that receive
 	 * (it has moved on to other bytes).
 	 */
 	if (th && (!(th->trace & KRT_TRACE_ID_MASK) || th->trace == u->prev_trace))
 		thread_takes_trace(th, u->tid, u->pid, u->cookie, trace, true, NULL, NULL);
-	/* maybe a sampled request read (open_sampled: no dark calls meanwhile) */
-	if (dark_ok && sampling_on() && trace_decided(trace) && !(trace & KRT_TRACE_SAMPLED_OUT))
-		open_sampled_op(u->pid, trace, KRT_OPEN_READ);
 	/*
 	 * A request for the server side's queue, as if read with its tag: on
 	 * a keep-alive connection, missing it would make the reply answer
@@ -550,12 +505,8 @@ static __always_inline __u32 send_rule3(const struct krt_thread_state *th, struc
  * a connection this thread opened carries the trace of connect time;
  * otherwise the thread's current trace.
  */
-/*
- * dark_ok (a constant per program): its calls may go dark (the socket hooks;
- * the syscall-exit program is at the verifier's limit without it).
- */
 static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const struct krt_tuple *t,
-				      __u64 *to_peer, const bool dark_ok)
+				      __u64 *to_peer)
 {
 	struct krt_thread_state *th = thread_get(tid);
 	struct krt_conn_side *c = conn_get(cookie);
@@ -703,28 +654,6 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
 	/* it acted on its unsampled request (KRT_MAYBE_UNSAMPLED_LOOP) */
 	if ((trace & KRT_TRACE_SAMPLED_OUT) && th->maybe_unsampled == KRT_MAYBE_UNSAMPLED_LOOP)
 		th->maybe_unsampled = 0;
-	/*
-	 * With sampling, a call of a pool feeder's worker while no sampled
-	 * request of its process is open (open_sampled): whichever job the
-	 * engine gives it, that job is an unsampled (hidden) one. The send is
-	 * recorded (the pool's rules count it: a worker that took a job and
-	 * sent nothing gives it back); its bytes go dark (KRT_TRACE_DARK): the
-	 * server answering records nothing, nor does the worker reading its
-	 * reply. Not an event loop's call: the loop rule decides its sends by
-	 * its receives, and a receive read before its tag came needs the
-	 * server's tagged reply (node --sample 10: 22 % exact). Not a worker
-	 * of a pool whose workers wake each other (asgi: its rules follow
-	 * the interpreter lock; 112 of 120 sampled exact against 236 of 240
-	 * with its calls dark).
-	 */
-	if (dark_ok && sampling_on() && cpu_in_kernel && !server && *to_peer == 1 && trace &&
-	    !(trace & KRT_TRACE_SAMPLED_OUT) && !th->go_thread && !th->evloop &&
-	    (th->pool_hidden & (KRT_POOL_HIDDEN_WORKER | KRT_POOL_HIDDEN_SIBLINGS)) ==
-		KRT_POOL_HIDDEN_WORKER &&
-	    !open_sampled_op(pid, 0, KRT_OPEN_BUSY)) {
-		c->dark = 1;
-		*to_peer = KRT_SEND_DARK;
-	}
 	c->sent_any = 1;
 	c->in_request = 0;
 	th->sent = 1;
@@ -745,7 +674,7 @@ static __always_inline __u32 tag_send(__u32 tid, __u32 pid, __u64 cookie, const 
  * receiver read them already (its hook ran first, on another CPU).
  */
 static __always_inline bool tag_store(struct krt_dir_tags *dt, __u32 seq, __u32 len, __u32 trace,
-				      __u32 from, const bool dark_ok)
+				      __u32 from)
 {
 	__u32 slot;
 
@@ -760,7 +689,7 @@ static __always_inline bool tag_store(struct krt_dir_tags *dt, __u32 seq, __u32 
 	 * looks for a waiting send, so one of the two sees the other.
 	 */
 	__sync_fetch_and_add(&dt->sync, 0);
-	return late_tag(dt, seq, len, trace, from, dark_ok);
+	return late_tag(dt, seq, len, trace, from);
 }
 
 #endif /* KRT_TAGGING_BPF_H */

@@ -36,7 +36,7 @@ static __always_inline bool xfer_send_tags(const struct xfer_sock *f, int ret, _
 	struct krt_dir_tags *dt;
 	__u64 to_peer = false, waiting = false, read_already;
 
-	*trace = tag_send((__u32)pid_tgid, pid_tgid >> 32, f->id, &f->tuple, &to_peer, guess_waits);
+	*trace = tag_send((__u32)pid_tgid, pid_tgid >> 32, f->id, &f->tuple, &to_peer);
 	/* a guess travels with the bytes; the record lets the engine decide */
 	*decided = trace_decided(*trace);
 	dir_key(&wk, &f->tuple.local, &f->tuple.remote);
@@ -55,13 +55,10 @@ static __always_inline bool xfer_send_tags(const struct xfer_sock *f, int ret, _
 	if (merge_hops &&
 	    (*decided ||
 	     (guess_waits && (!sampling_on() || send_says_nothing_sampled((__u32)pid_tgid)))) &&
-	    !(*trace & KRT_TRACE_SAMPLED_OUT) && (guess_waits ? to_peer == 1 : to_peer))
+	    !(*trace & KRT_TRACE_SAMPLED_OUT) && to_peer)
 		waiting = send_wait(dt, f->id, pid_tgid, f->seq, ret, *trace,
 				    go_running_goid((__u32)pid_tgid), clk);
-	/* a dark call (tag_send) is recorded, its bytes carry the dark mark */
-	read_already = tag_store(
-	    dt, f->seq, ret, guess_waits ? *trace | (__u32)(to_peer >> 1) * KRT_TRACE_DARK : *trace,
-	    (__u32)pid_tgid, guess_waits);
+	read_already = tag_store(dt, f->seq, ret, *trace, (__u32)pid_tgid);
 	if (waiting && read_already)
 		send_unwait(dt, &wk, f->seq);
 	return waiting;
@@ -72,10 +69,11 @@ static __always_inline bool xfer_send_tags(const struct xfer_sock *f, int ret, _
  * (tag_receive). Returns its direction's state (NULL from the gateway,
  * whose bytes carry no tag).
  */
-static __always_inline struct krt_dir_tags *
-xfer_recv_tags(const struct xfer_sock *f, int ret, __u64 pid_tgid, struct krt_dir_key *wk,
-	       __u64 *trace, __u64 *decided, __u64 *clk, struct krt_cpu *carry,
-	       struct krt_remote_ctx *remote, const bool dark_ok)
+static __always_inline struct krt_dir_tags *xfer_recv_tags(const struct xfer_sock *f, int ret,
+							   __u64 pid_tgid, struct krt_dir_key *wk,
+							   __u64 *trace, __u64 *decided, __u64 *clk,
+							   struct krt_cpu *carry,
+							   struct krt_remote_ctx *remote)
 {
 	struct krt_dir_tags *dt = NULL;
 	/* only sampling without CPU in the kernel needs the trace before */
@@ -85,7 +83,7 @@ xfer_recv_tags(const struct xfer_sock *f, int ret, __u64 pid_tgid, struct krt_di
 	if (!is_gateway(&f->tuple.remote))
 		dt = dir_get(wk);
 	*trace = tag_receive((__u32)pid_tgid, pid_tgid >> 32, f->id, &f->tuple, f->seq, ret,
-			     decided, dt, clk, carry, remote, dark_ok);
+			     decided, dt, clk, carry, remote);
 	/* 0 from a trace: a receive recorded untagged, the thread's trace unchanged */
 	if (sampling_on() && !cpu_in_kernel && old != *trace && *trace)
 		sampling_switch(pid_tgid, *trace);
@@ -119,14 +117,13 @@ xfer_recv_tags(const struct xfer_sock *f, int ret, __u64 pid_tgid, struct krt_di
 static __always_inline __u64 xfer_recv_merge(struct krt_dir_tags *dt, const struct krt_dir_key *wk,
 					     const struct xfer_sock *f, int ret, __u64 pid_tgid,
 					     struct krt_xfer_peer *peer, __u64 *trace,
-					     __u64 *decided, __u64 *clk, struct krt_cpu *carry,
-					     const bool dark_ok)
+					     __u64 *decided, __u64 *clk, struct krt_cpu *carry)
 {
 	if (!recv_takes_send(dt, wk, f->seq, ret, peer))
 		return false;
 	if (!*decided && trace_decided(peer->trace_id)) {
 		*trace = peer->trace_id;
-		recv_takes_tag((__u32)pid_tgid, pid_tgid >> 32, f->id, *trace, clk, carry, dark_ok);
+		recv_takes_tag((__u32)pid_tgid, pid_tgid >> 32, f->id, *trace, clk, carry);
 		*decided = true;
 	}
 	return true;
@@ -234,7 +231,7 @@ static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 
 				return 0;
 		} else {
 			dt = xfer_recv_tags(f, ret, pid_tgid, &wk, &trace, &decided, &clk, &carry,
-					    &remote, guess_waits);
+					    &remote);
 		}
 		if (trace & KRT_TRACE_SAMPLED_OUT) {
 			COUNT_PLAIN(sampled_out);
@@ -246,7 +243,7 @@ static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 
 	}
 	if (merge_hops && have_seq && dir == KRT_DIR_RECV && dt)
 		got_peer = xfer_recv_merge(dt, &wk, f, ret, pid_tgid, &peer, &trace, &decided, &clk,
-					   &carry, guess_waits);
+					   &carry);
 	xfer_record(f, ret, dir, trace, kernel_tags && have_seq && decided, &peer, got_peer, &carry,
 		    &remote, &clk);
 	return 0;

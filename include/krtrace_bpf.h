@@ -123,8 +123,6 @@ enum krt_pool_hidden {
 	KRT_POOL_HIDDEN_WORKER = 2,
 	KRT_POOL_HIDDEN_CALLS = 4,
 	KRT_POOL_HIDDEN_HANDBACK = 8,
-	/* a worker woken by a sibling, or waking one (a lock): no dark calls */
-	KRT_POOL_HIDDEN_SIBLINGS = 16,
 };
 
 /*
@@ -208,13 +206,11 @@ struct krt_thread_state {
  * With sampling, a process's sampled requests read and not answered yet
  * (bpf/sampling.bpf.h, open_sampled_op).
  */
-#define KRT_OPEN_SAMPLED 8
+#define KRT_OPEN_SAMPLED 4
 struct krt_open_sampled {
 	__u32 tgid;
 	__u32 id[KRT_OPEN_SAMPLED];
 	__u64 since[KRT_OPEN_SAMPLED];
-	/* a sampled request may be open unlisted: slots full, or its tag not read yet */
-	__u64 unlisted_at;
 };
 
 /* What a connection side knows of its remote end (krt_conn_side .peer). */
@@ -234,7 +230,7 @@ struct krt_conn_side {
 	__u8 in_request;       /* received since this side last sent */
 	__u8 sent_any;
 	__u8 peer; /* enum krt_peer */
-	__u8 dark; /* sampling: a hidden job's call went out dark on this client side (tag_send) */
+	__u8 pad;
 	__u16 touched; /* krt_epoch when last looked up: idle states age out */
 };
 

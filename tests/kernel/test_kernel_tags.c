@@ -1363,13 +1363,13 @@ static void pool_call(int gw[2], int k)
 
 static void pool_request(struct pool *p, int k, int *gw)
 {
-	char kc = (char)(k % 2);
+	char kc = (char)k;
 
 	if (pool_caller_go >= 0)
 		assert_int_equal(write(pool_caller_go, &kc, 1), 1);
 	else
 		assert_int_equal(write(*gw, "req\n", 4), 4);
-	read_n(p->reply[k % 2], 4);
+	read_n(p->reply[k], 4);
 	pthread_mutex_lock(&p->lock);
 	p->queued++;
 	pthread_cond_signal(&p->cond);
@@ -1399,104 +1399,6 @@ static void pool_end(struct pool *p, pthread_t worker)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	for (k = 0; k < p->jobs && k < 2; k++)
 		close(p->reply[k]);
-}
-
-/* Transfer records of thread tid in the last drain. */
-static int xfers_of(pid_t tid)
-{
-	size_t i;
-	int n = 0;
-
-	for (i = 0; i < n_got; i++)
-		n += got[i].type == KRT_EV_XFER && (pid_t)got[i].tid == tid;
-	return n;
-}
-
-/*
- * --sample 2 through a thread pool whose unsampled requests are hidden: a
- * worker's call for a hidden request while no sampled request of its
- * process is open goes dark (bpf/tagging.bpf.h, KRT_TRACE_DARK): the call
- * is recorded (the pool's rules count it), the downstream server records
- * nothing, the worker's read of the reply is untagged. While a sampled request is open
- * (read, queued behind the hidden one), the hidden job's call is recorded
- * all the way, as before: the engine decides which job the worker had.
- */
-static void test_hidden_call_dark(void **state)
-{
-	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true,
-				   .merge_hops = true, .sample_rate = 2 };
-	static struct pool p;	/* static: see pool_abandon */
-	struct pool init = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, .jobs = 5,
-			     .work_ns = 1000 * 1000 };
-	const struct krt_event *in, *call, *answer;
-	struct krt_live_source *m;
-	pthread_t worker;
-	pid_t caller;
-	int gw[2];
-
-	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
-	m = open_source_with(o, true);
-	assert_non_null(m);
-	p = init;
-	pool_start(&p, &worker);
-	tcp_pair(GATEWAY, &gw[0], &p.reply[0]);
-	tcp_pair(GATEWAY, &gw[1], &p.reply[1]);
-	caller = pool_caller_start(gw);
-	drain_from(m);
-	/* sampled (id 1): the feeder and its worker learned */
-	pool_request(&p, 0, &gw[0]);
-	drain_from(m);
-	assert_true(xfers_of(p.server_tid) >= 1);
-	/* hidden (id 2), nothing sampled open: its call goes dark */
-	pool_request(&p, 1, &gw[1]);
-	drain_from(m);
-	in = find_xfer(KRT_DIR_RECV, p.reply[1], 0);
-	assert_non_null(in);
-	assert_true(in->xfer.flags & KRT_XF_SAMPLED_OUT);
-	call = find_xfer(KRT_DIR_SEND, p.down, 0);
-	assert_non_null(call);
-	assert_int_equal(call->tid, p.worker_tid);
-	assert_false(call->xfer.flags & KRT_XF_TAGGED);
-	/* not with the syscall hooks (at the verifier's limit without it) */
-	if (xfers_of(p.server_tid) && !syscall_hooks)
-		show_thread_events(p.server_tid);
-	assert_int_equal(xfers_of(p.server_tid) == 0, !syscall_hooks);
-	/* the worker's read of the reply: untagged, as its guessed call's would be */
-	in = find_xfer(KRT_DIR_RECV, p.down, 0);
-	assert_non_null(in);
-	if (!syscall_hooks)
-		assert_false(in->xfer.flags & (KRT_XF_TAGGED | KRT_XF_PEER));
-	in = find_xfer(KRT_DIR_RECV, p.reply[1], 0);
-	answer = find_xfer(KRT_DIR_SEND, p.reply[1], 0);
-	assert_non_null(answer);
-	assert_true(answer->xfer.flags & KRT_XF_TAGGED);
-	assert_int_equal(answer->xfer.trace_id, in->xfer.trace_id);
-	/* sampled (id 3), on its own */
-	pool_request(&p, 2, &gw[0]);
-	/*
-	 * hidden (id 4) read, then sampled (id 5) read before the worker takes
-	 * either: the hidden job's call is made while id 5 is open
-	 */
-	pool_call(gw, 1);
-	read_n(p.reply[1], 4);
-	pool_call(gw, 0);
-	read_n(p.reply[0], 4);
-	drain_from(m);
-	pthread_mutex_lock(&p.lock);
-	p.queued += 2;
-	pthread_cond_signal(&p.cond);
-	pthread_mutex_unlock(&p.lock);
-	read_n(gw[1], 4);
-	read_n(gw[0], 4);
-	usleep(20000);
-	drain_from(m);
-	/* both jobs' calls recorded at the server */
-	assert_true(xfers_of(p.server_tid) >= 2);
-	pool_caller_end(caller);
-	pool_end(&p, worker);
-	close(gw[0]);
-	close(gw[1]);
-	close_own_source(m);
 }
 
 /*
@@ -3500,7 +3402,6 @@ static void test_go_dialed_conn_handed_over_execute(void **state)
 	{ prefix "cpu_left_at_end", test_cpu_left_at_end, NULL, pool_abandon, NULL },                \
 	{ prefix "cpu_carried_by_receive", test_cpu_carried_by_receive, NULL, pool_abandon, NULL },  \
 	{ prefix "unsampled_pool_request_hidden", test_unsampled_pool_request_hidden, NULL, pool_abandon, NULL }, \
-	{ prefix "hidden_call_dark", test_hidden_call_dark, NULL, pool_abandon, NULL }, \
 	{ prefix "pool_reply_hidden_before_feeder_known", test_pool_reply_hidden_before_feeder_known, NULL, pool_abandon, NULL }, \
 	{ prefix "caller_wakes_no_pool", test_caller_wakes_no_pool }, \
 	{ prefix "first_sends_make_no_loop", test_first_sends_make_no_loop }, \
