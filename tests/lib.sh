@@ -115,3 +115,19 @@ go_bed_up() {
 	stripped_pid=$!
 	echo "$stripped_pid ${KRT_NS_PREFIX:-krt-}go-http ${gohttp_addr%:*} stripped" >>"$dir/pids.txt"
 }
+
+# model_runnable MODEL: its runtime is installed and its services are built
+# (in $OUT), so an accuracy suite can drive it
+model_runnable() {
+	case $1 in
+	chain) command -v nginx >/dev/null ;;
+	m1 | m2 | m3 | m4) [ -x "$OUT/services/svc_pool" ] && [ -x "$OUT/services/svc_evloop" ] ;;
+	thrift) [ -x "$OUT/services/thrift_front" ] && [ -x "$OUT/services/thrift_store" ] ;;
+	java) [ -f "$OUT/services/java/KrtJava.class" ] && command -v java >/dev/null ;;
+	asgi) /usr/bin/python3 -c 'import fastapi, uvicorn, redis' 2>/dev/null ;;
+	node) command -v node >/dev/null ;;
+	m5) command -v memcached >/dev/null ;;
+	go-http | go-fanout) [ -x "$OUT/services/$1" ] ;;
+	*) false ;;
+	esac
+}

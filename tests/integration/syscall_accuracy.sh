@@ -30,17 +30,7 @@ ip link show "${KRT_BRIDGE:-krtbr0}" >/dev/null 2>&1 &&
 
 models=()
 for m in ${KRT_SYSCALL_MODELS:-chain m1 m2 m3 m4 m5 thrift java asgi node go-http go-fanout}; do
-	case $m in
-	chain) command -v nginx >/dev/null ;;
-	m1 | m2 | m3 | m4) [ -x "$OUT/services/svc_pool" ] && [ -x "$OUT/services/svc_evloop" ] ;;
-	thrift) [ -x "$OUT/services/thrift_front" ] && [ -x "$OUT/services/thrift_store" ] ;;
-	java) [ -f "$OUT/services/java/KrtJava.class" ] && command -v java >/dev/null ;;
-	asgi) /usr/bin/python3 -c 'import fastapi, uvicorn, redis' 2>/dev/null ;;
-	node) command -v node >/dev/null ;;
-	m5) command -v memcached >/dev/null ;;
-	go-http | go-fanout) [ -x "$OUT/services/$m" ] ;;
-	*) false ;;
-	esac && models+=("$m") || echo "# $m: runtime not installed or not built, not measured"
+	model_runnable "$m" && models+=("$m") || echo "# $m: runtime not installed or not built, not measured"
 done
 [ ${#models[@]} -gt 0 ] || skip_suite "no model installed"
 
