@@ -1726,6 +1726,39 @@ static void worker_call(struct fix *f, __u32 w, __u64 t, __u16 port, __u64 bytes
 }
 
 /*
+ * The hand-back fixtures' start: a first job each for workers w[0] and
+ * w[1] of loop (traces 1, 2), which teaches the engine the channel and
+ * its reader. THRIFT_NOTIFY: 8-byte notifications read 8 at a time;
+ * ASYNCIO_NOTIFY: a 1-byte self-pipe write read with a 4096-byte ask.
+ * wake: the loop wakes the worker it queued the job for.
+ */
+enum notify_style { THRIFT_NOTIFY, ASYNCIO_NOTIFY };
+
+static void handback_first_jobs(struct fix *f, __u32 loop, const __u32 w[2], __u64 chan,
+				enum notify_style style, bool wake)
+{
+	const __u64 bytes = style == THRIFT_NOTIFY ? 8 : 1;
+	struct krt_event ev;
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		__u64 t = 100 + 400 * k;
+
+		feed(f, ev_recv(t, loop, web(80), gw(50010 + k), 10));
+		if (wake)
+			feed(f, ev_wakeup(t + 10, loop, w[k]));
+		worker_call(f, w[k], t + 100, 40010 + k, 9);
+		feed(f, ev_notify(t + 140, w[k], KRT_DIR_SEND, chan, bytes));
+		ev = ev_notify(t + 150, loop, KRT_DIR_RECV, chan, bytes);
+		if (style == ASYNCIO_NOTIFY)
+			ev.notify.asked = 4096;
+		feed(f, ev);
+		feed(f, ev_send(t + 160, loop, web(80), gw(50010 + k), 30));
+		feed(f, ev_switch(t + 170, w[k], 1, 0));
+	}
+}
+
+/*
  * asyncio + anyio: w1 was preempted after its last call, w2 notified
  * first, the loop answered request 1 first (w1 had queued first). The
  * send order gives request 1 w2's job, in doubt. The loop woke w1 for
@@ -1742,24 +1775,11 @@ static void handback_dispatch(bool woken, bool late_byte, bool remote)
 	const struct krt_trace *t1, *t2;
 	struct krt_event ev;
 	const __u32 w[2] = {w1, w2};
-	int k;
 
 	fix_start(f);
 	feed(f, ev_fork(10, loop, 0, w1));
 	feed(f, ev_fork(11, loop, 0, w2));
-	for (k = 0; k < 2; k++) { /* a first job each: the channel and its reader */
-		__u64 t = 100 + 400 * k;
-
-		feed(f, ev_recv(t, loop, web(80), gw(50010 + k), 10)); /* traces 1, 2 */
-		feed(f, ev_wakeup(t + 10, loop, w[k]));
-		worker_call(f, w[k], t + 100, 40010 + k, 9);
-		feed(f, ev_notify(t + 140, w[k], KRT_DIR_SEND, chan, 1));
-		ev = ev_notify(t + 150, loop, KRT_DIR_RECV, chan, 1);
-		ev.notify.asked = 4096;
-		feed(f, ev);
-		feed(f, ev_send(t + 160, loop, web(80), gw(50010 + k), 30));
-		feed(f, ev_switch(t + 170, w[k], 1, 0));
-	}
+	handback_first_jobs(f, loop, w, chan, ASYNCIO_NOTIFY, true);
 	feed(f, ev_recv(1000, loop, web(80), gw(50001), 10)); /* trace 3 */
 	feed(f, ev_recv(1010, loop, web(80), gw(50002), 10)); /* trace 4 */
 	if (remote)
@@ -1825,22 +1845,11 @@ static void handback_arrival(bool woke)
 	const __u64 chan = 0x5eed;
 	const __u32 w[2] = {w1, w2};
 	const struct krt_trace *t3, *t4;
-	int k;
 
 	fix_start(f);
 	feed(f, ev_fork(10, io, 0, w1));
 	feed(f, ev_fork(11, io, 0, w2));
-	for (k = 0; k < 2; k++) { /* a first job each: the channel and its reader */
-		__u64 t = 100 + 400 * k;
-
-		feed(f, ev_recv(t, io, web(80), gw(50010 + k), 10)); /* traces 1, 2 */
-		feed(f, ev_wakeup(t + 10, io, w[k]));
-		worker_call(f, w[k], t + 100, 40010 + k, 9);
-		feed(f, ev_notify(t + 140, w[k], KRT_DIR_SEND, chan, 8));
-		feed(f, ev_notify(t + 150, io, KRT_DIR_RECV, chan, 8));
-		feed(f, ev_send(t + 160, io, web(80), gw(50010 + k), 30));
-		feed(f, ev_switch(t + 170, w[k], 1, 0));
-	}
+	handback_first_jobs(f, io, w, chan, THRIFT_NOTIFY, true);
 	feed(f, ev_recv(1000, io, web(80), gw(50001), 10)); /* trace 3 */
 	feed(f, ev_recv(1010, io, web(80), gw(50002), 10)); /* trace 4 */
 	feed(f, ev_wakeup(1020, io, w2));
@@ -1893,22 +1902,11 @@ static void handback_read_ahead(enum read_ahead how)
 	const __u64 chan = 0x5eed;
 	const __u32 w[2] = {w1, w2};
 	const struct krt_trace *t3, *t4, *t5;
-	int k;
 
 	fix_start(f);
 	feed(f, ev_fork(10, io, 0, w1));
 	feed(f, ev_fork(11, io, 0, w2));
-	for (k = 0; k < 2; k++) { /* a first job each: the channel and its reader */
-		__u64 t = 100 + 400 * k;
-
-		feed(f, ev_recv(t, io, web(80), gw(50010 + k), 10)); /* traces 1, 2 */
-		feed(f, ev_wakeup(t + 10, io, w[k]));
-		worker_call(f, w[k], t + 100, 40010 + k, 9);
-		feed(f, ev_notify(t + 140, w[k], KRT_DIR_SEND, chan, 8));
-		feed(f, ev_notify(t + 150, io, KRT_DIR_RECV, chan, 8));
-		feed(f, ev_send(t + 160, io, web(80), gw(50010 + k), 30));
-		feed(f, ev_switch(t + 170, w[k], 1, 0));
-	}
+	handback_first_jobs(f, io, w, chan, THRIFT_NOTIFY, true);
 	feed(f, ev_recv(1000, io, web(80), gw(50001), 10)); /* trace 3 */
 	feed(f, ev_wakeup(1010, io, w1));
 	feed(f, ev_recv(1020, io, web(80), gw(50002), 10)); /* trace 4 */
@@ -1990,22 +1988,11 @@ static void test_handback_arrival_late_hook_doubt(void **state)
 	const __u64 chan = 0x5eed;
 	const __u32 w[2] = {w1, w2};
 	const struct krt_trace *t3, *t4;
-	int k;
 
 	fix_start(f);
 	feed(f, ev_fork(10, io, 0, w1));
 	feed(f, ev_fork(11, io, 0, w2));
-	for (k = 0; k < 2; k++) {
-		__u64 t = 100 + 400 * k;
-
-		feed(f, ev_recv(t, io, web(80), gw(50010 + k), 10));
-		feed(f, ev_wakeup(t + 10, io, w[k]));
-		worker_call(f, w[k], t + 100, 40010 + k, 9);
-		feed(f, ev_notify(t + 140, w[k], KRT_DIR_SEND, chan, 8));
-		feed(f, ev_notify(t + 150, io, KRT_DIR_RECV, chan, 8));
-		feed(f, ev_send(t + 160, io, web(80), gw(50010 + k), 30));
-		feed(f, ev_switch(t + 170, w[k], 1, 0));
-	}
+	handback_first_jobs(f, io, w, chan, THRIFT_NOTIFY, true);
 	feed(f, ev_recv(1000, io, web(80), gw(50001), 10)); /* trace 3 */
 	feed(f, ev_recv(1010, io, web(80), gw(50002), 10)); /* trace 4 */
 	feed(f, ev_wakeup(1020, io, w2));
@@ -2145,24 +2132,12 @@ static void handback_queued(bool queue_gap, bool w1_blocks, bool early_call)
 	const struct krt_trace *t1, *t2;
 	struct krt_event ev;
 	const __u32 w[2] = {w1, w2};
-	int k;
 
 	fix_start(f);
 	feed(f, ev_fork(10, loop, 0, w1));
 	feed(f, ev_fork(11, loop, 0, w2));
 	feed(f, ev_fork(12, loop, 0, w3));
-	for (k = 0; k < 2; k++) { /* a first job each: the channel and its reader */
-		__u64 t = 100 + 400 * k;
-
-		feed(f, ev_recv(t, loop, web(80), gw(50010 + k), 10)); /* traces 1, 2 */
-		worker_call(f, w[k], t + 100, 40010 + k, 9);
-		feed(f, ev_notify(t + 140, w[k], KRT_DIR_SEND, chan, 1));
-		ev = ev_notify(t + 150, loop, KRT_DIR_RECV, chan, 1);
-		ev.notify.asked = 4096;
-		feed(f, ev);
-		feed(f, ev_send(t + 160, loop, web(80), gw(50010 + k), 30));
-		feed(f, ev_switch(t + 170, w[k], 1, 0));
-	}
+	handback_first_jobs(f, loop, w, chan, ASYNCIO_NOTIFY, false);
 	feed(f, ev_recv(1000, loop, web(80), gw(50001), 10)); /* trace 3 */
 	if (early_call) /* before request 4 is read: not 4's, if bound there */
 		feed(f, ev_send(1005, w1, web(40001), api(8080), 11));
