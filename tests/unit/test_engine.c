@@ -1830,6 +1830,31 @@ static void handback_dispatch(bool woken, bool late_byte, bool remote)
 }
 
 /*
+ * Requests 3 and 4 queued to w2 and w1 (w[1], w[0]), both workers' calls
+ * made, the loop asleep on its channel; woke: w1's notification bytes
+ * arrive and wake it (the wake-up inside w1's send).
+ */
+static void handback_arrival_start(struct fix *f, __u32 io, const __u32 w[2], __u64 chan,
+				   bool woke)
+{
+	const __u32 w1 = w[0], w2 = w[1];
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	handback_first_jobs(f, io, w, chan, THRIFT_NOTIFY, true);
+	feed(f, ev_recv(1000, io, web(80), gw(50001), 10)); /* trace 3 */
+	feed(f, ev_recv(1010, io, web(80), gw(50002), 10)); /* trace 4 */
+	feed(f, ev_wakeup(1020, io, w2));
+	feed(f, ev_wakeup(1030, io, w1));
+	worker_call(f, w2, 1100, 40002, 12);
+	worker_call(f, w1, 1140, 40001, 11);
+	feed(f, ev_switch(1180, io, 1, 0)); /* the loop sleeps on its channel */
+	if (woke)
+		feed(f, ev_wakeup(1197, w1, io)); /* w1's bytes arrive */
+}
+
+/*
  * thrift's TNonblockingServer: two workers write their 8-byte
  * notifications on two CPUs at nearly the same time. The hooks run as
  * each send ends: w2's ended first, but w1's bytes arrived first, waking
@@ -1846,19 +1871,7 @@ static void handback_arrival(bool woke)
 	const __u32 w[2] = {w1, w2};
 	const struct krt_trace *t3, *t4;
 
-	fix_start(f);
-	feed(f, ev_fork(10, io, 0, w1));
-	feed(f, ev_fork(11, io, 0, w2));
-	handback_first_jobs(f, io, w, chan, THRIFT_NOTIFY, true);
-	feed(f, ev_recv(1000, io, web(80), gw(50001), 10)); /* trace 3 */
-	feed(f, ev_recv(1010, io, web(80), gw(50002), 10)); /* trace 4 */
-	feed(f, ev_wakeup(1020, io, w2));
-	feed(f, ev_wakeup(1030, io, w1));
-	worker_call(f, w2, 1100, 40002, 12);
-	worker_call(f, w1, 1140, 40001, 11);
-	feed(f, ev_switch(1180, io, 1, 0)); /* the loop sleeps on its channel */
-	if (woke)
-		feed(f, ev_wakeup(1197, w1, io)); /* w1's bytes arrive */
+	handback_arrival_start(f, io, w, chan, woke);
 	feed(f, ev_notify(1198, w2, KRT_DIR_SEND, chan, 8));
 	feed(f, ev_notify(1199, w1, KRT_DIR_SEND, chan, 8));
 	feed(f, ev_notify(1215, io, KRT_DIR_RECV, chan, 8));
@@ -1989,18 +2002,7 @@ static void test_handback_arrival_late_hook_doubt(void **state)
 	const __u32 w[2] = {w1, w2};
 	const struct krt_trace *t3, *t4;
 
-	fix_start(f);
-	feed(f, ev_fork(10, io, 0, w1));
-	feed(f, ev_fork(11, io, 0, w2));
-	handback_first_jobs(f, io, w, chan, THRIFT_NOTIFY, true);
-	feed(f, ev_recv(1000, io, web(80), gw(50001), 10)); /* trace 3 */
-	feed(f, ev_recv(1010, io, web(80), gw(50002), 10)); /* trace 4 */
-	feed(f, ev_wakeup(1020, io, w2));
-	feed(f, ev_wakeup(1030, io, w1));
-	worker_call(f, w2, 1100, 40002, 12);
-	worker_call(f, w1, 1140, 40001, 11);
-	feed(f, ev_switch(1180, io, 1, 0));	    /* the loop sleeps on its channel */
-	feed(f, ev_wakeup(1197, w1, io));	    /* w1's bytes arrive */
+	handback_arrival_start(f, io, w, chan, true);
 	feed(f, ev_notify(1198, w2, KRT_DIR_SEND, chan, 8));
 	feed(f, ev_notify(1215, io, KRT_DIR_RECV, chan, 8)); /* w1's bytes */
 	feed(f, ev_send(1220, io, web(80), gw(50002), 32)); /* answers 4: w1's job */
