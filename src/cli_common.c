@@ -144,6 +144,26 @@ int krt_output_opt(struct krt_output_opts *o, int opt, const char *arg)
  */
 #define OUTPUT_BUFFER (256 * 1024)
 
+/*
+ * Standard output, when not a terminal, gets the same buffer (stdio's is
+ * 4 KiB: a write() per few traces). Static: stdout outlives the outputs
+ * (exit() flushes it). Nothing is written to stdout before the outputs
+ * open; the fflush() makes a setvbuf() after output safe anyway.
+ * krtrace-bpf flushes it every second, so a reader of a pipe still sees
+ * traces as they come.
+ */
+static void stdout_buffered(void)
+{
+	static char buf[OUTPUT_BUFFER];
+	static bool done;
+
+	if (done || isatty(fileno(stdout)))
+		return;
+	fflush(stdout);
+	setvbuf(stdout, buf, _IOFBF, sizeof(buf));
+	done = true;
+}
+
 /* The outputs open now, for krt_outputs_abandon() in a signal handler. */
 static struct krt_outputs *volatile open_outputs;
 
@@ -364,6 +384,7 @@ int krt_outputs_open(struct krt_outputs *outs, const struct krt_output_opts *o, 
 	if (krt_output_opts_check(o, prog))
 		return -1;
 	outs->main_out = stdout;
+	stdout_buffered();
 	if (o->out_path && strcmp(o->out_path, "-")) {
 		outs->main_out = open_output(outs, o->out_path, o->main_in_place);
 		if (!outs->main_out)

@@ -1087,7 +1087,7 @@ int main(int argc, char **argv)
 	struct sigaction su = {.sa_handler = on_usr1};
 	struct sigaction sh = {.sa_handler = on_hup};
 	struct krt_follow_stats follow = {0};
-	double next_rescan = 0, next_sweep = 0, sweep_s;
+	double next_rescan = 0, next_sweep = 0, sweep_s, next_out_flush = 0;
 	unsigned int counters_n = 0;
 	int stats_fd = -1;
 	bool outs_open = false;
@@ -1267,6 +1267,12 @@ int main(int argc, char **argv)
 				    follow_go_processes(src, &pids, n_before, go_why, &go_followed);
 		}
 		krt_live_tick(src);
+		/* stdout is fully buffered (cli_common.c): a pipe's reader sees each second's
+		 * traces */
+		if (outs.main_out == stdout && now_s() >= next_out_flush) {
+			fflush(stdout);
+			next_out_flush = now_s() + 1;
+		}
 		if (now_s() >= next_sweep) {
 			krt_live_sweep(src, o.idle_s);
 			next_sweep = now_s() + sweep_s;

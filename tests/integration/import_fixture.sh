@@ -86,3 +86,22 @@ for dir in tests/fixtures/*/; do
 	check "$name: JSON ends with one summary object" test "$summary" -eq 1
 done
 [ "$n" -gt 0 ] || not_ok "fixtures present" "no tests/fixtures/*/report.txt.gz"
+
+# Standard output has its own 256 KiB buffer when not a terminal
+# (cli_common.c): what it writes, to a file or through a pipe, is what -o
+# writes, byte for byte, for outputs larger than the buffer.
+fx=tests/fixtures/testbed_all
+if [ -f "$fx/report.txt.gz" ]; then
+	gw=$(cat "$fx/gateway" 2>/dev/null || echo 172.24.0.1)
+	for fmt in json text; do
+		args=(-i "$fx/pids.txt" -g "$gw")
+		[ $fmt = json ] && args+=(--json)
+		zcat "$fx/report.txt.gz" | "$KRTRACE" "${args[@]}" -o "$tmp/o.$fmt" - 2>/dev/null
+		zcat "$fx/report.txt.gz" | "$KRTRACE" "${args[@]}" - >"$tmp/stdout.$fmt" 2>/dev/null
+		zcat "$fx/report.txt.gz" | "$KRTRACE" "${args[@]}" - 2>/dev/null | cat >"$tmp/pipe.$fmt"
+		size=$(stat -c %s "$tmp/o.$fmt")
+		check "stdout ($fmt, $size bytes) to a file is -o's output" \
+			cmp -s "$tmp/o.$fmt" "$tmp/stdout.$fmt"
+		check "stdout ($fmt) through a pipe is -o's output" cmp -s "$tmp/o.$fmt" "$tmp/pipe.$fmt"
+	done
+fi

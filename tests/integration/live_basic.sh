@@ -178,6 +178,25 @@ other_mode check --debug check-tags
 other_mode syscalls --syscall-hooks
 check "--syscall-hooks: the fallback is announced" grep -q "transfers read at syscall exit" "$TMP/syscalls.err"
 
+# Text on standard output (a file here: not a terminal) is fully buffered
+# (256 KiB, cli_common.c) and flushed every second: a trace ends, lingers
+# 5 s of event time in the engine (requests keep coming), and is in the
+# file while the tracer still runs (with stdio's 4 KiB buffer a few traces
+# waited there until the end).
+start_tracer "$TMP/stdout.err" -d 15 >"$TMP/stdout.txt"
+sent=0
+for _ in $(seq 40); do
+	"$SVC/live_client" $NET.2 8080 1 1 >/dev/null 2>&1 && sent=$((sent + 1))
+	grep -q '^trace ' "$TMP/stdout.txt" && break
+	sleep 0.3
+done
+check "text on stdout (a file) written while tracing (after $sent requests)" \
+	bash -c "grep -q '^trace ' '$TMP/stdout.txt' && kill -0 $TRACER"
+wait $TRACER
+check "krtrace-bpf exits 0, stdout to a file" [ $? -eq 0 ]
+check "every trace on stdout at the end ($sent requests)" \
+	test "$(grep -c '^trace ' "$TMP/stdout.txt")" -eq $sent
+
 if [ "${traces:-0}" -ne $TOTAL ] || [ "${exact:-0}" -ne $TOTAL ]; then
 	echo "# stderr of krtrace-bpf:"; sed 's/^/#   /' "$TMP/live.err" | tail -20
 	echo "# first traces:"; head -c 3000 "$J" | sed 's/^/#   /'
