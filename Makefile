@@ -25,6 +25,13 @@ LDLIBS := -lbpf -lelf -lz -lm -lpthread -ljson-c $(TRACECMD_LIBS)
 BPF_CFLAGS := -g -O2 -mcpu=v3 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ivmlinux -I$(OUTPUT) \
 	      -Wall -Werror -Wno-unused-function
 
+# `make HOOK_PROFILE=1 OUTPUT=.output/hook-profile`: the programs time their
+# path's segments (include/krtrace_bpf.h, enum krt_prof_slot; bench/hook_profile.sh).
+ifeq ($(HOOK_PROFILE),1)
+BPF_CFLAGS += -DKRT_HOOK_PROFILE
+ALL_CFLAGS += -DKRT_HOOK_PROFILE
+endif
+
 ifeq ($(V),1)
 Q =
 msg =

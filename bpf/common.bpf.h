@@ -67,6 +67,30 @@ static __always_inline struct krt_pcpu_counters *my_counters(void)
 }
 
 #define COUNT(field) __sync_fetch_and_add(&my_counters()->field, 1)
+
+#ifdef KRT_HOOK_PROFILE
+/* The hook profile (include/krtrace_bpf.h, enum krt_prof_slot): per CPU, ns and hits. */
+__u64 prof_slots[KRT_MAX_CPUS][KRT_PROF_SLOTS][2] = {};
+__u64 prof_last[KRT_MAX_CPUS] = {};
+
+/* Not inlined: its locals stay out of the socket hooks' 512-byte frames. */
+static __noinline void prof_mark(int slot)
+{
+	__u32 c = bpf_get_smp_processor_id() & (KRT_MAX_CPUS - 1);
+	__u64 now = bpf_ktime_get_ns();
+
+	if (slot >= 0 && slot < KRT_PROF_SLOTS) {
+		prof_slots[c][slot][0] += now - prof_last[c];
+		prof_slots[c][slot][1]++;
+	}
+	prof_last[c] = now;
+}
+#define PROF_START() prof_mark(-1)
+#define PROF_MARK(slot) prof_mark(KRT_PROF_##slot)
+#else
+#define PROF_START() ((void)0)
+#define PROF_MARK(slot) ((void)0)
+#endif
 /*
  * A counter only shown (no loss behind it), bumped on every unsampled hit:
  * a plain increment of this CPU's line, no locked add. A program nested

@@ -80,10 +80,15 @@ int BPF_PROG(krt_sock_send, struct sock *sk, int ret, int flags)
 		return 0;
 	if (ret <= 0 || !tgid_traced(pid_tgid >> 32))
 		return 0;
-	if (notify_record(sk, ret, KRT_DIR_SEND))
+	PROF_START();
+	if (notify_record(sk, ret, KRT_DIR_SEND)) {
+		PROF_MARK(NOTIFY_SEND);
 		return 0;
+	}
 	if (!xfer_sock_btf(sk, ret, KRT_DIR_SEND, &f))
 		return 0;
+	PROF_MARK(SEND_SOCK);
+	PROF_MARK(CALIB);
 	/* a Go thread: the goroutine it runs now (no runtime.execute probe) */
 	if (go_process(pid_tgid >> 32))
 		krt_go_sync(pid_tgid, 0);
@@ -101,10 +106,14 @@ int BPF_PROG(krt_sock_recv, struct sock *sk, int ret, int flags)
 	/* A peek leaves the bytes queued: the real receive comes later. */
 	if (ret <= 0 || (flags & KRT_MSG_PEEK) || !tgid_traced(pid_tgid >> 32))
 		return 0;
-	if (notify_record(sk, ret, KRT_DIR_RECV))
+	PROF_START();
+	if (notify_record(sk, ret, KRT_DIR_RECV)) {
+		PROF_MARK(NOTIFY_RECV);
 		return 0;
+	}
 	if (!xfer_sock_btf(sk, ret, KRT_DIR_RECV, &f))
 		return 0;
+	PROF_MARK(RECV_SOCK);
 	/* a Go thread: the goroutine it runs now (no runtime.execute probe) */
 	if (go_process(pid_tgid >> 32))
 		krt_go_sync(pid_tgid, 0);
@@ -292,6 +301,7 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 		return 0;
 	if (!prev_traced && !next_traced)
 		return 0;
+	PROF_START();
 	/*
 	 * 0 = still runnable, as in the sched_switch event: preempted, or
 	 * rescheduled on its way back to user space (preempt is false there,
@@ -310,9 +320,15 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 			prev_keep = false;
 		if (nt && (nt->trace & KRT_TRACE_SAMPLED_OUT))
 			next_keep = false;
-		if (cpu_in_kernel)
-			return switch_cpu_in_kernel(prev, next, pt, nt, prev_tid, prev_tgid,
-						    next_tid, next_traced, state);
+		if (cpu_in_kernel) {
+			int r;
+
+			PROF_MARK(SWITCH_STATE);
+			r = switch_cpu_in_kernel(prev, next, pt, nt, prev_tid, prev_tgid, next_tid,
+						 next_traced, state);
+			PROF_MARK(SWITCH_CPU);
+			return r;
+		}
 		if (pt && claim_ends(pt, state))
 			claim_end(pt);
 		if (!prev_keep && !next_keep) {
@@ -366,6 +382,7 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 	/* every wake-up of the machine comes here: untraced targets leave first */
 	if (!tgid_traced(target_tgid))
 		return 0;
+	PROF_START();
 	pid_tgid = bpf_get_current_pid_tgid();
 	if (cpu_in_kernel && !runq_from_sched_info()) {
 		__u32 ttid = p->pid;
@@ -377,8 +394,10 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 	if (!trace_wakeup)
 		return 0;
 	/* a Go process's threads wake each other to run goroutines: no hand-off (go_bits) */
-	if ((pid_tgid >> 32) != target_tgid || go_process(target_tgid))
+	if ((pid_tgid >> 32) != target_tgid || go_process(target_tgid)) {
+		PROF_MARK(WAKE_OTHER);
 		return 0;
+	}
 	if ((__u32)pid_tgid == (__u32)p->pid)
 		return 0;
 	if (kernel_tags) {
@@ -431,6 +450,7 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 	it->next_tid = p->pid;
 	it->next_pid = target_tgid;
 	sched_item_done(b);
+	PROF_MARK(WAKE_ITEM);
 	return 0;
 record:
 	e = event_reserve(KRT_EV_WAKEUP);

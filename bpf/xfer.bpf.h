@@ -36,11 +36,14 @@ static __always_inline bool xfer_send_tags(const struct xfer_sock *f, int ret, _
 	struct krt_dir_tags *dt;
 	__u64 to_peer = false, waiting = false, read_already;
 
+	PROF_START();
 	*trace = tag_send((__u32)pid_tgid, pid_tgid >> 32, f->id, &f->tuple, &to_peer);
+	PROF_MARK(SEND_TAG);
 	/* a guess travels with the bytes; the record lets the engine decide */
 	*decided = trace_decided(*trace);
 	dir_key(&wk, &f->tuple.local, &f->tuple.remote);
 	dt = dir_get(&wk);
+	PROF_MARK(SEND_DIR);
 	if (!dt)
 		return false;
 	/*
@@ -58,9 +61,11 @@ static __always_inline bool xfer_send_tags(const struct xfer_sock *f, int ret, _
 	    !(*trace & KRT_TRACE_SAMPLED_OUT) && to_peer)
 		waiting = send_wait(dt, f->id, pid_tgid, f->seq, ret, *trace,
 				    go_running_goid((__u32)pid_tgid), clk);
+	PROF_MARK(SEND_WAIT);
 	read_already = tag_store(dt, f->seq, ret, *trace, (__u32)pid_tgid);
 	if (waiting && read_already)
 		send_unwait(dt, &wk, f->seq);
+	PROF_MARK(SEND_STORE);
 	return waiting;
 }
 
@@ -79,12 +84,15 @@ static __always_inline struct krt_dir_tags *xfer_recv_tags(const struct xfer_soc
 	/* only sampling without CPU in the kernel needs the trace before */
 	__u32 old = sampling_on() && !cpu_in_kernel ? thread_trace((__u32)pid_tgid) : 0;
 
+	PROF_START();
 	dir_key(wk, &f->tuple.remote, &f->tuple.local);
 	if (!is_gateway(&f->tuple.remote))
 		dt = dir_get(wk);
+	PROF_MARK(RECV_DIR);
 	*trace = tag_receive((__u32)pid_tgid, pid_tgid >> 32, f->id, &f->tuple, f->seq, ret,
 			     decided, dt, clk, carry, remote);
 	/* 0 from a trace: a receive recorded untagged, the thread's trace unchanged */
+	PROF_MARK(RECV_TAG);
 	if (sampling_on() && !cpu_in_kernel && old != *trace && *trace)
 		sampling_switch(pid_tgid, *trace);
 	/*
@@ -246,6 +254,10 @@ static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 
 					   &carry);
 	xfer_record(f, ret, dir, trace, kernel_tags && have_seq && decided, &peer, got_peer, &carry,
 		    &remote, &clk);
+	if (dir == KRT_DIR_SEND)
+		PROF_MARK(SEND_RECORD);
+	else
+		PROF_MARK(RECV_RECORD);
 	return 0;
 }
 

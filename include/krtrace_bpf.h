@@ -340,6 +340,41 @@ struct krt_peer_key {
 	__u32 family;
 };
 
+/*
+ * The hook profile (`make HOOK_PROFILE=1`, bench/hook_profile.sh): the
+ * programs' run time by segment of their path, for what perf cannot see
+ * (JITed programs). Each segment's time runs from the mark before to its
+ * own (a clock read and a call: KRT_PROF_CALIB, an empty segment, is that
+ * price). Not in the default build.
+ */
+enum krt_prof_slot {
+	KRT_PROF_SEND_SOCK,   /* a TCP send: AF_UNIX test, the socket's fields */
+	KRT_PROF_SEND_TAG,    /* tag_send: thread and connection state, rule 3 */
+	KRT_PROF_SEND_DIR,    /* the direction's state (dir_get) */
+	KRT_PROF_SEND_WAIT,   /* a send waiting for its receiver (send_wait) */
+	KRT_PROF_SEND_STORE,  /* the tag stored (tag_store, late tag) */
+	KRT_PROF_SEND_RECORD, /* a send's own record */
+	KRT_PROF_RECV_SOCK,
+	KRT_PROF_RECV_DIR,
+	KRT_PROF_RECV_TAG,    /* tag_receive */
+	KRT_PROF_RECV_RECORD, /* the waiting send taken, the record */
+	KRT_PROF_NOTIFY_SEND, /* AF_UNIX bytes: a notification item */
+	KRT_PROF_NOTIFY_RECV,
+	KRT_PROF_SWITCH_STATE, /* a switch of a traced task: its threads' state */
+	KRT_PROF_SWITCH_CPU,   /* switch_cpu_in_kernel (time, shown sides' item) */
+	KRT_PROF_WAKE_OTHER,   /* a wake-up from another process or a Go thread */
+	KRT_PROF_WAKE_ITEM,    /* a wake-up inside a process: hand-off, batch item */
+	KRT_PROF_CALIB,	       /* two marks back to back: a mark's own price */
+	KRT_PROF_SLOTS
+};
+#define KRT_PROF_NAMES                                                                             \
+	{                                                                                          \
+		"send_sock", "send_tag", "send_dir", "send_wait", "send_store", "send_record",     \
+		    "recv_sock", "recv_dir", "recv_tag", "recv_record", "notify_send",             \
+		    "notify_recv", "switch_state", "switch_cpu", "wake_other", "wake_item",        \
+		    "calib"                                                                        \
+	}
+
 /* Hot counters, one 64-byte line per CPU (summed by user space). */
 #define KRT_MAX_CPUS 256
 struct krt_pcpu_counters {

@@ -1219,6 +1219,22 @@ void krt_live_print_counters(struct krt_live_source *s, FILE *f, const char *pro
 			prog, n, mi.uordblks + mi.hblkhd, mi.arena + mi.hblkhd,
 			s->window.cap_keys / 2);
 	}
+#ifdef KRT_HOOK_PROFILE
+	{
+		static const char *const names[KRT_PROF_SLOTS] = KRT_PROF_NAMES;
+
+		for (int sl = 0; sl < KRT_PROF_SLOTS; sl++) {
+			unsigned long long ns = 0, hits = 0;
+
+			for (int c = 0; c < KRT_MAX_CPUS; c++) {
+				ns += s->skel->bss->prof_slots[c][sl][0];
+				hits += s->skel->bss->prof_slots[c][sl][1];
+			}
+			fprintf(f, "%s: counters %u profile %s hits %llu ns %llu\n", prog, n,
+				names[sl], hits, ns);
+		}
+	}
+#endif
 	fprintf(f, "%s: counters %u end\n", prog, n);
 	fflush(f);
 }
