@@ -72,13 +72,7 @@ void krt_json_newline(struct krt_json *j)
 /* Called before every value and key: places the comma between items. */
 static void before_item(struct krt_json *j)
 {
-	if (j->after_key) {
-		j->after_key = false;
-		return;
-	}
-	if (j->has_items[j->depth])
-		put_c(j, ',');
-	j->has_items[j->depth] = true;
+	krt_json_before_item(j);
 }
 
 static void open_level(struct krt_json *j, char c)
@@ -159,6 +153,29 @@ void krt_json_key(struct krt_json *j, const char *key)
 		put_c(j, ':');
 	}
 	j->after_key = true;
+}
+
+void krt_json_key_quoted_slow(struct krt_json *j, const char *quoted, size_t n)
+{
+	put_n(j, quoted, n);
+	j->after_key = true;
+}
+
+void krt_json_str_plain(struct krt_json *j, const char *s, size_t n)
+{
+	before_item(j);
+	if (n + 2 <= sizeof(j->buf) - j->n) {
+		char *p = j->buf + j->n;
+
+		p[0] = '"';
+		memcpy(p + 1, s, n);
+		p[n + 1] = '"';
+		j->n += n + 2;
+		return;
+	}
+	put_c(j, '"');
+	put_n(j, s, n);
+	put_c(j, '"');
 }
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */

@@ -34,12 +34,12 @@ static void put_attr(struct krt_json *j, const struct krt_otlp_attr *a)
 {
 	krt_json_obj_begin(j);
 	krt_json_kv_str(j, "key", a->key);
-	krt_json_key(j, "value");
+	KRT_JSON_KEY(j, "value");
 	krt_json_obj_begin(j);
 	if (a->str) {
 		krt_json_kv_str(j, "stringValue", a->str);
 	} else {
-		krt_json_key(j, "intValue");
+		KRT_JSON_KEY(j, "intValue");
 		krt_json_u64_str(j, a->num);
 	}
 	krt_json_obj_end(j);
@@ -50,16 +50,16 @@ static void put_events(struct krt_json *j, const struct krt_otlp_span *s)
 {
 	size_t i;
 
-	krt_json_key(j, "events");
+	KRT_JSON_KEY(j, "events");
 	krt_json_arr_begin(j);
 	for (i = 0; i < s->n_events; i++) {
 		const struct krt_otlp_event *ev = &s->events[i];
 
 		krt_json_obj_begin(j);
-		krt_json_key(j, "timeUnixNano");
+		KRT_JSON_KEY(j, "timeUnixNano");
 		krt_json_u64_str(j, ev->time_ns);
 		krt_json_kv_str(j, "name", ev->out ? "send" : "recv");
-		krt_json_key(j, "attributes");
+		KRT_JSON_KEY(j, "attributes");
 		krt_json_arr_begin(j);
 		put_attr(j, &(struct krt_otlp_attr){.key = "krtrace.peer", .str = ev->peer});
 		put_attr(j, &(struct krt_otlp_attr){.key = "krtrace.bytes", .num = ev->bytes});
@@ -68,7 +68,7 @@ static void put_events(struct krt_json *j, const struct krt_otlp_span *s)
 	}
 	krt_json_arr_end(j);
 	if (s->dropped_events) {
-		krt_json_key(j, "droppedEventsCount");
+		KRT_JSON_KEY(j, "droppedEventsCount");
 		krt_json_u64(j, s->dropped_events);
 	}
 }
@@ -84,18 +84,18 @@ static void put_span(struct krt_json *j, const struct krt_otlp_trace *m,
 	if (s->has_parent)
 		kv_hex(j, "parentSpanId", s->parent_id, sizeof(s->parent_id));
 	krt_json_kv_str(j, "name", s->name);
-	krt_json_kv_u64(j, "kind", s->kind);
-	krt_json_key(j, "startTimeUnixNano");
+	KRT_JSON_KV_U64(j, "kind", s->kind);
+	KRT_JSON_KEY(j, "startTimeUnixNano");
 	krt_json_u64_str(j, s->start_ns);
-	krt_json_key(j, "endTimeUnixNano");
+	KRT_JSON_KEY(j, "endTimeUnixNano");
 	krt_json_u64_str(j, s->end_ns);
-	krt_json_key(j, "attributes");
+	KRT_JSON_KEY(j, "attributes");
 	krt_json_arr_begin(j);
 	for (i = 0; i < s->n_attrs; i++)
 		put_attr(j, &s->attrs[i]);
 	krt_json_arr_end(j);
 	put_events(j, s);
-	krt_json_key(j, "status");
+	KRT_JSON_KEY(j, "status");
 	krt_json_obj_begin(j);
 	krt_json_obj_end(j);
 	krt_json_obj_end(j);
@@ -111,9 +111,9 @@ void krt_otlp_json_resource_spans(const struct krt_otlp_trace *m, struct krt_jso
 		if (!krt_otlp_first_of_service(m, i))
 			continue;
 		krt_json_obj_begin(j);
-		krt_json_key(j, "resource");
+		KRT_JSON_KEY(j, "resource");
 		krt_json_obj_begin(j);
-		krt_json_key(j, "attributes");
+		KRT_JSON_KEY(j, "attributes");
 		krt_json_arr_begin(j);
 		put_attr(j, &(struct krt_otlp_attr){.key = "service.name", .str = service});
 		put_attr(j, &(struct krt_otlp_attr){.key = "krtrace.run_id", .str = m->run_hex});
@@ -121,15 +121,15 @@ void krt_otlp_json_resource_spans(const struct krt_otlp_trace *m, struct krt_jso
 			put_attr(j, &(struct krt_otlp_attr){.key = "host.name", .str = m->host});
 		krt_json_arr_end(j);
 		krt_json_obj_end(j);
-		krt_json_key(j, "scopeSpans");
+		KRT_JSON_KEY(j, "scopeSpans");
 		krt_json_arr_begin(j);
 		krt_json_obj_begin(j);
-		krt_json_key(j, "scope");
+		KRT_JSON_KEY(j, "scope");
 		krt_json_obj_begin(j);
 		krt_json_kv_str(j, "name", "krtrace");
 		krt_json_kv_str(j, "version", KRT_VERSION);
 		krt_json_obj_end(j);
-		krt_json_key(j, "spans");
+		KRT_JSON_KEY(j, "spans");
 		krt_json_arr_begin(j);
 		for (k = i; k < m->n_spans; k++)
 			if (!strcmp(m->spans[k].service, service))

@@ -82,7 +82,7 @@ static void start(struct chrome_priv *p)
 		return;
 	p->started = true;
 	krt_json_obj_begin(&p->j);
-	krt_json_key(&p->j, "traceEvents");
+	KRT_JSON_KEY(&p->j, "traceEvents");
 	krt_json_arr_begin(&p->j);
 }
 
@@ -95,9 +95,9 @@ static void put_metadata(struct chrome_priv *p, const char *what, __u32 pid, __u
 	krt_json_obj_begin(j);
 	krt_json_kv_str(j, "name", what);
 	krt_json_kv_str(j, "ph", "M");
-	krt_json_kv_u64(j, "pid", pid);
-	krt_json_kv_u64(j, "tid", tid);
-	krt_json_key(j, "args");
+	KRT_JSON_KV_U64(j, "pid", pid);
+	KRT_JSON_KV_U64(j, "tid", tid);
+	KRT_JSON_KEY(j, "args");
 	krt_json_obj_begin(j);
 	krt_json_kv_str(j, "name", name);
 	krt_json_obj_end(j);
@@ -154,15 +154,15 @@ static void put_slice(struct chrome_priv *p, const struct krt_trace *t, __u32 pi
 	krt_json_kv_str(j, "name", name);
 	krt_json_kv_str(j, "cat", "krtrace");
 	krt_json_kv_str(j, "ph", "X");
-	krt_json_kv_u64(j, "pid", pid);
-	krt_json_kv_u64(j, "tid", tid);
-	krt_json_key(j, "ts");
+	KRT_JSON_KV_U64(j, "pid", pid);
+	KRT_JSON_KV_U64(j, "tid", tid);
+	KRT_JSON_KEY(j, "ts");
 	krt_json_ns_as_us(j, start_ns);
-	krt_json_key(j, "dur");
+	KRT_JSON_KEY(j, "dur");
 	krt_json_ns_as_us(j, end_ns > start_ns ? end_ns - start_ns : 0);
-	krt_json_key(j, "args");
+	KRT_JSON_KEY(j, "args");
 	krt_json_obj_begin(j);
-	krt_json_kv_u64(j, "trace_id", t->id);
+	KRT_JSON_KV_U64(j, "trace_id", t->id);
 	krt_json_kv_str(j, "kind", kind);
 	krt_json_obj_end(j);
 	krt_json_obj_end(j);
@@ -298,10 +298,10 @@ static void put_flow_end(struct chrome_priv *p, const char *ph, __u64 id, __u32 
 	krt_json_kv_str(j, "name", name);
 	krt_json_kv_str(j, "cat", "krtrace.flow");
 	krt_json_kv_str(j, "ph", ph);
-	krt_json_kv_u64(j, "id", id);
-	krt_json_kv_u64(j, "pid", pid);
-	krt_json_kv_u64(j, "tid", tid);
-	krt_json_key(j, "ts");
+	KRT_JSON_KV_U64(j, "id", id);
+	KRT_JSON_KV_U64(j, "pid", pid);
+	KRT_JSON_KV_U64(j, "tid", tid);
+	KRT_JSON_KEY(j, "ts");
 	krt_json_ns_as_us(j, ts);
 	if (ph[0] == 'f')
 		krt_json_kv_str(j, "bp", "e");
@@ -324,13 +324,13 @@ static void put_instant(struct chrome_priv *p, const struct krt_trace *t, __u32 
 	krt_json_kv_str(j, "cat", "krtrace");
 	krt_json_kv_str(j, "ph", "i");
 	krt_json_kv_str(j, "s", "t");
-	krt_json_kv_u64(j, "pid", pid);
-	krt_json_kv_u64(j, "tid", tid);
-	krt_json_key(j, "ts");
+	KRT_JSON_KV_U64(j, "pid", pid);
+	KRT_JSON_KV_U64(j, "tid", tid);
+	KRT_JSON_KEY(j, "ts");
 	krt_json_ns_as_us(j, ts);
-	krt_json_key(j, "args");
+	KRT_JSON_KEY(j, "args");
 	krt_json_obj_begin(j);
-	krt_json_kv_u64(j, "trace_id", t->id);
+	KRT_JSON_KV_U64(j, "trace_id", t->id);
 	krt_json_obj_end(j);
 	krt_json_obj_end(j);
 }
@@ -423,14 +423,14 @@ static int chrome_finish(struct krt_writer *w, const struct krt_summary *s)
 	start(p);
 	krt_json_arr_end(j);
 	krt_json_kv_str(j, "displayTimeUnit", "ms");
-	krt_json_key(j, "otherData");
+	KRT_JSON_KEY(j, "otherData");
 	krt_json_obj_begin(j);
 	krt_json_kv_str(j, "generator", "krtrace " KRT_VERSION);
 	krt_json_kv_str(j, "clock", "CLOCK_MONOTONIC");
-	krt_json_kv_u64(j, "traces", p->traces);
-	krt_json_kv_u64(j, "slices", p->slices);
-	krt_json_kv_u64(j, "flows", p->flows);
-	krt_json_kv_u64(j, "unattributed_cpu_ns", s->unattributed_cpu_ns);
+	KRT_JSON_KV_U64(j, "traces", p->traces);
+	KRT_JSON_KV_U64(j, "slices", p->slices);
+	KRT_JSON_KV_U64(j, "flows", p->flows);
+	KRT_JSON_KV_U64(j, "unattributed_cpu_ns", s->unattributed_cpu_ns);
 	krt_json_obj_end(j);
 	krt_json_obj_end(j);
 	krt_json_newline(j);

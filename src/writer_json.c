@@ -9,12 +9,15 @@
 #include "trace_id.h"
 #include "writer_util.h"
 
-static void kv_addr(struct krt_json *j, const char *key, const struct krt_addr *a)
+static void put_addr(struct krt_json *j, const struct krt_addr *a)
 {
 	char buf[KRT_ADDR_STRLEN];
 
-	krt_json_kv_str(j, key, krt_addr_str(a, buf, sizeof(buf)));
+	/* an address needs no escape: digits, dots, colons, brackets, hex */
+	krt_json_str_plain(j, buf, strlen(krt_addr_str(a, buf, sizeof(buf))));
 }
+
+#define kv_addr(j, lit, a) (KRT_JSON_KEY(j, lit), put_addr(j, a))
 
 /* Optional: present only when the kernel could not decide (docs/outputs.md). */
 static void kv_uncertain(struct krt_json *j, __u32 bits)
@@ -32,17 +35,17 @@ static void put_thread(struct krt_json *j, const struct krt_trace *t,
 	__u32 goids[KRT_THREAD_GOIDS_MAX];
 
 	krt_json_obj_begin(j);
-	krt_json_kv_u64(j, "tid", th->tid);
-	krt_json_kv_u64(j, "pid", th->pid);
-	krt_json_key(j, "comm");
+	KRT_JSON_KV_U64(j, "tid", th->tid);
+	KRT_JSON_KV_U64(j, "pid", th->pid);
+	KRT_JSON_KEY(j, "comm");
 	krt_json_strn(j, th->comm, n);
 	krt_json_kv_str(j, "container", th->container ? th->container : "");
-	krt_json_kv_u64(j, "cpu_ns", th->cpu_ns);
-	krt_json_kv_u64(j, "first_ns", th->first_ns);
-	krt_json_kv_u64(j, "last_ns", th->last_ns);
+	KRT_JSON_KV_U64(j, "cpu_ns", th->cpu_ns);
+	KRT_JSON_KV_U64(j, "first_ns", th->first_ns);
+	KRT_JSON_KV_U64(j, "last_ns", th->last_ns);
 	n_goids = krt_thread_goids(t, th->tid, goids, KRT_THREAD_GOIDS_MAX);
 	if (n_goids) {
-		krt_json_key(j, "goids");
+		KRT_JSON_KEY(j, "goids");
 		krt_json_arr_begin(j);
 		for (i = 0; i < n_goids; i++)
 			krt_json_u64(j, goids[i]);
@@ -54,20 +57,20 @@ static void put_thread(struct krt_json *j, const struct krt_trace *t,
 static void put_hop(struct krt_json *j, const struct krt_hop *h)
 {
 	krt_json_obj_begin(j);
-	krt_json_kv_u64(j, "from", h->from_tid);
+	KRT_JSON_KV_U64(j, "from", h->from_tid);
 	if (h->from_goid)
-		krt_json_kv_u64(j, "from_goid", h->from_goid);
+		KRT_JSON_KV_U64(j, "from_goid", h->from_goid);
 	kv_addr(j, "from_addr", &h->from_addr);
-	krt_json_kv_u64(j, "to", h->to_tid);
+	KRT_JSON_KV_U64(j, "to", h->to_tid);
 	if (h->to_goid)
-		krt_json_kv_u64(j, "to_goid", h->to_goid);
+		KRT_JSON_KV_U64(j, "to_goid", h->to_goid);
 	kv_addr(j, "to_addr", &h->to_addr);
-	krt_json_kv_u64(j, "bytes", h->bytes);
-	krt_json_kv_u64(j, "send_ns", h->send_ns);
-	krt_json_kv_u64(j, "recv_ns", h->recv_ns);
+	KRT_JSON_KV_U64(j, "bytes", h->bytes);
+	KRT_JSON_KV_U64(j, "send_ns", h->send_ns);
+	KRT_JSON_KV_U64(j, "recv_ns", h->recv_ns);
 	if (h->has_seq) {
 		/* [first, end) TCP sequence numbers: how krtrace merge finds the other end */
-		krt_json_key(j, "seq");
+		KRT_JSON_KEY(j, "seq");
 		krt_json_arr_begin(j);
 		krt_json_u64(j, h->seq);
 		krt_json_u64(j, (__u32)(h->seq + h->bytes));
@@ -84,7 +87,7 @@ static int json_trace(struct krt_writer *w, const struct krt_trace *t)
 
 	krt_json_init(&j, w->out);
 	krt_json_obj_begin(&j);
-	krt_json_kv_u64(&j, "trace_id", t->id);
+	KRT_JSON_KV_U64(&j, "trace_id", t->id);
 	if (w->priv) {
 		char hex[KRT_TRACE_ID_HEX_LEN + 1];
 
@@ -92,18 +95,18 @@ static int json_trace(struct krt_writer *w, const struct krt_trace *t)
 		krt_json_kv_str(&j, "trace_id_hex", hex);
 		krt_json_kv_str(&j, "host", w->priv);
 	}
-	krt_json_key(&j, "ingress");
+	KRT_JSON_KEY(&j, "ingress");
 	krt_json_obj_begin(&j);
 	kv_addr(&j, "client", &t->ingress.client);
 	kv_addr(&j, "server", &t->ingress.server);
-	krt_json_kv_u64(&j, "tid", t->ingress.tid);
-	krt_json_kv_u64(&j, "ts_ns", t->ingress.ts_ns);
+	KRT_JSON_KV_U64(&j, "tid", t->ingress.tid);
+	KRT_JSON_KV_U64(&j, "ts_ns", t->ingress.ts_ns);
 	krt_json_obj_end(&j);
-	krt_json_kv_u64(&j, "start_ns", t->start_ns);
-	krt_json_kv_u64(&j, "end_ns", t->end_ns);
+	KRT_JSON_KV_U64(&j, "start_ns", t->start_ns);
+	KRT_JSON_KV_U64(&j, "end_ns", t->end_ns);
 	if (t->incomplete) {
 		/* only on traces a loss may have touched (docs/outputs.md) */
-		krt_json_key(&j, "incomplete");
+		KRT_JSON_KEY(&j, "incomplete");
 		krt_json_arr_begin(&j);
 		for (i = 0; i < KRT_INCOMPLETE_CAUSES; i++)
 			if (t->incomplete & (1u << i))
@@ -111,12 +114,12 @@ static int json_trace(struct krt_writer *w, const struct krt_trace *t)
 		krt_json_arr_end(&j);
 	}
 	kv_uncertain(&j, t->uncertain);
-	krt_json_key(&j, "threads");
+	KRT_JSON_KEY(&j, "threads");
 	krt_json_arr_begin(&j);
 	for (i = 0; i < t->n_threads; i++)
 		put_thread(&j, t, &t->threads[i]);
 	krt_json_arr_end(&j);
-	krt_json_key(&j, "hops");
+	KRT_JSON_KEY(&j, "hops");
 	krt_json_arr_begin(&j);
 	for (i = 0; i < t->n_hops; i++)
 		put_hop(&j, &t->hops[i]);
@@ -134,7 +137,7 @@ static int json_finish(struct krt_writer *w, const struct krt_summary *s)
 
 	krt_json_init(&j, w->out);
 	krt_json_obj_begin(&j);
-	krt_json_key(&j, "summary");
+	KRT_JSON_KEY(&j, "summary");
 	krt_json_obj_begin(&j);
 	for (i = 0; i < krt_n_summary_fields; i++) {
 		const struct krt_summary_field *f = &krt_summary_fields[i];
@@ -142,7 +145,7 @@ static int json_finish(struct krt_writer *w, const struct krt_summary *s)
 		krt_json_kv_u64(&j, f->key, krt_summary_value(f, s));
 		if (strcmp(f->key, "events"))
 			continue;
-		krt_json_key(&j, "events_by_type");
+		KRT_JSON_KEY(&j, "events_by_type");
 		krt_json_obj_begin(&j);
 		for (type = 1; type < KRT_EV_TYPE_MAX; type++)
 			krt_json_kv_u64(&j, krt_event_type_name(type), s->events_by_type[type]);

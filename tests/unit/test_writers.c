@@ -287,6 +287,54 @@ static void test_json_numbers_as_printf(void **state)
 	free(want);
 }
 
+/*
+ * KRT_JSON_KEY (a literal, copied whole, inline) and krt_json_str_plain
+ * write what krt_json_key and krt_json_str write: commas, nesting, and
+ * across the buffer's end at every offset.
+ */
+static void test_json_literal_keys_as_key(void **state)
+{
+	char *buf = NULL, *want = NULL;
+	size_t len = 0, wlen = 0;
+	FILE *f = open_memstream(&buf, &len), *w = open_memstream(&want, &wlen);
+	struct krt_json j, k;
+	unsigned int i;
+
+	krt_json_init(&j, f);
+	krt_json_init(&k, w);
+	krt_json_obj_begin(&j);
+	krt_json_obj_begin(&k);
+	for (i = 0; i < 3 * KRT_JSON_BUF / 8; i++) {
+		KRT_JSON_KV_U64(&j, "from", i);
+		krt_json_kv_u64(&k, "from", i);
+		KRT_JSON_KEY(&j, "to_addr");
+		krt_json_str_plain(&j, "172.24.0.1:8080" + i % 5, 15 - i % 5);
+		krt_json_key(&k, "to_addr");
+		krt_json_str(&k, "172.24.0.1:8080" + i % 5);
+		KRT_JSON_KEY(&j, "seq");
+		krt_json_key(&k, "seq");
+		krt_json_arr_begin(&j);
+		krt_json_arr_begin(&k);
+		krt_json_u64(&j, i);
+		krt_json_u64(&k, i);
+		KRT_JSON_KEY(&j, "x"); /* a key in an array: what krt_json_key makes of it */
+		krt_json_key(&k, "x");
+		krt_json_u64(&j, 1);
+		krt_json_u64(&k, 1);
+		krt_json_arr_end(&j);
+		krt_json_arr_end(&k);
+	}
+	krt_json_obj_end(&j);
+	krt_json_obj_end(&k);
+	fclose(f);
+	fclose(w);
+	assert_true(len > 2 * KRT_JSON_BUF);
+	assert_int_equal(len, wlen);
+	assert_memory_equal(buf, want, len);
+	free(buf);
+	free(want);
+}
+
 /* Addresses as writers print them (IPv4 is formatted by hand). */
 static void test_addr_str(void **state)
 {
@@ -1541,6 +1589,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_escaping),
 		cmocka_unit_test(test_json_numbers_as_printf),
+		cmocka_unit_test(test_json_literal_keys_as_key),
 		cmocka_unit_test(test_addr_str),
 		cmocka_unit_test(test_fmt_numbers),
 		cmocka_unit_test(test_json_lines_schema),
