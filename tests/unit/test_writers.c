@@ -297,6 +297,7 @@ static void test_json_literal_keys_as_key(void **state)
 	char *buf = NULL, *want = NULL;
 	size_t len = 0, wlen = 0;
 	FILE *f = open_memstream(&buf, &len), *w = open_memstream(&want, &wlen);
+	static const char addr[] = "172.24.0.1:8080";
 	struct krt_json j, k;
 	unsigned int i;
 
@@ -308,9 +309,9 @@ static void test_json_literal_keys_as_key(void **state)
 		KRT_JSON_KV_U64(&j, "from", i);
 		krt_json_kv_u64(&k, "from", i);
 		KRT_JSON_KEY(&j, "to_addr");
-		krt_json_str_plain(&j, "172.24.0.1:8080" + i % 5, 15 - i % 5);
+		krt_json_str_plain(&j, &addr[i % 5], 15 - i % 5);
 		krt_json_key(&k, "to_addr");
-		krt_json_str(&k, "172.24.0.1:8080" + i % 5);
+		krt_json_str(&k, &addr[i % 5]);
 		KRT_JSON_KEY(&j, "seq");
 		krt_json_key(&k, "seq");
 		krt_json_arr_begin(&j);
