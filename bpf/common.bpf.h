@@ -92,9 +92,10 @@ static __noinline void prof_mark(int slot)
 #define PROF_MARK(slot) ((void)0)
 #endif
 /*
- * A counter only shown (no loss behind it), bumped on every unsampled hit:
- * a plain increment of this CPU's line, no locked add. A program nested
- * on the same CPU between its load and store (an interrupt's) loses one.
+ * A counter bumped on every unsampled hit: a plain increment of this CPU's
+ * line, no locked add. Only for a counter whose writers cannot interrupt
+ * one another (struct krt_pcpu_counters): else a program nested on the same
+ * CPU between the load and the store would lose one.
  */
 #define COUNT_PLAIN(field) (my_counters()->field++)
 /*

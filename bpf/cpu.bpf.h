@@ -77,7 +77,11 @@ static __always_inline void cpu_flush(struct krt_thread_state *t, __u32 tid, __u
 		t->acc_idle = 0;
 	}
 	if (t->trace & KRT_TRACE_SAMPLED_OUT) {
-		COUNT_PLAIN(sampled_out);
+		/* its own counter at a switch (interrupts off); from any hook, locked */
+		if (in_sched)
+			COUNT_PLAIN(sampled_out_sched);
+		else
+			COUNT(sampled_out);
 		goto done;
 	}
 	/*

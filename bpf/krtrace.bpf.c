@@ -332,7 +332,7 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 		if (pt && claim_ends(pt, state))
 			claim_end(pt);
 		if (!prev_keep && !next_keep) {
-			COUNT_PLAIN(sampled_out);
+			COUNT_PLAIN(sampled_out_sched);
 			return 0;
 		}
 		if (pt)
@@ -432,7 +432,7 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 			}
 		}
 		if (waker_trace & KRT_TRACE_SAMPLED_OUT) {
-			COUNT_PLAIN(sampled_out);
+			COUNT_PLAIN(sampled_out_sched);
 			return 0;
 		}
 	}
@@ -529,7 +529,7 @@ int BPF_PROG(krt_sock_state, struct sock *sk, int oldstate, int newstate)
 	}
 	if (kernel_tags && sampling_on() &&
 	    (thread_trace((__u32)pid_tgid) & KRT_TRACE_SAMPLED_OUT)) {
-		COUNT_PLAIN(sampled_out);
+		COUNT(sampled_out); /* in softirqs too: locked */
 		return 0;
 	}
 	e = event_reserve(KRT_EV_SOCK_STATE);

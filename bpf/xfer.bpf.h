@@ -242,7 +242,7 @@ static __always_inline int handle_xfer(const struct xfer_sock *f, int ret, __u8 
 					    &remote);
 		}
 		if (trace & KRT_TRACE_SAMPLED_OUT) {
-			COUNT_PLAIN(sampled_out);
+			COUNT_PLAIN(sampled_out_xfer);
 			/* no record to carry it: the time before goes on its own */
 			if (carry.oncpu_ns || carry.runq_ns)
 				cpu_record(&carry, clock_now(&clk));

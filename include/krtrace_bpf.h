@@ -375,19 +375,31 @@ enum krt_prof_slot {
 		    "calib"                                                                        \
 	}
 
-/* Hot counters, one 64-byte line per CPU (summed by user space). */
+/*
+ * Hot counters, two 64-byte lines per CPU (summed by user space).
+ * Records not emitted for unsampled requests, bumped on every unsampled hit,
+ * are counted in three parts so that a plain increment (no locked add) is
+ * exact: a program never runs nested in itself on a CPU, and each part is
+ * written by programs that cannot interrupt one another: the transfer
+ * hooks (sock_send and sock_recv, in process context with preemption off;
+ * or sys_exit alone), the scheduler's (switch, waking: interrupts off).
+ * The other writers (cpu_flush outside a switch, the socket state hook,
+ * which runs in softirqs too) use a locked add.
+ */
 #define KRT_MAX_CPUS 256
 struct krt_pcpu_counters {
-	__u64 records;	      /* ring records submitted */
-	__u64 sampled_out;    /* records not emitted: unsampled requests */
-	__u64 hops_merged;    /* receives that carried their send */
-	__u64 sends_flushed;  /* waiting sends emitted on their own */
-	__u64 traces_started; /* requests seen at the gateway door, sampled or not */
+	__u64 records;		/* ring records submitted */
+	__u64 sampled_out_xfer; /* not emitted: transfers (plain, transfer hooks only) */
+	__u64 hops_merged;	/* receives that carried their send */
+	__u64 sends_flushed;	/* waiting sends emitted on their own */
+	__u64 traces_started;	/* requests seen at the gateway door, sampled or not */
 	/* Go (bpf/goroutines.bpf.h): bumped at goroutine changes the hooks find */
 	__u64 go_synced;
 	__u64 go_switches;
 	__u64 go_handoffs;
-};
+	__u64 sampled_out_sched; /* not emitted: switches, wake-ups (plain, sched hooks only) */
+	__u64 sampled_out;	 /* not emitted: the rest (locked add) */
+} __attribute__((aligned(64)));
 
 /*
  * Switch, wake-up and (at a switch) CPU records batched per CPU (bpf/events.bpf.h,
@@ -477,6 +489,6 @@ _Static_assert(sizeof(struct krt_conn_side) == 152, "krt_conn_side: ABI");
 _Static_assert(sizeof(struct krt_dir_key) == 40, "krt_dir_key: ABI");
 _Static_assert(sizeof(struct krt_deferred_send) == 8 + sizeof(struct krt_xfer_peer),
 	       "krt_deferred_send: ABI");
-_Static_assert(sizeof(struct krt_pcpu_counters) == 64, "one cache line per CPU");
+_Static_assert(sizeof(struct krt_pcpu_counters) == 128, "two cache lines per CPU");
 
 #endif

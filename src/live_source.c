@@ -1333,6 +1333,8 @@ static void pcpu_sum(struct krt_live_source *s, struct krt_pcpu_counters *sum)
 	for (i = 0; i < s->n_cpus; i++) {
 		sum->records += __atomic_load_n(&c[i].records, __ATOMIC_RELAXED);
 		sum->sampled_out += c[i].sampled_out;
+		sum->sampled_out_xfer += c[i].sampled_out_xfer;
+		sum->sampled_out_sched += c[i].sampled_out_sched;
 		sum->hops_merged += c[i].hops_merged;
 		sum->sends_flushed += c[i].sends_flushed;
 		sum->traces_started += c[i].traces_started;
@@ -1352,7 +1354,8 @@ void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st
 	st->traces_started = sum.traces_started;
 	st->traces_sampled = b->traces_sampled;
 	st->traces_capped = b->traces_capped;
-	st->sampled_out_records = sum.sampled_out;
+	st->sampled_out_records = sum.sampled_out + sum.sampled_out_xfer + sum.sampled_out_sched;
+	st->sampled_out_xfers = sum.sampled_out_xfer;
 	st->slot_probed = b->slot_probed;
 	st->slot_full = b->slot_full;
 	st->slot_busy = b->slot_busy;

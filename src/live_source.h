@@ -63,6 +63,7 @@ struct krt_live_tag_stats {
 	__u64 traces_sampled;	   /* of which kept */
 	__u64 traces_capped;	   /* of the rest: left out by the rate cap */
 	__u64 sampled_out_records; /* records not emitted: unsampled requests */
+	__u64 sampled_out_xfers;   /* of them, transfers */
 	/* the kernel's state tables (threads, connections, directions) */
 	__u64 slot_probed;   /* states put past their first slot */
 	__u64 slot_full;     /* states not kept: every probed slot held

@@ -11,13 +11,13 @@
 # goroutines must be followed too (uprobes attached by the re-scan).
 #
 # Environment: the test bed's KRT_* names (run side by side with other suites),
-# KRT_GO_REQUESTS (per service and run, 100), KRT_GO_MIN_HTTP, KRT_GO_MIN_FANOUT, KRT_GO_MIN_SAMPLED and KRT_GO_MIN_RESTART (% exact asserted per
+# KRT_GO_REQUESTS (per service and run, 200), KRT_GO_MIN_HTTP, KRT_GO_MIN_FANOUT, KRT_GO_MIN_SAMPLED and KRT_GO_MIN_RESTART (% exact asserted per
 # service, see below), KRT_KEEP=DIR (keep results and truth).
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 OUT=${OUTPUT:-.output}
 need_root
-REQUESTS=${KRT_GO_REQUESTS:-100}
+REQUESTS=${KRT_GO_REQUESTS:-200}
 LOAD=$OUT/tools/krt_load
 SCORE=$OUT/tools/krt_score
 BPF=$OUT/bin/krtrace-bpf
@@ -43,7 +43,11 @@ ip link show "${KRT_BRIDGE:-krtbr0}" >/dev/null 2>&1 &&
 # two pairs of requests (one with the other's call: a pooled connection's
 # first request, or its writer finding the next request queued; README, Go).
 # go-http's 93: a CI run at 6c371e9 had 95 of 100 (5 missing their calls, 0
-# wrong) on a loaded machine; go-fanout has stayed at 96 or above.
+# wrong) on a loaded machine; go-fanout has stayed at 96 or above, except
+# once: --go-channels 94 of 100 in a loaded CI run (seventh round; 100 % in
+# the 7 runs after). The floors are rates: 200 requests per run (a second
+# or so of load each) halve a burst's share, one stall of the machine
+# taking a few requests' calls (sixth round: 100 requests).
 MIN_HTTP=${KRT_GO_MIN_HTTP:-93}
 MIN_FANOUT=${KRT_GO_MIN_FANOUT:-96}
 # go-http restarted under a discovering tracer: 100 % in four runs (fourth
@@ -69,7 +73,7 @@ go_bed_up "$tmp"
 gohttp_pid=$(awk -v c="${KRT_NS_PREFIX:-krt-}go-http" '$2 == c { print $1; exit }' "$tmp/pids.txt")
 
 # run NAME TRACER_ARGS...: one traced run of REQUESTS per Go service, scored;
-# sampled, three times as many: ~30 sampled requests per service make a floor
+# sampled, three times as many: ~60 sampled requests per service make a floor
 # (at 10, one request was 10 %: a CI run failed go-fanout at 6 of 10).
 run() {
 	local name=$1 rc pids=() p lrc=0 sampled=() n=$REQUESTS
@@ -108,8 +112,8 @@ run() {
 	for s in go-http go-fanout; do
 		local MIN=$MIN_HTTP
 		[ "$s" = go-fanout ] && MIN=$MIN_FANOUT
-		# About 30 requests are sampled per service: the floor allows
-		# four misses.
+		# About 60 requests are sampled per service: the floor allows
+		# six misses.
 		[ ${#sampled[@]} -gt 0 ] && MIN=$MIN_SAMPLED
 		if "$SCORE" --truth "$tmp/truth-$name" --prefix "$name-$s-" --model "$s" \
 			--json "$tmp/$name.jsonl" --path live --min "$MIN" --slack-us 200 \

@@ -75,6 +75,11 @@ static void show_thread_events(pid_t tid)
 			fprintf(stderr, "#   %llu switch %d (state %lld) -> %d\n",
 				(unsigned long long)e->ts_ns, e->sw.prev_tid,
 				(long long)e->sw.prev_state, e->sw.next_tid);
+		else if (e->type == KRT_EV_CPU && (pid_t)e->tid == tid)
+			fprintf(stderr, "#   %llu cpu tid %d trace %u on %llu us, waiting %llu us\n",
+				(unsigned long long)e->ts_ns, e->tid, e->oncpu.trace_id,
+				(unsigned long long)e->oncpu.oncpu_ns / 1000,
+				(unsigned long long)e->oncpu.runq_ns / 1000);
 	}
 }
 
@@ -160,6 +165,41 @@ static void read_n(int fd, size_t n)
 }
 
 /*
+ * The sources tests opened and have not closed yet. A test that fails
+ * half-way (cmocka jumps out of it) would leave its source attached and
+ * this process untraced by the group's: the next tests would read the
+ * wrong source, or find two maps of one name (own_map_fd). Their teardown
+ * (test_abandon) closes what is left.
+ */
+#define MAX_OWN_SOURCES 4
+static struct krt_live_source *own_sources[MAX_OWN_SOURCES];
+
+static void own_source_add(struct krt_live_source *s)
+{
+	int i;
+
+	for (i = 0; i < MAX_OWN_SOURCES; i++) {
+		if (!own_sources[i]) {
+			own_sources[i] = s;
+			return;
+		}
+	}
+	krt_live_close(s);
+	fail_msg("more than %d sources open at once", MAX_OWN_SOURCES);
+}
+
+/* A source a test opened ends (not the group's: that one the group's teardown closes). */
+static void own_source_close(struct krt_live_source *s)
+{
+	int i;
+
+	for (i = 0; i < MAX_OWN_SOURCES; i++)
+		if (own_sources[i] == s)
+			own_sources[i] = NULL;
+	krt_live_close(s);
+}
+
+/*
  * A source with options o (the gateway set here) tracing this process;
  * inside_peer: 127.0.0.1 is a traced container's address (sends there wait
  * for their receiver when o merges hops).
@@ -178,12 +218,13 @@ static struct krt_live_source *open_source_with(struct krt_live_opts o, bool ins
 	s = krt_live_open(&o, "test_kernel_tags");
 	if (!s)
 		return NULL;
-	assert_int_equal(krt_live_syscall_hooks(s), syscall_hooks);
-	if ((inside_peer && krt_live_add_peer(s, &inside)) ||
+	if (krt_live_syscall_hooks(s) != syscall_hooks ||
+	    (inside_peer && krt_live_add_peer(s, &inside)) ||
 	    krt_live_trace_tgid(s, getpid()) || krt_live_attach(s, "test_kernel_tags")) {
 		krt_live_close(s);
-		return NULL;
+		fail_msg("source not opened as asked (syscall hooks %d)", syscall_hooks);
 	}
+	own_source_add(s);
 	return s;
 }
 
@@ -197,13 +238,15 @@ static struct krt_live_source *open_source(__u32 sample_rate)
 /* A test's own source ends; the group's traces this process again. */
 static void close_own_source(struct krt_live_source *s)
 {
-	krt_live_close(s);
+	own_source_close(s);
 	assert_int_equal(krt_live_trace_tgid(src, getpid()), 0);
 }
 
 static int setup_group(void **state)
 {
 	src = open_source(0);
+	if (src)
+		own_sources[0] = NULL; /* the group's: closed by teardown_group */
 	return src ? 0 : -1;
 }
 
@@ -705,7 +748,7 @@ static void test_tcp_option_no_room(void **state)
 	close(front);
 	close(cli);
 	close(psrv);
-	krt_live_close(s2);
+	own_source_close(s2);
 	close_own_source(s1);
 	leave_test_cgroup();
 }
@@ -795,7 +838,17 @@ static void test_sampling_one_in_two(void **state)
 	krt_live_tag_stats(sampled, &ts);
 	assert_int_equal(ts.traces_started, 4);
 	assert_int_equal(ts.traces_sampled, 2);
-	assert_true(ts.sampled_out_records > 0);
+	print_message("records not emitted: %llu, of them transfers %llu\n",
+		      (unsigned long long)ts.sampled_out_records,
+		      (unsigned long long)ts.sampled_out_xfers);
+	/*
+	 * Exact (plain per-CPU increments no nested hook can lose): each
+	 * unsampled request's five transfers (its read at the door, the call
+	 * and its read, the answer and its read by the gateway); its
+	 * switches and wake-ups besides, as many as the scheduler made.
+	 */
+	assert_int_equal(ts.sampled_out_xfers, 2 * 5);
+	assert_true(ts.sampled_out_records >= ts.sampled_out_xfers);
 	close_own_source(sampled);
 }
 
@@ -988,7 +1041,7 @@ static void test_merged_hop(void **state)
 	assert_int_equal(lone->xfer.bytes, 11);
 	assert_int_equal(krt_live_late_events(m), 0);
 
-	krt_live_close(m);
+	own_source_close(m);
 	close(cli2);
 	close(back2);
 	close(gw);
@@ -1121,7 +1174,7 @@ static void test_handoff_is_unsure(void **state)
 	assert_true(ts.sched_batches >= 1);
 	assert_true(ts.sched_batched >= 2);
 	assert_true(ts.sched_batched >= ts.sched_batches);
-	krt_live_close(m);
+	own_source_close(m);
 	close(gw);
 	close(srv);
 	close(h.down);
@@ -1259,12 +1312,27 @@ static struct {
 static int pool_caller_go = -1;
 static pid_t pool_caller_pid;
 
-static int pool_abandon(void **state)
+/*
+ * Every test's teardown: what a test that failed half-way left behind (its
+ * pool, its own sources) stops, and the group's source traces this process
+ * again. Nothing to do after a test that passed.
+ */
+static int test_abandon(void **state)
 {
 	struct pool *p = pool_left.p;
+	bool left = false;
 	int k;
 
 	(void)state;
+	for (k = 0; k < MAX_OWN_SOURCES; k++) {
+		if (own_sources[k]) {
+			own_source_close(own_sources[k]);
+			left = true;
+		}
+	}
+	if (left)
+		fprintf(stderr, "# a test failed half-way: its sources closed\n");
+	krt_live_trace_tgid(src, getpid()); /* a test may have stopped it */
 	if (pool_caller_go >= 0) {
 		close(pool_caller_go); /* its caller process ends at EOF */
 		pool_caller_go = -1;
@@ -1414,7 +1482,7 @@ static void test_unsampled_pool_request_hidden(void **state)
 {
 	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true,
 				   .merge_hops = true, .sample_rate = 2 };
-	static struct pool p;	/* static: see pool_abandon */
+	static struct pool p;	/* static: see test_abandon */
 	struct pool init = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, .jobs = 2,
 			     .work_ns = 1000 * 1000 };
 	const struct krt_event *in, *call, *answer;
@@ -1445,6 +1513,15 @@ static void test_unsampled_pool_request_hidden(void **state)
 	pool_request(&p, 1, &gw[1]);
 	drain_from(m);
 	in = find_xfer(KRT_DIR_RECV, p.reply[1], 0);
+	if (!in) {
+		krt_live_tag_stats(m, &ts);
+		fprintf(stderr, "# no door record of the hidden request: traces %llu, sampled %llu, "
+			"%zu events; the I/O thread's, then the worker's:\n",
+			(unsigned long long)ts.traces_started, (unsigned long long)ts.traces_sampled,
+			n_got);
+		show_thread_events(gettid());
+		show_thread_events(p.worker_tid);
+	}
 	assert_non_null(in);
 	assert_true(in->xfer.flags & KRT_XF_TAGGED);
 	assert_true(in->xfer.flags & KRT_XF_SAMPLED_OUT);
@@ -1487,7 +1564,7 @@ static void test_pool_reply_hidden_before_feeder_known(void **state)
 {
 	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true,
 				   .merge_hops = true, .sample_rate = 2 };
-	static struct pool p;	/* static: see pool_abandon */
+	static struct pool p;	/* static: see test_abandon */
 	struct pool init = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, .jobs = 1,
 			     .work_ns = 1000 * 1000 };
 	const struct krt_event *call, *answer;
@@ -2168,7 +2245,7 @@ static void test_calls_on_used_connections_make_loop(void **state)
  */
 static void test_unsure_server_time_in_kernel(void **state)
 {
-	static struct pool p;	/* static: see pool_abandon */
+	static struct pool p;	/* static: see test_abandon */
 	struct pool init = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, .jobs = 1,
 			     .work_ns = 20 * 1000 * 1000 };
 	struct krt_live_source *m;
@@ -2223,7 +2300,7 @@ static void test_unsure_server_time_in_kernel(void **state)
 	assert_in_range(follows_ns, BURN_SEEN_NS, 200 * 1000 * 1000);
 	pool_end(&p, worker);
 	close(gw);
-	krt_live_close(m);
+	own_source_close(m);
 	assert_int_equal(krt_live_trace_tgid(src, getpid()), 0);
 }
 
@@ -2268,7 +2345,7 @@ static void test_reorder_window_grows(void **state)
 		      (unsigned long long)st.reorder_window_ns / 1000000);
 	assert_true(st.reordered >= 1);
 	assert_true(st.reorder_window_ns >= 40ULL * 1000 * 1000);
-	krt_live_close(m);
+	own_source_close(m);
 	close(gw);
 	close(srv);
 	close(cli);
@@ -2329,6 +2406,9 @@ static void check_request_cpu_and_end(struct krt_live_source *s, int gw, int srv
 
 	assert_non_null(in);
 	request_cpu(in, &on_request, NULL);
+	print_message("on the request: %llu us\n", (unsigned long long)on_request / 1000);
+	if (on_request < BURN_SEEN_NS)
+		show_thread_events(in->tid);
 	assert_true(on_request >= BURN_SEEN_NS);
 	assert_true(on_request < 200 * 1000 * 1000);
 	close(gw);
@@ -2412,6 +2492,12 @@ static void test_idle_after_unsampled_uncounted(void **state)
 	print_message("sampled request after an unsampled one: %llu us on CPU; "
 		      "largest time of no request %llu us\n",
 		      (unsigned long long)on_request / 1000, (unsigned long long)idle / 1000);
+	if (on_request < BURN_SEEN_NS || on_request > 50 * 1000 * 1000 ||
+	    idle >= 40 * 1000 * 1000) {
+		fprintf(stderr, "# the test thread's records (trace %u sampled):\n",
+			in->xfer.trace_id);
+		show_thread_events(in->tid);
+	}
 	assert_in_range(on_request, BURN_SEEN_NS, 50 * 1000 * 1000);
 	assert_true(idle < 40 * 1000 * 1000);
 }
@@ -2536,6 +2622,12 @@ static void test_cpu_carried_by_receive(void **state)
 			cpu1 = &got[i];
 	}
 	/* before the receive, at its time, with request 1's 20 ms */
+	if (!cpu1 || cpu1->oncpu.oncpu_ns < BURN_SEEN_NS) {
+		fprintf(stderr, "# request 1 (trace %u) carried by request 2's receive: %llu us; "
+			"the thread's records:\n", trace1,
+			cpu1 ? (unsigned long long)cpu1->oncpu.oncpu_ns / 1000 : 0ULL);
+		show_thread_events(in2->tid);
+	}
 	assert_non_null(cpu1);
 	assert_int_equal(cpu1->ts_ns, in2->ts_ns);
 	assert_true(cpu1->oncpu.oncpu_ns >= BURN_SEEN_NS);
@@ -3384,73 +3476,70 @@ static void test_go_dialed_conn_handed_over_execute(void **state)
 	go_dialed_conn_handed_over(false, false);
 }
 
+/* A test whose teardown stops what it left behind if it failed half-way. */
+#define KRT_TEST(name, fn) { name, fn, NULL, test_abandon, NULL }
+
 /* The same tests for both transfer hooks; the fallback's names say so. */
 #define TAG_TEST_LIST(prefix)                                                      \
-	{ prefix "ingress_and_keepalive", test_ingress_and_keepalive, NULL, pool_abandon, NULL },    \
-	{ prefix "dual_stack_server", test_dual_stack_server, NULL, pool_abandon, NULL },            \
-	{ prefix "tag_follows_bytes", test_tag_follows_bytes, NULL, pool_abandon, NULL },            \
-	{ prefix "untraced_peer_keeps_trace", test_untraced_peer_keeps_trace, NULL, pool_abandon, NULL }, \
-	{ prefix "peer_request_starts_trace", test_peer_request_starts_trace, NULL, pool_abandon, NULL }, \
-	{ prefix "tcp_option_carries_trace", test_tcp_option_carries_trace, NULL, pool_abandon, NULL }, \
-	{ prefix "sampling_one_in_two", test_sampling_one_in_two, NULL, pool_abandon, NULL },        \
-	{ prefix "sampled_bytes_then_untagged_recorded", test_sampled_bytes_then_untagged_recorded, NULL, pool_abandon, NULL }, \
-	{ prefix "cpu_in_kernel", test_cpu_in_kernel, NULL, pool_abandon, NULL },                    \
-	{ prefix "runq_delay", test_runq_delay, NULL, pool_abandon, NULL },                          \
-	{ prefix "idle_after_unsampled_uncounted", test_idle_after_unsampled_uncounted, NULL, pool_abandon, NULL }, \
-	{ prefix "merged_hop", test_merged_hop, NULL, pool_abandon, NULL },                          \
-	{ prefix "handoff_is_unsure", test_handoff_is_unsure, NULL, pool_abandon, NULL },            \
-	{ prefix "cpu_left_at_end", test_cpu_left_at_end, NULL, pool_abandon, NULL },                \
-	{ prefix "cpu_carried_by_receive", test_cpu_carried_by_receive, NULL, pool_abandon, NULL },  \
-	{ prefix "unsampled_pool_request_hidden", test_unsampled_pool_request_hidden, NULL, pool_abandon, NULL }, \
-	{ prefix "pool_reply_hidden_before_feeder_known", test_pool_reply_hidden_before_feeder_known, NULL, pool_abandon, NULL }, \
-	{ prefix "caller_wakes_no_pool", test_caller_wakes_no_pool }, \
-	{ prefix "first_sends_make_no_loop", test_first_sends_make_no_loop }, \
-	{ prefix "first_sends_and_reply_calls_make_loop", test_first_sends_and_reply_calls_make_loop }, \
-	{ prefix "calls_on_used_connections_make_loop", test_calls_on_used_connections_make_loop }, \
-	{ prefix "handback_reply_stays_unsampled", test_handback_reply_stays_unsampled }, \
-	{ prefix "unsure_server_time_in_kernel", test_unsure_server_time_in_kernel, NULL, pool_abandon, NULL }, \
-	{ prefix "reorder_window_grows", test_reorder_window_grows, NULL, pool_abandon, NULL }, \
-	{ prefix "notify_recorded", test_notify_recorded }, \
-	{ prefix "notify_batched", test_notify_batched }, \
-	{ prefix "notify_unbatched", test_notify_unbatched }
+	KRT_TEST(prefix "ingress_and_keepalive", test_ingress_and_keepalive),    \
+	KRT_TEST(prefix "dual_stack_server", test_dual_stack_server),            \
+	KRT_TEST(prefix "tag_follows_bytes", test_tag_follows_bytes),            \
+	KRT_TEST(prefix "untraced_peer_keeps_trace", test_untraced_peer_keeps_trace), \
+	KRT_TEST(prefix "peer_request_starts_trace", test_peer_request_starts_trace), \
+	KRT_TEST(prefix "tcp_option_carries_trace", test_tcp_option_carries_trace), \
+	KRT_TEST(prefix "sampling_one_in_two", test_sampling_one_in_two),        \
+	KRT_TEST(prefix "sampled_bytes_then_untagged_recorded", test_sampled_bytes_then_untagged_recorded), \
+	KRT_TEST(prefix "cpu_in_kernel", test_cpu_in_kernel),                    \
+	KRT_TEST(prefix "runq_delay", test_runq_delay),                          \
+	KRT_TEST(prefix "idle_after_unsampled_uncounted", test_idle_after_unsampled_uncounted), \
+	KRT_TEST(prefix "merged_hop", test_merged_hop),                          \
+	KRT_TEST(prefix "handoff_is_unsure", test_handoff_is_unsure),            \
+	KRT_TEST(prefix "cpu_left_at_end", test_cpu_left_at_end),                \
+	KRT_TEST(prefix "cpu_carried_by_receive", test_cpu_carried_by_receive),  \
+	KRT_TEST(prefix "unsampled_pool_request_hidden", test_unsampled_pool_request_hidden), \
+	KRT_TEST(prefix "pool_reply_hidden_before_feeder_known", test_pool_reply_hidden_before_feeder_known), \
+	KRT_TEST(prefix "caller_wakes_no_pool", test_caller_wakes_no_pool), \
+	KRT_TEST(prefix "first_sends_make_no_loop", test_first_sends_make_no_loop), \
+	KRT_TEST(prefix "first_sends_and_reply_calls_make_loop", test_first_sends_and_reply_calls_make_loop), \
+	KRT_TEST(prefix "calls_on_used_connections_make_loop", test_calls_on_used_connections_make_loop), \
+	KRT_TEST(prefix "handback_reply_stays_unsampled", test_handback_reply_stays_unsampled), \
+	KRT_TEST(prefix "unsure_server_time_in_kernel", test_unsure_server_time_in_kernel), \
+	KRT_TEST(prefix "reorder_window_grows", test_reorder_window_grows), \
+	KRT_TEST(prefix "notify_recorded", test_notify_recorded), \
+	KRT_TEST(prefix "notify_batched", test_notify_batched), \
+	KRT_TEST(prefix "notify_unbatched", test_notify_unbatched)
 
 int main(void)
 {
 	/* slot_busy only here: the small tables' group asserts none happened */
-	const struct CMUnitTest tests[] = { TAG_TEST_LIST("test_"),
-					    { "test_slot_busy_counted", test_slot_busy_counted },
-					    { "test_many_connections_kept",
-					      test_many_connections_kept },
-					    { "test_wakeup_batched", test_wakeup_batched },
-					    { "test_wakeup_unbatched", test_wakeup_unbatched },
-					    { "test_tcp_option_no_room", test_tcp_option_no_room },
-					    { "test_backlog_bounded_window", test_backlog_bounded_window },
-					    { "test_go_reused_g_runs_next", test_go_reused_g_runs_next },
-					    { "test_go_reused_g_after_another",
-					      test_go_reused_g_after_another },
-					    { "test_go_dialed_conn_handed_over",
-					      test_go_dialed_conn_handed_over },
-					    { "test_go_dialed_conn_waiter_thread_stays",
-					      test_go_dialed_conn_waiter_thread_stays },
-					    { "test_go_channel_buffered_handoff",
-					      test_go_channel_buffered_handoff },
-					    { "test_go_reused_g_runs_next_execute",
-					      test_go_reused_g_runs_next_execute },
-					    { "test_go_reused_g_after_another_execute",
-					      test_go_reused_g_after_another_execute },
-					    { "test_go_dialed_conn_handed_over_execute",
-					      test_go_dialed_conn_handed_over_execute } };
-	const struct CMUnitTest fallback[] = { TAG_TEST_LIST("syscall_hooks: test_"),
-					       { "syscall_hooks: test_many_connections_kept",
-						 test_many_connections_kept } };
+	const struct CMUnitTest tests[] = {
+		TAG_TEST_LIST("test_"),
+		KRT_TEST("test_slot_busy_counted", test_slot_busy_counted),
+		KRT_TEST("test_many_connections_kept", test_many_connections_kept),
+		KRT_TEST("test_wakeup_batched", test_wakeup_batched),
+		KRT_TEST("test_wakeup_unbatched", test_wakeup_unbatched),
+		KRT_TEST("test_tcp_option_no_room", test_tcp_option_no_room),
+		KRT_TEST("test_backlog_bounded_window", test_backlog_bounded_window),
+		KRT_TEST("test_go_reused_g_runs_next", test_go_reused_g_runs_next),
+		KRT_TEST("test_go_reused_g_after_another", test_go_reused_g_after_another),
+		KRT_TEST("test_go_dialed_conn_handed_over", test_go_dialed_conn_handed_over),
+		KRT_TEST("test_go_dialed_conn_waiter_thread_stays", test_go_dialed_conn_waiter_thread_stays),
+		KRT_TEST("test_go_channel_buffered_handoff", test_go_channel_buffered_handoff),
+		KRT_TEST("test_go_reused_g_runs_next_execute", test_go_reused_g_runs_next_execute),
+		KRT_TEST("test_go_reused_g_after_another_execute", test_go_reused_g_after_another_execute),
+		KRT_TEST("test_go_dialed_conn_handed_over_execute", test_go_dialed_conn_handed_over_execute),
+	};
+	const struct CMUnitTest fallback[] = {
+		TAG_TEST_LIST("syscall_hooks: test_"),
+		KRT_TEST("syscall_hooks: test_many_connections_kept", test_many_connections_kept),
+	};
 	/* last: how the group's states fared in the small tables */
-	const struct CMUnitTest small[] = { TAG_TEST_LIST("small_tables: test_"),
-					    { "small_tables: test_state_kept",
-					      test_state_kept },
-					    { "small_tables: test_states_not_kept",
-					      test_states_not_kept },
-					    { "small_tables: test_state_probed",
-					      test_state_probed } };
+	const struct CMUnitTest small[] = {
+		TAG_TEST_LIST("small_tables: test_"),
+		KRT_TEST("small_tables: test_state_kept", test_state_kept),
+		KRT_TEST("small_tables: test_states_not_kept", test_states_not_kept),
+		KRT_TEST("small_tables: test_state_probed", test_state_probed),
+	};
 	int failed;
 
 	if (geteuid() != 0) {
