@@ -27,13 +27,19 @@
 # Env: the test bed's (KRT_*; brought up with the groups the models need and
 #      down again if it was not running), MODELS (chain m1 m2 m3 m4 and the
 #      runtimes the test bed knows: java asgi thrift node mc go-http
-#      go-fanout), CASES ("full s10 rate"), RATE (--sample-rate, 100), WARM (s, 6), IDLE (s, 3),
+#      go-fanout), CASES ("full s10 rate"; also "empty" and "prefilter", below), RATE (--sample-rate, 100), WARM (s, 6), IDLE (s, 3),
 #      WRK_CONN (4), WRK_CPU (last CPU; "" = any), PRICE_NS (111: the price
 #      of a hook hit, bench/overhead_cost.sh), RESULTS (file: raw lines),
 #      TRACER_TIMEOUT (s, 30), REPORT (a RESULTS file of an earlier run: its
 #      tables printed again, nothing measured), ALT (another krtrace-bpf, e.g.
 #      main's: a case named CASE+alt runs CASE's options with it, alternating
 #      with the others: an A/B of two builds within one run).
+# Floors: "empty" (--debug empty-hooks) runs every program empty; "prefilter"
+# (--debug prefilter-hooks) returns from the transfer and scheduler programs
+# right after their traced-process test, what an unsampled request's hits
+# would cost if they did nothing more (the Go runtime probes not attached).
+# --sample N cannot go below about (full / N + prefilter bpf_us x (N - 1) / N)
+# over full: the floor of "--sample N <= 0.3 x full" with this design of hooks.
 # shellcheck disable=SC2016 # awk programs in single quotes on purpose
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -128,7 +134,8 @@ case_args() {
 	s10) echo --sample 10 ;;
 	rate) echo --sample-rate "$RATE" ;;
 	empty) echo --debug empty-hooks ;;
-	*) die "unknown case '$1' (full s10 rate empty)" ;;
+	prefilter) echo --debug prefilter-hooks ;;
+	*) die "unknown case '$1' (full s10 rate empty prefilter)" ;;
 	esac
 }
 for c in $CASES; do case_args "$c" >/dev/null; done

@@ -44,6 +44,12 @@ const volatile __u64 sock_id_key = 0;
  * constant: the verifier drops the test when it is false.
  */
 const volatile bool empty_hooks = false;
+/*
+ * Sampling's floor (--debug prefilter-hooks): the transfer and scheduler
+ * programs return right after their first test (is the process traced?),
+ * what a hit of an unsampled request would cost if it did nothing more.
+ */
+const volatile bool prefilter_hooks = false;
 /* Slots of the state tables in use (tests narrow them to make states probe onward). */
 const volatile __u32 thread_slot_mask = KRT_THREAD_SLOTS - 1;
 const volatile __u32 conn_slot_mask = KRT_CONN_SLOTS - 1;

@@ -78,7 +78,7 @@ int BPF_PROG(krt_sock_send, struct sock *sk, int ret, int flags)
 
 	if (empty_hooks)
 		return 0;
-	if (ret <= 0 || !tgid_traced(pid_tgid >> 32))
+	if (ret <= 0 || !tgid_traced(pid_tgid >> 32) || prefilter_hooks)
 		return 0;
 	PROF_START();
 	if (notify_record(sk, ret, KRT_DIR_SEND)) {
@@ -104,7 +104,7 @@ int BPF_PROG(krt_sock_recv, struct sock *sk, int ret, int flags)
 	if (empty_hooks)
 		return 0;
 	/* A peek leaves the bytes queued: the real receive comes later. */
-	if (ret <= 0 || (flags & KRT_MSG_PEEK) || !tgid_traced(pid_tgid >> 32))
+	if (ret <= 0 || (flags & KRT_MSG_PEEK) || !tgid_traced(pid_tgid >> 32) || prefilter_hooks)
 		return 0;
 	PROF_START();
 	if (notify_record(sk, ret, KRT_DIR_RECV)) {
@@ -198,7 +198,7 @@ int BPF_PROG(krt_sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	}
 	pid_tgid = bpf_get_current_pid_tgid();
-	if ((flags & KRT_MSG_PEEK) || !tgid_traced(pid_tgid >> 32))
+	if ((flags & KRT_MSG_PEEK) || !tgid_traced(pid_tgid >> 32) || prefilter_hooks)
 		return 0;
 	if (!xfer_sock_fd(regs->di, ret, dir, &f, &unix_sk))
 		return unix_sk ? krt_sys_notify(unix_sk, ret, dir) : 0;
@@ -299,7 +299,7 @@ int BPF_PROG(krt_switch, bool preempt, struct task_struct *prev, struct task_str
 
 	if (empty_hooks)
 		return 0;
-	if (!prev_traced && !next_traced)
+	if ((!prev_traced && !next_traced) || prefilter_hooks)
 		return 0;
 	PROF_START();
 	/*
@@ -380,7 +380,7 @@ int BPF_PROG(krt_waking, struct task_struct *p)
 	if (empty_hooks)
 		return 0;
 	/* every wake-up of the machine comes here: untraced targets leave first */
-	if (!tgid_traced(target_tgid))
+	if (!tgid_traced(target_tgid) || prefilter_hooks)
 		return 0;
 	PROF_START();
 	pid_tgid = bpf_get_current_pid_tgid();

@@ -117,6 +117,7 @@ struct options {
 	bool no_merge;		 /* one record per transfer */
 	bool syscall_hooks;	 /* the pre-6.3 fallback, forced */
 	bool empty_hooks;	 /* benchmark floor: hooks that return at once */
+	bool prefilter_hooks;	 /* sampling's floor: hooks return after the traced test */
 	bool unbatched;		 /* a ring record per switch and wake-up */
 	__u32 slow_reader_us;	 /* --debug slow-reader: the reader sleeps per record */
 	bool go_threads;	 /* Go programs by thread: no uprobes on their runtime */
@@ -271,6 +272,10 @@ static const struct {
 		   "                   and count where they disagree with the kernel's tags"},
     {"empty-hooks", "benchmark floor: attach every hook, each returning at once (what\n"
 		    "                   attaching costs; traces nothing)"},
+    {"prefilter-hooks", "sampling's floor: the transfer and scheduler hooks return right\n"
+			"                   after testing whether the process is traced (what\n"
+			"                   an unsampled request's hits would cost doing nothing\n"
+			"                   more; traces nothing, Go runtime probes not attached)"},
     {"unbatched", "a ring record per context switch, wake-up and switch-out CPU time\n"
 		  "                   (not batched per CPU)"},
     {"dump-events=FILE", "write every event fed to the engine to FILE, one line each"},
@@ -315,6 +320,8 @@ static int parse_debug(const char *arg, struct options *o)
 			o->check_tags = true;
 		} else if (!strcmp(f, "empty-hooks")) {
 			o->empty_hooks = true;
+		} else if (!strcmp(f, "prefilter-hooks")) {
+			o->prefilter_hooks = true;
 		} else if (!strcmp(f, "verifier-stats")) {
 			o->verifier_stats = true;
 		} else if (!strcmp(f, "unbatched")) {
@@ -1154,6 +1161,7 @@ int main(int argc, char **argv)
 	lo.merge_hops = !o.rules && !o.no_merge;
 	lo.syscall_hooks = o.syscall_hooks;
 	lo.empty_hooks = o.empty_hooks;
+	lo.prefilter_hooks = o.prefilter_hooks;
 	lo.sched_unbatched = o.unbatched;
 	lo.slow_reader_us = o.slow_reader_us;
 	lo.peers = &o.peers;
@@ -1166,10 +1174,11 @@ int main(int argc, char **argv)
 	}
 	if (trace_containers(src, &pids))
 		goto cleanup;
-	go_why = o.go_threads	 ? "goroutines not followed (--go-threads)"
-		 : o.rules	 ? "goroutines not followed with --rules"
-		 : o.empty_hooks ? "goroutines not followed with --debug empty-hooks"
-				 : NULL;
+	go_why = o.go_threads	     ? "goroutines not followed (--go-threads)"
+		 : o.rules	     ? "goroutines not followed with --rules"
+		 : o.empty_hooks     ? "goroutines not followed with --debug empty-hooks"
+		 : o.prefilter_hooks ? "goroutines not followed with --debug prefilter-hooks"
+				     : NULL;
 	go_channels = o.go_channels;
 	go_execute = o.go_execute;
 	go_by_thread = follow_go_processes(src, &pids, 0, go_why, &go_followed);
@@ -1237,6 +1246,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, PROG ": tracing %zu process(es)%s%s; Ctrl-C to stop\n", pids.n,
 		o.duration > 0 ? " for the given duration" : "",
 		o.empty_hooks		      ? " (empty hooks: nothing is traced)"
+		: o.prefilter_hooks	      ? " (prefilter hooks: nothing is traced)"
 		: krt_live_syscall_hooks(src) ? " (transfers read at syscall exit)"
 					      : "");
 

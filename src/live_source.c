@@ -612,6 +612,7 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 #endif
 	s->skel->rodata->syscall_hooks = s->syscall_hooks;
 	s->skel->rodata->empty_hooks = o->empty_hooks;
+	s->skel->rodata->prefilter_hooks = o->prefilter_hooks;
 	if (o->state_slots) {
 		if (o->state_slots & (o->state_slots - 1) || o->state_slots > KRT_DIR_SLOTS) {
 			fprintf(stderr, "%s: state slots must be a power of two up to %u\n", prog,

@@ -42,6 +42,8 @@ struct krt_live_opts {
 			     * by itself there) */
 	bool empty_hooks;   /* benchmark floor: attached programs that
 			     * return at once */
+	bool prefilter_hooks;	       /* sampling's floor: transfer and scheduler
+					* programs return after their traced test */
 	const struct krt_peers *peers; /* --peers (NULL = none): IPv4 networks to the kernel */
 	const char *tcpopt_cgroup;     /* cgroup v2 of the traced containers: write and parse
 					* the trace-context TCP option on connections to

@@ -147,8 +147,8 @@ done
 # gone are refused with what to use instead (never accepted and ignored).
 "$BPF" --debug help >"$tmp/out" 2>&1
 rc=$?
-check "--debug help: exit 0, lists check-tags, empty-hooks and dump-events" \
-	bash -c "[ $rc -eq 0 ] && grep -q check-tags '$tmp/out' && grep -q empty-hooks '$tmp/out' && grep -q dump-events '$tmp/out'"
+check "--debug help: exit 0, lists check-tags, empty-hooks, prefilter-hooks and dump-events" \
+	bash -c "[ $rc -eq 0 ] && grep -q check-tags '$tmp/out' && grep -q empty-hooks '$tmp/out' && grep -q prefilter-hooks '$tmp/out' && grep -q dump-events '$tmp/out'"
 check "--debug help: lists the sizes that make losses happen (ring-kb, state-slots, reorder-us)" \
 	bash -c "grep -q ring-kb= '$tmp/out' && grep -q state-slots= '$tmp/out' && grep -q reorder-us= '$tmp/out'"
 "$BPF" --debug ring-kb=6 -g 172.24.0.1 >"$tmp/out" 2>"$tmp/err" </dev/null
