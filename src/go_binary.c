@@ -18,6 +18,7 @@ static const char *const func_names[KRT_GO_N_FUNCS] = {
     [KRT_GO_READY] = "runtime.ready",		[KRT_GO_NEWPROC1] = "runtime.newproc1",
     [KRT_GO_CASGSTATUS] = "runtime.casgstatus", [KRT_GO_CHANSEND] = "runtime.chansend",
     [KRT_GO_CHANRECV] = "runtime.chanrecv",	[KRT_GO_SELECTGO] = "runtime.selectgo",
+    [KRT_GO_GOREADY] = "runtime.goready",
 };
 
 const char *krt_go_func_name(enum krt_go_func f)

@@ -46,6 +46,11 @@ enum krt_go_func {
 	KRT_GO_N_PROBED, /* the ones above get uprobes (the channel ones if all found) */
 	KRT_GO_NEWPROC1 = KRT_GO_N_PROBED, /* counted by benchmarks only */
 	KRT_GO_CASGSTATUS,
+	/*
+	 * runtime.goready(gp *g, traceskip int): ready's caller on the waker's
+	 * own stack (R14 its g); lazy switches probe it in ready's place
+	 */
+	KRT_GO_GOREADY,
 	KRT_GO_N_FUNCS,
 };
 

@@ -860,6 +860,14 @@ static int trace_containers(struct krt_live_source *src, const struct krt_pids *
 static bool go_channels; /* --go-channels */
 static bool go_execute;	 /* --go-execute */
 
+/* The probes that see wake-ups (src/live_source.c, go_probe_offset). */
+static const char *go_wake_probes(const struct krt_go_info *gi)
+{
+	if (gi->chans)
+		return "chansend, chanrecv, selectgo";
+	return gi->tls_g_known && gi->funcs[KRT_GO_GOREADY].found ? "goready" : "ready";
+}
+
 static size_t follow_go_processes(struct krt_live_source *src, const struct krt_pids *pids,
 				  size_t from, const char *by_thread_why, __u64 *followed)
 {
@@ -898,15 +906,14 @@ static size_t follow_go_processes(struct krt_live_source *src, const struct krt_
 		if (gi.usable)
 			rc = krt_live_follow_go(src, pids->v[i].pid, &gi);
 		if (gi.usable && !rc) {
-			fprintf(stderr,
-				PROG ": %s/%s[%u] is a Go program (%s): its goroutines are "
-				     "followed (uprobes on runtime.%sgostartcallfn, %s; goid at "
-				     "runtime.g+%d from %s)\n",
-				pids->v[i].name, comm, pids->v[i].pid, gi.version,
-				gi.tls_g_known ? "" : "execute, ",
-				gi.chans ? "chansend, chanrecv, selectgo" : "ready", gi.goid_offset,
-				gi.goid_from == KRT_GO_OFFSET_DWARF ? "DWARF"
-								    : "the version table");
+			fprintf(
+			    stderr,
+			    PROG ": %s/%s[%u] is a Go program (%s): its goroutines are "
+				 "followed (uprobes on runtime.%sgostartcallfn, %s; goid at "
+				 "runtime.g+%d from %s)\n",
+			    pids->v[i].name, comm, pids->v[i].pid, gi.version,
+			    gi.tls_g_known ? "" : "execute, ", go_wake_probes(&gi), gi.goid_offset,
+			    gi.goid_from == KRT_GO_OFFSET_DWARF ? "DWARF" : "the version table");
 			(*followed)++;
 			continue;
 		}

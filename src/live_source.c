@@ -1388,6 +1388,22 @@ __u64 krt_live_backlog(struct krt_live_source *s)
 }
 
 /*
+ * Where function f's program attaches. Lazy, ready's program goes on
+ * runtime.goready, its only caller for a goroutine's wake-up (channels,
+ * locks, timers, the poller's deadlines): the waker runs there on its own
+ * stack, so R14 is its g, where ready runs on the scheduler's (g0: its
+ * m.curg read from user memory at every hit, 7 and 15 of them per
+ * go-http and go-fanout request). The runtime's own calls of ready (the
+ * GC's workers and assists) hand no request over.
+ */
+static __u64 go_probe_offset(const struct krt_go_info *gi, int f, bool lazy)
+{
+	if (f == KRT_GO_READY && lazy && gi->funcs[KRT_GO_GOREADY].found)
+		return gi->funcs[KRT_GO_GOREADY].file_offset;
+	return gi->funcs[f].file_offset;
+}
+
+/*
  * Goroutines of Go process pid are followed (bpf/goroutines.bpf.h): its
  * runtime offsets go in go_procs, and a uprobe per runtime function, for
  * this process only, on its executable (through /proc: its mount namespace
@@ -1446,7 +1462,7 @@ int krt_live_follow_go(struct krt_live_source *s, __u32 pid, const struct krt_go
 		if (proc.lazy && f == KRT_GO_EXECUTE)
 			continue;
 		l = bpf_program__attach_uprobe(progs[f], false, (pid_t)pid, exe,
-					       gi->funcs[f].file_offset);
+					       go_probe_offset(gi, f, proc.lazy));
 		if (!l) {
 			err = -errno;
 			goto undo;
