@@ -181,6 +181,13 @@ static __u64 clock_ns(void)
 	return now.tv_sec * 1000000000ULL + now.tv_nsec;
 }
 
+/*
+ * A cleared event, copied whole over a slot: vector moves, where
+ * memset(ev, 0, 216) was a rep stosq, the hottest instruction of the
+ * reader's own code (perf annotate, asgi: 18 % of on_ring_record).
+ */
+static const struct krt_event zero_event;
+
 static int queue_event(struct krt_live_source *s, const struct krt_event *ev)
 {
 	int err = krt_reorder_queue(&s->window, ev);
@@ -198,7 +205,7 @@ static void peer_send_event(const struct krt_event *recv, struct krt_event *ev)
 {
 	struct krt_tuple t = {.local = recv->xfer.tuple.remote, .remote = recv->xfer.tuple.local};
 
-	memset(ev, 0, sizeof(*ev));
+	*ev = zero_event;
 	krt_peer_send_fill(ev, &recv->xfer.peer, &t);
 }
 
@@ -208,7 +215,7 @@ static void peer_send_event(const struct krt_event *recv, struct krt_event *ev)
  */
 static void carried_cpu_event(const struct krt_event *recv, struct krt_event *ev)
 {
-	memset(ev, 0, sizeof(*ev));
+	*ev = zero_event;
 	ev->ts_ns = recv->ts_ns;
 	ev->type = KRT_EV_CPU;
 	ev->cpu = recv->cpu;
@@ -255,7 +262,7 @@ static int sched_batch_events(struct krt_live_source *s, const struct krt_sched_
 			err = -ENOMEM;
 			break;
 		}
-		memset(ev, 0, sizeof(*ev));
+		*ev = zero_event;
 		ev->ts_ns = it->ts_ns;
 		ev->type = it->type;
 		ev->cpu = b->cpu;
