@@ -29,7 +29,8 @@
 # verbose list of what went wrong (DIR/MODE.MODEL.why) and its kinds counted
 # (DIR/why.tsv).
 #
-# Environment: KRT_REQUESTS (per model and concurrency, 500), KRT_CONCS
+# Environment: KRT_REQUESTS (per model and concurrency, 500),
+# KRT_SAMPLE_REQUESTS (the same for run 2, KRT_REQUESTS unless set), KRT_CONCS
 # ("4 8 16"), KRT_MODES ("live import sample"; also "syscall"), KRT_SAMPLE (10), KRT_OUT (the
 # result directory, default a new one under /tmp, kept), KRT_SLACK_LIVE_US
 # (200), KRT_SLACK_IMPORT_US (2), KRT_LIVE_ARGS (more krtrace-bpf options for
@@ -42,6 +43,7 @@ cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh # stop_live, wait_tracing
 OUT=${OUTPUT:-.output}
 REQUESTS=${KRT_REQUESTS:-500}
+SAMPLE_REQUESTS=${KRT_SAMPLE_REQUESTS:-$REQUESTS}
 CONCS=${KRT_CONCS:-4 8 16}
 MODES=${KRT_MODES:-live import sample}
 SAMPLE=${KRT_SAMPLE:-10}
@@ -113,7 +115,9 @@ if [ -z "${KRT_RESCORE:-}" ]; then
 
 	# The workload of one run: each model in turn at each concurrency, ids
 	# RUN-MODEL-cC-NNNNNN, a new connection every 10 requests.
-	write_load() { # RUN
+	write_load() { # RUN [REQUESTS]
+		local n=${2:-$REQUESTS}
+
 		# the client log is appended to by each load run: a KRT_OUT
 		# used before would score its old requests as missing
 		: >"$DIR/client-$1.jsonl"
@@ -123,7 +127,7 @@ if [ -z "${KRT_RESCORE:-}" ]; then
 			echo "rc=0"
 			for c in $CONCS; do
 				for m in "${present[@]}"; do
-					echo "\"$LOAD\" -s $("$TB" addr "${ENTRY[$m]}") -n $REQUESTS -c $c -k 10 -p $1-$m-c$c- -t \"$DIR/client-$1.jsonl\" 2>>\"$DIR/load-$1.err\" || rc=1"
+					echo "\"$LOAD\" -s $("$TB" addr "${ENTRY[$m]}") -n $n -c $c -k 10 -p $1-$m-c$c- -t \"$DIR/client-$1.jsonl\" 2>>\"$DIR/load-$1.err\" || rc=1"
 				done
 			done
 			echo "exit \$rc"
@@ -169,7 +173,7 @@ if [ -z "${KRT_RESCORE:-}" ]; then
 	fi
 	# run 2: live, sampled
 	if mode_on sample; then
-		write_load r2
+		write_load r2 "$SAMPLE_REQUESTS"
 		start_live "$DIR/sample.jsonl" --sample "$SAMPLE"
 		bash "$DIR/load-r2.sh" || echo "# run 2: some requests failed ($DIR/load-r2.err)"
 		sleep 0.3
