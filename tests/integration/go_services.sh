@@ -44,10 +44,11 @@ ip link show "${KRT_BRIDGE:-krtbr0}" >/dev/null 2>&1 &&
 # first request, or its writer finding the next request queued; README, Go).
 # go-http's 93: a CI run at 6c371e9 had 95 of 100 (5 missing their calls, 0
 # wrong) on a loaded machine; go-fanout has stayed at 96 or above, except
-# once: --go-channels 94 of 100 in a loaded CI run (seventh round; 100 % in
-# the 7 runs after). The floors are rates: 200 requests per run (a second
-# or so of load each) halve a burst's share, one stall of the machine
-# taking a few requests' calls (sixth round: 100 requests).
+# once: --go-channels 94 of 100 in a loaded CI run (sixth round; 100 % in
+# the 7 runs after). The floors are rates: 200 requests per run since the
+# seventh round (a second or so of load each; --go-channels go-fanout 196 of
+# 200 loaded) halve a burst's share, one stall of the machine taking a few
+# requests' calls.
 MIN_HTTP=${KRT_GO_MIN_HTTP:-93}
 MIN_FANOUT=${KRT_GO_MIN_FANOUT:-96}
 # go-http restarted under a discovering tracer: 100 % in four runs (fourth
