@@ -536,16 +536,18 @@ static __always_inline void go_note_dial(__u32 tid, __u32 tgid, __u64 cookie)
  * connect time: the connection's writer goroutine, started by the dialer,
  * may write before any hand-off reached it.
  */
-static __always_inline void go_hand_dial(struct krt_go_running *run, __u32 tgid,
-					 const struct krt_go_state *st)
+static __always_inline void go_hand_dial(__u32 tid, __u32 tgid, const struct krt_go_state *st)
 {
 	struct krt_go_key k = {.tgid = tgid};
+	struct krt_go_running *run;
 	struct krt_conn_side *c;
 	__u64 *cookie;
 
+	if (!(st->trace & KRT_TRACE_ID_MASK) || st->origin == KRT_GO_OPEN)
+		return;
 	/* dialed: most wakers never opened a connection (no go_dials lookup) */
-	if (!run || !run->g || !run->dialed || !(st->trace & KRT_TRACE_ID_MASK) ||
-	    st->origin == KRT_GO_OPEN)
+	run = bpf_map_lookup_elem(&go_running, &tid);
+	if (!run || !run->g || !run->dialed)
 		return;
 	k.g = run->g;
 	cookie = bpf_map_lookup_elem(&go_dials, &k);
@@ -912,7 +914,7 @@ int krt_go_ready(struct pt_regs *ctx)
 			return 0;
 	}
 	go_settle(st, k.g, tid);
-	go_hand_dial(bpf_map_lookup_elem(&go_running, &tid), tgid, st);
+	go_hand_dial(tid, tgid, st);
 	if (st->trace == t->trace)
 		return 0;
 	if (st->origin == KRT_GO_OWN) {
