@@ -247,15 +247,21 @@ struct krt_conn_side {
 #define KRT_SLOT_FILLING 1ULL
 #define KRT_SLOT_USED 2ULL
 
+/*
+ * Slots are cache-line aligned: neighbours (a pool's workers have
+ * consecutive tids; a connection's two sides, cookies made one after the
+ * other) are used from different CPUs, and a line they shared moved
+ * between those CPUs on every hit.
+ */
 struct krt_thread_slot {
 	__u64 tid;
 	struct krt_thread_state st;
-};
+} __attribute__((aligned(64)));
 
 struct krt_conn_slot {
 	__u64 cookie;
 	struct krt_conn_side c;
-};
+} __attribute__((aligned(64)));
 
 struct krt_dir_key {
 	__u8 saddr[16];
@@ -318,21 +324,31 @@ struct krt_deferred_send {
  * one map value so that a transfer looks it up once.
  */
 struct krt_dir_tags {
-	struct krt_tag_seg seg[KRT_TAG_SEGS];
+	/*
+	 * First, in the slot's first cache line with its key: what every
+	 * send writes and every receive reads besides the segments.
+	 */
 	__u32 next;
-	__u32 sync;			   /* target of the barrier's locked add */
+	__u32 sync;    /* target of the barrier's locked add */
+	__u16 touched; /* krt_epoch when last looked up */
+	__u16 pad[3];
+	struct krt_tag_seg seg[KRT_TAG_SEGS];
 	struct krt_untagged_recv untagged; /* .len 0: none */
 	struct krt_deferred_send wait;	   /* a send waiting for its receiver */
-	__u16 touched;			   /* krt_epoch when last looked up */
-	__u16 pad[3];
 };
 
-/* A slot of the directions' array: claim KRT_SLOT_FREE / _FILLING (key not complete) / _USED. */
+/*
+ * A slot of the directions' array: claim KRT_SLOT_FREE / _FILLING (key not
+ * complete) / _USED. Cache-line aligned (the array's values start on a
+ * page): sender and receiver hit it from two CPUs on every transfer, and a
+ * slot straddling lines made each of them miss on more lines, its
+ * neighbour's too.
+ */
 struct krt_dir_slot {
 	__u64 claim;
 	struct krt_dir_key key;
 	struct krt_dir_tags dt;
-};
+} __attribute__((aligned(64)));
 
 /* A traced peer's address (container IP): sends to it may wait for their receiver. */
 struct krt_peer_key {
@@ -484,7 +500,9 @@ _Static_assert(KRT_REC_SCHED_BATCH >= KRT_EV_TYPE_MAX, "no engine event type");
  * a size change is an ABI change for both sides.
  */
 _Static_assert(sizeof(struct krt_thread_state) == 112, "krt_thread_state: ABI");
-_Static_assert(sizeof(struct krt_thread_slot) == 120, "krt_thread_slot: ABI");
+_Static_assert(sizeof(struct krt_thread_slot) == 128, "krt_thread_slot: ABI");
+_Static_assert(sizeof(struct krt_conn_slot) == 192, "krt_conn_slot: ABI");
+_Static_assert(sizeof(struct krt_dir_slot) == 320, "krt_dir_slot: ABI");
 _Static_assert(sizeof(struct krt_conn_side) == 152, "krt_conn_side: ABI");
 _Static_assert(sizeof(struct krt_dir_key) == 40, "krt_dir_key: ABI");
 _Static_assert(sizeof(struct krt_deferred_send) == 8 + sizeof(struct krt_xfer_peer),
