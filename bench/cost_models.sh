@@ -172,15 +172,8 @@ now_ns() { date +%s%N; }
 
 # counters N -> waits for block N of the tracer's counters, prints it as
 # "prog runs run_ns" lines plus "records R 0" and "started S sampled"
-COUNTERS=0
 counters() {
-	local deadline=$((SECONDS + TRACER_TIMEOUT))
-	COUNTERS=$((COUNTERS + 1))
-	kill -USR1 "$TP" || die "krtrace-bpf is gone"
-	until grep -q "counters $COUNTERS end" "$TMP/t.err"; do
-		[ "$SECONDS" -lt "$deadline" ] || die "krtrace-bpf printed no counters"
-		sleep 0.02
-	done
+	counters_wait
 	awk -v n="$COUNTERS" '$2 == "counters" && $3 == n && $4 == "prog" {print $5, $7, $9}
 		$2 == "counters" && $3 == n && $4 == "records" {
 			print "records", $5, 0; print "started", $7, $9 }

@@ -16,6 +16,8 @@
 #      krtrace-bpf, .output/hook-profile/bin/krtrace-bpf), TRACER_TIMEOUT (30)
 set -u
 cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 DUR=${1:-5}
 WARM=${WARM:-6}
 CONN=${WRK_CONN:-4}
@@ -39,17 +41,6 @@ trap 'exit 130' INT TERM
 GW=$($TB gateway)
 $TB pids >"$TMP/pids" 2>/dev/null || die "no PIDs file: is the test bed up?"
 
-# counters N: block N of the tracer's counters printed
-COUNTERS=0
-counters() {
-	local deadline=$((SECONDS + TRACER_TIMEOUT))
-	COUNTERS=$((COUNTERS + 1))
-	kill -USR1 "$TP" || die "krtrace-bpf is gone"
-	until grep -q "counters $COUNTERS end" "$TMP/t.err"; do
-		[ "$SECONDS" -lt "$deadline" ] || die "krtrace-bpf printed no counters"
-		sleep 0.02
-	done
-}
 
 for m in ${MODELS:-asgi}; do
 	addr=$($TB addr "$(front "$m")" 2>/dev/null) || die "the test bed knows no model '$m'"
@@ -64,10 +55,10 @@ for m in ${MODELS:-asgi}; do
 		sleep 0.05
 	done
 	[ "$WARM" -gt 0 ] && wrk -t1 -c"$CONN" -d"${WARM}s" "http://$addr/req/prof-$m" >/dev/null 2>&1
-	counters
+	counters_wait
 	n=$(wrk -t1 -c"$CONN" -d"${DUR}s" "http://$addr/req/prof-$m" 2>/dev/null |
 		awk '/requests in/ {print $1}')
-	counters
+	counters_wait
 	kill -INT "$TP" 2>/dev/null
 	wait "$TP" 2>/dev/null
 	TP=""

@@ -9,3 +9,18 @@ spread() {
 		END { if (!NR) { print "0 - - - - -"; exit }
 			printf "%d %.4f %.4f %.4f %.4f %.4f\n", NR, q(0.5), q(0.25), q(0.75), x[1], x[NR] }'
 }
+
+# counters_wait: asks the tracer ($TP) for its next counter block
+# (SIGUSR1) and waits until its stderr ($TMP/t.err) shows the block's end;
+# COUNTERS is that block's number. Dies (die, the caller's) if the tracer is
+# gone or prints nothing within TRACER_TIMEOUT seconds.
+COUNTERS=0
+counters_wait() {
+	local deadline=$((SECONDS + TRACER_TIMEOUT))
+	COUNTERS=$((COUNTERS + 1))
+	kill -USR1 "$TP" || die "krtrace-bpf is gone"
+	until grep -q "counters $COUNTERS end" "$TMP/t.err"; do
+		[ "$SECONDS" -lt "$deadline" ] || die "krtrace-bpf printed no counters"
+		sleep 0.02
+	done
+}

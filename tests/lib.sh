@@ -131,3 +131,28 @@ model_runnable() {
 	*) false ;;
 	esac
 }
+
+# start_loopback_relay SVC LOG: a live_relay on a loopback port nobody uses,
+# tried from our PID onwards; sets PORT and RELAY (its PID; empty if none
+# could listen). A port that looked free may still be taken by another
+# connection's local end: the relay then exits and the next one is tried; it
+# is kept once live_client gets an answer through it.
+start_loopback_relay() {
+	local svc=$1 log=$2 i p r
+	RELAY=
+	PORT=
+	for i in $(seq 0 50); do
+		p=$((20000 + ($$ + i * 7) % 30000))
+		timeout 0.3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" 2>/dev/null && continue
+		"$svc/live_relay" "$p" >"$log" 2>&1 &
+		r=$!
+		for _ in $(seq 50); do
+			kill -0 "$r" 2>/dev/null || break
+			"$svc/live_client" 127.0.0.1 "$p" 1 >/dev/null 2>&1 && { PORT=$p RELAY=$r; return 0; }
+			sleep 0.1
+		done
+		kill "$r" 2>/dev/null
+		wait "$r" 2>/dev/null
+	done
+	return 1
+}

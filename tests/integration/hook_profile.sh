@@ -34,22 +34,8 @@ check "make HOOK_PROFILE=1 builds krtrace-bpf" [ -x "$BIN" ] || {
 	exit 0
 }
 
-# A port nobody uses, from our PID onwards (as live_counters.sh).
-RELAY=
-for i in $(seq 0 50); do
-	p=$((20000 + ($$ + i * 11) % 30000))
-	timeout 0.3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" 2>/dev/null && continue
-	"$SVC/live_relay" "$p" >"$TMP/relay.log" 2>&1 &
-	r=$!
-	for _ in $(seq 50); do
-		kill -0 "$r" 2>/dev/null || break
-		"$SVC/live_client" 127.0.0.1 "$p" 1 >/dev/null 2>&1 && { PORT=$p RELAY=$r; break; }
-		sleep 0.1
-	done
-	[ -n "$RELAY" ] && break
-	kill "$r" 2>/dev/null
-	wait "$r" 2>/dev/null
-done
+# The relay on a loopback port nobody uses (tests/lib.sh).
+start_loopback_relay "$SVC" "$TMP/relay.log"
 [ -n "$RELAY" ] || skip_suite "no port found the relay could listen on ($(head -c 200 "$TMP/relay.log"))"
 PIDS+=("$RELAY")
 echo "$RELAY relay 127.0.0.1 relay" >"$TMP/pids"
