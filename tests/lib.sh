@@ -156,3 +156,19 @@ start_loopback_relay() {
 	done
 	return 1
 }
+
+# stop_pids PID...: the processes a suite started, stopped and reaped (a
+# cleanup trap's first step; no name patterns, only our own PIDs)
+stop_pids() {
+	local p
+	for p in "$@"; do kill "$p" 2>/dev/null; done
+	for p in "$@"; do wait "$p" 2>/dev/null; done
+}
+
+# need_live_relay SVC: skips the suite unless krtrace-bpf (BIN) and the live
+# relay and client services are built and the kernel has BTF
+need_live_relay() {
+	[ -x "$BIN" ] || skip_suite "krtrace-bpf not built"
+	{ [ -x "$1/live_relay" ] && [ -x "$1/live_client" ]; } || skip_suite "live services not built"
+	[ -e /sys/kernel/btf/vmlinux ] || skip_suite "kernel without BTF"
+}

@@ -14,16 +14,12 @@ SVC=$OUT/services
 N=40
 
 need_root
-[ -x "$OUT/bin/krtrace-bpf" ] || skip_suite "krtrace-bpf not built"
-{ [ -x "$SVC/live_relay" ] && [ -x "$SVC/live_client" ]; } || skip_suite "live services not built"
-[ -e /sys/kernel/btf/vmlinux ] || skip_suite "kernel without BTF"
+BIN=$OUT/bin/krtrace-bpf need_live_relay "$SVC"
 
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() {
-	local p
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do wait "$p" 2>/dev/null; done
+	stop_pids "${PIDS[@]+"${PIDS[@]}"}"
 	rm -rf "$TMP"
 }
 trap cleanup EXIT

@@ -33,9 +33,7 @@ ip link show $BR >/dev/null 2>&1 && skip_suite "bridge $BR exists (another run?)
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() {
-	local p
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do wait "$p" 2>/dev/null; done
+	stop_pids "${PIDS[@]+"${PIDS[@]}"}"
 	ip link del krtlv2 2>/dev/null
 	ip link del krtlv3 2>/dev/null
 	ip netns del $NS_FRONT 2>/dev/null
