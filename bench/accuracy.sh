@@ -34,7 +34,9 @@
 # ("4 8 16"), KRT_MODES ("live import sample"; also "syscall"), KRT_SAMPLE (10), KRT_OUT (the
 # result directory, default a new one under /tmp, kept), KRT_SLACK_LIVE_US
 # (200), KRT_SLACK_IMPORT_US (2), KRT_LIVE_ARGS (more krtrace-bpf options for
-# both live runs, e.g. --go-channels), and the test bed's KRT_BRIDGE, KRT_NET, ...
+# both live runs, e.g. --go-channels), KRT_RECORD (1: each live run records
+# its engine's input, --debug record-events=DIR/MODE.rec, which
+# bench/bench_replay replays through another build's engine), and the test bed's KRT_BRIDGE, KRT_NET, ...
 # (utils/testbed); the test bed must be down (this script brings it up and
 # down). Needs root, a built tree (make), and the runtimes' Debian packages
 # for their models (a model whose service is not built is reported absent).
@@ -137,6 +139,7 @@ if [ -z "${KRT_RESCORE:-}" ]; then
 	start_live() { # OUTPUT.jsonl EXTRA_ARGS...
 		local out=$1
 		shift
+		[ -n "${KRT_RECORD:-}" ] && set -- "$@" --debug "record-events=${out%.jsonl}.rec"
 		# shellcheck disable=SC2086 # KRT_LIVE_ARGS: words
 		"$BPF" --gateway "$GW" -i "$DIR/pids.txt" --json -o "$out" ${KRT_LIVE_ARGS:-} "$@" \
 			2>"$out.err" &

@@ -355,6 +355,15 @@ struct thread {
 	 */
 	__u32 notify_reader;
 	__u64 job_wake_ns, job_first_ns;
+	/*
+	 * Its last notification came after a preemption since its last
+	 * transfer: its runtime may have queued that job's result long before
+	 * the send, and its loop may have taken the result and dispatched the
+	 * next job to it before the send (asyncio: the loop, awake, runs the
+	 * callback without waiting for the byte). The next job's dispatch is
+	 * then known only to come after that last transfer (0: not so).
+	 */
+	__u64 disp_floor_ns;
 	__u64 job_remote_ns; /* a wake-up of unknown origin before job_wake_ns */
 	/*
 	 * When it last woke that reader: a send on the channel wakes a reader

@@ -1031,6 +1031,9 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
 		if (t->job_remote_ns && t->job_wake_ns && t->job_remote_ns < t->job_wake_ns &&
 		    t->job_remote_ns < c->q[c->n].job.disp_lo)
 			c->q[c->n].job.disp_lo = t->job_remote_ns;
+		if (t->disp_floor_ns && t->disp_floor_ns < c->q[c->n].job.disp_lo)
+			c->q[c->n].job.disp_lo = t->disp_floor_ns;
+		t->disp_floor_ns = t->preempted_ns ? t->last_xfer_ns : 0;
 		t->job_remote_ns = 0;
 		t->notify_reader = c->reader;
 		t->job_wake_ns = t->job_first_ns = 0;
@@ -1287,6 +1290,20 @@ static bool queued_before(const struct handback *x, const struct handback *y)
 }
 
 /*
+ * A resolved group gave trace id the job: a later doubt (chan_order_doubt)
+ * takes l's recent replies with the jobs they hold now, not the ones the
+ * notification order first bound to them.
+ */
+static void answered_rebind(struct thread *l, __u64 id, const struct handback *job)
+{
+	unsigned int i;
+
+	for (i = 0; i < HANDBACK_RECENT; i++)
+		if (l->answered[i].trace == id)
+			l->answered[i].job = *job;
+}
+
+/*
  * idx[0..n) = 0..n-1 in the order of key, ties kept in index order (an
  * insertion sort: a hand-back group holds at most HANDBACK_GROUP).
  */
@@ -1358,8 +1375,9 @@ static bool resolve_by_queue(struct krt_engine *e, struct thread *l, struct trac
 		struct trace *to = y[by_reply[i]];
 		struct thread *w = eng_thread_find(e, job->tid);
 
-		if (to != y[to_job[i]] && w)
+		if (w)
 			job_pull(e, w, to, u64max(job->since, to->pub.ingress.ts_ns), job->until);
+		answered_rebind(l, to->pub.id, job);
 	}
 	for (i = 0; i < n; i++)
 		y[i]->order_guess = false;
@@ -1408,15 +1426,17 @@ static bool resolve_group(struct krt_engine *e, struct thread *l)
 	}
 	for (i = 0; i < n; i++) {
 		const struct handback *job = &l->group[by_disp[i]].job;
-		struct trace *to = y[by_read[i]], *from = y[by_disp[i]];
+		struct trace *to = y[by_read[i]];
 		struct thread *w = eng_thread_find(e, job->tid);
 
 		/*
-		 * from's binding left w's work before from's request in
-		 * another trace (the worker's guess): pulled from wherever
+		 * Pulled from wherever it is: the group's bindings may be
+		 * stale (an earlier group moved the job), and a binding left
+		 * w's work before its request in another trace (the guess).
 		 */
-		if (from != to && w)
+		if (w)
 			job_pull(e, w, to, u64max(job->since, to->pub.ingress.ts_ns), job->until);
+		answered_rebind(l, to->pub.id, job);
 	}
 	for (i = 0; i < n; i++)
 		y[i]->order_guess = false;

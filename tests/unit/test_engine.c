@@ -2257,6 +2257,125 @@ static void test_handback_work_before_read_uncertain(void **state)
 	fix_free(f);
 }
 
+/*
+ * asgi live and import (round 7: requests 281 and 282 at 4 connections, a
+ * capture re-imported): three jobs whose order two doubts in a row put in
+ * question. w3's job for request A: preempted after its call (it queued
+ * its result), the loop answers A before w3's byte (owed). The loop reads
+ * R1, R2, R3 and dispatches R1 to w1 (a wake-up), R3 to w2 (a wake-up) and
+ * R2 to w3 (late: no wake-up: w3 had not gone back to its queue yet). w2
+ * notifies first and R2's reply takes its job; R3's reply is owed w1's;
+ * the dispatch order puts w1's job in R2 and w2's in R3. w3, preempted
+ * again after R2's call, notifies last: R1's reply takes its job, and the
+ * three replies' order is in doubt. known: w3 notified A's job on time
+ * and was woken for R3 (the loop dispatched R1, R2, R3 to w1, w2, w3), so
+ * the dispatch settles the three, from where the first group moved the
+ * jobs (before: from the first binding, and w2's job stayed in R3 next to
+ * w3's). Late: w3's dispatch may have come before its byte (the loop ran
+ * its result callback without waiting for it), any time after its last
+ * transfer: the dispatch order is not known, the three stay uncertain
+ * (before: R1, R2, R3 were given w1's, w2's and w3's jobs, sure of it).
+ */
+static void handback_regroup(bool known)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101, w2 = 102, w3 = 103;
+	const __u64 chan = 0x5eed;
+	const struct krt_trace *r1, *r2, *r3;
+	const __u32 w[2] = {w1, w2};
+	struct krt_event ev;
+
+	fix_start(f);
+	feed(f, ev_fork(10, loop, 0, w1));
+	feed(f, ev_fork(11, loop, 0, w2));
+	feed(f, ev_fork(12, loop, 0, w3));
+	handback_first_jobs(f, loop, w, chan, ASYNCIO_NOTIFY, true);
+	feed(f, ev_recv(1000, loop, web(80), gw(50001), 10)); /* A: trace 3 */
+	feed(f, ev_wakeup(1010, loop, w3));
+	worker_call(f, w3, 1100, 40003, 13);
+	if (known) {
+		feed(f, ev_notify(1150, w3, KRT_DIR_SEND, chan, 1));
+		ev = ev_notify(1160, loop, KRT_DIR_RECV, chan, 1);
+		ev.notify.asked = 4096;
+		feed(f, ev);
+	} else {
+		feed(f, ev_switch(1180, w3, 0, 0)); /* preempted, its result queued */
+	}
+	feed(f, ev_recv(1200, loop, web(80), gw(50002), 10)); /* R1: trace 4 */
+	feed(f, ev_recv(1210, loop, web(80), gw(50003), 10)); /* R2: trace 5 */
+	feed(f, ev_send(1220, loop, web(80), gw(50001), 30));  /* answers A */
+	feed(f, ev_recv(1230, loop, web(80), gw(50004), 10)); /* R3: trace 6 */
+	feed(f, ev_wakeup(1300, loop, w1));
+	feed(f, ev_wakeup(1400, loop, w2));
+	if (known) {
+		feed(f, ev_wakeup(1450, loop, w3));
+	} else {
+		feed(f, ev_notify(1500, w3, KRT_DIR_SEND, chan, 1)); /* A's, late */
+		ev = ev_notify(1510, loop, KRT_DIR_RECV, chan, 1);
+		ev.notify.asked = 4096;
+		feed(f, ev);
+	}
+	worker_call(f, w3, 1600, 40003, 15); /* known: R3's; late: R2's */
+	worker_call(f, w2, 1700, 40002, 16); /* known: R2's; late: R3's */
+	worker_call(f, w1, 1750, 40001, 14); /* R1's */
+	feed(f, ev_switch(1850, w3, 0, 0)); /* w3 preempted after queuing */
+	feed(f, ev_notify(1900, w2, KRT_DIR_SEND, chan, 1));
+	ev = ev_notify(1910, loop, KRT_DIR_RECV, chan, 1);
+	ev.notify.asked = 4096;
+	feed(f, ev);
+	feed(f, ev_send(1950, loop, web(80), gw(50003), 32)); /* answers R2 */
+	feed(f, ev_send(1960, loop, web(80), gw(50004), 33)); /* answers R3: owed */
+	feed(f, ev_notify(2000, w1, KRT_DIR_SEND, chan, 1));
+	ev = ev_notify(2010, loop, KRT_DIR_RECV, chan, 1);
+	ev.notify.asked = 4096;
+	feed(f, ev);
+	feed(f, ev_notify(2100, w3, KRT_DIR_SEND, chan, 1));
+	ev = ev_notify(2110, loop, KRT_DIR_RECV, chan, 1);
+	ev.notify.asked = 4096;
+	feed(f, ev);
+	feed(f, ev_send(2200, loop, web(80), gw(50002), 31)); /* answers R1 */
+	krt_engine_flush(f->e);
+
+	r1 = collected_id(&f->col, 4);
+	r2 = collected_id(&f->col, 5);
+	r3 = collected_id(&f->col, 6);
+	assert_non_null(r1);
+	assert_non_null(r2);
+	assert_non_null(r3);
+	/* never two jobs in one trace, none in another */
+	assert_int_equal(trace_count_hops(r1, w1, API) + trace_count_hops(r1, w2, API) +
+			     trace_count_hops(r1, w3, API),
+			 1);
+	assert_int_equal(trace_count_hops(r2, w1, API) + trace_count_hops(r2, w2, API) +
+			     trace_count_hops(r2, w3, API),
+			 1);
+	assert_int_equal(trace_count_hops(r3, w1, API) + trace_count_hops(r3, w2, API) +
+			     trace_count_hops(r3, w3, API),
+			 1);
+	if (known) {
+		assert_int_equal(trace_hop(r1, w1, API)->bytes, 14);
+		assert_int_equal(trace_hop(r2, w2, API)->bytes, 16);
+		assert_int_equal(trace_hop(r3, w3, API)->bytes, 15);
+		assert_int_equal(r1->uncertain, 0);
+		assert_int_equal(r2->uncertain, 0);
+		assert_int_equal(r3->uncertain, 0);
+	} else {
+		assert_int_equal(r2->uncertain, KRT_UNCERTAIN_HANDOFF);
+		assert_int_equal(r3->uncertain, KRT_UNCERTAIN_HANDOFF);
+	}
+	fix_free(f);
+}
+
+static void test_handback_regroup_from_moved(void **state)
+{
+	handback_regroup(true);
+}
+
+static void test_handback_dispatch_before_late_byte(void **state)
+{
+	handback_regroup(false);
+}
+
 static void test_handback_one_job_decided(void **state)
 {
 	handback_late(false);
@@ -4338,6 +4457,8 @@ int main(void)
 	    cmocka_unit_test(test_handback_queued_near_uncertain),
 	    cmocka_unit_test(test_handback_blocked_queues_later),
 	    cmocka_unit_test(test_handback_work_before_read_uncertain),
+	    cmocka_unit_test(test_handback_regroup_from_moved),
+	    cmocka_unit_test(test_handback_dispatch_before_late_byte),
 	    cmocka_unit_test(test_handback_stale_job_dropped),
 	    cmocka_unit_test(test_handback_many_traces),
 	    cmocka_unit_test(test_handback_staging_trace),
