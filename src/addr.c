@@ -31,10 +31,29 @@ const char *krt_ip_str(const struct krt_addr *a, char *buf, size_t len)
 	return buf;
 }
 
-/* v in decimal at p; returns the end. */
-static char *put_dec(char *p, unsigned int v)
+/* An IPv4 octet in decimal at p; returns the end. */
+static char *put_octet(char *p, unsigned int v)
 {
-	return krt_dec_put(p, v);
+	if (v >= 100) {
+		*p++ = (char)('0' + v / 100);
+		v %= 100;
+	} else if (v < 10) {
+		*p = (char)('0' + v);
+		return p + 1;
+	}
+	__builtin_memcpy(p, &krt_dec_pairs[2 * v], 2);
+	return p + 2;
+}
+
+char *krt_addr_put_v4(char *p, const struct krt_addr *a)
+{
+	if (a->family != KRT_AF_INET)
+		return NULL;
+	for (int i = 0; i < 4; i++) {
+		p = put_octet(p, a->addr[i]);
+		*p++ = i < 3 ? '.' : ':';
+	}
+	return krt_dec_put(p, a->port);
 }
 
 const char *krt_addr_str(const struct krt_addr *a, char *buf, size_t len)
@@ -46,14 +65,8 @@ const char *krt_addr_str(const struct krt_addr *a, char *buf, size_t len)
 		return buf;
 	}
 	/* IPv4 by hand: writers print two addresses per hop, per trace */
-	if (a->family == KRT_AF_INET && len >= sizeof("255.255.255.255:65535")) {
-		char *p = buf;
-
-		for (int i = 0; i < 4; i++) {
-			p = put_dec(p, a->addr[i]);
-			*p++ = i < 3 ? '.' : ':';
-		}
-		*put_dec(p, a->port) = 0;
+	if (a->family == KRT_AF_INET && len >= KRT_ADDR_PUT_MAX) {
+		*krt_addr_put_v4(buf, a) = 0;
 		return buf;
 	}
 	krt_ip_str(a, ip, sizeof(ip));

@@ -14,6 +14,13 @@
 int krt_addr_parse_ip(const char *s, struct krt_addr *a);
 /* "ip:port", IPv6 as "[ip]:port"; "?" for family 0. Returns buf. */
 const char *krt_addr_str(const struct krt_addr *a, char *buf, size_t len);
+/*
+ * An IPv4 address "a.b.c.d:port" at p (no NUL); returns its end, or NULL
+ * (nothing written) for another family. Up to KRT_ADDR_PUT_MAX bytes at p
+ * may change: the ones past the end are scratch.
+ */
+#define KRT_ADDR_PUT_MAX (sizeof("255.255.255.255:") + 20)
+char *krt_addr_put_v4(char *p, const struct krt_addr *a);
 /* IP only, no port. */
 const char *krt_ip_str(const struct krt_addr *a, char *buf, size_t len);
 bool krt_addr_eq(const struct krt_addr *a, const struct krt_addr *b); /* ip and port */

@@ -48,7 +48,7 @@ static void put_u64(struct krt_json *j, __u64 v)
 	char buf[KRT_DEC_MAX], *p;
 
 	if (sizeof(j->buf) - j->n >= KRT_DEC_MAX) {
-		j->n = (size_t)(krt_dec_put(j->buf + j->n, v) - j->buf);
+		j->n = (size_t)(krt_json_digits(j->buf + j->n, v) - j->buf);
 		return;
 	}
 	p = krt_dec_digits(buf + sizeof(buf), v);
@@ -298,6 +298,20 @@ void krt_json_u64(struct krt_json *j, __u64 v)
 {
 	before_item(j);
 	put_u64(j, v);
+}
+
+_Static_assert(KRT_DEC_MAX == 20, "krt_json_kv_u64_quoted keeps 20 bytes of room");
+
+char *krt_json_digits(char *p, __u64 v)
+{
+	return krt_dec_put(p, v);
+}
+
+/* KRT_JSON_KV_U64 at the buffer's end: comma placed already */
+void krt_json_kv_u64_slow(struct krt_json *j, const char *quoted, size_t n, __u64 v)
+{
+	krt_json_key_quoted_slow(j, quoted, n);
+	krt_json_u64(j, v);
 }
 
 void krt_json_i64(struct krt_json *j, long long v)

@@ -47,7 +47,7 @@ void krt_json_key(struct krt_json *j, const char *key);
  * and scan (12 % of a JSON replay's instructions, callgrind).
  */
 #define KRT_JSON_KEY(j, lit) krt_json_key_quoted((j), "\"" lit "\":", sizeof(lit) + 2)
-#define KRT_JSON_KV_U64(j, lit, v) (KRT_JSON_KEY(j, lit), krt_json_u64((j), (v)))
+#define KRT_JSON_KV_U64(j, lit, v) krt_json_kv_u64_quoted((j), "\"" lit "\":", sizeof(lit) + 2, (v))
 void krt_json_key_quoted_slow(struct krt_json *j, const char *quoted, size_t n);
 
 /* Called before every value and key: places the comma between items. */
@@ -76,6 +76,42 @@ static inline void krt_json_key_quoted(struct krt_json *j, const char *quoted, s
 	__builtin_memcpy(j->buf + j->n, quoted, n);
 	j->n += n;
 	j->after_key = true;
+}
+
+/* v's digits at p (up to 20 bytes at p may change); returns their end */
+char *krt_json_digits(char *p, __u64 v);
+void krt_json_kv_u64_slow(struct krt_json *j, const char *quoted, size_t n, __u64 v);
+
+/* KRT_JSON_KV_U64: key and number with one check of the room left */
+static inline void krt_json_kv_u64_quoted(struct krt_json *j, const char *quoted, size_t n, __u64 v)
+{
+	krt_json_before_item(j);
+	if (n + 20 <= sizeof(j->buf) - j->n) {
+		char *p = j->buf + j->n;
+
+		__builtin_memcpy(p, quoted, n);
+		j->n = (size_t)(krt_json_digits(p + n, v) - j->buf);
+		return;
+	}
+	krt_json_kv_u64_slow(j, quoted, n, v);
+}
+
+/*
+ * A value written in place (an address): room for n bytes after the
+ * comma, its start returned, or NULL when the buffer has less (then use
+ * the calls that copy). krt_json_value_end() says where it ended.
+ */
+static inline char *krt_json_value_room(struct krt_json *j, size_t n)
+{
+	if (n >= sizeof(j->buf) - j->n)
+		return NULL;
+	krt_json_before_item(j);
+	return j->buf + j->n;
+}
+
+static inline void krt_json_value_end(struct krt_json *j, const char *end)
+{
+	j->n = (size_t)(end - j->buf);
 }
 
 void krt_json_str(struct krt_json *j, const char *s);

@@ -288,6 +288,49 @@ static void test_json_numbers_as_printf(void **state)
 }
 
 /*
+ * KRT_JSON_KV_U64 (key and number in one check of the room left) writes
+ * printf's digits: powers of ten and neighbours, random numbers, at every
+ * offset near the buffer's end.
+ */
+static void test_json_kv_u64_as_printf(void **state)
+{
+	char *buf = NULL, *want = NULL;
+	size_t len = 0, wlen = 0;
+	FILE *f = open_memstream(&buf, &len), *w = open_memstream(&want, &wlen);
+	struct krt_json j;
+	__u64 v, p = 1;
+	unsigned int i, k;
+
+	krt_json_init(&j, f);
+	krt_json_obj_begin(&j);
+	fputc('{', w);
+	for (k = 0; k < 20; k++, p *= 10) {
+		__u64 near[3] = {p - 1, p, p + 1};
+
+		for (i = 0; i < 3; i++) {
+			KRT_JSON_KV_U64(&j, "ts_ns", near[i]);
+			fprintf(w, "%s\"ts_ns\":%llu", ftell(w) > 1 ? "," : "",
+				(unsigned long long)near[i]);
+		}
+	}
+	srand(19);
+	for (i = 0; i < 3 * KRT_JSON_BUF; i++) {
+		v = ((__u64)rand() << 33 ^ (__u64)rand() << 11 ^ rand()) >> (i % 64);
+		KRT_JSON_KV_U64(&j, "a", v);
+		fprintf(w, ",\"a\":%llu", (unsigned long long)v);
+	}
+	krt_json_obj_end(&j);
+	fputc('}', w);
+	fclose(f);
+	fclose(w);
+	assert_true(len > 2 * KRT_JSON_BUF);
+	assert_int_equal(len, wlen);
+	assert_memory_equal(buf, want, len);
+	free(buf);
+	free(want);
+}
+
+/*
  * KRT_JSON_KEY (a literal, copied whole, inline) and krt_json_str_plain
  * write what krt_json_key and krt_json_str write: commas, nesting, and
  * across the buffer's end at every offset.
@@ -349,6 +392,34 @@ static void test_addr_str(void **state)
 	assert_string_equal(krt_addr_str(&d, buf, sizeof(buf)), "[fd00::1]:443");
 	/* a short buffer is cut, never overrun */
 	assert_string_equal(krt_addr_str(&c, tiny, sizeof(tiny)), "172.24.");
+}
+
+/*
+ * IPv4 by hand (an octet at a time, the port in one 8-byte word) is
+ * inet_ntop's and printf's: every octet value in every place, every port.
+ */
+static void test_addr_str_every_octet_and_port(void **state)
+{
+	char buf[KRT_ADDR_STRLEN], ip[INET_ADDRSTRLEN], want[KRT_ADDR_STRLEN + 8];
+	struct krt_addr a = addr("0.0.0.0", 0);
+	unsigned int i, k;
+
+	for (k = 0; k < 4; k++) {
+		for (i = 0; i < 256; i++) {
+			memset(a.addr, (int)(k * 61 + 7), 4);
+			a.addr[k] = (__u8)i;
+			a.port = (__u16)(i * 257);
+			inet_ntop(AF_INET, a.addr, ip, sizeof(ip));
+			snprintf(want, sizeof(want), "%s:%u", ip, a.port);
+			assert_string_equal(krt_addr_str(&a, buf, sizeof(buf)), want);
+		}
+	}
+	for (i = 0; i < 65536; i++) {
+		a.port = (__u16)i;
+		inet_ntop(AF_INET, a.addr, ip, sizeof(ip));
+		snprintf(want, sizeof(want), "%s:%u", ip, a.port);
+		assert_string_equal(krt_addr_str(&a, buf, sizeof(buf)), want);
+	}
 }
 
 /* Milliseconds and counts as the text writer prints them (formatted by hand). */
@@ -1591,7 +1662,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_json_escaping),
 		cmocka_unit_test(test_json_numbers_as_printf),
 		cmocka_unit_test(test_json_literal_keys_as_key),
+		cmocka_unit_test(test_json_kv_u64_as_printf),
 		cmocka_unit_test(test_addr_str),
+		cmocka_unit_test(test_addr_str_every_octet_and_port),
 		cmocka_unit_test(test_fmt_numbers),
 		cmocka_unit_test(test_json_lines_schema),
 		cmocka_unit_test(test_text),
