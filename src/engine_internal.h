@@ -609,6 +609,9 @@ struct listed_slot {
 	__u32 idx; /* index in cfg->pids->v */
 };
 
+#define ENG_THREAD_CACHE 256
+#define ENG_TRACE_CACHE 1024
+
 struct krt_engine {
 	struct krt_engine_config cfg;
 	struct krt_summary sum;
@@ -619,9 +622,15 @@ struct krt_engine {
 	 * each table lookup was a cache miss or two (a fifth of the engine's
 	 * CPU on thrift). Cleared when what they point to is freed.
 	 */
-	struct thread *thread_hit;
-	struct trace *trace_hit;
 	struct dir *dir_hit;
+	/*
+	 * Threads and traces found lately, direct-mapped by tid and by id: an
+	 * event looks up two or three threads and traces, and a one-entry
+	 * cache missed on most (events of several threads interleave). A
+	 * slot is cleared when what it points to is freed.
+	 */
+	struct thread *thread_cache[ENG_THREAD_CACHE];
+	struct trace *trace_cache[ENG_TRACE_CACHE];
 	struct kmap_entry *kmap; /* KMAP_SLOTS, allocated on first use */
 	struct trace **open;	 /* open traces in id order */
 	size_t n_open, cap_open;
@@ -684,7 +693,17 @@ void eng_vlog(struct krt_engine *e, __u64 ts, const struct thread *t, __u32 tid,
 bool eng_is_gateway(const struct krt_engine *e, const struct krt_addr *a);
 const struct krt_container *eng_container_by_ip(struct krt_engine *e, const struct krt_addr *ip,
 						size_t *count);
-struct thread *eng_thread_find(struct krt_engine *e, __u32 tid);
+struct thread *eng_thread_find_slow(struct krt_engine *e, __u32 tid);
+
+static inline struct thread *eng_thread_find(struct krt_engine *e, __u32 tid)
+{
+	struct thread *t = e->thread_cache[tid & (ENG_THREAD_CACHE - 1)];
+
+	/* no thread has tid 0: the slow path answers NULL for it */
+	if (t && t->tid == tid)
+		return t;
+	return eng_thread_find_slow(e, tid);
+}
 struct thread *eng_thread_new(struct krt_engine *e, __u32 tid, __u32 pid, const char *comm);
 struct thread *eng_thread_touch(struct krt_engine *e, __u32 tid, __u32 pid, const char *comm);
 struct thread *eng_thread_listed_or_known(struct krt_engine *e, __u32 tid, __u32 pid,
@@ -696,7 +715,17 @@ bool eng_thread_has_entry(const struct thread *t, __u64 trace, __u64 dir_serial)
 void eng_thread_forget(struct krt_engine *e, struct thread *t);
 
 /* engine_trace.c: traces (stats, hops, slices, emission), a thread's trace, kernel tags */
-struct trace *eng_trace_find(struct krt_engine *e, __u64 id);
+struct trace *eng_trace_find_slow(struct krt_engine *e, __u64 id);
+
+static inline struct trace *eng_trace_find(struct krt_engine *e, __u64 id)
+{
+	struct trace *tr = e->trace_cache[id & (ENG_TRACE_CACHE - 1)];
+
+	/* no trace has id 0: the slow path answers NULL for it */
+	if (tr && tr->pub.id == id)
+		return tr;
+	return eng_trace_find_slow(e, id);
+}
 struct trace *eng_trace_live(struct krt_engine *e, __u64 id);
 struct trace *eng_trace_new(struct krt_engine *e, __u64 ts);
 struct trace *eng_trace_new_provisional(struct krt_engine *e, __u64 ts);

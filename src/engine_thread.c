@@ -98,17 +98,15 @@ static bool thread_eq(const void *obj, const void *key)
 	return ((const struct thread *)obj)->tid == *(const __u32 *)key;
 }
 
-struct thread *eng_thread_find(struct krt_engine *e, __u32 tid)
+struct thread *eng_thread_find_slow(struct krt_engine *e, __u32 tid)
 {
-	struct thread *t = e->thread_hit;
+	struct thread *t;
 
 	if (!tid)
 		return NULL;
-	if (t && t->tid == tid)
-		return t;
 	t = eng_table_find(&e->threads, mix64(tid), &tid, thread_eq);
 	if (t)
-		e->thread_hit = t;
+		e->thread_cache[tid & (ENG_THREAD_CACHE - 1)] = t;
 	return t;
 }
 
@@ -223,7 +221,7 @@ bool eng_thread_has_entry(const struct thread *t, __u64 trace, __u64 dir_serial)
 void eng_thread_forget(struct krt_engine *e, struct thread *t)
 {
 	eng_table_remove(&e->threads, mix64(t->tid), t);
-	if (e->thread_hit == t)
-		e->thread_hit = NULL;
+	if (e->thread_cache[t->tid & (ENG_THREAD_CACHE - 1)] == t)
+		e->thread_cache[t->tid & (ENG_THREAD_CACHE - 1)] = NULL;
 	free(t);
 }

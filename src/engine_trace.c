@@ -12,17 +12,15 @@ static bool trace_eq(const void *obj, const void *key)
 	return ((const struct trace *)obj)->pub.id == *(const __u64 *)key;
 }
 
-struct trace *eng_trace_find(struct krt_engine *e, __u64 id)
+struct trace *eng_trace_find_slow(struct krt_engine *e, __u64 id)
 {
-	struct trace *tr = e->trace_hit;
+	struct trace *tr;
 
 	if (!id)
 		return NULL;
-	if (tr && tr->pub.id == id)
-		return tr;
 	tr = eng_table_find(&e->traces, mix64(id), &id, trace_eq);
 	if (tr)
-		e->trace_hit = tr;
+		e->trace_cache[id & (ENG_TRACE_CACHE - 1)] = tr;
 	return tr;
 }
 
@@ -30,8 +28,8 @@ struct trace *eng_trace_find(struct krt_engine *e, __u64 id)
 static void trace_unlist(struct krt_engine *e, struct trace *tr)
 {
 	eng_table_remove(&e->traces, mix64(tr->pub.id), tr);
-	if (e->trace_hit == tr)
-		e->trace_hit = NULL;
+	if (e->trace_cache[tr->pub.id & (ENG_TRACE_CACHE - 1)] == tr)
+		e->trace_cache[tr->pub.id & (ENG_TRACE_CACHE - 1)] = NULL;
 }
 
 /* Like eng_trace_find, but counts a reference to an already-emitted trace. */
