@@ -332,6 +332,16 @@ struct thread {
 	bool group_bad;
 	__u64 reply_owed[HANDBACK_RECENT];
 	__u8 n_reply_owed;
+	/*
+	 * Before its first job is delivered (handback_known), a loop's
+	 * replies that took no job, not known to be hand-backs: a batched
+	 * reader's may have been owed that job (engine_pool.c unpaid_owe).
+	 */
+	struct {
+		__u64 trace, ts;
+	} unpaid[HANDBACK_RECENT];
+	__u8 n_unpaid;
+	bool handback_known;
 	__u64 owed_ahead_ns; /* its last reply owed a job read ahead of its send */
 	/*
 	 * When it was first preempted (left the CPU runnable) since its last
@@ -356,14 +366,15 @@ struct thread {
 	__u32 notify_reader;
 	__u64 job_wake_ns, job_first_ns;
 	/*
-	 * Its last notification came after a preemption since its last
-	 * transfer: its runtime may have queued that job's result long before
-	 * the send, and its loop may have taken the result and dispatched the
-	 * next job to it before the send (asyncio: the loop, awake, runs the
-	 * callback without waiting for the byte). The next job's dispatch is
-	 * then known only to come after that last transfer (0: not so).
+	 * Its loop answered its last job before that job's notification was
+	 * sent (a reply owed it): the loop took its result early (asyncio:
+	 * the loop, awake, runs the callback without waiting for the byte) and
+	 * may have dispatched the next job to it before the send, with no
+	 * wake-up. The next job's dispatch is then known only to come after
+	 * its last transfer before that notification (floor_cand_ns; 0: not
+	 * so).
 	 */
-	__u64 disp_floor_ns;
+	__u64 disp_floor_ns, floor_cand_ns;
 	__u64 job_remote_ns; /* a wake-up of unknown origin before job_wake_ns */
 	/*
 	 * When it last woke that reader: a send on the channel wakes a reader

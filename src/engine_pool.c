@@ -810,6 +810,38 @@ static bool paid_ahead(const struct thread *r, const struct thread *w, const str
 	return w && w->woke_reader_ns > job->since && w->woke_reader_ns < r->owed_ahead_ns;
 }
 
+/*
+ * Reader r's first job, on a batched channel: its replies that took no
+ * job before (no channel known then) may have been owed it, as a known
+ * batched reader's are (eng_pool_handback): asyncio runs a worker's
+ * result callback before its byte when the loop is awake. Those written
+ * after the job's dispatch, to a request read before its end, are
+ * owed from now, oldest first, on a guess (seen: the first replies of a
+ * new asgi server; the first took no job and every later one took its
+ * predecessor's, sure of it). The job's dispatch (or first transfer,
+ * disp_hi) bounds it: its result was not ready before.
+ */
+static void unpaid_owe(struct krt_engine *e, struct thread *r, const struct handback *job)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->n_unpaid && r->n_reply_owed < HANDBACK_RECENT; i++) {
+		struct trace *y = eng_trace_find(e, r->unpaid[i].trace);
+
+		if (!y || y->handback_taken || r->unpaid[i].ts <= job->disp_hi ||
+		    y->pub.ingress.ts_ns >= job->until)
+			continue;
+		r->reply_owed[r->n_reply_owed++] = y->pub.id;
+		r->handback_trace = y->pub.id;
+		y->handback_taken = true;
+		y->handback_ns = r->unpaid[i].ts;
+		y->order_guess = true;
+		eng_vlog(e, r->unpaid[i].ts, r, r->tid, y->pub.id,
+			 "HAND-BACK owed: a reply before the first notification was read");
+	}
+	r->n_unpaid = 0;
+}
+
 static void chan_deliver(struct krt_engine *e, struct notify_chan *c)
 {
 	struct thread *r = c->reader ? eng_thread_find(e, c->reader) : NULL;
@@ -834,6 +866,11 @@ static void chan_deliver(struct krt_engine *e, struct notify_chan *c)
 			job->in_batch = (c->batched && job->order_doubt) || c->disorder;
 			if (c->disorder)
 				c->disorder--;
+			if (!r->handback_known) {
+				r->handback_known = true;
+				if (c->batched)
+					unpaid_owe(e, r, job);
+			}
 			if (!c->batched && r->n_reply_owed && !paid_ahead(r, w, job)) {
 				/* a send lost, or read ahead without a wake-up */
 				r->n_reply_owed = 0;
@@ -848,6 +885,9 @@ static void chan_deliver(struct krt_engine *e, struct notify_chan *c)
 				/* a reply owed it; one by one: read ahead of its send */
 				if (c->batched)
 					job->order_doubt = true;
+				/* its loop took its result early: w's next dispatch may be, too */
+				if (c->batched && w && w->notified_ns == job->until)
+					w->disp_floor_ns = w->floor_cand_ns;
 				job->in_batch = true;
 				handback_bind(e, r, owed, job);
 				group_check(e, r);
@@ -1033,7 +1073,8 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
 			c->q[c->n].job.disp_lo = t->job_remote_ns;
 		if (t->disp_floor_ns && t->disp_floor_ns < c->q[c->n].job.disp_lo)
 			c->q[c->n].job.disp_lo = t->disp_floor_ns;
-		t->disp_floor_ns = t->preempted_ns ? t->last_xfer_ns : 0;
+		t->disp_floor_ns = 0;
+		t->floor_cand_ns = t->last_xfer_ns; /* chan_deliver: if a reply owed it */
 		t->job_remote_ns = 0;
 		t->notify_reader = c->reader;
 		t->job_wake_ns = t->job_first_ns = 0;
@@ -1200,6 +1241,13 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 	if (tag == l->handback_trace || !y || y->handback_taken)
 		return;
 	if (!l->n_done && !l->reads_batched) {
+		if (!l->handback_known) {
+			if (l->n_unpaid == HANDBACK_RECENT)
+				memmove(&l->unpaid[0], &l->unpaid[1],
+					--l->n_unpaid * sizeof(l->unpaid[0]));
+			l->unpaid[l->n_unpaid].trace = tag;
+			l->unpaid[l->n_unpaid++].ts = e->now;
+		}
 		read_ahead_owes(e, l, y);
 		return;
 	}

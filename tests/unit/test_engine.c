@@ -2376,6 +2376,58 @@ static void test_handback_dispatch_before_late_byte(void **state)
 	handback_regroup(false);
 }
 
+/*
+ * A new asgi server's first replies (an accuracy run's first requests, live
+ * and import): no notification seen yet, so the loop is not known to hand
+ * back. w2 finished request 2's job and was preempted before its byte; the
+ * loop, awake, ran its result callback and answered request 2 first. Before,
+ * that reply took no job, w2's went to request 1's reply and w1's to the
+ * next one: every reply its predecessor's job, sure of it, until a stale
+ * job was dropped (5 wrong of the first 13). The first job delivered on a
+ * batched channel pays the replies that came before it (after its
+ * dispatch), on a guess.
+ */
+static void test_handback_reply_before_first_notification(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101, w2 = 102;
+	const __u64 chan = 0x5eed;
+	const struct krt_trace *r1, *r2;
+	struct krt_event ev;
+
+	fix_start(f);
+	feed(f, ev_fork(10, loop, 0, w1));
+	feed(f, ev_fork(11, loop, 0, w2));
+	feed(f, ev_recv(20, loop, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_recv(30, loop, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_wakeup(110, loop, w1));
+	feed(f, ev_wakeup(120, loop, w2));
+	worker_call(f, w2, 200, 40002, 12); /* request 2's */
+	worker_call(f, w1, 250, 40001, 11); /* request 1's */
+	feed(f, ev_switch(290, w2, 0, 0)); /* preempted after queuing */
+	feed(f, ev_send(300, loop, web(80), gw(50002), 32)); /* answers 2 */
+	feed(f, ev_notify(310, w2, KRT_DIR_SEND, chan, 1));
+	feed(f, ev_notify(320, w1, KRT_DIR_SEND, chan, 1));
+	ev = ev_notify(330, loop, KRT_DIR_RECV, chan, 2);
+	ev.notify.asked = 4096;
+	feed(f, ev);
+	feed(f, ev_send(400, loop, web(80), gw(50001), 31)); /* answers 1 */
+	krt_engine_flush(f->e);
+
+	r1 = collected_id(&f->col, 1);
+	r2 = collected_id(&f->col, 2);
+	assert_non_null(r1);
+	assert_non_null(r2);
+	assert_int_equal(trace_count_hops(r2, w2, API), 1);
+	assert_int_equal(trace_count_hops(r2, w1, API), 0);
+	assert_int_equal(trace_count_hops(r1, w1, API), 1);
+	assert_int_equal(trace_count_hops(r1, w2, API), 0);
+	assert_int_equal(trace_hop(r2, w2, API)->bytes, 12);
+	assert_int_equal(trace_hop(r1, w1, API)->bytes, 11);
+	assert_int_equal(r2->uncertain, KRT_UNCERTAIN_HANDOFF); /* owed: a guess */
+	fix_free(f);
+}
+
 static void test_handback_one_job_decided(void **state)
 {
 	handback_late(false);
@@ -4459,6 +4511,7 @@ int main(void)
 	    cmocka_unit_test(test_handback_work_before_read_uncertain),
 	    cmocka_unit_test(test_handback_regroup_from_moved),
 	    cmocka_unit_test(test_handback_dispatch_before_late_byte),
+	    cmocka_unit_test(test_handback_reply_before_first_notification),
 	    cmocka_unit_test(test_handback_stale_job_dropped),
 	    cmocka_unit_test(test_handback_many_traces),
 	    cmocka_unit_test(test_handback_staging_trace),
