@@ -23,10 +23,36 @@ const char *krt_addr_str(const struct krt_addr *a, char *buf, size_t len);
 char *krt_addr_put_v4(char *p, const struct krt_addr *a);
 /* IP only, no port. */
 const char *krt_ip_str(const struct krt_addr *a, char *buf, size_t len);
-bool krt_addr_eq(const struct krt_addr *a, const struct krt_addr *b); /* ip and port */
-bool krt_ip_eq(const struct krt_addr *a, const struct krt_addr *b);   /* ip only */
+
+/* ip only; inline: the engine compares addresses several times per event */
+static inline bool krt_ip_eq(const struct krt_addr *a, const struct krt_addr *b)
+{
+	__u32 x, y;
+
+	if (a->family != b->family)
+		return false;
+	if (a->family == KRT_AF_INET6)
+		return !__builtin_memcmp(a->addr, b->addr, 16);
+	/* IPv4: a load each, not a memcmp() call */
+	__builtin_memcpy(&x, a->addr, 4);
+	__builtin_memcpy(&y, b->addr, 4);
+	return x == y;
+}
+
+/* ip and port */
+static inline bool krt_addr_eq(const struct krt_addr *a, const struct krt_addr *b)
+{
+	return a->port == b->port && krt_ip_eq(a, b);
+}
+
 /* Maps an IPv4-mapped IPv6 address (::ffff:a.b.c.d) to plain IPv4 in place. */
-void krt_addr_unmap_v4(struct krt_addr *a);
+void krt_addr_unmap_v4_slow(struct krt_addr *a);
+static inline void krt_addr_unmap_v4(struct krt_addr *a)
+{
+	/* inline: the engine unmaps both ends of every transfer, nearly all IPv4 already */
+	if (a->family == KRT_AF_INET6)
+		krt_addr_unmap_v4_slow(a);
+}
 __u64 krt_addr_hash(const struct krt_addr *a);
 
 #endif

@@ -392,6 +392,7 @@ struct thread {
 		__u64 id, last_ns;
 	} touched[TOUCHED_MAX];
 	__u64 touched_lost;
+	unsigned int touched_last; /* the entry touched last: most touches repeat it */
 };
 
 struct segment {
@@ -697,8 +698,18 @@ void eng_table_resize(struct table *t, size_t cap);
 void eng_table_insert(struct table *t, __u64 hash, void *obj);
 void eng_table_remove(struct table *t, __u64 hash, const void *obj);
 void eng_table_free(struct table *t);
-void eng_vlog(struct krt_engine *e, __u64 ts, const struct thread *t, __u32 tid, __u64 trace,
-	      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void eng_vlog_out(struct krt_engine *e, __u64 ts, const struct thread *t, __u32 tid, __u64 trace,
+		  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/*
+ * The -V decision log: its arguments are evaluated (addresses formatted)
+ * only when it is on. Several lines per event: a call each cost the
+ * engine 1-2 % when it was off.
+ */
+#define eng_vlog(e, ...)                                                                           \
+	do {                                                                                       \
+		if ((e)->cfg.verbose)                                                              \
+			eng_vlog_out((e), __VA_ARGS__);                                            \
+	} while (0)
 
 /* engine_thread.c: the thread registry, addresses' identity */
 bool eng_is_gateway(const struct krt_engine *e, const struct krt_addr *a);

@@ -97,13 +97,21 @@ static __u32 thread_pid(const struct thread *t)
 /* Remember that t had activity in trace id at ts (struct thread's touched). */
 void eng_thread_touched(struct thread *t, __u64 id, __u64 ts)
 {
-	struct touched_trace *old = &t->touched[0];
+	struct touched_trace *old = &t->touched[t->touched_last];
 	size_t i;
 
+	/* ids are listed once each (trace ids are not 0) */
+	if (id && old->id == id) {
+		if (ts > old->last_ns)
+			old->last_ns = ts;
+		return;
+	}
+	old = &t->touched[0];
 	for (i = 0; i < TOUCHED_MAX; i++) {
 		if (t->touched[i].id == id) {
 			if (ts > t->touched[i].last_ns)
 				t->touched[i].last_ns = ts;
+			t->touched_last = (unsigned int)i;
 			return;
 		}
 		if (t->touched[i].last_ns < old->last_ns)
@@ -113,6 +121,7 @@ void eng_thread_touched(struct thread *t, __u64 id, __u64 ts)
 		t->touched_lost = old->last_ns;
 	old->id = id;
 	old->last_ns = ts;
+	t->touched_last = (unsigned int)(old - t->touched);
 }
 
 /* The stats row of thread t in trace tr, created on first activity. */

@@ -130,8 +130,8 @@ static const char *trace_colors[] = {"\033[32m", "\033[33m", "\033[34m",
  * One line: "  SECS.USECS comm[tid] <what>". A trace id mentioned by the
  * line colours it (same colour for the same trace) with -C.
  */
-void eng_vlog(struct krt_engine *e, __u64 ts, const struct thread *t, __u32 tid, __u64 trace,
-	      const char *fmt, ...)
+void eng_vlog_out(struct krt_engine *e, __u64 ts, const struct thread *t, __u32 tid, __u64 trace,
+		  const char *fmt, ...)
 {
 	FILE *f = e->cfg.verbose;
 	va_list ap;

@@ -48,7 +48,7 @@ static void put_u64(struct krt_json *j, __u64 v)
 	char buf[KRT_DEC_MAX], *p;
 
 	if (sizeof(j->buf) - j->n >= KRT_DEC_MAX) {
-		j->n = (size_t)(krt_json_digits(j->buf + j->n, v) - j->buf);
+		j->n = (size_t)(krt_json_digits(j, j->buf + j->n, v) - j->buf);
 		return;
 	}
 	p = krt_dec_digits(buf + sizeof(buf), v);
@@ -62,6 +62,8 @@ void krt_json_init(struct krt_json *j, FILE *f)
 	j->after_key = false;
 	memset(j->has_items, 0, sizeof(j->has_items));
 	j->n = 0;
+	j->hi = 0;
+	memset(j->ip_len, 0, sizeof(j->ip_len));
 }
 
 void krt_json_newline(struct krt_json *j)
@@ -302,9 +304,71 @@ void krt_json_u64(struct krt_json *j, __u64 v)
 
 _Static_assert(KRT_DEC_MAX == 20, "krt_json_kv_u64_quoted keeps 20 bytes of room");
 
-char *krt_json_digits(char *p, __u64 v)
+char *krt_json_digits(struct krt_json *j, char *p, __u64 v)
 {
-	return krt_dec_put(p, v);
+	__u64 hi, w;
+
+	if (v < 100000000 || v >= 10000000000000000ULL)
+		return krt_dec_put(p, v);
+	/* 9 to 16 digits (timestamps): the leading ones as last time, mostly */
+	hi = v / 100000000;
+	if (hi != j->hi) {
+		unsigned int skip;
+
+		w = krt_dec_lanes8((__u32)hi);
+		skip = (unsigned int)__builtin_ctzll(w) >> 3;
+		j->hi_word = (w + KRT_DEC_ASCII) >> (8 * skip);
+		j->hi_len = 8 - skip;
+		j->hi = hi;
+	}
+	__builtin_memcpy(p, &j->hi_word, 8);
+	p += j->hi_len;
+	w = krt_dec_lanes8((__u32)(v - hi * 100000000)) + KRT_DEC_ASCII;
+	__builtin_memcpy(p, &w, 8);
+	return p + 8;
+}
+
+/* An IPv4 octet in decimal at p; returns the end. */
+static char *put_octet(char *p, unsigned int v)
+{
+	if (v >= 100) {
+		*p++ = (char)('0' + v / 100);
+		v %= 100;
+	} else if (v < 10) {
+		*p = (char)('0' + v);
+		return p + 1;
+	}
+	__builtin_memcpy(p, &krt_dec_pairs[2 * v], 2);
+	return p + 2;
+}
+
+bool krt_json_ipv4(struct krt_json *j, const __u8 ip[4], __u16 port)
+{
+	unsigned int k = ip[3] & 7;
+	__u32 key;
+	char *p;
+
+	/* '"', "255.255.255.255:" (16), the port's word (8), '"' */
+	if (1 + 2 + 16 + 8 >= sizeof(j->buf) - j->n)
+		return false;
+	krt_json_before_item(j);
+	__builtin_memcpy(&key, ip, 4);
+	if (!j->ip_len[k] || j->ip_key[k] != key) {
+		p = j->ip_str[k];
+		for (int i = 0; i < 4; i++) {
+			p = put_octet(p, ip[i]);
+			*p++ = i < 3 ? '.' : ':';
+		}
+		j->ip_key[k] = key;
+		j->ip_len[k] = (__u8)(p - j->ip_str[k]);
+	}
+	p = j->buf + j->n;
+	*p++ = '"';
+	__builtin_memcpy(p, j->ip_str[k], 16);
+	p = krt_dec_put(p + j->ip_len[k], port);
+	*p++ = '"';
+	j->n = (size_t)(p - j->buf);
+	return true;
 }
 
 /* KRT_JSON_KV_U64 at the buffer's end: comma placed already */

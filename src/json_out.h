@@ -28,6 +28,17 @@ struct krt_json {
 	bool after_key;			    /* next value follows "key": */
 	bool has_items[KRT_JSON_MAX_DEPTH]; /* a comma is due before the next item */
 	size_t n;			    /* bytes waiting in buf */
+	/*
+	 * A trace's timestamps share their leading digits, and its addresses
+	 * a few IPs: the last leading digits (v / 10^8, 0 = none) and the
+	 * IPv4 addresses lately written (direct-mapped by the last octet; a
+	 * length of 0 = empty), kept already formatted.
+	 */
+	__u64 hi, hi_word;
+	unsigned int hi_len;
+	__u32 ip_key[8];
+	__u8 ip_len[8];
+	char ip_str[8][16];
 	char buf[KRT_JSON_BUF];
 };
 
@@ -79,7 +90,7 @@ static inline void krt_json_key_quoted(struct krt_json *j, const char *quoted, s
 }
 
 /* v's digits at p (up to 20 bytes at p may change); returns their end */
-char *krt_json_digits(char *p, __u64 v);
+char *krt_json_digits(struct krt_json *j, char *p, __u64 v);
 void krt_json_kv_u64_slow(struct krt_json *j, const char *quoted, size_t n, __u64 v);
 
 /* KRT_JSON_KV_U64: key and number with one check of the room left */
@@ -90,28 +101,10 @@ static inline void krt_json_kv_u64_quoted(struct krt_json *j, const char *quoted
 		char *p = j->buf + j->n;
 
 		__builtin_memcpy(p, quoted, n);
-		j->n = (size_t)(krt_json_digits(p + n, v) - j->buf);
+		j->n = (size_t)(krt_json_digits(j, p + n, v) - j->buf);
 		return;
 	}
 	krt_json_kv_u64_slow(j, quoted, n, v);
-}
-
-/*
- * A value written in place (an address): room for n bytes after the
- * comma, its start returned, or NULL when the buffer has less (then use
- * the calls that copy). krt_json_value_end() says where it ended.
- */
-static inline char *krt_json_value_room(struct krt_json *j, size_t n)
-{
-	if (n >= sizeof(j->buf) - j->n)
-		return NULL;
-	krt_json_before_item(j);
-	return j->buf + j->n;
-}
-
-static inline void krt_json_value_end(struct krt_json *j, const char *end)
-{
-	j->n = (size_t)(end - j->buf);
 }
 
 void krt_json_str(struct krt_json *j, const char *s);
@@ -132,6 +125,12 @@ void krt_json_kv_u64(struct krt_json *j, const char *key, __u64 v);
 
 /* Writes s (n bytes) as a quoted, escaped JSON string (no comma placed). */
 void krt_json_write_string(struct krt_json *j, const char *s, size_t n);
+/*
+ * An IPv4 address "a.b.c.d:port" (struct krt_addr's family KRT_AF_INET,
+ * ip its addr[0..3] as stored, port) as a string value; false (nothing
+ * written) when the buffer has too little room.
+ */
+bool krt_json_ipv4(struct krt_json *j, const __u8 ip[4], __u16 port);
 /* n bytes that need no escape (printable ASCII, no quote or backslash) as a string */
 void krt_json_str_plain(struct krt_json *j, const char *s, size_t n);
 

@@ -11,16 +11,11 @@
 
 static void put_addr(struct krt_json *j, const struct krt_addr *a)
 {
-	char buf[KRT_ADDR_STRLEN], *p;
+	char buf[KRT_ADDR_STRLEN];
 
 	/* IPv4 (nearly all): straight into the emitter's buffer, quoted */
-	if (a->family == KRT_AF_INET && (p = krt_json_value_room(j, KRT_ADDR_PUT_MAX + 2))) {
-		*p = '"';
-		p = krt_addr_put_v4(p + 1, a);
-		*p++ = '"';
-		krt_json_value_end(j, p);
+	if (a->family == KRT_AF_INET && krt_json_ipv4(j, a->addr, a->port))
 		return;
-	}
 	/* an address needs no escape: digits, dots, colons, brackets, hex */
 	krt_json_str_plain(j, buf, strlen(krt_addr_str(a, buf, sizeof(buf))));
 }

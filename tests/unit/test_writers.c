@@ -319,6 +319,11 @@ static void test_json_kv_u64_as_printf(void **state)
 		KRT_JSON_KV_U64(&j, "a", v);
 		fprintf(w, ",\"a\":%llu", (unsigned long long)v);
 	}
+	/* timestamps: leading digits kept from the last one, changing now and then */
+	for (i = 0, v = 99999990000000ULL; i < 3 * KRT_JSON_BUF; i++, v += 7919 * 1000 + i % 3) {
+		KRT_JSON_KV_U64(&j, "ts", i % 5 ? v : v / 1000);
+		fprintf(w, ",\"ts\":%llu", (unsigned long long)(i % 5 ? v : v / 1000));
+	}
 	krt_json_obj_end(&j);
 	fputc('}', w);
 	fclose(f);
@@ -370,6 +375,46 @@ static void test_json_literal_keys_as_key(void **state)
 	}
 	krt_json_obj_end(&j);
 	krt_json_obj_end(&k);
+	fclose(f);
+	fclose(w);
+	assert_true(len > 2 * KRT_JSON_BUF);
+	assert_int_equal(len, wlen);
+	assert_memory_equal(buf, want, len);
+	free(buf);
+	free(want);
+}
+
+/*
+ * krt_json_ipv4 (IPs kept formatted, direct-mapped by the last octet)
+ * writes what krt_json_str of krt_addr_str writes: IPs sharing a slot,
+ * every port length, at every offset near the buffer's end.
+ */
+static void test_json_ipv4_as_addr_str(void **state)
+{
+	char *buf = NULL, *want = NULL, s[KRT_ADDR_STRLEN];
+	size_t len = 0, wlen = 0;
+	FILE *f = open_memstream(&buf, &len), *w = open_memstream(&want, &wlen);
+	static const __u16 ports[] = {0, 7, 80, 443, 8080, 65535};
+	struct krt_json j, k;
+	struct krt_addr a = addr("0.0.0.0", 0);
+	unsigned int i;
+
+	krt_json_init(&j, f);
+	krt_json_init(&k, w);
+	krt_json_arr_begin(&j);
+	krt_json_arr_begin(&k);
+	for (i = 0; i < 3 * KRT_JSON_BUF / 4; i++) {
+		a.addr[0] = (__u8)(i % 3 ? 172 : 10);
+		a.addr[1] = (__u8)(i % 7 * 40);
+		a.addr[2] = (__u8)(i / 7 % 2);
+		a.addr[3] = (__u8)(i % 4 * 8 + 1); /* 1, 9, 17, 25: one slot */
+		a.port = ports[i % 6];
+		if (!krt_json_ipv4(&j, a.addr, a.port))
+			krt_json_str(&j, krt_addr_str(&a, s, sizeof(s)));
+		krt_json_str(&k, krt_addr_str(&a, s, sizeof(s)));
+	}
+	krt_json_arr_end(&j);
+	krt_json_arr_end(&k);
 	fclose(f);
 	fclose(w);
 	assert_true(len > 2 * KRT_JSON_BUF);
@@ -1663,6 +1708,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_json_numbers_as_printf),
 		cmocka_unit_test(test_json_literal_keys_as_key),
 		cmocka_unit_test(test_json_kv_u64_as_printf),
+		cmocka_unit_test(test_json_ipv4_as_addr_str),
 		cmocka_unit_test(test_addr_str),
 		cmocka_unit_test(test_addr_str_every_octet_and_port),
 		cmocka_unit_test(test_fmt_numbers),
