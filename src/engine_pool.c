@@ -1077,8 +1077,8 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
 		t->floor_cand_ns = t->last_xfer_ns; /* chan_deliver: if a reply owed it */
 		t->job_remote_ns = 0;
 		t->notify_reader = c->reader;
-		t->job_wake_ns = t->job_first_ns = 0;
 		c->q[c->n].job.first = t->job_first_ns ? t->job_first_ns : ev->ts_ns;
+		t->job_wake_ns = t->job_first_ns = 0;
 		c->q[c->n].job.pre_ns = t->preempted_ns;
 		c->q[c->n].job.queued_by = t->preempted_ns ? t->queued_by_ns : 0;
 		if (t->preempted_ns)

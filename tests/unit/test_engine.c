@@ -2214,6 +2214,49 @@ static void test_handback_queued_moves_early_call(void **state)
 	handback_queued(false, false, true);
 }
 
+/*
+ * The interpreter lock's order (handback_queued's) puts w2's job second,
+ * with request 4, but w2 was at work (its call) before request 4 was read:
+ * that job was not request 4's, the order is not known. Before, the job's
+ * first transfer was taken as its notification (the worker's record of
+ * it was cleared first), and the two were settled, sure of it.
+ */
+static void test_handback_queued_early_work_uncertain(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101, w2 = 102, w3 = 103;
+	const __u64 chan = 0x5eed;
+	const __u32 w[2] = {w1, w2};
+	struct krt_event ev;
+
+	fix_start(f);
+	feed(f, ev_fork(10, loop, 0, w1));
+	feed(f, ev_fork(11, loop, 0, w2));
+	feed(f, ev_fork(12, loop, 0, w3));
+	handback_first_jobs(f, loop, w, chan, ASYNCIO_NOTIFY, false);
+	feed(f, ev_recv(1000, loop, web(80), gw(50001), 10)); /* trace 3 */
+	feed(f, ev_send(1005, w2, web(40002), api(8080), 12)); /* before 4 is read */
+	feed(f, ev_recv(1010, loop, web(80), gw(50002), 10)); /* trace 4 */
+	feed(f, ev_recv(1110, API, api(8080), web(40002), 12));
+	feed(f, ev_send(1120, API, api(8080), web(40002), 22));
+	feed(f, ev_recv(1130, w2, web(40002), api(8080), 22));
+	worker_call(f, w1, 1140, 40001, 11);
+	feed(f, ev_wakeup(1175, w1, w3)); /* w1 lets the lock go */
+	feed(f, ev_switch(1180, w1, 0, w3)); /* and is preempted */
+	feed(f, ev_notify(40000, w2, KRT_DIR_SEND, chan, 1));
+	feed(f, ev_notify(40100, w1, KRT_DIR_SEND, chan, 1));
+	ev = ev_notify(40110, loop, KRT_DIR_RECV, chan, 2);
+	ev.notify.asked = 4096;
+	feed(f, ev);
+	feed(f, ev_send(40200, loop, web(80), gw(50001), 31)); /* answers 3 */
+	feed(f, ev_send(40210, loop, web(80), gw(50002), 32)); /* answers 4 */
+	krt_engine_flush(f->e);
+
+	assert_int_equal(collected_id(&f->col, 3)->uncertain, KRT_UNCERTAIN_HANDOFF);
+	assert_int_equal(collected_id(&f->col, 4)->uncertain, KRT_UNCERTAIN_HANDOFF);
+	fix_free(f);
+}
+
 static void test_handback_queued_near_uncertain(void **state)
 {
 	handback_queued(true, false, false);
@@ -4507,6 +4550,7 @@ int main(void)
 	    cmocka_unit_test(test_handback_queued_before_preempted),
 	    cmocka_unit_test(test_handback_queued_moves_early_call),
 	    cmocka_unit_test(test_handback_queued_near_uncertain),
+	    cmocka_unit_test(test_handback_queued_early_work_uncertain),
 	    cmocka_unit_test(test_handback_blocked_queues_later),
 	    cmocka_unit_test(test_handback_work_before_read_uncertain),
 	    cmocka_unit_test(test_handback_regroup_from_moved),
