@@ -183,28 +183,6 @@ static __always_inline void thread_set_trace(struct krt_thread_state *t, __u32 t
 	t->trace = trace;
 }
 
-/*
- * A Go thread's held stretch (go_stash), on its own: at its switch-out or
- * exit, so that it is never held longer than the thread runs.
- */
-static __always_inline void go_stash_flush(struct krt_thread_state *t, __u32 tid, __u32 pid,
-					   const char *comm)
-{
-	struct krt_event *e;
-
-	if (!t->go_stash.oncpu_ns && !t->go_stash.runq_ns)
-		return;
-	e = event_reserve_at(KRT_EV_CPU, t->go_stash_ns);
-	if (e) {
-		e->pid = pid;
-		e->tid = tid;
-		__builtin_memcpy(e->comm, comm, sizeof(e->comm));
-		e->oncpu = t->go_stash;
-		event_submit(e);
-	}
-	__builtin_memset(&t->go_stash, 0, sizeof(t->go_stash));
-}
-
 /* A CPU record of the current thread (time a receive would have carried). */
 static __always_inline void cpu_record(const struct krt_cpu *c, __u64 now)
 {
@@ -295,7 +273,6 @@ static __always_inline int switch_cpu_in_kernel(struct task_struct *prev, struct
 	__u64 clk = 0; /* the clock, read when needed (clock_now) */
 
 	if (pt) {
-		go_stash_flush(pt, prev_tid, prev_tgid, prev->comm);
 		/*
 		 * Run-queue delay from the scheduler's own count (sched_info:
 		 * every wait on a run queue, after a wake-up or a preemption,

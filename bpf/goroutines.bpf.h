@@ -66,14 +66,17 @@ struct {
  */
 struct krt_go_running {
 	__u64 g;
-	__u64 goid;
+	__u32 goid; /* low 32 bits, as in the records (krt_xfer.goid) */
+	/* its process's krt_go_proc.handoff_skips, when skips_known (krt_go_ready) */
+	__u32 handoff_skips;
 	__u64 tls_slot;
 	__u64 g0;
 	__u64 curg_slot;
 	__u32 slots_tgid; /* the process the slots are of (a tid reused elsewhere) */
 	__u8 origin;
 	__u8 dialed; /* the goroutine may have a connection in go_dials */
-	__u8 pad[2];
+	__u8 skips_known;
+	__u8 pad;
 };
 
 struct {
@@ -197,36 +200,40 @@ static __always_inline void go_settle(struct krt_go_state *st, __u64 g, __u32 ti
 
 /*
  * A Go thread takes another goroutine's trace: the time of the one that
- * leaves is held (go_stash) and goes out in one record with the next one's,
- * two stretches per CPU record (goroutine switches made 7 and 11 CPU
- * records per request on go-http and go-fanout); the thread's switch-out
- * sends what is still held (go_stash_flush).
+ * leaves goes out as an item of this CPU's batch (events.bpf.h), which is
+ * marked busy first and gives the time (a transfer hook can be
+ * interrupted). As ring records of their own, two stretches each, they
+ * were 2.8 and 3.9 of the 11 and 14 records of a go-http and go-fanout
+ * request. The stretch is gathered in go_stash, not on the stack: the
+ * hooks' frames with krt_go_sync's are at the 512-byte limit. When the
+ * batch cannot take it (busy, or not batching yet), a record of its own.
  */
 static __always_inline void go_set_trace(struct krt_thread_state *t, __u32 tid, __u32 tgid,
 					 __u32 trace)
 {
-	struct krt_cpu carry = {};
-	struct krt_event *e;
+	struct krt_sched_batch *b;
+	struct krt_sched_item *it;
 	__u64 clk = 0;
 
+	if (t->trace == trace)
+		return;
+	it = cpu_in_kernel && !t->shown_oncpu ? batch_busy_add(&b, KRT_EV_CPU, &clk) : NULL;
+	if (!it) {
+		thread_set_trace(t, tid, tgid, NULL, trace, &clk, NULL);
+		return;
+	}
+	thread_set_trace(t, tid, tgid, NULL, trace, &clk, &t->go_stash);
 	if (!t->go_stash.oncpu_ns && !t->go_stash.runq_ns) {
-		thread_set_trace(t, tid, tgid, NULL, trace, &clk, &t->go_stash);
-		if (t->go_stash.oncpu_ns || t->go_stash.runq_ns)
-			t->go_stash_ns = clock_now(&clk);
+		batch_busy_cancel(b);
 		return;
 	}
-	thread_set_trace(t, tid, tgid, NULL, trace, &clk, &carry);
-	if (!carry.oncpu_ns && !carry.runq_ns)
-		return;
-	e = event_reserve_at(KRT_EV_CPU, clock_now(&clk));
-	if (e) {
-		event_fill_current(e);
-		e->cpus.cur = carry;
-		e->cpus.cur.flags = KRT_CPU_EARLIER;
-		e->cpus.earlier = t->go_stash;
-		e->cpus.earlier_ns = t->go_stash_ns;
-		event_submit(e);
-	}
+	it->prev_tid = tid;
+	it->prev_pid = tgid;
+	__builtin_memcpy(it->prev_comm, bpf_get_current_task_btf()->comm, sizeof(it->prev_comm));
+	it->next_tid = t->go_stash.trace_id;
+	it->cpu.oncpu_ns = t->go_stash.oncpu_ns;
+	it->cpu.runq_ns = t->go_stash.runq_ns;
+	batch_busy_done(b);
 	__builtin_memset(&t->go_stash, 0, sizeof(t->go_stash));
 }
 
@@ -359,41 +366,47 @@ static __always_inline __u64 go_syscall_g(void)
 #endif
 }
 
-__noinline int krt_go_sync(__u64 pid_tgid, __u64 reg_g)
+/*
+ * The sync, inline: run is the thread's go_running entry when the caller
+ * looked it up (NULL: looked up here); returns it as it is after the sync
+ * (NULL when the thread has none yet, or it was just made).
+ */
+static __always_inline struct krt_go_running *go_sync(__u64 pid_tgid, __u64 reg_g,
+						      struct krt_go_running *run)
 {
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
 	__u64 g = reg_g, goid = 0, m = 0, g0 = 0, tls_slot = 0, curg_slot = 0;
 	struct krt_go_key k = {.tgid = tgid};
 	struct krt_go_state *st = NULL;
-	struct krt_go_running *run;
 	struct krt_go_proc *proc;
 
 	if (empty_hooks || !kernel_tags)
-		return 0;
-	run = bpf_map_lookup_elem(&go_running, &tid);
+		return NULL;
+	if (!run)
+		run = bpf_map_lookup_elem(&go_running, &tid);
 	if (run && run->tls_slot && run->slots_tgid == tgid) {
 		if (!g) {
 			__u64 hint = go_syscall_g();
 
 			if (hint && hint == run->g)
-				return 0;
+				return run;
 			k.g = hint;
 			if (hint && hint != run->g0 && (st = bpf_map_lookup_elem(&go_states, &k)) &&
 			    st->goid) {
 				go_run(tid, tgid, hint, st->goid, run, st);
 				COUNT(go_synced);
-				return 0;
+				return run;
 			}
 			if (bpf_probe_read_user(&g, sizeof(g), (void *)run->tls_slot))
-				return 0;
+				return run;
 		}
 		if (!g || g == run->g)
-			return 0;
+			return run;
 		if (g == run->g0) {
 			/* the scheduler's stack: the goroutine its m serves */
 			if (bpf_probe_read_user(&g, sizeof(g), (void *)run->curg_slot) || !g ||
 			    g == run->g)
-				return 0;
+				return run;
 		}
 		/* a goroutine that ran before: its goid is in its state */
 		k.g = g;
@@ -401,34 +414,34 @@ __noinline int krt_go_sync(__u64 pid_tgid, __u64 reg_g)
 		if (st && st->goid) {
 			go_run(tid, tgid, g, st->goid, run, st);
 			COUNT(go_synced);
-			return 0;
+			return run;
 		}
 	}
 	proc = bpf_map_lookup_elem(&go_procs, &tgid);
 	if (!proc || !proc->lazy)
-		return 0;
+		return run;
 	if (!run || !run->tls_slot || run->slots_tgid != tgid) {
 		/* the thread's first hook: where to read, from its task and g0 */
 #if defined(__TARGET_ARCH_x86)
 		tls_slot = bpf_get_current_task_btf()->thread.fsbase;
 #endif
 		if (!tls_slot)
-			return 0;
+			return run;
 		tls_slot += (__s64)proc->tls_g_off;
 		if (!g && bpf_probe_read_user(&g, sizeof(g), (void *)tls_slot))
-			return 0;
+			return run;
 		if (!g)
-			return 0;
+			return run;
 	}
 	bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + proc->goid_off));
 	if (!goid) {
 		/* g0 (or gsignal): the goroutine this thread's M runs */
 		if (bpf_probe_read_user(&m, sizeof(m), (void *)(g + proc->g_m_off)) || !m)
-			return 0;
+			return run;
 		g0 = g;
 		curg_slot = m + proc->m_curg_off;
 		if (bpf_probe_read_user(&g, sizeof(g), (void *)curg_slot) || !g)
-			return 0;
+			return run;
 		if (!run || g != run->g)
 			bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + proc->goid_off));
 		st = NULL; /* looked up for the g0 */
@@ -445,13 +458,20 @@ __noinline int krt_go_sync(__u64 pid_tgid, __u64 reg_g)
 		if (tls_slot) {
 			run->tls_slot = tls_slot;
 			run->slots_tgid = tgid;
-			run->g0 = 0; /* learnt again, with its m */
+			run->skips_known = 0; /* ready learns them again */
+			run->g0 = 0;	      /* learnt again, with its m */
 		}
 		if (g0 && g0 != run->g0) {
 			run->g0 = g0;
 			run->curg_slot = curg_slot;
 		}
 	}
+	return run;
+}
+
+__noinline int krt_go_sync(__u64 pid_tgid, __u64 reg_g)
+{
+	go_sync(pid_tgid, reg_g, NULL);
 	return 0;
 }
 
@@ -536,17 +556,18 @@ static __always_inline void go_note_dial(__u32 tid, __u32 tgid, __u64 cookie)
  * connect time: the connection's writer goroutine, started by the dialer,
  * may write before any hand-off reached it.
  */
-static __always_inline void go_hand_dial(__u32 tid, __u32 tgid, const struct krt_go_state *st)
+static __always_inline void go_hand_dial(__u32 tid, __u32 tgid, const struct krt_go_state *st,
+					 struct krt_go_running *run)
 {
 	struct krt_go_key k = {.tgid = tgid};
-	struct krt_go_running *run;
 	struct krt_conn_side *c;
 	__u64 *cookie;
 
 	if (!(st->trace & KRT_TRACE_ID_MASK) || st->origin == KRT_GO_OPEN)
 		return;
 	/* dialed: most wakers never opened a connection (no go_dials lookup) */
-	run = bpf_map_lookup_elem(&go_running, &tid);
+	if (!run)
+		run = bpf_map_lookup_elem(&go_running, &tid);
 	if (!run || !run->g || !run->dialed)
 		return;
 	k.g = run->g;
@@ -884,25 +905,47 @@ int krt_go_ready(struct pt_regs *ctx)
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
 	struct krt_go_key k = {.g = ctx->ax, .tgid = tgid};
 	struct krt_go_state *st, fresh = {};
+	struct krt_go_running *run;
 	struct krt_thread_state *t;
 	struct krt_go_proc *proc;
 	__u64 skip = ctx->bx;
+	bool learn = false;
+	__u32 skips;
 
 	if (empty_hooks || !kernel_tags)
 		return 0;
-	proc = bpf_map_lookup_elem(&go_procs, &tgid);
-	if (!proc)
-		return 0;
+	/*
+	 * A lazy process's thread keeps its process's handoff_skips in its
+	 * go_running entry (learnt here once its slots are), which the sync
+	 * and go_hand_dial take too: one lookup where go_procs, the sync's
+	 * and go_hand_dial's were three (15 ready hits per go-fanout request).
+	 */
+	run = bpf_map_lookup_elem(&go_running, &tid);
+	if (run && run->skips_known && run->slots_tgid == tgid) {
+		skips = run->handoff_skips;
+	} else {
+		proc = bpf_map_lookup_elem(&go_procs, &tgid);
+		if (!proc)
+			return 0;
+		skips = proc->handoff_skips;
+		learn = proc->lazy;
+		if (!learn)
+			run = NULL; /* runtime.execute's probe keeps it: no sync */
+	}
 	/*
 	 * Only a channel's wake-up hands a value over: a lock released, a
 	 * WaitGroup done or a timer fired makes a goroutine runnable with
 	 * nothing of its waker's (a connection's writer blocked on a mutex in
 	 * the middle of a request's write took the trace of whoever unlocked).
 	 */
-	if (proc->handoff_skips && (skip > 31 || !(proc->handoff_skips & (1u << skip))))
+	if (skips && (skip > 31 || !(skips & (1u << skip))))
 		return 0;
-	if (proc->lazy)
-		krt_go_sync(pid_tgid, ctx->r14);
+	if (run || learn)
+		run = go_sync(pid_tgid, ctx->r14, run);
+	if (learn && run && run->tls_slot && run->slots_tgid == tgid) {
+		run->handoff_skips = skips;
+		run->skips_known = 1;
+	}
 	t = thread_find(tid);
 	if (!t || !(t->trace & (KRT_TRACE_ID_MASK | KRT_TRACE_SAMPLED_OUT)))
 		return 0;
@@ -914,7 +957,7 @@ int krt_go_ready(struct pt_regs *ctx)
 			return 0;
 	}
 	go_settle(st, k.g, tid);
-	go_hand_dial(tid, tgid, st);
+	go_hand_dial(tid, tgid, st, run);
 	if (st->trace == t->trace)
 		return 0;
 	if (st->origin == KRT_GO_OWN) {

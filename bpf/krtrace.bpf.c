@@ -258,10 +258,8 @@ int BPF_PROG(krt_exit, struct task_struct *task)
 	if (cpu_in_kernel) {
 		struct krt_thread_state *t = thread_find(tid);
 
-		if (t) {
-			go_stash_flush(t, tid, tgid, task->comm);
+		if (t)
 			cpu_flush(t, tid, tgid, task->comm, NULL, NULL, false);
-		}
 	}
 	if (kernel_tags && go_process(tgid))
 		go_thread_gone(tid, tgid);

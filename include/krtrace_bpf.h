@@ -162,9 +162,12 @@ struct krt_thread_state {
 	__u64 woken_at;	   /* last wake-up (kernels without sched_info) */
 	__u64 runq_base;   /* sched_info.run_delay already counted */
 	__u64 acc_idle;	   /* on-CPU ns with no trace, sent in larger batches */
-	/* a Go thread: the last goroutine's time, sent with the next one's */
+	/*
+	 * A Go thread: the leaving goroutine's time on its way into the CPU's
+	 * batch (bpf/goroutines.bpf.h, go_set_trace); empty between hooks
+	 */
 	struct krt_cpu go_stash;
-	__u64 go_stash_ns; /* when that stretch ended */
+	__u64 spare; /* free (the stretch's end, when stretches were paired) */
 	/*
 	 * Sampling: an event loop (it sent two calls after one receive, i.e.
 	 * for several callbacks: its sends' tags are guesses the engine's

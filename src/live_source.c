@@ -1039,15 +1039,6 @@ static void leftover_cpu_of(struct krt_live_source *s, __u32 tid, struct krt_thr
 		ev.oncpu.oncpu_ns = st.acc_idle;
 		queue_event(s, &ev);
 	}
-	if (st.go_stash.oncpu_ns || st.go_stash.runq_ns) {
-		/* a Go thread's stretch held for pairing (bpf/goroutines.bpf.h) */
-		memset(&ev, 0, sizeof(ev));
-		ev.ts_ns = st.go_stash_ns;
-		ev.type = KRT_EV_CPU;
-		ev.tid = tid;
-		ev.oncpu = st.go_stash;
-		queue_event(s, &ev);
-	}
 	if (!st.acc_oncpu || (st.trace & KRT_TRACE_SAMPLED_OUT))
 		return;
 	memset(&ev, 0, sizeof(ev));
