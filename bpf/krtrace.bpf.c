@@ -90,8 +90,10 @@ int BPF_PROG(krt_sock_send, struct sock *sk, int ret, int flags)
 	PROF_MARK(SEND_SOCK);
 	PROF_MARK(CALIB);
 	/* a Go thread: the goroutine it runs now (no runtime.execute probe) */
-	if (go_process(pid_tgid >> 32))
+	if (go_process(pid_tgid >> 32)) {
 		krt_go_sync(pid_tgid, 0);
+		PROF_MARK(GO_SYNC);
+	}
 	return krt_sock_xfer_send(&f, ret, pid_tgid);
 }
 
@@ -115,8 +117,10 @@ int BPF_PROG(krt_sock_recv, struct sock *sk, int ret, int flags)
 		return 0;
 	PROF_MARK(RECV_SOCK);
 	/* a Go thread: the goroutine it runs now (no runtime.execute probe) */
-	if (go_process(pid_tgid >> 32))
+	if (go_process(pid_tgid >> 32)) {
 		krt_go_sync(pid_tgid, 0);
+		PROF_MARK(GO_SYNC);
+	}
 	return krt_sock_xfer_recv(&f, ret, pid_tgid);
 }
 

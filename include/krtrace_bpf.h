@@ -383,6 +383,7 @@ enum krt_prof_slot {
 	KRT_PROF_SWITCH_CPU,   /* switch_cpu_in_kernel (time, shown sides' item) */
 	KRT_PROF_WAKE_OTHER,   /* a wake-up from another process or a Go thread */
 	KRT_PROF_WAKE_ITEM,    /* a wake-up inside a process: hand-off, batch item */
+	KRT_PROF_GO_SYNC,      /* a Go thread's transfer: its goroutine (krt_go_sync) */
 	KRT_PROF_CALIB,	       /* two marks back to back: a mark's own price */
 	KRT_PROF_SLOTS
 };
@@ -391,7 +392,7 @@ enum krt_prof_slot {
 		"send_sock", "send_tag", "send_dir", "send_wait", "send_store", "send_record",     \
 		    "recv_sock", "recv_dir", "recv_tag", "recv_record", "notify_send",             \
 		    "notify_recv", "switch_state", "switch_cpu", "wake_other", "wake_item",        \
-		    "calib"                                                                        \
+		    "go_sync", "calib"                                                             \
 	}
 
 /*
