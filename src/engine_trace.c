@@ -236,7 +236,9 @@ void eng_trace_add_slice(struct trace *tr, __u32 tid, __u64 start, __u64 end)
 #define SMALL_SORT_SIZE 256 /* bytes at most per element sorted so */
 typedef int (*cmp_fn)(const void *a, const void *b);
 
-static void merge_sort(void *base, size_t n, size_t size, cmp_fn cmp)
+/* inlined: each caller's comparison inline, not called per pair */
+static inline __attribute__((always_inline)) void merge_sort(void *base, size_t n, size_t size,
+							     cmp_fn cmp)
 {
 	char *a = base, *tmp;
 	size_t width, i;

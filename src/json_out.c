@@ -77,46 +77,6 @@ static void before_item(struct krt_json *j)
 	krt_json_before_item(j);
 }
 
-static void open_level(struct krt_json *j, char c)
-{
-	before_item(j);
-	put_c(j, c);
-	/* Deeper nesting than we ever produce: keep writing, stop tracking. */
-	if (j->depth < KRT_JSON_MAX_DEPTH - 1)
-		j->depth++;
-	j->has_items[j->depth] = false;
-}
-
-static void close_level(struct krt_json *j, char c)
-{
-	put_c(j, c);
-	if (j->depth > 0)
-		j->depth--;
-	/* a top-level value is complete: out it goes, before anything else is written */
-	if (!j->depth)
-		krt_json_flush(j);
-}
-
-void krt_json_obj_begin(struct krt_json *j)
-{
-	open_level(j, '{');
-}
-
-void krt_json_obj_end(struct krt_json *j)
-{
-	close_level(j, '}');
-}
-
-void krt_json_arr_begin(struct krt_json *j)
-{
-	open_level(j, '[');
-}
-
-void krt_json_arr_end(struct krt_json *j)
-{
-	close_level(j, ']');
-}
-
 /* Bytes that go out as they are: printable ASCII but the quote and the backslash. */
 static const bool plain_byte[256] = {
     [0x20 ... 0x21] = true, [0x23 ... 0x5b] = true, [0x5d ... 0x7e] = true};
@@ -296,9 +256,8 @@ void krt_json_str(struct krt_json *j, const char *s)
 	krt_json_strn(j, s, strlen(s));
 }
 
-void krt_json_u64(struct krt_json *j, __u64 v)
+void krt_json_u64_slow(struct krt_json *j, __u64 v)
 {
-	before_item(j);
 	put_u64(j, v);
 }
 

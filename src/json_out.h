@@ -47,10 +47,6 @@ void krt_json_init(struct krt_json *j, FILE *f);
 void krt_json_flush(struct krt_json *j);
 /* A newline between items (JSON lines, readable arrays): no comma, no item. */
 void krt_json_newline(struct krt_json *j);
-void krt_json_obj_begin(struct krt_json *j);
-void krt_json_obj_end(struct krt_json *j);
-void krt_json_arr_begin(struct krt_json *j);
-void krt_json_arr_end(struct krt_json *j);
 void krt_json_key(struct krt_json *j, const char *key);
 /*
  * A key given as a string literal (ours need no escape): "key": in one
@@ -74,6 +70,54 @@ static inline void krt_json_before_item(struct krt_json *j)
 		j->buf[j->n++] = ',';
 	}
 	j->has_items[j->depth] = true;
+}
+
+/*
+ * Objects and arrays open and close inline: a trace's JSON has a few
+ * dozen of them, a call each cost more than what they write.
+ */
+static inline void krt_json_open_level(struct krt_json *j, char c)
+{
+	krt_json_before_item(j);
+	if (j->n == sizeof(j->buf))
+		krt_json_flush(j);
+	j->buf[j->n++] = c;
+	/* Deeper nesting than we ever produce: keep writing, stop tracking. */
+	if (j->depth < KRT_JSON_MAX_DEPTH - 1)
+		j->depth++;
+	j->has_items[j->depth] = false;
+}
+
+static inline void krt_json_close_level(struct krt_json *j, char c)
+{
+	if (j->n == sizeof(j->buf))
+		krt_json_flush(j);
+	j->buf[j->n++] = c;
+	if (j->depth > 0)
+		j->depth--;
+	/* a top-level value is complete: out it goes, before anything else is written */
+	if (!j->depth)
+		krt_json_flush(j);
+}
+
+static inline void krt_json_obj_begin(struct krt_json *j)
+{
+	krt_json_open_level(j, '{');
+}
+
+static inline void krt_json_obj_end(struct krt_json *j)
+{
+	krt_json_close_level(j, '}');
+}
+
+static inline void krt_json_arr_begin(struct krt_json *j)
+{
+	krt_json_open_level(j, '[');
+}
+
+static inline void krt_json_arr_end(struct krt_json *j)
+{
+	krt_json_close_level(j, ']');
 }
 
 /* Inline: n is a constant at every KRT_JSON_KEY, the copy a few moves. */
@@ -109,7 +153,18 @@ static inline void krt_json_kv_u64_quoted(struct krt_json *j, const char *quoted
 
 void krt_json_str(struct krt_json *j, const char *s);
 void krt_json_strn(struct krt_json *j, const char *s, size_t n);
-void krt_json_u64(struct krt_json *j, __u64 v);
+/* a number at the buffer's end (comma placed already) */
+void krt_json_u64_slow(struct krt_json *j, __u64 v);
+
+static inline void krt_json_u64(struct krt_json *j, __u64 v)
+{
+	krt_json_before_item(j);
+	if (20 <= sizeof(j->buf) - j->n) {
+		j->n = (size_t)(krt_json_digits(j, j->buf + j->n, v) - j->buf);
+		return;
+	}
+	krt_json_u64_slow(j, v);
+}
 void krt_json_i64(struct krt_json *j, long long v);
 void krt_json_bool(struct krt_json *j, bool v);
 /* A 64-bit integer as a decimal string (OTLP/JSON encodes them so). */

@@ -42,7 +42,8 @@ static void put_thread(struct krt_json *j, const struct krt_trace *t,
 	KRT_JSON_KV_U64(j, "pid", th->pid);
 	KRT_JSON_KEY(j, "comm");
 	krt_json_strn(j, th->comm, n);
-	krt_json_kv_str(j, "container", th->container ? th->container : "");
+	KRT_JSON_KEY(j, "container");
+	krt_json_str(j, th->container ? th->container : "");
 	KRT_JSON_KV_U64(j, "cpu_ns", th->cpu_ns);
 	KRT_JSON_KV_U64(j, "first_ns", th->first_ns);
 	KRT_JSON_KV_U64(j, "last_ns", th->last_ns);
