@@ -1020,6 +1020,34 @@ static void notify_overtaken(struct krt_engine *e, const struct notify_chan *c,
 }
 
 /*
+ * Import: t's newest notification, already delivered to its batched reader
+ * (a batched channel hands a job over when sent), was a TCP send after all
+ * (the first send on a new connection, claimed when the fd showed TCP):
+ * its job, still unanswered, is no job (seen: asgi, a new worker's first
+ * redis command taken for a notification, its loop's next reply given it
+ * and every later one its predecessor's job, sure of it).
+ */
+static void retract_delivered(struct krt_engine *e, struct notify_chan *c, struct thread *t,
+			      __u64 bytes)
+{
+	struct thread *r = c->reader ? eng_thread_find(e, c->reader) : NULL;
+	int i;
+
+	if (!r || !c->batched)
+		return;
+	for (i = r->n_done - 1; i >= 0; i--) {
+		if (r->done[i].tid != t->tid || r->done[i].until != t->notified_ns)
+			continue;
+		t->notified_ns = r->done[i].since; /* no job ended there */
+		memmove(&r->done[i], &r->done[i + 1], (r->n_done - i - 1) * sizeof(r->done[0]));
+		r->n_done--;
+		c->sent -= bytes;
+		eng_vlog(e, e->now, t, t->tid, 0, "NOTIFY retracted: a TCP send, no job");
+		return;
+	}
+}
+
+/*
  * KRT_EV_NOTIFY: a send on a channel is a worker done with its job (since
  * its previous notification); a receive hands the jobs whose bytes it read
  * in full to the reader, in the order they were sent. A receive seen
@@ -1050,8 +1078,9 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
 				t->notified_ns = c->q[i].job.since; /* no job ended there */
 			memmove(&c->q[i], &c->q[i + 1], (c->n - i - 1) * sizeof(c->q[0]));
 			c->n--;
-			break;
+			return;
 		}
+		retract_delivered(e, c, t, nt->bytes);
 		return;
 	}
 	if (nt->dir == KRT_DIR_SEND) {

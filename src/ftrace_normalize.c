@@ -795,6 +795,25 @@ static void recv_wait(struct krt_normalizer *n, const struct krt_report_record *
 	emit(n, &ev);
 }
 
+/*
+ * The fd of thread t's pending send shows TCP now (its receive on it): the
+ * send was the connection's, its probe never seen (the first command on a
+ * new connection: seen, an asgi worker's redis command, whose send had been
+ * told as a notification and handed its loop a job that was none). The
+ * notification is taken back; the send stays pending (a probe may still
+ * claim it; emitted now, after its receiver's read, it would put the
+ * connection's bytes out of step).
+ */
+static void pending_is_tcp(struct krt_normalizer *n, const struct krt_report_record *r,
+			   struct nthread *t)
+{
+	note(n, r, "fd %d shows TCP: the earlier write on it (%llu B) was no notification", t->p_fd,
+	     (unsigned long long)t->p_bytes);
+	if (t->p_notified)
+		emit_notify(n, r, r->tid, KRT_DIR_SEND, KRT_NF_RETRACT, t->p_fd, t->p_bytes, 0);
+	t->p_notified = false;
+}
+
 static void exit_recv(struct krt_normalizer *n, const struct krt_report_record *r,
 		      struct nthread *t)
 {
@@ -807,6 +826,8 @@ static void exit_recv(struct krt_normalizer *n, const struct krt_report_record *
 	if (r->ret <= 0)
 		return;
 	if (t->tuple_src == TUPLE_ADJUST) {
+		if (t->pending && t->p_notified && t->p_fd == t->fd)
+			pending_is_tcp(n, r, t);
 		emit_xfer(n, r, r->tid, KRT_DIR_RECV, 0, t->syscall_nr, t->fd, (__u64)r->ret,
 			  t->enter_ns, &t->tuple, t->sock_id);
 		fd_remember(n, r->tid, t->fd, &t->tuple, t->sock_id);

@@ -2471,6 +2471,49 @@ static void test_handback_reply_before_first_notification(void **state)
 	fix_free(f);
 }
 
+/*
+ * Import: w2's first command on a new connection was taken for a
+ * notification (no probe in its sendto) and, the channel batched, handed
+ * to the loop as a finished job at once; w2's next receive on that fd
+ * showed TCP and the notification is taken back (KRT_NF_RETRACT). Before,
+ * only an undelivered one was: the loop's next reply took that job, and
+ * every later reply its predecessor's (asgi, the first requests of a
+ * capture).
+ */
+static void test_handback_retract_delivered(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101, w2 = 102;
+	const __u64 chan = 0x5eed;
+	const __u32 w[2] = {w1, w2};
+	const struct krt_trace *r3;
+	struct krt_event ev;
+
+	fix_start(f);
+	feed(f, ev_fork(10, loop, 0, w1));
+	feed(f, ev_fork(11, loop, 0, w2));
+	handback_first_jobs(f, loop, w, chan, ASYNCIO_NOTIFY, true);
+	feed(f, ev_recv(1000, loop, web(80), gw(50001), 10)); /* trace 3 */
+	feed(f, ev_wakeup(1010, loop, w1));
+	worker_call(f, w1, 1100, 40001, 11);
+	feed(f, ev_notify(1150, w2, KRT_DIR_SEND, chan, 65)); /* a TCP send */
+	ev = ev_notify(1160, w2, KRT_DIR_SEND, chan, 65);
+	ev.notify.flags = KRT_NF_RETRACT;
+	feed(f, ev);
+	feed(f, ev_notify(1200, w1, KRT_DIR_SEND, chan, 1));
+	ev = ev_notify(1210, loop, KRT_DIR_RECV, chan, 1);
+	ev.notify.asked = 4096;
+	feed(f, ev);
+	feed(f, ev_send(1300, loop, web(80), gw(50001), 31)); /* answers 3 */
+	krt_engine_flush(f->e);
+
+	r3 = collected_id(&f->col, 3);
+	assert_non_null(r3);
+	assert_int_equal(trace_count_hops(r3, w1, API), 1);
+	assert_int_equal(r3->uncertain, 0);
+	fix_free(f);
+}
+
 static void test_handback_one_job_decided(void **state)
 {
 	handback_late(false);
@@ -4556,6 +4599,7 @@ int main(void)
 	    cmocka_unit_test(test_handback_regroup_from_moved),
 	    cmocka_unit_test(test_handback_dispatch_before_late_byte),
 	    cmocka_unit_test(test_handback_reply_before_first_notification),
+	    cmocka_unit_test(test_handback_retract_delivered),
 	    cmocka_unit_test(test_handback_stale_job_dropped),
 	    cmocka_unit_test(test_handback_many_traces),
 	    cmocka_unit_test(test_handback_staging_trace),

@@ -465,6 +465,34 @@ static void test_notify_retracted_by_late_probe(void **state)
 	assert_int_equal(x[1]->xfer.bytes, 32);
 }
 
+/*
+ * An asgi worker's first command on a new redis connection (a capture at
+ * an accuracy run's start): its sendto had no probe, none claimed it later,
+ * so it stayed a notification and handed the loop a job that was none.
+ * The worker's next receive on that fd shows TCP: the notification is
+ * taken back (the send stays unclaimed, as before).
+ */
+static void test_notify_retracted_by_tcp_fd(void **state)
+{
+	struct krt_event *x[4];
+
+	feed("py-31 [000] 1.000000: sys_enter_sendto: fd=0xf len=0x41\n"
+	     "py-31 [000] 1.000010: sys_exit_sendto: ret=0x41\n");
+	assert_int_equal(notifies(x, 4), 1);
+	assert_int_equal(x[0]->notify.flags, 0);
+	feed("py-31 [000] 1.000100: sys_enter_recvfrom: fd=0xf size=0x10000\n"
+	     "py-31 [000] 1.000200: tcp_rcv_space_adjust: sport=34568 dport=6379 family=2 "
+	     "saddr=ARRAY[0a,00,00,0d] daddr=ARRAY[0a,00,00,04]\n"
+	     "py-31 [000] 1.000210: sys_exit_recvfrom: ret=0x5\n");
+	assert_int_equal(notifies(x, 4), 2);
+	assert_int_equal(x[1]->tid, 31);
+	assert_int_equal(x[1]->notify.dir, KRT_DIR_SEND);
+	assert_int_equal(x[1]->notify.flags, KRT_NF_RETRACT);
+	assert_int_equal(x[1]->notify.bytes, 0x41);
+	assert_int_equal(xfers(x, 4), 1); /* the RECV */
+	assert_int_equal(x[0]->xfer.dir, KRT_DIR_RECV);
+}
+
 /* fd numbers are per process: two workers with the same fd stay apart. */
 static void test_fd_map_per_thread(void **state)
 {
@@ -907,6 +935,7 @@ int main(void)
 	    T(test_non_socket_and_errors),
 	    T(test_socketpair_notify),
 	    T(test_notify_retracted_by_late_probe),
+	    T(test_notify_retracted_by_tcp_fd),
 	    T(test_fd_map_per_thread),
 	    T(test_recv_wait),
 	    T(test_go_units),
