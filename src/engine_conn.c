@@ -62,9 +62,12 @@ static struct dir *conn_get(struct krt_engine *e, const struct krt_addr *src,
 	return d;
 }
 
+_Static_assert((MAX_SEGMENTS & (MAX_SEGMENTS - 1)) == 0, "segment queues are indexed by a mask");
+
 struct segment *eng_seg_at(struct dir *d, __u32 i)
 {
-	return &d->q[(d->q_head + i) % d->q_cap];
+	/* q_cap is a power of two (4 doubling to MAX_SEGMENTS): a mask, not a division */
+	return &d->q[(d->q_head + i) & (d->q_cap - 1)];
 }
 
 static __u64 queued_end(const struct dir *d)
@@ -124,7 +127,7 @@ static void dir_reset_data(struct krt_engine *e, struct dir *d)
 {
 	while (d->q_len) {
 		eng_seg_drop(e, d, eng_seg_at(d, 0));
-		d->q_head = (d->q_head + 1) % d->q_cap;
+		d->q_head = (d->q_head + 1) & (d->q_cap - 1);
 		d->q_len--;
 	}
 	eng_pending_expire(e, d, 0, true);
@@ -180,7 +183,7 @@ static void seg_push(struct krt_engine *e, struct dir *d, const struct segment *
 {
 	while (d->q_len && eng_seg_at(d, 0)->send_ns + SEGMENT_MAX_AGE_NS < s->send_ns) {
 		eng_seg_drop(e, d, eng_seg_at(d, 0));
-		d->q_head = (d->q_head + 1) % d->q_cap;
+		d->q_head = (d->q_head + 1) & (d->q_cap - 1);
 		d->q_len--;
 		e->sum.dropped_segments++;
 	}
@@ -188,7 +191,7 @@ static void seg_push(struct krt_engine *e, struct dir *d, const struct segment *
 		if (d->q_cap >= MAX_SEGMENTS) {
 			/* nobody is receiving this direction (untraced peer): drop oldest */
 			eng_seg_drop(e, d, eng_seg_at(d, 0));
-			d->q_head = (d->q_head + 1) % d->q_cap;
+			d->q_head = (d->q_head + 1) & (d->q_cap - 1);
 			d->q_len--;
 			e->sum.dropped_segments++;
 		} else {
@@ -1357,7 +1360,7 @@ static __u64 recv_consume(struct krt_engine *e, const struct krt_event *ev, stru
 	/* segments entirely before this receive were never received: drop them */
 	while (d->q_len && eng_seg_at(d, 0)->off + eng_seg_at(d, 0)->len <= off) {
 		eng_seg_drop(e, d, eng_seg_at(d, 0));
-		d->q_head = (d->q_head + 1) % d->q_cap;
+		d->q_head = (d->q_head + 1) & (d->q_cap - 1);
 		d->q_len--;
 	}
 	*covered_to = off;
@@ -1392,7 +1395,7 @@ static __u64 recv_consume(struct krt_engine *e, const struct krt_event *ev, stru
 		s->used = b - s->off > s->used ? b - s->off : s->used;
 		if (s->used < s->len)
 			break;
-		d->q_head = (d->q_head + 1) % d->q_cap;
+		d->q_head = (d->q_head + 1) & (d->q_cap - 1);
 		d->q_len--;
 	}
 	return tag;

@@ -267,6 +267,27 @@ char *krt_json_digits(struct krt_json *j, char *p, __u64 v)
 {
 	__u64 hi, w;
 
+	/* tids, goids, byte counts: a pair or two from the table */
+	if (v < 10000) {
+		unsigned int lo = (unsigned int)v % 100, top = (unsigned int)v / 100;
+
+		if (top) {
+			if (top >= 10) {
+				__builtin_memcpy(p, &krt_dec_pairs[2 * top], 2);
+				p += 2;
+			} else {
+				*p++ = (char)('0' + top);
+			}
+			__builtin_memcpy(p, &krt_dec_pairs[2 * lo], 2);
+			return p + 2;
+		}
+		if (lo >= 10) {
+			__builtin_memcpy(p, &krt_dec_pairs[2 * lo], 2);
+			return p + 2;
+		}
+		*p = (char)('0' + lo);
+		return p + 1;
+	}
 	if (v < 100000000 || v >= 10000000000000000ULL)
 		return krt_dec_put(p, v);
 	/* 9 to 16 digits (timestamps): the leading ones as last time, mostly */
