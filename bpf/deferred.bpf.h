@@ -27,20 +27,16 @@ static __always_inline void emit_waiting_send(const struct krt_dir_key *k,
 }
 
 /*
- * The direction's slot, claimed for a send that will wait in it for its
- * receiver, or NULL: a send already waits there (a stream the receiver
- * reads in bulk: the newer sends go out at once, the waiting one rides in
- * the receive that reads it), someone is copying it, or the map is full.
+ * The direction's waiting-send slot, claimed for a send that will wait in
+ * it for its receiver; false when a send already waits there (a stream the
+ * receiver reads in bulk: the newer sends go out at once, the waiting one
+ * rides in the receive that reads it) or someone is copying it.
  */
-static __always_inline struct krt_deferred_send *send_slot(struct krt_dir_tags *dt)
+static __always_inline bool send_slot(struct krt_dir_tags *dt)
 {
-	struct krt_deferred_send *d = &dt->wait;
-
-	if (d->state != KRT_DEFER_EMPTY ||
-	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_EMPTY, KRT_DEFER_BUSY) !=
-		KRT_DEFER_EMPTY)
-		return NULL;
-	return d;
+	return dt->wait_state == KRT_DEFER_EMPTY &&
+	       __sync_val_compare_and_swap(&dt->wait_state, KRT_DEFER_EMPTY, KRT_DEFER_BUSY) ==
+		   KRT_DEFER_EMPTY;
 }
 
 /*
@@ -51,12 +47,11 @@ static __always_inline struct krt_deferred_send *send_slot(struct krt_dir_tags *
 static __always_inline bool send_wait(struct krt_dir_tags *dt, __u64 cookie, __u64 pid_tgid,
 				      __u32 seq, int ret, __u32 trace, __u32 goid, __u64 *clk)
 {
-	struct krt_deferred_send *d = send_slot(dt);
 	struct krt_xfer_peer *ps;
 
-	if (!d)
+	if (!send_slot(dt))
 		return false;
-	ps = &d->send;
+	ps = &dt->wait_send;
 	ps->ts_ns = clock_now(clk);
 	ps->sock_id = cookie;
 	ps->tid = (__u32)pid_tgid;
@@ -69,7 +64,7 @@ static __always_inline bool send_wait(struct krt_dir_tags *dt, __u64 cookie, __u
 	read_syscall_nr(&ps->syscall_nr, &ps->fd);
 	/* two loads through the task's BTF pointer, not a helper call */
 	__builtin_memcpy(ps->comm, bpf_get_current_task_btf()->comm, sizeof(ps->comm));
-	__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_WAITING);
+	__sync_val_compare_and_swap(&dt->wait_state, KRT_DEFER_BUSY, KRT_DEFER_WAITING);
 	return true;
 }
 
@@ -81,27 +76,26 @@ static __always_inline bool send_wait(struct krt_dir_tags *dt, __u64 cookie, __u
 static __always_inline bool recv_takes_send(struct krt_dir_tags *dt, const struct krt_dir_key *k,
 					    __u32 seq, __u32 len, struct krt_xfer_peer *out)
 {
-	struct krt_deferred_send *d = &dt->wait;
 	__u32 off;
 
-	if (d->state != KRT_DEFER_WAITING ||
-	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) !=
+	if (dt->wait_state != KRT_DEFER_WAITING ||
+	    __sync_val_compare_and_swap(&dt->wait_state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) !=
 		KRT_DEFER_WAITING)
 		return false;
-	off = d->send.seq - seq; /* where the send starts, from these bytes */
-	if (off < len || seq - d->send.seq < d->send.bytes) {
-		*out = d->send;
+	off = dt->wait_send.seq - seq; /* where the send starts, from these bytes */
+	if (off < len || seq - dt->wait_send.seq < dt->wait_send.bytes) {
+		*out = dt->wait_send;
 		COUNT(hops_merged);
-		__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
+		__sync_val_compare_and_swap(&dt->wait_state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
 		return true;
 	}
 	if ((__s32)off < 0) {
-		emit_waiting_send(k, &d->send);
-		__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
+		emit_waiting_send(k, &dt->wait_send);
+		__sync_val_compare_and_swap(&dt->wait_state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
 		return false;
 	}
 	/* later bytes than these: it keeps waiting */
-	__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_WAITING);
+	__sync_val_compare_and_swap(&dt->wait_state, KRT_DEFER_BUSY, KRT_DEFER_WAITING);
 	return false;
 }
 
@@ -112,16 +106,13 @@ static __always_inline bool recv_takes_send(struct krt_dir_tags *dt, const struc
 static __always_inline void flush_waiting(const struct krt_dir_key *k)
 {
 	struct krt_dir_tags *dt = dir_find(k);
-	struct krt_deferred_send *d;
-
 	if (!dt)
 		return;
-	d = &dt->wait;
-	if (d->state == KRT_DEFER_WAITING &&
-	    __sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) ==
+	if (dt->wait_state == KRT_DEFER_WAITING &&
+	    __sync_val_compare_and_swap(&dt->wait_state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) ==
 		KRT_DEFER_WAITING)
-		emit_waiting_send(k, &d->send);
-	else if (d->state != KRT_DEFER_EMPTY)
+		emit_waiting_send(k, &dt->wait_send);
+	else if (dt->wait_state != KRT_DEFER_EMPTY)
 		return; /* being copied: the next close or the exit collects it */
 	dir_forget(k);
 }
@@ -130,18 +121,16 @@ static __always_inline void flush_waiting(const struct krt_dir_key *k)
 static __always_inline void send_unwait(struct krt_dir_tags *dt, const struct krt_dir_key *k,
 					__u32 seq)
 {
-	struct krt_deferred_send *d = &dt->wait;
-
-	if (__sync_val_compare_and_swap(&d->state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) !=
+	if (__sync_val_compare_and_swap(&dt->wait_state, KRT_DEFER_WAITING, KRT_DEFER_BUSY) !=
 	    KRT_DEFER_WAITING)
 		return; /* the receiver took it: merged after all */
-	if (d->send.seq != seq) {
+	if (dt->wait_send.seq != seq) {
 		/* a later send waits there now: ours went out already */
-		__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_WAITING);
+		__sync_val_compare_and_swap(&dt->wait_state, KRT_DEFER_BUSY, KRT_DEFER_WAITING);
 		return;
 	}
-	emit_waiting_send(k, &d->send);
-	__sync_val_compare_and_swap(&d->state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
+	emit_waiting_send(k, &dt->wait_send);
+	__sync_val_compare_and_swap(&dt->wait_state, KRT_DEFER_BUSY, KRT_DEFER_EMPTY);
 }
 
 #endif /* KRT_DEFERRED_BPF_H */

@@ -159,15 +159,6 @@ struct krt_thread_state {
 			    * unsampled request, not counted), else 0 */
 	__u64 acc_oncpu;   /* on-CPU ns not yet sent, all for .trace */
 	__u64 acc_runq;	   /* run-queue delay ns not yet sent */
-	__u64 woken_at;	   /* last wake-up (kernels without sched_info) */
-	__u64 runq_base;   /* sched_info.run_delay already counted */
-	__u64 acc_idle;	   /* on-CPU ns with no trace, sent in larger batches */
-	/*
-	 * A Go thread: the leaving goroutine's time on its way into the CPU's
-	 * batch (bpf/goroutines.bpf.h, go_set_trace); empty between hooks
-	 */
-	struct krt_cpu go_stash;
-	__u64 spare; /* free (the stretch's end, when stretches were paired) */
 	/*
 	 * Sampling: an event loop (it sent two calls after one receive, i.e.
 	 * for several callbacks: its sends' tags are guesses the engine's
@@ -203,6 +194,22 @@ struct krt_thread_state {
 	 */
 	__u8 idle_uncounted;
 	__u8 pad[1];
+	/*
+	 * The slot's first cache line ends here (the tid, then the fields
+	 * above): what the transfer and wake-up hooks use on every hit, so
+	 * that a receive or a waker's look at its target touches one line of
+	 * the thread's slot. Below: a switch-out's run-queue base, the Go
+	 * stash, time with no trace, what this kernel does not use.
+	 */
+	__u64 runq_base; /* sched_info.run_delay already counted */
+	__u64 acc_idle;	 /* on-CPU ns with no trace, sent in larger batches */
+	/*
+	 * A Go thread: the leaving goroutine's time on its way into the CPU's
+	 * batch (bpf/goroutines.bpf.h, go_set_trace); empty between hooks
+	 */
+	struct krt_cpu go_stash;
+	__u64 spare;	/* free (the stretch's end, when stretches were paired) */
+	__u64 woken_at; /* last wake-up (kernels without sched_info) */
 };
 
 /*
@@ -316,15 +323,12 @@ enum krt_defer_state {
 	KRT_DEFER_BUSY = 2,    /* taken by the sender or the receiver, who copies it out */
 };
 
-struct krt_deferred_send {
-	__u32 state;
-	__u32 pad;
-	struct krt_xfer_peer send;
-};
-
 /*
  * Everything known of one connection direction (sender -> receiver), in
- * one map value so that a transfer looks it up once.
+ * one map value so that a transfer looks it up once. What a hop's sender
+ * writes and its receiver then reads (the next segment, the waiting send's
+ * state, the segment, the waiting send) fills as few cache lines as it
+ * can: each of them moves from one CPU to the other on every hop.
  */
 struct krt_dir_tags {
 	/*
@@ -334,10 +338,12 @@ struct krt_dir_tags {
 	__u32 next;
 	__u32 sync;    /* target of the barrier's locked add */
 	__u16 touched; /* krt_epoch when last looked up */
-	__u16 pad[3];
+	__u16 pad;
+	__u32 wait_state; /* enum krt_defer_state: wait_send's, by compare-and-swap */
 	struct krt_tag_seg seg[KRT_TAG_SEGS];
-	struct krt_untagged_recv untagged; /* .len 0: none */
-	struct krt_deferred_send wait;	   /* a send waiting for its receiver */
+	struct krt_untagged_recv untagged; /* .len 0: none (the untagged receive's) */
+	__u8 pad_line[32];
+	struct krt_xfer_peer wait_send; /* a send waiting for its receiver: the slot's last line */
 };
 
 /*
@@ -505,12 +511,17 @@ _Static_assert(KRT_REC_SCHED_BATCH >= KRT_EV_TYPE_MAX, "no engine event type");
  */
 _Static_assert(sizeof(struct krt_thread_state) == 112, "krt_thread_state: ABI");
 _Static_assert(sizeof(struct krt_thread_slot) == 128, "krt_thread_slot: ABI");
+_Static_assert(__builtin_offsetof(struct krt_thread_slot, st.runq_base) == 64,
+	       "krt_thread_slot: the hooks' fields in its first line");
 _Static_assert(sizeof(struct krt_conn_slot) == 192, "krt_conn_slot: ABI");
 _Static_assert(sizeof(struct krt_dir_slot) == 320, "krt_dir_slot: ABI");
 _Static_assert(sizeof(struct krt_conn_side) == 152, "krt_conn_side: ABI");
 _Static_assert(sizeof(struct krt_dir_key) == 40, "krt_dir_key: ABI");
-_Static_assert(sizeof(struct krt_deferred_send) == 8 + sizeof(struct krt_xfer_peer),
-	       "krt_deferred_send: ABI");
+_Static_assert(
+    __builtin_offsetof(struct krt_dir_slot, dt.wait_state) < 64 &&
+	__builtin_offsetof(struct krt_dir_slot, dt.wait_send) == 256 &&
+	sizeof(struct krt_xfer_peer) == 64,
+    "krt_dir_slot: the waiting send's state in the key's line, the send in a line of its own");
 _Static_assert(sizeof(struct krt_pcpu_counters) == 128, "two cache lines per CPU");
 
 #endif

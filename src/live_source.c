@@ -1099,11 +1099,11 @@ static void waiting_send_of(struct krt_live_source *s, const struct krt_dir_key 
 	struct krt_tuple t;
 	struct krt_event ev;
 
-	if (d->wait.state != KRT_DEFER_WAITING)
+	if (d->wait_state != KRT_DEFER_WAITING)
 		return;
 	krt_dir_key_tuple(key, &t);
 	memset(&ev, 0, sizeof(ev));
-	krt_peer_send_fill(&ev, &d->wait.send, &t);
+	krt_peer_send_fill(&ev, &d->wait_send, &t);
 	queue_event(s, &ev);
 	s->sends_at_exit++;
 }
