@@ -14,6 +14,8 @@ void eng_handoff_remove(struct thread *t, __u64 trace)
 {
 	unsigned int i;
 
+	if (trace > t->handoff_max)
+		return;
 	for (i = 0; i < t->n_handoff; i++) {
 		if (t->handoff[i] == trace) {
 			memmove(&t->handoff[i], &t->handoff[i + 1],
@@ -30,6 +32,7 @@ void eng_handoff_push(struct thread *t, __u64 trace)
 	if (t->n_handoff == HANDOFF_MAX)
 		eng_handoff_remove(t, t->handoff[0]);
 	t->handoff[t->n_handoff++] = trace;
+	t->handoff_max = u64max(t->handoff_max, trace);
 }
 
 /*
@@ -105,6 +108,7 @@ void eng_handoff_return(struct thread *f, __u64 trace)
 	memmove(&f->handoff[1], &f->handoff[0], f->n_handoff * sizeof(f->handoff[0]));
 	f->handoff[0] = trace;
 	f->n_handoff++;
+	f->handoff_max = u64max(f->handoff_max, trace);
 }
 
 /*
