@@ -192,12 +192,6 @@ struct thread {
 	__u64 handoff[HANDOFF_MAX];
 	__u8 n_handoff;
 	/*
-	 * No trace above these is listed in handoff or owed (the largest id
-	 * ever put there): a new request's id is, and its push skips the
-	 * search of a list a Go listener keeps full (5 % of a go-fanout replay).
-	 */
-	__u64 handoff_max, owed_max;
-	/*
 	 * Traces whose bytes this thread received and that it has sent
 	 * nothing of since (an event loop that read requests B and C while A
 	 * waits): its next send may be any of them, whatever cur says. Oldest
@@ -399,6 +393,12 @@ struct thread {
 	} touched[TOUCHED_MAX];
 	__u64 touched_lost;
 	unsigned int touched_last; /* the entry touched last: most touches repeat it */
+	/*
+	 * No trace above this is listed in handoff (the largest id ever put
+	 * there): a new request's id is, and its push skips the search of a
+	 * list a Go listener keeps full (5 % of a go-fanout replay).
+	 */
+	__u64 handoff_max;
 };
 
 struct segment {

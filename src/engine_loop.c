@@ -15,7 +15,7 @@ void eng_owed_add(struct thread *t, __u64 trace)
 
 	if (!trace)
 		return;
-	for (i = 0; trace <= t->owed_max && i < t->n_owed; i++)
+	for (i = 0; i < t->n_owed; i++)
 		if (t->owed[i] == trace)
 			return;
 	if (t->n_owed == OWED_MAX) {
@@ -24,7 +24,6 @@ void eng_owed_add(struct thread *t, __u64 trace)
 		t->owed_lost = true;
 	}
 	t->owed[t->n_owed++] = trace;
-	t->owed_max = u64max(t->owed_max, trace);
 }
 
 /* t sent bytes of trace: it owes it nothing more. */
@@ -32,7 +31,7 @@ void eng_owed_remove(struct thread *t, __u64 trace)
 {
 	unsigned int i;
 
-	for (i = 0; trace <= t->owed_max && i < t->n_owed; i++) {
+	for (i = 0; i < t->n_owed; i++) {
 		if (t->owed[i] == trace) {
 			memmove(t->owed + i, t->owed + i + 1,
 				(t->n_owed - i - 1) * sizeof(t->owed[0]));

@@ -14,8 +14,6 @@ void eng_handoff_remove(struct thread *t, __u64 trace)
 {
 	unsigned int i;
 
-	if (trace > t->handoff_max)
-		return;
 	for (i = 0; i < t->n_handoff; i++) {
 		if (t->handoff[i] == trace) {
 			memmove(&t->handoff[i], &t->handoff[i + 1],
@@ -28,7 +26,9 @@ void eng_handoff_remove(struct thread *t, __u64 trace)
 
 void eng_handoff_push(struct thread *t, __u64 trace)
 {
-	eng_handoff_remove(t, trace);
+	/* a new request's id is above every listed one: nothing to remove */
+	if (trace <= t->handoff_max)
+		eng_handoff_remove(t, trace);
 	if (t->n_handoff == HANDOFF_MAX)
 		eng_handoff_remove(t, t->handoff[0]);
 	t->handoff[t->n_handoff++] = trace;
