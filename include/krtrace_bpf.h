@@ -66,6 +66,20 @@ enum krt_claim {
  * sampled request while it runs).
  */
 #define KRT_ONCPU_UNCOUNTED 1ULL
+/*
+ * What a thread's exec_base holds (bpf/cpu.bpf.h, run_reconcile): nothing
+ * yet; its runtime at its last switch-out (no switch-in seen since); that
+ * less the switch-in's time (timed); or a switch-in seen untimed (its time
+ * not counted here, or counted from later on: no check).
+ */
+enum krt_exec_state {
+	KRT_EXEC_UNKNOWN = 0,
+	KRT_EXEC_OUT,
+	KRT_EXEC_TIMED,
+	KRT_EXEC_UNTIMED,
+};
+/* A run the kernel counts longer than the hooks saw by more than this lost a stretch. */
+#define KRT_EXEC_SLACK_NS (100ULL * 1000)
 
 /*
  * With sampling, what a thread's records may miss (krt_thread_state
@@ -193,7 +207,7 @@ struct krt_thread_state {
 	 * read at its switches: bpf/cpu.bpf.h).
 	 */
 	__u8 idle_uncounted;
-	__u8 pad[1];
+	__u8 exec_state; /* enum krt_exec_state */
 	/*
 	 * The slot's first cache line ends here (the tid, then the fields
 	 * above): what the transfer and wake-up hooks use on every hit, so
@@ -208,7 +222,13 @@ struct krt_thread_state {
 	 * batch (bpf/goroutines.bpf.h, go_set_trace); empty between hooks
 	 */
 	struct krt_cpu go_stash;
-	__u64 spare;	/* free (the stretch's end, when stretches were paired) */
+	/*
+	 * The kernel's runtime count of the task (se.sum_exec_runtime) at its
+	 * last switch-out, less its switch-in time once that is timed
+	 * (exec_state): what a run took by the kernel's count, beside what the
+	 * hooks saw of it (bpf/cpu.bpf.h, run_reconcile).
+	 */
+	__u64 exec_base;
 	__u64 woken_at; /* last wake-up (kernels without sched_info) */
 };
 
@@ -425,6 +445,8 @@ struct krt_pcpu_counters {
 	__u64 go_handoffs;
 	__u64 sampled_out_sched; /* not emitted: switches, wake-ups (plain, sched hooks only) */
 	__u64 sampled_out;	 /* not emitted: the rest (locked add) */
+	/* runs longer by the kernel's count than the hooks saw (plain in sched hooks) */
+	__u64 runs_unseen;
 } __attribute__((aligned(64)));
 
 /*

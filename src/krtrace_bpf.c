@@ -960,8 +960,10 @@ static void report_tags(struct krt_live_source *src, __u32 sample_rate, __u32 ra
 	if (verbose)
 		fprintf(stderr,
 			PROG ": kernel state tables: %llu states past their first slot; "
-			     "%llu CPU times carried in receive records\n",
-			(unsigned long long)ts.slot_probed, (unsigned long long)ts.cpu_carried);
+			     "%llu CPU times carried in receive records; %llu runs partly "
+			     "unseen (a switch not traced; timed by the kernel's count)\n",
+			(unsigned long long)ts.slot_probed, (unsigned long long)ts.cpu_carried,
+			(unsigned long long)ts.runs_unseen);
 	/* states not kept (slot_full): the summary's map_full, in the loss warning */
 	if (ts.slot_busy)
 		fprintf(stderr,

@@ -1340,6 +1340,7 @@ static void pcpu_sum(struct krt_live_source *s, struct krt_pcpu_counters *sum)
 		sum->go_synced += c[i].go_synced;
 		sum->go_switches += c[i].go_switches;
 		sum->go_handoffs += c[i].go_handoffs;
+		sum->runs_unseen += c[i].runs_unseen;
 	}
 }
 
@@ -1364,6 +1365,7 @@ void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st
 	st->sched_batches = s->batches;
 	st->sched_batched = s->batched;
 	st->sched_notify = s->notified;
+	st->runs_unseen = sum.runs_unseen;
 }
 
 bool krt_live_syscall_hooks(const struct krt_live_source *s)

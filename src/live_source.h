@@ -78,6 +78,11 @@ struct krt_live_tag_stats {
 	__u64 sched_batches; /* ring records of a CPU's batched switches and wake-ups */
 	__u64 sched_batched; /* the switch and wake-up events they carried */
 	__u64 sched_notify;  /* of them, notifications (KRT_EV_NOTIFY) */
+	/*
+	 * runs the kernel counts longer than the hooks saw (a switch no
+	 * tracepoint reported: bpf/cpu.bpf.h, run_reconcile)
+	 */
+	__u64 runs_unseen;
 };
 
 typedef void (*krt_live_event_cb)(const struct krt_event *ev, void *ctx);
