@@ -31,26 +31,12 @@ const char *krt_ip_str(const struct krt_addr *a, char *buf, size_t len)
 	return buf;
 }
 
-/* An IPv4 octet in decimal at p; returns the end. */
-static char *put_octet(char *p, unsigned int v)
-{
-	if (v >= 100) {
-		*p++ = (char)('0' + v / 100);
-		v %= 100;
-	} else if (v < 10) {
-		*p = (char)('0' + v);
-		return p + 1;
-	}
-	__builtin_memcpy(p, &krt_dec_pairs[2 * v], 2);
-	return p + 2;
-}
-
 char *krt_addr_put_v4(char *p, const struct krt_addr *a)
 {
 	if (a->family != KRT_AF_INET)
 		return NULL;
 	for (int i = 0; i < 4; i++) {
-		p = put_octet(p, a->addr[i]);
+		p = krt_dec_put_octet(p, a->addr[i]);
 		*p++ = i < 3 ? '.' : ':';
 	}
 	return krt_dec_put(p, a->port);

@@ -84,6 +84,20 @@ static inline char *krt_dec_digits(char *end, __u64 v)
 	return end;
 }
 
+/* An IPv4 octet (0-255) in decimal at p; returns the end (addresses in text and JSON). */
+static inline char *krt_dec_put_octet(char *p, unsigned int v)
+{
+	if (v >= 100) {
+		*p++ = (char)('0' + v / 100);
+		v %= 100;
+	} else if (v < 10) {
+		*p = (char)('0' + v);
+		return p + 1;
+	}
+	__builtin_memcpy(p, &krt_dec_pairs[2 * v], 2);
+	return p + 2;
+}
+
 /* How many digits v has in decimal. */
 static inline unsigned int krt_dec_len(__u64 v)
 {

@@ -308,20 +308,6 @@ char *krt_json_digits(struct krt_json *j, char *p, __u64 v)
 	return p + 8;
 }
 
-/* An IPv4 octet in decimal at p; returns the end. */
-static char *put_octet(char *p, unsigned int v)
-{
-	if (v >= 100) {
-		*p++ = (char)('0' + v / 100);
-		v %= 100;
-	} else if (v < 10) {
-		*p = (char)('0' + v);
-		return p + 1;
-	}
-	__builtin_memcpy(p, &krt_dec_pairs[2 * v], 2);
-	return p + 2;
-}
-
 bool krt_json_ipv4(struct krt_json *j, const __u8 ip[4], __u16 port)
 {
 	unsigned int k = ip[3] & 7;
@@ -336,7 +322,7 @@ bool krt_json_ipv4(struct krt_json *j, const __u8 ip[4], __u16 port)
 	if (!j->ip_len[k] || j->ip_key[k] != key) {
 		p = j->ip_str[k];
 		for (int i = 0; i < 4; i++) {
-			p = put_octet(p, ip[i]);
+			p = krt_dec_put_octet(p, ip[i]);
 			*p++ = i < 3 ? '.' : ':';
 		}
 		j->ip_key[k] = key;
