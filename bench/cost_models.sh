@@ -330,7 +330,7 @@ for m in $MODELS; do
 				if (!(($1) in rounds)) nr++
 				rounds[$1] = 1
 				k = substr($5, 6)
-				if (k == "paired" || k == "batched")
+				if (k == "batched")
 					next	# events split from a record, not records
 				if (k == "batches")
 					k = "batch"

@@ -106,21 +106,7 @@ struct krt_cpu {
 	__u64 oncpu_ns; /* time on CPU ending at ts_ns */
 	__u64 runq_ns;	/* run-queue delay (wakeup -> switch-in) */
 	__u32 trace_id; /* 0 = unattributed; KRT_CPU_FOLLOWS: see below */
-	__u32 flags;	/* KRT_CPU_EARLIER (live ring records only) */
-};
-
-/*
- * A CPU record of the kernel with KRT_CPU_EARLIER in .oncpu.flags carries a
- * second, earlier stretch of the same thread (.cpus.earlier, ending at
- * .cpus.earlier_ns): a Go thread's goroutine switches pair their time, two
- * stretches per record (bpf/goroutines.bpf.h). The live source splits it.
- */
-#define KRT_CPU_EARLIER 1u
-
-struct krt_cpu_pair {
-	struct krt_cpu cur; /* the event's own (.oncpu) */
-	struct krt_cpu earlier;
-	__u64 earlier_ns;
+	__u32 pad;
 };
 
 /*
@@ -293,7 +279,6 @@ struct krt_event {
 		struct krt_cpu oncpu;
 		struct krt_lost lost;
 		struct krt_notify notify;
-		struct krt_cpu_pair cpus; /* .oncpu with KRT_CPU_EARLIER */
 		struct krt_goroutine go;
 	};
 };

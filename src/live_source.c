@@ -64,7 +64,6 @@ struct krt_live_source {
 	/* ring records by kind (the counters' "kinds" line: where records go) */
 	__u64 kinds[KRT_EV_TYPE_MAX];
 	__u64 xfer_untagged; /* transfer records the kernel left to the engine */
-	__u64 cpu_paired;    /* CPU events that came as a Go thread's earlier stretch */
 	__u64 batches;	     /* ring records of batched switches and wake-ups */
 	__u64 batched;	     /* the events they carried */
 	__u64 notified;	     /* of them, notifications */
@@ -361,18 +360,6 @@ static int ring_record(void *ctx, void *data, size_t size)
 		s->kinds[rec->type]++;
 	if (rec->type == KRT_EV_XFER && !(rec->xfer.flags & KRT_XF_TAGGED))
 		s->xfer_untagged++;
-	if (rec->type == KRT_EV_CPU && rec->oncpu.flags & KRT_CPU_EARLIER) {
-		/* a Go thread's earlier stretch, as its own CPU event */
-		cpu = krt_reorder_slot(&s->window, &slot);
-		if (!cpu)
-			goto oom;
-		memcpy(cpu, rec, offsetof(struct krt_event, oncpu));
-		memset(&cpu->cpus, 0, sizeof(cpu->cpus));
-		cpu->ts_ns = rec->cpus.earlier_ns;
-		cpu->oncpu = rec->cpus.earlier;
-		krt_reorder_insert(&s->window, slot);
-		s->cpu_paired++;
-	}
 	if (rec->type == KRT_EV_XFER && rec->xfer.flags & KRT_XF_CPU) {
 		/* the receiving thread's time for its trace before, as its own CPU event */
 		cpu = krt_reorder_slot(&s->window, &slot);
@@ -397,11 +384,6 @@ static int ring_record(void *ctx, void *data, size_t size)
 	if (merged) {
 		ev->xfer.flags &= ~KRT_XF_PEER;
 		memset(&ev->xfer.peer, 0, sizeof(ev->xfer.peer));
-	}
-	if (ev->type == KRT_EV_CPU && ev->oncpu.flags & KRT_CPU_EARLIER) {
-		ev->oncpu.flags = 0;
-		memset(&ev->cpus.earlier, 0, sizeof(ev->cpus.earlier));
-		ev->cpus.earlier_ns = 0;
 	}
 	if (ev->type == KRT_EV_XFER && ev->xfer.flags & KRT_XF_CPU) {
 		ev->xfer.flags &= ~KRT_XF_CPU;
@@ -1191,13 +1173,13 @@ void krt_live_print_counters(struct krt_live_source *s, FILE *f, const char *pro
 	/* records read so far by kind (those still in the ring are not in them) */
 	fprintf(f,
 		"%s: counters %u kinds switch %llu wakeup %llu xfer %llu untagged %llu "
-		"cpu %llu carried %llu paired %llu fork %llu exit %llu sock_state %llu notify %llu "
+		"cpu %llu carried %llu fork %llu exit %llu sock_state %llu notify %llu "
 		"batches %llu batched %llu\n",
 		prog, n, (unsigned long long)s->kinds[KRT_EV_SWITCH],
 		(unsigned long long)s->kinds[KRT_EV_WAKEUP],
 		(unsigned long long)s->kinds[KRT_EV_XFER], (unsigned long long)s->xfer_untagged,
 		(unsigned long long)s->kinds[KRT_EV_CPU], (unsigned long long)s->cpu_carried,
-		(unsigned long long)s->cpu_paired, (unsigned long long)s->kinds[KRT_EV_FORK],
+		(unsigned long long)s->kinds[KRT_EV_FORK],
 		(unsigned long long)s->kinds[KRT_EV_EXIT],
 		(unsigned long long)s->kinds[KRT_EV_SOCK_STATE],
 		(unsigned long long)s->kinds[KRT_EV_NOTIFY], (unsigned long long)s->batches,
