@@ -139,6 +139,9 @@ size_t krt_reorder_deliver(struct krt_reorder *r, __u64 cutoff_ts, krt_reorder_c
 {
 	size_t n = 0;
 
+	/* inserts only between deliveries: the most that waited comes right before one */
+	if (r->tail - r->head > r->peak)
+		r->peak = r->tail - r->head;
 	while (r->head < r->tail && r->keys[r->head].ts_ns <= cutoff_ts) {
 		struct krt_reorder_key k = r->keys[r->head++];
 		struct krt_event *ev = &r->events[k.slot];
@@ -168,13 +171,16 @@ size_t krt_reorder_deliver(struct krt_reorder *r, __u64 cutoff_ts, krt_reorder_c
 bool krt_reorder_shrink(struct krt_reorder *r)
 {
 	size_t slots = r->cap_keys / 2, waiting = r->tail - r->head, want = FIRST_SLOTS, j, k;
+	size_t peak = r->peak > waiting ? r->peak : waiting;
 	struct krt_reorder_key *keys;
 	struct krt_event *ev;
 	__u32 *fr;
 
-	if (slots <= FIRST_SLOTS || waiting * 8 > slots)
+	/* the next check looks at the period from now on */
+	r->peak = waiting;
+	if (slots <= FIRST_SLOTS || peak * 8 > slots)
 		return false;
-	while (want < waiting * 4)
+	while (want < peak * 4)
 		want *= 2;
 	if (want >= slots)
 		return false;

@@ -32,6 +32,7 @@ struct krt_reorder {
 	struct krt_event *events; /* cap_keys / 2 slots */
 	__u32 *free_slots;	  /* stack of unused slots */
 	size_t n_free;
+	size_t peak;   /* most events waiting since the last shrink check */
 	__u64 last_ts; /* newest time handed over */
 	__u64 late;    /* arrived behind last_ts: handed over at last_ts */
 };
@@ -65,9 +66,13 @@ size_t krt_reorder_deliver(struct krt_reorder *r, __u64 cutoff_ts, krt_reorder_c
 size_t krt_reorder_pending(const struct krt_reorder *r);
 /*
  * The pool gives back what a burst made it take: when at most an eighth of
- * its slots wait, the waiting events move (in order) to a pool four times
- * their number (not below the first size). Returns true when it shrank;
- * false also when the smaller pool could not be had (the old one stays).
+ * its slots were in use at any delivery since the last call, the waiting
+ * events move (in order) to a pool four times that peak (not below the
+ * first size). Returns true when it shrank; false also when the smaller
+ * pool could not be had (the old one stays). Measured from the peak, not
+ * from what waits after a delivery: a live run's window holds a poll
+ * interval more just before each delivery, and a pool sized from the
+ * quiet moment grew back (page faults, realloc) after every check.
  */
 bool krt_reorder_shrink(struct krt_reorder *r);
 

@@ -239,10 +239,11 @@ static void test_insert_run_ties(void **state)
 }
 
 /*
- * After a burst the pool gives its slots back: with few events waiting it
- * shrinks to four times their number (the first size at least), and the
- * waiting events come out as they would have, in order, ties in arrival
- * order; more events after it are taken as before.
+ * After a burst the pool gives its slots back: once a whole period between
+ * two checks had few events waiting, it shrinks to four times the most
+ * that waited (the first size at least), and the waiting events come out
+ * as they would have, in order, ties in arrival order; more events after
+ * it are taken as before.
  */
 static void test_shrinks_after_burst(void **state)
 {
@@ -258,6 +259,7 @@ static void test_shrinks_after_burst(void **state)
 	assert_false(krt_reorder_shrink(&r));	/* all still waiting */
 	krt_reorder_deliver(&r, 1000 + 19000 / 2, collect, o);
 	assert_int_equal(krt_reorder_pending(&r), 998);
+	assert_false(krt_reorder_shrink(&r));	/* the burst waited in this period */
 	assert_true(krt_reorder_shrink(&r));
 	assert_int_equal(r.cap_keys / 2, 4096);
 	assert_int_equal(krt_reorder_pending(&r), 998);
@@ -269,6 +271,35 @@ static void test_shrinks_after_burst(void **state)
 	for (i = 0; i < o->n; i++)
 		assert_int_equal(o->tid[i], i);
 	assert_int_equal(r.late, 0);
+	krt_reorder_free(&r);
+	free(o);
+}
+
+/*
+ * What waited right before a delivery counts: a window that fills up
+ * between polls keeps its pool even when a check comes just after one.
+ */
+static void test_shrink_keeps_peak(void **state)
+{
+	struct krt_reorder r;
+	struct out *o = calloc(1, sizeof(*o));
+	__u32 n = 0;
+
+	krt_reorder_init(&r);
+	for (; n < 20000; n++)
+		queue(&r, 1000 + n, n);
+	krt_reorder_deliver(&r, 1000 + 19500, collect, o);
+	assert_int_equal(krt_reorder_pending(&r), 499);
+	assert_false(krt_reorder_shrink(&r));
+	for (; n < 25000; n++)
+		queue(&r, 1000 + n, n);
+	krt_reorder_deliver(&r, 1000 + 24500, collect, o);
+	assert_int_equal(krt_reorder_pending(&r), 499);
+	assert_false(krt_reorder_shrink(&r));	/* 5499 waited: more than an eighth */
+	assert_true(krt_reorder_shrink(&r));	/* no delivery since: 499 */
+	assert_int_equal(r.cap_keys / 2, 4096);
+	krt_reorder_deliver(&r, ~0ULL, collect, o);
+	assert_int_equal(o->n, 25000);
 	krt_reorder_free(&r);
 	free(o);
 }
@@ -344,6 +375,7 @@ int main(void)
 		cmocka_unit_test(test_insert_run_as_one_by_one),
 		cmocka_unit_test(test_insert_run_ties),
 		cmocka_unit_test(test_shrinks_after_burst),
+		cmocka_unit_test(test_shrink_keeps_peak),
 		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_span_adapts_to_load),
 	};
