@@ -93,9 +93,15 @@ static __noinline void prof_mark(int slot)
 }
 #define PROF_START() prof_mark(-1)
 #define PROF_MARK(slot) prof_mark(KRT_PROF_##slot)
+#define PROF_MARK_IF(cond, slot)                                                                   \
+	do {                                                                                       \
+		if (cond)                                                                          \
+			prof_mark(KRT_PROF_##slot);                                                \
+	} while (0)
 #else
 #define PROF_START() ((void)0)
 #define PROF_MARK(slot) ((void)0)
+#define PROF_MARK_IF(cond, slot) ((void)0)
 #endif
 /*
  * A counter bumped on every unsampled hit: a plain increment of this CPU's

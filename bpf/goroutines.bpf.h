@@ -244,7 +244,7 @@ static __always_inline void go_set_trace(struct krt_thread_state *t, __u32 tid, 
  * g's state, when the caller has them (NULL: looked up here).
  */
 static __always_inline void go_run(__u32 tid, __u32 tgid, __u64 g, __u64 goid,
-				   struct krt_go_running *run, struct krt_go_state *st)
+				   struct krt_go_running *run, struct krt_go_state *st, bool prof)
 {
 	struct krt_go_running next = {.g = g, .goid = goid};
 	struct krt_go_key k = {.g = g, .tgid = tgid};
@@ -275,6 +275,7 @@ static __always_inline void go_run(__u32 tid, __u32 tgid, __u64 g, __u64 goid,
 		if (!st)
 			return;
 	}
+	PROF_MARK_IF(prof, GO_PUT);
 	st->goid = goid;
 	go_settle(st, g, tid);
 	if (t->trace != st->trace)
@@ -294,6 +295,7 @@ static __always_inline void go_run(__u32 tid, __u32 tgid, __u64 g, __u64 goid,
 		run->goid = goid;
 		run->origin = st->origin;
 		run->dialed = st->dialed;
+		PROF_MARK_IF(prof, GO_SWAP);
 		return;
 	}
 	next.origin = st->origin;
@@ -315,7 +317,7 @@ int krt_go_execute(struct pt_regs *ctx)
 	if (!proc || !g)
 		return 0;
 	bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + proc->goid_off));
-	go_run((__u32)pid_tgid, tgid, g, goid, NULL, NULL);
+	go_run((__u32)pid_tgid, tgid, g, goid, NULL, NULL, false);
 	return 0;
 }
 
@@ -372,7 +374,7 @@ static __always_inline __u64 go_syscall_g(void)
  * (NULL when the thread has none yet, or it was just made).
  */
 static __always_inline struct krt_go_running *go_sync(__u64 pid_tgid, __u64 reg_g,
-						      struct krt_go_running *run)
+						      struct krt_go_running *run, bool prof)
 {
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
 	__u64 g = reg_g, goid = 0, m = 0, g0 = 0, tls_slot = 0, curg_slot = 0;
@@ -388,14 +390,29 @@ static __always_inline struct krt_go_running *go_sync(__u64 pid_tgid, __u64 reg_
 		if (!g) {
 			__u64 hint = go_syscall_g();
 
-			if (hint && hint == run->g)
+			if (hint && hint == run->g) {
+				PROF_MARK_IF(prof, GO_SAME);
 				return run;
+			}
 			k.g = hint;
-			if (hint && hint != run->g0 && (st = bpf_map_lookup_elem(&go_states, &k)) &&
-			    st->goid) {
-				go_run(tid, tgid, hint, st->goid, run, st);
-				COUNT(go_synced);
-				return run;
+			if (hint && hint != run->g0 && (st = bpf_map_lookup_elem(&go_states, &k))) {
+				/*
+				 * A key of go_states is a runtime.g of this process.
+				 * One gostartcallfn made has no goid yet (newproc1
+				 * sets it after): read once here, where the TLS
+				 * read and a second lookup of the same state were
+				 * (3 new goroutines per go-fanout request).
+				 */
+				goid = st->goid;
+				if (!goid && (proc = bpf_map_lookup_elem(&go_procs, &tgid)))
+					bpf_probe_read_user(&goid, sizeof(goid),
+							    (void *)(hint + proc->goid_off));
+				if (goid) {
+					PROF_MARK_IF(prof, GO_HINT);
+					go_run(tid, tgid, hint, goid, run, st, prof);
+					COUNT(go_synced);
+					return run;
+				}
 			}
 			if (bpf_probe_read_user(&g, sizeof(g), (void *)run->tls_slot))
 				return run;
@@ -412,8 +429,9 @@ static __always_inline struct krt_go_running *go_sync(__u64 pid_tgid, __u64 reg_
 		k.g = g;
 		st = bpf_map_lookup_elem(&go_states, &k);
 		if (st && st->goid) {
-			go_run(tid, tgid, g, st->goid, run, st);
+			go_run(tid, tgid, g, st->goid, run, st, false);
 			COUNT(go_synced);
+			PROF_MARK_IF(prof, GO_SLOW);
 			return run;
 		}
 	}
@@ -447,7 +465,7 @@ static __always_inline struct krt_go_running *go_sync(__u64 pid_tgid, __u64 reg_
 		st = NULL; /* looked up for the g0 */
 	}
 	if (goid) {
-		go_run(tid, tgid, g, goid, run, st);
+		go_run(tid, tgid, g, goid, run, st, false);
 		COUNT(go_synced);
 	}
 	/*
@@ -471,7 +489,8 @@ static __always_inline struct krt_go_running *go_sync(__u64 pid_tgid, __u64 reg_
 
 __noinline int krt_go_sync(__u64 pid_tgid, __u64 reg_g)
 {
-	go_sync(pid_tgid, reg_g, NULL);
+	/* profiled from the socket hooks only (reg_g 0), which start a profile */
+	go_sync(pid_tgid, reg_g, NULL, !reg_g);
 	return 0;
 }
 
@@ -914,6 +933,7 @@ int krt_go_ready(struct pt_regs *ctx)
 
 	if (empty_hooks || !kernel_tags)
 		return 0;
+	PROF_START();
 	/*
 	 * A lazy process's thread keeps its process's handoff_skips in its
 	 * go_running entry (learnt here once its slots are), which the sync
@@ -941,7 +961,8 @@ int krt_go_ready(struct pt_regs *ctx)
 	if (skips && (skip > 31 || !(skips & (1u << skip))))
 		return 0;
 	if (run || learn)
-		run = go_sync(pid_tgid, ctx->r14, run);
+		run = go_sync(pid_tgid, ctx->r14, run, false);
+	PROF_MARK(READY_SYNC);
 	if (learn && run && run->tls_slot && run->slots_tgid == tgid) {
 		run->handoff_skips = skips;
 		run->skips_known = 1;
@@ -956,10 +977,13 @@ int krt_go_ready(struct pt_regs *ctx)
 		if (!st)
 			return 0;
 	}
+	PROF_MARK(READY_STATE);
 	go_settle(st, k.g, tid);
 	go_hand_dial(tid, tgid, st, run);
-	if (st->trace == t->trace)
+	if (st->trace == t->trace) {
+		PROF_MARK(READY_REST);
 		return 0;
+	}
 	if (st->origin == KRT_GO_OWN) {
 		/*
 		 * A request's own goroutine readied by one working for another

@@ -410,6 +410,14 @@ enum krt_prof_slot {
 	KRT_PROF_WAKE_OTHER,   /* a wake-up from another process or a Go thread */
 	KRT_PROF_WAKE_ITEM,    /* a wake-up inside a process: hand-off, batch item */
 	KRT_PROF_GO_SYNC,      /* a Go thread's transfer: its goroutine (krt_go_sync) */
+	KRT_PROF_GO_SAME,      /* go_sync: the goroutine did not change (its lookup, R14) */
+	KRT_PROF_GO_HINT,      /* go_sync: another goroutine, its state looked up */
+	KRT_PROF_GO_PUT,       /* go_run: the thread's state, the leaving one's put away */
+	KRT_PROF_GO_SWAP,      /* go_run: settle, trace (batch item), fields, counters */
+	KRT_PROF_GO_SLOW,      /* go_sync: TLS read or first hook (go_procs) */
+	KRT_PROF_READY_SYNC,   /* krt_go_ready: go_running, skips, sync */
+	KRT_PROF_READY_STATE,  /* krt_go_ready: thread, the readied g's state */
+	KRT_PROF_READY_REST,   /* krt_go_ready: settle, dial, the hand-off rule */
 	KRT_PROF_CALIB,	       /* two marks back to back: a mark's own price */
 	KRT_PROF_SLOTS
 };
@@ -418,7 +426,8 @@ enum krt_prof_slot {
 		"send_sock", "send_tag", "send_dir", "send_wait", "send_store", "send_record",     \
 		    "recv_sock", "recv_dir", "recv_tag", "recv_record", "notify_send",             \
 		    "notify_recv", "switch_state", "switch_cpu", "wake_other", "wake_item",        \
-		    "go_sync", "calib"                                                             \
+		    "go_sync", "go_same", "go_hint", "go_put", "go_swap", "go_slow", "ready_sync", \
+		    "ready_state", "ready_rest", "calib"                                           \
 	}
 
 /*
