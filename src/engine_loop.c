@@ -4,7 +4,10 @@
  * and the requests that sent nothing downstream yet (fresh), and which of
  * them an event loop's send is for (eng_loop_pick). Called from
  * engine_conn.c's send and receive paths; looks traces up, so it sits
- * above engine_trace.c.
+ * above engine_trace.c. A thread that runs goroutines is no loop (the
+ * kernel tags each transfer with its goroutine's trace, and engine_conn.c
+ * asks the rule only of other threads): its lists are not kept (27 of
+ * 31 engine events of a go-fanout request are its transfers).
  */
 #include "engine_internal.h"
 
@@ -13,7 +16,7 @@ void eng_owed_add(struct thread *t, __u64 trace)
 {
 	unsigned int i;
 
-	if (!trace)
+	if (!trace || t->runs_goroutines)
 		return;
 	for (i = 0; i < t->n_owed; i++)
 		if (t->owed[i] == trace)
@@ -31,6 +34,8 @@ void eng_owed_remove(struct thread *t, __u64 trace)
 {
 	unsigned int i;
 
+	if (t->runs_goroutines)
+		return;
 	for (i = 0; i < t->n_owed; i++) {
 		if (t->owed[i] == trace) {
 			memmove(t->owed + i, t->owed + i + 1,
@@ -145,20 +150,22 @@ void eng_loop_tick_begin(struct thread *t, __u64 serial)
 /* The receive held bytes of trace (in byte order). */
 void eng_loop_tick_add(struct thread *t, __u64 trace)
 {
-	if (trace)
+	if (trace && !t->runs_goroutines)
 		trace_list_add(t->tick, &t->n_tick, trace, NULL);
 }
 
 /* t read a new request: its first downstream send is still to come. */
 void eng_loop_fresh_add(struct thread *t, __u64 trace)
 {
-	if (trace)
+	if (trace && !t->runs_goroutines)
 		trace_list_add(t->fresh, &t->n_fresh, trace, &t->fresh_lost);
 }
 
 /* t sent bytes of trace (a call or its answer): it acted on it. */
 void eng_loop_acted(struct thread *t, __u64 trace)
 {
+	if (t->runs_goroutines)
+		return;
 	trace_list_remove(t->tick, &t->n_tick, trace);
 	trace_list_remove(t->fresh, &t->n_fresh, trace);
 	if (!t->n_fresh)

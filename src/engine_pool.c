@@ -1271,7 +1271,8 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 	bool stale = false;
 	size_t i;
 
-	if (tag == l->handback_trace || !y || y->handback_taken)
+	/* a Go thread is no loop of a pool: the kernel follows its goroutines */
+	if (l->runs_goroutines || tag == l->handback_trace || !y || y->handback_taken)
 		return;
 	if (!l->n_done && !l->reads_batched) {
 		if (!l->handback_known) {
