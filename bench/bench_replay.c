@@ -11,8 +11,11 @@
  * which the recording has not, are zero).
  *
  * usage: bench_replay RECORDING PIDS GATEWAY [output options: --json -o FILE ...]
+ * KRT_DROP_HIDDEN=CLASS,...: a class of hidden requests' records left out
+ * (drop_hidden below).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +87,115 @@ fail:
 	return NULL;
 }
 
+/*
+ * KRT_DROP_HIDDEN=CLASS[,CLASS...]: leave out a class of the records of
+ * hidden requests (--sample: unsampled requests recorded for the pool and
+ * loop rules, whose door read is flagged KRT_XF_SAMPLED_OUT) before the
+ * engine sees them. Whether the shown traces stay byte-identical tells
+ * whether the kernel could stop recording that class (ids and tids are
+ * kept in tables indexed by their low bits: an experiment's tool).
+ */
+#define DROP_SLOTS (1u << 22)
+
+static const struct {
+	const char *name, *what;
+} drop_classes[] = {
+    {"cpu", "CPU records of a hidden trace"},
+    {"cpupool", "CPU records of a hidden trace, of its door's process only"},
+    {"down", "tagged transfers of a hidden trace outside its door's process"},
+    {"downsw", "switches and wake-ups of threads whose last tagged transfer was a "
+	       "hidden trace's outside its door's process"},
+    {"pool", "tagged transfers of a hidden trace in its door's process, the door read kept"},
+    {"poolwake", "wake-ups by a thread of a door's process whose last tagged transfer "
+		 "was a hidden trace's"},
+};
+/* bits in drop_classes' order */
+enum {
+	DROP_CPU = 1,
+	DROP_CPUPOOL = 2,
+	DROP_DOWN = 4,
+	DROP_DOWNSW = 8,
+	DROP_POOL = 16,
+	DROP_POOLWAKE = 32
+};
+
+static int drop_parse(const char *list, unsigned int *what)
+{
+	char *d = strdup(list), *tok, *save = NULL;
+	size_t i;
+
+	*what = 0;
+	for (tok = strtok_r(d, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		for (i = 0; i < sizeof(drop_classes) / sizeof(drop_classes[0]); i++)
+			if (!strcmp(tok, drop_classes[i].name))
+				break;
+		if (i == sizeof(drop_classes) / sizeof(drop_classes[0])) {
+			fprintf(stderr, "bench_replay: KRT_DROP_HIDDEN: no class '%s'; classes:\n",
+				tok);
+			for (i = 0; i < sizeof(drop_classes) / sizeof(drop_classes[0]); i++)
+				fprintf(stderr, "  %-9s %s\n", drop_classes[i].name,
+					drop_classes[i].what);
+			free(d);
+			return -1;
+		}
+		*what |= 1u << i;
+	}
+	free(d);
+	return 0;
+}
+
+static size_t drop_hidden(struct krt_event *v, size_t n, unsigned int what)
+{
+	static __u32 door_pid[DROP_SLOTS];   /* by hidden kernel id: its door's process */
+	static __u8 down_hidden[DROP_SLOTS]; /* by tid: last tagged transfer a hidden
+					      * trace's, outside its door's process */
+	static __u8 pool_hidden[DROP_SLOTS]; /* the same, in its door's process */
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		if (v[i].type == KRT_EV_XFER && (v[i].xfer.flags & KRT_XF_TAGGED) &&
+		    (v[i].xfer.flags & KRT_XF_SAMPLED_OUT) && v[i].xfer.trace_id)
+			door_pid[v[i].xfer.trace_id % DROP_SLOTS] = v[i].pid;
+	for (i = 0; i < n; i++) {
+		struct krt_event *ev = &v[i];
+		__u32 id, door;
+		bool drop = false;
+
+		switch (ev->type) {
+		case KRT_EV_CPU:
+			id = ev->oncpu.trace_id;
+			door = id && id != KRT_CPU_FOLLOWS ? door_pid[id % DROP_SLOTS] : 0;
+			drop = ((what & DROP_CPU) && door) ||
+			       ((what & DROP_CPUPOOL) && door && door == ev->pid);
+			break;
+		case KRT_EV_XFER:
+			if (!(ev->xfer.flags & KRT_XF_TAGGED))
+				break;
+			id = ev->xfer.trace_id;
+			door = id ? door_pid[id % DROP_SLOTS] : 0;
+			down_hidden[ev->tid % DROP_SLOTS] = door && door != ev->pid;
+			pool_hidden[ev->tid % DROP_SLOTS] = door && door == ev->pid;
+			if (door && door != ev->pid)
+				drop = what & DROP_DOWN;
+			else if (door && !(ev->xfer.flags & KRT_XF_SAMPLED_OUT))
+				drop = what & DROP_POOL;
+			break;
+		case KRT_EV_SWITCH:
+			drop = (what & DROP_DOWNSW) && down_hidden[ev->sw.prev_tid % DROP_SLOTS] &&
+			       down_hidden[ev->sw.next_tid % DROP_SLOTS];
+			break;
+		case KRT_EV_WAKEUP:
+			drop = ((what & DROP_DOWNSW) && down_hidden[ev->tid % DROP_SLOTS]) ||
+			       ((what & DROP_POOLWAKE) && pool_hidden[ev->tid % DROP_SLOTS]);
+			break;
+		}
+		if (!drop)
+			v[k++] = *ev;
+	}
+	fprintf(stderr, "bench_replay: %zu of %zu events of hidden requests left out\n", n - k, n);
+	return k;
+}
+
 int main(int argc, char **argv)
 {
 	struct option longopts[40];
@@ -121,6 +233,13 @@ int main(int argc, char **argv)
 	ev = read_recording(argv[optind], &n);
 	if (!ev)
 		return 1;
+	if (getenv("KRT_DROP_HIDDEN")) {
+		unsigned int what;
+
+		if (drop_parse(getenv("KRT_DROP_HIDDEN"), &what))
+			return 2;
+		n = drop_hidden(ev, n, what);
+	}
 	if (krt_outputs_open(&outs, &oo, "bench_replay"))
 		return 1;
 	cfg.pids = &pids;

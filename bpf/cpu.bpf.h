@@ -35,14 +35,23 @@ static __always_inline __u32 cpu_trace_id(const struct krt_thread_state *t)
 }
 
 /*
- * Whether the time thread t spends now counts here: not for an unsampled
- * request, nor between requests after one, nor for a thread user space
- * counts from switch records (the switch-in's decision).
+ * Sampling: time of thread t no rule reads (enum krt_uncounted): an
+ * unsampled request's, a hidden one's, and between requests after one.
+ */
+static __always_inline bool cpu_uncounted(const struct krt_thread_state *t)
+{
+	return (t->trace & KRT_TRACE_SAMPLED_OUT) ||
+	       (t->trace ? t->uncounted & KRT_UNCOUNTED_HIDDEN : t->uncounted & KRT_UNCOUNTED_IDLE);
+}
+
+/*
+ * Whether the time thread t spends now counts here: not time no rule
+ * reads, nor that of a thread user space counts from switch records (the
+ * switch-in's decision).
  */
 static __always_inline bool cpu_counted_here(const struct krt_thread_state *t)
 {
-	return !(t->trace & KRT_TRACE_SAMPLED_OUT) && (t->trace || !t->idle_uncounted) &&
-	       !cpu_shown(t, t->trace);
+	return !cpu_uncounted(t) && !cpu_shown(t, t->trace);
 }
 
 /*
@@ -119,6 +128,9 @@ static __always_inline void cpu_flush(struct krt_thread_state *t, __u32 tid, __u
 			COUNT(sampled_out);
 		goto done;
 	}
+	/* a hidden request's run-queue time (its on-CPU time is not counted) */
+	if (t->trace && (t->uncounted & KRT_UNCOUNTED_HIDDEN))
+		goto done;
 	/*
 	 * A receive that changes its thread's trace carries the time in its
 	 * own record (one record instead of two; at a receive, on the test
@@ -216,8 +228,21 @@ static __always_inline void thread_set_trace(struct krt_thread_state *t, __u32 t
 		}
 	}
 	if (trace)
-		t->idle_uncounted = !!(trace & KRT_TRACE_SAMPLED_OUT);
+		t->uncounted = trace & KRT_TRACE_SAMPLED_OUT ? KRT_UNCOUNTED_IDLE : 0;
 	t->trace = trace;
+}
+
+/*
+ * Sampling: the current thread t read a hidden request at the door (an
+ * event loop's or a pool feeder's, tag_receive): while it holds it, and
+ * between requests after it, its time is not counted (enum krt_uncounted).
+ */
+static __always_inline void thread_hides_time(struct krt_thread_state *t)
+{
+	t->uncounted = KRT_UNCOUNTED_IDLE | KRT_UNCOUNTED_HIDDEN;
+	if (t->oncpu_since)
+		t->oncpu_since = KRT_ONCPU_UNCOUNTED;
+	t->acc_runq = 0;
 }
 
 /* A CPU record of the current thread (time a receive would have carried). */
@@ -389,7 +414,7 @@ static __always_inline int switch_cpu_in_kernel(struct task_struct *prev, struct
 			nt->acc_runq += clock_now(&clk) - nt->woken_at;
 			nt->woken_at = 0;
 		}
-		if ((nt->trace & KRT_TRACE_SAMPLED_OUT) || (!nt->trace && nt->idle_uncounted)) {
+		if (cpu_uncounted(nt)) {
 			/*
 			 * An unsampled request's time is dropped: on CPU, not
 			 * counted, no clock read (thread_set_trace starts the

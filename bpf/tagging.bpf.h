@@ -381,8 +381,10 @@ static __always_inline __u32 tag_receive(__u32 tid, __u32 pid, __u64 cookie,
 		if (!side_serves)
 			th->calls_since_recv = KRT_CALLS_AFTER_REPLY;
 		th->tag_pending = 0;
-		if (hidden)
+		if (hidden) {
 			th->maybe_unsampled = KRT_MAYBE_UNSAMPLED_HIDDEN;
+			thread_hides_time(th);
+		}
 		/* queued by seg_scan, or late; the queue's newest is the last tag */
 		conn_takes_trace(c, mixed ? last_tag : trace, 0);
 		if (stays_out) {

@@ -140,6 +140,23 @@ enum krt_pool_hidden {
 };
 
 /*
+ * krt_thread_state .uncounted, sampling: time of the thread no rule reads,
+ * so not counted (no clock read at its switches, no CPU record:
+ * bpf/cpu.bpf.h). An unsampled request's (KRT_TRACE_SAMPLED_OUT) never is.
+ */
+enum krt_uncounted {
+	/* its last trace was an unsampled or hidden request's, and it has none now */
+	KRT_UNCOUNTED_IDLE = 1,
+	/*
+	 * its trace (while it holds it) is a hidden request it read at the
+	 * door (an event loop's or pool feeder's, recorded for the engine's
+	 * rules, never shown): its transfers are what the rules read, its
+	 * time goes to no shown trace (bench_replay KRT_DROP_HIDDEN=cpupool)
+	 */
+	KRT_UNCOUNTED_HIDDEN = 2,
+};
+
+/*
  * krt_thread_state .calls_since_recv: the count (KRT_CALLS_COUNT), a call on
  * a connection that had sent before, and the receive was a reply to a call
  */
@@ -201,13 +218,8 @@ struct krt_thread_state {
 	 */
 	__u8 loop_trial;
 	__u8 pool_hidden; /* sampling: enum krt_pool_hidden */
-	/*
-	 * Sampling: its last trace was an unsampled request's; with no trace
-	 * since (its claim ended), its time is not counted either (no clock
-	 * read at its switches: bpf/cpu.bpf.h).
-	 */
-	__u8 idle_uncounted;
-	__u8 exec_state; /* enum krt_exec_state */
+	__u8 uncounted;	  /* sampling: enum krt_uncounted */
+	__u8 exec_state;  /* enum krt_exec_state */
 	/*
 	 * The slot's first cache line ends here (the tid, then the fields
 	 * above): what the transfer and wake-up hooks use on every hit, so

@@ -2192,21 +2192,10 @@ static void test_first_sends_and_reply_calls_make_loop(void **state)
  * Taken for a loop: after the trial its unsampled requests are recorded,
  * hidden (the engine's loop rule needs every request the loop read).
  */
-static void test_calls_on_used_connections_make_loop(void **state)
+static void loop_made(int *gw, int *srv, struct upstream *up)
 {
-	struct krt_live_source *m;
-	struct upstream up[2];
-	int gw[2], srv[2], k, recorded, hidden;
+	int k;
 
-	/* each connection's state kept: whether it sent before (not in small tables) */
-	if (state_slots)
-		skip();
-	m = open_loop_source();
-	for (k = 0; k < 2; k++) {
-		tcp_pair(GATEWAY, &gw[k], &srv[k]);
-		upstream_open(&up[k]);
-	}
-	drain_from(m);
 	/* the first request and its call; the second read while it is open */
 	assert_int_equal(write(gw[0], "req\n", 4), 4);
 	read_n(srv[0], 4);
@@ -2223,11 +2212,100 @@ static void test_calls_on_used_connections_make_loop(void **state)
 		read_n(gw[k], 4);
 	}
 	loop_trial_passes(gw[0], srv[0]);
+}
+
+static void test_calls_on_used_connections_make_loop(void **state)
+{
+	struct krt_live_source *m;
+	struct upstream up[2];
+	int gw[2], srv[2], k, recorded, hidden;
+
+	/* each connection's state kept: whether it sent before (not in small tables) */
+	if (state_slots)
+		skip();
+	m = open_loop_source();
+	for (k = 0; k < 2; k++) {
+		tcp_pair(GATEWAY, &gw[k], &srv[k]);
+		upstream_open(&up[k]);
+	}
+	drain_from(m);
+	loop_made(gw, srv, up);
 	door_records(m, gw[0], srv[0], &recorded, &hidden);
 	if (recorded != 8 || hidden != 4)
 		show_thread_events(gettid());
 	assert_int_equal(recorded, 8);
 	assert_int_equal(hidden, 4);
+	for (k = 0; k < 2; k++) {
+		upstream_close(&up[k]);
+		close(gw[k]);
+		close(srv[k]);
+	}
+	close_own_source(m);
+}
+
+/*
+ * --sample 2, time in the kernel: an event loop's hidden request (recorded
+ * for the loop rule, never shown) has no time counted (no CPU record names
+ * it: KRT_UNCOUNTED_HIDDEN); a sampled one has. 20 ms burnt on each of
+ * four requests, the fifth read makes the fourth's time go out.
+ */
+static void test_loop_hidden_time_uncounted(void **state)
+{
+	struct krt_live_source *m;
+	struct upstream up[2];
+	__u32 id[5] = {0};
+	bool hid[5] = {false};
+	__u64 cpu[5] = {0};
+	int gw[2], srv[2], k, n = 0, n_hidden = 0, n_shown = 0;
+	size_t i;
+
+	/* each connection's state kept: whether it sent before (not in small tables) */
+	if (state_slots)
+		skip();
+	m = open_loop_source();
+	for (k = 0; k < 2; k++) {
+		tcp_pair(GATEWAY, &gw[k], &srv[k]);
+		upstream_open(&up[k]);
+	}
+	drain_from(m);
+	loop_made(gw, srv, up);
+	usleep(20000);
+	drain_from(m);
+	for (k = 0; k < 5; k++) {
+		assert_int_equal(write(gw[0], "req\n", 4), 4);
+		read_n(srv[0], 4);
+		if (k < 4)
+			burn_ns(20 * 1000 * 1000);
+		assert_int_equal(write(srv[0], "ans\n", 4), 4);
+		read_n(gw[0], 4);
+	}
+	usleep(20000);
+	drain_from(m);
+	for (i = 0; i < n_got && n < 5; i++) {
+		if (got[i].type != KRT_EV_XFER || got[i].xfer.dir != KRT_DIR_RECV ||
+		    got[i].xfer.fd != srv[0] || !(got[i].xfer.flags & KRT_XF_TAGGED))
+			continue;
+		id[n] = got[i].xfer.trace_id;
+		hid[n++] = got[i].xfer.flags & KRT_XF_SAMPLED_OUT;
+	}
+	assert_int_equal(n, 5);
+	for (i = 0; i < n_got; i++)
+		for (k = 0; k < 4; k++)
+			if (got[i].type == KRT_EV_CPU && got[i].oncpu.trace_id == id[k])
+				cpu[k] += got[i].oncpu.oncpu_ns;
+	for (k = 0; k < 4; k++) {
+		fprintf(stderr, "# request %d: %s, %llu ns counted\n", k,
+			hid[k] ? "hidden" : "sampled", (unsigned long long)cpu[k]);
+		if (hid[k]) {
+			n_hidden++;
+			assert_true(cpu[k] < 1000 * 1000);
+		} else {
+			n_shown++;
+			assert_true(cpu[k] >= BURN_SEEN_NS);
+		}
+	}
+	assert_int_equal(n_hidden, 2);
+	assert_int_equal(n_shown, 2);
 	for (k = 0; k < 2; k++) {
 		upstream_close(&up[k]);
 		close(gw[k]);
@@ -2436,7 +2514,7 @@ static void test_cpu_in_kernel(void **state)
 /*
  * --sample 2, time in the kernel: a thread done with an unsampled request
  * (answered, blocked: its claim ended) is not counted until its next
- * request (idle_uncounted: no clock read at its switches), and when that
+ * request (KRT_UNCOUNTED_IDLE: no clock read at its switches), and when that
  * one is sampled its time counts from the read on. Requests 1 and 3 are
  * sampled, 2 is not; 60 ms of work between 2 and 3 go to nobody (with
  * them counted as time of no request, the read of 3 carried them: over
@@ -3669,6 +3747,7 @@ static void test_go_dialed_conn_handed_over_execute(void **state)
 	KRT_TEST(prefix "first_sends_make_no_loop", test_first_sends_make_no_loop), \
 	KRT_TEST(prefix "first_sends_and_reply_calls_make_loop", test_first_sends_and_reply_calls_make_loop), \
 	KRT_TEST(prefix "calls_on_used_connections_make_loop", test_calls_on_used_connections_make_loop), \
+	KRT_TEST(prefix "loop_hidden_time_uncounted", test_loop_hidden_time_uncounted), \
 	KRT_TEST(prefix "handback_reply_stays_unsampled", test_handback_reply_stays_unsampled), \
 	KRT_TEST(prefix "unsure_server_time_in_kernel", test_unsure_server_time_in_kernel), \
 	KRT_TEST(prefix "reorder_window_grows", test_reorder_window_grows), \
