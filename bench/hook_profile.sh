@@ -13,7 +13,10 @@
 # Usage: bench/hook_profile.sh [SECONDS (5)]
 # Env: the test bed's (KRT_*; the models must be up: utils/testbed up ...),
 #      MODELS (asgi), WRK_CONN (4), WARM (s, 6), BIN (the profiled
-#      krtrace-bpf, .output/hook-profile/bin/krtrace-bpf), TRACER_TIMEOUT (30)
+#      krtrace-bpf, .output/hook-profile/bin/krtrace-bpf), TRACER_TIMEOUT (30),
+#      HP_ARGS (more tracer options, e.g. "--sample 10"), HP_NAMES (containers
+#      to trace, `utils/testbed pids NAME...`: default all; the others' idle
+#      threads otherwise add their hits to the per-request counts)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 # shellcheck source=bench/lib.sh
@@ -39,14 +42,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 GW=$($TB gateway)
-$TB pids >"$TMP/pids" 2>/dev/null || die "no PIDs file: is the test bed up?"
+# shellcheck disable=SC2086 # HP_NAMES: a list, split on purpose
+$TB pids ${HP_NAMES:-} >"$TMP/pids" 2>/dev/null || die "no PIDs file: is the test bed up?"
 
 
 for m in ${MODELS:-asgi}; do
 	addr=$($TB addr "$(front "$m")" 2>/dev/null) || die "the test bed knows no model '$m'"
 	rm -f "$TMP/t.err"
 	COUNTERS=0
-	"$BIN" -g "$GW" -i "$TMP/pids" --bpf-stats --json -o /dev/null 2>"$TMP/t.err" &
+	# shellcheck disable=SC2086 # HP_ARGS: options, split on purpose
+	"$BIN" -g "$GW" -i "$TMP/pids" --bpf-stats ${HP_ARGS:-} --json -o /dev/null 2>"$TMP/t.err" &
 	TP=$!
 	deadline=$((SECONDS + TRACER_TIMEOUT))
 	until grep -q ': tracing ' "$TMP/t.err" 2>/dev/null; do
