@@ -308,32 +308,36 @@ char *krt_json_digits(struct krt_json *j, char *p, __u64 v)
 	return p + 8;
 }
 
-bool krt_json_ipv4(struct krt_json *j, const __u8 ip[4], __u16 port)
+char *krt_json_ipv4_at(struct krt_json *j, char *p, const __u8 ip[4], __u16 port)
 {
 	unsigned int k = ip[3] & 7;
 	__u32 key;
-	char *p;
 
-	/* '"', "255.255.255.255:" (16), the port's word (8), '"' */
-	if (1 + 2 + 16 + 8 >= sizeof(j->buf) - j->n)
-		return false;
-	krt_json_before_item(j);
 	__builtin_memcpy(&key, ip, 4);
 	if (!j->ip_len[k] || j->ip_key[k] != key) {
-		p = j->ip_str[k];
+		char *s = j->ip_str[k];
+
 		for (int i = 0; i < 4; i++) {
-			p = krt_dec_put_octet(p, ip[i]);
-			*p++ = i < 3 ? '.' : ':';
+			s = krt_dec_put_octet(s, ip[i]);
+			*s++ = i < 3 ? '.' : ':';
 		}
 		j->ip_key[k] = key;
-		j->ip_len[k] = (__u8)(p - j->ip_str[k]);
+		j->ip_len[k] = (__u8)(s - j->ip_str[k]);
 	}
-	p = j->buf + j->n;
 	*p++ = '"';
 	__builtin_memcpy(p, j->ip_str[k], 16);
 	p = krt_dec_put(p + j->ip_len[k], port);
 	*p++ = '"';
-	j->n = (size_t)(p - j->buf);
+	return p;
+}
+
+bool krt_json_ipv4(struct krt_json *j, const __u8 ip[4], __u16 port)
+{
+	/* '"', "255.255.255.255:" (16), the port's word (8), '"' */
+	if (1 + 2 + 16 + 8 >= sizeof(j->buf) - j->n)
+		return false;
+	krt_json_before_item(j);
+	j->n = (size_t)(krt_json_ipv4_at(j, j->buf + j->n, ip, port) - j->buf);
 	return true;
 }
 

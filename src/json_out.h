@@ -186,6 +186,12 @@ void krt_json_write_string(struct krt_json *j, const char *s, size_t n);
  * written) when the buffer has too little room.
  */
 bool krt_json_ipv4(struct krt_json *j, const __u8 ip[4], __u16 port);
+/*
+ * The same string written at p, inside the buffer, the caller having
+ * checked the room (KRT_JSON_IPV4_MAX) and placed the comma; returns its end.
+ */
+#define KRT_JSON_IPV4_MAX (1 + 16 + 8 + 1)
+char *krt_json_ipv4_at(struct krt_json *j, char *p, const __u8 ip[4], __u16 port);
 /* n bytes that need no escape (printable ASCII, no quote or backslash) as a string */
 void krt_json_str_plain(struct krt_json *j, const char *s, size_t n);
 

@@ -58,8 +58,69 @@ static void put_thread(struct krt_json *j, const struct krt_trace *t,
 	krt_json_obj_end(j);
 }
 
+/* a literal at p; returns its end */
+#define LIT(p, s) (__builtin_memcpy((p), (s), sizeof(s) - 1), (p) + sizeof(s) - 1)
+
+/*
+ * A hop's object, at most this long: 13 keys (~130 bytes), 9 numbers of
+ * 20 digits at most, two addresses, and the digit writers' scratch.
+ */
+#define HOP_MAX 512
+
+/*
+ * A hop between IPv4 addresses with nothing uncertain (nearly all) written
+ * straight into the emitter's buffer after one check of the room: the
+ * same bytes as the item-by-item emitter below, without its comma and
+ * room bookkeeping per item (about a third of the JSON writer's
+ * instructions). Returns false, writing nothing, when it does not apply.
+ */
+static bool put_hop_fast(struct krt_json *j, const struct krt_hop *h)
+{
+	char *p;
+
+	if (h->uncertain || h->from_addr.family != KRT_AF_INET ||
+	    h->to_addr.family != KRT_AF_INET || sizeof(j->buf) - j->n < HOP_MAX)
+		return false;
+	krt_json_before_item(j);
+	p = j->buf + j->n;
+	p = LIT(p, "{\"from\":");
+	p = krt_json_digits(j, p, h->from_tid);
+	if (h->from_goid) {
+		p = LIT(p, ",\"from_goid\":");
+		p = krt_json_digits(j, p, h->from_goid);
+	}
+	p = LIT(p, ",\"from_addr\":");
+	p = krt_json_ipv4_at(j, p, h->from_addr.addr, h->from_addr.port);
+	p = LIT(p, ",\"to\":");
+	p = krt_json_digits(j, p, h->to_tid);
+	if (h->to_goid) {
+		p = LIT(p, ",\"to_goid\":");
+		p = krt_json_digits(j, p, h->to_goid);
+	}
+	p = LIT(p, ",\"to_addr\":");
+	p = krt_json_ipv4_at(j, p, h->to_addr.addr, h->to_addr.port);
+	p = LIT(p, ",\"bytes\":");
+	p = krt_json_digits(j, p, h->bytes);
+	p = LIT(p, ",\"send_ns\":");
+	p = krt_json_digits(j, p, h->send_ns);
+	p = LIT(p, ",\"recv_ns\":");
+	p = krt_json_digits(j, p, h->recv_ns);
+	if (h->has_seq) {
+		p = LIT(p, ",\"seq\":[");
+		p = krt_json_digits(j, p, h->seq);
+		*p++ = ',';
+		p = krt_json_digits(j, p, (__u32)(h->seq + h->bytes));
+		*p++ = ']';
+	}
+	*p++ = '}';
+	j->n = (size_t)(p - j->buf);
+	return true;
+}
+
 static void put_hop(struct krt_json *j, const struct krt_hop *h)
 {
+	if (put_hop_fast(j, h))
+		return;
 	krt_json_obj_begin(j);
 	KRT_JSON_KV_U64(j, "from", h->from_tid);
 	if (h->from_goid)
