@@ -31,12 +31,74 @@ static void kv_uncertain(struct krt_json *j, __u32 bits)
 		krt_json_kv_str(j, "uncertain", krt_uncertain_str(bits, why, sizeof(why)));
 }
 
+/* a literal at p; returns its end */
+#define LIT(p, s) (__builtin_memcpy((p), (s), sizeof(s) - 1), (p) + sizeof(s) - 1)
+
+/*
+ * A thread's object without its two strings, at most: keys (~80 bytes),
+ * 5 numbers of 20 digits, the goids of 10 digits and their commas, and the
+ * digit writers' scratch.
+ */
+#define THREAD_MAX (256 + KRT_THREAD_GOIDS_MAX * 11)
+/* A string escaped: 6 bytes per byte at most (\u00XX), and its quotes. */
+#define ESCAPED_MAX(n) (6 * (n) + 2)
+
+/*
+ * A thread's object straight into the emitter's buffer after one check of
+ * the room, as put_hop_fast does for hops; false (nothing written) when
+ * the buffer has too little left.
+ */
+static bool put_thread_fast(struct krt_json *j, const struct krt_thread_stat *th,
+			    const __u32 *goids, size_t n_goids)
+{
+	size_t n = strnlen(th->comm, KRT_COMM_LEN), i;
+	const char *container = th->container ? th->container : "";
+	size_t nc = strlen(container);
+	char *p;
+
+	if (sizeof(j->buf) - j->n < THREAD_MAX + ESCAPED_MAX(n) + ESCAPED_MAX(nc))
+		return false;
+	krt_json_before_item(j);
+	p = j->buf + j->n;
+	p = LIT(p, "{\"tid\":");
+	p = krt_json_digits(j, p, th->tid);
+	p = LIT(p, ",\"pid\":");
+	p = krt_json_digits(j, p, th->pid);
+	p = LIT(p, ",\"comm\":");
+	j->n = (size_t)(p - j->buf);
+	krt_json_write_string(j, th->comm, n);
+	p = LIT(j->buf + j->n, ",\"container\":");
+	j->n = (size_t)(p - j->buf);
+	krt_json_write_string(j, container, nc);
+	p = LIT(j->buf + j->n, ",\"cpu_ns\":");
+	p = krt_json_digits(j, p, th->cpu_ns);
+	p = LIT(p, ",\"first_ns\":");
+	p = krt_json_digits(j, p, th->first_ns);
+	p = LIT(p, ",\"last_ns\":");
+	p = krt_json_digits(j, p, th->last_ns);
+	if (n_goids) {
+		p = LIT(p, ",\"goids\":[");
+		for (i = 0; i < n_goids; i++) {
+			if (i)
+				*p++ = ',';
+			p = krt_json_digits(j, p, goids[i]);
+		}
+		*p++ = ']';
+	}
+	*p++ = '}';
+	j->n = (size_t)(p - j->buf);
+	return true;
+}
+
 static void put_thread(struct krt_json *j, const struct krt_trace *t,
 		       const struct krt_thread_stat *th)
 {
 	size_t n = strnlen(th->comm, KRT_COMM_LEN), n_goids, i;
 	__u32 goids[KRT_THREAD_GOIDS_MAX];
 
+	n_goids = krt_thread_goids(t, th->tid, goids, KRT_THREAD_GOIDS_MAX);
+	if (put_thread_fast(j, th, goids, n_goids))
+		return;
 	krt_json_obj_begin(j);
 	KRT_JSON_KV_U64(j, "tid", th->tid);
 	KRT_JSON_KV_U64(j, "pid", th->pid);
@@ -47,7 +109,6 @@ static void put_thread(struct krt_json *j, const struct krt_trace *t,
 	KRT_JSON_KV_U64(j, "cpu_ns", th->cpu_ns);
 	KRT_JSON_KV_U64(j, "first_ns", th->first_ns);
 	KRT_JSON_KV_U64(j, "last_ns", th->last_ns);
-	n_goids = krt_thread_goids(t, th->tid, goids, KRT_THREAD_GOIDS_MAX);
 	if (n_goids) {
 		KRT_JSON_KEY(j, "goids");
 		krt_json_arr_begin(j);
@@ -57,9 +118,6 @@ static void put_thread(struct krt_json *j, const struct krt_trace *t,
 	}
 	krt_json_obj_end(j);
 }
-
-/* a literal at p; returns its end */
-#define LIT(p, s) (__builtin_memcpy((p), (s), sizeof(s) - 1), (p) + sizeof(s) - 1)
 
 /*
  * A hop's object, at most this long: 13 keys (~130 bytes), 9 numbers of
