@@ -230,65 +230,6 @@ static __u64 flush_done_ts(const struct krt_live_source *s)
 	return s->flush_t0 < s->flush_held ? s->flush_t0 : s->flush_held;
 }
 
-#define ITEM_CPU_SHIFT 8
-#define ITEM_TYPE_MASK ((1u << ITEM_CPU_SHIFT) - 1)
-_Static_assert(KRT_EV_TYPE_MAX <= ITEM_TYPE_MASK, "event types fit below the CPU");
-_Static_assert(sizeof(struct krt_sched_item) == KRT_REORDER_SMALL_BYTES &&
-		   offsetof(struct krt_sched_item, ts_ns) == 0,
-	       "a batch item waits as a small record of the reorder window");
-
-/*
- * A batch item (waiting in the window as it came, its CPU in the type's
- * upper bits) as the SWITCH, WAKEUP, CPU or NOTIFY event the kernel used
- * to send one record each: made when it leaves the window, in a buffer
- * the cache still holds.
- */
-static void sched_item_event(const struct krt_reorder_small *sm, struct krt_event *ev)
-{
-	struct krt_sched_item it;
-
-	memcpy(&it, sm, sizeof(it));
-	*ev = zero_event;
-	ev->ts_ns = it.ts_ns;
-	ev->type = it.type & ITEM_TYPE_MASK;
-	ev->cpu = it.type >> ITEM_CPU_SHIFT;
-	if (ev->type == KRT_EV_NOTIFY) {
-		ev->pid = it.prev_pid;
-		ev->tid = it.prev_tid;
-		memcpy(ev->comm, it.prev_comm, sizeof(ev->comm));
-		ev->notify.dir = (__u8)it.prev_state;
-		ev->notify.fd = (__s32)it.next_tid;
-		ev->notify.asked = it.next_pid;
-		ev->notify.chan = it.notify.chan;
-		ev->notify.bytes = it.notify.bytes;
-	} else if (ev->type == KRT_EV_CPU) {
-		ev->pid = it.prev_pid;
-		ev->tid = it.prev_tid;
-		memcpy(ev->comm, it.prev_comm, sizeof(ev->comm));
-		ev->oncpu.oncpu_ns = it.cpu.oncpu_ns;
-		ev->oncpu.runq_ns = it.cpu.runq_ns;
-		ev->oncpu.trace_id = it.next_tid;
-	} else if (ev->type == KRT_EV_WAKEUP) {
-		ev->pid = it.prev_pid;
-		ev->tid = it.prev_tid;
-		memcpy(ev->comm, it.prev_comm, sizeof(ev->comm));
-		ev->wakeup.target_tid = it.next_tid;
-		ev->wakeup.target_pid = it.next_pid;
-	} else {
-		/* the event's task: the side switching out, if shown */
-		ev->pid = it.prev_tid ? it.prev_pid : it.next_pid;
-		ev->tid = it.prev_tid ? it.prev_tid : it.next_tid;
-		memcpy(ev->comm, it.prev_tid ? it.prev_comm : it.next_comm, sizeof(ev->comm));
-		ev->sw.prev_tid = it.prev_tid;
-		ev->sw.prev_pid = it.prev_pid;
-		ev->sw.prev_state = it.prev_state;
-		memcpy(ev->sw.prev_comm, it.prev_comm, sizeof(ev->sw.prev_comm));
-		ev->sw.next_tid = it.next_tid;
-		ev->sw.next_pid = it.next_pid;
-		memcpy(ev->sw.next_comm, it.next_comm, sizeof(ev->sw.next_comm));
-	}
-}
-
 /*
  * A batch of switches, wake-ups, CPU times and notifications (struct
  * krt_sched_batch), as the SWITCH, WAKEUP, CPU and NOTIFY events the
@@ -299,6 +240,7 @@ static int sched_batch_events(struct krt_live_source *s, const struct krt_sched_
 {
 	size_t n = (size - offsetof(struct krt_sched_batch, items)) / sizeof(b->items[0]), i;
 	__u32 slots[KRT_SCHED_BATCH_ITEMS];
+	struct krt_event *ev;
 	int err = 0;
 
 	if (b->n < n)
@@ -312,21 +254,57 @@ static int sched_batch_events(struct krt_live_source *s, const struct krt_sched_
 	if (b->flush && s->flushes_due && !--s->flushes_due)
 		s->flushed_ts = flush_done_ts(s);
 	for (i = 0; i < n; i++) {
-		struct krt_sched_item it = b->items[i];
-		struct krt_reorder_small *sm = krt_reorder_small_slot(&s->window, &slots[i]);
+		const struct krt_sched_item *it = &b->items[i];
 
-		if (!sm) {
+		ev = krt_reorder_slot(&s->window, &slots[i]);
+		if (!ev) {
 			err = -ENOMEM;
 			break;
 		}
-		if (it.type == KRT_EV_NOTIFY)
+		*ev = zero_event;
+		ev->ts_ns = it->ts_ns;
+		ev->type = it->type;
+		ev->cpu = b->cpu;
+		if (it->type == KRT_EV_NOTIFY) {
+			ev->pid = it->prev_pid;
+			ev->tid = it->prev_tid;
+			memcpy(ev->comm, it->prev_comm, sizeof(ev->comm));
+			ev->notify.dir = (__u8)it->prev_state;
+			ev->notify.fd = (__s32)it->next_tid;
+			ev->notify.asked = it->next_pid;
+			ev->notify.chan = it->notify.chan;
+			ev->notify.bytes = it->notify.bytes;
 			s->notified++;
-		/* the batch's CPU rides in the type's upper bits (sched_item_event) */
-		it.type = (it.type & ITEM_TYPE_MASK) | b->cpu << ITEM_CPU_SHIFT;
-		memcpy(sm, &it, sizeof(it));
+		} else if (it->type == KRT_EV_CPU) {
+			ev->pid = it->prev_pid;
+			ev->tid = it->prev_tid;
+			memcpy(ev->comm, it->prev_comm, sizeof(ev->comm));
+			ev->oncpu.oncpu_ns = it->cpu.oncpu_ns;
+			ev->oncpu.runq_ns = it->cpu.runq_ns;
+			ev->oncpu.trace_id = it->next_tid;
+		} else if (it->type == KRT_EV_WAKEUP) {
+			ev->pid = it->prev_pid;
+			ev->tid = it->prev_tid;
+			memcpy(ev->comm, it->prev_comm, sizeof(ev->comm));
+			ev->wakeup.target_tid = it->next_tid;
+			ev->wakeup.target_pid = it->next_pid;
+		} else {
+			/* the event's task: the side switching out, if shown */
+			ev->pid = it->prev_tid ? it->prev_pid : it->next_pid;
+			ev->tid = it->prev_tid ? it->prev_tid : it->next_tid;
+			memcpy(ev->comm, it->prev_tid ? it->prev_comm : it->next_comm,
+			       sizeof(ev->comm));
+			ev->sw.prev_tid = it->prev_tid;
+			ev->sw.prev_pid = it->prev_pid;
+			ev->sw.prev_state = it->prev_state;
+			memcpy(ev->sw.prev_comm, it->prev_comm, sizeof(ev->sw.prev_comm));
+			ev->sw.next_tid = it->next_tid;
+			ev->sw.next_pid = it->next_pid;
+			memcpy(ev->sw.next_comm, it->next_comm, sizeof(ev->sw.next_comm));
+		}
 		s->batched++;
-		if (it.ts_ns > s->newest_ts)
-			s->newest_ts = it.ts_ns;
+		if (it->ts_ns > s->newest_ts)
+			s->newest_ts = it->ts_ns;
 	}
 	/*
 	 * A CPU's items are in its time order, and older than most records
@@ -572,7 +550,7 @@ struct krt_live_source *krt_live_open(const struct krt_live_opts *o, const char 
 	/* a window asked for (--debug reorder-us) stays as asked */
 	krt_reorder_span_init(&s->span, o->reorder_ns ? o->reorder_ns : DEFAULT_REORDER_NS,
 			      !o->reorder_ns);
-	krt_reorder_init(&s->window, sched_item_event);
+	krt_reorder_init(&s->window);
 	s->n_cpus = libbpf_num_possible_cpus();
 	if (s->n_cpus <= 0 || s->n_cpus > KRT_MAX_CPUS)
 		s->n_cpus = KRT_MAX_CPUS;
@@ -1220,7 +1198,7 @@ void krt_live_print_counters(struct krt_live_source *s, FILE *f, const char *pro
 
 		fprintf(f, "%s: counters %u memory heap_used %zu heap_total %zu window_slots %zu\n",
 			prog, n, mi.uordblks + mi.hblkhd, mi.arena + mi.hblkhd,
-			s->window.cap_events + s->window.cap_small);
+			s->window.cap_keys / 2);
 	}
 #ifdef KRT_HOOK_PROFILE
 	{

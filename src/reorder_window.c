@@ -9,81 +9,38 @@
 /* events handed over are prefetched this many ahead: each was read cold */
 #define PREFETCH_AHEAD 4
 
-void krt_reorder_init(struct krt_reorder *r, krt_reorder_expand_fn expand)
+void krt_reorder_init(struct krt_reorder *r)
 {
 	memset(r, 0, sizeof(*r));
-	r->expand = expand;
 }
 
 void krt_reorder_free(struct krt_reorder *r)
 {
-	krt_reorder_expand_fn expand = r->expand;
-
 	free(r->keys);
 	free(r->events);
 	free(r->free_slots);
-	free(r->small);
-	free(r->free_small);
-	krt_reorder_init(r, expand);
+	krt_reorder_init(r);
 }
 
-/* Twice the slots of both pools in keys: at most half the array is in use. */
-static int keys_fit(struct krt_reorder *r)
-{
-	size_t want = 2 * (r->cap_events + r->cap_small);
-	void *keys;
-
-	if (want <= r->cap_keys)
-		return 0;
-	keys = realloc(r->keys, want * sizeof(*r->keys));
-	if (!keys)
-		return -ENOMEM;
-	r->keys = keys;
-	r->cap_keys = want;
-	return 0;
-}
-
-/* Twice the event slots: pool and free list grow together, the keys with them. */
+/* Twice the slots (and keys): window, pool and free list grow together. */
 static int grow(struct krt_reorder *r)
 {
-	size_t old = r->cap_events, slots = old ? 2 * old : FIRST_SLOTS, k;
-	void *ev = realloc(r->events, slots * sizeof(*r->events));
+	size_t old = r->cap_keys / 2, slots = old ? 2 * old : FIRST_SLOTS, k;
+	void *keys = realloc(r->keys, 2 * slots * sizeof(*r->keys));
+	void *ev = keys ? realloc(r->events, slots * sizeof(*r->events)) : NULL;
 	void *fr = ev ? realloc(r->free_slots, slots * sizeof(*r->free_slots)) : NULL;
 
+	if (keys)
+		r->keys = keys;
 	if (ev)
 		r->events = ev;
 	if (!fr)
 		return -ENOMEM;
 	r->free_slots = fr;
-	r->cap_events = slots;
-	if (keys_fit(r)) {
-		r->cap_events = old;
-		return -ENOMEM;
-	}
 	/* the new slots are free; the stack hands out low ones first */
 	for (k = slots; k > old; k--)
 		r->free_slots[r->n_free++] = k - 1;
-	return 0;
-}
-
-static int grow_small(struct krt_reorder *r)
-{
-	size_t old = r->cap_small, slots = old ? 2 * old : FIRST_SLOTS, k;
-	void *sm = realloc(r->small, slots * sizeof(*r->small));
-	void *fr = sm ? realloc(r->free_small, slots * sizeof(*r->free_small)) : NULL;
-
-	if (sm)
-		r->small = sm;
-	if (!fr)
-		return -ENOMEM;
-	r->free_small = fr;
-	r->cap_small = slots;
-	if (keys_fit(r)) {
-		r->cap_small = old;
-		return -ENOMEM;
-	}
-	for (k = slots; k > old; k--)
-		r->free_small[r->n_free_small++] = (__u32)(k - 1) | KRT_REORDER_SMALL;
+	r->cap_keys = 2 * slots;
 	return 0;
 }
 
@@ -95,31 +52,13 @@ struct krt_event *krt_reorder_slot(struct krt_reorder *r, __u32 *slot)
 	return &r->events[*slot];
 }
 
-struct krt_reorder_small *krt_reorder_small_slot(struct krt_reorder *r, __u32 *slot)
-{
-	if (!r->n_free_small && grow_small(r))
-		return NULL;
-	*slot = r->free_small[--r->n_free_small];
-	return &r->small[*slot & ~KRT_REORDER_SMALL];
-}
-
 void krt_reorder_release(struct krt_reorder *r, __u32 slot)
 {
-	if (slot & KRT_REORDER_SMALL)
-		r->free_small[r->n_free_small++] = slot;
-	else
-		r->free_slots[r->n_free++] = slot;
-}
-
-static inline __u64 slot_ts(const struct krt_reorder *r, __u32 slot)
-{
-	if (slot & KRT_REORDER_SMALL)
-		return r->small[slot & ~KRT_REORDER_SMALL].ts_ns;
-	return r->events[slot].ts_ns;
+	r->free_slots[r->n_free++] = slot;
 }
 
 /*
- * Room for n more keys after tail. Every waiting record holds a slot (the
+ * Room for n more keys after tail. Every waiting event holds a slot (the
  * n new ones too) and there are half as many slots as keys: at most half
  * the array is in use, and the window moves back to its start.
  */
@@ -134,7 +73,7 @@ static void make_room(struct krt_reorder *r, size_t n)
 
 void krt_reorder_insert(struct krt_reorder *r, __u32 slot)
 {
-	__u64 ts = slot_ts(r, slot);
+	__u64 ts = r->events[slot].ts_ns;
 	struct krt_reorder_key *w;
 	size_t i;
 
@@ -155,7 +94,7 @@ void krt_reorder_insert_run(struct krt_reorder *r, const __u32 *slots, size_t n)
 	size_t i, j, k;
 
 	for (j = 1; j < n; j++) {
-		if (slot_ts(r, slots[j - 1]) > slot_ts(r, slots[j])) {
+		if (r->events[slots[j - 1]].ts_ns > r->events[slots[j]].ts_ns) {
 			/* not in order after all: one by one */
 			for (j = 0; j < n; j++)
 				krt_reorder_insert(r, slots[j]);
@@ -172,7 +111,7 @@ void krt_reorder_insert_run(struct krt_reorder *r, const __u32 *slots, size_t n)
 	i = r->tail;
 	k = r->tail + n;
 	for (j = n; j > 0;) {
-		__u64 ts = slot_ts(r, slots[j - 1]);
+		__u64 ts = r->events[slots[j - 1]].ts_ns;
 
 		if (i > r->head && w[i - 1].ts_ns > ts) {
 			w[--k] = w[--i];
@@ -198,36 +137,22 @@ int krt_reorder_queue(struct krt_reorder *r, const struct krt_event *ev)
 
 size_t krt_reorder_deliver(struct krt_reorder *r, __u64 cutoff_ts, krt_reorder_cb cb, void *ctx)
 {
-	struct krt_event tmp;
 	size_t n = 0;
 
-	/* inserts only between deliveries: the most in use comes right before one */
-	if (r->cap_events - r->n_free > r->peak)
-		r->peak = r->cap_events - r->n_free;
-	if (r->cap_small - r->n_free_small > r->peak_small)
-		r->peak_small = r->cap_small - r->n_free_small;
+	/* inserts only between deliveries: the most that waited comes right before one */
+	if (r->tail - r->head > r->peak)
+		r->peak = r->tail - r->head;
 	while (r->head < r->tail && r->keys[r->head].ts_ns <= cutoff_ts) {
 		struct krt_reorder_key k = r->keys[r->head++];
-		struct krt_event *ev;
+		struct krt_event *ev = &r->events[k.slot];
 
-		/* the records were written a window ago and left the cache */
+		/* the events were written a window ago and left the cache */
 		if (r->head + PREFETCH_AHEAD < r->tail) {
-			__u32 next = r->keys[r->head + PREFETCH_AHEAD].slot;
+			const char *next =
+			    (const char *)&r->events[r->keys[r->head + PREFETCH_AHEAD].slot];
 
-			if (next & KRT_REORDER_SMALL) {
-				__builtin_prefetch(&r->small[next & ~KRT_REORDER_SMALL]);
-			} else {
-				const char *p = (const char *)&r->events[next];
-
-				for (size_t off = 0; off < sizeof(*ev); off += 64)
-					__builtin_prefetch(p + off);
-			}
-		}
-		if (k.slot & KRT_REORDER_SMALL) {
-			r->expand(&r->small[k.slot & ~KRT_REORDER_SMALL], &tmp);
-			ev = &tmp;
-		} else {
-			ev = &r->events[k.slot];
+			for (size_t off = 0; off < sizeof(*ev); off += 64)
+				__builtin_prefetch(next + off);
 		}
 		if (ev->ts_ns < r->last_ts) {
 			ev->ts_ns = r->last_ts;
@@ -235,7 +160,7 @@ size_t krt_reorder_deliver(struct krt_reorder *r, __u64 cutoff_ts, krt_reorder_c
 		}
 		r->last_ts = ev->ts_ns;
 		cb(ev, ctx);
-		krt_reorder_release(r, k.slot);
+		r->free_slots[r->n_free++] = k.slot;
 		n++;
 	}
 	if (r->head == r->tail)
@@ -243,83 +168,48 @@ size_t krt_reorder_deliver(struct krt_reorder *r, __u64 cutoff_ts, krt_reorder_c
 	return n;
 }
 
-/* The size a pool of slots in use at most peak may shrink to (slots: none). */
-static size_t shrunk_size(size_t slots, size_t peak)
-{
-	size_t want = FIRST_SLOTS;
-
-	if (slots <= FIRST_SLOTS || peak * 8 > slots)
-		return slots;
-	while (want < peak * 4)
-		want *= 2;
-	return want < slots ? want : slots;
-}
-
 bool krt_reorder_shrink(struct krt_reorder *r)
 {
-	size_t waiting = r->tail - r->head, used = r->cap_events - r->n_free,
-	       used_small = r->cap_small - r->n_free_small, j, k, ne = 0, ns = 0;
-	size_t peak = r->peak > used ? r->peak : used;
-	size_t peak_small = r->peak_small > used_small ? r->peak_small : used_small;
-	size_t want = shrunk_size(r->cap_events, peak),
-	       want_small = shrunk_size(r->cap_small, peak_small);
+	size_t slots = r->cap_keys / 2, waiting = r->tail - r->head, want = FIRST_SLOTS, j, k;
+	size_t peak = r->peak > waiting ? r->peak : waiting;
 	struct krt_reorder_key *keys;
-	struct krt_reorder_small *sm;
 	struct krt_event *ev;
-	__u32 *fr, *frs;
+	__u32 *fr;
 
 	/* the next check looks at the period from now on */
-	r->peak = used;
-	r->peak_small = used_small;
-	/* every slot taken waits in the window (none is held between calls) */
-	if ((want == r->cap_events && want_small == r->cap_small) || used + used_small != waiting)
+	r->peak = waiting;
+	if (slots <= FIRST_SLOTS || peak * 8 > slots)
 		return false;
-	keys = malloc(2 * (want + want_small) * sizeof(*keys));
+	while (want < peak * 4)
+		want *= 2;
+	if (want >= slots)
+		return false;
+	keys = malloc(2 * want * sizeof(*keys));
 	ev = malloc(want * sizeof(*ev));
 	fr = malloc(want * sizeof(*fr));
-	sm = want_small ? malloc(want_small * sizeof(*sm)) : NULL;
-	frs = want_small ? malloc(want_small * sizeof(*frs)) : NULL;
-	if (!keys || !ev || !fr || (want_small && (!sm || !frs))) {
+	if (!keys || !ev || !fr) {
 		free(keys);
 		free(ev);
 		free(fr);
-		free(sm);
-		free(frs);
 		return false;
 	}
 	for (j = 0; j < waiting; j++) {
-		__u32 slot = r->keys[r->head + j].slot;
-
+		ev[j] = r->events[r->keys[r->head + j].slot];
 		keys[j].ts_ns = r->keys[r->head + j].ts_ns;
-		if (slot & KRT_REORDER_SMALL) {
-			sm[ns] = r->small[slot & ~KRT_REORDER_SMALL];
-			keys[j].slot = (__u32)ns++ | KRT_REORDER_SMALL;
-		} else {
-			ev[ne] = r->events[slot];
-			keys[j].slot = (__u32)ne++;
-		}
+		keys[j].slot = j;
 	}
 	r->n_free = 0;
-	for (k = want; k > ne; k--)
-		fr[r->n_free++] = (__u32)(k - 1);
-	r->n_free_small = 0;
-	for (k = want_small; k > ns; k--)
-		frs[r->n_free_small++] = (__u32)(k - 1) | KRT_REORDER_SMALL;
+	for (k = want; k > waiting; k--)
+		fr[r->n_free++] = k - 1;
 	free(r->keys);
 	free(r->events);
 	free(r->free_slots);
-	free(r->small);
-	free(r->free_small);
 	r->keys = keys;
 	r->events = ev;
 	r->free_slots = fr;
-	r->small = sm;
-	r->free_small = frs;
 	r->head = 0;
 	r->tail = waiting;
-	r->cap_keys = 2 * (want + want_small);
-	r->cap_events = want;
-	r->cap_small = want_small;
+	r->cap_keys = 2 * want;
 	return true;
 }
 

@@ -19,63 +19,32 @@
 
 struct krt_reorder_key {
 	__u64 ts_ns;
-	__u32 slot; /* in events[], or in small[] with KRT_REORDER_SMALL */
+	__u32 slot; /* in events[] */
 };
-
-/*
- * A small record: 64 bytes that begin with its time, expanded into an
- * event only when it leaves (krt_reorder_expand_fn). A CPU's switches and
- * wake-ups (a kernel batch item is 64 bytes) wait so: one cache line
- * written and read back a window later, where a whole event took four
- * (most of asgi's events; the slots' misses were the live reader's
- * hottest instructions, perf).
- */
-#define KRT_REORDER_SMALL_BYTES 64
-#define KRT_REORDER_SMALL 0x80000000u
-
-struct krt_reorder_small {
-	__u64 ts_ns;
-	unsigned char rest[KRT_REORDER_SMALL_BYTES - sizeof(__u64)];
-};
-
-typedef void (*krt_reorder_expand_fn)(const struct krt_reorder_small *sm, struct krt_event *ev);
 
 struct krt_reorder {
 	/*
-	 * keys[head, tail): sorted; room for twice the slots of both pools,
-	 * so that moving the window back to the start of the array is rare.
+	 * keys[head, tail): sorted; room for twice the slots, so that moving
+	 * the window back to the start of the array is rare.
 	 */
 	struct krt_reorder_key *keys;
 	size_t head, tail, cap_keys;
-	struct krt_event *events; /* cap_events slots */
-	size_t cap_events;
-	__u32 *free_slots; /* stack of unused slots */
+	struct krt_event *events; /* cap_keys / 2 slots */
+	__u32 *free_slots;	  /* stack of unused slots */
 	size_t n_free;
-	struct krt_reorder_small *small; /* cap_small slots (none until asked for) */
-	size_t cap_small;
-	__u32 *free_small;
-	size_t n_free_small;
-	krt_reorder_expand_fn expand;
-	size_t peak, peak_small; /* most slots in use since the last shrink check */
-	__u64 last_ts;		 /* newest time handed over */
-	__u64 late;		 /* arrived behind last_ts: handed over at last_ts */
+	size_t peak;   /* most events waiting since the last shrink check */
+	__u64 last_ts; /* newest time handed over */
+	__u64 late;    /* arrived behind last_ts: handed over at last_ts */
 };
 
 typedef void (*krt_reorder_cb)(const struct krt_event *ev, void *ctx);
 
-/* expand: how small records become events (NULL: none will be queued) */
-void krt_reorder_init(struct krt_reorder *r, krt_reorder_expand_fn expand);
+void krt_reorder_init(struct krt_reorder *r);
 void krt_reorder_free(struct krt_reorder *r);
 /* A free slot to fill (the pool grows when empty), or NULL: out of memory. */
 struct krt_event *krt_reorder_slot(struct krt_reorder *r, __u32 *slot);
 /* Slot goes back unused. */
 void krt_reorder_release(struct krt_reorder *r, __u32 slot);
-/*
- * A free small slot to fill (its first 8 bytes: the time), or NULL: out of
- * memory. *slot carries KRT_REORDER_SMALL; it joins the window as any
- * slot does, and leaves as the event r->expand() makes of it.
- */
-struct krt_reorder_small *krt_reorder_small_slot(struct krt_reorder *r, __u32 *slot);
 /* The event filled in slot joins the window, after every event not newer. */
 void krt_reorder_insert(struct krt_reorder *r, __u32 slot);
 /*
@@ -96,10 +65,10 @@ size_t krt_reorder_deliver(struct krt_reorder *r, __u64 cutoff_ts, krt_reorder_c
 /* Events waiting. */
 size_t krt_reorder_pending(const struct krt_reorder *r);
 /*
- * The pools give back what a burst made them take: when at most an eighth
- * of a pool's slots were in use at any delivery since the last call, the
- * waiting records move (in order) to a pool four times that peak (not
- * below the first size). Returns true when it shrank; false also when the smaller
+ * The pool gives back what a burst made it take: when at most an eighth of
+ * its slots were in use at any delivery since the last call, the waiting
+ * events move (in order) to a pool four times that peak (not below the
+ * first size). Returns true when it shrank; false also when the smaller
  * pool could not be had (the old one stays). Measured from the peak, not
  * from what waits after a delivery: a live run's window holds a poll
  * interval more just before each delivery, and a pool sized from the

@@ -41,7 +41,7 @@ static void test_sorted_and_stable(void **state)
 	struct out *o = calloc(1, sizeof(*o));
 	size_t i;
 
-	krt_reorder_init(&r, NULL);
+	krt_reorder_init(&r);
 	for (i = 0; i < sizeof(ts) / sizeof(ts[0]); i++)
 		queue(&r, ts[i], (__u32)i);
 	assert_int_equal(krt_reorder_deliver(&r, ~0ULL, collect, o), 7);
@@ -64,7 +64,7 @@ static void test_cutoff(void **state)
 	struct krt_reorder r;
 	struct out *o = calloc(1, sizeof(*o));
 
-	krt_reorder_init(&r, NULL);
+	krt_reorder_init(&r);
 	queue(&r, 300, 0);
 	queue(&r, 100, 1);
 	queue(&r, 200, 2);
@@ -85,7 +85,7 @@ static void test_late_event_clamped(void **state)
 	struct krt_reorder r;
 	struct out *o = calloc(1, sizeof(*o));
 
-	krt_reorder_init(&r, NULL);
+	krt_reorder_init(&r);
 	queue(&r, 500, 0);
 	krt_reorder_deliver(&r, 500, collect, o);
 	queue(&r, 400, 1);
@@ -115,7 +115,7 @@ static void test_long_stream_grows_and_wraps(void **state)
 	__u32 n = 0;
 	size_t i;
 
-	krt_reorder_init(&r, NULL);
+	krt_reorder_init(&r);
 	for (int step = 0; step < 40; step++) {
 		/* a burst bigger than the first pool (4096 slots) now and then */
 		int burst = step % 10 == 0 ? 9000 : 700;
@@ -173,8 +173,8 @@ static void test_insert_run_as_one_by_one(void **state)
 	size_t i;
 
 	srand(18);
-	krt_reorder_init(&a, NULL);
-	krt_reorder_init(&b, NULL);
+	krt_reorder_init(&a);
+	krt_reorder_init(&b);
 	for (int step = 0; step < 3000; step++) {
 		/* a record or two of newer times, then a run reaching back */
 		for (int k = rand() % 3; k > 0; k--, arrival++) {
@@ -220,7 +220,7 @@ static void test_insert_run_ties(void **state)
 	struct out *o = calloc(1, sizeof(*o));
 	__u32 slots[3];
 
-	krt_reorder_init(&r, NULL);
+	krt_reorder_init(&r);
 	krt_reorder_insert(&r, fill(&r, 100, 0));
 	krt_reorder_insert(&r, fill(&r, 200, 1));
 	slots[0] = fill(&r, 50, 2);
@@ -252,7 +252,7 @@ static void test_shrinks_after_burst(void **state)
 	__u32 n = 0;
 	size_t i;
 
-	krt_reorder_init(&r, NULL);
+	krt_reorder_init(&r);
 	for (; n < 20000; n++)
 		queue(&r, 1000 + n / 2, n);
 	assert_true(r.cap_keys / 2 >= 20000);
@@ -285,7 +285,7 @@ static void test_shrink_keeps_peak(void **state)
 	struct out *o = calloc(1, sizeof(*o));
 	__u32 n = 0;
 
-	krt_reorder_init(&r, NULL);
+	krt_reorder_init(&r);
 	for (; n < 20000; n++)
 		queue(&r, 1000 + n, n);
 	krt_reorder_deliver(&r, 1000 + 19500, collect, o);
@@ -304,92 +304,6 @@ static void test_shrink_keeps_peak(void **state)
 	free(o);
 }
 
-/* A small record: its time, then the arrival number (the expanded event's tid). */
-static void expand_small(const struct krt_reorder_small *sm, struct krt_event *ev)
-{
-	memset(ev, 0, sizeof(*ev));
-	ev->ts_ns = sm->ts_ns;
-	memcpy(&ev->tid, sm->rest, sizeof(ev->tid));
-	ev->type = KRT_EV_SWITCH;
-}
-
-static __u32 fill_small(struct krt_reorder *r, __u64 ts, __u32 arrival)
-{
-	__u32 slot;
-	struct krt_reorder_small *sm = krt_reorder_small_slot(r, &slot);
-
-	assert_non_null(sm);
-	assert_true(slot & KRT_REORDER_SMALL);
-	sm->ts_ns = ts;
-	memcpy(sm->rest, &arrival, sizeof(arrival));
-	return slot;
-}
-
-/*
- * Small records (batch items) and events in one window come out as a
- * window of events only would give them: time order, ties in arrival
- * order, late ones at the last time handed over; through runs, bursts,
- * deliveries and a shrink of both pools.
- */
-static void test_small_records_as_events(void **state)
-{
-	struct krt_reorder a, b;
-	struct out *oa = calloc(1, sizeof(*oa)), *ob = calloc(1, sizeof(*ob));
-	__u64 ts = 1000;
-	__u32 arrival = 0, sa[16], sb[16];
-	size_t shrunk = 0;
-
-	srand(7);
-	krt_reorder_init(&a, expand_small);
-	krt_reorder_init(&b, NULL);
-	for (int step = 0; step < 3000; step++) {
-		/* a burst now and then: the pools grow, later they may shrink */
-		int burst = step % 1000 == 500 ? 9000 : rand() % 3;
-
-		for (int k = burst; k > 0; k--, arrival++) {
-			ts += rand() % 4;
-			if (rand() % 2)
-				krt_reorder_insert(&a, fill_small(&a, ts, arrival));
-			else
-				krt_reorder_insert(&a, fill(&a, ts, arrival));
-			krt_reorder_insert(&b, fill(&b, ts, arrival));
-		}
-		/* a run of small records reaching back (a CPU's batch) */
-		size_t n = rand() % 17;
-		__u64 t = ts > 40 ? ts - rand() % 40 : ts;
-
-		for (size_t i = 0; i < n; i++, arrival++) {
-			t += rand() % 3;
-			sa[i] = fill_small(&a, t, arrival);
-			sb[i] = fill(&b, t, arrival);
-		}
-		krt_reorder_insert_run(&a, sa, n);
-		krt_reorder_insert_run(&b, sb, n);
-		if (rand() % 4 == 0) {
-			__u64 cut = ts - rand() % 60;
-
-			krt_reorder_deliver(&a, cut, collect, oa);
-			krt_reorder_deliver(&b, cut, collect, ob);
-		}
-		if (step % 100 == 99)
-			shrunk += krt_reorder_shrink(&a);
-	}
-	krt_reorder_deliver(&a, ~0ULL, collect, oa);
-	krt_reorder_deliver(&b, ~0ULL, collect, ob);
-	assert_true(shrunk > 0);
-	assert_true(a.cap_small > 0 && a.cap_events > 0);
-	assert_int_equal(oa->n, arrival);
-	assert_int_equal(oa->n, ob->n);
-	assert_memory_equal(oa->ts, ob->ts, oa->n * sizeof(oa->ts[0]));
-	assert_memory_equal(oa->tid, ob->tid, oa->n * sizeof(oa->tid[0]));
-	assert_int_equal(a.late, b.late);
-	assert_true(a.late > 0);
-	krt_reorder_free(&a);
-	krt_reorder_free(&b);
-	free(oa);
-	free(ob);
-}
-
 /* A slot taken and given back unused is handed out again. */
 static void test_release(void **state)
 {
@@ -397,7 +311,7 @@ static void test_release(void **state)
 	struct out *o = calloc(1, sizeof(*o));
 	__u32 a, b;
 
-	krt_reorder_init(&r, NULL);
+	krt_reorder_init(&r);
 	assert_non_null(krt_reorder_slot(&r, &a));
 	krt_reorder_release(&r, a);
 	assert_non_null(krt_reorder_slot(&r, &b));
@@ -462,7 +376,6 @@ int main(void)
 		cmocka_unit_test(test_insert_run_ties),
 		cmocka_unit_test(test_shrinks_after_burst),
 		cmocka_unit_test(test_shrink_keeps_peak),
-		cmocka_unit_test(test_small_records_as_events),
 		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_span_adapts_to_load),
 	};
