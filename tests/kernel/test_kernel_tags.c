@@ -2185,6 +2185,7 @@ static void test_first_sends_and_reply_calls_make_loop(void **state)
 	close_own_source(m);
 }
 
+
 /*
  * --sample 2: an event loop (node's): a backend's reply read, then two
  * calls on connections used before: the request's next call and another
@@ -2214,13 +2215,16 @@ static void loop_made(int *gw, int *srv, struct upstream *up)
 	loop_trial_passes(gw[0], srv[0]);
 }
 
-static void test_calls_on_used_connections_make_loop(void **state)
+/*
+ * An event loop made (loop_made) on two gateway connections with an
+ * upstream each; each connection's state is kept (whether it sent
+ * before), which the small tables do not.
+ */
+static struct krt_live_source *made_loop_begin(int gw[2], int srv[2], struct upstream up[2])
 {
 	struct krt_live_source *m;
-	struct upstream up[2];
-	int gw[2], srv[2], k, recorded, hidden;
+	int k;
 
-	/* each connection's state kept: whether it sent before (not in small tables) */
 	if (state_slots)
 		skip();
 	m = open_loop_source();
@@ -2230,17 +2234,34 @@ static void test_calls_on_used_connections_make_loop(void **state)
 	}
 	drain_from(m);
 	loop_made(gw, srv, up);
-	door_records(m, gw[0], srv[0], &recorded, &hidden);
-	if (recorded != 8 || hidden != 4)
-		show_thread_events(gettid());
-	assert_int_equal(recorded, 8);
-	assert_int_equal(hidden, 4);
+	return m;
+}
+
+static void made_loop_end(struct krt_live_source *m, int gw[2], int srv[2], struct upstream up[2])
+{
+	int k;
+
 	for (k = 0; k < 2; k++) {
 		upstream_close(&up[k]);
 		close(gw[k]);
 		close(srv[k]);
 	}
 	close_own_source(m);
+}
+
+static void test_calls_on_used_connections_make_loop(void **state)
+{
+	struct krt_live_source *m;
+	struct upstream up[2];
+	int gw[2], srv[2], recorded, hidden;
+
+	m = made_loop_begin(gw, srv, up);
+	door_records(m, gw[0], srv[0], &recorded, &hidden);
+	if (recorded != 8 || hidden != 4)
+		show_thread_events(gettid());
+	assert_int_equal(recorded, 8);
+	assert_int_equal(hidden, 4);
+	made_loop_end(m, gw, srv, up);
 }
 
 /*
@@ -2259,16 +2280,7 @@ static void test_loop_hidden_time_uncounted(void **state)
 	int gw[2], srv[2], k, n = 0, n_hidden = 0, n_shown = 0;
 	size_t i;
 
-	/* each connection's state kept: whether it sent before (not in small tables) */
-	if (state_slots)
-		skip();
-	m = open_loop_source();
-	for (k = 0; k < 2; k++) {
-		tcp_pair(GATEWAY, &gw[k], &srv[k]);
-		upstream_open(&up[k]);
-	}
-	drain_from(m);
-	loop_made(gw, srv, up);
+	m = made_loop_begin(gw, srv, up);
 	usleep(20000);
 	drain_from(m);
 	for (k = 0; k < 5; k++) {
@@ -2306,12 +2318,7 @@ static void test_loop_hidden_time_uncounted(void **state)
 	}
 	assert_int_equal(n_hidden, 2);
 	assert_int_equal(n_shown, 2);
-	for (k = 0; k < 2; k++) {
-		upstream_close(&up[k]);
-		close(gw[k]);
-		close(srv[k]);
-	}
-	close_own_source(m);
+	made_loop_end(m, gw, srv, up);
 }
 
 /*
