@@ -40,6 +40,19 @@
 #define KRT_TRACE_SAMPLED_OUT 0x80000000u
 #define KRT_TRACE_UNSURE 0x40000000u
 #define KRT_TRACE_ID_MASK 0x3fffffffu
+
+/*
+ * Which new requests the gateway door samples (the BPF global
+ * sample_phase, written by the reader): RULE, one in sample_rate under the
+ * rate cap; windowed sampling (--sample-window) opens a window with ALL and
+ * keeps the phases around it (warm-up, drain) at NONE, where every new
+ * request is traced hidden, as an unsampled one is under RULE.
+ */
+enum krt_sample_phase {
+	KRT_PHASE_RULE = 0,
+	KRT_PHASE_ALL = 1,
+	KRT_PHASE_NONE = 2,
+};
 _Static_assert(KRT_PEER_UNDECIDED == KRT_TRACE_UNSURE, "a merged send's doubt");
 
 /*

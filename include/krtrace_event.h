@@ -15,7 +15,7 @@
 #include "krtrace_tcp_option.h"
 
 #define KRT_COMM_LEN 16
-#define KRT_ABI_VERSION 7 /* 5: KRT_EV_NOTIFY, 6: KRT_EV_RECV_WAIT, 7: KRT_EV_GO */
+#define KRT_ABI_VERSION 8 /* 5: KRT_EV_NOTIFY, 6: KRT_EV_RECV_WAIT, 7: KRT_EV_GO, 8: KRT_EV_PAUSE */
 
 enum krt_event_type {
 	KRT_EV_FORK = 1,       /* a traced thread created a thread or process */
@@ -35,6 +35,10 @@ enum krt_event_type {
 	KRT_EV_GO = 11,	       /* import: a goroutine event of a capture with Go's
 				* uprobes (payload: .go; docs/handoffs.md,
 				* "Goroutine events in a capture") */
+	KRT_EV_PAUSE = 12,     /* live, windowed sampling: from ts_ns until the next
+				* event the tracer saw nothing and forgot every
+				* request (its hot hooks detached, its kernel
+				* request state cleared); no payload */
 	KRT_EV_TYPE_MAX
 };
 

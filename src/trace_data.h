@@ -194,6 +194,7 @@ static inline const char *krt_event_type_name(__u32 type)
 	    [KRT_EV_NOTIFY] = "notify",
 	    [KRT_EV_RECV_WAIT] = "recv_wait",
 	    [KRT_EV_GO] = "goroutine",
+	    [KRT_EV_PAUSE] = "pause",
 	};
 
 	if (type < KRT_EV_TYPE_MAX && names[type])
