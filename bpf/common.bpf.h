@@ -122,6 +122,13 @@ __u64 traces_capped = 0; /* over the rate cap: not sampled */
 __u64 rate_second = 0;
 __u64 rate_count = 0;
 /*
+ * Which new requests the door samples (enum krt_sample_phase), written by
+ * the reader (mmapped) as its sampling windows open and close
+ * (--sample-window): read once per new request, beside the counters that
+ * request writes anyway.
+ */
+volatile __u32 sample_phase = KRT_PHASE_RULE;
+/*
  * State tables (threads, connections, directions): states put past their
  * first slot (probing), states not kept (every probed slot held by others:
  * that thread or connection goes untagged), and waits for a slot another

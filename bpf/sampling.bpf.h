@@ -10,9 +10,18 @@
 static __always_inline __u32 trace_new(void)
 {
 	__u32 id = (__sync_fetch_and_add(&next_trace_id, 1) + 1) & KRT_TRACE_ID_MASK;
+	__u32 phase = sampling_on() ? sample_phase : KRT_PHASE_RULE;
 
 	COUNT(traces_started);
-	if (sample_rate > 1 && (id - 1) % sample_rate)
+	/*
+	 * The reader's phase first (only with sampling on: the hidden
+	 * requests' machinery is needed for the unsampled ones): between
+	 * windows every new request is traced hidden, in a window every one
+	 * is sampled, under the rate cap still.
+	 */
+	if (phase == KRT_PHASE_NONE)
+		return id | KRT_TRACE_SAMPLED_OUT;
+	if (phase != KRT_PHASE_ALL && sample_rate > 1 && (id - 1) % sample_rate)
 		return id | KRT_TRACE_SAMPLED_OUT;
 	/*
 	 * The rate cap: each second's first rate_cap requests (of those the
