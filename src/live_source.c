@@ -28,6 +28,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "live_source.h"
+#include "live_forget.h"
 #include "reorder_window.h"
 #include "krtrace_go.h"
 #include "krtrace_bpf.h" /* before the skeleton: its types */
@@ -84,8 +85,17 @@ struct krt_live_source {
 	int n_cpus;			   /* possible CPUs, at most KRT_MAX_CPUS */
 	bool syscall_hooks;		   /* transfers from sys_exit (the fallback) */
 	bool out_of_memory;
-	struct bpf_link *go_links[KRT_LIVE_MAX_GO * KRT_GO_N_PROBED]; /* uprobes on Go runtimes */
+	/* uprobes on Go runtimes, and where each goes (a pause detaches them: link NULL) */
+	struct krt_go_link {
+		struct bpf_link *link;
+		struct bpf_program *prog;
+		__u32 pid;
+		__u64 offset;
+	} go_links[KRT_LIVE_MAX_GO * KRT_GO_N_PROBED];
 	int n_go_links;
+	/* between krt_live_pause and krt_live_resume: which hot programs it detached */
+	bool paused;
+	bool hot_detached[KRT_LIVE_HOT_PROGS];
 	/* idle states: the tables mapped for the sweeps, seconds since the start */
 	void *table[KRT_TABLES];
 	size_t table_len[KRT_TABLES];
@@ -1055,23 +1065,21 @@ static const void *table_map(const struct bpf_map *m, size_t len, const char *wh
  * event per thread, as if the trace changed now: read from the threads'
  * table through a mapping (not 64 k lookups).
  */
-static void collect_leftover_cpu(struct krt_live_source *s)
+static void collect_leftover_cpu(struct krt_live_source *s, __u64 now_ns)
 {
 	size_t len = (size_t)KRT_THREAD_SLOTS * sizeof(struct krt_thread_slot);
-	const struct krt_thread_slot *slots;
-	struct timespec now;
-	__u64 now_ns;
+	const struct krt_thread_slot *slots = s->table[KRT_TABLE_THREADS];
 	size_t i;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	now_ns = now.tv_sec * 1000000000ULL + now.tv_nsec;
-	slots = table_map(s->skel->maps.thread_slots, len, "the threads' CPU time left");
+	if (!slots)
+		slots = table_map(s->skel->maps.thread_slots, len, "the threads' CPU time left");
 	if (!slots)
 		return;
 	for (i = 0; i < KRT_THREAD_SLOTS; i++)
 		if (slots[i].tid && !(slots[i].tid & KRT_SLOT_FILL_BIT))
 			leftover_cpu_of(s, slots[i].tid, slots[i].st, now_ns);
-	munmap((void *)slots, len);
+	if (slots != s->table[KRT_TABLE_THREADS])
+		munmap((void *)slots, len);
 }
 
 /* A send still waiting in direction key at the end: emitted now. */
@@ -1097,16 +1105,18 @@ static void waiting_send_of(struct krt_live_source *s, const struct krt_dir_key 
 static void collect_waiting_sends(struct krt_live_source *s)
 {
 	size_t len = (size_t)KRT_DIR_SLOTS * sizeof(struct krt_dir_slot);
-	const struct krt_dir_slot *slots;
+	const struct krt_dir_slot *slots = s->table[KRT_TABLE_DIRS];
 	size_t i;
 
-	slots = table_map(s->skel->maps.dir_slots, len, "the sends left waiting");
+	if (!slots)
+		slots = table_map(s->skel->maps.dir_slots, len, "the sends left waiting");
 	if (!slots)
 		return;
 	for (i = 0; i < KRT_DIR_SLOTS; i++)
 		if (slots[i].claim == KRT_SLOT_USED)
 			waiting_send_of(s, &slots[i].key, &slots[i].dt);
-	munmap((void *)slots, len);
+	if (slots != s->table[KRT_TABLE_DIRS])
+		munmap((void *)slots, len);
 }
 
 static void pcpu_sum(struct krt_live_source *s, struct krt_pcpu_counters *sum);
@@ -1251,7 +1261,7 @@ int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
 		return n;
 	late = s->window.late;
 	if (s->skel->rodata->cpu_in_kernel)
-		collect_leftover_cpu(s);
+		collect_leftover_cpu(s, clock_ns());
 	if (s->skel->rodata->merge_hops)
 		collect_waiting_sends(s);
 	if (s->out_of_memory)
@@ -1385,6 +1395,22 @@ static __u64 go_probe_offset(const struct krt_go_info *gi, int f, bool lazy)
 	return gi->funcs[f].file_offset;
 }
 
+/* A Go runtime's uprobe, on its process's executable (through /proc: its mount namespace). */
+static int go_link_attach(struct krt_go_link *l)
+{
+	char exe[64];
+
+	snprintf(exe, sizeof(exe), "/proc/%u/exe", l->pid);
+	l->link = bpf_program__attach_uprobe(l->prog, false, (pid_t)l->pid, exe, l->offset);
+	return l->link ? 0 : -errno;
+}
+
+static void go_link_detach(struct krt_go_link *l)
+{
+	bpf_link__destroy(l->link);
+	l->link = NULL;
+}
+
 /*
  * Goroutines of Go process pid are followed (bpf/goroutines.bpf.h): its
  * runtime offsets go in go_procs, and a uprobe per runtime function, for
@@ -1423,16 +1449,14 @@ int krt_live_follow_go(struct krt_live_source *s, __u32 pid, const struct krt_go
 	    .g_m_off = (__u16)gi->g_m_offset,
 	    .m_curg_off = (__u16)gi->m_curg_offset,
 	};
-	char exe[64];
 	int first = s->n_go_links, err;
 
 	if (!gi->usable)
 		return -EINVAL;
 	if (s->n_go_links + KRT_GO_N_PROBED > (int)(sizeof(s->go_links) / sizeof(s->go_links[0])))
 		return -E2BIG;
-	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
 	for (int f = 0; f < KRT_GO_N_PROBED; f++) {
-		struct bpf_link *l;
+		struct krt_go_link *l = &s->go_links[s->n_go_links];
 
 		/*
 		 * With the channels probed, hand-offs are seen there: runtime.ready
@@ -1443,13 +1467,17 @@ int krt_live_follow_go(struct krt_live_source *s, __u32 pid, const struct krt_go
 			continue;
 		if (proc.lazy && f == KRT_GO_EXECUTE)
 			continue;
-		l = bpf_program__attach_uprobe(progs[f], false, (pid_t)pid, exe,
-					       go_probe_offset(gi, f, proc.lazy));
-		if (!l) {
-			err = -errno;
-			goto undo;
+		l->prog = progs[f];
+		l->pid = pid;
+		l->offset = go_probe_offset(gi, f, proc.lazy);
+		l->link = NULL;
+		/* paused: krt_live_resume attaches it with the others */
+		if (!s->paused) {
+			err = go_link_attach(l);
+			if (err)
+				goto undo;
 		}
-		s->go_links[s->n_go_links++] = l;
+		s->n_go_links++;
 	}
 	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.go_procs), &pid, &proc, BPF_ANY)) {
 		err = -errno;
@@ -1462,7 +1490,7 @@ int krt_live_follow_go(struct krt_live_source *s, __u32 pid, const struct krt_go
 	return 0;
 undo:
 	while (s->n_go_links > first)
-		bpf_link__destroy(s->go_links[--s->n_go_links]);
+		go_link_detach(&s->go_links[--s->n_go_links]);
 	return err ? err : -EINVAL;
 }
 
@@ -1601,10 +1629,229 @@ void krt_live_stop_at(struct krt_live_source *s, const volatile sig_atomic_t *st
 void krt_live_detach(struct krt_live_source *s)
 {
 	krtrace_bpf__detach(s->skel);
+	s->paused = false; /* nothing to attach again */
 	while (s->n_go_links)
-		bpf_link__destroy(s->go_links[--s->n_go_links]);
+		go_link_detach(&s->go_links[--s->n_go_links]);
 	bpf_link__destroy(s->tcpopt_link);
 	s->tcpopt_link = NULL;
+}
+
+void krt_live_set_phase(struct krt_live_source *s, enum krt_sample_phase p)
+{
+	__atomic_store_n(&s->skel->bss->sample_phase, (__u32)p, __ATOMIC_RELAXED);
+}
+
+/*
+ * The hot programs, which a pause detaches: a hit on every transfer,
+ * switch, wake-up and socket state change (or TCP send, with the TCP
+ * option) of the machine or of the traced processes; those not loaded
+ * (sys_exit or the socket hooks, the option's) have no link. The socket
+ * state hook too: what it keeps that is no request's (which end of a
+ * connection connected) a connection opened meanwhile goes without, as one
+ * older than the tracer (the lower port serves); a close it misses leaves a
+ * connection's state to age out (socket cookies are never reused; with the
+ * syscall hooks, socket addresses are, and the pause frees those states).
+ * Stay: fork and exit (which processes are traced, a tid's state gone at
+ * its exit), and the TCP option's sock_ops program (a connection set up
+ * without it would never carry the option).
+ */
+static void hot_progs(struct krt_live_source *s, struct bpf_program *prog[KRT_LIVE_HOT_PROGS],
+		      struct bpf_link **link[KRT_LIVE_HOT_PROGS])
+{
+	struct krtrace_bpf *k = s->skel;
+	int i = 0;
+
+#define HOT(name) (prog[i] = k->progs.name, link[i++] = &k->links.name)
+	HOT(krt_switch);
+	HOT(krt_waking);
+	HOT(krt_sock_send);
+	HOT(krt_sock_recv);
+	HOT(krt_sys_exit);
+	HOT(krt_sock_state);
+	HOT(krt_tcpopt_sendmsg);
+#undef HOT
+	_Static_assert(KRT_LIVE_HOT_PROGS == 7, "hot_progs: every hot program");
+}
+
+/*
+ * Every event up to t (the detach) into cb: the CPUs' batches and the ring
+ * read to the end (a batch a transfer hook was adding to when flushed is
+ * flushed again: the hook is gone by now), the window emptied up to t; then
+ * what the kernel still gathers (threads' CPU time, sends waiting for their
+ * receiver), as at the end of a run, at t.
+ */
+static int pause_drain(struct krt_live_source *s, __u64 t, krt_live_event_cb cb, void *ctx)
+{
+	__u64 late;
+	int err;
+
+	for (int round = 0; round < 2; round++) {
+		sched_flush(s);
+		err = consume(s, cb, ctx);
+		if (err < 0 && err != -EINTR)
+			return err;
+		if (s->flush_held == ~0ULL)
+			break;
+	}
+	if (s->batch_buf) {
+		s->flushed_ts = flush_done_ts(s);
+		s->flushes_due = 0;
+	}
+	if (s->out_of_memory)
+		return -ENOMEM;
+	deliver(s, t, cb, ctx);
+	late = s->window.late;
+	if (s->skel->rodata->cpu_in_kernel)
+		collect_leftover_cpu(s, t);
+	if (s->skel->rodata->merge_hops)
+		collect_waiting_sends(s);
+	if (s->out_of_memory)
+		return -ENOMEM;
+	/* a send that waited is older than what went out: as at the end, not a loss */
+	s->collected_at_end = true;
+	deliver(s, t, cb, ctx);
+	s->collected_at_end = false;
+	s->window.late = late;
+	s->late_reported = late;
+	return 0;
+}
+
+/* The kernel's request state forgotten (live_forget.c says what stays). */
+static int forget_requests(struct krt_live_source *s)
+{
+	const struct bpf_map *go_maps[] = {s->skel->maps.go_states, s->skel->maps.go_dials,
+					   s->skel->maps.go_slots, s->skel->maps.go_running};
+	int err = map_tables(s);
+
+	if (err)
+		return err;
+	krt_forget_threads(s->table[KRT_TABLE_THREADS], s->tables.slots[KRT_TABLE_THREADS]);
+	krt_forget_conns(s->table[KRT_TABLE_CONNS], s->tables.slots[KRT_TABLE_CONNS],
+			 s->syscall_hooks);
+	krt_forget_dirs(s->table[KRT_TABLE_DIRS], s->tables.slots[KRT_TABLE_DIRS]);
+	memset((void *)s->skel->bss->open_sampled, 0, sizeof(s->skel->bss->open_sampled));
+	for (size_t i = 0; i < sizeof(go_maps) / sizeof(go_maps[0]); i++) {
+		err = krt_forget_map(bpf_map__fd(go_maps[i]));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int krt_live_pause(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
+{
+	const volatile sig_atomic_t *stop = s->stop;
+	struct bpf_link **link[KRT_LIVE_HOT_PROGS];
+	struct bpf_program *prog[KRT_LIVE_HOT_PROGS];
+	__u64 until = s->until_ns, t;
+	struct krt_event ev;
+	int err;
+
+	if (s->paused) {
+		fprintf(stderr, "krtrace-bpf: pause: the tracer is paused already\n");
+		return -EALREADY;
+	}
+	hot_progs(s, prog, link);
+	for (int i = 0; i < KRT_LIVE_HOT_PROGS; i++) {
+		s->hot_detached[i] = *link[i] != NULL;
+		bpf_link__destroy(*link[i]);
+		*link[i] = NULL;
+	}
+	for (int i = 0; i < s->n_go_links; i++)
+		go_link_detach(&s->go_links[i]);
+	s->paused = true;
+	t = clock_ns();
+	/* all of it, whatever the stop flag: the caller's drain comes after */
+	s->stop = NULL;
+	s->until_ns = 0;
+	err = pause_drain(s, t, cb, ctx);
+	s->stop = stop;
+	s->until_ns = until;
+	if (err) {
+		fprintf(stderr, "krtrace-bpf: pause: cannot hand over the events before it: %s\n",
+			strerror(-err));
+		return err;
+	}
+	err = forget_requests(s);
+	if (err) {
+		fprintf(stderr, "krtrace-bpf: pause: cannot clear the kernel's request state: %s\n",
+			strerror(-err));
+		return err;
+	}
+	/* from here the engine forgets too; nothing handed over later is older */
+	memset(&ev, 0, sizeof(ev));
+	ev.ts_ns = t > s->window.last_ts ? t : s->window.last_ts;
+	ev.type = KRT_EV_PAUSE;
+	s->window.last_ts = ev.ts_ns;
+	cb(&ev, ctx);
+	return 0;
+}
+
+/*
+ * A Go process's probes at the resume: gone with the process (its go_bits
+ * cleared by the exit hook; its pid may be another process's by now).
+ */
+static bool go_link_gone(struct krt_live_source *s, const struct krt_go_link *l)
+{
+	const __u64 *bits = s->skel->bss->go_bits;
+
+	return l->pid / 64 >= sizeof(s->skel->bss->go_bits) / sizeof(*bits) ||
+	       !((__atomic_load_n(&bits[l->pid / 64], __ATOMIC_RELAXED) >> (l->pid % 64)) & 1);
+}
+
+int krt_live_resume(struct krt_live_source *s)
+{
+	struct bpf_link **link[KRT_LIVE_HOT_PROGS];
+	struct bpf_program *prog[KRT_LIVE_HOT_PROGS];
+	int err = 0, i, kept = 0;
+
+	if (!s->paused) {
+		fprintf(stderr, "krtrace-bpf: resume: the tracer is not paused\n");
+		return -EINVAL;
+	}
+	hot_progs(s, prog, link);
+	for (i = 0; i < KRT_LIVE_HOT_PROGS; i++) {
+		if (!s->hot_detached[i])
+			continue;
+		*link[i] = bpf_program__attach(prog[i]);
+		if (!*link[i]) {
+			err = -errno;
+			fprintf(stderr, "krtrace-bpf: resume: cannot attach %s again: %s\n",
+				bpf_program__name(prog[i]), strerror(-err));
+			/* still paused: what this call attached goes again */
+			while (i--) {
+				bpf_link__destroy(*link[i]);
+				*link[i] = NULL;
+			}
+			return err;
+		}
+	}
+	s->paused = false;
+	for (i = 0; i < s->n_go_links; i++) {
+		struct krt_go_link *l = &s->go_links[i];
+		int e;
+
+		if (go_link_gone(s, l))
+			continue;
+		e = go_link_attach(l);
+		if (e && !go_link_gone(s, l)) {
+			fprintf(stderr,
+				"krtrace-bpf: resume: cannot attach Go process %u's probe again: "
+				"%s: its goroutines are not followed\n",
+				l->pid, strerror(-e));
+			err = err ? err : e;
+			continue;
+		}
+		if (!e)
+			s->go_links[kept++] = *l;
+	}
+	s->n_go_links = kept;
+	return err;
+}
+
+bool krt_live_paused(const struct krt_live_source *s)
+{
+	return s->paused;
 }
 
 void krt_live_close(struct krt_live_source *s)
@@ -1614,7 +1861,7 @@ void krt_live_close(struct krt_live_source *s)
 	if (!s)
 		return;
 	while (s->n_go_links)
-		bpf_link__destroy(s->go_links[--s->n_go_links]);
+		go_link_detach(&s->go_links[--s->n_go_links]);
 	bpf_link__destroy(s->tcpopt_link);
 	for (i = 0; i < KRT_TABLES; i++)
 		if (s->table[i])

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <linux/types.h>
 #include "krtrace_event.h"
+#include "krtrace_bpf.h"
 #include "trace_data.h"
 #include "go_binary.h"
 #include "peers.h"
@@ -127,6 +128,29 @@ int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx);
 void krt_live_stop_at(struct krt_live_source *s, const volatile sig_atomic_t *stop, double seconds);
 /* Detaches every program: nothing new reaches the ring (before the drain). */
 void krt_live_detach(struct krt_live_source *s);
+/*
+ * Windowed sampling (--sample-window; the programs loaded with sampling
+ * on, sample_rate >= 2): which new requests the gateway door samples from
+ * now (enum krt_sample_phase in include/krtrace_bpf.h).
+ */
+void krt_live_set_phase(struct krt_live_source *s, enum krt_sample_phase p);
+/*
+ * Between two windows: detaches the hot programs (switches, wake-ups,
+ * transfers, socket states, the Go runtimes' uprobes; fork and exit stay,
+ * so the traced set stays right), hands every event up to the detach to
+ * cb, forgets the kernel's request state (threads' traces and CPU time,
+ * connections' request queues, directions' tags, goroutines' states, open
+ * sampled requests), then hands cb one KRT_EV_PAUSE at the detach time.
+ * Connections and threads older than the pause keep what they are (which
+ * end connected, pool workers, event loops): their requests after the
+ * resume are traced as any. 0 or -errno (a message on stderr).
+ */
+#define KRT_LIVE_HOT_PROGS 7
+int krt_live_pause(struct krt_live_source *s, krt_live_event_cb cb, void *ctx);
+/* Attaches again what krt_live_pause detached. 0 or -errno (a message on stderr). */
+int krt_live_resume(struct krt_live_source *s);
+/* Whether the source is paused (between krt_live_pause and krt_live_resume). */
+bool krt_live_paused(const struct krt_live_source *s);
 /* Loss counters of the kernel side and the loader. */
 void krt_live_stats(struct krt_live_source *s, struct krt_source_stats *st);
 void krt_live_tag_stats(struct krt_live_source *s, struct krt_live_tag_stats *st);
