@@ -15,7 +15,8 @@
 #include "krtrace_tcp_option.h"
 
 #define KRT_COMM_LEN 16
-#define KRT_ABI_VERSION 8 /* 5: KRT_EV_NOTIFY, 6: KRT_EV_RECV_WAIT, 7: KRT_EV_GO, 8: KRT_EV_PAUSE */
+/* 5: KRT_EV_NOTIFY, 6: KRT_EV_RECV_WAIT, 7: KRT_EV_GO, 8: KRT_EV_PAUSE */
+#define KRT_ABI_VERSION 8
 
 enum krt_event_type {
 	KRT_EV_FORK = 1,       /* a traced thread created a thread or process */
