@@ -237,6 +237,8 @@ enum krt_lost_reason {
 	KRT_LOST_REORDER = 3,	 /* live: records behind the reorder window (clamped) */
 	KRT_LOST_UNRESOLVED = 4, /* import: sends whose connection could not be told */
 	KRT_LOST_UNREPORTED = 5, /* engine: bytes misaligned, no loss reported (not sent) */
+	KRT_LOST_WINDOW = 6,	 /* engine: unanswered at a KRT_EV_PAUSE (not sent): the
+				  * sampling window's drain was too short for it */
 };
 
 struct krt_lost {

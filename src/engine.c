@@ -299,6 +299,60 @@ static void on_lost(struct krt_engine *e, const struct krt_event *ev)
 		    (unsigned long long)ev->lost.count, krt_incomplete_name(reason), e->n_open);
 }
 
+static int cmp_trace_id(const void *a, const void *b)
+{
+	return eng_cmp_u64((*(struct trace *const *)a)->pub.id,
+			   (*(struct trace *const *)b)->pub.id);
+}
+
+/* Every open trace goes to the writers, in id order. */
+static void emit_all(struct krt_engine *e)
+{
+	size_t i;
+
+	if (e->n_open)
+		qsort(e->open, e->n_open, sizeof(*e->open), cmp_trace_id);
+	for (i = 0; i < e->n_open; i++)
+		eng_trace_emit(e, e->open[i]);
+	e->n_open = 0;
+}
+
+/*
+ * Windowed sampling's pause: from ts on the tracer saw nothing (its hooks
+ * detached) and the kernel forgot every request; what comes next starts
+ * afresh, as a tracer started then would see it, mid-traffic. Every
+ * request in flight ends here (an unanswered one says so: its window's
+ * drain was too short) and every piece of request state goes, so that no
+ * CPU, hop or guess of before reaches a request after. The run's summary
+ * stays, and so do the threads' identities (their forks are not seen
+ * again) and the trace ids' sequence (ids stay unique in the run).
+ */
+static void on_pause(struct krt_engine *e, const struct krt_event *ev)
+{
+	struct thread *t;
+	size_t i;
+
+	e->sum.pauses++;
+	/* no CPU across the gap: what ran until the pause is charged, then ends */
+	table_for_each(&e->threads, i, t)
+	{
+		if (t->oncpu) {
+			eng_charge(e, t, t->oncpu_since, ev->ts_ns);
+			t->oncpu = false;
+		}
+	}
+	if (e->cfg.verbose)
+		eng_vlog(e, ev->ts_ns, NULL, 0, 0, "PAUSE: %zu open traces end, state forgotten",
+			 e->n_open);
+	eng_trace_mark_loss(e, ev->ts_ns, KRT_LOST_WINDOW);
+	eng_conn_flush(e); /* what waited for its send or receive never gets it */
+	emit_all(e);	   /* hidden and provisional ones are dropped there */
+	table_for_each(&e->threads, i, t) eng_thread_restart(t);
+	eng_conn_forget(e);
+	eng_pool_forget(e);
+	eng_kmap_forget(e);
+}
+
 void krt_engine_feed(struct krt_engine *e, const struct krt_event *ev)
 {
 	e->sum.events++;
@@ -346,6 +400,9 @@ void krt_engine_feed(struct krt_engine *e, const struct krt_event *ev)
 	case KRT_EV_GO:
 		eng_go_event(e, ev);
 		break;
+	case KRT_EV_PAUSE:
+		on_pause(e, ev);
+		break;
 	default:
 		break;
 	}
@@ -356,12 +413,6 @@ void krt_engine_feed(struct krt_engine *e, const struct krt_event *ev)
 	 */
 	if (e->cfg.linger_ns && ++e->events_since_maint >= 64 && e->now >= e->next_maint_ns)
 		maintenance(e);
-}
-
-static int cmp_trace_id(const void *a, const void *b)
-{
-	return eng_cmp_u64((*(struct trace *const *)a)->pub.id,
-			   (*(struct trace *const *)b)->pub.id);
 }
 
 void krt_engine_flush(struct krt_engine *e)
@@ -378,11 +429,7 @@ void krt_engine_flush(struct krt_engine *e)
 		}
 	}
 	eng_conn_flush(e);
-	if (e->n_open)
-		qsort(e->open, e->n_open, sizeof(*e->open), cmp_trace_id);
-	for (i = 0; i < e->n_open; i++)
-		eng_trace_emit(e, e->open[i]);
-	e->n_open = 0;
+	emit_all(e);
 }
 
 struct krt_summary *krt_engine_summary(struct krt_engine *e)

@@ -1810,3 +1810,19 @@ void eng_conn_free_all(struct krt_engine *e)
 	}
 	eng_table_free(&e->dirs);
 }
+
+/*
+ * A sampling pause: every connection direction goes (running offsets,
+ * queued segments, pending receives, its side's requests and roles), and
+ * the connect()s not resolved yet. The caller counted what waited
+ * (eng_conn_flush). Directions are made again at their next transfer,
+ * their offsets from its sequence number.
+ */
+void eng_conn_forget(struct krt_engine *e)
+{
+	eng_conn_free_all(e);
+	eng_table_init(&e->dirs);
+	e->dir_hit = NULL;
+	memset(e->connects, 0, sizeof(e->connects));
+	e->connects_next = 0;
+}

@@ -741,6 +741,7 @@ void eng_thread_container_by_ip(struct krt_engine *e, struct thread *t,
 void eng_thread_add_entry(struct thread *t, __u64 trace, __u64 dir_serial);
 bool eng_thread_has_entry(const struct thread *t, __u64 trace, __u64 dir_serial);
 void eng_thread_forget(struct krt_engine *e, struct thread *t);
+void eng_thread_restart(struct thread *t);
 
 /* engine_trace.c: traces (stats, hops, slices, emission), a thread's trace, kernel tags */
 struct trace *eng_trace_find_slow(struct krt_engine *e, __u64 id);
@@ -779,6 +780,7 @@ void eng_thread_set_trace(struct krt_engine *e, struct thread *t, __u64 id, __u6
 struct kmap_entry *eng_kmap_find(struct krt_engine *e, __u32 kid);
 void eng_kmap_bind(struct krt_engine *e, __u32 kid, struct trace *tr);
 __u64 eng_kernel_trace(struct krt_engine *e, __u32 kid, __u64 ts);
+void eng_kmap_forget(struct krt_engine *e);
 __u64 eng_apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64 rule, __u64 ts);
 
 /* A hop moved to another trace (see eng_trace_move_job): skipped at emission. */
@@ -822,6 +824,7 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev);
 void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag);
 __u32 eng_pool_acts(struct krt_engine *e, struct thread *t, __u64 tag);
 void eng_pool_settled(struct krt_engine *e, struct thread *t, struct trace *tr);
+void eng_pool_forget(struct krt_engine *e);
 
 /* engine_conn.c: connections, byte matching, tagging rules 1-3, socket state */
 struct segment *eng_seg_at(struct dir *d, __u32 i);
@@ -844,5 +847,6 @@ void eng_go_sent(struct thread *t); /* t sent for its trace */
 void eng_conn_prune(struct krt_engine *e);
 void eng_conn_flush(struct krt_engine *e);
 void eng_conn_free_all(struct krt_engine *e);
+void eng_conn_forget(struct krt_engine *e);
 
 #endif

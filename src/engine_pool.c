@@ -1691,3 +1691,15 @@ static void handback_bind(struct krt_engine *e, struct thread *l, struct trace *
 		 w->tid, (unsigned long long)tag,
 		 y->handback_guess || y->order_guess ? " (order not known)" : "");
 }
+
+/*
+ * A sampling pause: the notification channels' running counts and queued
+ * jobs, and the request readers of the pool warm-up (orphan_takes) are
+ * request state; a fresh engine's start learns them again.
+ */
+void eng_pool_forget(struct krt_engine *e)
+{
+	memset(e->chans, 0, sizeof(e->chans));
+	memset(e->readers, 0, sizeof(e->readers));
+	e->n_readers = 0;
+}

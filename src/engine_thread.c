@@ -225,3 +225,25 @@ void eng_thread_forget(struct krt_engine *e, struct thread *t)
 		e->thread_cache[t->tid & (ENG_THREAD_CACHE - 1)] = NULL;
 	free(t);
 }
+
+/*
+ * A sampling pause (KRT_EV_PAUSE): t forgets every request and everything
+ * it learned of them (its trace, queues, hand-offs, loop and goroutine
+ * state, what the pool rules deduced), as a thread a freshly started
+ * engine meets mid-traffic. Kept: who it is (identity, container, traced:
+ * its fork is not seen again). The caller ended its time on CPU and let
+ * its traces go.
+ */
+void eng_thread_restart(struct thread *t)
+{
+	struct thread keep = *t;
+
+	memset(t, 0, sizeof(*t));
+	t->tid = keep.tid;
+	t->pid = keep.pid;
+	memcpy(t->comm, keep.comm, sizeof(t->comm));
+	t->container = keep.container;
+	t->traced = keep.traced;
+	t->go_thread = keep.go_thread; /* import: a goroutine's unit stays one */
+	t->ip_checked = keep.ip_checked;
+}

@@ -547,6 +547,17 @@ __u64 eng_kernel_trace(struct krt_engine *e, __u32 kid, __u64 ts)
 	return tr->pub.id;
 }
 
+/*
+ * A sampling pause: the kernel forgot every request, and may number them
+ * afresh; an id of before the pause names nothing after it. The table's
+ * memory stays (its pages are written in once, eng_kmap_bind).
+ */
+void eng_kmap_forget(struct krt_engine *e)
+{
+	if (e->kmap)
+		memset(e->kmap, 0, KMAP_SLOTS * sizeof(*e->kmap));
+}
+
 /* Apply KRT_XF_TAGGED to the rules' decision (rule) for a send or receive. */
 __u64 eng_apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64 rule, __u64 ts)
 {
@@ -595,6 +606,14 @@ static bool loss_may_touch(const struct trace *tr, __u64 ts, __u32 reason)
 {
 	__u64 reach = LOSS_REACH_LIVE_NS;
 
+	/*
+	 * A sampling pause: nothing after it is seen, so whatever was not
+	 * answered yet is cut short; an answered request was whole (the
+	 * window's drain let its stragglers come).
+	 */
+	if (reason == KRT_LOST_WINDOW)
+		return !tr->answered;
+
 	if (reason == KRT_LOST_CAPTURE || reason == KRT_LOST_UNRESOLVED ||
 	    reason == KRT_LOST_UNREPORTED)
 		reach = LOSS_REACH_CAPTURE_NS;
@@ -628,6 +647,7 @@ const char *krt_incomplete_name(unsigned int i)
 	    [KRT_LOST_REORDER] = "reorder_clamp",      /* live: behind the reorder window */
 	    [KRT_LOST_UNRESOLVED] = "unresolved_xfer", /* import: a send's connection unknown */
 	    [KRT_LOST_UNREPORTED] = "unreported_loss", /* bytes misaligned, no loss reported */
+	    [KRT_LOST_WINDOW] = "window",	       /* live: unanswered at a sampling pause */
 	};
 
 	return i < KRT_INCOMPLETE_CAUSES ? names[i] : NULL;

@@ -98,10 +98,11 @@ struct krt_trace {
 #define KRT_INCOMPLETE_REORDER (1u << KRT_LOST_REORDER)
 #define KRT_INCOMPLETE_UNRESOLVED (1u << KRT_LOST_UNRESOLVED)
 #define KRT_INCOMPLETE_UNREPORTED (1u << KRT_LOST_UNREPORTED)
-#define KRT_INCOMPLETE_CAUSES 6
+#define KRT_INCOMPLETE_WINDOW (1u << KRT_LOST_WINDOW)
+#define KRT_INCOMPLETE_CAUSES 7
 /*
  * "lost_events", "ring_drop", "table_full", "reorder_clamp", "unresolved_xfer",
- * "unreported_loss" for cause bit i, or NULL.
+ * "unreported_loss", "window" for cause bit i, or NULL.
  */
 const char *krt_incomplete_name(unsigned int i);
 
@@ -175,6 +176,11 @@ struct krt_summary {
 	__u64 resyncs;
 	/* misalignments no reported loss explains: events lost unreported */
 	__u64 silent_losses;
+	/*
+	 * Windowed sampling: KRT_EV_PAUSE events, the tracer's hooks off until
+	 * the next window (the engine forgot every request at each).
+	 */
+	__u64 pauses;
 	__u64 first_ns, last_ns; /* time span of the input */
 	struct krt_source_stats source;
 };

@@ -265,6 +265,8 @@ const struct krt_summary_field krt_summary_fields[] = {
     {"traces", "traces", KRT_SUM_ALWAYS, KRT_SUM_COUNT, false, SUM(traces)},
     {"incomplete_traces", "incomplete traces", KRT_SUM_ALWAYS, KRT_SUM_COUNT, true,
      SUM(incomplete_traces)},
+    /* windowed sampling: the tracer's hooks off (docs/outputs.md) */
+    {"pauses", "pauses (sampling windows)", KRT_SUM_NONZERO, KRT_SUM_COUNT, false, SUM(pauses)},
     {"hops", "hops", KRT_SUM_ALWAYS, KRT_SUM_COUNT, false, SUM(hops)},
     {"attributed_cpu_ns", "attributed CPU", KRT_SUM_ALWAYS, KRT_SUM_NS, false,
      SUM(attributed_cpu_ns)},

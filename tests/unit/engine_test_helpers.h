@@ -138,6 +138,12 @@ static inline struct krt_event ev_lost(__u64 ts, __u64 count)
 	return ev;
 }
 
+/* Windowed sampling: the tracer's hooks off from ts until the next event. */
+static inline struct krt_event ev_pause(__u64 ts)
+{
+	return ev_base(ts, KRT_EV_PAUSE, 0, NULL);
+}
+
 /* Deep copies of the traces the engine emitted, in emission order. */
 struct collected {
 	size_t n, cap;

@@ -3295,9 +3295,11 @@ static void test_incomplete_causes(void **state)
 {
 	static const __u32 bits[] = { KRT_INCOMPLETE_LOST_EVENTS, KRT_INCOMPLETE_RING_DROP,
 				      KRT_INCOMPLETE_TABLE_FULL, KRT_INCOMPLETE_REORDER,
-				      KRT_INCOMPLETE_UNRESOLVED, KRT_INCOMPLETE_UNREPORTED };
+				      KRT_INCOMPLETE_UNRESOLVED, KRT_INCOMPLETE_UNREPORTED,
+				      KRT_INCOMPLETE_WINDOW };
 	static const char *const names[] = { "lost_events", "ring_drop", "table_full",
-					      "reorder_clamp", "unresolved_xfer", "unreported_loss" };
+					      "reorder_clamp", "unresolved_xfer", "unreported_loss",
+					      "window" };
 	__u32 reason;
 
 	for (reason = 0; reason < KRT_INCOMPLETE_CAUSES; reason++) {
@@ -4325,6 +4327,185 @@ static void test_sampling_hidden_reply_takes_its_job(void **state)
 	fix_free(f);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Windowed sampling: the pause (KRT_EV_PAUSE)                            */
+
+/*
+ * The tracer pauses while WEB works on request 1 (on CPU, its call to API
+ * not read yet): 1 goes out at the pause, cut short ("window"), with WEB's
+ * CPU until the pause only; API's read of the call after the pause, WEB's
+ * switch-out and request 2 reach nothing of 1, and 2 is whole.
+ */
+static void test_pause_ends_requests(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t1, *t2;
+	struct krt_summary *s;
+
+	fix_start(f);
+	feed(f, ev_switch(1000, 0, 0, WEB));
+	feed(f, ev_recv(1100, WEB, web(80), gw(50001), 10));	/* trace 1 */
+	feed(f, ev_send(1200, WEB, web(40001), api(8080), 50)); /* its call */
+	feed(f, ev_pause(2000));
+	assert_int_equal(f->col.n, 1); /* out at the pause, not at the end */
+	t1 = collected_id(&f->col, 1);
+	assert_int_equal(t1->incomplete, KRT_INCOMPLETE_WINDOW);
+	assert_int_equal(trace_tid(t1, WEB)->cpu_ns, 900);
+	assert_int_equal(trace_hop(t1, WEB, 0)->bytes, 50);
+	/* after the pause */
+	feed(f, ev_recv(3000, API, api(8080), web(40001), 50));
+	feed(f, ev_send(3100, API, api(8080), web(40001), 20));
+	feed(f, ev_switch(3500, WEB, 1, 0));
+	feed(f, ev_switch(4000, 0, 0, WEB));
+	feed(f, ev_recv(4100, WEB, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_send(4200, WEB, web(80), gw(50002), 30));
+	feed(f, ev_switch(4300, WEB, 1, 0));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 2);
+	t2 = collected_id(&f->col, 2);
+	assert_non_null(t2);
+	assert_int_equal(t2->incomplete, 0);
+	assert_int_equal(t2->n_threads, 1);
+	assert_int_equal(trace_tid(t2, WEB)->cpu_ns, 200);
+	assert_int_equal(trace_tid(t2, WEB)->first_ns, 4100);
+	assert_int_equal(t2->n_hops, 2);
+	assert_int_equal(t2->start_ns, 4100);
+	s = krt_engine_summary(f->e);
+	assert_int_equal(s->pauses, 1);
+	assert_int_equal(s->events_by_type[KRT_EV_PAUSE], 1);
+	assert_int_equal(s->traces, 2);
+	assert_int_equal(s->incomplete_traces, 1);
+	assert_int_equal(s->late_events, 0);
+	/* WEB's 1000-1100 and 4000-4100; nothing across the gap */
+	assert_int_equal(s->attributed_cpu_ns, 900 + 200);
+	assert_int_equal(s->unattributed_cpu_ns, 100 + 100);
+	/* the call nobody was seen to read, API's reply to it (WEB read nothing) */
+	assert_int_equal(s->unmatched_send_bytes, 50 + 20);
+	fix_free(f);
+}
+
+/*
+ * A thread pool: the I/O thread queued requests 1 and 2 before the pause.
+ * After it, it reads 3 and wakes worker w1: w1 dequeues 3, not 1 (the
+ * queue of before was forgotten); w1 stays known (its fork is not seen
+ * again).
+ */
+static void test_pause_pool_queue_forgotten(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101;
+	const struct krt_trace *t3;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_recv(100, io, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_recv(110, io, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_switch(122, io, 1, 0));
+	feed(f, ev_pause(1000));
+	assert_int_equal(f->col.n, 2);
+	assert_int_equal(collected_id(&f->col, 1)->incomplete, KRT_INCOMPLETE_WINDOW);
+	assert_int_equal(collected_id(&f->col, 2)->incomplete, KRT_INCOMPLETE_WINDOW);
+	feed(f, ev_recv(2000, io, web(80), gw(50003), 10)); /* trace 3 */
+	feed(f, ev_wakeup(2010, io, w1));
+	feed(f, ev_switch(2020, io, 1, w1)); /* w1 runs: dequeues */
+	feed(f, ev_send(2100, w1, web(40001), api(8080), 11));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 3);
+	t3 = collected_id(&f->col, 3);
+	assert_non_null(t3);
+	assert_non_null(trace_hop(t3, w1, 0));
+	assert_int_equal(trace_hop(t3, w1, 0)->bytes, 11);
+	assert_int_equal(trace_tid(t3, w1)->cpu_ns, 80);
+	assert_string_equal(trace_tid(t3, w1)->container, "web");
+	fix_free(f);
+}
+
+/*
+ * A keep-alive connection (WEB -> API, running byte counts as on import)
+ * carries a call of request 1 API was not seen to read before the pause:
+ * after it the connection starts afresh, and request 2's call on it is
+ * API's read, exactly, with no re-alignment.
+ */
+static void test_pause_connection_afresh(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t2;
+	struct krt_summary *s;
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_send(200, WEB, web(40001), api(8080), 50));
+	feed(f, ev_pause(1000));
+	feed(f, ev_recv(2000, WEB, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_send(2100, WEB, web(40001), api(8080), 30));
+	feed(f, ev_recv(2200, API, api(8080), web(40001), 30));
+	feed(f, ev_send(2300, API, api(8080), web(40001), 20));
+	feed(f, ev_recv(2400, WEB, web(40001), api(8080), 20));
+	feed(f, ev_send(2500, WEB, web(80), gw(50002), 40));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 2);
+	t2 = collected_id(&f->col, 2);
+	assert_int_equal(t2->n_hops, 4);
+	assert_int_equal(trace_hop(t2, WEB, API)->recv_ns, 2200);
+	assert_int_equal(trace_hop(t2, WEB, API)->bytes, 30);
+	assert_int_equal(trace_hop(t2, API, WEB)->bytes, 20);
+	assert_int_equal(t2->incomplete, 0);
+	s = krt_engine_summary(f->e);
+	assert_int_equal(s->resyncs, 0);
+	assert_int_equal(s->silent_losses, 0);
+	assert_int_equal(s->unmatched_recv_bytes, 0);
+	fix_free(f);
+}
+
+/*
+ * Kernel tags, --sample: at the pause a sampled request not answered yet
+ * (1) is shown incomplete, "window"; an answered one (3) whole; a hidden
+ * one (2, unsampled) is not shown. After it the kernel may number requests
+ * afresh: its id 1 is a new request, not a straggler of the old 1.
+ */
+static void test_pause_shown_hidden(void **state)
+{
+	struct fix *f = fix_new();
+	struct krt_event hidden = tagged(ev_recv(110, API, api(8080), gw(50002), 10), 2);
+	const struct krt_trace *t;
+	struct krt_summary *s;
+
+	hidden.xfer.flags |= KRT_XF_SAMPLED_OUT;
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	feed(f, tagged(ev_recv(100, WEB, web(80), gw(50001), 10), 1));
+	feed(f, hidden);
+	feed(f, tagged(ev_recv(120, REDIS, rds(6379), gw(50003), 10), 3));
+	feed(f, tagged(ev_send(130, REDIS, rds(6379), gw(50003), 5), 3));
+	feed(f, ev_pause(1000));
+	assert_int_equal(f->col.n, 2);
+	assert_int_equal(f->col.v[0].kernel_id, 1);
+	assert_int_equal(f->col.v[0].incomplete, KRT_INCOMPLETE_WINDOW);
+	assert_int_equal(f->col.v[1].kernel_id, 3);
+	assert_int_equal(f->col.v[1].incomplete, 0);
+	assert_string_equal(krt_incomplete_name(KRT_LOST_WINDOW), "window");
+	feed(f, tagged(ev_recv(2000, WEB, web(80), gw(50004), 10), 1));
+	feed(f, tagged(ev_send(2100, WEB, web(80), gw(50004), 5), 1));
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 3);
+	t = &f->col.v[2];
+	assert_int_equal(t->kernel_id, 1);
+	assert_int_equal(t->ingress.ts_ns, 2000);
+	assert_int_equal(t->ingress.client.port, 50004);
+	assert_int_equal(t->n_hops, 2);
+	assert_int_equal(t->incomplete, 0);
+	s = krt_engine_summary(f->e);
+	assert_int_equal(s->traces, 3);
+	assert_int_equal(s->incomplete_traces, 1);
+	assert_int_equal(s->late_events, 0);
+	assert_int_equal(s->pauses, 1);
+	fix_free(f);
+}
+
 /* --debug check-tags alone: the rules decide, disagreements are counted. */
 static void test_kernel_tags_check_only(void **state)
 {
@@ -4736,6 +4917,10 @@ int main(void)
 	    cmocka_unit_test(test_sampling_hidden_loop_request),
 	    cmocka_unit_test(test_sampling_hidden_pool_request_from_peer),
 	    cmocka_unit_test(test_sampling_hidden_reply_takes_its_job),
+	    cmocka_unit_test(test_pause_ends_requests),
+	    cmocka_unit_test(test_pause_pool_queue_forgotten),
+	    cmocka_unit_test(test_pause_connection_afresh),
+	    cmocka_unit_test(test_pause_shown_hidden),
 	    cmocka_unit_test(test_kernel_tags_check_only),
 	    cmocka_unit_test(test_kernel_tags_late),
 	    cmocka_unit_test(test_verbose),

@@ -109,11 +109,10 @@ static void summary_init(struct krt_summary *sum)
 	sum->source.malformed = 3;
 }
 
-/* Runs a writer over two sample traces and returns what it wrote (caller frees). */
-static char *run_writer(struct krt_writer *(*make)(FILE *), int *finish_ret)
+/* Runs a writer over traces a and b, then sum; returns what it wrote (caller frees). */
+static char *write_two(struct krt_writer *(*make)(FILE *), const struct sample *a,
+		       const struct sample *b, const struct krt_summary *sum, int *finish_ret)
 {
-	struct sample a, b;
-	struct krt_summary sum;
 	struct krt_writer *w;
 	char *buf = NULL;
 	size_t len = 0;
@@ -121,14 +120,11 @@ static char *run_writer(struct krt_writer *(*make)(FILE *), int *finish_ret)
 	int r;
 
 	assert_non_null(f);
-	sample_init(&a, 1, T0);
-	sample_init(&b, 2, T0 + 5 * MS);
-	summary_init(&sum);
 	w = make(f);
 	assert_non_null(w);
-	assert_int_equal(w->ops->trace(w, &a.t), 0);
-	assert_int_equal(w->ops->trace(w, &b.t), 0);
-	r = w->ops->finish(w, &sum);
+	assert_int_equal(w->ops->trace(w, &a->t), 0);
+	assert_int_equal(w->ops->trace(w, &b->t), 0);
+	r = w->ops->finish(w, sum);
 	if (finish_ret)
 		*finish_ret = r;
 	else
@@ -136,6 +132,18 @@ static char *run_writer(struct krt_writer *(*make)(FILE *), int *finish_ret)
 	w->ops->destroy(w);
 	fclose(f);
 	return buf;
+}
+
+/* Runs a writer over two sample traces and returns what it wrote (caller frees). */
+static char *run_writer(struct krt_writer *(*make)(FILE *), int *finish_ret)
+{
+	struct sample a, b;
+	struct krt_summary sum;
+
+	sample_init(&a, 1, T0);
+	sample_init(&b, 2, T0 + 5 * MS);
+	summary_init(&sum);
+	return write_two(make, &a, &b, &sum, finish_ret);
 }
 
 static struct krt_writer *make_text(FILE *f)
@@ -552,12 +560,7 @@ static char *run_writer_uncertain(struct krt_writer *(*make)(FILE *))
 {
 	struct sample a, b;
 	struct krt_summary sum;
-	struct krt_writer *w;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
 
-	assert_non_null(f);
 	sample_init(&a, 1, T0);
 	sample_init(&b, 2, T0 + 5 * MS);
 	b.hops[2].uncertain = KRT_UNCERTAIN_HANDOFF;
@@ -566,14 +569,7 @@ static char *run_writer_uncertain(struct krt_writer *(*make)(FILE *))
 	summary_init(&sum);
 	sum.uncertain_traces = 1;
 	sum.uncertain_hops = 2;
-	w = make(f);
-	assert_non_null(w);
-	assert_int_equal(w->ops->trace(w, &a.t), 0);
-	assert_int_equal(w->ops->trace(w, &b.t), 0);
-	assert_int_equal(w->ops->finish(w, &sum), 0);
-	w->ops->destroy(w);
-	fclose(f);
-	return buf;
+	return write_two(make, &a, &b, &sum, NULL);
 }
 
 /* Go hops: the goroutine ids, on the ends that have one, only there. */
@@ -684,6 +680,53 @@ static void test_uncertain_every_format(void **state)
 	assert_int_equal(count_str(out, "<tr class=\"warn\" title=\"uncertain: handoff"), 2);
 	assert_non_null(strstr(out, "title=\"uncertain: handoff,sampling\">? "));
 	assert_non_null(strstr(out, "<tr><th>uncertain traces</th><td class=\"n warn\">1</td>"));
+	free(out);
+}
+
+/*
+ * Windowed sampling: a trace cut short by a pause says "window", and the
+ * summary counts the pauses (text: only when there were any).
+ */
+static char *run_writer_paused(struct krt_writer *(*make)(FILE *), __u64 pauses)
+{
+	struct sample a, b;
+	struct krt_summary sum;
+
+	sample_init(&a, 1, T0);
+	sample_init(&b, 2, T0 + 5 * MS);
+	b.t.incomplete = KRT_INCOMPLETE_WINDOW;
+	summary_init(&sum);
+	sum.incomplete_traces = 1;
+	sum.pauses = pauses;
+	return write_two(make, &a, &b, &sum, NULL);
+}
+
+static void test_pauses_every_format(void **state)
+{
+	char *out = run_writer_paused(krt_writer_json_new, 3), *lines[16];
+	json_object *o, *v;
+
+	assert_int_equal(split_lines(out, lines, 16), 3);
+	o = json_tokener_parse(lines[1]);
+	v = get(o, "incomplete");
+	assert_int_equal(json_object_array_length(v), 1);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 0)), "window");
+	json_object_put(o);
+	o = json_tokener_parse(lines[2]);
+	assert_int_equal(json_object_get_int64(get(get(o, "summary"), "pauses")), 3);
+	json_object_put(o);
+	free(out);
+
+	out = run_writer_paused(krt_writer_raw_new, 3);
+	assert_non_null(strstr(out, "\nsummary\tpauses\t3\n"));
+	free(out);
+
+	out = run_writer_paused(make_text, 3);
+	assert_non_null(strstr(out, "  INCOMPLETE (window)"));
+	assert_non_null(strstr(out, "\n  pauses (sampling windows) 3\n"));
+	free(out);
+	out = run_writer_paused(make_text, 0);
+	assert_null(strstr(out, "pauses"));
 	free(out);
 }
 
@@ -1715,6 +1758,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_json_lines_schema),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_uncertain_every_format),
+		cmocka_unit_test(test_pauses_every_format),
 		cmocka_unit_test(test_text_sanitizes_comm),
 		cmocka_unit_test(test_text_runq),
 		cmocka_unit_test(test_raw),
