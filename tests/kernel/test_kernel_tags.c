@@ -3727,6 +3727,286 @@ static void test_go_dialed_conn_handed_over_execute(void **state)
 	go_dialed_conn_handed_over(false, false);
 }
 
+/*
+ * Windowed sampling: one request from the gateway on a new connection, its
+ * answer read back; whether its door read was recorded (sampled).
+ */
+static bool gateway_request_sampled(struct krt_live_source *s)
+{
+	const struct krt_event *in;
+	bool sampled;
+	int gw, srv;
+
+	tcp_pair(GATEWAY, &gw, &srv);
+	drain_from(s);
+	assert_int_equal(write(gw, "req\n", 4), 4);
+	read_n(srv, 4);
+	assert_int_equal(write(srv, "ans\n", 4), 4);
+	read_n(gw, 4);
+	drain_from(s);
+	in = find_xfer(KRT_DIR_RECV, srv, 0);
+	sampled = in && (in->xfer.flags & KRT_XF_TAGGED) && in->xfer.trace_id;
+	close(gw);
+	close(srv);
+	return sampled;
+}
+
+/*
+ * The reader's phase decides at the door before the one-in-N rule: NONE
+ * leaves out a request the rule would keep, ALL keeps one it would leave
+ * out, RULE is the rule again; the rate cap still holds under ALL.
+ */
+static void test_sample_phases(void **state)
+{
+	struct krt_live_opts capped = { .kernel_tags = true, .sample_rate = 2, .rate_cap = 1 };
+	struct krt_live_source *s;
+	struct krt_live_tag_stats ts;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	s = open_source(2);
+	assert_non_null(s);
+	assert_true(gateway_request_sampled(s));  /* 1: kept by the rule */
+	assert_false(gateway_request_sampled(s)); /* 2 */
+	krt_live_set_phase(s, KRT_PHASE_NONE);
+	assert_false(gateway_request_sampled(s)); /* 3: the rule would keep it */
+	assert_false(gateway_request_sampled(s));
+	krt_live_set_phase(s, KRT_PHASE_ALL);
+	assert_true(gateway_request_sampled(s));
+	assert_true(gateway_request_sampled(s)); /* 6: the rule would leave it out */
+	krt_live_set_phase(s, KRT_PHASE_RULE);
+	assert_true(gateway_request_sampled(s));
+	assert_false(gateway_request_sampled(s));
+	krt_live_tag_stats(s, &ts);
+	assert_int_equal(ts.traces_started, 8);
+	assert_int_equal(ts.traces_sampled, 4);
+	assert_int_equal(ts.traces_capped, 0);
+	own_source_close(s);
+
+	/* one a second: of three requests (within a second or two), one at least capped */
+	s = open_source_with(capped, false);
+	assert_non_null(s);
+	krt_live_set_phase(s, KRT_PHASE_ALL);
+	for (int k = 0; k < 3; k++)
+		gateway_request_sampled(s);
+	krt_live_tag_stats(s, &ts);
+	assert_int_equal(ts.traces_started, 3);
+	assert_true(ts.traces_capped >= 1);
+	assert_int_equal(ts.traces_sampled + ts.traces_capped, 3);
+	close_own_source(s);
+}
+
+/* Runs of program name so far (bpf statistics on), from the source's counters. */
+static __u64 prog_runs(struct krt_live_source *s, const char *name)
+{
+	char *text = NULL, *line, want[96];
+	size_t len = 0;
+	unsigned long long runs = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	krt_live_print_counters(s, f, "t", 0);
+	fclose(f);
+	snprintf(want, sizeof(want), "t: counters 0 prog %s runs ", name);
+	line = strstr(text, want);
+	if (line)
+		runs = strtoull(line + strlen(want), NULL, 10);
+	free(text);
+	return runs;
+}
+
+/* The hot programs of this source, each one's runs so far. */
+static const char *const hot_names[] = { "krt_switch",	   "krt_waking",	 "krt_sock_send",
+					 "krt_sock_recv",  "krt_sys_exit",	 "krt_sock_state",
+					 "krt_tcpopt_sendmsg" };
+
+static void hot_runs(struct krt_live_source *s, __u64 runs[])
+{
+	for (size_t i = 0; i < sizeof(hot_names) / sizeof(hot_names[0]); i++)
+		runs[i] = prog_runs(s, hot_names[i]);
+}
+
+static size_t count_type(__u32 type)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < n_got; i++)
+		n += got[i].type == type;
+	return n;
+}
+
+/* A gateway request read, its call made and read downstream, the answers back. */
+static void request_through(int gw, int srv, int cli, int back)
+{
+	assert_int_equal(write(gw, "req\n", 4), 4);
+	read_n(srv, 4);
+	assert_int_equal(write(cli, "sub\n", 4), 4);
+	read_n(back, 4);
+	assert_int_equal(write(back, "sa\n", 3), 3);
+	read_n(cli, 3);
+	assert_int_equal(write(srv, "ans\n", 4), 4);
+	read_n(gw, 4);
+}
+
+/*
+ * A pause detaches the hot programs: every event up to it is handed over,
+ * then one KRT_EV_PAUSE; while paused, traffic, switches and wake-ups run
+ * no hot program and make no event (a fork and an exit still do: the traced
+ * set stays right); after the resume they are traced again.
+ */
+static void test_pause_silences_hot_programs(void **state)
+{
+	__u64 before[sizeof(hot_names) / sizeof(hot_names[0])];
+	__u64 after[sizeof(hot_names) / sizeof(hot_names[0])];
+	const struct krt_event *in;
+	struct krt_live_source *m;
+	int gw, srv, cli, back, stats_fd, status;
+	__u64 pause_ts;
+	pid_t child;
+	size_t i;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	m = open_merging_source();
+	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	assert_true(stats_fd >= 0);
+	tcp_pair(GATEWAY, &gw, &srv);
+	tcp_pair("127.0.0.1", &cli, &back);
+	drain_from(m);
+	request_through(gw, srv, cli, back);
+	/* no poll since: all of it comes out of the pause, in time order, PAUSE last */
+	n_got = 0;
+	assert_int_equal(krt_live_pause(m, collect, NULL), 0);
+	assert_true(krt_live_paused(m));
+	assert_true(n_got > 0);
+	assert_int_equal(got[n_got - 1].type, KRT_EV_PAUSE);
+	assert_int_equal(count_type(KRT_EV_PAUSE), 1);
+	pause_ts = got[n_got - 1].ts_ns;
+	for (i = 1; i < n_got; i++)
+		assert_true(got[i - 1].ts_ns <= got[i].ts_ns);
+	in = find_xfer(KRT_DIR_RECV, srv, 0);
+	assert_non_null(in);
+	assert_true(in->xfer.flags & KRT_XF_TAGGED);
+	assert_non_null(find_xfer(KRT_DIR_RECV, back, 0));
+	assert_non_null(find_xfer(KRT_DIR_RECV, gw, 0));
+	assert_int_equal(krt_live_pause(m, collect, NULL), -EALREADY);
+
+	hot_runs(m, before);
+	request_through(gw, srv, cli, back);
+	child = fork();
+	assert_true(child >= 0);
+	if (!child)
+		_exit(0);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	drain_from(m);
+	hot_runs(m, after);
+	for (i = 0; i < sizeof(hot_names) / sizeof(hot_names[0]); i++) {
+		if (after[i] != before[i])
+			fprintf(stderr, "#   %s ran %llu times while paused\n", hot_names[i],
+				(unsigned long long)(after[i] - before[i]));
+		assert_true(after[i] == before[i]);
+	}
+	for (i = 0; i < n_got; i++) {
+		assert_true(got[i].type == KRT_EV_FORK || got[i].type == KRT_EV_EXIT);
+		assert_true(got[i].ts_ns >= pause_ts);
+	}
+	assert_true(count_type(KRT_EV_FORK) >= 1);
+	assert_true(count_type(KRT_EV_EXIT) >= 1);
+
+	assert_int_equal(krt_live_resume(m), 0);
+	assert_false(krt_live_paused(m));
+	assert_int_equal(krt_live_resume(m), -EINVAL);
+	request_through(gw, srv, cli, back);
+	drain_from(m);
+	hot_runs(m, after);
+	in = find_xfer(KRT_DIR_RECV, srv, 0);
+	assert_non_null(in);
+	assert_true(in->xfer.flags & KRT_XF_TAGGED);
+	assert_non_null(find_xfer(KRT_DIR_RECV, back, 0));
+	/* the transfer programs run again (sys_exit's or the socket hooks') */
+	assert_true(after[2] + after[3] + after[4] > before[2] + before[3] + before[4]);
+	close(stats_fd);
+	close(gw);
+	close(srv);
+	close(cli);
+	close(back);
+	close_own_source(m);
+}
+
+/*
+ * A pause forgets the requests the kernel held: a thread's trace, a
+ * server side's unanswered request. Connections opened before it are
+ * traced after the resume: the gateway's keep-alive one starts a new
+ * request, and a pooled one downstream carries it, both ways.
+ */
+static void test_pause_forgets_requests(void **state)
+{
+	const struct krt_event *in, *stray, *call, *reply, *answer;
+	struct krt_live_source *m;
+	int gw, srv, cli, back;
+	__u32 a, b;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	m = open_merging_source();
+	tcp_pair(GATEWAY, &gw, &srv);
+	tcp_pair("127.0.0.1", &cli, &back);
+	drain_from(m);
+	/* request A read, its call read downstream, answered by nobody */
+	assert_int_equal(write(gw, "A\n", 2), 2);
+	read_n(srv, 2);
+	assert_int_equal(write(cli, "callA\n", 6), 6);
+	read_n(back, 6);
+	n_got = 0;
+	assert_int_equal(krt_live_pause(m, collect, NULL), 0);
+	in = find_xfer(KRT_DIR_RECV, srv, 0);
+	assert_non_null(in);
+	a = in->xfer.trace_id;
+	assert_int_not_equal(a, 0);
+	assert_int_equal(krt_live_resume(m), 0);
+
+	/* no request read since: what this thread sends carries none (A is gone) */
+	assert_int_equal(write(cli, "stray\n", 6), 6);
+	read_n(back, 6);
+	/* request B on the gateway's connection of before */
+	assert_int_equal(write(gw, "B\n", 2), 2);
+	read_n(srv, 2);
+	assert_int_equal(write(cli, "callB\n", 6), 6);
+	read_n(back, 6);
+	/* the server side answers: request B's reply (A's is forgotten) */
+	assert_int_equal(write(back, "replyB\n", 7), 7);
+	read_n(cli, 7);
+	assert_int_equal(write(srv, "ansB\n", 5), 5);
+	read_n(gw, 5);
+	drain_from(m);
+	stray = find_xfer(KRT_DIR_RECV, back, 0);
+	in = find_xfer(KRT_DIR_RECV, srv, 0);
+	call = find_xfer(KRT_DIR_RECV, back, 1);
+	reply = find_xfer(KRT_DIR_RECV, cli, 0);
+	answer = find_xfer(KRT_DIR_SEND, srv, 0);
+	assert_non_null(stray);
+	assert_non_null(in);
+	assert_non_null(call);
+	assert_non_null(reply);
+	assert_non_null(answer);
+	if (stray->xfer.trace_id || call->xfer.trace_id == a || reply->xfer.trace_id == a)
+		show_thread_events(syscall(SYS_gettid));
+	assert_true(stray->xfer.flags & KRT_XF_TAGGED);
+	assert_int_equal(stray->xfer.trace_id, 0);
+	b = in->xfer.trace_id;
+	assert_true(in->xfer.flags & KRT_XF_TAGGED);
+	assert_int_not_equal(b, 0);
+	assert_int_not_equal(b, a);
+	assert_true(call->xfer.flags & KRT_XF_TAGGED);
+	assert_int_equal(call->xfer.trace_id, b);
+	assert_true(reply->xfer.flags & KRT_XF_TAGGED);
+	assert_int_equal(reply->xfer.trace_id, b);
+	assert_true(answer->xfer.flags & KRT_XF_TAGGED);
+	assert_int_equal(answer->xfer.trace_id, b);
+	close(gw);
+	close(srv);
+	close(cli);
+	close(back);
+	close_own_source(m);
+}
+
 /* A test whose teardown stops what it left behind if it failed half-way. */
 #define KRT_TEST(name, fn) { name, fn, NULL, test_abandon, NULL }
 
@@ -3760,7 +4040,10 @@ static void test_go_dialed_conn_handed_over_execute(void **state)
 	KRT_TEST(prefix "reorder_window_grows", test_reorder_window_grows), \
 	KRT_TEST(prefix "notify_recorded", test_notify_recorded), \
 	KRT_TEST(prefix "notify_batched", test_notify_batched), \
-	KRT_TEST(prefix "notify_unbatched", test_notify_unbatched)
+	KRT_TEST(prefix "notify_unbatched", test_notify_unbatched), \
+	KRT_TEST(prefix "sample_phases", test_sample_phases), \
+	KRT_TEST(prefix "pause_silences_hot_programs", test_pause_silences_hot_programs), \
+	KRT_TEST(prefix "pause_forgets_requests", test_pause_forgets_requests)
 
 int main(void)
 {
