@@ -59,6 +59,21 @@ struct {
 } go_procs SEC(".maps");
 
 /*
+ * Set by the reader while it pauses (windowed sampling): the Go runtime's
+ * probes return at once. Their detach waits for a grace period of the
+ * kernel's per probe (one after the other: a pause of go-http and
+ * go-fanout took 200-350 ms), so the reader detaches them in the
+ * background, after this.
+ */
+volatile __u32 go_probes_paused = 0;
+
+/* The Go probes do nothing now (the sync of a kernel hook is not asked). */
+static __always_inline bool go_probes_off(void)
+{
+	return empty_hooks || !kernel_tags || go_probes_paused;
+}
+
+/*
  * A thread's running goroutine (by tid): its runtime.g, goid and trace
  * origin; and where the hooks read which goroutine runs (lazy, krt_go_sync),
  * fixed for the thread's life: its TLS slot of runtime.g, its g0 (the
@@ -311,7 +326,7 @@ int krt_go_execute(struct pt_regs *ctx)
 	__u32 tgid = pid_tgid >> 32;
 	struct krt_go_proc *proc;
 
-	if (empty_hooks || !kernel_tags)
+	if (go_probes_off())
 		return 0;
 	proc = bpf_map_lookup_elem(&go_procs, &tgid);
 	if (!proc || !g)
@@ -612,7 +627,7 @@ int krt_go_newproc(struct pt_regs *ctx)
 	struct krt_thread_state *t;
 	struct krt_go_proc *proc;
 
-	if (empty_hooks || !kernel_tags)
+	if (go_probes_off())
 		return 0;
 	proc = bpf_map_lookup_elem(&go_procs, &tgid);
 	if (!proc)
@@ -719,7 +734,7 @@ static __always_inline struct krt_go_proc *go_chan_proc(__u32 tgid, __u64 reg_g)
 {
 	struct krt_go_proc *proc;
 
-	if (empty_hooks || !kernel_tags)
+	if (go_probes_off())
 		return NULL;
 	proc = bpf_map_lookup_elem(&go_procs, &tgid);
 	if (!proc || !proc->chans)
@@ -931,7 +946,7 @@ int krt_go_ready(struct pt_regs *ctx)
 	bool learn = false;
 	__u32 skips;
 
-	if (empty_hooks || !kernel_tags)
+	if (go_probes_off())
 		return 0;
 	PROF_START();
 	/*

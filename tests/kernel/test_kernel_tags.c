@@ -4007,6 +4007,66 @@ static void test_pause_forgets_requests(void **state)
 	close_own_source(m);
 }
 
+/*
+ * A pause forgets the goroutines' states: a goroutine given request A's
+ * trace before it carries none after the resume; the Go probes are
+ * attached again (a goroutine started by request B's inherits it).
+ */
+static void test_pause_forgets_goroutines(void **state)
+{
+	struct fake_g ga = { .goid = 201 }, gb = { .goid = 202 }, gc = { .goid = 203 };
+	const struct krt_event *in, *call;
+	struct krt_live_source *s;
+	__u64 inherited;
+	int gw, srv, dc, ds;
+	__u32 a;
+
+	s = open_go_source(true);
+	tcp_pair(GATEWAY, &gw, &srv);
+	tcp_pair("127.0.0.1", &dc, &ds);
+	drain_from(s);
+	/* goroutine A reads request A and starts B, which inherits its trace */
+	go_execute(&ga);
+	assert_int_equal(write(gw, "GET /A", 6), 6);
+	read_n(srv, 6);
+	go_start(&gb);
+	inherited = go_counters(s).go_inherited;
+	assert_true(inherited >= 1);
+	n_got = 0;
+	assert_int_equal(krt_live_pause(s, collect, NULL), 0);
+	in = find_xfer(KRT_DIR_RECV, srv, 0);
+	assert_non_null(in);
+	a = in->xfer.trace_id;
+	assert_int_not_equal(a, 0);
+	assert_int_equal(krt_live_resume(s), 0);
+
+	/* B runs and calls: request A is forgotten with its state */
+	go_execute(&gb);
+	assert_int_equal(write(dc, "call", 4), 4);
+	read_n(ds, 4);
+	/* request B, read by B, starts C: the newproc probe is back */
+	assert_int_equal(write(gw, "GET /B", 6), 6);
+	read_n(srv, 6);
+	go_start(&gc);
+	drain_from(s);
+	call = find_xfer(KRT_DIR_SEND, dc, 0);
+	in = find_xfer(KRT_DIR_RECV, srv, 0);
+	assert_non_null(call);
+	assert_non_null(in);
+	assert_int_equal(call->xfer.goid, 202);
+	if (call->xfer.trace_id == a)
+		print_message("goroutine B's call after the resume carries request A's %u\n", a);
+	assert_int_not_equal(call->xfer.trace_id, a);
+	assert_true(in->xfer.flags & KRT_XF_TAGGED);
+	assert_int_not_equal(in->xfer.trace_id, a);
+	assert_true(go_counters(s).go_inherited > inherited);
+	close(gw);
+	close(srv);
+	close(dc);
+	close(ds);
+	close_own_source(s);
+}
+
 /* A test whose teardown stops what it left behind if it failed half-way. */
 #define KRT_TEST(name, fn) { name, fn, NULL, test_abandon, NULL }
 
@@ -4061,6 +4121,7 @@ int main(void)
 		KRT_TEST("test_go_dialed_conn_handed_over", test_go_dialed_conn_handed_over),
 		KRT_TEST("test_go_dialed_conn_waiter_thread_stays", test_go_dialed_conn_waiter_thread_stays),
 		KRT_TEST("test_go_channel_buffered_handoff", test_go_channel_buffered_handoff),
+		KRT_TEST("test_pause_forgets_goroutines", test_pause_forgets_goroutines),
 		KRT_TEST("test_go_reused_g_runs_next_execute", test_go_reused_g_runs_next_execute),
 		KRT_TEST("test_go_reused_g_after_another_execute", test_go_reused_g_after_another_execute),
 		KRT_TEST("test_go_dialed_conn_handed_over_execute", test_go_dialed_conn_handed_over_execute),
