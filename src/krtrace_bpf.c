@@ -33,6 +33,7 @@
 #include "peers.h"
 #include "pids_file.h"
 #include "run_seen.h"
+#include "sample_window.h"
 
 #define PROG "krtrace-bpf"
 /*
@@ -68,6 +69,7 @@ enum {
 	OPT_PEERS,
 	OPT_TCP_OPTION_CGROUP,
 	OPT_IDLE_TIMEOUT,
+	OPT_SAMPLE_WINDOW,
 };
 
 static const struct option own_options[] = {
@@ -79,6 +81,7 @@ static const struct option own_options[] = {
     {"list-containers", no_argument, NULL, OPT_LIST_CONTAINERS},
     {"sample", required_argument, NULL, OPT_SAMPLE},
     {"sample-rate", required_argument, NULL, OPT_SAMPLE_RATE},
+    {"sample-window", required_argument, NULL, OPT_SAMPLE_WINDOW},
     {"ring-mb", required_argument, NULL, OPT_RING_MB},
     {"debug", required_argument, NULL, OPT_DEBUG},
     {"normal-priority", no_argument, NULL, OPT_NORMAL_PRIORITY},
@@ -110,7 +113,8 @@ struct options {
 	bool stream;
 	bool list_containers;
 	__u32 sample_rate;
-	__u32 rate_cap; /* --sample-rate: sampled requests per second at most */
+	__u32 rate_cap;	 /* --sample-rate: sampled requests per second at most */
+	__u32 window_ms; /* --sample-window: one window this long every sample_rate x it */
 	__u32 ring_mb;
 	bool check_tags;
 	bool rules;		 /* the engine's rules decide, from full records */
@@ -208,6 +212,12 @@ static void usage(FILE *f)
 	    "      --sample-rate N      keep at most N requests per second (each second's\n"
 	    "                           first ones), decided in the kernel at ingress; with\n"
 	    "                           --sample, at most N per second of the one in N kept\n"
+	    "      --sample-window MS   with --sample N: sample by time windows, not per\n"
+	    "                           request: every N x MS ms, a window of MS ms where every\n"
+	    "                           new request is traced (after a 50 ms warm-up, and a\n"
+	    "                           100 ms drain where the traced ones finish); between\n"
+	    "                           windows the hot hooks are detached (cheaper on thread\n"
+	    "                           pools, event loops and Go); --sample-rate still caps\n"
 	    "      --ring-mb N          ring buffer size in MiB (power of two, default 8)\n"
 	    "      --rules              no tagging in the kernel: one record per transfer and\n"
 	    "                           per context switch, the engine's rules decide (as on\n"
@@ -444,6 +454,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 			if (parse_uint("--sample-rate", optarg, 1, 100000000, &o->rate_cap))
 				return -1;
 			continue;
+		case OPT_SAMPLE_WINDOW:
+			/* the cycle is checked below, with --sample's N */
+			if (parse_uint("--sample-window", optarg, KRT_WINDOW_MIN_MS,
+				       KRT_WINDOW_MAX_MS, &o->window_ms))
+				return -1;
+			continue;
 		case OPT_RING_MB:
 			if (parse_uint("--ring-mb", optarg, 1, 1024, &o->ring_mb))
 				return -1;
@@ -548,6 +564,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 		fprintf(stderr, PROG ": --rules cannot be combined with --sample, --sample-rate or "
 				     "--debug check-tags (they need the kernel's tags)\n");
 		return -1;
+	}
+	if (o->window_ms) {
+		char err[256];
+
+		if (krt_window_check(o->sample_rate, o->window_ms, err, sizeof(err))) {
+			fprintf(stderr, PROG ": %s\n", err);
+			return -1;
+		}
 	}
 	if (!o->have_gateway) {
 		fprintf(stderr, PROG ": --gateway IP is required (the container network's "
@@ -810,6 +834,115 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+/*
+ * --sample-window: the phase machine (src/sample_window.c) acting on the
+ * live source. The kernel's admission follows the phases (NONE in the
+ * warm-up and the drain: every new request hidden; ALL while open); at
+ * CLOSED the hot hooks are detached, every event up to then delivered and
+ * the engine told to forget every request (KRT_EV_PAUSE); the cycle's end
+ * attaches them again.
+ */
+struct window_driver {
+	struct krt_window w;
+	bool on;
+	bool verbose;	       /* -v: each phase change on stderr */
+	__u64 late_max;	       /* ns: the latest a phase change came after its time */
+	__u64 pause_max;       /* ns: the longest a pause took (drain of the ring) */
+	__u64 resume_max;      /* ns: the longest a resume took (attach) */
+	__u64 open_ns, run_ns; /* at the end: time open, the run's time */
+};
+
+/* The first warm-up begins: the hooks just attached (admission NONE before). */
+static void window_start(struct window_driver *d, __u32 n, __u32 ms, bool verbose)
+{
+	d->on = true;
+	d->verbose = verbose;
+	krt_window_init(&d->w, n, ms, now_ns());
+	if (verbose)
+		fprintf(stderr, PROG ": window 1: warm-up at 0.000 s\n");
+}
+
+/*
+ * Acts on every phase change due now, in order. -1 when the source could
+ * not detach or attach the hooks again: the run ends (its traces out).
+ */
+static int window_step(struct window_driver *d, struct krt_live_source *src, struct feed_ctx *fctx)
+{
+	enum krt_window_phase p;
+	__u64 now = now_ns();
+
+	while ((p = krt_window_next(&d->w, now)) != d->w.phase) {
+		__u64 late = now - krt_window_due(&d->w), took = 0;
+		int err = 0;
+
+		if (late > d->late_max)
+			d->late_max = late;
+		switch (p) {
+		case KRT_WIN_OPEN:
+			krt_live_set_phase(src, KRT_PHASE_ALL);
+			break;
+		case KRT_WIN_DRAIN:
+			krt_live_set_phase(src, KRT_PHASE_NONE);
+			break;
+		case KRT_WIN_CLOSED:
+			err = krt_live_pause(src, feed_engine, fctx);
+			took = now_ns() - now;
+			if (took > d->pause_max)
+				d->pause_max = took;
+			break;
+		case KRT_WIN_WARM:
+			err = krt_live_resume(src);
+			took = now_ns() - now;
+			if (took > d->resume_max)
+				d->resume_max = took;
+			/* the warm-up counts from the hooks' return: it is whole */
+			now += took;
+			break;
+		}
+		/* a Go probe not attached again is said (its goroutines by thread): on */
+		if (err && (p == KRT_WIN_CLOSED || krt_live_paused(src))) {
+			fprintf(stderr,
+				PROG ": windowed sampling: cannot %s the hooks: %s; the run ends "
+				     "here\n",
+				p == KRT_WIN_CLOSED ? "detach" : "attach again", strerror(-err));
+			return -1;
+		}
+		krt_window_enter(&d->w, p, now);
+		if (d->verbose) {
+			char how[40] = "";
+
+			if (p == KRT_WIN_CLOSED || p == KRT_WIN_WARM)
+				snprintf(how, sizeof(how), ", %s %.1f ms",
+					 p == KRT_WIN_CLOSED ? "pause" : "resume", took / 1e6);
+			fprintf(stderr, PROG ": window %llu: %s at %.3f s (%.1f ms late%s)\n",
+				(unsigned long long)(d->w.windows + (p == KRT_WIN_WARM)),
+				krt_window_phase_name(p), (now - d->w.start) / 1e9, late / 1e6,
+				how);
+		}
+	}
+	return 0;
+}
+
+/* The poll's timeout: at most max_ms, and woken for the next phase change. */
+static int window_timeout_ms(const struct window_driver *d, int max_ms)
+{
+	__u64 wait;
+
+	if (!d->on)
+		return max_ms;
+	/* rounded up: a poll that wakes before the change would only spin */
+	wait = (krt_window_wait_ns(&d->w, now_ns()) + 999999) / 1000000;
+	return wait < (__u64)max_ms ? (int)wait : max_ms;
+}
+
 static int trace_containers(struct krt_live_source *src, const struct krt_pids *pids)
 {
 	size_t i, traced = 0;
@@ -930,13 +1063,20 @@ static size_t follow_go_processes(struct krt_live_source *src, const struct krt_
 }
 
 static void report_tags(struct krt_live_source *src, __u32 sample_rate, __u32 rate_cap,
-			bool verbose)
+			__u32 window_ms, bool verbose)
 {
 	struct krt_live_tag_stats ts;
 	char how[96];
 
 	krt_live_tag_stats(src, &ts);
-	if (sample_rate > 1 && rate_cap)
+	if (window_ms && rate_cap)
+		snprintf(how, sizeof(how),
+			 "by windows of %u ms every %llu ms, at most %u per second", window_ms,
+			 (unsigned long long)sample_rate * window_ms, rate_cap);
+	else if (window_ms)
+		snprintf(how, sizeof(how), "by windows of %u ms every %llu ms", window_ms,
+			 (unsigned long long)sample_rate * window_ms);
+	else if (sample_rate > 1 && rate_cap)
 		snprintf(how, sizeof(how), "1 in %u, at most %u per second", sample_rate, rate_cap);
 	else if (rate_cap)
 		snprintf(how, sizeof(how), "at most %u per second", rate_cap);
@@ -970,6 +1110,19 @@ static void report_tags(struct krt_live_source *src, __u32 sample_rate, __u32 ra
 			PROG ": WARNING: %llu transfers or switches went without their "
 			     "state (another CPU was still creating it): decided by the rules\n",
 			(unsigned long long)ts.slot_busy);
+}
+
+/* --sample-window: the windows opened, the time open of the run's time (the summary's too). */
+static void report_windows(const struct window_driver *d, bool verbose)
+{
+	fprintf(stderr, PROG ": sampling windows: %llu opened, open %.3f s of %.3f s (%.1f %%)\n",
+		(unsigned long long)d->w.windows, d->open_ns / 1e9, d->run_ns / 1e9,
+		d->run_ns ? 100.0 * d->open_ns / d->run_ns : 0.0);
+	if (verbose)
+		fprintf(stderr,
+			PROG ": sampling windows: phase changes at most %.1f ms late; a pause took "
+			     "at most %.1f ms, a resume %.1f ms\n",
+			d->late_max / 1e6, d->pause_max / 1e6, d->resume_max / 1e6);
 }
 
 /* Occupancy of the kernel's state tables (-v) and the states aged out (always). */
@@ -1096,6 +1249,7 @@ int main(int argc, char **argv)
 	struct stream_ctx sctx;
 	struct feed_ctx fctx;
 	struct consumer_priority prio = {0};
+	struct window_driver win = {0};
 	__u64 go_followed = 0;
 	size_t go_by_thread = 0, n_before;
 	const char *go_why;
@@ -1108,7 +1262,7 @@ int main(int argc, char **argv)
 	int stats_fd = -1;
 	bool outs_open = false;
 	double deadline = 0, last_event;
-	bool unflushed = false, produced_nothing;
+	bool unflushed = false, produced_nothing, window_failed = false;
 	int ret = 1, n;
 
 	if (argc >= 2 && !strcmp(argv[1], "--go-uprobe-events"))
@@ -1247,8 +1401,13 @@ int main(int argc, char **argv)
 				     "(run time not counted)\n",
 				strerror(errno));
 	}
+	/* the load set RULE (0): no request of the first warm-up may be sampled */
+	if (o.window_ms)
+		krt_live_set_phase(src, KRT_PHASE_NONE);
 	if (krt_live_attach(src, PROG))
 		goto cleanup;
+	if (o.window_ms)
+		window_start(&win, o.sample_rate, o.window_ms, o.libbpf_verbose);
 	if (o.duration > 0)
 		deadline = now_s() + o.duration;
 	krt_live_stop_at(src, &stop_requested, o.duration > 0 ? o.duration : 0);
@@ -1261,7 +1420,12 @@ int main(int argc, char **argv)
 
 	if (stop_requested)
 		fprintf(stderr, PROG ": stopped before tracing began\n");
-	if (!o.normal_priority)
+	/*
+	 * Windowed sampling's phase changes are the reader's: at idle priority
+	 * a loaded machine delayed them by up to 60 ms (a window of 50 ms
+	 * open 110); the reader has little to do between windows anyway.
+	 */
+	if (!o.normal_priority && !win.on)
 		consumer_priority_start(&prio, src,
 					lo.ring_bytes ? lo.ring_bytes : DEFAULT_RING_BYTES);
 	last_event = now_s();
@@ -1306,7 +1470,12 @@ int main(int argc, char **argv)
 				    follow_go_processes(src, &pids, n_before, go_why, &go_followed);
 			next_rescan = now_s() + o.rescan_ms / 1000.0;
 		}
-		n = krt_live_poll(src, POLL_INTERVAL_MS, feed_engine, &fctx);
+		if (win.on && window_step(&win, src, &fctx)) {
+			window_failed = true;
+			break;
+		}
+		n = krt_live_poll(src, window_timeout_ms(&win, POLL_INTERVAL_MS), feed_engine,
+				  &fctx);
 		if (n == -EINTR)
 			continue;
 		if (n < 0) {
@@ -1328,6 +1497,12 @@ int main(int argc, char **argv)
 		}
 	}
 	consumer_priority_stop(&prio);
+	if (win.on) {
+		__u64 end = now_ns();
+
+		win.open_ns = krt_window_open_ns(&win.w, end);
+		win.run_ns = end - win.w.start;
+	}
 	/*
 	 * Nothing new after the end: with programs faster than the reader the
 	 * ring would never be empty and the drain would not end.
@@ -1356,8 +1531,13 @@ int main(int argc, char **argv)
 		summary->source.traces_capped = ts.traces_capped;
 	}
 	summary->source.go_by_thread = go_by_thread;
+	summary->source.sample_windows = win.w.windows;
+	summary->source.sample_open_ns = win.open_ns;
+	summary->source.sample_run_ns = win.run_ns;
 	if (lo.kernel_tags)
-		report_tags(src, o.sample_rate, o.rate_cap, o.libbpf_verbose);
+		report_tags(src, o.sample_rate, o.rate_cap, o.window_ms, o.libbpf_verbose);
+	if (win.on)
+		report_windows(&win, o.libbpf_verbose);
 	report_tables(src, o.idle_s, o.libbpf_verbose);
 	if (o.tcpopt_cgroup)
 		report_tcp_option(src);
@@ -1381,7 +1561,7 @@ int main(int argc, char **argv)
 	outs_open = false;
 	ret = krt_outputs_close(&outs, summary) ? 1 : 0;
 	/* nothing at all happened in the traced processes: an idle run, not an error */
-	if (produced_nothing && summary->events)
+	if ((produced_nothing && summary->events) || window_failed)
 		ret = 1;
 
 cleanup:

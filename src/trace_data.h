@@ -122,6 +122,9 @@ struct krt_source_stats {
 	__u64 go_followed;	/* live: Go programs whose goroutines are followed */
 	__u64 sample_rate_cap;	/* live: --sample-rate N, requests per second (0 = no cap) */
 	__u64 traces_capped;	/* live: requests left unsampled by that cap */
+	__u64 sample_windows;	/* live, --sample-window: windows opened */
+	__u64 sample_open_ns;	/* live, --sample-window: time they were open */
+	__u64 sample_run_ns;	/* live, --sample-window: the run's time */
 	__u64 go_by_thread;	/* live: Go programs attributed by thread (stripped...) */
 	/* live: the kernel's goroutine rules (bpf/goroutines.bpf.h), how often each acted */
 	__u64 go_synced;	/* goroutine changes a hook found (g from the thread's TLS) */

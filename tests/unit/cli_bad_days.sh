@@ -173,6 +173,23 @@ check "--debug nonsense: refused (exit 2), the feature named" \
 rc=$?
 check "--rescan-ms with -i (no discovery to pace): refused (exit 2), SIGHUP named" \
 	bash -c "[ $rc -eq 2 ] && grep -q 'SIGHUP re-reads the PIDs file' '$tmp/err'"
+# --sample-window: a window needs a cycle of N x MS around it (src/sample_window.c)
+window_refused() { # WHAT GREP OPTIONS...
+	local what=$1 pat=$2
+	shift 2
+	"$BPF" -g 172.24.0.1 "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+	rc=$?
+	check "--sample-window, $what: refused (exit 2), the reason said" \
+		bash -c "[ $rc -eq 2 ] && grep -qF -- \"$pat\" '$tmp/err'"
+}
+window_refused "no --sample" "needs --sample N with N >= 2" --sample-window 100
+window_refused "--sample 1" "needs --sample N with N >= 2" --sample 1 --sample-window 100
+window_refused "9 ms" "'9' is not a number from 10 to 600000" --sample 10 --sample-window 9
+window_refused "600001 ms" "'600001' is not a number" --sample 10 --sample-window 600001
+window_refused "2 x 100 ms" "a cycle of 2 x 100 ms = 200 ms is shorter than its warm-up (50 ms), window (100 ms) and drain (100 ms): 250 ms" \
+	--sample 2 --sample-window 100
+window_refused "with --rules" "--rules cannot be combined with --sample" --rules --sample 10 \
+	--sample-window 100
 "$BPF" -g 172.24.0.1 --go-threads --go-channels >"$tmp/out" 2>"$tmp/err" </dev/null
 rc=$?
 check "--go-threads with --go-channels: refused (exit 2)" \
