@@ -92,6 +92,22 @@ summary_value() {
 # marked_incomplete FILE CAUSE: how many traces of FILE say "incomplete" with CAUSE
 marked_incomplete() { grep '"trace_id"' "$1" | grep -c "\"incomplete\":\[[^]]*\"$2\""; }
 
+# bed_up DIR WHAT GROUP...: the test bed's GROUPs up (an ok line naming
+# WHAT; the suite exits when they do not come up), their PIDs in
+# DIR/pids.txt. Needs TB; sets STATE and GW.
+bed_up() {
+	local dir=$1 what=$2
+	shift 2
+	if ! "$TB" up "$@" >"$dir/up.log" 2>&1; then
+		not_ok "test bed up ($*)" "$(tail -n 5 "$dir/up.log")"
+		exit 1
+	fi
+	ok "test bed up ($what)"
+	STATE=$("$TB" state)
+	GW=$("$TB" gateway)
+	"$TB" pids >"$dir/pids.txt"
+}
+
 # go_bed_up DIR: the test bed's Go services up (an ok line; the suite exits
 # when they do not come up), their PIDs in DIR/pids.txt, and beside go-http in
 # its container the same program without its symbol table (a Go program the
@@ -99,14 +115,7 @@ marked_incomplete() { grep '"trace_id"' "$1" | grep -c "\"incomplete\":\[[^]]*\"
 # gohttp_addr, stripped_addr and stripped_pid (the caller stops it).
 go_bed_up() {
 	local dir=$1
-	if ! "$TB" up go >"$dir/up.log" 2>&1; then
-		not_ok "test bed up (go)" "$(tail -n 5 "$dir/up.log")"
-		exit 1
-	fi
-	ok "test bed up (go-http, go-fanout, backend, redis)"
-	STATE=$("$TB" state)
-	GW=$("$TB" gateway)
-	"$TB" pids >"$dir/pids.txt"
+	bed_up "$dir" "go-http, go-fanout, backend, redis" go
 	gohttp_addr=$("$TB" addr go-http)
 	stripped_addr=${gohttp_addr%:*}:8081
 	ip netns exec "${KRT_NS_PREFIX:-krt-}go-http" "$OUT/services/go-http-stripped" \

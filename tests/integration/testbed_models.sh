@@ -48,14 +48,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! "$TB" up all >"$tmp/up.log" 2>&1; then
-	not_ok "test bed up" "$(tail -n 5 "$tmp/up.log")"
-	exit 1
-fi
-ok "test bed up (chain and four models)"
-STATE=$("$TB" state)
-GW=$("$TB" gateway)
-"$TB" pids >"$tmp/pids.txt"
+bed_up "$tmp" "chain and four models" all
 run=t$$
 
 if [ $have_live = 1 ]; then
