@@ -18,6 +18,12 @@
 #          that have a trace (krt_score --sampled), whose share is printed
 #   run 3  krtrace-bpf --syscall-hooks: mode "syscall" (not in the default
 #          modes), the fallback for kernels without the socket tracepoints
+#   run 4  krtrace-bpf --sample N --sample-window KRT_WINDOW_MS: mode
+#          "window" (not in the default modes), windowed sampling, judged
+#          as "sample" (among the requests that have a trace); 50 ms by
+#          default, a cycle of 500 ms at N = 10: a model's requests at one
+#          concurrency take from 0.3 s (chain at 4) to a few seconds here,
+#          so most see a window or more (the share is printed)
 # Every request is scored by tests/tools/krt_score: exact (the request's own
 # hops, each on its call's connection inside its call's time window),
 # uncertain (the trace says so), wrong, missing.
@@ -31,7 +37,8 @@
 #
 # Environment: KRT_REQUESTS (per model and concurrency, 500),
 # KRT_SAMPLE_REQUESTS (the same for run 2, KRT_REQUESTS unless set), KRT_CONCS
-# ("4 8 16"), KRT_MODES ("live import sample"; also "syscall"), KRT_SAMPLE (10), KRT_OUT (the
+# ("4 8 16"), KRT_MODES ("live import sample"; also "syscall" and "window"), KRT_SAMPLE (10),
+# KRT_WINDOW_MS (50), KRT_OUT (the
 # result directory, default a new one under /tmp, kept), KRT_SLACK_LIVE_US
 # (200), KRT_SLACK_IMPORT_US (2), KRT_LIVE_ARGS (more krtrace-bpf options for
 # both live runs, e.g. --go-channels), KRT_RECORD (1: each live run records
@@ -49,6 +56,7 @@ SAMPLE_REQUESTS=${KRT_SAMPLE_REQUESTS:-$REQUESTS}
 CONCS=${KRT_CONCS:-4 8 16}
 MODES=${KRT_MODES:-live import sample}
 SAMPLE=${KRT_SAMPLE:-10}
+WINDOW_MS=${KRT_WINDOW_MS:-50}
 SLACK_LIVE=${KRT_SLACK_LIVE_US:-200}
 SLACK_IMPORT=${KRT_SLACK_IMPORT_US:-2}
 LOAD=$OUT/tools/krt_load
@@ -85,7 +93,7 @@ if [ -n "${KRT_RESCORE:-}" ]; then
 	DIR=$KRT_RESCORE
 	present=()
 	for m in "${MODELS[@]}"; do
-		grep -q "\"r[123]-$m-" "$DIR"/client-r*.jsonl 2>/dev/null && present+=("$m")
+		grep -q "\"r[1234]-$m-" "$DIR"/client-r*.jsonl 2>/dev/null && present+=("$m")
 	done
 fi
 DIR=${DIR:-${KRT_OUT:-$(mktemp -d /tmp/krt-accuracy.XXXXXX)}}
@@ -192,6 +200,16 @@ if [ -z "${KRT_RESCORE:-}" ]; then
 		stop_live "$bpf_pid" || echo "# krtrace-bpf (run 3) ended with status $?"
 		bpf_pid=
 	fi
+	# run 4: live, sampled by time windows
+	if mode_on window; then
+		write_load r4 "$SAMPLE_REQUESTS"
+		start_live "$DIR/window.jsonl" --sample "$SAMPLE" --sample-window "$WINDOW_MS"
+		bash "$DIR/load-r4.sh" || echo "# run 4: some requests failed ($DIR/load-r4.err)"
+		sleep 0.3
+		stop_live "$bpf_pid" || echo "# krtrace-bpf (run 4) ended with status $?"
+		bpf_pid=
+		grep -h ': sampling' "$DIR/window.jsonl.err" | sed 's/^/# window: /'
+	fi
 	"$TB" down >/dev/null 2>&1
 	mkdir -p "$DIR/truth"
 	cp "$STATE"/truth/*.jsonl "$DIR/truth/"
@@ -205,6 +223,7 @@ score() {
 	live) json=$DIR/live.jsonl ;;
 	sample) json=$DIR/sample.jsonl run=r2 extra=(--sampled) ;;
 	syscall) json=$DIR/syscall.jsonl run=r3 ;;
+	window) json=$DIR/window.jsonl run=r4 extra=(--sampled) ;;
 	esac
 	[ -s "$json" ] || return 1
 	"$SCORE" --truth "$DIR/truth" --truth "$DIR/client-$run.jsonl" --json "$json" \
@@ -225,7 +244,7 @@ for m in "${present[@]}"; do
 		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$mode" "$n" "$ex" "$wr" "$mi" "$un" \
 			"$sh" "$uok" >>"$DIR/results.tsv"
 		CELL[$m.$mode]="$(pct "$ex" "$n") / $(pct "$un" "$n") / $(pct "$wr" "$n")"
-		[ "$mode" = sample ] && CELL[$m.$mode]+=" (${sh} %)"
+		[ "$mode" = sample ] || [ "$mode" = window ] && CELL[$m.$mode]+=" (${sh} %)"
 		for c in $CONCS; do
 			read -r n ex wr mi un sh uok < <(score "$mode" "$m" "$m-c$c-" /dev/null)
 			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$mode" "$c" "${n:-0}" "${ex:-0}" \
@@ -256,7 +275,7 @@ for m in "${present[@]}"; do
 done
 
 echo
-echo "exact % / uncertain % / wrong % of requests (sample: of the sampled requests, their share in brackets)"
+echo "exact % / uncertain % / wrong % of requests (sample, window: of the sampled requests, their share in brackets)"
 printf '%-10s' model
 for mode in $MODES; do printf ' | %-28s' "$mode"; done
 echo

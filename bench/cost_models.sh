@@ -2,8 +2,9 @@
 # The tracer's own CPU per request on every model of the test bed, full
 # tracing and sampled, alternating within one run.
 #
-# For each case (full tracing, --sample 10, --sample-rate RATE) one
-# krtrace-bpf traces every container of the test bed; each model in turn
+# For each case (full tracing, --sample 10, --sample-rate RATE, and w10:
+# --sample 10 --sample-window WINDOW_MS) one krtrace-bpf traces every
+# container of the test bed; each model in turn
 # takes WARM seconds of wrk load (the tracer reaches its steady state: it
 # writes a trace out 5 s after it ends) and then SECONDS of measured load.
 # Around the measured run krtrace-bpf prints its counters (SIGUSR1): ring
@@ -23,11 +24,20 @@
 # the same tracer just before (no load on the test bed), per second, are
 # subtracted.
 #
+# w10, windowed sampling: a window of WINDOW_MS (100) every 10 x WINDOW_MS,
+# its hot hooks detached in between. With 100 ms the cycle is 1 s: every
+# measured run (whole seconds of wrk), warm-up and idle window holds whole
+# cycles, so each sees the same share of windows (3 in a 3 s run, after 6
+# in the warm-up), whichever phase it begins in. Its floor (hits x price) is
+# lower too: the hooks detached are not called at all; the ratio table
+# gives both totals over full's.
+#
 # Usage: bench/cost_models.sh [ROUNDS (2)] [SECONDS per measured run (3)]
 # Env: the test bed's (KRT_*; brought up with the groups the models need and
 #      down again if it was not running), MODELS (chain m1 m2 m3 m4 and the
 #      runtimes the test bed knows: java asgi thrift node mc go-http
-#      go-fanout), CASES ("full s10 rate"; also "empty" and "prefilter", below), RATE (--sample-rate, 100), WARM (s, 6), IDLE (s, 3),
+#      go-fanout), CASES ("full s10 rate"; also "w10", and "empty" and "prefilter", below), RATE (--sample-rate, 100),
+#      WINDOW_MS (w10's --sample-window, 100), WARM (s, 6), IDLE (s, 3),
 #      WRK_CONN (4), WRK_CPU (last CPU; "" = any), PRICE_NS (111: the price
 #      of a hook hit, bench/overhead_cost.sh), RESULTS (file: raw lines),
 #      TRACER_TIMEOUT (s, 30), REPORT (a RESULTS file of an earlier run: its
@@ -51,6 +61,7 @@ DUR=${2:-3}
 WARM=${WARM:-6}
 IDLE=${IDLE:-3}
 RATE=${RATE:-100}
+WINDOW_MS=${WINDOW_MS:-100}
 CONN=${WRK_CONN:-4}
 WRK_CPU=${WRK_CPU-$(($(nproc) - 1))}
 PRICE_NS=${PRICE_NS:-111}
@@ -78,6 +89,7 @@ command -v wrk >/dev/null || die "wrk not installed"
 [[ $WARM =~ ^[0-9]+$ ]] || die "bad WARM '$WARM'"
 [[ $IDLE =~ ^[1-9][0-9]*$ ]] || die "bad IDLE '$IDLE'"
 [[ $RATE =~ ^[1-9][0-9]*$ ]] || die "bad RATE '$RATE'"
+[[ $WINDOW_MS =~ ^[1-9][0-9]*$ ]] || die "bad WINDOW_MS '$WINDOW_MS'"
 WRK=(wrk)
 [ -n "$WRK_CPU" ] && WRK=(taskset -c "$WRK_CPU" wrk)
 
@@ -124,6 +136,10 @@ if [[ " $CASES " == *" rate "* ]] && ! "$BPF" --help | grep -q -- --sample-rate;
 	echo "cost_models: krtrace-bpf has no --sample-rate: case rate left out" >&2
 	CASES=$(echo "$CASES" | tr ' ' '\n' | grep -vx rate | paste -sd' ')
 fi
+if [[ " $CASES " == *" w10"* ]] && ! "$BPF" --help | grep -q -- --sample-window; then
+	echo "cost_models: krtrace-bpf has no --sample-window: case w10 left out" >&2
+	CASES=$(echo "$CASES" | tr ' ' '\n' | grep -vx 'w10\(+alt\)\?' | paste -sd' ')
+fi
 case_args() {
 	case $1 in
 	*+alt)
@@ -132,10 +148,11 @@ case_args() {
 		;;
 	full) ;;
 	s10) echo --sample 10 ;;
+	w10) echo --sample 10 --sample-window "$WINDOW_MS" ;;
 	rate) echo --sample-rate "$RATE" ;;
 	empty) echo --debug empty-hooks ;;
 	prefilter) echo --debug prefilter-hooks ;;
-	*) die "unknown case '$1' (full s10 rate empty prefilter)" ;;
+	*) die "unknown case '$1' (full s10 w10 rate empty prefilter)" ;;
 	esac
 }
 for c in $CASES; do case_args "$c" >/dev/null; done
@@ -255,6 +272,8 @@ while [ $r -lt "$ROUNDS" ]; do
 						}
 						print r, c, m, n, x, v1, v2
 					}
+					# the reader CPU the idle window took off, per second (ns)
+					print r, c, m, n, "idle_reader", i1["time"] ? 1e9 * i1["reader"] / i1["time"] : 0, 0
 				}' "$TMP/idle" "$TMP/d" >>"$RES"
 			echo "  round $r $c $m: ${n:-0} requests" >&2
 		done
@@ -269,17 +288,19 @@ fi	# REPORT
 echo
 echo "KRTrace's own CPU per request, every model ($ROUNDS rounds, medians;" \
 	"wrk -c$CONN, ${DUR}s per run; price of a hook hit ${PRICE_NS} ns)"
-printf "  %-9s %-8s %7s %7s | %5s %5s %6s %6s %5s %6s | %7s %7s %7s %7s | %6s\n" \
-	model case req/s records send recv switch waking other uprobe bpf_us reader total floor "traced"
+printf "  %-9s %-8s %7s %7s | %5s %5s %6s %6s %5s %6s | %7s %7s %7s %7s | %6s %6s\n" \
+	model case req/s records send recv switch waking other uprobe bpf_us reader total floor "traced" idle
+TOTALS=$(mktemp)	# "model case total floor" per row, for the ratios to full
 for m in $MODELS; do
 	for c in $CASES; do
-		awk -v m="$m" -v c="$c" -v dur="$DUR" -v price="$PRICE_NS" "$AWK_MEDIAN"'
+		awk -v m="$m" -v c="$c" -v dur="$DUR" -v price="$PRICE_NS" -v side="$TOTALS" "$AWK_MEDIAN"'
 			$2 == c && $3 == m && $4 > 0 {
 				n = $4; r = $1
 				req[r] = n
 				if ($5 == "records") rec[r] = $6 / n
 				else if ($5 == "reader") rd[r] = $6 / n / 1000
 				else if ($5 == "started") { st[r] = $6; sa[r] = $7 }
+				else if ($5 == "idle_reader") idle[r] = $6 / 1e6
 				else if ($5 != "time" && $5 !~ /^kind_/) {
 					h = "other"
 					if ($5 == "krt_sock_send") h = "send"
@@ -304,11 +325,14 @@ for m in $MODELS; do
 					k[r] = hit[r, "waking"]; o[r] = hit[r, "other"]; rps[r] = req[r] / dur
 					u[r] = hit[r, "uprobe"]
 					tot[r] = ns[r] + rd[r]; fl[r] = hits[r] * price / 1000
-					tr[r] = st[r] ? 100 * sa[r] / st[r] : 0
+					# of the requests wrk made: windows see none while closed
+					tr[r] = req[r] ? 100 * sa[r] / req[r] : 0
+					fix[r] = rps[r] ? 1000 * idle[r] / rps[r] : 0
 				}
-				printf "  %-9s %-8s %7.0f %7.1f | %5.1f %5.1f %6.1f %6.1f %5.1f %6.1f | %7.1f %7.1f %7.1f %7.1f | %5.1f%%\n",
+				printf "  %-9s %-8s %7.0f %7.1f | %5.1f %5.1f %6.1f %6.1f %5.1f %6.1f | %7.1f %7.1f %7.1f %7.1f | %5.1f%% %6.1f\n",
 					m, c, med(rps), med(rec), med(s), med(v), med(w), med(k), med(o),
-					med(u), med(ns), med(rd), med(tot), med(fl), med(tr)
+					med(u), med(ns), med(rd), med(tot), med(fl), med(tr), med(idle)
+				printf "%s %s %.3f %.3f %.3f\n", m, c, med(tot), med(fl), med(fix) >>side
 			}' "$RES"
 	done
 done
@@ -316,8 +340,32 @@ echo "  (records = ring records; send..uprobe = program runs by hook, uprobe: Go
 echo "   probes; bpf_us = their run time; reader = krtrace-bpf's CPU; total = bpf + reader;"
 echo "   floor = hits x price, the kernel's cost of calling the programs, not in total (a"
 echo "   uprobe's trap costs the traced service 10-35 us, not the tracepoint price: see"
-echo "   bench/uprobe_cost.sh); traced = requests sampled; per request, an idle window's"
-echo "   rates subtracted)"
+echo "   bench/uprobe_cost.sh); traced = requests sampled of wrk's; per request, an idle window's"
+echo "   rates subtracted; idle = the reader's CPU in that window, ms per second: the part"
+echo "   of it no load changes, e.g. w10's pause and resume every cycle, is not in total)"
+
+# Each case over full tracing: the issue's "--sample 10 <= 0.3 x full" (total), and with
+# the floor, which only windowed sampling lowers (its hooks detached between windows).
+if [[ " $CASES " == *" full "* ]] && [ "$(echo "$CASES" | wc -w)" -gt 1 ]; then
+	echo
+	echo "Over full tracing, per model (medians of the rounds): total / (total + floor) /"
+	echo "(total + floor + idle: the reader's idle CPU per request at the run's rate)"
+	printf "  %-9s" model
+	for c in $CASES; do [ "$c" = full ] || printf " %20s" "$c"; done
+	echo
+	for m in $MODELS; do
+		printf "  %-9s" "$m"
+		for c in $CASES; do
+			[ "$c" = full ] && continue
+			awk -v m="$m" -v c="$c" '$1 == m && $2 == "full" { ft = $3; ff = $3 + $4; fi = ff + $5 }
+				$1 == m && $2 == c { t = $3; f = $3 + $4; i = f + $5; have = 1 }
+				END { if (have && ft > 0) printf " %6.2f / %4.2f / %4.2f", t / ft, f / ff, i / fi
+					else printf " %20s", "-" }' "$TOTALS"
+		done
+		echo
+	done
+fi
+rm -f "$TOTALS"
 
 # Ring records by kind: where the records go.
 echo

@@ -22,6 +22,12 @@
 #            may turn it off mid-run (a run with it counted 0.064 hits per
 #            TCP write, where every write is a hit);
 #   reader   the krtrace-bpf process's CPU time (ring, engine, JSON out).
+# Cases: N (--debug empty-hooks: every hook attached, each program returning
+# at once), B (full tracing), D (--sample 10), W (--sample 10
+# --sample-window 100: windowed sampling, a window of 100 ms every second,
+# the hot hooks detached in between). W's floor is its own hits x the
+# price (the hooks detached are not called), its bpf its run time above what
+# the empty programs take for as many hits; the others' floor is N's.
 # CPU per request without tracing: the machine's busy time (user, system,
 # irq, softirq of every CPU, from /proc/stat) over a wrk run, divided by its
 # requests.
@@ -87,11 +93,12 @@ trap 'exit 130' INT TERM
 # Copies: a rebuild while the benchmark runs must not mix two versions.
 cp "$OUT/bin/krtrace-bpf" "$OUT/tools/bench_syscall" "$TMP/" || die "cannot copy the binaries"
 BPF=$TMP/krtrace-bpf BENCH=$TMP/bench_syscall
-CASES="N B D"
+CASES="N B D W"
 if [ -n "${ALT:-}" ]; then
 	cp "$ALT" "$TMP/krtrace-bpf-alt" || die "cannot copy ALT '$ALT'"
-	CASES="N B D B+alt D+alt"
+	CASES="N B D W B+alt D+alt"
 fi
+"$BPF" --help | grep -q -- --sample-window || CASES=${CASES/ W/}
 
 # start_tracer ERRFILE ARGS...: krtrace-bpf (BIN, default BPF) in the
 # background (TP), on the CPUs other than BENCH_CPU; waits for its
@@ -179,7 +186,7 @@ proc_ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
 
 HZ=$(getconf CLK_TCK)
 echo "== the chain: wrk -t1 -c$CONN -d${DUR}s, $ROUNDS rounds of: none, N" \
-	"(--debug empty-hooks), B (defaults), D (--sample 10)${ALT:+, B+alt and D+alt (ALT)}" >&2
+	"(--debug empty-hooks), B (defaults), D (--sample 10), W (--sample 10 --sample-window 100)${ALT:+, B+alt and D+alt (ALT)}" >&2
 wrk_requests >/dev/null	# warm the chain up
 : >"$TMP/acct"
 for r in $(seq "$ROUNDS"); do
@@ -190,13 +197,14 @@ for r in $(seq "$ROUNDS"); do
 		'BEGIN {printf "%.1f", n ? b * 1e6 / hz / n : 0}') $n" >>"$TMP/acct"
 	order=$CASES
 	# the two builds' order swapped every other round
-	[ -n "${ALT:-}" ] && [ $((r % 2)) -eq 0 ] && order="N B+alt D+alt B D"
+	[ -n "${ALT:-}" ] && [ $((r % 2)) -eq 0 ] && order="N B+alt D+alt B D W"
 	for c in $order; do
 		extra=()
 		BIN=$BPF
 		[[ $c == *+alt ]] && BIN=$TMP/krtrace-bpf-alt
 		[ "$c" = N ] && extra=(--debug empty-hooks)
 		[ "${c%+alt}" = D ] && extra=(--sample 10)
+		[ "$c" = W ] && extra=(--sample 10 --sample-window 100)
 		start_tracer "$TMP/c.err" -g "$GW" -i "$TMP/chain.pids" --bpf-stats --json \
 			-o "$TMP/live.jsonl" "${extra[@]}"
 		# the steady state: past the 5 s after which traces are written out
@@ -225,6 +233,7 @@ iqr() { spread | awk '{printf "%s-%s", $3, $4}'; }
 cpu_req=$(col none '$3' | med)
 hits_req=$(col N '$5 / $7' | med)
 n_prog=$(col N '$6 / $7 / 1000' | med)
+n_hit_ns=$(col N '$5 ? $6 / $5 : 0' | med)	# an empty program's run, with statistics on
 floor=$(awk -v h="$hits_req" -v p="$price" 'BEGIN {printf "%.2f", h * p / 1000}')
 echo
 echo "KRTrace overhead as CPU per request on the chain ($ROUNDS rounds; medians, IQR in brackets)"
@@ -236,27 +245,37 @@ printf "  %-26s %8s %8s %8s %8s %10s\n" case floor bpf reader total "predicted"
 for c in $CASES; do
 	prog=$(col "$c" '$6 / $7 / 1000' | med)
 	reader=$(col "$c" '$3' | med)
-	awk -v c="$c" -v f="$floor" -v p="$prog" -v n="$n_prog" -v r="$reader" -v q="$cpu_req" '
+	f=$floor n=$n_prog
+	if [ "$c" = W ]; then
+		# its own hits: the floor and the empty programs' share of them
+		hits=$(col W '$5 / $7' | med)
+		f=$(awk -v h="$hits" -v p="$price" 'BEGIN {printf "%.2f", h * p / 1000}')
+		n=$(awk -v h="$hits" -v e="$n_hit_ns" 'BEGIN {printf "%.3f", h * e / 1000}')
+	fi
+	awk -v c="$c" -v f="$f" -v p="$prog" -v n="$n" -v r="$reader" -v q="$cpu_req" '
 		BEGIN { name["N"] = "N --debug empty-hooks"; name["B"] = "B krtrace-bpf"
 			name["D"] = "D krtrace-bpf --sample 10"
+			name["W"] = "W --sample-window 100"
 			name["B+alt"] = "B ALT"; name["D+alt"] = "D ALT --sample 10"
 			b = c == "N" ? 0 : p - n; if (b < 0) b = 0
 			t = f + b + r
 			printf "  %-26s %7.2fus %7.2fus %7.2fus %7.2fus %9.3fx\n",
 				name[c], f, b, r, t, q / (q + t) }' | tee -a "$TMP/rows"
 done
-# (D - N) / (B - N): what sampling leaves of full tracing's cost above the
-# floor (the floor is in every case; N's reader is taken off both)
-ratio() { # B-ROW-REGEX D-ROW-REGEX NAME
-	awk -v b="$1" -v d="$2" -v name="$3" '
+# (D - N) / (B - N): what sampling leaves of full tracing's cost above N's
+# (floor and reader; B and D pay N's floor, so it is the programs and the
+# reader above N's reader; W's lower floor counts for it)
+ratio() { # B-ROW-REGEX D-ROW-REGEX NAME [LETTER]
+	awk -v b="$1" -v d="$2" -v name="$3" -v l="${4:-D}" '
 		{ for (i = 1; i <= NF; i++) sub(/us$/, "", $i) }
-		$0 ~ b {bb = $(NF - 3) + $(NF - 2)}
-		$0 ~ d {dd = $(NF - 3) + $(NF - 2)}
-		$1 == "N" {nr = $(NF - 2)}
-		END { if (bb - nr > 0)
-			printf "  (D - N) / (B - N), %s: %.2f\n", name, (dd - nr) / (bb - nr) }' "$TMP/rows"
+		$0 ~ b {bb = $(NF - 1)}
+		$0 ~ d {dd = $(NF - 1)}
+		$1 == "N" {nn = $(NF - 1)}
+		END { if (bb - nn > 0)
+			printf "  (%s - N) / (B - N), %s: %.2f\n", l, name, (dd - nn) / (bb - nn) }' "$TMP/rows"
 }
 ratio '^ *B krtrace-bpf ' '^ *D krtrace-bpf ' "this build"
+[[ " $CASES " == *" W "* ]] && ratio '^ *B krtrace-bpf ' '^ *W --sample-window ' "this build" W
 [ -n "${ALT:-}" ] && ratio '^ *B ALT ' '^ *D ALT ' "ALT"
 echo "  (floor = hits x price; bpf = program run time above the empty programs';"
 echo "   reader = krtrace-bpf's CPU; predicted throughput = cpu / (cpu + total))"
