@@ -855,7 +855,7 @@ struct window_driver {
 	bool on;
 	bool verbose;	       /* -v: each phase change on stderr */
 	__u64 late_max;	       /* ns: the latest a phase change came after its time */
-	__u64 pause_max;       /* ns: the longest a pause took (drain of the ring) */
+	__u64 pause_max;       /* ns: the longest a pause took (detach, drain, forget) */
 	__u64 resume_max;      /* ns: the longest a resume took (attach) */
 	__u64 open_ns, run_ns; /* at the end: time open, the run's time */
 };

@@ -20,7 +20,8 @@
 #     windows (at most 0.8 of full's runs; about 0.4 expected: 200 ms
 #     attached of 500);
 #   - -d, and SIGTERM while the hooks are detached (CLOSED), end the run
-#     cleanly: exit 0, the summary written, every trace out.
+#     cleanly: exit 0, the summary written, every trace out;
+#   - --sample-rate still caps inside the windows.
 #
 # Environment: KRT_WINDOW_MODELS ("chain asgi go-http"; java replaces asgi
 # when FastAPI is not installed), KRT_WINDOW_REQUESTS (per model, 500), and
@@ -138,6 +139,10 @@ check "stderr: the windows opened and the time open said" \
 	grep -qE ": sampling windows: ${windows:-x} opened, open [0-9.]+ s of [0-9.]+ s" "$tmp/window.err"
 check "-v: each phase change logged (${windows:-x} opens)" \
 	test "$(grep -c ': window [0-9]*: open at ' "$tmp/window.err")" -eq "${windows:--1}"
+read -r pause_ms resume_ms < <(sed -n 's/.*a pause took at most \([0-9.]*\) ms, a resume \([0-9.]*\) ms.*/\1 \2/p' \
+	"$tmp/window.err")
+check "-v: the longest pause (${pause_ms:-?} ms) and resume (${resume_ms:-?} ms) said" \
+	awk -v p="${pause_ms:-0}" -v r="${resume_ms:-0}" 'BEGIN { exit !(p > 0 && r > 0) }'
 
 mkdir -p "$tmp/truth"
 cp "$STATE"/truth/*.jsonl "$tmp/truth/"
@@ -196,5 +201,13 @@ check "-d in a window (last phase '${last#: }'): exit 0 (status $rc)" test "$rc"
 traces=$(grep -c '"trace_id"' "$tmp/dur.jsonl")
 check "-d: summary written, its $(summary_value "$tmp/dur.jsonl" traces) traces all out ($traces)" \
 	test "$(summary_value "$tmp/dur.jsonl" traces)" = "$traces" -a "$traces" -gt 0
+# --sample-rate still caps inside the windows: 10 a second of the ~30 the windows open to
+"$BPF" --gateway "$GW" -i "$tmp/pids.txt" --json -o "$tmp/cap.jsonl" -d 2 --sample "$N" \
+	--sample-window "$MS" --sample-rate 10 2>"$tmp/cap.err"
+rc=$?
+traces=$(grep -c '"trace_id"' "$tmp/cap.jsonl")
+capped=$(summary_value "$tmp/cap.jsonl" traces_capped)
+check "--sample-rate 10 in windows: exit $rc, $traces traces (at most 30 in 2 s), ${capped:-?} capped" \
+	test "$rc" -eq 0 -a "$traces" -gt 0 -a "$traces" -le 30 -a "${capped:-0}" -gt 0
 stop_pids "${load_pids[@]}"
 load_pids=()
