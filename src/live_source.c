@@ -1787,19 +1787,19 @@ int krt_live_pause(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
 		fprintf(stderr, "krtrace-bpf: pause: the tracer is paused already\n");
 		return -EALREADY;
 	}
-	hot_progs(s, prog, link);
-	for (int i = 0; i < KRT_LIVE_HOT_PROGS; i++) {
-		s->hot_detached[i] = *link[i] != NULL;
-		bpf_link__destroy(*link[i]);
-		*link[i] = NULL;
-	}
-	/* the Go probes first do nothing, then go in the background */
+	/* the Go probes first do nothing, then go in the background (the slowest) */
 	__atomic_store_n(&s->skel->bss->go_probes_paused, 1, __ATOMIC_SEQ_CST);
 	s->go_detaching = s->n_go_links;
 	s->go_detach_started =
 	    s->go_detaching && !pthread_create(&s->go_detacher, NULL, go_detach_background, s);
 	if (!s->go_detach_started)
 		go_detach_background(s);
+	hot_progs(s, prog, link);
+	for (int i = 0; i < KRT_LIVE_HOT_PROGS; i++) {
+		s->hot_detached[i] = *link[i] != NULL;
+		bpf_link__destroy(*link[i]);
+		*link[i] = NULL;
+	}
 	s->paused = true;
 	t = clock_ns();
 	/* all of it, whatever the stop flag: the caller's drain comes after */
