@@ -12,7 +12,8 @@
  *
  * usage: bench_replay RECORDING PIDS GATEWAY [output options: --json -o FILE ...]
  * KRT_DROP_HIDDEN=CLASS,...: a class of hidden requests' records left out
- * (drop_hidden below).
+ * (drop_hidden below). KRT_PAUSE_MS=A,B, KRT_START_MS=B: a closed sampling
+ * window, or a late start (cut_window below).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -196,6 +197,84 @@ static size_t drop_hidden(struct krt_event *v, size_t n, unsigned int what)
 	return k;
 }
 
+/*
+ * KRT_PAUSE_MS=A,B[,A,B...]: closed sampling windows cut into the
+ * recording (ms after its first event): a KRT_EV_PAUSE at each A, the
+ * events from A to B left out. KRT_START_MS=B: the events from B on only,
+ * as a tracer started then sees them. The traces after a B of the two
+ * runs compare: the engine after a pause against a fresh one
+ * (docs/design.md, "Windowed sampling's pause (engine)").
+ */
+#define CUTS_MAX 256
+
+static int parse_cuts(const char *list, __u64 t0, __u64 *a, __u64 *b)
+{
+	const char *p = list;
+	int n = 0;
+
+	while (*p && n < CUTS_MAX) {
+		unsigned long long x, y;
+		int used;
+
+		if (sscanf(p, "%llu,%llu%n", &x, &y, &used) != 2 || y < x ||
+		    (n && x < (b[n - 1] - t0) / 1000000ULL))
+			return -1;
+		a[n] = t0 + x * 1000000ULL;
+		b[n++] = t0 + y * 1000000ULL;
+		p += used;
+		if (*p == ',')
+			p++;
+	}
+	return *p ? -1 : n;
+}
+
+static struct krt_event *cut_window(struct krt_event *v, size_t *n, const char *pause,
+				    const char *start)
+{
+	__u64 a[CUTS_MAX], b[CUTS_MAX], t0 = *n ? v[0].ts_ns : 0;
+	unsigned long long from = 0;
+	int cuts = 0, c = 0, paused = -1;
+	struct krt_event *w;
+	size_t i, k = 0, pauses = 0;
+
+	if (pause)
+		cuts = parse_cuts(pause, t0, a, b);
+	else if (sscanf(start, "%llu", &from) != 1)
+		cuts = -1;
+	w = cuts < 0 ? NULL : malloc((*n + (size_t)cuts + 1) * sizeof(*w));
+	if (!w) {
+		fprintf(stderr, "bench_replay: KRT_PAUSE_MS=A,B[,A,B...] (each A <= B, in order) "
+				"or KRT_START_MS=B, in ms after the first event\n");
+		return NULL;
+	}
+	for (i = 0; i < *n; i++) {
+		__u64 ts = v[i].ts_ns;
+
+		/* each window's pause goes out once, before the first event after its start */
+		for (; c < cuts && ts >= a[c]; c += ts >= b[c]) {
+			if (paused != c) {
+				memset(&w[k], 0, sizeof(w[k]));
+				w[k].type = KRT_EV_PAUSE;
+				w[k++].ts_ns = a[c];
+				pauses++;
+				paused = c;
+			}
+			if (ts < b[c])
+				break;
+		}
+		if (c < cuts && ts >= a[c])
+			continue; /* inside the window */
+		if (!pause && ts < t0 + from * 1000000ULL)
+			continue;
+		w[k++] = v[i];
+	}
+	fprintf(stderr, "bench_replay: %zu of %zu events left out, %zu pauses\n", *n - (k - pauses),
+		*n, pauses);
+	free(v);
+	*n = k;
+	return w;
+}
+
 int main(int argc, char **argv)
 {
 	struct option longopts[40];
@@ -239,6 +318,12 @@ int main(int argc, char **argv)
 		if (drop_parse(getenv("KRT_DROP_HIDDEN"), &what))
 			return 2;
 		n = drop_hidden(ev, n, what);
+	}
+	if (getenv("KRT_PAUSE_MS") || getenv("KRT_START_MS")) {
+		ev = cut_window(ev, &n, getenv("KRT_PAUSE_MS"),
+				getenv("KRT_PAUSE_MS") ? NULL : getenv("KRT_START_MS"));
+		if (!ev)
+			return 2;
 	}
 	if (krt_outputs_open(&outs, &oo, "bench_replay"))
 		return 1;
