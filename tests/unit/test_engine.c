@@ -1358,6 +1358,51 @@ static void test_executor_uncertain(void **state)
 }
 
 /*
+ * The I/O thread io reads requests A (gateway port 50001) then B (50002)
+ * and wakes w1 and w2: w1 is thought to take A but did B's job. Each
+ * worker notifies io on chan when done; io answers B after w1's
+ * notification, A after w2's.
+ */
+static void handback_two_jobs(struct fix *f, __u32 io, __u32 w1, __u32 w2, __u64 chan)
+{
+	feed(f, ev_recv(100, io, web(80), gw(50001), 10)); /* A */
+	feed(f, ev_recv(110, io, web(80), gw(50002), 10)); /* B */
+	feed(f, ev_wakeup(120, io, w1));
+	feed(f, ev_wakeup(121, io, w2));
+	feed(f, ev_switch(130, 0, 0, w1)); /* thought to take A: took B */
+	feed(f, ev_switch(140, 0, 0, w2));
+	feed(f, ev_send(200, w1, web(40001), api(8080), 11));
+	feed(f, ev_recv(210, API, api(8080), web(40001), 11));
+	feed(f, ev_send(220, API, api(8080), web(40001), 21));
+	feed(f, ev_recv(230, w1, web(40001), api(8080), 21));
+	feed(f, ev_notify(240, w1, KRT_DIR_SEND, chan, 8));
+	feed(f, ev_notify(250, io, KRT_DIR_RECV, chan, 8));
+	feed(f, ev_send(260, io, web(80), gw(50002), 32)); /* answers B */
+	feed(f, ev_send(300, w2, web(40002), api(8080), 12));
+	feed(f, ev_recv(310, API, api(8080), web(40002), 12));
+	feed(f, ev_send(320, API, api(8080), web(40002), 22));
+	feed(f, ev_recv(330, w2, web(40002), api(8080), 22));
+	feed(f, ev_notify(340, w2, KRT_DIR_SEND, chan, 8));
+	feed(f, ev_notify(350, io, KRT_DIR_RECV, chan, 8));
+	feed(f, ev_send(360, io, web(80), gw(50001), 31)); /* answers A */
+}
+
+/* w1's calls are in B's trace (tb), w2's in A's (ta), all decided. */
+static void assert_handback_decided(const struct krt_trace *ta, const struct krt_trace *tb,
+				    __u32 w1, __u32 w2)
+{
+	assert_int_equal(trace_hop(tb, w1, API)->bytes, 11);
+	assert_int_equal(trace_hop(tb, API, w1)->bytes, 21);
+	assert_int_equal(trace_hop(ta, w2, API)->bytes, 12);
+	assert_int_equal(trace_hop(ta, API, w2)->bytes, 22);
+	assert_int_equal(trace_count_hops(ta, w1, API), 0);
+	assert_int_equal(trace_count_hops(tb, w2, API), 0);
+	assert_int_equal(trace_hop(tb, w1, API)->uncertain, 0);
+	assert_int_equal(ta->uncertain, 0);
+	assert_int_equal(tb->uncertain, 0);
+}
+
+/*
  * The hand-back (thrift's TNonblockingServer): the I/O thread reads two
  * requests and queues them; the pool guesses w1 takes 1 and w2 takes 2,
  * but w1 did 2's job. Each worker notifies the I/O thread over a
@@ -1376,39 +1421,12 @@ static void test_handback_decides(void **state)
 	fix_start(f);
 	feed(f, ev_fork(10, io, 0, w1));
 	feed(f, ev_fork(11, io, 0, w2));
-	feed(f, ev_recv(100, io, web(80), gw(50001), 10)); /* trace 1 */
-	feed(f, ev_recv(110, io, web(80), gw(50002), 10)); /* trace 2 */
-	feed(f, ev_wakeup(120, io, w1));
-	feed(f, ev_wakeup(121, io, w2));
-	feed(f, ev_switch(130, 0, 0, w1)); /* thought to take 1: took 2 */
-	feed(f, ev_switch(140, 0, 0, w2));
-	feed(f, ev_send(200, w1, web(40001), api(8080), 11));
-	feed(f, ev_recv(210, API, api(8080), web(40001), 11));
-	feed(f, ev_send(220, API, api(8080), web(40001), 21));
-	feed(f, ev_recv(230, w1, web(40001), api(8080), 21));
-	feed(f, ev_notify(240, w1, KRT_DIR_SEND, chan, 8));
-	feed(f, ev_notify(250, io, KRT_DIR_RECV, chan, 8));
-	feed(f, ev_send(260, io, web(80), gw(50002), 32)); /* answers 2 */
-	feed(f, ev_send(300, w2, web(40002), api(8080), 12));
-	feed(f, ev_recv(310, API, api(8080), web(40002), 12));
-	feed(f, ev_send(320, API, api(8080), web(40002), 22));
-	feed(f, ev_recv(330, w2, web(40002), api(8080), 22));
-	feed(f, ev_notify(340, w2, KRT_DIR_SEND, chan, 8));
-	feed(f, ev_notify(350, io, KRT_DIR_RECV, chan, 8));
-	feed(f, ev_send(360, io, web(80), gw(50001), 31)); /* answers 1 */
+	handback_two_jobs(f, io, w1, w2, chan);
 	krt_engine_flush(f->e);
 
 	t1 = collected_id(&f->col, 1);
 	t2 = collected_id(&f->col, 2);
-	assert_int_equal(trace_hop(t2, w1, API)->bytes, 11);
-	assert_int_equal(trace_hop(t2, API, w1)->bytes, 21);
-	assert_int_equal(trace_hop(t1, w2, API)->bytes, 12);
-	assert_int_equal(trace_hop(t1, API, w2)->bytes, 22);
-	assert_int_equal(trace_count_hops(t1, w1, API), 0);
-	assert_int_equal(trace_count_hops(t2, w2, API), 0);
-	assert_int_equal(trace_hop(t2, w1, API)->uncertain, 0);
-	assert_int_equal(t1->uncertain, 0);
-	assert_int_equal(t2->uncertain, 0);
+	assert_handback_decided(t1, t2, w1, w2);
 	s = krt_engine_summary(f->e);
 	assert_int_equal(s->uncertain_traces, 0);
 	assert_int_equal(s->events_by_type[KRT_EV_NOTIFY], 4);
@@ -4461,6 +4479,37 @@ static void test_pause_connection_afresh(void **state)
 }
 
 /*
+ * The hand-back across a pause: w2 notified the I/O thread of a job before
+ * the pause, unread then. After it, the hand-back of test_handback_decides:
+ * the I/O thread's first read after the pause is w1's notification (the
+ * channel started afresh), so w1's calls go to the request it answers.
+ */
+static void test_pause_notify_afresh(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w2 = 102;
+	const __u64 chan = 0x5eed;
+
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	feed(f, ev_recv(20, io, web(80), gw(50000), 10)); /* trace 1 */
+	feed(f, ev_wakeup(25, io, w2));
+	feed(f, ev_switch(30, 0, 0, w2));
+	feed(f, ev_send(40, w2, web(40002), api(8080), 13));
+	feed(f, ev_notify(60, w2, KRT_DIR_SEND, chan, 8)); /* not read before the pause */
+	feed(f, ev_pause(80));
+	handback_two_jobs(f, io, w1, w2, chan); /* traces 2 and 3 */
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 3);
+	assert_int_equal(collected_id(&f->col, 1)->incomplete, KRT_INCOMPLETE_WINDOW);
+	assert_non_null(trace_hop(collected_id(&f->col, 3), w1, API));
+	assert_handback_decided(collected_id(&f->col, 2), collected_id(&f->col, 3), w1, w2);
+	fix_free(f);
+}
+
+/*
  * Kernel tags, --sample: at the pause a sampled request not answered yet
  * (1) is shown incomplete, "window"; an answered one (3) whole; a hidden
  * one (2, unsampled) is not shown. After it the kernel may number requests
@@ -4920,6 +4969,7 @@ int main(void)
 	    cmocka_unit_test(test_pause_ends_requests),
 	    cmocka_unit_test(test_pause_pool_queue_forgotten),
 	    cmocka_unit_test(test_pause_connection_afresh),
+	    cmocka_unit_test(test_pause_notify_afresh),
 	    cmocka_unit_test(test_pause_shown_hidden),
 	    cmocka_unit_test(test_kernel_tags_check_only),
 	    cmocka_unit_test(test_kernel_tags_late),
