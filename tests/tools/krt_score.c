@@ -21,7 +21,10 @@
  *             on that call's connection (its two ends)
  *   uncertain the trace says the kernel could not decide ("uncertain" on the
  *             trace or on a hop): counted apart whether it is right or not
- *             (how many of them were right is printed too)
+ *             (how many of them were right is printed too); so is a trace
+ *             that is not exact and says it may be incomplete (a loss, or a
+ *             sampling window that closed before its reply: it told the
+ *             user not to trust it)
  *   wrong     an edge the request never had, or a hop outside its window or
  *             on another connection (stitched to another request)
  *   missing   no trace, or some expected edges absent
@@ -94,6 +97,7 @@ struct trace {
 	uint64_t *thread_cpu;
 	bool uncertain;		/* on the trace or on one of its hops */
 	char reason[32];
+	char incomplete[32];	/* its first "incomplete" cause, "" when none */
 	bool used;
 };
 
@@ -383,6 +387,10 @@ static void parse_trace_obj(struct json_object *o, const char *path, int line)
 	copy(t.server, sizeof(t.server), jstr(ingress, "server"));
 	t.ingress_ns = juint(ingress, "ts_ns");
 	t.uncertain = uncertain_of(o, t.reason, sizeof(t.reason));
+	if (json_object_object_get_ex(o, "incomplete", &threads) &&
+	    json_object_is_type(threads, json_type_array) && json_object_array_length(threads))
+		snprintf(t.incomplete, sizeof(t.incomplete), "incomplete: %s",
+			 json_object_get_string(json_object_array_get_idx(threads, 0)));
 	if (json_object_object_get_ex(o, "threads", &threads) &&
 	    json_object_is_type(threads, json_type_array)) {
 		t.n_threads = (int)json_object_array_length(threads);
@@ -846,6 +854,10 @@ static void score_request(const struct client_rec *c, const char *model_override
 	for (int i = 0; i < want.n; i++)
 		if (!want.optional[i] && !edge_has(&got, want.from[i], want.to[i]))
 			absent++;
+	if (!t->uncertain && *t->incomplete && (extra || outside || absent)) {
+		t->uncertain = true;
+		copy(t->reason, sizeof(t->reason), t->incomplete);
+	}
 	if (t->uncertain) {
 		ms->uncertain++;
 		ms->uncertain_right += !extra && !outside && !absent;
