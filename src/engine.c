@@ -346,11 +346,17 @@ static void on_pause(struct krt_engine *e, const struct krt_event *ev)
 			 e->n_open);
 	eng_trace_mark_loss(e, ev->ts_ns, KRT_LOST_WINDOW);
 	eng_conn_flush(e); /* what waited for its send or receive never gets it */
+	eng_pool_pause(e); /* workers' jobs not handed back: never settled */
 	emit_all(e);	   /* hidden and provisional ones are dropped there */
 	table_for_each(&e->threads, i, t) eng_thread_restart(t);
 	eng_conn_forget(e);
 	eng_pool_forget(e);
 	eng_kmap_forget(e);
+}
+
+bool krt_engine_settled(struct krt_engine *e)
+{
+	return eng_pool_in_step(e);
 }
 
 void krt_engine_feed(struct krt_engine *e, const struct krt_event *ev)

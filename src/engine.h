@@ -50,6 +50,14 @@ void krt_engine_feed(struct krt_engine *e, const struct krt_event *ev);
 void krt_engine_flush(struct krt_engine *e);
 /* The summary so far; the source stats are copied in by the caller. */
 struct krt_summary *krt_engine_summary(struct krt_engine *e);
+/*
+ * After a sampling pause (KRT_EV_PAUSE): are its pools' loops in step again
+ * (no job of a request read before the pause left among the jobs they
+ * hand back)? Until then their requests' traces are guesses, marked
+ * uncertain: windowed sampling's warm-up may wait for it. True when no
+ * pool needs it (none, or none paused).
+ */
+bool krt_engine_settled(struct krt_engine *e);
 void krt_engine_free(struct krt_engine *e);
 
 #endif

@@ -993,12 +993,52 @@ static bool go_send_after_answer(struct krt_engine *e, const struct krt_xfer *x,
 	return tr && tr->answered;
 }
 
+/*
+ * A loop its pool's workers hand jobs back to (thrift's I/O thread,
+ * uvicorn's) sends on the server side of a connection it read nothing on
+ * since the tracer saw it: the reply to a request read before a sampling
+ * pause (or the tracer's start), while nothing was seen. Its worker's job
+ * comes back after the pause like any other, and the loop's replies take
+ * the jobs in order: taken by no reply, the job would go to the next
+ * known request's reply, and every later one its predecessor's, sure of
+ * it (asgi after a pause at 8-16 connections, whole windows wrong). The
+ * request gets a hidden trace of its own, never emitted, as an unsampled
+ * one a pool records, so that the send is not the loop's current
+ * request's (rule 2 would name that one). Its reply takes no job: the
+ * send may be the last part of a reply begun before the pause (seen: an
+ * asgi body written after it, its header and job before), and a reply
+ * that took a job not its own would put every later reply one job behind.
+ * The loop's jobs are out of step instead (engine_pool.c, unsettled)
+ * until its replies have taken every job pending.
+ */
+static bool reply_unseen(struct krt_engine *e, const struct krt_event *ev, struct dir *d,
+			 struct thread *t)
+{
+	struct trace *tr;
+
+	if (!t->handback_known || t->runs_goroutines || !side_is_server(d) || d->side_received ||
+	    d->sends || ev->xfer.flags & KRT_XF_SAMPLED_OUT)
+		return false;
+	tr = eng_trace_new(e, ev->ts_ns);
+	tr->hidden = true;
+	tr->handback_taken = true;
+	t->handback_unsettled = true;
+	d->side_role = ROLE_SERVER;
+	d->side_received = true;
+	d->side_ingress = eng_is_gateway(e, &d->dst);
+	d->side_ingress_tid = t->tid;
+	krt_side_req_received(&d->side_reqs, tr->pub.id);
+	eng_vlog(e, ev->ts_ns, t, t->tid, tr->pub.id,
+		 "SEND on a server side with no request seen: a reply to one read unseen");
+	return true;
+}
+
 static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt_tuple *tp)
 {
 	const struct krt_xfer *x = &ev->xfer;
 	struct dir *d;
 	const char *why = "no trace";
-	bool take_next, reply = false, decided = false, by_thread, loop, ktagged = false;
+	bool take_next, reply = false, decided = false, by_thread, loop, ktagged = false, unseen;
 	struct thread *t;
 	struct trace *tr;
 	__u32 doubt = 0;
@@ -1019,6 +1059,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		t->runs_goroutines = true;
 	if (t)
 		eng_loop_note_io(e, t);
+	unseen = t && reply_unseen(e, ev, d, t);
 	if (t) {
 		prev_reply_ns = d->side_reply_ns;
 		tag = send_tag(e, ev, d, t, &why, &reply);
@@ -1041,10 +1082,12 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		 * rules named (side_engine), and for a reply the kernel
 		 * tagged with the thread's trace, no request of its side (its
 		 * queue missed them: the receive ran before the sender's tags
-		 * were stored).
+		 * were stored), and for a reply to a request read before a
+		 * pause (the kernel forgot the connection: its tag is the
+		 * thread's trace).
 		 */
 		if (!(ktagged && t &&
-		      (t->kernel_off ||
+		      (t->kernel_off || unseen ||
 		       (reply && tag && k != tag &&
 			(d->side_engine || (k == t->cur && !side_holds(d, k))))))) {
 			if (k != tag)

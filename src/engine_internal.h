@@ -314,6 +314,14 @@ struct thread {
 	bool reads_batched;
 	/* a reply found no job: jobs and replies may be out of step */
 	bool handback_doubt;
+	/*
+	 * A loop after a sampling pause: jobs of requests read before it
+	 * (their replies not known as such) may be pending among the known
+	 * ones, each putting every later reply one job behind. Its hand-backs
+	 * are guesses until a reply finds no job left behind the ones replies
+	 * took (eng_pool_handback), the count of jobs and replies in step.
+	 */
+	bool handback_unsettled;
 	struct {
 		__u64 trace;
 		struct handback job;
@@ -824,6 +832,8 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev);
 void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag);
 __u32 eng_pool_acts(struct krt_engine *e, struct thread *t, __u64 tag);
 void eng_pool_settled(struct krt_engine *e, struct thread *t, struct trace *tr);
+void eng_pool_pause(struct krt_engine *e);
+bool eng_pool_in_step(struct krt_engine *e);
 void eng_pool_forget(struct krt_engine *e);
 
 /* engine_conn.c: connections, byte matching, tagging rules 1-3, socket state */

@@ -1274,6 +1274,17 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 	/* a Go thread is no loop of a pool: the kernel follows its goroutines */
 	if (l->runs_goroutines || tag == l->handback_trace || !y || y->handback_taken)
 		return;
+	/*
+	 * Out of step since a pause: whichever job it gets is a guess. No job
+	 * left behind the ones replies took (none pending, or the stale ones
+	 * dropped below): none of a request read before the pause is among
+	 * them; its reply, when seen, unsettles the loop again (reply_unseen
+	 * in engine_conn.c), its job maybe still to come.
+	 */
+	if (l->handback_unsettled)
+		y->handback_guess = true;
+	if (!l->n_done)
+		l->handback_unsettled = false;
 	if (!l->n_done && !l->reads_batched) {
 		if (!l->handback_known) {
 			if (l->n_unpaid == HANDBACK_RECENT)
@@ -1301,6 +1312,8 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 		memmove(&l->done[0], &l->done[1], --l->n_done * sizeof(l->done[0]));
 		stale = true;
 	}
+	if (!l->n_done)
+		l->handback_unsettled = false;
 	if (!l->n_done) {
 		/*
 		 * A loop that reads notifications in batches may answer before
@@ -1337,6 +1350,8 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 	memmove(&l->done[0], &l->done[1], --l->n_done * sizeof(l->done[0]));
 	if (!l->n_done || stale)
 		l->handback_doubt = false;
+	if (!l->n_done)
+		l->handback_unsettled = false;
 	l->handback_trace = tag;
 	y->handback_taken = true;
 	y->handback_ns = e->now;
@@ -1690,6 +1705,59 @@ static void handback_bind(struct krt_engine *e, struct thread *l, struct trace *
 	eng_vlog(e, job->until, l, l->tid, tag, "HAND-BACK of %s[%u]'s job: trace %llu%s", w->comm,
 		 w->tid, (unsigned long long)tag,
 		 y->handback_guess || y->order_guess ? " (order not known)" : "");
+}
+
+/*
+ * A sampling pause, before the open traces go out: a worker of a loop's
+ * pool has done work since its last notification (its job not handed back
+ * yet) that the pool's guesses, or the kernel's tag of its last trace,
+ * put in some trace; the hand-back that would settle it will not come.
+ * Those traces are not known to be whole (seen: asgi at 16 connections, a
+ * request answered before the pause kept two other jobs' calls made on
+ * its workers' stale trace after its reply, sure of it).
+ */
+static bool hops_since(const struct trace *tr, __u32 tid, __u64 since)
+{
+	size_t i;
+
+	for (i = 0; i < tr->pub.n_hops; i++) {
+		const struct krt_hop *h = &tr->pub.hops[i];
+		__u64 at = h->from_tid == tid ? h->send_ns : h->to_tid == tid ? h->recv_ns : 0;
+
+		if (!eng_hop_dead(h) && at > since)
+			return true;
+	}
+	return false;
+}
+
+void eng_pool_pause(struct krt_engine *e)
+{
+	struct thread *w;
+	size_t i, k;
+
+	table_for_each(&e->threads, i, w)
+	{
+		if (!w->notified_ns && !w->notify_reader)
+			continue; /* no worker of a hand-back seen */
+		for (k = 0; k < e->n_open; k++)
+			if (e->open[k]->pub.end_ns > w->notified_ns &&
+			    hops_since(e->open[k], w->tid, w->notified_ns))
+				e->open[k]->handback_guess = true;
+	}
+}
+
+/* krt_engine_settled: no loop's hand-backs out of step since a pause. */
+bool eng_pool_in_step(struct krt_engine *e)
+{
+	struct thread *t;
+	size_t i;
+
+	table_for_each(&e->threads, i, t)
+	{
+		if (t->handback_unsettled)
+			return false;
+	}
+	return true;
 }
 
 /*

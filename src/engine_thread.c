@@ -246,4 +246,16 @@ void eng_thread_restart(struct thread *t)
 	t->traced = keep.traced;
 	t->go_thread = keep.go_thread; /* import: a goroutine's unit stays one */
 	t->ip_checked = keep.ip_checked;
+	/*
+	 * Structure, not request state: a loop its pool's workers hand jobs
+	 * back to stays one (how it reads them too). Its first replies after
+	 * the pause answer requests read before it, whose jobs come back after
+	 * it: a loop not known as one would let the next known reply take
+	 * such a job, and every later one its predecessor's (engine_conn.c
+	 * reply_unseen). Its hand-backs are in doubt until its jobs and
+	 * replies are seen in step (engine_pool.c, handback_unsettled).
+	 */
+	t->handback_known = keep.handback_known;
+	t->reads_batched = keep.reads_batched;
+	t->handback_unsettled = keep.handback_known;
 }
