@@ -1263,6 +1263,15 @@ static void read_ahead_owes(struct krt_engine *e, struct thread *l, struct trace
 	}
 }
 
+/* No job left behind the ones l's replies took: in step again. */
+static void handback_in_step(struct krt_engine *e, struct thread *l)
+{
+	if (!l->handback_unsettled || l->n_done)
+		return;
+	l->handback_unsettled = false;
+	eng_vlog(e, e->now, l, l->tid, 0, "HAND-BACK in step: no job left behind the replies");
+}
+
 void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 {
 	struct trace *y = eng_trace_live(e, tag), *prev;
@@ -1283,8 +1292,7 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 	 */
 	if (l->handback_unsettled)
 		y->handback_guess = true;
-	if (!l->n_done)
-		l->handback_unsettled = false;
+	handback_in_step(e, l);
 	if (!l->n_done && !l->reads_batched) {
 		if (!l->handback_known) {
 			if (l->n_unpaid == HANDBACK_RECENT)
@@ -1312,8 +1320,7 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 		memmove(&l->done[0], &l->done[1], --l->n_done * sizeof(l->done[0]));
 		stale = true;
 	}
-	if (!l->n_done)
-		l->handback_unsettled = false;
+	handback_in_step(e, l);
 	if (!l->n_done) {
 		/*
 		 * A loop that reads notifications in batches may answer before
@@ -1350,8 +1357,7 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 	memmove(&l->done[0], &l->done[1], --l->n_done * sizeof(l->done[0]));
 	if (!l->n_done || stale)
 		l->handback_doubt = false;
-	if (!l->n_done)
-		l->handback_unsettled = false;
+	handback_in_step(e, l);
 	l->handback_trace = tag;
 	y->handback_taken = true;
 	y->handback_ns = e->now;
