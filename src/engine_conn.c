@@ -1023,6 +1023,7 @@ static bool reply_unseen(struct krt_engine *e, const struct krt_event *ev, struc
 	tr->hidden = true;
 	tr->handback_taken = true;
 	t->handback_unsettled = true;
+	d->side_unseen = tr->pub.id;
 	d->side_role = ROLE_SERVER;
 	d->side_received = true;
 	d->side_ingress = eng_is_gateway(e, &d->dst);
@@ -1031,6 +1032,18 @@ static bool reply_unseen(struct krt_engine *e, const struct krt_event *ev, struc
 	eng_vlog(e, ev->ts_ns, t, t->tid, tr->pub.id,
 		 "SEND on a server side with no request seen: a reply to one read unseen");
 	return true;
+}
+
+/*
+ * The rest of such a reply (nothing read on the side since): its request is
+ * the hidden one still. The kernel's tag of these sends is not read: it is
+ * the thread's trace (the kernel forgot the connection at the pause), or
+ * at a start mid-traffic a number the kernel gave the request before,
+ * which would make a trace of its own.
+ */
+static bool side_unseen_reply(const struct dir *d)
+{
+	return d->side_unseen && d->side_reqs.n == 1 && d->side_reqs.req[0] == d->side_unseen;
 }
 
 static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt_tuple *tp)
@@ -1059,7 +1072,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		t->runs_goroutines = true;
 	if (t)
 		eng_loop_note_io(e, t);
-	unseen = t && reply_unseen(e, ev, d, t);
+	unseen = t && (reply_unseen(e, ev, d, t) || side_unseen_reply(d));
 	if (t) {
 		prev_reply_ns = d->side_reply_ns;
 		tag = send_tag(e, ev, d, t, &why, &reply);
@@ -1071,7 +1084,9 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	d->sends++;
 	/* the kernel's tag of such a send is the thread's trace too (rule 2) */
 	by_thread = t && !reply && strcmp(why, "deferred: trace at connect");
-	if (x->flags & KRT_XF_TAGGED && (e->cfg.use_kernel_tags || e->cfg.check_kernel_tags)) {
+	/* a reply to a request read unseen: the kernel's tag names nothing it knows */
+	if (x->flags & KRT_XF_TAGGED && !unseen &&
+	    (e->cfg.use_kernel_tags || e->cfg.check_kernel_tags)) {
 		__u64 k = eng_apply_kernel_tag(e, x, tag, ev->ts_ns);
 
 		ktagged = e->cfg.use_kernel_tags;
@@ -1082,12 +1097,10 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		 * rules named (side_engine), and for a reply the kernel
 		 * tagged with the thread's trace, no request of its side (its
 		 * queue missed them: the receive ran before the sender's tags
-		 * were stored), and for a reply to a request read before a
-		 * pause (the kernel forgot the connection: its tag is the
-		 * thread's trace).
+		 * were stored).
 		 */
 		if (!(ktagged && t &&
-		      (t->kernel_off || unseen ||
+		      (t->kernel_off ||
 		       (reply && tag && k != tag &&
 			(d->side_engine || (k == t->cur && !side_holds(d, k))))))) {
 			if (k != tag)

@@ -508,6 +508,7 @@ struct dir {
 	bool side_in_request;		/* received from gateway, not replied yet */
 	bool side_connect_pending;	/* rule 3b: first send not done yet */
 	bool side_closed;		/* src's socket closed, or began to (FIN sent) */
+	__u64 side_unseen;		/* a loop's reply to a request read unseen: its trace */
 	__u32 side_wait_tid;		/* import: thread whose receive on it found nothing */
 	__u8 side_role;
 	__u32 side_connect_tid;

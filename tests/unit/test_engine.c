@@ -4731,6 +4731,45 @@ static void test_pause_worker_job_unsettled(void **state)
 	fix_free(f);
 }
 
+/*
+ * The rest of a reply to a request read unseen (live, kernel tags): after
+ * the pause the loop reads A, then answers X, read before it, in two sends:
+ * the kernel tags the first with the loop's trace (A: it forgot X's
+ * connection) and, at a start mid-traffic, may tag the second with the
+ * number it gave X before (here 2, which names nothing now). Both are X's
+ * reply: no hop of A's, no trace made for the number, no job taken.
+ */
+static void test_pause_unseen_reply_rest(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101;
+	const struct krt_trace *a;
+
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	pool_first_job(f, loop, w1, 1);
+	feed(f, tagged(ev_recv(300, loop, web(80), gw(50003), 10), 2)); /* X */
+	feed(f, ev_pause(1000));
+	feed(f, tagged(ev_recv(2000, loop, web(80), gw(50004), 10), 3)); /* A */
+	feed(f, ev_wakeup(2010, loop, w1));
+	feed(f, ev_switch(2020, 0, 0, w1));
+	pool_call(f, w1, 40001, 2100, 12, 3);
+	pool_notify(f, loop, w1, 2140);
+	feed(f, tagged(ev_send(2160, loop, web(80), gw(50003), 130), 3)); /* X's reply */
+	feed(f, tagged(ev_send(2170, loop, web(80), gw(50003), 30), 2));
+	feed(f, tagged(ev_send(2260, loop, web(80), gw(50004), 130), 3)); /* A's */
+	krt_engine_flush(f->e);
+
+	assert_int_equal(f->col.n, 3); /* 1, X at the pause, A */
+	a = collected_client(&f->col, 50004);
+	assert_non_null(a);
+	assert_int_equal(trace_count_hops(a, loop, 0), 1);
+	assert_int_equal(trace_hop(a, loop, 0)->bytes, 130);
+	assert_int_equal(trace_count_hops(a, w1, API), 1);
+	assert_int_equal(a->uncertain, KRT_UNCERTAIN_HANDOFF); /* in step only then */
+	fix_free(f);
+}
+
 /* --debug check-tags alone: the rules decide, disagreements are counted. */
 static void test_kernel_tags_check_only(void **state)
 {
@@ -5149,6 +5188,7 @@ int main(void)
 	    cmocka_unit_test(test_pause_shown_hidden),
 	    cmocka_unit_test(test_pause_handback_out_of_step),
 	    cmocka_unit_test(test_pause_worker_job_unsettled),
+	    cmocka_unit_test(test_pause_unseen_reply_rest),
 	    cmocka_unit_test(test_kernel_tags_check_only),
 	    cmocka_unit_test(test_kernel_tags_late),
 	    cmocka_unit_test(test_verbose),
