@@ -32,7 +32,11 @@
  *                              waker (a request handing work out), not that
  *                              of a goroutine returning a pooled connection.
  *                              Any other (none, or done: OPEN; net/http's
- *                              connection writer) takes its waker's. A
+ *                              connection writer) takes its waker's. One
+ *                              not seen since the start or the last pause
+ *                              (UNKNOWN: its request may be one the tracer
+ *                              never saw) takes only that of a waker
+ *                              handing work it holds. A
  *                              request's own goroutine readied by one working
  *                              for another trace was blocked handing work
  *                              over: the waker takes that work's trace. A
@@ -119,7 +123,26 @@ enum krt_go_origin {
 	KRT_GO_OPEN,  /* none, or done with it (sent since): by any waker */
 	KRT_GO_BOUND, /* given (started for it, handed it): by an OWN waker */
 	KRT_GO_OWN,   /* read on a server connection: never */
+	/*
+	 * Not seen since the tracer started or last paused (no state: it
+	 * ran, was started or was handed its work while nothing watched),
+	 * and neither read a request nor sent since: it may be working for
+	 * a request the tracer never saw (a handler whose request came in
+	 * during a pause). By an OWN or BOUND waker only (one handing work
+	 * it holds); see krt_go_ready.
+	 */
+	KRT_GO_UNKNOWN,
 };
+
+/*
+ * What a goroutine working for a request the tracer never saw carries: an
+ * unsampled request's mark with sampling (its transfers go unrecorded, its
+ * downstreams take it: not the trace they had before), none otherwise.
+ */
+static __always_inline __u32 go_unknown_trace(void)
+{
+	return sampling_on() ? KRT_TRACE_SAMPLED_OUT : 0;
+}
 
 /*
  * A goroutine's thread state. While it runs, the live copy is the state of
@@ -173,9 +196,13 @@ static __always_inline __u8 go_origin_now(const struct krt_thread_state *t,
 {
 	if (go_owns(t))
 		return KRT_GO_OWN;
+	if (run && run->origin == KRT_GO_UNKNOWN && !t->sent && !(t->trace & KRT_TRACE_ID_MASK))
+		return KRT_GO_UNKNOWN;
 	if (!(t->trace & KRT_TRACE_ID_MASK) || t->sent)
 		return KRT_GO_OPEN; /* passed its work on */
-	return !run || run->origin == KRT_GO_OWN ? KRT_GO_OPEN : run->origin;
+	/* a trace of its own it took from bytes it read: open, as an OWN one's */
+	return !run || run->origin == KRT_GO_OWN || run->origin == KRT_GO_UNKNOWN ? KRT_GO_OPEN
+										  : run->origin;
 }
 
 static __always_inline void go_take(struct krt_go_state *st, const struct krt_thread_state *t,
@@ -263,7 +290,8 @@ static __always_inline void go_run(__u32 tid, __u32 tgid, __u64 g, __u64 goid,
 {
 	struct krt_go_running next = {.g = g, .goid = goid};
 	struct krt_go_key k = {.g = g, .tgid = tgid};
-	struct krt_go_state fresh = {};
+	/* no state: not seen since the start or the last pause */
+	struct krt_go_state fresh = {.trace = go_unknown_trace(), .origin = KRT_GO_UNKNOWN};
 	struct krt_thread_state *t;
 
 	t = thread_get(tid);
@@ -624,6 +652,7 @@ int krt_go_newproc(struct pt_regs *ctx)
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
 	struct krt_go_key k = {.tgid = tgid};
 	struct krt_go_state st = {}, *old;
+	struct krt_go_running *run;
 	struct krt_thread_state *t;
 	struct krt_go_proc *proc;
 
@@ -646,6 +675,12 @@ int krt_go_newproc(struct pt_regs *ctx)
 		st.trace = t->trace;
 		st.origin = go_owns(t) ? KRT_GO_BOUND : KRT_GO_OPEN;
 		__sync_fetch_and_add(&go_inherited, 1);
+	}
+	/* started by one working for a request not seen (go_origin_now): so is it */
+	if (t && !t->sent && !(t->trace & KRT_TRACE_ID_MASK) &&
+	    (run = bpf_map_lookup_elem(&go_running, &tid)) && run->origin == KRT_GO_UNKNOWN) {
+		st.trace = go_unknown_trace();
+		st.origin = KRT_GO_UNKNOWN;
 	}
 	/*
 	 * Go reuses a dead goroutine's runtime.g (its free list): its state is
@@ -747,7 +782,8 @@ static __always_inline struct krt_go_proc *go_chan_proc(__u32 tgid, __u64 reg_g)
 static __always_inline struct krt_go_state *go_state_of(__u64 g, __u32 tgid)
 {
 	struct krt_go_key k = {.g = g, .tgid = tgid};
-	struct krt_go_state *st = bpf_map_lookup_elem(&go_states, &k), fresh = {};
+	struct krt_go_state *st = bpf_map_lookup_elem(&go_states, &k),
+			    fresh = {.trace = go_unknown_trace(), .origin = KRT_GO_UNKNOWN};
 
 	if (st)
 		return st;
@@ -760,7 +796,8 @@ static __always_inline struct krt_go_state *go_state_of(__u64 g, __u32 tgid)
 /* Whether a receiver holding its trace as `to` takes a value sent by `from`. */
 static __always_inline bool go_takes(__u8 to, __u8 from)
 {
-	return to == KRT_GO_OPEN || (to == KRT_GO_BOUND && from == KRT_GO_OWN);
+	return to == KRT_GO_OPEN || (to == KRT_GO_BOUND && from == KRT_GO_OWN) ||
+	       (to == KRT_GO_UNKNOWN && (from == KRT_GO_OWN || from == KRT_GO_BOUND));
 }
 
 /* The running goroutine (thread state t) takes a value sent with trace, origin. */
@@ -932,13 +969,48 @@ int krt_go_selectgo(struct pt_regs *ctx)
 	return 0;
 }
 
+/*
+ * A goroutine not seen since the start or the last pause (st, UNKNOWN) is
+ * readied by the one running on thread state t: true when that decides it.
+ * One that may be working for a request the tracer never saw must not take
+ * a trace from whoever readies it: a worker done with a sampled request's
+ * job, taking the next job from a handler blocked handing it over (the
+ * handler's request came in while the tracer was paused), gave that
+ * handler the sampled trace and kept it for the job (go-fanout after a
+ * resume: its reply and the job's backend call in the sampled request).
+ * A waker handing work of its own (OWN, or BOUND and not sent since: a
+ * request's goroutine waking net/http's connection writer) still gives it
+ * (false). A waker done with its work takes over the unseen request's
+ * work instead; one working for an unseen request itself passes its mark.
+ */
+static __always_inline bool go_unknown_readied(struct krt_thread_state *t, __u32 tid, __u32 tgid,
+					       struct krt_go_state *st, struct krt_go_running *run)
+{
+	__u8 waker;
+
+	if (!run)
+		run = bpf_map_lookup_elem(&go_running, &tid);
+	waker = go_origin_now(t, run);
+	if (waker == KRT_GO_OWN || waker == KRT_GO_BOUND)
+		return false;
+	if (waker == KRT_GO_UNKNOWN) {
+		st->trace = t->trace & KRT_GO_TRACE_BITS;
+		return true;
+	}
+	go_pick_up(t, tid, tgid, go_unknown_trace());
+	if (run)
+		run->origin = KRT_GO_UNKNOWN;
+	return true;
+}
+
 SEC("uprobe")
 int krt_go_ready(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
 	struct krt_go_key k = {.g = ctx->ax, .tgid = tgid};
-	struct krt_go_state *st, fresh = {};
+	/* no state: not seen since the start or the last pause */
+	struct krt_go_state *st, fresh = {.trace = go_unknown_trace(), .origin = KRT_GO_UNKNOWN};
 	struct krt_go_running *run;
 	struct krt_thread_state *t;
 	struct krt_go_proc *proc;
@@ -1010,6 +1082,8 @@ int krt_go_ready(struct pt_regs *ctx)
 		return 0;
 	}
 	if (st->origin == KRT_GO_BOUND && !go_owns(t))
+		return 0;
+	if (st->origin == KRT_GO_UNKNOWN && go_unknown_readied(t, tid, tgid, st, run))
 		return 0;
 	st->trace = t->trace;
 	st->origin = KRT_GO_BOUND;

@@ -3329,6 +3329,7 @@ struct fake_hchan {
 };
 
 static struct krt_live_source *open_go_source_with(bool lazy, bool chans);
+static struct krt_live_source *open_go_source_sampling(bool lazy, bool chans, __u32 sample_rate);
 
 /* A source following this process's goroutines (the stand-ins as its runtime). */
 static struct krt_live_source *open_go_source(bool lazy)
@@ -3344,7 +3345,13 @@ static struct krt_live_source *open_go_source(bool lazy)
  */
 static struct krt_live_source *open_go_source_with(bool lazy, bool chans)
 {
-	struct krt_live_opts o = { .kernel_tags = true };
+	return open_go_source_sampling(lazy, chans, 0);
+}
+
+/* The same, sampling one in sample_rate requests (0: every one). */
+static struct krt_live_source *open_go_source_sampling(bool lazy, bool chans, __u32 sample_rate)
+{
+	struct krt_live_opts o = { .kernel_tags = true, .sample_rate = sample_rate };
 	struct krt_go_info gi = { .is_go = true, .usable = true, .goid_offset = 8,
 				  .sched_offset = 16 };
 	struct krt_live_source *s;
@@ -4067,6 +4074,118 @@ static void test_pause_forgets_goroutines(void **state)
 	close_own_source(s);
 }
 
+/*
+ * A goroutine in flight at the resume works for a request the tracer never
+ * saw: handler E read request E before the pause; after the resume a
+ * worker W, handed request A's job (A read by its goroutine), calls for it
+ * and then takes E's job (W readies E, blocked handing it over). Neither
+ * E's reply nor W's call for E's job is request A's (go-fanout in
+ * windowed sampling: the worker readying the unseen handler gave it the
+ * sampled trace, and kept it for E's job). sampled: with sampling (every
+ * request admitted), as in a window.
+ */
+struct go_peer_read {
+	int fd;
+	size_t n;
+};
+
+static void *go_peer_read_thread(void *arg)
+{
+	const struct go_peer_read *r = arg;
+
+	read_n(r->fd, r->n);
+	return NULL;
+}
+
+/* n bytes read from fd by another thread (the downstream: not the Go thread) */
+static void go_peer_reads(int fd, size_t n)
+{
+	struct go_peer_read r = { .fd = fd, .n = n };
+	pthread_t th;
+
+	assert_int_equal(pthread_create(&th, NULL, go_peer_read_thread, &r), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+}
+
+static void go_unseen_request_after_pause(bool sampled)
+{
+	struct fake_g ga = { .goid = 401 }, ge = { .goid = 402 }, gw = { .goid = 403 };
+	const struct krt_event *in, *call_a, *call_e, *reply_e;
+	struct krt_live_source *s;
+	int gwa, srva, gwe, srve, dc, ds;
+	__u32 a;
+
+	s = open_go_source_sampling(true, false, sampled ? 2 : 0);
+	if (sampled)
+		krt_live_set_phase(s, KRT_PHASE_ALL);
+	tcp_pair(GATEWAY, &gwa, &srva);
+	tcp_pair(GATEWAY, &gwe, &srve);
+	tcp_pair("127.0.0.1", &dc, &ds);
+	drain_from(s);
+	/* before the pause: the worker runs, E reads its request */
+	go_execute(&gw);
+	go_execute(&ge);
+	assert_int_equal(write(gwe, "GET /E", 6), 6);
+	read_n(srve, 6);
+	n_got = 0;
+	assert_int_equal(krt_live_pause(s, collect, NULL), 0);
+	assert_int_equal(krt_live_resume(s), 0);
+
+	/* A's goroutine reads request A and hands its job to W */
+	go_execute(&ga);
+	assert_int_equal(write(gwa, "GET /A", 6), 6);
+	read_n(srva, 6);
+	go_ready(&gw);
+	/* W calls for A, then takes E's job (readies E) and calls for it */
+	go_execute(&gw);
+	assert_int_equal(write(dc, "callA", 5), 5);
+	go_peer_reads(ds, 5);
+	go_ready(&ge);
+	assert_int_equal(write(dc, "callE", 5), 5);
+	go_peer_reads(ds, 5);
+	/* E answers its request */
+	go_execute(&ge);
+	assert_int_equal(write(srve, "reply", 5), 5);
+	read_n(gwe, 5);
+	drain_from(s);
+
+	in = find_xfer(KRT_DIR_RECV, srva, 0);
+	call_a = find_xfer(KRT_DIR_SEND, dc, 0);
+	assert_non_null(in);
+	assert_true(in->xfer.flags & KRT_XF_TAGGED);
+	a = in->xfer.trace_id;
+	assert_non_null(call_a);
+	assert_true(call_a->xfer.flags & KRT_XF_TAGGED);
+	assert_int_equal(call_a->xfer.trace_id, a);
+	assert_int_equal(call_a->xfer.goid, 403);
+	/* with sampling, an unseen request's transfers go unrecorded */
+	call_e = find_xfer(KRT_DIR_SEND, dc, 1);
+	reply_e = find_xfer(KRT_DIR_SEND, srve, 0);
+	if ((call_e && call_e->xfer.trace_id == a) || (reply_e && reply_e->xfer.trace_id == a))
+		print_message("request A is %u: W's call for E's job carries %u, E's reply %u\n",
+			      a, call_e ? call_e->xfer.trace_id : 0,
+			      reply_e ? reply_e->xfer.trace_id : 0);
+	assert_false(call_e && call_e->xfer.trace_id == a);
+	assert_false(reply_e && reply_e->xfer.trace_id == a);
+	close(gwa);
+	close(srva);
+	close(gwe);
+	close(srve);
+	close(dc);
+	close(ds);
+	close_own_source(s);
+}
+
+static void test_pause_unseen_request_goroutine(void **state)
+{
+	go_unseen_request_after_pause(false);
+}
+
+static void test_pause_unseen_request_goroutine_sampled(void **state)
+{
+	go_unseen_request_after_pause(true);
+}
+
 /* A test whose teardown stops what it left behind if it failed half-way. */
 #define KRT_TEST(name, fn) { name, fn, NULL, test_abandon, NULL }
 
@@ -4122,6 +4241,9 @@ int main(void)
 		KRT_TEST("test_go_dialed_conn_waiter_thread_stays", test_go_dialed_conn_waiter_thread_stays),
 		KRT_TEST("test_go_channel_buffered_handoff", test_go_channel_buffered_handoff),
 		KRT_TEST("test_pause_forgets_goroutines", test_pause_forgets_goroutines),
+		KRT_TEST("test_pause_unseen_request_goroutine", test_pause_unseen_request_goroutine),
+		KRT_TEST("test_pause_unseen_request_goroutine_sampled",
+			 test_pause_unseen_request_goroutine_sampled),
 		KRT_TEST("test_go_reused_g_runs_next_execute", test_go_reused_g_runs_next_execute),
 		KRT_TEST("test_go_reused_g_after_another_execute", test_go_reused_g_after_another_execute),
 		KRT_TEST("test_go_dialed_conn_handed_over_execute", test_go_dialed_conn_handed_over_execute),
