@@ -50,7 +50,8 @@ __u64 krt_window_due(const struct krt_window *w)
 {
 	switch (w->phase) {
 	case KRT_WIN_WARM:
-		return w->phase_start + w->warm_ns;
+		return w->phase_start +
+		       (w->unsettled ? KRT_WINDOW_WARM_MAX_MS * MS_NS : w->warm_ns);
 	case KRT_WIN_OPEN:
 		return w->phase_start + w->open_ns;
 	case KRT_WIN_DRAIN:
@@ -68,8 +69,21 @@ enum krt_window_phase krt_window_next(const struct krt_window *w, __u64 now)
 	return w->phase == KRT_WIN_CLOSED ? KRT_WIN_WARM : w->phase + 1;
 }
 
+void krt_window_settled(struct krt_window *w, bool settled)
+{
+	w->unsettled = !settled;
+}
+
 void krt_window_enter(struct krt_window *w, enum krt_window_phase p, __u64 now)
 {
+	/* a warm-up longer than its length: it waited for the engine's pools */
+	if (w->phase == KRT_WIN_WARM && p != KRT_WIN_WARM && now > w->phase_start + w->warm_ns) {
+		__u64 waited = now - w->phase_start - w->warm_ns;
+
+		w->held++;
+		if (waited > w->held_max)
+			w->held_max = waited;
+	}
 	if (w->phase == KRT_WIN_OPEN && now > w->phase_start)
 		w->open_done += now - w->phase_start;
 	if (p == KRT_WIN_OPEN)
@@ -82,9 +96,21 @@ void krt_window_enter(struct krt_window *w, enum krt_window_phase p, __u64 now)
 
 __u64 krt_window_wait_ns(const struct krt_window *w, __u64 now)
 {
-	__u64 end = krt_window_due(w);
+	__u64 end = krt_window_due(w), wait = end > now ? end - now : 0;
 
-	return end > now ? end - now : 0;
+	/*
+	 * Waiting for the pools: until the warm-up's length as ever, then ask
+	 * again every few ms, not at the wait's bound.
+	 */
+	if (w->phase == KRT_WIN_WARM && w->unsettled) {
+		__u64 warm_end = w->phase_start + w->warm_ns;
+
+		if (now < warm_end)
+			return warm_end - now;
+		if (wait > KRT_WINDOW_SETTLE_POLL_MS * MS_NS)
+			wait = KRT_WINDOW_SETTLE_POLL_MS * MS_NS;
+	}
+	return wait;
 }
 
 __u64 krt_window_open_ns(const struct krt_window *w, __u64 now)

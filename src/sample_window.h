@@ -30,6 +30,15 @@
 #include <linux/types.h>
 
 #define KRT_WINDOW_WARM_MS 50
+/*
+ * A warm-up past its length waits for the engine's pools to be in step
+ * (krt_window_settled), at most this long from its start, polling every
+ * KRT_WINDOW_SETTLE_POLL_MS: a pool's loop out of step after a pause marks
+ * its requests' hand-offs uncertain (about 60 ms on thrift, 100-250 ms on
+ * asgi at 16 connections), so a window opened then traces uncertain ones.
+ */
+#define KRT_WINDOW_WARM_MAX_MS 500
+#define KRT_WINDOW_SETTLE_POLL_MS 5
 #define KRT_WINDOW_DRAIN_MS 100
 /* a window shorter than the reader's lateness (a few ms) would not be MS long */
 #define KRT_WINDOW_MIN_MS 10
@@ -50,6 +59,9 @@ struct krt_window {
 	__u64 phase_start;
 	__u64 windows;	 /* OPEN phases entered */
 	__u64 open_done; /* time of the OPEN phases left */
+	bool unsettled;	 /* the engine's pools not in step (krt_window_settled) */
+	__u64 held;	 /* warm-ups that waited for them past their length */
+	__u64 held_max;	 /* ns: the longest such wait */
 };
 
 /*
@@ -66,6 +78,11 @@ void krt_window_init(struct krt_window *w, __u32 n, __u32 ms, __u64 now);
  * each change, krt_window_enter, and asks again).
  */
 enum krt_window_phase krt_window_next(const struct krt_window *w, __u64 now);
+/*
+ * Whether the engine's pools are in step (krt_engine_settled), told before
+ * krt_window_next: a warm-up waits for them (KRT_WINDOW_WARM_MAX_MS).
+ */
+void krt_window_settled(struct krt_window *w, bool settled);
 /* The caller entered p at now (after acting on it). */
 void krt_window_enter(struct krt_window *w, enum krt_window_phase p, __u64 now);
 /* When the current phase ends. */

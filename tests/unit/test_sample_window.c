@@ -142,6 +142,54 @@ static void test_share(void **state)
 	assert_true(share > 0.098 && share < 0.105);
 }
 
+/*
+ * A warm-up past its length waits for the engine's pools to be in step,
+ * asking every few ms, at most KRT_WINDOW_WARM_MAX_MS; the window is whole
+ * from when it opens, and the wait is counted.
+ */
+static void test_warm_waits_for_pools(void **state)
+{
+	struct krt_window w;
+
+	(void)state;
+	krt_window_init(&w, 10, 100, T0);
+	krt_window_settled(&w, false);
+	/* before the warm-up's length: as ever */
+	assert_int_equal(krt_window_wait_ns(&w, T0), 50 * MS);
+	assert_int_equal(advance(&w, T0 + 60 * MS), 0);
+	assert_int_equal(w.phase, KRT_WIN_WARM);
+	assert_int_equal(krt_window_wait_ns(&w, T0 + 60 * MS), KRT_WINDOW_SETTLE_POLL_MS * MS);
+	/* in step at 120 ms: the window opens then, 100 ms long */
+	krt_window_settled(&w, true);
+	assert_int_equal(advance(&w, T0 + 120 * MS), 1);
+	assert_int_equal(w.phase, KRT_WIN_OPEN);
+	assert_int_equal(w.held, 1);
+	assert_int_equal(w.held_max, 70 * MS);
+	assert_int_equal(krt_window_due(&w), T0 + 220 * MS);
+	/* the cycle still ends N x MS after its warm-up began */
+	advance(&w, T0 + 220 * MS);
+	advance(&w, T0 + 320 * MS);
+	assert_int_equal(w.phase, KRT_WIN_CLOSED);
+	assert_int_equal(krt_window_due(&w), T0 + 1000 * MS);
+
+	/* never in step: the window opens at the bound */
+	advance(&w, T0 + 1000 * MS);
+	assert_int_equal(w.phase, KRT_WIN_WARM);
+	krt_window_settled(&w, false);
+	assert_int_equal(advance(&w, T0 + 1000 * MS + (KRT_WINDOW_WARM_MAX_MS - 1) * MS), 0);
+	assert_int_equal(advance(&w, T0 + 1000 * MS + KRT_WINDOW_WARM_MAX_MS * MS), 1);
+	assert_int_equal(w.phase, KRT_WIN_OPEN);
+	assert_int_equal(w.held, 2);
+	assert_int_equal(w.held_max, (KRT_WINDOW_WARM_MAX_MS - KRT_WINDOW_WARM_MS) * MS);
+
+	/* in step from the start: no wait, none counted */
+	krt_window_init(&w, 10, 100, T0);
+	krt_window_settled(&w, true);
+	assert_int_equal(advance(&w, T0 + 50 * MS), 1);
+	assert_int_equal(w.phase, KRT_WIN_OPEN);
+	assert_int_equal(w.held, 0);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -158,6 +206,7 @@ int main(void)
 	    cmocka_unit_test(test_check),	  cmocka_unit_test(test_one_cycle),
 	    cmocka_unit_test(test_late_reader), cmocka_unit_test(test_overrun),
 	    cmocka_unit_test(test_share),	  cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_warm_waits_for_pools),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
