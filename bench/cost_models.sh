@@ -24,11 +24,13 @@
 # the same tracer just before (no load on the test bed), per second, are
 # subtracted.
 #
-# w10, windowed sampling: a window of WINDOW_MS (100) every 10 x WINDOW_MS,
-# its hot hooks detached in between. With 100 ms the cycle is 1 s: every
-# measured run (whole seconds of wrk), warm-up and idle window holds whole
-# cycles, so each sees the same share of windows (3 in a 3 s run, after 6
-# in the warm-up), whichever phase it begins in. Its floor (hits x price) is
+# w10, windowed sampling: a window of WINDOW_MS (300) every 10 x WINDOW_MS,
+# its hot hooks detached in between. With 300 ms the cycle is 3 s: the
+# measured run (3 s), warm-up (6 s) and idle window (3 s) hold whole cycles,
+# so each sees the same share of windows whichever phase it begins in (with
+# other run lengths take a WINDOW_MS whose cycle divides them). A cycle of
+# 1 s (100 ms) pays the pause and resume three times as often: 10-15 ms of
+# the reader's CPU a second here, the "idle" column. Its floor (hits x price) is
 # lower too: the hooks detached are not called at all; the ratio table
 # gives both totals over full's.
 #
@@ -37,7 +39,7 @@
 #      down again if it was not running), MODELS (chain m1 m2 m3 m4 and the
 #      runtimes the test bed knows: java asgi thrift node mc go-http
 #      go-fanout), CASES ("full s10 rate"; also "w10", and "empty" and "prefilter", below), RATE (--sample-rate, 100),
-#      WINDOW_MS (w10's --sample-window, 100), WARM (s, 6), IDLE (s, 3),
+#      WINDOW_MS (w10's --sample-window, 300), WARM (s, 6), IDLE (s, 3),
 #      WRK_CONN (4), WRK_CPU (last CPU; "" = any), PRICE_NS (111: the price
 #      of a hook hit, bench/overhead_cost.sh), RESULTS (file: raw lines),
 #      TRACER_TIMEOUT (s, 30), REPORT (a RESULTS file of an earlier run: its
@@ -61,7 +63,7 @@ DUR=${2:-3}
 WARM=${WARM:-6}
 IDLE=${IDLE:-3}
 RATE=${RATE:-100}
-WINDOW_MS=${WINDOW_MS:-100}
+WINDOW_MS=${WINDOW_MS:-300}
 CONN=${WRK_CONN:-4}
 WRK_CPU=${WRK_CPU-$(($(nproc) - 1))}
 PRICE_NS=${PRICE_NS:-111}

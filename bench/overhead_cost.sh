@@ -24,7 +24,7 @@
 #   reader   the krtrace-bpf process's CPU time (ring, engine, JSON out).
 # Cases: N (--debug empty-hooks: every hook attached, each program returning
 # at once), B (full tracing), D (--sample 10), W (--sample 10
-# --sample-window 100: windowed sampling, a window of 100 ms every second,
+# --sample-window 300: windowed sampling, a window of 300 ms every 3 s,
 # the hot hooks detached in between). W's floor is its own hits x the
 # price (the hooks detached are not called), its bpf its run time above what
 # the empty programs take for as many hits; the others' floor is N's.
@@ -186,7 +186,7 @@ proc_ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
 
 HZ=$(getconf CLK_TCK)
 echo "== the chain: wrk -t1 -c$CONN -d${DUR}s, $ROUNDS rounds of: none, N" \
-	"(--debug empty-hooks), B (defaults), D (--sample 10), W (--sample 10 --sample-window 100)${ALT:+, B+alt and D+alt (ALT)}" >&2
+	"(--debug empty-hooks), B (defaults), D (--sample 10), W (--sample 10 --sample-window 300)${ALT:+, B+alt and D+alt (ALT)}" >&2
 wrk_requests >/dev/null	# warm the chain up
 : >"$TMP/acct"
 for r in $(seq "$ROUNDS"); do
@@ -204,7 +204,7 @@ for r in $(seq "$ROUNDS"); do
 		[[ $c == *+alt ]] && BIN=$TMP/krtrace-bpf-alt
 		[ "$c" = N ] && extra=(--debug empty-hooks)
 		[ "${c%+alt}" = D ] && extra=(--sample 10)
-		[ "$c" = W ] && extra=(--sample 10 --sample-window 100)
+		[ "$c" = W ] && extra=(--sample 10 --sample-window 300)
 		start_tracer "$TMP/c.err" -g "$GW" -i "$TMP/chain.pids" --bpf-stats --json \
 			-o "$TMP/live.jsonl" "${extra[@]}"
 		# the steady state: past the 5 s after which traces are written out
@@ -255,7 +255,7 @@ for c in $CASES; do
 	awk -v c="$c" -v f="$f" -v p="$prog" -v n="$n" -v r="$reader" -v q="$cpu_req" '
 		BEGIN { name["N"] = "N --debug empty-hooks"; name["B"] = "B krtrace-bpf"
 			name["D"] = "D krtrace-bpf --sample 10"
-			name["W"] = "W --sample-window 100"
+			name["W"] = "W --sample-window 300"
 			name["B+alt"] = "B ALT"; name["D+alt"] = "D ALT --sample 10"
 			b = c == "N" ? 0 : p - n; if (b < 0) b = 0
 			t = f + b + r
