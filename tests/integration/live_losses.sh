@@ -96,8 +96,14 @@ check "one state slot: traces say incomplete, [\"table_full\"] ($n of $t)" \
 	bash -c "[ $n -ge 1 ] && [ '$(sum slots incomplete_traces)' -ge $n ]"
 
 # ---- no reorder window: records from two CPUs arrive behind it ----
-run reorder reorder-us=0 -n 2000 -c 8 -k 20
-late=$(sum reorder reordered) n=$(marked reorder reorder_clamp) t=$(traces reorder)
+# Two CPUs' records must race for it, which one run does not make certain (a CI run
+# counted 0 of 2000 requests' records once; the runs before and after 6): up to three.
+for try in 1 2 3; do
+	run reorder reorder-us=0 -n 2000 -c 8 -k 20
+	late=$(sum reorder reordered)
+	[ "${late:-0}" -gt 0 ] && break
+done
+n=$(marked reorder reorder_clamp) t=$(traces reorder)
 check "no reorder window: the run ends cleanly (status $rc), JSON complete" ended_cleanly reorder
 check "no reorder window: reordered counts (${late:-none})" test "${late:-0}" -gt 0
 check "no reorder window: warned about on stderr" \
