@@ -1248,10 +1248,43 @@ int krt_live_add_peer(struct krt_live_source *s, const struct krt_addr *a)
 	return 0;
 }
 
-int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
+/*
+ * The window up to cutoff handed over, then what the kernel still holds
+ * (threads' CPU time since their last switch, counted up to now; sends
+ * that waited for a receive that never read them), handed over too: the
+ * tail of a drain, at the end of a run and at a pause alike.
+ * What is collected here is old by nature: it is no reorder loss. A send
+ * that waited in the kernel until now is older than what went out before
+ * it: it goes with the time last handed over, as expected, and is counted
+ * among the sends emitted on their own, not as a record the ring brought
+ * late (the late count is restored).
+ */
+static int deliver_with_leftovers(struct krt_live_source *s, __u64 cutoff, __u64 now,
+				  krt_live_event_cb cb, void *ctx)
 {
 	__u64 late;
-	int n, m, err;
+	int n, m;
+
+	n = deliver(s, cutoff, cb, ctx);
+	if (n < 0)
+		return n;
+	late = s->window.late;
+	if (s->skel->rodata->cpu_in_kernel)
+		collect_leftover_cpu(s, now);
+	if (s->skel->rodata->merge_hops)
+		collect_waiting_sends(s);
+	if (s->out_of_memory)
+		return -ENOMEM;
+	s->collected_at_end = true;
+	m = deliver(s, cutoff, cb, ctx);
+	s->window.late = late;
+	s->late_reported = late;
+	return m < 0 ? m : n + m;
+}
+
+int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
+{
+	int err;
 
 	/* everything left: no early end (the stop flag is set by now) */
 	s->stop = NULL;
@@ -1260,31 +1293,8 @@ int krt_live_drain(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
 	err = consume(s, cb, ctx);
 	if (err < 0 && err != -EINTR)
 		return err;
-	/* what the ring held, first and in time order */
-	n = deliver(s, ~0ULL, cb, ctx);
-	if (n < 0)
-		return n;
-	late = s->window.late;
-	if (s->skel->rodata->cpu_in_kernel)
-		collect_leftover_cpu(s, clock_ns());
-	if (s->skel->rodata->merge_hops)
-		collect_waiting_sends(s);
-	if (s->out_of_memory)
-		return -ENOMEM;
-	/* what was collected now is old by nature: no reorder loss (see below) */
-	s->collected_at_end = true;
-	m = deliver(s, ~0ULL, cb, ctx);
-	if (m < 0)
-		return m;
-	/*
-	 * A send that waited in the kernel until now (no receive read it) is
-	 * older than what went out before it: it goes with the time last
-	 * handed over, as expected, and is counted among the sends emitted
-	 * on their own, not as a record the ring brought late.
-	 */
-	s->window.late = late;
-	s->late_reported = late;
-	return n + m;
+	/* what the ring held, first and in time order; then the kernel's leftovers */
+	return deliver_with_leftovers(s, ~0ULL, clock_ns(), cb, ctx);
 }
 
 void krt_live_stats(struct krt_live_source *s, struct krt_source_stats *st)
@@ -1718,7 +1728,6 @@ static void hot_progs(struct krt_live_source *s, struct bpf_program *prog[KRT_LI
  */
 static int pause_drain(struct krt_live_source *s, __u64 t, krt_live_event_cb cb, void *ctx)
 {
-	__u64 late;
 	int err;
 
 	for (int round = 0; round < 2; round++) {
@@ -1735,21 +1744,10 @@ static int pause_drain(struct krt_live_source *s, __u64 t, krt_live_event_cb cb,
 	}
 	if (s->out_of_memory)
 		return -ENOMEM;
-	deliver(s, t, cb, ctx);
-	late = s->window.late;
-	if (s->skel->rodata->cpu_in_kernel)
-		collect_leftover_cpu(s, t);
-	if (s->skel->rodata->merge_hops)
-		collect_waiting_sends(s);
-	if (s->out_of_memory)
-		return -ENOMEM;
-	/* a send that waited is older than what went out: as at the end, not a loss */
-	s->collected_at_end = true;
-	deliver(s, t, cb, ctx);
+	err = deliver_with_leftovers(s, t, t, cb, ctx);
+	/* the run goes on: later records can be late again */
 	s->collected_at_end = false;
-	s->window.late = late;
-	s->late_reported = late;
-	return 0;
+	return err < 0 ? err : 0;
 }
 
 /* The kernel's request state forgotten (live_forget.c says what stays). */
