@@ -78,32 +78,13 @@ static __always_inline bool go_probes_off(void)
 }
 
 /*
- * A thread's running goroutine (by tid): its runtime.g, goid and trace
- * origin; and where the hooks read which goroutine runs (lazy, krt_go_sync),
- * fixed for the thread's life: its TLS slot of runtime.g, its g0 (the
- * scheduler's g) and its m's curg field.
+ * A thread's running goroutine: struct krt_go_running, in the thread's slot
+ * of thread_slots (include/krtrace_bpf.h), NULL when the thread has no state.
  */
-struct krt_go_running {
-	__u64 g;
-	__u32 goid; /* low 32 bits, as in the records (krt_xfer.goid) */
-	/* its process's krt_go_proc.handoff_skips, when skips_known (krt_go_ready) */
-	__u32 handoff_skips;
-	__u64 tls_slot;
-	__u64 g0;
-	__u64 curg_slot;
-	__u32 slots_tgid; /* the process the slots are of (a tid reused elsewhere) */
-	__u8 origin;
-	__u8 dialed; /* the goroutine may have a connection in go_dials */
-	__u8 skips_known;
-	__u8 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct krt_go_running);
-} go_running SEC(".maps");
+static __always_inline struct krt_go_running *go_running_of(__u32 tid)
+{
+	return thread_go(thread_find(tid));
+}
 
 /* The goroutine running on tid for the records (0: not a followed Go thread). */
 static __always_inline __u32 go_running_goid(__u32 tid)
@@ -113,7 +94,7 @@ static __always_inline __u32 go_running_goid(__u32 tid)
 	/* tid is the current thread: not a Go process's, no lookup */
 	if (!go_process(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	run = bpf_map_lookup_elem(&go_running, &tid);
+	run = go_running_of(tid);
 
 	return run ? (__u32)run->goid : 0;
 }
@@ -230,9 +211,9 @@ static __always_inline void go_settle(struct krt_go_state *st, __u64 g, __u32 ti
 
 	if (!other || other == tid)
 		return;
-	run = bpf_map_lookup_elem(&go_running, &other);
 	t = thread_find(other);
-	if (run && run->g == g && t) {
+	run = thread_go(t);
+	if (run && run->g == g) {
 		go_take(st, t, run);
 		run->g = 0;
 		__sync_fetch_and_add(&go_moved, 1);
@@ -288,7 +269,6 @@ static __always_inline void go_set_trace(struct krt_thread_state *t, __u32 tid, 
 static __always_inline void go_run(__u32 tid, __u32 tgid, __u64 g, __u64 goid,
 				   struct krt_go_running *run, struct krt_go_state *st, bool prof)
 {
-	struct krt_go_running next = {.g = g, .goid = goid};
 	struct krt_go_key k = {.g = g, .tgid = tgid};
 	/* no state: not seen since the start or the last pause */
 	struct krt_go_state fresh = {.trace = go_unknown_trace(), .origin = KRT_GO_UNKNOWN};
@@ -298,11 +278,11 @@ static __always_inline void go_run(__u32 tid, __u32 tgid, __u64 g, __u64 goid,
 	if (!t)
 		return;
 	if (!run)
-		run = bpf_map_lookup_elem(&go_running, &tid);
-	if (run && run->g == g)
+		run = thread_go(t);
+	if (!run || run->g == g)
 		return;
 	/* the goroutine that ran here leaves: its state is put away */
-	if (run && run->g) {
+	if (run->g) {
 		struct krt_go_key pk = {.g = run->g, .tgid = tgid};
 		struct krt_go_state *ps = bpf_map_lookup_elem(&go_states, &pk), put = {};
 
@@ -332,18 +312,11 @@ static __always_inline void go_run(__u32 tid, __u32 tgid, __u64 g, __u64 goid,
 	t->tag_pending = 0;
 	t->sent = 0;
 	st->on_tid = tid;
-	if (run) {
-		/* in place: an update allocates and frees an element */
-		run->g = g;
-		run->goid = goid;
-		run->origin = st->origin;
-		run->dialed = st->dialed;
-		PROF_MARK_IF(prof, GO_SWAP);
-		return;
-	}
-	next.origin = st->origin;
-	next.dialed = st->dialed;
-	bpf_map_update_elem(&go_running, &tid, &next, BPF_ANY);
+	run->g = g;
+	run->goid = goid;
+	run->origin = st->origin;
+	run->dialed = st->dialed;
+	PROF_MARK_IF(prof, GO_SWAP);
 }
 
 /* runtime.execute(gp): probed only when the hooks cannot find g (not lazy) */
@@ -428,7 +401,7 @@ static __always_inline struct krt_go_running *go_sync(__u64 pid_tgid, __u64 reg_
 	if (empty_hooks || !kernel_tags)
 		return NULL;
 	if (!run)
-		run = bpf_map_lookup_elem(&go_running, &tid);
+		run = go_running_of(tid);
 	if (run && run->tls_slot && run->slots_tgid == tgid) {
 		if (!g) {
 			__u64 hint = go_syscall_g();
@@ -515,7 +488,7 @@ static __always_inline struct krt_go_running *go_sync(__u64 pid_tgid, __u64 reg_
 	 * The thread's slots, learnt once (g0 at its first hook on the system
 	 * stack); go_run made its entry (if not, the next hook learns them).
 	 */
-	if ((tls_slot || g0) && (run = bpf_map_lookup_elem(&go_running, &tid))) {
+	if ((tls_slot || g0) && (run = go_running_of(tid))) {
 		if (tls_slot) {
 			run->tls_slot = tls_slot;
 			run->slots_tgid = tgid;
@@ -543,19 +516,19 @@ __noinline int krt_go_sync(__u64 pid_tgid, __u64 reg_g)
  */
 static __always_inline void go_thread_gone(__u32 tid, __u32 tgid)
 {
-	struct krt_go_running *run = bpf_map_lookup_elem(&go_running, &tid);
-	struct krt_thread_state *t;
+	struct krt_thread_state *t = thread_find(tid);
+	struct krt_go_running *run = thread_go(t);
 
 	if (!run)
 		return;
-	if (run->g && (t = thread_find(tid))) {
+	if (run->g) {
 		struct krt_go_key k = {.g = run->g, .tgid = tgid};
 		struct krt_go_state *st = bpf_map_lookup_elem(&go_states, &k);
 
 		if (st && st->on_tid == tid)
 			go_take(st, t, run);
 	}
-	bpf_map_delete_elem(&go_running, &tid);
+	/* its slot goes with the thread's state (thread_forget) */
 }
 
 __u64 go_reused = 0; /* new goroutines on the runtime.g of one still on its thread */
@@ -575,7 +548,7 @@ static __always_inline void go_forget_dead(const struct krt_go_key *k, struct kr
 	if (!old || !old->on_tid)
 		return;
 	other = old->on_tid;
-	run = bpf_map_lookup_elem(&go_running, &other);
+	run = go_running_of(other);
 	if (run && run->g == k->g) {
 		run->g = 0;
 		__sync_fetch_and_add(&go_reused, 1);
@@ -599,7 +572,7 @@ __u64 go_dials_handed = 0; /* new connections handed to a request of another tra
 /* The goroutine running on tid (a Go process's thread) opens connection cookie. */
 static __always_inline void go_note_dial(__u32 tid, __u32 tgid, __u64 cookie)
 {
-	struct krt_go_running *run = bpf_map_lookup_elem(&go_running, &tid);
+	struct krt_go_running *run = go_running_of(tid);
 	struct krt_go_key k = {.tgid = tgid};
 
 	if (!run || !run->g)
@@ -629,7 +602,7 @@ static __always_inline void go_hand_dial(__u32 tid, __u32 tgid, const struct krt
 		return;
 	/* dialed: most wakers never opened a connection (no go_dials lookup) */
 	if (!run)
-		run = bpf_map_lookup_elem(&go_running, &tid);
+		run = go_running_of(tid);
 	if (!run || !run->g || !run->dialed)
 		return;
 	k.g = run->g;
@@ -677,8 +650,8 @@ int krt_go_newproc(struct pt_regs *ctx)
 		__sync_fetch_and_add(&go_inherited, 1);
 	}
 	/* started by one working for a request not seen (go_origin_now): so is it */
-	if (t && !t->sent && !(t->trace & KRT_TRACE_ID_MASK) &&
-	    (run = bpf_map_lookup_elem(&go_running, &tid)) && run->origin == KRT_GO_UNKNOWN) {
+	if (t && !t->sent && !(t->trace & KRT_TRACE_ID_MASK) && (run = thread_go(t)) &&
+	    run->origin == KRT_GO_UNKNOWN) {
 		st.trace = go_unknown_trace();
 		st.origin = KRT_GO_UNKNOWN;
 	}
@@ -700,7 +673,7 @@ int krt_go_newproc(struct pt_regs *ctx)
 static __always_inline void go_pick_up(struct krt_thread_state *t, __u32 tid, __u32 tgid,
 				       __u32 trace)
 {
-	struct krt_go_running *run = bpf_map_lookup_elem(&go_running, &tid);
+	struct krt_go_running *run = thread_go(t);
 
 	go_set_trace(t, tid, tgid, trace);
 	t->claim = KRT_CLAIM_OPEN;
@@ -804,7 +777,7 @@ static __always_inline bool go_takes(__u8 to, __u8 from)
 static __always_inline void go_take_value(struct krt_thread_state *t, __u32 tid, __u32 tgid,
 					  __u32 trace, __u8 origin)
 {
-	struct krt_go_running *run = bpf_map_lookup_elem(&go_running, &tid);
+	struct krt_go_running *run = thread_go(t);
 
 	if ((t->trace & KRT_GO_TRACE_BITS) == trace || !go_takes(go_origin_now(t, run), origin))
 		return;
@@ -815,7 +788,7 @@ static __always_inline void go_take_value(struct krt_thread_state *t, __u32 tid,
 /* The running goroutine (thread state t) hands a value to goroutine gp, parked. */
 static __always_inline void go_give(struct krt_thread_state *t, __u32 tid, __u32 tgid, __u64 gp)
 {
-	struct krt_go_running *run = bpf_map_lookup_elem(&go_running, &tid);
+	struct krt_go_running *run = thread_go(t);
 	struct krt_go_state *st = go_state_of(gp, tgid);
 	__u32 trace = t->trace & KRT_GO_TRACE_BITS;
 
@@ -848,7 +821,7 @@ static __always_inline void go_chan_send(struct krt_go_proc *proc, __u64 c, __u3
 	size = go_chan_field(c, proc->dataqsiz_off);
 	qcount = go_chan_field(c, proc->qcount_off);
 	if (size && qcount < size) {
-		struct krt_go_running *run = bpf_map_lookup_elem(&go_running, &tid);
+		struct krt_go_running *run = thread_go(t);
 		struct krt_go_slot_key k = {.chan = c, .tgid = tgid};
 		struct krt_go_slot v = {.trace = t->trace & KRT_GO_TRACE_BITS,
 					.origin = go_origin_now(t, run)};
@@ -989,7 +962,7 @@ static __always_inline bool go_unknown_readied(struct krt_thread_state *t, __u32
 	__u8 waker;
 
 	if (!run)
-		run = bpf_map_lookup_elem(&go_running, &tid);
+		run = thread_go(t);
 	waker = go_origin_now(t, run);
 	if (waker == KRT_GO_OWN || waker == KRT_GO_BOUND)
 		return false;
@@ -1023,11 +996,14 @@ int krt_go_ready(struct pt_regs *ctx)
 	PROF_START();
 	/*
 	 * A lazy process's thread keeps its process's handoff_skips in its
-	 * go_running entry (learnt here once its slots are), which the sync
-	 * and go_hand_dial take too: one lookup where go_procs, the sync's
-	 * and go_hand_dial's were three (15 ready hits per go-fanout request).
+	 * goroutine part (learnt here once its slots are), which the sync and
+	 * go_hand_dial take too: the thread's state, looked up once, where
+	 * go_procs, the sync's and go_hand_dial's lookups were three (15 ready
+	 * hits per go-fanout request), and then a hash map's and the thread's
+	 * state were two.
 	 */
-	run = bpf_map_lookup_elem(&go_running, &tid);
+	t = thread_find(tid);
+	run = thread_go(t);
 	if (run && run->skips_known && run->slots_tgid == tgid) {
 		skips = run->handoff_skips;
 	} else {
@@ -1054,7 +1030,8 @@ int krt_go_ready(struct pt_regs *ctx)
 		run->handoff_skips = skips;
 		run->skips_known = 1;
 	}
-	t = thread_find(tid);
+	if (!t)
+		t = thread_find(tid); /* made by the sync */
 	if (!t || !(t->trace & (KRT_TRACE_ID_MASK | KRT_TRACE_SAMPLED_OUT)))
 		return 0;
 	st = bpf_map_lookup_elem(&go_states, &k);

@@ -178,6 +178,7 @@ static __always_inline struct krt_thread_state *thread_get(__u32 tid)
 			return NULL;
 		if (slot_claim(&s->tid, fill, &cur)) {
 			__builtin_memset(&s->st, 0, sizeof(s->st));
+			__builtin_memset(&s->go, 0, sizeof(s->go));
 			s->st.touched = krt_epoch;
 			slot_publish(&s->tid, fill, tid, p);
 			return &s->st;
@@ -186,6 +187,19 @@ static __always_inline struct krt_thread_state *thread_get(__u32 tid)
 			return slot_wait(&s->tid, fill, tid) ? &s->st : NULL;
 	}
 	return slot_none_free();
+}
+
+/*
+ * The goroutine part of thread state t's slot (struct krt_thread_slot .go):
+ * t is &slot->st, a map value pointer; the offset between them is constant.
+ */
+static __always_inline struct krt_go_running *thread_go(struct krt_thread_state *t)
+{
+	if (!t)
+		return NULL;
+	return (struct krt_go_running *)((char *)t +
+					 (__builtin_offsetof(struct krt_thread_slot, go) -
+					  __builtin_offsetof(struct krt_thread_slot, st)));
 }
 
 /* Thread tid's state goes (exit, or a tid reused by a new thread). */

@@ -308,9 +308,41 @@ struct krt_conn_side {
  * other) are used from different CPUs, and a line they shared moved
  * between those CPUs on every hit.
  */
+/*
+ * A Go process's thread: its running goroutine (by tid): its runtime.g,
+ * goid and trace origin; and where the hooks read which goroutine runs
+ * (lazy, bpf/goroutines.bpf.h krt_go_sync), fixed for the thread's life:
+ * its TLS slot of runtime.g, its g0 (the scheduler's g) and its m's curg
+ * field. All zero for any other thread, and for a Go thread not seen yet.
+ */
+struct krt_go_running {
+	__u64 g;
+	__u32 goid; /* low 32 bits, as in the records (krt_xfer.goid) */
+	/* its process's krt_go_proc.handoff_skips, when skips_known (krt_go_ready) */
+	__u32 handoff_skips;
+	__u64 tls_slot;
+	__u64 g0;
+	__u64 curg_slot;
+	__u32 slots_tgid; /* the process the slots are of (a tid reused elsewhere) */
+	__u8 origin;
+	__u8 dialed; /* the goroutine may have a connection in go_dials */
+	__u8 skips_known;
+	__u8 pad;
+};
+
+/*
+ * The goroutine part (go) is in the thread's slot, its third line: it was
+ * a hash map of its own (go_running), looked up at every Go transfer (the
+ * sync and the record's goid: twice), runtime.ready and gostartcallfn hit,
+ * next to the thread's state in this table (thread_find, a few inlined
+ * array accesses) that the same hooks look up anyway. go is not part of
+ * st: what a hook clears or user space forgets of a thread's request
+ * state (st) is not where its goroutine is read from.
+ */
 struct krt_thread_slot {
 	__u64 tid;
 	struct krt_thread_state st;
+	struct krt_go_running go __attribute__((aligned(64)));
 } __attribute__((aligned(64)));
 
 struct krt_conn_slot {
@@ -573,7 +605,9 @@ _Static_assert(KRT_REC_SCHED_BATCH >= KRT_EV_TYPE_MAX, "no engine event type");
  * a size change is an ABI change for both sides.
  */
 _Static_assert(sizeof(struct krt_thread_state) == 112, "krt_thread_state: ABI");
-_Static_assert(sizeof(struct krt_thread_slot) == 128, "krt_thread_slot: ABI");
+_Static_assert(sizeof(struct krt_thread_slot) == 192, "krt_thread_slot: ABI");
+_Static_assert(__builtin_offsetof(struct krt_thread_slot, go) == 128,
+	       "krt_thread_slot: a Go thread's goroutine in its third line");
 _Static_assert(__builtin_offsetof(struct krt_thread_slot, st.runq_base) == 64,
 	       "krt_thread_slot: the hooks' fields in its first line");
 _Static_assert(sizeof(struct krt_conn_slot) == 192, "krt_conn_slot: ABI");

@@ -49,6 +49,12 @@ void krt_forget_threads(struct krt_thread_slot *slots, size_t n)
 		if (word == KRT_SLOT_FREE || (word & KRT_SLOT_FILL_BIT))
 			continue;
 		thread_forget_requests(&slots[i].st);
+		/*
+		 * A Go thread's goroutine (bpf/goroutines.bpf.h): the goroutine
+		 * states go too, so the one it ran is not known any more; its
+		 * slots are learnt again at its next hook.
+		 */
+		memset(&slots[i].go, 0, sizeof(slots[i].go));
 	}
 }
 

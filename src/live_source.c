@@ -1753,8 +1753,9 @@ static int pause_drain(struct krt_live_source *s, __u64 t, krt_live_event_cb cb,
 /* The kernel's request state forgotten (live_forget.c says what stays). */
 static int forget_requests(struct krt_live_source *s)
 {
+	/* a thread's goroutine is in its slot: krt_forget_threads */
 	const struct bpf_map *go_maps[] = {s->skel->maps.go_states, s->skel->maps.go_dials,
-					   s->skel->maps.go_slots, s->skel->maps.go_running};
+					   s->skel->maps.go_slots};
 	int err = map_tables(s);
 
 	if (err)

@@ -21,6 +21,7 @@ static void thread_busy(struct krt_thread_slot *s, __u64 tid)
 	s->st.evloop = KRT_EVLOOP;
 	s->st.pool_hidden = KRT_POOL_HIDDEN_FEEDER | KRT_POOL_HIDDEN_HANDBACK;
 	s->st.uncounted = KRT_UNCOUNTED_IDLE | KRT_UNCOUNTED_HIDDEN;
+	memset(&s->go, 0x5a, sizeof(s->go));
 }
 
 /*
@@ -69,8 +70,16 @@ static void test_threads_keep_what_they_are(void **state)
 	assert_int_equal(t->exec_base, 0);
 	assert_int_equal(t->woken_at, 0);
 	assert_int_equal(t->go_stash.oncpu_ns, 0);
+	/* a Go thread's goroutine and where it reads it: learnt again */
+	assert_int_equal(slots[0].go.g, 0);
+	assert_int_equal(slots[0].go.goid, 0);
+	assert_int_equal(slots[0].go.tls_slot, 0);
+	assert_int_equal(slots[0].go.slots_tgid, 0);
+	assert_int_equal(slots[0].go.origin, 0);
+	assert_int_equal(slots[0].go.skips_known, 0);
 	/* being filled: its filler's */
 	assert_int_equal(slots[1].st.trace, 7);
+	assert_int_equal(slots[1].go.g, 0x5a5a5a5a5a5a5a5aULL);
 	assert_int_equal(slots[2].tid, KRT_SLOT_FREE);
 }
 
