@@ -18,8 +18,11 @@
  *                              its runtime.g may be one whose goroutine
  *                              ended on a thread that still names it as
  *                              running: that thread forgets it;
- *   runtime.ready(gp)          (lazy: on runtime.goready, its caller on the
- *                              waker's stack, R14 the waker's g)
+ *   runtime.ready(gp)          (lazy: on runtime.send and runtime.recv,
+ *                              the channel operations that ready the
+ *                              goroutine parked on the other side, on the
+ *                              waker's stack, R14 the waker's g, gp in
+ *                              their sudog; or on runtime.goready)
  *                              gp is made runnable by the running goroutine
  *                              over a channel (not by a lock, WaitGroup or
  *                              timer: see handoff_skips): a hand-off, or
@@ -274,7 +277,8 @@ static __always_inline void go_run(__u32 tid, __u32 tgid, __u64 g, __u64 goid,
 	struct krt_go_state fresh = {.trace = go_unknown_trace(), .origin = KRT_GO_UNKNOWN};
 	struct krt_thread_state *t;
 
-	t = thread_get(tid);
+	/* run is in tid's slot: its state beside it, no second lookup */
+	t = run ? go_thread_state(run) : thread_get(tid);
 	if (!t)
 		return;
 	if (!run)
@@ -976,14 +980,60 @@ static __always_inline bool go_unknown_readied(struct krt_thread_state *t, __u32
 	return true;
 }
 
+/*
+ * Goroutine gp is readied by the one running on thread tid (thread state t,
+ * goroutine part run: after the sync): the hand-off rules (top of file).
+ */
+static __always_inline int go_readied(struct krt_thread_state *t, struct krt_go_running *run,
+				      __u32 tid, __u32 tgid, __u64 gp)
+{
+	struct krt_go_key k = {.g = gp, .tgid = tgid};
+	/* no state: not seen since the start or the last pause */
+	struct krt_go_state *st, fresh = {.trace = go_unknown_trace(), .origin = KRT_GO_UNKNOWN};
+
+	if (!t || !(t->trace & (KRT_TRACE_ID_MASK | KRT_TRACE_SAMPLED_OUT)) || !gp)
+		return 0;
+	st = bpf_map_lookup_elem(&go_states, &k);
+	if (!st) {
+		bpf_map_update_elem(&go_states, &k, &fresh, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&go_states, &k);
+		if (!st)
+			return 0;
+	}
+	PROF_MARK(READY_STATE);
+	go_settle(st, k.g, tid);
+	go_hand_dial(tid, tgid, st, run);
+	if (st->trace == t->trace) {
+		PROF_MARK(READY_REST);
+		return 0;
+	}
+	if (st->origin == KRT_GO_OWN) {
+		/*
+		 * A request's own goroutine readied by one working for another
+		 * trace: it was blocked handing work over (an unbuffered
+		 * channel send), and the waker is taking that work.
+		 */
+		if (!go_owns(t) && (st->trace & KRT_TRACE_ID_MASK))
+			go_pick_up(t, tid, tgid, st->trace);
+		return 0;
+	}
+	if (st->origin == KRT_GO_BOUND && !go_owns(t))
+		return 0;
+	if (st->origin == KRT_GO_UNKNOWN && go_unknown_readied(t, tid, tgid, st, run))
+		return 0;
+	st->trace = t->trace;
+	st->origin = KRT_GO_BOUND;
+	st->claim = KRT_CLAIM_OPEN;
+	st->entry_cookie = 0;
+	COUNT(go_handoffs);
+	return 0;
+}
+
 SEC("uprobe")
 int krt_go_ready(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
-	struct krt_go_key k = {.g = ctx->ax, .tgid = tgid};
-	/* no state: not seen since the start or the last pause */
-	struct krt_go_state *st, fresh = {.trace = go_unknown_trace(), .origin = KRT_GO_UNKNOWN};
 	struct krt_go_running *run;
 	struct krt_thread_state *t;
 	struct krt_go_proc *proc;
@@ -1032,42 +1082,38 @@ int krt_go_ready(struct pt_regs *ctx)
 	}
 	if (!t)
 		t = thread_find(tid); /* made by the sync */
-	if (!t || !(t->trace & (KRT_TRACE_ID_MASK | KRT_TRACE_SAMPLED_OUT)))
+	return go_readied(t, run, tid, tgid, ctx->ax);
+}
+
+/*
+ * runtime.send(c, sg, ep, unlockf, skip) and runtime.recv(c, sg, ...): a
+ * channel operation of the running goroutine (R14) found the other side
+ * parked (sg, a sudog: its g first) and readies it; lazy processes only
+ * (src/live_source.c, go_wake_on_chan). Where runtime.goready's probe
+ * trapped at every wake-up of the process (locks, semaphores, WaitGroups,
+ * timers, closes, sync.Cond: 7.4 hits per go-http request, 5.2 of them
+ * channel sends), these see the channels' only: no traceskip to test,
+ * one user read (sg.g) more.
+ */
+SEC("uprobe")
+int krt_go_chan_ready(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), gp = 0;
+	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+	struct krt_go_running *run;
+	struct krt_thread_state *t;
+
+	if (go_probes_off())
 		return 0;
-	st = bpf_map_lookup_elem(&go_states, &k);
-	if (!st) {
-		bpf_map_update_elem(&go_states, &k, &fresh, BPF_NOEXIST);
-		st = bpf_map_lookup_elem(&go_states, &k);
-		if (!st)
-			return 0;
-	}
-	PROF_MARK(READY_STATE);
-	go_settle(st, k.g, tid);
-	go_hand_dial(tid, tgid, st, run);
-	if (st->trace == t->trace) {
-		PROF_MARK(READY_REST);
+	PROF_START();
+	if (bpf_probe_read_user(&gp, sizeof(gp), (void *)ctx->bx) || !gp)
 		return 0;
-	}
-	if (st->origin == KRT_GO_OWN) {
-		/*
-		 * A request's own goroutine readied by one working for another
-		 * trace: it was blocked handing work over (an unbuffered
-		 * channel send), and the waker is taking that work.
-		 */
-		if (!go_owns(t) && (st->trace & KRT_TRACE_ID_MASK))
-			go_pick_up(t, tid, tgid, st->trace);
-		return 0;
-	}
-	if (st->origin == KRT_GO_BOUND && !go_owns(t))
-		return 0;
-	if (st->origin == KRT_GO_UNKNOWN && go_unknown_readied(t, tid, tgid, st, run))
-		return 0;
-	st->trace = t->trace;
-	st->origin = KRT_GO_BOUND;
-	st->claim = KRT_CLAIM_OPEN;
-	st->entry_cookie = 0;
-	COUNT(go_handoffs);
-	return 0;
+	t = thread_find(tid);
+	run = go_sync(pid_tgid, ctx->r14, thread_go(t), false);
+	PROF_MARK(READY_SYNC);
+	if (!t)
+		t = thread_find(tid); /* made by the sync */
+	return go_readied(t, run, tid, tgid, gp);
 }
 
 #endif

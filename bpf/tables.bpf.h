@@ -202,6 +202,14 @@ static __always_inline struct krt_go_running *thread_go(struct krt_thread_state 
 					  __builtin_offsetof(struct krt_thread_slot, st)));
 }
 
+/* The thread state beside goroutine part run (thread_go's inverse). */
+static __always_inline struct krt_thread_state *go_thread_state(struct krt_go_running *run)
+{
+	return (struct krt_thread_state *)((char *)run -
+					   (__builtin_offsetof(struct krt_thread_slot, go) -
+					    __builtin_offsetof(struct krt_thread_slot, st)));
+}
+
 /* Thread tid's state goes (exit, or a tid reused by a new thread). */
 static __always_inline void thread_forget(__u32 tid)
 {

@@ -14,11 +14,17 @@
 #include "go_binary.h"
 
 static const char *const func_names[KRT_GO_N_FUNCS] = {
-    [KRT_GO_EXECUTE] = "runtime.execute",	[KRT_GO_GOSTARTCALLFN] = "runtime.gostartcallfn",
-    [KRT_GO_READY] = "runtime.ready",		[KRT_GO_NEWPROC1] = "runtime.newproc1",
-    [KRT_GO_CASGSTATUS] = "runtime.casgstatus", [KRT_GO_CHANSEND] = "runtime.chansend",
-    [KRT_GO_CHANRECV] = "runtime.chanrecv",	[KRT_GO_SELECTGO] = "runtime.selectgo",
+    [KRT_GO_EXECUTE] = "runtime.execute",
+    [KRT_GO_GOSTARTCALLFN] = "runtime.gostartcallfn",
+    [KRT_GO_READY] = "runtime.ready",
+    [KRT_GO_NEWPROC1] = "runtime.newproc1",
+    [KRT_GO_CASGSTATUS] = "runtime.casgstatus",
+    [KRT_GO_CHANSEND] = "runtime.chansend",
+    [KRT_GO_CHANRECV] = "runtime.chanrecv",
+    [KRT_GO_SELECTGO] = "runtime.selectgo",
     [KRT_GO_GOREADY] = "runtime.goready",
+    [KRT_GO_SEND] = "runtime.send",
+    [KRT_GO_RECV] = "runtime.recv",
 };
 
 const char *krt_go_func_name(enum krt_go_func f)

@@ -51,6 +51,14 @@ enum krt_go_func {
 	 * own stack (R14 its g); lazy switches probe it in ready's place
 	 */
 	KRT_GO_GOREADY,
+	/*
+	 * runtime.send(c, sg *sudog, ep, unlockf, skip) and runtime.recv(same):
+	 * a channel operation that finds the other side parked, which it
+	 * readies (goready(sg.g)); lazy switches probe them in goready's place
+	 * (src/live_source.c, go_wake_links)
+	 */
+	KRT_GO_SEND,
+	KRT_GO_RECV,
 	KRT_GO_N_FUNCS,
 };
 

@@ -1008,6 +1008,8 @@ static const char *go_wake_probes(const struct krt_go_info *gi)
 {
 	if (gi->chans)
 		return "chansend, chanrecv, selectgo";
+	if (gi->tls_g_known && gi->funcs[KRT_GO_SEND].found && gi->funcs[KRT_GO_RECV].found)
+		return "send, recv";
 	return gi->tls_g_known && gi->funcs[KRT_GO_GOREADY].found ? "goready" : "ready";
 }
 

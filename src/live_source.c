@@ -1410,6 +1410,23 @@ static __u64 go_probe_offset(const struct krt_go_info *gi, int f, bool lazy)
 	return gi->funcs[f].file_offset;
 }
 
+/*
+ * Lazy, with runtime.send and runtime.recv in the binary: the wake-ups
+ * are seen there, not at runtime.goready. Those two are the only channel
+ * operations that ready a goroutine parked on the other side (chansend,
+ * chanrecv and selectgo call them), the only wake-ups that hand a value
+ * over; goready is also called for every lock and semaphore released,
+ * WaitGroup done, sync.Cond signalled, channel closed and timer fired,
+ * whose hits the program then ignored (traceskip) or took for hand-offs
+ * (closes, sync.Cond) that hand nothing: each hit is a trap of the
+ * service's thread (15-23 us here, bench/uprobe_cost.sh) before any
+ * program runs.
+ */
+static bool go_wake_on_chan(const struct krt_go_info *gi, bool lazy)
+{
+	return lazy && gi->funcs[KRT_GO_SEND].found && gi->funcs[KRT_GO_RECV].found;
+}
+
 /* A Go runtime's uprobe, on its process's executable (through /proc: its mount namespace). */
 static int go_link_attach(struct krt_go_link *l)
 {
@@ -1424,6 +1441,26 @@ static void go_link_detach(struct krt_go_link *l)
 {
 	bpf_link__destroy(l->link);
 	l->link = NULL;
+}
+
+/* Process pid's next Go link: prog at offset (attached unless paused). */
+static int go_link_add(struct krt_live_source *s, struct bpf_program *prog, __u32 pid, __u64 offset)
+{
+	struct krt_go_link *l = &s->go_links[s->n_go_links];
+	int err;
+
+	l->prog = prog;
+	l->pid = pid;
+	l->offset = offset;
+	l->link = NULL;
+	/* paused: krt_live_resume attaches it with the others */
+	if (!s->paused) {
+		err = go_link_attach(l);
+		if (err)
+			return err;
+	}
+	s->n_go_links++;
+	return 0;
 }
 
 /*
@@ -1503,8 +1540,6 @@ int krt_live_follow_go(struct krt_live_source *s, __u32 pid, const struct krt_go
 	if (s->n_go_links + KRT_GO_N_PROBED > (int)(sizeof(s->go_links) / sizeof(s->go_links[0])))
 		return -E2BIG;
 	for (int f = 0; f < KRT_GO_N_PROBED; f++) {
-		struct krt_go_link *l = &s->go_links[s->n_go_links];
-
 		/*
 		 * With the channels probed, hand-offs are seen there: runtime.ready
 		 * also wakes the waiters of locks and WaitGroups, which hand no
@@ -1514,17 +1549,17 @@ int krt_live_follow_go(struct krt_live_source *s, __u32 pid, const struct krt_go
 			continue;
 		if (proc.lazy && f == KRT_GO_EXECUTE)
 			continue;
-		l->prog = progs[f];
-		l->pid = pid;
-		l->offset = go_probe_offset(gi, f, proc.lazy);
-		l->link = NULL;
-		/* paused: krt_live_resume attaches it with the others */
-		if (!s->paused) {
-			err = go_link_attach(l);
-			if (err)
-				goto undo;
+		if (f == KRT_GO_READY && go_wake_on_chan(gi, proc.lazy)) {
+			err = go_link_add(s, s->skel->progs.krt_go_chan_ready, pid,
+					  gi->funcs[KRT_GO_SEND].file_offset);
+			if (!err)
+				err = go_link_add(s, s->skel->progs.krt_go_chan_ready, pid,
+						  gi->funcs[KRT_GO_RECV].file_offset);
+		} else {
+			err = go_link_add(s, progs[f], pid, go_probe_offset(gi, f, proc.lazy));
 		}
-		s->n_go_links++;
+		if (err)
+			goto undo;
 	}
 	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.go_procs), &pid, &proc, BPF_ANY)) {
 		err = -errno;

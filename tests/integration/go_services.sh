@@ -157,7 +157,7 @@ check "the stripped Go binary is named, attributed by thread" grep -q \
 check "the summary counts 2 Go programs followed, 1 by thread" grep -q \
 	'"go_followed":2,"go_by_thread":1' "$tmp/default.jsonl"
 check "go-http's goroutines are followed, runtime.execute not probed" grep -q \
-	"go-http\[$gohttp_pid\] is a Go program (go1\.[0-9.]*): its goroutines are followed (uprobes on runtime.gostartcallfn, goready;" \
+	"go-http\[$gohttp_pid\] is a Go program (go1\.[0-9.]*): its goroutines are followed (uprobes on runtime.gostartcallfn, send, recv;" \
 	"$tmp/default.err"
 # the hooks found the goroutines from the threads' TLS (no runtime.execute probe)
 check "the summary counts goroutine changes found at the hooks" python3 -c '

@@ -3258,6 +3258,10 @@ __asm__(".text\n"
 	"krt_fake_go_chanrecv:\n\tnop\n\tret\n"
 	".globl krt_fake_go_selectgo\n.type krt_fake_go_selectgo,@function\n"
 	"krt_fake_go_selectgo:\n\tnop\n\tret\n"
+	".globl krt_fake_go_send\n.type krt_fake_go_send,@function\n"
+	"krt_fake_go_send:\n\tnop\n\tret\n"
+	".globl krt_fake_go_recv\n.type krt_fake_go_recv,@function\n"
+	"krt_fake_go_recv:\n\tnop\n\tret\n"
 	".globl krt_fake_go_call\n.type krt_fake_go_call,@function\n"
 	"krt_fake_go_call:\n\tpush %rbx\n\tpush %r14\n\tmov %rsi, %rax\n\tmov %rdx, %rbx\n"
 	"\tmov %rcx, %r14\n\tcall *%rdi\n\tpop %r14\n\tpop %rbx\n\tret\n");
@@ -3267,6 +3271,8 @@ void krt_fake_go_ready(void);
 void krt_fake_go_chansend(void);
 void krt_fake_go_chanrecv(void);
 void krt_fake_go_selectgo(void);
+void krt_fake_go_send(void);
+void krt_fake_go_recv(void);
 void krt_fake_go_call(void (*fn)(void), __u64 ax, __u64 bx, __u64 g);
 
 struct fake_m;
@@ -3322,6 +3328,20 @@ static __u64 own_file_offset(const void *addr)
 	return found;
 }
 
+/*
+ * The wake-ups seen at runtime.send / runtime.recv (krt_go_chan_ready), as
+ * for a lazy binary that has them, not at runtime.ready: go_ready calls the
+ * send's stand-in on the waker's own stack with a sudog whose g is the one
+ * readied.
+ */
+static bool fake_wake_on_chan;
+
+/* A runtime.sudog as krt_go_chan_ready reads it: g first. */
+struct fake_sudog {
+	struct fake_g *g;
+	__u64 pad[3];
+};
+
 /* A runtime.hchan as the channel probes read it (open_go_source's chans). */
 struct fake_hchan {
 	__u64 qcount, dataqsiz, sendx, recvx;
@@ -3368,6 +3388,11 @@ static struct krt_live_source *open_go_source_sampling(bool lazy, bool chans, __
 	gi.funcs[KRT_GO_EXECUTE].file_offset = own_file_offset(krt_fake_go_execute);
 	gi.funcs[KRT_GO_GOSTARTCALLFN].file_offset = own_file_offset(krt_fake_go_newproc);
 	gi.funcs[KRT_GO_READY].file_offset = own_file_offset(krt_fake_go_ready);
+	if (fake_wake_on_chan) {
+		gi.funcs[KRT_GO_SEND].found = gi.funcs[KRT_GO_RECV].found = true;
+		gi.funcs[KRT_GO_SEND].file_offset = own_file_offset(krt_fake_go_send);
+		gi.funcs[KRT_GO_RECV].file_offset = own_file_offset(krt_fake_go_recv);
+	}
 	gi.chans = chans;
 	if (chans) {
 		gi.funcs[KRT_GO_CHANSEND].file_offset = own_file_offset(krt_fake_go_chansend);
@@ -3520,7 +3545,12 @@ static void go_reused_g(bool other_first, bool lazy)
 
 static void go_ready(struct fake_g *g)
 {
-	go_systemstack(krt_fake_go_ready, (__u64)(unsigned long)g, 3);
+	struct fake_sudog sg = { .g = g };
+
+	if (fake_wake_on_chan)
+		go_call(krt_fake_go_send, 0, (__u64)(unsigned long)&sg);
+	else
+		go_systemstack(krt_fake_go_ready, (__u64)(unsigned long)g, 3);
 }
 
 /* Request 2's goroutine reads its request, then parks (its thread runs another). */
@@ -3716,6 +3746,21 @@ static void test_go_dialed_conn_handed_over(void **state)
 static void test_go_dialed_conn_waiter_thread_stays(void **state)
 {
 	go_dialed_conn_handed_over(true, true);
+}
+
+/* the same, the hand-off seen at runtime.send (krt_go_chan_ready) */
+static void test_go_dialed_conn_handed_over_send(void **state)
+{
+	fake_wake_on_chan = true;
+	go_dialed_conn_handed_over(true, false);
+	fake_wake_on_chan = false;
+}
+
+static void test_go_dialed_conn_waiter_thread_stays_send(void **state)
+{
+	fake_wake_on_chan = true;
+	go_dialed_conn_handed_over(true, true);
+	fake_wake_on_chan = false;
 }
 
 /* the same with runtime.execute probed (--go-execute) */
@@ -4239,6 +4284,9 @@ int main(void)
 		KRT_TEST("test_go_reused_g_after_another", test_go_reused_g_after_another),
 		KRT_TEST("test_go_dialed_conn_handed_over", test_go_dialed_conn_handed_over),
 		KRT_TEST("test_go_dialed_conn_waiter_thread_stays", test_go_dialed_conn_waiter_thread_stays),
+		KRT_TEST("test_go_dialed_conn_handed_over_send", test_go_dialed_conn_handed_over_send),
+		KRT_TEST("test_go_dialed_conn_waiter_thread_stays_send",
+			 test_go_dialed_conn_waiter_thread_stays_send),
 		KRT_TEST("test_go_channel_buffered_handoff", test_go_channel_buffered_handoff),
 		KRT_TEST("test_pause_forgets_goroutines", test_pause_forgets_goroutines),
 		KRT_TEST("test_pause_unseen_request_goroutine", test_pause_unseen_request_goroutine),
