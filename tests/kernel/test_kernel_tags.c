@@ -1313,6 +1313,14 @@ static int pool_caller_go = -1;
 static pid_t pool_caller_pid;
 
 /*
+ * The wake-ups seen at runtime.send / runtime.recv (krt_go_chan_ready), as
+ * for a lazy binary that has them, not at runtime.ready: go_ready calls the
+ * send's stand-in on the waker's own stack with a sudog whose g is the one
+ * readied. Every test's teardown clears it (test_abandon).
+ */
+static bool fake_wake_on_chan;
+
+/*
  * Every test's teardown: what a test that failed half-way left behind (its
  * pool, its own sources) stops, and the group's source traces this process
  * again. Nothing to do after a test that passed.
@@ -1324,6 +1332,7 @@ static int test_abandon(void **state)
 	int k;
 
 	(void)state;
+	fake_wake_on_chan = false;
 	for (k = 0; k < MAX_OWN_SOURCES; k++) {
 		if (own_sources[k]) {
 			own_source_close(own_sources[k]);
@@ -3328,14 +3337,6 @@ static __u64 own_file_offset(const void *addr)
 	return found;
 }
 
-/*
- * The wake-ups seen at runtime.send / runtime.recv (krt_go_chan_ready), as
- * for a lazy binary that has them, not at runtime.ready: go_ready calls the
- * send's stand-in on the waker's own stack with a sudog whose g is the one
- * readied.
- */
-static bool fake_wake_on_chan;
-
 /* A runtime.sudog as krt_go_chan_ready reads it: g first. */
 struct fake_sudog {
 	struct fake_g *g;
@@ -3421,8 +3422,16 @@ static void go_execute(struct fake_g *g)
 	go_call(krt_fake_go_execute, (__u64)(unsigned long)g, 0);
 }
 
-/* fn(ax, bx) called on the system stack, as the runtime calls ready and gostartcallfn */
-static void go_systemstack(void (*fn)(void), __u64 ax, __u64 bx)
+/*
+ * fn(ax, bx) called on the system stack, as the runtime calls ready and
+ * gostartcallfn. Not inlined: the socket hooks take R14 at a syscall for
+ * the running g (Go's register ABI; bpf/goroutines.bpf.h go_syscall_g),
+ * and the tests' syscalls are C's, whose R14 holds what the compiler put
+ * there: inlined, the g saved here (cur) stayed in R14 over the next
+ * write of go_dialed_conn_handed_over, taken for a goroutine that no
+ * longer ran.
+ */
+static __attribute__((noinline)) void go_systemstack(void (*fn)(void), __u64 ax, __u64 bx)
 {
 	struct fake_g *cur = fake_tls_g;
 
@@ -3543,12 +3552,19 @@ static void go_reused_g(bool other_first, bool lazy)
 	close_own_source(s);
 }
 
+/* g readied through runtime.send's stand-in: on the waker's stack, g in a sudog */
+static __attribute__((noinline)) void go_send_ready(struct fake_g *g)
+{
+	static struct fake_sudog sg;
+
+	sg.g = g;
+	go_call(krt_fake_go_send, 0, (__u64)(unsigned long)&sg);
+}
+
 static void go_ready(struct fake_g *g)
 {
-	struct fake_sudog sg = { .g = g };
-
 	if (fake_wake_on_chan)
-		go_call(krt_fake_go_send, 0, (__u64)(unsigned long)&sg);
+		go_send_ready(g);
 	else
 		go_systemstack(krt_fake_go_ready, (__u64)(unsigned long)g, 3);
 }
