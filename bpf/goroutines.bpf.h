@@ -141,7 +141,7 @@ struct krt_go_state {
 	__u8 claim;   /* enum krt_claim */
 	__u8 origin;
 	__u8 entry_server;
-	__u8 dialed; /* go_running's, while it does not run */
+	__u8 dialed; /* its krt_go_running's, while it does not run */
 	__u32 goid;  /* 0 until it first runs (a reused runtime.g starts afresh) */
 	__u64 entry_cookie;
 };
@@ -266,7 +266,7 @@ static __always_inline void go_set_trace(struct krt_thread_state *t, __u32 tid, 
 /*
  * Goroutine g (goid) runs on thread tid now: the state of the goroutine
  * that ran here is put away, g's is put on the thread (the CPU time so far
- * goes to the trace it was gathered for). run: tid's go_running entry, st:
+ * goes to the trace it was gathered for). run: tid's krt_go_running, st:
  * g's state, when the caller has them (NULL: looked up here).
  */
 static __always_inline void go_run(__u32 tid, __u32 tgid, __u64 g, __u64 goid,
@@ -360,7 +360,7 @@ int krt_go_execute(struct pt_regs *ctx)
  * Cost: it runs at every Go transfer and hand-off (27 and 18 of them per
  * go-fanout request), and each bpf_probe_read_user costs 80-150 ns here.
  * The thread's TLS slot, g0 and m.curg field are fixed for its life
- * (go_running): a goroutine that did not change since the thread's last
+ * (krt_go_running): a goroutine that did not change since the thread's last
  * hook costs one map lookup and one read (the TLS slot, or at a runtime
  * probe on g0 the curg field); it cost five reads and two lookups when
  * everything was read through go_procs each time (0.9 us per ready hit).
@@ -389,7 +389,7 @@ static __always_inline __u64 go_syscall_g(void)
 }
 
 /*
- * The sync, inline: run is the thread's go_running entry when the caller
+ * The sync, inline: run is the thread's krt_go_running when the caller
  * looked it up (NULL: looked up here); returns it as it is after the sync
  * (NULL when the thread has none yet, or it was just made).
  */
