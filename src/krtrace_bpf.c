@@ -858,14 +858,36 @@ struct window_driver {
 	__u64 pause_max;       /* ns: the longest a pause took (detach, drain, forget) */
 	__u64 resume_max;      /* ns: the longest a resume took (attach) */
 	__u64 open_ns, run_ns; /* at the end: time open, the run's time */
+	/*
+	 * The process's CPU (every thread: the reader, the Go probes'
+	 * detacher) by phase, the pauses and resumes apart (-v): where
+	 * windowed sampling's CPU goes.
+	 */
+	__u64 cpu_mark;			     /* CPU ns at the last phase change */
+	__u64 phase_cpu[KRT_WIN_CLOSED + 1]; /* in each phase, its change's work not in it */
+	__u64 pause_cpu, resume_cpu;	     /* in the pauses (detach, drain, forget), resumes */
+	__u64 closed_polls; /* the reader's polls while CLOSED (window_timeout_ms) */
 };
 
-/* The first warm-up begins: the hooks just attached (admission NONE before). */
-static void window_start(struct window_driver *d, __u32 n, __u32 ms, bool verbose)
+static __u64 process_cpu_ns(void)
 {
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts))
+		return 0;
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+/* The first warm-up begins: the hooks just attached (admission NONE before). */
+static void window_start(struct window_driver *d, struct krt_live_source *src, __u32 n, __u32 ms,
+			 bool verbose)
+{
+	/* the pauses' tables mapped now, with the loading (live_source.h) */
+	(void)krt_live_map_tables(src);
 	d->on = true;
 	d->verbose = verbose;
 	krt_window_init(&d->w, n, ms, now_ns());
+	d->cpu_mark = process_cpu_ns();
 	if (verbose)
 		fprintf(stderr, PROG ": window 1: warm-up at 0.000 s\n");
 }
@@ -884,8 +906,10 @@ static int window_step(struct window_driver *d, struct krt_live_source *src, str
 		krt_window_settled(&d->w, krt_engine_settled(fctx->engine));
 	while ((p = krt_window_next(&d->w, now)) != d->w.phase) {
 		__u64 late = now - krt_window_due(&d->w), took = 0, held = d->w.held;
+		__u64 cpu = process_cpu_ns(), cpu_phase = cpu - d->cpu_mark, cpu_change;
 		int err = 0;
 
+		d->phase_cpu[d->w.phase] += cpu_phase;
 		switch (p) {
 		case KRT_WIN_OPEN:
 			krt_live_set_phase(src, KRT_PHASE_ALL);
@@ -916,6 +940,14 @@ static int window_step(struct window_driver *d, struct krt_live_source *src, str
 				p == KRT_WIN_CLOSED ? "detach" : "attach again", strerror(-err));
 			return -1;
 		}
+		d->cpu_mark = process_cpu_ns();
+		cpu_change = d->cpu_mark - cpu;
+		if (p == KRT_WIN_CLOSED)
+			d->pause_cpu += cpu_change;
+		else if (p == KRT_WIN_WARM)
+			d->resume_cpu += cpu_change;
+		else
+			d->phase_cpu[p] += cpu_change;
 		krt_window_enter(&d->w, p, now);
 		/* a warm-up that waited for the pools was not late */
 		if (d->w.held != held)
@@ -926,31 +958,41 @@ static int window_step(struct window_driver *d, struct krt_live_source *src, str
 			char how[64] = "";
 
 			if (p == KRT_WIN_CLOSED || p == KRT_WIN_WARM)
-				snprintf(how, sizeof(how), ", %s %.1f ms",
-					 p == KRT_WIN_CLOSED ? "pause" : "resume", took / 1e6);
+				snprintf(how, sizeof(how), ", %s %.1f ms, CPU %.2f ms",
+					 p == KRT_WIN_CLOSED ? "pause" : "resume", took / 1e6,
+					 cpu_change / 1e6);
 			else if (d->w.held != held)
 				snprintf(how, sizeof(how),
 					 ", the warm-up waited %.1f ms for the pools",
 					 (now - d->w.cycle_start) / 1e6 - KRT_WINDOW_WARM_MS);
-			fprintf(stderr, PROG ": window %llu: %s at %.3f s (%.1f ms late%s)\n",
+			fprintf(stderr,
+				PROG ": window %llu: %s at %.3f s (%.1f ms late%s; CPU %.2f ms in "
+				     "the %s)\n",
 				(unsigned long long)(d->w.windows + (p == KRT_WIN_WARM)),
-				krt_window_phase_name(p), (now - d->w.start) / 1e9, late / 1e6,
-				how);
+				krt_window_phase_name(p), (now - d->w.start) / 1e9, late / 1e6, how,
+				cpu_phase / 1e6,
+				krt_window_phase_name(p == KRT_WIN_WARM ? KRT_WIN_CLOSED : p - 1));
 		}
 	}
 	return 0;
 }
 
-/* The poll's timeout: at most max_ms, and woken for the next phase change. */
-static int window_timeout_ms(const struct window_driver *d, int max_ms)
+/*
+ * The poll's timeout: at most max_ms, and woken for the next phase change;
+ * while the hooks are detached, up to idle_ms (sample_window.h).
+ */
+static int window_timeout_ms(struct window_driver *d, int max_ms, int idle_ms)
 {
-	__u64 wait;
-
 	if (!d->on)
 		return max_ms;
-	/* rounded up: a poll that wakes before the change would only spin */
-	wait = (krt_window_wait_ns(&d->w, now_ns()) + 999999) / 1000000;
-	return wait < (__u64)max_ms ? (int)wait : max_ms;
+	d->closed_polls += d->w.phase == KRT_WIN_CLOSED;
+	return krt_window_poll_ms(&d->w, now_ns(), max_ms, idle_ms);
+}
+
+/* Milliseconds from now to t (seconds, now_s's clock), rounded up: at least 0. */
+static int ms_until(double t, double now)
+{
+	return t > now ? (int)((t - now) * 1000 + 0.999) : 0;
 }
 
 static int trace_containers(struct krt_live_source *src, const struct krt_pids *pids)
@@ -1138,6 +1180,15 @@ static void report_windows(const struct window_driver *d, bool verbose)
 			"rules to be in step, at most %.1f ms\n",
 			d->late_max / 1e6, d->pause_max / 1e6, d->resume_max / 1e6,
 			(unsigned long long)d->w.held, d->w.held_max / 1e6);
+	if (verbose)
+		fprintf(stderr,
+			PROG ": sampling windows: CPU %.1f ms warming up, %.1f open, %.1f "
+			     "draining, %.1f closed (%llu polls), %.1f in pauses, %.1f in "
+			     "resumes\n",
+			d->phase_cpu[KRT_WIN_WARM] / 1e6, d->phase_cpu[KRT_WIN_OPEN] / 1e6,
+			d->phase_cpu[KRT_WIN_DRAIN] / 1e6, d->phase_cpu[KRT_WIN_CLOSED] / 1e6,
+			(unsigned long long)d->closed_polls, d->pause_cpu / 1e6,
+			d->resume_cpu / 1e6);
 }
 
 /* Occupancy of the kernel's state tables (-v) and the states aged out (always). */
@@ -1278,7 +1329,7 @@ int main(int argc, char **argv)
 	bool outs_open = false;
 	double deadline = 0, last_event;
 	bool unflushed = false, produced_nothing, window_failed = false;
-	int ret = 1, n;
+	int ret = 1, n, idle_ms = POLL_INTERVAL_MS;
 
 	if (argc >= 2 && !strcmp(argv[1], "--go-uprobe-events"))
 		return print_go_uprobe_events(argc, argv);
@@ -1422,7 +1473,7 @@ int main(int argc, char **argv)
 	if (krt_live_attach(src, PROG))
 		goto cleanup;
 	if (o.window_ms)
-		window_start(&win, o.sample_rate, o.window_ms, o.libbpf_verbose);
+		window_start(&win, src, o.sample_rate, o.window_ms, o.libbpf_verbose);
 	if (o.duration > 0)
 		deadline = now_s() + o.duration;
 	krt_live_stop_at(src, &stop_requested, o.duration > 0 ? o.duration : 0);
@@ -1489,8 +1540,23 @@ int main(int argc, char **argv)
 			window_failed = true;
 			break;
 		}
-		n = krt_live_poll(src, window_timeout_ms(&win, POLL_INTERVAL_MS), feed_engine,
-				  &fctx);
+		if (win.on) {
+			/* a closed window's sleep ends at the loop's next timer */
+			double now = now_s();
+
+			idle_ms = ms_until(next_sweep, now);
+			if (!o.pids_path && o.rescan_ms && ms_until(next_rescan, now) < idle_ms)
+				idle_ms = ms_until(next_rescan, now);
+			if (deadline && ms_until(deadline, now) < idle_ms)
+				idle_ms = ms_until(deadline, now);
+			if (outs.main_out == stdout && ms_until(next_out_flush, now) < idle_ms)
+				idle_ms = ms_until(next_out_flush, now);
+			if (o.stream && unflushed &&
+			    ms_until(last_event + 2.0 * STREAM_LINGER_NS / 1e9, now) < idle_ms)
+				idle_ms = ms_until(last_event + 2.0 * STREAM_LINGER_NS / 1e9, now);
+		}
+		n = krt_live_poll(src, window_timeout_ms(&win, POLL_INTERVAL_MS, idle_ms),
+				  feed_engine, &fctx);
 		if (n == -EINTR)
 			continue;
 		if (n < 0) {

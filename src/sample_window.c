@@ -113,6 +113,17 @@ __u64 krt_window_wait_ns(const struct krt_window *w, __u64 now)
 	return wait;
 }
 
+int krt_window_poll_ms(const struct krt_window *w, __u64 now, int busy_ms, int idle_ms)
+{
+	int max_ms = w->phase == KRT_WIN_CLOSED ? idle_ms : busy_ms;
+	/* rounded up: a poll that wakes before the change would only spin */
+	__u64 wait = (krt_window_wait_ns(w, now) + MS_NS - 1) / MS_NS;
+
+	if (max_ms < 0)
+		max_ms = 0;
+	return wait < (__u64)max_ms ? (int)wait : max_ms;
+}
+
 __u64 krt_window_open_ns(const struct krt_window *w, __u64 now)
 {
 	if (w->phase == KRT_WIN_OPEN && now > w->phase_start)

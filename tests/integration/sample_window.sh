@@ -146,6 +146,11 @@ read -r pause_ms resume_ms < <(sed -n 's/.*a pause took at most \([0-9.]*\) ms, 
 	"$tmp/window.err")
 check "-v: the longest pause (${pause_ms:-?} ms) and resume (${resume_ms:-?} ms) said" \
 	awk -v p="${pause_ms:-0}" -v r="${resume_ms:-0}" 'BEGIN { exit !(p > 0 && r > 0) }'
+# Closed, the reader sleeps to the cycle's end (only fork and exit records
+# come): not a poll every 50 ms (6 in a closed phase of 300 ms).
+closed_polls=$(sed -n 's/.*closed (\([0-9]*\) polls).*/\1/p' "$tmp/window.err")
+check "-v: the reader's polls while closed (${closed_polls:-?}), at most 3 a closed phase ($closes)" \
+	test -n "$closed_polls" -a "${closed_polls:-99}" -le $((3 * closes))
 
 mkdir -p "$tmp/truth"
 cp "$STATE"/truth/*.jsonl "$tmp/truth/"
@@ -204,6 +209,14 @@ check "-d in a window (last phase '${last#: }'): exit 0 (status $rc)" test "$rc"
 traces=$(grep -c '"trace_id"' "$tmp/dur.jsonl")
 check "-d: summary written, its $(summary_value "$tmp/dur.jsonl" traces) traces all out ($traces)" \
 	test "$(summary_value "$tmp/dur.jsonl" traces)" = "$traces" -a "$traces" -gt 0
+# -d 0.8: the second cycle is closed then (0.7-1.0 s); its sleep ends at the deadline
+"$BPF" --gateway "$GW" -i "$tmp/pids.txt" --json -o "$tmp/dur2.jsonl" -v -d 0.8 \
+	--sample "$N" --sample-window "$MS" 2>"$tmp/dur2.err"
+rc=$?
+last=$(grep -o ': window [0-9]*: [a-z-]* at' "$tmp/dur2.err" | tail -n 1)
+run_ns=$(summary_value "$tmp/dur2.jsonl" sample_run_ns)
+check "-d 0.8 while closed (last phase '${last#: }'): exit $rc, the run ${run_ns:-?} ns, ended on time (< 0.87 s)" \
+	test "$rc" -eq 0 -a "${run_ns:-0}" -gt 700000000 -a "${run_ns:-999999999}" -lt 870000000
 # --sample-rate still caps inside the windows: 10 a second of the ~30 the windows open to
 "$BPF" --gateway "$GW" -i "$tmp/pids.txt" --json -o "$tmp/cap.jsonl" -d 2 --sample "$N" \
 	--sample-window "$MS" --sample-rate 10 2>"$tmp/cap.err"

@@ -190,6 +190,41 @@ static void test_warm_waits_for_pools(void **state)
 	assert_int_equal(w.held, 0);
 }
 
+/*
+ * The reader's poll timeout: with the hooks attached at most busy_ms (50),
+ * woken for the phase change; closed, up to the caller's idle_ms, which
+ * may reach the cycle's end (not 50 ms polls for nothing to read).
+ */
+static void test_poll_ms(void **state)
+{
+	struct krt_window w;
+
+	(void)state;
+	krt_window_init(&w, 10, 100, T0);
+	krt_window_settled(&w, true);
+	assert_int_equal(krt_window_poll_ms(&w, T0, 50, 10000), 50);
+	assert_int_equal(krt_window_poll_ms(&w, T0 + 10 * MS, 50, 10000), 40);
+	/* rounded up: never woken before the change */
+	assert_int_equal(krt_window_poll_ms(&w, T0 + 10 * MS + 1, 50, 10000), 40);
+	advance(&w, T0 + 50 * MS);
+	assert_int_equal(krt_window_poll_ms(&w, T0 + 50 * MS, 50, 10000), 50);
+	advance(&w, T0 + 150 * MS);
+	assert_int_equal(w.phase, KRT_WIN_DRAIN);
+	assert_int_equal(krt_window_poll_ms(&w, T0 + 150 * MS, 50, 10000), 50);
+	advance(&w, T0 + 250 * MS);
+	assert_int_equal(w.phase, KRT_WIN_CLOSED);
+	/* closed: to the cycle's end, or the caller's next timer */
+	assert_int_equal(krt_window_poll_ms(&w, T0 + 250 * MS, 50, 10000), 750);
+	assert_int_equal(krt_window_poll_ms(&w, T0 + 250 * MS, 50, 300), 300);
+	assert_int_equal(krt_window_poll_ms(&w, T0 + 250 * MS, 50, 0), 0);
+	assert_int_equal(krt_window_poll_ms(&w, T0 + 250 * MS, 50, -5), 0);
+	assert_int_equal(krt_window_poll_ms(&w, T0 + 999 * MS, 50, 10000), 1);
+	/* the warm-up after it: 50 ms polls again */
+	advance(&w, T0 + 1000 * MS);
+	assert_int_equal(w.phase, KRT_WIN_WARM);
+	assert_int_equal(krt_window_poll_ms(&w, T0 + 1000 * MS, 50, 10000), 50);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -203,10 +238,14 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_check),	  cmocka_unit_test(test_one_cycle),
-	    cmocka_unit_test(test_late_reader), cmocka_unit_test(test_overrun),
-	    cmocka_unit_test(test_share),	  cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_check),
+	    cmocka_unit_test(test_one_cycle),
+	    cmocka_unit_test(test_late_reader),
+	    cmocka_unit_test(test_overrun),
+	    cmocka_unit_test(test_share),
+	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_warm_waits_for_pools),
+	    cmocka_unit_test(test_poll_ms),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
