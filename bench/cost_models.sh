@@ -351,18 +351,21 @@ echo "   of it no load changes, e.g. w10's pause and resume every cycle, is not 
 if [[ " $CASES " == *" full "* ]] && [ "$(echo "$CASES" | wc -w)" -gt 1 ]; then
 	echo
 	echo "Over full tracing, per model (medians of the rounds): total / (total + floor) /"
-	echo "(total + floor + idle: the reader's idle CPU per request at the run's rate)"
+	echo "(total + floor + idle: the reader's idle CPU per request at the run's rate) /"
+	echo "(total + idle), the fair one without the floor: everything the tracer's own"
+	echo "CPU counts on both sides (full's idle reader CPU too)"
 	printf "  %-9s" model
-	for c in $CASES; do [ "$c" = full ] || printf " %20s" "$c"; done
+	for c in $CASES; do [ "$c" = full ] || printf " %27s" "$c"; done
 	echo
 	for m in $MODELS; do
 		printf "  %-9s" "$m"
 		for c in $CASES; do
 			[ "$c" = full ] && continue
-			awk -v m="$m" -v c="$c" '$1 == m && $2 == "full" { ft = $3; ff = $3 + $4; fi = ff + $5 }
-				$1 == m && $2 == c { t = $3; f = $3 + $4; i = f + $5; have = 1 }
-				END { if (have && ft > 0) printf " %6.2f / %4.2f / %4.2f", t / ft, f / ff, i / fi
-					else printf " %20s", "-" }' "$TOTALS"
+			awk -v m="$m" -v c="$c" '$1 == m && $2 == "full" { ft = $3; ff = $3 + $4; fi = ff + $5; fe = $3 + $5 }
+				$1 == m && $2 == c { t = $3; f = $3 + $4; i = f + $5; e = $3 + $5; have = 1 }
+				END { if (have && ft > 0 && fe > 0)
+						printf " %6.2f / %4.2f / %4.2f / %4.2f", t / ft, f / ff, i / fi, e / fe
+					else printf " %27s", "-" }' "$TOTALS"
 		done
 		echo
 	done
