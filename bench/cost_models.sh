@@ -28,11 +28,15 @@
 # its hot hooks detached in between. With 300 ms the cycle is 3 s: the
 # measured run (3 s), warm-up (6 s) and idle window (3 s) hold whole cycles,
 # so each sees the same share of windows whichever phase it begins in (with
-# other run lengths take a WINDOW_MS whose cycle divides them). A cycle of
-# 1 s (100 ms) pays the pause and resume three times as often: 10-15 ms of
-# the reader's CPU a second here, the "idle" column. Its floor (hits x price) is
-# lower too: the hooks detached are not called at all; the ratio table
-# gives both totals over full's.
+# other run lengths take a WINDOW_MS whose cycle divides them). Each cycle
+# costs the reader a pause (2-5 ms of CPU here: the tracepoints' text
+# patching 1-3, the drain 0.5-1, the forgetting 0.7-1) and a resume (1.5-4
+# ms), whatever the load: ~1.5-2 ms a second at no load with 300 ms, the
+# "idle" column (10.7 before the closed window's 50 ms polls went, and the
+# first pause's mapping of the state tables); a cycle of 1 s (100 ms) pays
+# them three times as often. The hook floor (hits x price) is lower too:
+# the hooks detached are not called at all; the ratio table gives the
+# totals over full's with and without it, and with the idle CPU of both.
 #
 # Usage: bench/cost_models.sh [ROUNDS (2)] [SECONDS per measured run (3)]
 # Env: the test bed's (KRT_*; brought up with the groups the models need and
