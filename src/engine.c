@@ -356,7 +356,8 @@ static void on_pause(struct krt_engine *e, const struct krt_event *ev)
 
 bool krt_engine_settled(struct krt_engine *e)
 {
-	return eng_pool_in_step(e);
+	/* and no event loop out of step (engine_loop.c, "unseen requests") */
+	return eng_pool_in_step(e) && eng_loop_in_step(e);
 }
 
 void krt_engine_feed(struct krt_engine *e, const struct krt_event *ev)

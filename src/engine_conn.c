@@ -1015,14 +1015,31 @@ static bool reply_unseen(struct krt_engine *e, const struct krt_event *ev, struc
 			 struct thread *t)
 {
 	struct trace *tr;
+	__u64 id;
 
-	if (!t->handback_known || t->runs_goroutines || !side_is_server(d) || d->side_received ||
-	    d->sends || ev->xfer.flags & KRT_XF_SAMPLED_OUT)
+	if (t->runs_goroutines || !side_is_server(d) || d->side_received || d->sends)
 		return false;
-	tr = eng_trace_new(e, ev->ts_ns);
-	tr->hidden = true;
-	tr->handback_taken = true;
-	t->handback_unsettled = true;
+	/*
+	 * An event loop after a pause (Node.js) answering to the gateway a
+	 * request read before it: the same, its trace the unseen request's
+	 * of the loop's last receive (engine_loop.c, "unseen requests"). The
+	 * kernel's mark of an unsampled request says nothing of it: the kernel
+	 * forgot the connection, and tags the loop's current request.
+	 */
+	if (!t->handback_known) {
+		if (!eng_is_gateway(e, &d->dst) || !(id = eng_loop_unseen_reply(e, t, ev->ts_ns)))
+			return false;
+		tr = eng_trace_find(e, id);
+		if (!tr)
+			return false;
+	} else {
+		if (ev->xfer.flags & KRT_XF_SAMPLED_OUT)
+			return false;
+		tr = eng_trace_new(e, ev->ts_ns);
+		tr->hidden = true;
+		tr->handback_taken = true;
+		t->handback_unsettled = true;
+	}
 	d->side_unseen = tr->pub.id;
 	d->side_role = ROLE_SERVER;
 	d->side_received = true;
@@ -1102,7 +1119,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		if (!(ktagged && t &&
 		      (t->kernel_off ||
 		       (reply && tag && k != tag &&
-			(d->side_engine || (k == t->cur && !side_holds(d, k))))))) {
+			(d->side_engine || (k == t->cur && !side_holds(d, k)))) ||
+		       (by_thread && !k && eng_loop_kernel_zero_off(e, t))))) {
 			if (k != tag)
 				why = "kernel tag";
 			decided = e->cfg.use_kernel_tags && k;
@@ -1151,12 +1169,28 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	}
 	if (loop)
 		eng_owed_mark_others(e, t, tag);
+	/* after a pause: is the loop's reply in step with its last receive? */
+	if (reply && tag && t && d->side_ingress)
+		eng_loop_replied(e, t, tag);
 	if (t && tag) {
 		eng_owed_remove(t, tag);
 		eng_loop_acted(t, tag);
 	}
 	if (decided)
 		doubt = 0; /* the kernel decided which trace the thread had */
+	/*
+	 * An event loop out of step after a pause (engine_loop.c): whatever
+	 * it sends for a request read since, rule 2's or the kernel's "current"
+	 * too, may be the work of a request read before the pause.
+	 */
+	if (by_thread && tag && t->loop_doubt && eng_loop_alone(e, t)) {
+		struct trace *own = eng_trace_find(e, tag);
+
+		if (own && !own->loop_unseen) {
+			own->pub.uncertain |= KRT_UNCERTAIN_LOOP;
+			doubt |= KRT_UNCERTAIN_LOOP;
+		}
+	}
 	if (!reply && tag && go_send_after_answer(e, x, tag))
 		doubt |= KRT_UNCERTAIN_HANDOFF;
 	/*
@@ -1520,7 +1554,7 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 	struct dir *d = conn_get(e, &tp->remote, &tp->local, ev->ts_ns);
 	struct dir *side = d->rev;
 	struct thread *t;
-	__u64 off, len, end, tag, covered_to, lost;
+	__u64 off, len, end, tag, seg_tag, covered_to, lost;
 	bool over_kernel = false;
 	__u32 doubt = 0;
 	const char *why = "";
@@ -1558,6 +1592,7 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 		return;
 	}
 	tag = recv_consume(e, ev, d, t, off, end, &covered_to, &doubt, &over_kernel);
+	seg_tag = tag;
 	if (side_is_server(side))
 		tasks_move_request(e, t, tag);
 	/*
@@ -1590,6 +1625,13 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 	side->side_received = true;
 	if (end > covered_to)
 		t->tick_unknown = true; /* bytes of a send not seen (yet), or untraced */
+	/*
+	 * After a pause: a reply to a call of a request read before it? Its
+	 * bytes are of no send seen, or of sends with no trace (the loop's
+	 * calls before it read a request since the pause).
+	 */
+	if (len && (end > covered_to || !seg_tag) && !side_is_server(side))
+		eng_loop_unseen_recv(e, t, ev->ts_ns);
 	if (end > covered_to)
 		why = recv_beyond(e, ev, d, t, u64max(covered_to, off), end, lost, tag, why);
 	if (e->cfg.verbose) {

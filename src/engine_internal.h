@@ -217,6 +217,26 @@ struct thread {
 	__u8 n_fresh;
 	bool fresh_lost;
 	/*
+	 * An event loop after a sampling pause (engine_loop.c, "unseen
+	 * requests"): it may still serve requests it read while the hooks were
+	 * off, whose calls and replies the loop rule would charge to the
+	 * requests it read since. loop_after_pause: a pause came (set by
+	 * eng_thread_restart). loop_doubt: evidence of such a request was seen
+	 * (a reply to a call no seen send made, or a reply to the gateway on a
+	 * connection with no request read), and the loop's replies have not
+	 * been seen in step since: its picks are marked uncertain.
+	 * loop_in_step counts its replies to the gateway in step with its last
+	 * receive since the last evidence.
+	 */
+	bool loop_after_pause;
+	bool loop_doubt;
+	__u8 loop_in_step;
+	/*
+	 * A pause came (never cleared): the kernel's "no trace" on this
+	 * loop's sends is not believed (eng_loop_kernel_zero_off).
+	 */
+	bool loop_paused;
+	/*
 	 * The kernel's trace of this thread is not the engine's: it received
 	 * bytes the engine's rules gave another trace than the kernel's tag
 	 * (struct segment's over_kernel), so its kernel tags are ignored until
@@ -578,6 +598,13 @@ struct trace {
 	 * recorded so that the loop rule sees every request; never emitted.
 	 */
 	bool hidden;
+	/*
+	 * A hidden trace standing for a request an event loop read while the
+	 * hooks were off (engine_loop.c, eng_loop_unseen_recv): the work the
+	 * loop does for it after a pause goes here, not to a request it read
+	 * since.
+	 */
+	bool loop_unseen;
 };
 
 /*
@@ -809,6 +836,12 @@ void eng_loop_fresh_add(struct thread *t, __u64 trace);
 void eng_loop_acted(struct thread *t, __u64 trace);
 __u64 eng_loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why);
 void eng_loop_note_io(struct krt_engine *e, struct thread *t);
+bool eng_loop_alone(struct krt_engine *e, const struct thread *t);
+void eng_loop_unseen_recv(struct krt_engine *e, struct thread *t, __u64 ts);
+__u64 eng_loop_unseen_reply(struct krt_engine *e, struct thread *t, __u64 ts);
+void eng_loop_replied(struct krt_engine *e, struct thread *t, __u64 tag);
+bool eng_loop_in_step(struct krt_engine *e);
+bool eng_loop_kernel_zero_off(struct krt_engine *e, const struct thread *t);
 
 /* engine_pool.c: the thread-pool rule (rule 6) */
 void eng_handoff_remove(struct thread *t, __u64 trace);

@@ -198,12 +198,11 @@ static __u64 loop_first(struct krt_engine *e, struct thread *t, __u64 *list, __u
  * nothing downstream. 0 when that is not known (the receive held bytes of
  * no known trace, or a list overflowed).
  */
-__u64 eng_loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why)
+static __u64 loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why)
 {
-	const struct thread *leader = t->pid == t->tid ? t : eng_thread_find(e, t->pid);
 	__u64 pick, next;
 
-	if (!t->pid || !leader || leader->proc_io_tid != t->tid || leader->proc_io_multi)
+	if (!eng_loop_alone(e, t))
 		return 0; /* not the one thread of its process doing socket I/O */
 	if (t->owed_lost || t->tick_unknown)
 		return 0;
@@ -227,4 +226,186 @@ __u64 eng_loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, co
 	if (pick)
 		*why = "event loop: oldest request not started";
 	return pick;
+}
+
+/*
+ * Any pick of a loop in doubt (see struct thread's loop_doubt) may be a
+ * request's read while the hooks were off: the request it names is not
+ * sure to be whole, or its own.
+ */
+__u64 eng_loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why)
+{
+	__u64 pick = loop_pick(e, t, reused_conn, why);
+	struct trace *tr = pick && t->loop_doubt ? eng_trace_find(e, pick) : NULL;
+
+	if (tr && !tr->loop_unseen)
+		tr->pub.uncertain |= KRT_UNCERTAIN_LOOP;
+	return pick;
+}
+
+/* Is t its process's one thread doing socket I/O (the loop rule's loop)? */
+bool eng_loop_alone(struct krt_engine *e, const struct thread *t)
+{
+	const struct thread *leader = t->pid == t->tid ? t : eng_thread_find(e, t->pid);
+
+	return t->pid && leader && leader->proc_io_tid == t->tid && !leader->proc_io_multi &&
+	       !t->runs_goroutines;
+}
+
+/*
+ * Unseen requests. A sampling pause detaches the hooks while an event loop
+ * serves requests; after the resume it still serves those it read before
+ * (at 16 connections, Node.js always holds some), and neither the kernel
+ * nor the engine saw them read. Their calls and replies then follow the
+ * last receive like any callback: a reply to a call no seen send made
+ * left the loop's trace as it was (the request read last), so the unseen
+ * request's next call went out under that request, its reply came back
+ * under it, and the loop rule gave it the unseen request's reply to the
+ * gateway, sure of it; worse, each such send counted as that request's
+ * first (fresh), so every later "oldest request not started" pick was one
+ * request behind, for as long as the loop's queue never emptied (node at
+ * 16 connections: whole windows wrong).
+ *
+ * So after a pause, a loop's receive of bytes no seen send covers, on a
+ * connection it called out on, gets a hidden trace of its own
+ * (loop_unseen): the loop rule names it as the callback of that receive,
+ * its next call carries it, and so does the reply that comes back, up to
+ * the loop's reply to the gateway on a connection it read no request on
+ * since the pause (eng_loop_unseen_reply), which answers it. Each of these
+ * is evidence that the loop is not in step: its picks are marked
+ * uncertain (a queued unseen request's first call is not told from a
+ * request's read since) until its replies to the gateway are seen in step
+ * with its receives again (eng_loop_replied).
+ */
+#define LOOP_IN_STEP_REPLIES 8
+
+/*
+ * After a pause, and a loop of its own: a loop its pool's workers hand
+ * jobs back to has its own check (engine_conn.c reply_unseen, engine_pool.c
+ * handback_unsettled), and its replies follow its workers' notifications,
+ * not its receives.
+ */
+static bool loop_unseen_checked(struct krt_engine *e, const struct thread *t)
+{
+	return t->loop_after_pause && !t->handback_known && eng_loop_alone(e, t);
+}
+
+static void loop_doubt(struct krt_engine *e, struct thread *t, __u64 ts, const char *what)
+{
+	if (!t->loop_doubt)
+		eng_vlog(e, ts, t, t->tid, 0, "event loop out of step after the pause: %s", what);
+	t->loop_doubt = true;
+	t->loop_in_step = 0;
+}
+
+static struct trace *loop_unseen_new(struct krt_engine *e, struct thread *t, __u64 ts)
+{
+	struct trace *tr = eng_trace_new(e, ts);
+
+	tr->hidden = true;
+	tr->loop_unseen = true;
+	tr->pub.ingress.tid = t->tid; /* the loop's own, for the loop rule */
+	return tr;
+}
+
+/* t's receive (a reply to its call) held bytes no seen send covers. */
+void eng_loop_unseen_recv(struct krt_engine *e, struct thread *t, __u64 ts)
+{
+	struct trace *tr;
+
+	if (!loop_unseen_checked(e, t))
+		return;
+	loop_doubt(e, t, ts, "a reply to a call not seen");
+	tr = loop_unseen_new(e, t, ts);
+	eng_owed_add(t, tr->pub.id);
+	eng_loop_tick_add(t, tr->pub.id);
+	t->tick_unknown = false; /* its unknown bytes are the hidden trace's */
+	eng_vlog(e, ts, t, t->tid, tr->pub.id,
+		 "a reply to a call of a request read before the pause: hidden trace %llu",
+		 (unsigned long long)tr->pub.id);
+}
+
+/*
+ * t replies to the gateway on a connection it read no request on since the
+ * pause: a request read before it. Its trace: the unseen one of the last
+ * receive (its callback), else a new hidden one; never a request read
+ * since, whose work so far was then the unseen request's (marked).
+ * 0 when t is not such a loop.
+ */
+__u64 eng_loop_unseen_reply(struct krt_engine *e, struct thread *t, __u64 ts)
+{
+	struct trace *tr;
+	__u64 pick;
+
+	if (!loop_unseen_checked(e, t))
+		return 0;
+	loop_doubt(e, t, ts, "a reply to a request not seen");
+	pick = loop_first(e, t, t->tick, &t->n_tick);
+	tr = pick ? eng_trace_find(e, pick) : NULL;
+	if (tr && tr->loop_unseen)
+		return pick;
+	if (tr) {
+		tr->pub.uncertain |= KRT_UNCERTAIN_LOOP;
+		trace_list_remove(t->tick, &t->n_tick, pick);
+	}
+	return loop_unseen_new(e, t, ts)->pub.id;
+}
+
+/*
+ * t answers request tag to the gateway. After a pause, a reply in step
+ * with the loop's last receive (the callback of bytes of its own trace)
+ * counts towards the loop being in step again; one that is not (its last
+ * receive named other requests only) starts the count again.
+ */
+void eng_loop_replied(struct krt_engine *e, struct thread *t, __u64 tag)
+{
+	unsigned int i;
+
+	if (!loop_unseen_checked(e, t) || !loop_first(e, t, t->tick, &t->n_tick))
+		return;
+	for (i = 0; i < t->n_tick && t->tick[i] != tag; i++)
+		;
+	if (i == t->n_tick) {
+		/* its labels are one request off (a queued unseen request's call) */
+		loop_doubt(e, t, e->now, "a reply out of step with its last receive");
+		return;
+	}
+	if (++t->loop_in_step < LOOP_IN_STEP_REPLIES)
+		return;
+	if (t->loop_doubt)
+		eng_vlog(e, e->now, t, t->tid, tag, "event loop in step again after the pause");
+	t->loop_doubt = false;
+	t->loop_after_pause = false;
+}
+
+/* krt_engine_settled: no event loop out of step since a pause. */
+bool eng_loop_in_step(struct krt_engine *e)
+{
+	struct thread *t;
+	size_t i;
+
+	table_for_each(&e->threads, i, t)
+	{
+		if (t->loop_doubt)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The kernel tagged a send of event loop t with no trace. After a pause
+ * that is not believed: the kernel forgot the loop's trace there and tags
+ * the calls of requests read before it with none (right), but a reply to
+ * such a call, merged into the loop's receive, gives the loop no trace
+ * again (bpf/xfer.bpf.h, xfer_recv_merge), so that its next calls, a new
+ * request's too, go out with none, and so do their replies: at 16
+ * connections the loop never gets out of it (node: a whole window's calls
+ * untraced, its requests missing their calls). The engine's rules decide
+ * such a send, the loop rule and the hidden traces of unseen requests
+ * included; the kernel's tag of what comes back is then not read (the
+ * engine's over the kernel's, struct segment's over_kernel).
+ */
+bool eng_loop_kernel_zero_off(struct krt_engine *e, const struct thread *t)
+{
+	return t->loop_paused && !t->handback_known && eng_loop_alone(e, t);
 }

@@ -258,4 +258,11 @@ void eng_thread_restart(struct thread *t)
 	t->handback_known = keep.handback_known;
 	t->reads_batched = keep.reads_batched;
 	t->handback_unsettled = keep.handback_known;
+	/*
+	 * An event loop may still serve requests read before the pause: its
+	 * first receives and replies after it are checked for them
+	 * (engine_loop.c, "unseen requests").
+	 */
+	t->loop_after_pause = true;
+	t->loop_paused = true;
 }
