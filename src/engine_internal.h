@@ -237,6 +237,14 @@ struct thread {
 	 */
 	bool loop_paused;
 	/*
+	 * After a pause: the requests the loop rule took out of fresh since
+	 * (a send counted as their first), in that order; a reply out of
+	 * step with the loop's last receive tells how many of the last ones
+	 * were another request's (eng_loop_replied: they go back to fresh).
+	 */
+	__u64 started[OWED_MAX];
+	__u8 n_started;
+	/*
 	 * The kernel's trace of this thread is not the engine's: it received
 	 * bytes the engine's rules gave another trace than the kernel's tag
 	 * (struct segment's over_kernel), so its kernel tags are ignored until
@@ -605,6 +613,16 @@ struct trace {
 	 * since.
 	 */
 	bool loop_unseen;
+	/*
+	 * An event loop's request that a re-sync after a pause put back among
+	 * those not started (engine_loop.c, loop_resync): the calls in flight
+	 * under it are another request's, and only the loop rule's "oldest
+	 * request not started" takes it out again. loop_stale: named by the
+	 * loop rule before a re-sync: the calls in flight under it may be
+	 * another request's, so its replies tell nothing of the loop's step.
+	 */
+	bool loop_refresh;
+	bool loop_stale;
 };
 
 /*
@@ -833,8 +851,9 @@ void eng_owed_mark_others(struct krt_engine *e, struct thread *t, __u64 tag);
 void eng_loop_tick_begin(struct thread *t, __u64 serial);
 void eng_loop_tick_add(struct thread *t, __u64 trace);
 void eng_loop_fresh_add(struct thread *t, __u64 trace);
-void eng_loop_acted(struct thread *t, __u64 trace);
-__u64 eng_loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why);
+void eng_loop_acted(struct krt_engine *e, struct thread *t, __u64 trace, bool fresh_pick);
+__u64 eng_loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why,
+		    bool *fresh_pick);
 void eng_loop_note_io(struct krt_engine *e, struct thread *t);
 bool eng_loop_alone(struct krt_engine *e, const struct thread *t);
 void eng_loop_unseen_recv(struct krt_engine *e, struct thread *t, __u64 ts);

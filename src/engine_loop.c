@@ -113,7 +113,7 @@ static void trace_list_add(__u64 *list, __u8 *n, __u64 trace, bool *lost)
 	list[(*n)++] = trace;
 }
 
-static void trace_list_remove(__u64 *list, __u8 *n, __u64 trace)
+static bool trace_list_remove(__u64 *list, __u8 *n, __u64 trace)
 {
 	unsigned int i;
 
@@ -121,9 +121,10 @@ static void trace_list_remove(__u64 *list, __u8 *n, __u64 trace)
 		if (list[i] == trace) {
 			memmove(list + i, list + i + 1, (*n - i - 1) * sizeof(list[0]));
 			(*n)--;
-			return;
+			return true;
 		}
 	}
+	return false;
 }
 
 /* t sent or received on a socket: is it its process's only thread that does? */
@@ -161,24 +162,45 @@ void eng_loop_fresh_add(struct thread *t, __u64 trace)
 		trace_list_add(t->fresh, &t->n_fresh, trace, &t->fresh_lost);
 }
 
-/* t sent bytes of trace (a call or its answer): it acted on it. */
-void eng_loop_acted(struct thread *t, __u64 trace)
+/*
+ * t sent bytes of trace (a call or its answer): it acted on it. fresh_pick:
+ * the loop rule named it as the oldest request not started.
+ */
+void eng_loop_acted(struct krt_engine *e, struct thread *t, __u64 trace, bool fresh_pick)
 {
+	struct trace *tr;
+
 	if (t->runs_goroutines)
 		return;
 	trace_list_remove(t->tick, &t->n_tick, trace);
-	trace_list_remove(t->fresh, &t->n_fresh, trace);
+	/* put back by a re-sync: a call in flight under it is another's */
+	tr = t->loop_after_pause ? eng_trace_find(e, trace) : NULL;
+	if (tr && tr->loop_refresh) {
+		if (!fresh_pick)
+			return;
+		tr->loop_refresh = false;
+	}
+	if (trace_list_remove(t->fresh, &t->n_fresh, trace) && t->loop_after_pause)
+		trace_list_add(t->started, &t->n_started, trace, NULL);
 	if (!t->n_fresh)
 		t->fresh_lost = false;
 }
 
-/* The oldest entry of list that t read itself and is still unanswered. */
+/*
+ * The oldest entry of list that t read itself and is still unanswered. In
+ * the last receive's list (tick), also a request answered that a re-sync
+ * after a pause found named calls of another request (loop_stale): the
+ * bytes are a reply to such a call, their callback that request's work,
+ * never a request's first call (which "oldest request not started" would
+ * give them, one request off again).
+ */
 static __u64 loop_first(struct krt_engine *e, struct thread *t, __u64 *list, __u8 *n)
 {
 	while (*n) {
 		struct trace *tr = eng_trace_find(e, list[0]);
 
-		if (tr && !tr->answered && tr->pub.ingress.tid == t->tid)
+		if (tr && (!tr->answered || (list == t->tick && tr->loop_stale)) &&
+		    tr->pub.ingress.tid == t->tid)
 			return list[0];
 		trace_list_remove(list, n, list[0]);
 	}
@@ -198,7 +220,8 @@ static __u64 loop_first(struct krt_engine *e, struct thread *t, __u64 *list, __u
  * nothing downstream. 0 when that is not known (the receive held bytes of
  * no known trace, or a list overflowed).
  */
-static __u64 loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why)
+static __u64 loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why,
+		       bool *fresh_pick)
 {
 	__u64 pick, next;
 
@@ -225,6 +248,7 @@ static __u64 loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn,
 	pick = next;
 	if (pick)
 		*why = "event loop: oldest request not started";
+	*fresh_pick = pick != 0;
 	return pick;
 }
 
@@ -233,9 +257,10 @@ static __u64 loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn,
  * request's read while the hooks were off: the request it names is not
  * sure to be whole, or its own.
  */
-__u64 eng_loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why)
+__u64 eng_loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why,
+		    bool *fresh_pick)
 {
-	__u64 pick = loop_pick(e, t, reused_conn, why);
+	__u64 pick = loop_pick(e, t, reused_conn, why, fresh_pick);
 	struct trace *tr = pick && t->loop_doubt ? eng_trace_find(e, pick) : NULL;
 
 	if (tr && !tr->loop_unseen)
@@ -352,22 +377,88 @@ __u64 eng_loop_unseen_reply(struct krt_engine *e, struct thread *t, __u64 ts)
 }
 
 /*
+ * A re-sync. The loop answers request y, its last receive's bytes were
+ * of x, read after y: the calls in flight under x are y's. The loop rule
+ * named each request's first call one or more requests late (a call of a
+ * request read before the pause took a request's turn, or a reply to the
+ * gateway of one took a request's trace): as many as it read from y to x,
+ * the last ones it counted as started are not. They go back to the head
+ * of fresh, in order, so that the next requests' first calls are theirs
+ * again; the requests it named since the pause are not sure to be whole,
+ * and the calls in flight under them tell nothing of the loop's step.
+ */
+static void loop_resync(struct krt_engine *e, struct thread *t, __u64 y, __u64 x)
+{
+	__u64 back[OWED_MAX];
+	unsigned int k = 0, n = 0, i;
+
+	for (i = 0; i < e->n_open; i++) {
+		const struct trace *o = e->open[i];
+
+		if (o->pub.id > y && o->pub.id <= x && o->pub.ingress.tid == t->tid &&
+		    !o->loop_unseen)
+			k++;
+	}
+	for (i = t->n_started; i-- > 0;) {
+		struct trace *tr = eng_trace_find(e, t->started[i]);
+
+		if (!tr)
+			continue;
+		tr->loop_stale = true;
+		tr->pub.uncertain |= KRT_UNCERTAIN_LOOP;
+		if (n < k && !tr->answered) {
+			tr->loop_refresh = true;
+			back[n++] = tr->pub.id;
+		}
+	}
+	t->n_started = 0;
+	/* oldest first, before every request not started (they were read after) */
+	while (n--) {
+		trace_list_remove(t->fresh, &t->n_fresh, back[n]);
+		if (t->n_fresh == OWED_MAX) {
+			t->fresh_lost = true;
+			break;
+		}
+		memmove(t->fresh + 1, t->fresh, t->n_fresh * sizeof(t->fresh[0]));
+		t->fresh[0] = back[n];
+		t->n_fresh++;
+	}
+	eng_vlog(e, e->now, t, t->tid, y,
+		 "event loop re-sync: the reply of %llu follows bytes of %llu, %u request(s) "
+		 "later; the last ones counted as started are not",
+		 (unsigned long long)y, (unsigned long long)x, k);
+}
+
+/*
  * t answers request tag to the gateway. After a pause, a reply in step
  * with the loop's last receive (the callback of bytes of its own trace)
  * counts towards the loop being in step again; one that is not (its last
- * receive named other requests only) starts the count again.
+ * receive named other requests only) is out of step, re-synced when its
+ * bytes were of a request read after it.
  */
 void eng_loop_replied(struct krt_engine *e, struct thread *t, __u64 tag)
 {
+	struct trace *y = eng_trace_find(e, tag), *x;
 	unsigned int i;
+	__u64 first;
 
-	if (!loop_unseen_checked(e, t) || !loop_first(e, t, t->tick, &t->n_tick))
+	if (!loop_unseen_checked(e, t) || !y || y->loop_unseen ||
+	    !(first = loop_first(e, t, t->tick, &t->n_tick)))
 		return;
 	for (i = 0; i < t->n_tick && t->tick[i] != tag; i++)
 		;
 	if (i == t->n_tick) {
-		/* its labels are one request off (a queued unseen request's call) */
+		/* the reply is the callback of x's bytes: x's calls were tag's */
+		trace_list_remove(t->tick, &t->n_tick, first);
+		x = eng_trace_find(e, first);
+		if (!x || x->loop_stale)
+			return; /* a call named before a re-sync: says nothing */
+		eng_vlog(e, e->now, t, t->tid, tag,
+			 "event loop: reply of %llu, its last receive of %llu: out of step",
+			 (unsigned long long)tag, (unsigned long long)first);
 		loop_doubt(e, t, e->now, "a reply out of step with its last receive");
+		if (!x->loop_unseen && first > tag)
+			loop_resync(e, t, tag, first);
 		return;
 	}
 	if (++t->loop_in_step < LOOP_IN_STEP_REPLIES)
