@@ -1176,6 +1176,8 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	if (t && tag) {
 		eng_owed_remove(t, tag);
 		eng_loop_acted(e, t, tag, fresh_pick);
+		if (by_thread && !side_is_server(d))
+			eng_loop_called(e, t, tag);
 	}
 	if (decided)
 		doubt = 0; /* the kernel decided which trace the thread had */
@@ -1471,11 +1473,15 @@ static __u64 recv_consume(struct krt_engine *e, const struct krt_event *ev, stru
 
 					eng_owed_add(t, s->trace);
 					eng_loop_tick_add(t, s->trace);
+					if (!side_is_server(d->rev))
+						eng_loop_reply_got(e, t, s->trace);
 					for (i = 0; i < s->n_also; i++) {
 						if (also_sent_apart(d, s, s->also[i]))
 							continue;
 						eng_owed_add(t, s->also[i]);
 						eng_loop_tick_add(t, s->also[i]);
+						if (!side_is_server(d->rev))
+							eng_loop_reply_got(e, t, s->also[i]);
 					}
 				}
 			}

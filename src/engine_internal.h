@@ -623,6 +623,13 @@ struct trace {
 	 */
 	bool loop_refresh;
 	bool loop_stale;
+	/*
+	 * After a pause: calls an event loop sent under this trace whose
+	 * reply bytes it has not received under it yet (eng_loop_replied: a
+	 * server that answered two pipelined calls in one send named only one
+	 * of them, the other's reply came under that one's trace).
+	 */
+	__u16 loop_calls;
 };
 
 /*
@@ -850,6 +857,8 @@ bool eng_owed_other(struct krt_engine *e, struct thread *t, __u64 tag);
 void eng_owed_mark_others(struct krt_engine *e, struct thread *t, __u64 tag);
 void eng_loop_tick_begin(struct thread *t, __u64 serial);
 void eng_loop_tick_add(struct thread *t, __u64 trace);
+void eng_loop_reply_got(struct krt_engine *e, struct thread *t, __u64 trace);
+void eng_loop_called(struct krt_engine *e, struct thread *t, __u64 trace);
 void eng_loop_fresh_add(struct thread *t, __u64 trace);
 void eng_loop_acted(struct krt_engine *e, struct thread *t, __u64 trace, bool fresh_pick);
 __u64 eng_loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why,

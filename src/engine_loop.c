@@ -155,6 +155,24 @@ void eng_loop_tick_add(struct thread *t, __u64 trace)
 		trace_list_add(t->tick, &t->n_tick, trace, NULL);
 }
 
+/* After a pause: loop t received bytes of a reply to its call under trace. */
+void eng_loop_reply_got(struct krt_engine *e, struct thread *t, __u64 trace)
+{
+	struct trace *tr = t->loop_after_pause ? eng_trace_find(e, trace) : NULL;
+
+	if (tr && tr->loop_calls)
+		tr->loop_calls--;
+}
+
+/* After a pause: loop t sent a call under trace (see struct trace's loop_calls). */
+void eng_loop_called(struct krt_engine *e, struct thread *t, __u64 trace)
+{
+	struct trace *tr = t->loop_after_pause ? eng_trace_find(e, trace) : NULL;
+
+	if (tr && tr->loop_calls < 0xffff)
+		tr->loop_calls++;
+}
+
 /* t read a new request: its first downstream send is still to come. */
 void eng_loop_fresh_add(struct thread *t, __u64 trace)
 {
@@ -187,24 +205,31 @@ void eng_loop_acted(struct krt_engine *e, struct thread *t, __u64 trace, bool fr
 }
 
 /*
- * The oldest entry of list that t read itself and is still unanswered. In
- * the last receive's list (tick), also a request answered that a re-sync
- * after a pause found named calls of another request (loop_stale): the
- * bytes are a reply to such a call, their callback that request's work,
- * never a request's first call (which "oldest request not started" would
- * give them, one request off again).
+ * The oldest entry of list that t read itself and is still unanswered.
+ * stale: set when it let go of a request a re-sync after a pause found
+ * named calls of another request (loop_stale), answered since: bytes of
+ * such a call are another request's work, never a request's first call.
  */
-static __u64 loop_first(struct krt_engine *e, struct thread *t, __u64 *list, __u8 *n)
+static __u64 loop_first_stale(struct krt_engine *e, struct thread *t, __u64 *list, __u8 *n,
+			      bool *stale)
 {
 	while (*n) {
 		struct trace *tr = eng_trace_find(e, list[0]);
 
-		if (tr && (!tr->answered || (list == t->tick && tr->loop_stale)) &&
-		    tr->pub.ingress.tid == t->tid)
+		if (tr && !tr->answered && tr->pub.ingress.tid == t->tid)
 			return list[0];
+		if (tr && tr->loop_stale)
+			*stale = true;
 		trace_list_remove(list, n, list[0]);
 	}
 	return 0;
+}
+
+static __u64 loop_first(struct krt_engine *e, struct thread *t, __u64 *list, __u8 *n)
+{
+	bool stale = false;
+
+	return loop_first_stale(e, t, list, n, &stale);
 }
 
 /*
@@ -223,13 +248,21 @@ static __u64 loop_first(struct krt_engine *e, struct thread *t, __u64 *list, __u
 static __u64 loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why,
 		       bool *fresh_pick)
 {
+	bool stale = false;
 	__u64 pick, next;
 
 	if (!eng_loop_alone(e, t))
 		return 0; /* not the one thread of its process doing socket I/O */
 	if (t->owed_lost || t->tick_unknown)
 		return 0;
-	pick = loop_first(e, t, t->tick, &t->n_tick);
+	pick = loop_first_stale(e, t, t->tick, &t->n_tick, &stale);
+	/*
+	 * Its last receive held bytes of a call named after a request that
+	 * a re-sync found was another's: the callback is that one's work, not
+	 * known whose; never the oldest request not started's first call.
+	 */
+	if (!pick && stale)
+		return 0;
 	next = t->fresh_lost ? 0 : loop_first(e, t, t->fresh, &t->n_fresh);
 	/*
 	 * A send on the connection whose reply it just read, a connection
@@ -445,6 +478,13 @@ void eng_loop_replied(struct krt_engine *e, struct thread *t, __u64 tag)
 	if (!loop_unseen_checked(e, t) || !y || y->loop_unseen ||
 	    !(first = loop_first(e, t, t->tick, &t->n_tick)))
 		return;
+	/*
+	 * Its last call's reply has not come under its trace: it came with
+	 * the bytes of another call the server answered in the same send
+	 * (redis, pipelined), named after that one. Says nothing of the step.
+	 */
+	if (y->loop_calls)
+		return;
 	for (i = 0; i < t->n_tick && t->tick[i] != tag; i++)
 		;
 	if (i == t->n_tick) {
@@ -453,9 +493,10 @@ void eng_loop_replied(struct krt_engine *e, struct thread *t, __u64 tag)
 		x = eng_trace_find(e, first);
 		if (!x || x->loop_stale)
 			return; /* a call named before a re-sync: says nothing */
-		eng_vlog(e, e->now, t, t->tid, tag,
-			 "event loop: reply of %llu, its last receive of %llu: out of step",
-			 (unsigned long long)tag, (unsigned long long)first);
+		eng_vlog(
+		    e, e->now, t, t->tid, tag,
+		    "event loop: reply of %llu (calls %u), its last receive of %llu: out of step",
+		    (unsigned long long)tag, y->loop_calls, (unsigned long long)first);
 		loop_doubt(e, t, e->now, "a reply out of step with its last receive");
 		if (!x->loop_unseen && first > tag)
 			loop_resync(e, t, tag, first);
