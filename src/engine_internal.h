@@ -221,7 +221,9 @@ struct thread {
 	 * requests"): it may still serve requests it read while the hooks were
 	 * off, whose calls and replies the loop rule would charge to the
 	 * requests it read since. loop_after_pause: a pause came (set by
-	 * eng_thread_restart). loop_doubt: evidence of such a request was seen
+	 * eng_thread_restart, kept to the next: these checks and the kernel's
+	 * "no trace" not believed, eng_loop_kernel_zero_off). loop_doubt:
+	 * evidence of such a request was seen
 	 * (a reply to a call no seen send made, or a reply to the gateway on a
 	 * connection with no request read), and the loop's replies have not
 	 * been seen in step since: its picks are marked uncertain.
@@ -231,11 +233,6 @@ struct thread {
 	bool loop_after_pause;
 	bool loop_doubt;
 	__u8 loop_in_step;
-	/*
-	 * A pause came (never cleared): the kernel's "no trace" on this
-	 * loop's sends is not believed (eng_loop_kernel_zero_off).
-	 */
-	bool loop_paused;
 	/*
 	 * After a pause: the requests the loop rule took out of fresh since
 	 * (a send counted as their first), in that order; a reply out of

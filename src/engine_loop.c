@@ -218,7 +218,12 @@ static __u64 loop_first_stale(struct krt_engine *e, struct thread *t, __u64 *lis
 
 		if (tr && !tr->answered && tr->pub.ingress.tid == t->tid)
 			return list[0];
-		if (tr && tr->loop_stale)
+		/*
+		 * After a pause, bytes of an answered request (its calls' replies
+		 * all come before its reply) are of a call named after it that
+		 * was another's: never a request's first call either.
+		 */
+		if (tr && (tr->loop_stale || (t->loop_after_pause && tr->answered)))
 			*stale = true;
 		trace_list_remove(list, n, list[0]);
 	}
@@ -506,8 +511,8 @@ void eng_loop_replied(struct krt_engine *e, struct thread *t, __u64 tag)
 		return;
 	if (t->loop_doubt)
 		eng_vlog(e, e->now, t, t->tid, tag, "event loop in step again after the pause");
+	/* still checked: a reply out of step later puts it in doubt again */
 	t->loop_doubt = false;
-	t->loop_after_pause = false;
 }
 
 /* krt_engine_settled: no event loop out of step since a pause. */
@@ -539,5 +544,5 @@ bool eng_loop_in_step(struct krt_engine *e)
  */
 bool eng_loop_kernel_zero_off(struct krt_engine *e, const struct thread *t)
 {
-	return t->loop_paused && !t->handback_known && eng_loop_alone(e, t);
+	return t->loop_after_pause && !t->handback_known && eng_loop_alone(e, t);
 }

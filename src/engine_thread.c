@@ -264,5 +264,4 @@ void eng_thread_restart(struct thread *t)
 	 * (engine_loop.c, "unseen requests").
 	 */
 	t->loop_after_pause = true;
-	t->loop_paused = true;
 }
