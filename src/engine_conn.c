@@ -1069,7 +1069,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	struct dir *d;
 	const char *why = "no trace";
 	bool take_next, reply = false, decided = false, by_thread, loop, ktagged = false, unseen;
-	bool fresh_pick = false;
+	bool tick_pick = false;
 	struct thread *t;
 	struct trace *tr;
 	__u32 doubt = 0;
@@ -1147,7 +1147,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	if (loop) {
 		bool reused =
 		    d->rev->serial == t->tick_serial && !d->rev->pipelined && !d->trace_repeats;
-		__u64 pick = eng_loop_pick(e, t, reused, &why, &fresh_pick);
+		__u64 pick = eng_loop_pick(e, t, reused, &why, &tick_pick);
 
 		if (pick) {
 			tag = pick;
@@ -1175,7 +1175,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 		eng_loop_replied(e, t, tag);
 	if (t && tag) {
 		eng_owed_remove(t, tag);
-		eng_loop_acted(e, t, tag, fresh_pick);
+		eng_loop_acted(e, t, tag, tick_pick);
 		if (by_thread && !side_is_server(d))
 			eng_loop_called(e, t, tag);
 	}

@@ -613,8 +613,9 @@ struct trace {
 	/*
 	 * An event loop's request that a re-sync after a pause put back among
 	 * those not started (engine_loop.c, loop_resync): the calls in flight
-	 * under it are another request's, and only the loop rule's "oldest
-	 * request not started" takes it out again. loop_stale: named by the
+	 * under it are another request's, and a send the loop rule names as
+	 * the callback of a reply to one does not take it out again (another
+	 * send under it does: its start). loop_stale: named by the
 	 * loop rule before a re-sync: the calls in flight under it may be
 	 * another request's, so its replies tell nothing of the loop's step.
 	 */
@@ -857,9 +858,9 @@ void eng_loop_tick_add(struct thread *t, __u64 trace);
 void eng_loop_reply_got(struct krt_engine *e, struct thread *t, __u64 trace);
 void eng_loop_called(struct krt_engine *e, struct thread *t, __u64 trace);
 void eng_loop_fresh_add(struct thread *t, __u64 trace);
-void eng_loop_acted(struct krt_engine *e, struct thread *t, __u64 trace, bool fresh_pick);
+void eng_loop_acted(struct krt_engine *e, struct thread *t, __u64 trace, bool tick_pick);
 __u64 eng_loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why,
-		    bool *fresh_pick);
+		    bool *tick_pick);
 void eng_loop_note_io(struct krt_engine *e, struct thread *t);
 bool eng_loop_alone(struct krt_engine *e, const struct thread *t);
 void eng_loop_unseen_recv(struct krt_engine *e, struct thread *t, __u64 ts);

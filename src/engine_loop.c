@@ -181,20 +181,23 @@ void eng_loop_fresh_add(struct thread *t, __u64 trace)
 }
 
 /*
- * t sent bytes of trace (a call or its answer): it acted on it. fresh_pick:
- * the loop rule named it as the oldest request not started.
+ * t sent bytes of trace (a call or its answer): it acted on it. tick_pick:
+ * the loop rule named it as the callback of t's last receive.
  */
-void eng_loop_acted(struct krt_engine *e, struct thread *t, __u64 trace, bool fresh_pick)
+void eng_loop_acted(struct krt_engine *e, struct thread *t, __u64 trace, bool tick_pick)
 {
 	struct trace *tr;
 
 	if (t->runs_goroutines)
 		return;
 	trace_list_remove(t->tick, &t->n_tick, trace);
-	/* put back by a re-sync: a call in flight under it is another's */
+	/*
+	 * Put back by a re-sync: the callback of a reply to a call in flight
+	 * under it is another request's work, not its start.
+	 */
 	tr = t->loop_after_pause ? eng_trace_find(e, trace) : NULL;
 	if (tr && tr->loop_refresh) {
-		if (!fresh_pick)
+		if (tick_pick)
 			return;
 		tr->loop_refresh = false;
 	}
@@ -251,7 +254,7 @@ static __u64 loop_first(struct krt_engine *e, struct thread *t, __u64 *list, __u
  * no known trace, or a list overflowed).
  */
 static __u64 loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why,
-		       bool *fresh_pick)
+		       bool *tick_pick)
 {
 	bool stale = false;
 	__u64 pick, next;
@@ -279,6 +282,7 @@ static __u64 loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn,
 		return 0;
 	if (pick) {
 		*why = "event loop: callback of its last receive";
+		*tick_pick = true;
 		return pick;
 	}
 	if (t->fresh_lost)
@@ -286,7 +290,6 @@ static __u64 loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn,
 	pick = next;
 	if (pick)
 		*why = "event loop: oldest request not started";
-	*fresh_pick = pick != 0;
 	return pick;
 }
 
@@ -296,9 +299,9 @@ static __u64 loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn,
  * sure to be whole, or its own.
  */
 __u64 eng_loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why,
-		    bool *fresh_pick)
+		    bool *tick_pick)
 {
-	__u64 pick = loop_pick(e, t, reused_conn, why, fresh_pick);
+	__u64 pick = loop_pick(e, t, reused_conn, why, tick_pick);
 	struct trace *tr = pick && t->loop_doubt ? eng_trace_find(e, pick) : NULL;
 
 	if (tr && !tr->loop_unseen)
