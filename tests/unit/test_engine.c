@@ -4770,6 +4770,122 @@ static void test_pause_unseen_reply_rest(void **state)
 	fix_free(f);
 }
 
+/*
+ * An event loop (Node.js) after a pause, with one keep-alive connection to
+ * API that its requests queue for (each call goes out when the one before
+ * it is answered, for the oldest request waiting). It read U0 and U1
+ * before the pause and sent U1's call; U0 waits. After it the loop reads
+ * A, B, ... one ahead of the connection, so that its queue never empties.
+ * U1's call is answered (bytes of a call not seen), the loop answers U1
+ * on a connection it read nothing on, then sends U0's call: the loop rule
+ * names A, the oldest request not started. Before: A's real call went out
+ * under B, B's under C, and so on for as long as the queue never emptied,
+ * every request sure of its predecessor's call. Now: the loop is out of
+ * step (its picks marked uncertain, krt_engine_settled false); U0's reply
+ * takes A's trace off the call it had (A not sure); A's reply after bytes
+ * of B's call re-syncs the loop (B back among the requests not started);
+ * after eight replies in step with its receives it is in step again, and
+ * the requests read then are exact, sure of it. No request is ever sure
+ * of a call not its own.
+ */
+#define LOOP_UNSEEN_ROUNDS 20
+
+static __u16 loop_unseen_bytes(__u16 port, unsigned int what)
+{
+	return (__u16)(what + port - 50000);
+}
+
+static void test_pause_loop_unseen_requests(void **state)
+{
+	struct fix *f = fix_new();
+	__u16 queue[LOOP_UNSEEN_ROUNDS + 4], owner = 50002, next = 50004;
+	unsigned int head = 0, tail = 0, k;
+	const struct krt_trace *r;
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* U0 */
+	feed(f, ev_recv(110, WEB, web(80), gw(50002), 10)); /* U1 */
+	feed(f, ev_send(120, WEB, web(40001), api(8080), loop_unseen_bytes(owner, 10)));
+	feed(f, ev_recv(130, API, api(8080), web(40001), loop_unseen_bytes(owner, 10)));
+	feed(f, ev_pause(1000));
+	assert_true(krt_engine_settled(f->e));
+	queue[tail++] = 50001;
+	feed(f, ev_recv(2000, WEB, web(80), gw(50003), 10)); /* A */
+	queue[tail++] = 50003;
+	for (k = 0; k < LOOP_UNSEEN_ROUNDS; k++) {
+		__u64 ts = 2100 + k * 100;
+		__u16 reply = loop_unseen_bytes(owner, 100);
+
+		feed(f, ev_send(ts, API, api(8080), web(40001), reply));
+		feed(f, ev_recv(ts + 10, WEB, web(40001), api(8080), reply));
+		feed(f, ev_send(ts + 20, WEB, web(80), gw(owner), loop_unseen_bytes(owner, 200)));
+		if (!k)
+			assert_false(krt_engine_settled(f->e)); /* U1 answered */
+		owner = queue[head++];
+		feed(f, ev_send(ts + 30, WEB, web(40001), api(8080), loop_unseen_bytes(owner, 10)));
+		feed(f, ev_recv(ts + 40, API, api(8080), web(40001), loop_unseen_bytes(owner, 10)));
+		feed(f, ev_recv(ts + 50, WEB, web(80), gw(next), 10));
+		queue[tail++] = next++;
+	}
+	assert_true(krt_engine_settled(f->e)); /* in step again */
+	krt_engine_flush(f->e);
+
+	/* every request answered: its own reply, and sure of a call only if its own */
+	for (k = 0; k < LOOP_UNSEEN_ROUNDS - 2; k++) {
+		__u16 port = 50003 + k;
+
+		r = collected_client(&f->col, port);
+		assert_non_null(r);
+		assert_int_equal(trace_count_hops(r, WEB, 0), 1);
+		assert_int_equal(trace_hop(r, WEB, 0)->bytes, loop_unseen_bytes(port, 200));
+		if (!r->uncertain) {
+			assert_int_equal(trace_count_hops(r, WEB, API), 1);
+			assert_int_equal(trace_hop(r, WEB, API)->bytes, loop_unseen_bytes(port, 10));
+			assert_int_equal(trace_hop(r, API, WEB)->bytes, loop_unseen_bytes(port, 100));
+		}
+	}
+	/* A had U0's call */
+	assert_true(collected_client(&f->col, 50003)->uncertain & KRT_UNCERTAIN_LOOP);
+	/* in step again: the last ones exact */
+	for (k = LOOP_UNSEEN_ROUNDS - 6; k < LOOP_UNSEEN_ROUNDS - 2; k++)
+		assert_int_equal(collected_client(&f->col, 50003 + k)->uncertain, 0);
+	fix_free(f);
+}
+
+/*
+ * Live, an event loop after a pause: the kernel tags its call with no
+ * trace (a reply to a call of a request read before the pause, tagged
+ * with none, merged into the loop's receive, left the loop with none), the
+ * call of request A it just read. The rules decide it: A's. Before: the
+ * call untraced, and every later one of the loop too.
+ */
+static void test_pause_loop_kernel_no_trace(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *a;
+
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	feed(f, tagged(ev_recv(100, WEB, web(80), gw(50001), 10), 1));
+	feed(f, tagged(ev_send(110, WEB, web(80), gw(50001), 30), 1));
+	feed(f, ev_pause(1000));
+	feed(f, tagged(ev_recv(2000, WEB, web(80), gw(50002), 10), 2)); /* A */
+	feed(f, tagged(ev_send(2010, WEB, web(40001), api(8080), 11), 0));
+	feed(f, tagged(ev_recv(2020, API, api(8080), web(40001), 11), 0));
+	feed(f, tagged(ev_send(2030, API, api(8080), web(40001), 22), 0));
+	feed(f, tagged(ev_recv(2040, WEB, web(40001), api(8080), 22), 0));
+	feed(f, tagged(ev_send(2050, WEB, web(80), gw(50002), 30), 2));
+	krt_engine_flush(f->e);
+
+	a = collected_client(&f->col, 50002);
+	assert_non_null(a);
+	assert_non_null(trace_hop(a, WEB, API));
+	assert_int_equal(trace_hop(a, WEB, API)->bytes, 11);
+	assert_int_equal(trace_hop(a, API, WEB)->bytes, 22);
+	assert_int_equal(a->n_hops, 4);
+	fix_free(f);
+}
+
 /* --debug check-tags alone: the rules decide, disagreements are counted. */
 static void test_kernel_tags_check_only(void **state)
 {
@@ -5189,6 +5305,8 @@ int main(void)
 	    cmocka_unit_test(test_pause_handback_out_of_step),
 	    cmocka_unit_test(test_pause_worker_job_unsettled),
 	    cmocka_unit_test(test_pause_unseen_reply_rest),
+	    cmocka_unit_test(test_pause_loop_unseen_requests),
+	    cmocka_unit_test(test_pause_loop_kernel_no_trace),
 	    cmocka_unit_test(test_kernel_tags_check_only),
 	    cmocka_unit_test(test_kernel_tags_late),
 	    cmocka_unit_test(test_verbose),
