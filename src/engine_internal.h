@@ -258,6 +258,13 @@ struct thread {
 	__u32 proc_io_tid;
 	bool proc_io_multi;
 	/*
+	 * Kept across a sampling pause (structure, not request state): more
+	 * than one of its threads did socket I/O before it. After the pause a
+	 * pool's process looks like a loop until a second thread transfers:
+	 * the unseen-request checks (engine_loop.c) are for loops only.
+	 */
+	bool proc_io_multi_ever;
+	/*
 	 * Its transfers name a goroutine (a Go program followed by uprobes):
 	 * the kernel swaps the thread's trace with the goroutine it runs, so
 	 * what it owes as a thread says nothing of a send's trace.

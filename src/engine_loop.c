@@ -353,7 +353,10 @@ bool eng_loop_alone(struct krt_engine *e, const struct thread *t)
  */
 static bool loop_unseen_checked(struct krt_engine *e, const struct thread *t)
 {
-	return t->loop_after_pause && !t->handback_known && eng_loop_alone(e, t);
+	const struct thread *leader = t->pid == t->tid ? t : eng_thread_find(e, t->pid);
+
+	return t->loop_after_pause && !t->handback_known && eng_loop_alone(e, t) &&
+	       !leader->proc_io_multi_ever;
 }
 
 static void loop_doubt(struct krt_engine *e, struct thread *t, __u64 ts, const char *what)
@@ -526,7 +529,7 @@ bool eng_loop_in_step(struct krt_engine *e)
 
 	table_for_each(&e->threads, i, t)
 	{
-		if (t->loop_doubt)
+		if (t->loop_doubt && loop_unseen_checked(e, t))
 			return false;
 	}
 	return true;
@@ -547,5 +550,5 @@ bool eng_loop_in_step(struct krt_engine *e)
  */
 bool eng_loop_kernel_zero_off(struct krt_engine *e, const struct thread *t)
 {
-	return t->loop_after_pause && !t->handback_known && eng_loop_alone(e, t);
+	return loop_unseen_checked(e, t);
 }

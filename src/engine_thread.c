@@ -264,4 +264,5 @@ void eng_thread_restart(struct thread *t)
 	 * (engine_loop.c, "unseen requests").
 	 */
 	t->loop_after_pause = true;
+	t->proc_io_multi_ever = keep.proc_io_multi_ever || keep.proc_io_multi;
 }
