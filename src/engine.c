@@ -356,7 +356,7 @@ static void on_pause(struct krt_engine *e, const struct krt_event *ev)
 
 bool krt_engine_settled(struct krt_engine *e)
 {
-	/* and no event loop out of step (engine_loop.c, "unseen requests") */
+	/* and no event loop out of step (engine_unseen.c) */
 	return eng_pool_in_step(e) && eng_loop_in_step(e);
 }
 

@@ -1022,7 +1022,7 @@ static bool reply_unseen(struct krt_engine *e, const struct krt_event *ev, struc
 	/*
 	 * An event loop after a pause (Node.js) answering to the gateway a
 	 * request read before it: the same, its trace the unseen request's
-	 * of the loop's last receive (engine_loop.c, "unseen requests"). The
+	 * of the loop's last receive (engine_unseen.c). The
 	 * kernel's mark of an unsampled request says nothing of it: the kernel
 	 * forgot the connection, and tags the loop's current request.
 	 */
@@ -1182,7 +1182,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	if (decided)
 		doubt = 0; /* the kernel decided which trace the thread had */
 	/*
-	 * An event loop out of step after a pause (engine_loop.c): whatever
+	 * An event loop out of step after a pause (engine_unseen.c): whatever
 	 * it sends for a request read since, rule 2's or the kernel's "current"
 	 * too, may be the work of a request read before the pause.
 	 */

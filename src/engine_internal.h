@@ -217,7 +217,7 @@ struct thread {
 	__u8 n_fresh;
 	bool fresh_lost;
 	/*
-	 * An event loop after a sampling pause (engine_loop.c, "unseen
+	 * An event loop after a sampling pause (engine_unseen.c, "unseen
 	 * requests"): it may still serve requests it read while the hooks were
 	 * off, whose calls and replies the loop rule would charge to the
 	 * requests it read since. loop_after_pause: a pause came (set by
@@ -261,7 +261,7 @@ struct thread {
 	 * Kept across a sampling pause (structure, not request state): more
 	 * than one of its threads did socket I/O before it. After the pause a
 	 * pool's process looks like a loop until a second thread transfers:
-	 * the unseen-request checks (engine_loop.c) are for loops only.
+	 * the unseen-request checks (engine_unseen.c) are for loops only.
 	 */
 	bool proc_io_multi_ever;
 	/*
@@ -612,14 +612,14 @@ struct trace {
 	bool hidden;
 	/*
 	 * A hidden trace standing for a request an event loop read while the
-	 * hooks were off (engine_loop.c, eng_loop_unseen_recv): the work the
+	 * hooks were off (engine_unseen.c, eng_loop_unseen_recv): the work the
 	 * loop does for it after a pause goes here, not to a request it read
 	 * since.
 	 */
 	bool loop_unseen;
 	/*
 	 * An event loop's request that a re-sync after a pause put back among
-	 * those not started (engine_loop.c, loop_resync): the calls in flight
+	 * those not started (engine_unseen.c, loop_resync): the calls in flight
 	 * under it are another request's, and a send the loop rule names as
 	 * the callback of a reply to one does not take it out again (another
 	 * send under it does: its start). loop_stale: named by the
@@ -862,14 +862,19 @@ bool eng_owed_other(struct krt_engine *e, struct thread *t, __u64 tag);
 void eng_owed_mark_others(struct krt_engine *e, struct thread *t, __u64 tag);
 void eng_loop_tick_begin(struct thread *t, __u64 serial);
 void eng_loop_tick_add(struct thread *t, __u64 trace);
-void eng_loop_reply_got(struct krt_engine *e, struct thread *t, __u64 trace);
-void eng_loop_called(struct krt_engine *e, struct thread *t, __u64 trace);
 void eng_loop_fresh_add(struct thread *t, __u64 trace);
 void eng_loop_acted(struct krt_engine *e, struct thread *t, __u64 trace, bool tick_pick);
 __u64 eng_loop_pick(struct krt_engine *e, struct thread *t, bool reused_conn, const char **why,
 		    bool *tick_pick);
 void eng_loop_note_io(struct krt_engine *e, struct thread *t);
 bool eng_loop_alone(struct krt_engine *e, const struct thread *t);
+void eng_loop_list_add(__u64 *list, __u8 *n, __u64 trace, bool *lost);
+bool eng_loop_list_remove(__u64 *list, __u8 *n, __u64 trace);
+__u64 eng_loop_first(struct krt_engine *e, struct thread *t, __u64 *list, __u8 *n);
+
+/* engine_unseen.c: event loops after a sampling pause (unseen requests) */
+void eng_loop_reply_got(struct krt_engine *e, struct thread *t, __u64 trace);
+void eng_loop_called(struct krt_engine *e, struct thread *t, __u64 trace);
 void eng_loop_unseen_recv(struct krt_engine *e, struct thread *t, __u64 ts);
 __u64 eng_loop_unseen_reply(struct krt_engine *e, struct thread *t, __u64 ts);
 void eng_loop_replied(struct krt_engine *e, struct thread *t, __u64 tag);

@@ -261,7 +261,7 @@ void eng_thread_restart(struct thread *t)
 	/*
 	 * An event loop may still serve requests read before the pause: its
 	 * first receives and replies after it are checked for them
-	 * (engine_loop.c, "unseen requests").
+	 * (engine_unseen.c).
 	 */
 	t->loop_after_pause = true;
 	t->proc_io_multi_ever = keep.proc_io_multi_ever || keep.proc_io_multi;
