@@ -473,6 +473,15 @@ struct pending_recv {
 	__u32 to_tid;
 	__u32 to_goid;	  /* the receiver's goroutine (Go, live), 0 = unknown */
 	__u64 loss_epoch; /* the engine's loss epoch when it was received */
+	/*
+	 * --debug check-tags: the receive came before its send (no rule could
+	 * decide yet): the kernel's id for these bytes (check_kid), checked
+	 * against the rules' trace (check_rule: the last traced send that
+	 * covers them) once their last byte is matched, or when dropped.
+	 */
+	bool check;
+	__u32 check_kid;
+	__u64 check_rule;
 };
 
 enum side_role { ROLE_UNKNOWN = 0, ROLE_SERVER, ROLE_CLIENT };
@@ -848,6 +857,9 @@ void eng_kmap_bind(struct krt_engine *e, __u32 kid, struct trace *tr);
 __u64 eng_kernel_trace(struct krt_engine *e, __u32 kid, __u64 ts);
 void eng_kmap_forget(struct krt_engine *e);
 __u64 eng_apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64 rule, __u64 ts);
+/* the kernel's trace, the rules' not checked (they decide later: eng_check_kernel_tag) */
+__u64 eng_apply_kernel_tag_unchecked(struct krt_engine *e, const struct krt_xfer *x, __u64 ts);
+void eng_check_kernel_tag(struct krt_engine *e, __u32 kid, __u64 rule, __u64 ts);
 
 /* A hop moved to another trace (see eng_trace_move_job): skipped at emission. */
 static inline bool eng_hop_dead(const struct krt_hop *h)

@@ -558,8 +558,29 @@ void eng_kmap_forget(struct krt_engine *e)
 		memset(e->kmap, 0, KMAP_SLOTS * sizeof(*e->kmap));
 }
 
-/* Apply KRT_XF_TAGGED to the rules' decision (rule) for a send or receive. */
-__u64 eng_apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64 rule, __u64 ts)
+/*
+ * --debug check-tags: the rules chose trace rule where the kernel chose kt
+ * (kid its id). -V names each one: which transfer, which trace each side chose.
+ */
+static void tag_disagreement(struct krt_engine *e, const struct krt_xfer *x, __u32 kid, __u64 rule,
+			     __u64 kt, __u64 ts)
+{
+	e->sum.kernel_tag_disagreements++;
+	eng_vlog(e, ts, NULL, 0, kt,
+		 "TAGS DISAGREE on a %s: rules trace %llu, kernel trace %llu (id %u)",
+		 !x			  ? "receive decided by its send"
+		 : x->dir == KRT_DIR_SEND ? "send"
+					  : "receive",
+		 (unsigned long long)rule, (unsigned long long)kt, kid);
+}
+
+/*
+ * Apply KRT_XF_TAGGED to the rules' decision (rule) for a send or receive.
+ * check: compare the two now (--debug check-tags); false when the rules
+ * decide later (a receive whose send is not seen yet: eng_check_kernel_tag).
+ */
+static __u64 apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64 rule, __u64 ts,
+			      bool check)
 {
 	struct kmap_entry *k;
 	struct trace *tr;
@@ -572,10 +593,12 @@ __u64 eng_apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64
 		/* --sample: a pool feeder's unsampled request, recorded for its rules */
 		if (x->flags & KRT_XF_SAMPLED_OUT && (tr = eng_trace_find(e, kt)))
 			tr->hidden = true;
-		if (e->cfg.check_kernel_tags && kt != rule)
-			e->sum.kernel_tag_disagreements++;
+		if (check && e->cfg.check_kernel_tags && kt != rule)
+			tag_disagreement(e, x, x->trace_id, rule, kt, ts);
 		return kt;
 	}
+	if (!check)
+		return rule;
 	/* check only: the first sight of a kernel id binds it to the rules' trace */
 	k = x->trace_id ? eng_kmap_find(e, x->trace_id) : NULL;
 	if (!k && x->trace_id && rule && (tr = eng_trace_find(e, rule)) && !tr->kernel_id) {
@@ -584,8 +607,42 @@ __u64 eng_apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64
 	}
 	kt = k ? k->trace_id : 0;
 	if (kt != rule)
-		e->sum.kernel_tag_disagreements++;
+		tag_disagreement(e, x, x->trace_id, rule, kt, ts);
 	return rule;
+}
+
+__u64 eng_apply_kernel_tag(struct krt_engine *e, const struct krt_xfer *x, __u64 rule, __u64 ts)
+{
+	return apply_kernel_tag(e, x, rule, ts, true);
+}
+
+__u64 eng_apply_kernel_tag_unchecked(struct krt_engine *e, const struct krt_xfer *x, __u64 ts)
+{
+	return apply_kernel_tag(e, x, 0, ts, false);
+}
+
+/*
+ * --debug check-tags, late: the rules decided rule for bytes a receive read
+ * before their send was seen (its kernel id kid, from its record).
+ */
+void eng_check_kernel_tag(struct krt_engine *e, __u32 kid, __u64 rule, __u64 ts)
+{
+	struct krt_xfer x = {.dir = KRT_DIR_RECV, .flags = KRT_XF_TAGGED, .trace_id = kid};
+	struct kmap_entry *k;
+	__u64 kt;
+
+	e->sum.kernel_tag_late_checks++;
+	if (!e->cfg.use_kernel_tags) {
+		apply_kernel_tag(e, &x, rule, ts, true);
+		return;
+	}
+	/* its trace was made (or found) at the receive; gone since: emitted, not checked */
+	k = kid ? eng_kmap_find(e, kid) : NULL;
+	if (kid && !k)
+		return;
+	kt = k ? k->trace_id : 0;
+	if (kt != rule)
+		tag_disagreement(e, NULL, kid, rule, kt, ts);
 }
 
 /*

@@ -166,6 +166,7 @@ struct krt_summary {
 	__u64 duplicate_probes;		/* tcp_probe retransmissions ignored */
 	__u64 late_events;		/* activity for an already-emitted trace */
 	__u64 kernel_tag_disagreements; /* --debug check-tags: kernel vs engine */
+	__u64 kernel_tag_late_checks;	/* of those checks: receives checked when their send came */
 	__u64 lost_events;		/* sum of KRT_EV_LOST counts fed */
 	__u64 dropped_segments;		/* send segments dropped: queue cap or idle */
 	__u64 wakeup_conflicts;		/* wakeup target already held another trace */
