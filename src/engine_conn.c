@@ -1634,10 +1634,12 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 		 * (CPU summed in user space) a send's record is stamped when
 		 * its hook returns, after the transfer: the receiver, on
 		 * another CPU, can read the bytes, find the tag the sender
-		 * stored, and stamp its record first (about 1 receive in
-		 * 1000 in live_basic.sh). The rules decide such bytes when
-		 * their send comes (match_pending): the kernel's tag is
-		 * checked then, not against the "none yet" of now.
+		 * stored, and stamp its record first (rare: one run of
+		 * live_basic.sh in 5-10 had one, counted a disagreement).
+		 * The rules decide such bytes when their send comes
+		 * (match_pending): the kernel's tag is checked then, against
+		 * the trace the send gives them (as recv_consume does for
+		 * bytes whose send came first), not against "none yet".
 		 */
 		check_later = e->cfg.check_kernel_tags && !tag && covered_to <= off && end > off &&
 			      !lost && endpoint_traced(e, d);
