@@ -299,7 +299,7 @@ const struct krt_summary_field krt_summary_fields[] = {
     {"kernel_tag_disagreements", "kernel tag disagreements", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
      SUM(kernel_tag_disagreements)},
     /* --debug check-tags: receives read before their send's record, checked at that send */
-    {"kernel_tag_late_checks", "kernel tags checked late", KRT_SUM_NONZERO, KRT_SUM_COUNT, true,
+    {"kernel_tag_late_checks", "kernel tags checked late", KRT_SUM_NONZERO, KRT_SUM_COUNT, false,
      SUM(kernel_tag_late_checks)},
     {"first_ns", NULL, KRT_SUM_MACHINE, KRT_SUM_COUNT, false, SUM(first_ns)},
     {"last_ns", NULL, KRT_SUM_MACHINE, KRT_SUM_COUNT, false, SUM(last_ns)},

@@ -115,6 +115,7 @@ check "on-CPU time > 0 for every thread of every trace ($cpu_ok of $TOTAL)" [ "$
 lost=$(jq -s '[.[] | select(.summary != null) | .summary.lost // .summary.lost_events // 0] | .[0] // -1' "$J" 2>/dev/null)
 check "summary present, nothing lost (lost=$lost)" [ "${lost:--1}" -eq 0 ]
 check "no WARNING on stderr" bash -c "! grep -q WARNING '$TMP/live.err'"
+grep WARNING "$TMP/live.err" | sed 's/^/#   /' # which one, if any
 
 # Sampling and in-kernel CPU time: one request in 2 kept at the door, the
 # rest leave no record; the kept ones are complete, with CPU from the kernel.
