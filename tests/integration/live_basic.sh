@@ -170,7 +170,8 @@ other_mode() { # NAME FLAGS...
 		dis=$(jq -s '[.[] | select(.summary != null) | .summary.kernel_tag_disagreements] | .[0] // -1' "$out" 2>/dev/null)
 		# receives whose record came before their send's (no merged hops
 		# here: the send is stamped when its hook returns): checked when
-		# the send came, a few runs in ten have one
+		# the send came (about one run in eight has one; before, counted
+		# a disagreement, this check failed those runs)
 		late=$(jq -s '[.[] | select(.summary != null) | .summary.kernel_tag_late_checks // 0] | .[0] // 0' "$out" 2>/dev/null)
 		check "--debug check-tags: the rules agree with the kernel's tags (disagreements $dis; $late receive(s) before their send, checked at it)" \
 			[ "${dis:--1}" -eq 0 ]
