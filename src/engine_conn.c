@@ -1241,9 +1241,13 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	if (t)
 		t->last_sent_ns = ev->ts_ns;
 	send_segment(e, ev, d, t, tag, doubt, ktagged && tag != ktag, reply, why);
-	/* a loop answering a job a worker handed back (engine_pool.c) */
+	/*
+	 * A loop answering a job a worker handed back (engine_pool.c); a
+	 * receive on the side since its last reply: a new request's reply,
+	 * not the rest of the last one.
+	 */
 	if (reply && tag && t && x->bytes)
-		eng_pool_handback(e, t, tag);
+		eng_pool_handback(e, t, tag, d->side_recv_ns > prev_reply_ns);
 	if (take_next && x->bytes)
 		eng_worker_take(e, t, ev->ts_ns, "next job after its reply");
 }

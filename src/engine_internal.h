@@ -57,6 +57,8 @@
 #define DEQUEUE_MAX_NS 30000ULL
 /* Finished jobs a loop thread was notified of and has not answered yet. */
 #define DONE_MAX 16
+/* hand-backs in a row taking answered requests' work: out of step */
+#define HANDBACK_SHIFTS 2
 /* Local notification channels (AF_UNIX socketpairs) followed at once. */
 #define NOTIFY_CHANS 32
 /* Notifications sent and not read yet, per channel. */
@@ -354,6 +356,8 @@ struct thread {
 	 * took (eng_pool_handback), the count of jobs and replies in step.
 	 */
 	bool handback_unsettled;
+	/* consecutive hand-backs that took answered requests' work (engine_pool.c) */
+	__u8 handback_shifts;
 	struct {
 		__u64 trace;
 		struct handback job;
@@ -913,7 +917,7 @@ void eng_handoff_on_wakeup(struct krt_engine *e, struct thread *waker, struct th
 unsigned int eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 from, __u64 to,
 				__u64 since, __u64 until);
 void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev);
-void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag);
+void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag, bool read_since);
 __u32 eng_pool_acts(struct krt_engine *e, struct thread *t, __u64 tag);
 void eng_pool_settled(struct krt_engine *e, struct thread *t, struct trace *tr);
 void eng_pool_pause(struct krt_engine *e);

@@ -775,7 +775,7 @@ static void handback_bind(struct krt_engine *e, struct thread *l, struct trace *
 			  const struct handback *job);
 static void group_check(struct krt_engine *e, struct thread *l);
 static unsigned int job_pull(struct krt_engine *e, struct thread *w, struct trace *y, __u64 since,
-			     __u64 until);
+			     __u64 until, __u64 began, unsigned int *moved);
 
 /* Reply `trace` of reader l was given `job` by an order in doubt. */
 static void group_add(struct thread *l, __u64 trace, const struct handback *job)
@@ -1127,6 +1127,24 @@ void eng_pool_notify(struct krt_engine *e, const struct krt_event *ev)
 		t->notified_ns = ev->ts_ns;
 		t->preempted_ns = 0;
 		t->queued_by_ns = 0;
+		/*
+		 * After a pause: the worker handed its job back, done with it.
+		 * Its wake-up of its loop usually says so (a hand-off), but one
+		 * that comes while the loop holds another request's trace is a
+		 * conflict and says nothing: a worker at work on a job (more
+		 * than DEQUEUE_MAX_NS on CPU), or holding a trace it was handed
+		 * before its loop was known as its feeder, then kept that trace
+		 * for good, declined every later job its loop offered it
+		 * ("keeps trace (conflict)"), and its calls went out under a
+		 * request answered long before. The hand-backs were then the only thing naming
+		 * its jobs, nothing to check them against: one reply that took
+		 * none, or a job notified late, and every later reply took its
+		 * predecessor's, sure of it (thrift with 50 ms warm-ups, whole
+		 * windows wrong). Its claim ends at its next block, and it takes
+		 * the next job its loop queues.
+		 */
+		if (t->loop_after_pause && t->cur)
+			t->replied = true;
 	} else {
 		c->rcvd += nt->bytes;
 		c->reader = t->tid;
@@ -1272,17 +1290,43 @@ static void handback_in_step(struct krt_engine *e, struct thread *l)
 	eng_vlog(e, e->now, l, l->tid, 0, "HAND-BACK in step: no job left behind the replies");
 }
 
-void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
+void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag, bool read_since)
 {
 	struct trace *y = eng_trace_live(e, tag), *prev;
 	struct handback job;
 	__u64 read_ns = 0;
-	bool stale = false;
+	bool stale = false, again = false;
 	size_t i;
 
 	/* a Go thread is no loop of a pool: the kernel follows its goroutines */
-	if (l->runs_goroutines || tag == l->handback_trace || !y || y->handback_taken)
+	if (l->runs_goroutines || !y)
 		return;
+	/*
+	 * y's reply took its job: this send is the rest of that reply, or
+	 * (after a pause, a request read on the side since its last reply)
+	 * the reply to another request read under y. Seen: thrift's front
+	 * after a pause, its threads in the middle of requests read unseen,
+	 * each given the trace of the thread that handed it its pooled client
+	 * (a condition variable's wake-up: the trace of the store's reply to
+	 * a request read unseen); the store then reads request after request
+	 * under that one trace. Each is a job of its own: a reply that took
+	 * none would leave its job to the next reply, and every later reply
+	 * would take its predecessor's, sure of it (the jobs notified
+	 * climbing to 6-8 and staying there; with short warm-ups, whole
+	 * windows wrong). This reply takes a job as any other, and y, whose
+	 * requests the kernel cannot tell apart, is unsure of its calls. So
+	 * is the loop, until a later reply finds no job left behind (not
+	 * this one: the job of one of y's requests may be notified late).
+	 */
+	if (tag == l->handback_trace || y->handback_taken) {
+		if (!read_since || !l->loop_after_pause || !l->handback_known)
+			return;
+		again = true;
+		y->handback_guess = true;
+		l->handback_unsettled = true;
+		eng_vlog(e, e->now, l, l->tid, tag,
+			 "HAND-BACK again: another request read under this trace, out of step");
+	}
 	/*
 	 * Out of step since a pause: whichever job it gets is a guess. No job
 	 * left behind the ones replies took (none pending, or the stale ones
@@ -1292,7 +1336,8 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 	 */
 	if (l->handback_unsettled)
 		y->handback_guess = true;
-	handback_in_step(e, l);
+	if (!again)
+		handback_in_step(e, l);
 	if (!l->n_done && !l->reads_batched) {
 		if (!l->handback_known) {
 			if (l->n_unpaid == HANDBACK_RECENT)
@@ -1320,7 +1365,8 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 		memmove(&l->done[0], &l->done[1], --l->n_done * sizeof(l->done[0]));
 		stale = true;
 	}
-	handback_in_step(e, l);
+	if (!again)
+		handback_in_step(e, l);
 	if (!l->n_done) {
 		/*
 		 * A loop that reads notifications in batches may answer before
@@ -1357,7 +1403,8 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag)
 	memmove(&l->done[0], &l->done[1], --l->n_done * sizeof(l->done[0]));
 	if (!l->n_done || stale)
 		l->handback_doubt = false;
-	handback_in_step(e, l);
+	if (!again)
+		handback_in_step(e, l);
 	l->handback_trace = tag;
 	y->handback_taken = true;
 	y->handback_ns = e->now;
@@ -1449,6 +1496,7 @@ static enum queue_result resolve_by_queue(struct krt_engine *e, struct thread *l
 					  unsigned int n, const unsigned int *disp_to)
 {
 	unsigned int rank[HANDBACK_GROUP], by_reply[HANDBACK_GROUP], to_job[HANDBACK_GROUP], i, j;
+	unsigned int moved; /* a group's order decides; its jobs moved, as said */
 	__u64 reply_ns[HANDBACK_GROUP];
 
 	for (i = 0; i < n; i++) {
@@ -1515,7 +1563,8 @@ static enum queue_result resolve_by_queue(struct krt_engine *e, struct thread *l
 		struct thread *w = eng_thread_find(e, job->tid);
 
 		if (w)
-			job_pull(e, w, to, u64max(job->since, to->pub.ingress.ts_ns), job->until);
+			job_pull(e, w, to, u64max(job->since, to->pub.ingress.ts_ns), job->until,
+				 job->since, &moved);
 		answered_rebind(l, to->pub.id, job);
 	}
 	for (i = 0; i < n; i++)
@@ -1536,7 +1585,7 @@ static enum queue_result resolve_by_queue(struct krt_engine *e, struct thread *l
 static bool resolve_group(struct krt_engine *e, struct thread *l)
 {
 	unsigned int n = l->n_group, by_read[HANDBACK_GROUP], by_disp[HANDBACK_GROUP],
-		     disp_to[HANDBACK_GROUP], i;
+		     disp_to[HANDBACK_GROUP], i, moved;
 	__u64 read_ns[HANDBACK_GROUP], disp_hi[HANDBACK_GROUP];
 	struct trace *y[HANDBACK_GROUP];
 	bool dispatched = true;
@@ -1585,7 +1634,8 @@ static bool resolve_group(struct krt_engine *e, struct thread *l)
 		 * w's work before its request in another trace (the guess).
 		 */
 		if (w)
-			job_pull(e, w, to, u64max(job->since, to->pub.ingress.ts_ns), job->until);
+			job_pull(e, w, to, u64max(job->since, to->pub.ingress.ts_ns), job->until,
+				 job->since, &moved);
 		answered_rebind(l, to->pub.id, job);
 	}
 	for (i = 0; i < n; i++)
@@ -1647,27 +1697,53 @@ static bool worked_before(struct krt_engine *e, const struct thread *w, __u64 fr
  * forgot was touched after since; then every open trace active since then
  * (pub.end_ns is a trace's latest activity). Returns the hops found.
  */
-static unsigned int job_pull(struct krt_engine *e, struct thread *w, struct trace *y, __u64 since,
-			     __u64 until)
+/*
+ * Trace tr's reply took a job after `since` (the worker's previous
+ * notification), while (or after) w did this one under tr's name: the request the worker's guess (the kernel's tag)
+ * named was answered with another's job. Not a worker's stale guess of a
+ * request answered before (a pool worker keeps its last trace).
+ */
+static bool answered_since(const struct trace *tr, __u64 since)
 {
-	unsigned int found = 0;
+	return tr && tr->handback_taken && tr->handback_ns > since;
+}
+
+/*
+ * *moved: the transfers taken from a request answered with another job
+ * since the job `began` (answered_since); the rest were y's, a request's still to
+ * be answered (a wake-up's wrong guess of which worker took which), or a
+ * worker's stale guess.
+ */
+static unsigned int job_pull(struct krt_engine *e, struct thread *w, struct trace *y, __u64 since,
+			     __u64 until, __u64 began, unsigned int *moved)
+{
+	unsigned int found = 0, n;
 	size_t i;
 
+	*moved = 0;
 	if (w->touched_lost > since) {
-		for (i = 0; i < e->n_open; i++)
-			if (e->open[i] != y && e->open[i]->pub.end_ns > since)
-				found += eng_trace_move_job(e, w, e->open[i]->pub.id, y->pub.id,
-							    since, until);
+		for (i = 0; i < e->n_open; i++) {
+			if (e->open[i] == y || e->open[i]->pub.end_ns <= since)
+				continue;
+			n = eng_trace_move_job(e, w, e->open[i]->pub.id, y->pub.id, since, until);
+			if (answered_since(e->open[i], began))
+				*moved += n;
+			found += n;
+		}
 	} else {
 		struct touched_trace list[TOUCHED_MAX];
 
 		/* a copy: moving a job touches w's list */
 		memcpy(list, w->touched, sizeof(list));
-		for (i = 0; i < TOUCHED_MAX; i++)
-			if (list[i].id && list[i].last_ns > since &&
-			    eng_trace_live(e, list[i].id) != y)
-				found +=
-				    eng_trace_move_job(e, w, list[i].id, y->pub.id, since, until);
+		for (i = 0; i < TOUCHED_MAX; i++) {
+			if (!list[i].id || list[i].last_ns <= since ||
+			    eng_trace_live(e, list[i].id) == y)
+				continue;
+			n = eng_trace_move_job(e, w, list[i].id, y->pub.id, since, until);
+			if (answered_since(eng_trace_live(e, list[i].id), began))
+				*moved += n;
+			found += n;
+		}
 	}
 	return found + settle_job(e, y, w, since, until);
 }
@@ -1680,7 +1756,7 @@ static void handback_bind(struct krt_engine *e, struct thread *l, struct trace *
 			  const struct handback *job)
 {
 	__u64 tag = y->pub.id, since;
-	unsigned int found = 0;
+	unsigned int found = 0, moved = 0;
 	struct thread *w;
 
 	if (job->in_batch && job->order_doubt) {
@@ -1699,7 +1775,30 @@ static void handback_bind(struct krt_engine *e, struct thread *l, struct trace *
 	since = u64max(job->since, y->pub.ingress.ts_ns);
 	if (job->since < since && worked_before(e, w, job->since, since))
 		y->handback_guess = true;
-	found = job_pull(e, w, y, since, job->until);
+	found = job_pull(e, w, y, since, job->until, job->since, &moved);
+	/*
+	 * After a pause: the job's work went to a request answered already,
+	 * with a job of its own (the worker's guess when its loop woke it;
+	 * live, the kernel's tag). Once, a wake-up's wrong guess of which
+	 * queued request a worker took, put right. Reply after reply: the
+	 * loop is one job behind (a job notified late, or a reply that took
+	 * none: a request read unseen), each reply takes its predecessor's
+	 * job, and moves its work away from the request the kernel named
+	 * (seen: thrift with 50 ms warm-ups, whole windows wrong, sure of
+	 * it). Which is right is not known then: the replies are unsure and
+	 * the loop out of step (the warm-up waits) until a reply takes the
+	 * work the kernel gave it.
+	 */
+	if (!moved || !l->loop_after_pause) {
+		l->handback_shifts = 0;
+	} else if (++l->handback_shifts >= HANDBACK_SHIFTS) {
+		y->handback_guess = true;
+		if (!l->handback_unsettled)
+			eng_vlog(e, job->until, l, l->tid, tag,
+				 "HAND-BACK takes answered requests' work, reply after reply: "
+				 "out of step");
+		l->handback_unsettled = true;
+	}
 	/*
 	 * A job that left no transfer: the worker's were not recorded (with
 	 * --sample, a wake-up's guess passed it an unsampled request's mark),
