@@ -1699,9 +1699,10 @@ static bool worked_before(struct krt_engine *e, const struct thread *w, __u64 fr
  */
 /*
  * Trace tr's reply took a job after `since` (the worker's previous
- * notification), while (or after) w did this one under tr's name: the request the worker's guess (the kernel's tag)
- * named was answered with another's job. Not a worker's stale guess of a
- * request answered before (a pool worker keeps its last trace).
+ * notification), while (or after) the worker did this one under tr's
+ * name: the request its guess (the kernel's tag) named was answered with
+ * another's job. Not a worker's stale guess of a request answered before
+ * (a pool worker keeps its last trace).
  */
 static bool answered_since(const struct trace *tr, __u64 since)
 {
