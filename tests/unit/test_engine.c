@@ -4702,6 +4702,57 @@ static void test_pause_handback_out_of_step(void **state)
 	fix_free(f);
 }
 
+/* Worker w's job handed back to a loop that reads them one by one (thrift). */
+static void pool_notify_one(struct fix *f, __u32 loop, __u32 w, __u64 ts)
+{
+	feed(f, ev_notify(ts, w, KRT_DIR_SEND, 0x7a11, 8));
+	feed(f, ev_notify(ts + 10, loop, KRT_DIR_RECV, 0x7a11, 8));
+}
+
+/*
+ * thrift after a pause: worker w1 takes A, works on it past
+ * DEQUEUE_MAX_NS on CPU and hands it back (no wake-up of its loop says
+ * so: thrift's is a conflict when the loop holds another request). Its
+ * hand-back ends its claim: woken for C, it takes C (before: it kept A
+ * for good, declined every later job, and C's call went to A, answered
+ * long before, when C's hand-back was not seen).
+ */
+static void test_pause_worker_handback_ends_claim(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101;
+	const struct krt_trace *a, *c;
+
+	fix_start(f);
+	pool_first_job(f, loop, w1, 0);
+	feed(f, ev_pause(1000));
+	feed(f, ev_recv(100000, loop, web(80), gw(50004), 10)); /* A */
+	feed(f, ev_wakeup(100010, loop, w1));
+	feed(f, ev_switch(100011, 0, 0, w1));
+	pool_call(f, w1, 40001, 150000, 11, 0);
+	pool_notify_one(f, loop, w1, 160000);
+	feed(f, ev_switch(160100, w1, 1, 0));
+	feed(f, ev_send(160200, loop, web(80), gw(50004), 30));
+	feed(f, ev_recv(200000, loop, web(80), gw(50005), 10)); /* C */
+	feed(f, ev_wakeup(200010, loop, w1));
+	feed(f, ev_switch(200011, 0, 0, w1));
+	pool_call(f, w1, 40001, 250000, 12, 0);
+	/* C's hand-back not seen */
+	feed(f, ev_switch(260100, w1, 1, 0));
+	feed(f, ev_send(260200, loop, web(80), gw(50005), 30));
+	krt_engine_flush(f->e);
+
+	a = collected_client(&f->col, 50004);
+	c = collected_client(&f->col, 50005);
+	assert_non_null(a);
+	assert_non_null(c);
+	assert_int_equal(trace_count_hops(a, w1, API), 1);
+	assert_int_equal(trace_hop(a, w1, API)->bytes, 11);
+	assert_int_equal(trace_count_hops(c, w1, API), 1);
+	assert_int_equal(trace_hop(c, w1, API)->bytes, 12);
+	fix_free(f);
+}
+
 /*
  * A pool worker's job not handed back at the pause (live, kernel tags):
  * w1 answered request 1 (its job handed back), then calls API again for a
@@ -5362,6 +5413,7 @@ int main(void)
 	    cmocka_unit_test(test_pause_shown_hidden),
 	    cmocka_unit_test(test_pause_handback_out_of_step),
 	    cmocka_unit_test(test_pause_worker_job_unsettled),
+	    cmocka_unit_test(test_pause_worker_handback_ends_claim),
 	    cmocka_unit_test(test_pause_unseen_reply_rest),
 	    cmocka_unit_test(test_pause_loop_unseen_requests),
 	    cmocka_unit_test(test_pause_loop_kernel_no_trace),
