@@ -4754,6 +4754,58 @@ static void test_pause_worker_handback_ends_claim(void **state)
 }
 
 /*
+ * thrift after a pause (live, kernel tags): the front hands its pooled
+ * client, and the trace of the request it answered, to a thread in the
+ * middle of a request read unseen; the store's loop reads B under A's
+ * number. B's reply takes a job, as any other (before: none, as the rest
+ * of A's reply; B's job was left to C's reply, C sure of B's call, and
+ * every later reply took its predecessor's job). A and B cannot be told
+ * apart: unsure; C, its reply taking its own job, has its own call.
+ */
+static void test_pause_handback_same_trace(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101, w2 = 102, w3 = 103;
+	const struct krt_trace *a, *c;
+
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	feed(f, ev_fork(11, loop, 0, w2));
+	feed(f, ev_fork(12, loop, 0, w3));
+	pool_first_job(f, loop, w1, 1);
+	feed(f, ev_pause(1000));
+	feed(f, tagged(ev_recv(100000, loop, web(80), gw(50004), 10), 5)); /* A */
+	feed(f, ev_wakeup(100010, loop, w2));
+	feed(f, ev_switch(100011, 0, 0, w2));
+	pool_call(f, w2, 40002, 100100, 12, 5);
+	feed(f, tagged(ev_recv(100500, loop, web(80), gw(50005), 10), 5)); /* B, as A */
+	feed(f, ev_wakeup(100510, loop, w3));
+	feed(f, ev_switch(100511, 0, 0, w3));
+	feed(f, tagged(ev_recv(100700, loop, web(80), gw(50006), 10), 7)); /* C */
+	feed(f, ev_wakeup(100710, loop, w1));
+	feed(f, ev_switch(100711, 0, 0, w1));
+	pool_call(f, w3, 40003, 120000, 13, 5);
+	pool_notify_one(f, loop, w2, 150000);
+	feed(f, tagged(ev_send(150100, loop, web(80), gw(50004), 30), 5));
+	pool_notify_one(f, loop, w3, 160000);
+	feed(f, tagged(ev_send(160100, loop, web(80), gw(50005), 30), 5));
+	pool_call(f, w1, 40001, 170000, 14, 7);
+	pool_notify_one(f, loop, w1, 180000);
+	feed(f, tagged(ev_send(180100, loop, web(80), gw(50006), 30), 7));
+	krt_engine_flush(f->e);
+
+	a = collected_client(&f->col, 50004);
+	c = collected_client(&f->col, 50006);
+	assert_non_null(a);
+	assert_non_null(c);
+	assert_true(a->uncertain & KRT_UNCERTAIN_HANDOFF);
+	assert_int_equal(trace_count_hops(c, w3, API), 0);
+	assert_int_equal(trace_count_hops(c, w1, API), 1);
+	assert_int_equal(trace_hop(c, w1, API)->bytes, 14);
+	fix_free(f);
+}
+
+/*
  * A pool worker's job not handed back at the pause (live, kernel tags):
  * w1 answered request 1 (its job handed back), then calls API again for a
  * job the loop handed it unseen; the kernel tags the call with w1's last
@@ -5414,6 +5466,7 @@ int main(void)
 	    cmocka_unit_test(test_pause_handback_out_of_step),
 	    cmocka_unit_test(test_pause_worker_job_unsettled),
 	    cmocka_unit_test(test_pause_worker_handback_ends_claim),
+	    cmocka_unit_test(test_pause_handback_same_trace),
 	    cmocka_unit_test(test_pause_unseen_reply_rest),
 	    cmocka_unit_test(test_pause_loop_unseen_requests),
 	    cmocka_unit_test(test_pause_loop_kernel_no_trace),
