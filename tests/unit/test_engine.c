@@ -4806,6 +4806,65 @@ static void test_pause_handback_same_trace(void **state)
 }
 
 /*
+ * thrift after a pause (live, kernel tags), in step again (P), then one
+ * job behind: the job of U, a request read unseen, is notified after X
+ * was read, and
+ * X's reply takes it. From then on each reply takes its predecessor's
+ * job, whose work the kernel gave a request answered already: Y's takes
+ * X's, Z's Y's. Twice in a row: out of step, Z unsure and the warm-up
+ * held (before: Z sure of Y's call, the loop in step).
+ */
+static void test_pause_handback_one_behind(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101, w2 = 102, w3 = 103;
+	const struct krt_trace *z, *a;
+
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	feed(f, ev_fork(11, loop, 0, w2));
+	feed(f, ev_fork(12, loop, 0, w3));
+	pool_first_job(f, loop, w1, 1);
+	feed(f, ev_pause(1000));
+	/* P: its reply takes its own job, nothing left behind: in step */
+	feed(f, tagged(ev_recv(100000, loop, web(80), gw(50003), 10), 4));
+	pool_call(f, w3, 40003, 100100, 16, 4);
+	pool_notify_one(f, loop, w3, 100200);
+	feed(f, tagged(ev_send(100300, loop, web(80), gw(50003), 30), 4));
+	assert_true(krt_engine_settled(f->e));
+	feed(f, tagged(ev_recv(110000, loop, web(80), gw(50004), 10), 5)); /* X */
+	feed(f, tagged(ev_recv(110100, loop, web(80), gw(50005), 10), 6)); /* Y */
+	pool_call(f, w1, 40001, 110200, 11, 9); /* U's */
+	pool_notify_one(f, loop, w1, 110300);
+	pool_call(f, w2, 40002, 110400, 12, 5);
+	pool_notify_one(f, loop, w2, 110500);
+	feed(f, tagged(ev_send(110600, loop, web(80), gw(50004), 30), 5));
+	feed(f, tagged(ev_recv(110700, loop, web(80), gw(50006), 10), 7)); /* Z */
+	pool_call(f, w3, 40003, 110800, 13, 6);
+	pool_notify_one(f, loop, w3, 110900);
+	feed(f, tagged(ev_send(111000, loop, web(80), gw(50005), 30), 6));
+	pool_call(f, w1, 40001, 111100, 14, 7);
+	pool_notify_one(f, loop, w1, 111200);
+	feed(f, tagged(ev_recv(111250, loop, web(80), gw(50007), 10), 8)); /* A */
+	feed(f, tagged(ev_send(111300, loop, web(80), gw(50006), 30), 7));
+	assert_false(krt_engine_settled(f->e));
+	/* A, read after Z's job was notified: its reply drops it, in step */
+	pool_call(f, w2, 40002, 111400, 15, 8);
+	pool_notify_one(f, loop, w2, 111500);
+	feed(f, tagged(ev_send(111600, loop, web(80), gw(50007), 30), 8));
+	krt_engine_flush(f->e);
+
+	z = collected_client(&f->col, 50006);
+	a = collected_client(&f->col, 50007);
+	assert_non_null(z);
+	assert_non_null(a);
+	assert_true(z->uncertain & KRT_UNCERTAIN_HANDOFF);
+	assert_int_equal(trace_count_hops(a, w2, API), 1);
+	assert_int_equal(trace_hop(a, w2, API)->bytes, 15);
+	fix_free(f);
+}
+
+/*
  * A pool worker's job not handed back at the pause (live, kernel tags):
  * w1 answered request 1 (its job handed back), then calls API again for a
  * job the loop handed it unseen; the kernel tags the call with w1's last
@@ -5467,6 +5526,7 @@ int main(void)
 	    cmocka_unit_test(test_pause_worker_job_unsettled),
 	    cmocka_unit_test(test_pause_worker_handback_ends_claim),
 	    cmocka_unit_test(test_pause_handback_same_trace),
+	    cmocka_unit_test(test_pause_handback_one_behind),
 	    cmocka_unit_test(test_pause_unseen_reply_rest),
 	    cmocka_unit_test(test_pause_loop_unseen_requests),
 	    cmocka_unit_test(test_pause_loop_kernel_no_trace),
