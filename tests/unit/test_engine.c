@@ -4613,6 +4613,20 @@ static void pool_first_job(struct fix *f, __u32 loop, __u32 w1, __u32 k)
 }
 
 /*
+ * The pause tests' pool, kernel tags on: loop WEB with workers w1 (its
+ * first job done, kernel tag 1), w2 and w3, then a sampling pause.
+ */
+static void pool_paused(struct fix *f, __u32 loop, __u32 w1, __u32 w2, __u32 w3)
+{
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	feed(f, ev_fork(11, loop, 0, w2));
+	feed(f, ev_fork(12, loop, 0, w3));
+	pool_first_job(f, loop, w1, 1);
+	feed(f, ev_pause(1000));
+}
+
+/*
  * asgi after a pause: w1 works on request X, read before the pause (never
  * seen after it). After it the loop reads requests A and B and hands them
  * to w2 and w3. w1's job for X comes back first, and the loop answers X
@@ -4768,12 +4782,7 @@ static void test_pause_handback_same_trace(void **state)
 	const __u32 loop = WEB, w1 = 101, w2 = 102, w3 = 103;
 	const struct krt_trace *a, *c;
 
-	f->cfg.use_kernel_tags = true;
-	fix_start(f);
-	feed(f, ev_fork(11, loop, 0, w2));
-	feed(f, ev_fork(12, loop, 0, w3));
-	pool_first_job(f, loop, w1, 1);
-	feed(f, ev_pause(1000));
+	pool_paused(f, loop, w1, w2, w3);
 	feed(f, tagged(ev_recv(100000, loop, web(80), gw(50004), 10), 5)); /* A */
 	feed(f, ev_wakeup(100010, loop, w2));
 	feed(f, ev_switch(100011, 0, 0, w2));
@@ -4820,12 +4829,7 @@ static void test_pause_handback_one_behind(void **state)
 	const __u32 loop = WEB, w1 = 101, w2 = 102, w3 = 103;
 	const struct krt_trace *z, *a;
 
-	f->cfg.use_kernel_tags = true;
-	fix_start(f);
-	feed(f, ev_fork(11, loop, 0, w2));
-	feed(f, ev_fork(12, loop, 0, w3));
-	pool_first_job(f, loop, w1, 1);
-	feed(f, ev_pause(1000));
+	pool_paused(f, loop, w1, w2, w3);
 	/* P: its reply takes its own job, nothing left behind: in step */
 	feed(f, tagged(ev_recv(100000, loop, web(80), gw(50003), 10), 4));
 	pool_call(f, w3, 40003, 100100, 16, 4);
