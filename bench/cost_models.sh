@@ -49,7 +49,11 @@
 #      TRACER_TIMEOUT (s, 30), REPORT (a RESULTS file of an earlier run: its
 #      tables printed again, nothing measured), ALT (another krtrace-bpf, e.g.
 #      main's: a case named CASE+alt runs CASE's options with it, alternating
-#      with the others: an A/B of two builds within one run).
+#      with the others: an A/B of two builds within one run), TRACER_ARGS
+#      (more options for every case's tracer, e.g. -v: a window's phase
+#      changes with their CPU and how long each warm-up waited for the
+#      pools), LOGS (a directory: each tracer's stderr kept there as
+#      ROUND-CASE.err).
 # Floors: "empty" (--debug empty-hooks) runs every program empty; "prefilter"
 # (--debug prefilter-hooks) returns from the transfer and scheduler programs
 # right after their traced-process test, what an unsampled request's hits
@@ -209,8 +213,9 @@ start_tracer() { # BINARY ARGS...
 	shift
 	COUNTERS=0
 	rm -f "$TMP/t.err"	# a new file: the last tracer's "tracing" line must not count
+	# shellcheck disable=SC2086 # TRACER_ARGS: options, word by word
 	taskset -c 0-$(($(nproc) - 1)) "$bin" -g "$GW" -i "$TMP/pids" --bpf-stats --json \
-		-o "$TMP/live.jsonl" "$@" 2>"$TMP/t.err" &
+		-o "$TMP/live.jsonl" ${TRACER_ARGS:-} "$@" 2>"$TMP/t.err" &
 	TP=$!
 	until grep -q ': tracing ' "$TMP/t.err" 2>/dev/null; do
 		if ! kill -0 "$TP" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
@@ -284,6 +289,7 @@ while [ $r -lt "$ROUNDS" ]; do
 			echo "  round $r $c $m: ${n:-0} requests" >&2
 		done
 		stop_tracer
+		[ -n "${LOGS:-}" ] && mkdir -p "$LOGS" && cp "$TMP/t.err" "$LOGS/$r-$c.err"
 		grep -q "WARNING" "$TMP/t.err" && grep "WARNING" "$TMP/t.err" | sed "s/^/  ($c) /" >&2
 	done
 done
