@@ -1281,6 +1281,51 @@ static void read_ahead_owes(struct krt_engine *e, struct thread *l, struct trace
 	}
 }
 
+/*
+ * After a pause, loop l answers y (read at read_ns) with no job left, on a
+ * channel it reads one notification at a time (thrift), while a job is
+ * queued there that was sent after y was read and before l's last
+ * receive: in a pipe read oldest first, that receive read it, and this
+ * reply is its. The channel's counts lag: a receive of l's was not
+ * recorded (seen: the first after the hooks came back, its worker's send
+ * recorded), and every receive since was credited to the send before its
+ * own, each job reaching l one receive late. Its replies, which come
+ * right after their receive, then took their predecessors' jobs, sure of
+ * it, reply after reply (thrift with 50 ms warm-ups, whole windows
+ * wrong), and those that found none (the one before dropped as stale)
+ * took none. The count catches up with that send: its job is this
+ * reply's, on a guess, as are the replies since the pause still open.
+ */
+static bool recv_lost_catch_up(struct krt_engine *e, struct thread *l, __u64 read_ns)
+{
+	unsigned int i, k;
+
+	if (!l->loop_after_pause || l->reads_batched)
+		return false;
+	for (i = 0; i < NOTIFY_CHANS; i++) {
+		struct notify_chan *c = &e->chans[i];
+
+		if (!c->key || c->reader != l->tid || c->batched || !c->one_by_one || !c->n ||
+		    c->q[0].end <= c->rcvd || c->q[0].job.tid == l->tid ||
+		    c->q[0].job.until <= read_ns || c->q[0].job.until >= c->last_rcv_ns)
+			continue;
+		eng_vlog(e, e->now, l, l->tid, 0,
+			 "HAND-BACK catches up: %llu bytes read by a receive not seen",
+			 (unsigned long long)(c->q[0].end - c->rcvd));
+		c->rcvd = c->q[0].end;
+		chan_deliver(e, c);
+		for (k = 0; k < HANDBACK_RECENT; k++) {
+			struct trace *a = eng_trace_live(e, l->answered[k].trace);
+
+			if (a)
+				a->handback_guess = true;
+		}
+		l->handback_doubt = true;
+		return l->n_done;
+	}
+	return false;
+}
+
 /* No job left behind the ones l's replies took: in step again. */
 static void handback_in_step(struct krt_engine *e, struct thread *l)
 {
@@ -1338,7 +1383,14 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag, bool r
 		y->handback_guess = true;
 	if (!again)
 		handback_in_step(e, l);
-	if (!l->n_done && !l->reads_batched) {
+	/* the last receive of l on y's side since y came in */
+	for (i = 0; i < y->pub.n_hops; i++) {
+		const struct krt_hop *h = &y->pub.hops[i];
+
+		if (h->to_tid == l->tid && h->recv_ns > read_ns)
+			read_ns = h->recv_ns;
+	}
+	if (!l->n_done && !recv_lost_catch_up(e, l, read_ns) && !l->reads_batched) {
 		if (!l->handback_known) {
 			if (l->n_unpaid == HANDBACK_RECENT)
 				memmove(&l->unpaid[0], &l->unpaid[1],
@@ -1355,18 +1407,14 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag, bool r
 	 * byte count off) left it behind. Dropped, or every later reply
 	 * would take its predecessor's job.
 	 */
-	for (i = 0; i < y->pub.n_hops; i++) {
-		const struct krt_hop *h = &y->pub.hops[i];
-
-		if (h->to_tid == l->tid && h->recv_ns > read_ns)
-			read_ns = h->recv_ns;
-	}
 	while (l->n_done && l->done[0].until < read_ns) {
 		memmove(&l->done[0], &l->done[1], --l->n_done * sizeof(l->done[0]));
 		stale = true;
 	}
 	if (!again)
 		handback_in_step(e, l);
+	if (!l->n_done && stale)
+		recv_lost_catch_up(e, l, read_ns);
 	if (!l->n_done) {
 		/*
 		 * A loop that reads notifications in batches may answer before
