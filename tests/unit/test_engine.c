@@ -4869,6 +4869,52 @@ static void test_pause_handback_one_behind(void **state)
 }
 
 /*
+ * thrift after a pause (live, kernel tags): the loop's receive of A's job
+ * is not recorded (the first after the hooks came back), its worker's
+ * send is. The channel's count lags one notification: each receive is
+ * credited to the send before its own, and each job reaches the loop one
+ * receive late. B's reply finds only A's job, notified before B was read
+ * (stale), while B's own, sent after B was read and before the loop's
+ * last receive, waits: the count catches up, B takes its own job (a
+ * guess). C, read before B's job came back, then takes its own (before:
+ * B took none and had no call, C took B's job and had B's call with its
+ * own; live, each reply then took its predecessor's job, sure of it).
+ */
+static void test_pause_handback_receive_lost(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101, w2 = 102, w3 = 103;
+	const struct krt_trace *b, *c;
+
+	pool_paused(f, loop, w1, w2, w3);
+	feed(f, tagged(ev_recv(100000, loop, web(80), gw(50004), 10), 5)); /* A */
+	pool_call(f, w1, 40001, 100100, 11, 5);
+	feed(f, ev_notify(100200, w1, KRT_DIR_SEND, 0x7a11, 8)); /* its receive lost */
+	feed(f, tagged(ev_send(100300, loop, web(80), gw(50004), 30), 5));
+	feed(f, tagged(ev_recv(110000, loop, web(80), gw(50005), 10), 6)); /* B */
+	feed(f, tagged(ev_recv(110050, loop, web(80), gw(50006), 10), 7)); /* C */
+	pool_call(f, w2, 40002, 110100, 12, 6);
+	pool_notify_one(f, loop, w2, 110200);
+	feed(f, tagged(ev_send(110300, loop, web(80), gw(50005), 30), 6));
+	pool_call(f, w3, 40003, 110400, 13, 7);
+	pool_notify_one(f, loop, w3, 110500);
+	feed(f, tagged(ev_send(110600, loop, web(80), gw(50006), 30), 7));
+	krt_engine_flush(f->e);
+
+	b = collected_client(&f->col, 50005);
+	c = collected_client(&f->col, 50006);
+	assert_non_null(b);
+	assert_non_null(c);
+	assert_int_equal(trace_count_hops(b, w2, API), 1);
+	assert_int_equal(trace_hop(b, w2, API)->bytes, 12);
+	assert_true(b->uncertain & KRT_UNCERTAIN_HANDOFF);
+	assert_int_equal(trace_count_hops(c, w2, API), 0);
+	assert_int_equal(trace_count_hops(c, w3, API), 1);
+	assert_int_equal(trace_hop(c, w3, API)->bytes, 13);
+	fix_free(f);
+}
+
+/*
  * A pool worker's job not handed back at the pause (live, kernel tags):
  * w1 answered request 1 (its job handed back), then calls API again for a
  * job the loop handed it unseen; the kernel tags the call with w1's last
@@ -5531,6 +5577,7 @@ int main(void)
 	    cmocka_unit_test(test_pause_worker_handback_ends_claim),
 	    cmocka_unit_test(test_pause_handback_same_trace),
 	    cmocka_unit_test(test_pause_handback_one_behind),
+	    cmocka_unit_test(test_pause_handback_receive_lost),
 	    cmocka_unit_test(test_pause_unseen_reply_rest),
 	    cmocka_unit_test(test_pause_loop_unseen_requests),
 	    cmocka_unit_test(test_pause_loop_kernel_no_trace),
