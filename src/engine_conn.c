@@ -796,6 +796,23 @@ static __u64 send_tag(struct krt_engine *e, const struct krt_event *ev, struct d
 		*why = "reply to an unseen request";
 		return 0;
 	}
+	/*
+	 * Sampling (a window's drain, --sample): the kernel says this send is
+	 * an unsampled request's (KRT_XF_SAMPLED_OUT: the thread holds its
+	 * hidden trace), on a side whose last request, sampled, was answered
+	 * with nothing read since: the reply to a request whose read went
+	 * unrecorded (not sampled), not the rest of that reply. Rule 3a would
+	 * name the answered request (seen: thrift's front in a window's
+	 * drain, a keep-alive connection's next replies in the trace before,
+	 * wrong); the kernel's tag decides.
+	 */
+	if (serves && d->side_reqs.n == 1 && d->side_reqs.answered &&
+	    x->flags & KRT_XF_SAMPLED_OUT && x->flags & KRT_XF_TAGGED && x->trace_id &&
+	    d->side_recv_ns < d->side_reply_ns) {
+		side_req_forget(d);
+		*why = "reply to an unsampled request";
+		return 0;
+	}
 	if (serves && d->side_reqs.n) {
 		side_req_catch_up(e, ev, d, t);
 		d->side_reply_epoch = e->loss_epoch;
