@@ -586,6 +586,13 @@ struct trace {
 	bool handback_taken;
 	__u64 handback_ns; /* when that reply went out */
 	/*
+	 * After a pause: the worker whose job its reply took, and when that
+	 * job was handed back (eng_trace_emit: that worker's transfers in it
+	 * after then are another job's).
+	 */
+	__u32 job_tid;
+	__u64 job_until;
+	/*
 	 * Offered to a pool: the thread that read it woke a sibling while it
 	 * held the request unanswered and had not worked on it itself
 	 * (handoff_from), or a worker took it from that thread's queue on a

@@ -1820,6 +1820,10 @@ static void handback_bind(struct krt_engine *e, struct thread *l, struct trace *
 	w = eng_thread_find(e, job->tid);
 	if (!w)
 		return;
+	if (l->loop_after_pause) {
+		y->job_tid = w->tid;
+		y->job_until = job->until;
+	}
 	/* the job began after its request came in, and after w's previous one */
 	since = u64max(job->since, y->pub.ingress.ts_ns);
 	if (job->since < since && worked_before(e, w, job->since, since))

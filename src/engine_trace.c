@@ -389,6 +389,28 @@ void eng_trace_settle(struct trace *tr, __u32 tid, __u64 since)
 }
 
 /* Hand the trace to the writers and forget it (caller removes it from open[]). */
+/*
+ * After a pause: the worker whose job tr's reply took made transfers in tr
+ * after it handed that job back: another job's, which the kernel tagged
+ * with the worker's last trace and whose own hand-back never moved them
+ * (seen: thrift with 50 ms warm-ups, its loop jobs behind, a request
+ * answered with the next job's redis calls too, sure of it). Which
+ * request they were is not known: tr is not sure.
+ */
+static bool worked_after_job(const struct trace *tr)
+{
+	size_t i;
+
+	for (i = 0; i < tr->pub.n_hops; i++) {
+		const struct krt_hop *h = &tr->pub.hops[i];
+
+		if ((h->from_tid == tr->job_tid && h->send_ns > tr->job_until) ||
+		    (h->to_tid == tr->job_tid && h->recv_ns > tr->job_until))
+			return true;
+	}
+	return false;
+}
+
 void eng_trace_emit(struct krt_engine *e, struct trace *tr)
 {
 	struct krt_trace *p = &tr->pub;
@@ -416,6 +438,8 @@ void eng_trace_emit(struct krt_engine *e, struct trace *tr)
 		}
 	}
 	p->n_hops = n;
+	if (tr->job_tid && worked_after_job(tr))
+		tr->handback_guess = true;
 	if (tr->ingress_thread)
 		p->ingress.tid = tr->ingress_thread;
 	/* offered to a pool, and no sibling of the offering thread answered it */
