@@ -4304,6 +4304,44 @@ static void test_sampling_hidden_pool_request_from_peer(void **state)
 }
 
 /*
+ * Sampling (a window's drain, --sample): WEB, a thread per connection,
+ * answers sampled request 1 on a keep-alive connection; the next request
+ * there is not sampled (its read, and its call, unrecorded), but the
+ * kernel records WEB's reply to it, flagged an unsampled request's
+ * (KRT_XF_SAMPLED_OUT, the trace WEB got from API's reply). It is not 1's:
+ * nothing was read on the side since 1's reply (before: 1 had both
+ * replies, wrong; seen: thrift's front in a window's drain).
+ */
+static void test_sampling_unsampled_reply_after_answer(void **state)
+{
+	struct fix *f = fix_new();
+	struct krt_event hidden =
+	    tagged(ev_seq(ev_send(250, WEB, web(80), gw(50001), 30), 230), 2);
+	const struct krt_trace *t1;
+
+	hidden.xfer.flags |= KRT_XF_SAMPLED_OUT;
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	feed(f, tagged(ev_seq(ev_recv(100, WEB, web(80), gw(50001), 10), 100), 1));
+	feed(f, tagged(ev_seq(ev_send(110, WEB, web(40001), api(8080), 11), 1000), 1));
+	feed(f, tagged(ev_seq(ev_recv(120, API, api(8080), web(40001), 11), 1000), 1));
+	feed(f, tagged(ev_seq(ev_send(130, API, api(8080), web(40001), 21), 5000), 1));
+	feed(f, tagged(ev_seq(ev_recv(140, WEB, web(40001), api(8080), 21), 5000), 1));
+	feed(f, tagged(ev_seq(ev_send(150, WEB, web(80), gw(50001), 30), 200), 1));
+	/* the next request: WEB's read and call unrecorded; API's reply is */
+	feed(f, tagged(ev_seq(ev_recv(240, WEB, web(40001), api(8080), 21), 5021), 2));
+	feed(f, hidden);
+	krt_engine_flush(f->e);
+
+	t1 = collected_id(&f->col, 1);
+	assert_non_null(t1);
+	assert_non_null(hop_sent_at(t1, WEB, 0, 150));
+	assert_null(hop_sent_at(t1, WEB, 0, 250));
+	assert_int_equal(trace_count_hops(t1, WEB, 0), 1);
+	fix_free(f);
+}
+
+/*
  * --sample, the hand-back: the loop (io) read an unsampled request before it
  * was known to feed a pool (its read unrecorded); w1's job for it is
  * notified, and the loop's reply to it is recorded, hidden (flagged). That
@@ -5566,6 +5604,7 @@ int main(void)
 	    cmocka_unit_test(test_sampling_provisional_jobs),
 	    cmocka_unit_test(test_sampling_hidden_loop_request),
 	    cmocka_unit_test(test_sampling_hidden_pool_request_from_peer),
+	    cmocka_unit_test(test_sampling_unsampled_reply_after_answer),
 	    cmocka_unit_test(test_sampling_hidden_reply_takes_its_job),
 	    cmocka_unit_test(test_pause_ends_requests),
 	    cmocka_unit_test(test_pause_pool_queue_forgotten),
