@@ -4953,6 +4953,40 @@ static void test_pause_handback_receive_lost(void **state)
 }
 
 /*
+ * thrift after a pause (live, kernel tags), in step (P): A's reply takes
+ * w2's job. w2 then calls again, the kernel tagging the call with its last
+ * trace, A: another job's (a request read unseen), whose hand-back never
+ * comes to move it. A holds a call w2 made after it handed A's job back:
+ * not sure (before: sure, with the other job's call; seen: thrift with 50
+ * ms warm-ups, the loop jobs behind, a request with the next job's redis
+ * calls).
+ */
+static void test_pause_worker_call_after_job(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101, w2 = 102, w3 = 103;
+	const struct krt_trace *a;
+
+	pool_paused(f, loop, w1, w2, w3);
+	feed(f, tagged(ev_recv(100000, loop, web(80), gw(50003), 10), 4)); /* P */
+	pool_call(f, w3, 40003, 100100, 16, 4);
+	pool_notify_one(f, loop, w3, 100200);
+	feed(f, tagged(ev_send(100300, loop, web(80), gw(50003), 30), 4));
+	feed(f, tagged(ev_recv(110000, loop, web(80), gw(50004), 10), 5)); /* A */
+	pool_call(f, w2, 40002, 110100, 12, 5);
+	pool_notify_one(f, loop, w2, 110200);
+	feed(f, tagged(ev_send(110300, loop, web(80), gw(50004), 30), 5));
+	pool_call(f, w2, 40002, 110400, 13, 5); /* another job's */
+	krt_engine_flush(f->e);
+
+	a = collected_client(&f->col, 50004);
+	assert_non_null(a);
+	assert_int_equal(trace_count_hops(a, w2, API), 2);
+	assert_true(a->uncertain & KRT_UNCERTAIN_HANDOFF);
+	fix_free(f);
+}
+
+/*
  * A pool worker's job not handed back at the pause (live, kernel tags):
  * w1 answered request 1 (its job handed back), then calls API again for a
  * job the loop handed it unseen; the kernel tags the call with w1's last
@@ -5617,6 +5651,7 @@ int main(void)
 	    cmocka_unit_test(test_pause_handback_same_trace),
 	    cmocka_unit_test(test_pause_handback_one_behind),
 	    cmocka_unit_test(test_pause_handback_receive_lost),
+	    cmocka_unit_test(test_pause_worker_call_after_job),
 	    cmocka_unit_test(test_pause_unseen_reply_rest),
 	    cmocka_unit_test(test_pause_loop_unseen_requests),
 	    cmocka_unit_test(test_pause_loop_kernel_no_trace),
