@@ -1326,10 +1326,14 @@ static bool recv_lost_catch_up(struct krt_engine *e, struct thread *l, __u64 rea
 	return false;
 }
 
-/* No job left behind the ones l's replies took: in step again. */
-static void handback_in_step(struct krt_engine *e, struct thread *l)
+/*
+ * No job left behind the ones l's replies took: in step again. Not at a
+ * reply to another request read under a trace that took its job (again):
+ * the job of one of its requests may be notified late.
+ */
+static void handback_in_step(struct krt_engine *e, struct thread *l, bool again)
 {
-	if (!l->handback_unsettled || l->n_done)
+	if (again || !l->handback_unsettled || l->n_done)
 		return;
 	l->handback_unsettled = false;
 	eng_vlog(e, e->now, l, l->tid, 0, "HAND-BACK in step: no job left behind the replies");
@@ -1381,8 +1385,7 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag, bool r
 	 */
 	if (l->handback_unsettled)
 		y->handback_guess = true;
-	if (!again)
-		handback_in_step(e, l);
+	handback_in_step(e, l, again);
 	/* the last receive of l on y's side since y came in */
 	for (i = 0; i < y->pub.n_hops; i++) {
 		const struct krt_hop *h = &y->pub.hops[i];
@@ -1411,8 +1414,7 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag, bool r
 		memmove(&l->done[0], &l->done[1], --l->n_done * sizeof(l->done[0]));
 		stale = true;
 	}
-	if (!again)
-		handback_in_step(e, l);
+	handback_in_step(e, l, again);
 	if (!l->n_done && stale)
 		recv_lost_catch_up(e, l, read_ns);
 	if (!l->n_done) {
@@ -1451,8 +1453,7 @@ void eng_pool_handback(struct krt_engine *e, struct thread *l, __u64 tag, bool r
 	memmove(&l->done[0], &l->done[1], --l->n_done * sizeof(l->done[0]));
 	if (!l->n_done || stale)
 		l->handback_doubt = false;
-	if (!again)
-		handback_in_step(e, l);
+	handback_in_step(e, l, again);
 	l->handback_trace = tag;
 	y->handback_taken = true;
 	y->handback_ns = e->now;
@@ -1544,7 +1545,6 @@ static enum queue_result resolve_by_queue(struct krt_engine *e, struct thread *l
 					  unsigned int n, const unsigned int *disp_to)
 {
 	unsigned int rank[HANDBACK_GROUP], by_reply[HANDBACK_GROUP], to_job[HANDBACK_GROUP], i, j;
-	unsigned int moved; /* a group's order decides; its jobs moved, as said */
 	__u64 reply_ns[HANDBACK_GROUP];
 
 	for (i = 0; i < n; i++) {
@@ -1612,7 +1612,7 @@ static enum queue_result resolve_by_queue(struct krt_engine *e, struct thread *l
 
 		if (w)
 			job_pull(e, w, to, u64max(job->since, to->pub.ingress.ts_ns), job->until,
-				 job->since, &moved);
+				 job->since, NULL);
 		answered_rebind(l, to->pub.id, job);
 	}
 	for (i = 0; i < n; i++)
@@ -1633,7 +1633,7 @@ static enum queue_result resolve_by_queue(struct krt_engine *e, struct thread *l
 static bool resolve_group(struct krt_engine *e, struct thread *l)
 {
 	unsigned int n = l->n_group, by_read[HANDBACK_GROUP], by_disp[HANDBACK_GROUP],
-		     disp_to[HANDBACK_GROUP], i, moved;
+		     disp_to[HANDBACK_GROUP], i;
 	__u64 read_ns[HANDBACK_GROUP], disp_hi[HANDBACK_GROUP];
 	struct trace *y[HANDBACK_GROUP];
 	bool dispatched = true;
@@ -1683,7 +1683,7 @@ static bool resolve_group(struct krt_engine *e, struct thread *l)
 		 */
 		if (w)
 			job_pull(e, w, to, u64max(job->since, to->pub.ingress.ts_ns), job->until,
-				 job->since, &moved);
+				 job->since, NULL);
 		answered_rebind(l, to->pub.id, job);
 	}
 	for (i = 0; i < n; i++)
@@ -1758,25 +1758,24 @@ static bool answered_since(const struct trace *tr, __u64 since)
 }
 
 /*
- * *moved: the transfers taken from a request answered with another job
- * since the job `began` (answered_since); the rest were y's, a request's still to
- * be answered (a wake-up's wrong guess of which worker took which), or a
- * worker's stale guess.
+ * *moved (NULL: not wanted): the transfers taken from a request answered
+ * with another job since the job `began` (answered_since); the rest were
+ * y's, a request's still to be answered (a wake-up's wrong guess of which
+ * worker took which), or a worker's stale guess.
  */
 static unsigned int job_pull(struct krt_engine *e, struct thread *w, struct trace *y, __u64 since,
 			     __u64 until, __u64 began, unsigned int *moved)
 {
-	unsigned int found = 0, n;
+	unsigned int found = 0, n, shifted = 0;
 	size_t i;
 
-	*moved = 0;
 	if (w->touched_lost > since) {
 		for (i = 0; i < e->n_open; i++) {
 			if (e->open[i] == y || e->open[i]->pub.end_ns <= since)
 				continue;
 			n = eng_trace_move_job(e, w, e->open[i]->pub.id, y->pub.id, since, until);
 			if (answered_since(e->open[i], began))
-				*moved += n;
+				shifted += n;
 			found += n;
 		}
 	} else {
@@ -1790,10 +1789,12 @@ static unsigned int job_pull(struct krt_engine *e, struct thread *w, struct trac
 				continue;
 			n = eng_trace_move_job(e, w, list[i].id, y->pub.id, since, until);
 			if (answered_since(eng_trace_live(e, list[i].id), began))
-				*moved += n;
+				shifted += n;
 			found += n;
 		}
 	}
+	if (moved)
+		*moved = shifted;
 	return found + settle_job(e, y, w, since, until);
 }
 
