@@ -1286,10 +1286,11 @@ static void read_ahead_owes(struct krt_engine *e, struct thread *l, struct trace
  * channel it reads one notification at a time (thrift), while a job is
  * queued there that was sent after y was read and before l's last
  * receive: in a pipe read oldest first, that receive read it, and this
- * reply is its. The channel's counts lag: a receive of l's was not
- * recorded (seen: the first after the hooks came back, its worker's send
- * recorded), and every receive since was credited to the send before its
- * own, each job reaching l one receive late. Its replies, which come
+ * reply is its (the jobs queued before y was read, then, too: they are
+ * not its). The channel's counts lag: receives of l's were not recorded
+ * (seen: the first after the hooks came back, its worker's send recorded;
+ * up to three), and every receive since was credited to a send before its
+ * own, each job reaching l that many receives late. Its replies, which come
  * right after their receive, then took their predecessors' jobs, sure of
  * it, reply after reply (thrift with 50 ms warm-ups, whole windows
  * wrong), and those that found none (the one before dropped as stale)
@@ -1298,24 +1299,37 @@ static void read_ahead_owes(struct krt_engine *e, struct thread *l, struct trace
  */
 static bool recv_lost_catch_up(struct krt_engine *e, struct thread *l, __u64 read_ns)
 {
-	unsigned int i, k;
+	unsigned int i, k, j;
 
 	if (!l->loop_after_pause || l->reads_batched)
 		return false;
 	for (i = 0; i < NOTIFY_CHANS; i++) {
 		struct notify_chan *c = &e->chans[i];
 
-		if (!c->key || c->reader != l->tid || c->batched || !c->one_by_one || !c->n ||
-		    c->q[0].end <= c->rcvd || c->q[0].job.tid == l->tid ||
-		    c->q[0].job.until <= read_ns || c->q[0].job.until >= c->last_rcv_ns)
+		if (!c->key || c->reader != l->tid || c->batched || !c->one_by_one)
+			continue;
+		/*
+		 * Jobs queued before y was read are not its; its job was read
+		 * after them (oldest first), so they were read too (several
+		 * receives lost: seen, 24 bytes behind).
+		 */
+		for (k = 0; k < c->n && c->q[k].job.until <= read_ns; k++)
+			;
+		if (k == c->n || c->q[k].end <= c->rcvd || c->q[k].job.tid == l->tid ||
+		    c->q[k].job.until >= c->last_rcv_ns)
 			continue;
 		eng_vlog(e, e->now, l, l->tid, 0,
-			 "HAND-BACK catches up: %llu bytes read by a receive not seen",
-			 (unsigned long long)(c->q[0].end - c->rcvd));
-		c->rcvd = c->q[0].end;
-		chan_deliver(e, c);
-		for (k = 0; k < HANDBACK_RECENT; k++) {
-			struct trace *a = eng_trace_live(e, l->answered[k].trace);
+			 "HAND-BACK catches up: %llu bytes read by receives not seen",
+			 (unsigned long long)(c->q[k].end - c->rcvd));
+		/* one at a time: several at once would say the loop reads them so */
+		for (j = 0; j <= k && c->n; j++) {
+			c->rcvd = u64max(c->rcvd, c->q[0].end);
+			chan_deliver(e, c);
+		}
+		while (l->n_done && l->done[0].until <= read_ns)
+			memmove(&l->done[0], &l->done[1], --l->n_done * sizeof(l->done[0]));
+		for (j = 0; j < HANDBACK_RECENT; j++) {
+			struct trace *a = eng_trace_live(e, l->answered[j].trace);
 
 			if (a)
 				a->handback_guess = true;
