@@ -4953,6 +4953,57 @@ static void test_pause_handback_receive_lost(void **state)
 }
 
 /*
+ * As above, two receives lost (A's and A2's jobs, the counts 16 bytes
+ * apart): B's reply finds none, while the channel holds A2's job (queued
+ * before B was read: read too) and B's own (sent after B was read, before
+ * the loop's last receive). The count catches up past both, one job at a
+ * time, and B takes its own, a guess. The channel is still read one by
+ * one, in step: C takes its own job, sure of it (before: caught up one
+ * job only, the count still 8 bytes behind, C unsure; in the replays, a
+ * lag of 24 bytes left whole windows one job behind, and catching up
+ * several at once marked the channel batched, its jobs then ordered as
+ * asyncio's: two thrift requests swapped, sure of it).
+ */
+static void test_pause_handback_receives_lost(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101, w2 = 102, w3 = 103;
+	const struct krt_trace *b, *c;
+
+	pool_paused(f, loop, w1, w2, w3);
+	feed(f, tagged(ev_recv(100000, loop, web(80), gw(50004), 10), 5)); /* A */
+	pool_call(f, w1, 40001, 100100, 11, 5);
+	feed(f, ev_notify(100200, w1, KRT_DIR_SEND, 0x7a11, 8)); /* its receive lost */
+	feed(f, tagged(ev_send(100300, loop, web(80), gw(50004), 30), 5));
+	feed(f, tagged(ev_recv(100400, loop, web(80), gw(50003), 10), 4)); /* A2 */
+	pool_call(f, w1, 40001, 100500, 15, 4);
+	feed(f, ev_notify(100600, w1, KRT_DIR_SEND, 0x7a11, 8)); /* its receive lost */
+	feed(f, tagged(ev_send(100700, loop, web(80), gw(50003), 30), 4));
+	feed(f, tagged(ev_recv(110000, loop, web(80), gw(50005), 10), 6)); /* B */
+	pool_call(f, w2, 40002, 110100, 12, 6);
+	pool_notify_one(f, loop, w2, 110200);
+	feed(f, tagged(ev_send(110300, loop, web(80), gw(50005), 30), 6));
+	feed(f, tagged(ev_recv(110400, loop, web(80), gw(50006), 10), 7)); /* C */
+	pool_call(f, w3, 40003, 110500, 13, 7);
+	pool_notify_one(f, loop, w3, 110600);
+	feed(f, tagged(ev_send(110700, loop, web(80), gw(50006), 30), 7));
+	krt_engine_flush(f->e);
+
+	b = collected_client(&f->col, 50005);
+	c = collected_client(&f->col, 50006);
+	assert_non_null(b);
+	assert_non_null(c);
+	assert_int_equal(trace_count_hops(b, w2, API), 1);
+	assert_int_equal(trace_hop(b, w2, API)->bytes, 12);
+	assert_true(b->uncertain & KRT_UNCERTAIN_HANDOFF);
+	assert_int_equal(trace_count_hops(c, w2, API), 0);
+	assert_int_equal(trace_count_hops(c, w3, API), 1);
+	assert_int_equal(trace_hop(c, w3, API)->bytes, 13);
+	assert_int_equal(c->uncertain, 0);
+	fix_free(f);
+}
+
+/*
  * thrift after a pause (live, kernel tags), in step (P): A's reply takes
  * w2's job. w2 then calls again, the kernel tagging the call with its last
  * trace, A: another job's (a request read unseen), whose hand-back never
@@ -5651,6 +5702,7 @@ int main(void)
 	    cmocka_unit_test(test_pause_handback_same_trace),
 	    cmocka_unit_test(test_pause_handback_one_behind),
 	    cmocka_unit_test(test_pause_handback_receive_lost),
+	    cmocka_unit_test(test_pause_handback_receives_lost),
 	    cmocka_unit_test(test_pause_worker_call_after_job),
 	    cmocka_unit_test(test_pause_unseen_reply_rest),
 	    cmocka_unit_test(test_pause_loop_unseen_requests),
