@@ -388,7 +388,6 @@ void eng_trace_settle(struct trace *tr, __u32 tid, __u64 since)
 	}
 }
 
-/* Hand the trace to the writers and forget it (caller removes it from open[]). */
 /*
  * After a pause: the worker whose job tr's reply took made transfers in tr
  * after it handed that job back: another job's, which the kernel tagged
@@ -411,6 +410,7 @@ static bool worked_after_job(const struct trace *tr)
 	return false;
 }
 
+/* Hand the trace to the writers and forget it (caller removes it from open[]). */
 void eng_trace_emit(struct krt_engine *e, struct trace *tr)
 {
 	struct krt_trace *p = &tr->pub;
