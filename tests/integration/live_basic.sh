@@ -39,7 +39,7 @@ cleanup() {
 	ip netns del $NS_FRONT 2>/dev/null
 	ip netns del $NS_BACK 2>/dev/null
 	ip link del $BR 2>/dev/null
-	rm -rf "$TMP"
+	drop_tmp "$TMP"
 }
 trap cleanup EXIT
 
