@@ -874,14 +874,35 @@ static void send_from_child(int fd)
  * senders' hooks have not run yet). The reader holds an unsampled request
  * when it reads them: the receive is recorded all the same (untagged, the
  * senders' records decide), not dropped as that request's.
+ *
+ * In the small tables' group (8 slots, 4 probes a state) the scenario's
+ * five to seven connection sides may not all find a slot: socket cookies
+ * (the connections' slots) are a machine-wide counter, so where they fall
+ * depends on every other socket opened meanwhile. A side not kept goes
+ * untagged and unrecorded (counted: slot_full), which is not what this
+ * test is about: it failed 3 runs in 27 here under other helpers' loads,
+ * the receive on back not recorded, and the source said "1 state not
+ * kept" each time it was asked. An attempt whose source counted a state
+ * not kept is not judged: the scenario runs again on new sockets, at most
+ * 5 times; the last attempt is judged whatever happened.
  */
-static void test_sampled_bytes_then_untagged_recorded(void **state)
+struct sampled_bytes_result {
+	int first, k;		   /* the sampled door request, the unsampled one */
+	bool unsampled_recorded;   /* a record of the unsampled request's read */
+	bool found;		   /* the receive of both senders' bytes */
+	struct krt_event e;	   /* that receive */
+	__u64 slot_full;	   /* states not kept over the attempt */
+};
+
+static void sampled_bytes_attempt(struct sampled_bytes_result *r)
 {
 	struct krt_live_source *sampled;
+	struct krt_live_tag_stats ts;
 	int gw[5], srv[5], cli, back, k, first = -1;
 	char buf[64];
 	const struct krt_event *e;
 
+	memset(r, 0, sizeof(*r));
 	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
 	sampled = open_source(2);
 	assert_non_null(sampled);
@@ -896,28 +917,34 @@ static void test_sampled_bytes_then_untagged_recorded(void **state)
 		if (find_xfer(KRT_DIR_RECV, srv[k], 0))
 			first = k;
 	}
-	assert_true(first >= 0 && k < 4);
-	/* bytes of the sampled request, then the next (unsampled) request read */
-	assert_int_equal(write(cli, "A-sampled\n", 10), 10);
-	tcp_pair(GATEWAY, &gw[k], &srv[k]);
-	assert_int_equal(write(gw[k], "req\n", 4), 4);
-	read_n(srv[k], 4);
-	/* bytes sent with no trace, behind the sampled ones */
-	send_from_child(cli);
-	usleep(10000);
-	drain_from(sampled);
-	/* the unsampled request left no record */
-	assert_null(find_xfer(KRT_DIR_RECV, srv[k], 0));
-	/* one read of both, under the unsampled request's trace */
-	assert_int_equal(read(back, buf, sizeof(buf)), 21);
-	drain_from(sampled);
-	e = find_xfer(KRT_DIR_RECV, back, 0);
-	if (!e)
+	r->first = first;
+	r->k = k;
+	if (first >= 0 && k < 4) {
+		/* bytes of the sampled request, then the next (unsampled) request read */
+		assert_int_equal(write(cli, "A-sampled\n", 10), 10);
+		tcp_pair(GATEWAY, &gw[k], &srv[k]);
+		assert_int_equal(write(gw[k], "req\n", 4), 4);
+		read_n(srv[k], 4);
+		/* bytes sent with no trace, behind the sampled ones */
+		send_from_child(cli);
+		usleep(10000);
+		drain_from(sampled);
+		r->unsampled_recorded = find_xfer(KRT_DIR_RECV, srv[k], 0) != NULL;
+		/* one read of both, under the unsampled request's trace */
+		assert_int_equal(read(back, buf, sizeof(buf)), 21);
+		drain_from(sampled);
+		e = find_xfer(KRT_DIR_RECV, back, 0);
+		if (e) {
+			r->found = true;
+			r->e = *e;
+		}
+	} else {
+		k--; /* gw[k] of the loop's last pass is the last one opened */
+	}
+	krt_live_tag_stats(sampled, &ts);
+	r->slot_full = ts.slot_full;
+	if (!r->found && !r->slot_full)
 		show_thread_events(syscall(SYS_gettid));
-	assert_non_null(e);
-	assert_int_equal(e->xfer.bytes, 21);
-	/* it holds both: the sampled sender's record decides */
-	assert_false(e->xfer.flags & KRT_XF_TAGGED);
 	for (; k >= 0; k--) {
 		close(gw[k]);
 		close(srv[k]);
@@ -925,6 +952,27 @@ static void test_sampled_bytes_then_untagged_recorded(void **state)
 	close(cli);
 	close(back);
 	close_own_source(sampled);
+}
+
+static void test_sampled_bytes_then_untagged_recorded(void **state)
+{
+	struct sampled_bytes_result r;
+	int attempt;
+
+	for (attempt = 1;; attempt++) {
+		sampled_bytes_attempt(&r);
+		if (!r.slot_full || attempt == 5)
+			break;
+		print_message("attempt %d: %llu state(s) not kept (%u slots): again\n", attempt,
+			      (unsigned long long)r.slot_full, state_slots);
+	}
+	assert_true(r.first >= 0 && r.k < 4);
+	/* the unsampled request left no record */
+	assert_false(r.unsampled_recorded);
+	assert_true(r.found);
+	assert_int_equal(r.e.xfer.bytes, 21);
+	/* it holds both: the sampled sender's record decides */
+	assert_false(r.e.xfer.flags & KRT_XF_TAGGED);
 }
 
 /* krtrace-bpf's defaults: tags, CPU summed here, one record per hop */
@@ -2609,6 +2657,27 @@ static void *burner(void *arg)
 }
 
 /*
+ * This thread's run-queue waits so far by the kernel's own count
+ * (/proc/.../schedstat's second field, ns), shown when test_runq_delay
+ * fails: the waits there were, against what was counted.
+ */
+static unsigned long long schedstat_run_delay(void)
+{
+	unsigned long long on = 0, waited = 0;
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/schedstat", (long)syscall(SYS_gettid));
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &on, &waited) != 2)
+		waited = 0;
+	fclose(f);
+	return waited;
+}
+
+/*
  * Run-queue delay: a thread that works on a request while another thread
  * holds its CPU waits on the run queue about as long as it runs; that wait
  * is reported with its CPU time, for its request.
@@ -2620,6 +2689,7 @@ static void test_runq_delay(void **state)
 	struct krt_live_source *s;
 	const struct krt_event *in;
 	__u64 oncpu = 0, runq = 0, wall_ns;
+	unsigned long long rd0, rd1, rd2;
 	struct timespec t0, t1;
 	pthread_t th;
 	int gw, srv;
@@ -2645,6 +2715,7 @@ static void test_runq_delay(void **state)
 	 * at the switch-out after it, so every wait counted for the request
 	 * comes after this switch-out.
 	 */
+	rd0 = schedstat_run_delay();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	usleep(1000);
 	assert_int_equal(write(gw, "req\n", 4), 4);
@@ -2655,11 +2726,23 @@ static void test_runq_delay(void **state)
 	burner_run = false;
 	pthread_join(th, NULL);
 	assert_int_equal(write(srv, "ans\n", 4), 4);
+	/* answered and blocked: the request's time goes out at this sleep */
 	usleep(10000);
-	read_n(gw, 4);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	rd1 = schedstat_run_delay();
 	wall_ns = (t1.tv_sec - t0.tv_sec) * 1000000000ULL + t1.tv_nsec - t0.tv_nsec;
 	drain_from(s);
+	rd2 = schedstat_run_delay();
+	/*
+	 * The answer is read (by this thread, the gateway's side too) only
+	 * now: its bytes carry the request's tag, so the thread that reads
+	 * them takes the request's trace again until it blocks. Read before
+	 * the drain, that trace got the reader's time up to the drain's end,
+	 * after t1 (waits of 6-38 ms past t1 under load, where the
+	 * kernel's own count had them too: the bound below failed 4 times in
+	 * 16 runs of this test with other helpers' loads).
+	 */
+	read_n(gw, 4);
 	assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
 
 	in = find_xfer(KRT_DIR_RECV, srv, 0);
@@ -2671,6 +2754,15 @@ static void test_runq_delay(void **state)
 	assert_true(oncpu >= BURN_SEEN_NS);
 	/* the burner ran about as long: the scheduler's slices are a few ms */
 	assert_true(runq >= 5 * 1000 * 1000);
+	if (oncpu + runq > wall_ns) {
+		/* the kernel's count of the waits, and the records counted */
+		fprintf(stderr, "#   the kernel's run-queue waits: %llu us from t0 to t1, %llu us to the drain's end\n",
+			(rd1 - rd0) / 1000, (rd2 - rd0) / 1000);
+		fprintf(stderr, "#   t0 %llu, t1 %llu\n",
+			(unsigned long long)(t0.tv_sec * 1000000000ULL + t0.tv_nsec),
+			(unsigned long long)(t1.tv_sec * 1000000000ULL + t1.tv_nsec));
+		show_thread_events(in->tid);
+	}
 	/*
 	 * No more than the request lasted (the clocks read around it): a fixed
 	 * bound (1 s) failed on a machine busy enough that the pinned thread
