@@ -100,9 +100,15 @@ check "restarted redis (PID $old -> $new) traced within $FOLLOW_S s (${took} s)"
 # or more for a detour) and reached every nginx worker (each keeps its own
 # idle connections, LIFO: a worker no request reached keeps its broken ones).
 # nginx retries a broken cached connection on the next one, so the first
-# requests of each worker take them all: one batch is enough in practice,
-# a second one is the bound's margin.
-nginx_workers=$(pgrep -c -P "$(cat "$STATE/nginx/nginx.pid")")
+# requests of each worker take them all: the first batch makes the detours
+# (1-3 here, all among its first 10 requests), the second shows none is
+# left (2 batches in each of 7 runs). A detour among the scored requests
+# was the likeliest cause of a CI failure here (one "after" request
+# uncertain and not right), though none was seen again in 6 runs of this
+# suite and 40 restarts in a loop: a failure now names the request, why,
+# and nginx's line for it.
+nginx_workers=$(pgrep -c -P "$(cat "$STATE/nginx/nginx.pid" 2>/dev/null)" 2>/dev/null)
+[ -n "$nginx_workers" ] && [ "$nginx_workers" -gt 0 ] || nginx_workers=1
 for b in 1 2 3 4 5; do
 	"$LOAD" -s "$NGINX" -n 200 -c 8 -k 1 -p "warm$b-" >/dev/null 2>&1
 	grep "\"id\":\"warm$b-" "$STATE/truth/nginx.jsonl" >"$tmp/warm$b.jsonl"
