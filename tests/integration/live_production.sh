@@ -102,7 +102,7 @@ check "restarted redis (PID $old -> $new) traced within $FOLLOW_S s (${took} s)"
 # nginx retries a broken cached connection on the next one, so the first
 # requests of each worker take them all: the first batch makes the detours
 # (1-3 here, all among its first 10 requests), the second shows none is
-# left (2 batches in each of 7 runs). A detour among the scored requests
+# left (2 batches in each of 14 runs). A detour among the scored requests
 # was the likeliest cause of a CI failure here (one "after" request
 # uncertain and not right), though none was seen again in 6 runs of this
 # suite and 40 restarts in a loop: a failure now names the request, why,
