@@ -180,6 +180,18 @@ static __always_inline struct krt_thread_state *thread_get(__u32 tid)
 			__builtin_memset(&s->st, 0, sizeof(s->st));
 			__builtin_memset(&s->go, 0, sizeof(s->go));
 			s->st.touched = krt_epoch;
+			/*
+			 * Made for the running thread by a hook other than the
+			 * switch's: its switch-in went unseen (the test bed's
+			 * kernel does not always run sched_switch: 3 new
+			 * threads of 240 in two recordings ran first with no
+			 * switch-in, their requests' CPU then 0), so its
+			 * time counts from now, as a switch-in starts it
+			 * (cpu.bpf.h). The switch hook makes the next task's
+			 * state, never the current one's.
+			 */
+			if (cpu_in_kernel && tid == (__u32)bpf_get_current_pid_tgid())
+				s->st.oncpu_since = bpf_ktime_get_ns();
 			slot_publish(&s->tid, fill, tid, p);
 			return &s->st;
 		}

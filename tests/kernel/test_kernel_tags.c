@@ -2775,6 +2775,53 @@ static void test_runq_delay(void **state)
 }
 
 /*
+ * A thread whose state is made while it runs, by a hook other than the
+ * switch's (its switch-in unseen: the test bed's kernel does not always run
+ * sched_switch, and a new thread's request then had no CPU at all): its
+ * time counts from there. Here the thread is traced, and the programs
+ * attached, while it runs; it reads a request already queued (no block,
+ * so no switch-in before its state is made at the receive), works 2 ms,
+ * answers and blocks. Without the count started at the state's making,
+ * the request's CPU was 0 (or what followed a preemption).
+ */
+static void test_cpu_state_made_running(void **state)
+{
+	struct krt_live_opts o = { .kernel_tags = true, .cpu_in_kernel = true };
+	struct krt_live_source *s;
+	const struct krt_event *in;
+	struct timespec a, b;
+	__u64 oncpu = 0, used;
+	int gw, srv;
+
+	assert_int_equal(krt_live_untrace_tgid(src, getpid()), 0);
+	tcp_pair(GATEWAY, &gw, &srv);
+	assert_int_equal(write(gw, "req\n", 4), 4);
+	usleep(1000);
+	s = open_source_with(o, false);
+	assert_non_null(s);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+	read_n(srv, 4);
+	burn_ns(2 * 1000 * 1000);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+	assert_int_equal(write(srv, "ans\n", 4), 4);
+	usleep(10000); /* answered and blocked: the request's time goes out */
+	drain_from(s);
+	read_n(gw, 4);
+	used = (b.tv_sec - a.tv_sec) * 1000000000ULL + b.tv_nsec - a.tv_nsec;
+	in = find_xfer(KRT_DIR_RECV, srv, 0);
+	assert_non_null(in);
+	request_cpu(in, &oncpu, NULL);
+	print_message("on CPU %llu us of the %llu us the thread used\n",
+		      (unsigned long long)oncpu / 1000, (unsigned long long)used / 1000);
+	if (oncpu < used / 2)
+		show_thread_events(in->tid);
+	assert_true(oncpu >= used / 2);
+	close(gw);
+	close(srv);
+	close_own_source(s);
+}
+
+/*
  * A receive that moves its thread to another request carries the time
  * spent on the one before in its own record: the live source hands the
  * engine a CPU event for the old request, at the receive's time, before
@@ -4382,6 +4429,7 @@ int main(void)
 	/* slot_busy only here: the small tables' group asserts none happened */
 	const struct CMUnitTest tests[] = {
 		TAG_TEST_LIST("test_"),
+		KRT_TEST("test_cpu_state_made_running", test_cpu_state_made_running),
 		KRT_TEST("test_slot_busy_counted", test_slot_busy_counted),
 		KRT_TEST("test_many_connections_kept", test_many_connections_kept),
 		KRT_TEST("test_wakeup_batched", test_wakeup_batched),
