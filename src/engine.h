@@ -35,6 +35,12 @@ struct krt_engine_config {
 	bool check_kernel_tags; /* live: also run the rules and count disagreements */
 	bool keep_slices;	/* fill krt_trace.slices (timeline writers) */
 	/*
+	 * live --rules / --debug check-tags: on-CPU time is counted here from
+	 * the switch records (not the kernel's CPU records); a transfer by a
+	 * thread with no switch-in seen starts its count (engine_conn.c).
+	 */
+	bool cpu_from_switches;
+	/*
 	 * --peers: the other traced hosts' networks (NULL = none). A peer's
 	 * request to a server side starts a trace here, as the gateway's do.
 	 */

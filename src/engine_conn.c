@@ -1728,6 +1728,20 @@ void eng_on_xfer(struct krt_engine *e, const struct krt_event *ev)
 		on_send(e, ev, &tp);
 	else if (ev->xfer.dir == KRT_DIR_RECV)
 		on_recv(e, ev, &tp);
+	/*
+	 * A transfer shows its thread on CPU. Where CPU is counted from the
+	 * switch records, a thread the engine thinks off CPU had its
+	 * switch-in unrecorded (the test bed's kernel does not always run
+	 * sched_switch: 3 new threads of 240 ran first with none, their
+	 * requests' CPU then 0): its time counts from here, for the trace
+	 * the transfer left it in (after on_recv: a thread first met here
+	 * is known by now).
+	 */
+	if (e->cfg.cpu_from_switches && (t = eng_thread_find(e, ev->tid)) && t->traced &&
+	    !t->oncpu) {
+		t->oncpu = true;
+		t->oncpu_since = ev->ts_ns;
+	}
 }
 
 /*

@@ -1428,6 +1428,7 @@ int main(int argc, char **argv)
 	cfg.use_kernel_tags = lo.kernel_tags;
 	cfg.peers = o.peers.n ? &o.peers : NULL;
 	cfg.check_kernel_tags = o.check_tags;
+	cfg.cpu_from_switches = !lo.cpu_in_kernel;
 	cfg.on_trace = on_trace;
 	cfg.cb_ctx = &sctx;
 	engine = krt_engine_new(&cfg);

@@ -199,6 +199,32 @@ static void test_thread_per_request(void **state)
 	fix_free(f);
 }
 
+/*
+ * CPU counted from switch records (live --rules): a thread whose switch-in
+ * no record showed (the kernel does not always run sched_switch; a new
+ * thread's first run) is on CPU from its first transfer, to its switch-out.
+ * Without cpu_from_switches (the kernel's CPU records; import) nothing
+ * changes: no time without a switch-in.
+ */
+static void test_cpu_switch_in_unseen(void **state)
+{
+	for (int from_switches = 0; from_switches < 2; from_switches++) {
+		struct fix *f = fix_new();
+		const struct krt_trace *t;
+
+		f->cfg.cpu_from_switches = from_switches;
+		fix_start(f);
+		feed(f, ev_recv(1100, WEB, web(80), gw(50000), 100)); /* no switch-in before */
+		feed(f, ev_send(1500, WEB, web(80), gw(50000), 120));
+		feed(f, ev_switch(1600, WEB, 1, 0));
+		krt_engine_flush(f->e);
+		assert_int_equal(f->col.n, 1);
+		t = &f->col.v[0];
+		assert_int_equal(trace_tid(t, WEB)->cpu_ns, from_switches ? 500 : 0);
+		fix_free(f);
+	}
+}
+
 /* Two requests on one keep-alive ingress connection: two traces. */
 static void test_keepalive_ingress(void **state)
 {
@@ -5577,6 +5603,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_thread_per_request),
 	    cmocka_unit_test(test_keepalive_ingress),
+	    cmocka_unit_test(test_cpu_switch_in_unseen),
 	    cmocka_unit_test(test_peer_requests),
 	    cmocka_unit_test(test_remote_trace_continued),
 	    cmocka_unit_test(test_event_loop_interleave),
