@@ -1813,6 +1813,54 @@ static unsigned int job_pull(struct krt_engine *e, struct thread *w, struct trac
 }
 
 /*
+ * After a pause, loop l (it reads its notifications in batches: asyncio's
+ * self-pipe) binds to y a job whose worker left the CPU before it sent the
+ * notification (job->pre_ns), and l wrote a reply to another request in
+ * between: the worker had queued its result and let the interpreter lock
+ * go (the write of its byte drops it), the loop ran that callback and
+ * answered, and only then did the worker send. That reply may have been
+ * this job's. If it was, it took another's job, sure of it, and so did
+ * every reply since, each one its successor's (seen: asgi at 16
+ * connections, a window 0.5 s after a 50 ms warm-up, 4 jobs behind; the
+ * group's order by queue then bound five requests to the wrong worker,
+ * sure of it, and the next reply outside the group too). Which reply had
+ * which job is not known: l's replies since that preemption are guesses,
+ * and l is out of step until a reply finds no job left behind
+ * (handback_in_step). Live and --sample keep the kernel's notification
+ * order as before: the rule is gated on loop_after_pause.
+ */
+static void handback_late_notify(struct krt_engine *e, struct thread *l, struct trace *y,
+				 const struct handback *job)
+{
+	bool between = false;
+	unsigned int i;
+
+	if (!l->loop_after_pause || !l->reads_batched || !job->pre_ns)
+		return;
+	for (i = 0; i < HANDBACK_RECENT && !between; i++) {
+		const struct trace *a = eng_trace_live(e, l->answered[i].trace);
+
+		between =
+		    a && a != y && a->handback_ns > job->pre_ns && a->handback_ns < job->until;
+	}
+	if (!between)
+		return;
+	for (i = 0; i < HANDBACK_RECENT; i++) {
+		struct trace *a = eng_trace_live(e, l->answered[i].trace);
+
+		if (a && a->handback_ns > job->pre_ns)
+			a->handback_guess = true;
+	}
+	y->handback_guess = true;
+	if (!l->handback_unsettled)
+		eng_vlog(
+		    e, job->until, l, l->tid, y->pub.id,
+		    "HAND-BACK notified after a reply written while its worker was off the CPU: "
+		    "out of step");
+	l->handback_unsettled = true;
+}
+
+/*
  * The worker's work between its previous notification and this one goes
  * to y, wherever the pool guessed it.
  */
@@ -1839,6 +1887,7 @@ static void handback_bind(struct krt_engine *e, struct thread *l, struct trace *
 		y->job_tid = w->tid;
 		y->job_until = job->until;
 	}
+	handback_late_notify(e, l, y, job);
 	/* the job began after its request came in, and after w's previous one */
 	since = u64max(job->since, y->pub.ingress.ts_ns);
 	if (job->since < since && worked_before(e, w, job->since, since))

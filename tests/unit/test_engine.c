@@ -5030,6 +5030,53 @@ static void test_pause_handback_receives_lost(void **state)
 }
 
 /*
+ * asyncio after a pause (live, kernel tags), in step (P). The loop reads
+ * A and B; w2 hands back B's job first (notified, read). w1 does A's
+ * call, lets the interpreter lock go (its wake-up of w3) and is preempted
+ * before its byte: the loop runs its callback and answers A, then w1's
+ * byte comes, then the loop answers B. The send order gives A w2's job
+ * and B w1's: both swapped, and neither in the order's doubt (A's job was
+ * notified before w1 left the CPU). A reply written while w1 was off the
+ * CPU before its notification may have been w1's job: A and B are
+ * unsure, and the loop out of step (before: both sure, each with the
+ * other's call; seen: asgi at 16 connections, five requests swapped).
+ */
+static void test_pause_handback_late_notify(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101, w2 = 102, w3 = 103;
+	const struct krt_trace *a, *b;
+
+	pool_paused(f, loop, w1, w2, w3);
+	feed(f, tagged(ev_recv(100000, loop, web(80), gw(50003), 10), 4)); /* P */
+	pool_call(f, w3, 40003, 100100, 16, 4);
+	pool_notify(f, loop, w3, 100200);
+	feed(f, tagged(ev_send(100300, loop, web(80), gw(50003), 30), 4));
+	feed(f, ev_switch(100310, w3, 1, 0));
+	feed(f, tagged(ev_recv(110000, loop, web(80), gw(50004), 10), 5)); /* A */
+	feed(f, tagged(ev_recv(110010, loop, web(80), gw(50005), 10), 6)); /* B */
+	pool_call(f, w2, 40002, 110100, 12, 6);
+	pool_notify(f, loop, w2, 110200);
+	feed(f, ev_switch(110220, w2, 1, 0));
+	pool_call(f, w1, 40001, 110300, 11, 5);
+	feed(f, ev_wakeup(110340, w1, w3));    /* w1 lets the lock go */
+	feed(f, ev_switch(110350, w1, 0, w3)); /* and is preempted */
+	feed(f, tagged(ev_send(110400, loop, web(80), gw(50004), 30), 5)); /* answers A */
+	pool_notify(f, loop, w1, 110500);
+	feed(f, tagged(ev_send(110600, loop, web(80), gw(50005), 30), 6)); /* answers B */
+	krt_engine_flush(f->e);
+
+	a = collected_client(&f->col, 50004);
+	b = collected_client(&f->col, 50005);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(a->uncertain & KRT_UNCERTAIN_HANDOFF);
+	assert_true(b->uncertain & KRT_UNCERTAIN_HANDOFF);
+	assert_false(krt_engine_settled(f->e));
+	fix_free(f);
+}
+
+/*
  * thrift after a pause (live, kernel tags), in step (P): A's reply takes
  * w2's job. w2 then calls again, the kernel tagging the call with its last
  * trace, A: another job's (a request read unseen), whose hand-back never
@@ -5730,6 +5777,7 @@ int main(void)
 	    cmocka_unit_test(test_pause_handback_one_behind),
 	    cmocka_unit_test(test_pause_handback_receive_lost),
 	    cmocka_unit_test(test_pause_handback_receives_lost),
+	    cmocka_unit_test(test_pause_handback_late_notify),
 	    cmocka_unit_test(test_pause_worker_call_after_job),
 	    cmocka_unit_test(test_pause_unseen_reply_rest),
 	    cmocka_unit_test(test_pause_loop_unseen_requests),
