@@ -122,7 +122,8 @@ echo "# warm-up after the restart: $b batch(es) of 200 (the last: $detours detou
 # an exec into a traced namespace, outside the traced process tree
 ip netns exec "${NS_PREFIX}redis" sleep 30 &
 extra_pids+=($!)
-took=$(wait_for "$tmp/follow.err" "now tracing PID .* of ${NS_PREFIX}redis" 6)
+# its own PID: the restarted redis's line names the same namespace
+took=$(wait_for "$tmp/follow.err" "now tracing PID $! of ${NS_PREFIX}redis" 6)
 check "a process exec'ed into a traced namespace traced within $FOLLOW_S s (${took} s)" \
 	awk -v t="$took" -v b=$FOLLOW_S 'BEGIN { exit !(t < b) }'
 
@@ -131,7 +132,7 @@ ns_on_bridge "$new_ns" "$new_veth" "$BRIDGE" "$NET.0.50/16"
 ip netns exec "$new_ns" "$OUT/services/svc_thread" -l "$NET.0.50:8080" -n extra \
 	>"$tmp/extra.log" 2>&1 &
 extra_pids+=($!)
-took=$(wait_for "$tmp/follow.err" "now tracing PID .* of .*($NET.0.50)" 6)
+took=$(wait_for "$tmp/follow.err" "now tracing PID $! of .*($NET.0.50)" 6)
 check "a new namespace on the subnet traced within $FOLLOW_S s (${took} s)" \
 	awk -v t="$took" -v b=$FOLLOW_S 'BEGIN { exit !(t < b) }'
 for _ in $(seq 50); do "$LOAD" -s "$NET.0.50:8080" -n 1 -p probe- >/dev/null 2>&1 && break; sleep 0.1; done
