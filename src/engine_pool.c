@@ -1754,12 +1754,6 @@ static bool worked_before(struct krt_engine *e, const struct thread *w, __u64 fr
 }
 
 /*
- * w's work in (since, until] goes to y: it is in traces w had activity in
- * after `since`: those w remembers (struct thread's touched), unless one it
- * forgot was touched after since; then every open trace active since then
- * (pub.end_ns is a trace's latest activity). Returns the hops found.
- */
-/*
  * Trace tr's reply took a job after `since` (the worker's previous
  * notification), while (or after) the worker did this one under tr's
  * name: the request its guess (the kernel's tag) named was answered with
@@ -1772,10 +1766,14 @@ static bool answered_since(const struct trace *tr, __u64 since)
 }
 
 /*
- * *moved (NULL: not wanted): the transfers taken from a request answered
- * with another job since the job `began` (answered_since); the rest were
- * y's, a request's still to be answered (a wake-up's wrong guess of which
- * worker took which), or a worker's stale guess.
+ * w's work in (since, until] goes to y: it is in traces w had activity in
+ * after `since`: those w remembers (struct thread's touched), unless one it
+ * forgot was touched after since; then every open trace active since then
+ * (pub.end_ns is a trace's latest activity). Returns the hops found.
+ * *moved (NULL: not wanted): those taken from a request answered with
+ * another job since the job `began` (answered_since); the rest were y's, a
+ * request's still to be answered (a wake-up's wrong guess of which worker
+ * took which), or a worker's stale guess.
  */
 static unsigned int job_pull(struct krt_engine *e, struct thread *w, struct trace *y, __u64 since,
 			     __u64 until, __u64 began, unsigned int *moved)
