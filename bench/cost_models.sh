@@ -28,7 +28,11 @@
 # its hot hooks detached in between. With 300 ms the cycle is 3 s: the
 # measured run (3 s), warm-up (6 s) and idle window (3 s) hold whole cycles,
 # so each sees the same share of windows whichever phase it begins in (with
-# other run lengths take a WINDOW_MS whose cycle divides them). Each cycle
+# other run lengths take a WINDOW_MS whose cycle divides them; the script
+# warns when the measured run or the idle window does not hold whole
+# cycles). w10L is w10 with WINDOW_MS_LONG (1000: a cycle of 10 s), so two
+# window lengths alternate in one run: the runs must hold whole cycles of
+# both (WINDOW_MS=300 WINDOW_MS_LONG=1000: SECONDS and IDLE of 30). Each cycle
 # costs the reader a pause (2-5 ms of CPU here: the tracepoints' text
 # patching 1-3, the drain 0.5-1, the forgetting 0.7-1) and a resume (1.5-4
 # ms), whatever the load: ~1.5-2 ms a second at no load with 300 ms, the
@@ -43,7 +47,8 @@
 #      down again if it was not running), MODELS (chain m1 m2 m3 m4 and the
 #      runtimes the test bed knows: java asgi thrift node mc go-http
 #      go-fanout), CASES ("full s10 rate"; also "w10", and "empty" and "prefilter", below), RATE (--sample-rate, 100),
-#      WINDOW_MS (w10's --sample-window, 300), WARM (s, 6), IDLE (s, 3),
+#      WINDOW_MS (w10's --sample-window, 300), WINDOW_MS_LONG (w10L's, 1000),
+#      WARM (s, 6), IDLE (s, 3),
 #      WRK_CONN (4), WRK_CPU (last CPU; "" = any), PRICE_NS (111: the price
 #      of a hook hit, bench/overhead_cost.sh), RESULTS (file: raw lines),
 #      TRACER_TIMEOUT (s, 30), REPORT (a RESULTS file of an earlier run: its
@@ -72,6 +77,7 @@ WARM=${WARM:-6}
 IDLE=${IDLE:-3}
 RATE=${RATE:-100}
 WINDOW_MS=${WINDOW_MS:-300}
+WINDOW_MS_LONG=${WINDOW_MS_LONG:-1000}
 CONN=${WRK_CONN:-4}
 WRK_CPU=${WRK_CPU-$(($(nproc) - 1))}
 PRICE_NS=${PRICE_NS:-111}
@@ -100,6 +106,7 @@ command -v wrk >/dev/null || die "wrk not installed"
 [[ $IDLE =~ ^[1-9][0-9]*$ ]] || die "bad IDLE '$IDLE'"
 [[ $RATE =~ ^[1-9][0-9]*$ ]] || die "bad RATE '$RATE'"
 [[ $WINDOW_MS =~ ^[1-9][0-9]*$ ]] || die "bad WINDOW_MS '$WINDOW_MS'"
+[[ $WINDOW_MS_LONG =~ ^[1-9][0-9]*$ ]] || die "bad WINDOW_MS_LONG '$WINDOW_MS_LONG'"
 WRK=(wrk)
 [ -n "$WRK_CPU" ] && WRK=(taskset -c "$WRK_CPU" wrk)
 
@@ -148,7 +155,7 @@ if [[ " $CASES " == *" rate "* ]] && ! "$BPF" --help | grep -q -- --sample-rate;
 fi
 if [[ " $CASES " == *" w10"* ]] && ! "$BPF" --help | grep -q -- --sample-window; then
 	echo "cost_models: krtrace-bpf has no --sample-window: case w10 left out" >&2
-	CASES=$(echo "$CASES" | tr ' ' '\n' | grep -vx 'w10\(+alt\)\?' | paste -sd' ')
+	CASES=$(echo "$CASES" | tr ' ' '\n' | grep -vx 'w10L\?\(+alt\)\?' | paste -sd' ')
 fi
 case_args() {
 	case $1 in
@@ -159,13 +166,25 @@ case_args() {
 	full) ;;
 	s10) echo --sample 10 ;;
 	w10) echo --sample 10 --sample-window "$WINDOW_MS" ;;
+	w10L) echo --sample 10 --sample-window "$WINDOW_MS_LONG" ;;
 	rate) echo --sample-rate "$RATE" ;;
 	empty) echo --debug empty-hooks ;;
 	prefilter) echo --debug prefilter-hooks ;;
-	*) die "unknown case '$1' (full s10 w10 rate empty prefilter)" ;;
+	*) die "unknown case '$1' (full s10 w10 w10L rate empty prefilter)" ;;
 	esac
 }
 for c in $CASES; do case_args "$c" >/dev/null; done
+# A window case's measured run and idle window must hold whole cycles (10 x
+# its window): otherwise the share of windows each sees depends on the
+# phase it begins in, and the figures move with it.
+for c in $CASES; do
+	case ${c%+alt} in w10) ms=$WINDOW_MS ;; w10L) ms=$WINDOW_MS_LONG ;; *) continue ;; esac
+	for t in "SECONDS:$DUR" "IDLE:$IDLE"; do
+		[ $((${t#*:} * 1000 % (10 * ms))) -eq 0 ] ||
+			echo "cost_models: warning: ${t%:*} (${t#*:} s) holds no whole number of" \
+				"$c's cycles ($((10 * ms)) ms): its share of windows depends on the phase" >&2
+	done
+done
 
 # The test bed: what the models need, brought up (and down at the end) if
 # not running.
