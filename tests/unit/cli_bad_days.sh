@@ -190,6 +190,10 @@ window_refused "2 x 100 ms" "a cycle of 2 x 100 ms = 200 ms is shorter than its 
 	--sample 2 --sample-window 100
 window_refused "with --rules" "--rules cannot be combined with --sample" --rules --sample 10 \
 	--sample-window 100
+# the window length a user should take, and why, where the option is read
+"$BPF" --help >"$tmp/out" 2>&1
+check "--help: --sample-window advises 1000 ms or more, the fixed cost per window said" \
+	bash -c "grep -q 'Take 1000 ms or more: each window pays a fixed warm-up' '$tmp/out'"
 "$BPF" -g 172.24.0.1 --go-threads --go-channels >"$tmp/out" 2>"$tmp/err" </dev/null
 rc=$?
 check "--go-threads with --go-channels: refused (exit 2)" \
