@@ -650,6 +650,38 @@ static bool tid_in(const __u32 *set, unsigned int n, __u32 tid)
 }
 
 /*
+ * Hop h of trace tr, sent by a thread w's job called (not w) to a thread
+ * that is not the job's yet: the reply to a call its receiver made, not a
+ * call of the job's? So when the receiver's end of the connection sent to
+ * h's sender in tr after the job began (since) and before h, from a thread
+ * outside the job (set): a server of one thread (redis, an event loop)
+ * answers the job's call and another request's in one turn, and both its
+ * replies sit in tr when the job's untagged call took the server's
+ * current trace. Only a send after `since` counts: a callee that calls
+ * out on a pooled connection may have read a reply on it for tr's own
+ * request before the job began.
+ */
+static bool job_hop_answers_outsider(const struct trace *tr, const struct krt_hop *h,
+				     const __u32 *set, unsigned int n, __u64 since)
+{
+	__u64 at = h->send_ns ? h->send_ns : h->recv_ns;
+	size_t i;
+
+	for (i = 0; i < tr->pub.n_hops; i++) {
+		const struct krt_hop *o = &tr->pub.hops[i];
+		__u64 o_at = o->send_ns ? o->send_ns : o->recv_ns;
+
+		if (o == h || eng_hop_dead(o) || o_at <= since || o_at >= at ||
+		    tid_in(set, n, o->from_tid))
+			continue;
+		if (krt_addr_eq(&o->from_addr, &h->to_addr) &&
+		    krt_addr_eq(&o->to_addr, &h->from_addr))
+			return true;
+	}
+	return false;
+}
+
+/*
  * Pool worker w answered request `to` while its work in (since, until]
  * went to trace `from` (the job it was thought to have dequeued): the reply
  * (or the hand-back of the job to its loop) names the job it really had.
@@ -678,6 +710,10 @@ unsigned int eng_trace_move_job(struct krt_engine *e, struct thread *w, __u64 fr
 		if (eng_hop_dead(h) || at <= since || at > until ||
 		    (!tid_in(set, n, h->from_tid) && h->to_tid != w->tid) ||
 		    (!h->to_tid && !h->recv_ns))
+			continue;
+		/* a callee's reply to another request's call stays (its receiver's) */
+		if (h->from_tid != w->tid && h->to_tid != w->tid && !tid_in(set, n, h->to_tid) &&
+		    job_hop_answers_outsider(a, h, set, n, since))
 			continue;
 		if (h->to_tid && h->to_tid != w->tid) {
 			to_t = eng_thread_find(e, h->to_tid);

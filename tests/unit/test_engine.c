@@ -4832,6 +4832,60 @@ static void test_pause_worker_handback_ends_claim(void **state)
 }
 
 /*
+ * sample_window.sh (a recording kept, "asgi: 1 wrong, go-http: 1
+ * missing"): redis, one thread, answers an asgi worker and another
+ * model's request in one loop turn. After a pause, api (one thread of
+ * another service) reads request C and calls redis (kernel number 7);
+ * the loop reads A (8). w1, done with its last job and holding nothing,
+ * calls redis before taking A: its bytes carry no number and go to
+ * redis's current trace, C's, where the hand-back looks for w1's work.
+ * Redis answers w1, then api on api's own connection; api answers its
+ * client. A's reply names w1's job: w1's call and redis's reply to it
+ * move to A; redis's reply to api, a reply to a call no thread of the
+ * job made, and api's row stay in C (before: they moved with the job,
+ * redis then api taken for threads the job called: A wrong, sure of it,
+ * and C missing its edge).
+ */
+static void test_pause_job_leaves_callee_other_reply(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 loop = WEB, w1 = 101, w2 = 102, w3 = 103;
+	const struct krt_trace *a, *c;
+
+	pool_paused(f, loop, w1, w2, w3);
+	feed(f, tagged(ev_recv(100000, API, api(8080), gw(60001), 10), 7)); /* C */
+	feed(f, tagged(ev_recv(100050, loop, web(80), gw(50004), 10), 8)); /* A */
+	feed(f, ev_wakeup(100060, loop, w2));
+	feed(f, ev_switch(100061, 0, 0, w2)); /* thought to take A */
+	feed(f, tagged(ev_send(100100, API, api(40009), rds(6379), 13), 7));
+	feed(f, tagged(ev_recv(100110, REDIS, rds(6379), api(40009), 13), 7));
+	feed(f, ev_send(100200, w1, web(40002), rds(6379), 12)); /* no number */
+	feed(f, ev_recv(100210, REDIS, rds(6379), web(40002), 12));
+	feed(f, ev_send(100220, REDIS, rds(6379), web(40002), 5));
+	feed(f, tagged(ev_send(100230, REDIS, rds(6379), api(40009), 23), 7));
+	feed(f, ev_recv(100240, w1, web(40002), rds(6379), 5));
+	feed(f, tagged(ev_recv(100250, API, api(40009), rds(6379), 23), 7));
+	feed(f, tagged(ev_send(100260, API, api(8080), gw(60001), 40), 7)); /* C answered */
+	pool_notify(f, loop, w1, 100300);
+	feed(f, tagged(ev_send(100400, loop, web(80), gw(50004), 30), 8)); /* A answered */
+	krt_engine_flush(f->e);
+
+	a = collected_client(&f->col, 50004);
+	c = collected_client(&f->col, 60001);
+	assert_non_null(a);
+	assert_non_null(c);
+	assert_int_equal(trace_count_hops(a, w1, REDIS), 1);
+	assert_int_equal(trace_count_hops(a, REDIS, w1), 1);
+	assert_int_equal(trace_count_hops(a, REDIS, API), 0);
+	assert_null(trace_tid(a, API));
+	assert_int_equal(trace_count_hops(c, API, REDIS), 1);
+	assert_int_equal(trace_count_hops(c, REDIS, API), 1);
+	assert_int_equal(trace_count_hops(c, w1, REDIS), 0);
+	assert_non_null(trace_tid(c, API));
+	fix_free(f);
+}
+
+/*
  * thrift after a pause (live, kernel tags): the front hands its pooled
  * client, and the trace of the request it answered, to a thread in the
  * middle of a request read unseen; the store's loop reads B under A's
@@ -5773,6 +5827,7 @@ int main(void)
 	    cmocka_unit_test(test_pause_handback_out_of_step),
 	    cmocka_unit_test(test_pause_worker_job_unsettled),
 	    cmocka_unit_test(test_pause_worker_handback_ends_claim),
+	    cmocka_unit_test(test_pause_job_leaves_callee_other_reply),
 	    cmocka_unit_test(test_pause_handback_same_trace),
 	    cmocka_unit_test(test_pause_handback_one_behind),
 	    cmocka_unit_test(test_pause_handback_receive_lost),
