@@ -1094,6 +1094,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	struct dir *d;
 	const char *why = "no trace";
 	bool take_next, reply = false, decided = false, by_thread, loop, ktagged = false, unseen;
+	bool untraced;
 	bool tick_pick = false;
 	struct thread *t;
 	struct trace *tr;
@@ -1116,6 +1117,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	if (t)
 		eng_loop_note_io(e, t);
 	unseen = t && (reply_unseen(e, ev, d, t) || side_unseen_reply(d));
+	untraced = t && d->side_untraced && side_is_server(d) && d->side_received;
 	if (t) {
 		prev_reply_ns = d->side_reply_ns;
 		tag = send_tag(e, ev, d, t, &why, &reply);
@@ -1206,6 +1208,15 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	}
 	if (decided)
 		doubt = 0; /* the kernel decided which trace the thread had */
+	/*
+	 * A reply to an untraced request (side_untraced): rule 3a, and the
+	 * kernel's queue, which missed that request too, name the request
+	 * answered before on that side. Its trace is not known: the one named
+	 * is a guess (a pool worker's hand-back settles it when the call was
+	 * its job's), and the client that reads it holds a guess.
+	 */
+	if (reply && tag && untraced)
+		doubt |= KRT_UNCERTAIN_HANDOFF;
 	/*
 	 * An event loop out of step after a pause (engine_unseen.c): whatever
 	 * it sends for a request read since, rule 2's or the kernel's "current"
@@ -1456,6 +1467,18 @@ static void side_queue(struct krt_engine *e, struct dir *sv, const struct segmen
 	struct trace *tr;
 	__u8 i;
 
+	/*
+	 * A send seen with no trace, read after the side answered all it had
+	 * queued: an untraced request (a java worker's call for an unsampled
+	 * request, on a pooled connection a sampled one used before). Neither
+	 * queue holds it, the kernel's nor this one (untagged bytes queue
+	 * nothing): rule 3a would give its reply to the request answered
+	 * before, and the client the trace with it, sure of it.
+	 */
+	if (!s->trace && s->from_tid && (!q->n || (q->n == 1 && q->answered)))
+		sv->side_untraced = true;
+	else if (s->trace)
+		sv->side_untraced = false;
 	krt_side_req_received_seg(q, s->trace, s->from_tid, cont);
 	/* the kernel's queue does not know batches: its replies here lag */
 	if ((s->over_kernel && s->trace) || (batch && q->at_reply == 1))

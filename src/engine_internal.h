@@ -501,6 +501,12 @@ struct dir {
 	 */
 	bool side_overflow;
 	/*
+	 * Server side: what it read since its last reply came from sends seen
+	 * with no trace (an untraced request on a pooled connection): its next
+	 * replies answer that request, not the one answered before.
+	 */
+	bool side_untraced;
+	/*
 	 * Server side: a request was queued from bytes whose trace the rules
 	 * chose over the kernel's tag; the kernel's queue holds its tag, so
 	 * the engine's rule 3a answers replies here, not the kernel's.

@@ -4252,6 +4252,49 @@ static void test_sampling_provisional_jobs(void **state)
 }
 
 /*
+ * --sample-window (java, a recording kept): worker w1 answers sampled
+ * request 5, calling redis on a pooled connection. Later w2, serving a
+ * request the window did not sample (its read unrecorded, it holds no
+ * trace), takes that connection from the pool and calls redis: its send
+ * is seen with no trace, and neither the kernel's queue of redis's side
+ * nor the engine's holds a request for it. Both name 5, answered before,
+ * for redis's reply (rule 3a), and w2 took 5 with it, its next call and
+ * its reply to its client too: 5 wrong, sure of it. The reply to an
+ * untraced request is a guess: 5 is uncertain, w1's own hops decided.
+ */
+static void test_sampling_untraced_call_on_pooled_connection(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 io = WEB, w1 = 101, w2 = 102;
+	const struct krt_trace *t5;
+
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	feed(f, ev_fork(10, io, 0, w1));
+	feed(f, ev_fork(11, io, 0, w2));
+	feed(f, tagged(ev_recv(100, w1, web(80), gw(50001), 10), 5));
+	feed(f, tagged(ev_send(130, w1, web(40001), rds(6379), 11), 5));
+	feed(f, tagged(ev_recv(140, REDIS, rds(6379), web(40001), 11), 5));
+	feed(f, tagged(ev_send(150, REDIS, rds(6379), web(40001), 21), 5));
+	feed(f, tagged(ev_recv(160, w1, web(40001), rds(6379), 21), 5));
+	feed(f, tagged(ev_send(170, w1, web(80), gw(50001), 30), 5)); /* 5 answered */
+	/* w2, an unsampled request's worker, on the same pooled connection */
+	feed(f, tagged(ev_send(300, w2, web(40001), rds(6379), 12), 0));
+	feed(f, tagged(ev_recv(310, REDIS, rds(6379), web(40001), 12), 0));
+	feed(f, tagged(ev_send(320, REDIS, rds(6379), web(40001), 22), 5));
+	feed(f, tagged(ev_recv(330, w2, web(40001), rds(6379), 22), 5));
+	krt_engine_flush(f->e);
+
+	t5 = collected_id(&f->col, 1);
+	assert_non_null(t5);
+	assert_int_equal(trace_hop(t5, w1, REDIS)->uncertain, 0);
+	assert_int_equal(trace_hop(t5, REDIS, w1)->uncertain, 0);
+	assert_int_equal(hop_sent_at(t5, REDIS, w2, 320)->uncertain, KRT_UNCERTAIN_HANDOFF);
+	assert_int_equal(t5->uncertain, KRT_UNCERTAIN_HANDOFF);
+	fix_free(f);
+}
+
+/*
  * --sample on an event loop: the kernel records the unsampled request 2 the
  * loop read (hidden, KRT_XF_SAMPLED_OUT on its door record) and tags the
  * loop's sends with its last receive's trace. The loop rule gives the call
@@ -5815,6 +5858,7 @@ int main(void)
 	    cmocka_unit_test(test_sampling_guess_uncertain),
 	    cmocka_unit_test(test_sampling_guess_settled),
 	    cmocka_unit_test(test_sampling_provisional_jobs),
+	    cmocka_unit_test(test_sampling_untraced_call_on_pooled_connection),
 	    cmocka_unit_test(test_sampling_hidden_loop_request),
 	    cmocka_unit_test(test_sampling_hidden_pool_request_from_peer),
 	    cmocka_unit_test(test_sampling_unsampled_reply_after_answer),
