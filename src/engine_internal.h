@@ -160,7 +160,18 @@ struct recent_entry {
 	__u64 dir_serial; /* the direction whose receive made trace current */
 };
 
-#define OWED_MAX 16
+/*
+ * A thread's owed list holds every live request an event loop read and
+ * has not acted on, plus, after a sampling pause, the hidden traces of the
+ * requests it read while the hooks were off (engine_unseen.c): at 16
+ * connections Node.js owes 16 requests and those, more than 16 entries.
+ * An overflow (owed_lost) holds until the loop owes nothing, which a
+ * queue that never empties never does: every loop-rule pick refused and
+ * the whole window `loop` uncertain. So twice the other lists' size.
+ */
+#define OWED_MAX 32
+/* The loop rule's other lists: tick, fresh, started (engine_loop.c). */
+#define LOOP_LIST_MAX 16
 
 #define TOUCHED_MAX 8
 
@@ -211,11 +222,11 @@ struct thread {
 	 * order read. tick_unknown: the last receive held bytes of no known
 	 * trace (an untraced peer, or a send not seen yet).
 	 */
-	__u64 tick[OWED_MAX];
+	__u64 tick[LOOP_LIST_MAX];
 	__u8 n_tick;
 	bool tick_unknown;
 	__u64 tick_serial; /* the direction its last receive read */
-	__u64 fresh[OWED_MAX];
+	__u64 fresh[LOOP_LIST_MAX];
 	__u8 n_fresh;
 	bool fresh_lost;
 	/*
@@ -241,7 +252,7 @@ struct thread {
 	 * step with the loop's last receive tells how many of the last ones
 	 * were another request's (eng_loop_replied: they go back to fresh).
 	 */
-	__u64 started[OWED_MAX];
+	__u64 started[LOOP_LIST_MAX];
 	__u8 n_started;
 	/*
 	 * The kernel's trace of this thread is not the engine's: it received
@@ -885,7 +896,7 @@ static inline bool eng_hop_dead(const struct krt_hop *h)
 }
 
 /* engine_loop.c: the event-loop rule (docs/handoffs.md, "Event loops") */
-void eng_owed_add(struct thread *t, __u64 trace);
+void eng_owed_add(struct krt_engine *e, struct thread *t, __u64 trace);
 void eng_owed_remove(struct thread *t, __u64 trace);
 bool eng_owed_other(struct krt_engine *e, struct thread *t, __u64 tag);
 void eng_owed_mark_others(struct krt_engine *e, struct thread *t, __u64 tag);

@@ -11,8 +11,29 @@
  */
 #include "engine_internal.h"
 
+/*
+ * A full owed list: let go of the traces eng_owed_other would let go of
+ * (answered or finished), so that only live ones are ever overwritten.
+ * An overwritten one sets owed_lost, which holds until the thread owes
+ * nothing: an event loop whose queue never empties (Node.js at 16
+ * connections) would refuse every loop-rule pick for good.
+ */
+static void owed_prune(struct krt_engine *e, struct thread *t)
+{
+	unsigned int i = 0;
+
+	while (i < t->n_owed) {
+		const struct trace *tr = eng_trace_find(e, t->owed[i]);
+
+		if (!tr || tr->answered)
+			eng_owed_remove(t, t->owed[i]);
+		else
+			i++;
+	}
+}
+
 /* t received bytes of trace and owes it a send (see struct thread's owed). */
-void eng_owed_add(struct thread *t, __u64 trace)
+void eng_owed_add(struct krt_engine *e, struct thread *t, __u64 trace)
 {
 	unsigned int i;
 
@@ -21,6 +42,8 @@ void eng_owed_add(struct thread *t, __u64 trace)
 	for (i = 0; i < t->n_owed; i++)
 		if (t->owed[i] == trace)
 			return;
+	if (t->n_owed == OWED_MAX)
+		owed_prune(e, t);
 	if (t->n_owed == OWED_MAX) {
 		memmove(t->owed, t->owed + 1, (OWED_MAX - 1) * sizeof(t->owed[0]));
 		t->n_owed--;
@@ -104,8 +127,8 @@ void eng_loop_list_add(__u64 *list, __u8 *n, __u64 trace, bool *lost)
 	for (i = 0; i < *n; i++)
 		if (list[i] == trace)
 			return;
-	if (*n == OWED_MAX) {
-		memmove(list, list + 1, (OWED_MAX - 1) * sizeof(list[0]));
+	if (*n == LOOP_LIST_MAX) {
+		memmove(list, list + 1, (LOOP_LIST_MAX - 1) * sizeof(list[0]));
 		(*n)--;
 		if (lost)
 			*lost = true;

@@ -94,7 +94,7 @@ void eng_loop_unseen_recv(struct krt_engine *e, struct thread *t, __u64 ts)
 		return;
 	loop_doubt(e, t, ts, "a reply to a call not seen");
 	tr = loop_unseen_new(e, t, ts);
-	eng_owed_add(t, tr->pub.id);
+	eng_owed_add(e, t, tr->pub.id);
 	eng_loop_tick_add(t, tr->pub.id);
 	t->tick_unknown = false; /* its unknown bytes are the hidden trace's */
 	eng_vlog(e, ts, t, t->tid, tr->pub.id,
@@ -141,7 +141,7 @@ __u64 eng_loop_unseen_reply(struct krt_engine *e, struct thread *t, __u64 ts)
  */
 static void loop_resync(struct krt_engine *e, struct thread *t, __u64 y, __u64 x)
 {
-	__u64 back[OWED_MAX];
+	__u64 back[LOOP_LIST_MAX];
 	unsigned int k = 0, n = 0, i;
 
 	for (i = 0; i < e->n_open; i++) {
@@ -167,7 +167,7 @@ static void loop_resync(struct krt_engine *e, struct thread *t, __u64 y, __u64 x
 	/* oldest first, before every request not started (they were read after) */
 	while (n--) {
 		eng_loop_list_remove(t->fresh, &t->n_fresh, back[n]);
-		if (t->n_fresh == OWED_MAX) {
+		if (t->n_fresh == LOOP_LIST_MAX) {
 			t->fresh_lost = true;
 			break;
 		}

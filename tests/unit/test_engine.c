@@ -5358,6 +5358,77 @@ static void test_pause_loop_unseen_requests(void **state)
 }
 
 /*
+ * The same loop at 16 connections (Node.js, `bench/accuracy.sh node` with
+ * windows): its queue holds 15 requests not started besides the one whose
+ * call is out, and after the pause the hidden traces of the unseen
+ * requests too, more than 16 entries owed. Before: the owed list
+ * overflowed, and its "lost" mark held until the loop owed nothing, which
+ * this queue never does: every loop-rule pick refused, every send the
+ * loop's "current" trace, every request `loop` uncertain and the loop
+ * never back in step, in any window after a pause. Now: in step again,
+ * the last requests exact, and no request sure of a call not its own. The
+ * first reply after the pause (to U1's call, untagged) went to the request
+ * read last (50017), sure of it once the loop was in step: no hop now.
+ */
+#define LOOP_DEEP_QUEUE 15
+#define LOOP_DEEP_ROUNDS 40
+
+static void test_pause_loop_unseen_deep_queue(void **state)
+{
+	struct fix *f = fix_new();
+	__u16 queue[LOOP_DEEP_ROUNDS + LOOP_DEEP_QUEUE + 8], owner = 50002, next = 50004;
+	unsigned int head = 0, tail = 0, k;
+	const struct krt_trace *r;
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* U0 */
+	feed(f, ev_recv(110, WEB, web(80), gw(50002), 10)); /* U1 */
+	feed(f, ev_send(120, WEB, web(40001), api(8080), loop_unseen_bytes(owner, 10)));
+	feed(f, ev_recv(130, API, api(8080), web(40001), loop_unseen_bytes(owner, 10)));
+	feed(f, ev_pause(1000));
+	queue[tail++] = 50001;
+	feed(f, ev_recv(2000, WEB, web(80), gw(50003), 10)); /* A */
+	queue[tail++] = 50003;
+	for (k = 0; k < LOOP_DEEP_QUEUE - 1; k++) {
+		feed(f, ev_recv(2001 + k, WEB, web(80), gw(next), 10));
+		queue[tail++] = next++;
+	}
+	for (k = 0; k < LOOP_DEEP_ROUNDS; k++) {
+		__u64 ts = 2100 + k * 100;
+		__u16 reply = loop_unseen_bytes(owner, 100);
+
+		feed(f, ev_send(ts, API, api(8080), web(40001), reply));
+		feed(f, ev_recv(ts + 10, WEB, web(40001), api(8080), reply));
+		feed(f, ev_send(ts + 20, WEB, web(80), gw(owner), loop_unseen_bytes(owner, 200)));
+		owner = queue[head++];
+		feed(f, ev_send(ts + 30, WEB, web(40001), api(8080), loop_unseen_bytes(owner, 10)));
+		feed(f, ev_recv(ts + 40, API, api(8080), web(40001), loop_unseen_bytes(owner, 10)));
+		feed(f, ev_recv(ts + 50, WEB, web(80), gw(next), 10));
+		queue[tail++] = next++;
+	}
+	assert_true(krt_engine_settled(f->e)); /* in step again */
+	krt_engine_flush(f->e);
+
+	for (k = 0; k < LOOP_DEEP_ROUNDS - 2; k++) {
+		__u16 port = 50003 + k;
+
+		r = collected_client(&f->col, port);
+		assert_non_null(r);
+		assert_int_equal(trace_count_hops(r, WEB, 0), 1);
+		assert_int_equal(trace_hop(r, WEB, 0)->bytes, loop_unseen_bytes(port, 200));
+		if (!r->uncertain) {
+			assert_int_equal(trace_count_hops(r, WEB, API), 1);
+			assert_int_equal(trace_hop(r, WEB, API)->bytes, loop_unseen_bytes(port, 10));
+			assert_int_equal(trace_hop(r, API, WEB)->bytes, loop_unseen_bytes(port, 100));
+		}
+	}
+	/* in step again: the last ones exact */
+	for (k = LOOP_DEEP_ROUNDS - 6; k < LOOP_DEEP_ROUNDS - 2; k++)
+		assert_int_equal(collected_client(&f->col, 50003 + k)->uncertain, 0);
+	fix_free(f);
+}
+
+/*
  * Live, an event loop after a pause: the kernel tags its call with no
  * trace (a reply to a call of a request read before the pause, tagged
  * with none, merged into the loop's receive, left the loop with none), the
@@ -5880,6 +5951,7 @@ int main(void)
 	    cmocka_unit_test(test_pause_worker_call_after_job),
 	    cmocka_unit_test(test_pause_unseen_reply_rest),
 	    cmocka_unit_test(test_pause_loop_unseen_requests),
+	    cmocka_unit_test(test_pause_loop_unseen_deep_queue),
 	    cmocka_unit_test(test_pause_loop_kernel_no_trace),
 	    cmocka_unit_test(test_kernel_tags_check_only),
 	    cmocka_unit_test(test_kernel_tags_check_receive_first),
