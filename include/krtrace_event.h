@@ -245,6 +245,13 @@ struct krt_lost {
 	__u64 count;
 	__u32 reason; /* enum krt_lost_reason */
 	__u32 pad;
+	/*
+	 * KRT_LOST_REORDER: the own time of the oldest record clamped since the
+	 * last report (0: not known). The record went to the engine up to the
+	 * reorder window's span later than it happened: every trace active
+	 * since may have been decided without it.
+	 */
+	__u64 since_ns;
 };
 
 /*

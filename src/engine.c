@@ -292,7 +292,7 @@ static void on_lost(struct krt_engine *e, const struct krt_event *ev)
 		e->loss_epoch++;
 		e->loss_ns = ev->ts_ns;
 	}
-	eng_trace_mark_loss(e, ev->ts_ns, reason);
+	eng_trace_mark_loss(e, ev->ts_ns, reason, ev->lost.since_ns);
 	if (e->cfg.verbose)
 		eng_vlog(
 		    e, ev->ts_ns, NULL, ev->tid, 0, "LOST %llu (%s): %zu open traces incomplete",
@@ -344,7 +344,7 @@ static void on_pause(struct krt_engine *e, const struct krt_event *ev)
 	if (e->cfg.verbose)
 		eng_vlog(e, ev->ts_ns, NULL, 0, 0, "PAUSE: %zu open traces end, state forgotten",
 			 e->n_open);
-	eng_trace_mark_loss(e, ev->ts_ns, KRT_LOST_WINDOW);
+	eng_trace_mark_loss(e, ev->ts_ns, KRT_LOST_WINDOW, 0);
 	eng_conn_flush(e); /* what waited for its send or receive never gets it */
 	eng_pool_pause(e); /* workers' jobs not handed back: never settled */
 	emit_all(e);	   /* hidden and provisional ones are dropped there */

@@ -251,7 +251,7 @@ static void silent_loss(struct krt_engine *e, const struct krt_event *ev)
 	e->loss_epoch++;
 	e->loss_ns = ev->ts_ns;
 	e->sum.silent_losses++;
-	eng_trace_mark_loss(e, ev->ts_ns, KRT_LOST_UNREPORTED);
+	eng_trace_mark_loss(e, ev->ts_ns, KRT_LOST_UNREPORTED, 0);
 	if (e->cfg.verbose)
 		eng_vlog(e, ev->ts_ns, NULL, ev->tid, 0,
 			 "misaligned bytes, no loss reported: events were lost, re-aligning");

@@ -877,7 +877,8 @@ __u32 eng_trace_request_doubt(const struct trace *tr, const struct krt_addr *fro
 void eng_trace_settle(struct trace *tr, __u32 tid, __u64 since);
 void eng_trace_emit(struct krt_engine *e, struct trace *tr);
 /* A loss at ts (enum krt_lost_reason): the traces it may have touched are marked. */
-void eng_trace_mark_loss(struct krt_engine *e, __u64 ts, __u32 reason);
+/* since: KRT_LOST_REORDER's oldest clamped record's own time (krt_lost.since_ns), or 0 */
+void eng_trace_mark_loss(struct krt_engine *e, __u64 ts, __u32 reason, __u64 since);
 void eng_charge(struct krt_engine *e, struct thread *t, __u64 start, __u64 end);
 void eng_thread_set_trace(struct krt_engine *e, struct thread *t, __u64 id, __u64 ts);
 struct kmap_entry *eng_kmap_find(struct krt_engine *e, __u32 kid);

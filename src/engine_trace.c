@@ -683,7 +683,7 @@ void eng_check_kernel_tag(struct krt_engine *e, __u32 kid, __u64 rule, __u64 ts)
 /* a clamped record was handed over just before its report: its trace was active then */
 #define LOSS_REACH_REORDER_NS (20ULL * 1000 * 1000)
 
-static bool loss_may_touch(const struct trace *tr, __u64 ts, __u32 reason)
+static bool loss_may_touch(const struct trace *tr, __u64 ts, __u32 reason, __u64 since)
 {
 	__u64 reach = LOSS_REACH_LIVE_NS;
 
@@ -700,6 +700,14 @@ static bool loss_may_touch(const struct trace *tr, __u64 ts, __u32 reason)
 		reach = LOSS_REACH_CAPTURE_NS;
 	else if (reason == KRT_LOST_REORDER)
 		reach = LOSS_REACH_REORDER_NS;
+	/*
+	 * A clamped record's own time: the rules ran without it from then on
+	 * (an event loop's send 200 ms late under load: each "oldest request
+	 * not started" pick one request off, sure of it, for traces answered
+	 * and ended before the report). Every trace active since may be off.
+	 */
+	if (reason == KRT_LOST_REORDER && since && since < ts && ts - since > reach)
+		reach = ts - since + LOSS_REACH_REORDER_NS;
 
 	return tr->holders || !tr->answered || tr->last_ns + reach >= ts;
 }
@@ -708,14 +716,14 @@ static bool loss_may_touch(const struct trace *tr, __u64 ts, __u32 reason)
  * Every open trace the loss at ts may have touched says so, and so will
  * every trace that turns out to have started before it (eng_trace_new).
  */
-void eng_trace_mark_loss(struct krt_engine *e, __u64 ts, __u32 reason)
+void eng_trace_mark_loss(struct krt_engine *e, __u64 ts, __u32 reason, __u64 since)
 {
 	size_t i;
 
 	if (ts > e->loss_at[reason])
 		e->loss_at[reason] = ts;
 	for (i = 0; i < e->n_open; i++)
-		if (loss_may_touch(e->open[i], ts, reason))
+		if (loss_may_touch(e->open[i], ts, reason, since))
 			e->open[i]->pub.incomplete |= 1u << reason;
 }
 

@@ -874,7 +874,7 @@ void krt_live_tcpopt_stats(struct krt_live_source *s, struct krt_tcpopt_stats *s
 
 /* A loss counter that moved since last time becomes a LOST event: the engine marks the traces. */
 static void report_loss(struct krt_live_source *s, __u64 now, __u64 *reported, __u32 reason,
-			krt_live_event_cb cb, void *ctx)
+			__u64 since, krt_live_event_cb cb, void *ctx)
 {
 	struct krt_event ev;
 
@@ -885,18 +885,23 @@ static void report_loss(struct krt_live_source *s, __u64 now, __u64 *reported, _
 	ev.type = KRT_EV_LOST;
 	ev.lost.count = now - *reported;
 	ev.lost.reason = reason;
+	ev.lost.since_ns = since;
 	*reported = now;
 	cb(&ev, ctx);
 }
 
 static void report_ring_drops(struct krt_live_source *s, krt_live_event_cb cb, void *ctx)
 {
-	report_loss(s, s->skel->bss->ring_drops, &s->ring_drops_reported, KRT_LOST_RING_FULL, cb,
+	report_loss(s, s->skel->bss->ring_drops, &s->ring_drops_reported, KRT_LOST_RING_FULL, 0, cb,
 		    ctx);
-	report_loss(s, s->skel->bss->slot_full, &s->slot_full_reported, KRT_LOST_TABLE_FULL, cb,
+	report_loss(s, s->skel->bss->slot_full, &s->slot_full_reported, KRT_LOST_TABLE_FULL, 0, cb,
 		    ctx);
-	if (!s->collected_at_end)
-		report_loss(s, s->window.late, &s->late_reported, KRT_LOST_REORDER, cb, ctx);
+	if (!s->collected_at_end && s->window.late != s->late_reported) {
+		/* how far back the clamped records reach: the traces active since */
+		report_loss(s, s->window.late, &s->late_reported, KRT_LOST_REORDER,
+			    s->window.late_from, cb, ctx);
+		s->window.late_from = 0;
+	}
 }
 
 /* Hands over pending events up to cutoff_ts, in timestamp order. */
@@ -1262,13 +1267,14 @@ int krt_live_add_peer(struct krt_live_source *s, const struct krt_addr *a)
 static int deliver_with_leftovers(struct krt_live_source *s, __u64 cutoff, __u64 now,
 				  krt_live_event_cb cb, void *ctx)
 {
-	__u64 late;
+	__u64 late, late_from;
 	int n, m;
 
 	n = deliver(s, cutoff, cb, ctx);
 	if (n < 0)
 		return n;
 	late = s->window.late;
+	late_from = s->window.late_from;
 	if (s->skel->rodata->cpu_in_kernel)
 		collect_leftover_cpu(s, now);
 	if (s->skel->rodata->merge_hops)
@@ -1278,6 +1284,7 @@ static int deliver_with_leftovers(struct krt_live_source *s, __u64 cutoff, __u64
 	s->collected_at_end = true;
 	m = deliver(s, cutoff, cb, ctx);
 	s->window.late = late;
+	s->window.late_from = late_from;
 	s->late_reported = late;
 	return m < 0 ? m : n + m;
 }

@@ -155,6 +155,8 @@ size_t krt_reorder_deliver(struct krt_reorder *r, __u64 cutoff_ts, krt_reorder_c
 				__builtin_prefetch(next + off);
 		}
 		if (ev->ts_ns < r->last_ts) {
+			if (!r->late_from || ev->ts_ns < r->late_from)
+				r->late_from = ev->ts_ns;
 			ev->ts_ns = r->last_ts;
 			r->late++;
 		}

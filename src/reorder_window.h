@@ -32,9 +32,10 @@ struct krt_reorder {
 	struct krt_event *events; /* cap_keys / 2 slots */
 	__u32 *free_slots;	  /* stack of unused slots */
 	size_t n_free;
-	size_t peak;   /* most events waiting since the last shrink check */
-	__u64 last_ts; /* newest time handed over */
-	__u64 late;    /* arrived behind last_ts: handed over at last_ts */
+	size_t peak;	 /* most events waiting since the last shrink check */
+	__u64 last_ts;	 /* newest time handed over */
+	__u64 late;	 /* arrived behind last_ts: handed over at last_ts */
+	__u64 late_from; /* the oldest own time of those since it was reset (0: none) */
 };
 
 typedef void (*krt_reorder_cb)(const struct krt_event *ev, void *ctx);

@@ -3374,6 +3374,47 @@ static void test_incomplete_causes(void **state)
 	assert_null(krt_incomplete_name(KRT_INCOMPLETE_CAUSES));
 }
 
+/*
+ * A record clamped by the reorder window reached the engine up to the
+ * window's span after it happened (an event loop's send 200 ms late under
+ * load): every trace active since its own time may have been decided
+ * without it, also one answered and ended before the report. The report
+ * says how far back (krt_lost.since_ns): without it, only traces active in
+ * the 20 ms before the report are marked.
+ */
+static void test_reorder_clamp_reaches_back(void **state)
+{
+	const __u64 ms = 1000000ULL;
+	int with;
+
+	(void)state;
+	for (with = 0; with <= 1; with++) {
+		struct fix *f = fix_new();
+		struct krt_event lost = ev_lost(300 * ms, 1);
+
+		fix_start(f);
+		lost.lost.reason = KRT_LOST_REORDER;
+		lost.lost.since_ns = with ? 150 * ms : 0;
+		/* trace 1: answered at 110 ms, before the clamped record's time */
+		feed(f, ev_recv(100 * ms, WEB, web(80), gw(50001), 10));
+		feed(f, ev_send(110 * ms, WEB, web(80), gw(50001), 20));
+		/* trace 2: answered at 210 ms, after it, 90 ms before the report */
+		feed(f, ev_recv(200 * ms, WEB, web(80), gw(50002), 10));
+		feed(f, ev_send(210 * ms, WEB, web(80), gw(50002), 20));
+		/* trace 3: the thread's current one at the report (held: marked anyway) */
+		feed(f, ev_recv(280 * ms, WEB, web(80), gw(50003), 10));
+		feed(f, ev_send(285 * ms, WEB, web(80), gw(50003), 20));
+		feed(f, lost);
+		krt_engine_flush(f->e);
+		assert_int_equal(f->col.n, 3);
+		assert_int_equal(collected_id(&f->col, 1)->incomplete, 0);
+		assert_int_equal(collected_id(&f->col, 2)->incomplete,
+				 with ? KRT_INCOMPLETE_REORDER : 0);
+		assert_int_equal(collected_id(&f->col, 3)->incomplete, KRT_INCOMPLETE_REORDER);
+		fix_free(f);
+	}
+}
+
 /* ---------------------------------------------------------------------- */
 /* Re-alignment after lost events (import offsets are running byte counts) */
 
@@ -5905,6 +5946,7 @@ int main(void)
 	    cmocka_unit_test(test_exit),
 	    cmocka_unit_test(test_lost_events),
 	    cmocka_unit_test(test_incomplete_causes),
+	    cmocka_unit_test(test_reorder_clamp_reaches_back),
 	    cmocka_unit_test(test_closed_connections_pruned),
 	    cmocka_unit_test(test_resync_none_when_clean),
 	    cmocka_unit_test(test_resync_lost_receive_marker),

@@ -96,6 +96,7 @@ static void test_late_event_clamped(void **state)
 	assert_int_equal(o->tid[1], 1);
 	assert_int_equal(o->ts[2], 600);
 	assert_int_equal(r.late, 1);
+	assert_int_equal(r.late_from, 400); /* its own time: how far back the loss reaches */
 	assert_int_equal(r.last_ts, 600);
 	krt_reorder_free(&r);
 	free(o);
