@@ -87,6 +87,8 @@ int krt_follow_prune(struct krt_pids *pids, const char *proc_root, struct krt_fo
 	}
 	removed = (int)(pids->n - kept);
 	pids->n = kept;
+	if (removed)
+		pids->gen++;
 	if (st)
 		st->dropped += removed;
 	return removed;

@@ -771,7 +771,8 @@ struct krt_engine {
 	char **names; /* interned container names */
 	size_t n_names;
 	struct listed_slot *listed; /* set of listed pids -> container */
-	size_t listed_cap, listed_src_n;
+	size_t listed_cap;
+	unsigned long listed_src_gen; /* krt_pids.gen when the index was built */
 	const struct krt_pids *listed_src;
 	/* Per container, the thread that read the last request (pool warm-up). */
 	struct {

@@ -39,7 +39,7 @@ static void listed_rebuild(struct krt_engine *e)
 	free(e->listed);
 	e->listed = eng_xcalloc(cap, sizeof(*e->listed));
 	e->listed_cap = cap;
-	e->listed_src_n = p ? p->n : 0;
+	e->listed_src_gen = p ? p->gen : 0;
 	e->listed_src = p;
 	for (i = 0; p && i < p->n; i++) {
 		__u32 pid = p->v[i].pid;
@@ -64,7 +64,7 @@ static const struct krt_container *listed_find(struct krt_engine *e, __u32 pid)
 
 	if (!p || !pid)
 		return NULL;
-	if (e->listed_src != p || e->listed_src_n != p->n || !e->listed)
+	if (e->listed_src != p || e->listed_src_gen != p->gen || !e->listed)
 		listed_rebuild(e);
 	j = mix64(pid) & (e->listed_cap - 1);
 	while (e->listed[j].pid) {

@@ -31,6 +31,7 @@ int krt_pids_add(struct krt_pids *pids, const struct krt_container *c)
 		pids->cap = cap;
 	}
 	pids->v[pids->n++] = *c;
+	pids->gen++;
 	return 0;
 }
 
@@ -39,6 +40,7 @@ void krt_pids_free(struct krt_pids *pids)
 	free(pids->v);
 	pids->v = NULL;
 	pids->n = pids->cap = 0;
+	pids->gen++;
 }
 
 /* Strict decimal PID: digits only, 1..INT_MAX (pid_t is signed). */

@@ -19,6 +19,13 @@ struct krt_container {
 struct krt_pids {
 	struct krt_container *v;
 	size_t n, cap;
+	/*
+	 * Moves at every change of v (an add, a prune, a free): whoever keeps
+	 * an index of v (the engine's pid -> entry map) rebuilds it. The
+	 * length alone does not tell: an add and a prune between two lookups
+	 * leave it as it was with the entries shifted.
+	 */
+	unsigned long gen;
 };
 
 /*

@@ -13,6 +13,9 @@
 #include "engine_test_helpers.h"
 #include "otlp_spans.h"
 #include "peers.h"
+#include "container_follow.h"
+#include <sys/stat.h>
+#include <unistd.h>
 #include "trace_id.h"
 
 #define TCP_ESTABLISHED 1
@@ -3374,6 +3377,64 @@ static void test_incomplete_causes(void **state)
 	assert_null(krt_incomplete_name(KRT_INCOMPLETE_CAUSES));
 }
 
+/* A thread's container name in trace id's output ("" when unknown). */
+static const char *container_of(struct collected *col, __u64 id, __u32 tid)
+{
+	const struct krt_trace *t = collected_id(col, id);
+	size_t i;
+
+	for (i = 0; i < t->n_threads; i++)
+		if (t->threads[i].tid == tid)
+			return t->threads[i].container;
+	return NULL;
+}
+
+/*
+ * The PIDs list changes under a running engine (container following): a
+ * new process added and an exited one pruned between two lookups leave its
+ * length as it was and its entries shifted. The engine's pid -> entry
+ * index must be rebuilt all the same: with the length as the only sign of
+ * change, redis's thread was named after the entry that moved into its
+ * index (the new one) and the new process was not found.
+ */
+static void test_listed_index_follows_add_and_prune(void **state)
+{
+	char root[] = "/tmp/krt-proc-XXXXXX", dir[64];
+	static const __u32 alive[] = { WEB, REDIS, 500 };
+	struct fix *f = fix_new();
+	size_t i;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	for (i = 0; i < 3; i++) {
+		snprintf(dir, sizeof(dir), "%s/%u", root, alive[i]);
+		assert_int_equal(mkdir(dir, 0700), 0);
+	}
+	fix_start(f);
+	/* trace 1 names web's thread: the index is built (3 entries) */
+	feed(f, ev_recv(1000, WEB, web(80), gw(50001), 10));
+	feed(f, ev_send(1100, WEB, web(80), gw(50001), 10));
+	/* a new process is traced, api's exits: 3 entries again, shifted */
+	add_container(&f->pids, 500, "extra", api(0));
+	assert_int_equal(krt_follow_prune(&f->pids, root, NULL), 1);
+	assert_int_equal(f->pids.n, 3);
+	feed(f, ev_recv(2000, REDIS, rds(6379), gw(50002), 10));
+	feed(f, ev_send(2100, REDIS, rds(6379), gw(50002), 10));
+	feed(f, ev_recv(3000, 500, api(8080), gw(50003), 10));
+	feed(f, ev_send(3100, 500, api(8080), gw(50003), 10));
+	krt_engine_flush(f->e);
+	assert_int_equal(f->col.n, 3);
+	assert_string_equal(container_of(&f->col, 1, WEB), "web");
+	assert_string_equal(container_of(&f->col, 2, REDIS), "redis");
+	assert_string_equal(container_of(&f->col, 3, 500), "extra");
+	for (i = 0; i < 3; i++) {
+		snprintf(dir, sizeof(dir), "%s/%u", root, alive[i]);
+		rmdir(dir);
+	}
+	rmdir(root);
+	fix_free(f);
+}
+
 /*
  * A record clamped by the reorder window reached the engine up to the
  * window's span after it happened (an event loop's send 200 ms late under
@@ -5946,6 +6007,7 @@ int main(void)
 	    cmocka_unit_test(test_exit),
 	    cmocka_unit_test(test_lost_events),
 	    cmocka_unit_test(test_incomplete_causes),
+	    cmocka_unit_test(test_listed_index_follows_add_and_prune),
 	    cmocka_unit_test(test_reorder_clamp_reaches_back),
 	    cmocka_unit_test(test_closed_connections_pruned),
 	    cmocka_unit_test(test_resync_none_when_clean),
