@@ -27,7 +27,16 @@
 #define KRT_CONN_SLOTS 65536
 #define KRT_DIR_SLOTS 16384 /* connection directions */
 #define KRT_PROBES 4
-#define KRT_TAG_SEGS 8 /* send segments remembered per connection direction */
+/*
+ * Send segments (their tags) remembered per connection direction: a receive
+ * finds the tag of each send it reads among them. A server that reads a
+ * pipeline late reads as many sends at once as its client had outstanding:
+ * m3 (an event loop, 16 clients on 2 upstream connections) had 14 on one
+ * under load, and with 8 the oldest 6 requests' tags were gone, its side's
+ * queue began at the 7th and each reply named a request 6 later
+ * (test_pipeline_deeper_than_8). As deep as a side's queue (KRT_SIDE_REQS).
+ */
+#define KRT_TAG_SEGS 16
 #define KRT_IDLE_FLUSH_NS (50ULL * 1000 * 1000) /* unattributed CPU: batch size */
 
 /*
@@ -611,14 +620,16 @@ _Static_assert(__builtin_offsetof(struct krt_thread_slot, go) == 128,
 _Static_assert(__builtin_offsetof(struct krt_thread_slot, st.runq_base) == 64,
 	       "krt_thread_slot: the hooks' fields in its first line");
 _Static_assert(sizeof(struct krt_conn_slot) == 192, "krt_conn_slot: ABI");
-_Static_assert(sizeof(struct krt_dir_slot) == 320, "krt_dir_slot: ABI");
+_Static_assert(sizeof(struct krt_dir_slot) == 448, "krt_dir_slot: ABI");
 _Static_assert(sizeof(struct krt_conn_side) == 152, "krt_conn_side: ABI");
 _Static_assert(sizeof(struct krt_dir_key) == 40, "krt_dir_key: ABI");
 _Static_assert(
     __builtin_offsetof(struct krt_dir_slot, dt.wait_state) < 64 &&
-	__builtin_offsetof(struct krt_dir_slot, dt.wait_send) == 256 &&
+	__builtin_offsetof(struct krt_dir_slot, dt.wait_send) == sizeof(struct krt_dir_slot) - 64 &&
 	sizeof(struct krt_xfer_peer) == 64,
     "krt_dir_slot: the waiting send's state in the key's line, the send in a line of its own");
 _Static_assert(sizeof(struct krt_pcpu_counters) == 128, "two cache lines per CPU");
+_Static_assert(KRT_TAG_SEGS >= KRT_SIDE_REQS,
+	       "a side queues as many pipelined requests as a receive finds tags of");
 
 #endif

@@ -442,6 +442,82 @@ static void test_tag_follows_bytes(void **state)
 	close(back);
 }
 
+/* The server of test_pipeline_deeper_than_8: reads every request at once, answers each. */
+struct pipeline_server {
+	int fd;
+	size_t requests, bytes;
+};
+
+static void *pipeline_serve(void *arg)
+{
+	struct pipeline_server *p = arg;
+	size_t i;
+
+	read_n(p->fd, p->requests * p->bytes);
+	for (i = 0; i < p->requests; i++)
+		assert_int_equal(write(p->fd, "ok\n", 3), 3);
+	return NULL;
+}
+
+/*
+ * An event loop forwards 14 requests, each of its own trace, on one
+ * upstream connection (HTTP pipelining) before the server reads any; the
+ * server reads them all at once (its thread was off the CPU: m3 --sample
+ * under load read 14 in one receive) and answers each in turn. Each reply
+ * carries its own request's trace. The kernel remembered the last 8 sends
+ * of a direction: the 6 oldest requests' tags were gone when the server
+ * read them, its side's queue began at the 7th, and every reply named the
+ * request 6 places later (a later reply's hop in a trace, its own missing).
+ */
+static void test_pipeline_deeper_than_8(void **state)
+{
+	enum { N = 14, REQ = 8 };
+	struct pipeline_server p = { .requests = N, .bytes = REQ };
+	int gw[N], srv[N], cli, back;
+	__u32 want[N];
+	pthread_t t;
+	size_t i;
+
+	/* N < KRT_SIDE_REQS: the side's queue itself holds them all */
+	assert_true(N < KRT_SIDE_REQS);
+	tcp_pair("127.0.0.1", &cli, &back);
+	for (i = 0; i < N; i++)
+		tcp_pair(GATEWAY, &gw[i], &srv[i]);
+	drain_from(src);
+	for (i = 0; i < N; i++) {
+		const struct krt_event *in;
+
+		assert_int_equal(write(gw[i], "request", 7), 7);
+		read_n(srv[i], 7);
+		assert_int_equal(write(cli, "forward\n", REQ), REQ);
+		drain_from(src);
+		in = find_xfer(KRT_DIR_RECV, srv[i], 0);
+		assert_non_null(in);
+		assert_int_not_equal(in->xfer.trace_id, 0);
+		want[i] = in->xfer.trace_id;
+	}
+	p.fd = back;
+	assert_int_equal(pthread_create(&t, NULL, pipeline_serve, &p), 0);
+	pthread_join(t, NULL);
+	read_n(cli, 3 * N);
+	drain_from(src);
+	for (i = 0; i < N; i++) {
+		const struct krt_event *reply = find_xfer(KRT_DIR_SEND, back, i);
+
+		assert_non_null(reply);
+		if (reply->xfer.trace_id != want[i])
+			fprintf(stderr, "# reply %zu: trace %u, its request's %u\n", i,
+				reply->xfer.trace_id, want[i]);
+		assert_int_equal(reply->xfer.trace_id, want[i]);
+	}
+	for (i = 0; i < N; i++) {
+		close(gw[i]);
+		close(srv[i]);
+	}
+	close(cli);
+	close(back);
+}
+
 /* A listener on listen_ip, a client from 127.0.0.1: our side connects to listen_ip. */
 static void tcp_pair_to(const char *listen_ip, int *client, int *server)
 {
@@ -4432,6 +4508,8 @@ int main(void)
 		KRT_TEST("test_cpu_state_made_running", test_cpu_state_made_running),
 		KRT_TEST("test_slot_busy_counted", test_slot_busy_counted),
 		KRT_TEST("test_many_connections_kept", test_many_connections_kept),
+		/* 15 connections: more than the small tables' 8 slots */
+		KRT_TEST("test_pipeline_deeper_than_8", test_pipeline_deeper_than_8),
 		KRT_TEST("test_wakeup_batched", test_wakeup_batched),
 		KRT_TEST("test_wakeup_unbatched", test_wakeup_unbatched),
 		KRT_TEST("test_tcp_option_no_room", test_tcp_option_no_room),
@@ -4455,6 +4533,7 @@ int main(void)
 	const struct CMUnitTest fallback[] = {
 		TAG_TEST_LIST("syscall_hooks: test_"),
 		KRT_TEST("syscall_hooks: test_many_connections_kept", test_many_connections_kept),
+		KRT_TEST("syscall_hooks: test_pipeline_deeper_than_8", test_pipeline_deeper_than_8),
 	};
 	/* last: how the group's states fared in the small tables */
 	const struct CMUnitTest small[] = {
