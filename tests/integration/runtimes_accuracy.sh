@@ -96,11 +96,18 @@ done
 # dropped (pipelined replies read at once whose last one is unsampled; a tag
 # not stored yet): bench/accuracy.sh 500 requests at 4/8/16, m3 68.7-75.3 %
 # (was 44.7), m5 98-100 % (was 81.3). At this scale m3 met 50 and 62.5 % (a
-# later reply's hop in the trace: not fixed yet), m5 100 %.
+# later reply's hop in the trace: a direction's last 8 sends, below), m5 100 %.
 # m3 sample since a request read with others is not queued twice on its server side
 # (its merged send decided it late) and server sides keep 16 pipelined requests: 100 %
 # exact (bench/accuracy.sh 100 requests at 4/8/16, and 88-100 % in small runs at 8 and
 # 16 connections): floor 75 (two of the 8 sampled may miss), one wrong at most.
+# m3 sample since a direction remembers its last 16 sends (KRT_TAG_SEGS, was 8): the
+# backend, off the CPU under load, read the event loop's pipeline late (9-14 requests in one
+# receive), found no tag for the oldest, and each of its replies named a later request (a
+# later reply's hop in a trace, its own absent: once in CI at load 9-16, 4 wrong and 3
+# missing of 24). bench/accuracy.sh m3 sample, 500 requests at 4/8/16 beside two busy
+# loops, 14 runs alternating with main's build: 0 wrong, 0 missing of 2100 (main's: 3
+# wrong, 7 missing, in 5 of its 14 runs, each with such a receive; none in the others).
 # m2 sample since a pool worker's guess says "sampling" where the kernel cannot know
 # (the queue also holds unsampled requests; a worker's work for a sampled request went
 # unrecorded) and a worker's provisional job moves to the request its reply names: 0 %
