@@ -5402,43 +5402,76 @@ static __u16 loop_unseen_bytes(__u16 port, unsigned int what)
 	return (__u16)(what + port - 50000);
 }
 
-static void test_pause_loop_unseen_requests(void **state)
-{
-	struct fix *f = fix_new();
-	__u16 queue[LOOP_UNSEEN_ROUNDS + 4], owner = 50002, next = 50004;
-	unsigned int head = 0, tail = 0, k;
-	const struct krt_trace *r;
+/* The loop's requests in order read, and the one whose call is out. */
+struct loop_unseen {
+	__u16 queue[LOOP_UNSEEN_ROUNDS * 2 + 24], owner, next;
+	unsigned int head, tail;
+};
 
+/*
+ * U0 and U1 read, U1's call sent, the pause (the loop in step: nothing
+ * seen yet says otherwise); then A and `ahead` more requests read, queued
+ * after U0.
+ */
+static void loop_unseen_start(struct fix *f, struct loop_unseen *l, unsigned int ahead)
+{
+	unsigned int k;
+
+	*l = (struct loop_unseen){ .owner = 50002, .next = 50004 };
 	fix_start(f);
 	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* U0 */
 	feed(f, ev_recv(110, WEB, web(80), gw(50002), 10)); /* U1 */
-	feed(f, ev_send(120, WEB, web(40001), api(8080), loop_unseen_bytes(owner, 10)));
-	feed(f, ev_recv(130, API, api(8080), web(40001), loop_unseen_bytes(owner, 10)));
+	feed(f, ev_send(120, WEB, web(40001), api(8080), loop_unseen_bytes(l->owner, 10)));
+	feed(f, ev_recv(130, API, api(8080), web(40001), loop_unseen_bytes(l->owner, 10)));
 	feed(f, ev_pause(1000));
 	assert_true(krt_engine_settled(f->e));
-	queue[tail++] = 50001;
+	l->queue[l->tail++] = 50001;
 	feed(f, ev_recv(2000, WEB, web(80), gw(50003), 10)); /* A */
-	queue[tail++] = 50003;
-	for (k = 0; k < LOOP_UNSEEN_ROUNDS; k++) {
+	l->queue[l->tail++] = 50003;
+	for (k = 0; k < ahead; k++) {
+		feed(f, ev_recv(2001 + k, WEB, web(80), gw(l->next), 10));
+		l->queue[l->tail++] = l->next++;
+	}
+}
+
+/*
+ * `rounds` turns of the loop: API answers the call out, the loop answers
+ * its request, sends the next one's call and reads one more request;
+ * then it is in step again. out_of_step: the first answer (U1's, on a
+ * connection the loop read nothing on) puts it out of step.
+ */
+static void loop_unseen_turns(struct fix *f, struct loop_unseen *l, unsigned int rounds,
+			      bool out_of_step)
+{
+	unsigned int k;
+
+	for (k = 0; k < rounds; k++) {
 		__u64 ts = 2100 + k * 100;
-		__u16 reply = loop_unseen_bytes(owner, 100);
+		__u16 reply = loop_unseen_bytes(l->owner, 100);
 
 		feed(f, ev_send(ts, API, api(8080), web(40001), reply));
 		feed(f, ev_recv(ts + 10, WEB, web(40001), api(8080), reply));
-		feed(f, ev_send(ts + 20, WEB, web(80), gw(owner), loop_unseen_bytes(owner, 200)));
-		if (!k)
+		feed(f, ev_send(ts + 20, WEB, web(80), gw(l->owner),
+				loop_unseen_bytes(l->owner, 200)));
+		if (!k && out_of_step)
 			assert_false(krt_engine_settled(f->e)); /* U1 answered */
-		owner = queue[head++];
-		feed(f, ev_send(ts + 30, WEB, web(40001), api(8080), loop_unseen_bytes(owner, 10)));
-		feed(f, ev_recv(ts + 40, API, api(8080), web(40001), loop_unseen_bytes(owner, 10)));
-		feed(f, ev_recv(ts + 50, WEB, web(80), gw(next), 10));
-		queue[tail++] = next++;
+		l->owner = l->queue[l->head++];
+		feed(f, ev_send(ts + 30, WEB, web(40001), api(8080), loop_unseen_bytes(l->owner, 10)));
+		feed(f, ev_recv(ts + 40, API, api(8080), web(40001), loop_unseen_bytes(l->owner, 10)));
+		feed(f, ev_recv(ts + 50, WEB, web(80), gw(l->next), 10));
+		l->queue[l->tail++] = l->next++;
 	}
 	assert_true(krt_engine_settled(f->e)); /* in step again */
 	krt_engine_flush(f->e);
+}
 
-	/* every request answered: its own reply, and sure of a call only if its own */
-	for (k = 0; k < LOOP_UNSEEN_ROUNDS - 2; k++) {
+/* Every request answered with its own reply, sure of a call only if its own; the last four exact. */
+static void loop_unseen_check(struct fix *f, unsigned int rounds)
+{
+	const struct krt_trace *r;
+	unsigned int k;
+
+	for (k = 0; k < rounds - 2; k++) {
 		__u16 port = 50003 + k;
 
 		r = collected_client(&f->col, port);
@@ -5451,11 +5484,21 @@ static void test_pause_loop_unseen_requests(void **state)
 			assert_int_equal(trace_hop(r, API, WEB)->bytes, loop_unseen_bytes(port, 100));
 		}
 	}
+	for (k = rounds - 6; k < rounds - 2; k++)
+		assert_int_equal(collected_client(&f->col, 50003 + k)->uncertain, 0);
+}
+
+static void test_pause_loop_unseen_requests(void **state)
+{
+	struct fix *f = fix_new();
+	struct loop_unseen l;
+
+	(void)state;
+	loop_unseen_start(f, &l, 0);
+	loop_unseen_turns(f, &l, LOOP_UNSEEN_ROUNDS, true);
+	loop_unseen_check(f, LOOP_UNSEEN_ROUNDS);
 	/* A had U0's call */
 	assert_true(collected_client(&f->col, 50003)->uncertain & KRT_UNCERTAIN_LOOP);
-	/* in step again: the last ones exact */
-	for (k = LOOP_UNSEEN_ROUNDS - 6; k < LOOP_UNSEEN_ROUNDS - 2; k++)
-		assert_int_equal(collected_client(&f->col, 50003 + k)->uncertain, 0);
 	fix_free(f);
 }
 
@@ -5478,55 +5521,12 @@ static void test_pause_loop_unseen_requests(void **state)
 static void test_pause_loop_unseen_deep_queue(void **state)
 {
 	struct fix *f = fix_new();
-	__u16 queue[LOOP_DEEP_ROUNDS + LOOP_DEEP_QUEUE + 8], owner = 50002, next = 50004;
-	unsigned int head = 0, tail = 0, k;
-	const struct krt_trace *r;
+	struct loop_unseen l;
 
-	fix_start(f);
-	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* U0 */
-	feed(f, ev_recv(110, WEB, web(80), gw(50002), 10)); /* U1 */
-	feed(f, ev_send(120, WEB, web(40001), api(8080), loop_unseen_bytes(owner, 10)));
-	feed(f, ev_recv(130, API, api(8080), web(40001), loop_unseen_bytes(owner, 10)));
-	feed(f, ev_pause(1000));
-	queue[tail++] = 50001;
-	feed(f, ev_recv(2000, WEB, web(80), gw(50003), 10)); /* A */
-	queue[tail++] = 50003;
-	for (k = 0; k < LOOP_DEEP_QUEUE - 1; k++) {
-		feed(f, ev_recv(2001 + k, WEB, web(80), gw(next), 10));
-		queue[tail++] = next++;
-	}
-	for (k = 0; k < LOOP_DEEP_ROUNDS; k++) {
-		__u64 ts = 2100 + k * 100;
-		__u16 reply = loop_unseen_bytes(owner, 100);
-
-		feed(f, ev_send(ts, API, api(8080), web(40001), reply));
-		feed(f, ev_recv(ts + 10, WEB, web(40001), api(8080), reply));
-		feed(f, ev_send(ts + 20, WEB, web(80), gw(owner), loop_unseen_bytes(owner, 200)));
-		owner = queue[head++];
-		feed(f, ev_send(ts + 30, WEB, web(40001), api(8080), loop_unseen_bytes(owner, 10)));
-		feed(f, ev_recv(ts + 40, API, api(8080), web(40001), loop_unseen_bytes(owner, 10)));
-		feed(f, ev_recv(ts + 50, WEB, web(80), gw(next), 10));
-		queue[tail++] = next++;
-	}
-	assert_true(krt_engine_settled(f->e)); /* in step again */
-	krt_engine_flush(f->e);
-
-	for (k = 0; k < LOOP_DEEP_ROUNDS - 2; k++) {
-		__u16 port = 50003 + k;
-
-		r = collected_client(&f->col, port);
-		assert_non_null(r);
-		assert_int_equal(trace_count_hops(r, WEB, 0), 1);
-		assert_int_equal(trace_hop(r, WEB, 0)->bytes, loop_unseen_bytes(port, 200));
-		if (!r->uncertain) {
-			assert_int_equal(trace_count_hops(r, WEB, API), 1);
-			assert_int_equal(trace_hop(r, WEB, API)->bytes, loop_unseen_bytes(port, 10));
-			assert_int_equal(trace_hop(r, API, WEB)->bytes, loop_unseen_bytes(port, 100));
-		}
-	}
-	/* in step again: the last ones exact */
-	for (k = LOOP_DEEP_ROUNDS - 6; k < LOOP_DEEP_ROUNDS - 2; k++)
-		assert_int_equal(collected_client(&f->col, 50003 + k)->uncertain, 0);
+	(void)state;
+	loop_unseen_start(f, &l, LOOP_DEEP_QUEUE - 1);
+	loop_unseen_turns(f, &l, LOOP_DEEP_ROUNDS, false);
+	loop_unseen_check(f, LOOP_DEEP_ROUNDS);
 	fix_free(f);
 }
 
