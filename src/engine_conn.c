@@ -597,8 +597,9 @@ static void match_pending(struct krt_engine *e, struct dir *d, struct segment *s
 			p->check_rule = s->trace; /* as recv_consume: the last traced send */
 		p->len = p->off + p->len - b;
 		p->off = b;
-		if (to && to->recv_count == p->recv_count && !p->len)
-			to->tick_unknown = false; /* its last receive is known now */
+		/* its last receive is known now (but not whose a doubted reply is: recv_consume) */
+		if (to && to->recv_count == p->recv_count && !p->len && !s->answers_unseen)
+			to->tick_unknown = false;
 		if (!p->len && p->check)
 			eng_check_kernel_tag(e, p->check_kid, p->check_rule, p->recv_ns);
 		if (!p->len)
@@ -879,7 +880,7 @@ static bool send_answers(struct krt_engine *e, struct dir *d, struct thread *t, 
  */
 static void send_segment(struct krt_engine *e, const struct krt_event *ev, struct dir *d,
 			 struct thread *t, __u64 tag, __u32 doubt, bool over_kernel, bool reply,
-			 const char *why)
+			 bool answers_unseen, const char *why)
 {
 	const struct krt_xfer *x = &ev->xfer;
 	struct segment s;
@@ -896,6 +897,7 @@ static void send_segment(struct krt_engine *e, const struct krt_event *ev, struc
 	s.hop = ~0U;
 	s.uncertain = doubt;
 	s.over_kernel = over_kernel;
+	s.answers_unseen = answers_unseen;
 	if (reply && d->side_reqs.n > 1 && d->side_reqs.req[0] == tag) {
 		__u8 i;
 
@@ -1104,7 +1106,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	struct dir *d;
 	const char *why = "no trace";
 	bool take_next, reply = false, decided = false, by_thread, loop, ktagged = false, unseen;
-	bool untraced;
+	bool untraced, answers_unseen;
 	bool tick_pick = false;
 	struct thread *t;
 	struct trace *tr;
@@ -1250,7 +1252,9 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	 * bed's m5: a get read behind a one-way "set ... noreply" whose reply
 	 * took the set's trace to the get's thread, about one in 1500).
 	 */
-	if (reply && tag && x->flags & KRT_XF_SEQ && pending_since(d->rev, prev_reply_ns))
+	answers_unseen =
+	    reply && tag && x->flags & KRT_XF_SEQ && pending_since(d->rev, prev_reply_ns);
+	if (answers_unseen)
 		doubt |= KRT_UNCERTAIN_HANDOFF;
 	/*
 	 * Sampling: a pool worker's guess that may be an unsampled request's
@@ -1278,7 +1282,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	take_next = send_answers(e, d, t, tag);
 	if (t)
 		t->last_sent_ns = ev->ts_ns;
-	send_segment(e, ev, d, t, tag, doubt, ktagged && tag != ktag, reply, why);
+	send_segment(e, ev, d, t, tag, doubt, ktagged && tag != ktag, reply, answers_unseen, why);
 	/*
 	 * A loop answering a job a worker handed back (engine_pool.c); a
 	 * receive on the side since its last reply: a new request's reply,
@@ -1543,6 +1547,18 @@ static __u64 recv_consume(struct krt_engine *e, const struct krt_event *ev, stru
 					eng_loop_tick_add(t, s->trace);
 					if (!side_is_server(d->rev))
 						eng_loop_reply_got(e, t, s->trace);
+					/*
+					 * Under load (node preempted in its send, redis
+					 * reading the bytes first): two replies tagged
+					 * the request answered before, read in one
+					 * receive, are one trace in the tick; the second
+					 * callback fell to "oldest request not started",
+					 * sure of it, and every pick after it was one
+					 * request off (thousands wrong a run at 16
+					 * connections). Which callback is whose: unknown.
+					 */
+					if (s->answers_unseen)
+						t->tick_unknown = true;
 					for (i = 0; i < s->n_also; i++) {
 						if (also_sent_apart(d, s, s->also[i]))
 							continue;

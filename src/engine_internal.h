@@ -472,6 +472,14 @@ struct segment {
 	 */
 	bool over_kernel;
 	/*
+	 * A server's reply sent while bytes it read since its last reply had
+	 * no send seen (engine_conn.c on_send): the request it answers may be
+	 * one the queue did not hold yet, its tag the request answered before.
+	 * An event loop reading it cannot tell which of its requests the
+	 * callback is for (its receive's tick is not known).
+	 */
+	bool answers_unseen;
+	/*
 	 * A server's reply sent with more requests of its side queued after
 	 * the one it answers: it may answer them too (redis writes the replies
 	 * of pipelined commands read together in one send). Their order is

@@ -2738,6 +2738,52 @@ static void test_event_loop_pipelined_replies(void **state)
 }
 
 /*
+ * Under load (node preempted in its send, live): redis reads the loop's
+ * second command before the send's record is seen, and its reply takes
+ * the tag of the request it answered before (1). The loop reads both
+ * replies in one receive: one trace in its tick. Its second callback's
+ * command (request 2's next call) fell to "oldest request not started",
+ * request 3, sure of it, and every pick after it was one request off
+ * (thousands wrong in a run at 16 connections with two busy loops). Now
+ * that receive's callbacks are not known: the command goes to the loop's
+ * current trace, unsure, and request 3 stays not started.
+ */
+static void test_event_loop_reply_to_unseen_send(void **state)
+{
+	struct fix *f = fix_new();
+	const struct krt_trace *t1, *t3;
+	const struct krt_hop *h;
+
+	fix_start(f);
+	feed(f, ev_recv(100, WEB, web(80), gw(50001), 10)); /* trace 1 */
+	feed(f, ev_seq(ev_send(110, WEB, web(40001), rds(6379), 30), 0));
+	feed(f, ev_recv(112, WEB, web(80), gw(50002), 10)); /* trace 2 */
+	feed(f, ev_seq(ev_recv(120, REDIS, rds(6379), web(40001), 30), 0));
+	feed(f, ev_seq(ev_send(130, REDIS, rds(6379), web(40001), 5), 0));
+	/* 2's command read before its send is seen; the reply goes out */
+	feed(f, ev_seq(ev_recv(140, REDIS, rds(6379), web(40001), 30), 30));
+	feed(f, ev_seq(ev_send(150, REDIS, rds(6379), web(40001), 5), 5));
+	feed(f, ev_seq(ev_send(155, WEB, web(40001), rds(6379), 30), 30));
+	feed(f, ev_recv(160, WEB, web(80), gw(50003), 10)); /* trace 3, not started */
+	/* both replies in one receive, then a command per callback */
+	feed(f, ev_seq(ev_recv(200, WEB, web(40001), rds(6379), 10), 0));
+	feed(f, ev_seq(ev_send(210, WEB, web(40001), rds(6379), 20), 60)); /* 1's next */
+	feed(f, ev_seq(ev_send(220, WEB, web(40001), rds(6379), 20), 80)); /* 2's next */
+	feed(f, ev_seq(ev_recv(230, REDIS, rds(6379), web(40001), 40), 60));
+	krt_engine_flush(f->e);
+
+	/* not request 3's (not started: its first call is still to come) */
+	t3 = collected_id(&f->col, 3);
+	assert_non_null(t3);
+	assert_null(hop_sent_at(t3, WEB, REDIS, 220));
+	/* the loop's current trace takes it, unsure */
+	t1 = collected_id(&f->col, 1);
+	h = hop_sent_at(t1, WEB, REDIS, 220);
+	assert_true(!h || (t1->uncertain & KRT_UNCERTAIN_LOOP));
+	fix_free(f);
+}
+
+/*
  * Node.js's keep-alive agent: request 2 waits for the one backend socket.
  * Request 1's reply comes back; its callback writes 1's redis call at
  * once, and then the freed socket carries 2's call, still under trace 1
@@ -6067,6 +6113,7 @@ int main(void)
 	    cmocka_unit_test(test_late_events),
 	    cmocka_unit_test(test_event_loop_owed_uncertain),
 	    cmocka_unit_test(test_event_loop_pipelined_replies),
+	    cmocka_unit_test(test_event_loop_reply_to_unseen_send),
 	    cmocka_unit_test(test_event_loop_freed_socket),
 	    cmocka_unit_test(test_random_events_robust),
 	};
