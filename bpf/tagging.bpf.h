@@ -164,7 +164,7 @@ static __always_inline bool is_gateway(const struct krt_addr *a)
  */
 __noinline int side_queue_seg(struct krt_side_reqs *q, __u32 trace, __u32 from)
 {
-	if (q)
+	if (q) /* a global function's pointer argument may be NULL to the verifier */
 		krt_side_req_received_from(q, trace, from);
 	return 0;
 }

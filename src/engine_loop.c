@@ -12,24 +12,33 @@
 #include "engine_internal.h"
 
 /*
- * A full owed list: let go of the traces eng_owed_other would let go of
- * (answered or finished), so that only live ones are ever overwritten.
- * An overwritten one sets owed_lost, which holds until the thread owes
- * nothing: an event loop whose queue never empties (Node.js at 16
- * connections) would refuse every loop-rule pick for good.
+ * t's owed entry i: its trace, or NULL when it was let go of here (answered
+ * or finished: nothing is owed to it any more).
+ */
+static struct trace *owed_live(struct krt_engine *e, struct thread *t, unsigned int i)
+{
+	struct trace *tr = eng_trace_find(e, t->owed[i]);
+
+	if (tr && !tr->answered)
+		return tr;
+	eng_owed_remove(t, t->owed[i]);
+	return NULL;
+}
+
+/*
+ * A full owed list: let go of the traces nothing is owed to any more, so
+ * that only live ones are ever overwritten. An overwritten one sets
+ * owed_lost, which holds until the thread owes nothing: an event loop
+ * whose queue never empties (Node.js at 16 connections) would refuse
+ * every loop-rule pick for good.
  */
 static void owed_prune(struct krt_engine *e, struct thread *t)
 {
 	unsigned int i = 0;
 
-	while (i < t->n_owed) {
-		const struct trace *tr = eng_trace_find(e, t->owed[i]);
-
-		if (!tr || tr->answered)
-			eng_owed_remove(t, t->owed[i]);
-		else
+	while (i < t->n_owed)
+		if (owed_live(e, t, i))
 			i++;
-	}
 }
 
 /* t received bytes of trace and owes it a send (see struct thread's owed). */
@@ -84,12 +93,10 @@ bool eng_owed_other(struct krt_engine *e, struct thread *t, __u64 tag)
 	bool other = false, reads = false;
 
 	while (i < t->n_owed) {
-		struct trace *tr = eng_trace_find(e, t->owed[i]);
+		struct trace *tr = owed_live(e, t, i);
 
-		if (!tr || tr->answered) {
-			eng_owed_remove(t, t->owed[i]);
+		if (!tr)
 			continue;
-		}
 		/*
 		 * Only requests this thread read itself: a pool worker that
 		 * owes a trace its reader handed it is the pool rules' case.
