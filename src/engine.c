@@ -352,6 +352,7 @@ static void on_pause(struct krt_engine *e, const struct krt_event *ev)
 	eng_conn_forget(e);
 	eng_pool_forget(e);
 	eng_kmap_forget(e);
+	eng_go_forget(e);
 }
 
 bool krt_engine_settled(struct krt_engine *e)
@@ -458,6 +459,7 @@ void krt_engine_free(struct krt_engine *e)
 	eng_table_free(&e->threads);
 	eng_table_free(&e->traces);
 	free(e->kmap);
+	free(e->go_slots);
 	free(e->open);
 	for (i = 0; i < e->n_names; i++)
 		free(e->names[i]);

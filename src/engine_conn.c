@@ -593,6 +593,9 @@ static void match_pending(struct krt_engine *e, struct dir *d, struct segment *s
 		side_queue(e, d->rev, s, a > s->off);
 		if (to && to->recv_count == p->recv_count && s->trace)
 			receiver_takes(e, to, d, s->trace, p->recv_ns, s->uncertain);
+		/* its goroutine's, unless it had another since (eng_go_note) */
+		if (to && s->trace)
+			eng_go_note(e, to, p->to_goid, s->trace, p->recv_ns);
 		if (s->trace)
 			p->check_rule = s->trace; /* as recv_consume: the last traced send */
 		p->len = p->off + p->len - b;
@@ -1031,6 +1034,32 @@ static bool go_send_after_answer(struct krt_engine *e, const struct krt_xfer *x,
 }
 
 /*
+ * Live, Go: a goroutine's send the kernel did not decide (its last receive
+ * read bytes whose sender's hook had not run yet), which rule 2 gave the
+ * thread's current trace: the trace of whatever goroutine last received on
+ * that thread. The goroutine's own last trace is rule 2's for it
+ * (engine_goroutine.c). Not known (its slot was taken since): the thread's,
+ * marked, as the kernel's own guess would be. Not on import, where each
+ * goroutine is a unit of its own (engine_go.c: its current trace is its
+ * own, handed over by the ready events too).
+ */
+static __u64 go_current(struct krt_engine *e, struct thread *t, const struct krt_xfer *x, __u64 tag,
+			const char **why, __u32 *doubt)
+{
+	bool known;
+	__u64 own = eng_go_current(e, t, x->goid, &known);
+
+	if (!known) {
+		*doubt |= KRT_UNCERTAIN_HANDOFF;
+		*why = "current, goroutine's trace not known";
+		return tag;
+	}
+	if (own != tag)
+		*why = "goroutine's current";
+	return own;
+}
+
+/*
  * A loop its pool's workers hand jobs back to (thrift's I/O thread,
  * uvicorn's) sends on the server side of a connection it read nothing on
  * since the tracer saw it: the reply to a request read before a sampling
@@ -1110,7 +1139,7 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	bool tick_pick = false;
 	struct thread *t;
 	struct trace *tr;
-	__u32 doubt = 0;
+	__u32 doubt = 0, go_doubt = 0;
 	__u64 tag = 0, ktag = 0, prev_reply_ns = 0;
 
 	if (foreign_probe_send(e, ev, tp)) {
@@ -1133,6 +1162,9 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	if (t) {
 		prev_reply_ns = d->side_reply_ns;
 		tag = send_tag(e, ev, d, t, &why, &reply);
+		if (x->goid && t->runs_goroutines && !t->go_thread && e->cfg.use_kernel_tags &&
+		    !(x->flags & KRT_XF_TAGGED) && !strcmp(why, "current"))
+			tag = go_current(e, t, x, tag, &why, &go_doubt);
 		t->claim_active = true;
 		if (tag)
 			eng_go_sent(t);
@@ -1244,6 +1276,11 @@ static void on_send(struct krt_engine *e, const struct krt_event *ev, struct krt
 	}
 	if (!reply && tag && go_send_after_answer(e, x, tag))
 		doubt |= KRT_UNCERTAIN_HANDOFF;
+	if (tag && !decided)
+		doubt |= go_doubt;
+	/* what a goroutine sends, not as a reply, is its trace (the kernel's too) */
+	if (t && !reply && tag)
+		eng_go_note(e, t, x->goid, tag, ev->ts_ns);
 	/*
 	 * Live: a server replies while bytes it read since its last reply have
 	 * no send seen yet (their sender's hook ran late, preempted by the
@@ -1683,6 +1720,7 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 		on_ingress(e, ev, t, d, off, len);
 		tasks_move_request(e, t, t->cur);
 		eng_go_owns(t);
+		eng_go_note(e, t, x->goid, t->cur, ev->ts_ns);
 		return;
 	}
 	tag = recv_consume(e, ev, d, t, off, end, &covered_to, &doubt, &over_kernel);
@@ -1730,6 +1768,7 @@ static void on_recv(struct krt_engine *e, const struct krt_event *ev, struct krt
 	}
 	if (tag) {
 		receiver_takes(e, t, d, tag, ev->ts_ns, doubt);
+		eng_go_note(e, t, x->goid, tag, ev->ts_ns);
 		why = "bytes' tag";
 		if (side_is_server(side))
 			eng_go_owns(t); /* a request read: its goroutine serves it */

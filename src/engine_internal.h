@@ -99,6 +99,18 @@
  */
 #define KMAP_SLOTS (1u << 18)
 /*
+ * Live Go: each goroutine's last trace (engine_goroutine.c), direct-mapped
+ * by (process, goid). A process has a few hundred goroutines at work at a
+ * time here (one per request and connection); goids are handed out in
+ * sequence, so the ones at work sit in distinct slots. 64 KiB.
+ */
+#define GO_SLOTS (1u << 12)
+struct go_slot {
+	__u32 pid, goid;
+	__u64 trace;
+	__u64 ts; /* the transfer that gave it */
+};
+/*
  * Connection directions idle this long are pruned (with linger only); a
  * connection one of whose ends closed, sooner: nothing more is sent on it
  * once both directions are quiet, and one new connection per request
@@ -760,8 +772,9 @@ struct krt_engine {
 	 */
 	struct thread *thread_cache[ENG_THREAD_CACHE];
 	struct trace *trace_cache[ENG_TRACE_CACHE];
-	struct kmap_entry *kmap; /* KMAP_SLOTS, allocated on first use */
-	struct trace **open;	 /* open traces in id order */
+	struct kmap_entry *kmap;  /* KMAP_SLOTS, allocated on first use */
+	struct go_slot *go_slots; /* GO_SLOTS, allocated on first use */
+	struct trace **open;	  /* open traces in id order */
 	size_t n_open, cap_open;
 	__u32 hops_gen; /* the last compaction's generation (eng_trace_compact) */
 	__u64 next_trace_id;
@@ -976,6 +989,10 @@ static inline __u32 eng_thread_shown_tid(const struct thread *t)
 void eng_go_event(struct krt_engine *e, const struct krt_event *ev);
 void eng_go_owns(struct thread *t); /* t read the request it holds on a server side */
 void eng_go_sent(struct thread *t); /* t sent for its trace */
+/* engine_goroutine.c: live, the trace each goroutine last held */
+void eng_go_note(struct krt_engine *e, const struct thread *t, __u32 goid, __u64 trace, __u64 ts);
+__u64 eng_go_current(struct krt_engine *e, const struct thread *t, __u32 goid, bool *known);
+void eng_go_forget(struct krt_engine *e);
 void eng_conn_prune(struct krt_engine *e);
 void eng_conn_flush(struct krt_engine *e);
 void eng_conn_free_all(struct krt_engine *e);

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The engine's modules call one way (docs/design.md, "Data path"):
-#   engine.c -> engine_conn.c -> engine_go.c -> engine_pool.c -> engine_unseen.c -> engine_loop.c
+#   engine.c -> engine_conn.c -> engine_go.c -> engine_goroutine.c -> engine_pool.c -> engine_unseen.c -> engine_loop.c
 #            -> engine_trace.c -> engine_thread.c -> engine_util.c
 # Read from the built objects: a module that calls a function defined by a
 # module above it in that order is a back-call (a rule split over a circle).
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 OUT=${OUTPUT:-.output}
-LAYERS=(engine engine_conn engine_go engine_pool engine_unseen engine_loop engine_trace engine_thread engine_util)
+LAYERS=(engine engine_conn engine_go engine_goroutine engine_pool engine_unseen engine_loop engine_trace engine_thread engine_util)
 command -v nm >/dev/null || skip_suite "nm not installed"
 for m in "${LAYERS[@]}"; do
 	[ -f "$OUT/$m.o" ] || skip_suite "$OUT/$m.o not built (make)"

@@ -1267,6 +1267,64 @@ static void test_go_threads_no_pool(void **state)
 	fix_free(f);
 }
 
+/* A transfer of goroutine goid the kernel did not decide (its tag not stored yet). */
+static struct krt_event go_untagged(struct krt_event ev, __u32 goid)
+{
+	ev.xfer.goid = goid;
+	return ev;
+}
+
+/*
+ * go-http: request 1's handler (goroutine 10) sends a command on a pooled
+ * connection on thread a; net/http's connection reader (goroutine 21)
+ * reads request 2's backend reply on a; then goroutine 10 reads its
+ * command's reply before redis's send hook stored the tag (untagged,
+ * pending) and sends its second command untagged (the kernel's trace a
+ * guess until the tag comes). Rule 2 named thread a's trace, request 2's
+ * (the reader's bytes): the second command, its reply and the goroutine's
+ * read of it (on thread b) went into request 2, sure of it, request 1
+ * lacked them. The goroutine's own last trace is 1.
+ */
+static void test_go_untagged_send_goroutine_trace(void **state)
+{
+	struct fix *f = fix_new();
+	const __u32 a = 301, b = 302;
+	const struct krt_trace *t1, *t2;
+
+	f->cfg.use_kernel_tags = true;
+	fix_start(f);
+	feed(f, go_xfer(ev_recv(100, a, web(80), gw(50001), 10), 1, 10));
+	feed(f, go_xfer(ev_recv(105, b, web(80), gw(50002), 10), 2, 11));
+	feed(f, go_xfer(ev_send(110, b, web(40002), api(8080), 12), 2, 20));
+	feed(f, go_xfer(ev_recv(112, API, api(8080), web(40002), 12), 2, 0));
+	feed(f, go_xfer(ev_send(114, API, api(8080), web(40002), 22), 2, 0));
+	feed(f, go_xfer(ev_send(120, a, web(40001), api(6379), 11), 1, 10));
+	feed(f, go_xfer(ev_recv(125, API, api(6379), web(40001), 11), 1, 0));
+	feed(f, go_xfer(ev_recv(130, a, web(40002), api(8080), 22), 2, 21));
+	feed(f, go_untagged(ev_recv(140, a, web(40001), api(6379), 5), 10));
+	feed(f, go_untagged(ev_send(145, a, web(40001), api(6379), 13), 10));
+	feed(f, go_xfer(ev_send(150, API, api(6379), web(40001), 5), 1, 0)); /* its hook, late */
+	feed(f, ev_recv(155, API, api(6379), web(40001), 13));
+	feed(f, ev_send(160, API, api(6379), web(40001), 27));
+	feed(f, go_untagged(ev_recv(170, b, web(40001), api(6379), 27), 10));
+	feed(f, go_xfer(ev_send(180, b, web(80), gw(50001), 30), 1, 10));
+	feed(f, go_xfer(ev_send(190, a, web(80), gw(50002), 31), 2, 11));
+	krt_engine_flush(f->e);
+
+	t1 = collected_kernel_id(&f->col, 1);
+	t2 = collected_kernel_id(&f->col, 2);
+	assert_non_null(t1);
+	assert_non_null(t2);
+	assert_int_equal(trace_count_hops(t1, a, API), 2);
+	assert_int_equal(trace_count_hops(t1, API, b), 1);
+	assert_int_equal(trace_count_hops(t1, API, a), 1);
+	assert_int_equal(trace_count_hops(t2, a, API), 0);
+	assert_int_equal(trace_count_hops(t2, API, b), 0);
+	assert_int_equal(t1->uncertain, 0);
+	assert_int_equal(t2->uncertain, 0);
+	fix_free(f);
+}
+
 /*
  * net/http's writer goroutine (20, on thread b) writes request 1's two
  * calls to one host (go-fanout), the reader goroutine (21, on thread a)
@@ -5992,6 +6050,7 @@ int main(void)
 	    cmocka_unit_test(test_pool_reply_settles_guess),
 	    cmocka_unit_test(test_go_threads_no_pool),
 	    cmocka_unit_test(test_go_send_after_answer_uncertain),
+	    cmocka_unit_test(test_go_untagged_send_goroutine_trace),
 	    cmocka_unit_test(test_executor_uncertain),
 	    cmocka_unit_test(test_handback_decides),
 	    cmocka_unit_test(test_handback_batch_send_order),
