@@ -507,6 +507,29 @@ static bool also_sent_apart(struct dir *d, const struct segment *s, __u64 trace)
 	return false;
 }
 
+static bool side_is_server(const struct dir *side);
+
+/*
+ * A receive of reply s on d: the later requests it may also answer (struct
+ * segment's also) are owed by the receiver and in its loop's tick, each a
+ * callback of its own (recv_consume, and match_pending for a receive read
+ * before the send was seen).
+ */
+static void recv_takes_also(struct krt_engine *e, struct thread *t, struct dir *d,
+			    const struct segment *s)
+{
+	__u8 i;
+
+	for (i = 0; i < s->n_also; i++) {
+		if (also_sent_apart(d, s, s->also[i]))
+			continue;
+		eng_owed_add(e, t, s->also[i]);
+		eng_loop_tick_add(t, s->also[i]);
+		if (!side_is_server(d->rev))
+			eng_loop_reply_got(e, t, s->also[i]);
+	}
+}
+
 /*
  * The same, and a reply that may also answer later requests of its side
  * (struct segment's also) is a hop of each of them too: the send is not
@@ -591,8 +614,19 @@ static void match_pending(struct krt_engine *e, struct dir *d, struct segment *s
 		to = eng_thread_find(e, p->to_tid);
 		seg_deliver(e, d, s, b - a, to, p->to_goid, p->recv_ns);
 		side_queue(e, d->rev, s, a > s->off);
-		if (to && to->recv_count == p->recv_count && s->trace)
+		if (to && to->recv_count == p->recv_count && s->trace) {
 			receiver_takes(e, to, d, s->trace, p->recv_ns, s->uncertain);
+			/*
+			 * A pipelined reply read before its send was seen (node
+			 * under load: the receive's hook ran first) answers its
+			 * later requests too, as in recv_consume: without them
+			 * the loop's tick held one trace for several callbacks,
+			 * the others fell to "oldest request not started", sure
+			 * of it, and every pick after was one request off (525
+			 * wrong of 20000 at 16 connections, two busy loops).
+			 */
+			recv_takes_also(e, to, d, s);
+		}
 		/* its goroutine's, unless it had another since (eng_go_note) */
 		if (to && s->trace)
 			eng_go_note(e, to, p->to_goid, s->trace, p->recv_ns);
@@ -1578,8 +1612,6 @@ static __u64 recv_consume(struct krt_engine *e, const struct krt_event *ev, stru
 				*doubt = s->trace == tag ? *doubt | s->uncertain : s->uncertain;
 				tag = s->trace;
 				if (t) {
-					__u8 i;
-
 					eng_owed_add(e, t, s->trace);
 					eng_loop_tick_add(t, s->trace);
 					if (!side_is_server(d->rev))
@@ -1596,14 +1628,7 @@ static __u64 recv_consume(struct krt_engine *e, const struct krt_event *ev, stru
 					 */
 					if (s->answers_unseen)
 						t->tick_unknown = true;
-					for (i = 0; i < s->n_also; i++) {
-						if (also_sent_apart(d, s, s->also[i]))
-							continue;
-						eng_owed_add(e, t, s->also[i]);
-						eng_loop_tick_add(t, s->also[i]);
-						if (!side_is_server(d->rev))
-							eng_loop_reply_got(e, t, s->also[i]);
-					}
+					recv_takes_also(e, t, d, s);
 				}
 			}
 			*over_kernel |= s->over_kernel;
